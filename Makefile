@@ -1,0 +1,33 @@
+# eventkit — PGXS build
+MODULE_big = eventkit
+OBJS = \
+	src/eventkit.o \
+	src/guc.o \
+	src/catalog.o \
+	src/partition.o \
+	src/event.o \
+	src/dedup.o \
+	src/ingest.o \
+	src/maintenance.o
+
+EXTENSION = eventkit
+DATA = eventkit--1.0.sql
+PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
+
+REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance dump_catalog
+REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
+
+ISOLATION = concurrent_dedup concurrent_abort
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso --temp-instance=./tmp_check_iso --temp-config=test/eventkit.conf
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+EXTRA_CLEAN = tmp_check tmp_check_iso results regression.diffs regression.out test/isolation/output_iso
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

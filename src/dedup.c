@@ -1,0 +1,602 @@
+/*-------------------------------------------------------------------------
+ *
+ * dedup.c
+ *	  The dedup ledger: exact, transactional "have we stored this messageId"
+ *	  for a stream.
+ *
+ *	  Each stream has a ledger eventkit_internal.ledger_<stream_id>,
+ *	  list-partitioned into generations ledger_<stream_id>_g<gen>, each with a
+ *	  unique index on message_id.  Ingest claims ids in the current
+ *	  generation with INSERT ... ON CONFLICT DO NOTHING, so two sessions
+ *	  claiming the same id serialize on the unique index (the second waits
+ *	  for the first to commit or abort) and a rolled-back ingest leaves no
+ *	  row behind.  Older generations are probed first.  Maintenance starts
+ *	  a new generation every dedup_window (under ACCESS EXCLUSIVE on the
+ *	  ledger, which waits for in-flight ingests, so no id can be claimed in
+ *	  two generations) and drops whole generations that ended more than
+ *	  dedup_window ago: no DELETE, no vacuum debt.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "eventkit.h"
+
+/* message id -> position in the batch, for this batch's lookups */
+typedef struct IdEntry
+{
+	const char *id;
+	int			first;			/* index of its first occurrence */
+	uint32		hash;
+	char		status;			/* used by simplehash */
+	char		verdict;		/* 0 undecided, 's' stored, 'n' new */
+} IdEntry;
+
+#define SH_PREFIX idmap
+#define SH_ELEMENT_TYPE IdEntry
+#define SH_KEY_TYPE const char *
+#define SH_KEY id
+#define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) (key), strlen(key))
+#define SH_EQUAL(tb, a, b) (strcmp((a), (b)) == 0)
+#define SH_SCOPE static inline
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) (a)->hash
+#define SH_DEFINE
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+/* Prepared statements for one stream's current generation. */
+typedef struct LedgerPlans
+{
+	int32		stream_id;		/* hash key */
+	int32		gen;
+	SPIPlanPtr	state;			/* current and oldest generation */
+	SPIPlanPtr	probe;			/* committed ids in older generations */
+	SPIPlanPtr	claim;			/* insert into the current generation */
+	SPIPlanPtr	lookup;			/* ids in the current generation */
+} LedgerPlans;
+
+static HTAB *ledger_plans = NULL;
+
+/*
+ * Created by the install script, so it is a member of the extension and
+ * DROP EXTENSION ... CASCADE takes the ledgers with it.
+ */
+#define LEDGER_SCHEMA "eventkit_internal"
+
+static char *
+ledger_name(int32 stream_id)
+{
+	return psprintf("ledger_%d", stream_id);
+}
+
+static char *
+generation_name(int32 stream_id, int32 gen)
+{
+	return psprintf("ledger_%d_g%d", stream_id, gen);
+}
+
+static char *
+qualified(const char *relname)
+{
+	return quote_qualified_identifier(LEDGER_SCHEMA, relname);
+}
+
+Oid
+ek_ledger_relid(int32 stream_id, bool missing_ok)
+{
+	Oid			relid = get_relname_relid(ledger_name(stream_id),
+										  get_namespace_oid(LEDGER_SCHEMA, false));
+
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("dedup ledger of stream %d is missing", stream_id),
+				 errhint("Recreate the stream with eventkit.drop_stream() and eventkit.create_stream().")));
+	return relid;
+}
+
+/* Create one generation.  Caller: SPI connected, acting as the owner. */
+void
+ek_create_ledger_generation(int32 stream_id, int32 gen)
+{
+	char	   *qgen = qualified(generation_name(stream_id, gen));
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(stream_id), Int32GetDatum(gen)};
+	int			rc;
+
+	ek_spi_exec(psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES IN (%d)",
+						 qgen, qualified(ledger_name(stream_id)), gen),
+				SPI_OK_UTILITY);
+	ek_spi_exec(psprintf("CREATE UNIQUE INDEX ON %s (message_id)", qgen),
+				SPI_OK_UTILITY);
+	rc = SPI_execute_with_args("INSERT INTO eventkit.ledger_generations"
+							   " (stream_id, gen, started_at)"
+							   " VALUES ($1, $2, pg_catalog.clock_timestamp())",
+							   2, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: could not record ledger generation: %s",
+			 SPI_result_code_string(rc));
+}
+
+/* Create a stream's ledger with its first generation. */
+void
+ek_create_ledger(int32 stream_id)
+{
+	ek_spi_exec(psprintf("CREATE TABLE %s ("
+						 " message_id pg_catalog.text NOT NULL,"
+						 " gen pg_catalog.int4 NOT NULL,"
+						 " fingerprint pg_catalog.int8 NOT NULL,"
+						 " user_key pg_catalog.text NOT NULL,"
+						 " ts pg_catalog.timestamptz NOT NULL,"
+						 " batch_id pg_catalog.int8 NOT NULL"
+						 ") PARTITION BY LIST (gen)",
+						 qualified(ledger_name(stream_id))),
+				SPI_OK_UTILITY);
+	ek_create_ledger_generation(stream_id, 1);
+}
+
+void
+ek_drop_ledger(int32 stream_id)
+{
+	ek_spi_exec(psprintf("DROP TABLE IF EXISTS %s",
+						 qualified(ledger_name(stream_id))),
+				SPI_OK_UTILITY);
+	if (ledger_plans != NULL)
+	{
+		bool		found;
+		LedgerPlans *p = hash_search(ledger_plans, &stream_id, HASH_FIND, &found);
+
+		if (found)
+		{
+			if (p->claim)
+				SPI_freeplan(p->claim);
+			if (p->lookup)
+				SPI_freeplan(p->lookup);
+			hash_search(ledger_plans, &stream_id, HASH_REMOVE, NULL);
+		}
+	}
+}
+
+static SPIPlanPtr
+prepare_saved(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "eventkit: SPI_prepare failed (%s) for: %s",
+			 SPI_result_code_string(SPI_result), sql);
+	SPI_keepplan(plan);
+	return plan;
+}
+
+static LedgerPlans *
+get_plans(int32 stream_id)
+{
+	LedgerPlans *p;
+	bool		found;
+
+	if (ledger_plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int32);
+		ctl.entrysize = sizeof(LedgerPlans);
+		ledger_plans = hash_create("eventkit ledger plans", 16, &ctl,
+								   HASH_ELEM | HASH_BLOBS);
+	}
+	p = hash_search(ledger_plans, &stream_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		Oid			st_types[1] = {INT4OID};
+		Oid			probe_types[2] = {INT4OID, TEXTARRAYOID};
+
+		p->gen = 0;
+		p->claim = NULL;
+		p->lookup = NULL;
+		p->state = prepare_saved("SELECT s.ledger_gen,"
+								 " (SELECT pg_catalog.min(g.gen) FROM eventkit.ledger_generations g"
+								 "   WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id)"
+								 " FROM eventkit.streams s"
+								 " WHERE s.stream_id OPERATOR(pg_catalog.=) $1",
+								 1, st_types);
+		p->probe = prepare_saved(psprintf("SELECT message_id, fingerprint FROM %s"
+										  " WHERE gen OPERATOR(pg_catalog.<) $1"
+										  " AND message_id OPERATOR(pg_catalog.=) ANY ($2)",
+										  qualified(ledger_name(stream_id))),
+								 2, probe_types);
+	}
+	return p;
+}
+
+static void
+prepare_generation_plans(LedgerPlans *p, int32 stream_id, int32 gen)
+{
+	Oid			claim_types[5] = {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, INT8OID};
+	Oid			lookup_types[1] = {TEXTARRAYOID};
+	char	   *qgen = qualified(generation_name(stream_id, gen));
+
+	if (p->claim)
+		SPI_freeplan(p->claim);
+	if (p->lookup)
+		SPI_freeplan(p->lookup);
+	p->claim = NULL;
+	p->lookup = NULL;
+	p->claim = prepare_saved(psprintf("INSERT INTO %s AS l"
+									  " (message_id, gen, fingerprint, user_key, ts, batch_id)"
+									  " SELECT x.m, %d, x.f, x.u, x.t, $5"
+									  " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+									  " pg_catalog.unnest($3), pg_catalog.unnest($4)) AS x(m, f, u, t)"
+									  " ON CONFLICT (message_id) DO NOTHING"
+									  " RETURNING l.message_id",
+									  qgen, gen),
+							 5, claim_types);
+	p->lookup = prepare_saved(psprintf("SELECT message_id, fingerprint FROM %s"
+									   " WHERE message_id OPERATOR(pg_catalog.=) ANY ($1)",
+									   qgen),
+							  1, lookup_types);
+	p->gen = gen;
+}
+
+static Datum
+text_array(char **strs, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		elems[i] = PointerGetDatum(cstring_to_text(strs[i]));
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+int8_array(int64 *vals, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(vals[i]);
+	return PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+}
+
+static Datum
+ts_array(TimestampTz *vals, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		elems[i] = TimestampTzGetDatum(vals[i]);
+	return PointerGetDatum(construct_array(elems, n, TIMESTAMPTZOID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Record verdicts for the rows of a (message_id, fingerprint) result:
+ * each names an id already stored.
+ */
+static void
+apply_stored(idmap_hash *ids, SegmentEvent **events, DedupVerdict *verdicts,
+			 int64 *kept)
+{
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		bool		isnull;
+		char	   *id = TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		int64		fp = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		IdEntry    *e = idmap_lookup(ids, id);
+
+		if (e == NULL || e->verdict != 0)
+			continue;
+		e->verdict = 's';
+		kept[e->first] = fp;
+		verdicts[e->first] = events[e->first]->fingerprint == fp ?
+			DEDUP_DUPLICATE : DEDUP_CONFLICT;
+	}
+}
+
+/*
+ * Decide, for each event, whether it is new, a duplicate or a conflict,
+ * and claim the new ones in the ledger.  Runs as the extension owner;
+ * the caller is connected to SPI.
+ */
+void
+ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
+			   int64 batch_id, DedupVerdict *verdicts)
+{
+	idmap_hash *ids;
+	int64	   *kept = palloc(sizeof(int64) * nevents);
+	int		   *firsts = palloc(sizeof(int) * nevents);
+	int		   *repeat_of = palloc(sizeof(int) * nevents);
+	int			nfirst = 0;
+	LedgerPlans *plans;
+	Datum		args[5];
+	bool		isnull;
+	int32		gen;
+	int32		oldest;
+	int			rc;
+	char	  **idv;
+	int			nclaim;
+
+	if (nevents == 0)
+		return;
+
+	/* in-batch repeats are settled against their first occurrence */
+	ids = idmap_create(CurrentMemoryContext, nevents * 2, NULL);
+	for (int i = 0; i < nevents; i++)
+	{
+		bool		found;
+		IdEntry    *e = idmap_insert(ids, events[i]->message_id, &found);
+
+		if (!found)
+		{
+			e->first = i;
+			e->verdict = 0;
+			firsts[nfirst++] = i;
+			verdicts[i] = DEDUP_NEW;
+			repeat_of[i] = -1;
+		}
+		else
+			repeat_of[i] = e->first;	/* resolved below */
+	}
+
+	/*
+	 * Lock the ledger before reading the current generation: a rotation
+	 * holds ACCESS EXCLUSIVE until it commits, so once we have the lock, the
+	 * latest snapshot shows the generation every concurrent ingest uses.
+	 */
+	LockRelationOid(ek_ledger_relid(stream->stream_id, false), RowExclusiveLock);
+	plans = get_plans(stream->stream_id);
+	args[0] = Int32GetDatum(stream->stream_id);
+	rc = SPI_execute_snapshot(plans->state, args, NULL, GetLatestSnapshot(),
+							  InvalidSnapshot, false, false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "eventkit: could not read the ledger state of stream %d",
+			 stream->stream_id);
+	gen = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	oldest = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (isnull)
+		oldest = gen;
+	if (plans->gen != gen)
+		prepare_generation_plans(plans, stream->stream_id, gen);
+
+	idv = palloc(sizeof(char *) * nfirst);
+	for (int i = 0; i < nfirst; i++)
+		idv[i] = events[firsts[i]]->message_id;
+
+	/* committed ids of older generations */
+	if (oldest < gen)
+	{
+		args[0] = Int32GetDatum(gen);
+		args[1] = text_array(idv, nfirst);
+		rc = SPI_execute_snapshot(plans->probe, args, NULL, GetLatestSnapshot(),
+								  InvalidSnapshot, false, false, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "eventkit: ledger probe failed: %s", SPI_result_code_string(rc));
+		apply_stored(ids, events, verdicts, kept);
+	}
+
+	/* claim the rest in the current generation */
+	{
+		char	  **cid = palloc(sizeof(char *) * nfirst);
+		int64	   *cfp = palloc(sizeof(int64) * nfirst);
+		char	  **ckey = palloc(sizeof(char *) * nfirst);
+		TimestampTz *cts = palloc(sizeof(TimestampTz) * nfirst);
+
+		nclaim = 0;
+		for (int i = 0; i < nfirst; i++)
+		{
+			SegmentEvent *ev = events[firsts[i]];
+
+			if (verdicts[firsts[i]] != DEDUP_NEW)
+				continue;
+			cid[nclaim] = ev->message_id;
+			cfp[nclaim] = ev->fingerprint;
+			ckey[nclaim] = ev->user_id ? ev->user_id : ev->anonymous_id;
+			cts[nclaim] = ev->ts;
+			nclaim++;
+		}
+		if (nclaim > 0)
+		{
+			args[0] = text_array(cid, nclaim);
+			args[1] = int8_array(cfp, nclaim);
+			args[2] = text_array(ckey, nclaim);
+			args[3] = ts_array(cts, nclaim);
+			args[4] = Int64GetDatum(batch_id);
+			rc = SPI_execute_plan(plans->claim, args, NULL, false, 0);
+			if (rc != SPI_OK_INSERT_RETURNING)
+				elog(ERROR, "eventkit: ledger claim failed: %s", SPI_result_code_string(rc));
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				char	   *id = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r],
+																   SPI_tuptable->tupdesc, 1, &isnull));
+				IdEntry    *e = idmap_lookup(ids, id);
+
+				if (e != NULL)
+				{
+					e->verdict = 'n';
+					kept[e->first] = events[e->first]->fingerprint;
+				}
+			}
+			/* ids not claimed were stored by someone else meanwhile */
+			if (SPI_processed < (uint64) nclaim)
+			{
+				args[0] = text_array(cid, nclaim);
+				rc = SPI_execute_snapshot(plans->lookup, args, NULL, GetLatestSnapshot(),
+										  InvalidSnapshot, false, false, 0);
+				if (rc != SPI_OK_SELECT)
+					elog(ERROR, "eventkit: ledger lookup failed: %s", SPI_result_code_string(rc));
+				apply_stored(ids, events, verdicts, kept);
+			}
+		}
+	}
+
+	for (int i = 0; i < nfirst; i++)
+	{
+		IdEntry    *e = idmap_lookup(ids, events[firsts[i]]->message_id);
+
+		if (e->verdict == 0)
+			elog(ERROR, "eventkit: message id \"%s\" was neither claimed nor found in the ledger",
+				 e->id);
+	}
+
+	/* in-batch repeats: compared with the copy that is kept */
+	for (int i = 0; i < nevents; i++)
+	{
+		if (repeat_of[i] >= 0)
+		{
+			int			first = repeat_of[i];
+
+			verdicts[i] = events[i]->fingerprint == kept[first] ?
+				DEDUP_DUPLICATE : DEDUP_CONFLICT;
+		}
+	}
+}
+
+/*
+ * Start a new ledger generation when the current one is older than the
+ * dedup window.  Returns true if it rotated.  Caller: SPI connected.
+ */
+bool
+ek_rotate_ledger(StreamInfo *stream, TimestampTz now)
+{
+	Oid			argtypes[3] = {INT4OID, INT4OID, INTERVALOID};
+	Datum		values[3];
+	int			rc;
+	bool		isnull;
+	bool		due;
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;
+	char		buf[32];
+
+	values[0] = Int32GetDatum(stream->stream_id);
+	values[1] = Int32GetDatum(stream->ledger_gen);
+	values[2] = IntervalPGetDatum(&stream->dedup_window);
+	rc = SPI_execute_with_args("SELECT started_at OPERATOR(pg_catalog.<=)"
+							   " (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $3)"
+							   " FROM eventkit.ledger_generations"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+							   " AND gen OPERATOR(pg_catalog.=) $2",
+							   3, argtypes, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read ledger generations");
+	due = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (!due)
+		return false;
+
+	ek_switch_to_owner(&save_userid, &save_sec);
+	nestlevel = NewGUCNestLevel();
+	snprintf(buf, sizeof(buf), "%d", ek_maintenance_lock_timeout);
+	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
+	/* waits for in-flight ingests, holds new ones until we commit */
+	ek_spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+						 qualified(ledger_name(stream->stream_id))),
+				SPI_OK_UTILITY);
+	rc = SPI_execute_with_args("UPDATE eventkit.ledger_generations"
+							   " SET ended_at = pg_catalog.clock_timestamp()"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+							   " AND gen OPERATOR(pg_catalog.=) $2",
+							   2, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "eventkit: could not close ledger generation");
+	ek_create_ledger_generation(stream->stream_id, stream->ledger_gen + 1);
+	values[1] = Int32GetDatum(stream->ledger_gen + 1);
+	rc = SPI_execute_with_args("UPDATE eventkit.streams SET ledger_gen = $2"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) $1",
+							   2, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "eventkit: could not advance ledger generation");
+	stream->ledger_gen++;
+
+	AtEOXact_GUC(true, nestlevel);
+	ek_restore_user(save_userid, save_sec);
+	(void) now;
+	return true;
+}
+
+/*
+ * Drop the generations that ended more than dedup_window ago: every id in
+ * them was first stored before now - dedup_window.  Returns how many.
+ */
+int
+ek_prune_ledger(const StreamInfo *stream, TimestampTz now)
+{
+	Oid			argtypes[3] = {INT4OID, INTERVALOID, INT4OID};
+	Datum		values[3];
+	int			rc;
+	int			dropped = 0;
+	List	   *gens = NIL;
+	ListCell   *lc;
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;
+	char		buf[32];
+
+	values[0] = Int32GetDatum(stream->stream_id);
+	values[1] = IntervalPGetDatum(&stream->dedup_window);
+	rc = SPI_execute_with_args("SELECT gen FROM eventkit.ledger_generations"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+							   " AND ended_at OPERATOR(pg_catalog.<)"
+							   " (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)"
+							   " ORDER BY gen",
+							   2, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read ledger generations");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+
+		gens = lappend_int(gens, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
+															 SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	if (gens == NIL)
+		return 0;
+
+	ek_switch_to_owner(&save_userid, &save_sec);
+	nestlevel = NewGUCNestLevel();
+	snprintf(buf, sizeof(buf), "%d", ek_maintenance_lock_timeout);
+	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	foreach(lc, gens)
+	{
+		int32		gen = lfirst_int(lc);
+
+		ek_spi_exec(psprintf("DROP TABLE %s",
+							 qualified(generation_name(stream->stream_id, gen))),
+					SPI_OK_UTILITY);
+		values[2] = Int32GetDatum(gen);
+		rc = SPI_execute_with_args("DELETE FROM eventkit.ledger_generations"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+								   " AND gen OPERATOR(pg_catalog.=) $3",
+								   3, argtypes, values, NULL, false, 0);
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "eventkit: could not forget ledger generation");
+		dropped++;
+	}
+	AtEOXact_GUC(true, nestlevel);
+	ek_restore_user(save_userid, save_sec);
+	(void) now;
+	return dropped;
+}

@@ -1,0 +1,556 @@
+/*-------------------------------------------------------------------------
+ *
+ * event.c
+ *	  One Segment event: extracting its fields from jsonb in a single pass
+ *	  over its top-level keys, checking it against the Segment spec,
+ *	  correcting its time for client clock skew, fingerprinting its content
+ *	  (for conflict detection and for ids of events sent without messageId)
+ *	  and describing what is wrong with it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "eventkit.h"
+
+#define MAX_ID_BYTES 256
+
+/* Event times are kept within years 1 to 9999. */
+#define MIN_EVENT_TIME INT64CONST(-63082281600000000)	/* 0001-01-01 */
+#define END_EVENT_TIME INT64CONST(252455616000000000)	/* 10000-01-01 */
+
+/* Keys excluded from the content fingerprint: they change between retries. */
+#define KEY_IS(v, lit) \
+	((v)->val.string.len == sizeof(lit) - 1 && \
+	 memcmp((v)->val.string.val, (lit), sizeof(lit) - 1) == 0)
+
+void
+ek_add_problem(SegmentEvent *ev, const char *reason, const char *fmt,...)
+{
+	va_list		args;
+	StringInfoData buf;
+
+	if (ev->nproblems >= EK_MAX_PROBLEMS)
+		return;
+	initStringInfo(&buf);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	ev->problems[ev->nproblems].reason = reason;
+	ev->problems[ev->nproblems].message = buf.data;
+	ev->nproblems++;
+}
+
+static void
+push_string_pair(JsonbParseState **state, const char *key, const char *value)
+{
+	JsonbValue	k;
+	JsonbValue	v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v.type = jbvString;
+	v.val.string.val = (char *) value;
+	v.val.string.len = strlen(value);
+	pushJsonbValue(state, WJB_KEY, &k);
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/* [{"reason": ..., "message": ...}, ...] */
+Jsonb *
+ek_problems_jsonb(const SegmentEvent *ev)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < ev->nproblems; i++)
+	{
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		push_string_pair(&state, "reason", ev->problems[i].reason);
+		push_string_pair(&state, "message", ev->problems[i].message);
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	res = pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/* ---------------------------------------------------------------------
+ * ISO 8601 timestamps
+ * ---------------------------------------------------------------------
+ */
+
+static bool
+read_digits(const char **p, const char *end, int n, int *out)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (*p >= end || (*p)[0] < '0' || (*p)[0] > '9')
+			return false;
+		v = v * 10 + ((*p)[0] - '0');
+		(*p)++;
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * Parse YYYY-MM-DD[(T|t| )HH:MM[:SS[.fraction]]][Z|z|(+|-)HH[[:]MM]].
+ * No zone means UTC.  Returns false for anything else, never throws.
+ */
+bool
+ek_parse_iso8601(const char *str, int len, TimestampTz *result)
+{
+	const char *p = str;
+	const char *end = str + len;
+	struct pg_tm tm;
+	fsec_t		fsec = 0;
+	int			tz = 0;
+	Timestamp	ts;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!read_digits(&p, end, 4, &tm.tm_year) || p >= end || *p++ != '-' ||
+		!read_digits(&p, end, 2, &tm.tm_mon) || p >= end || *p++ != '-' ||
+		!read_digits(&p, end, 2, &tm.tm_mday))
+		return false;
+	if (p < end && (*p == 'T' || *p == 't' || *p == ' '))
+	{
+		p++;
+		if (!read_digits(&p, end, 2, &tm.tm_hour) || p >= end || *p++ != ':' ||
+			!read_digits(&p, end, 2, &tm.tm_min))
+			return false;
+		if (p < end && *p == ':')
+		{
+			p++;
+			if (!read_digits(&p, end, 2, &tm.tm_sec))
+				return false;
+			if (p < end && (*p == '.' || *p == ','))
+			{
+				int			scale = 100000;
+				int			ndigits = 0;
+
+				p++;
+				while (p < end && *p >= '0' && *p <= '9')
+				{
+					if (scale > 0)
+						fsec += (*p - '0') * scale;
+					scale /= 10;
+					p++;
+					ndigits++;
+				}
+				if (ndigits == 0)
+					return false;
+			}
+		}
+		if (p < end && (*p == 'Z' || *p == 'z'))
+			p++;
+		else if (p < end && (*p == '+' || *p == '-'))
+		{
+			int			sign = (*p == '-') ? -1 : 1;
+			int			hh;
+			int			mm = 0;
+
+			p++;
+			if (!read_digits(&p, end, 2, &hh))
+				return false;
+			if (p < end && *p == ':')
+				p++;
+			if (p < end && !read_digits(&p, end, 2, &mm))
+				return false;
+			if (hh > 15 || mm > 59)
+				return false;
+			tz = sign * (hh * SECS_PER_HOUR + mm * SECS_PER_MINUTE);
+		}
+	}
+	if (p != end)
+		return false;
+	if (tm.tm_year < 1 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+		tm.tm_mday > day_tab[isleap(tm.tm_year)][tm.tm_mon - 1] ||
+		tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return false;
+	if (tm.tm_sec == 60)
+	{
+		/* leap second: fold onto the next second, as PostgreSQL does */
+		tm.tm_sec = 59;
+		fsec += USECS_PER_SEC;
+	}
+	if (tm2timestamp(&tm, 0, NULL, &ts) != 0)
+		return false;
+	ts += fsec;
+	/* the fields were local to offset tz (seconds east of UTC) */
+	ts -= (int64) tz * USECS_PER_SEC;
+	if (!IS_VALID_TIMESTAMP(ts))
+		return false;
+	*result = ts;
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Content fingerprint
+ * ---------------------------------------------------------------------
+ */
+
+static inline uint64
+mix(uint64 h, uint64 v)
+{
+	return ((h << 1) | (h >> 63)) ^ v;
+}
+
+static uint64
+hash_scalar(const JsonbValue *v, uint64 seed)
+{
+	uint64		h = 0;
+
+	JsonbHashScalarValueExtended(v, &h, seed);
+	return h;
+}
+
+static uint64
+hash_container(JsonbContainer *c, uint64 seed)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	uint64		h = seed;
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		switch (tok)
+		{
+			case WJB_KEY:
+			case WJB_VALUE:
+			case WJB_ELEM:
+				h = mix(h, hash_scalar(&v, seed) + tok);
+				break;
+			default:
+				h = mix(h, (uint64) tok * 0x9E3779B97F4A7C15ULL);
+				break;
+		}
+	}
+	return h;
+}
+
+static uint64
+hash_value(const JsonbValue *v, uint64 seed)
+{
+	if (v->type == jbvBinary)
+		return hash_container(v->val.binary.data, seed);
+	return hash_scalar(v, seed);
+}
+
+/* ---------------------------------------------------------------------
+ * Field extraction
+ * ---------------------------------------------------------------------
+ */
+
+static char *
+scalar_text(const JsonbValue *v)
+{
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out,
+												   NumericGetDatum(v->val.numeric)));
+	return NULL;
+}
+
+static const char *
+json_type_name(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "string";
+		case jbvNumeric:
+			return "number";
+		case jbvBool:
+			return "boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "array" : "object";
+		default:
+			return "value";
+	}
+}
+
+/* An id field: a non-empty string or a number, at most MAX_ID_BYTES. */
+static char *
+id_field(SegmentEvent *ev, const JsonbValue *v, const char *field,
+		 const char *reason)
+{
+	char	   *s;
+
+	if (v->type == jbvNull)
+		return NULL;
+	s = scalar_text(v);
+	if (s == NULL)
+	{
+		ek_add_problem(ev, reason, "%s must be a string, not %s",
+					   field, json_type_name(v));
+		return NULL;
+	}
+	if (s[0] == '\0')
+		return NULL;
+	if (strlen(s) > MAX_ID_BYTES)
+	{
+		ek_add_problem(ev, reason, "%s is longer than %d bytes", field, MAX_ID_BYTES);
+		return NULL;
+	}
+	return s;
+}
+
+static bool
+time_field(SegmentEvent *ev, const JsonbValue *v, const char *field,
+		   TimestampTz *out)
+{
+	if (v->type == jbvNull)
+		return false;
+	if (v->type != jbvString)
+	{
+		ek_add_problem(ev, "invalid_timestamp", "%s must be an ISO 8601 string, not %s",
+					   field, json_type_name(v));
+		return false;
+	}
+	if (!ek_parse_iso8601(v->val.string.val, v->val.string.len, out))
+	{
+		ek_add_problem(ev, "invalid_timestamp", "%s is not an ISO 8601 timestamp: \"%.*s\"",
+					   field, Min(v->val.string.len, 64), v->val.string.val);
+		return false;
+	}
+	return true;
+}
+
+static Jsonb *
+object_field(SegmentEvent *ev, const JsonbValue *v, const char *field)
+{
+	if (v->type == jbvNull)
+		return NULL;
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+	{
+		ek_add_problem(ev, "invalid_field", "%s must be an object, not %s",
+					   field, json_type_name(v));
+		return NULL;
+	}
+	return JsonbValueToJsonb((JsonbValue *) v);
+}
+
+/* Shallow merge: the batch envelope's context under the event's own. */
+static Jsonb *
+merge_context(const JsonbValue *outer_value, Jsonb *inner)
+{
+	JsonbContainer *outer = outer_value->val.binary.data;
+	JsonbParseState *state = NULL;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	JsonbValue *res;
+
+	if (inner == NULL)
+		return JsonbValueToJsonb((JsonbValue *) outer_value);
+
+	/* concatenating two objects keeps the last value of a repeated key */
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int pass = 0; pass < 2; pass++)
+	{
+		JsonbContainer *c = pass == 0 ? outer : &inner->root;
+
+		it = JsonbIteratorInit(c);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY || tok == WJB_VALUE)
+				pushJsonbValue(&state, tok, &v);
+		}
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+static const char *const segment_types[] = {
+	"track", "identify", "page", "screen", "group", "alias"
+};
+
+/*
+ * Extract and check the event in ev->source (already set by the caller).
+ * Problems are recorded in ev; nothing here throws for bad input.
+ */
+void
+ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
+			   TimestampTz received_at)
+{
+	JsonbIterator *it;
+	JsonbValue	k;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	JsonbParseState *extra_state = NULL;
+	int			nextra = 0;
+	char	   *name = NULL;
+	bool		has_group_id = false;
+	bool		has_previous_id = false;
+	uint64		h0 = 0;
+	uint64		h1 = 1;
+	bool		type_ok = false;
+	bool		type_seen = false;
+
+	if (ev->source.type != jbvBinary || !JsonContainerIsObject(ev->source.val.binary.data))
+	{
+		ek_add_problem(ev, "not_an_object", "an event must be a JSON object, not %s",
+					   json_type_name(&ev->source));
+		return;
+	}
+
+	it = JsonbIteratorInit(ev->source.val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		bool		volatile_key = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+
+		if (KEY_IS(&k, "type"))
+		{
+			type_seen = true;
+			if (v.type == jbvString)
+			{
+				for (int i = 0; i < lengthof(segment_types); i++)
+					if (v.val.string.len == strlen(segment_types[i]) &&
+						memcmp(v.val.string.val, segment_types[i], v.val.string.len) == 0)
+					{
+						ev->type = (char *) segment_types[i];
+						type_ok = true;
+					}
+			}
+			if (!type_ok)
+				ek_add_problem(ev, "invalid_type",
+							   "type must be one of track, identify, page, screen, group, alias");
+		}
+		else if (KEY_IS(&k, "messageId"))
+			ev->message_id = id_field(ev, &v, "messageId", "invalid_message_id");
+		else if (KEY_IS(&k, "userId"))
+			ev->user_id = id_field(ev, &v, "userId", "invalid_user_id");
+		else if (KEY_IS(&k, "anonymousId"))
+			ev->anonymous_id = id_field(ev, &v, "anonymousId", "invalid_user_id");
+		else if (KEY_IS(&k, "event"))
+		{
+			if (v.type == jbvString && v.val.string.len > 0)
+				ev->event = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (v.type == jbvString)
+				ek_add_problem(ev, "invalid_event", "event must not be empty");
+			else if (v.type != jbvNull)
+				ek_add_problem(ev, "invalid_event", "event must be a string, not %s",
+							   json_type_name(&v));
+		}
+		else if (KEY_IS(&k, "properties"))
+			ev->properties = object_field(ev, &v, "properties");
+		else if (KEY_IS(&k, "traits"))
+			ev->traits = object_field(ev, &v, "traits");
+		else if (KEY_IS(&k, "context"))
+			ev->context = object_field(ev, &v, "context");
+		else if (KEY_IS(&k, "timestamp"))
+			ev->has_timestamp = time_field(ev, &v, "timestamp", &ev->timestamp);
+		else if (KEY_IS(&k, "originalTimestamp"))
+			ev->has_original_timestamp = time_field(ev, &v, "originalTimestamp",
+													&ev->original_timestamp);
+		else if (KEY_IS(&k, "sentAt"))
+		{
+			ev->has_sent_at = time_field(ev, &v, "sentAt", &ev->sent_at);
+			volatile_key = true;
+		}
+		else
+		{
+			if (KEY_IS(&k, "receivedAt"))
+				volatile_key = true;
+			else if (KEY_IS(&k, "name") && v.type == jbvString)
+				name = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (KEY_IS(&k, "groupId") && v.type != jbvNull)
+				has_group_id = true;
+			else if (KEY_IS(&k, "previousId") && v.type != jbvNull)
+				has_previous_id = true;
+			if (nextra++ == 0)
+				pushJsonbValue(&extra_state, WJB_BEGIN_OBJECT, NULL);
+			pushJsonbValue(&extra_state, WJB_KEY, &k);
+			pushJsonbValue(&extra_state, WJB_VALUE, &v);
+		}
+
+		if (!volatile_key)
+		{
+			uint64		kh = hash_scalar(&k, 0);
+
+			h0 = mix(h0, kh ^ hash_value(&v, 0));
+			if (ev->message_id == NULL)
+				h1 = mix(h1, hash_scalar(&k, 1) ^ hash_value(&v, 1));
+		}
+	}
+	if (nextra > 0)
+		ev->extra = JsonbValueToJsonb(pushJsonbValue(&extra_state, WJB_END_OBJECT, NULL));
+	ev->fingerprint = (int64) h0;
+
+	if (!type_seen)
+		ek_add_problem(ev, "missing_type", "the event has no type");
+	if (ev->user_id == NULL && ev->anonymous_id == NULL)
+		ek_add_problem(ev, "missing_user_id", "the event has neither userId nor anonymousId");
+	if (ev->type != NULL)
+	{
+		if (strcmp(ev->type, "track") == 0 && ev->event == NULL)
+			ek_add_problem(ev, "missing_event", "a track event needs a non-empty event name");
+		else if (strcmp(ev->type, "group") == 0 && !has_group_id)
+			ek_add_problem(ev, "missing_group_id", "a group event needs a groupId");
+		else if (strcmp(ev->type, "alias") == 0 && !has_previous_id)
+			ek_add_problem(ev, "missing_previous_id", "an alias event needs a previousId");
+		if ((strcmp(ev->type, "page") == 0 || strcmp(ev->type, "screen") == 0) &&
+			ev->event == NULL)
+			ev->event = name;
+	}
+
+	if (ev->message_id == NULL)
+	{
+		ev->message_id = psprintf("ek-%016llx%016llx",
+								  (unsigned long long) h0, (unsigned long long) h1);
+		ev->derived_id = true;
+	}
+
+	if (!ev->has_sent_at && env->has_sent_at)
+	{
+		ev->has_sent_at = true;
+		ev->sent_at = env->sent_at;
+	}
+	if (env->context.type == jbvBinary)
+		ev->context = merge_context(&env->context, ev->context);
+
+	/* Segment's clock-skew correction */
+	if (ev->has_sent_at && ev->has_original_timestamp)
+	{
+		/* all three are valid timestamps, so this cannot overflow int64 */
+		int64		t = received_at - (ev->sent_at - ev->original_timestamp);
+
+		if (t < MIN_EVENT_TIME || t >= END_EVENT_TIME)
+			ek_add_problem(ev, "invalid_timestamp",
+						   "the corrected event time is out of range");
+		else
+			ev->ts = (TimestampTz) t;
+	}
+	else if (ev->has_timestamp)
+		ev->ts = ev->timestamp;
+	else
+		ev->ts = received_at;
+}

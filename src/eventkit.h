@@ -1,0 +1,149 @@
+/*-------------------------------------------------------------------------
+ *
+ * eventkit.h
+ *	  Declarations shared between eventkit's subsystems.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVENTKIT_H
+#define EVENTKIT_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+/* ---- guc.c ---- */
+
+typedef enum InvalidEventPolicy
+{
+	INVALID_EVENTS_QUARANTINE,
+	INVALID_EVENTS_REJECT
+} InvalidEventPolicy;
+
+extern int	ek_max_event_bytes;
+extern int	ek_max_batch_bytes;
+extern int	ek_max_batch_items;
+extern int	ek_invalid_events;
+extern bool ek_create_partitions_on_ingest;
+extern int	ek_maintenance_lock_timeout;
+
+extern void ek_define_gucs(void);
+
+/* ---- catalog.c ---- */
+
+/* A stream's catalog row, as ingest and maintenance need it. */
+typedef struct StreamInfo
+{
+	int32		stream_id;
+	Oid			relid;
+	Interval	partition_interval;
+	int32		premake;
+	bool		has_retention;
+	Interval	retention;
+	int32		key_partitions;
+	Interval	dedup_window;
+	int32		ledger_gen;
+} StreamInfo;
+
+extern bool ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok);
+extern Oid	ek_extension_owner(void);
+extern void ek_switch_to_owner(Oid *save_userid, int *save_sec_context);
+extern void ek_restore_user(Oid save_userid, int save_sec_context);
+extern char *ek_qualified_relname(Oid relid);
+extern void ek_spi_exec(const char *sql, int expected);
+
+/* ---- partition.c ---- */
+
+extern void ek_check_partition_interval(const Interval *interval);
+extern TimestampTz ek_bucket_start(const Interval *interval, TimestampTz ts);
+extern TimestampTz ek_bucket_add(const Interval *interval, TimestampTz start,
+								 int n);
+extern char *ek_timestamp_iso(TimestampTz ts);
+extern bool ek_partition_exists_for(Oid parent, TimestampTz ts);
+extern void ek_create_partition(const StreamInfo *stream, TimestampTz start);
+extern int	ek_premake_partitions(const StreamInfo *stream, TimestampTz now);
+extern int	ek_drop_expired_partitions(const StreamInfo *stream,
+									   TimestampTz now);
+
+/* ---- event.c ---- */
+
+/* Why an event cannot be stored normally. */
+typedef struct EventProblem
+{
+	const char *reason;			/* machine-readable code */
+	char	   *message;		/* human-readable explanation */
+} EventProblem;
+
+#define EK_MAX_PROBLEMS 8
+
+/* One event, as extracted from its JSON form. */
+typedef struct SegmentEvent
+{
+	int32		item;			/* 1-based position in the payload */
+	JsonbValue	source;			/* the event (jbvBinary) or NULL-typed */
+	Jsonb	   *payload;		/* the event as a standalone jsonb */
+	char	   *raw;			/* raw text when the item did not parse */
+	int32		size;			/* bytes of the item */
+
+	char	   *message_id;
+	bool		derived_id;		/* message_id computed from content */
+	char	   *type;
+	char	   *event;
+	char	   *user_id;
+	char	   *anonymous_id;
+	TimestampTz ts;
+	bool		has_sent_at;
+	TimestampTz sent_at;
+	bool		has_original_timestamp;
+	TimestampTz original_timestamp;
+	bool		has_timestamp;
+	TimestampTz timestamp;
+	Jsonb	   *properties;
+	Jsonb	   *traits;
+	Jsonb	   *context;
+	Jsonb	   *extra;
+	int64		fingerprint;
+
+	int			nproblems;
+	EventProblem problems[EK_MAX_PROBLEMS];
+} SegmentEvent;
+
+/* Values the batch envelope lends to the events in it. */
+typedef struct EnvelopeDefaults
+{
+	bool		has_sent_at;
+	TimestampTz sent_at;
+	JsonbValue	context;		/* batch-level context (jbvBinary), or jbvNull */
+} EnvelopeDefaults;
+
+extern void ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
+						   TimestampTz received_at);
+extern void ek_add_problem(SegmentEvent *ev, const char *reason,
+						   const char *fmt,...) pg_attribute_printf(3, 4);
+extern bool ek_parse_iso8601(const char *str, int len, TimestampTz *result);
+extern Jsonb *ek_problems_jsonb(const SegmentEvent *ev);
+
+/* ---- dedup.c ---- */
+
+typedef enum DedupVerdict
+{
+	DEDUP_NEW,
+	DEDUP_DUPLICATE,
+	DEDUP_CONFLICT
+} DedupVerdict;
+
+extern Oid	ek_ledger_relid(int32 stream_id, bool missing_ok);
+extern void ek_create_ledger(int32 stream_id);
+extern void ek_create_ledger_generation(int32 stream_id, int32 gen);
+extern void ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events,
+						   int nevents, int64 batch_id, DedupVerdict *verdicts);
+extern bool ek_rotate_ledger(StreamInfo *stream, TimestampTz now);
+extern int	ek_prune_ledger(const StreamInfo *stream, TimestampTz now);
+extern void ek_drop_ledger(int32 stream_id);
+
+/* ---- maintenance.c ---- */
+
+extern void ek_maintain_stream(StreamInfo *stream, TimestampTz now);
+
+#endif							/* EVENTKIT_H */

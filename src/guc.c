@@ -1,0 +1,84 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  eventkit's configuration parameters: their variables, ranges, units
+ *	  and defaults.  Segment's limits are the defaults for the size limits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "eventkit.h"
+
+int			ek_max_event_bytes = 32 * 1024;
+int			ek_max_batch_bytes = 500 * 1024;
+int			ek_max_batch_items = 2500;
+int			ek_invalid_events = INVALID_EVENTS_QUARANTINE;
+bool		ek_create_partitions_on_ingest = true;
+int			ek_maintenance_lock_timeout = 5000;
+
+static const struct config_enum_entry invalid_event_options[] = {
+	{"quarantine", INVALID_EVENTS_QUARANTINE, false},
+	{"reject", INVALID_EVENTS_REJECT, false},
+	{NULL, 0, false}
+};
+
+void
+ek_define_gucs(void)
+{
+	DefineCustomIntVariable("eventkit.max_event_bytes",
+							"Largest event accepted by ingest.",
+							"Measured on the event's JSON; a larger event fails the whole call.",
+							&ek_max_event_bytes,
+							32 * 1024, 64, MaxAllocSize / 2,
+							PGC_USERSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.max_batch_bytes",
+							"Largest payload accepted by one ingest call.",
+							NULL,
+							&ek_max_batch_bytes,
+							500 * 1024, 64, MaxAllocSize / 2,
+							PGC_USERSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.max_batch_items",
+							"Most events accepted by one ingest call.",
+							NULL,
+							&ek_max_batch_items,
+							2500, 1, 1000000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("eventkit.invalid_events",
+							 "What ingest does with an event that breaks the Segment spec.",
+							 "quarantine keeps it aside with its reasons; reject drops it and reports why.",
+							 &ek_invalid_events,
+							 INVALID_EVENTS_QUARANTINE,
+							 invalid_event_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventkit.create_partitions_on_ingest",
+							 "Whether ingest creates a missing past partition for a late event.",
+							 "When off, such events are quarantined with reason out_of_range.",
+							 &ek_create_partitions_on_ingest,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.maintenance_lock_timeout",
+							"lock_timeout used by maintenance when it attaches or drops partitions.",
+							NULL,
+							&ek_maintenance_lock_timeout,
+							5000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("eventkit");
+}

@@ -1,0 +1,939 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest.c
+ *	  eventkit.ingest() and eventkit.ingest_verbose(): turning a payload
+ *	  (one event, an array, a Segment batch envelope, or NDJSON text) into
+ *	  stored rows, duplicates, conflicts, quarantine rows or rejections, in
+ *	  one transaction-safe pass per call.
+ *
+ *	  A call runs in a memory context of its own.  Per batch (not per
+ *	  event) it issues one statement each to: claim ids in the ledger
+ *	  (dedup.c), insert the accepted rows into the stream (as the caller,
+ *	  with the caller's privileges), insert quarantine and conflict rows,
+ *	  and log the batch (as the extension owner).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "eventkit.h"
+
+PG_FUNCTION_INFO_V1(eventkit_ingest_jsonb);
+PG_FUNCTION_INFO_V1(eventkit_ingest_text);
+PG_FUNCTION_INFO_V1(eventkit_ingest_verbose);
+
+typedef enum ItemStatus
+{
+	ITEM_ACCEPTED,
+	ITEM_DUPLICATE,
+	ITEM_CONFLICT,
+	ITEM_QUARANTINED,
+	ITEM_REJECTED
+} ItemStatus;
+
+static const char *const status_names[] = {
+	"accepted", "duplicate", "conflict", "quarantined", "rejected"
+};
+
+typedef struct IngestBatch
+{
+	SegmentEvent *events;
+	int			nevents;
+	int			capacity;
+	EnvelopeDefaults env;
+	ItemStatus *status;
+	int64		counts[5];
+} IngestBatch;
+
+/* Cached INSERT plan for one stream table. */
+typedef struct StreamPlan
+{
+	Oid			relid;			/* hash key */
+	char	   *qname;			/* the name the plan was prepared for */
+	SPIPlanPtr	insert;
+} StreamPlan;
+
+static HTAB *stream_plans = NULL;
+static SPIPlanPtr quarantine_plan = NULL;
+static SPIPlanPtr conflict_plan = NULL;
+static SPIPlanPtr batch_plan = NULL;
+
+#define STREAM_COLS 14
+
+/* ---------------------------------------------------------------------
+ * Collecting items
+ * ---------------------------------------------------------------------
+ */
+
+static SegmentEvent *
+new_item(IngestBatch *b)
+{
+	SegmentEvent *ev;
+
+	if (b->nevents >= ek_max_batch_items)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("batch has more than %d events", ek_max_batch_items),
+				 errdetail("eventkit.max_batch_items is %d; nothing was stored.",
+						   ek_max_batch_items),
+				 errhint("Split the payload into smaller batches, or raise eventkit.max_batch_items.")));
+	if (b->nevents == b->capacity)
+	{
+		b->capacity = b->capacity ? b->capacity * 2 : 64;
+		b->events = b->events ? repalloc(b->events, sizeof(SegmentEvent) * b->capacity) :
+			palloc(sizeof(SegmentEvent) * b->capacity);
+	}
+	ev = &b->events[b->nevents++];
+	memset(ev, 0, sizeof(SegmentEvent));
+	ev->item = b->nevents;
+	ev->source.type = jbvNull;
+	return ev;
+}
+
+static void
+check_event_size(int32 size, int item)
+{
+	if (size > ek_max_event_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("event %d is %d bytes, more than the limit of %d bytes",
+						item, size, ek_max_event_bytes),
+				 errdetail("eventkit.max_event_bytes is %d; nothing was stored.",
+						   ek_max_event_bytes),
+				 errhint("Send smaller events, or raise eventkit.max_event_bytes.")));
+}
+
+static void
+add_value_item(IngestBatch *b, const JsonbValue *v, int32 size)
+{
+	SegmentEvent *ev = new_item(b);
+
+	ev->source = *v;
+	ev->size = size;
+	check_event_size(size, ev->item);
+}
+
+static void
+check_batch_size(int64 size)
+{
+	if (size > ek_max_batch_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("payload is %lld bytes, more than the limit of %d bytes",
+						(long long) size, ek_max_batch_bytes),
+				 errdetail("eventkit.max_batch_bytes is %d; nothing was stored.",
+						   ek_max_batch_bytes),
+				 errhint("Split the payload into smaller batches, or raise eventkit.max_batch_bytes.")));
+}
+
+/* Items of a JSON array container. */
+static void
+add_array_items(IngestBatch *b, JsonbContainer *array)
+{
+	JsonbIterator *it = JsonbIteratorInit(array);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_ELEM)
+			add_value_item(b, &v, v.type == jbvBinary ? v.val.binary.len : 16);
+	}
+}
+
+static JsonbValue *
+find_key(JsonbContainer *c, const char *key)
+{
+	return getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
+}
+
+/*
+ * One event, an array of events, or {"batch": [...], "sentAt", "context"}.
+ */
+static void
+collect_jsonb_items(IngestBatch *b, Jsonb *jb)
+{
+	JsonbValue *batch;
+
+	if (JB_ROOT_IS_SCALAR(jb))
+	{
+		JsonbValue	v;
+
+		(void) JsonbExtractScalar(&jb->root, &v);
+		add_value_item(b, &v, VARSIZE_ANY_EXHDR(jb));
+	}
+	else if (JB_ROOT_IS_ARRAY(jb))
+		add_array_items(b, &jb->root);
+	else if ((batch = find_key(&jb->root, "batch")) != NULL)
+	{
+		JsonbValue *sent_at = find_key(&jb->root, "sentAt");
+		JsonbValue *context = find_key(&jb->root, "context");
+
+		if (batch->type != jbvBinary || !JsonContainerIsArray(batch->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"batch\" in a batch envelope must be an array of events"),
+					 errhint("Send {\"batch\": [event, ...]} or an array of events.")));
+		if (sent_at != NULL && sent_at->type != jbvNull)
+		{
+			if (sent_at->type != jbvString ||
+				!ek_parse_iso8601(sent_at->val.string.val, sent_at->val.string.len,
+								  &b->env.sent_at))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+						 errmsg("\"sentAt\" of the batch envelope is not an ISO 8601 timestamp"),
+						 errhint("Use a timestamp such as \"2024-01-31T12:00:00.000Z\", or leave sentAt out.")));
+			b->env.has_sent_at = true;
+		}
+		if (context != NULL && context->type == jbvBinary &&
+			JsonContainerIsObject(context->val.binary.data))
+			b->env.context = *context;
+		else if (context != NULL && context->type != jbvNull)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"context\" of the batch envelope must be an object"),
+					 errhint("Send the context as a JSON object, or leave it out.")));
+		add_array_items(b, batch->val.binary.data);
+	}
+	else
+	{
+		JsonbValue	v;
+
+		v.type = jbvBinary;
+		v.val.binary.data = &jb->root;
+		v.val.binary.len = VARSIZE_ANY_EXHDR(jb);
+		add_value_item(b, &v, v.val.binary.len);
+	}
+}
+
+/*
+ * Parse JSON text without letting a syntax error escape: returns NULL and
+ * the error message instead.  Runs in a subtransaction; must not be called
+ * while connected to SPI.
+ */
+static Jsonb *
+try_parse_json(const char *str, char **errmsg_out)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	Jsonb	   *volatile result = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		*errmsg_out = edata->detail ? psprintf("%s: %s", edata->message, edata->detail) :
+			pstrdup(edata->message);
+		result = NULL;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+static void
+add_malformed_item(IngestBatch *b, const char *raw, int len, const char *msg)
+{
+	SegmentEvent *ev = new_item(b);
+
+	ev->size = len;
+	check_event_size(len, ev->item);
+	ev->raw = pnstrdup(raw, len);
+	ek_add_problem(ev, "malformed_json", "%s", msg);
+}
+
+/*
+ * JSON text (one event, array, envelope) or NDJSON: one event per line.
+ * A line that does not parse becomes a quarantined item.
+ */
+static void
+collect_text_items(IngestBatch *b, text *payload)
+{
+	char	   *str = text_to_cstring(payload);
+	int			len = strlen(str);
+	const char *p = str;
+	char	   *err = NULL;
+	Jsonb	   *jb;
+
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (*p == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("payload is empty"),
+				 errhint("Send a JSON event, an array of events, a batch envelope or NDJSON.")));
+
+	jb = try_parse_json(str, &err);
+	if (jb != NULL)
+	{
+		collect_jsonb_items(b, jb);
+		return;
+	}
+	if (*p == '[' || strchr(p, '\n') == NULL)
+	{
+		/* not NDJSON: the whole payload is one malformed item */
+		add_malformed_item(b, str, len, err);
+		return;
+	}
+
+	/* NDJSON */
+	while (*p != '\0')
+	{
+		const char *eol = strchr(p, '\n');
+		int			linelen = eol ? eol - p : strlen(p);
+		const char *q = p;
+		bool		blank = true;
+
+		for (q = p; q < p + linelen; q++)
+			if (*q != ' ' && *q != '\t' && *q != '\r')
+				blank = false;
+		if (!blank)
+		{
+			char	   *line = pnstrdup(p, linelen);
+
+			err = NULL;
+			jb = try_parse_json(line, &err);
+			if (jb == NULL)
+				add_malformed_item(b, line, linelen, err);
+			else if (JB_ROOT_IS_SCALAR(jb))
+			{
+				JsonbValue	v;
+
+				(void) JsonbExtractScalar(&jb->root, &v);
+				add_value_item(b, &v, linelen);
+			}
+			else
+			{
+				JsonbValue	v;
+
+				v.type = jbvBinary;
+				v.val.binary.data = &jb->root;
+				v.val.binary.len = VARSIZE_ANY_EXHDR(jb);
+				add_value_item(b, &v, linelen);
+			}
+		}
+		p = eol ? eol + 1 : p + linelen;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Writing
+ * ---------------------------------------------------------------------
+ */
+
+static Datum
+make_array(Datum *elems, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  elemtype, typlen, typbyval, typalign));
+}
+
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "eventkit: SPI_prepare failed (%s) for: %s",
+			 SPI_result_code_string(SPI_result), sql);
+	SPI_keepplan(plan);
+	return plan;
+}
+
+static SPIPlanPtr
+stream_insert_plan(Oid relid)
+{
+	StreamPlan *sp;
+	bool		found;
+	char	   *qname = ek_qualified_relname(relid);
+
+	if (stream_plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(StreamPlan);
+		stream_plans = hash_create("eventkit stream plans", 16, &ctl,
+								   HASH_ELEM | HASH_BLOBS);
+	}
+	sp = hash_search(stream_plans, &relid, HASH_ENTER, &found);
+	if (found && strcmp(sp->qname, qname) != 0)
+	{
+		SPI_freeplan(sp->insert);
+		pfree(sp->qname);
+		found = false;
+	}
+	if (!found)
+	{
+		Oid			argtypes[STREAM_COLS + 1] = {
+			TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+			TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, JSONBARRAYOID,
+			JSONBARRAYOID, JSONBARRAYOID, JSONBARRAYOID, INT8OID
+		};
+		char	   *sql = psprintf("INSERT INTO %s (message_id, type, event, user_id,"
+								   " anonymous_id, user_key, ts, received_at, sent_at,"
+								   " original_timestamp, properties, traits, context,"
+								   " extra, batch_id)"
+								   " SELECT x.*, $15 FROM ROWS FROM ("
+								   "pg_catalog.unnest($1), pg_catalog.unnest($2),"
+								   " pg_catalog.unnest($3), pg_catalog.unnest($4),"
+								   " pg_catalog.unnest($5), pg_catalog.unnest($6),"
+								   " pg_catalog.unnest($7), pg_catalog.unnest($8),"
+								   " pg_catalog.unnest($9), pg_catalog.unnest($10),"
+								   " pg_catalog.unnest($11), pg_catalog.unnest($12),"
+								   " pg_catalog.unnest($13), pg_catalog.unnest($14)) AS x",
+								   qname);
+
+		sp->insert = NULL;
+		sp->qname = MemoryContextStrdup(TopMemoryContext, qname);
+		sp->insert = keep_plan(sql, STREAM_COLS + 1, argtypes);
+	}
+	return sp->insert;
+}
+
+#define STR_OR_NULL(s) ((s) ? PointerGetDatum(cstring_to_text(s)) : (Datum) 0)
+#define JSONB_OR_NULL(j) ((j) ? JsonbPGetDatum(j) : (Datum) 0)
+
+/* Insert the accepted events into the stream, as the caller. */
+static void
+insert_accepted(const StreamInfo *stream, SegmentEvent **acc, int n, int64 batch_id,
+				TimestampTz received_at)
+{
+	static const Oid coltypes[STREAM_COLS] = {
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+		JSONBOID, JSONBOID, JSONBOID, JSONBOID
+	};
+	Datum	   *cols[STREAM_COLS];
+	bool	   *nulls[STREAM_COLS];
+	Datum		args[STREAM_COLS + 1];
+	int			rc;
+
+	if (n == 0)
+		return;
+	for (int c = 0; c < STREAM_COLS; c++)
+	{
+		cols[c] = palloc(sizeof(Datum) * n);
+		nulls[c] = palloc0(sizeof(bool) * n);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		SegmentEvent *ev = acc[i];
+		Datum		row[STREAM_COLS];
+
+		row[0] = STR_OR_NULL(ev->message_id);
+		row[1] = STR_OR_NULL(ev->type);
+		row[2] = STR_OR_NULL(ev->event);
+		row[3] = STR_OR_NULL(ev->user_id);
+		row[4] = STR_OR_NULL(ev->anonymous_id);
+		row[5] = STR_OR_NULL(ev->user_id ? ev->user_id : ev->anonymous_id);
+		row[6] = TimestampTzGetDatum(ev->ts);
+		row[7] = TimestampTzGetDatum(received_at);
+		row[8] = TimestampTzGetDatum(ev->sent_at);
+		row[9] = TimestampTzGetDatum(ev->original_timestamp);
+		row[10] = JSONB_OR_NULL(ev->properties);
+		row[11] = JSONB_OR_NULL(ev->traits);
+		row[12] = JSONB_OR_NULL(ev->context);
+		row[13] = JSONB_OR_NULL(ev->extra);
+
+		nulls[2][i] = ev->event == NULL;
+		nulls[3][i] = ev->user_id == NULL;
+		nulls[4][i] = ev->anonymous_id == NULL;
+		nulls[8][i] = !ev->has_sent_at;
+		nulls[9][i] = !ev->has_original_timestamp;
+		nulls[10][i] = ev->properties == NULL;
+		nulls[11][i] = ev->traits == NULL;
+		nulls[12][i] = ev->context == NULL;
+		nulls[13][i] = ev->extra == NULL;
+		for (int c = 0; c < STREAM_COLS; c++)
+			cols[c][i] = row[c];
+	}
+	for (int c = 0; c < STREAM_COLS; c++)
+		args[c] = make_array(cols[c], nulls[c], n, coltypes[c]);
+	args[STREAM_COLS] = Int64GetDatum(batch_id);
+
+	rc = SPI_execute_plan(stream_insert_plan(stream->relid), args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: insert into stream failed: %s", SPI_result_code_string(rc));
+}
+
+static Jsonb *
+item_payload(SegmentEvent *ev)
+{
+	if (ev->payload == NULL && ev->raw == NULL)
+		ev->payload = JsonbValueToJsonb(&ev->source);
+	return ev->payload;
+}
+
+/* Quarantine rows, as the extension owner. */
+static void
+insert_quarantine(const StreamInfo *stream, SegmentEvent **q, int n,
+				  int64 batch_id, TimestampTz received_at)
+{
+	Datum	   *items = palloc(sizeof(Datum) * n);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *reasons = palloc(sizeof(Datum) * n);
+	Datum	   *payloads = palloc(sizeof(Datum) * n);
+	Datum	   *raws = palloc(sizeof(Datum) * n);
+	bool	   *id_nulls = palloc0(sizeof(bool) * n);
+	bool	   *payload_nulls = palloc0(sizeof(bool) * n);
+	bool	   *raw_nulls = palloc0(sizeof(bool) * n);
+	Datum		args[8];
+	int			rc;
+
+	if (n == 0)
+		return;
+	if (quarantine_plan == NULL)
+	{
+		Oid			types[8] = {INT4OID, INT8OID, TIMESTAMPTZOID, INT4ARRAYOID,
+		TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID};
+
+		quarantine_plan =
+			keep_plan("INSERT INTO eventkit.quarantine (stream_id, batch_id, item,"
+					  " message_id, received_at, reasons, payload, raw)"
+					  " SELECT $1, $2, x.i, x.m, $3, x.r, x.p, x.w"
+					  " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
+					  " pg_catalog.unnest($6), pg_catalog.unnest($7),"
+					  " pg_catalog.unnest($8)) AS x(i, m, r, p, w)",
+					  8, types);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		Jsonb	   *payload = item_payload(q[i]);
+
+		items[i] = Int32GetDatum(q[i]->item);
+		ids[i] = STR_OR_NULL(q[i]->message_id);
+		id_nulls[i] = q[i]->message_id == NULL;
+		reasons[i] = JsonbPGetDatum(ek_problems_jsonb(q[i]));
+		payloads[i] = JSONB_OR_NULL(payload);
+		payload_nulls[i] = payload == NULL;
+		raws[i] = STR_OR_NULL(q[i]->raw);
+		raw_nulls[i] = q[i]->raw == NULL;
+	}
+	args[0] = Int32GetDatum(stream->stream_id);
+	args[1] = Int64GetDatum(batch_id);
+	args[2] = TimestampTzGetDatum(received_at);
+	args[3] = make_array(items, NULL, n, INT4OID);
+	args[4] = make_array(ids, id_nulls, n, TEXTOID);
+	args[5] = make_array(reasons, NULL, n, JSONBOID);
+	args[6] = make_array(payloads, payload_nulls, n, JSONBOID);
+	args[7] = make_array(raws, raw_nulls, n, TEXTOID);
+	rc = SPI_execute_plan(quarantine_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: insert into quarantine failed: %s", SPI_result_code_string(rc));
+}
+
+/* Conflict log rows, as the extension owner. */
+static void
+insert_conflicts(const StreamInfo *stream, SegmentEvent **c, int n,
+				 int64 batch_id, TimestampTz received_at)
+{
+	Datum	   *items = palloc(sizeof(Datum) * n);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *payloads = palloc(sizeof(Datum) * n);
+	Datum		args[6];
+	int			rc;
+
+	if (n == 0)
+		return;
+	if (conflict_plan == NULL)
+	{
+		Oid			types[6] = {INT4OID, INT8OID, TIMESTAMPTZOID, INT4ARRAYOID,
+		TEXTARRAYOID, JSONBARRAYOID};
+
+		conflict_plan =
+			keep_plan("INSERT INTO eventkit.conflicts (stream_id, batch_id, item,"
+					  " message_id, received_at, payload)"
+					  " SELECT $1, $2, x.i, x.m, $3, x.p"
+					  " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
+					  " pg_catalog.unnest($6)) AS x(i, m, p)",
+					  6, types);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		items[i] = Int32GetDatum(c[i]->item);
+		ids[i] = PointerGetDatum(cstring_to_text(c[i]->message_id));
+		payloads[i] = JsonbPGetDatum(item_payload(c[i]));
+	}
+	args[0] = Int32GetDatum(stream->stream_id);
+	args[1] = Int64GetDatum(batch_id);
+	args[2] = TimestampTzGetDatum(received_at);
+	args[3] = make_array(items, NULL, n, INT4OID);
+	args[4] = make_array(ids, NULL, n, TEXTOID);
+	args[5] = make_array(payloads, NULL, n, JSONBOID);
+	rc = SPI_execute_plan(conflict_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: insert into conflicts failed: %s", SPI_result_code_string(rc));
+}
+
+static int64
+next_batch_id(void)
+{
+	int			rc;
+	bool		isnull;
+
+	rc = SPI_execute("SELECT pg_catalog.nextval('eventkit.batch_id_seq')", false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "eventkit: could not allocate a batch id");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static void
+log_batch(const StreamInfo *stream, IngestBatch *b, int64 batch_id,
+		  TimestampTz received_at, Oid caller)
+{
+	Datum		args[10];
+	int			rc;
+
+	if (batch_plan == NULL)
+	{
+		Oid			types[10] = {INT8OID, INT4OID, TIMESTAMPTZOID, NAMEOID, INT4OID,
+		INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+
+		batch_plan =
+			keep_plan("INSERT INTO eventkit.ingest_batches (batch_id, stream_id,"
+					  " received_at, ingested_by, items, accepted, duplicates,"
+					  " conflicts, quarantined, rejected)"
+					  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+					  10, types);
+	}
+	args[0] = Int64GetDatum(batch_id);
+	args[1] = Int32GetDatum(stream->stream_id);
+	args[2] = TimestampTzGetDatum(received_at);
+	args[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(caller, false)));
+	args[4] = Int32GetDatum(b->nevents);
+	for (int s = 0; s < 5; s++)
+		args[5 + s] = Int64GetDatum(b->counts[s]);
+	rc = SPI_execute_plan(batch_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: could not log the batch: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Events whose time no partition covers: create the partition (past
+ * events within retention, future ones within premake) or quarantine them
+ * with reason out_of_range.
+ */
+static void
+place_events(const StreamInfo *stream, IngestBatch *b, TimestampTz now)
+{
+	const Interval *iv = &stream->partition_interval;
+	TimestampTz horizon = ek_bucket_add(iv, ek_bucket_start(iv, now), stream->premake + 1);
+	TimestampTz oldest = DT_NOBEGIN;
+
+	if (stream->has_retention)
+		oldest = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+														 TimestampTzGetDatum(now),
+														 IntervalPGetDatum(&stream->retention)));
+	for (int i = 0; i < b->nevents; i++)
+	{
+		SegmentEvent *ev = &b->events[i];
+
+		if (ev->nproblems > 0 || ek_partition_exists_for(stream->relid, ev->ts))
+			continue;
+		if (ev->ts >= horizon)
+			ek_add_problem(ev, "out_of_range",
+						   "event time %s is after the partitions the stream keeps ready",
+						   ek_timestamp_iso(ev->ts));
+		else if (ev->ts < oldest)
+			ek_add_problem(ev, "out_of_range",
+						   "event time %s is older than the stream's retention",
+						   ek_timestamp_iso(ev->ts));
+		else if (!ek_create_partitions_on_ingest)
+			ek_add_problem(ev, "out_of_range",
+						   "no partition covers event time %s and eventkit.create_partitions_on_ingest is off",
+						   ek_timestamp_iso(ev->ts));
+		else
+			ek_create_partition(stream, ek_bucket_start(iv, ev->ts));
+	}
+}
+
+/*
+ * The whole ingest of one payload, whose items are in b.
+ */
+static void
+ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
+{
+	StreamInfo	stream;
+	Oid			caller = GetUserId();
+	Oid			save_userid;
+	int			save_sec;
+	int64		batch_id;
+	SegmentEvent **valid = palloc(sizeof(SegmentEvent *) * (b->nevents + 1));
+	SegmentEvent **acc = palloc(sizeof(SegmentEvent *) * (b->nevents + 1));
+	SegmentEvent **quar = palloc(sizeof(SegmentEvent *) * (b->nevents + 1));
+	SegmentEvent **conf = palloc(sizeof(SegmentEvent *) * (b->nevents + 1));
+	int			nvalid = 0,
+				nacc = 0,
+				nquar = 0,
+				nconf = 0;
+	DedupVerdict *verdicts = palloc(sizeof(DedupVerdict) * (b->nevents + 1));
+	MemoryContext batch_cxt = CurrentMemoryContext;
+
+	b->status = palloc0(sizeof(ItemStatus) * (b->nevents + 1));
+
+	for (int i = 0; i < b->nevents; i++)
+	{
+		SegmentEvent *ev = &b->events[i];
+
+		if (ev->raw == NULL)
+			ek_parse_event(ev, &b->env, received_at);
+	}
+
+	SPI_connect();
+	MemoryContextSwitchTo(batch_cxt);
+
+	ek_lookup_stream(relid, &stream, false);
+	place_events(&stream, b, GetCurrentTransactionStartTimestamp());
+
+	for (int i = 0; i < b->nevents; i++)
+	{
+		SegmentEvent *ev = &b->events[i];
+		bool		out_of_range = ev->nproblems > 0 &&
+			strcmp(ev->problems[0].reason, "out_of_range") == 0;
+
+		if (ev->nproblems == 0)
+			valid[nvalid++] = ev;
+		else if (ek_invalid_events == INVALID_EVENTS_REJECT && !out_of_range)
+			b->status[i] = ITEM_REJECTED;
+		else
+		{
+			b->status[i] = ITEM_QUARANTINED;
+			quar[nquar++] = ev;
+		}
+	}
+
+	ek_switch_to_owner(&save_userid, &save_sec);
+	batch_id = next_batch_id();
+	ek_dedup_claim(&stream, valid, nvalid, batch_id, verdicts);
+	ek_restore_user(save_userid, save_sec);
+
+	for (int i = 0; i < nvalid; i++)
+	{
+		int			idx = valid[i]->item - 1;
+
+		switch (verdicts[i])
+		{
+			case DEDUP_NEW:
+				b->status[idx] = ITEM_ACCEPTED;
+				acc[nacc++] = valid[i];
+				break;
+			case DEDUP_DUPLICATE:
+				b->status[idx] = ITEM_DUPLICATE;
+				break;
+			case DEDUP_CONFLICT:
+				b->status[idx] = ITEM_CONFLICT;
+				ek_add_problem(valid[i], "conflict",
+							   "messageId \"%s\" was already stored with different content; the first copy is kept",
+							   valid[i]->message_id);
+				conf[nconf++] = valid[i];
+				break;
+		}
+	}
+	for (int i = 0; i < b->nevents; i++)
+		b->counts[b->status[i]]++;
+
+	insert_accepted(&stream, acc, nacc, batch_id, received_at);
+
+	ek_switch_to_owner(&save_userid, &save_sec);
+	insert_quarantine(&stream, quar, nquar, batch_id, received_at);
+	insert_conflicts(&stream, conf, nconf, batch_id, received_at);
+	log_batch(&stream, b, batch_id, received_at, caller);
+	ek_restore_user(save_userid, save_sec);
+
+	SPI_finish();
+	MemoryContextSwitchTo(batch_cxt);
+}
+
+/* ---------------------------------------------------------------------
+ * SQL-callable entry points
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Common start of every entry point: checks the arguments and the
+ * caller's INSERT privilege, and opens the call's memory context.
+ */
+static MemoryContext
+begin_ingest(FunctionCallInfo fcinfo, Oid *relid, TimestampTz *received_at)
+{
+	AclResult	aclresult;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("payload must not be null"),
+				 errhint("Send a JSON event, an array of events or a batch envelope.")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("received_at must not be null"),
+				 errhint("Leave received_at out to use now().")));
+	*relid = PG_GETARG_OID(0);
+	*received_at = PG_GETARG_TIMESTAMPTZ(2);
+	if (TIMESTAMP_NOT_FINITE(*received_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("received_at must be a finite timestamp"),
+				 errhint("Leave received_at out to use now().")));
+
+	/* lock the stream against concurrent DROP, as an INSERT would */
+	LockRelationOid(*relid, RowExclusiveLock);
+	if (get_rel_name(*relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", *relid)));
+	aclresult = pg_class_aclcheck(*relid, GetUserId(), ACL_INSERT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(*relid));
+
+	return AllocSetContextCreate(CurrentMemoryContext, "eventkit ingest",
+								 ALLOCSET_DEFAULT_SIZES);
+}
+
+static Datum
+ingest_result_datum(FunctionCallInfo fcinfo, const IngestBatch *b)
+{
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "eventkit: return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	for (int s = 0; s < 5; s++)
+		values[s] = Int64GetDatum(b->counts[s]);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+Datum
+eventkit_ingest_jsonb(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	TimestampTz received_at;
+	MemoryContext cxt = begin_ingest(fcinfo, &relid, &received_at);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	Jsonb	   *payload = PG_GETARG_JSONB_P(1);
+	IngestBatch b;
+	Datum		result;
+
+	memset(&b, 0, sizeof(b));
+	b.env.context.type = jbvNull;
+	check_batch_size(VARSIZE_ANY_EXHDR(payload));
+	collect_jsonb_items(&b, payload);
+	ingest_batch(relid, &b, received_at);
+
+	MemoryContextSwitchTo(old);
+	result = ingest_result_datum(fcinfo, &b);
+	MemoryContextDelete(cxt);
+	PG_RETURN_DATUM(result);
+}
+
+Datum
+eventkit_ingest_text(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	TimestampTz received_at;
+	MemoryContext cxt = begin_ingest(fcinfo, &relid, &received_at);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	text	   *payload = PG_GETARG_TEXT_PP(1);
+	IngestBatch b;
+	Datum		result;
+
+	memset(&b, 0, sizeof(b));
+	b.env.context.type = jbvNull;
+	check_batch_size(VARSIZE_ANY_EXHDR(payload));
+	collect_text_items(&b, payload);
+	ingest_batch(relid, &b, received_at);
+
+	MemoryContextSwitchTo(old);
+	result = ingest_result_datum(fcinfo, &b);
+	MemoryContextDelete(cxt);
+	PG_RETURN_DATUM(result);
+}
+
+Datum
+eventkit_ingest_verbose(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	TimestampTz received_at;
+	MemoryContext cxt = begin_ingest(fcinfo, &relid, &received_at);
+	MemoryContext old;
+	Jsonb	   *payload = PG_GETARG_JSONB_P(1);
+	IngestBatch b;
+
+	InitMaterializedSRF(fcinfo, 0);
+	old = MemoryContextSwitchTo(cxt);
+	memset(&b, 0, sizeof(b));
+	b.env.context.type = jbvNull;
+	check_batch_size(VARSIZE_ANY_EXHDR(payload));
+	collect_jsonb_items(&b, payload);
+	ingest_batch(relid, &b, received_at);
+
+	for (int i = 0; i < b.nevents; i++)
+	{
+		SegmentEvent *ev = &b.events[i];
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = Int32GetDatum(ev->item);
+		values[1] = STR_OR_NULL(ev->message_id);
+		nulls[1] = ev->message_id == NULL;
+		values[2] = PointerGetDatum(cstring_to_text(status_names[b.status[i]]));
+		if (ev->nproblems > 0)
+			values[3] = JsonbPGetDatum(ek_problems_jsonb(ev));
+		else
+			nulls[3] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return (Datum) 0;
+}

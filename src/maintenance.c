@@ -1,0 +1,84 @@
+/*-------------------------------------------------------------------------
+ *
+ * maintenance.c
+ *	  eventkit.run_maintenance(): the periodic work of a stream — premaking
+ *	  partitions, dropping partitions past retention, starting a new dedup
+ *	  ledger generation and dropping expired ones.  Callable by hand or from
+ *	  pg_cron; the background worker runs the same code.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "eventkit.h"
+
+PG_FUNCTION_INFO_V1(eventkit_run_maintenance);
+
+/* One stream's maintenance.  Caller: SPI connected. */
+void
+ek_maintain_stream(StreamInfo *stream, TimestampTz now)
+{
+	int			made = ek_premake_partitions(stream, now);
+	int			dropped = ek_drop_expired_partitions(stream, now);
+	bool		rotated = ek_rotate_ledger(stream, now);
+	int			pruned = ek_prune_ledger(stream, now);
+
+	ereport(DEBUG1,
+			(errmsg("eventkit: stream %s: %d partitions made, %d dropped, ledger %s, %d generations dropped",
+					get_rel_name(stream->relid), made, dropped,
+					rotated ? "rotated" : "kept", pruned)));
+}
+
+Datum
+eventkit_run_maintenance(PG_FUNCTION_ARGS)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+	TimestampTz now = GetCurrentTimestamp();
+
+	SPI_connect();
+	if (PG_ARGISNULL(0))
+	{
+		int			rc = SPI_execute("SELECT relid::pg_catalog.oid FROM eventkit.streams"
+									 " ORDER BY stream_id", true, 0);
+
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "eventkit: could not read eventkit.streams");
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r],
+															   SPI_tuptable->tupdesc, 1, &isnull));
+
+			/* with no argument: the streams the caller owns */
+			if (pg_class_ownercheck(relid, GetUserId()))
+				relids = lappend_oid(relids, relid);
+		}
+	}
+	else
+	{
+		Oid			relid = PG_GETARG_OID(0);
+
+		if (!pg_class_ownercheck(relid, GetUserId()))
+			aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+		relids = list_make1_oid(relid);
+	}
+
+	foreach(lc, relids)
+	{
+		StreamInfo	stream;
+
+		if (ek_lookup_stream(lfirst_oid(lc), &stream, !PG_ARGISNULL(0) ? false : true))
+			ek_maintain_stream(&stream, now);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,397 @@
+/*-------------------------------------------------------------------------
+ *
+ * partition.c
+ *	  Time partitions of a stream: aligning timestamps to the partition
+ *	  interval, finding whether a partition covers a timestamp, creating
+ *	  partitions (optionally hash sub-partitioned by user key) without
+ *	  taking ACCESS EXCLUSIVE on the stream, premaking future partitions and
+ *	  dropping partitions past the retention period.
+ *
+ *	  Partition bounds are aligned in UTC on 2000-01-01 00:00:00+00 (for
+ *	  fixed intervals) or on month starts (for intervals in months), so that
+ *	  every session and the worker compute the same bounds.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "eventkit.h"
+
+#define MIN_FIXED_INTERVAL_USECS (60 * USECS_PER_SEC)
+
+static bool
+interval_in_months(const Interval *iv)
+{
+	return iv->month > 0;
+}
+
+static int64
+interval_usecs(const Interval *iv)
+{
+	return iv->day * USECS_PER_DAY + iv->time;
+}
+
+/*
+ * Partition intervals are either whole months (and years) or a fixed length
+ * of at least one minute, where a day counts as 24 hours.
+ */
+void
+ek_check_partition_interval(const Interval *iv)
+{
+	if (interval_in_months(iv) && (iv->day != 0 || iv->time != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partition_interval cannot mix months with days or time"),
+				 errhint("Use whole months (e.g. '1 month') or a fixed length (e.g. '1 day', '6 hours').")));
+	if (!interval_in_months(iv) && interval_usecs(iv) < MIN_FIXED_INTERVAL_USECS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partition_interval must be at least 1 minute"),
+				 errhint("Use a longer interval, such as '1 hour' or '1 day'.")));
+}
+
+static TimestampTz
+month_start(int year, int month)
+{
+	struct pg_tm tm;
+	TimestampTz result;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = year;
+	tm.tm_mon = month;
+	tm.tm_mday = 1;
+	if (tm2timestamp(&tm, 0, NULL, &result) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return result;
+}
+
+static void
+ts_to_utc_tm(TimestampTz ts, struct pg_tm *tm)
+{
+	fsec_t		fsec;
+
+	if (timestamp2tm(ts, NULL, tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+}
+
+/* Start of the partition interval that contains ts. */
+TimestampTz
+ek_bucket_start(const Interval *iv, TimestampTz ts)
+{
+	if (interval_in_months(iv))
+	{
+		struct pg_tm tm;
+		int64		months;
+		int64		bucket;
+
+		ts_to_utc_tm(ts, &tm);
+		months = (int64) (tm.tm_year - 2000) * 12 + (tm.tm_mon - 1);
+		bucket = months >= 0 ? months / iv->month :
+			-((-months + iv->month - 1) / iv->month);
+		months = bucket * iv->month;
+		return month_start(2000 + (int) (months >= 0 ? months / 12 : -((-months + 11) / 12)),
+						   (int) (((months % 12) + 12) % 12) + 1);
+	}
+	else
+	{
+		int64		width = interval_usecs(iv);
+		int64		bucket = ts >= 0 ? ts / width : -((-ts + width - 1) / width);
+
+		return bucket * width;
+	}
+}
+
+/* start advanced by n partition intervals. */
+TimestampTz
+ek_bucket_add(const Interval *iv, TimestampTz start, int n)
+{
+	if (interval_in_months(iv))
+	{
+		struct pg_tm tm;
+		int64		months;
+
+		ts_to_utc_tm(start, &tm);
+		months = (int64) (tm.tm_year) * 12 + (tm.tm_mon - 1) + (int64) n * iv->month;
+		return month_start((int) (months / 12), (int) (months % 12) + 1);
+	}
+	return start + (int64) n * interval_usecs(iv);
+}
+
+/* A timestamp in ISO 8601 form, in UTC, for messages. */
+char *
+ek_timestamp_iso(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts) || timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return pstrdup("(out of range)");
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+					tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/* A timestamp as an unambiguous SQL literal body, in UTC. */
+static char *
+ts_literal(TimestampTz ts)
+{
+	struct pg_tm tm;
+
+	ts_to_utc_tm(ts, &tm);
+	return psprintf("%04d-%02d-%02d %02d:%02d:%02d+00",
+					tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static char *
+partition_name(const Interval *iv, const char *relname, TimestampTz start)
+{
+	struct pg_tm tm;
+
+	ts_to_utc_tm(start, &tm);
+	if (interval_in_months(iv))
+		return psprintf("%s_p%04d%02d", relname, tm.tm_year, tm.tm_mon);
+	if (interval_usecs(iv) % USECS_PER_DAY == 0)
+		return psprintf("%s_p%04d%02d%02d", relname, tm.tm_year, tm.tm_mon, tm.tm_mday);
+	return psprintf("%s_p%04d%02d%02d_%02d%02d", relname,
+					tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min);
+}
+
+/*
+ * Does a partition of the (range-partitioned on ts) relation cover ts?
+ * Uses the relcache's partition descriptor: no catalog access per event.
+ */
+bool
+ek_partition_exists_for(Oid parent, TimestampTz ts)
+{
+	Relation	rel = table_open(parent, NoLock);
+	PartitionKey key = RelationGetPartitionKey(rel);
+	PartitionDesc desc = RelationGetPartitionDesc(rel, true);
+	PartitionBoundInfo bi = desc->boundinfo;
+	Datum		value = TimestampTzGetDatum(ts);
+	bool		equal;
+	int			offset;
+	bool		found = false;
+
+	if (bi != NULL && bi->ndatums > 0)
+	{
+		offset = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
+											   bi, 1, &value, &equal);
+		found = bi->indexes[offset + 1] >= 0;
+	}
+	table_close(rel, NoLock);
+	return found;
+}
+
+/*
+ * Run partition DDL as the stream's owner, with a safe search_path and the
+ * maintenance lock_timeout.
+ */
+static int
+begin_partition_ddl(Oid relid, Oid *save_userid, int *save_sec, bool with_timeout)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	GetUserIdAndSecContext(save_userid, save_sec);
+	{
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for relation %u", relid);
+		SetUserIdAndSecContext(((Form_pg_class) GETSTRUCT(tup))->relowner,
+							   *save_sec | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+		ReleaseSysCache(tup);
+	}
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (with_timeout)
+	{
+		char		buf[32];
+
+		snprintf(buf, sizeof(buf), "%d", ek_maintenance_lock_timeout);
+		(void) set_config_option("lock_timeout", buf,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+	return nestlevel;
+}
+
+static void
+end_partition_ddl(int nestlevel, Oid save_userid, int save_sec)
+{
+	AtEOXact_GUC(true, nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * Create the partition starting at start (aligned) and attach it.  Locks
+ * the stream in SHARE UPDATE EXCLUSIVE mode first, then re-checks: another
+ * session may have created it meanwhile.  The caller must be connected to
+ * SPI.
+ */
+void
+ek_create_partition(const StreamInfo *stream, TimestampTz start)
+{
+	TimestampTz end = ek_bucket_add(&stream->partition_interval, start, 1);
+	char	   *nspname;
+	char	   *relname;
+	char	   *partname;
+	char	   *qparent;
+	char	   *qpart;
+	char	   *lo;
+	char	   *hi;
+	StringInfoData sql;
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;
+
+	LockRelationOid(stream->relid, ShareUpdateExclusiveLock);
+	if (ek_partition_exists_for(stream->relid, start))
+		return;
+
+	nspname = get_namespace_name(get_rel_namespace(stream->relid));
+	relname = get_rel_name(stream->relid);
+	partname = partition_name(&stream->partition_interval, relname, start);
+	qparent = quote_qualified_identifier(nspname, relname);
+	qpart = quote_qualified_identifier(nspname, partname);
+	lo = ts_literal(start);
+	hi = ts_literal(end);
+
+	nestlevel = begin_partition_ddl(stream->relid, &save_userid, &save_sec, false);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
+					 " INCLUDING STORAGE INCLUDING COMMENTS,"
+					 " CONSTRAINT %s CHECK (ts OPERATOR(pg_catalog.>=) %s::pg_catalog.timestamptz"
+					 " AND ts OPERATOR(pg_catalog.<) %s::pg_catalog.timestamptz))",
+					 qpart, qparent,
+					 quote_identifier(psprintf("%s_ts_range", partname)),
+					 quote_literal_cstr(lo), quote_literal_cstr(hi));
+	if (stream->key_partitions > 0)
+		appendStringInfoString(&sql, " PARTITION BY HASH (user_key)");
+	ek_spi_exec(sql.data, SPI_OK_UTILITY);
+
+	for (int i = 0; i < stream->key_partitions; i++)
+	{
+		resetStringInfo(&sql);
+		appendStringInfo(&sql,
+						 "CREATE TABLE %s PARTITION OF %s"
+						 " FOR VALUES WITH (MODULUS %d, REMAINDER %d)",
+						 quote_qualified_identifier(nspname,
+													psprintf("%s_h%d", partname, i)),
+						 qpart, stream->key_partitions, i);
+		ek_spi_exec(sql.data, SPI_OK_UTILITY);
+	}
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+					 qparent, qpart, quote_literal_cstr(lo), quote_literal_cstr(hi));
+	ek_spi_exec(sql.data, SPI_OK_UTILITY);
+
+	end_partition_ddl(nestlevel, save_userid, save_sec);
+	CommandCounterIncrement();
+}
+
+/*
+ * Make sure partitions exist for the interval containing now and premake
+ * intervals after it.  Returns how many were created.
+ */
+int
+ek_premake_partitions(const StreamInfo *stream, TimestampTz now)
+{
+	TimestampTz start = ek_bucket_start(&stream->partition_interval, now);
+	int			created = 0;
+
+	for (int i = 0; i <= stream->premake; i++)
+	{
+		TimestampTz s = ek_bucket_add(&stream->partition_interval, start, i);
+
+		if (!ek_partition_exists_for(stream->relid, s))
+		{
+			ek_create_partition(stream, s);
+			created++;
+		}
+	}
+	return created;
+}
+
+/*
+ * Detach and drop the partitions whose whole range is older than
+ * now - retention.  Returns how many were dropped.
+ */
+int
+ek_drop_expired_partitions(const StreamInfo *stream, TimestampTz now)
+{
+	TimestampTz cutoff;
+	Relation	rel;
+	PartitionDesc desc;
+	PartitionBoundInfo bi;
+	List	   *expired = NIL;
+	ListCell   *lc;
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;
+	char	   *qparent;
+
+	if (!stream->has_retention)
+		return 0;
+	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													 TimestampTzGetDatum(now),
+													 IntervalPGetDatum(&stream->retention)));
+
+	rel = table_open(stream->relid, AccessShareLock);
+	desc = RelationGetPartitionDesc(rel, true);
+	bi = desc->boundinfo;
+	for (int i = 0; bi != NULL && i + 1 < bi->ndatums; i++)
+	{
+		int			idx = bi->indexes[i + 1];
+
+		if (idx < 0 || bi->kind[i + 1][0] != PARTITION_RANGE_DATUM_VALUE)
+			continue;
+		if (DatumGetTimestampTz(bi->datums[i + 1][0]) <= cutoff)
+			expired = lappend_oid(expired, desc->oids[idx]);
+	}
+	qparent = ek_qualified_relname(stream->relid);
+	table_close(rel, NoLock);
+
+	if (expired == NIL)
+		return 0;
+
+	nestlevel = begin_partition_ddl(stream->relid, &save_userid, &save_sec, true);
+	foreach(lc, expired)
+	{
+		char	   *qpart = ek_qualified_relname(lfirst_oid(lc));
+
+		ek_spi_exec(psprintf("ALTER TABLE %s DETACH PARTITION %s", qparent, qpart),
+					SPI_OK_UTILITY);
+		ek_spi_exec(psprintf("DROP TABLE %s", qpart), SPI_OK_UTILITY);
+	}
+	end_partition_ddl(nestlevel, save_userid, save_sec);
+	return list_length(expired);
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# eventkit's whole test suite: builds with -Werror, installs, and runs the
+# regress, isolation and TAP suites against temporary PostgreSQL 15 instances.
+# Run as root on Debian bookworm: it installs what it needs with apt-get.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+export LC_ALL=C.UTF-8 LANG=C.UTF-8
+export DEBIAN_FRONTEND=noninteractive
+
+if [ "$(id -u)" != 0 ]; then
+	echo "run_tests.sh: run as root (it installs packages and the extension)" >&2
+	exit 2
+fi
+
+pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-client-15 libipc-run-perl
+      perl make gcc libc6-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "== installing ${missing[*]}"
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+export PATH=/usr/lib/postgresql/15/bin:$PATH
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+[ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config)
+
+# PostgreSQL refuses to run as root: test in a copy owned by postgres.
+work=$(mktemp -d /tmp/eventkit-test.XXXXXX)
+tar -C "$here" --exclude=.git --exclude='tmp_check*' --exclude=results -cf - . | tar -C "$work" -xf -
+chown -R postgres "$work"
+as_pg() { runuser -u postgres -- "$@"; }
+
+echo "== build (-Werror)"
+as_pg make -C "$work" -s PG_CONFIG="$PG_CONFIG" clean >/dev/null
+as_pg make -C "$work" -s PG_CONFIG="$PG_CONFIG"
+make -C "$work" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+
+log="$work/installcheck.log"
+status=0
+as_pg make -C "$work" PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$log" || status=$?
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+if [ $status -ne 0 ]; then
+	echo "== FAILED; diffs and logs follow"
+	for f in "$work/regression.diffs" "$work/test/isolation/output_iso/regression.diffs"; do
+		[ -s "$f" ] && { echo "---- $f"; cat "$f"; }
+	done
+	for f in "$work"/tmp_check/log/* "$work"/tmp_check_iso/log/*; do
+		[ -f "$f" ] && { echo "---- $f"; tail -n 200 "$f"; }
+	done
+fi
+
+# One closing line for all suites.
+passed=$(grep -cE '^(ok [0-9]+ +[-+] |test .* \.\.\. ok| +[a-z_0-9]+ +\.\.\. ok)' "$log" || true)
+regress_failed=$(grep -cE '(\.\.\. FAILED|^not ok [0-9]+ +[-+] )' "$log" || true)
+tap_tests=$(grep -oE 'Tests=[0-9]+' "$log" | cut -d= -f2 | awk '{s+=$1} END {print s+0}')
+tap_failed=$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$log" | awk '{split($2,a,"/"); s+=a[1]} END {print s+0}')
+[ -n "$tap_tests" ] || tap_tests=0
+[ -n "$tap_failed" ] || tap_failed=0
+if [ $status -ne 0 ] && [ $((regress_failed + tap_failed)) -eq 0 ]; then regress_failed=1; fi
+echo "eventkit: $((passed + tap_tests - tap_failed)) passed, $((regress_failed + tap_failed)) failed"
+[ $status -eq 0 ] && rm -rf "$work"
+exit $status

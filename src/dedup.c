@@ -10,7 +10,8 @@
  *	  generation with INSERT ... ON CONFLICT DO NOTHING, so two sessions
  *	  claiming the same id serialize on the unique index (the second waits
  *	  for the first to commit or abort) and a rolled-back ingest leaves no
- *	  row behind.  Older generations are probed first.  Maintenance starts
+ *	  row behind.  Ids are claimed in one global order (bytewise), so two
+ *	  batches that share ids in different orders cannot deadlock.  Older generations are probed first.  Maintenance starts
  *	  a new generation every dedup_window (under ACCESS EXCLUSIVE on the
  *	  ledger, which waits for in-flight ingests, so no id can be claimed in
  *	  two generations) and drops whole generations that ended more than
@@ -145,7 +146,6 @@ ek_create_ledger(int32 stream_id)
 						 " gen pg_catalog.int4 NOT NULL,"
 						 " fingerprint pg_catalog.int8 NOT NULL,"
 						 " user_key pg_catalog.text NOT NULL,"
-						 " ts pg_catalog.timestamptz NOT NULL,"
 						 " batch_id pg_catalog.int8 NOT NULL"
 						 ") PARTITION BY LIST (gen)",
 						 qualified(ledger_name(stream_id))),
@@ -175,18 +175,6 @@ ek_drop_ledger(int32 stream_id)
 	}
 }
 
-static SPIPlanPtr
-prepare_saved(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "eventkit: SPI_prepare failed (%s) for: %s",
-			 SPI_result_code_string(SPI_result), sql);
-	SPI_keepplan(plan);
-	return plan;
-}
-
 static LedgerPlans *
 get_plans(int32 stream_id)
 {
@@ -211,13 +199,13 @@ get_plans(int32 stream_id)
 		p->gen = 0;
 		p->claim = NULL;
 		p->lookup = NULL;
-		p->state = prepare_saved("SELECT s.ledger_gen,"
+		p->state = ek_keep_plan("SELECT s.ledger_gen,"
 								 " (SELECT pg_catalog.min(g.gen) FROM eventkit.ledger_generations g"
 								 "   WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id)"
 								 " FROM eventkit.streams s"
 								 " WHERE s.stream_id OPERATOR(pg_catalog.=) $1",
 								 1, st_types);
-		p->probe = prepare_saved(psprintf("SELECT message_id, fingerprint FROM %s"
+		p->probe = ek_keep_plan(psprintf("SELECT message_id, fingerprint FROM %s"
 										  " WHERE gen OPERATOR(pg_catalog.<) $1"
 										  " AND message_id OPERATOR(pg_catalog.=) ANY ($2)",
 										  qualified(ledger_name(stream_id))),
@@ -229,8 +217,7 @@ get_plans(int32 stream_id)
 static void
 prepare_generation_plans(LedgerPlans *p, int32 stream_id, int32 gen)
 {
-	Oid			claim_types[5] = {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, INT8OID};
+	Oid			claim_types[4] = {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8OID};
 	Oid			lookup_types[1] = {TEXTARRAYOID};
 	char	   *qgen = qualified(generation_name(stream_id, gen));
 
@@ -240,16 +227,17 @@ prepare_generation_plans(LedgerPlans *p, int32 stream_id, int32 gen)
 		SPI_freeplan(p->lookup);
 	p->claim = NULL;
 	p->lookup = NULL;
-	p->claim = prepare_saved(psprintf("INSERT INTO %s AS l"
-									  " (message_id, gen, fingerprint, user_key, ts, batch_id)"
-									  " SELECT x.m, %d, x.f, x.u, x.t, $5"
-									  " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-									  " pg_catalog.unnest($3), pg_catalog.unnest($4)) AS x(m, f, u, t)"
-									  " ON CONFLICT (message_id) DO NOTHING"
-									  " RETURNING l.message_id",
-									  qgen, gen),
-							 5, claim_types);
-	p->lookup = prepare_saved(psprintf("SELECT message_id, fingerprint FROM %s"
+	p->claim = ek_keep_plan(psprintf("INSERT INTO %s AS l"
+									 " (message_id, gen, fingerprint, user_key, batch_id)"
+									 " SELECT x.m, %d, x.f, x.u, $4"
+									 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+									 " pg_catalog.unnest($3)) AS x(m, f, u)"
+									 " ORDER BY x.m COLLATE pg_catalog.\"C\""
+									 " ON CONFLICT (message_id) DO NOTHING"
+									 " RETURNING l.message_id",
+									 qgen, gen),
+							4, claim_types);
+	p->lookup = ek_keep_plan(psprintf("SELECT message_id, fingerprint FROM %s"
 									   " WHERE message_id OPERATOR(pg_catalog.=) ANY ($1)",
 									   qgen),
 							  1, lookup_types);
@@ -263,29 +251,7 @@ text_array(char **strs, int n)
 
 	for (int i = 0; i < n; i++)
 		elems[i] = PointerGetDatum(cstring_to_text(strs[i]));
-	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-static Datum
-int8_array(int64 *vals, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * n);
-
-	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(vals[i]);
-	return PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL,
-										   TYPALIGN_DOUBLE));
-}
-
-static Datum
-ts_array(TimestampTz *vals, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * n);
-
-	for (int i = 0; i < n; i++)
-		elems[i] = TimestampTzGetDatum(vals[i]);
-	return PointerGetDatum(construct_array(elems, n, TIMESTAMPTZOID, 8,
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return ek_make_array(elems, NULL, n, TEXTOID);
 }
 
 /*
@@ -397,9 +363,8 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	/* claim the rest in the current generation */
 	{
 		char	  **cid = palloc(sizeof(char *) * nfirst);
-		int64	   *cfp = palloc(sizeof(int64) * nfirst);
+		Datum	   *cfp = palloc(sizeof(Datum) * nfirst);
 		char	  **ckey = palloc(sizeof(char *) * nfirst);
-		TimestampTz *cts = palloc(sizeof(TimestampTz) * nfirst);
 
 		nclaim = 0;
 		for (int i = 0; i < nfirst; i++)
@@ -409,18 +374,16 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 			if (verdicts[firsts[i]] != DEDUP_NEW)
 				continue;
 			cid[nclaim] = ev->message_id;
-			cfp[nclaim] = ev->fingerprint;
+			cfp[nclaim] = Int64GetDatum(ev->fingerprint);
 			ckey[nclaim] = ev->user_id ? ev->user_id : ev->anonymous_id;
-			cts[nclaim] = ev->ts;
 			nclaim++;
 		}
 		if (nclaim > 0)
 		{
 			args[0] = text_array(cid, nclaim);
-			args[1] = int8_array(cfp, nclaim);
+			args[1] = ek_make_array(cfp, NULL, nclaim, INT8OID);
 			args[2] = text_array(ckey, nclaim);
-			args[3] = ts_array(cts, nclaim);
-			args[4] = Int64GetDatum(batch_id);
+			args[3] = Int64GetDatum(batch_id);
 			rc = SPI_execute_plan(plans->claim, args, NULL, false, 0);
 			if (rc != SPI_OK_INSERT_RETURNING)
 				elog(ERROR, "eventkit: ledger claim failed: %s", SPI_result_code_string(rc));

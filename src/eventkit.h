@@ -11,6 +11,8 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
 #include "utils/jsonb.h"
 
 /* ---- guc.c ---- */
@@ -52,6 +54,11 @@ extern void ek_switch_to_owner(Oid *save_userid, int *save_sec_context);
 extern void ek_restore_user(Oid save_userid, int save_sec_context);
 extern char *ek_qualified_relname(Oid relid);
 extern void ek_spi_exec(const char *sql, int expected);
+extern SPIPlanPtr ek_keep_plan(const char *sql, int nargs, Oid *argtypes);
+extern Datum ek_make_array(Datum *elems, bool *nulls, int n, Oid elemtype);
+
+#define EK_TEXT_OR_NULL(s) ((s) ? PointerGetDatum(cstring_to_text(s)) : (Datum) 0)
+#define EK_JSONB_OR_NULL(j) ((j) ? JsonbPGetDatum(j) : (Datum) 0)
 
 /* ---- partition.c ---- */
 
@@ -141,6 +148,11 @@ extern void ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events,
 extern bool ek_rotate_ledger(StreamInfo *stream, TimestampTz now);
 extern int	ek_prune_ledger(const StreamInfo *stream, TimestampTz now);
 extern void ek_drop_ledger(int32 stream_id);
+
+/* ---- writer.c ---- */
+
+extern void ek_write_events(const StreamInfo *stream, SegmentEvent **events,
+							int n, int64 batch_id, TimestampTz received_at);
 
 /* ---- maintenance.c ---- */
 

@@ -62,20 +62,9 @@ typedef struct IngestBatch
 	int64		counts[5];
 } IngestBatch;
 
-/* Cached INSERT plan for one stream table. */
-typedef struct StreamPlan
-{
-	Oid			relid;			/* hash key */
-	char	   *qname;			/* the name the plan was prepared for */
-	SPIPlanPtr	insert;
-} StreamPlan;
-
-static HTAB *stream_plans = NULL;
 static SPIPlanPtr quarantine_plan = NULL;
 static SPIPlanPtr conflict_plan = NULL;
 static SPIPlanPtr batch_plan = NULL;
-
-#define STREAM_COLS 14
 
 /* ---------------------------------------------------------------------
  * Collecting items
@@ -354,150 +343,6 @@ collect_text_items(IngestBatch *b, text *payload)
  * ---------------------------------------------------------------------
  */
 
-static Datum
-make_array(Datum *elems, bool *nulls, int n, Oid elemtype)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
-											  elemtype, typlen, typbyval, typalign));
-}
-
-static SPIPlanPtr
-keep_plan(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "eventkit: SPI_prepare failed (%s) for: %s",
-			 SPI_result_code_string(SPI_result), sql);
-	SPI_keepplan(plan);
-	return plan;
-}
-
-static SPIPlanPtr
-stream_insert_plan(Oid relid)
-{
-	StreamPlan *sp;
-	bool		found;
-	char	   *qname = ek_qualified_relname(relid);
-
-	if (stream_plans == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(StreamPlan);
-		stream_plans = hash_create("eventkit stream plans", 16, &ctl,
-								   HASH_ELEM | HASH_BLOBS);
-	}
-	sp = hash_search(stream_plans, &relid, HASH_ENTER, &found);
-	if (found && strcmp(sp->qname, qname) != 0)
-	{
-		SPI_freeplan(sp->insert);
-		pfree(sp->qname);
-		found = false;
-	}
-	if (!found)
-	{
-		Oid			argtypes[STREAM_COLS + 1] = {
-			TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-			TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, JSONBARRAYOID,
-			JSONBARRAYOID, JSONBARRAYOID, JSONBARRAYOID, INT8OID
-		};
-		char	   *sql = psprintf("INSERT INTO %s (message_id, type, event, user_id,"
-								   " anonymous_id, user_key, ts, received_at, sent_at,"
-								   " original_timestamp, properties, traits, context,"
-								   " extra, batch_id)"
-								   " SELECT x.*, $15 FROM ROWS FROM ("
-								   "pg_catalog.unnest($1), pg_catalog.unnest($2),"
-								   " pg_catalog.unnest($3), pg_catalog.unnest($4),"
-								   " pg_catalog.unnest($5), pg_catalog.unnest($6),"
-								   " pg_catalog.unnest($7), pg_catalog.unnest($8),"
-								   " pg_catalog.unnest($9), pg_catalog.unnest($10),"
-								   " pg_catalog.unnest($11), pg_catalog.unnest($12),"
-								   " pg_catalog.unnest($13), pg_catalog.unnest($14)) AS x",
-								   qname);
-
-		sp->insert = NULL;
-		sp->qname = MemoryContextStrdup(TopMemoryContext, qname);
-		sp->insert = keep_plan(sql, STREAM_COLS + 1, argtypes);
-	}
-	return sp->insert;
-}
-
-#define STR_OR_NULL(s) ((s) ? PointerGetDatum(cstring_to_text(s)) : (Datum) 0)
-#define JSONB_OR_NULL(j) ((j) ? JsonbPGetDatum(j) : (Datum) 0)
-
-/* Insert the accepted events into the stream, as the caller. */
-static void
-insert_accepted(const StreamInfo *stream, SegmentEvent **acc, int n, int64 batch_id,
-				TimestampTz received_at)
-{
-	static const Oid coltypes[STREAM_COLS] = {
-		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-		JSONBOID, JSONBOID, JSONBOID, JSONBOID
-	};
-	Datum	   *cols[STREAM_COLS];
-	bool	   *nulls[STREAM_COLS];
-	Datum		args[STREAM_COLS + 1];
-	int			rc;
-
-	if (n == 0)
-		return;
-	for (int c = 0; c < STREAM_COLS; c++)
-	{
-		cols[c] = palloc(sizeof(Datum) * n);
-		nulls[c] = palloc0(sizeof(bool) * n);
-	}
-	for (int i = 0; i < n; i++)
-	{
-		SegmentEvent *ev = acc[i];
-		Datum		row[STREAM_COLS];
-
-		row[0] = STR_OR_NULL(ev->message_id);
-		row[1] = STR_OR_NULL(ev->type);
-		row[2] = STR_OR_NULL(ev->event);
-		row[3] = STR_OR_NULL(ev->user_id);
-		row[4] = STR_OR_NULL(ev->anonymous_id);
-		row[5] = STR_OR_NULL(ev->user_id ? ev->user_id : ev->anonymous_id);
-		row[6] = TimestampTzGetDatum(ev->ts);
-		row[7] = TimestampTzGetDatum(received_at);
-		row[8] = TimestampTzGetDatum(ev->sent_at);
-		row[9] = TimestampTzGetDatum(ev->original_timestamp);
-		row[10] = JSONB_OR_NULL(ev->properties);
-		row[11] = JSONB_OR_NULL(ev->traits);
-		row[12] = JSONB_OR_NULL(ev->context);
-		row[13] = JSONB_OR_NULL(ev->extra);
-
-		nulls[2][i] = ev->event == NULL;
-		nulls[3][i] = ev->user_id == NULL;
-		nulls[4][i] = ev->anonymous_id == NULL;
-		nulls[8][i] = !ev->has_sent_at;
-		nulls[9][i] = !ev->has_original_timestamp;
-		nulls[10][i] = ev->properties == NULL;
-		nulls[11][i] = ev->traits == NULL;
-		nulls[12][i] = ev->context == NULL;
-		nulls[13][i] = ev->extra == NULL;
-		for (int c = 0; c < STREAM_COLS; c++)
-			cols[c][i] = row[c];
-	}
-	for (int c = 0; c < STREAM_COLS; c++)
-		args[c] = make_array(cols[c], nulls[c], n, coltypes[c]);
-	args[STREAM_COLS] = Int64GetDatum(batch_id);
-
-	rc = SPI_execute_plan(stream_insert_plan(stream->relid), args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "eventkit: insert into stream failed: %s", SPI_result_code_string(rc));
-}
-
 static Jsonb *
 item_payload(SegmentEvent *ev)
 {
@@ -530,7 +375,7 @@ insert_quarantine(const StreamInfo *stream, SegmentEvent **q, int n,
 		TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID};
 
 		quarantine_plan =
-			keep_plan("INSERT INTO eventkit.quarantine (stream_id, batch_id, item,"
+			ek_keep_plan("INSERT INTO eventkit.quarantine (stream_id, batch_id, item,"
 					  " message_id, received_at, reasons, payload, raw)"
 					  " SELECT $1, $2, x.i, x.m, $3, x.r, x.p, x.w"
 					  " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
@@ -543,22 +388,22 @@ insert_quarantine(const StreamInfo *stream, SegmentEvent **q, int n,
 		Jsonb	   *payload = item_payload(q[i]);
 
 		items[i] = Int32GetDatum(q[i]->item);
-		ids[i] = STR_OR_NULL(q[i]->message_id);
+		ids[i] = EK_TEXT_OR_NULL(q[i]->message_id);
 		id_nulls[i] = q[i]->message_id == NULL;
 		reasons[i] = JsonbPGetDatum(ek_problems_jsonb(q[i]));
-		payloads[i] = JSONB_OR_NULL(payload);
+		payloads[i] = EK_JSONB_OR_NULL(payload);
 		payload_nulls[i] = payload == NULL;
-		raws[i] = STR_OR_NULL(q[i]->raw);
+		raws[i] = EK_TEXT_OR_NULL(q[i]->raw);
 		raw_nulls[i] = q[i]->raw == NULL;
 	}
 	args[0] = Int32GetDatum(stream->stream_id);
 	args[1] = Int64GetDatum(batch_id);
 	args[2] = TimestampTzGetDatum(received_at);
-	args[3] = make_array(items, NULL, n, INT4OID);
-	args[4] = make_array(ids, id_nulls, n, TEXTOID);
-	args[5] = make_array(reasons, NULL, n, JSONBOID);
-	args[6] = make_array(payloads, payload_nulls, n, JSONBOID);
-	args[7] = make_array(raws, raw_nulls, n, TEXTOID);
+	args[3] = ek_make_array(items, NULL, n, INT4OID);
+	args[4] = ek_make_array(ids, id_nulls, n, TEXTOID);
+	args[5] = ek_make_array(reasons, NULL, n, JSONBOID);
+	args[6] = ek_make_array(payloads, payload_nulls, n, JSONBOID);
+	args[7] = ek_make_array(raws, raw_nulls, n, TEXTOID);
 	rc = SPI_execute_plan(quarantine_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "eventkit: insert into quarantine failed: %s", SPI_result_code_string(rc));
@@ -583,7 +428,7 @@ insert_conflicts(const StreamInfo *stream, SegmentEvent **c, int n,
 		TEXTARRAYOID, JSONBARRAYOID};
 
 		conflict_plan =
-			keep_plan("INSERT INTO eventkit.conflicts (stream_id, batch_id, item,"
+			ek_keep_plan("INSERT INTO eventkit.conflicts (stream_id, batch_id, item,"
 					  " message_id, received_at, payload)"
 					  " SELECT $1, $2, x.i, x.m, $3, x.p"
 					  " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
@@ -599,9 +444,9 @@ insert_conflicts(const StreamInfo *stream, SegmentEvent **c, int n,
 	args[0] = Int32GetDatum(stream->stream_id);
 	args[1] = Int64GetDatum(batch_id);
 	args[2] = TimestampTzGetDatum(received_at);
-	args[3] = make_array(items, NULL, n, INT4OID);
-	args[4] = make_array(ids, NULL, n, TEXTOID);
-	args[5] = make_array(payloads, NULL, n, JSONBOID);
+	args[3] = ek_make_array(items, NULL, n, INT4OID);
+	args[4] = ek_make_array(ids, NULL, n, TEXTOID);
+	args[5] = ek_make_array(payloads, NULL, n, JSONBOID);
 	rc = SPI_execute_plan(conflict_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "eventkit: insert into conflicts failed: %s", SPI_result_code_string(rc));
@@ -632,7 +477,7 @@ log_batch(const StreamInfo *stream, IngestBatch *b, int64 batch_id,
 		INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
 
 		batch_plan =
-			keep_plan("INSERT INTO eventkit.ingest_batches (batch_id, stream_id,"
+			ek_keep_plan("INSERT INTO eventkit.ingest_batches (batch_id, stream_id,"
 					  " received_at, ingested_by, items, accepted, duplicates,"
 					  " conflicts, quarantined, rejected)"
 					  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -774,7 +619,7 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
 	for (int i = 0; i < b->nevents; i++)
 		b->counts[b->status[i]]++;
 
-	insert_accepted(&stream, acc, nacc, batch_id, received_at);
+	ek_write_events(&stream, acc, nacc, batch_id, received_at);
 
 	ek_switch_to_owner(&save_userid, &save_sec);
 	insert_quarantine(&stream, quar, nquar, batch_id, received_at);
@@ -923,7 +768,7 @@ eventkit_ingest_verbose(PG_FUNCTION_ARGS)
 		bool		nulls[4] = {false, false, false, false};
 
 		values[0] = Int32GetDatum(ev->item);
-		values[1] = STR_OR_NULL(ev->message_id);
+		values[1] = EK_TEXT_OR_NULL(ev->message_id);
 		nulls[1] = ev->message_id == NULL;
 		values[2] = PointerGetDatum(cstring_to_text(status_names[b.status[i]]));
 		if (ev->nproblems > 0)

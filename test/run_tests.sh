@@ -42,8 +42,9 @@ make -C "$work" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 
 log="$work/installcheck.log"
 status=0
-as_pg make -C "$work" PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$log" || status=$?
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+if ! as_pg make -C "$work" PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$log"; then
+	status=1
+fi
 
 if [ $status -ne 0 ]; then
 	echo "== FAILED; diffs and logs follow"
@@ -58,11 +59,9 @@ fi
 # One closing line for all suites.
 passed=$(grep -cE '^(ok [0-9]+ +[-+] |test .* \.\.\. ok| +[a-z_0-9]+ +\.\.\. ok)' "$log" || true)
 regress_failed=$(grep -cE '(\.\.\. FAILED|^not ok [0-9]+ +[-+] )' "$log" || true)
-tap_tests=$(grep -oE 'Tests=[0-9]+' "$log" | cut -d= -f2 | awk '{s+=$1} END {print s+0}')
-tap_failed=$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$log" | awk '{split($2,a,"/"); s+=a[1]} END {print s+0}')
-[ -n "$tap_tests" ] || tap_tests=0
-[ -n "$tap_failed" ] || tap_failed=0
+tap_tests=$(awk 'match($0, /Tests=[0-9]+/) {s += substr($0, RSTART + 6, RLENGTH - 6)} END {print s + 0}' "$log")
+tap_failed=$(awk '/^Failed [0-9]+\/[0-9]+ subtests/ {split($2, a, "/"); s += a[1]} END {print s + 0}' "$log")
 if [ $status -ne 0 ] && [ $((regress_failed + tap_failed)) -eq 0 ]; then regress_failed=1; fi
 echo "eventkit: $((passed + tap_tests - tap_failed)) passed, $((regress_failed + tap_failed)) failed"
-[ $status -eq 0 ] && rm -rf "$work"
+if [ $status -eq 0 ]; then rm -rf "$work"; fi
 exit $status

@@ -1,0 +1,86 @@
+-- Writing into the stream: the routed multi-insert path and the INSERT fallback
+-- must both honour what users add to a stream table.
+CREATE EXTENSION eventkit;
+SELECT eventkit.create_stream('ev', key_partitions => 2);
+CREATE FUNCTION ev(id text, uid text DEFAULT 'u', props jsonb DEFAULT '{}') RETURNS jsonb LANGUAGE sql AS $$
+  SELECT jsonb_build_object('type', 'track', 'messageId', id, 'userId', uid, 'event', 'E', 'properties', props)
+$$;
+
+-- a user index on the stream is maintained (fast path)
+CREATE INDEX ev_user_idx ON ev (user_id);
+SELECT * FROM eventkit.ingest('ev', jsonb_build_array(ev('a1', 'alice'), ev('a2', 'bob'), ev('a3', 'alice')));
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+CREATE FUNCTION plan_has_seqscan(q text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE l text;
+BEGIN
+  FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+    IF l LIKE '%Seq Scan%' THEN RETURN true; END IF;
+  END LOOP;
+  RETURN false;
+END $$;
+SELECT plan_has_seqscan($$SELECT message_id FROM ev WHERE user_id = 'alice'$$);
+SELECT message_id FROM ev WHERE user_id = 'alice' ORDER BY message_id;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+
+-- a user CHECK constraint is enforced: the whole call fails, nothing is half-written
+ALTER TABLE ev ADD CONSTRAINT no_mallory CHECK (user_id IS DISTINCT FROM 'mallory');
+CREATE FUNCTION try_ingest(payload jsonb) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r eventkit.ingest_result; c text;
+BEGIN
+  r := eventkit.ingest('ev', payload);
+  RETURN 'ok ' || r::text;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS c = CONSTRAINT_NAME;
+  RETURN 'error ' || SQLSTATE || CASE WHEN c LIKE 'ev_p%' THEN ' on a partition index' ELSE ' on ' || c END;
+END $$;
+SELECT try_ingest(jsonb_build_array(ev('c1'), ev('c2', 'mallory')));
+SELECT count(*) FROM ev WHERE message_id IN ('c1', 'c2');
+SELECT * FROM eventkit.ingest('ev', jsonb_build_array(ev('c1'), ev('c2')));
+ALTER TABLE ev DROP CONSTRAINT no_mallory;
+
+-- a user unique index that rejects a row fails the call; the ledger keeps no trace
+CREATE UNIQUE INDEX ev_order_uidx ON ev ((properties->>'order'), user_key, ts);
+SELECT try_ingest(jsonb_build_array(ev('o1', 'u', '{"order": 1}'), ev('o2', 'u', '{"order": 1}')));
+SELECT * FROM eventkit.ingest('ev', jsonb_build_array(ev('o1', 'u', '{"order": 1}')));
+DROP INDEX ev_order_uidx;
+
+-- an extra column with a default: the INSERT fallback fills it
+ALTER TABLE ev ADD COLUMN source text DEFAULT 'eventkit';
+SELECT * FROM eventkit.ingest('ev', jsonb_build_array(ev('d1'), ev('d2', 'other')));
+SELECT message_id, source FROM ev WHERE message_id LIKE 'd%' ORDER BY 1;
+ALTER TABLE ev DROP COLUMN source;
+-- a dropped column does not disturb the fast path
+SELECT * FROM eventkit.ingest('ev', jsonb_build_array(ev('e1')));
+SELECT message_id, user_key FROM ev WHERE message_id = 'e1';
+
+-- a row trigger on the stream fires for every event (fallback path)
+CREATE TABLE seen (message_id text);
+CREATE FUNCTION note_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO seen VALUES (NEW.message_id); RETURN NEW; END $$;
+CREATE TRIGGER ev_note AFTER INSERT ON ev FOR EACH ROW EXECUTE FUNCTION note_event();
+SELECT * FROM eventkit.ingest('ev', jsonb_build_array(ev('t1'), ev('t2', 'other'), ev('t1')));
+SELECT message_id FROM seen ORDER BY 1;
+DROP TRIGGER ev_note ON ev;
+-- a trigger on one partition only: also honoured
+SELECT partition::text AS part FROM eventkit.partitions('ev') ORDER BY range_start LIMIT 1 \gset
+SELECT inhrelid::regclass::text AS leaf FROM pg_inherits WHERE inhparent = :'part'::regclass ORDER BY 1 LIMIT 1 \gset
+CREATE TRIGGER leaf_note BEFORE INSERT ON :leaf FOR EACH ROW EXECUTE FUNCTION note_event();
+SELECT sum(accepted) FROM generate_series(1, 8) i, eventkit.ingest('ev', ev('l' || i, 'user' || i));
+SELECT count(*) > 0 AS leaf_trigger_fired FROM seen WHERE message_id LIKE 'l%';
+DROP TRIGGER leaf_note ON :leaf;
+
+-- everything ingested is stored once, in the partition its time and key select
+SELECT count(*) AS stored, count(DISTINCT message_id) AS distinct_ids FROM ev;
+SELECT count(*) AS misplaced FROM ev e
+ WHERE NOT EXISTS (SELECT 1 FROM eventkit.partitions('ev') p WHERE e.ts >= p.range_start AND e.ts < p.range_end);
+SELECT sum(accepted) AS accepted FROM eventkit.ingest_batches;
+
+DROP TABLE seen;
+DROP FUNCTION try_ingest;
+DROP FUNCTION plan_has_seqscan;
+DROP FUNCTION note_event;
+DROP FUNCTION ev;
+SELECT eventkit.drop_stream('ev');
+DROP EXTENSION eventkit;

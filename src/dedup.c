@@ -21,20 +21,28 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "catalog/index.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -68,8 +76,8 @@ typedef struct LedgerPlans
 {
 	int32		stream_id;		/* hash key */
 	int32		gen;
-	SPIPlanPtr	state;			/* current and oldest generation */
-	SPIPlanPtr	probe;			/* committed ids in older generations */
+	SPIPlanPtr	state;			/* the current generation */
+	SPIPlanPtr	probe;			/* committed ids in all generations */
 	SPIPlanPtr	claim;			/* insert into the current generation */
 	SPIPlanPtr	lookup;			/* ids in the current generation */
 } LedgerPlans;
@@ -98,6 +106,18 @@ static char *
 qualified(const char *relname)
 {
 	return quote_qualified_identifier(LEDGER_SCHEMA, relname);
+}
+
+/* Looked up each time: cached plans survive a drop and re-create, OIDs do not. */
+static Oid
+generation_relid(int32 stream_id, int32 gen)
+{
+	Oid			relid = get_relname_relid(generation_name(stream_id, gen),
+										  get_namespace_oid(LEDGER_SCHEMA, false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "eventkit: ledger generation %d of stream %d is missing", gen, stream_id);
+	return relid;
 }
 
 Oid
@@ -142,7 +162,7 @@ void
 ek_create_ledger(int32 stream_id)
 {
 	ek_spi_exec(psprintf("CREATE TABLE %s ("
-						 " message_id pg_catalog.text NOT NULL,"
+						 " message_id pg_catalog.text COLLATE pg_catalog.\"C\" NOT NULL,"
 						 " gen pg_catalog.int4 NOT NULL,"
 						 " fingerprint pg_catalog.int8 NOT NULL,"
 						 " user_key pg_catalog.text NOT NULL,"
@@ -199,14 +219,11 @@ get_plans(int32 stream_id)
 		p->gen = 0;
 		p->claim = NULL;
 		p->lookup = NULL;
-		p->state = ek_keep_plan("SELECT s.ledger_gen,"
-								 " (SELECT pg_catalog.min(g.gen) FROM eventkit.ledger_generations g"
-								 "   WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id)"
-								 " FROM eventkit.streams s"
-								 " WHERE s.stream_id OPERATOR(pg_catalog.=) $1",
-								 1, st_types);
+		p->state = ek_keep_plan("SELECT ledger_gen FROM eventkit.streams"
+								" WHERE stream_id OPERATOR(pg_catalog.=) $1",
+								1, st_types);
 		p->probe = ek_keep_plan(psprintf("SELECT message_id, fingerprint FROM %s"
-										  " WHERE gen OPERATOR(pg_catalog.<) $1"
+										  " WHERE gen OPERATOR(pg_catalog.<=) $1"
 										  " AND message_id OPERATOR(pg_catalog.=) ANY ($2)",
 										  qualified(ledger_name(stream_id))),
 								 2, probe_types);
@@ -280,6 +297,168 @@ apply_stored(idmap_hash *ids, SegmentEvent **events, DedupVerdict *verdicts,
 }
 
 /*
+ * Order candidates bytewise by message id: every session claims ids in the
+ * same order, so overlapping batches wait for each other instead of
+ * deadlocking.
+ */
+static int
+compare_events_by_id(const void *a, const void *b)
+{
+	return strcmp((*(SegmentEvent *const *) a)->message_id,
+				  (*(SegmentEvent *const *) b)->message_id);
+}
+
+/*
+ * Insert ledger rows for cands (sorted) into the generation table with
+ * table_multi_insert and the unique index with UNIQUE_CHECK_YES, which
+ * waits for a concurrent inserter of the same id and raises a unique
+ * violation if it committed.
+ */
+static void
+insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
+					   int64 batch_id)
+{
+	Relation	rel = table_open(gen_relid, RowExclusiveLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	Relation	idx;
+	IndexInfo  *ii;
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * n);
+	CommandId	cid = GetCurrentCommandId(true);
+
+	if (list_length(indexes) != 1)
+		elog(ERROR, "eventkit: ledger generation \"%s\" must have exactly one index",
+			 RelationGetRelationName(rel));
+	idx = index_open(linitial_oid(indexes), RowExclusiveLock);
+	ii = BuildIndexInfo(idx);
+
+	for (int i = 0; i < n; i++)
+	{
+		SegmentEvent *ev = cands[i];
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+		ExecClearTuple(slot);
+		slot->tts_values[0] = PointerGetDatum(cstring_to_text(ev->message_id));
+		slot->tts_values[1] = Int32GetDatum(gen);
+		slot->tts_values[2] = Int64GetDatum(ev->fingerprint);
+		slot->tts_values[3] = PointerGetDatum(cstring_to_text(ev->user_id ? ev->user_id
+																: ev->anonymous_id));
+		slot->tts_values[4] = Int64GetDatum(batch_id);
+		memset(slot->tts_isnull, false, sizeof(bool) * 5);
+		ExecStoreVirtualTuple(slot);
+		slots[i] = slot;
+	}
+	table_multi_insert(rel, slots, n, cid, 0, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull = false;
+
+		index_insert(idx, &slots[i]->tts_values[0], &isnull, &slots[i]->tts_tid,
+					 rel, UNIQUE_CHECK_YES, false, ii);
+		ExecDropSingleTupleTableSlot(slots[i]);
+	}
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+}
+
+/*
+ * Claim cands (sorted) with INSERT ... ON CONFLICT DO NOTHING; those not
+ * inserted were claimed by another session meanwhile and are looked up.
+ */
+static void
+claim_with_upsert(LedgerPlans *plans, idmap_hash *ids, SegmentEvent **events,
+				  SegmentEvent **cands, int n, int64 batch_id,
+				  DedupVerdict *verdicts, int64 *kept)
+{
+	char	  **cid = palloc(sizeof(char *) * n);
+	Datum	   *cfp = palloc(sizeof(Datum) * n);
+	char	  **ckey = palloc(sizeof(char *) * n);
+	Datum		args[4];
+	int			rc;
+	bool		isnull;
+
+	for (int i = 0; i < n; i++)
+	{
+		cid[i] = cands[i]->message_id;
+		cfp[i] = Int64GetDatum(cands[i]->fingerprint);
+		ckey[i] = cands[i]->user_id ? cands[i]->user_id : cands[i]->anonymous_id;
+	}
+	args[0] = text_array(cid, n);
+	args[1] = ek_make_array(cfp, NULL, n, INT8OID);
+	args[2] = text_array(ckey, n);
+	args[3] = Int64GetDatum(batch_id);
+	rc = SPI_execute_plan(plans->claim, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "eventkit: ledger claim failed: %s", SPI_result_code_string(rc));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *id = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		IdEntry    *e = idmap_lookup(ids, id);
+
+		if (e != NULL)
+		{
+			e->verdict = 'n';
+			kept[e->first] = events[e->first]->fingerprint;
+		}
+	}
+	if (SPI_processed < (uint64) n)
+	{
+		args[0] = text_array(cid, n);
+		rc = SPI_execute_snapshot(plans->lookup, args, NULL, GetLatestSnapshot(),
+								  InvalidSnapshot, false, false, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "eventkit: ledger lookup failed: %s", SPI_result_code_string(rc));
+		apply_stored(ids, events, verdicts, kept);
+	}
+}
+
+/*
+ * The common case: nobody else is claiming the same ids.  Runs the direct
+ * insert in a subtransaction; returns false, leaving no trace, if another
+ * session claimed one of the ids first (the caller then claims with
+ * INSERT ... ON CONFLICT, which sorts that out id by id).  Not used once
+ * the transaction has many subtransactions, so that a loop of ingest calls
+ * in one transaction cannot overflow the subtransaction cache.
+ */
+static bool
+claim_directly(Oid gen_relid, int32 gen, SegmentEvent **cands, int n, int64 batch_id)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		claimed = true;
+
+	if (MyProc->subxidStatus.count >= PGPROC_MAX_CACHED_SUBXIDS / 2)
+		return false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		insert_generation_rows(gen_relid, gen, cands, n, batch_id);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		claimed = false;
+	}
+	PG_END_TRY();
+	return claimed;
+}
+
+/*
  * Decide, for each event, whether it is new, a duplicate or a conflict,
  * and claim the new ones in the ledger.  Runs as the extension owner;
  * the caller is connected to SPI.
@@ -297,7 +476,6 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	Datum		args[5];
 	bool		isnull;
 	int32		gen;
-	int32		oldest;
 	int			rc;
 	char	  **idv;
 	int			nclaim;
@@ -338,9 +516,6 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 		elog(ERROR, "eventkit: could not read the ledger state of stream %d",
 			 stream->stream_id);
 	gen = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	oldest = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	if (isnull)
-		oldest = gen;
 	if (plans->gen != gen)
 		prepare_generation_plans(plans, stream->stream_id, gen);
 
@@ -348,68 +523,38 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	for (int i = 0; i < nfirst; i++)
 		idv[i] = events[firsts[i]]->message_id;
 
-	/* committed ids of older generations */
-	if (oldest < gen)
-	{
-		args[0] = Int32GetDatum(gen);
-		args[1] = text_array(idv, nfirst);
-		rc = SPI_execute_snapshot(plans->probe, args, NULL, GetLatestSnapshot(),
-								  InvalidSnapshot, false, false, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "eventkit: ledger probe failed: %s", SPI_result_code_string(rc));
-		apply_stored(ids, events, verdicts, kept);
-	}
+	/* ids already committed, in any generation */
+	args[0] = Int32GetDatum(gen);
+	args[1] = text_array(idv, nfirst);
+	rc = SPI_execute_snapshot(plans->probe, args, NULL, GetLatestSnapshot(),
+							  InvalidSnapshot, false, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: ledger probe failed: %s", SPI_result_code_string(rc));
+	apply_stored(ids, events, verdicts, kept);
 
 	/* claim the rest in the current generation */
 	{
-		char	  **cid = palloc(sizeof(char *) * nfirst);
-		Datum	   *cfp = palloc(sizeof(Datum) * nfirst);
-		char	  **ckey = palloc(sizeof(char *) * nfirst);
+		SegmentEvent **cands = palloc(sizeof(SegmentEvent *) * nfirst);
 
 		nclaim = 0;
 		for (int i = 0; i < nfirst; i++)
-		{
-			SegmentEvent *ev = events[firsts[i]];
+			if (idmap_lookup(ids, events[firsts[i]]->message_id)->verdict == 0)
+				cands[nclaim++] = events[firsts[i]];
+		qsort(cands, nclaim, sizeof(SegmentEvent *), compare_events_by_id);
 
-			if (verdicts[firsts[i]] != DEDUP_NEW)
-				continue;
-			cid[nclaim] = ev->message_id;
-			cfp[nclaim] = Int64GetDatum(ev->fingerprint);
-			ckey[nclaim] = ev->user_id ? ev->user_id : ev->anonymous_id;
-			nclaim++;
-		}
-		if (nclaim > 0)
+		if (nclaim > 0 && claim_directly(generation_relid(stream->stream_id, gen),
+										 gen, cands, nclaim, batch_id))
 		{
-			args[0] = text_array(cid, nclaim);
-			args[1] = ek_make_array(cfp, NULL, nclaim, INT8OID);
-			args[2] = text_array(ckey, nclaim);
-			args[3] = Int64GetDatum(batch_id);
-			rc = SPI_execute_plan(plans->claim, args, NULL, false, 0);
-			if (rc != SPI_OK_INSERT_RETURNING)
-				elog(ERROR, "eventkit: ledger claim failed: %s", SPI_result_code_string(rc));
-			for (uint64 r = 0; r < SPI_processed; r++)
+			for (int i = 0; i < nclaim; i++)
 			{
-				char	   *id = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r],
-																   SPI_tuptable->tupdesc, 1, &isnull));
-				IdEntry    *e = idmap_lookup(ids, id);
+				IdEntry    *e = idmap_lookup(ids, cands[i]->message_id);
 
-				if (e != NULL)
-				{
-					e->verdict = 'n';
-					kept[e->first] = events[e->first]->fingerprint;
-				}
-			}
-			/* ids not claimed were stored by someone else meanwhile */
-			if (SPI_processed < (uint64) nclaim)
-			{
-				args[0] = text_array(cid, nclaim);
-				rc = SPI_execute_snapshot(plans->lookup, args, NULL, GetLatestSnapshot(),
-										  InvalidSnapshot, false, false, 0);
-				if (rc != SPI_OK_SELECT)
-					elog(ERROR, "eventkit: ledger lookup failed: %s", SPI_result_code_string(rc));
-				apply_stored(ids, events, verdicts, kept);
+				e->verdict = 'n';
+				kept[e->first] = cands[i]->fingerprint;
 			}
 		}
+		else if (nclaim > 0)
+			claim_with_upsert(plans, ids, events, cands, nclaim, batch_id, verdicts, kept);
 	}
 
 	for (int i = 0; i < nfirst; i++)

@@ -38,6 +38,22 @@ SELECT * FROM eventkit.ingest('ev', '{"type": "track", "messageId": "r2", "userI
 COMMIT;
 SELECT message_id, count(*) FROM ev WHERE message_id LIKE 'r%' GROUP BY 1 ORDER BY 1;
 
+-- many ingest calls in one transaction: past half the subtransaction cache
+-- the ids are claimed with INSERT ... ON CONFLICT instead; same results
+CREATE TEMP TABLE loop_results (i int, accepted bigint, duplicates bigint);
+DO $$
+DECLARE r eventkit.ingest_result;
+BEGIN
+  FOR i IN 1 .. 80 LOOP
+    r := eventkit.ingest('ev', jsonb_build_array(
+           jsonb_build_object('type', 'track', 'messageId', 'loop' || i, 'userId', 'u', 'event', 'L'),
+           jsonb_build_object('type', 'track', 'messageId', 'loop' || (i - 1), 'userId', 'u', 'event', 'L')));
+    INSERT INTO loop_results VALUES (i, r.accepted, r.duplicates);
+  END LOOP;
+END $$;
+SELECT accepted, duplicates, count(*) FROM loop_results GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT count(*) AS stored, count(DISTINCT message_id) AS distinct_ids FROM ev WHERE event = 'L';
+
 -- ledger generations: rotated every dedup_window, dropped whole once
 -- they ended more than dedup_window ago.  Time is moved by backdating.
 SELECT gen, ended_at IS NULL AS current FROM eventkit.ledger_generations ORDER BY gen;

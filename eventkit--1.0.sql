@@ -148,6 +148,35 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'eventkit_drop_stream'
 LANGUAGE C VOLATILE STRICT;
 
+-- Forget streams whose table was dropped by a plain DROP TABLE / DROP SCHEMA:
+-- their catalog rows, quarantine, logs and dedup ledger go with them.
+CREATE FUNCTION eventkit.forget_dropped_streams()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'eventkit_forget_dropped_streams'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION eventkit.forget_dropped_streams() FROM PUBLIC;
+
+CREATE FUNCTION eventkit.on_sql_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	-- nothing to do while the extension itself is being dropped
+	IF pg_catalog.to_regclass('eventkit.streams') IS NULL THEN
+		RETURN;
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects()
+			   WHERE object_type IN ('table', 'schema')) THEN
+		PERFORM eventkit.forget_dropped_streams();
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION eventkit.on_sql_drop() FROM PUBLIC;
+
+CREATE EVENT TRIGGER eventkit_forget_dropped_streams ON sql_drop
+	EXECUTE FUNCTION eventkit.on_sql_drop();
+
 -- Ingest
 
 CREATE FUNCTION eventkit.ingest(stream regclass, payload jsonb,

@@ -73,10 +73,20 @@ SELECT eventkit.drop_stream('pg_class');
 CREATE TABLE plain (a int);
 SELECT eventkit.drop_stream('plain');
 SELECT eventkit.drop_stream('app."Weird ""Name"""');
-SELECT eventkit.drop_stream('app.hourly');
+-- a plain DROP TABLE / DROP SCHEMA of a stream: eventkit forgets it (sql_drop trigger)
+SELECT * FROM eventkit.ingest('app.hourly', '{"type": "track", "messageId": "x", "userId": "u", "event": "E"}'::jsonb);
+SELECT eventkit.create_stream('app.other');
+SELECT stream_id AS hourly_id FROM eventkit.streams WHERE relid = 'app.hourly'::regclass \gset
+DROP TABLE app.hourly;
+SELECT relid FROM eventkit.streams ORDER BY stream_id;
+SELECT (SELECT count(*) FROM eventkit.ingest_batches WHERE stream_id = :hourly_id) AS batches,
+       (SELECT count(*) FROM eventkit.ledger_generations WHERE stream_id = :hourly_id) AS generations,
+       to_regclass('eventkit_internal.ledger_' || :hourly_id) AS ledger;
+DROP SCHEMA app CASCADE;
+SELECT relid FROM eventkit.streams ORDER BY stream_id;
+SELECT eventkit.run_maintenance();
 SELECT eventkit.drop_stream('events');
 SELECT count(*) AS streams, (SELECT count(*) FROM pg_tables WHERE schemaname = 'eventkit_internal') AS ledgers
   FROM eventkit.streams;
 DROP TABLE plain;
-DROP SCHEMA app;
 DROP EXTENSION eventkit;

@@ -33,6 +33,7 @@
 
 PG_FUNCTION_INFO_V1(eventkit_create_stream);
 PG_FUNCTION_INFO_V1(eventkit_drop_stream);
+PG_FUNCTION_INFO_V1(eventkit_forget_dropped_streams);
 
 /*
  * Run one SQL statement through SPI and check its result code.
@@ -365,6 +366,34 @@ eventkit_create_stream(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Remove everything eventkit recorded about a stream, and its ledger.
+ * Caller: SPI connected, acting as the extension owner.
+ */
+static void
+forget_stream(int32 stream_id)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(stream_id)};
+	static const char *const cleanup[] = {
+		"DELETE FROM eventkit.quarantine WHERE stream_id OPERATOR(pg_catalog.=) $1",
+		"DELETE FROM eventkit.conflicts WHERE stream_id OPERATOR(pg_catalog.=) $1",
+		"DELETE FROM eventkit.ingest_batches WHERE stream_id OPERATOR(pg_catalog.=) $1",
+		"DELETE FROM eventkit.ledger_generations WHERE stream_id OPERATOR(pg_catalog.=) $1",
+		"DELETE FROM eventkit.streams WHERE stream_id OPERATOR(pg_catalog.=) $1",
+	};
+
+	ek_drop_ledger(stream_id);
+	for (int i = 0; i < lengthof(cleanup); i++)
+	{
+		int			rc = SPI_execute_with_args(cleanup[i], 1, argtypes, values,
+											   NULL, false, 0);
+
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "eventkit: cleanup failed: %s", SPI_result_code_string(rc));
+	}
+}
+
+/*
  * eventkit.drop_stream(stream regclass)
  *
  * Drops the stream table with its partitions, its ledger, and everything
@@ -375,42 +404,56 @@ eventkit_drop_stream(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	StreamInfo	stream;
-	StringInfoData sql;
 	Oid			save_userid;
 	int			save_sec;
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1];
-	static const char *const cleanup[] = {
-		"DELETE FROM eventkit.quarantine WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		"DELETE FROM eventkit.conflicts WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		"DELETE FROM eventkit.ingest_batches WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		"DELETE FROM eventkit.ledger_generations WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		"DELETE FROM eventkit.streams WHERE stream_id OPERATOR(pg_catalog.=) $1",
-	};
 
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
 
 	SPI_connect();
 	ek_lookup_stream(relid, &stream, false);
+	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "DROP TABLE %s", ek_qualified_relname(relid));
-	ek_spi_exec(sql.data, SPI_OK_UTILITY);
-
+	/* the sql_drop event trigger has usually done this already */
 	ek_switch_to_owner(&save_userid, &save_sec);
-	ek_drop_ledger(stream.stream_id);
-	values[0] = Int32GetDatum(stream.stream_id);
-	for (int i = 0; i < lengthof(cleanup); i++)
-	{
-		int			rc = SPI_execute_with_args(cleanup[i], 1, argtypes, values,
-											   NULL, false, 0);
-
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "eventkit: cleanup failed: %s", SPI_result_code_string(rc));
-	}
+	forget_stream(stream.stream_id);
 	ek_restore_user(save_userid, save_sec);
 
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * eventkit.forget_dropped_streams(): called by the sql_drop event trigger.
+ * Returns how many streams were forgotten.
+ */
+Datum
+eventkit_forget_dropped_streams(PG_FUNCTION_ARGS)
+{
+	int			rc;
+	int			forgotten = 0;
+	List	   *ids = NIL;
+	ListCell   *lc;
+
+	SPI_connect();
+	rc = SPI_execute("SELECT s.stream_id FROM eventkit.streams s"
+					 " WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+					 "   WHERE c.oid OPERATOR(pg_catalog.=) s.relid::pg_catalog.oid)",
+					 false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read eventkit.streams");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+
+		ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
+														   SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	foreach(lc, ids)
+	{
+		forget_stream(lfirst_int(lc));
+		forgotten++;
+	}
+	SPI_finish();
+	PG_RETURN_INT32(forgotten);
 }

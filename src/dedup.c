@@ -176,9 +176,9 @@ ek_create_ledger(int32 stream_id)
 void
 ek_drop_ledger(int32 stream_id)
 {
-	ek_spi_exec(psprintf("DROP TABLE IF EXISTS %s",
-						 qualified(ledger_name(stream_id))),
-				SPI_OK_UTILITY);
+	if (OidIsValid(ek_ledger_relid(stream_id, true)))
+		ek_spi_exec(psprintf("DROP TABLE %s", qualified(ledger_name(stream_id))),
+					SPI_OK_UTILITY);
 	if (ledger_plans != NULL)
 	{
 		bool		found;

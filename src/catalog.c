@@ -20,6 +20,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
@@ -122,6 +123,56 @@ void
 ek_restore_user(Oid save_userid, int save_sec_context)
 {
 	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/*
+ * Start DDL done on a user's behalf: act as role, with a safe search_path
+ * and, if asked, eventkit.maintenance_lock_timeout as lock_timeout.
+ * Undone by ek_end_ddl().
+ */
+void
+ek_begin_ddl(EkDdlContext *ddl, Oid role, bool with_lock_timeout)
+{
+	GetUserIdAndSecContext(&ddl->save_userid, &ddl->save_sec_context);
+	SetUserIdAndSecContext(role, ddl->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	ddl->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (with_lock_timeout)
+	{
+		char		buf[32];
+
+		snprintf(buf, sizeof(buf), "%d", ek_maintenance_lock_timeout);
+		(void) set_config_option("lock_timeout", buf,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+}
+
+void
+ek_end_ddl(EkDdlContext *ddl)
+{
+	AtEOXact_GUC(true, ddl->nestlevel);
+	SetUserIdAndSecContext(ddl->save_userid, ddl->save_sec_context);
+}
+
+/* The first column of the last SPI result, as a list of int4. */
+List *
+ek_spi_int_list(void)
+{
+	List	   *result = NIL;
+
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+
+		result = lappend_int(result, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
+																 SPI_tuptable->tupdesc,
+																 1, &isnull)));
+	}
+	return result;
 }
 
 /*
@@ -432,7 +483,7 @@ eventkit_forget_dropped_streams(PG_FUNCTION_ARGS)
 {
 	int			rc;
 	int			forgotten = 0;
-	List	   *ids = NIL;
+	List	   *ids;
 	ListCell   *lc;
 
 	SPI_connect();
@@ -442,13 +493,7 @@ eventkit_forget_dropped_streams(PG_FUNCTION_ARGS)
 					 false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read eventkit.streams");
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-
-		ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
-														   SPI_tuptable->tupdesc, 1, &isnull)));
-	}
+	ids = ek_spi_int_list();
 	foreach(lc, ids)
 	{
 		forget_stream(lfirst_int(lc));

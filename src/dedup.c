@@ -591,10 +591,7 @@ ek_rotate_ledger(StreamInfo *stream, TimestampTz now)
 	int			rc;
 	bool		isnull;
 	bool		due;
-	Oid			save_userid;
-	int			save_sec;
-	int			nestlevel;
-	char		buf[32];
+	EkDdlContext ddl;
 
 	values[0] = Int32GetDatum(stream->stream_id);
 	values[1] = Int32GetDatum(stream->ledger_gen);
@@ -612,11 +609,7 @@ ek_rotate_ledger(StreamInfo *stream, TimestampTz now)
 	if (!due)
 		return false;
 
-	ek_switch_to_owner(&save_userid, &save_sec);
-	nestlevel = NewGUCNestLevel();
-	snprintf(buf, sizeof(buf), "%d", ek_maintenance_lock_timeout);
-	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	ek_begin_ddl(&ddl, ek_extension_owner(), true);
 
 	/* waits for in-flight ingests, holds new ones until we commit */
 	ek_spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
@@ -638,8 +631,7 @@ ek_rotate_ledger(StreamInfo *stream, TimestampTz now)
 		elog(ERROR, "eventkit: could not advance ledger generation");
 	stream->ledger_gen++;
 
-	AtEOXact_GUC(true, nestlevel);
-	ek_restore_user(save_userid, save_sec);
+	ek_end_ddl(&ddl);
 	(void) now;
 	return true;
 }
@@ -655,12 +647,9 @@ ek_prune_ledger(const StreamInfo *stream, TimestampTz now)
 	Datum		values[3];
 	int			rc;
 	int			dropped = 0;
-	List	   *gens = NIL;
+	List	   *gens;
 	ListCell   *lc;
-	Oid			save_userid;
-	int			save_sec;
-	int			nestlevel;
-	char		buf[32];
+	EkDdlContext ddl;
 
 	values[0] = Int32GetDatum(stream->stream_id);
 	values[1] = IntervalPGetDatum(&stream->dedup_window);
@@ -672,21 +661,11 @@ ek_prune_ledger(const StreamInfo *stream, TimestampTz now)
 							   2, argtypes, values, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read ledger generations");
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-
-		gens = lappend_int(gens, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
-															 SPI_tuptable->tupdesc, 1, &isnull)));
-	}
+	gens = ek_spi_int_list();
 	if (gens == NIL)
 		return 0;
 
-	ek_switch_to_owner(&save_userid, &save_sec);
-	nestlevel = NewGUCNestLevel();
-	snprintf(buf, sizeof(buf), "%d", ek_maintenance_lock_timeout);
-	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	ek_begin_ddl(&ddl, ek_extension_owner(), true);
 	foreach(lc, gens)
 	{
 		int32		gen = lfirst_int(lc);
@@ -703,8 +682,7 @@ ek_prune_ledger(const StreamInfo *stream, TimestampTz now)
 			elog(ERROR, "eventkit: could not forget ledger generation");
 		dropped++;
 	}
-	AtEOXact_GUC(true, nestlevel);
-	ek_restore_user(save_userid, save_sec);
+	ek_end_ddl(&ddl);
 	(void) now;
 	return dropped;
 }

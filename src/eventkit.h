@@ -52,6 +52,18 @@ extern bool ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok);
 extern Oid	ek_extension_owner(void);
 extern void ek_switch_to_owner(Oid *save_userid, int *save_sec_context);
 extern void ek_restore_user(Oid save_userid, int save_sec_context);
+
+/* Saved state of DDL run on a user's behalf (ek_begin_ddl/ek_end_ddl). */
+typedef struct EkDdlContext
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			nestlevel;
+} EkDdlContext;
+
+extern void ek_begin_ddl(EkDdlContext *ddl, Oid role, bool with_lock_timeout);
+extern void ek_end_ddl(EkDdlContext *ddl);
+extern List *ek_spi_int_list(void);
 extern char *ek_qualified_relname(Oid relid);
 extern void ek_spi_exec(const char *sql, int expected);
 extern SPIPlanPtr ek_keep_plan(const char *sql, int nargs, Oid *argtypes);

@@ -696,50 +696,57 @@ ingest_result_datum(FunctionCallInfo fcinfo, const IngestBatch *b)
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
-Datum
-eventkit_ingest_jsonb(PG_FUNCTION_ARGS)
+/* Collect the payload argument's items into b and ingest them. */
+static void
+ingest_payload_argument(FunctionCallInfo fcinfo, bool is_text, Oid relid,
+						TimestampTz received_at, IngestBatch *b)
+{
+	memset(b, 0, sizeof(IngestBatch));
+	b->env.context.type = jbvNull;
+	if (is_text)
+	{
+		text	   *payload = PG_GETARG_TEXT_PP(1);
+
+		check_batch_size(VARSIZE_ANY_EXHDR(payload));
+		collect_text_items(b, payload);
+	}
+	else
+	{
+		Jsonb	   *payload = PG_GETARG_JSONB_P(1);
+
+		check_batch_size(VARSIZE_ANY_EXHDR(payload));
+		collect_jsonb_items(b, payload);
+	}
+	ingest_batch(relid, b, received_at);
+}
+
+static Datum
+ingest_returning_counts(FunctionCallInfo fcinfo, bool is_text)
 {
 	Oid			relid;
 	TimestampTz received_at;
 	MemoryContext cxt = begin_ingest(fcinfo, &relid, &received_at);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
-	Jsonb	   *payload = PG_GETARG_JSONB_P(1);
 	IngestBatch b;
 	Datum		result;
 
-	memset(&b, 0, sizeof(b));
-	b.env.context.type = jbvNull;
-	check_batch_size(VARSIZE_ANY_EXHDR(payload));
-	collect_jsonb_items(&b, payload);
-	ingest_batch(relid, &b, received_at);
-
+	ingest_payload_argument(fcinfo, is_text, relid, received_at, &b);
 	MemoryContextSwitchTo(old);
 	result = ingest_result_datum(fcinfo, &b);
 	MemoryContextDelete(cxt);
-	PG_RETURN_DATUM(result);
+	return result;
+}
+
+Datum
+eventkit_ingest_jsonb(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(ingest_returning_counts(fcinfo, false));
 }
 
 Datum
 eventkit_ingest_text(PG_FUNCTION_ARGS)
 {
-	Oid			relid;
-	TimestampTz received_at;
-	MemoryContext cxt = begin_ingest(fcinfo, &relid, &received_at);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	text	   *payload = PG_GETARG_TEXT_PP(1);
-	IngestBatch b;
-	Datum		result;
-
-	memset(&b, 0, sizeof(b));
-	b.env.context.type = jbvNull;
-	check_batch_size(VARSIZE_ANY_EXHDR(payload));
-	collect_text_items(&b, payload);
-	ingest_batch(relid, &b, received_at);
-
-	MemoryContextSwitchTo(old);
-	result = ingest_result_datum(fcinfo, &b);
-	MemoryContextDelete(cxt);
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(ingest_returning_counts(fcinfo, true));
 }
 
 Datum
@@ -750,16 +757,11 @@ eventkit_ingest_verbose(PG_FUNCTION_ARGS)
 	TimestampTz received_at;
 	MemoryContext cxt = begin_ingest(fcinfo, &relid, &received_at);
 	MemoryContext old;
-	Jsonb	   *payload = PG_GETARG_JSONB_P(1);
 	IngestBatch b;
 
 	InitMaterializedSRF(fcinfo, 0);
 	old = MemoryContextSwitchTo(cxt);
-	memset(&b, 0, sizeof(b));
-	b.env.context.type = jbvNull;
-	check_batch_size(VARSIZE_ANY_EXHDR(payload));
-	collect_jsonb_items(&b, payload);
-	ingest_batch(relid, &b, received_at);
+	ingest_payload_argument(fcinfo, false, relid, received_at, &b);
 
 	for (int i = 0; i < b.nevents; i++)
 	{

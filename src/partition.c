@@ -205,46 +205,18 @@ ek_partition_exists_for(Oid parent, TimestampTz ts)
 	return found;
 }
 
-/*
- * Run partition DDL as the stream's owner, with a safe search_path and the
- * maintenance lock_timeout.
- */
-static int
-begin_partition_ddl(Oid relid, Oid *save_userid, int *save_sec, bool with_timeout)
+/* Partition DDL runs as the stream's owner. */
+static Oid
+stream_owner(Oid relid)
 {
-	int			nestlevel = NewGUCNestLevel();
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
 
-	GetUserIdAndSecContext(save_userid, save_sec);
-	{
-		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-
-		if (!HeapTupleIsValid(tup))
-			elog(ERROR, "cache lookup failed for relation %u", relid);
-		SetUserIdAndSecContext(((Form_pg_class) GETSTRUCT(tup))->relowner,
-							   *save_sec | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-		ReleaseSysCache(tup);
-	}
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (with_timeout)
-	{
-		char		buf[32];
-
-		snprintf(buf, sizeof(buf), "%d", ek_maintenance_lock_timeout);
-		(void) set_config_option("lock_timeout", buf,
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	}
-	return nestlevel;
-}
-
-static void
-end_partition_ddl(int nestlevel, Oid save_userid, int save_sec)
-{
-	AtEOXact_GUC(true, nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
 }
 
 /*
@@ -265,9 +237,7 @@ ek_create_partition(const StreamInfo *stream, TimestampTz start)
 	char	   *lo;
 	char	   *hi;
 	StringInfoData sql;
-	Oid			save_userid;
-	int			save_sec;
-	int			nestlevel;
+	EkDdlContext ddl;
 
 	LockRelationOid(stream->relid, ShareUpdateExclusiveLock);
 	if (ek_partition_exists_for(stream->relid, start))
@@ -281,7 +251,7 @@ ek_create_partition(const StreamInfo *stream, TimestampTz start)
 	lo = ts_literal(start);
 	hi = ts_literal(end);
 
-	nestlevel = begin_partition_ddl(stream->relid, &save_userid, &save_sec, false);
+	ek_begin_ddl(&ddl, stream_owner(stream->relid), false);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -314,7 +284,7 @@ ek_create_partition(const StreamInfo *stream, TimestampTz start)
 					 qparent, qpart, quote_literal_cstr(lo), quote_literal_cstr(hi));
 	ek_spi_exec(sql.data, SPI_OK_UTILITY);
 
-	end_partition_ddl(nestlevel, save_userid, save_sec);
+	ek_end_ddl(&ddl);
 	CommandCounterIncrement();
 }
 
@@ -354,9 +324,7 @@ ek_drop_expired_partitions(const StreamInfo *stream, TimestampTz now)
 	PartitionBoundInfo bi;
 	List	   *expired = NIL;
 	ListCell   *lc;
-	Oid			save_userid;
-	int			save_sec;
-	int			nestlevel;
+	EkDdlContext ddl;
 	char	   *qparent;
 
 	if (!stream->has_retention)
@@ -383,7 +351,7 @@ ek_drop_expired_partitions(const StreamInfo *stream, TimestampTz now)
 	if (expired == NIL)
 		return 0;
 
-	nestlevel = begin_partition_ddl(stream->relid, &save_userid, &save_sec, true);
+	ek_begin_ddl(&ddl, stream_owner(stream->relid), true);
 	foreach(lc, expired)
 	{
 		char	   *qpart = ek_qualified_relname(lfirst_oid(lc));
@@ -392,6 +360,6 @@ ek_drop_expired_partitions(const StreamInfo *stream, TimestampTz now)
 					SPI_OK_UTILITY);
 		ek_spi_exec(psprintf("DROP TABLE %s", qpart), SPI_OK_UTILITY);
 	}
-	end_partition_ddl(nestlevel, save_userid, save_sec);
+	ek_end_ddl(&ddl);
 	return list_length(expired);
 }

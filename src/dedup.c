@@ -324,6 +324,8 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 	IndexInfo  *ii;
 	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * n);
 	CommandId	cid = GetCurrentCommandId(true);
+	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));	/* unpinned */
+	Datum	   *keys = palloc(sizeof(Datum) * n);
 
 	if (list_length(indexes) != 1)
 		elog(ERROR, "eventkit: ledger generation \"%s\" must have exactly one index",
@@ -334,10 +336,11 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 	for (int i = 0; i < n; i++)
 	{
 		SegmentEvent *ev = cands[i];
-		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		TupleTableSlot *slot = MakeTupleTableSlot(desc, &TTSOpsHeapTuple);
 
 		ExecClearTuple(slot);
-		slot->tts_values[0] = PointerGetDatum(cstring_to_text(ev->message_id));
+		keys[i] = PointerGetDatum(cstring_to_text(ev->message_id));
+		slot->tts_values[0] = keys[i];
 		slot->tts_values[1] = Int32GetDatum(gen);
 		slot->tts_values[2] = Int64GetDatum(ev->fingerprint);
 		slot->tts_values[3] = PointerGetDatum(cstring_to_text(ev->user_id ? ev->user_id
@@ -352,9 +355,8 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 	{
 		bool		isnull = false;
 
-		index_insert(idx, &slots[i]->tts_values[0], &isnull, &slots[i]->tts_tid,
+		index_insert(idx, &keys[i], &isnull, &slots[i]->tts_tid,
 					 rel, UNIQUE_CHECK_YES, false, ii);
-		ExecDropSingleTupleTableSlot(slots[i]);
 	}
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);

@@ -203,6 +203,7 @@ write_with_spi(const StreamInfo *stream, SegmentEvent **events, int n,
 typedef struct LeafBuffer
 {
 	ResultRelInfo *leaf;
+	TupleDesc	desc;			/* unpinned copy: slots need no resource owner */
 	TupleTableSlot **slots;
 	int			nslots;
 } LeafBuffer;
@@ -320,19 +321,18 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 		{
 			buf = &buffers[nbuffers++];
 			buf->leaf = leaf;
+			buf->desc = CreateTupleDescCopy(RelationGetDescr(leaf->ri_RelationDesc));
 			buf->slots = palloc(sizeof(TupleTableSlot *) * n);
 			buf->nslots = 0;
 			if (!leaf_is_plain(leaf))
 				plain = false;
 		}
 
-		slot = table_slot_create(leaf->ri_RelationDesc, &estate->es_tupleTable);
+		slot = MakeTupleTableSlot(buf->desc, &TTSOpsHeapTuple);
 		if (leaf->ri_RootToPartitionMap != NULL)
 			execute_attr_map_slot(leaf->ri_RootToPartitionMap->attrMap, rootslot, slot);
 		else
-		{
 			ExecCopySlot(slot, rootslot);
-		}
 		buf->slots[buf->nslots++] = slot;
 	}
 

@@ -29,8 +29,10 @@ extern int	ek_max_batch_items;
 extern int	ek_invalid_events;
 extern bool ek_create_partitions_on_ingest;
 extern int	ek_maintenance_lock_timeout;
+extern int	ek_backend_memory_retention;
 
 extern void ek_define_gucs(void);
+extern void ek_apply_memory_retention(void);
 
 /* ---- catalog.c ---- */
 

@@ -3,12 +3,17 @@
  * guc.c
  *	  eventkit's configuration parameters: their variables, ranges, units
  *	  and defaults.  Segment's limits are the defaults for the size limits.
+ *	  Also applies eventkit.backend_memory_retention to glibc's allocator in
+ *	  backends that ingest.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -21,6 +26,10 @@ int			ek_max_batch_items = 2500;
 int			ek_invalid_events = INVALID_EVENTS_QUARANTINE;
 bool		ek_create_partitions_on_ingest = true;
 int			ek_maintenance_lock_timeout = 5000;
+int			ek_backend_memory_retention = 64;	/* MB */
+
+/* the value last given to malloc in this backend; -1: never */
+static int	applied_retention = -1;
 
 static const struct config_enum_entry invalid_event_options[] = {
 	{"quarantine", INVALID_EVENTS_QUARANTINE, false},
@@ -80,5 +89,44 @@ ek_define_gucs(void)
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("eventkit.backend_memory_retention",
+							"Freed memory a backend that ingests keeps instead of returning it to the kernel.",
+							"Each batch allocates and frees a few megabytes; glibc returns such memory "
+							"to the kernel, and the next batch pays page faults to get it back. "
+							"0 leaves glibc's settings alone.",
+							&ek_backend_memory_retention,
+							64, 0, 1024,
+							PGC_USERSET, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("eventkit");
+}
+
+/*
+ * Called at the start of every ingest: raise glibc's trim and mmap
+ * thresholds so the memory a batch frees stays mapped for the next one.
+ * Only backends that ingest are affected, and only once per setting.
+ */
+void
+ek_apply_memory_retention(void)
+{
+#ifdef __GLIBC__
+	int			mb = ek_backend_memory_retention;
+
+	if (mb == applied_retention)
+		return;
+	if (mb > 0)
+	{
+		/* glibc caps the mmap threshold at 32 MB on 64-bit systems */
+		mallopt(M_MMAP_THRESHOLD, Min(mb, 32) * 1024 * 1024);
+		mallopt(M_TRIM_THRESHOLD, mb * 1024 * 1024);
+	}
+	else if (applied_retention > 0)
+	{
+		/* back to glibc's defaults */
+		mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+		mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	}
+	applied_retention = mb;
+#endif
 }

@@ -645,10 +645,12 @@ begin_ingest(FunctionCallInfo fcinfo, Oid *relid, TimestampTz *received_at)
 {
 	AclResult	aclresult;
 
+	ek_apply_memory_retention();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null")));
+				 errmsg("stream must not be null"),
+				 errhint("Pass the stream table, such as 'events'.")));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# eventkit ingest benchmark (not part of CI).  See test/bench/README.md.
+#
+# Creates a throwaway PostgreSQL 15 cluster, generates the events
+# deterministically, measures side by side in one run
+#   copy           COPY of the flattened events into a daily-partitioned table (1.00)
+#   insert_select  INSERT ... SELECT jsonb_array_elements(batch), one txn per batch
+#   eventkit_1c    eventkit.ingest(), one batch per txn, 1 pgbench client
+#   eventkit_2c    the same with 2 clients
+#   eventkit_10M   (BIG=1) eventkit_1c on a stream already holding 10M events
+# and removes the cluster on exit.
+#
+# Environment: EVENTS (1000000) BATCH (1000) REPEAT (3) BIG (0) BIG_EVENTS (10000000)
+#              PORT (54329) PGBIN (/usr/lib/postgresql/15/bin) EVENTKIT (auto|0|1)
+#              MALLOC_TUNE (0: 1 starts the server with glibc malloc tunables that keep
+#                freed memory in the process, see README)
+#              KEEP (0: 1 keeps the cluster directory for inspection)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+EVENTS=${EVENTS:-1000000}
+BATCH=${BATCH:-1000}
+REPEAT=${REPEAT:-3}
+BIG=${BIG:-0}
+BIG_EVENTS=${BIG_EVENTS:-10000000}
+PORT=${PORT:-54329}
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+EVENTKIT=${EVENTKIT:-auto}
+KEEP=${KEEP:-0}
+MALLOC_TUNE=${MALLOC_TUNE:-0}
+export LC_ALL=C.UTF-8
+export PGTZ=UTC
+unset PGHOST PGPORT PGUSER PGDATABASE PGSERVICE
+export PGOPTIONS='-c client_min_messages=warning'
+
+NB=$(( (EVENTS + BATCH - 1) / BATCH ))
+FAILED=0
+
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# The server (and everything that writes into the cluster directory) runs as
+# the postgres OS user when we are root; otherwise as the invoking user.
+if [ "$(id -u)" = 0 ]; then
+	as_pg() { runuser -u postgres -- "$@"; }
+else
+	as_pg() { "$@"; }
+fi
+
+W=$(mktemp -d /tmp/eventkit-bench.XXXXXX)
+[ "$(id -u)" = 0 ] && chown postgres: "$W"
+chmod 700 "$W"
+# Scripts the clients read.
+cp "$HERE"/ingest.pgbench "$HERE"/insert_select.pgbench "$HERE"/prefill.pgbench "$W"/
+chmod 644 "$W"/*.pgbench
+[ "$(id -u)" = 0 ] && chown postgres: "$W"/*.pgbench
+
+cleanup() {
+	local rc=$?
+	if [ -f "$W/data/postmaster.pid" ]; then
+		as_pg "$PGBIN/pg_ctl" -D "$W/data" -m fast -w stop >/dev/null 2>&1 || true
+	fi
+	if [ "$KEEP" = 1 ]; then
+		log "kept $W"
+	else
+		rm -rf "$W"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -U postgres)
+q() { as_pg "${PSQL[@]}" -d bench -Atc "$1"; }         # one value / rows, unaligned
+qq() { as_pg "${PSQL[@]}" -d bench -c "$1" >/dev/null; } # statement, no output
+now_ns() { date +%s%N; }
+# Machine-wide CPU time in use (user+nice+system+irq+softirq+steal), in ticks.
+cpu_ticks() { awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+CLK_TCK=$(getconf CLK_TCK)
+# timer_start / timer_stop: ELAPSED (ns) and CPUUSE (CPUs busy on average over the
+# whole machine during the measurement: ~1 for one backend; more for a 1-client run
+# means something else was running).
+timer_start() { T_CPU0=$(cpu_ticks); T_NS0=$(now_ns); }
+timer_stop() {
+	local t1 c1
+	t1=$(now_ns); c1=$(cpu_ticks)
+	ELAPSED=$(( t1 - T_NS0 ))
+	CPUUSE=$(awk -v c="$(( c1 - T_CPU0 ))" -v hz="$CLK_TCK" -v ns="$ELAPSED" 'BEGIN { printf "%.2f", c / hz / (ns / 1e9) }')
+}
+
+# --- cluster ------------------------------------------------------------------
+[ -x "$PGBIN/postgres" ] || die "no PostgreSQL at $PGBIN"
+PKGLIB=$("$PGBIN/pg_config" --pkglibdir)
+SHAREDIR=$("$PGBIN/pg_config" --sharedir)
+if [ "$EVENTKIT" = auto ]; then
+	if [ -f "$PKGLIB/eventkit.so" ] && [ -f "$SHAREDIR/extension/eventkit.control" ]; then
+		EVENTKIT=1
+	else
+		EVENTKIT=0
+		log "eventkit is not installed (make && make install): eventkit measurements skipped"
+	fi
+fi
+
+log "initdb in $W/data"
+as_pg "$PGBIN/initdb" -D "$W/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 --no-sync >"$W/initdb.log" 2>&1 \
+	|| { cat "$W/initdb.log" >&2; die "initdb failed"; }
+cat >>"$W/data/postgresql.conf" <<EOF
+
+# --- eventkit bench ---
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$W'
+max_connections = 20
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+shared_buffers = 1GB
+max_wal_size = 4GB
+checkpoint_timeout = 30min
+timezone = 'UTC'
+log_timezone = 'UTC'
+lc_messages = 'C'
+EOF
+if [ "$EVENTKIT" = 1 ]; then
+	echo "shared_preload_libraries = 'eventkit'" >>"$W/data/postgresql.conf"
+fi
+
+# MALLOC_TUNE=1: glibc keeps freed memory (no mmap for big chunks, no trim), so
+# a backend does not page-fault its way through fresh memory on every batch.
+MALLOC_ENV=()
+if [ "$MALLOC_TUNE" = 1 ]; then
+	MALLOC_ENV=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_TOP_PAD_=67108864)
+fi
+start_server() {
+	as_pg env "${MALLOC_ENV[@]}" "$PGBIN/pg_ctl" -D "$W/data" -l "$W/server.log" -w -t 120 start >/dev/null
+}
+if ! start_server; then
+	if [ "$EVENTKIT" = 1 ]; then
+		log "server did not start with shared_preload_libraries = 'eventkit'; retrying without it"
+		tail -5 "$W/server.log" >&2 || true
+		sed -i "s/^shared_preload_libraries = 'eventkit'/#&/" "$W/data/postgresql.conf"
+		start_server || { tail -20 "$W/server.log" >&2; die "server did not start"; }
+	else
+		tail -20 "$W/server.log" >&2; die "server did not start"
+	fi
+fi
+as_pg "${PSQL[@]}" -d postgres -c "CREATE DATABASE bench" >/dev/null
+PGVER=$(q "SHOW server_version")
+log "PostgreSQL $PGVER on port $PORT; $(nproc) cores"
+
+# --- data ---------------------------------------------------------------------
+RTS=$(q "SELECT date_trunc('second', now())")
+log "generating $EVENTS events in $NB batches of $BATCH (reference time $RTS)"
+t0=$(now_ns)
+as_pg "${PSQL[@]}" -d bench -v events="$EVENTS" -v batch="$BATCH" -v rts="$RTS" \
+	-v flatfile="$W/flat.tsv" -f "$HERE/gen.sql" >/dev/null
+t1=$(now_ns)
+DISTINCT=$(q "SELECT v FROM bench_meta WHERE k = 'distinct'")
+NBATCHES=$(q "SELECT v FROM bench_meta WHERE k = 'batches'")
+[ "$NBATCHES" = "$NB" ] || die "expected $NB batches, got $NBATCHES"
+log "generated in $(( (t1 - t0) / 1000000000 ))s: $EVENTS events sent, $DISTINCT distinct, $(( EVENTS - DISTINCT )) re-sent duplicates;" \
+	"batch payload avg $(q "SELECT v FROM bench_meta WHERE k = 'payload_bytes_avg'") bytes," \
+	"flat file $(( $(stat -c %s "$W/flat.tsv") / 1048576 )) MB; ts $(q "SELECT v FROM bench_meta WHERE k = 'ts_min'") .. $(q "SELECT v FROM bench_meta WHERE k = 'ts_max'")"
+# Warm the caches the same way for every path.
+q "SELECT sum(octet_length(payload)) FROM bench_batches" >/dev/null
+cat "$W/flat.tsv" >/dev/null
+
+if [ "$EVENTKIT" = 1 ]; then
+	qq "CREATE EXTENSION eventkit"
+	# Realistic 1,000-event batches (~1 KB per event) exceed Segment's 500 KB batch
+	# default: raise the size/count limits for this database only, if below need.
+	MAXB=$(q "SELECT v FROM bench_meta WHERE k = 'payload_bytes_max'")
+	while IFS='|' read -r name unit setting maxval; do
+		[ -n "$name" ] || continue
+		case "$name" in
+			eventkit.max_batch_bytes) need=$(( MAXB * 2 ));;
+			eventkit.max_batch_items) need=$(( BATCH ));;
+			*) continue;;
+		esac
+		case "$unit" in kB) need=$(( (need + 1023) / 1024 ));; MB) need=$(( (need + 1048575) / 1048576 ));; B|'') ;; *) continue;; esac
+		if [ "$setting" -lt "$need" ]; then
+			[ -n "$maxval" ] && [ "$maxval" -lt "$need" ] && need=$maxval
+			qq "ALTER DATABASE bench SET $name = $need"
+			log "ALTER DATABASE bench SET $name = $need${unit:+ $unit} (was $setting)"
+		fi
+	done < <(q "SELECT name, coalesce(unit, ''), setting, coalesce(max_val, '') FROM pg_settings
+	             WHERE name IN ('eventkit.max_batch_bytes', 'eventkit.max_batch_items')")
+fi
+
+# --- measurements -------------------------------------------------------------
+declare -A RATES     # name -> space-separated events/s of each repetition
+
+rate() { awk -v n="$1" -v ns="$2" 'BEGIN { printf "%d", n / (ns / 1e9) }'; }
+secs() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e9 }'; }
+check() { # description, got, want
+	if [ "$2" != "$3" ]; then
+		log "CHECK FAILED: $1: got $2, want $3"
+		FAILED=1
+	fi
+}
+
+# pgbench over all batches, each exactly once: clients share bench_seq; a
+# transaction that draws an id past the last batch does nothing.
+run_pgbench() { # script clients [extra pgbench args...]
+	local script=$1 clients=$2; shift 2
+	local per=$(( (NB + clients - 1) / clients ))
+	qq "SELECT setval('bench_seq', 1, false)"
+	as_pg "$PGBIN/pgbench" -n -h "$W" -p "$PORT" -U postgres -c "$clients" -j "$clients" \
+		-t "$per" -f "$W/$script" "$@" bench >"$W/pgbench.out" 2>&1 \
+		|| { cat "$W/pgbench.out" >&2; tail -20 "$W/server.log" >&2; die "pgbench $script failed"; }
+}
+
+measure_copy() {
+	qq "SELECT bench_make_flat('flat_events')"
+	qq "CHECKPOINT"
+	timer_start
+	qq "COPY flat_events FROM '$W/flat.tsv'"
+	timer_stop
+	check "copy row count" "$(q "SELECT count(*) FROM flat_events")" "$EVENTS"
+	qq "DROP TABLE flat_events"
+}
+
+measure_insert_select() {
+	qq "SELECT bench_make_flat('ins_events')"
+	qq "CHECKPOINT"
+	timer_start
+	run_pgbench insert_select.pgbench 1
+	timer_stop
+	check "insert_select row count" "$(q "SELECT count(*) FROM ins_events")" "$EVENTS"
+	qq "DROP TABLE ins_events"
+}
+
+fresh_stream() {
+	q "SELECT eventkit.drop_stream(c.oid::regclass) FROM pg_class c
+	    WHERE c.oid = to_regclass('bench_events')" >/dev/null
+	q "SELECT eventkit.create_stream('bench_events', partition_interval => '1 day', premake => 4,
+	                                 retention => NULL, key_partitions => 0, dedup_window => '7 days')" >/dev/null
+	qq "TRUNCATE bench_results"
+}
+
+verify_stream() { # label expected_rows
+	local label=$1 rows=$2 r
+	r=$(q "SELECT coalesce(sum(accepted),0), coalesce(sum(duplicates),0), coalesce(sum(conflicts),0),
+	              coalesce(sum(quarantined),0), coalesce(sum(rejected),0), count(*) FROM bench_results")
+	IFS='|' read -r acc dup con qua rej calls <<<"$r"
+	log "  $label: accepted=$acc duplicates=$dup conflicts=$con quarantined=$qua rejected=$rej (ingest calls $calls)"
+	check "$label: count(*) in stream" "$(q "SELECT count(*) FROM bench_events")" "$rows"
+	check "$label: accepted + duplicates" "$(( acc + dup ))" "$EVENTS"
+	check "$label: ingest calls" "$calls" "$NB"
+	check "$label: conflicts + quarantined + rejected" "$(( con + qua + rej ))" 0
+}
+
+measure_eventkit() { # clients
+	local clients=$1
+	fresh_stream
+	qq "CHECKPOINT"
+	timer_start
+	run_pgbench ingest.pgbench "$clients"
+	timer_stop
+	verify_stream "eventkit_${clients}c" "$DISTINCT"
+}
+
+record() { # name ns
+	local r
+	r=$(rate "$EVENTS" "$2")
+	RATES[$1]="${RATES[$1]:-} $r"
+	log "  $1: $(secs "$2") s, $r events/s (machine CPU busy: $CPUUSE of $(nproc))"
+}
+
+TSTART=$(now_ns)
+for rep in $(seq 1 "$REPEAT"); do
+	log "repetition $rep/$REPEAT"
+	measure_copy; record copy "$ELAPSED"
+	measure_insert_select; record insert_select "$ELAPSED"
+	if [ "$EVENTKIT" = 1 ]; then
+		measure_eventkit 1; record eventkit_1c "$ELAPSED"
+		measure_eventkit 2; record eventkit_2c "$ELAPSED"
+	fi
+done
+
+if [ "$EVENTKIT" = 1 ] && [ "$BIG" = 1 ]; then
+	NK=$(( BIG_EVENTS / BATCH ))
+	log "BIG: prefilling a fresh stream with $(( NK * BATCH )) new events ($NK batches, 2 clients)"
+	fresh_stream
+	t0=$(now_ns)
+	PER=$(( (NK + 1) / 2 ))
+	qq "SELECT setval('bench_seq', 1, false)"
+	as_pg "$PGBIN/pgbench" -n -h "$W" -p "$PORT" -U postgres -c 2 -j 2 -t "$PER" \
+		-D nk="$NK" -D bsize="$BATCH" -f "$W/prefill.pgbench" bench >"$W/pgbench.out" 2>&1 \
+		|| { cat "$W/pgbench.out" >&2; tail -20 "$W/server.log" >&2; die "prefill failed"; }
+	t1=$(now_ns)
+	PREFILLED=$(q "SELECT count(*) FROM bench_events")
+	log "  prefill: $(secs $(( t1 - t0 ))) s incl. generation; stream holds $PREFILLED rows"
+	check "prefill rows" "$PREFILLED" "$(( NK * BATCH ))"
+	check "prefill accepted" "$(q "SELECT sum(accepted) FROM bench_results")" "$(( NK * BATCH ))"
+	log "  VACUUM ANALYZE + CHECKPOINT (steady state)"
+	qq "VACUUM (ANALYZE)"
+	qq "TRUNCATE bench_results"
+	qq "CHECKPOINT"
+	timer_start
+	run_pgbench ingest.pgbench 1
+	timer_stop
+	verify_stream "eventkit_10M" "$(( PREFILLED + DISTINCT ))"
+	record eventkit_10M "$ELAPSED"
+fi
+TEND=$(now_ns)
+
+# --- report -------------------------------------------------------------------
+stats() { # values... -> "median min max"
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%d %d %d", m, v[1], v[NR] }'
+}
+COPY_MED=
+line() { # name goal_text
+	local name=$1 note=${2:-} med min max ratio
+	if [ -z "${RATES[$name]:-}" ]; then
+		printf '%-15s skipped%s\n' "$name" "${3:-}"
+		return
+	fi
+	# shellcheck disable=SC2086
+	read -r med min max <<<"$(stats ${RATES[$name]})"
+	[ -n "$COPY_MED" ] || COPY_MED=$med
+	ratio=$(awk -v a="$med" -v b="$COPY_MED" 'BEGIN { printf "%.2f", a / b }')
+	printf '%-15s events/s median=%-8s min=%-8s max=%-8s ratio=%s%s\n' "$name" "$med" "$min" "$max" "$ratio" "$note"
+}
+
+echo
+echo "eventkit ingest benchmark: PostgreSQL $PGVER, $(nproc) cores, fsync=on synchronous_commit=on${MALLOC_ENV[*]:+, ${MALLOC_ENV[*]}}"
+echo "events=$EVENTS (distinct $DISTINCT, re-sent $(( EVENTS - DISTINCT ))) batch=$BATCH repeat=$REPEAT" \
+	"measured in $(( (TEND - TSTART) / 1000000000 ))s"
+line copy
+line insert_select "  (reference 0.34)"
+line eventkit_1c "  (goal >= 0.50)" " (eventkit not installed)"
+line eventkit_2c "" " (eventkit not installed)"
+if [ "$BIG" = 1 ]; then
+	if [ -n "${RATES[eventkit_10M]:-}" ] && [ -n "${RATES[eventkit_1c]:-}" ]; then
+		# shellcheck disable=SC2086
+		read -r big _ _ <<<"$(stats ${RATES[eventkit_10M]})"
+		# shellcheck disable=SC2086
+		read -r empty _ _ <<<"$(stats ${RATES[eventkit_1c]})"
+		printf '%-15s events/s value=%-8s (1 run, stream prefilled with %s)  ratio=%s  ratio_vs_empty=%s (goal >= 0.90)\n' \
+			eventkit_10M "$big" "$PREFILLED" \
+			"$(awk -v a="$big" -v b="$COPY_MED" 'BEGIN { printf "%.2f", a / b }')" \
+			"$(awk -v a="$big" -v b="$empty" 'BEGIN { printf "%.2f", a / b }')"
+	else
+		printf '%-15s skipped (eventkit not installed)\n' eventkit_10M
+	fi
+fi
+if [ "$FAILED" != 0 ]; then
+	echo "SOME CHECKS FAILED (see log above)"
+	exit 1
+fi

@@ -405,7 +405,7 @@ claim_with_upsert(LedgerPlans *plans, idmap_hash *ids, SegmentEvent **events,
 	}
 	if (SPI_processed < (uint64) n)
 	{
-		args[0] = text_array(cid, n);
+		/* args[0] still holds the ids */
 		rc = SPI_execute_snapshot(plans->lookup, args, NULL, GetLatestSnapshot(),
 								  InvalidSnapshot, false, false, 0);
 		if (rc != SPI_OK_SELECT)
@@ -475,7 +475,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	int		   *repeat_of = palloc(sizeof(int) * nevents);
 	int			nfirst = 0;
 	LedgerPlans *plans;
-	Datum		args[5];
+	Datum		args[2];
 	bool		isnull;
 	int32		gen;
 	int			rc;
@@ -583,10 +583,10 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 
 /*
  * Start a new ledger generation when the current one is older than the
- * dedup window.  Returns true if it rotated.  Caller: SPI connected.
+ * dedup window (by the server clock).  Returns true if it rotated.  Caller: SPI connected.
  */
 bool
-ek_rotate_ledger(StreamInfo *stream, TimestampTz now)
+ek_rotate_ledger(StreamInfo *stream)
 {
 	Oid			argtypes[3] = {INT4OID, INT4OID, INTERVALOID};
 	Datum		values[3];
@@ -634,7 +634,6 @@ ek_rotate_ledger(StreamInfo *stream, TimestampTz now)
 	stream->ledger_gen++;
 
 	ek_end_ddl(&ddl);
-	(void) now;
 	return true;
 }
 
@@ -643,7 +642,7 @@ ek_rotate_ledger(StreamInfo *stream, TimestampTz now)
  * them was first stored before now - dedup_window.  Returns how many.
  */
 int
-ek_prune_ledger(const StreamInfo *stream, TimestampTz now)
+ek_prune_ledger(const StreamInfo *stream)
 {
 	Oid			argtypes[3] = {INT4OID, INTERVALOID, INT4OID};
 	Datum		values[3];
@@ -685,6 +684,5 @@ ek_prune_ledger(const StreamInfo *stream, TimestampTz now)
 		dropped++;
 	}
 	ek_end_ddl(&ddl);
-	(void) now;
 	return dropped;
 }

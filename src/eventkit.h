@@ -159,8 +159,8 @@ extern void ek_create_ledger(int32 stream_id);
 extern void ek_create_ledger_generation(int32 stream_id, int32 gen);
 extern void ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events,
 						   int nevents, int64 batch_id, DedupVerdict *verdicts);
-extern bool ek_rotate_ledger(StreamInfo *stream, TimestampTz now);
-extern int	ek_prune_ledger(const StreamInfo *stream, TimestampTz now);
+extern bool ek_rotate_ledger(StreamInfo *stream);
+extern int	ek_prune_ledger(const StreamInfo *stream);
 extern void ek_drop_ledger(int32 stream_id);
 
 /* ---- writer.c ---- */

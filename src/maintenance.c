@@ -28,8 +28,8 @@ ek_maintain_stream(StreamInfo *stream, TimestampTz now)
 {
 	int			made = ek_premake_partitions(stream, now);
 	int			dropped = ek_drop_expired_partitions(stream, now);
-	bool		rotated = ek_rotate_ledger(stream, now);
-	int			pruned = ek_prune_ledger(stream, now);
+	bool		rotated = ek_rotate_ledger(stream);
+	int			pruned = ek_prune_ledger(stream);
 
 	ereport(DEBUG1,
 			(errmsg("eventkit: stream %s: %d partitions made, %d dropped, ledger %s, %d generations dropped",

@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "executor/spi.h"
@@ -22,7 +23,9 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
@@ -156,6 +159,41 @@ ek_end_ddl(EkDdlContext *ddl)
 {
 	AtEOXact_GUC(true, ddl->nestlevel);
 	SetUserIdAndSecContext(ddl->save_userid, ddl->save_sec_context);
+}
+
+/*
+ * Run fn(arg) in a subtransaction.  Returns NULL if it succeeded; if it
+ * raised an error, rolls the subtransaction back and returns the error for
+ * the caller to inspect (and rethrow with ReThrowError if it must).
+ * Callers that are connected to SPI keep their connection.
+ */
+ErrorData *
+ek_run_in_subtransaction(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_END_TRY();
+	return edata;
 }
 
 /* The first column of the last SPI result, as a list of int4. */

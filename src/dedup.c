@@ -422,42 +422,38 @@ claim_with_upsert(LedgerPlans *plans, idmap_hash *ids, SegmentEvent **events,
  * the transaction has many subtransactions, so that a loop of ingest calls
  * in one transaction cannot overflow the subtransaction cache.
  */
+typedef struct GenerationInsert
+{
+	Oid			gen_relid;
+	int32		gen;
+	SegmentEvent **cands;
+	int			n;
+	int64		batch_id;
+} GenerationInsert;
+
+static void
+insert_generation_rows_cb(void *arg)
+{
+	GenerationInsert *g = (GenerationInsert *) arg;
+
+	insert_generation_rows(g->gen_relid, g->gen, g->cands, g->n, g->batch_id);
+}
+
 static bool
 claim_directly(Oid gen_relid, int32 gen, SegmentEvent **cands, int n, int64 batch_id)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		claimed = true;
+	GenerationInsert g = {gen_relid, gen, cands, n, batch_id};
+	ErrorData  *edata;
 
 	if (MyProc->subxidStatus.count >= PGPROC_MAX_CACHED_SUBXIDS / 2)
 		return false;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		insert_generation_rows(gen_relid, gen, cands, n, batch_id);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-			ReThrowError(edata);
-		FreeErrorData(edata);
-		claimed = false;
-	}
-	PG_END_TRY();
-	return claimed;
+	edata = ek_run_in_subtransaction(insert_generation_rows_cb, &g);
+	if (edata == NULL)
+		return true;
+	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+		ReThrowError(edata);
+	FreeErrorData(edata);
+	return false;
 }
 
 /*

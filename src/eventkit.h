@@ -66,6 +66,7 @@ typedef struct EkDdlContext
 extern void ek_begin_ddl(EkDdlContext *ddl, Oid role, bool with_lock_timeout);
 extern void ek_end_ddl(EkDdlContext *ddl);
 extern List *ek_spi_int_list(void);
+extern ErrorData *ek_run_in_subtransaction(void (*fn) (void *arg), void *arg);
 extern char *ek_qualified_relname(Oid relid);
 extern void ek_spi_exec(const char *sql, int expected);
 extern SPIPlanPtr ek_keep_plan(const char *sql, int nargs, Oid *argtypes);

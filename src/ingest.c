@@ -212,6 +212,20 @@ collect_jsonb_items(IngestBatch *b, Jsonb *jb)
 	}
 }
 
+typedef struct JsonParse
+{
+	const char *str;
+	Jsonb	   *result;
+} JsonParse;
+
+static void
+parse_json(void *arg)
+{
+	JsonParse  *p = (JsonParse *) arg;
+
+	p->result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(p->str)));
+}
+
 /*
  * Parse JSON text without letting a syntax error escape: returns NULL and
  * the error message instead.  Runs in a subtransaction; must not be called
@@ -220,37 +234,16 @@ collect_jsonb_items(IngestBatch *b, Jsonb *jb)
 static Jsonb *
 try_parse_json(const char *str, char **errmsg_out)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	Jsonb	   *volatile result = NULL;
+	JsonParse	p = {str, NULL};
+	ErrorData  *edata = ek_run_in_subtransaction(parse_json, &p);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
-	{
-		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
-		*errmsg_out = edata->detail ? psprintf("%s: %s", edata->message, edata->detail) :
-			pstrdup(edata->message);
-		result = NULL;
-	}
-	PG_END_TRY();
-	return result;
+	if (edata == NULL)
+		return p.result;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	*errmsg_out = edata->detail ? psprintf("%s: %s", edata->message, edata->detail) :
+		pstrdup(edata->message);
+	return NULL;
 }
 
 static void

@@ -12,7 +12,7 @@ OBJS = \
 	src/maintenance.o
 
 EXTENSION = eventkit
-DATA = eventkit--1.0.sql
+DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src

@@ -14,7 +14,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-client-15 libipc-run-perl
-      perl make gcc libc6-dev)
+      postgresql-15-hll postgresql-15-tdigest perl make gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,9 +25,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-export PATH=/usr/lib/postgresql/15/bin:$PATH
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+# EK_PG_CONFIG points at another PostgreSQL 15 installation (e.g. a private
+# copy, so that parallel work does not share one $libdir).
+PG_CONFIG=${EK_PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 [ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config)
+export PATH=$("$PG_CONFIG" --bindir):$PATH
 
 # PostgreSQL refuses to run as root: test in a copy owned by postgres.
 work=$(mktemp -d /tmp/eventkit-test.XXXXXX)

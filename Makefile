@@ -9,7 +9,8 @@ OBJS = \
 	src/dedup.o \
 	src/ingest.o \
 	src/writer.o \
-	src/maintenance.o
+	src/maintenance.o \
+	src/plan.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql
@@ -18,10 +19,10 @@ PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
-REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog
+REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog plans upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
-ISOLATION = concurrent_dedup concurrent_abort ledger_rotation
+ISOLATION = concurrent_dedup concurrent_abort ledger_rotation plan_change
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso --temp-instance=./tmp_check_iso --temp-config=test/eventkit.conf
 
 TAP_TESTS = 1

@@ -227,11 +227,22 @@ ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok)
 	Datum		d;
 	int			rc;
 
-	rc = SPI_execute_with_args("SELECT stream_id, partition_interval, premake, retention,"
-							   " key_partitions, dedup_window, ledger_gen"
-							   " FROM eventkit.streams"
-							   " WHERE relid OPERATOR(pg_catalog.=) $1",
-							   1, argtypes, values, NULL, false, 1);
+	/* a 1.0 catalog (before ALTER EXTENSION eventkit UPDATE) has no plans */
+	if (OidIsValid(get_relname_relid("plan_versions", get_namespace_oid("eventkit", false))))
+		rc = SPI_execute_with_args("SELECT stream_id, partition_interval, premake, retention,"
+								   " key_partitions, dedup_window, ledger_gen, plan_id,"
+								   " COALESCE(plan_version, (SELECT pg_catalog.max(v.version)"
+								   "  FROM eventkit.plan_versions v"
+								   "  WHERE v.plan_id OPERATOR(pg_catalog.=) s.plan_id))"
+								   " FROM eventkit.streams s"
+								   " WHERE relid OPERATOR(pg_catalog.=) $1",
+								   1, argtypes, values, NULL, false, 1);
+	else
+		rc = SPI_execute_with_args("SELECT stream_id, partition_interval, premake, retention,"
+								   " key_partitions, dedup_window, ledger_gen, NULL, NULL"
+								   " FROM eventkit.streams"
+								   " WHERE relid OPERATOR(pg_catalog.=) $1",
+								   1, argtypes, values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read eventkit.streams: %s",
 			 SPI_result_code_string(rc));
@@ -262,6 +273,12 @@ ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok)
 	d = SPI_getbinval(tup, desc, 6, &isnull);
 	info->dedup_window = *DatumGetIntervalP(d);
 	info->ledger_gen = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+	d = SPI_getbinval(tup, desc, 8, &isnull);
+	info->plan_id = isnull ? 0 : DatumGetInt32(d);
+	d = SPI_getbinval(tup, desc, 9, &isnull);
+	info->plan_version = isnull ? 0 : DatumGetInt32(d);
+	if (info->plan_version == 0)
+		info->plan_id = 0;
 	return true;
 }
 
@@ -467,6 +484,7 @@ forget_stream(int32 stream_id)
 		"DELETE FROM eventkit.quarantine WHERE stream_id OPERATOR(pg_catalog.=) $1",
 		"DELETE FROM eventkit.conflicts WHERE stream_id OPERATOR(pg_catalog.=) $1",
 		"DELETE FROM eventkit.ingest_batches WHERE stream_id OPERATOR(pg_catalog.=) $1",
+		"DELETE FROM eventkit.batch_violations WHERE stream_id OPERATOR(pg_catalog.=) $1",
 		"DELETE FROM eventkit.ledger_generations WHERE stream_id OPERATOR(pg_catalog.=) $1",
 		"DELETE FROM eventkit.streams WHERE stream_id OPERATOR(pg_catalog.=) $1",
 	};

@@ -87,6 +87,7 @@ ek_problems_jsonb(const SegmentEvent *ev)
 		push_string_pair(&state, "message", ev->problems[i].message);
 		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
+	ek_push_findings(&state, ev);
 	res = pushJsonbValue(&state, WJB_END_ARRAY, NULL);
 	return JsonbValueToJsonb(res);
 }

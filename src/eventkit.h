@@ -12,8 +12,22 @@
 
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
+#include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+
+/* PostgreSQL 17's foreach_ptr(), for older servers */
+#ifndef foreach_ptr
+#define foreach_ptr(type, var, lst) \
+	for (type *var = 0, *var##__outerloop = (type *) 1; \
+		 var##__outerloop; \
+		 var##__outerloop = 0) \
+		for (ForEachState var##__state = {(lst), 0}; \
+			 (var##__state.l != NIL && \
+			  var##__state.i < var##__state.l->length && \
+			  (var = (type *) lfirst(&var##__state.l->elements[var##__state.i]), true)); \
+			 var##__state.i++)
+#endif
 
 /* ---- guc.c ---- */
 
@@ -48,6 +62,8 @@ typedef struct StreamInfo
 	int32		key_partitions;
 	Interval	dedup_window;
 	int32		ledger_gen;
+	int32		plan_id;		/* attached tracking plan, 0: none */
+	int32		plan_version;	/* its version in force (pinned or latest) */
 } StreamInfo;
 
 extern bool ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok);
@@ -99,6 +115,17 @@ typedef struct EventProblem
 
 #define EK_MAX_PROBLEMS 8
 
+/* What a tracking plan found in one event (see plan.c). */
+typedef struct PlanFinding
+{
+	const char *reason;			/* violation, unplanned_event, ... */
+	const char *keyword;		/* JSON Schema keyword, or the reason */
+	char	   *instance_path;	/* "/properties/revenue" */
+	char	   *schema_path;	/* "#/events/.../properties/revenue/type" */
+	char	   *message;
+	const char *action;			/* allowed, tagged, omitted, quarantined, rejected */
+} PlanFinding;
+
 /* One event, as extracted from its JSON form. */
 typedef struct SegmentEvent
 {
@@ -129,6 +156,12 @@ typedef struct SegmentEvent
 
 	int			nproblems;
 	EventProblem problems[EK_MAX_PROBLEMS];
+
+	/* tracking plan (plan.c) */
+	int32		plan_version;	/* 0: not checked against a plan */
+	List	   *findings;		/* PlanFinding *, in the order found */
+	bool		reject;			/* the plan's policy rejects the event */
+	Jsonb	   *violations;		/* tagged/omitted findings, stored on the row */
 } SegmentEvent;
 
 /* Values the batch envelope lends to the events in it. */
@@ -145,6 +178,17 @@ extern void ek_add_problem(SegmentEvent *ev, const char *reason,
 						   const char *fmt,...) pg_attribute_printf(3, 4);
 extern bool ek_parse_iso8601(const char *str, int len, TimestampTz *result);
 extern Jsonb *ek_problems_jsonb(const SegmentEvent *ev);
+
+/* ---- plan.c ---- */
+
+/* The plan a batch is checked against, resolved once per batch. */
+typedef struct CompiledPlan CompiledPlan;
+
+extern CompiledPlan *ek_plan_for_stream(const StreamInfo *stream);
+extern void ek_plan_check_event(CompiledPlan *plan, SegmentEvent *ev);
+extern void ek_push_findings(JsonbParseState **state, const SegmentEvent *ev);
+extern void ek_log_batch_violations(const StreamInfo *stream, SegmentEvent *events,
+									int nevents, int64 batch_id);
 
 /* ---- dedup.c ---- */
 

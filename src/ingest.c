@@ -38,6 +38,7 @@
 PG_FUNCTION_INFO_V1(eventkit_ingest_jsonb);
 PG_FUNCTION_INFO_V1(eventkit_ingest_text);
 PG_FUNCTION_INFO_V1(eventkit_ingest_verbose);
+PG_FUNCTION_INFO_V1(eventkit_replay_quarantine);
 
 typedef enum ItemStatus
 {
@@ -60,6 +61,7 @@ typedef struct IngestBatch
 	EnvelopeDefaults env;
 	ItemStatus *status;
 	int64		counts[5];
+	int64	   *quarantine_ids;	/* replay: the quarantine row of each item */
 } IngestBatch;
 
 static SPIPlanPtr quarantine_plan = NULL;
@@ -344,9 +346,47 @@ item_payload(SegmentEvent *ev)
 	return ev->payload;
 }
 
+/*
+ * What the batch envelope lent its events ({"sentAt", "context"}), kept
+ * with quarantined events so that a replay sees them as they came; NULL
+ * when there was no envelope default.
+ */
+static Jsonb *
+envelope_jsonb(const EnvelopeDefaults *env)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	k;
+	JsonbValue	v;
+
+	if (!env->has_sent_at && env->context.type != jbvBinary)
+		return NULL;
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	if (env->context.type == jbvBinary)
+	{
+		k.val.string.val = "context";
+		k.val.string.len = 7;
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, (JsonbValue *) &env->context);
+	}
+	if (env->has_sent_at)
+	{
+		char	   *iso = ek_timestamp_iso(env->sent_at);
+
+		k.val.string.val = "sentAt";
+		k.val.string.len = 6;
+		v.type = jbvString;
+		v.val.string.val = iso;
+		v.val.string.len = strlen(iso);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
 /* Quarantine rows, as the extension owner. */
 static void
-insert_quarantine(const StreamInfo *stream, SegmentEvent **q, int n,
+insert_quarantine(const StreamInfo *stream, IngestBatch *b, SegmentEvent **q, int n,
 				  int64 batch_id, TimestampTz received_at)
 {
 	Datum	   *items = palloc(sizeof(Datum) * n);
@@ -354,27 +394,34 @@ insert_quarantine(const StreamInfo *stream, SegmentEvent **q, int n,
 	Datum	   *reasons = palloc(sizeof(Datum) * n);
 	Datum	   *payloads = palloc(sizeof(Datum) * n);
 	Datum	   *raws = palloc(sizeof(Datum) * n);
+	Datum	   *versions = palloc(sizeof(Datum) * n);
 	bool	   *id_nulls = palloc0(sizeof(bool) * n);
 	bool	   *payload_nulls = palloc0(sizeof(bool) * n);
 	bool	   *raw_nulls = palloc0(sizeof(bool) * n);
-	Datum		args[8];
+	bool	   *version_nulls = palloc0(sizeof(bool) * n);
+	Jsonb	   *envelope = envelope_jsonb(&b->env);
+	Datum		args[11];
+	char		argnulls[11];
 	int			rc;
 
 	if (n == 0)
 		return;
 	if (quarantine_plan == NULL)
 	{
-		Oid			types[8] = {INT4OID, INT8OID, TIMESTAMPTZOID, INT4ARRAYOID,
-		TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID};
+		Oid			types[11] = {INT4OID, INT8OID, TIMESTAMPTZOID, INT4ARRAYOID,
+			TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, JSONBOID, INT4OID,
+		INT4ARRAYOID};
 
 		quarantine_plan =
 			ek_keep_plan("INSERT INTO eventkit.quarantine (stream_id, batch_id, item,"
-					  " message_id, received_at, reasons, payload, raw)"
-					  " SELECT $1, $2, x.i, x.m, $3, x.r, x.p, x.w"
-					  " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
-					  " pg_catalog.unnest($6), pg_catalog.unnest($7),"
-					  " pg_catalog.unnest($8)) AS x(i, m, r, p, w)",
-					  8, types);
+						 " message_id, received_at, reasons, payload, raw, envelope,"
+						 " plan_id, plan_version)"
+						 " SELECT $1, $2, x.i, x.m, $3, x.r, x.p, x.w, $9,"
+						 " CASE WHEN x.v IS NOT NULL THEN $10 END, x.v"
+						 " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
+						 " pg_catalog.unnest($6), pg_catalog.unnest($7),"
+						 " pg_catalog.unnest($8), pg_catalog.unnest($11)) AS x(i, m, r, p, w, v)",
+						 11, types);
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -388,7 +435,10 @@ insert_quarantine(const StreamInfo *stream, SegmentEvent **q, int n,
 		payload_nulls[i] = payload == NULL;
 		raws[i] = EK_TEXT_OR_NULL(q[i]->raw);
 		raw_nulls[i] = q[i]->raw == NULL;
+		versions[i] = Int32GetDatum(q[i]->plan_version);
+		version_nulls[i] = q[i]->plan_version == 0;
 	}
+	memset(argnulls, ' ', sizeof(argnulls));
 	args[0] = Int32GetDatum(stream->stream_id);
 	args[1] = Int64GetDatum(batch_id);
 	args[2] = TimestampTzGetDatum(received_at);
@@ -397,9 +447,85 @@ insert_quarantine(const StreamInfo *stream, SegmentEvent **q, int n,
 	args[5] = ek_make_array(reasons, NULL, n, JSONBOID);
 	args[6] = ek_make_array(payloads, payload_nulls, n, JSONBOID);
 	args[7] = ek_make_array(raws, raw_nulls, n, TEXTOID);
-	rc = SPI_execute_plan(quarantine_plan, args, NULL, false, 0);
+	args[8] = EK_JSONB_OR_NULL(envelope);
+	argnulls[8] = envelope == NULL ? 'n' : ' ';
+	args[9] = Int32GetDatum(stream->plan_id);
+	args[10] = ek_make_array(versions, version_nulls, n, INT4OID);
+	rc = SPI_execute_plan(quarantine_plan, args, argnulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "eventkit: insert into quarantine failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * After a replay: events that are now stored (or known duplicates or
+ * conflicts of stored ones) leave quarantine; the others stay, with the
+ * reasons of this attempt.  As the extension owner.
+ */
+static void
+settle_replayed(const StreamInfo *stream, IngestBatch *b)
+{
+	static SPIPlanPtr delete_plan = NULL;
+	static SPIPlanPtr update_plan = NULL;
+	Datum	   *gone = palloc(sizeof(Datum) * b->nevents);
+	Datum	   *kept = palloc(sizeof(Datum) * b->nevents);
+	Datum	   *reasons = palloc(sizeof(Datum) * b->nevents);
+	Datum	   *versions = palloc(sizeof(Datum) * b->nevents);
+	bool	   *version_nulls = palloc0(sizeof(bool) * b->nevents);
+	int			ngone = 0;
+	int			nkept = 0;
+	int			rc;
+
+	if (delete_plan == NULL)
+	{
+		Oid			dtypes[1] = {INT8ARRAYOID};
+		Oid			utypes[4] = {INT8ARRAYOID, JSONBARRAYOID, INT4OID, INT4ARRAYOID};
+
+		delete_plan = ek_keep_plan("DELETE FROM eventkit.quarantine"
+								   " WHERE quarantine_id OPERATOR(pg_catalog.=) ANY ($1)",
+								   1, dtypes);
+		update_plan = ek_keep_plan("UPDATE eventkit.quarantine q SET reasons = x.r,"
+								   " plan_id = CASE WHEN x.v IS NOT NULL THEN $3 END,"
+								   " plan_version = x.v, replays = q.replays OPERATOR(pg_catalog.+) 1,"
+								   " replayed_at = pg_catalog.now()"
+								   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+								   " pg_catalog.unnest($4)) AS x(id, r, v)"
+								   " WHERE q.quarantine_id OPERATOR(pg_catalog.=) x.id",
+								   4, utypes);
+	}
+	for (int i = 0; i < b->nevents; i++)
+	{
+		SegmentEvent *ev = &b->events[i];
+
+		if (b->status[i] == ITEM_QUARANTINED || b->status[i] == ITEM_REJECTED)
+		{
+			kept[nkept] = Int64GetDatum(b->quarantine_ids[i]);
+			reasons[nkept] = JsonbPGetDatum(ek_problems_jsonb(ev));
+			versions[nkept] = Int32GetDatum(ev->plan_version);
+			version_nulls[nkept] = ev->plan_version == 0;
+			nkept++;
+		}
+		else
+			gone[ngone++] = Int64GetDatum(b->quarantine_ids[i]);
+	}
+	if (ngone > 0)
+	{
+		Datum		args[1] = {ek_make_array(gone, NULL, ngone, INT8OID)};
+
+		rc = SPI_execute_plan(delete_plan, args, NULL, false, 0);
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "eventkit: delete from quarantine failed: %s", SPI_result_code_string(rc));
+	}
+	if (nkept > 0)
+	{
+		Datum		args[4] = {ek_make_array(kept, NULL, nkept, INT8OID),
+			ek_make_array(reasons, NULL, nkept, JSONBOID),
+			Int32GetDatum(stream->plan_id),
+		ek_make_array(versions, version_nulls, nkept, INT4OID)};
+
+		rc = SPI_execute_plan(update_plan, args, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "eventkit: update of quarantine failed: %s", SPI_result_code_string(rc));
+	}
 }
 
 /* Conflict log rows, as the extension owner. */
@@ -499,6 +625,7 @@ place_events(const StreamInfo *stream, IngestBatch *b, TimestampTz now)
 	const Interval *iv = &stream->partition_interval;
 	TimestampTz horizon = ek_bucket_add(iv, ek_bucket_start(iv, now), stream->premake + 1);
 	TimestampTz oldest = DT_NOBEGIN;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	if (stream->has_retention)
 		oldest = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
@@ -523,7 +650,11 @@ place_events(const StreamInfo *stream, IngestBatch *b, TimestampTz now)
 						   "no partition covers event time %s and eventkit.create_partitions_on_ingest is off",
 						   ek_timestamp_iso(ev->ts));
 		else
+		{
 			ek_create_partition(stream, ek_bucket_start(iv, ev->ts));
+			/* SPI leaves its own context current; problems must outlive it */
+			MemoryContextSwitchTo(cxt);
+		}
 	}
 }
 
@@ -548,6 +679,7 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
 				nconf = 0;
 	DedupVerdict *verdicts = palloc(sizeof(DedupVerdict) * (b->nevents + 1));
 	MemoryContext batch_cxt = CurrentMemoryContext;
+	CompiledPlan *plan;
 
 	b->status = palloc0(sizeof(ItemStatus) * (b->nevents + 1));
 
@@ -562,7 +694,21 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
 	SPI_connect();
 	MemoryContextSwitchTo(batch_cxt);
 
+	/* SPI calls leave SPI's context current: switch back after each */
 	ek_lookup_stream(relid, &stream, false);
+	MemoryContextSwitchTo(batch_cxt);
+	plan = ek_plan_for_stream(&stream);
+	if (plan != NULL)
+		for (int i = 0; i < b->nevents; i++)
+		{
+			SegmentEvent *ev = &b->events[i];
+
+			if (ev->nproblems == 0)
+			{
+				item_payload(ev);
+				ek_plan_check_event(plan, ev);
+			}
+		}
 	place_events(&stream, b, GetCurrentTransactionStartTimestamp());
 
 	for (int i = 0; i < b->nevents; i++)
@@ -573,7 +719,8 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
 
 		if (ev->nproblems == 0)
 			valid[nvalid++] = ev;
-		else if (ek_invalid_events == INVALID_EVENTS_REJECT && !out_of_range)
+		else if (ev->reject ||
+				 (ek_invalid_events == INVALID_EVENTS_REJECT && !out_of_range))
 			b->status[i] = ITEM_REJECTED;
 		else
 		{
@@ -586,6 +733,7 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
 	batch_id = next_batch_id();
 	ek_dedup_claim(&stream, valid, nvalid, batch_id, verdicts);
 	ek_restore_user(save_userid, save_sec);
+	MemoryContextSwitchTo(batch_cxt);
 
 	for (int i = 0; i < nvalid; i++)
 	{
@@ -615,8 +763,13 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
 	ek_write_events(&stream, acc, nacc, batch_id, received_at);
 
 	ek_switch_to_owner(&save_userid, &save_sec);
-	insert_quarantine(&stream, quar, nquar, batch_id, received_at);
+	if (b->quarantine_ids != NULL)
+		settle_replayed(&stream, b);
+	else
+		insert_quarantine(&stream, b, quar, nquar, batch_id, received_at);
 	insert_conflicts(&stream, conf, nconf, batch_id, received_at);
+	if (plan != NULL)
+		ek_log_batch_violations(&stream, b->events, b->nevents, batch_id);
 	log_batch(&stream, b, batch_id, received_at, caller);
 	ek_restore_user(save_userid, save_sec);
 
@@ -629,6 +782,22 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
  * ---------------------------------------------------------------------
  */
 
+/* Lock the stream against concurrent DROP, as an INSERT would; check INSERT. */
+static void
+lock_stream_for_insert(Oid relid)
+{
+	AclResult	aclresult;
+
+	LockRelationOid(relid, RowExclusiveLock);
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
+}
+
 /*
  * Common start of every entry point: checks the arguments and the
  * caller's INSERT privilege, and opens the call's memory context.
@@ -636,8 +805,6 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
 static MemoryContext
 begin_ingest(FunctionCallInfo fcinfo, Oid *relid, TimestampTz *received_at)
 {
-	AclResult	aclresult;
-
 	ek_apply_memory_retention();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -661,16 +828,7 @@ begin_ingest(FunctionCallInfo fcinfo, Oid *relid, TimestampTz *received_at)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("received_at must be a finite timestamp"),
 				 errhint("Leave received_at out to use now().")));
-
-	/* lock the stream against concurrent DROP, as an INSERT would */
-	LockRelationOid(*relid, RowExclusiveLock);
-	if (get_rel_name(*relid) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", *relid)));
-	aclresult = pg_class_aclcheck(*relid, GetUserId(), ACL_INSERT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(*relid));
+	lock_stream_for_insert(*relid);
 
 	return AllocSetContextCreate(CurrentMemoryContext, "eventkit ingest",
 								 ALLOCSET_DEFAULT_SIZES);
@@ -770,6 +928,8 @@ eventkit_ingest_verbose(PG_FUNCTION_ARGS)
 		values[2] = PointerGetDatum(cstring_to_text(status_names[b.status[i]]));
 		if (ev->nproblems > 0)
 			values[3] = JsonbPGetDatum(ek_problems_jsonb(ev));
+		else if (ev->violations != NULL)
+			values[3] = JsonbPGetDatum(ev->violations);
 		else
 			nulls[3] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -778,4 +938,164 @@ eventkit_ingest_verbose(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Replaying quarantined events
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct QuarantinedEvent
+{
+	int64		quarantine_id;
+	int64		batch_id;
+	TimestampTz received_at;
+	Jsonb	   *payload;
+	Jsonb	   *envelope;
+} QuarantinedEvent;
+
+/*
+ * The stream's quarantined events that have a payload (all of them, or
+ * those in ids), locked against a concurrent replay, in arrival order.
+ */
+static QuarantinedEvent *
+read_quarantine(Oid relid, Datum ids, bool ids_null, int *n)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	StreamInfo	stream;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[2] = {INT4OID, INT8ARRAYOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ids_null ? 'n' : ' '};
+	QuarantinedEvent *rows;
+	int			rc;
+
+	SPI_connect();
+	ek_lookup_stream(relid, &stream, false);
+	args[0] = Int32GetDatum(stream.stream_id);
+	args[1] = ids;
+	ek_switch_to_owner(&save_userid, &save_sec);
+	rc = SPI_execute_with_args("SELECT quarantine_id, batch_id, received_at, payload, envelope"
+							   " FROM eventkit.quarantine"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+							   " AND payload IS NOT NULL"
+							   " AND ($2 IS NULL OR quarantine_id OPERATOR(pg_catalog.=) ANY ($2))"
+							   " ORDER BY batch_id, item FOR UPDATE",
+							   2, argtypes, args, nulls, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read eventkit.quarantine: %s", SPI_result_code_string(rc));
+	ek_restore_user(save_userid, save_sec);
+
+	*n = SPI_processed;
+	rows = MemoryContextAlloc(cxt, sizeof(QuarantinedEvent) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		rows[i].quarantine_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		rows[i].batch_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		rows[i].received_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+		rows[i].payload = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		rows[i].envelope = isnull ? NULL : DatumGetJsonbPCopy(d);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return rows;
+}
+
+static void
+envelope_defaults(Jsonb *envelope, EnvelopeDefaults *env)
+{
+	JsonbValue *v;
+
+	env->has_sent_at = false;
+	env->context.type = jbvNull;
+	if (envelope == NULL)
+		return;
+	v = find_key(&envelope->root, "sentAt");
+	if (v != NULL && v->type == jbvString)
+		env->has_sent_at = ek_parse_iso8601(v->val.string.val, v->val.string.len,
+											&env->sent_at);
+	v = find_key(&envelope->root, "context");
+	if (v != NULL && v->type == jbvBinary)
+		env->context = *v;
+}
+
+/*
+ * eventkit.replay_quarantine(stream regclass, ids bigint[] DEFAULT NULL)
+ *
+ * Re-runs quarantined events through the normal path, with the plan in
+ * force now: those stored (or found to be duplicates or conflicts of
+ * stored events) leave quarantine, the others stay with updated reasons.
+ * Events are replayed in groups of their original batch, with that
+ * batch's receipt time and envelope.
+ */
+Datum
+eventkit_replay_quarantine(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	MemoryContext cxt;
+	MemoryContext old;
+	QuarantinedEvent *rows;
+	int			n;
+	IngestBatch total;
+	Datum		result;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be null"),
+				 errhint("Pass the stream table, such as 'events'.")));
+	relid = PG_GETARG_OID(0);
+	lock_stream_for_insert(relid);
+	ek_apply_memory_retention();
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit replay",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	rows = read_quarantine(relid, PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+						   PG_ARGISNULL(1), &n);
+	memset(&total, 0, sizeof(total));
+	for (int start = 0; start < n;)
+	{
+		IngestBatch b;
+		int			end = start;
+
+		memset(&b, 0, sizeof(b));
+		envelope_defaults(rows[start].envelope, &b.env);
+		while (end < n && rows[end].batch_id == rows[start].batch_id &&
+			   end - start < ek_max_batch_items)
+			end++;
+		b.quarantine_ids = palloc(sizeof(int64) * (end - start));
+		for (int i = start; i < end; i++)
+		{
+			Jsonb	   *jb = rows[i].payload;
+			JsonbValue	v;
+
+			if (JB_ROOT_IS_SCALAR(jb))
+				(void) JsonbExtractScalar(&jb->root, &v);
+			else
+			{
+				v.type = jbvBinary;
+				v.val.binary.data = &jb->root;
+				v.val.binary.len = VARSIZE_ANY_EXHDR(jb);
+			}
+			b.quarantine_ids[i - start] = rows[i].quarantine_id;
+			add_value_item(&b, &v, VARSIZE_ANY_EXHDR(jb));
+		}
+		ingest_batch(relid, &b, rows[start].received_at);
+		for (int s = 0; s < 5; s++)
+			total.counts[s] += b.counts[s];
+		start = end;
+	}
+	MemoryContextSwitchTo(old);
+	result = ingest_result_datum(fcinfo, &total);
+	MemoryContextDelete(cxt);
+	PG_RETURN_DATUM(result);
 }

@@ -26,6 +26,7 @@
 #include "executor/executor.h"
 #include "executor/execPartition.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -38,19 +39,22 @@
 
 #include "eventkit.h"
 
-#define STREAM_COLS 15
+#define STREAM_COLS 17
 
-/* The columns ingest writes, in the order of the values it builds. */
+/*
+ * The columns ingest writes, in the order of the values it builds; the
+ * batch id, the same for every row, comes last.
+ */
 static const char *const stream_columns[STREAM_COLS] = {
 	"message_id", "type", "event", "user_id", "anonymous_id", "user_key",
 	"ts", "received_at", "sent_at", "original_timestamp", "properties",
-	"traits", "context", "extra", "batch_id"
+	"traits", "context", "extra", "plan_version", "violations", "batch_id"
 };
 
 static const Oid stream_column_types[STREAM_COLS] = {
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	JSONBOID, JSONBOID, JSONBOID, JSONBOID, INT8OID
+	JSONBOID, JSONBOID, JSONBOID, JSONBOID, INT4OID, JSONBOID, INT8OID
 };
 
 /* Cached INSERT plan for one stream table (the slow path). */
@@ -84,7 +88,9 @@ event_values(const SegmentEvent *ev, int64 batch_id, TimestampTz received_at,
 	values[11] = EK_JSONB_OR_NULL(ev->traits);
 	values[12] = EK_JSONB_OR_NULL(ev->context);
 	values[13] = EK_JSONB_OR_NULL(ev->extra);
-	values[14] = Int64GetDatum(batch_id);
+	values[14] = Int32GetDatum(ev->plan_version);
+	values[15] = EK_JSONB_OR_NULL(ev->violations);
+	values[16] = Int64GetDatum(batch_id);
 
 	nulls[0] = ev->message_id == NULL;
 	nulls[1] = ev->type == NULL;
@@ -100,7 +106,9 @@ event_values(const SegmentEvent *ev, int64 batch_id, TimestampTz received_at,
 	nulls[11] = ev->traits == NULL;
 	nulls[12] = ev->context == NULL;
 	nulls[13] = ev->extra == NULL;
-	nulls[14] = false;
+	nulls[14] = ev->plan_version == 0;
+	nulls[15] = ev->violations == NULL;
+	nulls[16] = false;
 }
 
 /* ---------------------------------------------------------------------
@@ -134,26 +142,23 @@ stream_insert_plan(Oid relid)
 	if (!found)
 	{
 		Oid			argtypes[STREAM_COLS];
-		char	   *sql = psprintf("INSERT INTO %s (message_id, type, event, user_id,"
-								   " anonymous_id, user_key, ts, received_at, sent_at,"
-								   " original_timestamp, properties, traits, context,"
-								   " extra, batch_id)"
-								   " SELECT x.*, $15 FROM ROWS FROM ("
-								   "pg_catalog.unnest($1), pg_catalog.unnest($2),"
-								   " pg_catalog.unnest($3), pg_catalog.unnest($4),"
-								   " pg_catalog.unnest($5), pg_catalog.unnest($6),"
-								   " pg_catalog.unnest($7), pg_catalog.unnest($8),"
-								   " pg_catalog.unnest($9), pg_catalog.unnest($10),"
-								   " pg_catalog.unnest($11), pg_catalog.unnest($12),"
-								   " pg_catalog.unnest($13), pg_catalog.unnest($14)) AS x",
-								   qname);
+		StringInfoData sql;
+
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "INSERT INTO %s (", qname);
+		for (int c = 0; c < STREAM_COLS; c++)
+			appendStringInfo(&sql, "%s%s", c ? ", " : "", stream_columns[c]);
+		appendStringInfo(&sql, ") SELECT x.*, $%d FROM ROWS FROM (", STREAM_COLS);
+		for (int c = 0; c < STREAM_COLS - 1; c++)
+			appendStringInfo(&sql, "%spg_catalog.unnest($%d)", c ? ", " : "", c + 1);
+		appendStringInfoString(&sql, ") AS x");
 
 		for (int c = 0; c < STREAM_COLS - 1; c++)
 			argtypes[c] = get_array_type(stream_column_types[c]);
 		argtypes[STREAM_COLS - 1] = INT8OID;
 		sp->insert = NULL;
 		sp->qname = MemoryContextStrdup(TopMemoryContext, qname);
-		sp->insert = ek_keep_plan(sql, STREAM_COLS, argtypes);
+		sp->insert = ek_keep_plan(sql.data, STREAM_COLS, argtypes);
 	}
 	return sp->insert;
 }

@@ -1,0 +1,1587 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan.c
+ *	  Tracking plans: eventkit.create_plan(), attach_plan(), detach_plan();
+ *	  compiling a plan spec (eventkit's own format or Segment's tracking-
+ *	  plan export) into per-event JSON Schema validators; the per-backend
+ *	  cache of compiled plans; name normalization; and checking one event
+ *	  against its plan, which decides what happens to it under the plan's
+ *	  policies (allow, tag, omit, quarantine, reject).
+ *
+ *	  Plan versions are immutable, so a compiled version never goes stale:
+ *	  the cache is keyed by (plan_id, version) and is only flushed when the
+ *	  plan_versions table itself is dropped or truncated (e.g. by DROP
+ *	  EXTENSION).  Which version a stream uses is read with the stream's
+ *	  catalog row, once per batch.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "eventkit.h"
+#include "jsonschema.h"
+
+PG_FUNCTION_INFO_V1(eventkit_create_plan);
+PG_FUNCTION_INFO_V1(eventkit_attach_plan);
+PG_FUNCTION_INFO_V1(eventkit_detach_plan);
+
+#define MAX_CACHED_PLANS 32
+
+typedef enum PlanPolicy
+{
+	POLICY_ALLOW,
+	POLICY_TAG,
+	POLICY_OMIT,
+	POLICY_QUARANTINE,
+	POLICY_REJECT
+} PlanPolicy;
+
+static const char *const policy_names[] = {"allow", "tag", "omit", "quarantine", "reject"};
+static const char *const policy_actions[] = {"allowed", "tagged", "omitted", "quarantined", "rejected"};
+
+/* A schema with the path its errors' schemaPath is relative to. */
+typedef struct PlanSchema
+{
+	EkSchema   *schema;
+	char	   *schema_path;	/* "#/events/Order Completed/properties" */
+	const char *field;			/* properties, traits, context, or NULL: whole event */
+} PlanSchema;
+
+/* One planned event (or, for Segment's IDENTIFY/GROUP rules, event type). */
+typedef struct PlannedEvent
+{
+	char	   *name;			/* planned spelling; NULL for a type-wide rule */
+	const char *type;			/* the Segment type it applies to */
+	PlanSchema	schemas[4];
+	int			nschemas;
+	char	  **props;			/* planned top-level property names, sorted */
+	int			nprops;
+	bool		props_listed;	/* the properties schema lists its properties */
+} PlannedEvent;
+
+/* A name (planned, alias or normalized) leading to a planned event. */
+typedef struct PlanName
+{
+	const char *key;
+	const char *type;
+	PlannedEvent *event;
+} PlanName;
+
+struct CompiledPlan
+{
+	int32		plan_id;		/* hash key, with version */
+	int32		version;
+	char	   *plan_name;
+	MemoryContext cxt;
+	PlanPolicy	unplanned_events;
+	PlanPolicy	unplanned_properties;
+	PlanPolicy	violations;
+	bool		normalize;
+	PlannedEvent *events;
+	int			nevents;
+	PlanName   *names;			/* exact names and aliases, sorted */
+	int			nnames;
+	PlanName   *normalized;		/* normalized names, sorted */
+	int			nnormalized;
+	PlannedEvent *common;		/* Segment COMMON rule: every event */
+};
+
+typedef struct PlanCacheKey
+{
+	int32		plan_id;
+	int32		version;
+} PlanCacheKey;
+
+typedef struct PlanCacheEntry
+{
+	PlanCacheKey key;
+	CompiledPlan *plan;
+} PlanCacheEntry;
+
+static HTAB *plan_cache = NULL;
+static MemoryContext plan_cache_cxt = NULL;
+static Oid	plan_versions_relid = InvalidOid;
+static bool plan_callback_registered = false;
+
+/* ---------------------------------------------------------------------
+ * Name normalization
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The key two spellings of one name share: words split at spaces,
+ * punctuation and camelCase boundaries, lower-cased, a past-tense "ed"
+ * and a final "e" dropped from each word, joined with "_".  So
+ * "Order Completed", "OrderComplete", "order_completed" and
+ * "order-complete" all become "order_complet".
+ */
+static char *
+normalize_name(const char *name)
+{
+	StringInfoData out;
+	StringInfoData word;
+	int			len = strlen(name);
+
+	initStringInfo(&out);
+	initStringInfo(&word);
+	for (int i = 0; i <= len; i++)
+	{
+		unsigned char c = (unsigned char) name[i];
+		bool		alnum = c != '\0' && (isalnum(c) || c >= 0x80);
+		bool		boundary = !alnum;
+
+		/* camelCase: "orderComplete", "HTMLPage" (before "Page") */
+		if (alnum && word.len > 0 && isupper(c))
+		{
+			unsigned char prev = (unsigned char) name[i - 1];
+			unsigned char next = (unsigned char) name[i + 1];
+
+			if (islower(prev) || isdigit(prev) ||
+				(isupper(prev) && next != '\0' && islower(next)))
+				boundary = true;
+		}
+		if (boundary && word.len > 0)
+		{
+			if (word.len > 3 && strcmp(word.data + word.len - 2, "ed") == 0)
+				word.data[--word.len] = '\0';
+			if (word.len > 2 && word.data[word.len - 1] == 'e')
+				word.data[--word.len] = '\0';
+			if (out.len > 0)
+				appendStringInfoChar(&out, '_');
+			appendBinaryStringInfo(&out, word.data, word.len);
+			resetStringInfo(&word);
+		}
+		if (alnum)
+			appendStringInfoChar(&word, c < 0x80 ? tolower(c) : c);
+	}
+	pfree(word.data);
+	return out.data;
+}
+
+static int
+plan_name_cmp(const void *a, const void *b)
+{
+	const PlanName *x = a;
+	const PlanName *y = b;
+	int			r = strcmp(x->key, y->key);
+
+	return r != 0 ? r : strcmp(x->type, y->type);
+}
+
+static PlannedEvent *
+find_name(const PlanName *names, int n, const char *key, const char *type)
+{
+	PlanName	probe = {key, type, NULL};
+	PlanName   *hit;
+
+	if (n == 0)
+		return NULL;
+	hit = bsearch(&probe, names, n, sizeof(PlanName), plan_name_cmp);
+	return hit ? hit->event : NULL;
+}
+
+static int
+cstring_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* ---------------------------------------------------------------------
+ * Compiling a spec
+ * ---------------------------------------------------------------------
+ */
+
+static void
+spec_error(const char *where, const char *msg, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid tracking plan: %s", msg),
+			 errdetail("At %s.", where),
+			 errhint("%s", hint)));
+}
+
+static bool
+key_is(const JsonbValue *k, const char *s)
+{
+	return k->val.string.len == strlen(s) && memcmp(k->val.string.val, s, k->val.string.len) == 0;
+}
+
+static char *
+jbv_cstring(const JsonbValue *v)
+{
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+static const char *
+json_kind(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		case jbvNull:
+			return "null";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
+		default:
+			return "a value";
+	}
+}
+
+static PlanPolicy
+parse_policy(const JsonbValue *v, const char *key, const bool *allowed)
+{
+	StringInfoData choices;
+
+	initStringInfo(&choices);
+	for (int p = 0; p <= POLICY_REJECT; p++)
+		if (allowed[p])
+			appendStringInfo(&choices, "%s%s", choices.len ? ", " : "", policy_names[p]);
+	if (v->type == jbvString)
+		for (int p = 0; p <= POLICY_REJECT; p++)
+			if (allowed[p] && key_is(v, policy_names[p]))
+				return (PlanPolicy) p;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid tracking plan: \"%s\" must be one of %s", key, choices.data),
+			 errdetail("It is %s%s%s.", json_kind(v),
+					   v->type == jbvString ? ": " : "",
+					   v->type == jbvString ? jbv_cstring(v) : ""),
+			 errhint("Leave \"%s\" out to use the default.", key)));
+	return POLICY_ALLOW;		/* keep compiler quiet */
+}
+
+static Jsonb *
+value_jsonb(JsonbValue *v)
+{
+	return JsonbValueToJsonb(v);
+}
+
+/* Compile one schema of a planned event, with its schemaPath prefix. */
+static void
+add_schema(PlannedEvent *pe, JsonbValue *v, const char *field, char *path)
+{
+	PlanSchema *ps = &pe->schemas[pe->nschemas++];
+
+	if (!(v->type == jbvBool || v->type == jbvObject ||
+		  (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))))
+		spec_error(path, psprintf("a schema must be an object or a boolean, not %s",
+								  json_kind(v)),
+				   "Give a JSON Schema (draft-07) object.");
+	ps->schema = ek_schema_compile(value_jsonb(v));
+	ps->schema_path = path;
+	ps->field = field;
+
+	/* the planned property names, for naming rules and unplanned properties */
+	if (field != NULL && strcmp(field, "properties") == 0 && v->type == jbvBinary)
+	{
+		JsonbValue *props = getKeyJsonValueFromContainer(v->val.binary.data,
+														 "properties", 10, NULL);
+
+		if (props != NULL && props->type == jbvBinary &&
+			JsonContainerIsObject(props->val.binary.data))
+		{
+			JsonbIterator *it = JsonbIteratorInit(props->val.binary.data);
+			JsonbValue	k;
+			JsonbIteratorToken tok;
+			int			n = JsonContainerSize(props->val.binary.data);
+
+			pe->props = palloc(sizeof(char *) * Max(n, 1));
+			while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+				if (tok == WJB_KEY)
+					pe->props[pe->nprops++] = jbv_cstring(&k);
+			qsort(pe->props, pe->nprops, sizeof(char *), cstring_cmp);
+			pe->props_listed = true;
+		}
+	}
+}
+
+/* {"properties": schema, "traits": schema, "context": schema, "aliases": [...]} */
+static PlannedEvent *
+compile_native_event(CompiledPlan *plan, List **aliases, JsonbValue *k, JsonbValue *v,
+					 int idx)
+{
+	PlannedEvent *pe = &plan->events[idx];
+	char	   *name = jbv_cstring(k);
+	char	   *where = psprintf("#/events/%s", name);
+	JsonbIterator *it;
+	JsonbValue	fk,
+				fv;
+	JsonbIteratorToken tok;
+
+	pe->name = name;
+	pe->type = "track";
+	if (k->val.string.len == 0)
+		spec_error("#/events", "an event name must not be empty", "Name the event.");
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		spec_error(where, psprintf("a planned event must be an object, not %s", json_kind(v)),
+				   "Describe the event as {\"properties\": <schema>, \"traits\": <schema>, \"context\": <schema>, \"aliases\": [...]}.");
+
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &fk, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		(void) JsonbIteratorNext(&it, &fv, true);
+		if (key_is(&fk, "properties") || key_is(&fk, "traits") || key_is(&fk, "context"))
+		{
+			char	   *field = jbv_cstring(&fk);
+
+			add_schema(pe, &fv, field, psprintf("%s/%s", where, field));
+		}
+		else if (key_is(&fk, "aliases"))
+		{
+			JsonbIterator *ait;
+			JsonbValue	av;
+
+			if (fv.type != jbvBinary || !JsonContainerIsArray(fv.val.binary.data))
+				spec_error(psprintf("%s/aliases", where), "aliases must be an array of names",
+						   "Write \"aliases\": [\"Checkout Finished\"].");
+			ait = JsonbIteratorInit(fv.val.binary.data);
+			while ((tok = JsonbIteratorNext(&ait, &av, true)) != WJB_DONE)
+			{
+				if (tok != WJB_ELEM)
+					continue;
+				if (av.type != jbvString || av.val.string.len == 0)
+					spec_error(psprintf("%s/aliases", where),
+							   "aliases must be non-empty strings",
+							   "Write \"aliases\": [\"Checkout Finished\"].");
+				*aliases = lappend(*aliases, list_make2(jbv_cstring(&av), pe));
+			}
+		}
+		else if (!key_is(&fk, "description") && !key_is(&fk, "version"))
+			spec_error(where, psprintf("unknown key \"%s\" in a planned event", jbv_cstring(&fk)),
+					   "A planned event has \"properties\", \"traits\", \"context\", \"aliases\" and \"description\".");
+	}
+	return pe;
+}
+
+/*
+ * One rule of Segment's export: {"type": "TRACK", "key": name, "version": n,
+ * "jsonSchema": schema of the whole event}.  The schemas of the event's
+ * properties, traits and context are taken out of the whole-event schema so
+ * that naming rules apply to them; the rest of it checks the event itself.
+ */
+static void
+compile_segment_rule(CompiledPlan *plan, JsonbValue *rule, int idx, int *versions)
+{
+	PlannedEvent *pe = &plan->events[idx];
+	char	   *where = psprintf("#/rules/%d", idx);
+	JsonbValue *type,
+			   *key,
+			   *version,
+			   *schema;
+	static const char *const types[][2] = {
+		{"TRACK", "track"}, {"IDENTIFY", "identify"}, {"GROUP", "group"},
+		{"PAGE", "page"}, {"SCREEN", "screen"}, {"COMMON", "*"}
+	};
+
+	if (rule->type != jbvBinary || !JsonContainerIsObject(rule->val.binary.data))
+		spec_error(where, "a rule must be an object", "Use Segment's tracking-plan export format.");
+	type = getKeyJsonValueFromContainer(rule->val.binary.data, "type", 4, NULL);
+	key = getKeyJsonValueFromContainer(rule->val.binary.data, "key", 3, NULL);
+	version = getKeyJsonValueFromContainer(rule->val.binary.data, "version", 7, NULL);
+	schema = getKeyJsonValueFromContainer(rule->val.binary.data, "jsonSchema", 10, NULL);
+
+	pe->type = NULL;
+	if (type != NULL && type->type == jbvString)
+		for (int t = 0; t < lengthof(types); t++)
+			if (key_is(type, types[t][0]))
+				pe->type = types[t][1];
+	if (pe->type == NULL)
+		spec_error(where, "a rule's \"type\" must be TRACK, IDENTIFY, GROUP, PAGE, SCREEN or COMMON",
+				   "Use Segment's tracking-plan export format.");
+	if (key != NULL && key->type == jbvString && key->val.string.len > 0)
+		pe->name = jbv_cstring(key);
+	else if (key != NULL && key->type != jbvNull)
+		spec_error(where, "a rule's \"key\" must be a non-empty string", "Name the event in \"key\".");
+	if (strcmp(pe->type, "track") == 0 && pe->name == NULL)
+		spec_error(where, "a TRACK rule needs a \"key\" naming the event", "Name the event in \"key\".");
+	versions[idx] = 1;
+	if (version != NULL && version->type == jbvNumeric)
+		versions[idx] = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+														  NumericGetDatum(version->val.numeric)));
+	if (schema == NULL)
+		return;
+	if (schema->type == jbvBinary && JsonContainerIsObject(schema->val.binary.data))
+	{
+		JsonbValue *props = getKeyJsonValueFromContainer(schema->val.binary.data,
+														 "properties", 10, NULL);
+		static const char *const fields[] = {"properties", "traits", "context"};
+		JsonbParseState *state = NULL;
+		JsonbIterator *it;
+		JsonbValue	k,
+					v;
+		JsonbIteratorToken tok;
+		JsonbValue	whole;
+
+		/* the field schemas */
+		if (props != NULL && props->type == jbvBinary &&
+			JsonContainerIsObject(props->val.binary.data))
+			for (int f = 0; f < lengthof(fields); f++)
+			{
+				JsonbValue *fs = getKeyJsonValueFromContainer(props->val.binary.data,
+															  fields[f], strlen(fields[f]), NULL);
+
+				if (fs != NULL)
+					add_schema(pe, fs, fields[f],
+							   psprintf("%s/jsonSchema/properties/%s", where, fields[f]));
+			}
+
+		/* the rest: the whole-event schema without those three */
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		it = JsonbIteratorInit(schema->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		{
+			if (tok != WJB_KEY)
+				continue;
+			(void) JsonbIteratorNext(&it, &v, true);
+			if (key_is(&k, "properties") && v.type == jbvBinary &&
+				JsonContainerIsObject(v.val.binary.data))
+			{
+				JsonbIterator *pit = JsonbIteratorInit(v.val.binary.data);
+				JsonbValue	pk,
+							pv;
+
+				pushJsonbValue(&state, WJB_KEY, &k);
+				pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+				while ((tok = JsonbIteratorNext(&pit, &pk, true)) != WJB_DONE)
+				{
+					if (tok != WJB_KEY)
+						continue;
+					(void) JsonbIteratorNext(&pit, &pv, true);
+					if (key_is(&pk, "properties") || key_is(&pk, "traits") ||
+						key_is(&pk, "context"))
+						continue;
+					pushJsonbValue(&state, WJB_KEY, &pk);
+					pushJsonbValue(&state, WJB_VALUE, &pv);
+				}
+				pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+			}
+			else
+			{
+				pushJsonbValue(&state, WJB_KEY, &k);
+				pushJsonbValue(&state, WJB_VALUE, &v);
+			}
+		}
+		whole = *pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+		add_schema(pe, &whole, NULL, psprintf("%s/jsonSchema", where));
+	}
+	else
+		add_schema(pe, schema, NULL, psprintf("%s/jsonSchema", where));
+}
+
+static void
+add_plan_name(PlanName *names, int *n, const char *key, PlannedEvent *pe,
+			  const char *spelling, const char **spellings, bool normalized)
+{
+	for (int i = 0; i < *n; i++)
+		if (strcmp(names[i].key, key) == 0 && strcmp(names[i].type, pe->type) == 0)
+		{
+			if (names[i].event == pe)
+				return;
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid tracking plan: event names \"%s\" and \"%s\" are ambiguous",
+							spellings[i], spelling),
+					 normalized ?
+					 errdetail("Both normalize to \"%s\", so an incoming variant could mean either.", key) :
+					 errdetail("Both name a planned event."),
+					 errhint("Rename one of them, or set \"normalize_names\": false.")));
+		}
+	spellings[*n] = spelling;
+	names[*n].key = key;
+	names[*n].type = pe->type;
+	names[*n].event = pe;
+	(*n)++;
+}
+
+/* Normalized property names of one event must not collide either. */
+static void
+check_property_names(const PlannedEvent *pe)
+{
+	char	  **keys = palloc(sizeof(char *) * Max(pe->nprops, 1));
+
+	for (int i = 0; i < pe->nprops; i++)
+	{
+		keys[i] = normalize_name(pe->props[i]);
+		for (int j = 0; j < i; j++)
+			if (strcmp(keys[i], keys[j]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid tracking plan: property names \"%s\" and \"%s\" of event \"%s\" are ambiguous",
+								pe->props[j], pe->props[i], pe->name ? pe->name : pe->type),
+						 errdetail("Both normalize to \"%s\".", keys[i]),
+						 errhint("Rename one of them, or set \"normalize_names\": false.")));
+	}
+}
+
+/*
+ * Compile a spec into plan (whose cxt is current).  Every error is an
+ * ereport naming the place in the spec.
+ */
+static void
+compile_plan(CompiledPlan *plan, Jsonb *spec)
+{
+	static const bool unplanned_event_policies[] = {true, true, false, true, true};
+	static const bool unplanned_property_policies[] = {true, false, true, true, false};
+	static const bool violation_policies[] = {true, true, true, true, true};
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+	JsonbValue *events = NULL;
+	JsonbValue *rules = NULL;
+	bool		segment = false;
+	List	   *aliases = NIL;
+	const char **spellings;
+	int		   *versions;
+	int			n;
+
+	plan->unplanned_events = POLICY_ALLOW;
+	plan->unplanned_properties = POLICY_ALLOW;
+	plan->violations = POLICY_QUARANTINE;
+	plan->normalize = true;
+
+	if (!JB_ROOT_IS_OBJECT(spec))
+		spec_error("#", "a plan spec must be a JSON object",
+				   "Write {\"events\": {\"Order Completed\": {\"properties\": {...}}}}.");
+	rules = getKeyJsonValueFromContainer(&spec->root, "rules", 5, NULL);
+	segment = rules != NULL;
+
+	it = JsonbIteratorInit(&spec->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		(void) JsonbIteratorNext(&it, &v, true);
+		if (key_is(&k, "events"))
+			events = getKeyJsonValueFromContainer(&spec->root, "events", 6, NULL);
+		else if (key_is(&k, "rules"))
+			 /* read above */ ;
+		else if (key_is(&k, "unplanned_events"))
+			plan->unplanned_events = parse_policy(&v, "unplanned_events", unplanned_event_policies);
+		else if (key_is(&k, "unplanned_properties"))
+			plan->unplanned_properties = parse_policy(&v, "unplanned_properties", unplanned_property_policies);
+		else if (key_is(&k, "violations"))
+			plan->violations = parse_policy(&v, "violations", violation_policies);
+		else if (key_is(&k, "normalize_names"))
+		{
+			if (v.type != jbvBool)
+				spec_error("#/normalize_names", "\"normalize_names\" must be true or false",
+						   "Leave it out to normalize names.");
+			plan->normalize = v.val.boolean;
+		}
+		else if (!segment)
+			spec_error("#", psprintf("unknown key \"%s\"", jbv_cstring(&k)),
+					   "A plan has \"events\" (or Segment's \"rules\"), \"unplanned_events\", \"unplanned_properties\", \"violations\" and \"normalize_names\".");
+		/* Segment's export carries metadata (name, description, ...): not rules */
+	}
+	if (events != NULL && rules != NULL)
+		spec_error("#", "a plan has either \"events\" or Segment's \"rules\", not both",
+				   "Convert one form into the other.");
+
+	if (events != NULL)
+	{
+		if (events->type != jbvBinary || !JsonContainerIsObject(events->val.binary.data))
+			spec_error("#/events", "\"events\" must be an object keyed by event name",
+					   "Write {\"events\": {\"Order Completed\": {...}}}.");
+		n = JsonContainerSize(events->val.binary.data);
+		plan->events = palloc0(sizeof(PlannedEvent) * Max(n, 1));
+		it = JsonbIteratorInit(events->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		{
+			if (tok != WJB_KEY)
+				continue;
+			(void) JsonbIteratorNext(&it, &v, true);
+			compile_native_event(plan, &aliases, &k, &v, plan->nevents++);
+		}
+	}
+	else if (rules != NULL)
+	{
+		if (rules->type != jbvBinary || !JsonContainerIsArray(rules->val.binary.data))
+			spec_error("#/rules", "\"rules\" must be an array",
+					   "Use Segment's tracking-plan export format: {\"rules\": [{\"type\": \"TRACK\", \"key\": ..., \"jsonSchema\": ...}]}.");
+		n = JsonContainerSize(rules->val.binary.data);
+		plan->events = palloc0(sizeof(PlannedEvent) * Max(n, 1));
+		versions = palloc0(sizeof(int) * Max(n, 1));
+		it = JsonbIteratorInit(rules->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM)
+			{
+				int			idx = plan->nevents++;
+				PlannedEvent *pe = &plan->events[idx];
+
+				compile_segment_rule(plan, &v, idx, versions);
+				if (strcmp(pe->type, "*") == 0)
+					plan->common = pe;
+				/* several versions of one rule: the highest is in force */
+				for (int j = 0; j < idx; j++)
+				{
+					PlannedEvent *other = &plan->events[j];
+
+					if (other->type != NULL && strcmp(other->type, pe->type) == 0 &&
+						((other->name == NULL && pe->name == NULL) ||
+						 (other->name && pe->name && strcmp(other->name, pe->name) == 0)))
+					{
+						if (versions[j] > versions[idx])
+							pe->type = "-";
+						else
+							other->type = "-";
+					}
+				}
+			}
+	}
+
+	/* the name tables */
+	n = plan->nevents + list_length(aliases);
+	plan->names = palloc(sizeof(PlanName) * Max(n, 1));
+	plan->normalized = palloc(sizeof(PlanName) * Max(n, 1));
+	spellings = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < plan->nevents; i++)
+	{
+		PlannedEvent *pe = &plan->events[i];
+
+		if (strcmp(pe->type, "-") == 0 || strcmp(pe->type, "*") == 0)
+			continue;
+		add_plan_name(plan->names, &plan->nnames, pe->name ? pe->name : "", pe,
+					  pe->name ? pe->name : pe->type, spellings, false);
+	}
+	foreach_ptr(List, alias, aliases)
+		add_plan_name(plan->names, &plan->nnames, linitial(alias), lsecond(alias),
+					  linitial(alias), spellings, false);
+	qsort(plan->names, plan->nnames, sizeof(PlanName), plan_name_cmp);
+
+	if (plan->normalize)
+	{
+		for (int i = 0; i < plan->nnames; i++)
+		{
+			PlanName   *pn = &plan->names[i];
+
+			if (pn->key[0] == '\0')
+				continue;
+			add_plan_name(plan->normalized, &plan->nnormalized, normalize_name(pn->key),
+						  pn->event, pn->key, spellings, true);
+		}
+		qsort(plan->normalized, plan->nnormalized, sizeof(PlanName), plan_name_cmp);
+		for (int i = 0; i < plan->nevents; i++)
+			check_property_names(&plan->events[i]);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * The cache of compiled plans
+ * ---------------------------------------------------------------------
+ */
+
+static void
+plan_cache_reset(void)
+{
+	if (plan_cache_cxt != NULL)
+		MemoryContextReset(plan_cache_cxt);
+	plan_cache = NULL;
+}
+
+static void
+plan_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == plan_versions_relid)
+		plan_cache_reset();
+}
+
+static CompiledPlan *
+load_plan(int32 plan_id, int32 version)
+{
+	PlanCacheKey key = {plan_id, version};
+	PlanCacheEntry *entry;
+	bool		found;
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2] = {Int32GetDatum(plan_id), Int32GetDatum(version)};
+	bool		isnull;
+	int			rc;
+	Jsonb	   *spec;
+	char	   *name;
+	MemoryContext caller = CurrentMemoryContext;
+	CompiledPlan *plan;
+	MemoryContext cxt;
+
+	if (plan_cache_cxt == NULL)
+		plan_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "eventkit plans",
+											   ALLOCSET_DEFAULT_SIZES);
+	if (!plan_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(plan_relcache_callback, (Datum) 0);
+		plan_callback_registered = true;
+	}
+	plan_versions_relid = get_relname_relid("plan_versions",
+											get_namespace_oid("eventkit", false));
+	if (plan_cache != NULL)
+	{
+		entry = hash_search(plan_cache, &key, HASH_FIND, NULL);
+		if (entry != NULL)
+			return entry->plan;
+		if (hash_get_num_entries(plan_cache) >= MAX_CACHED_PLANS)
+			plan_cache_reset();
+	}
+
+	rc = SPI_execute_with_args("SELECT v.spec, p.name FROM eventkit.plan_versions v"
+							   " JOIN eventkit.plans p ON p.plan_id OPERATOR(pg_catalog.=) v.plan_id"
+							   " WHERE v.plan_id OPERATOR(pg_catalog.=) $1"
+							   " AND v.version OPERATOR(pg_catalog.=) $2",
+							   2, argtypes, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read eventkit.plan_versions: %s",
+			 SPI_result_code_string(rc));
+	/* SPI left us in its own context: the caller's allocations go on in theirs */
+	MemoryContextSwitchTo(caller);
+	if (SPI_processed == 0)
+		return NULL;
+	spec = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+	cxt = AllocSetContextCreate(plan_cache_cxt, "eventkit plan", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(cxt);
+	plan = palloc0(sizeof(CompiledPlan));
+	plan->plan_id = plan_id;
+	plan->version = version;
+	plan->plan_name = pstrdup(name);
+	plan->cxt = cxt;
+	compile_plan(plan, spec);
+	MemoryContextSwitchTo(caller);
+
+	if (plan_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(PlanCacheKey);
+		ctl.entrysize = sizeof(PlanCacheEntry);
+		ctl.hcxt = plan_cache_cxt;
+		plan_cache = hash_create("eventkit plan cache", MAX_CACHED_PLANS, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(plan_cache, &key, HASH_ENTER, &found);
+	entry->plan = plan;
+	return plan;
+}
+
+/* The compiled plan in force for a stream's batch, or NULL.  SPI connected. */
+CompiledPlan *
+ek_plan_for_stream(const StreamInfo *stream)
+{
+	if (stream->plan_id == 0)
+		return NULL;
+	return load_plan(stream->plan_id, stream->plan_version);
+}
+
+/* ---------------------------------------------------------------------
+ * Checking an event
+ * ---------------------------------------------------------------------
+ */
+
+static void
+add_finding(SegmentEvent *ev, const char *reason, const char *keyword,
+			char *instance_path, char *schema_path, char *message, PlanPolicy policy)
+{
+	PlanFinding *f = palloc(sizeof(PlanFinding));
+
+	f->reason = reason;
+	f->keyword = keyword;
+	f->instance_path = instance_path;
+	f->schema_path = schema_path;
+	f->message = message;
+	f->action = policy_actions[policy];
+	ev->findings = lappend(ev->findings, f);
+}
+
+/* context.protocols.event_version, if the event pins one. */
+static bool
+pinned_version(const SegmentEvent *ev, int32 *version)
+{
+	JsonbValue *protocols;
+	JsonbValue *v;
+
+	if (ev->context == NULL)
+		return false;
+	protocols = getKeyJsonValueFromContainer(&ev->context->root, "protocols", 9, NULL);
+	if (protocols == NULL || protocols->type != jbvBinary ||
+		!JsonContainerIsObject(protocols->val.binary.data))
+		return false;
+	v = getKeyJsonValueFromContainer(protocols->val.binary.data, "event_version", 13, NULL);
+	if (v == NULL)
+		return false;
+	if (v->type == jbvNumeric || v->type == jbvString)
+	{
+		char	   *s = v->type == jbvString ? jbv_cstring(v) :
+			DatumGetCString(DirectFunctionCall1(numeric_out,
+												NumericGetDatum(v->val.numeric)));
+		char	   *end;
+		long		l = strtol(s, &end, 10);
+
+		if (*s != '\0' && *end == '\0' && l > 0 && l <= PG_INT32_MAX)
+		{
+			*version = (int32) l;
+			return true;
+		}
+	}
+	*version = -1;
+	return true;
+}
+
+/* A copy of obj with keys renamed (renames: pairs from, to) and others dropped. */
+static Jsonb *
+rebuild_object(Jsonb *obj, List *renames, List *drops)
+{
+	JsonbParseState *state = NULL;
+	JsonbIterator *it = JsonbIteratorInit(&obj->root);
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		bool		dropped = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		(void) JsonbIteratorNext(&it, &v, true);
+		foreach_ptr(char, d, drops)
+			if (key_is(&k, d))
+				dropped = true;
+		if (dropped)
+			continue;
+		for (int i = 0; i < list_length(renames); i += 2)
+			if (key_is(&k, list_nth(renames, i)))
+			{
+				char	   *to = list_nth(renames, i + 1);
+
+				k.val.string.val = to;
+				k.val.string.len = strlen(to);
+				break;
+			}
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+static bool
+is_planned_property(const PlannedEvent *pe, const char *name)
+{
+	return bsearch(&name, pe->props, pe->nprops, sizeof(char *), cstring_cmp) != NULL;
+}
+
+/*
+ * Naming rules and the unplanned-properties policy on the event's
+ * top-level properties.  Renames are recorded in *renamed (from, to pairs).
+ */
+static void
+check_properties(CompiledPlan *plan, PlannedEvent *pe, SegmentEvent *ev, List **renamed)
+{
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+	List	   *renames = NIL;
+	List	   *drops = NIL;
+	char	  **norm = NULL;
+
+	if (!pe->props_listed || ev->properties == NULL)
+		return;
+	it = JsonbIteratorInit(&ev->properties->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		char	   *name;
+		char	   *target = NULL;
+
+		if (tok != WJB_KEY)
+			continue;
+		(void) JsonbIteratorNext(&it, &v, true);
+		name = jbv_cstring(&k);
+		if (is_planned_property(pe, name))
+			continue;
+		if (plan->normalize)
+		{
+			char	   *key = normalize_name(name);
+
+			if (norm == NULL)
+			{
+				norm = palloc(sizeof(char *) * Max(pe->nprops, 1));
+				for (int i = 0; i < pe->nprops; i++)
+					norm[i] = normalize_name(pe->props[i]);
+			}
+			for (int i = 0; i < pe->nprops; i++)
+				if (strcmp(norm[i], key) == 0)
+					target = pe->props[i];
+			/* the planned spelling is there too: this one stays unplanned */
+			if (target != NULL &&
+				getKeyJsonValueFromContainer(&ev->properties->root, target,
+											 strlen(target), NULL) != NULL)
+				target = NULL;
+		}
+		if (target != NULL)
+		{
+			renames = lappend(lappend(renames, name), target);
+			continue;
+		}
+		if (plan->unplanned_properties == POLICY_ALLOW)
+			continue;
+		add_finding(ev, "unplanned_property", "unplanned_property",
+					psprintf("/properties/%s", name),
+					psprintf("#/events/%s/properties", pe->name ? pe->name : pe->type),
+					psprintf("property \"%s\" is not in the tracking plan", name),
+					plan->unplanned_properties);
+		if (plan->unplanned_properties == POLICY_OMIT)
+			drops = lappend(drops, name);
+	}
+	if (renames != NIL || drops != NIL)
+		ev->properties = rebuild_object(ev->properties, renames, drops);
+	*renamed = renames;
+}
+
+/* The top-level property an error is about ("/properties/x/..."), or NULL. */
+static char *
+error_property(const char *instance_path)
+{
+	const char *p;
+	const char *end;
+
+	if (strncmp(instance_path, "/properties/", 12) != 0)
+		return NULL;
+	p = instance_path + 12;
+	end = strchr(p, '/');
+	return end ? pnstrdup(p, end - p) : pstrdup(p);
+}
+
+static void
+validate_event(CompiledPlan *plan, PlannedEvent *pe, SegmentEvent *ev)
+{
+	List	   *drops = NIL;
+
+	for (int s = 0; s < pe->nschemas; s++)
+	{
+		PlanSchema *ps = &pe->schemas[s];
+		Jsonb	   *instance;
+		List	   *errors = NIL;
+		char	   *prefix;
+
+		if (ps->field == NULL)
+		{
+			instance = ev->payload ? ev->payload : JsonbValueToJsonb(&ev->source);
+			prefix = "";
+		}
+		else
+		{
+			instance = strcmp(ps->field, "properties") == 0 ? ev->properties :
+				strcmp(ps->field, "traits") == 0 ? ev->traits : ev->context;
+			prefix = psprintf("/%s", ps->field);
+			if (instance == NULL)
+				instance = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+		}
+		if (ek_schema_validate(ps->schema, instance, NULL, NULL))
+			continue;
+		(void) ek_schema_validate(ps->schema, instance, prefix, &errors);
+		foreach_ptr(EkSchemaError, e, errors)
+		{
+			PlanPolicy	policy = plan->violations;
+			char	   *prop = NULL;
+
+			if (policy == POLICY_OMIT)
+			{
+				prop = error_property(e->instance_path);
+				if (prop == NULL)
+					policy = POLICY_TAG;	/* nothing to leave out: keep it, tagged */
+				else
+					drops = lappend(drops, prop);
+			}
+			add_finding(ev, "violation", e->keyword, e->instance_path,
+						psprintf("%s%s", ps->schema_path,
+								 e->schema_path[0] == '#' ? e->schema_path + 1 : e->schema_path),
+						e->message, policy);
+		}
+	}
+	if (drops != NIL && ev->properties != NULL)
+		ev->properties = rebuild_object(ev->properties, NIL, drops);
+}
+
+/* Record the original names in the row's extra column, under "$original". */
+static void
+record_original_names(SegmentEvent *ev, const char *original_event, List *renamed)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	k,
+				v;
+	JsonbValue *res;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	if (ev->extra != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&ev->extra->root);
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+			if (tok == WJB_KEY || tok == WJB_VALUE)
+				pushJsonbValue(&state, tok, &k);
+	}
+	k.type = jbvString;
+	k.val.string.val = "$original";
+	k.val.string.len = 9;
+	pushJsonbValue(&state, WJB_KEY, &k);
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	if (original_event != NULL)
+	{
+		k.val.string.val = "event";
+		k.val.string.len = 5;
+		v.type = jbvString;
+		v.val.string.val = (char *) original_event;
+		v.val.string.len = strlen(original_event);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	if (renamed != NIL)
+	{
+		k.val.string.val = "properties";
+		k.val.string.len = 10;
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		for (int i = 0; i < list_length(renamed); i += 2)
+		{
+			char	   *from = list_nth(renamed, i);
+			char	   *to = list_nth(renamed, i + 1);
+
+			k.val.string.val = to;
+			k.val.string.len = strlen(to);
+			v.type = jbvString;
+			v.val.string.val = from;
+			v.val.string.len = strlen(from);
+			pushJsonbValue(&state, WJB_KEY, &k);
+			pushJsonbValue(&state, WJB_VALUE, &v);
+		}
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	ev->extra = JsonbValueToJsonb(res);
+}
+
+/* The findings stored on the row (tagged and omitted ones). */
+static Jsonb *
+row_violations(const SegmentEvent *ev)
+{
+	JsonbParseState *state = NULL;
+	int			n = 0;
+
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	foreach_ptr(PlanFinding, f, ev->findings)
+	{
+		JsonbValue	k,
+					v;
+		const char *pairs[5][2] = {
+			{"keyword", f->keyword}, {"instancePath", f->instance_path},
+			{"schemaPath", f->schema_path}, {"message", f->message}, {"action", f->action}
+		};
+
+		if (strcmp(f->action, "tagged") != 0 && strcmp(f->action, "omitted") != 0)
+			continue;
+		n++;
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		for (int p = 0; p < 5; p++)
+		{
+			k.type = jbvString;
+			k.val.string.val = (char *) pairs[p][0];
+			k.val.string.len = strlen(pairs[p][0]);
+			v.type = jbvString;
+			v.val.string.val = (char *) pairs[p][1];
+			v.val.string.len = strlen(pairs[p][1]);
+			pushJsonbValue(&state, WJB_KEY, &k);
+			pushJsonbValue(&state, WJB_VALUE, &v);
+		}
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	if (n == 0)
+		return NULL;
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_ARRAY, NULL));
+}
+
+/*
+ * Check one well-formed event against the plan in force for its batch (or
+ * the version the event pins).  Renames and omissions are applied to ev;
+ * the outcome is left in ev->findings, ev->reject, a problem (which sends
+ * the event to quarantine) and ev->violations.  SPI connected.
+ */
+void
+ek_plan_check_event(CompiledPlan *plan, SegmentEvent *ev)
+{
+	int32		pinned;
+	PlannedEvent *pe = NULL;
+	const char *original_event = NULL;
+	List	   *renamed = NIL;
+	bool		quarantine = false;
+
+	if (pinned_version(ev, &pinned) && pinned != plan->version)
+	{
+		CompiledPlan *other = pinned > 0 ? load_plan(plan->plan_id, pinned) : NULL;
+
+		if (other == NULL)
+		{
+			add_finding(ev, "violation", "event_version", "/context/protocols/event_version",
+						"#", psprintf("plan \"%s\" has no version matching context.protocols.event_version",
+									  plan->plan_name),
+						plan->violations == POLICY_OMIT ? POLICY_TAG : plan->violations);
+			ev->plan_version = plan->version;
+			goto outcome;
+		}
+		plan = other;
+	}
+	ev->plan_version = plan->version;
+
+	/* which planned event is it? */
+	if (ev->event != NULL &&
+		(strcmp(ev->type, "track") == 0 || strcmp(ev->type, "page") == 0 ||
+		 strcmp(ev->type, "screen") == 0))
+	{
+		pe = find_name(plan->names, plan->nnames, ev->event, ev->type);
+		if (pe == NULL && plan->normalize)
+		{
+			pe = find_name(plan->normalized, plan->nnormalized,
+						   normalize_name(ev->event), ev->type);
+			if (pe != NULL && pe->name != NULL)
+			{
+				original_event = ev->event;
+				ev->event = pe->name;
+			}
+		}
+		else if (pe != NULL && pe->name != NULL && strcmp(pe->name, ev->event) != 0)
+		{
+			/* an alias */
+			original_event = ev->event;
+			ev->event = pe->name;
+		}
+	}
+	if (pe == NULL)
+		pe = find_name(plan->names, plan->nnames, "", ev->type);
+
+	if (pe == NULL && strcmp(ev->type, "track") == 0 &&
+		plan->unplanned_events != POLICY_ALLOW)
+		add_finding(ev, "unplanned_event", "unplanned_event", "/event", "#/events",
+					psprintf("event \"%s\" is not in tracking plan \"%s\"",
+							 ev->event, plan->plan_name),
+					plan->unplanned_events);
+	if (pe != NULL)
+	{
+		check_properties(plan, pe, ev, &renamed);
+		validate_event(plan, pe, ev);
+	}
+	if (plan->common != NULL)
+		validate_event(plan, plan->common, ev);
+	if (original_event != NULL || renamed != NIL)
+		record_original_names(ev, original_event, renamed);
+
+outcome:
+	foreach_ptr(PlanFinding, f, ev->findings)
+	{
+		if (strcmp(f->action, "rejected") == 0)
+			ev->reject = true;
+		else if (strcmp(f->action, "quarantined") == 0)
+			quarantine = true;
+	}
+	if (ev->reject || quarantine)
+		ek_add_problem(ev, "plan", "the event does not follow version %d of tracking plan \"%s\"",
+					   ev->plan_version, plan->plan_name);
+	else
+		ev->violations = row_violations(ev);
+}
+
+/* The quarantining and rejecting findings, as items of a reasons array. */
+void
+ek_push_findings(JsonbParseState **state, const SegmentEvent *ev)
+{
+	foreach_ptr(PlanFinding, f, ev->findings)
+	{
+		const char *pairs[5][2] = {
+			{"reason", f->reason}, {"keyword", f->keyword},
+			{"instancePath", f->instance_path}, {"schemaPath", f->schema_path},
+			{"message", f->message}
+		};
+
+		if (strcmp(f->action, "quarantined") != 0 && strcmp(f->action, "rejected") != 0)
+			continue;
+		pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+		for (int p = 0; p < 5; p++)
+		{
+			JsonbValue	k,
+						v;
+
+			k.type = jbvString;
+			k.val.string.val = (char *) pairs[p][0];
+			k.val.string.len = strlen(pairs[p][0]);
+			v.type = jbvString;
+			v.val.string.val = (char *) pairs[p][1];
+			v.val.string.len = strlen(pairs[p][1]);
+			pushJsonbValue(state, WJB_KEY, &k);
+			pushJsonbValue(state, WJB_VALUE, &v);
+		}
+		pushJsonbValue(state, WJB_END_OBJECT, NULL);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Violation statistics: one row per batch, event, keyword, path, action
+ * ---------------------------------------------------------------------
+ */
+
+/* "/properties/products/3/price" counts as "/properties/products/[*]/price" */
+static char *
+generic_path(const char *path)
+{
+	StringInfoData out;
+	const char *p = path;
+
+	initStringInfo(&out);
+	while (*p)
+	{
+		const char *seg = p + 1;
+		const char *end = strchr(seg, '/');
+		int			len = end ? end - seg : strlen(seg);
+		bool		digits = len > 0;
+
+		for (int i = 0; i < len; i++)
+			if (!isdigit((unsigned char) seg[i]))
+				digits = false;
+		appendStringInfoChar(&out, '/');
+		if (digits)
+			appendStringInfoChar(&out, '*');
+		else
+			appendBinaryStringInfo(&out, seg, len);
+		p = seg + len;
+	}
+	return out.data;
+}
+
+typedef struct ViolationCount
+{
+	int32		plan_version;
+	const char *event;
+	const char *keyword;
+	char	   *path;
+	const char *action;
+	int64		n;
+} ViolationCount;
+
+void
+ek_log_batch_violations(const StreamInfo *stream, SegmentEvent *events, int nevents,
+						int64 batch_id)
+{
+	static SPIPlanPtr insert_plan = NULL;
+	ViolationCount *counts = NULL;
+	int			ncounts = 0;
+	int			cap = 0;
+	Datum	   *cols[6];
+	bool	   *event_nulls;
+	Datum		args[9];
+	int			rc;
+
+	for (int i = 0; i < nevents; i++)
+		foreach_ptr(PlanFinding, f, events[i].findings)
+		{
+			char	   *path = generic_path(f->instance_path);
+			int			c;
+
+			for (c = 0; c < ncounts; c++)
+				if (counts[c].plan_version == events[i].plan_version &&
+					strcmp(counts[c].keyword, f->keyword) == 0 &&
+					strcmp(counts[c].path, path) == 0 &&
+					strcmp(counts[c].action, f->action) == 0 &&
+					((counts[c].event == NULL && events[i].event == NULL) ||
+					 (counts[c].event && events[i].event &&
+					  strcmp(counts[c].event, events[i].event) == 0)))
+					break;
+			if (c == ncounts)
+			{
+				if (ncounts == cap)
+				{
+					cap = cap ? cap * 2 : 16;
+					counts = counts ? repalloc(counts, sizeof(ViolationCount) * cap) :
+						palloc(sizeof(ViolationCount) * cap);
+				}
+				counts[c].plan_version = events[i].plan_version;
+				counts[c].event = events[i].event;
+				counts[c].keyword = f->keyword;
+				counts[c].path = path;
+				counts[c].action = f->action;
+				counts[c].n = 0;
+				ncounts++;
+			}
+			counts[c].n++;
+		}
+	if (ncounts == 0)
+		return;
+
+	if (insert_plan == NULL)
+	{
+		Oid			types[9] = {INT8OID, INT4OID, INT4OID, INT4ARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+
+		insert_plan =
+			ek_keep_plan("INSERT INTO eventkit.batch_violations (batch_id, stream_id, plan_id,"
+						 " plan_version, event, keyword, property_path, action, violations)"
+						 " SELECT $1, $2, $3, x.v, x.e, x.k, x.p, x.a, x.n"
+						 " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
+						 " pg_catalog.unnest($6), pg_catalog.unnest($7),"
+						 " pg_catalog.unnest($8), pg_catalog.unnest($9)) AS x(v, e, k, p, a, n)",
+						 9, types);
+	}
+	for (int c = 0; c < 6; c++)
+		cols[c] = palloc(sizeof(Datum) * ncounts);
+	event_nulls = palloc0(sizeof(bool) * ncounts);
+	for (int i = 0; i < ncounts; i++)
+	{
+		cols[0][i] = Int32GetDatum(counts[i].plan_version);
+		cols[1][i] = EK_TEXT_OR_NULL(counts[i].event);
+		event_nulls[i] = counts[i].event == NULL;
+		cols[2][i] = CStringGetTextDatum(counts[i].keyword);
+		cols[3][i] = CStringGetTextDatum(counts[i].path);
+		cols[4][i] = CStringGetTextDatum(counts[i].action);
+		cols[5][i] = Int64GetDatum(counts[i].n);
+	}
+	args[0] = Int64GetDatum(batch_id);
+	args[1] = Int32GetDatum(stream->stream_id);
+	args[2] = Int32GetDatum(stream->plan_id);
+	args[3] = ek_make_array(cols[0], NULL, ncounts, INT4OID);
+	args[4] = ek_make_array(cols[1], event_nulls, ncounts, TEXTOID);
+	args[5] = ek_make_array(cols[2], NULL, ncounts, TEXTOID);
+	args[6] = ek_make_array(cols[3], NULL, ncounts, TEXTOID);
+	args[7] = ek_make_array(cols[4], NULL, ncounts, TEXTOID);
+	args[8] = ek_make_array(cols[5], NULL, ncounts, INT8OID);
+	rc = SPI_execute_plan(insert_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: could not log violations: %s", SPI_result_code_string(rc));
+}
+
+/* ---------------------------------------------------------------------
+ * SQL-callable entry points
+ * ---------------------------------------------------------------------
+ */
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* plan_id and owner of a plan by name; false when there is none. */
+static bool
+find_plan(const char *name, int32 *plan_id, Oid *owner)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT plan_id, owner FROM eventkit.plans"
+							   " WHERE name OPERATOR(pg_catalog.=) $1",
+							   1, argtypes, args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read eventkit.plans: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return false;
+	*plan_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return true;
+}
+
+static int32
+query_int(const char *sql, int nargs, Oid *argtypes, Datum *args)
+{
+	bool		isnull;
+	Datum		d;
+	int			rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 1);
+
+	if (rc < 0 || SPI_processed != 1)
+		elog(ERROR, "eventkit: query failed (%s): %s", SPI_result_code_string(rc), sql);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt32(d);
+}
+
+/*
+ * eventkit.create_plan(name text, spec jsonb) RETURNS int
+ *
+ * Compiles the spec (every error is reported here, not at ingest) and
+ * stores it as the plan's next version.
+ */
+Datum
+eventkit_create_plan(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0, "name");
+	Jsonb	   *spec = PG_GETARG_JSONB_P(1);
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit plan check",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+	CompiledPlan plan = {0};
+	int32		plan_id;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec;
+	int32		version;
+
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("plan name must not be empty")));
+
+	old = MemoryContextSwitchTo(cxt);
+	plan.plan_name = name;
+	compile_plan(&plan, spec);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+
+	SPI_connect();
+	ek_switch_to_owner(&save_userid, &save_sec);
+	/* one version at a time per plan */
+	ek_spi_exec("LOCK TABLE eventkit.plans IN SHARE ROW EXCLUSIVE MODE", SPI_OK_UTILITY);
+	if (find_plan(name, &plan_id, &owner))
+	{
+		if (!has_privs_of_role(save_userid, owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("must be owner of tracking plan \"%s\"", name),
+					 errhint("Ask the plan's owner, or a member of its role, to create the new version.")));
+	}
+	else
+	{
+		Oid			argtypes[3] = {TEXTOID, OIDOID};
+		Datum		args[3] = {CStringGetTextDatum(name), ObjectIdGetDatum(save_userid)};
+
+		plan_id = query_int("INSERT INTO eventkit.plans (plan_id, name, owner)"
+							" VALUES (pg_catalog.nextval('eventkit.plans_plan_id_seq'), $1, $2)"
+							" RETURNING plan_id", 2, argtypes, args);
+	}
+	{
+		Oid			argtypes[3] = {INT4OID, JSONBOID, NAMEOID};
+		Datum		args[3] = {Int32GetDatum(plan_id), JsonbPGetDatum(spec),
+		DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(save_userid, false)))};
+
+		version = query_int("INSERT INTO eventkit.plan_versions (plan_id, version, spec, created_by)"
+							" SELECT $1, COALESCE(pg_catalog.max(version), 0) OPERATOR(pg_catalog.+) 1, $2, $3"
+							" FROM eventkit.plan_versions WHERE plan_id OPERATOR(pg_catalog.=) $1"
+							" RETURNING version", 3, argtypes, args);
+	}
+	ek_restore_user(save_userid, save_sec);
+	SPI_finish();
+	PG_RETURN_INT32(version);
+}
+
+static void
+check_stream_owner(Oid relid)
+{
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
+#else
+	if (!pg_class_ownercheck(relid, GetUserId()))
+#endif
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+}
+
+static void
+set_stream_plan(Oid relid, Datum plan_id, bool plan_null, Datum version, bool version_null)
+{
+	StreamInfo	stream;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[3] = {INT4OID, INT4OID, INT4OID};
+	Datum		args[3];
+	char		nulls[3] = {' ', plan_null ? 'n' : ' ', version_null ? 'n' : ' '};
+	int			rc;
+
+	ek_lookup_stream(relid, &stream, false);
+	args[0] = Int32GetDatum(stream.stream_id);
+	args[1] = plan_id;
+	args[2] = version;
+	ek_switch_to_owner(&save_userid, &save_sec);
+	rc = SPI_execute_with_args("UPDATE eventkit.streams SET plan_id = $2, plan_version = $3"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) $1",
+							   3, argtypes, args, nulls, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "eventkit: could not update eventkit.streams: %s", SPI_result_code_string(rc));
+	ek_restore_user(save_userid, save_sec);
+}
+
+/* eventkit.attach_plan(stream regclass, plan text, version int DEFAULT NULL) */
+Datum
+eventkit_attach_plan(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *name;
+	int32		plan_id;
+	Oid			owner;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be null")));
+	relid = PG_GETARG_OID(0);
+	name = text_arg(fcinfo, 1, "plan");
+	check_stream_owner(relid);
+
+	SPI_connect();
+	if (!find_plan(name, &plan_id, &owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tracking plan \"%s\" does not exist", name),
+				 errhint("Create it with eventkit.create_plan().")));
+	if (!PG_ARGISNULL(2))
+	{
+		Oid			argtypes[2] = {INT4OID, INT4OID};
+		Datum		args[2] = {Int32GetDatum(plan_id), PG_GETARG_DATUM(2)};
+
+		if (query_int("SELECT pg_catalog.count(*)::int4 FROM eventkit.plan_versions"
+					  " WHERE plan_id OPERATOR(pg_catalog.=) $1"
+					  " AND version OPERATOR(pg_catalog.=) $2", 2, argtypes, args) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("tracking plan \"%s\" has no version %d", name, PG_GETARG_INT32(2)),
+					 errhint("Leave the version out to follow the plan's latest version.")));
+	}
+	set_stream_plan(relid, Int32GetDatum(plan_id), false,
+					PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* eventkit.detach_plan(stream regclass) */
+Datum
+eventkit_detach_plan(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+
+	check_stream_owner(relid);
+	SPI_connect();
+	set_stream_plan(relid, (Datum) 0, true, (Datum) 0, true);
+	SPI_finish();
+	PG_RETURN_VOID();
+}

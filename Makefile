@@ -10,7 +10,8 @@ OBJS = \
 	src/ingest.o \
 	src/writer.o \
 	src/maintenance.o \
-	src/plan.o
+	src/plan.o \
+	src/plan_check.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql

@@ -4,9 +4,8 @@
  *	  Tracking plans: eventkit.create_plan(), attach_plan(), detach_plan();
  *	  compiling a plan spec (eventkit's own format or Segment's tracking-
  *	  plan export) into per-event JSON Schema validators; the per-backend
- *	  cache of compiled plans; name normalization; and checking one event
- *	  against its plan, which decides what happens to it under the plan's
- *	  policies (allow, tag, omit, quarantine, reject).
+ *	  cache of compiled plans; and name normalization.  Checking events
+ *	  against a compiled plan is in plan_check.c.
  *
  *	  Plan versions are immutable, so a compiled version never goes stale:
  *	  the cache is keyed by (plan_id, version) and is only flushed when the
@@ -36,6 +35,7 @@
 
 #include "eventkit.h"
 #include "jsonschema.h"
+#include "plan_int.h"
 
 PG_FUNCTION_INFO_V1(eventkit_create_plan);
 PG_FUNCTION_INFO_V1(eventkit_attach_plan);
@@ -43,64 +43,7 @@ PG_FUNCTION_INFO_V1(eventkit_detach_plan);
 
 #define MAX_CACHED_PLANS 32
 
-typedef enum PlanPolicy
-{
-	POLICY_ALLOW,
-	POLICY_TAG,
-	POLICY_OMIT,
-	POLICY_QUARANTINE,
-	POLICY_REJECT
-} PlanPolicy;
-
 static const char *const policy_names[] = {"allow", "tag", "omit", "quarantine", "reject"};
-static const char *const policy_actions[] = {"allowed", "tagged", "omitted", "quarantined", "rejected"};
-
-/* A schema with the path its errors' schemaPath is relative to. */
-typedef struct PlanSchema
-{
-	EkSchema   *schema;
-	char	   *schema_path;	/* "#/events/Order Completed/properties" */
-	const char *field;			/* properties, traits, context, or NULL: whole event */
-} PlanSchema;
-
-/* One planned event (or, for Segment's IDENTIFY/GROUP rules, event type). */
-typedef struct PlannedEvent
-{
-	char	   *name;			/* planned spelling; NULL for a type-wide rule */
-	const char *type;			/* the Segment type it applies to */
-	PlanSchema	schemas[4];
-	int			nschemas;
-	char	  **props;			/* planned top-level property names, sorted */
-	int			nprops;
-	bool		props_listed;	/* the properties schema lists its properties */
-} PlannedEvent;
-
-/* A name (planned, alias or normalized) leading to a planned event. */
-typedef struct PlanName
-{
-	const char *key;
-	const char *type;
-	PlannedEvent *event;
-} PlanName;
-
-struct CompiledPlan
-{
-	int32		plan_id;		/* hash key, with version */
-	int32		version;
-	char	   *plan_name;
-	MemoryContext cxt;
-	PlanPolicy	unplanned_events;
-	PlanPolicy	unplanned_properties;
-	PlanPolicy	violations;
-	bool		normalize;
-	PlannedEvent *events;
-	int			nevents;
-	PlanName   *names;			/* exact names and aliases, sorted */
-	int			nnames;
-	PlanName   *normalized;		/* normalized names, sorted */
-	int			nnormalized;
-	PlannedEvent *common;		/* Segment COMMON rule: every event */
-};
 
 typedef struct PlanCacheKey
 {
@@ -131,8 +74,8 @@ static bool plan_callback_registered = false;
  * "Order Completed", "OrderComplete", "order_completed" and
  * "order-complete" all become "order_complet".
  */
-static char *
-normalize_name(const char *name)
+char *
+ek_normalize_name(const char *name)
 {
 	StringInfoData out;
 	StringInfoData word;
@@ -184,8 +127,8 @@ plan_name_cmp(const void *a, const void *b)
 	return r != 0 ? r : strcmp(x->type, y->type);
 }
 
-static PlannedEvent *
-find_name(const PlanName *names, int n, const char *key, const char *type)
+PlannedEvent *
+ek_plan_find_name(const PlanName *names, int n, const char *key, const char *type)
 {
 	PlanName	probe = {key, type, NULL};
 	PlanName   *hit;
@@ -196,8 +139,8 @@ find_name(const PlanName *names, int n, const char *key, const char *type)
 	return hit ? hit->event : NULL;
 }
 
-static int
-cstring_cmp(const void *a, const void *b)
+int
+ek_cstring_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
@@ -217,14 +160,14 @@ spec_error(const char *where, const char *msg, const char *hint)
 			 errhint("%s", hint)));
 }
 
-static bool
-key_is(const JsonbValue *k, const char *s)
+bool
+ek_jbv_key_is(const JsonbValue *k, const char *s)
 {
 	return k->val.string.len == strlen(s) && memcmp(k->val.string.val, s, k->val.string.len) == 0;
 }
 
-static char *
-jbv_cstring(const JsonbValue *v)
+char *
+ek_jbv_cstring(const JsonbValue *v)
 {
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
@@ -260,14 +203,14 @@ parse_policy(const JsonbValue *v, const char *key, const bool *allowed)
 			appendStringInfo(&choices, "%s%s", choices.len ? ", " : "", policy_names[p]);
 	if (v->type == jbvString)
 		for (int p = 0; p <= POLICY_REJECT; p++)
-			if (allowed[p] && key_is(v, policy_names[p]))
+			if (allowed[p] && ek_jbv_key_is(v, policy_names[p]))
 				return (PlanPolicy) p;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid tracking plan: \"%s\" must be one of %s", key, choices.data),
 			 errdetail("It is %s%s%s.", json_kind(v),
 					   v->type == jbvString ? ": " : "",
-					   v->type == jbvString ? jbv_cstring(v) : ""),
+					   v->type == jbvString ? ek_jbv_cstring(v) : ""),
 			 errhint("Leave \"%s\" out to use the default.", key)));
 	return POLICY_ALLOW;		/* keep compiler quiet */
 }
@@ -310,8 +253,8 @@ add_schema(PlannedEvent *pe, JsonbValue *v, const char *field, char *path)
 			pe->props = palloc(sizeof(char *) * Max(n, 1));
 			while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 				if (tok == WJB_KEY)
-					pe->props[pe->nprops++] = jbv_cstring(&k);
-			qsort(pe->props, pe->nprops, sizeof(char *), cstring_cmp);
+					pe->props[pe->nprops++] = ek_jbv_cstring(&k);
+			qsort(pe->props, pe->nprops, sizeof(char *), ek_cstring_cmp);
 			pe->props_listed = true;
 		}
 	}
@@ -323,7 +266,7 @@ compile_native_event(CompiledPlan *plan, List **aliases, JsonbValue *k, JsonbVal
 					 int idx)
 {
 	PlannedEvent *pe = &plan->events[idx];
-	char	   *name = jbv_cstring(k);
+	char	   *name = ek_jbv_cstring(k);
 	char	   *where = psprintf("#/events/%s", name);
 	JsonbIterator *it;
 	JsonbValue	fk,
@@ -344,13 +287,13 @@ compile_native_event(CompiledPlan *plan, List **aliases, JsonbValue *k, JsonbVal
 		if (tok != WJB_KEY)
 			continue;
 		(void) JsonbIteratorNext(&it, &fv, true);
-		if (key_is(&fk, "properties") || key_is(&fk, "traits") || key_is(&fk, "context"))
+		if (ek_jbv_key_is(&fk, "properties") || ek_jbv_key_is(&fk, "traits") || ek_jbv_key_is(&fk, "context"))
 		{
-			char	   *field = jbv_cstring(&fk);
+			char	   *field = ek_jbv_cstring(&fk);
 
 			add_schema(pe, &fv, field, psprintf("%s/%s", where, field));
 		}
-		else if (key_is(&fk, "aliases"))
+		else if (ek_jbv_key_is(&fk, "aliases"))
 		{
 			JsonbIterator *ait;
 			JsonbValue	av;
@@ -367,11 +310,11 @@ compile_native_event(CompiledPlan *plan, List **aliases, JsonbValue *k, JsonbVal
 					spec_error(psprintf("%s/aliases", where),
 							   "aliases must be non-empty strings",
 							   "Write \"aliases\": [\"Checkout Finished\"].");
-				*aliases = lappend(*aliases, list_make2(jbv_cstring(&av), pe));
+				*aliases = lappend(*aliases, list_make2(ek_jbv_cstring(&av), pe));
 			}
 		}
-		else if (!key_is(&fk, "description") && !key_is(&fk, "version"))
-			spec_error(where, psprintf("unknown key \"%s\" in a planned event", jbv_cstring(&fk)),
+		else if (!ek_jbv_key_is(&fk, "description") && !ek_jbv_key_is(&fk, "version"))
+			spec_error(where, psprintf("unknown key \"%s\" in a planned event", ek_jbv_cstring(&fk)),
 					   "A planned event has \"properties\", \"traits\", \"context\", \"aliases\" and \"description\".");
 	}
 	return pe;
@@ -407,13 +350,13 @@ compile_segment_rule(CompiledPlan *plan, JsonbValue *rule, int idx, int *version
 	pe->type = NULL;
 	if (type != NULL && type->type == jbvString)
 		for (int t = 0; t < lengthof(types); t++)
-			if (key_is(type, types[t][0]))
+			if (ek_jbv_key_is(type, types[t][0]))
 				pe->type = types[t][1];
 	if (pe->type == NULL)
 		spec_error(where, "a rule's \"type\" must be TRACK, IDENTIFY, GROUP, PAGE, SCREEN or COMMON",
 				   "Use Segment's tracking-plan export format.");
 	if (key != NULL && key->type == jbvString && key->val.string.len > 0)
-		pe->name = jbv_cstring(key);
+		pe->name = ek_jbv_cstring(key);
 	else if (key != NULL && key->type != jbvNull)
 		spec_error(where, "a rule's \"key\" must be a non-empty string", "Name the event in \"key\".");
 	if (strcmp(pe->type, "track") == 0 && pe->name == NULL)
@@ -457,7 +400,7 @@ compile_segment_rule(CompiledPlan *plan, JsonbValue *rule, int idx, int *version
 			if (tok != WJB_KEY)
 				continue;
 			(void) JsonbIteratorNext(&it, &v, true);
-			if (key_is(&k, "properties") && v.type == jbvBinary &&
+			if (ek_jbv_key_is(&k, "properties") && v.type == jbvBinary &&
 				JsonContainerIsObject(v.val.binary.data))
 			{
 				JsonbIterator *pit = JsonbIteratorInit(v.val.binary.data);
@@ -471,8 +414,8 @@ compile_segment_rule(CompiledPlan *plan, JsonbValue *rule, int idx, int *version
 					if (tok != WJB_KEY)
 						continue;
 					(void) JsonbIteratorNext(&pit, &pv, true);
-					if (key_is(&pk, "properties") || key_is(&pk, "traits") ||
-						key_is(&pk, "context"))
+					if (ek_jbv_key_is(&pk, "properties") || ek_jbv_key_is(&pk, "traits") ||
+						ek_jbv_key_is(&pk, "context"))
 						continue;
 					pushJsonbValue(&state, WJB_KEY, &pk);
 					pushJsonbValue(&state, WJB_VALUE, &pv);
@@ -525,7 +468,7 @@ check_property_names(const PlannedEvent *pe)
 
 	for (int i = 0; i < pe->nprops; i++)
 	{
-		keys[i] = normalize_name(pe->props[i]);
+		keys[i] = ek_normalize_name(pe->props[i]);
 		for (int j = 0; j < i; j++)
 			if (strcmp(keys[i], keys[j]) == 0)
 				ereport(ERROR,
@@ -576,17 +519,17 @@ compile_plan(CompiledPlan *plan, Jsonb *spec)
 		if (tok != WJB_KEY)
 			continue;
 		(void) JsonbIteratorNext(&it, &v, true);
-		if (key_is(&k, "events"))
+		if (ek_jbv_key_is(&k, "events"))
 			events = getKeyJsonValueFromContainer(&spec->root, "events", 6, NULL);
-		else if (key_is(&k, "rules"))
+		else if (ek_jbv_key_is(&k, "rules"))
 			 /* read above */ ;
-		else if (key_is(&k, "unplanned_events"))
+		else if (ek_jbv_key_is(&k, "unplanned_events"))
 			plan->unplanned_events = parse_policy(&v, "unplanned_events", unplanned_event_policies);
-		else if (key_is(&k, "unplanned_properties"))
+		else if (ek_jbv_key_is(&k, "unplanned_properties"))
 			plan->unplanned_properties = parse_policy(&v, "unplanned_properties", unplanned_property_policies);
-		else if (key_is(&k, "violations"))
+		else if (ek_jbv_key_is(&k, "violations"))
 			plan->violations = parse_policy(&v, "violations", violation_policies);
-		else if (key_is(&k, "normalize_names"))
+		else if (ek_jbv_key_is(&k, "normalize_names"))
 		{
 			if (v.type != jbvBool)
 				spec_error("#/normalize_names", "\"normalize_names\" must be true or false",
@@ -594,7 +537,7 @@ compile_plan(CompiledPlan *plan, Jsonb *spec)
 			plan->normalize = v.val.boolean;
 		}
 		else if (!segment)
-			spec_error("#", psprintf("unknown key \"%s\"", jbv_cstring(&k)),
+			spec_error("#", psprintf("unknown key \"%s\"", ek_jbv_cstring(&k)),
 					   "A plan has \"events\" (or Segment's \"rules\"), \"unplanned_events\", \"unplanned_properties\", \"violations\" and \"normalize_names\".");
 		/* Segment's export carries metadata (name, description, ...): not rules */
 	}
@@ -681,7 +624,7 @@ compile_plan(CompiledPlan *plan, Jsonb *spec)
 
 			if (pn->key[0] == '\0')
 				continue;
-			add_plan_name(plan->normalized, &plan->nnormalized, normalize_name(pn->key),
+			add_plan_name(plan->normalized, &plan->nnormalized, ek_normalize_name(pn->key),
 						  pn->event, pn->key, spellings, true);
 		}
 		qsort(plan->normalized, plan->nnormalized, sizeof(PlanName), plan_name_cmp);
@@ -710,8 +653,8 @@ plan_relcache_callback(Datum arg, Oid relid)
 		plan_cache_reset();
 }
 
-static CompiledPlan *
-load_plan(int32 plan_id, int32 version)
+CompiledPlan *
+ek_load_plan(int32 plan_id, int32 version)
 {
 	PlanCacheKey key = {plan_id, version};
 	PlanCacheEntry *entry;
@@ -791,592 +734,7 @@ ek_plan_for_stream(const StreamInfo *stream)
 {
 	if (stream->plan_id == 0)
 		return NULL;
-	return load_plan(stream->plan_id, stream->plan_version);
-}
-
-/* ---------------------------------------------------------------------
- * Checking an event
- * ---------------------------------------------------------------------
- */
-
-static void
-add_finding(SegmentEvent *ev, const char *reason, const char *keyword,
-			char *instance_path, char *schema_path, char *message, PlanPolicy policy)
-{
-	PlanFinding *f = palloc(sizeof(PlanFinding));
-
-	f->reason = reason;
-	f->keyword = keyword;
-	f->instance_path = instance_path;
-	f->schema_path = schema_path;
-	f->message = message;
-	f->action = policy_actions[policy];
-	ev->findings = lappend(ev->findings, f);
-}
-
-/* context.protocols.event_version, if the event pins one. */
-static bool
-pinned_version(const SegmentEvent *ev, int32 *version)
-{
-	JsonbValue *protocols;
-	JsonbValue *v;
-
-	if (ev->context == NULL)
-		return false;
-	protocols = getKeyJsonValueFromContainer(&ev->context->root, "protocols", 9, NULL);
-	if (protocols == NULL || protocols->type != jbvBinary ||
-		!JsonContainerIsObject(protocols->val.binary.data))
-		return false;
-	v = getKeyJsonValueFromContainer(protocols->val.binary.data, "event_version", 13, NULL);
-	if (v == NULL)
-		return false;
-	if (v->type == jbvNumeric || v->type == jbvString)
-	{
-		char	   *s = v->type == jbvString ? jbv_cstring(v) :
-			DatumGetCString(DirectFunctionCall1(numeric_out,
-												NumericGetDatum(v->val.numeric)));
-		char	   *end;
-		long		l = strtol(s, &end, 10);
-
-		if (*s != '\0' && *end == '\0' && l > 0 && l <= PG_INT32_MAX)
-		{
-			*version = (int32) l;
-			return true;
-		}
-	}
-	*version = -1;
-	return true;
-}
-
-/* A copy of obj with keys renamed (renames: pairs from, to) and others dropped. */
-static Jsonb *
-rebuild_object(Jsonb *obj, List *renames, List *drops)
-{
-	JsonbParseState *state = NULL;
-	JsonbIterator *it = JsonbIteratorInit(&obj->root);
-	JsonbValue	k,
-				v;
-	JsonbIteratorToken tok;
-
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-	{
-		bool		dropped = false;
-
-		if (tok != WJB_KEY)
-			continue;
-		(void) JsonbIteratorNext(&it, &v, true);
-		foreach_ptr(char, d, drops)
-			if (key_is(&k, d))
-				dropped = true;
-		if (dropped)
-			continue;
-		for (int i = 0; i < list_length(renames); i += 2)
-			if (key_is(&k, list_nth(renames, i)))
-			{
-				char	   *to = list_nth(renames, i + 1);
-
-				k.val.string.val = to;
-				k.val.string.len = strlen(to);
-				break;
-			}
-		pushJsonbValue(&state, WJB_KEY, &k);
-		pushJsonbValue(&state, WJB_VALUE, &v);
-	}
-	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
-}
-
-static bool
-is_planned_property(const PlannedEvent *pe, const char *name)
-{
-	return bsearch(&name, pe->props, pe->nprops, sizeof(char *), cstring_cmp) != NULL;
-}
-
-/*
- * Naming rules and the unplanned-properties policy on the event's
- * top-level properties.  Renames are recorded in *renamed (from, to pairs).
- */
-static void
-check_properties(CompiledPlan *plan, PlannedEvent *pe, SegmentEvent *ev, List **renamed)
-{
-	JsonbIterator *it;
-	JsonbValue	k,
-				v;
-	JsonbIteratorToken tok;
-	List	   *renames = NIL;
-	List	   *drops = NIL;
-	char	  **norm = NULL;
-
-	if (!pe->props_listed || ev->properties == NULL)
-		return;
-	it = JsonbIteratorInit(&ev->properties->root);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-	{
-		char	   *name;
-		char	   *target = NULL;
-
-		if (tok != WJB_KEY)
-			continue;
-		(void) JsonbIteratorNext(&it, &v, true);
-		name = jbv_cstring(&k);
-		if (is_planned_property(pe, name))
-			continue;
-		if (plan->normalize)
-		{
-			char	   *key = normalize_name(name);
-
-			if (norm == NULL)
-			{
-				norm = palloc(sizeof(char *) * Max(pe->nprops, 1));
-				for (int i = 0; i < pe->nprops; i++)
-					norm[i] = normalize_name(pe->props[i]);
-			}
-			for (int i = 0; i < pe->nprops; i++)
-				if (strcmp(norm[i], key) == 0)
-					target = pe->props[i];
-			/* the planned spelling is there too: this one stays unplanned */
-			if (target != NULL &&
-				getKeyJsonValueFromContainer(&ev->properties->root, target,
-											 strlen(target), NULL) != NULL)
-				target = NULL;
-		}
-		if (target != NULL)
-		{
-			renames = lappend(lappend(renames, name), target);
-			continue;
-		}
-		if (plan->unplanned_properties == POLICY_ALLOW)
-			continue;
-		add_finding(ev, "unplanned_property", "unplanned_property",
-					psprintf("/properties/%s", name),
-					psprintf("#/events/%s/properties", pe->name ? pe->name : pe->type),
-					psprintf("property \"%s\" is not in the tracking plan", name),
-					plan->unplanned_properties);
-		if (plan->unplanned_properties == POLICY_OMIT)
-			drops = lappend(drops, name);
-	}
-	if (renames != NIL || drops != NIL)
-		ev->properties = rebuild_object(ev->properties, renames, drops);
-	*renamed = renames;
-}
-
-/* The top-level property an error is about ("/properties/x/..."), or NULL. */
-static char *
-error_property(const char *instance_path)
-{
-	const char *p;
-	const char *end;
-
-	if (strncmp(instance_path, "/properties/", 12) != 0)
-		return NULL;
-	p = instance_path + 12;
-	end = strchr(p, '/');
-	return end ? pnstrdup(p, end - p) : pstrdup(p);
-}
-
-static void
-validate_event(CompiledPlan *plan, PlannedEvent *pe, SegmentEvent *ev)
-{
-	List	   *drops = NIL;
-
-	for (int s = 0; s < pe->nschemas; s++)
-	{
-		PlanSchema *ps = &pe->schemas[s];
-		Jsonb	   *instance;
-		List	   *errors = NIL;
-		char	   *prefix;
-
-		if (ps->field == NULL)
-		{
-			instance = ev->payload ? ev->payload : JsonbValueToJsonb(&ev->source);
-			prefix = "";
-		}
-		else
-		{
-			instance = strcmp(ps->field, "properties") == 0 ? ev->properties :
-				strcmp(ps->field, "traits") == 0 ? ev->traits : ev->context;
-			prefix = psprintf("/%s", ps->field);
-			if (instance == NULL)
-				instance = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
-		}
-		if (ek_schema_validate(ps->schema, instance, NULL, NULL))
-			continue;
-		(void) ek_schema_validate(ps->schema, instance, prefix, &errors);
-		foreach_ptr(EkSchemaError, e, errors)
-		{
-			PlanPolicy	policy = plan->violations;
-			char	   *prop = NULL;
-
-			if (policy == POLICY_OMIT)
-			{
-				prop = error_property(e->instance_path);
-				if (prop == NULL)
-					policy = POLICY_TAG;	/* nothing to leave out: keep it, tagged */
-				else
-					drops = lappend(drops, prop);
-			}
-			add_finding(ev, "violation", e->keyword, e->instance_path,
-						psprintf("%s%s", ps->schema_path,
-								 e->schema_path[0] == '#' ? e->schema_path + 1 : e->schema_path),
-						e->message, policy);
-		}
-	}
-	if (drops != NIL && ev->properties != NULL)
-		ev->properties = rebuild_object(ev->properties, NIL, drops);
-}
-
-/* Record the original names in the row's extra column, under "$original". */
-static void
-record_original_names(SegmentEvent *ev, const char *original_event, List *renamed)
-{
-	JsonbParseState *state = NULL;
-	JsonbValue	k,
-				v;
-	JsonbValue *res;
-
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	if (ev->extra != NULL)
-	{
-		JsonbIterator *it = JsonbIteratorInit(&ev->extra->root);
-		JsonbIteratorToken tok;
-
-		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-			if (tok == WJB_KEY || tok == WJB_VALUE)
-				pushJsonbValue(&state, tok, &k);
-	}
-	k.type = jbvString;
-	k.val.string.val = "$original";
-	k.val.string.len = 9;
-	pushJsonbValue(&state, WJB_KEY, &k);
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	if (original_event != NULL)
-	{
-		k.val.string.val = "event";
-		k.val.string.len = 5;
-		v.type = jbvString;
-		v.val.string.val = (char *) original_event;
-		v.val.string.len = strlen(original_event);
-		pushJsonbValue(&state, WJB_KEY, &k);
-		pushJsonbValue(&state, WJB_VALUE, &v);
-	}
-	if (renamed != NIL)
-	{
-		k.val.string.val = "properties";
-		k.val.string.len = 10;
-		pushJsonbValue(&state, WJB_KEY, &k);
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		for (int i = 0; i < list_length(renamed); i += 2)
-		{
-			char	   *from = list_nth(renamed, i);
-			char	   *to = list_nth(renamed, i + 1);
-
-			k.val.string.val = to;
-			k.val.string.len = strlen(to);
-			v.type = jbvString;
-			v.val.string.val = from;
-			v.val.string.len = strlen(from);
-			pushJsonbValue(&state, WJB_KEY, &k);
-			pushJsonbValue(&state, WJB_VALUE, &v);
-		}
-		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	}
-	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	ev->extra = JsonbValueToJsonb(res);
-}
-
-/* The findings stored on the row (tagged and omitted ones). */
-static Jsonb *
-row_violations(const SegmentEvent *ev)
-{
-	JsonbParseState *state = NULL;
-	int			n = 0;
-
-	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-	foreach_ptr(PlanFinding, f, ev->findings)
-	{
-		JsonbValue	k,
-					v;
-		const char *pairs[5][2] = {
-			{"keyword", f->keyword}, {"instancePath", f->instance_path},
-			{"schemaPath", f->schema_path}, {"message", f->message}, {"action", f->action}
-		};
-
-		if (strcmp(f->action, "tagged") != 0 && strcmp(f->action, "omitted") != 0)
-			continue;
-		n++;
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		for (int p = 0; p < 5; p++)
-		{
-			k.type = jbvString;
-			k.val.string.val = (char *) pairs[p][0];
-			k.val.string.len = strlen(pairs[p][0]);
-			v.type = jbvString;
-			v.val.string.val = (char *) pairs[p][1];
-			v.val.string.len = strlen(pairs[p][1]);
-			pushJsonbValue(&state, WJB_KEY, &k);
-			pushJsonbValue(&state, WJB_VALUE, &v);
-		}
-		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	}
-	if (n == 0)
-		return NULL;
-	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_ARRAY, NULL));
-}
-
-/*
- * Check one well-formed event against the plan in force for its batch (or
- * the version the event pins).  Renames and omissions are applied to ev;
- * the outcome is left in ev->findings, ev->reject, a problem (which sends
- * the event to quarantine) and ev->violations.  SPI connected.
- */
-void
-ek_plan_check_event(CompiledPlan *plan, SegmentEvent *ev)
-{
-	int32		pinned;
-	PlannedEvent *pe = NULL;
-	const char *original_event = NULL;
-	List	   *renamed = NIL;
-	bool		quarantine = false;
-
-	if (pinned_version(ev, &pinned) && pinned != plan->version)
-	{
-		CompiledPlan *other = pinned > 0 ? load_plan(plan->plan_id, pinned) : NULL;
-
-		if (other == NULL)
-		{
-			add_finding(ev, "violation", "event_version", "/context/protocols/event_version",
-						"#", psprintf("plan \"%s\" has no version matching context.protocols.event_version",
-									  plan->plan_name),
-						plan->violations == POLICY_OMIT ? POLICY_TAG : plan->violations);
-			ev->plan_version = plan->version;
-			goto outcome;
-		}
-		plan = other;
-	}
-	ev->plan_version = plan->version;
-
-	/* which planned event is it? */
-	if (ev->event != NULL &&
-		(strcmp(ev->type, "track") == 0 || strcmp(ev->type, "page") == 0 ||
-		 strcmp(ev->type, "screen") == 0))
-	{
-		pe = find_name(plan->names, plan->nnames, ev->event, ev->type);
-		if (pe == NULL && plan->normalize)
-		{
-			pe = find_name(plan->normalized, plan->nnormalized,
-						   normalize_name(ev->event), ev->type);
-			if (pe != NULL && pe->name != NULL)
-			{
-				original_event = ev->event;
-				ev->event = pe->name;
-			}
-		}
-		else if (pe != NULL && pe->name != NULL && strcmp(pe->name, ev->event) != 0)
-		{
-			/* an alias */
-			original_event = ev->event;
-			ev->event = pe->name;
-		}
-	}
-	if (pe == NULL)
-		pe = find_name(plan->names, plan->nnames, "", ev->type);
-
-	if (pe == NULL && strcmp(ev->type, "track") == 0 &&
-		plan->unplanned_events != POLICY_ALLOW)
-		add_finding(ev, "unplanned_event", "unplanned_event", "/event", "#/events",
-					psprintf("event \"%s\" is not in tracking plan \"%s\"",
-							 ev->event, plan->plan_name),
-					plan->unplanned_events);
-	if (pe != NULL)
-	{
-		check_properties(plan, pe, ev, &renamed);
-		validate_event(plan, pe, ev);
-	}
-	if (plan->common != NULL)
-		validate_event(plan, plan->common, ev);
-	if (original_event != NULL || renamed != NIL)
-		record_original_names(ev, original_event, renamed);
-
-outcome:
-	foreach_ptr(PlanFinding, f, ev->findings)
-	{
-		if (strcmp(f->action, "rejected") == 0)
-			ev->reject = true;
-		else if (strcmp(f->action, "quarantined") == 0)
-			quarantine = true;
-	}
-	if (ev->reject || quarantine)
-		ek_add_problem(ev, "plan", "the event does not follow version %d of tracking plan \"%s\"",
-					   ev->plan_version, plan->plan_name);
-	else
-		ev->violations = row_violations(ev);
-}
-
-/* The quarantining and rejecting findings, as items of a reasons array. */
-void
-ek_push_findings(JsonbParseState **state, const SegmentEvent *ev)
-{
-	foreach_ptr(PlanFinding, f, ev->findings)
-	{
-		const char *pairs[5][2] = {
-			{"reason", f->reason}, {"keyword", f->keyword},
-			{"instancePath", f->instance_path}, {"schemaPath", f->schema_path},
-			{"message", f->message}
-		};
-
-		if (strcmp(f->action, "quarantined") != 0 && strcmp(f->action, "rejected") != 0)
-			continue;
-		pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
-		for (int p = 0; p < 5; p++)
-		{
-			JsonbValue	k,
-						v;
-
-			k.type = jbvString;
-			k.val.string.val = (char *) pairs[p][0];
-			k.val.string.len = strlen(pairs[p][0]);
-			v.type = jbvString;
-			v.val.string.val = (char *) pairs[p][1];
-			v.val.string.len = strlen(pairs[p][1]);
-			pushJsonbValue(state, WJB_KEY, &k);
-			pushJsonbValue(state, WJB_VALUE, &v);
-		}
-		pushJsonbValue(state, WJB_END_OBJECT, NULL);
-	}
-}
-
-/* ---------------------------------------------------------------------
- * Violation statistics: one row per batch, event, keyword, path, action
- * ---------------------------------------------------------------------
- */
-
-/* "/properties/products/3/price" counts as "/properties/products/[*]/price" */
-static char *
-generic_path(const char *path)
-{
-	StringInfoData out;
-	const char *p = path;
-
-	initStringInfo(&out);
-	while (*p)
-	{
-		const char *seg = p + 1;
-		const char *end = strchr(seg, '/');
-		int			len = end ? end - seg : strlen(seg);
-		bool		digits = len > 0;
-
-		for (int i = 0; i < len; i++)
-			if (!isdigit((unsigned char) seg[i]))
-				digits = false;
-		appendStringInfoChar(&out, '/');
-		if (digits)
-			appendStringInfoChar(&out, '*');
-		else
-			appendBinaryStringInfo(&out, seg, len);
-		p = seg + len;
-	}
-	return out.data;
-}
-
-typedef struct ViolationCount
-{
-	int32		plan_version;
-	const char *event;
-	const char *keyword;
-	char	   *path;
-	const char *action;
-	int64		n;
-} ViolationCount;
-
-void
-ek_log_batch_violations(const StreamInfo *stream, SegmentEvent *events, int nevents,
-						int64 batch_id)
-{
-	static SPIPlanPtr insert_plan = NULL;
-	ViolationCount *counts = NULL;
-	int			ncounts = 0;
-	int			cap = 0;
-	Datum	   *cols[6];
-	bool	   *event_nulls;
-	Datum		args[9];
-	int			rc;
-
-	for (int i = 0; i < nevents; i++)
-		foreach_ptr(PlanFinding, f, events[i].findings)
-		{
-			char	   *path = generic_path(f->instance_path);
-			int			c;
-
-			for (c = 0; c < ncounts; c++)
-				if (counts[c].plan_version == events[i].plan_version &&
-					strcmp(counts[c].keyword, f->keyword) == 0 &&
-					strcmp(counts[c].path, path) == 0 &&
-					strcmp(counts[c].action, f->action) == 0 &&
-					((counts[c].event == NULL && events[i].event == NULL) ||
-					 (counts[c].event && events[i].event &&
-					  strcmp(counts[c].event, events[i].event) == 0)))
-					break;
-			if (c == ncounts)
-			{
-				if (ncounts == cap)
-				{
-					cap = cap ? cap * 2 : 16;
-					counts = counts ? repalloc(counts, sizeof(ViolationCount) * cap) :
-						palloc(sizeof(ViolationCount) * cap);
-				}
-				counts[c].plan_version = events[i].plan_version;
-				counts[c].event = events[i].event;
-				counts[c].keyword = f->keyword;
-				counts[c].path = path;
-				counts[c].action = f->action;
-				counts[c].n = 0;
-				ncounts++;
-			}
-			counts[c].n++;
-		}
-	if (ncounts == 0)
-		return;
-
-	if (insert_plan == NULL)
-	{
-		Oid			types[9] = {INT8OID, INT4OID, INT4OID, INT4ARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
-
-		insert_plan =
-			ek_keep_plan("INSERT INTO eventkit.batch_violations (batch_id, stream_id, plan_id,"
-						 " plan_version, event, keyword, property_path, action, violations)"
-						 " SELECT $1, $2, $3, x.v, x.e, x.k, x.p, x.a, x.n"
-						 " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
-						 " pg_catalog.unnest($6), pg_catalog.unnest($7),"
-						 " pg_catalog.unnest($8), pg_catalog.unnest($9)) AS x(v, e, k, p, a, n)",
-						 9, types);
-	}
-	for (int c = 0; c < 6; c++)
-		cols[c] = palloc(sizeof(Datum) * ncounts);
-	event_nulls = palloc0(sizeof(bool) * ncounts);
-	for (int i = 0; i < ncounts; i++)
-	{
-		cols[0][i] = Int32GetDatum(counts[i].plan_version);
-		cols[1][i] = EK_TEXT_OR_NULL(counts[i].event);
-		event_nulls[i] = counts[i].event == NULL;
-		cols[2][i] = CStringGetTextDatum(counts[i].keyword);
-		cols[3][i] = CStringGetTextDatum(counts[i].path);
-		cols[4][i] = CStringGetTextDatum(counts[i].action);
-		cols[5][i] = Int64GetDatum(counts[i].n);
-	}
-	args[0] = Int64GetDatum(batch_id);
-	args[1] = Int32GetDatum(stream->stream_id);
-	args[2] = Int32GetDatum(stream->plan_id);
-	args[3] = ek_make_array(cols[0], NULL, ncounts, INT4OID);
-	args[4] = ek_make_array(cols[1], event_nulls, ncounts, TEXTOID);
-	args[5] = ek_make_array(cols[2], NULL, ncounts, TEXTOID);
-	args[6] = ek_make_array(cols[3], NULL, ncounts, TEXTOID);
-	args[7] = ek_make_array(cols[4], NULL, ncounts, TEXTOID);
-	args[8] = ek_make_array(cols[5], NULL, ncounts, INT8OID);
-	rc = SPI_execute_plan(insert_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "eventkit: could not log violations: %s", SPI_result_code_string(rc));
+	return ek_load_plan(stream->plan_id, stream->plan_version);
 }
 
 /* ---------------------------------------------------------------------

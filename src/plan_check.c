@@ -1,0 +1,609 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan_check.c
+ *	  Checking one event against its tracking plan: which planned event it
+ *	  is (with naming rules and aliases), renaming and leaving out
+ *	  properties, JSON Schema validation, and what the plan's policies
+ *	  (allow, tag, omit, quarantine, reject) make of what was found; plus
+ *	  the per-batch violation counts behind eventkit.violation_stats.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "eventkit.h"
+#include "plan_int.h"
+
+static const char *const policy_actions[] = {"allowed", "tagged", "omitted", "quarantined", "rejected"};
+
+/* ---------------------------------------------------------------------
+ * Checking an event
+ * ---------------------------------------------------------------------
+ */
+
+static void
+add_finding(SegmentEvent *ev, const char *reason, const char *keyword,
+			char *instance_path, char *schema_path, char *message, PlanPolicy policy)
+{
+	PlanFinding *f = palloc(sizeof(PlanFinding));
+
+	f->reason = reason;
+	f->keyword = keyword;
+	f->instance_path = instance_path;
+	f->schema_path = schema_path;
+	f->message = message;
+	f->action = policy_actions[policy];
+	ev->findings = lappend(ev->findings, f);
+}
+
+/* context.protocols.event_version, if the event pins one. */
+static bool
+pinned_version(const SegmentEvent *ev, int32 *version)
+{
+	JsonbValue *protocols;
+	JsonbValue *v;
+
+	if (ev->context == NULL)
+		return false;
+	protocols = getKeyJsonValueFromContainer(&ev->context->root, "protocols", 9, NULL);
+	if (protocols == NULL || protocols->type != jbvBinary ||
+		!JsonContainerIsObject(protocols->val.binary.data))
+		return false;
+	v = getKeyJsonValueFromContainer(protocols->val.binary.data, "event_version", 13, NULL);
+	if (v == NULL)
+		return false;
+	if (v->type == jbvNumeric || v->type == jbvString)
+	{
+		char	   *s = v->type == jbvString ? ek_jbv_cstring(v) :
+			DatumGetCString(DirectFunctionCall1(numeric_out,
+												NumericGetDatum(v->val.numeric)));
+		char	   *end;
+		long		l = strtol(s, &end, 10);
+
+		if (*s != '\0' && *end == '\0' && l > 0 && l <= PG_INT32_MAX)
+		{
+			*version = (int32) l;
+			return true;
+		}
+	}
+	*version = -1;
+	return true;
+}
+
+/* A copy of obj with keys renamed (renames: pairs from, to) and others dropped. */
+static Jsonb *
+rebuild_object(Jsonb *obj, List *renames, List *drops)
+{
+	JsonbParseState *state = NULL;
+	JsonbIterator *it = JsonbIteratorInit(&obj->root);
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		bool		dropped = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		(void) JsonbIteratorNext(&it, &v, true);
+		foreach_ptr(char, d, drops)
+			if (ek_jbv_key_is(&k, d))
+				dropped = true;
+		if (dropped)
+			continue;
+		for (int i = 0; i < list_length(renames); i += 2)
+			if (ek_jbv_key_is(&k, list_nth(renames, i)))
+			{
+				char	   *to = list_nth(renames, i + 1);
+
+				k.val.string.val = to;
+				k.val.string.len = strlen(to);
+				break;
+			}
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+static bool
+is_planned_property(const PlannedEvent *pe, const char *name)
+{
+	return bsearch(&name, pe->props, pe->nprops, sizeof(char *), ek_cstring_cmp) != NULL;
+}
+
+/*
+ * Naming rules and the unplanned-properties policy on the event's
+ * top-level properties.  Renames are recorded in *renamed (from, to pairs).
+ */
+static void
+check_properties(CompiledPlan *plan, PlannedEvent *pe, SegmentEvent *ev, List **renamed)
+{
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+	List	   *renames = NIL;
+	List	   *drops = NIL;
+	char	  **norm = NULL;
+
+	if (!pe->props_listed || ev->properties == NULL)
+		return;
+	it = JsonbIteratorInit(&ev->properties->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		char	   *name;
+		char	   *target = NULL;
+
+		if (tok != WJB_KEY)
+			continue;
+		(void) JsonbIteratorNext(&it, &v, true);
+		name = ek_jbv_cstring(&k);
+		if (is_planned_property(pe, name))
+			continue;
+		if (plan->normalize)
+		{
+			char	   *key = ek_normalize_name(name);
+
+			if (norm == NULL)
+			{
+				norm = palloc(sizeof(char *) * Max(pe->nprops, 1));
+				for (int i = 0; i < pe->nprops; i++)
+					norm[i] = ek_normalize_name(pe->props[i]);
+			}
+			for (int i = 0; i < pe->nprops; i++)
+				if (strcmp(norm[i], key) == 0)
+					target = pe->props[i];
+			/* the planned spelling is there too: this one stays unplanned */
+			if (target != NULL &&
+				getKeyJsonValueFromContainer(&ev->properties->root, target,
+											 strlen(target), NULL) != NULL)
+				target = NULL;
+		}
+		if (target != NULL)
+		{
+			renames = lappend(lappend(renames, name), target);
+			continue;
+		}
+		if (plan->unplanned_properties == POLICY_ALLOW)
+			continue;
+		add_finding(ev, "unplanned_property", "unplanned_property",
+					psprintf("/properties/%s", name),
+					psprintf("#/events/%s/properties", pe->name ? pe->name : pe->type),
+					psprintf("property \"%s\" is not in the tracking plan", name),
+					plan->unplanned_properties);
+		if (plan->unplanned_properties == POLICY_OMIT)
+			drops = lappend(drops, name);
+	}
+	if (renames != NIL || drops != NIL)
+		ev->properties = rebuild_object(ev->properties, renames, drops);
+	*renamed = renames;
+}
+
+/* The top-level property an error is about ("/properties/x/..."), or NULL. */
+static char *
+error_property(const char *instance_path)
+{
+	const char *p;
+	const char *end;
+
+	if (strncmp(instance_path, "/properties/", 12) != 0)
+		return NULL;
+	p = instance_path + 12;
+	end = strchr(p, '/');
+	return end ? pnstrdup(p, end - p) : pstrdup(p);
+}
+
+static void
+validate_event(CompiledPlan *plan, PlannedEvent *pe, SegmentEvent *ev)
+{
+	List	   *drops = NIL;
+
+	for (int s = 0; s < pe->nschemas; s++)
+	{
+		PlanSchema *ps = &pe->schemas[s];
+		Jsonb	   *instance;
+		List	   *errors = NIL;
+		char	   *prefix;
+
+		if (ps->field == NULL)
+		{
+			instance = ev->payload ? ev->payload : JsonbValueToJsonb(&ev->source);
+			prefix = "";
+		}
+		else
+		{
+			instance = strcmp(ps->field, "properties") == 0 ? ev->properties :
+				strcmp(ps->field, "traits") == 0 ? ev->traits : ev->context;
+			prefix = psprintf("/%s", ps->field);
+			if (instance == NULL)
+				instance = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+		}
+		if (ek_schema_validate(ps->schema, instance, NULL, NULL))
+			continue;
+		(void) ek_schema_validate(ps->schema, instance, prefix, &errors);
+		foreach_ptr(EkSchemaError, e, errors)
+		{
+			PlanPolicy	policy = plan->violations;
+			char	   *prop = NULL;
+
+			if (policy == POLICY_OMIT)
+			{
+				prop = error_property(e->instance_path);
+				if (prop == NULL)
+					policy = POLICY_TAG;	/* nothing to leave out: keep it, tagged */
+				else
+					drops = lappend(drops, prop);
+			}
+			add_finding(ev, "violation", e->keyword, e->instance_path,
+						psprintf("%s%s", ps->schema_path,
+								 e->schema_path[0] == '#' ? e->schema_path + 1 : e->schema_path),
+						e->message, policy);
+		}
+	}
+	if (drops != NIL && ev->properties != NULL)
+		ev->properties = rebuild_object(ev->properties, NIL, drops);
+}
+
+/* Record the original names in the row's extra column, under "$original". */
+static void
+record_original_names(SegmentEvent *ev, const char *original_event, List *renamed)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	k,
+				v;
+	JsonbValue *res;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	if (ev->extra != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&ev->extra->root);
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+			if (tok == WJB_KEY || tok == WJB_VALUE)
+				pushJsonbValue(&state, tok, &k);
+	}
+	k.type = jbvString;
+	k.val.string.val = "$original";
+	k.val.string.len = 9;
+	pushJsonbValue(&state, WJB_KEY, &k);
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	if (original_event != NULL)
+	{
+		k.val.string.val = "event";
+		k.val.string.len = 5;
+		v.type = jbvString;
+		v.val.string.val = (char *) original_event;
+		v.val.string.len = strlen(original_event);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	if (renamed != NIL)
+	{
+		k.val.string.val = "properties";
+		k.val.string.len = 10;
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		for (int i = 0; i < list_length(renamed); i += 2)
+		{
+			char	   *from = list_nth(renamed, i);
+			char	   *to = list_nth(renamed, i + 1);
+
+			k.val.string.val = to;
+			k.val.string.len = strlen(to);
+			v.type = jbvString;
+			v.val.string.val = from;
+			v.val.string.len = strlen(from);
+			pushJsonbValue(&state, WJB_KEY, &k);
+			pushJsonbValue(&state, WJB_VALUE, &v);
+		}
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	ev->extra = JsonbValueToJsonb(res);
+}
+
+/* The findings stored on the row (tagged and omitted ones). */
+static Jsonb *
+row_violations(const SegmentEvent *ev)
+{
+	JsonbParseState *state = NULL;
+	int			n = 0;
+
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	foreach_ptr(PlanFinding, f, ev->findings)
+	{
+		JsonbValue	k,
+					v;
+		const char *pairs[5][2] = {
+			{"keyword", f->keyword}, {"instancePath", f->instance_path},
+			{"schemaPath", f->schema_path}, {"message", f->message}, {"action", f->action}
+		};
+
+		if (strcmp(f->action, "tagged") != 0 && strcmp(f->action, "omitted") != 0)
+			continue;
+		n++;
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		for (int p = 0; p < 5; p++)
+		{
+			k.type = jbvString;
+			k.val.string.val = (char *) pairs[p][0];
+			k.val.string.len = strlen(pairs[p][0]);
+			v.type = jbvString;
+			v.val.string.val = (char *) pairs[p][1];
+			v.val.string.len = strlen(pairs[p][1]);
+			pushJsonbValue(&state, WJB_KEY, &k);
+			pushJsonbValue(&state, WJB_VALUE, &v);
+		}
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	if (n == 0)
+		return NULL;
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_ARRAY, NULL));
+}
+
+/*
+ * Check one well-formed event against the plan in force for its batch (or
+ * the version the event pins).  Renames and omissions are applied to ev;
+ * the outcome is left in ev->findings, ev->reject, a problem (which sends
+ * the event to quarantine) and ev->violations.  SPI connected.
+ */
+void
+ek_plan_check_event(CompiledPlan *plan, SegmentEvent *ev)
+{
+	int32		pinned;
+	PlannedEvent *pe = NULL;
+	const char *original_event = NULL;
+	List	   *renamed = NIL;
+	bool		quarantine = false;
+
+	if (pinned_version(ev, &pinned) && pinned != plan->version)
+	{
+		CompiledPlan *other = pinned > 0 ? ek_load_plan(plan->plan_id, pinned) : NULL;
+
+		if (other == NULL)
+		{
+			add_finding(ev, "violation", "event_version", "/context/protocols/event_version",
+						"#", psprintf("plan \"%s\" has no version matching context.protocols.event_version",
+									  plan->plan_name),
+						plan->violations == POLICY_OMIT ? POLICY_TAG : plan->violations);
+			ev->plan_version = plan->version;
+			goto outcome;
+		}
+		plan = other;
+	}
+	ev->plan_version = plan->version;
+
+	/* which planned event is it? */
+	if (ev->event != NULL &&
+		(strcmp(ev->type, "track") == 0 || strcmp(ev->type, "page") == 0 ||
+		 strcmp(ev->type, "screen") == 0))
+	{
+		pe = ek_plan_find_name(plan->names, plan->nnames, ev->event, ev->type);
+		if (pe == NULL && plan->normalize)
+		{
+			pe = ek_plan_find_name(plan->normalized, plan->nnormalized,
+						   ek_normalize_name(ev->event), ev->type);
+			if (pe != NULL && pe->name != NULL)
+			{
+				original_event = ev->event;
+				ev->event = pe->name;
+			}
+		}
+		else if (pe != NULL && pe->name != NULL && strcmp(pe->name, ev->event) != 0)
+		{
+			/* an alias */
+			original_event = ev->event;
+			ev->event = pe->name;
+		}
+	}
+	if (pe == NULL)
+		pe = ek_plan_find_name(plan->names, plan->nnames, "", ev->type);
+
+	if (pe == NULL && strcmp(ev->type, "track") == 0 &&
+		plan->unplanned_events != POLICY_ALLOW)
+		add_finding(ev, "unplanned_event", "unplanned_event", "/event", "#/events",
+					psprintf("event \"%s\" is not in tracking plan \"%s\"",
+							 ev->event, plan->plan_name),
+					plan->unplanned_events);
+	if (pe != NULL)
+	{
+		check_properties(plan, pe, ev, &renamed);
+		validate_event(plan, pe, ev);
+	}
+	if (plan->common != NULL)
+		validate_event(plan, plan->common, ev);
+	if (original_event != NULL || renamed != NIL)
+		record_original_names(ev, original_event, renamed);
+
+outcome:
+	foreach_ptr(PlanFinding, f, ev->findings)
+	{
+		if (strcmp(f->action, "rejected") == 0)
+			ev->reject = true;
+		else if (strcmp(f->action, "quarantined") == 0)
+			quarantine = true;
+	}
+	if (ev->reject || quarantine)
+		ek_add_problem(ev, "plan", "the event does not follow version %d of tracking plan \"%s\"",
+					   ev->plan_version, plan->plan_name);
+	else
+		ev->violations = row_violations(ev);
+}
+
+/* The quarantining and rejecting findings, as items of a reasons array. */
+void
+ek_push_findings(JsonbParseState **state, const SegmentEvent *ev)
+{
+	foreach_ptr(PlanFinding, f, ev->findings)
+	{
+		const char *pairs[5][2] = {
+			{"reason", f->reason}, {"keyword", f->keyword},
+			{"instancePath", f->instance_path}, {"schemaPath", f->schema_path},
+			{"message", f->message}
+		};
+
+		if (strcmp(f->action, "quarantined") != 0 && strcmp(f->action, "rejected") != 0)
+			continue;
+		pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+		for (int p = 0; p < 5; p++)
+		{
+			JsonbValue	k,
+						v;
+
+			k.type = jbvString;
+			k.val.string.val = (char *) pairs[p][0];
+			k.val.string.len = strlen(pairs[p][0]);
+			v.type = jbvString;
+			v.val.string.val = (char *) pairs[p][1];
+			v.val.string.len = strlen(pairs[p][1]);
+			pushJsonbValue(state, WJB_KEY, &k);
+			pushJsonbValue(state, WJB_VALUE, &v);
+		}
+		pushJsonbValue(state, WJB_END_OBJECT, NULL);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Violation statistics: one row per batch, event, keyword, path, action
+ * ---------------------------------------------------------------------
+ */
+
+/* "/properties/products/3/price" counts as "/properties/products/[*]/price" */
+static char *
+generic_path(const char *path)
+{
+	StringInfoData out;
+	const char *p = path;
+
+	initStringInfo(&out);
+	while (*p)
+	{
+		const char *seg = p + 1;
+		const char *end = strchr(seg, '/');
+		int			len = end ? end - seg : strlen(seg);
+		bool		digits = len > 0;
+
+		for (int i = 0; i < len; i++)
+			if (!isdigit((unsigned char) seg[i]))
+				digits = false;
+		appendStringInfoChar(&out, '/');
+		if (digits)
+			appendStringInfoChar(&out, '*');
+		else
+			appendBinaryStringInfo(&out, seg, len);
+		p = seg + len;
+	}
+	return out.data;
+}
+
+typedef struct ViolationCount
+{
+	int32		plan_version;
+	const char *event;
+	const char *keyword;
+	char	   *path;
+	const char *action;
+	int64		n;
+} ViolationCount;
+
+void
+ek_log_batch_violations(const StreamInfo *stream, SegmentEvent *events, int nevents,
+						int64 batch_id)
+{
+	static SPIPlanPtr insert_plan = NULL;
+	ViolationCount *counts = NULL;
+	int			ncounts = 0;
+	int			cap = 0;
+	Datum	   *cols[6];
+	bool	   *event_nulls;
+	Datum		args[9];
+	int			rc;
+
+	for (int i = 0; i < nevents; i++)
+		foreach_ptr(PlanFinding, f, events[i].findings)
+		{
+			char	   *path = generic_path(f->instance_path);
+			int			c;
+
+			for (c = 0; c < ncounts; c++)
+				if (counts[c].plan_version == events[i].plan_version &&
+					strcmp(counts[c].keyword, f->keyword) == 0 &&
+					strcmp(counts[c].path, path) == 0 &&
+					strcmp(counts[c].action, f->action) == 0 &&
+					((counts[c].event == NULL && events[i].event == NULL) ||
+					 (counts[c].event && events[i].event &&
+					  strcmp(counts[c].event, events[i].event) == 0)))
+					break;
+			if (c == ncounts)
+			{
+				if (ncounts == cap)
+				{
+					cap = cap ? cap * 2 : 16;
+					counts = counts ? repalloc(counts, sizeof(ViolationCount) * cap) :
+						palloc(sizeof(ViolationCount) * cap);
+				}
+				counts[c].plan_version = events[i].plan_version;
+				counts[c].event = events[i].event;
+				counts[c].keyword = f->keyword;
+				counts[c].path = path;
+				counts[c].action = f->action;
+				counts[c].n = 0;
+				ncounts++;
+			}
+			counts[c].n++;
+		}
+	if (ncounts == 0)
+		return;
+
+	if (insert_plan == NULL)
+	{
+		Oid			types[9] = {INT8OID, INT4OID, INT4OID, INT4ARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+
+		insert_plan =
+			ek_keep_plan("INSERT INTO eventkit.batch_violations (batch_id, stream_id, plan_id,"
+						 " plan_version, event, keyword, property_path, action, violations)"
+						 " SELECT $1, $2, $3, x.v, x.e, x.k, x.p, x.a, x.n"
+						 " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
+						 " pg_catalog.unnest($6), pg_catalog.unnest($7),"
+						 " pg_catalog.unnest($8), pg_catalog.unnest($9)) AS x(v, e, k, p, a, n)",
+						 9, types);
+	}
+	for (int c = 0; c < 6; c++)
+		cols[c] = palloc(sizeof(Datum) * ncounts);
+	event_nulls = palloc0(sizeof(bool) * ncounts);
+	for (int i = 0; i < ncounts; i++)
+	{
+		cols[0][i] = Int32GetDatum(counts[i].plan_version);
+		cols[1][i] = EK_TEXT_OR_NULL(counts[i].event);
+		event_nulls[i] = counts[i].event == NULL;
+		cols[2][i] = CStringGetTextDatum(counts[i].keyword);
+		cols[3][i] = CStringGetTextDatum(counts[i].path);
+		cols[4][i] = CStringGetTextDatum(counts[i].action);
+		cols[5][i] = Int64GetDatum(counts[i].n);
+	}
+	args[0] = Int64GetDatum(batch_id);
+	args[1] = Int32GetDatum(stream->stream_id);
+	args[2] = Int32GetDatum(stream->plan_id);
+	args[3] = ek_make_array(cols[0], NULL, ncounts, INT4OID);
+	args[4] = ek_make_array(cols[1], event_nulls, ncounts, TEXTOID);
+	args[5] = ek_make_array(cols[2], NULL, ncounts, TEXTOID);
+	args[6] = ek_make_array(cols[3], NULL, ncounts, TEXTOID);
+	args[7] = ek_make_array(cols[4], NULL, ncounts, TEXTOID);
+	args[8] = ek_make_array(cols[5], NULL, ncounts, INT8OID);
+	rc = SPI_execute_plan(insert_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: could not log violations: %s", SPI_result_code_string(rc));
+}

@@ -7,6 +7,9 @@
 #   insert_select  INSERT ... SELECT jsonb_array_elements(batch), one txn per batch
 #   eventkit_1c    eventkit.ingest(), one batch per txn, 1 pgbench client
 #   eventkit_2c    the same with 2 clients
+#   eventkit_plan  (PLAN=1) eventkit_1c with a tracking plan attached: every event
+#                  type checked against the e-commerce schema of plan_schema.json
+#                  (~2% violations, quarantined)
 #   eventkit_10M   (BIG=1) eventkit_1c on a stream already holding 10M events
 # and removes the cluster on exit.
 #
@@ -14,6 +17,7 @@
 #              PORT (54329) PGBIN (/usr/lib/postgresql/15/bin) EVENTKIT (auto|0|1)
 #              MALLOC_TUNE (0: 1 starts the server with glibc malloc tunables that keep
 #                freed memory in the process, see README)
+#              PLAN (1: 0 skips eventkit_plan)
 #              KEEP (0: 1 keeps the cluster directory for inspection)
 set -euo pipefail
 
@@ -28,6 +32,7 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 EVENTKIT=${EVENTKIT:-auto}
 KEEP=${KEEP:-0}
 MALLOC_TUNE=${MALLOC_TUNE:-0}
+PLAN=${PLAN:-1}
 export LC_ALL=C.UTF-8
 export PGTZ=UTC
 unset PGHOST PGPORT PGUSER PGDATABASE PGSERVICE
@@ -260,6 +265,30 @@ measure_eventkit() { # clients
 	verify_stream "eventkit_${clients}c" "$DISTINCT"
 }
 
+# The same run with a tracking plan: the 8 event names share the properties
+# schema of plan_schema.json (the schema of shared/peers/ajv_bench.js).
+measure_eventkit_plan() {
+	fresh_stream
+	q "SELECT eventkit.create_plan('bench_plan', jsonb_build_object('events',
+	     (SELECT jsonb_object_agg(n, jsonb_build_object('properties', '$(cat "$HERE/plan_schema.json")'::jsonb))
+	        FROM unnest(ARRAY['Order Completed', 'Product Viewed', 'Product Added', 'Checkout Started',
+	                          'Cart Viewed', 'Products Searched', 'Product Clicked', 'Coupon Applied']) n)))" >/dev/null
+	q "SELECT eventkit.attach_plan('bench_events', 'bench_plan')" >/dev/null
+	qq "CHECKPOINT"
+	timer_start
+	run_pgbench ingest.pgbench 1
+	timer_stop
+	local r acc dup qua rows qids
+	r=$(q "SELECT coalesce(sum(accepted),0), coalesce(sum(duplicates),0), coalesce(sum(quarantined),0) FROM bench_results")
+	IFS='|' read -r acc dup qua <<<"$r"
+	rows=$(q "SELECT count(*) FROM bench_events")
+	qids=$(q "SELECT count(DISTINCT message_id) FROM eventkit.quarantine")
+	log "  eventkit_plan: accepted=$acc duplicates=$dup quarantined=$qua ($qids distinct ids), stored $rows"
+	check "eventkit_plan: accepted + duplicates + quarantined" "$(( acc + dup + qua ))" "$EVENTS"
+	check "eventkit_plan: stored + distinct quarantined" "$(( rows + qids ))" "$DISTINCT"
+	check "eventkit_plan: violations found" "$(( qua > 0 ))" 1
+}
+
 record() { # name ns
 	local r
 	r=$(rate "$EVENTS" "$2")
@@ -275,6 +304,9 @@ for rep in $(seq 1 "$REPEAT"); do
 	if [ "$EVENTKIT" = 1 ]; then
 		measure_eventkit 1; record eventkit_1c "$ELAPSED"
 		measure_eventkit 2; record eventkit_2c "$ELAPSED"
+		if [ "$PLAN" = 1 ]; then
+			measure_eventkit_plan; record eventkit_plan "$ELAPSED"
+		fi
 	fi
 done
 
@@ -333,6 +365,7 @@ line copy
 line insert_select "  (reference 0.34)"
 line eventkit_1c "  (goal >= 0.50)" " (eventkit not installed)"
 line eventkit_2c "" " (eventkit not installed)"
+[ "$PLAN" = 1 ] && line eventkit_plan "  (goal >= 0.50, plan attached)" " (eventkit not installed)"
 if [ "$BIG" = 1 ]; then
 	if [ -n "${RATES[eventkit_10M]:-}" ] && [ -n "${RATES[eventkit_1c]:-}" ]; then
 		# shellcheck disable=SC2086

@@ -11,7 +11,11 @@ OBJS = \
 	src/writer.o \
 	src/maintenance.o \
 	src/plan.o \
-	src/plan_check.o
+	src/plan_check.o \
+	src/jsonschema.o \
+	src/jsonschema_format.o \
+	src/jsonschema_meta.o \
+	src/jsonschema_sql.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql
@@ -20,7 +24,8 @@ PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
-REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog plans upgrade
+REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog \
+	jsonschema plans upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation plan_change

@@ -1,0 +1,232 @@
+/*-------------------------------------------------------------------------
+ *
+ * jsonschema_sql.c
+ *	  SQL entry points of the JSON Schema validator
+ *	  (eventkit.schema_valid, eventkit.schema_errors) and the per-backend
+ *	  cache of compiled schemas they share, keyed by the schema's bytes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "fmgr.h"
+#include "nodes/primnodes.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "jsonschema.h"
+
+/*
+ * The cache: a few slots, each a compiled schema in its own memory
+ * context under CacheMemoryContext, with a copy of the schema's bytes.
+ * When full, the least recently used slot is replaced.
+ */
+#define EK_SCHEMA_CACHE_SLOTS 64
+#define EK_SCHEMA_CACHE_MAX_BYTES (1024 * 1024)	/* larger: not kept */
+
+typedef struct SchemaSlot
+{
+	uint64		id;				/* 0 = empty; changes when reused */
+	uint32		hash;
+	Size		len;
+	char	   *bytes;			/* the schema's varlena, copied */
+	EkSchema   *schema;
+	MemoryContext cxt;
+	uint64		last_used;
+} SchemaSlot;
+
+static SchemaSlot slots[EK_SCHEMA_CACHE_SLOTS];
+static uint64 slot_ids = 0;
+static uint64 use_clock = 0;
+
+/* What a call site (fn_extra) remembers of its last schema. */
+typedef struct CallCache
+{
+	int			slot;
+	uint64		id;
+	Datum		raw;			/* the argument as passed, before detoasting */
+	bool		stable;			/* the argument is a Const */
+} CallCache;
+
+static EkSchema *
+compile_into_slot(Jsonb *schema, uint32 hash, int *slotno)
+{
+	int			i,
+				victim = -1;
+	SchemaSlot *s;
+	MemoryContext cxt;
+	MemoryContext old;
+	EkSchema   *compiled;
+	Size		len = VARSIZE(schema);
+
+	cxt = AllocSetContextCreate(CacheMemoryContext, "eventkit compiled schema",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		compiled = ek_schema_compile(schema);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+
+	for (i = 0; i < EK_SCHEMA_CACHE_SLOTS; i++)
+	{
+		if (slots[i].id == 0)
+		{
+			victim = i;
+			break;
+		}
+		if (victim < 0 || slots[i].last_used < slots[victim].last_used)
+			victim = i;
+	}
+	s = &slots[victim];
+	if (s->id != 0)
+		MemoryContextDelete(s->cxt);
+	s->id = ++slot_ids;
+	s->hash = hash;
+	s->len = len;
+	s->bytes = MemoryContextAlloc(cxt, len);
+	memcpy(s->bytes, schema, len);
+	s->schema = compiled;
+	s->cxt = cxt;
+	s->last_used = ++use_clock;
+	*slotno = victim;
+	return compiled;
+}
+
+/*
+ * Whether argument argnum of the call is a Const: then the Datum passed is
+ * the same pointer, with the same bytes, on every call through this
+ * FmgrInfo.  (A Param is not enough: PL/pgSQL re-evaluates one expression
+ * state with different values.)
+ */
+static bool
+arg_is_const(FmgrInfo *flinfo, int argnum)
+{
+	Node	   *expr = flinfo->fn_expr;
+	List	   *args;
+
+	if (expr == NULL)
+		return false;
+	if (IsA(expr, FuncExpr))
+		args = ((FuncExpr *) expr)->args;
+	else if (IsA(expr, OpExpr))
+		args = ((OpExpr *) expr)->args;
+	else
+		return false;
+	if (argnum >= list_length(args))
+		return false;
+	return IsA(list_nth(args, argnum), Const);
+}
+
+/* The compiled form of the schema argument (argument 0). */
+static const EkSchema *
+schema_from_arg(FunctionCallInfo fcinfo)
+{
+	CallCache  *cc = fcinfo->flinfo->fn_extra;
+	Datum		raw = PG_GETARG_DATUM(0);
+	Jsonb	   *schema;
+	uint32		hash;
+	Size		len;
+	int			i;
+
+	if (cc == NULL)
+	{
+		cc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallCache));
+		cc->slot = -1;
+		cc->stable = arg_is_const(fcinfo->flinfo, 0);
+		fcinfo->flinfo->fn_extra = cc;
+	}
+
+	/* the same constant as last time */
+	if (cc->slot >= 0 && cc->stable && cc->raw == raw &&
+		slots[cc->slot].id == cc->id)
+	{
+		slots[cc->slot].last_used = ++use_clock;
+		return slots[cc->slot].schema;
+	}
+
+	schema = PG_GETARG_JSONB_P(0);
+	len = VARSIZE(schema);
+
+	/* the same bytes as last time */
+	if (cc->slot >= 0 && slots[cc->slot].id == cc->id &&
+		slots[cc->slot].len == len &&
+		memcmp(slots[cc->slot].bytes, schema, len) == 0)
+	{
+		cc->raw = raw;
+		slots[cc->slot].last_used = ++use_clock;
+		return slots[cc->slot].schema;
+	}
+
+	hash = hash_bytes((const unsigned char *) schema, len);
+	for (i = 0; i < EK_SCHEMA_CACHE_SLOTS; i++)
+	{
+		SchemaSlot *s = &slots[i];
+
+		if (s->id != 0 && s->hash == hash && s->len == len &&
+			memcmp(s->bytes, schema, len) == 0)
+		{
+			s->last_used = ++use_clock;
+			cc->slot = i;
+			cc->id = s->id;
+			cc->raw = raw;
+			return s->schema;
+		}
+	}
+
+	if (len > EK_SCHEMA_CACHE_MAX_BYTES)
+	{
+		/* too big to keep: compile for this call site only */
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		EkSchema   *compiled = ek_schema_compile(schema);
+
+		MemoryContextSwitchTo(old);
+		cc->slot = -1;
+		return compiled;
+	}
+
+	{
+		int			slotno;
+		EkSchema   *compiled = compile_into_slot(schema, hash, &slotno);
+
+		cc->slot = slotno;
+		cc->id = slots[slotno].id;
+		cc->raw = raw;
+		return compiled;
+	}
+}
+
+PG_FUNCTION_INFO_V1(eventkit_schema_valid);
+
+/* eventkit.schema_valid(schema jsonb, instance jsonb) RETURNS boolean */
+Datum
+eventkit_schema_valid(PG_FUNCTION_ARGS)
+{
+	const EkSchema *schema = schema_from_arg(fcinfo);
+	Jsonb	   *instance = PG_GETARG_JSONB_P(1);
+
+	PG_RETURN_BOOL(ek_schema_validate(schema, instance, NULL, NULL));
+}
+
+PG_FUNCTION_INFO_V1(eventkit_schema_errors);
+
+/* eventkit.schema_errors(schema jsonb, instance jsonb) RETURNS jsonb */
+Datum
+eventkit_schema_errors(PG_FUNCTION_ARGS)
+{
+	const EkSchema *schema = schema_from_arg(fcinfo);
+	Jsonb	   *instance = PG_GETARG_JSONB_P(1);
+	List	   *errors = NIL;
+
+	ek_schema_validate(schema, instance, NULL, &errors);
+	PG_RETURN_JSONB_P(ek_schema_errors_jsonb(errors));
+}

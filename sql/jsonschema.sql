@@ -270,3 +270,4 @@ DROP TABLE orders;
 DROP FUNCTION fuzz(int);
 DROP FUNCTION schema_paths(jsonb);
 DROP FUNCTION errs(jsonb, jsonb);
+DROP EXTENSION eventkit;

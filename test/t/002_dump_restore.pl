@@ -100,11 +100,24 @@ is( $node->safe_psql(
 is($node->safe_psql('src', 'SELECT count(*) FROM eventkit.conflicts'),
 	'1', 'one conflict logged');
 
+# A tracking plan on keyed, pinned at version 1 of 2: plans, versions and the
+# attachment must come back, and the restored stream must still apply it.
+$node->safe_psql(
+	'src', q{
+SELECT eventkit.create_plan('keyed_plan', '{"events": {"Plan Checked": {"properties": {"required": ["x"]}}}}');
+SELECT eventkit.create_plan('keyed_plan', '{"events": {"Plan Checked": {}}}');
+SELECT eventkit.attach_plan('keyed', 'keyed_plan', 1);});
+
 # What must come back identical.
 my %checks = (
+	'plans' => q{
+SELECT p.plan_id, p.name, p.owner::regrole::text, p.created_at, v.version, v.spec::text,
+	   v.created_at, v.created_by
+  FROM eventkit.plans p JOIN eventkit.plan_versions v USING (plan_id)
+ ORDER BY 1, 5},
 	'streams' => q{
 SELECT stream_id, relid::text, partition_interval, premake, retention,
-	   key_partitions, dedup_window, ledger_gen, created_at
+	   key_partitions, dedup_window, ledger_gen, created_at, plan_id, plan_version
   FROM eventkit.streams ORDER BY stream_id},
 	'stream columns' => q{
 SELECT attrelid::regclass::text, attnum, attname, format_type(atttypid, atttypmod), attnotnull
@@ -155,6 +168,7 @@ $src{$_} = $node->safe_psql('src', $checks{$_}) for keys %checks;
 like($src{'app.events partitions'}, qr/\S/, 'app.events has partitions');
 like($src{'keyed partitions'},      qr/\S/, 'keyed has partitions');
 like($src{'ledger_generations'},    qr/\S/, 'ledger generations are recorded');
+like($src{'plans'},                 qr/keyed_plan/, 'the plan is recorded');
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 
@@ -236,6 +250,19 @@ SELECT string_agg(message_id, ',' ORDER BY quarantine_id) FROM eventkit.quaranti
 			'SELECT count(*), count(DISTINCT message_id) FROM app.events'),
 		'12|12',
 		"$db: app.events: 12 rows, all distinct");
+
+	# The restored plan applies: version 1 requires x.
+	is( $node->safe_psql(
+			$db, q{
+SELECT eventkit.ingest('keyed', mkev('kp1', NULL, 'kap1', 'Plan Checked', '{}', 1))::text}),
+		'(0,0,0,1,0)',
+		"$db: the restored plan (pinned version 1) still applies");
+	is( $node->safe_psql(
+			$db,
+			"SELECT plan_version, reasons->1->>'keyword' FROM eventkit.quarantine WHERE message_id = 'kp1'"
+		),
+		'1|required',
+		"$db: the quarantine row records the plan version and the violation");
 
 	# Maintenance works on restored streams, and they can be dropped.
 	$node->safe_psql($db, 'SELECT eventkit.run_maintenance()');

@@ -218,6 +218,47 @@ SELECT eventkit.create_plan('strangers_plan', '{}');
 RESET ROLE;
 SELECT name, owner::regrole FROM eventkit.plans WHERE name = 'strangers_plan';
 
+-- fuzz: 400 truncated or byte-flipped specs either compile or fail with
+-- invalid_parameter_value; the ones that compile check an event, which is
+-- accounted for exactly once
+CREATE TEMP TABLE fuzz_outcomes (outcome text);
+DO $$
+DECLARE
+  base text := '{"violations": "tag", "unplanned_properties": "omit", "events": {"Order Completed": {"properties": {"type": "object", "required": ["order_id"], "properties": {"order_id": {"type": "string", "pattern": "^o[0-9]+$"}, "revenue": {"type": "number", "minimum": 0}, "items": {"type": "array", "items": {"$ref": "#/definitions/item"}}}, "definitions": {"item": {"type": "object", "properties": {"sku": {"type": "string", "minLength": 1}}}}}, "aliases": ["Checkout Finished"]}, "Signed Up": {"traits": {"required": ["email"], "properties": {"email": {"format": "email"}}}}}}';
+  spec text;
+  h int;
+  r eventkit.ingest_result;
+BEGIN
+  FOR i IN 1..400 LOOP
+    h := ('x' || substr(md5(i::text), 1, 8))::bit(32)::int & 2147483647;
+    IF i % 2 = 0 THEN
+      spec := substr(base, 1, h % length(base));
+    ELSE
+      spec := overlay(base placing substr('{}[]":,0a-#$ ', 1 + h % 13, 1) from 1 + (h / 13) % length(base) for 1);
+    END IF;
+    BEGIN
+      PERFORM spec::jsonb;
+    EXCEPTION WHEN invalid_text_representation THEN
+      INSERT INTO fuzz_outcomes VALUES ('not json');
+      CONTINUE;
+    END;
+    BEGIN
+      PERFORM eventkit.create_plan('fuzz', spec::jsonb);
+      PERFORM eventkit.attach_plan('pev', 'fuzz');
+      r := eventkit.ingest('pev', jsonb_build_object('type', 'track', 'userId', 'f', 'messageId', 'fz' || i,
+             'event', 'order_completed', 'properties', '{"order_id": 7, "items": [{"sku": ""}], "x": 1}'::jsonb));
+      IF r.accepted + r.quarantined + r.rejected <> 1 THEN
+        RAISE EXCEPTION 'fuzz %: event not accounted for: %', i, r;
+      END IF;
+      INSERT INTO fuzz_outcomes VALUES ('compiled');
+    EXCEPTION WHEN invalid_parameter_value THEN
+      INSERT INTO fuzz_outcomes VALUES ('invalid_parameter_value');
+    END;
+  END LOOP;
+END $$;
+SELECT outcome, count(*) > 0 AS seen FROM fuzz_outcomes GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS fuzz_events_twice FROM (SELECT message_id FROM pev WHERE message_id LIKE 'fz%' GROUP BY 1 HAVING count(*) > 1) x;
+
 SELECT eventkit.drop_stream('pev');
 SELECT count(*) AS violation_rows_left FROM eventkit.batch_violations;
 DROP EXTENSION eventkit CASCADE;

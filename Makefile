@@ -9,7 +9,9 @@ OBJS = \
 	src/dedup.o \
 	src/ingest.o \
 	src/writer.o \
-	src/maintenance.o
+	src/maintenance.o \
+	src/jobs.o \
+	src/worker.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql

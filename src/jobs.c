@@ -134,7 +134,7 @@ ek_schedule_job(const char *kind, int32 stream_id, const char *target,
 								   " AND CASE WHEN $2 IS NULL"
 								   "  THEN stream_id IS NULL AND target OPERATOR(pg_catalog.=) $3"
 								   "  ELSE stream_id OPERATOR(pg_catalog.=) $2 END",
-								   3, argtypes, values, nulls, true, 1);
+								   3, argtypes, values, nulls, false, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "eventkit: could not read eventkit.jobs: %s", SPI_result_code_string(rc));
 	}

@@ -82,8 +82,6 @@ typedef enum EkDbState
 	EK_DB_HOLD					/* a command needs the database to itself */
 } EkDbState;
 
-static const char *const db_state_names[] = {"starting", "running", "absent", "held"};
-
 typedef struct EkDbSlot
 {
 	Oid			dboid;			/* InvalidOid: free slot */
@@ -1040,10 +1038,11 @@ eventkit_scheduler_status(PG_FUNCTION_ARGS)
 				values[3] = Int32GetDatum(slot->scheduler_pid);
 				nulls[3] = false;
 			}
-			values[4] = CStringGetTextDatum(slot->scheduler_pid != 0 && slot->state == EK_DB_UNKNOWN ?
-											"starting" :
-											slot->scheduler_pid == 0 && slot->state == EK_DB_ACTIVE ?
-											"stopped" : db_state_names[slot->state]);
+			if (slot->scheduler_pid != 0)
+				values[4] = CStringGetTextDatum(slot->state == EK_DB_ACTIVE ? "running" : "starting");
+			else
+				values[4] = CStringGetTextDatum(slot->state == EK_DB_HOLD ? "held" :
+												slot->state == EK_DB_ABSENT ? "absent" : "stopped");
 			nulls[4] = false;
 			if (slot->started_at != 0)
 			{

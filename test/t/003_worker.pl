@@ -12,6 +12,7 @@
 #    failed with its message, does not block ingest, and succeeds once the
 #    lock is gone;
 #  - job history is purged after eventkit.job_history_retention;
+#  - quarantined out_of_range events are re-driven once premake covers them;
 #  - DROP DATABASE and DROP EXTENSION succeed while the scheduler runs.
 #
 # Every wait polls with a deadline (poll_query_until); no fixed sleeps.
@@ -154,6 +155,41 @@ $node->safe_psql('postgres', q{ALTER SYSTEM SET eventkit.job_history_retention =
 $node->reload;
 poll('postgres', q{SELECT count(*) = 0 FROM eventkit.job_runs
   WHERE ended_at < now() - interval '10 seconds'}, 'history older than the retention purged');
+
+# ---- re-drive of quarantined out_of_range events once their partition exists
+# eventkit.replay_quarantine comes from the tracking-plan work; a stand-in
+# that re-ingests the payloads is enough to see the job hand the right ids.
+$node->safe_psql(
+	'postgres', q{
+CREATE OR REPLACE FUNCTION eventkit.replay_quarantine(stream regclass, ids bigint[] DEFAULT NULL)
+RETURNS eventkit.ingest_result LANGUAGE plpgsql AS $$
+DECLARE r eventkit.ingest_result;
+BEGIN
+	SELECT (eventkit.ingest(stream, jsonb_agg(payload ORDER BY quarantine_id))).* INTO r
+	  FROM eventkit.quarantine WHERE quarantine_id = ANY (ids);
+	DELETE FROM eventkit.quarantine WHERE quarantine_id = ANY (ids);
+	RETURN r;
+END $$;
+SELECT eventkit.create_stream('ev3', partition_interval => '1 minute', premake => 1);
+});
+# job clock is +40 min: premake made now+40..41min; an event at now+50min is
+# out of range
+is($node->safe_psql('postgres', q{SELECT quarantined FROM eventkit.ingest('ev3',
+  jsonb_build_object('type', 'track', 'messageId', 'later', 'userId', 'u', 'event', 'E',
+					 'timestamp', now() + interval '50 minutes'))}), '1',
+	'an event beyond the premade partitions is quarantined');
+poll('postgres', q{SELECT last_status = 'succeeded' FROM eventkit.jobs
+  WHERE kind = 'redrive' AND target = 'public.ev3'}, 'redrive runs while its partition is missing');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM eventkit.quarantine'), '1',
+	'and leaves the event in quarantine');
+set_offset(50);
+poll('postgres', q{SELECT EXISTS (SELECT 1 FROM eventkit.partitions('ev3')
+  WHERE range_start > now() + interval '48 minutes')}, 'premake covers it');
+$node->safe_psql('postgres', q{UPDATE eventkit.jobs SET next_run_at = now() WHERE kind = 'redrive'});
+poll('postgres', q{SELECT count(*) = 1 FROM ev3 WHERE message_id = 'later'},
+	'once premake covers it, redrive replays the event');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM eventkit.quarantine'), '0',
+	'quarantine empty');
 
 # ---- DROP DATABASE while its scheduler runs
 $node->safe_psql('postgres', 'CREATE DATABASE other');

@@ -146,9 +146,9 @@ ek_schedule_job(const char *kind, int32 stream_id, const char *target,
 	return job_id;
 }
 
-/* Run a DELETE on jobs (and their runs) selected by where, with 2 args. */
+/* Delete the jobs selected by where (with nargs arguments) and their runs. */
 static void
-delete_jobs(const char *where, Datum *values, char *nulls, Oid *argtypes)
+delete_jobs(const char *where, int nargs, Oid *argtypes, Datum *values)
 {
 	Oid			save_userid;
 	int			save_sec;
@@ -163,7 +163,7 @@ delete_jobs(const char *where, Datum *values, char *nulls, Oid *argtypes)
 										" DELETE FROM eventkit.job_runs r USING gone"
 										" WHERE r.job_id OPERATOR(pg_catalog.=) gone.job_id",
 										where),
-							   2, argtypes, values, nulls, false, 0);
+							   nargs, argtypes, values, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "eventkit: could not remove jobs: %s", SPI_result_code_string(rc));
 	ek_restore_user(save_userid, save_sec);
@@ -179,7 +179,7 @@ ek_unschedule_job(const char *kind, const char *target)
 
 	delete_jobs("stream_id IS NULL AND kind OPERATOR(pg_catalog.=) $1"
 				" AND target OPERATOR(pg_catalog.=) $2",
-				values, NULL, argtypes);
+				2, argtypes, values);
 }
 
 /*
@@ -216,11 +216,10 @@ ek_schedule_stream_jobs(const StreamInfo *stream)
 void
 ek_unschedule_stream_jobs(int32 stream_id)
 {
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(stream_id), Int32GetDatum(stream_id)};
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(stream_id)};
 
-	delete_jobs("stream_id OPERATOR(pg_catalog.=) $1 AND $2 IS NOT NULL",
-				values, NULL, argtypes);
+	delete_jobs("stream_id OPERATOR(pg_catalog.=) $1", 1, argtypes, values);
 }
 
 /*

@@ -13,7 +13,8 @@
 #    lock is gone;
 #  - job history is purged after eventkit.job_history_retention;
 #  - quarantined out_of_range events are re-driven once premake covers them;
-#  - DROP DATABASE and DROP EXTENSION succeed while the scheduler runs.
+#  - DROP DATABASE, CREATE DATABASE ... TEMPLATE and DROP EXTENSION succeed
+#    while the scheduler runs.
 #
 # Every wait polls with a deadline (poll_query_until); no fixed sleeps.
 
@@ -201,6 +202,14 @@ is($rc, 0, 'DROP DATABASE succeeds while the scheduler runs') or diag($err);
 poll('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity
   WHERE backend_type LIKE 'eventkit%' AND datname = 'other'}, 'no worker left for it');
 poll('postgres', "SELECT $nsched = 1", 'the scheduler of the other database still runs');
+
+# ---- CREATE DATABASE ... TEMPLATE of a database whose scheduler runs
+($rc, $out, $err) = $node->psql('template1', 'CREATE DATABASE copy TEMPLATE postgres');
+is($rc, 0, 'CREATE DATABASE with a template whose scheduler runs succeeds') or diag($err);
+poll('postgres', "SELECT $nsched = 1", 'the template database gets its scheduler back');
+poll('copy', "SELECT $nsched = 1", 'and the copy gets one');
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE copy');
+is($rc, 0, 'the copy is dropped') or diag($err);
 
 # ---- DROP EXTENSION while the scheduler runs, and back
 ($rc, $out, $err) = $node->psql('postgres', 'DROP EXTENSION eventkit CASCADE');

@@ -11,6 +11,8 @@
 #  - a retention job blocked by a reader's lock times out, is recorded as
 #    failed with its message, does not block ingest, and succeeds once the
 #    lock is gone;
+#  - refresh_rollup jobs are skipped while the function is missing; a failing
+#    job backs off exponentially and the others keep running;
 #  - job history is purged after eventkit.job_history_retention;
 #  - quarantined out_of_range events are re-driven once premake covers them;
 #  - DROP DATABASE, CREATE DATABASE ... TEMPLATE and DROP EXTENSION succeed
@@ -148,6 +150,45 @@ $reader->quit;
 poll('postgres', qq{SELECT to_regclass('$part') IS NULL}, 'dropped once the lock is gone');
 poll('postgres', q{SELECT last_status = 'succeeded' AND failures = 0
   FROM eventkit.jobs WHERE kind = 'retention'}, 'the job recovered from its backoff');
+
+# ---- refresh_rollup jobs: skipped while the function is missing; a failing
+# one backs off exponentially and does not stop the others
+$node->safe_psql('postgres', q{
+SELECT eventkit.schedule_job('refresh_rollup', 'r_ok', '1 second');
+SELECT eventkit.schedule_job('refresh_rollup', 'r_bad', '1 second');
+});
+poll('postgres', q{SELECT count(DISTINCT target) = 2 FROM eventkit.job_runs
+  WHERE kind = 'refresh_rollup' AND status = 'skipped'
+	AND message = 'eventkit.refresh_rollup(text) is not installed'},
+	'refresh_rollup runs are skipped while eventkit.refresh_rollup is missing');
+$node->safe_psql('postgres', q{
+CREATE TABLE refreshed (name text, n int);
+CREATE FUNCTION eventkit.refresh_rollup(name text) RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+	IF name = 'r_bad' THEN
+		RAISE EXCEPTION 'rollup % is broken', name;
+	END IF;
+	INSERT INTO public.refreshed VALUES (name, 1);
+	RETURN 7;
+END $$;
+});
+poll('postgres', q{SELECT failures >= 3 FROM eventkit.jobs WHERE target = 'r_bad'},
+	'the failing rollup job fails repeatedly');
+is($node->safe_psql('postgres', q{SELECT last_status || ': ' || last_error || ' / ' ||
+	(abs(extract(epoch FROM next_run_at - r.ended_at) - 2 ^ (failures - 1)) < 0.5)
+  FROM eventkit.jobs j, LATERAL (SELECT max(ended_at) AS ended_at FROM eventkit.job_runs
+	WHERE job_id = j.job_id) r WHERE target = 'r_bad'}),
+	'failed: rollup r_bad is broken / true', 'it backs off by naptime * 2^(failures - 1)');
+poll('postgres', q{SELECT count(*) >= 3 FROM refreshed WHERE name = 'r_ok'},
+	'the other rollup job keeps running');
+is($node->safe_psql('postgres', q{SELECT rows_affected FROM eventkit.job_runs
+  WHERE target = 'r_ok' AND status = 'succeeded' ORDER BY run_id DESC LIMIT 1}), '7',
+	'rows affected recorded');
+$node->safe_psql('postgres', q{
+SELECT eventkit.unschedule_job('refresh_rollup', 'r_ok');
+SELECT eventkit.unschedule_job('refresh_rollup', 'r_bad');
+DROP FUNCTION eventkit.refresh_rollup(text);
+});
 
 # ---- history purge
 cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM eventkit.job_runs'), '>', 4,

@@ -134,6 +134,7 @@ typedef struct OwnWorker
 
 static OwnWorker *own_workers = NULL;
 static int	n_own_workers = 0;
+static int	max_own_workers = 0;
 
 PGDLLEXPORT void ek_launcher_main(Datum arg);
 PGDLLEXPORT void ek_scheduler_main(Datum arg);
@@ -380,6 +381,9 @@ launcher_scan(void)
 		slot = &ek_shared->dbs[i];
 		if (scheduler_handles[i] != NULL || !ek_scheduler_enabled)
 			continue;
+		/* one this launcher did not start (it was restarted) is still there */
+		if (slot->scheduler_pid != 0)
+			continue;
 		if (slot->state == EK_DB_HOLD)
 		{
 			if (now < slot->hold_until)
@@ -538,6 +542,10 @@ launch_job_worker(int64 job_id)
 	int			slotno = -1;
 	uint32		generation = 0;
 	bool		ok;
+
+	/* workers that exited but are not reaped yet still take an entry */
+	if (n_own_workers >= max_own_workers)
+		return false;
 
 	LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < ek_shared->njobslots; i++)
@@ -710,8 +718,9 @@ ek_scheduler_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("eventkit scheduler");
 
+	max_own_workers = 2 * ek_shared->njobslots;
 	own_workers = MemoryContextAlloc(TopMemoryContext,
-									 sizeof(OwnWorker) * ek_shared->njobslots);
+									 sizeof(OwnWorker) * max_own_workers);
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "eventkit scheduler loop",
 									 ALLOCSET_DEFAULT_SIZES);
 	for (;;)

@@ -204,4 +204,6 @@ END
 $$;
 
 -- Jobs for the streams that exist already.
-SELECT eventkit.schedule_stream_jobs(relid) FROM eventkit.streams ORDER BY stream_id;
+SELECT eventkit.schedule_stream_jobs(s.relid) FROM eventkit.streams s
+ WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) s.relid::pg_catalog.oid)
+ ORDER BY s.stream_id;

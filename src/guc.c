@@ -15,6 +15,7 @@
 #include <malloc.h>
 #endif
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -121,14 +122,16 @@ ek_define_gucs(void)
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
-	DefineCustomIntVariable("eventkit.max_job_workers",
-							"Most eventkit job workers running at once, over all databases.",
-							"Each job worker is a background worker: keep max_worker_processes "
-							"above 1 (launcher) + databases with eventkit (schedulers) + this.",
-							&ek_max_job_workers,
-							2, 1, 64,
-							PGC_POSTMASTER, 0,
-							NULL, NULL, NULL);
+	/* a PGC_POSTMASTER setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("eventkit.max_job_workers",
+								"Most eventkit job workers running at once, over all databases.",
+								"Each job worker is a background worker: keep max_worker_processes "
+								"above 1 (launcher) + databases with eventkit (schedulers) + this.",
+								&ek_max_job_workers,
+								2, 1, 64,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
 
 	DefineCustomIntVariable("eventkit.job_history_retention",
 							"How long finished runs are kept in eventkit.job_runs.",

@@ -15,7 +15,9 @@ OBJS = \
 	src/jsonschema.o \
 	src/jsonschema_format.o \
 	src/jsonschema_meta.o \
-	src/jsonschema_sql.o
+	src/jsonschema_sql.o \
+	src/jobs.o \
+	src/worker.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql
@@ -25,7 +27,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
 REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog \
-	jsonschema plans upgrade
+	jsonschema plans jobs upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation plan_change

@@ -128,3 +128,197 @@ LANGUAGE C VOLATILE;
 -- ==== Rollups (src/rollup.c) ====
 
 -- ==== Background worker and jobs (src/worker.c, src/jobs.c) ====
+
+-- One row per job.  Stream jobs (premake, retention, ledger, redrive) carry
+-- the stream's id (target is its name when the job was made, for reading);
+-- other jobs (refresh_rollup) are identified by kind and target.
+CREATE TABLE eventkit.jobs (
+	job_id bigserial PRIMARY KEY,
+	kind text NOT NULL,
+	stream_id integer,
+	target text NOT NULL,
+	schedule interval NOT NULL,
+	enabled boolean NOT NULL DEFAULT true,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	next_run_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	last_run_at timestamptz,
+	last_status text,
+	last_error text,
+	failures integer NOT NULL DEFAULT 0,
+	CHECK (kind IN ('premake', 'retention', 'ledger', 'redrive', 'refresh_rollup')),
+	CHECK (schedule >= interval '1 second'),
+	CHECK (last_status IN ('succeeded', 'failed', 'skipped', 'crashed')),
+	CHECK (failures >= 0)
+);
+CREATE UNIQUE INDEX jobs_stream_kind ON eventkit.jobs (stream_id, kind) WHERE stream_id IS NOT NULL;
+CREATE UNIQUE INDEX jobs_kind_target ON eventkit.jobs (kind, target) WHERE stream_id IS NULL;
+CREATE INDEX jobs_next_run_at ON eventkit.jobs (next_run_at) WHERE enabled;
+
+-- One row per run of a job; finished runs are deleted after
+-- eventkit.job_history_retention.
+CREATE TABLE eventkit.job_runs (
+	run_id bigserial PRIMARY KEY,
+	job_id bigint NOT NULL,
+	kind text NOT NULL,
+	target text NOT NULL,
+	started_at timestamptz NOT NULL,
+	ended_at timestamptz,
+	status text NOT NULL,
+	message text,
+	rows_affected bigint,
+	pid integer,
+	CHECK (status IN ('running', 'succeeded', 'failed', 'skipped', 'crashed'))
+);
+CREATE INDEX job_runs_job ON eventkit.job_runs (job_id, run_id);
+CREATE INDEX job_runs_running ON eventkit.job_runs (job_id) WHERE status = 'running';
+CREATE INDEX job_runs_ended_at ON eventkit.job_runs (ended_at);
+
+SELECT pg_catalog.pg_extension_config_dump('eventkit.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('eventkit.jobs_job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('eventkit.job_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('eventkit.job_runs_run_id_seq', '');
+
+REVOKE ALL ON eventkit.jobs, eventkit.job_runs FROM PUBLIC;
+REVOKE ALL ON SEQUENCE eventkit.jobs_job_id_seq, eventkit.job_runs_run_id_seq FROM PUBLIC;
+GRANT SELECT ON eventkit.jobs, eventkit.job_runs TO pg_monitor;
+
+-- (Re)creates a stream's default jobs; existing ones are kept.
+CREATE FUNCTION eventkit.schedule_stream_jobs(stream regclass)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'eventkit_schedule_stream_jobs'
+LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION eventkit.schedule_stream_jobs(regclass) FROM PUBLIC;
+
+-- Jobs that are not per stream (kind 'refresh_rollup', target the rollup's name).
+CREATE FUNCTION eventkit.schedule_job(kind text, target text, schedule interval)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'eventkit_schedule_job'
+LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION eventkit.schedule_job(text, text, interval) FROM PUBLIC;
+
+CREATE FUNCTION eventkit.unschedule_job(kind text, target text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'eventkit_unschedule_job'
+LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION eventkit.unschedule_job(text, text) FROM PUBLIC;
+
+-- The scheduler of the current database, from shared memory.
+CREATE FUNCTION eventkit.scheduler_status(OUT preloaded boolean, OUT enabled boolean,
+										  OUT launcher_pid integer, OUT pid integer,
+										  OUT state text, OUT started_at timestamptz,
+										  OUT last_loop_at timestamptz,
+										  OUT running_jobs integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'eventkit_scheduler_status'
+LANGUAGE C VOLATILE;
+
+-- Health checks.  Every view named eventkit.health_<component> has the
+-- columns (component, target, status, value, detail), status one of ok,
+-- warning, error; eventkit.health() returns the rows of all of them, so a
+-- subsystem adds its checks by creating such a view.
+CREATE VIEW eventkit.health_scheduler AS
+SELECT 'scheduler'::text AS component,
+	   pg_catalog.current_database()::text AS target,
+	   CASE WHEN NOT s.preloaded OR NOT s.enabled THEN 'warning'
+			WHEN s.pid IS NULL THEN 'error'
+			WHEN s.last_loop_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-)
+				 (3 OPERATOR(pg_catalog.*) pg_catalog.current_setting('eventkit.naptime')::pg_catalog.interval
+				  OPERATOR(pg_catalog.+) interval '5 seconds')) THEN 'warning'
+			ELSE 'ok' END AS status,
+	   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) s.last_loop_at), 3) AS value,
+	   CASE WHEN NOT s.preloaded THEN 'eventkit is not in shared_preload_libraries: jobs run only by hand (eventkit.run_maintenance)'
+			WHEN NOT s.enabled THEN 'eventkit.scheduler_enabled is off'
+			WHEN s.pid IS NULL THEN pg_catalog.format('no scheduler running (%s)', s.state)
+			ELSE pg_catalog.format('scheduler pid %s, %s job(s) running, last check %s s ago', s.pid, s.running_jobs,
+								   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) s.last_loop_at), 1))
+	   END AS detail
+  FROM eventkit.scheduler_status() s;
+
+CREATE VIEW eventkit.health_partitions AS
+SELECT 'partitions'::text AS component,
+	   s.relid::text AS target,
+	   CASE WHEN a.ahead OPERATOR(pg_catalog.>=) s.premake THEN 'ok'
+			WHEN a.ahead OPERATOR(pg_catalog.=) 0 THEN 'error'
+			ELSE 'warning' END AS status,
+	   a.ahead::numeric AS value,
+	   pg_catalog.format('%s of %s future partitions ready', a.ahead, s.premake) AS detail
+  FROM eventkit.streams s,
+	   LATERAL (SELECT pg_catalog.count(*) AS ahead
+				  FROM eventkit.partitions(s.relid) p
+				 WHERE p.range_start OPERATOR(pg_catalog.>) pg_catalog.now()) a;
+
+CREATE VIEW eventkit.health_quarantine AS
+SELECT 'quarantine'::text AS component,
+	   s.relid::text AS target,
+	   CASE WHEN q.n OPERATOR(pg_catalog.=) 0 THEN 'ok' ELSE 'warning' END AS status,
+	   COALESCE(pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) q.oldest), 3), 0) AS value,
+	   CASE WHEN q.n OPERATOR(pg_catalog.=) 0 THEN 'no quarantined events'
+			ELSE pg_catalog.format('%s quarantined events (%s out_of_range), the oldest since %s',
+								   q.n, q.out_of_range, q.oldest) END AS detail
+  FROM eventkit.streams s,
+	   LATERAL (SELECT pg_catalog.count(*) AS n,
+					   pg_catalog.count(*) FILTER (WHERE qq.reasons OPERATOR(pg_catalog.@>)
+												   '[{"reason": "out_of_range"}]'::pg_catalog.jsonb) AS out_of_range,
+					   pg_catalog.min(qq.quarantined_at) AS oldest
+				  FROM eventkit.quarantine qq
+				 WHERE qq.stream_id OPERATOR(pg_catalog.=) s.stream_id) q;
+
+CREATE VIEW eventkit.health_ledger AS
+SELECT 'ledger'::text AS component,
+	   s.relid::text AS target,
+	   CASE WHEN g.current_start OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-)
+				 (2 OPERATOR(pg_catalog.*) s.dedup_window))
+			THEN 'warning' ELSE 'ok' END AS status,
+	   COALESCE(z.bytes, 0)::numeric AS value,
+	   pg_catalog.format('%s generation(s), %s', g.n, pg_catalog.pg_size_pretty(COALESCE(z.bytes, 0))) AS detail
+  FROM eventkit.streams s,
+	   LATERAL (SELECT pg_catalog.count(*) AS n,
+					   pg_catalog.max(lg.started_at) FILTER (WHERE lg.ended_at IS NULL) AS current_start
+				  FROM eventkit.ledger_generations lg
+				 WHERE lg.stream_id OPERATOR(pg_catalog.=) s.stream_id) g,
+	   LATERAL (SELECT pg_catalog.sum(pg_catalog.pg_total_relation_size(i.inhrelid))::bigint AS bytes
+				  FROM pg_catalog.pg_inherits i
+				 WHERE i.inhparent OPERATOR(pg_catalog.=)
+					   pg_catalog.to_regclass(pg_catalog.format('eventkit_internal.ledger_%s', s.stream_id))::pg_catalog.oid) z;
+
+CREATE VIEW eventkit.health_jobs AS
+SELECT 'job'::text AS component,
+	   pg_catalog.format('%s %s', j.kind, j.target) AS target,
+	   CASE WHEN j.last_status IN ('failed', 'crashed') THEN 'error'
+			WHEN j.enabled AND j.next_run_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-)
+				 GREATEST(j.schedule, interval '1 minute')) THEN 'warning'
+			ELSE 'ok' END AS status,
+	   j.failures::numeric AS value,
+	   CASE WHEN j.last_status IN ('failed', 'crashed')
+			THEN pg_catalog.format('%s %s time(s) in a row, last: %s', j.last_status, j.failures, j.last_error)
+			WHEN NOT j.enabled THEN 'disabled'
+			WHEN j.last_status IS NULL THEN 'not run yet'
+			ELSE pg_catalog.format('last run %s', j.last_status) END AS detail
+  FROM eventkit.jobs j;
+
+GRANT SELECT ON eventkit.health_scheduler, eventkit.health_partitions, eventkit.health_quarantine,
+	eventkit.health_ledger, eventkit.health_jobs TO pg_monitor;
+
+CREATE FUNCTION eventkit.health()
+RETURNS TABLE(component text, target text, status text, value numeric, detail text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v name;
+BEGIN
+	FOR v IN SELECT c.relname FROM pg_class c
+			  WHERE c.relnamespace = 'eventkit'::regnamespace AND c.relkind = 'v'
+				AND c.relname LIKE 'health\_%'
+			  ORDER BY c.relname
+	LOOP
+		RETURN QUERY EXECUTE format('SELECT component::text, target::text, status::text,'
+									' value::numeric, detail::text FROM eventkit.%I', v);
+	END LOOP;
+END
+$$;
+
+-- Jobs for the streams that exist already.
+SELECT eventkit.schedule_stream_jobs(s.relid) FROM eventkit.streams s
+ WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) s.relid::pg_catalog.oid)
+ ORDER BY s.stream_id;

@@ -466,6 +466,9 @@ eventkit_create_stream(PG_FUNCTION_ARGS)
 
 	ek_premake_partitions(&stream, GetCurrentTransactionStartTimestamp());
 
+	/* the background worker's jobs for it (jobs.c) */
+	ek_schedule_stream_jobs(&stream);
+
 	SPI_finish();
 
 	PG_RETURN_OID(stream.relid);
@@ -490,6 +493,7 @@ forget_stream(int32 stream_id)
 	};
 
 	ek_drop_ledger(stream_id);
+	ek_unschedule_stream_jobs(stream_id);
 	for (int i = 0; i < lengthof(cleanup); i++)
 	{
 		int			rc = SPI_execute_with_args(cleanup[i], 1, argtypes, values,

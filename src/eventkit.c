@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * eventkit.c
- *	  Module entry point: loads the configuration parameters.  The SQL
- *	  functions live in the subsystem files (catalog.c for streams,
- *	  ingest.c, maintenance.c).
+ *	  Module entry point: loads the configuration parameters and sets up
+ *	  the background worker's hooks (worker.c).  The SQL functions live in
+ *	  the subsystem files (catalog.c for streams, ingest.c, maintenance.c,
+ *	  jobs.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -21,4 +22,5 @@ void
 _PG_init(void)
 {
 	ek_define_gucs();
+	ek_worker_init();
 }

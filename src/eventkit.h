@@ -44,6 +44,11 @@ extern int	ek_invalid_events;
 extern bool ek_create_partitions_on_ingest;
 extern int	ek_maintenance_lock_timeout;
 extern int	ek_backend_memory_retention;
+extern bool ek_scheduler_enabled;
+extern int	ek_naptime;
+extern int	ek_max_job_workers;
+extern int	ek_job_history_retention;
+extern int	ek_testing_clock_offset;
 
 extern void ek_define_gucs(void);
 extern void ek_apply_memory_retention(void);
@@ -216,5 +221,36 @@ extern void ek_write_events(const StreamInfo *stream, SegmentEvent **events,
 /* ---- maintenance.c ---- */
 
 extern void ek_maintain_stream(StreamInfo *stream, TimestampTz now);
+
+/* ---- jobs.c ---- */
+
+/*
+ * Job kinds.  Stream jobs (premake, retention, ledger, redrive) carry the
+ * stream's id; refresh_rollup jobs carry the rollup's name as target.
+ */
+#define EK_JOB_PREMAKE			"premake"
+#define EK_JOB_RETENTION		"retention"
+#define EK_JOB_LEDGER			"ledger"
+#define EK_JOB_REDRIVE			"redrive"
+#define EK_JOB_REFRESH_ROLLUP	"refresh_rollup"
+
+extern bool ek_jobs_installed(void);
+extern int64 ek_schedule_job(const char *kind, int32 stream_id,
+							 const char *target, const Interval *schedule);
+extern void ek_unschedule_job(const char *kind, const char *target);
+extern int	ek_schedule_stream_jobs(const StreamInfo *stream);
+extern void ek_unschedule_stream_jobs(int32 stream_id);
+extern TimestampTz ek_job_clock(void);
+extern int64 ek_run_stream_job(const char *kind, StreamInfo *stream,
+							   TimestampTz now);
+extern void ek_job_worker_execute(Oid dboid, int64 job_id);
+extern void ek_jobs_mark_orphans(Datum running);
+extern void ek_jobs_purge_history(void);
+extern int	ek_jobs_due(Datum running, int limit, int64 **out,
+						MemoryContext cxt);
+
+/* ---- worker.c ---- */
+
+extern void ek_worker_init(void);
 
 #endif							/* EVENTKIT_H */

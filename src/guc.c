@@ -15,6 +15,7 @@
 #include <malloc.h>
 #endif
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -27,6 +28,11 @@ int			ek_invalid_events = INVALID_EVENTS_QUARANTINE;
 bool		ek_create_partitions_on_ingest = true;
 int			ek_maintenance_lock_timeout = 5000;
 int			ek_backend_memory_retention = 64;	/* MB */
+bool		ek_scheduler_enabled = true;
+int			ek_naptime = 10;	/* s */
+int			ek_max_job_workers = 2;
+int			ek_job_history_retention = 7 * 24 * 3600;	/* s */
+int			ek_testing_clock_offset = 0;	/* s */
 
 /* the value last given to malloc in this backend; -1: never */
 static int	applied_retention = -1;
@@ -97,6 +103,51 @@ ek_define_gucs(void)
 							&ek_backend_memory_retention,
 							64, 0, 1024,
 							PGC_USERSET, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventkit.scheduler_enabled",
+							 "Whether the background worker runs eventkit's jobs.",
+							 "Needs shared_preload_libraries = 'eventkit'. When off, the "
+							 "launcher stops every scheduler and starts none.",
+							 &ek_scheduler_enabled,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.naptime",
+							"Time the launcher and the schedulers sleep between checks.",
+							"Also the base of the retry delay of a failing job.",
+							&ek_naptime,
+							10, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/* a PGC_POSTMASTER setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("eventkit.max_job_workers",
+								"Most eventkit job workers running at once, over all databases.",
+								"Each job worker is a background worker: keep max_worker_processes "
+								"above 1 (launcher) + databases with eventkit (schedulers) + this.",
+								&ek_max_job_workers,
+								2, 1, 64,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.job_history_retention",
+							"How long finished runs are kept in eventkit.job_runs.",
+							NULL,
+							&ek_job_history_retention,
+							7 * 24 * 3600, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.testing_clock_offset",
+							"For tests only: shifts the job workers' notion of now.",
+							"Added to the current time when jobs premake partitions and apply "
+							"retention, so tests can make time pass. Leave at 0.",
+							&ek_testing_clock_offset,
+							0, -INT_MAX, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("eventkit");

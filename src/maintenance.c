@@ -4,7 +4,8 @@
  *	  eventkit.run_maintenance(): the periodic work of a stream — premaking
  *	  partitions, dropping partitions past retention, starting a new dedup
  *	  ledger generation and dropping expired ones.  Callable by hand or from
- *	  pg_cron; the background worker runs the same code.
+ *	  pg_cron; the background worker's jobs run the same code
+ *	  (ek_run_stream_job in jobs.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -26,15 +27,14 @@ PG_FUNCTION_INFO_V1(eventkit_run_maintenance);
 void
 ek_maintain_stream(StreamInfo *stream, TimestampTz now)
 {
-	int			made = ek_premake_partitions(stream, now);
-	int			dropped = ek_drop_expired_partitions(stream, now);
-	bool		rotated = ek_rotate_ledger(stream);
-	int			pruned = ek_prune_ledger(stream);
+	int64		made = ek_run_stream_job(EK_JOB_PREMAKE, stream, now);
+	int64		dropped = ek_run_stream_job(EK_JOB_RETENTION, stream, now);
+	int64		ledger = ek_run_stream_job(EK_JOB_LEDGER, stream, now);
 
 	ereport(DEBUG1,
-			(errmsg("eventkit: stream %s: %d partitions made, %d dropped, ledger %s, %d generations dropped",
-					get_rel_name(stream->relid), made, dropped,
-					rotated ? "rotated" : "kept", pruned)));
+			(errmsg("eventkit: stream %s: %lld partitions made, %lld dropped, %lld ledger generations started or dropped",
+					get_rel_name(stream->relid), (long long) made, (long long) dropped,
+					(long long) ledger)));
 }
 
 Datum

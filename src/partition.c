@@ -352,6 +352,16 @@ ek_drop_expired_partitions(const StreamInfo *stream, TimestampTz now)
 		return 0;
 
 	ek_begin_ddl(&ddl, stream_owner(stream->relid), true);
+
+	/*
+	 * Lock the expired partitions first: a long transaction reading one of
+	 * them then makes this time out before the stream itself is locked, so
+	 * ingest into the other partitions never queues behind the DETACH.
+	 */
+	foreach(lc, expired)
+		ek_spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+							 ek_qualified_relname(lfirst_oid(lc))),
+					SPI_OK_UTILITY);
 	foreach(lc, expired)
 	{
 		char	   *qpart = ek_qualified_relname(lfirst_oid(lc));

@@ -1,0 +1,264 @@
+
+# Copyright: eventkit authors
+#
+# The background worker with a real server (shared_preload_libraries):
+#
+#  - the launcher starts a scheduler after CREATE EXTENSION, without restart,
+#    and again after it is terminated; scheduler_enabled = off stops it;
+#  - partitions are premade as time passes and retention drops old ones and
+#    leaves the rest (time passes through eventkit.testing_clock_offset,
+#    which shifts the job workers' clock; partitions are 1 minute wide);
+#  - a retention job blocked by a reader's lock times out, is recorded as
+#    failed with its message, does not block ingest, and succeeds once the
+#    lock is gone;
+#  - refresh_rollup jobs are skipped while the function is missing; a failing
+#    job backs off exponentially and the others keep running;
+#  - job history is purged after eventkit.job_history_retention;
+#  - quarantined out_of_range events are re-driven once premake covers them;
+#  - DROP DATABASE, CREATE DATABASE ... TEMPLATE and DROP EXTENSION succeed
+#    while the scheduler runs.
+#
+# Every wait polls with a deadline (poll_query_until); no fixed sleeps.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('worker');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', q{
+shared_preload_libraries = 'eventkit'
+eventkit.naptime = 1
+eventkit.maintenance_lock_timeout = '500ms'
+});
+$node->start;
+
+sub poll
+{
+	my ($db, $sql, $what) = @_;
+	ok($node->poll_query_until($db, $sql), $what)
+	  or diag($node->safe_psql($db,
+			"SELECT string_agg(format('%s %s %s: %s', job_id, kind, status, message), E'\\n' ORDER BY run_id)"
+			  . " FROM eventkit.job_runs WHERE to_regclass('eventkit.job_runs') IS NOT NULL"));
+}
+
+sub set_offset
+{
+	my ($minutes) = @_;
+	$node->safe_psql('postgres',
+		"ALTER SYSTEM SET eventkit.testing_clock_offset = '${minutes}min'");
+	$node->reload;
+	# new processes (such as job workers) see the new value
+	$node->poll_query_until('postgres',
+		"SELECT current_setting('eventkit.testing_clock_offset') = '${minutes}min'")
+	  or die "offset not applied";
+	# run the stream jobs now rather than at their next turn
+	$node->safe_psql('postgres',
+		"UPDATE eventkit.jobs SET next_run_at = now() WHERE kind IN ('premake', 'retention')");
+}
+
+my $nsched = q{(SELECT count(*) FROM pg_stat_activity
+ WHERE backend_type = 'eventkit scheduler' AND datname = current_database())};
+
+# ---- launcher and scheduler
+poll('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'eventkit launcher'",
+	'launcher running');
+# (the launcher's probe of a database without eventkit exits at once)
+poll('postgres', "SELECT $nsched = 0", 'no scheduler stays in a database without eventkit');
+
+$node->safe_psql('postgres', 'CREATE EXTENSION eventkit');
+poll('postgres', "SELECT $nsched = 1", 'scheduler appears after CREATE EXTENSION, without restart');
+poll('postgres', q{SELECT state = 'running' FROM eventkit.scheduler_status()},
+	'scheduler_status() reports it running');
+
+my $pid1 = $node->safe_psql('postgres', 'SELECT pid FROM eventkit.scheduler_status()');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid1)");
+poll('postgres',
+	"SELECT pid IS NOT NULL AND pid <> $pid1 FROM eventkit.scheduler_status()",
+	'a terminated scheduler is started again');
+
+$node->safe_psql('postgres', 'ALTER SYSTEM SET eventkit.scheduler_enabled = off');
+$node->reload;
+poll('postgres', "SELECT $nsched = 0", 'scheduler_enabled = off stops the scheduler (SIGHUP)');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET eventkit.scheduler_enabled');
+$node->reload;
+poll('postgres', "SELECT $nsched = 1", 'and on starts it again');
+
+# ---- premake and retention as time passes
+# 1-minute partitions, 10 premade, 30 minutes retention; one event 20 minutes
+# ago (its partition is made by ingest), one 9 minutes ahead.
+$node->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_stream('ev', partition_interval => '1 minute', premake => 10,
+							  retention => '30 minutes');
+SELECT * FROM eventkit.ingest('ev', jsonb_build_array(
+  jsonb_build_object('type', 'track', 'messageId', 'old', 'userId', 'u', 'event', 'E',
+					 'timestamp', now() - interval '20 minutes'),
+  jsonb_build_object('type', 'track', 'messageId', 'ahead', 'userId', 'u', 'event', 'E',
+					 'timestamp', now() + interval '9 minutes')));
+});
+is($node->safe_psql('postgres', 'SELECT count(*) FROM ev'), '2', 'two events stored');
+poll('postgres',
+	q{SELECT count(DISTINCT kind) = 4 FROM eventkit.job_runs WHERE status IN ('succeeded', 'skipped')},
+	'every job of the new stream has run');
+
+# Job clock +35 min: premake reaches now+45min; retention drops every partition
+# that ended before now+5min, including the one of the old event.
+set_offset(35);
+poll('postgres', q{SELECT EXISTS (SELECT 1 FROM eventkit.partitions('ev')
+  WHERE range_start <= now() + interval '44 minutes' AND range_end > now() + interval '44 minutes')},
+	'partitions premade as the clock moves');
+poll('postgres', q{SELECT NOT EXISTS (SELECT 1 FROM eventkit.partitions('ev')
+  WHERE range_end <= now() + interval '4 minutes')}, 'retention dropped the old partitions');
+is($node->safe_psql('postgres', q{SELECT string_agg(message_id, ',') FROM ev}),
+	'ahead', 'the event in a partition within retention is kept');
+is($node->safe_psql('postgres',
+	q{SELECT count(*) = count(DISTINCT range_start) FROM eventkit.partitions('ev')}),
+	't', 'no partition made twice');
+cmp_ok($node->safe_psql('postgres', q{SELECT max(rows_affected) FROM eventkit.job_runs
+  WHERE kind = 'retention' AND status = 'succeeded'}), '>=', 1,
+	'retention run recorded with the partitions it dropped');
+
+# ---- a retention job blocked by a reader
+my $part = $node->safe_psql('postgres', q{SELECT partition FROM eventkit.partitions('ev')
+  WHERE range_start <= now() + interval '9 minutes' AND range_end > now() + interval '9 minutes'});
+my $reader = $node->background_psql('postgres');
+$reader->query_safe("BEGIN; LOCK TABLE $part IN ACCESS SHARE MODE;");
+
+# Job clock +40 min: the partition of "ahead" is past retention now.
+set_offset(40);
+poll('postgres', q{SELECT EXISTS (SELECT 1 FROM eventkit.job_runs
+  WHERE kind = 'retention' AND status = 'failed' AND message LIKE '%lock timeout%')},
+	'blocked retention run recorded as failed with its message');
+is($node->safe_psql('postgres', q{SELECT last_status || ' ' || (failures >= 1)
+  FROM eventkit.jobs WHERE kind = 'retention'}), 'failed true', 'job shows the failure');
+is($node->safe_psql('postgres', q{SELECT status FROM eventkit.health()
+  WHERE component = 'job' AND target LIKE 'retention %'}), 'error', 'health() shows it');
+
+# ingest into current partitions is not queued behind the blocked job
+my $t0 = time;
+$node->safe_psql('postgres', q{SET statement_timeout = '5s';
+  SELECT * FROM eventkit.ingest('ev', '{"type": "track", "messageId": "during", "userId": "u", "event": "E"}')});
+cmp_ok(time - $t0, '<', 5, 'ingest not blocked by the waiting retention job');
+
+$reader->query_safe('COMMIT');
+$reader->quit;
+poll('postgres', qq{SELECT to_regclass('$part') IS NULL}, 'dropped once the lock is gone');
+poll('postgres', q{SELECT last_status = 'succeeded' AND failures = 0
+  FROM eventkit.jobs WHERE kind = 'retention'}, 'the job recovered from its backoff');
+
+# ---- refresh_rollup jobs: skipped while the function is missing; a failing
+# one backs off exponentially and does not stop the others
+$node->safe_psql('postgres', q{
+SELECT eventkit.schedule_job('refresh_rollup', 'r_ok', '1 second');
+SELECT eventkit.schedule_job('refresh_rollup', 'r_bad', '1 second');
+});
+poll('postgres', q{SELECT count(DISTINCT target) = 2 FROM eventkit.job_runs
+  WHERE kind = 'refresh_rollup' AND status = 'skipped'
+	AND message = 'eventkit.refresh_rollup(text) is not installed'},
+	'refresh_rollup runs are skipped while eventkit.refresh_rollup is missing');
+$node->safe_psql('postgres', q{
+CREATE TABLE refreshed (name text, n int);
+CREATE FUNCTION eventkit.refresh_rollup(name text) RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+	IF name = 'r_bad' THEN
+		RAISE EXCEPTION 'rollup % is broken', name;
+	END IF;
+	INSERT INTO public.refreshed VALUES (name, 1);
+	RETURN 7;
+END $$;
+});
+poll('postgres', q{SELECT failures >= 3 FROM eventkit.jobs WHERE target = 'r_bad'},
+	'the failing rollup job fails repeatedly');
+is($node->safe_psql('postgres', q{SELECT last_status || ': ' || last_error || ' / ' ||
+	(abs(extract(epoch FROM next_run_at - r.ended_at) - 2 ^ (failures - 1)) < 0.5)
+  FROM eventkit.jobs j, LATERAL (SELECT max(ended_at) AS ended_at FROM eventkit.job_runs
+	WHERE job_id = j.job_id) r WHERE target = 'r_bad'}),
+	'failed: rollup r_bad is broken / true', 'it backs off by naptime * 2^(failures - 1)');
+poll('postgres', q{SELECT count(*) >= 3 FROM refreshed WHERE name = 'r_ok'},
+	'the other rollup job keeps running');
+is($node->safe_psql('postgres', q{SELECT rows_affected FROM eventkit.job_runs
+  WHERE target = 'r_ok' AND status = 'succeeded' ORDER BY run_id DESC LIMIT 1}), '7',
+	'rows affected recorded');
+$node->safe_psql('postgres', q{
+SELECT eventkit.unschedule_job('refresh_rollup', 'r_ok');
+SELECT eventkit.unschedule_job('refresh_rollup', 'r_bad');
+DROP FUNCTION eventkit.refresh_rollup(text);
+});
+
+# ---- history purge
+cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM eventkit.job_runs'), '>', 4,
+	'history recorded');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET eventkit.job_history_retention = '2s'});
+$node->reload;
+poll('postgres', q{SELECT count(*) = 0 FROM eventkit.job_runs
+  WHERE ended_at < now() - interval '10 seconds'}, 'history older than the retention purged');
+
+# ---- re-drive of quarantined out_of_range events once their partition exists
+# eventkit.replay_quarantine comes from the tracking-plan work; a stand-in
+# that re-ingests the payloads is enough to see the job hand the right ids.
+$node->safe_psql(
+	'postgres', q{
+CREATE OR REPLACE FUNCTION eventkit.replay_quarantine(stream regclass, ids bigint[] DEFAULT NULL)
+RETURNS eventkit.ingest_result LANGUAGE plpgsql AS $$
+DECLARE r eventkit.ingest_result;
+BEGIN
+	SELECT (eventkit.ingest(stream, jsonb_agg(payload ORDER BY quarantine_id))).* INTO r
+	  FROM eventkit.quarantine WHERE quarantine_id = ANY (ids);
+	DELETE FROM eventkit.quarantine WHERE quarantine_id = ANY (ids);
+	RETURN r;
+END $$;
+SELECT eventkit.create_stream('ev3', partition_interval => '1 minute', premake => 1);
+});
+# job clock is +40 min: premake made now+40..41min; an event at now+50min is
+# out of range
+is($node->safe_psql('postgres', q{SELECT quarantined FROM eventkit.ingest('ev3',
+  jsonb_build_object('type', 'track', 'messageId', 'later', 'userId', 'u', 'event', 'E',
+					 'timestamp', now() + interval '50 minutes'))}), '1',
+	'an event beyond the premade partitions is quarantined');
+poll('postgres', q{SELECT last_status = 'succeeded' FROM eventkit.jobs
+  WHERE kind = 'redrive' AND target = 'public.ev3'}, 'redrive runs while its partition is missing');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM eventkit.quarantine'), '1',
+	'and leaves the event in quarantine');
+set_offset(50);
+poll('postgres', q{SELECT EXISTS (SELECT 1 FROM eventkit.partitions('ev3')
+  WHERE range_start > now() + interval '48 minutes')}, 'premake covers it');
+$node->safe_psql('postgres', q{UPDATE eventkit.jobs SET next_run_at = now() WHERE kind = 'redrive'});
+poll('postgres', q{SELECT count(*) = 1 FROM ev3 WHERE message_id = 'later'},
+	'once premake covers it, redrive replays the event');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM eventkit.quarantine'), '0',
+	'quarantine empty');
+
+# ---- DROP DATABASE while its scheduler runs
+$node->safe_psql('postgres', 'CREATE DATABASE other');
+$node->safe_psql('other',
+	"CREATE EXTENSION eventkit; SELECT eventkit.create_stream('ev2', partition_interval => '1 minute')");
+poll('other', "SELECT $nsched = 1", 'scheduler in a second database');
+my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE other');
+is($rc, 0, 'DROP DATABASE succeeds while the scheduler runs') or diag($err);
+poll('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity
+  WHERE backend_type LIKE 'eventkit%' AND datname = 'other'}, 'no worker left for it');
+poll('postgres', "SELECT $nsched = 1", 'the scheduler of the other database still runs');
+
+# ---- CREATE DATABASE ... TEMPLATE of a database whose scheduler runs
+($rc, $out, $err) = $node->psql('template1', 'CREATE DATABASE copy TEMPLATE postgres');
+is($rc, 0, 'CREATE DATABASE with a template whose scheduler runs succeeds') or diag($err);
+poll('postgres', "SELECT $nsched = 1", 'the template database gets its scheduler back');
+poll('copy', "SELECT $nsched = 1", 'and the copy gets one');
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE copy');
+is($rc, 0, 'the copy is dropped') or diag($err);
+
+# ---- DROP EXTENSION while the scheduler runs, and back
+($rc, $out, $err) = $node->psql('postgres', 'DROP EXTENSION eventkit CASCADE');
+is($rc, 0, 'DROP EXTENSION succeeds while the scheduler runs') or diag($err);
+poll('postgres', "SELECT $nsched = 0", 'scheduler gone after DROP EXTENSION');
+$node->safe_psql('postgres', 'CREATE EXTENSION eventkit');
+poll('postgres', "SELECT $nsched = 1", 'and back after CREATE EXTENSION');
+
+$node->stop;
+done_testing();

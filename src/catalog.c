@@ -518,7 +518,7 @@ eventkit_drop_stream(PG_FUNCTION_ARGS)
 	Oid			save_userid;
 	int			save_sec;
 
-	if (!pg_class_ownercheck(relid, GetUserId()))
+	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
 
 	SPI_connect();

@@ -12,9 +12,20 @@
 
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
 #include "nodes/pg_list.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+
+/* Does the current user own the relation?  (object_ownercheck from 16 on) */
+#if PG_VERSION_NUM >= 160000
+#define ek_owns_relation(relid) \
+	object_ownercheck(RelationRelationId, (relid), GetUserId())
+#else
+#define ek_owns_relation(relid) pg_class_ownercheck((relid), GetUserId())
+#endif
 
 /* PostgreSQL 17's foreach_ptr(), for older servers */
 #ifndef foreach_ptr

@@ -233,7 +233,7 @@ eventkit_schedule_stream_jobs(PG_FUNCTION_ARGS)
 	StreamInfo	stream;
 	int			n;
 
-	if (!pg_class_ownercheck(relid, GetUserId()))
+	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
 	SPI_connect();
 	ek_lookup_stream(relid, &stream, false);

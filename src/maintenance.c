@@ -59,7 +59,7 @@ eventkit_run_maintenance(PG_FUNCTION_ARGS)
 															   SPI_tuptable->tupdesc, 1, &isnull));
 
 			/* with no argument: the streams the caller owns */
-			if (pg_class_ownercheck(relid, GetUserId()))
+			if (ek_owns_relation(relid))
 				relids = lappend_oid(relids, relid);
 		}
 	}
@@ -67,7 +67,7 @@ eventkit_run_maintenance(PG_FUNCTION_ARGS)
 	{
 		Oid			relid = PG_GETARG_OID(0);
 
-		if (!pg_class_ownercheck(relid, GetUserId()))
+		if (!ek_owns_relation(relid))
 			aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
 		relids = list_make1_oid(relid);
 	}

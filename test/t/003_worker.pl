@@ -200,19 +200,9 @@ poll('postgres', q{SELECT count(*) = 0 FROM eventkit.job_runs
   WHERE ended_at < now() - interval '10 seconds'}, 'history older than the retention purged');
 
 # ---- re-drive of quarantined out_of_range events once their partition exists
-# eventkit.replay_quarantine comes from the tracking-plan work; a stand-in
-# that re-ingests the payloads is enough to see the job hand the right ids.
+# (eventkit.replay_quarantine re-runs the event through the normal path)
 $node->safe_psql(
 	'postgres', q{
-CREATE OR REPLACE FUNCTION eventkit.replay_quarantine(stream regclass, ids bigint[] DEFAULT NULL)
-RETURNS eventkit.ingest_result LANGUAGE plpgsql AS $$
-DECLARE r eventkit.ingest_result;
-BEGIN
-	SELECT (eventkit.ingest(stream, jsonb_agg(payload ORDER BY quarantine_id))).* INTO r
-	  FROM eventkit.quarantine WHERE quarantine_id = ANY (ids);
-	DELETE FROM eventkit.quarantine WHERE quarantine_id = ANY (ids);
-	RETURN r;
-END $$;
 SELECT eventkit.create_stream('ev3', partition_interval => '1 minute', premake => 1);
 });
 # job clock is +40 min: premake made now+40..41min; an event at now+50min is

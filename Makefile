@@ -9,7 +9,9 @@ OBJS = \
 	src/dedup.o \
 	src/ingest.o \
 	src/writer.o \
-	src/maintenance.o
+	src/maintenance.o \
+	src/rollup.o \
+	src/rollup_sql.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql
@@ -18,7 +20,7 @@ PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
-REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog
+REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog rollup
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation

@@ -20,7 +20,7 @@ PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
-REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog rollup
+REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog rollup rollup_random
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation

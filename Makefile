@@ -23,7 +23,7 @@ PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog rollup rollup_random
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
-ISOLATION = concurrent_dedup concurrent_abort ledger_rotation
+ISOLATION = concurrent_dedup concurrent_abort ledger_rotation rollup_refresh
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso --temp-instance=./tmp_check_iso --temp-config=test/eventkit.conf
 
 TAP_TESTS = 1

@@ -455,7 +455,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 				SPI_OK_UTILITY);
 	if (!OidIsValid(get_relname_relid(brin_index_name(stream), get_rel_namespace(stream))))
 		ek_spi_exec(psprintf("CREATE INDEX %s ON %s USING brin (batch_id)"
-							 " WITH (autosummarize = on)",
+							 " WITH (pages_per_range = 32, autosummarize = on)",
 							 quote_identifier(brin_index_name(stream)),
 							 ek_qualified_relname(stream)),
 					SPI_OK_UTILITY);

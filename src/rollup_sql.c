@@ -339,7 +339,8 @@ parse_dimension(RollupDef *def, char *spec, RollupDim *d)
 	else
 	{
 		d->expr = psprintf("s.%s", quote_identifier(path.column));
-		d->typname = format_type_with_typemod(path.coltype, path.coltypmod);
+		d->typname = format_type_extended(path.coltype, path.coltypmod,
+										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 	}
 }
 

@@ -53,6 +53,7 @@ typedef struct RollupDef
 	Interval	bucket;
 	List	   *dims;			/* of RollupDim * */
 	List	   *measures;		/* of RollupMeasure * */
+	List	   *inner_exprs;	/* JSON values extracted once per row (char *) */
 	char	   *hll_schema;		/* quoted, NULL if not needed */
 	char	   *tdigest_schema; /* quoted, NULL if not needed */
 } RollupDef;

@@ -175,9 +175,25 @@ numeric_type(Oid t)
 		t == FLOAT4OID || t == FLOAT8OID;
 }
 
+/*
+ * A JSON value the measures read is extracted once per row, in an inner
+ * projection (see append_partial_select): returns the column that holds it.
+ */
+static char *
+inner_column(RollupDef *def, char *expr)
+{
+	ListCell   *lc;
+
+	foreach(lc, def->inner_exprs)
+		if (strcmp((char *) lfirst(lc), expr) == 0)
+			return psprintf("s.ek_j%d", foreach_current_index(lc) + 1);
+	def->inner_exprs = lappend(def->inner_exprs, expr);
+	return psprintf("s.ek_j%d", list_length(def->inner_exprs));
+}
+
 /* numeric value and skip expression of a path */
 static void
-numeric_value(const RollupPath *path, const char *spec, RollupMeasure *m)
+numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMeasure *m)
 {
 	if (path->keys == NIL)
 	{
@@ -192,7 +208,7 @@ numeric_value(const RollupPath *path, const char *spec, RollupMeasure *m)
 	}
 	else
 	{
-		char	   *j = path_jsonb(path, "#>");
+		char	   *j = inner_column(def, path_jsonb(path, "#>"));
 
 		/* JSON numbers only; a string, boolean, array or object is skipped */
 		m->value = psprintf("CASE WHEN pg_catalog.jsonb_typeof(%s) OPERATOR(pg_catalog.=) 'number'"
@@ -314,10 +330,10 @@ parse_measure(RollupDef *def, char *spec, RollupMeasure *m)
 		case RM_PERCENTILE:
 			if (def->tdigest_schema == NULL)
 				def->tdigest_schema = extension_schema("tdigest", "percentile");
-			numeric_value(&path, arg, m);
+			numeric_value(def, &path, arg, m);
 			break;
 		default:
-			numeric_value(&path, arg, m);
+			numeric_value(def, &path, arg, m);
 			break;
 	}
 }
@@ -377,6 +393,7 @@ ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures)
 
 	def->dims = NIL;
 	def->measures = NIL;
+	def->inner_exprs = NIL;
 
 	deconstruct_array(DatumGetArrayTypeP(dimensions), TEXTOID, -1, false, TYPALIGN_INT,
 					  &elems, &nulls, &n);
@@ -575,8 +592,19 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where,
 					 skip.data, EK_ROLLUP_SKIPPED_COLUMN);
 	if (with_events)
 		appendStringInfoString(buf, ", pg_catalog.count(*) AS ek_events");
-	appendStringInfo(buf, " FROM %s s WHERE %s GROUP BY ",
-					 ek_qualified_relname(def->stream_relid), where);
+	if (def->inner_exprs == NIL)
+		appendStringInfo(buf, " FROM %s s WHERE %s GROUP BY ",
+						 ek_qualified_relname(def->stream_relid), where);
+	else
+	{
+		/* OFFSET 0 keeps the inner projection: each JSON value read once */
+		appendStringInfoString(buf, " FROM (SELECT s.*");
+		foreach(lc, def->inner_exprs)
+			appendStringInfo(buf, ", %s AS ek_j%d", (char *) lfirst(lc),
+							 foreach_current_index(lc) + 1);
+		appendStringInfo(buf, " FROM %s s WHERE %s OFFSET 0) s GROUP BY ",
+						 ek_qualified_relname(def->stream_relid), where);
+	}
 	for (int i = 1; i <= ngroup; i++)
 		appendStringInfo(buf, "%s%d", i > 1 ? ", " : "", i);
 }

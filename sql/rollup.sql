@@ -95,6 +95,12 @@ SELECT accepted FROM eventkit.ingest('ev',
 SELECT eventkit.refresh_rollup('hourly');
 SELECT bucket, event, currency, count, sum_revenue FROM hourly
  WHERE bucket = '2026-01-05 13:00:00+00' ORDER BY 1, 2, 3;
+-- a dimension from context (context.page.path AS path)
+SELECT accepted FROM eventkit.ingest('ev',
+  jsonb_set(mk('n7', 'u8', 'View', NULL, '2026-01-05T11:30:00Z'), '{context}', '{"page": {"path": "/pricing"}}'),
+  '2026-01-05 14:00:00+00');
+SELECT eventkit.refresh_rollup('hourly');
+SELECT bucket, event, path, count FROM hourly WHERE event = 'View' ORDER BY 1, 2, 3;
 
 -- the rollup equals a from-scratch GROUP BY over the stream
 SELECT count(*) AS differences FROM (

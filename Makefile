@@ -17,7 +17,9 @@ OBJS = \
 	src/jsonschema_meta.o \
 	src/jsonschema_sql.o \
 	src/jobs.o \
-	src/worker.o
+	src/worker.o \
+	src/rollup.o \
+	src/rollup_sql.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql
@@ -27,10 +29,10 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
 REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog \
-	jsonschema plans jobs upgrade
+	jsonschema plans rollup rollup_random jobs upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
-ISOLATION = concurrent_dedup concurrent_abort ledger_rotation plan_change
+ISOLATION = concurrent_dedup concurrent_abort ledger_rotation plan_change rollup_refresh
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso --temp-instance=./tmp_check_iso --temp-config=test/eventkit.conf
 
 TAP_TESTS = 1

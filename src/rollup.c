@@ -1,0 +1,669 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollup.c
+ *	  Incremental rollups: eventkit.create_rollup(), refresh_rollup(),
+ *	  drop_rollup(), set_rollup_schedule(), the eventkit.rollups catalog row,
+ *	  and the safe watermark that makes a refresh read exactly the events
+ *	  committed since the previous one.
+ *
+ *	  Watermark.  Every stored row carries the batch_id of the ingest call
+ *	  that stored it, from the sequence eventkit.batch_id_seq (CACHE 1), and
+ *	  ingest allocates it only after it holds RowExclusiveLock on the stream.
+ *	  A refresh (holding the rollup's catalog row FOR UPDATE, so refreshes of
+ *	  one rollup serialize) reads the sequence's position S, then waits with
+ *	  WaitForLockers() for every transaction that holds a lock conflicting
+ *	  with ShareLock on the stream.  Any ingest that got a batch id <= S was
+ *	  already holding its lock when S was read, so once the wait is over it
+ *	  has committed or aborted; the fold then runs with a new snapshot and
+ *	  sees all of (watermark, S].  New writers are not blocked (nothing is
+ *	  locked, only waited for); their ids are > S and wait for the next
+ *	  refresh.  The fold and the new watermark commit together, so a row is
+ *	  folded exactly once.
+ *
+ *	  Finding the rows: create_rollup puts a BRIN index on batch_id on the
+ *	  stream (batch ids grow with insertion order, so every partition's
+ *	  ranges are tight, and unsummarized tail ranges, where new rows are,
+ *	  are always returned).  The fold reads it with a bitmap scan.
+ *
+ *	  Definition parsing and SQL generation live in rollup_sql.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "eventkit.h"
+#include "rollup.h"
+
+/* events per chunk when create_rollup folds the history */
+#define BACKFILL_CHUNK_EVENTS 100000
+
+PG_FUNCTION_INFO_V1(eventkit_create_rollup);
+PG_FUNCTION_INFO_V1(eventkit_refresh_rollup);
+PG_FUNCTION_INFO_V1(eventkit_drop_rollup);
+PG_FUNCTION_INFO_V1(eventkit_set_rollup_schedule);
+PG_FUNCTION_INFO_V1(eventkit_forget_dropped_rollups);
+
+/* A rollup's catalog row (what refresh needs). */
+typedef struct RollupRow
+{
+	int32		rollup_id;
+	Oid			relid;
+	Oid			view;
+	Oid			stream;
+	int32		stream_id;
+	Interval	bucket;
+	Datum		dimensions;
+	Datum		measures;
+	int64		watermark;
+	int64		backfill_target;
+} RollupRow;
+
+static Oid
+rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+static text *
+text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return PG_GETARG_TEXT_PP(argno);
+}
+
+static RangeVar *
+rollup_rangevar(text *name)
+{
+	RangeVar   *rv = makeRangeVarFromNameList(textToQualifiedNameList(name));
+
+	if (rv->catalogname != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cross-database references are not implemented: \"%s\"",
+						text_to_cstring(name))));
+	return rv;
+}
+
+/*
+ * Read a rollup's catalog row by the rollup table's oid (FOR UPDATE when
+ * asked: that serializes refreshes).  Caller: SPI connected.
+ */
+static bool
+read_rollup(Oid relid, bool for_update, RollupRow *row)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	Oid			save_userid;
+	int			save_sec;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	int			rc;
+
+	ek_switch_to_owner(&save_userid, &save_sec);
+	rc = SPI_execute_with_args(psprintf("SELECT rollup_id, relid::pg_catalog.oid,"
+										" realtime_view::pg_catalog.oid, stream::pg_catalog.oid,"
+										" stream_id, bucket, dimensions, measures, watermark,"
+										" backfill_target FROM eventkit.rollups"
+										" WHERE relid OPERATOR(pg_catalog.=) $1%s",
+										for_update ? " FOR UPDATE" : ""),
+							   1, argtypes, values, NULL, false, 1);
+	ek_restore_user(save_userid, save_sec);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read eventkit.rollups: %s",
+			 SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	row->rollup_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	row->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	row->view = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	row->stream = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+	row->stream_id = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	row->bucket = *DatumGetIntervalP(SPI_getbinval(tup, desc, 6, &isnull));
+	row->dimensions = SPI_getbinval(tup, desc, 7, &isnull);
+	row->measures = SPI_getbinval(tup, desc, 8, &isnull);
+	row->watermark = DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
+	row->backfill_target = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
+	return true;
+}
+
+/*
+ * The rollup named name (a possibly qualified table name), checked to be
+ * one and owned by the caller.  Caller: SPI connected.
+ */
+static void
+find_rollup(text *name, bool for_update, RollupRow *row)
+{
+	Oid			relid = RangeVarGetRelid(rollup_rangevar(name), NoLock, true);
+
+	if (!OidIsValid(relid) || !read_rollup(relid, false, row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("rollup \"%s\" does not exist", text_to_cstring(name)),
+				 errhint("Rollups are listed in eventkit.rollups; create one with eventkit.create_rollup().")));
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	if (for_update && !read_rollup(relid, true, row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("rollup \"%s\" was dropped concurrently", text_to_cstring(name))));
+}
+
+/* The last batch id handed out (0 if none yet).  Caller: SPI connected. */
+static int64
+batch_position(void)
+{
+	Oid			save_userid;
+	int			save_sec;
+	bool		isnull;
+	int			rc;
+	int64		pos;
+
+	ek_switch_to_owner(&save_userid, &save_sec);
+	rc = SPI_execute("SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END"
+					 " FROM eventkit.batch_id_seq", true, 1);
+	ek_restore_user(save_userid, save_sec);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "eventkit: could not read eventkit.batch_id_seq");
+	pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return pos;
+}
+
+/*
+ * The safe watermark of a stream: a batch id S such that every ingest that
+ * stored rows with batch_id <= S has ended.  Waits for the in-flight
+ * writers of the stream (not for writers that start meanwhile).
+ */
+static int64
+safe_watermark(Oid stream)
+{
+	int64		pos = batch_position();
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, stream);
+	WaitForLockers(tag, ShareLock, false);
+	return pos;
+}
+
+/*
+ * The end of a chunk of about max_events events after from (at most to),
+ * from the ingest log.  Caller: SPI connected.
+ */
+static int64
+chunk_end(int32 stream_id, int64 from, int64 to, int64 max_events)
+{
+	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[4] = {Int32GetDatum(stream_id), Int64GetDatum(from),
+	Int64GetDatum(to), Int64GetDatum(max_events)};
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+	int64		end = to;
+
+	ek_switch_to_owner(&save_userid, &save_sec);
+	rc = SPI_execute_with_args("SELECT b.batch_id FROM (SELECT batch_id,"
+							   " pg_catalog.sum(accepted) OVER (ORDER BY batch_id) AS n"
+							   " FROM eventkit.ingest_batches"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+							   " AND batch_id OPERATOR(pg_catalog.>) $2"
+							   " AND batch_id OPERATOR(pg_catalog.<=) $3) b"
+							   " WHERE b.n OPERATOR(pg_catalog.>=) $4"
+							   " ORDER BY b.batch_id LIMIT 1",
+							   4, argtypes, values, NULL, true, 1);
+	ek_restore_user(save_userid, save_sec);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read eventkit.ingest_batches");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		end = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										  1, &isnull));
+	}
+	return end;
+}
+
+static char *
+key_name(Oid relid)
+{
+	return psprintf("%s_key", get_rel_name(relid));
+}
+
+/*
+ * Fold the rows with batch_id in (from, to] into the rollup, as the rollup
+ * table's owner.  Returns the number of events folded.
+ */
+static int64
+fold(const RollupRow *row, int64 from, int64 to)
+{
+	RollupDef	def;
+	EkDdlContext ddl;
+	char	   *sql;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(from), Int64GetDatum(to)};
+	bool		isnull;
+	int64		events;
+	int			rc;
+
+	memset(&def, 0, sizeof(def));
+	def.rollup_id = row->rollup_id;
+	def.relid = row->relid;
+	def.stream_relid = row->stream;
+	def.stream_id = row->stream_id;
+	def.bucket = row->bucket;
+
+	ek_begin_ddl(&ddl, rel_owner(row->relid), false);
+	ek_rollup_parse(&def, row->dimensions, row->measures);
+	sql = ek_rollup_fold_sql(&def, ek_qualified_relname(row->relid), key_name(row->relid));
+	/* read the new rows through the batch_id BRIN index, not by a scan */
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	rc = SPI_execute_with_args(sql, 2, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "eventkit: rollup fold failed: %s", SPI_result_code_string(rc));
+	events = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	ek_end_ddl(&ddl);
+	return events;
+}
+
+/*
+ * One refresh: under the catalog row lock, fold (watermark, safe] or, with
+ * max_events > 0, about that many events of it, and record the new
+ * watermark.  Caller: SPI connected, row read FOR UPDATE.
+ */
+static int64
+refresh(RollupRow *row, int64 max_events)
+{
+	int64		to;
+	int64		events = 0;
+	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
+	Datum		values[3];
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("a rollup cannot be refreshed in a %s transaction",
+						XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errdetail("The refresh must see the events committed while it waits for in-flight ingests."),
+				 errhint("Refresh rollups in a READ COMMITTED transaction.")));
+
+	to = batch_position();
+	if (to <= row->watermark)
+		return 0;
+	to = safe_watermark(row->stream);
+	if (max_events > 0)
+		to = chunk_end(row->stream_id, row->watermark, to, max_events);
+
+	events = fold(row, row->watermark, to);
+
+	values[0] = Int32GetDatum(row->rollup_id);
+	values[1] = Int64GetDatum(to);
+	values[2] = Int64GetDatum(events);
+	ek_switch_to_owner(&save_userid, &save_sec);
+	rc = SPI_execute_with_args("UPDATE eventkit.rollups SET watermark = $2,"
+							   " events_folded = events_folded OPERATOR(pg_catalog.+) $3,"
+							   " last_refresh_at = pg_catalog.clock_timestamp(),"
+							   " last_refresh_events = $3"
+							   " WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+							   3, argtypes, values, NULL, false, 0);
+	ek_restore_user(save_userid, save_sec);
+	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
+		elog(ERROR, "eventkit: could not record the rollup watermark");
+	row->watermark = to;
+	return events;
+}
+
+static char *
+brin_index_name(Oid stream)
+{
+	return psprintf("%s_batch_id_brin", get_rel_name(stream));
+}
+
+/*
+ * eventkit.create_rollup(name text, stream regclass, bucket interval,
+ *						  dimensions text[], measures text[],
+ *						  backfill boolean DEFAULT true) RETURNS regclass
+ */
+Datum
+eventkit_create_rollup(PG_FUNCTION_ARGS)
+{
+	text	   *name = text_arg(fcinfo, 0, "rollup name");
+	Oid			stream;
+	Interval   *bucket;
+	bool		backfill = PG_ARGISNULL(5) ? true : PG_GETARG_BOOL(5);
+	RangeVar   *rv;
+	Oid			nspid;
+	char	   *nspname;
+	char	   *viewname;
+	char	   *qtable;
+	char	   *qview;
+	StreamInfo	info;
+	RollupDef	def;
+	RollupRow	row;
+	EkDdlContext ddl;
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+	bool		isnull;
+	Oid			argtypes[10] = {INT4OID, TEXTOID, OIDOID, OIDOID, INT4OID, OIDOID,
+	INTERVALOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID};
+	Datum		values[10];
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be null")));
+	stream = PG_GETARG_OID(1);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bucket must not be null"),
+				 errhint("Use e.g. '1 hour'.")));
+	bucket = PG_GETARG_INTERVAL_P(2);
+	ek_rollup_check_bucket(bucket);
+	if (PG_ARGISNULL(3) || PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("dimensions and measures must not be null"),
+				 errhint("Use '{}' for a rollup without dimensions.")));
+
+	LockRelationOid(stream, AccessShareLock);
+	if (get_rel_name(stream) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", stream)));
+	if (!pg_class_ownercheck(stream, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(stream));
+
+	rv = rollup_rangevar(name);
+	nspid = RangeVarGetCreationNamespace(rv);
+	if (isAnyTempNamespace(nspid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a rollup cannot be a temporary table")));
+	if (strlen(rv->relname) > NAMEDATALEN - 1 - strlen("_realtime"))
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("rollup name \"%s\" is too long", rv->relname),
+				 errdetail("The realtime view's name adds \"_realtime\" to it."),
+				 errhint("Use a name of at most %d bytes.",
+						 (int) (NAMEDATALEN - 1 - strlen("_realtime")))));
+	viewname = psprintf("%s_realtime", rv->relname);
+	if (OidIsValid(get_relname_relid(rv->relname, nspid)) ||
+		OidIsValid(get_relname_relid(viewname, nspid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" or \"%s\" already exists", rv->relname, viewname),
+				 errhint("Choose another rollup name.")));
+	nspname = get_namespace_name(nspid);
+	qtable = quote_qualified_identifier(nspname, rv->relname);
+	qview = quote_qualified_identifier(nspname, viewname);
+
+	SPI_connect();
+	ek_lookup_stream(stream, &info, false);
+
+	memset(&def, 0, sizeof(def));
+	def.stream_relid = stream;
+	def.stream_id = info.stream_id;
+	def.bucket = *bucket;
+	ek_rollup_parse(&def, PG_GETARG_DATUM(3), PG_GETARG_DATUM(4));
+
+	ek_switch_to_owner(&save_userid, &save_sec);
+	rc = SPI_execute("SELECT pg_catalog.nextval('eventkit.rollups_rollup_id_seq')::pg_catalog.int4",
+					 false, 1);
+	ek_restore_user(save_userid, save_sec);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "eventkit: could not allocate a rollup id");
+	def.rollup_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1, &isnull));
+
+	/* the rollup table, its view and the stream's index: the stream owner's */
+	ek_begin_ddl(&ddl, rel_owner(stream), false);
+	ek_spi_exec(ek_rollup_table_sql(&def, qtable, psprintf("%s_key", rv->relname)),
+				SPI_OK_UTILITY);
+	if (!OidIsValid(get_relname_relid(brin_index_name(stream), get_rel_namespace(stream))))
+		ek_spi_exec(psprintf("CREATE INDEX %s ON %s USING brin (batch_id)"
+							 " WITH (pages_per_range = 32, autosummarize = on)",
+							 quote_identifier(brin_index_name(stream)),
+							 ek_qualified_relname(stream)),
+					SPI_OK_UTILITY);
+	CommandCounterIncrement();
+	ek_spi_exec(ek_rollup_view_sql(&def, qview, qtable), SPI_OK_UTILITY);
+	ek_end_ddl(&ddl);
+	CommandCounterIncrement();
+
+	memset(&row, 0, sizeof(row));
+	row.rollup_id = def.rollup_id;
+	row.relid = get_relname_relid(rv->relname, nspid);
+	row.view = get_relname_relid(viewname, nspid);
+	row.stream = stream;
+	row.stream_id = info.stream_id;
+	row.bucket = *bucket;
+	row.dimensions = PG_GETARG_DATUM(3);
+	row.measures = PG_GETARG_DATUM(4);
+	row.watermark = 0;
+	row.backfill_target = batch_position();
+
+	values[0] = Int32GetDatum(row.rollup_id);
+	values[1] = CStringGetTextDatum(qtable);
+	values[2] = ObjectIdGetDatum(row.relid);
+	values[3] = ObjectIdGetDatum(row.view);
+	values[4] = Int32GetDatum(row.stream_id);
+	values[5] = ObjectIdGetDatum(stream);
+	values[6] = IntervalPGetDatum(bucket);
+	values[7] = row.dimensions;
+	values[8] = row.measures;
+	values[9] = Int64GetDatum(row.backfill_target);
+	ek_switch_to_owner(&save_userid, &save_sec);
+	rc = SPI_execute_with_args("INSERT INTO eventkit.rollups (rollup_id, name, relid,"
+							   " realtime_view, stream_id, stream, bucket, dimensions,"
+							   " measures, backfill_target)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+							   10, argtypes, values, NULL, false, 0);
+	ek_restore_user(save_userid, save_sec);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: could not record rollup: %s", SPI_result_code_string(rc));
+	CommandCounterIncrement();
+
+	/* fold the history in chunks, in this transaction */
+	if (backfill && row.backfill_target > 0)
+	{
+		int64		total = 0;
+
+		if (!read_rollup(row.relid, true, &row))
+			elog(ERROR, "eventkit: created rollup not found");
+		while (row.watermark < row.backfill_target)
+		{
+			int64		n = refresh(&row, BACKFILL_CHUNK_EVENTS);
+
+			total += n;
+			if (n > 0)
+				ereport(NOTICE,
+						(errmsg("rollup \"%s\": %lld events of history folded",
+								rv->relname, (long long) total)));
+		}
+	}
+
+	SPI_finish();
+	PG_RETURN_OID(row.relid);
+}
+
+/*
+ * eventkit.refresh_rollup(name text, max_events bigint DEFAULT NULL)
+ *		RETURNS bigint
+ *
+ * Folds the events committed since the last refresh (with max_events,
+ * about that many of them: whole ingest batches) and returns how many.
+ */
+Datum
+eventkit_refresh_rollup(PG_FUNCTION_ARGS)
+{
+	text	   *name = text_arg(fcinfo, 0, "rollup name");
+	int64		max_events = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	RollupRow	row;
+	int64		events;
+
+	if (!PG_ARGISNULL(1) && max_events <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_events must be positive"),
+				 errhint("Leave it out (NULL) to fold everything.")));
+
+	SPI_connect();
+	find_rollup(name, true, &row);
+	events = refresh(&row, max_events);
+	SPI_finish();
+	PG_RETURN_INT64(events);
+}
+
+/*
+ * eventkit.drop_rollup(name text): drops the rollup table, its realtime
+ * view and its catalog row; and the stream's batch_id BRIN index when no
+ * other rollup reads that stream.
+ */
+Datum
+eventkit_drop_rollup(PG_FUNCTION_ARGS)
+{
+	text	   *name = text_arg(fcinfo, 0, "rollup name");
+	RollupRow	row;
+	EkDdlContext ddl;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+	int			rc;
+
+	SPI_connect();
+	find_rollup(name, true, &row);
+
+	ek_begin_ddl(&ddl, rel_owner(row.relid), false);
+	if (get_rel_name(row.view) != NULL)
+		ek_spi_exec(psprintf("DROP VIEW %s", ek_qualified_relname(row.view)), SPI_OK_UTILITY);
+	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(row.relid)), SPI_OK_UTILITY);
+	ek_end_ddl(&ddl);
+
+	values[0] = Int32GetDatum(row.rollup_id);
+	values[1] = Int32GetDatum(row.stream_id);
+	ek_switch_to_owner(&save_userid, &save_sec);
+	rc = SPI_execute_with_args("DELETE FROM eventkit.rollups WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+							   1, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "eventkit: could not delete the rollup's catalog row");
+	rc = SPI_execute_with_args("SELECT 1 FROM eventkit.rollups WHERE stream_id OPERATOR(pg_catalog.=) $2"
+							   " AND rollup_id OPERATOR(pg_catalog.<>) $1",
+							   2, argtypes, values, NULL, false, 1);
+	ek_restore_user(save_userid, save_sec);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read eventkit.rollups");
+	if (SPI_processed == 0 && get_rel_name(row.stream) != NULL)
+	{
+		char	   *idx = quote_qualified_identifier(get_namespace_name(get_rel_namespace(row.stream)),
+													 brin_index_name(row.stream));
+
+		ek_begin_ddl(&ddl, rel_owner(row.stream), false);
+		ek_spi_exec(psprintf("DROP INDEX IF EXISTS %s", idx), SPI_OK_UTILITY);
+		ek_end_ddl(&ddl);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * eventkit.set_rollup_schedule(name text, schedule interval): how often the
+ * background worker refreshes the rollup.
+ */
+Datum
+eventkit_set_rollup_schedule(PG_FUNCTION_ARGS)
+{
+	text	   *name = text_arg(fcinfo, 0, "rollup name");
+	Interval   *schedule;
+	RollupRow	row;
+	Oid			argtypes[2] = {INT4OID, INTERVALOID};
+	Datum		values[2];
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("schedule must not be null")));
+	schedule = PG_GETARG_INTERVAL_P(1);
+	if (schedule->month < 0 || schedule->day < 0 || schedule->time < 0 ||
+		(schedule->month == 0 && schedule->day == 0 && schedule->time < USECS_PER_SEC))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schedule must be at least 1 second"),
+				 errhint("Use e.g. '1 minute'.")));
+
+	SPI_connect();
+	find_rollup(name, true, &row);
+	values[0] = Int32GetDatum(row.rollup_id);
+	values[1] = IntervalPGetDatum(schedule);
+	ek_switch_to_owner(&save_userid, &save_sec);
+	rc = SPI_execute_with_args("UPDATE eventkit.rollups SET schedule = $2"
+							   " WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+							   2, argtypes, values, NULL, false, 0);
+	ek_restore_user(save_userid, save_sec);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "eventkit: could not update eventkit.rollups");
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * eventkit.forget_dropped_rollups(): called by the sql_drop event trigger;
+ * removes the catalog rows of rollups whose table (or stream) is gone.  A
+ * rollup table whose stream was dropped stays, as an ordinary table.
+ */
+Datum
+eventkit_forget_dropped_rollups(PG_FUNCTION_ARGS)
+{
+	int			rc;
+	int32		forgotten;
+
+	SPI_connect();
+	rc = SPI_execute("DELETE FROM eventkit.rollups r"
+					 " WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+					 "   WHERE c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid)"
+					 " OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+					 "   WHERE c.oid OPERATOR(pg_catalog.=) r.stream::pg_catalog.oid)",
+					 false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "eventkit: could not clean eventkit.rollups");
+	forgotten = (int32) SPI_processed;
+	SPI_finish();
+	PG_RETURN_INT32(forgotten);
+}

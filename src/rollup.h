@@ -1,0 +1,73 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollup.h
+ *	  Declarations shared by src/rollup.c (catalog, watermark, entry points)
+ *	  and src/rollup_sql.c (definition parsing and SQL generation).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVENTKIT_ROLLUP_H
+#define EVENTKIT_ROLLUP_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+#include "datatype/timestamp.h"
+
+typedef enum RollupMeasureKind
+{
+	RM_COUNT,
+	RM_SUM,
+	RM_MIN,
+	RM_MAX,
+	RM_AVG,
+	RM_DISTINCT,
+	RM_PERCENTILE
+} RollupMeasureKind;
+
+/* One dimension: a stream column or a JSON path into a jsonb column. */
+typedef struct RollupDim
+{
+	char	   *name;			/* output column name (unquoted) */
+	char	   *expr;			/* SQL over alias s */
+	char	   *typname;		/* SQL type of expr */
+} RollupDim;
+
+/* One measure and the partial state(s) it keeps. */
+typedef struct RollupMeasure
+{
+	RollupMeasureKind kind;
+	char	   *name;			/* output column name (unquoted) */
+	char	   *value;			/* numeric (or text for distinct) value over s */
+	char	   *skip;			/* true when the value is present but not a number */
+	double		q;				/* percentile fraction */
+} RollupMeasure;
+
+/* A parsed rollup definition. */
+typedef struct RollupDef
+{
+	int32		rollup_id;
+	Oid			relid;			/* the rollup table (InvalidOid while creating) */
+	Oid			stream_relid;
+	int32		stream_id;
+	Interval	bucket;
+	List	   *dims;			/* of RollupDim * */
+	List	   *measures;		/* of RollupMeasure * */
+	List	   *inner_exprs;	/* JSON values extracted once per row (char *) */
+	char	   *hll_schema;		/* quoted, NULL if not needed */
+	char	   *tdigest_schema; /* quoted, NULL if not needed */
+} RollupDef;
+
+#define EK_ROLLUP_SKIPPED_COLUMN "skipped_events"
+
+/* rollup_sql.c */
+extern void ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures);
+extern void ek_rollup_check_bucket(const Interval *bucket);
+extern char *ek_rollup_table_sql(const RollupDef *def, const char *qtable,
+								 const char *keyname);
+extern char *ek_rollup_fold_sql(const RollupDef *def, const char *qtable,
+								const char *keyname);
+extern char *ek_rollup_view_sql(const RollupDef *def, const char *qview,
+								const char *qtable);
+
+#endif							/* EVENTKIT_ROLLUP_H */

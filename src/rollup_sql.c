@@ -1,0 +1,776 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollup_sql.c
+ *	  Rollup definitions: parsing the dimension and measure specs given to
+ *	  eventkit.create_rollup() ("properties.currency AS cur", "sum(properties.
+ *	  revenue)", "percentile(properties.ms, 0.95) AS p95", ...) and building,
+ *	  once per rollup and refresh, the set-based SQL that creates the rollup
+ *	  table, folds a range of ingest batches into it with INSERT ... ON
+ *	  CONFLICT DO UPDATE (merging partial states), and defines the
+ *	  <name>_realtime view.
+ *
+ *	  Everything generated is search_path-safe: identifiers are quoted,
+ *	  functions and operators schema-qualified (the hll and tdigest ones via
+ *	  the schema their extension lives in), and the only literals are the
+ *	  rollup's own definition (JSON path keys, the bucket width, percentile
+ *	  fractions), quoted with quote_literal.  Values that change between
+ *	  refreshes (the batch-id range) are SPI parameters $1 and $2.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "eventkit.h"
+#include "rollup.h"
+
+#define TDIGEST_COMPRESSION 100
+
+/* trim leading and trailing white space in place */
+static char *
+trim(char *s)
+{
+	char	   *e;
+
+	while (*s && isspace((unsigned char) *s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char) e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * Split "spec AS name" into spec and name (NULL when there is no AS).  The
+ * name may be double-quoted.
+ */
+static char *
+split_alias(char *spec, char **alias)
+{
+	char	   *best = NULL;
+
+	*alias = NULL;
+	for (char *p = spec; *p; p++)
+	{
+		if (isspace((unsigned char) *p) &&
+			pg_strncasecmp(p + 1, "as", 2) == 0 &&
+			isspace((unsigned char) p[3]))
+			best = p;
+	}
+	if (best == NULL)
+		return trim(spec);
+	*best = '\0';
+	*alias = trim(best + 4);
+	if ((*alias)[0] == '"')
+	{
+		size_t		len = strlen(*alias);
+
+		if (len < 3 || (*alias)[len - 1] != '"')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("invalid rollup column name %s", *alias)));
+		(*alias)[len - 1] = '\0';
+		(*alias)++;
+	}
+	if ((*alias)[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("empty name after AS"),
+				 errhint("Write \"<dimension or measure> AS <name>\".")));
+	return trim(spec);
+}
+
+/* A path "col.a.b": the column and its JSON keys (possibly none). */
+typedef struct RollupPath
+{
+	char	   *column;
+	AttrNumber	attnum;
+	Oid			coltype;
+	int32		coltypmod;
+	List	   *keys;			/* of char * */
+	char	   *last;			/* last element: the default name */
+} RollupPath;
+
+static void
+parse_path(const RollupDef *def, char *text, RollupPath *path, const char *what)
+{
+	char	   *elem;
+	char	   *save;
+	char	   *copy = pstrdup(text);
+	Oid			collid;
+
+	memset(path, 0, sizeof(*path));
+	if (text[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("empty %s", what),
+				 errhint("A %s is a column (event, type, user_id) or a JSON path (properties.currency).", what)));
+	for (elem = copy; elem != NULL; elem = save)
+	{
+		save = strchr(elem, '.');
+		if (save)
+			*save++ = '\0';
+		elem = trim(elem);
+		if (elem[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("empty element in %s path \"%s\"", what, text),
+					 errhint("Separate JSON keys with single dots, as in context.page.path.")));
+		if (path->column == NULL)
+			path->column = elem;
+		else
+			path->keys = lappend(path->keys, elem);
+		path->last = elem;
+	}
+
+	path->attnum = get_attnum(def->stream_relid, path->column);
+	if (path->attnum == InvalidAttrNumber || path->attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of stream \"%s\" does not exist",
+						path->column, get_rel_name(def->stream_relid)),
+				 errhint("A %s is a column (event, type, user_id) or a JSON path into properties, traits, context or extra (properties.currency).", what)));
+	get_atttypetypmodcoll(def->stream_relid, path->attnum, &path->coltype,
+						  &path->coltypmod, &collid);
+	if (path->keys != NIL && path->coltype != JSONBOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" is not jsonb, so \"%s\" is not a JSON path",
+						path->column, text),
+				 errhint("JSON paths start with properties, traits, context or extra.")));
+}
+
+/* s.col, or s.col #> ARRAY[...] (jsonb) when the path has keys */
+static char *
+path_jsonb(const RollupPath *path, const char *op)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "(s.%s OPERATOR(pg_catalog.%s) ARRAY[",
+					 quote_identifier(path->column), op);
+	foreach(lc, path->keys)
+		appendStringInfo(&buf, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 quote_literal_cstr((char *) lfirst(lc)));
+	appendStringInfoString(&buf, "]::pg_catalog.text[])");
+	return buf.data;
+}
+
+static bool
+numeric_type(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID || t == NUMERICOID ||
+		t == FLOAT4OID || t == FLOAT8OID;
+}
+
+/*
+ * A JSON value the measures read is extracted once per row, in an inner
+ * projection (see append_partial_select): returns the column that holds it.
+ */
+static char *
+inner_column(RollupDef *def, char *expr)
+{
+	ListCell   *lc;
+
+	foreach(lc, def->inner_exprs)
+		if (strcmp((char *) lfirst(lc), expr) == 0)
+			return psprintf("s.ek_j%d", foreach_current_index(lc) + 1);
+	def->inner_exprs = lappend(def->inner_exprs, expr);
+	return psprintf("s.ek_j%d", list_length(def->inner_exprs));
+}
+
+/* numeric value and skip expression of a path */
+static void
+numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMeasure *m)
+{
+	if (path->keys == NIL)
+	{
+		if (!numeric_type(path->coltype))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" is not numeric: \"%s\" needs a number", path->column, spec),
+					 errhint("Use a numeric column or a JSON path such as properties.revenue.")));
+		m->value = psprintf("s.%s::pg_catalog.numeric", quote_identifier(path->column));
+		m->skip = NULL;
+		return;
+	}
+	else
+	{
+		char	   *j = inner_column(def, path_jsonb(path, "#>"));
+
+		/* JSON numbers only; a string, boolean, array or object is skipped */
+		m->value = psprintf("CASE WHEN pg_catalog.jsonb_typeof(%s) OPERATOR(pg_catalog.=) 'number'"
+							" THEN %s::pg_catalog.numeric END", j, j);
+		m->skip = psprintf("pg_catalog.jsonb_typeof(%s) OPERATOR(pg_catalog.<>) ALL"
+						   " (ARRAY['number', 'null']::pg_catalog.text[])", j);
+	}
+}
+
+/*
+ * The schema (quoted) an extension is installed in, or an error.  (PG15
+ * does not export get_extension_schema.)  Caller: SPI connected.
+ */
+static char *
+extension_schema(const char *extname, const char *measure)
+{
+	Oid			argtypes[1] = {NAMEOID};
+	Datum		values[1] = {CStringGetDatum(extname)};
+	bool		isnull;
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e"
+							   " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
+							   " WHERE e.extname OPERATOR(pg_catalog.=) $1",
+							   1, argtypes, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read pg_extension");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("measure \"%s\" needs the extension \"%s\"", measure, extname),
+				 errhint("CREATE EXTENSION %s;", extname)));
+	return (char *) quote_identifier(TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
+																	   SPI_tuptable->tupdesc,
+																	   1, &isnull)));
+}
+
+static const char *const measure_fn[] = {
+	"count", "sum", "min", "max", "avg", "distinct", "percentile"
+};
+
+static void
+parse_measure(RollupDef *def, char *spec, RollupMeasure *m)
+{
+	char	   *alias;
+	char	   *body = split_alias(spec, &alias);
+	char	   *open = strchr(body, '(');
+	char	   *fn;
+	char	   *arg = NULL;
+	RollupPath path;
+	int			kind = -1;
+
+	memset(m, 0, sizeof(*m));
+	if (open)
+	{
+		char	   *close = body + strlen(body) - 1;
+
+		if (*close != ')')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid measure \"%s\"", spec),
+					 errhint("Measures: count, sum(p), min(p), max(p), avg(p), distinct(p), percentile(p, q).")));
+		*open = '\0';
+		*close = '\0';
+		arg = trim(open + 1);
+	}
+	fn = trim(body);
+	for (int i = 0; i < lengthof(measure_fn); i++)
+		if (pg_strcasecmp(fn, measure_fn[i]) == 0)
+			kind = i;
+	if (kind < 0 || (kind == RM_COUNT) != (arg == NULL || arg[0] == '\0'))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid measure \"%s\"", fn),
+				 errhint("Measures: count, sum(p), min(p), max(p), avg(p), distinct(p), percentile(p, q).")));
+	m->kind = (RollupMeasureKind) kind;
+
+	if (m->kind == RM_COUNT)
+	{
+		m->name = alias ? alias : "count";
+		return;
+	}
+
+	if (m->kind == RM_PERCENTILE)
+	{
+		char	   *comma = strrchr(arg, ',');
+		char	   *end;
+
+		if (comma == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("percentile needs a path and a fraction"),
+					 errhint("Write percentile(properties.duration, 0.95).")));
+		*comma = '\0';
+		errno = 0;
+		m->q = strtod(trim(comma + 1), &end);
+		if (errno != 0 || *end != '\0' || !(m->q >= 0.0 && m->q <= 1.0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("percentile fraction \"%s\" is not a number between 0 and 1",
+							trim(comma + 1)),
+					 errhint("Write percentile(properties.duration, 0.95).")));
+		arg = trim(arg);
+	}
+
+	parse_path(def, arg, &path, "measure");
+	m->name = alias ? alias : psprintf("%s_%s", measure_fn[m->kind], path.last);
+
+	switch (m->kind)
+	{
+		case RM_DISTINCT:
+			if (def->hll_schema == NULL)
+				def->hll_schema = extension_schema("hll", "distinct");
+			if (path.keys != NIL)
+				m->value = path_jsonb(&path, "#>>");
+			else
+				m->value = psprintf("s.%s::pg_catalog.text", quote_identifier(path.column));
+			break;
+		case RM_PERCENTILE:
+			if (def->tdigest_schema == NULL)
+				def->tdigest_schema = extension_schema("tdigest", "percentile");
+			numeric_value(def, &path, arg, m);
+			break;
+		default:
+			numeric_value(def, &path, arg, m);
+			break;
+	}
+}
+
+static void
+parse_dimension(RollupDef *def, char *spec, RollupDim *d)
+{
+	char	   *alias;
+	char	   *body = split_alias(spec, &alias);
+	RollupPath	path;
+
+	parse_path(def, body, &path, "dimension");
+	d->name = alias ? alias : path.last;
+	if (path.keys != NIL)
+	{
+		d->expr = path_jsonb(&path, "#>>");
+		d->typname = "pg_catalog.text";
+	}
+	else
+	{
+		d->expr = psprintf("s.%s", quote_identifier(path.column));
+		d->typname = format_type_extended(path.coltype, path.coltypmod,
+										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+	}
+}
+
+static void
+check_name(List **seen, const char *name)
+{
+	ListCell   *lc;
+
+	if (strlen(name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("rollup column name \"%s\" is too long", name),
+				 errhint("Name it with AS, in at most %d bytes.", NAMEDATALEN - 1)));
+	foreach(lc, *seen)
+		if (strcmp((char *) lfirst(lc), name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("rollup column \"%s\" is defined more than once", name),
+					 errhint("Give one of them another name with AS.")));
+	*seen = lappend(*seen, (char *) name);
+}
+
+/*
+ * Parse the text[] dimension and measure specs against the stream
+ * (def->stream_relid must be set).
+ */
+void
+ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *seen = list_make2("bucket", EK_ROLLUP_SKIPPED_COLUMN);
+
+	def->dims = NIL;
+	def->measures = NIL;
+	def->inner_exprs = NIL;
+
+	deconstruct_array(DatumGetArrayTypeP(dimensions), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		RollupDim  *d = palloc0(sizeof(RollupDim));
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("dimensions must not contain nulls")));
+		parse_dimension(def, TextDatumGetCString(elems[i]), d);
+		check_name(&seen, d->name);
+		def->dims = lappend(def->dims, d);
+	}
+
+	deconstruct_array(DatumGetArrayTypeP(measures), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a rollup needs at least one measure"),
+				 errhint("For example ARRAY['count'].")));
+	for (int i = 0; i < n; i++)
+	{
+		RollupMeasure *m = palloc0(sizeof(RollupMeasure));
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("measures must not contain nulls")));
+		parse_measure(def, TextDatumGetCString(elems[i]), m);
+		if (m->kind == RM_AVG)
+		{
+			check_name(&seen, psprintf("%s_sum", m->name));
+			check_name(&seen, psprintf("%s_count", m->name));
+		}
+		check_name(&seen, m->name);
+		def->measures = lappend(def->measures, m);
+	}
+	list_free(seen);
+}
+
+/*
+ * Buckets: a fixed width (at least one second; aligned on 2000-01-01 UTC,
+ * as partitions are), or exactly one month or one year (calendar, UTC).
+ */
+void
+ek_rollup_check_bucket(const Interval *b)
+{
+	if (b->month != 0)
+	{
+		if ((b->month == 1 || b->month == 12) && b->day == 0 && b->time == 0)
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bucket must be a fixed interval, '1 month' or '1 year'"),
+				 errhint("Use e.g. '1 minute', '1 hour', '1 day', '7 days', '1 month'.")));
+	}
+	if (b->day < 0 || b->time < 0 || (int64) b->day * USECS_PER_DAY + b->time < USECS_PER_SEC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bucket must be at least 1 second"),
+				 errhint("Use e.g. '1 minute', '1 hour', '1 day'.")));
+}
+
+static char *
+bucket_expr(const Interval *b)
+{
+	if (b->month == 1)
+		return "pg_catalog.date_trunc('month', s.ts, 'UTC')";
+	if (b->month == 12)
+		return "pg_catalog.date_trunc('year', s.ts, 'UTC')";
+	return psprintf("pg_catalog.date_bin(%s::pg_catalog.interval, s.ts,"
+					" '2000-01-01 00:00:00+00'::pg_catalog.timestamptz)",
+					quote_literal_cstr(DatumGetCString(DirectFunctionCall1(interval_out,
+																		   IntervalPGetDatum(b)))));
+}
+
+static char *
+col(const char *name, const char *suffix)
+{
+	return (char *) quote_identifier(suffix ? psprintf("%s%s", name, suffix) : name);
+}
+
+/* CREATE TABLE for the rollup table, with its unique key */
+char *
+ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keyname)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE TABLE %s (bucket pg_catalog.timestamptz NOT NULL", qtable);
+	foreach(lc, def->dims)
+	{
+		RollupDim  *d = lfirst(lc);
+
+		appendStringInfo(&buf, ", %s %s", col(d->name, NULL), d->typname);
+	}
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				appendStringInfo(&buf, ", %s pg_catalog.int8 NOT NULL", col(m->name, NULL));
+				break;
+			case RM_SUM:
+			case RM_MIN:
+			case RM_MAX:
+				appendStringInfo(&buf, ", %s pg_catalog.numeric", col(m->name, NULL));
+				break;
+			case RM_AVG:
+				appendStringInfo(&buf, ", %s pg_catalog.numeric, %s pg_catalog.int8 NOT NULL",
+								 col(m->name, "_sum"), col(m->name, "_count"));
+				break;
+			case RM_DISTINCT:
+				appendStringInfo(&buf, ", %s %s.hll", col(m->name, NULL), def->hll_schema);
+				break;
+			case RM_PERCENTILE:
+				appendStringInfo(&buf, ", %s %s.tdigest", col(m->name, NULL), def->tdigest_schema);
+				break;
+		}
+	}
+	appendStringInfo(&buf, ", %s pg_catalog.int8 NOT NULL DEFAULT 0"
+					 ", CONSTRAINT %s UNIQUE NULLS NOT DISTINCT (bucket",
+					 EK_ROLLUP_SKIPPED_COLUMN, quote_identifier(keyname));
+	foreach(lc, def->dims)
+		appendStringInfo(&buf, ", %s", col(((RollupDim *) lfirst(lc))->name, NULL));
+	appendStringInfoString(&buf, "))");
+	return buf.data;
+}
+
+/*
+ * SELECT bucket, dims, partial states [, n_events] FROM the stream WHERE
+ * <where> GROUP BY bucket, dims: the aggregation of new rows, shared by the
+ * fold and the realtime view's tail.
+ */
+static void
+append_partial_select(StringInfo buf, const RollupDef *def, const char *where,
+					  bool with_events)
+{
+	ListCell   *lc;
+	StringInfoData skip;
+	int			ngroup = 1;
+
+	initStringInfo(&skip);
+	appendStringInfo(buf, "SELECT %s AS bucket", bucket_expr(&def->bucket));
+	foreach(lc, def->dims)
+	{
+		RollupDim  *d = lfirst(lc);
+
+		appendStringInfo(buf, ", %s AS %s", d->expr, col(d->name, NULL));
+		ngroup++;
+	}
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				appendStringInfo(buf, ", pg_catalog.count(*) AS %s", col(m->name, NULL));
+				break;
+			case RM_SUM:
+				appendStringInfo(buf, ", pg_catalog.sum(%s) AS %s", m->value, col(m->name, NULL));
+				break;
+			case RM_MIN:
+				appendStringInfo(buf, ", pg_catalog.min(%s) AS %s", m->value, col(m->name, NULL));
+				break;
+			case RM_MAX:
+				appendStringInfo(buf, ", pg_catalog.max(%s) AS %s", m->value, col(m->name, NULL));
+				break;
+			case RM_AVG:
+				appendStringInfo(buf, ", pg_catalog.sum(%s) AS %s, pg_catalog.count(%s) AS %s",
+								 m->value, col(m->name, "_sum"),
+								 m->value, col(m->name, "_count"));
+				break;
+			case RM_DISTINCT:
+				appendStringInfo(buf, ", %s.hll_add_agg(%s.hll_hash_text(%s, 0)) AS %s",
+								 def->hll_schema, def->hll_schema, m->value,
+								 col(m->name, NULL));
+				break;
+			case RM_PERCENTILE:
+				appendStringInfo(buf, ", %s.tdigest((%s)::pg_catalog.float8, %d) AS %s",
+								 def->tdigest_schema, m->value, TDIGEST_COMPRESSION,
+								 col(m->name, NULL));
+				break;
+		}
+		if (m->skip)
+			appendStringInfo(&skip, " OR %s", m->skip);
+	}
+	appendStringInfo(buf, ", pg_catalog.count(*) FILTER (WHERE false%s) AS %s",
+					 skip.data, EK_ROLLUP_SKIPPED_COLUMN);
+	if (with_events)
+		appendStringInfoString(buf, ", pg_catalog.count(*) AS ek_events");
+	if (def->inner_exprs == NIL)
+		appendStringInfo(buf, " FROM %s s WHERE %s GROUP BY ",
+						 ek_qualified_relname(def->stream_relid), where);
+	else
+	{
+		/* OFFSET 0 keeps the inner projection: each JSON value read once */
+		appendStringInfoString(buf, " FROM (SELECT s.*");
+		foreach(lc, def->inner_exprs)
+			appendStringInfo(buf, ", %s AS ek_j%d", (char *) lfirst(lc),
+							 foreach_current_index(lc) + 1);
+		appendStringInfo(buf, " FROM %s s WHERE %s OFFSET 0) s GROUP BY ",
+						 ek_qualified_relname(def->stream_relid), where);
+	}
+	for (int i = 1; i <= ngroup; i++)
+		appendStringInfo(buf, "%s%d", i > 1 ? ", " : "", i);
+}
+
+/* "bucket, d1, ..., state columns, skipped_values" */
+static void
+append_state_columns(StringInfo buf, const RollupDef *def, const char *prefix)
+{
+	ListCell   *lc;
+
+	appendStringInfo(buf, "%sbucket", prefix);
+	foreach(lc, def->dims)
+		appendStringInfo(buf, ", %s%s", prefix, col(((RollupDim *) lfirst(lc))->name, NULL));
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (m->kind == RM_AVG)
+			appendStringInfo(buf, ", %s%s, %s%s", prefix, col(m->name, "_sum"),
+							 prefix, col(m->name, "_count"));
+		else
+			appendStringInfo(buf, ", %s%s", prefix, col(m->name, NULL));
+	}
+	appendStringInfo(buf, ", %s%s", prefix, EK_ROLLUP_SKIPPED_COLUMN);
+}
+
+static void
+append_add(StringInfo buf, const char *c)
+{
+	appendStringInfo(buf, ", %s = r.%s OPERATOR(pg_catalog.+) EXCLUDED.%s", c, c, c);
+}
+
+static void
+append_nullable_add(StringInfo buf, const char *c)
+{
+	appendStringInfo(buf, ", %s = COALESCE(r.%s OPERATOR(pg_catalog.+) EXCLUDED.%s, r.%s, EXCLUDED.%s)",
+					 c, c, c, c, c);
+}
+
+/*
+ * The fold: aggregate the rows with batch_id in ($1, $2] and merge them
+ * into the rollup table.  Returns (events folded, rollup rows written).
+ */
+char *
+ek_rollup_fold_sql(const RollupDef *def, const char *qtable, const char *keyname)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "WITH d AS MATERIALIZED (");
+	append_partial_select(&buf, def,
+						  "s.batch_id OPERATOR(pg_catalog.>) $1"
+						  " AND s.batch_id OPERATOR(pg_catalog.<=) $2", true);
+	appendStringInfo(&buf, "), i AS (INSERT INTO %s AS r (", qtable);
+	append_state_columns(&buf, def, "");
+	appendStringInfoString(&buf, ") SELECT ");
+	append_state_columns(&buf, def, "d.");
+	appendStringInfo(&buf, " FROM d ON CONFLICT ON CONSTRAINT %s DO UPDATE SET bucket = r.bucket",
+					 quote_identifier(keyname));
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+		char	   *c = col(m->name, NULL);
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				append_add(&buf, c);
+				break;
+			case RM_SUM:
+				append_nullable_add(&buf, c);
+				break;
+			case RM_MIN:
+				appendStringInfo(&buf, ", %s = LEAST(r.%s, EXCLUDED.%s)", c, c, c);
+				break;
+			case RM_MAX:
+				appendStringInfo(&buf, ", %s = GREATEST(r.%s, EXCLUDED.%s)", c, c, c);
+				break;
+			case RM_AVG:
+				append_nullable_add(&buf, col(m->name, "_sum"));
+				append_add(&buf, col(m->name, "_count"));
+				break;
+			case RM_DISTINCT:
+				appendStringInfo(&buf, ", %s = COALESCE(%s.hll_union(r.%s, EXCLUDED.%s), r.%s, EXCLUDED.%s)",
+								 c, def->hll_schema, c, c, c, c);
+				break;
+			case RM_PERCENTILE:
+				appendStringInfo(&buf, ", %s = (SELECT %s.tdigest(v.t) FROM (VALUES (r.%s), (EXCLUDED.%s)) v(t))",
+								 c, def->tdigest_schema, c, c);
+				break;
+		}
+	}
+	append_add(&buf, EK_ROLLUP_SKIPPED_COLUMN);
+	appendStringInfoString(&buf, " RETURNING 1)"
+						   " SELECT COALESCE((SELECT pg_catalog.sum(d.ek_events) FROM d), 0)::pg_catalog.int8,"
+						   " (SELECT pg_catalog.count(*) FROM i)");
+	return buf.data;
+}
+
+/*
+ * CREATE VIEW <name>_realtime: the rollup table's partial states plus the
+ * aggregation of the rows past the watermark, merged and finished.
+ */
+char *
+ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
+{
+	StringInfoData buf;
+	StringInfoData where;
+	ListCell   *lc;
+	int			ngroup = 1;
+
+	initStringInfo(&where);
+	appendStringInfo(&where,
+					 "s.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
+					 " WHERE w.rollup_id OPERATOR(pg_catalog.=) %d)", def->rollup_id);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE VIEW %s AS SELECT u.bucket", qview);
+	foreach(lc, def->dims)
+	{
+		appendStringInfo(&buf, ", u.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
+		ngroup++;
+	}
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+		char	   *c = col(m->name, NULL);
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				appendStringInfo(&buf, ", pg_catalog.sum(u.%s)::pg_catalog.int8 AS %s", c, c);
+				break;
+			case RM_SUM:
+				appendStringInfo(&buf, ", pg_catalog.sum(u.%s) AS %s", c, c);
+				break;
+			case RM_MIN:
+				appendStringInfo(&buf, ", pg_catalog.min(u.%s) AS %s", c, c);
+				break;
+			case RM_MAX:
+				appendStringInfo(&buf, ", pg_catalog.max(u.%s) AS %s", c, c);
+				break;
+			case RM_AVG:
+				appendStringInfo(&buf, ", pg_catalog.sum(u.%s) OPERATOR(pg_catalog./)"
+								 " NULLIF(pg_catalog.sum(u.%s), 0) AS %s",
+								 col(m->name, "_sum"), col(m->name, "_count"), c);
+				break;
+			case RM_DISTINCT:
+				appendStringInfo(&buf, ", pg_catalog.round(COALESCE(%s.hll_cardinality(%s.hll_union_agg(u.%s)), 0))::pg_catalog.int8 AS %s",
+								 def->hll_schema, def->hll_schema, c, c);
+				break;
+			case RM_PERCENTILE:
+				appendStringInfo(&buf, ", %s.tdigest_percentile(u.%s, %s::pg_catalog.float8) AS %s",
+								 def->tdigest_schema, c,
+								 quote_literal_cstr(float8out_internal(m->q)), c);
+				break;
+		}
+	}
+	appendStringInfo(&buf, ", pg_catalog.sum(u.%s)::pg_catalog.int8 AS %s FROM (SELECT ",
+					 EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
+	append_state_columns(&buf, def, "");
+	appendStringInfo(&buf, " FROM %s UNION ALL ", qtable);
+	append_partial_select(&buf, def, where.data, false);
+	appendStringInfoString(&buf, ") u GROUP BY ");
+	for (int i = 1; i <= ngroup; i++)
+		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", i);
+	return buf.data;
+}

@@ -417,8 +417,32 @@ SELECT 'job'::text AS component,
 			ELSE pg_catalog.format('last run %s', j.last_status) END AS detail
   FROM eventkit.jobs j;
 
+-- Rollups: how long since the last refresh, when the stream has events the
+-- rollup has not folded yet (the realtime view still shows them).
+CREATE VIEW eventkit.health_rollups AS
+SELECT 'rollup'::text AS component,
+	   r.name AS target,
+	   CASE WHEN NOT p.pending THEN 'ok'
+			WHEN COALESCE(r.last_refresh_at, r.created_at) OPERATOR(pg_catalog.<)
+				 (pg_catalog.now() OPERATOR(pg_catalog.-)
+				  (2 OPERATOR(pg_catalog.*) r.schedule OPERATOR(pg_catalog.+) interval '1 minute'))
+			THEN 'warning'
+			ELSE 'ok' END AS status,
+	   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-)
+							COALESCE(r.last_refresh_at, r.created_at)), 3) AS value,
+	   CASE WHEN p.pending
+			THEN pg_catalog.format('events not folded yet; last refresh %s, schedule %s',
+								   COALESCE(r.last_refresh_at::text, 'never'), r.schedule)
+			ELSE pg_catalog.format('up to date (watermark %s)', r.watermark) END AS detail
+  FROM eventkit.rollups r
+ CROSS JOIN LATERAL (
+	SELECT EXISTS (SELECT 1 FROM eventkit.ingest_batches b
+					WHERE b.stream_id OPERATOR(pg_catalog.=) r.stream_id
+					  AND b.batch_id OPERATOR(pg_catalog.>) r.watermark
+					  AND b.accepted OPERATOR(pg_catalog.>) 0) AS pending) p;
+
 GRANT SELECT ON eventkit.health_scheduler, eventkit.health_partitions, eventkit.health_quarantine,
-	eventkit.health_ledger, eventkit.health_jobs TO pg_monitor;
+	eventkit.health_ledger, eventkit.health_jobs, eventkit.health_rollups TO pg_monitor;
 
 CREATE FUNCTION eventkit.health()
 RETURNS TABLE(component text, target text, status text, value numeric, detail text)

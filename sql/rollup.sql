@@ -194,3 +194,6 @@ DROP TABLE gone CASCADE;
 SELECT count(*) AS rollups FROM eventkit.rollups;
 SELECT eventkit.drop_stream('ev');
 DROP SCHEMA "Roll Ups";
+DROP EXTENSION eventkit;
+DROP EXTENSION tdigest;
+DROP EXTENSION hll;

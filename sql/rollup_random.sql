@@ -135,3 +135,6 @@ SELECT differences('rollup_table') > 0 AS corruption_detected;
 
 SELECT eventkit.drop_rollup('r');
 SELECT eventkit.drop_stream('ev');
+DROP EXTENSION eventkit;
+DROP EXTENSION tdigest;
+DROP EXTENSION hll;

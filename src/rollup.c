@@ -51,6 +51,9 @@
 #include "eventkit.h"
 #include "rollup.h"
 
+/* how often the worker refreshes a new rollup: eventkit.rollups.schedule's default */
+#define ROLLUP_DEFAULT_SCHEDULE_USECS USECS_PER_MINUTE
+
 /* events per chunk when create_rollup folds the history */
 #define BACKFILL_CHUNK_EVENTS 100000
 
@@ -170,7 +173,7 @@ find_rollup(text *name, bool for_update, RollupRow *row)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("rollup \"%s\" does not exist", text_to_cstring(name)),
 				 errhint("Rollups are listed in eventkit.rollups; create one with eventkit.create_rollup().")));
-	if (!pg_class_ownercheck(relid, GetUserId()))
+	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
 	if (for_update && !read_rollup(relid, true, row))
 		ereport(ERROR,
@@ -404,7 +407,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", stream)));
-	if (!pg_class_ownercheck(stream, GetUserId()))
+	if (!ek_owns_relation(stream))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(stream));
 
 	rv = rollup_rangevar(name);
@@ -497,6 +500,15 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		elog(ERROR, "eventkit: could not record rollup: %s", SPI_result_code_string(rc));
 	CommandCounterIncrement();
 
+	/* the background worker refreshes it on its schedule (eventkit.rollups.schedule) */
+	{
+		Interval	schedule;
+
+		memset(&schedule, 0, sizeof(schedule));
+		schedule.time = ROLLUP_DEFAULT_SCHEDULE_USECS;
+		ek_schedule_job(EK_JOB_REFRESH_ROLLUP, 0, qtable, &schedule);
+	}
+
 	/* fold the history in chunks, in this transaction */
 	if (backfill && row.backfill_target > 0)
 	{
@@ -577,10 +589,15 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 	values[0] = Int32GetDatum(row.rollup_id);
 	values[1] = Int32GetDatum(row.stream_id);
 	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("DELETE FROM eventkit.rollups WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+	rc = SPI_execute_with_args("DELETE FROM eventkit.rollups WHERE rollup_id OPERATOR(pg_catalog.=) $1"
+							   " RETURNING name",
 							   1, argtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
+	if (rc != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "eventkit: could not delete the rollup's catalog row");
+	/* (the sql_drop trigger has usually removed the row and its job already) */
+	if (SPI_processed == 1)
+		ek_unschedule_job(EK_JOB_REFRESH_ROLLUP,
+						  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	rc = SPI_execute_with_args("SELECT 1 FROM eventkit.rollups WHERE stream_id OPERATOR(pg_catalog.=) $2"
 							   " AND rollup_id OPERATOR(pg_catalog.<>) $1",
 							   2, argtypes, values, NULL, false, 1);
@@ -636,9 +653,19 @@ eventkit_set_rollup_schedule(PG_FUNCTION_ARGS)
 	rc = SPI_execute_with_args("UPDATE eventkit.rollups SET schedule = $2"
 							   " WHERE rollup_id OPERATOR(pg_catalog.=) $1",
 							   2, argtypes, values, NULL, false, 0);
-	ek_restore_user(save_userid, save_sec);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "eventkit: could not update eventkit.rollups");
+	/* and the refresh job's: from its next run on */
+	rc = SPI_execute_with_args("UPDATE eventkit.jobs j SET schedule = $2"
+							   " FROM eventkit.rollups r"
+							   " WHERE r.rollup_id OPERATOR(pg_catalog.=) $1"
+							   " AND j.kind OPERATOR(pg_catalog.=) 'refresh_rollup'"
+							   " AND j.stream_id IS NULL"
+							   " AND j.target OPERATOR(pg_catalog.=) r.name",
+							   2, argtypes, values, NULL, false, 0);
+	ek_restore_user(save_userid, save_sec);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "eventkit: could not update eventkit.jobs");
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -664,6 +691,16 @@ eventkit_forget_dropped_rollups(PG_FUNCTION_ARGS)
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "eventkit: could not clean eventkit.rollups");
 	forgotten = (int32) SPI_processed;
+	/* their refresh jobs and the jobs' history */
+	rc = SPI_execute("WITH gone AS (DELETE FROM eventkit.jobs j"
+					 " WHERE j.kind OPERATOR(pg_catalog.=) 'refresh_rollup' AND j.stream_id IS NULL"
+					 " AND NOT EXISTS (SELECT 1 FROM eventkit.rollups r"
+					 "   WHERE r.name OPERATOR(pg_catalog.=) j.target)"
+					 " RETURNING j.job_id)"
+					 " DELETE FROM eventkit.job_runs WHERE job_id IN (SELECT job_id FROM gone)",
+					 false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "eventkit: could not clean eventkit.jobs");
 	SPI_finish();
 	PG_RETURN_INT32(forgotten);
 }

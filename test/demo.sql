@@ -40,3 +40,30 @@ SELECT stream, batches, accepted, duplicates, conflicts, quarantined, rejected F
 \echo '== quarantine: kept with reasons, nothing lost'
 SELECT quarantine_id, item, message_id, reasons, coalesce(payload::text, raw) AS original
   FROM eventkit.quarantine ORDER BY quarantine_id;
+
+\echo '== a tracking plan: Order Completed must carry a numeric revenue; names are normalized'
+SELECT eventkit.create_plan('shop', '{"events": {"Order Completed": {"properties":
+  {"type": "object", "required": ["revenue"], "properties": {"revenue": {"type": "number", "minimum": 0}}}}}}');
+SELECT eventkit.attach_plan('events', 'shop');
+SELECT * FROM eventkit.ingest_verbose('events', '[
+  {"type": "track", "messageId": "p-1", "userId": "u7", "event": "order_completed", "properties": {"revenue": 12}},
+  {"type": "track", "messageId": "p-2", "userId": "u7", "event": "Order Completed", "properties": {"revenue": "12"}}
+]'::jsonb);
+SELECT message_id, event, plan_version, extra FROM events WHERE message_id LIKE 'p-%' ORDER BY 1;
+
+\echo '== the plan is fixed (revenue may be a string too) and the quarantine replayed'
+SELECT eventkit.create_plan('shop', '{"events": {"Order Completed": {"properties":
+  {"type": "object", "required": ["revenue"], "properties": {"revenue": {"type": ["number", "string"]}}}}}}');
+SELECT * FROM eventkit.replay_quarantine('events',
+  ARRAY(SELECT quarantine_id FROM eventkit.quarantine WHERE message_id = 'p-2'));
+
+\echo '== an hourly rollup per event: count and distinct users (hll)'
+CREATE EXTENSION hll;
+SELECT eventkit.create_rollup('events_hourly', 'events', '1 hour',
+  ARRAY['event'], ARRAY['count', 'distinct(user_id) AS users']);
+SELECT * FROM eventkit.ingest('events', '{"type": "track", "messageId": "r-1", "userId": "u8", "event": "Order Completed", "properties": {"revenue": 5}}'::jsonb);
+SELECT event, count, users FROM events_hourly_realtime ORDER BY event NULLS FIRST;
+SELECT eventkit.refresh_rollup('events_hourly') AS events_folded;
+
+\echo '== health'
+SELECT component, target, status, detail FROM eventkit.health() ORDER BY 1, 2;

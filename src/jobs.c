@@ -468,9 +468,9 @@ run_job(const JobRow *job, int64 *rows, char **message)
 		Datum		d;
 		int			rc;
 
-		if (!function_exists("eventkit.refresh_rollup(pg_catalog.text)"))
+		if (!function_exists("eventkit.refresh_rollup(pg_catalog.text, pg_catalog.int8)"))
 		{
-			*message = pstrdup("eventkit.refresh_rollup(text) is not installed");
+			*message = pstrdup("eventkit.refresh_rollup(text, bigint) is not installed");
 			return "skipped";
 		}
 		rc = SPI_execute_with_args("SELECT eventkit.refresh_rollup($1)::pg_catalog.int8",

@@ -11,7 +11,7 @@
 #  - a retention job blocked by a reader's lock times out, is recorded as
 #    failed with its message, does not block ingest, and succeeds once the
 #    lock is gone;
-#  - refresh_rollup jobs are skipped while the function is missing; a failing
+#  - a rollup is refreshed by its refresh_rollup job; a failing
 #    job backs off exponentially and the others keep running;
 #  - job history is purged after eventkit.job_history_retention;
 #  - quarantined out_of_range events are re-driven once premake covers them;
@@ -152,44 +152,48 @@ poll('postgres', qq{SELECT to_regclass('$part') IS NULL}, 'dropped once the lock
 poll('postgres', q{SELECT last_status = 'succeeded' AND failures = 0
   FROM eventkit.jobs WHERE kind = 'retention'}, 'the job recovered from its backoff');
 
-# ---- refresh_rollup jobs: skipped while the function is missing; a failing
-# one backs off exponentially and does not stop the others
+# ---- refresh_rollup jobs: a rollup is refreshed on its schedule; a failing
+# job (a rollup that does not exist) backs off exponentially and does not
+# stop the others
 $node->safe_psql('postgres', q{
-SELECT eventkit.schedule_job('refresh_rollup', 'r_ok', '1 second');
+SELECT eventkit.create_stream('rs');
+SELECT eventkit.ingest('rs', jsonb_build_array(
+  jsonb_build_object('type', 'track', 'messageId', 'r1', 'userId', 'u', 'event', 'A'),
+  jsonb_build_object('type', 'track', 'messageId', 'r2', 'userId', 'u', 'event', 'A'),
+  jsonb_build_object('type', 'track', 'messageId', 'r3', 'userId', 'u', 'event', 'B')));
+SELECT eventkit.create_rollup('r_ok', 'rs', '1 hour', '{event}', '{count}', backfill => false);
+SELECT eventkit.set_rollup_schedule('r_ok', '1 second');
 SELECT eventkit.schedule_job('refresh_rollup', 'r_bad', '1 second');
 });
-poll('postgres', q{SELECT count(DISTINCT target) = 2 FROM eventkit.job_runs
-  WHERE kind = 'refresh_rollup' AND status = 'skipped'
-	AND message = 'eventkit.refresh_rollup(text) is not installed'},
-	'refresh_rollup runs are skipped while eventkit.refresh_rollup is missing');
-$node->safe_psql('postgres', q{
-CREATE TABLE refreshed (name text, n int);
-CREATE FUNCTION eventkit.refresh_rollup(name text) RETURNS bigint LANGUAGE plpgsql AS $$
-BEGIN
-	IF name = 'r_bad' THEN
-		RAISE EXCEPTION 'rollup % is broken', name;
-	END IF;
-	INSERT INTO public.refreshed VALUES (name, 1);
-	RETURN 7;
-END $$;
-});
+is($node->safe_psql('postgres', q{SELECT schedule FROM eventkit.jobs
+  WHERE kind = 'refresh_rollup' AND target = 'public.r_ok'}), '00:00:01',
+	'create_rollup scheduled a refresh job, set_rollup_schedule changed it');
+poll('postgres', q{SELECT coalesce(sum(count), 0) = 3 FROM r_ok},
+	'the worker refreshes the rollup');
+is($node->safe_psql('postgres', q{SELECT rows_affected FROM eventkit.job_runs
+  WHERE target = 'public.r_ok' AND status = 'succeeded' AND rows_affected > 0
+  ORDER BY run_id LIMIT 1}), '3', 'rows affected recorded');
 poll('postgres', q{SELECT failures >= 3 FROM eventkit.jobs WHERE target = 'r_bad'},
 	'the failing rollup job fails repeatedly');
-is($node->safe_psql('postgres', q{SELECT last_status || ': ' || last_error || ' / ' ||
+is($node->safe_psql('postgres', q{SELECT last_status || ' / ' ||
 	(abs(extract(epoch FROM next_run_at - r.ended_at) - 2 ^ (failures - 1)) < 0.5)
   FROM eventkit.jobs j, LATERAL (SELECT max(ended_at) AS ended_at FROM eventkit.job_runs
 	WHERE job_id = j.job_id) r WHERE target = 'r_bad'}),
-	'failed: rollup r_bad is broken / true', 'it backs off by naptime * 2^(failures - 1)');
-poll('postgres', q{SELECT count(*) >= 3 FROM refreshed WHERE name = 'r_ok'},
-	'the other rollup job keeps running');
-is($node->safe_psql('postgres', q{SELECT rows_affected FROM eventkit.job_runs
-  WHERE target = 'r_ok' AND status = 'succeeded' ORDER BY run_id DESC LIMIT 1}), '7',
-	'rows affected recorded');
+	'failed / true', 'it backs off by naptime * 2^(failures - 1)');
 $node->safe_psql('postgres', q{
-SELECT eventkit.unschedule_job('refresh_rollup', 'r_ok');
-SELECT eventkit.unschedule_job('refresh_rollup', 'r_bad');
-DROP FUNCTION eventkit.refresh_rollup(text);
+SELECT eventkit.ingest('rs', jsonb_build_array(
+  jsonb_build_object('type', 'track', 'messageId', 'r4', 'userId', 'u', 'event', 'A'),
+  jsonb_build_object('type', 'track', 'messageId', 'r1', 'userId', 'u', 'event', 'A')));
 });
+poll('postgres', q{SELECT string_agg(event || '=' || count, ',' ORDER BY event) = 'A=3,B=1' FROM r_ok},
+	'the other rollup job keeps running: the new event is folded, the duplicate is not');
+$node->safe_psql('postgres', q{
+SELECT eventkit.unschedule_job('refresh_rollup', 'r_bad');
+SELECT eventkit.drop_rollup('r_ok');
+SELECT eventkit.drop_stream('rs');
+});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM eventkit.jobs WHERE kind = 'refresh_rollup'}),
+	'0', 'drop_rollup removed its job');
 
 # ---- history purge
 cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM eventkit.job_runs'), '>', 4,

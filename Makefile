@@ -11,6 +11,7 @@ OBJS = \
 	src/writer.o \
 	src/maintenance.o \
 	src/jsonschema.o \
+	src/jsonschema_compile.o \
 	src/jsonschema_format.o \
 	src/jsonschema_meta.o \
 	src/jsonschema_sql.o

@@ -54,6 +54,14 @@ SELECT eventkit.schema_valid('{"pattern": "^o\\d+$"}', '"o17"') AS ecma_digit,
        eventkit.schema_valid('{"pattern": "^.$"}', '"\n"') AS dot_no_newline,
        eventkit.schema_valid('{"pattern": "^日本$"}', '"日本"') AS unicode_literal,
        eventkit.schema_valid('{"pattern": "\\bfoo\\b"}', '"a foo b"') AS word_boundary;
+-- simple patterns run on a fast matcher, the rest on PostgreSQL's regex engine: same answers
+SELECT p, v, eventkit.schema_valid(jsonb_build_object('pattern', p), to_jsonb(v)) AS valid
+FROM (VALUES ('^[a-z]{2,3}$', 'ab'), ('^[a-z]{2,3}$', 'abcd'), ('^[a-z]{2,3}$', 'a'),
+             ('^[^0-9]+$', 'héllo'), ('^[^0-9]+$', 'h3llo'), ('^\w+@\w+\.com$', 'a_1@b.com'),
+             ('^a.c$', 'a€c'), ('^a.c$', E'a\nc'), ('x*y?z+', 'zzz'), ('^\d{4}-\d{2}$', '2026-11'),
+             ('^(ab)+$', 'abab'), ('^(ab)+$', 'aba'), ('^(?<y>\d+)-\k<y>$', '12-12'), ('^(?<y>\d+)-\k<y>$', '12-13'),
+             ('cat|dog', 'hotdog'), ('^[]', 'x'), ('^\$\d+(\.\d\d)?$', '$12.50'), ('^é+$', 'ééé')) AS t(p, v)
+ORDER BY p, v;
 SELECT * FROM errs('{"format": "email"}', '"not an email"');
 SELECT f, v, eventkit.schema_valid(jsonb_build_object('format', f), to_jsonb(v)) AS valid
 FROM (VALUES ('date-time', '2026-11-23T08:00:00.000Z'), ('date-time', '2026-02-29T08:00:00Z'),
@@ -157,6 +165,8 @@ SELECT eventkit.schema_valid('{"allOf": []}', '1');
 SELECT eventkit.schema_valid('[]', '1');
 SELECT eventkit.schema_valid('{"items": 3}', '1');
 SELECT eventkit.schema_valid('{"pattern": "\\p{L}"}', '1');
+SELECT eventkit.schema_valid('{"pattern": "(?i)abc"}', '1');
+SELECT eventkit.schema_valid('{"pattern": "\\a"}', '1');
 \set VERBOSITY terse
 -- annotations and "x-" extensions are accepted; recursion through a property is fine
 SELECT eventkit.schema_valid('{"title": "t", "description": "d", "default": 1, "examples": [1], "$comment": "c",

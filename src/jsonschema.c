@@ -59,6 +59,21 @@ ek_object_lookup(const JsonbContainer *c, const char *key, int len, EkVal *out)
 	return false;
 }
 
+static int num_cmp_abs(const EkNum *a, const EkNum *b);
+
+static inline int
+num_cmp_dec(const EkNum *a, const EkNum *b)
+{
+	int			c;
+
+	if (a->sign != b->sign)
+		return a->sign < b->sign ? -1 : 1;
+	if (a->sign == 0)
+		return 0;
+	c = num_cmp_abs(a, b);
+	return a->sign > 0 ? c : -c;
+}
+
 static int
 num_cmp_abs(const EkNum *a, const EkNum *b)
 {
@@ -295,14 +310,16 @@ static bool
 validate_number(const EkNode *n, const EkVal *v, VCtx *cx)
 {
 	bool		ok = true;
+	EkNum		x;
 
-	if (n->maximum && ek_num_cmp(v->num, n->maximum) > 0)
+	num_decode(v->num, &x);
+	if (n->maximum && num_cmp_dec(&x, &n->maximum_n) > 0)
 		FAIL("maximum", "maximum", psprintf("must be <= %s", n->maximum_s));
-	if (n->minimum && ek_num_cmp(v->num, n->minimum) < 0)
+	if (n->minimum && num_cmp_dec(&x, &n->minimum_n) < 0)
 		FAIL("minimum", "minimum", psprintf("must be >= %s", n->minimum_s));
-	if (n->exmax && ek_num_cmp(v->num, n->exmax) >= 0)
+	if (n->exmax && num_cmp_dec(&x, &n->exmax_n) >= 0)
 		FAIL("exclusiveMaximum", "exclusiveMaximum", psprintf("must be < %s", n->exmax_s));
-	if (n->exmin && ek_num_cmp(v->num, n->exmin) <= 0)
+	if (n->exmin && num_cmp_dec(&x, &n->exmin_n) <= 0)
 		FAIL("exclusiveMinimum", "exclusiveMinimum", psprintf("must be > %s", n->exmin_s));
 	if (n->multiple && !num_is_multiple(v->num, n->multiple))
 		FAIL("multipleOf", "multipleOf", psprintf("must be multiple of %s", n->multiple_s));
@@ -371,6 +388,8 @@ validate_array(const EkNode *n, const EkVal *v, VCtx *cx)
 	const char *base = container_base(v->cont);
 	uint32		off = 0;
 	int			i;
+
+	check_stack_depth();
 
 	if (n->max_items >= 0 && size > n->max_items)
 		FAIL("maxItems", "maxItems",
@@ -446,6 +465,8 @@ validate_object(const EkNode *n, const EkVal *v, VCtx *cx)
 	int			i,
 				p = 0,
 				r = 0;
+
+	check_stack_depth();
 
 	if (n->max_props >= 0 && size > n->max_props)
 		FAIL("maxProperties", "maxProperties",
@@ -602,6 +623,8 @@ validate_any(const EkNode *n, const EkVal *v, VCtx *cx)
 	bool		ok = true;
 	int			i;
 
+	check_stack_depth();
+
 	if (n->nenum > 0 || (n->enum_vals && n->nenum == 0))
 	{
 		bool		found = false;
@@ -673,32 +696,12 @@ validate_any(const EkNode *n, const EkVal *v, VCtx *cx)
 	return ok;
 }
 
-static bool
-validate(const EkNode *n, const EkVal *v, VCtx *cx)
+/* The keywords beyond "type" (out of line: keeps validate() small). */
+static pg_noinline bool
+validate_keywords(const EkNode *n, const EkVal *v, VCtx *cx)
 {
 	bool		ok = true;
 
-	check_stack_depth();
-	while (n->ref)
-		n = n->ref;
-	if (n->boolean >= 0)
-	{
-		if (n->boolean)
-			return true;
-		FAIL("false schema", NULL, pstrdup("boolean schema is false"));
-		return ok;
-	}
-	if (n->types)
-	{
-		uint8		k = v->kind;
-
-		if ((n->types & k) == 0 &&
-			!(k == EKT_NUMBER && (n->types & EKT_INTEGER) && ek_num_is_integer(v->num)))
-		{
-			FAIL("type", "type", pstrdup(n->type_msg));
-			/* Ajv skips the type-specific keywords of a wrong type */
-		}
-	}
 	switch (v->kind)
 	{
 		case EKT_NUMBER:
@@ -738,6 +741,35 @@ validate(const EkNode *n, const EkVal *v, VCtx *cx)
 	}
 	if ((n->has & HAS_ANY) && !validate_any(n, v, cx))
 		ok = false;
+	return ok;
+}
+
+/*
+ * Validate v against n.  Recursion goes through validate_array,
+ * validate_object and validate_any, which check the stack depth.
+ */
+static bool
+validate(const EkNode *n, const EkVal *v, VCtx *cx)
+{
+	bool		ok = true;
+
+	while (n->ref)
+		n = n->ref;
+	if (unlikely(n->boolean >= 0))
+	{
+		if (n->boolean)
+			return true;
+		FAIL("false schema", NULL, pstrdup("boolean schema is false"));
+		return ok;
+	}
+	if (n->types && (n->types & v->kind) == 0 &&
+		!(v->kind == EKT_NUMBER && (n->types & EKT_INTEGER) &&
+		  ek_num_is_integer(v->num)))
+		FAIL("type", "type", pstrdup(n->type_msg));
+	if ((n->work & v->kind) == 0)
+		return ok;
+	if (!validate_keywords(n, v, cx))
+		return false;
 	return ok;
 }
 

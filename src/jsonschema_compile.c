@@ -819,13 +819,13 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 	if (strcmp(kw, "type") == 0)
 		kw_type(node, v, path);
 	else if (strcmp(kw, "minimum") == 0)
-		node->minimum = kw_number(v, path, kw, &node->minimum_s), node->has |= HAS_NUM;
+		node->minimum = kw_number(v, path, kw, &node->minimum_s), num_decode(node->minimum, &node->minimum_n), node->has |= HAS_NUM;
 	else if (strcmp(kw, "maximum") == 0)
-		node->maximum = kw_number(v, path, kw, &node->maximum_s), node->has |= HAS_NUM;
+		node->maximum = kw_number(v, path, kw, &node->maximum_s), num_decode(node->maximum, &node->maximum_n), node->has |= HAS_NUM;
 	else if (strcmp(kw, "exclusiveMinimum") == 0)
-		node->exmin = kw_number(v, path, kw, &node->exmin_s), node->has |= HAS_NUM;
+		node->exmin = kw_number(v, path, kw, &node->exmin_s), num_decode(node->exmin, &node->exmin_n), node->has |= HAS_NUM;
 	else if (strcmp(kw, "exclusiveMaximum") == 0)
-		node->exmax = kw_number(v, path, kw, &node->exmax_s), node->has |= HAS_NUM;
+		node->exmax = kw_number(v, path, kw, &node->exmax_s), num_decode(node->exmax, &node->exmax_n), node->has |= HAS_NUM;
 	else if (strcmp(kw, "multipleOf") == 0)
 	{
 		EkNum		d;
@@ -1142,8 +1142,17 @@ compile_value(Compiler *cc, const EkVal *v, const char *base, const char *path)
 		read_child(v->cont, container_base(v->cont), i + n, &vo, &x);
 		compile_keyword(cc, node, val_cstring(&k), &x, base, path);
 	}
-	if (node->types)
-		node->has |= HAS_ANY;	/* so the type check is never skipped */
+	if (node->has & HAS_NUM)
+		node->work |= EKT_NUMBER;
+	if (node->has & HAS_STR)
+		node->work |= EKT_STRING;
+	if (node->has & HAS_ARR)
+		node->work |= EKT_ARRAY;
+	if (node->has & HAS_OBJ)
+		node->work |= EKT_OBJECT;
+	if (node->has & HAS_ANY)
+		node->work = EKT_NULL | EKT_BOOLEAN | EKT_NUMBER | EKT_STRING |
+			EKT_ARRAY | EKT_OBJECT;
 	return node;
 }
 

@@ -151,11 +151,22 @@ check_hostname(const char *s, int len, bool idn)
 	{
 		unsigned char c = i < len ? (unsigned char) s[i] : '.';
 
+		int			seplen = 0;
+
 		if (c == '.')
+			seplen = 1;
+		else if (idn && i + 2 < len &&
+				 ((c == 0xE3 && (unsigned char) s[i + 1] == 0x80 && (unsigned char) s[i + 2] == 0x82) ||
+				  (c == 0xEF && (unsigned char) s[i + 1] == 0xBC && (unsigned char) s[i + 2] == 0x8E) ||
+				  (c == 0xEF && (unsigned char) s[i + 1] == 0xBD && (unsigned char) s[i + 2] == 0xA1)))
+			seplen = 3;			/* U+3002, U+FF0E, U+FF61: label separators */
+		if (seplen)
 		{
 			if (lab == 0 || lab > 63 || s[i - 1] == '-')
 				return false;
 			lab = 0;
+			chars++;
+			i += seplen - 1;
 			continue;
 		}
 		if (lab == 0 && c == '-')
@@ -164,25 +175,21 @@ check_hostname(const char *s, int len, bool idn)
 		{
 			if (!idn)
 				return false;
-			/* reject IDN label separators: U+3002, U+FF0E, U+FF61 */
-			if (i + 2 < len &&
-				((c == 0xE3 && (unsigned char) s[i + 1] == 0x80 && (unsigned char) s[i + 2] == 0x82) ||
-				 (c == 0xEF && (unsigned char) s[i + 1] == 0xBC && (unsigned char) s[i + 2] == 0x8E) ||
-				 (c == 0xEF && (unsigned char) s[i + 1] == 0xBD && (unsigned char) s[i + 2] == 0xA1)))
-				return false;
 		}
 		else if (!(IS_ALNUM(c) || c == '-'))
 			return false;
 		if ((c & 0xC0) != 0x80)
+		{
 			chars++;
-		lab++;
+			lab++;				/* in code points */
+		}
 		/* "--" in the 3rd and 4th positions is reserved for IDNA (xn--) */
 		if (lab == 4 && s[i] == '-' && s[i - 1] == '-' &&
 			!(tolower((unsigned char) s[i - 3]) == 'x' &&
 			  tolower((unsigned char) s[i - 2]) == 'n'))
 			return false;
 	}
-	return chars > 0;
+	return chars > 0 && chars <= 253;
 }
 
 static bool
@@ -525,37 +532,76 @@ fmt_iri_reference(const char *s, int len)
 	return check_uri(s, len, false, true);
 }
 
+/* RFC 6570, level 4 */
 static bool
 fmt_uri_template(const char *s, int len)
 {
-	int			i;
+	int			i = 0;
 
-	for (i = 0; i < len; i++)
+	while (i < len)
 	{
-		if (s[i] == '{')
+		unsigned char c = s[i];
+
+		if (c == '{')
 		{
-			int			j = i + 1;
-
-			if (j < len && strchr("+#./;?&=,!@|", s[j]))
-				j++;
-			if (j >= len || s[j] == '}')
-				return false;
-			for (; j < len && s[j] != '}'; j++)
+			i++;
+			if (i < len && strchr("+#./;?&=,!@|", s[i]))
+				i++;
+			for (;;)
 			{
-				unsigned char c = s[j];
+				/* varspec: varname [":" max-length | "*"] */
+				bool		dot_ok = false;
+				int			start = i;
 
-				if (!(IS_ALNUM(c) || c == '_' || c == '.' || c == ',' ||
-					  c == '*' || c == ':' || c == '%'))
+				while (i < len)
+				{
+					if (IS_ALNUM(s[i]) || s[i] == '_')
+						dot_ok = true, i++;
+					else if (s[i] == '%' && i + 2 < len && IS_HEX(s[i + 1]) && IS_HEX(s[i + 2]))
+						dot_ok = true, i += 3;
+					else if (s[i] == '.' && dot_ok && i + 1 < len &&
+							 (IS_ALNUM(s[i + 1]) || s[i + 1] == '_' || s[i + 1] == '%'))
+						dot_ok = false, i++;
+					else
+						break;
+				}
+				if (i == start || i >= len)
 					return false;
+				if (s[i] == ':')
+				{
+					int			d = ++i;
+
+					if (i >= len || s[i] < '1' || s[i] > '9')
+						return false;
+					while (i < len && IS_DIGIT(s[i]))
+						i++;
+					if (i - d > 4)
+						return false;
+				}
+				else if (s[i] == '*')
+					i++;
+				if (i >= len)
+					return false;
+				if (s[i] == '}')
+				{
+					i++;
+					break;
+				}
+				if (s[i] != ',')
+					return false;
+				i++;
 			}
-			if (j >= len)
-				return false;
-			i = j;
 		}
-		else if (s[i] == '}')
+		else if (c == '%')
+		{
+			if (i + 2 >= len || !IS_HEX(s[i + 1]) || !IS_HEX(s[i + 2]))
+				return false;
+			i += 3;
+		}
+		else if (c < 0x21 || c == 0x7F || strchr("\"<>\\^`|}", c))
 			return false;
-		else if ((unsigned char) s[i] < 0x80 && strchr(" \"'<>\\^`|", s[i]))
-			return false;
+		else
+			i++;
 	}
 	return true;
 }
@@ -670,6 +716,42 @@ ek_format_lookup(const char *name)
 
 #define ECMA_SPACE "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
 
+/* The number of the capturing group named name (1-based), or 0. */
+static int
+group_number(const char *src, int len, const char *name, int namelen)
+{
+	int			i,
+				n = 0;
+	bool		in_class = false;
+
+	for (i = 0; i < len; i++)
+	{
+		if (src[i] == '\\')
+			i++;
+		else if (in_class)
+			in_class = (src[i] != ']');
+		else if (src[i] == '[')
+			in_class = true;
+		else if (src[i] == '(')
+		{
+			if (i + 1 < len && src[i + 1] == '?')
+			{
+				if (i + 2 < len && src[i + 2] == '<' && i + 3 < len &&
+					src[i + 3] != '=' && src[i + 3] != '!')
+				{
+					n++;
+					if (i + 3 + namelen < len && memcmp(src + i + 3, name, namelen) == 0 &&
+						src[i + 3 + namelen] == '>')
+						return n;
+				}
+			}
+			else
+				n++;
+		}
+	}
+	return 0;
+}
+
 /*
  * Translate an ECMA-262 pattern to PostgreSQL's ARE syntax: classes
  * (\d, \w, \s, .) get their ECMA meaning, \b becomes \y, \xHH \u00HH.
@@ -752,10 +834,25 @@ ek_ecma_regex_translate(const char *src, int len, char **err)
 						return NULL;
 					}
 					break;
+				case 'k':
+					{
+						/* \k<name>: a back reference to a named group */
+						const char *close = memchr(src + i, '>', len - i);
+						int			g;
+
+						if (i + 1 >= len || src[i + 1] != '<' || close == NULL ||
+							(g = group_number(src, len, src + i + 2, close - (src + i + 2))) <= 0)
+						{
+							*err = "invalid named back reference";
+							return NULL;
+						}
+						appendStringInfo(&out, "\\%d", g);
+						i = close - src;
+					}
+					break;
 				case 'p':
 				case 'P':
-				case 'k':
-					*err = "Unicode property escapes and named back references are not supported";
+					*err = "Unicode property escapes are not supported";
 					return NULL;
 				case 'c':
 					if (i + 1 < len && IS_ALPHA(src[i + 1]))
@@ -785,16 +882,15 @@ ek_ecma_regex_translate(const char *src, int len, char **err)
 					appendStringInfoChar(&out, e);
 					break;
 				default:
-					if (IS_ALPHA(e))
+					/* Ajv compiles with the "u" flag: identity escapes only of syntax characters */
+					if (strchr("^$\\.*+?()[]{}|/", e) == NULL &&
+						!(in_class && e == '-'))
 					{
-						/* ECMA: an identity escape of a letter is the letter */
-						appendStringInfoChar(&out, e);
+						*err = psprintf("invalid escape \\%c", e);
+						return NULL;
 					}
-					else
-					{
-						appendStringInfoChar(&out, '\\');
-						appendStringInfoChar(&out, e);
-					}
+					appendStringInfoChar(&out, '\\');
+					appendStringInfoChar(&out, e);
 					break;
 			}
 			continue;
@@ -816,8 +912,10 @@ ek_ecma_regex_translate(const char *src, int len, char **err)
 			case '[':
 				if (i + 1 < len && src[i + 1] == ']')
 				{
-					*err = "an empty character class is not supported";
-					return NULL;
+					/* [] matches nothing (text never holds U+0000) */
+					appendStringInfoString(&out, "[^\\u0001-\\U0010ffff]");
+					i++;
+					break;
 				}
 				if (i + 2 < len && src[i + 1] == '^' && src[i + 2] == ']')
 				{
@@ -838,13 +936,34 @@ ek_ecma_regex_translate(const char *src, int len, char **err)
 				appendStringInfoString(&out, "[^\\n\\r\\u2028\\u2029]");
 				break;
 			case '(':
-				if (i + 2 < len && src[i + 1] == '?' && src[i + 2] == '<' &&
-					i + 3 < len && src[i + 3] != '=' && src[i + 3] != '!')
+				if (i + 1 < len && src[i + 1] == '?')
 				{
-					*err = "named groups are not supported";
-					return NULL;
+					if (i + 2 < len && (src[i + 2] == ':' || src[i + 2] == '=' || src[i + 2] == '!'))
+						appendStringInfoChar(&out, c);
+					else if (i + 3 < len && src[i + 2] == '<' && (src[i + 3] == '=' || src[i + 3] == '!'))
+						appendStringInfoChar(&out, c);
+					else if (i + 2 < len && src[i + 2] == '<')
+					{
+						/* a named group: an ordinary group in ARE */
+						const char *close = memchr(src + i, '>', len - i);
+
+						if (close == NULL || close == src + i + 3)
+						{
+							*err = "invalid group name";
+							return NULL;
+						}
+						appendStringInfoChar(&out, '(');
+						i = close - src;
+					}
+					else
+					{
+						/* (?i) and the like are not ECMA-262 */
+						*err = "invalid group";
+						return NULL;
+					}
 				}
-				appendStringInfoChar(&out, c);
+				else
+					appendStringInfoChar(&out, c);
 				break;
 			case '{':
 				{
@@ -887,6 +1006,385 @@ ek_ecma_regex_translate(const char *src, int len, char **err)
 	return out.data;
 }
 
+/*
+ * A fast matcher for the patterns tracking plans use most: a sequence of
+ * single-character atoms (literals, ".", classes of ASCII characters, \d,
+ * \w and their negations), each with an optional quantifier (*, +, ?,
+ * {n,m}; lazy or not, which cannot change whether there is a match), with
+ * optional ^ and $ at the ends.  No groups, alternation, assertions or
+ * back references: those patterns go to PostgreSQL's regex engine.  It runs
+ * as a bit-parallel NFA over code points: linear, no backtracking, no
+ * allocation.  Only with the UTF-8 server encoding.
+ */
+#define SRE_MAX_ATOMS 63
+
+typedef struct SreAtom
+{
+	uint8		kind;			/* SRE_LIT, SRE_CLASS, SRE_ANY */
+	uint8		rep;			/* SRE_ONE, SRE_OPT, SRE_STAR */
+	bool		negate;
+	pg_wchar	cp;
+	uint64		bits[2];		/* ASCII members of a class */
+} SreAtom;
+
+#define SRE_LIT 0
+#define SRE_CLASS 1
+#define SRE_ANY 2
+#define SRE_ONE 0
+#define SRE_OPT 1
+#define SRE_STAR 2
+
+typedef struct EkSimpleRe
+{
+	int			n;
+	bool		anchor_start;
+	bool		anchor_end;
+	SreAtom		atoms[FLEXIBLE_ARRAY_MEMBER];
+} EkSimpleRe;
+
+static inline void
+sre_set(SreAtom *a, int lo, int hi)
+{
+	int			c;
+
+	for (c = lo; c <= hi; c++)
+		a->bits[c >> 6] |= UINT64CONST(1) << (c & 63);
+}
+
+/* \d \w (and \D \W outside classes) into a; false if not one of those */
+static bool
+sre_class_escape(SreAtom *a, char e)
+{
+	switch (e)
+	{
+		case 'd':
+		case 'D':
+			sre_set(a, '0', '9');
+			break;
+		case 'w':
+		case 'W':
+			sre_set(a, '0', '9');
+			sre_set(a, 'a', 'z');
+			sre_set(a, 'A', 'Z');
+			sre_set(a, '_', '_');
+			break;
+		default:
+			return false;
+	}
+	return true;
+}
+
+/* the character an escape stands for, or -1 */
+static int
+sre_char_escape(char e)
+{
+	switch (e)
+	{
+		case 't':
+			return '\t';
+		case 'n':
+			return '\n';
+		case 'r':
+			return '\r';
+		case 'f':
+			return '\f';
+		case 'v':
+			return '\v';
+		default:
+			if ((unsigned char) e < 0x80 && !IS_ALNUM(e))
+				return (unsigned char) e;
+			return -1;
+	}
+}
+
+static EkSimpleRe *
+simple_compile(const char *src, int len)
+{
+	SreAtom		atoms[SRE_MAX_ATOMS];
+	int			n = 0;
+	int			i = 0;
+	bool		anchor_start = false,
+				anchor_end = false;
+	EkSimpleRe *re;
+
+	if (GetDatabaseEncoding() != PG_UTF8)
+		return NULL;
+	if (len > 0 && src[0] == '^')
+	{
+		anchor_start = true;
+		i = 1;
+	}
+	if (len > i && src[len - 1] == '$')
+	{
+		int			bs = 0;
+
+		while (len - 2 - bs >= i && src[len - 2 - bs] == '\\')
+			bs++;
+		if (bs % 2 == 0)
+		{
+			anchor_end = true;
+			len--;
+		}
+	}
+
+	while (i < len)
+	{
+		SreAtom		a;
+		char		c = src[i];
+		int			lo = 1,
+					hi = 1;			/* repetitions; -1 = unbounded */
+		int			k;
+
+		memset(&a, 0, sizeof(a));
+		if (c == '\\')
+		{
+			int			ch;
+
+			if (i + 1 >= len)
+				return NULL;
+			if (sre_class_escape(&a, src[i + 1]))
+			{
+				a.kind = SRE_CLASS;
+				a.negate = (src[i + 1] == 'D' || src[i + 1] == 'W');
+			}
+			else if ((ch = sre_char_escape(src[i + 1])) >= 0)
+			{
+				a.kind = SRE_LIT;
+				a.cp = ch;
+			}
+			else
+				return NULL;
+			i += 2;
+		}
+		else if (c == '[')
+		{
+			int			nmembers = 0;
+
+			a.kind = SRE_CLASS;
+			i++;
+			if (i < len && src[i] == '^')
+			{
+				a.negate = true;
+				i++;
+			}
+			while (i < len && src[i] != ']')
+			{
+				int			from,
+							to;
+
+				if (src[i] == '\\')
+				{
+					if (i + 1 >= len)
+						return NULL;
+					if (src[i + 1] != 'D' && src[i + 1] != 'W' &&
+						sre_class_escape(&a, src[i + 1]))
+					{
+						i += 2;
+						nmembers++;
+						continue;
+					}
+					if ((from = sre_char_escape(src[i + 1])) < 0 || src[i + 1] == 'b')
+						return NULL;
+					i += 2;
+				}
+				else if ((unsigned char) src[i] >= 0x80)
+					return NULL;
+				else
+					from = (unsigned char) src[i++];
+				to = from;
+				if (i + 1 < len && src[i] == '-' && src[i + 1] != ']')
+				{
+					if (src[i + 1] == '\\')
+					{
+						if (i + 2 >= len || (to = sre_char_escape(src[i + 2])) < 0)
+							return NULL;
+						i += 3;
+					}
+					else if ((unsigned char) src[i + 1] >= 0x80)
+						return NULL;
+					else
+					{
+						to = (unsigned char) src[i + 1];
+						i += 2;
+					}
+					if (to < from)
+						return NULL;
+				}
+				sre_set(&a, from, to);
+				nmembers++;
+			}
+			if (i >= len || nmembers == 0)
+				return NULL;
+			i++;				/* the ']' */
+		}
+		else if (c == '.')
+		{
+			a.kind = SRE_ANY;
+			i++;
+		}
+		else if (strchr("()|^$*+?{}]", c))
+			return NULL;
+		else
+		{
+			/* a literal character, maybe multibyte */
+			int			l = pg_utf_mblen((const unsigned char *) src + i);
+
+			if (i + l > len)
+				return NULL;
+			a.kind = SRE_LIT;
+			a.cp = utf8_to_unicode((const unsigned char *) src + i);
+			i += l;
+		}
+
+		/* a quantifier */
+		if (i < len && (src[i] == '*' || src[i] == '+' || src[i] == '?'))
+		{
+			lo = src[i] == '+' ? 1 : 0;
+			hi = src[i] == '?' ? 1 : -1;
+			i++;
+		}
+		else if (i < len && src[i] == '{')
+		{
+			int			j = i + 1;
+
+			lo = 0;
+			while (j < len && IS_DIGIT(src[j]) && lo < 100)
+				lo = lo * 10 + (src[j++] - '0');
+			if (j == i + 1 || j >= len)
+				return NULL;
+			if (src[j] == '}')
+				hi = lo;
+			else if (src[j] == ',')
+			{
+				j++;
+				if (j < len && src[j] == '}')
+					hi = -1;
+				else
+				{
+					int			d = j;
+
+					hi = 0;
+					while (j < len && IS_DIGIT(src[j]) && hi < 100)
+						hi = hi * 10 + (src[j++] - '0');
+					if (j == d || hi < lo)
+						return NULL;
+				}
+				if (j >= len || src[j] != '}')
+					return NULL;
+			}
+			else
+				return NULL;
+			i = j + 1;
+		}
+		if (i < len && src[i] == '?' && !(lo == 1 && hi == 1))
+			i++;				/* lazy: same match/no match */
+		if (i < len && strchr("*+?{", src[i]))
+			return NULL;
+
+		/* expand into atoms that occur once, optionally or any times */
+		for (k = 0; k < lo; k++)
+		{
+			if (n >= SRE_MAX_ATOMS)
+				return NULL;
+			atoms[n] = a;
+			atoms[n++].rep = SRE_ONE;
+		}
+		if (hi < 0)
+		{
+			if (n >= SRE_MAX_ATOMS)
+				return NULL;
+			atoms[n] = a;
+			atoms[n++].rep = SRE_STAR;
+		}
+		else
+			for (k = lo; k < hi; k++)
+			{
+				if (n >= SRE_MAX_ATOMS)
+					return NULL;
+				atoms[n] = a;
+				atoms[n++].rep = SRE_OPT;
+			}
+	}
+
+	re = palloc(offsetof(EkSimpleRe, atoms) + sizeof(SreAtom) * Max(n, 1));
+	re->n = n;
+	re->anchor_start = anchor_start;
+	re->anchor_end = anchor_end;
+	memcpy(re->atoms, atoms, sizeof(SreAtom) * n);
+	return re;
+}
+
+static inline bool
+sre_atom_matches(const SreAtom *a, pg_wchar c)
+{
+	switch (a->kind)
+	{
+		case SRE_LIT:
+			return a->cp == c;
+		case SRE_ANY:
+			return !(c == '\n' || c == '\r' || c == 0x2028 || c == 0x2029);
+		default:
+			if (c < 128)
+				return ((a->bits[c >> 6] >> (c & 63)) & 1) != a->negate;
+			return a->negate;
+	}
+}
+
+/* add the states reachable without input (past optional and starred atoms) */
+static inline uint64
+sre_closure(const EkSimpleRe *re, uint64 s)
+{
+	int			i;
+
+	for (i = 0; i < re->n; i++)
+		if ((s >> i) & 1 && re->atoms[i].rep != SRE_ONE)
+			s |= UINT64CONST(1) << (i + 1);
+	return s;
+}
+
+static bool
+simple_match(const EkSimpleRe *re, const char *s, int len)
+{
+	uint64		accept = UINT64CONST(1) << re->n;
+	uint64		start = sre_closure(re, 1);
+	uint64		cur = start;
+	int			p = 0;
+
+	if ((cur & accept) && !re->anchor_end)
+		return true;
+	while (p < len)
+	{
+		unsigned char b = s[p];
+		pg_wchar	c;
+		uint64		next = 0;
+		int			i;
+
+		if (b < 0x80)
+		{
+			c = b;
+			p++;
+		}
+		else
+		{
+			c = utf8_to_unicode((const unsigned char *) s + p);
+			p += pg_utf_mblen((const unsigned char *) s + p);
+		}
+		for (i = 0; i < re->n; i++)
+		{
+			if (((cur >> i) & 1) && sre_atom_matches(&re->atoms[i], c))
+				next |= UINT64CONST(1) << (re->atoms[i].rep == SRE_STAR ? i : i + 1);
+		}
+		cur = sre_closure(re, next);
+		if (!re->anchor_start)
+			cur |= start;
+		if ((cur & accept) && !re->anchor_end)
+			return true;
+		if (cur == 0)
+			return false;
+	}
+	return (cur & accept) != 0;
+}
+
 bool
 ek_regex_compile_into(EkRegex *r, const char *src, int len, char **err)
 {
@@ -910,7 +1408,7 @@ ek_regex_compile_into(EkRegex *r, const char *src, int len, char **err)
 		return false;
 	}
 	r->source = pnstrdup(src, len);
-	r->kind = EKRE_GENERAL;
+	r->simple = simple_compile(src, len);
 	return true;
 }
 
@@ -922,6 +1420,8 @@ ek_regex_match(EkRegex *r, const char *s, int len)
 	int			wlen;
 	int			rc;
 
+	if (r->simple)
+		return simple_match(r->simple, s, len);
 	if (len >= lengthof(buf))
 		wide = palloc((len + 1) * sizeof(pg_wchar));
 	wlen = pg_mb2wchar_with_len(s, wide, len);

@@ -43,13 +43,9 @@ typedef struct EkRegex
 	regex_t		re;
 	char	   *source;			/* the ECMA-262 source, for messages */
 	/* a literal-prefix fast matcher, when the pattern allows one */
-	int			kind;			/* EKRE_* */
-	char	   *lit;			/* literal for EKRE_LITERAL_* */
-	int			litlen;
+	struct EkSimpleRe *simple;	/* a fast matcher, when the pattern allows */
 	struct EkRegex *next;		/* all regexes of a schema, for freeing */
 } EkRegex;
-
-#define EKRE_GENERAL	0
 
 /* Format checkers (jsonschema_format.c). */
 typedef bool (*EkFormatCheck) (const char *s, int len);
@@ -91,11 +87,20 @@ typedef struct EkDep
 #define HAS_OBJ		0x0008
 #define HAS_ANY		0x0010		/* enum, const, combinators, if, not */
 
+typedef struct EkNum
+{
+	int			sign;			/* -1, 0, 1 */
+	int			weight;
+	int			ndigits;
+	const char *digits;			/* NBASE digits, int16, maybe unaligned */
+} EkNum;
+
 struct EkNode
 {
 	const char *path;			/* schema location, "#/properties/x" */
 	int8		boolean;		/* -1: not a boolean schema; else its value */
 	uint16		has;			/* HAS_* */
+	uint8		work;			/* kinds of instance (EKT_*) with work beyond "type" */
 	uint8		types;			/* "type" mask (EKT_*), 0 = absent */
 	const char *type_msg;
 
@@ -108,6 +113,10 @@ struct EkNode
 				exmin,
 				exmax,
 				multiple;
+	EkNum		minimum_n,		/* the same, decoded */
+				maximum_n,
+				exmin_n,
+				exmax_n;
 	const char *minimum_s,
 			   *maximum_s,
 			   *exmin_s,
@@ -253,9 +262,15 @@ root_value(Jsonb *jb, EkVal *v)
 static inline int
 key_cmp(const char *a, int alen, const char *b, int blen)
 {
+	int			i;
+
 	if (alen != blen)
 		return alen < blen ? -1 : 1;
-	return memcmp(a, b, alen);
+	/* keys are short: a loop beats a call to memcmp */
+	for (i = 0; i < alen; i++)
+		if (a[i] != b[i])
+			return (unsigned char) a[i] < (unsigned char) b[i] ? -1 : 1;
+	return 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -263,13 +278,6 @@ key_cmp(const char *a, int alen, const char *b, int blen)
  * ---------------------------------------------------------------------
  */
 
-typedef struct EkNum
-{
-	int			sign;			/* -1, 0, 1 */
-	int			weight;
-	int			ndigits;
-	const char *digits;			/* NBASE digits, int16, maybe unaligned */
-} EkNum;
 
 static inline void
 num_decode(Numeric n, EkNum *d)

@@ -174,7 +174,7 @@ ek_equal(const EkVal *a, const EkVal *b)
 		case EKT_BOOLEAN:
 			return a->b == b->b;
 		case EKT_STRING:
-			return a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
+			return key_cmp(a->str, a->len, b->str, b->len) == 0;
 		case EKT_NUMBER:
 			return ek_num_cmp(a->num, b->num) == 0;
 		default:

@@ -810,6 +810,36 @@ is_later_draft(const char *kw)
 	return false;
 }
 
+/* Which instances a validation keyword applies to (EkNode.has). */
+static uint16
+keyword_group(const char *kw)
+{
+	static const struct
+	{
+		const char *kw;
+		uint16		group;
+	}			groups[] = {
+		{"minimum", HAS_NUM}, {"maximum", HAS_NUM}, {"exclusiveMinimum", HAS_NUM},
+		{"exclusiveMaximum", HAS_NUM}, {"multipleOf", HAS_NUM},
+		{"minLength", HAS_STR}, {"maxLength", HAS_STR}, {"pattern", HAS_STR},
+		{"format", HAS_STR},
+		{"items", HAS_ARR}, {"additionalItems", HAS_ARR}, {"minItems", HAS_ARR},
+		{"maxItems", HAS_ARR}, {"uniqueItems", HAS_ARR}, {"contains", HAS_ARR},
+		{"properties", HAS_OBJ}, {"patternProperties", HAS_OBJ},
+		{"additionalProperties", HAS_OBJ}, {"required", HAS_OBJ},
+		{"minProperties", HAS_OBJ}, {"maxProperties", HAS_OBJ},
+		{"dependencies", HAS_OBJ}, {"propertyNames", HAS_OBJ},
+		{"enum", HAS_ANY}, {"const", HAS_ANY}, {"allOf", HAS_ANY}, {"anyOf", HAS_ANY},
+		{"oneOf", HAS_ANY}, {"not", HAS_ANY}, {"if", HAS_ANY}
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(groups); i++)
+		if (strcmp(kw, groups[i].kw) == 0)
+			return groups[i].group;
+	return 0;
+}
+
 static void
 compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 				const char *base, const char *npath)
@@ -819,13 +849,25 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 	if (strcmp(kw, "type") == 0)
 		kw_type(node, v, path);
 	else if (strcmp(kw, "minimum") == 0)
-		node->minimum = kw_number(v, path, kw, &node->minimum_s), num_decode(node->minimum, &node->minimum_n), node->has |= HAS_NUM;
+	{
+		node->minimum = kw_number(v, path, kw, &node->minimum_s);
+		num_decode(node->minimum, &node->minimum_n);
+	}
 	else if (strcmp(kw, "maximum") == 0)
-		node->maximum = kw_number(v, path, kw, &node->maximum_s), num_decode(node->maximum, &node->maximum_n), node->has |= HAS_NUM;
+	{
+		node->maximum = kw_number(v, path, kw, &node->maximum_s);
+		num_decode(node->maximum, &node->maximum_n);
+	}
 	else if (strcmp(kw, "exclusiveMinimum") == 0)
-		node->exmin = kw_number(v, path, kw, &node->exmin_s), num_decode(node->exmin, &node->exmin_n), node->has |= HAS_NUM;
+	{
+		node->exmin = kw_number(v, path, kw, &node->exmin_s);
+		num_decode(node->exmin, &node->exmin_n);
+	}
 	else if (strcmp(kw, "exclusiveMaximum") == 0)
-		node->exmax = kw_number(v, path, kw, &node->exmax_s), num_decode(node->exmax, &node->exmax_n), node->has |= HAS_NUM;
+	{
+		node->exmax = kw_number(v, path, kw, &node->exmax_s);
+		num_decode(node->exmax, &node->exmax_n);
+	}
 	else if (strcmp(kw, "multipleOf") == 0)
 	{
 		EkNum		d;
@@ -834,14 +876,13 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 		num_decode(node->multiple, &d);
 		if (d.sign <= 0)
 			schema_error(path, NULL, "keyword \"multipleOf\" must be greater than 0");
-		node->has |= HAS_NUM;
 	}
 	else if (strcmp(kw, "minLength") == 0)
-		node->min_len = kw_count(v, path, kw), node->has |= HAS_STR;
+		node->min_len = kw_count(v, path, kw);
 	else if (strcmp(kw, "maxLength") == 0)
-		node->max_len = kw_count(v, path, kw), node->has |= HAS_STR;
+		node->max_len = kw_count(v, path, kw);
 	else if (strcmp(kw, "pattern") == 0)
-		node->pattern = kw_regex(cc, v, path, kw), node->has |= HAS_STR;
+		node->pattern = kw_regex(cc, v, path, kw);
 	else if (strcmp(kw, "format") == 0)
 	{
 		if (v->kind != EKT_STRING)
@@ -851,7 +892,6 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 		if (node->format == NULL)
 			schema_error(path, "Supported formats: date-time, date, time, email, idn-email, hostname, idn-hostname, ipv4, ipv6, uri, uri-reference, iri, iri-reference, uri-template, uuid, json-pointer, relative-json-pointer, regex.",
 						 "unknown format \"%s\"", node->format_name);
-		node->has |= HAS_STR;
 	}
 	else if (strcmp(kw, "items") == 0)
 	{
@@ -860,23 +900,21 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 											  &node->nitems_arr, false);
 		else
 			node->items = compile_value(cc, v, base, path);
-		node->has |= HAS_ARR;
 	}
 	else if (strcmp(kw, "additionalItems") == 0)
-		node->add_items = compile_value(cc, v, base, path), node->has |= HAS_ARR;
+		node->add_items = compile_value(cc, v, base, path);
 	else if (strcmp(kw, "minItems") == 0)
-		node->min_items = kw_count(v, path, kw), node->has |= HAS_ARR;
+		node->min_items = kw_count(v, path, kw);
 	else if (strcmp(kw, "maxItems") == 0)
-		node->max_items = kw_count(v, path, kw), node->has |= HAS_ARR;
+		node->max_items = kw_count(v, path, kw);
 	else if (strcmp(kw, "uniqueItems") == 0)
 	{
 		if (v->kind != EKT_BOOLEAN)
 			schema_error(path, NULL, "keyword \"uniqueItems\" must be a boolean");
 		node->unique_items = v->b;
-		node->has |= HAS_ARR;
 	}
 	else if (strcmp(kw, "contains") == 0)
-		node->contains = compile_value(cc, v, base, path), node->has |= HAS_ARR;
+		node->contains = compile_value(cc, v, base, path);
 	else if (strcmp(kw, "properties") == 0)
 	{
 		int			n,
@@ -903,7 +941,6 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 			node->props[i].node = compile_value(cc, &x, base,
 												path_join(path, node->props[i].name));
 		}
-		node->has |= HAS_OBJ;
 	}
 	else if (strcmp(kw, "patternProperties") == 0)
 	{
@@ -931,10 +968,9 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 			node->patprops[i].node = compile_value(cc, &x, base,
 												   path_join(path, name));
 		}
-		node->has |= HAS_OBJ;
 	}
 	else if (strcmp(kw, "additionalProperties") == 0)
-		node->add_props = compile_value(cc, v, base, path), node->has |= HAS_OBJ;
+		node->add_props = compile_value(cc, v, base, path);
 	else if (strcmp(kw, "required") == 0)
 	{
 		int			i,
@@ -953,12 +989,11 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 					if (strcmp(orig[i].name, node->required[j].name) == 0)
 						node->required_order[i] = j;
 		}
-		node->has |= HAS_OBJ;
 	}
 	else if (strcmp(kw, "minProperties") == 0)
-		node->min_props = kw_count(v, path, kw), node->has |= HAS_OBJ;
+		node->min_props = kw_count(v, path, kw);
 	else if (strcmp(kw, "maxProperties") == 0)
-		node->max_props = kw_count(v, path, kw), node->has |= HAS_OBJ;
+		node->max_props = kw_count(v, path, kw);
 	else if (strcmp(kw, "dependencies") == 0)
 	{
 		int			n,
@@ -998,10 +1033,9 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 			else
 				d->node = compile_value(cc, &x, base, p);
 		}
-		node->has |= HAS_OBJ;
 	}
 	else if (strcmp(kw, "propertyNames") == 0)
-		node->prop_names = compile_value(cc, v, base, path), node->has |= HAS_OBJ;
+		node->prop_names = compile_value(cc, v, base, path);
 	else if (strcmp(kw, "enum") == 0)
 	{
 		int			n,
@@ -1016,20 +1050,22 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 		for (i = 0; i < n; i++)
 			read_child(v->cont, container_base(v->cont), i, &off,
 					   &node->enum_vals[i]);
-		node->has |= HAS_ANY;
 	}
 	else if (strcmp(kw, "const") == 0)
-		node->has_const = true, node->const_val = *v, node->has |= HAS_ANY;
+	{
+		node->has_const = true;
+		node->const_val = *v;
+	}
 	else if (strcmp(kw, "allOf") == 0)
-		node->all_of = kw_schema_array(cc, v, base, path, kw, &node->nall, true), node->has |= HAS_ANY;
+		node->all_of = kw_schema_array(cc, v, base, path, kw, &node->nall, true);
 	else if (strcmp(kw, "anyOf") == 0)
-		node->any_of = kw_schema_array(cc, v, base, path, kw, &node->nany, true), node->has |= HAS_ANY;
+		node->any_of = kw_schema_array(cc, v, base, path, kw, &node->nany, true);
 	else if (strcmp(kw, "oneOf") == 0)
-		node->one_of = kw_schema_array(cc, v, base, path, kw, &node->none, true), node->has |= HAS_ANY;
+		node->one_of = kw_schema_array(cc, v, base, path, kw, &node->none, true);
 	else if (strcmp(kw, "not") == 0)
-		node->not = compile_value(cc, v, base, path), node->has |= HAS_ANY;
+		node->not = compile_value(cc, v, base, path);
 	else if (strcmp(kw, "if") == 0)
-		node->if_ = compile_value(cc, v, base, path), node->has |= HAS_ANY;
+		node->if_ = compile_value(cc, v, base, path);
 	else if (strcmp(kw, "then") == 0)
 		node->then_ = compile_value(cc, v, base, path);
 	else if (strcmp(kw, "else") == 0)
@@ -1067,6 +1103,8 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 	else
 		schema_error(path, "Unknown keywords are rejected rather than ignored; annotations of your own may be named \"x-...\".",
 					 "unknown keyword \"%s\"", kw);
+
+	node->has |= keyword_group(kw);
 }
 
 static EkNode *

@@ -284,6 +284,17 @@ pop_path(VCtx *cx, int save)
 	}
 }
 
+/*
+ * Whether v passes n on "type" alone, with nothing else to check: then
+ * the caller need not call validate() at all.
+ */
+static inline bool
+passes_on_type(const EkNode *n, const EkVal *v)
+{
+	return n->ref == NULL && n->boolean < 0 && (n->work & v->kind) == 0 &&
+		(n->types == 0 || (n->types & v->kind) != 0);
+}
+
 /* Validate quietly (for not, if, contains, oneOf counting, ...). */
 static bool
 validate_quiet(const EkNode *n, const EkVal *v, VCtx *cx)
@@ -523,7 +534,8 @@ validate_object(const EkNode *n, const EkVal *v, VCtx *cx)
 				int			save = push_key(cx, k.str, k.len);
 
 				matched = true;
-				if (!validate(n->props[p].node, &x, cx))
+				if (!passes_on_type(n->props[p].node, &x) &&
+					!validate(n->props[p].node, &x, cx))
 				{
 					if (cx->errors == NULL)
 						return false;

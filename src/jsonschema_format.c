@@ -1039,6 +1039,11 @@ typedef struct EkSimpleRe
 	int			n;
 	bool		anchor_start;
 	bool		anchor_end;
+	uint64		star;			/* atoms that may repeat */
+	uint64		eps;			/* atoms that may be skipped (? and *) */
+	uint64		nonascii;		/* atoms any non-ASCII character matches */
+	uint64		anydot;			/* "." atoms (not U+2028/U+2029) */
+	uint64		ascii[128];		/* atoms each ASCII character matches */
 	SreAtom		atoms[FLEXIBLE_ARRAY_MEMBER];
 } EkSimpleRe;
 
@@ -1096,6 +1101,8 @@ sre_char_escape(char e)
 			return -1;
 	}
 }
+
+static inline bool sre_atom_matches(const SreAtom *a, pg_wchar c);
 
 static EkSimpleRe *
 simple_compile(const char *src, int len)
@@ -1306,11 +1313,29 @@ simple_compile(const char *src, int len)
 			}
 	}
 
-	re = palloc(offsetof(EkSimpleRe, atoms) + sizeof(SreAtom) * Max(n, 1));
+	re = palloc0(offsetof(EkSimpleRe, atoms) + sizeof(SreAtom) * Max(n, 1));
 	re->n = n;
 	re->anchor_start = anchor_start;
 	re->anchor_end = anchor_end;
 	memcpy(re->atoms, atoms, sizeof(SreAtom) * n);
+	/* bit-parallel tables: which atoms a character matches */
+	for (i = 0; i < n; i++)
+	{
+		uint64		bit = UINT64CONST(1) << i;
+		int			c;
+
+		if (atoms[i].rep == SRE_STAR)
+			re->star |= bit;
+		if (atoms[i].rep != SRE_ONE)
+			re->eps |= bit;
+		for (c = 0; c < 128; c++)
+			if (sre_atom_matches(&atoms[i], c))
+				re->ascii[c] |= bit;
+		if (atoms[i].kind == SRE_ANY)
+			re->anydot |= bit;
+		if (atoms[i].kind == SRE_ANY || (atoms[i].kind == SRE_CLASS && atoms[i].negate))
+			re->nonascii |= bit;
+	}
 	return re;
 }
 
@@ -1334,12 +1359,32 @@ sre_atom_matches(const SreAtom *a, pg_wchar c)
 static inline uint64
 sre_closure(const EkSimpleRe *re, uint64 s)
 {
+	uint64		prev;
+
+	do
+	{
+		prev = s;
+		s |= (s & re->eps) << 1;
+	} while (s != prev);
+	return s;
+}
+
+/* The atoms character c matches. */
+static inline uint64
+sre_matching(const EkSimpleRe *re, pg_wchar c)
+{
+	uint64		m;
 	int			i;
 
+	if (c < 128)
+		return re->ascii[c];
+	m = re->nonascii;
+	if (c == 0x2028 || c == 0x2029)
+		m &= ~re->anydot;
 	for (i = 0; i < re->n; i++)
-		if ((s >> i) & 1 && re->atoms[i].rep != SRE_ONE)
-			s |= UINT64CONST(1) << (i + 1);
-	return s;
+		if (re->atoms[i].kind == SRE_LIT && re->atoms[i].cp == c)
+			m |= UINT64CONST(1) << i;
+	return m;
 }
 
 static bool
@@ -1355,26 +1400,21 @@ simple_match(const EkSimpleRe *re, const char *s, int len)
 	while (p < len)
 	{
 		unsigned char b = s[p];
-		pg_wchar	c;
-		uint64		next = 0;
-		int			i;
+		uint64		m;
 
 		if (b < 0x80)
 		{
-			c = b;
+			m = re->ascii[b];
 			p++;
 		}
 		else
 		{
-			c = utf8_to_unicode((const unsigned char *) s + p);
+			m = sre_matching(re, utf8_to_unicode((const unsigned char *) s + p));
 			p += pg_utf_mblen((const unsigned char *) s + p);
 		}
-		for (i = 0; i < re->n; i++)
-		{
-			if (((cur >> i) & 1) && sre_atom_matches(&re->atoms[i], c))
-				next |= UINT64CONST(1) << (re->atoms[i].rep == SRE_STAR ? i : i + 1);
-		}
-		cur = sre_closure(re, next);
+		/* a matching atom advances, a matching starred atom may also stay */
+		m &= cur;
+		cur = sre_closure(re, ((m & ~re->star) << 1) | (m & re->star) | ((m & re->star) << 1));
 		if (!re->anchor_start)
 			cur |= start;
 		if ((cur & accept) && !re->anchor_end)

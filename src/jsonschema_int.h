@@ -279,6 +279,19 @@ key_cmp(const char *a, int alen, const char *b, int blen)
 		b += 8;
 		alen -= 8;
 	}
+	if (alen >= 4)
+	{
+		uint32		x,
+					y;
+
+		memcpy(&x, a, 4);
+		memcpy(&y, b, 4);
+		if (x != y)
+			return pg_ntoh32(x) < pg_ntoh32(y) ? -1 : 1;
+		a += 4;
+		b += 4;
+		alen -= 4;
+	}
 	while (alen > 0)
 	{
 		if (*a != *b)

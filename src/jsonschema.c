@@ -317,7 +317,7 @@ string_length(const char *s, int len)
 	return len;
 }
 
-static bool
+static pg_noinline bool
 validate_number(const EkNode *n, const EkVal *v, VCtx *cx)
 {
 	bool		ok = true;
@@ -337,7 +337,7 @@ validate_number(const EkNode *n, const EkVal *v, VCtx *cx)
 	return ok;
 }
 
-static bool
+static pg_noinline bool
 validate_string(const EkNode *n, const EkVal *v, VCtx *cx)
 {
 	bool		ok = true;
@@ -780,6 +780,14 @@ validate(const EkNode *n, const EkVal *v, VCtx *cx)
 		FAIL("type", "type", pstrdup(n->type_msg));
 	if ((n->work & v->kind) == 0)
 		return ok;
+	/* leaves with only string or number keywords: no detour */
+	if (!(n->has & HAS_ANY))
+	{
+		if (v->kind == EKT_STRING)
+			return validate_string(n, v, cx) && ok;
+		if (v->kind == EKT_NUMBER)
+			return validate_number(n, v, cx) && ok;
+	}
 	if (!validate_keywords(n, v, cx))
 		return false;
 	return ok;

@@ -14,6 +14,7 @@ OBJS = \
 	src/jsonschema_compile.o \
 	src/jsonschema_format.o \
 	src/jsonschema_meta.o \
+	src/jsonschema_regex.o \
 	src/jsonschema_sql.o
 
 EXTENSION = eventkit

@@ -7,8 +7,9 @@
  *	  Ajv-shaped errors.
  *
  *	  Also here: reading jsonb without copies, numbers and JSON equality,
- *	  shared with the compiler.  Formats and ECMA-262 regular expressions
- *	  live in jsonschema_format.c, the metaschema text in jsonschema_meta.c,
+ *	  shared with the compiler.  Formats live in jsonschema_format.c,
+ *	  ECMA-262 regular expressions in jsonschema_regex.c, the metaschema
+ *	  text in jsonschema_meta.c,
  *	  the SQL entry points and the per-backend cache in jsonschema_sql.c.
  *
  *-------------------------------------------------------------------------

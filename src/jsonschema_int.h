@@ -360,8 +360,9 @@ extern bool ek_equal(const EkVal *a, const EkVal *b);
 extern const char *const ek_draft07_metaschema;
 
 /* jsonschema_format.c */
-
 extern EkFormatCheck ek_format_lookup(const char *name);
+
+/* jsonschema_regex.c */
 extern char *ek_ecma_regex_translate(const char *src, int len, char **err);
 extern bool ek_regex_compile_into(EkRegex *r, const char *src, int len,
 								  char **err);

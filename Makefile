@@ -13,8 +13,10 @@ OBJS = \
 	src/plan.o \
 	src/plan_check.o \
 	src/jsonschema.o \
+	src/jsonschema_compile.o \
 	src/jsonschema_format.o \
 	src/jsonschema_meta.o \
+	src/jsonschema_regex.o \
 	src/jsonschema_sql.o \
 	src/jobs.o \
 	src/worker.o \

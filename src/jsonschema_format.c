@@ -1,11 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * jsonschema_format.c
- *	  The "format" checkers of eventkit's JSON Schema validator (hand
+ *	  The "format" checkers of eventkit's JSON Schema validator, hand
  *	  written, no regular expressions: date-time, date, time, email,
- *	  hostname, ip addresses, URIs and IRIs, uuid, JSON pointers, ...) and
- *	  its ECMA-262 regular expressions, translated to PostgreSQL's ARE
- *	  flavour and compiled once with pg_regcomp.
+ *	  hostname, ip addresses, URIs and IRIs, uuid, JSON pointers, ...
+ *	  ("regex" uses jsonschema_regex.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -151,11 +150,22 @@ check_hostname(const char *s, int len, bool idn)
 	{
 		unsigned char c = i < len ? (unsigned char) s[i] : '.';
 
+		int			seplen = 0;
+
 		if (c == '.')
+			seplen = 1;
+		else if (idn && i + 2 < len &&
+				 ((c == 0xE3 && (unsigned char) s[i + 1] == 0x80 && (unsigned char) s[i + 2] == 0x82) ||
+				  (c == 0xEF && (unsigned char) s[i + 1] == 0xBC && (unsigned char) s[i + 2] == 0x8E) ||
+				  (c == 0xEF && (unsigned char) s[i + 1] == 0xBD && (unsigned char) s[i + 2] == 0xA1)))
+			seplen = 3;			/* U+3002, U+FF0E, U+FF61: label separators */
+		if (seplen)
 		{
 			if (lab == 0 || lab > 63 || s[i - 1] == '-')
 				return false;
 			lab = 0;
+			chars++;
+			i += seplen - 1;
 			continue;
 		}
 		if (lab == 0 && c == '-')
@@ -164,25 +174,21 @@ check_hostname(const char *s, int len, bool idn)
 		{
 			if (!idn)
 				return false;
-			/* reject IDN label separators: U+3002, U+FF0E, U+FF61 */
-			if (i + 2 < len &&
-				((c == 0xE3 && (unsigned char) s[i + 1] == 0x80 && (unsigned char) s[i + 2] == 0x82) ||
-				 (c == 0xEF && (unsigned char) s[i + 1] == 0xBC && (unsigned char) s[i + 2] == 0x8E) ||
-				 (c == 0xEF && (unsigned char) s[i + 1] == 0xBD && (unsigned char) s[i + 2] == 0xA1)))
-				return false;
 		}
 		else if (!(IS_ALNUM(c) || c == '-'))
 			return false;
 		if ((c & 0xC0) != 0x80)
+		{
 			chars++;
-		lab++;
+			lab++;				/* in code points */
+		}
 		/* "--" in the 3rd and 4th positions is reserved for IDNA (xn--) */
 		if (lab == 4 && s[i] == '-' && s[i - 1] == '-' &&
 			!(tolower((unsigned char) s[i - 3]) == 'x' &&
 			  tolower((unsigned char) s[i - 2]) == 'n'))
 			return false;
 	}
-	return chars > 0;
+	return chars > 0 && chars <= 253;
 }
 
 static bool
@@ -525,37 +531,76 @@ fmt_iri_reference(const char *s, int len)
 	return check_uri(s, len, false, true);
 }
 
+/* RFC 6570, level 4 */
 static bool
 fmt_uri_template(const char *s, int len)
 {
-	int			i;
+	int			i = 0;
 
-	for (i = 0; i < len; i++)
+	while (i < len)
 	{
-		if (s[i] == '{')
+		unsigned char c = s[i];
+
+		if (c == '{')
 		{
-			int			j = i + 1;
-
-			if (j < len && strchr("+#./;?&=,!@|", s[j]))
-				j++;
-			if (j >= len || s[j] == '}')
-				return false;
-			for (; j < len && s[j] != '}'; j++)
+			i++;
+			if (i < len && strchr("+#./;?&=,!@|", s[i]))
+				i++;
+			for (;;)
 			{
-				unsigned char c = s[j];
+				/* varspec: varname [":" max-length | "*"] */
+				bool		dot_ok = false;
+				int			start = i;
 
-				if (!(IS_ALNUM(c) || c == '_' || c == '.' || c == ',' ||
-					  c == '*' || c == ':' || c == '%'))
+				while (i < len)
+				{
+					if (IS_ALNUM(s[i]) || s[i] == '_')
+						dot_ok = true, i++;
+					else if (s[i] == '%' && i + 2 < len && IS_HEX(s[i + 1]) && IS_HEX(s[i + 2]))
+						dot_ok = true, i += 3;
+					else if (s[i] == '.' && dot_ok && i + 1 < len &&
+							 (IS_ALNUM(s[i + 1]) || s[i + 1] == '_' || s[i + 1] == '%'))
+						dot_ok = false, i++;
+					else
+						break;
+				}
+				if (i == start || i >= len)
 					return false;
+				if (s[i] == ':')
+				{
+					int			d = ++i;
+
+					if (i >= len || s[i] < '1' || s[i] > '9')
+						return false;
+					while (i < len && IS_DIGIT(s[i]))
+						i++;
+					if (i - d > 4)
+						return false;
+				}
+				else if (s[i] == '*')
+					i++;
+				if (i >= len)
+					return false;
+				if (s[i] == '}')
+				{
+					i++;
+					break;
+				}
+				if (s[i] != ',')
+					return false;
+				i++;
 			}
-			if (j >= len)
-				return false;
-			i = j;
 		}
-		else if (s[i] == '}')
+		else if (c == '%')
+		{
+			if (i + 2 >= len || !IS_HEX(s[i + 1]) || !IS_HEX(s[i + 2]))
+				return false;
+			i += 3;
+		}
+		else if (c < 0x21 || c == 0x7F || strchr("\"<>\\^`|}", c))
 			return false;
-		else if ((unsigned char) s[i] < 0x80 && strchr(" \"'<>\\^`|", s[i]))
-			return false;
+		else
+			i++;
 	}
 	return true;
 }
@@ -661,283 +706,4 @@ ek_format_lookup(const char *name)
 		if (strcmp(formats[i].name, name) == 0)
 			return formats[i].check;
 	return NULL;
-}
-
-/* ---------------------------------------------------------------------
- * ECMA-262 regular expressions
- * ---------------------------------------------------------------------
- */
-
-#define ECMA_SPACE "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
-
-/*
- * Translate an ECMA-262 pattern to PostgreSQL's ARE syntax: classes
- * (\d, \w, \s, .) get their ECMA meaning, \b becomes \y, \xHH \u00HH.
- * Returns NULL with *err set for what ARE cannot express.
- */
-char *
-ek_ecma_regex_translate(const char *src, int len, char **err)
-{
-	StringInfoData out;
-	bool		in_class = false;
-	int			i;
-
-	initStringInfo(&out);
-	for (i = 0; i < len; i++)
-	{
-		char		c = src[i];
-
-		if (c == '\\')
-		{
-			char		e;
-
-			if (i + 1 >= len)
-			{
-				*err = "trailing backslash";
-				return NULL;
-			}
-			e = src[++i];
-			switch (e)
-			{
-				case 'd':
-					appendStringInfoString(&out, in_class ? "0-9" : "[0-9]");
-					break;
-				case 'w':
-					appendStringInfoString(&out, in_class ? "a-zA-Z0-9_" : "[a-zA-Z0-9_]");
-					break;
-				case 's':
-					appendStringInfoString(&out, in_class ? ECMA_SPACE : "[" ECMA_SPACE "]");
-					break;
-				case 'D':
-				case 'W':
-				case 'S':
-					if (in_class)
-					{
-						*err = "negated class escapes inside [] are not supported";
-						return NULL;
-					}
-					appendStringInfoString(&out, e == 'D' ? "[^0-9]" :
-										   e == 'W' ? "[^a-zA-Z0-9_]" :
-										   "[^" ECMA_SPACE "]");
-					break;
-				case 'b':
-					appendStringInfoString(&out, in_class ? "\\u0008" : "\\y");
-					break;
-				case 'B':
-					if (in_class)
-						appendStringInfoChar(&out, 'B');
-					else
-						appendStringInfoString(&out, "\\Y");
-					break;
-				case 'x':
-					if (i + 2 < len && IS_HEX(src[i + 1]) && IS_HEX(src[i + 2]))
-					{
-						appendStringInfo(&out, "\\u00%c%c", src[i + 1], src[i + 2]);
-						i += 2;
-					}
-					else
-						appendStringInfoChar(&out, 'x');
-					break;
-				case 'u':
-					if (i + 4 < len && IS_HEX(src[i + 1]) && IS_HEX(src[i + 2]) &&
-						IS_HEX(src[i + 3]) && IS_HEX(src[i + 4]))
-					{
-						appendStringInfoString(&out, "\\u");
-						appendBinaryStringInfo(&out, src + i + 1, 4);
-						i += 4;
-					}
-					else
-					{
-						*err = "\\u must be followed by four hexadecimal digits";
-						return NULL;
-					}
-					break;
-				case 'p':
-				case 'P':
-				case 'k':
-					*err = "Unicode property escapes and named back references are not supported";
-					return NULL;
-				case 'c':
-					if (i + 1 < len && IS_ALPHA(src[i + 1]))
-					{
-						appendStringInfo(&out, "\\u%04x", src[i + 1] % 32);
-						i++;
-					}
-					else
-						appendStringInfoString(&out, "\\\\c");
-					break;
-				case 't':
-				case 'n':
-				case 'v':
-				case 'f':
-				case 'r':
-				case '0':
-				case '1':
-				case '2':
-				case '3':
-				case '4':
-				case '5':
-				case '6':
-				case '7':
-				case '8':
-				case '9':
-					appendStringInfoChar(&out, '\\');
-					appendStringInfoChar(&out, e);
-					break;
-				default:
-					if (IS_ALPHA(e))
-					{
-						/* ECMA: an identity escape of a letter is the letter */
-						appendStringInfoChar(&out, e);
-					}
-					else
-					{
-						appendStringInfoChar(&out, '\\');
-						appendStringInfoChar(&out, e);
-					}
-					break;
-			}
-			continue;
-		}
-		if (in_class)
-		{
-			if (c == ']')
-				in_class = false;
-			else if (c == '[')
-			{
-				appendStringInfoString(&out, "\\[");
-				continue;
-			}
-			appendStringInfoChar(&out, c);
-			continue;
-		}
-		switch (c)
-		{
-			case '[':
-				if (i + 1 < len && src[i + 1] == ']')
-				{
-					*err = "an empty character class is not supported";
-					return NULL;
-				}
-				if (i + 2 < len && src[i + 1] == '^' && src[i + 2] == ']')
-				{
-					appendStringInfoString(&out, "(?:.|\\n)");
-					i += 2;
-					break;
-				}
-				in_class = true;
-				appendStringInfoChar(&out, '[');
-				if (i + 1 < len && src[i + 1] == '^')
-				{
-					appendStringInfoChar(&out, '^');
-					i++;
-				}
-				/* a leading ']' in ARE would be literal; in ECMA it closes */
-				break;
-			case '.':
-				appendStringInfoString(&out, "[^\\n\\r\\u2028\\u2029]");
-				break;
-			case '(':
-				if (i + 2 < len && src[i + 1] == '?' && src[i + 2] == '<' &&
-					i + 3 < len && src[i + 3] != '=' && src[i + 3] != '!')
-				{
-					*err = "named groups are not supported";
-					return NULL;
-				}
-				appendStringInfoChar(&out, c);
-				break;
-			case '{':
-				{
-					/* a quantifier, or a literal brace */
-					int			j = i + 1;
-					bool		quant;
-
-					while (j < len && IS_DIGIT(src[j]))
-						j++;
-					quant = j > i + 1;
-					if (quant && j < len && src[j] == ',')
-					{
-						j++;
-						while (j < len && IS_DIGIT(src[j]))
-							j++;
-					}
-					quant = quant && j < len && src[j] == '}';
-					if (quant)
-					{
-						appendBinaryStringInfo(&out, src + i, j - i + 1);
-						i = j;
-					}
-					else
-						appendStringInfoString(&out, "\\{");
-				}
-				break;
-			case '}':
-				appendStringInfoString(&out, "\\}");
-				break;
-			default:
-				appendStringInfoChar(&out, c);
-				break;
-		}
-	}
-	if (in_class)
-	{
-		*err = "unterminated character class";
-		return NULL;
-	}
-	return out.data;
-}
-
-bool
-ek_regex_compile_into(EkRegex *r, const char *src, int len, char **err)
-{
-	char	   *are = ek_ecma_regex_translate(src, len, err);
-	pg_wchar   *wide;
-	int			wlen;
-	int			rc;
-
-	if (are == NULL)
-		return false;
-	wide = palloc((strlen(are) + 1) * sizeof(pg_wchar));
-	wlen = pg_mb2wchar_with_len(are, wide, strlen(are));
-	rc = pg_regcomp(&r->re, wide, wlen, REG_ADVANCED, C_COLLATION_OID);
-	pfree(wide);
-	if (rc != REG_OKAY)
-	{
-		char		buf[256];
-
-		pg_regerror(rc, &r->re, buf, sizeof(buf));
-		*err = pstrdup(buf);
-		return false;
-	}
-	r->source = pnstrdup(src, len);
-	r->kind = EKRE_GENERAL;
-	return true;
-}
-
-bool
-ek_regex_match(EkRegex *r, const char *s, int len)
-{
-	pg_wchar	buf[256];
-	pg_wchar   *wide = buf;
-	int			wlen;
-	int			rc;
-
-	if (len >= lengthof(buf))
-		wide = palloc((len + 1) * sizeof(pg_wchar));
-	wlen = pg_mb2wchar_with_len(s, wide, len);
-	rc = pg_regexec(&r->re, wide, wlen, 0, NULL, 0, NULL, 0);
-	if (wide != buf)
-		pfree(wide);
-	if (rc == REG_OKAY)
-		return true;
-	if (rc != REG_NOMATCH)
-	{
-		char		msg[256];
-
-		pg_regerror(rc, &r->re, msg, sizeof(msg));
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_REGULAR_EXPRESSION),
-				 errmsg("regular expression failed: %s", msg)));
-	}
-	return false;
 }

@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "jsonschema.h"
+#include "port/pg_bswap.h"
 #include "regex/regex.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -43,20 +44,325 @@ typedef struct EkRegex
 	regex_t		re;
 	char	   *source;			/* the ECMA-262 source, for messages */
 	/* a literal-prefix fast matcher, when the pattern allows one */
-	int			kind;			/* EKRE_* */
-	char	   *lit;			/* literal for EKRE_LITERAL_* */
-	int			litlen;
+	struct EkSimpleRe *simple;	/* a fast matcher, when the pattern allows */
 	struct EkRegex *next;		/* all regexes of a schema, for freeing */
 } EkRegex;
-
-#define EKRE_GENERAL	0
 
 /* Format checkers (jsonschema_format.c). */
 typedef bool (*EkFormatCheck) (const char *s, int len);
 
+/* ---------------------------------------------------------------------
+ * Compiled form
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct EkNode EkNode;
+
+typedef struct EkProp
+{
+	const char *name;
+	int			len;
+	EkNode	   *node;
+} EkProp;
+
+typedef struct EkPatProp
+{
+	EkRegex    *re;
+	EkNode	   *node;
+} EkPatProp;
+
+typedef struct EkDep
+{
+	const char *name;			/* the trigger property */
+	int			len;
+	EkNode	   *node;			/* schema form, or NULL */
+	int			nreq;			/* array form */
+	EkProp	   *req;
+	char	   *req_list;		/* "bar, baz" for messages */
+} EkDep;
+
+/* Which keyword groups a node has (bits of EkNode.has). */
+#define HAS_NUM		0x0001
+#define HAS_STR		0x0002
+#define HAS_ARR		0x0004
+#define HAS_OBJ		0x0008
+#define HAS_ANY		0x0010		/* enum, const, combinators, if, not */
+
+typedef struct EkNum
+{
+	int			sign;			/* -1, 0, 1 */
+	int			weight;
+	int			ndigits;
+	const char *digits;			/* NBASE digits, int16, maybe unaligned */
+} EkNum;
+
+struct EkNode
+{
+	const char *path;			/* schema location, "#/properties/x" */
+	int8		boolean;		/* -1: not a boolean schema; else its value */
+	uint16		has;			/* HAS_* */
+	uint8		work;			/* kinds of instance (EKT_*) with work beyond "type" */
+	uint8		types;			/* "type" mask (EKT_*), 0 = absent */
+	const char *type_msg;
+
+	EkNode	   *ref;			/* "$ref": everything else is ignored */
+	const char *ref_uri;		/* absolute, for cycle messages */
+
+	/* numbers */
+	Numeric		minimum,
+				maximum,
+				exmin,
+				exmax,
+				multiple;
+	EkNum		minimum_n,		/* the same, decoded */
+				maximum_n,
+				exmin_n,
+				exmax_n;
+	const char *minimum_s,
+			   *maximum_s,
+			   *exmin_s,
+			   *exmax_s,
+			   *multiple_s;
+
+	/* strings */
+	int32		min_len,
+				max_len;		/* -1 = absent */
+	EkRegex    *pattern;
+	EkFormatCheck format;
+	const char *format_name;
+
+	/* arrays */
+	EkNode	   *items;			/* single schema form */
+	EkNode	  **items_arr;		/* array form */
+	int			nitems_arr;
+	EkNode	   *add_items;
+	int32		min_items,
+				max_items;
+	bool		unique_items;
+	EkNode	   *contains;
+
+	/* objects */
+	EkProp	   *props;			/* sorted as jsonb sorts object keys */
+	int			nprops;
+	EkPatProp  *patprops;
+	int			npatprops;
+	EkNode	   *add_props;
+	EkProp	   *required;		/* sorted; node field unused */
+	int		   *required_order; /* schema order -> index in required */
+	int			nrequired;
+	int32		min_props,
+				max_props;
+	EkDep	   *deps;
+	int			ndeps;
+	EkNode	   *prop_names;
+
+	/* any type */
+	EkVal	   *enum_vals;
+	int			nenum;
+	bool		has_const;
+	EkVal		const_val;
+	EkNode	  **all_of,
+			  **any_of,
+			  **one_of;
+	int			nall,
+				nany,
+				none;
+	EkNode	   *not;
+	EkNode	   *if_,
+			   *then_,
+			   *else_;
+
+	/* cycle detection */
+	uint8		visit;
+};
+
+struct EkSchema
+{
+	EkNode	   *root;
+	EkRegex    *regexes;
+};
+
+/* ---------------------------------------------------------------------
+ * Reading jsonb without copies
+ * ---------------------------------------------------------------------
+ */
+
+static inline int
+container_nentries(const JsonbContainer *c)
+{
+	int			n = JsonContainerSize(c);
+
+	return JsonContainerIsObject(c) ? n * 2 : n;
+}
+
+static inline const char *
+container_base(const JsonbContainer *c)
+{
+	return (const char *) &c->children[container_nentries(c)];
+}
+
+/*
+ * Read child i of container c, whose data starts at *off; advance *off to
+ * the start of child i+1.
+ */
+static inline void
+read_child(const JsonbContainer *c, const char *base, int i, uint32 *off,
+		   EkVal *v)
+{
+	JEntry		e = c->children[i];
+	uint32		start = *off;
+	uint32		end = JBE_HAS_OFF(e) ? JBE_OFFLENFLD(e) : start + JBE_OFFLENFLD(e);
+
+	*off = end;
+	v->str = NULL;
+	v->len = 0;
+	if (JBE_ISSTRING(e))
+	{
+		v->kind = EKT_STRING;
+		v->str = base + start;
+		v->len = end - start;
+	}
+	else if (JBE_ISNUMERIC(e))
+	{
+		v->kind = EKT_NUMBER;
+		v->num = (Numeric) (base + INTALIGN(start));
+	}
+	else if (JBE_ISCONTAINER(e))
+	{
+		v->cont = (JsonbContainer *) (base + INTALIGN(start));
+		v->kind = JsonContainerIsObject(v->cont) ? EKT_OBJECT : EKT_ARRAY;
+	}
+	else if (JBE_ISNULL(e))
+		v->kind = EKT_NULL;
+	else
+	{
+		v->kind = EKT_BOOLEAN;
+		v->b = JBE_ISBOOL_TRUE(e);
+	}
+}
+
+static inline void
+root_value(Jsonb *jb, EkVal *v)
+{
+	JsonbContainer *c = &jb->root;
+
+	if (JsonContainerIsScalar(c))
+	{
+		uint32		off = 0;
+
+		read_child(c, container_base(c), 0, &off, v);
+	}
+	else
+	{
+		v->cont = c;
+		v->kind = JsonContainerIsObject(c) ? EKT_OBJECT : EKT_ARRAY;
+	}
+}
+
+/* jsonb's order of object keys: shorter first, then bytewise */
+static inline int
+key_cmp(const char *a, int alen, const char *b, int blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	/* 8 bytes at a time; big-endian values compare like memcmp */
+	while (alen >= 8)
+	{
+		uint64		x,
+					y;
+
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return pg_ntoh64(x) < pg_ntoh64(y) ? -1 : 1;
+		a += 8;
+		b += 8;
+		alen -= 8;
+	}
+	if (alen >= 4)
+	{
+		uint32		x,
+					y;
+
+		memcpy(&x, a, 4);
+		memcpy(&y, b, 4);
+		if (x != y)
+			return pg_ntoh32(x) < pg_ntoh32(y) ? -1 : 1;
+		a += 4;
+		b += 4;
+		alen -= 4;
+	}
+	while (alen > 0)
+	{
+		if (*a != *b)
+			return (unsigned char) *a < (unsigned char) *b ? -1 : 1;
+		a++;
+		b++;
+		alen--;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Exact numbers: read numeric's (stable, on-disk) representation
+ * ---------------------------------------------------------------------
+ */
+
+
+static inline void
+num_decode(Numeric n, EkNum *d)
+{
+	const char *p = VARDATA_ANY(n);
+	int			len = VARSIZE_ANY_EXHDR(n);
+	uint16		hdr;
+
+	memcpy(&hdr, p, sizeof(uint16));
+	if ((hdr & 0xC000) == 0x8000)
+	{
+		/* short format */
+		d->sign = (hdr & 0x2000) ? -1 : 1;
+		d->weight = ((hdr & 0x0040) ? ~0x003F : 0) | (hdr & 0x003F);
+		d->digits = p + sizeof(uint16);
+		d->ndigits = (len - sizeof(uint16)) / sizeof(int16);
+	}
+	else
+	{
+		int16		w;
+
+		/* jsonb never holds NaN or infinity (0xC000) */
+		d->sign = (hdr & 0x4000) ? -1 : 1;
+		memcpy(&w, p + sizeof(uint16), sizeof(int16));
+		d->weight = w;
+		d->digits = p + 2 * sizeof(uint16);
+		d->ndigits = (len - 2 * sizeof(uint16)) / sizeof(int16);
+	}
+	if (d->ndigits == 0)
+		d->sign = 0;
+}
+
+static inline int16
+num_digit(const EkNum *d, int i)
+{
+	int16		v;
+
+	memcpy(&v, d->digits + i * sizeof(int16), sizeof(int16));
+	return v;
+}
+
+/* jsonschema.c */
+extern bool ek_object_lookup(const JsonbContainer *c, const char *key, int len,
+							 EkVal *out);
+extern int	ek_num_cmp(Numeric x, Numeric y);
+extern bool ek_num_is_integer(Numeric x);
+extern bool ek_equal(const EkVal *a, const EkVal *b);
+
+/* jsonschema_meta.c */
 extern const char *const ek_draft07_metaschema;
 
+/* jsonschema_format.c */
 extern EkFormatCheck ek_format_lookup(const char *name);
+
+/* jsonschema_regex.c */
 extern char *ek_ecma_regex_translate(const char *src, int len, char **err);
 extern bool ek_regex_compile_into(EkRegex *r, const char *src, int len,
 								  char **err);

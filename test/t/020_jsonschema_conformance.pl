@@ -53,6 +53,7 @@ my @files = (sort(glob("$suite/*.json")), sort(glob("$suite/optional/*.json")),
 	sort(glob("$suite/optional/format/*.json")));
 
 my ($req_total, $req_pass, $opt_total, $opt_pass) = (0, 0, 0, 0);
+my ($fmt_total, $fmt_pass) = (0, 0);
 my (@skipped, @unrepresentable);
 
 foreach my $file (@files)
@@ -128,6 +129,11 @@ FROM t ORDER BY gi, ti});
 	{
 		$opt_total += $total;
 		$opt_pass += $pass;
+		if ($name =~ m{^optional/format/})
+		{
+			$fmt_total += $total;
+			$fmt_pass += $pass;
+		}
 		note("  optional failure: $_") foreach @failures;
 	}
 	else
@@ -141,9 +147,10 @@ FROM t ORDER BY gi, ti});
 
 note("skipped (remote \$ref): $_") foreach @skipped;
 note("skipped (not representable in jsonb): $_") foreach @unrepresentable;
-note(sprintf("required: %d/%d passed; optional: %d/%d passed (%.1f%%); %d skipped",
+note(sprintf("required: %d/%d passed; optional: %d/%d passed (%.1f%%), of which optional/format: %d/%d (%.1f%%); %d skipped",
 		$req_pass, $req_total, $opt_pass, $opt_total,
 		$opt_total ? 100.0 * $opt_pass / $opt_total : 0,
+		$fmt_pass, $fmt_total, $fmt_total ? 100.0 * $fmt_pass / $fmt_total : 0,
 		scalar(@skipped) + scalar(@unrepresentable)));
 cmp_ok($req_total, '>', 0, 'required tests ran');
 

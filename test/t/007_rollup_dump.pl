@@ -19,6 +19,9 @@ use Test::More;
 my $node = PostgreSQL::Test::Cluster->new('rollup_dump');
 $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'eventkit'");
+# the background worker would refresh the rollup on its own: this test
+# controls when refreshes happen
+$node->append_conf('postgresql.conf', 'eventkit.scheduler_enabled = off');
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');

@@ -65,6 +65,20 @@ ek_keep_plan(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
+/* The owner of a relation: DDL on a user's objects runs as that role. */
+Oid
+ek_relation_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
 /* A one-dimensional array of n elements (nulls may be NULL: none). */
 Datum
 ek_make_array(Datum *elems, bool *nulls, int n, Oid elemtype)

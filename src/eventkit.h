@@ -84,6 +84,7 @@ typedef struct StreamInfo
 
 extern bool ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok);
 extern Oid	ek_extension_owner(void);
+extern Oid	ek_relation_owner(Oid relid);
 extern void ek_switch_to_owner(Oid *save_userid, int *save_sec_context);
 extern void ek_restore_user(Oid save_userid, int save_sec_context);
 

@@ -205,20 +205,6 @@ ek_partition_exists_for(Oid parent, TimestampTz ts)
 	return found;
 }
 
-/* Partition DDL runs as the stream's owner. */
-static Oid
-stream_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /*
  * Create the partition starting at start (aligned) and attach it.  Locks
  * the stream in SHARE UPDATE EXCLUSIVE mode first, then re-checks: another
@@ -251,7 +237,7 @@ ek_create_partition(const StreamInfo *stream, TimestampTz start)
 	lo = ts_literal(start);
 	hi = ts_literal(end);
 
-	ek_begin_ddl(&ddl, stream_owner(stream->relid), false);
+	ek_begin_ddl(&ddl, ek_relation_owner(stream->relid), false);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -351,7 +337,7 @@ ek_drop_expired_partitions(const StreamInfo *stream, TimestampTz now)
 	if (expired == NIL)
 		return 0;
 
-	ek_begin_ddl(&ddl, stream_owner(stream->relid), true);
+	ek_begin_ddl(&ddl, ek_relation_owner(stream->relid), true);
 
 	/*
 	 * Lock the expired partitions first: a long transaction reading one of

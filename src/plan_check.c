@@ -314,6 +314,28 @@ record_original_names(SegmentEvent *ev, const char *original_event, List *rename
 	ev->extra = JsonbValueToJsonb(res);
 }
 
+/* Push {key: value, ...} made of n (key, value) string pairs. */
+static void
+push_string_object(JsonbParseState **state, const char *const pairs[][2], int n)
+{
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	for (int p = 0; p < n; p++)
+	{
+		JsonbValue	k,
+					v;
+
+		k.type = jbvString;
+		k.val.string.val = (char *) pairs[p][0];
+		k.val.string.len = strlen(pairs[p][0]);
+		v.type = jbvString;
+		v.val.string.val = (char *) pairs[p][1];
+		v.val.string.len = strlen(pairs[p][1]);
+		pushJsonbValue(state, WJB_KEY, &k);
+		pushJsonbValue(state, WJB_VALUE, &v);
+	}
+	pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
 /* The findings stored on the row (tagged and omitted ones). */
 static Jsonb *
 row_violations(const SegmentEvent *ev)
@@ -324,8 +346,6 @@ row_violations(const SegmentEvent *ev)
 	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 	foreach_ptr(PlanFinding, f, ev->findings)
 	{
-		JsonbValue	k,
-					v;
 		const char *pairs[5][2] = {
 			{"keyword", f->keyword}, {"instancePath", f->instance_path},
 			{"schemaPath", f->schema_path}, {"message", f->message}, {"action", f->action}
@@ -334,19 +354,7 @@ row_violations(const SegmentEvent *ev)
 		if (strcmp(f->action, "tagged") != 0 && strcmp(f->action, "omitted") != 0)
 			continue;
 		n++;
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		for (int p = 0; p < 5; p++)
-		{
-			k.type = jbvString;
-			k.val.string.val = (char *) pairs[p][0];
-			k.val.string.len = strlen(pairs[p][0]);
-			v.type = jbvString;
-			v.val.string.val = (char *) pairs[p][1];
-			v.val.string.len = strlen(pairs[p][1]);
-			pushJsonbValue(&state, WJB_KEY, &k);
-			pushJsonbValue(&state, WJB_VALUE, &v);
-		}
-		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+		push_string_object(&state, pairs, lengthof(pairs));
 	}
 	if (n == 0)
 		return NULL;
@@ -456,22 +464,7 @@ ek_push_findings(JsonbParseState **state, const SegmentEvent *ev)
 
 		if (strcmp(f->action, "quarantined") != 0 && strcmp(f->action, "rejected") != 0)
 			continue;
-		pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
-		for (int p = 0; p < 5; p++)
-		{
-			JsonbValue	k,
-						v;
-
-			k.type = jbvString;
-			k.val.string.val = (char *) pairs[p][0];
-			k.val.string.len = strlen(pairs[p][0]);
-			v.type = jbvString;
-			v.val.string.val = (char *) pairs[p][1];
-			v.val.string.len = strlen(pairs[p][1]);
-			pushJsonbValue(state, WJB_KEY, &k);
-			pushJsonbValue(state, WJB_VALUE, &v);
-		}
-		pushJsonbValue(state, WJB_END_OBJECT, NULL);
+		push_string_object(state, pairs, lengthof(pairs));
 	}
 }
 

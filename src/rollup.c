@@ -78,19 +78,6 @@ typedef struct RollupRow
 	int64		backfill_target;
 } RollupRow;
 
-static Oid
-rel_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 static text *
 text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 {
@@ -284,7 +271,7 @@ fold(const RollupRow *row, int64 from, int64 to)
 	def.stream_id = row->stream_id;
 	def.bucket = row->bucket;
 
-	ek_begin_ddl(&ddl, rel_owner(row->relid), false);
+	ek_begin_ddl(&ddl, ek_relation_owner(row->relid), false);
 	ek_rollup_parse(&def, row->dimensions, row->measures);
 	sql = ek_rollup_fold_sql(&def, ek_qualified_relname(row->relid), key_name(row->relid));
 	/* read the new rows through the batch_id BRIN index, not by a scan */
@@ -453,7 +440,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 												SPI_tuptable->tupdesc, 1, &isnull));
 
 	/* the rollup table, its view and the stream's index: the stream owner's */
-	ek_begin_ddl(&ddl, rel_owner(stream), false);
+	ek_begin_ddl(&ddl, ek_relation_owner(stream), false);
 	ek_spi_exec(ek_rollup_table_sql(&def, qtable, psprintf("%s_key", rv->relname)),
 				SPI_OK_UTILITY);
 	if (!OidIsValid(get_relname_relid(brin_index_name(stream), get_rel_namespace(stream))))
@@ -580,7 +567,7 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 	SPI_connect();
 	find_rollup(name, true, &row);
 
-	ek_begin_ddl(&ddl, rel_owner(row.relid), false);
+	ek_begin_ddl(&ddl, ek_relation_owner(row.relid), false);
 	if (get_rel_name(row.view) != NULL)
 		ek_spi_exec(psprintf("DROP VIEW %s", ek_qualified_relname(row.view)), SPI_OK_UTILITY);
 	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(row.relid)), SPI_OK_UTILITY);
@@ -609,7 +596,7 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 		char	   *idx = quote_qualified_identifier(get_namespace_name(get_rel_namespace(row.stream)),
 													 brin_index_name(row.stream));
 
-		ek_begin_ddl(&ddl, rel_owner(row.stream), false);
+		ek_begin_ddl(&ddl, ek_relation_owner(row.stream), false);
 		ek_spi_exec(psprintf("DROP INDEX IF EXISTS %s", idx), SPI_OK_UTILITY);
 		ek_end_ddl(&ddl);
 	}

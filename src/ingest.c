@@ -704,10 +704,7 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
 			SegmentEvent *ev = &b->events[i];
 
 			if (ev->nproblems == 0)
-			{
-				item_payload(ev);
 				ek_plan_check_event(plan, ev);
-			}
 		}
 	place_events(&stream, b, GetCurrentTransactionStartTimestamp());
 

@@ -217,7 +217,10 @@ validate_event(CompiledPlan *plan, PlannedEvent *pe, SegmentEvent *ev)
 
 		if (ps->field == NULL)
 		{
-			instance = ev->payload ? ev->payload : JsonbValueToJsonb(&ev->source);
+			/* the whole event, as sent (built once, kept for quarantine) */
+			if (ev->payload == NULL)
+				ev->payload = JsonbValueToJsonb(&ev->source);
+			instance = ev->payload;
 			prefix = "";
 		}
 		else

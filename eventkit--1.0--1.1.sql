@@ -228,25 +228,25 @@ AS 'MODULE_PATHNAME', 'eventkit_forget_dropped_rollups'
 LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION eventkit.forget_dropped_rollups() FROM PUBLIC;
 
-CREATE FUNCTION eventkit.on_sql_drop_rollups()
+-- The sql_drop event trigger of 1.0 also forgets rollups whose table (or
+-- stream) was dropped with a plain DROP TABLE / DROP SCHEMA.
+CREATE OR REPLACE FUNCTION eventkit.on_sql_drop()
 RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF pg_catalog.to_regclass('eventkit.rollups') IS NULL THEN
+	-- nothing to do while the extension itself is being dropped
+	IF pg_catalog.to_regclass('eventkit.streams') IS NULL THEN
 		RETURN;
 	END IF;
 	IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects()
 			   WHERE object_type IN ('table', 'schema')) THEN
 		PERFORM eventkit.forget_dropped_rollups();
+		PERFORM eventkit.forget_dropped_streams();
 	END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION eventkit.on_sql_drop_rollups() FROM PUBLIC;
-
-CREATE EVENT TRIGGER eventkit_forget_dropped_rollups ON sql_drop
-	EXECUTE FUNCTION eventkit.on_sql_drop_rollups();
 
 -- ==== Background worker and jobs (src/worker.c, src/jobs.c) ====
 

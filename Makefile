@@ -6,6 +6,7 @@ OBJS = \
 	src/catalog.o \
 	src/partition.o \
 	src/event.o \
+	src/json_parse.o \
 	src/dedup.o \
 	src/ingest.o \
 	src/writer.o \
@@ -30,7 +31,7 @@ PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
-REGRESS = streams ingest dedup clock_skew text_input bad_input limits security maintenance writer dump_catalog \
+REGRESS = streams ingest dedup clock_skew text_input json_parse bad_input limits security maintenance writer dump_catalog \
 	jsonschema plans rollup rollup_random jobs upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 

@@ -60,6 +60,7 @@ extern int	ek_naptime;
 extern int	ek_max_job_workers;
 extern int	ek_job_history_retention;
 extern int	ek_testing_clock_offset;
+extern bool ek_testing_json_crosscheck;
 
 extern void ek_define_gucs(void);
 extern void ek_apply_memory_retention(void);
@@ -180,6 +181,9 @@ typedef struct SegmentEvent
 	bool		reject;			/* the plan's policy rejects the event */
 	Jsonb	   *violations;		/* tagged/omitted findings, stored on the row */
 } SegmentEvent;
+
+/* json_parse.c */
+extern Jsonb *ek_json_to_jsonb(const char *str, int len);
 
 /* Values the batch envelope lends to the events in it. */
 typedef struct EnvelopeDefaults

@@ -33,6 +33,7 @@ int			ek_naptime = 10;	/* s */
 int			ek_max_job_workers = 2;
 int			ek_job_history_retention = 7 * 24 * 3600;	/* s */
 int			ek_testing_clock_offset = 0;	/* s */
+bool		ek_testing_json_crosscheck = false;
 
 /* the value last given to malloc in this backend; -1: never */
 static int	applied_retention = -1;
@@ -149,6 +150,15 @@ ek_define_gucs(void)
 							0, -INT_MAX, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventkit.testing_json_crosscheck",
+							 "For tests only: checks ingest's JSON parser against jsonb_in.",
+							 "Every payload the fast parser accepts is parsed again by jsonb_in "
+							 "and the two results compared; a difference is an internal error.",
+							 &ek_testing_json_crosscheck,
+							 false,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("eventkit");
 }

@@ -248,6 +248,25 @@ try_parse_json(const char *str, char **errmsg_out)
 	return NULL;
 }
 
+/*
+ * JSON text to jsonb: the fast parser (json_parse.c), or jsonb_in when it
+ * declines, which also explains what is wrong.
+ */
+static Jsonb *
+parse_json_text(const char *str, int len, char **errmsg_out)
+{
+	Jsonb	   *jb = ek_json_to_jsonb(str, len);
+
+	if (jb != NULL)
+		return jb;
+	jb = try_parse_json(str, errmsg_out);
+	if (jb != NULL && ek_testing_json_crosscheck)
+		ereport(NOTICE,
+				(errmsg("the fast JSON parser declined a text jsonb_in accepts"),
+				 errdetail("%s", pnstrdup(str, Min(len, 200)))));
+	return jb;
+}
+
 static void
 add_malformed_item(IngestBatch *b, const char *raw, int len, const char *msg)
 {
@@ -280,7 +299,7 @@ collect_text_items(IngestBatch *b, text *payload)
 				 errmsg("payload is empty"),
 				 errhint("Send a JSON event, an array of events, a batch envelope or NDJSON.")));
 
-	jb = try_parse_json(str, &err);
+	jb = parse_json_text(str, len, &err);
 	if (jb != NULL)
 	{
 		collect_jsonb_items(b, jb);
@@ -309,7 +328,7 @@ collect_text_items(IngestBatch *b, text *payload)
 			char	   *line = pnstrdup(p, linelen);
 
 			err = NULL;
-			jb = try_parse_json(line, &err);
+			jb = parse_json_text(line, linelen, &err);
 			if (jb == NULL)
 				add_malformed_item(b, line, linelen, err);
 			else if (JB_ROOT_IS_SCALAR(jb))

@@ -5,8 +5,9 @@
 # deterministically, measures side by side in one run
 #   copy           COPY of the flattened events into a daily-partitioned table (1.00)
 #   insert_select  INSERT ... SELECT jsonb_array_elements(batch), one txn per batch
-#   eventkit_1c    eventkit.ingest(), one batch per txn, 1 pgbench client
-#   eventkit_2c    the same with 2 clients
+#   eventkit_1c    eventkit.ingest(text), one batch per txn, 1 pgbench client
+#   eventkit_1c_jsonb  the same, the payload cast to jsonb first: ingest(jsonb)
+#   eventkit_2c    eventkit_1c with 2 clients
 #   eventkit_plan  (PLAN=1) eventkit_1c with a tracking plan attached: every event
 #                  type checked against the e-commerce schema of plan_schema.json
 #                  (~2% violations, quarantined)
@@ -56,7 +57,7 @@ W=$(mktemp -d /tmp/eventkit-bench.XXXXXX)
 [ "$(id -u)" = 0 ] && chown postgres: "$W"
 chmod 700 "$W"
 # Scripts the clients read.
-cp "$HERE"/ingest.pgbench "$HERE"/insert_select.pgbench "$HERE"/prefill.pgbench "$W"/
+cp "$HERE"/ingest.pgbench "$HERE"/ingest_jsonb.pgbench "$HERE"/insert_select.pgbench "$HERE"/prefill.pgbench "$W"/
 chmod 644 "$W"/*.pgbench
 [ "$(id -u)" = 0 ] && chown postgres: "$W"/*.pgbench
 
@@ -255,14 +256,14 @@ verify_stream() { # label expected_rows
 	check "$label: conflicts + quarantined + rejected" "$(( con + qua + rej ))" 0
 }
 
-measure_eventkit() { # clients
-	local clients=$1
+measure_eventkit() { # clients [script label]
+	local clients=$1 script=${2:-ingest.pgbench} label=${3:-eventkit_${1}c}
 	fresh_stream
 	qq "CHECKPOINT"
 	timer_start
-	run_pgbench ingest.pgbench "$clients"
+	run_pgbench "$script" "$clients"
 	timer_stop
-	verify_stream "eventkit_${clients}c" "$DISTINCT"
+	verify_stream "$label" "$DISTINCT"
 }
 
 # The same run with a tracking plan: the 8 event names share the properties
@@ -303,6 +304,7 @@ for rep in $(seq 1 "$REPEAT"); do
 	measure_insert_select; record insert_select "$ELAPSED"
 	if [ "$EVENTKIT" = 1 ]; then
 		measure_eventkit 1; record eventkit_1c "$ELAPSED"
+		measure_eventkit 1 ingest_jsonb.pgbench eventkit_1c_jsonb; record eventkit_1c_jsonb "$ELAPSED"
 		measure_eventkit 2; record eventkit_2c "$ELAPSED"
 		if [ "$PLAN" = 1 ]; then
 			measure_eventkit_plan; record eventkit_plan "$ELAPSED"
@@ -347,14 +349,14 @@ COPY_MED=
 line() { # name goal_text
 	local name=$1 note=${2:-} med min max ratio
 	if [ -z "${RATES[$name]:-}" ]; then
-		printf '%-15s skipped%s\n' "$name" "${3:-}"
+		printf '%-18s skipped%s\n' "$name" "${3:-}"
 		return
 	fi
 	# shellcheck disable=SC2086
 	read -r med min max <<<"$(stats ${RATES[$name]})"
 	[ -n "$COPY_MED" ] || COPY_MED=$med
 	ratio=$(awk -v a="$med" -v b="$COPY_MED" 'BEGIN { printf "%.2f", a / b }')
-	printf '%-15s events/s median=%-8s min=%-8s max=%-8s ratio=%s%s\n' "$name" "$med" "$min" "$max" "$ratio" "$note"
+	printf '%-18s events/s median=%-8s min=%-8s max=%-8s ratio=%s%s\n' "$name" "$med" "$min" "$max" "$ratio" "$note"
 }
 
 echo
@@ -364,6 +366,7 @@ echo "events=$EVENTS (distinct $DISTINCT, re-sent $(( EVENTS - DISTINCT ))) batc
 line copy
 line insert_select "  (reference 0.34)"
 line eventkit_1c "  (goal >= 0.50)" " (eventkit not installed)"
+line eventkit_1c_jsonb "  (payload::jsonb)" " (eventkit not installed)"
 line eventkit_2c "" " (eventkit not installed)"
 [ "$PLAN" = 1 ] && line eventkit_plan "  (goal >= 0.50, plan attached)" " (eventkit not installed)"
 if [ "$BIG" = 1 ]; then
@@ -372,12 +375,12 @@ if [ "$BIG" = 1 ]; then
 		read -r big _ _ <<<"$(stats ${RATES[eventkit_10M]})"
 		# shellcheck disable=SC2086
 		read -r empty _ _ <<<"$(stats ${RATES[eventkit_1c]})"
-		printf '%-15s events/s value=%-8s (1 run, stream prefilled with %s)  ratio=%s  ratio_vs_empty=%s (goal >= 0.90)\n' \
+		printf '%-18s events/s value=%-8s (1 run, stream prefilled with %s)  ratio=%s  ratio_vs_empty=%s (goal >= 0.90)\n' \
 			eventkit_10M "$big" "$PREFILLED" \
 			"$(awk -v a="$big" -v b="$COPY_MED" 'BEGIN { printf "%.2f", a / b }')" \
 			"$(awk -v a="$big" -v b="$empty" 'BEGIN { printf "%.2f", a / b }')"
 	else
-		printf '%-15s skipped (eventkit not installed)\n' eventkit_10M
+		printf '%-18s skipped (eventkit not installed)\n' eventkit_10M
 	fi
 fi
 if [ "$FAILED" != 0 ]; then

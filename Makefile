@@ -8,6 +8,7 @@ OBJS = \
 	src/event.o \
 	src/json_parse.o \
 	src/dedup.o \
+	src/ledger_filter.o \
 	src/ingest.o \
 	src/writer.o \
 	src/maintenance.o \
@@ -25,13 +26,13 @@ OBJS = \
 	src/rollup_sql.o
 
 EXTENSION = eventkit
-DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql
+DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
-REGRESS = streams ingest dedup clock_skew text_input json_parse bad_input limits security maintenance writer dump_catalog \
+REGRESS = streams ingest dedup ledger clock_skew text_input json_parse bad_input limits security maintenance writer dump_catalog \
 	jsonschema plans rollup rollup_random jobs upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 

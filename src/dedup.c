@@ -699,16 +699,6 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 		UnregisterSnapshot(snap);
 	}
 
-	/* over the size limit: ask the ledger job to rotate (ingest never does) */
-	if (TimestampDifferenceExceeds(plans->last_size_check, GetCurrentTimestamp(),
-								   SIZE_CHECK_INTERVAL_MS))
-	{
-		plans->last_size_check = GetCurrentTimestamp();
-		if (generation_rows_estimate(generation_relid(stream->stream_id, gen)) >
-			(double) ek_ledger_generation_rows)
-			ek_nudge_ledger_job(stream->stream_id);
-	}
-
 	/* claim the rest in the current generation */
 	{
 		SegmentEvent **cands = palloc(sizeof(SegmentEvent *) * nfirst);
@@ -732,6 +722,16 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 		}
 		else if (nclaim > 0)
 			claim_with_upsert(plans, ids, events, cands, nclaim, batch_id, verdicts, kept);
+	}
+
+	/* over the size limit: ask the ledger job to rotate (ingest never does) */
+	if (TimestampDifferenceExceeds(plans->last_size_check, GetCurrentTimestamp(),
+								   SIZE_CHECK_INTERVAL_MS))
+	{
+		plans->last_size_check = GetCurrentTimestamp();
+		if (generation_rows_estimate(generation_relid(stream->stream_id, gen)) >
+			(double) ek_ledger_generation_rows)
+			ek_nudge_ledger_job(stream->stream_id);
 	}
 
 	for (int i = 0; i < nfirst; i++)

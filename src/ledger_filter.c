@@ -85,6 +85,7 @@ typedef struct FilterEntry
 } FilterEntry;
 
 static HTAB *filter_cache = NULL;
+static SPIPlanPtr filter_plan = NULL;
 static MemoryContext filter_cxt = NULL;
 static Size filter_cache_bytes = 0;
 
@@ -403,6 +404,7 @@ ek_ledger_filter_get(int32 stream_id, int32 gen, Oid gen_relid, int64 stored_byt
 	Oid			argtypes[2] = {INT4OID, INT4OID};
 	Datum		values[2];
 	bool		isnull;
+	Datum		d;
 	bytea	   *b;
 	Size		len;
 	MemoryContext old;
@@ -424,19 +426,24 @@ ek_ledger_filter_get(int32 stream_id, int32 gen, Oid gen_relid, int64 stored_byt
 	if (filter_cache_bytes + (Size) stored_bytes > (Size) ek_ledger_filter_cache_size * 1024)
 		return NULL;
 
+	/* with the latest snapshot, as the caller's read of stored_bytes */
+	if (filter_plan == NULL)
+		filter_plan = ek_keep_plan("SELECT filter FROM eventkit.ledger_generations"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+								   " AND gen OPERATOR(pg_catalog.=) $2",
+								   2, argtypes);
 	values[0] = Int32GetDatum(stream_id);
 	values[1] = Int32GetDatum(gen);
-	rc = SPI_execute_with_args("SELECT filter FROM eventkit.ledger_generations"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-							   " AND gen OPERATOR(pg_catalog.=) $2",
-							   2, argtypes, values, NULL, true, 1);
+	rc = SPI_execute_snapshot(filter_plan, values, NULL, GetLatestSnapshot(),
+							  InvalidSnapshot, true, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read a ledger filter");
 	if (SPI_processed != 1)
 		return NULL;
-	b = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		return NULL;
+	b = DatumGetByteaPCopy(d);
 	len = VARSIZE(b) - VARHDRSZ;
 
 	e = hash_search(filter_cache, &key, HASH_ENTER, &found);

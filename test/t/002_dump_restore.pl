@@ -121,7 +121,7 @@ is( $node->safe_psql(
 		'src', q{
 SELECT string_agg(format('%s %s %s', stream_id, gen, filter IS NOT NULL), ',' ORDER BY stream_id, gen)
   FROM eventkit.ledger_generations}),
-	'1 1 true,1 2 false,2 1 false',
+	'1 1 t,1 2 f,2 1 f',
 	'app.events: generation 1 sealed with its filter');
 
 # What must come back identical.

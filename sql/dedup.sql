@@ -23,6 +23,16 @@ SELECT * FROM eventkit.ingest_verbose('ev', '[{"type": "track", "userId": "u5", 
 SELECT count(*) AS derived, count(DISTINCT message_id) AS distinct_ids,
        bool_and(message_id ~ '^ek-[0-9a-f]{32}$') AS id_shape
   FROM ev WHERE user_id = 'u5';
+-- derived ids are stable across releases (a retry after an upgrade must still
+-- be a duplicate): ids of nested content, pinned
+SELECT item, message_id, status FROM eventkit.ingest_verbose('ev', (
+  '[{"type": "track", "userId": "u6", "event": "Nested", "timestamp": "2020-05-05T00:00:00Z",'
+  || ' "properties": {"a": [1, 2.50, -3, true, false, null, "s", [], {}, [[{"x": {"y": [0]}}]]],'
+  || ' "b": {"c": {"d": "é"}}, "n": 12345678901234567890, "e": "", "z": null},'
+  || ' "context": {"ip": "1.2.3.4", "library": {"name": "x", "version": "1"}}},'
+  || ' {"type": "identify", "userId": "u6", "timestamp": "2020-05-05T00:00:00Z", "traits": '
+  || (SELECT '{' || string_agg(format('"k%s": [%s, "v%s"]', i, i, i), ', ') || '}' FROM generate_series(1, 40) i)
+  || '}]')::jsonb) ORDER BY item;
 
 -- a rolled-back ingest leaves no trace in the ledger
 BEGIN;

@@ -153,6 +153,54 @@ SELECT count(*) AS differ FROM js FULL JOIN js2 USING (message_id)
  WHERE js2.message_id LIKE 'c%' AND (js.properties IS DISTINCT FROM js2.properties
     OR js.extra IS DISTINCT FROM js2.extra OR js.context IS DISTINCT FROM js2.context);
 
+-- Mutation fuzz: 3,000 corrupted copies of corpus documents (a byte
+-- replaced, deleted or inserted; structural characters, quotes, backslashes,
+-- digits and letters favoured), one NDJSON line each.  Whatever the parser
+-- makes of them, it must agree with jsonb_in: exactly the lines jsonb_in
+-- accepts are stored (byte-identical, by the crosscheck), the others are
+-- quarantined as malformed_json, and nothing crashes.  (NOTICEs for valid
+-- texts it leaves to jsonb_in are silenced here.)
+CREATE FUNCTION mutate(doc text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  alphabet text[] := ARRAY['{', '}', '[', ']', ',', ':', '"', '\', 'u', '0', '9', '-', '.', 'e', 't', 'n', ' ', 'x', 'é'];
+  pos int;
+  n int := 1 + floor(random() * 3)::int;
+BEGIN
+  FOR k IN 1..n LOOP
+    pos := 1 + floor(random() * greatest(length(doc), 1))::int;
+    CASE floor(random() * 3)::int
+      WHEN 0 THEN doc := overlay(doc placing alphabet[1 + floor(random() * 19)::int] from pos for 1);
+      WHEN 1 THEN doc := overlay(doc placing '' from pos for 1);
+      ELSE doc := overlay(doc placing alphabet[1 + floor(random() * 19)::int] from pos for 0);
+    END CASE;
+  END LOOP;
+  RETURN doc;
+END $$;
+CREATE FUNCTION jsonb_in_accepts(t text) RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM t::jsonb;
+  RETURN true;
+EXCEPTION WHEN others THEN
+  RETURN false;
+END $$;
+CREATE TABLE mutants AS
+  SELECT i, ev('m' || i, '{"value": ' || mutate(translate(doc, E'\n', ' ')) || '}') AS line
+    FROM corpus;
+SELECT count(*) FILTER (WHERE jsonb_in_accepts(line)) BETWEEN 300 AND 2700 AS mixed FROM mutants;
+SET client_min_messages = warning;
+TRUNCATE eventkit.quarantine;
+CREATE TABLE fuzz_result AS
+  SELECT * FROM eventkit.ingest('js', (SELECT string_agg(line, E'\n' ORDER BY i) FROM mutants));
+RESET client_min_messages;
+SELECT r.accepted + r.duplicates = (SELECT count(*) FROM mutants WHERE jsonb_in_accepts(line)) AS valid_stored,
+       r.quarantined = (SELECT count(*) FROM mutants WHERE NOT jsonb_in_accepts(line)) AS invalid_quarantined,
+       r.rejected = 0 AS none_rejected
+  FROM fuzz_result r;
+SELECT reasons->0->>'reason' AS reason, count(*) FROM eventkit.quarantine GROUP BY 1 ORDER BY 1;
+-- every stored mutant equals what jsonb_in makes of its line
+SELECT count(*) AS different FROM mutants m JOIN js ON js.message_id = 'm' || m.i
+ WHERE js.properties IS DISTINCT FROM (m.line::jsonb)->'properties';
+
 -- the crosscheck is for tests: only a superuser may change it
 CREATE ROLE js_user;
 SET ROLE js_user;
@@ -162,7 +210,9 @@ DROP ROLE js_user;
 
 SELECT eventkit.drop_stream('js');
 SELECT eventkit.drop_stream('js2');
-DROP TABLE cases, corpus;
+DROP TABLE cases, corpus, mutants, fuzz_result;
+DROP FUNCTION mutate(text);
+DROP FUNCTION jsonb_in_accepts(text);
 DROP FUNCTION ev(text, text);
 DROP FUNCTION rand_json(int);
 DROP EXTENSION eventkit;

@@ -32,6 +32,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -431,6 +432,7 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 	CommandId	cid = GetCurrentCommandId(true);
 	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));	/* unpinned */
 	Datum	   *keys = palloc(sizeof(Datum) * n);
+	BulkInsertState bistate;
 
 	if (list_length(indexes) != 1)
 		elog(ERROR, "eventkit: ledger generation \"%s\" must have exactly one index",
@@ -455,7 +457,11 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 		ExecStoreVirtualTuple(slot);
 		slots[i] = slot;
 	}
-	table_multi_insert(rel, slots, n, cid, 0, NULL);
+	/* heap (the default) gets the bulk-write ring, like the stream's rows */
+	bistate = rel->rd_tableam == GetHeapamTableAmRoutine() ? ek_begin_bulk_insert() : NULL;
+	table_multi_insert(rel, slots, n, cid, 0, bistate);
+	if (bistate != NULL)
+		ek_end_bulk_insert(bistate);
 	for (int i = 0; i < n; i++)
 	{
 		bool		isnull = false;

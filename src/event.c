@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
@@ -224,29 +225,93 @@ hash_scalar(const JsonbValue *v, uint64 seed)
 	return h;
 }
 
+#define TOKEN_HASH(tok) ((uint64) (tok) * 0x9E3779B97F4A7C15ULL)
+
+static uint64 hash_walk(JsonbContainer *c, uint64 h, uint64 seed);
+
+/*
+ * One child of a container, its data at base + offset with length len: a
+ * scalar is mixed in with its token; a container is walked.
+ */
+static inline uint64
+hash_child(JEntry entry, char *base, uint32 offset, uint32 len,
+		   JsonbIteratorToken tok, uint64 h, uint64 seed)
+{
+	JsonbValue	v;
+
+	if (JBE_ISCONTAINER(entry))
+		return hash_walk((JsonbContainer *) (base + INTALIGN(offset)), h, seed);
+	if (JBE_ISSTRING(entry))
+	{
+		v.type = jbvString;
+		v.val.string.val = base + offset;
+		v.val.string.len = len;
+	}
+	else if (JBE_ISNUMERIC(entry))
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = (Numeric) (base + INTALIGN(offset));
+	}
+	else if (JBE_ISNULL(entry))
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvBool;
+		v.val.boolean = JBE_ISBOOL_TRUE(entry);
+	}
+	return mix(h, hash_scalar(&v, seed) + tok);
+}
+
+/*
+ * Mix a container's tokens into h in the order JsonbIteratorNext (without
+ * skipping nested containers) returns them: begin, then each key and value
+ * (or element), nested containers in place, then end.  Reads the JEntries
+ * directly, which is much cheaper than the iterator; the result is the same,
+ * and must stay the same: stored fingerprints and derived ids depend on it.
+ */
+static uint64
+hash_walk(JsonbContainer *c, uint64 h, uint64 seed)
+{
+	uint32		count = JsonContainerSize(c);
+	bool		is_object = JsonContainerIsObject(c);
+	JEntry	   *children = c->children;
+	char	   *base = (char *) &children[is_object ? count * 2 : count];
+	uint32		offset = 0;
+	uint32		value_offset = 0;
+
+	check_stack_depth();
+	h = mix(h, TOKEN_HASH(is_object ? WJB_BEGIN_OBJECT : WJB_BEGIN_ARRAY));
+	if (is_object)
+	{
+		/* values are stored after all the keys */
+		for (uint32 i = 0; i < count; i++)
+			JBE_ADVANCE_OFFSET(value_offset, children[i]);
+	}
+	for (uint32 i = 0; i < count; i++)
+	{
+		uint32		end = offset;
+
+		JBE_ADVANCE_OFFSET(end, children[i]);
+		h = hash_child(children[i], base, offset, end - offset,
+					   is_object ? WJB_KEY : WJB_ELEM, h, seed);
+		offset = end;
+		if (is_object)
+		{
+			uint32		value_end = value_offset;
+
+			JBE_ADVANCE_OFFSET(value_end, children[count + i]);
+			h = hash_child(children[count + i], base, value_offset,
+						   value_end - value_offset, WJB_VALUE, h, seed);
+			value_offset = value_end;
+		}
+	}
+	return mix(h, TOKEN_HASH(is_object ? WJB_END_OBJECT : WJB_END_ARRAY));
+}
+
 static uint64
 hash_container(JsonbContainer *c, uint64 seed)
 {
-	JsonbIterator *it = JsonbIteratorInit(c);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	uint64		h = seed;
-
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		switch (tok)
-		{
-			case WJB_KEY:
-			case WJB_VALUE:
-			case WJB_ELEM:
-				h = mix(h, hash_scalar(&v, seed) + tok);
-				break;
-			default:
-				h = mix(h, (uint64) tok * 0x9E3779B97F4A7C15ULL);
-				break;
-		}
-	}
-	return h;
+	return hash_walk(c, seed, seed);
 }
 
 static uint64

@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "catalog/pg_class.h"
@@ -119,6 +120,7 @@ extern TimestampTz ek_bucket_add(const Interval *interval, TimestampTz start,
 								 int n);
 extern char *ek_timestamp_iso(TimestampTz ts);
 extern bool ek_partition_exists_for(Oid parent, TimestampTz ts);
+extern bool ek_partition_exists_in(Relation rel, TimestampTz ts);
 extern void ek_create_partition(const StreamInfo *stream, TimestampTz start);
 extern int	ek_premake_partitions(const StreamInfo *stream, TimestampTz now);
 extern int	ek_drop_expired_partitions(const StreamInfo *stream,
@@ -246,6 +248,8 @@ extern void ek_ledger_filter_forget(int32 stream_id, int32 min_gen);
 
 /* ---- writer.c ---- */
 
+extern BulkInsertState ek_begin_bulk_insert(void);
+extern void ek_end_bulk_insert(BulkInsertState bistate);
 extern void ek_write_events(const StreamInfo *stream, SegmentEvent **events,
 							int n, int64 batch_id, TimestampTz received_at);
 

@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -645,6 +646,7 @@ place_events(const StreamInfo *stream, IngestBatch *b, TimestampTz now)
 	TimestampTz horizon = ek_bucket_add(iv, ek_bucket_start(iv, now), stream->premake + 1);
 	TimestampTz oldest = DT_NOBEGIN;
 	MemoryContext cxt = CurrentMemoryContext;
+	Relation	rel = table_open(stream->relid, NoLock);	/* locked by the caller */
 
 	if (stream->has_retention)
 		oldest = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
@@ -654,7 +656,7 @@ place_events(const StreamInfo *stream, IngestBatch *b, TimestampTz now)
 	{
 		SegmentEvent *ev = &b->events[i];
 
-		if (ev->nproblems > 0 || ek_partition_exists_for(stream->relid, ev->ts))
+		if (ev->nproblems > 0 || ek_partition_exists_in(rel, ev->ts))
 			continue;
 		if (ev->ts >= horizon)
 			ek_add_problem(ev, "out_of_range",
@@ -670,11 +672,15 @@ place_events(const StreamInfo *stream, IngestBatch *b, TimestampTz now)
 						   ek_timestamp_iso(ev->ts));
 		else
 		{
+			/* the stream's partition descriptor changes: reopen it after */
+			table_close(rel, NoLock);
 			ek_create_partition(stream, ek_bucket_start(iv, ev->ts));
 			/* SPI leaves its own context current; problems must outlive it */
 			MemoryContextSwitchTo(cxt);
+			rel = table_open(stream->relid, NoLock);
 		}
 	}
+	table_close(rel, NoLock);
 }
 
 /*

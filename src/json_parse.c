@@ -221,6 +221,26 @@ read_escaped_string(JsonParser *ps, const char *start, JsonbValue *v)
 	return false;
 }
 
+/*
+ * Whether any of the 8 bytes in w is '"', a backslash or a control
+ * character (< 0x20): the classic "has a zero byte" bit trick, applied to
+ * w ^ '"', w ^ '\\' and to w - 0x20.  Exact as a yes/no answer for the word.
+ */
+static inline bool
+word_needs_attention(uint64 w)
+{
+	const uint64 ones = UINT64CONST(0x0101010101010101);
+	const uint64 highs = UINT64CONST(0x8080808080808080);
+	uint64		quote = w ^ (ones * '"');
+	uint64		backslash = w ^ (ones * '\\');
+	uint64		found;
+
+	found = ((quote - ones) & ~quote) |
+		((backslash - ones) & ~backslash) |
+		((w - ones * 0x20) & ~w);
+	return (found & highs) != 0;
+}
+
 /* A string; ps->p is just past the opening quote. */
 static bool
 read_string(JsonParser *ps, JsonbValue *v)
@@ -228,6 +248,16 @@ read_string(JsonParser *ps, JsonbValue *v)
 	const char *start = ps->p;
 	const char *q = start;
 
+	/* skip 8 plain bytes at a time, then look byte by byte */
+	while (ps->end - q >= 8)
+	{
+		uint64		w;
+
+		memcpy(&w, q, 8);
+		if (word_needs_attention(w))
+			break;
+		q += 8;
+	}
 	while (q < ps->end)
 	{
 		unsigned char c = (unsigned char) *q;

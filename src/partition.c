@@ -187,22 +187,28 @@ bool
 ek_partition_exists_for(Oid parent, TimestampTz ts)
 {
 	Relation	rel = table_open(parent, NoLock);
+	bool		found = ek_partition_exists_in(rel, ts);
+
+	table_close(rel, NoLock);
+	return found;
+}
+
+/* The same, for a stream the caller has open. */
+bool
+ek_partition_exists_in(Relation rel, TimestampTz ts)
+{
 	PartitionKey key = RelationGetPartitionKey(rel);
 	PartitionDesc desc = RelationGetPartitionDesc(rel, true);
 	PartitionBoundInfo bi = desc->boundinfo;
 	Datum		value = TimestampTzGetDatum(ts);
 	bool		equal;
 	int			offset;
-	bool		found = false;
 
-	if (bi != NULL && bi->ndatums > 0)
-	{
-		offset = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
-											   bi, 1, &value, &equal);
-		found = bi->indexes[offset + 1] >= 0;
-	}
-	table_close(rel, NoLock);
-	return found;
+	if (bi == NULL || bi->ndatums == 0)
+		return false;
+	offset = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
+										   bi, 1, &value, &equal);
+	return bi->indexes[offset + 1] >= 0;
 }
 
 /*

@@ -7,7 +7,10 @@
  *	  partition with the executor's tuple routing, buffers the rows per leaf,
  *	  and writes each buffer with table_multi_insert() plus index insertion
  *	  and constraint checks.  It runs as the caller, after ingest checked the
- *	  caller's INSERT privilege on the stream.
+ *	  caller's INSERT privilege on the stream.  Heap leaves are filled through
+ *	  a bulk-write buffer ring, as COPY does, kept for the backend's life: a
+ *	  backend that ingests reuses the same few shared buffers for new pages
+ *	  instead of sweeping (and first-touching) the whole buffer pool.
  *
  *	  When the stream table uses something the fast path does not reproduce
  *	  (row-level security, triggers, extra columns with defaults or
@@ -19,6 +22,8 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/hio.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -28,6 +33,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -66,6 +72,40 @@ typedef struct StreamPlan
 } StreamPlan;
 
 static HTAB *stream_plans = NULL;
+
+/*
+ * The backend's bulk-write ring (BAS_BULKWRITE), shared by every call (and
+ * by the ledger's inserts).  A strategy holds no pins or locks, so it
+ * survives errors; each call wraps it in a BulkInsertState of its own, for
+ * heap relations only, and releases the state's pin before switching to
+ * another relation.
+ */
+static BufferAccessStrategy write_ring = NULL;
+
+BulkInsertState
+ek_begin_bulk_insert(void)
+{
+	BulkInsertState bistate;
+
+	if (write_ring == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		write_ring = GetAccessStrategy(BAS_BULKWRITE);
+		MemoryContextSwitchTo(old);
+	}
+	bistate = GetBulkInsertState();
+	FreeAccessStrategy(bistate->strategy);
+	bistate->strategy = write_ring;
+	return bistate;
+}
+
+void
+ek_end_bulk_insert(BulkInsertState bistate)
+{
+	ReleaseBulkInsertStatePin(bistate);
+	pfree(bistate);
+}
 
 /* The values of one event, in stream_columns order. */
 static void
@@ -343,16 +383,22 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 
 	if (plain)
 	{
+		BulkInsertState bistate = ek_begin_bulk_insert();
+
 		for (int b = 0; b < nbuffers; b++)
 		{
 			LeafBuffer *buf = &buffers[b];
 			ResultRelInfo *leaf = buf->leaf;
 			Relation	leafrel = leaf->ri_RelationDesc;
+			bool		heap = leafrel->rd_tableam == GetHeapamTableAmRoutine();
 
 			if (leafrel->rd_att->constr != NULL)
 				for (int s = 0; s < buf->nslots; s++)
 					ExecConstraints(leaf, buf->slots[s], estate);
-			table_multi_insert(leafrel, buf->slots, buf->nslots, cid, 0, NULL);
+			/* the state's current page belongs to the previous leaf */
+			ReleaseBulkInsertStatePin(bistate);
+			table_multi_insert(leafrel, buf->slots, buf->nslots, cid, 0,
+							   heap ? bistate : NULL);
 			if (leaf->ri_NumIndices > 0)
 				for (int s = 0; s < buf->nslots; s++)
 #if PG_VERSION_NUM >= 160000
@@ -363,6 +409,7 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 													false, false, NULL, NIL));
 #endif
 		}
+		ek_end_bulk_insert(bistate);
 	}
 
 	ExecCleanupTupleRouting(mtstate, proute);

@@ -69,7 +69,6 @@ typedef struct IdEntry
 	uint32		hash;
 	char		status;			/* used by simplehash */
 	char		verdict;		/* 0 undecided, 's' stored, 'n' new */
-	uint64		hash64;			/* ek_id_hash64, for the filters */
 } IdEntry;
 
 #define SH_PREFIX idmap
@@ -358,12 +357,14 @@ apply_stored(idmap_hash *ids, SegmentEvent **events, DedupVerdict *verdicts,
 /*
  * Look ids up in a sealed generation with direct scans of its unique
  * index (snap: the latest snapshot, taken after the ledger lock).  Sealed
- * generations never change, so no claim can be in flight there.
+ * generations never change, so no claim can be in flight there.  Returns
+ * how many were found.
  */
-static void
+static int
 probe_sealed_generation(Oid relid, Snapshot snap, IdEntry **cands, int n,
 						SegmentEvent **events, DedupVerdict *verdicts, int64 *kept)
 {
+	int			found = 0;
 	Relation	rel = table_open(relid, AccessShareLock);
 	List	   *indexes = RelationGetIndexList(rel);
 	Relation	idx;
@@ -394,12 +395,14 @@ probe_sealed_generation(Oid relid, Snapshot snap, IdEntry **cands, int n,
 			kept[e->first] = fp;
 			verdicts[e->first] = events[e->first]->fingerprint == fp ?
 				DEDUP_DUPLICATE : DEDUP_CONFLICT;
+			found++;
 		}
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);
+	return found;
 }
 
 /*
@@ -668,11 +671,21 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	/* in the sealed ones, newest first: only the ids their filters let through */
 	if (nsealed > 0)
 	{
+		IdEntry   **open = palloc(sizeof(IdEntry *) * nfirst);	/* undecided */
+		uint64	   *hashes = NULL;
 		IdEntry   **cands = palloc(sizeof(IdEntry *) * nfirst);
-		bool		hashed = false;
+		int		   *hits = palloc(sizeof(int) * nfirst);
+		int			nopen = 0;
 		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
 
-		for (int g = 0; g < nsealed; g++)
+		for (int i = 0; i < nfirst; i++)
+		{
+			IdEntry    *e = idmap_lookup(ids, idv[i]);
+
+			if (e->verdict == 0)
+				open[nopen++] = e;
+		}
+		for (int g = 0; g < nsealed && nopen > 0; g++)
 		{
 			Oid			relid = generation_relid(stream->stream_id, sealed[g]);
 			const LedgerFilter *filter = NULL;
@@ -681,26 +694,41 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 			if (ek_ledger_filter_cache_size > 0)
 				filter = ek_ledger_filter_get(stream->stream_id, sealed[g], relid,
 											  filter_bytes[g]);
-			if (filter != NULL && !hashed)
+			if (filter != NULL)
 			{
-				for (int i = 0; i < nfirst; i++)
+				int			nhits;
+
+				if (hashes == NULL)
 				{
-					IdEntry    *e = idmap_lookup(ids, idv[i]);
-
-					e->hash64 = ek_id_hash64(e->id, strlen(e->id));
+					hashes = palloc(sizeof(uint64) * nfirst);
+					for (int i = 0; i < nopen; i++)
+						hashes[i] = ek_id_hash64(open[i]->id, strlen(open[i]->id));
 				}
-				hashed = true;
+				nhits = ek_ledger_filter_select(filter, hashes, nopen, hits);
+				for (int i = 0; i < nhits; i++)
+					cands[ncand++] = open[hits[i]];
 			}
-			for (int i = 0; i < nfirst; i++)
+			else
 			{
-				IdEntry    *e = idmap_lookup(ids, idv[i]);
-
-				if (e->verdict == 0 &&
-					(filter == NULL || ek_ledger_filter_may_contain(filter, e->hash64)))
-					cands[ncand++] = e;
+				memcpy(cands, open, sizeof(IdEntry *) * nopen);
+				ncand = nopen;
 			}
-			if (ncand > 0)
-				probe_sealed_generation(relid, snap, cands, ncand, events, verdicts, kept);
+			if (ncand > 0 &&
+				probe_sealed_generation(relid, snap, cands, ncand, events, verdicts, kept) > 0)
+			{
+				/* keep the undecided ones (and their hashes) */
+				int			n = 0;
+
+				for (int i = 0; i < nopen; i++)
+				{
+					if (open[i]->verdict != 0)
+						continue;
+					if (hashes != NULL)
+						hashes[n] = hashes[i];
+					open[n++] = open[i];
+				}
+				nopen = n;
+			}
 		}
 		UnregisterSnapshot(snap);
 	}

@@ -240,6 +240,8 @@ typedef struct LedgerFilter LedgerFilter;
 
 extern uint64 ek_id_hash64(const char *id, size_t len);
 extern bool ek_ledger_filter_may_contain(const LedgerFilter *f, uint64 h);
+extern int	ek_ledger_filter_select(const LedgerFilter *f, const uint64 *hashes,
+									int n, int *out);
 extern bool ek_ledger_filters_installed(void);
 extern int	ek_build_ledger_filters(const StreamInfo *stream);
 extern const LedgerFilter *ek_ledger_filter_get(int32 stream_id, int32 gen,

@@ -177,6 +177,38 @@ ek_ledger_filter_may_contain(const LedgerFilter *f, uint64 h)
 	return true;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define prefetch_block(f, h) \
+	__builtin_prefetch((f)->blocks + (Size) key_block((h), (f)->nblocks) * FILTER_BLOCK)
+#else
+#define prefetch_block(f, h) ((void) 0)
+#endif
+
+/* How far ahead the block of a key is prefetched (cache misses overlap). */
+#define PREFETCH_DISTANCE 8
+
+/*
+ * Which of n hashes the filter may hold: their positions go to out (room
+ * for n); returns how many.  Each test is one cache miss at most, so the
+ * blocks are prefetched a few keys ahead.
+ */
+int
+ek_ledger_filter_select(const LedgerFilter *f, const uint64 *hashes, int n, int *out)
+{
+	int			nout = 0;
+
+	for (int i = 0; i < Min(n, PREFETCH_DISTANCE); i++)
+		prefetch_block(f, hashes[i]);
+	for (int i = 0; i < n; i++)
+	{
+		if (i + PREFETCH_DISTANCE < n)
+			prefetch_block(f, hashes[i + PREFETCH_DISTANCE]);
+		if (ek_ledger_filter_may_contain(f, hashes[i]))
+			out[nout++] = i;
+	}
+	return nout;
+}
+
 /* Parse a stored filter; false if it is not one this code understands. */
 static bool
 parse_filter(const uint8 *data, Size len, LedgerFilter *f)

@@ -21,7 +21,8 @@ OBJS = \
 	src/jobs.o \
 	src/worker.o \
 	src/rollup.o \
-	src/rollup_sql.o
+	src/rollup_sql.o \
+	src/rollup_fold.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql

@@ -191,14 +191,15 @@ batch_position(void)
 }
 
 /*
- * The safe watermark of a stream: a batch id S such that every ingest that
- * stored rows with batch_id <= S has ended.  Waits for the in-flight
- * writers of the stream (not for writers that start meanwhile).
+ * The safe watermark of a stream, given pos, the sequence position read
+ * before: every ingest that stored rows with batch_id <= pos has ended once
+ * this returns.  Waits for the in-flight writers of the stream (not for
+ * writers that start meanwhile): any ingest with a batch id <= pos already
+ * held its lock when pos was read.
  */
 static int64
-safe_watermark(Oid stream)
+safe_watermark(Oid stream, int64 pos)
 {
-	int64		pos = batch_position();
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, stream);
@@ -306,7 +307,7 @@ refresh(RollupRow *row, int64 max_events)
 	to = batch_position();
 	if (to <= row->watermark)
 		return 0;
-	to = safe_watermark(row->stream);
+	to = safe_watermark(row->stream, to);
 	if (max_events > 0)
 		to = chunk_end(row->stream_id, row->watermark, to, max_events);
 

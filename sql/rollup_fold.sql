@@ -6,7 +6,8 @@
 -- subscripts, scalars on the way, JSON null, strings, booleans, objects),
 -- non-object properties, NULL properties, dimensions of several types with
 -- NULLs, numeric columns, distinct on text and non-text values, many groups,
--- and a stream indexed the 1.1 way (BRIN).
+-- groups merged early (beyond work_mem), and a stream indexed the 1.1 way
+-- (BRIN).
 CREATE EXTENSION eventkit;
 CREATE EXTENSION hll;
 CREATE EXTENSION tdigest;
@@ -87,6 +88,14 @@ SELECT fe_add(300, 3);
 SELECT eventkit.refresh_rollup('fr') AS folded;
 SELECT * FROM fe_diff();
 SELECT eventkit.refresh_rollup('fr') AS nothing_new;
+
+-- groups beyond work_mem are merged early, several times in one refresh:
+-- the same result
+SET work_mem = '64kB';
+SELECT fe_add(900, 5);
+SELECT eventkit.refresh_rollup('fr') AS folded_in_parts;
+RESET work_mem;
+SELECT * FROM fe_diff();
 
 -- a stream indexed as eventkit 1.1 did (BRIN): the fold reads through it
 DROP INDEX fe_batch_id_rollup_idx;

@@ -23,7 +23,9 @@
  *	  path of a numeric measure is followed in C inside the stored jsonb, with
  *	  the semantics of the #> operator and no copy of the value; a value
  *	  that is present but not a JSON number is skipped (counted in
- *	  skipped_events), a JSON null or a missing key is a NULL.
+ *	  skipped_events), a JSON null or a missing key is a NULL.  When the
+ *	  groups take more than work_mem (a refresh after a long pause, a
+ *	  backfill), they are merged at once and the scan goes on with none.
  *
  *	  Merging: one INSERT ... SELECT ... FROM ROWS FROM (unnest(<an array with
  *	  one element per group>), ...) ON CONFLICT DO UPDATE, with the SET list of rollup_sql.c.
@@ -148,9 +150,15 @@ typedef struct Fold
 	int			ngroups;
 	int			maxgroups;
 	int64		events;
-	MemoryContext cxt;			/* groups and their states */
+	const char *qtable;			/* the rollup table */
+	const char *keyname;		/* its unique key */
+	Size		flush_bytes;	/* merge the groups when they take more */
+	MemoryContext cxt;			/* groups and their states; reset by a merge */
 	MemoryContext rowcxt;		/* reset after each row */
 } Fold;
+
+static void fold_merge(Fold *f);
+static void reset_groups(Fold *f);
 
 static void
 fold_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
@@ -481,6 +489,19 @@ fold_receive(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(f->rowcxt);
 	f->events++;
+
+	/*
+	 * Groups beyond work_mem (a refresh after a long pause, a backfill): merge
+	 * them into the rollup table now and go on with none.  The merge is
+	 * associative, so the result is the same.
+	 */
+	if (MemoryContextMemAllocated(f->cxt, true) > f->flush_bytes)
+	{
+		SPI_connect();
+		fold_merge(f);
+		SPI_finish();
+		reset_groups(f);
+	}
 	return true;
 }
 
@@ -550,9 +571,8 @@ init_hll_hash(Fold *f)
 }
 
 static void
-init_fold(Fold *f, const RollupDef *def)
+init_fold(Fold *f, const RollupDef *def, const char *qtable, const char *keyname)
 {
-	HASHCTL		ctl;
 	ListCell   *lc;
 
 	memset(f, 0, sizeof(*f));
@@ -562,10 +582,13 @@ init_fold(Fold *f, const RollupDef *def)
 	f->pub.rDestroy = fold_destroy;
 	f->pub.mydest = DestNone;
 	f->def = def;
+	f->qtable = qtable;
+	f->keyname = keyname;
 	f->cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit rollup fold",
 								   ALLOCSET_DEFAULT_SIZES);
-	f->rowcxt = AllocSetContextCreate(f->cxt, "eventkit rollup fold row",
+	f->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit rollup fold row",
 									  ALLOCSET_SMALL_SIZES);
+	f->flush_bytes = (Size) work_mem * 1024;
 
 	f->nkeys = 1 + list_length(def->dims);
 	f->keytypes = palloc0(f->nkeys * sizeof(FoldKeyType));
@@ -599,6 +622,16 @@ init_fold(Fold *f, const RollupDef *def)
 			init_path(f, s);
 	}
 
+	reset_groups(f);
+}
+
+/* No groups (again), in a fresh f->cxt. */
+static void
+reset_groups(Fold *f)
+{
+	HASHCTL		ctl;
+
+	MemoryContextReset(f->cxt);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(uint32);
 	ctl.entrysize = sizeof(FoldHashEntry);
@@ -606,6 +639,7 @@ init_fold(Fold *f, const RollupDef *def)
 	f->groups = hash_create("eventkit rollup fold groups", 256, &ctl,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	f->maxgroups = 64;
+	f->ngroups = 0;
 	f->order = MemoryContextAlloc(f->cxt, f->maxgroups * sizeof(FoldGroup *));
 }
 
@@ -689,7 +723,7 @@ slices(Fold *f, int mi, Datum *values, bool *nulls)
  * ON CONFLICT DO UPDATE.  Caller: SPI connected.
  */
 static void
-fold_merge(Fold *f, const char *qtable, const char *keyname)
+fold_merge(Fold *f)
 {
 	const RollupDef *def = f->def;
 	int			maxparams = f->nkeys + 2 * f->nmeasures + 1;
@@ -827,11 +861,11 @@ fold_merge(Fold *f, const char *qtable, const char *keyname)
 	appendStringInfoString(&names, ", sk");
 	appendStringInfoString(&select, ", g.sk");
 
-	appendStringInfo(&sql, "INSERT INTO %s AS r (", qtable);
+	appendStringInfo(&sql, "INSERT INTO %s AS r (", f->qtable);
 	ek_rollup_append_state_columns(&sql, def, "");
 	appendStringInfo(&sql, ") SELECT %s FROM ROWS FROM (%s)"
 					 " WITH ORDINALITY AS g(%s, n) ON CONFLICT ON CONSTRAINT %s DO UPDATE SET ",
-					 select.data, unnest.data, names.data, quote_identifier(keyname));
+					 select.data, unnest.data, names.data, quote_identifier(f->keyname));
 	ek_rollup_append_merge(&sql, def);
 
 	rc = SPI_execute_with_args(sql.data, np, argtypes, args, NULL, false, 0);
@@ -852,11 +886,12 @@ ek_rollup_fold(const RollupDef *def, const char *qtable, const char *keyname,
 	Fold		f;
 	int64		events;
 
-	init_fold(&f, def);
+	init_fold(&f, def, qtable, keyname);
 	fold_scan(&f, from, to);
 	if (f.ngroups > 0)
-		fold_merge(&f, qtable, keyname);
+		fold_merge(&f);
 	events = f.events;
 	MemoryContextDelete(f.cxt);
+	MemoryContextDelete(f.rowcxt);
 	return events;
 }

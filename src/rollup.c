@@ -43,6 +43,7 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -179,8 +180,23 @@ batch_position(void)
 	bool		isnull;
 	int			rc;
 	int64		pos;
+	Oid			seq = get_relname_relid("batch_id_seq", get_namespace_oid("eventkit", false));
+	LOCAL_FCINFO(fcinfo, 1);
 
+	if (!OidIsValid(seq))
+		elog(ERROR, "eventkit: eventkit.batch_id_seq is missing");
 	ek_switch_to_owner(&save_userid, &save_sec);
+	/* its last value, if nextval() has been called (no query to plan) */
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(seq);
+	fcinfo->args[0].isnull = false;
+	pos = DatumGetInt64(pg_sequence_last_value(fcinfo));
+	if (!fcinfo->isnull)
+	{
+		ek_restore_user(save_userid, save_sec);
+		return pos;
+	}
+	/* not called since created or setval(..., false): last_value - 1 */
 	rc = SPI_execute("SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END"
 					 " FROM eventkit.batch_id_seq", true, 1);
 	ek_restore_user(save_userid, save_sec);

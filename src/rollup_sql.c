@@ -21,13 +21,19 @@
 
 #include <ctype.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
@@ -245,29 +251,32 @@ numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMe
 
 /*
  * The schema (unquoted) an extension is installed in, or an error.  (PG15
- * does not export get_extension_schema.)  Caller: SPI connected.
+ * does not export get_extension_schema; this is what it does.)
  */
 static char *
 extension_schema(const char *extname, const char *measure)
 {
-	Oid			argtypes[1] = {NAMEOID};
-	Datum		values[1] = {CStringGetDatum(extname)};
-	bool		isnull;
-	int			rc;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nspid = InvalidOid;
 
-	rc = SPI_execute_with_args("SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e"
-							   " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
-							   " WHERE e.extname OPERATOR(pg_catalog.=) $1",
-							   1, argtypes, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read pg_extension");
-	if (SPI_processed == 0)
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(extname));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nspid = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(nspid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("measure \"%s\" needs the extension \"%s\"", measure, extname),
 				 errhint("CREATE EXTENSION %s;", extname)));
-	return TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-											 1, &isnull));
+	return get_namespace_name(nspid);
 }
 
 static const char *const measure_fn[] = {

@@ -78,6 +78,7 @@ typedef struct FoldValues
 	bool	   *nulls;
 	int			n;
 	int			cap;
+	bool		hasnull;		/* distinct: a NULL value was seen (not kept) */
 } FoldValues;
 
 /* One measure's partial state in one group. */
@@ -433,7 +434,7 @@ accumulate(Fold *f, RollupMeasure *m, FoldState *st, FoldInput *in)
 			break;
 		case RM_DISTINCT:
 			if (in->isnull)
-				append_value(f->cxt, &st->vals, (Datum) 0, true);
+				st->vals.hasnull = true;	/* see distinct_values() */
 			else
 			{
 				int64		h = DatumGetInt64(FunctionCall2(&f->hll_hash, in->value,
@@ -697,6 +698,45 @@ fold_scan(Fold *f, int64 from, int64 to)
 	SPI_freeplan(plan);
 }
 
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = DatumGetInt64(*(const Datum *) a);
+	int64		y = DatumGetInt64(*(const Datum *) b);
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * A group's distinct() hashes as hll_add_agg needs them: each once (adding
+ * a hash twice changes nothing in an hll, nor does the order), and a NULL
+ * only when there is nothing else (hll_add_agg of NULLs alone is an empty
+ * hll, not NULL).
+ */
+static void
+distinct_values(FoldValues *v)
+{
+	int			n = 0;
+
+	if (v->n > 1)
+	{
+		qsort(v->values, v->n, sizeof(Datum), cmp_int64);
+		for (int i = 0; i < v->n; i++)
+			if (n == 0 || DatumGetInt64(v->values[i]) != DatumGetInt64(v->values[n - 1]))
+				v->values[n++] = v->values[i];
+		v->n = n;
+	}
+	if (v->n == 0 && v->hasnull)
+	{
+		v->values = palloc(sizeof(Datum));
+		v->nulls = palloc(sizeof(bool));
+		v->values[0] = (Datum) 0;
+		v->nulls[0] = true;
+		v->n = 1;
+	}
+	v->hasnull = false;
+}
+
 /* The groups' slices of an array of values: 1-based starts, then the end + 1. */
 static Datum
 slices(Fold *f, int mi, Datum *values, bool *nulls)
@@ -820,7 +860,11 @@ fold_merge(Fold *f)
 					Oid			elemtype = m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID;
 
 					for (int g = 0; g < ng; g++)
+					{
+						if (m->kind == RM_DISTINCT)
+							distinct_values(&f->order[g]->states[i].vals);
 						total += f->order[g]->states[i].vals.n;
+					}
 					if (total >= (int64) (MaxAllocSize / sizeof(Datum)))
 						ereport(ERROR,
 								(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -20,12 +20,13 @@
  *	  refresh.  The fold and the new watermark commit together, so a row is
  *	  folded exactly once.
  *
- *	  Finding the rows: create_rollup puts a BRIN index on batch_id on the
- *	  stream (batch ids grow with insertion order, so every partition's
- *	  ranges are tight, and unsummarized tail ranges, where new rows are,
- *	  are always returned).  The fold reads it with a bitmap scan.
+ *	  Finding the rows: create_rollup puts a btree index on batch_id on the
+ *	  stream (one per stream, shared by its rollups): a refresh reads exactly
+ *	  the heap pages that hold new rows.  (Rollups created by 1.1 have a
+ *	  BRIN index instead; the fold reads through whichever is there.)
  *
- *	  Definition parsing and SQL generation live in rollup_sql.c.
+ *	  Definition parsing and SQL generation live in rollup_sql.c, the fold
+ *	  itself (scan, aggregation in C, merge) in rollup_fold.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,10 +38,12 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -177,8 +180,23 @@ batch_position(void)
 	bool		isnull;
 	int			rc;
 	int64		pos;
+	Oid			seq = get_relname_relid("batch_id_seq", get_namespace_oid("eventkit", false));
+	LOCAL_FCINFO(fcinfo, 1);
 
+	if (!OidIsValid(seq))
+		elog(ERROR, "eventkit: eventkit.batch_id_seq is missing");
 	ek_switch_to_owner(&save_userid, &save_sec);
+	/* its last value, if nextval() has been called (no query to plan) */
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(seq);
+	fcinfo->args[0].isnull = false;
+	pos = DatumGetInt64(pg_sequence_last_value(fcinfo));
+	if (!fcinfo->isnull)
+	{
+		ek_restore_user(save_userid, save_sec);
+		return pos;
+	}
+	/* not called since created or setval(..., false): last_value - 1 */
 	rc = SPI_execute("SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END"
 					 " FROM eventkit.batch_id_seq", true, 1);
 	ek_restore_user(save_userid, save_sec);
@@ -189,14 +207,15 @@ batch_position(void)
 }
 
 /*
- * The safe watermark of a stream: a batch id S such that every ingest that
- * stored rows with batch_id <= S has ended.  Waits for the in-flight
- * writers of the stream (not for writers that start meanwhile).
+ * The safe watermark of a stream, given pos, the sequence position read
+ * before: every ingest that stored rows with batch_id <= pos has ended once
+ * this returns.  Waits for the in-flight writers of the stream (not for
+ * writers that start meanwhile): any ingest with a batch id <= pos already
+ * held its lock when pos was read.
  */
 static int64
-safe_watermark(Oid stream)
+safe_watermark(Oid stream, int64 pos)
 {
-	int64		pos = batch_position();
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, stream);
@@ -257,12 +276,7 @@ fold(const RollupRow *row, int64 from, int64 to)
 {
 	RollupDef	def;
 	EkDdlContext ddl;
-	char	   *sql;
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(from), Int64GetDatum(to)};
-	bool		isnull;
 	int64		events;
-	int			rc;
 
 	memset(&def, 0, sizeof(def));
 	def.rollup_id = row->rollup_id;
@@ -273,14 +287,11 @@ fold(const RollupRow *row, int64 from, int64 to)
 
 	ek_begin_ddl(&ddl, ek_relation_owner(row->relid), false);
 	ek_rollup_parse(&def, row->dimensions, row->measures);
-	sql = ek_rollup_fold_sql(&def, ek_qualified_relname(row->relid), key_name(row->relid));
-	/* read the new rows through the batch_id BRIN index, not by a scan */
+	/* read the new rows through the batch_id index, never by a whole scan */
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	rc = SPI_execute_with_args(sql, 2, argtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "eventkit: rollup fold failed: %s", SPI_result_code_string(rc));
-	events = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	events = ek_rollup_fold(&def, ek_qualified_relname(row->relid), key_name(row->relid),
+							from, to);
 	ek_end_ddl(&ddl);
 	return events;
 }
@@ -312,7 +323,7 @@ refresh(RollupRow *row, int64 max_events)
 	to = batch_position();
 	if (to <= row->watermark)
 		return 0;
-	to = safe_watermark(row->stream);
+	to = safe_watermark(row->stream, to);
 	if (max_events > 0)
 		to = chunk_end(row->stream_id, row->watermark, to, max_events);
 
@@ -335,10 +346,28 @@ refresh(RollupRow *row, int64 max_events)
 	return events;
 }
 
+/* "<stream><suffix>", clipped to NAMEDATALEN - 1 bytes as PostgreSQL would */
+static char *
+stream_index_name(Oid stream, const char *suffix)
+{
+	char	   *name = psprintf("%s%s", get_rel_name(stream), suffix);
+
+	name[pg_mbcliplen(name, strlen(name), NAMEDATALEN - 1)] = '\0';
+	return name;
+}
+
+/* the stream's batch_id index (one per stream, shared by its rollups) */
+static char *
+batch_index_name(Oid stream)
+{
+	return stream_index_name(stream, "_batch_id_rollup_idx");
+}
+
+/* the BRIN index that rollups created by eventkit 1.1 put on the stream */
 static char *
 brin_index_name(Oid stream)
 {
-	return psprintf("%s_batch_id_brin", get_rel_name(stream));
+	return stream_index_name(stream, "_batch_id_brin");
 }
 
 /*
@@ -443,10 +472,9 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	ek_begin_ddl(&ddl, ek_relation_owner(stream), false);
 	ek_spi_exec(ek_rollup_table_sql(&def, qtable, psprintf("%s_key", rv->relname)),
 				SPI_OK_UTILITY);
-	if (!OidIsValid(get_relname_relid(brin_index_name(stream), get_rel_namespace(stream))))
-		ek_spi_exec(psprintf("CREATE INDEX %s ON %s USING brin (batch_id)"
-							 " WITH (pages_per_range = 32, autosummarize = on)",
-							 quote_identifier(brin_index_name(stream)),
+	if (!OidIsValid(get_relname_relid(batch_index_name(stream), get_rel_namespace(stream))))
+		ek_spi_exec(psprintf("CREATE INDEX %s ON %s USING btree (batch_id)",
+							 quote_identifier(batch_index_name(stream)),
 							 ek_qualified_relname(stream)),
 					SPI_OK_UTILITY);
 	CommandCounterIncrement();
@@ -549,8 +577,8 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 
 /*
  * eventkit.drop_rollup(name text): drops the rollup table, its realtime
- * view and its catalog row; and the stream's batch_id BRIN index when no
- * other rollup reads that stream.
+ * view and its catalog row; and the stream's batch_id index (and a BRIN
+ * index from 1.1) when no other rollup reads that stream.
  */
 Datum
 eventkit_drop_rollup(PG_FUNCTION_ARGS)
@@ -593,11 +621,15 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 		elog(ERROR, "eventkit: could not read eventkit.rollups");
 	if (SPI_processed == 0 && get_rel_name(row.stream) != NULL)
 	{
-		char	   *idx = quote_qualified_identifier(get_namespace_name(get_rel_namespace(row.stream)),
-													 brin_index_name(row.stream));
+		Oid			nspid = get_rel_namespace(row.stream);
+		char	   *nsp = get_namespace_name(nspid);
+		char	   *idx[2] = {batch_index_name(row.stream), brin_index_name(row.stream)};
 
 		ek_begin_ddl(&ddl, ek_relation_owner(row.stream), false);
-		ek_spi_exec(psprintf("DROP INDEX IF EXISTS %s", idx), SPI_OK_UTILITY);
+		for (int i = 0; i < lengthof(idx); i++)
+			if (OidIsValid(get_relname_relid(idx[i], nspid)))
+				ek_spi_exec(psprintf("DROP INDEX %s", quote_qualified_identifier(nsp, idx[i])),
+							SPI_OK_UTILITY);
 		ek_end_ddl(&ddl);
 	}
 	SPI_finish();

@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "datatype/timestamp.h"
 
@@ -31,7 +32,28 @@ typedef struct RollupDim
 	char	   *name;			/* output column name (unquoted) */
 	char	   *expr;			/* SQL over alias s */
 	char	   *typname;		/* SQL type of expr */
+	Oid			typid;			/* type of expr (text for a JSON path) */
 } RollupDim;
+
+/*
+ * What the fold (rollup_fold.c) reads from a stream row for its measures:
+ * a column cast to numeric, a jsonb column whose JSON path is followed in C,
+ * or a text value (distinct).  Shared by the measures that read the same.
+ */
+typedef enum RollupSourceKind
+{
+	RS_NUMERIC,					/* sql is numeric */
+	RS_JSON_NUMBER,				/* sql is a jsonb column, keys the path */
+	RS_TEXT						/* sql is text */
+} RollupSourceKind;
+
+typedef struct RollupSource
+{
+	RollupSourceKind kind;
+	char	   *sql;			/* SQL over alias s */
+	List	   *keys;			/* RS_JSON_NUMBER: JSON path keys (char *) */
+	char	   *ident;			/* identity, to share a source */
+} RollupSource;
 
 /* One measure and the partial state(s) it keeps. */
 typedef struct RollupMeasure
@@ -41,6 +63,7 @@ typedef struct RollupMeasure
 	char	   *value;			/* numeric (or text for distinct) value over s */
 	char	   *skip;			/* true when the value is present but not a number */
 	double		q;				/* percentile fraction */
+	int			source;			/* index into def->sources, -1 for count */
 } RollupMeasure;
 
 /* A parsed rollup definition. */
@@ -54,7 +77,9 @@ typedef struct RollupDef
 	List	   *dims;			/* of RollupDim * */
 	List	   *measures;		/* of RollupMeasure * */
 	List	   *inner_exprs;	/* JSON values extracted once per row (char *) */
+	List	   *sources;		/* of RollupSource *: what the fold reads */
 	char	   *hll_schema;		/* quoted, NULL if not needed */
+	char	   *hll_nsp;		/* unquoted */
 	char	   *tdigest_schema; /* quoted, NULL if not needed */
 } RollupDef;
 
@@ -65,9 +90,15 @@ extern void ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures);
 extern void ek_rollup_check_bucket(const Interval *bucket);
 extern char *ek_rollup_table_sql(const RollupDef *def, const char *qtable,
 								 const char *keyname);
-extern char *ek_rollup_fold_sql(const RollupDef *def, const char *qtable,
-								const char *keyname);
 extern char *ek_rollup_view_sql(const RollupDef *def, const char *qview,
 								const char *qtable);
+extern char *ek_rollup_bucket_expr(const Interval *b);
+extern void ek_rollup_append_state_columns(StringInfo buf, const RollupDef *def,
+										   const char *prefix);
+extern void ek_rollup_append_merge(StringInfo buf, const RollupDef *def);
+
+/* rollup_fold.c */
+extern int64 ek_rollup_fold(const RollupDef *def, const char *qtable,
+							const char *keyname, int64 from, int64 to);
 
 #endif							/* EVENTKIT_ROLLUP_H */

@@ -3,18 +3,17 @@
  * rollup_sql.c
  *	  Rollup definitions: parsing the dimension and measure specs given to
  *	  eventkit.create_rollup() ("properties.currency AS cur", "sum(properties.
- *	  revenue)", "percentile(properties.ms, 0.95) AS p95", ...) and building,
- *	  once per rollup and refresh, the set-based SQL that creates the rollup
- *	  table, folds a range of ingest batches into it with INSERT ... ON
- *	  CONFLICT DO UPDATE (merging partial states), and defines the
+ *	  revenue)", "percentile(properties.ms, 0.95) AS p95", ...) into what the
+ *	  fold reads (RollupSource), and building the SQL that creates the
+ *	  rollup table, merges partial states into it (the ON CONFLICT DO UPDATE
+ *	  SET list, used by the fold in rollup_fold.c) and defines the
  *	  <name>_realtime view.
  *
  *	  Everything generated is search_path-safe: identifiers are quoted,
  *	  functions and operators schema-qualified (the hll and tdigest ones via
  *	  the schema their extension lives in), and the only literals are the
  *	  rollup's own definition (JSON path keys, the bucket width, percentile
- *	  fractions), quoted with quote_literal.  Values that change between
- *	  refreshes (the batch-id range) are SPI parameters $1 and $2.
+ *	  fractions), quoted with quote_literal.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,13 +21,19 @@
 
 #include <ctype.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
@@ -191,6 +196,28 @@ inner_column(RollupDef *def, char *expr)
 	return psprintf("s.ek_j%d", list_length(def->inner_exprs));
 }
 
+/* The index of the fold's source ident (created when new). */
+static int
+fold_source(RollupDef *def, RollupSourceKind kind, char *sql, List *keys)
+{
+	ListCell   *lc;
+	char	   *ident = psprintf("%d:%s", (int) kind, sql);
+	RollupSource *src;
+
+	foreach(lc, keys)
+		ident = psprintf("%s.%s", ident, quote_literal_cstr((char *) lfirst(lc)));
+	foreach(lc, def->sources)
+		if (strcmp(((RollupSource *) lfirst(lc))->ident, ident) == 0)
+			return foreach_current_index(lc);
+	src = palloc0(sizeof(RollupSource));
+	src->kind = kind;
+	src->sql = sql;
+	src->keys = keys;
+	src->ident = ident;
+	def->sources = lappend(def->sources, src);
+	return list_length(def->sources) - 1;
+}
+
 /* numeric value and skip expression of a path */
 static void
 numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMeasure *m)
@@ -204,6 +231,7 @@ numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMe
 					 errhint("Use a numeric column or a JSON path such as properties.revenue.")));
 		m->value = psprintf("s.%s::pg_catalog.numeric", quote_identifier(path->column));
 		m->skip = NULL;
+		m->source = fold_source(def, RS_NUMERIC, m->value, NIL);
 		return;
 	}
 	else
@@ -215,35 +243,40 @@ numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMe
 							" THEN %s::pg_catalog.numeric END", j, j);
 		m->skip = psprintf("pg_catalog.jsonb_typeof(%s) OPERATOR(pg_catalog.<>) ALL"
 						   " (ARRAY['number', 'null']::pg_catalog.text[])", j);
+		m->source = fold_source(def, RS_JSON_NUMBER,
+								psprintf("s.%s", quote_identifier(path->column)),
+								path->keys);
 	}
 }
 
 /*
- * The schema (quoted) an extension is installed in, or an error.  (PG15
- * does not export get_extension_schema.)  Caller: SPI connected.
+ * The schema (unquoted) an extension is installed in, or an error.  (PG15
+ * does not export get_extension_schema; this is what it does.)
  */
 static char *
 extension_schema(const char *extname, const char *measure)
 {
-	Oid			argtypes[1] = {NAMEOID};
-	Datum		values[1] = {CStringGetDatum(extname)};
-	bool		isnull;
-	int			rc;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nspid = InvalidOid;
 
-	rc = SPI_execute_with_args("SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e"
-							   " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
-							   " WHERE e.extname OPERATOR(pg_catalog.=) $1",
-							   1, argtypes, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read pg_extension");
-	if (SPI_processed == 0)
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(extname));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nspid = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(nspid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("measure \"%s\" needs the extension \"%s\"", measure, extname),
 				 errhint("CREATE EXTENSION %s;", extname)));
-	return (char *) quote_identifier(TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
-																	   SPI_tuptable->tupdesc,
-																	   1, &isnull)));
+	return get_namespace_name(nspid);
 }
 
 static const char *const measure_fn[] = {
@@ -262,6 +295,7 @@ parse_measure(RollupDef *def, char *spec, RollupMeasure *m)
 	int			kind = -1;
 
 	memset(m, 0, sizeof(*m));
+	m->source = -1;
 	if (open)
 	{
 		char	   *close = body + strlen(body) - 1;
@@ -321,15 +355,20 @@ parse_measure(RollupDef *def, char *spec, RollupMeasure *m)
 	{
 		case RM_DISTINCT:
 			if (def->hll_schema == NULL)
-				def->hll_schema = extension_schema("hll", "distinct");
+			{
+				def->hll_nsp = extension_schema("hll", "distinct");
+				def->hll_schema = (char *) quote_identifier(def->hll_nsp);
+			}
 			if (path.keys != NIL)
 				m->value = path_jsonb(&path, "#>>");
 			else
 				m->value = psprintf("s.%s::pg_catalog.text", quote_identifier(path.column));
+			m->source = fold_source(def, RS_TEXT, m->value, NIL);
 			break;
 		case RM_PERCENTILE:
 			if (def->tdigest_schema == NULL)
-				def->tdigest_schema = extension_schema("tdigest", "percentile");
+				def->tdigest_schema = (char *) quote_identifier(extension_schema("tdigest",
+																				  "percentile"));
 			numeric_value(def, &path, arg, m);
 			break;
 		default:
@@ -351,10 +390,12 @@ parse_dimension(RollupDef *def, char *spec, RollupDim *d)
 	{
 		d->expr = path_jsonb(&path, "#>>");
 		d->typname = "pg_catalog.text";
+		d->typid = TEXTOID;
 	}
 	else
 	{
 		d->expr = psprintf("s.%s", quote_identifier(path.column));
+		d->typid = path.coltype;
 		d->typname = format_type_extended(path.coltype, path.coltypmod,
 										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 	}
@@ -394,6 +435,7 @@ ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures)
 	def->dims = NIL;
 	def->measures = NIL;
 	def->inner_exprs = NIL;
+	def->sources = NIL;
 
 	deconstruct_array(DatumGetArrayTypeP(dimensions), TEXTOID, -1, false, TYPALIGN_INT,
 					  &elems, &nulls, &n);
@@ -460,8 +502,8 @@ ek_rollup_check_bucket(const Interval *b)
 				 errhint("Use e.g. '1 minute', '1 hour', '1 day'.")));
 }
 
-static char *
-bucket_expr(const Interval *b)
+char *
+ek_rollup_bucket_expr(const Interval *b)
 {
 	if (b->month == 1)
 		return "pg_catalog.date_trunc('month', s.ts, 'UTC')";
@@ -530,20 +572,20 @@ ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keynam
 }
 
 /*
- * SELECT bucket, dims, partial states [, n_events] FROM the stream WHERE
- * <where> GROUP BY bucket, dims: the aggregation of new rows, shared by the
- * fold and the realtime view's tail.
+ * SELECT bucket, dims, partial states FROM the stream WHERE <where> GROUP BY
+ * bucket, dims: the realtime view's tail (the not yet folded rows).  The
+ * fold computes the same partial states in C (rollup_fold.c); the rollup
+ * tests compare both with a from-scratch GROUP BY.
  */
 static void
-append_partial_select(StringInfo buf, const RollupDef *def, const char *where,
-					  bool with_events)
+append_partial_select(StringInfo buf, const RollupDef *def, const char *where)
 {
 	ListCell   *lc;
 	StringInfoData skip;
 	int			ngroup = 1;
 
 	initStringInfo(&skip);
-	appendStringInfo(buf, "SELECT %s AS bucket", bucket_expr(&def->bucket));
+	appendStringInfo(buf, "SELECT %s AS bucket", ek_rollup_bucket_expr(&def->bucket));
 	foreach(lc, def->dims)
 	{
 		RollupDim  *d = lfirst(lc);
@@ -590,8 +632,6 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where,
 	}
 	appendStringInfo(buf, ", pg_catalog.count(*) FILTER (WHERE false%s) AS %s",
 					 skip.data, EK_ROLLUP_SKIPPED_COLUMN);
-	if (with_events)
-		appendStringInfoString(buf, ", pg_catalog.count(*) AS ek_events");
 	if (def->inner_exprs == NIL)
 		appendStringInfo(buf, " FROM %s s WHERE %s GROUP BY ",
 						 ek_qualified_relname(def->stream_relid), where);
@@ -610,8 +650,8 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where,
 }
 
 /* "bucket, d1, ..., state columns, skipped_values" */
-static void
-append_state_columns(StringInfo buf, const RollupDef *def, const char *prefix)
+void
+ek_rollup_append_state_columns(StringInfo buf, const RollupDef *def, const char *prefix)
 {
 	ListCell   *lc;
 
@@ -645,26 +685,17 @@ append_nullable_add(StringInfo buf, const char *c)
 }
 
 /*
- * The fold: aggregate the rows with batch_id in ($1, $2] and merge them
- * into the rollup table.  Returns (events folded, rollup rows written).
+ * The SET list of the fold's ON CONFLICT DO UPDATE (r: the rollup row,
+ * EXCLUDED: the new partial states): count, sum and avg parts add, min and
+ * max with LEAST and GREATEST, hll_union, t-digests merged with the
+ * tdigest(tdigest) aggregate.
  */
-char *
-ek_rollup_fold_sql(const RollupDef *def, const char *qtable, const char *keyname)
+void
+ek_rollup_append_merge(StringInfo buf, const RollupDef *def)
 {
-	StringInfoData buf;
 	ListCell   *lc;
 
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "WITH d AS MATERIALIZED (");
-	append_partial_select(&buf, def,
-						  "s.batch_id OPERATOR(pg_catalog.>) $1"
-						  " AND s.batch_id OPERATOR(pg_catalog.<=) $2", true);
-	appendStringInfo(&buf, "), i AS (INSERT INTO %s AS r (", qtable);
-	append_state_columns(&buf, def, "");
-	appendStringInfoString(&buf, ") SELECT ");
-	append_state_columns(&buf, def, "d.");
-	appendStringInfo(&buf, " FROM d ON CONFLICT ON CONSTRAINT %s DO UPDATE SET bucket = r.bucket",
-					 quote_identifier(keyname));
+	appendStringInfoString(buf, "bucket = r.bucket");
 	foreach(lc, def->measures)
 	{
 		RollupMeasure *m = lfirst(lc);
@@ -673,36 +704,32 @@ ek_rollup_fold_sql(const RollupDef *def, const char *qtable, const char *keyname
 		switch (m->kind)
 		{
 			case RM_COUNT:
-				append_add(&buf, c);
+				append_add(buf, c);
 				break;
 			case RM_SUM:
-				append_nullable_add(&buf, c);
+				append_nullable_add(buf, c);
 				break;
 			case RM_MIN:
-				appendStringInfo(&buf, ", %s = LEAST(r.%s, EXCLUDED.%s)", c, c, c);
+				appendStringInfo(buf, ", %s = LEAST(r.%s, EXCLUDED.%s)", c, c, c);
 				break;
 			case RM_MAX:
-				appendStringInfo(&buf, ", %s = GREATEST(r.%s, EXCLUDED.%s)", c, c, c);
+				appendStringInfo(buf, ", %s = GREATEST(r.%s, EXCLUDED.%s)", c, c, c);
 				break;
 			case RM_AVG:
-				append_nullable_add(&buf, col(m->name, "_sum"));
-				append_add(&buf, col(m->name, "_count"));
+				append_nullable_add(buf, col(m->name, "_sum"));
+				append_add(buf, col(m->name, "_count"));
 				break;
 			case RM_DISTINCT:
-				appendStringInfo(&buf, ", %s = COALESCE(%s.hll_union(r.%s, EXCLUDED.%s), r.%s, EXCLUDED.%s)",
+				appendStringInfo(buf, ", %s = COALESCE(%s.hll_union(r.%s, EXCLUDED.%s), r.%s, EXCLUDED.%s)",
 								 c, def->hll_schema, c, c, c, c);
 				break;
 			case RM_PERCENTILE:
-				appendStringInfo(&buf, ", %s = (SELECT %s.tdigest(v.t) FROM (VALUES (r.%s), (EXCLUDED.%s)) v(t))",
+				appendStringInfo(buf, ", %s = (SELECT %s.tdigest(v.t) FROM (VALUES (r.%s), (EXCLUDED.%s)) v(t))",
 								 c, def->tdigest_schema, c, c);
 				break;
 		}
 	}
-	append_add(&buf, EK_ROLLUP_SKIPPED_COLUMN);
-	appendStringInfoString(&buf, " RETURNING 1)"
-						   " SELECT COALESCE((SELECT pg_catalog.sum(d.ek_events) FROM d), 0)::pg_catalog.int8,"
-						   " (SELECT pg_catalog.count(*) FROM i)");
-	return buf.data;
+	append_add(buf, EK_ROLLUP_SKIPPED_COLUMN);
 }
 
 /*
@@ -766,9 +793,9 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 	}
 	appendStringInfo(&buf, ", pg_catalog.sum(u.%s)::pg_catalog.int8 AS %s FROM (SELECT ",
 					 EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
-	append_state_columns(&buf, def, "");
+	ek_rollup_append_state_columns(&buf, def, "");
 	appendStringInfo(&buf, " FROM %s UNION ALL ", qtable);
-	append_partial_select(&buf, def, where.data, false);
+	append_partial_select(&buf, def, where.data);
 	appendStringInfoString(&buf, ") u GROUP BY ");
 	for (int i = 1; i <= ngroup; i++)
 		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", i);

@@ -72,8 +72,8 @@ for my $db ('plain', 'custom')
 	{
 		is($node->safe_psql($db, $q), $before{$q}, "$db: same result for: " . substr($q, 0, 40));
 	}
-	is($node->safe_psql($db, q{SELECT count(*) FROM pg_indexes WHERE indexname = 'ev_batch_id_brin'}),
-		'1', "$db: the batch_id BRIN index is restored");
+	is($node->safe_psql($db, q{SELECT count(*) FROM pg_indexes WHERE indexname = 'ev_batch_id_rollup_idx'}),
+		'1', "$db: the batch_id index is restored");
 	is($node->safe_psql($db, q{SELECT eventkit.refresh_rollup('hourly')}),
 		'4', "$db: the next refresh folds the 4 events not folded before the dump");
 	is($node->safe_psql($db, q{SELECT eventkit.ingest('ev', (SELECT jsonb_agg(mkev(i)) FROM generate_series(13, 16) i))::text}),

@@ -1,0 +1,941 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollup_fold.c
+ *	  The fold of a rollup refresh: the stream rows with batch_id in
+ *	  (from, to] aggregated into the rollup's partial states and merged into
+ *	  the rollup table.  rollup.c decides the range (the safe watermark).
+ *
+ *	  Reading.  One plain SELECT of what the rollup needs (its bucket, the
+ *	  dimensions, the measures' inputs) WHERE batch_id > $1 AND batch_id <=
+ *	  $2, planned with the actual range, so that each partition is read
+ *	  through its batch_id index (a btree since 1.2; the BRIN index of a
+ *	  stream whose rollups were created by 1.1 works too).  Its rows are not
+ *	  returned: the executor hands each one to a DestReceiver
+ *	  (SPI_execute_plan_extended with a dest), which aggregates it at once.
+ *	  Nothing is copied, sorted or materialized per row.
+ *
+ *	  Aggregating, in C: groups (bucket, dimensions) in a hash table keyed
+ *	  with each key type's hash and equality functions; per group the number
+ *	  of events and of skipped ones and, per measure, the numeric sum, min,
+ *	  max or avg parts (numeric arithmetic, exact, as sum(numeric) is), the
+ *	  hll hash of each distinct() value (the hll extension's own
+ *	  hll_hash_text, called through fmgr) or each percentile() value.  A JSON
+ *	  path of a numeric measure is followed in C inside the stored jsonb, with
+ *	  the semantics of the #> operator and no copy of the value; a value
+ *	  that is present but not a JSON number is skipped (counted in
+ *	  skipped_events), a JSON null or a missing key is a NULL.  When the
+ *	  groups take more than work_mem (a refresh after a long pause, a
+ *	  backfill), they are merged at once and the scan goes on with none.
+ *
+ *	  Merging: one INSERT ... SELECT ... FROM ROWS FROM (unnest(<an array with
+ *	  one element per group>), ...) ON CONFLICT DO UPDATE, with the SET list of rollup_sql.c.
+ *	  A group's hll and t-digest states are built in that statement by the
+ *	  extensions' own aggregates (hll_add_agg, tdigest) over the group's
+ *	  slice of one array of hashes (values), so their format is theirs.
+ *
+ *	  The realtime view computes the same partial states in SQL
+ *	  (rollup_sql.c); the rollup tests compare both with a from-scratch
+ *	  GROUP BY.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "common/string.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/params.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "tcop/dest.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/typcache.h"
+
+#include "eventkit.h"
+#include "rollup.h"
+
+#define TDIGEST_COMPRESSION 100
+
+/* A growing array of values: hll hashes (int8) or percentile values (float8). */
+typedef struct FoldValues
+{
+	Datum	   *values;
+	bool	   *nulls;
+	int			n;
+	int			cap;
+	bool		hasnull;		/* distinct: a NULL value was seen (not kept) */
+} FoldValues;
+
+/* One measure's partial state in one group. */
+typedef struct FoldState
+{
+	Numeric		num;			/* sum, avg: the sum; min, max: the extreme */
+	int64		count;			/* avg: the values summed */
+	FoldValues	vals;			/* distinct, percentile */
+} FoldState;
+
+typedef struct FoldGroup
+{
+	struct FoldGroup *next;		/* next group with the same hash */
+	int64		events;
+	int64		skipped;
+	Datum	   *keys;			/* [0] the bucket, [1 + i] dimension i */
+	bool	   *keynulls;
+	FoldState	states[FLEXIBLE_ARRAY_MEMBER];	/* one per measure */
+} FoldGroup;
+
+typedef struct FoldHashEntry
+{
+	uint32		hash;			/* hash key */
+	FoldGroup  *first;
+} FoldHashEntry;
+
+/* A group key column's type. */
+typedef struct FoldKeyType
+{
+	int16		typlen;
+	bool		typbyval;
+	Oid			collation;
+	FmgrInfo   *hash;			/* NULL: none, groups found by equality alone */
+	FmgrInfo	eq;
+} FoldKeyType;
+
+/* One element of a JSON path, as the #> operator reads it. */
+typedef struct FoldPathKey
+{
+	const char *key;
+	int			len;
+	bool		is_index;		/* a valid integer, for arrays */
+	int			index;
+} FoldPathKey;
+
+/* A source's value in the current row. */
+typedef struct FoldInput
+{
+	bool		isnull;			/* no value: NULL, JSON null, missing */
+	bool		skip;			/* present but not a JSON number */
+	Datum		value;			/* numeric or text */
+} FoldInput;
+
+typedef struct Fold
+{
+	DestReceiver pub;			/* first: what the executor calls */
+	const RollupDef *def;
+	int			nkeys;			/* 1 + dimensions */
+	int			nmeasures;
+	int			nsources;
+	RollupMeasure **measures;
+	RollupSource **sources;
+	FoldKeyType *keytypes;
+	FoldPathKey **paths;		/* per source: its JSON path (RS_JSON_NUMBER) */
+	int		   *npaths;
+	FmgrInfo	hll_hash;		/* hll_hash_text(text, int4), if needed */
+	FoldInput  *inputs;			/* per source, in the current row */
+	HTAB	   *groups;
+	FoldGroup **order;			/* groups in creation order */
+	int			ngroups;
+	int			maxgroups;
+	int64		events;
+	const char *qtable;			/* the rollup table */
+	const char *keyname;		/* its unique key */
+	Size		flush_bytes;	/* merge the groups when they take more */
+	MemoryContext cxt;			/* groups and their states; reset by a merge */
+	MemoryContext rowcxt;		/* reset after each row */
+} Fold;
+
+static void fold_merge(Fold *f);
+static void reset_groups(Fold *f);
+
+static void
+fold_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+fold_shutdown(DestReceiver *self)
+{
+}
+
+static void
+fold_destroy(DestReceiver *self)
+{
+}
+
+/*
+ * Follow a JSON path in a jsonb value as jsonb_get_element() (the #>
+ * operator) does: object keys, array subscripts (negative from the end), a
+ * scalar has no members.  False when there is nothing there.
+ */
+static bool
+json_path_value(Jsonb *jb, const FoldPathKey *path, int npath, JsonbValue *out)
+{
+	JsonbContainer *container = &jb->root;
+	JsonbValue *jbvp = NULL;
+	bool		have_object = JB_ROOT_IS_OBJECT(jb);
+	bool		have_array = JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_SCALAR(jb);
+
+	for (int i = 0; i < npath; i++)
+	{
+		if (have_object)
+			jbvp = getKeyJsonValueFromContainer(container, path[i].key, path[i].len, out);
+		else if (have_array)
+		{
+			uint32		index;
+
+			if (!path[i].is_index)
+				return false;
+			if (path[i].index >= 0)
+				index = (uint32) path[i].index;
+			else
+			{
+				uint32		nelements = JsonContainerSize(container);
+
+				if (path[i].index == INT_MIN || (uint32) -path[i].index > nelements)
+					return false;
+				index = nelements + path[i].index;
+			}
+			jbvp = getIthJsonbValueFromContainer(container, index);
+		}
+		else
+			return false;		/* a scalar has no members */
+
+		if (jbvp == NULL)
+			return false;
+		if (i == npath - 1)
+			break;
+		if (jbvp->type == jbvBinary)
+		{
+			container = jbvp->val.binary.data;
+			have_object = JsonContainerIsObject(container);
+			have_array = JsonContainerIsArray(container);
+		}
+		else
+		{
+			have_object = false;
+			have_array = false;
+		}
+	}
+	if (jbvp == NULL)
+		return false;
+	if (jbvp != out)
+		*out = *jbvp;
+	return true;
+}
+
+static void
+read_input(Fold *f, int s, Datum value, bool isnull, FoldInput *in)
+{
+	RollupSource *src = f->sources[s];
+	JsonbValue	jv;
+
+	in->skip = false;
+	in->isnull = isnull;
+	in->value = value;
+	if (isnull || src->kind != RS_JSON_NUMBER)
+		return;
+
+	in->isnull = true;
+	if (!json_path_value(DatumGetJsonbP(value), f->paths[s], f->npaths[s], &jv) ||
+		jv.type == jbvNull)
+		return;
+	if (jv.type == jbvNumeric)
+	{
+		in->isnull = false;
+		in->value = NumericGetDatum(jv.val.numeric);
+	}
+	else
+		in->skip = true;		/* a string, boolean, object or array */
+}
+
+static uint32
+group_hash(Fold *f, Datum *keys, bool *nulls)
+{
+	uint32		h = 0;
+
+	for (int i = 0; i < f->nkeys; i++)
+	{
+		FoldKeyType *kt = &f->keytypes[i];
+		uint32		k = 0;
+
+		if (!nulls[i] && kt->hash != NULL)
+			k = DatumGetUInt32(FunctionCall1Coll(kt->hash, kt->collation, keys[i]));
+		else if (nulls[i])
+			k = 0x9e3779b9;
+		h = hash_combine(h, k);
+	}
+	return h;
+}
+
+static bool
+group_matches(Fold *f, FoldGroup *g, Datum *keys, bool *nulls)
+{
+	for (int i = 0; i < f->nkeys; i++)
+	{
+		FoldKeyType *kt = &f->keytypes[i];
+
+		if (g->keynulls[i] || nulls[i])
+		{
+			if (g->keynulls[i] != nulls[i])
+				return false;
+			continue;
+		}
+		if (!DatumGetBool(FunctionCall2Coll(&kt->eq, kt->collation, g->keys[i], keys[i])))
+			return false;
+	}
+	return true;
+}
+
+static FoldGroup *
+find_group(Fold *f, Datum *keys, bool *nulls)
+{
+	uint32		hash = group_hash(f, keys, nulls);
+	FoldHashEntry *e;
+	FoldGroup  *g;
+	bool		found;
+	MemoryContext old;
+
+	e = hash_search(f->groups, &hash, HASH_ENTER, &found);
+	if (!found)
+		e->first = NULL;
+	for (g = e->first; g != NULL; g = g->next)
+		if (group_matches(f, g, keys, nulls))
+			return g;
+
+	old = MemoryContextSwitchTo(f->cxt);
+	g = palloc0(offsetof(FoldGroup, states) + f->nmeasures * sizeof(FoldState));
+	g->keys = palloc(f->nkeys * sizeof(Datum));
+	g->keynulls = palloc(f->nkeys * sizeof(bool));
+	for (int i = 0; i < f->nkeys; i++)
+	{
+		FoldKeyType *kt = &f->keytypes[i];
+
+		g->keynulls[i] = nulls[i];
+		if (nulls[i])
+			g->keys[i] = (Datum) 0;
+		else if (kt->typlen == -1)
+			g->keys[i] = PointerGetDatum(PG_DETOAST_DATUM_COPY(keys[i]));
+		else
+			g->keys[i] = datumCopy(keys[i], kt->typbyval, kt->typlen);
+	}
+	g->next = e->first;
+	e->first = g;
+	if (f->ngroups == f->maxgroups)
+	{
+		f->maxgroups *= 2;
+		f->order = repalloc(f->order, f->maxgroups * sizeof(FoldGroup *));
+	}
+	f->order[f->ngroups++] = g;
+	MemoryContextSwitchTo(old);
+	return g;
+}
+
+/* Append a value (or a NULL) to a group's values, in cxt. */
+static void
+append_value(MemoryContext cxt, FoldValues *v, Datum value, bool isnull)
+{
+	if (v->n == v->cap)
+	{
+		v->cap = v->cap ? v->cap * 2 : 16;
+		if (v->values == NULL)
+		{
+			v->values = MemoryContextAlloc(cxt, v->cap * sizeof(Datum));
+			v->nulls = MemoryContextAlloc(cxt, v->cap * sizeof(bool));
+		}
+		else
+		{
+			v->values = repalloc(v->values, v->cap * sizeof(Datum));
+			v->nulls = repalloc(v->nulls, v->cap * sizeof(bool));
+		}
+	}
+	v->values[v->n] = value;
+	v->nulls[v->n] = isnull;
+	v->n++;
+}
+
+/* st->num becomes a copy of num, in cxt; the old one is freed. */
+static void
+set_num(MemoryContext cxt, FoldState *st, Numeric num)
+{
+	Numeric		old = st->num;
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+
+	st->num = DatumGetNumeric(datumCopy(NumericGetDatum(num), false, -1));
+	MemoryContextSwitchTo(oldcxt);
+	if (old)
+		pfree(old);
+}
+
+/*
+ * Fold one row's input into a measure's state.  Runs in the row context;
+ * what stays goes to f->cxt.
+ */
+static void
+accumulate(Fold *f, RollupMeasure *m, FoldState *st, FoldInput *in)
+{
+	Numeric		num;
+	MemoryContext old;
+
+	switch (m->kind)
+	{
+		case RM_COUNT:
+			break;
+		case RM_SUM:
+		case RM_AVG:
+			if (in->isnull)
+				break;
+			num = DatumGetNumeric(in->value);	/* detoasted here, if need be */
+			if (st->num == NULL)
+				set_num(f->cxt, st, num);
+			else
+			{
+				Numeric		prev = st->num;
+
+				old = MemoryContextSwitchTo(f->cxt);
+				st->num = DatumGetNumeric(DirectFunctionCall2(numeric_add,
+															  NumericGetDatum(prev),
+															  NumericGetDatum(num)));
+				MemoryContextSwitchTo(old);
+				pfree(prev);
+			}
+			st->count++;
+			break;
+		case RM_MIN:
+		case RM_MAX:
+			if (in->isnull)
+				break;
+			num = DatumGetNumeric(in->value);
+			/* as numeric_smaller / numeric_larger: an equal new value wins */
+			if (st->num == NULL)
+				set_num(f->cxt, st, num);
+			else
+			{
+				int			c = DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+																  NumericGetDatum(st->num),
+																  NumericGetDatum(num)));
+
+				if (m->kind == RM_MIN ? c >= 0 : c <= 0)
+					set_num(f->cxt, st, num);
+			}
+			break;
+		case RM_DISTINCT:
+			if (in->isnull)
+				st->vals.hasnull = true;	/* see distinct_values() */
+			else
+			{
+				int64		h = DatumGetInt64(FunctionCall2(&f->hll_hash, in->value,
+															Int32GetDatum(0)));
+
+				old = MemoryContextSwitchTo(f->cxt);
+				append_value(f->cxt, &st->vals, Int64GetDatum(h), false);
+				MemoryContextSwitchTo(old);
+			}
+			break;
+		case RM_PERCENTILE:
+			if (in->isnull)
+				append_value(f->cxt, &st->vals, (Datum) 0, true);
+			else
+			{
+				float8		v = DatumGetFloat8(DirectFunctionCall1(numeric_float8, in->value));
+
+				old = MemoryContextSwitchTo(f->cxt);
+				append_value(f->cxt, &st->vals, Float8GetDatum(v), false);
+				MemoryContextSwitchTo(old);
+			}
+			break;
+	}
+}
+
+/* The executor's row: fold it into its group. */
+static bool
+fold_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	Fold	   *f = (Fold *) self;
+	MemoryContext old = MemoryContextSwitchTo(f->rowcxt);
+	bool		skipped = false;
+	FoldGroup  *g;
+
+	slot_getallattrs(slot);
+	for (int s = 0; s < f->nsources; s++)
+	{
+		read_input(f, s, slot->tts_values[f->nkeys + s], slot->tts_isnull[f->nkeys + s],
+				   &f->inputs[s]);
+		skipped |= f->inputs[s].skip;
+	}
+	g = find_group(f, slot->tts_values, slot->tts_isnull);
+	g->events++;
+	if (skipped)
+		g->skipped++;
+
+	for (int i = 0; i < f->nmeasures; i++)
+	{
+		RollupMeasure *m = f->measures[i];
+
+		accumulate(f, m, &g->states[i], m->source >= 0 ? &f->inputs[m->source] : NULL);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(f->rowcxt);
+	f->events++;
+
+	/*
+	 * Groups beyond work_mem (a refresh after a long pause, a backfill): merge
+	 * them into the rollup table now and go on with none.  The merge is
+	 * associative, so the result is the same.
+	 */
+	if (MemoryContextMemAllocated(f->cxt, true) > f->flush_bytes)
+	{
+		SPI_connect();
+		fold_merge(f);
+		SPI_finish();
+		reset_groups(f);
+	}
+	return true;
+}
+
+static void
+init_key_type(FoldKeyType *kt, Oid typid)
+{
+	TypeCacheEntry *tc = lookup_type_cache(typid, TYPECACHE_EQ_OPR_FINFO |
+										   TYPECACHE_HASH_PROC_FINFO);
+
+	if (!OidIsValid(tc->eq_opr_finfo.fn_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("could not identify an equality operator for type %s",
+						format_type_be(typid)),
+				 errhint("A rollup dimension needs a type with a btree or hash operator class.")));
+	kt->typlen = tc->typlen;
+	kt->typbyval = tc->typbyval;
+	kt->collation = tc->typcollation;
+	fmgr_info_copy(&kt->eq, &tc->eq_opr_finfo, CurrentMemoryContext);
+	kt->hash = NULL;
+	if (OidIsValid(tc->hash_proc_finfo.fn_oid))
+	{
+		kt->hash = palloc(sizeof(FmgrInfo));
+		fmgr_info_copy(kt->hash, &tc->hash_proc_finfo, CurrentMemoryContext);
+	}
+}
+
+static void
+init_path(Fold *f, int s)
+{
+	List	   *keys = f->sources[s]->keys;
+	ListCell   *lc;
+
+	f->npaths[s] = list_length(keys);
+	f->paths[s] = palloc0(f->npaths[s] * sizeof(FoldPathKey));
+	foreach(lc, keys)
+	{
+		FoldPathKey *k = &f->paths[s][foreach_current_index(lc)];
+		char	   *endptr;
+
+		k->key = lfirst(lc);
+		k->len = strlen(k->key);
+		errno = 0;
+		k->index = strtoint(k->key, &endptr, 10);
+		k->is_index = !(endptr == k->key || *endptr != '\0' || errno != 0);
+	}
+}
+
+/* hll_hash_text(text, int4) of the hll extension, as the rollup's owner may call it */
+static void
+init_hll_hash(Fold *f)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Oid			fn;
+	AclResult	aclresult;
+
+	fn = LookupFuncName(list_make2(makeString(f->def->hll_nsp), makeString("hll_hash_text")),
+						2, argtypes, false);
+#if PG_VERSION_NUM >= 160000
+	aclresult = object_aclcheck(ProcedureRelationId, fn, GetUserId(), ACL_EXECUTE);
+#else
+	aclresult = pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
+#endif
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));
+	fmgr_info(fn, &f->hll_hash);
+}
+
+static void
+init_fold(Fold *f, const RollupDef *def, const char *qtable, const char *keyname)
+{
+	ListCell   *lc;
+
+	memset(f, 0, sizeof(*f));
+	f->pub.receiveSlot = fold_receive;
+	f->pub.rStartup = fold_startup;
+	f->pub.rShutdown = fold_shutdown;
+	f->pub.rDestroy = fold_destroy;
+	f->pub.mydest = DestNone;
+	f->def = def;
+	f->qtable = qtable;
+	f->keyname = keyname;
+	f->cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit rollup fold",
+								   ALLOCSET_DEFAULT_SIZES);
+	f->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit rollup fold row",
+									  ALLOCSET_SMALL_SIZES);
+	f->flush_bytes = (Size) work_mem * 1024;
+
+	f->nkeys = 1 + list_length(def->dims);
+	f->keytypes = palloc0(f->nkeys * sizeof(FoldKeyType));
+	init_key_type(&f->keytypes[0], TIMESTAMPTZOID);
+	foreach(lc, def->dims)
+		init_key_type(&f->keytypes[1 + foreach_current_index(lc)],
+					  ((RollupDim *) lfirst(lc))->typid);
+
+	f->nmeasures = list_length(def->measures);
+	f->measures = palloc(f->nmeasures * sizeof(RollupMeasure *));
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		f->measures[foreach_current_index(lc)] = m;
+		if (m->kind == RM_DISTINCT && f->hll_hash.fn_addr == NULL)
+			init_hll_hash(f);
+	}
+
+	f->nsources = list_length(def->sources);
+	f->sources = palloc(Max(f->nsources, 1) * sizeof(RollupSource *));
+	f->paths = palloc0(Max(f->nsources, 1) * sizeof(FoldPathKey *));
+	f->npaths = palloc0(Max(f->nsources, 1) * sizeof(int));
+	f->inputs = palloc0(Max(f->nsources, 1) * sizeof(FoldInput));
+	foreach(lc, def->sources)
+	{
+		int			s = foreach_current_index(lc);
+
+		f->sources[s] = lfirst(lc);
+		if (f->sources[s]->kind == RS_JSON_NUMBER)
+			init_path(f, s);
+	}
+
+	reset_groups(f);
+}
+
+/* No groups (again), in a fresh f->cxt. */
+static void
+reset_groups(Fold *f)
+{
+	HASHCTL		ctl;
+
+	MemoryContextReset(f->cxt);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint32);
+	ctl.entrysize = sizeof(FoldHashEntry);
+	ctl.hcxt = f->cxt;
+	f->groups = hash_create("eventkit rollup fold groups", 256, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	f->maxgroups = 64;
+	f->ngroups = 0;
+	f->order = MemoryContextAlloc(f->cxt, f->maxgroups * sizeof(FoldGroup *));
+}
+
+/*
+ * SELECT bucket, dimensions, sources FROM the stream WHERE batch_id in
+ * ($1, $2]: what the fold reads.
+ */
+static char *
+scan_sql(const RollupDef *def)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT %s", ek_rollup_bucket_expr(&def->bucket));
+	foreach(lc, def->dims)
+		appendStringInfo(&buf, ", %s", ((RollupDim *) lfirst(lc))->expr);
+	foreach(lc, def->sources)
+		appendStringInfo(&buf, ", %s", ((RollupSource *) lfirst(lc))->sql);
+	appendStringInfo(&buf, " FROM %s s WHERE s.batch_id OPERATOR(pg_catalog.>) $1"
+					 " AND s.batch_id OPERATOR(pg_catalog.<=) $2",
+					 ek_qualified_relname(def->stream_relid));
+	return buf.data;
+}
+
+/* Read the rows of (from, to] and aggregate them.  Caller: SPI connected. */
+static void
+fold_scan(Fold *f, int64 from, int64 to)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	SPIPlanPtr	plan;
+	ParamListInfo params;
+	SPIExecuteOptions options;
+	int			rc;
+
+	plan = SPI_prepare(scan_sql(f->def), 2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "eventkit: could not prepare the rollup scan: %s",
+			 SPI_result_code_string(SPI_result));
+	params = makeParamList(2);
+	for (int i = 0; i < 2; i++)
+	{
+		params->params[i].value = Int64GetDatum(i == 0 ? from : to);
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = INT8OID;
+	}
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = false;	/* a new snapshot: after WaitForLockers */
+	options.dest = &f->pub;
+	rc = SPI_execute_plan_extended(plan, &options);
+	if (rc < 0)
+		elog(ERROR, "eventkit: rollup scan failed: %s", SPI_result_code_string(rc));
+	SPI_freeplan(plan);
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = DatumGetInt64(*(const Datum *) a);
+	int64		y = DatumGetInt64(*(const Datum *) b);
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * A group's distinct() hashes as hll_add_agg needs them: each once (adding
+ * a hash twice changes nothing in an hll, nor does the order), and a NULL
+ * only when there is nothing else (hll_add_agg of NULLs alone is an empty
+ * hll, not NULL).
+ */
+static void
+distinct_values(FoldValues *v)
+{
+	int			n = 0;
+
+	if (v->n > 1)
+	{
+		qsort(v->values, v->n, sizeof(Datum), cmp_int64);
+		for (int i = 0; i < v->n; i++)
+			if (n == 0 || DatumGetInt64(v->values[i]) != DatumGetInt64(v->values[n - 1]))
+				v->values[n++] = v->values[i];
+		v->n = n;
+	}
+	if (v->n == 0 && v->hasnull)
+	{
+		v->values = palloc(sizeof(Datum));
+		v->nulls = palloc(sizeof(bool));
+		v->values[0] = (Datum) 0;
+		v->nulls[0] = true;
+		v->n = 1;
+	}
+	v->hasnull = false;
+}
+
+/* The groups' slices of an array of values: 1-based starts, then the end + 1. */
+static Datum
+slices(Fold *f, int mi, Datum *values, bool *nulls)
+{
+	Datum	   *starts = palloc((f->ngroups + 1) * sizeof(Datum));
+	int			pos = 0;
+
+	for (int g = 0; g < f->ngroups; g++)
+	{
+		FoldValues *v = &f->order[g]->states[mi].vals;
+
+		starts[g] = Int32GetDatum(pos + 1);
+		memcpy(values + pos, v->values, v->n * sizeof(Datum));
+		memcpy(nulls + pos, v->nulls, v->n * sizeof(bool));
+		pos += v->n;
+	}
+	starts[f->ngroups] = Int32GetDatum(pos + 1);
+	return ek_make_array(starts, NULL, f->ngroups + 1, INT4OID);
+}
+
+/*
+ * Merge the groups into the rollup table: INSERT ... SELECT FROM ROWS FROM
+ * (unnest($1), ...)
+ * ON CONFLICT DO UPDATE.  Caller: SPI connected.
+ */
+static void
+fold_merge(Fold *f)
+{
+	const RollupDef *def = f->def;
+	int			maxparams = f->nkeys + 2 * f->nmeasures + 1;
+	Oid		   *argtypes = palloc(maxparams * sizeof(Oid));
+	Datum	   *args = palloc(maxparams * sizeof(Datum));
+	int			np = 0;
+	int			ng = f->ngroups;
+	Datum	   *col = palloc(ng * sizeof(Datum));
+	bool	   *colnulls = palloc(ng * sizeof(bool));
+	StringInfoData sql;
+	StringInfoData unnest;
+	StringInfoData names;
+	StringInfoData select;
+	int			rc;
+
+	initStringInfo(&sql);
+	initStringInfo(&unnest);
+	initStringInfo(&names);
+	initStringInfo(&select);
+
+	/* the group keys */
+	for (int k = 0; k < f->nkeys; k++)
+	{
+		Oid			typid = k == 0 ? TIMESTAMPTZOID :
+			((RollupDim *) list_nth(def->dims, k - 1))->typid;
+		Oid			arraytype = get_array_type(typid);
+
+		if (!OidIsValid(arraytype))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("type %s has no array type", format_type_be(typid)),
+					 errhint("Use a dimension of another type.")));
+		for (int g = 0; g < ng; g++)
+		{
+			col[g] = f->order[g]->keys[k];
+			colnulls[g] = f->order[g]->keynulls[k];
+		}
+		argtypes[np] = arraytype;
+		args[np++] = ek_make_array(col, colnulls, ng, typid);
+		appendStringInfo(&unnest, "%spg_catalog.unnest($%d)", k > 0 ? ", " : "", np);
+		appendStringInfo(&names, "%sk%d", k > 0 ? ", " : "", k);
+		appendStringInfo(&select, "%sg.k%d", k > 0 ? ", " : "", k);
+	}
+
+	/* the measures */
+	for (int i = 0; i < f->nmeasures; i++)
+	{
+		RollupMeasure *m = f->measures[i];
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				for (int g = 0; g < ng; g++)
+					col[g] = Int64GetDatum(f->order[g]->events);
+				argtypes[np] = INT8ARRAYOID;
+				args[np++] = ek_make_array(col, NULL, ng, INT8OID);
+				appendStringInfo(&unnest, ", pg_catalog.unnest($%d)", np);
+				appendStringInfo(&names, ", m%d", i);
+				appendStringInfo(&select, ", g.m%d", i);
+				break;
+			case RM_SUM:
+			case RM_MIN:
+			case RM_MAX:
+			case RM_AVG:
+				for (int g = 0; g < ng; g++)
+				{
+					Numeric		num = f->order[g]->states[i].num;
+
+					col[g] = NumericGetDatum(num);
+					colnulls[g] = (num == NULL);
+				}
+				argtypes[np] = NUMERICARRAYOID;
+				args[np++] = ek_make_array(col, colnulls, ng, NUMERICOID);
+				appendStringInfo(&unnest, ", pg_catalog.unnest($%d)", np);
+				appendStringInfo(&names, ", m%d", i);
+				appendStringInfo(&select, ", g.m%d", i);
+				if (m->kind == RM_AVG)
+				{
+					for (int g = 0; g < ng; g++)
+						col[g] = Int64GetDatum(f->order[g]->states[i].count);
+					argtypes[np] = INT8ARRAYOID;
+					args[np++] = ek_make_array(col, NULL, ng, INT8OID);
+					appendStringInfo(&unnest, ", pg_catalog.unnest($%d)", np);
+					appendStringInfo(&names, ", m%dn", i);
+					appendStringInfo(&select, ", g.m%dn", i);
+				}
+				break;
+			case RM_DISTINCT:
+			case RM_PERCENTILE:
+				{
+					int64		total = 0;
+					Datum	   *values;
+					bool	   *nulls;
+					Oid			elemtype = m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID;
+
+					for (int g = 0; g < ng; g++)
+					{
+						if (m->kind == RM_DISTINCT)
+							distinct_values(&f->order[g]->states[i].vals);
+						total += f->order[g]->states[i].vals.n;
+					}
+					if (total >= (int64) (MaxAllocSize / sizeof(Datum)))
+						ereport(ERROR,
+								(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+								 errmsg("too many events to fold at once: %lld",
+										(long long) total),
+								 errhint("Refresh in chunks with refresh_rollup(name, max_events).")));
+					values = palloc(Max(total, 1) * sizeof(Datum));
+					nulls = palloc(Max(total, 1) * sizeof(bool));
+					args[np + 1] = slices(f, i, values, nulls);
+					argtypes[np + 1] = INT4ARRAYOID;
+					args[np] = ek_make_array(values, nulls, (int) total, elemtype);
+					argtypes[np] = elemtype == INT8OID ? INT8ARRAYOID : FLOAT8ARRAYOID;
+					np += 2;
+					/* the group's slice of the values: $v[$s[n] : $s[n + 1] - 1] */
+					if (m->kind == RM_DISTINCT)
+						appendStringInfo(&select,
+										 ", (SELECT %s.hll_add_agg(v.x::%s.hll_hashval)"
+										 " FROM pg_catalog.unnest($%d[$%d[g.n]"
+										 " : $%d[g.n OPERATOR(pg_catalog.+) 1] OPERATOR(pg_catalog.-) 1]) v(x))",
+										 def->hll_schema, def->hll_schema, np - 1, np, np);
+					else
+						appendStringInfo(&select,
+										 ", (SELECT %s.tdigest(v.x, %d)"
+										 " FROM pg_catalog.unnest($%d[$%d[g.n]"
+										 " : $%d[g.n OPERATOR(pg_catalog.+) 1] OPERATOR(pg_catalog.-) 1]) v(x))",
+										 def->tdigest_schema, TDIGEST_COMPRESSION, np - 1, np, np);
+					break;
+				}
+		}
+	}
+
+	/* skipped_events */
+	for (int g = 0; g < ng; g++)
+		col[g] = Int64GetDatum(f->order[g]->skipped);
+	argtypes[np] = INT8ARRAYOID;
+	args[np++] = ek_make_array(col, NULL, ng, INT8OID);
+	appendStringInfo(&unnest, ", pg_catalog.unnest($%d)", np);
+	appendStringInfoString(&names, ", sk");
+	appendStringInfoString(&select, ", g.sk");
+
+	appendStringInfo(&sql, "INSERT INTO %s AS r (", f->qtable);
+	ek_rollup_append_state_columns(&sql, def, "");
+	appendStringInfo(&sql, ") SELECT %s FROM ROWS FROM (%s)"
+					 " WITH ORDINALITY AS g(%s, n) ON CONFLICT ON CONSTRAINT %s DO UPDATE SET ",
+					 select.data, unnest.data, names.data, quote_identifier(f->keyname));
+	ek_rollup_append_merge(&sql, def);
+
+	rc = SPI_execute_with_args(sql.data, np, argtypes, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: rollup merge failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Fold the stream rows with batch_id in (from, to] into the rollup table
+ * qtable (unique key keyname); returns the number of events folded.  Runs
+ * as the caller has set up (rollup.c: the rollup owner, a pinned
+ * search_path).  Caller: SPI connected.
+ */
+int64
+ek_rollup_fold(const RollupDef *def, const char *qtable, const char *keyname,
+			   int64 from, int64 to)
+{
+	Fold		f;
+	int64		events;
+
+	init_fold(&f, def, qtable, keyname);
+	fold_scan(&f, from, to);
+	if (f.ngroups > 0)
+		fold_merge(&f);
+	events = f.events;
+	MemoryContextDelete(f.cxt);
+	MemoryContextDelete(f.rowcxt);
+	return events;
+}

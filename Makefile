@@ -8,6 +8,7 @@ OBJS = \
 	src/event.o \
 	src/json_parse.o \
 	src/dedup.o \
+	src/ledger_filter.o \
 	src/ingest.o \
 	src/writer.o \
 	src/maintenance.o \
@@ -26,17 +27,17 @@ OBJS = \
 	src/rollup_fold.o
 
 EXTENSION = eventkit
-DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql
+DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
-REGRESS = streams ingest dedup clock_skew text_input json_parse bad_input limits security maintenance writer dump_catalog \
+REGRESS = streams ingest dedup ledger clock_skew text_input json_parse bad_input limits security maintenance writer dump_catalog \
 	jsonschema plans rollup rollup_random rollup_fold jobs upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
-ISOLATION = concurrent_dedup concurrent_abort ledger_rotation plan_change rollup_refresh
+ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso --temp-instance=./tmp_check_iso --temp-config=test/eventkit.conf
 
 TAP_TESTS = 1

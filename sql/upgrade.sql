@@ -8,10 +8,26 @@ SELECT * FROM eventkit.ingest('up_ev', '[
   {"type": "track", "messageId": "u1", "userId": "a", "event": "Before Upgrade"},
   {"type": "track", "messageId": "u2", "userId": "a", "event": "Before Upgrade"}]');
 
+-- 1.1 (no ledger filters in the catalog) with this library: a ledger
+-- generation sealed there (by age) is probed without a filter
+ALTER EXTENSION eventkit UPDATE TO '1.1';
+UPDATE eventkit.ledger_generations SET started_at = started_at - interval '8 days';
+SELECT eventkit.run_maintenance('up_ev');
+SELECT * FROM eventkit.ingest('up_ev', '[
+  {"type": "track", "messageId": "u1", "userId": "a", "event": "Before Upgrade"},
+  {"type": "track", "messageId": "u0", "userId": "a", "event": "At 1.1"}]');
+
 ALTER EXTENSION eventkit UPDATE;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'eventkit')
        AS at_default_version
   FROM pg_extension WHERE extname = 'eventkit';
+
+-- 1.2: the generation sealed at 1.1 gets its filter at the next maintenance
+SELECT gen, ended_at IS NULL AS current, filter IS NOT NULL AS has_filter
+  FROM eventkit.ledger_generations ORDER BY gen;
+SELECT eventkit.run_maintenance('up_ev');
+SELECT gen, ended_at IS NULL AS current, filter IS NOT NULL AS has_filter
+  FROM eventkit.ledger_generations ORDER BY gen;
 
 -- the data and the ledger survive: re-sending is a duplicate
 SELECT * FROM eventkit.ingest('up_ev', '[

@@ -7,15 +7,25 @@
  *	  Each stream has a ledger eventkit_internal.ledger_<stream_id>,
  *	  list-partitioned into generations ledger_<stream_id>_g<gen>, each with a
  *	  unique index on message_id.  Ingest claims ids in the current
- *	  generation with INSERT ... ON CONFLICT DO NOTHING, so two sessions
- *	  claiming the same id serialize on the unique index (the second waits
- *	  for the first to commit or abort) and a rolled-back ingest leaves no
- *	  row behind.  Ids are claimed in one global order (bytewise), so two
- *	  batches that share ids in different orders cannot deadlock.  Older generations are probed first.  Maintenance starts
- *	  a new generation every dedup_window (under ACCESS EXCLUSIVE on the
- *	  ledger, which waits for in-flight ingests, so no id can be claimed in
- *	  two generations) and drops whole generations that ended more than
- *	  dedup_window ago: no DELETE, no vacuum debt.
+ *	  generation, so two sessions claiming the same id serialize on the
+ *	  unique index (the second waits for the first to commit or abort) and a
+ *	  rolled-back ingest leaves no row behind.  Ids are claimed in one global
+ *	  order (bytewise), so two batches that share ids in different orders
+ *	  cannot deadlock.
+ *
+ *	  Maintenance starts a new generation when the current one is
+ *	  dedup_window old or holds more than eventkit.ledger_generation_rows
+ *	  ids (under ACCESS EXCLUSIVE on the ledger, which waits for in-flight
+ *	  ingests, so no id can be claimed in two generations and a sealed
+ *	  generation never changes again), and drops whole generations that
+ *	  ended more than dedup_window ago: no DELETE, no vacuum debt.  Ingest
+ *	  never rotates; when it sees the current generation over the limit it
+ *	  wakes the ledger job (worker.c).
+ *
+ *	  A batch probes the current generation (small, hot) for all its ids
+ *	  and each sealed generation only for the ids that generation's filter
+ *	  (ledger_filter.c) cannot rule out; a sealed generation without a
+ *	  filter is probed for all of them.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +33,7 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/nbtree.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -38,6 +49,7 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -77,11 +89,15 @@ typedef struct LedgerPlans
 {
 	int32		stream_id;		/* hash key */
 	int32		gen;
-	SPIPlanPtr	state;			/* the current generation */
-	SPIPlanPtr	probe;			/* committed ids in all generations */
+	SPIPlanPtr	state;			/* the current generation, the sealed ones */
 	SPIPlanPtr	claim;			/* insert into the current generation */
 	SPIPlanPtr	lookup;			/* ids in the current generation */
+	int32		min_sealed;		/* oldest sealed generation last seen */
+	TimestampTz last_size_check;	/* of the current generation, by ingest */
 } LedgerPlans;
+
+/* Ingest looks at the current generation's size at most this often. */
+#define SIZE_CHECK_INTERVAL_MS 5000
 
 static HTAB *ledger_plans = NULL;
 
@@ -110,15 +126,45 @@ qualified(const char *relname)
 }
 
 /* Looked up each time: cached plans survive a drop and re-create, OIDs do not. */
+Oid
+ek_ledger_generation_relid(int32 stream_id, int32 gen)
+{
+	return get_relname_relid(generation_name(stream_id, gen),
+							 get_namespace_oid(LEDGER_SCHEMA, false));
+}
+
 static Oid
 generation_relid(int32 stream_id, int32 gen)
 {
-	Oid			relid = get_relname_relid(generation_name(stream_id, gen),
-										  get_namespace_oid(LEDGER_SCHEMA, false));
+	Oid			relid = ek_ledger_generation_relid(stream_id, gen);
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "eventkit: ledger generation %d of stream %d is missing", gen, stream_id);
 	return relid;
+}
+
+/*
+ * Ids a generation table holds, estimated cheaply: its heap blocks times
+ * the line pointers of its first block (ledger rows are of similar size;
+ * rows of rolled-back claims count too).
+ */
+static double
+generation_rows_estimate(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+	double		est = 0;
+
+	if (nblocks > 0)
+	{
+		Buffer		buf = ReadBuffer(rel, 0);
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		est = (double) PageGetMaxOffsetNumber(BufferGetPage(buf)) * nblocks;
+		UnlockReleaseBuffer(buf);
+	}
+	table_close(rel, NoLock);
+	return est;
 }
 
 Oid
@@ -194,6 +240,7 @@ ek_drop_ledger(int32 stream_id)
 			hash_search(ledger_plans, &stream_id, HASH_REMOVE, NULL);
 		}
 	}
+	ek_ledger_filter_forget(stream_id, 0);
 }
 
 static LedgerPlans *
@@ -215,19 +262,29 @@ get_plans(int32 stream_id)
 	if (!found)
 	{
 		Oid			st_types[1] = {INT4OID};
-		Oid			probe_types[2] = {INT4OID, TEXTARRAYOID};
 
 		p->gen = 0;
 		p->claim = NULL;
 		p->lookup = NULL;
-		p->state = ek_keep_plan("SELECT ledger_gen FROM eventkit.streams"
-								" WHERE stream_id OPERATOR(pg_catalog.=) $1",
+		p->min_sealed = 0;
+		p->last_size_check = 0;
+
+		/*
+		 * One row per sealed generation (or one with gen NULL), newest first,
+		 * with the size of its filter.  At 1.1 (no filter column) there are
+		 * no filters; after ALTER EXTENSION UPDATE a new session uses them.
+		 */
+		p->state = ek_keep_plan(psprintf("SELECT s.ledger_gen, g.gen, %s"
+										 " FROM eventkit.streams s"
+										 " LEFT JOIN eventkit.ledger_generations g"
+										 " ON g.stream_id OPERATOR(pg_catalog.=) s.stream_id"
+										 " AND g.gen OPERATOR(pg_catalog.<) s.ledger_gen"
+										 " WHERE s.stream_id OPERATOR(pg_catalog.=) $1"
+										 " ORDER BY g.gen DESC",
+										 ek_ledger_filters_installed() ?
+										 "pg_catalog.octet_length(g.filter)::pg_catalog.int8" :
+										 "NULL::pg_catalog.int8"),
 								1, st_types);
-		p->probe = ek_keep_plan(psprintf("SELECT message_id, fingerprint FROM %s"
-										  " WHERE gen OPERATOR(pg_catalog.<=) $1"
-										  " AND message_id OPERATOR(pg_catalog.=) ANY ($2)",
-										  qualified(ledger_name(stream_id))),
-								 2, probe_types);
 	}
 	return p;
 }
@@ -295,6 +352,57 @@ apply_stored(idmap_hash *ids, SegmentEvent **events, DedupVerdict *verdicts,
 		verdicts[e->first] = events[e->first]->fingerprint == fp ?
 			DEDUP_DUPLICATE : DEDUP_CONFLICT;
 	}
+}
+
+/*
+ * Look ids up in a sealed generation with direct scans of its unique
+ * index (snap: the latest snapshot, taken after the ledger lock).  Sealed
+ * generations never change, so no claim can be in flight there.  Returns
+ * how many were found.
+ */
+static int
+probe_sealed_generation(Oid relid, Snapshot snap, IdEntry **cands, int n,
+						SegmentEvent **events, DedupVerdict *verdicts, int64 *kept)
+{
+	int			found = 0;
+	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	Relation	idx;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+
+	if (list_length(indexes) != 1)
+		elog(ERROR, "eventkit: ledger generation \"%s\" must have exactly one index",
+			 RelationGetRelationName(rel));
+	idx = index_open(linitial_oid(indexes), AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snap, 1, 0);
+	for (int i = 0; i < n; i++)
+	{
+		IdEntry    *e = cands[i];
+		ScanKeyData key;
+
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
+					PointerGetDatum(cstring_to_text(e->id)));
+		key.sk_collation = idx->rd_indcollation[0];
+		index_rescan(scan, &key, 1, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			int64		fp = DatumGetInt64(slot_getattr(slot, 3, &isnull));
+
+			e->verdict = 's';
+			kept[e->first] = fp;
+			verdicts[e->first] = events[e->first]->fingerprint == fp ?
+				DEDUP_DUPLICATE : DEDUP_CONFLICT;
+			found++;
+		}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return found;
 }
 
 /*
@@ -480,6 +588,9 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	Datum		args[2];
 	bool		isnull;
 	int32		gen;
+	int32	   *sealed;
+	int64	   *filter_bytes;
+	int			nsealed;
 	int			rc;
 	char	  **idv;
 	int			nclaim;
@@ -515,26 +626,112 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	plans = get_plans(stream->stream_id);
 	args[0] = Int32GetDatum(stream->stream_id);
 	rc = SPI_execute_snapshot(plans->state, args, NULL, GetLatestSnapshot(),
-							  InvalidSnapshot, false, false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+							  InvalidSnapshot, false, false, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed < 1)
 		elog(ERROR, "eventkit: could not read the ledger state of stream %d",
 			 stream->stream_id);
 	gen = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	sealed = palloc(sizeof(int32) * SPI_processed);
+	filter_bytes = palloc(sizeof(int64) * SPI_processed);
+	nsealed = 0;
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+
+		if (isnull)
+			continue;
+		sealed[nsealed] = DatumGetInt32(d);
+		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull);
+		filter_bytes[nsealed] = isnull ? -1 : DatumGetInt64(d);
+		nsealed++;
+	}
 	if (plans->gen != gen)
 		prepare_generation_plans(plans, stream->stream_id, gen);
+
+	/* generations dropped since the last batch: forget their filters */
+	if (nsealed > 0 && sealed[nsealed - 1] != plans->min_sealed)
+	{
+		ek_ledger_filter_forget(stream->stream_id, sealed[nsealed - 1]);
+		plans->min_sealed = sealed[nsealed - 1];
+	}
 
 	idv = palloc(sizeof(char *) * nfirst);
 	for (int i = 0; i < nfirst; i++)
 		idv[i] = events[firsts[i]]->message_id;
 
-	/* ids already committed, in any generation */
-	args[0] = Int32GetDatum(gen);
-	args[1] = text_array(idv, nfirst);
-	rc = SPI_execute_snapshot(plans->probe, args, NULL, GetLatestSnapshot(),
+	/* ids already committed in the current generation */
+	args[0] = text_array(idv, nfirst);
+	rc = SPI_execute_snapshot(plans->lookup, args, NULL, GetLatestSnapshot(),
 							  InvalidSnapshot, false, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: ledger probe failed: %s", SPI_result_code_string(rc));
 	apply_stored(ids, events, verdicts, kept);
+
+	/* in the sealed ones, newest first: only the ids their filters let through */
+	if (nsealed > 0)
+	{
+		IdEntry   **open = palloc(sizeof(IdEntry *) * nfirst);	/* undecided */
+		uint64	   *hashes = NULL;
+		IdEntry   **cands = palloc(sizeof(IdEntry *) * nfirst);
+		int		   *hits = palloc(sizeof(int) * nfirst);
+		int			nopen = 0;
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+
+		for (int i = 0; i < nfirst; i++)
+		{
+			IdEntry    *e = idmap_lookup(ids, idv[i]);
+
+			if (e->verdict == 0)
+				open[nopen++] = e;
+		}
+		for (int g = 0; g < nsealed && nopen > 0; g++)
+		{
+			Oid			relid = generation_relid(stream->stream_id, sealed[g]);
+			const LedgerFilter *filter = NULL;
+			int			ncand = 0;
+
+			if (ek_ledger_filter_cache_size > 0)
+				filter = ek_ledger_filter_get(stream->stream_id, sealed[g], relid,
+											  filter_bytes[g]);
+			if (filter != NULL)
+			{
+				int			nhits;
+
+				if (hashes == NULL)
+				{
+					hashes = palloc(sizeof(uint64) * nfirst);
+					for (int i = 0; i < nopen; i++)
+						hashes[i] = ek_id_hash64(open[i]->id, strlen(open[i]->id));
+				}
+				nhits = ek_ledger_filter_select(filter, hashes, nopen, hits);
+				for (int i = 0; i < nhits; i++)
+					cands[ncand++] = open[hits[i]];
+			}
+			else
+			{
+				memcpy(cands, open, sizeof(IdEntry *) * nopen);
+				ncand = nopen;
+			}
+			if (ncand > 0 &&
+				probe_sealed_generation(relid, snap, cands, ncand, events, verdicts, kept) > 0)
+			{
+				/* keep the undecided ones (and their hashes) */
+				int			n = 0;
+
+				for (int i = 0; i < nopen; i++)
+				{
+					if (open[i]->verdict != 0)
+						continue;
+					if (hashes != NULL)
+						hashes[n] = hashes[i];
+					open[n++] = open[i];
+				}
+				nopen = n;
+			}
+		}
+		UnregisterSnapshot(snap);
+	}
 
 	/* claim the rest in the current generation */
 	{
@@ -561,6 +758,16 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 			claim_with_upsert(plans, ids, events, cands, nclaim, batch_id, verdicts, kept);
 	}
 
+	/* over the size limit: ask the ledger job to rotate (ingest never does) */
+	if (TimestampDifferenceExceeds(plans->last_size_check, GetCurrentTimestamp(),
+								   SIZE_CHECK_INTERVAL_MS))
+	{
+		plans->last_size_check = GetCurrentTimestamp();
+		if (generation_rows_estimate(generation_relid(stream->stream_id, gen)) >
+			(double) ek_ledger_generation_rows)
+			ek_nudge_ledger_job(stream->stream_id);
+	}
+
 	for (int i = 0; i < nfirst; i++)
 	{
 		IdEntry    *e = idmap_lookup(ids, events[firsts[i]]->message_id);
@@ -585,7 +792,11 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 
 /*
  * Start a new ledger generation when the current one is older than the
- * dedup window (by the server clock).  Returns true if it rotated.  Caller: SPI connected.
+ * dedup window (by the server clock) or holds more than
+ * eventkit.ledger_generation_rows ids (estimated).  Returns true if it
+ * rotated.  The sealed generation's filter is built later, in another
+ * transaction (ek_build_ledger_filters), so that ingest does not wait
+ * for it.  Caller: SPI connected.
  */
 bool
 ek_rotate_ledger(StreamInfo *stream)
@@ -610,6 +821,13 @@ ek_rotate_ledger(StreamInfo *stream)
 		elog(ERROR, "eventkit: could not read ledger generations");
 	due = SPI_processed == 1 &&
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (!due && SPI_processed == 1)
+	{
+		Oid			relid = ek_ledger_generation_relid(stream->stream_id, stream->ledger_gen);
+
+		due = OidIsValid(relid) &&
+			generation_rows_estimate(relid) > (double) ek_ledger_generation_rows;
+	}
 	if (!due)
 		return false;
 
@@ -619,6 +837,20 @@ ek_rotate_ledger(StreamInfo *stream)
 	ek_spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
 						 qualified(ledger_name(stream->stream_id))),
 				SPI_OK_UTILITY);
+
+	/* someone else (the worker, run_maintenance) rotated meanwhile? */
+	rc = SPI_execute_with_args("SELECT ledger_gen FROM eventkit.streams"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) $1",
+							   1, argtypes, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "eventkit: could not read the ledger state of stream %d",
+			 stream->stream_id);
+	if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+									&isnull)) != stream->ledger_gen)
+	{
+		ek_end_ddl(&ddl);
+		return false;
+	}
 	rc = SPI_execute_with_args("UPDATE eventkit.ledger_generations"
 							   " SET ended_at = pg_catalog.clock_timestamp()"
 							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"

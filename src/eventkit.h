@@ -61,6 +61,8 @@ extern int	ek_naptime;
 extern int	ek_max_job_workers;
 extern int	ek_job_history_retention;
 extern int	ek_testing_clock_offset;
+extern int	ek_ledger_generation_rows;
+extern int	ek_ledger_filter_cache_size;
 extern bool ek_testing_json_crosscheck;
 
 extern void ek_define_gucs(void);
@@ -230,6 +232,21 @@ extern void ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events,
 extern bool ek_rotate_ledger(StreamInfo *stream);
 extern int	ek_prune_ledger(const StreamInfo *stream);
 extern void ek_drop_ledger(int32 stream_id);
+extern Oid	ek_ledger_generation_relid(int32 stream_id, int32 gen);
+
+/* ---- ledger_filter.c ---- */
+
+typedef struct LedgerFilter LedgerFilter;
+
+extern uint64 ek_id_hash64(const char *id, size_t len);
+extern bool ek_ledger_filter_may_contain(const LedgerFilter *f, uint64 h);
+extern int	ek_ledger_filter_select(const LedgerFilter *f, const uint64 *hashes,
+									int n, int *out);
+extern bool ek_ledger_filters_installed(void);
+extern int	ek_build_ledger_filters(const StreamInfo *stream);
+extern const LedgerFilter *ek_ledger_filter_get(int32 stream_id, int32 gen,
+												Oid gen_relid, int64 stored_bytes);
+extern void ek_ledger_filter_forget(int32 stream_id, int32 min_gen);
 
 /* ---- writer.c ---- */
 
@@ -268,9 +285,11 @@ extern void ek_jobs_mark_orphans(Datum running);
 extern void ek_jobs_purge_history(void);
 extern int	ek_jobs_due(Datum running, int limit, int64 **out,
 						MemoryContext cxt);
+extern void ek_jobs_run_ledger_now(int32 stream_id);
 
 /* ---- worker.c ---- */
 
 extern void ek_worker_init(void);
+extern void ek_nudge_ledger_job(int32 stream_id);
 
 #endif							/* EVENTKIT_H */

@@ -33,6 +33,8 @@ int			ek_naptime = 10;	/* s */
 int			ek_max_job_workers = 2;
 int			ek_job_history_retention = 7 * 24 * 3600;	/* s */
 int			ek_testing_clock_offset = 0;	/* s */
+int			ek_ledger_generation_rows = 1000000;
+int			ek_ledger_filter_cache_size = 64 * 1024;	/* kB */
 bool		ek_testing_json_crosscheck = false;
 
 /* the value last given to malloc in this backend; -1: never */
@@ -140,6 +142,26 @@ ek_define_gucs(void)
 							&ek_job_history_retention,
 							7 * 24 * 3600, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.ledger_generation_rows",
+							"Message ids the current dedup ledger generation may hold before a new one is started.",
+							"Checked (estimated from the generation's heap pages) by the ledger job "
+							"and eventkit.run_maintenance(); ingest wakes the ledger job when it sees "
+							"the current generation over it. Set it server- or database-wide so that "
+							"ingest and the worker agree.",
+							&ek_ledger_generation_rows,
+							1000000, 1, INT_MAX,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.ledger_filter_cache_size",
+							"Memory a backend may use to cache the filters of sealed dedup ledger generations.",
+							"A sealed generation whose filter does not fit is probed for every id "
+							"(correct, slower). 0 disables the filters.",
+							&ek_ledger_filter_cache_size,
+							64 * 1024, 0, 1024 * 1024,
+							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("eventkit.testing_clock_offset",

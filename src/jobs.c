@@ -390,8 +390,9 @@ redrive_out_of_range(const StreamInfo *stream, char **message)
 
 /*
  * The work of one stream job; shared with eventkit.run_maintenance().
- * Returns rows affected (partitions made or dropped, ledger generations
- * started or dropped, events re-driven).  Caller: SPI connected.
+ * Returns rows affected (partitions made or dropped, ledger filters built
+ * and generations started or dropped, events re-driven).  Caller: SPI
+ * connected.
  */
 int64
 ek_run_stream_job(const char *kind, StreamInfo *stream, TimestampTz now)
@@ -402,8 +403,10 @@ ek_run_stream_job(const char *kind, StreamInfo *stream, TimestampTz now)
 		return ek_drop_expired_partitions(stream, now);
 	if (strcmp(kind, EK_JOB_LEDGER) == 0)
 	{
-		int64		n = ek_rotate_ledger(stream) ? 1 : 0;
+		/* filters of generations sealed earlier; then rotate; then prune */
+		int64		n = ek_build_ledger_filters(stream);
 
+		n += ek_rotate_ledger(stream) ? 1 : 0;
 		return n + ek_prune_ledger(stream);
 	}
 	elog(ERROR, "eventkit: unknown stream job kind \"%s\"", kind);
@@ -603,6 +606,54 @@ start_run(int64 job_id, JobRow *job, MemoryContext cxt)
 }
 
 /*
+ * After a ledger job committed: build the filter of the generation it may
+ * just have sealed, in a transaction of its own, so that ingest (which the
+ * rotation held up only for the switch) probes that generation through its
+ * filter within seconds rather than at the job's next run.  A failure is
+ * logged; the next run builds what is missing.
+ */
+static void
+build_filters_after_rotation(const JobRow *job, MemoryContext cxt)
+{
+	PG_TRY();
+	{
+		Oid			argtypes[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(job->stream_id)};
+		bool		isnull;
+		int			rc;
+
+		begin_job_xact();
+		rc = SPI_execute_with_args("SELECT relid::pg_catalog.oid FROM eventkit.streams"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) $1",
+								   1, argtypes, values, NULL, true, 1);
+		if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			StreamInfo	stream;
+			Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+															   SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (ek_lookup_stream(relid, &stream, true))
+				(void) ek_build_ledger_filters(&stream);
+		}
+		end_job_xact();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG,
+				(errmsg("eventkit job %lld (%s %s): building ledger filters failed: %s",
+						(long long) job->job_id, job->kind, job->target, edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * Body of a job worker, connected to its database: run job job_id once.
  * The work and the record of its success commit together; a failure is
  * recorded in a transaction of its own and the job backs off.
@@ -654,6 +705,9 @@ ek_job_worker_execute(Oid dboid, int64 job_id)
 	}
 	PG_END_TRY();
 
+	if (edata == NULL && strcmp(job.kind, EK_JOB_LEDGER) == 0 && job.has_stream)
+		build_filters_after_rotation(&job, cxt);
+
 	if (edata != NULL)
 	{
 		ereport(LOG,
@@ -704,6 +758,29 @@ ek_jobs_mark_orphans(Datum running)
 							   2, argtypes, values, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "eventkit: could not mark crashed runs: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Make the ledger job of a stream (all streams: stream_id < 0) due now;
+ * the scheduler calls this when ingest saw a current ledger generation
+ * over eventkit.ledger_generation_rows.
+ */
+void
+ek_jobs_run_ledger_now(int32 stream_id)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(stream_id)};
+	int			rc;
+
+	rc = SPI_execute_with_args("UPDATE eventkit.jobs SET next_run_at = pg_catalog.now()"
+							   " WHERE kind OPERATOR(pg_catalog.=) 'ledger' AND enabled"
+							   " AND failures OPERATOR(pg_catalog.=) 0"
+							   " AND next_run_at OPERATOR(pg_catalog.>) pg_catalog.now()"
+							   " AND ($1 OPERATOR(pg_catalog.<) 0"
+							   "  OR stream_id OPERATOR(pg_catalog.=) $1)",
+							   1, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "eventkit: could not update eventkit.jobs: %s", SPI_result_code_string(rc));
 }
 
 /* Delete finished runs older than eventkit.job_history_retention. */

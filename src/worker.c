@@ -57,6 +57,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
@@ -92,6 +93,7 @@ typedef struct EkDbSlot
 	TimestampTz started_at;
 	TimestampTz last_loop_at;
 	uint32		wakeups;		/* bumped when CREATE/ALTER EXTENSION commits */
+	int32		ledger_nudge;	/* 0, a stream id, or -1 (several streams) */
 } EkDbSlot;
 
 typedef struct EkJobSlot
@@ -627,6 +629,7 @@ scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
 		int			nrunning;
 		Datum		running = running_jobs(&nrunning);
 		int64		purge_every = Min((int64) ek_job_history_retention, 60) * 1000;
+		int32		nudge;
 
 		ek_jobs_mark_orphans(running);
 		if (TimestampDifferenceExceeds(*last_purge, now, (int) purge_every))
@@ -634,6 +637,12 @@ scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
 			ek_jobs_purge_history();
 			*last_purge = now;
 		}
+		LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
+		nudge = ek_shared->dbs[my_db_slot].ledger_nudge;
+		ek_shared->dbs[my_db_slot].ledger_nudge = 0;
+		LWLockRelease(ek_shared->lock);
+		if (nudge != 0)
+			ek_jobs_run_ledger_now(nudge);
 		ndue = ek_jobs_due(running, free_job_slots(), &due, loop_cxt);
 	}
 
@@ -646,6 +655,42 @@ scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
 		if (!launch_job_worker(due[i]))
 			break;
 	return installed;
+}
+
+/*
+ * Called by ingest when a stream's current ledger generation is over
+ * eventkit.ledger_generation_rows: the scheduler of this database makes
+ * the stream's ledger job due and is woken.  Ingest never rotates itself
+ * (that takes ACCESS EXCLUSIVE on the ledger).  Does nothing without
+ * shared_preload_libraries.
+ */
+void
+ek_nudge_ledger_job(int32 stream_id)
+{
+	pid_t		pid = 0;
+
+	if (ek_shared == NULL)
+		return;
+	LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < EK_MAX_DATABASES; i++)
+	{
+		EkDbSlot   *slot = &ek_shared->dbs[i];
+
+		if (slot->dboid != MyDatabaseId)
+			continue;
+		slot->ledger_nudge = (slot->ledger_nudge == 0 || slot->ledger_nudge == stream_id) ?
+			stream_id : -1;
+		pid = slot->scheduler_pid;
+		break;
+	}
+	LWLockRelease(ek_shared->lock);
+	if (pid != 0)
+	{
+		PGPROC	   *proc = BackendPidGetProc(pid);
+
+		if (proc != NULL)
+			SetLatch(&proc->procLatch);
+	}
 }
 
 static void

@@ -329,12 +329,27 @@ if [ "$EVENTKIT" = 1 ] && [ "$BIG" = 1 ]; then
 	check "prefill accepted" "$(q "SELECT sum(accepted) FROM bench_results")" "$(( NK * BATCH ))"
 	log "  VACUUM ANALYZE + CHECKPOINT (steady state)"
 	qq "VACUUM (ANALYZE)"
+	# The worker rotated the ledger by size during the prefill
+	# (eventkit.ledger_generation_rows) and builds each sealed generation's
+	# filter right after; wait (up to 5 minutes) until every sealed one has it.
+	SID=$(q "SELECT stream_id FROM eventkit.streams WHERE relid = 'bench_events'::regclass")
+	if [ -n "$(q "SELECT 1 FROM pg_attribute WHERE attrelid = 'eventkit.ledger_generations'::regclass AND attname = 'filter'")" ]; then
+		for _ in $(seq 1 300); do
+			[ "$(q "SELECT count(*) FROM eventkit.ledger_generations WHERE ended_at IS NOT NULL AND filter IS NULL")" = 0 ] && break
+			sleep 1
+		done
+		log "  ledger before: $(q "SELECT string_agg(format('g%s %s ids%s', l.gen, l.n, CASE WHEN g.ended_at IS NULL THEN ' (current)' WHEN g.filter IS NULL THEN ' (no filter)' ELSE '' END), ', ' ORDER BY l.gen)
+		     FROM (SELECT gen, count(*) AS n FROM eventkit_internal.ledger_$SID GROUP BY gen) l
+		     JOIN eventkit.ledger_generations g ON g.stream_id = $SID AND g.gen = l.gen")"
+	fi
 	qq "TRUNCATE bench_results"
 	qq "CHECKPOINT"
 	timer_start
 	run_pgbench ingest.pgbench 1
 	timer_stop
 	verify_stream "eventkit_10M" "$(( PREFILLED + DISTINCT ))"
+	log "  ledger after: $(q "SELECT string_agg(format('g%s %s ids', gen, n), ', ' ORDER BY gen)
+	     FROM (SELECT gen, count(*) AS n FROM eventkit_internal.ledger_$SID GROUP BY gen) l")"
 	record eventkit_10M "$ELAPSED"
 fi
 TEND=$(now_ns)

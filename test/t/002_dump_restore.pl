@@ -3,8 +3,9 @@
 #
 # Streams survive pg_dump / restore: the catalog (eventkit.streams,
 # quarantine, ingest batches, conflicts, ledger generations), the stream
-# tables with their partitions and rows, and the dedup ledger (re-ingesting
-# the same events in the restored database reports duplicates).  Checked for
+# tables with their partitions and rows, and the dedup ledger with the filter
+# of a sealed generation (re-ingesting the same events in the restored
+# database reports duplicates).  Checked for
 # a plain-format dump restored with psql and a custom-format dump restored
 # with pg_restore.
 
@@ -107,6 +108,21 @@ $node->safe_psql(
 SELECT eventkit.create_plan('keyed_plan', '{"events": {"Plan Checked": {"properties": {"required": ["x"]}}}}');
 SELECT eventkit.create_plan('keyed_plan', '{"events": {"Plan Checked": {}}}');
 SELECT eventkit.attach_plan('keyed', 'keyed_plan', 1);});
+
+# Seal app.events's first ledger generation by size and build its filter: the
+# filter is dumped and restored with eventkit.ledger_generations, and the
+# re-sent events below are found through it.
+$node->safe_psql(
+	'src', q{
+SET eventkit.ledger_generation_rows = 5;
+SELECT eventkit.run_maintenance('app.events');
+SELECT eventkit.run_maintenance('app.events');});
+is( $node->safe_psql(
+		'src', q{
+SELECT string_agg(format('%s %s %s', stream_id, gen, filter IS NOT NULL), ',' ORDER BY stream_id, gen)
+  FROM eventkit.ledger_generations}),
+	'1 1 t,1 2 f,2 1 f',
+	'app.events: generation 1 sealed with its filter');
 
 # What must come back identical.
 my %checks = (

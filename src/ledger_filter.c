@@ -1,0 +1,514 @@
+/*-------------------------------------------------------------------------
+ *
+ * ledger_filter.c
+ *	  The compact filter of a sealed dedup ledger generation: a blocked
+ *	  Bloom filter over a portable 64-bit hash of every message id the
+ *	  generation holds, so that ingest probes an old generation's index
+ *	  only for the few ids the filter cannot rule out.
+ *
+ *	  A generation is sealed when a rotation (dedup.c) makes a newer one
+ *	  current: the rotation holds ACCESS EXCLUSIVE on the ledger, so once it
+ *	  has committed no id is ever added to the sealed generation again.  Its
+ *	  filter is then built once, by the ledger job or run_maintenance, and
+ *	  stored in eventkit.ledger_generations.filter (bytea, dumped with the
+ *	  catalog).  A sealed generation without a filter (just rotated, built
+ *	  at 1.1, or its build crashed) is probed for every id: always correct,
+ *	  only slower.
+ *
+ *	  This file owns the hash, the filter format (building, testing) and
+ *	  the per-backend cache of filters, bounded by
+ *	  eventkit.ledger_filter_cache_size; a filter that does not fit is not
+ *	  used (its generation is probed for every id).  Filters are immutable
+ *	  per (stream, generation, generation table), so the cache needs no
+ *	  invalidation beyond forgetting generations that were dropped.
+ *
+ *	  Format (bytes, independent of the platform's byte order):
+ *		0..3	"EKBF"
+ *		4		format version (1)
+ *		5		bits set per key (k)
+ *		6..7	zero
+ *		8..15	number of keys, little-endian
+ *		16..19	number of 64-byte blocks, little-endian
+ *		20..23	zero
+ *		24..	the blocks; bit i of block b is bit (i % 8) of byte
+ *				24 + 64 * b + i / 8
+ *	  A key sets k bits in one block (one cache line), chosen from its hash:
+ *	  16 bits per key and k = 8 give well under 1% false positives.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "port/pg_bswap.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "eventkit.h"
+
+#define FILTER_HEADER	24
+#define FILTER_BLOCK	64		/* bytes: one cache line */
+#define FILTER_BITS_PER_KEY 16
+#define FILTER_K		8
+#define FILTER_VERSION	1
+
+struct LedgerFilter
+{
+	const uint8 *blocks;
+	uint32		nblocks;
+};
+
+typedef struct FilterKey
+{
+	int32		stream_id;
+	int32		gen;
+	Oid			gen_relid;
+} FilterKey;
+
+typedef struct FilterEntry
+{
+	FilterKey	key;
+	LedgerFilter filter;
+	Size		bytes;			/* stored size, for accounting and checking */
+	void	   *mem;
+} FilterEntry;
+
+static HTAB *filter_cache = NULL;
+static SPIPlanPtr filter_plan = NULL;
+static MemoryContext filter_cxt = NULL;
+static Size filter_cache_bytes = 0;
+
+/* ---------------------------------------------------------------------
+ * Hashing
+ * ---------------------------------------------------------------------
+ */
+
+static inline uint64
+rotl64(uint64 x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64
+fmix64(uint64 k)
+{
+	k ^= k >> 33;
+	k *= UINT64CONST(0xff51afd7ed558ccd);
+	k ^= k >> 33;
+	k *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	k ^= k >> 33;
+	return k;
+}
+
+/*
+ * 64-bit hash of a message id's bytes (murmur3-style mixing, input read as
+ * little-endian words, so the same on every platform: filters are stored
+ * and may be restored elsewhere).
+ */
+uint64
+ek_id_hash64(const char *id, size_t len)
+{
+	const unsigned char *p = (const unsigned char *) id;
+	uint64		h = UINT64CONST(0x6b8b4567327b23c6) ^ ((uint64) len * UINT64CONST(0x9e3779b97f4a7c15));
+	uint64		k;
+
+	while (len >= 8)
+	{
+		memcpy(&k, p, 8);
+#ifdef WORDS_BIGENDIAN
+		k = pg_bswap64(k);
+#endif
+		k *= UINT64CONST(0x87c37b91114253d5);
+		k = rotl64(k, 31);
+		k *= UINT64CONST(0x4cf5ad432745937f);
+		h ^= k;
+		h = rotl64(h, 27) * 5 + 0x52dce729;
+		p += 8;
+		len -= 8;
+	}
+	k = 0;
+	for (size_t i = 0; i < len; i++)
+		k |= (uint64) p[i] << (8 * i);
+	k *= UINT64CONST(0x87c37b91114253d5);
+	k = rotl64(k, 31);
+	k *= UINT64CONST(0x4cf5ad432745937f);
+	h ^= k;
+	return fmix64(h);
+}
+
+/* The block of a key, and its k bit positions within the block. */
+static inline uint32
+key_block(uint64 h, uint32 nblocks)
+{
+	return (uint32) (((h >> 32) * (uint64) nblocks) >> 32);
+}
+
+static inline void
+key_bits(uint64 h, int *bits)
+{
+	uint64		g = fmix64(h ^ UINT64CONST(0x9e3779b97f4a7c15));
+
+	bits[0] = (int) (h & 511);
+	for (int i = 1; i < FILTER_K; i++)
+		bits[i] = (int) ((g >> (9 * (i - 1))) & 511);
+}
+
+bool
+ek_ledger_filter_may_contain(const LedgerFilter *f, uint64 h)
+{
+	const uint8 *block = f->blocks + (Size) key_block(h, f->nblocks) * FILTER_BLOCK;
+	int			bits[FILTER_K];
+
+	key_bits(h, bits);
+	for (int i = 0; i < FILTER_K; i++)
+		if ((block[bits[i] >> 3] & (1 << (bits[i] & 7))) == 0)
+			return false;
+	return true;
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define prefetch_block(f, h) \
+	__builtin_prefetch((f)->blocks + (Size) key_block((h), (f)->nblocks) * FILTER_BLOCK)
+#else
+#define prefetch_block(f, h) ((void) 0)
+#endif
+
+/* How far ahead the block of a key is prefetched (cache misses overlap). */
+#define PREFETCH_DISTANCE 8
+
+/*
+ * Which of n hashes the filter may hold: their positions go to out (room
+ * for n); returns how many.  Each test is one cache miss at most, so the
+ * blocks are prefetched a few keys ahead.
+ */
+int
+ek_ledger_filter_select(const LedgerFilter *f, const uint64 *hashes, int n, int *out)
+{
+	int			nout = 0;
+
+	for (int i = 0; i < Min(n, PREFETCH_DISTANCE); i++)
+		prefetch_block(f, hashes[i]);
+	for (int i = 0; i < n; i++)
+	{
+		if (i + PREFETCH_DISTANCE < n)
+			prefetch_block(f, hashes[i + PREFETCH_DISTANCE]);
+		if (ek_ledger_filter_may_contain(f, hashes[i]))
+			out[nout++] = i;
+	}
+	return nout;
+}
+
+/* Parse a stored filter; false if it is not one this code understands. */
+static bool
+parse_filter(const uint8 *data, Size len, LedgerFilter *f)
+{
+	uint32		nblocks;
+
+	if (len < FILTER_HEADER || memcmp(data, "EKBF", 4) != 0 ||
+		data[4] != FILTER_VERSION || data[5] != FILTER_K)
+		return false;
+	nblocks = (uint32) data[16] | ((uint32) data[17] << 8) |
+		((uint32) data[18] << 16) | ((uint32) data[19] << 24);
+	if (nblocks == 0 || len != FILTER_HEADER + (Size) nblocks * FILTER_BLOCK)
+		return false;
+	f->blocks = data + FILTER_HEADER;
+	f->nblocks = nblocks;
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Building
+ * ---------------------------------------------------------------------
+ */
+
+/* A filter over n hashes, as a bytea. */
+static bytea *
+make_filter(const uint64 *hashes, uint64 n)
+{
+	uint64		nblocks64 = Max((n * FILTER_BITS_PER_KEY + FILTER_BLOCK * 8 - 1) /
+								(FILTER_BLOCK * 8), 1);
+	uint32		nblocks;
+	Size		len;
+	bytea	   *result;
+	uint8	   *data;
+	uint8	   *blocks;
+
+	if (nblocks64 > (MaxAllocHugeSize - FILTER_HEADER - VARHDRSZ) / FILTER_BLOCK ||
+		nblocks64 > PG_UINT32_MAX)
+		elog(ERROR, "eventkit: ledger generation too large for a filter");
+	nblocks = (uint32) nblocks64;
+	len = FILTER_HEADER + (Size) nblocks * FILTER_BLOCK;
+	if (len + VARHDRSZ > MaxAllocSize)
+		elog(ERROR, "eventkit: ledger filter of %zu bytes is over the 1 GB value limit", len);
+	result = palloc0(len + VARHDRSZ);
+	SET_VARSIZE(result, len + VARHDRSZ);
+	data = (uint8 *) VARDATA(result);
+	memcpy(data, "EKBF", 4);
+	data[4] = FILTER_VERSION;
+	data[5] = FILTER_K;
+	for (int i = 0; i < 8; i++)
+		data[8 + i] = (uint8) (n >> (8 * i));
+	for (int i = 0; i < 4; i++)
+		data[16 + i] = (uint8) (nblocks >> (8 * i));
+	blocks = data + FILTER_HEADER;
+	for (uint64 i = 0; i < n; i++)
+	{
+		uint8	   *block = blocks + (Size) key_block(hashes[i], nblocks) * FILTER_BLOCK;
+		int			bits[FILTER_K];
+
+		key_bits(hashes[i], bits);
+		for (int b = 0; b < FILTER_K; b++)
+			block[bits[b] >> 3] |= (uint8) (1 << (bits[b] & 7));
+	}
+	return result;
+}
+
+/*
+ * Hash every message id of a sealed generation table.  Reads with the
+ * latest snapshot: the caller saw the generation sealed (its ended_at), so
+ * the rotation, and every ingest that wrote into the generation, committed
+ * before that.
+ */
+static uint64 *
+hash_generation_ids(Oid relid, uint64 *n)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Size		cap = 1024;
+	uint64	   *hashes = MemoryContextAllocHuge(CurrentMemoryContext, cap * sizeof(uint64));
+
+	*n = 0;
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, 1, &isnull);
+		text	   *t;
+
+		if (isnull)
+			continue;
+		t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+		if (*n == cap)
+		{
+			cap *= 2;
+			hashes = repalloc_huge(hashes, cap * sizeof(uint64));
+		}
+		hashes[(*n)++] = ek_id_hash64(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, NoLock);
+	return hashes;
+}
+
+/* Is the filter column there (extension at 1.2 or later)? */
+bool
+ek_ledger_filters_installed(void)
+{
+	Oid			nspid = get_namespace_oid("eventkit", true);
+	Oid			relid = OidIsValid(nspid) ? get_relname_relid("ledger_generations", nspid) : InvalidOid;
+
+	return OidIsValid(relid) && get_attnum(relid, "filter") != InvalidAttrNumber;
+}
+
+/*
+ * Build the filters of the stream's sealed generations that have none.
+ * Returns how many were built.  Caller: SPI connected.  Runs as the
+ * extension owner (the catalog is written).
+ */
+int
+ek_build_ledger_filters(const StreamInfo *stream)
+{
+	Oid			argtypes[3] = {INT4OID, INT4OID, BYTEAOID};
+	Datum		values[3];
+	List	   *gens;
+	ListCell   *lc;
+	int			built = 0;
+	int			rc;
+	EkDdlContext ddl;
+
+	if (!ek_ledger_filters_installed())
+		return 0;
+	values[0] = Int32GetDatum(stream->stream_id);
+	rc = SPI_execute_with_args("SELECT gen FROM eventkit.ledger_generations"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+							   " AND ended_at IS NOT NULL AND filter IS NULL"
+							   " ORDER BY gen",
+							   1, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read ledger generations");
+	gens = ek_spi_int_list();
+	if (gens == NIL)
+		return 0;
+
+	ek_begin_ddl(&ddl, ek_extension_owner(), false);
+	foreach(lc, gens)
+	{
+		int32		gen = lfirst_int(lc);
+		Oid			relid = ek_ledger_generation_relid(stream->stream_id, gen);
+		uint64		n;
+		uint64	   *hashes;
+		bytea	   *filter;
+
+		if (!OidIsValid(relid))
+			continue;			/* dropped meanwhile */
+		LockRelationOid(relid, AccessShareLock);
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		{
+			UnlockRelationOid(relid, AccessShareLock);
+			continue;
+		}
+		hashes = hash_generation_ids(relid, &n);
+		filter = make_filter(hashes, n);
+		pfree(hashes);
+		values[1] = Int32GetDatum(gen);
+		values[2] = PointerGetDatum(filter);
+		rc = SPI_execute_with_args("UPDATE eventkit.ledger_generations SET filter = $3"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+								   " AND gen OPERATOR(pg_catalog.=) $2"
+								   " AND ended_at IS NOT NULL AND filter IS NULL",
+								   3, argtypes, values, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "eventkit: could not store a ledger filter");
+		built += SPI_processed > 0;
+		pfree(filter);
+	}
+	ek_end_ddl(&ddl);
+	return built;
+}
+
+/* ---------------------------------------------------------------------
+ * The per-backend cache
+ * ---------------------------------------------------------------------
+ */
+
+static void
+init_cache(void)
+{
+	HASHCTL		ctl;
+
+	if (filter_cache != NULL)
+		return;
+	filter_cxt = AllocSetContextCreate(TopMemoryContext, "eventkit ledger filters",
+									   ALLOCSET_DEFAULT_SIZES);
+	ctl.keysize = sizeof(FilterKey);
+	ctl.entrysize = sizeof(FilterEntry);
+	ctl.hcxt = filter_cxt;
+	filter_cache = hash_create("eventkit ledger filters", 64, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static void
+remove_entry(FilterEntry *e)
+{
+	filter_cache_bytes -= e->bytes;
+	if (e->mem)
+		pfree(e->mem);
+	hash_search(filter_cache, &e->key, HASH_REMOVE, NULL);
+}
+
+/*
+ * The filter of a sealed generation, or NULL when it cannot be used: none
+ * stored (stored_bytes < 0), over eventkit.ledger_filter_cache_size, or
+ * not understood.  stored_bytes is octet_length(filter) as just read from
+ * the catalog.  Caller: SPI connected.
+ */
+const LedgerFilter *
+ek_ledger_filter_get(int32 stream_id, int32 gen, Oid gen_relid, int64 stored_bytes)
+{
+	FilterKey	key;
+	FilterEntry *e;
+	bool		found;
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	Datum		d;
+	bytea	   *b;
+	Size		len;
+	MemoryContext old;
+	int			rc;
+
+	if (stored_bytes < 0)
+		return NULL;
+	init_cache();
+	memset(&key, 0, sizeof(key));
+	key.stream_id = stream_id;
+	key.gen = gen;
+	key.gen_relid = gen_relid;
+	e = hash_search(filter_cache, &key, HASH_FIND, &found);
+	if (found && e->bytes == (Size) stored_bytes)
+		return e->filter.blocks ? &e->filter : NULL;
+	if (found)
+		remove_entry(e);		/* not the filter stored now */
+
+	if (filter_cache_bytes + (Size) stored_bytes > (Size) ek_ledger_filter_cache_size * 1024)
+		return NULL;
+
+	/* with the latest snapshot, as the caller's read of stored_bytes */
+	if (filter_plan == NULL)
+		filter_plan = ek_keep_plan("SELECT filter FROM eventkit.ledger_generations"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+								   " AND gen OPERATOR(pg_catalog.=) $2",
+								   2, argtypes);
+	values[0] = Int32GetDatum(stream_id);
+	values[1] = Int32GetDatum(gen);
+	rc = SPI_execute_snapshot(filter_plan, values, NULL, GetLatestSnapshot(),
+							  InvalidSnapshot, true, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read a ledger filter");
+	if (SPI_processed != 1)
+		return NULL;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return NULL;
+	b = DatumGetByteaPCopy(d);
+	len = VARSIZE(b) - VARHDRSZ;
+
+	e = hash_search(filter_cache, &key, HASH_ENTER, &found);
+	old = MemoryContextSwitchTo(filter_cxt);
+	e->mem = palloc(len);
+	MemoryContextSwitchTo(old);
+	memcpy(e->mem, VARDATA(b), len);
+	pfree(b);
+	e->bytes = len;
+	filter_cache_bytes += len;
+	if (!parse_filter(e->mem, len, &e->filter))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger filter of generation %d of stream %d is not readable", gen, stream_id),
+				 errdetail("The generation is probed for every id instead."),
+				 errhint("Set eventkit.ledger_generations.filter to NULL for it; maintenance builds it again.")));
+		e->filter.blocks = NULL;
+	}
+	return e->filter.blocks ? &e->filter : NULL;
+}
+
+/* Forget the cached filters of a stream's generations older than min_gen (all: 0). */
+void
+ek_ledger_filter_forget(int32 stream_id, int32 min_gen)
+{
+	HASH_SEQ_STATUS seq;
+	FilterEntry *e;
+
+	if (filter_cache == NULL)
+		return;
+	hash_seq_init(&seq, filter_cache);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (e->key.stream_id == stream_id && (min_gen <= 0 || e->key.gen < min_gen))
+			remove_entry(e);
+}

@@ -393,7 +393,7 @@ if [ "$BIG" = 1 ]; then
 		printf '%-18s events/s value=%-8s (1 run, stream prefilled with %s)  ratio=%s  ratio_vs_empty=%s (goal >= 0.90)\n' \
 			eventkit_10M "$big" "$PREFILLED" \
 			"$(awk -v a="$big" -v b="$COPY_MED" 'BEGIN { printf "%.2f", a / b }')" \
-			"$(awk -v a="$big" -v b="$empty" 'BEGIN { printf "%.2f", a / b }')"
+			"$(awk -v a="$big" -v b="$empty" 'BEGIN { printf "%.3f", a / b }')"
 	else
 		printf '%-18s skipped (eventkit not installed)\n' eventkit_10M
 	fi

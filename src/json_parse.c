@@ -366,6 +366,23 @@ read_literal(JsonParser *ps, const char *word, int len)
 	return at_token_end(ps);
 }
 
+/* An object's key and the colon after it, pushed as the next child. */
+static bool
+read_key(JsonParser *ps)
+{
+	skip_ws(ps);
+	if (ps->p >= ps->end || *ps->p != '"')
+		return false;
+	ps->p++;
+	if (!read_string(ps, push_value(ps)))
+		return false;
+	skip_ws(ps);
+	if (ps->p >= ps->end || *ps->p != ':')
+		return false;
+	ps->p++;
+	return true;
+}
+
 /* jsonb_in's key order: shorter first, then bytewise; see jsonb_util.c */
 static inline int
 compare_keys(const JsonbPair *a, const JsonbPair *b)
@@ -530,16 +547,8 @@ ek_json_to_jsonb(const char *str, int len)
 			}
 			if (c == '[')
 				continue;
-			/* an object's first key */
-			if (ps.p >= ps.end || *ps.p != '"')
+			if (!read_key(&ps))
 				return NULL;
-			ps.p++;
-			if (!read_string(&ps, push_value(&ps)))
-				return NULL;
-			skip_ws(&ps);
-			if (ps.p >= ps.end || *ps.p != ':')
-				return NULL;
-			ps.p++;
 			continue;
 		}
 		v = push_value(&ps);
@@ -603,19 +612,7 @@ after_value:
 			}
 			return NULL;
 		}
-		if (ps.open[ps.depth - 1].is_object)
-		{
-			/* the next key */
-			skip_ws(&ps);
-			if (ps.p >= ps.end || *ps.p != '"')
-				return NULL;
-			ps.p++;
-			if (!read_string(&ps, push_value(&ps)))
-				return NULL;
-			skip_ws(&ps);
-			if (ps.p >= ps.end || *ps.p != ':')
-				return NULL;
-			ps.p++;
-		}
+		if (ps.open[ps.depth - 1].is_object && !read_key(&ps))
+			return NULL;
 	}
 }

@@ -32,7 +32,6 @@
 #include "postgres.h"
 
 #include "access/genam.h"
-#include "access/heapam.h"
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -460,11 +459,10 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 		ExecStoreVirtualTuple(slot);
 		slots[i] = slot;
 	}
-	/* heap (the default) gets the bulk-write ring, like the stream's rows */
-	bistate = rel->rd_tableam == GetHeapamTableAmRoutine() ? ek_begin_bulk_insert() : NULL;
-	table_multi_insert(rel, slots, n, cid, 0, bistate);
-	if (bistate != NULL)
-		ek_end_bulk_insert(bistate);
+	/* the bulk-write ring, like the stream's rows */
+	bistate = ek_begin_bulk_insert();
+	table_multi_insert(rel, slots, n, cid, 0, ek_bulk_insert_for(bistate, rel));
+	ek_end_bulk_insert(bistate);
 	for (int i = 0; i < n; i++)
 	{
 		bool		isnull = false;

@@ -251,6 +251,7 @@ extern void ek_ledger_filter_forget(int32 stream_id, int32 min_gen);
 /* ---- writer.c ---- */
 
 extern BulkInsertState ek_begin_bulk_insert(void);
+extern BulkInsertState ek_bulk_insert_for(BulkInsertState bistate, Relation rel);
 extern void ek_end_bulk_insert(BulkInsertState bistate);
 extern void ek_write_events(const StreamInfo *stream, SegmentEvent **events,
 							int n, int64 batch_id, TimestampTz received_at);

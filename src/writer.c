@@ -100,6 +100,20 @@ ek_begin_bulk_insert(void)
 	return bistate;
 }
 
+/*
+ * What to pass table_multi_insert() for rel: bistate if rel is a heap (a
+ * bulk-insert state is heap's notion), with its pin released first, since
+ * the page it holds may belong to another relation; NULL otherwise.
+ */
+BulkInsertState
+ek_bulk_insert_for(BulkInsertState bistate, Relation rel)
+{
+	if (rel->rd_tableam != GetHeapamTableAmRoutine())
+		return NULL;
+	ReleaseBulkInsertStatePin(bistate);
+	return bistate;
+}
+
 void
 ek_end_bulk_insert(BulkInsertState bistate)
 {
@@ -390,15 +404,12 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 			LeafBuffer *buf = &buffers[b];
 			ResultRelInfo *leaf = buf->leaf;
 			Relation	leafrel = leaf->ri_RelationDesc;
-			bool		heap = leafrel->rd_tableam == GetHeapamTableAmRoutine();
 
 			if (leafrel->rd_att->constr != NULL)
 				for (int s = 0; s < buf->nslots; s++)
 					ExecConstraints(leaf, buf->slots[s], estate);
-			/* the state's current page belongs to the previous leaf */
-			ReleaseBulkInsertStatePin(bistate);
 			table_multi_insert(leafrel, buf->slots, buf->nslots, cid, 0,
-							   heap ? bistate : NULL);
+							   ek_bulk_insert_for(bistate, leafrel));
 			if (leaf->ri_NumIndices > 0)
 				for (int s = 0; s < buf->nslots; s++)
 #if PG_VERSION_NUM >= 160000

@@ -37,7 +37,7 @@ SELECT gen, count(*) FROM eventkit_internal.ledger_1 GROUP BY gen ORDER BY gen;
 SELECT * FROM eventkit.ingest_verbose('lf', jsonb_build_array(lfev('a1'), lfev('b40', 2), lfev('c1')))
  ORDER BY item;
 
--- the next run builds the filter (16 bits per id, 64-byte blocks, 24-byte header)
+-- the next run builds the filter (32 bits per id, 64-byte blocks, 24-byte header)
 SELECT eventkit.run_maintenance('lf');
 SELECT * FROM gens;
 -- through the filter: the same verdicts

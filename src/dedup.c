@@ -22,16 +22,20 @@
  *	  never rotates; when it sees the current generation over the limit it
  *	  wakes the ledger job (worker.c).
  *
- *	  A batch probes the current generation (small, hot) for all its ids
- *	  and each sealed generation only for the ids that generation's filter
- *	  (ledger_filter.c) cannot rule out; a sealed generation without a
- *	  filter is probed for all of them.
+ *	  A batch probes each sealed generation only for the ids that
+ *	  generation's filter (ledger_filter.c) cannot rule out (a sealed
+ *	  generation without a filter is probed for all of them), then inserts
+ *	  the rest into the current generation straight away: the unique
+ *	  index's check reports the ids a row there already holds, and only
+ *	  those are looked up (or, if that row is still in flight, claimed with
+ *	  INSERT ... ON CONFLICT, which waits for it).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -45,7 +49,6 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
-#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -354,13 +357,15 @@ apply_stored(idmap_hash *ids, SegmentEvent **events, DedupVerdict *verdicts,
 }
 
 /*
- * Look ids up in a sealed generation with direct scans of its unique
- * index (snap: the latest snapshot, taken after the ledger lock).  Sealed
- * generations never change, so no claim can be in flight there.  Returns
- * how many were found.
+ * Look ids up in a generation with direct scans of its unique index (snap:
+ * the latest snapshot, taken after the ledger lock), in the order given
+ * (bytewise, for the current generation, so that neighbouring ids share
+ * index pages).  A claim of the current generation still in flight is not
+ * seen here; claiming that id later waits for it.  Sealed generations
+ * never change.  Returns how many were found.
  */
 static int
-probe_sealed_generation(Oid relid, Snapshot snap, IdEntry **cands, int n,
+probe_generation(Oid relid, Snapshot snap, IdEntry **cands, int n,
 						SegmentEvent **events, DedupVerdict *verdicts, int64 *kept)
 {
 	int			found = 0;
@@ -405,26 +410,50 @@ probe_sealed_generation(Oid relid, Snapshot snap, IdEntry **cands, int n,
 }
 
 /*
+ * Drop the decided ids from open (and their hashes, if given), keeping the
+ * order; returns how many are left.
+ */
+static int
+keep_undecided(IdEntry **open, uint64 *hashes, int nopen)
+{
+	int			n = 0;
+
+	for (int i = 0; i < nopen; i++)
+	{
+		if (open[i]->verdict != 0)
+			continue;
+		if (hashes != NULL)
+			hashes[n] = hashes[i];
+		open[n++] = open[i];
+	}
+	return n;
+}
+
+/*
  * Order candidates bytewise by message id: every session claims ids in the
  * same order, so overlapping batches wait for each other instead of
  * deadlocking.
  */
 static int
-compare_events_by_id(const void *a, const void *b)
+compare_ids(const void *a, const void *b)
 {
-	return strcmp((*(SegmentEvent *const *) a)->message_id,
-				  (*(SegmentEvent *const *) b)->message_id);
+	return strcmp((*(IdEntry *const *) a)->id, (*(IdEntry *const *) b)->id);
 }
 
 /*
- * Insert ledger rows for cands (sorted) into the generation table with
- * table_multi_insert and the unique index with UNIQUE_CHECK_YES, which
- * waits for a concurrent inserter of the same id and raises a unique
- * violation if it committed.
+ * Claim cands (sorted) in the current generation: insert their ledger rows
+ * with table_multi_insert, and their index entries with
+ * UNIQUE_CHECK_PARTIAL, which neither waits nor raises an error: it
+ * reports an id that some row, committed or in flight, already holds.
+ * Those rows of ours are deleted again (their index entries then point
+ * at rows dead once we commit, as after any DELETE) and the ids are left
+ * in taken[], for the caller to settle.  Returns how many were taken.
+ * One descent of the index per id, where probing first and inserting
+ * after would take two.
  */
-static void
+static int
 insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
-					   int64 batch_id)
+					   int64 batch_id, SegmentEvent **taken)
 {
 	Relation	rel = table_open(gen_relid, RowExclusiveLock);
 	List	   *indexes = RelationGetIndexList(rel);
@@ -434,6 +463,8 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 	CommandId	cid = GetCurrentCommandId(true);
 	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));	/* unpinned */
 	Datum	   *keys = palloc(sizeof(Datum) * n);
+	ItemPointerData *dead = palloc(sizeof(ItemPointerData) * n);
+	int			ntaken = 0;
 	BulkInsertState bistate;
 
 	if (list_length(indexes) != 1)
@@ -467,11 +498,24 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 	{
 		bool		isnull = false;
 
-		index_insert(idx, &keys[i], &isnull, &slots[i]->tts_tid,
-					 rel, UNIQUE_CHECK_YES, false, ii);
+		if (!index_insert(idx, &keys[i], &isnull, &slots[i]->tts_tid,
+						  rel, UNIQUE_CHECK_PARTIAL, false, ii))
+		{
+			dead[ntaken] = slots[i]->tts_tid;
+			taken[ntaken++] = cands[i];
+		}
+	}
+	if (ntaken > 0)
+	{
+		/* our rows must be visible to us before we can delete them */
+		CommandCounterIncrement();
+		for (int i = 0; i < ntaken; i++)
+			simple_heap_delete(rel, &dead[i]);
+		CommandCounterIncrement();
 	}
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);
+	return ntaken;
 }
 
 /*
@@ -527,48 +571,6 @@ claim_with_upsert(LedgerPlans *plans, idmap_hash *ids, SegmentEvent **events,
 }
 
 /*
- * The common case: nobody else is claiming the same ids.  Runs the direct
- * insert in a subtransaction; returns false, leaving no trace, if another
- * session claimed one of the ids first (the caller then claims with
- * INSERT ... ON CONFLICT, which sorts that out id by id).  Not used once
- * the transaction has many subtransactions, so that a loop of ingest calls
- * in one transaction cannot overflow the subtransaction cache.
- */
-typedef struct GenerationInsert
-{
-	Oid			gen_relid;
-	int32		gen;
-	SegmentEvent **cands;
-	int			n;
-	int64		batch_id;
-} GenerationInsert;
-
-static void
-insert_generation_rows_cb(void *arg)
-{
-	GenerationInsert *g = (GenerationInsert *) arg;
-
-	insert_generation_rows(g->gen_relid, g->gen, g->cands, g->n, g->batch_id);
-}
-
-static bool
-claim_directly(Oid gen_relid, int32 gen, SegmentEvent **cands, int n, int64 batch_id)
-{
-	GenerationInsert g = {gen_relid, gen, cands, n, batch_id};
-	ErrorData  *edata;
-
-	if (MyProc->subxidStatus.count >= PGPROC_MAX_CACHED_SUBXIDS / 2)
-		return false;
-	edata = ek_run_in_subtransaction(insert_generation_rows_cb, &g);
-	if (edata == NULL)
-		return true;
-	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-		ReThrowError(edata);
-	FreeErrorData(edata);
-	return false;
-}
-
-/*
  * Decide, for each event, whether it is new, a duplicate or a conflict,
  * and claim the new ones in the ledger.  Runs as the extension owner;
  * the caller is connected to SPI.
@@ -590,8 +592,8 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	int64	   *filter_bytes;
 	int			nsealed;
 	int			rc;
-	char	  **idv;
-	int			nclaim;
+	IdEntry   **open;			/* undecided ids, in claim order */
+	int			nopen;
 
 	if (nevents == 0)
 		return;
@@ -654,35 +656,21 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 		plans->min_sealed = sealed[nsealed - 1];
 	}
 
-	idv = palloc(sizeof(char *) * nfirst);
+	/* first occurrences in claim order (bytewise by id) */
+	open = palloc(sizeof(IdEntry *) * nfirst);
 	for (int i = 0; i < nfirst; i++)
-		idv[i] = events[firsts[i]]->message_id;
+		open[i] = idmap_lookup(ids, events[firsts[i]]->message_id);
+	qsort(open, nfirst, sizeof(IdEntry *), compare_ids);
+	nopen = nfirst;
 
-	/* ids already committed in the current generation */
-	args[0] = text_array(idv, nfirst);
-	rc = SPI_execute_snapshot(plans->lookup, args, NULL, GetLatestSnapshot(),
-							  InvalidSnapshot, false, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: ledger probe failed: %s", SPI_result_code_string(rc));
-	apply_stored(ids, events, verdicts, kept);
-
-	/* in the sealed ones, newest first: only the ids their filters let through */
+	/* the sealed generations, newest first: only the ids their filters let through */
 	if (nsealed > 0)
 	{
-		IdEntry   **open = palloc(sizeof(IdEntry *) * nfirst);	/* undecided */
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
 		uint64	   *hashes = NULL;
 		IdEntry   **cands = palloc(sizeof(IdEntry *) * nfirst);
 		int		   *hits = palloc(sizeof(int) * nfirst);
-		int			nopen = 0;
-		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
 
-		for (int i = 0; i < nfirst; i++)
-		{
-			IdEntry    *e = idmap_lookup(ids, idv[i]);
-
-			if (e->verdict == 0)
-				open[nopen++] = e;
-		}
 		for (int g = 0; g < nsealed && nopen > 0; g++)
 		{
 			Oid			relid = generation_relid(stream->stream_id, sealed[g]);
@@ -712,48 +700,55 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 				ncand = nopen;
 			}
 			if (ncand > 0 &&
-				probe_sealed_generation(relid, snap, cands, ncand, events, verdicts, kept) > 0)
-			{
-				/* keep the undecided ones (and their hashes) */
-				int			n = 0;
-
-				for (int i = 0; i < nopen; i++)
-				{
-					if (open[i]->verdict != 0)
-						continue;
-					if (hashes != NULL)
-						hashes[n] = hashes[i];
-					open[n++] = open[i];
-				}
-				nopen = n;
-			}
+				probe_generation(relid, snap, cands, ncand, events, verdicts, kept) > 0)
+				nopen = keep_undecided(open, hashes, nopen);
 		}
 		UnregisterSnapshot(snap);
 	}
 
-	/* claim the rest in the current generation */
+	/*
+	 * Claim the rest in the current generation, in order.  An id a row
+	 * there already holds is looked up; if no committed row has it, the
+	 * row belongs to a claim still in flight (or just rolled back), and
+	 * INSERT ... ON CONFLICT waits for that one to end.
+	 */
+	if (nopen > 0)
 	{
-		SegmentEvent **cands = palloc(sizeof(SegmentEvent *) * nfirst);
+		Oid			cur_relid = generation_relid(stream->stream_id, gen);
+		SegmentEvent **cands = palloc(sizeof(SegmentEvent *) * nopen);
+		SegmentEvent **taken = palloc(sizeof(SegmentEvent *) * nopen);
+		int			ntaken;
+		int			t = 0;
 
-		nclaim = 0;
-		for (int i = 0; i < nfirst; i++)
-			if (idmap_lookup(ids, events[firsts[i]]->message_id)->verdict == 0)
-				cands[nclaim++] = events[firsts[i]];
-		qsort(cands, nclaim, sizeof(SegmentEvent *), compare_events_by_id);
-
-		if (nclaim > 0 && claim_directly(generation_relid(stream->stream_id, gen),
-										 gen, cands, nclaim, batch_id))
+		for (int i = 0; i < nopen; i++)
+			cands[i] = events[open[i]->first];
+		ntaken = insert_generation_rows(cur_relid, gen, cands, nopen, batch_id, taken);
+		for (int i = 0; i < nopen; i++)
 		{
-			for (int i = 0; i < nclaim; i++)
+			if (t < ntaken && taken[t] == cands[i])
 			{
-				IdEntry    *e = idmap_lookup(ids, cands[i]->message_id);
-
-				e->verdict = 'n';
-				kept[e->first] = cands[i]->fingerprint;
+				open[t++] = open[i];	/* undecided */
+				continue;
 			}
+			open[i]->verdict = 'n';
+			kept[open[i]->first] = cands[i]->fingerprint;
 		}
-		else if (nclaim > 0)
-			claim_with_upsert(plans, ids, events, cands, nclaim, batch_id, verdicts, kept);
+		if (ntaken > 0)
+		{
+			Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+			int			nleft = ntaken;
+
+			if (probe_generation(cur_relid, snap, open, ntaken, events, verdicts, kept) > 0)
+			{
+				nleft = 0;
+				for (int i = 0; i < ntaken; i++)
+					if (open[i]->verdict == 0)
+						taken[nleft++] = events[open[i]->first];
+			}
+			UnregisterSnapshot(snap);
+			if (nleft > 0)
+				claim_with_upsert(plans, ids, events, taken, nleft, batch_id, verdicts, kept);
+		}
 	}
 
 	/* over the size limit: ask the ledger job to rotate (ingest never does) */

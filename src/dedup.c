@@ -27,8 +27,9 @@
  *	  generation without a filter is probed for all of them), then inserts
  *	  the rest into the current generation straight away: the unique
  *	  index's check reports the ids a row there already holds, and only
- *	  those are looked up (or, if that row is still in flight, claimed with
- *	  INSERT ... ON CONFLICT, which waits for it).
+ *	  those are looked up.  If such a row is still in flight, the batch's
+ *	  direct claims are rolled back and its undecided ids are claimed in
+ *	  order with INSERT ... ON CONFLICT, which waits for it.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,6 +50,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -449,7 +451,8 @@ compare_ids(const void *a, const void *b)
  * at rows dead once we commit, as after any DELETE) and the ids are left
  * in taken[], for the caller to settle.  Returns how many were taken.
  * One descent of the index per id, where probing first and inserting
- * after would take two.
+ * after would take two.  It never waits, so it cannot take part in a
+ * deadlock; see claim_directly for what happens when it cannot decide.
  */
 static int
 insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
@@ -568,6 +571,78 @@ claim_with_upsert(LedgerPlans *plans, idmap_hash *ids, SegmentEvent **events,
 			elog(ERROR, "eventkit: ledger lookup failed: %s", SPI_result_code_string(rc));
 		apply_stored(ids, events, verdicts, kept);
 	}
+}
+
+/*
+ * The common case: claim the undecided ids (sorted) in the current
+ * generation without waiting for anybody (insert_generation_rows), then
+ * look up the ids a row there already holds.  If one of them is held by
+ * a claim that has not committed (still in flight, or just rolled back),
+ * deciding it means waiting for that transaction, and waiting while we
+ * hold claims out of order could deadlock with it: so the whole attempt
+ * is rolled back (a subtransaction) and the caller claims in order with
+ * INSERT ... ON CONFLICT instead.  Ids found committed keep their
+ * verdicts either way.  Not used once the transaction has many
+ * subtransactions, so that a loop of ingest calls in one transaction
+ * cannot overflow the subtransaction cache.
+ */
+typedef struct DirectClaim
+{
+	Oid			gen_relid;
+	int32		gen;
+	IdEntry   **cands;
+	int			n;
+	int64		batch_id;
+	SegmentEvent **events;
+	DedupVerdict *verdicts;
+	int64	   *kept;
+} DirectClaim;
+
+static void
+claim_directly_cb(void *arg)
+{
+	DirectClaim *c = (DirectClaim *) arg;
+	SegmentEvent **rows = palloc(sizeof(SegmentEvent *) * c->n);
+	SegmentEvent **taken = palloc(sizeof(SegmentEvent *) * c->n);
+	IdEntry   **held = palloc(sizeof(IdEntry *) * c->n);
+	int			ntaken;
+	int			t = 0;
+
+	for (int i = 0; i < c->n; i++)
+		rows[i] = c->events[c->cands[i]->first];
+	ntaken = insert_generation_rows(c->gen_relid, c->gen, rows, c->n, c->batch_id, taken);
+	if (ntaken == 0)
+		return;
+	for (int i = 0; i < c->n && t < ntaken; i++)
+		if (rows[i] == taken[t])
+			held[t++] = c->cands[i];
+	{
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+		int			found = probe_generation(c->gen_relid, snap, held, ntaken,
+											 c->events, c->verdicts, c->kept);
+
+		UnregisterSnapshot(snap);
+		if (found < ntaken)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("message id claimed by a transaction still in progress")));
+	}
+}
+
+static bool
+claim_directly(DirectClaim *c)
+{
+	ErrorData  *edata;
+
+	if (MyProc->subxidStatus.count >= PGPROC_MAX_CACHED_SUBXIDS / 2)
+		return false;
+	edata = ek_run_in_subtransaction(claim_directly_cb, c);
+	if (edata == NULL)
+		return true;
+	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+		ReThrowError(edata);
+	FreeErrorData(edata);
+	return false;
 }
 
 /*
@@ -706,48 +781,32 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 		UnregisterSnapshot(snap);
 	}
 
-	/*
-	 * Claim the rest in the current generation, in order.  An id a row
-	 * there already holds is looked up; if no committed row has it, the
-	 * row belongs to a claim still in flight (or just rolled back), and
-	 * INSERT ... ON CONFLICT waits for that one to end.
-	 */
+	/* claim the rest in the current generation */
 	if (nopen > 0)
 	{
-		Oid			cur_relid = generation_relid(stream->stream_id, gen);
-		SegmentEvent **cands = palloc(sizeof(SegmentEvent *) * nopen);
-		SegmentEvent **taken = palloc(sizeof(SegmentEvent *) * nopen);
-		int			ntaken;
-		int			t = 0;
+		DirectClaim c = {generation_relid(stream->stream_id, gen), gen, open, nopen,
+		batch_id, events, verdicts, kept};
 
-		for (int i = 0; i < nopen; i++)
-			cands[i] = events[open[i]->first];
-		ntaken = insert_generation_rows(cur_relid, gen, cands, nopen, batch_id, taken);
-		for (int i = 0; i < nopen; i++)
+		if (claim_directly(&c))
 		{
-			if (t < ntaken && taken[t] == cands[i])
+			for (int i = 0; i < nopen; i++)
 			{
-				open[t++] = open[i];	/* undecided */
-				continue;
+				if (open[i]->verdict != 0)
+					continue;	/* held by a committed row: looked up */
+				open[i]->verdict = 'n';
+				kept[open[i]->first] = events[open[i]->first]->fingerprint;
 			}
-			open[i]->verdict = 'n';
-			kept[open[i]->first] = cands[i]->fingerprint;
 		}
-		if (ntaken > 0)
+		else
 		{
-			Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-			int			nleft = ntaken;
+			SegmentEvent **cands = palloc(sizeof(SegmentEvent *) * nopen);
+			int			n = 0;
 
-			if (probe_generation(cur_relid, snap, open, ntaken, events, verdicts, kept) > 0)
-			{
-				nleft = 0;
-				for (int i = 0; i < ntaken; i++)
-					if (open[i]->verdict == 0)
-						taken[nleft++] = events[open[i]->first];
-			}
-			UnregisterSnapshot(snap);
-			if (nleft > 0)
-				claim_with_upsert(plans, ids, events, taken, nleft, batch_id, verdicts, kept);
+			for (int i = 0; i < nopen; i++)
+				if (open[i]->verdict == 0)
+					cands[n++] = events[open[i]->first];
+			if (n > 0)
+				claim_with_upsert(plans, ids, events, cands, n, batch_id, verdicts, kept);
 		}
 	}
 

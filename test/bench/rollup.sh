@@ -91,8 +91,9 @@ as_pg "$PGBIN/pg_ctl" -D "$W/data" -l "$W/server.log" -w -t 120 start >/dev/null
 as_pg "${PSQL[@]}" -d postgres -c "CREATE DATABASE bench" >/dev/null
 log "PostgreSQL $(q 'SHOW server_version'), $(nproc) cores; generating $EVENTS events ($NB0 + $NB1 batches of $BATCH)"
 RTS=$(q "SELECT date_trunc('second', now())")
+as_pg mkdir -p "$W/batches"
 as_pg "${PSQL[@]}" -d bench -v events="$EVENTS" -v batch="$BATCH" -v rts="$RTS" \
-	-v flatfile="$W/flat.tsv" -f "$HERE/gen.sql" >/dev/null
+	-v flatfile="$W/flat.tsv" -v batchdir="$W/batches" -f "$HERE/gen.sql" >/dev/null
 qq "CREATE EXTENSION eventkit"
 qq "CREATE EXTENSION hll"
 MAXB=$(q "SELECT v FROM bench_meta WHERE k = 'payload_bytes_max'")

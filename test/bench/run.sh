@@ -158,8 +158,9 @@ log "PostgreSQL $PGVER on port $PORT; $(nproc) cores"
 RTS=$(q "SELECT date_trunc('second', now())")
 log "generating $EVENTS events in $NB batches of $BATCH (reference time $RTS)"
 t0=$(now_ns)
+as_pg mkdir -p "$W/batches"
 as_pg "${PSQL[@]}" -d bench -v events="$EVENTS" -v batch="$BATCH" -v rts="$RTS" \
-	-v flatfile="$W/flat.tsv" -f "$HERE/gen.sql" >/dev/null
+	-v flatfile="$W/flat.tsv" -v batchdir="$W/batches" -f "$HERE/gen.sql" >/dev/null
 t1=$(now_ns)
 DISTINCT=$(q "SELECT v FROM bench_meta WHERE k = 'distinct'")
 NBATCHES=$(q "SELECT v FROM bench_meta WHERE k = 'batches'")

@@ -667,7 +667,8 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	int64	   *filter_bytes;
 	int			nsealed;
 	int			rc;
-	IdEntry   **open;			/* undecided ids, in claim order */
+	IdEntry   **entries;		/* the batch's distinct ids, in claim order */
+	IdEntry   **open;			/* the undecided ones */
 	int			nopen;
 
 	if (nevents == 0)
@@ -732,10 +733,12 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	}
 
 	/* first occurrences in claim order (bytewise by id) */
-	open = palloc(sizeof(IdEntry *) * nfirst);
+	entries = palloc(sizeof(IdEntry *) * nfirst);
 	for (int i = 0; i < nfirst; i++)
-		open[i] = idmap_lookup(ids, events[firsts[i]]->message_id);
-	qsort(open, nfirst, sizeof(IdEntry *), compare_ids);
+		entries[i] = idmap_lookup(ids, events[firsts[i]]->message_id);
+	qsort(entries, nfirst, sizeof(IdEntry *), compare_ids);
+	open = palloc(sizeof(IdEntry *) * nfirst);
+	memcpy(open, entries, sizeof(IdEntry *) * nfirst);
 	nopen = nfirst;
 
 	/* the sealed generations, newest first: only the ids their filters let through */
@@ -822,7 +825,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 
 	for (int i = 0; i < nfirst; i++)
 	{
-		IdEntry    *e = idmap_lookup(ids, events[firsts[i]]->message_id);
+		IdEntry    *e = entries[i];
 
 		if (e->verdict == 0)
 			elog(ERROR, "eventkit: message id \"%s\" was neither claimed nor found in the ledger",

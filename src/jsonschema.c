@@ -273,17 +273,6 @@ pop_path(VCtx *cx, int save)
 	}
 }
 
-/*
- * Whether v passes n on "type" alone, with nothing else to check: then
- * the caller need not call validate() at all.
- */
-static inline bool
-passes_on_type(const EkNode *n, const EkVal *v)
-{
-	return n->ref == NULL && n->boolean < 0 && (n->work & v->kind) == 0 &&
-		(n->types == 0 || (n->types & v->kind) != 0);
-}
-
 /* Validate quietly (for not, if, contains, oneOf counting, ...). */
 static bool
 validate_quiet(const EkNode *n, const EkVal *v, VCtx *cx)
@@ -593,7 +582,7 @@ validate_object(const EkNode *n, const EkVal *v, VCtx *cx)
 				reqseen += pr->required;
 				if (!collect)
 				{
-					if (!passes_on_type(pr->node, &x) &&
+					if ((pr->pass & x.kind) == 0 &&
 						!validate(pr->node, &x, cx))
 						return false;
 				}

@@ -1160,6 +1160,33 @@ mark_required_props(EkNode *node)
 	node->nreq_props = count;
 }
 
+/*
+ * For each of node's properties, the kinds of value that pass its schema
+ * on "type" alone, with nothing else to check (references resolved):
+ * the validator then need not call validate() for them.
+ */
+static void
+set_prop_pass(EkNode *node)
+{
+	static const uint8 kinds[] = {EKT_NULL, EKT_BOOLEAN, EKT_NUMBER,
+	EKT_STRING, EKT_ARRAY, EKT_OBJECT};
+	int			i,
+				k;
+
+	for (i = 0; i < node->nprops; i++)
+	{
+		const EkNode *pn = node->props[i].node;
+
+		node->props[i].pass = 0;
+		if (pn->ref != NULL || pn->boolean >= 0)
+			continue;
+		for (k = 0; k < lengthof(kinds); k++)
+			if ((pn->work & kinds[k]) == 0 &&
+				(pn->types == 0 || (pn->types & kinds[k]) != 0))
+				node->props[i].pass |= kinds[k];
+	}
+}
+
 static EkNode *
 compile_value(Compiler *cc, const EkVal *v, const char *base, const char *path)
 {
@@ -1329,6 +1356,8 @@ ek_schema_compile(Jsonb *schema)
 
 		foreach(lc, cc.nodes)
 			check_cycles(lfirst(lc));
+		foreach(lc, cc.nodes)
+			set_prop_pass(lfirst(lc));
 	}
 	hash_destroy(cc.locs);
 	return result;

@@ -64,6 +64,8 @@ typedef struct EkProp
 	int			len;
 	EkNode	   *node;
 	bool		required;		/* in "properties": also in "required" */
+	uint8		pass;			/* kinds of value (EKT_*) that pass node on
+								 * "type" alone, nothing else to check */
 } EkProp;
 
 typedef struct EkPatProp

@@ -355,11 +355,14 @@ fmt_ipv6(const char *s, int len)
 	return dcolon ? groups < 8 : groups == 8;
 }
 
-/* (NUL, which strchr() used to match here too, is never in a jsonb string) */
+/*
+ * cc: char_classes().  (NUL, which strchr() used to match here too, is
+ * never in a jsonb string.)
+ */
 static inline bool
-is_atext(unsigned char c, bool idn)
+is_atext(const uint8 *cc, unsigned char c, bool idn)
 {
-	return (char_classes()[c] & CC_ATEXT) || (idn && c >= 0x80);
+	return (cc[c] & CC_ATEXT) || (idn && c >= 0x80);
 }
 
 static bool
@@ -384,6 +387,7 @@ check_email(const char *s, int len, bool idn)
 	}
 	else
 	{
+		const uint8 *cc = char_classes();
 		bool		prev_dot = true;
 
 		for (i = 0; i < len && s[i] != '@'; i++)
@@ -394,7 +398,7 @@ check_email(const char *s, int len, bool idn)
 					return false;
 				prev_dot = true;
 			}
-			else if (is_atext((unsigned char) s[i], idn))
+			else if (is_atext(cc, (unsigned char) s[i], idn))
 				prev_dot = false;
 			else
 				return false;

@@ -60,21 +60,6 @@ ek_object_lookup(const JsonbContainer *c, const char *key, int len, EkVal *out)
 	return false;
 }
 
-static int num_cmp_abs(const EkNum *a, const EkNum *b);
-
-static inline int
-num_cmp_dec(const EkNum *a, const EkNum *b)
-{
-	int			c;
-
-	if (a->sign != b->sign)
-		return a->sign < b->sign ? -1 : 1;
-	if (a->sign == 0)
-		return 0;
-	c = num_cmp_abs(a, b);
-	return a->sign > 0 ? c : -c;
-}
-
 static int
 num_cmp_abs(const EkNum *a, const EkNum *b)
 {
@@ -144,7 +129,8 @@ ek_num_is_integer(Numeric x)
 	return true;
 }
 
-static bool
+/* (out of line: its locals would put a stack protector on validate_number) */
+static pg_noinline bool
 num_is_multiple(Numeric x, Numeric m)
 {
 	bool		err = false;
@@ -246,21 +232,21 @@ add_error(VCtx *cx, const EkNode *n, const char *kw, const char *kwpath,
 static inline int
 push_key(VCtx *cx, const char *key, int len)
 {
-	int			save = cx->ipath.len;
+	int			save;
 	int			i;
 
-	if (cx->errors)
+	if (cx->errors == NULL)
+		return 0;
+	save = cx->ipath.len;
+	appendStringInfoChar(&cx->ipath, '/');
+	for (i = 0; i < len; i++)
 	{
-		appendStringInfoChar(&cx->ipath, '/');
-		for (i = 0; i < len; i++)
-		{
-			if (key[i] == '~')
-				appendStringInfoString(&cx->ipath, "~0");
-			else if (key[i] == '/')
-				appendStringInfoString(&cx->ipath, "~1");
-			else
-				appendStringInfoChar(&cx->ipath, key[i]);
-		}
+		if (key[i] == '~')
+			appendStringInfoString(&cx->ipath, "~0");
+		else if (key[i] == '/')
+			appendStringInfoString(&cx->ipath, "~1");
+		else
+			appendStringInfoChar(&cx->ipath, key[i]);
 	}
 	return save;
 }
@@ -268,10 +254,12 @@ push_key(VCtx *cx, const char *key, int len)
 static inline int
 push_index(VCtx *cx, int i)
 {
-	int			save = cx->ipath.len;
+	int			save;
 
-	if (cx->errors)
-		appendStringInfo(&cx->ipath, "/%d", i);
+	if (cx->errors == NULL)
+		return 0;
+	save = cx->ipath.len;
+	appendStringInfo(&cx->ipath, "/%d", i);
 	return save;
 }
 
@@ -283,17 +271,6 @@ pop_path(VCtx *cx, int save)
 		cx->ipath.len = save;
 		cx->ipath.data[save] = '\0';
 	}
-}
-
-/*
- * Whether v passes n on "type" alone, with nothing else to check: then
- * the caller need not call validate() at all.
- */
-static inline bool
-passes_on_type(const EkNode *n, const EkVal *v)
-{
-	return n->ref == NULL && n->boolean < 0 && (n->work & v->kind) == 0 &&
-		(n->types == 0 || (n->types & v->kind) != 0);
 }
 
 /* Validate quietly (for not, if, contains, oneOf counting, ...). */
@@ -318,28 +295,71 @@ string_length(const char *s, int len)
 	return len;
 }
 
-static pg_noinline bool
-validate_number(const EkNode *n, const EkVal *v, VCtx *cx)
+/* |x| compared with |b|, x decoded here (out of line: no EkNum on the caller's stack) */
+static pg_noinline int
+num_cmp_abs_bound(Numeric num, const EkNum *b)
 {
-	bool		ok = true;
 	EkNum		x;
 
-	num_decode(v->num, &x);
-	if (n->maximum && num_cmp_dec(&x, &n->maximum_n) > 0)
+	num_decode(num, &x);
+	return num_cmp_abs(&x, b);
+}
+
+/*
+ * x (of sign xsign, read from its header alone) compared with bound b:
+ * the digits are looked at only when the signs agree.
+ */
+static inline int
+num_cmp_bound(Numeric num, int xsign, const EkNum *b)
+{
+	int			c;
+
+	if (xsign != b->sign)
+		return xsign < b->sign ? -1 : 1;
+	if (xsign == 0)
+		return 0;
+	c = num_cmp_abs_bound(num, b);
+	return xsign > 0 ? c : -c;
+}
+
+/* The number keywords, reporting errors (validate_number's slow path). */
+static pg_noinline bool
+validate_number_full(const EkNode *n, const EkVal *v, VCtx *cx)
+{
+	bool		ok = true;
+	int			xsign = num_sign(v->num);
+
+	if (n->maximum && num_cmp_bound(v->num, xsign, &n->maximum_n) > 0)
 		FAIL("maximum", "maximum", psprintf("must be <= %s", n->maximum_s));
-	if (n->minimum && num_cmp_dec(&x, &n->minimum_n) < 0)
+	if (n->minimum && num_cmp_bound(v->num, xsign, &n->minimum_n) < 0)
 		FAIL("minimum", "minimum", psprintf("must be >= %s", n->minimum_s));
-	if (n->exmax && num_cmp_dec(&x, &n->exmax_n) >= 0)
+	if (n->exmax && num_cmp_bound(v->num, xsign, &n->exmax_n) >= 0)
 		FAIL("exclusiveMaximum", "exclusiveMaximum", psprintf("must be < %s", n->exmax_s));
-	if (n->exmin && num_cmp_dec(&x, &n->exmin_n) <= 0)
+	if (n->exmin && num_cmp_bound(v->num, xsign, &n->exmin_n) <= 0)
 		FAIL("exclusiveMinimum", "exclusiveMinimum", psprintf("must be > %s", n->exmin_s));
 	if (n->multiple && !num_is_multiple(v->num, n->multiple))
 		FAIL("multipleOf", "multipleOf", psprintf("must be multiple of %s", n->multiple_s));
 	return ok;
 }
 
+/* The number keywords: passes quietly, or on to validate_number_full(). */
 static pg_noinline bool
-validate_string(const EkNode *n, const EkVal *v, VCtx *cx)
+validate_number(const EkNode *n, const EkVal *v, VCtx *cx)
+{
+	int			xsign = num_sign(v->num);
+
+	if ((n->maximum == NULL || num_cmp_bound(v->num, xsign, &n->maximum_n) <= 0) &&
+		(n->minimum == NULL || num_cmp_bound(v->num, xsign, &n->minimum_n) >= 0) &&
+		(n->exmax == NULL || num_cmp_bound(v->num, xsign, &n->exmax_n) < 0) &&
+		(n->exmin == NULL || num_cmp_bound(v->num, xsign, &n->exmin_n) > 0) &&
+		(n->multiple == NULL || num_is_multiple(v->num, n->multiple)))
+		return true;
+	return validate_number_full(n, v, cx);
+}
+
+/* The string keywords, reporting errors (validate_string's slow path). */
+static pg_noinline bool
+validate_string_full(const EkNode *n, const EkVal *v, VCtx *cx)
 {
 	bool		ok = true;
 
@@ -362,6 +382,24 @@ validate_string(const EkNode *n, const EkVal *v, VCtx *cx)
 		FAIL("format", "format",
 			 psprintf("must match format \"%s\"", n->format_name));
 	return ok;
+}
+
+/* The string keywords: passes quietly, or on to validate_string_full(). */
+static pg_noinline bool
+validate_string(const EkNode *n, const EkVal *v, VCtx *cx)
+{
+	if (n->max_len >= 0 || n->min_len >= 0)
+	{
+		int			clen = string_length(v->str, v->len);
+
+		if ((n->max_len >= 0 && clen > n->max_len) ||
+			(n->min_len >= 0 && clen < n->min_len))
+			return validate_string_full(n, v, cx);
+	}
+	if ((n->pattern == NULL || ek_regex_match(n->pattern, v->str, v->len)) &&
+		(n->format == NULL || n->format(v->str, v->len)))
+		return true;
+	return validate_string_full(n, v, cx);
 }
 
 /* uniqueItems (out of line: keeps validate_array's frame small) */
@@ -476,7 +514,15 @@ validate_object(const EkNode *n, const EkVal *v, VCtx *cx)
 				vo;
 	int			i,
 				p = 0,
-				r = 0;
+				r = 0,
+				reqseen = 0;
+	const int	nprops = n->nprops;
+	const EkProp *props = n->props;
+	const bool	collect = cx->errors != NULL;
+
+	/* "required" walked beside the keys, unless counted in props */
+	const bool	walk_required = !collect && n->nreq_props < 0;
+	const bool	key_rules = n->npatprops > 0 || n->add_props || n->prop_names;
 
 	check_stack_depth();
 
@@ -503,57 +549,64 @@ validate_object(const EkNode *n, const EkVal *v, VCtx *cx)
 		}
 	}
 
-	if (size > 0)
-		vo = getJsonbOffset(v->cont, size);
-	else
-		vo = 0;
+	vo = child_offset(v->cont, size);
 	/* one merge walk over the keys: required, properties, the rest */
 	for (i = 0; i < size; i++)
 	{
-		EkVal		k,
-					x;
+		EkVal		x;
+		const char *kstr;
+		int			klen;
 		bool		matched = false;
 		int			c;
 		int			j;
 
-		read_child(v->cont, base, i, &ko, &k);
+		read_key(v->cont, base, i, &ko, &kstr, &klen);
 		read_child(v->cont, base, i + size, &vo, &x);
 
-		while (cx->errors == NULL && r < n->nrequired &&
-			   (c = key_cmp(n->required[r].name, n->required[r].len, k.str, k.len)) <= 0)
+		while (walk_required && r < n->nrequired &&
+			   (c = key_cmp(n->required[r].name, n->required[r].len, kstr, klen)) <= 0)
 		{
 			if (c < 0)
 				return false;	/* required[r] is missing */
 			r++;
 		}
 
-		while (p < n->nprops &&
-			   (c = key_cmp(n->props[p].name, n->props[p].len, k.str, k.len)) <= 0)
+		while (p < nprops &&
+			   (c = key_cmp(props[p].name, props[p].len, kstr, klen)) <= 0)
 		{
 			if (c == 0)
 			{
-				int			save = push_key(cx, k.str, k.len);
+				const EkProp *pr = &props[p];
 
 				matched = true;
-				if (!passes_on_type(n->props[p].node, &x) &&
-					!validate(n->props[p].node, &x, cx))
+				reqseen += pr->required;
+				if (!collect)
 				{
-					if (cx->errors == NULL)
+					if ((pr->pass & x.kind) == 0 &&
+						!validate(pr->node, &x, cx))
 						return false;
-					ok = false;
 				}
-				pop_path(cx, save);
+				else
+				{
+					int			save = push_key(cx, kstr, klen);
+
+					if (!validate(pr->node, &x, cx))
+						ok = false;
+					pop_path(cx, save);
+				}
 			}
 			p++;
 			if (matched)
 				break;
 		}
+		if (!key_rules)
+			continue;
 
 		for (j = 0; j < n->npatprops; j++)
 		{
-			if (ek_regex_match(n->patprops[j].re, k.str, k.len))
+			if (ek_regex_match(n->patprops[j].re, kstr, klen))
 			{
-				int			save = push_key(cx, k.str, k.len);
+				int			save = push_key(cx, kstr, klen);
 
 				matched = true;
 				if (!validate(n->patprops[j].node, &x, cx))
@@ -573,7 +626,7 @@ validate_object(const EkNode *n, const EkVal *v, VCtx *cx)
 					 pstrdup("must NOT have additional properties"));
 			else
 			{
-				int			save = push_key(cx, k.str, k.len);
+				int			save = push_key(cx, kstr, klen);
 
 				if (!validate(n->add_props, &x, cx))
 				{
@@ -587,15 +640,21 @@ validate_object(const EkNode *n, const EkVal *v, VCtx *cx)
 
 		if (n->prop_names)
 		{
-			EkVal		name = k;
+			EkVal		name;
+
+			memset(&name, 0, sizeof(name));
+			name.kind = EKT_STRING;
+			name.str = kstr;
+			name.len = klen;
 
 			if (!validate_quiet(n->prop_names, &name, cx))
 				FAIL("propertyNames", "propertyNames",
 					 pstrdup("property name must be valid"));
 		}
 	}
-	if (cx->errors == NULL && r < n->nrequired)
-		return false;			/* required properties after the last key */
+	if (cx->errors == NULL &&
+		(n->nreq_props < 0 ? r < n->nrequired : reqseen < n->nreq_props))
+		return false;			/* a required property is missing */
 
 	for (i = 0; i < n->ndeps; i++)
 	{
@@ -636,19 +695,32 @@ validate_any(const EkNode *n, const EkVal *v, VCtx *cx)
 	bool		ok = true;
 	int			i;
 
-	check_stack_depth();
-
 	if (n->nenum > 0 || (n->enum_vals && n->nenum == 0))
 	{
 		bool		found = false;
 
 		for (i = 0; i < n->nenum && !found; i++)
-			found = ek_equal(v, &n->enum_vals[i]);
+		{
+			const EkVal *e = &n->enum_vals[i];
+
+			if (e->kind != v->kind)
+				continue;
+			if (v->kind == EKT_STRING)
+				found = e->len == v->len && memcmp(e->str, v->str, v->len) == 0;
+			else
+				found = ek_equal(v, e);
+		}
 		if (!found)
 			FAIL("enum", "enum", pstrdup("must be equal to one of the allowed values"));
 	}
 	if (n->has_const && !ek_equal(v, &n->const_val))
 		FAIL("const", "const", pstrdup("must be equal to constant"));
+
+	/* enum and const do not recurse; the rest may */
+	if (n->nall == 0 && n->nany == 0 && n->none == 0 && n->not == NULL &&
+		n->if_ == NULL)
+		return ok;
+	check_stack_depth();
 
 	for (i = 0; i < n->nall; i++)
 	{
@@ -757,41 +829,56 @@ validate_keywords(const EkNode *n, const EkVal *v, VCtx *cx)
 	return ok;
 }
 
-/*
- * Validate v against n.  Recursion goes through validate_array,
- * validate_object and validate_any, which check the stack depth.
- */
-static bool
-validate(const EkNode *n, const EkVal *v, VCtx *cx)
+/* What follows a passed (or reported) "type": the other keywords. */
+static inline bool
+validate_rest(const EkNode *n, const EkVal *v, VCtx *cx)
 {
-	bool		ok = true;
-
-	while (n->ref)
-		n = n->ref;
-	if (unlikely(n->boolean >= 0))
-	{
-		if (n->boolean)
-			return true;
-		FAIL("false schema", NULL, pstrdup("boolean schema is false"));
-		return ok;
-	}
-	if (n->types && (n->types & v->kind) == 0 &&
-		!(v->kind == EKT_NUMBER && (n->types & EKT_INTEGER) &&
-		  ek_num_is_integer(v->num)))
-		FAIL("type", "type", pstrdup(n->type_msg));
 	if ((n->work & v->kind) == 0)
-		return ok;
+		return true;
 	/* leaves with only string or number keywords: no detour */
 	if (!(n->has & HAS_ANY))
 	{
 		if (v->kind == EKT_STRING)
-			return validate_string(n, v, cx) && ok;
+			return validate_string(n, v, cx);
 		if (v->kind == EKT_NUMBER)
-			return validate_number(n, v, cx) && ok;
+			return validate_number(n, v, cx);
 	}
-	if (!validate_keywords(n, v, cx))
+	return validate_keywords(n, v, cx);
+}
+
+/* v fails n's "type" (or n is the false schema): out of the hot path. */
+static pg_noinline bool
+validate_failed(const EkNode *n, const EkVal *v, VCtx *cx)
+{
+	if (cx->errors == NULL)
 		return false;
-	return ok;
+	if (n->boolean == 0)
+		add_error(cx, n, "false schema", NULL, pstrdup("boolean schema is false"));
+	else
+	{
+		add_error(cx, n, "type", "type", pstrdup(n->type_msg));
+		(void) validate_rest(n, v, cx);
+	}
+	return false;
+}
+
+/*
+ * Validate v against n.  Recursion goes through validate_array,
+ * validate_object and validate_any, which check the stack depth.
+ * Small, so that the common cases end in a tail call.
+ */
+static bool
+validate(const EkNode *n, const EkVal *v, VCtx *cx)
+{
+	while (n->ref)
+		n = n->ref;
+	if (unlikely(n->boolean >= 0))
+		return n->boolean ? true : validate_failed(n, v, cx);
+	if (n->types && (n->types & v->kind) == 0 &&
+		!(v->kind == EKT_NUMBER && (n->types & EKT_INTEGER) &&
+		  ek_num_is_integer(v->num)))
+		return validate_failed(n, v, cx);
+	return validate_rest(n, v, cx);
 }
 
 bool

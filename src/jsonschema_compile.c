@@ -1120,6 +1120,73 @@ new_node(const char *path)
 	return node;
 }
 
+/*
+ * When every name in "required" is also in "properties", flag those
+ * properties: the validator's merge walk over the instance's keys then
+ * counts the required ones it meets instead of walking "required" too.
+ */
+static void
+mark_required_props(EkNode *node)
+{
+	int			i,
+				p = 0,
+				count = 0;
+
+	node->nreq_props = -1;
+	if (node->nrequired == 0)
+		return;
+	/* both sorted in jsonb key order; "required" may repeat a name */
+	for (i = 0; i < node->nrequired; i++)
+	{
+		const EkProp *rq = &node->required[i];
+		int			c = 1;
+
+		while (p < node->nprops &&
+			   (c = key_cmp(node->props[p].name, node->props[p].len,
+							rq->name, rq->len)) < 0)
+			p++;
+		if (p >= node->nprops || c != 0)
+		{
+			for (p = 0; p < node->nprops; p++)
+				node->props[p].required = false;
+			return;
+		}
+		if (!node->props[p].required)
+		{
+			node->props[p].required = true;
+			count++;
+		}
+	}
+	node->nreq_props = count;
+}
+
+/*
+ * For each of node's properties, the kinds of value that pass its schema
+ * on "type" alone, with nothing else to check (references resolved):
+ * the validator then need not call validate() for them.
+ */
+static void
+set_prop_pass(EkNode *node)
+{
+	static const uint8 kinds[] = {EKT_NULL, EKT_BOOLEAN, EKT_NUMBER,
+	EKT_STRING, EKT_ARRAY, EKT_OBJECT};
+	int			i,
+				k;
+
+	for (i = 0; i < node->nprops; i++)
+	{
+		const EkNode *pn = node->props[i].node;
+
+		node->props[i].pass = 0;
+		if (pn->ref != NULL || pn->boolean >= 0)
+			continue;
+		for (k = 0; k < lengthof(kinds); k++)
+			if ((pn->work & kinds[k]) == 0 &&
+				(pn->types == 0 || (pn->types & kinds[k]) != 0))
+				node->props[i].pass |= kinds[k];
+	}
+}
+
 static EkNode *
 compile_value(Compiler *cc, const EkVal *v, const char *base, const char *path)
 {
@@ -1180,6 +1247,7 @@ compile_value(Compiler *cc, const EkVal *v, const char *base, const char *path)
 		read_child(v->cont, container_base(v->cont), i + n, &vo, &x);
 		compile_keyword(cc, node, val_cstring(&k), &x, base, path);
 	}
+	mark_required_props(node);
 	if (node->has & HAS_NUM)
 		node->work |= EKT_NUMBER;
 	if (node->has & HAS_STR)
@@ -1288,6 +1356,8 @@ ek_schema_compile(Jsonb *schema)
 
 		foreach(lc, cc.nodes)
 			check_cycles(lfirst(lc));
+		foreach(lc, cc.nodes)
+			set_prop_pass(lfirst(lc));
 	}
 	hash_destroy(cc.locs);
 	return result;

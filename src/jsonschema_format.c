@@ -19,6 +19,30 @@
 #define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
 #define IS_ALPHA(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
 #define IS_ALNUM(c) (IS_DIGIT(c) || IS_ALPHA(c))
+
+/* Character classes by table, for the per-character loops of e-mail */
+#define CC_ALNUM	0x01		/* letters and digits */
+#define CC_ATEXT	0x02		/* RFC 5322 atext: alnum and !#$%&'*+/=?^_`{|}~- */
+
+static uint8 char_class[256];
+static bool char_class_ready = false;
+
+static inline const uint8 *
+char_classes(void)
+{
+	if (unlikely(!char_class_ready))
+	{
+		const char *p;
+		int			c;
+
+		for (c = 0; c < 256; c++)
+			char_class[c] = IS_ALNUM(c) ? CC_ALNUM | CC_ATEXT : 0;
+		for (p = "!#$%&'*+/=?^_`{|}~-"; *p; p++)
+			char_class[(unsigned char) *p] |= CC_ATEXT;
+		char_class_ready = true;
+	}
+	return char_class;
+}
 #define IS_HEX(c) (IS_DIGIT(c) || ((c) >= 'a' && (c) <= 'f') || ((c) >= 'A' && (c) <= 'F'))
 
 /* ---------------------------------------------------------------------
@@ -191,10 +215,50 @@ check_hostname(const char *s, int len, bool idn)
 	return chars > 0 && chars <= 253;
 }
 
+/*
+ * check_hostname(s, len, false) in one pass over ASCII labels.  Like it,
+ * counts the final label's end as a character, so at most 252 bytes.
+ */
+static bool
+check_hostname_ascii(const char *s, int len)
+{
+	const uint8 *cc = char_classes();
+	int			i,
+				lab = 0;
+
+	if (len == 0 || len > 252)
+		return false;
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (cc[c] & CC_ALNUM)
+			lab++;
+		else if (c == '.')
+		{
+			if (lab == 0 || lab > 63 || s[i - 1] == '-')
+				return false;
+			lab = 0;
+		}
+		else if (c == '-' && lab > 0)
+		{
+			lab++;
+			/* "--" in the 3rd and 4th positions is reserved for IDNA (xn--) */
+			if (lab == 4 && s[i - 1] == '-' &&
+				!(tolower((unsigned char) s[i - 3]) == 'x' &&
+				  tolower((unsigned char) s[i - 2]) == 'n'))
+				return false;
+		}
+		else
+			return false;
+	}
+	return lab > 0 && lab <= 63 && s[len - 1] != '-';
+}
+
 static bool
 fmt_hostname(const char *s, int len)
 {
-	return check_hostname(s, len, false);
+	return check_hostname_ascii(s, len);
 }
 
 static bool
@@ -291,11 +355,14 @@ fmt_ipv6(const char *s, int len)
 	return dcolon ? groups < 8 : groups == 8;
 }
 
-static bool
-is_atext(unsigned char c, bool idn)
+/*
+ * cc: char_classes().  (NUL, which strchr() used to match here too, is
+ * never in a jsonb string.)
+ */
+static inline bool
+is_atext(const uint8 *cc, unsigned char c, bool idn)
 {
-	return IS_ALNUM(c) || strchr("!#$%&'*+/=?^_`{|}~-", c) != NULL ||
-		(idn && c >= 0x80);
+	return (cc[c] & CC_ATEXT) || (idn && c >= 0x80);
 }
 
 static bool
@@ -320,6 +387,7 @@ check_email(const char *s, int len, bool idn)
 	}
 	else
 	{
+		const uint8 *cc = char_classes();
 		bool		prev_dot = true;
 
 		for (i = 0; i < len && s[i] != '@'; i++)
@@ -330,7 +398,7 @@ check_email(const char *s, int len, bool idn)
 					return false;
 				prev_dot = true;
 			}
-			else if (is_atext((unsigned char) s[i], idn))
+			else if (is_atext(cc, (unsigned char) s[i], idn))
 				prev_dot = false;
 			else
 				return false;
@@ -347,7 +415,7 @@ check_email(const char *s, int len, bool idn)
 			return fmt_ipv6(s + 6, len - 7);
 		return fmt_ipv4(s + 1, len - 2);
 	}
-	return check_hostname(s, len, idn);
+	return idn ? check_hostname(s, len, true) : check_hostname_ascii(s, len);
 }
 
 static bool

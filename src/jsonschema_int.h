@@ -63,6 +63,9 @@ typedef struct EkProp
 	const char *name;
 	int			len;
 	EkNode	   *node;
+	bool		required;		/* in "properties": also in "required" */
+	uint8		pass;			/* kinds of value (EKT_*) that pass node on
+								 * "type" alone, nothing else to check */
 } EkProp;
 
 typedef struct EkPatProp
@@ -150,6 +153,8 @@ struct EkNode
 	EkProp	   *required;		/* sorted; node field unused */
 	int		   *required_order; /* schema order -> index in required */
 	int			nrequired;
+	int			nreq_props;		/* every required name is in props: how
+								 * many props are required; else -1 */
 	int32		min_props,
 				max_props;
 	EkDep	   *deps;
@@ -259,48 +264,130 @@ root_value(Jsonb *jb, EkVal *v)
 	}
 }
 
-/* jsonb's order of object keys: shorter first, then bytewise */
-static inline int
+/*
+ * The offset of child i's data in container c: getJsonbOffset(), inline.
+ * Only every JB_OFFSET_STRIDE'th JEntry holds an offset; the others hold
+ * lengths, summed back to the nearest offset.
+ */
+static inline uint32
+child_offset(const JsonbContainer *c, int i)
+{
+	uint32		off = 0;
+	int			j;
+
+	for (j = i - 1; j >= 0; j--)
+	{
+		JEntry		e = c->children[j];
+
+		off += JBE_OFFLENFLD(e);
+		if (JBE_HAS_OFF(e))
+			break;
+	}
+	return off;
+}
+
+/*
+ * Read key i of object c (keys are strings), whose data starts at *off;
+ * advance *off to the start of key i+1.
+ */
+static inline void
+read_key(const JsonbContainer *c, const char *base, int i, uint32 *off,
+		 const char **str, int *len)
+{
+	JEntry		e = c->children[i];
+	uint32		start = *off;
+	uint32		end = JBE_HAS_OFF(e) ? JBE_OFFLENFLD(e) : start + JBE_OFFLENFLD(e);
+
+	*off = end;
+	*str = base + start;
+	*len = end - start;
+}
+
+/* The first 2, 4, 8 bytes at p as a big-endian number (compares like memcmp) */
+static inline uint16
+load_be16(const char *p)
+{
+	uint16		x;
+
+	memcpy(&x, p, 2);
+	return pg_ntoh16(x);
+}
+
+static inline uint32
+load_be32(const char *p)
+{
+	uint32		x;
+
+	memcpy(&x, p, 4);
+	return pg_ntoh32(x);
+}
+
+static inline uint64
+load_be64(const char *p)
+{
+	uint64		x;
+
+	memcpy(&x, p, 8);
+	return pg_ntoh64(x);
+}
+
+/*
+ * jsonb's order of object keys: shorter first, then bytewise.
+ *
+ * Strings of equal length are compared a word at a time, the last word
+ * overlapping the one before it: the bytes they share are equal by then,
+ * so the first difference still decides.  Never reads outside a string.
+ */
+static pg_attribute_always_inline int
 key_cmp(const char *a, int alen, const char *b, int blen)
 {
+	uint64		x,
+				y;
+
 	if (alen != blen)
 		return alen < blen ? -1 : 1;
-	/* 8 bytes at a time; big-endian values compare like memcmp */
-	while (alen >= 8)
+	if (alen > 16)
 	{
-		uint64		x,
-					y;
+		int			i;
 
-		memcpy(&x, a, 8);
-		memcpy(&y, b, 8);
-		if (x != y)
-			return pg_ntoh64(x) < pg_ntoh64(y) ? -1 : 1;
-		a += 8;
-		b += 8;
-		alen -= 8;
+		for (i = 0; i + 8 < alen; i += 8)
+		{
+			x = load_be64(a + i);
+			y = load_be64(b + i);
+			if (x != y)
+				return x < y ? -1 : 1;
+		}
+		x = load_be64(a + alen - 8);
+		y = load_be64(b + alen - 8);
 	}
-	if (alen >= 4)
+	else if (alen >= 8)
 	{
-		uint32		x,
-					y;
-
-		memcpy(&x, a, 4);
-		memcpy(&y, b, 4);
-		if (x != y)
-			return pg_ntoh32(x) < pg_ntoh32(y) ? -1 : 1;
-		a += 4;
-		b += 4;
-		alen -= 4;
+		x = load_be64(a);
+		y = load_be64(b);
+		if (x == y)
+		{
+			x = load_be64(a + alen - 8);
+			y = load_be64(b + alen - 8);
+		}
 	}
-	while (alen > 0)
+	else if (alen >= 4)
 	{
-		if (*a != *b)
-			return (unsigned char) *a < (unsigned char) *b ? -1 : 1;
-		a++;
-		b++;
-		alen--;
+		x = ((uint64) load_be32(a) << 32) | load_be32(a + alen - 4);
+		y = ((uint64) load_be32(b) << 32) | load_be32(b + alen - 4);
 	}
-	return 0;
+	else if (alen >= 2)
+	{
+		x = ((uint32) load_be16(a) << 16) | load_be16(a + alen - 2);
+		y = ((uint32) load_be16(b) << 16) | load_be16(b + alen - 2);
+	}
+	else if (alen == 1)
+	{
+		x = (unsigned char) *a;
+		y = (unsigned char) *b;
+	}
+	else
+		return 0;
+	return x == y ? 0 : (x < y ? -1 : 1);
 }
 
 /* ---------------------------------------------------------------------
@@ -338,6 +425,25 @@ num_decode(Numeric n, EkNum *d)
 	}
 	if (d->ndigits == 0)
 		d->sign = 0;
+}
+
+/* The sign of a jsonb number (-1, 0, 1), from its header alone. */
+static inline int
+num_sign(Numeric n)
+{
+	const unsigned char *p = (const unsigned char *) VARDATA_ANY(n);
+	int			len = VARSIZE_ANY_EXHDR(n);
+	uint16		hdr;
+
+	/* as memcpy() would, but no local whose address is taken */
+#ifdef WORDS_BIGENDIAN
+	hdr = (uint16) (p[0] << 8 | p[1]);
+#else
+	hdr = (uint16) (p[1] << 8 | p[0]);
+#endif
+	if ((hdr & 0xC000) == 0x8000)
+		return len < (int) (2 * sizeof(int16)) ? 0 : ((hdr & 0x2000) ? -1 : 1);
+	return len < (int) (3 * sizeof(int16)) ? 0 : ((hdr & 0x4000) ? -1 : 1);
 }
 
 static inline int16

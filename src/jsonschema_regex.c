@@ -764,16 +764,15 @@ ek_regex_compile_into(EkRegex *r, const char *src, int len, char **err)
 	return true;
 }
 
-bool
-ek_regex_match(EkRegex *r, const char *s, int len)
+/* PostgreSQL's regex engine, on the string widened to pg_wchar */
+static pg_noinline bool
+regex_match_full(EkRegex *r, const char *s, int len)
 {
 	pg_wchar	buf[256];
 	pg_wchar   *wide = buf;
 	int			wlen;
 	int			rc;
 
-	if (r->simple)
-		return simple_match(r->simple, s, len);
 	if (len >= lengthof(buf))
 		wide = palloc((len + 1) * sizeof(pg_wchar));
 	wlen = pg_mb2wchar_with_len(s, wide, len);
@@ -792,4 +791,12 @@ ek_regex_match(EkRegex *r, const char *s, int len)
 				 errmsg("regular expression failed: %s", msg)));
 	}
 	return false;
+}
+
+bool
+ek_regex_match(EkRegex *r, const char *s, int len)
+{
+	if (r->simple)
+		return simple_match(r->simple, s, len);
+	return regex_match_full(r, s, len);
 }

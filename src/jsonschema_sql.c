@@ -128,8 +128,8 @@ arg_is_const(FmgrInfo *flinfo, int argnum)
 }
 
 /* The compiled form of the schema argument (argument 0). */
-static const EkSchema *
-schema_from_arg(FunctionCallInfo fcinfo)
+static pg_noinline const EkSchema *
+schema_from_arg_slow(FunctionCallInfo fcinfo)
 {
 	CallCache  *cc = fcinfo->flinfo->fn_extra;
 	Datum		raw = PG_GETARG_DATUM(0);
@@ -203,6 +203,21 @@ schema_from_arg(FunctionCallInfo fcinfo)
 		cc->raw = raw;
 		return compiled;
 	}
+}
+
+/* The same, with the common case (the same constant again) inline. */
+static inline const EkSchema *
+schema_from_arg(FunctionCallInfo fcinfo)
+{
+	CallCache  *cc = fcinfo->flinfo->fn_extra;
+
+	if (likely(cc != NULL) && cc->slot >= 0 && cc->stable &&
+		cc->raw == PG_GETARG_DATUM(0) && slots[cc->slot].id == cc->id)
+	{
+		slots[cc->slot].last_used = ++use_clock;
+		return slots[cc->slot].schema;
+	}
+	return schema_from_arg_slow(fcinfo);
 }
 
 PG_FUNCTION_INFO_V1(eventkit_schema_valid);

@@ -16,7 +16,10 @@
 #             derived (net = rows / (eventkit - scan)).
 #
 # Ajv and eventkit runs alternate, REPEAT times each; medians and min..max
-# are printed, and the ratio eventkit/Ajv of the medians (gross).
+# are printed, and the ratio eventkit/Ajv of the medians (gross).  Each run's
+# log line shows "machine CPU busy: x of <nproc>", the whole machine's CPU use
+# during that run (as test/bench/run.sh): about 1 for the run alone; clearly
+# more means something else was running and the figure is not trustworthy.
 #
 # npm installs ajv@8 and ajv-formats into $SCRATCH (eventkit does not depend
 # on node).  The extension must be installed in $EK_PG_CONFIG's PostgreSQL
@@ -40,6 +43,14 @@ export LC_ALL=C.UTF-8
 unset PGHOST PGPORT PGUSER PGDATABASE PGSERVICE
 
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+# Machine-wide CPU time in use (user+nice+system+irq+softirq+steal), in ticks.
+cpu_ticks() { awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+CLK_TCK=$(getconf CLK_TCK)
+# busy TICKS0 NS0: CPUs busy on average over the machine since then
+busy() {
+	awk -v c="$(( $(cpu_ticks) - $1 ))" -v hz="$CLK_TCK" -v ns="$(( $(date +%s%N) - $2 ))" \
+		'BEGIN { printf "%.2f", c / hz / (ns / 1e9) }'
+}
 
 mkdir -p "$SCRATCH/node"
 if [ ! -d "$SCRATCH/node/node_modules/ajv" ] || [ ! -d "$SCRATCH/node/node_modules/ajv-formats" ]; then
@@ -101,16 +112,21 @@ Q_VALID="SELECT count(*) FILTER (WHERE eventkit.schema_valid('$SCHEMA'::jsonb, e
 Q_SCAN="SELECT count(e) FROM bench"
 VALID=$("${PSQL[@]}" -At -c "$Q_VALID")
 
-ajv=() ek=() scan=()
+ajv=() ek=() scan=() ek_busy=()
 for r in $(seq 1 "$REPEAT"); do
+	c0=$(cpu_ticks) n0=$(date +%s%N)
 	a=$(NODE_PATH="$SCRATCH/node/node_modules" node "$HERE/ajv_bench.js" "$N" | head -1 |
 		sed -n 's/.*"per_second":\([0-9]*\).*/\1/p')
+	ab=$(busy "$c0" "$n0")
 	ajv+=("$a")
+	c0=$(cpu_ticks) n0=$(date +%s%N)
 	t=$(time_sql "$Q_VALID")
+	eb=$(busy "$c0" "$n0")
+	ek_busy+=("$eb")
 	ek+=("$(awk -v n="$ROWS" -v t="$t" 'BEGIN {printf "%.0f", n / (t / 1000)}')")
 	s=$(time_sql "$Q_SCAN")
 	scan+=("$s:$t")
-	log "run $r: ajv ${a}/s; eventkit ${t} ms for $ROWS rows; scan alone ${s} ms"
+	log "run $r: ajv ${a}/s (machine CPU busy: $ab of $(nproc)); eventkit ${t} ms for $ROWS rows (machine CPU busy: $eb of $(nproc)); scan alone ${s} ms"
 done
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
@@ -130,5 +146,7 @@ printf '%-34s %12s/s  (min..max %s, %d runs)\n' "ajv $(NODE_PATH="$SCRATCH/node/
 	"$AJV_MED" "$(minmax "${ajv[@]}")" "$REPEAT"
 printf '%-34s %12s/s  (min..max %s, %d runs)\n' "eventkit.schema_valid (gross)" "$EK_MED" "$(minmax "${ek[@]}")" "$REPEAT"
 printf '%-34s %12s/s  (min..max %s)\n' "eventkit, scan time subtracted" "$NET_MED" "$(minmax "${net[@]}")"
+printf '%-34s %12s of %d  (min..max %s)\n' "machine CPU busy, eventkit runs" \
+	"$(median "${ek_busy[@]}")" "$(nproc)" "$(minmax "${ek_busy[@]}")"
 awk -v e="$EK_MED" -v a="$AJV_MED" -v n="$NET_MED" \
 	'BEGIN {printf "ratio eventkit/ajv: %.2f (gross, whole SELECT), %.2f (validation alone)\n", e / a, n / a}'

@@ -733,6 +733,58 @@ ek_rollup_append_merge(StringInfo buf, const RollupDef *def)
 }
 
 /*
+ * "<bucket, dimensions, merged states> FROM d GROUP BY <bucket, dimensions>":
+ * the delta rows d (rollup_delta.c) of each group merged into one, in the
+ * order of ek_rollup_append_state_columns(): counts and sums add, min and
+ * max, hll_union_agg, the tdigest(tdigest) aggregate.
+ */
+void
+ek_rollup_append_delta_merge(StringInfo buf, const RollupDef *def)
+{
+	ListCell   *lc;
+	StringInfoData keys;
+
+	initStringInfo(&keys);
+	appendStringInfoString(&keys, "d.bucket");
+	foreach(lc, def->dims)
+		appendStringInfo(&keys, ", d.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
+	appendStringInfoString(buf, keys.data);
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+		char	   *c = col(m->name, NULL);
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				appendStringInfo(buf, ", pg_catalog.sum(d.%s)::pg_catalog.int8", c);
+				break;
+			case RM_SUM:
+				appendStringInfo(buf, ", pg_catalog.sum(d.%s)", c);
+				break;
+			case RM_MIN:
+				appendStringInfo(buf, ", pg_catalog.min(d.%s)", c);
+				break;
+			case RM_MAX:
+				appendStringInfo(buf, ", pg_catalog.max(d.%s)", c);
+				break;
+			case RM_AVG:
+				appendStringInfo(buf, ", pg_catalog.sum(d.%s), pg_catalog.sum(d.%s)::pg_catalog.int8",
+								 col(m->name, "_sum"), col(m->name, "_count"));
+				break;
+			case RM_DISTINCT:
+				appendStringInfo(buf, ", %s.hll_union_agg(d.%s)", def->hll_schema, c);
+				break;
+			case RM_PERCENTILE:
+				appendStringInfo(buf, ", %s.tdigest(d.%s)", def->tdigest_schema, c);
+				break;
+		}
+	}
+	appendStringInfo(buf, ", pg_catalog.sum(d.%s)::pg_catalog.int8 FROM d GROUP BY %s",
+					 EK_ROLLUP_SKIPPED_COLUMN, keys.data);
+}
+
+/*
  * CREATE VIEW <name>_realtime: the rollup table's partial states plus the
  * aggregation of the rows past the watermark, merged and finished.
  */

@@ -96,17 +96,20 @@ ek_rollup_delta_relid(Oid rollup_relid)
 
 /*
  * CREATE TABLE for the delta table of the rollup table qtable (made just
- * before, with oid rollup_relid).
+ * before, with oid rollup_relid), and its index on batch_id: a refresh
+ * reads its range through it, never the rows it deleted before.
  */
 char *
 ek_rollup_delta_sql(Oid rollup_relid, const char *qtable)
 {
+	char	   *qdelta = quote_qualified_identifier(get_namespace_name(get_rel_namespace(rollup_relid)),
+													psprintf("%s%s", get_rel_name(rollup_relid),
+															 EK_ROLLUP_DELTA_SUFFIX));
+
 	return psprintf("CREATE TABLE %s (batch_id pg_catalog.int8 NOT NULL,"
-					" %s pg_catalog.int8 NOT NULL, LIKE %s)",
-					quote_qualified_identifier(get_namespace_name(get_rel_namespace(rollup_relid)),
-											   psprintf("%s%s", get_rel_name(rollup_relid),
-														EK_ROLLUP_DELTA_SUFFIX)),
-					EK_ROLLUP_DELTA_EVENTS_COLUMN, qtable);
+					" %s pg_catalog.int8 NOT NULL, LIKE %s);"
+					" CREATE INDEX ON %s USING btree (batch_id)",
+					qdelta, EK_ROLLUP_DELTA_EVENTS_COLUMN, qtable, qdelta);
 }
 
 /* ---------------------------------------------------------------------

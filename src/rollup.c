@@ -288,7 +288,6 @@ fold(const RollupRow *row, int64 from, int64 to)
 	char	   *qtable;
 	char	   *keyname;
 	Oid			delta;
-	ArrayType  *uncovered = NULL;
 
 	memset(&def, 0, sizeof(def));
 	def.rollup_id = row->rollup_id;
@@ -299,19 +298,17 @@ fold(const RollupRow *row, int64 from, int64 to)
 
 	ek_begin_ddl(&ddl, ek_relation_owner(row->relid), false);
 	ek_rollup_parse(&def, row->dimensions, row->measures);
-	qtable = ek_qualified_relname(row->relid);
-	keyname = key_name(row->relid);
-	/* the batches ingest left deltas for are merged from those (rollup_delta.c) */
-	delta = ek_rollup_delta_relid(row->relid);
-	if (OidIsValid(delta))
-		events = ek_rollup_merge_deltas(&def, qtable, keyname, delta, from, to, &uncovered);
 	/* read the new rows through the batch_id index, never by a whole scan */
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	qtable = ek_qualified_relname(row->relid);
+	keyname = key_name(row->relid);
+	/* the batches ingest left deltas for are folded from those (rollup_delta.c) */
+	delta = ek_rollup_delta_relid(row->relid);
+	if (OidIsValid(delta))
+		events = ek_rollup_merge_deltas(&def, qtable, keyname, delta, from, to);
 	if (events < 0)
 		events = ek_rollup_fold(&def, qtable, keyname, from, to, NULL);
-	else if (uncovered != NULL)
-		events += ek_rollup_fold(&def, qtable, keyname, from, to, uncovered);
 	ek_end_ddl(&ddl);
 	return events;
 }
@@ -509,13 +506,13 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	ek_spi_exec(ek_rollup_view_sql(&def, qview, qtable), SPI_OK_UTILITY);
 	/* the delta table, dropped with the rollup table */
 	{
-		Oid			relid = get_relname_relid(rv->relname, nspid);
 		ObjectAddress table;
 		ObjectAddress delta;
 
-		ek_spi_exec(ek_rollup_delta_sql(relid, qtable), SPI_OK_UTILITY);
+		ek_spi_exec(ek_rollup_delta_table_sql(&def, quote_qualified_identifier(nspname, deltaname)),
+					SPI_OK_UTILITY);
 		CommandCounterIncrement();
-		ObjectAddressSet(table, RelationRelationId, relid);
+		ObjectAddressSet(table, RelationRelationId, get_relname_relid(rv->relname, nspid));
 		ObjectAddressSet(delta, RelationRelationId, get_relname_relid(deltaname, nspid));
 		recordDependencyOn(&delta, &table, DEPENDENCY_AUTO);
 	}

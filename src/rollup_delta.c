@@ -14,8 +14,11 @@
  *	  states fit in a page or two.
  *
  *	  The delta table "<rollup table>_delta" (made by create_rollup beside
- *	  the rollup table, dropped with it) has the rollup table's columns plus
- *	  batch_id and ek_events (the events of the group).  Ingest's fast path
+ *	  the rollup table, dropped with it; rollup_sql.c) has batch_id,
+ *	  ek_events (the events of the group) and the rollup table's columns,
+ *	  but the hll hashes (int8[]) of a distinct() and the values (float8[])
+ *	  of a percentile() instead of their hll and t-digest: merging many
+ *	  small hlls costs far more than building one.  Ingest's fast path
  *	  (writer.c), after writing a batch, folds the rows it has just written,
  *	  read back from the batch's own values with the fold's own SELECT list
  *	  (so exactly what a scan of the stream would read: the columns ingest
@@ -27,12 +30,13 @@
  *	  A refresh of (from, to] (rollup.c has waited for the writers of every
  *	  batch up to to) then: finds the batches of that range that have delta
  *	  rows; if none, folds the range from the stream as before; otherwise it
- *	  folds from the stream only the batches that stored events
- *	  (eventkit.ingest_batches.accepted > 0) and have no delta (written by
- *	  the slow path, or by an ingest that began before the rollup existed),
- *	  and merges and deletes the delta rows of the range in one statement.
- *	  So every batch is folded exactly once, from its delta or from its
- *	  rows.
+ *	  reads the range's delta rows into the fold (rollup_fold.c adds them to
+ *	  their groups), adds from the stream only the batches that stored
+ *	  events (eventkit.ingest_batches.accepted > 0) and have no delta
+ *	  (written by the slow path, or by an ingest that began before the
+ *	  rollup existed), merges the groups into the rollup table and deletes
+ *	  the range's delta rows.  So every batch is folded exactly once, from
+ *	  its delta or from its rows.
  *
  *-------------------------------------------------------------------------
  */
@@ -94,51 +98,34 @@ ek_rollup_delta_relid(Oid rollup_relid)
 							 get_rel_namespace(rollup_relid));
 }
 
-/*
- * CREATE TABLE for the delta table of the rollup table qtable (made just
- * before, with oid rollup_relid), and its index on batch_id: a refresh
- * reads its range through it, never the rows it deleted before.
- */
-char *
-ek_rollup_delta_sql(Oid rollup_relid, const char *qtable)
-{
-	char	   *qdelta = quote_qualified_identifier(get_namespace_name(get_rel_namespace(rollup_relid)),
-													psprintf("%s%s", get_rel_name(rollup_relid),
-															 EK_ROLLUP_DELTA_SUFFIX));
-
-	return psprintf("CREATE TABLE %s (batch_id pg_catalog.int8 NOT NULL,"
-					" %s pg_catalog.int8 NOT NULL, LIKE %s);"
-					" CREATE INDEX ON %s USING btree (batch_id)",
-					qdelta, EK_ROLLUP_DELTA_EVENTS_COLUMN, qtable, qdelta);
-}
-
 /* ---------------------------------------------------------------------
  * Refresh: merge the deltas of (from, to]
  * ---------------------------------------------------------------------
  */
 
 /*
- * Merge the delta rows of (from, to] into the rollup table and delete
- * them; returns their events, or -1 (and does nothing) when the range has
- * no delta rows.  *uncovered: the batches of the range that stored events
- * and have no delta (NULL if none), for the caller to fold from the
- * stream.  Caller: SPI connected, as the rollup owner (rollup.c's fold()).
+ * Fold (from, to] from the deltas: the delta rows of the range and, from
+ * the stream, the batches of the range that stored events and have no
+ * delta, merged into the rollup table; then delete the range's delta rows.
+ * Returns the events folded, or -1 (having done nothing) when the range
+ * has no delta rows.  Caller: SPI connected, as the rollup owner
+ * (rollup.c's fold()).
  */
 int64
 ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *keyname,
-					   Oid delta, int64 from, int64 to, ArrayType **uncovered)
+					   Oid delta, int64 from, int64 to)
 {
 	Oid			argtypes[4] = {INT8OID, INT8OID, INT4OID, INT8ARRAYOID};
 	Datum		args[4];
 	char	   *qdelta = ek_qualified_relname(delta);
-	StringInfoData sql;
 	Datum		covered;
 	bool		isnull;
+	int64		events;
+	ArrayType  *uncovered = NULL;
 	Oid			save_userid;
 	int			save_sec;
 	int			rc;
 
-	*uncovered = NULL;
 	args[0] = Int64GetDatum(from);
 	args[1] = Int64GetDatum(to);
 
@@ -175,32 +162,18 @@ ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *key
 		Datum		u = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull)
-			*uncovered = DatumGetArrayTypePCopy(u);
+			uncovered = DatumGetArrayTypePCopy(u);
 	}
 
-	/* merge and delete the deltas, in one statement */
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "WITH d AS (DELETE FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
-					 " AND batch_id OPERATOR(pg_catalog.<=) $2 RETURNING *),"
-					 " m AS (INSERT INTO %s AS r (", qdelta, qtable);
-	ek_rollup_append_state_columns(&sql, def, "");
-	appendStringInfoString(&sql, ") SELECT ");
-	ek_rollup_append_delta_merge(&sql, def);
-	appendStringInfo(&sql, " ON CONFLICT ON CONSTRAINT %s DO UPDATE SET ",
-					 quote_identifier(keyname));
-	ek_rollup_append_merge(&sql, def);
-	appendStringInfo(&sql, ") SELECT pg_catalog.sum(d.%s)::pg_catalog.int8 FROM d",
-					 EK_ROLLUP_DELTA_EVENTS_COLUMN);
-	rc = SPI_execute_with_args(sql.data, 2, argtypes, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "eventkit: could not merge the rollup's deltas: %s",
+	/* fold the deltas and those batches, then forget the deltas */
+	events = ek_rollup_fold_deltas(def, qtable, keyname, qdelta, from, to, uncovered);
+	rc = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
+										" AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta),
+							   2, argtypes, args, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "eventkit: could not delete the rollup's deltas: %s",
 			 SPI_result_code_string(rc));
-	{
-		int64		events = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														 SPI_tuptable->tupdesc, 1, &isnull));
-
-		return isnull ? 0 : events;
-	}
+	return events;
 }
 
 /* ---------------------------------------------------------------------

@@ -33,9 +33,12 @@
  *	  extensions' own aggregates (hll_add_agg, tdigest) over the group's
  *	  slice of one array of hashes (values), so their format is theirs.
  *
- *	  Ingest uses the same aggregation for the deltas (rollup_delta.c): the
- *	  same SELECT list over the batch's values, the groups inserted into the
- *	  rollup's delta table instead of merged (ek_rollup_fold_delta).
+ *	  Deltas (rollup_delta.c): ingest uses the same aggregation over the
+ *	  batch's values and inserts the groups into the rollup's delta table
+ *	  (their hashes and values as arrays) instead of merging them
+ *	  (ek_rollup_fold_delta); a refresh reads those delta rows back into the
+ *	  groups (fold_delta_row), adds the batches that have none from the
+ *	  stream, and merges once (ek_rollup_fold_deltas).
  *
  *	  The realtime view computes the same partial states in SQL
  *	  (rollup_sql.c); the rollup tests compare both with a from-scratch
@@ -159,6 +162,7 @@ typedef struct Fold
 	const char *qtable;			/* the rollup table */
 	const char *keyname;		/* its unique key */
 	int64		delta_batch;	/* > 0: insert the groups into a delta table */
+	bool		reading_deltas; /* the rows are delta rows (rollup_delta.c) */
 	SPIPlanPtr *merge_plan;		/* if set: the merge's kept plan (made once) */
 	Size		flush_bytes;	/* merge the groups when they take more */
 	MemoryContext cxt;			/* groups and their states; reset by a merge */
@@ -467,6 +471,72 @@ accumulate(Fold *f, RollupMeasure *m, FoldState *st, FoldInput *in)
 	}
 }
 
+/*
+ * A delta row (bucket, dimensions, ek_events, skipped_events, then per
+ * measure its columns, count aside: see delta_sql()): a group's partial
+ * state, added to its group here.  Runs in the row context.
+ */
+static void
+fold_delta_row(Fold *f, TupleTableSlot *slot)
+{
+	Datum	   *values = slot->tts_values;
+	bool	   *nulls = slot->tts_isnull;
+	FoldGroup  *g = find_group(f, values, nulls);
+	int			a = f->nkeys;
+
+	g->events += DatumGetInt64(values[a]);
+	f->events += DatumGetInt64(values[a]);
+	g->skipped += DatumGetInt64(values[a + 1]);
+	a += 2;
+	for (int i = 0; i < f->nmeasures; i++)
+	{
+		RollupMeasure *m = f->measures[i];
+		FoldState  *st = &g->states[i];
+		FoldInput	in = {nulls[a], false, values[a]};
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				continue;		/* the group's events */
+			case RM_SUM:
+			case RM_MIN:
+			case RM_MAX:
+				accumulate(f, m, st, &in);
+				break;
+			case RM_AVG:
+				{
+					int64		n = DatumGetInt64(values[a + 1]);
+
+					accumulate(f, m, st, &in);	/* adds one to count when not null */
+					st->count += n - (in.isnull ? 0 : 1);
+					a++;
+					break;
+				}
+			case RM_DISTINCT:
+			case RM_PERCENTILE:
+				if (!in.isnull)
+				{
+					Datum	   *elems;
+					bool	   *elemnulls;
+					int			nelems;
+
+					deconstruct_array(DatumGetArrayTypeP(in.value),
+									  m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID,
+									  8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+									  &elems, &elemnulls, &nelems);
+					for (int e = 0; e < nelems; e++)
+						if (elemnulls[e] && m->kind == RM_DISTINCT)
+							st->vals.hasnull = true;
+						else
+							append_value(f->cxt, &st->vals, elemnulls[e] ? (Datum) 0 : elems[e],
+										 elemnulls[e]);
+				}
+				break;
+		}
+		a++;
+	}
+}
+
 /* The executor's row: fold it into its group. */
 static bool
 fold_receive(TupleTableSlot *slot, DestReceiver *self)
@@ -477,6 +547,11 @@ fold_receive(TupleTableSlot *slot, DestReceiver *self)
 	FoldGroup  *g;
 
 	slot_getallattrs(slot);
+	if (f->reading_deltas)
+	{
+		fold_delta_row(f, slot);
+		goto done;
+	}
 	for (int s = 0; s < f->nsources; s++)
 	{
 		read_input(f, s, slot->tts_values[f->nkeys + s], slot->tts_isnull[f->nkeys + s],
@@ -494,9 +569,10 @@ fold_receive(TupleTableSlot *slot, DestReceiver *self)
 
 		accumulate(f, m, &g->states[i], m->source >= 0 ? &f->inputs[m->source] : NULL);
 	}
+	f->events++;
+done:
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(f->rowcxt);
-	f->events++;
 
 	/*
 	 * Groups beyond work_mem (a refresh after a long pause, a backfill): merge
@@ -924,7 +1000,11 @@ fold_merge(Fold *f)
 					argtypes[np] = elemtype == INT8OID ? INT8ARRAYOID : FLOAT8ARRAYOID;
 					np += 2;
 					/* the group's slice of the values: $v[$s[n] : $s[n + 1] - 1] */
-					if (m->kind == RM_DISTINCT)
+					if (f->delta_batch > 0)
+						appendStringInfo(&select,
+										 ", $%d[$%d[g.n] : $%d[g.n OPERATOR(pg_catalog.+) 1]"
+										 " OPERATOR(pg_catalog.-) 1]", np - 1, np, np);
+					else if (m->kind == RM_DISTINCT)
 						appendStringInfo(&select,
 										 ", (SELECT %s.hll_add_agg(v.x::%s.hll_hashval)"
 										 " FROM pg_catalog.unnest($%d[$%d[g.n]"
@@ -990,6 +1070,19 @@ fold_merge(Fold *f)
 		elog(ERROR, "eventkit: rollup merge failed: %s", SPI_result_code_string(rc));
 }
 
+/* Merge what is left of the groups; free the fold.  Returns its events. */
+static int64
+finish_fold(Fold *f)
+{
+	int64		events = f->events;
+
+	if (f->ngroups > 0)
+		fold_merge(f);
+	MemoryContextDelete(f->cxt);
+	MemoryContextDelete(f->rowcxt);
+	return events;
+}
+
 /*
  * Fold the stream rows with batch_id in (from, to] (with batches: only
  * those of the listed batches) into the rollup table qtable (unique key
@@ -1002,16 +1095,78 @@ ek_rollup_fold(const RollupDef *def, const char *qtable, const char *keyname,
 			   int64 from, int64 to, ArrayType *batches)
 {
 	Fold		f;
-	int64		events;
 
 	init_fold(&f, def, qtable, keyname);
 	fold_scan(&f, from, to, batches);
-	if (f.ngroups > 0)
-		fold_merge(&f);
-	events = f.events;
-	MemoryContextDelete(f.cxt);
-	MemoryContextDelete(f.rowcxt);
-	return events;
+	return finish_fold(&f);
+}
+
+/*
+ * SELECT of a delta table's rows of (from, to], in the order
+ * fold_delta_row() reads them.
+ */
+static char *
+delta_sql(const RollupDef *def, const char *qdelta)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT bucket");
+	foreach(lc, def->dims)
+		appendStringInfo(&buf, ", %s", quote_identifier(((RollupDim *) lfirst(lc))->name));
+	appendStringInfo(&buf, ", %s, %s", EK_ROLLUP_DELTA_EVENTS_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (m->kind == RM_AVG)
+			appendStringInfo(&buf, ", %s, %s",
+							 quote_identifier(psprintf("%s_sum", m->name)),
+							 quote_identifier(psprintf("%s_count", m->name)));
+		else if (m->kind != RM_COUNT)
+			appendStringInfo(&buf, ", %s", quote_identifier(m->name));
+	}
+	appendStringInfo(&buf, " FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
+					 " AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta);
+	return buf.data;
+}
+
+/*
+ * A refresh with deltas (rollup_delta.c): fold the delta rows of (from,
+ * to] of qdelta and the stream rows of the batches in uncovered (if not
+ * NULL), and merge the groups into the rollup table.  Returns the events.
+ * Caller: SPI connected, as the rollup owner.
+ */
+int64
+ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyname,
+					  const char *qdelta, int64 from, int64 to, ArrayType *uncovered)
+{
+	Fold		f;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	SPIPlanPtr	plan;
+	ParamListInfo params;
+
+	init_fold(&f, def, qtable, keyname);
+	plan = SPI_prepare(delta_sql(def, qdelta), 2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "eventkit: could not prepare the rollup's delta scan: %s",
+			 SPI_result_code_string(SPI_result));
+	params = makeParamList(2);
+	for (int i = 0; i < 2; i++)
+	{
+		params->params[i].value = Int64GetDatum(i == 0 ? from : to);
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = INT8OID;
+	}
+	f.reading_deltas = true;
+	fold_run(&f, plan, params);
+	f.reading_deltas = false;
+	SPI_freeplan(plan);
+	if (uncovered != NULL)
+		fold_scan(&f, from, to, uncovered);
+	return finish_fold(&f);
 }
 
 /*

@@ -25,14 +25,22 @@
  *	  the heap pages that hold new rows.  (Rollups created by 1.1 have a
  *	  BRIN index instead; the fold reads through whichever is there.)
  *
+ *	  Most batches are not read back at all: ingest leaves their groups in
+ *	  the rollup's delta table (rollup_delta.c), and a refresh merges those
+ *	  and reads from the stream only the batches that have none.
+ *
  *	  Definition parsing and SQL generation live in rollup_sql.c, the fold
- *	  itself (scan, aggregation in C, merge) in rollup_fold.c.
+ *	  itself (scan, aggregation in C, merge) in rollup_fold.c, the deltas in
+ *	  rollup_delta.c.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -276,7 +284,10 @@ fold(const RollupRow *row, int64 from, int64 to)
 {
 	RollupDef	def;
 	EkDdlContext ddl;
-	int64		events;
+	int64		events = -1;
+	char	   *qtable;
+	char	   *keyname;
+	Oid			delta;
 
 	memset(&def, 0, sizeof(def));
 	def.rollup_id = row->rollup_id;
@@ -290,8 +301,14 @@ fold(const RollupRow *row, int64 from, int64 to)
 	/* read the new rows through the batch_id index, never by a whole scan */
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	events = ek_rollup_fold(&def, ek_qualified_relname(row->relid), key_name(row->relid),
-							from, to);
+	qtable = ek_qualified_relname(row->relid);
+	keyname = key_name(row->relid);
+	/* the batches ingest left deltas for are folded from those (rollup_delta.c) */
+	delta = ek_rollup_delta_relid(row->relid);
+	if (OidIsValid(delta))
+		events = ek_rollup_merge_deltas(&def, qtable, keyname, delta, from, to);
+	if (events < 0)
+		events = ek_rollup_fold(&def, qtable, keyname, from, to, NULL);
 	ek_end_ddl(&ddl);
 	return events;
 }
@@ -386,6 +403,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	Oid			nspid;
 	char	   *nspname;
 	char	   *viewname;
+	char	   *deltaname;
 	char	   *qtable;
 	char	   *qview;
 	StreamInfo	info;
@@ -446,6 +464,13 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_TABLE),
 				 errmsg("relation \"%s\" or \"%s\" already exists", rv->relname, viewname),
 				 errhint("Choose another rollup name.")));
+	deltaname = psprintf("%s%s", rv->relname, EK_ROLLUP_DELTA_SUFFIX);
+	if (OidIsValid(get_relname_relid(deltaname, nspid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists", deltaname),
+				 errdetail("A rollup keeps the deltas of its new events in a table of that name."),
+				 errhint("Choose another rollup name.")));
 	nspname = get_namespace_name(nspid);
 	qtable = quote_qualified_identifier(nspname, rv->relname);
 	qview = quote_qualified_identifier(nspname, viewname);
@@ -479,6 +504,18 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 					SPI_OK_UTILITY);
 	CommandCounterIncrement();
 	ek_spi_exec(ek_rollup_view_sql(&def, qview, qtable), SPI_OK_UTILITY);
+	/* the delta table, dropped with the rollup table */
+	{
+		ObjectAddress table;
+		ObjectAddress delta;
+
+		ek_spi_exec(ek_rollup_delta_table_sql(&def, quote_qualified_identifier(nspname, deltaname)),
+					SPI_OK_UTILITY);
+		CommandCounterIncrement();
+		ObjectAddressSet(table, RelationRelationId, get_relname_relid(rv->relname, nspid));
+		ObjectAddressSet(delta, RelationRelationId, get_relname_relid(deltaname, nspid));
+		recordDependencyOn(&delta, &table, DEPENDENCY_AUTO);
+	}
 	ek_end_ddl(&ddl);
 	CommandCounterIncrement();
 
@@ -595,9 +632,24 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 	SPI_connect();
 	find_rollup(name, true, &row);
 
+	/*
+	 * Ingest locks the stream, then the delta table: so do we, before the
+	 * delta table (and the stream's index, with its last rollup), or an
+	 * ingest in between would deadlock with us.
+	 */
+	if (get_rel_name(row.stream) != NULL)
+		LockRelationOid(row.stream, ShareRowExclusiveLock);
+
 	ek_begin_ddl(&ddl, ek_relation_owner(row.relid), false);
 	if (get_rel_name(row.view) != NULL)
 		ek_spi_exec(psprintf("DROP VIEW %s", ek_qualified_relname(row.view)), SPI_OK_UTILITY);
+	{
+		/* (the dependency on the rollup table is not in a dump) */
+		Oid			delta = ek_rollup_delta_relid(row.relid);
+
+		if (OidIsValid(delta))
+			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(delta)), SPI_OK_UTILITY);
+	}
 	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(row.relid)), SPI_OK_UTILITY);
 	ek_end_ddl(&ddl);
 

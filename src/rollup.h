@@ -14,6 +14,10 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "nodes/params.h"
+#include "utils/array.h"
+#include "utils/relcache.h"
 
 typedef enum RollupMeasureKind
 {
@@ -85,6 +89,10 @@ typedef struct RollupDef
 
 #define EK_ROLLUP_SKIPPED_COLUMN "skipped_events"
 
+/* the delta table of a rollup: "<rollup table>_delta", with these columns first */
+#define EK_ROLLUP_DELTA_SUFFIX "_delta"
+#define EK_ROLLUP_DELTA_EVENTS_COLUMN "ek_events"
+
 /* rollup_sql.c */
 extern void ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures);
 extern void ek_rollup_check_bucket(const Interval *bucket);
@@ -96,9 +104,26 @@ extern char *ek_rollup_bucket_expr(const Interval *b);
 extern void ek_rollup_append_state_columns(StringInfo buf, const RollupDef *def,
 										   const char *prefix);
 extern void ek_rollup_append_merge(StringInfo buf, const RollupDef *def);
+extern char *ek_rollup_delta_table_sql(const RollupDef *def, const char *qdelta);
 
 /* rollup_fold.c */
 extern int64 ek_rollup_fold(const RollupDef *def, const char *qtable,
-							const char *keyname, int64 from, int64 to);
+							const char *keyname, int64 from, int64 to,
+							ArrayType *batches);
+extern char *ek_rollup_source_sql(const RollupDef *def, const char *from);
+extern int64 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable,
+								   const char *keyname, const char *qdelta,
+								   int64 from, int64 to, ArrayType *uncovered);
+extern void ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
+								 SPIPlanPtr source, ParamListInfo params,
+								 SPIPlanPtr *merge_plan);
+
+/* rollup_delta.c */
+extern Oid	ek_rollup_delta_relid(Oid rollup_relid);
+extern int64 ek_rollup_merge_deltas(const RollupDef *def, const char *qtable,
+									const char *keyname, Oid delta, int64 from, int64 to);
+extern void ek_rollup_write_deltas(Relation rel, int32 stream_id, const char *const *names,
+								   const Oid *types, int ncols, Datum **cols, bool **nulls,
+								   int n, int64 batch_id);
 
 #endif							/* EVENTKIT_ROLLUP_H */

@@ -33,6 +33,13 @@
  *	  extensions' own aggregates (hll_add_agg, tdigest) over the group's
  *	  slice of one array of hashes (values), so their format is theirs.
  *
+ *	  Deltas (rollup_delta.c): ingest uses the same aggregation over the
+ *	  batch's values and inserts the groups into the rollup's delta table
+ *	  (their hashes and values as arrays) instead of merging them
+ *	  (ek_rollup_fold_delta); a refresh reads those delta rows back into the
+ *	  groups (fold_delta_row), adds the batches that have none from the
+ *	  stream, and merges once (ek_rollup_fold_deltas).
+ *
  *	  The realtime view computes the same partial states in SQL
  *	  (rollup_sql.c); the rollup tests compare both with a from-scratch
  *	  GROUP BY.
@@ -57,6 +64,7 @@
 #include "parser/parse_func.h"
 #include "tcop/dest.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
@@ -153,6 +161,9 @@ typedef struct Fold
 	int64		events;
 	const char *qtable;			/* the rollup table */
 	const char *keyname;		/* its unique key */
+	int64		delta_batch;	/* > 0: insert the groups into a delta table */
+	bool		reading_deltas; /* the rows are delta rows (rollup_delta.c) */
+	SPIPlanPtr *merge_plan;		/* if set: the merge's kept plan (made once) */
 	Size		flush_bytes;	/* merge the groups when they take more */
 	MemoryContext cxt;			/* groups and their states; reset by a merge */
 	MemoryContext rowcxt;		/* reset after each row */
@@ -460,6 +471,72 @@ accumulate(Fold *f, RollupMeasure *m, FoldState *st, FoldInput *in)
 	}
 }
 
+/*
+ * A delta row (bucket, dimensions, ek_events, skipped_events, then per
+ * measure its columns, count aside: see delta_sql()): a group's partial
+ * state, added to its group here.  Runs in the row context.
+ */
+static void
+fold_delta_row(Fold *f, TupleTableSlot *slot)
+{
+	Datum	   *values = slot->tts_values;
+	bool	   *nulls = slot->tts_isnull;
+	FoldGroup  *g = find_group(f, values, nulls);
+	int			a = f->nkeys;
+
+	g->events += DatumGetInt64(values[a]);
+	f->events += DatumGetInt64(values[a]);
+	g->skipped += DatumGetInt64(values[a + 1]);
+	a += 2;
+	for (int i = 0; i < f->nmeasures; i++)
+	{
+		RollupMeasure *m = f->measures[i];
+		FoldState  *st = &g->states[i];
+		FoldInput	in = {nulls[a], false, values[a]};
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				continue;		/* the group's events */
+			case RM_SUM:
+			case RM_MIN:
+			case RM_MAX:
+				accumulate(f, m, st, &in);
+				break;
+			case RM_AVG:
+				{
+					int64		n = DatumGetInt64(values[a + 1]);
+
+					accumulate(f, m, st, &in);	/* adds one to count when not null */
+					st->count += n - (in.isnull ? 0 : 1);
+					a++;
+					break;
+				}
+			case RM_DISTINCT:
+			case RM_PERCENTILE:
+				if (!in.isnull)
+				{
+					Datum	   *elems;
+					bool	   *elemnulls;
+					int			nelems;
+
+					deconstruct_array(DatumGetArrayTypeP(in.value),
+									  m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID,
+									  8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+									  &elems, &elemnulls, &nelems);
+					for (int e = 0; e < nelems; e++)
+						if (elemnulls[e] && m->kind == RM_DISTINCT)
+							st->vals.hasnull = true;
+						else
+							append_value(f->cxt, &st->vals, elemnulls[e] ? (Datum) 0 : elems[e],
+										 elemnulls[e]);
+				}
+				break;
+		}
+		a++;
+	}
+}
+
 /* The executor's row: fold it into its group. */
 static bool
 fold_receive(TupleTableSlot *slot, DestReceiver *self)
@@ -470,6 +547,11 @@ fold_receive(TupleTableSlot *slot, DestReceiver *self)
 	FoldGroup  *g;
 
 	slot_getallattrs(slot);
+	if (f->reading_deltas)
+	{
+		fold_delta_row(f, slot);
+		goto done;
+	}
 	for (int s = 0; s < f->nsources; s++)
 	{
 		read_input(f, s, slot->tts_values[f->nkeys + s], slot->tts_isnull[f->nkeys + s],
@@ -487,9 +569,10 @@ fold_receive(TupleTableSlot *slot, DestReceiver *self)
 
 		accumulate(f, m, &g->states[i], m->source >= 0 ? &f->inputs[m->source] : NULL);
 	}
+	f->events++;
+done:
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(f->rowcxt);
-	f->events++;
 
 	/*
 	 * Groups beyond work_mem (a refresh after a long pause, a backfill): merge
@@ -644,50 +727,60 @@ reset_groups(Fold *f)
 	f->order = MemoryContextAlloc(f->cxt, f->maxgroups * sizeof(FoldGroup *));
 }
 
-/*
- * SELECT bucket, dimensions, sources FROM the stream WHERE batch_id in
- * ($1, $2]: what the fold reads.
- */
-static char *
-scan_sql(const RollupDef *def)
+/* "SELECT bucket, dimensions, sources": what the fold reads from each row s */
+static void
+append_source_select(StringInfo buf, const RollupDef *def)
 {
-	StringInfoData buf;
 	ListCell   *lc;
 
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "SELECT %s", ek_rollup_bucket_expr(&def->bucket));
+	appendStringInfo(buf, "SELECT %s", ek_rollup_bucket_expr(&def->bucket));
 	foreach(lc, def->dims)
-		appendStringInfo(&buf, ", %s", ((RollupDim *) lfirst(lc))->expr);
+		appendStringInfo(buf, ", %s", ((RollupDim *) lfirst(lc))->expr);
 	foreach(lc, def->sources)
-		appendStringInfo(&buf, ", %s", ((RollupSource *) lfirst(lc))->sql);
+		appendStringInfo(buf, ", %s", ((RollupSource *) lfirst(lc))->sql);
+}
+
+/*
+ * What the fold reads from the stream: the rows with batch_id in ($1, $2]
+ * and, with only_listed, among them those whose batch_id is in $3.
+ */
+static char *
+scan_sql(const RollupDef *def, bool only_listed)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_source_select(&buf, def);
 	appendStringInfo(&buf, " FROM %s s WHERE s.batch_id OPERATOR(pg_catalog.>) $1"
 					 " AND s.batch_id OPERATOR(pg_catalog.<=) $2",
 					 ek_qualified_relname(def->stream_relid));
+	if (only_listed)
+		appendStringInfoString(&buf, " AND s.batch_id OPERATOR(pg_catalog.=) ANY ($3)");
 	return buf.data;
 }
 
-/* Read the rows of (from, to] and aggregate them.  Caller: SPI connected. */
-static void
-fold_scan(Fold *f, int64 from, int64 to)
+/*
+ * The same SELECT over a FROM clause of the caller's (which must name its
+ * rows s): how ingest reads the rows it has just written (rollup_delta.c).
+ */
+char *
+ek_rollup_source_sql(const RollupDef *def, const char *from)
 {
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	SPIPlanPtr	plan;
-	ParamListInfo params;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_source_select(&buf, def);
+	appendStringInfo(&buf, " FROM %s", from);
+	return buf.data;
+}
+
+/* Run plan (its rows go to the fold) with params.  Caller: SPI connected. */
+static void
+fold_run(Fold *f, SPIPlanPtr plan, ParamListInfo params)
+{
 	SPIExecuteOptions options;
 	int			rc;
 
-	plan = SPI_prepare(scan_sql(f->def), 2, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "eventkit: could not prepare the rollup scan: %s",
-			 SPI_result_code_string(SPI_result));
-	params = makeParamList(2);
-	for (int i = 0; i < 2; i++)
-	{
-		params->params[i].value = Int64GetDatum(i == 0 ? from : to);
-		params->params[i].isnull = false;
-		params->params[i].pflags = PARAM_FLAG_CONST;
-		params->params[i].ptype = INT8OID;
-	}
 	memset(&options, 0, sizeof(options));
 	options.params = params;
 	options.read_only = false;	/* a new snapshot: after WaitForLockers */
@@ -695,6 +788,34 @@ fold_scan(Fold *f, int64 from, int64 to)
 	rc = SPI_execute_plan_extended(plan, &options);
 	if (rc < 0)
 		elog(ERROR, "eventkit: rollup scan failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Read the rows of (from, to] (only those of the batches in batches, if
+ * not NULL) and aggregate them.  Caller: SPI connected.
+ */
+static void
+fold_scan(Fold *f, int64 from, int64 to, ArrayType *batches)
+{
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8ARRAYOID};
+	int			nargs = batches ? 3 : 2;
+	SPIPlanPtr	plan;
+	ParamListInfo params;
+
+	plan = SPI_prepare(scan_sql(f->def, batches != NULL), nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "eventkit: could not prepare the rollup scan: %s",
+			 SPI_result_code_string(SPI_result));
+	params = makeParamList(nargs);
+	for (int i = 0; i < nargs; i++)
+	{
+		params->params[i].value = i == 0 ? Int64GetDatum(from) :
+			i == 1 ? Int64GetDatum(to) : PointerGetDatum(batches);
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = argtypes[i];
+	}
+	fold_run(f, plan, params);
 	SPI_freeplan(plan);
 }
 
@@ -879,7 +1000,11 @@ fold_merge(Fold *f)
 					argtypes[np] = elemtype == INT8OID ? INT8ARRAYOID : FLOAT8ARRAYOID;
 					np += 2;
 					/* the group's slice of the values: $v[$s[n] : $s[n + 1] - 1] */
-					if (m->kind == RM_DISTINCT)
+					if (f->delta_batch > 0)
+						appendStringInfo(&select,
+										 ", $%d[$%d[g.n] : $%d[g.n OPERATOR(pg_catalog.+) 1]"
+										 " OPERATOR(pg_catalog.-) 1]", np - 1, np, np);
+					else if (m->kind == RM_DISTINCT)
 						appendStringInfo(&select,
 										 ", (SELECT %s.hll_add_agg(v.x::%s.hll_hashval)"
 										 " FROM pg_catalog.unnest($%d[$%d[g.n]"
@@ -905,37 +1030,164 @@ fold_merge(Fold *f)
 	appendStringInfoString(&names, ", sk");
 	appendStringInfoString(&select, ", g.sk");
 
-	appendStringInfo(&sql, "INSERT INTO %s AS r (", f->qtable);
-	ek_rollup_append_state_columns(&sql, def, "");
-	appendStringInfo(&sql, ") SELECT %s FROM ROWS FROM (%s)"
-					 " WITH ORDINALITY AS g(%s, n) ON CONFLICT ON CONSTRAINT %s DO UPDATE SET ",
-					 select.data, unnest.data, names.data, quote_identifier(f->keyname));
-	ek_rollup_append_merge(&sql, def);
+	if (f->delta_batch > 0)
+	{
+		/* a delta row per group, with its batch and number of events */
+		for (int g = 0; g < ng; g++)
+			col[g] = Int64GetDatum(f->order[g]->events);
+		argtypes[np] = INT8ARRAYOID;
+		args[np++] = ek_make_array(col, NULL, ng, INT8OID);
+		appendStringInfo(&unnest, ", pg_catalog.unnest($%d)", np);
+		argtypes[np] = INT8OID;
+		args[np++] = Int64GetDatum(f->delta_batch);
+		appendStringInfo(&sql, "INSERT INTO %s AS r (batch_id, %s, ", f->qtable,
+						 EK_ROLLUP_DELTA_EVENTS_COLUMN);
+		ek_rollup_append_state_columns(&sql, def, "");
+		appendStringInfo(&sql, ") SELECT $%d, g.ev, %s FROM ROWS FROM (%s)"
+						 " WITH ORDINALITY AS g(%s, ev, n)",
+						 np, select.data, unnest.data, names.data);
+	}
+	else
+	{
+		appendStringInfo(&sql, "INSERT INTO %s AS r (", f->qtable);
+		ek_rollup_append_state_columns(&sql, def, "");
+		appendStringInfo(&sql, ") SELECT %s FROM ROWS FROM (%s)"
+						 " WITH ORDINALITY AS g(%s, n) ON CONFLICT ON CONSTRAINT %s DO UPDATE SET ",
+						 select.data, unnest.data, names.data, quote_identifier(f->keyname));
+		ek_rollup_append_merge(&sql, def);
+	}
 
-	rc = SPI_execute_with_args(sql.data, np, argtypes, args, NULL, false, 0);
+	if (f->merge_plan == NULL)
+		rc = SPI_execute_with_args(sql.data, np, argtypes, args, NULL, false, 0);
+	else
+	{
+		/* the statement depends only on the definition: planned once */
+		if (*f->merge_plan == NULL)
+			*f->merge_plan = ek_keep_plan(sql.data, np, argtypes);
+		rc = SPI_execute_plan(*f->merge_plan, args, NULL, false, 0);
+	}
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "eventkit: rollup merge failed: %s", SPI_result_code_string(rc));
 }
 
+/* Merge what is left of the groups; free the fold.  Returns its events. */
+static int64
+finish_fold(Fold *f)
+{
+	int64		events = f->events;
+
+	if (f->ngroups > 0)
+		fold_merge(f);
+	MemoryContextDelete(f->cxt);
+	MemoryContextDelete(f->rowcxt);
+	return events;
+}
+
 /*
- * Fold the stream rows with batch_id in (from, to] into the rollup table
- * qtable (unique key keyname); returns the number of events folded.  Runs
- * as the caller has set up (rollup.c: the rollup owner, a pinned
- * search_path).  Caller: SPI connected.
+ * Fold the stream rows with batch_id in (from, to] (with batches: only
+ * those of the listed batches) into the rollup table qtable (unique key
+ * keyname); returns the number of events folded.  Runs as the caller has
+ * set up (rollup.c: the rollup owner, a pinned search_path).  Caller: SPI
+ * connected.
  */
 int64
 ek_rollup_fold(const RollupDef *def, const char *qtable, const char *keyname,
-			   int64 from, int64 to)
+			   int64 from, int64 to, ArrayType *batches)
 {
 	Fold		f;
-	int64		events;
 
 	init_fold(&f, def, qtable, keyname);
-	fold_scan(&f, from, to);
+	fold_scan(&f, from, to, batches);
+	return finish_fold(&f);
+}
+
+/*
+ * SELECT of a delta table's rows of (from, to], in the order
+ * fold_delta_row() reads them.
+ */
+static char *
+delta_sql(const RollupDef *def, const char *qdelta)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT bucket");
+	foreach(lc, def->dims)
+		appendStringInfo(&buf, ", %s", quote_identifier(((RollupDim *) lfirst(lc))->name));
+	appendStringInfo(&buf, ", %s, %s", EK_ROLLUP_DELTA_EVENTS_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (m->kind == RM_AVG)
+			appendStringInfo(&buf, ", %s, %s",
+							 quote_identifier(psprintf("%s_sum", m->name)),
+							 quote_identifier(psprintf("%s_count", m->name)));
+		else if (m->kind != RM_COUNT)
+			appendStringInfo(&buf, ", %s", quote_identifier(m->name));
+	}
+	appendStringInfo(&buf, " FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
+					 " AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta);
+	return buf.data;
+}
+
+/*
+ * A refresh with deltas (rollup_delta.c): fold the delta rows of (from,
+ * to] of qdelta and the stream rows of the batches in uncovered (if not
+ * NULL), and merge the groups into the rollup table.  Returns the events.
+ * Caller: SPI connected, as the rollup owner.
+ */
+int64
+ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyname,
+					  const char *qdelta, int64 from, int64 to, ArrayType *uncovered)
+{
+	Fold		f;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	SPIPlanPtr	plan;
+	ParamListInfo params;
+
+	init_fold(&f, def, qtable, keyname);
+	plan = SPI_prepare(delta_sql(def, qdelta), 2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "eventkit: could not prepare the rollup's delta scan: %s",
+			 SPI_result_code_string(SPI_result));
+	params = makeParamList(2);
+	for (int i = 0; i < 2; i++)
+	{
+		params->params[i].value = Int64GetDatum(i == 0 ? from : to);
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = INT8OID;
+	}
+	f.reading_deltas = true;
+	fold_run(&f, plan, params);
+	f.reading_deltas = false;
+	SPI_freeplan(plan);
+	if (uncovered != NULL)
+		fold_scan(&f, from, to, uncovered);
+	return finish_fold(&f);
+}
+
+/*
+ * Ingest's side (rollup_delta.c): aggregate the rows that source (a kept
+ * plan of ek_rollup_source_sql(), run with params) returns and insert the
+ * groups into the delta table qdelta as batch batch_id, with merge_plan
+ * the kept plan of that INSERT (made at the first call).  Caller: SPI
+ * connected, as the rollup owner with a pinned search_path.
+ */
+void
+ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
+					 SPIPlanPtr source, ParamListInfo params, SPIPlanPtr *merge_plan)
+{
+	Fold		f;
+
+	init_fold(&f, def, qdelta, NULL);
+	f.delta_batch = batch_id;
+	f.merge_plan = merge_plan;
+	fold_run(&f, source, params);
 	if (f.ngroups > 0)
 		fold_merge(&f);
-	events = f.events;
 	MemoryContextDelete(f.cxt);
 	MemoryContextDelete(f.rowcxt);
-	return events;
 }

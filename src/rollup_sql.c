@@ -521,6 +521,57 @@ col(const char *name, const char *suffix)
 	return (char *) quote_identifier(suffix ? psprintf("%s%s", name, suffix) : name);
 }
 
+/*
+ * ", <dimension> <type>, ..., <state column> <type>, ...": the columns of a
+ * rollup table, or (delta) of its delta table, where distinct keeps its hll
+ * hashes (int8[]) and percentile its values (float8[]).
+ */
+static void
+append_column_defs(StringInfo buf, const RollupDef *def, bool delta)
+{
+	ListCell   *lc;
+
+	foreach(lc, def->dims)
+	{
+		RollupDim  *d = lfirst(lc);
+
+		appendStringInfo(buf, ", %s %s", col(d->name, NULL), d->typname);
+	}
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				appendStringInfo(buf, ", %s pg_catalog.int8 NOT NULL", col(m->name, NULL));
+				break;
+			case RM_SUM:
+			case RM_MIN:
+			case RM_MAX:
+				appendStringInfo(buf, ", %s pg_catalog.numeric", col(m->name, NULL));
+				break;
+			case RM_AVG:
+				appendStringInfo(buf, ", %s pg_catalog.numeric, %s pg_catalog.int8 NOT NULL",
+								 col(m->name, "_sum"), col(m->name, "_count"));
+				break;
+			case RM_DISTINCT:
+				if (delta)
+					appendStringInfo(buf, ", %s pg_catalog.int8[]", col(m->name, NULL));
+				else
+					appendStringInfo(buf, ", %s %s.hll", col(m->name, NULL), def->hll_schema);
+				break;
+			case RM_PERCENTILE:
+				if (delta)
+					appendStringInfo(buf, ", %s pg_catalog.float8[]", col(m->name, NULL));
+				else
+					appendStringInfo(buf, ", %s %s.tdigest", col(m->name, NULL),
+									 def->tdigest_schema);
+				break;
+		}
+	}
+}
+
 /* CREATE TABLE for the rollup table, with its unique key */
 char *
 ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keyname)
@@ -530,38 +581,7 @@ ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keynam
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "CREATE TABLE %s (bucket pg_catalog.timestamptz NOT NULL", qtable);
-	foreach(lc, def->dims)
-	{
-		RollupDim  *d = lfirst(lc);
-
-		appendStringInfo(&buf, ", %s %s", col(d->name, NULL), d->typname);
-	}
-	foreach(lc, def->measures)
-	{
-		RollupMeasure *m = lfirst(lc);
-
-		switch (m->kind)
-		{
-			case RM_COUNT:
-				appendStringInfo(&buf, ", %s pg_catalog.int8 NOT NULL", col(m->name, NULL));
-				break;
-			case RM_SUM:
-			case RM_MIN:
-			case RM_MAX:
-				appendStringInfo(&buf, ", %s pg_catalog.numeric", col(m->name, NULL));
-				break;
-			case RM_AVG:
-				appendStringInfo(&buf, ", %s pg_catalog.numeric, %s pg_catalog.int8 NOT NULL",
-								 col(m->name, "_sum"), col(m->name, "_count"));
-				break;
-			case RM_DISTINCT:
-				appendStringInfo(&buf, ", %s %s.hll", col(m->name, NULL), def->hll_schema);
-				break;
-			case RM_PERCENTILE:
-				appendStringInfo(&buf, ", %s %s.tdigest", col(m->name, NULL), def->tdigest_schema);
-				break;
-		}
-	}
+	append_column_defs(&buf, def, false);
 	appendStringInfo(&buf, ", %s pg_catalog.int8 NOT NULL DEFAULT 0"
 					 ", CONSTRAINT %s UNIQUE NULLS NOT DISTINCT (bucket",
 					 EK_ROLLUP_SKIPPED_COLUMN, quote_identifier(keyname));
@@ -730,6 +750,28 @@ ek_rollup_append_merge(StringInfo buf, const RollupDef *def)
 		}
 	}
 	append_add(buf, EK_ROLLUP_SKIPPED_COLUMN);
+}
+
+/*
+ * CREATE TABLE for a rollup's delta table (rollup_delta.c), and its index
+ * on batch_id (a refresh reads its range through it, never the rows it
+ * deleted before): batch_id, ek_events, then the rollup table's columns,
+ * but the values of distinct (hll hashes, int8[]) and percentile
+ * (float8[]) instead of their hll and t-digest.
+ */
+char *
+ek_rollup_delta_table_sql(const RollupDef *def, const char *qdelta)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE TABLE %s (batch_id pg_catalog.int8 NOT NULL,"
+					 " %s pg_catalog.int8 NOT NULL, bucket pg_catalog.timestamptz NOT NULL",
+					 qdelta, EK_ROLLUP_DELTA_EVENTS_COLUMN);
+	append_column_defs(&buf, def, true);
+	appendStringInfo(&buf, ", %s pg_catalog.int8 NOT NULL); CREATE INDEX ON %s USING btree (batch_id)",
+					 EK_ROLLUP_SKIPPED_COLUMN, qdelta);
+	return buf.data;
 }
 
 /*

@@ -10,7 +10,9 @@
  *	  caller's INSERT privilege on the stream.  Heap leaves are filled through
  *	  a bulk-write buffer ring, as COPY does, kept for the backend's life: a
  *	  backend that ingests reuses the same few shared buffers for new pages
- *	  instead of sweeping (and first-touching) the whole buffer pool.
+ *	  instead of sweeping (and first-touching) the whole buffer pool.  After
+ *	  a batch, the fast path hands its values to rollup_delta.c, which folds
+ *	  them into the deltas of the stream's rollups.
  *
  *	  When the stream table uses something the fast path does not reproduce
  *	  (row-level security, triggers, extra columns with defaults or
@@ -44,6 +46,7 @@
 #include "utils/timestamp.h"
 
 #include "eventkit.h"
+#include "rollup.h"
 
 #define STREAM_COLS 17
 
@@ -165,6 +168,30 @@ event_values(const SegmentEvent *ev, int64 batch_id, TimestampTz received_at,
 	nulls[16] = false;
 }
 
+/* The values of the events, column by column (cols[c][i]: event i's). */
+static void
+column_values(SegmentEvent **events, int n, int64 batch_id, TimestampTz received_at,
+			  Datum **cols, bool **nulls)
+{
+	for (int c = 0; c < STREAM_COLS; c++)
+	{
+		cols[c] = palloc(sizeof(Datum) * n);
+		nulls[c] = palloc(sizeof(bool) * n);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[STREAM_COLS];
+		bool		isnull[STREAM_COLS];
+
+		event_values(events[i], batch_id, received_at, values, isnull);
+		for (int c = 0; c < STREAM_COLS; c++)
+		{
+			cols[c][i] = values[c];
+			nulls[c][i] = isnull[c];
+		}
+	}
+}
+
 /* ---------------------------------------------------------------------
  * Slow path: INSERT ... SELECT FROM ROWS FROM (unnest(...), ...)
  * ---------------------------------------------------------------------
@@ -227,23 +254,7 @@ write_with_spi(const StreamInfo *stream, SegmentEvent **events, int n,
 	Datum		args[STREAM_COLS];
 	int			rc;
 
-	for (int c = 0; c < STREAM_COLS - 1; c++)
-	{
-		cols[c] = palloc(sizeof(Datum) * n);
-		nulls[c] = palloc(sizeof(bool) * n);
-	}
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[STREAM_COLS];
-		bool		isnull[STREAM_COLS];
-
-		event_values(events[i], batch_id, received_at, values, isnull);
-		for (int c = 0; c < STREAM_COLS - 1; c++)
-		{
-			cols[c][i] = values[c];
-			nulls[c][i] = isnull[c];
-		}
-	}
+	column_values(events, n, batch_id, received_at, cols, nulls);
 	for (int c = 0; c < STREAM_COLS - 1; c++)
 		args[c] = ek_make_array(cols[c], nulls[c], n, stream_column_types[c]);
 	args[STREAM_COLS - 1] = Int64GetDatum(batch_id);
@@ -430,6 +441,22 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 }
 
 /*
+ * The fast path wrote the batch: write its rollup deltas (rollup_delta.c)
+ * from the same values.
+ */
+static void
+write_rollup_deltas(const StreamInfo *stream, Relation rel, SegmentEvent **events,
+					int n, int64 batch_id, TimestampTz received_at)
+{
+	Datum	   *cols[STREAM_COLS];
+	bool	   *nulls[STREAM_COLS];
+
+	column_values(events, n, batch_id, received_at, cols, nulls);
+	ek_rollup_write_deltas(rel, stream->stream_id, stream_columns, stream_column_types,
+						   STREAM_COLS, cols, nulls, n, batch_id);
+}
+
+/*
  * Store the accepted events of a batch in the stream table, as the caller.
  * Caller: SPI connected (for the slow path).
  */
@@ -446,6 +473,8 @@ ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
 	rel = table_open(stream->relid, RowExclusiveLock);
 	if (fast_path_allowed(rel, attnums))
 		done = write_with_routing(rel, attnums, events, n, batch_id, received_at);
+	if (done)
+		write_rollup_deltas(stream, rel, events, n, batch_id, received_at);
 	table_close(rel, NoLock);
 	if (!done)
 		write_with_spi(stream, events, n, batch_id, received_at);

@@ -495,7 +495,8 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 	}
 	/* the bulk-write ring, like the stream's rows */
 	bistate = ek_begin_bulk_insert();
-	table_multi_insert(rel, slots, n, cid, 0, ek_bulk_insert_for(bistate, rel));
+	table_multi_insert(rel, slots, n, cid, EK_APPEND_INSERT_OPTIONS,
+					   ek_bulk_insert_for(bistate, rel));
 	ek_end_bulk_insert(bistate);
 	for (int i = 0; i < n; i++)
 	{

@@ -419,7 +419,8 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 			if (leafrel->rd_att->constr != NULL)
 				for (int s = 0; s < buf->nslots; s++)
 					ExecConstraints(leaf, buf->slots[s], estate);
-			table_multi_insert(leafrel, buf->slots, buf->nslots, cid, 0,
+			table_multi_insert(leafrel, buf->slots, buf->nslots, cid,
+							   EK_APPEND_INSERT_OPTIONS,
 							   ek_bulk_insert_for(bistate, leafrel));
 			if (leaf->ri_NumIndices > 0)
 				for (int s = 0; s < buf->nslots; s++)

@@ -215,8 +215,6 @@ make_delta_rollup(DeltaRollup *e, Relation rel, int32 stream_id, HeapTuple tup,
 	bool		isnull;
 	char	   *select;
 	StringInfoData inner;
-	StringInfoData unnest;
-	StringInfoData aliases;
 	Oid		   *argtypes;
 
 	e->cxt = AllocSetContextCreate(TopMemoryContext, "eventkit rollup delta",
@@ -235,8 +233,6 @@ make_delta_rollup(DeltaRollup *e, Relation rel, int32 stream_id, HeapTuple tup,
 
 	select = ek_rollup_source_sql(e->def, "");
 	initStringInfo(&inner);
-	initStringInfo(&unnest);
-	initStringInfo(&aliases);
 	e->used = palloc(ncols * sizeof(int));
 	argtypes = palloc(ncols * sizeof(Oid));
 	e->nused = 0;
@@ -263,16 +259,14 @@ make_delta_rollup(DeltaRollup *e, Relation rel, int32 stream_id, HeapTuple tup,
 		e->used[e->nused] = c;
 		argtypes[e->nused] = get_array_type(types[c]);
 		e->nused++;
-		appendStringInfo(&unnest, "%spg_catalog.unnest($%d)", e->nused > 1 ? ", " : "",
-						 e->nused);
-		appendStringInfo(&aliases, "%s%s", e->nused > 1 ? ", " : "", quote_identifier(name));
-		appendStringInfo(&inner, "x.%s", quote_identifier(name));
+		/* unnest in the select list zips the arrays without a tuplestore */
+		appendStringInfo(&inner, "pg_catalog.unnest($%d) AS %s", e->nused,
+						 quote_identifier(name));
 	}
 	e->usable = e->nused > 0;	/* the bucket reads ts: always */
 	if (e->usable)
 	{
-		char	   *from = psprintf("(SELECT %s FROM ROWS FROM (%s) AS x(%s)) s",
-									inner.data, unnest.data, aliases.data);
+		char	   *from = psprintf("(SELECT %s) s", inner.data);
 
 		e->source = ek_keep_plan(ek_rollup_source_sql(e->def, from), e->nused, argtypes);
 	}

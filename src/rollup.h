@@ -122,8 +122,10 @@ extern void ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64
 extern Oid	ek_rollup_delta_relid(Oid rollup_relid);
 extern int64 ek_rollup_merge_deltas(const RollupDef *def, const char *qtable,
 									const char *keyname, Oid delta, int64 from, int64 to);
+/* fills cols[c][i], nulls[c][i] for the writer's columns c and events i */
+typedef void (*EkBatchColumnsFn) (void *arg, Datum **cols, bool **nulls);
 extern void ek_rollup_write_deltas(Relation rel, int32 stream_id, const char *const *names,
-								   const Oid *types, int ncols, Datum **cols, bool **nulls,
-								   int n, int64 batch_id);
+								   const Oid *types, int ncols, EkBatchColumnsFn columns,
+								   void *columns_arg, int n, int64 batch_id);
 
 #endif							/* EVENTKIT_ROLLUP_H */

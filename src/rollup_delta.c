@@ -2,7 +2,7 @@
  *
  * rollup_delta.c
  *	  Per-batch deltas of a rollup: ingest aggregates each batch it writes
- *	  into the rollup's delta table, in its own transaction, and a refresh
+ *	  into the rollup's delta table, in the ingest's transaction, and a refresh
  *	  merges those few rows instead of reading the new events again.
  *
  *	  Why.  A refresh that reads the new events touches every heap page
@@ -292,18 +292,22 @@ forget_delta_rollup(DeltaRollup *e)
 /*
  * After the fast path wrote the n events of batch batch_id into rel (the
  * stream): for each rollup of the stream that has a delta table, insert
- * the batch's groups into it.  cols[c], nulls[c]: the values of the
- * writer's column c (names[c], of type types[c]) for each event.  Caller:
- * SPI connected.
+ * the batch's groups into it.  columns(columns_arg, cols, nulls) gives the
+ * values of the writer's column c (names[c], of type types[c]) for each
+ * event; it is called only once a rollup needs them, so that a stream
+ * without rollups pays for no more than the catalog lookup.  Caller: SPI
+ * connected.
  */
 void
 ek_rollup_write_deltas(Relation rel, int32 stream_id, const char *const *names,
-					   const Oid *types, int ncols, Datum **cols, bool **nulls,
-					   int n, int64 batch_id)
+					   const Oid *types, int ncols, EkBatchColumnsFn columns,
+					   void *columns_arg, int n, int64 batch_id)
 {
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum(stream_id)};
 	Datum	   *arrays = NULL;
+	Datum	  **cols = NULL;
+	bool	  **nulls = NULL;
 	SPITupleTable *tuptable;
 	uint64		nrollups;
 	int			rc;
@@ -350,7 +354,7 @@ ek_rollup_write_deltas(Relation rel, int32 stream_id, const char *const *names,
 		ParamListInfo params;
 
 		if (!OidIsValid(delta))
-			continue;			/* made before 1.3, or its delta table was dropped */
+			continue;			/* made before deltas existed, or its delta table was dropped */
 		e = hash_search(delta_rollups, &rollup_id, HASH_ENTER, &found);
 		if (!found)
 		{
@@ -372,7 +376,12 @@ ek_rollup_write_deltas(Relation rel, int32 stream_id, const char *const *names,
 		if (e->usable)
 		{
 			if (arrays == NULL)
+			{
 				arrays = palloc0(ncols * sizeof(Datum));
+				cols = palloc(ncols * sizeof(Datum *));
+				nulls = palloc(ncols * sizeof(bool *));
+				columns(columns_arg, cols, nulls);
+			}
 			params = makeParamList(e->nused);
 			for (int u = 0; u < e->nused; u++)
 			{

@@ -443,18 +443,32 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 
 /*
  * The fast path wrote the batch: write its rollup deltas (rollup_delta.c)
- * from the same values.
+ * from the same values, made only if the stream has a rollup to fold them.
  */
+typedef struct BatchColumns
+{
+	SegmentEvent **events;
+	int			n;
+	int64		batch_id;
+	TimestampTz received_at;
+} BatchColumns;
+
+static void
+batch_columns(void *arg, Datum **cols, bool **nulls)
+{
+	BatchColumns *b = (BatchColumns *) arg;
+
+	column_values(b->events, b->n, b->batch_id, b->received_at, cols, nulls);
+}
+
 static void
 write_rollup_deltas(const StreamInfo *stream, Relation rel, SegmentEvent **events,
 					int n, int64 batch_id, TimestampTz received_at)
 {
-	Datum	   *cols[STREAM_COLS];
-	bool	   *nulls[STREAM_COLS];
+	BatchColumns b = {events, n, batch_id, received_at};
 
-	column_values(events, n, batch_id, received_at, cols, nulls);
 	ek_rollup_write_deltas(rel, stream->stream_id, stream_columns, stream_column_types,
-						   STREAM_COLS, cols, nulls, n, batch_id);
+						   STREAM_COLS, batch_columns, &b, n, batch_id);
 }
 
 /*

@@ -449,14 +449,14 @@ compare_ids(const void *a, const void *b)
  * reports an id that some row, committed or in flight, already holds.
  * Those rows of ours are deleted again (their index entries then point
  * at rows dead once we commit, as after any DELETE) and the ids are left
- * in taken[], for the caller to settle.  Returns how many were taken.
+ * in held[], in order, for the caller to settle.  Returns how many.
  * One descent of the index per id, where probing first and inserting
  * after would take two.  It never waits, so it cannot take part in a
  * deadlock; see claim_directly for what happens when it cannot decide.
  */
 static int
-insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
-					   int64 batch_id, SegmentEvent **taken)
+insert_generation_rows(Oid gen_relid, int32 gen, IdEntry **cands, int n,
+					   SegmentEvent **events, int64 batch_id, IdEntry **held)
 {
 	Relation	rel = table_open(gen_relid, RowExclusiveLock);
 	List	   *indexes = RelationGetIndexList(rel);
@@ -467,7 +467,7 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));	/* unpinned */
 	Datum	   *keys = palloc(sizeof(Datum) * n);
 	ItemPointerData *dead = palloc(sizeof(ItemPointerData) * n);
-	int			ntaken = 0;
+	int			nheld = 0;
 	BulkInsertState bistate;
 
 	if (list_length(indexes) != 1)
@@ -478,7 +478,7 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 
 	for (int i = 0; i < n; i++)
 	{
-		SegmentEvent *ev = cands[i];
+		SegmentEvent *ev = events[cands[i]->first];
 		TupleTableSlot *slot = MakeTupleTableSlot(desc, &TTSOpsHeapTuple);
 
 		ExecClearTuple(slot);
@@ -505,21 +505,21 @@ insert_generation_rows(Oid gen_relid, int32 gen, SegmentEvent **cands, int n,
 		if (!index_insert(idx, &keys[i], &isnull, &slots[i]->tts_tid,
 						  rel, UNIQUE_CHECK_PARTIAL, false, ii))
 		{
-			dead[ntaken] = slots[i]->tts_tid;
-			taken[ntaken++] = cands[i];
+			dead[nheld] = slots[i]->tts_tid;
+			held[nheld++] = cands[i];
 		}
 	}
-	if (ntaken > 0)
+	if (nheld > 0)
 	{
 		/* our rows must be visible to us before we can delete them */
 		CommandCounterIncrement();
-		for (int i = 0; i < ntaken; i++)
+		for (int i = 0; i < nheld; i++)
 			simple_heap_delete(rel, &dead[i]);
 		CommandCounterIncrement();
 	}
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);
-	return ntaken;
+	return nheld;
 }
 
 /*
@@ -603,27 +603,19 @@ static void
 claim_directly_cb(void *arg)
 {
 	DirectClaim *c = (DirectClaim *) arg;
-	SegmentEvent **rows = palloc(sizeof(SegmentEvent *) * c->n);
-	SegmentEvent **taken = palloc(sizeof(SegmentEvent *) * c->n);
 	IdEntry   **held = palloc(sizeof(IdEntry *) * c->n);
-	int			ntaken;
-	int			t = 0;
+	int			nheld;
 
-	for (int i = 0; i < c->n; i++)
-		rows[i] = c->events[c->cands[i]->first];
-	ntaken = insert_generation_rows(c->gen_relid, c->gen, rows, c->n, c->batch_id, taken);
-	if (ntaken == 0)
-		return;
-	for (int i = 0; i < c->n && t < ntaken; i++)
-		if (rows[i] == taken[t])
-			held[t++] = c->cands[i];
+	nheld = insert_generation_rows(c->gen_relid, c->gen, c->cands, c->n, c->events,
+								   c->batch_id, held);
+	if (nheld > 0)
 	{
 		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-		int			found = probe_generation(c->gen_relid, snap, held, ntaken,
+		int			found = probe_generation(c->gen_relid, snap, held, nheld,
 											 c->events, c->verdicts, c->kept);
 
 		UnregisterSnapshot(snap);
-		if (found < ntaken)
+		if (found < nheld)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
 					 errmsg("message id claimed by a transaction still in progress")));
@@ -664,6 +656,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	Datum		args[2];
 	bool		isnull;
 	int32		gen;
+	Oid			cur_relid;
 	int32	   *sealed;
 	int64	   *filter_bytes;
 	int			nsealed;
@@ -786,10 +779,10 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	}
 
 	/* claim the rest in the current generation */
+	cur_relid = generation_relid(stream->stream_id, gen);
 	if (nopen > 0)
 	{
-		DirectClaim c = {generation_relid(stream->stream_id, gen), gen, open, nopen,
-		batch_id, events, verdicts, kept};
+		DirectClaim c = {cur_relid, gen, open, nopen, batch_id, events, verdicts, kept};
 
 		if (claim_directly(&c))
 		{
@@ -819,7 +812,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 								   SIZE_CHECK_INTERVAL_MS))
 	{
 		plans->last_size_check = GetCurrentTimestamp();
-		if (generation_rows_estimate(generation_relid(stream->stream_id, gen)) >
+		if (generation_rows_estimate(cur_relid) >
 			(double) ek_ledger_generation_rows)
 			ek_nudge_ledger_job(stream->stream_id);
 	}

@@ -26,6 +26,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use EventkitTest;
 
 my $node = PostgreSQL::Test::Cluster->new('worker');
 $node->init;
@@ -37,14 +40,7 @@ eventkit.maintenance_lock_timeout = '500ms'
 });
 $node->start;
 
-sub poll
-{
-	my ($db, $sql, $what) = @_;
-	ok($node->poll_query_until($db, $sql), $what)
-	  or diag($node->safe_psql($db,
-			"SELECT string_agg(format('%s %s %s: %s', job_id, kind, status, message), E'\\n' ORDER BY run_id)"
-			  . " FROM eventkit.job_runs WHERE to_regclass('eventkit.job_runs') IS NOT NULL"));
-}
+sub poll { poll_jobs($node, @_) }
 
 sub set_offset
 {

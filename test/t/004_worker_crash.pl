@@ -19,6 +19,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use EventkitTest;
 
 my $node = PostgreSQL::Test::Cluster->new('worker_crash');
 $node->init;
@@ -31,14 +34,7 @@ restart_after_crash = on
 });
 $node->start;
 
-sub poll
-{
-	my ($sql, $what) = @_;
-	ok($node->poll_query_until('postgres', $sql), $what)
-	  or diag($node->safe_psql('postgres',
-			"SELECT string_agg(format('%s %s %s: %s', job_id, kind, status, message), E'\\n' ORDER BY run_id)"
-			  . " FROM eventkit.job_runs"));
-}
+sub poll { poll_jobs($node, 'postgres', @_) }
 
 # The state the jobs maintain, which must come out of each crash unchanged
 # except for what the jobs are meant to change.

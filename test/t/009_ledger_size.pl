@@ -19,6 +19,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use EventkitTest;
 
 my $node = PostgreSQL::Test::Cluster->new('ledger_size');
 $node->init;
@@ -30,14 +33,7 @@ eventkit.ledger_generation_rows = 100
 });
 $node->start;
 
-sub poll
-{
-	my ($sql, $what) = @_;
-	ok($node->poll_query_until('postgres', $sql), $what)
-	  or diag($node->safe_psql('postgres',
-			"SELECT string_agg(format('%s %s %s: %s', job_id, kind, status, message), E'\\n' ORDER BY run_id)"
-			  . " FROM eventkit.job_runs"));
-}
+sub poll { poll_jobs($node, 'postgres', @_) }
 
 # 150 new events e<lo>..e<lo+149> as one batch
 sub batch

@@ -101,7 +101,7 @@ typedef struct LedgerPlans
 } LedgerPlans;
 
 /* Ingest looks at the current generation's size at most this often. */
-#define SIZE_CHECK_INTERVAL_MS 5000
+#define SIZE_CHECK_INTERVAL_MS 1000
 
 static HTAB *ledger_plans = NULL;
 

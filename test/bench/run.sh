@@ -213,7 +213,7 @@ run_pgbench() { # script clients [extra pgbench args...]
 	local per=$(( (NB + clients - 1) / clients ))
 	qq "SELECT setval('bench_seq', 1, false)"
 	as_pg "$PGBIN/pgbench" -n -h "$W" -p "$PORT" -U postgres -c "$clients" -j "$clients" \
-		-t "$per" -f "$W/$script" "$@" bench >"$W/pgbench.out" 2>&1 \
+		-t "$per" -D stream=bench_events -f "$W/$script" "$@" bench >"$W/pgbench.out" 2>&1 \
 		|| { cat "$W/pgbench.out" >&2; tail -20 "$W/server.log" >&2; die "pgbench $script failed"; }
 }
 
@@ -237,10 +237,11 @@ measure_insert_select() {
 	qq "DROP TABLE ins_events"
 }
 
-fresh_stream() {
+fresh_stream() { # [name, default bench_events]
+	local name=${1:-bench_events}
 	q "SELECT eventkit.drop_stream(c.oid::regclass) FROM pg_class c
-	    WHERE c.oid = to_regclass('bench_events')" >/dev/null
-	q "SELECT eventkit.create_stream('bench_events', partition_interval => '1 day', premake => 4,
+	    WHERE c.oid = to_regclass('$name')" >/dev/null
+	q "SELECT eventkit.create_stream('$name', partition_interval => '1 day', premake => 4,
 	                                 retention => NULL, key_partitions => 0, dedup_window => '7 days')" >/dev/null
 	qq "TRUNCATE bench_results"
 }
@@ -295,7 +296,7 @@ record() { # name ns
 	local r
 	r=$(rate "$EVENTS" "$2")
 	RATES[$1]="${RATES[$1]:-} $r"
-	log "  $1: $(secs "$2") s, $r events/s (machine CPU busy: $CPUUSE of $(nproc))"
+	log "  $1: $(secs "$2") s, $r events/s${CPUUSE:+ (machine CPU busy: $CPUUSE of $(nproc))}"
 }
 
 TSTART=$(now_ns)
@@ -343,15 +344,49 @@ if [ "$EVENTKIT" = 1 ] && [ "$BIG" = 1 ]; then
 		     FROM (SELECT gen, count(*) AS n FROM eventkit_internal.ledger_$SID GROUP BY gen) l
 		     JOIN eventkit.ledger_generations g ON g.stream_id = $SID AND g.gen = l.gen")"
 	fi
-	qq "TRUNCATE bench_results"
-	qq "CHECKPOINT"
-	timer_start
-	run_pgbench ingest.pgbench 1
-	timer_stop
-	verify_stream "eventkit_10M" "$(( PREFILLED + DISTINCT ))"
+	# The 1M events go, in BIG_SEGMENTS segments of consecutive batches, into
+	# the 10M stream and into an empty control stream (bench_ctl) by turns,
+	# each segment after a CHECKPOINT: both see the same server (its buffer
+	# pool full of the prefill) and the same moments of a shared machine.
+	fresh_stream bench_ctl
+	SEGS=${BIG_SEGMENTS:-5}
+	PERSEG=$(( (NB + SEGS - 1) / SEGS ))
+	T_BIG=0; T_CTL=0; SEG_RATIOS=()
+	for s in $(seq 0 $(( SEGS - 1 ))); do
+		first=$(( s * PERSEG + 1 )); last=$(( (s + 1) * PERSEG ))
+		[ "$last" -gt "$NB" ] && last=$NB
+		[ "$first" -gt "$last" ] && break
+		order="bench_events bench_ctl"
+		[ $(( s % 2 )) = 1 ] && order="bench_ctl bench_events"
+		for stream in $order; do
+			qq "CHECKPOINT"
+			qq "SELECT setval('bench_seq', $first, false)"
+			timer_start
+			as_pg "$PGBIN/pgbench" -n -h "$W" -p "$PORT" -U postgres -c 1 -j 1 -t $(( last - first + 1 )) \
+				-D stream="$stream" -f "$W/ingest.pgbench" bench >"$W/pgbench.out" 2>&1 \
+				|| { cat "$W/pgbench.out" >&2; tail -20 "$W/server.log" >&2; die "pgbench $stream failed"; }
+			timer_stop
+			if [ "$stream" = bench_events ]; then T_BIG=$(( T_BIG + ELAPSED )); t_big=$ELAPSED
+			else T_CTL=$(( T_CTL + ELAPSED )); t_ctl=$ELAPSED; fi
+			log "  segment $(( s + 1 ))/$SEGS, batches $first..$last, $stream: $(secs "$ELAPSED") s (machine CPU busy: $CPUUSE of $(nproc))"
+		done
+		SEG_RATIOS+=("$(awk -v a="$t_ctl" -v b="$t_big" 'BEGIN { printf "%.3f", a / b }')")
+	done
+	r=$(q "SELECT coalesce(sum(accepted),0), coalesce(sum(duplicates),0), coalesce(sum(conflicts),0),
+	              coalesce(sum(quarantined),0), coalesce(sum(rejected),0), count(*) FROM bench_results")
+	IFS='|' read -r acc dup con qua rej calls <<<"$r"
+	log "  eventkit_10M + control: accepted=$acc duplicates=$dup conflicts=$con quarantined=$qua rejected=$rej (ingest calls $calls)"
+	check "eventkit_10M: count(*) in stream" "$(q "SELECT count(*) FROM bench_events")" "$(( PREFILLED + DISTINCT ))"
+	check "control: count(*) in stream" "$(q "SELECT count(*) FROM bench_ctl")" "$DISTINCT"
+	check "eventkit_10M + control: accepted + duplicates" "$(( acc + dup ))" "$(( 2 * EVENTS ))"
+	check "eventkit_10M + control: accepted" "$acc" "$(( 2 * DISTINCT ))"
+	check "eventkit_10M + control: ingest calls" "$calls" "$(( 2 * NB ))"
+	check "eventkit_10M + control: conflicts + quarantined + rejected" "$(( con + qua + rej ))" 0
 	log "  ledger after: $(q "SELECT string_agg(format('g%s %s ids', gen, n), ', ' ORDER BY gen)
 	     FROM (SELECT gen, count(*) AS n FROM eventkit_internal.ledger_$SID GROUP BY gen) l")"
-	record eventkit_10M "$ELAPSED"
+	CPUUSE=
+	record eventkit_10M "$T_BIG"
+	record eventkit_10M_ctl "$T_CTL"
 fi
 TEND=$(now_ns)
 
@@ -395,6 +430,11 @@ if [ "$BIG" = 1 ]; then
 			eventkit_10M "$big" "$PREFILLED" \
 			"$(awk -v a="$big" -v b="$COPY_MED" 'BEGIN { printf "%.2f", a / b }')" \
 			"$(awk -v a="$big" -v b="$empty" 'BEGIN { printf "%.3f", a / b }')"
+		# shellcheck disable=SC2086
+		read -r ctl _ _ <<<"$(stats ${RATES[eventkit_10M_ctl]})"
+		printf '%-18s events/s value=%-8s (empty stream, by turns with eventkit_10M in %s segments)  ratio_10M_vs_ctl=%s (segments %s)\n' \
+			eventkit_10M_ctl "$ctl" "${#SEG_RATIOS[@]}" \
+			"$(awk -v a="$big" -v b="$ctl" 'BEGIN { printf "%.3f", a / b }')" "${SEG_RATIOS[*]}"
 	else
 		printf '%-18s skipped (eventkit not installed)\n' eventkit_10M
 	fi

@@ -479,18 +479,17 @@ ek_ledger_filter_get(int32 stream_id, int32 gen, Oid gen_relid, int64 stored_byt
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		return NULL;
+	/* detoasted straight into the cache: megabytes, not copied again */
+	old = MemoryContextSwitchTo(filter_cxt);
 	b = DatumGetByteaPCopy(d);
+	MemoryContextSwitchTo(old);
 	len = VARSIZE(b) - VARHDRSZ;
 
 	e = hash_search(filter_cache, &key, HASH_ENTER, &found);
-	old = MemoryContextSwitchTo(filter_cxt);
-	e->mem = palloc(len);
-	MemoryContextSwitchTo(old);
-	memcpy(e->mem, VARDATA(b), len);
-	pfree(b);
+	e->mem = b;
 	e->bytes = len;
 	filter_cache_bytes += len;
-	if (!parse_filter(e->mem, len, &e->filter))
+	if (!parse_filter((const uint8 *) VARDATA(b), len, &e->filter))
 	{
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),

@@ -109,7 +109,7 @@ AGG="SELECT pg_catalog.date_bin('1 hour', ts, '2000-01-01 00:00:00+00') AS bucke
 ingest() { # first_batch last_batch
 	qq "SELECT setval('bench_seq', $1, false)"
 	as_pg "$PGBIN/pgbench" -n -h "$W" -p "$PORT" -U postgres -c 1 -j 1 -t $(( $2 - $1 + 1 )) \
-		-D stream=bench_events -f "$W/ingest.pgbench" bench >"$W/pgbench.out" 2>&1 \
+		-f "$W/ingest.pgbench" bench >"$W/pgbench.out" 2>&1 \
 		|| { cat "$W/pgbench.out" >&2; die "pgbench failed"; }
 }
 fresh_stream() {

@@ -11,7 +11,8 @@
 #   eventkit_plan  (PLAN=1) eventkit_1c with a tracking plan attached: every event
 #                  type checked against the e-commerce schema of plan_schema.json
 #                  (~2% violations, quarantined)
-#   eventkit_10M   (BIG=1) eventkit_1c on a stream already holding 10M events
+#   eventkit_10M   (BIG=1) eventkit_1c on a stream already holding 10M events, by turns
+#                  with eventkit_10M_ctl: the same on an empty stream in the same server
 # and removes the cluster on exit.
 #
 # Environment: EVENTS (1000000) BATCH (1000) REPEAT (3) BIG (0) BIG_EVENTS (10000000)
@@ -57,7 +58,7 @@ W=$(mktemp -d /tmp/eventkit-bench.XXXXXX)
 [ "$(id -u)" = 0 ] && chown postgres: "$W"
 chmod 700 "$W"
 # Scripts the clients read.
-cp "$HERE"/ingest.pgbench "$HERE"/ingest_jsonb.pgbench "$HERE"/insert_select.pgbench "$HERE"/prefill.pgbench "$W"/
+cp "$HERE"/ingest.pgbench "$HERE"/ingest_pair.pgbench "$HERE"/ingest_jsonb.pgbench "$HERE"/insert_select.pgbench "$HERE"/prefill.pgbench "$W"/
 chmod 644 "$W"/*.pgbench
 [ "$(id -u)" = 0 ] && chown postgres: "$W"/*.pgbench
 
@@ -213,7 +214,7 @@ run_pgbench() { # script clients [extra pgbench args...]
 	local per=$(( (NB + clients - 1) / clients ))
 	qq "SELECT setval('bench_seq', 1, false)"
 	as_pg "$PGBIN/pgbench" -n -h "$W" -p "$PORT" -U postgres -c "$clients" -j "$clients" \
-		-t "$per" -D stream=bench_events -f "$W/$script" "$@" bench >"$W/pgbench.out" 2>&1 \
+		-t "$per" -f "$W/$script" "$@" bench >"$W/pgbench.out" 2>&1 \
 		|| { cat "$W/pgbench.out" >&2; tail -20 "$W/server.log" >&2; die "pgbench $script failed"; }
 }
 
@@ -292,6 +293,12 @@ measure_eventkit_plan() {
 	check "eventkit_plan: violations found" "$(( qua > 0 ))" 1
 }
 
+# Transaction latencies of a pgbench -l log (3rd field, us): median, p90, max (which).
+batch_latencies() {
+	awk '{ print $3 / 1000, NR }' "$@" | sort -n | awk '{ v[NR] = $1; b[NR] = $2 } END {
+		printf "p50 %.1f p90 %.1f max %.1f (the %dth)", v[int((NR + 1) / 2)], v[int(NR * 0.9)], v[NR], b[NR] }'
+}
+
 record() { # name ns
 	local r
 	r=$(rate "$EVENTS" "$2")
@@ -344,34 +351,30 @@ if [ "$EVENTKIT" = 1 ] && [ "$BIG" = 1 ]; then
 		     FROM (SELECT gen, count(*) AS n FROM eventkit_internal.ledger_$SID GROUP BY gen) l
 		     JOIN eventkit.ledger_generations g ON g.stream_id = $SID AND g.gen = l.gen")"
 	fi
-	# The 1M events go, in BIG_SEGMENTS segments of consecutive batches, into
-	# the 10M stream and into an empty control stream (bench_ctl) by turns,
-	# each segment after a CHECKPOINT: both see the same server (its buffer
-	# pool full of the prefill) and the same moments of a shared machine.
+	# The 1M events go once more into the 10M stream and, by turns on the same
+	# connection, into an empty control stream (bench_ctl): each batch into
+	# one, then the other (ingest_pair.pgbench; which goes first alternates).
+	# Both see the same server (its buffer pool full of the prefill), the same
+	# moments of a shared machine and one connection's caches.  Each stream's
+	# time is pgbench's mean latency of its statements times their number.
 	fresh_stream bench_ctl
-	SEGS=${BIG_SEGMENTS:-5}
-	PERSEG=$(( (NB + SEGS - 1) / SEGS ))
-	T_BIG=0; T_CTL=0; SEG_RATIOS=()
-	for s in $(seq 0 $(( SEGS - 1 ))); do
-		first=$(( s * PERSEG + 1 )); last=$(( (s + 1) * PERSEG ))
-		[ "$last" -gt "$NB" ] && last=$NB
-		[ "$first" -gt "$last" ] && break
-		order="bench_events bench_ctl"
-		[ $(( s % 2 )) = 1 ] && order="bench_ctl bench_events"
-		for stream in $order; do
-			qq "CHECKPOINT"
-			qq "SELECT setval('bench_seq', $first, false)"
-			timer_start
-			as_pg "$PGBIN/pgbench" -n -h "$W" -p "$PORT" -U postgres -c 1 -j 1 -t $(( last - first + 1 )) \
-				-D stream="$stream" -f "$W/ingest.pgbench" bench >"$W/pgbench.out" 2>&1 \
-				|| { cat "$W/pgbench.out" >&2; tail -20 "$W/server.log" >&2; die "pgbench $stream failed"; }
-			timer_stop
-			if [ "$stream" = bench_events ]; then T_BIG=$(( T_BIG + ELAPSED )); t_big=$ELAPSED
-			else T_CTL=$(( T_CTL + ELAPSED )); t_ctl=$ELAPSED; fi
-			log "  segment $(( s + 1 ))/$SEGS, batches $first..$last, $stream: $(secs "$ELAPSED") s (machine CPU busy: $CPUUSE of $(nproc))"
-		done
-		SEG_RATIOS+=("$(awk -v a="$t_ctl" -v b="$t_big" 'BEGIN { printf "%.3f", a / b }')")
-	done
+	(( NB % 2 == 0 )) || die "BIG=1 needs an even number of batches"
+	BIG_T0=$(q "SELECT clock_timestamp()")
+	qq "CHECKPOINT"
+	qq "SELECT setval('bench_seq', 1, false)"
+	timer_start
+	as_pg "$PGBIN/pgbench" -n -h "$W" -p "$PORT" -U postgres -c 1 -j 1 -t $(( NB / 2 )) -r \
+		-l --log-prefix="$W/pairlog" -f "$W/ingest_pair.pgbench" bench >"$W/pgbench.out" 2>&1 \
+		|| { cat "$W/pgbench.out" >&2; tail -20 "$W/server.log" >&2; die "pgbench ingest_pair failed"; }
+	timer_stop
+	# statement latencies (ms), in script order: 10M, control, control, 10M
+	mapfile -t LAT < <(awk '/^statement latencies/ { on = 1; next } on && NF >= 3 { print $1 }' "$W/pgbench.out")
+	[ "${#LAT[@]}" = 4 ] || { cat "$W/pgbench.out" >&2; die "no statement latencies from pgbench -r"; }
+	T_BIG=$(awk -v a="${LAT[0]}" -v b="${LAT[3]}" -v n=$(( NB / 2 )) 'BEGIN { printf "%d", (a + b) * n * 1e6 }')
+	T_CTL=$(awk -v a="${LAT[1]}" -v b="${LAT[2]}" -v n=$(( NB / 2 )) 'BEGIN { printf "%d", (a + b) * n * 1e6 }')
+	log "  10M and control by turns: $(secs "$ELAPSED") s in all (machine CPU busy: $CPUUSE of $(nproc));" \
+		"mean batch ms: 10M ${LAT[0]} (first of a pair) ${LAT[3]} (second), control ${LAT[1]} (second) ${LAT[2]} (first)"
+	log "  pair (4 batches) ms: $(batch_latencies "$W"/pairlog.*)"
 	r=$(q "SELECT coalesce(sum(accepted),0), coalesce(sum(duplicates),0), coalesce(sum(conflicts),0),
 	              coalesce(sum(quarantined),0), coalesce(sum(rejected),0), count(*) FROM bench_results")
 	IFS='|' read -r acc dup con qua rej calls <<<"$r"
@@ -384,6 +387,9 @@ if [ "$EVENTKIT" = 1 ] && [ "$BIG" = 1 ]; then
 	check "eventkit_10M + control: conflicts + quarantined + rejected" "$(( con + qua + rej ))" 0
 	log "  ledger after: $(q "SELECT string_agg(format('g%s %s ids', gen, n), ', ' ORDER BY gen)
 	     FROM (SELECT gen, count(*) AS n FROM eventkit_internal.ledger_$SID GROUP BY gen) l")"
+	log "  ledger job runs meanwhile (start, duration): $(q "SELECT coalesce(string_agg(format('%s %s ms', to_char(started_at, 'HH24:MI:SS.MS'),
+	       round(extract(epoch FROM ended_at - started_at) * 1000)), ', ' ORDER BY run_id), 'none')
+	     FROM eventkit.job_runs WHERE kind = 'ledger' AND started_at >= '$BIG_T0'")"
 	CPUUSE=
 	record eventkit_10M "$T_BIG"
 	record eventkit_10M_ctl "$T_CTL"
@@ -432,9 +438,8 @@ if [ "$BIG" = 1 ]; then
 			"$(awk -v a="$big" -v b="$empty" 'BEGIN { printf "%.3f", a / b }')"
 		# shellcheck disable=SC2086
 		read -r ctl _ _ <<<"$(stats ${RATES[eventkit_10M_ctl]})"
-		printf '%-18s events/s value=%-8s (empty stream, by turns with eventkit_10M in %s segments)  ratio_10M_vs_ctl=%s (segments %s)\n' \
-			eventkit_10M_ctl "$ctl" "${#SEG_RATIOS[@]}" \
-			"$(awk -v a="$big" -v b="$ctl" 'BEGIN { printf "%.3f", a / b }')" "${SEG_RATIOS[*]}"
+		printf '%-18s events/s value=%-8s (empty stream, batch by batch by turns with eventkit_10M)  ratio_10M_vs_ctl=%s\n' \
+			eventkit_10M_ctl "$ctl" "$(awk -v a="$big" -v b="$ctl" 'BEGIN { printf "%.3f", a / b }')"
 	else
 		printf '%-18s skipped (eventkit not installed)\n' eventkit_10M
 	fi

@@ -370,8 +370,8 @@ if [ "$EVENTKIT" = 1 ] && [ "$BIG" = 1 ]; then
 	# statement latencies (ms), in script order: 10M, control, control, 10M
 	mapfile -t LAT < <(awk '/^statement latencies/ { on = 1; next } on && NF >= 3 { print $1 }' "$W/pgbench.out")
 	[ "${#LAT[@]}" = 4 ] || { cat "$W/pgbench.out" >&2; die "no statement latencies from pgbench -r"; }
-	T_BIG=$(awk -v a="${LAT[0]}" -v b="${LAT[3]}" -v n=$(( NB / 2 )) 'BEGIN { printf "%d", (a + b) * n * 1e6 }')
-	T_CTL=$(awk -v a="${LAT[1]}" -v b="${LAT[2]}" -v n=$(( NB / 2 )) 'BEGIN { printf "%d", (a + b) * n * 1e6 }')
+	T_BIG=$(awk -v a="${LAT[0]}" -v b="${LAT[3]}" -v n=$(( NB / 2 )) 'BEGIN { printf "%.0f", (a + b) * n * 1e6 }')
+	T_CTL=$(awk -v a="${LAT[1]}" -v b="${LAT[2]}" -v n=$(( NB / 2 )) 'BEGIN { printf "%.0f", (a + b) * n * 1e6 }')
 	log "  10M and control by turns: $(secs "$ELAPSED") s in all (machine CPU busy: $CPUUSE of $(nproc));" \
 		"mean batch ms: 10M ${LAT[0]} (first of a pair) ${LAT[3]} (second), control ${LAT[1]} (second) ${LAT[2]} (first)"
 	log "  pair (4 batches) ms: $(batch_latencies "$W"/pairlog.*)"

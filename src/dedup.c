@@ -368,7 +368,7 @@ apply_stored(idmap_hash *ids, SegmentEvent **events, DedupVerdict *verdicts,
  */
 static int
 probe_generation(Oid relid, Snapshot snap, IdEntry **cands, int n,
-						SegmentEvent **events, DedupVerdict *verdicts, int64 *kept)
+				 SegmentEvent **events, DedupVerdict *verdicts, int64 *kept)
 {
 	int			found = 0;
 	Relation	rel = table_open(relid, AccessShareLock);

@@ -54,12 +54,12 @@ CREATE ROLE ek_lim_writer;
 GRANT CREATE ON SCHEMA public TO ek_lim_owner;
 GRANT INSERT ON ev TO ek_lim_writer;
 SET ROLE ek_lim_writer;
-SET eventkit.max_batch_bytes = '1GB';
+SET eventkit.max_batch_bytes = '100MB';
 SET eventkit.max_event_bytes = '100MB';
 SET eventkit.max_batch_items = 1000000;
 SET eventkit.max_new_partitions = 10000;
 SELECT set_config('eventkit.max_batch_items', '1000000', true);
-ALTER ROLE ek_lim_writer SET eventkit.max_batch_bytes = '1GB';
+ALTER ROLE ek_lim_writer SET eventkit.max_batch_bytes = '100MB';
 SHOW eventkit.max_batch_items;
 SELECT * FROM eventkit.ingest('ev', (SELECT jsonb_agg(jsonb_build_object('type', 'track', 'messageId', 'w' || i,
   'userId', 'u', 'event', 'E')) FROM generate_series(1, 2501) i));

@@ -83,7 +83,8 @@ typedef struct StreamInfo
 	Interval	dedup_window;
 	int32		ledger_gen;
 	int32		plan_id;		/* attached tracking plan, 0: none */
-	int32		plan_version;	/* its version in force (pinned or latest) */
+	int32		plan_version;	/* its version in force (pinned or latest);
+								 * 0 with a plan_id: the plan has none */
 } StreamInfo;
 
 extern bool ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok);

@@ -10,6 +10,7 @@ OBJS = \
 	src/dedup.o \
 	src/ledger_filter.o \
 	src/ingest.o \
+	src/quarantine.o \
 	src/writer.o \
 	src/maintenance.o \
 	src/plan.o \
@@ -34,10 +35,10 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
 REGRESS = streams ingest dedup ledger clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance writer dump_catalog \
-	jsonschema plans rollup rollup_random rollup_fold rollup_delta jobs upgrade
+	jsonschema plans rollup rollup_random rollup_fold rollup_delta jobs quarantine plan_catalog partition_columns upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
-ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh
+ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso --temp-instance=./tmp_check_iso --temp-config=test/eventkit.conf
 
 TAP_TESTS = 1

@@ -24,7 +24,8 @@ RESET ROLE;
 SET ROLE ek_writer;
 SELECT * FROM eventkit.ingest('sec.ev', '[{"type": "track", "messageId": "s1", "userId": "u", "event": "E"},
                                          {"type": "track", "messageId": "s2", "userId": "u"}]'::jsonb);
--- but the writer cannot read the stream, the quarantine or the ledger, nor write the catalog
+-- but the writer cannot read the stream, the quarantine (it sees no rows: they
+-- are the stream owner's) or the ledger, nor write the catalog
 SELECT count(*) FROM sec.ev;
 SELECT count(*) FROM eventkit.quarantine;
 SELECT count(*) FROM eventkit_internal.ledger_1;

@@ -16,6 +16,10 @@ SELECT eventkit.run_maintenance('up_ev');
 SELECT * FROM eventkit.ingest('up_ev', '[
   {"type": "track", "messageId": "u1", "userId": "a", "event": "Before Upgrade"},
   {"type": "track", "messageId": "u0", "userId": "a", "event": "At 1.1"}]');
+-- a tracking plan (its owner an OID at 1.1) and a quarantined event (no
+-- retry key at 1.1)
+SELECT eventkit.create_plan('up_plan', '{"events": {}}');
+SELECT * FROM eventkit.ingest('up_ev', '{"type": "track", "messageId": "q1", "event": "No User"}');
 
 ALTER EXTENSION eventkit UPDATE;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'eventkit')
@@ -28,6 +32,13 @@ SELECT gen, ended_at IS NULL AS current, filter IS NOT NULL AS has_filter
 SELECT eventkit.run_maintenance('up_ev');
 SELECT gen, ended_at IS NULL AS current, filter IS NOT NULL AS has_filter
   FROM eventkit.ledger_generations ORDER BY gen;
+
+-- 1.3: the plan's owner is a role name; the event quarantined at 1.1 has no
+-- fingerprint, so its first retry is stored once more, and later ones not
+SELECT name, owner = current_user AS owner_is_me FROM eventkit.plans;
+SELECT * FROM eventkit.ingest('up_ev', '{"type": "track", "messageId": "q1", "event": "No User"}');
+SELECT * FROM eventkit.ingest('up_ev', '{"type": "track", "messageId": "q1", "event": "No User"}');
+SELECT message_id, fingerprint IS NOT NULL AS keyed FROM eventkit.quarantine ORDER BY quarantine_id;
 
 -- the data and the ledger survive: re-sending is a duplicate
 SELECT * FROM eventkit.ingest('up_ev', '[

@@ -316,8 +316,6 @@ ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok)
 	info->plan_id = isnull ? 0 : DatumGetInt32(d);
 	d = SPI_getbinval(tup, desc, 9, &isnull);
 	info->plan_version = isnull ? 0 : DatumGetInt32(d);
-	if (info->plan_version == 0)
-		info->plan_id = 0;
 	d = SPI_getbinval(tup, desc, 10, &isnull);
 	info->has_max_past = !isnull;
 	if (!isnull)

@@ -99,7 +99,8 @@ typedef struct StreamInfo
 	Interval	dedup_window;
 	int32		ledger_gen;
 	int32		plan_id;		/* attached tracking plan, 0: none */
-	int32		plan_version;	/* its version in force (pinned or latest) */
+	int32		plan_version;	/* its version in force (pinned or latest);
+								 * 0 with a plan_id: the plan has none */
 	/* clock bounds (1.3): events outside are quarantined too_old/too_new */
 	bool		has_max_past;
 	Interval	max_past;

@@ -3,8 +3,10 @@
  * ingest.c
  *	  eventkit.ingest() and eventkit.ingest_verbose(): turning a payload
  *	  (one event, an array, a Segment batch envelope, or NDJSON text) into
- *	  stored rows, duplicates, conflicts, quarantine rows or rejections, in
- *	  one transaction-safe pass per call.
+ *	  stored rows, duplicates, conflicts, quarantine rows (a retried event
+ *	  stored once) or rejections, in one transaction-safe pass per call;
+ *	  and eventkit.replay_quarantine(), which runs quarantined events
+ *	  through the same pass.
  *
  *	  A call runs in a memory context of its own.  Per batch (not per
  *	  event) it issues one statement each to: claim ids in the ledger
@@ -18,7 +20,9 @@
 
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -71,6 +75,7 @@ typedef struct IngestBatch
 } IngestBatch;
 
 static SPIPlanPtr quarantine_plan = NULL;
+static SPIPlanPtr quarantine_keyed_plan = NULL;
 static SPIPlanPtr conflict_plan = NULL;
 static SPIPlanPtr batch_plan = NULL;
 
@@ -432,7 +437,45 @@ envelope_jsonb(const EnvelopeDefaults *env)
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
-/* Quarantine rows, as the extension owner. */
+/*
+ * What a quarantined event is stored once under, with its message id: the
+ * content fingerprint dedup uses (sentAt and receivedAt left out, so a
+ * retry has the same one), or, for an item that is not a JSON object, a
+ * hash of its text or value.
+ */
+static int64
+quarantine_fingerprint(SegmentEvent *ev)
+{
+	Jsonb	   *payload;
+
+	if (ev->message_id != NULL)
+		return ev->fingerprint;
+	if (ev->raw != NULL)
+		return DatumGetInt64(hash_any_extended((const unsigned char *) ev->raw,
+											   strlen(ev->raw), 0));
+	payload = item_payload(ev);
+	return DatumGetInt64(hash_any_extended((const unsigned char *) VARDATA(payload),
+										   VARSIZE(payload) - VARHDRSZ, 0));
+}
+
+/*
+ * Has eventkit.quarantine the retry key of 1.3 (a catalog not yet updated
+ * has not)?  Syscache lookups, not a query, and only for batches that
+ * quarantine.
+ */
+static bool
+quarantine_has_retry_key(void)
+{
+	Oid			relid = get_relname_relid("quarantine", get_namespace_oid("eventkit", false));
+
+	return get_attnum(relid, "fingerprint") != InvalidAttrNumber;
+}
+
+/*
+ * Quarantine rows, as the extension owner.  An event already quarantined
+ * (same stream, message id and fingerprint: a retry) is not stored again;
+ * the caller still counts it as quarantined.
+ */
 static void
 insert_quarantine(const StreamInfo *stream, IngestBatch *b, SegmentEvent **q, int n,
 				  int64 batch_id, TimestampTz received_at)
@@ -447,14 +490,37 @@ insert_quarantine(const StreamInfo *stream, IngestBatch *b, SegmentEvent **q, in
 	bool	   *payload_nulls = palloc0(sizeof(bool) * n);
 	bool	   *raw_nulls = palloc0(sizeof(bool) * n);
 	bool	   *version_nulls = palloc0(sizeof(bool) * n);
+	Datum	   *fingerprints = palloc(sizeof(Datum) * n);
 	Jsonb	   *envelope = envelope_jsonb(&b->env);
-	Datum		args[11];
-	char		argnulls[11];
+	Datum		args[12];
+	char		argnulls[12];
+	bool		keyed;
 	int			rc;
 
 	if (n == 0)
 		return;
-	if (quarantine_plan == NULL)
+	keyed = quarantine_has_retry_key();
+	if (keyed && quarantine_keyed_plan == NULL)
+	{
+		Oid			types[12] = {INT4OID, INT8OID, TIMESTAMPTZOID, INT4ARRAYOID,
+			TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, JSONBOID, INT4OID,
+		INT4ARRAYOID, INT8ARRAYOID};
+
+		quarantine_keyed_plan =
+			ek_keep_plan("INSERT INTO eventkit.quarantine (stream_id, batch_id, item,"
+						 " message_id, received_at, reasons, payload, raw, envelope,"
+						 " plan_id, plan_version, fingerprint)"
+						 " SELECT $1, $2, x.i, x.m, $3, x.r, x.p, x.w, $9,"
+						 " CASE WHEN x.v IS NOT NULL THEN $10 END, x.v, x.f"
+						 " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
+						 " pg_catalog.unnest($6), pg_catalog.unnest($7),"
+						 " pg_catalog.unnest($8), pg_catalog.unnest($11),"
+						 " pg_catalog.unnest($12)) AS x(i, m, r, p, w, v, f)"
+						 " ON CONFLICT (stream_id, message_id, fingerprint)"
+						 " WHERE fingerprint IS NOT NULL DO NOTHING",
+						 12, types);
+	}
+	else if (!keyed && quarantine_plan == NULL)
 	{
 		Oid			types[11] = {INT4OID, INT8OID, TIMESTAMPTZOID, INT4ARRAYOID,
 			TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, JSONBOID, INT4OID,
@@ -485,6 +551,7 @@ insert_quarantine(const StreamInfo *stream, IngestBatch *b, SegmentEvent **q, in
 		raw_nulls[i] = q[i]->raw == NULL;
 		versions[i] = Int32GetDatum(q[i]->plan_version);
 		version_nulls[i] = q[i]->plan_version == 0;
+		fingerprints[i] = Int64GetDatum(quarantine_fingerprint(q[i]));
 	}
 	memset(argnulls, ' ', sizeof(argnulls));
 	args[0] = Int32GetDatum(stream->stream_id);
@@ -499,7 +566,9 @@ insert_quarantine(const StreamInfo *stream, IngestBatch *b, SegmentEvent **q, in
 	argnulls[8] = envelope == NULL ? 'n' : ' ';
 	args[9] = Int32GetDatum(stream->plan_id);
 	args[10] = ek_make_array(versions, version_nulls, n, INT4OID);
-	rc = SPI_execute_plan(quarantine_plan, args, argnulls, false, 0);
+	args[11] = ek_make_array(fingerprints, NULL, n, INT8OID);
+	rc = SPI_execute_plan(keyed ? quarantine_keyed_plan : quarantine_plan,
+						  args, argnulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "eventkit: insert into quarantine failed: %s", SPI_result_code_string(rc));
 }
@@ -726,17 +795,17 @@ place_events(const StreamInfo *stream, IngestBatch *b, TimestampTz now)
 }
 
 /*
- * Problems of where an event falls in time, not of the event: it is
- * quarantined (and can be re-driven) even when eventkit.invalid_events
- * rejects invalid events.
+ * Problems that are not the event's fault (where it falls in time, a plan
+ * that is missing): it is quarantined, to be re-driven or replayed, even
+ * when eventkit.invalid_events rejects invalid events.
  */
 static bool
-is_placement_problem(const SegmentEvent *ev)
+not_its_fault(const SegmentEvent *ev)
 {
 	const char *reason = ev->problems[0].reason;
 
 	return strcmp(reason, "out_of_range") == 0 || strcmp(reason, "too_old") == 0 ||
-		strcmp(reason, "too_new") == 0;
+		strcmp(reason, "too_new") == 0 || strcmp(reason, "plan_missing") == 0;
 }
 
 /*
@@ -800,7 +869,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 		if (ev->nproblems == 0)
 			valid[nvalid++] = ev;
 		else if (ev->reject ||
-				 (ek_invalid_events == INVALID_EVENTS_REJECT && !is_placement_problem(ev)))
+				 (ek_invalid_events == INVALID_EVENTS_REJECT && !not_its_fault(ev)))
 			b->status[i] = ITEM_REJECTED;
 		else
 		{
@@ -1138,7 +1207,8 @@ envelope_defaults(Jsonb *envelope, EnvelopeDefaults *env)
  * force now: those stored (or found to be duplicates or conflicts of
  * stored events) leave quarantine, the others stay with updated reasons.
  * Events are replayed in groups of their original batch, with that
- * batch's receipt time and envelope.
+ * batch's receipt time and envelope.  Needs the stream's ownership (and
+ * INSERT on it).
  */
 Datum
 eventkit_replay_quarantine(PG_FUNCTION_ARGS)
@@ -1158,6 +1228,9 @@ eventkit_replay_quarantine(PG_FUNCTION_ARGS)
 				 errhint("Pass the stream table, such as 'events'.")));
 	relid = PG_GETARG_OID(0);
 	lock_stream_for_insert(relid);
+	/* the quarantine holds other roles' events: the stream's owner decides */
+	if (!ek_owns_relation(relid))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
 	ek_apply_memory_retention();
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit replay",

@@ -3,7 +3,8 @@
  * partition.c
  *	  Time partitions of a stream: aligning timestamps to the partition
  *	  interval, finding whether a partition covers a timestamp, creating
- *	  partitions (optionally hash sub-partitioned by user key) without
+ *	  partitions (optionally hash sub-partitioned by user key) that carry
+ *	  the stream's defaults, constraints and generated columns, without
  *	  taking ACCESS EXCLUSIVE on the stream, premaking future partitions,
  *	  making the past partitions that quarantined out_of_range events wait
  *	  for (a few per run), a stream's time bounds (clock bounds, retention,
@@ -249,10 +250,19 @@ ek_create_partition(const StreamInfo *stream, TimestampTz start)
 
 	ek_begin_ddl(&ddl, ek_relation_owner(stream->relid), false);
 
+	/*
+	 * The partition carries what a user may have added to the stream:
+	 * defaults, CHECK constraints and generated columns (ATTACH requires a
+	 * generated column to be generated in the partition too, with the same
+	 * expression).  Not identity: PostgreSQL 15 and 16 refuse identity
+	 * columns on a partitioned table that has partitions, and from 17 on an
+	 * attached partition takes the stream's identity and may have none of
+	 * its own.  Indexes are attached by ATTACH PARTITION.
+	 */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
-					 " INCLUDING STORAGE INCLUDING COMMENTS,"
+					 " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS,"
 					 " CONSTRAINT %s CHECK (ts OPERATOR(pg_catalog.>=) %s::pg_catalog.timestamptz"
 					 " AND ts OPERATOR(pg_catalog.<) %s::pg_catalog.timestamptz))",
 					 qpart, qparent,

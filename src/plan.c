@@ -1,17 +1,22 @@
 /*-------------------------------------------------------------------------
  *
  * plan.c
- *	  Tracking plans: eventkit.create_plan(), attach_plan(), detach_plan();
- *	  compiling a plan spec (eventkit's own format or Segment's tracking-
- *	  plan export) into per-event JSON Schema validators; the per-backend
- *	  cache of compiled plans; and name normalization.  Checking events
- *	  against a compiled plan is in plan_check.c.
+ *	  Tracking plans: eventkit.create_plan(), attach_plan(), detach_plan(),
+ *	  alter_plan_owner(); compiling a plan spec (eventkit's own format or
+ *	  Segment's tracking-plan export) into per-event JSON Schema
+ *	  validators; the per-backend cache of compiled plans; and name
+ *	  normalization.  Checking events against a compiled plan is in
+ *	  plan_check.c.
  *
  *	  Plan versions are immutable, so a compiled version never goes stale:
  *	  the cache is keyed by (plan_id, version) and is only flushed when the
  *	  plan_versions table itself is dropped or truncated (e.g. by DROP
  *	  EXTENSION).  Which version a stream uses is read with the stream's
- *	  catalog row, once per batch.
+ *	  catalog row, once per batch.  A stream whose plan or version is
+ *	  missing quarantines its events (plan_missing).
+ *
+ *	  A plan's owner is stored as a role name, not an OID (see
+ *	  check_plan_owner()).
  *
  *-------------------------------------------------------------------------
  */
@@ -40,6 +45,7 @@
 PG_FUNCTION_INFO_V1(eventkit_create_plan);
 PG_FUNCTION_INFO_V1(eventkit_attach_plan);
 PG_FUNCTION_INFO_V1(eventkit_detach_plan);
+PG_FUNCTION_INFO_V1(eventkit_alter_plan_owner);
 
 #define MAX_CACHED_PLANS 32
 
@@ -728,13 +734,34 @@ ek_load_plan(int32 plan_id, int32 version)
 	return plan;
 }
 
-/* The compiled plan in force for a stream's batch, or NULL.  SPI connected. */
+/*
+ * The compiled plan in force for a stream's batch, or NULL when the stream
+ * has none.  A stream attached to a plan or version that does not exist
+ * (say, after a restore that lost eventkit.plan_versions) is never left
+ * unchecked: it gets a plan that quarantines every event (plan_missing),
+ * and eventkit.health_plans reports it.  SPI connected.
+ */
 CompiledPlan *
 ek_plan_for_stream(const StreamInfo *stream)
 {
+	CompiledPlan *plan = NULL;
+
 	if (stream->plan_id == 0)
 		return NULL;
-	return ek_load_plan(stream->plan_id, stream->plan_version);
+	if (stream->plan_version > 0)
+		plan = ek_load_plan(stream->plan_id, stream->plan_version);
+	if (plan == NULL)
+	{
+		plan = palloc0(sizeof(CompiledPlan));
+		plan->plan_id = stream->plan_id;
+		plan->version = stream->plan_version;
+		plan->missing = stream->plan_version > 0 ?
+			psprintf("version %d of the stream's tracking plan (id %d) is missing",
+					 stream->plan_version, stream->plan_id) :
+			psprintf("the stream's tracking plan (id %d) has no version",
+					 stream->plan_id);
+	}
+	return plan;
 }
 
 /* ---------------------------------------------------------------------
@@ -752,25 +779,68 @@ text_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
-/* plan_id and owner of a plan by name; false when there is none. */
+/*
+ * eventkit.plans.owner is the owner's role name from 1.3 on (names survive
+ * a dump into another cluster, OIDs do not); an OID in an older catalog.
+ */
 static bool
-find_plan(const char *name, int32 *plan_id, Oid *owner)
+plan_owner_is_name(void)
+{
+	Oid			relid = get_relname_relid("plans", get_namespace_oid("eventkit", false));
+
+	return get_atttype(relid, get_attnum(relid, "owner")) == NAMEOID;
+}
+
+/*
+ * plan_id and owner's role name of a plan by name; false when there is
+ * none.  The name is in SPI's memory.
+ */
+static bool
+find_plan(const char *name, int32 *plan_id, char **owner)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
 	bool		isnull;
 	int			rc;
 
-	rc = SPI_execute_with_args("SELECT plan_id, owner FROM eventkit.plans"
-							   " WHERE name OPERATOR(pg_catalog.=) $1",
+	rc = SPI_execute_with_args(plan_owner_is_name() ?
+							   "SELECT plan_id, owner::pg_catalog.text FROM eventkit.plans"
+							   " WHERE name OPERATOR(pg_catalog.=) $1" :
+							   "SELECT plan_id, pg_catalog.pg_get_userbyid(owner)::pg_catalog.text"
+							   " FROM eventkit.plans WHERE name OPERATOR(pg_catalog.=) $1",
 							   1, argtypes, args, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read eventkit.plans: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		return false;
 	*plan_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	*owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	return true;
+}
+
+/*
+ * May userid act as the owner of a plan (be a member of its owning role,
+ * or a superuser)?  A plan whose owner role was dropped is left to
+ * superusers.
+ */
+static void
+check_plan_owner(Oid userid, const char *plan, const char *owner)
+{
+	Oid			ownerid = get_role_oid(owner, true);
+
+	if (superuser_arg(userid))
+		return;
+	if (!OidIsValid(ownerid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of tracking plan \"%s\"", plan),
+				 errdetail("Its owner, role \"%s\", does not exist.", owner),
+				 errhint("A superuser can give the plan a new owner with eventkit.alter_plan_owner().")));
+	if (!has_privs_of_role(userid, ownerid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of tracking plan \"%s\"", plan),
+				 errhint("Ask the plan's owner, or a member of its role, to do it.")));
 }
 
 static int32
@@ -802,7 +872,7 @@ eventkit_create_plan(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	CompiledPlan plan = {0};
 	int32		plan_id;
-	Oid			owner;
+	char	   *owner;
 	Oid			save_userid;
 	int			save_sec;
 	int32		version;
@@ -823,17 +893,15 @@ eventkit_create_plan(PG_FUNCTION_ARGS)
 	/* one version at a time per plan */
 	ek_spi_exec("LOCK TABLE eventkit.plans IN SHARE ROW EXCLUSIVE MODE", SPI_OK_UTILITY);
 	if (find_plan(name, &plan_id, &owner))
-	{
-		if (!has_privs_of_role(save_userid, owner))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("must be owner of tracking plan \"%s\"", name),
-					 errhint("Ask the plan's owner, or a member of its role, to create the new version.")));
-	}
+		check_plan_owner(save_userid, name, owner);
 	else
 	{
-		Oid			argtypes[3] = {TEXTOID, OIDOID};
-		Datum		args[3] = {CStringGetTextDatum(name), ObjectIdGetDatum(save_userid)};
+		bool		by_name = plan_owner_is_name();
+		Oid			argtypes[2] = {TEXTOID, by_name ? NAMEOID : OIDOID};
+		Datum		args[2] = {CStringGetTextDatum(name),
+			by_name ? DirectFunctionCall1(namein,
+										  CStringGetDatum(GetUserNameFromId(save_userid, false))) :
+		ObjectIdGetDatum(save_userid)};
 
 		plan_id = query_int("INSERT INTO eventkit.plans (plan_id, name, owner)"
 							" VALUES (pg_catalog.nextval('eventkit.plans_plan_id_seq'), $1, $2)"
@@ -892,7 +960,7 @@ eventkit_attach_plan(PG_FUNCTION_ARGS)
 	Oid			relid;
 	char	   *name;
 	int32		plan_id;
-	Oid			owner;
+	char	   *owner;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -936,6 +1004,52 @@ eventkit_detach_plan(PG_FUNCTION_ARGS)
 	check_stream_owner(relid);
 	SPI_connect();
 	set_stream_plan(relid, (Datum) 0, true, (Datum) 0, true);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * eventkit.alter_plan_owner(plan text, new_owner regrole)
+ *
+ * As ALTER ... OWNER TO: the plan's owner (a member of its role) or a
+ * superuser, who must be a member of the new owner.  Also how a plan whose
+ * owner role was dropped gets a new one.
+ */
+Datum
+eventkit_alter_plan_owner(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0, "plan");
+	Oid			new_owner = PG_GETARG_OID(1);
+	char	   *new_owner_name = GetUserNameFromId(new_owner, false);
+	int32		plan_id;
+	char	   *owner;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			argtypes[2] = {INT4OID, NAMEOID};
+	Datum		args[2];
+	int			rc;
+
+	SPI_connect();
+	ek_switch_to_owner(&save_userid, &save_sec);
+	ek_spi_exec("LOCK TABLE eventkit.plans IN SHARE ROW EXCLUSIVE MODE", SPI_OK_UTILITY);
+	if (!find_plan(name, &plan_id, &owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tracking plan \"%s\" does not exist", name)));
+	check_plan_owner(save_userid, name, owner);
+	if (!is_member_of_role(save_userid, new_owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be member of role \"%s\"", new_owner_name),
+				 errhint("Only a member of the new owning role (or a superuser) can give it a plan.")));
+	args[0] = Int32GetDatum(plan_id);
+	args[1] = DirectFunctionCall1(namein, CStringGetDatum(new_owner_name));
+	rc = SPI_execute_with_args("UPDATE eventkit.plans SET owner = $2"
+							   " WHERE plan_id OPERATOR(pg_catalog.=) $1",
+							   2, argtypes, args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "eventkit: could not update eventkit.plans: %s", SPI_result_code_string(rc));
+	ek_restore_user(save_userid, save_sec);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

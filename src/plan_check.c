@@ -379,6 +379,11 @@ ek_plan_check_event(CompiledPlan *plan, SegmentEvent *ev)
 	List	   *renamed = NIL;
 	bool		quarantine = false;
 
+	if (plan->missing != NULL)
+	{
+		ek_add_problem(ev, "plan_missing", "%s", plan->missing);
+		return;
+	}
 	if (pinned_version(ev, &pinned) && pinned != plan->version)
 	{
 		CompiledPlan *other = pinned > 0 ? ek_load_plan(plan->plan_id, pinned) : NULL;

@@ -67,6 +67,8 @@ struct CompiledPlan
 	PlanName   *normalized;		/* normalized names, sorted */
 	int			nnormalized;
 	PlannedEvent *common;		/* Segment COMMON rule: every event */
+	char	   *missing;		/* not NULL: the stream's plan or version does
+								 * not exist (why); every event is quarantined */
 };
 
 extern char *ek_normalize_name(const char *name);

@@ -127,7 +127,7 @@ SELECT string_agg(format('%s %s %s', stream_id, gen, filter IS NOT NULL), ',' OR
 # What must come back identical.
 my %checks = (
 	'plans' => q{
-SELECT p.plan_id, p.name, p.owner::regrole::text, p.created_at, v.version, v.spec::text,
+SELECT p.plan_id, p.name, p.owner, p.created_at, v.version, v.spec::text,
 	   v.created_at, v.created_by
   FROM eventkit.plans p JOIN eventkit.plan_versions v USING (plan_id)
  ORDER BY 1, 5},

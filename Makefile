@@ -34,7 +34,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
 REGRESS = streams ingest dedup ledger clock_skew text_input json_parse bad_input limits security maintenance writer dump_catalog \
-	jsonschema plans rollup rollup_random rollup_fold rollup_delta jobs upgrade
+	jsonschema plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh

@@ -64,6 +64,39 @@ SELECT eventkit.create_rollup('r_ok', 'bv', '1 hour',
     backfill => false) IS NOT NULL AS created;
 SELECT eventkit.drop_rollup('r_ok');
 
+-- ==== the issue's three cases, each on its own ====
+SELECT eventkit.create_stream('bi') IS NOT NULL AS created;
+SELECT eventkit.create_rollup('bi_p', 'bi', '1 hour', '{event}', '{count,"percentile(properties.v, 0.5) AS p"}') IS NOT NULL AS p,
+       eventkit.create_rollup('bi_s', 'bi', '1 hour', '{event}', '{count,"sum(properties.w) AS s"}') IS NOT NULL AS s,
+       eventkit.create_rollup('bi_d', 'bi', '1 hour', '{properties.page}', '{count}') IS NOT NULL AS d;
+-- a percentile of 1e309: the batch's events are stored
+SELECT * FROM eventkit.ingest('bi', '[
+  {"type": "track", "messageId": "p1", "userId": "u", "event": "E", "properties": {"v": 1, "w": 1}, "timestamp": "2026-01-05T10:00:00Z"},
+  {"type": "track", "messageId": "p2", "userId": "u", "event": "E", "properties": {"v": 1e309}, "timestamp": "2026-01-05T10:00:00Z"},
+  {"type": "track", "messageId": "p3", "userId": "u", "event": "E", "properties": {"v": 3, "w": 3}, "timestamp": "2026-01-05T10:00:00Z"}]'::text,
+  '2026-01-05 12:00:00+00');
+-- sums beyond numeric: stored too
+SELECT * FROM eventkit.ingest('bi', '[
+  {"type": "track", "messageId": "s1", "userId": "u", "event": "E", "properties": {"w": 9e131071}, "timestamp": "2026-01-05T10:00:00Z"},
+  {"type": "track", "messageId": "s2", "userId": "u", "event": "E", "properties": {"w": 9e131071}, "timestamp": "2026-01-05T10:00:00Z"}]'::text,
+  '2026-01-05 12:00:00+00');
+-- a 10 kB dimension value: refreshes go on
+SELECT accepted FROM eventkit.ingest('bi', mk('d1', 'E', jsonb_build_object('page', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 320) i))),
+                                     '2026-01-05 12:00:00+00');
+SELECT eventkit.refresh_rollup(r) AS folded FROM unnest(ARRAY['bi_p', 'bi_s', 'bi_d']) r;
+SELECT accepted FROM eventkit.ingest('bi', mk('d2', 'E', jsonb_build_object('page', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 320) i))),
+                                     '2026-01-05 12:00:00+00');
+SELECT eventkit.refresh_rollup(r) AS folded FROM unnest(ARRAY['bi_p', 'bi_s', 'bi_d', 'bi_d']) r;
+SELECT count(*) AS stored FROM bi;
+SELECT count, p FROM bi_p_realtime;   -- the median of 1 and 3
+SELECT count, s FROM bi_s_realtime;
+SELECT left(page, 10) AS page, octet_length(page) AS bytes, count FROM bi_d ORDER BY 1;
+SELECT (SELECT array_agg(ROW(page, count) ORDER BY page) FROM bi_d) =
+       (SELECT array_agg(ROW(page, count) ORDER BY page) FROM bi_d_realtime) AS realtime_agrees;
+SELECT name, skipped_values FROM eventkit.rollup_status WHERE name LIKE 'public.bi_%' ORDER BY 1;
+SELECT eventkit.drop_rollup(r) FROM unnest(ARRAY['bi_p', 'bi_s', 'bi_d']) r;
+SELECT eventkit.drop_stream('bi');
+
 -- ==== the bound of a dimension value (a pinned format) ====
 SELECT eventkit.rollup_dimension(repeat('x', 300)) = repeat('x', 300) AS kept_at_300_bytes,
        eventkit.rollup_dimension(repeat('x', 301)) AS bounded,
@@ -79,6 +112,25 @@ SELECT count(*) AS differ FROM (SELECT repeat(chr(65 + i % 26) || 'é€𝄞', i
  WHERE eventkit.rollup_dimension(t) IS DISTINCT FROM ref_dim(t)
     OR eventkit.rollup_dimension(eventkit.rollup_dimension(t)) <> eventkit.rollup_dimension(t)
     OR octet_length(eventkit.rollup_dimension(t)) > 300;
+
+-- ==== the rules, as the realtime views call them ====
+SELECT coalesce(v, 'NULL') AS v, eventkit.rollup_number(j, 'sum') IS NOT NULL AS sum_takes,
+       eventkit.rollup_skipped(j, 'sum') AS sum_skips,
+       eventkit.rollup_number(j, 'max') IS NOT NULL AS max_takes, eventkit.rollup_skipped(j, 'max') AS max_skips,
+       eventkit.rollup_number(j, 'percentile') IS NOT NULL AS pct_takes,
+       eventkit.rollup_skipped(j, 'percentile') AS pct_skips
+  FROM unnest(ARRAY['2.5', '0', '-1e-290', '1e-291', '"3"', 'true', '[1]', '{"a": 1}', 'null', NULL])
+       WITH ORDINALITY t(v, i), LATERAL (SELECT v::jsonb AS j) x
+ ORDER BY i;
+SELECT eventkit.rollup_number('-1e290'::jsonb, 'percentile') = -1e290 AS pct_takes_minus_1e290,
+       eventkit.rollup_skipped('1e291'::jsonb, 'percentile') AS pct_skips_1e291,
+       eventkit.rollup_number('1e291'::jsonb, 'sum') = 1e291 AS sum_takes_1e291;
+SELECT v, eventkit.rollup_number(v, 'avg') AS avg, eventkit.rollup_skipped(v, 'min') AS min_skips,
+       eventkit.rollup_skipped(v, 'percentile') AS pct_skips
+  FROM (VALUES (1.5), ('NaN'), ('Infinity'), ('-Infinity')) t(v);
+SELECT eventkit.rollup_skipped('1e131000'::numeric, 'sum') AS sum_skips_1e131000,
+       eventkit.rollup_skipped('9.99e130999'::numeric, 'sum') AS sum_skips_9_99e130999;
+SELECT eventkit.rollup_number(1, 'count');
 
 -- ==== bad values ====
 -- the history: every kind of value, before the rollups exist

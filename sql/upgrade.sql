@@ -17,6 +17,9 @@ SELECT * FROM eventkit.ingest('up_ev', '[
   {"type": "track", "messageId": "u1", "userId": "a", "event": "Before Upgrade"},
   {"type": "track", "messageId": "u0", "userId": "a", "event": "At 1.1"}]');
 
+-- rollups need the 1.3 catalog (their realtime views call its functions)
+SELECT eventkit.create_rollup('up_r', 'up_ev', '1 hour', '{event}', '{count}');
+
 ALTER EXTENSION eventkit UPDATE;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'eventkit')
        AS at_default_version

@@ -627,9 +627,9 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	if (!catalog_has_skips())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the eventkit extension is older than its library"),
-				 errdetail("Rollups are made for eventkit 1.3 or later."),
-				 errhint("ALTER EXTENSION eventkit UPDATE;")));
+				 errmsg("the eventkit extension must be updated to create rollups"),
+				 errdetail("Rollups made by this library need objects of eventkit 1.3."),
+				 errhint("Run ALTER EXTENSION eventkit UPDATE.")));
 
 	ek_switch_to_owner(&save_userid, &save_sec);
 	rc = SPI_execute("SELECT pg_catalog.nextval('eventkit.rollups_rollup_id_seq')::pg_catalog.int4",
@@ -930,23 +930,37 @@ eventkit_forget_dropped_rollups(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
-/* the range of a measure named in SQL (sum, avg, min, max, percentile) */
+/*
+ * The range of the measure named by argument 1 (sum, avg, min, max,
+ * percentile), kept in fn_extra when it is a constant, as in the views.
+ */
 static RollupRange
 range_arg(FunctionCallInfo fcinfo)
 {
-	char	   *measure = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *measure;
+	RollupRange range;
 
+	if (fcinfo->flinfo->fn_extra != NULL)
+		return *(RollupRange *) fcinfo->flinfo->fn_extra;
+	measure = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (strcmp(measure, "sum") == 0 || strcmp(measure, "avg") == 0)
-		return RR_SUM;
-	if (strcmp(measure, "min") == 0 || strcmp(measure, "max") == 0)
-		return RR_FINITE;
-	if (strcmp(measure, "percentile") == 0)
-		return RR_PERCENTILE;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("\"%s\" is not a numeric rollup measure", measure),
-			 errhint("Use sum, avg, min, max or percentile.")));
-	return RR_ANY;				/* keep the compiler quiet */
+		range = RR_SUM;
+	else if (strcmp(measure, "min") == 0 || strcmp(measure, "max") == 0)
+		range = RR_FINITE;
+	else if (strcmp(measure, "percentile") == 0)
+		range = RR_PERCENTILE;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a numeric rollup measure", measure),
+				 errhint("Use sum, avg, min, max or percentile.")));
+	if (get_fn_expr_arg_stable(fcinfo->flinfo, 1))
+	{
+		fcinfo->flinfo->fn_extra = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
+													  sizeof(RollupRange));
+		*(RollupRange *) fcinfo->flinfo->fn_extra = range;
+	}
+	return range;
 }
 
 /* a jsonb scalar number, or NULL */

@@ -610,7 +610,7 @@ value_reason(RollupMeasure *m, FoldInput *in)
 		return -1;
 	if (in->skip)
 		return RSK_NOT_A_NUMBER;
-	if (in->isnull)
+	if (in->isnull || m->range == RR_ANY)
 		return -1;
 	return ek_rollup_number_reason(DatumGetNumeric(in->value), m->range);
 }
@@ -658,8 +658,9 @@ count_skips(Fold *f, FoldGroup *g, int reason, int64 n)
  * A delta row (bucket, dimensions, ek_events, skipped_events, then per
  * measure its columns, count aside, then ek_skips if the delta table has
  * it: see delta_sql()): a group's partial state, added to its group here.
- * Its dimensions were bounded when it was written (but by eventkit 1.2).
- * Runs in the row context.
+ * Its dimensions are bounded already, unless eventkit 1.2 wrote it:
+ * bound_keys() bounds those (and counts them; a bounded value is its own
+ * bound).  Runs in the row context.
  */
 static void
 fold_delta_row(Fold *f, TupleTableSlot *slot)

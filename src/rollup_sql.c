@@ -14,17 +14,19 @@
  *	  strange column name; a definition already in the catalog is parsed as
  *	  it was accepted, so that an older rollup keeps working.
  *
- *	  Bad values (rollup.h): the realtime view applies in SQL the rules the
- *	  fold applies in C: a measure's value outside its range or not a number
- *	  is left out (and the event counted in skipped_events), a long text
- *	  dimension value is bounded (bound_sql).
+ *	  Bad values (rollup.h): the realtime view applies the rules of the fold
+ *	  by calling the fold's own C code through eventkit.rollup_number(),
+ *	  rollup_skipped() and rollup_dimension() (rollup.c): a measure's value
+ *	  that is not a number or is out of its range is left out (the event
+ *	  counted in skipped_events), a long text dimension value is bounded.
+ *	  create_rollup also checks that the rollup's key fits a btree entry
+ *	  whatever the values.
  *
  *	  Everything generated is search_path-safe: identifiers are quoted,
  *	  functions and operators schema-qualified (the hll and tdigest ones via
  *	  the schema their extension lives in), and the only literals are the
  *	  rollup's own definition (JSON path keys, the bucket width, percentile
- *	  fractions) and the constants of the bad-value rules, quoted with
- *	  quote_literal.
+ *	  fractions, measure names), quoted with quote_literal.
  *
  *-------------------------------------------------------------------------
  */
@@ -659,9 +661,11 @@ parse_dimension(RollupDef *def, char *spec, RollupDim *d, int32 *typmod)
 
 	/*
 	 * Text is bounded, unless its type's length limit keeps it shorter than
-	 * a bounded value (which could then not be stored).
+	 * a bounded value (which could then not be stored).  (Not char(n): its
+	 * padding is not part of its text value, which rollup_dimension() would
+	 * bound.)
 	 */
-	d->bounded = (d->typid == TEXTOID || d->typid == VARCHAROID || d->typid == BPCHAROID) &&
+	d->bounded = (d->typid == TEXTOID || d->typid == VARCHAROID) &&
 		(*typmod < 0 || *typmod - VARHDRSZ >= BOUNDED_CHARS);
 	if (!d->bounded)
 		d->view_expr = d->expr;

@@ -24,7 +24,8 @@ OBJS = \
 	src/worker.o \
 	src/rollup.o \
 	src/rollup_sql.o \
-	src/rollup_fold.o src/rollup_delta.o
+	src/rollup_fold.o src/rollup_delta.o \
+	src/rollup_values.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql

@@ -65,40 +65,21 @@ SELECT r.rollup_id, r.name, r.relid AS rollup, r.stream, r.schedule, r.watermark
 	   r.skipped_values, r.last_skipped_at
   FROM eventkit.rollups r;
 
--- Rollups: how long since the last refresh, when the stream has events the
--- rollup has not folded yet (the realtime view still shows them); and a
--- warning per rollup whose refreshes skipped or bounded values.
-CREATE OR REPLACE VIEW eventkit.health_rollups AS
-SELECT 'rollup'::text AS component,
+-- health(): a warning per rollup whose refreshes skipped or bounded values
+-- (the counts since the rollup was created, by reason).
+CREATE VIEW eventkit.health_rollup_values AS
+SELECT 'rollup values'::text AS component,
 	   r.name AS target,
-	   CASE WHEN NOT p.pending THEN 'ok'
-			WHEN COALESCE(r.last_refresh_at, r.created_at) OPERATOR(pg_catalog.<)
-				 (pg_catalog.now() OPERATOR(pg_catalog.-)
-				  (2 OPERATOR(pg_catalog.*) r.schedule OPERATOR(pg_catalog.+) interval '1 minute'))
-			THEN 'warning'
-			ELSE 'ok' END AS status,
-	   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-)
-							COALESCE(r.last_refresh_at, r.created_at)), 3) AS value,
-	   CASE WHEN p.pending
-			THEN pg_catalog.format('events not folded yet; last refresh %s, schedule %s',
-								   COALESCE(r.last_refresh_at::text, 'never'), r.schedule)
-			ELSE pg_catalog.format('up to date (watermark %s)', r.watermark) END AS detail
-  FROM eventkit.rollups r
- CROSS JOIN LATERAL (
-	SELECT EXISTS (SELECT 1 FROM eventkit.ingest_batches b
-					WHERE b.stream_id OPERATOR(pg_catalog.=) r.stream_id
-					  AND b.batch_id OPERATOR(pg_catalog.>) r.watermark
-					  AND b.accepted OPERATOR(pg_catalog.>) 0) AS pending) p
-UNION ALL
-SELECT 'rollup values'::text,
-	   r.name,
-	   'warning'::text,
-	   s.total,
+	   'warning'::text AS status,
+	   s.total AS value,
 	   pg_catalog.format('%s value(s) skipped or bounded since the rollup was created (%s), the last at %s',
-						 s.total, s.reasons, r.last_skipped_at)
+						 s.total, s.reasons, r.last_skipped_at) AS detail
   FROM eventkit.rollups r
  CROSS JOIN LATERAL (
 	SELECT pg_catalog.sum(e.value::pg_catalog.int8) AS total,
 		   pg_catalog.string_agg(pg_catalog.format('%s %s', e.key, e.value), ', ' ORDER BY e.key) AS reasons
 	  FROM pg_catalog.jsonb_each_text(r.skipped_values) e) s
  WHERE r.skipped_values OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb;
+GRANT SELECT ON eventkit.health_rollup_values TO pg_monitor;
+COMMENT ON VIEW eventkit.health_rollup_values IS
+	'health(): a warning per rollup with values skipped or bounded (eventkit.rollups.skipped_values)';

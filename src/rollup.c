@@ -34,8 +34,7 @@
  *	  refresh, the one that moves the watermark), and brings a rollup made
  *	  before 1.3 (eventkit.rollups.format 1) to the current format once:
  *	  its realtime view made again with the rules for bad values, ek_skips
- *	  added to its delta table (upgrade_rollup).  The SQL functions the
- *	  realtime views call for those rules are here too.
+ *	  added to its delta table (upgrade_rollup).
  *
  *	  Definition parsing and SQL generation live in rollup_sql.c, the fold
  *	  itself (scan, aggregation in C, merge) in rollup_fold.c, the deltas in
@@ -61,7 +60,6 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
-#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
@@ -82,11 +80,6 @@ PG_FUNCTION_INFO_V1(eventkit_refresh_rollup);
 PG_FUNCTION_INFO_V1(eventkit_drop_rollup);
 PG_FUNCTION_INFO_V1(eventkit_set_rollup_schedule);
 PG_FUNCTION_INFO_V1(eventkit_forget_dropped_rollups);
-PG_FUNCTION_INFO_V1(eventkit_rollup_number_jsonb);
-PG_FUNCTION_INFO_V1(eventkit_rollup_number_numeric);
-PG_FUNCTION_INFO_V1(eventkit_rollup_skipped_jsonb);
-PG_FUNCTION_INFO_V1(eventkit_rollup_skipped_numeric);
-PG_FUNCTION_INFO_V1(eventkit_rollup_dimension);
 
 /* A rollup's catalog row (what refresh needs). */
 typedef struct RollupRow
@@ -923,117 +916,4 @@ eventkit_forget_dropped_rollups(PG_FUNCTION_ARGS)
 		elog(ERROR, "eventkit: could not clean eventkit.jobs");
 	SPI_finish();
 	PG_RETURN_INT32(forgotten);
-}
-
-/* ---------------------------------------------------------------------
- * The rules for bad values, for the realtime views (rollup_sql.c)
- * ---------------------------------------------------------------------
- */
-
-/*
- * The range of the measure named by argument 1 (sum, avg, min, max,
- * percentile), kept in fn_extra when it is a constant, as in the views.
- */
-static RollupRange
-range_arg(FunctionCallInfo fcinfo)
-{
-	char	   *measure;
-	RollupRange range;
-
-	if (fcinfo->flinfo->fn_extra != NULL)
-		return *(RollupRange *) fcinfo->flinfo->fn_extra;
-	measure = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (strcmp(measure, "sum") == 0 || strcmp(measure, "avg") == 0)
-		range = RR_SUM;
-	else if (strcmp(measure, "min") == 0 || strcmp(measure, "max") == 0)
-		range = RR_FINITE;
-	else if (strcmp(measure, "percentile") == 0)
-		range = RR_PERCENTILE;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not a numeric rollup measure", measure),
-				 errhint("Use sum, avg, min, max or percentile.")));
-	if (get_fn_expr_arg_stable(fcinfo->flinfo, 1))
-	{
-		fcinfo->flinfo->fn_extra = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
-													  sizeof(RollupRange));
-		*(RollupRange *) fcinfo->flinfo->fn_extra = range;
-	}
-	return range;
-}
-
-/* a jsonb scalar number, or NULL */
-static Numeric
-jsonb_number(Jsonb *jb)
-{
-	JsonbValue	v;
-
-	if (JB_ROOT_IS_SCALAR(jb) && JsonbExtractScalar(&jb->root, &v) && v.type == jbvNumeric)
-		return v.val.numeric;
-	return NULL;
-}
-
-/*
- * eventkit.rollup_number(value jsonb, measure text) RETURNS numeric: the
- * number a measure takes from a JSON value (#> of its path), or NULL when
- * it has none (absent, JSON null) or skips it (not a number, out of range).
- */
-Datum
-eventkit_rollup_number_jsonb(PG_FUNCTION_ARGS)
-{
-	Numeric		num = jsonb_number(PG_GETARG_JSONB_P(0));
-
-	if (num == NULL || ek_rollup_number_reason(num, range_arg(fcinfo)) >= 0)
-		PG_RETURN_NULL();
-	PG_RETURN_NUMERIC(num);
-}
-
-/* eventkit.rollup_number(value numeric, measure text): the same for a column */
-Datum
-eventkit_rollup_number_numeric(PG_FUNCTION_ARGS)
-{
-	Numeric		num = PG_GETARG_NUMERIC(0);
-
-	if (ek_rollup_number_reason(num, range_arg(fcinfo)) >= 0)
-		PG_RETURN_NULL();
-	PG_RETURN_NUMERIC(num);
-}
-
-/*
- * eventkit.rollup_skipped(value jsonb, measure text) RETURNS boolean: does
- * the measure skip the value (present, but not a number or out of range)?
- */
-Datum
-eventkit_rollup_skipped_jsonb(PG_FUNCTION_ARGS)
-{
-	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
-	JsonbValue	v;
-
-	if (!JB_ROOT_IS_SCALAR(jb) || !JsonbExtractScalar(&jb->root, &v))
-		PG_RETURN_BOOL(true);	/* an array or an object */
-	if (v.type == jbvNull)
-		PG_RETURN_BOOL(false);	/* no value */
-	if (v.type != jbvNumeric)
-		PG_RETURN_BOOL(true);	/* a string or a boolean */
-	PG_RETURN_BOOL(ek_rollup_number_reason(v.val.numeric, range_arg(fcinfo)) >= 0);
-}
-
-/* eventkit.rollup_skipped(value numeric, measure text): the same for a column */
-Datum
-eventkit_rollup_skipped_numeric(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(ek_rollup_number_reason(PG_GETARG_NUMERIC(0), range_arg(fcinfo)) >= 0);
-}
-
-/*
- * eventkit.rollup_dimension(value text) RETURNS text: a text dimension
- * value as the rollup's key holds it (bounded: rollup.h).
- */
-Datum
-eventkit_rollup_dimension(PG_FUNCTION_ARGS)
-{
-	bool		truncated;
-
-	PG_RETURN_DATUM(ek_rollup_bound_text(PG_GETARG_DATUM(0), &truncated));
 }

@@ -3,8 +3,9 @@
  * rollup.h
  *	  Declarations shared by src/rollup.c (catalog, watermark, entry points),
  *	  src/rollup_sql.c (definition parsing and SQL generation),
- *	  src/rollup_fold.c (the fold) and src/rollup_delta.c (ingest's deltas),
- *	  and the rules for bad values that all of them apply alike.
+ *	  src/rollup_fold.c (the fold), src/rollup_delta.c (ingest's deltas) and
+ *	  src/rollup_values.c (the rules for bad values that all of them apply
+ *	  alike).
  *
  *-------------------------------------------------------------------------
  */
@@ -186,8 +187,10 @@ extern int64 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable,
 extern void ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
 								 bool delta_skips, SPIPlanPtr source, ParamListInfo params,
 								 SPIPlanPtr *merge_plan);
-extern Datum ek_rollup_bound_text(Datum value, bool *truncated);
+
+/* rollup_values.c */
 extern int	ek_rollup_number_reason(Numeric num, RollupRange range);
+extern Datum ek_rollup_bound_text(Datum value, bool *truncated);
 
 /* rollup_delta.c */
 extern Oid	ek_rollup_delta_relid(Oid rollup_relid);

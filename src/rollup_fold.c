@@ -26,9 +26,8 @@
  *	  (a refresh after a long pause, a backfill), they are merged at once
  *	  and the scan goes on with none.
  *
- *	  Bad values (the rules are in rollup.h; the realtime view applies the
- *	  same through eventkit.rollup_number(), rollup_skipped() and
- *	  rollup_dimension(), which call the functions below): a measure's value
+ *	  Bad values (the rules are in rollup.h and rollup_values.c, whose SQL
+ *	  functions apply the same in the realtime view): a measure's value
  *	  that is present but not a number, or a number outside the measure's
  *	  range (ek_rollup_number_reason), is left out of that measure as a NULL
  *	  would be, and counted, per group in skipped_events (the events with
@@ -60,7 +59,6 @@
 
 #include <limits.h>
 
-#include "access/detoast.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -69,7 +67,6 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/params.h"
 #include "nodes/value.h"
@@ -79,7 +76,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -189,115 +185,6 @@ typedef struct Fold
 
 static void fold_merge(Fold *f);
 static void reset_groups(Fold *f);
-
-/* ---------------------------------------------------------------------
- * The rules for bad values (rollup.h), shared with the realtime view
- * ---------------------------------------------------------------------
- */
-
-const char *const ek_rollup_skip_reason_names[RSK_NREASONS] = {
-	"not_a_number", "out_of_range", "dimension_truncated"
-};
-
-/* the bounds of the ranges, made once per backend */
-static Numeric zero_num;
-static Numeric sum_max;
-static Numeric sum_min;
-static Numeric pct_max;
-static Numeric pct_min;
-static Numeric neg_pct_max;
-static Numeric neg_pct_min;
-
-static Numeric
-make_numeric(const char *str)
-{
-	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(str),
-											   ObjectIdGetDatum(InvalidOid),
-											   Int32GetDatum(-1)));
-}
-
-static int
-num_cmp(Numeric a, Numeric b)
-{
-	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a),
-											 NumericGetDatum(b)));
-}
-
-/*
- * The reason a number is skipped by a measure whose numbers must fit in
- * range, or -1 when it is kept.
- */
-int
-ek_rollup_number_reason(Numeric num, RollupRange range)
-{
-	if (range == RR_ANY)
-		return -1;
-	if (zero_num == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		zero_num = make_numeric("0");
-		sum_max = make_numeric(EK_ROLLUP_SUM_LIMIT);
-		sum_min = make_numeric("-" EK_ROLLUP_SUM_LIMIT);
-		pct_max = make_numeric(EK_ROLLUP_PERCENTILE_MAX);
-		pct_min = make_numeric(EK_ROLLUP_PERCENTILE_MIN);
-		neg_pct_max = make_numeric("-" EK_ROLLUP_PERCENTILE_MAX);
-		neg_pct_min = make_numeric("-" EK_ROLLUP_PERCENTILE_MIN);
-		MemoryContextSwitchTo(old);
-	}
-	if (numeric_is_nan(num))
-		return RSK_NOT_A_NUMBER;
-	if (numeric_is_inf(num))
-		return RSK_OUT_OF_RANGE;
-	switch (range)
-	{
-		case RR_ANY:
-		case RR_FINITE:
-			return -1;
-		case RR_SUM:
-			return num_cmp(num, sum_max) < 0 && num_cmp(num, sum_min) > 0 ? -1 : RSK_OUT_OF_RANGE;
-		case RR_PERCENTILE:
-			if (num_cmp(num, pct_min) >= 0)
-				return num_cmp(num, pct_max) <= 0 ? -1 : RSK_OUT_OF_RANGE;
-			if (num_cmp(num, neg_pct_min) <= 0)
-				return num_cmp(num, neg_pct_max) >= 0 ? -1 : RSK_OUT_OF_RANGE;
-			return num_cmp(num, zero_num) == 0 ? -1 : RSK_OUT_OF_RANGE;
-	}
-	return -1;
-}
-
-/*
- * A text value, bounded: itself when it has at most EK_ROLLUP_DIM_MAX_BYTES
- * bytes; else (*truncated) its first EK_ROLLUP_DIM_PREFIX_CHARS characters
- * (as left() counts them), EK_ROLLUP_DIM_MARKER, the first 32 hex digits of
- * the SHA-256 of its bytes (as sha256() computes it) and "]".  At most
- * EK_ROLLUP_DIM_MAX_BYTES bytes, so a bounded value is its own bound.
- */
-Datum
-ek_rollup_bound_text(Datum value, bool *truncated)
-{
-	text	   *t;
-	const char *p;
-	int			len;
-	bytea	   *hash;
-	char		hex[33];
-	StringInfoData buf;
-
-	*truncated = false;
-	if (toast_raw_datum_size(value) - VARHDRSZ <= EK_ROLLUP_DIM_MAX_BYTES)
-		return value;
-	t = DatumGetTextPP(value);
-	p = VARDATA_ANY(t);
-	len = VARSIZE_ANY_EXHDR(t);
-	hash = DatumGetByteaPP(DirectFunctionCall1(sha256_bytea, PointerGetDatum(t)));
-	hex_encode(VARDATA_ANY(hash), 16, hex);
-	hex[32] = '\0';
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, p, pg_mbcharcliplen(p, len, EK_ROLLUP_DIM_PREFIX_CHARS));
-	appendStringInfo(&buf, "%s%s]", EK_ROLLUP_DIM_MARKER, hex);
-	*truncated = true;
-	return PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
-}
 
 static void
 fold_startup(DestReceiver *self, int operation, TupleDesc typeinfo)

@@ -14,13 +14,13 @@
  *	  strange column name; a definition already in the catalog is parsed as
  *	  it was accepted, so that an older rollup keeps working.
  *
- *	  Bad values (rollup.h): the realtime view applies the rules of the fold
- *	  by calling the fold's own C code through eventkit.rollup_number(),
- *	  rollup_skipped() and rollup_dimension() (rollup.c): a measure's value
- *	  that is not a number or is out of its range is left out (the event
- *	  counted in skipped_events), a long text dimension value is bounded.
- *	  create_rollup also checks that the rollup's key fits a btree entry
- *	  whatever the values.
+ *	  Bad values (rollup.h): the realtime view applies the fold's rules by
+ *	  calling the same C code (rollup_values.c) through
+ *	  eventkit.rollup_number(), rollup_skipped() and rollup_dimension(): a
+ *	  measure's value that is not a number or is out of its range is left
+ *	  out (the event counted in skipped_events), a long text dimension value
+ *	  is bounded.  create_rollup also checks that the rollup's key fits a
+ *	  btree entry whatever the values.
  *
  *	  Everything generated is search_path-safe: identifiers are quoted,
  *	  functions and operators schema-qualified (the hll and tdigest ones via

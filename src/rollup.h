@@ -69,7 +69,8 @@ typedef struct RollupSkips
  * The ranges of numeric measures, beyond which a number is skipped as
  * out_of_range.  sum and avg: so that no sum of fewer than 10^72 values can
  * overflow numeric (10^131072); percentile: so that the t-digest's sums of
- * value times count stay finite float8s; min and max: finite.
+ * value times count stay finite float8s (for fewer than 10^18 values) and
+ * no value is a float8 underflow; min and max: finite.
  */
 typedef enum RollupRange
 {

@@ -25,7 +25,8 @@ OBJS = \
 	src/worker.o \
 	src/rollup.o \
 	src/rollup_sql.o \
-	src/rollup_fold.o src/rollup_delta.o
+	src/rollup_fold.o src/rollup_delta.o \
+	src/rollup_values.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql
@@ -35,7 +36,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
 REGRESS = streams ingest dedup ledger clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance writer dump_catalog \
-	jsonschema plans rollup rollup_random rollup_fold rollup_delta jobs quarantine plan_catalog partition_columns upgrade
+	jsonschema validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry

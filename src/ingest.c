@@ -178,6 +178,7 @@ add_array_items(IngestBatch *b, JsonbContainer *array)
 
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (tok == WJB_ELEM)
 			add_value_item(b, &v, v.type == jbvBinary ? v.val.binary.len : 16);
 	}
@@ -354,6 +355,7 @@ collect_text_items(IngestBatch *b, text *payload)
 		const char *q = p;
 		bool		blank = true;
 
+		CHECK_FOR_INTERRUPTS();
 		for (q = p; q < p + linelen; q++)
 			if (*q != ' ' && *q != '\t' && *q != '\r')
 				blank = false;
@@ -838,6 +840,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	{
 		SegmentEvent *ev = &b->events[i];
 
+		CHECK_FOR_INTERRUPTS();
 		if (ev->raw == NULL)
 			ek_parse_event(ev, &b->env, received_at);
 	}

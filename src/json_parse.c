@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -686,6 +687,7 @@ ek_json_to_jsonb(const char *str, int len)
 		JsonbValue *v;
 		char		c;
 
+		CHECK_FOR_INTERRUPTS();
 		/* a value */
 		skip_ws(&ps);
 		if (ps.p >= ps.end)

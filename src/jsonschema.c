@@ -6,8 +6,10 @@
  *	  JsonbContainer in place, with exact numeric comparisons, and reports
  *	  Ajv-shaped errors.
  *
- *	  Also here: reading jsonb without copies, numbers and JSON equality,
- *	  shared with the compiler.  Formats live in jsonschema_format.c,
+ *	  Also here: reading jsonb without copies, numbers, JSON equality and
+ *	  a total order agreeing with it (uniqueItems sorts), shared with the
+ *	  compiler.  Every recursion and every loop over an instance's items or
+ *	  keys checks for interrupts.  Formats live in jsonschema_format.c,
  *	  ECMA-262 regular expressions in jsonschema_regex.c, the metaschema
  *	  text in jsonschema_meta.c,
  *	  the SQL entry points and the per-backend cache in jsonschema_sql.c.
@@ -186,6 +188,7 @@ ek_equal(const EkVal *a, const EkVal *b)
 					EkVal		x,
 								y;
 
+					CHECK_FOR_INTERRUPTS();
 					read_child(a->cont, ba, i, &oa, &x);
 					read_child(b->cont, bb, i, &ob, &y);
 					if (!ek_equal(&x, &y))
@@ -195,6 +198,79 @@ ek_equal(const EkVal *a, const EkVal *b)
 			}
 	}
 }
+
+/*
+ * A total order of JSON values that agrees with ek_equal(): 0 exactly when
+ * the values are equal.  Kinds first; numbers by value (1 and 1.0 are
+ * equal), strings as jsonb orders keys; arrays and objects by size, then
+ * child by child (jsonb keeps an object's keys sorted, so the same pairs
+ * written in any order compare equal).
+ */
+static int
+json_cmp(const EkVal *a, const EkVal *b)
+{
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	switch (a->kind)
+	{
+		case EKT_NULL:
+			return 0;
+		case EKT_BOOLEAN:
+			return (int) a->b - (int) b->b;
+		case EKT_STRING:
+			return key_cmp(a->str, a->len, b->str, b->len);
+		case EKT_NUMBER:
+			return ek_num_cmp(a->num, b->num);
+		default:
+			{
+				int			na = JsonContainerSize(a->cont);
+				int			nb = JsonContainerSize(b->cont);
+				int			ne,
+							i;
+				const char *ba,
+						   *bb;
+				uint32		oa = 0,
+							ob = 0;
+
+				if (na != nb)
+					return na < nb ? -1 : 1;
+				check_stack_depth();
+				ne = container_nentries(a->cont);
+				ba = container_base(a->cont);
+				bb = container_base(b->cont);
+				for (i = 0; i < ne; i++)
+				{
+					EkVal		x,
+								y;
+					int			c;
+
+					CHECK_FOR_INTERRUPTS();
+					read_child(a->cont, ba, i, &oa, &x);
+					read_child(b->cont, bb, i, &ob, &y);
+					c = json_cmp(&x, &y);
+					if (c != 0)
+						return c;
+				}
+				return 0;
+			}
+	}
+}
+
+/* qsort comparator of EkVal pointers into one array: by value, then position */
+static int
+json_ptr_cmp(const void *a, const void *b)
+{
+	const EkVal *x = *(const EkVal *const *) a;
+	const EkVal *y = *(const EkVal *const *) b;
+	int			c;
+
+	CHECK_FOR_INTERRUPTS();
+	c = json_cmp(x, y);
+	if (c != 0)
+		return c;
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
 /* ---------------------------------------------------------------------
  * Validation
  * ---------------------------------------------------------------------
@@ -402,7 +478,18 @@ validate_string(const EkNode *n, const EkVal *v, VCtx *cx)
 	return validate_string_full(n, v, cx);
 }
 
-/* uniqueItems (out of line: keeps validate_array's frame small) */
+/* Arrays up to this size are checked pairwise; longer ones are sorted. */
+#define UNIQUE_PAIRWISE_MAX 16
+
+/*
+ * uniqueItems (out of line: keeps validate_array's frame small).
+ *
+ * Reports what Ajv reports: the last item that has an earlier equal, with
+ * its nearest earlier equal.  Short arrays compare every pair; longer ones
+ * sort the items by json_cmp() and then by position, in O(n log n): equal
+ * items end up next to each other in order of position, so each item's
+ * predecessor in its run of equals is its nearest earlier equal.
+ */
 static pg_noinline bool
 check_unique(const EkNode *n, const EkVal *v, VCtx *cx)
 {
@@ -410,24 +497,51 @@ check_unique(const EkNode *n, const EkVal *v, VCtx *cx)
 	const char *base = container_base(v->cont);
 	uint32		off = 0;
 	EkVal	   *vals;
-	EkVal		stackvals[16];
+	EkVal		stackvals[UNIQUE_PAIRWISE_MAX];
 	int			i,
-				j;
+				j = -1,
+				last = -1;
 
-	vals = size <= 16 ? stackvals : palloc(sizeof(EkVal) * size);
+	vals = size <= UNIQUE_PAIRWISE_MAX ? stackvals : palloc(sizeof(EkVal) * size);
 	for (i = 0; i < size; i++)
 		read_child(v->cont, base, i, &off, &vals[i]);
-	/* as Ajv: the last duplicate, with its nearest earlier equal */
-	for (i = size - 1; i > 0; i--)
-		for (j = i - 1; j >= 0; j--)
-			if (ek_equal(&vals[i], &vals[j]))
+	if (size <= UNIQUE_PAIRWISE_MAX)
+	{
+		for (i = size - 1; i > 0 && last < 0; i--)
+			for (j = i - 1; j >= 0; j--)
+				if (ek_equal(&vals[i], &vals[j]))
+				{
+					last = i;
+					break;
+				}
+	}
+	else
+	{
+		EkVal	  **order = palloc(sizeof(EkVal *) * size);
+		int			k;
+
+		for (i = 0; i < size; i++)
+			order[i] = &vals[i];
+		qsort(order, size, sizeof(EkVal *), json_ptr_cmp);
+		for (k = 1; k < size; k++)
+		{
+			int			cur = order[k] - vals;
+
+			if (cur > last && json_cmp(order[k - 1], order[k]) == 0)
 			{
-				if (cx->errors)
-					add_error(cx, n, "uniqueItems", "uniqueItems",
-							  psprintf("must NOT have duplicate items (items ## %d and %d are identical)", j, i));
-				return false;
+				last = cur;
+				j = order[k - 1] - vals;
 			}
-	return true;
+		}
+		pfree(order);
+		pfree(vals);
+	}
+	if (last < 0)
+		return true;
+	if (cx->errors)
+		add_error(cx, n, "uniqueItems", "uniqueItems",
+				  psprintf("must NOT have duplicate items (items ## %d and %d are identical)", j, last));
+	return false;
 }
 
 static bool
@@ -440,6 +554,7 @@ validate_array(const EkNode *n, const EkVal *v, VCtx *cx)
 	int			i;
 
 	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
 
 	if (n->max_items >= 0 && size > n->max_items)
 		FAIL("maxItems", "maxItems",
@@ -457,6 +572,7 @@ validate_array(const EkNode *n, const EkVal *v, VCtx *cx)
 			EkVal		x;
 			const EkNode *s = NULL;
 
+			CHECK_FOR_INTERRUPTS();
 			read_child(v->cont, base, i, &off, &x);
 			if (n->items)
 				s = n->items;
@@ -525,6 +641,7 @@ validate_object(const EkNode *n, const EkVal *v, VCtx *cx)
 	const bool	key_rules = n->npatprops > 0 || n->add_props || n->prop_names;
 
 	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
 
 	if (n->max_props >= 0 && size > n->max_props)
 		FAIL("maxProperties", "maxProperties",
@@ -560,6 +677,7 @@ validate_object(const EkNode *n, const EkVal *v, VCtx *cx)
 		int			c;
 		int			j;
 
+		CHECK_FOR_INTERRUPTS();
 		read_key(v->cont, base, i, &ko, &kstr, &klen);
 		read_child(v->cont, base, i + size, &vo, &x);
 
@@ -703,6 +821,7 @@ validate_any(const EkNode *n, const EkVal *v, VCtx *cx)
 		{
 			const EkVal *e = &n->enum_vals[i];
 
+			CHECK_FOR_INTERRUPTS();
 			if (e->kind != v->kind)
 				continue;
 			if (v->kind == EKT_STRING)
@@ -721,6 +840,7 @@ validate_any(const EkNode *n, const EkVal *v, VCtx *cx)
 		n->if_ == NULL)
 		return ok;
 	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
 
 	for (i = 0; i < n->nall; i++)
 	{
@@ -864,7 +984,10 @@ validate_failed(const EkNode *n, const EkVal *v, VCtx *cx)
 
 /*
  * Validate v against n.  Recursion goes through validate_array,
- * validate_object and validate_any, which check the stack depth.
+ * validate_object and validate_any, which check the stack depth and
+ * interrupts (as do their loops over items, keys and enum values), so
+ * that statement_timeout and pg_cancel_backend() stop any schema,
+ * however many paths its combinators make it try.
  * Small, so that the common cases end in a tail call.
  */
 static bool

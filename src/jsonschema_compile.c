@@ -5,7 +5,9 @@
  *	  validator walks: checks every keyword (unknown ones, later drafts'
  *	  ones and unknown formats are errors), resolves "$ref" against "$id"
  *	  base URIs, anchors and the built-in draft-07 metaschema, and rejects
- *	  reference cycles that would make no progress.
+ *	  reference cycles that would make no progress.  Every walk over the
+ *	  schema checks for interrupts: a huge schema compiles under
+ *	  statement_timeout and pg_cancel_backend() like any query.
  *
  *-------------------------------------------------------------------------
  */
@@ -281,6 +283,7 @@ add_uri(Compiler *cc, const char *uri, const EkVal *v, const char *base,
 	UriEntry   *u = palloc(sizeof(UriEntry));
 	ListCell   *lc;
 
+	CHECK_FOR_INTERRUPTS();
 	foreach(lc, cc->uris)
 	{
 		UriEntry   *o = lfirst(lc);
@@ -365,6 +368,7 @@ prepass(Compiler *cc, const EkVal *v, const char *base, const char *path)
 	if (v->kind != EKT_OBJECT)
 		return;
 	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
 	loc = loc_lookup(cc, v->cont, true);
 	if (loc->path)
 		return;					/* already seen */
@@ -743,6 +747,7 @@ kw_string_array(const EkVal *v, const char *path, const char *kw, int *count)
 	{
 		EkVal		x;
 
+		CHECK_FOR_INTERRUPTS();
 		read_child(v->cont, container_base(v->cont), i, &off, &x);
 		if (x.kind != EKT_STRING)
 			schema_error(path, NULL, "keyword \"%s\" must be an array of strings", kw);
@@ -985,9 +990,12 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 			memcpy(orig, node->required, sizeof(EkProp) * node->nrequired);
 			qsort(node->required, node->nrequired, sizeof(EkProp), prop_cmp);
 			for (i = 0; i < node->nrequired; i++)
+			{
+				CHECK_FOR_INTERRUPTS();
 				for (j = 0; j < node->nrequired; j++)
 					if (strcmp(orig[i].name, node->required[j].name) == 0)
 						node->required_order[i] = j;
+			}
 		}
 	}
 	else if (strcmp(kw, "minProperties") == 0)
@@ -1199,6 +1207,7 @@ compile_value(Compiler *cc, const EkVal *v, const char *base, const char *path)
 				vo;
 
 	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
 	if (v->kind == EKT_BOOLEAN)
 	{
 		node = new_node(path);
@@ -1280,6 +1289,7 @@ check_cycles(EkNode *node)
 					 "A \"$ref\" (or allOf/anyOf/oneOf/not/if) must not lead back to the same schema without moving into a property or item.",
 					 "schema references itself without progress");
 	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
 	node->visit = 1;
 	check_cycles(node->ref);
 	for (i = 0; i < node->nall; i++)
@@ -1348,6 +1358,7 @@ ek_schema_compile(Jsonb *schema)
 	{
 		PendingRef *pr = linitial(cc.pending);
 
+		CHECK_FOR_INTERRUPTS();
 		cc.pending = list_delete_first(cc.pending);
 		pr->node->ref = resolve_ref(&cc, pr->uri, path_join(pr->node->path, "$ref"));
 	}

@@ -4,7 +4,10 @@
  *	  ECMA-262 regular expressions ("pattern", "patternProperties", format
  *	  "regex") for eventkit's JSON Schema validator: simple patterns run on
  *	  a built-in bit-parallel matcher, the others are translated to
- *	  PostgreSQL's ARE flavour and compiled once with pg_regcomp.
+ *	  PostgreSQL's ARE flavour and compiled once with pg_regcomp.  Both
+ *	  answer cancel and statement_timeout: the matcher checks between
+ *	  chunks of a long string, PostgreSQL's engine returns REG_CANCEL,
+ *	  which is raised as the cancel it is (57014).
  *
  *-------------------------------------------------------------------------
  */
@@ -13,6 +16,7 @@
 #include "catalog/pg_collation.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 
 #include "jsonschema_int.h"
 
@@ -36,6 +40,8 @@ group_number(const char *src, int len, const char *name, int namelen)
 				n = 0;
 	bool		in_class = false;
 
+	/* once per \k in a pattern: a pattern of many is quadratic */
+	CHECK_FOR_INTERRUPTS();
 	for (i = 0; i < len; i++)
 	{
 		if (src[i] == '\\')
@@ -699,6 +705,9 @@ sre_matching(const EkSimpleRe *re, pg_wchar c)
 	return m;
 }
 
+/* simple_match() checks for interrupts every this many bytes */
+#define SRE_CHUNK (64 * 1024)
+
 static bool
 simple_match(const EkSimpleRe *re, const char *s, int len)
 {
@@ -711,28 +720,36 @@ simple_match(const EkSimpleRe *re, const char *s, int len)
 		return true;
 	while (p < len)
 	{
-		unsigned char b = s[p];
-		uint64		m;
+		/* long strings in chunks, answering cancel between them */
+		int			stop = len - p > SRE_CHUNK ? p + SRE_CHUNK : len;
 
-		if (b < 0x80)
+		if (p > 0)
+			CHECK_FOR_INTERRUPTS();
+		while (p < stop)
 		{
-			m = re->ascii[b];
-			p++;
+			unsigned char b = s[p];
+			uint64		m;
+
+			if (b < 0x80)
+			{
+				m = re->ascii[b];
+				p++;
+			}
+			else
+			{
+				m = sre_matching(re, utf8_to_unicode((const unsigned char *) s + p));
+				p += pg_utf_mblen((const unsigned char *) s + p);
+			}
+			/* a matching atom advances, a matching starred atom may also stay */
+			m &= cur;
+			cur = sre_closure(re, ((m & ~re->star) << 1) | (m & re->star) | ((m & re->star) << 1));
+			if (!re->anchor_start)
+				cur |= start;
+			if ((cur & accept) && !re->anchor_end)
+				return true;
+			if (cur == 0)
+				return false;
 		}
-		else
-		{
-			m = sre_matching(re, utf8_to_unicode((const unsigned char *) s + p));
-			p += pg_utf_mblen((const unsigned char *) s + p);
-		}
-		/* a matching atom advances, a matching starred atom may also stay */
-		m &= cur;
-		cur = sre_closure(re, ((m & ~re->star) << 1) | (m & re->star) | ((m & re->star) << 1));
-		if (!re->anchor_start)
-			cur |= start;
-		if ((cur & accept) && !re->anchor_end)
-			return true;
-		if (cur == 0)
-			return false;
 	}
 	return (cur & accept) != 0;
 }
@@ -755,6 +772,12 @@ ek_regex_compile_into(EkRegex *r, const char *src, int len, char **err)
 	{
 		char		buf[256];
 
+		/*
+		 * The engine gives up with REG_CANCEL when a cancel or timeout is
+		 * pending: raise that (57014), as PostgreSQL's regexp.c does, rather
+		 * than call the pattern invalid.
+		 */
+		CHECK_FOR_INTERRUPTS();
 		pg_regerror(rc, &r->re, buf, sizeof(buf));
 		*err = pstrdup(buf);
 		return false;
@@ -785,6 +808,8 @@ regex_match_full(EkRegex *r, const char *s, int len)
 	{
 		char		msg[256];
 
+		/* REG_CANCEL: the pending cancel or timeout is the error (57014) */
+		CHECK_FOR_INTERRUPTS();
 		pg_regerror(rc, &r->re, msg, sizeof(msg));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_REGULAR_EXPRESSION),

@@ -445,6 +445,7 @@ static void
 add_plan_name(PlanName *names, int *n, const char *key, PlannedEvent *pe,
 			  const char *spelling, const char **spellings, bool normalized)
 {
+	CHECK_FOR_INTERRUPTS();
 	for (int i = 0; i < *n; i++)
 		if (strcmp(names[i].key, key) == 0 && strcmp(names[i].type, pe->type) == 0)
 		{
@@ -474,6 +475,7 @@ check_property_names(const PlannedEvent *pe)
 
 	for (int i = 0; i < pe->nprops; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		keys[i] = ek_normalize_name(pe->props[i]);
 		for (int j = 0; j < i; j++)
 			if (strcmp(keys[i], keys[j]) == 0)
@@ -563,6 +565,7 @@ compile_plan(CompiledPlan *plan, Jsonb *spec)
 		{
 			if (tok != WJB_KEY)
 				continue;
+			CHECK_FOR_INTERRUPTS();
 			(void) JsonbIteratorNext(&it, &v, true);
 			compile_native_event(plan, &aliases, &k, &v, plan->nevents++);
 		}
@@ -582,6 +585,7 @@ compile_plan(CompiledPlan *plan, Jsonb *spec)
 				int			idx = plan->nevents++;
 				PlannedEvent *pe = &plan->events[idx];
 
+				CHECK_FOR_INTERRUPTS();
 				compile_segment_rule(plan, &v, idx, versions);
 				if (strcmp(pe->type, "*") == 0)
 					plan->common = pe;

@@ -14,6 +14,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -94,6 +95,7 @@ rebuild_object(Jsonb *obj, List *renames, List *drops)
 
 		if (tok != WJB_KEY)
 			continue;
+		CHECK_FOR_INTERRUPTS();
 		(void) JsonbIteratorNext(&it, &v, true);
 		foreach_ptr(char, d, drops)
 			if (ek_jbv_key_is(&k, d))
@@ -146,6 +148,7 @@ check_properties(CompiledPlan *plan, PlannedEvent *pe, SegmentEvent *ev, List **
 
 		if (tok != WJB_KEY)
 			continue;
+		CHECK_FOR_INTERRUPTS();
 		(void) JsonbIteratorNext(&it, &v, true);
 		name = ek_jbv_cstring(&k);
 		if (is_planned_property(pe, name))
@@ -379,6 +382,7 @@ ek_plan_check_event(CompiledPlan *plan, SegmentEvent *ev)
 	List	   *renamed = NIL;
 	bool		quarantine = false;
 
+	CHECK_FOR_INTERRUPTS();
 	if (plan->missing != NULL)
 	{
 		ek_add_problem(ev, "plan_missing", "%s", plan->missing);
@@ -538,6 +542,7 @@ ek_log_batch_violations(const StreamInfo *stream, SegmentEvent *events, int neve
 			char	   *path = generic_path(f->instance_path);
 			int			c;
 
+			CHECK_FOR_INTERRUPTS();
 			for (c = 0; c < ncounts; c++)
 				if (counts[c].plan_version == events[i].plan_version &&
 					strcmp(counts[c].keyword, f->keyword) == 0 &&

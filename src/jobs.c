@@ -398,7 +398,7 @@ int64
 ek_run_stream_job(const char *kind, StreamInfo *stream, TimestampTz now)
 {
 	if (strcmp(kind, EK_JOB_PREMAKE) == 0)
-		return ek_premake_partitions(stream, now);
+		return ek_premake_partitions(stream, now) + ek_make_waiting_partitions(stream, now);
 	if (strcmp(kind, EK_JOB_RETENTION) == 0)
 		return ek_drop_expired_partitions(stream, now);
 	if (strcmp(kind, EK_JOB_LEDGER) == 0)

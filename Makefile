@@ -33,7 +33,7 @@ PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
-REGRESS = streams ingest dedup ledger clock_skew text_input json_parse bad_input limits security maintenance writer dump_catalog \
+REGRESS = streams ingest dedup ledger clock_skew text_input json_parse bad_input limits security maintenance maintenance_isolation writer dump_catalog \
 	jsonschema plans rollup rollup_random rollup_fold rollup_delta jobs upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 

@@ -308,9 +308,8 @@ extern int	ek_jobs_due(Datum running, int limit, int64 **out,
 						MemoryContext cxt);
 extern void ek_jobs_run_ledger_now(int32 stream_id);
 extern bool ek_jobs_any_enabled(void);
-extern void ek_jobs_record_manual_failure(int32 stream_id, const char *kind,
-										  const char *message);
-extern void ek_jobs_record_manual_success(int32 stream_id, const char *kind);
+extern void ek_jobs_record_manual_run(int32 stream_id, const char *kind,
+									  const char *error);
 
 /* ---- worker.c ---- */
 

@@ -815,18 +815,19 @@ ek_jobs_run_ledger_now(int32 stream_id)
 }
 
 /*
- * Record a failure of a stream job's work run by hand (run_maintenance()
- * without an argument): a failed run in eventkit.job_runs and the job's
- * last error, as when the worker runs it, but its next run is left where
- * it is.  Nothing when the stream has no such job (or the job tables are
- * not installed).  Caller: SPI connected.
+ * Record the outcome of a stream job's work run by hand (run_maintenance()):
+ * with error, a failed run in eventkit.job_runs and the job's last error,
+ * as when the worker runs it; without, the end of a failure recorded for
+ * the job (by the worker or by hand).  The job's next run is left where it
+ * is.  Nothing when the stream has no such job (or the job tables are not
+ * installed).  Caller: SPI connected.
  */
 void
-ek_jobs_record_manual_failure(int32 stream_id, const char *kind, const char *message)
+ek_jobs_record_manual_run(int32 stream_id, const char *kind, const char *error)
 {
 	Oid			argtypes[3] = {INT4OID, TEXTOID, TEXTOID};
 	Datum		values[3] = {Int32GetDatum(stream_id), CStringGetTextDatum(kind),
-	CStringGetTextDatum(message)};
+	EK_TEXT_OR_NULL(error)};
 	Oid			save_userid;
 	int			save_sec;
 	int			rc;
@@ -834,51 +835,32 @@ ek_jobs_record_manual_failure(int32 stream_id, const char *kind, const char *mes
 	if (!ek_jobs_installed())
 		return;
 	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("WITH j AS ("
-							   " UPDATE eventkit.jobs SET last_run_at = pg_catalog.now(),"
-							   "  last_status = 'failed', last_error = $3,"
-							   "  failures = failures OPERATOR(pg_catalog.+) 1"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-							   " AND kind OPERATOR(pg_catalog.=) $2"
-							   " RETURNING job_id, kind, target)"
-							   " INSERT INTO eventkit.job_runs (job_id, kind, target, started_at,"
-							   "  ended_at, status, message, rows_affected, pid)"
-							   " SELECT job_id, kind, target, pg_catalog.now(),"
-							   "  pg_catalog.clock_timestamp(), 'failed', $3, 0,"
-							   "  pg_catalog.pg_backend_pid() FROM j",
-							   3, argtypes, values, NULL, false, 0);
+	if (error != NULL)
+		rc = SPI_execute_with_args("WITH j AS ("
+								   " UPDATE eventkit.jobs SET last_run_at = pg_catalog.now(),"
+								   "  last_status = 'failed', last_error = $3,"
+								   "  failures = failures OPERATOR(pg_catalog.+) 1"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+								   " AND kind OPERATOR(pg_catalog.=) $2"
+								   " RETURNING job_id, kind, target)"
+								   " INSERT INTO eventkit.job_runs (job_id, kind, target, started_at,"
+								   "  ended_at, status, message, rows_affected, pid)"
+								   " SELECT job_id, kind, target, pg_catalog.now(),"
+								   "  pg_catalog.clock_timestamp(), 'failed', $3, 0,"
+								   "  pg_catalog.pg_backend_pid() FROM j",
+								   3, argtypes, values, NULL, false, 0);
+	else
+		rc = SPI_execute_with_args("UPDATE eventkit.jobs SET last_run_at = pg_catalog.now(),"
+								   "  last_status = 'succeeded', last_error = NULL, failures = 0"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+								   " AND kind OPERATOR(pg_catalog.=) $2"
+								   " AND last_status OPERATOR(pg_catalog.=)"
+								   "  ANY ('{failed,crashed}'::pg_catalog.text[])",
+								   2, argtypes, values, NULL, false, 0);
 	ek_restore_user(save_userid, save_sec);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "eventkit: could not record a failed maintenance step: %s",
+	if (rc != (error != NULL ? SPI_OK_INSERT : SPI_OK_UPDATE))
+		elog(ERROR, "eventkit: could not record a maintenance step: %s",
 			 SPI_result_code_string(rc));
-}
-
-/*
- * After a stream job's work run by hand succeeded: a failure recorded for
- * the job (by the worker or by hand) is over.  Its next run is left where
- * it is.  Caller: SPI connected.
- */
-void
-ek_jobs_record_manual_success(int32 stream_id, const char *kind)
-{
-	Oid			argtypes[2] = {INT4OID, TEXTOID};
-	Datum		values[2] = {Int32GetDatum(stream_id), CStringGetTextDatum(kind)};
-	Oid			save_userid;
-	int			save_sec;
-	int			rc;
-
-	if (!ek_jobs_installed())
-		return;
-	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("UPDATE eventkit.jobs SET last_run_at = pg_catalog.now(),"
-							   "  last_status = 'succeeded', last_error = NULL, failures = 0"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-							   " AND kind OPERATOR(pg_catalog.=) $2"
-							   " AND last_status OPERATOR(pg_catalog.=) ANY ('{failed,crashed}'::pg_catalog.text[])",
-							   2, argtypes, values, NULL, false, 0);
-	ek_restore_user(save_userid, save_sec);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "eventkit: could not update eventkit.jobs: %s", SPI_result_code_string(rc));
 }
 
 /* Is any job enabled here?  (The scheduler publishes it for fair sharing.) */

@@ -73,7 +73,7 @@ ek_maintain_stream(StreamInfo *stream, TimestampTz now, bool isolate)
 		rows[i] = step.rows;
 		if (edata == NULL)
 		{
-			ek_jobs_record_manual_success(stream->stream_id, kinds[i]);
+			ek_jobs_record_manual_run(stream->stream_id, kinds[i], NULL);
 			continue;
 		}
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
@@ -84,8 +84,8 @@ ek_maintain_stream(StreamInfo *stream, TimestampTz now, bool isolate)
 						ek_qualified_relname(stream->relid), edata->message),
 				 edata->detail ? errdetail("%s", edata->detail) : 0,
 				 errhint("The other streams are maintained; the failure is recorded in eventkit.job_runs and shown by eventkit.health().")));
-		ek_jobs_record_manual_failure(stream->stream_id, kinds[i],
-									  psprintf("run_maintenance: %s", edata->message));
+		ek_jobs_record_manual_run(stream->stream_id, kinds[i],
+								  psprintf("run_maintenance: %s", edata->message));
 		FreeErrorData(edata);
 	}
 

@@ -147,9 +147,12 @@ ek_restore_user(Oid save_userid, int save_sec_context)
 }
 
 /*
- * Start DDL done on a user's behalf: act as role, with a safe search_path
- * and, if asked, eventkit.maintenance_lock_timeout as lock_timeout.
- * Undone by ek_end_ddl().
+ * Start work done on a user's behalf (DDL on the user's objects, or work a
+ * job does on them): act as role under SECURITY_RESTRICTED_OPERATION, as
+ * autovacuum and REFRESH MATERIALIZED VIEW act as a table's owner, with a
+ * safe search_path and, if asked, eventkit.maintenance_lock_timeout as
+ * lock_timeout.  Undone by ek_end_ddl(), which also undoes any setting the
+ * role's code (triggers, index expressions, defaults) changed meanwhile.
  */
 void
 ek_begin_ddl(EkDdlContext *ddl, Oid role, bool with_lock_timeout)
@@ -175,7 +178,7 @@ ek_begin_ddl(EkDdlContext *ddl, Oid role, bool with_lock_timeout)
 void
 ek_end_ddl(EkDdlContext *ddl)
 {
-	AtEOXact_GUC(true, ddl->nestlevel);
+	AtEOXact_GUC(false, ddl->nestlevel);
 	SetUserIdAndSecContext(ddl->save_userid, ddl->save_sec_context);
 }
 

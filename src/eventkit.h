@@ -71,6 +71,7 @@ extern bool ek_scheduler_enabled;
 extern int	ek_naptime;
 extern int	ek_max_job_workers;
 extern int	ek_job_history_retention;
+extern int	ek_job_timeout;
 extern int	ek_testing_clock_offset;
 extern int	ek_ledger_generation_rows;
 extern int	ek_ledger_filter_cache_size;
@@ -307,9 +308,18 @@ extern void ek_end_bulk_insert(BulkInsertState bistate);
 extern void ek_write_events(const StreamInfo *stream, SegmentEvent **events,
 							int n, int64 batch_id, TimestampTz received_at);
 
+/* ---- ingest.c ---- */
+
+extern void ek_replay_quarantine(Oid relid, Datum ids, bool ids_null,
+								 int64 *counts);
+
+/* ---- rollup.c ---- */
+
+extern int64 ek_refresh_rollup_job(Oid relid);
+
 /* ---- maintenance.c ---- */
 
-extern void ek_maintain_stream(StreamInfo *stream, TimestampTz now);
+extern void ek_maintain_stream(StreamInfo *stream, TimestampTz now, bool isolate);
 
 /* ---- jobs.c ---- */
 
@@ -338,6 +348,9 @@ extern void ek_jobs_purge_history(void);
 extern int	ek_jobs_due(Datum running, int limit, int64 **out,
 						MemoryContext cxt);
 extern void ek_jobs_run_ledger_now(int32 stream_id);
+extern bool ek_jobs_any_enabled(void);
+extern void ek_jobs_record_manual_run(int32 stream_id, const char *kind,
+									  const char *error);
 
 /* ---- worker.c ---- */
 

@@ -36,10 +36,14 @@ bool		ek_scheduler_enabled = true;
 int			ek_naptime = 10;	/* s */
 int			ek_max_job_workers = 2;
 int			ek_job_history_retention = 7 * 24 * 3600;	/* s */
+int			ek_job_timeout = 5 * 60 * 1000; /* ms */
 int			ek_testing_clock_offset = 0;	/* s */
 int			ek_ledger_generation_rows = 1000000;
 int			ek_ledger_filter_cache_size = 64 * 1024;	/* kB */
 bool		ek_testing_json_crosscheck = false;
+
+/* set at the database level by pre_restore(); the scheduler reads the catalog */
+static bool ek_restoring = false;
 
 /* the value last given to malloc in this backend; -1: never */
 static int	applied_retention = -1;
@@ -159,6 +163,25 @@ ek_define_gucs(void)
 							7 * 24 * 3600, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.job_timeout",
+							"Longest a background job may run before it is cancelled.",
+							"A job that runs longer is cancelled like a statement past "
+							"statement_timeout, recorded as failed and retried after its backoff. "
+							"0 means no limit.",
+							&ek_job_timeout,
+							5 * 60 * 1000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventkit.restoring",
+							 "Whether the database is being restored (set by eventkit.pre_restore()).",
+							 "While it is on at the database level, the scheduler starts no job "
+							 "in the database. eventkit.post_restore() turns it off.",
+							 &ek_restoring,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("eventkit.ledger_generation_rows",
 							"Message ids the current dedup ledger generation may hold before a new one is started.",

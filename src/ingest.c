@@ -1204,32 +1204,24 @@ envelope_defaults(Jsonb *envelope, EnvelopeDefaults *env)
 }
 
 /*
- * eventkit.replay_quarantine(stream regclass, ids bigint[] DEFAULT NULL)
- *
- * Re-runs quarantined events through the normal path, with the plan in
- * force now: those stored (or found to be duplicates or conflicts of
- * stored events) leave quarantine, the others stay with updated reasons.
- * Events are replayed in groups of their original batch, with that
- * batch's receipt time and envelope.  Needs the stream's ownership (and
- * INSERT on it).
+ * Re-run quarantined events of a stream (all of them, or those whose ids
+ * are in the int8[] ids) through the normal path, with the plan in force
+ * now: those stored (or found to be duplicates or conflicts of stored
+ * events) leave quarantine, the others stay with updated reasons.  Events
+ * are replayed in groups of their original batch, with that batch's
+ * receipt time and envelope.  Runs as the current user, who needs INSERT
+ * on the stream, as for ingest, and its ownership; the redrive job (jobs.c) calls it as the
+ * stream's owner.  Adds the outcome to counts[5] (accepted, duplicates,
+ * conflicts, quarantined, rejected).
  */
-Datum
-eventkit_replay_quarantine(PG_FUNCTION_ARGS)
+void
+ek_replay_quarantine(Oid relid, Datum ids, bool ids_null, int64 *counts)
 {
-	Oid			relid;
 	MemoryContext cxt;
 	MemoryContext old;
 	QuarantinedEvent *rows;
 	int			n;
-	IngestBatch total;
-	Datum		result;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null"),
-				 errhint("Pass the stream table, such as 'events'.")));
-	relid = PG_GETARG_OID(0);
 	lock_stream_for_insert(relid);
 	/* the quarantine holds other roles' events: the stream's owner decides */
 	if (!ek_owns_relation(relid))
@@ -1239,9 +1231,7 @@ eventkit_replay_quarantine(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit replay",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	rows = read_quarantine(relid, PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
-						   PG_ARGISNULL(1), &n);
-	memset(&total, 0, sizeof(total));
+	rows = read_quarantine(relid, ids, ids_null, &n);
 	for (int start = 0; start < n;)
 	{
 		IngestBatch b;
@@ -1271,11 +1261,29 @@ eventkit_replay_quarantine(PG_FUNCTION_ARGS)
 		}
 		ingest_batch(relid, NULL, &b, rows[start].received_at);
 		for (int s = 0; s < 5; s++)
-			total.counts[s] += b.counts[s];
+			counts[s] += b.counts[s];
 		start = end;
 	}
 	MemoryContextSwitchTo(old);
-	result = ingest_result_datum(fcinfo, &total);
 	MemoryContextDelete(cxt);
-	PG_RETURN_DATUM(result);
+}
+
+/*
+ * eventkit.replay_quarantine(stream regclass, ids bigint[] DEFAULT NULL):
+ * the SQL face of ek_replay_quarantine().
+ */
+Datum
+eventkit_replay_quarantine(PG_FUNCTION_ARGS)
+{
+	IngestBatch total;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be null"),
+				 errhint("Pass the stream table, such as 'events'.")));
+	memset(&total, 0, sizeof(total));
+	ek_replay_quarantine(PG_GETARG_OID(0), PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+						 PG_ARGISNULL(1), total.counts);
+	PG_RETURN_DATUM(ingest_result_datum(fcinfo, &total));
 }

@@ -755,6 +755,29 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The refresh_rollup job (jobs.c): refresh the rollup whose table is relid,
+ * as the current user, whom the job worker has made the rollup's owner.
+ * Returns the events folded.
+ */
+int64
+ek_refresh_rollup_job(Oid relid)
+{
+	RollupRow	row;
+	int64		events;
+
+	SPI_connect();
+	if (!read_rollup(relid, true, &row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("rollup with table OID %u does not exist", relid)));
+	if (!ek_owns_relation(relid))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	events = refresh(&row, 0);
+	SPI_finish();
+	return events;
+}
+
+/*
  * eventkit.drop_rollup(name text): drops the rollup table, its realtime
  * view and its catalog row; and the stream's batch_id index (and a BRIN
  * index from 1.1) when no other rollup reads that stream.

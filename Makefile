@@ -3,37 +3,63 @@ MODULE_big = eventkit
 OBJS = \
 	src/eventkit.o \
 	src/util/guc.o \
-	src/stream/stream.o \
-	src/pipeline/event.o \
-	src/pipeline/json_parse.o \
-	src/pipeline/partition.o \
-	src/pipeline/writer.o \
-	src/pipeline/dedup/dedup.o \
-	src/pipeline/dedup/ledger_filter.o \
-	src/pipeline/plan/plan.o \
-	src/pipeline/plan/plan_check.o \
+	src/util/clock.o \
+	src/util/spi.o \
+	src/util/owner.o \
+	src/util/bulk_insert.o \
+	src/catalog/catalog.o \
+	src/catalog/streams.o \
+	src/catalog/quarantine.o \
+	src/catalog/batches.o \
+	src/catalog/generations.o \
+	src/catalog/plans.o \
+	src/catalog/rollups.o \
+	src/catalog/jobs.o \
 	src/jsonschema/jsonschema.o \
 	src/jsonschema/jsonschema_compile.o \
 	src/jsonschema/jsonschema_format.o \
 	src/jsonschema/jsonschema_meta.o \
 	src/jsonschema/jsonschema_regex.o \
 	src/jsonschema/jsonschema_sql.o \
-	src/ingest/ingest.o \
-	src/ingest/quarantine.o \
-	src/worker/maintenance.o \
-	src/worker/jobs.o \
-	src/worker/worker.o \
-	src/rollup/refresh.o \
+	src/pipeline/problem.o \
+	src/pipeline/event.o \
+	src/pipeline/json_parse.o \
+	src/pipeline/payload.o \
+	src/pipeline/columns.o \
+	src/pipeline/partition.o \
+	src/pipeline/writer.o \
+	src/pipeline/plan/plan.o \
+	src/pipeline/plan/plan_check.o \
+	src/pipeline/plan/plan_sql.o \
+	src/pipeline/dedup/ledger.o \
+	src/pipeline/dedup/ledger_filter.o \
+	src/pipeline/dedup/dedup.o \
 	src/rollup/definition.o \
+	src/rollup/values.o \
 	src/rollup/fold.o \
 	src/rollup/delta.o \
-	src/rollup/values.o
+	src/rollup/refresh.o \
+	src/ingest/ingest.o \
+	src/ingest/quarantine.o \
+	src/stream/stream.o \
+	src/worker/shmem.o \
+	src/worker/maintenance.o \
+	src/worker/jobs.o \
+	src/worker/scheduler.o \
+	src/worker/launcher.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src
+
+# A test build (make EK_TESTING=1, as test/run_tests.sh builds) has the test
+# hooks eventkit.testing_clock_offset and eventkit.testing_json_crosscheck
+# (src/util/guc.h); a production build has neither.
+ifdef EK_TESTING
+PG_CPPFLAGS += -DEK_TESTING
+endif
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
 REGRESS = streams ingest dedup ledger clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog \

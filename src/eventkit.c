@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * eventkit.c
- *	  Module entry point: loads the configuration parameters and sets up
- *	  the background worker's hooks (worker.c).  The SQL functions live in
- *	  the subsystem files (catalog.c for streams, ingest.c, maintenance.c,
- *	  jobs.c).
+ *	  Module entry point: defines the configuration parameters
+ *	  (util/guc.c) and, when eventkit is preloaded, sets up the background
+ *	  processes (worker/launcher.c).  Everything else is reached through
+ *	  SQL functions; docs/architecture.md describes the source tree.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,7 +12,8 @@
 
 #include "fmgr.h"
 
-#include "eventkit.h"
+#include "util/guc.h"
+#include "worker/worker.h"
 
 PG_MODULE_MAGIC;
 

@@ -5,7 +5,7 @@
  *	  over its top-level keys, checking it against the Segment spec,
  *	  correcting its time for client clock skew, fingerprinting its content
  *	  (for conflict detection and for ids of events sent without messageId)
- *	  and describing what is wrong with it.
+ *	  and recording what is wrong with it (problem.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -19,7 +19,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
+#include "pipeline/event.h"
 
 #define MAX_ID_BYTES 256
 
@@ -31,67 +31,6 @@
 #define KEY_IS(v, lit) \
 	((v)->val.string.len == sizeof(lit) - 1 && \
 	 memcmp((v)->val.string.val, (lit), sizeof(lit) - 1) == 0)
-
-void
-ek_add_problem(SegmentEvent *ev, const char *reason, const char *fmt,...)
-{
-	va_list		args;
-	StringInfoData buf;
-
-	if (ev->nproblems >= EK_MAX_PROBLEMS)
-		return;
-	initStringInfo(&buf);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	ev->problems[ev->nproblems].reason = reason;
-	ev->problems[ev->nproblems].message = buf.data;
-	ev->nproblems++;
-}
-
-static void
-push_string_pair(JsonbParseState **state, const char *key, const char *value)
-{
-	JsonbValue	k;
-	JsonbValue	v;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v.type = jbvString;
-	v.val.string.val = (char *) value;
-	v.val.string.len = strlen(value);
-	pushJsonbValue(state, WJB_KEY, &k);
-	pushJsonbValue(state, WJB_VALUE, &v);
-}
-
-/* [{"reason": ..., "message": ...}, ...] */
-Jsonb *
-ek_problems_jsonb(const SegmentEvent *ev)
-{
-	JsonbParseState *state = NULL;
-	JsonbValue *res;
-
-	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-	for (int i = 0; i < ev->nproblems; i++)
-	{
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		push_string_pair(&state, "reason", ev->problems[i].reason);
-		push_string_pair(&state, "message", ev->problems[i].message);
-		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	}
-	ek_push_findings(&state, ev);
-	res = pushJsonbValue(&state, WJB_END_ARRAY, NULL);
-	return JsonbValueToJsonb(res);
-}
 
 /* ---------------------------------------------------------------------
  * ISO 8601 timestamps
@@ -203,6 +142,20 @@ ek_parse_iso8601(const char *str, int len, TimestampTz *result)
 		return false;
 	*result = ts;
 	return true;
+}
+
+/* A timestamp in ISO 8601 form, in UTC, for messages and envelopes. */
+char *
+ek_timestamp_iso(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts) || timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return pstrdup("(out of range)");
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+					tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
 }
 
 /* ---------------------------------------------------------------------
@@ -361,7 +314,7 @@ json_type_name(const JsonbValue *v)
 /* An id field: a non-empty string or a number, at most MAX_ID_BYTES. */
 static char *
 id_field(SegmentEvent *ev, const JsonbValue *v, const char *field,
-		 const char *reason)
+		 EkReason reason)
 {
 	char	   *s;
 
@@ -370,7 +323,7 @@ id_field(SegmentEvent *ev, const JsonbValue *v, const char *field,
 	s = scalar_text(v);
 	if (s == NULL)
 	{
-		ek_add_problem(ev, reason, "%s must be a string, not %s",
+		ek_add_problem(&ev->problems, reason, "%s must be a string, not %s",
 					   field, json_type_name(v));
 		return NULL;
 	}
@@ -378,7 +331,7 @@ id_field(SegmentEvent *ev, const JsonbValue *v, const char *field,
 		return NULL;
 	if (strlen(s) > MAX_ID_BYTES)
 	{
-		ek_add_problem(ev, reason, "%s is longer than %d bytes", field, MAX_ID_BYTES);
+		ek_add_problem(&ev->problems, reason, "%s is longer than %d bytes", field, MAX_ID_BYTES);
 		return NULL;
 	}
 	return s;
@@ -392,13 +345,13 @@ time_field(SegmentEvent *ev, const JsonbValue *v, const char *field,
 		return false;
 	if (v->type != jbvString)
 	{
-		ek_add_problem(ev, "invalid_timestamp", "%s must be an ISO 8601 string, not %s",
+		ek_add_problem(&ev->problems, EK_REASON_INVALID_TIMESTAMP, "%s must be an ISO 8601 string, not %s",
 					   field, json_type_name(v));
 		return false;
 	}
 	if (!ek_parse_iso8601(v->val.string.val, v->val.string.len, out))
 	{
-		ek_add_problem(ev, "invalid_timestamp", "%s is not an ISO 8601 timestamp: \"%.*s\"",
+		ek_add_problem(&ev->problems, EK_REASON_INVALID_TIMESTAMP, "%s is not an ISO 8601 timestamp: \"%.*s\"",
 					   field, Min(v->val.string.len, 64), v->val.string.val);
 		return false;
 	}
@@ -412,7 +365,7 @@ object_field(SegmentEvent *ev, const JsonbValue *v, const char *field)
 		return NULL;
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 	{
-		ek_add_problem(ev, "invalid_field", "%s must be an object, not %s",
+		ek_add_problem(&ev->problems, EK_REASON_INVALID_FIELD, "%s must be an object, not %s",
 					   field, json_type_name(v));
 		return NULL;
 	}
@@ -478,7 +431,7 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 
 	if (ev->source.type != jbvBinary || !JsonContainerIsObject(ev->source.val.binary.data))
 	{
-		ek_add_problem(ev, "not_an_object", "an event must be a JSON object, not %s",
+		ek_add_problem(&ev->problems, EK_REASON_NOT_AN_OBJECT, "an event must be a JSON object, not %s",
 					   json_type_name(&ev->source));
 		return;
 	}
@@ -507,23 +460,23 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 					}
 			}
 			if (!type_ok)
-				ek_add_problem(ev, "invalid_type",
+				ek_add_problem(&ev->problems, EK_REASON_INVALID_TYPE,
 							   "type must be one of track, identify, page, screen, group, alias");
 		}
 		else if (KEY_IS(&k, "messageId"))
-			ev->message_id = id_field(ev, &v, "messageId", "invalid_message_id");
+			ev->message_id = id_field(ev, &v, "messageId", EK_REASON_INVALID_MESSAGE_ID);
 		else if (KEY_IS(&k, "userId"))
-			ev->user_id = id_field(ev, &v, "userId", "invalid_user_id");
+			ev->user_id = id_field(ev, &v, "userId", EK_REASON_INVALID_USER_ID);
 		else if (KEY_IS(&k, "anonymousId"))
-			ev->anonymous_id = id_field(ev, &v, "anonymousId", "invalid_user_id");
+			ev->anonymous_id = id_field(ev, &v, "anonymousId", EK_REASON_INVALID_USER_ID);
 		else if (KEY_IS(&k, "event"))
 		{
 			if (v.type == jbvString && v.val.string.len > 0)
 				ev->event = pnstrdup(v.val.string.val, v.val.string.len);
 			else if (v.type == jbvString)
-				ek_add_problem(ev, "invalid_event", "event must not be empty");
+				ek_add_problem(&ev->problems, EK_REASON_INVALID_EVENT, "event must not be empty");
 			else if (v.type != jbvNull)
-				ek_add_problem(ev, "invalid_event", "event must be a string, not %s",
+				ek_add_problem(&ev->problems, EK_REASON_INVALID_EVENT, "event must be a string, not %s",
 							   json_type_name(&v));
 		}
 		else if (KEY_IS(&k, "properties"))
@@ -572,17 +525,17 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 	ev->fingerprint = (int64) h0;
 
 	if (!type_seen)
-		ek_add_problem(ev, "missing_type", "the event has no type");
+		ek_add_problem(&ev->problems, EK_REASON_MISSING_TYPE, "the event has no type");
 	if (ev->user_id == NULL && ev->anonymous_id == NULL)
-		ek_add_problem(ev, "missing_user_id", "the event has neither userId nor anonymousId");
+		ek_add_problem(&ev->problems, EK_REASON_MISSING_USER_ID, "the event has neither userId nor anonymousId");
 	if (ev->type != NULL)
 	{
 		if (strcmp(ev->type, "track") == 0 && ev->event == NULL)
-			ek_add_problem(ev, "missing_event", "a track event needs a non-empty event name");
+			ek_add_problem(&ev->problems, EK_REASON_MISSING_EVENT, "a track event needs a non-empty event name");
 		else if (strcmp(ev->type, "group") == 0 && !has_group_id)
-			ek_add_problem(ev, "missing_group_id", "a group event needs a groupId");
+			ek_add_problem(&ev->problems, EK_REASON_MISSING_GROUP_ID, "a group event needs a groupId");
 		else if (strcmp(ev->type, "alias") == 0 && !has_previous_id)
-			ek_add_problem(ev, "missing_previous_id", "an alias event needs a previousId");
+			ek_add_problem(&ev->problems, EK_REASON_MISSING_PREVIOUS_ID, "an alias event needs a previousId");
 		if ((strcmp(ev->type, "page") == 0 || strcmp(ev->type, "screen") == 0) &&
 			ev->event == NULL)
 			ev->event = name;
@@ -610,7 +563,7 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 		int64		t = received_at - (ev->sent_at - ev->original_timestamp);
 
 		if (t < MIN_EVENT_TIME || t >= END_EVENT_TIME)
-			ek_add_problem(ev, "invalid_timestamp",
+			ek_add_problem(&ev->problems, EK_REASON_INVALID_TIMESTAMP,
 						   "the corrected event time is out of range");
 		else
 			ev->ts = (TimestampTz) t;
@@ -653,5 +606,5 @@ ek_stored_event_time(Jsonb *payload, Jsonb *envelope, TimestampTz received_at,
 	ev.payload = payload;
 	ek_parse_event(&ev, &env, received_at);
 	*ts = ev.ts;
-	return ev.nproblems == 0;
+	return ek_event_ok(&ev);
 }

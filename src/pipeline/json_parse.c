@@ -28,7 +28,8 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "eventkit.h"
+#include "pipeline/json_parse.h"
+#include "util/guc.h"
 
 #define EK_JSON_MAX_DEPTH 512
 

@@ -6,7 +6,7 @@
  *	  generation holds, so that ingest probes an old generation's index
  *	  only for the few ids the filter cannot rule out.
  *
- *	  A generation is sealed when a rotation (dedup.c) makes a newer one
+ *	  A generation is sealed when a rotation (ledger.c) makes a newer one
  *	  current: the rotation holds ACCESS EXCLUSIVE on the ledger, so once it
  *	  has committed no id is ever added to the sealed generation again.  Its
  *	  filter is then built once, by the ledger job or run_maintenance, and
@@ -49,6 +49,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -59,7 +60,12 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "eventkit.h"
+#include "catalog/generations.h"
+#include "ledger.h"
+#include "ledger_filter.h"
+#include "util/guc.h"
+#include "util/owner.h"
+#include "util/spi.h"
 
 #define FILTER_HEADER	24
 #define FILTER_BLOCK	64		/* bytes: one cache line */
@@ -89,7 +95,6 @@ typedef struct FilterEntry
 } FilterEntry;
 
 static HTAB *filter_cache = NULL;
-static SPIPlanPtr filter_plan = NULL;
 static MemoryContext filter_cxt = NULL;
 static Size filter_cache_bytes = 0;
 
@@ -319,47 +324,26 @@ hash_generation_ids(Oid relid, uint64 *n)
 	return hashes;
 }
 
-/* Is the filter column there (extension at 1.2 or later)? */
-bool
-ek_ledger_filters_installed(void)
-{
-	Oid			nspid = get_namespace_oid("eventkit", true);
-	Oid			relid = OidIsValid(nspid) ? get_relname_relid("ledger_generations", nspid) : InvalidOid;
-
-	return OidIsValid(relid) && get_attnum(relid, "filter") != InvalidAttrNumber;
-}
-
 /*
  * Build the filters of the stream's sealed generations that have none.
  * Returns how many were built.  Caller: SPI connected, as any role that
- * may maintain the stream.  Runs as the extension owner (the catalog is
- * read and written; PUBLIC cannot read eventkit.ledger_generations).
+ * may maintain the stream.  Runs as the extension owner, who owns the
+ * generation tables (the catalog is read and written by catalog/).
  */
 int
 ek_build_ledger_filters(const StreamInfo *stream)
 {
-	Oid			argtypes[3] = {INT4OID, INT4OID, BYTEAOID};
-	Datum		values[3];
 	List	   *gens;
 	ListCell   *lc;
 	int			built = 0;
-	int			rc;
-	EkDdlContext ddl;
+	EkRoleScope as_owner;
 
-	if (!ek_ledger_filters_installed())
+	if (!ek_generations_filters_installed())
 		return 0;
 
-	/* the catalog is read as well as written as the extension owner */
-	ek_begin_ddl(&ddl, ek_extension_owner(), false);
-	values[0] = Int32GetDatum(stream->stream_id);
-	rc = SPI_execute_with_args("SELECT gen FROM eventkit.ledger_generations"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-							   " AND ended_at IS NOT NULL AND filter IS NULL"
-							   " ORDER BY gen",
-							   1, argtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read ledger generations");
-	gens = ek_spi_int_list();
+	/* the generation tables are read as the extension owner, theirs */
+	ek_as_owner_begin(&as_owner);
+	gens = ek_generations_unfiltered(stream->stream_id);
 	foreach(lc, gens)
 	{
 		int32		gen = lfirst_int(lc);
@@ -379,19 +363,10 @@ ek_build_ledger_filters(const StreamInfo *stream)
 		hashes = hash_generation_ids(relid, &n);
 		filter = make_filter(hashes, n);
 		pfree(hashes);
-		values[1] = Int32GetDatum(gen);
-		values[2] = PointerGetDatum(filter);
-		rc = SPI_execute_with_args("UPDATE eventkit.ledger_generations SET filter = $3"
-								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-								   " AND gen OPERATOR(pg_catalog.=) $2"
-								   " AND ended_at IS NOT NULL AND filter IS NULL",
-								   3, argtypes, values, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "eventkit: could not store a ledger filter");
-		built += SPI_processed > 0;
+		built += ek_generations_store_filter(stream->stream_id, gen, filter) ? 1 : 0;
 		pfree(filter);
 	}
-	ek_end_ddl(&ddl);
+	ek_as_role_end(&as_owner);
 	return built;
 }
 
@@ -437,14 +412,8 @@ ek_ledger_filter_get(int32 stream_id, int32 gen, Oid gen_relid, int64 stored_byt
 	FilterKey	key;
 	FilterEntry *e;
 	bool		found;
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		values[2];
-	bool		isnull;
-	Datum		d;
 	bytea	   *b;
 	Size		len;
-	MemoryContext old;
-	int			rc;
 
 	if (stored_bytes < 0)
 		return NULL;
@@ -463,26 +432,9 @@ ek_ledger_filter_get(int32 stream_id, int32 gen, Oid gen_relid, int64 stored_byt
 		return NULL;
 
 	/* with the latest snapshot, as the caller's read of stored_bytes */
-	if (filter_plan == NULL)
-		filter_plan = ek_keep_plan("SELECT filter FROM eventkit.ledger_generations"
-								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-								   " AND gen OPERATOR(pg_catalog.=) $2",
-								   2, argtypes);
-	values[0] = Int32GetDatum(stream_id);
-	values[1] = Int32GetDatum(gen);
-	rc = SPI_execute_snapshot(filter_plan, values, NULL, GetLatestSnapshot(),
-							  InvalidSnapshot, true, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read a ledger filter");
-	if (SPI_processed != 1)
+	b = ek_generations_read_filter(stream_id, gen, filter_cxt);
+	if (b == NULL)
 		return NULL;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return NULL;
-	/* detoasted straight into the cache: megabytes, not copied again */
-	old = MemoryContextSwitchTo(filter_cxt);
-	b = DatumGetByteaPCopy(d);
-	MemoryContextSwitchTo(old);
 	len = VARSIZE(b) - VARHDRSZ;
 
 	e = hash_search(filter_cache, &key, HASH_ENTER, &found);

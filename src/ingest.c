@@ -6,7 +6,8 @@
  *	  stored rows, duplicates, conflicts, quarantine rows (a retried event
  *	  stored once) or rejections, in one transaction-safe pass per call;
  *	  and eventkit.replay_quarantine(), which runs quarantined events
- *	  through the same pass.
+ *	  through the same pass.  ek_ingest_jsonb_payload() (ingest.h) is
+ *	  the same pass for C callers: the HTTP intake (src/intake/).
  *
  *	  A call runs in a memory context of its own.  Per batch (not per
  *	  event) it issues one statement each to: claim ids in the ledger
@@ -39,6 +40,7 @@
 #include "utils/timestamp.h"
 
 #include "eventkit.h"
+#include "ingest.h"
 
 PG_FUNCTION_INFO_V1(eventkit_ingest_jsonb);
 PG_FUNCTION_INFO_V1(eventkit_ingest_text);
@@ -985,6 +987,39 @@ ingest_returning_counts(FunctionCallInfo fcinfo, bool is_text)
 	result = ingest_result_datum(fcinfo, &b);
 	MemoryContextDelete(cxt);
 	return result;
+}
+
+/*
+ * eventkit.ingest(stream, payload jsonb, received_at) for C callers (the
+ * HTTP intake, src/intake/): the same privilege check (the current user
+ * needs INSERT on the stream), the same pass, the counts in *out.  Errors
+ * are thrown as from the SQL function, nothing half-written.
+ */
+void
+ek_ingest_jsonb_payload(Oid relid, Jsonb *payload, TimestampTz received_at,
+						IngestCounts *out)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	IngestBatch b;
+
+	ek_apply_memory_retention();
+	lock_stream_for_insert(relid);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit ingest",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	memset(&b, 0, sizeof(b));
+	b.env.context.type = jbvNull;
+	check_batch_size(VARSIZE_ANY_EXHDR(payload));
+	collect_jsonb_items(&b, payload);
+	ingest_batch(relid, &b, received_at);
+	MemoryContextSwitchTo(old);
+	out->accepted = b.counts[ITEM_ACCEPTED];
+	out->duplicates = b.counts[ITEM_DUPLICATE];
+	out->conflicts = b.counts[ITEM_CONFLICT];
+	out->quarantined = b.counts[ITEM_QUARANTINED];
+	out->rejected = b.counts[ITEM_REJECTED];
+	MemoryContextDelete(cxt);
 }
 
 Datum

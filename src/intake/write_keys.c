@@ -340,11 +340,7 @@ eventkit_revoke_write_key(PG_FUNCTION_ARGS)
 	bool		allowed;
 	int			rc;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("key must not be null"),
-				 errhint("Pass the write key, or its prefix as eventkit.write_keys shows it.")));
+	/* STRICT */
 	if (!ek_write_keys_installed())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -513,6 +513,7 @@ ek_http_worker_main(Datum arg)
 		unsigned int active = open_connections(daemon);
 		MHD_UNSIGNED_LONG_LONG mhd_timeout;
 		long		timeout = -1;
+		long		stats_due;
 		WaitEventSet *set = accepting;
 		int			n;
 
@@ -527,6 +528,10 @@ ek_http_worker_main(Datum arg)
 
 		if (MHD_get_timeout(daemon, &mhd_timeout) == MHD_YES)
 			timeout = (long) Min(mhd_timeout, (MHD_UNSIGNED_LONG_LONG) INT_MAX);
+		/* the requests' table statistics, for autovacuum (rate-limited) */
+		stats_due = pgstat_report_stat(false);
+		if (stats_due > 0 && (timeout < 0 || timeout > stats_due))
+			timeout = stats_due;
 
 		/*
 		 * Which listener takes a new connection: see the file header.

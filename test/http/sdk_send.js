@@ -7,8 +7,9 @@
 // Options: retries (SDK retries, 10), timeout (ms per HTTP request; segment
 // only, as RudderStack does not retry a timeout), wait (ms for everything, 120000).
 // Message ids are "<run id>-<type>"; every event carries the run id in its
-// properties or traits.  Prints one JSON line (attempts, statuses, errors)
-// and exits 0 when every event was delivered, 1 otherwise.
+// properties or traits.  Prints one JSON line (requests sent, statuses of
+// the answers, errors) and exits 0 when every event was delivered, 1
+// otherwise.
 'use strict';
 
 const [sdk, base, writeKey, run, ...rest] = process.argv.slice(2);
@@ -32,13 +33,14 @@ const events = [
 	['alias', {userId, previousId: `anon-${run}`}],
 ];
 
+let requests = 0;
 const statuses = [];
 const errors = [];
 let delivered = 0;
 
 function finish() {
 	const ok = delivered === events.length && errors.length === 0;
-	console.log(JSON.stringify({sdk, run, delivered, attempts: statuses.length, statuses, errors}));
+	console.log(JSON.stringify({sdk, run, delivered, requests, statuses, errors}));
 	process.exit(ok ? 0 : 1);
 }
 
@@ -64,6 +66,7 @@ async function segment() {
 		maxRetries: opts.retries,
 		...(opts.timeout ? {httpRequestTimeout: opts.timeout} : {}),
 	});
+	analytics.on('http_request', () => requests++);
 	analytics.on('http_response', (r) => statuses.push(r.status));
 	analytics.on('error', (e) => errors.push(String(e && e.reason ? e.reason : e)));
 	for (const [type, message] of events)
@@ -76,6 +79,7 @@ async function rudder() {
 	const Analytics = require('@rudderstack/rudder-sdk-node');
 	const axios = require('axios');
 	const axiosInstance = axios.create();
+	axiosInstance.interceptors.request.use((config) => { requests++; return config; });
 	axiosInstance.interceptors.response.use(
 		(r) => { statuses.push(r.status); return r; },
 		(e) => { statuses.push(e.response ? e.response.status : e.code || String(e)); throw e; });

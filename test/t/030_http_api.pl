@@ -354,5 +354,22 @@ is(count_ev(q{message_id IN ('t1', 'p-identify', 'p-page', 'p-screen', 'p-group'
 is($node->safe_psql('postgres', q{SELECT count(*) FROM eventkit.write_keys WHERE last_used_at IS NOT NULL}),
 	3, 'write_keys shows when the keys were last used');
 
+# ---- eventkit dropped and created again in the listener's database: 503
+# while it is absent, then the new catalog's keys work (no stale plan)
+$node->safe_psql('postgres', q{SELECT eventkit.drop_stream('ev'); DROP EXTENSION eventkit;});
+($status, $body) = http($port, method => 'GET', path => '/health');
+is($status, 503, 'without eventkit in the database: /health answers 503');
+like($body, qr/not installed/, '... saying why');
+($status) = http($port, key => $key, data => $event);
+is($status, 503, '... and so does a POST');
+$node->safe_psql('postgres', q{CREATE EXTENSION eventkit; SELECT eventkit.create_stream('ev2'); GRANT INSERT ON ev2 TO writer;});
+my $key2 = $node->safe_psql('postgres', q{SET ROLE writer; SELECT eventkit.create_write_key('ev2')});
+($status) = http($port, key => $key2, data => '{"batch": [{"type": "track", "userId": "n", "event": "E", "messageId": "again"}]}');
+is($status, 200, 'eventkit created again: a new key works');
+($status) = http($port, key => $key, data => $event);
+is($status, 401, '... an old one is unknown');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM ev2}), 1, '... and the event is stored');
+is(listener_pids($node), $pid, 'the same listener still');
+
 $node->stop;
 done_testing();

@@ -3,8 +3,10 @@
  * http_api.c
  *	  The HTTP intake's requests: Segment's tracking API (POST /v1/batch,
  *	  /v1/import, /v1/track, /v1/identify, /v1/page, /v1/screen,
- *	  /v1/group, /v1/alias), GET /health and CORS preflights, as callbacks
- *	  of libmicrohttpd run by the listener's loop (http.c).
+ *	  /v1/group, /v1/alias, and the short forms analytics.js uses: /v1/b,
+ *	  /v1/t, /v1/i, /v1/p, /v1/s, /v1/g, /v1/a), GET /health and CORS
+ *	  preflights, as callbacks of libmicrohttpd run by the listener's loop
+ *	  (http.c).
  *
  *	  A request's body is gathered in malloc'd memory, never more than
  *	  eventkit.max_batch_bytes (a Content-Length over it is refused before
@@ -90,6 +92,14 @@ static const Route routes[] = {
 	{"/v1/screen", ROUTE_EVENT, "screen", "POST /v1/screen"},
 	{"/v1/group", ROUTE_EVENT, "group", "POST /v1/group"},
 	{"/v1/alias", ROUTE_EVENT, "alias", "POST /v1/alias"},
+	/* analytics.js (browsers) posts to the short forms */
+	{"/v1/b", ROUTE_BATCH, NULL, "POST /v1/b"},
+	{"/v1/t", ROUTE_EVENT, "track", "POST /v1/t"},
+	{"/v1/i", ROUTE_EVENT, "identify", "POST /v1/i"},
+	{"/v1/p", ROUTE_EVENT, "page", "POST /v1/p"},
+	{"/v1/s", ROUTE_EVENT, "screen", "POST /v1/s"},
+	{"/v1/g", ROUTE_EVENT, "group", "POST /v1/g"},
+	{"/v1/a", ROUTE_EVENT, "alias", "POST /v1/a"},
 	{"/health", ROUTE_HEALTH, NULL, "GET /health"},
 };
 

@@ -236,10 +236,18 @@ is($status, 431, 'a 100 kB header: 431');
 is($status, 204, 'a CORS preflight: 204');
 like($headers, qr{Access-Control-Allow-Origin: https://shop.example}i, '... allows the configured origin');
 like($headers, qr{Access-Control-Allow-Headers: .*Authorization}i, '... and the Authorization header');
-($status, $body, $headers) = http($port, path => '/v1/track', headers => [ 'Origin: https://other.example', 'Content-Type: text/plain' ],
+# analytics.js: the short paths, text/plain, the key in the body (also in
+# each event of a batch)
+($status, $body, $headers) = http($port, path => '/v1/t', headers => [ 'Origin: https://other.example', 'Content-Type: text/plain' ],
 	data => qq({"writeKey": "$key", "userId": "u5", "event": "From A Browser", "messageId": "cors1"}));
-is($status, 200, 'a browser POST (text/plain, key in the body)');
+is($status, 200, 'a browser POST to /v1/t (text/plain, key in the body)');
 like($headers, qr{Access-Control-Allow-Origin: https://other.example}i, '... answered with its origin');
+($status, $body, $headers) = http($port, path => '/v1/b', headers => [ 'Origin: https://shop.example', 'Content-Type: text/plain' ],
+	data => qq({"writeKey": "$key", "sentAt": "2024-01-01T00:00:00Z", "batch": [
+		{"writeKey": "$key", "type": "page", "anonymousId": "a5", "name": "Home", "messageId": "cors2"},
+		{"writeKey": "$key", "type": "track", "anonymousId": "a5", "event": "Clicked", "messageId": "cors3"}]}));
+is($status, 200, 'a browser batch to /v1/b');
+is(count_ev(q{message_id IN ('cors1', 'cors2', 'cors3')}), 3, '... stored');
 ($status, $body, $headers) = http($port, method => 'OPTIONS', path => '/v1/track', headers => ['Origin: https://evil.example']);
 unlike($headers, qr/Access-Control-Allow-Origin/i, 'another origin gets no CORS header');
 
@@ -347,10 +355,13 @@ is($node->safe_psql('postgres', q{SELECT string_agg(who || ': ' || what, E'\n' O
 	'the trigger ran as the key\'s role, could not change it, and ran as a security-restricted operation');
 $node->safe_psql('postgres', q{DROP TRIGGER escalate ON ev});
 
+is($node->safe_psql('postgres', "SELECT count(*) FROM ev t WHERE strpos(row_to_json(t)::text, '$key') > 0"),
+	0, 'no key stored by the browser calls either');
+
 # ---- the listener stayed up through all of it, and lost nothing
 is(listener_pids($node), $pid, 'the same listener served every request');
-is(count_ev(q{message_id IN ('t1', 'p-identify', 'p-page', 'p-screen', 'p-group', 'p-alias', 'b1', 'b2', 'i1', 'z1', 'z2', 'r1', 'cors1', 'meanwhile', 'cancelled', 'trig1')}),
-	16, 'every accepted event is stored, once');
+is(count_ev(q{message_id IN ('t1', 'p-identify', 'p-page', 'p-screen', 'p-group', 'p-alias', 'b1', 'b2', 'i1', 'z1', 'z2', 'r1', 'cors1', 'cors2', 'cors3', 'meanwhile', 'cancelled', 'trig1')}),
+	18, 'every accepted event is stored, once');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM eventkit.write_keys WHERE last_used_at IS NOT NULL}),
 	3, 'write_keys shows when the keys were last used');
 

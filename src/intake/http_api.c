@@ -887,9 +887,17 @@ begin_request(struct MHD_Connection *conn, const char *url, const char *method,
 
 	length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 										 MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (length != NULL && strtoull(length, NULL, 10) > req->limit)
-		return respond_with(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
-							"the request body is larger than eventkit.max_batch_bytes");
+	if (length != NULL)
+	{
+		unsigned long long n = strtoull(length, NULL, 10);
+
+		if (n > req->limit)
+			return respond_with(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+								"the request body is larger than eventkit.max_batch_bytes");
+		/* the whole body in one allocation (receive_body grows it otherwise) */
+		if (n > 0 && (req->body = malloc(n)) != NULL)
+			req->cap = n;
+	}
 	return MHD_YES;
 }
 

@@ -914,8 +914,9 @@ finish_request(struct MHD_Connection *conn, HttpRequest *req)
 	if (req->route->kind == ROUTE_HEALTH)
 	{
 		run_request(conn, req, NULL, 0, &ans);
-		MemoryContextReset(request_cxt);
-		return respond(conn, &ans);
+		result = respond(conn, &ans);
+		MemoryContextReset(request_cxt);	/* ans's message lived there */
+		return result;
 	}
 	if (req->too_large)
 		return respond_with(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
@@ -941,8 +942,8 @@ finish_request(struct MHD_Connection *conn, HttpRequest *req)
 
 	run_request(conn, req, data, len, &ans);
 	free(inflated);
-	MemoryContextReset(request_cxt);
 	result = respond(conn, &ans);
+	MemoryContextReset(request_cxt);	/* ans's message lived there */
 	return result;
 }
 

@@ -7,7 +7,8 @@ CREATE EXTENSION eventkit;
 SELECT name, setting, unit, min_val, max_val, context
   FROM pg_settings
  WHERE name IN ('eventkit.scheduler_enabled', 'eventkit.naptime', 'eventkit.max_job_workers',
-				'eventkit.job_history_retention', 'eventkit.testing_clock_offset')
+				'eventkit.job_history_retention', 'eventkit.testing_clock_offset',
+				'eventkit.job_timeout', 'eventkit.restoring')
  ORDER BY name;
 ALTER SYSTEM SET eventkit.naptime = 0;
 ALTER SYSTEM SET eventkit.max_job_workers = 65;

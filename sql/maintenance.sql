@@ -1,6 +1,7 @@
 -- Partition placement of late and early events, premake, retention.
 CREATE EXTENSION eventkit;
-SELECT eventkit.create_stream('ev', premake => 2);
+-- (no clock bound short of 60 days: the early event below tests premake's reach)
+SELECT eventkit.create_stream('ev', premake => 2, max_future => '60 days');
 SELECT count(*) AS partitions FROM eventkit.partitions('ev');
 
 CREATE FUNCTION ev_at(id text, at timestamptz) RETURNS jsonb LANGUAGE sql AS $$
@@ -28,7 +29,8 @@ SELECT item, status, reasons->0->>'reason' AS reason
 RESET eventkit.create_partitions_on_ingest;
 SELECT message_id, payload->>'messageId' AS payload_id FROM eventkit.quarantine ORDER BY quarantine_id;
 
--- premake: a missing future partition is made again by run_maintenance
+-- premake: a missing future partition is made again by run_maintenance, as is
+-- the past partition the quarantined late20 waits for (5 + 1)
 SELECT partition::text AS last_part FROM eventkit.partitions('ev') ORDER BY range_start DESC LIMIT 1 \gset
 ALTER TABLE ev DETACH PARTITION :last_part;
 DROP TABLE :last_part;
@@ -36,6 +38,8 @@ SELECT count(*) AS partitions FROM eventkit.partitions('ev');
 SELECT eventkit.run_maintenance('ev');
 SELECT count(*) AS partitions, max(range_end) - date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS ahead
   FROM eventkit.partitions('ev');
+SELECT count(*) AS late20_partition FROM eventkit.partitions('ev')
+ WHERE range_start <= now() - interval '20 days' AND range_end > now() - interval '20 days';
 -- running it again changes nothing
 SELECT eventkit.run_maintenance();
 SELECT count(*) AS partitions FROM eventkit.partitions('ev');

@@ -2,7 +2,8 @@
 -- defaults and CHECK constraints, in time partitions made on ingest, by
 -- run_maintenance() and in hash sub-partitions (key_partitions).
 CREATE EXTENSION eventkit;
-SELECT eventkit.create_stream('pc_ev', premake => 1);
+-- (max_future: an event 2 days ahead goes into a partition run_maintenance made)
+SELECT eventkit.create_stream('pc_ev', premake => 1, max_future => '7 days');
 SELECT eventkit.create_stream('pc_keyed', premake => 1, key_partitions => 2);
 
 CREATE FUNCTION pc_event(id text, at text, revenue numeric) RETURNS jsonb LANGUAGE sql AS $$

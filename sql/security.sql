@@ -70,6 +70,45 @@ RESET search_path;
 SELECT message_id, user_id FROM public."Weird ""Name""" ORDER BY message_id;
 SELECT relid, ledger_gen FROM eventkit.streams ORDER BY stream_id;
 
+-- ingest through the stream's OID checks USAGE on its schema, as an INSERT
+-- naming the table does
+CREATE SCHEMA hidden AUTHORIZATION ek_owner;
+SET ROLE ek_owner;
+SELECT eventkit.create_stream('hidden.ev');
+GRANT INSERT ON hidden.ev TO ek_writer;
+RESET ROLE;
+SELECT 'hidden.ev'::regclass::oid AS hidden_oid \gset
+SET ROLE ek_writer;
+INSERT INTO hidden.ev (message_id, type, user_key, ts, received_at, batch_id)
+VALUES ('h0', 'track', 'u', now(), now(), 0);
+SELECT * FROM eventkit.ingest(:hidden_oid::regclass, '{"type": "track", "messageId": "h1", "userId": "u", "event": "E"}'::jsonb);
+SELECT * FROM eventkit.ingest(:hidden_oid, '{"type": "track", "messageId": "h1", "userId": "u", "event": "E"}'::text);
+SELECT * FROM eventkit.ingest_verbose(:hidden_oid, '{"type": "track", "messageId": "h1", "userId": "u", "event": "E"}'::jsonb);
+SELECT * FROM eventkit.replay_quarantine(:hidden_oid);
+RESET ROLE;
+-- with USAGE it works
+GRANT USAGE ON SCHEMA hidden TO ek_writer;
+SET ROLE ek_writer;
+SELECT * FROM eventkit.ingest(:hidden_oid::regclass, '{"type": "track", "messageId": "h2", "userId": "u", "event": "E"}'::jsonb);
+RESET ROLE;
+SELECT message_id FROM hidden.ev ORDER BY message_id;
+SELECT eventkit.drop_stream('hidden.ev');
+DROP SCHEMA hidden;
+
+-- run_maintenance by the stream's owner (not a superuser): the ledger is
+-- rotated, the sealed generation's filter built and an expired generation
+-- dropped, reading and writing the catalog as the extension owner
+UPDATE eventkit.ledger_generations SET started_at = started_at - interval '8 days',
+       ended_at = CASE WHEN gen = 1 THEN ended_at - interval '8 days' ELSE ended_at END
+ WHERE stream_id = (SELECT stream_id FROM eventkit.streams WHERE relid = 'sec.ev'::regclass);
+SET ROLE ek_owner;
+SELECT eventkit.run_maintenance('sec.ev');
+SELECT eventkit.run_maintenance();
+RESET ROLE;
+SELECT g.gen, g.ended_at IS NULL AS current, g.filter IS NOT NULL AS has_filter
+  FROM eventkit.ledger_generations g JOIN eventkit.streams s USING (stream_id)
+ WHERE s.relid = 'sec.ev'::regclass ORDER BY g.gen;
+
 SELECT eventkit.drop_stream('public."Weird ""Name"""');
 SELECT eventkit.drop_stream('sec.ev');
 DROP SCHEMA evil CASCADE;

@@ -21,6 +21,9 @@ SELECT * FROM eventkit.ingest('up_ev', '[
 SELECT eventkit.create_plan('up_plan', '{"events": {}}');
 SELECT * FROM eventkit.ingest('up_ev', '{"type": "track", "messageId": "q1", "event": "No User"}');
 
+-- rollups need the 1.3 catalog (their realtime views call its functions)
+SELECT eventkit.create_rollup('up_r', 'up_ev', '1 hour', '{event}', '{count}');
+
 ALTER EXTENSION eventkit UPDATE;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'eventkit')
        AS at_default_version

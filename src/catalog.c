@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.c
- *	  Streams: eventkit.create_stream() and eventkit.drop_stream(), the
- *	  eventkit.streams catalog row, and the helpers every subsystem uses to
- *	  read it, to build quoted SQL and to act as the extension owner for
- *	  eventkit's own bookkeeping tables.
+ *	  Streams: eventkit.create_stream(), eventkit.alter_stream() and
+ *	  eventkit.drop_stream(), the eventkit.streams catalog row (with the
+ *	  stream's clock bounds and its own size limits, which only its owner
+ *	  sets, and only a superuser above the settings), and the helpers every
+ *	  subsystem uses to read it, to build quoted SQL and to act as the
+ *	  extension owner for eventkit's own bookkeeping tables.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,6 +20,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -36,6 +39,7 @@
 #define MAX_KEY_PARTITIONS 1024
 
 PG_FUNCTION_INFO_V1(eventkit_create_stream);
+PG_FUNCTION_INFO_V1(eventkit_alter_stream);
 PG_FUNCTION_INFO_V1(eventkit_drop_stream);
 PG_FUNCTION_INFO_V1(eventkit_forget_dropped_streams);
 
@@ -143,9 +147,12 @@ ek_restore_user(Oid save_userid, int save_sec_context)
 }
 
 /*
- * Start DDL done on a user's behalf: act as role, with a safe search_path
- * and, if asked, eventkit.maintenance_lock_timeout as lock_timeout.
- * Undone by ek_end_ddl().
+ * Start work done on a user's behalf (DDL on the user's objects, or work a
+ * job does on them): act as role under SECURITY_RESTRICTED_OPERATION, as
+ * autovacuum and REFRESH MATERIALIZED VIEW act as a table's owner, with a
+ * safe search_path and, if asked, eventkit.maintenance_lock_timeout as
+ * lock_timeout.  Undone by ek_end_ddl(), which also undoes any setting the
+ * role's code (triggers, index expressions, defaults) changed meanwhile.
  */
 void
 ek_begin_ddl(EkDdlContext *ddl, Oid role, bool with_lock_timeout)
@@ -171,7 +178,7 @@ ek_begin_ddl(EkDdlContext *ddl, Oid role, bool with_lock_timeout)
 void
 ek_end_ddl(EkDdlContext *ddl)
 {
-	AtEOXact_GUC(true, ddl->nestlevel);
+	AtEOXact_GUC(false, ddl->nestlevel);
 	SetUserIdAndSecContext(ddl->save_userid, ddl->save_sec_context);
 }
 
@@ -228,6 +235,20 @@ ek_spi_int_list(void)
 }
 
 /*
+ * Are the 1.3 columns of eventkit.streams (clock bounds, the stream's own
+ * limits) there?  A syscache probe, no query: the library may run against
+ * an older catalog until ALTER EXTENSION eventkit UPDATE.
+ */
+static bool
+streams_have_bounds(void)
+{
+	Oid			nspid = get_namespace_oid("eventkit", false);
+	Oid			relid = get_relname_relid("streams", nspid);
+
+	return OidIsValid(relid) && get_attnum(relid, "max_future") != InvalidAttrNumber;
+}
+
+/*
  * Read a stream's catalog row.  The caller must be connected to SPI.
  */
 bool
@@ -240,23 +261,30 @@ ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok)
 	TupleDesc	desc;
 	Datum		d;
 	int			rc;
+	const char *plan_columns;
+	const char *bound_columns;
 
 	/* a 1.0 catalog (before ALTER EXTENSION eventkit UPDATE) has no plans */
 	if (OidIsValid(get_relname_relid("plan_versions", get_namespace_oid("eventkit", false))))
-		rc = SPI_execute_with_args("SELECT stream_id, partition_interval, premake, retention,"
-								   " key_partitions, dedup_window, ledger_gen, plan_id,"
-								   " COALESCE(plan_version, (SELECT pg_catalog.max(v.version)"
-								   "  FROM eventkit.plan_versions v"
-								   "  WHERE v.plan_id OPERATOR(pg_catalog.=) s.plan_id))"
-								   " FROM eventkit.streams s"
-								   " WHERE relid OPERATOR(pg_catalog.=) $1",
-								   1, argtypes, values, NULL, false, 1);
+		plan_columns = " plan_id,"
+			" COALESCE(plan_version, (SELECT pg_catalog.max(v.version)"
+			"  FROM eventkit.plan_versions v"
+			"  WHERE v.plan_id OPERATOR(pg_catalog.=) s.plan_id)),";
 	else
-		rc = SPI_execute_with_args("SELECT stream_id, partition_interval, premake, retention,"
-								   " key_partitions, dedup_window, ledger_gen, NULL, NULL"
-								   " FROM eventkit.streams"
-								   " WHERE relid OPERATOR(pg_catalog.=) $1",
-								   1, argtypes, values, NULL, false, 1);
+		plan_columns = " NULL, NULL,";
+	/* nor, before 1.3, clock bounds and limits */
+	if (streams_have_bounds())
+		bound_columns = " max_past, max_future, max_event_bytes, max_batch_bytes,"
+			" max_batch_items";
+	else
+		bound_columns = " NULL::pg_catalog.interval, NULL::pg_catalog.interval,"
+			" NULL::pg_catalog.int4, NULL::pg_catalog.int4, NULL::pg_catalog.int4";
+	rc = SPI_execute_with_args(psprintf("SELECT stream_id, partition_interval, premake, retention,"
+										" key_partitions, dedup_window, ledger_gen,%s%s"
+										" FROM eventkit.streams s"
+										" WHERE relid OPERATOR(pg_catalog.=) $1",
+										plan_columns, bound_columns),
+							   1, argtypes, values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read eventkit.streams: %s",
 			 SPI_result_code_string(rc));
@@ -291,6 +319,20 @@ ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok)
 	info->plan_id = isnull ? 0 : DatumGetInt32(d);
 	d = SPI_getbinval(tup, desc, 9, &isnull);
 	info->plan_version = isnull ? 0 : DatumGetInt32(d);
+	d = SPI_getbinval(tup, desc, 10, &isnull);
+	info->has_max_past = !isnull;
+	if (!isnull)
+		info->max_past = *DatumGetIntervalP(d);
+	d = SPI_getbinval(tup, desc, 11, &isnull);
+	info->has_max_future = !isnull;
+	if (!isnull)
+		info->max_future = *DatumGetIntervalP(d);
+	d = SPI_getbinval(tup, desc, 12, &isnull);
+	info->max_event_bytes = isnull ? 0 : DatumGetInt32(d);
+	d = SPI_getbinval(tup, desc, 13, &isnull);
+	info->max_batch_bytes = isnull ? 0 : DatumGetInt32(d);
+	d = SPI_getbinval(tup, desc, 14, &isnull);
+	info->max_batch_items = isnull ? 0 : DatumGetInt32(d);
 	return true;
 }
 
@@ -340,9 +382,240 @@ int_arg(FunctionCallInfo fcinfo, int argno, const char *name, int32 min, int32 m
 }
 
 /*
+ * The arguments of create_stream and alter_stream, by position: the same
+ * names in both.  A 1.0 to 1.2 catalog calls create_stream with the first
+ * six only.
+ */
+enum
+{
+	ARG_STREAM,
+	ARG_PARTITION_INTERVAL,
+	ARG_PREMAKE,
+	ARG_RETENTION,
+	ARG_KEY_PARTITIONS,
+	ARG_DEDUP_WINDOW,
+	ARG_MAX_PAST,
+	ARG_MAX_FUTURE,
+	ARG_MAX_EVENT_BYTES,
+	ARG_MAX_BATCH_BYTES,
+	ARG_MAX_BATCH_ITEMS,
+	ARG_CLEAR					/* alter_stream only */
+};
+
+#define ARG_GIVEN(n) (PG_NARGS() > (n) && !PG_ARGISNULL(n))
+
+/*
+ * A stream's own size limit.  Its owner may set any value up to the
+ * setting in force (the stream's value then replaces the setting for
+ * it); only a superuser may set one above, as only a superuser may raise
+ * the setting: the limits bound what an ingesting role can make a backend
+ * allocate.
+ */
+static int32
+limit_arg(FunctionCallInfo fcinfo, int argno, const char *name, int32 min, int32 max,
+		  int setting)
+{
+	int32		v = int_arg(fcinfo, argno, name, min, max);
+
+	if (v > setting && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to set %s of a stream above eventkit.%s",
+						name, name),
+				 errdetail("eventkit.%s is %d; the value given is %d.", name, setting, v),
+				 errhint("Ask a superuser to set it, or to raise eventkit.%s for your role or database.",
+						 name)));
+	return v;
+}
+
+/*
+ * The stream's options from the arguments.  Creating, every argument is
+ * read (NULL: no bound, or the setting's limit).  Altering, st holds the
+ * catalog row and a NULL argument leaves its value alone; partition_interval
+ * and key_partitions cannot change.
+ */
+static void
+stream_options(FunctionCallInfo fcinfo, StreamInfo *st, bool altering)
+{
+	if (!altering)
+	{
+		Interval   *iv = interval_arg(fcinfo, ARG_PARTITION_INTERVAL, "partition_interval");
+
+		ek_check_partition_interval(iv);
+		st->partition_interval = *iv;
+		st->key_partitions = int_arg(fcinfo, ARG_KEY_PARTITIONS, "key_partitions",
+									 0, MAX_KEY_PARTITIONS);
+	}
+	else
+	{
+		if (ARG_GIVEN(ARG_PARTITION_INTERVAL) &&
+			!DatumGetBool(DirectFunctionCall2(interval_eq,
+											  PG_GETARG_DATUM(ARG_PARTITION_INTERVAL),
+											  IntervalPGetDatum(&st->partition_interval))))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the partition_interval of an existing stream cannot be changed"),
+					 errdetail("The partitions of stream \"%s\" are %s wide.",
+							   get_rel_name(st->relid),
+							   DatumGetCString(DirectFunctionCall1(interval_out,
+																   IntervalPGetDatum(&st->partition_interval)))),
+					 errhint("Create a new stream with the interval you want and move the events into it.")));
+		if (ARG_GIVEN(ARG_KEY_PARTITIONS) &&
+			PG_GETARG_INT32(ARG_KEY_PARTITIONS) != st->key_partitions)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the key_partitions of an existing stream cannot be changed"),
+					 errdetail("Stream \"%s\" has %d key partitions.",
+							   get_rel_name(st->relid), st->key_partitions),
+					 errhint("Create a new stream with the key partitions you want and move the events into it.")));
+	}
+	if (!altering || ARG_GIVEN(ARG_PREMAKE))
+		st->premake = int_arg(fcinfo, ARG_PREMAKE, "premake", 0, MAX_PREMAKE);
+	if (!altering || ARG_GIVEN(ARG_DEDUP_WINDOW))
+		st->dedup_window = *interval_arg(fcinfo, ARG_DEDUP_WINDOW, "dedup_window");
+	if (ARG_GIVEN(ARG_RETENTION))
+	{
+		st->retention = *interval_arg(fcinfo, ARG_RETENTION, "retention");
+		st->has_retention = true;
+	}
+	if (ARG_GIVEN(ARG_MAX_PAST))
+	{
+		st->max_past = *interval_arg(fcinfo, ARG_MAX_PAST, "max_past");
+		st->has_max_past = true;
+	}
+	if (ARG_GIVEN(ARG_MAX_FUTURE))
+	{
+		st->max_future = *interval_arg(fcinfo, ARG_MAX_FUTURE, "max_future");
+		st->has_max_future = true;
+	}
+	if (ARG_GIVEN(ARG_MAX_EVENT_BYTES))
+		st->max_event_bytes = limit_arg(fcinfo, ARG_MAX_EVENT_BYTES, "max_event_bytes",
+										EK_MIN_LIMIT_BYTES, EK_MAX_LIMIT_BYTES,
+										ek_max_event_bytes);
+	if (ARG_GIVEN(ARG_MAX_BATCH_BYTES))
+		st->max_batch_bytes = limit_arg(fcinfo, ARG_MAX_BATCH_BYTES, "max_batch_bytes",
+										EK_MIN_LIMIT_BYTES, EK_MAX_LIMIT_BYTES,
+										ek_max_batch_bytes);
+	if (ARG_GIVEN(ARG_MAX_BATCH_ITEMS))
+		st->max_batch_items = limit_arg(fcinfo, ARG_MAX_BATCH_ITEMS, "max_batch_items",
+										1, EK_MAX_LIMIT_ITEMS, ek_max_batch_items);
+}
+
+/*
+ * alter_stream's clear argument: the options to remove (no bound, or the
+ * setting's limit again).
+ */
+static void
+clear_stream_options(FunctionCallInfo fcinfo, StreamInfo *st)
+{
+	static const struct
+	{
+		const char *name;
+		int			argno;
+	}			clearable[] = {
+		{"retention", ARG_RETENTION},
+		{"max_past", ARG_MAX_PAST},
+		{"max_future", ARG_MAX_FUTURE},
+		{"max_event_bytes", ARG_MAX_EVENT_BYTES},
+		{"max_batch_bytes", ARG_MAX_BATCH_BYTES},
+		{"max_batch_items", ARG_MAX_BATCH_ITEMS},
+	};
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			n;
+
+	if (!ARG_GIVEN(ARG_CLEAR))
+		return;
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(ARG_CLEAR), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &elem_nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *name = elem_nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+		int			c;
+
+		for (c = 0; c < lengthof(clearable); c++)
+			if (name != NULL && strcmp(name, clearable[c].name) == 0)
+				break;
+		if (c == lengthof(clearable))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot clear \"%s\"", name ? name : "NULL"),
+					 errdetail("Only retention, max_past, max_future, max_event_bytes, "
+							   "max_batch_bytes and max_batch_items can be cleared."),
+					 errhint("Set the other options to a new value instead.")));
+		if (ARG_GIVEN(clearable[c].argno))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s cannot be both set and cleared", name),
+					 errhint("Pass either %s => <value> or clear => '{%s}'.", name, name)));
+		switch (clearable[c].argno)
+		{
+			case ARG_RETENTION:
+				st->has_retention = false;
+				break;
+			case ARG_MAX_PAST:
+				st->has_max_past = false;
+				break;
+			case ARG_MAX_FUTURE:
+				st->has_max_future = false;
+				break;
+			case ARG_MAX_EVENT_BYTES:
+				st->max_event_bytes = 0;
+				break;
+			case ARG_MAX_BATCH_BYTES:
+				st->max_batch_bytes = 0;
+				break;
+			case ARG_MAX_BATCH_ITEMS:
+				st->max_batch_items = 0;
+				break;
+		}
+	}
+}
+
+/*
+ * The settable columns of a stream's catalog row as SPI arguments $1..$12:
+ * stream_id, relid, partition_interval, premake, retention, key_partitions,
+ * dedup_window, max_past, max_future, max_event_bytes, max_batch_bytes,
+ * max_batch_items.
+ */
+#define STREAM_ROW_ARGS 12
+
+static void
+stream_row_args(StreamInfo *st, Oid *types, Datum *values, char *nulls)
+{
+	static const Oid row_types[STREAM_ROW_ARGS] = {INT4OID, OIDOID, INTERVALOID, INT4OID,
+		INTERVALOID, INT4OID, INTERVALOID, INTERVALOID, INTERVALOID, INT4OID, INT4OID,
+	INT4OID};
+
+	memcpy(types, row_types, sizeof(row_types));
+	memset(nulls, ' ', STREAM_ROW_ARGS);
+	values[0] = Int32GetDatum(st->stream_id);
+	values[1] = ObjectIdGetDatum(st->relid);
+	values[2] = IntervalPGetDatum(&st->partition_interval);
+	values[3] = Int32GetDatum(st->premake);
+	values[4] = IntervalPGetDatum(&st->retention);
+	nulls[4] = st->has_retention ? ' ' : 'n';
+	values[5] = Int32GetDatum(st->key_partitions);
+	values[6] = IntervalPGetDatum(&st->dedup_window);
+	values[7] = IntervalPGetDatum(&st->max_past);
+	nulls[7] = st->has_max_past ? ' ' : 'n';
+	values[8] = IntervalPGetDatum(&st->max_future);
+	nulls[8] = st->has_max_future ? ' ' : 'n';
+	values[9] = Int32GetDatum(st->max_event_bytes);
+	nulls[9] = st->max_event_bytes > 0 ? ' ' : 'n';
+	values[10] = Int32GetDatum(st->max_batch_bytes);
+	nulls[10] = st->max_batch_bytes > 0 ? ' ' : 'n';
+	values[11] = Int32GetDatum(st->max_batch_items);
+	nulls[11] = st->max_batch_items > 0 ? ' ' : 'n';
+}
+
+/*
  * eventkit.create_stream(stream text, partition_interval interval,
  *						  premake int, retention interval,
- *						  key_partitions int, dedup_window interval)
+ *						  key_partitions int, dedup_window interval,
+ *						  max_past interval, max_future interval,
+ *						  max_event_bytes int, max_batch_bytes int,
+ *						  max_batch_items int)
  *
  * Creates the stream's range-partitioned table (owned by the caller), its
  * partitions covering now and premake intervals ahead, its dedup ledger and
@@ -357,16 +630,12 @@ eventkit_create_stream(PG_FUNCTION_ARGS)
 	Oid			nspid;
 	char	   *qname;
 	StreamInfo	stream;
-	Interval   *part_iv;
-	Interval   *dedup_iv;
-	Interval   *retention = NULL;
 	StringInfoData sql;
 	Oid			save_userid;
 	int			save_sec;
-	Oid			argtypes[7] = {INT4OID, OIDOID, INTERVALOID, INT4OID,
-	INTERVALOID, INT4OID, INTERVALOID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[STREAM_ROW_ARGS];
+	Datum		values[STREAM_ROW_ARGS];
+	char		nulls[STREAM_ROW_ARGS];
 	int			rc;
 	bool		isnull;
 
@@ -376,20 +645,8 @@ eventkit_create_stream(PG_FUNCTION_ARGS)
 				 errmsg("stream name must not be null"),
 				 errhint("Pass the name of the table to create, such as 'events' or 'analytics.events'.")));
 	name_text = PG_GETARG_TEXT_PP(0);
-	part_iv = interval_arg(fcinfo, 1, "partition_interval");
-	ek_check_partition_interval(part_iv);
 	memset(&stream, 0, sizeof(stream));
-	stream.partition_interval = *part_iv;
-	stream.premake = int_arg(fcinfo, 2, "premake", 0, MAX_PREMAKE);
-	if (!PG_ARGISNULL(3))
-	{
-		retention = interval_arg(fcinfo, 3, "retention");
-		stream.has_retention = true;
-		stream.retention = *retention;
-	}
-	stream.key_partitions = int_arg(fcinfo, 4, "key_partitions", 0, MAX_KEY_PARTITIONS);
-	dedup_iv = interval_arg(fcinfo, 5, "dedup_window");
-	stream.dedup_window = *dedup_iv;
+	stream_options(fcinfo, &stream, false);
 	stream.ledger_gen = 1;
 
 	names = textToQualifiedNameList(name_text);
@@ -458,18 +715,19 @@ eventkit_create_stream(PG_FUNCTION_ARGS)
 	stream.stream_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1, &isnull));
 
-	values[0] = Int32GetDatum(stream.stream_id);
-	values[1] = ObjectIdGetDatum(stream.relid);
-	values[2] = IntervalPGetDatum(part_iv);
-	values[3] = Int32GetDatum(stream.premake);
-	values[4] = retention ? IntervalPGetDatum(retention) : (Datum) 0;
-	nulls[4] = retention ? ' ' : 'n';
-	values[5] = Int32GetDatum(stream.key_partitions);
-	values[6] = IntervalPGetDatum(dedup_iv);
-	rc = SPI_execute_with_args("INSERT INTO eventkit.streams (stream_id, relid,"
-							   " partition_interval, premake, retention, key_partitions,"
-							   " dedup_window) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-							   7, argtypes, values, nulls, false, 0);
+	stream_row_args(&stream, argtypes, values, nulls);
+	if (streams_have_bounds())
+		rc = SPI_execute_with_args("INSERT INTO eventkit.streams (stream_id, relid,"
+								   " partition_interval, premake, retention, key_partitions,"
+								   " dedup_window, max_past, max_future, max_event_bytes,"
+								   " max_batch_bytes, max_batch_items)"
+								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+								   STREAM_ROW_ARGS, argtypes, values, nulls, false, 0);
+	else
+		rc = SPI_execute_with_args("INSERT INTO eventkit.streams (stream_id, relid,"
+								   " partition_interval, premake, retention, key_partitions,"
+								   " dedup_window) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+								   7, argtypes, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "eventkit: could not record stream: %s", SPI_result_code_string(rc));
 
@@ -484,6 +742,71 @@ eventkit_create_stream(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	PG_RETURN_OID(stream.relid);
+}
+
+/*
+ * eventkit.alter_stream(stream regclass, <create_stream's options>,
+ *						 clear text[])
+ *
+ * Changes a stream's options; an argument left NULL keeps its value, and
+ * clear names the bounds and limits to remove.  Owner only.  Takes effect
+ * for the ingests that start after this transaction commits (each ingest
+ * reads the catalog row); a larger premake is applied at once.
+ */
+Datum
+eventkit_alter_stream(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	StreamInfo	stream;
+	Oid			argtypes[STREAM_ROW_ARGS];
+	Datum		values[STREAM_ROW_ARGS];
+	char		nulls[STREAM_ROW_ARGS];
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+
+	if (PG_ARGISNULL(ARG_STREAM))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be null"),
+				 errhint("Pass the stream table, such as 'events'.")));
+	relid = PG_GETARG_OID(ARG_STREAM);
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (!ek_owns_relation(relid))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	/* one alter_stream at a time; ingest (ROW EXCLUSIVE) goes on */
+	LockRelationOid(relid, ShareUpdateExclusiveLock);
+
+	SPI_connect();
+	ek_lookup_stream(relid, &stream, false);
+	stream_options(fcinfo, &stream, true);
+	clear_stream_options(fcinfo, &stream);
+
+	stream_row_args(&stream, argtypes, values, nulls);
+	ek_switch_to_owner(&save_userid, &save_sec);
+	rc = SPI_execute_with_args("UPDATE eventkit.streams SET premake = $4, retention = $5,"
+							   " dedup_window = $7, max_past = $8, max_future = $9,"
+							   " max_event_bytes = $10, max_batch_bytes = $11,"
+							   " max_batch_items = $12"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+							   " AND relid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass"
+							   " AND partition_interval OPERATOR(pg_catalog.=) $3"
+							   " AND key_partitions OPERATOR(pg_catalog.=) $6",
+							   STREAM_ROW_ARGS, argtypes, values, nulls, false, 0);
+	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
+		elog(ERROR, "eventkit: could not update the catalog row of stream %d: %s",
+			 stream.stream_id, SPI_result_code_string(rc));
+	ek_restore_user(save_userid, save_sec);
+
+	/* a retention job if it now has a retention; a larger premake now */
+	ek_schedule_stream_jobs(&stream);
+	ek_premake_partitions(&stream, GetCurrentTransactionStartTimestamp());
+
+	SPI_finish();
+	PG_RETURN_VOID();
 }
 
 /*

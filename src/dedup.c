@@ -845,7 +845,8 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
  * eventkit.ledger_generation_rows ids (estimated).  Returns true if it
  * rotated.  The sealed generation's filter is built later, in another
  * transaction (ek_build_ledger_filters), so that ingest does not wait
- * for it.  Caller: SPI connected.
+ * for it.  Caller: SPI connected, as any role that may maintain the
+ * stream: the catalog is read and written as the extension owner.
  */
 bool
 ek_rotate_ledger(StreamInfo *stream)
@@ -857,6 +858,7 @@ ek_rotate_ledger(StreamInfo *stream)
 	bool		due;
 	EkDdlContext ddl;
 
+	ek_begin_ddl(&ddl, ek_extension_owner(), true);
 	values[0] = Int32GetDatum(stream->stream_id);
 	values[1] = Int32GetDatum(stream->ledger_gen);
 	values[2] = IntervalPGetDatum(&stream->dedup_window);
@@ -878,9 +880,10 @@ ek_rotate_ledger(StreamInfo *stream)
 			generation_rows_estimate(relid) > (double) ek_ledger_generation_rows;
 	}
 	if (!due)
+	{
+		ek_end_ddl(&ddl);
 		return false;
-
-	ek_begin_ddl(&ddl, ek_extension_owner(), true);
+	}
 
 	/* waits for in-flight ingests, holds new ones until we commit */
 	ek_spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
@@ -923,6 +926,7 @@ ek_rotate_ledger(StreamInfo *stream)
 /*
  * Drop the generations that ended more than dedup_window ago: every id in
  * them was first stored before now - dedup_window.  Returns how many.
+ * As the extension owner, like ek_rotate_ledger.
  */
 int
 ek_prune_ledger(const StreamInfo *stream)
@@ -935,6 +939,7 @@ ek_prune_ledger(const StreamInfo *stream)
 	ListCell   *lc;
 	EkDdlContext ddl;
 
+	ek_begin_ddl(&ddl, ek_extension_owner(), true);
 	values[0] = Int32GetDatum(stream->stream_id);
 	values[1] = IntervalPGetDatum(&stream->dedup_window);
 	rc = SPI_execute_with_args("SELECT gen FROM eventkit.ledger_generations"
@@ -946,10 +951,6 @@ ek_prune_ledger(const StreamInfo *stream)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read ledger generations");
 	gens = ek_spi_int_list();
-	if (gens == NIL)
-		return 0;
-
-	ek_begin_ddl(&ddl, ek_extension_owner(), true);
 	foreach(lc, gens)
 	{
 		int32		gen = lfirst_int(lc);

@@ -620,3 +620,38 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 	else
 		ev->ts = received_at;
 }
+
+/*
+ * The time of an event kept in quarantine (its payload, the envelope's
+ * defaults and its receipt time), computed as ingest computed it.  False
+ * when the event has problems of its own.
+ */
+bool
+ek_stored_event_time(Jsonb *payload, Jsonb *envelope, TimestampTz received_at,
+					 TimestampTz *ts)
+{
+	SegmentEvent ev;
+	EnvelopeDefaults env;
+
+	memset(&ev, 0, sizeof(ev));
+	memset(&env, 0, sizeof(env));
+	env.context.type = jbvNull;
+	if (envelope != NULL && JB_ROOT_IS_OBJECT(envelope))
+	{
+		JsonbValue *v = getKeyJsonValueFromContainer(&envelope->root, "sentAt", 6, NULL);
+
+		if (v != NULL && v->type == jbvString)
+			env.has_sent_at = ek_parse_iso8601(v->val.string.val, v->val.string.len,
+											   &env.sent_at);
+	}
+	if (JB_ROOT_IS_SCALAR(payload))
+		return false;
+	ev.item = 1;
+	ev.source.type = jbvBinary;
+	ev.source.val.binary.data = &payload->root;
+	ev.source.val.binary.len = VARSIZE_ANY_EXHDR(payload);
+	ev.payload = payload;
+	ek_parse_event(&ev, &env, received_at);
+	*ts = ev.ts;
+	return ev.nproblems == 0;
+}

@@ -14,6 +14,7 @@
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/acl.h"
@@ -26,6 +27,15 @@
 	object_ownercheck(RelationRelationId, (relid), GetUserId())
 #else
 #define ek_owns_relation(relid) pg_class_ownercheck((relid), GetUserId())
+#endif
+
+/* A privilege on a schema (object_aclcheck from 16 on) */
+#if PG_VERSION_NUM >= 160000
+#define ek_namespace_aclcheck(nspid, roleid, mode) \
+	object_aclcheck(NamespaceRelationId, (nspid), (roleid), (mode))
+#else
+#define ek_namespace_aclcheck(nspid, roleid, mode) \
+	pg_namespace_aclcheck((nspid), (roleid), (mode))
 #endif
 
 /* PostgreSQL 17's foreach_ptr(), for older servers */
@@ -52,6 +62,7 @@ typedef enum InvalidEventPolicy
 extern int	ek_max_event_bytes;
 extern int	ek_max_batch_bytes;
 extern int	ek_max_batch_items;
+extern int	ek_max_new_partitions;
 extern int	ek_invalid_events;
 extern bool ek_create_partitions_on_ingest;
 extern int	ek_maintenance_lock_timeout;
@@ -60,10 +71,16 @@ extern bool ek_scheduler_enabled;
 extern int	ek_naptime;
 extern int	ek_max_job_workers;
 extern int	ek_job_history_retention;
+extern int	ek_job_timeout;
 extern int	ek_testing_clock_offset;
 extern int	ek_ledger_generation_rows;
 extern int	ek_ledger_filter_cache_size;
 extern bool ek_testing_json_crosscheck;
+
+/* Ranges of the size limits, as settings and as a stream's own values. */
+#define EK_MIN_LIMIT_BYTES 64
+#define EK_MAX_LIMIT_BYTES ((int) (MaxAllocSize / 2))
+#define EK_MAX_LIMIT_ITEMS 1000000
 
 extern void ek_define_gucs(void);
 extern void ek_apply_memory_retention(void);
@@ -85,6 +102,15 @@ typedef struct StreamInfo
 	int32		plan_id;		/* attached tracking plan, 0: none */
 	int32		plan_version;	/* its version in force (pinned or latest);
 								 * 0 with a plan_id: the plan has none */
+	/* clock bounds (1.3): events outside are quarantined too_old/too_new */
+	bool		has_max_past;
+	Interval	max_past;
+	bool		has_max_future;
+	Interval	max_future;
+	/* the stream's own size limits (1.3); 0: the setting's value */
+	int32		max_event_bytes;
+	int32		max_batch_bytes;
+	int32		max_batch_items;
 } StreamInfo;
 
 extern bool ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok);
@@ -124,6 +150,19 @@ extern bool ek_partition_exists_for(Oid parent, TimestampTz ts);
 extern bool ek_partition_exists_in(Relation rel, TimestampTz ts);
 extern void ek_create_partition(const StreamInfo *stream, TimestampTz start);
 extern int	ek_premake_partitions(const StreamInfo *stream, TimestampTz now);
+extern int	ek_make_waiting_partitions(const StreamInfo *stream, TimestampTz now);
+
+/* Where events may go at a given time (ek_time_bounds). */
+typedef struct EkTimeBounds
+{
+	TimestampTz too_old;		/* max_past: older events are too_old */
+	TimestampTz too_new;		/* max_future: newer events are too_new */
+	TimestampTz oldest;			/* retention: older events get no partition */
+	TimestampTz horizon;		/* premake: partitions from here on are made later */
+} EkTimeBounds;
+
+extern void ek_time_bounds(const StreamInfo *stream, TimestampTz now,
+						   EkTimeBounds *bounds);
 extern int	ek_drop_expired_partitions(const StreamInfo *stream,
 									   TimestampTz now);
 
@@ -203,6 +242,8 @@ extern void ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 extern void ek_add_problem(SegmentEvent *ev, const char *reason,
 						   const char *fmt,...) pg_attribute_printf(3, 4);
 extern bool ek_parse_iso8601(const char *str, int len, TimestampTz *result);
+extern bool ek_stored_event_time(Jsonb *payload, Jsonb *envelope,
+								 TimestampTz received_at, TimestampTz *ts);
 extern Jsonb *ek_problems_jsonb(const SegmentEvent *ev);
 
 /* ---- plan.c ---- */
@@ -267,9 +308,18 @@ extern void ek_end_bulk_insert(BulkInsertState bistate);
 extern void ek_write_events(const StreamInfo *stream, SegmentEvent **events,
 							int n, int64 batch_id, TimestampTz received_at);
 
+/* ---- ingest.c ---- */
+
+extern void ek_replay_quarantine(Oid relid, Datum ids, bool ids_null,
+								 int64 *counts);
+
+/* ---- rollup.c ---- */
+
+extern int64 ek_refresh_rollup_job(Oid relid);
+
 /* ---- maintenance.c ---- */
 
-extern void ek_maintain_stream(StreamInfo *stream, TimestampTz now);
+extern void ek_maintain_stream(StreamInfo *stream, TimestampTz now, bool isolate);
 
 /* ---- jobs.c ---- */
 
@@ -298,6 +348,9 @@ extern void ek_jobs_purge_history(void);
 extern int	ek_jobs_due(Datum running, int limit, int64 **out,
 						MemoryContext cxt);
 extern void ek_jobs_run_ledger_now(int32 stream_id);
+extern bool ek_jobs_any_enabled(void);
+extern void ek_jobs_record_manual_run(int32 stream_id, const char *kind,
+									  const char *error);
 
 /* ---- worker.c ---- */
 

@@ -3,6 +3,9 @@
  * guc.c
  *	  eventkit's configuration parameters: their variables, ranges, units
  *	  and defaults.  Segment's limits are the defaults for the size limits.
+ *	  The limits that bound what one ingest call may cost (sizes, items,
+ *	  partitions created) are superuser-only: an ingesting role cannot raise
+ *	  them (a stream's owner can set tighter ones per stream, catalog.c).
  *	  Also applies eventkit.backend_memory_retention to glibc's allocator in
  *	  backends that ingest.
  *
@@ -24,6 +27,7 @@
 int			ek_max_event_bytes = 32 * 1024;
 int			ek_max_batch_bytes = 500 * 1024;
 int			ek_max_batch_items = 2500;
+int			ek_max_new_partitions = 8;
 int			ek_invalid_events = INVALID_EVENTS_QUARANTINE;
 bool		ek_create_partitions_on_ingest = true;
 int			ek_maintenance_lock_timeout = 5000;
@@ -32,10 +36,14 @@ bool		ek_scheduler_enabled = true;
 int			ek_naptime = 10;	/* s */
 int			ek_max_job_workers = 2;
 int			ek_job_history_retention = 7 * 24 * 3600;	/* s */
+int			ek_job_timeout = 5 * 60 * 1000; /* ms */
 int			ek_testing_clock_offset = 0;	/* s */
 int			ek_ledger_generation_rows = 1000000;
 int			ek_ledger_filter_cache_size = 64 * 1024;	/* kB */
 bool		ek_testing_json_crosscheck = false;
+
+/* set at the database level by pre_restore(); the scheduler reads the catalog */
+static bool ek_restoring = false;
 
 /* the value last given to malloc in this backend; -1: never */
 static int	applied_retention = -1;
@@ -51,26 +59,38 @@ ek_define_gucs(void)
 {
 	DefineCustomIntVariable("eventkit.max_event_bytes",
 							"Largest event accepted by ingest.",
-							"Measured on the event's JSON; a larger event fails the whole call.",
+							"Measured on the event's JSON; a larger event fails the whole call. "
+							"A stream may have its own value (eventkit.alter_stream).",
 							&ek_max_event_bytes,
-							32 * 1024, 64, MaxAllocSize / 2,
-							PGC_USERSET, GUC_UNIT_BYTE,
+							32 * 1024, EK_MIN_LIMIT_BYTES, EK_MAX_LIMIT_BYTES,
+							PGC_SUSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("eventkit.max_batch_bytes",
 							"Largest payload accepted by one ingest call.",
-							NULL,
+							"A stream may have its own value (eventkit.alter_stream).",
 							&ek_max_batch_bytes,
-							500 * 1024, 64, MaxAllocSize / 2,
-							PGC_USERSET, GUC_UNIT_BYTE,
+							500 * 1024, EK_MIN_LIMIT_BYTES, EK_MAX_LIMIT_BYTES,
+							PGC_SUSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("eventkit.max_batch_items",
 							"Most events accepted by one ingest call.",
-							NULL,
+							"A stream may have its own value (eventkit.alter_stream).",
 							&ek_max_batch_items,
-							2500, 1, 1000000,
-							PGC_USERSET, 0,
+							2500, 1, EK_MAX_LIMIT_ITEMS,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.max_new_partitions",
+							"Most partitions one ingest call creates.",
+							"Each partition created holds locks until the transaction ends. Events "
+							"that need more wait in quarantine (out_of_range); each maintenance run "
+							"creates at most as many of their partitions, and the redrive job "
+							"stores them.",
+							&ek_max_new_partitions,
+							8, 0, 10000,
+							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("eventkit.invalid_events",
@@ -143,6 +163,25 @@ ek_define_gucs(void)
 							7 * 24 * 3600, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.job_timeout",
+							"Longest a background job may run before it is cancelled.",
+							"A job that runs longer is cancelled like a statement past "
+							"statement_timeout, recorded as failed and retried after its backoff. "
+							"0 means no limit.",
+							&ek_job_timeout,
+							5 * 60 * 1000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventkit.restoring",
+							 "Whether the database is being restored (set by eventkit.pre_restore()).",
+							 "While it is on at the database level, the scheduler starts no job "
+							 "in the database. eventkit.post_restore() turns it off.",
+							 &ek_restoring,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("eventkit.ledger_generation_rows",
 							"Message ids the current dedup ledger generation may hold before a new one is started.",

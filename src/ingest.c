@@ -69,6 +69,11 @@ typedef struct IngestBatch
 	ItemStatus *status;
 	int64		counts[5];
 	int64	   *quarantine_ids;	/* replay: the quarantine row of each item */
+	/* the stream (named in messages) and its own limits (0: the setting's) */
+	Oid			relid;
+	int32		max_event_bytes;
+	int32		max_batch_bytes;
+	int32		max_batch_items;
 } IngestBatch;
 
 static SPIPlanPtr quarantine_plan = NULL;
@@ -81,18 +86,39 @@ static SPIPlanPtr batch_plan = NULL;
  * ---------------------------------------------------------------------
  */
 
+/*
+ * The limits of a call: the stream's own values where it has them, else
+ * the settings (superuser-only, see guc.c).
+ */
+static void
+limit_exceeded(const IngestBatch *b, bool own, const char *name, int limit,
+			   const char *msg, const char *advice)
+{
+	if (own)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg_internal("%s", msg),
+				 errdetail("The %s of stream \"%s\" is %d; nothing was stored.",
+						   name, get_rel_name(b->relid), limit),
+				 errhint("%s, or have the stream's owner raise its %s with eventkit.alter_stream().",
+						 advice, name)));
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg_internal("%s", msg),
+			 errdetail("eventkit.%s is %d; nothing was stored.", name, limit),
+			 errhint("%s, or have a superuser raise eventkit.%s.", advice, name)));
+}
+
 static SegmentEvent *
 new_item(IngestBatch *b)
 {
 	SegmentEvent *ev;
+	int			limit = b->max_batch_items > 0 ? b->max_batch_items : ek_max_batch_items;
 
-	if (b->nevents >= ek_max_batch_items)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("batch has more than %d events", ek_max_batch_items),
-				 errdetail("eventkit.max_batch_items is %d; nothing was stored.",
-						   ek_max_batch_items),
-				 errhint("Split the payload into smaller batches, or raise eventkit.max_batch_items.")));
+	if (b->nevents >= limit)
+		limit_exceeded(b, b->max_batch_items > 0, "max_batch_items", limit,
+					   psprintf(_("batch has more than %d events"), limit),
+					   _("Split the payload into smaller batches"));
 	if (b->nevents == b->capacity)
 	{
 		b->capacity = b->capacity ? b->capacity * 2 : 64;
@@ -106,17 +132,20 @@ new_item(IngestBatch *b)
 	return ev;
 }
 
+/*
+ * A replayed event passed the size limit when it arrived: it is not
+ * checked again.
+ */
 static void
-check_event_size(int32 size, int item)
+check_event_size(const IngestBatch *b, int32 size, int item)
 {
-	if (size > ek_max_event_bytes)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("event %d is %d bytes, more than the limit of %d bytes",
-						item, size, ek_max_event_bytes),
-				 errdetail("eventkit.max_event_bytes is %d; nothing was stored.",
-						   ek_max_event_bytes),
-				 errhint("Send smaller events, or raise eventkit.max_event_bytes.")));
+	int			limit = b->max_event_bytes > 0 ? b->max_event_bytes : ek_max_event_bytes;
+
+	if (size > limit && b->quarantine_ids == NULL)
+		limit_exceeded(b, b->max_event_bytes > 0, "max_event_bytes", limit,
+					   psprintf(_("event %d is %d bytes, more than the limit of %d bytes"),
+								item, size, limit),
+					   _("Send smaller events"));
 }
 
 static void
@@ -126,20 +155,19 @@ add_value_item(IngestBatch *b, const JsonbValue *v, int32 size)
 
 	ev->source = *v;
 	ev->size = size;
-	check_event_size(size, ev->item);
+	check_event_size(b, size, ev->item);
 }
 
 static void
-check_batch_size(int64 size)
+check_batch_size(const IngestBatch *b, int64 size)
 {
-	if (size > ek_max_batch_bytes)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("payload is %lld bytes, more than the limit of %d bytes",
-						(long long) size, ek_max_batch_bytes),
-				 errdetail("eventkit.max_batch_bytes is %d; nothing was stored.",
-						   ek_max_batch_bytes),
-				 errhint("Split the payload into smaller batches, or raise eventkit.max_batch_bytes.")));
+	int			limit = b->max_batch_bytes > 0 ? b->max_batch_bytes : ek_max_batch_bytes;
+
+	if (size > limit)
+		limit_exceeded(b, b->max_batch_bytes > 0, "max_batch_bytes", limit,
+					   psprintf(_("payload is %lld bytes, more than the limit of %d bytes"),
+								(long long) size, limit),
+					   _("Split the payload into smaller batches"));
 }
 
 /* Items of a JSON array container. */
@@ -282,7 +310,7 @@ add_malformed_item(IngestBatch *b, const char *raw, int len, const char *msg)
 	SegmentEvent *ev = new_item(b);
 
 	ev->size = len;
-	check_event_size(len, ev->item);
+	check_event_size(b, len, ev->item);
 	ev->raw = pnstrdup(raw, len);
 	ek_add_problem(ev, "malformed_json", "%s", msg);
 }
@@ -708,34 +736,43 @@ log_batch(const StreamInfo *stream, IngestBatch *b, int64 batch_id,
 }
 
 /*
- * Events whose time no partition covers: create the partition (past
- * events within retention, future ones within premake) or quarantine them
- * with reason out_of_range.
+ * Where each event goes: outside the stream's clock bounds, quarantined
+ * too_old or too_new.  Then, for events whose time no partition covers:
+ * create the partition (past events within retention, future ones within
+ * premake), at most eventkit.max_new_partitions per call, or quarantine
+ * them with reason out_of_range (the worker makes their partitions and
+ * re-drives them).
  */
 static void
 place_events(const StreamInfo *stream, IngestBatch *b, TimestampTz now)
 {
-	const Interval *iv = &stream->partition_interval;
-	TimestampTz horizon = ek_bucket_add(iv, ek_bucket_start(iv, now), stream->premake + 1);
-	TimestampTz oldest = DT_NOBEGIN;
+	EkTimeBounds bounds;
+	int			created = 0;
 	MemoryContext cxt = CurrentMemoryContext;
 	Relation	rel = table_open(stream->relid, NoLock);	/* locked by the caller */
 
-	if (stream->has_retention)
-		oldest = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-														 TimestampTzGetDatum(now),
-														 IntervalPGetDatum(&stream->retention)));
+	ek_time_bounds(stream, now, &bounds);
 	for (int i = 0; i < b->nevents; i++)
 	{
 		SegmentEvent *ev = &b->events[i];
 
-		if (ev->nproblems > 0 || ek_partition_exists_in(rel, ev->ts))
+		if (ev->nproblems > 0)
 			continue;
-		if (ev->ts >= horizon)
+		if (ev->ts > bounds.too_new)
+			ek_add_problem(ev, "too_new",
+						   "event time %s is further ahead of the server's clock than the stream's max_future",
+						   ek_timestamp_iso(ev->ts));
+		else if (ev->ts < bounds.too_old)
+			ek_add_problem(ev, "too_old",
+						   "event time %s is further behind the server's clock than the stream's max_past",
+						   ek_timestamp_iso(ev->ts));
+		else if (ek_partition_exists_in(rel, ev->ts))
+			continue;
+		else if (ev->ts >= bounds.horizon)
 			ek_add_problem(ev, "out_of_range",
 						   "event time %s is after the partitions the stream keeps ready",
 						   ek_timestamp_iso(ev->ts));
-		else if (ev->ts < oldest)
+		else if (ev->ts < bounds.oldest)
 			ek_add_problem(ev, "out_of_range",
 						   "event time %s is older than the stream's retention",
 						   ek_timestamp_iso(ev->ts));
@@ -743,11 +780,16 @@ place_events(const StreamInfo *stream, IngestBatch *b, TimestampTz now)
 			ek_add_problem(ev, "out_of_range",
 						   "no partition covers event time %s and eventkit.create_partitions_on_ingest is off",
 						   ek_timestamp_iso(ev->ts));
+		else if (created >= ek_max_new_partitions)
+			ek_add_problem(ev, "out_of_range",
+						   "no partition covers event time %s and this call has created eventkit.max_new_partitions (%d) partitions; maintenance creates it",
+						   ek_timestamp_iso(ev->ts), ek_max_new_partitions);
 		else
 		{
 			/* the stream's partition descriptor changes: reopen it after */
 			table_close(rel, NoLock);
-			ek_create_partition(stream, ek_bucket_start(iv, ev->ts));
+			ek_create_partition(stream, ek_bucket_start(&stream->partition_interval, ev->ts));
+			created++;
 			/* SPI leaves its own context current; problems must outlive it */
 			MemoryContextSwitchTo(cxt);
 			rel = table_open(stream->relid, NoLock);
@@ -757,10 +799,25 @@ place_events(const StreamInfo *stream, IngestBatch *b, TimestampTz now)
 }
 
 /*
- * The whole ingest of one payload, whose items are in b.
+ * Problems that are not the event's fault (where it falls in time, a plan
+ * that is missing): it is quarantined, to be re-driven or replayed, even
+ * when eventkit.invalid_events rejects invalid events.
+ */
+static bool
+not_its_fault(const SegmentEvent *ev)
+{
+	const char *reason = ev->problems[0].reason;
+
+	return strcmp(reason, "out_of_range") == 0 || strcmp(reason, "too_old") == 0 ||
+		strcmp(reason, "too_new") == 0 || strcmp(reason, "plan_missing") == 0;
+}
+
+/*
+ * The whole ingest of one payload, whose items are in b.  known: the
+ * stream's catalog row if the caller has read it in this call, else NULL.
  */
 static void
-ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
+ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz received_at)
 {
 	StreamInfo	stream;
 	Oid			caller = GetUserId();
@@ -794,7 +851,10 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
 	MemoryContextSwitchTo(batch_cxt);
 
 	/* SPI calls leave SPI's context current: switch back after each */
-	ek_lookup_stream(relid, &stream, false);
+	if (known != NULL)
+		stream = *known;
+	else
+		ek_lookup_stream(relid, &stream, false);
 	MemoryContextSwitchTo(batch_cxt);
 	plan = ek_plan_for_stream(&stream);
 	if (plan != NULL)
@@ -811,15 +871,10 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
 	{
 		SegmentEvent *ev = &b->events[i];
 
-		/* not the event's fault: quarantined even when invalid ones are rejected */
-		bool		not_its_fault = ev->nproblems > 0 &&
-			(strcmp(ev->problems[0].reason, "out_of_range") == 0 ||
-			 strcmp(ev->problems[0].reason, "plan_missing") == 0);
-
 		if (ev->nproblems == 0)
 			valid[nvalid++] = ev;
 		else if (ev->reject ||
-				 (ek_invalid_events == INVALID_EVENTS_REJECT && !not_its_fault))
+				 (ek_invalid_events == INVALID_EVENTS_REJECT && !not_its_fault(ev)))
 			b->status[i] = ITEM_REJECTED;
 		else
 		{
@@ -881,17 +936,26 @@ ingest_batch(Oid relid, IngestBatch *b, TimestampTz received_at)
  * ---------------------------------------------------------------------
  */
 
-/* Lock the stream against concurrent DROP, as an INSERT would; check INSERT. */
+/*
+ * Lock the stream against concurrent DROP, as an INSERT would; check
+ * USAGE on its schema (which naming it in an INSERT needs, and a regclass
+ * given as an OID skips) and INSERT on it.
+ */
 static void
 lock_stream_for_insert(Oid relid)
 {
 	AclResult	aclresult;
+	Oid			nspid;
 
 	LockRelationOid(relid, RowExclusiveLock);
 	if (get_rel_name(relid) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
+	nspid = get_rel_namespace(relid);
+	aclresult = ek_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_SCHEMA, get_namespace_name(nspid));
 	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
@@ -948,28 +1012,51 @@ ingest_result_datum(FunctionCallInfo fcinfo, const IngestBatch *b)
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
-/* Collect the payload argument's items into b and ingest them. */
+/* An empty batch for the stream, with the stream's limits. */
+static void
+init_batch(IngestBatch *b, Oid relid, StreamInfo *stream)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SPI_connect();
+	ek_lookup_stream(relid, stream, false);
+	SPI_finish();
+	MemoryContextSwitchTo(cxt);
+
+	memset(b, 0, sizeof(IngestBatch));
+	b->env.context.type = jbvNull;
+	b->relid = relid;
+	b->max_event_bytes = stream->max_event_bytes;
+	b->max_batch_bytes = stream->max_batch_bytes;
+	b->max_batch_items = stream->max_batch_items;
+}
+
+/*
+ * Collect the payload argument's items into b, within the stream's limits,
+ * and ingest them.
+ */
 static void
 ingest_payload_argument(FunctionCallInfo fcinfo, bool is_text, Oid relid,
 						TimestampTz received_at, IngestBatch *b)
 {
-	memset(b, 0, sizeof(IngestBatch));
-	b->env.context.type = jbvNull;
+	StreamInfo	stream;
+
+	init_batch(b, relid, &stream);
 	if (is_text)
 	{
 		text	   *payload = PG_GETARG_TEXT_PP(1);
 
-		check_batch_size(VARSIZE_ANY_EXHDR(payload));
+		check_batch_size(b, VARSIZE_ANY_EXHDR(payload));
 		collect_text_items(b, payload);
 	}
 	else
 	{
 		Jsonb	   *payload = PG_GETARG_JSONB_P(1);
 
-		check_batch_size(VARSIZE_ANY_EXHDR(payload));
+		check_batch_size(b, VARSIZE_ANY_EXHDR(payload));
 		collect_jsonb_items(b, payload);
 	}
-	ingest_batch(relid, b, received_at);
+	ingest_batch(relid, &stream, b, received_at);
 }
 
 static Datum
@@ -991,9 +1078,10 @@ ingest_returning_counts(FunctionCallInfo fcinfo, bool is_text)
 
 /*
  * eventkit.ingest(stream, payload jsonb, received_at) for C callers (the
- * HTTP intake, src/intake/): the same privilege check (the current user
- * needs INSERT on the stream), the same pass, the counts in *out.  Errors
- * are thrown as from the SQL function, nothing half-written.
+ * HTTP intake, src/intake/): the same privilege checks (the current user
+ * needs USAGE on the stream's schema and INSERT on it), the stream's
+ * limits, the same pass, the counts in *out.  Errors are thrown as from
+ * the SQL function, nothing half-written.
  */
 void
 ek_ingest_jsonb_payload(Oid relid, Jsonb *payload, TimestampTz received_at,
@@ -1001,6 +1089,7 @@ ek_ingest_jsonb_payload(Oid relid, Jsonb *payload, TimestampTz received_at,
 {
 	MemoryContext cxt;
 	MemoryContext old;
+	StreamInfo	stream;
 	IngestBatch b;
 
 	ek_apply_memory_retention();
@@ -1008,11 +1097,10 @@ ek_ingest_jsonb_payload(Oid relid, Jsonb *payload, TimestampTz received_at,
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit ingest",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	memset(&b, 0, sizeof(b));
-	b.env.context.type = jbvNull;
-	check_batch_size(VARSIZE_ANY_EXHDR(payload));
+	init_batch(&b, relid, &stream);
+	check_batch_size(&b, VARSIZE_ANY_EXHDR(payload));
 	collect_jsonb_items(&b, payload);
-	ingest_batch(relid, &b, received_at);
+	ingest_batch(relid, &stream, &b, received_at);
 	MemoryContextSwitchTo(old);
 	out->accepted = b.counts[ITEM_ACCEPTED];
 	out->duplicates = b.counts[ITEM_DUPLICATE];
@@ -1160,32 +1248,24 @@ envelope_defaults(Jsonb *envelope, EnvelopeDefaults *env)
 }
 
 /*
- * eventkit.replay_quarantine(stream regclass, ids bigint[] DEFAULT NULL)
- *
- * Re-runs quarantined events through the normal path, with the plan in
- * force now: those stored (or found to be duplicates or conflicts of
- * stored events) leave quarantine, the others stay with updated reasons.
- * Events are replayed in groups of their original batch, with that
- * batch's receipt time and envelope.  Needs the stream's ownership (and
- * INSERT on it).
+ * Re-run quarantined events of a stream (all of them, or those whose ids
+ * are in the int8[] ids) through the normal path, with the plan in force
+ * now: those stored (or found to be duplicates or conflicts of stored
+ * events) leave quarantine, the others stay with updated reasons.  Events
+ * are replayed in groups of their original batch, with that batch's
+ * receipt time and envelope.  Runs as the current user, who needs INSERT
+ * on the stream, as for ingest, and its ownership; the redrive job (jobs.c) calls it as the
+ * stream's owner.  Adds the outcome to counts[5] (accepted, duplicates,
+ * conflicts, quarantined, rejected).
  */
-Datum
-eventkit_replay_quarantine(PG_FUNCTION_ARGS)
+void
+ek_replay_quarantine(Oid relid, Datum ids, bool ids_null, int64 *counts)
 {
-	Oid			relid;
 	MemoryContext cxt;
 	MemoryContext old;
 	QuarantinedEvent *rows;
 	int			n;
-	IngestBatch total;
-	Datum		result;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null"),
-				 errhint("Pass the stream table, such as 'events'.")));
-	relid = PG_GETARG_OID(0);
 	lock_stream_for_insert(relid);
 	/* the quarantine holds other roles' events: the stream's owner decides */
 	if (!ek_owns_relation(relid))
@@ -1195,9 +1275,7 @@ eventkit_replay_quarantine(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit replay",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	rows = read_quarantine(relid, PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
-						   PG_ARGISNULL(1), &n);
-	memset(&total, 0, sizeof(total));
+	rows = read_quarantine(relid, ids, ids_null, &n);
 	for (int start = 0; start < n;)
 	{
 		IngestBatch b;
@@ -1225,13 +1303,31 @@ eventkit_replay_quarantine(PG_FUNCTION_ARGS)
 			b.quarantine_ids[i - start] = rows[i].quarantine_id;
 			add_value_item(&b, &v, VARSIZE_ANY_EXHDR(jb));
 		}
-		ingest_batch(relid, &b, rows[start].received_at);
+		ingest_batch(relid, NULL, &b, rows[start].received_at);
 		for (int s = 0; s < 5; s++)
-			total.counts[s] += b.counts[s];
+			counts[s] += b.counts[s];
 		start = end;
 	}
 	MemoryContextSwitchTo(old);
-	result = ingest_result_datum(fcinfo, &total);
 	MemoryContextDelete(cxt);
-	PG_RETURN_DATUM(result);
+}
+
+/*
+ * eventkit.replay_quarantine(stream regclass, ids bigint[] DEFAULT NULL):
+ * the SQL face of ek_replay_quarantine().
+ */
+Datum
+eventkit_replay_quarantine(PG_FUNCTION_ARGS)
+{
+	IngestBatch total;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be null"),
+				 errhint("Pass the stream table, such as 'events'.")));
+	memset(&total, 0, sizeof(total));
+	ek_replay_quarantine(PG_GETARG_OID(0), PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+						 PG_ARGISNULL(1), total.counts);
+	PG_RETURN_DATUM(ingest_result_datum(fcinfo, &total));
 }

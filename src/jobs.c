@@ -11,7 +11,13 @@
  *
  *	  The process side (launcher, schedulers, job workers, shared memory)
  *	  is in worker.c.  The work of the stream jobs is the same code that
- *	  eventkit.run_maintenance() runs (partition.c, dedup.c).
+ *	  eventkit.run_maintenance() runs (partition.c, dedup.c); jobs call C,
+ *	  never SQL functions.  A job worker reads and writes eventkit's
+ *	  catalog as the bootstrap superuser it connects as, but does the work
+ *	  on a stream or rollup as its owner under SECURITY_RESTRICTED_OPERATION
+ *	  (ek_begin_ddl), so that no code the owner attached to it runs with
+ *	  more rights than the owner has.  A job runs under eventkit.job_timeout;
+ *	  a timeout or a cancel is recorded as an ordinary failure.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +29,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -31,7 +38,9 @@
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 
 #include "eventkit.h"
 
@@ -281,27 +290,14 @@ eventkit_unschedule_job(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
-/* Does the function with this signature exist (to_regprocedure)? */
-static bool
-function_exists(const char *signature)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(signature)};
-	bool		isnull;
-	int			rc;
-
-	rc = SPI_execute_with_args("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL",
-							   1, argtypes, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "eventkit: could not look up %s", signature);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-									  &isnull));
-}
-
 /*
  * Quarantined out_of_range events of a stream whose partition exists now
- * are handed to eventkit.replay_quarantine().  Returns the events that
- * left the quarantine, or -1 when replay_quarantine is not installed.
+ * are replayed (ek_replay_quarantine, the path of
+ * eventkit.replay_quarantine()) as the stream's owner, under
+ * SECURITY_RESTRICTED_OPERATION with a pinned search_path: the triggers,
+ * defaults, index expressions and policies the owner put on the stream run
+ * with the owner's rights, never with the worker's.  Returns the events that
+ * left the quarantine.  Caller: SPI connected, as the job worker.
  */
 static int64
 redrive_out_of_range(const StreamInfo *stream, char **message)
@@ -314,13 +310,8 @@ redrive_out_of_range(const StreamInfo *stream, char **message)
 	bool		isnull;
 	HeapTuple	tup;
 	TupleDesc	desc;
-	int64		counts[5];
-
-	if (!function_exists("eventkit.replay_quarantine(pg_catalog.regclass, pg_catalog.int8[])"))
-	{
-		*message = pstrdup("eventkit.replay_quarantine(regclass, bigint[]) is not installed");
-		return -1;
-	}
+	int64		counts[5] = {0, 0, 0, 0, 0};
+	EkDdlContext as_owner;
 
 	rc = SPI_execute_with_args("SELECT quarantine_id, payload, received_at FROM eventkit.quarantine"
 							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
@@ -361,26 +352,18 @@ redrive_out_of_range(const StreamInfo *stream, char **message)
 		return 0;
 	}
 
-	{
-		Oid			rargtypes[2] = {REGCLASSOID, INT8ARRAYOID};
-		Datum		rvalues[2] = {ObjectIdGetDatum(stream->relid),
-		ek_make_array(ids, NULL, nids, INT8OID)};
+	ek_begin_ddl(&as_owner, ek_relation_owner(stream->relid), false);
 
-		rc = SPI_execute_with_args("SELECT accepted, duplicates, conflicts, quarantined, rejected"
-								   " FROM eventkit.replay_quarantine($1, $2)",
-								   2, rargtypes, rvalues, NULL, false, 0);
-		if (rc != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "eventkit: eventkit.replay_quarantine failed: %s",
-				 SPI_result_code_string(rc));
-	}
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	for (int i = 0; i < 5; i++)
-	{
-		Datum		d = SPI_getbinval(tup, desc, i + 1, &isnull);
+	/*
+	 * PostgreSQL refuses to queue a deferred trigger past a restricted
+	 * operation: fire the stream's deferred triggers at the end of each
+	 * statement instead, while still its owner.
+	 */
+	ek_spi_exec("SET CONSTRAINTS ALL IMMEDIATE", SPI_OK_UTILITY);
+	ek_replay_quarantine(stream->relid, ek_make_array(ids, NULL, nids, INT8OID), false,
+						 counts);
+	ek_end_ddl(&as_owner);
 
-		counts[i] = isnull ? 0 : DatumGetInt64(d);
-	}
 	*message = psprintf("replayed %d events: %lld accepted, %lld duplicates, %lld conflicts,"
 						" %lld quarantined, %lld rejected", nids,
 						(long long) counts[0], (long long) counts[1], (long long) counts[2],
@@ -391,31 +374,74 @@ redrive_out_of_range(const StreamInfo *stream, char **message)
 /*
  * The work of one stream job; shared with eventkit.run_maintenance().
  * Returns rows affected (partitions made or dropped, ledger filters built
- * and generations started or dropped, events re-driven).  Caller: SPI
- * connected.
+ * and generations started or dropped).
+ *
+ * Premake and retention touch the stream: they run as the stream's owner
+ * under SECURITY_RESTRICTED_OPERATION with a pinned search_path (as
+ * autovacuum and REFRESH MATERIALIZED VIEW do), whoever calls them.  The
+ * ledger job touches only eventkit's own ledger tables and catalog rows,
+ * where no user code can run: it runs as the extension owner, which also
+ * lets a stream's owner run it by hand.  GUC changes made meanwhile are
+ * undone.  Caller: SPI connected.
  */
 int64
 ek_run_stream_job(const char *kind, StreamInfo *stream, TimestampTz now)
 {
-	if (strcmp(kind, EK_JOB_PREMAKE) == 0)
-		return ek_premake_partitions(stream, now);
-	if (strcmp(kind, EK_JOB_RETENTION) == 0)
-		return ek_drop_expired_partitions(stream, now);
+	EkDdlContext as;
+	int64		n;
+
 	if (strcmp(kind, EK_JOB_LEDGER) == 0)
 	{
+		ek_begin_ddl(&as, ek_extension_owner(), false);
 		/* filters of generations sealed earlier; then rotate; then prune */
-		int64		n = ek_build_ledger_filters(stream);
-
+		n = ek_build_ledger_filters(stream);
 		n += ek_rotate_ledger(stream) ? 1 : 0;
-		return n + ek_prune_ledger(stream);
+		n += ek_prune_ledger(stream);
+		ek_end_ddl(&as);
+		return n;
 	}
-	elog(ERROR, "eventkit: unknown stream job kind \"%s\"", kind);
-	return 0;					/* keep compiler quiet */
+	if (strcmp(kind, EK_JOB_PREMAKE) != 0 && strcmp(kind, EK_JOB_RETENTION) != 0)
+		elog(ERROR, "eventkit: unknown stream job kind \"%s\"", kind);
+
+	ek_begin_ddl(&as, ek_relation_owner(stream->relid), false);
+	if (strcmp(kind, EK_JOB_PREMAKE) == 0)
+		n = ek_premake_partitions(stream, now) + ek_make_waiting_partitions(stream, now);
+	else
+		n = ek_drop_expired_partitions(stream, now);
+	ek_end_ddl(&as);
+	return n;
+}
+
+/*
+ * A refresh_rollup job: the rollup named target, refreshed as the rollup
+ * table's owner under SECURITY_RESTRICTED_OPERATION.  Returns the events
+ * folded.
+ */
+static int64
+refresh_rollup_as_owner(const char *target)
+{
+	List	   *names = textToQualifiedNameList(cstring_to_text(target));
+	Oid			relid;
+	EkDdlContext as_owner;
+	int64		events;
+
+	/* (an unqualified name is looked up in the job's pinned search_path) */
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(names), AccessShareLock, true);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("rollup \"%s\" does not exist", target),
+				 errhint("Rollups are listed in eventkit.rollups; remove a job left behind with eventkit.unschedule_job().")));
+	ek_begin_ddl(&as_owner, ek_relation_owner(relid), false);
+	events = ek_refresh_rollup_job(relid);
+	ek_end_ddl(&as_owner);
+	return events;
 }
 
 /*
  * Run a job's work.  Returns its status ("succeeded" or "skipped"); sets
- * *rows and *message.  Errors propagate.
+ * *rows and *message.  Errors propagate.  The catalog is read as the job
+ * worker; the work on a stream or rollup runs as its owner.
  */
 static const char *
 run_job(const JobRow *job, int64 *rows, char **message)
@@ -450,38 +476,15 @@ run_job(const JobRow *job, int64 *rows, char **message)
 			return "skipped";
 		}
 		if (strcmp(job->kind, EK_JOB_REDRIVE) == 0)
-		{
 			*rows = redrive_out_of_range(&stream, message);
-			if (*rows < 0)
-			{
-				*rows = 0;
-				return "skipped";
-			}
-			return "succeeded";
-		}
-		*rows = ek_run_stream_job(job->kind, &stream, ek_job_clock());
+		else
+			*rows = ek_run_stream_job(job->kind, &stream, ek_job_clock());
 		return "succeeded";
 	}
 
 	if (strcmp(job->kind, EK_JOB_REFRESH_ROLLUP) == 0)
 	{
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		values[1] = {CStringGetTextDatum(job->target)};
-		bool		isnull;
-		Datum		d;
-		int			rc;
-
-		if (!function_exists("eventkit.refresh_rollup(pg_catalog.text, pg_catalog.int8)"))
-		{
-			*message = pstrdup("eventkit.refresh_rollup(text, bigint) is not installed");
-			return "skipped";
-		}
-		rc = SPI_execute_with_args("SELECT eventkit.refresh_rollup($1)::pg_catalog.int8",
-								   1, argtypes, values, NULL, false, 1);
-		if (rc != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "eventkit: eventkit.refresh_rollup failed: %s", SPI_result_code_string(rc));
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		*rows = isnull ? 0 : DatumGetInt64(d);
+		*rows = refresh_rollup_as_owner(job->target);
 		return "succeeded";
 	}
 
@@ -657,6 +660,11 @@ build_filters_after_rotation(const JobRow *job, MemoryContext cxt)
  * Body of a job worker, connected to its database: run job job_id once.
  * The work and the record of its success commit together; a failure is
  * recorded in a transaction of its own and the job backs off.
+ *
+ * The whole job runs under eventkit.job_timeout, armed as PostgreSQL arms
+ * statement_timeout (SPI in a background worker arms none).  A job that
+ * times out or is cancelled (pg_cancel_backend) is an ordinary failure:
+ * recorded as failed with its error, and retried after its backoff.
  */
 void
 ek_job_worker_execute(Oid dboid, int64 job_id)
@@ -666,6 +674,7 @@ ek_job_worker_execute(Oid dboid, int64 job_id)
 	JobRow		job;
 	int64		run_id;
 	ErrorData  *edata = NULL;
+	TimestampTz deadline = 0;
 
 	memset(&job, 0, sizeof(job));
 	begin_job_xact();
@@ -678,6 +687,12 @@ ek_job_worker_execute(Oid dboid, int64 job_id)
 						   psprintf("eventkit job %lld: %s %s", (long long) job_id,
 									job.kind, job.target));
 
+	if (ek_job_timeout > 0)
+	{
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ek_job_timeout);
+		enable_timeout_after(STATEMENT_TIMEOUT, ek_job_timeout);
+	}
+
 	PG_TRY();
 	{
 		int64		rows;
@@ -686,14 +701,14 @@ ek_job_worker_execute(Oid dboid, int64 job_id)
 		int			nestlevel;
 
 		begin_job_xact();
-		/* user functions called by jobs see a safe search_path */
+		/* what jobs run sees a safe search_path; GUCs set meanwhile are undone */
 		nestlevel = NewGUCNestLevel();
 		(void) set_config_option("search_path", "pg_catalog, pg_temp",
 								 PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 		status = run_job(&job, &rows, &message);
-		AtEOXact_GUC(true, nestlevel);
 		record_result(&job, run_id, status, message, rows);
+		AtEOXact_GUC(false, nestlevel);
 		end_job_xact();
 	}
 	PG_CATCH();
@@ -708,17 +723,33 @@ ek_job_worker_execute(Oid dboid, int64 job_id)
 	if (edata == NULL && strcmp(job.kind, EK_JOB_LEDGER) == 0 && job.has_stream)
 		build_filters_after_rotation(&job, cxt);
 
+	/*
+	 * As PostgresMain does after an error: the timeout is over, and a cancel
+	 * that arrives now must not fail the record of the failure (a worker
+	 * that dies here leaves its run "crashed", without its error).
+	 */
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	HOLD_CANCEL_INTERRUPTS();
+	QueryCancelPending = false;
+
 	if (edata != NULL)
 	{
+		const char *message = edata->message;
+
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && deadline != 0 &&
+			GetCurrentTimestamp() >= deadline)
+			message = psprintf("job ran longer than eventkit.job_timeout (%d ms): %s",
+							   ek_job_timeout, edata->message);
 		ereport(LOG,
 				(errmsg("eventkit job %lld (%s %s) failed: %s", (long long) job_id,
-						job.kind, job.target, edata->message),
+						job.kind, job.target, message),
 				 errhint("It will be retried in %d seconds.",
 						 backoff_secs(job.failures + 1))));
 		begin_job_xact();
-		record_result(&job, run_id, "failed", edata->message, 0);
+		record_result(&job, run_id, "failed", message, 0);
 		end_job_xact();
 	}
+	RESUME_CANCEL_INTERRUPTS();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	MemoryContextDelete(cxt);
 }
@@ -781,6 +812,68 @@ ek_jobs_run_ledger_now(int32 stream_id)
 							   1, argtypes, values, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "eventkit: could not update eventkit.jobs: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Record the outcome of a stream job's work run by hand (run_maintenance()):
+ * with error, a failed run in eventkit.job_runs and the job's last error,
+ * as when the worker runs it; without, the end of a failure recorded for
+ * the job (by the worker or by hand).  The job's next run is left where it
+ * is.  Nothing when the stream has no such job (or the job tables are not
+ * installed).  Caller: SPI connected.
+ */
+void
+ek_jobs_record_manual_run(int32 stream_id, const char *kind, const char *error)
+{
+	Oid			argtypes[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		values[3] = {Int32GetDatum(stream_id), CStringGetTextDatum(kind),
+	EK_TEXT_OR_NULL(error)};
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+
+	if (!ek_jobs_installed())
+		return;
+	ek_switch_to_owner(&save_userid, &save_sec);
+	if (error != NULL)
+		rc = SPI_execute_with_args("WITH j AS ("
+								   " UPDATE eventkit.jobs SET last_run_at = pg_catalog.now(),"
+								   "  last_status = 'failed', last_error = $3,"
+								   "  failures = failures OPERATOR(pg_catalog.+) 1"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+								   " AND kind OPERATOR(pg_catalog.=) $2"
+								   " RETURNING job_id, kind, target)"
+								   " INSERT INTO eventkit.job_runs (job_id, kind, target, started_at,"
+								   "  ended_at, status, message, rows_affected, pid)"
+								   " SELECT job_id, kind, target, pg_catalog.now(),"
+								   "  pg_catalog.clock_timestamp(), 'failed', $3, 0,"
+								   "  pg_catalog.pg_backend_pid() FROM j",
+								   3, argtypes, values, NULL, false, 0);
+	else
+		rc = SPI_execute_with_args("UPDATE eventkit.jobs SET last_run_at = pg_catalog.now(),"
+								   "  last_status = 'succeeded', last_error = NULL, failures = 0"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+								   " AND kind OPERATOR(pg_catalog.=) $2"
+								   " AND last_status OPERATOR(pg_catalog.=)"
+								   "  ANY ('{failed,crashed}'::pg_catalog.text[])",
+								   2, argtypes, values, NULL, false, 0);
+	ek_restore_user(save_userid, save_sec);
+	if (rc != (error != NULL ? SPI_OK_INSERT : SPI_OK_UPDATE))
+		elog(ERROR, "eventkit: could not record a maintenance step: %s",
+			 SPI_result_code_string(rc));
+}
+
+/* Is any job enabled here?  (The scheduler publishes it for fair sharing.) */
+bool
+ek_jobs_any_enabled(void)
+{
+	bool		isnull;
+	int			rc;
+
+	rc = SPI_execute("SELECT EXISTS (SELECT 1 FROM eventkit.jobs WHERE enabled)", true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "eventkit: could not read eventkit.jobs: %s", SPI_result_code_string(rc));
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /* Delete finished runs older than eventkit.job_history_retention. */

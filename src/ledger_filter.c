@@ -331,8 +331,9 @@ ek_ledger_filters_installed(void)
 
 /*
  * Build the filters of the stream's sealed generations that have none.
- * Returns how many were built.  Caller: SPI connected.  Runs as the
- * extension owner (the catalog is written).
+ * Returns how many were built.  Caller: SPI connected, as any role that
+ * may maintain the stream.  Runs as the extension owner (the catalog is
+ * read and written; PUBLIC cannot read eventkit.ledger_generations).
  */
 int
 ek_build_ledger_filters(const StreamInfo *stream)
@@ -347,6 +348,9 @@ ek_build_ledger_filters(const StreamInfo *stream)
 
 	if (!ek_ledger_filters_installed())
 		return 0;
+
+	/* the catalog is read as well as written as the extension owner */
+	ek_begin_ddl(&ddl, ek_extension_owner(), false);
 	values[0] = Int32GetDatum(stream->stream_id);
 	rc = SPI_execute_with_args("SELECT gen FROM eventkit.ledger_generations"
 							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
@@ -356,10 +360,6 @@ ek_build_ledger_filters(const StreamInfo *stream)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read ledger generations");
 	gens = ek_spi_int_list();
-	if (gens == NIL)
-		return 0;
-
-	ek_begin_ddl(&ddl, ek_extension_owner(), false);
 	foreach(lc, gens)
 	{
 		int32		gen = lfirst_int(lc);

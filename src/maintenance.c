@@ -5,7 +5,14 @@
  *	  partitions, dropping partitions past retention, starting a new dedup
  *	  ledger generation and dropping expired ones.  Callable by hand or from
  *	  pg_cron; the background worker's jobs run the same code
- *	  (ek_run_stream_job in jobs.c).
+ *	  (ek_run_stream_job in jobs.c), as the stream's owner.
+ *
+ *	  Without an argument it maintains every stream the caller owns, each
+ *	  step of each stream in a subtransaction of its own: a step that fails
+ *	  is reported with a WARNING and recorded as a failed run of the
+ *	  stream's job (eventkit.job_runs, eventkit.jobs, health()), and the
+ *	  other steps and streams are still maintained.  A step that succeeds
+ *	  clears the failure recorded for its job.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,18 +30,69 @@
 
 PG_FUNCTION_INFO_V1(eventkit_run_maintenance);
 
-/* One stream's maintenance.  Caller: SPI connected. */
-void
-ek_maintain_stream(StreamInfo *stream, TimestampTz now)
+/* One step of a stream's maintenance, for ek_run_in_subtransaction(). */
+typedef struct MaintenanceStep
 {
-	int64		made = ek_run_stream_job(EK_JOB_PREMAKE, stream, now);
-	int64		dropped = ek_run_stream_job(EK_JOB_RETENTION, stream, now);
-	int64		ledger = ek_run_stream_job(EK_JOB_LEDGER, stream, now);
+	const char *kind;
+	StreamInfo *stream;
+	TimestampTz now;
+	int64		rows;
+} MaintenanceStep;
+
+static void
+run_step(void *arg)
+{
+	MaintenanceStep *step = (MaintenanceStep *) arg;
+
+	step->rows = ek_run_stream_job(step->kind, step->stream, step->now);
+}
+
+/*
+ * One stream's maintenance.  With isolate, each step runs in a
+ * subtransaction and a failure is reported and recorded instead of raised.
+ * Caller: SPI connected.
+ */
+void
+ek_maintain_stream(StreamInfo *stream, TimestampTz now, bool isolate)
+{
+	static const char *const kinds[] = {EK_JOB_PREMAKE, EK_JOB_RETENTION, EK_JOB_LEDGER};
+	int64		rows[lengthof(kinds)];
+
+	for (int i = 0; i < lengthof(kinds); i++)
+	{
+		MaintenanceStep step = {kinds[i], stream, now, 0};
+		ErrorData  *edata;
+
+		if (!isolate)
+		{
+			run_step(&step);
+			edata = NULL;
+		}
+		else
+			edata = ek_run_in_subtransaction(run_step, &step);
+		rows[i] = step.rows;
+		if (edata == NULL)
+		{
+			ek_jobs_record_manual_run(stream->stream_id, kinds[i], NULL);
+			continue;
+		}
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);	/* a cancel or timeout stops the whole call */
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s of stream %s failed: %s", kinds[i],
+						ek_qualified_relname(stream->relid), edata->message),
+				 edata->detail ? errdetail("%s", edata->detail) : 0,
+				 errhint("The other streams are maintained; the failure is recorded in eventkit.job_runs and shown by eventkit.health().")));
+		ek_jobs_record_manual_run(stream->stream_id, kinds[i],
+								  psprintf("run_maintenance: %s", edata->message));
+		FreeErrorData(edata);
+	}
 
 	ereport(DEBUG1,
 			(errmsg("eventkit: stream %s: %lld partitions made, %lld dropped, %lld ledger generations started or dropped",
-					get_rel_name(stream->relid), (long long) made, (long long) dropped,
-					(long long) ledger)));
+					get_rel_name(stream->relid), (long long) rows[0], (long long) rows[1],
+					(long long) rows[2])));
 }
 
 Datum
@@ -77,7 +135,7 @@ eventkit_run_maintenance(PG_FUNCTION_ARGS)
 		StreamInfo	stream;
 
 		if (ek_lookup_stream(lfirst_oid(lc), &stream, !PG_ARGISNULL(0) ? false : true))
-			ek_maintain_stream(&stream, now);
+			ek_maintain_stream(&stream, now, PG_ARGISNULL(0));
 	}
 	SPI_finish();
 	PG_RETURN_VOID();

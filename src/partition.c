@@ -5,8 +5,10 @@
  *	  interval, finding whether a partition covers a timestamp, creating
  *	  partitions (optionally hash sub-partitioned by user key) that carry
  *	  the stream's defaults, constraints and generated columns, without
- *	  taking ACCESS EXCLUSIVE on the stream, premaking future partitions and
- *	  dropping partitions past the retention period.
+ *	  taking ACCESS EXCLUSIVE on the stream, premaking future partitions,
+ *	  making the past partitions that quarantined out_of_range events wait
+ *	  for (a few per run), a stream's time bounds (clock bounds, retention,
+ *	  premake horizon) and dropping partitions past the retention period.
  *
  *	  Partition bounds are aligned in UTC on 2000-01-01 00:00:00+00 (for
  *	  fixed intervals) or on month starts (for intervals in months), so that
@@ -18,7 +20,9 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -310,6 +314,119 @@ ek_premake_partitions(const StreamInfo *stream, TimestampTz now)
 			created++;
 		}
 	}
+	return created;
+}
+
+/* now + iv, or now - iv */
+static TimestampTz
+shifted(TimestampTz now, const Interval *iv, bool later)
+{
+	return DatumGetTimestampTz(DirectFunctionCall2(later ? timestamptz_pl_interval :
+												   timestamptz_mi_interval,
+												   TimestampTzGetDatum(now),
+												   IntervalPGetDatum(iv)));
+}
+
+/*
+ * The stream's bounds at now: its clock bounds (max_past, max_future),
+ * its retention and the end of the partitions premake keeps ready.
+ */
+void
+ek_time_bounds(const StreamInfo *stream, TimestampTz now, EkTimeBounds *bounds)
+{
+	const Interval *iv = &stream->partition_interval;
+
+	bounds->too_old = stream->has_max_past ? shifted(now, &stream->max_past, false) : DT_NOBEGIN;
+	bounds->too_new = stream->has_max_future ? shifted(now, &stream->max_future, true) : DT_NOEND;
+	bounds->oldest = stream->has_retention ? shifted(now, &stream->retention, false) : DT_NOBEGIN;
+	bounds->horizon = ek_bucket_add(iv, ek_bucket_start(iv, now), stream->premake + 1);
+}
+
+/*
+ * The times of the stream's quarantined out_of_range events (the first
+ * EK_WAITING_SCAN, oldest first), read as the extension owner.  Caller: SPI
+ * connected.
+ */
+#define EK_WAITING_SCAN 10000
+
+static TimestampTz *
+waiting_event_times(const StreamInfo *stream, int *n)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			nspid = get_namespace_oid("eventkit", false);
+	Oid			qrelid = get_relname_relid("quarantine", nspid);
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(stream->stream_id), Int32GetDatum(EK_WAITING_SCAN)};
+	Oid			save_userid;
+	int			save_sec;
+	TimestampTz *times;
+	int			rc;
+
+	ek_switch_to_owner(&save_userid, &save_sec);
+	/* the envelope (sentAt) came with 1.1 */
+	rc = SPI_execute_with_args(psprintf("SELECT payload, %s, received_at FROM eventkit.quarantine"
+										" WHERE stream_id OPERATOR(pg_catalog.=) $1"
+										" AND payload IS NOT NULL"
+										" AND reasons OPERATOR(pg_catalog.@>)"
+										" '[{\"reason\": \"out_of_range\"}]'::pg_catalog.jsonb"
+										" ORDER BY quarantine_id LIMIT $2",
+										get_attnum(qrelid, "envelope") != InvalidAttrNumber ?
+										"envelope" : "NULL::pg_catalog.jsonb"),
+							   2, argtypes, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read eventkit.quarantine: %s", SPI_result_code_string(rc));
+	ek_restore_user(save_userid, save_sec);
+
+	times = MemoryContextAlloc(cxt, sizeof(TimestampTz) * (SPI_processed + 1));
+	*n = 0;
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Jsonb	   *payload = DatumGetJsonbP(SPI_getbinval(tup, desc, 1, &isnull));
+		Datum		envelope = SPI_getbinval(tup, desc, 2, &isnull);
+		Jsonb	   *env = isnull ? NULL : DatumGetJsonbP(envelope);
+		TimestampTz received_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+
+		if (ek_stored_event_time(payload, env, received_at, &times[*n]))
+			(*n)++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return times;
+}
+
+/*
+ * Create the past partitions that quarantined out_of_range events wait
+ * for (ingest created eventkit.max_new_partitions for its call and left
+ * the others, or was told not to create any): those of events within the
+ * stream's retention and clock bounds, at most eventkit.max_new_partitions
+ * per run, so that maintenance too holds the locks of only so many new
+ * partitions.  Future partitions are premake's.  The redrive job then
+ * stores the events.  Returns how many were created.  Caller: SPI
+ * connected.
+ */
+int
+ek_make_waiting_partitions(const StreamInfo *stream, TimestampTz now)
+{
+	EkTimeBounds bounds;
+	TimestampTz *times;
+	int			n;
+	int			created = 0;
+
+	ek_time_bounds(stream, now, &bounds);
+	times = waiting_event_times(stream, &n);
+	for (int i = 0; i < n && created < ek_max_new_partitions; i++)
+	{
+		TimestampTz ts = times[i];
+
+		if (ts < bounds.oldest || ts < bounds.too_old || ts > bounds.too_new ||
+			ts >= bounds.horizon || ek_partition_exists_for(stream->relid, ts))
+			continue;
+		ek_create_partition(stream, ek_bucket_start(&stream->partition_interval, ts));
+		created++;
+	}
+	pfree(times);
 	return created;
 }
 

@@ -29,6 +29,13 @@
  *	  the rollup's delta table (rollup_delta.c), and a refresh merges those
  *	  and reads from the stream only the batches that have none.
  *
+ *	  Bad values (rollup.h) never fail a fold; a refresh adds the values its
+ *	  fold skipped to eventkit.rollups.skipped_values (one catalog write per
+ *	  refresh, the one that moves the watermark), and brings a rollup made
+ *	  before 1.3 (eventkit.rollups.format 1) to the current format once:
+ *	  its realtime view made again with the rules for bad values, ek_skips
+ *	  added to its delta table (upgrade_rollup).
+ *
  *	  Definition parsing and SQL generation live in rollup_sql.c, the fold
  *	  itself (scan, aggregation in C, merge) in rollup_fold.c, the deltas in
  *	  rollup_delta.c.
@@ -87,7 +94,24 @@ typedef struct RollupRow
 	Datum		measures;
 	int64		watermark;
 	int64		backfill_target;
+	int32		format;			/* eventkit.rollups.format (rollup.h) */
 } RollupRow;
+
+/*
+ * Is the catalog at 1.3 for rollups (eventkit.rollups has skipped_values
+ * and format, the functions the realtime views call exist)?  The library
+ * may run against an older catalog until ALTER EXTENSION UPDATE: then it
+ * folds with the rules for bad values but neither counts them in the
+ * catalog nor upgrades rollups.  (Syscache lookups, no query.)
+ */
+static bool
+catalog_has_skips(void)
+{
+	Oid			nspid = get_namespace_oid("eventkit", true);
+	Oid			relid = OidIsValid(nspid) ? get_relname_relid("rollups", nspid) : InvalidOid;
+
+	return OidIsValid(relid) && get_attnum(relid, "skipped_values") != InvalidAttrNumber;
+}
 
 static text *
 text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
@@ -132,8 +156,9 @@ read_rollup(Oid relid, bool for_update, RollupRow *row)
 	rc = SPI_execute_with_args(psprintf("SELECT rollup_id, relid::pg_catalog.oid,"
 										" realtime_view::pg_catalog.oid, stream::pg_catalog.oid,"
 										" stream_id, bucket, dimensions, measures, watermark,"
-										" backfill_target FROM eventkit.rollups"
+										" backfill_target, %s FROM eventkit.rollups"
 										" WHERE relid OPERATOR(pg_catalog.=) $1%s",
+										catalog_has_skips() ? "format" : "1",
 										for_update ? " FOR UPDATE" : ""),
 							   1, argtypes, values, NULL, false, 1);
 	ek_restore_user(save_userid, save_sec);
@@ -154,6 +179,7 @@ read_rollup(Oid relid, bool for_update, RollupRow *row)
 	row->measures = SPI_getbinval(tup, desc, 8, &isnull);
 	row->watermark = DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
 	row->backfill_target = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
+	row->format = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 	return true;
 }
 
@@ -275,12 +301,26 @@ key_name(Oid relid)
 	return psprintf("%s_key", get_rel_name(relid));
 }
 
+/* The parsed definition of a rollup's catalog row. */
+static void
+row_def(const RollupRow *row, RollupDef *def)
+{
+	memset(def, 0, sizeof(*def));
+	def->rollup_id = row->rollup_id;
+	def->relid = row->relid;
+	def->stream_relid = row->stream;
+	def->stream_id = row->stream_id;
+	def->bucket = row->bucket;
+	ek_rollup_parse(def, row->dimensions, row->measures, false);
+}
+
 /*
  * Fold the rows with batch_id in (from, to] into the rollup, as the rollup
- * table's owner.  Returns the number of events folded.
+ * table's owner.  Returns the number of events folded; adds the values
+ * skipped to *skips.
  */
 static int64
-fold(const RollupRow *row, int64 from, int64 to)
+fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips)
 {
 	RollupDef	def;
 	EkDdlContext ddl;
@@ -289,15 +329,8 @@ fold(const RollupRow *row, int64 from, int64 to)
 	char	   *keyname;
 	Oid			delta;
 
-	memset(&def, 0, sizeof(def));
-	def.rollup_id = row->rollup_id;
-	def.relid = row->relid;
-	def.stream_relid = row->stream;
-	def.stream_id = row->stream_id;
-	def.bucket = row->bucket;
-
 	ek_begin_ddl(&ddl, ek_relation_owner(row->relid), false);
-	ek_rollup_parse(&def, row->dimensions, row->measures);
+	row_def(row, &def);
 	/* read the new rows through the batch_id index, never by a whole scan */
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
@@ -306,25 +339,86 @@ fold(const RollupRow *row, int64 from, int64 to)
 	/* the batches ingest left deltas for are folded from those (rollup_delta.c) */
 	delta = ek_rollup_delta_relid(row->relid);
 	if (OidIsValid(delta))
-		events = ek_rollup_merge_deltas(&def, qtable, keyname, delta, from, to);
+		events = ek_rollup_merge_deltas(&def, qtable, keyname, delta, from, to, skips);
 	if (events < 0)
-		events = ek_rollup_fold(&def, qtable, keyname, from, to, NULL);
+		events = ek_rollup_fold(&def, qtable, keyname, from, to, NULL, skips);
 	ek_end_ddl(&ddl);
 	return events;
 }
 
 /*
+ * Bring a rollup made before 1.3 to the current format (rollup.h): add
+ * ek_skips to its delta table, and make its realtime view again, so that
+ * the view skips bad values and bounds dimensions as the fold does.  The
+ * view keeps its columns (CREATE OR REPLACE), its grants and what depends
+ * on it.  The stream is locked first (as ingest does, then the delta
+ * table) until the refresh commits: only once, at the end of the refresh.
+ */
+static void
+upgrade_rollup(void *arg)
+{
+	const RollupRow *row = arg;
+	RollupDef	def;
+	EkDdlContext ddl;
+	Oid			delta;
+
+	LockRelationOid(row->stream, ShareRowExclusiveLock);
+	ek_begin_ddl(&ddl, ek_relation_owner(row->relid), false);
+	row_def(row, &def);
+	delta = ek_rollup_delta_relid(row->relid);
+	if (OidIsValid(delta) && get_attnum(delta, EK_ROLLUP_DELTA_SKIPS_COLUMN) == InvalidAttrNumber)
+		ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s pg_catalog.int8[]",
+							 ek_qualified_relname(delta), EK_ROLLUP_DELTA_SKIPS_COLUMN),
+					SPI_OK_UTILITY);
+	ek_end_ddl(&ddl);
+	if (get_rel_name(row->view) != NULL)
+	{
+		char	   *qview = ek_qualified_relname(row->view);
+		char	   *sql = ek_rollup_view_sql(&def, qview, ek_qualified_relname(row->relid));
+
+		/* CREATE VIEW ... AS: CREATE OR REPLACE VIEW ... AS */
+		Assert(strncmp(sql, "CREATE VIEW ", 12) == 0);
+		ek_begin_ddl(&ddl, ek_relation_owner(row->view), false);
+		ek_spi_exec(psprintf("CREATE OR REPLACE VIEW %s", sql + 12), SPI_OK_UTILITY);
+		ek_end_ddl(&ddl);
+	}
+}
+
+/* the values a refresh skipped, as jsonb {"reason": n, ...}: NULL if none */
+static Datum
+skips_jsonb(const RollupSkips *skips, bool *isnull)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int r = 0; r < RSK_NREASONS; r++)
+		if (skips->n[r] > 0)
+			appendStringInfo(&buf, "%s\"%s\": " INT64_FORMAT, buf.len > 0 ? ", " : "{",
+							 ek_rollup_skip_reason_names[r], skips->n[r]);
+	*isnull = buf.len == 0;
+	if (*isnull)
+		return (Datum) 0;
+	appendStringInfoChar(&buf, '}');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+}
+
+/*
  * One refresh: under the catalog row lock, fold (watermark, safe] or, with
  * max_events > 0, about that many events of it, and record the new
- * watermark.  Caller: SPI connected, row read FOR UPDATE.
+ * watermark and the values skipped.  Caller: SPI connected, row read FOR
+ * UPDATE.
  */
 static int64
 refresh(RollupRow *row, int64 max_events)
 {
 	int64		to;
 	int64		events = 0;
-	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
-	Datum		values[3];
+	RollupSkips skips;
+	bool		with_skips = catalog_has_skips();
+	Oid			argtypes[5] = {INT4OID, INT8OID, INT8OID, JSONBOID, INT4OID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
 	Oid			save_userid;
 	int			save_sec;
 	int			rc;
@@ -337,29 +431,68 @@ refresh(RollupRow *row, int64 max_events)
 				 errdetail("The refresh must see the events committed while it waits for in-flight ingests."),
 				 errhint("Refresh rollups in a READ COMMITTED transaction.")));
 
+	memset(&skips, 0, sizeof(skips));
 	to = batch_position();
-	if (to <= row->watermark)
+	if (to > row->watermark)
+	{
+		to = safe_watermark(row->stream, to);
+		if (max_events > 0)
+			to = chunk_end(row->stream_id, row->watermark, to, max_events);
+		events = fold(row, row->watermark, to, &skips);
+	}
+	else if (with_skips && row->format < EK_ROLLUP_FORMAT)
+		to = row->watermark;	/* nothing new, but an upgrade to do */
+	else
 		return 0;
-	to = safe_watermark(row->stream, to);
-	if (max_events > 0)
-		to = chunk_end(row->stream_id, row->watermark, to, max_events);
-
-	events = fold(row, row->watermark, to);
 
 	values[0] = Int32GetDatum(row->rollup_id);
 	values[1] = Int64GetDatum(to);
 	values[2] = Int64GetDatum(events);
+	values[3] = skips_jsonb(&skips, &isnull);
+	nulls[3] = isnull ? 'n' : ' ';
+	values[4] = Int32GetDatum(row->format);
+	if (with_skips && row->format < EK_ROLLUP_FORMAT)
+	{
+		ErrorData  *edata = ek_run_in_subtransaction(upgrade_rollup, row);
+
+		if (edata == NULL)
+			values[4] = Int32GetDatum(EK_ROLLUP_FORMAT);
+		else
+			ereport(WARNING,
+					(errmsg("could not upgrade rollup \"%s\" to eventkit %d's format: %s",
+							get_rel_name(row->relid), EK_ROLLUP_FORMAT, edata->message),
+					 errdetail("Its realtime view may fail on a bad value; the refresh went on."),
+					 errhint("Drop and re-create the rollup if this persists.")));
+	}
 	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("UPDATE eventkit.rollups SET watermark = $2,"
-							   " events_folded = events_folded OPERATOR(pg_catalog.+) $3,"
-							   " last_refresh_at = pg_catalog.clock_timestamp(),"
-							   " last_refresh_events = $3"
-							   " WHERE rollup_id OPERATOR(pg_catalog.=) $1",
-							   3, argtypes, values, NULL, false, 0);
+	if (with_skips)
+		rc = SPI_execute_with_args("UPDATE eventkit.rollups SET watermark = $2,"
+								   " events_folded = events_folded OPERATOR(pg_catalog.+) $3,"
+								   " last_refresh_at = pg_catalog.clock_timestamp(),"
+								   " last_refresh_events = $3,"
+								   " skipped_values = CASE WHEN $4 IS NULL THEN skipped_values"
+								   "   ELSE (SELECT pg_catalog.jsonb_object_agg(e.key, e.n)"
+								   "   FROM (SELECT x.key, pg_catalog.sum(x.value::pg_catalog.int8) AS n"
+								   "     FROM (SELECT * FROM pg_catalog.jsonb_each_text(skipped_values)"
+								   "       UNION ALL SELECT * FROM pg_catalog.jsonb_each_text($4)) x"
+								   "     GROUP BY x.key) e) END,"
+								   " last_skipped_at = CASE WHEN $4 IS NULL THEN last_skipped_at"
+								   "   ELSE pg_catalog.clock_timestamp() END,"
+								   " format = $5"
+								   " WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+								   5, argtypes, values, nulls, false, 0);
+	else
+		rc = SPI_execute_with_args("UPDATE eventkit.rollups SET watermark = $2,"
+								   " events_folded = events_folded OPERATOR(pg_catalog.+) $3,"
+								   " last_refresh_at = pg_catalog.clock_timestamp(),"
+								   " last_refresh_events = $3"
+								   " WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+								   3, argtypes, values, NULL, false, 0);
 	ek_restore_user(save_userid, save_sec);
 	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "eventkit: could not record the rollup watermark");
 	row->watermark = to;
+	row->format = DatumGetInt32(values[4]);
 	return events;
 }
 
@@ -414,9 +547,9 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	int			save_sec;
 	int			rc;
 	bool		isnull;
-	Oid			argtypes[10] = {INT4OID, TEXTOID, OIDOID, OIDOID, INT4OID, OIDOID,
-	INTERVALOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID};
-	Datum		values[10];
+	Oid			argtypes[11] = {INT4OID, TEXTOID, OIDOID, OIDOID, INT4OID, OIDOID,
+	INTERVALOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, INT4OID};
+	Datum		values[11];
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -482,7 +615,14 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	def.stream_relid = stream;
 	def.stream_id = info.stream_id;
 	def.bucket = *bucket;
-	ek_rollup_parse(&def, PG_GETARG_DATUM(3), PG_GETARG_DATUM(4));
+	ek_rollup_parse(&def, PG_GETARG_DATUM(3), PG_GETARG_DATUM(4), true);
+	/* its realtime view calls functions of the 1.3 catalog */
+	if (!catalog_has_skips())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the eventkit extension must be updated to create rollups"),
+				 errdetail("Rollups made by this library need objects of eventkit 1.3."),
+				 errhint("Run ALTER EXTENSION eventkit UPDATE.")));
 
 	ek_switch_to_owner(&save_userid, &save_sec);
 	rc = SPI_execute("SELECT pg_catalog.nextval('eventkit.rollups_rollup_id_seq')::pg_catalog.int4",
@@ -530,6 +670,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	row.measures = PG_GETARG_DATUM(4);
 	row.watermark = 0;
 	row.backfill_target = batch_position();
+	row.format = EK_ROLLUP_FORMAT;
 
 	values[0] = Int32GetDatum(row.rollup_id);
 	values[1] = CStringGetTextDatum(qtable);
@@ -541,12 +682,13 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	values[7] = row.dimensions;
 	values[8] = row.measures;
 	values[9] = Int64GetDatum(row.backfill_target);
+	values[10] = Int32GetDatum(row.format);
 	ek_switch_to_owner(&save_userid, &save_sec);
 	rc = SPI_execute_with_args("INSERT INTO eventkit.rollups (rollup_id, name, relid,"
 							   " realtime_view, stream_id, stream, bucket, dimensions,"
-							   " measures, backfill_target)"
-							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-							   10, argtypes, values, NULL, false, 0);
+							   " measures, backfill_target, format)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+							   11, argtypes, values, NULL, false, 0);
 	ek_restore_user(save_userid, save_sec);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "eventkit: could not record rollup: %s", SPI_result_code_string(rc));
@@ -610,6 +752,29 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 	events = refresh(&row, max_events);
 	SPI_finish();
 	PG_RETURN_INT64(events);
+}
+
+/*
+ * The refresh_rollup job (jobs.c): refresh the rollup whose table is relid,
+ * as the current user, whom the job worker has made the rollup's owner.
+ * Returns the events folded.
+ */
+int64
+ek_refresh_rollup_job(Oid relid)
+{
+	RollupRow	row;
+	int64		events;
+
+	SPI_connect();
+	if (!read_rollup(relid, true, &row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("rollup with table OID %u does not exist", relid)));
+	if (!ek_owns_relation(relid))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	events = refresh(&row, 0);
+	SPI_finish();
+	return events;
 }
 
 /*

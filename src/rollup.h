@@ -1,8 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * rollup.h
- *	  Declarations shared by src/rollup.c (catalog, watermark, entry points)
- *	  and src/rollup_sql.c (definition parsing and SQL generation).
+ *	  Declarations shared by src/rollup.c (catalog, watermark, entry points),
+ *	  src/rollup_sql.c (definition parsing and SQL generation),
+ *	  src/rollup_fold.c (the fold), src/rollup_delta.c (ingest's deltas) and
+ *	  src/rollup_values.c (the rules for bad values that all of them apply
+ *	  alike).
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +20,7 @@
 #include "executor/spi.h"
 #include "nodes/params.h"
 #include "utils/array.h"
+#include "utils/numeric.h"
 #include "utils/relcache.h"
 
 typedef enum RollupMeasureKind
@@ -30,6 +34,56 @@ typedef enum RollupMeasureKind
 	RM_PERCENTILE
 } RollupMeasureKind;
 
+/*
+ * Bad values.  A measure's value that is present but unusable is skipped
+ * (left out of that measure, the event still counts) and counted by reason;
+ * a text dimension value longer than EK_ROLLUP_DIM_MAX_BYTES is replaced by
+ * its first EK_ROLLUP_DIM_PREFIX_CHARS characters, EK_ROLLUP_DIM_MARKER and
+ * the first 32 hex digits of its SHA-256, then "]" (at most
+ * EK_ROLLUP_DIM_MAX_BYTES bytes: bounding a bounded value changes nothing),
+ * so that no value can make the rollup's unique key too long.  The names
+ * below are the keys of eventkit.rollups.skipped_values, and the order of
+ * the delta table's ek_skips array.
+ */
+typedef enum RollupSkipReason
+{
+	RSK_NOT_A_NUMBER,			/* not a JSON number (string, boolean, ...), NaN */
+	RSK_OUT_OF_RANGE,			/* a number outside the measure's range */
+	RSK_DIMENSION_TRUNCATED,	/* a dimension value bounded (not skipped) */
+	RSK_NREASONS
+} RollupSkipReason;
+
+extern const char *const ek_rollup_skip_reason_names[RSK_NREASONS];
+
+/* counts by reason: values skipped, dimension values truncated */
+typedef struct RollupSkips
+{
+	int64		n[RSK_NREASONS];
+} RollupSkips;
+
+#define EK_ROLLUP_DIM_MAX_BYTES 300
+#define EK_ROLLUP_DIM_PREFIX_CHARS 64
+#define EK_ROLLUP_DIM_MARKER "...[sha256:"
+
+/*
+ * The ranges of numeric measures, beyond which a number is skipped as
+ * out_of_range.  sum and avg: so that no sum of fewer than 10^72 values can
+ * overflow numeric (10^131072); percentile: so that the t-digest's sums of
+ * value times count stay finite float8s (for fewer than 10^18 values) and
+ * no value is a float8 underflow; min and max: finite.
+ */
+typedef enum RollupRange
+{
+	RR_ANY,						/* no check: an integer column */
+	RR_FINITE,					/* min, max */
+	RR_SUM,						/* sum, avg: |v| < 1e131000 */
+	RR_PERCENTILE				/* 0, or 1e-290 <= |v| <= 1e290 */
+} RollupRange;
+
+#define EK_ROLLUP_SUM_LIMIT "1e131000"
+#define EK_ROLLUP_PERCENTILE_MIN "1e-290"
+#define EK_ROLLUP_PERCENTILE_MAX "1e290"
+
 /* One dimension: a stream column or a JSON path into a jsonb column. */
 typedef struct RollupDim
 {
@@ -37,6 +91,8 @@ typedef struct RollupDim
 	char	   *expr;			/* SQL over alias s */
 	char	   *typname;		/* SQL type of expr */
 	Oid			typid;			/* type of expr (text for a JSON path) */
+	bool		bounded;		/* a text value, bounded (see above) */
+	char	   *view_expr;		/* in the realtime view: expr, bounded */
 } RollupDim;
 
 /*
@@ -64,8 +120,10 @@ typedef struct RollupMeasure
 {
 	RollupMeasureKind kind;
 	char	   *name;			/* output column name (unquoted) */
-	char	   *value;			/* numeric (or text for distinct) value over s */
-	char	   *skip;			/* true when the value is present but not a number */
+	char	   *value;			/* numeric (or text for distinct) value over s,
+								 * NULL when skipped */
+	char	   *skip;			/* true when the value is present but skipped */
+	RollupRange range;			/* what a number must fit in */
 	double		q;				/* percentile fraction */
 	int			source;			/* index into def->sources, -1 for count */
 } RollupMeasure;
@@ -92,9 +150,20 @@ typedef struct RollupDef
 /* the delta table of a rollup: "<rollup table>_delta", with these columns first */
 #define EK_ROLLUP_DELTA_SUFFIX "_delta"
 #define EK_ROLLUP_DELTA_EVENTS_COLUMN "ek_events"
+/* int8[]: the group's RollupSkips (since 1.3; NULL: none) */
+#define EK_ROLLUP_DELTA_SKIPS_COLUMN "ek_skips"
+
+/*
+ * eventkit.rollups.format: the format of the objects a rollup's definition
+ * made (its realtime view, its delta table).  1: eventkit 1.1 and 1.2; 2:
+ * since 1.3 (bad values skipped, dimensions bounded, ek_skips).  A refresh
+ * brings an older rollup up to date (rollup.c).
+ */
+#define EK_ROLLUP_FORMAT 2
 
 /* rollup_sql.c */
-extern void ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures);
+extern void ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures,
+							bool strict);
 extern void ek_rollup_check_bucket(const Interval *bucket);
 extern char *ek_rollup_table_sql(const RollupDef *def, const char *qtable,
 								 const char *keyname);
@@ -105,23 +174,31 @@ extern void ek_rollup_append_state_columns(StringInfo buf, const RollupDef *def,
 										   const char *prefix);
 extern void ek_rollup_append_merge(StringInfo buf, const RollupDef *def);
 extern char *ek_rollup_delta_table_sql(const RollupDef *def, const char *qdelta);
+extern bool ek_rollup_uses_name(const RollupDef *def, const char *name);
 
 /* rollup_fold.c */
 extern int64 ek_rollup_fold(const RollupDef *def, const char *qtable,
 							const char *keyname, int64 from, int64 to,
-							ArrayType *batches);
+							ArrayType *batches, RollupSkips *skips);
 extern char *ek_rollup_source_sql(const RollupDef *def, const char *from);
 extern int64 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable,
 								   const char *keyname, const char *qdelta,
-								   int64 from, int64 to, ArrayType *uncovered);
+								   bool delta_skips, int64 from, int64 to,
+								   ArrayType *uncovered, RollupSkips *skips);
 extern void ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
-								 SPIPlanPtr source, ParamListInfo params,
+								 bool delta_skips, SPIPlanPtr source, ParamListInfo params,
 								 SPIPlanPtr *merge_plan);
+
+/* rollup_values.c */
+extern int	ek_rollup_number_reason(Numeric num, RollupRange range);
+extern Datum ek_rollup_bound_text(Datum value, bool *truncated);
 
 /* rollup_delta.c */
 extern Oid	ek_rollup_delta_relid(Oid rollup_relid);
+extern bool ek_rollup_delta_has_skips(const RollupDef *def, Oid delta);
 extern int64 ek_rollup_merge_deltas(const RollupDef *def, const char *qtable,
-									const char *keyname, Oid delta, int64 from, int64 to);
+									const char *keyname, Oid delta, int64 from, int64 to,
+									RollupSkips *skips);
 /* fills cols[c][i], nulls[c][i] for the writer's columns c and events i */
 typedef void (*EkBatchColumnsFn) (void *arg, Datum **cols, bool **nulls);
 extern void ek_rollup_write_deltas(Relation rel, int32 stream_id, const char *const *names,

@@ -18,7 +18,12 @@
  *	  ek_events (the events of the group) and the rollup table's columns,
  *	  but the hll hashes (int8[]) of a distinct() and the values (float8[])
  *	  of a percentile() instead of their hll and t-digest: merging many
- *	  small hlls costs far more than building one.  Ingest's fast path
+ *	  small hlls costs far more than building one; and ek_skips, the values
+ *	  the group's events had that the fold skipped (rollup.h), by reason, so
+ *	  that the refresh counts them in eventkit.rollups.skipped_values
+ *	  without ingest ever writing the catalog (a delta table made before
+ *	  1.3 has no ek_skips until the rollup's first refresh since: see
+ *	  rollup.c).  Ingest's fast path
  *	  (writer.c), after writing a batch, folds the rows it has just written,
  *	  read back from the batch's own values with the fold's own SELECT list
  *	  (so exactly what a scan of the stream would read: the columns ingest
@@ -74,6 +79,7 @@ typedef struct DeltaRollup
 	Oid			relid;			/* the rollup table */
 	Oid			delta;			/* its delta table */
 	int			natts;			/* the stream's attributes when made */
+	bool		skips;			/* the delta table has ek_skips */
 	MemoryContext cxt;
 	RollupDef  *def;
 	char	   *qdelta;
@@ -98,6 +104,17 @@ ek_rollup_delta_relid(Oid rollup_relid)
 							 get_rel_namespace(rollup_relid));
 }
 
+/*
+ * Does the delta table have the ek_skips column (made since 1.3, or added
+ * since), and not as a column of the rollup's own?
+ */
+bool
+ek_rollup_delta_has_skips(const RollupDef *def, Oid delta)
+{
+	return get_attnum(delta, EK_ROLLUP_DELTA_SKIPS_COLUMN) != InvalidAttrNumber &&
+		!ek_rollup_uses_name(def, EK_ROLLUP_DELTA_SKIPS_COLUMN);
+}
+
 /* ---------------------------------------------------------------------
  * Refresh: merge the deltas of (from, to]
  * ---------------------------------------------------------------------
@@ -108,12 +125,12 @@ ek_rollup_delta_relid(Oid rollup_relid)
  * the stream, the batches of the range that stored events and have no
  * delta, merged into the rollup table; then delete the range's delta rows.
  * Returns the events folded, or -1 (having done nothing) when the range
- * has no delta rows.  Caller: SPI connected, as the rollup owner
- * (rollup.c's fold()).
+ * has no delta rows; adds the values skipped to *skips.  Caller: SPI
+ * connected, as the rollup owner (rollup.c's fold()).
  */
 int64
 ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *keyname,
-					   Oid delta, int64 from, int64 to)
+					   Oid delta, int64 from, int64 to, RollupSkips *skips)
 {
 	Oid			argtypes[4] = {INT8OID, INT8OID, INT4OID, INT8ARRAYOID};
 	Datum		args[4];
@@ -166,7 +183,9 @@ ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *key
 	}
 
 	/* fold the deltas and those batches, then forget the deltas */
-	events = ek_rollup_fold_deltas(def, qtable, keyname, qdelta, from, to, uncovered);
+	events = ek_rollup_fold_deltas(def, qtable, keyname, qdelta,
+								   ek_rollup_delta_has_skips(def, delta), from, to,
+								   uncovered, skips);
 	rc = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
 										" AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta),
 							   2, argtypes, args, NULL, false, 0);
@@ -227,9 +246,10 @@ make_delta_rollup(DeltaRollup *e, Relation rel, int32 stream_id, HeapTuple tup,
 	e->def->stream_id = stream_id;
 	e->def->bucket = *DatumGetIntervalP(SPI_getbinval(tup, desc, 3, &isnull));
 	ek_rollup_parse(e->def, SPI_getbinval(tup, desc, 4, &isnull),
-					SPI_getbinval(tup, desc, 5, &isnull));
+					SPI_getbinval(tup, desc, 5, &isnull), false);
 	e->qdelta = ek_qualified_relname(e->delta);
 	e->natts = sdesc->natts;
+	e->skips = ek_rollup_delta_has_skips(e->def, e->delta);
 
 	select = ek_rollup_source_sql(e->def, "");
 	initStringInfo(&inner);
@@ -361,8 +381,10 @@ ek_rollup_write_deltas(Relation rel, int32 stream_id, const char *const *names,
 			memset(e, 0, sizeof(*e));
 			e->rollup_id = rollup_id;
 		}
+		/* (a refresh adds ek_skips to a delta table made before 1.3) */
 		if (e->valid && (e->relid != relid || e->delta != delta ||
-						 e->natts != RelationGetDescr(rel)->natts))
+						 e->natts != RelationGetDescr(rel)->natts ||
+						 e->skips != ek_rollup_delta_has_skips(e->def, delta)))
 			forget_delta_rollup(e);
 
 		ek_begin_ddl(&ddl, ek_relation_owner(relid), false);
@@ -394,7 +416,8 @@ ek_rollup_write_deltas(Relation rel, int32 stream_id, const char *const *names,
 				params->params[u].pflags = PARAM_FLAG_CONST;
 				params->params[u].ptype = get_array_type(types[c]);
 			}
-			ek_rollup_fold_delta(e->def, e->qdelta, batch_id, e->source, params, &e->merge);
+			ek_rollup_fold_delta(e->def, e->qdelta, batch_id, e->skips, e->source, params,
+								 &e->merge);
 		}
 		ek_end_ddl(&ddl);
 	}

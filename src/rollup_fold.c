@@ -21,11 +21,20 @@
  *	  hll hash of each distinct() value (the hll extension's own
  *	  hll_hash_text, called through fmgr) or each percentile() value.  A JSON
  *	  path of a numeric measure is followed in C inside the stored jsonb, with
- *	  the semantics of the #> operator and no copy of the value; a value
- *	  that is present but not a JSON number is skipped (counted in
- *	  skipped_events), a JSON null or a missing key is a NULL.  When the
- *	  groups take more than work_mem (a refresh after a long pause, a
- *	  backfill), they are merged at once and the scan goes on with none.
+ *	  the semantics of the #> operator and no copy of the value; a JSON null
+ *	  or a missing key is a NULL.  When the groups take more than work_mem
+ *	  (a refresh after a long pause, a backfill), they are merged at once
+ *	  and the scan goes on with none.
+ *
+ *	  Bad values (the rules are in rollup.h and rollup_values.c, whose SQL
+ *	  functions apply the same in the realtime view): a measure's value
+ *	  that is present but not a number, or a number outside the measure's
+ *	  range (ek_rollup_number_reason), is left out of that measure as a NULL
+ *	  would be, and counted, per group in skipped_events (the events with
+ *	  such a value) and per reason in the fold's RollupSkips (the values); a
+ *	  long text dimension value is bounded (ek_rollup_bound_text) before its
+ *	  group is looked up, and counted.  So no value can fail a fold: not at
+ *	  ingest (the batch's events are stored), not at refresh.
  *
  *	  Merging: one INSERT ... SELECT ... FROM ROWS FROM (unnest(<an array with
  *	  one element per group>), ...) ON CONFLICT DO UPDATE, with the SET list of rollup_sql.c.
@@ -101,7 +110,8 @@ typedef struct FoldGroup
 {
 	struct FoldGroup *next;		/* next group with the same hash */
 	int64		events;
-	int64		skipped;
+	int64		skipped;		/* events with a skipped value */
+	int64		skips[RSK_NREASONS];	/* values skipped, dimensions bounded */
 	Datum	   *keys;			/* [0] the bucket, [1 + i] dimension i */
 	bool	   *keynulls;
 	FoldState	states[FLEXIBLE_ARRAY_MEMBER];	/* one per measure */
@@ -135,7 +145,7 @@ typedef struct FoldPathKey
 /* A source's value in the current row. */
 typedef struct FoldInput
 {
-	bool		isnull;			/* no value: NULL, JSON null, missing */
+	bool		isnull;			/* no number: NULL, JSON null, missing, skip */
 	bool		skip;			/* present but not a JSON number */
 	Datum		value;			/* numeric or text */
 } FoldInput;
@@ -150,6 +160,8 @@ typedef struct Fold
 	RollupMeasure **measures;
 	RollupSource **sources;
 	FoldKeyType *keytypes;
+	bool	   *bounded;		/* per key: a bounded text dimension */
+	Datum	   *keybuf;			/* a row's keys, when one is bounded */
 	FoldPathKey **paths;		/* per source: its JSON path (RS_JSON_NUMBER) */
 	int		   *npaths;
 	FmgrInfo	hll_hash;		/* hll_hash_text(text, int4), if needed */
@@ -159,10 +171,12 @@ typedef struct Fold
 	int			ngroups;
 	int			maxgroups;
 	int64		events;
+	RollupSkips skips;			/* values skipped, dimensions bounded */
 	const char *qtable;			/* the rollup table */
 	const char *keyname;		/* its unique key */
 	int64		delta_batch;	/* > 0: insert the groups into a delta table */
 	bool		reading_deltas; /* the rows are delta rows (rollup_delta.c) */
+	bool		delta_skips;	/* the delta table has ek_skips */
 	SPIPlanPtr *merge_plan;		/* if set: the merge's kept plan (made once) */
 	Size		flush_bytes;	/* merge the groups when they take more */
 	MemoryContext cxt;			/* groups and their states; reset by a merge */
@@ -461,6 +475,7 @@ accumulate(Fold *f, RollupMeasure *m, FoldState *st, FoldInput *in)
 				append_value(f->cxt, &st->vals, (Datum) 0, true);
 			else
 			{
+				/* in range (value_reason): fits a float8 */
 				float8		v = DatumGetFloat8(DirectFunctionCall1(numeric_float8, in->value));
 
 				old = MemoryContextSwitchTo(f->cxt);
@@ -472,18 +487,79 @@ accumulate(Fold *f, RollupMeasure *m, FoldState *st, FoldInput *in)
 }
 
 /*
+ * The reason a measure skips its input, or -1 if it takes it (a NULL is
+ * taken: it is no value).
+ */
+static int
+value_reason(RollupMeasure *m, FoldInput *in)
+{
+	if (in == NULL || m->kind == RM_DISTINCT)
+		return -1;
+	if (in->skip)
+		return RSK_NOT_A_NUMBER;
+	if (in->isnull || m->range == RR_ANY)
+		return -1;
+	return ek_rollup_number_reason(DatumGetNumeric(in->value), m->range);
+}
+
+/*
+ * A row's group keys, its bounded text dimensions bounded (in f->keybuf
+ * when one is): *ntruncated tells how many were.
+ */
+static Datum *
+bound_keys(Fold *f, Datum *values, bool *nulls, int *ntruncated)
+{
+	Datum	   *keys = values;
+
+	*ntruncated = 0;
+	for (int k = 1; k < f->nkeys; k++)
+	{
+		bool		truncated;
+		Datum		b;
+
+		if (!f->bounded[k] || nulls[k])
+			continue;
+		b = ek_rollup_bound_text(values[k], &truncated);
+		if (!truncated)
+			continue;
+		if (keys == values)
+		{
+			memcpy(f->keybuf, values, f->nkeys * sizeof(Datum));
+			keys = f->keybuf;
+		}
+		keys[k] = b;
+		(*ntruncated)++;
+	}
+	return keys;
+}
+
+/* Count n of reason in group g and in the fold. */
+static inline void
+count_skips(Fold *f, FoldGroup *g, int reason, int64 n)
+{
+	g->skips[reason] += n;
+	f->skips.n[reason] += n;
+}
+
+/*
  * A delta row (bucket, dimensions, ek_events, skipped_events, then per
- * measure its columns, count aside: see delta_sql()): a group's partial
- * state, added to its group here.  Runs in the row context.
+ * measure its columns, count aside, then ek_skips if the delta table has
+ * it: see delta_sql()): a group's partial state, added to its group here.
+ * Its dimensions are bounded already, unless eventkit 1.2 wrote it:
+ * bound_keys() bounds those (and counts them; a bounded value is its own
+ * bound).  Runs in the row context.
  */
 static void
 fold_delta_row(Fold *f, TupleTableSlot *slot)
 {
 	Datum	   *values = slot->tts_values;
 	bool	   *nulls = slot->tts_isnull;
-	FoldGroup  *g = find_group(f, values, nulls);
+	int			ntruncated;
+	FoldGroup  *g = find_group(f, bound_keys(f, values, nulls, &ntruncated), nulls);
 	int			a = f->nkeys;
 
+	if (ntruncated > 0)
+		count_skips(f, g, RSK_DIMENSION_TRUNCATED, ntruncated * DatumGetInt64(values[a]));
 	g->events += DatumGetInt64(values[a]);
 	f->events += DatumGetInt64(values[a]);
 	g->skipped += DatumGetInt64(values[a + 1]);
@@ -535,6 +611,18 @@ fold_delta_row(Fold *f, TupleTableSlot *slot)
 		}
 		a++;
 	}
+	if (f->delta_skips && !nulls[a])
+	{
+		Datum	   *elems;
+		bool	   *elemnulls;
+		int			nelems;
+
+		deconstruct_array(DatumGetArrayTypeP(values[a]), INT8OID, 8, FLOAT8PASSBYVAL,
+						  TYPALIGN_DOUBLE, &elems, &elemnulls, &nelems);
+		for (int r = 0; r < Min(nelems, RSK_NREASONS); r++)
+			if (!elemnulls[r])
+				count_skips(f, g, r, DatumGetInt64(elems[r]));
+	}
 }
 
 /* The executor's row: fold it into its group. */
@@ -545,6 +633,7 @@ fold_receive(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContext old = MemoryContextSwitchTo(f->rowcxt);
 	bool		skipped = false;
 	FoldGroup  *g;
+	int			ntruncated;
 
 	slot_getallattrs(slot);
 	if (f->reading_deltas)
@@ -553,22 +642,33 @@ fold_receive(TupleTableSlot *slot, DestReceiver *self)
 		goto done;
 	}
 	for (int s = 0; s < f->nsources; s++)
-	{
 		read_input(f, s, slot->tts_values[f->nkeys + s], slot->tts_isnull[f->nkeys + s],
 				   &f->inputs[s]);
-		skipped |= f->inputs[s].skip;
-	}
-	g = find_group(f, slot->tts_values, slot->tts_isnull);
+	g = find_group(f, bound_keys(f, slot->tts_values, slot->tts_isnull, &ntruncated),
+				   slot->tts_isnull);
 	g->events++;
-	if (skipped)
-		g->skipped++;
+	if (ntruncated > 0)
+		count_skips(f, g, RSK_DIMENSION_TRUNCATED, ntruncated);
 
 	for (int i = 0; i < f->nmeasures; i++)
 	{
 		RollupMeasure *m = f->measures[i];
+		FoldInput  *in = m->source >= 0 ? &f->inputs[m->source] : NULL;
+		int			reason = value_reason(m, in);
 
-		accumulate(f, m, &g->states[i], m->source >= 0 ? &f->inputs[m->source] : NULL);
+		if (reason >= 0)
+		{
+			/* left out, as a NULL is */
+			FoldInput	none = {true, false, (Datum) 0};
+
+			count_skips(f, g, reason, 1);
+			skipped = true;
+			in = &none;
+		}
+		accumulate(f, m, &g->states[i], in);
 	}
+	if (skipped)
+		g->skipped++;
 	f->events++;
 done:
 	MemoryContextSwitchTo(old);
@@ -676,10 +776,16 @@ init_fold(Fold *f, const RollupDef *def, const char *qtable, const char *keyname
 
 	f->nkeys = 1 + list_length(def->dims);
 	f->keytypes = palloc0(f->nkeys * sizeof(FoldKeyType));
+	f->bounded = palloc0(f->nkeys * sizeof(bool));
+	f->keybuf = palloc(f->nkeys * sizeof(Datum));
 	init_key_type(&f->keytypes[0], TIMESTAMPTZOID);
 	foreach(lc, def->dims)
-		init_key_type(&f->keytypes[1 + foreach_current_index(lc)],
-					  ((RollupDim *) lfirst(lc))->typid);
+	{
+		RollupDim  *d = lfirst(lc);
+
+		init_key_type(&f->keytypes[1 + foreach_current_index(lc)], d->typid);
+		f->bounded[1 + foreach_current_index(lc)] = d->bounded;
+	}
 
 	f->nmeasures = list_length(def->measures);
 	f->measures = palloc(f->nmeasures * sizeof(RollupMeasure *));
@@ -887,7 +993,8 @@ static void
 fold_merge(Fold *f)
 {
 	const RollupDef *def = f->def;
-	int			maxparams = f->nkeys + 2 * f->nmeasures + 1;
+	/* keys, measures, skipped_events; a delta's ek_events, batch_id, ek_skips */
+	int			maxparams = f->nkeys + 2 * f->nmeasures + 3 + RSK_NREASONS;
 	Oid		   *argtypes = palloc(maxparams * sizeof(Oid));
 	Datum	   *args = palloc(maxparams * sizeof(Datum));
 	int			np = 0;
@@ -1038,13 +1145,38 @@ fold_merge(Fold *f)
 		argtypes[np] = INT8ARRAYOID;
 		args[np++] = ek_make_array(col, NULL, ng, INT8OID);
 		appendStringInfo(&unnest, ", pg_catalog.unnest($%d)", np);
+		appendStringInfoString(&names, ", ev");
+		if (f->delta_skips)
+		{
+			/* ek_skips: ARRAY[s0, s1, ...], NULL when all are 0 */
+			StringInfoData zero;
+			StringInfoData array;
+
+			initStringInfo(&zero);
+			initStringInfo(&array);
+			for (int r = 0; r < RSK_NREASONS; r++)
+			{
+				for (int g = 0; g < ng; g++)
+					col[g] = Int64GetDatum(f->order[g]->skips[r]);
+				argtypes[np] = INT8ARRAYOID;
+				args[np++] = ek_make_array(col, NULL, ng, INT8OID);
+				appendStringInfo(&unnest, ", pg_catalog.unnest($%d)", np);
+				appendStringInfo(&names, ", s%d", r);
+				appendStringInfo(&zero, "%sg.s%d OPERATOR(pg_catalog.=) 0", r > 0 ? " AND " : "", r);
+				appendStringInfo(&array, "%sg.s%d", r > 0 ? ", " : "", r);
+			}
+			appendStringInfo(&select, ", CASE WHEN %s THEN NULL ELSE ARRAY[%s] END",
+							 zero.data, array.data);
+		}
 		argtypes[np] = INT8OID;
 		args[np++] = Int64GetDatum(f->delta_batch);
 		appendStringInfo(&sql, "INSERT INTO %s AS r (batch_id, %s, ", f->qtable,
 						 EK_ROLLUP_DELTA_EVENTS_COLUMN);
 		ek_rollup_append_state_columns(&sql, def, "");
+		if (f->delta_skips)
+			appendStringInfo(&sql, ", %s", EK_ROLLUP_DELTA_SKIPS_COLUMN);
 		appendStringInfo(&sql, ") SELECT $%d, g.ev, %s FROM ROWS FROM (%s)"
-						 " WITH ORDINALITY AS g(%s, ev, n)",
+						 " WITH ORDINALITY AS g(%s, n)",
 						 np, select.data, unnest.data, names.data);
 	}
 	else
@@ -1070,12 +1202,17 @@ fold_merge(Fold *f)
 		elog(ERROR, "eventkit: rollup merge failed: %s", SPI_result_code_string(rc));
 }
 
-/* Merge what is left of the groups; free the fold.  Returns its events. */
+/*
+ * Merge what is left of the groups; free the fold.  Returns its events, and
+ * adds its skips to *skips.
+ */
 static int64
-finish_fold(Fold *f)
+finish_fold(Fold *f, RollupSkips *skips)
 {
 	int64		events = f->events;
 
+	for (int r = 0; r < RSK_NREASONS; r++)
+		skips->n[r] += f->skips.n[r];
 	if (f->ngroups > 0)
 		fold_merge(f);
 	MemoryContextDelete(f->cxt);
@@ -1086,27 +1223,27 @@ finish_fold(Fold *f)
 /*
  * Fold the stream rows with batch_id in (from, to] (with batches: only
  * those of the listed batches) into the rollup table qtable (unique key
- * keyname); returns the number of events folded.  Runs as the caller has
- * set up (rollup.c: the rollup owner, a pinned search_path).  Caller: SPI
- * connected.
+ * keyname); returns the number of events folded, and adds the values it
+ * skipped to *skips.  Runs as the caller has set up (rollup.c: the rollup
+ * owner, a pinned search_path).  Caller: SPI connected.
  */
 int64
 ek_rollup_fold(const RollupDef *def, const char *qtable, const char *keyname,
-			   int64 from, int64 to, ArrayType *batches)
+			   int64 from, int64 to, ArrayType *batches, RollupSkips *skips)
 {
 	Fold		f;
 
 	init_fold(&f, def, qtable, keyname);
 	fold_scan(&f, from, to, batches);
-	return finish_fold(&f);
+	return finish_fold(&f, skips);
 }
 
 /*
  * SELECT of a delta table's rows of (from, to], in the order
- * fold_delta_row() reads them.
+ * fold_delta_row() reads them (ek_skips if delta_skips).
  */
 static char *
-delta_sql(const RollupDef *def, const char *qdelta)
+delta_sql(const RollupDef *def, const char *qdelta, bool delta_skips)
 {
 	StringInfoData buf;
 	ListCell   *lc;
@@ -1127,6 +1264,8 @@ delta_sql(const RollupDef *def, const char *qdelta)
 		else if (m->kind != RM_COUNT)
 			appendStringInfo(&buf, ", %s", quote_identifier(m->name));
 	}
+	if (delta_skips)
+		appendStringInfo(&buf, ", %s", EK_ROLLUP_DELTA_SKIPS_COLUMN);
 	appendStringInfo(&buf, " FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
 					 " AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta);
 	return buf.data;
@@ -1134,13 +1273,15 @@ delta_sql(const RollupDef *def, const char *qdelta)
 
 /*
  * A refresh with deltas (rollup_delta.c): fold the delta rows of (from,
- * to] of qdelta and the stream rows of the batches in uncovered (if not
- * NULL), and merge the groups into the rollup table.  Returns the events.
+ * to] of qdelta (with their skips if delta_skips) and the stream rows of
+ * the batches in uncovered (if not NULL), and merge the groups into the
+ * rollup table.  Returns the events, and adds the skips to *skips.
  * Caller: SPI connected, as the rollup owner.
  */
 int64
 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyname,
-					  const char *qdelta, int64 from, int64 to, ArrayType *uncovered)
+					  const char *qdelta, bool delta_skips, int64 from, int64 to,
+					  ArrayType *uncovered, RollupSkips *skips)
 {
 	Fold		f;
 	Oid			argtypes[2] = {INT8OID, INT8OID};
@@ -1148,7 +1289,8 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 	ParamListInfo params;
 
 	init_fold(&f, def, qtable, keyname);
-	plan = SPI_prepare(delta_sql(def, qdelta), 2, argtypes);
+	f.delta_skips = delta_skips;
+	plan = SPI_prepare(delta_sql(def, qdelta, delta_skips), 2, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "eventkit: could not prepare the rollup's delta scan: %s",
 			 SPI_result_code_string(SPI_result));
@@ -1166,24 +1308,27 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 	SPI_freeplan(plan);
 	if (uncovered != NULL)
 		fold_scan(&f, from, to, uncovered);
-	return finish_fold(&f);
+	return finish_fold(&f, skips);
 }
 
 /*
  * Ingest's side (rollup_delta.c): aggregate the rows that source (a kept
  * plan of ek_rollup_source_sql(), run with params) returns and insert the
- * groups into the delta table qdelta as batch batch_id, with merge_plan
- * the kept plan of that INSERT (made at the first call).  Caller: SPI
- * connected, as the rollup owner with a pinned search_path.
+ * groups into the delta table qdelta as batch batch_id (with their skips
+ * if delta_skips), with merge_plan the kept plan of that INSERT (made at
+ * the first call).  Caller: SPI connected, as the rollup owner with a
+ * pinned search_path.
  */
 void
 ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
-					 SPIPlanPtr source, ParamListInfo params, SPIPlanPtr *merge_plan)
+					 bool delta_skips, SPIPlanPtr source, ParamListInfo params,
+					 SPIPlanPtr *merge_plan)
 {
 	Fold		f;
 
 	init_fold(&f, def, qdelta, NULL);
 	f.delta_batch = batch_id;
+	f.delta_skips = delta_skips;
 	f.merge_plan = merge_plan;
 	fold_run(&f, source, params);
 	if (f.ngroups > 0)

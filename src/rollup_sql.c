@@ -9,11 +9,24 @@
  *	  SET list, used by the fold in rollup_fold.c) and defines the
  *	  <name>_realtime view.
  *
+ *	  create_rollup checks each spec against the grammar first (strict
+ *	  parse: check_spec), so that a malformed spec is an error rather than a
+ *	  strange column name; a definition already in the catalog is parsed as
+ *	  it was accepted, so that an older rollup keeps working.
+ *
+ *	  Bad values (rollup.h): the realtime view applies the fold's rules by
+ *	  calling the same C code (rollup_values.c) through
+ *	  eventkit.rollup_number(), rollup_skipped() and rollup_dimension(): a
+ *	  measure's value that is not a number or is out of its range is left
+ *	  out (the event counted in skipped_events), a long text dimension value
+ *	  is bounded.  create_rollup also checks that the rollup's key fits a
+ *	  btree entry whatever the values.
+ *
  *	  Everything generated is search_path-safe: identifiers are quoted,
  *	  functions and operators schema-qualified (the hll and tdigest ones via
  *	  the schema their extension lives in), and the only literals are the
  *	  rollup's own definition (JSON path keys, the bucket width, percentile
- *	  fractions), quoted with quote_literal.
+ *	  fractions, measure names), quoted with quote_literal.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +36,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/itup.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
@@ -57,15 +71,13 @@ trim(char *s)
 }
 
 /*
- * Split "spec AS name" into spec and name (NULL when there is no AS).  The
- * name may be double-quoted.
+ * The " AS " of "spec AS name" (the last one), or NULL.
  */
 static char *
-split_alias(char *spec, char **alias)
+find_as(char *spec)
 {
 	char	   *best = NULL;
 
-	*alias = NULL;
 	for (char *p = spec; *p; p++)
 	{
 		if (isspace((unsigned char) *p) &&
@@ -73,6 +85,19 @@ split_alias(char *spec, char **alias)
 			isspace((unsigned char) p[3]))
 			best = p;
 	}
+	return best;
+}
+
+/*
+ * Split "spec AS name" into spec and name (NULL when there is no AS).  The
+ * name may be double-quoted.
+ */
+static char *
+split_alias(char *spec, char **alias)
+{
+	char	   *best = find_as(spec);
+
+	*alias = NULL;
 	if (best == NULL)
 		return trim(spec);
 	*best = '\0';
@@ -94,6 +119,196 @@ split_alias(char *spec, char **alias)
 				 errmsg("empty name after AS"),
 				 errhint("Write \"<dimension or measure> AS <name>\".")));
 	return trim(spec);
+}
+
+static const char *const measure_fn[] = {
+	"count", "sum", "min", "max", "avg", "distinct", "percentile"
+};
+
+/* ---------------------------------------------------------------------
+ * The grammar of a spec, checked by create_rollup (strict parse)
+ * ---------------------------------------------------------------------
+ */
+
+#define MEASURE_GRAMMAR_HINT \
+	"Write count, sum(p), min(p), max(p), avg(p), distinct(p) or percentile(p, q), " \
+	"optionally followed by AS name: p is a column or a JSON path such as properties.revenue " \
+	"(JSON keys without . ( ) , ; ' \" or \\), q a fraction between 0 and 1, name an identifier " \
+	"(letters, digits, _ and $) or a double-quoted name."
+#define DIMENSION_GRAMMAR_HINT \
+	"Write a column (event) or a JSON path (properties.currency, context.page.path; " \
+	"JSON keys without . ( ) , ; ' \" or \\), optionally followed by AS name: an identifier " \
+	"(letters, digits, _ and $) or a double-quoted name."
+
+static void
+spec_error(bool measure, const char *spec, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid rollup %s", measure ? "measure" : "dimension"),
+			 errdetail("The %s \"%s\" %s.", measure ? "measure" : "dimension", spec, problem),
+			 errhint("%s", measure ? MEASURE_GRAMMAR_HINT : DIMENSION_GRAMMAR_HINT)));
+}
+
+/* a character of an unquoted name: letters (any non-ASCII byte), digits, _, $ */
+static bool
+ident_char(unsigned char c, bool first)
+{
+	return c >= 0x80 || isalpha(c) || c == '_' || (!first && (isdigit(c) || c == '$'));
+}
+
+static bool
+is_identifier(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!ident_char((unsigned char) *p, p == s))
+			return false;
+	return true;
+}
+
+/* a JSON key or array index: no separator, quote, control character */
+static const char *
+bad_key_char(const char *key)
+{
+	for (const char *p = key; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c < 0x20 || c == 0x7f || strchr("().,;'\"\\", c) != NULL)
+			return p;
+	}
+	return NULL;
+}
+
+/* column { . key }: as parse_path() reads it */
+static void
+check_path_syntax(bool measure, const char *spec, const char *path)
+{
+	char	   *copy = pstrdup(path);
+	char	   *elem;
+	char	   *next;
+	bool		first = true;
+
+	if (*trim(copy) == '\0')
+		spec_error(measure, spec, "has no column or JSON path");
+	for (elem = copy; elem != NULL; elem = next, first = false)
+	{
+		const char *bad;
+
+		next = strchr(elem, '.');
+		if (next)
+			*next++ = '\0';
+		elem = trim(elem);
+		if (elem[0] == '\0')
+			spec_error(measure, spec, "has an empty element in its path");
+		if (first && !is_identifier(elem))
+			spec_error(measure, spec,
+					   psprintf("starts with \"%s\", which is not a column name", elem));
+		if (!first && (bad = bad_key_char(elem)) != NULL)
+			spec_error(measure, spec,
+					   psprintf("has the JSON key \"%s\", which contains %s", elem,
+								(unsigned char) *bad < 0x20 || *bad == 0x7f ?
+								"a control character" : psprintf("\"%c\"", *bad)));
+	}
+}
+
+/*
+ * Check a dimension or measure spec against the grammar (see the hints).
+ * What passes is read by the parse below exactly as written.
+ */
+static void
+check_spec(const char *spec, bool measure)
+{
+	char	   *copy = pstrdup(spec);
+	char	   *as = find_as(copy);
+	char	   *body;
+
+	if (as != NULL)
+	{
+		char	   *name = trim(as + 4);
+
+		*as = '\0';
+		if (name[0] == '"')
+		{
+			size_t		len = strlen(name);
+
+			if (len < 3 || name[len - 1] != '"' || strchr(name + 1, '"') != name + len - 1)
+				spec_error(measure, spec, "has a malformed quoted name after AS");
+			for (const char *p = name; *p; p++)
+				if ((unsigned char) *p < 0x20 || *p == 0x7f)
+					spec_error(measure, spec, "has a control character in its name");
+		}
+		else if (!is_identifier(name))
+			spec_error(measure, spec,
+					   psprintf("is named \"%s\", which is not an identifier (quote it)", name));
+	}
+	body = trim(copy);
+	if (body[0] == '\0')
+		spec_error(measure, spec, "is empty");
+
+	if (measure)
+	{
+		char	   *open = strchr(body, '(');
+		char	   *fn;
+		char	   *arg;
+		int			kind = -1;
+
+		if (open != NULL)
+			*open = '\0';
+		fn = trim(body);
+		for (int i = 0; i < lengthof(measure_fn); i++)
+			if (pg_strcasecmp(fn, measure_fn[i]) == 0)
+				kind = i;
+		if (kind < 0)
+			spec_error(measure, spec,
+					   is_identifier(fn) ? psprintf("uses the unknown function \"%s\"", fn) :
+					   "does not start with a measure function");
+		if (open == NULL)
+		{
+			if (kind != RM_COUNT)
+				spec_error(measure, spec, psprintf("needs an argument: %s(p)", measure_fn[kind]));
+			return;
+		}
+		arg = open + 1;
+		{
+			char	   *close = arg + strlen(arg);
+
+			while (close > arg && isspace((unsigned char) close[-1]))
+				close--;
+			if (close == arg || close[-1] != ')')
+				spec_error(measure, spec, "has no closing parenthesis at its end");
+			close[-1] = '\0';
+		}
+		if (strchr(arg, '(') != NULL || strchr(arg, ')') != NULL)
+			spec_error(measure, spec, "has parentheses inside its argument");
+		if (kind == RM_COUNT)
+		{
+			if (*trim(arg) != '\0')
+				spec_error(measure, spec, "gives count an argument: count counts events");
+			return;
+		}
+		if (kind == RM_PERCENTILE)
+		{
+			char	   *comma = strrchr(arg, ',');
+			char	   *q;
+
+			if (comma == NULL)
+				spec_error(measure, spec, "needs a path and a fraction: percentile(p, 0.95)");
+			*comma = '\0';
+			q = trim(comma + 1);
+			/* (its range is checked by the parse) */
+			if (strspn(q, "0123456789.eE+-") != strlen(q) || strpbrk(q, "0123456789") == NULL)
+				spec_error(measure, spec,
+						   psprintf("has the fraction \"%s\", which is not a number", q));
+		}
+		else if (strchr(arg, ',') != NULL)
+			spec_error(measure, spec, psprintf("gives %s more than one argument", measure_fn[kind]));
+		check_path_syntax(measure, spec, arg);
+	}
+	else
+		check_path_syntax(measure, spec, body);
 }
 
 /* A path "col.a.b": the column and its JSON keys (possibly none). */
@@ -218,10 +433,34 @@ fold_source(RollupDef *def, RollupSourceKind kind, char *sql, List *keys)
 	return list_length(def->sources) - 1;
 }
 
-/* numeric value and skip expression of a path */
+/* What a number of a measure of this kind must fit in (rollup.h). */
+static RollupRange
+measure_range(RollupMeasureKind kind)
+{
+	switch (kind)
+	{
+		case RM_SUM:
+		case RM_AVG:
+			return RR_SUM;
+		case RM_PERCENTILE:
+			return RR_PERCENTILE;
+		default:
+			return RR_FINITE;
+	}
+}
+
+/*
+ * The numeric value of a path and, for the realtime view, its value (NULL
+ * when absent or skipped) and skip expression: eventkit.rollup_number() and
+ * eventkit.rollup_skipped() apply the rules the fold applies in C.
+ */
 static void
 numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMeasure *m)
 {
+	const char *fn = quote_literal_cstr(measure_fn[m->kind]);
+	char	   *x;
+
+	m->range = measure_range(m->kind);
 	if (path->keys == NIL)
 	{
 		if (!numeric_type(path->coltype))
@@ -229,24 +468,27 @@ numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMe
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("column \"%s\" is not numeric: \"%s\" needs a number", path->column, spec),
 					 errhint("Use a numeric column or a JSON path such as properties.revenue.")));
-		m->value = psprintf("s.%s::pg_catalog.numeric", quote_identifier(path->column));
-		m->skip = NULL;
-		m->source = fold_source(def, RS_NUMERIC, m->value, NIL);
-		return;
+		x = psprintf("s.%s::pg_catalog.numeric", quote_identifier(path->column));
+		m->source = fold_source(def, RS_NUMERIC, x, NIL);
+		if (path->coltype == INT2OID || path->coltype == INT4OID || path->coltype == INT8OID)
+		{
+			/* an integer fits every range */
+			m->range = RR_ANY;
+			m->value = x;
+			m->skip = NULL;
+			return;
+		}
 	}
 	else
 	{
-		char	   *j = inner_column(def, path_jsonb(path, "#>"));
-
-		/* JSON numbers only; a string, boolean, array or object is skipped */
-		m->value = psprintf("CASE WHEN pg_catalog.jsonb_typeof(%s) OPERATOR(pg_catalog.=) 'number'"
-							" THEN %s::pg_catalog.numeric END", j, j);
-		m->skip = psprintf("pg_catalog.jsonb_typeof(%s) OPERATOR(pg_catalog.<>) ALL"
-						   " (ARRAY['number', 'null']::pg_catalog.text[])", j);
+		/* the JSON value, extracted once per row */
+		x = inner_column(def, path_jsonb(path, "#>"));
 		m->source = fold_source(def, RS_JSON_NUMBER,
 								psprintf("s.%s", quote_identifier(path->column)),
 								path->keys);
 	}
+	m->value = psprintf("eventkit.rollup_number(%s, %s)", x, fn);
+	m->skip = psprintf("eventkit.rollup_skipped(%s, %s)", x, fn);
 }
 
 /*
@@ -278,10 +520,6 @@ extension_schema(const char *extname, const char *measure)
 				 errhint("CREATE EXTENSION %s;", extname)));
 	return get_namespace_name(nspid);
 }
-
-static const char *const measure_fn[] = {
-	"count", "sum", "min", "max", "avg", "distinct", "percentile"
-};
 
 static void
 parse_measure(RollupDef *def, char *spec, RollupMeasure *m)
@@ -377,8 +615,27 @@ parse_measure(RollupDef *def, char *spec, RollupMeasure *m)
 	}
 }
 
+/* the longest bounded value, in characters */
+#define BOUNDED_CHARS (EK_ROLLUP_DIM_PREFIX_CHARS + (int) strlen(EK_ROLLUP_DIM_MARKER) + 32 + 1)
+
+/*
+ * The most bytes a dimension's values take in the rollup's key, or -1 if
+ * unbounded.
+ */
+static int
+dimension_width(const RollupDim *d, int32 typmod)
+{
+	int16		typlen = get_typlen(d->typid);
+
+	if (typlen > 0)
+		return typlen;
+	if (d->bounded)
+		return EK_ROLLUP_DIM_MAX_BYTES + VARHDRSZ;
+	return type_maximum_size(d->typid, typmod);
+}
+
 static void
-parse_dimension(RollupDef *def, char *spec, RollupDim *d)
+parse_dimension(RollupDef *def, char *spec, RollupDim *d, int32 *typmod)
 {
 	char	   *alias;
 	char	   *body = split_alias(spec, &alias);
@@ -391,6 +648,7 @@ parse_dimension(RollupDef *def, char *spec, RollupDim *d)
 		d->expr = path_jsonb(&path, "#>>");
 		d->typname = "pg_catalog.text";
 		d->typid = TEXTOID;
+		*typmod = -1;
 	}
 	else
 	{
@@ -398,11 +656,33 @@ parse_dimension(RollupDef *def, char *spec, RollupDim *d)
 		d->typid = path.coltype;
 		d->typname = format_type_extended(path.coltype, path.coltypmod,
 										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+		*typmod = path.coltypmod;
 	}
+
+	/*
+	 * Text is bounded, unless its type's length limit keeps it shorter than
+	 * a bounded value (which could then not be stored).  (Not char(n): its
+	 * padding is not part of its text value, which rollup_dimension() would
+	 * bound.)
+	 */
+	d->bounded = (d->typid == TEXTOID || d->typid == VARCHAROID) &&
+		(*typmod < 0 || *typmod - VARHDRSZ >= BOUNDED_CHARS);
+	if (!d->bounded)
+		d->view_expr = d->expr;
+	else if (d->typid == TEXTOID)
+		d->view_expr = psprintf("eventkit.rollup_dimension(%s)", d->expr);
+	else
+		d->view_expr = psprintf("eventkit.rollup_dimension(%s)::%s", d->expr, d->typname);
 }
 
+/*
+ * A rollup table column name: not too long, not taken, not reserved (the
+ * rollup table's bucket and skipped_events; with strict, also what the
+ * delta table adds, batch_id and ek_*: a definition already in the catalog
+ * is not refused for names that were allowed when it was made).
+ */
 static void
-check_name(List **seen, const char *name)
+check_name(List **seen, const char *name, const char *spec, bool strict)
 {
 	ListCell   *lc;
 
@@ -410,27 +690,67 @@ check_name(List **seen, const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("rollup column name \"%s\" is too long", name),
+				 errdetail("It is the name of \"%s\".", spec),
 				 errhint("Name it with AS, in at most %d bytes.", NAMEDATALEN - 1)));
+	if (strcmp(name, "bucket") == 0 || strcmp(name, EK_ROLLUP_SKIPPED_COLUMN) == 0 ||
+		(strict && (strcmp(name, "batch_id") == 0 || strncmp(name, "ek_", 3) == 0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("rollup column name \"%s\" is reserved", name),
+				 errdetail("It is the name of \"%s\".", spec),
+				 errhint("Rollup tables have the columns bucket and %s, their delta tables batch_id and ek_*: name it otherwise with AS.",
+						 EK_ROLLUP_SKIPPED_COLUMN)));
 	foreach(lc, *seen)
 		if (strcmp((char *) lfirst(lc), name) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_COLUMN),
 					 errmsg("rollup column \"%s\" is defined more than once", name),
+					 errdetail("It is the name of \"%s\".", spec),
 					 errhint("Give one of them another name with AS.")));
 	*seen = lappend(*seen, (char *) name);
 }
 
+/* Does the definition have a column of that name (dimension or state)? */
+bool
+ek_rollup_uses_name(const RollupDef *def, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, def->dims)
+		if (strcmp(((RollupDim *) lfirst(lc))->name, name) == 0)
+			return true;
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (strcmp(m->name, name) == 0 ||
+			(m->kind == RM_AVG && (strcmp(psprintf("%s_sum", m->name), name) == 0 ||
+								   strcmp(psprintf("%s_count", m->name), name) == 0)))
+			return true;
+	}
+	return false;
+}
+
+/* the largest index tuple a btree takes (PostgreSQL 15's BTMaxItemSize on 8 kB pages) */
+#define BTREE_MAX_KEY_BYTES 2704
+/* a key's tuple header and null bitmap, and the bucket */
+#define KEY_OVERHEAD_BYTES (MAXALIGN(sizeof(IndexTupleData) + sizeof(IndexAttributeBitMapData)) + \
+							sizeof(TimestampTz))
+
 /*
  * Parse the text[] dimension and measure specs against the stream
- * (def->stream_relid must be set).
+ * (def->stream_relid must be set).  strict (create_rollup): each spec must
+ * follow the grammar (check_spec), and the rollup's key must fit in a btree
+ * whatever the values.
  */
 void
-ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures)
+ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures, bool strict)
 {
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
-	List	   *seen = list_make2("bucket", EK_ROLLUP_SKIPPED_COLUMN);
+	List	   *seen = NIL;
+	int			keybytes = KEY_OVERHEAD_BYTES;
 
 	def->dims = NIL;
 	def->measures = NIL;
@@ -442,13 +762,38 @@ ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures)
 	for (int i = 0; i < n; i++)
 	{
 		RollupDim  *d = palloc0(sizeof(RollupDim));
+		char	   *spec;
+		int32		typmod;
 
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("dimensions must not contain nulls")));
-		parse_dimension(def, TextDatumGetCString(elems[i]), d);
-		check_name(&seen, d->name);
+		spec = TextDatumGetCString(elems[i]);
+		if (strict)
+			check_spec(spec, false);
+		parse_dimension(def, pstrdup(spec), d, &typmod);
+		check_name(&seen, d->name, spec, strict);
+		if (strict)
+		{
+			int			width = dimension_width(d, typmod);
+
+			if (width < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("dimension \"%s\" has type %s, whose values can be too long for the rollup's key",
+								spec, format_type_be(d->typid)),
+						 errhint("Use a JSON path (stored as text, its long values bounded), a text column or a column of a fixed-size type.")));
+			keybytes += MAXALIGN(width);
+			if (keybytes > BTREE_MAX_KEY_BYTES)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("too many dimensions for the rollup's key"),
+						 errdetail("With \"%s\", a key (bucket and dimensions) can take more than the %d bytes of a btree index entry; a text dimension takes up to %d.",
+								   spec, BTREE_MAX_KEY_BYTES,
+								   (int) MAXALIGN(EK_ROLLUP_DIM_MAX_BYTES + VARHDRSZ)),
+						 errhint("Use fewer dimensions.")));
+		}
 		def->dims = lappend(def->dims, d);
 	}
 
@@ -462,18 +807,22 @@ ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures)
 	for (int i = 0; i < n; i++)
 	{
 		RollupMeasure *m = palloc0(sizeof(RollupMeasure));
+		char	   *spec;
 
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("measures must not contain nulls")));
-		parse_measure(def, TextDatumGetCString(elems[i]), m);
+		spec = TextDatumGetCString(elems[i]);
+		if (strict)
+			check_spec(spec, true);
+		parse_measure(def, pstrdup(spec), m);
 		if (m->kind == RM_AVG)
 		{
-			check_name(&seen, psprintf("%s_sum", m->name));
-			check_name(&seen, psprintf("%s_count", m->name));
+			check_name(&seen, psprintf("%s_sum", m->name), spec, strict);
+			check_name(&seen, psprintf("%s_count", m->name), spec, strict);
 		}
-		check_name(&seen, m->name);
+		check_name(&seen, m->name, spec, strict);
 		def->measures = lappend(def->measures, m);
 	}
 	list_free(seen);
@@ -610,7 +959,7 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where)
 	{
 		RollupDim  *d = lfirst(lc);
 
-		appendStringInfo(buf, ", %s AS %s", d->expr, col(d->name, NULL));
+		appendStringInfo(buf, ", %s AS %s", d->view_expr, col(d->name, NULL));
 		ngroup++;
 	}
 	foreach(lc, def->measures)
@@ -757,7 +1106,8 @@ ek_rollup_append_merge(StringInfo buf, const RollupDef *def)
  * on batch_id (a refresh reads its range through it, never the rows it
  * deleted before): batch_id, ek_events, then the rollup table's columns,
  * but the values of distinct (hll hashes, int8[]) and percentile
- * (float8[]) instead of their hll and t-digest.
+ * (float8[]) instead of their hll and t-digest, then ek_skips (the group's
+ * RollupSkips, NULL when none).
  */
 char *
 ek_rollup_delta_table_sql(const RollupDef *def, const char *qdelta)
@@ -769,8 +1119,9 @@ ek_rollup_delta_table_sql(const RollupDef *def, const char *qdelta)
 					 " %s pg_catalog.int8 NOT NULL, bucket pg_catalog.timestamptz NOT NULL",
 					 qdelta, EK_ROLLUP_DELTA_EVENTS_COLUMN);
 	append_column_defs(&buf, def, true);
-	appendStringInfo(&buf, ", %s pg_catalog.int8 NOT NULL); CREATE INDEX ON %s USING btree (batch_id)",
-					 EK_ROLLUP_SKIPPED_COLUMN, qdelta);
+	appendStringInfo(&buf, ", %s pg_catalog.int8 NOT NULL, %s pg_catalog.int8[]);"
+					 " CREATE INDEX ON %s USING btree (batch_id)",
+					 EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_DELTA_SKIPS_COLUMN, qdelta);
 	return buf.data;
 }
 

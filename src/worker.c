@@ -16,12 +16,23 @@
  *		naptime starts a job worker for each due job (jobs.c).  It is
  *		started again by the launcher if it exits with an error.
  *	  - job workers, dynamic workers running one job each, at most
- *		eventkit.max_job_workers over the whole server.
+ *		eventkit.max_job_workers over the whole server.  So that one
+ *		database's slow jobs cannot starve the others, a database that
+ *		already runs a job leaves a free slot for each other database that
+ *		has jobs and runs none (see job_slots_for_me).  A job runs under
+ *		eventkit.job_timeout (jobs.c); one still running a grace period
+ *		after it (its code caught the cancel) is terminated by its
+ *		scheduler.
  *	  - the ProcessUtility hook: DROP DATABASE (and CREATE DATABASE ...
  *		TEMPLATE, ALTER DATABASE RENAME / SET TABLESPACE), which fail while
  *		another process is connected to the database, first stop that
  *		database's scheduler and job workers and keep the launcher from
  *		starting them again until the command's transaction ends.
+ *	  - eventkit.pre_restore() / eventkit.post_restore(): while a database
+ *		is being restored (eventkit.restoring set at the database level,
+ *		which the scheduler reads every pass; pre_restore() also tells the
+ *		scheduler at once through shared memory), its scheduler starts no
+ *		job there.
  *	  - eventkit.scheduler_status(), what health() shows of the scheduler.
  *
  *	  Shared memory is requested with shmem_request_hook and set up in
@@ -62,6 +73,7 @@
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -69,11 +81,14 @@
 #include "eventkit.h"
 
 PG_FUNCTION_INFO_V1(eventkit_scheduler_status);
+PG_FUNCTION_INFO_V1(eventkit_pre_restore);
+PG_FUNCTION_INFO_V1(eventkit_post_restore);
 
 #define EK_MAX_DATABASES	256
 #define EK_REPROBE_SECS		300		/* re-check a database without eventkit */
 #define EK_HOLD_SECS		60		/* longest a command keeps a database held */
 #define EK_STOP_WAIT_MS		10000	/* longest a command waits for workers */
+#define EK_JOB_GRACE_MS		10000	/* a job past its timeout by this is terminated */
 
 typedef enum EkDbState
 {
@@ -94,6 +109,9 @@ typedef struct EkDbSlot
 	TimestampTz last_loop_at;
 	uint32		wakeups;		/* bumped when CREATE/ALTER EXTENSION commits */
 	int32		ledger_nudge;	/* 0, a stream id, or -1 (several streams) */
+	bool		has_jobs;		/* the scheduler saw enabled jobs in its last pass */
+	bool		restoring;		/* between pre_restore() and post_restore() */
+	bool		restoring_setting;	/* the scheduler saw eventkit.restoring on */
 } EkDbSlot;
 
 typedef struct EkJobSlot
@@ -103,6 +121,7 @@ typedef struct EkJobSlot
 	Oid			dboid;
 	int64		job_id;
 	pid_t		pid;			/* 0 until the worker has started */
+	TimestampTz started_at;		/* when the scheduler claimed the slot */
 } EkJobSlot;
 
 typedef struct EkShared
@@ -126,12 +145,22 @@ static Oid	held_dbs[4];
 static int	nheld = 0;
 static bool wake_launcher_at_commit = false;
 
+/*
+ * this backend's pre_restore() / post_restore() in the current transaction:
+ * the database's restoring flag to leave at commit, and the one to put back
+ * at abort
+ */
+static bool restoring_changed = false;
+static bool restoring_at_commit = false;
+static bool restoring_at_abort = false;
+
 /* a scheduler's own job workers */
 typedef struct OwnWorker
 {
 	int			slot;
 	uint32		generation;
 	BackgroundWorkerHandle *handle;
+	bool		terminated;		/* overran eventkit.job_timeout: terminated */
 } OwnWorker;
 
 static OwnWorker *own_workers = NULL;
@@ -497,23 +526,76 @@ running_jobs(int *nrunning)
 	return ek_make_array(ids, NULL, n, INT8OID);
 }
 
+/*
+ * Fair sharing of the job slots between databases.  A database that runs
+ * no job may take any free slot; one that runs jobs already may take
+ * another only while a free slot remains for each other database that has
+ * jobs and runs none (its scheduler running, not held or restoring).  So a
+ * database whose jobs are slow, or many, never keeps another database's
+ * jobs waiting for a slot, and an idle server lends every slot to the one
+ * busy database.  (Raise eventkit.max_job_workers above the number of
+ * databases with eventkit for jobs to run side by side in each.)
+ *
+ * Returns how many slots this database may take now.  Caller holds the
+ * lock.
+ */
+static int
+job_slots_for_me(void)
+{
+	int			nfree = 0;
+	int			mine = 0;
+	int			reserved = 0;
+
+	for (int i = 0; i < ek_shared->njobslots; i++)
+	{
+		if (!ek_shared->jobs[i].in_use)
+			nfree++;
+		else if (ek_shared->jobs[i].dboid == MyDatabaseId)
+			mine++;
+	}
+	if (nfree == 0)
+		return 0;
+	for (int d = 0; d < EK_MAX_DATABASES; d++)
+	{
+		EkDbSlot   *db = &ek_shared->dbs[d];
+		bool		running = false;
+
+		if (d == my_db_slot || !OidIsValid(db->dboid) || db->scheduler_pid == 0 ||
+			db->state != EK_DB_ACTIVE || !db->has_jobs || db->restoring ||
+			db->restoring_setting)
+			continue;
+		for (int i = 0; i < ek_shared->njobslots && !running; i++)
+			running = ek_shared->jobs[i].in_use && ek_shared->jobs[i].dboid == db->dboid;
+		if (!running)
+			reserved++;
+	}
+	if (mine == 0)
+		return Max(1, nfree - reserved);
+	return Max(0, nfree - reserved);
+}
+
 static int
 free_job_slots(void)
 {
-	int			n = 0;
+	int			n;
 
 	LWLockAcquire(ek_shared->lock, LW_SHARED);
-	for (int i = 0; i < ek_shared->njobslots; i++)
-		if (!ek_shared->jobs[i].in_use)
-			n++;
+	n = job_slots_for_me();
 	LWLockRelease(ek_shared->lock);
 	return n;
 }
 
-/* Forget job workers that have exited; free the slot of one that crashed. */
+/*
+ * Forget job workers that have exited; free the slot of one that crashed.
+ * Terminate one still running EK_JOB_GRACE_MS after its eventkit.job_timeout
+ * (its own timeout cancelled it, and its code went on regardless): its run
+ * is then marked crashed.
+ */
 static void
 reap_job_workers(void)
 {
+	TimestampTz now = GetCurrentTimestamp();
+
 	for (int i = 0; i < n_own_workers;)
 	{
 		OwnWorker  *w = &own_workers[i];
@@ -521,6 +603,25 @@ reap_job_workers(void)
 
 		if (GetBackgroundWorkerPid(w->handle, &pid) != BGWH_STOPPED)
 		{
+			if (ek_job_timeout > 0 && !w->terminated)
+			{
+				TimestampTz started_at;
+				int64		job_id;
+
+				LWLockAcquire(ek_shared->lock, LW_SHARED);
+				started_at = ek_shared->jobs[w->slot].started_at;
+				job_id = ek_shared->jobs[w->slot].job_id;
+				LWLockRelease(ek_shared->lock);
+				if (TimestampDifferenceExceeds(started_at, now,
+											   ek_job_timeout + EK_JOB_GRACE_MS))
+				{
+					ereport(LOG,
+							(errmsg("eventkit: job %lld still runs %d ms after eventkit.job_timeout; terminating its worker",
+									(long long) job_id, EK_JOB_GRACE_MS)));
+					TerminateBackgroundWorker(w->handle);
+					w->terminated = true;
+				}
+			}
 			i++;
 			continue;
 		}
@@ -543,6 +644,7 @@ launch_job_worker(int64 job_id)
 	MemoryContext old;
 	int			slotno = -1;
 	uint32		generation = 0;
+	bool		allowed;
 	bool		ok;
 
 	/* workers that exited but are not reaped yet still take an entry */
@@ -550,7 +652,10 @@ launch_job_worker(int64 job_id)
 		return false;
 
 	LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < ek_shared->njobslots; i++)
+	/* (checked again under the lock: other schedulers take slots too) */
+	allowed = !ek_shared->dbs[my_db_slot].restoring &&
+		!ek_shared->dbs[my_db_slot].restoring_setting && job_slots_for_me() > 0;
+	for (int i = 0; allowed && i < ek_shared->njobslots; i++)
 	{
 		EkJobSlot  *js = &ek_shared->jobs[i];
 
@@ -561,6 +666,7 @@ launch_job_worker(int64 job_id)
 			js->dboid = MyDatabaseId;
 			js->job_id = job_id;
 			js->pid = 0;
+			js->started_at = GetCurrentTimestamp();
 			slotno = i;
 			generation = js->generation;
 			break;
@@ -599,23 +705,73 @@ launch_job_worker(int64 job_id)
 	own_workers[n_own_workers].slot = slotno;
 	own_workers[n_own_workers].generation = generation;
 	own_workers[n_own_workers].handle = handle;
+	own_workers[n_own_workers].terminated = false;
 	n_own_workers++;
 	return true;
+}
+
+/* Has pre_restore() been called here (and no post_restore() since)? */
+static bool
+db_restoring(void)
+{
+	bool		restoring;
+
+	LWLockAcquire(ek_shared->lock, LW_SHARED);
+	restoring = ek_shared->dbs[my_db_slot].restoring;
+	LWLockRelease(ek_shared->lock);
+	return restoring;
+}
+
+/*
+ * Is eventkit.restoring on at the database level (pg_db_role_setting)?
+ * Read from the catalog, not from this session's value, so that a change
+ * is seen without a new session.  Caller: in a transaction, SPI connected.
+ */
+static bool
+restoring_setting(void)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(MyDatabaseId)};
+	const char *name = "eventkit.restoring=";
+	bool		on = false;
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT c FROM pg_catalog.pg_db_role_setting d,"
+							   " pg_catalog.unnest(d.setconfig) c"
+							   " WHERE d.setdatabase OPERATOR(pg_catalog.=) $1"
+							   " AND d.setrole OPERATOR(pg_catalog.=) 0::pg_catalog.oid",
+							   1, argtypes, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read pg_db_role_setting: %s", SPI_result_code_string(rc));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *c = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+
+		if (c != NULL && pg_strncasecmp(c, name, strlen(name)) == 0)
+			(void) parse_bool(c + strlen(name), &on);
+	}
+	return on;
 }
 
 /*
  * One pass of the scheduler in its own short transaction: check that
  * eventkit is (still) installed, mark orphaned runs, purge old history,
  * pick the due jobs; then start their workers.  False if eventkit is not
- * installed here.
+ * installed here.  While the database is being restored (pre_restore(), or
+ * eventkit.restoring on at the database level), does nothing: the catalog
+ * is being loaded.
  */
 static bool
 scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
 {
 	bool		installed;
+	bool		restoring;
 	int64	   *due = NULL;
 	int			ndue = 0;
 	TimestampTz now = GetCurrentTimestamp();
+
+	if (db_restoring())
+		return true;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -623,13 +779,23 @@ scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "eventkit scheduler: checking jobs");
 
+	restoring = restoring_setting();
+	LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
+	ek_shared->dbs[my_db_slot].restoring_setting = restoring;
+	LWLockRelease(ek_shared->lock);
+
 	installed = OidIsValid(get_extension_oid("eventkit", true)) && ek_jobs_installed();
-	if (installed)
+	if (installed && !restoring)
 	{
 		int			nrunning;
 		Datum		running = running_jobs(&nrunning);
 		int64		purge_every = Min((int64) ek_job_history_retention, 60) * 1000;
 		int32		nudge;
+		bool		has_jobs = ek_jobs_any_enabled();
+
+		LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
+		ek_shared->dbs[my_db_slot].has_jobs = has_jobs;
+		LWLockRelease(ek_shared->lock);
 
 		ek_jobs_mark_orphans(running);
 		if (TimestampDifferenceExceeds(*last_purge, now, (int) purge_every))
@@ -842,7 +1008,9 @@ ek_job_worker_main(Datum arg)
 		dboid = ek_shared->jobs[my_job_slot].dboid;
 		job_id = ek_shared->jobs[my_job_slot].job_id;
 		i = find_db_slot(dboid, false);
-		held = i >= 0 && ek_shared->dbs[i].state == EK_DB_HOLD;
+		held = i >= 0 && (ek_shared->dbs[i].state == EK_DB_HOLD ||
+						  ek_shared->dbs[i].restoring ||
+						  ek_shared->dbs[i].restoring_setting);
 	}
 	LWLockRelease(ek_shared->lock);
 	if (!OidIsValid(dboid))
@@ -1009,10 +1177,31 @@ ek_xact_callback(XactEvent event, void *arg)
 
 	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT)
 		return;
-	if (ek_shared == NULL || (nheld == 0 && !wake_launcher_at_commit))
+	if (ek_shared == NULL || (nheld == 0 && !wake_launcher_at_commit && !restoring_changed))
 		return;
 
 	LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
+	if (restoring_changed)
+	{
+		int			i = find_db_slot(MyDatabaseId, false);
+		bool		restoring = event == XACT_EVENT_COMMIT ?
+			restoring_at_commit : restoring_at_abort;
+
+		if (i >= 0)
+		{
+			ek_shared->dbs[i].restoring = restoring;
+			/* post_restore(): the scheduler runs the jobs again now */
+			if (!restoring && ek_shared->dbs[i].scheduler_pid != 0)
+			{
+				PGPROC	   *proc = BackendPidGetProc(ek_shared->dbs[i].scheduler_pid);
+
+				if (proc != NULL)
+					SetLatch(&proc->procLatch);
+			}
+		}
+		restoring_changed = false;
+		wake = true;
+	}
 	for (int h = 0; h < nheld; h++)
 	{
 		int			i = find_db_slot(held_dbs[h], false);
@@ -1044,6 +1233,137 @@ ek_xact_callback(XactEvent event, void *arg)
 	wake_launcher_at_commit = false;
 	if (wake)
 		wake_launcher();
+}
+
+/* ---------------------------------------------------------------------
+ * eventkit.pre_restore() and eventkit.post_restore()
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Set (or reset) eventkit.restoring for this database, at the database
+ * level (it holds for new sessions and across restarts, and a scheduler
+ * that starts reads it) and in this session.
+ */
+static void
+set_database_restoring(bool on)
+{
+	char	   *db = get_database_name(MyDatabaseId);
+
+	SPI_connect();
+	ek_spi_exec(psprintf("ALTER DATABASE %s %s", quote_identifier(db),
+						 on ? "SET eventkit.restoring = on" : "RESET eventkit.restoring"),
+				SPI_OK_UTILITY);
+	SPI_finish();
+	(void) set_config_option("eventkit.restoring", on ? "on" : "off",
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
+}
+
+/* Remember this transaction's change of the restoring flag (ek_xact_callback). */
+static void
+change_restoring(int i, bool on)
+{
+	if (!restoring_changed)
+	{
+		restoring_at_abort = ek_shared->dbs[i].restoring;
+		restoring_changed = true;
+	}
+	restoring_at_commit = on;
+}
+
+/*
+ * Cancel the job workers of this database and wait (up to EK_STOP_WAIT_MS)
+ * until none is left.  A cancelled job records its run as failed.
+ */
+static void
+stop_job_workers_here(void)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), EK_STOP_WAIT_MS);
+
+	for (;;)
+	{
+		pid_t		pids[64];
+		int			npids = 0;
+		bool		busy = false;
+
+		LWLockAcquire(ek_shared->lock, LW_SHARED);
+		for (int j = 0; j < ek_shared->njobslots; j++)
+			if (ek_shared->jobs[j].in_use && ek_shared->jobs[j].dboid == MyDatabaseId)
+			{
+				busy = true;
+				if (ek_shared->jobs[j].pid != 0 && npids < lengthof(pids))
+					pids[npids++] = ek_shared->jobs[j].pid;
+			}
+		LWLockRelease(ek_shared->lock);
+		if (!busy)
+			break;
+		if (GetCurrentTimestamp() >= deadline)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("eventkit jobs of this database are still running"),
+					 errdetail("They were cancelled %d ms ago; no new job will start.",
+							   EK_STOP_WAIT_MS),
+					 errhint("Wait for them to end (pg_stat_activity, backend_type \"eventkit job worker\") before restoring.")));
+			break;
+		}
+		for (int j = 0; j < npids; j++)
+			(void) kill(pids[j], SIGINT);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * eventkit.pre_restore(): call before restoring a dump into this database
+ * (eventkit installed first, then pg_restore without --create).  From now
+ * on, and until eventkit.post_restore(), the scheduler starts no job in
+ * this database (it would run against a half-loaded catalog); the jobs
+ * running here are cancelled and waited for.  Without
+ * shared_preload_libraries, only the database-level setting is made.
+ */
+Datum
+eventkit_pre_restore(PG_FUNCTION_ARGS)
+{
+	set_database_restoring(true);
+	if (ek_shared != NULL)
+	{
+		int			i;
+
+		LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
+		i = find_db_slot(MyDatabaseId, true);
+		if (i >= 0)
+		{
+			change_restoring(i, true);
+			ek_shared->dbs[i].restoring = true; /* at once; undone at abort */
+		}
+		LWLockRelease(ek_shared->lock);
+		stop_job_workers_here();
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * eventkit.post_restore(): the restore is over; once this commits, the
+ * scheduler runs this database's jobs again.
+ */
+Datum
+eventkit_post_restore(PG_FUNCTION_ARGS)
+{
+	set_database_restoring(false);
+	if (ek_shared != NULL)
+	{
+		int			i;
+
+		LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
+		i = find_db_slot(MyDatabaseId, true);
+		if (i >= 0)
+			change_restoring(i, false);
+		LWLockRelease(ek_shared->lock);
+	}
+	PG_RETURN_VOID();
 }
 
 /* ---------------------------------------------------------------------
@@ -1092,7 +1412,9 @@ eventkit_scheduler_status(PG_FUNCTION_ARGS)
 				values[3] = Int32GetDatum(slot->scheduler_pid);
 				nulls[3] = false;
 			}
-			if (slot->scheduler_pid != 0)
+			if (slot->scheduler_pid != 0 && (slot->restoring || slot->restoring_setting))
+				values[4] = CStringGetTextDatum("restoring");
+			else if (slot->scheduler_pid != 0)
 				values[4] = CStringGetTextDatum(slot->state == EK_DB_ACTIVE ? "running" : "starting");
 			else
 				values[4] = CStringGetTextDatum(slot->state == EK_DB_HOLD ? "held" :

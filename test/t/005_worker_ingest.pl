@@ -33,7 +33,9 @@ $node->safe_psql(
 CREATE EXTENSION eventkit;
 SELECT eventkit.create_stream('ev', partition_interval => '1 minute', premake => 2,
 							  retention => '1 hour');
--- old partitions for the worker to drop
+-- old partitions for the worker to drop (11: more than one call creates by
+-- default)
+SET eventkit.max_new_partitions = 16;
 SELECT * FROM eventkit.ingest('ev', (SELECT jsonb_agg(jsonb_build_object(
   'type', 'track', 'messageId', 'old-' || i, 'userId', 'u', 'event', 'Old',
   'timestamp', now() - interval '55 minutes' + i * interval '1 minute'))

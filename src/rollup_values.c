@@ -1,0 +1,258 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollup_values.c
+ *	  The rules for bad values in rollups (rollup.h), in one place for the
+ *	  fold (rollup_fold.c, in C) and the realtime views (rollup_sql.c, which
+ *	  call the SQL functions below): which numbers a measure takes
+ *	  (ek_rollup_number_reason: a number that is NaN or outside the
+ *	  measure's range is skipped, with its reason) and how a long text
+ *	  dimension value is bounded (ek_rollup_bound_text), and the names of the
+ *	  reasons, the keys of eventkit.rollups.skipped_values.
+ *
+ *	  eventkit.rollup_number(value, measure), rollup_skipped(value, measure)
+ *	  (jsonb: the value at a measure's JSON path; numeric: a column) and
+ *	  rollup_dimension(text) are what the views call.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "rollup.h"
+
+const char *const ek_rollup_skip_reason_names[RSK_NREASONS] = {
+	"not_a_number", "out_of_range", "dimension_truncated"
+};
+
+/* the bounds of the ranges, made once per backend */
+static Numeric zero_num;
+static Numeric sum_max;
+static Numeric sum_min;
+static Numeric pct_max;
+static Numeric pct_min;
+static Numeric neg_pct_max;
+static Numeric neg_pct_min;
+
+static Numeric
+make_numeric(const char *str)
+{
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(str),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}
+
+static int
+num_cmp(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a),
+											 NumericGetDatum(b)));
+}
+
+/*
+ * The reason a number is skipped by a measure whose numbers must fit in
+ * range, or -1 when it is kept.
+ */
+int
+ek_rollup_number_reason(Numeric num, RollupRange range)
+{
+	if (range == RR_ANY)
+		return -1;
+	if (zero_num == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		zero_num = make_numeric("0");
+		sum_max = make_numeric(EK_ROLLUP_SUM_LIMIT);
+		sum_min = make_numeric("-" EK_ROLLUP_SUM_LIMIT);
+		pct_max = make_numeric(EK_ROLLUP_PERCENTILE_MAX);
+		pct_min = make_numeric(EK_ROLLUP_PERCENTILE_MIN);
+		neg_pct_max = make_numeric("-" EK_ROLLUP_PERCENTILE_MAX);
+		neg_pct_min = make_numeric("-" EK_ROLLUP_PERCENTILE_MIN);
+		MemoryContextSwitchTo(old);
+	}
+	if (numeric_is_nan(num))
+		return RSK_NOT_A_NUMBER;
+	if (numeric_is_inf(num))
+		return RSK_OUT_OF_RANGE;
+	switch (range)
+	{
+		case RR_ANY:
+		case RR_FINITE:
+			return -1;
+		case RR_SUM:
+			return num_cmp(num, sum_max) < 0 && num_cmp(num, sum_min) > 0 ? -1 : RSK_OUT_OF_RANGE;
+		case RR_PERCENTILE:
+			if (num_cmp(num, pct_min) >= 0)
+				return num_cmp(num, pct_max) <= 0 ? -1 : RSK_OUT_OF_RANGE;
+			if (num_cmp(num, neg_pct_min) <= 0)
+				return num_cmp(num, neg_pct_max) >= 0 ? -1 : RSK_OUT_OF_RANGE;
+			return num_cmp(num, zero_num) == 0 ? -1 : RSK_OUT_OF_RANGE;
+	}
+	return -1;
+}
+
+/*
+ * A text value, bounded: itself when it has at most EK_ROLLUP_DIM_MAX_BYTES
+ * bytes; else (*truncated) its first EK_ROLLUP_DIM_PREFIX_CHARS characters
+ * (as left() counts them), EK_ROLLUP_DIM_MARKER, the first 32 hex digits of
+ * the SHA-256 of its bytes (as sha256() computes it) and "]".  At most
+ * EK_ROLLUP_DIM_MAX_BYTES bytes, so a bounded value is its own bound.
+ */
+Datum
+ek_rollup_bound_text(Datum value, bool *truncated)
+{
+	text	   *t;
+	const char *p;
+	int			len;
+	bytea	   *hash;
+	char		hex[33];
+	StringInfoData buf;
+
+	*truncated = false;
+	if (toast_raw_datum_size(value) - VARHDRSZ <= EK_ROLLUP_DIM_MAX_BYTES)
+		return value;
+	t = DatumGetTextPP(value);
+	p = VARDATA_ANY(t);
+	len = VARSIZE_ANY_EXHDR(t);
+	hash = DatumGetByteaPP(DirectFunctionCall1(sha256_bytea, PointerGetDatum(t)));
+	hex_encode(VARDATA_ANY(hash), 16, hex);
+	hex[32] = '\0';
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, p, pg_mbcharcliplen(p, len, EK_ROLLUP_DIM_PREFIX_CHARS));
+	appendStringInfo(&buf, "%s%s]", EK_ROLLUP_DIM_MARKER, hex);
+	*truncated = true;
+	return PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+/* ---------------------------------------------------------------------
+ * The same, for the realtime views (rollup_sql.c)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The range of the measure named by argument 1 (sum, avg, min, max,
+ * percentile), kept in fn_extra when it is a constant, as in the views.
+ */
+static RollupRange
+range_arg(FunctionCallInfo fcinfo)
+{
+	char	   *measure;
+	RollupRange range;
+
+	if (fcinfo->flinfo->fn_extra != NULL)
+		return *(RollupRange *) fcinfo->flinfo->fn_extra;
+	measure = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strcmp(measure, "sum") == 0 || strcmp(measure, "avg") == 0)
+		range = RR_SUM;
+	else if (strcmp(measure, "min") == 0 || strcmp(measure, "max") == 0)
+		range = RR_FINITE;
+	else if (strcmp(measure, "percentile") == 0)
+		range = RR_PERCENTILE;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a numeric rollup measure", measure),
+				 errhint("Use sum, avg, min, max or percentile.")));
+	if (get_fn_expr_arg_stable(fcinfo->flinfo, 1))
+	{
+		fcinfo->flinfo->fn_extra = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
+													  sizeof(RollupRange));
+		*(RollupRange *) fcinfo->flinfo->fn_extra = range;
+	}
+	return range;
+}
+
+/* a jsonb scalar number, or NULL */
+static Numeric
+jsonb_number(Jsonb *jb)
+{
+	JsonbValue	v;
+
+	if (JB_ROOT_IS_SCALAR(jb) && JsonbExtractScalar(&jb->root, &v) && v.type == jbvNumeric)
+		return v.val.numeric;
+	return NULL;
+}
+
+/*
+ * eventkit.rollup_number(value jsonb, measure text) RETURNS numeric: the
+ * number a measure takes from a JSON value (#> of its path), or NULL when
+ * it has none (absent, JSON null) or skips it (not a number, out of range).
+ */
+PG_FUNCTION_INFO_V1(eventkit_rollup_number_jsonb);
+
+Datum
+eventkit_rollup_number_jsonb(PG_FUNCTION_ARGS)
+{
+	Numeric		num = jsonb_number(PG_GETARG_JSONB_P(0));
+
+	if (num == NULL || ek_rollup_number_reason(num, range_arg(fcinfo)) >= 0)
+		PG_RETURN_NULL();
+	/* (a copy, as the jsonb to numeric cast makes: num points into the jsonb) */
+	PG_RETURN_NUMERIC(DatumGetNumericCopy(NumericGetDatum(num)));
+}
+
+/* eventkit.rollup_number(value numeric, measure text): the same for a column */
+PG_FUNCTION_INFO_V1(eventkit_rollup_number_numeric);
+
+Datum
+eventkit_rollup_number_numeric(PG_FUNCTION_ARGS)
+{
+	Numeric		num = PG_GETARG_NUMERIC(0);
+
+	if (ek_rollup_number_reason(num, range_arg(fcinfo)) >= 0)
+		PG_RETURN_NULL();
+	PG_RETURN_NUMERIC(num);
+}
+
+/*
+ * eventkit.rollup_skipped(value jsonb, measure text) RETURNS boolean: does
+ * the measure skip the value (present, but not a number or out of range)?
+ */
+PG_FUNCTION_INFO_V1(eventkit_rollup_skipped_jsonb);
+
+Datum
+eventkit_rollup_skipped_jsonb(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+	JsonbValue	v;
+
+	if (!JB_ROOT_IS_SCALAR(jb) || !JsonbExtractScalar(&jb->root, &v))
+		PG_RETURN_BOOL(true);	/* an array or an object */
+	if (v.type == jbvNull)
+		PG_RETURN_BOOL(false);	/* no value */
+	if (v.type != jbvNumeric)
+		PG_RETURN_BOOL(true);	/* a string or a boolean */
+	PG_RETURN_BOOL(ek_rollup_number_reason(v.val.numeric, range_arg(fcinfo)) >= 0);
+}
+
+/* eventkit.rollup_skipped(value numeric, measure text): the same for a column */
+PG_FUNCTION_INFO_V1(eventkit_rollup_skipped_numeric);
+
+Datum
+eventkit_rollup_skipped_numeric(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(ek_rollup_number_reason(PG_GETARG_NUMERIC(0), range_arg(fcinfo)) >= 0);
+}
+
+/*
+ * eventkit.rollup_dimension(value text) RETURNS text: a text dimension
+ * value as the rollup's key holds it (bounded: rollup.h).
+ */
+PG_FUNCTION_INFO_V1(eventkit_rollup_dimension);
+
+Datum
+eventkit_rollup_dimension(PG_FUNCTION_ARGS)
+{
+	bool		truncated;
+
+	PG_RETURN_DATUM(ek_rollup_bound_text(PG_GETARG_DATUM(0), &truncated));
+}

@@ -212,6 +212,13 @@ like($body, qr/max_event_bytes/, '... naming the limit');
 ($status, $body) = http($port, key => $key,
 	data => '{"batch": [' . join(',', map { qq({"type": "track", "userId": "u", "event": "E", "messageId": "many$_"}) } 1 .. 101) . ']}');
 is($status, 413, 'more than max_batch_items events: 413');
+# the stream's own (tighter) limit applies too
+$node->safe_psql('postgres', q{SELECT eventkit.alter_stream('ev', max_batch_items => 5)});
+($status, $body) = http($port, key => $key,
+	data => '{"batch": [' . join(',', map { qq({"type": "track", "userId": "u", "event": "E", "messageId": "many$_"}) } 1 .. 6) . ']}');
+is($status, 413, 'more events than the stream\'s own max_batch_items: 413');
+like($body, qr/max_batch_items of stream/, '... naming the stream\'s limit');
+$node->safe_psql('postgres', q{SELECT eventkit.alter_stream('ev', clear => '{max_batch_items}')});
 is(count_ev(q{message_id LIKE 'big%' OR message_id LIKE 'many%' OR message_id = 'fat'}), 0, '... nothing of them stored');
 ok(time - $t0 < 30, 'the limits answered without waiting for timeouts');
 

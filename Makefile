@@ -25,7 +25,8 @@ OBJS = \
 	src/worker.o \
 	src/rollup.o \
 	src/rollup_sql.o \
-	src/rollup_fold.o src/rollup_delta.o
+	src/rollup_fold.o src/rollup_delta.o \
+	src/intake/kafka_source.o src/intake/kafka_consumer.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql
@@ -33,6 +34,7 @@ PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
+SHLIB_LINK += -lrdkafka
 
 REGRESS = streams ingest dedup ledger clock_skew text_input json_parse bad_input limits security maintenance writer dump_catalog \
 	jsonschema validator_cancel plans rollup rollup_random rollup_fold rollup_delta jobs quarantine plan_catalog partition_columns upgrade
@@ -44,8 +46,16 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-EXTRA_CLEAN = tmp_check tmp_check_iso results regression.diffs regression.out test/isolation/output_iso
+EXTRA_CLEAN = tmp_check tmp_check_iso results regression.diffs regression.out test/isolation/output_iso \
+	test/kafka/mock_cluster
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Intake from Kafka: the TAP tests and test/bench/kafka.sh run a mock Kafka
+# cluster (librdkafka's) in this helper.
+test/kafka/mock_cluster: test/kafka/mock_cluster.c
+	$(CC) -Wall -Werror -O2 -o $@ $< -lrdkafka
+
+installcheck: test/kafka/mock_cluster

@@ -1006,7 +1006,7 @@ try_store_batch(Consumer *c)
 	return result;
 }
 
-static void housekeeping(Consumer *c);
+static bool housekeeping(Consumer *c);
 
 static void
 store_batch(Consumer *c)
@@ -1036,7 +1036,7 @@ store_batch(Consumer *c)
 				reassign(c);
 				return;
 			case BATCH_FAILED:
-				housekeeping(c);
+				(void) housekeeping(c);	/* the error state, if it can */
 				wait_ms(c, backoff);
 				backoff = Min(2 * backoff, MAX_BACKOFF_MS);
 				if (!PostmasterIsAlive() || BackendPidGetProc(c->scheduler_pid) == NULL)
@@ -1053,14 +1053,17 @@ store_batch(Consumer *c)
 
 /*
  * Every second or so, in a short transaction: is the source still there
- * (else exit)?  Store the error state and the high watermarks when they
- * changed.  A failure (database read-only) leaves them to the next time.
+ * (else exit)?  Are its stored offsets still those of this consumer
+ * (returns false if not: someone reset them)?  Store the error state and
+ * the high watermarks when they changed.  A failure (database read-only)
+ * leaves them to the next time.
  */
-static void
+static bool
 housekeeping(Consumer *c)
 {
 	volatile bool gone = false;
 	volatile bool stored = false;
+	volatile bool unchanged = true;
 	KafkaProgress *hw = MemoryContextAllocZero(c->batch_cxt,
 											   sizeof(KafkaProgress) * Max(c->nparts, 1));
 	int			nhw = 0;
@@ -1086,7 +1089,14 @@ housekeeping(Consumer *c)
 		MemoryContextSwitchTo(c->batch_cxt);
 		if (!ek_kafka_catalog_installed() || ek_kafka_read_source(c->source_id, false) == NULL)
 			gone = true;
-		else if (c->state_dirty || nhw > 0)
+		else
+		{
+			KafkaOffset *offsets;
+			int			noffsets = ek_kafka_read_offsets(c->source_id, false, &offsets);
+
+			unchanged = c->nparts == 0 || offsets_unchanged(c, offsets, noffsets);
+		}
+		if (!gone && (c->state_dirty || nhw > 0))
 		{
 			ek_kafka_store_state(c->source_id, c->last_error, c->last_error_at,
 								 c->failing_since);
@@ -1116,6 +1126,7 @@ housekeeping(Consumer *c)
 	MemoryContextReset(c->batch_cxt);
 	if (gone)
 		exit_source_gone(c);
+	return unchanged;
 }
 
 static void
@@ -1138,7 +1149,8 @@ consumer_loop(Consumer *c)
 			/* the scheduler that started this consumer stopped: so does it */
 			if (!PostmasterIsAlive() || BackendPidGetProc(c->scheduler_pid) == NULL)
 				proc_exit(0);
-			housekeeping(c);
+			if (!housekeeping(c))
+				reassign(c);
 			c->next_housekeeping = after_ms(HOUSEKEEPING_MS);
 		}
 		if (now >= c->next_metadata)

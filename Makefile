@@ -37,7 +37,7 @@ PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 SHLIB_LINK += -lrdkafka
 
 REGRESS = streams ingest dedup ledger clock_skew text_input json_parse bad_input limits security maintenance writer dump_catalog \
-	jsonschema validator_cancel plans rollup rollup_random rollup_fold rollup_delta jobs quarantine plan_catalog partition_columns upgrade
+	jsonschema validator_cancel plans rollup rollup_random rollup_fold rollup_delta jobs quarantine plan_catalog partition_columns kafka_source upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry

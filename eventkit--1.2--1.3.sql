@@ -219,12 +219,13 @@ SELECT c.name,
 	   o.partition,
 	   o.next_offset,
 	   o.high_watermark,
-	   GREATEST(o.high_watermark OPERATOR(pg_catalog.-) o.next_offset, 0) AS lag,
+	   CASE WHEN o.high_watermark IS NOT NULL
+			THEN GREATEST(o.high_watermark OPERATOR(pg_catalog.-) o.next_offset, 0) END AS lag,
 	   o.messages,
 	   o.events,
 	   o.updated_at,
-	   CASE WHEN c.failing_since IS NOT NULL THEN 'failing'
-			WHEN l.pid IS NULL THEN 'stopped'
+	   CASE WHEN l.pid IS NULL THEN 'stopped'
+			WHEN c.failing_since IS NOT NULL THEN 'failing'
 			ELSE 'running' END AS status,
 	   l.pid AS consumer_pid,
 	   c.last_error,
@@ -255,19 +256,19 @@ GRANT SELECT ON eventkit.kafka_sources TO PUBLIC;
 COMMENT ON VIEW eventkit.kafka_sources IS
 'Kafka sources, one row per partition: stored next offset, high watermark, lag, messages and events ingested, consumer status and last error; secrets in options masked';
 
--- Health: a failing consumer is an error; a source without a consumer
--- while the scheduler runs, a warning.
+-- Health: a source without a consumer is a warning (the scheduler starts
+-- one within eventkit.naptime); a failing consumer, an error.
 CREATE VIEW eventkit.health_kafka AS
 SELECT 'kafka'::text AS component,
 	   c.name AS target,
-	   CASE WHEN c.failing_since IS NOT NULL THEN 'error'
-			WHEN l.pid IS NULL THEN 'warning'
+	   CASE WHEN l.pid IS NULL THEN 'warning'
+			WHEN c.failing_since IS NOT NULL THEN 'error'
 			ELSE 'ok' END AS status,
 	   COALESCE(o.lag, 0)::numeric AS value,
-	   CASE WHEN c.failing_since IS NOT NULL
-			THEN pg_catalog.format('failing since %s: %s', c.failing_since, c.last_error)
-			WHEN l.pid IS NULL
+	   CASE WHEN l.pid IS NULL
 			THEN 'no consumer running (started by the scheduler of this database)'
+			WHEN c.failing_since IS NOT NULL
+			THEN pg_catalog.format('failing since %s: %s', c.failing_since, c.last_error)
 			ELSE pg_catalog.format('consumer pid %s, %s partition(s), lag %s', l.pid,
 								   COALESCE(o.partitions, 0), COALESCE(o.lag, 0)) END AS detail
   FROM eventkit.kafka_source_config c

@@ -416,6 +416,17 @@ exit_source_gone(Consumer *c)
 	proc_exit(0);
 }
 
+/* SIGHUP: reload before each transaction, so that each runs with the settings of its start */
+static void
+reload_config_if_pending(void)
+{
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
 /* Wait, answering signals and draining librdkafka's queues. */
 static void drain_events(Consumer *c);
 
@@ -434,11 +445,7 @@ wait_ms(Consumer *c, int ms)
 						 Min(left, POLL_MS), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		reload_config_if_pending();
 		drain_events(c);
 	}
 }
@@ -926,6 +933,7 @@ try_store_batch(Consumer *c)
 {
 	volatile BatchResult result = BATCH_STORED;
 
+	reload_config_if_pending();
 	PG_TRY();
 	{
 		KafkaSource *src = NULL;
@@ -1082,6 +1090,7 @@ housekeeping(Consumer *c)
 		}
 	}
 
+	reload_config_if_pending();
 	PG_TRY();
 	{
 		begin_xact();
@@ -1137,11 +1146,7 @@ consumer_loop(Consumer *c)
 		TimestampTz now;
 
 		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		reload_config_if_pending();
 		drain_events(c);
 		now = GetCurrentTimestamp();
 		if (now >= c->next_housekeeping)

@@ -669,13 +669,20 @@ assign_partitions(Consumer *c, int n)
 	}
 	if (nstart > 0)
 	{
+		bool		gone;
+
 		begin_xact();
 		SPI_connect();
 		MemoryContextSwitchTo(c->batch_cxt);
-		ek_kafka_add_partitions(c->source_id, nstart, start);
+		/* no rows for a source dropped meanwhile (the drop waits for this) */
+		gone = ek_kafka_read_source(c->source_id, true) == NULL;
+		if (!gone)
+			ek_kafka_add_partitions(c->source_id, nstart, start);
 		SPI_finish();
 		commit_xact();
 		MemoryContextSwitchTo(c->cxt);
+		if (gone)
+			exit_source_gone(c);
 		nstored = read_offsets(c, &stored);
 	}
 

@@ -213,6 +213,21 @@ is($node->safe_psql('postgres',
 	q{SELECT string_agg(partition || ':' || next_offset, ' ' ORDER BY partition) FROM eventkit.kafka_sources WHERE name = 's2'}),
 	'0:3 1:3', 'both of its partitions');
 
+# ---- a new source with auto.offset.reset latest starts at the end
+$node->safe_psql('postgres', qq{SELECT eventkit.create_stream('ev_latest');
+SELECT eventkit.create_kafka_source('s3', 'ev_latest', '$boot', 'events',
+	'{"auto.offset.reset": "latest", "topic.metadata.refresh.interval.ms": 500}')});
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 3 AND bool_and(next_offset = high_watermark AND next_offset > 0)
+	  FROM eventkit.kafka_sources WHERE name = 's3'}),
+	'latest: the partitions are stored at their ends');
+$kafka->produce('events', 0, ['{"type":"track","messageId":"late-1","userId":"u","event":"Late"}']);
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM ev_latest}),
+	'latest: only what is produced after the start is consumed');
+is($node->safe_psql('postgres', q{SELECT string_agg(message_id, ',') FROM ev_latest}), 'late-1',
+	'latest: the new event');
+$node->safe_psql('postgres', q{SELECT eventkit.drop_kafka_source('s3')});
+
 # ---- drop_kafka_source, DROP EXTENSION
 like(psql_error(q{SET ROLE other; SELECT eventkit.drop_kafka_source('s1')}),
 	qr/must be owner of Kafka source "s1"/, 'only the owner drops a source');

@@ -407,6 +407,19 @@ abort_xact(Consumer *c)
 	return edata;
 }
 
+/*
+ * Is this row (NULL: none) still the source this consumer serves?  A
+ * source id can come back after DROP and CREATE EXTENSION.
+ */
+static bool
+same_source(Consumer *c, const KafkaSource *src)
+{
+	return src != NULL && src->stream_id == c->src->stream_id &&
+		strcmp(src->name, c->src->name) == 0 &&
+		strcmp(src->topic, c->src->topic) == 0 &&
+		strcmp(src->brokers, c->src->brokers) == 0;
+}
+
 static void
 exit_source_gone(Consumer *c)
 {
@@ -675,7 +688,7 @@ assign_partitions(Consumer *c, int n)
 		SPI_connect();
 		MemoryContextSwitchTo(c->batch_cxt);
 		/* no rows for a source dropped meanwhile (the drop waits for this) */
-		gone = ek_kafka_read_source(c->source_id, true) == NULL;
+		gone = !same_source(c, ek_kafka_read_source(c->source_id, true));
 		if (!gone)
 			ek_kafka_add_partitions(c->source_id, nstart, start);
 		SPI_finish();
@@ -952,7 +965,7 @@ try_store_batch(Consumer *c)
 		MemoryContextSwitchTo(c->batch_cxt);
 		if (ek_kafka_catalog_installed())
 			src = ek_kafka_read_source(c->source_id, true);
-		if (src == NULL)
+		if (!same_source(c, src))
 			result = BATCH_GONE;
 		else
 		{
@@ -1103,7 +1116,8 @@ housekeeping(Consumer *c)
 		begin_xact();
 		SPI_connect();
 		MemoryContextSwitchTo(c->batch_cxt);
-		if (!ek_kafka_catalog_installed() || ek_kafka_read_source(c->source_id, false) == NULL)
+		if (!ek_kafka_catalog_installed() ||
+			!same_source(c, ek_kafka_read_source(c->source_id, false)))
 			gone = true;
 		else
 		{

@@ -23,6 +23,7 @@
 #include "utils/memutils.h"
 
 #include "eventkit.h"
+#include "intake/kafka_consumer.h"
 
 int			ek_max_event_bytes = 32 * 1024;
 int			ek_max_batch_bytes = 500 * 1024;
@@ -221,6 +222,7 @@ ek_define_gucs(void)
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							 NULL, NULL, NULL);
 
+	ek_kafka_define_gucs();
 	MarkGUCPrefixReserved("eventkit");
 }
 

@@ -2,31 +2,32 @@
 MODULE_big = eventkit
 OBJS = \
 	src/eventkit.o \
-	src/guc.o \
-	src/catalog.o \
-	src/partition.o \
-	src/event.o \
-	src/json_parse.o \
-	src/dedup.o \
-	src/ledger_filter.o \
-	src/ingest.o \
-	src/quarantine.o \
-	src/writer.o \
-	src/maintenance.o \
-	src/plan.o \
-	src/plan_check.o \
-	src/jsonschema.o \
-	src/jsonschema_compile.o \
-	src/jsonschema_format.o \
-	src/jsonschema_meta.o \
-	src/jsonschema_regex.o \
-	src/jsonschema_sql.o \
-	src/jobs.o \
-	src/worker.o \
-	src/rollup.o \
-	src/rollup_sql.o \
-	src/rollup_fold.o src/rollup_delta.o \
-	src/rollup_values.o \
+	src/util/guc.o \
+	src/stream/stream.o \
+	src/pipeline/event.o \
+	src/pipeline/json_parse.o \
+	src/pipeline/partition.o \
+	src/pipeline/writer.o \
+	src/pipeline/dedup/dedup.o \
+	src/pipeline/dedup/ledger_filter.o \
+	src/pipeline/plan/plan.o \
+	src/pipeline/plan/plan_check.o \
+	src/jsonschema/jsonschema.o \
+	src/jsonschema/jsonschema_compile.o \
+	src/jsonschema/jsonschema_format.o \
+	src/jsonschema/jsonschema_meta.o \
+	src/jsonschema/jsonschema_regex.o \
+	src/jsonschema/jsonschema_sql.o \
+	src/ingest/ingest.o \
+	src/ingest/quarantine.o \
+	src/worker/maintenance.o \
+	src/worker/jobs.o \
+	src/worker/worker.o \
+	src/rollup/refresh.o \
+	src/rollup/definition.o \
+	src/rollup/fold.o \
+	src/rollup/delta.o \
+	src/rollup/values.o \
 	src/intake/http.o src/intake/http_api.o src/intake/write_keys.o \
 	src/intake/kafka_source.o src/intake/kafka_consumer.o
 

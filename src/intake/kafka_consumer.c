@@ -69,7 +69,7 @@
 #include "utils/timestamp.h"
 
 #include "eventkit.h"
-#include "ingest.h"
+#include "ingest/ingest.h"
 #include "intake/kafka_consumer.h"
 #include "intake/kafka_source.h"
 

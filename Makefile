@@ -29,13 +29,14 @@ OBJS = \
 	src/rollup_values.o
 
 EXTENSION = eventkit
-DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql
+DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql \
+	eventkit--1.3.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
-REGRESS = streams ingest dedup ledger clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog \
+REGRESS = streams ingest dedup ledger clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog catalog_schema \
 	jsonschema validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 

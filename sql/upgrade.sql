@@ -317,4 +317,44 @@ UNION ALL
  SELECT 'only when fresh', * FROM upgraded)
 ORDER BY kind, object, side, detail;
 
+-- the comparison sees drift of every kind: change the fresh installation
+-- (and roll it back)
+BEGIN;
+ALTER INDEX eventkit.quarantine_stream RENAME TO quarantine_stream_idx;
+ALTER TABLE eventkit.jobs DROP CONSTRAINT jobs_failures_check;
+ALTER TABLE eventkit.jobs ALTER COLUMN failures SET DEFAULT 1;
+ALTER TABLE eventkit.ledger_generations ALTER COLUMN filter SET STORAGE EXTENDED;
+ALTER FUNCTION eventkit.health() STABLE;
+CREATE OR REPLACE FUNCTION eventkit.partitions(stream regclass)
+RETURNS TABLE(partition regclass, range_start timestamptz, range_end timestamptz)
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT NULL::regclass, NULL::timestamptz, NULL::timestamptz $$;
+CREATE OR REPLACE VIEW eventkit.rollup_status AS
+SELECT r.rollup_id, r.name, r.relid AS rollup, r.stream, r.schedule, r.watermark, r.backfill_target,
+       true AS backfilled, r.events_folded, r.last_refresh_at, r.last_refresh_events,
+       r.skipped_values, r.last_skipped_at
+  FROM eventkit.rollups r;
+ALTER SEQUENCE eventkit.batch_id_seq CACHE 10;
+ALTER TYPE eventkit.ingest_result ADD ATTRIBUTE extra bigint;
+ALTER TABLE eventkit.job_runs SET (fillfactor = 50);
+ALTER EXTENSION eventkit DROP FUNCTION eventkit.scheduler_status();
+GRANT SELECT ON eventkit.conflicts TO PUBLIC;
+GRANT SELECT (name) ON eventkit.plans TO pg_monitor;
+REVOKE EXECUTE ON FUNCTION eventkit.ingest(regclass, text, timestamptz) FROM PUBLIC;
+REVOKE USAGE ON SCHEMA eventkit FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES IN SCHEMA eventkit GRANT SELECT ON TABLES TO pg_monitor;
+COMMENT ON COLUMN eventkit.jobs.enabled IS NULL;
+ALTER TABLE eventkit.quarantine DISABLE ROW LEVEL SECURITY;
+ALTER POLICY stream_owner ON eventkit.quarantine USING (true);
+ALTER EVENT TRIGGER eventkit_forget_dropped_streams DISABLE;
+CREATE TRIGGER jobs_touch BEFORE UPDATE ON eventkit.jobs
+	FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
+UPDATE eventkit.job_kinds SET description = 'drift' WHERE kind = 'redrive';
+SELECT DISTINCT kind, object FROM (
+  (SELECT * FROM upgraded EXCEPT ALL SELECT * FROM pg_temp.ek_catalog())
+  UNION ALL
+  (SELECT * FROM pg_temp.ek_catalog() EXCEPT ALL SELECT * FROM upgraded)) d
+ORDER BY 1, 2;
+ROLLBACK;
+
 DROP EXTENSION eventkit;

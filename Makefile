@@ -15,6 +15,8 @@ OBJS = \
 	src/catalog/plans.o \
 	src/catalog/rollups.o \
 	src/catalog/jobs.o \
+	src/catalog/intake_keys.o \
+	src/catalog/kafka.o \
 	src/jsonschema/jsonschema.o \
 	src/jsonschema/jsonschema_compile.o \
 	src/jsonschema/jsonschema_format.o \
@@ -46,10 +48,17 @@ OBJS = \
 	src/worker/maintenance.o \
 	src/worker/jobs.o \
 	src/worker/scheduler.o \
-	src/worker/launcher.o
+	src/worker/launcher.o \
+	src/intake/http_settings.o \
+	src/intake/http.o \
+	src/intake/http_api.o \
+	src/intake/write_keys.o \
+	src/intake/kafka_source.o \
+	src/intake/kafka_consumer.o
 
 EXTENSION = eventkit
-DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql
+DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql \
+	eventkit--1.3.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -61,9 +70,11 @@ ifdef EK_TESTING
 PG_CPPFLAGS += -DEK_TESTING
 endif
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
+# the intakes (src/intake/): libmicrohttpd and zlib for HTTP, librdkafka for Kafka
+SHLIB_LINK += -lmicrohttpd -lz -lrdkafka
 
-REGRESS = streams ingest dedup ledger clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog \
-	jsonschema validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns upgrade
+REGRESS = streams ingest dedup ledger clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog catalog_schema \
+	jsonschema validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry
@@ -72,8 +83,16 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-EXTRA_CLEAN = tmp_check tmp_check_iso results regression.diffs regression.out test/isolation/output_iso
+EXTRA_CLEAN = tmp_check tmp_check_iso results regression.diffs regression.out test/isolation/output_iso \
+	test/kafka/mock_cluster
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Intake from Kafka: the TAP tests and test/bench/kafka.sh run a mock Kafka
+# cluster (librdkafka's) in this helper.
+test/kafka/mock_cluster: test/kafka/mock_cluster.c
+	$(CC) -Wall -Werror -O2 -o $@ $< -lrdkafka
+
+installcheck: test/kafka/mock_cluster

@@ -2,9 +2,11 @@
  *
  * eventkit.c
  *	  Module entry point: defines the configuration parameters
- *	  (util/guc.c) and, when eventkit is preloaded, sets up the background
- *	  processes (worker/launcher.c).  Everything else is reached through
- *	  SQL functions; docs/architecture.md describes the source tree.
+ *	  (util/guc.c, and the intakes' own: intake/http.c, which also
+ *	  registers the HTTP listeners, and intake/kafka_consumer.c) and, when
+ *	  eventkit is preloaded, sets up the background processes
+ *	  (worker/launcher.c).  Everything else is reached through SQL
+ *	  functions; docs/architecture.md describes the source tree.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,6 +14,8 @@
 
 #include "fmgr.h"
 
+#include "intake/http.h"
+#include "intake/kafka_consumer.h"
 #include "util/guc.h"
 #include "worker/worker.h"
 
@@ -22,6 +26,9 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	/* the intakes' settings first: ek_define_gucs() reserves the prefix */
+	ek_http_init();
+	ek_kafka_define_gucs();
 	ek_define_gucs();
 	ek_worker_init();
 }

@@ -12,6 +12,8 @@
  *	  others stay with the reasons of the attempt (ek_quarantine_settle).
  *	  The events waiting for a partition (reason out_of_range) are read for
  *	  the premake job (their times) and the redrive job (to replay them).
+ *	  Events an intake worker quarantines keep where they came from (their
+ *	  origin: topic, partition, offset).
  *	  A stream's owner discards its events by filters.
  *
  *-------------------------------------------------------------------------
@@ -29,7 +31,24 @@
 
 #define INSERT_TYPES {INT4OID, INT8OID, TIMESTAMPTZOID, INT4ARRAYOID, TEXTARRAYOID, \
 	JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, JSONBOID, INT4OID, INT4ARRAYOID, \
-	INT8ARRAYOID}
+	INT8ARRAYOID, JSONBARRAYOID}
+
+/* events from an intake worker, with where they came from (1.3) */
+static EkStatement insert_with_origin = {
+	.sql = "INSERT INTO eventkit.quarantine (stream_id, batch_id, item,"
+	" message_id, received_at, reasons, payload, raw, envelope,"
+	" plan_id, plan_version, fingerprint, origin)"
+	" SELECT $1, $2, x.i, x.m, $3, x.r, x.p, x.w, $9,"
+	" CASE WHEN x.v IS NOT NULL THEN $10 END, x.v, x.f, x.o"
+	" FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
+	" pg_catalog.unnest($6), pg_catalog.unnest($7),"
+	" pg_catalog.unnest($8), pg_catalog.unnest($11),"
+	" pg_catalog.unnest($12), pg_catalog.unnest($13))"
+	" AS x(i, m, r, p, w, v, f, o)"
+	" ON CONFLICT (stream_id, message_id, fingerprint)"
+	" WHERE fingerprint IS NOT NULL DO NOTHING",
+	.nargs = 13,.argtypes = INSERT_TYPES,.expected = SPI_OK_INSERT
+};
 
 /* since 1.3: a retry of an event already quarantined is not stored again */
 static EkStatement insert_keyed = {
@@ -158,8 +177,12 @@ ek_quarantine_insert(int32 stream_id, int64 batch_id, TimestampTz received_at,
 	bool	   *payload_nulls = palloc0(sizeof(bool) * n);
 	bool	   *raw_nulls = palloc0(sizeof(bool) * n);
 	bool	   *version_nulls = palloc0(sizeof(bool) * n);
-	Datum		args[12];
-	char		argnulls[12];
+	Datum	   *origins = palloc(sizeof(Datum) * n);
+	bool	   *origin_nulls = palloc0(sizeof(bool) * n);
+	bool		with_origin = false;
+	Datum		args[13];
+	char		argnulls[13];
+	EkStatement *stmt;
 
 	if (n == 0)
 		return;
@@ -178,6 +201,12 @@ ek_quarantine_insert(int32 stream_id, int64 batch_id, TimestampTz received_at,
 		versions[i] = Int32GetDatum(q->plan_version);
 		version_nulls[i] = q->plan_version == 0;
 		fingerprints[i] = Int64GetDatum(q->fingerprint);
+		origin_nulls[i] = q->origin == NULL;
+		if (q->origin != NULL)
+		{
+			origins[i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(q->origin));
+			with_origin = true;
+		}
 	}
 	memset(argnulls, ' ', sizeof(argnulls));
 	args[0] = Int32GetDatum(stream_id);
@@ -193,8 +222,14 @@ ek_quarantine_insert(int32 stream_id, int64 batch_id, TimestampTz received_at,
 	args[9] = Int32GetDatum(plan_id);
 	args[10] = ek_make_array(versions, version_nulls, n, INT4OID);
 	args[11] = ek_make_array(fingerprints, NULL, n, INT8OID);
-	ek_stmt_run(ek_catalog_version() >= EK_CATALOG_1_3 ? &insert_keyed : &insert_1_1,
-				args, argnulls);
+	if (with_origin)
+	{
+		args[12] = ek_make_array(origins, origin_nulls, n, JSONBOID);
+		stmt = &insert_with_origin;
+	}
+	else
+		stmt = ek_catalog_version() >= EK_CATALOG_1_3 ? &insert_keyed : &insert_1_1;
+	ek_stmt_run(stmt, args, argnulls);
 }
 
 /*

@@ -24,6 +24,8 @@ typedef struct QuarantineRow
 	const char *raw;
 	int32		plan_version;	/* 0: not checked against a plan */
 	int64		fingerprint;	/* what a retry is recognized by (1.3) */
+	const char *origin;			/* JSON text: where an intake worker got it
+								 * (1.3), or NULL */
 } QuarantineRow;
 
 /* A replayed event that stays in quarantine, with this attempt's outcome. */

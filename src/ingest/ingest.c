@@ -5,9 +5,11 @@
  *	  eventkit.ingest_verbose() turn a payload (one event, an array, a
  *	  Segment batch envelope, or NDJSON text) into stored rows, duplicates,
  *	  conflicts, quarantine rows (a retried event stored once) or
- *	  rejections, in one transaction-safe pass per call; and
+ *	  rejections, in one transaction-safe pass per call;
  *	  eventkit.replay_quarantine() and the redrive job run quarantined
- *	  events through the same pass.
+ *	  events through the same pass, and ek_ingest_jsonb_payload() and
+ *	  ek_ingest_text_items() (ingest.h) run the intake workers' payloads
+ *	  through it (src/intake/: HTTP, Kafka).
  *
  *	  ingest_batch() is the pass, a straight line of stage calls: parse
  *	  the events (pipeline/event.c), check them against the stream's
@@ -109,6 +111,7 @@ write_quarantine(const StreamInfo *stream, IngestBatch *b, SegmentEvent **q, int
 		rows[i].raw = q[i]->raw;
 		rows[i].plan_version = q[i]->plan_version;
 		rows[i].fingerprint = ek_payload_fingerprint(q[i]);
+		rows[i].origin = q[i]->origin;
 	}
 	ek_quarantine_insert(stream->stream_id, batch_id, received_at,
 						 ek_envelope_jsonb(&b->items.env), stream->plan_id, rows, n);
@@ -389,6 +392,21 @@ ingest_result_datum(FunctionCallInfo fcinfo, const int64 *counts)
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
+/* The stream's catalog row, and an empty batch within its limits. */
+static void
+init_batch(IngestBatch *b, Oid relid, StreamInfo *stream)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SPI_connect();
+	ek_streams_read(relid, stream, false);
+	SPI_finish();
+	MemoryContextSwitchTo(cxt);
+
+	memset(b, 0, sizeof(IngestBatch));
+	ek_payload_init(&b->items, stream);
+}
+
 /*
  * Collect the payload argument's items into b, within the stream's limits,
  * and ingest them.
@@ -398,15 +416,8 @@ ingest_payload_argument(FunctionCallInfo fcinfo, bool is_text, Oid relid,
 						TimestampTz received_at, IngestBatch *b)
 {
 	StreamInfo	stream;
-	MemoryContext cxt = CurrentMemoryContext;
 
-	SPI_connect();
-	ek_streams_read(relid, &stream, false);
-	SPI_finish();
-	MemoryContextSwitchTo(cxt);
-
-	memset(b, 0, sizeof(IngestBatch));
-	ek_payload_init(&b->items, &stream);
+	init_batch(b, relid, &stream);
 	if (is_text)
 	{
 		text	   *payload = PG_GETARG_TEXT_PP(1);
@@ -441,6 +452,47 @@ ingest_returning_counts(FunctionCallInfo fcinfo, bool is_text)
 	result = ingest_result_datum(fcinfo, b.counts);
 	MemoryContextDelete(cxt);
 	return result;
+}
+
+static void
+add_to_counts(IngestCounts *out, const IngestBatch *b)
+{
+	out->accepted += b->counts[BATCH_ACCEPTED];
+	out->duplicates += b->counts[BATCH_DUPLICATE];
+	out->conflicts += b->counts[BATCH_CONFLICT];
+	out->quarantined += b->counts[BATCH_QUARANTINED];
+	out->rejected += b->counts[BATCH_REJECTED];
+}
+
+/*
+ * eventkit.ingest(stream, payload jsonb, received_at) for C callers (the
+ * HTTP intake, src/intake/): the same privilege checks (the current user
+ * needs USAGE on the stream's schema and INSERT on it), the stream's
+ * limits, the same pass, the counts in *out.  Errors are thrown as from
+ * the SQL function, nothing half-written.
+ */
+void
+ek_ingest_jsonb_payload(Oid relid, Jsonb *payload, TimestampTz received_at,
+						IngestCounts *out)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	StreamInfo	stream;
+	IngestBatch b;
+
+	ek_apply_memory_retention();
+	lock_stream_for_insert(relid);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit ingest",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	init_batch(&b, relid, &stream);
+	ek_payload_check_size(&b.items, VARSIZE_ANY_EXHDR(payload));
+	ek_payload_jsonb(&b.items, payload);
+	ingest_batch(relid, &stream, &b, received_at);
+	MemoryContextSwitchTo(old);
+	memset(out, 0, sizeof(IngestCounts));
+	add_to_counts(out, &b);
+	MemoryContextDelete(cxt);
 }
 
 Datum
@@ -491,6 +543,157 @@ eventkit_ingest_verbose(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Several payloads in one call (intake workers)
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct ItemRange
+{
+	const EventBatch *proto;
+	const IngestItem *items;
+	EventBatch *parts;
+	int			from;
+	int			to;
+} ItemRange;
+
+/* Each item's events into a batch of its own. */
+static void
+collect_item_range(void *arg)
+{
+	ItemRange  *r = (ItemRange *) arg;
+
+	for (int i = r->from; i < r->to; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ek_payload_init_like(&r->parts[i], r->proto);
+		r->parts[i].origin = r->items[i].origin;
+		ek_payload_item(&r->parts[i], r->items[i].data, r->items[i].len);
+	}
+}
+
+/* Errors that are not the payload's fault end the call. */
+static void
+rethrow_unless_payload_error(ErrorData *edata)
+{
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+		ReThrowError(edata);
+}
+
+static void
+ingest_part(const StreamInfo *stream, IngestBatch *b, TimestampTz received_at,
+			IngestCounts *out)
+{
+	ingest_batch(stream->relid, stream, b, received_at);
+	add_to_counts(out, b);
+}
+
+/*
+ * Ingest several payloads into a stream as the current user, in the
+ * caller's transaction, as eventkit.ingest(stream, text) would ingest each
+ * of them in turn: the caller needs INSERT on the stream; events are
+ * stored, found duplicates or conflicts, quarantined or rejected; the
+ * events of an item are quarantined with its origin.  The events of
+ * consecutive items are ingested together, in batches within
+ * eventkit.max_batch_items and max_batch_bytes (an item with a batch
+ * envelope is a batch of its own).  A payload that eventkit.ingest would
+ * refuse with an error (over the limits, not text, a bad envelope) is one
+ * quarantined item here, so that one bad payload never holds back the
+ * others.  items[i].nevents is set.  Must not be called while connected
+ * to SPI.
+ */
+void
+ek_ingest_text_items(Oid relid, IngestItem *items, int nitems,
+					 TimestampTz received_at, IngestCounts *out)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	StreamInfo	stream;
+	IngestBatch proto;
+	EventBatch *parts;
+	IngestBatch cur;
+	int64		cur_bytes = 0;
+	int			max_items;
+	int			max_bytes;
+	ItemRange	all;
+	ErrorData  *edata;
+
+	memset(out, 0, sizeof(IngestCounts));
+	ek_apply_memory_retention();
+	lock_stream_for_insert(relid);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit ingest items",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	init_batch(&proto, relid, &stream);
+	max_items = stream.max_batch_items > 0 ? stream.max_batch_items : ek_max_batch_items;
+	max_bytes = stream.max_batch_bytes > 0 ? stream.max_batch_bytes : ek_max_batch_bytes;
+
+	/* collecting has no side effects: all at once, or one by one on error */
+	parts = palloc0(sizeof(EventBatch) * Max(nitems, 1));
+	all.proto = &proto.items;
+	all.items = items;
+	all.parts = parts;
+	all.from = 0;
+	all.to = nitems;
+	edata = ek_run_in_subtransaction(collect_item_range, &all);
+	if (edata != NULL)
+	{
+		rethrow_unless_payload_error(edata);
+		for (int i = 0; i < nitems; i++)
+		{
+			ItemRange	one = {&proto.items, items, parts, i, i + 1};
+
+			edata = ek_run_in_subtransaction(collect_item_range, &one);
+			if (edata == NULL)
+				continue;
+			rethrow_unless_payload_error(edata);
+			ek_payload_init_like(&parts[i], &proto.items);
+			parts[i].origin = items[i].origin;
+			ek_payload_unusable(&parts[i], items[i].data, items[i].len,
+								EK_REASON_UNUSABLE_PAYLOAD, edata->message);
+		}
+	}
+
+	memset(&cur, 0, sizeof(IngestBatch));
+	ek_payload_init_like(&cur.items, &proto.items);
+	for (int i = 0; i < nitems; i++)
+	{
+		EventBatch *p = &parts[i];
+		bool		envelope = p->env.has_sent_at || p->env.context.type == jbvBinary;
+
+		items[i].nevents = p->nevents;
+		if (p->nevents == 0)
+			continue;
+		if (cur.items.nevents > 0 &&
+			(envelope || cur.items.nevents + p->nevents > max_items ||
+			 cur_bytes + items[i].len > max_bytes))
+		{
+			ingest_part(&stream, &cur, received_at, out);
+			memset(&cur, 0, sizeof(IngestBatch));
+			ek_payload_init_like(&cur.items, &proto.items);
+			cur_bytes = 0;
+		}
+		if (envelope)
+		{
+			IngestBatch whole;
+
+			memset(&whole, 0, sizeof(IngestBatch));
+			whole.items = *p;
+			ingest_part(&stream, &whole, received_at, out);
+			continue;
+		}
+		for (int e = 0; e < p->nevents; e++)
+			(void) ek_payload_add_event(&cur.items, &p->events[e]);
+		cur_bytes += items[i].len;
+	}
+	if (cur.items.nevents > 0)
+		ingest_part(&stream, &cur, received_at, out);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 /* ---------------------------------------------------------------------

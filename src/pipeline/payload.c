@@ -6,7 +6,9 @@
  *	  "sentAt", "context"}), or NDJSON text (one event per line), within
  *	  the stream's limits (its own, or the settings'); text goes through
  *	  the fast JSON parser (json_parse.c) or, when it declines, jsonb_in,
- *	  and a line that does not parse becomes a malformed_json item.  Also
+ *	  and a line that does not parse becomes a malformed_json item (an
+ *	  intake worker's payload that cannot be read at all becomes one item
+ *	  too, holding its bytes).  Also
  *	  the envelope's defaults kept with quarantined events, as they are
  *	  stored and read back, and what a quarantined item is stored once
  *	  under.
@@ -16,6 +18,7 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -25,6 +28,18 @@
 #include "pipeline/payload.h"
 #include "util/guc.h"
 #include "util/spi.h"
+
+/* An empty batch with the stream and limits of proto. */
+void
+ek_payload_init_like(EventBatch *b, const EventBatch *proto)
+{
+	memset(b, 0, sizeof(EventBatch));
+	b->env.context.type = jbvNull;
+	b->relid = proto->relid;
+	b->max_event_bytes = proto->max_event_bytes;
+	b->max_batch_bytes = proto->max_batch_bytes;
+	b->max_batch_items = proto->max_batch_items;
+}
 
 /* Initialize b for a payload of stream (its relid and own limits). */
 void
@@ -84,6 +99,7 @@ new_item(EventBatch *b)
 	memset(ev, 0, sizeof(SegmentEvent));
 	ev->item = b->nevents;
 	ev->source.type = jbvNull;
+	ev->origin = b->origin;
 	return ev;
 }
 
@@ -432,3 +448,76 @@ ek_envelope_read(Jsonb *envelope, EnvelopeDefaults *env)
 		env->context = *v;
 }
 
+/* An event collected elsewhere (another batch) as the next item of b. */
+SegmentEvent *
+ek_payload_add_event(EventBatch *b, const SegmentEvent *src)
+{
+	SegmentEvent *ev = new_item(b);
+	int32		item = ev->item;
+
+	*ev = *src;
+	ev->item = item;
+	return ev;
+}
+
+/*
+ * An item that cannot be collected at all (not text, over the limits, a
+ * bad batch envelope): one quarantined item holding its raw bytes, as
+ * text when they are text, else as "\x" and hex; at most the stream's
+ * max_event_bytes of them (the whole payload stays where it came from,
+ * which the origin names).
+ */
+void
+ek_payload_unusable(EventBatch *b, const char *data, int len, EkReason reason,
+					const char *msg)
+{
+	SegmentEvent *ev = new_item(b);
+	bool		is_text = memchr(data, '\0', len) == NULL &&
+		pg_verifymbstr(data, len, true);
+	int			max_event_bytes = b->max_event_bytes > 0 ? b->max_event_bytes : ek_max_event_bytes;
+	int			kept;
+
+	ev->size = len;
+	if (is_text)
+	{
+		kept = pg_mbcliplen(data, len, max_event_bytes);
+		ev->raw = pnstrdup(data, kept);
+	}
+	else
+	{
+		StringInfoData buf;
+
+		kept = Min(len, max_event_bytes / 2);
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "\\x");
+		for (int i = 0; i < kept; i++)
+			appendStringInfo(&buf, "%02x", (unsigned char) data[i]);
+		ev->raw = buf.data;
+	}
+	if (kept < len)
+		ek_add_problem(&ev->problems, reason, "%s (the first %d of its %d bytes are kept)",
+					   msg, kept, len);
+	else
+		ek_add_problem(&ev->problems, reason, "%s", msg);
+}
+
+/*
+ * One intake item's events (len bytes of any kind at data): as JSON text
+ * within the limits, or one malformed_json item when it has a NUL byte or
+ * is not in the database's encoding.
+ */
+void
+ek_payload_item(EventBatch *b, const char *data, int len)
+{
+	if (memchr(data, '\0', len) != NULL)
+		ek_payload_unusable(b, data, len, EK_REASON_MALFORMED_JSON,
+							"the payload contains a NUL byte");
+	else if (!pg_verifymbstr(data, len, true))
+		ek_payload_unusable(b, data, len, EK_REASON_MALFORMED_JSON,
+							psprintf("the payload is not valid %s", GetDatabaseEncodingName()));
+	else
+	{
+		ek_payload_check_size(b, len);
+		ek_payload_text(b, pnstrdup(data, len), len);
+	}
+}

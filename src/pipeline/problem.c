@@ -22,6 +22,7 @@ static const struct
 								 * rejected: to be re-driven or replayed */
 }			reasons[EK_NREASONS] = {
 	[EK_REASON_MALFORMED_JSON] = {"malformed_json", false},
+	[EK_REASON_UNUSABLE_PAYLOAD] = {"unusable_payload", false},
 	[EK_REASON_NOT_AN_OBJECT] = {"not_an_object", false},
 	[EK_REASON_MISSING_TYPE] = {"missing_type", false},
 	[EK_REASON_INVALID_TYPE] = {"invalid_type", false},

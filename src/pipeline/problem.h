@@ -24,6 +24,7 @@ typedef enum EkReason
 {
 	/* the item */
 	EK_REASON_MALFORMED_JSON,
+	EK_REASON_UNUSABLE_PAYLOAD, /* an intake's payload that cannot be read */
 	EK_REASON_NOT_AN_OBJECT,
 	/* the Segment spec */
 	EK_REASON_MISSING_TYPE,

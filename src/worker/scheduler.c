@@ -5,8 +5,10 @@
  *
  *	  - one scheduler per database, a dynamic worker connected to it
  *		(visible in pg_stat_activity as "eventkit scheduler"), which every
- *		naptime starts a job worker for each due job.  It is started again
- *		by the launcher (launcher.c) if it exits with an error.
+ *		naptime starts a job worker for each due job and a consumer for
+ *		each Kafka source that has none (intake/kafka_consumer.c).  It is
+ *		started again by the launcher (launcher.c) if it exits with an
+ *		error.
  *	  - job workers, dynamic workers running one job each (worker/jobs.c
  *		says what a job does), at most eventkit.max_job_workers over the
  *		whole server.  So that one database's slow jobs cannot starve the
@@ -44,6 +46,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog/jobs.h"
+#include "intake/kafka_consumer.h"
 #include "util/guc.h"
 #include "util/spi.h"
 #include "worker/jobs.h"
@@ -384,6 +387,7 @@ scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
 		if (nudge != 0)
 			ek_jobs_run_ledger_now(nudge);
 		ndue = ek_jobs_due(running, free_job_slots(), &due, loop_cxt);
+		ek_kafka_supervise();	/* a consumer for each Kafka source */
 	}
 
 	SPI_finish();

@@ -539,6 +539,33 @@ LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION eventkit.drop_kafka_source(text) IS
 'drop a Kafka source and its stored offsets (its owner or a superuser); its consumer exits';
 
+COMMENT ON COLUMN eventkit.quarantine.origin IS 'where an intake worker got the event: {"kind": "kafka", "source", "topic", "partition", "offset"}; NULL for events ingested through SQL or HTTP';
+COMMENT ON SEQUENCE eventkit.kafka_source_config_source_id_seq IS 'ids of eventkit.kafka_source_config';
+COMMENT ON COLUMN eventkit.kafka_sources.name IS 'the source''s name';
+COMMENT ON COLUMN eventkit.kafka_sources.stream IS 'the stream it ingests into; NULL if the stream is gone';
+COMMENT ON COLUMN eventkit.kafka_sources.topic IS 'the Kafka topic';
+COMMENT ON COLUMN eventkit.kafka_sources.partition IS 'the topic partition; NULL for a source that has seen none yet';
+COMMENT ON COLUMN eventkit.kafka_sources.next_offset IS 'the next offset to consume, stored with the events before it';
+COMMENT ON COLUMN eventkit.kafka_sources.high_watermark IS 'the partition''s high watermark when the consumer last looked';
+COMMENT ON COLUMN eventkit.kafka_sources.lag IS 'messages not consumed yet: high_watermark - next_offset';
+COMMENT ON COLUMN eventkit.kafka_sources.messages IS 'messages consumed from the partition';
+COMMENT ON COLUMN eventkit.kafka_sources.events IS 'events (or unusable items) those messages held';
+COMMENT ON COLUMN eventkit.kafka_sources.updated_at IS 'when the partition''s offset was last stored';
+COMMENT ON COLUMN eventkit.kafka_sources.status IS 'running, failing or stopped (no consumer)';
+COMMENT ON COLUMN eventkit.kafka_sources.consumer_pid IS 'the process id of the source''s consumer (bgw_type eventkit kafka)';
+COMMENT ON COLUMN eventkit.kafka_sources.last_error IS 'the last error of the consumer';
+COMMENT ON COLUMN eventkit.kafka_sources.last_error_at IS 'when it happened';
+COMMENT ON COLUMN eventkit.kafka_sources.failing_since IS 'when the consumer started failing; NULL while it works';
+COMMENT ON COLUMN eventkit.kafka_sources.brokers IS 'the bootstrap brokers';
+COMMENT ON COLUMN eventkit.kafka_sources.options IS 'the librdkafka options, with secrets masked';
+COMMENT ON COLUMN eventkit.kafka_sources.owner IS 'the role that created the source, whose rights the consumer ingests with';
+COMMENT ON COLUMN eventkit.kafka_sources.created_at IS 'when the source was created';
+COMMENT ON COLUMN eventkit.health_kafka.component IS 'kafka';
+COMMENT ON COLUMN eventkit.health_kafka.target IS 'the source''s name';
+COMMENT ON COLUMN eventkit.health_kafka.status IS 'ok, warning (no consumer) or error (failing)';
+COMMENT ON COLUMN eventkit.health_kafka.value IS 'the lag over all partitions';
+COMMENT ON COLUMN eventkit.health_kafka.detail IS 'the consumer, its partitions and lag, or the error';
+
 COMMENT ON COLUMN eventkit.intake_keys.key_hash IS 'SHA-256 of the key (the key itself is not stored)';
 COMMENT ON COLUMN eventkit.intake_keys.key_prefix IS 'the key''s first 11 characters, which name it (eventkit.write_keys, revoke_write_key)';
 COMMENT ON COLUMN eventkit.intake_keys.stream_id IS 'the stream it ingests into (eventkit.streams)';

@@ -7,6 +7,7 @@ OBJS = \
 	src/util/spi.o \
 	src/util/owner.o \
 	src/util/bulk_insert.o \
+	src/util/jsonb_raw.o \
 	src/catalog/catalog.o \
 	src/catalog/streams.o \
 	src/catalog/quarantine.o \

@@ -20,6 +20,7 @@
 #include "utils/timestamp.h"
 
 #include "pipeline/event.h"
+#include "util/jsonb_raw.h"
 
 #define MAX_ID_BYTES 256
 
@@ -180,38 +181,20 @@ hash_scalar(const JsonbValue *v, uint64 seed)
 
 #define TOKEN_HASH(tok) ((uint64) (tok) * 0x9E3779B97F4A7C15ULL)
 
-static uint64 hash_walk(JsonbContainer *c, uint64 h, uint64 seed);
+static uint64 hash_walk(const JsonbContainer *c, uint64 h, uint64 seed);
 
 /*
- * One child of a container, its data at base + offset with length len: a
- * scalar is mixed in with its token; a container is walked.
+ * One child of a container: a scalar is mixed in with its token; a
+ * container is walked.
  */
 static inline uint64
-hash_child(JEntry entry, char *base, uint32 offset, uint32 len,
-		   JsonbIteratorToken tok, uint64 h, uint64 seed)
+hash_child(const EkJsonbChild *child, JsonbIteratorToken tok, uint64 h, uint64 seed)
 {
 	JsonbValue	v;
 
-	if (JBE_ISCONTAINER(entry))
-		return hash_walk((JsonbContainer *) (base + INTALIGN(offset)), h, seed);
-	if (JBE_ISSTRING(entry))
-	{
-		v.type = jbvString;
-		v.val.string.val = base + offset;
-		v.val.string.len = len;
-	}
-	else if (JBE_ISNUMERIC(entry))
-	{
-		v.type = jbvNumeric;
-		v.val.numeric = (Numeric) (base + INTALIGN(offset));
-	}
-	else if (JBE_ISNULL(entry))
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvBool;
-		v.val.boolean = JBE_ISBOOL_TRUE(entry);
-	}
+	if (JBE_ISCONTAINER(child->entry))
+		return hash_walk((const JsonbContainer *) child->data, h, seed);
+	ek_jsonb_child_scalar(child, &v);
 	return mix(h, hash_scalar(&v, seed) + tok);
 }
 
@@ -219,50 +202,39 @@ hash_child(JEntry entry, char *base, uint32 offset, uint32 len,
  * Mix a container's tokens into h in the order JsonbIteratorNext (without
  * skipping nested containers) returns them: begin, then each key and value
  * (or element), nested containers in place, then end.  Reads the JEntries
- * directly, which is much cheaper than the iterator; the result is the same,
- * and must stay the same: stored fingerprints and derived ids depend on it.
+ * directly (util/jsonb_raw.h), which is much cheaper than the iterator;
+ * the result is the same, and must stay the same: stored fingerprints and
+ * derived ids depend on it.
  */
 static uint64
-hash_walk(JsonbContainer *c, uint64 h, uint64 seed)
+hash_walk(const JsonbContainer *c, uint64 h, uint64 seed)
 {
 	uint32		count = JsonContainerSize(c);
 	bool		is_object = JsonContainerIsObject(c);
-	JEntry	   *children = c->children;
-	char	   *base = (char *) &children[is_object ? count * 2 : count];
+	const char *base = ek_jsonb_base(c);
 	uint32		offset = 0;
-	uint32		value_offset = 0;
+	/* an object's values are stored after all its keys */
+	uint32		value_offset = is_object ? ek_jsonb_offset(c, count) : 0;
 
 	check_stack_depth();
 	h = mix(h, TOKEN_HASH(is_object ? WJB_BEGIN_OBJECT : WJB_BEGIN_ARRAY));
-	if (is_object)
-	{
-		/* values are stored after all the keys */
-		for (uint32 i = 0; i < count; i++)
-			JBE_ADVANCE_OFFSET(value_offset, children[i]);
-	}
 	for (uint32 i = 0; i < count; i++)
 	{
-		uint32		end = offset;
+		EkJsonbChild child;
 
-		JBE_ADVANCE_OFFSET(end, children[i]);
-		h = hash_child(children[i], base, offset, end - offset,
-					   is_object ? WJB_KEY : WJB_ELEM, h, seed);
-		offset = end;
+		ek_jsonb_child(c, base, i, &offset, &child);
+		h = hash_child(&child, is_object ? WJB_KEY : WJB_ELEM, h, seed);
 		if (is_object)
 		{
-			uint32		value_end = value_offset;
-
-			JBE_ADVANCE_OFFSET(value_end, children[count + i]);
-			h = hash_child(children[count + i], base, value_offset,
-						   value_end - value_offset, WJB_VALUE, h, seed);
-			value_offset = value_end;
+			ek_jsonb_child(c, base, count + i, &value_offset, &child);
+			h = hash_child(&child, WJB_VALUE, h, seed);
 		}
 	}
 	return mix(h, TOKEN_HASH(is_object ? WJB_END_OBJECT : WJB_END_ARRAY));
 }
 
 static uint64
-hash_container(JsonbContainer *c, uint64 seed)
+hash_container(const JsonbContainer *c, uint64 seed)
 {
 	return hash_walk(c, seed, seed);
 }

@@ -56,6 +56,11 @@ as_pg() { runuser -u postgres -- "$@"; }
 echo "== build (-Werror): production, then test build"
 as_pg make -C "$work" -s PG_CONFIG="$PG_CONFIG" clean >/dev/null
 as_pg make -C "$work" -s PG_CONFIG="$PG_CONFIG"
+# the production library has no test hook: no setting moves its clock
+if grep -aq 'eventkit.testing_' "$work/eventkit.so"; then
+	echo "run_tests.sh: the production build defines a test hook (eventkit.testing_*)" >&2
+	exit 1
+fi
 as_pg make -C "$work" -s PG_CONFIG="$PG_CONFIG" clean >/dev/null
 as_pg make -C "$work" -s PG_CONFIG="$PG_CONFIG" EK_TESTING=1
 make -C "$work" -s PG_CONFIG="$PG_CONFIG" EK_TESTING=1 install >/dev/null

@@ -125,15 +125,6 @@ static EkStatement read_waiting_1_0 = {
 	.flags = EK_STMT_READ_ONLY
 };
 
-/* the oldest waiting events, locked, in the order a replay takes them */
-static EkStatement lock_waiting = {
-	.sql = "SELECT q.quarantine_id, q.batch_id, q.received_at, q.payload, q.envelope"
-	" FROM eventkit.quarantine q WHERE q.quarantine_id OPERATOR(pg_catalog.=) ANY"
-	" (ARRAY(SELECT quarantine_id" WAITING " ORDER BY quarantine_id LIMIT $2))"
-	" ORDER BY q.batch_id, q.item FOR UPDATE",
-	.nargs = 2,.argtypes = {INT4OID, INT4OID},.expected = SPI_OK_SELECT
-};
-
 static EkStatement discard = {
 	.sql = "DELETE FROM eventkit.quarantine q"
 	" WHERE q.stream_id OPERATOR(pg_catalog.=) $1"
@@ -320,15 +311,6 @@ ek_quarantine_read_waiting(int32 stream_id, int limit, int *n)
 
 	return copy_rows(ek_stmt_run(ek_catalog_version() >= EK_CATALOG_1_1 ?
 								 &read_waiting : &read_waiting_1_0, args, NULL), n);
-}
-
-/* The same, locked against a concurrent replay, in arrival order. */
-QuarantinedEvent *
-ek_quarantine_lock_waiting(int32 stream_id, int limit, int *n)
-{
-	Datum		args[2] = {Int32GetDatum(stream_id), Int32GetDatum(limit)};
-
-	return copy_rows(ek_stmt_run(&lock_waiting, args, NULL), n);
 }
 
 /*

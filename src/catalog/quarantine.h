@@ -62,7 +62,6 @@ extern void ek_quarantine_settle(int32 plan_id, const int64 *gone, int ngone,
 extern QuarantinedEvent *ek_quarantine_read(int32 stream_id, Datum ids, bool ids_null,
 											int *n);
 extern QuarantinedEvent *ek_quarantine_read_waiting(int32 stream_id, int limit, int *n);
-extern QuarantinedEvent *ek_quarantine_lock_waiting(int32 stream_id, int limit, int *n);
 extern int64 ek_quarantine_discard(int32 stream_id, Datum ids, bool ids_null,
 								   Datum reasons, bool reasons_null,
 								   Datum older_than, bool older_than_null);

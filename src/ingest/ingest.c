@@ -248,9 +248,11 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 		}
 	}
 
-	/* the others are new, duplicates or conflicts */
+	/* the others are new, duplicates or conflicts (one owner scope for both) */
+	ek_as_owner_begin(&as_owner);
 	batch_id = ek_batches_next_id();
 	nudge_ledger = ek_dedup_claim(&stream, valid, nvalid, batch_id, verdicts);
+	ek_as_role_end(&as_owner);
 	MemoryContextSwitchTo(batch_cxt);
 	for (int i = 0; i < nvalid; i++)
 	{

@@ -8,7 +8,7 @@
  *	  exactly after the last batch committed (docs/intake-kafka.md).
  *
  *	  - The supervisor, ek_kafka_supervise(), runs in the scheduler of each
- *		database (worker.c) every pass: it starts a consumer for every
+ *		database (worker/scheduler.c) every pass: it starts a consumer for every
  *		source that has none.  A consumer holds its source's lock
  *		(kafka_source.h) for its life, so there is never more than one,
  *		even across scheduler restarts; it exits when its scheduler does

@@ -58,7 +58,7 @@ ek_payload_init(EventBatch *b, const StreamInfo *stream)
 
 /*
  * The limits of a call: the stream's own values where it has them, else
- * the settings (superuser-only, see guc.c).
+ * the settings (superuser-only, see util/guc.c).
  */
 static void
 limit_exceeded(const EventBatch *b, bool own, const char *name, int limit,

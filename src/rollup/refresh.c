@@ -544,7 +544,7 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 }
 
 /*
- * The refresh_rollup job (jobs.c): refresh the rollup whose table is relid,
+ * The refresh_rollup job (worker/jobs.c): refresh the rollup whose table is relid,
  * as the current user, whom the job worker has made the rollup's owner.
  * Returns the events folded.
  */

@@ -582,6 +582,30 @@ COMMENT ON COLUMN eventkit.write_keys.created_at IS 'when it was created';
 COMMENT ON COLUMN eventkit.write_keys.last_used_at IS 'when a request last used it (to the minute)';
 COMMENT ON COLUMN eventkit.write_keys.revoked_at IS 'when it was revoked; NULL while it is valid';
 
+-- ==== health() for pg_monitor ====
+-- health_ledger named the ledger through to_regclass('eventkit_internal....'),
+-- which needs USAGE on that schema: every non-superuser member of pg_monitor
+-- got "permission denied for schema eventkit_internal" from health().  The
+-- ledger's partitioned table is found through pg_class instead.
+CREATE OR REPLACE VIEW eventkit.health_ledger AS
+SELECT 'ledger'::text AS component,
+	   s.relid::text AS target,
+	   CASE WHEN g.current_start OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-)
+				 (2 OPERATOR(pg_catalog.*) s.dedup_window))
+			THEN 'warning' ELSE 'ok' END AS status,
+	   COALESCE(z.bytes, 0)::numeric AS value,
+	   pg_catalog.format('%s generation(s), %s', g.n, pg_catalog.pg_size_pretty(COALESCE(z.bytes, 0))) AS detail
+  FROM eventkit.streams s,
+	   LATERAL (SELECT pg_catalog.count(*) AS n,
+					   pg_catalog.max(lg.started_at) FILTER (WHERE lg.ended_at IS NULL) AS current_start
+				  FROM eventkit.ledger_generations lg
+				 WHERE lg.stream_id OPERATOR(pg_catalog.=) s.stream_id) g,
+	   LATERAL (SELECT pg_catalog.sum(pg_catalog.pg_total_relation_size(i.inhrelid))::bigint AS bytes
+				  FROM pg_catalog.pg_inherits i
+				  JOIN pg_catalog.pg_class l ON l.oid OPERATOR(pg_catalog.=) i.inhparent
+				 WHERE l.relnamespace OPERATOR(pg_catalog.=) 'eventkit_internal'::pg_catalog.regnamespace
+				   AND l.relname OPERATOR(pg_catalog.=) pg_catalog.format('ledger_%s', s.stream_id)) z;
+
 -- ==== Catalog: keys, names and comments ====
 -- (eventkit--1.3.sql states the conventions at its top: names, grants,
 -- keys, roles)

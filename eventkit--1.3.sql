@@ -1381,8 +1381,9 @@ SELECT 'ledger'::text AS component,
 				 WHERE lg.stream_id OPERATOR(pg_catalog.=) s.stream_id) g,
 	   LATERAL (SELECT pg_catalog.sum(pg_catalog.pg_total_relation_size(i.inhrelid))::bigint AS bytes
 				  FROM pg_catalog.pg_inherits i
-				 WHERE i.inhparent OPERATOR(pg_catalog.=)
-					   pg_catalog.to_regclass(pg_catalog.format('eventkit_internal.ledger_%s', s.stream_id))::pg_catalog.oid) z;
+				  JOIN pg_catalog.pg_class l ON l.oid OPERATOR(pg_catalog.=) i.inhparent
+				 WHERE l.relnamespace OPERATOR(pg_catalog.=) 'eventkit_internal'::pg_catalog.regnamespace
+				   AND l.relname OPERATOR(pg_catalog.=) pg_catalog.format('ledger_%s', s.stream_id)) z;
 
 CREATE VIEW eventkit.health_jobs AS
 SELECT 'job'::text AS component,

@@ -71,6 +71,13 @@ SELECT detail FROM eventkit.health() WHERE component = 'scheduler';
 SELECT preloaded, enabled, state FROM eventkit.scheduler_status();
 SELECT * FROM eventkit.health() WHERE status NOT IN ('ok', 'warning', 'error');
 
+-- a member of pg_monitor (not a superuser) reads every check
+CREATE ROLE ek_monitor IN ROLE pg_monitor;
+SET ROLE ek_monitor;
+SELECT component, count(*) AS checks FROM eventkit.health() GROUP BY 1 ORDER BY 1;
+RESET ROLE;
+DROP ROLE ek_monitor;
+
 -- a failed job shows as an error in health()
 UPDATE eventkit.jobs SET last_status = 'failed', last_error = 'canceling statement due to lock timeout',
 	   failures = 3 WHERE kind = 'retention' AND target = 'public.ev_min';

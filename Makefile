@@ -18,6 +18,7 @@ OBJS = \
 	src/jsonschema.o \
 	src/jsonschema_compile.o \
 	src/jsonschema_format.o \
+	src/jsonschema_idn.o \
 	src/jsonschema_meta.o \
 	src/jsonschema_regex.o \
 	src/jsonschema_sql.o \
@@ -32,11 +33,11 @@ EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src $(ICU_CFLAGS)
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 
-REGRESS = streams ingest dedup ledger clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog \
-	jsonschema validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns upgrade
+REGRESS = streams ingest dedup ledger pinned_formats clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog \
+	jsonschema regex_crosscheck idn_formats validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry
@@ -50,3 +51,8 @@ EXTRA_CLEAN = tmp_check tmp_check_iso results regression.diffs regression.out te
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# the IDN formats (src/jsonschema_idn.c): libidn2 and ICU, when PostgreSQL has ICU
+ifeq ($(with_icu),yes)
+SHLIB_LINK += -lidn2 $(ICU_LIBS)
+endif

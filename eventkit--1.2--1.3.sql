@@ -286,3 +286,30 @@ LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION eventkit.post_restore() FROM PUBLIC;
 COMMENT ON FUNCTION eventkit.post_restore() IS
 	'After restoring a dump into this database: the scheduler runs its jobs again';
+
+-- ==== Pinned formats: functions for the tests only ====
+-- (src/ledger_filter.c, src/jsonschema_regex.c; sql/pinned_formats.sql,
+-- sql/regex_crosscheck.sql, test/t/017_pinned_formats.pl)
+--
+-- Not an interface: in eventkit_internal, executable by superusers only.
+-- The id hash behind the ledger filters, and a filter's answer for an id,
+-- as ingest computes them: the filters are stored and dumped, so the tests
+-- pin both against known answers.
+CREATE FUNCTION eventkit_internal.id_hash64(id text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'eventkit_id_hash64'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION eventkit_internal.id_hash64(text) FROM PUBLIC;
+
+CREATE FUNCTION eventkit_internal.ledger_filter_contains(filter bytea, id text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'eventkit_ledger_filter_contains'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION eventkit_internal.ledger_filter_contains(bytea, text) FROM PUBLIC;
+
+-- whether the validator's fast matcher runs a "pattern" (NULL: invalid)
+CREATE FUNCTION eventkit_internal.regex_fast_path(pattern text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'eventkit_regex_fast_path'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION eventkit_internal.regex_fast_path(text) FROM PUBLIC;

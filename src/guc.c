@@ -23,6 +23,7 @@
 #include "utils/memutils.h"
 
 #include "eventkit.h"
+#include "jsonschema.h"
 
 int			ek_max_event_bytes = 32 * 1024;
 int			ek_max_batch_bytes = 500 * 1024;
@@ -217,6 +218,16 @@ ek_define_gucs(void)
 							 "Every payload the fast parser accepts is parsed again by jsonb_in "
 							 "and the two results compared; a difference is an internal error.",
 							 &ek_testing_json_crosscheck,
+							 false,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventkit.testing_regex_crosscheck",
+							 "For tests only: checks the validator's fast pattern matcher against PostgreSQL's regex engine.",
+							 "Every match the fast matcher answers (simple \"pattern\" and "
+							 "\"patternProperties\" regexes) is run by PostgreSQL's engine too; "
+							 "a difference is an internal error.",
+							 &ek_testing_regex_crosscheck,
 							 false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							 NULL, NULL, NULL);

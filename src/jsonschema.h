@@ -49,4 +49,10 @@ extern bool ek_schema_validate(const EkSchema *schema, Jsonb *instance,
 /* The errors as a jsonb array of {keyword, instancePath, schemaPath, message}. */
 extern Jsonb *ek_schema_errors_jsonb(List *errors);
 
+/*
+ * For tests (eventkit.testing_regex_crosscheck): every match the fast
+ * pattern matcher answers is checked against PostgreSQL's regex engine.
+ */
+extern bool ek_testing_regex_crosscheck;
+
 #endif							/* EVENTKIT_JSONSCHEMA_H */

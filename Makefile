@@ -27,7 +27,8 @@ OBJS = \
 	src/rollup.o \
 	src/rollup_sql.o \
 	src/rollup_fold.o src/rollup_delta.o \
-	src/rollup_values.o
+	src/rollup_values.o \
+	src/intake/http.o src/intake/http_api.o src/intake/write_keys.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql
@@ -35,9 +36,11 @@ PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src $(ICU_CFLAGS)
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
+# the HTTP intake (src/intake/): libmicrohttpd and zlib
+SHLIB_LINK += -lmicrohttpd -lz
 
 REGRESS = streams ingest dedup ledger pinned_formats clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog \
-	jsonschema regex_crosscheck idn_formats validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns upgrade
+	jsonschema regex_crosscheck idn_formats validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry

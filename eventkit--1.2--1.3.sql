@@ -287,6 +287,71 @@ REVOKE ALL ON FUNCTION eventkit.post_restore() FROM PUBLIC;
 COMMENT ON FUNCTION eventkit.post_restore() IS
 	'After restoring a dump into this database: the scheduler runs its jobs again';
 
+-- ==== Intake over HTTP ====
+-- (src/intake/: the listener serves Segment's tracking API; see docs/intake-http.md)
+
+-- Write keys.  Only a key's SHA-256 is stored; key_prefix (its first 11
+-- characters) names it in eventkit.write_keys and revoke_write_key().  A key
+-- ingests into one stream with the rights of the role that created it (a
+-- role name, as eventkit.plans.owner: OIDs do not survive pg_dump into
+-- another cluster).  No foreign key to eventkit.streams: pg_restore -j loads
+-- extension tables in parallel (see plan_versions above); a key whose stream
+-- is gone is refused by the listener (403) and shown without a stream.
+CREATE TABLE eventkit.intake_keys (
+	key_hash bytea PRIMARY KEY,
+	key_prefix text NOT NULL UNIQUE,
+	stream_id integer NOT NULL,
+	role name NOT NULL,
+	description text,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	last_used_at timestamptz,
+	revoked_at timestamptz,
+	CHECK (pg_catalog.octet_length(key_hash) OPERATOR(pg_catalog.=) 32)
+);
+SELECT pg_catalog.pg_extension_config_dump('eventkit.intake_keys', '');
+REVOKE ALL ON eventkit.intake_keys FROM PUBLIC;
+COMMENT ON TABLE eventkit.intake_keys IS
+'write keys of the HTTP intake: SHA-256 of each key, its stream and role (read eventkit.write_keys)';
+
+-- What a user may see of the keys: those of the roles they have the
+-- privileges of, and those of the streams they own; never a secret.
+CREATE VIEW eventkit.write_keys WITH (security_barrier) AS
+SELECT k.key_prefix,
+	   s.relid AS stream,
+	   k.role,
+	   k.description,
+	   k.created_at,
+	   k.last_used_at,
+	   k.revoked_at
+  FROM eventkit.intake_keys k
+  LEFT JOIN eventkit.streams s ON s.stream_id OPERATOR(pg_catalog.=) k.stream_id
+  LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.relid::pg_catalog.oid
+ WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+				WHERE r.rolname OPERATOR(pg_catalog.=) k.role
+				  AND pg_catalog.pg_has_role(r.oid, 'USAGE'))
+	OR (c.oid IS NOT NULL AND pg_catalog.pg_has_role(c.relowner, 'USAGE'))
+	OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+				WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER AND r.rolsuper);
+GRANT SELECT ON eventkit.write_keys TO PUBLIC;
+COMMENT ON VIEW eventkit.write_keys IS
+'write keys of the HTTP intake you may see (your roles'', your streams''): prefix, stream, role, use; never the secret';
+
+CREATE FUNCTION eventkit.create_write_key(stream regclass, description text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'eventkit_create_write_key'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION eventkit.create_write_key(regclass, text) IS
+'a new write key for the HTTP intake: events sent with it are ingested into the stream as the current user (who needs INSERT on it); shown only this once';
+
+CREATE FUNCTION eventkit.revoke_write_key(key text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'eventkit_revoke_write_key'
+LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION eventkit.revoke_write_key(text) IS
+'revoke a write key (the key, or its prefix as eventkit.write_keys shows it): requests that start after this commits get 401; by its role, the stream''s owner or a superuser';
+
 -- ==== Pinned formats: functions for the tests only ====
 -- (src/ledger_filter.c, src/jsonschema_regex.c; sql/pinned_formats.sql,
 -- sql/regex_crosscheck.sql, test/t/017_pinned_formats.pl)

@@ -6,7 +6,8 @@
  *	  stored rows, duplicates, conflicts, quarantine rows (a retried event
  *	  stored once) or rejections, in one transaction-safe pass per call;
  *	  and eventkit.replay_quarantine(), which runs quarantined events
- *	  through the same pass.
+ *	  through the same pass.  ek_ingest_jsonb_payload() (ingest.h) is
+ *	  the same pass for C callers: the HTTP intake (src/intake/).
  *
  *	  A call runs in a memory context of its own.  Per batch (not per
  *	  event) it issues one statement each to: claim ids in the ledger
@@ -39,6 +40,7 @@
 #include "utils/timestamp.h"
 
 #include "eventkit.h"
+#include "ingest.h"
 
 PG_FUNCTION_INFO_V1(eventkit_ingest_jsonb);
 PG_FUNCTION_INFO_V1(eventkit_ingest_text);
@@ -1010,6 +1012,25 @@ ingest_result_datum(FunctionCallInfo fcinfo, const IngestBatch *b)
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
+/* An empty batch for the stream, with the stream's limits. */
+static void
+init_batch(IngestBatch *b, Oid relid, StreamInfo *stream)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SPI_connect();
+	ek_lookup_stream(relid, stream, false);
+	SPI_finish();
+	MemoryContextSwitchTo(cxt);
+
+	memset(b, 0, sizeof(IngestBatch));
+	b->env.context.type = jbvNull;
+	b->relid = relid;
+	b->max_event_bytes = stream->max_event_bytes;
+	b->max_batch_bytes = stream->max_batch_bytes;
+	b->max_batch_items = stream->max_batch_items;
+}
+
 /*
  * Collect the payload argument's items into b, within the stream's limits,
  * and ingest them.
@@ -1019,19 +1040,8 @@ ingest_payload_argument(FunctionCallInfo fcinfo, bool is_text, Oid relid,
 						TimestampTz received_at, IngestBatch *b)
 {
 	StreamInfo	stream;
-	MemoryContext cxt = CurrentMemoryContext;
 
-	SPI_connect();
-	ek_lookup_stream(relid, &stream, false);
-	SPI_finish();
-	MemoryContextSwitchTo(cxt);
-
-	memset(b, 0, sizeof(IngestBatch));
-	b->env.context.type = jbvNull;
-	b->relid = relid;
-	b->max_event_bytes = stream.max_event_bytes;
-	b->max_batch_bytes = stream.max_batch_bytes;
-	b->max_batch_items = stream.max_batch_items;
+	init_batch(b, relid, &stream);
 	if (is_text)
 	{
 		text	   *payload = PG_GETARG_TEXT_PP(1);
@@ -1064,6 +1074,40 @@ ingest_returning_counts(FunctionCallInfo fcinfo, bool is_text)
 	result = ingest_result_datum(fcinfo, &b);
 	MemoryContextDelete(cxt);
 	return result;
+}
+
+/*
+ * eventkit.ingest(stream, payload jsonb, received_at) for C callers (the
+ * HTTP intake, src/intake/): the same privilege checks (the current user
+ * needs USAGE on the stream's schema and INSERT on it), the stream's
+ * limits, the same pass, the counts in *out.  Errors are thrown as from
+ * the SQL function, nothing half-written.
+ */
+void
+ek_ingest_jsonb_payload(Oid relid, Jsonb *payload, TimestampTz received_at,
+						IngestCounts *out)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	StreamInfo	stream;
+	IngestBatch b;
+
+	ek_apply_memory_retention();
+	lock_stream_for_insert(relid);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit ingest",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	init_batch(&b, relid, &stream);
+	check_batch_size(&b, VARSIZE_ANY_EXHDR(payload));
+	collect_jsonb_items(&b, payload);
+	ingest_batch(relid, &stream, &b, received_at);
+	MemoryContextSwitchTo(old);
+	out->accepted = b.counts[ITEM_ACCEPTED];
+	out->duplicates = b.counts[ITEM_DUPLICATE];
+	out->conflicts = b.counts[ITEM_CONFLICT];
+	out->quarantined = b.counts[ITEM_QUARANTINED];
+	out->rejected = b.counts[ITEM_REJECTED];
+	MemoryContextDelete(cxt);
 }
 
 Datum

@@ -50,13 +50,14 @@ SELECT label, octet_length(id) AS bytes, lpad(to_hex(eventkit_internal.id_hash64
 SELECT eventkit_internal.id_hash64(repeat('x', 3000)) = eventkit_internal.id_hash64(
          (SELECT string_agg('x', '') FROM generate_series(1, 3000))) AS detoasted_alike;
 
--- A ledger filter, built by maintenance (the production path) over 100 ids
--- pin-001 .. pin-100: 100 ids x 32 bits = 7 blocks of 64 bytes after the
--- 24-byte header.  Its bytes, 64 to a row.
+-- A ledger filter, built by maintenance (the production path) over the
+-- 100 ids pinned-id-001 .. pinned-id-100 (13 bytes: a whole word and a
+-- tail): 100 ids x 32 bits = 7 blocks of 64 bytes after the 24-byte
+-- header.  Its bytes, 64 to a row.
 SELECT eventkit.create_stream('pins') IS NOT NULL AS created;
 SET eventkit.ledger_generation_rows = 50;
 SELECT accepted FROM eventkit.ingest('pins', (
-  SELECT jsonb_agg(jsonb_build_object('type', 'track', 'messageId', format('pin-%s', lpad(i::text, 3, '0')),
+  SELECT jsonb_agg(jsonb_build_object('type', 'track', 'messageId', format('pinned-id-%s', lpad(i::text, 3, '0')),
                                       'userId', 'u', 'event', 'E') ORDER BY i)
     FROM generate_series(1, 100) i));
 SELECT eventkit.run_maintenance('pins');	-- seals generation 1
@@ -68,14 +69,14 @@ SELECT octet_length(filter) AS bytes, encode(sha256(filter), 'hex') AS sha256 FR
 SELECT r AS row, encode(substr(filter, 64 * r + 1, 64), 'hex') AS bytes
   FROM pinned_filter, generate_series(0, (octet_length(filter) - 1) / 64) r ORDER BY r;
 -- its answers: every id it was built from (no false negatives) ...
-SELECT count(*) FILTER (WHERE eventkit_internal.ledger_filter_contains(filter, format('pin-%s', lpad(i::text, 3, '0')))) AS members_found
+SELECT count(*) FILTER (WHERE eventkit_internal.ledger_filter_contains(filter, format('pinned-id-%s', lpad(i::text, 3, '0')))) AS members_found
   FROM pinned_filter, generate_series(1, 100) i;
 -- ... and none of 2000 others (about 0.002% false positives)
-SELECT count(*) FILTER (WHERE eventkit_internal.ledger_filter_contains(filter, format('out-%s', i))) AS false_positives
+SELECT count(*) FILTER (WHERE eventkit_internal.ledger_filter_contains(filter, format('other-id-%s', i))) AS false_positives
   FROM pinned_filter, generate_series(1, 2000) i;
 -- ingest agrees: members are duplicates, others new
-SELECT accepted, duplicates FROM eventkit.ingest('pins', '[{"type": "track", "messageId": "pin-007", "userId": "u", "event": "E"},
-                                                         {"type": "track", "messageId": "pin-new", "userId": "u", "event": "E"}]'::jsonb);
+SELECT accepted, duplicates FROM eventkit.ingest('pins', '[{"type": "track", "messageId": "pinned-id-007", "userId": "u", "event": "E"},
+                                                         {"type": "track", "messageId": "pinned-id-new", "userId": "u", "event": "E"}]'::jsonb);
 -- Which block an id's bits are in, and which bits: pinned with made-up
 -- filters.  In the first, of 4 blocks only block 2 has its bits set: the
 -- ids it answers for are those whose hash picks block 2.  In the second,
@@ -87,12 +88,12 @@ INSERT INTO made_up VALUES
                     || repeat('00', 128) || repeat('ff', 64) || repeat('00', 64), 'hex')),
   ('even', decode('454b4246010800000000000000000000' || '01000000' || '00000000'
                   || repeat('55', 64), 'hex'));
-SELECT name, count(*) FILTER (WHERE eventkit_internal.ledger_filter_contains(filter, format('out-%s', i))) AS answers_yes
+SELECT name, count(*) FILTER (WHERE eventkit_internal.ledger_filter_contains(filter, format('other-id-%s', i))) AS answers_yes
   FROM made_up, generate_series(1, 2000) i GROUP BY name ORDER BY name;
 \pset format unaligned
-SELECT name, string_agg(format('out-%s', i), ' ' ORDER BY i) AS yes_for
+SELECT name, string_agg(format('other-id-%s', i), ' ' ORDER BY i) AS yes_for
   FROM made_up, generate_series(1, 2000) i
- WHERE eventkit_internal.ledger_filter_contains(filter, format('out-%s', i))
+ WHERE eventkit_internal.ledger_filter_contains(filter, format('other-id-%s', i))
    AND (name = 'even' OR i <= 200)
  GROUP BY name ORDER BY name;
 \pset format aligned

@@ -9,8 +9,9 @@
 #
 #   - every known-answer vector of expected/pinned_formats.out (its input
 #     bytes are in the file) hashes to the pinned value;
-#   - the pinned filter bytes are the filter of pin-001 .. pin-100, and the
-#     pinned answers of the made-up filters are the reference's;
+#   - the pinned filter bytes are the filter of pinned-id-001 ..
+#     pinned-id-100, and the pinned answers of the made-up filters are the
+#     reference's;
 #   - on a server, the extension's hash and filter answers equal the
 #     reference's for 400 random ids (ASCII, UTF-8 of 1 to 4 bytes, 0 to
 #     256 bytes long, fixed seed), and for the filter that maintenance
@@ -46,8 +47,8 @@ is(join("\n", @bad), '', 'every pinned hash is the reference hash of its input')
 my ($filter_table) = $expected =~ /^ row \| +bytes +\n-+\+-+\n(.*?)^\(\d+ rows\)$/ms;
 my $pinned_filter = join('', ($filter_table // '') =~ /^ +\d+ \| ([0-9a-f]+)$/mg);
 is($pinned_filter,
-	unpack('H*', EkReference::filter_bytes(map { sprintf('pin-%03d', $_) } 1 .. 100)),
-	'the pinned filter is the reference filter of pin-001 .. pin-100');
+	unpack('H*', EkReference::filter_bytes(map { sprintf('pinned-id-%03d', $_) } 1 .. 100)),
+	'the pinned filter is the reference filter of pinned-id-001 .. pinned-id-100');
 
 my %made_up = (
 	block2 => pack('H*', '454b4246010800000000000000000000' . '04000000' . '00000000'
@@ -57,10 +58,10 @@ my %made_up = (
 my ($pinned_block2) = $expected =~ /^block2\|(.*)$/m;
 my ($pinned_even) = $expected =~ /^even\|(.*)$/m;
 is($pinned_block2,
-	join(' ', grep { EkReference::filter_contains($made_up{block2}, $_) } map { "out-$_" } 1 .. 200),
+	join(' ', grep { EkReference::filter_contains($made_up{block2}, $_) } map { "other-id-$_" } 1 .. 200),
 	'the pinned answers of the block-2 filter are the reference answers');
 is($pinned_even,
-	join(' ', grep { EkReference::filter_contains($made_up{even}, $_) } map { "out-$_" } 1 .. 2000),
+	join(' ', grep { EkReference::filter_contains($made_up{even}, $_) } map { "other-id-$_" } 1 .. 2000),
 	'the pinned answers of the even-bits filter are the reference answers');
 
 # ---- the extension against the reference, on random ids

@@ -2,33 +2,35 @@
 MODULE_big = eventkit
 OBJS = \
 	src/eventkit.o \
-	src/guc.o \
-	src/catalog.o \
-	src/partition.o \
-	src/event.o \
-	src/json_parse.o \
-	src/dedup.o \
-	src/ledger_filter.o \
-	src/ingest.o \
-	src/quarantine.o \
-	src/writer.o \
-	src/maintenance.o \
-	src/plan.o \
-	src/plan_check.o \
-	src/jsonschema.o \
-	src/jsonschema_compile.o \
-	src/jsonschema_format.o \
-	src/jsonschema_idn.o \
-	src/jsonschema_meta.o \
-	src/jsonschema_regex.o \
-	src/jsonschema_sql.o \
-	src/jobs.o \
-	src/worker.o \
-	src/rollup.o \
-	src/rollup_sql.o \
-	src/rollup_fold.o src/rollup_delta.o \
-	src/rollup_values.o \
-	src/intake/http.o src/intake/http_api.o src/intake/write_keys.o
+	src/util/guc.o \
+	src/stream/stream.o \
+	src/pipeline/event.o \
+	src/pipeline/json_parse.o \
+	src/pipeline/partition.o \
+	src/pipeline/writer.o \
+	src/pipeline/dedup/dedup.o \
+	src/pipeline/dedup/ledger_filter.o \
+	src/pipeline/plan/plan.o \
+	src/pipeline/plan/plan_check.o \
+	src/jsonschema/jsonschema.o \
+	src/jsonschema/jsonschema_compile.o \
+	src/jsonschema/jsonschema_format.o \
+	src/jsonschema/jsonschema_idn.o \
+	src/jsonschema/jsonschema_meta.o \
+	src/jsonschema/jsonschema_regex.o \
+	src/jsonschema/jsonschema_sql.o \
+	src/ingest/ingest.o \
+	src/ingest/quarantine.o \
+	src/worker/maintenance.o \
+	src/worker/jobs.o \
+	src/worker/worker.o \
+	src/rollup/refresh.o \
+	src/rollup/definition.o \
+	src/rollup/fold.o \
+	src/rollup/delta.o \
+	src/rollup/values.o \
+	src/intake/http.o src/intake/http_api.o src/intake/write_keys.o \
+	src/intake/kafka_source.o src/intake/kafka_consumer.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql
@@ -36,11 +38,11 @@ PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src $(ICU_CFLAGS)
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
-# the HTTP intake (src/intake/): libmicrohttpd and zlib
-SHLIB_LINK += -lmicrohttpd -lz
+# the intakes (src/intake/): libmicrohttpd and zlib for HTTP, librdkafka for Kafka
+SHLIB_LINK += -lmicrohttpd -lz -lrdkafka
 
 REGRESS = streams ingest dedup ledger pinned_formats clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog \
-	jsonschema regex_crosscheck idn_formats validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys upgrade
+	jsonschema regex_crosscheck idn_formats validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry
@@ -49,13 +51,21 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-EXTRA_CLEAN = tmp_check tmp_check_iso results regression.diffs regression.out test/isolation/output_iso
+EXTRA_CLEAN = tmp_check tmp_check_iso results regression.diffs regression.out test/isolation/output_iso \
+	test/kafka/mock_cluster
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# the IDN formats (src/jsonschema_idn.c): libidn2 and ICU, when PostgreSQL has ICU
+# Intake from Kafka: the TAP tests and test/bench/kafka.sh run a mock Kafka
+# cluster (librdkafka's) in this helper.
+test/kafka/mock_cluster: test/kafka/mock_cluster.c
+	$(CC) -Wall -Werror -O2 -o $@ $< -lrdkafka
+
+installcheck: test/kafka/mock_cluster
+
+# the IDN formats (src/jsonschema/jsonschema_idn.c): libidn2 and ICU, when PostgreSQL has ICU
 ifeq ($(with_icu),yes)
 SHLIB_LINK += -lidn2 $(ICU_LIBS)
 endif

@@ -352,9 +352,186 @@ LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION eventkit.revoke_write_key(text) IS
 'revoke a write key (the key, or its prefix as eventkit.write_keys shows it): requests that start after this commits get 401; by its role, the stream''s owner or a superuser';
 
+-- ==== Intake from Kafka ====
+-- (src/intake/kafka_source.c, src/intake/kafka_consumer.c, src/ingest.c;
+-- docs/intake-kafka.md)
+
+-- Where a quarantined event came from, when an intake worker ingested it:
+-- {"kind": "kafka", "source": ..., "topic": ..., "partition": ..., "offset": ...}.
+-- NULL for events ingested through SQL.
+ALTER TABLE eventkit.quarantine ADD COLUMN origin jsonb;
+
+-- One row per Kafka source.  options holds librdkafka properties, secrets
+-- (sasl.password, ...) included: only the extension owner reads this
+-- table; eventkit.kafka_sources shows it with secrets masked.  owner is the
+-- role that created the source (a name, as eventkit.plans.owner): its
+-- consumer ingests as that role.  The consumer writes last_error,
+-- last_error_at and failing_since (NULL while it works).  No foreign key to
+-- eventkit.streams (pg_restore -j loads the two tables in parallel): a
+-- source whose stream is dropped fails, shown by eventkit.health().
+CREATE TABLE eventkit.kafka_source_config (
+	source_id integer PRIMARY KEY,
+	name text NOT NULL UNIQUE,
+	stream_id integer NOT NULL,
+	brokers text NOT NULL,
+	topic text NOT NULL,
+	options jsonb NOT NULL DEFAULT '{}',
+	owner name NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	last_error text,
+	last_error_at timestamptz,
+	failing_since timestamptz,
+	CHECK (pg_catalog.jsonb_typeof(options) OPERATOR(pg_catalog.=) 'object')
+);
+CREATE SEQUENCE eventkit.kafka_source_config_source_id_seq AS integer
+	OWNED BY eventkit.kafka_source_config.source_id;
+ALTER TABLE eventkit.kafka_source_config ALTER COLUMN source_id
+	SET DEFAULT pg_catalog.nextval('eventkit.kafka_source_config_source_id_seq');
+COMMENT ON TABLE eventkit.kafka_source_config IS
+'Kafka sources (eventkit.create_kafka_source), with their librdkafka options; read through eventkit.kafka_sources';
+
+-- The next offset to consume (the last one stored + 1) of each partition
+-- of a source, written in the transaction that stores the events consumed
+-- up to it: what makes intake from Kafka exactly-once.  Deleted with the
+-- source (no foreign key, as above).
+CREATE TABLE eventkit.kafka_offsets (
+	source_id integer NOT NULL,
+	partition integer NOT NULL,
+	next_offset bigint NOT NULL,
+	high_watermark bigint,
+	messages bigint NOT NULL DEFAULT 0,
+	events bigint NOT NULL DEFAULT 0,
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (source_id, partition),
+	CHECK (partition >= 0),
+	CHECK (next_offset >= 0)
+);
+COMMENT ON TABLE eventkit.kafka_offsets IS
+'per Kafka source and partition: the next offset to consume, stored in the transaction of the events before it';
+
+SELECT pg_catalog.pg_extension_config_dump('eventkit.kafka_source_config', '');
+SELECT pg_catalog.pg_extension_config_dump('eventkit.kafka_source_config_source_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('eventkit.kafka_offsets', '');
+REVOKE ALL ON eventkit.kafka_source_config, eventkit.kafka_offsets FROM PUBLIC;
+REVOKE ALL ON SEQUENCE eventkit.kafka_source_config_source_id_seq FROM PUBLIC;
+
+-- An option whose name says it holds a secret, shown masked.
+CREATE FUNCTION eventkit.kafka_mask_options(options jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT COALESCE(pg_catalog.jsonb_object_agg(o.key,
+		   CASE WHEN o.key ~* '(password|secret|key|token|credential|jaas|oauthbearer\.config)'
+				THEN '"********"'::pg_catalog.jsonb ELSE o.value END), '{}'::pg_catalog.jsonb)
+  FROM pg_catalog.jsonb_each(options) o
+$$;
+COMMENT ON FUNCTION eventkit.kafka_mask_options(jsonb) IS
+'librdkafka options with the values of secret-looking keys (password, secret, key, token, ...) masked';
+
+-- One row per source and partition (one row with a NULL partition for a
+-- source that has none yet).  consumer_pid is the consumer that holds the
+-- source's lock (an advisory lock with objsubid 3, which
+-- pg_advisory_lock never uses).  Rows are shown to members of the
+-- source's owner, to roles that may read its stream, and to pg_monitor.
+CREATE VIEW eventkit.kafka_sources AS
+SELECT c.name,
+	   s.relid AS stream,
+	   c.topic,
+	   o.partition,
+	   o.next_offset,
+	   o.high_watermark,
+	   CASE WHEN o.high_watermark IS NOT NULL
+			THEN GREATEST(o.high_watermark OPERATOR(pg_catalog.-) o.next_offset, 0) END AS lag,
+	   o.messages,
+	   o.events,
+	   o.updated_at,
+	   CASE WHEN l.pid IS NULL THEN 'stopped'
+			WHEN c.failing_since IS NOT NULL THEN 'failing'
+			ELSE 'running' END AS status,
+	   l.pid AS consumer_pid,
+	   c.last_error,
+	   c.last_error_at,
+	   c.failing_since,
+	   c.brokers,
+	   eventkit.kafka_mask_options(c.options) AS options,
+	   c.owner,
+	   c.created_at
+  FROM eventkit.kafka_source_config c
+  LEFT JOIN eventkit.streams s ON s.stream_id OPERATOR(pg_catalog.=) c.stream_id
+  LEFT JOIN eventkit.kafka_offsets o ON o.source_id OPERATOR(pg_catalog.=) c.source_id
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.min(lk.pid) AS pid
+	  FROM pg_catalog.pg_locks lk
+	 WHERE lk.locktype OPERATOR(pg_catalog.=) 'advisory' AND lk.granted
+	   AND lk.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+												WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+	   AND lk.classid OPERATOR(pg_catalog.=) 25963::pg_catalog.oid
+	   AND lk.objid OPERATOR(pg_catalog.=) c.source_id::pg_catalog.oid
+	   AND lk.objsubid OPERATOR(pg_catalog.=) 3) l ON true
+ WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+				WHERE r.rolname OPERATOR(pg_catalog.=) c.owner
+				  AND pg_catalog.pg_has_role(r.oid, 'USAGE'))
+	OR pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+	OR (s.relid IS NOT NULL AND pg_catalog.has_table_privilege(s.relid::pg_catalog.oid, 'SELECT'));
+GRANT SELECT ON eventkit.kafka_sources TO PUBLIC;
+COMMENT ON VIEW eventkit.kafka_sources IS
+'Kafka sources, one row per partition: stored next offset, high watermark, lag, messages and events ingested, consumer status and last error; secrets in options masked';
+
+-- Health: a source without a consumer is a warning (the scheduler starts
+-- one within eventkit.naptime); a failing consumer, an error.
+CREATE VIEW eventkit.health_kafka AS
+SELECT 'kafka'::text AS component,
+	   c.name AS target,
+	   CASE WHEN l.pid IS NULL THEN 'warning'
+			WHEN c.failing_since IS NOT NULL THEN 'error'
+			ELSE 'ok' END AS status,
+	   COALESCE(o.lag, 0)::numeric AS value,
+	   CASE WHEN l.pid IS NULL
+			THEN 'no consumer running (started by the scheduler of this database)'
+			WHEN c.failing_since IS NOT NULL
+			THEN pg_catalog.format('failing since %s: %s', c.failing_since, c.last_error)
+			ELSE pg_catalog.format('consumer pid %s, %s partition(s), lag %s', l.pid,
+								   COALESCE(o.partitions, 0), COALESCE(o.lag, 0)) END AS detail
+  FROM eventkit.kafka_source_config c
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS partitions,
+		   pg_catalog.sum(GREATEST(ko.high_watermark OPERATOR(pg_catalog.-) ko.next_offset, 0)) AS lag
+	  FROM eventkit.kafka_offsets ko
+	 WHERE ko.source_id OPERATOR(pg_catalog.=) c.source_id) o ON true
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.min(lk.pid) AS pid
+	  FROM pg_catalog.pg_locks lk
+	 WHERE lk.locktype OPERATOR(pg_catalog.=) 'advisory' AND lk.granted
+	   AND lk.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+												WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+	   AND lk.classid OPERATOR(pg_catalog.=) 25963::pg_catalog.oid
+	   AND lk.objid OPERATOR(pg_catalog.=) c.source_id::pg_catalog.oid
+	   AND lk.objsubid OPERATOR(pg_catalog.=) 3) l ON true;
+GRANT SELECT ON eventkit.health_kafka TO pg_monitor;
+COMMENT ON VIEW eventkit.health_kafka IS
+'health of Kafka sources: failing consumers (error), sources without a consumer (warning), lag';
+
+CREATE FUNCTION eventkit.create_kafka_source(name text, stream regclass, brokers text,
+											 topic text, options jsonb DEFAULT '{}')
+RETURNS void
+AS 'MODULE_PATHNAME', 'eventkit_create_kafka_source'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION eventkit.create_kafka_source(text, regclass, text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION eventkit.create_kafka_source(text, regclass, text, text, jsonb) IS
+'consume a Kafka topic into a stream, exactly once, as the calling role (options: librdkafka properties); EXECUTE is granted by a superuser';
+
+CREATE FUNCTION eventkit.drop_kafka_source(name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'eventkit_drop_kafka_source'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION eventkit.drop_kafka_source(text) IS
+'drop a Kafka source and its stored offsets (its owner or a superuser); its consumer exits';
+
 -- ==== Pinned formats: functions for the tests only ====
--- (src/ledger_filter.c, src/jsonschema_regex.c; sql/pinned_formats.sql,
--- sql/regex_crosscheck.sql, test/t/017_pinned_formats.pl)
+-- (src/pipeline/dedup/ledger_filter.c, src/jsonschema/jsonschema_regex.c;
+-- sql/pinned_formats.sql, sql/regex_crosscheck.sql,
+-- test/t/017_pinned_formats.pl)
 --
 -- Not an interface: in eventkit_internal, executable by superusers only.
 -- The id hash behind the ledger filters, and a filter's answer for an id,

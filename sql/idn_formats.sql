@@ -1,7 +1,7 @@
 -- The internationalized host name formats ("idn-hostname", the domain of
 -- "idn-email") and the A-labels of "hostname" are checked by libidn2
 -- (IDNA2008) and ICU (UTS #46, Bidi and contextual rules), not by "any
--- non-ASCII character is a letter" (src/jsonschema_idn.c).  The whole
+-- non-ASCII character is a letter" (src/jsonschema/jsonschema_idn.c).  The whole
 -- optional/format suite runs in test/t/020.
 CREATE EXTENSION eventkit;
 

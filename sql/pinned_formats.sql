@@ -1,12 +1,12 @@
 -- Owned formats, pinned: what eventkit stores or dumps in a layout of its
 -- own must never change silently.
---   * the 64-bit id hash behind the ledger filters (src/ledger_filter.c):
---     known answers;
+--   * the 64-bit id hash behind the ledger filters
+--     (src/pipeline/dedup/ledger_filter.c): known answers;
 --   * a ledger filter's bytes, built by maintenance from a fixed set of ids,
 --     and its answers for ids in and out;
---   * the content fingerprints stored in the ledger (src/event.c); the ids
---     derived from them for events without messageId are pinned in
---     dedup.sql ("derived ids are stable across releases").
+--   * the content fingerprints stored in the ledger (src/pipeline/event.c);
+--     the ids derived from them for events without messageId are pinned
+--     in dedup.sql ("derived ids are stable across releases").
 -- test/t/017_pinned_formats.pl recomputes the hashes and the filter below
 -- from this file's expected output with an independent implementation
 -- (test/pinned/EkReference.pm), so the answers pinned here are the

@@ -1,7 +1,8 @@
 -- The validator runs simple "pattern"s (literals, ".", classes, \d \w and
 -- their negations, quantifiers, ^ and $ at the ends) on its own
--- bit-parallel matcher and the others on PostgreSQL's regex engine (src/
--- jsonschema_regex.c).  With eventkit.testing_regex_crosscheck on, every
+-- bit-parallel matcher and the others on PostgreSQL's regex engine
+-- (src/jsonschema/jsonschema_regex.c).  With
+-- eventkit.testing_regex_crosscheck on, every
 -- answer of the fast matcher is checked against PostgreSQL's engine: here
 -- for hand-picked and random patterns, on hand-picked and random strings
 -- (deterministic: setseed).  A disagreement is an error.  The conformance

@@ -196,6 +196,8 @@ typedef struct SegmentEvent
 	Jsonb	   *payload;		/* the event as a standalone jsonb */
 	char	   *raw;			/* raw text when the item did not parse */
 	int32		size;			/* bytes of the item */
+	const char *origin;			/* JSON text: where an intake worker got it
+								 * (ingest.h), kept if quarantined; or NULL */
 
 	char	   *message_id;
 	bool		derived_id;		/* message_id computed from content */

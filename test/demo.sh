@@ -7,7 +7,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 export LC_ALL=C.UTF-8 LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root" >&2; exit 2; }
 
-pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-15-hll postgresql-15-tdigest make gcc libc6-dev)
+pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-15-hll postgresql-15-tdigest make gcc libc6-dev
+      librdkafka-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

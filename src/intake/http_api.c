@@ -58,7 +58,7 @@
 #include "utils/timestamp.h"
 
 #include "eventkit.h"
-#include "ingest.h"
+#include "ingest/ingest.h"
 #include "intake/http.h"
 #include "intake/http_api.h"
 #include "intake/write_keys.h"

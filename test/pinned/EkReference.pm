@@ -3,8 +3,8 @@
 #
 # An independent implementation, in Perl, of the formats eventkit stores
 # and dumps in a layout of its own, written from their documentation (the
-# header comment of src/ledger_filter.c), not from the C code, and never
-# linked to the extension:
+# header comment of src/pipeline/dedup/ledger_filter.c), not from the C
+# code, and never linked to the extension:
 #
 #   id_hash64(bytes)          the 64-bit hash of a message id (hex)
 #   filter_bytes(@ids)        the ledger filter over those ids (raw bytes)

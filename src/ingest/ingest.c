@@ -6,8 +6,9 @@
  *	  stored rows, duplicates, conflicts, quarantine rows (a retried event
  *	  stored once) or rejections, in one transaction-safe pass per call;
  *	  and eventkit.replay_quarantine(), which runs quarantined events
- *	  through the same pass.  ek_ingest_jsonb_payload() (ingest.h) is
- *	  the same pass for C callers: the HTTP intake (src/intake/).
+ *	  through the same pass; and ek_ingest_jsonb_payload() and
+ *	  ek_ingest_text_items() (ingest.h), the same pass for the intake
+ *	  workers (src/intake/: HTTP, Kafka).
  *
  *	  A call runs in a memory context of its own.  Per batch (not per
  *	  event) it issues one statement each to: claim ids in the ledger
@@ -27,6 +28,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
@@ -74,10 +76,12 @@ typedef struct IngestBatch
 	int32		max_event_bytes;
 	int32		max_batch_bytes;
 	int32		max_batch_items;
+	const char *origin;			/* given to the items collected (IngestItem) */
 } IngestBatch;
 
 static SPIPlanPtr quarantine_plan = NULL;
 static SPIPlanPtr quarantine_keyed_plan = NULL;
+static SPIPlanPtr quarantine_origin_plan = NULL;
 static SPIPlanPtr conflict_plan = NULL;
 static SPIPlanPtr batch_plan = NULL;
 
@@ -129,6 +133,7 @@ new_item(IngestBatch *b)
 	memset(ev, 0, sizeof(SegmentEvent));
 	ev->item = b->nevents;
 	ev->source.type = jbvNull;
+	ev->origin = b->origin;
 	return ev;
 }
 
@@ -317,13 +322,12 @@ add_malformed_item(IngestBatch *b, const char *raw, int len, const char *msg)
 
 /*
  * JSON text (one event, array, envelope) or NDJSON: one event per line.
- * A line that does not parse becomes a quarantined item.
+ * A line that does not parse becomes a quarantined item.  str is
+ * NUL-terminated, len bytes long.
  */
 static void
-collect_text_items(IngestBatch *b, text *payload)
+collect_cstring_items(IngestBatch *b, char *str, int len)
 {
-	char	   *str = text_to_cstring(payload);
-	int			len = strlen(str);
 	const char *p = str;
 	char	   *err = NULL;
 	Jsonb	   *jb;
@@ -388,6 +392,14 @@ collect_text_items(IngestBatch *b, text *payload)
 		}
 		p = eol ? eol + 1 : p + linelen;
 	}
+}
+
+static void
+collect_text_items(IngestBatch *b, text *payload)
+{
+	char	   *str = text_to_cstring(payload);
+
+	collect_cstring_items(b, str, strlen(str));
 }
 
 /* ---------------------------------------------------------------------
@@ -478,7 +490,9 @@ quarantine_has_retry_key(void)
 /*
  * Quarantine rows, as the extension owner.  An event already quarantined
  * (same stream, message id and fingerprint: a retry) is not stored again;
- * the caller still counts it as quarantined.
+ * the caller still counts it as quarantined.  Events that came with an
+ * origin (ek_ingest_text_items: an intake worker's topic, partition and
+ * offset) store it in the origin column of 1.3, which such callers need.
  */
 static void
 insert_quarantine(const StreamInfo *stream, IngestBatch *b, SegmentEvent **q, int n,
@@ -495,16 +509,43 @@ insert_quarantine(const StreamInfo *stream, IngestBatch *b, SegmentEvent **q, in
 	bool	   *raw_nulls = palloc0(sizeof(bool) * n);
 	bool	   *version_nulls = palloc0(sizeof(bool) * n);
 	Datum	   *fingerprints = palloc(sizeof(Datum) * n);
+	Datum	   *origins = palloc(sizeof(Datum) * n);
+	bool	   *origin_nulls = palloc0(sizeof(bool) * n);
 	Jsonb	   *envelope = envelope_jsonb(&b->env);
-	Datum		args[12];
-	char		argnulls[12];
+	Datum		args[13];
+	char		argnulls[13];
 	bool		keyed;
+	bool		with_origin = false;
 	int			rc;
 
 	if (n == 0)
 		return;
+	for (int i = 0; i < n; i++)
+		if (q[i]->origin != NULL)
+			with_origin = true;
 	keyed = quarantine_has_retry_key();
-	if (keyed && quarantine_keyed_plan == NULL)
+	if (with_origin && quarantine_origin_plan == NULL)
+	{
+		Oid			types[13] = {INT4OID, INT8OID, TIMESTAMPTZOID, INT4ARRAYOID,
+			TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, JSONBOID, INT4OID,
+		INT4ARRAYOID, INT8ARRAYOID, JSONBARRAYOID};
+
+		quarantine_origin_plan =
+			ek_keep_plan("INSERT INTO eventkit.quarantine (stream_id, batch_id, item,"
+						 " message_id, received_at, reasons, payload, raw, envelope,"
+						 " plan_id, plan_version, fingerprint, origin)"
+						 " SELECT $1, $2, x.i, x.m, $3, x.r, x.p, x.w, $9,"
+						 " CASE WHEN x.v IS NOT NULL THEN $10 END, x.v, x.f, x.o"
+						 " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
+						 " pg_catalog.unnest($6), pg_catalog.unnest($7),"
+						 " pg_catalog.unnest($8), pg_catalog.unnest($11),"
+						 " pg_catalog.unnest($12), pg_catalog.unnest($13))"
+						 " AS x(i, m, r, p, w, v, f, o)"
+						 " ON CONFLICT (stream_id, message_id, fingerprint)"
+						 " WHERE fingerprint IS NOT NULL DO NOTHING",
+						 13, types);
+	}
+	else if (!with_origin && keyed && quarantine_keyed_plan == NULL)
 	{
 		Oid			types[12] = {INT4OID, INT8OID, TIMESTAMPTZOID, INT4ARRAYOID,
 			TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, JSONBOID, INT4OID,
@@ -524,7 +565,7 @@ insert_quarantine(const StreamInfo *stream, IngestBatch *b, SegmentEvent **q, in
 						 " WHERE fingerprint IS NOT NULL DO NOTHING",
 						 12, types);
 	}
-	else if (!keyed && quarantine_plan == NULL)
+	else if (!with_origin && !keyed && quarantine_plan == NULL)
 	{
 		Oid			types[11] = {INT4OID, INT8OID, TIMESTAMPTZOID, INT4ARRAYOID,
 			TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, JSONBOID, INT4OID,
@@ -556,6 +597,9 @@ insert_quarantine(const StreamInfo *stream, IngestBatch *b, SegmentEvent **q, in
 		versions[i] = Int32GetDatum(q[i]->plan_version);
 		version_nulls[i] = q[i]->plan_version == 0;
 		fingerprints[i] = Int64GetDatum(quarantine_fingerprint(q[i]));
+		origin_nulls[i] = q[i]->origin == NULL;
+		if (q[i]->origin != NULL)
+			origins[i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(q[i]->origin));
 	}
 	memset(argnulls, ' ', sizeof(argnulls));
 	args[0] = Int32GetDatum(stream->stream_id);
@@ -571,7 +615,10 @@ insert_quarantine(const StreamInfo *stream, IngestBatch *b, SegmentEvent **q, in
 	args[9] = Int32GetDatum(stream->plan_id);
 	args[10] = ek_make_array(versions, version_nulls, n, INT4OID);
 	args[11] = ek_make_array(fingerprints, NULL, n, INT8OID);
-	rc = SPI_execute_plan(keyed ? quarantine_keyed_plan : quarantine_plan,
+	if (with_origin)
+		args[12] = ek_make_array(origins, origin_nulls, n, JSONBOID);
+	rc = SPI_execute_plan(with_origin ? quarantine_origin_plan :
+						  keyed ? quarantine_keyed_plan : quarantine_plan,
 						  args, argnulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "eventkit: insert into quarantine failed: %s", SPI_result_code_string(rc));
@@ -1012,6 +1059,19 @@ ingest_result_datum(FunctionCallInfo fcinfo, const IngestBatch *b)
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
+/* An empty batch for a stream with the given limits (0: the settings'). */
+static void
+init_batch_for(IngestBatch *b, Oid relid, int32 max_event_bytes,
+			   int32 max_batch_bytes, int32 max_batch_items)
+{
+	memset(b, 0, sizeof(IngestBatch));
+	b->env.context.type = jbvNull;
+	b->relid = relid;
+	b->max_event_bytes = max_event_bytes;
+	b->max_batch_bytes = max_batch_bytes;
+	b->max_batch_items = max_batch_items;
+}
+
 /* An empty batch for the stream, with the stream's limits. */
 static void
 init_batch(IngestBatch *b, Oid relid, StreamInfo *stream)
@@ -1023,12 +1083,8 @@ init_batch(IngestBatch *b, Oid relid, StreamInfo *stream)
 	SPI_finish();
 	MemoryContextSwitchTo(cxt);
 
-	memset(b, 0, sizeof(IngestBatch));
-	b->env.context.type = jbvNull;
-	b->relid = relid;
-	b->max_event_bytes = stream->max_event_bytes;
-	b->max_batch_bytes = stream->max_batch_bytes;
-	b->max_batch_items = stream->max_batch_items;
+	init_batch_for(b, relid, stream->max_event_bytes, stream->max_batch_bytes,
+				   stream->max_batch_items);
 }
 
 /*
@@ -1330,4 +1386,222 @@ eventkit_replay_quarantine(PG_FUNCTION_ARGS)
 	ek_replay_quarantine(PG_GETARG_OID(0), PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
 						 PG_ARGISNULL(1), total.counts);
 	PG_RETURN_DATUM(ingest_result_datum(fcinfo, &total));
+}
+
+/* ---------------------------------------------------------------------
+ * Several payloads in one call (intake workers)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * An item that cannot be collected at all (not text, over the limits, a
+ * bad batch envelope): one quarantined item holding its raw bytes, as
+ * text when they are text, else as "\x" and hex; at most
+ * eventkit.max_event_bytes of them (the whole payload stays where it came
+ * from, which the origin names).
+ */
+static void
+add_unusable_item(IngestBatch *b, const IngestItem *item, const char *reason,
+				  const char *msg)
+{
+	SegmentEvent *ev = new_item(b);
+	bool		is_text = memchr(item->data, '\0', item->len) == NULL &&
+		pg_verifymbstr(item->data, item->len, true);
+	int			max_event_bytes = b->max_event_bytes > 0 ? b->max_event_bytes : ek_max_event_bytes;
+	int			kept;
+
+	ev->size = item->len;
+	if (is_text)
+	{
+		kept = pg_mbcliplen(item->data, item->len, max_event_bytes);
+		ev->raw = pnstrdup(item->data, kept);
+	}
+	else
+	{
+		StringInfoData buf;
+
+		kept = Min(item->len, max_event_bytes / 2);
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "\\x");
+		for (int i = 0; i < kept; i++)
+			appendStringInfo(&buf, "%02x", (unsigned char) item->data[i]);
+		ev->raw = buf.data;
+	}
+	if (kept < item->len)
+		ek_add_problem(ev, reason, "%s (the first %d of its %d bytes are kept)",
+					   msg, kept, item->len);
+	else
+		ek_add_problem(ev, reason, "%s", msg);
+}
+
+/* An empty batch with the stream and limits of proto (see init_batch). */
+static void
+reset_batch(IngestBatch *b, const IngestBatch *proto)
+{
+	init_batch_for(b, proto->relid, proto->max_event_bytes,
+				   proto->max_batch_bytes, proto->max_batch_items);
+}
+
+/* One item's events into a batch of its own. */
+static void
+collect_item(IngestBatch *part, const IngestBatch *proto, const IngestItem *item)
+{
+	reset_batch(part, proto);
+	part->origin = item->origin;
+	if (memchr(item->data, '\0', item->len) != NULL)
+		add_unusable_item(part, item, "malformed_json", "the payload contains a NUL byte");
+	else if (!pg_verifymbstr(item->data, item->len, true))
+		add_unusable_item(part, item, "malformed_json",
+						  psprintf("the payload is not valid %s", GetDatabaseEncodingName()));
+	else
+	{
+		check_batch_size(part, item->len);
+		collect_cstring_items(part, pnstrdup(item->data, item->len), item->len);
+	}
+}
+
+typedef struct ItemRange
+{
+	const IngestBatch *proto;
+	const IngestItem *items;
+	IngestBatch *parts;
+	int			from;
+	int			to;
+} ItemRange;
+
+static void
+collect_item_range(void *arg)
+{
+	ItemRange  *r = (ItemRange *) arg;
+
+	for (int i = r->from; i < r->to; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		collect_item(&r->parts[i], r->proto, &r->items[i]);
+	}
+}
+
+/* Errors that are not the payload's fault end the call. */
+static void
+rethrow_unless_payload_error(ErrorData *edata)
+{
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+		ReThrowError(edata);
+}
+
+static void
+ingest_part(const StreamInfo *stream, IngestBatch *b, TimestampTz received_at,
+			IngestCounts *out)
+{
+	ingest_batch(stream->relid, stream, b, received_at);
+	out->accepted += b->counts[ITEM_ACCEPTED];
+	out->duplicates += b->counts[ITEM_DUPLICATE];
+	out->conflicts += b->counts[ITEM_CONFLICT];
+	out->quarantined += b->counts[ITEM_QUARANTINED];
+	out->rejected += b->counts[ITEM_REJECTED];
+}
+
+/*
+ * Ingest several payloads into a stream as the current user, in the
+ * caller's transaction, as eventkit.ingest(stream, text) would ingest each
+ * of them in turn: the caller needs INSERT on the stream; events are
+ * stored, found duplicates or conflicts, quarantined or rejected; the
+ * events of an item are quarantined with its origin.  The events of
+ * consecutive items are ingested together, in batches within
+ * eventkit.max_batch_items and max_batch_bytes (an item with a batch
+ * envelope is a batch of its own).  A payload that eventkit.ingest would
+ * refuse with an error (over the limits, not text, a bad envelope) is one
+ * quarantined item here, so that one bad payload never holds back the
+ * others.  items[i].nevents is set.  Must not be called while connected
+ * to SPI.
+ */
+void
+ek_ingest_text_items(Oid relid, IngestItem *items, int nitems,
+					 TimestampTz received_at, IngestCounts *out)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	StreamInfo	stream;
+	IngestBatch proto;
+	IngestBatch *parts;
+	IngestBatch cur;
+	int64		cur_bytes = 0;
+	int			max_items;
+	int			max_bytes;
+	ItemRange	all;
+	ErrorData  *edata;
+
+	memset(out, 0, sizeof(IngestCounts));
+	ek_apply_memory_retention();
+	lock_stream_for_insert(relid);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit ingest items",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	init_batch(&proto, relid, &stream);
+	max_items = proto.max_batch_items > 0 ? proto.max_batch_items : ek_max_batch_items;
+	max_bytes = proto.max_batch_bytes > 0 ? proto.max_batch_bytes : ek_max_batch_bytes;
+
+	/* collecting has no side effects: all at once, or one by one on error */
+	parts = palloc0(sizeof(IngestBatch) * Max(nitems, 1));
+	all.proto = &proto;
+	all.items = items;
+	all.parts = parts;
+	all.from = 0;
+	all.to = nitems;
+	edata = ek_run_in_subtransaction(collect_item_range, &all);
+	if (edata != NULL)
+	{
+		rethrow_unless_payload_error(edata);
+		for (int i = 0; i < nitems; i++)
+		{
+			ItemRange	one = {&proto, items, parts, i, i + 1};
+
+			edata = ek_run_in_subtransaction(collect_item_range, &one);
+			if (edata == NULL)
+				continue;
+			rethrow_unless_payload_error(edata);
+			reset_batch(&parts[i], &proto);
+			parts[i].origin = items[i].origin;
+			add_unusable_item(&parts[i], &items[i], "unusable_payload", edata->message);
+		}
+	}
+
+	reset_batch(&cur, &proto);
+	for (int i = 0; i < nitems; i++)
+	{
+		IngestBatch *p = &parts[i];
+		bool		envelope = p->env.has_sent_at || p->env.context.type == jbvBinary;
+
+		items[i].nevents = p->nevents;
+		if (p->nevents == 0)
+			continue;
+		if (cur.nevents > 0 &&
+			(envelope || cur.nevents + p->nevents > max_items ||
+			 cur_bytes + items[i].len > max_bytes))
+		{
+			ingest_part(&stream, &cur, received_at, out);
+			reset_batch(&cur, &proto);
+			cur_bytes = 0;
+		}
+		if (envelope)
+		{
+			ingest_part(&stream, p, received_at, out);
+			continue;
+		}
+		for (int e = 0; e < p->nevents; e++)
+		{
+			SegmentEvent *ev = new_item(&cur);
+			int32		item = ev->item;
+
+			*ev = p->events[e];
+			ev->item = item;
+		}
+		cur_bytes += items[i].len;
+	}
+	if (cur.nevents > 0)
+		ingest_part(&stream, &cur, received_at, out);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }

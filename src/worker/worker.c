@@ -13,8 +13,10 @@
  *		ProcessUtility hook wakes the launcher) or a few minutes passed.
  *	  - one scheduler per database, a dynamic worker connected to it
  *		(visible in pg_stat_activity as "eventkit scheduler"), which every
- *		naptime starts a job worker for each due job (jobs.c).  It is
- *		started again by the launcher if it exits with an error.
+ *		naptime starts a job worker for each due job (jobs.c) and a
+ *		consumer for each Kafka source that has none
+ *		(intake/kafka_consumer.c).  It is started again by the launcher
+ *		if it exits with an error.
  *	  - job workers, dynamic workers running one job each, at most
  *		eventkit.max_job_workers over the whole server.  So that one
  *		database's slow jobs cannot starve the others, a database that
@@ -79,6 +81,7 @@
 #include "utils/timestamp.h"
 
 #include "eventkit.h"
+#include "intake/kafka_consumer.h"
 
 PG_FUNCTION_INFO_V1(eventkit_scheduler_status);
 PG_FUNCTION_INFO_V1(eventkit_pre_restore);
@@ -810,6 +813,7 @@ scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
 		if (nudge != 0)
 			ek_jobs_run_ledger_now(nudge);
 		ndue = ek_jobs_due(running, free_job_slots(), &due, loop_cxt);
+		ek_kafka_supervise();	/* a consumer for each Kafka source */
 	}
 
 	SPI_finish();

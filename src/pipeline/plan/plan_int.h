@@ -10,7 +10,7 @@
 #define EVENTKIT_PLAN_INT_H
 
 #include "eventkit.h"
-#include "jsonschema.h"
+#include "jsonschema/jsonschema.h"
 
 typedef enum PlanPolicy
 {

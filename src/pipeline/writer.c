@@ -46,7 +46,7 @@
 #include "utils/timestamp.h"
 
 #include "eventkit.h"
-#include "rollup.h"
+#include "rollup/rollup.h"
 
 #define STREAM_COLS 17
 

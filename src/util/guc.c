@@ -23,7 +23,8 @@
 #include "utils/memutils.h"
 
 #include "eventkit.h"
-#include "jsonschema.h"
+#include "intake/kafka_consumer.h"
+#include "jsonschema/jsonschema.h"
 
 int			ek_max_event_bytes = 32 * 1024;
 int			ek_max_batch_bytes = 500 * 1024;
@@ -232,6 +233,7 @@ ek_define_gucs(void)
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							 NULL, NULL, NULL);
 
+	ek_kafka_define_gucs();
 	MarkGUCPrefixReserved("eventkit");
 }
 

@@ -39,7 +39,7 @@
 #include "utils/numeric.h"
 
 #include "eventkit.h"
-#include "jsonschema.h"
+#include "jsonschema/jsonschema.h"
 #include "plan_int.h"
 
 PG_FUNCTION_INFO_V1(eventkit_create_plan);

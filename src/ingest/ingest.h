@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest.h
+ *	  The C entry points of ingest (ingest.c) for eventkit's intake workers
+ *	  (HTTP, Kafka), which ingest payloads that did not come through a SQL
+ *	  call: the same pass as eventkit.ingest(), as the current user.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVENTKIT_INGEST_H
+#define EVENTKIT_INGEST_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+/* What one call did, as eventkit.ingest_result. */
+typedef struct IngestCounts
+{
+	int64		accepted;
+	int64		duplicates;
+	int64		conflicts;
+	int64		quarantined;
+	int64		rejected;
+} IngestCounts;
+
+/* One payload (one event, an array or a batch envelope) into one stream. */
+extern void ek_ingest_jsonb_payload(Oid relid, Jsonb *payload,
+									TimestampTz received_at, IngestCounts *out);
+
+/*
+ * One payload among several ingested in one call (ek_ingest_text_items):
+ * JSON text as eventkit.ingest(stream, text) takes it (one event, an
+ * array, a batch envelope or NDJSON), and where it came from.
+ */
+typedef struct IngestItem
+{
+	const char *data;			/* not NUL-terminated; any bytes */
+	int			len;
+	const char *origin;			/* JSON object text stored with the item's
+								 * quarantined events (eventkit.quarantine
+								 * .origin), or NULL */
+	int32		nevents;		/* out: events (or unusable items) it held */
+} IngestItem;
+
+extern void ek_ingest_text_items(Oid relid, IngestItem *items, int nitems,
+								 TimestampTz received_at, IngestCounts *out);
+
+#endif							/* EVENTKIT_INGEST_H */

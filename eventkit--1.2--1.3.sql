@@ -555,3 +555,18 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'eventkit_regex_fast_path'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 REVOKE ALL ON FUNCTION eventkit_internal.regex_fast_path(text) FROM PUBLIC;
+
+-- whether the raw jsonb readers see a value exactly as it is: rebuilt from
+-- what they read, it is byte for byte the input
+CREATE FUNCTION eventkit_internal.jsonb_raw_roundtrip(value jsonb)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'eventkit_jsonb_raw_roundtrip'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION eventkit_internal.jsonb_raw_roundtrip(jsonb) FROM PUBLIC;
+
+-- whether the fingerprint's walk over the JEntries equals the iterator's
+CREATE FUNCTION eventkit_internal.fingerprint_walk_check(value jsonb)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'eventkit_fingerprint_walk_check'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION eventkit_internal.fingerprint_walk_check(jsonb) FROM PUBLIC;

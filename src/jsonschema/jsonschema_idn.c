@@ -11,10 +11,10 @@
  *		the CONTEXTJ rules (zero-width joiners), the Bidi rule within a
  *		label, Punycode that decodes and re-encodes to itself;
  *	  - ICU's UTS #46 (the library PostgreSQL's ICU collations use), with
- *		the STD3 rules, the Bidi rule across labels and the CONTEXTJ and
- *		CONTEXTO rules (middle dots, Greek keraia, Hebrew geresh, Arabic
- *		digits), which libidn2 does not apply: empty labels, labels over
- *		63 and names over 253 octets in their ASCII form.
+ *		the STD3 rules, the Bidi rule across labels and the CONTEXTO rules
+ *		(middle dots, Greek keraia, Hebrew geresh, Arabic digits), which
+ *		libidn2 does not apply, and the lengths: no empty label, labels of
+ *		at most 63 and names of at most 253 octets in their ASCII form.
  *	  Labels are separated by ".", U+3002, U+FF0E or U+FF61; a name may not
  *	  end with a separator.
  *
@@ -24,6 +24,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include "mb/pg_wchar.h"
 
 #include "jsonschema_int.h"
 
@@ -98,10 +100,19 @@ idn2_accepts(const char *s, int len)
 	return rc == IDN2_OK;
 }
 
-/* Whether s (UTF-8, len bytes) is an internationalized host name. */
+/* Whether s (len bytes, server encoding) is an internationalized host name. */
 bool
 ek_idn_hostname_valid(const char *s, int len)
 {
+	if (GetDatabaseEncoding() != PG_UTF8)
+	{
+		/* both libraries read UTF-8 */
+		char	   *utf8 = pg_server_to_any(s, len, PG_UTF8);
+
+		if (utf8 != s)
+			len = strlen(utf8);
+		s = utf8;
+	}
 	if (len == 0 || ends_with_separator(s, len))
 		return false;
 	return icu_accepts(s, len) && idn2_accepts(s, len);

@@ -33,7 +33,8 @@ OBJS = \
 	src/intake/kafka_source.o src/intake/kafka_consumer.o
 
 EXTENSION = eventkit
-DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql
+DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql \
+	eventkit--1.3.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src $(ICU_CFLAGS)
@@ -41,7 +42,7 @@ PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 # the intakes (src/intake/): libmicrohttpd and zlib for HTTP, librdkafka for Kafka
 SHLIB_LINK += -lmicrohttpd -lz -lrdkafka
 
-REGRESS = streams ingest dedup ledger pinned_formats clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog \
+REGRESS = streams ingest dedup ledger pinned_formats clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog catalog_schema \
 	jsonschema regex_crosscheck idn_formats jsonb_raw validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 

@@ -5,6 +5,17 @@
  * owner, cancellable validation, bad values that never fail a batch,
  * owner-only limits and clock bounds, quarantine ergonomics and parallel
  * restore.
+ *
+ * RULE while 1.3 is not released: every object added or changed in 1.3 goes
+ * into BOTH this file (as the change from 1.2) and eventkit--1.3.sql (the
+ * full script a fresh CREATE EXTENSION runs, in its final form, in its
+ * area).  sql/upgrade.sql upgrades a 1.0 installation through 1.1, 1.2 and
+ * this file and compares it with a fresh install of eventkit--1.3.sql
+ * (members, columns, indexes, constraints, triggers, views, functions,
+ * sequences, grants, comments, row-level security,
+ * pg_extension_config_dump, the extension's own rows): any difference fails
+ * it.  Each section gives its own objects their COMMENT ON; the section
+ * "Catalog: keys, names and comments" comments those made before 1.3.
  */
 
 -- ==== Quarantine, tracking plans and parallel restore ====
@@ -528,9 +539,411 @@ LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION eventkit.drop_kafka_source(text) IS
 'drop a Kafka source and its stored offsets (its owner or a superuser); its consumer exits';
 
--- ==== Pinned formats: functions for the tests only ====
--- (src/pipeline/dedup/ledger_filter.c, src/jsonschema/jsonschema_regex.c;
--- sql/pinned_formats.sql, sql/regex_crosscheck.sql,
+COMMENT ON COLUMN eventkit.quarantine.origin IS 'where an intake worker got the event: {"kind": "kafka", "source", "topic", "partition", "offset"}; NULL for events ingested through SQL or HTTP';
+COMMENT ON SEQUENCE eventkit.kafka_source_config_source_id_seq IS 'ids of eventkit.kafka_source_config';
+COMMENT ON COLUMN eventkit.kafka_sources.name IS 'the source''s name';
+COMMENT ON COLUMN eventkit.kafka_sources.stream IS 'the stream it ingests into; NULL if the stream is gone';
+COMMENT ON COLUMN eventkit.kafka_sources.topic IS 'the Kafka topic';
+COMMENT ON COLUMN eventkit.kafka_sources.partition IS 'the topic partition; NULL for a source that has seen none yet';
+COMMENT ON COLUMN eventkit.kafka_sources.next_offset IS 'the next offset to consume, stored with the events before it';
+COMMENT ON COLUMN eventkit.kafka_sources.high_watermark IS 'the partition''s high watermark when the consumer last looked';
+COMMENT ON COLUMN eventkit.kafka_sources.lag IS 'messages not consumed yet: high_watermark - next_offset';
+COMMENT ON COLUMN eventkit.kafka_sources.messages IS 'messages consumed from the partition';
+COMMENT ON COLUMN eventkit.kafka_sources.events IS 'events (or unusable items) those messages held';
+COMMENT ON COLUMN eventkit.kafka_sources.updated_at IS 'when the partition''s offset was last stored';
+COMMENT ON COLUMN eventkit.kafka_sources.status IS 'running, failing or stopped (no consumer)';
+COMMENT ON COLUMN eventkit.kafka_sources.consumer_pid IS 'the process id of the source''s consumer (bgw_type eventkit kafka)';
+COMMENT ON COLUMN eventkit.kafka_sources.last_error IS 'the last error of the consumer';
+COMMENT ON COLUMN eventkit.kafka_sources.last_error_at IS 'when it happened';
+COMMENT ON COLUMN eventkit.kafka_sources.failing_since IS 'when the consumer started failing; NULL while it works';
+COMMENT ON COLUMN eventkit.kafka_sources.brokers IS 'the bootstrap brokers';
+COMMENT ON COLUMN eventkit.kafka_sources.options IS 'the librdkafka options, with secrets masked';
+COMMENT ON COLUMN eventkit.kafka_sources.owner IS 'the role that created the source, whose rights the consumer ingests with';
+COMMENT ON COLUMN eventkit.kafka_sources.created_at IS 'when the source was created';
+COMMENT ON COLUMN eventkit.health_kafka.component IS 'kafka';
+COMMENT ON COLUMN eventkit.health_kafka.target IS 'the source''s name';
+COMMENT ON COLUMN eventkit.health_kafka.status IS 'ok, warning (no consumer) or error (failing)';
+COMMENT ON COLUMN eventkit.health_kafka.value IS 'the lag over all partitions';
+COMMENT ON COLUMN eventkit.health_kafka.detail IS 'the consumer, its partitions and lag, or the error';
+
+COMMENT ON COLUMN eventkit.intake_keys.key_hash IS 'SHA-256 of the key (the key itself is not stored)';
+COMMENT ON COLUMN eventkit.intake_keys.key_prefix IS 'the key''s first 11 characters, which name it (eventkit.write_keys, revoke_write_key)';
+COMMENT ON COLUMN eventkit.intake_keys.stream_id IS 'the stream it ingests into (eventkit.streams)';
+COMMENT ON COLUMN eventkit.intake_keys.role IS 'the role that created it, whose rights the listener ingests with';
+COMMENT ON COLUMN eventkit.intake_keys.description IS 'as given to create_write_key';
+COMMENT ON COLUMN eventkit.intake_keys.created_at IS 'when it was created';
+COMMENT ON COLUMN eventkit.intake_keys.last_used_at IS 'when a request last used it (written at most once a minute)';
+COMMENT ON COLUMN eventkit.intake_keys.revoked_at IS 'when it was revoked; NULL while it is valid';
+COMMENT ON COLUMN eventkit.write_keys.key_prefix IS 'the key''s first 11 characters, which name it';
+COMMENT ON COLUMN eventkit.write_keys.stream IS 'the stream it ingests into; NULL if the stream is gone';
+COMMENT ON COLUMN eventkit.write_keys.role IS 'the role it ingests as';
+COMMENT ON COLUMN eventkit.write_keys.description IS 'as given to create_write_key';
+COMMENT ON COLUMN eventkit.write_keys.created_at IS 'when it was created';
+COMMENT ON COLUMN eventkit.write_keys.last_used_at IS 'when a request last used it (to the minute)';
+COMMENT ON COLUMN eventkit.write_keys.revoked_at IS 'when it was revoked; NULL while it is valid';
+
+-- ==== Catalog: keys, names and comments ====
+-- (eventkit--1.3.sql states the conventions at its top: names, grants,
+-- keys, roles)
+
+-- Every catalog table has a primary key.  batch_violations had none: its
+-- rows get an id (the natural key, batch, plan version, event, keyword,
+-- path and action, has a nullable event).
+ALTER TABLE eventkit.batch_violations ADD COLUMN violation_id bigserial NOT NULL;
+ALTER TABLE eventkit.batch_violations ADD CONSTRAINT batch_violations_pkey PRIMARY KEY (violation_id);
+SELECT pg_catalog.pg_extension_config_dump('eventkit.batch_violations_violation_id_seq', '');
+REVOKE ALL ON SEQUENCE eventkit.batch_violations_violation_id_seq FROM PUBLIC;
+
+-- Indexes made without a name in 1.0 and 1.1 get the names of the 1.1
+-- scheme, <table>_<what they look up> (no code names them).
+ALTER INDEX eventkit.quarantine_stream_id_quarantine_id_idx RENAME TO quarantine_stream;
+ALTER INDEX eventkit.ingest_batches_stream_id_idx RENAME TO ingest_batches_stream;
+ALTER INDEX eventkit.conflicts_stream_id_message_id_idx RENAME TO conflicts_stream_message;
+ALTER INDEX eventkit.batch_violations_stream_id_batch_id_idx RENAME TO batch_violations_stream_batch;
+ALTER INDEX eventkit.rollups_stream_id_idx RENAME TO rollups_stream;
+
+-- A recorded role is the caller's name, which the C code writes; a default
+-- of CURRENT_USER would record the extension owner it writes as.
+ALTER TABLE eventkit.ingest_batches ALTER COLUMN ingested_by DROP DEFAULT;
+ALTER TABLE eventkit.plan_versions ALTER COLUMN created_by DROP DEFAULT;
+
+-- Job kinds: a table of the extension's own rows instead of a CHECK (a new
+-- kind is a row).  Not dumped, filled by CREATE EXTENSION before any data
+-- is restored, so the foreign keys to it hold during pg_restore -j.
+CREATE TABLE eventkit.job_kinds (
+	kind text NOT NULL,
+	stream_job boolean NOT NULL,
+	description text NOT NULL,
+	CONSTRAINT job_kinds_pkey PRIMARY KEY (kind)
+);
+INSERT INTO eventkit.job_kinds (kind, stream_job, description) VALUES
+	('premake', true,
+	 'make the partitions for now and premake intervals ahead, and the past ones quarantined out_of_range events wait for'),
+	('retention', true,
+	 'drop the partitions whose whole range is older than now - retention'),
+	('ledger', true,
+	 'build the filters of sealed ledger generations, start a new generation, drop the expired ones'),
+	('redrive', true,
+	 'replay the quarantined out_of_range events whose partition exists now'),
+	('refresh_rollup', false,
+	 'refresh the rollup named by the job''s target (eventkit.refresh_rollup)');
+REVOKE ALL ON TABLE eventkit.job_kinds FROM PUBLIC;
+GRANT SELECT ON eventkit.job_kinds TO PUBLIC;
+ALTER TABLE eventkit.jobs
+	DROP CONSTRAINT jobs_kind_check,
+	ADD CONSTRAINT jobs_kind_fkey FOREIGN KEY (kind) REFERENCES eventkit.job_kinds (kind);
+ALTER TABLE eventkit.job_runs
+	ADD CONSTRAINT job_runs_kind_fkey FOREIGN KEY (kind) REFERENCES eventkit.job_kinds (kind);
+
+-- Every object gets its COMMENT ON (those made in 1.3 have theirs already),
+-- the columns of every catalog table and view too.
+COMMENT ON SCHEMA eventkit IS
+'eventkit: event collection (streams, ingest, dedup, tracking plans, rollups, jobs); see README';
+COMMENT ON SCHEMA eventkit_internal IS
+'eventkit''s per-stream dedup ledgers (ledger_<stream_id> and its generations); written only by eventkit';
+COMMENT ON TYPE eventkit.ingest_result IS
+'what an ingest call did with the events of its payload, counted by outcome';
+COMMENT ON COLUMN eventkit.ingest_result.accepted IS 'events stored in the stream';
+COMMENT ON COLUMN eventkit.ingest_result.duplicates IS 'events whose messageId was already stored with the same content';
+COMMENT ON COLUMN eventkit.ingest_result.conflicts IS 'events whose messageId was already stored with different content (logged in eventkit.conflicts)';
+COMMENT ON COLUMN eventkit.ingest_result.quarantined IS 'events kept in eventkit.quarantine with their reasons';
+COMMENT ON COLUMN eventkit.ingest_result.rejected IS 'events rejected by policy (eventkit.invalid_events = reject), not kept';
+COMMENT ON TABLE eventkit.streams IS
+'one row per stream (eventkit.create_stream): its table, partitioning, retention, dedup window, tracking plan, clock bounds and limits';
+COMMENT ON COLUMN eventkit.streams.stream_id IS 'the stream''s id (eventkit.streams_stream_id_seq); other catalog tables refer to the stream by it';
+COMMENT ON COLUMN eventkit.streams.relid IS 'the stream table (range-partitioned on ts)';
+COMMENT ON COLUMN eventkit.streams.partition_interval IS 'the range of one time partition: whole months, or a fixed length of at least a minute';
+COMMENT ON COLUMN eventkit.streams.premake IS 'how many future partitions are kept ready';
+COMMENT ON COLUMN eventkit.streams.retention IS 'partitions wholly older than now - retention are dropped; NULL keeps everything';
+COMMENT ON COLUMN eventkit.streams.key_partitions IS 'hash sub-partitions of each time partition by user_key; 0 for none';
+COMMENT ON COLUMN eventkit.streams.dedup_window IS 'how long a messageId is remembered by the dedup ledger';
+COMMENT ON COLUMN eventkit.streams.ledger_gen IS 'the dedup ledger''s current generation (eventkit.ledger_generations)';
+COMMENT ON COLUMN eventkit.streams.created_at IS 'when the stream was created';
+COMMENT ON COLUMN eventkit.streams.plan_id IS 'the tracking plan events are checked against (eventkit.plans), NULL for none';
+COMMENT ON COLUMN eventkit.streams.plan_version IS 'the plan version pinned by attach_plan; NULL follows the plan''s latest version';
+COMMENT ON COLUMN eventkit.streams.max_past IS 'an event older than now - max_past is quarantined (too_old); NULL: no bound';
+COMMENT ON COLUMN eventkit.streams.max_future IS 'an event newer than now + max_future is quarantined (too_new); NULL: no bound';
+COMMENT ON COLUMN eventkit.streams.max_event_bytes IS 'the stream''s own eventkit.max_event_bytes; NULL: the setting';
+COMMENT ON COLUMN eventkit.streams.max_batch_bytes IS 'the stream''s own eventkit.max_batch_bytes; NULL: the setting';
+COMMENT ON COLUMN eventkit.streams.max_batch_items IS 'the stream''s own eventkit.max_batch_items; NULL: the setting';
+COMMENT ON SEQUENCE eventkit.streams_stream_id_seq IS 'ids of eventkit.streams';
+COMMENT ON FUNCTION eventkit.drop_stream(regclass) IS
+'drop a stream: its table with its partitions, its dedup ledger and every catalog row about it (owner only)';
+COMMENT ON FUNCTION eventkit.partitions(regclass) IS
+'the range partitions of a stream with their bounds, in time order';
+COMMENT ON FUNCTION eventkit.run_maintenance(regclass) IS
+'premake and drop partitions, rotate and prune the dedup ledger: of one stream, or of every stream the caller owns (NULL)';
+COMMENT ON FUNCTION eventkit.forget_dropped_streams() IS
+'remove the catalog rows and dedup ledger of streams whose table no longer exists; returns how many (called by the sql_drop event trigger)';
+COMMENT ON FUNCTION eventkit.on_sql_drop() IS
+'the function of event trigger eventkit_forget_dropped_streams';
+COMMENT ON EVENT TRIGGER eventkit_forget_dropped_streams IS
+'after DROP TABLE or DROP SCHEMA: forget the streams and rollups whose table was dropped';
+COMMENT ON TABLE eventkit.ledger_generations IS
+'the generations of each stream''s dedup ledger (one table each, eventkit_internal.ledger_<stream_id>_g<gen>)';
+COMMENT ON COLUMN eventkit.ledger_generations.stream_id IS 'the stream (eventkit.streams)';
+COMMENT ON COLUMN eventkit.ledger_generations.gen IS 'the generation''s number, from 1';
+COMMENT ON COLUMN eventkit.ledger_generations.started_at IS 'when the generation became the current one';
+COMMENT ON COLUMN eventkit.ledger_generations.ended_at IS 'when it was sealed; NULL for the current generation';
+COMMENT ON COLUMN eventkit.ledger_generations.filter IS 'blocked Bloom filter of a sealed generation''s message ids; NULL until built';
+COMMENT ON SEQUENCE eventkit.batch_id_seq IS
+'ingest batch ids, taken once per ingest call; stream rows carry theirs (batch_id), rollup watermarks are positions in it';
+COMMENT ON TABLE eventkit.ingest_batches IS
+'one row per ingest call: the stream, who called, and the events by outcome';
+COMMENT ON COLUMN eventkit.ingest_batches.batch_id IS 'the batch''s id (eventkit.batch_id_seq), also on the rows it stored';
+COMMENT ON COLUMN eventkit.ingest_batches.stream_id IS 'the stream (eventkit.streams)';
+COMMENT ON COLUMN eventkit.ingest_batches.received_at IS 'the received_at argument of the call';
+COMMENT ON COLUMN eventkit.ingest_batches.ingested_at IS 'the time of the ingesting transaction';
+COMMENT ON COLUMN eventkit.ingest_batches.ingested_by IS 'the role that called ingest';
+COMMENT ON COLUMN eventkit.ingest_batches.items IS 'events in the payload';
+COMMENT ON COLUMN eventkit.ingest_batches.accepted IS 'events stored';
+COMMENT ON COLUMN eventkit.ingest_batches.duplicates IS 'events already stored with the same content';
+COMMENT ON COLUMN eventkit.ingest_batches.conflicts IS 'events already stored with different content';
+COMMENT ON COLUMN eventkit.ingest_batches.quarantined IS 'events quarantined (a retry of a quarantined event included)';
+COMMENT ON COLUMN eventkit.ingest_batches.rejected IS 'events rejected by policy';
+COMMENT ON TABLE eventkit.conflicts IS
+'events whose messageId was already stored with different content: the stored copy is kept, the new one is logged here';
+COMMENT ON COLUMN eventkit.conflicts.conflict_id IS 'the row''s id';
+COMMENT ON COLUMN eventkit.conflicts.stream_id IS 'the stream (eventkit.streams)';
+COMMENT ON COLUMN eventkit.conflicts.batch_id IS 'the ingest call (eventkit.ingest_batches)';
+COMMENT ON COLUMN eventkit.conflicts.item IS 'the event''s position in the payload, from 1';
+COMMENT ON COLUMN eventkit.conflicts.message_id IS 'the messageId stored before with other content';
+COMMENT ON COLUMN eventkit.conflicts.received_at IS 'the received_at of the call';
+COMMENT ON COLUMN eventkit.conflicts.payload IS 'the conflicting event as sent';
+COMMENT ON SEQUENCE eventkit.conflicts_conflict_id_seq IS 'ids of eventkit.conflicts';
+COMMENT ON TABLE eventkit.quarantine IS
+'events that could not be stored normally, with the reasons; replayable (replay_quarantine), readable by the stream''s owner';
+COMMENT ON COLUMN eventkit.quarantine.quarantine_id IS 'the row''s id';
+COMMENT ON COLUMN eventkit.quarantine.stream_id IS 'the stream (eventkit.streams)';
+COMMENT ON COLUMN eventkit.quarantine.batch_id IS 'the ingest call that quarantined it (eventkit.ingest_batches)';
+COMMENT ON COLUMN eventkit.quarantine.item IS 'the event''s position in that payload, from 1';
+COMMENT ON COLUMN eventkit.quarantine.message_id IS 'the event''s messageId (or derived id), NULL when none could be read';
+COMMENT ON COLUMN eventkit.quarantine.received_at IS 'the received_at of the ingest call';
+COMMENT ON COLUMN eventkit.quarantine.quarantined_at IS 'when it was quarantined';
+COMMENT ON COLUMN eventkit.quarantine.reasons IS 'JSON array of {"reason", "message"} (and plan findings); README lists the reason codes';
+COMMENT ON COLUMN eventkit.quarantine.payload IS 'the event as sent, when it was a JSON value';
+COMMENT ON COLUMN eventkit.quarantine.raw IS 'the text of an NDJSON line that is not JSON';
+COMMENT ON COLUMN eventkit.quarantine.plan_version IS 'the tracking plan version it was checked against';
+COMMENT ON COLUMN eventkit.quarantine.envelope IS 'what the batch envelope lent the event (sentAt, context), so that a replay sees it as first seen';
+COMMENT ON COLUMN eventkit.quarantine.plan_id IS 'the tracking plan it was checked against';
+COMMENT ON COLUMN eventkit.quarantine.replayed_at IS 'when it was last replayed and quarantined again';
+COMMENT ON COLUMN eventkit.quarantine.replays IS 'how many replays quarantined it again';
+COMMENT ON COLUMN eventkit.quarantine.fingerprint IS 'content fingerprint: a retry of the same event (same message_id and fingerprint) is not stored again; NULL before 1.3';
+COMMENT ON SEQUENCE eventkit.quarantine_quarantine_id_seq IS 'ids of eventkit.quarantine';
+COMMENT ON VIEW eventkit.stream_stats IS
+'per stream: ingest calls and their events by outcome, rows now in quarantine, last ingest';
+COMMENT ON COLUMN eventkit.stream_stats.stream_id IS 'the stream''s id';
+COMMENT ON COLUMN eventkit.stream_stats.stream IS 'the stream table';
+COMMENT ON COLUMN eventkit.stream_stats.batches IS 'ingest calls';
+COMMENT ON COLUMN eventkit.stream_stats.accepted IS 'events stored';
+COMMENT ON COLUMN eventkit.stream_stats.duplicates IS 'events already stored with the same content';
+COMMENT ON COLUMN eventkit.stream_stats.conflicts IS 'events already stored with different content';
+COMMENT ON COLUMN eventkit.stream_stats.quarantined IS 'events quarantined, every retry counted';
+COMMENT ON COLUMN eventkit.stream_stats.rejected IS 'events rejected by policy';
+COMMENT ON COLUMN eventkit.stream_stats.in_quarantine IS 'rows in eventkit.quarantine now';
+COMMENT ON COLUMN eventkit.stream_stats.last_ingest_at IS 'the time of the last ingest call';
+COMMENT ON FUNCTION eventkit.ingest(regclass, jsonb, timestamptz) IS
+'ingest one event, an array of events or a Segment batch envelope into a stream: dedup, checks, partitions, quarantine';
+COMMENT ON FUNCTION eventkit.ingest(regclass, text, timestamptz) IS
+'ingest JSON text or NDJSON into a stream; a line that is not JSON is quarantined, the others are ingested';
+COMMENT ON FUNCTION eventkit.ingest_verbose(regclass, jsonb, timestamptz) IS
+'ingest as eventkit.ingest(jsonb) does, returning one row per event with its status and reasons';
+COMMENT ON FUNCTION eventkit.replay_quarantine(regclass, bigint[]) IS
+'run a stream''s quarantined events (those listed, or all) through ingest again, dedup included; needs the stream''s ownership';
+COMMENT ON TABLE eventkit.plans IS
+'tracking plans: a name, an owner and versions (eventkit.plan_versions)';
+COMMENT ON COLUMN eventkit.plans.plan_id IS 'the plan''s id (eventkit.plans_plan_id_seq)';
+COMMENT ON COLUMN eventkit.plans.name IS 'the plan''s name, as create_plan and attach_plan take it';
+COMMENT ON COLUMN eventkit.plans.owner IS 'the owning role''s name: its members add versions';
+COMMENT ON COLUMN eventkit.plans.created_at IS 'when the plan''s first version was stored';
+COMMENT ON SEQUENCE eventkit.plans_plan_id_seq IS 'ids of eventkit.plans';
+COMMENT ON TABLE eventkit.plan_versions IS
+'the immutable versions of each tracking plan, numbered from 1';
+COMMENT ON COLUMN eventkit.plan_versions.plan_id IS 'the plan (eventkit.plans)';
+COMMENT ON COLUMN eventkit.plan_versions.version IS 'the version''s number, from 1';
+COMMENT ON COLUMN eventkit.plan_versions.spec IS 'the plan spec as given to create_plan';
+COMMENT ON COLUMN eventkit.plan_versions.created_at IS 'when the version was stored';
+COMMENT ON COLUMN eventkit.plan_versions.created_by IS 'the role that stored it';
+COMMENT ON TABLE eventkit.batch_violations IS
+'tracking-plan findings per ingest call, counted by event, keyword, property path and action (summed by eventkit.violation_stats)';
+COMMENT ON COLUMN eventkit.batch_violations.batch_id IS 'the ingest call (eventkit.ingest_batches)';
+COMMENT ON COLUMN eventkit.batch_violations.stream_id IS 'the stream (eventkit.streams)';
+COMMENT ON COLUMN eventkit.batch_violations.plan_id IS 'the tracking plan (eventkit.plans)';
+COMMENT ON COLUMN eventkit.batch_violations.plan_version IS 'the plan version the events were checked against';
+COMMENT ON COLUMN eventkit.batch_violations.event IS 'the event name, NULL for events without one';
+COMMENT ON COLUMN eventkit.batch_violations.keyword IS 'the JSON Schema keyword, or unplanned_event / unplanned_property';
+COMMENT ON COLUMN eventkit.batch_violations.property_path IS 'the instance path, array indexes generalised';
+COMMENT ON COLUMN eventkit.batch_violations.action IS 'what the plan''s policy did: allow, tag, omit, quarantine or reject';
+COMMENT ON COLUMN eventkit.batch_violations.violations IS 'how many findings';
+COMMENT ON COLUMN eventkit.batch_violations.violation_id IS 'the row''s id';
+COMMENT ON SEQUENCE eventkit.batch_violations_violation_id_seq IS 'ids of eventkit.batch_violations';
+COMMENT ON VIEW eventkit.violation_stats IS
+'tracking-plan findings summed per stream, plan, event, keyword, property path and action (streams the user may read)';
+COMMENT ON COLUMN eventkit.violation_stats.stream_id IS 'the stream''s id';
+COMMENT ON COLUMN eventkit.violation_stats.stream IS 'the stream table';
+COMMENT ON COLUMN eventkit.violation_stats.plan IS 'the tracking plan''s name';
+COMMENT ON COLUMN eventkit.violation_stats.event IS 'the event name, NULL for events without one';
+COMMENT ON COLUMN eventkit.violation_stats.keyword IS 'the JSON Schema keyword, or unplanned_event / unplanned_property';
+COMMENT ON COLUMN eventkit.violation_stats.property_path IS 'the instance path, array indexes generalised';
+COMMENT ON COLUMN eventkit.violation_stats.action IS 'what the plan''s policy did';
+COMMENT ON COLUMN eventkit.violation_stats.violations IS 'how many findings';
+COMMENT ON COLUMN eventkit.violation_stats.batches IS 'in how many ingest calls';
+COMMENT ON COLUMN eventkit.violation_stats.first_plan_version IS 'the first plan version that found it';
+COMMENT ON COLUMN eventkit.violation_stats.last_plan_version IS 'the last plan version that found it';
+COMMENT ON COLUMN eventkit.violation_stats.last_batch_id IS 'the last ingest call that found it';
+COMMENT ON FUNCTION eventkit.create_plan(text, jsonb) IS
+'store a new version of a tracking plan (a new plan owned by the caller, or a plan the caller owns); returns the version';
+COMMENT ON FUNCTION eventkit.attach_plan(regclass, text, integer) IS
+'check a stream''s events against a tracking plan, pinned to a version or (NULL) following the latest; needs the stream''s ownership';
+COMMENT ON FUNCTION eventkit.detach_plan(regclass) IS
+'stop checking a stream''s events against a tracking plan; needs the stream''s ownership';
+COMMENT ON TABLE eventkit.rollups IS
+'one row per rollup (eventkit.create_rollup): its definition, watermark, backfill progress and refresh schedule';
+COMMENT ON COLUMN eventkit.rollups.rollup_id IS 'the rollup''s id (eventkit.rollups_rollup_id_seq)';
+COMMENT ON COLUMN eventkit.rollups.name IS 'the rollup''s name as given to create_rollup';
+COMMENT ON COLUMN eventkit.rollups.relid IS 'the rollup table (partial states per bucket and dimensions)';
+COMMENT ON COLUMN eventkit.rollups.realtime_view IS 'the <name>_realtime view: folded buckets and the unfolded tail';
+COMMENT ON COLUMN eventkit.rollups.stream_id IS 'the stream it rolls up (eventkit.streams)';
+COMMENT ON COLUMN eventkit.rollups.stream IS 'the stream table (the same stream as stream_id)';
+COMMENT ON COLUMN eventkit.rollups.bucket IS 'the bucket width';
+COMMENT ON COLUMN eventkit.rollups.dimensions IS 'the dimensions as given to create_rollup';
+COMMENT ON COLUMN eventkit.rollups.measures IS 'the measures as given to create_rollup';
+COMMENT ON COLUMN eventkit.rollups.schedule IS 'how often the background worker refreshes it';
+COMMENT ON COLUMN eventkit.rollups.watermark IS 'every event with a batch_id up to it is folded in, none above it';
+COMMENT ON COLUMN eventkit.rollups.backfill_target IS 'the batch position when it was created: the history is folded once watermark reaches it';
+COMMENT ON COLUMN eventkit.rollups.events_folded IS 'events folded in since it was created';
+COMMENT ON COLUMN eventkit.rollups.last_refresh_at IS 'when it was last refreshed';
+COMMENT ON COLUMN eventkit.rollups.last_refresh_events IS 'events folded by the last refresh';
+COMMENT ON COLUMN eventkit.rollups.created_at IS 'when it was created';
+COMMENT ON COLUMN eventkit.rollups.last_skipped_at IS 'when a refresh last skipped or bounded a value';
+COMMENT ON SEQUENCE eventkit.rollups_rollup_id_seq IS 'ids of eventkit.rollups';
+COMMENT ON VIEW eventkit.rollup_status IS
+'per rollup: watermark, backfill progress, last refresh and values skipped';
+COMMENT ON COLUMN eventkit.rollup_status.rollup_id IS 'the rollup''s id';
+COMMENT ON COLUMN eventkit.rollup_status.name IS 'the rollup''s name';
+COMMENT ON COLUMN eventkit.rollup_status.rollup IS 'the rollup table';
+COMMENT ON COLUMN eventkit.rollup_status.stream IS 'the stream table';
+COMMENT ON COLUMN eventkit.rollup_status.schedule IS 'how often the background worker refreshes it';
+COMMENT ON COLUMN eventkit.rollup_status.watermark IS 'every event with a batch_id up to it is folded in';
+COMMENT ON COLUMN eventkit.rollup_status.backfill_target IS 'the batch position when it was created';
+COMMENT ON COLUMN eventkit.rollup_status.backfilled IS 'whether the history that existed at creation is folded in';
+COMMENT ON COLUMN eventkit.rollup_status.events_folded IS 'events folded in since it was created';
+COMMENT ON COLUMN eventkit.rollup_status.last_refresh_at IS 'when it was last refreshed';
+COMMENT ON COLUMN eventkit.rollup_status.last_refresh_events IS 'events folded by the last refresh';
+COMMENT ON COLUMN eventkit.rollup_status.skipped_values IS 'values skipped or bounded since it was created, by reason';
+COMMENT ON COLUMN eventkit.rollup_status.last_skipped_at IS 'when a refresh last skipped or bounded a value';
+COMMENT ON FUNCTION eventkit.create_rollup(text, regclass, interval, text[], text[], boolean) IS
+'create a rollup of a stream (its table, its <name>_realtime view and its refresh job), folding the history unless backfill is false';
+COMMENT ON FUNCTION eventkit.refresh_rollup(text, bigint) IS
+'fold the events committed since the rollup''s watermark (about max_events of them, whole batches; NULL: all); returns how many';
+COMMENT ON FUNCTION eventkit.drop_rollup(text) IS
+'drop a rollup: its table, view, refresh job and catalog row';
+COMMENT ON FUNCTION eventkit.set_rollup_schedule(text, interval) IS
+'change how often the background worker refreshes a rollup';
+COMMENT ON PROCEDURE eventkit.backfill_rollup(text, bigint) IS
+'fold a rollup''s history chunk by chunk, committing after each: interruptible and resumable';
+COMMENT ON FUNCTION eventkit.forget_dropped_rollups() IS
+'remove the catalog rows and refresh jobs of rollups whose table or stream no longer exists; returns how many (called by the sql_drop event trigger)';
+COMMENT ON TABLE eventkit.job_kinds IS
+'the kinds of background jobs and what they do (rows of the extension, not dumped)';
+COMMENT ON COLUMN eventkit.job_kinds.kind IS 'the kind''s name, as eventkit.jobs.kind holds it';
+COMMENT ON COLUMN eventkit.job_kinds.stream_job IS 'true: one job per stream, with its stream_id; false: identified by kind and target';
+COMMENT ON COLUMN eventkit.job_kinds.description IS 'what a job of this kind does';
+COMMENT ON TABLE eventkit.jobs IS
+'the background worker''s jobs: one per stream and kind, or per kind and target (rollup refreshes)';
+COMMENT ON COLUMN eventkit.jobs.job_id IS 'the job''s id';
+COMMENT ON COLUMN eventkit.jobs.kind IS 'what the job does (eventkit.job_kinds)';
+COMMENT ON COLUMN eventkit.jobs.stream_id IS 'the stream, for stream jobs (eventkit.streams); NULL for others';
+COMMENT ON COLUMN eventkit.jobs.target IS 'the stream''s name when the job was made (for reading), or the rollup''s name';
+COMMENT ON COLUMN eventkit.jobs.schedule IS 'run every schedule, from the start of the last successful run';
+COMMENT ON COLUMN eventkit.jobs.enabled IS 'false pauses the job';
+COMMENT ON COLUMN eventkit.jobs.created_at IS 'when the job was made';
+COMMENT ON COLUMN eventkit.jobs.next_run_at IS 'when it is due next';
+COMMENT ON COLUMN eventkit.jobs.last_run_at IS 'when its last run started';
+COMMENT ON COLUMN eventkit.jobs.last_status IS 'how its last run ended: succeeded, failed, skipped or crashed';
+COMMENT ON COLUMN eventkit.jobs.last_error IS 'the error of its last failed run';
+COMMENT ON COLUMN eventkit.jobs.failures IS 'failed or crashed runs in a row';
+COMMENT ON SEQUENCE eventkit.jobs_job_id_seq IS 'ids of eventkit.jobs';
+COMMENT ON TABLE eventkit.job_runs IS
+'one row per run of a job; finished runs are kept for eventkit.job_history_retention';
+COMMENT ON COLUMN eventkit.job_runs.run_id IS 'the run''s id';
+COMMENT ON COLUMN eventkit.job_runs.job_id IS 'the job (eventkit.jobs)';
+COMMENT ON COLUMN eventkit.job_runs.kind IS 'the job''s kind (eventkit.job_kinds)';
+COMMENT ON COLUMN eventkit.job_runs.target IS 'the job''s target';
+COMMENT ON COLUMN eventkit.job_runs.started_at IS 'when the run started';
+COMMENT ON COLUMN eventkit.job_runs.ended_at IS 'when it ended; NULL while running';
+COMMENT ON COLUMN eventkit.job_runs.status IS 'running, succeeded, failed, skipped or crashed';
+COMMENT ON COLUMN eventkit.job_runs.message IS 'the error, or what the run did';
+COMMENT ON COLUMN eventkit.job_runs.rows_affected IS 'what the run counted (partitions made or dropped, events replayed, events folded)';
+COMMENT ON COLUMN eventkit.job_runs.pid IS 'the process that ran it';
+COMMENT ON SEQUENCE eventkit.job_runs_run_id_seq IS 'ids of eventkit.job_runs';
+COMMENT ON FUNCTION eventkit.schedule_stream_jobs(regclass) IS
+'(re)create a stream''s jobs, keeping those that exist; returns how many were created';
+COMMENT ON FUNCTION eventkit.schedule_job(text, text, interval) IS
+'register a job that is not per stream (kind refresh_rollup); an existing one is kept; returns its id';
+COMMENT ON FUNCTION eventkit.unschedule_job(text, text) IS
+'remove a job that is not per stream, and its runs';
+COMMENT ON FUNCTION eventkit.scheduler_status() IS
+'the background worker''s scheduler of the current database, from shared memory';
+COMMENT ON VIEW eventkit.health_scheduler IS
+'health(): the background worker''s scheduler of this database (not preloaded, disabled, absent or stalled)';
+COMMENT ON COLUMN eventkit.health_scheduler.component IS 'scheduler';
+COMMENT ON COLUMN eventkit.health_scheduler.target IS 'the database';
+COMMENT ON COLUMN eventkit.health_scheduler.status IS 'ok, warning or error';
+COMMENT ON COLUMN eventkit.health_scheduler.value IS 'seconds since the scheduler''s last pass';
+COMMENT ON COLUMN eventkit.health_scheduler.detail IS 'what is wrong, or the scheduler''s state';
+COMMENT ON VIEW eventkit.health_partitions IS
+'health(): per stream, the future partitions ready (fewer than premake: warning; none: error)';
+COMMENT ON COLUMN eventkit.health_partitions.component IS 'partitions';
+COMMENT ON COLUMN eventkit.health_partitions.target IS 'the stream';
+COMMENT ON COLUMN eventkit.health_partitions.status IS 'ok, warning or error';
+COMMENT ON COLUMN eventkit.health_partitions.value IS 'partitions starting after now';
+COMMENT ON COLUMN eventkit.health_partitions.detail IS 'partitions ready out of premake';
+COMMENT ON VIEW eventkit.health_quarantine IS
+'health(): per stream, quarantined events (any: warning)';
+COMMENT ON COLUMN eventkit.health_quarantine.component IS 'quarantine';
+COMMENT ON COLUMN eventkit.health_quarantine.target IS 'the stream';
+COMMENT ON COLUMN eventkit.health_quarantine.status IS 'ok or warning';
+COMMENT ON COLUMN eventkit.health_quarantine.value IS 'age in seconds of the oldest quarantined event';
+COMMENT ON COLUMN eventkit.health_quarantine.detail IS 'how many, how many out_of_range, the oldest';
+COMMENT ON VIEW eventkit.health_ledger IS
+'health(): per stream, the dedup ledger (current generation older than 2 x dedup_window: warning)';
+COMMENT ON COLUMN eventkit.health_ledger.component IS 'ledger';
+COMMENT ON COLUMN eventkit.health_ledger.target IS 'the stream';
+COMMENT ON COLUMN eventkit.health_ledger.status IS 'ok or warning';
+COMMENT ON COLUMN eventkit.health_ledger.value IS 'ledger bytes, all generations';
+COMMENT ON COLUMN eventkit.health_ledger.detail IS 'generations and size';
+COMMENT ON VIEW eventkit.health_jobs IS
+'health(): per job (last run failed or crashed: error; overdue: warning)';
+COMMENT ON COLUMN eventkit.health_jobs.component IS 'job';
+COMMENT ON COLUMN eventkit.health_jobs.target IS 'the job''s kind and target';
+COMMENT ON COLUMN eventkit.health_jobs.status IS 'ok, warning or error';
+COMMENT ON COLUMN eventkit.health_jobs.value IS 'failed or crashed runs in a row';
+COMMENT ON COLUMN eventkit.health_jobs.detail IS 'the last run''s outcome and error';
+COMMENT ON VIEW eventkit.health_rollups IS
+'health(): per rollup, events not folded and no refresh for 2 x schedule + 1 minute (warning)';
+COMMENT ON COLUMN eventkit.health_rollups.component IS 'rollup';
+COMMENT ON COLUMN eventkit.health_rollups.target IS 'the rollup''s name';
+COMMENT ON COLUMN eventkit.health_rollups.status IS 'ok or warning';
+COMMENT ON COLUMN eventkit.health_rollups.value IS 'seconds since the last refresh (or the creation)';
+COMMENT ON COLUMN eventkit.health_rollups.detail IS 'the watermark, or the last refresh and the schedule';
+COMMENT ON COLUMN eventkit.health_rollup_values.component IS 'rollup values';
+COMMENT ON COLUMN eventkit.health_rollup_values.target IS 'the rollup''s name';
+COMMENT ON COLUMN eventkit.health_rollup_values.status IS 'warning';
+COMMENT ON COLUMN eventkit.health_rollup_values.value IS 'values skipped or bounded since the rollup was created';
+COMMENT ON COLUMN eventkit.health_rollup_values.detail IS 'the counts by reason and the last time';
+COMMENT ON COLUMN eventkit.health_plans.component IS 'plan';
+COMMENT ON COLUMN eventkit.health_plans.target IS 'the stream, or the plan whose owner is gone';
+COMMENT ON COLUMN eventkit.health_plans.status IS 'ok, warning or error';
+COMMENT ON COLUMN eventkit.health_plans.value IS 'the plan version in force';
+COMMENT ON COLUMN eventkit.health_plans.detail IS 'the plan and version, or what is missing';
+COMMENT ON FUNCTION eventkit.health() IS
+'the rows of every eventkit.health_* view: (component, target, status ok/warning/error, value, detail)';
+
+-- ==== Pinned formats and cross-checks: functions for the tests only ====
+-- (src/pipeline/dedup/ledger_filter.c, src/pipeline/event.c,
+-- src/jsonschema/jsonschema_regex.c, src/jsonschema/jsonschema_sql.c;
+-- sql/pinned_formats.sql, sql/regex_crosscheck.sql, sql/jsonb_raw.sql,
 -- test/t/017_pinned_formats.pl)
 --
 -- Not an interface: in eventkit_internal, executable by superusers only.
@@ -542,12 +955,16 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'eventkit_id_hash64'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 REVOKE ALL ON FUNCTION eventkit_internal.id_hash64(text) FROM PUBLIC;
+COMMENT ON FUNCTION eventkit_internal.id_hash64(text) IS
+'for tests only: the 64-bit hash of a message id behind the ledger filters (pinned by known answers)';
 
 CREATE FUNCTION eventkit_internal.ledger_filter_contains(filter bytea, id text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'eventkit_ledger_filter_contains'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 REVOKE ALL ON FUNCTION eventkit_internal.ledger_filter_contains(bytea, text) FROM PUBLIC;
+COMMENT ON FUNCTION eventkit_internal.ledger_filter_contains(bytea, text) IS
+'for tests only: whether a stored ledger filter may hold an id, as ingest asks it';
 
 -- whether the validator's fast matcher runs a "pattern" (NULL: invalid)
 CREATE FUNCTION eventkit_internal.regex_fast_path(pattern text)
@@ -555,6 +972,8 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'eventkit_regex_fast_path'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 REVOKE ALL ON FUNCTION eventkit_internal.regex_fast_path(text) FROM PUBLIC;
+COMMENT ON FUNCTION eventkit_internal.regex_fast_path(text) IS
+'for tests only: whether the validator''s fast matcher runs an ECMA-262 pattern (NULL: not a valid pattern)';
 
 -- whether the raw jsonb readers see a value exactly as it is: rebuilt from
 -- what they read, it is byte for byte the input
@@ -563,6 +982,8 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'eventkit_jsonb_raw_roundtrip'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 REVOKE ALL ON FUNCTION eventkit_internal.jsonb_raw_roundtrip(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION eventkit_internal.jsonb_raw_roundtrip(jsonb) IS
+'for tests only: whether a value rebuilt from what the raw jsonb readers see is byte for byte the value';
 
 -- whether the fingerprint's walk over the JEntries equals the iterator's
 CREATE FUNCTION eventkit_internal.fingerprint_walk_check(value jsonb)
@@ -570,3 +991,5 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'eventkit_fingerprint_walk_check'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 REVOKE ALL ON FUNCTION eventkit_internal.fingerprint_walk_check(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION eventkit_internal.fingerprint_walk_check(jsonb) IS
+'for tests only: whether the content fingerprint''s walk over a value''s JEntries equals a walk with the jsonb iterator';

@@ -1,7 +1,8 @@
 -- Catalog tables are registered for pg_dump; per-stream objects are ordinary tables.
 CREATE EXTENSION eventkit;
-SELECT unnest(extconfig)::regclass AS config_table, unnest(extcondition) AS condition
-  FROM pg_extension WHERE extname = 'eventkit' ORDER BY 1::text;
+SELECT c.config_table, c.condition
+  FROM pg_extension e, unnest(e.extconfig::regclass[], e.extcondition) AS c(config_table, condition)
+ WHERE e.extname = 'eventkit' ORDER BY c.config_table::text;
 SELECT eventkit.create_stream('ev');
 -- the stream and the ledger are not members of the extension, so pg_dump dumps them
 SELECT c.relname, d.objid IS NOT NULL AS extension_member

@@ -21,6 +21,7 @@ OBJS = \
 	src/jsonschema/jsonschema.o \
 	src/jsonschema/jsonschema_compile.o \
 	src/jsonschema/jsonschema_format.o \
+	src/jsonschema/jsonschema_idn.o \
 	src/jsonschema/jsonschema_meta.o \
 	src/jsonschema/jsonschema_regex.o \
 	src/jsonschema/jsonschema_sql.o \
@@ -62,11 +63,12 @@ DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit-
 	eventkit--1.3.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src $(ICU_CFLAGS)
 
 # A test build (make EK_TESTING=1, as test/run_tests.sh builds) has the test
-# hooks eventkit.testing_clock_offset and eventkit.testing_json_crosscheck
-# (src/util/guc.h); a production build has neither.
+# hooks eventkit.testing_clock_offset, eventkit.testing_json_crosscheck and
+# eventkit.testing_regex_crosscheck
+# (src/util/guc.h); a production build has none.
 ifdef EK_TESTING
 PG_CPPFLAGS += -DEK_TESTING
 endif
@@ -74,8 +76,8 @@ PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 # the intakes (src/intake/): libmicrohttpd and zlib for HTTP, librdkafka for Kafka
 SHLIB_LINK += -lmicrohttpd -lz -lrdkafka
 
-REGRESS = streams ingest dedup ledger clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog catalog_schema \
-	jsonschema validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade
+REGRESS = streams ingest dedup ledger pinned_formats clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog catalog_schema \
+	jsonschema regex_crosscheck idn_formats jsonb_raw validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry
@@ -97,3 +99,8 @@ test/kafka/mock_cluster: test/kafka/mock_cluster.c
 	$(CC) -Wall -Werror -O2 -o $@ $< -lrdkafka
 
 installcheck: test/kafka/mock_cluster
+
+# the IDN formats (src/jsonschema/jsonschema_idn.c): libidn2 and ICU, when PostgreSQL has ICU
+ifeq ($(with_icu),yes)
+SHLIB_LINK += -lidn2 $(ICU_LIBS)
+endif

@@ -15,7 +15,8 @@ fi
 
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-client-15 libipc-run-perl
       postgresql-15-hll postgresql-15-tdigest perl make gcc libc6-dev
-      libmicrohttpd-dev zlib1g-dev curl librdkafka-dev kafkacat)
+      libmicrohttpd-dev zlib1g-dev curl librdkafka-dev kafkacat
+      libidn2-dev libicu-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

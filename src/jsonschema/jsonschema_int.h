@@ -447,7 +447,10 @@ extern bool ek_equal(const EkVal *a, const EkVal *b);
 extern const char *const ek_draft07_metaschema;
 
 /* jsonschema_format.c */
-extern EkFormatCheck ek_format_lookup(const char *name);
+extern EkFormatCheck ek_format_lookup(const char *name, bool *unavailable);
+
+/* jsonschema_idn.c (only with ICU) */
+extern bool ek_idn_hostname_valid(const char *s, int len);
 
 /* jsonschema_regex.c */
 extern char *ek_ecma_regex_translate(const char *src, int len, char **err);

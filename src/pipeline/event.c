@@ -580,3 +580,41 @@ ek_stored_event_time(Jsonb *payload, Jsonb *envelope, TimestampTz received_at,
 	*ts = ev.ts;
 	return ek_event_ok(&ev);
 }
+
+/* ---------------------------------------------------------------------
+ * For the tests: the fingerprint's JEntry walk against the iterator
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(eventkit_fingerprint_walk_check);
+
+/*
+ * eventkit_internal.fingerprint_walk_check(jsonb) RETURNS boolean: whether
+ * hash_walk(), which reads the JEntries directly, gives what mixing the
+ * tokens of JsonbIteratorNext (nested containers in place) gives, for both
+ * seeds: the equivalence its comment promises.
+ */
+Datum
+eventkit_fingerprint_walk_check(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+
+	for (uint64 seed = 0; seed <= 1; seed++)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&jb->root);
+		JsonbIteratorToken tok;
+		JsonbValue	v;
+		uint64		h = seed;
+
+		while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY || tok == WJB_VALUE || tok == WJB_ELEM)
+				h = mix(h, hash_scalar(&v, seed) + tok);
+			else
+				h = mix(h, TOKEN_HASH(tok));
+		}
+		if (h != hash_container(&jb->root, seed))
+			PG_RETURN_BOOL(false);
+	}
+	PG_RETURN_BOOL(true);
+}

@@ -44,6 +44,7 @@ int			ek_ledger_filter_cache_size = 64 * 1024;	/* kB */
 #ifdef EK_TESTING
 int			ek_testing_clock_offset = 0;	/* s */
 bool		ek_testing_json_crosscheck = false;
+bool		ek_testing_regex_crosscheck = false;
 #endif
 
 /* set at the database level by pre_restore(); the scheduler reads the catalog */
@@ -223,6 +224,16 @@ ek_define_gucs(void)
 							 "Every payload the fast parser accepts is parsed again by jsonb_in "
 							 "and the two results compared; a difference is an internal error.",
 							 &ek_testing_json_crosscheck,
+							 false,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventkit.testing_regex_crosscheck",
+							 "For tests only: checks the validator's fast pattern matcher against PostgreSQL's regex engine.",
+							 "Every match the fast matcher answers (simple \"pattern\" and "
+							 "\"patternProperties\" regexes) is run by PostgreSQL's engine too; "
+							 "a difference is an internal error.",
+							 &ek_testing_regex_crosscheck,
 							 false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							 NULL, NULL, NULL);

@@ -5,10 +5,12 @@
  *	  ranges of the size limits, and the memory retention of backends that
  *	  ingest.
  *
- *	  Test builds (make EK_TESTING=1, as test/run_tests.sh builds) add two
+ *	  Test builds (make EK_TESTING=1, as test/run_tests.sh builds) add three
  *	  test hooks that a production build does not have at all:
- *	  eventkit.testing_clock_offset (the job workers' clock, clock.c) and
- *	  eventkit.testing_json_crosscheck (json_parse.c against jsonb_in).
+ *	  eventkit.testing_clock_offset (the job workers' clock, clock.c),
+ *	  eventkit.testing_json_crosscheck (json_parse.c against jsonb_in) and
+ *	  eventkit.testing_regex_crosscheck (jsonschema_regex.c's fast matcher
+ *	  against PostgreSQL's regex engine).
  *
  *-------------------------------------------------------------------------
  */
@@ -45,8 +47,10 @@ extern int	ek_ledger_filter_cache_size;
 #ifdef EK_TESTING
 extern int	ek_testing_clock_offset;
 extern bool ek_testing_json_crosscheck;
+extern bool ek_testing_regex_crosscheck;
 #else
 #define ek_testing_json_crosscheck false
+#define ek_testing_regex_crosscheck false
 #endif
 
 /* Ranges of the size limits, as settings and as a stream's own values. */

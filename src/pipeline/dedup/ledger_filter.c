@@ -22,6 +22,12 @@
  *	  per (stream, generation, generation table), so the cache needs no
  *	  invalidation beyond forgetting generations that were dropped.
  *
+ *	  The hash and the format are stored and dumped, so they must never
+ *	  change: sql/pinned_formats.sql pins the hash's answers and a filter's
+ *	  bytes, and test/t/017_pinned_formats.pl checks both against an
+ *	  independent implementation of the algorithm below (test/pinned/).
+ *	  The two SQL functions at the end of this file exist for those tests.
+ *
  *	  Format (bytes, independent of the platform's byte order):
  *		0..3	"EKBF"
  *		4		format version (1)
@@ -48,6 +54,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
@@ -466,4 +473,43 @@ ek_ledger_filter_forget(int32 stream_id, int32 min_gen)
 	while ((e = hash_seq_search(&seq)) != NULL)
 		if (e->key.stream_id == stream_id && (min_gen <= 0 || e->key.gen < min_gen))
 			remove_entry(e);
+}
+
+/* ---------------------------------------------------------------------
+ * For the tests that pin the hash and the format
+ * (eventkit_internal, revoked from PUBLIC)
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(eventkit_id_hash64);
+PG_FUNCTION_INFO_V1(eventkit_ledger_filter_contains);
+
+/* eventkit_internal.id_hash64(text) RETURNS bigint */
+Datum
+eventkit_id_hash64(PG_FUNCTION_ARGS)
+{
+	text	   *id = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_INT64((int64) ek_id_hash64(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id)));
+}
+
+/*
+ * eventkit_internal.ledger_filter_contains(filter bytea, id text) RETURNS
+ * boolean: whether a stored filter may hold an id, as ingest asks it.
+ */
+Datum
+eventkit_ledger_filter_contains(PG_FUNCTION_ARGS)
+{
+	bytea	   *filter = PG_GETARG_BYTEA_PP(0);
+	text	   *id = PG_GETARG_TEXT_PP(1);
+	LedgerFilter f;
+
+	if (!parse_filter((const uint8 *) VARDATA_ANY(filter), VARSIZE_ANY_EXHDR(filter), &f))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not a ledger filter eventkit can read"),
+				 errdetail("A filter starts with \"EKBF\", version %d, %d bits per key, and holds as many 64-byte blocks as its header says.",
+						   FILTER_VERSION, FILTER_K)));
+	PG_RETURN_BOOL(ek_ledger_filter_may_contain(&f, ek_id_hash64(VARDATA_ANY(id),
+																 VARSIZE_ANY_EXHDR(id))));
 }

@@ -1017,3 +1017,27 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 REVOKE ALL ON FUNCTION eventkit_internal.fingerprint_walk_check(jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION eventkit_internal.fingerprint_walk_check(jsonb) IS
 'for tests only: whether the content fingerprint''s walk over a value''s JEntries equals a walk with the jsonb iterator';
+
+-- ---------------------------------------------------------------------
+-- The scheduler in a read-only database: scheduler_status() says
+-- 'read-only' (default_transaction_read_only on) and health() warns.
+-- ---------------------------------------------------------------------
+CREATE OR REPLACE VIEW eventkit.health_scheduler AS
+SELECT 'scheduler'::text AS component,
+	   pg_catalog.current_database()::text AS target,
+	   CASE WHEN NOT s.preloaded OR NOT s.enabled THEN 'warning'
+			WHEN s.pid IS NULL THEN 'error'
+			WHEN s.state OPERATOR(pg_catalog.=) 'read-only' THEN 'warning'
+			WHEN s.last_loop_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-)
+				 (3 OPERATOR(pg_catalog.*) pg_catalog.current_setting('eventkit.naptime')::pg_catalog.interval
+				  OPERATOR(pg_catalog.+) interval '5 seconds')) THEN 'warning'
+			ELSE 'ok' END AS status,
+	   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) s.last_loop_at), 3) AS value,
+	   CASE WHEN NOT s.preloaded THEN 'eventkit is not in shared_preload_libraries: jobs run only by hand (eventkit.run_maintenance)'
+			WHEN NOT s.enabled THEN 'eventkit.scheduler_enabled is off'
+			WHEN s.pid IS NULL THEN pg_catalog.format('no scheduler running (%s)', s.state)
+			WHEN s.state OPERATOR(pg_catalog.=) 'read-only' THEN 'the database is read-only (default_transaction_read_only): no job runs until it is writable'
+			ELSE pg_catalog.format('scheduler pid %s, %s job(s) running, last check %s s ago', s.pid, s.running_jobs,
+								   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) s.last_loop_at), 1))
+	   END AS detail
+  FROM eventkit.scheduler_status() s;

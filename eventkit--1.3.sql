@@ -1324,6 +1324,7 @@ SELECT 'scheduler'::text AS component,
 	   pg_catalog.current_database()::text AS target,
 	   CASE WHEN NOT s.preloaded OR NOT s.enabled THEN 'warning'
 			WHEN s.pid IS NULL THEN 'error'
+			WHEN s.state OPERATOR(pg_catalog.=) 'read-only' THEN 'warning'
 			WHEN s.last_loop_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-)
 				 (3 OPERATOR(pg_catalog.*) pg_catalog.current_setting('eventkit.naptime')::pg_catalog.interval
 				  OPERATOR(pg_catalog.+) interval '5 seconds')) THEN 'warning'
@@ -1332,6 +1333,7 @@ SELECT 'scheduler'::text AS component,
 	   CASE WHEN NOT s.preloaded THEN 'eventkit is not in shared_preload_libraries: jobs run only by hand (eventkit.run_maintenance)'
 			WHEN NOT s.enabled THEN 'eventkit.scheduler_enabled is off'
 			WHEN s.pid IS NULL THEN pg_catalog.format('no scheduler running (%s)', s.state)
+			WHEN s.state OPERATOR(pg_catalog.=) 'read-only' THEN 'the database is read-only (default_transaction_read_only): no job runs until it is writable'
 			ELSE pg_catalog.format('scheduler pid %s, %s job(s) running, last check %s s ago', s.pid, s.running_jobs,
 								   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) s.last_loop_at), 1))
 	   END AS detail

@@ -17,6 +17,10 @@
  *		job_slots_for_me).  A job runs under eventkit.job_timeout; one still
  *		running a grace period after it (its code caught the cancel) is
  *		terminated by its scheduler.
+ *	  - a database made read-only (default_transaction_read_only on, as a
+ *		managed service does when its disk fills up) is left alone: its
+ *		scheduler starts no job and no consumer, and logs once when it
+ *		stops and once when it starts again, instead of failing every pass.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +30,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -139,7 +144,7 @@ job_slots_for_me(void)
 
 		if (d == my_db_slot || !OidIsValid(db->dboid) || db->scheduler_pid == 0 ||
 			db->state != EK_DB_ACTIVE || !db->has_jobs || db->restoring ||
-			db->restoring_setting)
+			db->restoring_setting || db->read_only)
 			continue;
 		for (int i = 0; i < ek_shared->njobslots && !running; i++)
 			running = ek_shared->jobs[i].in_use && ek_shared->jobs[i].dboid == db->dboid;
@@ -231,7 +236,8 @@ launch_job_worker(int64 job_id)
 	LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
 	/* (checked again under the lock: other schedulers take slots too) */
 	allowed = !ek_shared->dbs[my_db_slot].restoring &&
-		!ek_shared->dbs[my_db_slot].restoring_setting && job_slots_for_me() > 0;
+		!ek_shared->dbs[my_db_slot].restoring_setting &&
+		!ek_shared->dbs[my_db_slot].read_only && job_slots_for_me() > 0;
 	for (int i = 0; allowed && i < ek_shared->njobslots; i++)
 	{
 		EkJobSlot  *js = &ek_shared->jobs[i];
@@ -300,16 +306,16 @@ db_restoring(void)
 }
 
 /*
- * Is eventkit.restoring on at the database level (pg_db_role_setting)?
+ * Is the boolean setting name on at the database level (pg_db_role_setting)?
  * Read from the catalog, not from this session's value, so that a change
  * is seen without a new session.  Caller: in a transaction, SPI connected.
  */
 static bool
-restoring_setting(void)
+db_level_setting(const char *name)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(MyDatabaseId)};
-	const char *name = "eventkit.restoring=";
+	char	   *prefix = psprintf("%s=", name);
 	bool		on = false;
 	int			rc;
 
@@ -324,10 +330,63 @@ restoring_setting(void)
 	{
 		char	   *c = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
 
-		if (c != NULL && pg_strncasecmp(c, name, strlen(name)) == 0)
-			(void) parse_bool(c + strlen(name), &on);
+		if (c != NULL && pg_strncasecmp(c, prefix, strlen(prefix)) == 0)
+			(void) parse_bool(c + strlen(prefix), &on);
 	}
 	return on;
+}
+
+/* Is eventkit.restoring on at the database level (set by pre_restore())? */
+static bool
+restoring_setting(void)
+{
+	return db_level_setting("eventkit.restoring");
+}
+
+/*
+ * Is this database read-only for the jobs?  Yes when
+ * default_transaction_read_only is on at the database level or in the
+ * configuration files (postgresql.conf, ALTER SYSTEM), both read every pass
+ * so that a change is seen without a new session; the scheduler's own
+ * session is kept writable (ek_scheduler_main).  Logs the change either
+ * way, once.  Caller: in a transaction, SPI connected.
+ */
+static bool
+read_only_now(void)
+{
+	bool		read_only = db_level_setting("default_transaction_read_only");
+	bool		was;
+	int			rc;
+
+	/* the files' last value for it, if any (pg_file_settings rereads them) */
+	rc = SPI_execute("SELECT setting FROM pg_catalog.pg_file_settings"
+					 " WHERE name OPERATOR(pg_catalog.=) 'default_transaction_read_only'"
+					 " AND error IS NULL ORDER BY seqno DESC LIMIT 1", true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read pg_file_settings: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		bool		on = false;
+
+		if (v != NULL && parse_bool(v, &on) && on)
+			read_only = true;
+	}
+
+	LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
+	was = ek_shared->dbs[my_db_slot].read_only;
+	ek_shared->dbs[my_db_slot].read_only = read_only;
+	LWLockRelease(ek_shared->lock);
+	if (read_only && !was)
+		ereport(LOG,
+				(errmsg("eventkit scheduler: database \"%s\" is read-only, no job runs until it is writable",
+						get_database_name(MyDatabaseId)),
+				 errdetail("default_transaction_read_only is on at the database level or in the configuration files.")));
+	else if (!read_only && was)
+		ereport(LOG,
+				(errmsg("eventkit scheduler: database \"%s\" is writable again, jobs run",
+						get_database_name(MyDatabaseId))));
+	return read_only;
 }
 
 /*
@@ -336,7 +395,7 @@ restoring_setting(void)
  * pick the due jobs; then start their workers.  False if eventkit is not
  * installed here.  While the database is being restored (pre_restore(), or
  * eventkit.restoring on at the database level), does nothing: the catalog
- * is being loaded.
+ * is being loaded.  Nor while it is read-only (read_only_now()).
  */
 static bool
 scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
@@ -362,7 +421,7 @@ scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
 	LWLockRelease(ek_shared->lock);
 
 	installed = OidIsValid(get_extension_oid("eventkit", true)) && ek_jobs_installed();
-	if (installed && !restoring)
+	if (installed && !restoring && !read_only_now())
 	{
 		int			nrunning;
 		Datum		running = running_jobs(&nrunning);
@@ -470,6 +529,8 @@ ek_scheduler_main(Datum arg)
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("eventkit scheduler");
+	/* whether the database is read-only is decided every pass: read_only_now() */
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	max_own_workers = 2 * ek_shared->njobslots;
 	own_workers = MemoryContextAlloc(TopMemoryContext,
@@ -552,7 +613,8 @@ ek_job_worker_main(Datum arg)
 		i = ek_find_db_slot(dboid, false);
 		held = i >= 0 && (ek_shared->dbs[i].state == EK_DB_HOLD ||
 						  ek_shared->dbs[i].restoring ||
-						  ek_shared->dbs[i].restoring_setting);
+						  ek_shared->dbs[i].restoring_setting ||
+						  ek_shared->dbs[i].read_only);
 	}
 	LWLockRelease(ek_shared->lock);
 	if (!OidIsValid(dboid))

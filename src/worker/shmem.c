@@ -202,6 +202,8 @@ eventkit_scheduler_status(PG_FUNCTION_ARGS)
 			}
 			if (slot->scheduler_pid != 0 && (slot->restoring || slot->restoring_setting))
 				values[4] = CStringGetTextDatum("restoring");
+			else if (slot->scheduler_pid != 0 && slot->read_only)
+				values[4] = CStringGetTextDatum("read-only");
 			else if (slot->scheduler_pid != 0)
 				values[4] = CStringGetTextDatum(slot->state == EK_DB_ACTIVE ? "running" : "starting");
 			else

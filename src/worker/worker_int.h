@@ -42,6 +42,7 @@ typedef struct EkDbSlot
 	bool		has_jobs;		/* the scheduler saw enabled jobs in its last pass */
 	bool		restoring;		/* between pre_restore() and post_restore() */
 	bool		restoring_setting;	/* the scheduler saw eventkit.restoring on */
+	bool		read_only;		/* the scheduler saw the database read-only */
 } EkDbSlot;
 
 typedef struct EkJobSlot

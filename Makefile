@@ -3,46 +3,81 @@ MODULE_big = eventkit
 OBJS = \
 	src/eventkit.o \
 	src/util/guc.o \
-	src/stream/stream.o \
-	src/pipeline/event.o \
-	src/pipeline/json_parse.o \
-	src/pipeline/partition.o \
-	src/pipeline/writer.o \
-	src/pipeline/dedup/dedup.o \
-	src/pipeline/dedup/ledger_filter.o \
-	src/pipeline/plan/plan.o \
-	src/pipeline/plan/plan_check.o \
+	src/util/clock.o \
+	src/util/spi.o \
+	src/util/owner.o \
+	src/util/bulk_insert.o \
+	src/util/jsonb_raw.o \
+	src/catalog/catalog.o \
+	src/catalog/streams.o \
+	src/catalog/quarantine.o \
+	src/catalog/batches.o \
+	src/catalog/generations.o \
+	src/catalog/plans.o \
+	src/catalog/rollups.o \
+	src/catalog/jobs.o \
+	src/catalog/intake_keys.o \
+	src/catalog/kafka.o \
 	src/jsonschema/jsonschema.o \
 	src/jsonschema/jsonschema_compile.o \
 	src/jsonschema/jsonschema_format.o \
+	src/jsonschema/jsonschema_idn.o \
 	src/jsonschema/jsonschema_meta.o \
 	src/jsonschema/jsonschema_regex.o \
 	src/jsonschema/jsonschema_sql.o \
-	src/ingest/ingest.o \
-	src/ingest/quarantine.o \
-	src/worker/maintenance.o \
-	src/worker/jobs.o \
-	src/worker/worker.o \
-	src/rollup/refresh.o \
+	src/pipeline/problem.o \
+	src/pipeline/event.o \
+	src/pipeline/json_parse.o \
+	src/pipeline/payload.o \
+	src/pipeline/columns.o \
+	src/pipeline/partition.o \
+	src/pipeline/writer.o \
+	src/pipeline/plan/plan.o \
+	src/pipeline/plan/plan_check.o \
+	src/pipeline/plan/plan_sql.o \
+	src/pipeline/dedup/ledger.o \
+	src/pipeline/dedup/ledger_filter.o \
+	src/pipeline/dedup/dedup.o \
 	src/rollup/definition.o \
+	src/rollup/values.o \
 	src/rollup/fold.o \
 	src/rollup/delta.o \
-	src/rollup/values.o \
-	src/intake/http.o src/intake/http_api.o src/intake/write_keys.o \
-	src/intake/kafka_source.o src/intake/kafka_consumer.o
+	src/rollup/refresh.o \
+	src/ingest/ingest.o \
+	src/ingest/quarantine.o \
+	src/stream/stream.o \
+	src/worker/shmem.o \
+	src/worker/maintenance.o \
+	src/worker/jobs.o \
+	src/worker/scheduler.o \
+	src/worker/launcher.o \
+	src/intake/http_settings.o \
+	src/intake/http.o \
+	src/intake/http_api.o \
+	src/intake/write_keys.o \
+	src/intake/kafka_source.o \
+	src/intake/kafka_consumer.o
 
 EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql \
 	eventkit--1.3.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src $(ICU_CFLAGS)
+
+# A test build (make EK_TESTING=1, as test/run_tests.sh builds) has the test
+# hooks eventkit.testing_clock_offset, eventkit.testing_json_crosscheck and
+# eventkit.testing_regex_crosscheck
+# (src/util/guc.h); a production build has none.
+ifdef EK_TESTING
+PG_CPPFLAGS += -DEK_TESTING
+endif
 PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 # the intakes (src/intake/): libmicrohttpd and zlib for HTTP, librdkafka for Kafka
 SHLIB_LINK += -lmicrohttpd -lz -lrdkafka
 
-REGRESS = streams ingest dedup ledger clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog catalog_schema \
-	jsonschema validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade
+REGRESS = streams ingest dedup ledger pinned_formats clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog catalog_schema \
+	jsonschema regex_crosscheck idn_formats jsonb_raw validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry
@@ -64,3 +99,8 @@ test/kafka/mock_cluster: test/kafka/mock_cluster.c
 	$(CC) -Wall -Werror -O2 -o $@ $< -lrdkafka
 
 installcheck: test/kafka/mock_cluster
+
+# the IDN formats (src/jsonschema/jsonschema_idn.c): libidn2 and ICU, when PostgreSQL has ICU
+ifeq ($(with_icu),yes)
+SHLIB_LINK += -lidn2 $(ICU_LIBS)
+endif

@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * eventkit.c
- *	  Module entry point: loads the configuration parameters and sets up
- *	  the background worker's hooks (worker.c) and the HTTP intake's
- *	  listeners (intake/http.c).  The SQL functions live in the subsystem
- *	  files (catalog.c for streams, ingest.c, maintenance.c, jobs.c,
- *	  intake/write_keys.c).
+ *	  Module entry point: defines the configuration parameters
+ *	  (util/guc.c, and the intakes' own: intake/http.c, which also
+ *	  registers the HTTP listeners, and intake/kafka_consumer.c) and, when
+ *	  eventkit is preloaded, sets up the background processes
+ *	  (worker/launcher.c).  Everything else is reached through SQL
+ *	  functions; docs/architecture.md describes the source tree.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,8 +14,10 @@
 
 #include "fmgr.h"
 
-#include "eventkit.h"
 #include "intake/http.h"
+#include "intake/kafka_consumer.h"
+#include "util/guc.h"
+#include "worker/worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -23,8 +26,9 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	/* first: ek_define_gucs() reserves the "eventkit" prefix */
+	/* the intakes' settings first: ek_define_gucs() reserves the prefix */
 	ek_http_init();
+	ek_kafka_define_gucs();
 	ek_define_gucs();
 	ek_worker_init();
 }

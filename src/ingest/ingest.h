@@ -1,14 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * ingest.h
- *	  The C entry points of ingest (ingest.c) for eventkit's intake workers
- *	  (HTTP, Kafka), which ingest payloads that did not come through a SQL
- *	  call: the same pass as eventkit.ingest(), as the current user.
+ *	  The ingest orchestrator's C entry points (ingest.c): for eventkit's
+ *	  intake workers (HTTP, Kafka), which ingest payloads that did not come
+ *	  through a SQL call (the same pass as eventkit.ingest(), as the current
+ *	  user), and for the jobs (replaying quarantined events).
  *
  *-------------------------------------------------------------------------
  */
-#ifndef EVENTKIT_INGEST_H
-#define EVENTKIT_INGEST_H
+#ifndef EK_INGEST_INGEST_H
+#define EK_INGEST_INGEST_H
 
 #include "postgres.h"
 
@@ -47,4 +48,8 @@ typedef struct IngestItem
 extern void ek_ingest_text_items(Oid relid, IngestItem *items, int nitems,
 								 TimestampTz received_at, IngestCounts *out);
 
-#endif							/* EVENTKIT_INGEST_H */
+/* Replaying quarantined events (counts: BATCH_NOUTCOMES, catalog/batches.h) */
+extern void ek_replay_quarantine(Oid relid, Datum ids, bool ids_null, int64 *counts);
+extern int	ek_redrive_quarantine(Oid relid, int limit, int64 *counts, int *waiting);
+
+#endif							/* EK_INGEST_INGEST_H */

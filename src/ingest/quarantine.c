@@ -3,7 +3,8 @@
  * quarantine.c
  *	  eventkit.discard_quarantine(): a stream's owner deletes quarantined
  *	  events of its stream.  The quarantine is written and replayed by
- *	  ingest.c (replay_quarantine needs the stream's ownership too); its
+ *	  ingest.c (replay_quarantine needs the stream's ownership too), its
+ *	  rows are read and written by catalog/quarantine.c; its
  *	  row-level security policy, in the extension script, lets a stream's
  *	  owner read its stream's rows.
  *
@@ -11,7 +12,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "storage/lmgr.h"
@@ -20,7 +20,9 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
+#include "catalog/quarantine.h"
+#include "catalog/streams.h"
+#include "util/compat.h"
 
 PG_FUNCTION_INFO_V1(eventkit_discard_quarantine);
 
@@ -53,13 +55,7 @@ eventkit_discard_quarantine(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
 	StreamInfo	stream;
-	Oid			argtypes[4] = {INT4OID, INT8ARRAYOID, TEXTARRAYOID, INTERVALOID};
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Oid			save_userid;
-	int			save_sec;
-	int			rc;
-	uint64		deleted;
+	int64		deleted;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -78,28 +74,14 @@ eventkit_discard_quarantine(PG_FUNCTION_ARGS)
 		check_older_than(PG_GETARG_INTERVAL_P(3));
 
 	SPI_connect();
-	ek_lookup_stream(relid, &stream, false);
-	args[0] = Int32GetDatum(stream.stream_id);
-	for (int i = 1; i < 4; i++)
-	{
-		args[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-	}
-	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("DELETE FROM eventkit.quarantine q"
-							   " WHERE q.stream_id OPERATOR(pg_catalog.=) $1"
-							   " AND ($2 IS NULL OR q.quarantine_id OPERATOR(pg_catalog.=) ANY ($2))"
-							   " AND ($3 IS NULL OR EXISTS (SELECT 1"
-							   "  FROM pg_catalog.jsonb_array_elements(q.reasons) r"
-							   "  WHERE (r.value OPERATOR(pg_catalog.->>) 'reason'::pg_catalog.text)"
-							   "   OPERATOR(pg_catalog.=) ANY ($3)))"
-							   " AND ($4 IS NULL OR q.quarantined_at OPERATOR(pg_catalog.<)"
-							   "  (pg_catalog.now() OPERATOR(pg_catalog.-) $4))",
-							   4, argtypes, args, nulls, false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "eventkit: delete from quarantine failed: %s", SPI_result_code_string(rc));
-	deleted = SPI_processed;
-	ek_restore_user(save_userid, save_sec);
+	ek_streams_read(relid, &stream, false);
+	deleted = ek_quarantine_discard(stream.stream_id,
+									PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+									PG_ARGISNULL(1),
+									PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+									PG_ARGISNULL(2),
+									PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3),
+									PG_ARGISNULL(3));
 	SPI_finish();
-	PG_RETURN_INT64((int64) deleted);
+	PG_RETURN_INT64(deleted);
 }

@@ -12,14 +12,6 @@
 
 #include "fmgr.h"
 
-extern char *ek_http_listen;
-extern char *ek_http_database;
-extern int	ek_http_workers;
-extern int	ek_http_max_connections;
-extern int	ek_http_timeout;
-extern int	ek_http_connection_memory;
-extern char *ek_http_cors_origins;
-
 extern void ek_http_init(void);
 extern PGDLLEXPORT void ek_http_worker_main(Datum arg);
 

@@ -18,7 +18,7 @@
  *	  payload, "writeKey" is taken out of what is stored, the type of a
  *	  single-event call is set from its path, and the payload is ingested
  *	  as the key's role (SECURITY_RESTRICTED_OPERATION: its session is the
- *	  bootstrap superuser's) by ek_ingest_jsonb_payload() (ingest.c).  The
+ *	  bootstrap superuser's) by ek_ingest_jsonb_payload() (ingest/ingest.c).  The
  *	  answer is queued only after the commit returned:
  *
  *		200 {"success": true}: committed (events accepted, duplicates,
@@ -57,10 +57,11 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
+#include "pipeline/json_parse.h"
+#include "util/guc.h"
 #include "ingest/ingest.h"
-#include "intake/http.h"
 #include "intake/http_api.h"
+#include "intake/http_settings.h"
 #include "intake/write_keys.h"
 
 /* a body that grows past the limit is read (and dropped) up to this much */

@@ -8,7 +8,7 @@
  *	  exactly after the last batch committed (docs/intake-kafka.md).
  *
  *	  - The supervisor, ek_kafka_supervise(), runs in the scheduler of each
- *		database (worker.c) every pass: it starts a consumer for every
+ *		database (worker/scheduler.c) every pass: it starts a consumer for every
  *		source that has none.  A consumer holds its source's lock
  *		(kafka_source.h) for its life, so there is never more than one,
  *		even across scheduler restarts; it exits when its scheduler does
@@ -68,7 +68,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
+#include "util/guc.h"
+#include "util/spi.h"
 #include "ingest/ingest.h"
 #include "intake/kafka_consumer.h"
 #include "intake/kafka_source.h"

@@ -9,7 +9,8 @@
  *	  pg_strong_random().  It belongs to one stream and to the role that
  *	  created it; the listener ingests with that role's rights.  Only the
  *	  key's SHA-256 is stored, in eventkit.intake_keys, with its first 11
- *	  characters as a public prefix: eventkit.write_keys shows the prefix,
+ *	  characters as a public prefix (catalog/intake_keys.c):
+ *	  eventkit.write_keys shows the prefix,
  *	  never the secret, and revoke_write_key() takes either.
  *
  *	  The listener looks a key up for every request (a kept plan on the
@@ -32,8 +33,10 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
+#include "catalog/intake_keys.h"
+#include "catalog/streams.h"
 #include "intake/write_keys.h"
+#include "util/compat.h"
 
 PG_FUNCTION_INFO_V1(eventkit_create_write_key);
 PG_FUNCTION_INFO_V1(eventkit_revoke_write_key);
@@ -117,14 +120,12 @@ generate_key(char *key)
 
 /*
  * Is eventkit.intake_keys there?  Not in a catalog before 1.3 (the listener
- * then answers 503).  Syscache lookups, no query.
+ * then answers 503).  No query.
  */
 bool
 ek_write_keys_installed(void)
 {
-	Oid			nsp = get_namespace_oid("eventkit", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("intake_keys", nsp));
+	return ek_intake_keys_installed();
 }
 
 /* ---------------------------------------------------------------------
@@ -139,13 +140,7 @@ ek_write_keys_installed(void)
 void
 ek_write_key_lookup(const char *key, size_t len, WriteKeyInfo *info)
 {
-	static SPIPlanPtr plan = NULL;
-	Datum		args[1];
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		d;
-	int			rc;
+	IntakeKeyRow row;
 
 	memset(info, 0, sizeof(WriteKeyInfo));
 	info->status = WRITE_KEY_UNKNOWN;
@@ -153,37 +148,14 @@ ek_write_key_lookup(const char *key, size_t len, WriteKeyInfo *info)
 		return;
 
 	SPI_connect();
-	if (plan == NULL)
+	if (ek_intake_keys_lookup(key_hash(key, len), &row))
 	{
-		Oid			types[1] = {BYTEAOID};
-
-		plan = ek_keep_plan("SELECT k.role, s.relid::pg_catalog.oid,"
-							" k.revoked_at IS NOT NULL, k.last_used_at, k.key_prefix"
-							" FROM eventkit.intake_keys k"
-							" LEFT JOIN eventkit.streams s"
-							" ON s.stream_id OPERATOR(pg_catalog.=) k.stream_id"
-							" WHERE k.key_hash OPERATOR(pg_catalog.=) $1",
-							1, types);
-	}
-	args[0] = PointerGetDatum(key_hash(key, len));
-	rc = SPI_execute_plan(plan, args, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read eventkit.intake_keys: %s",
-			 SPI_result_code_string(rc));
-	if (SPI_processed == 1)
-	{
-		tup = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
 		strlcpy(info->prefix, key, sizeof(info->prefix));
-		d = SPI_getbinval(tup, desc, 1, &isnull);
-		info->role = get_role_oid(NameStr(*DatumGetName(d)), true);
-		d = SPI_getbinval(tup, desc, 2, &isnull);
-		info->stream = isnull ? InvalidOid : DatumGetObjectId(d);
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		info->has_last_used = !isnull;
-		if (!isnull)
-			info->last_used_at = DatumGetTimestampTz(d);
-		if (DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)))
+		info->role = get_role_oid(row.role, true);
+		info->stream = row.stream;
+		info->has_last_used = row.has_last_used;
+		info->last_used_at = row.last_used_at;
+		if (row.revoked)
 			info->status = WRITE_KEY_REVOKED;
 		else if (!OidIsValid(info->stream))
 			info->status = WRITE_KEY_NO_STREAM;
@@ -203,27 +175,8 @@ ek_write_key_lookup(const char *key, size_t len, WriteKeyInfo *info)
 void
 ek_write_key_touch(const char *key, size_t len, TimestampTz now)
 {
-	static SPIPlanPtr plan = NULL;
-	Datum		args[2];
-	int			rc;
-
 	SPI_connect();
-	if (plan == NULL)
-	{
-		Oid			types[2] = {BYTEAOID, TIMESTAMPTZOID};
-
-		plan = ek_keep_plan("UPDATE eventkit.intake_keys SET last_used_at = $2"
-							" WHERE key_hash OPERATOR(pg_catalog.=) $1"
-							" AND (last_used_at IS NULL"
-							" OR last_used_at OPERATOR(pg_catalog.<) $2)",
-							2, types);
-	}
-	args[0] = PointerGetDatum(key_hash(key, len));
-	args[1] = TimestampTzGetDatum(now);
-	rc = SPI_execute_plan(plan, args, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "eventkit: could not update eventkit.intake_keys: %s",
-			 SPI_result_code_string(rc));
+	ek_intake_keys_touch(key_hash(key, len), now);
 	SPI_finish();
 }
 
@@ -247,12 +200,8 @@ eventkit_create_write_key(PG_FUNCTION_ARGS)
 	StreamInfo	stream;
 	AclResult	aclresult;
 	char		key[EK_WRITE_KEY_LEN + 1];
-	Oid			save_userid;
-	int			save_sec;
-	Oid			types[5] = {BYTEAOID, TEXTOID, INT4OID, NAMEOID, TEXTOID};
-	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	Oid			role = GetUserId();
+	char	   *role_name;
 	int			attempt;
 
 	if (PG_ARGISNULL(0))
@@ -268,43 +217,32 @@ eventkit_create_write_key(PG_FUNCTION_ARGS)
 				 errhint("Run ALTER EXTENSION eventkit UPDATE.")));
 
 	SPI_connect();
-	ek_lookup_stream(relid, &stream, false);
+	ek_streams_read(relid, &stream, false);
 	aclresult = pg_class_aclcheck(relid, role, ACL_INSERT);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
+	role_name = GetUserNameFromId(role, false);
 	if (superuser_arg(role))
 		ereport(WARNING,
 				(errmsg("events sent with this write key are ingested as superuser \"%s\"",
-						GetUserNameFromId(role, false)),
+						role_name),
 				 errdetail("The stream's triggers, defaults and constraints then run with superuser rights."),
 				 errhint("Create write keys as a role that has only INSERT on the stream.")));
 
-	args[2] = Int32GetDatum(stream.stream_id);
-	args[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(role, false)));
-	args[4] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
-	nulls[4] = PG_ARGISNULL(1) ? 'n' : ' ';
-	ek_switch_to_owner(&save_userid, &save_sec);
 	/* a new prefix collides once in about a trillion keys: draw again */
 	for (attempt = 0;; attempt++)
 	{
-		int			rc;
+		char		prefix[EK_WRITE_KEY_PREFIX_LEN + 1];
 
 		generate_key(key);
-		args[0] = PointerGetDatum(key_hash(key, EK_WRITE_KEY_LEN));
-		args[1] = PointerGetDatum(cstring_to_text_with_len(key, EK_WRITE_KEY_PREFIX_LEN));
-		rc = SPI_execute_with_args("INSERT INTO eventkit.intake_keys"
-								   " (key_hash, key_prefix, stream_id, role, description)"
-								   " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-								   5, types, args, nulls, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "eventkit: could not record the write key: %s",
-				 SPI_result_code_string(rc));
-		if (SPI_processed == 1)
+		strlcpy(prefix, key, sizeof(prefix));
+		if (ek_intake_keys_insert(key_hash(key, EK_WRITE_KEY_LEN), prefix, stream.stream_id,
+								  role_name, PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+								  PG_ARGISNULL(1)))
 			break;
 		if (attempt == 4)
 			elog(ERROR, "eventkit: could not draw a write key with a new prefix");
 	}
-	ek_restore_user(save_userid, save_sec);
 	SPI_finish();
 
 	PG_RETURN_TEXT_P(cstring_to_text(key));
@@ -326,19 +264,10 @@ eventkit_revoke_write_key(PG_FUNCTION_ARGS)
 	size_t		len;
 	bool		by_prefix;
 	char		prefix[EK_WRITE_KEY_PREFIX_LEN + 1];
-	Oid			types[1];
-	Datum		args[1];
-	Oid			save_userid;
-	int			save_sec;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		d;
+	Datum		lookup;
+	IntakeKeyRow row;
 	Oid			role;
-	Oid			stream;
-	bool		revoked;
 	bool		allowed;
-	int			rc;
 
 	/* STRICT */
 	if (!ek_write_keys_installed())
@@ -360,74 +289,31 @@ eventkit_revoke_write_key(PG_FUNCTION_ARGS)
 						len > EK_WRITE_KEY_PREFIX_LEN ? psprintf("%.*s...", EK_WRITE_KEY_PREFIX_LEN, key) : key),
 				 errhint("Pass the key that eventkit.create_write_key returned, or its prefix (ek_ and 8 characters) as eventkit.write_keys shows it.")));
 	strlcpy(prefix, key, sizeof(prefix));
+	lookup = by_prefix ? PointerGetDatum(cstring_to_text(prefix)) :
+		PointerGetDatum(key_hash(key, len));
 
 	SPI_connect();
-	ek_switch_to_owner(&save_userid, &save_sec);
-	if (by_prefix)
-	{
-		types[0] = TEXTOID;
-		args[0] = PointerGetDatum(cstring_to_text(prefix));
-	}
-	else
-	{
-		types[0] = BYTEAOID;
-		args[0] = PointerGetDatum(key_hash(key, len));
-	}
-	rc = SPI_execute_with_args(by_prefix ?
-							   "SELECT k.role, s.relid::pg_catalog.oid, k.revoked_at IS NOT NULL"
-							   " FROM eventkit.intake_keys k"
-							   " LEFT JOIN eventkit.streams s"
-							   " ON s.stream_id OPERATOR(pg_catalog.=) k.stream_id"
-							   " WHERE k.key_prefix OPERATOR(pg_catalog.=) $1 FOR UPDATE OF k" :
-							   "SELECT k.role, s.relid::pg_catalog.oid, k.revoked_at IS NOT NULL"
-							   " FROM eventkit.intake_keys k"
-							   " LEFT JOIN eventkit.streams s"
-							   " ON s.stream_id OPERATOR(pg_catalog.=) k.stream_id"
-							   " WHERE k.key_hash OPERATOR(pg_catalog.=) $1 FOR UPDATE OF k",
-							   1, types, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read eventkit.intake_keys: %s",
-			 SPI_result_code_string(rc));
-	ek_restore_user(save_userid, save_sec);
-	if (SPI_processed == 0)
+	if (!ek_intake_keys_lock(by_prefix, lookup, &row))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("write key %s does not exist", prefix),
 				 errhint("eventkit.write_keys lists the keys you may see.")));
 
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	d = SPI_getbinval(tup, desc, 1, &isnull);
-	role = get_role_oid(NameStr(*DatumGetName(d)), true);
-	d = SPI_getbinval(tup, desc, 2, &isnull);
-	stream = isnull ? InvalidOid : DatumGetObjectId(d);
-	revoked = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-
+	role = get_role_oid(row.role, true);
 	allowed = superuser() ||
 		(OidIsValid(role) && has_privs_of_role(GetUserId(), role)) ||
-		(OidIsValid(stream) && ek_owns_relation(stream));
+		(OidIsValid(row.stream) && ek_owns_relation(row.stream));
 	if (!allowed)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to revoke write key %s", prefix),
 				 errdetail("A key can be revoked by its role, the owner of its stream or a superuser.")));
 
-	if (revoked)
+	if (row.revoked)
 		ereport(NOTICE,
 				(errmsg("write key %s was already revoked", prefix)));
-	else
-	{
-		ek_switch_to_owner(&save_userid, &save_sec);
-		rc = SPI_execute_with_args(by_prefix ?
-								   "UPDATE eventkit.intake_keys SET revoked_at = pg_catalog.now()"
-								   " WHERE key_prefix OPERATOR(pg_catalog.=) $1" :
-								   "UPDATE eventkit.intake_keys SET revoked_at = pg_catalog.now()"
-								   " WHERE key_hash OPERATOR(pg_catalog.=) $1",
-								   1, types, args, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE || SPI_processed != 1)
-			elog(ERROR, "eventkit: could not revoke write key %s", prefix);
-		ek_restore_user(save_userid, save_sec);
-	}
+	else if (!ek_intake_keys_revoke(by_prefix, lookup))
+		elog(ERROR, "eventkit: could not revoke write key %s", prefix);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -890,10 +890,19 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 		node->pattern = kw_regex(cc, v, path, kw);
 	else if (strcmp(kw, "format") == 0)
 	{
+		bool		unavailable = false;
+
 		if (v->kind != EKT_STRING)
 			schema_error(path, NULL, "keyword \"format\" must be a string");
 		node->format_name = val_cstring(v);
-		node->format = ek_format_lookup(node->format_name);
+		node->format = ek_format_lookup(node->format_name, &unavailable);
+		if (node->format == NULL && unavailable)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("format \"%s\" is not supported by this build of eventkit",
+							node->format_name),
+					 errdetail("At schema location \"%s\".", path),
+					 errhint("The idn-hostname and idn-email formats need PostgreSQL built with ICU (--with-icu).")));
 		if (node->format == NULL)
 			schema_error(path, "Supported formats: date-time, date, time, email, idn-email, hostname, idn-hostname, ipv4, ipv6, uri, uri-reference, iri, iri-reference, uri-template, uuid, json-pointer, relative-json-pointer, regex.",
 						 "unknown format \"%s\"", node->format_name);

@@ -4,7 +4,8 @@
  *	  The "format" checkers of eventkit's JSON Schema validator, hand
  *	  written, no regular expressions: date-time, date, time, email,
  *	  hostname, ip addresses, URIs and IRIs, uuid, JSON pointers, ...
- *	  ("regex" uses jsonschema_regex.c).
+ *	  ("regex" uses jsonschema_regex.c; internationalized host names,
+ *	  and the A-labels of "hostname", jsonschema_idn.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -160,64 +161,10 @@ fmt_date_time(const char *s, int len)
  * ---------------------------------------------------------------------
  */
 
-/* labels of letters, digits and hyphens (or any non-ASCII when idn) */
-static bool
-check_hostname(const char *s, int len, bool idn)
-{
-	int			i,
-				lab = 0;
-	int			chars = 0;
-
-	if (len == 0 || len > (idn ? 1024 : 253))
-		return false;
-	for (i = 0; i <= len; i++)
-	{
-		unsigned char c = i < len ? (unsigned char) s[i] : '.';
-
-		int			seplen = 0;
-
-		if (c == '.')
-			seplen = 1;
-		else if (idn && i + 2 < len &&
-				 ((c == 0xE3 && (unsigned char) s[i + 1] == 0x80 && (unsigned char) s[i + 2] == 0x82) ||
-				  (c == 0xEF && (unsigned char) s[i + 1] == 0xBC && (unsigned char) s[i + 2] == 0x8E) ||
-				  (c == 0xEF && (unsigned char) s[i + 1] == 0xBD && (unsigned char) s[i + 2] == 0xA1)))
-			seplen = 3;			/* U+3002, U+FF0E, U+FF61: label separators */
-		if (seplen)
-		{
-			if (lab == 0 || lab > 63 || s[i - 1] == '-')
-				return false;
-			lab = 0;
-			chars++;
-			i += seplen - 1;
-			continue;
-		}
-		if (lab == 0 && c == '-')
-			return false;
-		if (c >= 0x80)
-		{
-			if (!idn)
-				return false;
-		}
-		else if (!(IS_ALNUM(c) || c == '-'))
-			return false;
-		if ((c & 0xC0) != 0x80)
-		{
-			chars++;
-			lab++;				/* in code points */
-		}
-		/* "--" in the 3rd and 4th positions is reserved for IDNA (xn--) */
-		if (lab == 4 && s[i] == '-' && s[i - 1] == '-' &&
-			!(tolower((unsigned char) s[i - 3]) == 'x' &&
-			  tolower((unsigned char) s[i - 2]) == 'n'))
-			return false;
-	}
-	return chars > 0 && chars <= 253;
-}
-
 /*
- * check_hostname(s, len, false) in one pass over ASCII labels.  Like it,
- * counts the final label's end as a character, so at most 252 bytes.
+ * Labels of ASCII letters, digits and hyphens, in one pass; "--" in a
+ * label's 3rd and 4th positions only after "xn" (an A-label).  Counts the
+ * final label's end as a character, so at most 252 bytes.
  */
 static bool
 check_hostname_ascii(const char *s, int len)
@@ -255,17 +202,47 @@ check_hostname_ascii(const char *s, int len)
 	return lab > 0 && lab <= 63 && s[len - 1] != '-';
 }
 
+#ifdef USE_ICU
+/* Whether a label starts with "xn--" (any case): an A-label, Punycode. */
+static bool
+has_a_label(const char *s, int len)
+{
+	int			i;
+
+	for (i = 0; i + 4 <= len; i++)
+		if ((i == 0 || s[i - 1] == '.') &&
+			(s[i] == 'x' || s[i] == 'X') && (s[i + 1] == 'n' || s[i + 1] == 'N') &&
+			s[i + 2] == '-' && s[i + 3] == '-')
+			return true;
+	return false;
+}
+#endif
+
 static bool
 fmt_hostname(const char *s, int len)
 {
-	return check_hostname_ascii(s, len);
+	if (!check_hostname_ascii(s, len))
+		return false;
+#ifdef USE_ICU
+	/* an A-label must be an IDNA2008 label's Punycode (jsonschema_idn.c) */
+	if (has_a_label(s, len))
+		return ek_idn_hostname_valid(s, len);
+#endif
+	return true;
 }
 
+#ifdef USE_ICU
 static bool
 fmt_idn_hostname(const char *s, int len)
 {
-	return check_hostname(s, len, true);
+	int			i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char) s[i] >= 0x80)
+			return ek_idn_hostname_valid(s, len);
+	return fmt_hostname(s, len);
 }
+#endif
 
 static bool
 fmt_ipv4(const char *s, int len)
@@ -415,7 +392,11 @@ check_email(const char *s, int len, bool idn)
 			return fmt_ipv6(s + 6, len - 7);
 		return fmt_ipv4(s + 1, len - 2);
 	}
-	return idn ? check_hostname(s, len, true) : check_hostname_ascii(s, len);
+#ifdef USE_ICU
+	if (idn)
+		return fmt_idn_hostname(s, len);
+#endif
+	return check_hostname_ascii(s, len);
 }
 
 static bool
@@ -424,11 +405,13 @@ fmt_email(const char *s, int len)
 	return check_email(s, len, false);
 }
 
+#ifdef USE_ICU
 static bool
 fmt_idn_email(const char *s, int len)
 {
 	return check_email(s, len, true);
 }
+#endif
 
 /* ---------------------------------------------------------------------
  * URIs and IRIs (RFC 3986 / 3987)
@@ -749,9 +732,11 @@ static const struct
 	{"date", fmt_date},
 	{"time", fmt_time},
 	{"email", fmt_email},
-	{"idn-email", fmt_idn_email},
 	{"hostname", fmt_hostname},
+#ifdef USE_ICU
+	{"idn-email", fmt_idn_email},
 	{"idn-hostname", fmt_idn_hostname},
+#endif
 	{"ipv4", fmt_ipv4},
 	{"ipv6", fmt_ipv6},
 	{"uri", fmt_uri},
@@ -765,13 +750,18 @@ static const struct
 	{"regex", fmt_regex},
 };
 
+/*
+ * The checker of a format; NULL if unknown, or (*unavailable set) if this
+ * build cannot check it honestly: the IDN formats without ICU.
+ */
 EkFormatCheck
-ek_format_lookup(const char *name)
+ek_format_lookup(const char *name, bool *unavailable)
 {
 	int			i;
 
 	for (i = 0; i < lengthof(formats); i++)
 		if (strcmp(formats[i].name, name) == 0)
 			return formats[i].check;
+	*unavailable = (strcmp(name, "idn-hostname") == 0 || strcmp(name, "idn-email") == 0);
 	return NULL;
 }

@@ -18,6 +18,8 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "util/jsonb_raw.h"
+
 /* Kinds of JSON values (also the bits of a "type" keyword's mask). */
 #define EKT_NULL		0x01
 #define EKT_BOOLEAN		0x02
@@ -188,22 +190,20 @@ struct EkSchema
 };
 
 /* ---------------------------------------------------------------------
- * Reading jsonb without copies
+ * Reading jsonb without copies (the layout: util/jsonb_raw.h)
  * ---------------------------------------------------------------------
  */
 
 static inline int
 container_nentries(const JsonbContainer *c)
 {
-	int			n = JsonContainerSize(c);
-
-	return JsonContainerIsObject(c) ? n * 2 : n;
+	return ek_jsonb_nentries(c);
 }
 
 static inline const char *
 container_base(const JsonbContainer *c)
 {
-	return (const char *) &c->children[container_nentries(c)];
+	return ek_jsonb_base(c);
 }
 
 /*
@@ -214,35 +214,33 @@ static inline void
 read_child(const JsonbContainer *c, const char *base, int i, uint32 *off,
 		   EkVal *v)
 {
-	JEntry		e = c->children[i];
-	uint32		start = *off;
-	uint32		end = JBE_HAS_OFF(e) ? JBE_OFFLENFLD(e) : start + JBE_OFFLENFLD(e);
+	EkJsonbChild child;
 
-	*off = end;
+	ek_jsonb_child(c, base, i, off, &child);
 	v->str = NULL;
 	v->len = 0;
-	if (JBE_ISSTRING(e))
+	if (JBE_ISSTRING(child.entry))
 	{
 		v->kind = EKT_STRING;
-		v->str = base + start;
-		v->len = end - start;
+		v->str = child.data;
+		v->len = child.len;
 	}
-	else if (JBE_ISNUMERIC(e))
+	else if (JBE_ISNUMERIC(child.entry))
 	{
 		v->kind = EKT_NUMBER;
-		v->num = (Numeric) (base + INTALIGN(start));
+		v->num = (Numeric) child.data;
 	}
-	else if (JBE_ISCONTAINER(e))
+	else if (JBE_ISCONTAINER(child.entry))
 	{
-		v->cont = (JsonbContainer *) (base + INTALIGN(start));
+		v->cont = (JsonbContainer *) child.data;
 		v->kind = JsonContainerIsObject(v->cont) ? EKT_OBJECT : EKT_ARRAY;
 	}
-	else if (JBE_ISNULL(e))
+	else if (JBE_ISNULL(child.entry))
 		v->kind = EKT_NULL;
 	else
 	{
 		v->kind = EKT_BOOLEAN;
-		v->b = JBE_ISBOOL_TRUE(e);
+		v->b = JBE_ISBOOL_TRUE(child.entry);
 	}
 }
 
@@ -264,26 +262,11 @@ root_value(Jsonb *jb, EkVal *v)
 	}
 }
 
-/*
- * The offset of child i's data in container c: getJsonbOffset(), inline.
- * Only every JB_OFFSET_STRIDE'th JEntry holds an offset; the others hold
- * lengths, summed back to the nearest offset.
- */
+/* The offset of child i's data in container c: getJsonbOffset(), inline. */
 static inline uint32
 child_offset(const JsonbContainer *c, int i)
 {
-	uint32		off = 0;
-	int			j;
-
-	for (j = i - 1; j >= 0; j--)
-	{
-		JEntry		e = c->children[j];
-
-		off += JBE_OFFLENFLD(e);
-		if (JBE_HAS_OFF(e))
-			break;
-	}
-	return off;
+	return ek_jsonb_offset(c, i);
 }
 
 /*
@@ -294,13 +277,11 @@ static inline void
 read_key(const JsonbContainer *c, const char *base, int i, uint32 *off,
 		 const char **str, int *len)
 {
-	JEntry		e = c->children[i];
-	uint32		start = *off;
-	uint32		end = JBE_HAS_OFF(e) ? JBE_OFFLENFLD(e) : start + JBE_OFFLENFLD(e);
+	EkJsonbChild child;
 
-	*off = end;
-	*str = base + start;
-	*len = end - start;
+	ek_jsonb_child(c, base, i, off, &child);
+	*str = child.data;
+	*len = child.len;
 }
 
 /* The first 2, 4, 8 bytes at p as a big-endian number (compares like memcmp) */
@@ -466,7 +447,10 @@ extern bool ek_equal(const EkVal *a, const EkVal *b);
 extern const char *const ek_draft07_metaschema;
 
 /* jsonschema_format.c */
-extern EkFormatCheck ek_format_lookup(const char *name);
+extern EkFormatCheck ek_format_lookup(const char *name, bool *unavailable);
+
+/* jsonschema_idn.c (only with ICU) */
+extern bool ek_idn_hostname_valid(const char *s, int len);
 
 /* jsonschema_regex.c */
 extern char *ek_ecma_regex_translate(const char *src, int len, char **err);

@@ -9,16 +9,24 @@
  *	  chunks of a long string, PostgreSQL's engine returns REG_CANCEL,
  *	  which is raised as the cancel it is (57014).
  *
+ *	  Every pattern is compiled by PostgreSQL's engine too, so the two can
+ *	  be compared: with eventkit.testing_regex_crosscheck on, each match
+ *	  the fast matcher answers is run through PostgreSQL's engine as well,
+ *	  and a disagreement is an internal error (sql/regex_crosscheck.sql,
+ *	  and the conformance suite, test/t/020, run with it on).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/pg_collation.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 
 #include "jsonschema_int.h"
+#include "util/guc.h"
 
 #define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
 #define IS_ALPHA(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
@@ -71,8 +79,35 @@ group_number(const char *src, int len, const char *name, int namelen)
 }
 
 /*
+ * Inside a character class: one atom (a character, or with is_class_escape
+ * \d \w \s) has been read.  *prev: 0 when no atom can start a range here
+ * (the class's start, or just after a range), 1 after a character, 2 after
+ * a class escape; *range: a range's '-' was just read.  With the "u" flag
+ * (Ajv's), ECMA-262 has no range that starts or ends with a class escape.
+ */
+static bool
+class_atom(bool is_class_escape, int *prev, bool *range, char **err)
+{
+	if (*range)
+	{
+		if (is_class_escape)
+		{
+			*err = "a character class escape cannot end a range";
+			return false;
+		}
+		*range = false;
+		*prev = 0;
+	}
+	else
+		*prev = is_class_escape ? 2 : 1;
+	return true;
+}
+
+/*
  * Translate an ECMA-262 pattern to PostgreSQL's ARE syntax: classes
  * (\d, \w, \s, .) get their ECMA meaning, \b becomes \y, \xHH \u00HH.
+ * In a character class, a '-' that ECMA-262 reads as a character is
+ * written \- (ARE would read "[\w-a]" and "[a-b-c]" as ranges).
  * Returns NULL with *err set for what ARE cannot express.
  */
 char *
@@ -80,6 +115,8 @@ ek_ecma_regex_translate(const char *src, int len, char **err)
 {
 	StringInfoData out;
 	bool		in_class = false;
+	int			class_prev = 0;
+	bool		class_range = false;
 	int			i;
 
 	initStringInfo(&out);
@@ -211,18 +248,40 @@ ek_ecma_regex_translate(const char *src, int len, char **err)
 					appendStringInfoChar(&out, e);
 					break;
 			}
+			if (in_class &&
+				!class_atom(e == 'd' || e == 'w' || e == 's', &class_prev, &class_range, err))
+				return NULL;
 			continue;
 		}
 		if (in_class)
 		{
 			if (c == ']')
-				in_class = false;
-			else if (c == '[')
 			{
-				appendStringInfoString(&out, "\\[");
+				in_class = false;
+				appendStringInfoChar(&out, c);
 				continue;
 			}
-			appendStringInfoChar(&out, c);
+			if (c == '-' && class_prev != 0 && !class_range && i + 1 < len && src[i + 1] != ']')
+			{
+				/* a range's '-' */
+				if (class_prev == 2)
+				{
+					*err = "a character class escape cannot start a range";
+					return NULL;
+				}
+				class_range = true;
+				appendStringInfoChar(&out, c);
+				continue;
+			}
+			if (c == '[')
+				appendStringInfoString(&out, "\\[");
+			else if (c == '-')
+				appendStringInfoString(&out, "\\-");
+			else
+				appendStringInfoChar(&out, c);
+			/* a multibyte character is one atom: count its first byte */
+			if (((unsigned char) c & 0xC0) != 0x80)
+				(void) class_atom(false, &class_prev, &class_range, err);
 			continue;
 		}
 		switch (c)
@@ -242,6 +301,8 @@ ek_ecma_regex_translate(const char *src, int len, char **err)
 					break;
 				}
 				in_class = true;
+				class_prev = 0;
+				class_range = false;
 				appendStringInfoChar(&out, '[');
 				if (i + 1 < len && src[i + 1] == '^')
 				{
@@ -818,10 +879,58 @@ regex_match_full(EkRegex *r, const char *s, int len)
 	return false;
 }
 
+#ifdef EK_TESTING
+/* eventkit.testing_regex_crosscheck (test builds): the fast matcher's answer must be PostgreSQL's */
+static pg_noinline void
+crosscheck(EkRegex *r, const char *s, int len, bool simple)
+{
+	bool		full = regex_match_full(r, s, len);
+
+	if (full != simple)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("eventkit's fast regular expression matcher and PostgreSQL's disagree"),
+				 errdetail("Pattern \"%s\" on a string of %d bytes (\"%s\"): the fast matcher says %s, PostgreSQL's engine %s.",
+						   r->source, len, pnstrdup(s, pg_mbcliplen(s, len, 200)),
+						   simple ? "match" : "no match", full ? "match" : "no match"),
+				 errhint("Found by eventkit.testing_regex_crosscheck.")));
+}
+#endif
+
 bool
 ek_regex_match(EkRegex *r, const char *s, int len)
 {
 	if (r->simple)
-		return simple_match(r->simple, s, len);
+	{
+		bool		m = simple_match(r->simple, s, len);
+
+#ifdef EK_TESTING
+		if (unlikely(ek_testing_regex_crosscheck))
+			crosscheck(r, s, len, m);
+#endif
+		return m;
+	}
 	return regex_match_full(r, s, len);
+}
+
+/*
+ * eventkit_internal.regex_fast_path(pattern text) RETURNS boolean, for the
+ * tests: whether the fast matcher runs the ECMA-262 pattern (NULL: not a
+ * valid pattern).
+ */
+PG_FUNCTION_INFO_V1(eventkit_regex_fast_path);
+
+Datum
+eventkit_regex_fast_path(PG_FUNCTION_ARGS)
+{
+	text	   *pattern = PG_GETARG_TEXT_PP(0);
+	EkRegex		r;
+	char	   *err = NULL;
+	bool		simple;
+
+	if (!ek_regex_compile_into(&r, VARDATA_ANY(pattern), VARSIZE_ANY_EXHDR(pattern), &err))
+		PG_RETURN_NULL();
+	simple = r.simple != NULL;
+	pg_regfree(&r.re);
+	PG_RETURN_BOOL(simple);
 }

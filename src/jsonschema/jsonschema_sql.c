@@ -4,6 +4,8 @@
  *	  SQL entry points of the JSON Schema validator
  *	  (eventkit.schema_valid, eventkit.schema_errors) and the per-backend
  *	  cache of compiled schemas they share, keyed by the schema's bytes.
+ *	  Also, for the tests, a round trip through the validator's raw jsonb
+ *	  readers (eventkit_internal.jsonb_raw_roundtrip).
  *
  *-------------------------------------------------------------------------
  */
@@ -11,12 +13,14 @@
 
 #include "common/hashfn.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/primnodes.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "jsonschema.h"
+#include "jsonschema_int.h"
 
 /*
  * The cache: a few slots, each a compiled schema in its own memory
@@ -244,4 +248,150 @@ eventkit_schema_errors(PG_FUNCTION_ARGS)
 
 	ek_schema_validate(schema, instance, NULL, &errors);
 	PG_RETURN_JSONB_P(ek_schema_errors_jsonb(errors));
+}
+
+/* ---------------------------------------------------------------------
+ * For the tests: the raw jsonb readers, round trip
+ * ---------------------------------------------------------------------
+ */
+
+static JsonbValue *roundtrip_container(JsonbParseState **st, JsonbContainer *c, bool *same);
+
+/* A scalar read by the raw readers, as a JsonbValue. */
+static void
+roundtrip_scalar(const EkVal *v, JsonbValue *jv)
+{
+	switch (v->kind)
+	{
+		case EKT_STRING:
+			jv->type = jbvString;
+			jv->val.string.val = (char *) v->str;
+			jv->val.string.len = v->len;
+			break;
+		case EKT_NUMBER:
+			jv->type = jbvNumeric;
+			jv->val.numeric = v->num;
+			break;
+		case EKT_BOOLEAN:
+			jv->type = jbvBool;
+			jv->val.boolean = v->b;
+			break;
+		default:
+			jv->type = jbvNull;
+			break;
+	}
+}
+
+/* A value read by the raw readers, pushed as tok (WJB_VALUE or WJB_ELEM). */
+static void
+roundtrip_value(JsonbParseState **st, const EkVal *v, JsonbIteratorToken tok, bool *same)
+{
+	JsonbValue	jv;
+
+	if (v->kind == EKT_OBJECT || v->kind == EKT_ARRAY)
+		(void) roundtrip_container(st, v->cont, same);
+	else
+	{
+		roundtrip_scalar(v, &jv);
+		pushJsonbValue(st, tok, &jv);
+	}
+}
+
+/*
+ * Push container c as the raw readers (jsonschema_int.h) read it: keys in
+ * order with read_key, values and elements with read_child; every object
+ * value is also looked up with ek_object_lookup (the validator's binary
+ * search), which must find the very same bytes (else *same is cleared).
+ * Returns what pushJsonbValue returns for the container's end.
+ */
+static JsonbValue *
+roundtrip_container(JsonbParseState **st, JsonbContainer *c, bool *same)
+{
+	int			n = JsonContainerSize(c);
+	const char *base = container_base(c);
+	uint32		off = 0;
+	int			i;
+
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+	if (!JsonContainerIsObject(c))
+	{
+		pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+		for (i = 0; i < n; i++)
+		{
+			EkVal		v;
+
+			memset(&v, 0, sizeof(v));
+			read_child(c, base, i, &off, &v);
+			roundtrip_value(st, &v, WJB_ELEM, same);
+		}
+		return pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	}
+	else
+	{
+		uint32		voff = child_offset(c, n);
+
+		pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+		for (i = 0; i < n; i++)
+		{
+			JsonbValue	k;
+			const char *kstr;
+			int			klen;
+			EkVal		v,
+						found;
+
+			memset(&v, 0, sizeof(v));
+			memset(&found, 0, sizeof(found));
+			read_key(c, base, i, &off, &kstr, &klen);
+			read_child(c, base, n + i, &voff, &v);
+			if (!ek_object_lookup(c, kstr, klen, &found) || found.kind != v.kind ||
+				found.str != v.str || found.len != v.len ||
+				(v.kind == EKT_BOOLEAN && found.b != v.b) ||
+				(v.kind == EKT_NUMBER && found.num != v.num) ||
+				((v.kind == EKT_OBJECT || v.kind == EKT_ARRAY) && found.cont != v.cont))
+				*same = false;
+			k.type = jbvString;
+			k.val.string.val = (char *) kstr;
+			k.val.string.len = klen;
+			pushJsonbValue(st, WJB_KEY, &k);
+			roundtrip_value(st, &v, WJB_VALUE, same);
+		}
+		return pushJsonbValue(st, WJB_END_OBJECT, NULL);
+	}
+}
+
+PG_FUNCTION_INFO_V1(eventkit_jsonb_raw_roundtrip);
+
+/*
+ * eventkit_internal.jsonb_raw_roundtrip(jsonb) RETURNS boolean: whether
+ * the value the raw readers see, written again by PostgreSQL's jsonb
+ * writer, is byte for byte the input (and every object value the binary
+ * search finds is the one read in order).
+ */
+Datum
+eventkit_jsonb_raw_roundtrip(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *in = PG_GETARG_JSONB_P(0);
+	EkVal		root;
+	bool		same = true;
+	Jsonb	   *out;
+
+	memset(&root, 0, sizeof(root));
+	root_value(in, &root);
+	if (root.kind == EKT_OBJECT || root.kind == EKT_ARRAY)
+	{
+		JsonbParseState *st = NULL;
+
+		out = JsonbValueToJsonb(roundtrip_container(&st, root.cont, &same));
+	}
+	else
+	{
+		JsonbValue	jv;
+
+		/* PostgreSQL writes a scalar as a one-element raw scalar array */
+		roundtrip_scalar(&root, &jv);
+		out = JsonbValueToJsonb(&jv);
+	}
+	PG_RETURN_BOOL(same && VARSIZE(out) == VARSIZE(in) &&
+				   memcmp(out, in, VARSIZE(in)) == 0);
 }

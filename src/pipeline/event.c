@@ -5,7 +5,7 @@
  *	  over its top-level keys, checking it against the Segment spec,
  *	  correcting its time for client clock skew, fingerprinting its content
  *	  (for conflict detection and for ids of events sent without messageId)
- *	  and describing what is wrong with it.
+ *	  and recording what is wrong with it (problem.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -19,7 +19,8 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
+#include "pipeline/event.h"
+#include "util/jsonb_raw.h"
 
 #define MAX_ID_BYTES 256
 
@@ -31,67 +32,6 @@
 #define KEY_IS(v, lit) \
 	((v)->val.string.len == sizeof(lit) - 1 && \
 	 memcmp((v)->val.string.val, (lit), sizeof(lit) - 1) == 0)
-
-void
-ek_add_problem(SegmentEvent *ev, const char *reason, const char *fmt,...)
-{
-	va_list		args;
-	StringInfoData buf;
-
-	if (ev->nproblems >= EK_MAX_PROBLEMS)
-		return;
-	initStringInfo(&buf);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	ev->problems[ev->nproblems].reason = reason;
-	ev->problems[ev->nproblems].message = buf.data;
-	ev->nproblems++;
-}
-
-static void
-push_string_pair(JsonbParseState **state, const char *key, const char *value)
-{
-	JsonbValue	k;
-	JsonbValue	v;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v.type = jbvString;
-	v.val.string.val = (char *) value;
-	v.val.string.len = strlen(value);
-	pushJsonbValue(state, WJB_KEY, &k);
-	pushJsonbValue(state, WJB_VALUE, &v);
-}
-
-/* [{"reason": ..., "message": ...}, ...] */
-Jsonb *
-ek_problems_jsonb(const SegmentEvent *ev)
-{
-	JsonbParseState *state = NULL;
-	JsonbValue *res;
-
-	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-	for (int i = 0; i < ev->nproblems; i++)
-	{
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		push_string_pair(&state, "reason", ev->problems[i].reason);
-		push_string_pair(&state, "message", ev->problems[i].message);
-		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	}
-	ek_push_findings(&state, ev);
-	res = pushJsonbValue(&state, WJB_END_ARRAY, NULL);
-	return JsonbValueToJsonb(res);
-}
 
 /* ---------------------------------------------------------------------
  * ISO 8601 timestamps
@@ -205,6 +145,20 @@ ek_parse_iso8601(const char *str, int len, TimestampTz *result)
 	return true;
 }
 
+/* A timestamp in ISO 8601 form, in UTC, for messages and envelopes. */
+char *
+ek_timestamp_iso(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts) || timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return pstrdup("(out of range)");
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+					tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
 /* ---------------------------------------------------------------------
  * Content fingerprint
  * ---------------------------------------------------------------------
@@ -227,38 +181,20 @@ hash_scalar(const JsonbValue *v, uint64 seed)
 
 #define TOKEN_HASH(tok) ((uint64) (tok) * 0x9E3779B97F4A7C15ULL)
 
-static uint64 hash_walk(JsonbContainer *c, uint64 h, uint64 seed);
+static uint64 hash_walk(const JsonbContainer *c, uint64 h, uint64 seed);
 
 /*
- * One child of a container, its data at base + offset with length len: a
- * scalar is mixed in with its token; a container is walked.
+ * One child of a container: a scalar is mixed in with its token; a
+ * container is walked.
  */
 static inline uint64
-hash_child(JEntry entry, char *base, uint32 offset, uint32 len,
-		   JsonbIteratorToken tok, uint64 h, uint64 seed)
+hash_child(const EkJsonbChild *child, JsonbIteratorToken tok, uint64 h, uint64 seed)
 {
 	JsonbValue	v;
 
-	if (JBE_ISCONTAINER(entry))
-		return hash_walk((JsonbContainer *) (base + INTALIGN(offset)), h, seed);
-	if (JBE_ISSTRING(entry))
-	{
-		v.type = jbvString;
-		v.val.string.val = base + offset;
-		v.val.string.len = len;
-	}
-	else if (JBE_ISNUMERIC(entry))
-	{
-		v.type = jbvNumeric;
-		v.val.numeric = (Numeric) (base + INTALIGN(offset));
-	}
-	else if (JBE_ISNULL(entry))
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvBool;
-		v.val.boolean = JBE_ISBOOL_TRUE(entry);
-	}
+	if (JBE_ISCONTAINER(child->entry))
+		return hash_walk((const JsonbContainer *) child->data, h, seed);
+	ek_jsonb_child_scalar(child, &v);
 	return mix(h, hash_scalar(&v, seed) + tok);
 }
 
@@ -266,50 +202,39 @@ hash_child(JEntry entry, char *base, uint32 offset, uint32 len,
  * Mix a container's tokens into h in the order JsonbIteratorNext (without
  * skipping nested containers) returns them: begin, then each key and value
  * (or element), nested containers in place, then end.  Reads the JEntries
- * directly, which is much cheaper than the iterator; the result is the same,
- * and must stay the same: stored fingerprints and derived ids depend on it.
+ * directly (util/jsonb_raw.h), which is much cheaper than the iterator;
+ * the result is the same, and must stay the same: stored fingerprints and
+ * derived ids depend on it.
  */
 static uint64
-hash_walk(JsonbContainer *c, uint64 h, uint64 seed)
+hash_walk(const JsonbContainer *c, uint64 h, uint64 seed)
 {
 	uint32		count = JsonContainerSize(c);
 	bool		is_object = JsonContainerIsObject(c);
-	JEntry	   *children = c->children;
-	char	   *base = (char *) &children[is_object ? count * 2 : count];
+	const char *base = ek_jsonb_base(c);
 	uint32		offset = 0;
-	uint32		value_offset = 0;
+	/* an object's values are stored after all its keys */
+	uint32		value_offset = is_object ? ek_jsonb_offset(c, count) : 0;
 
 	check_stack_depth();
 	h = mix(h, TOKEN_HASH(is_object ? WJB_BEGIN_OBJECT : WJB_BEGIN_ARRAY));
-	if (is_object)
-	{
-		/* values are stored after all the keys */
-		for (uint32 i = 0; i < count; i++)
-			JBE_ADVANCE_OFFSET(value_offset, children[i]);
-	}
 	for (uint32 i = 0; i < count; i++)
 	{
-		uint32		end = offset;
+		EkJsonbChild child;
 
-		JBE_ADVANCE_OFFSET(end, children[i]);
-		h = hash_child(children[i], base, offset, end - offset,
-					   is_object ? WJB_KEY : WJB_ELEM, h, seed);
-		offset = end;
+		ek_jsonb_child(c, base, i, &offset, &child);
+		h = hash_child(&child, is_object ? WJB_KEY : WJB_ELEM, h, seed);
 		if (is_object)
 		{
-			uint32		value_end = value_offset;
-
-			JBE_ADVANCE_OFFSET(value_end, children[count + i]);
-			h = hash_child(children[count + i], base, value_offset,
-						   value_end - value_offset, WJB_VALUE, h, seed);
-			value_offset = value_end;
+			ek_jsonb_child(c, base, count + i, &value_offset, &child);
+			h = hash_child(&child, WJB_VALUE, h, seed);
 		}
 	}
 	return mix(h, TOKEN_HASH(is_object ? WJB_END_OBJECT : WJB_END_ARRAY));
 }
 
 static uint64
-hash_container(JsonbContainer *c, uint64 seed)
+hash_container(const JsonbContainer *c, uint64 seed)
 {
 	return hash_walk(c, seed, seed);
 }
@@ -361,7 +286,7 @@ json_type_name(const JsonbValue *v)
 /* An id field: a non-empty string or a number, at most MAX_ID_BYTES. */
 static char *
 id_field(SegmentEvent *ev, const JsonbValue *v, const char *field,
-		 const char *reason)
+		 EkReason reason)
 {
 	char	   *s;
 
@@ -370,7 +295,7 @@ id_field(SegmentEvent *ev, const JsonbValue *v, const char *field,
 	s = scalar_text(v);
 	if (s == NULL)
 	{
-		ek_add_problem(ev, reason, "%s must be a string, not %s",
+		ek_add_problem(&ev->problems, reason, "%s must be a string, not %s",
 					   field, json_type_name(v));
 		return NULL;
 	}
@@ -378,7 +303,7 @@ id_field(SegmentEvent *ev, const JsonbValue *v, const char *field,
 		return NULL;
 	if (strlen(s) > MAX_ID_BYTES)
 	{
-		ek_add_problem(ev, reason, "%s is longer than %d bytes", field, MAX_ID_BYTES);
+		ek_add_problem(&ev->problems, reason, "%s is longer than %d bytes", field, MAX_ID_BYTES);
 		return NULL;
 	}
 	return s;
@@ -392,13 +317,13 @@ time_field(SegmentEvent *ev, const JsonbValue *v, const char *field,
 		return false;
 	if (v->type != jbvString)
 	{
-		ek_add_problem(ev, "invalid_timestamp", "%s must be an ISO 8601 string, not %s",
+		ek_add_problem(&ev->problems, EK_REASON_INVALID_TIMESTAMP, "%s must be an ISO 8601 string, not %s",
 					   field, json_type_name(v));
 		return false;
 	}
 	if (!ek_parse_iso8601(v->val.string.val, v->val.string.len, out))
 	{
-		ek_add_problem(ev, "invalid_timestamp", "%s is not an ISO 8601 timestamp: \"%.*s\"",
+		ek_add_problem(&ev->problems, EK_REASON_INVALID_TIMESTAMP, "%s is not an ISO 8601 timestamp: \"%.*s\"",
 					   field, Min(v->val.string.len, 64), v->val.string.val);
 		return false;
 	}
@@ -412,7 +337,7 @@ object_field(SegmentEvent *ev, const JsonbValue *v, const char *field)
 		return NULL;
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 	{
-		ek_add_problem(ev, "invalid_field", "%s must be an object, not %s",
+		ek_add_problem(&ev->problems, EK_REASON_INVALID_FIELD, "%s must be an object, not %s",
 					   field, json_type_name(v));
 		return NULL;
 	}
@@ -478,7 +403,7 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 
 	if (ev->source.type != jbvBinary || !JsonContainerIsObject(ev->source.val.binary.data))
 	{
-		ek_add_problem(ev, "not_an_object", "an event must be a JSON object, not %s",
+		ek_add_problem(&ev->problems, EK_REASON_NOT_AN_OBJECT, "an event must be a JSON object, not %s",
 					   json_type_name(&ev->source));
 		return;
 	}
@@ -507,23 +432,23 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 					}
 			}
 			if (!type_ok)
-				ek_add_problem(ev, "invalid_type",
+				ek_add_problem(&ev->problems, EK_REASON_INVALID_TYPE,
 							   "type must be one of track, identify, page, screen, group, alias");
 		}
 		else if (KEY_IS(&k, "messageId"))
-			ev->message_id = id_field(ev, &v, "messageId", "invalid_message_id");
+			ev->message_id = id_field(ev, &v, "messageId", EK_REASON_INVALID_MESSAGE_ID);
 		else if (KEY_IS(&k, "userId"))
-			ev->user_id = id_field(ev, &v, "userId", "invalid_user_id");
+			ev->user_id = id_field(ev, &v, "userId", EK_REASON_INVALID_USER_ID);
 		else if (KEY_IS(&k, "anonymousId"))
-			ev->anonymous_id = id_field(ev, &v, "anonymousId", "invalid_user_id");
+			ev->anonymous_id = id_field(ev, &v, "anonymousId", EK_REASON_INVALID_USER_ID);
 		else if (KEY_IS(&k, "event"))
 		{
 			if (v.type == jbvString && v.val.string.len > 0)
 				ev->event = pnstrdup(v.val.string.val, v.val.string.len);
 			else if (v.type == jbvString)
-				ek_add_problem(ev, "invalid_event", "event must not be empty");
+				ek_add_problem(&ev->problems, EK_REASON_INVALID_EVENT, "event must not be empty");
 			else if (v.type != jbvNull)
-				ek_add_problem(ev, "invalid_event", "event must be a string, not %s",
+				ek_add_problem(&ev->problems, EK_REASON_INVALID_EVENT, "event must be a string, not %s",
 							   json_type_name(&v));
 		}
 		else if (KEY_IS(&k, "properties"))
@@ -572,17 +497,17 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 	ev->fingerprint = (int64) h0;
 
 	if (!type_seen)
-		ek_add_problem(ev, "missing_type", "the event has no type");
+		ek_add_problem(&ev->problems, EK_REASON_MISSING_TYPE, "the event has no type");
 	if (ev->user_id == NULL && ev->anonymous_id == NULL)
-		ek_add_problem(ev, "missing_user_id", "the event has neither userId nor anonymousId");
+		ek_add_problem(&ev->problems, EK_REASON_MISSING_USER_ID, "the event has neither userId nor anonymousId");
 	if (ev->type != NULL)
 	{
 		if (strcmp(ev->type, "track") == 0 && ev->event == NULL)
-			ek_add_problem(ev, "missing_event", "a track event needs a non-empty event name");
+			ek_add_problem(&ev->problems, EK_REASON_MISSING_EVENT, "a track event needs a non-empty event name");
 		else if (strcmp(ev->type, "group") == 0 && !has_group_id)
-			ek_add_problem(ev, "missing_group_id", "a group event needs a groupId");
+			ek_add_problem(&ev->problems, EK_REASON_MISSING_GROUP_ID, "a group event needs a groupId");
 		else if (strcmp(ev->type, "alias") == 0 && !has_previous_id)
-			ek_add_problem(ev, "missing_previous_id", "an alias event needs a previousId");
+			ek_add_problem(&ev->problems, EK_REASON_MISSING_PREVIOUS_ID, "an alias event needs a previousId");
 		if ((strcmp(ev->type, "page") == 0 || strcmp(ev->type, "screen") == 0) &&
 			ev->event == NULL)
 			ev->event = name;
@@ -610,7 +535,7 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 		int64		t = received_at - (ev->sent_at - ev->original_timestamp);
 
 		if (t < MIN_EVENT_TIME || t >= END_EVENT_TIME)
-			ek_add_problem(ev, "invalid_timestamp",
+			ek_add_problem(&ev->problems, EK_REASON_INVALID_TIMESTAMP,
 						   "the corrected event time is out of range");
 		else
 			ev->ts = (TimestampTz) t;
@@ -653,5 +578,43 @@ ek_stored_event_time(Jsonb *payload, Jsonb *envelope, TimestampTz received_at,
 	ev.payload = payload;
 	ek_parse_event(&ev, &env, received_at);
 	*ts = ev.ts;
-	return ev.nproblems == 0;
+	return ek_event_ok(&ev);
+}
+
+/* ---------------------------------------------------------------------
+ * For the tests: the fingerprint's JEntry walk against the iterator
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(eventkit_fingerprint_walk_check);
+
+/*
+ * eventkit_internal.fingerprint_walk_check(jsonb) RETURNS boolean: whether
+ * hash_walk(), which reads the JEntries directly, gives what mixing the
+ * tokens of JsonbIteratorNext (nested containers in place) gives, for both
+ * seeds: the equivalence its comment promises.
+ */
+Datum
+eventkit_fingerprint_walk_check(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+
+	for (uint64 seed = 0; seed <= 1; seed++)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&jb->root);
+		JsonbIteratorToken tok;
+		JsonbValue	v;
+		uint64		h = seed;
+
+		while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY || tok == WJB_VALUE || tok == WJB_ELEM)
+				h = mix(h, hash_scalar(&v, seed) + tok);
+			else
+				h = mix(h, TOKEN_HASH(tok));
+		}
+		if (h != hash_container(&jb->root, seed))
+			PG_RETURN_BOOL(false);
+	}
+	PG_RETURN_BOOL(true);
 }

@@ -8,7 +8,10 @@
  *	  taking ACCESS EXCLUSIVE on the stream, premaking future partitions,
  *	  making the past partitions that quarantined out_of_range events wait
  *	  for (a few per run), a stream's time bounds (clock bounds, retention,
- *	  premake horizon) and dropping partitions past the retention period.
+ *	  premake horizon), where each event of a batch goes (placement: stored,
+ *	  or quarantined too_old, too_new or out_of_range) and dropping
+ *	  partitions past the retention period.  DDL runs as the stream's
+ *	  owner (a role scope, util/owner.c).
  *
  *	  Partition bounds are aligned in UTC on 2000-01-01 00:00:00+00 (for
  *	  fixed intervals) or on month starts (for intervals in months), so that
@@ -38,7 +41,12 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
+#include "catalog/quarantine.h"
+#include "pipeline/event.h"
+#include "pipeline/partition.h"
+#include "util/guc.h"
+#include "util/owner.h"
+#include "util/spi.h"
 
 #define MIN_FIXED_INTERVAL_USECS (60 * USECS_PER_SEC)
 
@@ -144,20 +152,6 @@ ek_bucket_add(const Interval *iv, TimestampTz start, int n)
 	return start + (int64) n * interval_usecs(iv);
 }
 
-/* A timestamp in ISO 8601 form, in UTC, for messages. */
-char *
-ek_timestamp_iso(TimestampTz ts)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	if (TIMESTAMP_NOT_FINITE(ts) || timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
-		return pstrdup("(out of range)");
-	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-					tm.tm_year, tm.tm_mon, tm.tm_mday,
-					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
-}
-
 /* A timestamp as an unambiguous SQL literal body, in UTC. */
 static char *
 ts_literal(TimestampTz ts)
@@ -234,7 +228,7 @@ ek_create_partition(const StreamInfo *stream, TimestampTz start)
 	char	   *lo;
 	char	   *hi;
 	StringInfoData sql;
-	EkDdlContext ddl;
+	EkRoleScope as_owner;
 
 	LockRelationOid(stream->relid, ShareUpdateExclusiveLock);
 	if (ek_partition_exists_for(stream->relid, start))
@@ -248,7 +242,7 @@ ek_create_partition(const StreamInfo *stream, TimestampTz start)
 	lo = ts_literal(start);
 	hi = ts_literal(end);
 
-	ek_begin_ddl(&ddl, ek_relation_owner(stream->relid), false);
+	ek_as_role_begin(&as_owner, ek_relation_owner(stream->relid), 0);
 
 	/*
 	 * The partition carries what a user may have added to the stream:
@@ -290,7 +284,7 @@ ek_create_partition(const StreamInfo *stream, TimestampTz start)
 					 qparent, qpart, quote_literal_cstr(lo), quote_literal_cstr(hi));
 	ek_spi_exec(sql.data, SPI_OK_UTILITY);
 
-	ek_end_ddl(&ddl);
+	ek_as_role_end(&as_owner);
 	CommandCounterIncrement();
 }
 
@@ -343,53 +337,90 @@ ek_time_bounds(const StreamInfo *stream, TimestampTz now, EkTimeBounds *bounds)
 }
 
 /*
+ * Where each event goes (placement, for ingest): outside the stream's
+ * clock bounds, quarantined too_old or too_new.  Then, for events whose
+ * time no partition covers: create the partition (past events within
+ * retention, future ones within premake), at most
+ * eventkit.max_new_partitions per call, or quarantine them with reason
+ * out_of_range (the worker makes their partitions and re-drives them).
+ * Events with problems already are left alone.  Caller: SPI connected,
+ * holding a lock on the stream.
+ */
+void
+ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, TimestampTz now)
+{
+	EkTimeBounds bounds;
+	int			created = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+	Relation	rel = table_open(stream->relid, NoLock);	/* locked by the caller */
+
+	ek_time_bounds(stream, now, &bounds);
+	for (int i = 0; i < n; i++)
+	{
+		SegmentEvent *ev = &events[i];
+		EkProblems *p = &ev->problems;
+
+		if (!ek_event_ok(ev))
+			continue;
+		if (ev->ts > bounds.too_new)
+			ek_add_problem(p, EK_REASON_TOO_NEW,
+						   "event time %s is further ahead of the server's clock than the stream's max_future",
+						   ek_timestamp_iso(ev->ts));
+		else if (ev->ts < bounds.too_old)
+			ek_add_problem(p, EK_REASON_TOO_OLD,
+						   "event time %s is further behind the server's clock than the stream's max_past",
+						   ek_timestamp_iso(ev->ts));
+		else if (ek_partition_exists_in(rel, ev->ts))
+			continue;
+		else if (ev->ts >= bounds.horizon)
+			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
+						   "event time %s is after the partitions the stream keeps ready",
+						   ek_timestamp_iso(ev->ts));
+		else if (ev->ts < bounds.oldest)
+			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
+						   "event time %s is older than the stream's retention",
+						   ek_timestamp_iso(ev->ts));
+		else if (!ek_create_partitions_on_ingest)
+			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
+						   "no partition covers event time %s and eventkit.create_partitions_on_ingest is off",
+						   ek_timestamp_iso(ev->ts));
+		else if (created >= ek_max_new_partitions)
+			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
+						   "no partition covers event time %s and this call has created eventkit.max_new_partitions (%d) partitions; maintenance creates it",
+						   ek_timestamp_iso(ev->ts), ek_max_new_partitions);
+		else
+		{
+			/* the stream's partition descriptor changes: reopen it after */
+			table_close(rel, NoLock);
+			ek_create_partition(stream, ek_bucket_start(&stream->partition_interval, ev->ts));
+			created++;
+			/* SPI leaves its own context current; problems must outlive it */
+			MemoryContextSwitchTo(cxt);
+			rel = table_open(stream->relid, NoLock);
+		}
+	}
+	table_close(rel, NoLock);
+}
+
+/*
  * The times of the stream's quarantined out_of_range events (the first
- * EK_WAITING_SCAN, oldest first), read as the extension owner.  Caller: SPI
- * connected.
+ * EK_WAITING_SCAN, oldest first).  Caller: SPI connected.
  */
 #define EK_WAITING_SCAN 10000
 
 static TimestampTz *
 waiting_event_times(const StreamInfo *stream, int *n)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	Oid			nspid = get_namespace_oid("eventkit", false);
-	Oid			qrelid = get_relname_relid("quarantine", nspid);
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(stream->stream_id), Int32GetDatum(EK_WAITING_SCAN)};
-	Oid			save_userid;
-	int			save_sec;
-	TimestampTz *times;
-	int			rc;
+	int			nrows;
+	QuarantinedEvent *rows = ek_quarantine_read_waiting(stream->stream_id, EK_WAITING_SCAN,
+														&nrows);
+	TimestampTz *times = palloc(sizeof(TimestampTz) * (nrows + 1));
 
-	ek_switch_to_owner(&save_userid, &save_sec);
-	/* the envelope (sentAt) came with 1.1 */
-	rc = SPI_execute_with_args(psprintf("SELECT payload, %s, received_at FROM eventkit.quarantine"
-										" WHERE stream_id OPERATOR(pg_catalog.=) $1"
-										" AND payload IS NOT NULL"
-										" AND reasons OPERATOR(pg_catalog.@>)"
-										" '[{\"reason\": \"out_of_range\"}]'::pg_catalog.jsonb"
-										" ORDER BY quarantine_id LIMIT $2",
-										get_attnum(qrelid, "envelope") != InvalidAttrNumber ?
-										"envelope" : "NULL::pg_catalog.jsonb"),
-							   2, argtypes, values, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read eventkit.quarantine: %s", SPI_result_code_string(rc));
-	ek_restore_user(save_userid, save_sec);
-
-	times = MemoryContextAlloc(cxt, sizeof(TimestampTz) * (SPI_processed + 1));
 	*n = 0;
-	for (uint64 r = 0; r < SPI_processed; r++)
+	for (int r = 0; r < nrows; r++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Jsonb	   *payload = DatumGetJsonbP(SPI_getbinval(tup, desc, 1, &isnull));
-		Datum		envelope = SPI_getbinval(tup, desc, 2, &isnull);
-		Jsonb	   *env = isnull ? NULL : DatumGetJsonbP(envelope);
-		TimestampTz received_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
-
-		if (ek_stored_event_time(payload, env, received_at, &times[*n]))
+		if (ek_stored_event_time(rows[r].payload, rows[r].envelope, rows[r].received_at,
+								 &times[*n]))
 			(*n)++;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -443,7 +474,7 @@ ek_drop_expired_partitions(const StreamInfo *stream, TimestampTz now)
 	PartitionBoundInfo bi;
 	List	   *expired = NIL;
 	ListCell   *lc;
-	EkDdlContext ddl;
+	EkRoleScope as_owner;
 	char	   *qparent;
 
 	if (!stream->has_retention)
@@ -470,7 +501,7 @@ ek_drop_expired_partitions(const StreamInfo *stream, TimestampTz now)
 	if (expired == NIL)
 		return 0;
 
-	ek_begin_ddl(&ddl, ek_relation_owner(stream->relid), true);
+	ek_as_role_begin(&as_owner, ek_relation_owner(stream->relid), EK_AS_LOCK_TIMEOUT);
 
 	/*
 	 * Lock the expired partitions first: a long transaction reading one of
@@ -489,6 +520,6 @@ ek_drop_expired_partitions(const StreamInfo *stream, TimestampTz now)
 					SPI_OK_UTILITY);
 		ek_spi_exec(psprintf("DROP TABLE %s", qpart), SPI_OK_UTILITY);
 	}
-	ek_end_ddl(&ddl);
+	ek_as_role_end(&as_owner);
 	return list_length(expired);
 }

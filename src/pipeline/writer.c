@@ -10,9 +10,11 @@
  *	  caller's INSERT privilege on the stream.  Heap leaves are filled through
  *	  a bulk-write buffer ring, as COPY does, kept for the backend's life: a
  *	  backend that ingests reuses the same few shared buffers for new pages
- *	  instead of sweeping (and first-touching) the whole buffer pool.  After
- *	  a batch, the fast path hands its values to rollup_delta.c, which folds
- *	  them into the deltas of the stream's rollups.
+ *	  instead of sweeping (and first-touching) the whole buffer pool
+ *	  (util/bulk_insert.c).  The writer says which path wrote the batch: the
+ *	  ingest orchestrator then has the rows of a fast-path batch folded into
+ *	  the deltas of the stream's rollups (rollup/delta.c), from the same
+ *	  values.
  *
  *	  When the stream table uses something the fast path does not reproduce
  *	  (row-level security, triggers, extra columns with defaults or
@@ -45,26 +47,11 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
-#include "rollup/rollup.h"
-
-#define STREAM_COLS 17
-
-/*
- * The columns ingest writes, in the order of the values it builds; the
- * batch id, the same for every row, comes last.
- */
-static const char *const stream_columns[STREAM_COLS] = {
-	"message_id", "type", "event", "user_id", "anonymous_id", "user_key",
-	"ts", "received_at", "sent_at", "original_timestamp", "properties",
-	"traits", "context", "extra", "plan_version", "violations", "batch_id"
-};
-
-static const Oid stream_column_types[STREAM_COLS] = {
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	JSONBOID, JSONBOID, JSONBOID, JSONBOID, INT4OID, JSONBOID, INT8OID
-};
+#include "pipeline/columns.h"
+#include "pipeline/writer.h"
+#include "util/bulk_insert.h"
+#include "util/compat.h"
+#include "util/spi.h"
 
 /* Cached INSERT plan for one stream table (the slow path). */
 typedef struct StreamPlan
@@ -75,122 +62,6 @@ typedef struct StreamPlan
 } StreamPlan;
 
 static HTAB *stream_plans = NULL;
-
-/*
- * The backend's bulk-write ring (BAS_BULKWRITE), shared by every call (and
- * by the ledger's inserts).  A strategy holds no pins or locks, so it
- * survives errors; each call wraps it in a BulkInsertState of its own, for
- * heap relations only, and releases the state's pin before switching to
- * another relation.
- */
-static BufferAccessStrategy write_ring = NULL;
-
-BulkInsertState
-ek_begin_bulk_insert(void)
-{
-	BulkInsertState bistate;
-
-	if (write_ring == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		write_ring = GetAccessStrategy(BAS_BULKWRITE);
-		MemoryContextSwitchTo(old);
-	}
-	bistate = GetBulkInsertState();
-	FreeAccessStrategy(bistate->strategy);
-	bistate->strategy = write_ring;
-	return bistate;
-}
-
-/*
- * What to pass table_multi_insert() for rel: bistate if rel is a heap (a
- * bulk-insert state is heap's notion), with its pin released first, since
- * the page it holds may belong to another relation; NULL otherwise.
- */
-BulkInsertState
-ek_bulk_insert_for(BulkInsertState bistate, Relation rel)
-{
-	if (rel->rd_tableam != GetHeapamTableAmRoutine())
-		return NULL;
-	ReleaseBulkInsertStatePin(bistate);
-	return bistate;
-}
-
-void
-ek_end_bulk_insert(BulkInsertState bistate)
-{
-	ReleaseBulkInsertStatePin(bistate);
-	pfree(bistate);
-}
-
-/* The values of one event, in stream_columns order. */
-static void
-event_values(const SegmentEvent *ev, int64 batch_id, TimestampTz received_at,
-			 Datum *values, bool *nulls)
-{
-	const char *user_key = ev->user_id ? ev->user_id : ev->anonymous_id;
-
-	values[0] = EK_TEXT_OR_NULL(ev->message_id);
-	values[1] = EK_TEXT_OR_NULL(ev->type);
-	values[2] = EK_TEXT_OR_NULL(ev->event);
-	values[3] = EK_TEXT_OR_NULL(ev->user_id);
-	values[4] = EK_TEXT_OR_NULL(ev->anonymous_id);
-	values[5] = EK_TEXT_OR_NULL(user_key);
-	values[6] = TimestampTzGetDatum(ev->ts);
-	values[7] = TimestampTzGetDatum(received_at);
-	values[8] = TimestampTzGetDatum(ev->sent_at);
-	values[9] = TimestampTzGetDatum(ev->original_timestamp);
-	values[10] = EK_JSONB_OR_NULL(ev->properties);
-	values[11] = EK_JSONB_OR_NULL(ev->traits);
-	values[12] = EK_JSONB_OR_NULL(ev->context);
-	values[13] = EK_JSONB_OR_NULL(ev->extra);
-	values[14] = Int32GetDatum(ev->plan_version);
-	values[15] = EK_JSONB_OR_NULL(ev->violations);
-	values[16] = Int64GetDatum(batch_id);
-
-	nulls[0] = ev->message_id == NULL;
-	nulls[1] = ev->type == NULL;
-	nulls[2] = ev->event == NULL;
-	nulls[3] = ev->user_id == NULL;
-	nulls[4] = ev->anonymous_id == NULL;
-	nulls[5] = user_key == NULL;
-	nulls[6] = false;
-	nulls[7] = false;
-	nulls[8] = !ev->has_sent_at;
-	nulls[9] = !ev->has_original_timestamp;
-	nulls[10] = ev->properties == NULL;
-	nulls[11] = ev->traits == NULL;
-	nulls[12] = ev->context == NULL;
-	nulls[13] = ev->extra == NULL;
-	nulls[14] = ev->plan_version == 0;
-	nulls[15] = ev->violations == NULL;
-	nulls[16] = false;
-}
-
-/* The values of the events, column by column (cols[c][i]: event i's). */
-static void
-column_values(SegmentEvent **events, int n, int64 batch_id, TimestampTz received_at,
-			  Datum **cols, bool **nulls)
-{
-	for (int c = 0; c < STREAM_COLS; c++)
-	{
-		cols[c] = palloc(sizeof(Datum) * n);
-		nulls[c] = palloc(sizeof(bool) * n);
-	}
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[STREAM_COLS];
-		bool		isnull[STREAM_COLS];
-
-		event_values(events[i], batch_id, received_at, values, isnull);
-		for (int c = 0; c < STREAM_COLS; c++)
-		{
-			cols[c][i] = values[c];
-			nulls[c][i] = isnull[c];
-		}
-	}
-}
 
 /* ---------------------------------------------------------------------
  * Slow path: INSERT ... SELECT FROM ROWS FROM (unnest(...), ...)
@@ -222,24 +93,28 @@ stream_insert_plan(Oid relid)
 	}
 	if (!found)
 	{
-		Oid			argtypes[STREAM_COLS];
+		Oid			argtypes[SC_NCOLUMNS];
 		StringInfoData sql;
+		int			nargs = 0;
 
+		/* the columns' arrays, unnested together; the batch id last */
 		initStringInfo(&sql);
 		appendStringInfo(&sql, "INSERT INTO %s (", qname);
-		for (int c = 0; c < STREAM_COLS; c++)
-			appendStringInfo(&sql, "%s%s", c ? ", " : "", stream_columns[c]);
-		appendStringInfo(&sql, ") SELECT x.*, $%d FROM ROWS FROM (", STREAM_COLS);
-		for (int c = 0; c < STREAM_COLS - 1; c++)
-			appendStringInfo(&sql, "%spg_catalog.unnest($%d)", c ? ", " : "", c + 1);
+		for (int c = 0; c < SC_NCOLUMNS; c++)
+			if (c != SC_BATCH_ID)
+			{
+				appendStringInfo(&sql, "%s, ", ek_stream_columns[c].name);
+				argtypes[nargs++] = get_array_type(ek_stream_columns[c].type);
+			}
+		argtypes[nargs++] = INT8OID;
+		appendStringInfo(&sql, "%s) SELECT x.*, $%d FROM ROWS FROM (",
+						 ek_stream_columns[SC_BATCH_ID].name, nargs);
+		for (int a = 1; a < nargs; a++)
+			appendStringInfo(&sql, "%spg_catalog.unnest($%d)", a > 1 ? ", " : "", a);
 		appendStringInfoString(&sql, ") AS x");
-
-		for (int c = 0; c < STREAM_COLS - 1; c++)
-			argtypes[c] = get_array_type(stream_column_types[c]);
-		argtypes[STREAM_COLS - 1] = INT8OID;
 		sp->insert = NULL;
 		sp->qname = MemoryContextStrdup(TopMemoryContext, qname);
-		sp->insert = ek_keep_plan(sql.data, STREAM_COLS, argtypes);
+		sp->insert = ek_keep_plan(sql.data, nargs, argtypes);
 	}
 	return sp->insert;
 }
@@ -249,15 +124,17 @@ static void
 write_with_spi(const StreamInfo *stream, SegmentEvent **events, int n,
 			   int64 batch_id, TimestampTz received_at)
 {
-	Datum	   *cols[STREAM_COLS];
-	bool	   *nulls[STREAM_COLS];
-	Datum		args[STREAM_COLS];
+	Datum	   *cols[SC_NCOLUMNS];
+	bool	   *nulls[SC_NCOLUMNS];
+	Datum		args[SC_NCOLUMNS];
+	int			nargs = 0;
 	int			rc;
 
-	column_values(events, n, batch_id, received_at, cols, nulls);
-	for (int c = 0; c < STREAM_COLS - 1; c++)
-		args[c] = ek_make_array(cols[c], nulls[c], n, stream_column_types[c]);
-	args[STREAM_COLS - 1] = Int64GetDatum(batch_id);
+	ek_batch_values(events, n, batch_id, received_at, cols, nulls);
+	for (int c = 0; c < SC_NCOLUMNS; c++)
+		if (c != SC_BATCH_ID)
+			args[nargs++] = ek_make_array(cols[c], nulls[c], n, ek_stream_columns[c].type);
+	args[nargs++] = Int64GetDatum(batch_id);
 
 	rc = SPI_execute_plan(stream_insert_plan(stream->relid), args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
@@ -290,7 +167,7 @@ fast_path_allowed(Relation rel, AttrNumber *attnums)
 
 	if (rel->rd_rel->relrowsecurity || rel->trigdesc != NULL)
 		return false;
-	for (int c = 0; c < STREAM_COLS; c++)
+	for (int c = 0; c < SC_NCOLUMNS; c++)
 		attnums[c] = InvalidAttrNumber;
 	for (int a = 0; a < desc->natts; a++)
 	{
@@ -299,22 +176,22 @@ fast_path_allowed(Relation rel, AttrNumber *attnums)
 
 		if (att->attisdropped)
 			continue;
-		for (c = 0; c < STREAM_COLS; c++)
-			if (strcmp(NameStr(att->attname), stream_columns[c]) == 0)
+		for (c = 0; c < SC_NCOLUMNS; c++)
+			if (strcmp(NameStr(att->attname), ek_stream_columns[c].name) == 0)
 				break;
-		if (c == STREAM_COLS)
+		if (c == SC_NCOLUMNS)
 		{
 			/* a column of the user's: fine unless it needs a value computed */
 			if (att->atthasdef || att->attgenerated)
 				return false;
 			continue;
 		}
-		if (att->atttypid != stream_column_types[c] || att->atthasdef || att->attgenerated)
+		if (att->atttypid != ek_stream_columns[c].type || att->atthasdef || att->attgenerated)
 			return false;
 		attnums[c] = att->attnum;
 		matched++;
 	}
-	return matched == STREAM_COLS;
+	return matched == SC_NCOLUMNS;
 }
 
 static bool
@@ -363,17 +240,17 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 
 	for (int i = 0; i < n && plain; i++)
 	{
-		Datum		values[STREAM_COLS];
-		bool		isnull[STREAM_COLS];
+		Datum		values[SC_NCOLUMNS];
+		bool		isnull[SC_NCOLUMNS];
 		ResultRelInfo *leaf;
 		TupleTableSlot *slot;
 		LeafBuffer *buf = NULL;
 
 		ResetPerTupleExprContext(estate);
-		event_values(events[i], batch_id, received_at, values, isnull);
+		ek_event_values(events[i], batch_id, received_at, values, isnull);
 		ExecClearTuple(rootslot);
 		memset(rootslot->tts_isnull, true, sizeof(bool) * desc->natts);
-		for (int c = 0; c < STREAM_COLS; c++)
+		for (int c = 0; c < SC_NCOLUMNS; c++)
 		{
 			rootslot->tts_values[attnums[c] - 1] = values[c];
 			rootslot->tts_isnull[attnums[c] - 1] = isnull[c];
@@ -424,13 +301,7 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 							   ek_bulk_insert_for(bistate, leafrel));
 			if (leaf->ri_NumIndices > 0)
 				for (int s = 0; s < buf->nslots; s++)
-#if PG_VERSION_NUM >= 160000
-					list_free(ExecInsertIndexTuples(leaf, buf->slots[s], estate,
-													false, false, NULL, NIL, false));
-#else
-					list_free(ExecInsertIndexTuples(leaf, buf->slots[s], estate,
-													false, false, NULL, NIL));
-#endif
+					list_free(ek_insert_index_tuples(leaf, buf->slots[s], estate));
 		}
 		ek_end_bulk_insert(bistate);
 	}
@@ -442,55 +313,27 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 }
 
 /*
- * The fast path wrote the batch: write its rollup deltas (rollup_delta.c)
- * from the same values, made only if the stream has a rollup to fold them.
- */
-typedef struct BatchColumns
-{
-	SegmentEvent **events;
-	int			n;
-	int64		batch_id;
-	TimestampTz received_at;
-} BatchColumns;
-
-static void
-batch_columns(void *arg, Datum **cols, bool **nulls)
-{
-	BatchColumns *b = (BatchColumns *) arg;
-
-	column_values(b->events, b->n, b->batch_id, b->received_at, cols, nulls);
-}
-
-static void
-write_rollup_deltas(const StreamInfo *stream, Relation rel, SegmentEvent **events,
-					int n, int64 batch_id, TimestampTz received_at)
-{
-	BatchColumns b = {events, n, batch_id, received_at};
-
-	ek_rollup_write_deltas(rel, stream->stream_id, stream_columns, stream_column_types,
-						   STREAM_COLS, batch_columns, &b, n, batch_id);
-}
-
-/*
  * Store the accepted events of a batch in the stream table, as the caller.
- * Caller: SPI connected (for the slow path).
+ * Returns true when the fast path wrote them: the rows then hold exactly
+ * the values of ek_event_values() (the stream's other columns NULL), and
+ * a rollup's deltas may be folded from those values.  Caller: SPI
+ * connected (for the slow path).
  */
-void
+bool
 ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
 				int64 batch_id, TimestampTz received_at)
 {
 	Relation	rel;
-	AttrNumber	attnums[STREAM_COLS];
+	AttrNumber	attnums[SC_NCOLUMNS];
 	bool		done = false;
 
 	if (n == 0)
-		return;
+		return false;
 	rel = table_open(stream->relid, RowExclusiveLock);
 	if (fast_path_allowed(rel, attnums))
 		done = write_with_routing(rel, attnums, events, n, batch_id, received_at);
-	if (done)
-		write_rollup_deltas(stream, rel, events, n, batch_id, received_at);
 	table_close(rel, NoLock);
 	if (!done)
 		write_with_spi(stream, events, n, batch_id, received_at);
+	return done;
 }

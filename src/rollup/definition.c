@@ -1,13 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * rollup_sql.c
+ * definition.c
  *	  Rollup definitions: parsing the dimension and measure specs given to
  *	  eventkit.create_rollup() ("properties.currency AS cur", "sum(properties.
  *	  revenue)", "percentile(properties.ms, 0.95) AS p95", ...) into what the
- *	  fold reads (RollupSource), and building the SQL that creates the
- *	  rollup table, merges partial states into it (the ON CONFLICT DO UPDATE
- *	  SET list, used by the fold in rollup_fold.c) and defines the
- *	  <name>_realtime view.
+ *	  fold reads (RollupSource) and the stream columns it reads (so that
+ *	  ingest's deltas pass it exactly those), and building the SQL that
+ *	  creates the rollup table, merges partial states into it (the ON
+ *	  CONFLICT DO UPDATE SET list, used by the fold in fold.c) and defines
+ *	  the <name>_realtime view.
  *
  *	  create_rollup checks each spec against the grammar first (strict
  *	  parse: check_spec), so that a malformed spec is an error rather than a
@@ -15,7 +16,7 @@
  *	  it was accepted, so that an older rollup keeps working.
  *
  *	  Bad values (rollup.h): the realtime view applies the fold's rules by
- *	  calling the same C code (rollup_values.c) through
+ *	  calling the same C code (values.c) through
  *	  eventkit.rollup_number(), rollup_skipped() and rollup_dimension(): a
  *	  measure's value that is not a number or is out of its range is left
  *	  out (the event counted in skipped_events), a long text dimension value
@@ -51,8 +52,8 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
-#include "rollup.h"
+#include "rollup/rollup.h"
+#include "util/spi.h"
 
 #define TDIGEST_COMPRESSION 100
 
@@ -322,8 +323,20 @@ typedef struct RollupPath
 	char	   *last;			/* last element: the default name */
 } RollupPath;
 
+/* Record that the definition reads the stream column name (once). */
 static void
-parse_path(const RollupDef *def, char *text, RollupPath *path, const char *what)
+reads_column(RollupDef *def, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, def->columns)
+		if (strcmp((char *) lfirst(lc), name) == 0)
+			return;
+	def->columns = lappend(def->columns, pstrdup(name));
+}
+
+static void
+parse_path(RollupDef *def, char *text, RollupPath *path, const char *what)
 {
 	char	   *elem;
 	char	   *save;
@@ -369,6 +382,7 @@ parse_path(const RollupDef *def, char *text, RollupPath *path, const char *what)
 				 errmsg("column \"%s\" is not jsonb, so \"%s\" is not a JSON path",
 						path->column, text),
 				 errhint("JSON paths start with properties, traits, context or extra.")));
+	reads_column(def, path->column);
 }
 
 /* s.col, or s.col #> ARRAY[...] (jsonb) when the path has keys */
@@ -756,6 +770,9 @@ ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures, bool strict)
 	def->measures = NIL;
 	def->inner_exprs = NIL;
 	def->sources = NIL;
+	def->columns = NIL;
+	/* the bucket: ek_rollup_bucket_expr() */
+	reads_column(def, "ts");
 
 	deconstruct_array(DatumGetArrayTypeP(dimensions), TEXTOID, -1, false, TYPALIGN_INT,
 					  &elems, &nulls, &n);
@@ -943,7 +960,7 @@ ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keynam
 /*
  * SELECT bucket, dims, partial states FROM the stream WHERE <where> GROUP BY
  * bucket, dims: the realtime view's tail (the not yet folded rows).  The
- * fold computes the same partial states in C (rollup_fold.c); the rollup
+ * fold computes the same partial states in C (fold.c); the rollup
  * tests compare both with a from-scratch GROUP BY.
  */
 static void
@@ -1102,7 +1119,7 @@ ek_rollup_append_merge(StringInfo buf, const RollupDef *def)
 }
 
 /*
- * CREATE TABLE for a rollup's delta table (rollup_delta.c), and its index
+ * CREATE TABLE for a rollup's delta table (delta.c), and its index
  * on batch_id (a refresh reads its range through it, never the rows it
  * deleted before): batch_id, ek_events, then the rollup table's columns,
  * but the values of distinct (hll hashes, int8[]) and percentile

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * rollup_delta.c
+ * delta.c
  *	  Per-batch deltas of a rollup: ingest aggregates each batch it writes
  *	  into the rollup's delta table, in the ingest's transaction, and a refresh
  *	  merges those few rows instead of reading the new events again.
@@ -14,7 +14,7 @@
  *	  states fit in a page or two.
  *
  *	  The delta table "<rollup table>_delta" (made by create_rollup beside
- *	  the rollup table, dropped with it; rollup_sql.c) has batch_id,
+ *	  the rollup table, dropped with it; definition.c) has batch_id,
  *	  ek_events (the events of the group) and the rollup table's columns,
  *	  but the hll hashes (int8[]) of a distinct() and the values (float8[])
  *	  of a percentile() instead of their hll and t-digest: merging many
@@ -23,19 +23,22 @@
  *	  that the refresh counts them in eventkit.rollups.skipped_values
  *	  without ingest ever writing the catalog (a delta table made before
  *	  1.3 has no ek_skips until the rollup's first refresh since: see
- *	  rollup.c).  Ingest's fast path
- *	  (writer.c), after writing a batch, folds the rows it has just written,
- *	  read back from the batch's own values with the fold's own SELECT list
- *	  (so exactly what a scan of the stream would read: the columns ingest
- *	  does not write are NULL in those rows), with the C aggregation of
- *	  rollup_fold.c, and inserts one row per group.  Both commit or abort
- *	  together.  A batch written some other way (the slow path) has no
- *	  delta.
+ *	  refresh.c).  When the writer's fast path wrote a batch, the ingest
+ *	  orchestrator calls this stage with the batch's events: it folds the
+ *	  rows just written, read back from the batch's own values (only the
+ *	  stream columns the definition reads, recorded when it was parsed)
+ *	  with the fold's own SELECT list (so exactly what a scan of the stream
+ *	  would read: the columns ingest does not write are NULL in those
+ *	  rows), with the C aggregation of fold.c, and inserts one row per
+ *	  group.  Both commit or abort together.  A batch written some other
+ *	  way (the writer's slow path) has no delta.  The rollups of a stream
+ *	  come from a per-backend cache (catalog/rollups.c), not a query per
+ *	  batch.
  *
- *	  A refresh of (from, to] (rollup.c has waited for the writers of every
+ *	  A refresh of (from, to] (refresh.c has waited for the writers of every
  *	  batch up to to) then: finds the batches of that range that have delta
  *	  rows; if none, folds the range from the stream as before; otherwise it
- *	  reads the range's delta rows into the fold (rollup_fold.c adds them to
+ *	  reads the range's delta rows into the fold (fold.c adds them to
  *	  their groups), adds from the stream only the batches that stored
  *	  events (eventkit.ingest_batches.accepted > 0) and have no delta
  *	  (written by the slow path, or by an ingest that began before the
@@ -46,8 +49,6 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
-
-#include <ctype.h>
 
 #include "access/table.h"
 #include "catalog/dependency.h"
@@ -67,8 +68,13 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
-#include "rollup.h"
+#include "catalog/batches.h"
+#include "catalog/rollups.h"
+#include "pipeline/columns.h"
+#include "rollup/delta.h"
+#include "rollup/fold.h"
+#include "util/owner.h"
+#include "util/spi.h"
 
 /* What ingest keeps per rollup (per backend): its definition and plans. */
 typedef struct DeltaRollup
@@ -90,7 +96,6 @@ typedef struct DeltaRollup
 } DeltaRollup;
 
 static HTAB *delta_rollups = NULL;
-static SPIPlanPtr rollups_of_stream = NULL;
 
 /* The delta table of a rollup table (InvalidOid if there is none). */
 Oid
@@ -126,21 +131,19 @@ ek_rollup_delta_has_skips(const RollupDef *def, Oid delta)
  * delta, merged into the rollup table; then delete the range's delta rows.
  * Returns the events folded, or -1 (having done nothing) when the range
  * has no delta rows; adds the values skipped to *skips.  Caller: SPI
- * connected, as the rollup owner (rollup.c's fold()).
+ * connected, as the rollup owner (refresh.c's fold()).
  */
 int64
 ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *keyname,
 					   Oid delta, int64 from, int64 to, RollupSkips *skips)
 {
-	Oid			argtypes[4] = {INT8OID, INT8OID, INT4OID, INT8ARRAYOID};
-	Datum		args[4];
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2];
 	char	   *qdelta = ek_qualified_relname(delta);
 	Datum		covered;
 	bool		isnull;
 	int64		events;
-	ArrayType  *uncovered = NULL;
-	Oid			save_userid;
-	int			save_sec;
+	ArrayType  *uncovered;
 	int			rc;
 
 	args[0] = Int64GetDatum(from);
@@ -159,28 +162,8 @@ ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *key
 		return -1;
 	covered = datumCopy(covered, false, -1);
 
-	/* the batches that stored events and have none (<> ALL: hashed) */
-	args[2] = Int32GetDatum(def->stream_id);
-	args[3] = covered;
-	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("SELECT pg_catalog.array_agg(batch_id ORDER BY batch_id)"
-							   " FROM eventkit.ingest_batches"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $3"
-							   " AND batch_id OPERATOR(pg_catalog.>) $1"
-							   " AND batch_id OPERATOR(pg_catalog.<=) $2"
-							   " AND accepted OPERATOR(pg_catalog.>) 0"
-							   " AND batch_id OPERATOR(pg_catalog.<>) ALL ($4)",
-							   4, argtypes, args, NULL, false, 1);
-	ek_restore_user(save_userid, save_sec);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "eventkit: could not read eventkit.ingest_batches: %s",
-			 SPI_result_code_string(rc));
-	{
-		Datum		u = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			uncovered = DatumGetArrayTypePCopy(u);
-	}
+	/* the batches that stored events and have none */
+	uncovered = ek_batches_uncovered(def->stream_id, from, to, covered);
 
 	/* fold the deltas and those batches, then forget the deltas */
 	events = ek_rollup_fold_deltas(def, qtable, keyname, qdelta,
@@ -200,39 +183,30 @@ ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *key
  * ---------------------------------------------------------------------
  */
 
-/* Does sql read the column s.<name>? */
+/* Does the definition read the stream column name? */
 static bool
-reads_column(const char *sql, const char *name)
+reads_column(const RollupDef *def, const char *name)
 {
-	char	   *ref = psprintf("s.%s", quote_identifier(name));
-	size_t		len = strlen(ref);
-	const char *p = sql;
+	ListCell   *lc;
 
-	while ((p = strstr(p, ref)) != NULL)
-	{
-		char		next = p[len];
-
-		if (!(isalnum((unsigned char) next) || next == '_' || next == '$' ||
-			  (next & 0x80) || (ref[len - 1] != '"' && next == '"')))
+	foreach(lc, def->columns)
+		if (strcmp((char *) lfirst(lc), name) == 0)
 			return true;
-		p += len;
-	}
 	return false;
 }
 
 /*
  * Make e: the definition, and the fold's SELECT over arrays of the batch's
- * values (one per ingest column it reads; the stream's other columns are
- * NULL in a row the fast path writes).  As the rollup owner.
+ * values, one per stream column the definition reads (recorded when it was
+ * parsed; a column of the user's, which ingest does not write, is NULL in
+ * a row the fast path writes).  As the rollup owner.
  */
 static void
-make_delta_rollup(DeltaRollup *e, Relation rel, int32 stream_id, HeapTuple tup,
-				  TupleDesc desc, const char *const *names, const Oid *types, int ncols)
+make_delta_rollup(DeltaRollup *e, Relation rel, const StreamInfo *stream,
+				  const StreamRollup *sr)
 {
 	TupleDesc	sdesc = RelationGetDescr(rel);
 	MemoryContext old;
-	bool		isnull;
-	char	   *select;
 	StringInfoData inner;
 	Oid		   *argtypes;
 
@@ -242,19 +216,17 @@ make_delta_rollup(DeltaRollup *e, Relation rel, int32 stream_id, HeapTuple tup,
 	e->def = palloc0(sizeof(RollupDef));
 	e->def->rollup_id = e->rollup_id;
 	e->def->relid = e->relid;
-	e->def->stream_relid = RelationGetRelid(rel);
-	e->def->stream_id = stream_id;
-	e->def->bucket = *DatumGetIntervalP(SPI_getbinval(tup, desc, 3, &isnull));
-	ek_rollup_parse(e->def, SPI_getbinval(tup, desc, 4, &isnull),
-					SPI_getbinval(tup, desc, 5, &isnull), false);
+	e->def->stream_relid = stream->relid;
+	e->def->stream_id = stream->stream_id;
+	e->def->bucket = sr->bucket;
+	ek_rollup_parse(e->def, sr->dimensions, sr->measures, false);
 	e->qdelta = ek_qualified_relname(e->delta);
 	e->natts = sdesc->natts;
 	e->skips = ek_rollup_delta_has_skips(e->def, e->delta);
 
-	select = ek_rollup_source_sql(e->def, "");
 	initStringInfo(&inner);
-	e->used = palloc(ncols * sizeof(int));
-	argtypes = palloc(ncols * sizeof(Oid));
+	e->used = palloc(SC_NCOLUMNS * sizeof(int));
+	argtypes = palloc(SC_NCOLUMNS * sizeof(Oid));
 	e->nused = 0;
 	for (int a = 0; a < sdesc->natts; a++)
 	{
@@ -262,13 +234,11 @@ make_delta_rollup(DeltaRollup *e, Relation rel, int32 stream_id, HeapTuple tup,
 		const char *name = NameStr(att->attname);
 		int			c;
 
-		if (att->attisdropped || !reads_column(select, name))
+		if (att->attisdropped || !reads_column(e->def, name))
 			continue;
-		for (c = 0; c < ncols; c++)
-			if (strcmp(names[c], name) == 0)
-				break;
+		c = ek_stream_column(name);
 		appendStringInfoString(&inner, inner.len > 0 ? ", " : "");
-		if (c == ncols)
+		if (c < 0)
 		{
 			/* a column of the user's: the fast path leaves it NULL */
 			appendStringInfo(&inner, "NULL::%s AS %s",
@@ -277,7 +247,7 @@ make_delta_rollup(DeltaRollup *e, Relation rel, int32 stream_id, HeapTuple tup,
 			continue;
 		}
 		e->used[e->nused] = c;
-		argtypes[e->nused] = get_array_type(types[c]);
+		argtypes[e->nused] = get_array_type(ek_stream_columns[c].type);
 		e->nused++;
 		/* unnest in the select list zips the arrays without a tuplestore */
 		appendStringInfo(&inner, "pg_catalog.unnest($%d) AS %s", e->nused,
@@ -310,45 +280,29 @@ forget_delta_rollup(DeltaRollup *e)
 }
 
 /*
- * After the fast path wrote the n events of batch batch_id into rel (the
- * stream): for each rollup of the stream that has a delta table, insert
- * the batch's groups into it.  columns(columns_arg, cols, nulls) gives the
- * values of the writer's column c (names[c], of type types[c]) for each
- * event; it is called only once a rollup needs them, so that a stream
- * without rollups pays for no more than the catalog lookup.  Caller: SPI
- * connected.
+ * The ingest stage: after the fast path wrote the n events of batch
+ * batch_id into the stream, insert the batch's groups into the delta
+ * table of each rollup of the stream that has one, folded from the
+ * events' values.  The values are made only if a rollup needs them; a
+ * stream without rollups costs a lookup in a per-backend cache
+ * (catalog/rollups.c).  Caller: SPI connected, holding the stream's lock.
  */
 void
-ek_rollup_write_deltas(Relation rel, int32 stream_id, const char *const *names,
-					   const Oid *types, int ncols, EkBatchColumnsFn columns,
-					   void *columns_arg, int n, int64 batch_id)
+ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
+					   int64 batch_id, TimestampTz received_at)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(stream_id)};
+	List	   *rollups;
+	Relation	rel;
 	Datum	   *arrays = NULL;
-	Datum	  **cols = NULL;
-	bool	  **nulls = NULL;
-	SPITupleTable *tuptable;
-	uint64		nrollups;
-	int			rc;
+	Datum	   *cols[SC_NCOLUMNS];
+	bool	   *nulls[SC_NCOLUMNS];
+	ListCell   *lc;
 
 	if (n == 0)
 		return;
-	/* an installation still at 1.0 has no rollups */
-	if (!OidIsValid(get_relname_relid("rollups", get_namespace_oid("eventkit", false))))
+	rollups = ek_rollups_of_stream(stream->stream_id);
+	if (rollups == NIL)
 		return;
-	if (rollups_of_stream == NULL)
-		rollups_of_stream = ek_keep_plan("SELECT rollup_id, relid::pg_catalog.oid, bucket,"
-										 " dimensions, measures FROM eventkit.rollups"
-										 " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-										 " ORDER BY rollup_id", 1, argtypes);
-	rc = SPI_execute_plan(rollups_of_stream, args, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read eventkit.rollups: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-		return;
-	tuptable = SPI_tuptable;
-	nrollups = SPI_processed;
 
 	if (delta_rollups == NULL)
 	{
@@ -360,65 +314,62 @@ ek_rollup_write_deltas(Relation rel, int32 stream_id, const char *const *names,
 									HASH_ELEM | HASH_BLOBS);
 	}
 
-	for (uint64 i = 0; i < nrollups; i++)
+	rel = table_open(stream->relid, NoLock);	/* locked by the caller */
+	foreach(lc, rollups)
 	{
-		HeapTuple	tup = tuptable->vals[i];
-		TupleDesc	desc = tuptable->tupdesc;
-		bool		isnull;
-		int32		rollup_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		Oid			relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-		Oid			delta = ek_rollup_delta_relid(relid);
+		StreamRollup *sr = lfirst(lc);
+		Oid			delta = ek_rollup_delta_relid(sr->relid);
 		DeltaRollup *e;
 		bool		found;
-		EkDdlContext ddl;
+		EkRoleScope as_owner;
 		ParamListInfo params;
 
 		if (!OidIsValid(delta))
 			continue;			/* made before deltas existed, or its delta table was dropped */
-		e = hash_search(delta_rollups, &rollup_id, HASH_ENTER, &found);
+		e = hash_search(delta_rollups, &sr->rollup_id, HASH_ENTER, &found);
 		if (!found)
 		{
 			memset(e, 0, sizeof(*e));
-			e->rollup_id = rollup_id;
+			e->rollup_id = sr->rollup_id;
 		}
 		/* (a refresh adds ek_skips to a delta table made before 1.3) */
-		if (e->valid && (e->relid != relid || e->delta != delta ||
+		if (e->valid && (e->relid != sr->relid || e->delta != delta ||
 						 e->natts != RelationGetDescr(rel)->natts ||
 						 e->skips != ek_rollup_delta_has_skips(e->def, delta)))
 			forget_delta_rollup(e);
 
-		ek_begin_ddl(&ddl, ek_relation_owner(relid), false);
+		ek_as_role_begin(&as_owner, ek_relation_owner(sr->relid), 0);
 		if (!e->valid)
 		{
 			forget_delta_rollup(e);
-			e->relid = relid;
+			e->relid = sr->relid;
 			e->delta = delta;
-			make_delta_rollup(e, rel, stream_id, tup, desc, names, types, ncols);
+			make_delta_rollup(e, rel, stream, sr);
 		}
 		if (e->usable)
 		{
 			if (arrays == NULL)
 			{
-				arrays = palloc0(ncols * sizeof(Datum));
-				cols = palloc(ncols * sizeof(Datum *));
-				nulls = palloc(ncols * sizeof(bool *));
-				columns(columns_arg, cols, nulls);
+				arrays = palloc0(SC_NCOLUMNS * sizeof(Datum));
+				ek_batch_values(events, n, batch_id, received_at, cols, nulls);
 			}
 			params = makeParamList(e->nused);
 			for (int u = 0; u < e->nused; u++)
 			{
 				int			c = e->used[u];
+				Oid			type = ek_stream_columns[c].type;
 
 				if (arrays[c] == (Datum) 0)
-					arrays[c] = ek_make_array(cols[c], nulls[c], n, types[c]);
+					arrays[c] = ek_make_array(cols[c], nulls[c], n, type);
 				params->params[u].value = arrays[c];
 				params->params[u].isnull = false;
 				params->params[u].pflags = PARAM_FLAG_CONST;
-				params->params[u].ptype = get_array_type(types[c]);
+				params->params[u].ptype = get_array_type(type);
 			}
 			ek_rollup_fold_delta(e->def, e->qdelta, batch_id, e->skips, e->source, params,
 								 &e->merge);
 		}
-		ek_end_ddl(&ddl);
+		ek_as_role_end(&as_owner);
 	}
+	table_close(rel, NoLock);
 }

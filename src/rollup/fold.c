@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
- * rollup_fold.c
+ * fold.c
  *	  The fold of a rollup refresh: the stream rows with batch_id in
  *	  (from, to] aggregated into the rollup's partial states and merged into
- *	  the rollup table.  rollup.c decides the range (the safe watermark).
+ *	  the rollup table.  refresh.c decides the range (the safe watermark).
  *
  *	  Reading.  One plain SELECT of what the rollup needs (its bucket, the
  *	  dimensions, the measures' inputs) WHERE batch_id > $1 AND batch_id <=
@@ -26,7 +26,7 @@
  *	  (a refresh after a long pause, a backfill), they are merged at once
  *	  and the scan goes on with none.
  *
- *	  Bad values (the rules are in rollup.h and rollup_values.c, whose SQL
+ *	  Bad values (the rules are in rollup.h and values.c, whose SQL
  *	  functions apply the same in the realtime view): a measure's value
  *	  that is present but not a number, or a number outside the measure's
  *	  range (ek_rollup_number_reason), is left out of that measure as a NULL
@@ -37,12 +37,12 @@
  *	  ingest (the batch's events are stored), not at refresh.
  *
  *	  Merging: one INSERT ... SELECT ... FROM ROWS FROM (unnest(<an array with
- *	  one element per group>), ...) ON CONFLICT DO UPDATE, with the SET list of rollup_sql.c.
+ *	  one element per group>), ...) ON CONFLICT DO UPDATE, with the SET list of definition.c.
  *	  A group's hll and t-digest states are built in that statement by the
  *	  extensions' own aggregates (hll_add_agg, tdigest) over the group's
  *	  slice of one array of hashes (values), so their format is theirs.
  *
- *	  Deltas (rollup_delta.c): ingest uses the same aggregation over the
+ *	  Deltas (delta.c): ingest uses the same aggregation over the
  *	  batch's values and inserts the groups into the rollup's delta table
  *	  (their hashes and values as arrays) instead of merging them
  *	  (ek_rollup_fold_delta); a refresh reads those delta rows back into the
@@ -50,7 +50,7 @@
  *	  stream, and merges once (ek_rollup_fold_deltas).
  *
  *	  The realtime view computes the same partial states in SQL
- *	  (rollup_sql.c); the rollup tests compare both with a from-scratch
+ *	  (definition.c); the rollup tests compare both with a from-scratch
  *	  GROUP BY.
  *
  *-------------------------------------------------------------------------
@@ -83,8 +83,9 @@
 #include "utils/numeric.h"
 #include "utils/typcache.h"
 
-#include "eventkit.h"
-#include "rollup.h"
+#include "rollup/fold.h"
+#include "rollup/values.h"
+#include "util/spi.h"
 
 #define TDIGEST_COMPRESSION 100
 
@@ -175,7 +176,7 @@ typedef struct Fold
 	const char *qtable;			/* the rollup table */
 	const char *keyname;		/* its unique key */
 	int64		delta_batch;	/* > 0: insert the groups into a delta table */
-	bool		reading_deltas; /* the rows are delta rows (rollup_delta.c) */
+	bool		reading_deltas; /* the rows are delta rows (delta.c) */
 	bool		delta_skips;	/* the delta table has ek_skips */
 	SPIPlanPtr *merge_plan;		/* if set: the merge's kept plan (made once) */
 	Size		flush_bytes;	/* merge the groups when they take more */
@@ -867,7 +868,7 @@ scan_sql(const RollupDef *def, bool only_listed)
 
 /*
  * The same SELECT over a FROM clause of the caller's (which must name its
- * rows s): how ingest reads the rows it has just written (rollup_delta.c).
+ * rows s): how ingest reads the rows it has just written (delta.c).
  */
 char *
 ek_rollup_source_sql(const RollupDef *def, const char *from)
@@ -1224,7 +1225,7 @@ finish_fold(Fold *f, RollupSkips *skips)
  * Fold the stream rows with batch_id in (from, to] (with batches: only
  * those of the listed batches) into the rollup table qtable (unique key
  * keyname); returns the number of events folded, and adds the values it
- * skipped to *skips.  Runs as the caller has set up (rollup.c: the rollup
+ * skipped to *skips.  Runs as the caller has set up (refresh.c: the rollup
  * owner, a pinned search_path).  Caller: SPI connected.
  */
 int64
@@ -1272,7 +1273,7 @@ delta_sql(const RollupDef *def, const char *qdelta, bool delta_skips)
 }
 
 /*
- * A refresh with deltas (rollup_delta.c): fold the delta rows of (from,
+ * A refresh with deltas (delta.c): fold the delta rows of (from,
  * to] of qdelta (with their skips if delta_skips) and the stream rows of
  * the batches in uncovered (if not NULL), and merge the groups into the
  * rollup table.  Returns the events, and adds the skips to *skips.
@@ -1312,7 +1313,7 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 }
 
 /*
- * Ingest's side (rollup_delta.c): aggregate the rows that source (a kept
+ * Ingest's side (delta.c): aggregate the rows that source (a kept
  * plan of ek_rollup_source_sql(), run with params) returns and insert the
  * groups into the delta table qdelta as batch batch_id (with their skips
  * if delta_skips), with merge_plan the kept plan of that INSERT (made at

@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
- * rollup.c
- *	  Incremental rollups: eventkit.create_rollup(), refresh_rollup(),
- *	  drop_rollup(), set_rollup_schedule(), the eventkit.rollups catalog row,
- *	  and the safe watermark that makes a refresh read exactly the events
- *	  committed since the previous one.
+ * refresh.c
+ *	  The rollup orchestrator: eventkit.create_rollup(), refresh_rollup(),
+ *	  drop_rollup(), set_rollup_schedule(), the refresh_rollup job's
+ *	  refresh, and the safe watermark that makes a refresh read exactly the
+ *	  events committed since the previous one.  The rollup's catalog row is
+ *	  catalog/rollups.c's.
  *
  *	  Watermark.  Every stored row carries the batch_id of the ingest call
  *	  that stored it, from the sequence eventkit.batch_id_seq (CACHE 1), and
@@ -26,7 +27,7 @@
  *	  BRIN index instead; the fold reads through whichever is there.)
  *
  *	  Most batches are not read back at all: ingest leaves their groups in
- *	  the rollup's delta table (rollup_delta.c), and a refresh merges those
+ *	  the rollup's delta table (delta.c), and a refresh merges those
  *	  and reads from the stream only the batches that have none.
  *
  *	  Bad values (rollup.h) never fail a fold; a refresh adds the values its
@@ -36,9 +37,9 @@
  *	  its realtime view made again with the rules for bad values, ek_skips
  *	  added to its delta table (upgrade_rollup).
  *
- *	  Definition parsing and SQL generation live in rollup_sql.c, the fold
- *	  itself (scan, aggregation in C, merge) in rollup_fold.c, the deltas in
- *	  rollup_delta.c.
+ *	  Definition parsing and SQL generation live in definition.c, the fold
+ *	  itself (scan, aggregation in C, merge) in fold.c, the deltas in
+ *	  delta.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -66,8 +67,16 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
-#include "eventkit.h"
-#include "rollup.h"
+#include "catalog/batches.h"
+#include "catalog/jobs.h"
+#include "catalog/rollups.h"
+#include "catalog/streams.h"
+#include "rollup/delta.h"
+#include "rollup/fold.h"
+#include "rollup/refresh.h"
+#include "util/compat.h"
+#include "util/owner.h"
+#include "util/spi.h"
 
 /* how often the worker refreshes a new rollup: eventkit.rollups.schedule's default */
 #define ROLLUP_DEFAULT_SCHEDULE_USECS USECS_PER_MINUTE
@@ -80,38 +89,6 @@ PG_FUNCTION_INFO_V1(eventkit_refresh_rollup);
 PG_FUNCTION_INFO_V1(eventkit_drop_rollup);
 PG_FUNCTION_INFO_V1(eventkit_set_rollup_schedule);
 PG_FUNCTION_INFO_V1(eventkit_forget_dropped_rollups);
-
-/* A rollup's catalog row (what refresh needs). */
-typedef struct RollupRow
-{
-	int32		rollup_id;
-	Oid			relid;
-	Oid			view;
-	Oid			stream;
-	int32		stream_id;
-	Interval	bucket;
-	Datum		dimensions;
-	Datum		measures;
-	int64		watermark;
-	int64		backfill_target;
-	int32		format;			/* eventkit.rollups.format (rollup.h) */
-} RollupRow;
-
-/*
- * Is the catalog at 1.3 for rollups (eventkit.rollups has skipped_values
- * and format, the functions the realtime views call exist)?  The library
- * may run against an older catalog until ALTER EXTENSION UPDATE: then it
- * folds with the rules for bad values but neither counts them in the
- * catalog nor upgrades rollups.  (Syscache lookups, no query.)
- */
-static bool
-catalog_has_skips(void)
-{
-	Oid			nspid = get_namespace_oid("eventkit", true);
-	Oid			relid = OidIsValid(nspid) ? get_relname_relid("rollups", nspid) : InvalidOid;
-
-	return OidIsValid(relid) && get_attnum(relid, "skipped_values") != InvalidAttrNumber;
-}
 
 static text *
 text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
@@ -137,53 +114,6 @@ rollup_rangevar(text *name)
 }
 
 /*
- * Read a rollup's catalog row by the rollup table's oid (FOR UPDATE when
- * asked: that serializes refreshes).  Caller: SPI connected.
- */
-static bool
-read_rollup(Oid relid, bool for_update, RollupRow *row)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	Oid			save_userid;
-	int			save_sec;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	int			rc;
-
-	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args(psprintf("SELECT rollup_id, relid::pg_catalog.oid,"
-										" realtime_view::pg_catalog.oid, stream::pg_catalog.oid,"
-										" stream_id, bucket, dimensions, measures, watermark,"
-										" backfill_target, %s FROM eventkit.rollups"
-										" WHERE relid OPERATOR(pg_catalog.=) $1%s",
-										catalog_has_skips() ? "format" : "1",
-										for_update ? " FOR UPDATE" : ""),
-							   1, argtypes, values, NULL, false, 1);
-	ek_restore_user(save_userid, save_sec);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read eventkit.rollups: %s",
-			 SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-		return false;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	row->rollup_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-	row->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-	row->view = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
-	row->stream = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
-	row->stream_id = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
-	row->bucket = *DatumGetIntervalP(SPI_getbinval(tup, desc, 6, &isnull));
-	row->dimensions = SPI_getbinval(tup, desc, 7, &isnull);
-	row->measures = SPI_getbinval(tup, desc, 8, &isnull);
-	row->watermark = DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
-	row->backfill_target = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
-	row->format = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
-	return true;
-}
-
-/*
  * The rollup named name (a possibly qualified table name), checked to be
  * one and owned by the caller.  Caller: SPI connected.
  */
@@ -192,52 +122,17 @@ find_rollup(text *name, bool for_update, RollupRow *row)
 {
 	Oid			relid = RangeVarGetRelid(rollup_rangevar(name), NoLock, true);
 
-	if (!OidIsValid(relid) || !read_rollup(relid, false, row))
+	if (!OidIsValid(relid) || !ek_rollups_read(relid, false, row))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("rollup \"%s\" does not exist", text_to_cstring(name)),
 				 errhint("Rollups are listed in eventkit.rollups; create one with eventkit.create_rollup().")));
 	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
-	if (for_update && !read_rollup(relid, true, row))
+	if (for_update && !ek_rollups_read(relid, true, row))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("rollup \"%s\" was dropped concurrently", text_to_cstring(name))));
-}
-
-/* The last batch id handed out (0 if none yet).  Caller: SPI connected. */
-static int64
-batch_position(void)
-{
-	Oid			save_userid;
-	int			save_sec;
-	bool		isnull;
-	int			rc;
-	int64		pos;
-	Oid			seq = get_relname_relid("batch_id_seq", get_namespace_oid("eventkit", false));
-	LOCAL_FCINFO(fcinfo, 1);
-
-	if (!OidIsValid(seq))
-		elog(ERROR, "eventkit: eventkit.batch_id_seq is missing");
-	ek_switch_to_owner(&save_userid, &save_sec);
-	/* its last value, if nextval() has been called (no query to plan) */
-	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = ObjectIdGetDatum(seq);
-	fcinfo->args[0].isnull = false;
-	pos = DatumGetInt64(pg_sequence_last_value(fcinfo));
-	if (!fcinfo->isnull)
-	{
-		ek_restore_user(save_userid, save_sec);
-		return pos;
-	}
-	/* not called since created or setval(..., false): last_value - 1 */
-	rc = SPI_execute("SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END"
-					 " FROM eventkit.batch_id_seq", true, 1);
-	ek_restore_user(save_userid, save_sec);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "eventkit: could not read eventkit.batch_id_seq");
-	pos = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return pos;
 }
 
 /*
@@ -255,44 +150,6 @@ safe_watermark(Oid stream, int64 pos)
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, stream);
 	WaitForLockers(tag, ShareLock, false);
 	return pos;
-}
-
-/*
- * The end of a chunk of about max_events events after from (at most to),
- * from the ingest log.  Caller: SPI connected.
- */
-static int64
-chunk_end(int32 stream_id, int64 from, int64 to, int64 max_events)
-{
-	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
-	Datum		values[4] = {Int32GetDatum(stream_id), Int64GetDatum(from),
-	Int64GetDatum(to), Int64GetDatum(max_events)};
-	Oid			save_userid;
-	int			save_sec;
-	int			rc;
-	int64		end = to;
-
-	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("SELECT b.batch_id FROM (SELECT batch_id,"
-							   " pg_catalog.sum(accepted) OVER (ORDER BY batch_id) AS n"
-							   " FROM eventkit.ingest_batches"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-							   " AND batch_id OPERATOR(pg_catalog.>) $2"
-							   " AND batch_id OPERATOR(pg_catalog.<=) $3) b"
-							   " WHERE b.n OPERATOR(pg_catalog.>=) $4"
-							   " ORDER BY b.batch_id LIMIT 1",
-							   4, argtypes, values, NULL, true, 1);
-	ek_restore_user(save_userid, save_sec);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read eventkit.ingest_batches");
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-
-		end = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-										  1, &isnull));
-	}
-	return end;
 }
 
 static char *
@@ -323,26 +180,26 @@ static int64
 fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips)
 {
 	RollupDef	def;
-	EkDdlContext ddl;
+	EkRoleScope as_owner;
 	int64		events = -1;
 	char	   *qtable;
 	char	   *keyname;
 	Oid			delta;
 
-	ek_begin_ddl(&ddl, ek_relation_owner(row->relid), false);
+	ek_as_role_begin(&as_owner, ek_relation_owner(row->relid), 0);
 	row_def(row, &def);
 	/* read the new rows through the batch_id index, never by a whole scan */
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	qtable = ek_qualified_relname(row->relid);
 	keyname = key_name(row->relid);
-	/* the batches ingest left deltas for are folded from those (rollup_delta.c) */
+	/* the batches ingest left deltas for are folded from those (delta.c) */
 	delta = ek_rollup_delta_relid(row->relid);
 	if (OidIsValid(delta))
 		events = ek_rollup_merge_deltas(&def, qtable, keyname, delta, from, to, skips);
 	if (events < 0)
 		events = ek_rollup_fold(&def, qtable, keyname, from, to, NULL, skips);
-	ek_end_ddl(&ddl);
+	ek_as_role_end(&as_owner);
 	return events;
 }
 
@@ -359,18 +216,18 @@ upgrade_rollup(void *arg)
 {
 	const RollupRow *row = arg;
 	RollupDef	def;
-	EkDdlContext ddl;
+	EkRoleScope as_owner;
 	Oid			delta;
 
 	LockRelationOid(row->stream, ShareRowExclusiveLock);
-	ek_begin_ddl(&ddl, ek_relation_owner(row->relid), false);
+	ek_as_role_begin(&as_owner, ek_relation_owner(row->relid), 0);
 	row_def(row, &def);
 	delta = ek_rollup_delta_relid(row->relid);
 	if (OidIsValid(delta) && get_attnum(delta, EK_ROLLUP_DELTA_SKIPS_COLUMN) == InvalidAttrNumber)
 		ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s pg_catalog.int8[]",
 							 ek_qualified_relname(delta), EK_ROLLUP_DELTA_SKIPS_COLUMN),
 					SPI_OK_UTILITY);
-	ek_end_ddl(&ddl);
+	ek_as_role_end(&as_owner);
 	if (get_rel_name(row->view) != NULL)
 	{
 		char	   *qview = ek_qualified_relname(row->view);
@@ -378,9 +235,9 @@ upgrade_rollup(void *arg)
 
 		/* CREATE VIEW ... AS: CREATE OR REPLACE VIEW ... AS */
 		Assert(strncmp(sql, "CREATE VIEW ", 12) == 0);
-		ek_begin_ddl(&ddl, ek_relation_owner(row->view), false);
+		ek_as_role_begin(&as_owner, ek_relation_owner(row->view), 0);
 		ek_spi_exec(psprintf("CREATE OR REPLACE VIEW %s", sql + 12), SPI_OK_UTILITY);
-		ek_end_ddl(&ddl);
+		ek_as_role_end(&as_owner);
 	}
 }
 
@@ -414,14 +271,10 @@ refresh(RollupRow *row, int64 max_events)
 	int64		to;
 	int64		events = 0;
 	RollupSkips skips;
-	bool		with_skips = catalog_has_skips();
-	Oid			argtypes[5] = {INT4OID, INT8OID, INT8OID, JSONBOID, INT4OID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	bool		isnull;
-	Oid			save_userid;
-	int			save_sec;
-	int			rc;
+	bool		with_skips = ek_rollups_have_skips();
+	int32		format = row->format;
+	Datum		skipped;
+	bool		skipped_null;
 
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
@@ -432,12 +285,12 @@ refresh(RollupRow *row, int64 max_events)
 				 errhint("Refresh rollups in a READ COMMITTED transaction.")));
 
 	memset(&skips, 0, sizeof(skips));
-	to = batch_position();
+	to = ek_batches_position();
 	if (to > row->watermark)
 	{
 		to = safe_watermark(row->stream, to);
 		if (max_events > 0)
-			to = chunk_end(row->stream_id, row->watermark, to, max_events);
+			to = ek_batches_chunk_end(row->stream_id, row->watermark, to, max_events);
 		events = fold(row, row->watermark, to, &skips);
 	}
 	else if (with_skips && row->format < EK_ROLLUP_FORMAT)
@@ -445,18 +298,13 @@ refresh(RollupRow *row, int64 max_events)
 	else
 		return 0;
 
-	values[0] = Int32GetDatum(row->rollup_id);
-	values[1] = Int64GetDatum(to);
-	values[2] = Int64GetDatum(events);
-	values[3] = skips_jsonb(&skips, &isnull);
-	nulls[3] = isnull ? 'n' : ' ';
-	values[4] = Int32GetDatum(row->format);
+	skipped = skips_jsonb(&skips, &skipped_null);
 	if (with_skips && row->format < EK_ROLLUP_FORMAT)
 	{
 		ErrorData  *edata = ek_run_in_subtransaction(upgrade_rollup, row);
 
 		if (edata == NULL)
-			values[4] = Int32GetDatum(EK_ROLLUP_FORMAT);
+			format = EK_ROLLUP_FORMAT;
 		else
 			ereport(WARNING,
 					(errmsg("could not upgrade rollup \"%s\" to eventkit %d's format: %s",
@@ -464,35 +312,9 @@ refresh(RollupRow *row, int64 max_events)
 					 errdetail("Its realtime view may fail on a bad value; the refresh went on."),
 					 errhint("Drop and re-create the rollup if this persists.")));
 	}
-	ek_switch_to_owner(&save_userid, &save_sec);
-	if (with_skips)
-		rc = SPI_execute_with_args("UPDATE eventkit.rollups SET watermark = $2,"
-								   " events_folded = events_folded OPERATOR(pg_catalog.+) $3,"
-								   " last_refresh_at = pg_catalog.clock_timestamp(),"
-								   " last_refresh_events = $3,"
-								   " skipped_values = CASE WHEN $4 IS NULL THEN skipped_values"
-								   "   ELSE (SELECT pg_catalog.jsonb_object_agg(e.key, e.n)"
-								   "   FROM (SELECT x.key, pg_catalog.sum(x.value::pg_catalog.int8) AS n"
-								   "     FROM (SELECT * FROM pg_catalog.jsonb_each_text(skipped_values)"
-								   "       UNION ALL SELECT * FROM pg_catalog.jsonb_each_text($4)) x"
-								   "     GROUP BY x.key) e) END,"
-								   " last_skipped_at = CASE WHEN $4 IS NULL THEN last_skipped_at"
-								   "   ELSE pg_catalog.clock_timestamp() END,"
-								   " format = $5"
-								   " WHERE rollup_id OPERATOR(pg_catalog.=) $1",
-								   5, argtypes, values, nulls, false, 0);
-	else
-		rc = SPI_execute_with_args("UPDATE eventkit.rollups SET watermark = $2,"
-								   " events_folded = events_folded OPERATOR(pg_catalog.+) $3,"
-								   " last_refresh_at = pg_catalog.clock_timestamp(),"
-								   " last_refresh_events = $3"
-								   " WHERE rollup_id OPERATOR(pg_catalog.=) $1",
-								   3, argtypes, values, NULL, false, 0);
-	ek_restore_user(save_userid, save_sec);
-	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
-		elog(ERROR, "eventkit: could not record the rollup watermark");
+	ek_rollups_record_refresh(row, to, events, skipped, skipped_null, format);
 	row->watermark = to;
-	row->format = DatumGetInt32(values[4]);
+	row->format = format;
 	return events;
 }
 
@@ -542,14 +364,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	StreamInfo	info;
 	RollupDef	def;
 	RollupRow	row;
-	EkDdlContext ddl;
-	Oid			save_userid;
-	int			save_sec;
-	int			rc;
-	bool		isnull;
-	Oid			argtypes[11] = {INT4OID, TEXTOID, OIDOID, OIDOID, INT4OID, OIDOID,
-	INTERVALOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, INT4OID};
-	Datum		values[11];
+	EkRoleScope as_owner;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -609,7 +424,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	qview = quote_qualified_identifier(nspname, viewname);
 
 	SPI_connect();
-	ek_lookup_stream(stream, &info, false);
+	ek_streams_read(stream, &info, false);
 
 	memset(&def, 0, sizeof(def));
 	def.stream_relid = stream;
@@ -617,24 +432,17 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	def.bucket = *bucket;
 	ek_rollup_parse(&def, PG_GETARG_DATUM(3), PG_GETARG_DATUM(4), true);
 	/* its realtime view calls functions of the 1.3 catalog */
-	if (!catalog_has_skips())
+	if (!ek_rollups_have_skips())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the eventkit extension must be updated to create rollups"),
 				 errdetail("Rollups made by this library need objects of eventkit 1.3."),
 				 errhint("Run ALTER EXTENSION eventkit UPDATE.")));
 
-	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute("SELECT pg_catalog.nextval('eventkit.rollups_rollup_id_seq')::pg_catalog.int4",
-					 false, 1);
-	ek_restore_user(save_userid, save_sec);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "eventkit: could not allocate a rollup id");
-	def.rollup_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 1, &isnull));
+	def.rollup_id = ek_rollups_next_id();
 
 	/* the rollup table, its view and the stream's index: the stream owner's */
-	ek_begin_ddl(&ddl, ek_relation_owner(stream), false);
+	ek_as_role_begin(&as_owner, ek_relation_owner(stream), 0);
 	ek_spi_exec(ek_rollup_table_sql(&def, qtable, psprintf("%s_key", rv->relname)),
 				SPI_OK_UTILITY);
 	if (!OidIsValid(get_relname_relid(batch_index_name(stream), get_rel_namespace(stream))))
@@ -656,7 +464,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		ObjectAddressSet(delta, RelationRelationId, get_relname_relid(deltaname, nspid));
 		recordDependencyOn(&delta, &table, DEPENDENCY_AUTO);
 	}
-	ek_end_ddl(&ddl);
+	ek_as_role_end(&as_owner);
 	CommandCounterIncrement();
 
 	memset(&row, 0, sizeof(row));
@@ -669,29 +477,10 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	row.dimensions = PG_GETARG_DATUM(3);
 	row.measures = PG_GETARG_DATUM(4);
 	row.watermark = 0;
-	row.backfill_target = batch_position();
+	row.backfill_target = ek_batches_position();
 	row.format = EK_ROLLUP_FORMAT;
 
-	values[0] = Int32GetDatum(row.rollup_id);
-	values[1] = CStringGetTextDatum(qtable);
-	values[2] = ObjectIdGetDatum(row.relid);
-	values[3] = ObjectIdGetDatum(row.view);
-	values[4] = Int32GetDatum(row.stream_id);
-	values[5] = ObjectIdGetDatum(stream);
-	values[6] = IntervalPGetDatum(bucket);
-	values[7] = row.dimensions;
-	values[8] = row.measures;
-	values[9] = Int64GetDatum(row.backfill_target);
-	values[10] = Int32GetDatum(row.format);
-	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("INSERT INTO eventkit.rollups (rollup_id, name, relid,"
-							   " realtime_view, stream_id, stream, bucket, dimensions,"
-							   " measures, backfill_target, format)"
-							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-							   11, argtypes, values, NULL, false, 0);
-	ek_restore_user(save_userid, save_sec);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "eventkit: could not record rollup: %s", SPI_result_code_string(rc));
+	ek_rollups_insert(&row, qtable);
 	CommandCounterIncrement();
 
 	/* the background worker refreshes it on its schedule (eventkit.rollups.schedule) */
@@ -700,7 +489,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 
 		memset(&schedule, 0, sizeof(schedule));
 		schedule.time = ROLLUP_DEFAULT_SCHEDULE_USECS;
-		ek_schedule_job(EK_JOB_REFRESH_ROLLUP, 0, qtable, &schedule);
+		ek_jobs_schedule(EK_JOB_REFRESH_ROLLUP, 0, qtable, &schedule);
 	}
 
 	/* fold the history in chunks, in this transaction */
@@ -708,7 +497,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	{
 		int64		total = 0;
 
-		if (!read_rollup(row.relid, true, &row))
+		if (!ek_rollups_read(row.relid, true, &row))
 			elog(ERROR, "eventkit: created rollup not found");
 		while (row.watermark < row.backfill_target)
 		{
@@ -755,7 +544,7 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 }
 
 /*
- * The refresh_rollup job (jobs.c): refresh the rollup whose table is relid,
+ * The refresh_rollup job (worker/jobs.c): refresh the rollup whose table is relid,
  * as the current user, whom the job worker has made the rollup's owner.
  * Returns the events folded.
  */
@@ -766,7 +555,7 @@ ek_refresh_rollup_job(Oid relid)
 	int64		events;
 
 	SPI_connect();
-	if (!read_rollup(relid, true, &row))
+	if (!ek_rollups_read(relid, true, &row))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("rollup with table OID %u does not exist", relid)));
@@ -787,12 +576,8 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 {
 	text	   *name = text_arg(fcinfo, 0, "rollup name");
 	RollupRow	row;
-	EkDdlContext ddl;
-	Oid			save_userid;
-	int			save_sec;
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		values[2];
-	int			rc;
+	EkRoleScope as_owner;
+	char	   *qname;
 
 	SPI_connect();
 	find_rollup(name, true, &row);
@@ -805,7 +590,7 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 	if (get_rel_name(row.stream) != NULL)
 		LockRelationOid(row.stream, ShareRowExclusiveLock);
 
-	ek_begin_ddl(&ddl, ek_relation_owner(row.relid), false);
+	ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
 	if (get_rel_name(row.view) != NULL)
 		ek_spi_exec(psprintf("DROP VIEW %s", ek_qualified_relname(row.view)), SPI_OK_UTILITY);
 	{
@@ -816,38 +601,25 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(delta)), SPI_OK_UTILITY);
 	}
 	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(row.relid)), SPI_OK_UTILITY);
-	ek_end_ddl(&ddl);
+	ek_as_role_end(&as_owner);
 
-	values[0] = Int32GetDatum(row.rollup_id);
-	values[1] = Int32GetDatum(row.stream_id);
-	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("DELETE FROM eventkit.rollups WHERE rollup_id OPERATOR(pg_catalog.=) $1"
-							   " RETURNING name",
-							   1, argtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_DELETE_RETURNING)
-		elog(ERROR, "eventkit: could not delete the rollup's catalog row");
 	/* (the sql_drop trigger has usually removed the row and its job already) */
-	if (SPI_processed == 1)
-		ek_unschedule_job(EK_JOB_REFRESH_ROLLUP,
-						  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	rc = SPI_execute_with_args("SELECT 1 FROM eventkit.rollups WHERE stream_id OPERATOR(pg_catalog.=) $2"
-							   " AND rollup_id OPERATOR(pg_catalog.<>) $1",
-							   2, argtypes, values, NULL, false, 1);
-	ek_restore_user(save_userid, save_sec);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read eventkit.rollups");
-	if (SPI_processed == 0 && get_rel_name(row.stream) != NULL)
+	qname = ek_rollups_delete(row.rollup_id);
+	if (qname != NULL)
+		ek_jobs_unschedule(EK_JOB_REFRESH_ROLLUP, qname);
+	if (!ek_rollups_others_on_stream(row.rollup_id, row.stream_id) &&
+		get_rel_name(row.stream) != NULL)
 	{
 		Oid			nspid = get_rel_namespace(row.stream);
 		char	   *nsp = get_namespace_name(nspid);
 		char	   *idx[2] = {batch_index_name(row.stream), brin_index_name(row.stream)};
 
-		ek_begin_ddl(&ddl, ek_relation_owner(row.stream), false);
+		ek_as_role_begin(&as_owner, ek_relation_owner(row.stream), 0);
 		for (int i = 0; i < lengthof(idx); i++)
 			if (OidIsValid(get_relname_relid(idx[i], nspid)))
 				ek_spi_exec(psprintf("DROP INDEX %s", quote_qualified_identifier(nsp, idx[i])),
 							SPI_OK_UTILITY);
-		ek_end_ddl(&ddl);
+		ek_as_role_end(&as_owner);
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -863,11 +635,6 @@ eventkit_set_rollup_schedule(PG_FUNCTION_ARGS)
 	text	   *name = text_arg(fcinfo, 0, "rollup name");
 	Interval   *schedule;
 	RollupRow	row;
-	Oid			argtypes[2] = {INT4OID, INTERVALOID};
-	Datum		values[2];
-	Oid			save_userid;
-	int			save_sec;
-	int			rc;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -883,25 +650,7 @@ eventkit_set_rollup_schedule(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	find_rollup(name, true, &row);
-	values[0] = Int32GetDatum(row.rollup_id);
-	values[1] = IntervalPGetDatum(schedule);
-	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("UPDATE eventkit.rollups SET schedule = $2"
-							   " WHERE rollup_id OPERATOR(pg_catalog.=) $1",
-							   2, argtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "eventkit: could not update eventkit.rollups");
-	/* and the refresh job's: from its next run on */
-	rc = SPI_execute_with_args("UPDATE eventkit.jobs j SET schedule = $2"
-							   " FROM eventkit.rollups r"
-							   " WHERE r.rollup_id OPERATOR(pg_catalog.=) $1"
-							   " AND j.kind OPERATOR(pg_catalog.=) 'refresh_rollup'"
-							   " AND j.stream_id IS NULL"
-							   " AND j.target OPERATOR(pg_catalog.=) r.name",
-							   2, argtypes, values, NULL, false, 0);
-	ek_restore_user(save_userid, save_sec);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "eventkit: could not update eventkit.jobs");
+	ek_rollups_set_schedule(row.rollup_id, schedule);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -914,29 +663,10 @@ eventkit_set_rollup_schedule(PG_FUNCTION_ARGS)
 Datum
 eventkit_forget_dropped_rollups(PG_FUNCTION_ARGS)
 {
-	int			rc;
 	int32		forgotten;
 
 	SPI_connect();
-	rc = SPI_execute("DELETE FROM eventkit.rollups r"
-					 " WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
-					 "   WHERE c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid)"
-					 " OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
-					 "   WHERE c.oid OPERATOR(pg_catalog.=) r.stream::pg_catalog.oid)",
-					 false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "eventkit: could not clean eventkit.rollups");
-	forgotten = (int32) SPI_processed;
-	/* their refresh jobs and the jobs' history */
-	rc = SPI_execute("WITH gone AS (DELETE FROM eventkit.jobs j"
-					 " WHERE j.kind OPERATOR(pg_catalog.=) 'refresh_rollup' AND j.stream_id IS NULL"
-					 " AND NOT EXISTS (SELECT 1 FROM eventkit.rollups r"
-					 "   WHERE r.name OPERATOR(pg_catalog.=) j.target)"
-					 " RETURNING j.job_id)"
-					 " DELETE FROM eventkit.job_runs WHERE job_id IN (SELECT job_id FROM gone)",
-					 false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "eventkit: could not clean eventkit.jobs");
+	forgotten = ek_rollups_forget_dropped();
 	SPI_finish();
 	PG_RETURN_INT32(forgotten);
 }

@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * rollup.h
- *	  Declarations shared by src/rollup.c (catalog, watermark, entry points),
- *	  src/rollup_sql.c (definition parsing and SQL generation),
- *	  src/rollup_fold.c (the fold), src/rollup_delta.c (ingest's deltas) and
- *	  src/rollup_values.c (the rules for bad values that all of them apply
- *	  alike).
+ *	  Rollup definitions (definition.c): what a parsed definition holds,
+ *	  the rules for bad values that every part of a rollup applies alike,
+ *	  and the SQL a definition generates.  Shared by the rollup stages
+ *	  (fold.c, delta.c, values.c) and the refresh orchestrator (refresh.c),
+ *	  which have headers of their own.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,11 +17,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "datatype/timestamp.h"
-#include "executor/spi.h"
-#include "nodes/params.h"
 #include "utils/array.h"
-#include "utils/numeric.h"
-#include "utils/relcache.h"
 
 typedef enum RollupMeasureKind
 {
@@ -96,7 +92,7 @@ typedef struct RollupDim
 } RollupDim;
 
 /*
- * What the fold (rollup_fold.c) reads from a stream row for its measures:
+ * What the fold (fold.c) reads from a stream row for its measures:
  * a column cast to numeric, a jsonb column whose JSON path is followed in C,
  * or a text value (distinct).  Shared by the measures that read the same.
  */
@@ -140,6 +136,8 @@ typedef struct RollupDef
 	List	   *measures;		/* of RollupMeasure * */
 	List	   *inner_exprs;	/* JSON values extracted once per row (char *) */
 	List	   *sources;		/* of RollupSource *: what the fold reads */
+	List	   *columns;		/* the stream columns it reads (char *): ts,
+								 * and those its dimensions and measures name */
 	char	   *hll_schema;		/* quoted, NULL if not needed */
 	char	   *hll_nsp;		/* unquoted */
 	char	   *tdigest_schema; /* quoted, NULL if not needed */
@@ -157,11 +155,10 @@ typedef struct RollupDef
  * eventkit.rollups.format: the format of the objects a rollup's definition
  * made (its realtime view, its delta table).  1: eventkit 1.1 and 1.2; 2:
  * since 1.3 (bad values skipped, dimensions bounded, ek_skips).  A refresh
- * brings an older rollup up to date (rollup.c).
+ * brings an older rollup up to date (refresh.c).
  */
 #define EK_ROLLUP_FORMAT 2
 
-/* rollup_sql.c */
 extern void ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures,
 							bool strict);
 extern void ek_rollup_check_bucket(const Interval *bucket);
@@ -175,34 +172,5 @@ extern void ek_rollup_append_state_columns(StringInfo buf, const RollupDef *def,
 extern void ek_rollup_append_merge(StringInfo buf, const RollupDef *def);
 extern char *ek_rollup_delta_table_sql(const RollupDef *def, const char *qdelta);
 extern bool ek_rollup_uses_name(const RollupDef *def, const char *name);
-
-/* rollup_fold.c */
-extern int64 ek_rollup_fold(const RollupDef *def, const char *qtable,
-							const char *keyname, int64 from, int64 to,
-							ArrayType *batches, RollupSkips *skips);
-extern char *ek_rollup_source_sql(const RollupDef *def, const char *from);
-extern int64 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable,
-								   const char *keyname, const char *qdelta,
-								   bool delta_skips, int64 from, int64 to,
-								   ArrayType *uncovered, RollupSkips *skips);
-extern void ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
-								 bool delta_skips, SPIPlanPtr source, ParamListInfo params,
-								 SPIPlanPtr *merge_plan);
-
-/* rollup_values.c */
-extern int	ek_rollup_number_reason(Numeric num, RollupRange range);
-extern Datum ek_rollup_bound_text(Datum value, bool *truncated);
-
-/* rollup_delta.c */
-extern Oid	ek_rollup_delta_relid(Oid rollup_relid);
-extern bool ek_rollup_delta_has_skips(const RollupDef *def, Oid delta);
-extern int64 ek_rollup_merge_deltas(const RollupDef *def, const char *qtable,
-									const char *keyname, Oid delta, int64 from, int64 to,
-									RollupSkips *skips);
-/* fills cols[c][i], nulls[c][i] for the writer's columns c and events i */
-typedef void (*EkBatchColumnsFn) (void *arg, Datum **cols, bool **nulls);
-extern void ek_rollup_write_deltas(Relation rel, int32 stream_id, const char *const *names,
-								   const Oid *types, int ncols, EkBatchColumnsFn columns,
-								   void *columns_arg, int n, int64 batch_id);
 
 #endif							/* EVENTKIT_ROLLUP_H */

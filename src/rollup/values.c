@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
- * rollup_values.c
+ * values.c
  *	  The rules for bad values in rollups (rollup.h), in one place for the
- *	  fold (rollup_fold.c, in C) and the realtime views (rollup_sql.c, which
+ *	  fold (fold.c, in C) and the realtime views (definition.c, which
  *	  call the SQL functions below): which numbers a measure takes
  *	  (ek_rollup_number_reason: a number that is NaN or outside the
  *	  measure's range is skipped, with its reason) and how a long text
@@ -27,7 +27,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "rollup.h"
+#include "rollup/values.h"
 
 const char *const ek_rollup_skip_reason_names[RSK_NREASONS] = {
 	"not_a_number", "out_of_range", "dimension_truncated"
@@ -134,7 +134,7 @@ ek_rollup_bound_text(Datum value, bool *truncated)
 }
 
 /* ---------------------------------------------------------------------
- * The same, for the realtime views (rollup_sql.c)
+ * The same, for the realtime views (definition.c)
  * ---------------------------------------------------------------------
  */
 

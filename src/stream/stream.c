@@ -1,12 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * catalog.c
- *	  Streams: eventkit.create_stream(), eventkit.alter_stream() and
- *	  eventkit.drop_stream(), the eventkit.streams catalog row (with the
- *	  stream's clock bounds and its own size limits, which only its owner
- *	  sets, and only a superuser above the settings), and the helpers every
- *	  subsystem uses to read it, to build quoted SQL and to act as the
- *	  extension owner for eventkit's own bookkeeping tables.
+ * stream.c
+ *	  A stream's life, orchestrated: eventkit.create_stream() (its table,
+ *	  defined once in pipeline/columns.c, its catalog row, its dedup ledger,
+ *	  its first partitions, its jobs), eventkit.alter_stream() (its options:
+ *	  clock bounds and its own size limits, which only its owner sets, and
+ *	  only a superuser above the settings), eventkit.drop_stream() and the
+ *	  sql_drop trigger's eventkit.forget_dropped_streams(), and
+ *	  eventkit.schedule_stream_jobs().  The catalog row is catalog/streams.c's.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,7 +34,14 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
-#include "eventkit.h"
+#include "catalog/jobs.h"
+#include "catalog/streams.h"
+#include "pipeline/columns.h"
+#include "pipeline/dedup/dedup.h"
+#include "pipeline/partition.h"
+#include "util/compat.h"
+#include "util/guc.h"
+#include "util/spi.h"
 
 #define MAX_PREMAKE 1000
 #define MAX_KEY_PARTITIONS 1024
@@ -42,299 +50,7 @@ PG_FUNCTION_INFO_V1(eventkit_create_stream);
 PG_FUNCTION_INFO_V1(eventkit_alter_stream);
 PG_FUNCTION_INFO_V1(eventkit_drop_stream);
 PG_FUNCTION_INFO_V1(eventkit_forget_dropped_streams);
-
-/*
- * Run one SQL statement through SPI and check its result code.
- */
-void
-ek_spi_exec(const char *sql, int expected)
-{
-	int			rc = SPI_execute(sql, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "eventkit: SPI_execute failed (%s) for: %s",
-			 SPI_result_code_string(rc), sql);
-}
-
-/* Prepare a statement and keep it for the life of the backend. */
-SPIPlanPtr
-ek_keep_plan(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "eventkit: SPI_prepare failed (%s) for: %s",
-			 SPI_result_code_string(SPI_result), sql);
-	SPI_keepplan(plan);
-	return plan;
-}
-
-/* The owner of a relation: DDL on a user's objects runs as that role. */
-Oid
-ek_relation_owner(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
-/* A one-dimensional array of n elements (nulls may be NULL: none). */
-Datum
-ek_make_array(Datum *elems, bool *nulls, int n, Oid elemtype)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
-											  elemtype, typlen, typbyval, typalign));
-}
-
-char *
-ek_qualified_relname(Oid relid)
-{
-	char	   *relname = get_rel_name(relid);
-	char	   *nspname;
-
-	if (relname == NULL)
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	nspname = get_namespace_name(get_rel_namespace(relid));
-	return quote_qualified_identifier(nspname, relname);
-}
-
-/*
- * The owner of the eventkit schema, i.e. the role that created the
- * extension.  eventkit's bookkeeping tables (ledger, quarantine, batch log)
- * are owned by it and written as it, so that ingesting needs no privilege
- * on them.
- */
-Oid
-ek_extension_owner(void)
-{
-	Oid			nspid = get_namespace_oid("eventkit", false);
-	HeapTuple	tup;
-	Oid			owner;
-
-	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nspid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nspid);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
-void
-ek_switch_to_owner(Oid *save_userid, int *save_sec_context)
-{
-	GetUserIdAndSecContext(save_userid, save_sec_context);
-	SetUserIdAndSecContext(ek_extension_owner(),
-						   *save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-}
-
-void
-ek_restore_user(Oid save_userid, int save_sec_context)
-{
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-}
-
-/*
- * Start work done on a user's behalf (DDL on the user's objects, or work a
- * job does on them): act as role under SECURITY_RESTRICTED_OPERATION, as
- * autovacuum and REFRESH MATERIALIZED VIEW act as a table's owner, with a
- * safe search_path and, if asked, eventkit.maintenance_lock_timeout as
- * lock_timeout.  Undone by ek_end_ddl(), which also undoes any setting the
- * role's code (triggers, index expressions, defaults) changed meanwhile.
- */
-void
-ek_begin_ddl(EkDdlContext *ddl, Oid role, bool with_lock_timeout)
-{
-	GetUserIdAndSecContext(&ddl->save_userid, &ddl->save_sec_context);
-	SetUserIdAndSecContext(role, ddl->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	ddl->nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (with_lock_timeout)
-	{
-		char		buf[32];
-
-		snprintf(buf, sizeof(buf), "%d", ek_maintenance_lock_timeout);
-		(void) set_config_option("lock_timeout", buf,
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	}
-}
-
-void
-ek_end_ddl(EkDdlContext *ddl)
-{
-	AtEOXact_GUC(false, ddl->nestlevel);
-	SetUserIdAndSecContext(ddl->save_userid, ddl->save_sec_context);
-}
-
-/*
- * Run fn(arg) in a subtransaction.  Returns NULL if it succeeded; if it
- * raised an error, rolls the subtransaction back and returns the error for
- * the caller to inspect (and rethrow with ReThrowError if it must).
- * Callers that are connected to SPI keep their connection.
- */
-ErrorData *
-ek_run_in_subtransaction(void (*fn) (void *arg), void *arg)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_END_TRY();
-	return edata;
-}
-
-/* The first column of the last SPI result, as a list of int4. */
-List *
-ek_spi_int_list(void)
-{
-	List	   *result = NIL;
-
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-
-		result = lappend_int(result, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
-																 SPI_tuptable->tupdesc,
-																 1, &isnull)));
-	}
-	return result;
-}
-
-/*
- * Are the 1.3 columns of eventkit.streams (clock bounds, the stream's own
- * limits) there?  A syscache probe, no query: the library may run against
- * an older catalog until ALTER EXTENSION eventkit UPDATE.
- */
-static bool
-streams_have_bounds(void)
-{
-	Oid			nspid = get_namespace_oid("eventkit", false);
-	Oid			relid = get_relname_relid("streams", nspid);
-
-	return OidIsValid(relid) && get_attnum(relid, "max_future") != InvalidAttrNumber;
-}
-
-/*
- * Read a stream's catalog row.  The caller must be connected to SPI.
- */
-bool
-ek_lookup_stream(Oid relid, StreamInfo *info, bool missing_ok)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	bool		isnull;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	Datum		d;
-	int			rc;
-	const char *plan_columns;
-	const char *bound_columns;
-
-	/* a 1.0 catalog (before ALTER EXTENSION eventkit UPDATE) has no plans */
-	if (OidIsValid(get_relname_relid("plan_versions", get_namespace_oid("eventkit", false))))
-		plan_columns = " plan_id,"
-			" COALESCE(plan_version, (SELECT pg_catalog.max(v.version)"
-			"  FROM eventkit.plan_versions v"
-			"  WHERE v.plan_id OPERATOR(pg_catalog.=) s.plan_id)),";
-	else
-		plan_columns = " NULL, NULL,";
-	/* nor, before 1.3, clock bounds and limits */
-	if (streams_have_bounds())
-		bound_columns = " max_past, max_future, max_event_bytes, max_batch_bytes,"
-			" max_batch_items";
-	else
-		bound_columns = " NULL::pg_catalog.interval, NULL::pg_catalog.interval,"
-			" NULL::pg_catalog.int4, NULL::pg_catalog.int4, NULL::pg_catalog.int4";
-	rc = SPI_execute_with_args(psprintf("SELECT stream_id, partition_interval, premake, retention,"
-										" key_partitions, dedup_window, ledger_gen,%s%s"
-										" FROM eventkit.streams s"
-										" WHERE relid OPERATOR(pg_catalog.=) $1",
-										plan_columns, bound_columns),
-							   1, argtypes, values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read eventkit.streams: %s",
-			 SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-	{
-		if (missing_ok)
-			return false;
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("relation \"%s\" is not an eventkit stream",
-						get_rel_name(relid) ? get_rel_name(relid) : "?"),
-				 errhint("Create streams with eventkit.create_stream().")));
-	}
-
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	memset(info, 0, sizeof(StreamInfo));
-	info->relid = relid;
-	info->stream_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-	d = SPI_getbinval(tup, desc, 2, &isnull);
-	info->partition_interval = *DatumGetIntervalP(d);
-	info->premake = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-	d = SPI_getbinval(tup, desc, 4, &isnull);
-	info->has_retention = !isnull;
-	if (!isnull)
-		info->retention = *DatumGetIntervalP(d);
-	info->key_partitions = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
-	d = SPI_getbinval(tup, desc, 6, &isnull);
-	info->dedup_window = *DatumGetIntervalP(d);
-	info->ledger_gen = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-	d = SPI_getbinval(tup, desc, 8, &isnull);
-	info->plan_id = isnull ? 0 : DatumGetInt32(d);
-	d = SPI_getbinval(tup, desc, 9, &isnull);
-	info->plan_version = isnull ? 0 : DatumGetInt32(d);
-	d = SPI_getbinval(tup, desc, 10, &isnull);
-	info->has_max_past = !isnull;
-	if (!isnull)
-		info->max_past = *DatumGetIntervalP(d);
-	d = SPI_getbinval(tup, desc, 11, &isnull);
-	info->has_max_future = !isnull;
-	if (!isnull)
-		info->max_future = *DatumGetIntervalP(d);
-	d = SPI_getbinval(tup, desc, 12, &isnull);
-	info->max_event_bytes = isnull ? 0 : DatumGetInt32(d);
-	d = SPI_getbinval(tup, desc, 13, &isnull);
-	info->max_batch_bytes = isnull ? 0 : DatumGetInt32(d);
-	d = SPI_getbinval(tup, desc, 14, &isnull);
-	info->max_batch_items = isnull ? 0 : DatumGetInt32(d);
-	return true;
-}
+PG_FUNCTION_INFO_V1(eventkit_schedule_stream_jobs);
 
 static bool
 interval_is_positive(const Interval *iv)
@@ -572,41 +288,53 @@ clear_stream_options(FunctionCallInfo fcinfo, StreamInfo *st)
 	}
 }
 
-/*
- * The settable columns of a stream's catalog row as SPI arguments $1..$12:
- * stream_id, relid, partition_interval, premake, retention, key_partitions,
- * dedup_window, max_past, max_future, max_event_bytes, max_batch_bytes,
- * max_batch_items.
- */
-#define STREAM_ROW_ARGS 12
-
-static void
-stream_row_args(StreamInfo *st, Oid *types, Datum *values, char *nulls)
+static int64
+approx_usecs(const Interval *iv)
 {
-	static const Oid row_types[STREAM_ROW_ARGS] = {INT4OID, OIDOID, INTERVALOID, INT4OID,
-		INTERVALOID, INT4OID, INTERVALOID, INTERVALOID, INTERVALOID, INT4OID, INT4OID,
-	INT4OID};
+	return (int64) iv->month * 30 * USECS_PER_DAY + (int64) iv->day * USECS_PER_DAY + iv->time;
+}
 
-	memcpy(types, row_types, sizeof(row_types));
-	memset(nulls, ' ', STREAM_ROW_ARGS);
-	values[0] = Int32GetDatum(st->stream_id);
-	values[1] = ObjectIdGetDatum(st->relid);
-	values[2] = IntervalPGetDatum(&st->partition_interval);
-	values[3] = Int32GetDatum(st->premake);
-	values[4] = IntervalPGetDatum(&st->retention);
-	nulls[4] = st->has_retention ? ' ' : 'n';
-	values[5] = Int32GetDatum(st->key_partitions);
-	values[6] = IntervalPGetDatum(&st->dedup_window);
-	values[7] = IntervalPGetDatum(&st->max_past);
-	nulls[7] = st->has_max_past ? ' ' : 'n';
-	values[8] = IntervalPGetDatum(&st->max_future);
-	nulls[8] = st->has_max_future ? ' ' : 'n';
-	values[9] = Int32GetDatum(st->max_event_bytes);
-	nulls[9] = st->max_event_bytes > 0 ? ' ' : 'n';
-	values[10] = Int32GetDatum(st->max_batch_bytes);
-	nulls[10] = st->max_batch_bytes > 0 ? ' ' : 'n';
-	values[11] = Int32GetDatum(st->max_batch_items);
-	nulls[11] = st->max_batch_items > 0 ? ' ' : 'n';
+static Interval
+clamped_quarter(const Interval *iv, int64 min_usecs, int64 max_usecs)
+{
+	Interval	result;
+	int64		usecs = approx_usecs(iv) / 4;
+
+	memset(&result, 0, sizeof(result));
+	result.time = Max(min_usecs, Min(max_usecs, usecs));
+	return result;
+}
+
+/*
+ * The jobs every stream has: premake and redrive at a quarter of the
+ * partition interval (10 s to 1 h; 1 h for monthly partitions), ledger
+ * rotation/pruning at a quarter of the dedup window (1 min to 1 h), and
+ * retention like premake when the stream has a retention.  Returns how
+ * many the stream has (none while the job tables are not installed).
+ */
+static int
+schedule_stream_jobs(const StreamInfo *stream)
+{
+	Interval	part = clamped_quarter(&stream->partition_interval,
+									   10 * USECS_PER_SEC, USECS_PER_HOUR);
+	Interval	ledger = clamped_quarter(&stream->dedup_window,
+										 60 * USECS_PER_SEC, USECS_PER_HOUR);
+	char	   *target = ek_qualified_relname(stream->relid);
+	int			n = 0;
+
+	if (!ek_jobs_installed())
+		return 0;
+	if (stream->partition_interval.month > 0)
+	{
+		memset(&part, 0, sizeof(part));
+		part.time = USECS_PER_HOUR;
+	}
+	n += ek_jobs_schedule(EK_JOB_PREMAKE, stream->stream_id, target, &part) > 0;
+	if (stream->has_retention)
+		n += ek_jobs_schedule(EK_JOB_RETENTION, stream->stream_id, target, &part) > 0;
+	n += ek_jobs_schedule(EK_JOB_LEDGER, stream->stream_id, target, &ledger) > 0;
+	n += ek_jobs_schedule(EK_JOB_REDRIVE, stream->stream_id, target, &part) > 0;
+	return n;
 }
 
 /*
@@ -630,14 +358,6 @@ eventkit_create_stream(PG_FUNCTION_ARGS)
 	Oid			nspid;
 	char	   *qname;
 	StreamInfo	stream;
-	StringInfoData sql;
-	Oid			save_userid;
-	int			save_sec;
-	Oid			argtypes[STREAM_ROW_ARGS];
-	Datum		values[STREAM_ROW_ARGS];
-	char		nulls[STREAM_ROW_ARGS];
-	int			rc;
-	bool		isnull;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -678,66 +398,17 @@ eventkit_create_stream(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "CREATE TABLE %s ("
-					 " message_id pg_catalog.text NOT NULL,"
-					 " type pg_catalog.text NOT NULL,"
-					 " event pg_catalog.text,"
-					 " user_id pg_catalog.text,"
-					 " anonymous_id pg_catalog.text,"
-					 " user_key pg_catalog.text NOT NULL,"
-					 " ts pg_catalog.timestamptz NOT NULL,"
-					 " received_at pg_catalog.timestamptz NOT NULL,"
-					 " sent_at pg_catalog.timestamptz,"
-					 " original_timestamp pg_catalog.timestamptz,"
-					 " properties pg_catalog.jsonb,"
-					 " traits pg_catalog.jsonb,"
-					 " context pg_catalog.jsonb,"
-					 " extra pg_catalog.jsonb,"
-					 " batch_id pg_catalog.int8 NOT NULL,"
-					 " plan_version pg_catalog.int4,"
-					 " violations pg_catalog.jsonb"
-					 ") PARTITION BY RANGE (ts)",
-					 qname);
-	ek_spi_exec(sql.data, SPI_OK_UTILITY);
+	ek_spi_exec(ek_stream_table_sql(qname), SPI_OK_UTILITY);
 	CommandCounterIncrement();
 	stream.relid = get_relname_relid(rv->relname, nspid);
 	if (!OidIsValid(stream.relid))
 		elog(ERROR, "eventkit: created stream \"%s\" not found", qname);
 
-	ek_switch_to_owner(&save_userid, &save_sec);
-
-	rc = SPI_execute("SELECT pg_catalog.nextval('eventkit.streams_stream_id_seq')::pg_catalog.int4",
-					 false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "eventkit: could not allocate a stream id");
-	stream.stream_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1, &isnull));
-
-	stream_row_args(&stream, argtypes, values, nulls);
-	if (streams_have_bounds())
-		rc = SPI_execute_with_args("INSERT INTO eventkit.streams (stream_id, relid,"
-								   " partition_interval, premake, retention, key_partitions,"
-								   " dedup_window, max_past, max_future, max_event_bytes,"
-								   " max_batch_bytes, max_batch_items)"
-								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-								   STREAM_ROW_ARGS, argtypes, values, nulls, false, 0);
-	else
-		rc = SPI_execute_with_args("INSERT INTO eventkit.streams (stream_id, relid,"
-								   " partition_interval, premake, retention, key_partitions,"
-								   " dedup_window) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-								   7, argtypes, values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "eventkit: could not record stream: %s", SPI_result_code_string(rc));
-
-	ek_create_ledger(stream.stream_id);
-	ek_restore_user(save_userid, save_sec);
-
+	/* its catalog row, its ledger, its partitions, its jobs */
+	ek_streams_insert(&stream);
+	ek_dedup_create_ledger(stream.stream_id);
 	ek_premake_partitions(&stream, GetCurrentTransactionStartTimestamp());
-
-	/* the background worker's jobs for it (jobs.c) */
-	ek_schedule_stream_jobs(&stream);
+	schedule_stream_jobs(&stream);
 
 	SPI_finish();
 
@@ -758,12 +429,6 @@ eventkit_alter_stream(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
 	StreamInfo	stream;
-	Oid			argtypes[STREAM_ROW_ARGS];
-	Datum		values[STREAM_ROW_ARGS];
-	char		nulls[STREAM_ROW_ARGS];
-	Oid			save_userid;
-	int			save_sec;
-	int			rc;
 
 	if (PG_ARGISNULL(ARG_STREAM))
 		ereport(ERROR,
@@ -781,28 +446,13 @@ eventkit_alter_stream(PG_FUNCTION_ARGS)
 	LockRelationOid(relid, ShareUpdateExclusiveLock);
 
 	SPI_connect();
-	ek_lookup_stream(relid, &stream, false);
+	ek_streams_read(relid, &stream, false);
 	stream_options(fcinfo, &stream, true);
 	clear_stream_options(fcinfo, &stream);
-
-	stream_row_args(&stream, argtypes, values, nulls);
-	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("UPDATE eventkit.streams SET premake = $4, retention = $5,"
-							   " dedup_window = $7, max_past = $8, max_future = $9,"
-							   " max_event_bytes = $10, max_batch_bytes = $11,"
-							   " max_batch_items = $12"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-							   " AND relid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass"
-							   " AND partition_interval OPERATOR(pg_catalog.=) $3"
-							   " AND key_partitions OPERATOR(pg_catalog.=) $6",
-							   STREAM_ROW_ARGS, argtypes, values, nulls, false, 0);
-	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
-		elog(ERROR, "eventkit: could not update the catalog row of stream %d: %s",
-			 stream.stream_id, SPI_result_code_string(rc));
-	ek_restore_user(save_userid, save_sec);
+	ek_streams_update(&stream);
 
 	/* a retention job if it now has a retention; a larger premake now */
-	ek_schedule_stream_jobs(&stream);
+	schedule_stream_jobs(&stream);
 	ek_premake_partitions(&stream, GetCurrentTransactionStartTimestamp());
 
 	SPI_finish();
@@ -810,33 +460,15 @@ eventkit_alter_stream(PG_FUNCTION_ARGS)
 }
 
 /*
- * Remove everything eventkit recorded about a stream, and its ledger.
- * Caller: SPI connected, acting as the extension owner.
+ * Remove everything eventkit recorded about a stream: its ledger, its
+ * jobs and its catalog rows.  Caller: SPI connected.
  */
 static void
 forget_stream(int32 stream_id)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(stream_id)};
-	static const char *const cleanup[] = {
-		"DELETE FROM eventkit.quarantine WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		"DELETE FROM eventkit.conflicts WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		"DELETE FROM eventkit.ingest_batches WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		"DELETE FROM eventkit.batch_violations WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		"DELETE FROM eventkit.ledger_generations WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		"DELETE FROM eventkit.streams WHERE stream_id OPERATOR(pg_catalog.=) $1",
-	};
-
-	ek_drop_ledger(stream_id);
-	ek_unschedule_stream_jobs(stream_id);
-	for (int i = 0; i < lengthof(cleanup); i++)
-	{
-		int			rc = SPI_execute_with_args(cleanup[i], 1, argtypes, values,
-											   NULL, false, 0);
-
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "eventkit: cleanup failed: %s", SPI_result_code_string(rc));
-	}
+	ek_dedup_drop_ledger(stream_id);
+	ek_jobs_unschedule_stream(stream_id);
+	ek_streams_forget(stream_id);
 }
 
 /*
@@ -850,20 +482,16 @@ eventkit_drop_stream(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	StreamInfo	stream;
-	Oid			save_userid;
-	int			save_sec;
 
 	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
 
 	SPI_connect();
-	ek_lookup_stream(relid, &stream, false);
+	ek_streams_read(relid, &stream, false);
 	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
 
 	/* the sql_drop event trigger has usually done this already */
-	ek_switch_to_owner(&save_userid, &save_sec);
 	forget_stream(stream.stream_id);
-	ek_restore_user(save_userid, save_sec);
 
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -876,19 +504,12 @@ eventkit_drop_stream(PG_FUNCTION_ARGS)
 Datum
 eventkit_forget_dropped_streams(PG_FUNCTION_ARGS)
 {
-	int			rc;
 	int			forgotten = 0;
 	List	   *ids;
 	ListCell   *lc;
 
 	SPI_connect();
-	rc = SPI_execute("SELECT s.stream_id FROM eventkit.streams s"
-					 " WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
-					 "   WHERE c.oid OPERATOR(pg_catalog.=) s.relid::pg_catalog.oid)",
-					 false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read eventkit.streams");
-	ids = ek_spi_int_list();
+	ids = ek_streams_dropped();
 	foreach(lc, ids)
 	{
 		forget_stream(lfirst_int(lc));
@@ -896,4 +517,24 @@ eventkit_forget_dropped_streams(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	PG_RETURN_INT32(forgotten);
+}
+
+/*
+ * eventkit.schedule_stream_jobs(stream regclass): (re)creates the default
+ * jobs of a stream; existing ones are kept.  Returns how many it has.
+ */
+Datum
+eventkit_schedule_stream_jobs(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	StreamInfo	stream;
+	int			n;
+
+	if (!ek_owns_relation(relid))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	SPI_connect();
+	ek_streams_read(relid, &stream, false);
+	n = schedule_stream_jobs(&stream);
+	SPI_finish();
+	PG_RETURN_INT32(n);
 }

@@ -5,9 +5,10 @@
  *	  and defaults.  Segment's limits are the defaults for the size limits.
  *	  The limits that bound what one ingest call may cost (sizes, items,
  *	  partitions created) are superuser-only: an ingesting role cannot raise
- *	  them (a stream's owner can set tighter ones per stream, catalog.c).
+ *	  them (a stream's owner can set tighter ones per stream, stream/stream.c).
  *	  Also applies eventkit.backend_memory_retention to glibc's allocator in
- *	  backends that ingest.
+ *	  backends that ingest.  The test hooks (eventkit.testing_*) exist in
+ *	  test builds only (guc.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -22,8 +23,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "eventkit.h"
-#include "intake/kafka_consumer.h"
+#include "util/guc.h"
 
 int			ek_max_event_bytes = 32 * 1024;
 int			ek_max_batch_bytes = 500 * 1024;
@@ -38,10 +38,14 @@ int			ek_naptime = 10;	/* s */
 int			ek_max_job_workers = 2;
 int			ek_job_history_retention = 7 * 24 * 3600;	/* s */
 int			ek_job_timeout = 5 * 60 * 1000; /* ms */
-int			ek_testing_clock_offset = 0;	/* s */
 int			ek_ledger_generation_rows = 1000000;
 int			ek_ledger_filter_cache_size = 64 * 1024;	/* kB */
+
+#ifdef EK_TESTING
+int			ek_testing_clock_offset = 0;	/* s */
 bool		ek_testing_json_crosscheck = false;
+bool		ek_testing_regex_crosscheck = false;
+#endif
 
 /* set at the database level by pre_restore(); the scheduler reads the catalog */
 static bool ek_restoring = false;
@@ -204,6 +208,8 @@ ek_define_gucs(void)
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
+#ifdef EK_TESTING
+	/* test builds only (guc.h, clock.c) */
 	DefineCustomIntVariable("eventkit.testing_clock_offset",
 							"For tests only: shifts the job workers' notion of now.",
 							"Added to the current time when jobs premake partitions and apply "
@@ -222,7 +228,17 @@ ek_define_gucs(void)
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							 NULL, NULL, NULL);
 
-	ek_kafka_define_gucs();
+	DefineCustomBoolVariable("eventkit.testing_regex_crosscheck",
+							 "For tests only: checks the validator's fast pattern matcher against PostgreSQL's regex engine.",
+							 "Every match the fast matcher answers (simple \"pattern\" and "
+							 "\"patternProperties\" regexes) is run by PostgreSQL's engine too; "
+							 "a difference is an internal error.",
+							 &ek_testing_regex_crosscheck,
+							 false,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							 NULL, NULL, NULL);
+#endif
+
 	MarkGUCPrefixReserved("eventkit");
 }
 

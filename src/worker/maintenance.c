@@ -5,7 +5,7 @@
  *	  partitions, dropping partitions past retention, starting a new dedup
  *	  ledger generation and dropping expired ones.  Callable by hand or from
  *	  pg_cron; the background worker's jobs run the same code
- *	  (ek_run_stream_job in jobs.c), as the stream's owner.
+ *	  (ek_run_stream_job, called by jobs.c), as the stream's owner.
  *
  *	  Without an argument it maintains every stream the caller owns, each
  *	  step of each stream in a subtransaction of its own: a step that fails
@@ -26,9 +26,49 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
+#include "catalog/jobs.h"
+#include "catalog/streams.h"
+#include "pipeline/dedup/dedup.h"
+#include "pipeline/partition.h"
+#include "util/compat.h"
+#include "util/owner.h"
+#include "util/spi.h"
+#include "worker/maintenance.h"
 
 PG_FUNCTION_INFO_V1(eventkit_run_maintenance);
+
+/*
+ * The work of one stream job; shared with eventkit.run_maintenance().
+ * Returns rows affected (partitions made or dropped, ledger filters built
+ * and generations started or dropped).
+ *
+ * Premake and retention touch the stream: they run as the stream's owner
+ * under SECURITY_RESTRICTED_OPERATION with a pinned search_path (as
+ * autovacuum and REFRESH MATERIALIZED VIEW do), whoever calls them.  The
+ * ledger job touches only eventkit's own ledger tables and catalog rows,
+ * where no user code can run: it runs as the extension owner (the dedup
+ * stage does), which also lets a stream's owner run it by hand.  GUC
+ * changes made meanwhile are undone.  Caller: SPI connected.
+ */
+int64
+ek_run_stream_job(const char *kind, StreamInfo *stream, TimestampTz now)
+{
+	EkRoleScope as_owner;
+	int64		n;
+
+	if (strcmp(kind, EK_JOB_LEDGER) == 0)
+		return ek_dedup_maintain(stream);
+	if (strcmp(kind, EK_JOB_PREMAKE) != 0 && strcmp(kind, EK_JOB_RETENTION) != 0)
+		elog(ERROR, "eventkit: unknown stream job kind \"%s\"", kind);
+
+	ek_as_role_begin(&as_owner, ek_relation_owner(stream->relid), 0);
+	if (strcmp(kind, EK_JOB_PREMAKE) == 0)
+		n = ek_premake_partitions(stream, now) + ek_make_waiting_partitions(stream, now);
+	else
+		n = ek_drop_expired_partitions(stream, now);
+	ek_as_role_end(&as_owner);
+	return n;
+}
 
 /* One step of a stream's maintenance, for ek_run_in_subtransaction(). */
 typedef struct MaintenanceStep
@@ -105,21 +145,10 @@ eventkit_run_maintenance(PG_FUNCTION_ARGS)
 	SPI_connect();
 	if (PG_ARGISNULL(0))
 	{
-		int			rc = SPI_execute("SELECT relid::pg_catalog.oid FROM eventkit.streams"
-									 " ORDER BY stream_id", true, 0);
-
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "eventkit: could not read eventkit.streams");
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r],
-															   SPI_tuptable->tupdesc, 1, &isnull));
-
-			/* with no argument: the streams the caller owns */
-			if (ek_owns_relation(relid))
-				relids = lappend_oid(relids, relid);
-		}
+		/* with no argument: the streams the caller owns */
+		foreach(lc, ek_streams_relids())
+			if (ek_owns_relation(lfirst_oid(lc)))
+				relids = lappend_oid(relids, lfirst_oid(lc));
 	}
 	else
 	{
@@ -134,7 +163,7 @@ eventkit_run_maintenance(PG_FUNCTION_ARGS)
 	{
 		StreamInfo	stream;
 
-		if (ek_lookup_stream(lfirst_oid(lc), &stream, !PG_ARGISNULL(0) ? false : true))
+		if (ek_streams_read(lfirst_oid(lc), &stream, !PG_ARGISNULL(0) ? false : true))
 			ek_maintain_stream(&stream, now, PG_ARGISNULL(0));
 	}
 	SPI_finish();

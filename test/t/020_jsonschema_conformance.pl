@@ -12,6 +12,10 @@
 #   - tests whose JSON jsonb cannot hold (a string with \u0000), which
 #     cannot reach a jsonb function at all; skipped and listed by name.
 # Optional tests are reported (pass rate), never required.
+# The suite runs with eventkit.testing_regex_crosscheck on: every answer of
+# the validator's fast pattern matcher is checked against PostgreSQL's
+# regex engine, and a disagreement, in a required or an optional test,
+# fails this test.
 
 use strict;
 use warnings;
@@ -27,6 +31,7 @@ my $suite = "$FindBin::RealBin/../conformance/draft7";
 
 my $node = PostgreSQL::Test::Cluster->new('conformance');
 $node->init;
+$node->append_conf('postgresql.conf', 'eventkit.testing_regex_crosscheck = on');
 $node->start;
 $node->safe_psql(
 	'postgres', q{
@@ -54,7 +59,7 @@ my @files = (sort(glob("$suite/*.json")), sort(glob("$suite/optional/*.json")),
 
 my ($req_total, $req_pass, $opt_total, $opt_pass) = (0, 0, 0, 0);
 my ($fmt_total, $fmt_pass) = (0, 0);
-my (@skipped, @unrepresentable);
+my (@skipped, @unrepresentable, @disagreements);
 
 foreach my $file (@files)
 {
@@ -112,6 +117,7 @@ FROM t ORDER BY gi, ti});
 			$skip++;
 			next;
 		}
+		push @disagreements, "$label: $got" if $got =~ /matcher and PostgreSQL's disagree/;
 		$total++;
 		my $want = $expect eq 't' ? 'true' : 'false';
 		if ($got eq $want)
@@ -153,6 +159,10 @@ note(sprintf("required: %d/%d passed; optional: %d/%d passed (%.1f%%), of which 
 		$fmt_pass, $fmt_total, $fmt_total ? 100.0 * $fmt_pass / $fmt_total : 0,
 		scalar(@skipped) + scalar(@unrepresentable)));
 cmp_ok($req_total, '>', 0, 'required tests ran');
+is($node->safe_psql('postgres', 'SHOW eventkit.testing_regex_crosscheck'), 'on',
+	'the suite ran with the regex cross-check on');
+is(scalar(@disagreements), 0, 'the fast pattern matcher and PostgreSQL\'s regex engine agree on the whole suite')
+  or diag(join("\n", @disagreements));
 
 $node->stop;
 done_testing();

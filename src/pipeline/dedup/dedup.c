@@ -13,14 +13,10 @@
  *	  order (bytewise), so two batches that share ids in different orders
  *	  cannot deadlock.
  *
- *	  Maintenance starts a new generation when the current one is
- *	  dedup_window old or holds more than eventkit.ledger_generation_rows
- *	  ids (under ACCESS EXCLUSIVE on the ledger, which waits for in-flight
- *	  ingests, so no id can be claimed in two generations and a sealed
- *	  generation never changes again), and drops whole generations that
- *	  ended more than dedup_window ago: no DELETE, no vacuum debt.  Ingest
- *	  never rotates; when it sees the current generation over the limit it
- *	  wakes the ledger job (worker.c).
+ *	  Maintenance starts new generations and drops old ones (ledger.c).
+ *	  Ingest never rotates; when a claim sees the current generation over
+ *	  eventkit.ledger_generation_rows it says so, and the ingest
+ *	  orchestrator wakes the ledger job.
  *
  *	  A batch probes each sealed generation only for the ids that
  *	  generation's filter (ledger_filter.c) cannot rule out (a sealed
@@ -63,7 +59,14 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "eventkit.h"
+#include "catalog/generations.h"
+#include "ledger.h"
+#include "ledger_filter.h"
+#include "pipeline/dedup/dedup.h"
+#include "util/bulk_insert.h"
+#include "util/guc.h"
+#include "util/owner.h"
+#include "util/spi.h"
 
 /* message id -> position in the batch, for this batch's lookups */
 typedef struct IdEntry
@@ -93,7 +96,6 @@ typedef struct LedgerPlans
 {
 	int32		stream_id;		/* hash key */
 	int32		gen;
-	SPIPlanPtr	state;			/* the current generation, the sealed ones */
 	SPIPlanPtr	claim;			/* insert into the current generation */
 	SPIPlanPtr	lookup;			/* ids in the current generation */
 	int32		min_sealed;		/* oldest sealed generation last seen */
@@ -105,146 +107,15 @@ typedef struct LedgerPlans
 
 static HTAB *ledger_plans = NULL;
 
-/*
- * Created by the install script, so it is a member of the extension and
- * DROP EXTENSION ... CASCADE takes the ledgers with it.
- */
-#define LEDGER_SCHEMA "eventkit_internal"
-
-static char *
-ledger_name(int32 stream_id)
-{
-	return psprintf("ledger_%d", stream_id);
-}
-
-static char *
-generation_name(int32 stream_id, int32 gen)
-{
-	return psprintf("ledger_%d_g%d", stream_id, gen);
-}
-
-static char *
-qualified(const char *relname)
-{
-	return quote_qualified_identifier(LEDGER_SCHEMA, relname);
-}
-
-/* Looked up each time: cached plans survive a drop and re-create, OIDs do not. */
-Oid
-ek_ledger_generation_relid(int32 stream_id, int32 gen)
-{
-	return get_relname_relid(generation_name(stream_id, gen),
-							 get_namespace_oid(LEDGER_SCHEMA, false));
-}
-
+/* A generation's table, which must exist. */
 static Oid
-generation_relid(int32 stream_id, int32 gen)
+current_generation_relid(int32 stream_id, int32 gen)
 {
 	Oid			relid = ek_ledger_generation_relid(stream_id, gen);
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "eventkit: ledger generation %d of stream %d is missing", gen, stream_id);
 	return relid;
-}
-
-/*
- * Ids a generation table holds, estimated cheaply: its heap blocks times
- * the line pointers of its first block (ledger rows are of similar size;
- * rows of rolled-back claims count too).
- */
-static double
-generation_rows_estimate(Oid relid)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
-	double		est = 0;
-
-	if (nblocks > 0)
-	{
-		Buffer		buf = ReadBuffer(rel, 0);
-
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		est = (double) PageGetMaxOffsetNumber(BufferGetPage(buf)) * nblocks;
-		UnlockReleaseBuffer(buf);
-	}
-	table_close(rel, NoLock);
-	return est;
-}
-
-Oid
-ek_ledger_relid(int32 stream_id, bool missing_ok)
-{
-	Oid			relid = get_relname_relid(ledger_name(stream_id),
-										  get_namespace_oid(LEDGER_SCHEMA, false));
-
-	if (!OidIsValid(relid) && !missing_ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("dedup ledger of stream %d is missing", stream_id),
-				 errhint("Recreate the stream with eventkit.drop_stream() and eventkit.create_stream().")));
-	return relid;
-}
-
-/* Create one generation.  Caller: SPI connected, acting as the owner. */
-void
-ek_create_ledger_generation(int32 stream_id, int32 gen)
-{
-	char	   *qgen = qualified(generation_name(stream_id, gen));
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(stream_id), Int32GetDatum(gen)};
-	int			rc;
-
-	ek_spi_exec(psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES IN (%d)",
-						 qgen, qualified(ledger_name(stream_id)), gen),
-				SPI_OK_UTILITY);
-	ek_spi_exec(psprintf("CREATE UNIQUE INDEX ON %s (message_id)", qgen),
-				SPI_OK_UTILITY);
-	rc = SPI_execute_with_args("INSERT INTO eventkit.ledger_generations"
-							   " (stream_id, gen, started_at)"
-							   " VALUES ($1, $2, pg_catalog.clock_timestamp())",
-							   2, argtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "eventkit: could not record ledger generation: %s",
-			 SPI_result_code_string(rc));
-}
-
-/* Create a stream's ledger with its first generation. */
-void
-ek_create_ledger(int32 stream_id)
-{
-	ek_spi_exec(psprintf("CREATE TABLE %s ("
-						 " message_id pg_catalog.text COLLATE pg_catalog.\"C\" NOT NULL,"
-						 " gen pg_catalog.int4 NOT NULL,"
-						 " fingerprint pg_catalog.int8 NOT NULL,"
-						 " user_key pg_catalog.text NOT NULL,"
-						 " batch_id pg_catalog.int8 NOT NULL"
-						 ") PARTITION BY LIST (gen)",
-						 qualified(ledger_name(stream_id))),
-				SPI_OK_UTILITY);
-	ek_create_ledger_generation(stream_id, 1);
-}
-
-void
-ek_drop_ledger(int32 stream_id)
-{
-	if (OidIsValid(ek_ledger_relid(stream_id, true)))
-		ek_spi_exec(psprintf("DROP TABLE %s", qualified(ledger_name(stream_id))),
-					SPI_OK_UTILITY);
-	if (ledger_plans != NULL)
-	{
-		bool		found;
-		LedgerPlans *p = hash_search(ledger_plans, &stream_id, HASH_FIND, &found);
-
-		if (found)
-		{
-			if (p->claim)
-				SPI_freeplan(p->claim);
-			if (p->lookup)
-				SPI_freeplan(p->lookup);
-			hash_search(ledger_plans, &stream_id, HASH_REMOVE, NULL);
-		}
-	}
-	ek_ledger_filter_forget(stream_id, 0);
 }
 
 static LedgerPlans *
@@ -265,30 +136,11 @@ get_plans(int32 stream_id)
 	p = hash_search(ledger_plans, &stream_id, HASH_ENTER, &found);
 	if (!found)
 	{
-		Oid			st_types[1] = {INT4OID};
-
 		p->gen = 0;
 		p->claim = NULL;
 		p->lookup = NULL;
 		p->min_sealed = 0;
 		p->last_size_check = 0;
-
-		/*
-		 * One row per sealed generation (or one with gen NULL), newest first,
-		 * with the size of its filter.  At 1.1 (no filter column) there are
-		 * no filters; after ALTER EXTENSION UPDATE a new session uses them.
-		 */
-		p->state = ek_keep_plan(psprintf("SELECT s.ledger_gen, g.gen, %s"
-										 " FROM eventkit.streams s"
-										 " LEFT JOIN eventkit.ledger_generations g"
-										 " ON g.stream_id OPERATOR(pg_catalog.=) s.stream_id"
-										 " AND g.gen OPERATOR(pg_catalog.<) s.ledger_gen"
-										 " WHERE s.stream_id OPERATOR(pg_catalog.=) $1"
-										 " ORDER BY g.gen DESC",
-										 ek_ledger_filters_installed() ?
-										 "pg_catalog.octet_length(g.filter)::pg_catalog.int8" :
-										 "NULL::pg_catalog.int8"),
-								1, st_types);
 	}
 	return p;
 }
@@ -298,7 +150,7 @@ prepare_generation_plans(LedgerPlans *p, int32 stream_id, int32 gen)
 {
 	Oid			claim_types[4] = {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8OID};
 	Oid			lookup_types[1] = {TEXTARRAYOID};
-	char	   *qgen = qualified(generation_name(stream_id, gen));
+	char	   *qgen = ek_ledger_generation_qname(stream_id, gen);
 
 	if (p->claim)
 		SPI_freeplan(p->claim);
@@ -640,10 +492,13 @@ claim_directly(DirectClaim *c)
 
 /*
  * Decide, for each event, whether it is new, a duplicate or a conflict,
- * and claim the new ones in the ledger.  Runs as the extension owner;
- * the caller is connected to SPI.
+ * and claim the new ones in the ledger.  Returns true when the current
+ * generation holds more than eventkit.ledger_generation_rows ids: the
+ * caller then asks the ledger job to rotate (ingest never does).  Runs
+ * as the extension owner, who owns the ledger; the caller is connected to
+ * SPI.
  */
-void
+bool
 ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 			   int64 batch_id, DedupVerdict *verdicts)
 {
@@ -653,20 +508,20 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	int		   *repeat_of = palloc(sizeof(int) * nevents);
 	int			nfirst = 0;
 	LedgerPlans *plans;
-	Datum		args[2];
-	bool		isnull;
+	LedgerState state;
 	int32		gen;
 	Oid			cur_relid;
 	int32	   *sealed;
 	int64	   *filter_bytes;
 	int			nsealed;
-	int			rc;
+	bool		nudge = false;
+	EkRoleScope as_owner;
 	IdEntry   **entries;		/* the batch's distinct ids, in claim order */
 	IdEntry   **open;			/* the undecided ones */
 	int			nopen;
 
 	if (nevents == 0)
-		return;
+		return false;
 
 	/* in-batch repeats are settled against their first occurrence */
 	ids = idmap_create(CurrentMemoryContext, nevents * 2, NULL);
@@ -692,30 +547,14 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	 * holds ACCESS EXCLUSIVE until it commits, so once we have the lock, the
 	 * latest snapshot shows the generation every concurrent ingest uses.
 	 */
+	ek_as_owner_begin(&as_owner);
 	LockRelationOid(ek_ledger_relid(stream->stream_id, false), RowExclusiveLock);
 	plans = get_plans(stream->stream_id);
-	args[0] = Int32GetDatum(stream->stream_id);
-	rc = SPI_execute_snapshot(plans->state, args, NULL, GetLatestSnapshot(),
-							  InvalidSnapshot, false, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed < 1)
-		elog(ERROR, "eventkit: could not read the ledger state of stream %d",
-			 stream->stream_id);
-	gen = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	sealed = palloc(sizeof(int32) * SPI_processed);
-	filter_bytes = palloc(sizeof(int64) * SPI_processed);
-	nsealed = 0;
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
-
-		if (isnull)
-			continue;
-		sealed[nsealed] = DatumGetInt32(d);
-		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull);
-		filter_bytes[nsealed] = isnull ? -1 : DatumGetInt64(d);
-		nsealed++;
-	}
+	ek_generations_read_state(stream->stream_id, &state);
+	gen = state.current;
+	sealed = state.sealed;
+	filter_bytes = state.filter_bytes;
+	nsealed = state.nsealed;
 	if (plans->gen != gen)
 		prepare_generation_plans(plans, stream->stream_id, gen);
 
@@ -745,7 +584,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 
 		for (int g = 0; g < nsealed && nopen > 0; g++)
 		{
-			Oid			relid = generation_relid(stream->stream_id, sealed[g]);
+			Oid			relid = current_generation_relid(stream->stream_id, sealed[g]);
 			const LedgerFilter *filter = NULL;
 			int			ncand = 0;
 
@@ -779,7 +618,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	}
 
 	/* claim the rest in the current generation */
-	cur_relid = generation_relid(stream->stream_id, gen);
+	cur_relid = current_generation_relid(stream->stream_id, gen);
 	if (nopen > 0)
 	{
 		DirectClaim c = {cur_relid, gen, open, nopen, batch_id, events, verdicts, kept};
@@ -812,9 +651,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 								   SIZE_CHECK_INTERVAL_MS))
 	{
 		plans->last_size_check = GetCurrentTimestamp();
-		if (generation_rows_estimate(cur_relid) >
-			(double) ek_ledger_generation_rows)
-			ek_nudge_ledger_job(stream->stream_id);
+		nudge = ek_ledger_estimate_rows(cur_relid) > (double) ek_ledger_generation_rows;
 	}
 
 	for (int i = 0; i < nfirst; i++)
@@ -837,136 +674,68 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 				DEDUP_DUPLICATE : DEDUP_CONFLICT;
 		}
 	}
+	ek_as_role_end(&as_owner);
+	return nudge;
 }
 
-/*
- * Start a new ledger generation when the current one is older than the
- * dedup window (by the server clock) or holds more than
- * eventkit.ledger_generation_rows ids (estimated).  Returns true if it
- * rotated.  The sealed generation's filter is built later, in another
- * transaction (ek_build_ledger_filters), so that ingest does not wait
- * for it.  Caller: SPI connected, as any role that may maintain the
- * stream: the catalog is read and written as the extension owner.
+/* ---------------------------------------------------------------------
+ * The ledger's life: made and dropped with its stream, maintained by the
+ * ledger job
+ * ---------------------------------------------------------------------
  */
-bool
-ek_rotate_ledger(StreamInfo *stream)
+
+/* Create a stream's ledger.  Caller: SPI connected. */
+void
+ek_dedup_create_ledger(int32 stream_id)
 {
-	Oid			argtypes[3] = {INT4OID, INT4OID, INTERVALOID};
-	Datum		values[3];
-	int			rc;
-	bool		isnull;
-	bool		due;
-	EkDdlContext ddl;
-
-	ek_begin_ddl(&ddl, ek_extension_owner(), true);
-	values[0] = Int32GetDatum(stream->stream_id);
-	values[1] = Int32GetDatum(stream->ledger_gen);
-	values[2] = IntervalPGetDatum(&stream->dedup_window);
-	rc = SPI_execute_with_args("SELECT started_at OPERATOR(pg_catalog.<=)"
-							   " (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $3)"
-							   " FROM eventkit.ledger_generations"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-							   " AND gen OPERATOR(pg_catalog.=) $2",
-							   3, argtypes, values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read ledger generations");
-	due = SPI_processed == 1 &&
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (!due && SPI_processed == 1)
-	{
-		Oid			relid = ek_ledger_generation_relid(stream->stream_id, stream->ledger_gen);
-
-		due = OidIsValid(relid) &&
-			generation_rows_estimate(relid) > (double) ek_ledger_generation_rows;
-	}
-	if (!due)
-	{
-		ek_end_ddl(&ddl);
-		return false;
-	}
-
-	/* waits for in-flight ingests, holds new ones until we commit */
-	ek_spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
-						 qualified(ledger_name(stream->stream_id))),
-				SPI_OK_UTILITY);
-
-	/* someone else (the worker, run_maintenance) rotated meanwhile? */
-	rc = SPI_execute_with_args("SELECT ledger_gen FROM eventkit.streams"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1",
-							   1, argtypes, values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "eventkit: could not read the ledger state of stream %d",
-			 stream->stream_id);
-	if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-									&isnull)) != stream->ledger_gen)
-	{
-		ek_end_ddl(&ddl);
-		return false;
-	}
-	rc = SPI_execute_with_args("UPDATE eventkit.ledger_generations"
-							   " SET ended_at = pg_catalog.clock_timestamp()"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-							   " AND gen OPERATOR(pg_catalog.=) $2",
-							   2, argtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "eventkit: could not close ledger generation");
-	ek_create_ledger_generation(stream->stream_id, stream->ledger_gen + 1);
-	values[1] = Int32GetDatum(stream->ledger_gen + 1);
-	rc = SPI_execute_with_args("UPDATE eventkit.streams SET ledger_gen = $2"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1",
-							   2, argtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "eventkit: could not advance ledger generation");
-	stream->ledger_gen++;
-
-	ek_end_ddl(&ddl);
-	return true;
+	ek_ledger_create(stream_id);
 }
 
 /*
- * Drop the generations that ended more than dedup_window ago: every id in
- * them was first stored before now - dedup_window.  Returns how many.
- * As the extension owner, like ek_rotate_ledger.
+ * Drop a stream's ledger, and forget this backend's plans and filters of
+ * it.  Caller: SPI connected.
  */
+void
+ek_dedup_drop_ledger(int32 stream_id)
+{
+	ek_ledger_drop(stream_id);
+	if (ledger_plans != NULL)
+	{
+		bool		found;
+		LedgerPlans *p = hash_search(ledger_plans, &stream_id, HASH_FIND, &found);
+
+		if (found)
+		{
+			if (p->claim)
+				SPI_freeplan(p->claim);
+			if (p->lookup)
+				SPI_freeplan(p->lookup);
+			hash_search(ledger_plans, &stream_id, HASH_REMOVE, NULL);
+		}
+	}
+	ek_ledger_filter_forget(stream_id, 0);
+}
+
+/*
+ * The ledger job's work: the filters of generations sealed earlier, then
+ * a new generation if the current one is due, then dropping the expired
+ * ones.  Returns filters built and generations started or dropped.
+ * Caller: SPI connected, as any role that may maintain the stream.
+ */
+int64
+ek_dedup_maintain(StreamInfo *stream)
+{
+	int64		n;
+
+	n = ek_build_ledger_filters(stream);
+	n += ek_ledger_rotate(stream) ? 1 : 0;
+	n += ek_ledger_prune(stream);
+	return n;
+}
+
+/* Build the filters of the stream's sealed generations that have none. */
 int
-ek_prune_ledger(const StreamInfo *stream)
+ek_dedup_build_filters(const StreamInfo *stream)
 {
-	Oid			argtypes[3] = {INT4OID, INTERVALOID, INT4OID};
-	Datum		values[3];
-	int			rc;
-	int			dropped = 0;
-	List	   *gens;
-	ListCell   *lc;
-	EkDdlContext ddl;
-
-	ek_begin_ddl(&ddl, ek_extension_owner(), true);
-	values[0] = Int32GetDatum(stream->stream_id);
-	values[1] = IntervalPGetDatum(&stream->dedup_window);
-	rc = SPI_execute_with_args("SELECT gen FROM eventkit.ledger_generations"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-							   " AND ended_at OPERATOR(pg_catalog.<)"
-							   " (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)"
-							   " ORDER BY gen",
-							   2, argtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read ledger generations");
-	gens = ek_spi_int_list();
-	foreach(lc, gens)
-	{
-		int32		gen = lfirst_int(lc);
-
-		ek_spi_exec(psprintf("DROP TABLE %s",
-							 qualified(generation_name(stream->stream_id, gen))),
-					SPI_OK_UTILITY);
-		values[2] = Int32GetDatum(gen);
-		rc = SPI_execute_with_args("DELETE FROM eventkit.ledger_generations"
-								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-								   " AND gen OPERATOR(pg_catalog.=) $3",
-								   3, argtypes, values, NULL, false, 0);
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "eventkit: could not forget ledger generation");
-		dropped++;
-	}
-	ek_end_ddl(&ddl);
-	return dropped;
+	return ek_build_ledger_filters(stream);
 }

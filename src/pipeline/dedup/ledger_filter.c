@@ -6,7 +6,7 @@
  *	  generation holds, so that ingest probes an old generation's index
  *	  only for the few ids the filter cannot rule out.
  *
- *	  A generation is sealed when a rotation (dedup.c) makes a newer one
+ *	  A generation is sealed when a rotation (ledger.c) makes a newer one
  *	  current: the rotation holds ACCESS EXCLUSIVE on the ledger, so once it
  *	  has committed no id is ever added to the sealed generation again.  Its
  *	  filter is then built once, by the ledger job or run_maintenance, and
@@ -21,6 +21,12 @@
  *	  used (its generation is probed for every id).  Filters are immutable
  *	  per (stream, generation, generation table), so the cache needs no
  *	  invalidation beyond forgetting generations that were dropped.
+ *
+ *	  The hash and the format are stored and dumped, so they must never
+ *	  change: sql/pinned_formats.sql pins the hash's answers and a filter's
+ *	  bytes, and test/t/017_pinned_formats.pl checks both against an
+ *	  independent implementation of the algorithm below (test/pinned/).
+ *	  The two SQL functions at the end of this file exist for those tests.
  *
  *	  Format (bytes, independent of the platform's byte order):
  *		0..3	"EKBF"
@@ -48,7 +54,9 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -59,7 +67,12 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "eventkit.h"
+#include "catalog/generations.h"
+#include "ledger.h"
+#include "ledger_filter.h"
+#include "util/guc.h"
+#include "util/owner.h"
+#include "util/spi.h"
 
 #define FILTER_HEADER	24
 #define FILTER_BLOCK	64		/* bytes: one cache line */
@@ -89,7 +102,6 @@ typedef struct FilterEntry
 } FilterEntry;
 
 static HTAB *filter_cache = NULL;
-static SPIPlanPtr filter_plan = NULL;
 static MemoryContext filter_cxt = NULL;
 static Size filter_cache_bytes = 0;
 
@@ -319,47 +331,26 @@ hash_generation_ids(Oid relid, uint64 *n)
 	return hashes;
 }
 
-/* Is the filter column there (extension at 1.2 or later)? */
-bool
-ek_ledger_filters_installed(void)
-{
-	Oid			nspid = get_namespace_oid("eventkit", true);
-	Oid			relid = OidIsValid(nspid) ? get_relname_relid("ledger_generations", nspid) : InvalidOid;
-
-	return OidIsValid(relid) && get_attnum(relid, "filter") != InvalidAttrNumber;
-}
-
 /*
  * Build the filters of the stream's sealed generations that have none.
  * Returns how many were built.  Caller: SPI connected, as any role that
- * may maintain the stream.  Runs as the extension owner (the catalog is
- * read and written; PUBLIC cannot read eventkit.ledger_generations).
+ * may maintain the stream.  Runs as the extension owner, who owns the
+ * generation tables (the catalog is read and written by catalog/).
  */
 int
 ek_build_ledger_filters(const StreamInfo *stream)
 {
-	Oid			argtypes[3] = {INT4OID, INT4OID, BYTEAOID};
-	Datum		values[3];
 	List	   *gens;
 	ListCell   *lc;
 	int			built = 0;
-	int			rc;
-	EkDdlContext ddl;
+	EkRoleScope as_owner;
 
-	if (!ek_ledger_filters_installed())
+	if (!ek_generations_filters_installed())
 		return 0;
 
-	/* the catalog is read as well as written as the extension owner */
-	ek_begin_ddl(&ddl, ek_extension_owner(), false);
-	values[0] = Int32GetDatum(stream->stream_id);
-	rc = SPI_execute_with_args("SELECT gen FROM eventkit.ledger_generations"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-							   " AND ended_at IS NOT NULL AND filter IS NULL"
-							   " ORDER BY gen",
-							   1, argtypes, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read ledger generations");
-	gens = ek_spi_int_list();
+	/* the generation tables are read as the extension owner, theirs */
+	ek_as_owner_begin(&as_owner);
+	gens = ek_generations_unfiltered(stream->stream_id);
 	foreach(lc, gens)
 	{
 		int32		gen = lfirst_int(lc);
@@ -379,19 +370,10 @@ ek_build_ledger_filters(const StreamInfo *stream)
 		hashes = hash_generation_ids(relid, &n);
 		filter = make_filter(hashes, n);
 		pfree(hashes);
-		values[1] = Int32GetDatum(gen);
-		values[2] = PointerGetDatum(filter);
-		rc = SPI_execute_with_args("UPDATE eventkit.ledger_generations SET filter = $3"
-								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-								   " AND gen OPERATOR(pg_catalog.=) $2"
-								   " AND ended_at IS NOT NULL AND filter IS NULL",
-								   3, argtypes, values, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "eventkit: could not store a ledger filter");
-		built += SPI_processed > 0;
+		built += ek_generations_store_filter(stream->stream_id, gen, filter) ? 1 : 0;
 		pfree(filter);
 	}
-	ek_end_ddl(&ddl);
+	ek_as_role_end(&as_owner);
 	return built;
 }
 
@@ -437,14 +419,8 @@ ek_ledger_filter_get(int32 stream_id, int32 gen, Oid gen_relid, int64 stored_byt
 	FilterKey	key;
 	FilterEntry *e;
 	bool		found;
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		values[2];
-	bool		isnull;
-	Datum		d;
 	bytea	   *b;
 	Size		len;
-	MemoryContext old;
-	int			rc;
 
 	if (stored_bytes < 0)
 		return NULL;
@@ -463,26 +439,9 @@ ek_ledger_filter_get(int32 stream_id, int32 gen, Oid gen_relid, int64 stored_byt
 		return NULL;
 
 	/* with the latest snapshot, as the caller's read of stored_bytes */
-	if (filter_plan == NULL)
-		filter_plan = ek_keep_plan("SELECT filter FROM eventkit.ledger_generations"
-								   " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-								   " AND gen OPERATOR(pg_catalog.=) $2",
-								   2, argtypes);
-	values[0] = Int32GetDatum(stream_id);
-	values[1] = Int32GetDatum(gen);
-	rc = SPI_execute_snapshot(filter_plan, values, NULL, GetLatestSnapshot(),
-							  InvalidSnapshot, true, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read a ledger filter");
-	if (SPI_processed != 1)
+	b = ek_generations_read_filter(stream_id, gen, filter_cxt);
+	if (b == NULL)
 		return NULL;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return NULL;
-	/* detoasted straight into the cache: megabytes, not copied again */
-	old = MemoryContextSwitchTo(filter_cxt);
-	b = DatumGetByteaPCopy(d);
-	MemoryContextSwitchTo(old);
 	len = VARSIZE(b) - VARHDRSZ;
 
 	e = hash_search(filter_cache, &key, HASH_ENTER, &found);
@@ -514,4 +473,43 @@ ek_ledger_filter_forget(int32 stream_id, int32 min_gen)
 	while ((e = hash_seq_search(&seq)) != NULL)
 		if (e->key.stream_id == stream_id && (min_gen <= 0 || e->key.gen < min_gen))
 			remove_entry(e);
+}
+
+/* ---------------------------------------------------------------------
+ * For the tests that pin the hash and the format
+ * (eventkit_internal, revoked from PUBLIC)
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(eventkit_id_hash64);
+PG_FUNCTION_INFO_V1(eventkit_ledger_filter_contains);
+
+/* eventkit_internal.id_hash64(text) RETURNS bigint */
+Datum
+eventkit_id_hash64(PG_FUNCTION_ARGS)
+{
+	text	   *id = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_INT64((int64) ek_id_hash64(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id)));
+}
+
+/*
+ * eventkit_internal.ledger_filter_contains(filter bytea, id text) RETURNS
+ * boolean: whether a stored filter may hold an id, as ingest asks it.
+ */
+Datum
+eventkit_ledger_filter_contains(PG_FUNCTION_ARGS)
+{
+	bytea	   *filter = PG_GETARG_BYTEA_PP(0);
+	text	   *id = PG_GETARG_TEXT_PP(1);
+	LedgerFilter f;
+
+	if (!parse_filter((const uint8 *) VARDATA_ANY(filter), VARSIZE_ANY_EXHDR(filter), &f))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not a ledger filter eventkit can read"),
+				 errdetail("A filter starts with \"EKBF\", version %d, %d bits per key, and holds as many 64-byte blocks as its header says.",
+						   FILTER_VERSION, FILTER_K)));
+	PG_RETURN_BOOL(ek_ledger_filter_may_contain(&f, ek_id_hash64(VARDATA_ANY(id),
+																 VARSIZE_ANY_EXHDR(id))));
 }

@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * plan.c
- *	  Tracking plans: eventkit.create_plan(), attach_plan(), detach_plan(),
- *	  alter_plan_owner(); compiling a plan spec (eventkit's own format or
+ *	  Tracking plans: compiling a plan spec (eventkit's own format or
  *	  Segment's tracking-plan export) into per-event JSON Schema
  *	  validators; the per-backend cache of compiled plans; and name
  *	  normalization.  Checking events against a compiled plan is in
- *	  plan_check.c.
+ *	  plan_check.c, the SQL functions that create and attach plans in
+ *	  plan_sql.c.
  *
  *	  Plan versions are immutable, so a compiled version never goes stale:
  *	  the cache is keyed by (plan_id, version) and is only flushed when the
@@ -14,9 +14,6 @@
  *	  EXTENSION).  Which version a stream uses is read with the stream's
  *	  catalog row, once per batch.  A stream whose plan or version is
  *	  missing quarantines its events (plan_missing).
- *
- *	  A plan's owner is stored as a role name, not an OID (see
- *	  check_plan_owner()).
  *
  *-------------------------------------------------------------------------
  */
@@ -38,14 +35,11 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "eventkit.h"
+#include "catalog/plans.h"
 #include "jsonschema/jsonschema.h"
+#include "pipeline/plan/plan.h"
 #include "plan_int.h"
-
-PG_FUNCTION_INFO_V1(eventkit_create_plan);
-PG_FUNCTION_INFO_V1(eventkit_attach_plan);
-PG_FUNCTION_INFO_V1(eventkit_detach_plan);
-PG_FUNCTION_INFO_V1(eventkit_alter_plan_owner);
+#include "util/compat.h"
 
 #define MAX_CACHED_PLANS 32
 
@@ -492,8 +486,8 @@ check_property_names(const PlannedEvent *pe)
  * Compile a spec into plan (whose cxt is current).  Every error is an
  * ereport naming the place in the spec.
  */
-static void
-compile_plan(CompiledPlan *plan, Jsonb *spec)
+void
+ek_compile_plan(CompiledPlan *plan, Jsonb *spec)
 {
 	static const bool unplanned_event_policies[] = {true, true, false, true, true};
 	static const bool unplanned_property_policies[] = {true, false, true, true, false};
@@ -669,10 +663,6 @@ ek_load_plan(int32 plan_id, int32 version)
 	PlanCacheKey key = {plan_id, version};
 	PlanCacheEntry *entry;
 	bool		found;
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		args[2] = {Int32GetDatum(plan_id), Int32GetDatum(version)};
-	bool		isnull;
-	int			rc;
 	Jsonb	   *spec;
 	char	   *name;
 	MemoryContext caller = CurrentMemoryContext;
@@ -687,8 +677,7 @@ ek_load_plan(int32 plan_id, int32 version)
 		CacheRegisterRelcacheCallback(plan_relcache_callback, (Datum) 0);
 		plan_callback_registered = true;
 	}
-	plan_versions_relid = get_relname_relid("plan_versions",
-											get_namespace_oid("eventkit", false));
+	plan_versions_relid = ek_plans_versions_relid();
 	if (plan_cache != NULL)
 	{
 		entry = hash_search(plan_cache, &key, HASH_FIND, NULL);
@@ -698,20 +687,9 @@ ek_load_plan(int32 plan_id, int32 version)
 			plan_cache_reset();
 	}
 
-	rc = SPI_execute_with_args("SELECT v.spec, p.name FROM eventkit.plan_versions v"
-							   " JOIN eventkit.plans p ON p.plan_id OPERATOR(pg_catalog.=) v.plan_id"
-							   " WHERE v.plan_id OPERATOR(pg_catalog.=) $1"
-							   " AND v.version OPERATOR(pg_catalog.=) $2",
-							   2, argtypes, args, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read eventkit.plan_versions: %s",
-			 SPI_result_code_string(rc));
-	/* SPI left us in its own context: the caller's allocations go on in theirs */
-	MemoryContextSwitchTo(caller);
-	if (SPI_processed == 0)
+	spec = ek_plans_read_version(plan_id, version, &name, caller);
+	if (spec == NULL)
 		return NULL;
-	spec = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 
 	cxt = AllocSetContextCreate(plan_cache_cxt, "eventkit plan", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(cxt);
@@ -720,7 +698,7 @@ ek_load_plan(int32 plan_id, int32 version)
 	plan->version = version;
 	plan->plan_name = pstrdup(name);
 	plan->cxt = cxt;
-	compile_plan(plan, spec);
+	ek_compile_plan(plan, spec);
 	MemoryContextSwitchTo(caller);
 
 	if (plan_cache == NULL)
@@ -766,294 +744,4 @@ ek_plan_for_stream(const StreamInfo *stream)
 					 stream->plan_id);
 	}
 	return plan;
-}
-
-/* ---------------------------------------------------------------------
- * SQL-callable entry points
- * ---------------------------------------------------------------------
- */
-
-static char *
-text_arg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
-/*
- * eventkit.plans.owner is the owner's role name from 1.3 on (names survive
- * a dump into another cluster, OIDs do not); an OID in an older catalog.
- */
-static bool
-plan_owner_is_name(void)
-{
-	Oid			relid = get_relname_relid("plans", get_namespace_oid("eventkit", false));
-
-	return get_atttype(relid, get_attnum(relid, "owner")) == NAMEOID;
-}
-
-/*
- * plan_id and owner's role name of a plan by name; false when there is
- * none.  The name is in SPI's memory.
- */
-static bool
-find_plan(const char *name, int32 *plan_id, char **owner)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	int			rc;
-
-	rc = SPI_execute_with_args(plan_owner_is_name() ?
-							   "SELECT plan_id, owner::pg_catalog.text FROM eventkit.plans"
-							   " WHERE name OPERATOR(pg_catalog.=) $1" :
-							   "SELECT plan_id, pg_catalog.pg_get_userbyid(owner)::pg_catalog.text"
-							   " FROM eventkit.plans WHERE name OPERATOR(pg_catalog.=) $1",
-							   1, argtypes, args, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read eventkit.plans: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-		return false;
-	*plan_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	return true;
-}
-
-/*
- * May userid act as the owner of a plan (be a member of its owning role,
- * or a superuser)?  A plan whose owner role was dropped is left to
- * superusers.
- */
-static void
-check_plan_owner(Oid userid, const char *plan, const char *owner)
-{
-	Oid			ownerid = get_role_oid(owner, true);
-
-	if (superuser_arg(userid))
-		return;
-	if (!OidIsValid(ownerid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of tracking plan \"%s\"", plan),
-				 errdetail("Its owner, role \"%s\", does not exist.", owner),
-				 errhint("A superuser can give the plan a new owner with eventkit.alter_plan_owner().")));
-	if (!has_privs_of_role(userid, ownerid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of tracking plan \"%s\"", plan),
-				 errhint("Ask the plan's owner, or a member of its role, to do it.")));
-}
-
-static int32
-query_int(const char *sql, int nargs, Oid *argtypes, Datum *args)
-{
-	bool		isnull;
-	Datum		d;
-	int			rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 1);
-
-	if (rc < 0 || SPI_processed != 1)
-		elog(ERROR, "eventkit: query failed (%s): %s", SPI_result_code_string(rc), sql);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? 0 : DatumGetInt32(d);
-}
-
-/*
- * eventkit.create_plan(name text, spec jsonb) RETURNS int
- *
- * Compiles the spec (every error is reported here, not at ingest) and
- * stores it as the plan's next version.
- */
-Datum
-eventkit_create_plan(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_arg(fcinfo, 0, "name");
-	Jsonb	   *spec = PG_GETARG_JSONB_P(1);
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit plan check",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old;
-	CompiledPlan plan = {0};
-	int32		plan_id;
-	char	   *owner;
-	Oid			save_userid;
-	int			save_sec;
-	int32		version;
-
-	if (name[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("plan name must not be empty")));
-
-	old = MemoryContextSwitchTo(cxt);
-	plan.plan_name = name;
-	compile_plan(&plan, spec);
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
-
-	SPI_connect();
-	ek_switch_to_owner(&save_userid, &save_sec);
-	/* one version at a time per plan */
-	ek_spi_exec("LOCK TABLE eventkit.plans IN SHARE ROW EXCLUSIVE MODE", SPI_OK_UTILITY);
-	if (find_plan(name, &plan_id, &owner))
-		check_plan_owner(save_userid, name, owner);
-	else
-	{
-		bool		by_name = plan_owner_is_name();
-		Oid			argtypes[2] = {TEXTOID, by_name ? NAMEOID : OIDOID};
-		Datum		args[2] = {CStringGetTextDatum(name),
-			by_name ? DirectFunctionCall1(namein,
-										  CStringGetDatum(GetUserNameFromId(save_userid, false))) :
-		ObjectIdGetDatum(save_userid)};
-
-		plan_id = query_int("INSERT INTO eventkit.plans (plan_id, name, owner)"
-							" VALUES (pg_catalog.nextval('eventkit.plans_plan_id_seq'), $1, $2)"
-							" RETURNING plan_id", 2, argtypes, args);
-	}
-	{
-		Oid			argtypes[3] = {INT4OID, JSONBOID, NAMEOID};
-		Datum		args[3] = {Int32GetDatum(plan_id), JsonbPGetDatum(spec),
-		DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(save_userid, false)))};
-
-		version = query_int("INSERT INTO eventkit.plan_versions (plan_id, version, spec, created_by)"
-							" SELECT $1, COALESCE(pg_catalog.max(version), 0) OPERATOR(pg_catalog.+) 1, $2, $3"
-							" FROM eventkit.plan_versions WHERE plan_id OPERATOR(pg_catalog.=) $1"
-							" RETURNING version", 3, argtypes, args);
-	}
-	ek_restore_user(save_userid, save_sec);
-	SPI_finish();
-	PG_RETURN_INT32(version);
-}
-
-static void
-check_stream_owner(Oid relid)
-{
-	if (!ek_owns_relation(relid))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
-}
-
-static void
-set_stream_plan(Oid relid, Datum plan_id, bool plan_null, Datum version, bool version_null)
-{
-	StreamInfo	stream;
-	Oid			save_userid;
-	int			save_sec;
-	Oid			argtypes[3] = {INT4OID, INT4OID, INT4OID};
-	Datum		args[3];
-	char		nulls[3] = {' ', plan_null ? 'n' : ' ', version_null ? 'n' : ' '};
-	int			rc;
-
-	ek_lookup_stream(relid, &stream, false);
-	args[0] = Int32GetDatum(stream.stream_id);
-	args[1] = plan_id;
-	args[2] = version;
-	ek_switch_to_owner(&save_userid, &save_sec);
-	rc = SPI_execute_with_args("UPDATE eventkit.streams SET plan_id = $2, plan_version = $3"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1",
-							   3, argtypes, args, nulls, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "eventkit: could not update eventkit.streams: %s", SPI_result_code_string(rc));
-	ek_restore_user(save_userid, save_sec);
-}
-
-/* eventkit.attach_plan(stream regclass, plan text, version int DEFAULT NULL) */
-Datum
-eventkit_attach_plan(PG_FUNCTION_ARGS)
-{
-	Oid			relid;
-	char	   *name;
-	int32		plan_id;
-	char	   *owner;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null")));
-	relid = PG_GETARG_OID(0);
-	name = text_arg(fcinfo, 1, "plan");
-	check_stream_owner(relid);
-
-	SPI_connect();
-	if (!find_plan(name, &plan_id, &owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("tracking plan \"%s\" does not exist", name),
-				 errhint("Create it with eventkit.create_plan().")));
-	if (!PG_ARGISNULL(2))
-	{
-		Oid			argtypes[2] = {INT4OID, INT4OID};
-		Datum		args[2] = {Int32GetDatum(plan_id), PG_GETARG_DATUM(2)};
-
-		if (query_int("SELECT pg_catalog.count(*)::int4 FROM eventkit.plan_versions"
-					  " WHERE plan_id OPERATOR(pg_catalog.=) $1"
-					  " AND version OPERATOR(pg_catalog.=) $2", 2, argtypes, args) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("tracking plan \"%s\" has no version %d", name, PG_GETARG_INT32(2)),
-					 errhint("Leave the version out to follow the plan's latest version.")));
-	}
-	set_stream_plan(relid, Int32GetDatum(plan_id), false,
-					PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-/* eventkit.detach_plan(stream regclass) */
-Datum
-eventkit_detach_plan(PG_FUNCTION_ARGS)
-{
-	Oid			relid = PG_GETARG_OID(0);
-
-	check_stream_owner(relid);
-	SPI_connect();
-	set_stream_plan(relid, (Datum) 0, true, (Datum) 0, true);
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-/*
- * eventkit.alter_plan_owner(plan text, new_owner regrole)
- *
- * As ALTER ... OWNER TO: the plan's owner (a member of its role) or a
- * superuser, who must be a member of the new owner.  Also how a plan whose
- * owner role was dropped gets a new one.
- */
-Datum
-eventkit_alter_plan_owner(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_arg(fcinfo, 0, "plan");
-	Oid			new_owner = PG_GETARG_OID(1);
-	char	   *new_owner_name = GetUserNameFromId(new_owner, false);
-	int32		plan_id;
-	char	   *owner;
-	Oid			save_userid;
-	int			save_sec;
-	Oid			argtypes[2] = {INT4OID, NAMEOID};
-	Datum		args[2];
-	int			rc;
-
-	SPI_connect();
-	ek_switch_to_owner(&save_userid, &save_sec);
-	ek_spi_exec("LOCK TABLE eventkit.plans IN SHARE ROW EXCLUSIVE MODE", SPI_OK_UTILITY);
-	if (!find_plan(name, &plan_id, &owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("tracking plan \"%s\" does not exist", name)));
-	check_plan_owner(save_userid, name, owner);
-	if (!is_member_of_role(save_userid, new_owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be member of role \"%s\"", new_owner_name),
-				 errhint("Only a member of the new owning role (or a superuser) can give it a plan.")));
-	args[0] = Int32GetDatum(plan_id);
-	args[1] = DirectFunctionCall1(namein, CStringGetDatum(new_owner_name));
-	rc = SPI_execute_with_args("UPDATE eventkit.plans SET owner = $2"
-							   " WHERE plan_id OPERATOR(pg_catalog.=) $1",
-							   2, argtypes, args, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "eventkit: could not update eventkit.plans: %s", SPI_result_code_string(rc));
-	ek_restore_user(save_userid, save_sec);
-	SPI_finish();
-	PG_RETURN_VOID();
 }

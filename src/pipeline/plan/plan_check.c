@@ -4,25 +4,32 @@
  *	  Checking one event against its tracking plan: which planned event it
  *	  is (with naming rules and aliases), renaming and leaving out
  *	  properties, JSON Schema validation, and what the plan's policies
- *	  (allow, tag, omit, quarantine, reject) make of what was found; plus
- *	  the per-batch violation counts behind eventkit.violation_stats.
+ *	  (allow, tag, omit, quarantine, reject) make of what was found (a
+ *	  finding that quarantines or rejects the event is one of its problems,
+ *	  problem.c); plus the per-batch violation counts behind
+ *	  eventkit.violation_stats (logged by the ingest orchestrator).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-#include "eventkit.h"
 #include "plan_int.h"
+#include "util/compat.h"
 
-static const char *const policy_actions[] = {"allowed", "tagged", "omitted", "quarantined", "rejected"};
+/* what each policy does with a finding */
+static const FindingAction policy_actions[] = {
+	[POLICY_ALLOW] = FINDING_ALLOWED,
+	[POLICY_TAG] = FINDING_TAGGED,
+	[POLICY_OMIT] = FINDING_OMITTED,
+	[POLICY_QUARANTINE] = FINDING_QUARANTINED,
+	[POLICY_REJECT] = FINDING_REJECTED,
+};
 
 /* ---------------------------------------------------------------------
  * Checking an event
@@ -30,7 +37,7 @@ static const char *const policy_actions[] = {"allowed", "tagged", "omitted", "qu
  */
 
 static void
-add_finding(SegmentEvent *ev, const char *reason, const char *keyword,
+add_finding(SegmentEvent *ev, EkReason reason, const char *keyword,
 			char *instance_path, char *schema_path, char *message, PlanPolicy policy)
 {
 	PlanFinding *f = palloc(sizeof(PlanFinding));
@@ -179,7 +186,7 @@ check_properties(CompiledPlan *plan, PlannedEvent *pe, SegmentEvent *ev, List **
 		}
 		if (plan->unplanned_properties == POLICY_ALLOW)
 			continue;
-		add_finding(ev, "unplanned_property", "unplanned_property",
+		add_finding(ev, EK_REASON_UNPLANNED_PROPERTY, "unplanned_property",
 					psprintf("/properties/%s", name),
 					psprintf("#/events/%s/properties", pe->name ? pe->name : pe->type),
 					psprintf("property \"%s\" is not in the tracking plan", name),
@@ -250,7 +257,7 @@ validate_event(CompiledPlan *plan, PlannedEvent *pe, SegmentEvent *ev)
 				else
 					drops = lappend(drops, prop);
 			}
-			add_finding(ev, "violation", e->keyword, e->instance_path,
+			add_finding(ev, EK_REASON_VIOLATION, e->keyword, e->instance_path,
 						psprintf("%s%s", ps->schema_path,
 								 e->schema_path[0] == '#' ? e->schema_path + 1 : e->schema_path),
 						e->message, policy);
@@ -354,10 +361,10 @@ row_violations(const SegmentEvent *ev)
 	{
 		const char *pairs[5][2] = {
 			{"keyword", f->keyword}, {"instancePath", f->instance_path},
-			{"schemaPath", f->schema_path}, {"message", f->message}, {"action", f->action}
+			{"schemaPath", f->schema_path}, {"message", f->message}, {"action", ek_finding_action_name(f->action)}
 		};
 
-		if (strcmp(f->action, "tagged") != 0 && strcmp(f->action, "omitted") != 0)
+		if (f->action != FINDING_TAGGED && f->action != FINDING_OMITTED)
 			continue;
 		n++;
 		push_string_object(&state, pairs, lengthof(pairs));
@@ -370,7 +377,7 @@ row_violations(const SegmentEvent *ev)
 /*
  * Check one well-formed event against the plan in force for its batch (or
  * the version the event pins).  Renames and omissions are applied to ev;
- * the outcome is left in ev->findings, ev->reject, a problem (which sends
+ * the outcome is left in ev->findings, a problem (which sends
  * the event to quarantine) and ev->violations.  SPI connected.
  */
 void
@@ -385,7 +392,7 @@ ek_plan_check_event(CompiledPlan *plan, SegmentEvent *ev)
 	CHECK_FOR_INTERRUPTS();
 	if (plan->missing != NULL)
 	{
-		ek_add_problem(ev, "plan_missing", "%s", plan->missing);
+		ek_add_problem(&ev->problems, EK_REASON_PLAN_MISSING, "%s", plan->missing);
 		return;
 	}
 	if (pinned_version(ev, &pinned) && pinned != plan->version)
@@ -394,7 +401,7 @@ ek_plan_check_event(CompiledPlan *plan, SegmentEvent *ev)
 
 		if (other == NULL)
 		{
-			add_finding(ev, "violation", "event_version", "/context/protocols/event_version",
+			add_finding(ev, EK_REASON_VIOLATION, "event_version", "/context/protocols/event_version",
 						"#", psprintf("plan \"%s\" has no version matching context.protocols.event_version",
 									  plan->plan_name),
 						plan->violations == POLICY_OMIT ? POLICY_TAG : plan->violations);
@@ -433,7 +440,7 @@ ek_plan_check_event(CompiledPlan *plan, SegmentEvent *ev)
 
 	if (pe == NULL && strcmp(ev->type, "track") == 0 &&
 		plan->unplanned_events != POLICY_ALLOW)
-		add_finding(ev, "unplanned_event", "unplanned_event", "/event", "#/events",
+		add_finding(ev, EK_REASON_UNPLANNED_EVENT, "unplanned_event", "/event", "#/events",
 					psprintf("event \"%s\" is not in tracking plan \"%s\"",
 							 ev->event, plan->plan_name),
 					plan->unplanned_events);
@@ -449,35 +456,20 @@ ek_plan_check_event(CompiledPlan *plan, SegmentEvent *ev)
 
 outcome:
 	foreach_ptr(PlanFinding, f, ev->findings)
-	{
-		if (strcmp(f->action, "rejected") == 0)
-			ev->reject = true;
-		else if (strcmp(f->action, "quarantined") == 0)
+		if (f->action == FINDING_QUARANTINED || f->action == FINDING_REJECTED)
 			quarantine = true;
-	}
-	if (ev->reject || quarantine)
-		ek_add_problem(ev, "plan", "the event does not follow version %d of tracking plan \"%s\"",
+	if (quarantine)
+	{
+		/* the event does not follow its plan; then each finding that says so */
+		ek_add_problem(&ev->problems, EK_REASON_PLAN,
+					   "the event does not follow version %d of tracking plan \"%s\"",
 					   ev->plan_version, plan->plan_name);
+		foreach_ptr(PlanFinding, f, ev->findings)
+			if (f->action == FINDING_QUARANTINED || f->action == FINDING_REJECTED)
+				ek_add_finding_problem(&ev->problems, f);
+	}
 	else
 		ev->violations = row_violations(ev);
-}
-
-/* The quarantining and rejecting findings, as items of a reasons array. */
-void
-ek_push_findings(JsonbParseState **state, const SegmentEvent *ev)
-{
-	foreach_ptr(PlanFinding, f, ev->findings)
-	{
-		const char *pairs[5][2] = {
-			{"reason", f->reason}, {"keyword", f->keyword},
-			{"instancePath", f->instance_path}, {"schemaPath", f->schema_path},
-			{"message", f->message}
-		};
-
-		if (strcmp(f->action, "quarantined") != 0 && strcmp(f->action, "rejected") != 0)
-			continue;
-		push_string_object(state, pairs, lengthof(pairs));
-	}
 }
 
 /* ---------------------------------------------------------------------
@@ -513,33 +505,23 @@ generic_path(const char *path)
 	return out.data;
 }
 
-typedef struct ViolationCount
+/*
+ * The batch's findings counted by plan version, event, keyword, generic
+ * path and action, for eventkit.batch_violations; returns how many rows
+ * (*out palloc'd).
+ */
+int
+ek_plan_violation_counts(const SegmentEvent *events, int nevents, ViolationCount **out)
 {
-	int32		plan_version;
-	const char *event;
-	const char *keyword;
-	char	   *path;
-	const char *action;
-	int64		n;
-} ViolationCount;
-
-void
-ek_log_batch_violations(const StreamInfo *stream, SegmentEvent *events, int nevents,
-						int64 batch_id)
-{
-	static SPIPlanPtr insert_plan = NULL;
 	ViolationCount *counts = NULL;
 	int			ncounts = 0;
 	int			cap = 0;
-	Datum	   *cols[6];
-	bool	   *event_nulls;
-	Datum		args[9];
-	int			rc;
 
 	for (int i = 0; i < nevents; i++)
 		foreach_ptr(PlanFinding, f, events[i].findings)
 		{
 			char	   *path = generic_path(f->instance_path);
+			const char *action = ek_finding_action_name(f->action);
 			int			c;
 
 			CHECK_FOR_INTERRUPTS();
@@ -547,7 +529,7 @@ ek_log_batch_violations(const StreamInfo *stream, SegmentEvent *events, int neve
 				if (counts[c].plan_version == events[i].plan_version &&
 					strcmp(counts[c].keyword, f->keyword) == 0 &&
 					strcmp(counts[c].path, path) == 0 &&
-					strcmp(counts[c].action, f->action) == 0 &&
+					counts[c].action == action &&
 					((counts[c].event == NULL && events[i].event == NULL) ||
 					 (counts[c].event && events[i].event &&
 					  strcmp(counts[c].event, events[i].event) == 0)))
@@ -564,52 +546,12 @@ ek_log_batch_violations(const StreamInfo *stream, SegmentEvent *events, int neve
 				counts[c].event = events[i].event;
 				counts[c].keyword = f->keyword;
 				counts[c].path = path;
-				counts[c].action = f->action;
+				counts[c].action = action;
 				counts[c].n = 0;
 				ncounts++;
 			}
 			counts[c].n++;
 		}
-	if (ncounts == 0)
-		return;
-
-	if (insert_plan == NULL)
-	{
-		Oid			types[9] = {INT8OID, INT4OID, INT4OID, INT4ARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
-
-		insert_plan =
-			ek_keep_plan("INSERT INTO eventkit.batch_violations (batch_id, stream_id, plan_id,"
-						 " plan_version, event, keyword, property_path, action, violations)"
-						 " SELECT $1, $2, $3, x.v, x.e, x.k, x.p, x.a, x.n"
-						 " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
-						 " pg_catalog.unnest($6), pg_catalog.unnest($7),"
-						 " pg_catalog.unnest($8), pg_catalog.unnest($9)) AS x(v, e, k, p, a, n)",
-						 9, types);
-	}
-	for (int c = 0; c < 6; c++)
-		cols[c] = palloc(sizeof(Datum) * ncounts);
-	event_nulls = palloc0(sizeof(bool) * ncounts);
-	for (int i = 0; i < ncounts; i++)
-	{
-		cols[0][i] = Int32GetDatum(counts[i].plan_version);
-		cols[1][i] = EK_TEXT_OR_NULL(counts[i].event);
-		event_nulls[i] = counts[i].event == NULL;
-		cols[2][i] = CStringGetTextDatum(counts[i].keyword);
-		cols[3][i] = CStringGetTextDatum(counts[i].path);
-		cols[4][i] = CStringGetTextDatum(counts[i].action);
-		cols[5][i] = Int64GetDatum(counts[i].n);
-	}
-	args[0] = Int64GetDatum(batch_id);
-	args[1] = Int32GetDatum(stream->stream_id);
-	args[2] = Int32GetDatum(stream->plan_id);
-	args[3] = ek_make_array(cols[0], NULL, ncounts, INT4OID);
-	args[4] = ek_make_array(cols[1], event_nulls, ncounts, TEXTOID);
-	args[5] = ek_make_array(cols[2], NULL, ncounts, TEXTOID);
-	args[6] = ek_make_array(cols[3], NULL, ncounts, TEXTOID);
-	args[7] = ek_make_array(cols[4], NULL, ncounts, TEXTOID);
-	args[8] = ek_make_array(cols[5], NULL, ncounts, INT8OID);
-	rc = SPI_execute_plan(insert_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "eventkit: could not log violations: %s", SPI_result_code_string(rc));
+	*out = counts;
+	return ncounts;
 }

@@ -2,15 +2,17 @@
  *
  * plan_int.h
  *	  The compiled form of a tracking plan, shared by plan.c (which builds
- *	  and caches it) and plan_check.c (which checks events against it).
+ *	  and caches it), plan_check.c (which checks events against it) and
+ *	  plan_sql.c (which compiles a spec before storing it).  Others use
+ *	  plan.h.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef EVENTKIT_PLAN_INT_H
 #define EVENTKIT_PLAN_INT_H
 
-#include "eventkit.h"
 #include "jsonschema/jsonschema.h"
+#include "pipeline/plan/plan.h"
 
 typedef enum PlanPolicy
 {
@@ -78,5 +80,6 @@ extern int	ek_cstring_cmp(const void *a, const void *b);
 extern bool ek_jbv_key_is(const JsonbValue *k, const char *s);
 extern char *ek_jbv_cstring(const JsonbValue *v);
 extern CompiledPlan *ek_load_plan(int32 plan_id, int32 version);
+extern void ek_compile_plan(CompiledPlan *plan, Jsonb *spec);
 
 #endif							/* EVENTKIT_PLAN_INT_H */

@@ -1,0 +1,404 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollups.c
+ *	  Rollups in the catalog: a rollup's row in eventkit.rollups (its
+ *	  definition, its watermark and what its refreshes folded and skipped),
+ *	  read FOR UPDATE by a refresh (which serializes refreshes of one
+ *	  rollup); the schedule of its refresh job; and forgetting the rollups
+ *	  whose table is gone.
+ *
+ *	  Ingest needs the rollups of a stream for every batch (to leave their
+ *	  deltas): ek_rollups_of_stream() answers from a per-backend cache, read
+ *	  once per stream and forgotten when eventkit.rollups changes: the
+ *	  functions here that add or remove a rollup send a relcache
+ *	  invalidation of eventkit.rollups with their transaction, which every
+ *	  backend receives when it commits.  A change the cache misses (rows
+ *	  written by hand or by a restore into a running server) only costs
+ *	  speed: a batch without a rollup's delta is folded from the stream.
+ *
+ *	  The skipped values and the format came with 1.3; rollups with 1.1.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "catalog/catalog.h"
+#include "catalog/rollups.h"
+#include "util/owner.h"
+#include "util/spi.h"
+
+#define ROW_COLUMNS "SELECT rollup_id, relid::pg_catalog.oid," \
+	" realtime_view::pg_catalog.oid, stream::pg_catalog.oid," \
+	" stream_id, bucket, dimensions, measures, watermark, backfill_target,"
+#define ROW_WHERE " FROM eventkit.rollups WHERE relid OPERATOR(pg_catalog.=) $1"
+
+static EkStatement read_row = {
+	.sql = ROW_COLUMNS " format" ROW_WHERE,
+	.nargs = 1,.argtypes = {OIDOID},.expected = SPI_OK_SELECT
+};
+
+static EkStatement read_row_locked = {
+	.sql = ROW_COLUMNS " format" ROW_WHERE " FOR UPDATE",
+	.nargs = 1,.argtypes = {OIDOID},.expected = SPI_OK_SELECT
+};
+
+/* before 1.3: format 1 */
+static EkStatement read_row_1_1 = {
+	.sql = ROW_COLUMNS " 1" ROW_WHERE,
+	.nargs = 1,.argtypes = {OIDOID},.expected = SPI_OK_SELECT
+};
+
+static EkStatement read_row_locked_1_1 = {
+	.sql = ROW_COLUMNS " 1" ROW_WHERE " FOR UPDATE",
+	.nargs = 1,.argtypes = {OIDOID},.expected = SPI_OK_SELECT
+};
+
+static EkStatement next_id = {
+	.sql = "SELECT pg_catalog.nextval('eventkit.rollups_rollup_id_seq')::pg_catalog.int4",
+	.expected = SPI_OK_SELECT,.flags = EK_STMT_ONE_ROW
+};
+
+static EkStatement insert_row = {
+	.sql = "INSERT INTO eventkit.rollups (rollup_id, name, relid,"
+	" realtime_view, stream_id, stream, bucket, dimensions,"
+	" measures, backfill_target, format)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+	.nargs = 11,.argtypes = {INT4OID, TEXTOID, OIDOID, OIDOID, INT4OID, OIDOID,
+	INTERVALOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, INT4OID},.expected = SPI_OK_INSERT
+};
+
+static EkStatement delete_row = {
+	.sql = "DELETE FROM eventkit.rollups WHERE rollup_id OPERATOR(pg_catalog.=) $1"
+	" RETURNING name",
+	.nargs = 1,.argtypes = {INT4OID},.expected = SPI_OK_DELETE_RETURNING
+};
+
+static EkStatement others_on_stream = {
+	.sql = "SELECT 1 FROM eventkit.rollups WHERE stream_id OPERATOR(pg_catalog.=) $2"
+	" AND rollup_id OPERATOR(pg_catalog.<>) $1",
+	.nargs = 2,.argtypes = {INT4OID, INT4OID},.expected = SPI_OK_SELECT
+};
+
+static EkStatement set_schedule = {
+	.sql = "UPDATE eventkit.rollups SET schedule = $2 WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+	.nargs = 2,.argtypes = {INT4OID, INTERVALOID},.expected = SPI_OK_UPDATE
+};
+
+/* and the refresh job's: from its next run on */
+static EkStatement set_job_schedule = {
+	.sql = "UPDATE eventkit.jobs j SET schedule = $2"
+	" FROM eventkit.rollups r"
+	" WHERE r.rollup_id OPERATOR(pg_catalog.=) $1"
+	" AND j.kind OPERATOR(pg_catalog.=) 'refresh_rollup'"
+	" AND j.stream_id IS NULL"
+	" AND j.target OPERATOR(pg_catalog.=) r.name",
+	.nargs = 2,.argtypes = {INT4OID, INTERVALOID},.expected = SPI_OK_UPDATE
+};
+
+static EkStatement record_refresh = {
+	.sql = "UPDATE eventkit.rollups SET watermark = $2,"
+	" events_folded = events_folded OPERATOR(pg_catalog.+) $3,"
+	" last_refresh_at = pg_catalog.clock_timestamp(),"
+	" last_refresh_events = $3,"
+	" skipped_values = CASE WHEN $4 IS NULL THEN skipped_values"
+	"   ELSE (SELECT pg_catalog.jsonb_object_agg(e.key, e.n)"
+	"   FROM (SELECT x.key, pg_catalog.sum(x.value::pg_catalog.int8) AS n"
+	"     FROM (SELECT * FROM pg_catalog.jsonb_each_text(skipped_values)"
+	"       UNION ALL SELECT * FROM pg_catalog.jsonb_each_text($4)) x"
+	"     GROUP BY x.key) e) END,"
+	" last_skipped_at = CASE WHEN $4 IS NULL THEN last_skipped_at"
+	"   ELSE pg_catalog.clock_timestamp() END,"
+	" format = $5"
+	" WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+	.nargs = 5,.argtypes = {INT4OID, INT8OID, INT8OID, JSONBOID, INT4OID},
+	.expected = SPI_OK_UPDATE,.flags = EK_STMT_ONE_ROW
+};
+
+static EkStatement record_refresh_1_1 = {
+	.sql = "UPDATE eventkit.rollups SET watermark = $2,"
+	" events_folded = events_folded OPERATOR(pg_catalog.+) $3,"
+	" last_refresh_at = pg_catalog.clock_timestamp(),"
+	" last_refresh_events = $3"
+	" WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+	.nargs = 3,.argtypes = {INT4OID, INT8OID, INT8OID},
+	.expected = SPI_OK_UPDATE,.flags = EK_STMT_ONE_ROW
+};
+
+static EkStatement forget_dropped = {
+	.sql = "DELETE FROM eventkit.rollups r"
+	" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+	"   WHERE c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid)"
+	" OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+	"   WHERE c.oid OPERATOR(pg_catalog.=) r.stream::pg_catalog.oid)",
+	.expected = SPI_OK_DELETE
+};
+
+/* their refresh jobs and the jobs' history */
+static EkStatement forget_dropped_jobs = {
+	.sql = "WITH gone AS (DELETE FROM eventkit.jobs j"
+	" WHERE j.kind OPERATOR(pg_catalog.=) 'refresh_rollup' AND j.stream_id IS NULL"
+	" AND NOT EXISTS (SELECT 1 FROM eventkit.rollups r"
+	"   WHERE r.name OPERATOR(pg_catalog.=) j.target)"
+	" RETURNING j.job_id)"
+	" DELETE FROM eventkit.job_runs WHERE job_id IN (SELECT job_id FROM gone)",
+	.expected = SPI_OK_DELETE
+};
+
+static EkStatement of_stream = {
+	.sql = "SELECT rollup_id, relid::pg_catalog.oid, bucket, dimensions, measures"
+	" FROM eventkit.rollups WHERE stream_id OPERATOR(pg_catalog.=) $1"
+	" ORDER BY rollup_id",
+	.nargs = 1,.argtypes = {INT4OID},.expected = SPI_OK_SELECT,.flags = EK_STMT_READ_ONLY
+};
+
+/* ingest's cache of the rollups of each stream */
+typedef struct StreamRollups
+{
+	int32		stream_id;		/* hash key */
+	List	   *rollups;		/* of StreamRollup * */
+} StreamRollups;
+
+static HTAB *stream_rollups = NULL;
+static MemoryContext stream_rollups_cxt = NULL;
+static Oid	rollups_relid = InvalidOid;
+static bool stale = false;
+static bool callback_registered = false;
+
+/* Is there a rollups table (a catalog at 1.1 or later)? */
+bool
+ek_rollups_installed(void)
+{
+	return ek_catalog_version() >= EK_CATALOG_1_1;
+}
+
+/*
+ * Does eventkit.rollups count skipped values and record formats (1.3:
+ * also the functions the realtime views call exist)?  Before that, a
+ * refresh folds with the rules for bad values but neither counts them in
+ * the catalog nor upgrades rollups.
+ */
+bool
+ek_rollups_have_skips(void)
+{
+	return ek_catalog_version() >= EK_CATALOG_1_3;
+}
+
+/* Tell every backend (at commit) that the rollups of streams changed. */
+static void
+rollups_changed(void)
+{
+	Oid			relid = ek_catalog_relid("rollups");
+
+	if (OidIsValid(relid))
+		CacheInvalidateRelcacheByRelid(relid);
+}
+
+/*
+ * Read a rollup's catalog row by the rollup table's oid (FOR UPDATE when
+ * asked: that serializes refreshes).  The definition's arrays are copied
+ * into the caller's memory context.  Caller: SPI connected.
+ */
+bool
+ek_rollups_read(Oid relid, bool for_update, RollupRow *row)
+{
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	bool		isnull;
+	EkStatement *stmt;
+
+	if (ek_rollups_have_skips())
+		stmt = for_update ? &read_row_locked : &read_row;
+	else
+		stmt = for_update ? &read_row_locked_1_1 : &read_row_1_1;
+	if (ek_stmt_run(stmt, args, NULL) == 0)
+		return false;
+	row->rollup_id = DatumGetInt32(ek_spi_value(0, 1, &isnull));
+	row->relid = DatumGetObjectId(ek_spi_value(0, 2, &isnull));
+	row->view = DatumGetObjectId(ek_spi_value(0, 3, &isnull));
+	row->stream = DatumGetObjectId(ek_spi_value(0, 4, &isnull));
+	row->stream_id = DatumGetInt32(ek_spi_value(0, 5, &isnull));
+	row->bucket = *DatumGetIntervalP(ek_spi_value(0, 6, &isnull));
+	row->dimensions = PointerGetDatum(DatumGetArrayTypePCopy(ek_spi_value(0, 7, &isnull)));
+	row->measures = PointerGetDatum(DatumGetArrayTypePCopy(ek_spi_value(0, 8, &isnull)));
+	row->watermark = DatumGetInt64(ek_spi_value(0, 9, &isnull));
+	row->backfill_target = DatumGetInt64(ek_spi_value(0, 10, &isnull));
+	row->format = DatumGetInt32(ek_spi_value(0, 11, &isnull));
+	return true;
+}
+
+/* A new rollup id. */
+int32
+ek_rollups_next_id(void)
+{
+	bool		isnull;
+
+	ek_stmt_run(&next_id, NULL, NULL);
+	return DatumGetInt32(ek_spi_value(0, 1, &isnull));
+}
+
+/* Record a new rollup, named name (its table's qualified name). */
+void
+ek_rollups_insert(const RollupRow *row, const char *name)
+{
+	Datum		args[11];
+
+	args[0] = Int32GetDatum(row->rollup_id);
+	args[1] = CStringGetTextDatum(name);
+	args[2] = ObjectIdGetDatum(row->relid);
+	args[3] = ObjectIdGetDatum(row->view);
+	args[4] = Int32GetDatum(row->stream_id);
+	args[5] = ObjectIdGetDatum(row->stream);
+	args[6] = IntervalPGetDatum(&row->bucket);
+	args[7] = row->dimensions;
+	args[8] = row->measures;
+	args[9] = Int64GetDatum(row->backfill_target);
+	args[10] = Int32GetDatum(row->format);
+	ek_stmt_run(&insert_row, args, NULL);
+	rollups_changed();
+}
+
+/* Remove a rollup's row; returns its name, NULL if it was gone already. */
+char *
+ek_rollups_delete(int32 rollup_id)
+{
+	Datum		args[1] = {Int32GetDatum(rollup_id)};
+	bool		isnull;
+
+	if (ek_stmt_run(&delete_row, args, NULL) != 1)
+		return NULL;
+	rollups_changed();
+	return TextDatumGetCString(ek_spi_value(0, 1, &isnull));
+}
+
+/* Has the stream rollups other than rollup_id? */
+bool
+ek_rollups_others_on_stream(int32 rollup_id, int32 stream_id)
+{
+	Datum		args[2] = {Int32GetDatum(rollup_id), Int32GetDatum(stream_id)};
+
+	return ek_stmt_run(&others_on_stream, args, NULL) > 0;
+}
+
+/* How often the rollup's refresh job runs (recorded with the rollup too). */
+void
+ek_rollups_set_schedule(int32 rollup_id, const Interval *schedule)
+{
+	Datum		args[2] = {Int32GetDatum(rollup_id), IntervalPGetDatum(schedule)};
+
+	ek_stmt_run(&set_schedule, args, NULL);
+	ek_stmt_run(&set_job_schedule, args, NULL);
+}
+
+/*
+ * Record a refresh: the new watermark to, the events folded, the values
+ * skipped (jsonb {"reason": n}, added to those counted before) and the
+ * rollup's format now.  Skips and format only on a 1.3 catalog.
+ */
+void
+ek_rollups_record_refresh(const RollupRow *row, int64 to, int64 events,
+						  Datum skipped, bool skipped_null, int32 format)
+{
+	Datum		args[5] = {Int32GetDatum(row->rollup_id), Int64GetDatum(to),
+	Int64GetDatum(events), skipped, Int32GetDatum(format)};
+	char		nulls[5] = {' ', ' ', ' ', skipped_null ? 'n' : ' ', ' '};
+
+	ek_stmt_run(ek_rollups_have_skips() ? &record_refresh : &record_refresh_1_1,
+				args, nulls);
+}
+
+/*
+ * Remove the rows of rollups whose table or stream is gone, and their
+ * refresh jobs.  Returns how many rollups were forgotten.
+ */
+int32
+ek_rollups_forget_dropped(void)
+{
+	int32		forgotten = (int32) ek_stmt_run(&forget_dropped, NULL, NULL);
+
+	ek_stmt_run(&forget_dropped_jobs, NULL, NULL);
+	if (forgotten > 0)
+		rollups_changed();
+	return forgotten;
+}
+
+static void
+rollups_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == rollups_relid)
+		stale = true;
+}
+
+/*
+ * The rollups of a stream (StreamRollup *, in rollup_id order), from the
+ * cache.  The list is valid until the next call (a change seen meanwhile
+ * is applied then, never under a caller still reading the list).  Caller:
+ * SPI connected.
+ */
+List *
+ek_rollups_of_stream(int32 stream_id)
+{
+	StreamRollups *e;
+	bool		found;
+	uint64		n;
+	Datum		args[1] = {Int32GetDatum(stream_id)};
+	MemoryContext old;
+
+	if (!ek_rollups_installed())
+		return NIL;
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(rollups_relcache_callback, (Datum) 0);
+		callback_registered = true;
+	}
+	if (stale && stream_rollups_cxt != NULL)
+	{
+		MemoryContextReset(stream_rollups_cxt);
+		stream_rollups = NULL;
+	}
+	stale = false;
+	if (stream_rollups == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (stream_rollups_cxt == NULL)
+			stream_rollups_cxt = AllocSetContextCreate(CacheMemoryContext,
+													   "eventkit rollups of streams",
+													   ALLOCSET_SMALL_SIZES);
+		rollups_relid = ek_catalog_relid("rollups");
+		ctl.keysize = sizeof(int32);
+		ctl.entrysize = sizeof(StreamRollups);
+		ctl.hcxt = stream_rollups_cxt;
+		stream_rollups = hash_create("eventkit rollups of streams", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(stream_rollups, &stream_id, HASH_FIND, &found);
+	if (found)
+		return e->rollups;
+
+	/* (an invalidation while this reads: the next call reads again) */
+	n = ek_stmt_run(&of_stream, args, NULL);
+	e = hash_search(stream_rollups, &stream_id, HASH_ENTER, &found);
+	e->rollups = NIL;
+	old = MemoryContextSwitchTo(stream_rollups_cxt);
+	for (uint64 r = 0; r < n; r++)
+	{
+		StreamRollup *sr = palloc(sizeof(StreamRollup));
+		bool		isnull;
+
+		sr->rollup_id = DatumGetInt32(ek_spi_value(r, 1, &isnull));
+		sr->relid = DatumGetObjectId(ek_spi_value(r, 2, &isnull));
+		sr->bucket = *DatumGetIntervalP(ek_spi_value(r, 3, &isnull));
+		sr->dimensions = PointerGetDatum(DatumGetArrayTypePCopy(ek_spi_value(r, 4, &isnull)));
+		sr->measures = PointerGetDatum(DatumGetArrayTypePCopy(ek_spi_value(r, 5, &isnull)));
+		e->rollups = lappend(e->rollups, sr);
+	}
+	MemoryContextSwitchTo(old);
+	return e->rollups;
+}

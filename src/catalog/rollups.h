@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollups.h
+ *	  Rollups in the catalog (rollups.c): eventkit.rollups, and the jobs
+ *	  that refresh them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EK_CATALOG_ROLLUPS_H
+#define EK_CATALOG_ROLLUPS_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+
+/* A rollup's catalog row (what a refresh needs). */
+typedef struct RollupRow
+{
+	int32		rollup_id;
+	Oid			relid;
+	Oid			view;
+	Oid			stream;
+	int32		stream_id;
+	Interval	bucket;
+	Datum		dimensions;		/* text[] */
+	Datum		measures;		/* text[] */
+	int64		watermark;
+	int64		backfill_target;
+	int32		format;			/* eventkit.rollups.format (rollup/rollup.h) */
+} RollupRow;
+
+/* A rollup of a stream, as ingest's deltas need it. */
+typedef struct StreamRollup
+{
+	int32		rollup_id;
+	Oid			relid;
+	Interval	bucket;
+	Datum		dimensions;
+	Datum		measures;
+} StreamRollup;
+
+extern bool ek_rollups_installed(void);
+extern bool ek_rollups_have_skips(void);
+extern bool ek_rollups_read(Oid relid, bool for_update, RollupRow *row);
+extern int32 ek_rollups_next_id(void);
+extern void ek_rollups_insert(const RollupRow *row, const char *name);
+extern char *ek_rollups_delete(int32 rollup_id);
+extern bool ek_rollups_others_on_stream(int32 rollup_id, int32 stream_id);
+extern void ek_rollups_set_schedule(int32 rollup_id, const Interval *schedule);
+extern void ek_rollups_record_refresh(const RollupRow *row, int64 to, int64 events,
+									  Datum skipped, bool skipped_null, int32 format);
+extern int32 ek_rollups_forget_dropped(void);
+extern List *ek_rollups_of_stream(int32 stream_id);
+
+#endif							/* EK_CATALOG_ROLLUPS_H */

@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * ledger.h
+ *	  The dedup ledger's tables (ledger.c), for the files of the dedup
+ *	  stage (dedup.c, ledger_filter.c); others use dedup.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EK_DEDUP_LEDGER_H
+#define EK_DEDUP_LEDGER_H
+
+#include "postgres.h"
+
+#include "catalog/streams.h"
+
+extern Oid	ek_ledger_relid(int32 stream_id, bool missing_ok);
+extern Oid	ek_ledger_generation_relid(int32 stream_id, int32 gen);
+extern char *ek_ledger_generation_qname(int32 stream_id, int32 gen);
+extern double ek_ledger_estimate_rows(Oid relid);
+extern void ek_ledger_create(int32 stream_id);
+extern void ek_ledger_drop(int32 stream_id);
+extern bool ek_ledger_rotate(StreamInfo *stream);
+extern int	ek_ledger_prune(const StreamInfo *stream);
+
+#endif							/* EK_DEDUP_LEDGER_H */

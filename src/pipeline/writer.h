@@ -1,0 +1,19 @@
+/*-------------------------------------------------------------------------
+ *
+ * writer.h
+ *	  Writing a batch's accepted events into the stream table (writer.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EK_PIPELINE_WRITER_H
+#define EK_PIPELINE_WRITER_H
+
+#include "postgres.h"
+
+#include "catalog/streams.h"
+#include "pipeline/event.h"
+
+extern bool ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
+							int64 batch_id, TimestampTz received_at);
+
+#endif							/* EK_PIPELINE_WRITER_H */

@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ *
+ * fold.h
+ *	  The fold (fold.c): rows of a stream, or of a rollup's delta table,
+ *	  aggregated in C into the rollup's groups and merged into its table.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EK_ROLLUP_FOLD_H
+#define EK_ROLLUP_FOLD_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "nodes/params.h"
+#include "utils/array.h"
+
+#include "rollup/rollup.h"
+
+extern int64 ek_rollup_fold(const RollupDef *def, const char *qtable,
+							const char *keyname, int64 from, int64 to,
+							ArrayType *batches, RollupSkips *skips);
+extern char *ek_rollup_source_sql(const RollupDef *def, const char *from);
+extern int64 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable,
+								   const char *keyname, const char *qdelta,
+								   bool delta_skips, int64 from, int64 to,
+								   ArrayType *uncovered, RollupSkips *skips);
+extern void ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
+								 bool delta_skips, SPIPlanPtr source, ParamListInfo params,
+								 SPIPlanPtr *merge_plan);
+
+#endif							/* EK_ROLLUP_FOLD_H */

@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ *
+ * bulk_insert.h
+ *	  Appending rows with table_multi_insert (bulk_insert.c): the options
+ *	  and the backend's bulk-write buffer ring, shared by the writer (stream
+ *	  rows) and the dedup ledger (ledger rows).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EK_UTIL_BULK_INSERT_H
+#define EK_UTIL_BULK_INSERT_H
+
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/tableam.h"
+
+/*
+ * Options for table_multi_insert of stream and ledger rows: append, never
+ * look in the free space map.  Both tables are append-only; after VACUUM
+ * the map lists every old page with a few hundred bytes free, and filling
+ * those means reading cold pages and logging a full-page image for each,
+ * a cost that grows with the table.  Space freed by deletes is left to
+ * VACUUM FULL or to the retention that drops whole partitions.
+ */
+#define EK_APPEND_INSERT_OPTIONS TABLE_INSERT_SKIP_FSM
+
+extern BulkInsertState ek_begin_bulk_insert(void);
+extern BulkInsertState ek_bulk_insert_for(BulkInsertState bistate, Relation rel);
+extern void ek_end_bulk_insert(BulkInsertState bistate);
+
+#endif							/* EK_UTIL_BULK_INSERT_H */

@@ -1,0 +1,59 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *	  The PostgreSQL version differences eventkit papers over, in one place:
+ *	  macros with one spelling for PostgreSQL 15 and the releases after it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EK_UTIL_COMPAT_H
+#define EK_UTIL_COMPAT_H
+
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "utils/acl.h"
+
+/* Does the current user own the relation?  (object_ownercheck from 16 on) */
+#if PG_VERSION_NUM >= 160000
+#define ek_owns_relation(relid) \
+	object_ownercheck(RelationRelationId, (relid), GetUserId())
+#else
+#define ek_owns_relation(relid) pg_class_ownercheck((relid), GetUserId())
+#endif
+
+/* A privilege on a schema (object_aclcheck from 16 on) */
+#if PG_VERSION_NUM >= 160000
+#define ek_namespace_aclcheck(nspid, roleid, mode) \
+	object_aclcheck(NamespaceRelationId, (nspid), (roleid), (mode))
+#else
+#define ek_namespace_aclcheck(nspid, roleid, mode) \
+	pg_namespace_aclcheck((nspid), (roleid), (mode))
+#endif
+
+/* ExecInsertIndexTuples() took an onlySummarizing argument in 16 */
+#if PG_VERSION_NUM >= 160000
+#define ek_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define ek_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
+/* PostgreSQL 17's foreach_ptr(), for older servers */
+#ifndef foreach_ptr
+#define foreach_ptr(type, var, lst) \
+	for (type *var = 0, *var##__outerloop = (type *) 1; \
+		 var##__outerloop; \
+		 var##__outerloop = 0) \
+		for (ForEachState var##__state = {(lst), 0}; \
+			 (var##__state.l != NIL && \
+			  var##__state.i < var##__state.l->length && \
+			  (var = (type *) lfirst(&var##__state.l->elements[var##__state.i]), true)); \
+			 var##__state.i++)
+#endif
+
+#endif							/* EK_UTIL_COMPAT_H */

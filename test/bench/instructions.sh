@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Instructions, not seconds (not part of CI): what one backend executes
+# (valgrind --tool=callgrind, "Ir") to ingest EVENTS events of gen.sql
+# (1,000-event batches, ~5% re-sends) into a stream without a plan, with
+# run.sh's tracking plan, and with rollup.sh's rollup, and to refresh that
+# rollup; each printed with an empty run's count (startup) to subtract.
+# Postgres runs in single-user mode: no other process takes part, and the
+# counts are the same whatever else the machine is doing, so two builds
+# compare on a shared machine where wall-clock benchmarks swing by 20%.
+#
+#   PGBIN=/path/to/bin EVENTS=20000 test/bench/instructions.sh   (as root)
+#
+# Needs valgrind and the hll extension; eventkit installed in PGBIN's PostgreSQL.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+events=${EVENTS:-20000}
+PGB=${PGBIN:-/usr/lib/postgresql/15/bin}
+W=$(mktemp -d /tmp/eventkit-instr.XXXXXX); chown postgres $W
+trap 'rm -rf "$W"' EXIT
+as_pg() { runuser -u postgres -- "$@"; }
+as_pg $PGB/initdb -D $W/data -A trust -U postgres -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
+echo "port = ${PORT:-54400}
+listen_addresses = ''
+unix_socket_directories = '$W'
+shared_buffers = 256MB
+fsync = off" >> $W/data/postgresql.conf
+as_pg $PGB/pg_ctl -D $W/data -l $W/log -w start >/dev/null
+P="$PGB/psql -X -q -h $W -p ${PORT:-54400} -U postgres"
+as_pg $P -d postgres -c "CREATE DATABASE bench"
+as_pg mkdir -p $W/batches
+as_pg $P -d bench -v events=$events -v batch=1000 -v rts='2026-12-01 00:00:00+00' -v flatfile=$W/flat.tsv -v batchdir=$W/batches -f $HERE/gen.sql >/dev/null
+as_pg $P -d bench -c "CREATE EXTENSION eventkit" -c "CREATE EXTENSION hll" >/dev/null
+for s in s_noplan s_plan s_rollup; do
+  as_pg $P -d bench -c "SELECT eventkit.create_stream('$s', partition_interval => '1 day', premake => 4, retention => NULL, key_partitions => 0, dedup_window => '7 days')" >/dev/null
+done
+as_pg $P -d bench -c "SELECT eventkit.create_plan('bench_plan', jsonb_build_object('events',
+	     (SELECT jsonb_object_agg(n, jsonb_build_object('properties', '$(cat $HERE/plan_schema.json)'::jsonb))
+	        FROM unnest(ARRAY['Order Completed', 'Product Viewed', 'Product Added', 'Checkout Started',
+	                          'Cart Viewed', 'Products Searched', 'Product Clicked', 'Coupon Applied']) n)))" -c "SELECT eventkit.attach_plan('s_plan', 'bench_plan')" >/dev/null
+as_pg $P -d bench -c "SELECT eventkit.create_rollup('r_hourly', 's_rollup', '1 hour', '{event}', '{count,\"distinct(user_id) AS users\",\"sum(properties.revenue) AS revenue\"}')" -c "SELECT eventkit.refresh_rollup('r_hourly')" >/dev/null
+ids=$(as_pg $P -d bench -Atc "SELECT id FROM bench_batches ORDER BY id")
+as_pg $PGB/pg_ctl -D $W/data -w stop >/dev/null
+declare -A IR
+run() { # label script
+  as_pg valgrind --tool=callgrind --callgrind-out-file=$W/cg.$1 $PGB/postgres --single \
+    -c eventkit.max_batch_bytes=4000000 -c eventkit.max_batch_items=1000 -D $W/data bench < $2 > $W/out.$1 2>&1
+  if grep -q ERROR $W/out.$1; then grep -m3 ERROR $W/out.$1 >&2; echo "instructions.sh: $1 failed" >&2; exit 1; fi
+  IR[$1]=$(grep -m1 '^summary:' $W/cg.$1 | awk '{print $2}')
+}
+echo "SELECT 1;" > $W/empty.sql
+for s in s_noplan s_plan s_rollup; do
+  : > $W/$s.sql
+  for i in $ids; do echo "SELECT r.accepted, r.duplicates, r.quarantined FROM bench_batches b CROSS JOIN LATERAL eventkit.ingest('$s'::regclass, b.payload, b.received_at) r WHERE b.id = $i;" >> $W/$s.sql; done
+done
+run empty $W/empty.sql
+run s_noplan $W/s_noplan.sql
+run s_plan $W/s_plan.sql
+run s_rollup $W/s_rollup.sql
+echo "SELECT eventkit.refresh_rollup('r_hourly');" > $W/refresh.sql
+run refresh $W/refresh.sql
+echo "instructions (callgrind Ir) for $events events in $(echo $ids | wc -w) batches, the empty run's ${IR[empty]} subtracted:"
+for k in s_noplan s_plan s_rollup refresh; do
+  printf '%-10s %15d  (%.0f per event)\n' "$k" $(( IR[$k] - IR[empty] )) "$(awk -v a=${IR[$k]} -v b=${IR[empty]} -v n=$events 'BEGIN { print (a - b) / n }')"
+done
+

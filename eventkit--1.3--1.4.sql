@@ -89,3 +89,59 @@ SELECT 'scheduler'::text AS component,
 								   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) s.last_loop_at), 1))
 	   END AS detail
   FROM eventkit.scheduler_status() s;
+
+-- ==== Rollup options, rollups of rollups, added measures (issue 19) ====
+-- (src/rollup/refresh.c, src/rollup/options.c, src/rollup/definition.c;
+-- sql/rollup_options.sql, sql/rollup_of.sql, test/isolation/specs/rollup_options.spec)
+--
+-- A rollup's options: a filter (only the events that match are folded), a
+-- time zone and an origin for its buckets, the hll precision; a rollup over
+-- another rollup (source_rollup) is refreshed by its source's refresh, from
+-- the source's partial states.  NULL: the option is not used (the defaults
+-- of before 1.4).
+ALTER TABLE eventkit.rollups
+	ADD COLUMN filter text,
+	ADD COLUMN time_zone text,
+	ADD COLUMN origin timestamptz,
+	ADD COLUMN hll_log2m integer,
+	ADD COLUMN source_rollup regclass,
+	ADD CONSTRAINT rollups_hll_log2m_check CHECK (hll_log2m BETWEEN 4 AND 17);
+COMMENT ON COLUMN eventkit.rollups.filter IS
+	'only the events matching this condition are folded (create_rollup''s filter; NULL: all)';
+COMMENT ON COLUMN eventkit.rollups.time_zone IS
+	'the time zone its buckets are aligned in (NULL: UTC)';
+COMMENT ON COLUMN eventkit.rollups.origin IS
+	'the origin its fixed-width buckets are aligned on (NULL: 2000-01-01 00:00 in its time zone)';
+COMMENT ON COLUMN eventkit.rollups.hll_log2m IS
+	'log2 of the number of registers of its distinct() measures'' hll (NULL: the hll default, 11)';
+COMMENT ON COLUMN eventkit.rollups.source_rollup IS
+	'for a rollup of a rollup (create_rollup_of): the rollup table it is computed from; NULL: it folds the stream';
+
+DROP FUNCTION eventkit.create_rollup(text, regclass, interval, text[], text[], boolean);
+CREATE FUNCTION eventkit.create_rollup(name text, stream regclass, bucket interval,
+									   dimensions text[], measures text[],
+									   backfill boolean DEFAULT true,
+									   filter text DEFAULT NULL,
+									   time_zone text DEFAULT NULL,
+									   origin timestamptz DEFAULT NULL,
+									   hll_log2m integer DEFAULT NULL)
+RETURNS regclass
+AS 'MODULE_PATHNAME', 'eventkit_create_rollup'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.create_rollup(text, regclass, interval, text[], text[], boolean, text, text, timestamptz, integer) IS
+'create a rollup of a stream (its table, its <name>_realtime view and its refresh job), folding the history unless backfill is false; optionally only the events matching filter, buckets in a time zone and from an origin, an hll precision';
+
+CREATE FUNCTION eventkit.create_rollup_of(name text, source text, bucket interval,
+										  dimensions text[] DEFAULT NULL)
+RETURNS regclass
+AS 'MODULE_PATHNAME', 'eventkit_create_rollup_of'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.create_rollup_of(text, text, interval, text[]) IS
+'create a rollup of a rollup (e.g. daily from hourly): coarser buckets, a subset of its dimensions (NULL: all), its measures merged from its partial states; refreshed with its source';
+
+CREATE FUNCTION eventkit.add_rollup_measures(name text, measures text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'eventkit_add_rollup_measures'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.add_rollup_measures(text, text[]) IS
+'add measures to a rollup without dropping it: folds what is new, adds the columns, computes them from the stream''s stored events and makes its realtime view again';

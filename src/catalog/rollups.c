@@ -27,6 +27,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -51,6 +52,18 @@ static EkStatement read_row_locked = {
 };
 
 /* before 1.3: format 1 */
+#define ROW_OPTIONS " format, filter, time_zone, origin, hll_log2m, source_rollup::pg_catalog.oid"
+
+static EkStatement read_row_1_4 = {
+	.sql = ROW_COLUMNS ROW_OPTIONS ROW_WHERE,
+	.nargs = 1,.argtypes = {OIDOID},.expected = SPI_OK_SELECT
+};
+
+static EkStatement read_row_locked_1_4 = {
+	.sql = ROW_COLUMNS ROW_OPTIONS ROW_WHERE " FOR UPDATE",
+	.nargs = 1,.argtypes = {OIDOID},.expected = SPI_OK_SELECT
+};
+
 static EkStatement read_row_1_1 = {
 	.sql = ROW_COLUMNS " 1" ROW_WHERE,
 	.nargs = 1,.argtypes = {OIDOID},.expected = SPI_OK_SELECT
@@ -73,6 +86,30 @@ static EkStatement insert_row = {
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
 	.nargs = 11,.argtypes = {INT4OID, TEXTOID, OIDOID, OIDOID, INT4OID, OIDOID,
 	INTERVALOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, INT4OID},.expected = SPI_OK_INSERT
+};
+
+static EkStatement insert_row_1_4 = {
+	.sql = "INSERT INTO eventkit.rollups (rollup_id, name, relid,"
+	" realtime_view, stream_id, stream, bucket, dimensions,"
+	" measures, backfill_target, format, filter, time_zone, origin, hll_log2m,"
+	" source_rollup)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+	.nargs = 16,.argtypes = {INT4OID, TEXTOID, OIDOID, OIDOID, INT4OID, OIDOID,
+		INTERVALOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, INT4OID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID, INT4OID, OIDOID},.expected = SPI_OK_INSERT
+};
+
+static EkStatement derived_of = {
+	.sql = "SELECT relid::pg_catalog.oid FROM eventkit.rollups"
+	" WHERE source_rollup OPERATOR(pg_catalog.=) $1 ORDER BY rollup_id",
+	.nargs = 1,.argtypes = {OIDOID},.expected = SPI_OK_SELECT
+};
+
+static EkStatement set_measures = {
+	.sql = "UPDATE eventkit.rollups SET measures = $2, realtime_view = $3"
+	" WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+	.nargs = 3,.argtypes = {INT4OID, TEXTARRAYOID, OIDOID},
+	.expected = SPI_OK_UPDATE,.flags = EK_STMT_ONE_ROW
 };
 
 static EkStatement delete_row = {
@@ -160,6 +197,14 @@ static EkStatement of_stream = {
 };
 
 /* ingest's cache of the rollups of each stream */
+static EkStatement of_stream_1_4 = {
+	.sql = "SELECT rollup_id, relid::pg_catalog.oid, bucket, dimensions, measures,"
+	" filter, time_zone, origin, hll_log2m"
+	" FROM eventkit.rollups WHERE stream_id OPERATOR(pg_catalog.=) $1"
+	" AND source_rollup IS NULL ORDER BY rollup_id",
+	.nargs = 1,.argtypes = {INT4OID},.expected = SPI_OK_SELECT,.flags = EK_STMT_READ_ONLY
+};
+
 typedef struct StreamRollups
 {
 	int32		stream_id;		/* hash key */
@@ -206,6 +251,44 @@ rollups_changed(void)
  * asked: that serializes refreshes).  The definition's arrays are copied
  * into the caller's memory context.  Caller: SPI connected.
  */
+/*
+ * Has the catalog the rollup options of 1.4 (eventkit.rollups.source_rollup)?
+ * (A syscache lookup: no catalog version of its own.)
+ */
+bool
+ek_rollups_have_options(void)
+{
+	Oid			relid;
+
+	if (!ek_rollups_have_skips())
+		return false;
+	relid = ek_catalog_relid("rollups");
+	return OidIsValid(relid) && get_attnum(relid, "source_rollup") != InvalidAttrNumber;
+}
+
+/* The options of result row r, from column col on (filter, time_zone, origin, hll_log2m). */
+static void
+read_options(uint64 r, int col, RollupOptions *opts)
+{
+	bool		isnull;
+	Datum		v;
+
+	memset(opts, 0, sizeof(*opts));
+	v = ek_spi_value(r, col, &isnull);
+	if (!isnull)
+		opts->filter = TextDatumGetCString(v);
+	v = ek_spi_value(r, col + 1, &isnull);
+	if (!isnull)
+		opts->time_zone = TextDatumGetCString(v);
+	v = ek_spi_value(r, col + 2, &isnull);
+	opts->has_origin = !isnull;
+	if (!isnull)
+		opts->origin = DatumGetTimestampTz(v);
+	v = ek_spi_value(r, col + 3, &isnull);
+	if (!isnull)
+		opts->hll_log2m = DatumGetInt32(v);
+}
+
 bool
 ek_rollups_read(Oid relid, bool for_update, RollupRow *row)
 {
@@ -213,7 +296,9 @@ ek_rollups_read(Oid relid, bool for_update, RollupRow *row)
 	bool		isnull;
 	EkStatement *stmt;
 
-	if (ek_rollups_have_skips())
+	if (ek_rollups_have_options())
+		stmt = for_update ? &read_row_locked_1_4 : &read_row_1_4;
+	else if (ek_rollups_have_skips())
 		stmt = for_update ? &read_row_locked : &read_row;
 	else
 		stmt = for_update ? &read_row_locked_1_1 : &read_row_1_1;
@@ -230,6 +315,15 @@ ek_rollups_read(Oid relid, bool for_update, RollupRow *row)
 	row->watermark = DatumGetInt64(ek_spi_value(0, 9, &isnull));
 	row->backfill_target = DatumGetInt64(ek_spi_value(0, 10, &isnull));
 	row->format = DatumGetInt32(ek_spi_value(0, 11, &isnull));
+	memset(&row->opts, 0, sizeof(row->opts));
+	row->source = InvalidOid;
+	if (stmt == &read_row_1_4 || stmt == &read_row_locked_1_4)
+	{
+		read_options(0, 12, &row->opts);
+		row->source = DatumGetObjectId(ek_spi_value(0, 16, &isnull));
+		if (isnull)
+			row->source = InvalidOid;
+	}
 	return true;
 }
 
@@ -247,8 +341,10 @@ ek_rollups_next_id(void)
 void
 ek_rollups_insert(const RollupRow *row, const char *name)
 {
-	Datum		args[11];
+	Datum		args[16];
+	char		nulls[16];
 
+	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int32GetDatum(row->rollup_id);
 	args[1] = CStringGetTextDatum(name);
 	args[2] = ObjectIdGetDatum(row->relid);
@@ -260,7 +356,23 @@ ek_rollups_insert(const RollupRow *row, const char *name)
 	args[8] = row->measures;
 	args[9] = Int64GetDatum(row->backfill_target);
 	args[10] = Int32GetDatum(row->format);
-	ek_stmt_run(&insert_row, args, NULL);
+	if (!ek_rollups_have_options())
+	{
+		ek_stmt_run(&insert_row, args, NULL);
+		rollups_changed();
+		return;
+	}
+	args[11] = row->opts.filter ? CStringGetTextDatum(row->opts.filter) : (Datum) 0;
+	nulls[11] = row->opts.filter ? ' ' : 'n';
+	args[12] = row->opts.time_zone ? CStringGetTextDatum(row->opts.time_zone) : (Datum) 0;
+	nulls[12] = row->opts.time_zone ? ' ' : 'n';
+	args[13] = TimestampTzGetDatum(row->opts.origin);
+	nulls[13] = row->opts.has_origin ? ' ' : 'n';
+	args[14] = Int32GetDatum(row->opts.hll_log2m);
+	nulls[14] = row->opts.hll_log2m > 0 ? ' ' : 'n';
+	args[15] = ObjectIdGetDatum(row->source);
+	nulls[15] = OidIsValid(row->source) ? ' ' : 'n';
+	ek_stmt_run(&insert_row_1_4, args, nulls);
 	rollups_changed();
 }
 
@@ -349,6 +461,7 @@ ek_rollups_of_stream(int32 stream_id)
 	uint64		n;
 	Datum		args[1] = {Int32GetDatum(stream_id)};
 	MemoryContext old;
+	bool		with_options;
 
 	if (!ek_rollups_installed())
 		return NIL;
@@ -383,7 +496,8 @@ ek_rollups_of_stream(int32 stream_id)
 		return e->rollups;
 
 	/* (an invalidation while this reads: the next call reads again) */
-	n = ek_stmt_run(&of_stream, args, NULL);
+	with_options = ek_rollups_have_options();
+	n = ek_stmt_run(with_options ? &of_stream_1_4 : &of_stream, args, NULL);
 	e = hash_search(stream_rollups, &stream_id, HASH_ENTER, &found);
 	e->rollups = NIL;
 	old = MemoryContextSwitchTo(stream_rollups_cxt);
@@ -397,8 +511,41 @@ ek_rollups_of_stream(int32 stream_id)
 		sr->bucket = *DatumGetIntervalP(ek_spi_value(r, 3, &isnull));
 		sr->dimensions = PointerGetDatum(DatumGetArrayTypePCopy(ek_spi_value(r, 4, &isnull)));
 		sr->measures = PointerGetDatum(DatumGetArrayTypePCopy(ek_spi_value(r, 5, &isnull)));
+		memset(&sr->opts, 0, sizeof(sr->opts));
+		if (with_options)
+			read_options(r, 6, &sr->opts);
 		e->rollups = lappend(e->rollups, sr);
 	}
 	MemoryContextSwitchTo(old);
 	return e->rollups;
+}
+
+/* The rollup tables of the rollups computed from the rollup table source. */
+List *
+ek_rollups_derived(Oid source)
+{
+	Datum		args[1] = {ObjectIdGetDatum(source)};
+	uint64		n;
+	List	   *relids = NIL;
+
+	if (!ek_rollups_have_options())
+		return NIL;
+	n = ek_stmt_run(&derived_of, args, NULL);
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+
+		relids = lappend_oid(relids, DatumGetObjectId(ek_spi_value(r, 1, &isnull)));
+	}
+	return relids;
+}
+
+/* A rollup's measures and realtime view, after add_rollup_measures. */
+void
+ek_rollups_set_measures(int32 rollup_id, Datum measures, Oid view)
+{
+	Datum		args[3] = {Int32GetDatum(rollup_id), measures, ObjectIdGetDatum(view)};
+
+	ek_stmt_run(&set_measures, args, NULL);
+	rollups_changed();
 }

@@ -14,6 +14,20 @@
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 
+/*
+ * A rollup's options (since 1.4; all unset in older catalogs): a filter
+ * (NULL: every event), a time zone (NULL: UTC), an origin, the hll
+ * precision (0: the hll default).
+ */
+typedef struct RollupOptions
+{
+	char	   *filter;
+	char	   *time_zone;
+	bool		has_origin;
+	TimestampTz origin;
+	int32		hll_log2m;
+} RollupOptions;
+
 /* A rollup's catalog row (what a refresh needs). */
 typedef struct RollupRow
 {
@@ -28,6 +42,8 @@ typedef struct RollupRow
 	int64		watermark;
 	int64		backfill_target;
 	int32		format;			/* eventkit.rollups.format (rollup/rollup.h) */
+	RollupOptions opts;
+	Oid			source;			/* a rollup of a rollup: the source's table */
 } RollupRow;
 
 /* A rollup of a stream, as ingest's deltas need it. */
@@ -38,6 +54,7 @@ typedef struct StreamRollup
 	Interval	bucket;
 	Datum		dimensions;
 	Datum		measures;
+	RollupOptions opts;
 } StreamRollup;
 
 extern bool ek_rollups_installed(void);
@@ -52,5 +69,8 @@ extern void ek_rollups_record_refresh(const RollupRow *row, int64 to, int64 even
 									  Datum skipped, bool skipped_null, int32 format);
 extern int32 ek_rollups_forget_dropped(void);
 extern List *ek_rollups_of_stream(int32 stream_id);
+extern bool ek_rollups_have_options(void);
+extern List *ek_rollups_derived(Oid source);
+extern void ek_rollups_set_measures(int32 rollup_id, Datum measures, Oid view);
 
 #endif							/* EK_CATALOG_ROLLUPS_H */

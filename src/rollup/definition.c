@@ -402,6 +402,43 @@ path_jsonb(const RollupPath *path, const char *op)
 	return buf.data;
 }
 
+/*
+ * A path's value as text over s, for a filter (filter.c): a JSON path's as
+ * #>> gives it, a column's text form; only columns whose text form does not
+ * depend on settings (DateStyle, extra_float_digits, ...).
+ */
+static char *
+path_text(RollupDef *def, const char *text)
+{
+	RollupPath	path;
+
+	parse_path(def, pstrdup(text), &path, "filter");
+	if (path.keys != NIL)
+		return path_jsonb(&path, "#>>");
+	switch (path.coltype)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case NUMERICOID:
+		case BOOLOID:
+		case UUIDOID:
+			return psprintf("s.%s::pg_catalog.text", quote_identifier(path.column));
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("a rollup filter cannot compare column \"%s\" of type %s",
+							path.column, format_type_be(path.coltype)),
+					 errdetail("A filter compares text, integer, numeric, boolean and uuid columns and JSON paths."),
+					 errhint("Filter on a JSON path or another column.")));
+	}
+	return NULL;				/* keep the compiler quiet */
+}
+
 static bool
 numeric_type(Oid t)
 {
@@ -868,17 +905,117 @@ ek_rollup_check_bucket(const Interval *b)
 				 errhint("Use e.g. '1 minute', '1 hour', '1 day'.")));
 }
 
-char *
-ek_rollup_bucket_expr(const Interval *b)
+/* an interval of the bucket's width in microseconds (a fixed width: days are 24 hours) */
+static char *
+width_usecs(const Interval *b)
 {
-	if (b->month == 1)
-		return "pg_catalog.date_trunc('month', s.ts, 'UTC')";
-	if (b->month == 12)
-		return "pg_catalog.date_trunc('year', s.ts, 'UTC')";
-	return psprintf("pg_catalog.date_bin(%s::pg_catalog.interval, s.ts,"
-					" '2000-01-01 00:00:00+00'::pg_catalog.timestamptz)",
-					quote_literal_cstr(DatumGetCString(DirectFunctionCall1(interval_out,
-																		   IntervalPGetDatum(b)))));
+	return psprintf("'" INT64_FORMAT " microseconds'::pg_catalog.interval",
+					(int64) b->day * USECS_PER_DAY + b->time);
+}
+
+/* a timestamptz as SQL that reads the same whatever DateStyle and TimeZone are */
+static char *
+timestamptz_sql(TimestampTz t)
+{
+	return psprintf("('2000-01-01 00:00:00+00'::pg_catalog.timestamptz OPERATOR(pg_catalog.+) '"
+					INT64_FORMAT " microseconds'::pg_catalog.interval)", (int64) t);
+}
+
+/*
+ * The bucket of the timestamptz ts: date_bin on the origin (default
+ * 2000-01-01 00:00) for a fixed width, date_trunc for a month or a year;
+ * with a time zone, in its local time (so that a day is a local day, 23 or
+ * 25 hours long across a DST change, as time_bucket(..., timezone) does).
+ */
+char *
+ek_rollup_bucket_expr(const RollupDef *def, const char *ts)
+{
+	const Interval *b = &def->bucket;
+	const char *tz = def->opts.time_zone;
+
+	if (b->month == 1 || b->month == 12)
+		return psprintf("pg_catalog.date_trunc('%s', %s, %s)", b->month == 1 ? "month" : "year",
+						ts, tz ? quote_literal_cstr(tz) : "'UTC'");
+	if (tz == NULL)
+		return psprintf("pg_catalog.date_bin(%s, %s, %s)", width_usecs(b), ts,
+						def->opts.has_origin ? timestamptz_sql(def->opts.origin) :
+						"'2000-01-01 00:00:00+00'::pg_catalog.timestamptz");
+	return psprintf("pg_catalog.timezone(%s, pg_catalog.date_bin(%s, pg_catalog.timezone(%s, %s), %s))",
+					quote_literal_cstr(tz), width_usecs(b), quote_literal_cstr(tz), ts,
+					def->opts.has_origin ?
+					psprintf("pg_catalog.timezone(%s, %s)", quote_literal_cstr(tz),
+							 timestamptz_sql(def->opts.origin)) :
+					"'2000-01-01 00:00:00'::pg_catalog.timestamp");
+}
+
+/* The start of the bucket after the bucket that starts at bucket. */
+char *
+ek_rollup_next_bucket_expr(const RollupDef *def, const char *bucket)
+{
+	const Interval *b = &def->bucket;
+	const char *tz = quote_literal_cstr(def->opts.time_zone ? def->opts.time_zone : "UTC");
+
+	if (b->month == 1 || b->month == 12)
+		return psprintf("pg_catalog.timezone(%s, pg_catalog.timezone(%s, %s) OPERATOR(pg_catalog.+) '%s'::pg_catalog.interval)",
+						tz, tz, bucket, b->month == 1 ? "1 month" : "1 year");
+	if (def->opts.time_zone == NULL)
+		return psprintf("(%s OPERATOR(pg_catalog.+) %s)", bucket, width_usecs(b));
+	return psprintf("pg_catalog.timezone(%s, pg_catalog.timezone(%s, %s) OPERATOR(pg_catalog.+) %s)",
+					tz, tz, bucket, width_usecs(b));
+}
+
+/*
+ * Set a definition's options (after ek_rollup_parse: the filter's columns
+ * are recorded as read).  strict (create_rollup): check them.
+ */
+void
+ek_rollup_set_options(RollupDef *def, const RollupOptions *opts, bool strict)
+{
+	def->opts = *opts;
+	/* (copies: a definition outlives the catalog cache it may come from) */
+	if (opts->filter)
+		def->opts.filter = pstrdup(opts->filter);
+	if (opts->time_zone)
+		def->opts.time_zone = pstrdup(opts->time_zone);
+	def->filter_sql = NULL;
+	if (strict)
+	{
+		if (opts->time_zone != NULL)
+		{
+			/* an unknown zone is an error here ("time zone ... not recognized") */
+			(void) DirectFunctionCall2(timestamptz_zone, CStringGetTextDatum(opts->time_zone),
+									   TimestampTzGetDatum(0));
+			if (strlen(opts->time_zone) > 200)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("time zone name is too long")));
+		}
+		if (opts->has_origin && def->bucket.month != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("an origin works only with buckets of a fixed width"),
+					 errdetail("Monthly and yearly buckets start on the first of the month in the rollup's time zone."),
+					 errhint("Leave origin out, or use a fixed bucket such as '7 days'.")));
+		if (opts->has_origin && (TIMESTAMP_NOT_FINITE(opts->origin)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("origin must be finite")));
+		if (opts->hll_log2m != 0 && (opts->hll_log2m < 4 || opts->hll_log2m > 17))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("hll_log2m must be between 4 and 17"),
+					 errdetail("It is log2 of the number of registers of each hll: 11 (the default) gives about 2%% error in 2 kB per value."),
+					 errhint("Leave it NULL for the default.")));
+	}
+	if (opts->filter != NULL)
+		def->filter_sql = ek_rollup_filter_sql(def, opts->filter, path_text);
+}
+
+/* ", log2m" for hll_add_agg, or nothing (the hll default) */
+static char *
+hll_params(const RollupDef *def)
+{
+	return def->opts.hll_log2m > 0 ? psprintf(", %d", def->opts.hll_log2m) : "";
 }
 
 static char *
@@ -892,16 +1029,18 @@ col(const char *name, const char *suffix)
  * rollup table, or (delta) of its delta table, where distinct keeps its hll
  * hashes (int8[]) and percentile its values (float8[]).
  */
-static void
-append_column_defs(StringInfo buf, const RollupDef *def, bool delta)
+void
+ek_rollup_append_column_defs(StringInfo buf, const RollupDef *def, bool delta, bool add)
 {
 	ListCell   *lc;
+	const char *sep = add ? ", ADD COLUMN" : ",";
+	const char *nn = add ? "NOT NULL DEFAULT 0" : "NOT NULL";
 
 	foreach(lc, def->dims)
 	{
 		RollupDim  *d = lfirst(lc);
 
-		appendStringInfo(buf, ", %s %s", col(d->name, NULL), d->typname);
+		appendStringInfo(buf, "%s %s %s", sep, col(d->name, NULL), d->typname);
 	}
 	foreach(lc, def->measures)
 	{
@@ -910,28 +1049,28 @@ append_column_defs(StringInfo buf, const RollupDef *def, bool delta)
 		switch (m->kind)
 		{
 			case RM_COUNT:
-				appendStringInfo(buf, ", %s pg_catalog.int8 NOT NULL", col(m->name, NULL));
+				appendStringInfo(buf, "%s %s pg_catalog.int8 %s", sep, col(m->name, NULL), nn);
 				break;
 			case RM_SUM:
 			case RM_MIN:
 			case RM_MAX:
-				appendStringInfo(buf, ", %s pg_catalog.numeric", col(m->name, NULL));
+				appendStringInfo(buf, "%s %s pg_catalog.numeric", sep, col(m->name, NULL));
 				break;
 			case RM_AVG:
-				appendStringInfo(buf, ", %s pg_catalog.numeric, %s pg_catalog.int8 NOT NULL",
-								 col(m->name, "_sum"), col(m->name, "_count"));
+				appendStringInfo(buf, "%s %s pg_catalog.numeric%s %s pg_catalog.int8 %s",
+								 sep, col(m->name, "_sum"), sep, col(m->name, "_count"), nn);
 				break;
 			case RM_DISTINCT:
 				if (delta)
-					appendStringInfo(buf, ", %s pg_catalog.int8[]", col(m->name, NULL));
+					appendStringInfo(buf, "%s %s pg_catalog.int8[]", sep, col(m->name, NULL));
 				else
-					appendStringInfo(buf, ", %s %s.hll", col(m->name, NULL), def->hll_schema);
+					appendStringInfo(buf, "%s %s %s.hll", sep, col(m->name, NULL), def->hll_schema);
 				break;
 			case RM_PERCENTILE:
 				if (delta)
-					appendStringInfo(buf, ", %s pg_catalog.float8[]", col(m->name, NULL));
+					appendStringInfo(buf, "%s %s pg_catalog.float8[]", sep, col(m->name, NULL));
 				else
-					appendStringInfo(buf, ", %s %s.tdigest", col(m->name, NULL),
+					appendStringInfo(buf, "%s %s %s.tdigest", sep, col(m->name, NULL),
 									 def->tdigest_schema);
 				break;
 		}
@@ -947,7 +1086,7 @@ ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keynam
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "CREATE TABLE %s (bucket pg_catalog.timestamptz NOT NULL", qtable);
-	append_column_defs(&buf, def, false);
+	ek_rollup_append_column_defs(&buf, def, false, false);
 	appendStringInfo(&buf, ", %s pg_catalog.int8 NOT NULL DEFAULT 0"
 					 ", CONSTRAINT %s UNIQUE NULLS NOT DISTINCT (bucket",
 					 EK_ROLLUP_SKIPPED_COLUMN, quote_identifier(keyname));
@@ -964,14 +1103,17 @@ ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keynam
  * tests compare both with a from-scratch GROUP BY.
  */
 static void
-append_partial_select(StringInfo buf, const RollupDef *def, const char *where)
+append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in)
 {
 	ListCell   *lc;
 	StringInfoData skip;
 	int			ngroup = 1;
+	const char *where = where_in;
 
 	initStringInfo(&skip);
-	appendStringInfo(buf, "SELECT %s AS bucket", ek_rollup_bucket_expr(&def->bucket));
+	if (def->filter_sql != NULL)
+		where = psprintf("%s AND %s", where, def->filter_sql);
+	appendStringInfo(buf, "SELECT %s AS bucket", ek_rollup_bucket_expr(def, "s.ts"));
 	foreach(lc, def->dims)
 	{
 		RollupDim  *d = lfirst(lc);
@@ -1003,9 +1145,9 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where)
 								 m->value, col(m->name, "_count"));
 				break;
 			case RM_DISTINCT:
-				appendStringInfo(buf, ", %s.hll_add_agg(%s.hll_hash_text(%s, 0)) AS %s",
+				appendStringInfo(buf, ", %s.hll_add_agg(%s.hll_hash_text(%s, 0)%s) AS %s",
 								 def->hll_schema, def->hll_schema, m->value,
-								 col(m->name, NULL));
+								 hll_params(def), col(m->name, NULL));
 				break;
 			case RM_PERCENTILE:
 				appendStringInfo(buf, ", %s.tdigest((%s)::pg_catalog.float8, %d) AS %s",
@@ -1033,6 +1175,21 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where)
 	}
 	for (int i = 1; i <= ngroup; i++)
 		appendStringInfo(buf, "%s%d", i > 1 ? ", " : "", i);
+}
+
+/*
+ * The partial states of the stream rows that match where (and the
+ * filter), per bucket and dimensions, as the realtime view's tail has them
+ * (add_rollup_measures computes new measures with it).
+ */
+char *
+ek_rollup_tail_select(const RollupDef *def, const char *where)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_partial_select(&buf, def, where);
+	return buf.data;
 }
 
 /* "bucket, d1, ..., state columns, skipped_values" */
@@ -1135,7 +1292,7 @@ ek_rollup_delta_table_sql(const RollupDef *def, const char *qdelta)
 	appendStringInfo(&buf, "CREATE TABLE %s (batch_id pg_catalog.int8 NOT NULL,"
 					 " %s pg_catalog.int8 NOT NULL, bucket pg_catalog.timestamptz NOT NULL",
 					 qdelta, EK_ROLLUP_DELTA_EVENTS_COLUMN);
-	append_column_defs(&buf, def, true);
+	ek_rollup_append_column_defs(&buf, def, true, false);
 	appendStringInfo(&buf, ", %s pg_catalog.int8 NOT NULL, %s pg_catalog.int8[]);"
 					 " CREATE INDEX ON %s USING btree (batch_id)",
 					 EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_DELTA_SKIPS_COLUMN, qdelta);
@@ -1143,71 +1300,149 @@ ek_rollup_delta_table_sql(const RollupDef *def, const char *qdelta)
 }
 
 /*
- * CREATE VIEW <name>_realtime: the rollup table's partial states plus the
- * aggregation of the rows past the watermark, merged and finished.
+ * A measure's finished value in the realtime view, named: from one rollup
+ * row r (merge false), or from a tail group t merged with its rollup row r
+ * (merge: r may be all NULL, from a LEFT JOIN).  A group has one row of each
+ * at most, so two states are merged, never aggregated.
+ */
+static void
+append_finished(StringInfo buf, const RollupDef *def, const RollupMeasure *m, bool merge)
+{
+	char	   *c = col(m->name, NULL);
+	const char *q = m->kind == RM_PERCENTILE ? quote_literal_cstr(float8out_internal(m->q)) : NULL;
+
+	appendStringInfoString(buf, ", ");
+	switch (m->kind)
+	{
+		case RM_COUNT:
+			if (merge)
+				appendStringInfo(buf, "t.%s OPERATOR(pg_catalog.+) COALESCE(r.%s, 0)", c, c);
+			else
+				appendStringInfo(buf, "r.%s", c);
+			break;
+		case RM_SUM:
+			if (merge)
+				appendStringInfo(buf, "COALESCE(t.%s OPERATOR(pg_catalog.+) r.%s, t.%s, r.%s)", c, c, c, c);
+			else
+				appendStringInfo(buf, "r.%s", c);
+			break;
+		case RM_MIN:
+		case RM_MAX:
+			if (merge)
+				appendStringInfo(buf, "%s(t.%s, r.%s)", m->kind == RM_MIN ? "LEAST" : "GREATEST", c, c);
+			else
+				appendStringInfo(buf, "r.%s", c);
+			break;
+		case RM_AVG:
+			{
+				char	   *cs = col(m->name, "_sum");
+				char	   *cn = col(m->name, "_count");
+
+				if (merge)
+					appendStringInfo(buf, "COALESCE(t.%s OPERATOR(pg_catalog.+) r.%s, t.%s, r.%s)"
+									 " OPERATOR(pg_catalog./) NULLIF(t.%s OPERATOR(pg_catalog.+) COALESCE(r.%s, 0), 0)",
+									 cs, cs, cs, cs, cn, cn);
+				else
+					appendStringInfo(buf, "r.%s OPERATOR(pg_catalog./) NULLIF(r.%s, 0)", cs, cn);
+				break;
+			}
+		case RM_DISTINCT:
+			if (merge)
+				appendStringInfo(buf, "pg_catalog.round(COALESCE(%s.hll_cardinality(COALESCE(%s.hll_union(t.%s, r.%s), t.%s, r.%s)), 0))::pg_catalog.int8",
+								 def->hll_schema, def->hll_schema, c, c, c, c);
+			else
+				appendStringInfo(buf, "pg_catalog.round(COALESCE(%s.hll_cardinality(r.%s), 0))::pg_catalog.int8",
+								 def->hll_schema, c);
+			break;
+		case RM_PERCENTILE:
+			if (merge)
+				appendStringInfo(buf, "(SELECT %s.tdigest_percentile(x.d, %s::pg_catalog.float8)"
+								 " FROM (VALUES (t.%s), (r.%s)) x(d))", def->tdigest_schema, q, c, c);
+			else
+				appendStringInfo(buf, "(SELECT %s.tdigest_percentile(x.d, %s::pg_catalog.float8)"
+								 " FROM (VALUES (r.%s)) x(d))", def->tdigest_schema, q, c);
+			break;
+	}
+	appendStringInfo(buf, " AS %s", c);
+}
+
+/*
+ * The finished columns of the realtime view, in its order: the measures,
+ * skipped_events, then the measures added after the view was made
+ * (view_split).
+ */
+static void
+append_finished_columns(StringInfo buf, const RollupDef *def, bool merge)
+{
+	ListCell   *lc;
+
+	foreach(lc, def->measures)
+		if (def->view_split == 0 || foreach_current_index(lc) < def->view_split)
+			append_finished(buf, def, lfirst(lc), merge);
+	if (merge)
+		appendStringInfo(buf, ", t.%s OPERATOR(pg_catalog.+) COALESCE(r.%s, 0) AS %s",
+						 EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
+	else
+		appendStringInfo(buf, ", r.%s AS %s", EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
+	foreach(lc, def->measures)
+		if (def->view_split > 0 && foreach_current_index(lc) >= def->view_split)
+			append_finished(buf, def, lfirst(lc), merge);
+}
+
+/*
+ * CREATE VIEW <name>_realtime: the rollup's rows, finished, and the groups
+ * of the not yet folded tail merged with their rows:
+ *
+ *	 WITH ek_tail AS MATERIALIZED (the tail's partial states per group)
+ *	 SELECT <finished r> FROM rollup r WHERE NOT EXISTS (its group in ek_tail)
+ *	 UNION ALL
+ *	 SELECT <finished t + r> FROM ek_tail t LEFT JOIN rollup r ON <same group>
+ *
+ * So a group the tail does not touch is read as it is, and one it touches
+ * merges two states (hll_union, two t-digests), never an aggregate over
+ * all groups.  The tail is the stream's rows with batch_id > the watermark
+ * (read from eventkit.rollups in the same snapshot) and <= the largest
+ * possible id: two bounds the planner cannot know, for which it assumes a
+ * range of 0.5% of the stream (DEFAULT_RANGE_INEQ_SEL) rather than a third
+ * of it, so that a small tail is read through the batch_id index and the
+ * plan stays under jit_above_cost.  Groups are matched on bucket (hashed)
+ * and their dimensions IS NOT DISTINCT FROM (NULL is a value).
  */
 char *
 ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 {
 	StringInfoData buf;
 	StringInfoData where;
+	StringInfoData match;
 	ListCell   *lc;
-	int			ngroup = 1;
 
 	initStringInfo(&where);
 	appendStringInfo(&where,
 					 "s.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
-					 " WHERE w.rollup_id OPERATOR(pg_catalog.=) %d)", def->rollup_id);
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "CREATE VIEW %s AS SELECT u.bucket", qview);
+					 " WHERE w.rollup_id OPERATOR(pg_catalog.=) %d)"
+					 " AND s.batch_id OPERATOR(pg_catalog.<=) (SELECT 9223372036854775807::pg_catalog.int8)",
+					 def->rollup_id);
+	initStringInfo(&match);
+	appendStringInfoString(&match, "t.bucket OPERATOR(pg_catalog.=) r.bucket");
 	foreach(lc, def->dims)
 	{
-		appendStringInfo(&buf, ", u.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
-		ngroup++;
-	}
-	foreach(lc, def->measures)
-	{
-		RollupMeasure *m = lfirst(lc);
-		char	   *c = col(m->name, NULL);
+		char	   *c = col(((RollupDim *) lfirst(lc))->name, NULL);
 
-		switch (m->kind)
-		{
-			case RM_COUNT:
-				appendStringInfo(&buf, ", pg_catalog.sum(u.%s)::pg_catalog.int8 AS %s", c, c);
-				break;
-			case RM_SUM:
-				appendStringInfo(&buf, ", pg_catalog.sum(u.%s) AS %s", c, c);
-				break;
-			case RM_MIN:
-				appendStringInfo(&buf, ", pg_catalog.min(u.%s) AS %s", c, c);
-				break;
-			case RM_MAX:
-				appendStringInfo(&buf, ", pg_catalog.max(u.%s) AS %s", c, c);
-				break;
-			case RM_AVG:
-				appendStringInfo(&buf, ", pg_catalog.sum(u.%s) OPERATOR(pg_catalog./)"
-								 " NULLIF(pg_catalog.sum(u.%s), 0) AS %s",
-								 col(m->name, "_sum"), col(m->name, "_count"), c);
-				break;
-			case RM_DISTINCT:
-				appendStringInfo(&buf, ", pg_catalog.round(COALESCE(%s.hll_cardinality(%s.hll_union_agg(u.%s)), 0))::pg_catalog.int8 AS %s",
-								 def->hll_schema, def->hll_schema, c, c);
-				break;
-			case RM_PERCENTILE:
-				appendStringInfo(&buf, ", %s.tdigest_percentile(u.%s, %s::pg_catalog.float8) AS %s",
-								 def->tdigest_schema, c,
-								 quote_literal_cstr(float8out_internal(m->q)), c);
-				break;
-		}
+		appendStringInfo(&match, " AND t.%s IS NOT DISTINCT FROM r.%s", c, c);
 	}
-	appendStringInfo(&buf, ", pg_catalog.sum(u.%s)::pg_catalog.int8 AS %s FROM (SELECT ",
-					 EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
-	ek_rollup_append_state_columns(&buf, def, "");
-	appendStringInfo(&buf, " FROM %s UNION ALL ", qtable);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE VIEW %s AS WITH ek_tail AS MATERIALIZED (", qview);
 	append_partial_select(&buf, def, where.data);
-	appendStringInfoString(&buf, ") u GROUP BY ");
-	for (int i = 1; i <= ngroup; i++)
-		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", i);
+	appendStringInfoString(&buf, ") SELECT r.bucket");
+	foreach(lc, def->dims)
+		appendStringInfo(&buf, ", r.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
+	append_finished_columns(&buf, def, false);
+	appendStringInfo(&buf, " FROM %s r WHERE NOT EXISTS (SELECT FROM ek_tail t WHERE %s)"
+					 " UNION ALL SELECT t.bucket", qtable, match.data);
+	foreach(lc, def->dims)
+		appendStringInfo(&buf, ", t.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
+	append_finished_columns(&buf, def, true);
+	appendStringInfo(&buf, " FROM ek_tail t LEFT JOIN %s r ON %s", qtable, match.data);
 	return buf.data;
 }

@@ -93,6 +93,7 @@ typedef struct DeltaRollup
 	int		   *used;			/* their indexes in the writer's columns */
 	SPIPlanPtr	source;			/* the fold's SELECT over the batch's arrays */
 	SPIPlanPtr	merge;			/* the INSERT into the delta table */
+	ArrayType  *measures;		/* the measures it was made for */
 } DeltaRollup;
 
 static HTAB *delta_rollups = NULL;
@@ -220,6 +221,8 @@ make_delta_rollup(DeltaRollup *e, Relation rel, const StreamInfo *stream,
 	e->def->stream_id = stream->stream_id;
 	e->def->bucket = sr->bucket;
 	ek_rollup_parse(e->def, sr->dimensions, sr->measures, false);
+	ek_rollup_set_options(e->def, &sr->opts, false);
+	e->measures = DatumGetArrayTypePCopy(sr->measures);
 	e->qdelta = ek_qualified_relname(e->delta);
 	e->natts = sdesc->natts;
 	e->skips = ek_rollup_delta_has_skips(e->def, e->delta);
@@ -262,6 +265,13 @@ make_delta_rollup(DeltaRollup *e, Relation rel, const StreamInfo *stream,
 	}
 	MemoryContextSwitchTo(old);
 	e->valid = true;
+}
+
+/* byte for byte (add_rollup_measures changes a rollup's measures) */
+static bool
+same_array(ArrayType *a, ArrayType *b)
+{
+	return VARSIZE(a) == VARSIZE(b) && memcmp(a, b, VARSIZE(a)) == 0;
 }
 
 static void
@@ -335,7 +345,8 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 		/* (a refresh adds ek_skips to a delta table made before 1.3) */
 		if (e->valid && (e->relid != sr->relid || e->delta != delta ||
 						 e->natts != RelationGetDescr(rel)->natts ||
-						 e->skips != ek_rollup_delta_has_skips(e->def, delta)))
+						 e->skips != ek_rollup_delta_has_skips(e->def, delta) ||
+						 !same_array(e->measures, DatumGetArrayTypeP(sr->measures))))
 			forget_delta_rollup(e);
 
 		ek_as_role_begin(&as_owner, ek_relation_owner(sr->relid), 0);

@@ -840,7 +840,7 @@ append_source_select(StringInfo buf, const RollupDef *def)
 {
 	ListCell   *lc;
 
-	appendStringInfo(buf, "SELECT %s", ek_rollup_bucket_expr(&def->bucket));
+	appendStringInfo(buf, "SELECT %s", ek_rollup_bucket_expr(def, "s.ts"));
 	foreach(lc, def->dims)
 		appendStringInfo(buf, ", %s", ((RollupDim *) lfirst(lc))->expr);
 	foreach(lc, def->sources)
@@ -863,6 +863,8 @@ scan_sql(const RollupDef *def, bool only_listed)
 					 ek_qualified_relname(def->stream_relid));
 	if (only_listed)
 		appendStringInfoString(&buf, " AND s.batch_id OPERATOR(pg_catalog.=) ANY ($3)");
+	if (def->filter_sql != NULL)
+		appendStringInfo(&buf, " AND %s", def->filter_sql);
 	return buf.data;
 }
 
@@ -878,6 +880,8 @@ ek_rollup_source_sql(const RollupDef *def, const char *from)
 	initStringInfo(&buf);
 	append_source_select(&buf, def);
 	appendStringInfo(&buf, " FROM %s", from);
+	if (def->filter_sql != NULL)
+		appendStringInfo(&buf, " WHERE %s", def->filter_sql);
 	return buf.data;
 }
 
@@ -1114,10 +1118,13 @@ fold_merge(Fold *f)
 										 " OPERATOR(pg_catalog.-) 1]", np - 1, np, np);
 					else if (m->kind == RM_DISTINCT)
 						appendStringInfo(&select,
-										 ", (SELECT %s.hll_add_agg(v.x::%s.hll_hashval)"
+										 ", (SELECT %s.hll_add_agg(v.x::%s.hll_hashval%s)"
 										 " FROM pg_catalog.unnest($%d[$%d[g.n]"
 										 " : $%d[g.n OPERATOR(pg_catalog.+) 1] OPERATOR(pg_catalog.-) 1]) v(x))",
-										 def->hll_schema, def->hll_schema, np - 1, np, np);
+										 def->hll_schema, def->hll_schema,
+										 def->opts.hll_log2m > 0 ?
+										 psprintf(", %d", def->opts.hll_log2m) : "",
+										 np - 1, np, np);
 					else
 						appendStringInfo(&select,
 										 ", (SELECT %s.tdigest(v.x, %d)"
@@ -1188,6 +1195,9 @@ fold_merge(Fold *f)
 						 " WITH ORDINALITY AS g(%s, n) ON CONFLICT ON CONSTRAINT %s DO UPDATE SET ",
 						 select.data, unnest.data, names.data, quote_identifier(f->keyname));
 		ek_rollup_append_merge(&sql, def);
+		/* the buckets merged into, for the rollups of this rollup */
+		if (def->touched != NULL)
+			appendStringInfoString(&sql, " RETURNING r.bucket");
 	}
 
 	if (f->merge_plan == NULL)
@@ -1199,8 +1209,29 @@ fold_merge(Fold *f)
 			*f->merge_plan = ek_keep_plan(sql.data, np, argtypes);
 		rc = SPI_execute_plan(*f->merge_plan, args, NULL, false, 0);
 	}
-	if (rc != SPI_OK_INSERT)
+	if (rc != SPI_OK_INSERT && rc != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "eventkit: rollup merge failed: %s", SPI_result_code_string(rc));
+	if (rc == SPI_OK_INSERT_RETURNING && f->delta_batch <= 0 && def->touched != NULL)
+	{
+		RollupTouched *t = def->touched;
+		MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			Datum		b = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1,
+										  &isnull);
+
+			if (t->n == t->max)
+			{
+				t->max = Max(64, t->max * 2);
+				t->buckets = t->buckets ? repalloc(t->buckets, t->max * sizeof(Datum)) :
+					palloc(t->max * sizeof(Datum));
+			}
+			t->buckets[t->n++] = b; /* timestamptz: by value */
+		}
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /*

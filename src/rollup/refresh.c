@@ -89,6 +89,8 @@ PG_FUNCTION_INFO_V1(eventkit_refresh_rollup);
 PG_FUNCTION_INFO_V1(eventkit_drop_rollup);
 PG_FUNCTION_INFO_V1(eventkit_set_rollup_schedule);
 PG_FUNCTION_INFO_V1(eventkit_forget_dropped_rollups);
+PG_FUNCTION_INFO_V1(eventkit_create_rollup_of);
+PG_FUNCTION_INFO_V1(eventkit_add_rollup_measures);
 
 static text *
 text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
@@ -169,6 +171,7 @@ row_def(const RollupRow *row, RollupDef *def)
 	def->stream_id = row->stream_id;
 	def->bucket = row->bucket;
 	ek_rollup_parse(def, row->dimensions, row->measures, false);
+	ek_rollup_set_options(def, &row->opts, false);
 }
 
 /*
@@ -177,7 +180,7 @@ row_def(const RollupRow *row, RollupDef *def)
  * skipped to *skips.
  */
 static int64
-fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips)
+fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips, RollupTouched *touched)
 {
 	RollupDef	def;
 	EkRoleScope as_owner;
@@ -188,6 +191,7 @@ fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips)
 
 	ek_as_role_begin(&as_owner, ek_relation_owner(row->relid), 0);
 	row_def(row, &def);
+	def.touched = touched;
 	/* read the new rows through the batch_id index, never by a whole scan */
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
@@ -259,6 +263,162 @@ skips_jsonb(const RollupSkips *skips, bool *isnull)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
+/* ---------------------------------------------------------------------
+ * Rollups of rollups (create_rollup_of)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * INSERT INTO the rollup of a rollup (def, table qderived) the buckets
+ * recomputed from its source's table qsource, merging the source's partial
+ * states: count, sum and avg parts add, min and max, hll_union_agg, the
+ * t-digests combined.  With touched: only the buckets that contain a
+ * source bucket of the array $1; else all.  A recomputed bucket replaces
+ * the row that was there (ON CONFLICT DO UPDATE SET ... = EXCLUDED).
+ */
+static char *
+derived_sql(const RollupDef *def, const char *qsource, const char *qderived,
+			const char *keyname, bool touched)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			ngroup = 1;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "INSERT INTO %s AS r (", qderived);
+	ek_rollup_append_state_columns(&buf, def, "");
+	appendStringInfo(&buf, ") SELECT %s", ek_rollup_bucket_expr(def, "s.bucket"));
+	foreach(lc, def->dims)
+	{
+		appendStringInfo(&buf, ", s.%s", quote_identifier(((RollupDim *) lfirst(lc))->name));
+		ngroup++;
+	}
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+		const char *c = quote_identifier(m->name);
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				appendStringInfo(&buf, ", pg_catalog.sum(s.%s)::pg_catalog.int8", c);
+				break;
+			case RM_SUM:
+				appendStringInfo(&buf, ", pg_catalog.sum(s.%s)", c);
+				break;
+			case RM_MIN:
+				appendStringInfo(&buf, ", pg_catalog.min(s.%s)", c);
+				break;
+			case RM_MAX:
+				appendStringInfo(&buf, ", pg_catalog.max(s.%s)", c);
+				break;
+			case RM_AVG:
+				appendStringInfo(&buf, ", pg_catalog.sum(s.%s), pg_catalog.sum(s.%s)::pg_catalog.int8",
+								 quote_identifier(psprintf("%s_sum", m->name)),
+								 quote_identifier(psprintf("%s_count", m->name)));
+				break;
+			case RM_DISTINCT:
+				appendStringInfo(&buf, ", %s.hll_union_agg(s.%s)", def->hll_schema, c);
+				break;
+			case RM_PERCENTILE:
+				appendStringInfo(&buf, ", %s.tdigest(s.%s)", def->tdigest_schema, c);
+				break;
+		}
+	}
+	appendStringInfo(&buf, ", pg_catalog.sum(s.%s)::pg_catalog.int8 FROM %s s",
+					 EK_ROLLUP_SKIPPED_COLUMN, qsource);
+	if (touched)
+		appendStringInfo(&buf, " JOIN (SELECT DISTINCT %s AS lo"
+						 " FROM pg_catalog.unnest($1::pg_catalog.timestamptz[]) b(b)) t"
+						 " ON s.bucket OPERATOR(pg_catalog.>=) t.lo"
+						 " AND s.bucket OPERATOR(pg_catalog.<) %s",
+						 ek_rollup_bucket_expr(def, "b.b"),
+						 ek_rollup_next_bucket_expr(def, "t.lo"));
+	appendStringInfoString(&buf, " GROUP BY ");
+	for (int i = 1; i <= ngroup; i++)
+		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", i);
+	appendStringInfo(&buf, " ON CONFLICT ON CONSTRAINT %s DO UPDATE SET bucket = r.bucket",
+					 quote_identifier(keyname));
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (m->kind == RM_AVG)
+		{
+			const char *cs = quote_identifier(psprintf("%s_sum", m->name));
+			const char *cn = quote_identifier(psprintf("%s_count", m->name));
+
+			appendStringInfo(&buf, ", %s = EXCLUDED.%s, %s = EXCLUDED.%s", cs, cs, cn, cn);
+		}
+		else
+		{
+			const char *c = quote_identifier(m->name);
+
+			appendStringInfo(&buf, ", %s = EXCLUDED.%s", c, c);
+		}
+	}
+	appendStringInfo(&buf, ", %s = EXCLUDED.%s", EK_ROLLUP_SKIPPED_COLUMN,
+					 EK_ROLLUP_SKIPPED_COLUMN);
+	return buf.data;
+}
+
+/*
+ * Recompute a rollup of a rollup (row, its catalog row) from its source:
+ * the buckets that hold the source buckets in touched, or (NULL) all.
+ * Caller: SPI connected, the source's catalog row locked.
+ */
+static void
+recompute_derived(const RollupRow *row, RollupTouched *touched)
+{
+	RollupDef	def;
+	EkRoleScope as_owner;
+	char	   *sql;
+	int			rc;
+
+	if (touched != NULL && touched->n == 0)
+		return;
+	ek_as_role_begin(&as_owner, ek_relation_owner(row->relid), 0);
+	row_def(row, &def);
+	sql = derived_sql(&def, ek_qualified_relname(row->source), ek_qualified_relname(row->relid),
+					  key_name(row->relid), touched != NULL);
+	if (touched != NULL)
+	{
+		Oid			argtypes[1] = {TIMESTAMPTZARRAYOID};
+		Datum		args[1];
+
+		args[0] = ek_make_array(touched->buckets, NULL, touched->n, TIMESTAMPTZOID);
+		rc = SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0);
+	}
+	else
+		rc = SPI_execute(sql, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: could not recompute rollup \"%s\": %s",
+			 get_rel_name(row->relid), SPI_result_code_string(rc));
+	ek_as_role_end(&as_owner);
+}
+
+/*
+ * After a refresh of a rollup folded (.., to]: recompute the rollups of it
+ * (derived, their tables) for the buckets its fold touched, and move their
+ * watermarks with its own, in the same transaction.
+ */
+static void
+refresh_derived(List *derived, RollupTouched *touched, int64 to, int64 events)
+{
+	ListCell   *lc;
+
+	foreach(lc, derived)
+	{
+		RollupRow	row;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!ek_rollups_read(lfirst_oid(lc), true, &row))
+			continue;			/* dropped meanwhile */
+		recompute_derived(&row, touched);
+		ek_rollups_record_refresh(&row, to, events, (Datum) 0, true, row.format);
+	}
+}
+
 /*
  * One refresh: under the catalog row lock, fold (watermark, safe] or, with
  * max_events > 0, about that many events of it, and record the new
@@ -288,10 +448,17 @@ refresh(RollupRow *row, int64 max_events)
 	to = ek_batches_position();
 	if (to > row->watermark)
 	{
+		List	   *derived = ek_rollups_derived(row->relid);
+		RollupTouched touched;
+
+		memset(&touched, 0, sizeof(touched));
+		touched.cxt = CurrentMemoryContext;
 		to = safe_watermark(row->stream, to);
 		if (max_events > 0)
 			to = ek_batches_chunk_end(row->stream_id, row->watermark, to, max_events);
-		events = fold(row, row->watermark, to, &skips);
+		events = fold(row, row->watermark, to, &skips, derived != NIL ? &touched : NULL);
+		if (derived != NIL)
+			refresh_derived(derived, &touched, to, events);
 	}
 	else if (with_skips && row->format < EK_ROLLUP_FORMAT)
 		to = row->watermark;	/* nothing new, but an upgrade to do */
@@ -342,10 +509,75 @@ brin_index_name(Oid stream)
 	return stream_index_name(stream, "_batch_id_brin");
 }
 
+/* The names of a new rollup's objects, checked to be free. */
+typedef struct RollupNames
+{
+	RangeVar   *rv;
+	Oid			nspid;
+	char	   *nspname;
+	char	   *viewname;
+	char	   *deltaname;
+	char	   *qtable;
+	char	   *qview;
+} RollupNames;
+
+static void
+rollup_names(text *name, RollupNames *n)
+{
+	n->rv = rollup_rangevar(name);
+	n->nspid = RangeVarGetCreationNamespace(n->rv);
+	if (isAnyTempNamespace(n->nspid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a rollup cannot be a temporary table")));
+	if (strlen(n->rv->relname) > NAMEDATALEN - 1 - strlen("_realtime"))
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("rollup name \"%s\" is too long", n->rv->relname),
+				 errdetail("The realtime view's name adds \"_realtime\" to it."),
+				 errhint("Use a name of at most %d bytes.",
+						 (int) (NAMEDATALEN - 1 - strlen("_realtime")))));
+	n->viewname = psprintf("%s_realtime", n->rv->relname);
+	if (OidIsValid(get_relname_relid(n->rv->relname, n->nspid)) ||
+		OidIsValid(get_relname_relid(n->viewname, n->nspid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" or \"%s\" already exists", n->rv->relname, n->viewname),
+				 errhint("Choose another rollup name.")));
+	n->deltaname = psprintf("%s%s", n->rv->relname, EK_ROLLUP_DELTA_SUFFIX);
+	if (OidIsValid(get_relname_relid(n->deltaname, n->nspid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists", n->deltaname),
+				 errdetail("A rollup keeps the deltas of its new events in a table of that name."),
+				 errhint("Choose another rollup name.")));
+	n->nspname = get_namespace_name(n->nspid);
+	n->qtable = quote_qualified_identifier(n->nspname, n->rv->relname);
+	n->qview = quote_qualified_identifier(n->nspname, n->viewname);
+}
+
+/* its realtime view calls functions of the 1.3 catalog, its options need 1.4's */
+static void
+check_catalog(bool options)
+{
+	if (!ek_rollups_have_skips() || (options && !ek_rollups_have_options()))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the eventkit extension must be updated to create %s",
+						options ? "rollups with options" : "rollups"),
+				 errdetail("Rollups made by this library need objects of eventkit %s.",
+						   options ? "1.4" : "1.3"),
+				 errhint("Run ALTER EXTENSION eventkit UPDATE.")));
+}
+
 /*
  * eventkit.create_rollup(name text, stream regclass, bucket interval,
  *						  dimensions text[], measures text[],
- *						  backfill boolean DEFAULT true) RETURNS regclass
+ *						  backfill boolean DEFAULT true, filter text DEFAULT NULL,
+ *						  time_zone text DEFAULT NULL, origin timestamptz DEFAULT NULL,
+ *						  hll_log2m integer DEFAULT NULL) RETURNS regclass
+ *
+ * (Called through the 1.3 catalog's six-argument definition too.)
  */
 Datum
 eventkit_create_rollup(PG_FUNCTION_ARGS)
@@ -354,17 +586,30 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	Oid			stream;
 	Interval   *bucket;
 	bool		backfill = PG_ARGISNULL(5) ? true : PG_GETARG_BOOL(5);
-	RangeVar   *rv;
-	Oid			nspid;
-	char	   *nspname;
-	char	   *viewname;
-	char	   *deltaname;
-	char	   *qtable;
-	char	   *qview;
+	RollupOptions opts;
+	RollupNames n;
 	StreamInfo	info;
 	RollupDef	def;
 	RollupRow	row;
 	EkRoleScope as_owner;
+
+	memset(&opts, 0, sizeof(opts));
+	if (PG_NARGS() >= 10)
+	{
+		if (!PG_ARGISNULL(6))
+			opts.filter = text_to_cstring(PG_GETARG_TEXT_PP(6));
+		if (!PG_ARGISNULL(7))
+			opts.time_zone = text_to_cstring(PG_GETARG_TEXT_PP(7));
+		opts.has_origin = !PG_ARGISNULL(8);
+		if (opts.has_origin)
+			opts.origin = PG_GETARG_TIMESTAMPTZ(8);
+		if (!PG_ARGISNULL(9))
+		{
+			opts.hll_log2m = PG_GETARG_INT32(9);
+			if (opts.hll_log2m == 0)
+				opts.hll_log2m = -1;	/* out of range, not "the default" */
+		}
+	}
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -392,36 +637,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	if (!ek_owns_relation(stream))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(stream));
 
-	rv = rollup_rangevar(name);
-	nspid = RangeVarGetCreationNamespace(rv);
-	if (isAnyTempNamespace(nspid))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("a rollup cannot be a temporary table")));
-	if (strlen(rv->relname) > NAMEDATALEN - 1 - strlen("_realtime"))
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("rollup name \"%s\" is too long", rv->relname),
-				 errdetail("The realtime view's name adds \"_realtime\" to it."),
-				 errhint("Use a name of at most %d bytes.",
-						 (int) (NAMEDATALEN - 1 - strlen("_realtime")))));
-	viewname = psprintf("%s_realtime", rv->relname);
-	if (OidIsValid(get_relname_relid(rv->relname, nspid)) ||
-		OidIsValid(get_relname_relid(viewname, nspid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_TABLE),
-				 errmsg("relation \"%s\" or \"%s\" already exists", rv->relname, viewname),
-				 errhint("Choose another rollup name.")));
-	deltaname = psprintf("%s%s", rv->relname, EK_ROLLUP_DELTA_SUFFIX);
-	if (OidIsValid(get_relname_relid(deltaname, nspid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_TABLE),
-				 errmsg("relation \"%s\" already exists", deltaname),
-				 errdetail("A rollup keeps the deltas of its new events in a table of that name."),
-				 errhint("Choose another rollup name.")));
-	nspname = get_namespace_name(nspid);
-	qtable = quote_qualified_identifier(nspname, rv->relname);
-	qview = quote_qualified_identifier(nspname, viewname);
+	rollup_names(name, &n);
 
 	SPI_connect();
 	ek_streams_read(stream, &info, false);
@@ -431,19 +647,15 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	def.stream_id = info.stream_id;
 	def.bucket = *bucket;
 	ek_rollup_parse(&def, PG_GETARG_DATUM(3), PG_GETARG_DATUM(4), true);
-	/* its realtime view calls functions of the 1.3 catalog */
-	if (!ek_rollups_have_skips())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the eventkit extension must be updated to create rollups"),
-				 errdetail("Rollups made by this library need objects of eventkit 1.3."),
-				 errhint("Run ALTER EXTENSION eventkit UPDATE.")));
+	check_catalog(opts.filter || opts.time_zone || opts.has_origin || opts.hll_log2m);
+	/* the filter is parsed as the stream's owner would read it: no role's code runs */
+	ek_rollup_set_options(&def, &opts, true);
 
 	def.rollup_id = ek_rollups_next_id();
 
 	/* the rollup table, its view and the stream's index: the stream owner's */
 	ek_as_role_begin(&as_owner, ek_relation_owner(stream), 0);
-	ek_spi_exec(ek_rollup_table_sql(&def, qtable, psprintf("%s_key", rv->relname)),
+	ek_spi_exec(ek_rollup_table_sql(&def, n.qtable, psprintf("%s_key", n.rv->relname)),
 				SPI_OK_UTILITY);
 	if (!OidIsValid(get_relname_relid(batch_index_name(stream), get_rel_namespace(stream))))
 		ek_spi_exec(psprintf("CREATE INDEX %s ON %s USING btree (batch_id)",
@@ -451,17 +663,18 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 							 ek_qualified_relname(stream)),
 					SPI_OK_UTILITY);
 	CommandCounterIncrement();
-	ek_spi_exec(ek_rollup_view_sql(&def, qview, qtable), SPI_OK_UTILITY);
+	ek_spi_exec(ek_rollup_view_sql(&def, n.qview, n.qtable), SPI_OK_UTILITY);
 	/* the delta table, dropped with the rollup table */
 	{
 		ObjectAddress table;
 		ObjectAddress delta;
 
-		ek_spi_exec(ek_rollup_delta_table_sql(&def, quote_qualified_identifier(nspname, deltaname)),
+		ek_spi_exec(ek_rollup_delta_table_sql(&def, quote_qualified_identifier(n.nspname,
+																			   n.deltaname)),
 					SPI_OK_UTILITY);
 		CommandCounterIncrement();
-		ObjectAddressSet(table, RelationRelationId, get_relname_relid(rv->relname, nspid));
-		ObjectAddressSet(delta, RelationRelationId, get_relname_relid(deltaname, nspid));
+		ObjectAddressSet(table, RelationRelationId, get_relname_relid(n.rv->relname, n.nspid));
+		ObjectAddressSet(delta, RelationRelationId, get_relname_relid(n.deltaname, n.nspid));
 		recordDependencyOn(&delta, &table, DEPENDENCY_AUTO);
 	}
 	ek_as_role_end(&as_owner);
@@ -469,8 +682,8 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 
 	memset(&row, 0, sizeof(row));
 	row.rollup_id = def.rollup_id;
-	row.relid = get_relname_relid(rv->relname, nspid);
-	row.view = get_relname_relid(viewname, nspid);
+	row.relid = get_relname_relid(n.rv->relname, n.nspid);
+	row.view = get_relname_relid(n.viewname, n.nspid);
 	row.stream = stream;
 	row.stream_id = info.stream_id;
 	row.bucket = *bucket;
@@ -479,8 +692,9 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	row.watermark = 0;
 	row.backfill_target = ek_batches_position();
 	row.format = EK_ROLLUP_FORMAT;
+	row.opts = opts;
 
-	ek_rollups_insert(&row, qtable);
+	ek_rollups_insert(&row, n.qtable);
 	CommandCounterIncrement();
 
 	/* the background worker refreshes it on its schedule (eventkit.rollups.schedule) */
@@ -489,7 +703,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 
 		memset(&schedule, 0, sizeof(schedule));
 		schedule.time = ROLLUP_DEFAULT_SCHEDULE_USECS;
-		ek_jobs_schedule(EK_JOB_REFRESH_ROLLUP, 0, qtable, &schedule);
+		ek_jobs_schedule(EK_JOB_REFRESH_ROLLUP, 0, n.qtable, &schedule);
 	}
 
 	/* fold the history in chunks, in this transaction */
@@ -501,15 +715,172 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 			elog(ERROR, "eventkit: created rollup not found");
 		while (row.watermark < row.backfill_target)
 		{
-			int64		n = refresh(&row, BACKFILL_CHUNK_EVENTS);
+			int64		nev = refresh(&row, BACKFILL_CHUNK_EVENTS);
 
-			total += n;
-			if (n > 0)
+			total += nev;
+			if (nev > 0)
 				ereport(NOTICE,
 						(errmsg("rollup \"%s\": %lld events of history folded",
-								rv->relname, (long long) total)));
+								n.rv->relname, (long long) total)));
 		}
 	}
+
+	SPI_finish();
+	PG_RETURN_OID(row.relid);
+}
+
+/*
+ * Can buckets of width outer be made of whole buckets of width inner (same
+ * time zone and origin)?
+ */
+static bool
+bucket_divides(const Interval *inner, bool inner_origin, const Interval *outer)
+{
+	int64		wi = (int64) inner->day * USECS_PER_DAY + inner->time;
+	int64		wo = (int64) outer->day * USECS_PER_DAY + outer->time;
+
+	if (inner->month != 0)
+		return outer->month == 12;	/* months and years make years */
+	if (outer->month != 0)
+		return !inner_origin && USECS_PER_DAY % wi == 0;	/* local midnights are edges */
+	return wo % wi == 0;
+}
+
+/*
+ * eventkit.create_rollup_of(name text, source text, bucket interval,
+ *							 dimensions text[] DEFAULT NULL) RETURNS regclass
+ *
+ * A rollup computed from another rollup's partial states (e.g. daily from
+ * hourly): coarser buckets made of whole buckets of the source, a subset
+ * of its dimensions (by name; NULL: all), all its measures, its filter,
+ * time zone, origin and hll precision.  It has no delta table and no job
+ * of its own: each refresh of the source recomputes, in the same
+ * transaction, the buckets of this rollup that hold a source bucket the
+ * refresh merged into, and moves this rollup's watermark with the
+ * source's.  Its realtime view adds the stream's tail as any rollup's does.
+ */
+Datum
+eventkit_create_rollup_of(PG_FUNCTION_ARGS)
+{
+	text	   *name = text_arg(fcinfo, 0, "rollup name");
+	text	   *source = text_arg(fcinfo, 1, "source rollup");
+	Interval   *bucket;
+	RollupNames n;
+	RollupRow	src;
+	RollupDef	sdef;
+	RollupDef	def;
+	RollupRow	row;
+	Datum	   *sdims;
+	int			nsdims;
+	Datum	   *dims;
+	int			ndims = 0;
+	EkRoleScope as_owner;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bucket must not be null"),
+				 errhint("Use e.g. '1 day'.")));
+	bucket = PG_GETARG_INTERVAL_P(2);
+	ek_rollup_check_bucket(bucket);
+	check_catalog(true);
+
+	SPI_connect();
+	/* the source's row stays locked: no refresh of it until this commits */
+	find_rollup(source, true, &src);
+	if (!ek_owns_relation(src.stream))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(src.stream));
+	if (OidIsValid(src.source))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rollup \"%s\" is itself a rollup of a rollup", text_to_cstring(source)),
+				 errhint("Make the new rollup from \"%s\"'s source.", text_to_cstring(source))));
+	row_def(&src, &sdef);
+	if (!bucket_divides(&src.bucket, src.opts.has_origin, bucket))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bucket %s is not made of whole buckets of rollup \"%s\" (%s)",
+						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(bucket))),
+						text_to_cstring(source),
+						DatumGetCString(DirectFunctionCall1(interval_out,
+															IntervalPGetDatum(&src.bucket)))),
+				 errdetail("A rollup of a rollup merges whole buckets of its source."),
+				 errhint("Use a multiple of the source's bucket (daily from hourly, hourly from 5 minutes), or '1 month' from buckets that divide a day.")));
+
+	/* the dimensions: the source's specs of the names asked for */
+	deconstruct_array(DatumGetArrayTypeP(src.dimensions), TEXTOID, -1, false, TYPALIGN_INT,
+					  &sdims, NULL, &nsdims);
+	dims = palloc((nsdims + 1) * sizeof(Datum));
+	if (PG_ARGISNULL(3))
+	{
+		memcpy(dims, sdims, nsdims * sizeof(Datum));
+		ndims = nsdims;
+	}
+	else
+	{
+		Datum	   *names;
+		bool	   *nulls;
+		int			nnames;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), TEXTOID, -1, false, TYPALIGN_INT,
+						  &names, &nulls, &nnames);
+		for (int i = 0; i < nnames; i++)
+		{
+			char	   *want;
+			int			found = -1;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("dimensions must not contain nulls")));
+			want = TextDatumGetCString(names[i]);
+			for (int d = 0; d < nsdims; d++)
+				if (strcmp(((RollupDim *) list_nth(sdef.dims, d))->name, want) == 0)
+					found = d;
+			if (found < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("rollup \"%s\" has no dimension \"%s\"", text_to_cstring(source), want),
+						 errhint("A rollup of a rollup keeps some of its source's dimensions, named as in the source's table.")));
+			for (int j = 0; j < ndims; j++)
+				if (dims[j] == sdims[found])
+					ereport(ERROR,
+							(errcode(ERRCODE_DUPLICATE_COLUMN),
+							 errmsg("dimension \"%s\" is listed more than once", want)));
+			dims[ndims++] = sdims[found];
+		}
+	}
+
+	rollup_names(name, &n);
+	memset(&row, 0, sizeof(row));
+	row.stream = src.stream;
+	row.stream_id = src.stream_id;
+	row.bucket = *bucket;
+	row.dimensions = PointerGetDatum(construct_array(dims, ndims, TEXTOID, -1, false, TYPALIGN_INT));
+	row.measures = src.measures;
+	row.opts = src.opts;
+	row.source = src.relid;
+	row.format = EK_ROLLUP_FORMAT;
+	row.backfill_target = 0;
+	row.rollup_id = ek_rollups_next_id();
+	row_def(&row, &def);
+
+	ek_as_role_begin(&as_owner, ek_relation_owner(src.stream), 0);
+	ek_spi_exec(ek_rollup_table_sql(&def, n.qtable, psprintf("%s_key", n.rv->relname)),
+				SPI_OK_UTILITY);
+	CommandCounterIncrement();
+	ek_spi_exec(ek_rollup_view_sql(&def, n.qview, n.qtable), SPI_OK_UTILITY);
+	ek_as_role_end(&as_owner);
+	CommandCounterIncrement();
+
+	row.relid = get_relname_relid(n.rv->relname, n.nspid);
+	row.view = get_relname_relid(n.viewname, n.nspid);
+	ek_rollups_insert(&row, n.qtable);
+	CommandCounterIncrement();
+
+	/* everything the source has folded, and the source's watermark */
+	recompute_derived(&row, NULL);
+	ek_rollups_record_refresh(&row, src.watermark, 0, (Datum) 0, true, row.format);
 
 	SPI_finish();
 	PG_RETURN_OID(row.relid);
@@ -537,7 +908,17 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 				 errhint("Leave it out (NULL) to fold everything.")));
 
 	SPI_connect();
-	find_rollup(name, true, &row);
+	find_rollup(name, false, &row);
+	/* a rollup of a rollup: refreshed by its source's refresh (which locks both, in that order) */
+	if (OidIsValid(row.source) && !ek_rollups_read(row.source, true, &row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the source of rollup \"%s\" does not exist", text_to_cstring(name)),
+				 errhint("Drop the rollup.")));
+	if (!OidIsValid(row.source) && !ek_rollups_read(row.relid, true, &row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("rollup \"%s\" was dropped concurrently", text_to_cstring(name))));
 	events = refresh(&row, max_events);
 	SPI_finish();
 	PG_RETURN_INT64(events);
@@ -581,6 +962,16 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	find_rollup(name, true, &row);
+	{
+		List	   *derived = ek_rollups_derived(row.relid);
+
+		if (derived != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot drop rollup \"%s\": rollup \"%s\" is computed from it",
+							text_to_cstring(name), get_rel_name(linitial_oid(derived))),
+					 errhint("Drop the rollups of this rollup first.")));
+	}
 
 	/*
 	 * Ingest locks the stream, then the delta table: so do we, before the
@@ -669,4 +1060,171 @@ eventkit_forget_dropped_rollups(PG_FUNCTION_ARGS)
 	forgotten = ek_rollups_forget_dropped();
 	SPI_finish();
 	PG_RETURN_INT32(forgotten);
+}
+
+/*
+ * How many measures the realtime view has before skipped_events (the
+ * others were added after it): from its columns.
+ */
+static int
+view_split(const RollupRow *row, const RollupDef *def)
+{
+	AttrNumber	att = get_attnum(row->view, EK_ROLLUP_SKIPPED_COLUMN);
+
+	if (att == InvalidAttrNumber)
+		return 0;
+	return att - 2 - list_length(def->dims);
+}
+
+/*
+ * eventkit.add_rollup_measures(name text, measures text[]): adds measures
+ * to a rollup without dropping it.  With the stream locked against ingest
+ * (SHARE ROW EXCLUSIVE, as drop_rollup takes it) until it commits: folds
+ * what is new, adds the measures' columns to the rollup table and its
+ * delta table, computes them (and skipped_events) from the stream's
+ * stored events for every bucket, and makes the realtime view again
+ * (dropped and created: grants on it are not kept).  Buckets whose events
+ * retention dropped keep NULL (count: 0) in the new measures.
+ */
+Datum
+eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
+{
+	text	   *name = text_arg(fcinfo, 0, "rollup name");
+	ArrayType  *added;
+	RollupRow	row;
+	RollupDef	full;
+	RollupDef	def;
+	Datum		measures;
+	EkRoleScope as_owner;
+	Oid			delta;
+	StringInfoData sql;
+	ListCell   *lc;
+	char	   *qtable;
+	char	   *qview;
+
+	if (PG_ARGISNULL(1) || ARR_NDIM(PG_GETARG_ARRAYTYPE_P(1)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("measures must be a non-empty array"),
+				 errhint("For example ARRAY['sum(properties.revenue)'].")));
+	added = PG_GETARG_ARRAYTYPE_P(1);
+	check_catalog(true);
+
+	SPI_connect();
+	find_rollup(name, false, &row);
+	if (OidIsValid(row.source))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot add measures to rollup \"%s\": it is a rollup of a rollup",
+						text_to_cstring(name)),
+				 errhint("Add them to its source, then make the rollup of it again.")));
+	/* no ingest into the stream until this commits; then the catalog row */
+	LockRelationOid(row.stream, ShareRowExclusiveLock);
+	if (!ek_rollups_read(row.relid, true, &row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("rollup \"%s\" was dropped concurrently", text_to_cstring(name))));
+
+	/* the definition with the measures added, checked as create_rollup checks one */
+	measures = DirectFunctionCall2(array_cat, row.measures, PointerGetDatum(added));
+	memset(&full, 0, sizeof(full));
+	full.rollup_id = row.rollup_id;
+	full.relid = row.relid;
+	full.stream_relid = row.stream;
+	full.stream_id = row.stream_id;
+	full.bucket = row.bucket;
+	ek_rollup_parse(&full, row.dimensions, measures, true);
+	ek_rollup_set_options(&full, &row.opts, false);
+	memset(&def, 0, sizeof(def));
+	def = full;
+	ek_rollup_parse(&def, row.dimensions, PointerGetDatum(added), false);
+	ek_rollup_set_options(&def, &row.opts, false);
+
+	/* everything committed is folded: the rollup is exact up to its watermark */
+	(void) refresh(&row, 0);
+
+	qtable = ek_qualified_relname(row.relid);
+	ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
+	{
+		RollupDef	cols = def;
+
+		cols.dims = NIL;
+		/* ", ADD COLUMN ...": without the first ", " */
+		initStringInfo(&sql);
+		ek_rollup_append_column_defs(&sql, &cols, false, true);
+		ek_spi_exec(psprintf("ALTER TABLE %s %s", qtable, sql.data + 2), SPI_OK_UTILITY);
+		delta = ek_rollup_delta_relid(row.relid);
+		if (OidIsValid(delta))
+		{
+			char	   *qdelta = ek_qualified_relname(delta);
+
+			resetStringInfo(&sql);
+			ek_rollup_append_column_defs(&sql, &cols, true, true);
+			/* (folded, and no ingest since: it has no rows to give the new columns) */
+			ek_spi_exec(psprintf("DELETE FROM %s", qdelta), SPI_OK_DELETE);
+			ek_spi_exec(psprintf("ALTER TABLE %s %s", qdelta, sql.data + 2), SPI_OK_UTILITY);
+		}
+	}
+	CommandCounterIncrement();
+
+	/* the new measures and skipped_events of every bucket, from the stored events */
+	if (row.watermark > 0)
+	{
+		StringInfoData set;
+		StringInfoData from;
+		int			rc;
+
+		initStringInfo(&set);
+		initStringInfo(&from);
+		foreach(lc, def.measures)
+		{
+			RollupMeasure *m = lfirst(lc);
+
+			if (m->kind == RM_AVG)
+			{
+				const char *cs = quote_identifier(psprintf("%s_sum", m->name));
+				const char *cn = quote_identifier(psprintf("%s_count", m->name));
+
+				appendStringInfo(&set, "%s = t.%s, %s = t.%s, ", cs, cs, cn, cn);
+			}
+			else
+				appendStringInfo(&set, "%s = t.%s, ", quote_identifier(m->name),
+								 quote_identifier(m->name));
+		}
+		appendStringInfo(&set, "%s = t.%s", EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
+		appendStringInfoString(&from, "r.bucket OPERATOR(pg_catalog.=) t.bucket");
+		foreach(lc, full.dims)
+		{
+			const char *c = quote_identifier(((RollupDim *) lfirst(lc))->name);
+
+			appendStringInfo(&from, " AND r.%s IS NOT DISTINCT FROM t.%s", c, c);
+		}
+		rc = SPI_execute(psprintf("UPDATE %s r SET %s FROM (%s) t WHERE %s", qtable, set.data,
+								  ek_rollup_tail_select(&full, psprintf("s.batch_id OPERATOR(pg_catalog.<=) " INT64_FORMAT,
+																		row.watermark)),
+								  from.data),
+						 false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "eventkit: could not compute the new measures: %s",
+				 SPI_result_code_string(rc));
+	}
+	ek_as_role_end(&as_owner);
+
+	/*
+	 * The realtime view, with the new measures after its last column
+	 * (CREATE OR REPLACE: its grants and the views on it are kept).
+	 */
+	qview = ek_qualified_relname(row.view);
+	full.view_split = view_split(&row, &full);
+	{
+		char	   *vsql = ek_rollup_view_sql(&full, qview, qtable);
+
+		Assert(strncmp(vsql, "CREATE VIEW ", 12) == 0);
+		ek_as_role_begin(&as_owner, ek_relation_owner(row.view), 0);
+		ek_spi_exec(psprintf("CREATE OR REPLACE VIEW %s", vsql + 12), SPI_OK_UTILITY);
+		ek_as_role_end(&as_owner);
+	}
+	ek_rollups_set_measures(row.rollup_id, measures, row.view);
+	SPI_finish();
+	PG_RETURN_VOID();
 }

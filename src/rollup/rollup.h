@@ -19,6 +19,8 @@
 #include "datatype/timestamp.h"
 #include "utils/array.h"
 
+#include "catalog/rollups.h"
+
 typedef enum RollupMeasureKind
 {
 	RM_COUNT,
@@ -141,7 +143,27 @@ typedef struct RollupDef
 	char	   *hll_schema;		/* quoted, NULL if not needed */
 	char	   *hll_nsp;		/* unquoted */
 	char	   *tdigest_schema; /* quoted, NULL if not needed */
+	RollupOptions opts;			/* filter, time zone, origin, hll precision */
+	char	   *filter_sql;		/* opts.filter over s (filter.c), NULL: none */
+	int			view_split;		/* > 0: the realtime view has the measures from
+								 * this one on after skipped_events (they were
+								 * added by add_rollup_measures) */
+
+	/*
+	 * Set by a refresh whose rollup has rollups over it: the fold collects
+	 * the buckets it merged into (fold.c), for the rollups of the rollup.
+	 */
+	struct RollupTouched *touched;
 } RollupDef;
+
+/* the buckets a fold merged into (each once per merge, not sorted) */
+typedef struct RollupTouched
+{
+	int			n;
+	int			max;
+	Datum	   *buckets;		/* timestamptz */
+	MemoryContext cxt;			/* where buckets is allocated */
+} RollupTouched;
 
 #define EK_ROLLUP_SKIPPED_COLUMN "skipped_events"
 
@@ -162,11 +184,18 @@ typedef struct RollupDef
 extern void ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures,
 							bool strict);
 extern void ek_rollup_check_bucket(const Interval *bucket);
+extern void ek_rollup_set_options(RollupDef *def, const RollupOptions *opts, bool strict);
+typedef char *(*RollupPathText) (RollupDef *def, const char *path);
+extern char *ek_rollup_filter_sql(RollupDef *def, const char *filter, RollupPathText path_text);
+extern char *ek_rollup_next_bucket_expr(const RollupDef *def, const char *bucket);
+extern char *ek_rollup_tail_select(const RollupDef *def, const char *where);
+extern void ek_rollup_append_column_defs(StringInfo buf, const RollupDef *def, bool delta,
+										 bool add);
 extern char *ek_rollup_table_sql(const RollupDef *def, const char *qtable,
 								 const char *keyname);
 extern char *ek_rollup_view_sql(const RollupDef *def, const char *qview,
 								const char *qtable);
-extern char *ek_rollup_bucket_expr(const Interval *b);
+extern char *ek_rollup_bucket_expr(const RollupDef *def, const char *ts);
 extern void ek_rollup_append_state_columns(StringInfo buf, const RollupDef *def,
 										   const char *prefix);
 extern void ek_rollup_append_merge(StringInfo buf, const RollupDef *def);

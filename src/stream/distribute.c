@@ -17,7 +17,9 @@
  *	  citus_truncate_trigger(); an object-access hook refuses that trigger
  *	  on eventkit's internal tables (the catalog, the ledgers, the batch
  *	  log: schemas eventkit and eventkit_internal) and on a stream, unless
- *	  distribute_stream itself is distributing it.  A table of those as a
+ *	  distribute_stream itself is distributing it (Citus's connections
+ *	  between nodes, which replay on a worker what another node's session
+ *	  started and checked, are let through).  A table of those as a
  *	  Citus table would leave eventkit reading and writing the
  *	  coordinator's empty shell.  The hook is set when the library is
  *	  loaded; shared_preload_libraries = 'citus,eventkit' loads it in every
@@ -42,6 +44,7 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
@@ -274,6 +277,15 @@ ek_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId,
 	if (access != OAT_POST_CREATE || classId != TriggerRelationId || distributing)
 		return;
 	if (!IsTransactionState() || !OidIsValid(get_extension_oid("eventkit", true)))
+		return;
+
+	/*
+	 * Citus's own connections between nodes ("citus_internal gpid=...")
+	 * replay what a user's session on another node started, and that node
+	 * checked it: metadata sync makes the same trigger on every worker.
+	 */
+	if (application_name != NULL && strncmp(application_name, "citus_", 6) == 0 &&
+		strstr(application_name, " gpid=") != NULL)
 		return;
 	check_citus_trigger(objectId);
 }

@@ -8,11 +8,12 @@
  *	  holds the shard's events and moves with them (shard moves, rebalance).
  *
  *	  Claims go through the executor, which Citus routes: INSERT ... ON
- *	  CONFLICT DO NOTHING RETURNING on the distributed table, in the same
- *	  distributed transaction as the write of the stream's rows.  A claim
- *	  held by a transaction in flight makes the insert wait on the worker,
- *	  as on one node; the ids not inserted are then read back with their
- *	  fingerprints (a new snapshot on each worker).  The node-local heap and
+ *	  CONFLICT DO NOTHING on the distributed table, in the same distributed
+ *	  transaction as the write of the stream's rows.  A claim held by a
+ *	  transaction in flight makes the insert wait on the worker, as on one
+ *	  node; then the batch's ids are read back with their fingerprints and
+ *	  batch ids (a new snapshot on each worker): a row with this batch's id
+ *	  is a new claim, any other an id stored before.  The node-local heap and
  *	  index calls of dedup.c never touch this table: on the coordinator it
  *	  is a shell without rows.
  *
@@ -184,7 +185,6 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 	Oid			types[4] = {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8OID};
 	Datum		args[4];
 	int			rc;
-	uint64		nclaimed;
 
 	if (!OidIsValid(ek_dist_ledger_relid(stream_id)))
 		ereport(ERROR,
@@ -210,8 +210,12 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 
 	/*
 	 * In one order (user key, then id) so that overlapping batches wait for
-	 * each other on each shard rather than deadlock; Citus's distributed
-	 * deadlock detection cancels one of two batches that still cross.
+	 * each other on each shard rather than deadlock (the ingest orchestrator
+	 * has Citus visit the shards one after another); Citus's distributed
+	 * deadlock detection cancels one of two batches that still cross.  No
+	 * RETURNING: Citus's INSERT ... SELECT through the coordinator does not
+	 * count returned rows as SPI expects.  The rows read back with this
+	 * batch's id are the ones it claimed.
 	 */
 	rc = SPI_execute_with_args(psprintf("INSERT INTO %s AS l"
 										" (user_key, message_id, fingerprint, batch_id)"
@@ -220,35 +224,21 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 										" pg_catalog.unnest($2), pg_catalog.unnest($3))"
 										" AS x(m, f, u)"
 										" ORDER BY x.u, x.m"
-										" ON CONFLICT (user_key, message_id) DO NOTHING"
-										" RETURNING l.message_id",
+										" ON CONFLICT (user_key, message_id) DO NOTHING",
 										q),
 							   4, types, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT_RETURNING)
+	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "eventkit: distributed ledger claim failed: %s",
 			 SPI_result_code_string(rc));
-	nclaimed = SPI_processed;
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-		char	   *id = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r],
-														   SPI_tuptable->tupdesc, 1,
-														   &isnull));
-		int			pos = find_pos(ids, order, n, id);
 
-		if (pos >= 0)
-			claimed[pos] = found[pos] = true;
-	}
-	if (nclaimed == (uint64) n)
-		return;
-
-	/* the others were stored before (or meanwhile, by a claim we waited for) */
-	rc = SPI_execute_with_args(psprintf("SELECT l.message_id, l.user_key, l.fingerprint"
+	/* ours, and those stored before (or meanwhile, by a claim we waited for) */
+	rc = SPI_execute_with_args(psprintf("SELECT l.message_id, l.user_key, l.fingerprint,"
+										" l.batch_id OPERATOR(pg_catalog.=) $4"
 										" FROM %s l"
 										" WHERE l.user_key OPERATOR(pg_catalog.=) ANY ($3)"
 										" AND l.message_id OPERATOR(pg_catalog.=) ANY ($1)",
 										q),
-							   3, types, args, NULL, false, 0);
+							   4, types, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: distributed ledger lookup failed: %s",
 			 SPI_result_code_string(rc));
@@ -266,6 +256,7 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 		if (pos < 0 || found[pos] || strcmp(keys[pos], key) != 0)
 			continue;
 		found[pos] = true;
+		claimed[pos] = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 		stored_fp[pos] = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 	}
 	for (int i = 0; i < n; i++)

@@ -317,8 +317,7 @@ CREATE TABLE crash_done (k int);
 });
 my $crash_sql = $coord->basedir . '/crash.sql';
 open($fh, '>', $crash_sql) or die;
-print $fh "SELECT eventkit.ingest('events', payload) FROM crash WHERE k = $_;\n"
-  . "INSERT INTO crash_done VALUES ($_);\n"
+print $fh "INSERT INTO crash_done SELECT k FROM crash, LATERAL eventkit.ingest('events', payload) WHERE k = $_;\n"
   for 1 .. 60;
 close $fh;
 my ($cout, $cerr) = ('', '');
@@ -345,7 +344,9 @@ ok( $coord->poll_query_until(
 	'Citus recovered the distributed transactions');
 my $done = $coord->safe_psql('postgres', q{SELECT count(*) FROM crash_done});
 cmp_ok($done, '<', 60, "calls failed while the worker was down ($done of 60 done)");
-like($cerr, qr/ERROR/, 'the client saw errors') or diag($cerr);
+# a call running on the worker when it dies can take the client's session with it:
+# Citus re-raises the worker's FATAL on the coordinator; SDKs reconnect and retry
+like($cerr, qr/ERROR|connection to server was lost/, 'the client saw errors') or diag($cerr);
 $coord->safe_psql('postgres', q{SELECT eventkit.ingest('events', payload) FROM crash ORDER BY k});
 is( $coord->safe_psql(
 		'postgres', q{SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE event = 'Crash'}),

@@ -380,6 +380,18 @@ is( $coord->safe_psql(
 	'3000|3000', 'after kill -9 of a worker and a re-send, each id is stored exactly once');
 is($coord->safe_psql('postgres', $colocated), '0', 'the ledger is still beside its events');
 
+# --- the ledger job forgets ids older than dedup_window --------------------
+
+$coord->safe_psql('postgres', q{SELECT eventkit.alter_stream('events', dedup_window => '1 second')});
+ok( $coord->poll_query_until(
+		'postgres', qq{
+SELECT eventkit.run_maintenance('events') IS NULL
+   AND (SELECT count(*) FROM eventkit_internal.dist_ledger_$sid) = 0}),
+	'the ledger job emptied the distributed ledger once its ids were older than dedup_window');
+is( $coord->safe_psql('postgres',
+		q{SELECT accepted FROM crash, LATERAL eventkit.ingest('events', payload) WHERE k = 1}),
+	'50', 'a re-send after the window is stored again, as on one node');
+
 # --- drop_stream ----------------------------------------------------------
 
 $coord->safe_psql('postgres', q{SELECT eventkit.drop_stream('events')});

@@ -793,7 +793,9 @@ ek_dedup_drop_ledger(int32 stream_id)
 /*
  * The ledger job's work: the filters of generations sealed earlier, then
  * a new generation if the current one is due, then dropping the expired
- * ones.  Returns filters built and generations started or dropped.
+ * ones; for a stream distributed on Citus, deleting its distributed
+ * ledger's expired ids.  Returns filters built, generations started or
+ * dropped, and ids deleted.
  * Caller: SPI connected, as any role that may maintain the stream.
  */
 int64
@@ -804,6 +806,14 @@ ek_dedup_maintain(StreamInfo *stream)
 	n = ek_build_ledger_filters(stream);
 	n += ek_ledger_rotate(stream) ? 1 : 0;
 	n += ek_ledger_prune(stream);
+	if (OidIsValid(ek_dist_ledger_relid(stream->stream_id)))
+	{
+		EkRoleScope as_owner;
+
+		ek_as_role_begin(&as_owner, ek_extension_owner(), EK_AS_LOCK_TIMEOUT);
+		n += ek_dist_ledger_prune(stream->stream_id, &stream->dedup_window);
+		ek_as_role_end(&as_owner);
+	}
 	return n;
 }
 

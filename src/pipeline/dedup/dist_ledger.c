@@ -21,7 +21,8 @@
  *	  lands on two shards and is two events (on one node it is a conflict).
  *	  Ids are still settled within a batch by messageId alone, as on one
  *	  node.  The single-node ledger of the stream stays (empty of new
- *	  claims): distribute_stream copies its ids here.
+ *	  claims): distribute_stream copies its ids here.  The ledger job
+ *	  deletes the ids stored more than dedup_window ago (stored_at).
  *
  *	  The table belongs to the extension owner; the work here runs as that
  *	  role (the caller's role scope).
@@ -38,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
+#include "utils/timestamp.h"
 
 #include "ledger.h"
 #include "util/spi.h"
@@ -106,6 +108,7 @@ ek_dist_ledger_create(int32 stream_id, Oid stream_relid)
 						 " message_id pg_catalog.text%s NOT NULL,"
 						 " fingerprint pg_catalog.int8 NOT NULL,"
 						 " batch_id pg_catalog.int8 NOT NULL,"
+						 " stored_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
 						 " PRIMARY KEY (user_key, message_id))",
 						 q, column_collation(stream_relid, "user_key"),
 						 column_collation(stream_relid, "message_id")),
@@ -116,6 +119,32 @@ ek_dist_ledger_create(int32 stream_id, Oid stream_relid)
 							 " ON CONFLICT DO NOTHING",
 							 q, ek_ledger_qname(stream_id)),
 					SPI_OK_INSERT);
+}
+
+/*
+ * Forget the ids stored more than dedup_window ago (by the coordinator's
+ * clock at their claim): dedup is exact within the window, as on one
+ * node.  A DELETE on every shard, in parallel: unlike the single-node
+ * ledger's generations, this leaves dead rows for vacuum.  Returns how
+ * many.  Caller: SPI connected, as the extension owner.
+ */
+int64
+ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window)
+{
+	Oid			types[1] = {INTERVALOID};
+	Datum		args[1] = {IntervalPGetDatum(dedup_window)};
+	int			rc;
+
+	if (!OidIsValid(ek_dist_ledger_relid(stream_id)))
+		return 0;
+	rc = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE stored_at OPERATOR(pg_catalog.<)"
+										" pg_catalog.now() OPERATOR(pg_catalog.-) $1",
+										ek_dist_ledger_qname(stream_id)),
+							   1, types, args, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "eventkit: distributed ledger pruning failed: %s",
+			 SPI_result_code_string(rc));
+	return (int64) SPI_processed;
 }
 
 /* Drop a stream's distributed ledger, if it has one.  Caller: as the owner. */

@@ -138,7 +138,7 @@ ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window)
 	if (!OidIsValid(ek_dist_ledger_relid(stream_id)))
 		return 0;
 	rc = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE stored_at OPERATOR(pg_catalog.<)"
-										" pg_catalog.now() OPERATOR(pg_catalog.-) $1",
+										" (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
 										ek_dist_ledger_qname(stream_id)),
 							   1, types, args, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)

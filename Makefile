@@ -8,6 +8,7 @@ OBJS = \
 	src/util/owner.o \
 	src/util/bulk_insert.o \
 	src/util/jsonb_raw.o \
+	src/util/citus.o \
 	src/catalog/catalog.o \
 	src/catalog/streams.o \
 	src/catalog/quarantine.o \
@@ -38,6 +39,7 @@ OBJS = \
 	src/pipeline/dedup/ledger.o \
 	src/pipeline/dedup/ledger_filter.o \
 	src/pipeline/dedup/dedup.o \
+	src/pipeline/dedup/dist_ledger.o \
 	src/rollup/definition.o \
 	src/rollup/filter.o \
 	src/rollup/values.o \
@@ -47,6 +49,7 @@ OBJS = \
 	src/ingest/ingest.o \
 	src/ingest/quarantine.o \
 	src/stream/stream.o \
+	src/stream/distribute.o \
 	src/worker/shmem.o \
 	src/worker/maintenance.o \
 	src/worker/jobs.o \

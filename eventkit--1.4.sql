@@ -1662,3 +1662,14 @@ AS 'MODULE_PATHNAME', 'eventkit_add_rollup_measures'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION eventkit.add_rollup_measures(text, text[]) IS
 'add measures to a rollup without dropping it: folds what is new, adds the columns, computes them from the stream''s stored events and makes its realtime view again';
+-- ==== Scale-out on Citus (issue 17) ====
+-- distribute_stream: on the Citus coordinator, hash-distributes a stream by
+-- user_key with a co-located dedup ledger eventkit_internal.dist_ledger_<id>
+-- unique on (user_key, message_id); not STRICT, shard_count NULL is Citus's
+-- default.
+CREATE FUNCTION eventkit.distribute_stream(stream regclass, shard_count int DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'eventkit_distribute_stream'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.distribute_stream(regclass, int) IS
+'on the Citus coordinator: hash-distribute a stream by user_key (shard_count NULL: citus.shard_count) with its dedup ledger co-located, unique on (user_key, message_id) (owner only)';

@@ -5,7 +5,8 @@
  *	  (util/guc.c, and the intakes' own: intake/http.c, which also
  *	  registers the HTTP listeners, and intake/kafka_consumer.c) and, when
  *	  eventkit is preloaded, sets up the background processes
- *	  (worker/launcher.c).  Everything else is reached through SQL
+ *	  (worker/launcher.c); sets the guard that keeps Citus off eventkit's
+ *	  internal tables (stream/distribute.c).  Everything else is reached through SQL
  *	  functions; docs/architecture.md describes the source tree.
  *
  *-------------------------------------------------------------------------
@@ -16,6 +17,7 @@
 
 #include "intake/http.h"
 #include "intake/kafka_consumer.h"
+#include "stream/distribute.h"
 #include "util/guc.h"
 #include "worker/worker.h"
 
@@ -31,4 +33,5 @@ _PG_init(void)
 	ek_kafka_define_gucs();
 	ek_define_gucs();
 	ek_worker_init();
+	ek_citus_guard_init();
 }

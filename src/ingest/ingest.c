@@ -39,6 +39,7 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -54,6 +55,7 @@
 #include "pipeline/plan/plan.h"
 #include "pipeline/writer.h"
 #include "rollup/delta.h"
+#include "util/citus.h"
 #include "util/compat.h"
 #include "util/guc.h"
 #include "util/owner.h"
@@ -196,6 +198,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	CompiledPlan *plan;
 	bool		nudge_ledger;
 	EkRoleScope as_owner;
+	int			citus_nest = 0;
 
 	b->status = palloc0(sizeof(BatchOutcome) * (n + 1));
 
@@ -248,6 +251,21 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 		}
 	}
 
+	/*
+	 * A stream distributed on Citus: its ledger claim and its rows go to
+	 * the shards one shard after another (citus.multi_shard_modify_mode),
+	 * so that two calls claiming the same ids on several shards wait for
+	 * each other in one order instead of deadlocking across nodes, and a
+	 * call holds one connection per node.
+	 */
+	if (ek_citus_table_kind(stream.relid) == EK_CITUS_HASH)
+	{
+		citus_nest = NewGUCNestLevel();
+		(void) set_config_option("citus.multi_shard_modify_mode", "sequential",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+	}
+
 	/* the others are new, duplicates or conflicts (one owner scope for both) */
 	ek_as_owner_begin(&as_owner);
 	batch_id = ek_batches_next_id();
@@ -282,6 +300,8 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	/* the new ones into the stream, and the rollups' deltas of them */
 	if (ek_write_events(&stream, acc, nacc, batch_id, received_at))
 		ek_rollup_write_deltas(&stream, acc, nacc, batch_id, received_at);
+	if (citus_nest > 0)
+		AtEOXact_GUC(true, citus_nest);
 	MemoryContextSwitchTo(batch_cxt);
 
 	/* what became of the others, and of the batch */

@@ -18,9 +18,10 @@
  *
  *	  When the stream table uses something the fast path does not reproduce
  *	  (row-level security, triggers, extra columns with defaults or
- *	  generated values, a non-heap leaf), the batch goes through a prepared
- *	  INSERT ... SELECT over unnested arrays instead, which PostgreSQL
- *	  executes with all of those.
+ *	  generated values, a non-heap leaf), or is a Citus table (whose local
+ *	  relation is a shell: util/citus.h), the batch goes through a prepared
+ *	  INSERT ... SELECT over unnested arrays instead, which PostgreSQL (or
+ *	  Citus, routing the rows to their shards) executes with all of those.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,6 +51,7 @@
 #include "pipeline/columns.h"
 #include "pipeline/writer.h"
 #include "util/bulk_insert.h"
+#include "util/citus.h"
 #include "util/compat.h"
 #include "util/spi.h"
 
@@ -330,7 +332,12 @@ ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
 	if (n == 0)
 		return false;
 	rel = table_open(stream->relid, RowExclusiveLock);
-	if (fast_path_allowed(rel, attnums))
+
+	/*
+	 * A Citus table's relation here is a shell (its rows live in shards on
+	 * the nodes): only the executor, which Citus routes, may write to it.
+	 */
+	if (!ek_citus_table(stream->relid) && fast_path_allowed(rel, attnums))
 		done = write_with_routing(rel, attnums, events, n, batch_id, received_at);
 	table_close(rel, NoLock);
 	if (!done)

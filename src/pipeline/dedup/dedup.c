@@ -64,6 +64,7 @@
 #include "ledger_filter.h"
 #include "pipeline/dedup/dedup.h"
 #include "util/bulk_insert.h"
+#include "util/citus.h"
 #include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -490,6 +491,60 @@ claim_directly(DirectClaim *c)
 	return false;
 }
 
+/* In-batch repeats: compared with the copy that is kept. */
+static void
+settle_repeats(SegmentEvent **events, int nevents, const int *repeat_of,
+			   const int64 *kept, DedupVerdict *verdicts)
+{
+	for (int i = 0; i < nevents; i++)
+	{
+		if (repeat_of[i] >= 0)
+		{
+			int			first = repeat_of[i];
+
+			verdicts[i] = events[i]->fingerprint == kept[first] ?
+				DEDUP_DUPLICATE : DEDUP_CONFLICT;
+		}
+	}
+}
+
+/*
+ * The first occurrences of a batch's ids (firsts[]) claimed in the
+ * co-located ledger of a stream distributed on Citus (dist_ledger.c).
+ * Caller: as the extension owner.
+ */
+static void
+claim_distributed(int32 stream_id, idmap_hash *ids, SegmentEvent **events,
+				  const int *firsts, int nfirst, int64 batch_id,
+				  DedupVerdict *verdicts, int64 *kept)
+{
+	char	  **cid = palloc(sizeof(char *) * nfirst);
+	int64	   *cfp = palloc(sizeof(int64) * nfirst);
+	char	  **ckey = palloc(sizeof(char *) * nfirst);
+	bool	   *claimed = palloc(sizeof(bool) * nfirst);
+	int64	   *stored = palloc(sizeof(int64) * nfirst);
+
+	for (int i = 0; i < nfirst; i++)
+	{
+		SegmentEvent *ev = events[firsts[i]];
+
+		cid[i] = ev->message_id;
+		cfp[i] = ev->fingerprint;
+		ckey[i] = ev->user_id ? ev->user_id : ev->anonymous_id;
+	}
+	ek_dist_ledger_claim(stream_id, cid, cfp, ckey, nfirst, batch_id, claimed, stored);
+	for (int i = 0; i < nfirst; i++)
+	{
+		int			f = firsts[i];
+		IdEntry    *e = idmap_lookup(ids, events[f]->message_id);
+
+		e->verdict = claimed[i] ? 'n' : 's';
+		kept[f] = claimed[i] ? events[f]->fingerprint : stored[i];
+		verdicts[f] = claimed[i] ? DEDUP_NEW :
+			events[f]->fingerprint == stored[i] ? DEDUP_DUPLICATE : DEDUP_CONFLICT;
+	}
+}
+
 /*
  * Decide, for each event, whether it is new, a duplicate or a conflict,
  * and claim the new ones in the ledger.  Returns true when the current
@@ -540,6 +595,15 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 		}
 		else
 			repeat_of[i] = e->first;	/* resolved below */
+	}
+
+	/* a stream distributed on Citus: its co-located ledger, through Citus */
+	if (ek_citus_table_kind(stream->relid) == EK_CITUS_HASH)
+	{
+		claim_distributed(stream->stream_id, ids, events, firsts, nfirst, batch_id,
+						  verdicts, kept);
+		settle_repeats(events, nevents, repeat_of, kept, verdicts);
+		return false;
 	}
 
 	/*
@@ -663,17 +727,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 				 e->id);
 	}
 
-	/* in-batch repeats: compared with the copy that is kept */
-	for (int i = 0; i < nevents; i++)
-	{
-		if (repeat_of[i] >= 0)
-		{
-			int			first = repeat_of[i];
-
-			verdicts[i] = events[i]->fingerprint == kept[first] ?
-				DEDUP_DUPLICATE : DEDUP_CONFLICT;
-		}
-	}
+	settle_repeats(events, nevents, repeat_of, kept, verdicts);
 	ek_as_role_end(&as_owner);
 	return nudge;
 }
@@ -692,12 +746,32 @@ ek_dedup_create_ledger(int32 stream_id)
 }
 
 /*
+ * Create the co-located ledger of a stream about to be distributed on
+ * Citus, holding the ids of its ledger; returns its quoted name, for the
+ * caller to distribute it.  Caller: SPI connected, as the extension owner.
+ */
+char *
+ek_dedup_create_dist_ledger(int32 stream_id, Oid stream_relid)
+{
+	ek_dist_ledger_create(stream_id, stream_relid);
+	return ek_dist_ledger_qname(stream_id);
+}
+
+/*
  * Drop a stream's ledger, and forget this backend's plans and filters of
  * it.  Caller: SPI connected.
  */
 void
 ek_dedup_drop_ledger(int32 stream_id)
 {
+	EkRoleScope as_owner;
+
+	if (OidIsValid(ek_dist_ledger_relid(stream_id)))
+	{
+		ek_as_owner_begin(&as_owner);
+		ek_dist_ledger_drop(stream_id);
+		ek_as_role_end(&as_owner);
+	}
 	ek_ledger_drop(stream_id);
 	if (ledger_plans != NULL)
 	{
@@ -719,7 +793,9 @@ ek_dedup_drop_ledger(int32 stream_id)
 /*
  * The ledger job's work: the filters of generations sealed earlier, then
  * a new generation if the current one is due, then dropping the expired
- * ones.  Returns filters built and generations started or dropped.
+ * ones; for a stream distributed on Citus, deleting its distributed
+ * ledger's expired ids.  Returns filters built, generations started or
+ * dropped, and ids deleted.
  * Caller: SPI connected, as any role that may maintain the stream.
  */
 int64
@@ -730,6 +806,14 @@ ek_dedup_maintain(StreamInfo *stream)
 	n = ek_build_ledger_filters(stream);
 	n += ek_ledger_rotate(stream) ? 1 : 0;
 	n += ek_ledger_prune(stream);
+	if (OidIsValid(ek_dist_ledger_relid(stream->stream_id)))
+	{
+		EkRoleScope as_owner;
+
+		ek_as_role_begin(&as_owner, ek_extension_owner(), EK_AS_LOCK_TIMEOUT);
+		n += ek_dist_ledger_prune(stream->stream_id, &stream->dedup_window);
+		ek_as_role_end(&as_owner);
+	}
 	return n;
 }
 

@@ -66,6 +66,13 @@ ek_ledger_generation_qname(int32 stream_id, int32 gen)
 	return qualified(generation_name(stream_id, gen));
 }
 
+/* The quoted name of a stream's (single-node) ledger. */
+char *
+ek_ledger_qname(int32 stream_id)
+{
+	return qualified(ledger_name(stream_id));
+}
+
 /* Looked up each time: cached plans survive a drop and re-create, OIDs do not. */
 Oid
 ek_ledger_generation_relid(int32 stream_id, int32 gen)

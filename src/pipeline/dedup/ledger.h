@@ -12,14 +12,25 @@
 #include "postgres.h"
 
 #include "catalog/streams.h"
+#include "datatype/timestamp.h"
 
 extern Oid	ek_ledger_relid(int32 stream_id, bool missing_ok);
 extern Oid	ek_ledger_generation_relid(int32 stream_id, int32 gen);
 extern char *ek_ledger_generation_qname(int32 stream_id, int32 gen);
+extern char *ek_ledger_qname(int32 stream_id);
 extern double ek_ledger_estimate_rows(Oid relid);
 extern void ek_ledger_create(int32 stream_id);
 extern void ek_ledger_drop(int32 stream_id);
 extern bool ek_ledger_rotate(StreamInfo *stream);
 extern int	ek_ledger_prune(const StreamInfo *stream);
+
+/* the ledger of a stream distributed on Citus (dist_ledger.c) */
+extern char *ek_dist_ledger_qname(int32 stream_id);
+extern Oid	ek_dist_ledger_relid(int32 stream_id);
+extern void ek_dist_ledger_create(int32 stream_id, Oid stream_relid);
+extern void ek_dist_ledger_drop(int32 stream_id);
+extern int64 ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window);
+extern void ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys,
+								 int n, int64 batch_id, bool *claimed, int64 *stored_fp);
 
 #endif							/* EK_DEDUP_LEDGER_H */

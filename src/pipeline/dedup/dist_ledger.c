@@ -1,0 +1,295 @@
+/*-------------------------------------------------------------------------
+ *
+ * dist_ledger.c
+ *	  The dedup ledger of a stream distributed on Citus:
+ *	  eventkit_internal.dist_ledger_<stream_id>, unique on
+ *	  (user_key, message_id), hash-distributed by user_key and co-located
+ *	  with the stream, so each shard's dedup state lives on the node that
+ *	  holds the shard's events and moves with them (shard moves, rebalance).
+ *
+ *	  Claims go through the executor, which Citus routes: INSERT ... ON
+ *	  CONFLICT DO NOTHING on the distributed table, in the same distributed
+ *	  transaction as the write of the stream's rows.  A claim held by a
+ *	  transaction in flight makes the insert wait on the worker, as on one
+ *	  node; then the batch's ids are read back with their fingerprints and
+ *	  batch ids (a new snapshot on each worker): a row with this batch's id
+ *	  is a new claim, any other an id stored before.  The node-local heap and
+ *	  index calls of dedup.c never touch this table: on the coordinator it
+ *	  is a shell without rows.
+ *
+ *	  The key is (user_key, message_id): the same messageId under two users
+ *	  lands on two shards and is two events (on one node it is a conflict).
+ *	  Ids are still settled within a batch by messageId alone, as on one
+ *	  node.  The single-node ledger of the stream stays (empty of new
+ *	  claims): distribute_stream copies its ids here.  The ledger job
+ *	  deletes the ids stored more than dedup_window ago (stored_at).
+ *
+ *	  The table belongs to the extension owner; the work here runs as that
+ *	  role (the caller's role scope).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
+#include "utils/timestamp.h"
+
+#include "ledger.h"
+#include "util/spi.h"
+
+#define LEDGER_SCHEMA "eventkit_internal"
+
+static char *
+dist_ledger_name(int32 stream_id)
+{
+	return psprintf("dist_ledger_%d", stream_id);
+}
+
+/* The quoted, qualified name of a stream's distributed ledger. */
+char *
+ek_dist_ledger_qname(int32 stream_id)
+{
+	return quote_qualified_identifier(LEDGER_SCHEMA, dist_ledger_name(stream_id));
+}
+
+/* The distributed ledger's relation, or InvalidOid when it has none. */
+Oid
+ek_dist_ledger_relid(int32 stream_id)
+{
+	Oid			nsp = get_namespace_oid(LEDGER_SCHEMA, true);
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	return get_relname_relid(dist_ledger_name(stream_id), nsp);
+}
+
+/* " COLLATE <name>" of a text column of relid (which must exist) */
+static char *
+column_collation(Oid relid, const char *column)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+	Oid			typid;
+	int32		typmod;
+	Oid			collid;
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("stream \"%s\" has no column \"%s\"", get_rel_name(relid), column)));
+	get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &collid);
+	if (!OidIsValid(collid))
+		return "";
+	return psprintf(" COLLATE %s", generate_collation_name(collid));
+}
+
+/*
+ * Create the distributed ledger of a stream as a local table, with the
+ * collations of the stream's user_key and message_id (Citus co-locates
+ * only tables whose distribution columns have the same type and
+ * collation), filled with the ids of the stream's single-node ledger.
+ * The caller distributes it.  Caller: SPI connected, as the extension
+ * owner.
+ */
+void
+ek_dist_ledger_create(int32 stream_id, Oid stream_relid)
+{
+	char	   *q = ek_dist_ledger_qname(stream_id);
+	Oid			ledger = ek_ledger_relid(stream_id, true);
+
+	ek_spi_exec(psprintf("CREATE TABLE %s ("
+						 " user_key pg_catalog.text%s NOT NULL,"
+						 " message_id pg_catalog.text%s NOT NULL,"
+						 " fingerprint pg_catalog.int8 NOT NULL,"
+						 " batch_id pg_catalog.int8 NOT NULL,"
+						 " stored_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+						 " PRIMARY KEY (user_key, message_id))",
+						 q, column_collation(stream_relid, "user_key"),
+						 column_collation(stream_relid, "message_id")),
+				SPI_OK_UTILITY);
+	if (OidIsValid(ledger))
+		ek_spi_exec(psprintf("INSERT INTO %s (user_key, message_id, fingerprint, batch_id)"
+							 " SELECT user_key, message_id, fingerprint, batch_id FROM %s"
+							 " ON CONFLICT DO NOTHING",
+							 q, ek_ledger_qname(stream_id)),
+					SPI_OK_INSERT);
+}
+
+/*
+ * Forget the ids stored more than dedup_window ago (by the coordinator's
+ * clock at their claim): dedup is exact within the window, as on one
+ * node.  A DELETE on every shard, in parallel: unlike the single-node
+ * ledger's generations, this leaves dead rows for vacuum.  Returns how
+ * many.  Caller: SPI connected, as the extension owner.
+ */
+int64
+ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window)
+{
+	Oid			types[1] = {INTERVALOID};
+	Datum		args[1] = {IntervalPGetDatum(dedup_window)};
+	int			rc;
+
+	if (!OidIsValid(ek_dist_ledger_relid(stream_id)))
+		return 0;
+	rc = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE stored_at OPERATOR(pg_catalog.<)"
+										" (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
+										ek_dist_ledger_qname(stream_id)),
+							   1, types, args, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "eventkit: distributed ledger pruning failed: %s",
+			 SPI_result_code_string(rc));
+	return (int64) SPI_processed;
+}
+
+/* Drop a stream's distributed ledger, if it has one.  Caller: as the owner. */
+void
+ek_dist_ledger_drop(int32 stream_id)
+{
+	if (OidIsValid(ek_dist_ledger_relid(stream_id)))
+		ek_spi_exec(psprintf("DROP TABLE %s", ek_dist_ledger_qname(stream_id)),
+					SPI_OK_UTILITY);
+}
+
+static Datum
+text_array(char **strs, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		elems[i] = PointerGetDatum(cstring_to_text(strs[i]));
+	return ek_make_array(elems, NULL, n, TEXTOID);
+}
+
+/* sorting positions by (message id) to find a result row's claim */
+static char **sort_ids;
+
+static int
+compare_pos(const void *a, const void *b)
+{
+	return strcmp(sort_ids[*(const int *) a], sort_ids[*(const int *) b]);
+}
+
+static int
+find_pos(char **ids, const int *order, int n, const char *id)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(id, ids[order[mid]]);
+
+		if (c == 0)
+			return order[mid];
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+/*
+ * Claim n distinct message ids (ids[i] of user keys[i], fingerprints
+ * fps[i]) in the stream's distributed ledger.  On return claimed[i] says
+ * whether the id was new (now claimed by this transaction); for the
+ * others stored_fp[i] is the fingerprint of the copy stored first.
+ * Caller: SPI connected, as the extension owner.
+ */
+void
+ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n,
+					 int64 batch_id, bool *claimed, int64 *stored_fp)
+{
+	char	   *q = ek_dist_ledger_qname(stream_id);
+	int		   *order = palloc(sizeof(int) * n);
+	bool	   *found = palloc0(sizeof(bool) * n);
+	Datum	   *fpd = palloc(sizeof(Datum) * n);
+	Oid			types[4] = {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8OID};
+	Datum		args[4];
+	int			rc;
+
+	if (!OidIsValid(ek_dist_ledger_relid(stream_id)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stream is distributed but has no distributed dedup ledger"),
+				 errdetail("The stream was distributed with create_distributed_table(), not with eventkit.distribute_stream()."),
+				 errhint("Undistribute it with undistribute_table() and distribute it with eventkit.distribute_stream().")));
+
+	for (int i = 0; i < n; i++)
+	{
+		order[i] = i;
+		fpd[i] = Int64GetDatum(fps[i]);
+		claimed[i] = false;
+	}
+	sort_ids = ids;
+	qsort(order, n, sizeof(int), compare_pos);
+	sort_ids = NULL;
+
+	args[0] = text_array(ids, n);
+	args[1] = ek_make_array(fpd, NULL, n, INT8OID);
+	args[2] = text_array(keys, n);
+	args[3] = Int64GetDatum(batch_id);
+
+	/*
+	 * In one order (user key, then id) so that overlapping batches wait for
+	 * each other on each shard rather than deadlock (the ingest orchestrator
+	 * has Citus visit the shards one after another); Citus's distributed
+	 * deadlock detection cancels one of two batches that still cross.  No
+	 * RETURNING: Citus's INSERT ... SELECT through the coordinator does not
+	 * count returned rows as SPI expects.  The rows read back with this
+	 * batch's id are the ones it claimed.
+	 */
+	rc = SPI_execute_with_args(psprintf("INSERT INTO %s AS l"
+										" (user_key, message_id, fingerprint, batch_id)"
+										" SELECT x.u, x.m, x.f, $4"
+										" FROM ROWS FROM (pg_catalog.unnest($1),"
+										" pg_catalog.unnest($2), pg_catalog.unnest($3))"
+										" AS x(m, f, u)"
+										" ORDER BY x.u, x.m"
+										" ON CONFLICT (user_key, message_id) DO NOTHING",
+										q),
+							   4, types, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: distributed ledger claim failed: %s",
+			 SPI_result_code_string(rc));
+
+	/* ours, and those stored before (or meanwhile, by a claim we waited for) */
+	rc = SPI_execute_with_args(psprintf("SELECT l.message_id, l.user_key, l.fingerprint,"
+										" l.batch_id OPERATOR(pg_catalog.=) $4"
+										" FROM %s l"
+										" WHERE l.user_key OPERATOR(pg_catalog.=) ANY ($3)"
+										" AND l.message_id OPERATOR(pg_catalog.=) ANY ($1)",
+										q),
+							   4, types, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: distributed ledger lookup failed: %s",
+			 SPI_result_code_string(rc));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *id = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *key = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+		int			pos = find_pos(ids, order, n, id);
+
+		CHECK_FOR_INTERRUPTS();
+		/* user_key = ANY and message_id = ANY: pairs of other events too */
+		if (pos < 0 || found[pos] || strcmp(keys[pos], key) != 0)
+			continue;
+		found[pos] = true;
+		claimed[pos] = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		stored_fp[pos] = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	}
+	for (int i = 0; i < n; i++)
+		if (!found[i])
+			elog(ERROR, "eventkit: message id \"%s\" was neither claimed nor found in the distributed ledger",
+				 ids[i]);
+}

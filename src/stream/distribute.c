@@ -1,0 +1,299 @@
+/*-------------------------------------------------------------------------
+ *
+ * distribute.c
+ *	  Streams on Citus, orchestrated.
+ *
+ *	  eventkit.distribute_stream(stream, shard_count), on the coordinator:
+ *	  hash-distributes the stream by user_key (create_distributed_table;
+ *	  the partitions attached later are distributed by Citus as they are
+ *	  attached) and creates its dedup ledger co-located with it, unique on
+ *	  (user_key, message_id) (pipeline/dedup/dist_ledger.c), holding the ids
+ *	  of the stream's ledger so far.  From then on ingest claims ids in that
+ *	  ledger and writes the rows through the executor, both routed by Citus
+ *	  to the nodes that hold each shard, in one distributed transaction.
+ *
+ *	  The guard: Citus makes every table it takes over (distributed,
+ *	  reference or Citus local) a truncate trigger calling
+ *	  citus_truncate_trigger(); an object-access hook refuses that trigger
+ *	  on eventkit's internal tables (the catalog, the ledgers, the batch
+ *	  log: schemas eventkit and eventkit_internal) and on a stream, unless
+ *	  distribute_stream itself is distributing it (Citus's connections
+ *	  between nodes, which replay on a worker what another node's session
+ *	  started and checked, are let through).  A table of those as a
+ *	  Citus table would leave eventkit reading and writing the
+ *	  coordinator's empty shell.  The hook is set when the library is
+ *	  loaded; shared_preload_libraries = 'citus,eventkit' loads it in every
+ *	  session.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#include "catalog/streams.h"
+#include "pipeline/dedup/dedup.h"
+#include "stream/distribute.h"
+#include "util/citus.h"
+#include "util/compat.h"
+#include "util/owner.h"
+#include "util/spi.h"
+
+PG_FUNCTION_INFO_V1(eventkit_distribute_stream);
+
+/* distribute_stream is making Citus tables: the guard lets them be */
+static bool distributing = false;
+
+static object_access_hook_type prev_object_access = NULL;
+
+/* ---------------------------------------------------------------------
+ * distribute_stream
+ * ---------------------------------------------------------------------
+ */
+
+/* Run a query that must return one row of one column; its value. */
+static Datum
+run_one(const char *sql, int nargs, Oid *types, Datum *args, const char *nulls,
+		bool *isnull)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, args, nulls, false, 0);
+
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "eventkit: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+}
+
+/* create_distributed_table(table, 'user_key', colocate_with, shard_count) */
+static void
+create_distributed_table(const char *qname, const char *colocate_with, Datum shard_count,
+						 bool shard_count_null)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', shard_count_null ? 'n' : ' '};
+	bool		isnull;
+
+	args[0] = CStringGetTextDatum(qname);
+	args[1] = CStringGetTextDatum(colocate_with);
+	args[2] = shard_count;
+	distributing = true;
+	PG_TRY();
+	{
+		run_one("SELECT pg_catalog.create_distributed_table($1::pg_catalog.regclass,"
+				" 'user_key', colocate_with => $2, shard_count => $3)::pg_catalog.text",
+				3, types, args, nulls, &isnull);
+		/* the rows Citus copied into the shards stay in the shell: not any more */
+		run_one("SELECT pg_catalog.truncate_local_data_after_distributing_table("
+				"$1::pg_catalog.regclass)::pg_catalog.text",
+				1, types, args, nulls, &isnull);
+	}
+	PG_FINALLY();
+	{
+		distributing = false;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * eventkit.distribute_stream(stream regclass, shard_count int DEFAULT NULL)
+ *
+ * On the Citus coordinator, by the stream's owner: distributes the stream
+ * by user_key with shard_count shards (NULL: citus.shard_count) and its
+ * dedup ledger co-located with it.
+ */
+Datum
+eventkit_distribute_stream(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	StreamInfo	stream;
+	bool		isnull;
+	char	   *qname;
+	char	   *ledger;
+	EkRoleScope as_owner;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be null"),
+				 errhint("Pass the stream table, such as 'events'.")));
+	relid = PG_GETARG_OID(0);
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (!PG_ARGISNULL(1) && (PG_GETARG_INT32(1) < 1 || PG_GETARG_INT32(1) > 64000))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("shard_count must be between 1 and 64000"),
+				 errhint("Pass NULL for Citus's default, citus.shard_count.")));
+	if (!ek_citus_installed())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("Citus is not installed in this database"),
+				 errdetail("eventkit.distribute_stream() distributes a stream with Citus."),
+				 errhint("Add Citus before eventkit to shared_preload_libraries ('citus,eventkit'), restart, and run CREATE EXTENSION citus.")));
+	if (!ek_owns_relation(relid))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+
+	/* ingest waits from here until the stream is distributed */
+	LockRelationOid(relid, ExclusiveLock);
+
+	SPI_connect();
+	if (!DatumGetBool(run_one("SELECT pg_catalog.citus_is_coordinator()",
+							  0, NULL, NULL, NULL, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("eventkit.distribute_stream() must run on the Citus coordinator"),
+				 errdetail("This node is a Citus worker."),
+				 errhint("Connect to the coordinator and call it there.")));
+	ek_streams_read(relid, &stream, false);
+	qname = ek_qualified_relname(relid);
+	if (stream.key_partitions > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stream \"%s\" has key partitions and cannot be distributed",
+						get_rel_name(relid)),
+				 errdetail("It has key_partitions = %d; Citus does not distribute a table partitioned on two levels, and shards by user key already.",
+						   stream.key_partitions),
+				 errhint("Create the stream with key_partitions => 0 and distribute that one.")));
+	if (ek_citus_table(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stream \"%s\" is already a Citus table", get_rel_name(relid)),
+				 errhint("A stream is distributed once, with eventkit.distribute_stream().")));
+
+	/* the stream, as its owner (the caller) */
+	create_distributed_table(qname, "default", PG_GETARG_DATUM(1), PG_ARGISNULL(1));
+
+	/* its ledger, as the extension owner, co-located with it */
+	ek_as_owner_begin(&as_owner);
+	ledger = ek_dedup_create_dist_ledger(stream.stream_id, relid);
+	create_distributed_table(ledger, qname, (Datum) 0, true);
+	ek_as_role_end(&as_owner);
+
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * The guard
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * A trigger was created: if it is Citus's truncate trigger on one of
+ * eventkit's tables or on a stream, Citus is taking that table over.
+ */
+static void
+check_citus_trigger(Oid trigger_oid)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Oid			tgrelid = InvalidOid;
+	Oid			tgfoid = InvalidOid;
+	char	   *nspname;
+	char	   *fname;
+	Oid			eventkit_nsp;
+
+	rel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigger_oid));
+	/* the new trigger is visible to SnapshotSelf in a post-create hook */
+	scan = systable_beginscan(rel, TriggerOidIndexId, true, SnapshotSelf, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(tup);
+
+		tgrelid = tg->tgrelid;
+		tgfoid = tg->tgfoid;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(tgrelid))
+		return;
+
+	fname = get_func_name(tgfoid);
+	if (fname == NULL || strcmp(fname, "citus_truncate_trigger") != 0 ||
+		get_func_namespace(tgfoid) != PG_CATALOG_NAMESPACE)
+		return;
+
+	/* eventkit's own tables */
+	eventkit_nsp = get_namespace_oid("eventkit", true);
+	nspname = get_namespace_name(get_rel_namespace(tgrelid));
+	if (get_rel_namespace(tgrelid) == eventkit_nsp ||
+		(nspname != NULL && strcmp(nspname, "eventkit_internal") == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot make eventkit's internal table \"%s.%s\" a Citus table",
+						nspname, get_rel_name(tgrelid)),
+				 errdetail("eventkit reads and writes its catalog, ledgers and batch log on this node; as a Citus table, this node's copy would be an empty shell."),
+				 errhint("Distribute a stream with eventkit.distribute_stream(), which distributes its ledger with it.")));
+
+	/* a stream: its ledger must go with it */
+	{
+		StreamInfo	stream;
+		bool		is_stream;
+
+		SPI_connect();
+		is_stream = ek_streams_read(tgrelid, &stream, true);
+		SPI_finish();
+		if (is_stream)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("stream \"%s\" must be distributed with eventkit.distribute_stream()",
+							get_rel_name(tgrelid)),
+					 errdetail("Its dedup ledger must be distributed with it, co-located by user key."),
+					 errhint("Call eventkit.distribute_stream('%s') on the coordinator.",
+							 get_rel_name(tgrelid))));
+	}
+}
+
+static void
+ek_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId,
+				 void *arg)
+{
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+	if (access != OAT_POST_CREATE || classId != TriggerRelationId || distributing)
+		return;
+	if (!IsTransactionState() || !OidIsValid(get_extension_oid("eventkit", true)))
+		return;
+
+	/*
+	 * Citus's own connections between nodes ("citus_internal gpid=...")
+	 * replay what a user's session on another node started, and that node
+	 * checked it: metadata sync makes the same trigger on every worker.
+	 */
+	if (application_name != NULL && strncmp(application_name, "citus_", 6) == 0 &&
+		strstr(application_name, " gpid=") != NULL)
+		return;
+	check_citus_trigger(objectId);
+}
+
+/* Called from _PG_init. */
+void
+ek_citus_guard_init(void)
+{
+	prev_object_access = object_access_hook;
+	object_access_hook = ek_object_access;
+}

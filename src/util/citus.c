@@ -1,0 +1,79 @@
+/*-------------------------------------------------------------------------
+ *
+ * citus.c
+ *	  Citus detection: whether the citus extension is installed in this
+ *	  database, and whether a relation is a Citus table (distributed,
+ *	  reference or Citus local).  A Citus table's local relation on the
+ *	  coordinator is a shell: its rows live in shards on the nodes, so
+ *	  eventkit's fast paths (heap and index calls) must never write there.
+ *
+ *	  Read straight from pg_dist_partition through its index on logicalrelid
+ *	  (a syscache lookup and one index probe, no SPI), so the check costs
+ *	  nothing measurable per batch, and nothing at all without Citus (the
+ *	  catalog table is then absent).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/table.h"
+#include "catalog/pg_namespace.h"
+#include "commands/extension.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "util/citus.h"
+
+/* pg_dist_partition's columns eventkit reads (Citus 11 to 13) */
+#define Anum_dist_partition_logicalrelid 1
+#define Anum_dist_partition_partmethod 2
+
+/* Is the citus extension installed in this database? */
+bool
+ek_citus_installed(void)
+{
+	return OidIsValid(get_extension_oid("citus", true));
+}
+
+/*
+ * The kind of Citus table relid is (pg_dist_partition.partmethod), or
+ * EK_CITUS_NONE when it is none or Citus is not installed.
+ */
+char
+ek_citus_table_kind(Oid relid)
+{
+	Oid			dist_relid;
+	Oid			index_relid;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	char		kind = EK_CITUS_NONE;
+
+	dist_relid = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	if (!OidIsValid(dist_relid))
+		return EK_CITUS_NONE;
+	index_relid = get_relname_relid("pg_dist_partition_logical_relid_index",
+									PG_CATALOG_NAMESPACE);
+
+	rel = table_open(dist_relid, AccessShareLock);
+	ScanKeyInit(&key, Anum_dist_partition_logicalrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, index_relid, OidIsValid(index_relid), NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_dist_partition_partmethod,
+									 RelationGetDescr(rel), &isnull);
+
+		kind = isnull ? EK_CITUS_REPLICATED : DatumGetChar(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return kind;
+}

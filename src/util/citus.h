@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * citus.h
+ *	  Is Citus here, and is a relation a Citus table (citus.c)?  Read from
+ *	  Citus's own catalog (pg_dist_partition) without linking to Citus, so
+ *	  that eventkit loads and runs the same with or without it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EK_UTIL_CITUS_H
+#define EK_UTIL_CITUS_H
+
+#include "postgres.h"
+
+/* pg_dist_partition.partmethod of a relation; EK_CITUS_NONE: not a Citus table */
+#define EK_CITUS_NONE		'\0'
+#define EK_CITUS_HASH		'h'		/* hash-distributed */
+#define EK_CITUS_REPLICATED	'n'		/* reference table or Citus local table */
+
+extern bool ek_citus_installed(void);
+extern char ek_citus_table_kind(Oid relid);
+
+#define ek_citus_table(relid) (ek_citus_table_kind(relid) != EK_CITUS_NONE)
+
+#endif							/* EK_UTIL_CITUS_H */

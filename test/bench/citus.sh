@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Scale-out on Citus, benchmark (not part of CI; docs/citus.md).
+#
+# On this machine, four throwaway PostgreSQL 15 instances: a plain one with
+# eventkit (single node) and a Citus cluster (coordinator and two workers,
+# shared_preload_libraries = 'citus,eventkit').  The same deterministic
+# Segment-style events (~5% re-sent) in batches of BATCH, one transaction
+# per batch, one client, by turns, REPEAT times, each time into a new
+# stream:
+#   single       eventkit.ingest on the plain instance
+#   coordinator  eventkit.ingest on the coordinator, into a stream made by
+#                eventkit.distribute_stream(stream, SHARDS)
+# Prints events/s of each (median, min, max), the ratio coordinator/single
+# of the medians, and the load (uptime).  Ingest through the workers is not
+# built yet (docs/citus.md), so it is not measured.
+#
+# Environment: EVENTS (50000) BATCH (1000) REPEAT (3) SHARDS (8)
+#              CACHED_CONNS (16: citus.max_cached_conns_per_worker; Citus's
+#              default, 1, opens a connection per shard and call)
+#              PORT (54350, uses PORT..PORT+3) PGBIN (pg_config's bindir)
+#              KEEP (0)
+# Needs eventkit and Citus installed into that PostgreSQL (make install;
+# shared/citus/install-citus.sh).  Run as root or as a user who can initdb.
+set -euo pipefail
+
+EVENTS=${EVENTS:-50000}
+BATCH=${BATCH:-1000}
+REPEAT=${REPEAT:-3}
+SHARDS=${SHARDS:-8}
+CACHED_CONNS=${CACHED_CONNS:-16}
+PORT=${PORT:-54350}
+PGBIN=${PGBIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
+KEEP=${KEEP:-0}
+export LC_ALL=C.UTF-8 PGTZ=UTC
+unset PGHOST PGPORT PGUSER PGDATABASE PGSERVICE
+export PGOPTIONS='-c client_min_messages=warning'
+
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+if [ "$(id -u)" = 0 ]; then
+	as_pg() { runuser -u postgres -- "$@"; }
+else
+	as_pg() { "$@"; }
+fi
+[ -f "$("$PGBIN/pg_config" --pkglibdir)/citus.so" ] || die "Citus is not installed (shared/citus/install-citus.sh)"
+
+W=$(mktemp -d /tmp/eventkit-citus-bench.XXXXXX)
+chmod 755 "$W"
+[ "$(id -u)" = 0 ] && chown postgres: "$W"
+NODES="single coord w1 w2"
+cleanup() {
+	for n in $NODES; do
+		[ -f "$W/$n/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$W/$n" -m fast -w stop >/dev/null 2>&1 || true
+	done
+	if [ "$KEEP" = 1 ]; then log "kept $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+
+port_of() { case $1 in single) echo $PORT ;; coord) echo $((PORT + 1)) ;; w1) echo $((PORT + 2)) ;; w2) echo $((PORT + 3)) ;; esac; }
+q() { local n=$1; shift; as_pg "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$W" -p "$(port_of $n)" -d postgres "$@"; }
+
+for n in $NODES; do
+	as_pg "$PGBIN/initdb" -D "$W/$n" -A trust -U postgres >/dev/null
+	preload="'citus,eventkit'"
+	[ $n = single ] && preload="'eventkit'"
+	cat >>"$W/$n/postgresql.conf" <<CONF
+port = $(port_of $n)
+listen_addresses = ''
+unix_socket_directories = '$W'
+shared_preload_libraries = $preload
+max_prepared_transactions = 100
+shared_buffers = 256MB
+eventkit.scheduler_enabled = off
+CONF
+	[ $n = single ] || cat >>"$W/$n/postgresql.conf" <<CONF
+citus.node_conninfo = 'sslmode=disable'
+citus.local_hostname = '$W'
+citus.max_cached_conns_per_worker = $CACHED_CONNS
+CONF
+	as_pg "$PGBIN/pg_ctl" -D "$W/$n" -l "$W/$n.log" -w start >/dev/null
+done
+for n in coord w1 w2; do q $n -c "CREATE EXTENSION citus"; done
+q coord -c "SELECT citus_set_coordinator_host('$W', $(port_of coord))" \
+	-c "SELECT citus_add_node('$W', $(port_of w1))" -c "SELECT citus_add_node('$W', $(port_of w2))" >/dev/null
+
+# the same events on both: ids i (batch k holds ids k*BATCH .. +BATCH-1,
+# and re-sends the first 5% of the batch before it)
+setup="
+CREATE EXTENSION eventkit;
+CREATE TABLE batches AS
+SELECT k, jsonb_build_object('sentAt', '2026-01-01T00:00:00Z', 'batch', jsonb_agg(jsonb_build_object(
+		'type', 'track', 'messageId', 'm-' || id, 'userId', 'u' || (id % 997),
+		'anonymousId', 'a' || (id % 1009), 'event', 'Order Completed',
+		'properties', jsonb_build_object('id', id, 'revenue', id % 97, 'sku', 'sku-' || (id % 113)),
+		'context', jsonb_build_object('library', jsonb_build_object('name', 'analytics.js')),
+		'timestamp', now() - (id % 48) * interval '1 hour') ORDER BY id)) AS payload
+  FROM generate_series(0, $EVENTS / $BATCH - 1) k,
+	   LATERAL (SELECT g AS id FROM generate_series(k * $BATCH, k * $BATCH + $BATCH * 95 / 100 - 1) g
+				UNION ALL SELECT g FROM generate_series((k - 1) * $BATCH, (k - 1) * $BATCH + $BATCH / 20 - 1) g
+				 WHERE k > 0) ids
+ GROUP BY k;
+CREATE PROCEDURE run(stream regclass) LANGUAGE plpgsql AS \$\$
+DECLARE b record;
+BEGIN
+	FOR b IN SELECT payload FROM batches ORDER BY k LOOP
+		PERFORM eventkit.ingest(stream, b.payload);
+		COMMIT;
+	END LOOP;
+END \$\$;"
+q single -c "$setup"
+q coord -c "$setup"
+NB=$(q single -c "SELECT sum(jsonb_array_length(payload->'batch')) FROM batches")
+
+declare -A rates
+for r in $(seq 1 "$REPEAT"); do
+	for path in single coordinator; do
+		n=single
+		[ $path = coordinator ] && n=coord
+		q $n -c "SELECT eventkit.drop_stream(c.oid::regclass) FROM pg_class c WHERE c.oid = to_regclass('ev')" \
+			-c "SELECT eventkit.create_stream('ev', key_partitions => 0)" >/dev/null
+		[ $path = coordinator ] && q coord -c "SELECT eventkit.distribute_stream('ev', $SHARDS)" >/dev/null 2>&1
+		q $n -c "CHECKPOINT"
+		t0=$(date +%s.%N)
+		q $n -c "CALL run('ev')"
+		t1=$(date +%s.%N)
+		stored=$(q $n -c "SELECT count(*) FROM ev")
+		rate=$(echo "$NB / ($t1 - $t0)" | bc -l)
+		rates[$path]="${rates[$path]:-} $rate"
+		log "$path run $r: $NB events ($stored stored) in $(printf '%.2f' "$(echo "$t1 - $t0" | bc -l)") s: $(printf '%.0f' "$rate") events/s"
+	done
+done
+
+stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.0f %.0f %.0f", m, a[1], a[NR]}'; }
+read -r ms mins maxs <<<"$(echo "${rates[single]}" | stats)"
+read -r mc minc maxc <<<"$(echo "${rates[coordinator]}" | stats)"
+echo "events per run: $NB in batches of $BATCH (~5% re-sent), $REPEAT runs, $SHARDS shards on 2 workers"
+printf '%-12s median %8s events/s  (min %s, max %s)\n' single "$ms" "$mins" "$maxs"
+printf '%-12s median %8s events/s  (min %s, max %s)\n' coordinator "$mc" "$minc" "$maxc"
+printf 'ratio coordinator/single (medians): %.2f\n' "$(echo "$mc / $ms" | bc -l)"
+echo "load: $(uptime)"

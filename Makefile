@@ -20,6 +20,7 @@ OBJS = \
 	src/catalog/kafka.o \
 	src/jsonschema/jsonschema.o \
 	src/jsonschema/jsonschema_compile.o \
+	src/jsonschema/jsonschema_dialect.o \
 	src/jsonschema/jsonschema_format.o \
 	src/jsonschema/jsonschema_idn.o \
 	src/jsonschema/jsonschema_meta.o \
@@ -34,6 +35,8 @@ OBJS = \
 	src/pipeline/writer.o \
 	src/pipeline/plan/plan.o \
 	src/pipeline/plan/plan_check.o \
+	src/pipeline/plan/plan_formats.o \
+	src/pipeline/plan/plan_schema.o \
 	src/pipeline/plan/plan_sql.o \
 	src/pipeline/dedup/ledger.o \
 	src/pipeline/dedup/ledger_filter.o \

@@ -89,3 +89,18 @@ SELECT 'scheduler'::text AS component,
 								   pg_catalog.round(EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) s.last_loop_at), 1))
 	   END AS detail
   FROM eventkit.scheduler_status() s;
+
+-- ==== Tracking-plan formats: create_plan(..., strict) (issue 18) ====
+-- (src/pipeline/plan/plan_formats.c, src/jsonschema/jsonschema_dialect.c;
+-- sql/plan_formats.sql)
+--
+-- Segment's Config API plans and draft-04 schemas need no SQL change;
+-- create_plan gains strict (DEFAULT true, so two-argument calls keep
+-- working).  The library's create_plan also serves the 1.3 signature.
+DROP FUNCTION eventkit.create_plan(text, jsonb);
+CREATE FUNCTION eventkit.create_plan(name text, spec jsonb, strict boolean DEFAULT true)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'eventkit_create_plan'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION eventkit.create_plan(text, jsonb, boolean) IS
+'store a new version of a tracking plan (eventkit''s format, Segment''s tracking-plan export or Config API plan; a new plan owned by the caller, or a plan the caller owns); strict => false ignores unknown schema keywords with a warning; returns the version';

@@ -635,12 +635,14 @@ COMMENT ON COLUMN eventkit.violation_stats.first_plan_version IS 'the first plan
 COMMENT ON COLUMN eventkit.violation_stats.last_plan_version IS 'the last plan version that found it';
 COMMENT ON COLUMN eventkit.violation_stats.last_batch_id IS 'the last ingest call that found it';
 
-CREATE FUNCTION eventkit.create_plan(name text, spec jsonb)
+-- (1.4, issue 18: strict; a non-strict plan ignores unknown schema keywords
+-- with one WARNING listing them)
+CREATE FUNCTION eventkit.create_plan(name text, spec jsonb, strict boolean DEFAULT true)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'eventkit_create_plan'
 LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION eventkit.create_plan(text, jsonb) IS
-'store a new version of a tracking plan (a new plan owned by the caller, or a plan the caller owns); returns the version';
+COMMENT ON FUNCTION eventkit.create_plan(text, jsonb, boolean) IS
+'store a new version of a tracking plan (eventkit''s format, Segment''s tracking-plan export or Config API plan; a new plan owned by the caller, or a plan the caller owns); strict => false ignores unknown schema keywords with a warning; returns the version';
 
 CREATE FUNCTION eventkit.attach_plan(stream regclass, plan text, version integer DEFAULT NULL)
 RETURNS void

@@ -31,6 +31,8 @@ typedef struct PlanSchema
 	EkSchema   *schema;
 	char	   *schema_path;	/* "#/events/Order Completed/properties" */
 	const char *field;			/* properties, traits, context, or NULL: whole event */
+	Jsonb	   *source;			/* the schema as written (plan_columns.c reads
+								 * the planned properties' types from it) */
 } PlanSchema;
 
 /* One planned event (or, for Segment's IDENTIFY/GROUP rules, event type). */

@@ -98,7 +98,8 @@ ek_plan_add_schema(CompiledPlan *plan, PlannedEvent *pe, JsonbValue *v,
 	opts.location = path;
 	if (plan->segment)
 		opts.annotations = segment_annotations;
-	ps->schema = ek_schema_compile_opts(value_jsonb(v), &opts);
+	ps->source = value_jsonb(v);
+	ps->schema = ek_schema_compile_opts(ps->source, &opts);
 	ps->schema_path = path;
 	ps->field = field;
 	foreach_ptr(char, where, opts.ignored)

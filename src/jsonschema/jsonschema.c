@@ -410,9 +410,18 @@ validate_number_full(const EkNode *n, const EkVal *v, VCtx *cx)
 	if (n->minimum && num_cmp_bound(v->num, xsign, &n->minimum_n) < 0)
 		FAIL("minimum", "minimum", psprintf("must be >= %s", n->minimum_s));
 	if (n->exmax && num_cmp_bound(v->num, xsign, &n->exmax_n) >= 0)
-		FAIL("exclusiveMaximum", "exclusiveMaximum", psprintf("must be < %s", n->exmax_s));
+	{
+		/* draft-04 states an exclusive bound in "maximum" */
+		const char *kw = (n->draft04_excl & EK_D4_EXMAX) ? "maximum" : "exclusiveMaximum";
+
+		FAIL(kw, kw, psprintf("must be < %s", n->exmax_s));
+	}
 	if (n->exmin && num_cmp_bound(v->num, xsign, &n->exmin_n) <= 0)
-		FAIL("exclusiveMinimum", "exclusiveMinimum", psprintf("must be > %s", n->exmin_s));
+	{
+		const char *kw = (n->draft04_excl & EK_D4_EXMIN) ? "minimum" : "exclusiveMinimum";
+
+		FAIL(kw, kw, psprintf("must be > %s", n->exmin_s));
+	}
 	if (n->multiple && !num_is_multiple(v->num, n->multiple))
 		FAIL("multipleOf", "multipleOf", psprintf("must be multiple of %s", n->multiple_s));
 	return ok;

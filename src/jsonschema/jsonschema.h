@@ -37,6 +37,32 @@ typedef struct EkSchemaError
 extern EkSchema *ek_schema_compile(Jsonb *schema);
 
 /*
+ * How to read a schema.  draft: 0 = as its root "$schema" says (draft-07
+ * when it says nothing); 4 (draft-04: "id", boolean exclusiveMinimum and
+ * exclusiveMaximum), 6 or 7 = as that draft, whatever "$schema" says (a
+ * schema split out of a larger one keeps the larger one's draft).  lenient:
+ * unknown keywords, later drafts' keywords and unknown formats are ignored
+ * instead of rejected, and their schema locations ("#/properties/a/x-foo",
+ * an unknown format with its name after the location) appended to ignored.
+ */
+typedef struct EkSchemaOptions
+{
+	int			draft;
+	bool		lenient;
+	const char *const *annotations; /* more annotation keywords, NULL-ended
+									 * (Segment's "labels"); may be NULL */
+	const char *location;		/* where the schema is in the caller's
+								 * document ("#/events/A/properties"): compile
+								 * errors name places there; may be NULL */
+	List	   *ignored;		/* out: char * */
+} EkSchemaOptions;
+
+extern EkSchema *ek_schema_compile_opts(Jsonb *schema, EkSchemaOptions *opts);
+
+/* The draft a schema's root "$schema" names: 4, 6 or 7 (7: none); -1: another. */
+extern int	ek_schema_declared_draft(Jsonb *schema);
+
+/*
  * Validate an instance.  Returns true when valid.  When errors is NULL,
  * stops at the first failure (fast path); otherwise appends every error
  * (EkSchemaError *, allocated in CurrentMemoryContext) to *errors, as

@@ -31,6 +31,12 @@
 static void schema_error(const char *path, const char *hint,
 						 const char *fmt,...) pg_attribute_printf(3, 4) pg_attribute_noreturn();
 
+/*
+ * Where the schema being compiled is in the caller's document (a tracking
+ * plan): errors name that place.  Set by each compile.
+ */
+static const char *error_location = NULL;
+
 static void
 schema_error(const char *path, const char *hint, const char *fmt,...)
 {
@@ -52,7 +58,9 @@ schema_error(const char *path, const char *hint, const char *fmt,...)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid JSON Schema: %s", buf.data),
-			 errdetail("At schema location \"%s\".", path),
+			 errdetail("At schema location \"%s%s\".",
+					   error_location ? error_location : "",
+					   error_location && path[0] == '#' ? path + 1 : path),
 			 hint ? errhint("%s", hint) : 0));
 }
 
@@ -93,6 +101,8 @@ typedef struct Compiler
 	bool		meta_loaded;
 	EkSchema   *schema;
 	List	   *nodes;			/* every EkNode compiled */
+	int			draft;			/* 4, 6 or 7 (jsonschema_dialect.c) */
+	EkSchemaOptions *opts;		/* lenient, and what it ignored */
 } Compiler;
 
 #define DRAFT07_URI "http://json-schema.org/draft-07/schema"
@@ -373,7 +383,9 @@ prepass(Compiler *cc, const EkVal *v, const char *base, const char *path)
 	if (loc->path)
 		return;					/* already seen */
 
-	if (ek_object_lookup(v->cont, "$id", 3, &idv) && idv.kind == EKT_STRING &&
+	/* draft-04 names a schema's base URI "id" */
+	if (ek_object_lookup(v->cont, cc->draft == 4 ? "id" : "$id", cc->draft == 4 ? 2 : 3,
+						 &idv) && idv.kind == EKT_STRING &&
 		!ek_object_lookup(v->cont, "$ref", 4, NULL))
 	{
 		char	   *id = val_cstring(&idv);
@@ -780,69 +792,15 @@ kw_regex(Compiler *cc, const EkVal *v, const char *path, const char *kw)
 	return r;
 }
 
-/* Keywords that are annotations only: accepted, never validate. */
+/* An annotation keyword of the caller's (Segment's "labels")? */
 static bool
-is_annotation(const char *kw)
+is_extra_annotation(Compiler *cc, const char *kw)
 {
-	static const char *const names[] = {
-		"$schema", "$id", "$comment", "title", "description", "default",
-		"examples", "readOnly", "writeOnly", "contentMediaType",
-		"contentEncoding", "definitions"
-	};
-	int			i;
-
-	for (i = 0; i < lengthof(names); i++)
-		if (strcmp(kw, names[i]) == 0)
-			return true;
+	if (cc->opts->annotations != NULL)
+		for (const char *const *a = cc->opts->annotations; *a; a++)
+			if (strcmp(kw, *a) == 0)
+				return true;
 	return false;
-}
-
-/* Keywords of later drafts: rejected, because they would be ignored. */
-static bool
-is_later_draft(const char *kw)
-{
-	static const char *const names[] = {
-		"$defs", "$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef",
-		"$recursiveAnchor", "$vocabulary", "unevaluatedProperties",
-		"unevaluatedItems", "dependentRequired", "dependentSchemas",
-		"prefixItems", "minContains", "maxContains", "contentSchema"
-	};
-	int			i;
-
-	for (i = 0; i < lengthof(names); i++)
-		if (strcmp(kw, names[i]) == 0)
-			return true;
-	return false;
-}
-
-/* Which instances a validation keyword applies to (EkNode.has). */
-static uint16
-keyword_group(const char *kw)
-{
-	static const struct
-	{
-		const char *kw;
-		uint16		group;
-	}			groups[] = {
-		{"minimum", HAS_NUM}, {"maximum", HAS_NUM}, {"exclusiveMinimum", HAS_NUM},
-		{"exclusiveMaximum", HAS_NUM}, {"multipleOf", HAS_NUM},
-		{"minLength", HAS_STR}, {"maxLength", HAS_STR}, {"pattern", HAS_STR},
-		{"format", HAS_STR},
-		{"items", HAS_ARR}, {"additionalItems", HAS_ARR}, {"minItems", HAS_ARR},
-		{"maxItems", HAS_ARR}, {"uniqueItems", HAS_ARR}, {"contains", HAS_ARR},
-		{"properties", HAS_OBJ}, {"patternProperties", HAS_OBJ},
-		{"additionalProperties", HAS_OBJ}, {"required", HAS_OBJ},
-		{"minProperties", HAS_OBJ}, {"maxProperties", HAS_OBJ},
-		{"dependencies", HAS_OBJ}, {"propertyNames", HAS_OBJ},
-		{"enum", HAS_ANY}, {"const", HAS_ANY}, {"allOf", HAS_ANY}, {"anyOf", HAS_ANY},
-		{"oneOf", HAS_ANY}, {"not", HAS_ANY}, {"if", HAS_ANY}
-	};
-	int			i;
-
-	for (i = 0; i < lengthof(groups); i++)
-		if (strcmp(kw, groups[i].kw) == 0)
-			return groups[i].group;
-	return 0;
 }
 
 static void
@@ -862,6 +820,13 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 	{
 		node->maximum = kw_number(v, path, kw, &node->maximum_s);
 		num_decode(node->maximum, &node->maximum_n);
+	}
+	else if ((strcmp(kw, "exclusiveMinimum") == 0 || strcmp(kw, "exclusiveMaximum") == 0) &&
+			 cc->draft == 4 && v->kind == EKT_BOOLEAN)
+	{
+		/* draft-04: a flag on "minimum"/"maximum", applied by compile_value */
+		if (v->b)
+			node->draft04_excl |= strcmp(kw, "exclusiveMinimum") == 0 ? EK_D4_EXMIN : EK_D4_EXMAX;
 	}
 	else if (strcmp(kw, "exclusiveMinimum") == 0)
 	{
@@ -903,6 +868,13 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 							node->format_name),
 					 errdetail("At schema location \"%s\".", path),
 					 errhint("The idn-hostname and idn-email formats need PostgreSQL built with ICU (--with-icu).")));
+		if (node->format == NULL && cc->opts->lenient)
+		{
+			cc->opts->ignored = lappend(cc->opts->ignored,
+										psprintf("%s (\"%s\")", path, node->format_name));
+			node->format_name = NULL;
+			return;
+		}
 		if (node->format == NULL)
 			schema_error(path, "Supported formats: date-time, date, time, email, idn-email, hostname, idn-hostname, ipv4, ipv6, uri, uri-reference, iri, iri-reference, uri-template, uuid, json-pointer, relative-json-pointer, regex.",
 						 "unknown format \"%s\"", node->format_name);
@@ -1089,20 +1061,16 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 		node->else_ = compile_value(cc, v, base, path);
 	else if (strcmp(kw, "$schema") == 0)
 	{
-		char	   *s;
-
 		if (v->kind != EKT_STRING)
 			schema_error(path, NULL, "keyword \"$schema\" must be a string");
-		s = uri_strip_fragment(val_cstring(v));
-		if (strcmp(s, DRAFT07_URI) != 0 &&
-			strcmp(s, "https://json-schema.org/draft-07/schema") != 0)
-			schema_error(path, "Only JSON Schema draft-07 is supported.",
+		if (ek_draft_of_uri(v->str, v->len) == 0)
+			schema_error(path, "JSON Schema draft-07, draft-06 and draft-04 are supported.",
 						 "unsupported $schema \"%.*s\"", v->len, v->str);
 	}
-	else if (strcmp(kw, "$id") == 0)
+	else if (strcmp(kw, "$id") == 0 || (strcmp(kw, "id") == 0 && cc->draft == 4))
 	{
 		if (v->kind != EKT_STRING)
-			schema_error(path, NULL, "keyword \"$id\" must be a string");
+			schema_error(path, NULL, "keyword \"%s\" must be a string", kw);
 	}
 	else if (strcmp(kw, "definitions") == 0)
 	{
@@ -1110,18 +1078,23 @@ compile_keyword(Compiler *cc, EkNode *node, const char *kw, const EkVal *v,
 			schema_error(path, NULL, "keyword \"definitions\" must be an object of schemas");
 		/* compiled when referenced */
 	}
-	else if (is_annotation(kw))
+	else if (ek_kw_is_annotation(kw) || is_extra_annotation(cc, kw))
 		 /* annotation: nothing to check */ ;
-	else if (is_later_draft(kw))
-		schema_error(path, "The validator implements JSON Schema draft-07, which does not have this keyword.",
-					 "unsupported keyword \"%s\"", kw);
 	else if (strncmp(kw, "x-", 2) == 0)
 		 /* extension annotation */ ;
+	else if (cc->opts->lenient)
+	{
+		cc->opts->ignored = lappend(cc->opts->ignored, (char *) path);
+		return;
+	}
+	else if (ek_kw_is_later_draft(kw))
+		schema_error(path, "The validator implements JSON Schema draft-07, which does not have this keyword.",
+					 "unsupported keyword \"%s\"", kw);
 	else
 		schema_error(path, "Unknown keywords are rejected rather than ignored; annotations of your own may be named \"x-...\".",
 					 "unknown keyword \"%s\"", kw);
 
-	node->has |= keyword_group(kw);
+	node->has |= ek_kw_group(kw);
 }
 
 static EkNode *
@@ -1265,6 +1238,14 @@ compile_value(Compiler *cc, const EkVal *v, const char *base, const char *path)
 		read_child(v->cont, container_base(v->cont), i + n, &vo, &x);
 		compile_keyword(cc, node, val_cstring(&k), &x, base, path);
 	}
+	if (node->draft04_excl)
+	{
+		const char *problem = ek_draft04_exclusive(node);
+
+		if (problem)
+			schema_error(path, "In draft-04 the boolean makes the bound beside it exclusive.",
+						 "%s", problem);
+	}
 	mark_required_props(node);
 	if (node->has & HAS_NUM)
 		node->work |= EKT_NUMBER;
@@ -1330,6 +1311,14 @@ free_regexes(void *arg)
 EkSchema *
 ek_schema_compile(Jsonb *schema)
 {
+	EkSchemaOptions opts = {0};
+
+	return ek_schema_compile_opts(schema, &opts);
+}
+
+EkSchema *
+ek_schema_compile_opts(Jsonb *schema, EkSchemaOptions *opts)
+{
 	Compiler	cc;
 	HASHCTL		ctl;
 	EkVal		root;
@@ -1349,6 +1338,11 @@ ek_schema_compile(Jsonb *schema)
 
 	memset(&cc, 0, sizeof(cc));
 	cc.schema = result;
+	cc.opts = opts;
+	error_location = opts->location;
+	cc.draft = opts->draft;
+	if (cc.draft == 0)
+		cc.draft = ek_schema_declared_draft(copy) > 0 ? ek_schema_declared_draft(copy) : 7;
 	ctl.keysize = sizeof(JsonbContainer *);
 	ctl.entrysize = sizeof(LocEntry);
 	ctl.hcxt = CurrentMemoryContext;

@@ -93,6 +93,10 @@ typedef struct EkDep
 #define HAS_OBJ		0x0008
 #define HAS_ANY		0x0010		/* enum, const, combinators, if, not */
 
+/* EkNode.draft04_excl: a draft-04 "minimum"/"maximum" made exclusive */
+#define EK_D4_EXMIN	0x01
+#define EK_D4_EXMAX	0x02
+
 typedef struct EkNum
 {
 	int			sign;			/* -1, 0, 1 */
@@ -123,6 +127,7 @@ struct EkNode
 				maximum_n,
 				exmin_n,
 				exmax_n;
+	uint8		draft04_excl;	/* EK_D4_*: draft-04 boolean exclusive bounds */
 	const char *minimum_s,
 			   *maximum_s,
 			   *exmin_s,
@@ -445,6 +450,13 @@ extern bool ek_equal(const EkVal *a, const EkVal *b);
 
 /* jsonschema_meta.c */
 extern const char *const ek_draft07_metaschema;
+
+/* jsonschema_dialect.c */
+extern int	ek_draft_of_uri(const char *uri, int len);
+extern bool ek_kw_is_annotation(const char *kw);
+extern bool ek_kw_is_later_draft(const char *kw);
+extern uint16 ek_kw_group(const char *kw);
+extern const char *ek_draft04_exclusive(EkNode *node);
 
 /* jsonschema_format.c */
 extern EkFormatCheck ek_format_lookup(const char *name, bool *unavailable);

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * plan.c
- *	  Tracking plans: compiling a plan spec (eventkit's own format or
- *	  Segment's tracking-plan export) into per-event JSON Schema
- *	  validators; the per-backend cache of compiled plans; and name
+ *	  Tracking plans: compiling a plan spec into per-event JSON Schema
+ *	  validators (eventkit's own format here, Segment's tracking-plan
+ *	  export and Config API plan in plan_formats.c, what they share in
+ *	  plan_schema.c); the per-backend cache of compiled plans; and name
  *	  normalization.  Checking events against a compiled plan is in
  *	  plan_check.c, the SQL functions that create and attach plans in
  *	  plan_sql.c.
@@ -139,58 +140,10 @@ ek_plan_find_name(const PlanName *names, int n, const char *key, const char *typ
 	return hit ? hit->event : NULL;
 }
 
-int
-ek_cstring_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* ---------------------------------------------------------------------
  * Compiling a spec
  * ---------------------------------------------------------------------
  */
-
-static void
-spec_error(const char *where, const char *msg, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid tracking plan: %s", msg),
-			 errdetail("At %s.", where),
-			 errhint("%s", hint)));
-}
-
-bool
-ek_jbv_key_is(const JsonbValue *k, const char *s)
-{
-	return k->val.string.len == strlen(s) && memcmp(k->val.string.val, s, k->val.string.len) == 0;
-}
-
-char *
-ek_jbv_cstring(const JsonbValue *v)
-{
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-static const char *
-json_kind(const JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvString:
-			return "a string";
-		case jbvNumeric:
-			return "a number";
-		case jbvBool:
-			return "a boolean";
-		case jbvNull:
-			return "null";
-		case jbvBinary:
-			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
-		default:
-			return "a value";
-	}
-}
 
 static PlanPolicy
 parse_policy(const JsonbValue *v, const char *key, const bool *allowed)
@@ -208,56 +161,11 @@ parse_policy(const JsonbValue *v, const char *key, const bool *allowed)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid tracking plan: \"%s\" must be one of %s", key, choices.data),
-			 errdetail("It is %s%s%s.", json_kind(v),
+			 errdetail("It is %s%s%s.", ek_json_kind(v),
 					   v->type == jbvString ? ": " : "",
 					   v->type == jbvString ? ek_jbv_cstring(v) : ""),
 			 errhint("Leave \"%s\" out to use the default.", key)));
 	return POLICY_ALLOW;		/* keep compiler quiet */
-}
-
-static Jsonb *
-value_jsonb(JsonbValue *v)
-{
-	return JsonbValueToJsonb(v);
-}
-
-/* Compile one schema of a planned event, with its schemaPath prefix. */
-static void
-add_schema(PlannedEvent *pe, JsonbValue *v, const char *field, char *path)
-{
-	PlanSchema *ps = &pe->schemas[pe->nschemas++];
-
-	if (!(v->type == jbvBool || v->type == jbvObject ||
-		  (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))))
-		spec_error(path, psprintf("a schema must be an object or a boolean, not %s",
-								  json_kind(v)),
-				   "Give a JSON Schema (draft-07) object.");
-	ps->schema = ek_schema_compile(value_jsonb(v));
-	ps->schema_path = path;
-	ps->field = field;
-
-	/* the planned property names, for naming rules and unplanned properties */
-	if (field != NULL && strcmp(field, "properties") == 0 && v->type == jbvBinary)
-	{
-		JsonbValue *props = getKeyJsonValueFromContainer(v->val.binary.data,
-														 "properties", 10, NULL);
-
-		if (props != NULL && props->type == jbvBinary &&
-			JsonContainerIsObject(props->val.binary.data))
-		{
-			JsonbIterator *it = JsonbIteratorInit(props->val.binary.data);
-			JsonbValue	k;
-			JsonbIteratorToken tok;
-			int			n = JsonContainerSize(props->val.binary.data);
-
-			pe->props = palloc(sizeof(char *) * Max(n, 1));
-			while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-				if (tok == WJB_KEY)
-					pe->props[pe->nprops++] = ek_jbv_cstring(&k);
-			qsort(pe->props, pe->nprops, sizeof(char *), ek_cstring_cmp);
-			pe->props_listed = true;
-		}
-	}
 }
 
 /* {"properties": schema, "traits": schema, "context": schema, "aliases": [...]} */
@@ -276,9 +184,9 @@ compile_native_event(CompiledPlan *plan, List **aliases, JsonbValue *k, JsonbVal
 	pe->name = name;
 	pe->type = "track";
 	if (k->val.string.len == 0)
-		spec_error("#/events", "an event name must not be empty", "Name the event.");
+		ek_plan_spec_error("#/events", "an event name must not be empty", "Name the event.");
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		spec_error(where, psprintf("a planned event must be an object, not %s", json_kind(v)),
+		ek_plan_spec_error(where, psprintf("a planned event must be an object, not %s", ek_json_kind(v)),
 				   "Describe the event as {\"properties\": <schema>, \"traits\": <schema>, \"context\": <schema>, \"aliases\": [...]}.");
 
 	it = JsonbIteratorInit(v->val.binary.data);
@@ -291,7 +199,7 @@ compile_native_event(CompiledPlan *plan, List **aliases, JsonbValue *k, JsonbVal
 		{
 			char	   *field = ek_jbv_cstring(&fk);
 
-			add_schema(pe, &fv, field, psprintf("%s/%s", where, field));
+			ek_plan_add_schema(plan, pe, &fv, field, psprintf("%s/%s", where, field), 0);
 		}
 		else if (ek_jbv_key_is(&fk, "aliases"))
 		{
@@ -299,7 +207,7 @@ compile_native_event(CompiledPlan *plan, List **aliases, JsonbValue *k, JsonbVal
 			JsonbValue	av;
 
 			if (fv.type != jbvBinary || !JsonContainerIsArray(fv.val.binary.data))
-				spec_error(psprintf("%s/aliases", where), "aliases must be an array of names",
+				ek_plan_spec_error(psprintf("%s/aliases", where), "aliases must be an array of names",
 						   "Write \"aliases\": [\"Checkout Finished\"].");
 			ait = JsonbIteratorInit(fv.val.binary.data);
 			while ((tok = JsonbIteratorNext(&ait, &av, true)) != WJB_DONE)
@@ -307,132 +215,17 @@ compile_native_event(CompiledPlan *plan, List **aliases, JsonbValue *k, JsonbVal
 				if (tok != WJB_ELEM)
 					continue;
 				if (av.type != jbvString || av.val.string.len == 0)
-					spec_error(psprintf("%s/aliases", where),
+					ek_plan_spec_error(psprintf("%s/aliases", where),
 							   "aliases must be non-empty strings",
 							   "Write \"aliases\": [\"Checkout Finished\"].");
 				*aliases = lappend(*aliases, list_make2(ek_jbv_cstring(&av), pe));
 			}
 		}
 		else if (!ek_jbv_key_is(&fk, "description") && !ek_jbv_key_is(&fk, "version"))
-			spec_error(where, psprintf("unknown key \"%s\" in a planned event", ek_jbv_cstring(&fk)),
+			ek_plan_spec_error(where, psprintf("unknown key \"%s\" in a planned event", ek_jbv_cstring(&fk)),
 					   "A planned event has \"properties\", \"traits\", \"context\", \"aliases\" and \"description\".");
 	}
 	return pe;
-}
-
-/*
- * One rule of Segment's export: {"type": "TRACK", "key": name, "version": n,
- * "jsonSchema": schema of the whole event}.  The schemas of the event's
- * properties, traits and context are taken out of the whole-event schema so
- * that naming rules apply to them; the rest of it checks the event itself.
- */
-static void
-compile_segment_rule(CompiledPlan *plan, JsonbValue *rule, int idx, int *versions)
-{
-	PlannedEvent *pe = &plan->events[idx];
-	char	   *where = psprintf("#/rules/%d", idx);
-	JsonbValue *type,
-			   *key,
-			   *version,
-			   *schema;
-	static const char *const types[][2] = {
-		{"TRACK", "track"}, {"IDENTIFY", "identify"}, {"GROUP", "group"},
-		{"PAGE", "page"}, {"SCREEN", "screen"}, {"COMMON", "*"}
-	};
-
-	if (rule->type != jbvBinary || !JsonContainerIsObject(rule->val.binary.data))
-		spec_error(where, "a rule must be an object", "Use Segment's tracking-plan export format.");
-	type = getKeyJsonValueFromContainer(rule->val.binary.data, "type", 4, NULL);
-	key = getKeyJsonValueFromContainer(rule->val.binary.data, "key", 3, NULL);
-	version = getKeyJsonValueFromContainer(rule->val.binary.data, "version", 7, NULL);
-	schema = getKeyJsonValueFromContainer(rule->val.binary.data, "jsonSchema", 10, NULL);
-
-	pe->type = NULL;
-	if (type != NULL && type->type == jbvString)
-		for (int t = 0; t < lengthof(types); t++)
-			if (ek_jbv_key_is(type, types[t][0]))
-				pe->type = types[t][1];
-	if (pe->type == NULL)
-		spec_error(where, "a rule's \"type\" must be TRACK, IDENTIFY, GROUP, PAGE, SCREEN or COMMON",
-				   "Use Segment's tracking-plan export format.");
-	if (key != NULL && key->type == jbvString && key->val.string.len > 0)
-		pe->name = ek_jbv_cstring(key);
-	else if (key != NULL && key->type != jbvNull)
-		spec_error(where, "a rule's \"key\" must be a non-empty string", "Name the event in \"key\".");
-	if (strcmp(pe->type, "track") == 0 && pe->name == NULL)
-		spec_error(where, "a TRACK rule needs a \"key\" naming the event", "Name the event in \"key\".");
-	versions[idx] = 1;
-	if (version != NULL && version->type == jbvNumeric)
-		versions[idx] = DatumGetInt32(DirectFunctionCall1(numeric_int4,
-														  NumericGetDatum(version->val.numeric)));
-	if (schema == NULL)
-		return;
-	if (schema->type == jbvBinary && JsonContainerIsObject(schema->val.binary.data))
-	{
-		JsonbValue *props = getKeyJsonValueFromContainer(schema->val.binary.data,
-														 "properties", 10, NULL);
-		static const char *const fields[] = {"properties", "traits", "context"};
-		JsonbParseState *state = NULL;
-		JsonbIterator *it;
-		JsonbValue	k,
-					v;
-		JsonbIteratorToken tok;
-		JsonbValue	whole;
-
-		/* the field schemas */
-		if (props != NULL && props->type == jbvBinary &&
-			JsonContainerIsObject(props->val.binary.data))
-			for (int f = 0; f < lengthof(fields); f++)
-			{
-				JsonbValue *fs = getKeyJsonValueFromContainer(props->val.binary.data,
-															  fields[f], strlen(fields[f]), NULL);
-
-				if (fs != NULL)
-					add_schema(pe, fs, fields[f],
-							   psprintf("%s/jsonSchema/properties/%s", where, fields[f]));
-			}
-
-		/* the rest: the whole-event schema without those three */
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		it = JsonbIteratorInit(schema->val.binary.data);
-		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-		{
-			if (tok != WJB_KEY)
-				continue;
-			(void) JsonbIteratorNext(&it, &v, true);
-			if (ek_jbv_key_is(&k, "properties") && v.type == jbvBinary &&
-				JsonContainerIsObject(v.val.binary.data))
-			{
-				JsonbIterator *pit = JsonbIteratorInit(v.val.binary.data);
-				JsonbValue	pk,
-							pv;
-
-				pushJsonbValue(&state, WJB_KEY, &k);
-				pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-				while ((tok = JsonbIteratorNext(&pit, &pk, true)) != WJB_DONE)
-				{
-					if (tok != WJB_KEY)
-						continue;
-					(void) JsonbIteratorNext(&pit, &pv, true);
-					if (ek_jbv_key_is(&pk, "properties") || ek_jbv_key_is(&pk, "traits") ||
-						ek_jbv_key_is(&pk, "context"))
-						continue;
-					pushJsonbValue(&state, WJB_KEY, &pk);
-					pushJsonbValue(&state, WJB_VALUE, &pv);
-				}
-				pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-			}
-			else
-			{
-				pushJsonbValue(&state, WJB_KEY, &k);
-				pushJsonbValue(&state, WJB_VALUE, &v);
-			}
-		}
-		whole = *pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-		add_schema(pe, &whole, NULL, psprintf("%s/jsonSchema", where));
-	}
-	else
-		add_schema(pe, schema, NULL, psprintf("%s/jsonSchema", where));
 }
 
 static void
@@ -486,8 +279,14 @@ check_property_names(const PlannedEvent *pe)
  * Compile a spec into plan (whose cxt is current).  Every error is an
  * ereport naming the place in the spec.
  */
-void
-ek_compile_plan(CompiledPlan *plan, Jsonb *spec)
+/*
+ * The keys of a spec's object at where (the spec, or the object wrapped in
+ * "tracking_plan"): the policies; "events", "rules" and "tracking_plan" are
+ * read by the caller.  Other keys are an error unless metadata_ok (Segment's
+ * exports carry a name, a description, times, ...).
+ */
+static void
+read_plan_keys(CompiledPlan *plan, JsonbContainer *obj, const char *where, bool metadata_ok)
 {
 	static const bool unplanned_event_policies[] = {true, true, false, true, true};
 	static const bool unplanned_property_policies[] = {true, false, true, true, false};
@@ -496,35 +295,16 @@ ek_compile_plan(CompiledPlan *plan, Jsonb *spec)
 	JsonbValue	k,
 				v;
 	JsonbIteratorToken tok;
-	JsonbValue *events = NULL;
-	JsonbValue *rules = NULL;
-	bool		segment = false;
-	List	   *aliases = NIL;
-	const char **spellings;
-	int		   *versions;
-	int			n;
 
-	plan->unplanned_events = POLICY_ALLOW;
-	plan->unplanned_properties = POLICY_ALLOW;
-	plan->violations = POLICY_QUARANTINE;
-	plan->normalize = true;
-
-	if (!JB_ROOT_IS_OBJECT(spec))
-		spec_error("#", "a plan spec must be a JSON object",
-				   "Write {\"events\": {\"Order Completed\": {\"properties\": {...}}}}.");
-	rules = getKeyJsonValueFromContainer(&spec->root, "rules", 5, NULL);
-	segment = rules != NULL;
-
-	it = JsonbIteratorInit(&spec->root);
+	it = JsonbIteratorInit(obj);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
 		if (tok != WJB_KEY)
 			continue;
 		(void) JsonbIteratorNext(&it, &v, true);
-		if (ek_jbv_key_is(&k, "events"))
-			events = getKeyJsonValueFromContainer(&spec->root, "events", 6, NULL);
-		else if (ek_jbv_key_is(&k, "rules"))
-			 /* read above */ ;
+		if (ek_jbv_key_is(&k, "events") || ek_jbv_key_is(&k, "rules") ||
+			ek_jbv_key_is(&k, "tracking_plan"))
+			 /* read by the caller */ ;
 		else if (ek_jbv_key_is(&k, "unplanned_events"))
 			plan->unplanned_events = parse_policy(&v, "unplanned_events", unplanned_event_policies);
 		else if (ek_jbv_key_is(&k, "unplanned_properties"))
@@ -534,24 +314,74 @@ ek_compile_plan(CompiledPlan *plan, Jsonb *spec)
 		else if (ek_jbv_key_is(&k, "normalize_names"))
 		{
 			if (v.type != jbvBool)
-				spec_error("#/normalize_names", "\"normalize_names\" must be true or false",
-						   "Leave it out to normalize names.");
+				ek_plan_spec_error(psprintf("%s/normalize_names", where),
+								   "\"normalize_names\" must be true or false",
+								   "Leave it out to normalize names.");
 			plan->normalize = v.val.boolean;
 		}
-		else if (!segment)
-			spec_error("#", psprintf("unknown key \"%s\"", ek_jbv_cstring(&k)),
-					   "A plan has \"events\" (or Segment's \"rules\"), \"unplanned_events\", \"unplanned_properties\", \"violations\" and \"normalize_names\".");
+		else if (!metadata_ok)
+			ek_plan_spec_error(where, psprintf("unknown key \"%s\"", ek_jbv_cstring(&k)),
+							   "A plan has \"events\" (or Segment's \"rules\", or \"tracking_plan\"), \"unplanned_events\", \"unplanned_properties\", \"violations\" and \"normalize_names\".");
 		/* Segment's export carries metadata (name, description, ...): not rules */
 	}
-	if (events != NULL && rules != NULL)
-		spec_error("#", "a plan has either \"events\" or Segment's \"rules\", not both",
-				   "Convert one form into the other.");
+}
+
+/*
+ * Compile a spec into plan (whose cxt is current).  Every error is an
+ * ereport naming the place in the spec.  With plan->lenient, unknown
+ * schema keywords are ignored and listed in plan->ignored.
+ */
+void
+ek_compile_plan(CompiledPlan *plan, Jsonb *spec)
+{
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+	JsonbValue *events = NULL;
+	JsonbValue *rules = NULL;
+	JsonbValue *wrapped = NULL;
+	const char *rules_at = "#/rules";
+	List	   *aliases = NIL;
+	const char **spellings;
+	int			n;
+
+	plan->unplanned_events = POLICY_ALLOW;
+	plan->unplanned_properties = POLICY_ALLOW;
+	plan->violations = POLICY_QUARANTINE;
+	plan->normalize = true;
+
+	if (!JB_ROOT_IS_OBJECT(spec))
+		ek_plan_spec_error("#", "a plan spec must be a JSON object",
+						   "Write {\"events\": {\"Order Completed\": {\"properties\": {...}}}}.");
+	events = getKeyJsonValueFromContainer(&spec->root, "events", 6, NULL);
+	rules = getKeyJsonValueFromContainer(&spec->root, "rules", 5, NULL);
+	wrapped = getKeyJsonValueFromContainer(&spec->root, "tracking_plan", 13, NULL);
+	if ((events != NULL) + (rules != NULL) + (wrapped != NULL) > 1)
+		ek_plan_spec_error("#", "a plan has one of \"events\", Segment's \"rules\" or Segment's \"tracking_plan\"",
+						   "Convert one form into the other.");
+	if (wrapped != NULL)
+	{
+		/* the Config API's {"tracking_plan": {"rules": {...}, ...}} */
+		if (wrapped->type != jbvBinary || !JsonContainerIsObject(wrapped->val.binary.data))
+			ek_plan_spec_error("#/tracking_plan", psprintf("\"tracking_plan\" must be an object, not %s",
+														  ek_json_kind(wrapped)),
+							   "Give the tracking plan as Segment's Config API has it: {\"tracking_plan\": {\"display_name\": ..., \"rules\": {...}}}.");
+		rules = getKeyJsonValueFromContainer(wrapped->val.binary.data, "rules", 5, NULL);
+		if (rules == NULL)
+			ek_plan_spec_error("#/tracking_plan", "\"tracking_plan\" has no \"rules\"",
+							   "Give the tracking plan as Segment's Config API has it: {\"tracking_plan\": {\"display_name\": ..., \"rules\": {...}}}.");
+		rules_at = "#/tracking_plan/rules";
+		read_plan_keys(plan, wrapped->val.binary.data, "#/tracking_plan", true);
+	}
+	plan->segment = rules != NULL;
+	read_plan_keys(plan, &spec->root, "#", rules != NULL && wrapped == NULL);
 
 	if (events != NULL)
 	{
 		if (events->type != jbvBinary || !JsonContainerIsObject(events->val.binary.data))
-			spec_error("#/events", "\"events\" must be an object keyed by event name",
-					   "Write {\"events\": {\"Order Completed\": {...}}}.");
+			ek_plan_spec_error("#/events", "\"events\" must be an object keyed by event name",
+							   "Write {\"events\": {\"Order Completed\": {...}}}.");
 		n = JsonContainerSize(events->val.binary.data);
 		plan->events = palloc0(sizeof(PlannedEvent) * Max(n, 1));
 		it = JsonbIteratorInit(events->val.binary.data);
@@ -564,42 +394,14 @@ ek_compile_plan(CompiledPlan *plan, Jsonb *spec)
 			compile_native_event(plan, &aliases, &k, &v, plan->nevents++);
 		}
 	}
+	else if (rules != NULL && rules->type == jbvBinary && JsonContainerIsArray(rules->val.binary.data))
+		ek_plan_compile_export(plan, rules, rules_at);
+	else if (rules != NULL && rules->type == jbvBinary && JsonContainerIsObject(rules->val.binary.data))
+		ek_plan_compile_config_api(plan, rules, rules_at);
 	else if (rules != NULL)
-	{
-		if (rules->type != jbvBinary || !JsonContainerIsArray(rules->val.binary.data))
-			spec_error("#/rules", "\"rules\" must be an array",
-					   "Use Segment's tracking-plan export format: {\"rules\": [{\"type\": \"TRACK\", \"key\": ..., \"jsonSchema\": ...}]}.");
-		n = JsonContainerSize(rules->val.binary.data);
-		plan->events = palloc0(sizeof(PlannedEvent) * Max(n, 1));
-		versions = palloc0(sizeof(int) * Max(n, 1));
-		it = JsonbIteratorInit(rules->val.binary.data);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			if (tok == WJB_ELEM)
-			{
-				int			idx = plan->nevents++;
-				PlannedEvent *pe = &plan->events[idx];
-
-				CHECK_FOR_INTERRUPTS();
-				compile_segment_rule(plan, &v, idx, versions);
-				if (strcmp(pe->type, "*") == 0)
-					plan->common = pe;
-				/* several versions of one rule: the highest is in force */
-				for (int j = 0; j < idx; j++)
-				{
-					PlannedEvent *other = &plan->events[j];
-
-					if (other->type != NULL && strcmp(other->type, pe->type) == 0 &&
-						((other->name == NULL && pe->name == NULL) ||
-						 (other->name && pe->name && strcmp(other->name, pe->name) == 0)))
-					{
-						if (versions[j] > versions[idx])
-							pe->type = "-";
-						else
-							other->type = "-";
-					}
-				}
-			}
-	}
+		ek_plan_spec_error(rules_at, psprintf("\"rules\" must be an array (Segment's tracking-plan export) or an object (Segment's Config API), not %s",
+											  ek_json_kind(rules)),
+						   "Use Segment's tracking-plan export format, {\"rules\": [{\"type\": \"TRACK\", \"key\": ..., \"jsonSchema\": ...}]}, or the Config API's, {\"rules\": {\"global\": ..., \"events\": [...]}}.");
 
 	/* the name tables */
 	n = plan->nevents + list_length(aliases);
@@ -698,6 +500,11 @@ ek_load_plan(int32 plan_id, int32 version)
 	plan->version = version;
 	plan->plan_name = pstrdup(name);
 	plan->cxt = cxt;
+	/*
+	 * A stored version passed create_plan: in a strict plan there is nothing
+	 * to ignore, in a plan created with strict => false create_plan warned.
+	 */
+	plan->lenient = true;
 	ek_compile_plan(plan, spec);
 	MemoryContextSwitchTo(caller);
 

@@ -19,6 +19,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "lib/stringinfo.h"
 #include "utils/memutils.h"
 
 #include "catalog/plans.h"
@@ -66,17 +67,40 @@ check_plan_owner(Oid userid, const char *plan, const char *owner)
 				 errhint("Ask the plan's owner, or a member of its role, to do it.")));
 }
 
+/* One WARNING for everything a non-strict create_plan ignored. */
+static void
+warn_ignored(const char *name, List *ignored)
+{
+	StringInfoData list;
+
+	if (ignored == NIL)
+		return;
+	initStringInfo(&list);
+	foreach_ptr(char, where, ignored)
+		appendStringInfo(&list, "%s%s", list.len ? ", " : "", where);
+	ereport(WARNING,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg_plural("tracking plan \"%s\": %d unknown keyword ignored",
+						   "tracking plan \"%s\": %d unknown keywords ignored",
+						   list_length(ignored), name, list_length(ignored)),
+			 errdetail("Ignored (they check nothing): %s.", list.data),
+			 errhint("Remove them, name your own annotations \"x-...\", or leave strict => true to have them rejected.")));
+}
+
 /*
- * eventkit.create_plan(name text, spec jsonb) RETURNS int
+ * eventkit.create_plan(name text, spec jsonb, strict boolean DEFAULT true)
+ * RETURNS int
  *
  * Compiles the spec (every error is reported here, not at ingest) and
- * stores it as the plan's next version.
+ * stores it as the plan's next version.  strict => false ignores unknown
+ * schema keywords (and formats) with one WARNING listing them.  The 1.3
+ * catalog's two-argument function calls this too.
  */
 Datum
 eventkit_create_plan(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "name");
-	Jsonb	   *spec = PG_GETARG_JSONB_P(1);
+	Jsonb	   *spec;
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit plan check",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old;
@@ -89,10 +113,21 @@ eventkit_create_plan(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("plan name must not be empty")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("spec must not be null")));
+	spec = PG_GETARG_JSONB_P(1);
 
+	if (PG_NARGS() > 2 && PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("strict must not be null")));
 	old = MemoryContextSwitchTo(cxt);
 	plan.plan_name = name;
+	plan.lenient = PG_NARGS() > 2 && !PG_GETARG_BOOL(2);
 	ek_compile_plan(&plan, spec);
+	warn_ignored(name, plan.ignored);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 

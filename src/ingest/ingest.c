@@ -14,9 +14,11 @@
  *	  ingest_batch() is the pass, a straight line of stage calls: parse
  *	  the events (pipeline/event.c), check them against the stream's
  *	  tracking plan (pipeline/plan/), place them in time (partitions,
- *	  pipeline/partition.c), dedup them (pipeline/dedup/), write the new
+ *	  pipeline/partition.c), reject those with an erased id
+ *	  (pipeline/identity.c), dedup them (pipeline/dedup/), write the new
  *	  ones (pipeline/writer.c), fold them into the rollups' deltas
- *	  (rollup/delta.c), write the outcome rows, the violation counts and
+ *	  (rollup/delta.c), link the ids they carry (identity graph,
+ *	  pipeline/identity.c), write the outcome rows, the violation counts and
  *	  the batch log (catalog/), and wake the ledger job if dedup asked.
  *	  Each stage returns what it found; none calls another.
  *
@@ -49,6 +51,7 @@
 #include "catalog/streams.h"
 #include "ingest/ingest.h"
 #include "pipeline/dedup/dedup.h"
+#include "pipeline/identity.h"
 #include "pipeline/partition.h"
 #include "pipeline/payload.h"
 #include "pipeline/plan/plan.h"
@@ -231,6 +234,9 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	/* where in time: partitions made, or too_old, too_new, out_of_range */
 	ek_place_events(&stream, items->events, n, GetCurrentTransactionStartTimestamp());
 
+	/* events with an id forget_user erased are rejected (suppressed) */
+	ek_identity_check_suppressed(&stream, items->events, n);
+
 	/* events with problems are quarantined or rejected */
 	for (int i = 0; i < n; i++)
 	{
@@ -282,6 +288,10 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	/* the new ones into the stream, and the rollups' deltas of them */
 	if (ek_write_events(&stream, acc, nacc, batch_id, received_at))
 		ek_rollup_write_deltas(&stream, acc, nacc, batch_id, received_at);
+	MemoryContextSwitchTo(batch_cxt);
+
+	/* the ids the stored events link (identity graph) */
+	(void) ek_identity_link_events(&stream, acc, nacc);
 	MemoryContextSwitchTo(batch_cxt);
 
 	/* what became of the others, and of the batch */

@@ -26,6 +26,7 @@ extern bool ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int 
 						   int64 batch_id, DedupVerdict *verdicts);
 extern void ek_dedup_create_ledger(int32 stream_id);
 extern void ek_dedup_drop_ledger(int32 stream_id);
+extern int64 ek_dedup_forget_keys(int32 stream_id, Datum keys);
 extern int64 ek_dedup_maintain(StreamInfo *stream);
 extern int	ek_dedup_build_filters(const StreamInfo *stream);
 

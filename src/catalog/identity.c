@@ -8,8 +8,9 @@
  *	  linked (anonymousId with userId, alias previousId to userId) has one
  *	  row naming its canonical user, the canonical user included (its row
  *	  names itself).  The identity stage (pipeline/identity.c) reads the
- *	  rows of a batch's ids in one statement, and writes a batch's changes
- *	  in at most two: the sets a merge re-points, then the batch's ids.
+ *	  rows of a batch's ids in one statement (an index probe per id), and
+ *	  writes a batch's changes in at most three: the sets a merge
+ *	  re-points, the batch's new ids, its changed ones.
  *
  *	  suppressions holds the ids forget_user erased; whether a stream has
  *	  any is cached per backend (one query after each change anywhere,
@@ -36,10 +37,17 @@
 #include "util/owner.h"
 #include "util/spi.h"
 
+/*
+ * One index probe per id (a join with the array, each probe a subquery that
+ * is not flattened): a kept plan made while the table was small must not
+ * scan it, nor compare every row with every id ("id = ANY ($2)").
+ */
 #define LINKS_OF_IDS \
-	"SELECT id, canonical_id, first_seen, last_seen FROM eventkit.identity_links" \
-	" WHERE stream_id OPERATOR(pg_catalog.=) $1" \
-	" AND id OPERATOR(pg_catalog.=) ANY ($2)"
+	"SELECT l.id, l.canonical_id, l.first_seen, l.last_seen" \
+	" FROM pg_catalog.unnest($2) AS x(id), LATERAL (SELECT i.id, i.canonical_id," \
+	" i.first_seen, i.last_seen FROM eventkit.identity_links i" \
+	" WHERE i.stream_id OPERATOR(pg_catalog.=) $1 AND i.id OPERATOR(pg_catalog.=) x.id" \
+	" OFFSET 0) l"
 
 static EkStatement read_links = {
 	.sql = LINKS_OF_IDS,
@@ -71,18 +79,26 @@ static EkStatement repoint = {
 	.expected = SPI_OK_UPDATE
 };
 
-static EkStatement upsert = {
-	.sql = "INSERT INTO eventkit.identity_links AS l"
+/* new ids (under the identity lock, so known to be absent) */
+static EkStatement insert_links = {
+	.sql = "INSERT INTO eventkit.identity_links"
 	" (stream_id, id, canonical_id, first_seen, last_seen)"
 	" SELECT $1, x.i, x.c, x.f, x.l"
 	" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
-	" pg_catalog.unnest($4), pg_catalog.unnest($5)) AS x(i, c, f, l)"
-	" ON CONFLICT (stream_id, id) DO UPDATE SET"
-	" canonical_id = excluded.canonical_id,"
-	" first_seen = LEAST(l.first_seen, excluded.first_seen),"
-	" last_seen = GREATEST(l.last_seen, excluded.last_seen)",
+	" pg_catalog.unnest($4), pg_catalog.unnest($5)) AS x(i, c, f, l)",
 	.nargs = 5,.argtypes = {INT4OID, TEXTARRAYOID, TEXTARRAYOID,
 	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},.expected = SPI_OK_INSERT
+};
+
+/* stored ids whose canonical id or times change */
+static EkStatement update_links = {
+	.sql = "UPDATE eventkit.identity_links l SET canonical_id = x.c,"
+	" first_seen = LEAST(l.first_seen, x.f), last_seen = GREATEST(l.last_seen, x.l)"
+	" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
+	" pg_catalog.unnest($4), pg_catalog.unnest($5)) AS x(i, c, f, l)"
+	" WHERE l.stream_id OPERATOR(pg_catalog.=) $1 AND l.id OPERATOR(pg_catalog.=) x.i",
+	.nargs = 5,.argtypes = {INT4OID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},.expected = SPI_OK_UPDATE
 };
 
 static EkStatement resolve = {
@@ -121,9 +137,9 @@ static EkStatement suppressed_streams = {
 };
 
 static EkStatement match_suppressed = {
-	.sql = "SELECT id FROM eventkit.suppressions"
-	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
-	" AND id OPERATOR(pg_catalog.=) ANY ($2)",
+	.sql = "SELECT DISTINCT s.id FROM pg_catalog.unnest($2) AS x(id)"
+	" JOIN eventkit.suppressions s ON s.stream_id OPERATOR(pg_catalog.=) $1"
+	" AND s.id OPERATOR(pg_catalog.=) x.id",
 	.nargs = 2,.argtypes = {INT4OID, TEXTARRAYOID},.expected = SPI_OK_SELECT,
 	.flags = EK_STMT_READ_ONLY
 };
@@ -206,17 +222,19 @@ ek_identity_links_repoint(int32 stream_id, Datum olds, Datum news)
 }
 
 /*
- * Insert or update the rows of ids (text[]) with their canonical ids
- * (text[]) and the event times (timestamptz[]) of their first and last
- * links in a batch (the stored first_seen is kept if older).
+ * Write the rows of ids (text[]) with their canonical ids (text[]) and the
+ * event times (timestamptz[]) of their first and last links in a batch (a
+ * stored first_seen is kept if older, a stored last_seen if newer): insert
+ * them when is_new (absent: the caller holds the identity lock), else
+ * update them.
  */
 void
-ek_identity_links_upsert(int32 stream_id, Datum ids, Datum canonicals,
-						 Datum firsts, Datum lasts)
+ek_identity_links_write(int32 stream_id, bool is_new, Datum ids, Datum canonicals,
+						Datum firsts, Datum lasts)
 {
 	Datum		args[5] = {Int32GetDatum(stream_id), ids, canonicals, firsts, lasts};
 
-	ek_stmt_run(&upsert, args, NULL);
+	ek_stmt_run(is_new ? &insert_links : &update_links, args, NULL);
 }
 
 /* The canonical user of id; NULL when no event linked it. */

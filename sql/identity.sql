@@ -75,11 +75,11 @@ SELECT canonical_user_id, count(*) FROM eventkit.identities GROUP BY 1 ORDER BY 
 SELECT * FROM eventkit.ingest('ids.ev', '{"type": "alias", "messageId": "a4", "previousId": "user-z", "userId": "erin", "timestamp": "2026-01-05T09:00:00Z"}', '2026-01-05T09:00:00Z');
 SELECT canonical_user_id, count(*) FROM eventkit.identities GROUP BY 1 ORDER BY 1;
 SELECT eventkit.resolve_user('ids.ev', 'phone-1') AS phone_1, eventkit.resolve_user('ids.ev', 'user-x') AS user_x;
--- a link the graph already holds, seen within the hour of what is recorded:
--- nothing written; over an hour earlier: first_seen moves back
+-- a link the graph already holds, seen within a day of what is recorded:
+-- nothing written; over a day earlier: first_seen moves back
 SELECT * FROM eventkit.ingest('ids.ev', '{"type": "identify", "messageId": "c5", "anonymousId": "phone-1", "userId": "carol", "timestamp": "2026-01-02T09:00:00Z"}', '2026-01-02T09:30:00Z');
 SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities WHERE id = 'phone-1';
-SELECT * FROM eventkit.ingest('ids.ev', '{"type": "identify", "messageId": "c6", "anonymousId": "phone-1", "userId": "carol", "timestamp": "2026-01-02T07:00:00Z"}', '2026-01-02T09:30:00Z');
+SELECT * FROM eventkit.ingest('ids.ev', '{"type": "identify", "messageId": "c6", "anonymousId": "phone-1", "userId": "carol", "timestamp": "2025-12-31T07:00:00Z"}', '2026-01-02T09:30:00Z');
 SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities WHERE id = 'phone-1';
 -- the graph stays flat: every id names a canonical id whose row names itself
 SELECT count(*) AS not_flat FROM eventkit.identity_links l

@@ -90,15 +90,23 @@ static EkStatement insert_links = {
 	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},.expected = SPI_OK_INSERT
 };
 
-/* stored ids whose canonical id or times change */
+/*
+ * stored ids whose canonical id or times change (an upsert that always
+ * updates: its conflict check probes the key, where an UPDATE ... FROM
+ * the arrays may be planned as a join over the whole table)
+ */
 static EkStatement update_links = {
-	.sql = "UPDATE eventkit.identity_links l SET canonical_id = x.c,"
-	" first_seen = LEAST(l.first_seen, x.f), last_seen = GREATEST(l.last_seen, x.l)"
+	.sql = "INSERT INTO eventkit.identity_links AS l"
+	" (stream_id, id, canonical_id, first_seen, last_seen)"
+	" SELECT $1, x.i, x.c, x.f, x.l"
 	" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
 	" pg_catalog.unnest($4), pg_catalog.unnest($5)) AS x(i, c, f, l)"
-	" WHERE l.stream_id OPERATOR(pg_catalog.=) $1 AND l.id OPERATOR(pg_catalog.=) x.i",
+	" ON CONFLICT (stream_id, id) DO UPDATE SET"
+	" canonical_id = excluded.canonical_id,"
+	" first_seen = LEAST(l.first_seen, excluded.first_seen),"
+	" last_seen = GREATEST(l.last_seen, excluded.last_seen)",
 	.nargs = 5,.argtypes = {INT4OID, TEXTARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},.expected = SPI_OK_UPDATE
+	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},.expected = SPI_OK_INSERT
 };
 
 static EkStatement resolve = {

@@ -12,10 +12,10 @@
  *	  through it (src/intake/: HTTP, Kafka).
  *
  *	  ingest_batch() is the pass, a straight line of stage calls: parse
- *	  the events (pipeline/event.c), check them against the stream's
- *	  tracking plan (pipeline/plan/), place them in time (partitions,
- *	  pipeline/partition.c), reject those with an erased id
- *	  (pipeline/identity.c), dedup them (pipeline/dedup/), write the new
+ *	  the events (pipeline/event.c), reject those with an erased id
+ *	  (pipeline/identity.c), check them against the stream's tracking
+ *	  plan (pipeline/plan/), place them in time (partitions,
+ *	  pipeline/partition.c), dedup them (pipeline/dedup/), write the new
  *	  ones (pipeline/writer.c), fold them into the rollups' deltas
  *	  (rollup/delta.c), link the ids they carry (identity graph,
  *	  pipeline/identity.c), write the outcome rows, the violation counts and
@@ -220,6 +220,9 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	else
 		ek_streams_read(relid, &stream, false);
 
+	/* events with an id forget_user erased are rejected (suppressed) */
+	ek_identity_check_suppressed(&stream, items->events, n);
+
 	/* the stream's tracking plan */
 	plan = ek_plan_for_stream(&stream);
 	if (plan != NULL)
@@ -233,9 +236,6 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 
 	/* where in time: partitions made, or too_old, too_new, out_of_range */
 	ek_place_events(&stream, items->events, n, GetCurrentTransactionStartTimestamp());
-
-	/* events with an id forget_user erased are rejected (suppressed) */
-	ek_identity_check_suppressed(&stream, items->events, n);
 
 	/* events with problems are quarantined or rejected */
 	for (int i = 0; i < n; i++)

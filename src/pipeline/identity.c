@@ -16,7 +16,7 @@
  *
  *	  Per batch with links: one statement reads the rows of its ids; when
  *	  they already say what the batch says (a known visitor identifying
- *	  again within an hour of the times recorded), nothing is
+ *	  again within a day of the times recorded), nothing is
  *	  written and no lock is taken.  Otherwise the stream's identity lock
  *	  (a transaction-level advisory lock, eventkit_lock_key below) is taken,
  *	  the rows are read again with the latest snapshot (what the previous
@@ -57,11 +57,11 @@
 
 /*
  * first_seen and last_seen move only by more than this: a known visitor
- * identifying again within the hour writes nothing (the benchmark's
- * events re-link every user in every batch; rewriting their rows each time
- * cost ingest 75%).
+ * identifying again within the day writes nothing (the benchmark's events
+ * re-link their users over three days; rewriting the rows each time cost
+ * ingest more than the new links).
  */
-#define EK_IDENTITY_SEEN_STEP ((TimestampTz) USECS_PER_HOUR)
+#define EK_IDENTITY_SEEN_STEP ((TimestampTz) USECS_PER_DAY)
 
 /* One id of a batch's links, or a canonical id they lead to. */
 typedef struct IdNode

@@ -8,7 +8,8 @@
  *	  linked (anonymousId with userId, alias previousId to userId) has one
  *	  row naming its canonical user, the canonical user included (its row
  *	  names itself).  The identity stage (pipeline/identity.c) reads the
- *	  rows of a batch's ids in one statement (an index probe per id), and
+ *	  rows of a batch's ids with one probe of the primary key per id (no
+ *	  SQL), and
  *	  writes a batch's changes in at most three: the sets a merge
  *	  re-points, the batch's new ids, its changed ones.
  *
@@ -24,10 +25,20 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -36,31 +47,6 @@
 #include "catalog/identity.h"
 #include "util/owner.h"
 #include "util/spi.h"
-
-/*
- * One index probe per id (a join with the array, each probe a subquery that
- * is not flattened): a kept plan made while the table was small must not
- * scan it, nor compare every row with every id ("id = ANY ($2)").
- */
-#define LINKS_OF_IDS \
-	"SELECT l.id, l.canonical_id, l.first_seen, l.last_seen" \
-	" FROM pg_catalog.unnest($2) AS x(id), LATERAL (SELECT i.id, i.canonical_id," \
-	" i.first_seen, i.last_seen FROM eventkit.identity_links i" \
-	" WHERE i.stream_id OPERATOR(pg_catalog.=) $1 AND i.id OPERATOR(pg_catalog.=) x.id" \
-	" OFFSET 0) l"
-
-static EkStatement read_links = {
-	.sql = LINKS_OF_IDS,
-	.nargs = 2,.argtypes = {INT4OID, TEXTARRAYOID},.expected = SPI_OK_SELECT,
-	.flags = EK_STMT_READ_ONLY
-};
-
-/* under the stream's identity lock: what the last holder committed */
-static EkStatement read_links_latest = {
-	.sql = LINKS_OF_IDS,
-	.nargs = 2,.argtypes = {INT4OID, TEXTARRAYOID},.expected = SPI_OK_SELECT,
-	.flags = EK_STMT_READ_ONLY | EK_STMT_LATEST_SNAPSHOT
-};
 
 static EkStatement set_size = {
 	.sql = "SELECT pg_catalog.count(*) FROM eventkit.identity_links"
@@ -185,28 +171,62 @@ text_value(uint64 row, int col)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+/* identity_links' columns, in the table's order */
+#define LINK_STREAM_ID	1
+#define LINK_ID			2
+#define LINK_CANONICAL	3
+#define LINK_FIRST_SEEN	4
+#define LINK_LAST_SEEN	5
+
 /*
- * The rows of the ids in the text[] ids, into *links (palloc'd in the
- * caller's context); returns how many.  latest: read with the latest
- * snapshot (under the identity lock).  Caller: SPI connected.
+ * The rows of the nids ids, into *links (palloc'd in the caller's
+ * context); returns how many.  Read with the latest snapshot (after the
+ * identity lock: what its previous holder committed; and this
+ * transaction's own earlier batches), one probe of the primary key per id,
+ * without SQL: the read every batch with links makes.
  */
 int
-ek_identity_links_read(int32 stream_id, Datum ids, bool latest, IdentityLink **links)
+ek_identity_links_read(int32 stream_id, const char **ids, int nids, IdentityLink **links)
 {
-	Datum		args[2] = {Int32GetDatum(stream_id), ids};
-	uint64		n = ek_stmt_run(latest ? &read_links_latest : &read_links, args, NULL);
+	Relation	rel;
+	Relation	idx;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key[2];
+	int			n = 0;
 
-	*links = palloc(sizeof(IdentityLink) * Max(n, 1));
-	for (uint64 r = 0; r < n; r++)
+	*links = palloc(sizeof(IdentityLink) * Max(nids, 1));
+	CommandCounterIncrement();
+	rel = table_open(ek_catalog_relid("identity_links"), AccessShareLock);
+	idx = index_open(get_relname_relid("identity_links_pkey", RelationGetNamespace(rel)),
+					 AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snapshot, 2, 0);
+	for (int i = 0; i < nids; i++)
 	{
-		bool		isnull;
-
-		(*links)[r].id = text_value(r, 1);
-		(*links)[r].canonical_id = text_value(r, 2);
-		(*links)[r].first_seen = DatumGetTimestampTz(ek_spi_value(r, 3, &isnull));
-		(*links)[r].last_seen = DatumGetTimestampTz(ek_spi_value(r, 4, &isnull));
+		CHECK_FOR_INTERRUPTS();
+		ScanKeyEntryInitialize(&key[0], 0, 1, BTEqualStrategyNumber, INT4OID,
+							   idx->rd_indcollation[0], F_INT4EQ, Int32GetDatum(stream_id));
+		ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, TEXTOID,
+							   idx->rd_indcollation[1], F_TEXTEQ, CStringGetTextDatum(ids[i]));
+		index_rescan(scan, key, 2, NULL, 0);
+		if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+			continue;
+		slot_getallattrs(slot);
+		(*links)[n].id = pstrdup(ids[i]);
+		(*links)[n].canonical_id = TextDatumGetCString(slot->tts_values[LINK_CANONICAL - 1]);
+		(*links)[n].first_seen = DatumGetTimestampTz(slot->tts_values[LINK_FIRST_SEEN - 1]);
+		(*links)[n].last_seen = DatumGetTimestampTz(slot->tts_values[LINK_LAST_SEEN - 1]);
+		n++;
 	}
-	return (int) n;
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return n;
 }
 
 /* How many ids resolve to canonical_id (latest snapshot). */

@@ -153,18 +153,14 @@ set_size(Graph *g, IdNode *root)
  * for the canonical ids those rows name.
  */
 static void
-read_graph(Graph *g, const char **ids, int nids, bool latest)
+read_graph(Graph *g, const char **ids, int nids)
 {
-	Datum	   *elems = palloc(sizeof(Datum) * nids);
 	IdentityLink *rows;
 	int			nrows;
 	const char **all;
 	int			nall = 0;
 
-	for (int i = 0; i < nids; i++)
-		elems[i] = CStringGetTextDatum(ids[i]);
-	nrows = ek_identity_links_read(g->stream_id, ek_make_array(elems, NULL, nids, TEXTOID),
-								   latest, &rows);
+	nrows = ek_identity_links_read(g->stream_id, ids, nids, &rows);
 
 	/* the ids, and the canonical ids their rows name */
 	all = palloc(sizeof(char *) * (nids + nrows));
@@ -428,13 +424,13 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 			ids[nunique++] = ids[i];
 
 	g.stream_id = stream->stream_id;
-	read_graph(&g, ids, nunique, false);
+	read_graph(&g, ids, nunique);
 	if (!apply_links(&g, links, nlinks, false))
 		return 0;
 
 	/* something to write: one batch at a time per stream, from fresh rows */
 	ek_identity_lock(stream->stream_id);
-	read_graph(&g, ids, nunique, true);
+	read_graph(&g, ids, nunique);
 	if (!apply_links(&g, links, nlinks, true))
 		return 0;
 	return write_graph(&g);

@@ -19,6 +19,7 @@ OBJS = \
 	src/catalog/jobs.o \
 	src/catalog/intake_keys.o \
 	src/catalog/kafka.o \
+	src/catalog/identity.o \
 	src/jsonschema/jsonschema.o \
 	src/jsonschema/jsonschema_compile.o \
 	src/jsonschema/jsonschema_dialect.o \
@@ -34,6 +35,7 @@ OBJS = \
 	src/pipeline/columns.o \
 	src/pipeline/partition.o \
 	src/pipeline/writer.o \
+	src/pipeline/identity.o \
 	src/pipeline/plan/plan.o \
 	src/pipeline/plan/plan_check.o \
 	src/pipeline/plan/plan_formats.o \
@@ -54,6 +56,7 @@ OBJS = \
 	src/ingest/quarantine.o \
 	src/stream/stream.o \
 	src/stream/distribute.o \
+	src/stream/identity.o \
 	src/worker/shmem.o \
 	src/worker/maintenance.o \
 	src/worker/jobs.o \
@@ -85,10 +88,10 @@ PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 SHLIB_LINK += -lmicrohttpd -lz -lrdkafka
 
 REGRESS = streams ingest dedup ledger pinned_formats clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog catalog_schema \
-	jsonschema regex_crosscheck idn_formats jsonb_raw validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade rollup_options rollup_of plan_formats event_views analytics
+	jsonschema regex_crosscheck idn_formats jsonb_raw validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade rollup_options rollup_of plan_formats event_views analytics identity forget_user
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
-ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry rollup_options
+ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry rollup_options identity_merge
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso --temp-instance=./tmp_check_iso --temp-config=test/eventkit.conf
 
 TAP_TESTS = 1

@@ -4,6 +4,7 @@
  *	  Which version of eventkit's catalog is installed, read once per
  *	  backend from landmarks each update script adds (syscache lookups,
  *	  no query):
+ *		1.4: eventkit.identity_links
  *		1.3: eventkit.streams.max_future
  *		1.2: eventkit.ledger_generations.filter
  *		1.1: eventkit.plan_versions
@@ -30,7 +31,7 @@
 #include "catalog/catalog.h"
 #include "util/owner.h"
 
-#define MAX_LANDMARKS 8
+#define MAX_LANDMARKS 12
 
 static bool version_valid = false;
 static EkCatalogVersion cached_version = EK_CATALOG_NONE;
@@ -100,6 +101,8 @@ read_version(void)
 	nspid = get_namespace_oid("eventkit", true);
 	if (!OidIsValid(nspid) || !OidIsValid(landmark_relation(nspid, "streams")))
 		return EK_CATALOG_NONE;
+	if (OidIsValid(landmark_relation(nspid, "identity_links")))
+		return EK_CATALOG_1_4;
 	if (landmark_column(nspid, "streams", "max_future"))
 		return EK_CATALOG_1_3;
 	if (landmark_column(nspid, "ledger_generations", "filter"))

@@ -27,8 +27,9 @@ typedef enum EkCatalogVersion
 	EK_CATALOG_1_0 = 100,
 	EK_CATALOG_1_1 = 101,		/* tracking plans, rollups, jobs, envelopes */
 	EK_CATALOG_1_2 = 102,		/* ledger filters */
-	EK_CATALOG_1_3 = 103		/* clock bounds and stream limits, quarantine
+	EK_CATALOG_1_3 = 103,		/* clock bounds and stream limits, quarantine
 								 * retry key, rollup skips, plan owners by name */
+	EK_CATALOG_1_4 = 104		/* identity graph, suppressions, erasures */
 } EkCatalogVersion;
 
 extern EkCatalogVersion ek_catalog_version(void);

@@ -354,3 +354,48 @@ ek_conflicts_insert(int32 stream_id, int64 batch_id, TimestampTz received_at,
 	args[5] = ek_make_array(payloads, NULL, n, JSONBOID);
 	ek_stmt_run(&insert_conflicts, args, NULL);
 }
+
+/*
+ * forget_user: the ids of an event as sent (userId, anonymousId,
+ * previousId), for the rows of eventkit.quarantine and eventkit.conflicts.
+ * A quarantined line that is not JSON matches when it contains an id as a
+ * JSON string.
+ */
+#define EVENT_HAS_ID(p) \
+	"((" p " OPERATOR(pg_catalog.->>) 'userId'::pg_catalog.text) OPERATOR(pg_catalog.=) ANY ($2)" \
+	" OR (" p " OPERATOR(pg_catalog.->>) 'anonymousId'::pg_catalog.text) OPERATOR(pg_catalog.=) ANY ($2)" \
+	" OR (" p " OPERATOR(pg_catalog.->>) 'previousId'::pg_catalog.text) OPERATOR(pg_catalog.=) ANY ($2))"
+
+static EkStatement forget_quarantined = {
+	.sql = "DELETE FROM eventkit.quarantine q"
+	" WHERE q.stream_id OPERATOR(pg_catalog.=) $1"
+	" AND (" EVENT_HAS_ID("q.payload")
+	" OR (q.raw IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.unnest($2) AS i(id)"
+	"  WHERE pg_catalog.strpos(q.raw, pg_catalog.to_json(i.id)::pg_catalog.text)"
+	"  OPERATOR(pg_catalog.>) 0)))",
+	.nargs = 2,.argtypes = {INT4OID, TEXTARRAYOID},.expected = SPI_OK_DELETE
+};
+
+static EkStatement forget_conflicts = {
+	.sql = "DELETE FROM eventkit.conflicts c"
+	" WHERE c.stream_id OPERATOR(pg_catalog.=) $1 AND " EVENT_HAS_ID("c.payload"),
+	.nargs = 2,.argtypes = {INT4OID, TEXTARRAYOID},.expected = SPI_OK_DELETE
+};
+
+/* Delete a stream's quarantined events that carry one of the ids (text[]). */
+int64
+ek_quarantine_forget_ids(int32 stream_id, Datum ids)
+{
+	Datum		args[2] = {Int32GetDatum(stream_id), ids};
+
+	return (int64) ek_stmt_run(&forget_quarantined, args, NULL);
+}
+
+/* Delete a stream's logged conflicts that carry one of the ids (text[]). */
+int64
+ek_conflicts_forget_ids(int32 stream_id, Datum ids)
+{
+	Datum		args[2] = {Int32GetDatum(stream_id), ids};
+
+	return (int64) ek_stmt_run(&forget_conflicts, args, NULL);
+}

@@ -67,5 +67,7 @@ extern int64 ek_quarantine_discard(int32 stream_id, Datum ids, bool ids_null,
 								   Datum older_than, bool older_than_null);
 extern void ek_conflicts_insert(int32 stream_id, int64 batch_id, TimestampTz received_at,
 								const ConflictRow *rows, int n);
+extern int64 ek_quarantine_forget_ids(int32 stream_id, Datum ids);
+extern int64 ek_conflicts_forget_ids(int32 stream_id, Datum ids);
 
 #endif							/* EK_CATALOG_QUARANTINE_H */

@@ -12,11 +12,13 @@
  *	  through it (src/intake/: HTTP, Kafka).
  *
  *	  ingest_batch() is the pass, a straight line of stage calls: parse
- *	  the events (pipeline/event.c), check them against the stream's
- *	  tracking plan (pipeline/plan/), place them in time (partitions,
+ *	  the events (pipeline/event.c), reject those with an erased id
+ *	  (pipeline/identity.c), check them against the stream's tracking
+ *	  plan (pipeline/plan/), place them in time (partitions,
  *	  pipeline/partition.c), dedup them (pipeline/dedup/), write the new
  *	  ones (pipeline/writer.c), fold them into the rollups' deltas
- *	  (rollup/delta.c), write the outcome rows, the violation counts and
+ *	  (rollup/delta.c), link the ids they carry (identity graph,
+ *	  pipeline/identity.c), write the outcome rows, the violation counts and
  *	  the batch log (catalog/), and wake the ledger job if dedup asked.
  *	  Each stage returns what it found; none calls another.
  *
@@ -50,6 +52,7 @@
 #include "catalog/streams.h"
 #include "ingest/ingest.h"
 #include "pipeline/dedup/dedup.h"
+#include "pipeline/identity.h"
 #include "pipeline/partition.h"
 #include "pipeline/payload.h"
 #include "pipeline/plan/plan.h"
@@ -220,6 +223,9 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	else
 		ek_streams_read(relid, &stream, false);
 
+	/* events with an id forget_user erased are rejected (suppressed) */
+	ek_identity_check_suppressed(&stream, items->events, n);
+
 	/* the stream's tracking plan */
 	plan = ek_plan_for_stream(&stream);
 	if (plan != NULL)
@@ -302,6 +308,10 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 		ek_rollup_write_deltas(&stream, acc, nacc, batch_id, received_at);
 	if (citus_nest > 0)
 		AtEOXact_GUC(true, citus_nest);
+	MemoryContextSwitchTo(batch_cxt);
+
+	/* the ids the stored events link (identity graph) */
+	(void) ek_identity_link_events(&stream, acc, nacc);
 	MemoryContextSwitchTo(batch_cxt);
 
 	/* what became of the others, and of the batch */

@@ -476,7 +476,14 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 			else if (KEY_IS(&k, "groupId") && v.type != jbvNull)
 				has_group_id = true;
 			else if (KEY_IS(&k, "previousId") && v.type != jbvNull)
+			{
+				/* kept in extra as sent; as an id for the identity graph */
+				char	   *prev = scalar_text(&v);
+
 				has_previous_id = true;
+				if (prev != NULL && prev[0] != '\0' && strlen(prev) <= MAX_ID_BYTES)
+					ev->previous_id = prev;
+			}
 			if (nextra++ == 0)
 				pushJsonbValue(&extra_state, WJB_BEGIN_OBJECT, NULL);
 			pushJsonbValue(&extra_state, WJB_KEY, &k);

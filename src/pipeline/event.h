@@ -42,6 +42,7 @@ typedef struct SegmentEvent
 	char	   *event;
 	char	   *user_id;
 	char	   *anonymous_id;
+	char	   *previous_id;	/* an alias's previousId (also in extra) */
 	TimestampTz ts;
 	bool		has_sent_at;
 	TimestampTz sent_at;

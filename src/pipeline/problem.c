@@ -20,6 +20,7 @@ static const struct
 	const char *name;
 	bool		not_its_fault;	/* quarantined even when invalid events are
 								 * rejected: to be re-driven or replayed */
+	bool		always_reject;	/* rejected whatever the policy: never kept */
 }			reasons[EK_NREASONS] = {
 	[EK_REASON_MALFORMED_JSON] = {"malformed_json", false},
 	[EK_REASON_UNUSABLE_PAYLOAD] = {"unusable_payload", false},
@@ -44,6 +45,7 @@ static const struct
 	[EK_REASON_UNPLANNED_EVENT] = {"unplanned_event", false},
 	[EK_REASON_UNPLANNED_PROPERTY] = {"unplanned_property", false},
 	[EK_REASON_CONFLICT] = {"conflict", false},
+	[EK_REASON_SUPPRESSED] = {"suppressed", false, true},
 };
 
 static const char *const action_names[] = {
@@ -122,7 +124,7 @@ ek_add_finding_problem(EkProblems *problems, const PlanFinding *finding)
 
 /*
  * Is an event with these problems rejected (rather than quarantined)?
- * When its plan rejects it; or when reject_invalid
+ * When its plan rejects it, or one of its ids is suppressed; or when reject_invalid
  * (eventkit.invalid_events = reject) and its first problem is its own
  * fault, not where it falls in time or a missing plan, which a later
  * replay or re-drive may settle.
@@ -132,8 +134,9 @@ ek_problems_reject(const EkProblems *problems, bool reject_invalid)
 {
 	Assert(problems->n > 0);
 	for (int i = 0; i < problems->n; i++)
-		if (problems->items[i].finding != NULL &&
-			problems->items[i].finding->action == FINDING_REJECTED)
+		if ((problems->items[i].finding != NULL &&
+			 problems->items[i].finding->action == FINDING_REJECTED) ||
+			reasons[problems->items[i].reason].always_reject)
 			return true;
 	return reject_invalid && !reasons[problems->items[0].reason].not_its_fault;
 }

@@ -8,8 +8,9 @@
  *	  table), a message, and, when a tracking plan quarantined or rejected
  *	  the event, the plan finding it stands for.  An event with a problem
  *	  is not stored: it is quarantined, or rejected when its plan rejects
- *	  it or eventkit.invalid_events = reject and the problem is its own
- *	  fault (ek_problems_reject).
+ *	  it, when one of its ids is suppressed (erased by forget_user: such an
+ *	  event is never kept), or when eventkit.invalid_events = reject and
+ *	  the problem is its own fault (ek_problems_reject).
  *
  *-------------------------------------------------------------------------
  */
@@ -50,6 +51,8 @@ typedef enum EkReason
 	EK_REASON_UNPLANNED_PROPERTY,
 	/* the ledger */
 	EK_REASON_CONFLICT,
+	/* erasure: an id forget_user erased (always rejected, never kept) */
+	EK_REASON_SUPPRESSED,
 	EK_NREASONS
 } EkReason;
 

@@ -1271,6 +1271,50 @@ ek_rollup_fold(const RollupDef *def, const char *qtable, const char *keyname,
 }
 
 /*
+ * forget_user: fold the stream rows with batch_id <= to whose bucket is
+ * one of buckets (timestamptz[]), within [lo, hi) (their span, so that
+ * partitions outside it are pruned), and merge the groups into the rollup
+ * table, whose rows of those buckets the caller has deleted.  Returns the
+ * events folded.  Caller: SPI connected, as the rollup owner.
+ */
+int64
+ek_rollup_fold_buckets(const RollupDef *def, const char *qtable, const char *keyname,
+					   int64 to, Datum buckets, TimestampTz lo, TimestampTz hi,
+					   RollupSkips *skips)
+{
+	Fold		f;
+	StringInfoData sql;
+	Oid			argtypes[4] = {INT8OID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	SPIPlanPtr	plan;
+	ParamListInfo params;
+	Datum		values[4] = {Int64GetDatum(to), buckets, TimestampTzGetDatum(lo),
+	TimestampTzGetDatum(hi)};
+
+	init_fold(&f, def, qtable, keyname);
+	initStringInfo(&sql);
+	append_source_select(&sql, def);
+	appendStringInfo(&sql, " FROM %s s WHERE s.batch_id OPERATOR(pg_catalog.<=) $1"
+					 " AND s.ts OPERATOR(pg_catalog.>=) $3 AND s.ts OPERATOR(pg_catalog.<) $4"
+					 " AND %s OPERATOR(pg_catalog.=) ANY ($2)",
+					 ek_qualified_relname(def->stream_relid), ek_rollup_bucket_expr(&def->bucket));
+	plan = SPI_prepare(sql.data, 4, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "eventkit: could not prepare the rollup scan: %s",
+			 SPI_result_code_string(SPI_result));
+	params = makeParamList(4);
+	for (int i = 0; i < 4; i++)
+	{
+		params->params[i].value = values[i];
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = argtypes[i];
+	}
+	fold_run(&f, plan, params);
+	SPI_freeplan(plan);
+	return finish_fold(&f, skips);
+}
+
+/*
  * SELECT of a delta table's rows of (from, to], in the order
  * fold_delta_row() reads them (ek_skips if delta_skips).
  */

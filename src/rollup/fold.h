@@ -2,7 +2,8 @@
  *
  * fold.h
  *	  The fold (fold.c): rows of a stream, or of a rollup's delta table,
- *	  aggregated in C into the rollup's groups and merged into its table.
+ *	  aggregated in C into the rollup's groups and merged into its table;
+ *	  or the rows of given buckets, to rebuild them (forget_user).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +21,9 @@
 extern int64 ek_rollup_fold(const RollupDef *def, const char *qtable,
 							const char *keyname, int64 from, int64 to,
 							ArrayType *batches, RollupSkips *skips);
+extern int64 ek_rollup_fold_buckets(const RollupDef *def, const char *qtable,
+									const char *keyname, int64 to, Datum buckets,
+									TimestampTz lo, TimestampTz hi, RollupSkips *skips);
 extern char *ek_rollup_source_sql(const RollupDef *def, const char *from);
 extern int64 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable,
 								   const char *keyname, const char *qdelta,

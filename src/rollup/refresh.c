@@ -1227,4 +1227,98 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 	ek_rollups_set_measures(row.rollup_id, measures, row.view);
 	SPI_finish();
 	PG_RETURN_VOID();
+/* ---------------------------------------------------------------------
+ * Erasure (forget_user, stream/identity.c)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Before a stream's rows are deleted: every rollup of the stream folds
+ * what is committed (its deltas included), so that afterwards no delta
+ * and no unfolded tail holds the rows.  Returns the rollups' rows
+ * (RollupRow *), read FOR UPDATE: no refresh runs until the caller's
+ * transaction ends.  The caller holds a lock on the stream that keeps
+ * ingest out.  Caller: SPI connected.
+ */
+List *
+ek_rollups_catch_up(int32 stream_id)
+{
+	List	   *relids = NIL;
+	List	   *rows = NIL;
+	ListCell   *lc;
+
+	foreach(lc, ek_rollups_of_stream(stream_id))
+		relids = lappend_oid(relids, ((StreamRollup *) lfirst(lc))->relid);
+	foreach(lc, relids)
+	{
+		RollupRow  *row = palloc(sizeof(RollupRow));
+
+		if (!ek_rollups_read(lfirst_oid(lc), true, row))
+			continue;
+		(void) refresh(row, 0);
+		rows = lappend(rows, row);
+	}
+	return rows;
+}
+
+/*
+ * After a stream's rows were deleted: in each rollup (rows, from
+ * ek_rollups_catch_up), the buckets that held the deleted rows' times
+ * (ts, a timestamptz[]) are deleted and rebuilt from the rows that
+ * remain, as the rollup's owner: hll and t-digest states cannot forget
+ * a value, so nothing is subtracted.  Returns the buckets rebuilt.
+ * Caller: SPI connected.
+ */
+int64
+ek_rollups_rebuild_buckets(List *rows, Datum ts)
+{
+	int64		rebuilt = 0;
+	ListCell   *lc;
+
+	foreach(lc, rows)
+	{
+		RollupRow  *row = lfirst(lc);
+		RollupDef	def;
+		EkRoleScope as_owner;
+		RollupSkips skips;
+		char	   *qtable = ek_qualified_relname(row->relid);
+		Oid			argtypes[2] = {TIMESTAMPTZARRAYOID, INTERVALOID};
+		Datum		args[2] = {ts, IntervalPGetDatum(&row->bucket)};
+		bool		isnull;
+		Datum		buckets;
+		TimestampTz lo;
+		TimestampTz hi;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(&skips, 0, sizeof(skips));
+		ek_as_role_begin(&as_owner, ek_relation_owner(row->relid), 0);
+		row_def(row, &def);
+		if (SPI_execute_with_args(psprintf("SELECT pg_catalog.array_agg(DISTINCT b),"
+										   " pg_catalog.min(b), pg_catalog.max(b) OPERATOR(pg_catalog.+) $2"
+										   " FROM (SELECT %s AS b FROM pg_catalog.unnest($1) AS s(ts)) x",
+										   ek_rollup_bucket_expr(&row->bucket)),
+								  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "eventkit: could not compute the buckets to rebuild");
+		buckets = ek_spi_value(0, 1, &isnull);
+		if (!isnull)
+		{
+			Datum		del[1];
+			Oid			del_types[1] = {TIMESTAMPTZARRAYOID};
+
+			buckets = PointerGetDatum(DatumGetArrayTypePCopy(buckets));
+			lo = DatumGetTimestampTz(ek_spi_value(0, 2, &isnull));
+			hi = DatumGetTimestampTz(ek_spi_value(0, 3, &isnull));
+			del[0] = buckets;
+			if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE bucket OPERATOR(pg_catalog.=) ANY ($1)",
+											   qtable),
+									  1, del_types, del, NULL, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "eventkit: could not delete the buckets to rebuild");
+			rebuilt += ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(buckets)),
+									  ARR_DIMS(DatumGetArrayTypeP(buckets)));
+			(void) ek_rollup_fold_buckets(&def, qtable, key_name(row->relid),
+										  row->watermark, buckets, lo, hi, &skips);
+		}
+		ek_as_role_end(&as_owner);
+	}
+	return rebuilt;
 }

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * refresh.h
- *	  Refreshing a rollup (refresh.c), for the refresh_rollup job.
+ *	  Refreshing a rollup (refresh.c), for the refresh_rollup job; and
+ *	  rebuilding the buckets that held erased rows, for forget_user.
  *
  *-------------------------------------------------------------------------
  */
@@ -10,6 +11,10 @@
 
 #include "postgres.h"
 
+#include "nodes/pg_list.h"
+
 extern int64 ek_refresh_rollup_job(Oid relid);
+extern List *ek_rollups_catch_up(int32 stream_id);
+extern int64 ek_rollups_rebuild_buckets(List *rows, Datum ts);
 
 #endif							/* EK_ROLLUP_REFRESH_H */

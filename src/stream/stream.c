@@ -3,7 +3,8 @@
  * stream.c
  *	  A stream's life, orchestrated: eventkit.create_stream() (its table,
  *	  defined once in pipeline/columns.c, its catalog row, its dedup ledger,
- *	  its first partitions, its jobs), eventkit.alter_stream() (its options:
+ *	  its first partitions, its jobs, its resolved view: stream/identity.c),
+ *	  eventkit.alter_stream() (its options:
  *	  clock bounds and its own size limits, which only its owner sets, and
  *	  only a superuser above the settings), eventkit.drop_stream() and the
  *	  sql_drop trigger's eventkit.forget_dropped_streams(), and
@@ -34,11 +35,13 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "catalog/identity.h"
 #include "catalog/jobs.h"
 #include "catalog/streams.h"
 #include "pipeline/columns.h"
 #include "pipeline/dedup/dedup.h"
 #include "pipeline/partition.h"
+#include "stream/identity.h"
 #include "util/compat.h"
 #include "util/guc.h"
 #include "util/spi.h"
@@ -404,11 +407,13 @@ eventkit_create_stream(PG_FUNCTION_ARGS)
 	if (!OidIsValid(stream.relid))
 		elog(ERROR, "eventkit: created stream \"%s\" not found", qname);
 
-	/* its catalog row, its ledger, its partitions, its jobs */
+	/* its catalog row, its ledger, its partitions, its jobs, its resolved view */
 	ek_streams_insert(&stream);
 	ek_dedup_create_ledger(stream.stream_id);
 	ek_premake_partitions(&stream, GetCurrentTransactionStartTimestamp());
 	schedule_stream_jobs(&stream);
+	if (ek_identity_installed())
+		ek_identity_create_view(stream.relid, stream.stream_id);
 
 	SPI_finish();
 
@@ -468,6 +473,7 @@ forget_stream(int32 stream_id)
 {
 	ek_dedup_drop_ledger(stream_id);
 	ek_jobs_unschedule_stream(stream_id);
+	ek_identity_forget_stream(stream_id);
 	ek_streams_forget(stream_id);
 }
 
@@ -488,6 +494,7 @@ eventkit_drop_stream(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	ek_streams_read(relid, &stream, false);
+	ek_identity_drop_view(relid);
 	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
 
 	/* the sql_drop event trigger has usually done this already */

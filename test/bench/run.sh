@@ -8,6 +8,10 @@
 #   eventkit_1c    eventkit.ingest(text), one batch per txn, 1 pgbench client
 #   eventkit_1c_jsonb  the same, the payload cast to jsonb first: ingest(jsonb)
 #   eventkit_2c    eventkit_1c with 2 clients
+#   eventkit_noid  (IDENTITY=1) eventkit_1c with the identity stage off, measured
+#                  by turns with eventkit_1c (which one goes first alternates):
+#                  the identity graph's cost at ingest (about half the events
+#                  carry both userId and anonymousId: links)
 #   eventkit_plan  (PLAN=1) eventkit_1c with a tracking plan attached: every event
 #                  type checked against the e-commerce schema of plan_schema.json
 #                  (~2% violations, quarantined)
@@ -20,6 +24,8 @@
 #              MALLOC_TUNE (0: 1 starts the server with glibc malloc tunables that keep
 #                freed memory in the process, see README)
 #              PLAN (1: 0 skips eventkit_plan)
+#              IDENTITY (0: 1 adds eventkit_noid)
+#              ONLY_1C (0: 1 skips eventkit_1c_jsonb and eventkit_2c)
 #              KEEP (0: 1 keeps the cluster directory for inspection)
 set -euo pipefail
 
@@ -35,6 +41,8 @@ EVENTKIT=${EVENTKIT:-auto}
 KEEP=${KEEP:-0}
 MALLOC_TUNE=${MALLOC_TUNE:-0}
 PLAN=${PLAN:-1}
+IDENTITY=${IDENTITY:-0}
+ONLY_1C=${ONLY_1C:-0}
 export LC_ALL=C.UTF-8
 export PGTZ=UTC
 unset PGHOST PGPORT PGUSER PGDATABASE PGSERVICE
@@ -293,6 +301,16 @@ measure_eventkit_plan() {
 	check "eventkit_plan: violations found" "$(( qua > 0 ))" 1
 }
 
+# eventkit_1c without the identity stage (IDENTITY=1).  The stage runs only
+# against a 1.4 catalog, which the library recognises by its landmark
+# eventkit.identity_links (src/catalog/catalog.c): renamed for the run, the
+# library ingests as against a 1.3 catalog, everything else alike.
+measure_eventkit_noid() {
+	qq "ALTER TABLE eventkit.identity_links RENAME TO identity_links_bench_off"
+	measure_eventkit 1 ingest.pgbench eventkit_noid
+	qq "ALTER TABLE eventkit.identity_links_bench_off RENAME TO identity_links"
+}
+
 # Transaction latencies of a pgbench -l log (3rd field, us): median, p90, max (which).
 batch_latencies() {
 	awk '{ print $3 / 1000, NR }' "$@" | sort -n | awk '{ v[NR] = $1; b[NR] = $2 } END {
@@ -312,9 +330,20 @@ for rep in $(seq 1 "$REPEAT"); do
 	measure_copy; record copy "$ELAPSED"
 	measure_insert_select; record insert_select "$ELAPSED"
 	if [ "$EVENTKIT" = 1 ]; then
+		if [ "$IDENTITY" = 1 ] && (( rep % 2 == 0 )); then
+			measure_eventkit_noid; record eventkit_noid "$ELAPSED"
+		fi
 		measure_eventkit 1; record eventkit_1c "$ELAPSED"
-		measure_eventkit 1 ingest_jsonb.pgbench eventkit_1c_jsonb; record eventkit_1c_jsonb "$ELAPSED"
-		measure_eventkit 2; record eventkit_2c "$ELAPSED"
+		if [ "$IDENTITY" = 1 ]; then
+			log "  identity links after eventkit_1c: $(q "SELECT count(*) || ' ids, ' || count(DISTINCT canonical_id) || ' users' FROM eventkit.identity_links")"
+		fi
+		if [ "$IDENTITY" = 1 ] && (( rep % 2 == 1 )); then
+			measure_eventkit_noid; record eventkit_noid "$ELAPSED"
+		fi
+		if [ "$ONLY_1C" != 1 ]; then
+			measure_eventkit 1 ingest_jsonb.pgbench eventkit_1c_jsonb; record eventkit_1c_jsonb "$ELAPSED"
+			measure_eventkit 2; record eventkit_2c "$ELAPSED"
+		fi
 		if [ "$PLAN" = 1 ]; then
 			measure_eventkit_plan; record eventkit_plan "$ELAPSED"
 		fi
@@ -425,6 +454,18 @@ line insert_select "  (reference 0.34)"
 line eventkit_1c "  (goal >= 0.50)" " (eventkit not installed)"
 line eventkit_1c_jsonb "  (payload::jsonb)" " (eventkit not installed)"
 line eventkit_2c "" " (eventkit not installed)"
+if [ "$IDENTITY" = 1 ]; then
+	line eventkit_noid "  (identity stage off)" " (eventkit not installed)"
+	if [ -n "${RATES[eventkit_noid]:-}" ]; then
+		# shellcheck disable=SC2086
+		read -r withid _ _ <<<"$(stats ${RATES[eventkit_1c]})"
+		# shellcheck disable=SC2086
+		read -r noid _ _ <<<"$(stats ${RATES[eventkit_noid]})"
+		printf '%-18s eventkit_1c / eventkit_noid = %s  (identity cost %s%%; goal <= 5%%)\n' identity_cost \
+			"$(awk -v a="$withid" -v b="$noid" 'BEGIN { printf "%.3f", a / b }')" \
+			"$(awk -v a="$withid" -v b="$noid" 'BEGIN { printf "%.1f", (1 - a / b) * 100 }')"
+	fi
+fi
 [ "$PLAN" = 1 ] && line eventkit_plan "  (goal >= 0.50, plan attached)" " (eventkit not installed)"
 if [ "$BIG" = 1 ]; then
 	if [ -n "${RATES[eventkit_10M]:-}" ] && [ -n "${RATES[eventkit_1c]:-}" ]; then

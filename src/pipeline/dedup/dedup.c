@@ -823,3 +823,13 @@ ek_dedup_build_filters(const StreamInfo *stream)
 {
 	return ek_build_ledger_filters(stream);
 }
+
+/*
+ * forget_user: delete the stream's ledger entries of the user keys in
+ * keys (text[]); returns how many.  Caller: SPI connected.
+ */
+int64
+ek_dedup_forget_keys(int32 stream_id, Datum keys)
+{
+	return ek_ledger_forget_keys(stream_id, keys);
+}

@@ -27,6 +27,7 @@ extern bool ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int 
 extern void ek_dedup_create_ledger(int32 stream_id);
 extern void ek_dedup_drop_ledger(int32 stream_id);
 extern char *ek_dedup_create_dist_ledger(int32 stream_id, Oid stream_relid);
+extern int64 ek_dedup_forget_keys(int32 stream_id, Datum keys);
 extern int64 ek_dedup_maintain(StreamInfo *stream);
 extern int	ek_dedup_build_filters(const StreamInfo *stream);
 

@@ -23,6 +23,7 @@
 
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -245,4 +246,31 @@ ek_ledger_prune(const StreamInfo *stream)
 	}
 	ek_as_role_end(&as_owner);
 	return dropped;
+}
+
+/*
+ * forget_user: delete a stream's ledger entries of the user keys in keys
+ * (text[]), in every generation; returns how many.  A re-sent message id
+ * of theirs is rejected before dedup (suppressed), so the entries are not
+ * needed; sealed generations' filters may still answer "maybe" for them,
+ * which only costs a probe.  Caller: SPI connected.
+ */
+int64
+ek_ledger_forget_keys(int32 stream_id, Datum keys)
+{
+	EkRoleScope as_owner;
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {keys};
+	int64		n;
+
+	if (!OidIsValid(ek_ledger_relid(stream_id, true)))
+		return 0;
+	ek_as_owner_begin(&as_owner);
+	if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE user_key OPERATOR(pg_catalog.=) ANY ($1)",
+									   qualified(ledger_name(stream_id))),
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "eventkit: could not delete ledger entries");
+	n = (int64) SPI_processed;
+	ek_as_role_end(&as_owner);
+	return n;
 }

@@ -21,6 +21,7 @@ extern char *ek_ledger_qname(int32 stream_id);
 extern double ek_ledger_estimate_rows(Oid relid);
 extern void ek_ledger_create(int32 stream_id);
 extern void ek_ledger_drop(int32 stream_id);
+extern int64 ek_ledger_forget_keys(int32 stream_id, Datum keys);
 extern bool ek_ledger_rotate(StreamInfo *stream);
 extern int	ek_ledger_prune(const StreamInfo *stream);
 

@@ -1,0 +1,126 @@
+-- Erasure: forget_user deletes every event of a user (all linked ids) from
+-- the stream, quarantine and conflicts, rebuilds the rollup buckets it
+-- touched (a rollup equals GROUP BY over the remaining rows afterwards),
+-- records a suppression (a later event with those ids is rejected, reason
+-- suppressed, and a re-send of an erased messageId is not stored), logs the
+-- erasure for the owner, and refuses a non-owner.
+CREATE EXTENSION eventkit;
+CREATE EXTENSION hll;
+CREATE EXTENSION tdigest;
+CREATE ROLE fu_owner;
+CREATE ROLE fu_writer;
+CREATE SCHEMA fu AUTHORIZATION fu_owner;
+GRANT USAGE ON SCHEMA fu TO fu_writer;
+
+SET ROLE fu_owner;
+SELECT eventkit.create_stream('fu.ev');
+GRANT INSERT, SELECT ON fu.ev TO fu_writer;
+SELECT eventkit.create_plan('fu_plan', '{"events": {"Paid": {"properties": {"required": ["amount"]}}}}');
+SELECT eventkit.attach_plan('fu.ev', 'fu_plan');
+SELECT eventkit.create_rollup('fu.hourly', 'fu.ev', '1 hour', '{event}',
+    '{count,"distinct(user_key) AS users","sum(properties.amount) AS amount","percentile(properties.amount, 0.5) AS p50"}');
+
+-- alice browses anonymously (a-1), identifies, pays; bob pays in the same hours
+SELECT * FROM eventkit.ingest('fu.ev', '[
+  {"type": "page", "messageId": "m1", "anonymousId": "a-1", "name": "Home", "timestamp": "2026-02-01T10:00:00Z"},
+  {"type": "identify", "messageId": "m2", "anonymousId": "a-1", "userId": "alice", "timestamp": "2026-02-01T10:05:00Z"},
+  {"type": "track", "messageId": "m3", "userId": "alice", "event": "Paid", "properties": {"amount": 30}, "timestamp": "2026-02-01T10:10:00Z"},
+  {"type": "track", "messageId": "m4", "userId": "bob", "event": "Paid", "properties": {"amount": 5}, "timestamp": "2026-02-01T10:20:00Z"},
+  {"type": "track", "messageId": "m5", "userId": "bob", "event": "Paid", "properties": {"amount": 7}, "timestamp": "2026-02-01T11:20:00Z"}
+]', '2026-02-01T12:00:00Z');
+SELECT eventkit.refresh_rollup('fu.hourly');
+-- more of alice after the refresh (still in the rollup's deltas), by another device
+SELECT * FROM eventkit.ingest('fu.ev', '[
+  {"type": "identify", "messageId": "m6", "anonymousId": "a-2", "userId": "alice", "timestamp": "2026-02-01T11:00:00Z"},
+  {"type": "track", "messageId": "m7", "anonymousId": "a-2", "event": "Paid", "properties": {"amount": 12}, "timestamp": "2026-02-01T11:30:00Z"},
+  {"type": "track", "messageId": "m8", "userId": "bob", "event": "Paid", "timestamp": "2026-02-01T11:40:00Z"},
+  {"type": "track", "messageId": "m9", "userId": "alice", "event": "Paid", "timestamp": "2026-02-01T11:45:00Z"}
+]', '2026-02-01T12:00:00Z');
+-- a conflict of alice's (same messageId, other content)
+SELECT * FROM eventkit.ingest('fu.ev', '{"type": "track", "messageId": "m3", "userId": "alice", "event": "Paid", "properties": {"amount": 31}, "timestamp": "2026-02-01T10:10:00Z"}', '2026-02-01T12:00:00Z');
+SELECT message_id, reasons->0->>'reason' AS reason FROM eventkit.quarantine ORDER BY 1;
+SELECT bucket, event, count, users, amount, p50 FROM fu.hourly_realtime ORDER BY 1, 2;
+RESET ROLE;
+SELECT message_id FROM eventkit.conflicts ORDER BY 1;
+SELECT format('eventkit_internal.%I', 'ledger_' || stream_id) AS ledger
+  FROM eventkit.streams WHERE relid = 'fu.ev'::regclass \gset
+SELECT user_key, count(*) FROM :ledger GROUP BY 1 ORDER BY 1;
+
+-- only the owner may erase
+SET ROLE fu_writer;
+SELECT eventkit.forget_user('fu.ev', 'alice');
+RESET ROLE;
+
+-- erase alice, named by one of her anonymous ids
+SET ROLE fu_owner;
+SELECT eventkit.forget_user('fu.ev', 'a-2') AS deleted;
+SELECT message_id, user_id, anonymous_id FROM fu.ev ORDER BY 1;
+SELECT message_id AS quarantined_left FROM eventkit.quarantine ORDER BY 1;
+SELECT count(*) AS links_left FROM eventkit.identity_links;
+SELECT stream, user_id, ids, erased_by = session_user AS by_me, events, quarantined, conflicts,
+       ledger_rows, rollup_buckets
+  FROM eventkit.erasures ORDER BY erasure_id;
+SELECT id FROM eventkit.suppressions ORDER BY 1;
+
+-- the rollup equals GROUP BY over the remaining rows, folded and realtime
+SELECT bucket, event, count, users, amount, p50 FROM fu.hourly_realtime ORDER BY 1, 2;
+CREATE TEMP VIEW fu_expected AS
+SELECT date_trunc('hour', ts) AS bucket, event, count(*) AS count, count(DISTINCT user_key) AS users,
+       sum((properties->>'amount')::numeric) AS amount,
+       tdigest_percentile((properties->>'amount')::float8, 100, 0.5) AS p50
+  FROM fu.ev GROUP BY 1, 2;
+SELECT count(*) AS differences FROM (
+  (SELECT bucket, event, count, users, amount, p50 FROM fu.hourly_realtime EXCEPT SELECT * FROM fu_expected)
+  UNION ALL
+  (SELECT * FROM fu_expected EXCEPT SELECT bucket, event, count, users, amount, p50 FROM fu.hourly_realtime)) d;
+DROP VIEW fu_expected;
+SELECT eventkit.refresh_rollup('fu.hourly') AS folded_after;
+RESET ROLE;
+SELECT count(*) AS conflicts_left FROM eventkit.conflicts;
+-- nothing of alice's left in the ledger either
+SELECT user_key, count(*) FROM :ledger GROUP BY 1 ORDER BY 1;
+
+-- suppressed: later events with any of her ids are rejected, never stored
+SET ROLE fu_writer;
+SELECT item, message_id, status, reasons->0->>'reason' AS reason
+  FROM eventkit.ingest_verbose('fu.ev', '[
+  {"type": "track", "messageId": "n1", "anonymousId": "a-1", "event": "Viewed", "timestamp": "2026-02-02T10:00:00Z"},
+  {"type": "track", "messageId": "n2", "userId": "alice", "event": "Viewed", "timestamp": "2026-02-02T10:00:00Z"},
+  {"type": "alias", "messageId": "n3", "previousId": "a-2", "userId": "alice-new", "timestamp": "2026-02-02T10:00:00Z"},
+  {"type": "track", "messageId": "n4", "userId": "bob", "event": "Viewed", "timestamp": "2026-02-02T10:00:00Z"},
+  {"type": "track", "messageId": "m3", "userId": "alice", "event": "Paid", "properties": {"amount": 30}, "timestamp": "2026-02-01T10:10:00Z"}
+]', '2026-02-02T12:00:00Z') ORDER BY item;
+-- (rejected whatever eventkit.invalid_events says)
+SET eventkit.invalid_events = quarantine;
+SELECT * FROM eventkit.ingest('fu.ev', '{"type": "page", "messageId": "n5", "anonymousId": "a-2", "name": "Home", "timestamp": "2026-02-02T10:00:00Z"}', '2026-02-02T12:00:00Z');
+RESET eventkit.invalid_events;
+RESET ROLE;
+SELECT message_id FROM fu.ev WHERE message_id LIKE 'n%' OR message_id = 'm3' ORDER BY 1;
+SELECT count(*) AS quarantined FROM eventkit.quarantine;
+SELECT count(*) AS ledger_m3 FROM :ledger WHERE message_id = 'm3';
+SELECT count(*) AS links FROM eventkit.identity_links;
+
+-- the erasure log and the suppressions are the stream owner's to read
+CREATE ROLE fu_other;
+SET ROLE fu_other;
+SELECT count(*) AS erasures_seen FROM eventkit.erasures;
+SELECT count(*) AS suppressions_seen FROM eventkit.suppressions;
+RESET ROLE;
+
+-- an unknown id: nothing to delete, but suppressed from now on
+SET ROLE fu_owner;
+SELECT eventkit.forget_user('fu.ev', 'zed') AS deleted;
+SELECT * FROM eventkit.ingest('fu.ev', '{"type": "track", "messageId": "z1", "userId": "zed", "event": "Viewed", "timestamp": "2026-02-02T10:00:00Z"}', '2026-02-02T12:00:00Z');
+SELECT eventkit.forget_user('fu.ev', NULL);
+-- drop_stream forgets the suppressions; the erasure log stays
+SELECT eventkit.drop_rollup('fu.hourly');
+SELECT eventkit.drop_stream('fu.ev');
+RESET ROLE;
+SELECT count(*) AS suppressions_left FROM eventkit.suppressions;
+SELECT count(*) AS erasures_kept FROM eventkit.erasures;
+
+DROP SCHEMA fu;
+DROP ROLE fu_owner, fu_writer, fu_other;
+DROP EXTENSION eventkit;
+DROP EXTENSION tdigest;
+DROP EXTENSION hll;

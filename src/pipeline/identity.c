@@ -1,0 +1,499 @@
+/*-------------------------------------------------------------------------
+ *
+ * identity.c
+ *	  The identity stage: the identity graph kept at ingest, and the
+ *	  suppression check.
+ *
+ *	  Links.  An event stored with both anonymousId and userId links the
+ *	  two; an alias links previousId to userId.  Linked ids form sets, one
+ *	  per user (union-find), kept flat in eventkit.identity_links: every id
+ *	  names its set's canonical id, which is always a userId.  A link
+ *	  between two sets merges them: an alias gives the merged set the
+ *	  canonical id of its userId's set (its previousId, and everything
+ *	  linked to it, now resolve to that user); a link by an event carrying
+ *	  both ids keeps the canonical id of the larger set (the userId's on a
+ *	  tie), so that a merge re-points the smaller set.
+ *
+ *	  Per batch with links: one statement reads the rows of its ids; when
+ *	  they already say what the batch says (a known visitor identifying
+ *	  again within a day of the times recorded), nothing is
+ *	  written and no lock is taken.  Otherwise the stream's identity lock
+ *	  (a transaction-level advisory lock, eventkit_lock_key below) is taken,
+ *	  the rows are read again with the latest snapshot (what the previous
+ *	  holder committed), the batch's links are applied in order, and at
+ *	  most three statements write: the sets a merge re-points, the rows of
+ *	  the batch's new ids (a plain INSERT: the lock says they are absent),
+ *	  those of its changed ones.  Concurrent ingests that link the same ids thus
+ *	  apply their links one after the other, never from a stale read.  A
+ *	  batch without links costs a pass over its events and no statement.
+ *
+ *	  Suppressions.  Events carrying an id that forget_user erased
+ *	  (userId, anonymousId or previousId) get the problem "suppressed", so
+ *	  the orchestrator rejects them before dedup: they are never stored,
+ *	  quarantined or entered in the ledger.  A stream without
+ *	  suppressions pays one cached lookup per batch (catalog/identity.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "catalog/identity.h"
+#include "pipeline/identity.h"
+#include "util/spi.h"
+
+/*
+ * The identity lock of a stream: an advisory lock tag that SQL's
+ * pg_advisory_lock() cannot take (field4 3; SQL uses 1 and 2), keyed by
+ * the stream id and this constant ("ekid").
+ */
+#define EK_IDENTITY_LOCK_KEY 0x656b6964
+#define EK_IDENTITY_LOCK_FIELD4 3
+
+/*
+ * first_seen and last_seen move only by more than this: a known visitor
+ * identifying again within the day writes nothing (the benchmark's events
+ * re-link their users over three days; rewriting the rows each time cost
+ * ingest more than the new links).
+ */
+#define EK_IDENTITY_SEEN_STEP ((TimestampTz) USECS_PER_DAY)
+
+/* One id of a batch's links, or a canonical id they lead to. */
+typedef struct IdNode
+{
+	const char *id;
+	struct IdNode *parent;		/* NULL: unknown so far; a root: itself */
+	bool		stored;			/* has a row */
+	const char *stored_canon;	/* its row's canonical id */
+	TimestampTz stored_first;	/* its row's first_seen and last_seen */
+	TimestampTz stored_last;
+	bool		linked;			/* one of the batch's links names it */
+	TimestampTz first;			/* event times of its links in the batch */
+	TimestampTz last;
+	int64		added;			/* a root: members added by the batch */
+	int64		stored_size;	/* a stored root: its rows, -1 unknown */
+} IdNode;
+
+typedef struct Link
+{
+	const char *from;			/* anonymousId or previousId */
+	const char *to;				/* userId */
+	bool		alias;
+	TimestampTz ts;
+} Link;
+
+typedef struct Graph
+{
+	IdNode	   *nodes;			/* sorted by id */
+	int			n;
+	int32		stream_id;
+} Graph;
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static int
+cmp_node(const void *a, const void *b)
+{
+	return strcmp(((const IdNode *) a)->id, ((const IdNode *) b)->id);
+}
+
+static IdNode *
+node_of(Graph *g, const char *id)
+{
+	IdNode		key = {.id = id};
+
+	return bsearch(&key, g->nodes, g->n, sizeof(IdNode), cmp_node);
+}
+
+static IdNode *
+root_of(IdNode *x)
+{
+	IdNode	   *r = x;
+
+	while (r->parent != r)
+		r = r->parent;
+	while (x->parent != r)
+	{
+		IdNode	   *next = x->parent;
+
+		x->parent = r;
+		x = next;
+	}
+	return r;
+}
+
+/* Do the batch's links move a stored id's first or last seen time enough? */
+static bool
+seen_moved(const IdNode *x)
+{
+	return x->stored &&
+		(x->last > x->stored_last + EK_IDENTITY_SEEN_STEP ||
+		 x->first < x->stored_first - EK_IDENTITY_SEEN_STEP);
+}
+
+static int64
+set_size(Graph *g, IdNode *root)
+{
+	if (root->stored && root->stored_size < 0)
+		root->stored_size = ek_identity_set_size(g->stream_id, root->id);
+	return (root->stored ? root->stored_size : 0) + root->added;
+}
+
+/*
+ * The graph of the ids (sorted, unique) as stored: their rows, and nodes
+ * for the canonical ids those rows name.
+ */
+static void
+read_graph(Graph *g, const char **ids, int nids)
+{
+	IdentityLink *rows;
+	int			nrows;
+	const char **all;
+	int			nall = 0;
+
+	nrows = ek_identity_links_read(g->stream_id, ids, nids, &rows);
+
+	/* the ids, and the canonical ids their rows name */
+	all = palloc(sizeof(char *) * (nids + nrows));
+	for (int i = 0; i < nids; i++)
+		all[nall++] = ids[i];
+	for (int r = 0; r < nrows; r++)
+		all[nall++] = rows[r].canonical_id;
+	qsort(all, nall, sizeof(char *), cmp_str);
+	g->nodes = palloc0(sizeof(IdNode) * Max(nall, 1));
+	g->n = 0;
+	for (int i = 0; i < nall; i++)
+		if (g->n == 0 || strcmp(g->nodes[g->n - 1].id, all[i]) != 0)
+		{
+			g->nodes[g->n].id = all[i];
+			g->nodes[g->n].stored_size = -1;
+			g->n++;
+		}
+
+	/* a canonical id's row names itself: stored roots */
+	for (int r = 0; r < nrows; r++)
+	{
+		IdNode	   *x = node_of(g, rows[r].id);
+		IdNode	   *c = node_of(g, rows[r].canonical_id);
+
+		x->stored = true;
+		x->stored_canon = rows[r].canonical_id;
+		x->stored_first = rows[r].first_seen;
+		x->stored_last = rows[r].last_seen;
+		x->parent = c;
+		c->stored = true;
+		c->parent = c;
+		if (c->stored_canon == NULL)
+			c->stored_canon = c->id;
+	}
+}
+
+/*
+ * Apply the links to the graph, in order.  Without sizes (first, unlocked
+ * pass) it stops at the first merge of two sets and returns true, a write
+ * being certain; otherwise returns whether anything must be written.
+ */
+static bool
+apply_links(Graph *g, const Link *links, int nlinks, bool with_sizes)
+{
+	for (int i = 0; i < nlinks; i++)
+	{
+		const Link *l = &links[i];
+		IdNode	   *u = node_of(g, l->to);
+		IdNode	   *a = node_of(g, l->from);
+		IdNode	   *ru;
+		IdNode	   *ra;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int e = 0; e < 2; e++)
+		{
+			IdNode	   *x = e == 0 ? u : a;
+
+			if (!x->linked)
+				x->first = x->last = l->ts;
+			x->linked = true;
+			x->first = Min(x->first, l->ts);
+			x->last = Max(x->last, l->ts);
+		}
+		if (u->parent == NULL)
+		{
+			/* a new user: its own canonical id, its set's first member */
+			u->parent = u;
+			u->added = 1;
+		}
+		ru = root_of(u);
+		if (a->parent == NULL)
+		{
+			a->parent = ru;
+			ru->added++;
+			continue;
+		}
+		ra = root_of(a);
+		if (ra == ru)
+			continue;
+		if (!with_sizes)
+			return true;
+		/* a merge: the alias's user wins, else the larger set */
+		if (l->alias || set_size(g, ru) >= set_size(g, ra))
+		{
+			ra->parent = ru;
+			ru->added += set_size(g, ra);
+		}
+		else
+		{
+			ru->parent = ra;
+			ra->added += set_size(g, ru);
+		}
+	}
+
+	for (int i = 0; i < g->n; i++)
+	{
+		IdNode	   *x = &g->nodes[i];
+
+		if (x->parent == NULL)
+			continue;
+		if (!x->stored && x->linked)
+			return true;
+		if (x->stored && strcmp(root_of(x)->id, x->stored_canon) != 0)
+			return true;
+		if (x->linked && seen_moved(x))
+			return true;
+	}
+	return false;
+}
+
+/* The rows of the batch's ids that are new (is_new) or changed, as arrays. */
+typedef struct LinkRows
+{
+	Datum	   *ids;
+	Datum	   *canons;
+	Datum	   *firsts;
+	Datum	   *lasts;
+	int			n;
+} LinkRows;
+
+static void
+add_row(LinkRows *rows, IdNode *x, IdNode *root)
+{
+	rows->ids[rows->n] = CStringGetTextDatum(x->id);
+	rows->canons[rows->n] = CStringGetTextDatum(root->id);
+	rows->firsts[rows->n] = TimestampTzGetDatum(x->first);
+	rows->lasts[rows->n] = TimestampTzGetDatum(x->last);
+	rows->n++;
+}
+
+static void
+write_rows(int32 stream_id, bool is_new, LinkRows *rows)
+{
+	if (rows->n == 0)
+		return;
+	ek_identity_links_write(stream_id, is_new,
+							ek_make_array(rows->ids, NULL, rows->n, TEXTOID),
+							ek_make_array(rows->canons, NULL, rows->n, TEXTOID),
+							ek_make_array(rows->firsts, NULL, rows->n, TIMESTAMPTZOID),
+							ek_make_array(rows->lasts, NULL, rows->n, TIMESTAMPTZOID));
+}
+
+/*
+ * Write what the graph changed: re-pointed sets, then the batch's new ids,
+ * then its changed ones.  Caller: holds the identity lock.
+ */
+static int
+write_graph(Graph *g)
+{
+	Datum	   *olds = palloc(sizeof(Datum) * g->n);
+	Datum	   *news = palloc(sizeof(Datum) * g->n);
+	LinkRows	rows[2];
+	int			nrepoint = 0;
+
+	for (int k = 0; k < 2; k++)
+	{
+		rows[k].ids = palloc(sizeof(Datum) * g->n);
+		rows[k].canons = palloc(sizeof(Datum) * g->n);
+		rows[k].firsts = palloc(sizeof(Datum) * g->n);
+		rows[k].lasts = palloc(sizeof(Datum) * g->n);
+		rows[k].n = 0;
+	}
+	for (int i = 0; i < g->n; i++)
+	{
+		IdNode	   *x = &g->nodes[i];
+		IdNode	   *r;
+
+		if (x->parent == NULL)
+			continue;
+		r = root_of(x);
+		/* a stored set whose canonical id lost a merge */
+		if (x->stored && strcmp(x->stored_canon, x->id) == 0 && r != x)
+		{
+			olds[nrepoint] = CStringGetTextDatum(x->id);
+			news[nrepoint] = CStringGetTextDatum(r->id);
+			nrepoint++;
+		}
+		if (!x->linked)
+			continue;
+		if (!x->stored)
+			add_row(&rows[0], x, r);
+		else if (strcmp(x->stored_canon, r->id) != 0 || seen_moved(x))
+			add_row(&rows[1], x, r);
+	}
+	if (nrepoint > 0)
+		ek_identity_links_repoint(g->stream_id,
+								  ek_make_array(olds, NULL, nrepoint, TEXTOID),
+								  ek_make_array(news, NULL, nrepoint, TEXTOID));
+	write_rows(g->stream_id, true, &rows[0]);
+	write_rows(g->stream_id, false, &rows[1]);
+	return nrepoint + rows[0].n + rows[1].n;
+}
+
+/*
+ * Take the stream's identity lock until the end of the transaction (also
+ * forget_user's, so that no ingest links the ids it erases meanwhile).
+ */
+void
+ek_identity_lock(int32 stream_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) stream_id,
+						 EK_IDENTITY_LOCK_KEY, EK_IDENTITY_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Keep the identity graph of the events a batch stored (in item order).
+ * Returns the rows written (0 when the graph already said it all).
+ * Caller: SPI connected, as the ingesting role (the catalog statements
+ * run as the extension owner).
+ */
+int
+ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
+{
+	Link	   *links = NULL;
+	int			nlinks = 0;
+	const char **ids;
+	int			nids = 0;
+	int			nunique = 0;
+	Graph		g;
+
+	if (n == 0 || !ek_identity_installed())
+		return 0;
+	for (int i = 0; i < n; i++)
+	{
+		SegmentEvent *ev = events[i];
+
+		if (ev->user_id == NULL)
+			continue;
+		for (int k = 0; k < 2; k++)
+		{
+			const char *from = k == 0 ? ev->anonymous_id : ev->previous_id;
+
+			if (from == NULL || strcmp(from, ev->user_id) == 0 ||
+				(k == 1 && strcmp(ev->type, "alias") != 0))
+				continue;
+			if (links == NULL)
+				links = palloc(sizeof(Link) * 2 * n);
+			links[nlinks].from = from;
+			links[nlinks].to = ev->user_id;
+			links[nlinks].alias = k == 1;
+			links[nlinks].ts = ev->ts;
+			nlinks++;
+		}
+	}
+	if (nlinks == 0)
+		return 0;
+
+	/* the batch's ids, sorted and unique */
+	ids = palloc(sizeof(char *) * 2 * nlinks);
+	for (int i = 0; i < nlinks; i++)
+	{
+		ids[nids++] = links[i].from;
+		ids[nids++] = links[i].to;
+	}
+	qsort(ids, nids, sizeof(char *), cmp_str);
+	for (int i = 0; i < nids; i++)
+		if (nunique == 0 || strcmp(ids[nunique - 1], ids[i]) != 0)
+			ids[nunique++] = ids[i];
+
+	g.stream_id = stream->stream_id;
+	read_graph(&g, ids, nunique);
+	if (!apply_links(&g, links, nlinks, false))
+		return 0;
+
+	/* something to write: one batch at a time per stream, from fresh rows */
+	ek_identity_lock(stream->stream_id);
+	read_graph(&g, ids, nunique);
+	if (!apply_links(&g, links, nlinks, true))
+		return 0;
+	return write_graph(&g);
+}
+
+/*
+ * Give the events (those without problems so far) that carry a
+ * suppressed id the problem "suppressed".  Caller: SPI connected.
+ */
+void
+ek_identity_check_suppressed(const StreamInfo *stream, SegmentEvent *events, int n)
+{
+	Datum	   *elems;
+	int			nelems = 0;
+	List	   *matched;
+	const char **hits;
+	int			nhits = 0;
+	ListCell   *lc;
+
+	if (n == 0 || !ek_suppressions_exist(stream->stream_id))
+		return;
+	elems = palloc(sizeof(Datum) * 3 * n);
+	for (int i = 0; i < n; i++)
+	{
+		SegmentEvent *ev = &events[i];
+
+		if (!ek_event_ok(ev))
+			continue;
+		if (ev->user_id)
+			elems[nelems++] = CStringGetTextDatum(ev->user_id);
+		if (ev->anonymous_id)
+			elems[nelems++] = CStringGetTextDatum(ev->anonymous_id);
+		if (ev->previous_id)
+			elems[nelems++] = CStringGetTextDatum(ev->previous_id);
+	}
+	if (nelems == 0)
+		return;
+	matched = ek_suppressions_match(stream->stream_id,
+									ek_make_array(elems, NULL, nelems, TEXTOID));
+	if (matched == NIL)
+		return;
+	hits = palloc(sizeof(char *) * list_length(matched));
+	foreach(lc, matched)
+		hits[nhits++] = lfirst(lc);
+	qsort(hits, nhits, sizeof(char *), cmp_str);
+
+	for (int i = 0; i < n; i++)
+	{
+		SegmentEvent *ev = &events[i];
+		const char *fields[3] = {"userId", "anonymousId", "previousId"};
+		const char *values[3] = {ev->user_id, ev->anonymous_id, ev->previous_id};
+
+		CHECK_FOR_INTERRUPTS();
+		if (!ek_event_ok(ev))
+			continue;
+		for (int k = 0; k < 3; k++)
+			if (values[k] != NULL &&
+				bsearch(&values[k], hits, nhits, sizeof(char *), cmp_str) != NULL)
+			{
+				ek_add_problem(&ev->problems, EK_REASON_SUPPRESSED,
+							   "the event's %s was erased by eventkit.forget_user() and is suppressed",
+							   fields[k]);
+				break;
+			}
+	}
+}

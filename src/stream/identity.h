@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ *
+ * identity.h
+ *	  A stream's identity objects (identity.c): its <stream>_resolved view,
+ *	  made by create_stream and dropped by drop_stream.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EK_STREAM_IDENTITY_H
+#define EK_STREAM_IDENTITY_H
+
+#include "postgres.h"
+
+extern void ek_identity_create_view(Oid stream_relid, int32 stream_id);
+extern void ek_identity_drop_view(Oid stream_relid);
+
+#endif							/* EK_STREAM_IDENTITY_H */

@@ -1296,7 +1296,7 @@ ek_rollup_fold_buckets(const RollupDef *def, const char *qtable, const char *key
 	appendStringInfo(&sql, " FROM %s s WHERE s.batch_id OPERATOR(pg_catalog.<=) $1"
 					 " AND s.ts OPERATOR(pg_catalog.>=) $3 AND s.ts OPERATOR(pg_catalog.<) $4"
 					 " AND %s OPERATOR(pg_catalog.=) ANY ($2)",
-					 ek_qualified_relname(def->stream_relid), ek_rollup_bucket_expr(&def->bucket));
+					 ek_qualified_relname(def->stream_relid), ek_rollup_bucket_expr(def, "s.ts"));
 	plan = SPI_prepare(sql.data, 4, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "eventkit: could not prepare the rollup scan: %s",

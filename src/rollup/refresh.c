@@ -1227,6 +1227,8 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 	ek_rollups_set_measures(row.rollup_id, measures, row.view);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
 /* ---------------------------------------------------------------------
  * Erasure (forget_user, stream/identity.c)
  * ---------------------------------------------------------------------
@@ -1296,7 +1298,7 @@ ek_rollups_rebuild_buckets(List *rows, Datum ts)
 		if (SPI_execute_with_args(psprintf("SELECT pg_catalog.array_agg(DISTINCT b),"
 										   " pg_catalog.min(b), pg_catalog.max(b) OPERATOR(pg_catalog.+) $2"
 										   " FROM (SELECT %s AS b FROM pg_catalog.unnest($1) AS s(ts)) x",
-										   ek_rollup_bucket_expr(&row->bucket)),
+										   ek_rollup_bucket_expr(&def, "s.ts")),
 								  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "eventkit: could not compute the buckets to rebuild");
 		buckets = ek_spi_value(0, 1, &isnull);

@@ -570,10 +570,16 @@ COMMENT ON FUNCTION eventkit.create_event_views(regclass, name) IS
 -- linked (anonymousId with userId; an alias's previousId to its userId)
 -- names its canonical user, a userId; the canonical user's own row names
 -- itself.  Readable through eventkit.identities and <stream>_resolved.
+-- The ids compare bytewise (COLLATE "C"): ingest probes and inserts a
+-- batch's ids in both indexes, and a comparison under the database's
+-- collation cost several times as much (test/bench/instructions.sh); for
+-- equality, which is all identity needs, every deterministic collation
+-- agrees, and a comparison with a column of the database's default
+-- collation takes "C" (a non-default implicit collation wins).
 CREATE TABLE eventkit.identity_links (
 	stream_id integer NOT NULL,		-- eventkit.streams (no foreign key: see the top)
-	id text NOT NULL,
-	canonical_id text NOT NULL,
+	id text COLLATE "C" NOT NULL,
+	canonical_id text COLLATE "C" NOT NULL,
 	first_seen timestamptz NOT NULL,
 	last_seen timestamptz NOT NULL,
 	CONSTRAINT identity_links_pkey PRIMARY KEY (stream_id, id)

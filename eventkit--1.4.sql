@@ -1830,6 +1830,13 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) nsp) THEN
 		RAISE EXCEPTION 'schema "%" does not exist', nsp USING ERRCODE = 'invalid_schema_name';
 	END IF;
+	-- not among eventkit's objects or the system's (DROP EXTENSION, pg_dump)
+	IF nsp OPERATOR(pg_catalog.=) ANY (ARRAY['eventkit', 'eventkit_internal', 'rollups', 'information_schema'])
+	   OR nsp OPERATOR(pg_catalog.~) '^pg_' THEN
+		RAISE EXCEPTION 'cannot create event views in schema "%"', nsp
+			USING ERRCODE = 'invalid_schema_name',
+				  HINT = 'Give the views a schema of their own.';
+	END IF;
 	src := eventkit.event_views_source(stream) OPERATOR(pg_catalog.||) ' s';
 
 	-- the views: planned track events, then the standard ones
@@ -1914,13 +1921,19 @@ BEGIN
 					   AND pp.property IS NOT NULL
 					 ORDER BY eventkit.warehouse_name(pp.property) OPERATOR(pg_catalog.<>) pp.property, pp.property
 				LOOP
+					-- (warehouse_name clips to 63 bytes, as PostgreSQL would
+					-- truncate; a prefix or a suffix clips what it extends)
 					cname := eventkit.warehouse_name(prop.property);
 					IF cname OPERATOR(pg_catalog.=) ANY (names[1:ncommon]) THEN
-						cname := v.field OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) cname;
+						cname := eventkit.warehouse_name(v.field OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) cname);
 					END IF;
 					i := 2;
 					WHILE cname OPERATOR(pg_catalog.=) ANY (names) LOOP
-						cname := pg_catalog.regexp_replace(cname, '_[0-9]+$', '') OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) i;
+						cname := pg_catalog.regexp_replace(cname, '_[0-9]+$', '');
+						WHILE pg_catalog.octet_length(cname) OPERATOR(pg_catalog.+) pg_catalog.octet_length('_' OPERATOR(pg_catalog.||) i) OPERATOR(pg_catalog.>) 63 LOOP
+							cname := pg_catalog.left(cname, -1);
+						END LOOP;
+						cname := cname OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) i;
 						i := i OPERATOR(pg_catalog.+) 1;
 					END LOOP;
 					names := names OPERATOR(pg_catalog.||) cname;

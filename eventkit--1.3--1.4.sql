@@ -294,7 +294,7 @@ DECLARE
 	key text;
 	allprops jsonb;
 	clash record;
-	reserved constant text[] := ARRAY['tracks', 'pages', 'identifies', 'users'];
+	reserved constant text[] := ARRAY['tracks', 'pages', 'screens', 'identifies', 'users'];
 	common constant text[] := ARRAY['message_id', 'ts', 'received_at', 'event', 'user_id',
 									'anonymous_id', 'resolved_user_id', 'context'];
 BEGIN
@@ -370,8 +370,8 @@ BEGIN
 		  FROM ev
 		UNION ALL
 		SELECT x.view_name, x.view_name, NULL, x.event_type, x.field, x.ord
-		  FROM (VALUES ('tracks', 'track', NULL, 2), ('pages', 'page', NULL, 3),
-					   ('identifies', 'identify', 'traits', 4), ('users', NULL, NULL, 5)) x(view_name, event_type, field, ord)
+		  FROM (VALUES ('tracks', 'track', NULL, 2), ('pages', 'page', NULL, 3), ('screens', 'screen', NULL, 4),
+					   ('identifies', 'identify', 'traits', 5), ('users', NULL, NULL, 6)) x(view_name, event_type, field, ord)
 		ORDER BY ord, view_name, event
 	LOOP
 		IF v.kind OPERATOR(pg_catalog.=) 'event' THEN
@@ -396,7 +396,7 @@ BEGIN
 				names := names OPERATOR(pg_catalog.||) 'event'::text;
 				types := types OPERATOR(pg_catalog.||) 'text'::text;
 				exprs := exprs OPERATOR(pg_catalog.||) 's.event'::text;
-			ELSIF v.kind OPERATOR(pg_catalog.=) 'pages' THEN
+			ELSIF v.kind OPERATOR(pg_catalog.=) ANY (ARRAY['pages', 'screens']) THEN
 				names := names OPERATOR(pg_catalog.||) 'name'::text;
 				types := types OPERATOR(pg_catalog.||) 'text'::text;
 				exprs := exprs OPERATOR(pg_catalog.||) 's.event'::text;
@@ -404,7 +404,7 @@ BEGIN
 			names := names OPERATOR(pg_catalog.||) ARRAY['user_id', 'anonymous_id', 'resolved_user_id', 'context'];
 			types := types OPERATOR(pg_catalog.||) ARRAY['text', 'text', 'text', 'jsonb'];
 			exprs := exprs OPERATOR(pg_catalog.||) ARRAY['s.user_id', 's.anonymous_id', 's.resolved_user_id', 's.context'];
-			IF v.kind OPERATOR(pg_catalog.=) ANY (ARRAY['tracks', 'pages']) THEN
+			IF v.kind OPERATOR(pg_catalog.=) ANY (ARRAY['tracks', 'pages', 'screens']) THEN
 				names := names OPERATOR(pg_catalog.||) 'properties'::text;
 				types := types OPERATOR(pg_catalog.||) 'jsonb'::text;
 				exprs := exprs OPERATOR(pg_catalog.||) 's.properties'::text;
@@ -420,6 +420,15 @@ BEGIN
 					types := types OPERATOR(pg_catalog.||) 'text'::text;
 					exprs := exprs OPERATOR(pg_catalog.||)
 						pg_catalog.format('eventkit.jsonb_to_text(s.properties OPERATOR(pg_catalog.->) %L)', cname);
+				END LOOP;
+			END IF;
+			IF v.kind OPERATOR(pg_catalog.=) 'pages' THEN
+				-- as Segment's warehouses: the page context every web SDK sends
+				FOREACH cname IN ARRAY ARRAY['path', 'referrer', 'search', 'title', 'url'] LOOP
+					names := names OPERATOR(pg_catalog.||) ('context_page_' OPERATOR(pg_catalog.||) cname);
+					types := types OPERATOR(pg_catalog.||) 'text'::text;
+					exprs := exprs OPERATOR(pg_catalog.||)
+						pg_catalog.format('eventkit.jsonb_to_text(s.context OPERATOR(pg_catalog.->) ''page'' OPERATOR(pg_catalog.->) %L)', cname);
 				END LOOP;
 			END IF;
 			-- the planned properties (traits for identifies)
@@ -564,6 +573,7 @@ BEGIN
 				WHEN 'event' THEN pg_catalog.format('FROM %s WHERE s.type OPERATOR(pg_catalog.=) ''track'' AND s.event OPERATOR(pg_catalog.=) %L', src, v.event)
 				WHEN 'tracks' THEN pg_catalog.format('FROM %s WHERE s.type OPERATOR(pg_catalog.=) ''track''', src)
 				WHEN 'pages' THEN pg_catalog.format('FROM %s WHERE s.type OPERATOR(pg_catalog.=) ''page''', src)
+				WHEN 'screens' THEN pg_catalog.format('FROM %s WHERE s.type OPERATOR(pg_catalog.=) ''screen''', src)
 				WHEN 'identifies' THEN pg_catalog.format('FROM %s WHERE s.type OPERATOR(pg_catalog.=) ''identify''', src)
 				ELSE pg_catalog.format(
 					'FROM (SELECT s.resolved_user_id, pg_catalog.min(s.ts) AS first_seen, pg_catalog.max(s.ts) AS last_seen'
@@ -591,7 +601,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION eventkit.create_event_views(regclass, name) IS
-'create or update typed views of a stream from its tracking plan: one per planned event, and tracks, pages, identifies and users; owned by the caller';
+'create or update typed views of a stream from its tracking plan: one per planned event, and tracks, pages, screens, identifies and users; owned by the caller';
 -- ==== Identity graph and erasure (issue 18) ====
 -- (src/pipeline/identity.c, src/catalog/identity.c, src/stream/identity.c;
 -- sql/identity.sql, sql/forget_user.sql, test/specs/identity_merge.spec;

@@ -57,7 +57,10 @@ SELECT * FROM eventkit.ingest('"Shop Data".ev', $$ [
    "timestamp": "2024-05-01T11:00:00Z", "properties": {"productId": "sku-9"}},
   {"type": "track", "messageId": "s1", "userId": "u-2", "event": "Signed Up", "timestamp": "2024-05-01T08:00:00Z"},
   {"type": "page", "messageId": "pg1", "anonymousId": "anon-2", "name": "Home", "timestamp": "2024-05-01T07:00:00Z",
-   "properties": {"url": "https://kicks.example/", "path": "/", "title": "Kicks"}},
+   "properties": {"url": "https://kicks.example/", "path": "/", "title": "Kicks"},
+   "context": {"page": {"path": "/", "url": "https://kicks.example/?utm=ctx", "title": {"not": "text"}}}},
+  {"type": "screen", "messageId": "sc1", "anonymousId": "anon-2", "name": "Cart", "timestamp": "2024-05-01T07:00:00Z",
+   "properties": {"items": 2}},
   {"type": "identify", "messageId": "i1", "userId": "u-1", "timestamp": "2024-05-01T12:00:00Z",
    "traits": {"email": "old@kicks.example", "plan": "free"}},
   {"type": "identify", "messageId": "i2", "userId": "u-1", "timestamp": "2024-05-03T12:00:00Z",
@@ -80,6 +83,9 @@ SELECT message_id, product_id FROM "Shop Data"."product_viewed_größe";
 SELECT message_id, event FROM "Shop Data".signed_up;
 SELECT message_id, event, resolved_user_id FROM "Shop Data".tracks ORDER BY message_id;
 SELECT message_id, name, url, path, title, referrer FROM "Shop Data".pages;
+-- pages: the page context as typed columns (an object does not cast: NULL); screens
+SELECT message_id, context_page_path, context_page_url, context_page_title, context_page_referrer FROM "Shop Data".pages;
+SELECT message_id, name, anonymous_id, properties FROM "Shop Data".screens;
 SELECT message_id, user_id, traits FROM "Shop Data".identifies ORDER BY message_id;
 -- users: one row per resolved user, latest traits merged, first and last seen
 SELECT * FROM "Shop Data".users ORDER BY user_id;

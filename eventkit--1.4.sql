@@ -1796,7 +1796,9 @@ DECLARE
 	fkeys text[];
 	note text;
 	key text;
-	reserved constant text[] := ARRAY['tracks', 'pages', 'identifies', 'users'];
+	allprops jsonb;
+	clash record;
+	reserved constant text[] := ARRAY['tracks', 'pages', 'screens', 'identifies', 'users'];
 	common constant text[] := ARRAY['message_id', 'ts', 'received_at', 'event', 'user_id',
 									'anonymous_id', 'resolved_user_id', 'context'];
 BEGIN
@@ -1830,7 +1832,37 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) nsp) THEN
 		RAISE EXCEPTION 'schema "%" does not exist', nsp USING ERRCODE = 'invalid_schema_name';
 	END IF;
+	-- not among eventkit's objects or the system's (DROP EXTENSION, pg_dump)
+	IF nsp OPERATOR(pg_catalog.=) ANY (ARRAY['eventkit', 'eventkit_internal', 'rollups', 'information_schema'])
+	   OR nsp OPERATOR(pg_catalog.~) '^pg_' THEN
+		RAISE EXCEPTION 'cannot create event views in schema "%"', nsp
+			USING ERRCODE = 'invalid_schema_name',
+				  HINT = 'Give the views a schema of their own.';
+	END IF;
 	src := eventkit.event_views_source(stream) OPERATOR(pg_catalog.||) ' s';
+
+	-- the plan's properties, read once (per view, a plan of 10,000 events
+	-- made this quadratic): per event type, field and event, in the order
+	-- they claim columns
+	allprops := (SELECT pg_catalog.jsonb_object_agg(x.k, x.a) FROM (
+		SELECT pg_catalog.concat_ws(E'\x01', pp.event_type, pp.field, pp.event) AS k,
+			   pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('property', pp.property, 'column_type', pp.column_type)
+									ORDER BY eventkit.warehouse_name(pp.property) OPERATOR(pg_catalog.<>) pp.property, pp.property) AS a
+		  FROM eventkit.plan_properties(st.plan_name, ver) pp
+		 WHERE pp.property IS NOT NULL
+		 GROUP BY 1) x);
+	-- two planned events that would be one view
+	SELECT w.view_name INTO clash FROM (
+		SELECT eventkit.warehouse_name(e.event) AS view_name, pg_catalog.count(*) AS n
+		  FROM (SELECT DISTINCT pp.event FROM eventkit.plan_properties(st.plan_name, ver) pp
+				 WHERE pp.event_type OPERATOR(pg_catalog.=) 'track' AND pp.event IS NOT NULL) e
+		 GROUP BY 1) w
+	 WHERE w.n OPERATOR(pg_catalog.>) 1 ORDER BY 1 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'two planned events would both be view "%"', clash.view_name
+			USING ERRCODE = 'duplicate_table',
+				  HINT = 'Rename one of them in the tracking plan.';
+	END IF;
 
 	-- the views: planned track events, then the standard ones
 	FOR v IN
@@ -1842,8 +1874,8 @@ BEGIN
 		  FROM ev
 		UNION ALL
 		SELECT x.view_name, x.view_name, NULL, x.event_type, x.field, x.ord
-		  FROM (VALUES ('tracks', 'track', NULL, 2), ('pages', 'page', NULL, 3),
-					   ('identifies', 'identify', 'traits', 4), ('users', NULL, NULL, 5)) x(view_name, event_type, field, ord)
+		  FROM (VALUES ('tracks', 'track', NULL, 2), ('pages', 'page', NULL, 3), ('screens', 'screen', NULL, 4),
+					   ('identifies', 'identify', 'traits', 5), ('users', NULL, NULL, 6)) x(view_name, event_type, field, ord)
 		ORDER BY ord, view_name, event
 	LOOP
 		IF v.kind OPERATOR(pg_catalog.=) 'event' THEN
@@ -1851,13 +1883,6 @@ BEGIN
 				RAISE EXCEPTION 'event "%" would be view "%", which is one of the standard views', v.event, v.view_name
 					USING ERRCODE = 'duplicate_table',
 						  HINT = 'Rename the event in the tracking plan, or give the views a schema of their own.';
-			END IF;
-			IF (SELECT pg_catalog.count(DISTINCT pp.event) FROM eventkit.plan_properties(st.plan_name, ver) pp
-				 WHERE pp.event_type OPERATOR(pg_catalog.=) 'track'
-				   AND eventkit.warehouse_name(pp.event) OPERATOR(pg_catalog.=) v.view_name) OPERATOR(pg_catalog.>) 1 THEN
-				RAISE EXCEPTION 'two planned events would both be view "%"', v.view_name
-					USING ERRCODE = 'duplicate_table',
-						  HINT = 'Rename one of them in the tracking plan.';
 			END IF;
 		END IF;
 
@@ -1875,7 +1900,7 @@ BEGIN
 				names := names OPERATOR(pg_catalog.||) 'event'::text;
 				types := types OPERATOR(pg_catalog.||) 'text'::text;
 				exprs := exprs OPERATOR(pg_catalog.||) 's.event'::text;
-			ELSIF v.kind OPERATOR(pg_catalog.=) 'pages' THEN
+			ELSIF v.kind OPERATOR(pg_catalog.=) ANY (ARRAY['pages', 'screens']) THEN
 				names := names OPERATOR(pg_catalog.||) 'name'::text;
 				types := types OPERATOR(pg_catalog.||) 'text'::text;
 				exprs := exprs OPERATOR(pg_catalog.||) 's.event'::text;
@@ -1883,7 +1908,7 @@ BEGIN
 			names := names OPERATOR(pg_catalog.||) ARRAY['user_id', 'anonymous_id', 'resolved_user_id', 'context'];
 			types := types OPERATOR(pg_catalog.||) ARRAY['text', 'text', 'text', 'jsonb'];
 			exprs := exprs OPERATOR(pg_catalog.||) ARRAY['s.user_id', 's.anonymous_id', 's.resolved_user_id', 's.context'];
-			IF v.kind OPERATOR(pg_catalog.=) ANY (ARRAY['tracks', 'pages']) THEN
+			IF v.kind OPERATOR(pg_catalog.=) ANY (ARRAY['tracks', 'pages', 'screens']) THEN
 				names := names OPERATOR(pg_catalog.||) 'properties'::text;
 				types := types OPERATOR(pg_catalog.||) 'jsonb'::text;
 				exprs := exprs OPERATOR(pg_catalog.||) 's.properties'::text;
@@ -1901,26 +1926,41 @@ BEGIN
 						pg_catalog.format('eventkit.jsonb_to_text(s.properties OPERATOR(pg_catalog.->) %L)', cname);
 				END LOOP;
 			END IF;
+			IF v.kind OPERATOR(pg_catalog.=) 'pages' THEN
+				-- as Segment's warehouses: the page context every web SDK sends
+				FOREACH cname IN ARRAY ARRAY['path', 'referrer', 'search', 'title', 'url'] LOOP
+					names := names OPERATOR(pg_catalog.||) ('context_page_' OPERATOR(pg_catalog.||) cname);
+					types := types OPERATOR(pg_catalog.||) 'text'::text;
+					exprs := exprs OPERATOR(pg_catalog.||)
+						pg_catalog.format('eventkit.jsonb_to_text(s.context OPERATOR(pg_catalog.->) ''page'' OPERATOR(pg_catalog.->) %L)', cname);
+				END LOOP;
+			END IF;
 			-- the planned properties (traits for identifies)
 			IF v.kind OPERATOR(pg_catalog.=) ANY (ARRAY['event', 'identifies']) THEN
 				ncommon := pg_catalog.array_length(names, 1);
 				keys := pg_catalog.array_fill(NULL::text, ARRAY[ncommon]);
 				-- a property already spelled as its column claims it first
 				FOR prop IN
-					SELECT pp.property, pp.column_type FROM eventkit.plan_properties(st.plan_name, ver) pp
-					 WHERE pp.event_type OPERATOR(pg_catalog.=) v.event_type
-					   AND pp.field OPERATOR(pg_catalog.=) v.field
-					   AND pp.event IS NOT DISTINCT FROM v.event
-					   AND pp.property IS NOT NULL
-					 ORDER BY eventkit.warehouse_name(pp.property) OPERATOR(pg_catalog.<>) pp.property, pp.property
+					SELECT x.e OPERATOR(pg_catalog.->>) 'property' AS property,
+						   x.e OPERATOR(pg_catalog.->>) 'column_type' AS column_type
+					  FROM pg_catalog.jsonb_array_elements(COALESCE(allprops OPERATOR(pg_catalog.->)
+								pg_catalog.concat_ws(E'\x01', v.event_type, v.field, v.event), '[]'))
+						   WITH ORDINALITY AS x(e, ord)
+					 ORDER BY x.ord
 				LOOP
+					-- (warehouse_name clips to 63 bytes, as PostgreSQL would
+					-- truncate; a prefix or a suffix clips what it extends)
 					cname := eventkit.warehouse_name(prop.property);
 					IF cname OPERATOR(pg_catalog.=) ANY (names[1:ncommon]) THEN
-						cname := v.field OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) cname;
+						cname := eventkit.warehouse_name(v.field OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) cname);
 					END IF;
 					i := 2;
 					WHILE cname OPERATOR(pg_catalog.=) ANY (names) LOOP
-						cname := pg_catalog.regexp_replace(cname, '_[0-9]+$', '') OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) i;
+						cname := pg_catalog.regexp_replace(cname, '_[0-9]+$', '');
+						WHILE pg_catalog.octet_length(cname) OPERATOR(pg_catalog.+) pg_catalog.octet_length('_' OPERATOR(pg_catalog.||) i) OPERATOR(pg_catalog.>) 63 LOOP
+							cname := pg_catalog.left(cname, -1);
+						END LOOP;
+						cname := cname OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) i;
 						i := i OPERATOR(pg_catalog.+) 1;
 					END LOOP;
 					names := names OPERATOR(pg_catalog.||) cname;
@@ -2037,6 +2077,7 @@ BEGIN
 				WHEN 'event' THEN pg_catalog.format('FROM %s WHERE s.type OPERATOR(pg_catalog.=) ''track'' AND s.event OPERATOR(pg_catalog.=) %L', src, v.event)
 				WHEN 'tracks' THEN pg_catalog.format('FROM %s WHERE s.type OPERATOR(pg_catalog.=) ''track''', src)
 				WHEN 'pages' THEN pg_catalog.format('FROM %s WHERE s.type OPERATOR(pg_catalog.=) ''page''', src)
+				WHEN 'screens' THEN pg_catalog.format('FROM %s WHERE s.type OPERATOR(pg_catalog.=) ''screen''', src)
 				WHEN 'identifies' THEN pg_catalog.format('FROM %s WHERE s.type OPERATOR(pg_catalog.=) ''identify''', src)
 				ELSE pg_catalog.format(
 					'FROM (SELECT s.resolved_user_id, pg_catalog.min(s.ts) AS first_seen, pg_catalog.max(s.ts) AS last_seen'
@@ -2064,7 +2105,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION eventkit.create_event_views(regclass, name) IS
-'create or update typed views of a stream from its tracking plan: one per planned event, and tracks, pages, identifies and users; owned by the caller';
+'create or update typed views of a stream from its tracking plan: one per planned event, and tracks, pages, screens, identifies and users; owned by the caller';
 -- ==== Identity graph and erasure (issue 18) ====
 -- (src/pipeline/identity.c, src/catalog/identity.c, src/stream/identity.c;
 -- sql/identity.sql, sql/forget_user.sql, test/specs/identity_merge.spec;
@@ -2074,10 +2115,16 @@ COMMENT ON FUNCTION eventkit.create_event_views(regclass, name) IS
 -- linked (anonymousId with userId; an alias's previousId to its userId)
 -- names its canonical user, a userId; the canonical user's own row names
 -- itself.  Readable through eventkit.identities and <stream>_resolved.
+-- The ids compare bytewise (COLLATE "C"): ingest probes and inserts a
+-- batch's ids in both indexes, and a comparison under the database's
+-- collation cost several times as much (test/bench/instructions.sh); for
+-- equality, which is all identity needs, every deterministic collation
+-- agrees, and a comparison with a column of the database's default
+-- collation takes "C" (a non-default implicit collation wins).
 CREATE TABLE eventkit.identity_links (
 	stream_id integer NOT NULL,		-- eventkit.streams (no foreign key: see the top)
-	id text NOT NULL,
-	canonical_id text NOT NULL,
+	id text COLLATE "C" NOT NULL,
+	canonical_id text COLLATE "C" NOT NULL,
 	first_seen timestamptz NOT NULL,
 	last_seen timestamptz NOT NULL,
 	CONSTRAINT identity_links_pkey PRIMARY KEY (stream_id, id)

@@ -57,7 +57,10 @@ SELECT * FROM eventkit.ingest('"Shop Data".ev', $$ [
    "timestamp": "2024-05-01T11:00:00Z", "properties": {"productId": "sku-9"}},
   {"type": "track", "messageId": "s1", "userId": "u-2", "event": "Signed Up", "timestamp": "2024-05-01T08:00:00Z"},
   {"type": "page", "messageId": "pg1", "anonymousId": "anon-2", "name": "Home", "timestamp": "2024-05-01T07:00:00Z",
-   "properties": {"url": "https://kicks.example/", "path": "/", "title": "Kicks"}},
+   "properties": {"url": "https://kicks.example/", "path": "/", "title": "Kicks"},
+   "context": {"page": {"path": "/", "url": "https://kicks.example/?utm=ctx", "title": {"not": "text"}}}},
+  {"type": "screen", "messageId": "sc1", "anonymousId": "anon-2", "name": "Cart", "timestamp": "2024-05-01T07:00:00Z",
+   "properties": {"items": 2}},
   {"type": "identify", "messageId": "i1", "userId": "u-1", "timestamp": "2024-05-01T12:00:00Z",
    "traits": {"email": "old@kicks.example", "plan": "free"}},
   {"type": "identify", "messageId": "i2", "userId": "u-1", "timestamp": "2024-05-03T12:00:00Z",
@@ -80,6 +83,9 @@ SELECT message_id, product_id FROM "Shop Data"."product_viewed_größe";
 SELECT message_id, event FROM "Shop Data".signed_up;
 SELECT message_id, event, resolved_user_id FROM "Shop Data".tracks ORDER BY message_id;
 SELECT message_id, name, url, path, title, referrer FROM "Shop Data".pages;
+-- pages: the page context as typed columns (an object does not cast: NULL); screens
+SELECT message_id, context_page_path, context_page_url, context_page_title, context_page_referrer FROM "Shop Data".pages;
+SELECT message_id, name, anonymous_id, properties FROM "Shop Data".screens;
 SELECT message_id, user_id, traits FROM "Shop Data".identifies ORDER BY message_id;
 -- users: one row per resolved user, latest traits merged, first and last seen
 SELECT * FROM "Shop Data".users ORDER BY user_id;
@@ -186,6 +192,44 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
  WHERE a.attrelid = 'kicks.order_completed'::regclass AND a.attnum > 8 ORDER BY a.attnum;
 DROP SCHEMA kicks CASCADE;
 SELECT eventkit.drop_stream('"Shop Data".kicks');
+
+-- attack pass: hostile names.  Names past 63 bytes are clipped as
+-- PostgreSQL truncates identifiers, so two events that agree in their first
+-- 63 bytes are refused (they would both be one view: before, the second
+-- silently replaced the first), two such properties get distinct columns;
+-- a quote, SQL in an event name, properties named like the common columns;
+-- no views in eventkit's or the system's schemas.
+SELECT eventkit.create_stream('"Shop Data".hv');
+SELECT eventkit.create_plan('hostile', jsonb_build_object('events', jsonb_build_object(
+  'x'');DROP TABLE pg_class;--', jsonb_build_object('properties', jsonb_build_object('properties', jsonb_build_object(
+     'a"b', '{"type": "string"}'::jsonb, 'event', '{"type": "integer"}'::jsonb, 'user_id', '{"type": "boolean"}'::jsonb,
+     repeat('p', 70) || '1', '{"type": "string"}'::jsonb, repeat('p', 70) || '2', '{"type": "integer"}'::jsonb))),
+  repeat('e', 70) || ' one', '{}'::jsonb,
+  repeat('e', 70) || ' two', '{}'::jsonb),
+  'violations', 'allow', 'normalize_names', false));
+SELECT eventkit.attach_plan('"Shop Data".hv', 'hostile');
+SELECT accepted FROM eventkit.ingest('"Shop Data".hv', '[{"type": "track", "messageId": "h1", "userId": "u", "event": "x'');DROP TABLE pg_class;--",
+  "timestamp": "2024-01-01T00:00:00Z", "properties": {"a\"b": "q", "event": 3, "user_id": true}}]');
+SELECT length(eventkit.warehouse_name(repeat('é', 40))) AS clipped_chars, octet_length(eventkit.warehouse_name(repeat('é', 40))) AS clipped_bytes;
+CREATE SCHEMA "h""views";
+\set VERBOSITY terse
+SELECT count(*) FROM eventkit.create_event_views('"Shop Data".hv', 'h"views');
+SELECT eventkit.create_plan('hostile', jsonb_build_object('events', jsonb_build_object(
+  'x'');DROP TABLE pg_class;--', jsonb_build_object('properties', jsonb_build_object('properties', jsonb_build_object(
+     'a"b', '{"type": "string"}'::jsonb, 'event', '{"type": "integer"}'::jsonb, 'user_id', '{"type": "boolean"}'::jsonb,
+     repeat('p', 70) || '1', '{"type": "string"}'::jsonb, repeat('p', 70) || '2', '{"type": "integer"}'::jsonb))),
+  repeat('e', 70) || ' one', '{}'::jsonb),
+  'violations', 'allow', 'normalize_names', false));
+SELECT count(*) FROM eventkit.create_event_views('"Shop Data".hv', 'eventkit');
+SELECT count(*) FROM eventkit.create_event_views('"Shop Data".hv', 'pg_catalog');
+SELECT count(*) FROM eventkit.create_event_views('"Shop Data".hv', 'information_schema');
+\set VERBOSITY default
+SELECT * FROM eventkit.create_event_views('"Shop Data".hv', 'h"views') ORDER BY 1::text;
+SELECT a.attname FROM pg_attribute a
+ WHERE a.attrelid = '"h""views".x_drop_table_pg_class'::regclass AND a.attnum > 8 ORDER BY a.attnum;
+SELECT event, properties_event, properties_user_id, a_b FROM "h""views".x_drop_table_pg_class;
+DROP SCHEMA "h""views" CASCADE;
+SELECT eventkit.drop_stream('"Shop Data".hv');
 
 DROP SCHEMA reader_views CASCADE;
 DROP SCHEMA analytics CASCADE;

@@ -119,6 +119,59 @@ RESET ROLE;
 SELECT count(*) AS suppressions_left FROM eventkit.suppressions;
 SELECT count(*) AS erasures_kept FROM eventkit.erasures;
 
+-- attack pass: forget_user is all-or-nothing (an error in its last step,
+-- the audit row, leaves every event, link, ledger entry and suppression as
+-- it was), and the stream's DELETE triggers run as the stream's owner, even
+-- one created by a role granted TRIGGER and when a superuser calls it
+SET ROLE fu_owner;
+SELECT eventkit.create_stream('fu.ev2');
+SELECT accepted FROM eventkit.ingest('fu.ev2', '[
+  {"type": "identify", "messageId": "t1", "userId": "tu", "anonymousId": "ta", "timestamp": "2026-02-01T10:00:00Z"},
+  {"type": "track", "messageId": "t2", "anonymousId": "ta", "event": "Viewed", "timestamp": "2026-02-01T10:01:00Z"}]',
+  '2026-02-01T12:00:00Z');
+CREATE TABLE fu.who (role name, op text);
+GRANT INSERT, SELECT ON fu.who TO PUBLIC;
+GRANT TRIGGER ON fu.ev2 TO fu_writer;
+RESET ROLE;
+CREATE FUNCTION fu.note_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO fu.who VALUES (current_user, TG_OP);
+  RETURN NULL;
+END $$;
+ALTER FUNCTION fu.note_delete() OWNER TO fu_writer;
+SET ROLE fu_writer;
+CREATE TRIGGER note AFTER DELETE ON fu.ev2 FOR EACH STATEMENT EXECUTE FUNCTION fu.note_delete();
+RESET ROLE;
+CREATE FUNCTION fu.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('fu.fail', true) = 'on' THEN
+    RAISE EXCEPTION 'refusing the audit row';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refuse BEFORE INSERT ON eventkit.erasures FOR EACH ROW EXECUTE FUNCTION fu.refuse();
+SET fu.fail = on;
+\set VERBOSITY terse
+SELECT eventkit.forget_user('fu.ev2', 'ta');
+\set VERBOSITY default
+RESET fu.fail;
+SELECT count(*) AS events_kept FROM fu.ev2;
+SELECT count(*) AS links_kept FROM eventkit.identity_links l JOIN eventkit.streams s USING (stream_id)
+ WHERE s.relid = 'fu.ev2'::regclass;
+SELECT count(*) AS suppressed FROM eventkit.suppressions WHERE id IN ('ta', 'tu');
+SELECT count(*) AS trigger_rows FROM fu.who;
+-- a superuser's call: the trigger runs as fu_owner, the stream's owner
+SELECT eventkit.forget_user('fu.ev2', 'ta') AS deleted;
+SELECT role, op FROM fu.who;
+SELECT count(*) AS suppressed FROM eventkit.suppressions WHERE id IN ('ta', 'tu');
+DROP TRIGGER refuse ON eventkit.erasures;
+DROP FUNCTION fu.refuse();
+SET ROLE fu_owner;
+SELECT eventkit.drop_stream('fu.ev2');
+DROP TABLE fu.who;
+RESET ROLE;
+DROP FUNCTION fu.note_delete();
+
 DROP SCHEMA fu;
 DROP ROLE fu_owner, fu_writer, fu_other;
 DROP EXTENSION eventkit;

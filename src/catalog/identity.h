@@ -45,8 +45,9 @@ extern int	ek_identity_links_read(int32 stream_id, const char **ids, int nids,
 								   IdentityLink **links);
 extern int64 ek_identity_set_size(int32 stream_id, const char *canonical_id);
 extern void ek_identity_links_repoint(int32 stream_id, Datum olds, Datum news);
-extern void ek_identity_links_write(int32 stream_id, bool is_new, Datum ids,
-									Datum canonicals, Datum firsts, Datum lasts);
+extern void ek_identity_links_update(int32 stream_id, Datum ids,
+									 Datum canonicals, Datum firsts, Datum lasts);
+extern void ek_identity_links_insert(int32 stream_id, const IdentityLink *rows, int n);
 extern char *ek_identity_resolve(int32 stream_id, const char *id);
 extern List *ek_identity_members(int32 stream_id, const char *canonical_id);
 extern int64 ek_identity_links_forget(int32 stream_id, Datum ids);

@@ -63,6 +63,20 @@
  */
 #define EK_IDENTITY_SEEN_STEP ((TimestampTz) USECS_PER_DAY)
 
+/*
+ * Did this backend's last batch with links write some (and for which
+ * stream)?  Then the next batch of that stream takes the identity lock if
+ * it is free (never waiting for it) and reads once, under it, instead of
+ * reading a first time without the lock and, finding new links as its
+ * predecessor did, again with it: a stream that is learning its audience
+ * (most links new) pays one read a batch.  A batch whose links are known
+ * still never waits (isolation spec identity_merge); one that took the
+ * lock this way and writes nothing holds it to its commit all the same.
+ * Only which path is taken depends on this; both are correct.
+ */
+static int32 last_stream_id = 0;
+static bool last_wrote = false;
+
 /* One id of a batch's links, or a canonical id they lead to. */
 typedef struct IdNode
 {
@@ -271,7 +285,7 @@ apply_links(Graph *g, const Link *links, int nlinks, bool with_sizes)
 	return false;
 }
 
-/* The rows of the batch's ids that are new (is_new) or changed, as arrays. */
+/* The rows of the batch's ids that changed, as arrays. */
 typedef struct LinkRows
 {
 	Datum	   *ids;
@@ -281,48 +295,26 @@ typedef struct LinkRows
 	int			n;
 } LinkRows;
 
-static void
-add_row(LinkRows *rows, IdNode *x, IdNode *root)
-{
-	rows->ids[rows->n] = CStringGetTextDatum(x->id);
-	rows->canons[rows->n] = CStringGetTextDatum(root->id);
-	rows->firsts[rows->n] = TimestampTzGetDatum(x->first);
-	rows->lasts[rows->n] = TimestampTzGetDatum(x->last);
-	rows->n++;
-}
-
-static void
-write_rows(int32 stream_id, bool is_new, LinkRows *rows)
-{
-	if (rows->n == 0)
-		return;
-	ek_identity_links_write(stream_id, is_new,
-							ek_make_array(rows->ids, NULL, rows->n, TEXTOID),
-							ek_make_array(rows->canons, NULL, rows->n, TEXTOID),
-							ek_make_array(rows->firsts, NULL, rows->n, TIMESTAMPTZOID),
-							ek_make_array(rows->lasts, NULL, rows->n, TIMESTAMPTZOID));
-}
-
 /*
- * Write what the graph changed: re-pointed sets, then the batch's new ids,
- * then its changed ones.  Caller: holds the identity lock.
+ * Write what the graph changed: re-pointed sets, then the batch's new ids
+ * (inserted in C, catalog/identity.c), then its changed ones.  Caller:
+ * holds the identity lock.
  */
 static int
 write_graph(Graph *g)
 {
 	Datum	   *olds = palloc(sizeof(Datum) * g->n);
 	Datum	   *news = palloc(sizeof(Datum) * g->n);
-	LinkRows	rows[2];
+	IdentityLink *added = palloc(sizeof(IdentityLink) * g->n);
+	int			nadded = 0;
+	LinkRows	changed;
 	int			nrepoint = 0;
 
-	for (int k = 0; k < 2; k++)
-	{
-		rows[k].ids = palloc(sizeof(Datum) * g->n);
-		rows[k].canons = palloc(sizeof(Datum) * g->n);
-		rows[k].firsts = palloc(sizeof(Datum) * g->n);
-		rows[k].lasts = palloc(sizeof(Datum) * g->n);
-		rows[k].n = 0;
-	}
+	changed.ids = palloc(sizeof(Datum) * g->n);
+	changed.canons = palloc(sizeof(Datum) * g->n);
+	changed.firsts = palloc(sizeof(Datum) * g->n);
+	changed.lasts = palloc(sizeof(Datum) * g->n);
+	changed.n = 0;
 	for (int i = 0; i < g->n; i++)
 	{
 		IdNode	   *x = &g->nodes[i];
@@ -341,17 +333,34 @@ write_graph(Graph *g)
 		if (!x->linked)
 			continue;
 		if (!x->stored)
-			add_row(&rows[0], x, r);
+		{
+			added[nadded].id = (char *) x->id;
+			added[nadded].canonical_id = (char *) r->id;
+			added[nadded].first_seen = x->first;
+			added[nadded].last_seen = x->last;
+			nadded++;
+		}
 		else if (strcmp(x->stored_canon, r->id) != 0 || seen_moved(x))
-			add_row(&rows[1], x, r);
+		{
+			changed.ids[changed.n] = CStringGetTextDatum(x->id);
+			changed.canons[changed.n] = CStringGetTextDatum(r->id);
+			changed.firsts[changed.n] = TimestampTzGetDatum(x->first);
+			changed.lasts[changed.n] = TimestampTzGetDatum(x->last);
+			changed.n++;
+		}
 	}
 	if (nrepoint > 0)
 		ek_identity_links_repoint(g->stream_id,
 								  ek_make_array(olds, NULL, nrepoint, TEXTOID),
 								  ek_make_array(news, NULL, nrepoint, TEXTOID));
-	write_rows(g->stream_id, true, &rows[0]);
-	write_rows(g->stream_id, false, &rows[1]);
-	return nrepoint + rows[0].n + rows[1].n;
+	ek_identity_links_insert(g->stream_id, added, nadded);
+	if (changed.n > 0)
+		ek_identity_links_update(g->stream_id,
+								 ek_make_array(changed.ids, NULL, changed.n, TEXTOID),
+								 ek_make_array(changed.canons, NULL, changed.n, TEXTOID),
+								 ek_make_array(changed.firsts, NULL, changed.n, TIMESTAMPTZOID),
+								 ek_make_array(changed.lasts, NULL, changed.n, TIMESTAMPTZOID));
+	return nrepoint + nadded + changed.n;
 }
 
 /*
@@ -368,6 +377,17 @@ ek_identity_lock(int32 stream_id)
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
+/* Take the stream's identity lock if no one holds it; never waits. */
+static bool
+try_identity_lock(int32 stream_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) stream_id,
+						 EK_IDENTITY_LOCK_KEY, EK_IDENTITY_LOCK_FIELD4);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
 /*
  * Keep the identity graph of the events a batch stored (in item order).
  * Returns the rows written (0 when the graph already said it all).
@@ -382,6 +402,7 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 	const char **ids;
 	int			nids = 0;
 	int			nunique = 0;
+	int			nwritten;
 	Graph		g;
 
 	if (n == 0 || !ek_identity_installed())
@@ -424,16 +445,26 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 			ids[nunique++] = ids[i];
 
 	g.stream_id = stream->stream_id;
-	read_graph(&g, ids, nunique);
-	if (!apply_links(&g, links, nlinks, false))
-		return 0;
+	if (!(last_wrote && last_stream_id == stream->stream_id &&
+		  try_identity_lock(stream->stream_id)))
+	{
+		/* a read without the lock: most batches of a known audience stop here */
+		read_graph(&g, ids, nunique);
+		if (!apply_links(&g, links, nlinks, false))
+		{
+			last_stream_id = stream->stream_id;
+			last_wrote = false;
+			return 0;
+		}
+	}
 
 	/* something to write: one batch at a time per stream, from fresh rows */
 	ek_identity_lock(stream->stream_id);
 	read_graph(&g, ids, nunique);
-	if (!apply_links(&g, links, nlinks, true))
-		return 0;
-	return write_graph(&g);
+	nwritten = apply_links(&g, links, nlinks, true) ? write_graph(&g) : 0;
+	last_stream_id = stream->stream_id;
+	last_wrote = nwritten > 0;
+	return nwritten;
 }
 
 /*

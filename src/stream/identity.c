@@ -174,7 +174,8 @@ ek_identity_create_view(Oid stream_relid, int32 stream_id)
 	}
 	ek_as_role_begin(&as_owner, ek_relation_owner(stream_relid), 0);
 	ek_spi_exec(psprintf("CREATE VIEW %s AS SELECT s.*,"
-						 " COALESCE(l.canonical_id, s.user_key) AS resolved_user_id"
+						 " COALESCE(l.canonical_id, s.user_key) COLLATE pg_catalog.\"default\""
+						 " AS resolved_user_id"
 						 " FROM %s s LEFT JOIN eventkit.identity_links l"
 						 " ON l.stream_id OPERATOR(pg_catalog.=) %d"
 						 " AND l.id OPERATOR(pg_catalog.=) s.user_key",

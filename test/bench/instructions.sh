@@ -4,6 +4,13 @@
 # (1,000-event batches, ~5% re-sends) into a stream without a plan, with
 # run.sh's tracking plan, and with rollup.sh's rollup, and to refresh that
 # rollup; each printed with an empty run's count (startup) to subtract.
+# The identity stage's share: s_noid ingests the same batches into a fresh
+# stream with the stage off (run.sh's trick: eventkit.identity_links, the
+# 1.4 catalog's landmark, renamed for that run, so the library ingests as
+# against a 1.3 catalog); s_noplan has the stage on.  gen.sql's events are
+# its worst case: ~49% carry both ids, and the links are new (a fresh
+# stream), about 0.6 link rows per event in the first 20,000.
+# CGOUT=dir keeps the callgrind files (callgrind_annotate); IDENTITY=0 skips s_noid; ONLY_IDENTITY=1 runs only s_noplan and s_noid.
 # Postgres runs in single-user mode: no other process takes part, and the
 # counts are the same whatever else the machine is doing, so two builds
 # compare on a shared machine where wall-clock benchmarks swing by 20%.
@@ -30,7 +37,7 @@ as_pg $P -d postgres -c "CREATE DATABASE bench"
 as_pg mkdir -p $W/batches
 as_pg $P -d bench -v events=$events -v batch=1000 -v rts='2026-12-01 00:00:00+00' -v flatfile=$W/flat.tsv -v batchdir=$W/batches -f $HERE/gen.sql >/dev/null
 as_pg $P -d bench -c "CREATE EXTENSION eventkit" -c "CREATE EXTENSION hll" >/dev/null
-for s in s_noplan s_plan s_rollup; do
+for s in s_noplan s_plan s_rollup s_noid; do
   as_pg $P -d bench -c "SELECT eventkit.create_stream('$s', partition_interval => '1 day', premake => 4, retention => NULL, key_partitions => 0, dedup_window => '7 days')" >/dev/null
 done
 as_pg $P -d bench -c "SELECT eventkit.create_plan('bench_plan', jsonb_build_object('events',
@@ -45,21 +52,41 @@ run() { # label script
   as_pg valgrind --tool=callgrind --callgrind-out-file=$W/cg.$1 $PGB/postgres --single \
     -c eventkit.max_batch_bytes=4000000 -c eventkit.max_batch_items=1000 -D $W/data bench < $2 > $W/out.$1 2>&1
   if grep -q ERROR $W/out.$1; then grep -m3 ERROR $W/out.$1 >&2; echo "instructions.sh: $1 failed" >&2; exit 1; fi
+  if [ -n "${CGOUT:-}" ]; then mkdir -p "$CGOUT"; cp $W/cg.$1 "$CGOUT/"; fi
   IR[$1]=$(grep -m1 '^summary:' $W/cg.$1 | awk '{print $2}')
 }
 echo "SELECT 1;" > $W/empty.sql
-for s in s_noplan s_plan s_rollup; do
+for s in s_noplan s_plan s_rollup s_noid; do
   : > $W/$s.sql
   for i in $ids; do echo "SELECT r.accepted, r.duplicates, r.quarantined FROM bench_batches b CROSS JOIN LATERAL eventkit.ingest('$s'::regclass, b.payload, b.received_at) r WHERE b.id = $i;" >> $W/$s.sql; done
 done
 run empty $W/empty.sql
 run s_noplan $W/s_noplan.sql
-run s_plan $W/s_plan.sql
-run s_rollup $W/s_rollup.sql
-echo "SELECT eventkit.refresh_rollup('r_hourly');" > $W/refresh.sql
-run refresh $W/refresh.sql
+shown="s_noplan"
+if [ "${ONLY_IDENTITY:-0}" != 1 ]; then
+  run s_plan $W/s_plan.sql
+  run s_rollup $W/s_rollup.sql
+  echo "SELECT eventkit.refresh_rollup('r_hourly');" > $W/refresh.sql
+  run refresh $W/refresh.sql
+  shown="s_noplan s_plan s_rollup refresh"
+fi
+if [ "${IDENTITY:-1}" = 1 ]; then
+  links=$(echo "SELECT 'links=' || count(*) FROM eventkit.identity_links l JOIN eventkit.streams s USING (stream_id) WHERE s.relid = 's_noplan'::regclass;" \
+    | as_pg $PGB/postgres --single -D $W/data bench 2>&1 | grep -o 'links=[0-9]*"' | tr -d '"' || true)
+  echo "ALTER TABLE eventkit.identity_links RENAME TO identity_links_bench_off;" | as_pg $PGB/postgres --single -D $W/data bench >/dev/null 2>&1
+  run s_noid $W/s_noid.sql
+  echo "ALTER TABLE eventkit.identity_links_bench_off RENAME TO identity_links;" | as_pg $PGB/postgres --single -D $W/data bench >/dev/null 2>&1
+fi
 echo "instructions (callgrind Ir) for $events events in $(echo $ids | wc -w) batches, the empty run's ${IR[empty]} subtracted:"
-for k in s_noplan s_plan s_rollup refresh; do
+for k in $shown; do
   printf '%-10s %15d  (%.0f per event)\n' "$k" $(( IR[$k] - IR[empty] )) "$(awk -v a=${IR[$k]} -v b=${IR[empty]} -v n=$events 'BEGIN { print (a - b) / n }')"
 done
+if [ -n "${IR[s_noid]:-}" ]; then
+  k=s_noid
+  printf '%-10s %15d  (%.0f per event)  (s_noplan with the identity stage off)\n' "$k" $(( IR[$k] - IR[empty] )) "$(awk -v a=${IR[$k]} -v b=${IR[empty]} -v n=$events 'BEGIN { print (a - b) / n }')"
+  printf 'identity   %15d  (%.0f per event; %s)  s_noplan / s_noid = %s  (identity cost %s%%; goal <= 5%%)\n' \
+    $(( IR[s_noplan] - IR[s_noid] )) "$(awk -v a=${IR[s_noplan]} -v b=${IR[s_noid]} -v n=$events 'BEGIN { print (a - b) / n }')" "${links:-links=?}" \
+    "$(awk -v a=${IR[s_noplan]} -v b=${IR[s_noid]} -v e=${IR[empty]} 'BEGIN { printf "%.3f", (a - e) / (b - e) }')" \
+    "$(awk -v a=${IR[s_noplan]} -v b=${IR[s_noid]} -v e=${IR[empty]} 'BEGIN { printf "%.1f", ((a - e) / (b - e) - 1) * 100 }')"
+fi
 

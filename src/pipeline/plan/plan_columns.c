@@ -85,6 +85,9 @@ utf8_separator(const unsigned char *s, int len, int *clen)
  * run of characters other than letters and digits one "_", ASCII letters
  * in lower case, no "_" at either end; a leading digit gets a "_" in
  * front; an empty result is "_".  Non-ASCII letters are kept as they are.
+ * Clipped to NAMEDATALEN - 1 bytes (whole characters), as PostgreSQL
+ * truncates identifiers: two names that agree in their first 63 bytes are
+ * the same view or column, and create_event_views says so.
  */
 static char *
 warehouse_name(const char *name)
@@ -139,6 +142,9 @@ warehouse_name(const char *name)
 	}
 	if (out.len == 0)
 		appendStringInfoChar(&out, '_');
+	/* as PostgreSQL truncates an identifier, so that names compare as stored */
+	if (out.len >= NAMEDATALEN)
+		out.data[pg_mbcliplen(out.data, out.len, NAMEDATALEN - 1)] = '\0';
 	return out.data;
 }
 

@@ -13,8 +13,9 @@
  *	  rollups it has, with a version counted up at each change.
  *
  *	  On the coordinator the row is published by distribute_stream and
- *	  again whenever the stream's row, its plan or its rollups change
- *	  (ek_cluster_stream_changed, called by the catalog modules that write
+ *	  again whenever the stream's row, its plan (or a new version of it)
+ *	  or its rollups change (ek_cluster_stream_changed,
+ *	  ek_cluster_plan_changed, called by the catalog modules that write
  *	  them).  On a worker, ingest adopts it (ek_cluster_adopt_stream): the
  *	  row goes into the worker's own eventkit.streams with the cluster id
  *	  and the worker's relid of the stream (found by its name), the plan
@@ -147,6 +148,41 @@ ek_cluster_stream_changed(int32 stream_id, Oid relid)
 		!ek_cluster_table_exists() || ek_citus_on_worker())
 		return;
 	ek_cluster_publish_stream(stream_id);
+}
+
+/*
+ * A plan has a new version: publish again the distributed streams that
+ * have it attached (their workers need the version).  Nothing where Citus
+ * is not installed or no stream is distributed.  Caller: SPI connected.
+ */
+void
+ek_cluster_plan_changed(int32 plan_id)
+{
+	EkRoleScope as_owner;
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(plan_id)};
+	int32	   *ids;
+	uint64		n;
+
+	if (!ek_citus_present() || !ek_cluster_table_exists() || ek_citus_on_worker())
+		return;
+	ek_as_owner_begin(&as_owner);
+	if (SPI_execute_with_args("SELECT stream_id FROM " CLUSTER_QNAME
+							  " WHERE (stream OPERATOR(pg_catalog.->>) 'plan_id')::pg_catalog.int4"
+							  " OPERATOR(pg_catalog.=) $1",
+							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read " CLUSTER_QNAME);
+	n = SPI_processed;
+	ids = palloc(sizeof(int32) * (n + 1));
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+
+		ids[r] = DatumGetInt32(ek_spi_value(r, 1, &isnull));
+	}
+	for (uint64 r = 0; r < n; r++)
+		ek_cluster_publish_stream(ids[r]);
+	ek_as_role_end(&as_owner);
 }
 
 /* Forget a distributed stream (drop_stream, on the coordinator). */

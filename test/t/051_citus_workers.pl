@@ -206,6 +206,13 @@ is( $w1->safe_psql(
 SELECT accepted || ':' || quarantined FROM eventkit.ingest('events', '[{"type":"track","event":"Checked","userId":"p1","messageId":"plan-1","properties":{"n":1}},
 	{"type":"track","event":"Checked","userId":"p2","messageId":"plan-2","properties":{"n":"one"}}]')}),
 	'1:1', 'attach_plan on the coordinator reaches the workers: a violation is quarantined there');
+# a new version of the plan (n may now be a string): the workers follow it
+$coord->safe_psql('postgres', q{SELECT eventkit.create_plan('shop', '{"events": {"Checked": {"properties": {"type": "object",
+	"properties": {"n": {"type": ["integer", "string"]}}, "required": ["n"]}}}, "violations": "quarantine"}')});
+is( $w2->safe_psql(
+		'postgres', q{
+SELECT accepted || ':' || quarantined FROM eventkit.ingest('events', '{"type":"track","event":"Checked","userId":"p3","messageId":"plan-3","properties":{"n":"three"}}')}),
+	'1:0', 'a new version of the plan made on the coordinator reaches the workers');
 $coord->safe_psql('postgres', q{SELECT eventkit.detach_plan('events')});
 
 # --- a rollup keeps ingest on the coordinator --------------------------------

@@ -20,6 +20,7 @@ OBJS = \
 	src/catalog/intake_keys.o \
 	src/catalog/kafka.o \
 	src/catalog/identity.o \
+	src/catalog/cluster.o \
 	src/jsonschema/jsonschema.o \
 	src/jsonschema/jsonschema_compile.o \
 	src/jsonschema/jsonschema_dialect.o \

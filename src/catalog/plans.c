@@ -17,6 +17,7 @@
 #include "utils/memutils.h"
 
 #include "catalog/catalog.h"
+#include "catalog/cluster.h"
 #include "catalog/plans.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -166,8 +167,13 @@ ek_plans_add_version(int32 plan_id, Jsonb *spec, Oid created_by)
 	role_name(created_by)};
 	bool		isnull;
 
+	int32		version;
+
 	ek_stmt_run(&insert_version, args, NULL);
-	return DatumGetInt32(ek_spi_value(0, 1, &isnull));
+	version = DatumGetInt32(ek_spi_value(0, 1, &isnull));
+	/* the distributed streams following the plan: their workers need it */
+	ek_cluster_plan_changed(plan_id);
+	return version;
 }
 
 /* Has the plan that version? */

@@ -32,6 +32,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog/catalog.h"
+#include "catalog/cluster.h"
 #include "catalog/rollups.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -114,7 +115,7 @@ static EkStatement set_measures = {
 
 static EkStatement delete_row = {
 	.sql = "DELETE FROM eventkit.rollups WHERE rollup_id OPERATOR(pg_catalog.=) $1"
-	" RETURNING name",
+	" RETURNING name, stream_id, stream",
 	.nargs = 1,.argtypes = {INT4OID},.expected = SPI_OK_DELETE_RETURNING
 };
 
@@ -174,8 +175,9 @@ static EkStatement forget_dropped = {
 	" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
 	"   WHERE c.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid)"
 	" OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
-	"   WHERE c.oid OPERATOR(pg_catalog.=) r.stream::pg_catalog.oid)",
-	.expected = SPI_OK_DELETE
+	"   WHERE c.oid OPERATOR(pg_catalog.=) r.stream::pg_catalog.oid)"
+	" RETURNING r.stream_id, r.stream",
+	.expected = SPI_OK_DELETE_RETURNING
 };
 
 /* their refresh jobs and the jobs' history */
@@ -360,6 +362,7 @@ ek_rollups_insert(const RollupRow *row, const char *name)
 	{
 		ek_stmt_run(&insert_row, args, NULL);
 		rollups_changed();
+		ek_cluster_stream_changed(row->stream_id, row->stream);
 		return;
 	}
 	args[11] = row->opts.filter ? CStringGetTextDatum(row->opts.filter) : (Datum) 0;
@@ -374,6 +377,8 @@ ek_rollups_insert(const RollupRow *row, const char *name)
 	nulls[15] = OidIsValid(row->source) ? ' ' : 'n';
 	ek_stmt_run(&insert_row_1_4, args, nulls);
 	rollups_changed();
+	/* a distributed stream's rollups are in the cluster-wide catalog */
+	ek_cluster_stream_changed(row->stream_id, row->stream);
 }
 
 /* Remove a rollup's row; returns its name, NULL if it was gone already. */
@@ -383,10 +388,19 @@ ek_rollups_delete(int32 rollup_id)
 	Datum		args[1] = {Int32GetDatum(rollup_id)};
 	bool		isnull;
 
+	char	   *name;
+	int32		stream_id;
+	Oid			stream;
+
 	if (ek_stmt_run(&delete_row, args, NULL) != 1)
 		return NULL;
 	rollups_changed();
-	return TextDatumGetCString(ek_spi_value(0, 1, &isnull));
+	name = TextDatumGetCString(ek_spi_value(0, 1, &isnull));
+	stream_id = DatumGetInt32(ek_spi_value(0, 2, &isnull));
+	stream = DatumGetObjectId(ek_spi_value(0, 3, &isnull));
+	/* a distributed stream's rollups are in the cluster-wide catalog */
+	ek_cluster_stream_changed(stream_id, stream);
+	return name;
 }
 
 /* Has the stream rollups other than rollup_id? */
@@ -433,10 +447,23 @@ int32
 ek_rollups_forget_dropped(void)
 {
 	int32		forgotten = (int32) ek_stmt_run(&forget_dropped, NULL, NULL);
+	int32	   *stream_ids = palloc(sizeof(int32) * (forgotten + 1));
+	Oid		   *streams = palloc(sizeof(Oid) * (forgotten + 1));
 
+	for (int32 r = 0; r < forgotten; r++)
+	{
+		bool		isnull;
+
+		stream_ids[r] = DatumGetInt32(ek_spi_value(r, 1, &isnull));
+		streams[r] = DatumGetObjectId(ek_spi_value(r, 2, &isnull));
+	}
 	ek_stmt_run(&forget_dropped_jobs, NULL, NULL);
 	if (forgotten > 0)
 		rollups_changed();
+	/* a distributed stream's rollups are in the cluster-wide catalog */
+	for (int32 r = 0; r < forgotten; r++)
+		if (get_rel_name(streams[r]) != NULL)
+			ek_cluster_stream_changed(stream_ids[r], streams[r]);
 	return forgotten;
 }
 

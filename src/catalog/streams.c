@@ -19,7 +19,9 @@
 #include "utils/timestamp.h"
 
 #include "catalog/catalog.h"
+#include "catalog/cluster.h"
 #include "catalog/streams.h"
+#include "util/citus.h"
 #include "util/owner.h"
 #include "util/spi.h"
 
@@ -257,6 +259,8 @@ ek_streams_update(const StreamInfo *stream)
 
 	stream_row_args(stream, values, nulls);
 	ek_stmt_run(&update_options, values, nulls);
+	/* a distributed stream's row is in the cluster-wide catalog */
+	ek_cluster_stream_changed(stream->stream_id, stream->relid);
 }
 
 /* Attach a plan (plan_id 0: detach); version 0: follow its latest. */
@@ -268,6 +272,9 @@ ek_streams_set_plan(int32 stream_id, int32 plan_id, int32 version)
 	char		nulls[3] = {' ', plan_id > 0 ? ' ' : 'n', version > 0 ? ' ' : 'n'};
 
 	ek_stmt_run(&set_plan, values, nulls);
+	/* a distributed stream's plan is in the cluster-wide catalog */
+	if (ek_citus_present())
+		ek_cluster_stream_changed(stream_id, ek_streams_relid(stream_id));
 }
 
 /*

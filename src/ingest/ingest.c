@@ -41,6 +41,7 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -48,6 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog/batches.h"
+#include "catalog/cluster.h"
 #include "catalog/quarantine.h"
 #include "catalog/streams.h"
 #include "ingest/ingest.h"
@@ -226,8 +228,19 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	/* events with an id forget_user erased are rejected (suppressed) */
 	ek_identity_check_suppressed(&stream, items->events, n);
 
-	/* the stream's tracking plan */
-	plan = ek_plan_for_stream(&stream);
+	/*
+	 * The stream's tracking plan.  On a Citus worker, this call may have
+	 * just adopted it from the cluster-wide catalog (catalog/cluster.h):
+	 * the plan's read-only statement needs a snapshot that sees it.
+	 */
+	if (ek_citus_table_kind(stream.relid) == EK_CITUS_HASH && ek_citus_on_worker())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		plan = ek_plan_for_stream(&stream);
+		PopActiveSnapshot();
+	}
+	else
+		plan = ek_plan_for_stream(&stream);
 	if (plan != NULL)
 		for (int i = 0; i < n; i++)
 		{
@@ -431,6 +444,7 @@ init_batch(IngestBatch *b, Oid relid, StreamInfo *stream)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	SPI_connect();
+	ek_cluster_sync_local(relid);
 	ek_streams_read(relid, stream, false);
 	SPI_finish();
 	MemoryContextSwitchTo(cxt);
@@ -809,6 +823,7 @@ ek_replay_quarantine(Oid relid, Datum ids, bool ids_null, int64 *counts)
 	old = MemoryContextSwitchTo(cxt);
 	SPI_connect();
 	MemoryContextSwitchTo(cxt);
+	ek_cluster_sync_local(relid);
 	ek_streams_read(relid, &stream, false);
 	rows = ek_quarantine_read(stream.stream_id, ids, ids_null, &n);
 	SPI_finish();

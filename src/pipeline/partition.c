@@ -44,6 +44,7 @@
 #include "catalog/quarantine.h"
 #include "pipeline/event.h"
 #include "pipeline/partition.h"
+#include "util/citus.h"
 #include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -337,6 +338,18 @@ ek_time_bounds(const StreamInfo *stream, TimestampTz now, EkTimeBounds *bounds)
 }
 
 /*
+ * A distributed stream, on a Citus worker: partitions are made by the
+ * coordinator only (it attaches them, and Citus distributes them); an
+ * event without one waits in quarantine, out_of_range, for the
+ * coordinator's premake or maintenance.
+ */
+static bool
+citus_worker_stream(const StreamInfo *stream)
+{
+	return ek_citus_table_kind(stream->relid) == EK_CITUS_HASH && ek_citus_on_worker();
+}
+
+/*
  * Where each event goes (placement, for ingest): outside the stream's
  * clock bounds, quarantined too_old or too_new.  Then, for events whose
  * time no partition covers: create the partition (past events within
@@ -351,6 +364,7 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 {
 	EkTimeBounds bounds;
 	int			created = 0;
+	int			on_worker = -1;	/* -1: not asked yet */
 	MemoryContext cxt = CurrentMemoryContext;
 	Relation	rel = table_open(stream->relid, NoLock);	/* locked by the caller */
 
@@ -383,6 +397,10 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 		else if (!ek_create_partitions_on_ingest)
 			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
 						   "no partition covers event time %s and eventkit.create_partitions_on_ingest is off",
+						   ek_timestamp_iso(ev->ts));
+		else if (on_worker < 0 ? (on_worker = citus_worker_stream(stream)) : on_worker)
+			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
+						   "no partition covers event time %s; the partitions of a distributed stream are made by the Citus coordinator",
 						   ek_timestamp_iso(ev->ts));
 		else if (created >= ek_max_new_partitions)
 			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,

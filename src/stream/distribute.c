@@ -8,9 +8,11 @@
  *	  the partitions attached later are distributed by Citus as they are
  *	  attached) and creates its dedup ledger co-located with it, unique on
  *	  (user_key, message_id) (pipeline/dedup/dist_ledger.c), holding the ids
- *	  of the stream's ledger so far.  From then on ingest claims ids in that
- *	  ledger and writes the rows through the executor, both routed by Citus
- *	  to the nodes that hold each shard, in one distributed transaction.
+ *	  of the stream's ledger so far, and publishes the stream's catalog to
+ *	  every node (catalog/cluster.c), so that ingest runs on any node.
+ *	  From then on ingest claims ids in that ledger and writes the rows
+ *	  through the executor, both routed by Citus to the nodes that hold
+ *	  each shard, in one distributed transaction.
  *
  *	  The guard: Citus makes every table it takes over (distributed,
  *	  reference or Citus local) a truncate trigger calling
@@ -48,6 +50,7 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
+#include "catalog/cluster.h"
 #include "catalog/streams.h"
 #include "pipeline/dedup/dedup.h"
 #include "stream/distribute.h"
@@ -103,6 +106,27 @@ create_distributed_table(const char *qname, const char *colocate_with, Datum sha
 		run_one("SELECT pg_catalog.truncate_local_data_after_distributing_table("
 				"$1::pg_catalog.regclass)::pg_catalog.text",
 				1, types, args, nulls, &isnull);
+	}
+	PG_FINALLY();
+	{
+		distributing = false;
+	}
+	PG_END_TRY();
+}
+
+/* create_reference_table(table) */
+static void
+create_reference_table(const char *qname)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(qname)};
+	bool		isnull;
+
+	distributing = true;
+	PG_TRY();
+	{
+		run_one("SELECT pg_catalog.create_reference_table($1::pg_catalog.regclass)::pg_catalog.text",
+				1, types, args, NULL, &isnull);
 	}
 	PG_FINALLY();
 	{
@@ -186,6 +210,11 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	ek_as_owner_begin(&as_owner);
 	ledger = ek_dedup_create_dist_ledger(stream.stream_id, relid);
 	create_distributed_table(ledger, qname, (Datum) 0, true);
+
+	/* its catalog, on every node (the first stream makes the table) */
+	if (!ek_cluster_table_exists())
+		create_reference_table(ek_cluster_create_table());
+	ek_cluster_publish_stream(stream.stream_id);
 	ek_as_role_end(&as_owner);
 
 	SPI_finish();

@@ -7,6 +7,10 @@
  *	  coordinator is a shell: its rows live in shards on the nodes, so
  *	  eventkit's fast paths (heap and index calls) must never write there.
  *
+ *	  And which node this is: the node's group (pg_dist_local_group), 0 on
+ *	  the coordinator (and on a server that is no Citus node), the worker's
+ *	  group id on a worker.
+ *
  *	  Read straight from pg_dist_partition through its index on logicalrelid
  *	  (a syscache lookup and one index probe, no SPI), so the check costs
  *	  nothing measurable per batch, and nothing at all without Citus (the
@@ -19,7 +23,9 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/skey.h"
+#include "access/heapam.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_namespace.h"
 #include "commands/extension.h"
 #include "utils/fmgroids.h"
@@ -76,4 +82,37 @@ ek_citus_table_kind(Oid relid)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return kind;
+}
+
+/*
+ * This node's Citus group (pg_dist_local_group.groupid): 0 on the
+ * coordinator, and where Citus is not installed; a worker's group id
+ * (> 0) on a worker.  A one-row table read without SPI; not cached, since
+ * citus_add_node gives a running worker its group.
+ */
+int32
+ek_citus_local_group(void)
+{
+	Oid			relid = get_relname_relid("pg_dist_local_group", PG_CATALOG_NAMESPACE);
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	int32		group = 0;
+
+	if (!OidIsValid(relid))
+		return 0;
+	rel = table_open(relid, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	tup = heap_getnext(scan, ForwardScanDirection);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			group = DatumGetInt32(d);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return group;
 }

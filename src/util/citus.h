@@ -12,6 +12,9 @@
 
 #include "postgres.h"
 
+#include "catalog/pg_namespace.h"
+#include "utils/lsyscache.h"
+
 /* pg_dist_partition.partmethod of a relation; EK_CITUS_NONE: not a Citus table */
 #define EK_CITUS_NONE		'\0'
 #define EK_CITUS_HASH		'h'		/* hash-distributed */
@@ -19,6 +22,14 @@
 
 extern bool ek_citus_installed(void);
 extern char ek_citus_table_kind(Oid relid);
+extern int32 ek_citus_local_group(void);
+
+/* Citus's catalog is in this database (a syscache lookup) */
+#define ek_citus_present() \
+	OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE))
+
+/* a Citus worker (metadata synced): group > 0; the coordinator is group 0 */
+#define ek_citus_on_worker() (ek_citus_local_group() > 0)
 
 #define ek_citus_table(relid) (ek_citus_table_kind(relid) != EK_CITUS_NONE)
 

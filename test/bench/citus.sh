@@ -10,9 +10,11 @@
 #   single       eventkit.ingest on the plain instance
 #   coordinator  eventkit.ingest on the coordinator, into a stream made by
 #                eventkit.distribute_stream(stream, SHARDS)
-# Prints events/s of each (median, min, max), the ratio coordinator/single
-# of the medians, and the load (uptime).  Ingest through the workers is not
-# built yet (docs/citus.md), so it is not measured.
+#   workers      the same stream, the batches split over two clients, one
+#                connected to each worker, in parallel (each autocommit call
+#                one transaction, as above)
+# Prints events/s of each (median, min, max), the ratio of each to single
+# of the medians, and the load (uptime).
 #
 # Environment: EVENTS (50000) BATCH (1000) REPEAT (3) SHARDS (8)
 #              CACHED_CONNS (16: citus.max_cached_conns_per_worker; Citus's
@@ -111,20 +113,41 @@ END \$\$;"
 q single -c "$setup"
 q coord -c "$setup"
 NB=$(q single -c "SELECT sum(jsonb_array_length(payload->'batch')) FROM batches")
+# the workers' clients: each half of the batches as a script of ingest calls
+for i in 0 1; do
+	q coord -c "SELECT 'SELECT 1 FROM eventkit.ingest(''ev'', ' || quote_literal(payload::text) || '::jsonb);'
+				  FROM batches WHERE k % 2 = $i ORDER BY k" >"$W/w$i.sql"
+done
+chmod 644 "$W"/w?.sql
 
 declare -A rates
 for r in $(seq 1 "$REPEAT"); do
-	for path in single coordinator; do
+	for path in single coordinator workers; do
 		n=single
-		[ $path = coordinator ] && n=coord
+		[ $path != single ] && n=coord
 		q $n -c "SELECT eventkit.drop_stream(c.oid::regclass) FROM pg_class c WHERE c.oid = to_regclass('ev')" \
 			-c "SELECT eventkit.create_stream('ev', key_partitions => 0)" >/dev/null
-		[ $path = coordinator ] && q coord -c "SELECT eventkit.distribute_stream('ev', $SHARDS)" >/dev/null 2>&1
+		[ $path != single ] && q coord -c "SELECT eventkit.distribute_stream('ev', $SHARDS)" >/dev/null 2>&1
+		# the partitions of the events' 48 hours, made before the clock
+		# starts, on every path (on a distributed stream only the
+		# coordinator makes them; a worker quarantines events without one)
+		q $n -c "SELECT count(*) FROM generate_series(0, 49) h, LATERAL eventkit.ingest('ev',
+				jsonb_build_object('type', 'track', 'messageId', 'warm-' || h, 'userId', 'warm',
+				'event', 'Warm', 'timestamp', now() - h * interval '1 hour')) r" >/dev/null
 		q $n -c "CHECKPOINT"
 		t0=$(date +%s.%N)
-		q $n -c "CALL run('ev')"
+		if [ $path = workers ]; then
+			q w1 -f "$W/w0.sql" >/dev/null &
+			p1=$!
+			q w2 -f "$W/w1.sql" >/dev/null &
+			p2=$!
+			wait $p1
+			wait $p2
+		else
+			q $n -c "CALL run('ev')"
+		fi
 		t1=$(date +%s.%N)
-		stored=$(q $n -c "SELECT count(*) FROM ev")
+		stored=$(q $n -c "SELECT count(*) FROM ev WHERE event <> 'Warm'")
 		rate=$(echo "$NB / ($t1 - $t0)" | bc -l)
 		rates[$path]="${rates[$path]:-} $rate"
 		log "$path run $r: $NB events ($stored stored) in $(printf '%.2f' "$(echo "$t1 - $t0" | bc -l)") s: $(printf '%.0f' "$rate") events/s"
@@ -134,8 +157,11 @@ done
 stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.0f %.0f %.0f", m, a[1], a[NR]}'; }
 read -r ms mins maxs <<<"$(echo "${rates[single]}" | stats)"
 read -r mc minc maxc <<<"$(echo "${rates[coordinator]}" | stats)"
+read -r mw minw maxw <<<"$(echo "${rates[workers]}" | stats)"
 echo "events per run: $NB in batches of $BATCH (~5% re-sent), $REPEAT runs, $SHARDS shards on 2 workers"
 printf '%-12s median %8s events/s  (min %s, max %s)\n' single "$ms" "$mins" "$maxs"
 printf '%-12s median %8s events/s  (min %s, max %s)\n' coordinator "$mc" "$minc" "$maxc"
+printf '%-12s median %8s events/s  (min %s, max %s)\n' workers "$mw" "$minw" "$maxw"
 printf 'ratio coordinator/single (medians): %.2f\n' "$(echo "$mc / $ms" | bc -l)"
+printf 'ratio workers/single (medians): %.2f\n' "$(echo "$mw / $ms" | bc -l)"
 echo "load: $(uptime)"

@@ -21,7 +21,12 @@
  *	  lands on two shards and is two events (on one node it is a conflict).
  *	  Ids are still settled within a batch by messageId alone, as on one
  *	  node.  The single-node ledger of the stream stays (empty of new
- *	  claims): distribute_stream copies its ids here.  The ledger job
+ *	  claims): distribute_stream copies its ids here.
+ *
+ *	  Ingest runs on any node (catalog/cluster.c): a claim's batch_id is
+ *	  the node's batch id with the node's Citus group in its top 16 bits,
+ *	  so that "claimed by this call" stays exact across nodes whose batch
+ *	  id sequences overlap.  The ledger job
  *	  deletes the ids stored more than dedup_window ago (stored_at).
  *
  *	  The table belongs to the extension owner; the work here runs as that
@@ -42,6 +47,8 @@
 #include "utils/timestamp.h"
 
 #include "ledger.h"
+#include "catalog/cluster.h"
+#include "util/citus.h"
 #include "util/spi.h"
 
 #define LEDGER_SCHEMA "eventkit_internal"
@@ -151,6 +158,14 @@ ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window)
 void
 ek_dist_ledger_drop(int32 stream_id)
 {
+	/*
+	 * On a worker, the sql_drop trigger forgets a stream whose table the
+	 * coordinator's drop_stream dropped: the coordinator drops the ledger
+	 * (and Citus its shards and this node's shell).
+	 */
+	if (ek_citus_on_worker())
+		return;
+	ek_cluster_forget_stream(stream_id);
 	if (OidIsValid(ek_dist_ledger_relid(stream_id)))
 		ek_spi_exec(psprintf("DROP TABLE %s", ek_dist_ledger_qname(stream_id)),
 					SPI_OK_UTILITY);
@@ -235,7 +250,14 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 	args[0] = text_array(ids, n);
 	args[1] = ek_make_array(fpd, NULL, n, INT8OID);
 	args[2] = text_array(keys, n);
-	args[3] = Int64GetDatum(batch_id);
+
+	/*
+	 * The claim's token: the batch id, unique on this node; on a worker
+	 * (ingest on any node) with the node's Citus group in its top 16 bits,
+	 * so that it is unique in the cluster (the coordinator is group 0:
+	 * its tokens are its batch ids).
+	 */
+	args[3] = Int64GetDatum(batch_id | ((int64) ek_citus_local_group() << 48));
 
 	/*
 	 * In one order (user key, then id) so that overlapping batches wait for

@@ -1,0 +1,392 @@
+/*-------------------------------------------------------------------------
+ *
+ * cluster.c
+ *	  The cluster-wide catalog of the streams distributed on Citus.
+ *
+ *	  eventkit_internal.cluster_streams is a Citus reference table: every
+ *	  node holds a copy, written in the distributed transaction of the
+ *	  statement that changes it (two-phase commit).  One row per
+ *	  distributed stream, keyed by the cluster-wide stream id (the
+ *	  coordinator's stream_id) and the stream's qualified name, never by a
+ *	  node-local OID: the stream's eventkit.streams row without its relid,
+ *	  its tracking plan (the plans row and all its versions) and how many
+ *	  rollups it has, with a version counted up at each change.
+ *
+ *	  On the coordinator the row is published by distribute_stream and
+ *	  again whenever the stream's row, its plan (or a new version of it)
+ *	  or its rollups change (ek_cluster_stream_changed,
+ *	  ek_cluster_plan_changed, called by the catalog modules that write
+ *	  them).  On a worker, ingest adopts it (ek_cluster_adopt_stream): the
+ *	  row goes into the worker's own eventkit.streams with the cluster id
+ *	  and the worker's relid of the stream (found by its name), the plan
+ *	  into plans and plan_versions, and the worker's stream id sequence is
+ *	  moved past the id.  The check is one read of the local copy of the
+ *	  reference table and one of the local row per call; the rows are
+ *	  rewritten only when they differ.
+ *
+ *	  The table is made by distribute_stream (the first one in the
+ *	  database) and is not a member of the extension: Citus does not
+ *	  distribute an extension's tables.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "catalog/cluster.h"
+#include "util/citus.h"
+#include "util/owner.h"
+#include "util/spi.h"
+
+#define CLUSTER_SCHEMA "eventkit_internal"
+#define CLUSTER_TABLE "cluster_streams"
+#define CLUSTER_QNAME CLUSTER_SCHEMA "." CLUSTER_TABLE
+
+/* Does this node have the table (a Citus reference table once made)? */
+bool
+ek_cluster_table_exists(void)
+{
+	Oid			nsp = get_namespace_oid(CLUSTER_SCHEMA, true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid(CLUSTER_TABLE, nsp));
+}
+
+/*
+ * Create the table (as a local table: the caller makes it a reference
+ * table) and return its qualified name.  Caller: SPI connected, as the
+ * extension owner, on the coordinator.
+ */
+const char *
+ek_cluster_create_table(void)
+{
+	ek_spi_exec("CREATE TABLE " CLUSTER_QNAME " ("
+				" stream_id pg_catalog.int4 NOT NULL PRIMARY KEY,"
+				" relname pg_catalog.text NOT NULL UNIQUE,"
+				" version pg_catalog.int8 NOT NULL,"
+				" stream pg_catalog.jsonb NOT NULL,"
+				" plan pg_catalog.jsonb,"
+				" rollups pg_catalog.int4 NOT NULL)",
+				SPI_OK_UTILITY);
+	ek_spi_exec("COMMENT ON TABLE " CLUSTER_QNAME " IS 'the catalog of the streams"
+				" distributed on Citus, on every node (a Citus reference table): each"
+				" stream''s eventkit.streams row without its relid, its tracking plan and"
+				" how many rollups it has, keyed by the coordinator''s stream_id and the"
+				" stream''s qualified name'",
+				SPI_OK_UTILITY);
+	ek_spi_exec("REVOKE ALL ON TABLE " CLUSTER_QNAME " FROM PUBLIC", SPI_OK_UTILITY);
+	return CLUSTER_QNAME;
+}
+
+/*
+ * Publish (or publish again) the catalog of a distributed stream to every
+ * node, in the caller's transaction.  Caller: SPI connected, on the
+ * coordinator.
+ */
+void
+ek_cluster_publish_stream(int32 stream_id)
+{
+	EkRoleScope as_owner;
+	Oid			types[6] = {INT4OID, TEXTOID, JSONBOID, JSONBOID, INT4OID};
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	int			rc;
+
+	ek_as_owner_begin(&as_owner);
+	args[0] = Int32GetDatum(stream_id);
+	rc = SPI_execute_with_args("SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),"
+							   " pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.-) 'relid'::pg_catalog.text,"
+							   " (SELECT pg_catalog.jsonb_build_object('plan', pg_catalog.to_jsonb(p),"
+							   "   'versions', (SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(v) ORDER BY v.version)"
+							   "     FROM eventkit.plan_versions v WHERE v.plan_id OPERATOR(pg_catalog.=) p.plan_id))"
+							   "   FROM eventkit.plans p WHERE p.plan_id OPERATOR(pg_catalog.=) s.plan_id),"
+							   " (SELECT pg_catalog.count(*)::pg_catalog.int4 FROM eventkit.rollups r"
+							   "   WHERE r.stream_id OPERATOR(pg_catalog.=) s.stream_id)"
+							   " FROM eventkit.streams s"
+							   " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.relid"
+							   " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+							   " WHERE s.stream_id OPERATOR(pg_catalog.=) $1",
+							   1, types, args, NULL, false, 0);	/* sees the change just made */
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "eventkit: could not read the catalog of stream %d to publish it", stream_id);
+	args[1] = ek_spi_value(0, 1, &isnull);
+	args[2] = ek_spi_value(0, 2, &isnull);
+	args[3] = ek_spi_value(0, 3, &isnull);
+	nulls[3] = isnull ? 'n' : ' ';
+	args[4] = ek_spi_value(0, 4, &isnull);
+	rc = SPI_execute_with_args("INSERT INTO " CLUSTER_QNAME " AS c"
+							   " (stream_id, relname, version, stream, plan, rollups)"
+							   " VALUES ($1, $2, 1, $3, $4, $5)"
+							   " ON CONFLICT (stream_id) DO UPDATE SET relname = excluded.relname,"
+							   " version = c.version OPERATOR(pg_catalog.+) 1,"
+							   " stream = excluded.stream, plan = excluded.plan,"
+							   " rollups = excluded.rollups",
+							   5, types, args, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: could not publish the catalog of stream %d: %s", stream_id,
+			 SPI_result_code_string(rc));
+	ek_as_role_end(&as_owner);
+}
+
+/*
+ * The catalog row, plan or rollups of a stream changed on this node: if
+ * it is a distributed stream, publish them again.  Costs a syscache miss
+ * where Citus is not installed.  Caller: SPI connected.
+ */
+void
+ek_cluster_stream_changed(int32 stream_id, Oid relid)
+{
+	if (!OidIsValid(relid) || ek_citus_table_kind(relid) != EK_CITUS_HASH ||
+		!ek_cluster_table_exists() || ek_citus_on_worker())
+		return;
+	ek_cluster_publish_stream(stream_id);
+}
+
+/*
+ * A plan has a new version: publish again the distributed streams that
+ * have it attached (their workers need the version).  Nothing where Citus
+ * is not installed or no stream is distributed.  Caller: SPI connected.
+ */
+void
+ek_cluster_plan_changed(int32 plan_id)
+{
+	EkRoleScope as_owner;
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(plan_id)};
+	int32	   *ids;
+	uint64		n;
+
+	if (!ek_citus_present() || !ek_cluster_table_exists() || ek_citus_on_worker())
+		return;
+	ek_as_owner_begin(&as_owner);
+	if (SPI_execute_with_args("SELECT stream_id FROM " CLUSTER_QNAME
+							  " WHERE (stream OPERATOR(pg_catalog.->>) 'plan_id')::pg_catalog.int4"
+							  " OPERATOR(pg_catalog.=) $1",
+							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read " CLUSTER_QNAME);
+	n = SPI_processed;
+	ids = palloc(sizeof(int32) * (n + 1));
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+
+		ids[r] = DatumGetInt32(ek_spi_value(r, 1, &isnull));
+	}
+	for (uint64 r = 0; r < n; r++)
+		ek_cluster_publish_stream(ids[r]);
+	ek_as_role_end(&as_owner);
+}
+
+/* Forget a distributed stream (drop_stream, on the coordinator). */
+void
+ek_cluster_forget_stream(int32 stream_id)
+{
+	EkRoleScope as_owner;
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(stream_id)};
+
+	if (!ek_cluster_table_exists() || ek_citus_on_worker())
+		return;
+	ek_as_owner_begin(&as_owner);
+	if (SPI_execute_with_args("DELETE FROM " CLUSTER_QNAME
+							  " WHERE stream_id OPERATOR(pg_catalog.=) $1",
+							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "eventkit: could not forget stream %d in " CLUSTER_QNAME, stream_id);
+	ek_as_role_end(&as_owner);
+}
+
+/* how many versions a published plan has */
+static int64
+plan_versions(Datum plan)
+{
+	Jsonb	   *j = DatumGetJsonbP(plan);
+	JsonbValue	key;
+	JsonbValue *v;
+
+	key.type = jbvString;
+	key.val.string.val = "versions";
+	key.val.string.len = 8;
+	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &key);
+	if (v == NULL || v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		return 0;
+	return JsonContainerSize(v->val.binary.data);
+}
+
+/*
+ * On a Citus worker, relid is a distributed stream's table: make this
+ * node's catalog hold the stream as the coordinator published it (its row
+ * in eventkit.streams under the cluster-wide id, its plan), so that ingest
+ * here reads it as on the coordinator.  Errors when the stream was not
+ * distributed with distribute_stream, when its id is taken here by
+ * another stream, or when it has rollups (refreshed on the coordinator
+ * from the order of batch ids, which ingest on a worker does not follow
+ * yet).  Caller: SPI connected.
+ */
+void
+ek_cluster_adopt_stream(Oid relid)
+{
+	EkRoleScope as_owner;
+	Oid			types[3] = {TEXTOID, JSONBOID, INT4OID};
+	Datum		args[3];
+	char	   *relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													 get_rel_name(relid));
+	int32		stream_id;
+	Datum		stream;
+	Datum		plan;
+	bool		has_plan;
+	int32		rollups;
+	bool		isnull;
+	int			rc;
+
+	ek_as_owner_begin(&as_owner);
+	if (!ek_cluster_table_exists())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation \"%s\" is not an eventkit stream", get_rel_name(relid)),
+				 errdetail("It is a Citus table, and no stream was distributed with eventkit.distribute_stream() in this database."),
+				 errhint("Distribute streams with eventkit.distribute_stream() on the coordinator.")));
+	args[0] = CStringGetTextDatum(relname);
+	rc = SPI_execute_with_args("SELECT stream_id, stream, plan, rollups FROM " CLUSTER_QNAME
+							   " WHERE relname OPERATOR(pg_catalog.=) $1",
+							   1, types, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read " CLUSTER_QNAME ": %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("relation \"%s\" is not an eventkit stream", get_rel_name(relid)),
+				 errdetail("It is a Citus table that was not distributed with eventkit.distribute_stream()."),
+				 errhint("Create streams with eventkit.create_stream() and distribute them with eventkit.distribute_stream() on the coordinator.")));
+	stream_id = DatumGetInt32(ek_spi_value(0, 1, &isnull));
+	stream = ek_spi_value(0, 2, &isnull);
+	plan = ek_spi_value(0, 3, &has_plan);
+	has_plan = !has_plan;
+	rollups = DatumGetInt32(ek_spi_value(0, 4, &isnull));
+	if (rollups > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stream \"%s\" has rollups and can be ingested only on the Citus coordinator",
+						get_rel_name(relid)),
+				 errdetail("A rollup is refreshed on the coordinator in the order of the batch ids of the coordinator's ingest calls; ingest on a worker does not follow that order yet."),
+				 errhint("Ingest through the coordinator, or drop the stream's rollups.")));
+
+	/* is this node's copy the same?  (created_at and all, relid aside) */
+	args[1] = stream;
+	args[2] = Int32GetDatum(stream_id);
+	rc = SPI_execute_with_args("SELECT s.relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass,"
+							   " (pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.-) 'relid'::pg_catalog.text)"
+							   "   OPERATOR(pg_catalog.=) $2,"
+							   " (SELECT pg_catalog.count(*) FROM eventkit.plan_versions v"
+							   "   WHERE v.plan_id OPERATOR(pg_catalog.=) s.plan_id)"
+							   " FROM eventkit.streams s WHERE s.stream_id OPERATOR(pg_catalog.=) $3",
+							   3, types, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read eventkit.streams: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		int64		nversions = DatumGetInt64(ek_spi_value(0, 3, &isnull));
+
+		if (!DatumGetBool(ek_spi_value(0, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("stream id %d of distributed stream \"%s\" is taken on this node by another stream",
+							stream_id, relname),
+					 errdetail("Stream ids of distributed streams are the coordinator's; this worker has a stream of its own with that id."),
+					 errhint("Drop this worker's own stream, or ingest through the coordinator.")));
+		if (DatumGetBool(ek_spi_value(0, 2, &isnull)) &&
+			(!has_plan || nversions == plan_versions(plan)))
+		{
+			ek_as_role_end(&as_owner);
+			return;
+		}
+	}
+
+	/* the plan first: the stream's row refers to it */
+	if (has_plan)
+	{
+		Oid			ptypes[1] = {JSONBOID};
+		Datum		pargs[1] = {plan};
+
+		rc = SPI_execute_with_args("INSERT INTO eventkit.plans"
+								   " SELECT (pg_catalog.jsonb_populate_record(NULL::eventkit.plans, $1 OPERATOR(pg_catalog.->) 'plan')).*"
+								   " ON CONFLICT (plan_id) DO UPDATE SET name = excluded.name, owner = excluded.owner"
+								   " WHERE (plans.name, plans.owner) IS DISTINCT FROM (excluded.name, excluded.owner)",
+								   1, ptypes, pargs, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "eventkit: could not adopt the plan of stream %d: %s", stream_id,
+				 SPI_result_code_string(rc));
+		rc = SPI_execute_with_args("INSERT INTO eventkit.plan_versions"
+								   " SELECT (pg_catalog.jsonb_populate_record(NULL::eventkit.plan_versions, v)).*"
+								   " FROM pg_catalog.jsonb_array_elements($1 OPERATOR(pg_catalog.->) 'versions') v"
+								   " ON CONFLICT DO NOTHING",
+								   1, ptypes, pargs, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "eventkit: could not adopt the plan versions of stream %d: %s", stream_id,
+				 SPI_result_code_string(rc));
+	}
+
+	rc = SPI_execute_with_args("INSERT INTO eventkit.streams"
+							   " SELECT (pg_catalog.jsonb_populate_record(NULL::eventkit.streams,"
+							   "   $2 OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('relid',"
+							   "   $1::pg_catalog.regclass::pg_catalog.oid::pg_catalog.int8))).*"
+							   " ON CONFLICT (stream_id) DO UPDATE SET"
+							   " (partition_interval, premake, retention, key_partitions, dedup_window,"
+							   "  ledger_gen, created_at, plan_id, plan_version, max_past, max_future,"
+							   "  max_event_bytes, max_batch_bytes, max_batch_items)"
+							   " = (excluded.partition_interval, excluded.premake, excluded.retention,"
+							   "  excluded.key_partitions, excluded.dedup_window, excluded.ledger_gen,"
+							   "  excluded.created_at, excluded.plan_id, excluded.plan_version,"
+							   "  excluded.max_past, excluded.max_future, excluded.max_event_bytes,"
+							   "  excluded.max_batch_bytes, excluded.max_batch_items)"
+							   " WHERE streams.relid OPERATOR(pg_catalog.=) excluded.relid",
+							   3, types, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "eventkit: could not adopt the catalog of stream %d: %s", stream_id,
+			 SPI_result_code_string(rc));
+
+	/* this node's own streams get ids after it */
+	rc = SPI_execute_with_args("SELECT pg_catalog.setval('eventkit.streams_stream_id_seq', $3)"
+							   " FROM eventkit.streams_stream_id_seq"
+							   " WHERE last_value OPERATOR(pg_catalog.<) $3",
+							   3, types, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not move the stream id sequence: %s",
+			 SPI_result_code_string(rc));
+	ek_as_role_end(&as_owner);
+	/* the catalog's read-only statements (the plan's) see the rows now */
+	CommandCounterIncrement();
+}
+
+/*
+ * Before ingest reads a stream's catalog row: on a Citus worker, a
+ * distributed stream's row is adopted from the cluster-wide catalog (or
+ * brought up to date).  Nothing elsewhere (a syscache miss without Citus).
+ * Caller: SPI connected.
+ */
+void
+ek_cluster_sync_local(Oid relid)
+{
+	if (ek_citus_table_kind(relid) != EK_CITUS_HASH || !ek_citus_on_worker())
+		return;
+
+	/*
+	 * For the rest of the transaction, no Citus local execution: Citus runs
+	 * the tasks of a worker's local shards first, out of shard order, so
+	 * calls on two nodes would claim ids in two orders and deadlock; through
+	 * connections every node visits the shards in the same order.  Set
+	 * before the first read of a Citus table here (Citus refuses to switch
+	 * after a local execution in the transaction).
+	 */
+	(void) set_config_option("citus.enable_local_execution", "off",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+							 true, 0, false);
+	ek_cluster_adopt_stream(relid);
+}

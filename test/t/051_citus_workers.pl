@@ -1,0 +1,313 @@
+
+# Copyright: eventkit authors
+#
+# Ingest on the Citus workers: a coordinator and two workers on this machine
+# (Unix sockets), shared_preload_libraries = 'citus,eventkit'.  Checks: the
+# catalog of a distributed stream is on every node (a reference table, keyed
+# by the coordinator's stream id and the stream's name) and a worker adopts
+# it at its first ingest; alter_stream and attach_plan reach the workers;
+# Segment SDK batches ingested on the workers give the same counts and rows
+# as one node, and a re-send through the coordinator (or the other worker)
+# stores nothing new; concurrent clients on all three nodes with overlapping
+# ids store each id once; a stream with a rollup is refused on a worker with
+# a clear error; a late event whose partition is missing on a worker waits
+# in quarantine (out_of_range) instead of failing its batch, and is stored
+# once the coordinator made the partition; drop_stream clears the catalog on
+# every node.
+#
+# Skipped when Citus is not installed (shared/citus/install-citus.sh).
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+
+my $pkglibdir = `pg_config --pkglibdir`;
+chomp $pkglibdir;
+plan skip_all => "Citus is not installed ($pkglibdir/citus.so is missing): "
+  . 'the Citus tests are skipped; install it with shared/citus/install-citus.sh'
+  unless -f "$pkglibdir/citus.so";
+
+my @nodes;
+for my $name (qw(coordinator worker1 worker2))
+{
+	my $n = PostgreSQL::Test::Cluster->new($name);
+	$n->init;
+	$n->append_conf(
+		'postgresql.conf', q{
+shared_preload_libraries = 'citus,eventkit'
+max_prepared_transactions = 100
+citus.node_conninfo = 'sslmode=disable'
+citus.recover_2pc_interval = '1s'
+citus.shard_count = 8
+citus.max_cached_conns_per_worker = 8
+deadlock_timeout = '100ms'
+eventkit.scheduler_enabled = off
+});
+	$n->append_conf('postgresql.conf', "citus.local_hostname = '" . $n->host . "'\n");
+	$n->start;
+	$n->safe_psql('postgres', 'CREATE EXTENSION citus');
+	push @nodes, $n;
+}
+my ($coord, $w1, $w2) = @nodes;
+
+$coord->safe_psql(
+	'postgres', sprintf(
+		q{
+SELECT citus_set_coordinator_host('%s', %d);
+SELECT citus_add_node('%s', %d);
+SELECT citus_add_node('%s', %d);
+CREATE EXTENSION eventkit;
+}, $coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port));
+
+sub psql_err
+{
+	my ($node, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', $sql);
+	return $ret == 0 ? '' : $err;
+}
+
+# --- the cluster-wide catalog ---------------------------------------------
+
+# a worker cannot make streams of its own (Citus refuses the DDL there)
+like(psql_err($w1, q{SELECT eventkit.create_stream('w1_own', key_partitions => 0)}),
+	qr/operation is not allowed on this node/, 'a worker makes no streams of its own');
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_stream('other', key_partitions => 0);
+SELECT eventkit.create_stream('events', key_partitions => 0);
+SELECT eventkit.create_stream('events_local', key_partitions => 0);
+SELECT eventkit.distribute_stream('events', 8);
+});
+my $sid = $coord->safe_psql('postgres',
+	q{SELECT stream_id FROM eventkit.streams WHERE relid = 'events'::regclass});
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT p.partmethod::text || ':' || c.stream_id || ':' || c.relname
+  FROM eventkit_internal.cluster_streams c,
+	   pg_dist_partition p WHERE p.logicalrelid = 'eventkit_internal.cluster_streams'::regclass}),
+	"n:$sid:public.events",
+	'the cluster catalog is a reference table, keyed by the coordinator\'s stream id and the name');
+is($w2->safe_psql('postgres', q{SELECT stream_id FROM eventkit_internal.cluster_streams}),
+	$sid, 'the workers have it');
+is($w2->safe_psql('postgres', q{SELECT count(*) FROM eventkit.streams}),
+	'0', 'before its first ingest a worker\'s own catalog has no stream');
+
+# --- SDK batches through the workers -------------------------------------
+
+$coord->safe_psql(
+	'postgres', q{
+CREATE TABLE batches AS
+SELECT k, jsonb_build_object(
+		'batch', jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+			'type', CASE WHEN id % 10 = 0 THEN 'identify' ELSE 'track' END,
+			'messageId', 'm-' || id,
+			'userId', CASE WHEN id % 3 = 0 THEN NULL ELSE 'u' || (id % 41) END,
+			'anonymousId', 'a' || (id % 53),
+			'event', CASE WHEN id % 10 = 0 THEN NULL ELSE 'Order Completed' END,
+			'properties', jsonb_build_object('id', id, 'revenue', id % 97),
+			'originalTimestamp', to_char(now() - (id % 40) * interval '1 hour' - interval '5 seconds',
+										 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+			'sentAt', to_char(now(), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
+			ORDER BY id),
+		'sentAt', to_char(now(), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+		'context', jsonb_build_object('library', jsonb_build_object('name', 'analytics.js'))) AS payload
+  FROM generate_series(1, 20) k,
+	   LATERAL (SELECT g AS id FROM generate_series(100 * k, 100 * k + 99) g
+				UNION ALL SELECT g FROM generate_series(100 * k - 5, 100 * k - 1) g WHERE k > 1) ids
+ GROUP BY k;
+INSERT INTO batches
+SELECT 21, jsonb_agg(jsonb_build_object('type', 'track', 'messageId', 'm-' || id,
+		'userId', 'u' || (id % 41), 'event', 'Order Completed',
+		'properties', jsonb_build_object('id', id, 'revenue', -1)) ORDER BY id)
+  FROM generate_series(101, 110) id WHERE id % 3 <> 0;
+CREATE TABLE results (node text, pass int, k int, accepted bigint, duplicates bigint,
+					  conflicts bigint, quarantined bigint, rejected bigint);
+-- the partitions the batches need (the coordinator makes them; see the late event below)
+SELECT count(*) FROM generate_series(0, 48) h, LATERAL eventkit.ingest('events', jsonb_build_object('type', 'track',
+		'messageId', 'warm-' || h, 'userId', 'warm', 'event', 'Warm',
+		'timestamp', now() - h * interval '1 hour')) r;
+});
+$coord->safe_psql('postgres',
+	q{INSERT INTO results SELECT 'local', 1, k, r.* FROM batches, LATERAL eventkit.ingest('events_local', payload) r ORDER BY k});
+
+# the same batches: 1-10 through worker 1, 11-21 through worker 2 (the
+# batches are read from the coordinator: psql on each worker gets them as text)
+sub ingest_on
+{
+	my ($node, $pass, $where) = @_;
+	my $rows = $coord->safe_psql('postgres', "SELECT k || E'\\t' || payload::text FROM batches WHERE $where ORDER BY k");
+	my @out;
+	for my $line (split /\n/, $rows)
+	{
+		my ($k, $payload) = split /\t/, $line, 2;
+		$payload =~ s/'/''/g;
+		my $r = $node->safe_psql('postgres',
+			"SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected) FROM eventkit.ingest('events', '$payload'::jsonb)");
+		push @out, "('" . $node->name . "', $pass, $k, $r)";
+	}
+	$coord->safe_psql('postgres', 'INSERT INTO results VALUES ' . join(', ', @out));
+}
+ingest_on($w1, 1, 'k <= 10');
+ingest_on($w2, 1, 'k > 10');
+is($w1->safe_psql('postgres', q{SELECT stream_id FROM eventkit.streams WHERE relid = 'events'::regclass}),
+	$sid, 'worker 1 adopted the stream under the coordinator\'s id');
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT count(*) FROM (
+  SELECT k, accepted, duplicates, conflicts, quarantined, rejected FROM results WHERE pass = 1 AND node <> 'local'
+  EXCEPT
+  SELECT k, accepted, duplicates, conflicts, quarantined, rejected FROM results WHERE node = 'local') d}),
+	'0', 'ingest on the workers counts each batch as one node does');
+is( $coord->safe_psql(
+		'postgres', q{SELECT sum(accepted) || '|' || sum(duplicates) || '|' || sum(conflicts) FROM results WHERE pass = 1 AND node <> 'local'}),
+	'2000|95|7', 'on the workers: 2000 ids accepted, 95 in-batch re-sends, 7 conflicts');
+
+# re-sends: through the coordinator, and each worker's batches through the other worker
+$coord->safe_psql('postgres',
+	q{INSERT INTO results SELECT 'coordinator', 2, k, r.* FROM batches, LATERAL eventkit.ingest('events', payload) r ORDER BY k});
+ingest_on($w2, 3, 'k <= 10');
+ingest_on($w1, 3, 'k > 10');
+is( $coord->safe_psql(
+		'postgres', q{SELECT string_agg(pass || ':' || a || ':' || d, ',' ORDER BY pass) FROM (
+  SELECT pass, sum(accepted) a, sum(duplicates) + sum(conflicts) d FROM results WHERE pass IN (2, 3) GROUP BY pass) s}),
+	'2:0:2102,3:0:2102', 're-sent through the coordinator or the other worker: nothing new is stored');
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT (SELECT count(*) || ':' || count(DISTINCT message_id) || ':' || sum((properties->>'revenue')::int) FROM events WHERE event IS DISTINCT FROM 'Warm')
+	 = (SELECT count(*) || ':' || count(DISTINCT message_id) || ':' || sum((properties->>'revenue')::int) FROM events_local)}),
+	't', 'the distributed stream holds the same events as one node');
+is( $w1->safe_psql(
+		'postgres', q{
+SELECT coalesce(sum(pg_relation_size(inhrelid)), 0) + pg_relation_size('events')
+  FROM pg_inherits WHERE inhparent = 'events'::regclass}),
+	'0', 'nothing was written into the worker\'s shell tables');
+cmp_ok($w1->safe_psql('postgres', q{SELECT last_value FROM eventkit.streams_stream_id_seq}),
+	'>=', $sid, 'the worker\'s own new streams get ids after the adopted one');
+
+# --- catalog changes reach the workers --------------------------------------
+
+$coord->safe_psql('postgres', q{SELECT eventkit.alter_stream('events', max_batch_items => 3)});
+$w2->safe_psql('postgres', q{SELECT eventkit.ingest('events', '{"type":"track","event":"E","userId":"u","messageId":"x1"}')});
+is($w2->safe_psql('postgres', q{SELECT max_batch_items FROM eventkit.streams WHERE relid = 'events'::regclass}),
+	'3', 'alter_stream on the coordinator reaches the workers');
+$coord->safe_psql('postgres', q{SELECT eventkit.alter_stream('events', clear => ARRAY['max_batch_items'])});
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_plan('shop', '{"events": {"Checked": {"properties": {"type": "object",
+	"properties": {"n": {"type": "integer"}}, "required": ["n"]}}}, "violations": "quarantine"}');
+SELECT eventkit.attach_plan('events', 'shop');
+});
+is( $w1->safe_psql(
+		'postgres', q{
+SELECT accepted || ':' || quarantined FROM eventkit.ingest('events', '[{"type":"track","event":"Checked","userId":"p1","messageId":"plan-1","properties":{"n":1}},
+	{"type":"track","event":"Checked","userId":"p2","messageId":"plan-2","properties":{"n":"one"}}]')}),
+	'1:1', 'attach_plan on the coordinator reaches the workers: a violation is quarantined there');
+# a new version of the plan (n may now be a string): the workers follow it
+$coord->safe_psql('postgres', q{SELECT eventkit.create_plan('shop', '{"events": {"Checked": {"properties": {"type": "object",
+	"properties": {"n": {"type": ["integer", "string"]}}, "required": ["n"]}}}, "violations": "quarantine"}')});
+is( $w2->safe_psql(
+		'postgres', q{
+SELECT accepted || ':' || quarantined FROM eventkit.ingest('events', '{"type":"track","event":"Checked","userId":"p3","messageId":"plan-3","properties":{"n":"three"}}')}),
+	'1:0', 'a new version of the plan made on the coordinator reaches the workers');
+$coord->safe_psql('postgres', q{SELECT eventkit.detach_plan('events')});
+
+# --- a rollup keeps ingest on the coordinator --------------------------------
+
+$coord->safe_psql('postgres',
+	q{SELECT eventkit.create_rollup('hourly', 'events', '1 hour', ARRAY['event'], ARRAY['count'])});
+like(psql_err($w1, q{SELECT eventkit.ingest('events', '{"type":"track","event":"R","userId":"u","messageId":"r1"}')}),
+	qr/stream "events" has rollups and can be ingested only on the Citus coordinator/,
+	'a stream with a rollup: ingest on a worker is refused with a clear error');
+$coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('hourly')});
+is( $w1->safe_psql('postgres',
+		q{SELECT accepted FROM eventkit.ingest('events', '{"type":"track","event":"R","userId":"u","messageId":"r1"}')}),
+	'1', 'after drop_rollup a worker ingests it again');
+
+# --- concurrent clients on all three nodes, overlapping ids ------------------
+
+my $nbatches = 30;
+$coord->safe_psql(
+	'postgres', qq{
+CREATE TABLE overlap AS
+SELECT k, jsonb_agg(jsonb_build_object(
+			'type', 'track', 'messageId', 'ov-' || id, 'userId', 'u' || (id % 29),
+			'event', 'Overlap', 'properties', jsonb_build_object('id', id))
+			ORDER BY hashint4(id * 31 + k))::text AS payload
+  FROM generate_series(1, $nbatches) k, generate_series(40 * k, 40 * k + 99) id
+ GROUP BY k;
+});
+my @clients;
+my %out;
+for my $i (0 .. 2)
+{
+	my $node = $nodes[$i];
+	my $script = $node->basedir . '/overlap.sql';
+	open(my $fh, '>', $script) or die;
+	for my $line (split /\n/,
+		$coord->safe_psql('postgres', "SELECT payload FROM overlap WHERE k % 3 = $i ORDER BY k"))
+	{
+		$line =~ s/'/''/g;
+		print $fh "SELECT accepted, duplicates, conflicts FROM eventkit.ingest('events', '$line'::jsonb);\n";
+	}
+	close $fh;
+	$out{$i} = '';
+	push @clients, IPC::Run::start(
+		[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $node->host, '-p', $node->port,
+		  '-d', 'postgres', '-f', $script ],
+		'>', \$out{$i}, '2>', \$out{$i});
+}
+$_->finish for @clients;
+my ($calls, $accepted, $conflicts) = (0, 0, 0);
+for my $i (0 .. 2)
+{
+	for my $line (split /\n/, $out{$i})
+	{
+		next unless $line =~ /^(\d+)\|(\d+)\|(\d+)$/;
+		$calls++;
+		$accepted += $1;
+		$conflicts += $3;
+	}
+}
+my $distinct = 40 * ($nbatches - 1) + 100;
+is("$calls|$accepted|$conflicts", "$nbatches|$distinct|0",
+	'concurrent clients on three nodes: every call answered, accepted counts add up to the distinct ids')
+  or diag(join("\n", grep { !/^\d+\|/ } map { split /\n/ } values %out));
+is( $coord->safe_psql(
+		'postgres', q{SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE event = 'Overlap'}),
+	"$distinct|$distinct", 'concurrent clients on three nodes: every id stored exactly once');
+
+# --- a late event on a worker waits for the coordinator's partition ---------
+
+my $parts = $coord->safe_psql('postgres', q{SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass});
+my $late = $coord->safe_psql('postgres', q{SELECT to_char(now() - interval '20 days', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')});
+is( $w2->safe_psql(
+		'postgres', qq{
+SELECT accepted || ':' || quarantined FROM eventkit.ingest('events', '[
+	{"type":"track","messageId":"late-w","userId":"u1","event":"Late","timestamp":"$late"},
+	{"type":"track","messageId":"now-w","userId":"u1","event":"Now"}]')}),
+	'1:1', 'a late event on a worker is quarantined, the rest of its batch is stored');
+is($w2->safe_psql('postgres', q{SELECT reasons->0->>'reason' FROM eventkit.quarantine WHERE message_id = 'late-w'}),
+	'out_of_range', 'it waits with reason out_of_range');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass}),
+	$parts, 'no partition was made by the worker');
+# the coordinator makes the partition (here: a late event of the same day on
+# the coordinator); then the worker re-drives its quarantine
+$coord->safe_psql('postgres', qq{SELECT eventkit.ingest('events', '{"type":"track","messageId":"late-c","userId":"u2","event":"Late","timestamp":"$late"}')});
+is( $w2->safe_psql('postgres', q{SELECT accepted || ':' || quarantined FROM eventkit.replay_quarantine('events')}),
+	'1:0', 'once the coordinator made its partition, the worker re-drives the late event');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM events WHERE message_id IN ('late-w', 'now-w')}),
+	'2', 'both events of that batch are stored');
+
+# --- drop_stream --------------------------------------------------------------
+
+$coord->safe_psql('postgres', q{SELECT eventkit.drop_stream('events')});
+is( join('|', map { $_->safe_psql('postgres',
+		  q{SELECT (SELECT count(*) FROM eventkit_internal.cluster_streams) || ':' || (SELECT count(*) FROM eventkit.streams WHERE NOT relid::text ~ '^events_local$|^other$')}) } @nodes),
+	'0:0|0:0|0:0', 'drop_stream forgets the stream in the catalog of every node');
+
+$_->stop for @nodes;
+done_testing();

@@ -52,6 +52,23 @@ SELECT * FROM eventkit.ingest('up_ev', '[
 SELECT message_id, event FROM up_ev ORDER BY 1;
 SELECT stream::text, accepted, duplicates FROM eventkit.stream_stats;
 
+-- 1.4: the ledger was converted in place to 128-bit keys
+-- (message_id text -> message_key uuid, user_key -> user_key_hash, batch_id
+-- dropped); every stored id is there under its key, in its generation, and
+-- the generation sealed at 1.1 (its filter built from the converted keys)
+-- still answers: u1 and u0 are duplicates
+SELECT format('eventkit_internal.%I', 'ledger_' || stream_id) AS up_ledger
+  FROM eventkit.streams WHERE relid = 'up_ev'::regclass \gset
+SELECT attname, format_type(atttypid, atttypmod) AS type
+  FROM pg_attribute WHERE attrelid = :'up_ledger'::regclass AND attnum > 0 AND NOT attisdropped
+ ORDER BY attnum;
+SELECT l.gen, count(*) AS ids, count(e.message_id) AS of_stored_events
+  FROM :up_ledger l LEFT JOIN up_ev e ON eventkit_internal.ledger_key(e.message_id) = l.message_key
+ GROUP BY 1 ORDER BY 1;
+SELECT * FROM eventkit.ingest('up_ev', '[
+  {"type": "track", "messageId": "u1", "userId": "a", "event": "Before Upgrade"},
+  {"type": "track", "messageId": "u0", "userId": "a", "event": "At 1.1"}]');
+
 -- What an installation of eventkit consists of, one row per fact:
 -- (kind, object, detail).  Names, never OIDs, so that two installations
 -- compare.  The objects: the extension's members and what belongs to them

@@ -63,6 +63,7 @@
 #include "catalog/generations.h"
 #include "ledger.h"
 #include "ledger_filter.h"
+#include "ledger_key.h"
 #include "pipeline/dedup/dedup.h"
 #include "util/bulk_insert.h"
 #include "util/citus.h"

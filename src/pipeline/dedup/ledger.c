@@ -33,7 +33,7 @@
 
 #include "catalog/generations.h"
 #include "ledger.h"
-#include "ledger_filter.h"
+#include "ledger_key.h"
 #include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"

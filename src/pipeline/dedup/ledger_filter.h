@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ledger_filter.h
- *	  The filters of sealed ledger generations and the message id hash
- *	  (ledger_filter.c), for the files of the dedup stage.
+ *	  The filters of sealed ledger generations (ledger_filter.c), for the
+ *	  files of the dedup stage.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,13 +12,9 @@
 #include "postgres.h"
 
 #include "catalog/streams.h"
-#include "utils/uuid.h"
 
 typedef struct LedgerFilter LedgerFilter;
 
-extern uint64 ek_id_hash64(const char *id, size_t len);
-extern void ek_ledger_key(const char *id, size_t len, pg_uuid_t *out);
-extern uint64 ek_ledger_key_hash64(const pg_uuid_t *key);
 extern bool ek_ledger_filter_may_contain(const LedgerFilter *f, uint64 h);
 extern int	ek_ledger_filter_select(const LedgerFilter *f, const uint64 *hashes,
 									int n, int *out);

@@ -245,6 +245,7 @@ probe_generation(Oid relid, Snapshot snap, IdEntry **cands, int n,
 	if (list_length(indexes) != 1)
 		elog(ERROR, "eventkit: ledger generation \"%s\" must have exactly one index",
 			 RelationGetRelationName(rel));
+	ek_ledger_check_layout(rel);
 	idx = index_open(linitial_oid(indexes), AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, idx, snap, 1, 0);
@@ -339,6 +340,7 @@ insert_generation_rows(Oid gen_relid, int32 gen, IdEntry **cands, int n,
 	if (list_length(indexes) != 1)
 		elog(ERROR, "eventkit: ledger generation \"%s\" must have exactly one index",
 			 RelationGetRelationName(rel));
+	ek_ledger_check_layout(rel);
 	idx = index_open(linitial_oid(indexes), RowExclusiveLock);
 	ii = BuildIndexInfo(idx);
 

@@ -99,6 +99,26 @@ ek_ledger_relid(int32 stream_id, bool missing_ok)
 }
 
 /*
+ * A generation table must have the 1.4 layout (message_key uuid first): a
+ * ledger made before 1.4 is converted by ALTER EXTENSION eventkit UPDATE,
+ * and until then is not used (reading a text id as a key would be wrong,
+ * not just slow).
+ */
+void
+ek_ledger_check_layout(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (desc->natts < 4 || TupleDescAttr(desc, 0)->atttypid != UUIDOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("dedup ledger table \"%s\" has the layout of eventkit before 1.4",
+						RelationGetRelationName(rel)),
+				 errdetail("This eventkit library keeps 128-bit message keys in the ledger; the extension's catalog has not been updated yet."),
+				 errhint("Run ALTER EXTENSION eventkit UPDATE, which converts the ledgers.")));
+}
+
+/*
  * Ids a generation table holds, estimated cheaply: its heap blocks times
  * the line pointers of its first block (ledger rows are of similar size;
  * rows of rolled-back claims count too).

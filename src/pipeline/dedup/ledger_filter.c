@@ -261,10 +261,12 @@ hash_generation_ids(Oid relid, uint64 *n)
 	Relation	rel = table_open(relid, AccessShareLock);
 	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
 	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TupleTableSlot *slot;
 	Size		cap = 1024;
 	uint64	   *hashes = MemoryContextAllocHuge(CurrentMemoryContext, cap * sizeof(uint64));
 
+	ek_ledger_check_layout(rel);
+	slot = table_slot_create(rel, NULL);
 	*n = 0;
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{

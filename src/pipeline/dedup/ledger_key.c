@@ -10,7 +10,16 @@
  *	  built from its keys alone and filters built from the ids before 1.4
  *	  stay valid; bytes 8..15 are a second lane, id_hash64_b(id),
  *	  little-endian: the same kind of word loop with murmur3's other
- *	  constants, rotations and seed.  Both read the id's bytes as
+ *	  constants, rotations and seed (C1 = 0x87c37b91114253d5,
+ *	  C2 = 0x4cf5ad432745937f, arithmetic modulo 2^64):
+ *		h = 0x2545f4914f6cdd1d xor (length * 0xc2b2ae3d27d4eb4f)
+ *		each whole 8-byte word w: h ^= rotl(w * C2, 33) * C1;
+ *								  h = rotl(h, 31) * 5 + 0x38495ab5
+ *		the last 0..7 bytes as one zero-extended word t:
+ *								  h ^= rotl(t * C2, 33) * C1
+ *		h ^= h >> 29; the lane is fmix64(h) (murmur3's finalizer).
+ *	  test/pinned/EkReference.pm implements both from this description
+ *	  (test/t/017_pinned_formats.pl compares).  Both read the id's bytes as
  *	  little-endian words, so a key is the same on every platform (ledgers
  *	  are dumped and restored elsewhere).  The user key of an event is kept
  *	  as ek_id_hash64 of it (forget_user).

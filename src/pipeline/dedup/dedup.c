@@ -6,11 +6,12 @@
  *
  *	  Each stream has a ledger eventkit_internal.ledger_<stream_id>,
  *	  list-partitioned into generations ledger_<stream_id>_g<gen>, each with a
- *	  unique index on message_id.  Ingest claims ids in the current
+ *	  unique index on message_key, the 128-bit key of the message id
+ *	  (ledger_key.c).  Ingest claims ids in the current
  *	  generation, so two sessions claiming the same id serialize on the
  *	  unique index (the second waits for the first to commit or abort) and a
  *	  rolled-back ingest leaves no row behind.  Ids are claimed in one global
- *	  order (bytewise), so two batches that share ids in different orders
+ *	  order (bytewise by key), so two batches that share ids in different orders
  *	  cannot deadlock.
  *
  *	  Maintenance starts new generations and drops old ones (ledger.c).
@@ -199,7 +200,7 @@ user_key_hash(const SegmentEvent *ev)
 }
 
 /*
- * Record verdicts for the rows of a (message_id, fingerprint) result:
+ * Record verdicts for the rows of a (message_key, fingerprint) result:
  * each names an id already stored.
  */
 static void
@@ -226,7 +227,7 @@ apply_stored(idmap_hash *ids, SegmentEvent **events, DedupVerdict *verdicts,
 /*
  * Look ids up in a generation with direct scans of its unique index (snap:
  * the latest snapshot, taken after the ledger lock), in the order given
- * (bytewise, for the current generation, so that neighbouring ids share
+ * (bytewise by key, for the current generation, so that neighbouring keys share
  * index pages).  A claim of the current generation still in flight is not
  * seen here; claiming that id later waits for it.  Sealed generations
  * never change.  Returns how many were found.
@@ -653,7 +654,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 		plans->min_sealed = sealed[nsealed - 1];
 	}
 
-	/* first occurrences in claim order (bytewise by id) */
+	/* first occurrences in claim order (bytewise by key) */
 	entries = palloc(sizeof(IdEntry *) * nfirst);
 	for (int i = 0; i < nfirst; i++)
 		entries[i] = idmap_lookup(ids, keys[firsts[i]]);

@@ -3,7 +3,10 @@
  * ledger.c
  *	  The tables of a stream's dedup ledger: eventkit_internal.ledger_<id>,
  *	  list-partitioned into generations ledger_<id>_g<gen>, each with a
- *	  unique index on message_id (dedup.c claims ids in the current one).
+ *	  unique index on message_key (dedup.c claims ids in the current one).
+ *	  A row is (message_key uuid, gen, fingerprint, user_key_hash): the
+ *	  128-bit key and 64-bit hash of ledger_key.c, fixed width (1.4; the
+ *	  update converts older ledgers, which are refused until then).
  *
  *	  Maintenance starts a new generation when the current one is
  *	  dedup_window old or holds more than eventkit.ledger_generation_rows

@@ -250,7 +250,8 @@ make_filter(const uint64 *hashes, uint64 n)
 }
 
 /*
- * Hash every message id of a sealed generation table.  Reads with the
+ * The filter hash of every message id of a sealed generation table: the
+ * first lane of its stored key, which is ek_id_hash64 of the id.  Reads with the
  * latest snapshot: the caller saw the generation sealed (its ended_at), so
  * the rotation, and every ingest that wrote into the generation, committed
  * before that.

@@ -45,6 +45,7 @@ OBJS = \
 	src/pipeline/plan/plan_sql.o \
 	src/pipeline/dedup/ledger.o \
 	src/pipeline/dedup/ledger_filter.o \
+	src/pipeline/dedup/ledger_key.o \
 	src/pipeline/dedup/dedup.o \
 	src/pipeline/dedup/dist_ledger.o \
 	src/rollup/definition.o \

@@ -784,3 +784,51 @@ COMMENT ON FUNCTION eventkit_internal.create_resolved_views() IS
 
 -- the streams made before 1.4 get their resolved view
 SELECT eventkit_internal.create_resolved_views();
+
+-- ==== Compact dedup ledger (issue 19) ====
+-- A ledger generation keeps (message_key uuid, gen, fingerprint,
+-- user_key_hash): message_key is the 128-bit ledger key of the message id
+-- (format 1, docs/architecture.md "Dedup ledger"), user_key_hash the
+-- 64-bit id_hash64 of the user key, for forget_user.  The key is stored,
+-- so sql/pinned_formats.sql pins it with known answers.  Not an
+-- interface: executable by superusers and the extension owner only.
+CREATE FUNCTION eventkit_internal.ledger_key(id text)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'eventkit_ledger_key'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION eventkit_internal.ledger_key(text) FROM PUBLIC;
+COMMENT ON FUNCTION eventkit_internal.ledger_key(text) IS
+'the 128-bit dedup ledger key of a message id (id_hash64 and a second lane, little-endian; pinned by known answers)';
+
+-- Every single-node ledger made before 1.4 (message_id text, user_key
+-- text, batch_id) is converted in place: one rewrite of each generation,
+-- its unique index rebuilt on the key.  batch_id is dropped (a dropped
+-- column costs a null bit, inside the tuple header).  The sealed
+-- generations' filters stay valid: a key's first lane is the id_hash64
+-- they were built from.  The tables stay the extension owner's and stay
+-- outside the extension, as create_stream made them.
+DO $convert$
+DECLARE
+	l regclass;
+BEGIN
+	FOR l IN SELECT c.oid::regclass
+			   FROM pg_catalog.pg_class c
+			  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'eventkit_internal'::pg_catalog.regnamespace
+				AND c.relkind OPERATOR(pg_catalog.=) 'p'
+				AND c.relname OPERATOR(pg_catalog.~) '^ledger_[0-9]+$'
+				AND EXISTS (SELECT FROM pg_catalog.pg_attribute a
+							 WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid
+							   AND a.attname OPERATOR(pg_catalog.=) 'message_id'
+							   AND NOT a.attisdropped)
+			  ORDER BY c.oid
+	LOOP
+		EXECUTE pg_catalog.format(
+			'ALTER TABLE %s'
+			' ALTER COLUMN message_id TYPE pg_catalog.uuid USING eventkit_internal.ledger_key(message_id),'
+			' ALTER COLUMN user_key TYPE pg_catalog.int8 USING eventkit_internal.id_hash64(user_key),'
+			' DROP COLUMN batch_id', l);
+		EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN message_id TO message_key', l);
+		EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN user_key TO user_key_hash', l);
+	END LOOP;
+END
+$convert$;

@@ -2285,3 +2285,18 @@ LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION eventkit_internal.create_resolved_views() FROM PUBLIC;
 COMMENT ON FUNCTION eventkit_internal.create_resolved_views() IS
 'make the <stream>_resolved view of every stream that has none (owned by the stream''s owner, not by the extension); returns how many';
+
+-- ==== Compact dedup ledger (issue 19) ====
+-- A ledger generation keeps (message_key uuid, gen, fingerprint,
+-- user_key_hash): message_key is the 128-bit ledger key of the message id
+-- (format 1, docs/architecture.md "Dedup ledger"), user_key_hash the
+-- 64-bit id_hash64 of the user key, for forget_user.  The key is stored,
+-- so sql/pinned_formats.sql pins it with known answers.  Not an
+-- interface: executable by superusers and the extension owner only.
+CREATE FUNCTION eventkit_internal.ledger_key(id text)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'eventkit_ledger_key'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION eventkit_internal.ledger_key(text) FROM PUBLIC;
+COMMENT ON FUNCTION eventkit_internal.ledger_key(text) IS
+'the 128-bit dedup ledger key of a message id (id_hash64 and a second lane, little-endian; pinned by known answers)';

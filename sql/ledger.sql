@@ -53,15 +53,15 @@ RESET eventkit.ledger_filter_cache_size;
 -- The filter is what is consulted: a row slipped into the sealed generation
 -- behind its back (never happens: a sealed generation is immutable) is not
 -- seen through the filter, and is seen without it.
-INSERT INTO eventkit_internal.ledger_1_g1 (message_id, gen, fingerprint, user_key, batch_id)
-VALUES ('slipped', 1, 0, 'u', 0);
+INSERT INTO eventkit_internal.ledger_1_g1 (message_key, gen, fingerprint, user_key_hash)
+VALUES (eventkit_internal.ledger_key('slipped'), 1, 0, eventkit_internal.id_hash64('u'));
 BEGIN;
 SELECT accepted, duplicates, conflicts FROM eventkit.ingest('lf', jsonb_build_array(lfev('slipped')));
 ROLLBACK;
 SET eventkit.ledger_filter_cache_size = 0;
 SELECT accepted, duplicates, conflicts FROM eventkit.ingest('lf', jsonb_build_array(lfev('slipped')));
 RESET eventkit.ledger_filter_cache_size;
-DELETE FROM eventkit_internal.ledger_1_g1 WHERE message_id = 'slipped';
+DELETE FROM eventkit_internal.ledger_1_g1 WHERE message_key = eventkit_internal.ledger_key('slipped');
 
 -- a filter that cannot be read is not used (warning), the generation is probed
 UPDATE eventkit.ledger_generations SET filter = '\x00'::bytea WHERE gen = 1;

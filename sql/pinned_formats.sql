@@ -109,8 +109,24 @@ SELECT accepted FROM eventkit.ingest('pins', '[
   {"type": "track", "messageId": "fp-3", "userId": "u", "event": "E", "properties": {"n": 1.50, "s": "é", "a": [1, [2, {}], null, true, false], "o": {}}},
   {"type": "identify", "messageId": "fp-4", "userId": "u", "traits": {"k": "v", "long": "0123456789012345678901234567890123456789"}},
   {"userId": "u", "type": "track", "event": "E", "messageId": "fp-5", "receivedAt": "2021-01-01T00:00:00Z"}]'::jsonb);
-SELECT message_id, lpad(to_hex(fingerprint), 16, '0') AS fingerprint
-  FROM eventkit_internal.ledger_1 WHERE message_id LIKE 'fp-%' ORDER BY message_id;
+SELECT e.message_id, lpad(to_hex(l.fingerprint), 16, '0') AS fingerprint
+  FROM pins e JOIN eventkit_internal.ledger_1 l ON l.message_key = eventkit_internal.ledger_key(e.message_id)
+ WHERE e.message_id LIKE 'fp-%' ORDER BY e.message_id;
+
+-- The ledger key (format 1, stored in every generation): 16 bytes, the
+-- first 8 id_hash64 little-endian (the filters are built from them), the
+-- last 8 a second lane.  Known answers, and the first lane is id_hash64.
+SELECT id, eventkit_internal.ledger_key(id) AS ledger_key
+  FROM (VALUES (''), ('a'), ('abcdefgh'), ('abcdefghi'), ('message-1'), ('message-2'),
+               ('0f8fad5b-d9cb-469f-a165-70867728950e'), ('é')) v(id) ORDER BY id;
+SELECT count(*) FILTER (WHERE substr(k, 1, 16) = (SELECT string_agg(lpad(to_hex(get_byte(int8send(eventkit_internal.id_hash64(id)), 7 - b)), 2, '0'), '' ORDER BY b) FROM generate_series(0, 7) b)) AS first_lane_is_id_hash64,
+       count(*) AS ids, count(DISTINCT k) AS distinct_keys
+  FROM (SELECT format('pinned-id-%s', i) AS id,
+               replace(eventkit_internal.ledger_key(format('pinned-id-%s', i))::text, '-', '') AS k
+          FROM generate_series(1, 1000) i) v;
+-- the rows ingested above are stored under their keys
+SELECT count(*) AS keyed_rows FROM eventkit_internal.ledger_1 l
+ WHERE EXISTS (SELECT FROM pins e WHERE eventkit_internal.ledger_key(e.message_id) = l.message_key);
 
 SELECT eventkit.drop_stream('pins');
 DROP EXTENSION eventkit;

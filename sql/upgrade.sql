@@ -26,6 +26,26 @@ SELECT * FROM eventkit.ingest('up_ev', '{"type": "track", "messageId": "q1", "ev
 -- rollups need the 1.3 catalog (their realtime views call its functions)
 SELECT eventkit.create_rollup('up_r', 'up_ev', '1 hour', '{event}', '{count}');
 
+-- The ledger as eventkit before 1.4 made it (message_id and user_key as
+-- text, batch_id; this library makes the 1.4 layout): rebuilt with the same
+-- ids, generations and fingerprints, for the update to convert.  Until the
+-- update, this library refuses to use it.
+CREATE FUNCTION pg_temp.key_of(text) RETURNS uuid
+  AS '$libdir/eventkit', 'eventkit_ledger_key' LANGUAGE C IMMUTABLE STRICT;
+CREATE TEMP TABLE old_ledger AS
+SELECT e.message_id, l.gen, l.fingerprint, e.user_key, e.batch_id
+  FROM eventkit_internal.ledger_1 l JOIN up_ev e ON pg_temp.key_of(e.message_id) = l.message_key;
+DROP TABLE eventkit_internal.ledger_1;
+CREATE TABLE eventkit_internal.ledger_1 (message_id text COLLATE "C" NOT NULL, gen int4 NOT NULL,
+  fingerprint int8 NOT NULL, user_key text NOT NULL, batch_id int8 NOT NULL) PARTITION BY LIST (gen);
+CREATE TABLE eventkit_internal.ledger_1_g1 PARTITION OF eventkit_internal.ledger_1 FOR VALUES IN (1);
+CREATE TABLE eventkit_internal.ledger_1_g2 PARTITION OF eventkit_internal.ledger_1 FOR VALUES IN (2);
+CREATE UNIQUE INDEX ON eventkit_internal.ledger_1_g1 (message_id);
+CREATE UNIQUE INDEX ON eventkit_internal.ledger_1_g2 (message_id);
+INSERT INTO eventkit_internal.ledger_1 SELECT * FROM old_ledger;
+SELECT gen, message_id FROM eventkit_internal.ledger_1 ORDER BY 1, 2;
+SELECT * FROM eventkit.ingest('up_ev', '{"type": "track", "messageId": "u9", "userId": "a", "event": "Refused"}');
+
 ALTER EXTENSION eventkit UPDATE;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'eventkit')
        AS at_default_version
@@ -51,6 +71,23 @@ SELECT * FROM eventkit.ingest('up_ev', '[
   {"type": "track", "messageId": "u3", "userId": "a", "event": "After Upgrade"}]');
 SELECT message_id, event FROM up_ev ORDER BY 1;
 SELECT stream::text, accepted, duplicates FROM eventkit.stream_stats;
+
+-- 1.4: the ledger was converted in place to 128-bit keys
+-- (message_id text -> message_key uuid, user_key -> user_key_hash, batch_id
+-- dropped); every stored id is there under its key, in its generation, and
+-- the generation sealed at 1.1 (its filter built from the converted keys)
+-- still answers: u1 and u0 are duplicates
+SELECT format('eventkit_internal.%I', 'ledger_' || stream_id) AS up_ledger
+  FROM eventkit.streams WHERE relid = 'up_ev'::regclass \gset
+SELECT attname, format_type(atttypid, atttypmod) AS type
+  FROM pg_attribute WHERE attrelid = :'up_ledger'::regclass AND attnum > 0 AND NOT attisdropped
+ ORDER BY attnum;
+SELECT l.gen, count(*) AS ids, count(e.message_id) AS of_stored_events
+  FROM :up_ledger l LEFT JOIN up_ev e ON eventkit_internal.ledger_key(e.message_id) = l.message_key
+ GROUP BY 1 ORDER BY 1;
+SELECT * FROM eventkit.ingest('up_ev', '[
+  {"type": "track", "messageId": "u1", "userId": "a", "event": "Before Upgrade"},
+  {"type": "track", "messageId": "u0", "userId": "a", "event": "At 1.1"}]');
 
 -- What an installation of eventkit consists of, one row per fact:
 -- (kind, object, detail).  Names, never OIDs, so that two installations

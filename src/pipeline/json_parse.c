@@ -288,7 +288,12 @@ read_string(JsonParser *ps, JsonbValue *v)
 	return false;
 }
 
-/* A number, by JSON's grammar; integers of up to 18 digits skip numeric_in. */
+/*
+ * A number, by JSON's grammar; integers and decimals of up to 18 digits
+ * skip numeric_in: the digits as an int64 divided by 10^(digits after the
+ * point), which is the value and display scale numeric_in gives ("1.50"
+ * keeps its scale 2).
+ */
 static bool
 read_number(JsonParser *ps, JsonbValue *v)
 {
@@ -297,6 +302,7 @@ read_number(JsonParser *ps, JsonbValue *v)
 	bool		negative = false;
 	bool		integral = true;
 	int			ndigits = 0;
+	int			nfrac = 0;
 	int64		ival = 0;
 
 	if (*q == '-')
@@ -327,7 +333,12 @@ read_number(JsonParser *ps, JsonbValue *v)
 		if (q >= ps->end || *q < '0' || *q > '9')
 			return false;
 		while (q < ps->end && *q >= '0' && *q <= '9')
+		{
+			if (ndigits + nfrac < 18)
+				ival = ival * 10 + (*q - '0');
+			nfrac++;
 			q++;
+		}
 	}
 	/*
 	 * An exponent can overflow numeric, and so can a very long number:
@@ -345,6 +356,8 @@ read_number(JsonParser *ps, JsonbValue *v)
 	v->type = jbvNumeric;
 	if (integral && ndigits > 0 && ndigits <= 18)
 		v->val.numeric = int64_to_numeric(negative ? -ival : ival);
+	else if (!integral && ndigits + nfrac <= 18)
+		v->val.numeric = int64_div_fast_to_numeric(negative ? -ival : ival, nfrac);
 	else
 	{
 		char		small[64];

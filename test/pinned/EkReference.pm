@@ -3,10 +3,12 @@
 #
 # An independent implementation, in Perl, of the formats eventkit stores
 # and dumps in a layout of its own, written from their documentation (the
-# header comment of src/pipeline/dedup/ledger_filter.c), not from the C
+# header comments of src/pipeline/dedup/ledger_filter.c and ledger_key.c),
+# not from the C
 # code, and never linked to the extension:
 #
 #   id_hash64(bytes)          the 64-bit hash of a message id (hex)
+#   ledger_key(bytes)         the 128-bit dedup ledger key of a message id (uuid text)
 #   filter_bytes(@ids)        the ledger filter over those ids (raw bytes)
 #   filter_contains($f, $id)  whether filter bytes $f may hold $id
 #
@@ -97,6 +99,44 @@ sub id_hash64
 	my $hex = id_hash64_int(shift)->as_hex;
 	$hex =~ s/^0x//;
 	return ('0' x (16 - length($hex))) . $hex;
+}
+
+# The second lane of a ledger key (header comment of
+# src/pipeline/dedup/ledger_key.c), as a Math::BigInt:
+#   h = 0x2545f4914f6cdd1d xor (length * 0xc2b2ae3d27d4eb4f)
+#   each whole 8-byte word w, little-endian:
+#       h ^= rotl(w * C2, 33) * C1;  h = rotl(h, 31) * 5 + 0x38495ab5
+#   the last 0 to 7 bytes as one little-endian word t, zero-extended:
+#       h ^= rotl(t * C2, 33) * C1
+#   h ^= h >> 29; result fmix64(h); all arithmetic modulo 2^64.
+sub id_hash64_b_int
+{
+	my $bytes = shift;
+	my $len = length($bytes);
+	my $h = Math::BigInt->from_hex('2545f4914f6cdd1d')
+	  ^ mul(Math::BigInt->new($len), Math::BigInt->from_hex('c2b2ae3d27d4eb4f'));
+	my $p = 0;
+	my $mix = sub { return mul(rotl(mul(shift, $C2), 33), $C1); };
+
+	while ($len - $p >= 8)
+	{
+		$h ^= $mix->(le_word(substr($bytes, $p, 8)));
+		$h = add(mul(rotl($h, 31), Math::BigInt->new(5)), Math::BigInt->from_hex('38495ab5'));
+		$p += 8;
+	}
+	$h ^= $mix->(le_word(substr($bytes, $p)));
+	$h ^= $h >> 29;
+	return fmix64($h);
+}
+
+# The ledger key of a message id's bytes (format 1), as uuid text: 16 bytes,
+# id_hash64 little-endian, then the second lane little-endian.
+sub ledger_key
+{
+	my $bytes = shift;
+	my $hex = unpack('H*', le_bytes(id_hash64_int($bytes), 8) . le_bytes(id_hash64_b_int($bytes), 8));
+	return join('-', substr($hex, 0, 8), substr($hex, 8, 4), substr($hex, 12, 4),
+		substr($hex, 16, 4), substr($hex, 20, 12));
 }
 
 # The block of a key: the high 32 bits of the hash scaled to nblocks.

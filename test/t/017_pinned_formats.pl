@@ -105,6 +105,12 @@ my %server = split /[|\n]/, $node->safe_psql('postgres',
 is(scalar(@bad), 0, scalar(@ids) . ' random ids: the extension hashes as the reference does')
   or diag(join("\n", map { "id " . unpack('H*', $ids[$_]) . ": extension $server{$_}, reference " . EkReference::id_hash64($ids[$_]) } @bad[ 0 .. ($#bad < 9 ? $#bad : 9) ]));
 
+my %keys = split /[|\n]/, $node->safe_psql('postgres',
+	"SELECT i, eventkit_internal.ledger_key(id) FROM ids ORDER BY i");
+@bad = grep { ($keys{$_} // '') ne EkReference::ledger_key($ids[$_]) } 0 .. $#ids;
+is(scalar(@bad), 0, scalar(@ids) . ' random ids: the extension\'s ledger keys are the reference\'s')
+  or diag(join("\n", map { "id " . unpack('H*', $ids[$_]) . ": extension $keys{$_}, reference " . EkReference::ledger_key($ids[$_]) } @bad[ 0 .. ($#bad < 9 ? $#bad : 9) ]));
+
 # a filter built by maintenance over the first 300 random ids
 $node->safe_psql(
 	'postgres', q{

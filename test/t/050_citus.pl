@@ -106,7 +106,7 @@ like(psql_err($coord, q{SELECT create_distributed_table('eventkit.ingest_batches
 $coord->safe_psql('postgres', q{SELECT eventkit.create_stream('events', key_partitions => 0)});
 my $sid = $coord->safe_psql('postgres',
 	q{SELECT stream_id FROM eventkit.streams WHERE relid = 'events'::regclass});
-like(psql_err($coord, qq{SELECT create_distributed_table('eventkit_internal.ledger_$sid', 'user_key')}),
+like(psql_err($coord, qq{SELECT create_distributed_table('eventkit_internal.ledger_$sid', 'gen')}),
 	qr/cannot make eventkit's internal table "eventkit_internal.ledger_$sid" a Citus table/,
 	'create_distributed_table on a ledger is refused');
 like(psql_err($coord, q{SELECT create_distributed_table('events', 'user_key')}),

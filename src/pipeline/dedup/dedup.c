@@ -6,11 +6,12 @@
  *
  *	  Each stream has a ledger eventkit_internal.ledger_<stream_id>,
  *	  list-partitioned into generations ledger_<stream_id>_g<gen>, each with a
- *	  unique index on message_id.  Ingest claims ids in the current
+ *	  unique index on message_key, the 128-bit key of the message id
+ *	  (ledger_key.c).  Ingest claims ids in the current
  *	  generation, so two sessions claiming the same id serialize on the
  *	  unique index (the second waits for the first to commit or abort) and a
  *	  rolled-back ingest leaves no row behind.  Ids are claimed in one global
- *	  order (bytewise), so two batches that share ids in different orders
+ *	  order (bytewise by key), so two batches that share ids in different orders
  *	  cannot deadlock.
  *
  *	  Maintenance starts new generations and drops old ones (ledger.c).
@@ -58,10 +59,12 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "catalog/generations.h"
 #include "ledger.h"
 #include "ledger_filter.h"
+#include "ledger_key.h"
 #include "pipeline/dedup/dedup.h"
 #include "util/bulk_insert.h"
 #include "util/citus.h"
@@ -69,9 +72,10 @@
 #include "util/owner.h"
 #include "util/spi.h"
 
-/* message id -> position in the batch, for this batch's lookups */
+/* ledger key -> position in the batch, for this batch's lookups */
 typedef struct IdEntry
 {
+	pg_uuid_t	key;			/* ek_ledger_key of the message id */
 	const char *id;
 	int			first;			/* index of its first occurrence */
 	uint32		hash;
@@ -79,12 +83,22 @@ typedef struct IdEntry
 	char		verdict;		/* 0 undecided, 's' stored, 'n' new */
 } IdEntry;
 
+/* keys are hashes already: a slice of the second lane serves simplehash */
+static inline uint32
+key_hash32(const pg_uuid_t *k)
+{
+	uint32		h;
+
+	memcpy(&h, k->data + 8, sizeof(h));
+	return h;
+}
+
 #define SH_PREFIX idmap
 #define SH_ELEMENT_TYPE IdEntry
-#define SH_KEY_TYPE const char *
-#define SH_KEY id
-#define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) (key), strlen(key))
-#define SH_EQUAL(tb, a, b) (strcmp((a), (b)) == 0)
+#define SH_KEY_TYPE pg_uuid_t
+#define SH_KEY key
+#define SH_HASH_KEY(tb, key) key_hash32(&(key))
+#define SH_EQUAL(tb, a, b) (memcmp((a).data, (b).data, UUID_LEN) == 0)
 #define SH_SCOPE static inline
 #define SH_STORE_HASH
 #define SH_GET_HASH(tb, a) (a)->hash
@@ -149,8 +163,8 @@ get_plans(int32 stream_id)
 static void
 prepare_generation_plans(LedgerPlans *p, int32 stream_id, int32 gen)
 {
-	Oid			claim_types[4] = {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8OID};
-	Oid			lookup_types[1] = {TEXTARRAYOID};
+	Oid			claim_types[3] = {UUIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Oid			lookup_types[1] = {UUIDARRAYOID};
 	char	   *qgen = ek_ledger_generation_qname(stream_id, gen);
 
 	if (p->claim)
@@ -160,34 +174,33 @@ prepare_generation_plans(LedgerPlans *p, int32 stream_id, int32 gen)
 	p->claim = NULL;
 	p->lookup = NULL;
 	p->claim = ek_keep_plan(psprintf("INSERT INTO %s AS l"
-									 " (message_id, gen, fingerprint, user_key, batch_id)"
-									 " SELECT x.m, %d, x.f, x.u, $4"
+									 " (message_key, gen, fingerprint, user_key_hash)"
+									 " SELECT x.k, %d, x.f, x.u"
 									 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-									 " pg_catalog.unnest($3)) AS x(m, f, u)"
-									 " ORDER BY x.m COLLATE pg_catalog.\"C\""
-									 " ON CONFLICT (message_id) DO NOTHING"
-									 " RETURNING l.message_id",
+									 " pg_catalog.unnest($3)) AS x(k, f, u)"
+									 " ORDER BY x.k"
+									 " ON CONFLICT (message_key) DO NOTHING"
+									 " RETURNING l.message_key",
 									 qgen, gen),
-							4, claim_types);
-	p->lookup = ek_keep_plan(psprintf("SELECT message_id, fingerprint FROM %s"
-									   " WHERE message_id OPERATOR(pg_catalog.=) ANY ($1)",
+							3, claim_types);
+	p->lookup = ek_keep_plan(psprintf("SELECT message_key, fingerprint FROM %s"
+									   " WHERE message_key OPERATOR(pg_catalog.=) ANY ($1)",
 									   qgen),
 							  1, lookup_types);
 	p->gen = gen;
 }
 
-static Datum
-text_array(char **strs, int n)
+/* The 64-bit hash of an event's user key, kept for forget_user. */
+static int64
+user_key_hash(const SegmentEvent *ev)
 {
-	Datum	   *elems = palloc(sizeof(Datum) * n);
+	const char *k = ev->user_id ? ev->user_id : ev->anonymous_id;
 
-	for (int i = 0; i < n; i++)
-		elems[i] = PointerGetDatum(cstring_to_text(strs[i]));
-	return ek_make_array(elems, NULL, n, TEXTOID);
+	return k ? (int64) ek_id_hash64(k, strlen(k)) : 0;
 }
 
 /*
- * Record verdicts for the rows of a (message_id, fingerprint) result:
+ * Record verdicts for the rows of a (message_key, fingerprint) result:
  * each names an id already stored.
  */
 static void
@@ -198,9 +211,9 @@ apply_stored(idmap_hash *ids, SegmentEvent **events, DedupVerdict *verdicts,
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];
 		bool		isnull;
-		char	   *id = TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		pg_uuid_t  *key = DatumGetUUIDP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 		int64		fp = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-		IdEntry    *e = idmap_lookup(ids, id);
+		IdEntry    *e = idmap_lookup(ids, *key);
 
 		if (e == NULL || e->verdict != 0)
 			continue;
@@ -214,7 +227,7 @@ apply_stored(idmap_hash *ids, SegmentEvent **events, DedupVerdict *verdicts,
 /*
  * Look ids up in a generation with direct scans of its unique index (snap:
  * the latest snapshot, taken after the ledger lock), in the order given
- * (bytewise, for the current generation, so that neighbouring ids share
+ * (bytewise by key, for the current generation, so that neighbouring keys share
  * index pages).  A claim of the current generation still in flight is not
  * seen here; claiming that id later waits for it.  Sealed generations
  * never change.  Returns how many were found.
@@ -233,6 +246,7 @@ probe_generation(Oid relid, Snapshot snap, IdEntry **cands, int n,
 	if (list_length(indexes) != 1)
 		elog(ERROR, "eventkit: ledger generation \"%s\" must have exactly one index",
 			 RelationGetRelationName(rel));
+	ek_ledger_check_layout(rel);
 	idx = index_open(linitial_oid(indexes), AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, idx, snap, 1, 0);
@@ -241,8 +255,8 @@ probe_generation(Oid relid, Snapshot snap, IdEntry **cands, int n,
 		IdEntry    *e = cands[i];
 		ScanKeyData key;
 
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
-					PointerGetDatum(cstring_to_text(e->id)));
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ,
+					UUIDPGetDatum(&e->key));
 		key.sk_collation = idx->rd_indcollation[0];
 		index_rescan(scan, &key, 1, NULL, 0);
 		if (index_getnext_slot(scan, ForwardScanDirection, slot))
@@ -285,14 +299,15 @@ keep_undecided(IdEntry **open, uint64 *hashes, int nopen)
 }
 
 /*
- * Order candidates bytewise by message id: every session claims ids in the
- * same order, so overlapping batches wait for each other instead of
- * deadlocking.
+ * Order candidates bytewise by ledger key (uuid's order): every session
+ * claims ids in the same order, so overlapping batches wait for each
+ * other instead of deadlocking.
  */
 static int
 compare_ids(const void *a, const void *b)
 {
-	return strcmp((*(IdEntry *const *) a)->id, (*(IdEntry *const *) b)->id);
+	return memcmp((*(IdEntry *const *) a)->key.data, (*(IdEntry *const *) b)->key.data,
+				  UUID_LEN);
 }
 
 /*
@@ -309,7 +324,7 @@ compare_ids(const void *a, const void *b)
  */
 static int
 insert_generation_rows(Oid gen_relid, int32 gen, IdEntry **cands, int n,
-					   SegmentEvent **events, int64 batch_id, IdEntry **held)
+					   SegmentEvent **events, IdEntry **held)
 {
 	Relation	rel = table_open(gen_relid, RowExclusiveLock);
 	List	   *indexes = RelationGetIndexList(rel);
@@ -326,23 +341,31 @@ insert_generation_rows(Oid gen_relid, int32 gen, IdEntry **cands, int n,
 	if (list_length(indexes) != 1)
 		elog(ERROR, "eventkit: ledger generation \"%s\" must have exactly one index",
 			 RelationGetRelationName(rel));
+	ek_ledger_check_layout(rel);
 	idx = index_open(linitial_oid(indexes), RowExclusiveLock);
 	ii = BuildIndexInfo(idx);
 
+	/*
+	 * (message_key, gen, fingerprint, user_key_hash); a generation of a
+	 * ledger converted by the 1.4 update has a dropped column after them,
+	 * left null
+	 */
+	if (desc->natts < 4)
+		elog(ERROR, "eventkit: ledger generation \"%s\" has an unexpected layout",
+			 RelationGetRelationName(rel));
 	for (int i = 0; i < n; i++)
 	{
 		SegmentEvent *ev = events[cands[i]->first];
 		TupleTableSlot *slot = MakeTupleTableSlot(desc, &TTSOpsHeapTuple);
 
 		ExecClearTuple(slot);
-		keys[i] = PointerGetDatum(cstring_to_text(ev->message_id));
+		keys[i] = UUIDPGetDatum(&cands[i]->key);
+		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
 		slot->tts_values[0] = keys[i];
 		slot->tts_values[1] = Int32GetDatum(gen);
 		slot->tts_values[2] = Int64GetDatum(ev->fingerprint);
-		slot->tts_values[3] = PointerGetDatum(cstring_to_text(ev->user_id ? ev->user_id
-																: ev->anonymous_id));
-		slot->tts_values[4] = Int64GetDatum(batch_id);
-		memset(slot->tts_isnull, false, sizeof(bool) * 5);
+		slot->tts_values[3] = Int64GetDatum(user_key_hash(ev));
+		memset(slot->tts_isnull, false, sizeof(bool) * 4);
 		ExecStoreVirtualTuple(slot);
 		slots[i] = slot;
 	}
@@ -381,34 +404,34 @@ insert_generation_rows(Oid gen_relid, int32 gen, IdEntry **cands, int n,
  */
 static void
 claim_with_upsert(LedgerPlans *plans, idmap_hash *ids, SegmentEvent **events,
-				  SegmentEvent **cands, int n, int64 batch_id,
-				  DedupVerdict *verdicts, int64 *kept)
+				  IdEntry **cands, int n, DedupVerdict *verdicts, int64 *kept)
 {
-	char	  **cid = palloc(sizeof(char *) * n);
+	Datum	   *ckey = palloc(sizeof(Datum) * n);
 	Datum	   *cfp = palloc(sizeof(Datum) * n);
-	char	  **ckey = palloc(sizeof(char *) * n);
-	Datum		args[4];
+	Datum	   *cuser = palloc(sizeof(Datum) * n);
+	Datum		args[3];
 	int			rc;
 	bool		isnull;
 
 	for (int i = 0; i < n; i++)
 	{
-		cid[i] = cands[i]->message_id;
-		cfp[i] = Int64GetDatum(cands[i]->fingerprint);
-		ckey[i] = cands[i]->user_id ? cands[i]->user_id : cands[i]->anonymous_id;
+		SegmentEvent *ev = events[cands[i]->first];
+
+		ckey[i] = UUIDPGetDatum(&cands[i]->key);
+		cfp[i] = Int64GetDatum(ev->fingerprint);
+		cuser[i] = Int64GetDatum(user_key_hash(ev));
 	}
-	args[0] = text_array(cid, n);
+	args[0] = ek_make_array(ckey, NULL, n, UUIDOID);
 	args[1] = ek_make_array(cfp, NULL, n, INT8OID);
-	args[2] = text_array(ckey, n);
-	args[3] = Int64GetDatum(batch_id);
+	args[2] = ek_make_array(cuser, NULL, n, INT8OID);
 	rc = SPI_execute_plan(plans->claim, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "eventkit: ledger claim failed: %s", SPI_result_code_string(rc));
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		char	   *id = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r],
-														   SPI_tuptable->tupdesc, 1, &isnull));
-		IdEntry    *e = idmap_lookup(ids, id);
+		pg_uuid_t  *key = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r],
+													  SPI_tuptable->tupdesc, 1, &isnull));
+		IdEntry    *e = idmap_lookup(ids, *key);
 
 		if (e != NULL)
 		{
@@ -418,7 +441,7 @@ claim_with_upsert(LedgerPlans *plans, idmap_hash *ids, SegmentEvent **events,
 	}
 	if (SPI_processed < (uint64) n)
 	{
-		/* args[0] still holds the ids */
+		/* args[0] still holds the keys */
 		rc = SPI_execute_snapshot(plans->lookup, args, NULL, GetLatestSnapshot(),
 								  InvalidSnapshot, false, false, 0);
 		if (rc != SPI_OK_SELECT)
@@ -446,7 +469,6 @@ typedef struct DirectClaim
 	int32		gen;
 	IdEntry   **cands;
 	int			n;
-	int64		batch_id;
 	SegmentEvent **events;
 	DedupVerdict *verdicts;
 	int64	   *kept;
@@ -459,8 +481,7 @@ claim_directly_cb(void *arg)
 	IdEntry   **held = palloc(sizeof(IdEntry *) * c->n);
 	int			nheld;
 
-	nheld = insert_generation_rows(c->gen_relid, c->gen, c->cands, c->n, c->events,
-								   c->batch_id, held);
+	nheld = insert_generation_rows(c->gen_relid, c->gen, c->cands, c->n, c->events, held);
 	if (nheld > 0)
 	{
 		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
@@ -515,7 +536,7 @@ settle_repeats(SegmentEvent **events, int nevents, const int *repeat_of,
  */
 static void
 claim_distributed(int32 stream_id, idmap_hash *ids, SegmentEvent **events,
-				  const int *firsts, int nfirst, int64 batch_id,
+				  const pg_uuid_t *keys, const int *firsts, int nfirst, int64 batch_id,
 				  DedupVerdict *verdicts, int64 *kept)
 {
 	char	  **cid = palloc(sizeof(char *) * nfirst);
@@ -536,7 +557,7 @@ claim_distributed(int32 stream_id, idmap_hash *ids, SegmentEvent **events,
 	for (int i = 0; i < nfirst; i++)
 	{
 		int			f = firsts[i];
-		IdEntry    *e = idmap_lookup(ids, events[f]->message_id);
+		IdEntry    *e = idmap_lookup(ids, keys[f]);
 
 		e->verdict = claimed[i] ? 'n' : 's';
 		kept[f] = claimed[i] ? events[f]->fingerprint : stored[i];
@@ -559,6 +580,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 {
 	idmap_hash *ids;
 	int64	   *kept = palloc(sizeof(int64) * nevents);
+	pg_uuid_t  *keys = palloc(sizeof(pg_uuid_t) * nevents);
 	int		   *firsts = palloc(sizeof(int) * nevents);
 	int		   *repeat_of = palloc(sizeof(int) * nevents);
 	int			nfirst = 0;
@@ -583,10 +605,13 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	for (int i = 0; i < nevents; i++)
 	{
 		bool		found;
-		IdEntry    *e = idmap_insert(ids, events[i]->message_id, &found);
+		IdEntry    *e;
 
+		ek_ledger_key(events[i]->message_id, strlen(events[i]->message_id), &keys[i]);
+		e = idmap_insert(ids, keys[i], &found);
 		if (!found)
 		{
+			e->id = events[i]->message_id;
 			e->first = i;
 			e->verdict = 0;
 			firsts[nfirst++] = i;
@@ -600,7 +625,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	/* a stream distributed on Citus: its co-located ledger, through Citus */
 	if (ek_citus_table_kind(stream->relid) == EK_CITUS_HASH)
 	{
-		claim_distributed(stream->stream_id, ids, events, firsts, nfirst, batch_id,
+		claim_distributed(stream->stream_id, ids, events, keys, firsts, nfirst, batch_id,
 						  verdicts, kept);
 		settle_repeats(events, nevents, repeat_of, kept, verdicts);
 		return false;
@@ -629,10 +654,10 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 		plans->min_sealed = sealed[nsealed - 1];
 	}
 
-	/* first occurrences in claim order (bytewise by id) */
+	/* first occurrences in claim order (bytewise by key) */
 	entries = palloc(sizeof(IdEntry *) * nfirst);
 	for (int i = 0; i < nfirst; i++)
-		entries[i] = idmap_lookup(ids, events[firsts[i]]->message_id);
+		entries[i] = idmap_lookup(ids, keys[firsts[i]]);
 	qsort(entries, nfirst, sizeof(IdEntry *), compare_ids);
 	open = palloc(sizeof(IdEntry *) * nfirst);
 	memcpy(open, entries, sizeof(IdEntry *) * nfirst);
@@ -663,7 +688,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 				{
 					hashes = palloc(sizeof(uint64) * nfirst);
 					for (int i = 0; i < nopen; i++)
-						hashes[i] = ek_id_hash64(open[i]->id, strlen(open[i]->id));
+						hashes[i] = ek_ledger_key_hash64(&open[i]->key);
 				}
 				nhits = ek_ledger_filter_select(filter, hashes, nopen, hits);
 				for (int i = 0; i < nhits; i++)
@@ -685,7 +710,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	cur_relid = current_generation_relid(stream->stream_id, gen);
 	if (nopen > 0)
 	{
-		DirectClaim c = {cur_relid, gen, open, nopen, batch_id, events, verdicts, kept};
+		DirectClaim c = {cur_relid, gen, open, nopen, events, verdicts, kept};
 
 		if (claim_directly(&c))
 		{
@@ -699,14 +724,14 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 		}
 		else
 		{
-			SegmentEvent **cands = palloc(sizeof(SegmentEvent *) * nopen);
+			IdEntry   **cands = palloc(sizeof(IdEntry *) * nopen);
 			int			n = 0;
 
 			for (int i = 0; i < nopen; i++)
 				if (open[i]->verdict == 0)
-					cands[n++] = events[open[i]->first];
+					cands[n++] = open[i];
 			if (n > 0)
-				claim_with_upsert(plans, ids, events, cands, n, batch_id, verdicts, kept);
+				claim_with_upsert(plans, ids, events, cands, n, verdicts, kept);
 		}
 	}
 

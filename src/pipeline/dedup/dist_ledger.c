@@ -120,11 +120,22 @@ ek_dist_ledger_create(int32 stream_id, Oid stream_relid)
 						 q, column_collation(stream_relid, "user_key"),
 						 column_collation(stream_relid, "message_id")),
 				SPI_OK_UTILITY);
+	/*
+	 * The single-node ledger keeps only keys (ek_ledger_key of each id) and
+	 * fingerprints: the ids and user keys come from the stream's rows that
+	 * hold them
+	 */
 	if (OidIsValid(ledger))
 		ek_spi_exec(psprintf("INSERT INTO %s (user_key, message_id, fingerprint, batch_id)"
-							 " SELECT user_key, message_id, fingerprint, batch_id FROM %s"
+							 " SELECT s.user_key, s.message_id, l.fingerprint, s.batch_id"
+							 " FROM %s s JOIN %s l"
+							 " ON l.message_key OPERATOR(pg_catalog.=)"
+							 " eventkit_internal.ledger_key(s.message_id)"
+							 " WHERE s.message_id IS NOT NULL AND s.user_key IS NOT NULL"
 							 " ON CONFLICT DO NOTHING",
-							 q, ek_ledger_qname(stream_id)),
+							 q, quote_qualified_identifier(get_namespace_name(get_rel_namespace(stream_relid)),
+														   get_rel_name(stream_relid)),
+							 ek_ledger_qname(stream_id)),
 					SPI_OK_INSERT);
 }
 

@@ -3,7 +3,10 @@
  * ledger.c
  *	  The tables of a stream's dedup ledger: eventkit_internal.ledger_<id>,
  *	  list-partitioned into generations ledger_<id>_g<gen>, each with a
- *	  unique index on message_id (dedup.c claims ids in the current one).
+ *	  unique index on message_key (dedup.c claims ids in the current one).
+ *	  A row is (message_key uuid, gen, fingerprint, user_key_hash): the
+ *	  128-bit key and 64-bit hash of ledger_key.c, fixed width (1.4; the
+ *	  update converts older ledgers, which are refused until then).
  *
  *	  Maintenance starts a new generation when the current one is
  *	  dedup_window old or holds more than eventkit.ledger_generation_rows
@@ -25,6 +28,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "storage/bufmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -32,6 +36,7 @@
 
 #include "catalog/generations.h"
 #include "ledger.h"
+#include "ledger_key.h"
 #include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -97,6 +102,26 @@ ek_ledger_relid(int32 stream_id, bool missing_ok)
 }
 
 /*
+ * A generation table must have the 1.4 layout (message_key uuid first): a
+ * ledger made before 1.4 is converted by ALTER EXTENSION eventkit UPDATE,
+ * and until then is not used (reading a text id as a key would be wrong,
+ * not just slow).
+ */
+void
+ek_ledger_check_layout(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (desc->natts < 4 || TupleDescAttr(desc, 0)->atttypid != UUIDOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("dedup ledger table \"%s\" has the layout of eventkit before 1.4",
+						RelationGetRelationName(rel)),
+				 errdetail("This eventkit library keeps 128-bit message keys in the ledger; the extension's catalog has not been updated yet."),
+				 errhint("Run ALTER EXTENSION eventkit UPDATE, which converts the ledgers.")));
+}
+
+/*
  * Ids a generation table holds, estimated cheaply: its heap blocks times
  * the line pointers of its first block (ledger rows are of similar size;
  * rows of rolled-back claims count too).
@@ -129,7 +154,7 @@ create_generation(int32 stream_id, int32 gen)
 	ek_spi_exec(psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES IN (%d)",
 						 qgen, qualified(ledger_name(stream_id)), gen),
 				SPI_OK_UTILITY);
-	ek_spi_exec(psprintf("CREATE UNIQUE INDEX ON %s (message_id)", qgen),
+	ek_spi_exec(psprintf("CREATE UNIQUE INDEX ON %s (message_key)", qgen),
 				SPI_OK_UTILITY);
 	ek_generations_started(stream_id, gen);
 }
@@ -142,11 +167,10 @@ ek_ledger_create(int32 stream_id)
 
 	ek_as_owner_begin(&as_owner);
 	ek_spi_exec(psprintf("CREATE TABLE %s ("
-						 " message_id pg_catalog.text COLLATE pg_catalog.\"C\" NOT NULL,"
+						 " message_key pg_catalog.uuid NOT NULL,"
 						 " gen pg_catalog.int4 NOT NULL,"
 						 " fingerprint pg_catalog.int8 NOT NULL,"
-						 " user_key pg_catalog.text NOT NULL,"
-						 " batch_id pg_catalog.int8 NOT NULL"
+						 " user_key_hash pg_catalog.int8 NOT NULL"
 						 ") PARTITION BY LIST (gen)",
 						 qualified(ledger_name(stream_id))),
 				SPI_OK_UTILITY);
@@ -259,14 +283,32 @@ int64
 ek_ledger_forget_keys(int32 stream_id, Datum keys)
 {
 	EkRoleScope as_owner;
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		args[1] = {keys};
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		args[1];
+	ArrayType  *arr = DatumGetArrayTypeP(keys);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			nhashes = 0;
 	int64		n;
 
 	if (!OidIsValid(ek_ledger_relid(stream_id, true)))
 		return 0;
+	/* the ledger keeps ek_id_hash64 of each user key, not the key */
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
+	for (int i = 0; i < nelems; i++)
+	{
+		text	   *t;
+
+		if (nulls[i])
+			continue;
+		t = DatumGetTextPP(elems[i]);
+		elems[nhashes++] = Int64GetDatum((int64) ek_id_hash64(VARDATA_ANY(t),
+															   VARSIZE_ANY_EXHDR(t)));
+	}
+	args[0] = ek_make_array(elems, NULL, nhashes, INT8OID);
 	ek_as_owner_begin(&as_owner);
-	if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE user_key OPERATOR(pg_catalog.=) ANY ($1)",
+	if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE user_key_hash OPERATOR(pg_catalog.=) ANY ($1)",
 									   qualified(ledger_name(stream_id))),
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "eventkit: could not delete ledger entries");

@@ -13,12 +13,14 @@
 
 #include "catalog/streams.h"
 #include "datatype/timestamp.h"
+#include "utils/relcache.h"
 
 extern Oid	ek_ledger_relid(int32 stream_id, bool missing_ok);
 extern Oid	ek_ledger_generation_relid(int32 stream_id, int32 gen);
 extern char *ek_ledger_generation_qname(int32 stream_id, int32 gen);
 extern char *ek_ledger_qname(int32 stream_id);
 extern double ek_ledger_estimate_rows(Oid relid);
+extern void ek_ledger_check_layout(Relation rel);
 extern void ek_ledger_create(int32 stream_id);
 extern void ek_ledger_drop(int32 stream_id);
 extern int64 ek_ledger_forget_keys(int32 stream_id, Datum keys);

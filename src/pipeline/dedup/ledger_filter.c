@@ -15,15 +15,15 @@
  *	  at 1.1, or its build crashed) is probed for every id: always correct,
  *	  only slower.
  *
- *	  This file owns the hash, the filter format (building, testing) and
+ *	  This file owns the filter format (building, testing) and
  *	  the per-backend cache of filters, bounded by
  *	  eventkit.ledger_filter_cache_size; a filter that does not fit is not
  *	  used (its generation is probed for every id).  Filters are immutable
  *	  per (stream, generation, generation table), so the cache needs no
  *	  invalidation beyond forgetting generations that were dropped.
  *
- *	  The hash and the format are stored and dumped, so they must never
- *	  change: sql/pinned_formats.sql pins the hash's answers and a filter's
+ *	  The hash (ledger_key.c) and the format are stored and dumped, so they
+ *	  must never change: sql/pinned_formats.sql pins the hash's answers and a filter's
  *	  bytes, and test/t/017_pinned_formats.pl checks both against an
  *	  independent implementation of the algorithm below (test/pinned/).
  *	  The two SQL functions at the end of this file exist for those tests.
@@ -70,6 +70,7 @@
 #include "catalog/generations.h"
 #include "ledger.h"
 #include "ledger_filter.h"
+#include "ledger_key.h"
 #include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -106,15 +107,9 @@ static MemoryContext filter_cxt = NULL;
 static Size filter_cache_bytes = 0;
 
 /* ---------------------------------------------------------------------
- * Hashing
+ * A key's place in a filter (from ek_id_hash64 of its id: ledger_key.c)
  * ---------------------------------------------------------------------
  */
-
-static inline uint64
-rotl64(uint64 x, int r)
-{
-	return (x << r) | (x >> (64 - r));
-}
 
 static inline uint64
 fmix64(uint64 k)
@@ -125,42 +120,6 @@ fmix64(uint64 k)
 	k *= UINT64CONST(0xc4ceb9fe1a85ec53);
 	k ^= k >> 33;
 	return k;
-}
-
-/*
- * 64-bit hash of a message id's bytes (murmur3-style mixing, input read as
- * little-endian words, so the same on every platform: filters are stored
- * and may be restored elsewhere).
- */
-uint64
-ek_id_hash64(const char *id, size_t len)
-{
-	const unsigned char *p = (const unsigned char *) id;
-	uint64		h = UINT64CONST(0x6b8b4567327b23c6) ^ ((uint64) len * UINT64CONST(0x9e3779b97f4a7c15));
-	uint64		k;
-
-	while (len >= 8)
-	{
-		memcpy(&k, p, 8);
-#ifdef WORDS_BIGENDIAN
-		k = pg_bswap64(k);
-#endif
-		k *= UINT64CONST(0x87c37b91114253d5);
-		k = rotl64(k, 31);
-		k *= UINT64CONST(0x4cf5ad432745937f);
-		h ^= k;
-		h = rotl64(h, 27) * 5 + 0x52dce729;
-		p += 8;
-		len -= 8;
-	}
-	k = 0;
-	for (size_t i = 0; i < len; i++)
-		k |= (uint64) p[i] << (8 * i);
-	k *= UINT64CONST(0x87c37b91114253d5);
-	k = rotl64(k, 31);
-	k *= UINT64CONST(0x4cf5ad432745937f);
-	h ^= k;
-	return fmix64(h);
 }
 
 /* The block of a key, and its k bit positions within the block. */
@@ -291,7 +250,8 @@ make_filter(const uint64 *hashes, uint64 n)
 }
 
 /*
- * Hash every message id of a sealed generation table.  Reads with the
+ * The filter hash of every message id of a sealed generation table: the
+ * first lane of its stored key, which is ek_id_hash64 of the id.  Reads with the
  * latest snapshot: the caller saw the generation sealed (its ended_at), so
  * the rotation, and every ingest that wrote into the generation, committed
  * before that.
@@ -302,26 +262,26 @@ hash_generation_ids(Oid relid, uint64 *n)
 	Relation	rel = table_open(relid, AccessShareLock);
 	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
 	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TupleTableSlot *slot;
 	Size		cap = 1024;
 	uint64	   *hashes = MemoryContextAllocHuge(CurrentMemoryContext, cap * sizeof(uint64));
 
+	ek_ledger_check_layout(rel);
+	slot = table_slot_create(rel, NULL);
 	*n = 0;
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
 		Datum		d = slot_getattr(slot, 1, &isnull);
-		text	   *t;
 
 		if (isnull)
 			continue;
-		t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
 		if (*n == cap)
 		{
 			cap *= 2;
 			hashes = repalloc_huge(hashes, cap * sizeof(uint64));
 		}
-		hashes[(*n)++] = ek_id_hash64(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		hashes[(*n)++] = ek_ledger_key_hash64(DatumGetUUIDP(d));
 		CHECK_FOR_INTERRUPTS();
 	}
 	ExecDropSingleTupleTableSlot(slot);
@@ -481,17 +441,7 @@ ek_ledger_filter_forget(int32 stream_id, int32 min_gen)
  * ---------------------------------------------------------------------
  */
 
-PG_FUNCTION_INFO_V1(eventkit_id_hash64);
 PG_FUNCTION_INFO_V1(eventkit_ledger_filter_contains);
-
-/* eventkit_internal.id_hash64(text) RETURNS bigint */
-Datum
-eventkit_id_hash64(PG_FUNCTION_ARGS)
-{
-	text	   *id = PG_GETARG_TEXT_PP(0);
-
-	PG_RETURN_INT64((int64) ek_id_hash64(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id)));
-}
 
 /*
  * eventkit_internal.ledger_filter_contains(filter bytea, id text) RETURNS

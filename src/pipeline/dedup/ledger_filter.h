@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ledger_filter.h
- *	  The filters of sealed ledger generations and the message id hash
- *	  (ledger_filter.c), for the files of the dedup stage.
+ *	  The filters of sealed ledger generations (ledger_filter.c), for the
+ *	  files of the dedup stage.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,7 +15,6 @@
 
 typedef struct LedgerFilter LedgerFilter;
 
-extern uint64 ek_id_hash64(const char *id, size_t len);
 extern bool ek_ledger_filter_may_contain(const LedgerFilter *f, uint64 h);
 extern int	ek_ledger_filter_select(const LedgerFilter *f, const uint64 *hashes,
 									int n, int *out);

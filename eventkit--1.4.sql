@@ -2238,3 +2238,13 @@ LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION eventkit_internal.create_resolved_views() FROM PUBLIC;
 COMMENT ON FUNCTION eventkit_internal.create_resolved_views() IS
 'make the <stream>_resolved view of every stream that has none (owned by the stream''s owner, not by the extension); returns how many';
+
+-- ==== Rollup costs: the realtime view's hlls (issue 19) ====
+-- What the realtime views made since 1.4 call on their tail instead of
+-- hll_add_agg (src/rollup/hll.c): the same hll, without a 128 kB state per group.
+CREATE FUNCTION eventkit.rollup_hll(hashes "any", empty anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'eventkit_rollup_hll'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION eventkit.rollup_hll("any", anyelement) IS
+'the hll of the hashes (an array of hll_hashval or bigint; NULLs left out) with the parameters of empty (hll_empty(...)), equal to hll_add_agg over them; empty when there are none';

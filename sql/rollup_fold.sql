@@ -157,6 +157,26 @@ SELECT * FROM fe_hll_diff(8);
 SELECT eventkit.drop_rollup(r) FROM unnest(ARRAY['fh', 'fh8']) r;
 DROP FUNCTION fe_hll_diff(int);
 
+-- eventkit.rollup_hll (the realtime views' tail) equals hll_add_agg byte for
+-- byte: few values (EXPLICIT), many (unions of EXPLICIT pieces), repeated
+-- values, NULLs left out, NULLs alone; with hll_log2m 8 and 12
+WITH v(g, x) AS (SELECT g, CASE WHEN i % 10 <> 0 THEN 'v' || (i % (CASE g WHEN 1 THEN 5 WHEN 2 THEN 150 WHEN 3 THEN 161 ELSE 3000 END)) END
+                   FROM generate_series(1, 4) g, generate_series(1, 6000) i
+                 UNION ALL SELECT 5, NULL)
+SELECT g, count(*) AS values,
+       hll_type(eventkit.rollup_hll(array_agg(hll_hash_text(x, 0)), hll_empty())) AS type,
+       eventkit.rollup_hll(array_agg(hll_hash_text(x, 0)), hll_empty())::text
+         = hll_add_agg(hll_hash_text(x, 0))::text AS same,
+       eventkit.rollup_hll(array_agg(hll_hash_text(x, 0)), hll_empty(8))::text
+         = hll_add_agg(hll_hash_text(x, 0), 8)::text AS same_8,
+       eventkit.rollup_hll(array_agg(hll_hash_text(x, 0)), hll_empty(12))::text
+         = hll_add_agg(hll_hash_text(x, 0), 12)::text AS same_12
+  FROM v GROUP BY g ORDER BY g;
+SELECT eventkit.rollup_hll(ARRAY[1, 2]::bigint[], 'x'::text);
+SELECT eventkit.rollup_hll(ARRAY[1, 2]::int4[], hll_empty());
+SELECT eventkit.rollup_hll(1::bigint, hll_empty());
+SELECT hll_cardinality(eventkit.rollup_hll(ARRAY[1, 2, 2, NULL]::bigint[], hll_empty())) AS two;
+
 -- dropping the last rollup of the stream drops its batch_id index, either kind
 SELECT eventkit.drop_rollup('fr');
 SELECT count(*) AS brin FROM pg_indexes WHERE indexname = 'fe_batch_id_brin';

@@ -84,6 +84,7 @@
 #include "utils/typcache.h"
 
 #include "rollup/fold.h"
+#include "rollup/hll.h"
 #include "rollup/values.h"
 #include "util/spi.h"
 
@@ -166,9 +167,8 @@ typedef struct Fold
 	FoldPathKey **paths;		/* per source: its JSON path (RS_JSON_NUMBER) */
 	int		   *npaths;
 	FmgrInfo	hll_hash;		/* hll_hash_text(text, int4), if needed */
-	uint8		hll_header[3];	/* an explicit hll's header (see hll_explicit) */
-	int			hll_explicit_max;	/* most hashes an explicit hll holds (0:
-									 * none made here) */
+	bool		hll_ready;		/* hll_format is set (init_hll_explicit) */
+	EkHllFormat hll_format;		/* the rollup's EXPLICIT hlls (hll.c) */
 	FoldInput  *inputs;			/* per source, in the current row */
 	HTAB	   *groups;
 	FoldGroup **order;			/* groups in creation order */
@@ -759,18 +759,12 @@ init_hll_hash(Fold *f)
 }
 
 /*
- * The header of the rollup's hlls as hll_add_agg would make them now (from
- * hll_empty(), with the rollup's hll_log2m and the session's hll defaults),
- * turned into an EXPLICIT one, and the most hashes an EXPLICIT hll of these
- * parameters holds: hll_add_agg keeps the hashes themselves (sorted as
- * int64, each once) until there are more than that (expthresh; -1, auto:
- * as many as fit in the bytes of the registers), then switches to
- * registers.  So a group with no more hashes than that has its hll
- * written here, byte for byte as hll_add_agg writes it (schema version 1:
- * the header, then each hash as 8 big-endian bytes), without
- * hll_add_agg's state of 128 kB that is zeroed per group (the largest cost
- * of a refresh after a small delta).  Other groups use hll_add_agg.  An
- * unknown header (another schema version) makes none here.
+ * The format of the rollup's hlls as hll_add_agg would make them now (from
+ * hll_empty(), with the rollup's hll_log2m and the session's hll defaults):
+ * a group with no more hashes than an EXPLICIT hll holds has its hll
+ * written here (hll.c), without hll_add_agg's state of 128 kB zeroed per
+ * group (the largest cost of a refresh after a small delta).  Other groups
+ * use hll_add_agg.
  */
 static void
 init_hll_explicit(Fold *f)
@@ -778,13 +772,8 @@ init_hll_explicit(Fold *f)
 	Oid			argtypes[1] = {INT4OID};
 	int			nargs = f->def->opts.hll_log2m > 0 ? 1 : 0;
 	Oid			fn;
-	bytea	   *empty;
-	const uint8 *h;
-	int			nbits;
-	int			log2m;
-	int			expcode;
-	int64		expval;
 
+	f->hll_ready = true;
 	fn = LookupFuncName(list_make2(makeString(f->def->hll_nsp), makeString("hll_empty")),
 						nargs, argtypes, false);
 #if PG_VERSION_NUM >= 160000
@@ -792,50 +781,9 @@ init_hll_explicit(Fold *f)
 #else
 	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 #endif
-	{
-		f->hll_explicit_max = 0;	/* (hll_add_agg then says why) */
-		return;
-	}
-	empty = DatumGetByteaPP(nargs == 1 ? OidFunctionCall1(fn, Int32GetDatum(f->def->opts.hll_log2m)) :
-							OidFunctionCall0(fn));
-	f->hll_explicit_max = 0;
-	h = (const uint8 *) VARDATA_ANY(empty);
-	if (VARSIZE_ANY_EXHDR(empty) != 3 || h[0] != 0x11)
-		return;					/* not a version 1 EMPTY hll */
-	nbits = (h[1] >> 5) + 1;
-	log2m = h[1] & 0x1f;
-	expcode = h[2] & 0x3f;
-	if (expcode == 63)			/* auto: the explicit hashes fit in the registers' bytes */
-		expval = (((int64) nbits << log2m) + 7) / 8 / 8;
-	else if (expcode == 0)
-		expval = 0;
-	else
-		expval = INT64CONST(1) << (expcode - 1);
-	/* (below the hll's own limit on explicit hashes, MS_MAXDATA / 8) */
-	f->hll_explicit_max = (int) Min(expval, 8192);
-	f->hll_header[0] = 0x12;	/* version 1, EXPLICIT */
-	f->hll_header[1] = h[1];
-	f->hll_header[2] = h[2];
-}
-
-/* A group's hashes (sorted, each once; none NULL) as an EXPLICIT hll (bytea). */
-static Datum
-hll_explicit(Fold *f, const FoldValues *v)
-{
-	bytea	   *b = palloc(VARHDRSZ + 3 + 8 * v->n);
-	uint8	   *p = (uint8 *) VARDATA(b);
-
-	SET_VARSIZE(b, VARHDRSZ + 3 + 8 * v->n);
-	memcpy(p, f->hll_header, 3);
-	p += 3;
-	for (int i = 0; i < v->n; i++)
-	{
-		uint64		x = (uint64) DatumGetInt64(v->values[i]);
-
-		for (int s = 56; s >= 0; s -= 8)
-			*p++ = (uint8) (x >> s);
-	}
-	return PointerGetDatum(b);
+		return;					/* (hll_add_agg then says why) */
+	(void) ek_hll_format(nargs == 1 ? OidFunctionCall1(fn, Int32GetDatum(f->def->opts.hll_log2m)) :
+						 OidFunctionCall0(fn), &f->hll_format);
 }
 
 static void
@@ -1205,19 +1153,16 @@ fold_merge(Fold *f)
 						 * the hll made here when it is EXPLICIT, else (NULL)
 						 * by hll_add_agg (see init_hll_explicit)
 						 */
-						if (f->hll_header[0] == 0)
-						{
+						if (!f->hll_ready)
 							init_hll_explicit(f);
-							if (f->hll_header[0] == 0)
-								f->hll_header[0] = 0x01;	/* tried: none */
-						}
 						for (int g = 0; g < ng; g++)
 						{
 							FoldValues *v = &f->order[g]->states[i].vals;
 
-							colnulls[g] = !(f->hll_explicit_max > 0 && v->n > 0 &&
-											v->n <= f->hll_explicit_max && !v->nulls[0]);
-							col[g] = colnulls[g] ? (Datum) 0 : hll_explicit(f, v);
+							colnulls[g] = !(v->n > 0 && v->n <= f->hll_format.explicit_max &&
+											!v->nulls[0]);
+							col[g] = colnulls[g] ? (Datum) 0 :
+								ek_hll_explicit(&f->hll_format, v->values, v->n);
 						}
 						argtypes[np] = BYTEAARRAYOID;
 						args[np++] = ek_make_array(col, colnulls, ng, BYTEAOID);

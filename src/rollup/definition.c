@@ -1431,8 +1431,10 @@ has_rollup_hll(void)
  * possible id: two bounds the planner cannot know, for which it assumes a
  * range of 0.5% of the stream (DEFAULT_RANGE_INEQ_SEL) rather than a third
  * of it, so that a small tail is read through the batch_id index and the
- * plan stays under jit_above_cost.  Groups are matched on bucket (hashed)
- * and their dimensions IS NOT DISTINCT FROM (NULL is a value).
+ * plan stays under jit_above_cost.  Groups are matched on bucket and
+ * their dimensions IS NOT DISTINCT FROM (NULL is a value), a text dimension
+ * also with COALESCE(.., '') = (which a hash join can hash).  The tail's
+ * hlls are eventkit.rollup_hll's (hll.c), when the catalog has it.
  */
 char *
 ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)

@@ -51,6 +51,7 @@ OBJS = \
 	src/rollup/definition.o \
 	src/rollup/filter.o \
 	src/rollup/values.o \
+	src/rollup/hll.o \
 	src/rollup/fold.o \
 	src/rollup/delta.o \
 	src/rollup/refresh.o \

@@ -832,3 +832,13 @@ BEGIN
 	END LOOP;
 END
 $convert$;
+
+-- ==== Rollup costs: the realtime view's hlls (issue 19) ====
+-- What the realtime views made since 1.4 call on their tail instead of
+-- hll_add_agg (src/rollup/hll.c): the same hll, without a 128 kB state per group.
+CREATE FUNCTION eventkit.rollup_hll(hashes "any", empty anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'eventkit_rollup_hll'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION eventkit.rollup_hll("any", anyelement) IS
+'the hll of the hashes (an array of hll_hashval or bigint; NULLs left out) with the parameters of empty (hll_empty(...)), equal to hll_add_agg over them; empty when there are none';

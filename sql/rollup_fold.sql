@@ -117,6 +117,66 @@ SELECT (SELECT count(*) FROM (SELECT bucket, event, plan_version, c, a0, receive
                               EXCEPT ALL SELECT bucket, event, plan_version, c, a0, received_at, count,
                                      hll_cardinality(du) FROM fr) x) AS only_scratch;
 
+-- the hlls are those hll_add_agg makes, byte for byte: a group of few
+-- values is written by the fold itself (an EXPLICIT hll), one of many by
+-- hll_add_agg (fold.c, init_hll_explicit); also with hll_log2m (8: at most
+-- 20 explicit values) and after a refresh merged new values into them
+SELECT eventkit.create_rollup(r, 'fe', '1 day', '{}',
+    ARRAY['distinct(user_id) AS du', 'distinct(message_id) AS dm', 'distinct(event) AS de'],
+    hll_log2m => l) IS NOT NULL AS created
+  FROM (VALUES ('fh', NULL), ('fh8', 8)) v(r, l);
+SELECT fe_add(30, 6);
+SELECT eventkit.refresh_rollup('fh') + eventkit.refresh_rollup('fh8') AS folded_twice;
+CREATE FUNCTION fe_hll_diff(log2m int) RETURNS TABLE (groups bigint, explicit bigint, differ bigint)
+LANGUAGE sql AS $$
+  WITH s AS (SELECT pg_catalog.date_bin('1 day', ts, '2000-01-01 00:00:00+00') AS bucket,
+                    CASE WHEN log2m IS NULL THEN hll_add_agg(hll_hash_text(user_id, 0))
+                         ELSE hll_add_agg(hll_hash_text(user_id, 0), log2m) END::text AS du,
+                    CASE WHEN log2m IS NULL THEN hll_add_agg(hll_hash_text(message_id, 0))
+                         ELSE hll_add_agg(hll_hash_text(message_id, 0), log2m) END::text AS dm,
+                    CASE WHEN log2m IS NULL THEN hll_add_agg(hll_hash_text(event, 0))
+                         ELSE hll_add_agg(hll_hash_text(event, 0), log2m) END::text AS de
+               FROM fe GROUP BY 1),
+       r AS (SELECT bucket, du::text, dm::text, de::text, hll_type(du) AS tu, hll_type(dm) AS tm,
+                    hll_type(de) AS te FROM fh WHERE log2m IS NULL
+             UNION ALL
+             SELECT bucket, du::text, dm::text, de::text, hll_type(du), hll_type(dm), hll_type(de)
+               FROM fh8 WHERE log2m = 8)
+  SELECT count(*), count(*) FILTER (WHERE tu = 2) + count(*) FILTER (WHERE tm = 2)
+                   + count(*) FILTER (WHERE te = 2),
+         count(*) FILTER (WHERE (r.du, r.dm, r.de) IS DISTINCT FROM (s.du, s.dm, s.de))
+    FROM r FULL JOIN s USING (bucket)
+$$;
+SELECT * FROM fe_hll_diff(NULL);
+SELECT * FROM fe_hll_diff(8);
+SELECT hll_type(dm) AS many_values_type, hll_type(de) AS few_values_type FROM fh;
+SELECT fe_add(20, 7);
+SELECT eventkit.refresh_rollup('fh') + eventkit.refresh_rollup('fh8') AS folded_again;
+SELECT * FROM fe_hll_diff(NULL);
+SELECT * FROM fe_hll_diff(8);
+SELECT eventkit.drop_rollup(r) FROM unnest(ARRAY['fh', 'fh8']) r;
+DROP FUNCTION fe_hll_diff(int);
+
+-- eventkit.rollup_hll (the realtime views' tail) equals hll_add_agg byte for
+-- byte: few values (EXPLICIT), many (unions of EXPLICIT pieces), repeated
+-- values, NULLs left out, NULLs alone; with hll_log2m 8 and 12
+WITH v(g, x) AS (SELECT g, CASE WHEN i % 10 <> 0 THEN 'v' || (i % (CASE g WHEN 1 THEN 5 WHEN 2 THEN 150 WHEN 3 THEN 161 ELSE 3000 END)) END
+                   FROM generate_series(1, 4) g, generate_series(1, 6000) i
+                 UNION ALL SELECT 5, NULL)
+SELECT g, count(*) AS values,
+       hll_type(eventkit.rollup_hll(array_agg(hll_hash_text(x, 0)), hll_empty())) AS type,
+       eventkit.rollup_hll(array_agg(hll_hash_text(x, 0)), hll_empty())::text
+         = hll_add_agg(hll_hash_text(x, 0))::text AS same,
+       eventkit.rollup_hll(array_agg(hll_hash_text(x, 0)), hll_empty(8))::text
+         = hll_add_agg(hll_hash_text(x, 0), 8)::text AS same_8,
+       eventkit.rollup_hll(array_agg(hll_hash_text(x, 0)), hll_empty(12))::text
+         = hll_add_agg(hll_hash_text(x, 0), 12)::text AS same_12
+  FROM v GROUP BY g ORDER BY g;
+SELECT eventkit.rollup_hll(ARRAY[1, 2]::bigint[], 'x'::text);
+SELECT eventkit.rollup_hll(ARRAY[1, 2]::int4[], hll_empty());
+SELECT eventkit.rollup_hll(1::bigint, hll_empty());
+SELECT hll_cardinality(eventkit.rollup_hll(ARRAY[1, 2, 2, NULL]::bigint[], hll_empty())) AS two;
+
 -- dropping the last rollup of the stream drops its batch_id index, either kind
 SELECT eventkit.drop_rollup('fr');
 SELECT count(*) AS brin FROM pg_indexes WHERE indexname = 'fe_batch_id_brin';

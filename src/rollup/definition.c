@@ -45,6 +45,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -1103,7 +1105,8 @@ ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keynam
  * tests compare both with a from-scratch GROUP BY.
  */
 static void
-append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in)
+append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in,
+					  bool small_hll)
 {
 	ListCell   *lc;
 	StringInfoData skip;
@@ -1145,9 +1148,19 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in
 								 m->value, col(m->name, "_count"));
 				break;
 			case RM_DISTINCT:
-				appendStringInfo(buf, ", %s.hll_add_agg(%s.hll_hash_text(%s, 0)%s) AS %s",
-								 def->hll_schema, def->hll_schema, m->value,
-								 hll_params(def), col(m->name, NULL));
+				if (small_hll)
+				{
+					/* (hll.c: hll_add_agg's, without its 128 kB state per group) */
+					appendStringInfo(buf, ", eventkit.rollup_hll(pg_catalog.array_agg(%s.hll_hash_text(%s, 0)),"
+									 " %s.hll_empty(%s)) AS %s",
+									 def->hll_schema, m->value, def->hll_schema,
+									 def->opts.hll_log2m > 0 ? psprintf("%d", def->opts.hll_log2m) : "",
+									 col(m->name, NULL));
+				}
+				else
+					appendStringInfo(buf, ", %s.hll_add_agg(%s.hll_hash_text(%s, 0)%s) AS %s",
+									 def->hll_schema, def->hll_schema, m->value,
+									 hll_params(def), col(m->name, NULL));
 				break;
 			case RM_PERCENTILE:
 				appendStringInfo(buf, ", %s.tdigest((%s)::pg_catalog.float8, %d) AS %s",
@@ -1188,7 +1201,7 @@ ek_rollup_tail_select(const RollupDef *def, const char *where)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	append_partial_select(&buf, def, where);
+	append_partial_select(&buf, def, where, false);
 	return buf.data;
 }
 
@@ -1390,6 +1403,19 @@ append_finished_columns(StringInfo buf, const RollupDef *def, bool merge)
 }
 
 /*
+ * Is there eventkit.rollup_hll (since 1.4)?  A view made while the
+ * extension's catalog is older aggregates its tail's hlls with hll_add_agg.
+ */
+static bool
+has_rollup_hll(void)
+{
+	Oid			argtypes[2] = {ANYOID, ANYELEMENTOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString("eventkit"), makeString("rollup_hll")),
+									 2, argtypes, true));
+}
+
+/*
  * CREATE VIEW <name>_realtime: the rollup's rows, finished, and the groups
  * of the not yet folded tail merged with their rows:
  *
@@ -1405,8 +1431,10 @@ append_finished_columns(StringInfo buf, const RollupDef *def, bool merge)
  * possible id: two bounds the planner cannot know, for which it assumes a
  * range of 0.5% of the stream (DEFAULT_RANGE_INEQ_SEL) rather than a third
  * of it, so that a small tail is read through the batch_id index and the
- * plan stays under jit_above_cost.  Groups are matched on bucket (hashed)
- * and their dimensions IS NOT DISTINCT FROM (NULL is a value).
+ * plan stays under jit_above_cost.  Groups are matched on bucket and
+ * their dimensions IS NOT DISTINCT FROM (NULL is a value), a text dimension
+ * also with COALESCE(.., '') = (which a hash join can hash).  The tail's
+ * hlls are eventkit.rollup_hll's (hll.c), when the catalog has it.
  */
 char *
 ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
@@ -1426,14 +1454,22 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 	appendStringInfoString(&match, "t.bucket OPERATOR(pg_catalog.=) r.bucket");
 	foreach(lc, def->dims)
 	{
-		char	   *c = col(((RollupDim *) lfirst(lc))->name, NULL);
+		RollupDim  *d = lfirst(lc);
+		char	   *c = col(d->name, NULL);
 
+		/*
+		 * IS NOT DISTINCT FROM cannot be hashed: a text dimension is also
+		 * compared with NULL as '', so that the join hashes on it too
+		 */
+		if (d->typid == TEXTOID)
+			appendStringInfo(&match, " AND COALESCE(t.%s, '') OPERATOR(pg_catalog.=) COALESCE(r.%s, '')",
+							 c, c);
 		appendStringInfo(&match, " AND t.%s IS NOT DISTINCT FROM r.%s", c, c);
 	}
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "CREATE VIEW %s AS WITH ek_tail AS MATERIALIZED (", qview);
-	append_partial_select(&buf, def, where.data);
+	append_partial_select(&buf, def, where.data, has_rollup_hll());
 	appendStringInfoString(&buf, ") SELECT r.bucket");
 	foreach(lc, def->dims)
 		appendStringInfo(&buf, ", r.%s", col(((RollupDim *) lfirst(lc))->name, NULL));

@@ -84,6 +84,7 @@
 #include "utils/typcache.h"
 
 #include "rollup/fold.h"
+#include "rollup/hll.h"
 #include "rollup/values.h"
 #include "util/spi.h"
 
@@ -166,6 +167,8 @@ typedef struct Fold
 	FoldPathKey **paths;		/* per source: its JSON path (RS_JSON_NUMBER) */
 	int		   *npaths;
 	FmgrInfo	hll_hash;		/* hll_hash_text(text, int4), if needed */
+	bool		hll_ready;		/* hll_format is set (init_hll_explicit) */
+	EkHllFormat hll_format;		/* the rollup's EXPLICIT hlls (hll.c) */
 	FoldInput  *inputs;			/* per source, in the current row */
 	HTAB	   *groups;
 	FoldGroup **order;			/* groups in creation order */
@@ -755,6 +758,34 @@ init_hll_hash(Fold *f)
 	fmgr_info(fn, &f->hll_hash);
 }
 
+/*
+ * The format of the rollup's hlls as hll_add_agg would make them now (from
+ * hll_empty(), with the rollup's hll_log2m and the session's hll defaults):
+ * a group with no more hashes than an EXPLICIT hll holds has its hll
+ * written here (hll.c), without hll_add_agg's state of 128 kB zeroed per
+ * group (the largest cost of a refresh after a small delta).  Other groups
+ * use hll_add_agg.
+ */
+static void
+init_hll_explicit(Fold *f)
+{
+	Oid			argtypes[1] = {INT4OID};
+	int			nargs = f->def->opts.hll_log2m > 0 ? 1 : 0;
+	Oid			fn;
+
+	f->hll_ready = true;
+	fn = LookupFuncName(list_make2(makeString(f->def->hll_nsp), makeString("hll_empty")),
+						nargs, argtypes, false);
+#if PG_VERSION_NUM >= 160000
+	if (object_aclcheck(ProcedureRelationId, fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+#else
+	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+#endif
+		return;					/* (hll_add_agg then says why) */
+	(void) ek_hll_format(nargs == 1 ? OidFunctionCall1(fn, Int32GetDatum(f->def->opts.hll_log2m)) :
+						 OidFunctionCall0(fn), &f->hll_format);
+}
+
 static void
 init_fold(Fold *f, const RollupDef *def, const char *qtable, const char *keyname)
 {
@@ -999,7 +1030,7 @@ fold_merge(Fold *f)
 {
 	const RollupDef *def = f->def;
 	/* keys, measures, skipped_events; a delta's ek_events, batch_id, ek_skips */
-	int			maxparams = f->nkeys + 2 * f->nmeasures + 3 + RSK_NREASONS;
+	int			maxparams = f->nkeys + 3 * f->nmeasures + 3 + RSK_NREASONS;
 	Oid		   *argtypes = palloc(maxparams * sizeof(Oid));
 	Datum	   *args = palloc(maxparams * sizeof(Datum));
 	int			np = 0;
@@ -1117,14 +1148,33 @@ fold_merge(Fold *f)
 										 ", $%d[$%d[g.n] : $%d[g.n OPERATOR(pg_catalog.+) 1]"
 										 " OPERATOR(pg_catalog.-) 1]", np - 1, np, np);
 					else if (m->kind == RM_DISTINCT)
+					{
+						/*
+						 * the hll made here when it is EXPLICIT, else (NULL)
+						 * by hll_add_agg (see init_hll_explicit)
+						 */
+						if (!f->hll_ready)
+							init_hll_explicit(f);
+						for (int g = 0; g < ng; g++)
+						{
+							FoldValues *v = &f->order[g]->states[i].vals;
+
+							colnulls[g] = !(v->n > 0 && v->n <= f->hll_format.explicit_max &&
+											!v->nulls[0]);
+							col[g] = colnulls[g] ? (Datum) 0 :
+								ek_hll_explicit(&f->hll_format, v->values, v->n);
+						}
+						argtypes[np] = BYTEAARRAYOID;
+						args[np++] = ek_make_array(col, colnulls, ng, BYTEAOID);
 						appendStringInfo(&select,
-										 ", (SELECT %s.hll_add_agg(v.x::%s.hll_hashval%s)"
+										 ", COALESCE($%d[g.n]::%s.hll, (SELECT %s.hll_add_agg(v.x::%s.hll_hashval%s)"
 										 " FROM pg_catalog.unnest($%d[$%d[g.n]"
-										 " : $%d[g.n OPERATOR(pg_catalog.+) 1] OPERATOR(pg_catalog.-) 1]) v(x))",
-										 def->hll_schema, def->hll_schema,
+										 " : $%d[g.n OPERATOR(pg_catalog.+) 1] OPERATOR(pg_catalog.-) 1]) v(x)))",
+										 np, def->hll_schema, def->hll_schema, def->hll_schema,
 										 def->opts.hll_log2m > 0 ?
 										 psprintf(", %d", def->opts.hll_log2m) : "",
-										 np - 1, np, np);
+										 np - 2, np - 1, np - 1);
+					}
 					else
 						appendStringInfo(&select,
 										 ", (SELECT %s.tdigest(v.x, %d)"

@@ -2285,28 +2285,3 @@ LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION eventkit_internal.create_resolved_views() FROM PUBLIC;
 COMMENT ON FUNCTION eventkit_internal.create_resolved_views() IS
 'make the <stream>_resolved view of every stream that has none (owned by the stream''s owner, not by the extension); returns how many';
-
--- ==== Compact dedup ledger (issue 19) ====
--- A ledger generation keeps (message_key uuid, gen, fingerprint,
--- user_key_hash): message_key is the 128-bit ledger key of the message id
--- (format 1, docs/architecture.md "Dedup ledger"), user_key_hash the
--- 64-bit id_hash64 of the user key, for forget_user.  The key is stored,
--- so sql/pinned_formats.sql pins it with known answers.  Not an
--- interface: executable by superusers and the extension owner only.
-CREATE FUNCTION eventkit_internal.ledger_key(id text)
-RETURNS uuid
-AS 'MODULE_PATHNAME', 'eventkit_ledger_key'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-REVOKE ALL ON FUNCTION eventkit_internal.ledger_key(text) FROM PUBLIC;
-COMMENT ON FUNCTION eventkit_internal.ledger_key(text) IS
-'the 128-bit dedup ledger key of a message id (id_hash64 and a second lane, little-endian; pinned by known answers)';
-
--- ==== Rollup costs: the realtime view's hlls (issue 19) ====
--- What the realtime views made since 1.4 call on their tail instead of
--- hll_add_agg (src/rollup/hll.c): the same hll, without a 128 kB state per group.
-CREATE FUNCTION eventkit.rollup_hll(hashes "any", empty anyelement)
-RETURNS anyelement
-AS 'MODULE_PATHNAME', 'eventkit_rollup_hll'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION eventkit.rollup_hll("any", anyelement) IS
-'the hll of the hashes (an array of hll_hashval or bigint; NULLs left out) with the parameters of empty (hll_empty(...)), equal to hll_add_agg over them; empty when there are none';

@@ -26,8 +26,8 @@ SELECT * FROM eventkit.ingest('up_ev', '{"type": "track", "messageId": "q1", "ev
 -- rollups need the 1.3 catalog (their realtime views call its functions)
 SELECT eventkit.create_rollup('up_r', 'up_ev', '1 hour', '{event}', '{count}');
 
--- The ledger as eventkit before 1.4 made it (message_id and user_key as
--- text, batch_id; this library makes the 1.4 layout): rebuilt with the same
+-- The ledger as eventkit before 1.5 made it (message_id and user_key as
+-- text, batch_id; this library makes the 1.5 layout): rebuilt with the same
 -- ids, generations and fingerprints, for the update to convert.  Until the
 -- update, this library refuses to use it.
 CREATE FUNCTION pg_temp.key_of(text) RETURNS uuid
@@ -72,7 +72,7 @@ SELECT * FROM eventkit.ingest('up_ev', '[
 SELECT message_id, event FROM up_ev ORDER BY 1;
 SELECT stream::text, accepted, duplicates FROM eventkit.stream_stats;
 
--- 1.4: the ledger was converted in place to 128-bit keys
+-- 1.5: the ledger was converted in place to 128-bit keys
 -- (message_id text -> message_key uuid, user_key -> user_key_hash, batch_id
 -- dropped); every stored id is there under its key, in its generation, and
 -- the generation sealed at 1.1 (its filter built from the converted keys)

@@ -1403,7 +1403,7 @@ append_finished_columns(StringInfo buf, const RollupDef *def, bool merge)
 }
 
 /*
- * Is there eventkit.rollup_hll (since 1.4)?  A view made while the
+ * Is there eventkit.rollup_hll (since 1.5)?  A view made while the
  * extension's catalog is older aggregates its tail's hlls with hll_add_agg.
  */
 static bool

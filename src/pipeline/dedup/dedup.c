@@ -347,7 +347,7 @@ insert_generation_rows(Oid gen_relid, int32 gen, IdEntry **cands, int n,
 
 	/*
 	 * (message_key, gen, fingerprint, user_key_hash); a generation of a
-	 * ledger converted by the 1.4 update has a dropped column after them,
+	 * ledger converted by the 1.5 update has a dropped column after them,
 	 * left null
 	 */
 	if (desc->natts < 4)

@@ -5,7 +5,7 @@
  *	  list-partitioned into generations ledger_<id>_g<gen>, each with a
  *	  unique index on message_key (dedup.c claims ids in the current one).
  *	  A row is (message_key uuid, gen, fingerprint, user_key_hash): the
- *	  128-bit key and 64-bit hash of ledger_key.c, fixed width (1.4; the
+ *	  128-bit key and 64-bit hash of ledger_key.c, fixed width (1.5; the
  *	  update converts older ledgers, which are refused until then).
  *
  *	  Maintenance starts a new generation when the current one is
@@ -102,8 +102,8 @@ ek_ledger_relid(int32 stream_id, bool missing_ok)
 }
 
 /*
- * A generation table must have the 1.4 layout (message_key uuid first): a
- * ledger made before 1.4 is converted by ALTER EXTENSION eventkit UPDATE,
+ * A generation table must have the 1.5 layout (message_key uuid first): a
+ * ledger made before 1.5 is converted by ALTER EXTENSION eventkit UPDATE,
  * and until then is not used (reading a text id as a key would be wrong,
  * not just slow).
  */
@@ -115,7 +115,7 @@ ek_ledger_check_layout(Relation rel)
 	if (desc->natts < 4 || TupleDescAttr(desc, 0)->atttypid != UUIDOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("dedup ledger table \"%s\" has the layout of eventkit before 1.4",
+				 errmsg("dedup ledger table \"%s\" has the layout of eventkit before 1.5",
 						RelationGetRelationName(rel)),
 				 errdetail("This eventkit library keeps 128-bit message keys in the ledger; the extension's catalog has not been updated yet."),
 				 errhint("Run ALTER EXTENSION eventkit UPDATE, which converts the ledgers.")));

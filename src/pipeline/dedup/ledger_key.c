@@ -7,7 +7,7 @@
  *
  *	  Ledger key, format 1: 16 bytes, stored as uuid.  Bytes 0..7 are
  *	  ek_id_hash64(id) little-endian, so a sealed generation's filter is
- *	  built from its keys alone and filters built from the ids before 1.4
+ *	  built from its keys alone and filters built from the ids before 1.5
  *	  stay valid; bytes 8..15 are a second lane, id_hash64_b(id),
  *	  little-endian: the same kind of word loop with murmur3's other
  *	  constants, rotations and seed (C1 = 0x87c37b91114253d5,
@@ -165,7 +165,7 @@ ek_ledger_key_hash64(const pg_uuid_t *key)
 /* ---------------------------------------------------------------------
  * For the tests that pin the hashes (eventkit_internal, revoked from
  * PUBLIC); ledger_key also seeds a Citus ledger (dist_ledger.c) and
- * converts ledgers in the 1.3 -> 1.4 update
+ * converts ledgers in the 1.4 -> 1.5 update
  * ---------------------------------------------------------------------
  */
 

@@ -86,6 +86,7 @@
 #include "rollup/fold.h"
 #include "rollup/hll.h"
 #include "rollup/values.h"
+#include "util/compat.h"
 #include "util/spi.h"
 
 #define TDIGEST_COMPRESSION 100
@@ -748,11 +749,7 @@ init_hll_hash(Fold *f)
 
 	fn = LookupFuncName(list_make2(makeString(f->def->hll_nsp), makeString("hll_hash_text")),
 						2, argtypes, false);
-#if PG_VERSION_NUM >= 160000
-	aclresult = object_aclcheck(ProcedureRelationId, fn, GetUserId(), ACL_EXECUTE);
-#else
-	aclresult = pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
-#endif
+	aclresult = ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));
 	fmgr_info(fn, &f->hll_hash);
@@ -776,11 +773,7 @@ init_hll_explicit(Fold *f)
 	f->hll_ready = true;
 	fn = LookupFuncName(list_make2(makeString(f->def->hll_nsp), makeString("hll_empty")),
 						nargs, argtypes, false);
-#if PG_VERSION_NUM >= 160000
-	if (object_aclcheck(ProcedureRelationId, fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-#else
-	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-#endif
+	if (ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 		return;					/* (hll_add_agg then says why) */
 	(void) ek_hll_format(nargs == 1 ? OidFunctionCall1(fn, Int32GetDatum(f->def->opts.hll_log2m)) :
 						 OidFunctionCall0(fn), &f->hll_format);

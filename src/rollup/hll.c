@@ -43,6 +43,7 @@
 #include "utils/syscache.h"
 
 #include "rollup/hll.h"
+#include "util/compat.h"
 
 PG_FUNCTION_INFO_V1(eventkit_rollup_hll);
 
@@ -163,11 +164,7 @@ hll_cache(FunctionCallInfo fcinfo)
 	fn = LookupFuncName(list_make2(makeString(get_namespace_name(typ->typnamespace)),
 								   makeString("hll_union")), 2, argtypes, false);
 	ReleaseSysCache(tup);
-#if PG_VERSION_NUM >= 160000
-	aclresult = object_aclcheck(ProcedureRelationId, fn, GetUserId(), ACL_EXECUTE);
-#else
-	aclresult = pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
-#endif
+	aclresult = ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));
 	c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(HllCache));

@@ -111,17 +111,6 @@ static Size filter_cache_bytes = 0;
  * ---------------------------------------------------------------------
  */
 
-static inline uint64
-fmix64(uint64 k)
-{
-	k ^= k >> 33;
-	k *= UINT64CONST(0xff51afd7ed558ccd);
-	k ^= k >> 33;
-	k *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	k ^= k >> 33;
-	return k;
-}
-
 /* The block of a key, and its k bit positions within the block. */
 static inline uint32
 key_block(uint64 h, uint32 nblocks)
@@ -132,7 +121,7 @@ key_block(uint64 h, uint32 nblocks)
 static inline void
 key_bits(uint64 h, int *bits)
 {
-	uint64		g = fmix64(h ^ UINT64CONST(0x9e3779b97f4a7c15));
+	uint64		g = ek_fmix64(h ^ UINT64CONST(0x9e3779b97f4a7c15));
 
 	bits[0] = (int) (h & 511);
 	for (int i = 1; i < FILTER_K; i++)

@@ -8,7 +8,7 @@
  *	  Ledger key, format 1: 16 bytes, stored as uuid.  Bytes 0..7 are
  *	  ek_id_hash64(id) little-endian, so a sealed generation's filter is
  *	  built from its keys alone and filters built from the ids before 1.5
- *	  stay valid; bytes 8..15 are a second lane, id_hash64_b(id),
+ *	  stay valid; bytes 8..15 are a second lane (lane_b),
  *	  little-endian: the same kind of word loop with murmur3's other
  *	  constants, rotations and seed (C1 = 0x87c37b91114253d5,
  *	  C2 = 0x4cf5ad432745937f, arithmetic modulo 2^64):
@@ -46,88 +46,82 @@ rotl64(uint64 x, int r)
 	return (x << r) | (x >> (64 - r));
 }
 
-static inline uint64
-fmix64(uint64 k)
+/*
+ * What tells the two lanes apart: seed, length multiplier, the two word
+ * multipliers (in the order they are applied), the word and state
+ * rotations, the per-word addend, and the shift of an extra mix before the
+ * finalizer (0: none).
+ */
+typedef struct IdHashLane
 {
-	k ^= k >> 33;
-	k *= UINT64CONST(0xff51afd7ed558ccd);
-	k ^= k >> 33;
-	k *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	k ^= k >> 33;
-	return k;
-}
+	uint64		seed;
+	uint64		len_mult;
+	uint64		m1;
+	uint64		m2;
+	int			word_rot;
+	int			state_rot;
+	uint64		addend;
+	int			final_shift;
+} IdHashLane;
+
+/* ek_id_hash64: murmur3's x64 constants */
+static const IdHashLane lane_a = {
+	UINT64CONST(0x6b8b4567327b23c6), UINT64CONST(0x9e3779b97f4a7c15),
+	UINT64CONST(0x87c37b91114253d5), UINT64CONST(0x4cf5ad432745937f),
+	31, 27, 0x52dce729, 0
+};
+
+/* the ledger key's second lane: the other constants, rotations and seed */
+static const IdHashLane lane_b = {
+	UINT64CONST(0x2545f4914f6cdd1d), UINT64CONST(0xc2b2ae3d27d4eb4f),
+	UINT64CONST(0x4cf5ad432745937f), UINT64CONST(0x87c37b91114253d5),
+	33, 31, 0x38495ab5, 29
+};
 
 /*
- * 64-bit hash of a message id's bytes (murmur3-style mixing, input read as
- * little-endian words, so the same on every platform: filters are stored
- * and may be restored elsewhere).
+ * One lane over a message id's bytes (murmur3-style mixing, input read as
+ * little-endian words, so the same on every platform: keys and filters are
+ * stored and may be restored elsewhere).  Inlined with a constant lane, so
+ * each caller compiles to its own loop.
  */
+static pg_attribute_always_inline uint64
+id_hash_lane(const char *id, size_t len, const IdHashLane *lane)
+{
+	const unsigned char *p = (const unsigned char *) id;
+	uint64		h = lane->seed ^ ((uint64) len * lane->len_mult);
+	uint64		k;
+
+	while (len >= 8)
+	{
+		memcpy(&k, p, 8);
+#ifdef WORDS_BIGENDIAN
+		k = pg_bswap64(k);
+#endif
+		k *= lane->m1;
+		k = rotl64(k, lane->word_rot);
+		k *= lane->m2;
+		h ^= k;
+		h = rotl64(h, lane->state_rot) * 5 + lane->addend;
+		p += 8;
+		len -= 8;
+	}
+	k = 0;
+	for (size_t i = 0; i < len; i++)
+		k |= (uint64) p[i] << (8 * i);
+	k *= lane->m1;
+	k = rotl64(k, lane->word_rot);
+	k *= lane->m2;
+	h ^= k;
+	if (lane->final_shift > 0)
+		h ^= h >> lane->final_shift;
+	return ek_fmix64(h);
+}
+
+/* 64-bit hash of a message id's bytes: the filters' hash, a key's first lane */
 uint64
 ek_id_hash64(const char *id, size_t len)
 {
-	const unsigned char *p = (const unsigned char *) id;
-	uint64		h = UINT64CONST(0x6b8b4567327b23c6) ^ ((uint64) len * UINT64CONST(0x9e3779b97f4a7c15));
-	uint64		k;
-
-	while (len >= 8)
-	{
-		memcpy(&k, p, 8);
-#ifdef WORDS_BIGENDIAN
-		k = pg_bswap64(k);
-#endif
-		k *= UINT64CONST(0x87c37b91114253d5);
-		k = rotl64(k, 31);
-		k *= UINT64CONST(0x4cf5ad432745937f);
-		h ^= k;
-		h = rotl64(h, 27) * 5 + 0x52dce729;
-		p += 8;
-		len -= 8;
-	}
-	k = 0;
-	for (size_t i = 0; i < len; i++)
-		k |= (uint64) p[i] << (8 * i);
-	k *= UINT64CONST(0x87c37b91114253d5);
-	k = rotl64(k, 31);
-	k *= UINT64CONST(0x4cf5ad432745937f);
-	h ^= k;
-	return fmix64(h);
-}
-
-/*
- * The second lane of a ledger key: the same word loop with murmur3's other
- * constants, rotations and seed, so that its answers are unrelated to
- * ek_id_hash64's for ids that are not built to collide.
- */
-static uint64
-id_hash64_b(const char *id, size_t len)
-{
-	const unsigned char *p = (const unsigned char *) id;
-	uint64		h = UINT64CONST(0x2545f4914f6cdd1d) ^ ((uint64) len * UINT64CONST(0xc2b2ae3d27d4eb4f));
-	uint64		k;
-
-	while (len >= 8)
-	{
-		memcpy(&k, p, 8);
-#ifdef WORDS_BIGENDIAN
-		k = pg_bswap64(k);
-#endif
-		k *= UINT64CONST(0x4cf5ad432745937f);
-		k = rotl64(k, 33);
-		k *= UINT64CONST(0x87c37b91114253d5);
-		h ^= k;
-		h = rotl64(h, 31) * 5 + 0x38495ab5;
-		p += 8;
-		len -= 8;
-	}
-	k = 0;
-	for (size_t i = 0; i < len; i++)
-		k |= (uint64) p[i] << (8 * i);
-	k *= UINT64CONST(0x4cf5ad432745937f);
-	k = rotl64(k, 33);
-	k *= UINT64CONST(0x87c37b91114253d5);
-	h ^= k;
-	h ^= h >> 29;
-	return fmix64(h);
+	return id_hash_lane(id, len, &lane_a);
 }
 
 static inline void
@@ -142,13 +136,13 @@ put_le64(uint8 *out, uint64 v)
  * generation, so it must never change; sql/pinned_formats.sql pins it):
  * 16 bytes, the first 8 ek_id_hash64(id) little-endian (so a generation's
  * filter is built from its keys alone), the last 8 the second lane
- * id_hash64_b(id) little-endian.  Keys compare bytewise (uuid's order).
+ * lane_b of the id, little-endian.  Keys compare bytewise (uuid's order).
  */
 void
 ek_ledger_key(const char *id, size_t len, pg_uuid_t *out)
 {
 	put_le64(out->data, ek_id_hash64(id, len));
-	put_le64(out->data + 8, id_hash64_b(id, len));
+	put_le64(out->data + 8, id_hash_lane(id, len, &lane_b));
 }
 
 /* The filter hash of a ledger key: its first lane, ek_id_hash64 of the id. */

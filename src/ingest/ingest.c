@@ -780,6 +780,22 @@ add_quarantined(IngestBatch *b, const QuarantinedEvent *row)
 	return ek_payload_add_value(&b->items, &v, VARSIZE_ANY_EXHDR(jb));
 }
 
+/*
+ * The end of the run of quarantined rows from start that replay as one
+ * batch: rows of the same original batch (its envelope), at most
+ * eventkit.max_batch_items.
+ */
+static int
+replay_run_end(const QuarantinedEvent *rows, int start, int n)
+{
+	int			end = start;
+
+	while (end < n && rows[end].batch_id == rows[start].batch_id &&
+		   end - start < ek_max_batch_items)
+		end++;
+	return end;
+}
+
 /* Start a batch of replayed events with room for n and their envelope. */
 static void
 begin_replayed_batch(IngestBatch *b, int n, Jsonb *envelope)
@@ -832,11 +848,8 @@ ek_replay_quarantine(Oid relid, Datum ids, bool ids_null, int64 *counts)
 	for (int start = 0; start < n;)
 	{
 		IngestBatch b;
-		int			end = start;
+		int			end = replay_run_end(rows, start, n);
 
-		while (end < n && rows[end].batch_id == rows[start].batch_id &&
-			   end - start < ek_max_batch_items)
-			end++;
 		begin_replayed_batch(&b, end - start, rows[start].envelope);
 		for (int i = start; i < end; i++)
 			(void) add_quarantined(&b, &rows[i]);
@@ -950,11 +963,8 @@ ek_redrive_quarantine(Oid relid, int limit, int64 *counts, int *waiting)
 		for (int start = 0; start < n;)
 		{
 			IngestBatch b;
-			int			end = start;
+			int			end = replay_run_end(rows, start, n);
 
-			while (end < n && rows[end].batch_id == rows[start].batch_id &&
-				   end - start < ek_max_batch_items)
-				end++;
 			begin_replayed_batch(&b, end - start, rows[start].envelope);
 			b.parsed = true;
 			for (int i = start; i < end; i++)

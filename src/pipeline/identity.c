@@ -364,28 +364,34 @@ write_graph(Graph *g)
 }
 
 /*
+ * Take the stream's identity lock until the end of the transaction, waiting
+ * for it unless dont_wait; returns whether it was taken.
+ */
+static bool
+acquire_identity_lock(int32 stream_id, bool dont_wait)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) stream_id,
+						 EK_IDENTITY_LOCK_KEY, EK_IDENTITY_LOCK_FIELD4);
+	return LockAcquire(&tag, ExclusiveLock, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
  * Take the stream's identity lock until the end of the transaction (also
  * forget_user's, so that no ingest links the ids it erases meanwhile).
  */
 void
 ek_identity_lock(int32 stream_id)
 {
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) stream_id,
-						 EK_IDENTITY_LOCK_KEY, EK_IDENTITY_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	(void) acquire_identity_lock(stream_id, false);
 }
 
 /* Take the stream's identity lock if no one holds it; never waits. */
 static bool
 try_identity_lock(int32 stream_id)
 {
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) stream_id,
-						 EK_IDENTITY_LOCK_KEY, EK_IDENTITY_LOCK_FIELD4);
-	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+	return acquire_identity_lock(stream_id, true);
 }
 
 /*

@@ -346,13 +346,10 @@ insert_generation_rows(Oid gen_relid, int32 gen, IdEntry **cands, int n,
 	ii = BuildIndexInfo(idx);
 
 	/*
-	 * (message_key, gen, fingerprint, user_key_hash); a generation of a
-	 * ledger converted by the 1.5 update has a dropped column after them,
-	 * left null
+	 * (message_key, gen, fingerprint, user_key_hash), as checked above; a
+	 * generation of a ledger converted by the 1.5 update has a dropped
+	 * column after them, left null
 	 */
-	if (desc->natts < 4)
-		elog(ERROR, "eventkit: ledger generation \"%s\" has an unexpected layout",
-			 RelationGetRelationName(rel));
 	for (int i = 0; i < n; i++)
 	{
 		SegmentEvent *ev = events[cands[i]->first];

@@ -261,7 +261,8 @@ make_delta_rollup(DeltaRollup *e, Relation rel, const StreamInfo *stream,
 	{
 		char	   *from = psprintf("(SELECT %s) s", inner.data);
 
-		e->source = ek_keep_plan(ek_rollup_source_sql(e->def, from), e->nused, argtypes);
+		e->source = ek_keep_generic_plan(ek_rollup_source_sql(e->def, from), e->nused,
+										 argtypes);
 	}
 	MemoryContextSwitchTo(old);
 	e->valid = true;

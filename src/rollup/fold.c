@@ -1256,7 +1256,7 @@ fold_merge(Fold *f)
 	{
 		/* the statement depends only on the definition: planned once */
 		if (*f->merge_plan == NULL)
-			*f->merge_plan = ek_keep_plan(sql.data, np, argtypes);
+			*f->merge_plan = ek_keep_generic_plan(sql.data, np, argtypes);
 		rc = SPI_execute_plan(*f->merge_plan, args, NULL, false, 0);
 	}
 	if (rc != SPI_OK_INSERT && rc != SPI_OK_INSERT_RETURNING)

@@ -21,10 +21,11 @@
  *	  refresh.  The fold and the new watermark commit together, so a row is
  *	  folded exactly once.
  *
- *	  Finding the rows: create_rollup puts a btree index on batch_id on the
- *	  stream (one per stream, shared by its rollups): a refresh reads exactly
- *	  the heap pages that hold new rows.  (Rollups created by 1.1 have a
- *	  BRIN index instead; the fold reads through whichever is there.)
+ *	  Finding the rows: create_rollup puts a BRIN index on batch_id on the
+ *	  stream (one per stream, shared by its rollups; since 1.5, and in 1.1):
+ *	  a refresh reads the heap pages of the ranges that hold new rows.
+ *	  (Streams whose first rollup was created by 1.2 to 1.4 have a btree
+ *	  instead; the fold reads through whichever is there.)
  *
  *	  Most batches are not read back at all: ingest leaves their groups in
  *	  the rollup's delta table (delta.c), and a refresh merges those
@@ -963,8 +964,8 @@ ek_refresh_rollup_job(Oid relid)
 
 /*
  * eventkit.drop_rollup(name text): drops the rollup table, its realtime
- * view and its catalog row; and the stream's batch_id index (and a BRIN
- * index from 1.1) when no other rollup reads that stream.
+ * view and its catalog row; and the stream's batch_id index (the BRIN, or
+ * the btree of 1.2 to 1.4) when no other rollup reads that stream.
  */
 Datum
 eventkit_drop_rollup(PG_FUNCTION_ARGS)

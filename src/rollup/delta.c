@@ -305,8 +305,8 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 	List	   *rollups;
 	Relation	rel;
 	Datum	   *arrays = NULL;
-	Datum	   *cols[SC_NCOLUMNS];
-	bool	   *nulls[SC_NCOLUMNS];
+	Datum	   *col = NULL;
+	bool	   *nulls = NULL;
 	ListCell   *lc;
 
 	if (n == 0)
@@ -362,8 +362,10 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 		{
 			if (arrays == NULL)
 			{
+				/* only the columns the batch's rollups read, each made once */
 				arrays = palloc0(SC_NCOLUMNS * sizeof(Datum));
-				ek_batch_values(events, n, batch_id, received_at, cols, nulls);
+				col = palloc(n * sizeof(Datum));
+				nulls = palloc(n * sizeof(bool));
 			}
 			params = makeParamList(e->nused);
 			for (int u = 0; u < e->nused; u++)
@@ -372,7 +374,10 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 				Oid			type = ek_stream_columns[c].type;
 
 				if (arrays[c] == (Datum) 0)
-					arrays[c] = ek_make_array(cols[c], nulls[c], n, type);
+				{
+					ek_batch_column(events, n, c, batch_id, received_at, col, nulls);
+					arrays[c] = ek_make_array(col, nulls, n, type);
+				}
 				params->params[u].value = arrays[c];
 				params->params[u].isnull = false;
 				params->params[u].pflags = PARAM_FLAG_CONST;

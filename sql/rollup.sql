@@ -185,9 +185,9 @@ SELECT eventkit.drop_stream('ev');
 -- drop: the table, the view, the catalog row; the batch_id index with the last rollup
 SELECT eventkit.drop_rollup('hourly');
 SELECT to_regclass('hourly') AS t, to_regclass('hourly_realtime') AS v;
-SELECT count(*) AS batch_index FROM pg_indexes WHERE indexname = 'ev_batch_id_rollup_idx';
+SELECT count(*) AS batch_index FROM pg_indexes WHERE indexname = 'ev_batch_id_brin' AND indexdef LIKE '%USING brin (batch_id)%';
 SELECT eventkit.drop_rollup('"Roll Ups".daily');
-SELECT count(*) AS batch_index FROM pg_indexes WHERE indexname = 'ev_batch_id_rollup_idx';
+SELECT count(*) AS batch_index FROM pg_indexes WHERE indexname = 'ev_batch_id_brin' AND indexdef LIKE '%USING brin (batch_id)%';
 -- a plain DROP TABLE of a rollup forgets it too
 SELECT eventkit.create_rollup('gone', 'ev', '1 hour', '{event}', '{count}') IS NOT NULL AS created;
 DROP TABLE gone CASCADE;

@@ -65,48 +65,92 @@ ek_stream_column(const char *name)
 	return -1;
 }
 
+/* Column c of one event (the one mapping of an event to its row). */
+static pg_attribute_always_inline Datum
+event_value(const SegmentEvent *ev, int c, int64 batch_id, TimestampTz received_at,
+			bool *isnull)
+{
+	const char *user_key;
+
+	switch (c)
+	{
+		case SC_MESSAGE_ID:
+			*isnull = ev->message_id == NULL;
+			return EK_TEXT_OR_NULL(ev->message_id);
+		case SC_TYPE:
+			*isnull = ev->type == NULL;
+			return EK_TEXT_OR_NULL(ev->type);
+		case SC_EVENT:
+			*isnull = ev->event == NULL;
+			return EK_TEXT_OR_NULL(ev->event);
+		case SC_USER_ID:
+			*isnull = ev->user_id == NULL;
+			return EK_TEXT_OR_NULL(ev->user_id);
+		case SC_ANONYMOUS_ID:
+			*isnull = ev->anonymous_id == NULL;
+			return EK_TEXT_OR_NULL(ev->anonymous_id);
+		case SC_USER_KEY:
+			user_key = ev->user_id ? ev->user_id : ev->anonymous_id;
+			*isnull = user_key == NULL;
+			return EK_TEXT_OR_NULL(user_key);
+		case SC_TS:
+			*isnull = false;
+			return TimestampTzGetDatum(ev->ts);
+		case SC_RECEIVED_AT:
+			*isnull = false;
+			return TimestampTzGetDatum(received_at);
+		case SC_SENT_AT:
+			*isnull = !ev->has_sent_at;
+			return TimestampTzGetDatum(ev->sent_at);
+		case SC_ORIGINAL_TIMESTAMP:
+			*isnull = !ev->has_original_timestamp;
+			return TimestampTzGetDatum(ev->original_timestamp);
+		case SC_PROPERTIES:
+			*isnull = ev->properties == NULL;
+			return EK_JSONB_OR_NULL(ev->properties);
+		case SC_TRAITS:
+			*isnull = ev->traits == NULL;
+			return EK_JSONB_OR_NULL(ev->traits);
+		case SC_CONTEXT:
+			*isnull = ev->context == NULL;
+			return EK_JSONB_OR_NULL(ev->context);
+		case SC_EXTRA:
+			*isnull = ev->extra == NULL;
+			return EK_JSONB_OR_NULL(ev->extra);
+		case SC_BATCH_ID:
+			*isnull = false;
+			return Int64GetDatum(batch_id);
+		case SC_PLAN_VERSION:
+			*isnull = ev->plan_version == 0;
+			return Int32GetDatum(ev->plan_version);
+		case SC_VIOLATIONS:
+			*isnull = ev->violations == NULL;
+			return EK_JSONB_OR_NULL(ev->violations);
+	}
+	elog(ERROR, "eventkit: no stream column %d", c);
+	return (Datum) 0;
+}
+
 /* The values of one event, in column order. */
 void
 ek_event_values(const SegmentEvent *ev, int64 batch_id, TimestampTz received_at,
 				Datum *values, bool *nulls)
 {
-	const char *user_key = ev->user_id ? ev->user_id : ev->anonymous_id;
+	/* (unrolled: c is a constant in each copy, the switch folds away) */
+#if defined(__GNUC__)
+#pragma GCC unroll 32
+#endif
+	for (int c = 0; c < SC_NCOLUMNS; c++)
+		values[c] = event_value(ev, c, batch_id, received_at, &nulls[c]);
+}
 
-	values[SC_MESSAGE_ID] = EK_TEXT_OR_NULL(ev->message_id);
-	values[SC_TYPE] = EK_TEXT_OR_NULL(ev->type);
-	values[SC_EVENT] = EK_TEXT_OR_NULL(ev->event);
-	values[SC_USER_ID] = EK_TEXT_OR_NULL(ev->user_id);
-	values[SC_ANONYMOUS_ID] = EK_TEXT_OR_NULL(ev->anonymous_id);
-	values[SC_USER_KEY] = EK_TEXT_OR_NULL(user_key);
-	values[SC_TS] = TimestampTzGetDatum(ev->ts);
-	values[SC_RECEIVED_AT] = TimestampTzGetDatum(received_at);
-	values[SC_SENT_AT] = TimestampTzGetDatum(ev->sent_at);
-	values[SC_ORIGINAL_TIMESTAMP] = TimestampTzGetDatum(ev->original_timestamp);
-	values[SC_PROPERTIES] = EK_JSONB_OR_NULL(ev->properties);
-	values[SC_TRAITS] = EK_JSONB_OR_NULL(ev->traits);
-	values[SC_CONTEXT] = EK_JSONB_OR_NULL(ev->context);
-	values[SC_EXTRA] = EK_JSONB_OR_NULL(ev->extra);
-	values[SC_BATCH_ID] = Int64GetDatum(batch_id);
-	values[SC_PLAN_VERSION] = Int32GetDatum(ev->plan_version);
-	values[SC_VIOLATIONS] = EK_JSONB_OR_NULL(ev->violations);
-
-	nulls[SC_MESSAGE_ID] = ev->message_id == NULL;
-	nulls[SC_TYPE] = ev->type == NULL;
-	nulls[SC_EVENT] = ev->event == NULL;
-	nulls[SC_USER_ID] = ev->user_id == NULL;
-	nulls[SC_ANONYMOUS_ID] = ev->anonymous_id == NULL;
-	nulls[SC_USER_KEY] = user_key == NULL;
-	nulls[SC_TS] = false;
-	nulls[SC_RECEIVED_AT] = false;
-	nulls[SC_SENT_AT] = !ev->has_sent_at;
-	nulls[SC_ORIGINAL_TIMESTAMP] = !ev->has_original_timestamp;
-	nulls[SC_PROPERTIES] = ev->properties == NULL;
-	nulls[SC_TRAITS] = ev->traits == NULL;
-	nulls[SC_CONTEXT] = ev->context == NULL;
-	nulls[SC_EXTRA] = ev->extra == NULL;
-	nulls[SC_BATCH_ID] = false;
-	nulls[SC_PLAN_VERSION] = ev->plan_version == 0;
-	nulls[SC_VIOLATIONS] = ev->violations == NULL;
+/* Column c of n events (col[i], nulls[i]: event i's). */
+void
+ek_batch_column(SegmentEvent **events, int n, int c, int64 batch_id,
+				TimestampTz received_at, Datum *col, bool *nulls)
+{
+	for (int i = 0; i < n; i++)
+		col[i] = event_value(events[i], c, batch_id, received_at, &nulls[i]);
 }
 
 /* The values of n events, column by column (cols[c][i]: event i's). */
@@ -118,17 +162,6 @@ ek_batch_values(SegmentEvent **events, int n, int64 batch_id, TimestampTz receiv
 	{
 		cols[c] = palloc(sizeof(Datum) * n);
 		nulls[c] = palloc(sizeof(bool) * n);
-	}
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[SC_NCOLUMNS];
-		bool		isnull[SC_NCOLUMNS];
-
-		ek_event_values(events[i], batch_id, received_at, values, isnull);
-		for (int c = 0; c < SC_NCOLUMNS; c++)
-		{
-			cols[c][i] = values[c];
-			nulls[c][i] = isnull[c];
-		}
+		ek_batch_column(events, n, c, batch_id, received_at, cols[c], nulls[c]);
 	}
 }

@@ -53,5 +53,7 @@ extern void ek_event_values(const SegmentEvent *ev, int64 batch_id,
 							TimestampTz received_at, Datum *values, bool *nulls);
 extern void ek_batch_values(SegmentEvent **events, int n, int64 batch_id,
 							TimestampTz received_at, Datum **cols, bool **nulls);
+extern void ek_batch_column(SegmentEvent **events, int n, int c, int64 batch_id,
+							TimestampTz received_at, Datum *col, bool *nulls);
 
 #endif							/* EK_PIPELINE_COLUMNS_H */

@@ -261,7 +261,8 @@ make_delta_rollup(DeltaRollup *e, Relation rel, const StreamInfo *stream,
 	{
 		char	   *from = psprintf("(SELECT %s) s", inner.data);
 
-		e->source = ek_keep_plan(ek_rollup_source_sql(e->def, from), e->nused, argtypes);
+		e->source = ek_keep_generic_plan(ek_rollup_source_sql(e->def, from), e->nused,
+										 argtypes);
 	}
 	MemoryContextSwitchTo(old);
 	e->valid = true;
@@ -304,8 +305,8 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 	List	   *rollups;
 	Relation	rel;
 	Datum	   *arrays = NULL;
-	Datum	   *cols[SC_NCOLUMNS];
-	bool	   *nulls[SC_NCOLUMNS];
+	Datum	   *col = NULL;
+	bool	   *nulls = NULL;
 	ListCell   *lc;
 
 	if (n == 0)
@@ -361,8 +362,10 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 		{
 			if (arrays == NULL)
 			{
+				/* only the columns the batch's rollups read, each made once */
 				arrays = palloc0(SC_NCOLUMNS * sizeof(Datum));
-				ek_batch_values(events, n, batch_id, received_at, cols, nulls);
+				col = palloc(n * sizeof(Datum));
+				nulls = palloc(n * sizeof(bool));
 			}
 			params = makeParamList(e->nused);
 			for (int u = 0; u < e->nused; u++)
@@ -371,7 +374,10 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 				Oid			type = ek_stream_columns[c].type;
 
 				if (arrays[c] == (Datum) 0)
-					arrays[c] = ek_make_array(cols[c], nulls[c], n, type);
+				{
+					ek_batch_column(events, n, c, batch_id, received_at, col, nulls);
+					arrays[c] = ek_make_array(col, nulls, n, type);
+				}
 				params->params[u].value = arrays[c];
 				params->params[u].isnull = false;
 				params->params[u].pflags = PARAM_FLAG_CONST;

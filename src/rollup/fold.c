@@ -8,9 +8,9 @@
  *	  Reading.  One plain SELECT of what the rollup needs (its bucket, the
  *	  dimensions, the measures' inputs) WHERE batch_id > $1 AND batch_id <=
  *	  $2, planned with the actual range, so that each partition is read
- *	  through its batch_id index (a btree since 1.2; the BRIN index of a
- *	  stream whose rollups were created by 1.1 works too).  Its rows are not
- *	  returned: the executor hands each one to a DestReceiver
+ *	  through its batch_id index (a BRIN since 1.5, as in 1.1; the btree
+ *	  of a stream whose first rollup 1.2 to 1.4 made works too).  Its rows
+ *	  are not returned: the executor hands each one to a DestReceiver
  *	  (SPI_execute_plan_extended with a dest), which aggregates it at once.
  *	  Nothing is copied, sorted or materialized per row.
  *
@@ -1249,7 +1249,7 @@ fold_merge(Fold *f)
 	{
 		/* the statement depends only on the definition: planned once */
 		if (*f->merge_plan == NULL)
-			*f->merge_plan = ek_keep_plan(sql.data, np, argtypes);
+			*f->merge_plan = ek_keep_generic_plan(sql.data, np, argtypes);
 		rc = SPI_execute_plan(*f->merge_plan, args, NULL, false, 0);
 	}
 	if (rc != SPI_OK_INSERT && rc != SPI_OK_INSERT_RETURNING)

@@ -21,10 +21,11 @@
  *	  refresh.  The fold and the new watermark commit together, so a row is
  *	  folded exactly once.
  *
- *	  Finding the rows: create_rollup puts a btree index on batch_id on the
- *	  stream (one per stream, shared by its rollups): a refresh reads exactly
- *	  the heap pages that hold new rows.  (Rollups created by 1.1 have a
- *	  BRIN index instead; the fold reads through whichever is there.)
+ *	  Finding the rows: create_rollup puts a BRIN index on batch_id on the
+ *	  stream (one per stream, shared by its rollups; since 1.5, and in 1.1):
+ *	  a refresh reads the heap pages of the ranges that hold new rows.
+ *	  (Streams whose first rollup was created by 1.2 to 1.4 have a btree
+ *	  instead; the fold reads through whichever is there.)
  *
  *	  Most batches are not read back at all: ingest leaves their groups in
  *	  the rollup's delta table (delta.c), and a refresh merges those
@@ -502,7 +503,14 @@ batch_index_name(Oid stream)
 	return stream_index_name(stream, "_batch_id_rollup_idx");
 }
 
-/* the BRIN index that rollups created by eventkit 1.1 put on the stream */
+/*
+ * The BRIN index that create_rollup puts on the stream (eventkit 1.1, and
+ * again since 1.5; 1.2 to 1.4 made the btree above).  The writer's fast
+ * path appends (TABLE_INSERT_SKIP_FSM: util/bulk_insert.h), so the rows
+ * of a batch lie in new pages and each range's batch_id interval stays
+ * narrow; a row costs ingest a look at the range map instead of a btree
+ * descent and leaf insert (docs/rollups.md).
+ */
 static char *
 brin_index_name(Oid stream)
 {
@@ -657,10 +665,17 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	ek_as_role_begin(&as_owner, ek_relation_owner(stream), 0);
 	ek_spi_exec(ek_rollup_table_sql(&def, n.qtable, psprintf("%s_key", n.rv->relname)),
 				SPI_OK_UTILITY);
-	if (!OidIsValid(get_relname_relid(batch_index_name(stream), get_rel_namespace(stream))))
-		ek_spi_exec(psprintf("CREATE INDEX %s ON %s USING btree (batch_id)",
-							 quote_identifier(batch_index_name(stream)),
-							 ek_qualified_relname(stream)),
+	/*
+	 * The stream's batch_id index, shared by its rollups: BRIN since 1.5
+	 * (see brin_index_name); a stream that has the btree of 1.2 to 1.4, or
+	 * the BRIN of 1.1, keeps it.
+	 */
+	if (!OidIsValid(get_relname_relid(batch_index_name(stream), get_rel_namespace(stream))) &&
+		!OidIsValid(get_relname_relid(brin_index_name(stream), get_rel_namespace(stream))))
+		ek_spi_exec(psprintf("CREATE INDEX %s ON %s USING brin (batch_id)"
+							 " WITH (pages_per_range = %d, autosummarize = on)",
+							 quote_identifier(brin_index_name(stream)),
+							 ek_qualified_relname(stream), EK_ROLLUP_BRIN_PAGES),
 					SPI_OK_UTILITY);
 	CommandCounterIncrement();
 	ek_spi_exec(ek_rollup_view_sql(&def, n.qview, n.qtable), SPI_OK_UTILITY);
@@ -949,8 +964,8 @@ ek_refresh_rollup_job(Oid relid)
 
 /*
  * eventkit.drop_rollup(name text): drops the rollup table, its realtime
- * view and its catalog row; and the stream's batch_id index (and a BRIN
- * index from 1.1) when no other rollup reads that stream.
+ * view and its catalog row; and the stream's batch_id index (the BRIN, or
+ * the btree of 1.2 to 1.4) when no other rollup reads that stream.
  */
 Datum
 eventkit_drop_rollup(PG_FUNCTION_ARGS)

@@ -174,6 +174,12 @@ typedef struct RollupTouched
 #define EK_ROLLUP_DELTA_SKIPS_COLUMN "ek_skips"
 
 /*
+ * The pages_per_range of the BRIN index "<stream>_batch_id_brin" that
+ * create_rollup puts on a stream (1.1 and again since 1.5; refresh.c).
+ */
+#define EK_ROLLUP_BRIN_PAGES 32
+
+/*
  * eventkit.rollups.format: the format of the objects a rollup's definition
  * made (its realtime view, its delta table).  1: eventkit 1.1 and 1.2; 2:
  * since 1.3 (bad values skipped, dimensions bounded, ek_skips).  A refresh

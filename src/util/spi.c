@@ -48,6 +48,26 @@ ek_keep_plan(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
+/*
+ * ek_keep_plan for a statement whose plan does not depend on its
+ * parameters' values (arrays unnested, no table read by them): always the
+ * generic plan, so that its executions neither plan again nor copy the
+ * parameters into the plan as constants (a plan cache builds custom plans
+ * for the first five executions, and again whenever it judges them
+ * cheaper).
+ */
+SPIPlanPtr
+ek_keep_generic_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+	if (plan == NULL)
+		elog(ERROR, "eventkit: SPI_prepare failed (%s) for: %s",
+			 SPI_result_code_string(SPI_result), sql);
+	SPI_keepplan(plan);
+	return plan;
+}
+
 /* A one-dimensional array of n elements (nulls may be NULL: none). */
 Datum
 ek_make_array(Datum *elems, bool *nulls, int n, Oid elemtype)

@@ -24,6 +24,7 @@
 
 extern void ek_spi_exec(const char *sql, int expected);
 extern SPIPlanPtr ek_keep_plan(const char *sql, int nargs, Oid *argtypes);
+extern SPIPlanPtr ek_keep_generic_plan(const char *sql, int nargs, Oid *argtypes);
 extern Datum ek_make_array(Datum *elems, bool *nulls, int n, Oid elemtype);
 extern Datum ek_spi_value(uint64 row, int col, bool *isnull);
 extern List *ek_spi_int_list(void);

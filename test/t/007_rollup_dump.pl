@@ -72,7 +72,7 @@ for my $db ('plain', 'custom')
 	{
 		is($node->safe_psql($db, $q), $before{$q}, "$db: same result for: " . substr($q, 0, 40));
 	}
-	is($node->safe_psql($db, q{SELECT count(*) FROM pg_indexes WHERE indexname = 'ev_batch_id_rollup_idx'}),
+	is($node->safe_psql($db, q{SELECT count(*) FROM pg_indexes WHERE indexname = 'ev_batch_id_brin' AND indexdef LIKE '%USING brin%'}),
 		'1', "$db: the batch_id index is restored");
 	is($node->safe_psql($db, q{SELECT eventkit.refresh_rollup('hourly')}),
 		'4', "$db: the next refresh folds the 4 events not folded before the dump");

@@ -307,8 +307,9 @@ compare_ids(const void *a, const void *b)
  * at rows dead once we commit, as after any DELETE) and the ids are left
  * in held[], in order, for the caller to settle.  Returns how many.
  * One descent of the index per id, where probing first and inserting
- * after would take two.  It never waits, so it cannot take part in a
- * deadlock; see claim_directly for what happens when it cannot decide.
+ * after would take two.  The index entries and those deletions are made
+ * under the ledger's claim lock (see the file's header); it never waits
+ * for another transaction, so it cannot take part in a deadlock.
  */
 static int
 insert_generation_rows(Oid ledger_relid, Oid gen_relid, int32 gen, IdEntry **cands, int n,

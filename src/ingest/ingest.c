@@ -179,6 +179,45 @@ write_conflicts(const StreamInfo *stream, SegmentEvent **c, int n, int64 batch_i
  */
 
 /*
+ * Sort the dedup verdicts of valid[] into statuses: new events to acc[],
+ * conflicts to conf[] (with their problem); pending ones are left for
+ * later.  before: if not NULL, only the events whose verdict there was
+ * DEDUP_PENDING (those ek_dedup_settle has just decided).
+ */
+static void
+classify_verdicts(IngestBatch *b, SegmentEvent **valid, int nvalid,
+				  const DedupVerdict *verdicts, const DedupVerdict *before,
+				  SegmentEvent **acc, int *nacc, SegmentEvent **conf, int *nconf)
+{
+	for (int i = 0; i < nvalid; i++)
+	{
+		int			idx = valid[i]->item - 1;
+
+		if (before != NULL && before[i] != DEDUP_PENDING)
+			continue;
+		switch (verdicts[i])
+		{
+			case DEDUP_NEW:
+				b->status[idx] = BATCH_ACCEPTED;
+				acc[(*nacc)++] = valid[i];
+				break;
+			case DEDUP_DUPLICATE:
+				b->status[idx] = BATCH_DUPLICATE;
+				break;
+			case DEDUP_CONFLICT:
+				b->status[idx] = BATCH_CONFLICT;
+				ek_add_problem(&valid[i]->problems, EK_REASON_CONFLICT,
+							   "messageId \"%s\" was already stored with different content; the first copy is kept",
+							   valid[i]->message_id);
+				conf[(*nconf)++] = valid[i];
+				break;
+			case DEDUP_PENDING:
+				break;
+		}
+	}
+}
+
+/*
  * The whole ingest of one batch, whose items are in b.  known: the
  * stream's catalog row if the caller has read it in this call, else NULL.
  */
@@ -202,6 +241,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	MemoryContext batch_cxt = CurrentMemoryContext;
 	CompiledPlan *plan;
 	bool		nudge_ledger;
+	DedupPending *pending;
 	EkRoleScope as_owner;
 	int			citus_nest = 0;
 
@@ -288,37 +328,36 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	/* the others are new, duplicates or conflicts (one owner scope for both) */
 	ek_as_owner_begin(&as_owner);
 	batch_id = ek_batches_next_id();
-	nudge_ledger = ek_dedup_claim(&stream, valid, nvalid, batch_id, verdicts);
+	nudge_ledger = ek_dedup_claim(&stream, valid, nvalid, batch_id, verdicts, &pending);
 	ek_as_role_end(&as_owner);
 	MemoryContextSwitchTo(batch_cxt);
-	for (int i = 0; i < nvalid; i++)
-	{
-		int			idx = valid[i]->item - 1;
-
-		switch (verdicts[i])
-		{
-			case DEDUP_NEW:
-				b->status[idx] = BATCH_ACCEPTED;
-				acc[nacc++] = valid[i];
-				break;
-			case DEDUP_DUPLICATE:
-				b->status[idx] = BATCH_DUPLICATE;
-				break;
-			case DEDUP_CONFLICT:
-				b->status[idx] = BATCH_CONFLICT;
-				ek_add_problem(&valid[i]->problems, EK_REASON_CONFLICT,
-							   "messageId \"%s\" was already stored with different content; the first copy is kept",
-							   valid[i]->message_id);
-				conf[nconf++] = valid[i];
-				break;
-		}
-	}
-	for (int i = 0; i < n; i++)
-		b->counts[b->status[i]]++;
+	classify_verdicts(b, valid, nvalid, verdicts, NULL, acc, &nacc, conf, &nconf);
 
 	/* the new ones into the stream, and the rollups' deltas of them */
 	if (ek_write_events(&stream, acc, nacc, batch_id, received_at))
 		ek_rollup_write_deltas(&stream, acc, nacc, batch_id, received_at);
+
+	/*
+	 * Ids other batches' claims held in flight: wait for those batches now
+	 * (after our write, so the waits overlap it), then write the events
+	 * whose holder aborted, which are ours to store.
+	 */
+	if (pending != NULL)
+	{
+		int			nfirst = nacc;
+		DedupVerdict *before = palloc(sizeof(DedupVerdict) * (nvalid + 1));
+
+		memcpy(before, verdicts, sizeof(DedupVerdict) * nvalid);
+		ek_as_owner_begin(&as_owner);
+		ek_dedup_settle(pending, verdicts);
+		ek_as_role_end(&as_owner);
+		MemoryContextSwitchTo(batch_cxt);
+		classify_verdicts(b, valid, nvalid, verdicts, before, acc, &nacc, conf, &nconf);
+		if (ek_write_events(&stream, acc + nfirst, nacc - nfirst, batch_id, received_at))
+			ek_rollup_write_deltas(&stream, acc + nfirst, nacc - nfirst, batch_id, received_at);
+	}
+	for (int i = 0; i < n; i++)
+		b->counts[b->status[i]]++;
 	if (citus_nest > 0)
 		AtEOXact_GUC(true, citus_nest);
 	MemoryContextSwitchTo(batch_cxt);

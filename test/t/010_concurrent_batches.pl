@@ -1,14 +1,14 @@
 
 # Copyright: eventkit authors
 #
-# Two clients ingest overlapping batches at the same time, as a collector
-# does when retries and re-sends of neighbouring batches race each other.
-# Batch k holds ids 40k .. 40k+99 in a shuffled order, so each batch shares
-# ids with the two before and the two after it, and two batches running
-# together each claim some shared ids first.  Ingest claims new ids without
-# waiting and must fall back to claiming in id order when an id is held by
-# a claim still in flight: no call may fail (no deadlock), and every id is
-# stored exactly once, with the calls' accepted counts adding up to it.
+# Two clients (four in the last round) ingest overlapping batches at the
+# same time, as a collector does when retries and re-sends of neighbouring
+# batches race each other.  Batch k holds ids 40k .. 40k+99 in a shuffled
+# order, so each batch shares ids with the two before and the two after it.
+# Ingest claims new ids without waiting, writes those events, and only then
+# waits for the batches holding its other ids in flight (pipeline/dedup/
+# dedup.c): no call may fail (no deadlock), and every id is stored exactly
+# once, with the calls' accepted counts adding up to it.
 
 use strict;
 use warnings;
@@ -52,6 +52,7 @@ close $fh;
 my $distinct = 40 * ($nbatches - 1) + 100;
 for my $round (1 .. $rounds)
 {
+	my $clients = $round == $rounds ? 4 : 2;
 	$node->safe_psql(
 		'postgres', q{
 SELECT eventkit.drop_stream(c.oid::regclass) FROM pg_class c WHERE c.oid = to_regclass('ov');
@@ -61,7 +62,7 @@ SELECT setval('next_batch', 1, false);
 	my ($out, $err) = ('', '');
 	IPC::Run::run(
 		[
-			'pgbench', '-n', '-c', '2', '-j', '2', '-t', $nbatches / 2,
+			'pgbench', '-n', '-c', $clients, '-j', $clients, '-t', $nbatches / $clients,
 			'-D', "round=$round", '-f', $script,
 			'-h', $node->host, '-p', $node->port, 'postgres'
 		],

@@ -22,11 +22,26 @@
  *	  A batch probes each sealed generation only for the ids that
  *	  generation's filter (ledger_filter.c) cannot rule out (a sealed
  *	  generation without a filter is probed for all of them), then inserts
- *	  the rest into the current generation straight away: the unique
- *	  index's check reports the ids a row there already holds, and only
- *	  those are looked up.  If such a row is still in flight, the batch's
- *	  direct claims are rolled back and its undecided ids are claimed in
- *	  order with INSERT ... ON CONFLICT, which waits for it.
+ *	  the rest into the current generation straight away, never waiting:
+ *	  the unique index's check reports the ids a row there already holds,
+ *	  and only those are looked up.  An id whose row is still in flight
+ *	  (another batch's claim, not yet committed) is left pending: the
+ *	  caller writes the batch's new events first and then settles the
+ *	  pending ids (ek_dedup_settle), waiting for each holder's transaction
+ *	  to end, so that the wait overlaps the write instead of serializing
+ *	  the batches.  A holder that committed makes the id a duplicate (or a
+ *	  conflict); one that aborted leaves the id to be claimed again, and
+ *	  the caller writes those events too.
+ *
+ *	  No deadlock between batches: the index entries of a batch's claims
+ *	  are inserted under the ledger's claim lock (claim_lock), so the claim
+ *	  sections of two batches never interleave: whoever claims first holds
+ *	  every id the two share, and a batch only ever waits for batches that
+ *	  claimed before it, which never wait for it.  (Only a second claim,
+ *	  of ids whose holder aborted, may find an id held by a later batch;
+ *	  should that later batch also wait for it, PostgreSQL's deadlock
+ *	  detector ends one of the two.  That needs an aborted batch and two
+ *	  more sharing its ids; it is not the normal path.)
  *
  *-------------------------------------------------------------------------
  */
@@ -34,6 +49,7 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -47,6 +63,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -106,16 +123,31 @@ key_hash32(const pg_uuid_t *k)
 #define SH_DECLARE
 #include "lib/simplehash.h"
 
-/* Prepared statements for one stream's current generation. */
+/* What this backend remembers of one stream's ledger between batches. */
 typedef struct LedgerPlans
 {
 	int32		stream_id;		/* hash key */
-	int32		gen;
-	SPIPlanPtr	claim;			/* insert into the current generation */
-	SPIPlanPtr	lookup;			/* ids in the current generation */
 	int32		min_sealed;		/* oldest sealed generation last seen */
 	TimestampTz last_size_check;	/* of the current generation, by ingest */
 } LedgerPlans;
+
+/*
+ * A batch's ids held by claims in flight when it claimed (ek_dedup_claim),
+ * settled after the batch's new events are written (ek_dedup_settle).
+ */
+struct DedupPending
+{
+	Oid			ledger_relid;
+	Oid			gen_relid;		/* the current generation (kept current by
+								 * our lock on the ledger) */
+	int32		gen;
+	SegmentEvent **events;
+	int			nevents;
+	int		   *repeat_of;
+	int64	   *kept;
+	IdEntry   **ids;			/* the pending ids, in claim order */
+	int			n;
+};
 
 /* Ingest looks at the current generation's size at most this often. */
 #define SIZE_CHECK_INTERVAL_MS 1000
@@ -151,43 +183,24 @@ get_plans(int32 stream_id)
 	p = hash_search(ledger_plans, &stream_id, HASH_ENTER, &found);
 	if (!found)
 	{
-		p->gen = 0;
-		p->claim = NULL;
-		p->lookup = NULL;
 		p->min_sealed = 0;
 		p->last_size_check = 0;
 	}
 	return p;
 }
 
+/*
+ * The claim lock of a stream's ledger (an object lock on the ledger's
+ * pg_class row, which nothing else takes): held only while a batch inserts
+ * its claims' index entries, never while waiting for another transaction,
+ * so the claim sections of batches are totally ordered (see the file's
+ * header).  Taken with LockAcquire rather than LockDatabaseObject, which
+ * would also accept invalidation messages with the generation open.
+ */
 static void
-prepare_generation_plans(LedgerPlans *p, int32 stream_id, int32 gen)
+claim_locktag(LOCKTAG *tag, Oid ledger_relid)
 {
-	Oid			claim_types[3] = {UUIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-	Oid			lookup_types[1] = {UUIDARRAYOID};
-	char	   *qgen = ek_ledger_generation_qname(stream_id, gen);
-
-	if (p->claim)
-		SPI_freeplan(p->claim);
-	if (p->lookup)
-		SPI_freeplan(p->lookup);
-	p->claim = NULL;
-	p->lookup = NULL;
-	p->claim = ek_keep_plan(psprintf("INSERT INTO %s AS l"
-									 " (message_key, gen, fingerprint, user_key_hash)"
-									 " SELECT x.k, %d, x.f, x.u"
-									 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-									 " pg_catalog.unnest($3)) AS x(k, f, u)"
-									 " ORDER BY x.k"
-									 " ON CONFLICT (message_key) DO NOTHING"
-									 " RETURNING l.message_key",
-									 qgen, gen),
-							3, claim_types);
-	p->lookup = ek_keep_plan(psprintf("SELECT message_key, fingerprint FROM %s"
-									   " WHERE message_key OPERATOR(pg_catalog.=) ANY ($1)",
-									   qgen),
-							  1, lookup_types);
-	p->gen = gen;
+	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, RelationRelationId, ledger_relid, 1);
 }
 
 /* The 64-bit hash of an event's user key, kept for forget_user. */
@@ -197,31 +210,6 @@ user_key_hash(const SegmentEvent *ev)
 	const char *k = ev->user_id ? ev->user_id : ev->anonymous_id;
 
 	return k ? (int64) ek_id_hash64(k, strlen(k)) : 0;
-}
-
-/*
- * Record verdicts for the rows of a (message_key, fingerprint) result:
- * each names an id already stored.
- */
-static void
-apply_stored(idmap_hash *ids, SegmentEvent **events, DedupVerdict *verdicts,
-			 int64 *kept)
-{
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		bool		isnull;
-		pg_uuid_t  *key = DatumGetUUIDP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		int64		fp = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-		IdEntry    *e = idmap_lookup(ids, *key);
-
-		if (e == NULL || e->verdict != 0)
-			continue;
-		e->verdict = 's';
-		kept[e->first] = fp;
-		verdicts[e->first] = events[e->first]->fingerprint == fp ?
-			DEDUP_DUPLICATE : DEDUP_CONFLICT;
-	}
 }
 
 /*
@@ -319,13 +307,15 @@ compare_ids(const void *a, const void *b)
  * at rows dead once we commit, as after any DELETE) and the ids are left
  * in held[], in order, for the caller to settle.  Returns how many.
  * One descent of the index per id, where probing first and inserting
- * after would take two.  It never waits, so it cannot take part in a
- * deadlock; see claim_directly for what happens when it cannot decide.
+ * after would take two.  The index entries and those deletions are made
+ * under the ledger's claim lock (see the file's header); it never waits
+ * for another transaction, so it cannot take part in a deadlock.
  */
 static int
-insert_generation_rows(Oid gen_relid, int32 gen, IdEntry **cands, int n,
+insert_generation_rows(Oid ledger_relid, Oid gen_relid, int32 gen, IdEntry **cands, int n,
 					   SegmentEvent **events, IdEntry **held)
 {
+	LOCKTAG		claim_tag;
 	Relation	rel = table_open(gen_relid, RowExclusiveLock);
 	List	   *indexes = RelationGetIndexList(rel);
 	Relation	idx;
@@ -371,6 +361,10 @@ insert_generation_rows(Oid gen_relid, int32 gen, IdEntry **cands, int n,
 	table_multi_insert(rel, slots, n, cid, EK_APPEND_INSERT_OPTIONS,
 					   ek_bulk_insert_for(bistate, rel));
 	ek_end_bulk_insert(bistate);
+
+	/* the claim section: index entries only, under the claim lock */
+	claim_locktag(&claim_tag, ledger_relid);
+	(void) LockAcquire(&claim_tag, ExclusiveLock, false, false);
 	for (int i = 0; i < n; i++)
 	{
 		bool		isnull = false;
@@ -384,132 +378,207 @@ insert_generation_rows(Oid gen_relid, int32 gen, IdEntry **cands, int n,
 	}
 	if (nheld > 0)
 	{
-		/* our rows must be visible to us before we can delete them */
+		/*
+		 * Our rows must be visible to us before we can delete them.  Still
+		 * under the claim lock: a reader (wait_for_holders, under the lock
+		 * in share mode) never sees such a row before it is deleted, when
+		 * it would look like a live claim of ours.
+		 */
 		CommandCounterIncrement();
 		for (int i = 0; i < nheld; i++)
 			simple_heap_delete(rel, &dead[i]);
 		CommandCounterIncrement();
 	}
+	LockRelease(&claim_tag, ExclusiveLock, false);
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);
 	return nheld;
 }
 
 /*
- * Claim cands (sorted) with INSERT ... ON CONFLICT DO NOTHING; those not
- * inserted were claimed by another session meanwhile and are looked up.
+ * Claim open[] (sorted, undecided) in the current generation without
+ * waiting for anybody (insert_generation_rows), then look up the ids a row
+ * there already holds, with the latest snapshot: a committed row decides
+ * the id (duplicate or conflict).  The claimed ids are new.  Those held by
+ * a row not committed (a claim still in flight, or one that has just
+ * ended) are left undecided, with the verdict DEDUP_PENDING, at the front
+ * of open[] in order; returns how many.
  */
-static void
-claim_with_upsert(LedgerPlans *plans, idmap_hash *ids, SegmentEvent **events,
-				  IdEntry **cands, int n, DedupVerdict *verdicts, int64 *kept)
+static int
+claim_current(Oid ledger_relid, Oid gen_relid, int32 gen, IdEntry **open, int nopen,
+			  SegmentEvent **events, DedupVerdict *verdicts, int64 *kept)
 {
-	Datum	   *ckey = palloc(sizeof(Datum) * n);
-	Datum	   *cfp = palloc(sizeof(Datum) * n);
-	Datum	   *cuser = palloc(sizeof(Datum) * n);
-	Datum		args[3];
-	int			rc;
-	bool		isnull;
-
-	for (int i = 0; i < n; i++)
-	{
-		SegmentEvent *ev = events[cands[i]->first];
-
-		ckey[i] = UUIDPGetDatum(&cands[i]->key);
-		cfp[i] = Int64GetDatum(ev->fingerprint);
-		cuser[i] = Int64GetDatum(user_key_hash(ev));
-	}
-	args[0] = ek_make_array(ckey, NULL, n, UUIDOID);
-	args[1] = ek_make_array(cfp, NULL, n, INT8OID);
-	args[2] = ek_make_array(cuser, NULL, n, INT8OID);
-	rc = SPI_execute_plan(plans->claim, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "eventkit: ledger claim failed: %s", SPI_result_code_string(rc));
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		pg_uuid_t  *key = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r],
-													  SPI_tuptable->tupdesc, 1, &isnull));
-		IdEntry    *e = idmap_lookup(ids, *key);
-
-		if (e != NULL)
-		{
-			e->verdict = 'n';
-			kept[e->first] = events[e->first]->fingerprint;
-		}
-	}
-	if (SPI_processed < (uint64) n)
-	{
-		/* args[0] still holds the keys */
-		rc = SPI_execute_snapshot(plans->lookup, args, NULL, GetLatestSnapshot(),
-								  InvalidSnapshot, false, false, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "eventkit: ledger lookup failed: %s", SPI_result_code_string(rc));
-		apply_stored(ids, events, verdicts, kept);
-	}
-}
-
-/*
- * The common case: claim the undecided ids (sorted) in the current
- * generation without waiting for anybody (insert_generation_rows), then
- * look up the ids a row there already holds.  If one of them is held by
- * a claim that has not committed (still in flight, or just rolled back),
- * deciding it means waiting for that transaction, and waiting while we
- * hold claims out of order could deadlock with it: so the whole attempt
- * is rolled back (a subtransaction) and the caller claims in order with
- * INSERT ... ON CONFLICT instead.  Ids found committed keep their
- * verdicts either way.  Not used once the transaction has many
- * subtransactions, so that a loop of ingest calls in one transaction
- * cannot overflow the subtransaction cache.
- */
-typedef struct DirectClaim
-{
-	Oid			gen_relid;
-	int32		gen;
-	IdEntry   **cands;
-	int			n;
-	SegmentEvent **events;
-	DedupVerdict *verdicts;
-	int64	   *kept;
-} DirectClaim;
-
-static void
-claim_directly_cb(void *arg)
-{
-	DirectClaim *c = (DirectClaim *) arg;
-	IdEntry   **held = palloc(sizeof(IdEntry *) * c->n);
+	IdEntry   **held = palloc(sizeof(IdEntry *) * nopen);
 	int			nheld;
+	int			nleft = 0;
 
-	nheld = insert_generation_rows(c->gen_relid, c->gen, c->cands, c->n, c->events, held);
+	nheld = insert_generation_rows(ledger_relid, gen_relid, gen, open, nopen, events, held);
+	for (int i = 0; i < nopen; i++)
+		open[i]->verdict = 'n';
+	for (int i = 0; i < nheld; i++)
+		held[i]->verdict = 0;
 	if (nheld > 0)
 	{
 		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-		int			found = probe_generation(c->gen_relid, snap, held, nheld,
-											 c->events, c->verdicts, c->kept);
 
+		(void) probe_generation(gen_relid, snap, held, nheld, events, verdicts, kept);
 		UnregisterSnapshot(snap);
-		if (found < nheld)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("message id claimed by a transaction still in progress")));
 	}
+	for (int i = 0; i < nopen; i++)
+	{
+		IdEntry    *e = open[i];
+
+		if (e->verdict == 'n')
+		{
+			kept[e->first] = events[e->first]->fingerprint;
+			verdicts[e->first] = DEDUP_NEW;
+		}
+		else if (e->verdict == 0)
+		{
+			verdicts[e->first] = DEDUP_PENDING;
+			open[nleft++] = e;
+		}
+	}
+	pfree(held);
+	return nleft;
 }
 
+/*
+ * Whether the row in slot (just returned by a dirty scan, in flight) was
+ * inserted and deleted by the same transaction: another batch's claim row
+ * for an id it found held (insert_generation_rows), which can never
+ * become live.  The dirty snapshot shows such a row as "in insertion".
+ */
 static bool
-claim_directly(DirectClaim *c)
+deleted_by_inserter(TupleTableSlot *slot)
 {
-	ErrorData  *edata;
+	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+	HeapTupleHeader t;
+	bool		result;
 
-	if (MyProc->subxidStatus.count >= PGPROC_MAX_CACHED_SUBXIDS / 2)
-		return false;
-	edata = ek_run_in_subtransaction(claim_directly_cb, c);
-	if (edata == NULL)
-		return true;
-	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-		ReThrowError(edata);
-	FreeErrorData(edata);
-	return false;
+	LockBuffer(bslot->buffer, BUFFER_LOCK_SHARE);
+	t = bslot->base.tuple->t_data;
+	result = !(t->t_infomask & (HEAP_XMAX_INVALID | HEAP_XMAX_IS_MULTI)) &&
+		!HEAP_XMAX_IS_LOCKED_ONLY(t->t_infomask) &&
+		TransactionIdEquals(HeapTupleHeaderGetRawXmax(t), HeapTupleHeaderGetRawXmin(t));
+	LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
+	return result;
 }
 
-/* In-batch repeats: compared with the copy that is kept. */
+/*
+ * Wait for the transactions holding the pending ids open[] (in order), and
+ * decide those whose holder committed.  An id's rows are read with a dirty
+ * snapshot, which also sees rows in flight and says whose they are (as
+ * the unique index's own check does); after each wait the id is read
+ * again.  A committed row decides the id; else a claim row in flight is
+ * waited for: that is the holder, which claimed before us.  Rows that
+ * other batches inserted and deleted again (they found the id held too:
+ * they may be later batches, waiting for us) are waited for only when
+ * nothing else holds the id, which takes an aborted holder.  Ids left
+ * undecided have no row any more (their holder aborted, or a deletion
+ * committed): the caller claims them.  Waits only; holds no claim lock.
+ */
+static void
+wait_for_holders(Oid ledger_relid, Oid gen_relid, IdEntry **open, int nopen,
+				 SegmentEvent **events, DedupVerdict *verdicts, int64 *kept)
+{
+	LOCKTAG		claim_tag;
+	Relation	rel = table_open(gen_relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	Relation	idx;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+	SnapshotData dirty;
+
+	if (list_length(indexes) != 1)
+		elog(ERROR, "eventkit: ledger generation \"%s\" must have exactly one index",
+			 RelationGetRelationName(rel));
+	idx = index_open(linitial_oid(indexes), AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	InitDirtySnapshot(dirty);
+	scan = index_beginscan(rel, idx, &dirty, 1, 0);
+	claim_locktag(&claim_tag, ledger_relid);
+	for (int i = 0; i < nopen; i++)
+	{
+		IdEntry    *e = open[i];
+
+		for (;;)
+		{
+			ScanKeyData key;
+			TransactionId xwait = InvalidTransactionId;
+			TransactionId xdead = InvalidTransactionId;
+			ItemPointerData tid;
+			ItemPointerData dead_tid;
+			bool		stored = false;
+			int64		fp = 0;
+
+			CHECK_FOR_INTERRUPTS();
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ,
+						UUIDPGetDatum(&e->key));
+			key.sk_collation = idx->rd_indcollation[0];
+			/* no claim section half done meanwhile (released before waiting) */
+			(void) LockAcquire(&claim_tag, ShareLock, false, false);
+			index_rescan(scan, &key, 1, NULL, 0);
+			while (!stored && index_getnext_slot(scan, ForwardScanDirection, slot))
+			{
+				bool		isnull;
+				TransactionId x;
+
+				/* set by the visibility check of the row just returned */
+				x = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+				if (!TransactionIdIsValid(x))
+				{
+					stored = true;
+					fp = DatumGetInt64(slot_getattr(slot, 3, &isnull));
+				}
+				else if (TransactionIdIsValid(xwait))
+					continue;
+				else if (TransactionIdIsValid(dirty.xmin) && deleted_by_inserter(slot))
+				{
+					if (!TransactionIdIsValid(xdead))
+					{
+						xdead = x;
+						dead_tid = slot->tts_tid;
+					}
+				}
+				else
+				{
+					xwait = x;
+					tid = slot->tts_tid;
+				}
+			}
+			LockRelease(&claim_tag, ShareLock, false);
+			if (!stored && !TransactionIdIsValid(xwait) && TransactionIdIsValid(xdead))
+			{
+				xwait = xdead;
+				tid = dead_tid;
+			}
+			if (!stored && TransactionIdIsValid(xwait))
+			{
+				/* the holder (or a deleter) is in flight: wait, then look again */
+				XactLockTableWait(xwait, rel, &tid, XLTW_InsertIndexUnique);
+				continue;
+			}
+			if (stored)
+			{
+				e->verdict = 's';
+				kept[e->first] = fp;
+				verdicts[e->first] = events[e->first]->fingerprint == fp ?
+					DEDUP_DUPLICATE : DEDUP_CONFLICT;
+			}
+			break;
+		}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+}
+
+/*
+ * In-batch repeats: compared with the copy that is kept; pending while
+ * their first occurrence is.
+ */
 static void
 settle_repeats(SegmentEvent **events, int nevents, const int *repeat_of,
 			   const int64 *kept, DedupVerdict *verdicts)
@@ -520,8 +589,11 @@ settle_repeats(SegmentEvent **events, int nevents, const int *repeat_of,
 		{
 			int			first = repeat_of[i];
 
-			verdicts[i] = events[i]->fingerprint == kept[first] ?
-				DEDUP_DUPLICATE : DEDUP_CONFLICT;
+			if (verdicts[first] == DEDUP_PENDING)
+				verdicts[i] = DEDUP_PENDING;
+			else
+				verdicts[i] = events[i]->fingerprint == kept[first] ?
+					DEDUP_DUPLICATE : DEDUP_CONFLICT;
 		}
 	}
 }
@@ -565,15 +637,19 @@ claim_distributed(int32 stream_id, idmap_hash *ids, SegmentEvent **events,
 
 /*
  * Decide, for each event, whether it is new, a duplicate or a conflict,
- * and claim the new ones in the ledger.  Returns true when the current
- * generation holds more than eventkit.ledger_generation_rows ids: the
- * caller then asks the ledger job to rotate (ingest never does).  Runs
- * as the extension owner, who owns the ledger; the caller is connected to
- * SPI.
+ * and claim the new ones in the ledger, without waiting for other
+ * transactions.  An event whose id a claim still in flight holds gets
+ * DEDUP_PENDING, and *pending is set: the caller writes the new events,
+ * then calls ek_dedup_settle(*pending, verdicts); else *pending is NULL.
+ * Returns true when the current generation holds more than
+ * eventkit.ledger_generation_rows ids: the caller then asks the ledger job
+ * to rotate (ingest never does).  Runs as the extension owner, who owns
+ * the ledger; the caller is connected to SPI.  What *pending refers to is
+ * allocated in the caller's memory context.
  */
 bool
 ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
-			   int64 batch_id, DedupVerdict *verdicts)
+			   int64 batch_id, DedupVerdict *verdicts, DedupPending **pending)
 {
 	idmap_hash *ids;
 	int64	   *kept = palloc(sizeof(int64) * nevents);
@@ -585,6 +661,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	LedgerState state;
 	int32		gen;
 	Oid			cur_relid;
+	Oid			ledger_relid;
 	int32	   *sealed;
 	int64	   *filter_bytes;
 	int			nsealed;
@@ -594,6 +671,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	IdEntry   **open;			/* the undecided ones */
 	int			nopen;
 
+	*pending = NULL;
 	if (nevents == 0)
 		return false;
 
@@ -634,15 +712,14 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	 * latest snapshot shows the generation every concurrent ingest uses.
 	 */
 	ek_as_owner_begin(&as_owner);
-	LockRelationOid(ek_ledger_relid(stream->stream_id, false), RowExclusiveLock);
+	ledger_relid = ek_ledger_relid(stream->stream_id, false);
+	LockRelationOid(ledger_relid, RowExclusiveLock);
 	plans = get_plans(stream->stream_id);
 	ek_generations_read_state(stream->stream_id, &state);
 	gen = state.current;
 	sealed = state.sealed;
 	filter_bytes = state.filter_bytes;
 	nsealed = state.nsealed;
-	if (plans->gen != gen)
-		prepare_generation_plans(plans, stream->stream_id, gen);
 
 	/* generations dropped since the last batch: forget their filters */
 	if (nsealed > 0 && sealed[nsealed - 1] != plans->min_sealed)
@@ -703,33 +780,25 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 		UnregisterSnapshot(snap);
 	}
 
-	/* claim the rest in the current generation */
+	/* claim the rest in the current generation; what is in flight waits */
 	cur_relid = current_generation_relid(stream->stream_id, gen);
 	if (nopen > 0)
+		nopen = claim_current(ledger_relid, cur_relid, gen, open, nopen,
+							  events, verdicts, kept);
+	if (nopen > 0)
 	{
-		DirectClaim c = {cur_relid, gen, open, nopen, events, verdicts, kept};
+		DedupPending *p = palloc(sizeof(DedupPending));
 
-		if (claim_directly(&c))
-		{
-			for (int i = 0; i < nopen; i++)
-			{
-				if (open[i]->verdict != 0)
-					continue;	/* held by a committed row: looked up */
-				open[i]->verdict = 'n';
-				kept[open[i]->first] = events[open[i]->first]->fingerprint;
-			}
-		}
-		else
-		{
-			IdEntry   **cands = palloc(sizeof(IdEntry *) * nopen);
-			int			n = 0;
-
-			for (int i = 0; i < nopen; i++)
-				if (open[i]->verdict == 0)
-					cands[n++] = open[i];
-			if (n > 0)
-				claim_with_upsert(plans, ids, events, cands, n, verdicts, kept);
-		}
+		p->ledger_relid = ledger_relid;
+		p->gen_relid = cur_relid;
+		p->gen = gen;
+		p->events = events;
+		p->nevents = nevents;
+		p->repeat_of = repeat_of;
+		p->kept = kept;
+		p->ids = open;
+		p->n = nopen;
+		*pending = p;
 	}
 
 	/* over the size limit: ask the ledger job to rotate (ingest never does) */
@@ -744,7 +813,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	{
 		IdEntry    *e = entries[i];
 
-		if (e->verdict == 0)
+		if (e->verdict == 0 && verdicts[e->first] != DEDUP_PENDING)
 			elog(ERROR, "eventkit: message id \"%s\" was neither claimed nor found in the ledger",
 				 e->id);
 	}
@@ -752,6 +821,45 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	settle_repeats(events, nevents, repeat_of, kept, verdicts);
 	ek_as_role_end(&as_owner);
 	return nudge;
+}
+
+/*
+ * Settle the ids ek_dedup_claim left pending: wait for the transactions
+ * that held them, in the ids' order; an id whose holder committed is a
+ * duplicate or a conflict, one whose holder aborted is claimed now
+ * (without waiting, as before; what is held again is waited for in turn).
+ * Each DEDUP_PENDING verdict becomes DEDUP_NEW (claimed now: the caller
+ * writes those events), DEDUP_DUPLICATE or DEDUP_CONFLICT.  Called after
+ * the batch's new events are written, so that the waits overlap that
+ * work.  Runs as the extension owner; the caller is connected to SPI.
+ */
+void
+ek_dedup_settle(DedupPending *p, DedupVerdict *verdicts)
+{
+	IdEntry   **open = p->ids;
+	int			nopen = p->n;
+	EkRoleScope as_owner;
+
+	ek_as_owner_begin(&as_owner);
+	while (nopen > 0)
+	{
+		wait_for_holders(p->ledger_relid, p->gen_relid, open, nopen, p->events, verdicts,
+						 p->kept);
+		nopen = keep_undecided(open, NULL, nopen);
+		if (nopen > 0)
+			nopen = claim_current(p->ledger_relid, p->gen_relid, p->gen, open, nopen,
+								  p->events, verdicts, p->kept);
+	}
+	for (int i = 0; i < p->n; i++)
+	{
+		IdEntry    *e = p->ids[i];
+
+		if (verdicts[e->first] == DEDUP_PENDING)
+			elog(ERROR, "eventkit: message id \"%s\" was neither claimed nor found in the ledger",
+				 e->id);
+	}
+	settle_repeats(p->events, p->nevents, p->repeat_of, p->kept, verdicts);
+	ek_as_role_end(&as_owner);
 }
 
 /* ---------------------------------------------------------------------
@@ -796,19 +904,7 @@ ek_dedup_drop_ledger(int32 stream_id)
 	}
 	ek_ledger_drop(stream_id);
 	if (ledger_plans != NULL)
-	{
-		bool		found;
-		LedgerPlans *p = hash_search(ledger_plans, &stream_id, HASH_FIND, &found);
-
-		if (found)
-		{
-			if (p->claim)
-				SPI_freeplan(p->claim);
-			if (p->lookup)
-				SPI_freeplan(p->lookup);
-			hash_search(ledger_plans, &stream_id, HASH_REMOVE, NULL);
-		}
-	}
+		(void) hash_search(ledger_plans, &stream_id, HASH_REMOVE, NULL);
 	ek_ledger_filter_forget(stream_id, 0);
 }
 

@@ -19,11 +19,16 @@ typedef enum DedupVerdict
 {
 	DEDUP_NEW,
 	DEDUP_DUPLICATE,
-	DEDUP_CONFLICT
+	DEDUP_CONFLICT,
+	DEDUP_PENDING				/* held by a claim in flight: ek_dedup_settle */
 } DedupVerdict;
 
+/* a batch's ids held by claims in flight, to settle after its write */
+typedef struct DedupPending DedupPending;
+
 extern bool ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
-						   int64 batch_id, DedupVerdict *verdicts);
+						   int64 batch_id, DedupVerdict *verdicts, DedupPending **pending);
+extern void ek_dedup_settle(DedupPending *pending, DedupVerdict *verdicts);
 extern void ek_dedup_create_ledger(int32 stream_id);
 extern void ek_dedup_drop_ledger(int32 stream_id);
 extern char *ek_dedup_create_dist_ledger(int32 stream_id, Oid stream_relid);

@@ -2,7 +2,9 @@
 --
 -- psql variables: events (events sent, incl. re-sent duplicates), batch (events
 -- per batch), rts (the run's reference receive time, whole seconds, UTC),
--- flatfile (server-side path for the flattened COPY file).
+-- flatfile (server-side path for the flattened COPY file), small (optional, 0:
+-- 1 makes small events of about 300 bytes: three properties and the library
+-- in the context, instead of about 1 KB with products, page and user agent).
 --
 -- Everything is derived from the event index with hashint8extended()/md5();
 -- nothing uses random(), so two runs with the same rts produce the same bytes.
@@ -21,12 +23,16 @@
 -- carry timestamp.
 
 \set ON_ERROR_STOP 1
+\if :{?small}
+\else
+\set small 0
+\endif
 SET client_min_messages = warning;
 SET timezone = 'UTC';
 
 CREATE TABLE bench_meta (k text PRIMARY KEY, v text NOT NULL);
 INSERT INTO bench_meta VALUES ('events', :'events'), ('batch', :'batch'), ('rts', :'rts'),
-	('span_ms', '259200000');
+	('span_ms', '259200000'), ('small', :'small');
 
 CREATE FUNCTION bench_meta_int(key text) RETURNS bigint
 LANGUAGE sql STABLE AS $$ SELECT v::bigint FROM bench_meta WHERE k = key $$;
@@ -61,7 +67,7 @@ SELECT u.eid,
 	   '{"type":"track","event":"' || d.evname || '"'
 		 || CASE WHEN d.known THEN ',"userId":"' || d.user_id || '"' ELSE '' END
 		 || CASE WHEN d.web OR NOT d.known THEN ',"anonymousId":"' || d.anon || '"' ELSE '' END
-		 || ',"properties":' || pr.props || ',"context":' || c.ctx
+		 || ',"properties":' || sz.props || ',"context":' || sz.ctx
 		 || ',"messageId":"' || d.message_id || '"'
 		 || CASE WHEN d.web
 				 THEN ',"integrations":{},"originalTimestamp":"' || bench_fmt(d.t_evt)
@@ -73,7 +79,7 @@ SELECT u.eid,
 	   -- Segment's corrected time: received - (sentAt - originalTimestamp) for web
 	   -- events, timestamp for server events.
 	   CASE WHEN d.web THEN u.rcv - d.lag_ms * interval '1 ms' ELSE d.t_evt END,
-	   pr.props, c.ctx
+	   sz.props, sz.ctx
   FROM unnest(eids, rcvs) AS u(eid, rcv)
  CROSS JOIN LATERAL (
 	SELECT hashint8extended(u.eid, 11) & 9223372036854775807 AS h1,
@@ -136,6 +142,16 @@ SELECT u.eid,
 		   || '","page":{"path":"' || d.path || '","url":"https://shop.example.com' || d.path
 		   || '"},"userAgent":"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Mobile Safari/537.36"}'
 		   END AS ctx) c
+ CROSS JOIN LATERAL (
+	-- small events (bench_meta 'small' = 1): the order's id, revenue and
+	-- currency, and the library alone in the context
+	SELECT CASE WHEN sm.small THEN '{"order_id":"o' || u.eid || '","revenue":' || p.revenue
+									|| ',"currency":"' || (ARRAY['USD', 'EUR', 'GBP', 'JPY'])[1 + h.h2 % 4] || '"}'
+				ELSE pr.props END AS props,
+		   CASE WHEN NOT sm.small THEN c.ctx
+				WHEN d.web THEN '{"library":{"name":"analytics.js","version":"next-1.55.0"}}'
+				ELSE '{"library":{"name":"analytics-node","version":"1.3.0"}}' END AS ctx
+	  FROM (SELECT v = '1' AS small FROM bench_meta WHERE k = 'small') sm) sz
 $$;
 
 -- Corrected event time by Segment's rule, from the JSON (sanity check below).

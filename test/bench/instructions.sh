@@ -10,7 +10,8 @@
 # against a 1.3 catalog); s_noplan has the stage on.  gen.sql's events are
 # its worst case: ~49% carry both ids, and the links are new (a fresh
 # stream), about 0.6 link rows per event in the first 20,000.
-# CGOUT=dir keeps the callgrind files (callgrind_annotate); IDENTITY=0 skips s_noid; ONLY_IDENTITY=1 runs only s_noplan and s_noid.
+# CGOUT=dir keeps the callgrind files (callgrind_annotate); IDENTITY=0 skips s_noid; ONLY_IDENTITY=1 runs only s_noplan and s_noid;
+# SMALL=1 sends gen.sql's small events (~370 bytes instead of ~1 KB).
 # Postgres runs in single-user mode: no other process takes part, and the
 # counts are the same whatever else the machine is doing, so two builds
 # compare on a shared machine where wall-clock benchmarks swing by 20%.
@@ -35,7 +36,7 @@ as_pg $PGB/pg_ctl -D $W/data -l $W/log -w start >/dev/null
 P="$PGB/psql -X -q -h $W -p ${PORT:-54400} -U postgres"
 as_pg $P -d postgres -c "CREATE DATABASE bench"
 as_pg mkdir -p $W/batches
-as_pg $P -d bench -v events=$events -v batch=1000 -v rts='2026-12-01 00:00:00+00' -v flatfile=$W/flat.tsv -v batchdir=$W/batches -f $HERE/gen.sql >/dev/null
+as_pg $P -d bench -v events=$events -v batch=1000 -v rts='2026-12-01 00:00:00+00' -v flatfile=$W/flat.tsv -v batchdir=$W/batches -v small=${SMALL:-0} -f $HERE/gen.sql >/dev/null
 as_pg $P -d bench -c "CREATE EXTENSION eventkit" -c "CREATE EXTENSION hll" >/dev/null
 # s_rollup lives alone in a copy of this database (bench_r): the catalog tables
 # every stream shares (eventkit.identity_links above all) are then as empty when

@@ -26,6 +26,8 @@
 #              PLAN (1: 0 skips eventkit_plan)
 #              IDENTITY (0: 1 adds eventkit_noid)
 #              ONLY_1C (0: 1 skips eventkit_1c_jsonb and eventkit_2c)
+#              SMALL (0: 1 sends small events of about 300 bytes instead of about
+#                1 KB, see gen.sql; it sets PLAN=0: the plan describes the large ones)
 #              KEEP (0: 1 keeps the cluster directory for inspection)
 set -euo pipefail
 
@@ -43,6 +45,8 @@ MALLOC_TUNE=${MALLOC_TUNE:-0}
 PLAN=${PLAN:-1}
 IDENTITY=${IDENTITY:-0}
 ONLY_1C=${ONLY_1C:-0}
+SMALL=${SMALL:-0}
+[ "$SMALL" = 1 ] && PLAN=0
 export LC_ALL=C.UTF-8
 export PGTZ=UTC
 unset PGHOST PGPORT PGUSER PGDATABASE PGSERVICE
@@ -169,7 +173,7 @@ log "generating $EVENTS events in $NB batches of $BATCH (reference time $RTS)"
 t0=$(now_ns)
 as_pg mkdir -p "$W/batches"
 as_pg "${PSQL[@]}" -d bench -v events="$EVENTS" -v batch="$BATCH" -v rts="$RTS" \
-	-v flatfile="$W/flat.tsv" -v batchdir="$W/batches" -f "$HERE/gen.sql" >/dev/null
+	-v flatfile="$W/flat.tsv" -v batchdir="$W/batches" -v small="$SMALL" -f "$HERE/gen.sql" >/dev/null
 t1=$(now_ns)
 DISTINCT=$(q "SELECT v FROM bench_meta WHERE k = 'distinct'")
 NBATCHES=$(q "SELECT v FROM bench_meta WHERE k = 'batches'")

@@ -460,7 +460,7 @@ echo "events=$EVENTS (distinct $DISTINCT, re-sent $(( EVENTS - DISTINCT ))) batc
 	"measured in $(( (TEND - TSTART) / 1000000000 ))s"
 line copy
 line insert_select "  (reference 0.34)"
-line eventkit_1c "  (goal >= 0.50)" " (eventkit not installed)"
+line eventkit_1c "  (goal >= 0.75)" " (eventkit not installed)"
 line eventkit_1c_jsonb "  (payload::jsonb)" " (eventkit not installed)"
 line eventkit_2c "" " (eventkit not installed)"
 if [ "$IDENTITY" = 1 ]; then
@@ -475,7 +475,7 @@ if [ "$IDENTITY" = 1 ]; then
 			"$(awk -v a="$withid" -v b="$noid" 'BEGIN { printf "%.1f", (1 - a / b) * 100 }')"
 	fi
 fi
-[ "$PLAN" = 1 ] && line eventkit_plan "  (goal >= 0.50, plan attached)" " (eventkit not installed)"
+[ "$PLAN" = 1 ] && line eventkit_plan "  (goal >= 0.75, plan attached)" " (eventkit not installed)"
 if [ "$BIG" = 1 ]; then
 	if [ -n "${RATES[eventkit_10M]:-}" ] && [ -n "${RATES[eventkit_1c]:-}" ]; then
 		# shellcheck disable=SC2086

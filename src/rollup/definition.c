@@ -1079,7 +1079,14 @@ ek_rollup_append_column_defs(StringInfo buf, const RollupDef *def, bool delta, b
 	}
 }
 
-/* CREATE TABLE for the rollup table, with its unique key */
+/*
+ * CREATE TABLE for the rollup table, with its unique key.  fillfactor 50:
+ * a refresh updates most of the groups it touches in place, and a page
+ * filled to half keeps room for a new version of each of its rows, so that
+ * the update is HOT (same page, no new entry in the key's index: the key
+ * columns never change) and the page is pruned when next read.  Full, every
+ * update of a row went to another page with a new index entry.
+ */
 char *
 ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keyname)
 {
@@ -1094,7 +1101,7 @@ ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keynam
 					 EK_ROLLUP_SKIPPED_COLUMN, quote_identifier(keyname));
 	foreach(lc, def->dims)
 		appendStringInfo(&buf, ", %s", col(((RollupDim *) lfirst(lc))->name, NULL));
-	appendStringInfoString(&buf, "))");
+	appendStringInfoString(&buf, ")) WITH (fillfactor = 50)");
 	return buf.data;
 }
 

@@ -239,6 +239,38 @@ compare_key_pos(const void *a, const void *b)
 }
 
 /*
+ * Read the claim's rows from SPI_tuptable: (message_id, user_key,
+ * fingerprint, claimed by this call).  Rows of other (user key, id) pairs
+ * are skipped; every id of the batch must be there.  by_id orders the
+ * positions by id (find_pos).
+ */
+static void
+read_claims(char **ids, char **keys, const int *by_id, int n,
+			bool *found, bool *claimed, int64 *stored_fp)
+{
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *id = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *key = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+		int			pos = find_pos(ids, by_id, n, id);
+
+		CHECK_FOR_INTERRUPTS();
+		if (pos < 0 || found[pos] || strcmp(keys[pos], key) != 0)
+			continue;
+		found[pos] = true;
+		claimed[pos] = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		stored_fp[pos] = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	}
+	for (int i = 0; i < n; i++)
+		if (!found[i])
+			elog(ERROR, "eventkit: message id \"%s\" was neither claimed nor found in the distributed ledger",
+				 ids[i]);
+}
+
+/*
  * Most rows claimed in one statement (3 parameters a row, within the
  * protocol's 65535); a larger batch takes the two statements below.
  */
@@ -301,26 +333,7 @@ claim_values(const char *q, char **ids, int64 *fps, char **keys, int n, int64 to
 	if (rc != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "eventkit: distributed ledger claim failed: %s",
 			 SPI_result_code_string(rc));
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		char	   *id = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
-		char	   *key = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
-		int			pos = find_pos(ids, by_id, n, id);
-
-		CHECK_FOR_INTERRUPTS();
-		if (pos < 0 || found[pos] || strcmp(keys[pos], key) != 0)
-			continue;
-		found[pos] = true;
-		claimed[pos] = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-		stored_fp[pos] = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	}
-	for (int i = 0; i < n; i++)
-		if (!found[i])
-			elog(ERROR, "eventkit: message id \"%s\" was neither claimed nor found in the distributed ledger",
-				 ids[i]);
+	read_claims(ids, keys, by_id, n, found, claimed, stored_fp);
 }
 
 /*
@@ -413,25 +426,6 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: distributed ledger lookup failed: %s",
 			 SPI_result_code_string(rc));
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		char	   *id = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
-		char	   *key = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
-		int			pos = find_pos(ids, order, n, id);
-
-		CHECK_FOR_INTERRUPTS();
-		/* user_key = ANY and message_id = ANY: pairs of other events too */
-		if (pos < 0 || found[pos] || strcmp(keys[pos], key) != 0)
-			continue;
-		found[pos] = true;
-		claimed[pos] = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-		stored_fp[pos] = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	}
-	for (int i = 0; i < n; i++)
-		if (!found[i])
-			elog(ERROR, "eventkit: message id \"%s\" was neither claimed nor found in the distributed ledger",
-				 ids[i]);
+	/* user_key = ANY and message_id = ANY: pairs of other events too */
+	read_claims(ids, keys, order, n, found, claimed, stored_fp);
 }

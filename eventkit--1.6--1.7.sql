@@ -11,3 +11,14 @@
  * fails it.  Each section gives its own objects their COMMENT ON.  New
  * capabilities append their own section at the end.
  */
+
+-- ==== Re-driving waiting events by hand and on Citus workers (issue 17) ====
+-- The redrive job's work on this node; on a Citus coordinator, the premake and
+-- redrive jobs of a distributed stream call it on every worker.
+CREATE FUNCTION eventkit.redrive_quarantine(stream regclass, OUT replayed bigint,
+											OUT waiting_partitions timestamptz[])
+RETURNS record
+AS 'MODULE_PATHNAME', 'eventkit_redrive_quarantine'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.redrive_quarantine(regclass) IS
+'replay a stream''s events waiting for a partition (quarantined out_of_range) whose partition exists now, as the redrive job does; returns how many were replayed and the start of each partition the others still wait for; needs the stream''s ownership';

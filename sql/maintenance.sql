@@ -28,6 +28,21 @@ SELECT item, status, reasons->0->>'reason' AS reason
                                                        ev_at('late3c', now() - interval '3 days'))) ORDER BY item;
 RESET eventkit.create_partitions_on_ingest;
 SELECT message_id, payload->>'messageId' AS payload_id FROM eventkit.quarantine ORDER BY quarantine_id;
+-- redrive_quarantine by hand: nothing has its partition yet; late20 and far
+-- wait for the partitions of their days, each once, in order
+SELECT r.replayed,
+       r.waiting_partitions = ARRAY[date_trunc('day', (now() - interval '20 days') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                                    date_trunc('day', (now() + interval '30 days') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC']
+         AS waiting_days
+  FROM eventkit.redrive_quarantine('ev') r;
+SELECT count(*) AS quarantined FROM eventkit.quarantine;
+-- needs the stream's ownership
+CREATE ROLE ek_redrive_other;
+SET ROLE ek_redrive_other;
+SELECT * FROM eventkit.redrive_quarantine('ev');
+RESET ROLE;
+DROP ROLE ek_redrive_other;
+SELECT * FROM eventkit.redrive_quarantine(NULL);
 
 -- premake: a missing future partition is made again by run_maintenance, as is
 -- the past partition the quarantined late20 waits for (5 + 1)
@@ -43,6 +58,13 @@ SELECT count(*) AS late20_partition FROM eventkit.partitions('ev')
 -- running it again changes nothing
 SELECT eventkit.run_maintenance();
 SELECT count(*) AS partitions FROM eventkit.partitions('ev');
+-- the redrive stores late20 now; far still waits for its partition
+SELECT r.replayed,
+       r.waiting_partitions = ARRAY[date_trunc('day', (now() + interval '30 days') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC']
+         AS waiting_far
+  FROM eventkit.redrive_quarantine('ev') r;
+SELECT message_id FROM eventkit.quarantine ORDER BY quarantine_id;
+SELECT count(*) AS late20_stored FROM ev WHERE message_id = 'late20';
 
 -- retention: partitions wholly older than now - retention are dropped
 UPDATE eventkit.streams SET retention = '1 day';

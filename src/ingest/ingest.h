@@ -13,6 +13,7 @@
 
 #include "postgres.h"
 
+#include "catalog/streams.h"
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
@@ -51,5 +52,8 @@ extern void ek_ingest_text_items(Oid relid, IngestItem *items, int nitems,
 /* Replaying quarantined events (counts: BATCH_NOUTCOMES, catalog/batches.h) */
 extern void ek_replay_quarantine(Oid relid, Datum ids, bool ids_null, int64 *counts);
 extern int	ek_redrive_quarantine(Oid relid, int limit, int64 *counts, int *waiting);
+/* quarantine.c: the redrive job's work on this node, as the stream's owner */
+extern int	ek_redrive_waiting(const StreamInfo *stream, int64 *counts, int *waiting,
+							   TimestampTz **starts, int *nstarts);
 
 #endif							/* EK_INGEST_INGEST_H */

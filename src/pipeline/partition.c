@@ -421,13 +421,13 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 }
 
 /*
- * The times of the stream's quarantined out_of_range events (the first
- * EK_WAITING_SCAN, oldest first).  Caller: SPI connected.
+ * The times of the stream's quarantined out_of_range events on this node
+ * (the first EK_WAITING_SCAN, oldest first).  Caller: SPI connected.
  */
 #define EK_WAITING_SCAN 10000
 
-static TimestampTz *
-waiting_event_times(const StreamInfo *stream, int *n)
+TimestampTz *
+ek_waiting_event_times(const StreamInfo *stream, int *n)
 {
 	int			nrows;
 	QuarantinedEvent *rows = ek_quarantine_read_waiting(stream->stream_id, EK_WAITING_SCAN,
@@ -446,35 +446,49 @@ waiting_event_times(const StreamInfo *stream, int *n)
 }
 
 /*
- * Create the past partitions that quarantined out_of_range events wait
- * for (ingest created eventkit.max_new_partitions for its call and left
- * the others, or was told not to create any): those of events within the
- * stream's retention and clock bounds, at most eventkit.max_new_partitions
- * per run, so that maintenance too holds the locks of only so many new
- * partitions.  Future partitions are premake's.  The redrive job then
- * stores the events.  Returns how many were created.  Caller: SPI
+ * Create the past partitions that events at these times wait for: those
+ * within the stream's retention and clock bounds, at most limit.  Future
+ * partitions are premake's.  Returns how many were created.  Caller: SPI
  * connected.
  */
 int
-ek_make_waiting_partitions(const StreamInfo *stream, TimestampTz now)
+ek_make_partitions_for(const StreamInfo *stream, TimestampTz now,
+					   const TimestampTz *times, int n, int limit)
 {
 	EkTimeBounds bounds;
-	TimestampTz *times;
-	int			n;
 	int			created = 0;
 
 	ek_time_bounds(stream, now, &bounds);
-	times = waiting_event_times(stream, &n);
-	for (int i = 0; i < n && created < ek_max_new_partitions; i++)
+	for (int i = 0; i < n && created < limit; i++)
 	{
 		TimestampTz ts = times[i];
 
+		CHECK_FOR_INTERRUPTS();
 		if (ts < bounds.oldest || ts < bounds.too_old || ts > bounds.too_new ||
 			ts >= bounds.horizon || ek_partition_exists_for(stream->relid, ts))
 			continue;
 		ek_create_partition(stream, ek_bucket_start(&stream->partition_interval, ts));
 		created++;
 	}
+	return created;
+}
+
+/*
+ * Create the past partitions that quarantined out_of_range events wait
+ * for (ingest created eventkit.max_new_partitions for its call and left
+ * the others, or was told not to create any), at most
+ * eventkit.max_new_partitions per run, so that maintenance too holds the
+ * locks of only so many new partitions.  The redrive job then stores the
+ * events.  Returns how many were created.  Caller: SPI connected.
+ */
+int
+ek_make_waiting_partitions(const StreamInfo *stream, TimestampTz now)
+{
+	int			n;
+	TimestampTz *times = ek_waiting_event_times(stream, &n);
+	int			created = ek_make_partitions_for(stream, now, times, n,
+												 ek_max_new_partitions);
+
 	pfree(times);
 	return created;
 }

@@ -35,6 +35,9 @@ extern void ek_place_events(const StreamInfo *stream, SegmentEvent *events, int 
 							TimestampTz now);
 extern void ek_create_partition(const StreamInfo *stream, TimestampTz start);
 extern int	ek_premake_partitions(const StreamInfo *stream, TimestampTz now);
+extern TimestampTz *ek_waiting_event_times(const StreamInfo *stream, int *n);
+extern int	ek_make_partitions_for(const StreamInfo *stream, TimestampTz now,
+								   const TimestampTz *times, int n, int limit);
 extern int	ek_make_waiting_partitions(const StreamInfo *stream, TimestampTz now);
 extern int	ek_drop_expired_partitions(const StreamInfo *stream, TimestampTz now);
 

@@ -14,6 +14,19 @@
  *	  through the executor, both routed by Citus to the nodes that hold
  *	  each shard, in one distributed transaction.
  *
+ *	  The waiting events of the workers: a worker quarantines an event whose
+ *	  partition is missing there (out_of_range: partitions of a distributed
+ *	  stream are made by the coordinator only).  On the coordinator, the
+ *	  premake job (and run_maintenance) of a distributed stream calls
+ *	  eventkit.redrive_quarantine(stream) on every worker (Citus's
+ *	  run_command_on_workers: a new connection to each, as the current
+ *	  role, the stream's owner), which replays there what has a partition
+ *	  now and says which partitions the rest wait for; the coordinator makes
+ *	  those (within the stream's retention and clock bounds, as for its own
+ *	  waiting events), and the redrive job calls it again to replay them once
+ *	  made.  A worker not reached gives a WARNING (the job's next run tries
+ *	  again).
+ *
  *	  The guard: Citus makes every table it takes over (distributed,
  *	  reference or Citus local) a truncate trigger calling
  *	  citus_truncate_trigger(); an object-access hook refuses that trigger
@@ -53,9 +66,11 @@
 #include "catalog/cluster.h"
 #include "catalog/streams.h"
 #include "pipeline/dedup/dedup.h"
+#include "pipeline/partition.h"
 #include "stream/distribute.h"
 #include "util/citus.h"
 #include "util/compat.h"
+#include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"
 
@@ -325,4 +340,96 @@ ek_citus_guard_init(void)
 {
 	prev_object_access = object_access_hook;
 	object_access_hook = ek_object_access;
+}
+
+/*
+ * Parse what eventkit.redrive_quarantine() gave on a worker, as the
+ * command of ek_redrive_on_workers() prints it: "<replayed>;<start>,..."
+ * with each start in microseconds since the Unix epoch.  Returns false
+ * when it is not that.
+ */
+static bool
+parse_worker_redrive(const char *result, int64 *replayed, TimestampTz **starts, int *n)
+{
+	char	   *end;
+	const char *p;
+	int			cap = 1;
+
+	errno = 0;
+	*replayed = strtoll(result, &end, 10);
+	if (errno != 0 || end == result || *end != ';')
+		return false;
+	for (p = end + 1; *p; p++)
+		cap += (*p == ',');
+	*starts = palloc(sizeof(TimestampTz) * cap);
+	*n = 0;
+	p = end + 1;
+	while (*p)
+	{
+		int64		usecs = strtoll(p, &end, 10);
+
+		if (errno != 0 || end == p || (*end != ',' && *end != '\0'))
+			return false;
+		(*starts)[(*n)++] = usecs -
+			((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+		p = *end ? end + 1 : end;
+	}
+	return true;
+}
+
+/*
+ * For a stream distributed on Citus, on the coordinator: the workers'
+ * events waiting for a partition.  Calls eventkit.redrive_quarantine() on
+ * every worker (each replays what has its partition now), and with
+ * make_partitions makes the partitions the rest wait for (at most
+ * eventkit.max_new_partitions).  Does nothing for other streams or on a
+ * worker.  Caller: SPI connected, as the stream's owner (a role scope).
+ */
+void
+ek_redrive_on_workers(const StreamInfo *stream, TimestampTz now, bool make_partitions,
+					  EkClusterRedrive *out)
+{
+	char	   *command;
+	EkCitusResult *results;
+	int			nresults;
+
+	memset(out, 0, sizeof(*out));
+	if (ek_citus_table_kind(stream->relid) != EK_CITUS_HASH || ek_citus_on_worker())
+		return;
+
+	command = psprintf("SELECT r.replayed::pg_catalog.text OPERATOR(pg_catalog.||) ';'"
+					   " OPERATOR(pg_catalog.||) pg_catalog.array_to_string(ARRAY("
+					   "SELECT (pg_catalog.extract('epoch', t) OPERATOR(pg_catalog.*) 1000000)"
+					   "::pg_catalog.int8 FROM pg_catalog.unnest(r.waiting_partitions) t), ',')"
+					   " FROM eventkit.redrive_quarantine(%s::pg_catalog.regclass) r",
+					   quote_literal_cstr(ek_qualified_relname(stream->relid)));
+	results = ek_citus_run_on_workers(command, &nresults);
+	for (int i = 0; i < nresults; i++)
+	{
+		int64		replayed;
+		TimestampTz *starts;
+		int			nstarts;
+
+		CHECK_FOR_INTERRUPTS();
+		out->nodes++;
+		if (!results[i].ok ||
+			!parse_worker_redrive(results[i].result, &replayed, &starts, &nstarts))
+		{
+			out->failed++;
+			ereport(WARNING,
+					(errmsg("could not re-drive the quarantine of stream \"%s\" on Citus worker %s:%d",
+							get_rel_name(stream->relid), results[i].node, results[i].port),
+					 errdetail("%s", results[i].result),
+					 errhint("The coordinator's premake and redrive jobs of the stream try again at their next run; "
+							 "eventkit.redrive_quarantine() on the worker does the same by hand.")));
+			continue;
+		}
+		out->replayed += replayed;
+		if (make_partitions)
+			out->created += ek_make_partitions_for(stream, now, starts, nstarts,
+												   ek_max_new_partitions - out->created);
+		for (int j = 0; j < nstarts; j++)
+			if (!ek_partition_exists_for(stream->relid, starts[j]))
+				out->missing++;
+	}
 }

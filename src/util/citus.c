@@ -14,6 +14,9 @@
  *	  And the local placement of a reference table on this node (its shard
  *	  relation, from pg_dist_shard), for reads that need no executor.
  *
+ *	  And running one command on every worker (run_command_on_workers,
+ *	  through SPI: the only function here that needs Citus's executor).
+ *
  *	  Read straight from pg_dist_partition through its index on logicalrelid
  *	  (a syscache lookup and one index probe, no SPI), so the check costs
  *	  nothing measurable per batch, and nothing at all without Citus (the
@@ -30,7 +33,9 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -169,4 +174,41 @@ ek_citus_local_shard(Oid relid)
 		return InvalidOid;
 	return get_relname_relid(psprintf("%s_" INT64_FORMAT, get_rel_name(relid), shardid),
 							 get_rel_namespace(relid));
+}
+
+/*
+ * Run command on every active Citus worker with run_command_on_workers():
+ * a new connection to each (outside this transaction: what it does there
+ * commits there, whatever becomes of this one), as the current user.
+ * Returns one result per worker, *n of them; a worker that could not be
+ * reached or whose command failed has ok false and the error as its
+ * result.  Caller: SPI connected, Citus installed.
+ */
+EkCitusResult *
+ek_citus_run_on_workers(const char *command, int *n)
+{
+	Oid			argtype = TEXTOID;
+	Datum		arg = CStringGetTextDatum(command);
+	EkCitusResult *results;
+
+	if (SPI_execute_with_args("SELECT nodename, nodeport, success, result"
+							  " FROM pg_catalog.run_command_on_workers($1)"
+							  " ORDER BY nodename, nodeport",
+							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: run_command_on_workers failed");
+	*n = (int) SPI_processed;
+	results = palloc0(sizeof(EkCitusResult) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *result = SPI_getvalue(tup, desc, 4);
+
+		results[i].node = SPI_getvalue(tup, desc, 1);
+		results[i].port = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		results[i].ok = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)) && !isnull;
+		results[i].result = result ? result : pstrdup("");
+	}
+	return results;
 }

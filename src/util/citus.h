@@ -3,7 +3,8 @@
  * citus.h
  *	  Is Citus here, and is a relation a Citus table (citus.c)?  Read from
  *	  Citus's own catalog (pg_dist_partition) without linking to Citus, so
- *	  that eventkit loads and runs the same with or without it.
+ *	  that eventkit loads and runs the same with or without it.  And a
+ *	  command run on every worker.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,10 +21,20 @@
 #define EK_CITUS_HASH		'h'		/* hash-distributed */
 #define EK_CITUS_REPLICATED	'n'		/* reference table or Citus local table */
 
+/* What a command run on one worker gave (ek_citus_run_on_workers) */
+typedef struct EkCitusResult
+{
+	char	   *node;			/* the worker's host name */
+	int			port;
+	bool		ok;				/* false: not reached, or the command failed */
+	char	   *result;			/* its first value, or the error */
+} EkCitusResult;
+
 extern bool ek_citus_installed(void);
 extern char ek_citus_table_kind(Oid relid);
 extern int32 ek_citus_local_group(void);
 extern Oid	ek_citus_local_shard(Oid relid);
+extern EkCitusResult *ek_citus_run_on_workers(const char *command, int *n);
 
 /* Citus's catalog is in this database (a syscache lookup) */
 #define ek_citus_present() \

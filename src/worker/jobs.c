@@ -51,6 +51,7 @@
 #include "ingest/ingest.h"
 #include "pipeline/dedup/dedup.h"
 #include "rollup/refresh.h"
+#include "stream/distribute.h"
 #include "util/clock.h"
 #include "util/guc.h"
 #include "util/owner.h"
@@ -63,9 +64,6 @@ PG_FUNCTION_INFO_V1(eventkit_unschedule_job);
 
 /* Longest retry delay of a failing job. */
 #define EK_MAX_BACKOFF_SECS 3600
-
-/* Redrive looks at this many quarantined out_of_range events per run. */
-#define EK_REDRIVE_BATCH 10000
 
 static int64
 approx_usecs(const Interval *iv)
@@ -114,12 +112,12 @@ eventkit_unschedule_job(PG_FUNCTION_ARGS)
 
 /*
  * Quarantined out_of_range events of a stream whose partition exists now
- * are replayed (ek_redrive_quarantine, the path of
- * eventkit.replay_quarantine()) as the stream's owner, under
- * SECURITY_RESTRICTED_OPERATION with a pinned search_path: the triggers,
- * defaults, index expressions and policies the owner put on the stream run
- * with the owner's rights, never with the worker's.  Returns the events that
- * left the quarantine.  Caller: SPI connected, as the job worker.
+ * are replayed (ek_redrive_waiting: the path of
+ * eventkit.replay_quarantine(), as the stream's owner under
+ * SECURITY_RESTRICTED_OPERATION), here and, for a stream distributed on
+ * Citus, on every worker (the coordinator made their partitions).
+ * Returns the events that left the quarantine.  Caller: SPI connected, as
+ * the job worker.
  */
 static int64
 redrive_out_of_range(const StreamInfo *stream, char **message)
@@ -127,31 +125,27 @@ redrive_out_of_range(const StreamInfo *stream, char **message)
 	int64		counts[BATCH_NOUTCOMES] = {0};
 	int			waiting;
 	int			replayed;
-	EkRoleScope as_owner;
+	EkClusterRedrive workers;
 
-	ek_as_role_begin(&as_owner, ek_relation_owner(stream->relid), 0);
-
-	/*
-	 * PostgreSQL refuses to queue a deferred trigger past a restricted
-	 * operation: fire the stream's deferred triggers at the end of each
-	 * statement instead, while still its owner.
-	 */
-	ek_spi_exec("SET CONSTRAINTS ALL IMMEDIATE", SPI_OK_UTILITY);
-	replayed = ek_redrive_quarantine(stream->relid, EK_REDRIVE_BATCH, counts, &waiting);
-	ek_as_role_end(&as_owner);
+	replayed = ek_redrive_waiting(stream, counts, &waiting, NULL, NULL);
+	ek_redrive_on_workers(stream, ek_job_clock(), false, &workers);
 
 	if (replayed == 0)
-	{
 		*message = psprintf("%d out_of_range events waiting, none has a partition yet",
 							waiting);
-		return 0;
-	}
-	*message = psprintf("replayed %d events: %lld accepted, %lld duplicates, %lld conflicts,"
-						" %lld quarantined, %lld rejected", replayed,
-						(long long) counts[BATCH_ACCEPTED], (long long) counts[BATCH_DUPLICATE],
-						(long long) counts[BATCH_CONFLICT], (long long) counts[BATCH_QUARANTINED],
-						(long long) counts[BATCH_REJECTED]);
-	return counts[BATCH_ACCEPTED] + counts[BATCH_DUPLICATE] + counts[BATCH_CONFLICT];
+	else
+		*message = psprintf("replayed %d events: %lld accepted, %lld duplicates, %lld conflicts,"
+							" %lld quarantined, %lld rejected", replayed,
+							(long long) counts[BATCH_ACCEPTED], (long long) counts[BATCH_DUPLICATE],
+							(long long) counts[BATCH_CONFLICT], (long long) counts[BATCH_QUARANTINED],
+							(long long) counts[BATCH_REJECTED]);
+	if (workers.nodes > 0)
+		*message = psprintf("%s; on %d workers: replayed %lld events, %d partitions still missing%s",
+							*message, workers.nodes, (long long) workers.replayed,
+							workers.missing,
+							workers.failed > 0 ? psprintf(", %d not reached", workers.failed) : "");
+	return counts[BATCH_ACCEPTED] + counts[BATCH_DUPLICATE] + counts[BATCH_CONFLICT] +
+		workers.replayed;
 }
 
 /*

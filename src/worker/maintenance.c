@@ -2,8 +2,10 @@
  *
  * maintenance.c
  *	  eventkit.run_maintenance(): the periodic work of a stream — premaking
- *	  partitions, dropping partitions past retention, starting a new dedup
- *	  ledger generation and dropping expired ones.  Callable by hand or from
+ *	  partitions (and those that waiting events need, a distributed
+ *	  stream's workers' included), dropping partitions past retention,
+ *	  starting a new dedup ledger generation and dropping expired ones.
+ *	  Callable by hand or from
  *	  pg_cron; the background worker's jobs run the same code
  *	  (ek_run_stream_job, called by jobs.c), as the stream's owner.
  *
@@ -30,6 +32,7 @@
 #include "catalog/streams.h"
 #include "pipeline/dedup/dedup.h"
 #include "pipeline/partition.h"
+#include "stream/distribute.h"
 #include "util/compat.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -63,7 +66,14 @@ ek_run_stream_job(const char *kind, StreamInfo *stream, TimestampTz now)
 
 	ek_as_role_begin(&as_owner, ek_relation_owner(stream->relid), 0);
 	if (strcmp(kind, EK_JOB_PREMAKE) == 0)
+	{
+		EkClusterRedrive workers;
+
 		n = ek_premake_partitions(stream, now) + ek_make_waiting_partitions(stream, now);
+		/* a distributed stream: the partitions its workers' events wait for */
+		ek_redrive_on_workers(stream, now, true, &workers);
+		n += workers.created;
+	}
 	else
 		n = ek_drop_expired_partitions(stream, now);
 	ek_as_role_end(&as_owner);

@@ -13,9 +13,10 @@
 # stores nothing new; concurrent clients on all three nodes with overlapping
 # ids store each id once; a stream with a rollup is refused on a worker with
 # a clear error; a late event whose partition is missing on a worker waits
-# in quarantine (out_of_range) instead of failing its batch, and is stored
-# once the coordinator made the partition; drop_stream clears the catalog on
-# every node.
+# in quarantine (out_of_range) instead of failing its batch; the
+# coordinator's maintenance makes the partitions the workers' events wait
+# for, and its redrive job stores them (eventkit.redrive_quarantine on each
+# worker); drop_stream clears the catalog on every node.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -323,13 +324,56 @@ is($w2->safe_psql('postgres', q{SELECT reasons->0->>'reason' FROM eventkit.quara
 	'out_of_range', 'it waits with reason out_of_range');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass}),
 	$parts, 'no partition was made by the worker');
-# the coordinator makes the partition (here: a late event of the same day on
-# the coordinator); then the worker re-drives its quarantine
-$coord->safe_psql('postgres', qq{SELECT eventkit.ingest('events', '{"type":"track","messageId":"late-c","userId":"u2","event":"Late","timestamp":"$late"}')});
-is( $w2->safe_psql('postgres', q{SELECT accepted || ':' || quarantined FROM eventkit.replay_quarantine('events')}),
-	'1:0', 'once the coordinator made its partition, the worker re-drives the late event');
-is($coord->safe_psql('postgres', q{SELECT count(*) FROM events WHERE message_id IN ('late-w', 'now-w')}),
-	'2', 'both events of that batch are stored');
+is($w2->safe_psql('postgres', q{SELECT replayed || ':' || cardinality(waiting_partitions) FROM eventkit.redrive_quarantine('events')}),
+	'0:1', 'by hand on the worker: nothing to replay yet, one partition missing');
+# the coordinator's maintenance asks the workers what their events wait for
+# and makes those partitions
+my ($ret, $out, $err) = $coord->psql('postgres', q{SELECT eventkit.run_maintenance('events')});
+is($err, '', 'run_maintenance on the coordinator reaches the workers without a warning');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass}),
+	$parts + 1, 'the coordinator made the partition the worker\'s late event waits for');
+is($w2->safe_psql('postgres', q{SELECT count(*) FROM eventkit.quarantine WHERE message_id = 'late-w'}),
+	'1', 'the event still waits on the worker until the redrive');
+
+# the background jobs do it all: a second late event, on the other worker, of
+# another day; the coordinator's premake makes its partition, its redrive job
+# replays both workers' waiting events
+my $late2 = $coord->safe_psql('postgres', q{SELECT to_char(now() - interval '25 days', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')});
+is( $w1->safe_psql(
+		'postgres', qq{
+SELECT accepted || ':' || quarantined FROM eventkit.ingest('events', '{"type":"track","messageId":"late2-w","userId":"u7","event":"Late","timestamp":"$late2"}')}),
+	'0:1', 'a late event of another day on the other worker waits too');
+$coord->safe_psql(
+	'postgres', qq{
+UPDATE eventkit.jobs SET schedule = '1 second', next_run_at = now()
+ WHERE stream_id = $sid AND kind IN ('premake', 'redrive');
+ALTER SYSTEM SET eventkit.naptime = 1;
+ALTER SYSTEM SET eventkit.scheduler_enabled = on;
+SELECT pg_reload_conf();
+});
+ok( $coord->poll_query_until(
+		'postgres',
+		q{SELECT count(*) = 2 FROM events WHERE message_id IN ('late-w', 'late2-w')}),
+	'the coordinator\'s premake and redrive jobs store the workers\' waiting events');
+is( join('|',
+		map { $_->safe_psql('postgres', q{SELECT count(*) FROM eventkit.quarantine WHERE message_id LIKE 'late%'}) }
+		  ($w1, $w2)),
+	'0|0', 'nothing waits on the workers any more');
+like(
+	$coord->safe_psql(
+		'postgres', qq{
+SELECT string_agg(r.message, ' / ' ORDER BY r.run_id) FROM eventkit.job_runs r JOIN eventkit.jobs j USING (job_id)
+ WHERE j.stream_id = $sid AND j.kind = 'redrive' AND r.status = 'succeeded'}),
+	qr/on 2 workers: replayed [12] events/,
+	'the redrive job says what it replayed on the workers');
+$coord->safe_psql(
+	'postgres', q{
+ALTER SYSTEM RESET eventkit.scheduler_enabled;
+ALTER SYSTEM RESET eventkit.naptime;
+SELECT pg_reload_conf();
+});
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM events WHERE message_id IN ('late-w', 'now-w', 'late2-w')}),
+	'3', 'every event of those batches is stored, once');
 
 # --- drop_stream --------------------------------------------------------------
 

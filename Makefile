@@ -59,6 +59,7 @@ OBJS = \
 	src/ingest/quarantine.o \
 	src/stream/stream.o \
 	src/stream/distribute.o \
+	src/stream/cluster_stats.o \
 	src/stream/identity.o \
 	src/worker/shmem.o \
 	src/worker/maintenance.o \

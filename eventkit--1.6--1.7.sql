@@ -22,3 +22,65 @@ AS 'MODULE_PATHNAME', 'eventkit_redrive_quarantine'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION eventkit.redrive_quarantine(regclass) IS
 'replay a stream''s events waiting for a partition (quarantined out_of_range) whose partition exists now, as the redrive job does; returns how many were replayed and the start of each partition the others still wait for; needs the stream''s ownership';
+
+-- ==== The whole cluster's statistics and quarantine on the Citus coordinator (issue 17) ====
+-- Ingest on a Citus worker logs its batches and quarantine in the worker's own
+-- tables; on the coordinator these functions ask every worker (as the caller)
+-- and eventkit.stream_stats adds the workers' rows to the node's own.  Without
+-- Citus, on a worker, or without distributed streams they return no rows.
+CREATE FUNCTION eventkit.worker_stream_stats()
+RETURNS TABLE (node text, stream_id integer, batches bigint, accepted bigint,
+			   duplicates bigint, conflicts bigint, quarantined bigint, rejected bigint,
+			   in_quarantine bigint, last_ingest_at timestamptz)
+AS 'MODULE_PATHNAME', 'eventkit_worker_stream_stats'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.worker_stream_stats() IS
+'on a Citus coordinator: each worker''s eventkit.stream_stats row of each distributed stream (node = host:port); no rows elsewhere';
+
+CREATE FUNCTION eventkit.worker_quarantine(stream regclass)
+RETURNS TABLE (node text, quarantine_id bigint, batch_id bigint, item integer,
+			   message_id text, received_at timestamptz, quarantined_at timestamptz,
+			   reasons jsonb, payload jsonb, raw text, replays integer)
+AS 'MODULE_PATHNAME', 'eventkit_worker_quarantine'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.worker_quarantine(regclass) IS
+'on a Citus coordinator: the rows the workers keep in quarantine for a distributed stream (node = host:port; each worker''s row-level security applies); no rows elsewhere';
+
+CREATE OR REPLACE VIEW eventkit.stream_stats AS
+SELECT s.stream_id,
+	   s.relid AS stream,
+	   (COALESCE(b.batches, 0) OPERATOR(pg_catalog.+) COALESCE(w.batches, 0))::bigint AS batches,
+	   (COALESCE(b.accepted, 0) OPERATOR(pg_catalog.+) COALESCE(w.accepted, 0))::bigint AS accepted,
+	   (COALESCE(b.duplicates, 0) OPERATOR(pg_catalog.+) COALESCE(w.duplicates, 0))::bigint AS duplicates,
+	   (COALESCE(b.conflicts, 0) OPERATOR(pg_catalog.+) COALESCE(w.conflicts, 0))::bigint AS conflicts,
+	   (COALESCE(b.quarantined, 0) OPERATOR(pg_catalog.+) COALESCE(w.quarantined, 0))::bigint AS quarantined,
+	   (COALESCE(b.rejected, 0) OPERATOR(pg_catalog.+) COALESCE(w.rejected, 0))::bigint AS rejected,
+	   ((SELECT pg_catalog.count(*) FROM eventkit.quarantine q
+		  WHERE q.stream_id OPERATOR(pg_catalog.=) s.stream_id)
+		OPERATOR(pg_catalog.+) COALESCE(w.in_quarantine, 0))::bigint AS in_quarantine,
+	   GREATEST(b.last_ingest_at, w.last_ingest_at) AS last_ingest_at
+  FROM eventkit.streams s
+  LEFT JOIN (SELECT stream_id,
+					pg_catalog.count(*) AS batches,
+					pg_catalog.sum(accepted)::bigint AS accepted,
+					pg_catalog.sum(duplicates)::bigint AS duplicates,
+					pg_catalog.sum(conflicts)::bigint AS conflicts,
+					pg_catalog.sum(quarantined)::bigint AS quarantined,
+					pg_catalog.sum(rejected)::bigint AS rejected,
+					pg_catalog.max(ingested_at) AS last_ingest_at
+			   FROM eventkit.ingest_batches
+			  GROUP BY stream_id) b ON b.stream_id OPERATOR(pg_catalog.=) s.stream_id
+  LEFT JOIN (SELECT ws.stream_id,
+					pg_catalog.sum(ws.batches) AS batches,
+					pg_catalog.sum(ws.accepted) AS accepted,
+					pg_catalog.sum(ws.duplicates) AS duplicates,
+					pg_catalog.sum(ws.conflicts) AS conflicts,
+					pg_catalog.sum(ws.quarantined) AS quarantined,
+					pg_catalog.sum(ws.rejected) AS rejected,
+					pg_catalog.sum(ws.in_quarantine) AS in_quarantine,
+					pg_catalog.max(ws.last_ingest_at) AS last_ingest_at
+			   FROM eventkit.worker_stream_stats() ws
+			  GROUP BY ws.stream_id) w ON w.stream_id OPERATOR(pg_catalog.=) s.stream_id;
+COMMENT ON VIEW eventkit.stream_stats IS
+'per stream: ingest calls and their events by outcome, rows now in quarantine, last ingest; on a Citus coordinator, a distributed stream''s counts include its workers''';
+COMMENT ON COLUMN eventkit.stream_stats.in_quarantine IS 'rows in eventkit.quarantine now (on a Citus coordinator, with the workers'' rows)';

@@ -415,18 +415,41 @@ COMMENT ON COLUMN eventkit.quarantine.fingerprint IS 'content fingerprint: a ret
 COMMENT ON COLUMN eventkit.quarantine.origin IS 'where an intake worker got the event: {"kind": "kafka", "source", "topic", "partition", "offset"}; NULL for events ingested through SQL or HTTP';
 COMMENT ON SEQUENCE eventkit.quarantine_quarantine_id_seq IS 'ids of eventkit.quarantine';
 
+-- On a Citus coordinator, a distributed stream's statistics include its
+-- workers' (ingest on a worker logs there): these functions ask every worker,
+-- as the caller; without Citus, on a worker, or without distributed streams
+-- they return no rows.
+CREATE FUNCTION eventkit.worker_stream_stats()
+RETURNS TABLE (node text, stream_id integer, batches bigint, accepted bigint,
+			   duplicates bigint, conflicts bigint, quarantined bigint, rejected bigint,
+			   in_quarantine bigint, last_ingest_at timestamptz)
+AS 'MODULE_PATHNAME', 'eventkit_worker_stream_stats'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.worker_stream_stats() IS
+'on a Citus coordinator: each worker''s eventkit.stream_stats row of each distributed stream (node = host:port); no rows elsewhere';
+
+CREATE FUNCTION eventkit.worker_quarantine(stream regclass)
+RETURNS TABLE (node text, quarantine_id bigint, batch_id bigint, item integer,
+			   message_id text, received_at timestamptz, quarantined_at timestamptz,
+			   reasons jsonb, payload jsonb, raw text, replays integer)
+AS 'MODULE_PATHNAME', 'eventkit_worker_quarantine'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.worker_quarantine(regclass) IS
+'on a Citus coordinator: the rows the workers keep in quarantine for a distributed stream (node = host:port; each worker''s row-level security applies); no rows elsewhere';
+
 CREATE VIEW eventkit.stream_stats AS
 SELECT s.stream_id,
 	   s.relid AS stream,
-	   COALESCE(b.batches, 0) AS batches,
-	   COALESCE(b.accepted, 0) AS accepted,
-	   COALESCE(b.duplicates, 0) AS duplicates,
-	   COALESCE(b.conflicts, 0) AS conflicts,
-	   COALESCE(b.quarantined, 0) AS quarantined,
-	   COALESCE(b.rejected, 0) AS rejected,
-	   (SELECT pg_catalog.count(*) FROM eventkit.quarantine q
-		 WHERE q.stream_id OPERATOR(pg_catalog.=) s.stream_id) AS in_quarantine,
-	   b.last_ingest_at
+	   (COALESCE(b.batches, 0) OPERATOR(pg_catalog.+) COALESCE(w.batches, 0))::bigint AS batches,
+	   (COALESCE(b.accepted, 0) OPERATOR(pg_catalog.+) COALESCE(w.accepted, 0))::bigint AS accepted,
+	   (COALESCE(b.duplicates, 0) OPERATOR(pg_catalog.+) COALESCE(w.duplicates, 0))::bigint AS duplicates,
+	   (COALESCE(b.conflicts, 0) OPERATOR(pg_catalog.+) COALESCE(w.conflicts, 0))::bigint AS conflicts,
+	   (COALESCE(b.quarantined, 0) OPERATOR(pg_catalog.+) COALESCE(w.quarantined, 0))::bigint AS quarantined,
+	   (COALESCE(b.rejected, 0) OPERATOR(pg_catalog.+) COALESCE(w.rejected, 0))::bigint AS rejected,
+	   ((SELECT pg_catalog.count(*) FROM eventkit.quarantine q
+		  WHERE q.stream_id OPERATOR(pg_catalog.=) s.stream_id)
+		OPERATOR(pg_catalog.+) COALESCE(w.in_quarantine, 0))::bigint AS in_quarantine,
+	   GREATEST(b.last_ingest_at, w.last_ingest_at) AS last_ingest_at
   FROM eventkit.streams s
   LEFT JOIN (SELECT stream_id,
 					pg_catalog.count(*) AS batches,
@@ -437,12 +460,23 @@ SELECT s.stream_id,
 					pg_catalog.sum(rejected)::bigint AS rejected,
 					pg_catalog.max(ingested_at) AS last_ingest_at
 			   FROM eventkit.ingest_batches
-			  GROUP BY stream_id) b ON b.stream_id OPERATOR(pg_catalog.=) s.stream_id;
+			  GROUP BY stream_id) b ON b.stream_id OPERATOR(pg_catalog.=) s.stream_id
+  LEFT JOIN (SELECT ws.stream_id,
+					pg_catalog.sum(ws.batches) AS batches,
+					pg_catalog.sum(ws.accepted) AS accepted,
+					pg_catalog.sum(ws.duplicates) AS duplicates,
+					pg_catalog.sum(ws.conflicts) AS conflicts,
+					pg_catalog.sum(ws.quarantined) AS quarantined,
+					pg_catalog.sum(ws.rejected) AS rejected,
+					pg_catalog.sum(ws.in_quarantine) AS in_quarantine,
+					pg_catalog.max(ws.last_ingest_at) AS last_ingest_at
+			   FROM eventkit.worker_stream_stats() ws
+			  GROUP BY ws.stream_id) w ON w.stream_id OPERATOR(pg_catalog.=) s.stream_id;
 REVOKE ALL ON TABLE eventkit.stream_stats FROM PUBLIC;
 GRANT SELECT ON eventkit.stream_stats TO PUBLIC;
 
 COMMENT ON VIEW eventkit.stream_stats IS
-'per stream: ingest calls and their events by outcome, rows now in quarantine, last ingest';
+'per stream: ingest calls and their events by outcome, rows now in quarantine, last ingest; on a Citus coordinator, a distributed stream''s counts include its workers''';
 COMMENT ON COLUMN eventkit.stream_stats.stream_id IS 'the stream''s id';
 COMMENT ON COLUMN eventkit.stream_stats.stream IS 'the stream table';
 COMMENT ON COLUMN eventkit.stream_stats.batches IS 'ingest calls';
@@ -451,7 +485,7 @@ COMMENT ON COLUMN eventkit.stream_stats.duplicates IS 'events already stored wit
 COMMENT ON COLUMN eventkit.stream_stats.conflicts IS 'events already stored with different content';
 COMMENT ON COLUMN eventkit.stream_stats.quarantined IS 'events quarantined, every retry counted';
 COMMENT ON COLUMN eventkit.stream_stats.rejected IS 'events rejected by policy';
-COMMENT ON COLUMN eventkit.stream_stats.in_quarantine IS 'rows in eventkit.quarantine now';
+COMMENT ON COLUMN eventkit.stream_stats.in_quarantine IS 'rows in eventkit.quarantine now (on a Citus coordinator, with the workers'' rows)';
 COMMENT ON COLUMN eventkit.stream_stats.last_ingest_at IS 'the time of the last ingest call';
 
 CREATE FUNCTION eventkit.ingest(stream regclass, payload jsonb,

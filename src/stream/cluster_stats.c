@@ -12,7 +12,8 @@
  *	  eventkit.worker_stream_stats(): each worker's eventkit.stream_stats
  *	  row of each distributed stream; eventkit.stream_stats adds them up
  *	  with the node's own, so that the coordinator's view answers for the
- *	  cluster.  eventkit.worker_quarantine(stream): the rows the workers
+ *	  cluster; eventkit.worker_violation_stats() and
+ *	  eventkit.violation_stats likewise.  eventkit.worker_quarantine(stream): the rows the workers
  *	  keep in quarantine for the stream.  On a server without Citus, on a
  *	  worker, or with no distributed stream, they return nothing and
  *	  connect nowhere.  A worker that cannot be reached gives a WARNING
@@ -40,6 +41,7 @@
 
 PG_FUNCTION_INFO_V1(eventkit_worker_stream_stats);
 PG_FUNCTION_INFO_V1(eventkit_worker_quarantine);
+PG_FUNCTION_INFO_V1(eventkit_worker_violation_stats);
 
 /* the columns of eventkit.stream_stats a worker sends, as JSON */
 #define STATS_COLUMNS \
@@ -47,6 +49,14 @@ PG_FUNCTION_INFO_V1(eventkit_worker_quarantine);
 	" duplicates pg_catalog.int8, conflicts pg_catalog.int8, quarantined pg_catalog.int8," \
 	" rejected pg_catalog.int8, in_quarantine pg_catalog.int8," \
 	" last_ingest_at pg_catalog.timestamptz"
+
+/* and of eventkit.violation_stats */
+#define VIOLATION_COLUMNS \
+	"stream_id pg_catalog.int4, plan pg_catalog.text, event pg_catalog.text," \
+	" keyword pg_catalog.text, property_path pg_catalog.text, action pg_catalog.text," \
+	" violations pg_catalog.int8, batches pg_catalog.int8," \
+	" first_plan_version pg_catalog.int4, last_plan_version pg_catalog.int4," \
+	" last_batch_id pg_catalog.int8"
 
 /* and of eventkit.quarantine */
 #define QUARANTINE_COLUMNS \
@@ -187,6 +197,40 @@ eventkit_worker_stream_stats(PG_FUNCTION_ARGS)
 								   " ORDER BY stream_id) s",
 								   quote_literal_cstr(ids)),
 						  STATS_COLUMNS, "stream statistics");
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * eventkit.worker_violation_stats() RETURNS TABLE (node text, stream_id
+ *	 int, plan text, event text, keyword text, property_path text, action
+ *	 text, violations bigint, batches bigint, first_plan_version int,
+ *	 last_plan_version int, last_batch_id bigint)
+ *
+ * On the coordinator: each worker's eventkit.violation_stats rows of the
+ * distributed streams (those the caller may read there).
+ * eventkit.violation_stats adds them to the node's own.
+ */
+Datum
+eventkit_worker_violation_stats(PG_FUNCTION_ARGS)
+{
+	char	   *ids;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!on_coordinator_with_streams())
+		return (Datum) 0;
+	SPI_connect();
+	ids = distributed_stream_ids();
+	if (ids != NULL)
+		rows_from_workers(fcinfo,
+						  psprintf("SELECT COALESCE(pg_catalog.json_agg(v), '[]')"
+								   " FROM (SELECT stream_id, plan, event, keyword, property_path,"
+								   " action, violations, batches, first_plan_version,"
+								   " last_plan_version, last_batch_id FROM eventkit.violation_stats"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.int4[])"
+								   " ORDER BY stream_id, plan, event, keyword, property_path, action) v",
+								   quote_literal_cstr(ids)),
+						  VIOLATION_COLUMNS, "violation statistics");
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -394,6 +394,14 @@ SELECT (SELECT sum(batches) FROM eventkit.worker_stream_stats() WHERE stream_id 
 	   (SELECT bool_and(node ~ ':[0-9]+\$') FROM eventkit.worker_quarantine('events'))}),
 	(eval $wb) . ':' . (eval $wq) . ':true',
 	'worker_stream_stats and worker_quarantine return the workers\' batch logs and quarantine rows, with their node');
+my $vq = q{
+SELECT string_agg(concat_ws(',', plan, event, keyword, property_path, action, violations, batches), ' | '
+				  ORDER BY keyword, property_path)
+  FROM eventkit.violation_stats WHERE stream = 'events'::regclass};
+my $w1v = $w1->safe_psql('postgres', $vq);
+like($w1v, qr/^shop,Checked,type,/, 'worker 1 found the plan violation');
+is($coord->safe_psql('postgres', $vq), $w1v,
+	'violation_stats on the coordinator includes the findings made on a worker');
 is( $coord->safe_psql(
 		'postgres', q{SELECT count(*) FROM eventkit.worker_stream_stats() w JOIN eventkit.streams s USING (stream_id) WHERE s.relid = 'events_local'::regclass}),
 	'0', 'a stream that is not distributed has no worker rows');

@@ -126,3 +126,31 @@ SELECT x.stream_id,
  GROUP BY x.stream_id, s.relid, x.plan, x.event, x.keyword, x.property_path, x.action;
 COMMENT ON VIEW eventkit.violation_stats IS
 'tracking-plan findings summed per stream, plan, event, keyword, property path and action (streams the user may read); on a Citus coordinator, a distributed stream''s findings include its workers''';
+
+-- On a Citus coordinator with distributed streams: each worker reached or not,
+-- and what its own health() finds wrong (asked as the caller).
+CREATE FUNCTION eventkit.worker_health()
+RETURNS TABLE (node text, component text, target text, status text, value numeric, detail text)
+AS 'MODULE_PATHNAME', 'eventkit_worker_health'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.worker_health() IS
+'on a Citus coordinator with distributed streams: a row per worker (component citus: ok when it answered, error when not) and the rows of its health() that are not ok; no rows elsewhere';
+
+CREATE VIEW eventkit.health_citus AS
+SELECT 'citus'::text AS component,
+	   CASE WHEN w.component OPERATOR(pg_catalog.=) 'citus' THEN w.node
+			ELSE w.node OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) w.component
+				 OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) COALESCE(w.target, '') END AS target,
+	   w.status,
+	   w.value,
+	   w.detail
+  FROM eventkit.worker_health() w;
+REVOKE ALL ON TABLE eventkit.health_citus FROM PUBLIC;
+GRANT SELECT ON eventkit.health_citus TO pg_monitor;
+COMMENT ON VIEW eventkit.health_citus IS
+'health(): on a Citus coordinator, each worker (reached or not) and what its own health() finds wrong';
+COMMENT ON COLUMN eventkit.health_citus.component IS 'citus';
+COMMENT ON COLUMN eventkit.health_citus.target IS 'the worker (host:port), followed by the component and target of its finding';
+COMMENT ON COLUMN eventkit.health_citus.status IS 'ok, warning or error';
+COMMENT ON COLUMN eventkit.health_citus.value IS 'the finding''s value on the worker';
+COMMENT ON COLUMN eventkit.health_citus.detail IS 'the finding''s detail, or why the worker could not be asked';

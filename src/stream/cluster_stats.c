@@ -13,7 +13,10 @@
  *	  row of each distributed stream; eventkit.stream_stats adds them up
  *	  with the node's own, so that the coordinator's view answers for the
  *	  cluster; eventkit.worker_violation_stats() and
- *	  eventkit.violation_stats likewise.  eventkit.worker_quarantine(stream): the rows the workers
+ *	  eventkit.violation_stats likewise; eventkit.worker_health(): each
+ *	  worker reached or not, and what its health() finds wrong, shown by
+ *	  the coordinator's health() (eventkit.health_citus).
+ *	  eventkit.worker_quarantine(stream): the rows the workers
  *	  keep in quarantine for the stream.  On a server without Citus, on a
  *	  worker, or with no distributed stream, they return nothing and
  *	  connect nowhere.  A worker that cannot be reached gives a WARNING
@@ -42,6 +45,7 @@
 PG_FUNCTION_INFO_V1(eventkit_worker_stream_stats);
 PG_FUNCTION_INFO_V1(eventkit_worker_quarantine);
 PG_FUNCTION_INFO_V1(eventkit_worker_violation_stats);
+PG_FUNCTION_INFO_V1(eventkit_worker_health);
 
 /* the columns of eventkit.stream_stats a worker sends, as JSON */
 #define STATS_COLUMNS \
@@ -57,6 +61,11 @@ PG_FUNCTION_INFO_V1(eventkit_worker_violation_stats);
 	" violations pg_catalog.int8, batches pg_catalog.int8," \
 	" first_plan_version pg_catalog.int4, last_plan_version pg_catalog.int4," \
 	" last_batch_id pg_catalog.int8"
+
+/* and of eventkit.health() */
+#define HEALTH_COLUMNS \
+	"component pg_catalog.text, target pg_catalog.text, status pg_catalog.text," \
+	" value pg_catalog.numeric, detail pg_catalog.text"
 
 /* and of eventkit.quarantine */
 #define QUARANTINE_COLUMNS \
@@ -113,12 +122,13 @@ distributed_stream_ids(void)
  * Run command (which gives one JSON array of objects with the columns
  * coldefs) on every worker, and put its rows into the function's result,
  * each after the worker's name ("host:port").  A worker not reached, or
- * whose command failed, gives a WARNING.  Caller: SPI connected, the
+ * whose command failed, gives a WARNING, or with failure_rows an error row
+ * of worker_health().  Caller: SPI connected, the
  * result set up by InitMaterializedSRF.
  */
 static void
 rows_from_workers(FunctionCallInfo fcinfo, const char *command, const char *coldefs,
-				  const char *what)
+				  const char *what, bool failure_rows)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	desc = rsinfo->setDesc;
@@ -146,6 +156,21 @@ rows_from_workers(FunctionCallInfo fcinfo, const char *command, const char *cold
 		bool		success = DatumGetBool(ek_spi_value(r, 2, &isnull));
 
 		CHECK_FOR_INTERRUPTS();
+		if (!success && failure_rows)
+		{
+			/* worker_health()'s layout: node, component, target, status, value, detail */
+			memset(nulls, false, sizeof(bool) * ncols);
+			values[0] = CStringGetTextDatum(node);
+			values[1] = CStringGetTextDatum("citus");
+			values[2] = CStringGetTextDatum(node);
+			values[3] = CStringGetTextDatum("error");
+			nulls[4] = true;
+			values[5] = CStringGetTextDatum(psprintf("the worker could not be reached or failed: %s",
+													 SPI_getvalue(SPI_tuptable->vals[r],
+																  SPI_tuptable->tupdesc, 3)));
+			tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
+			continue;
+		}
 		if (!success)
 		{
 			ereport(WARNING,
@@ -196,7 +221,7 @@ eventkit_worker_stream_stats(PG_FUNCTION_ARGS)
 								   " WHERE stream_id OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.int4[])"
 								   " ORDER BY stream_id) s",
 								   quote_literal_cstr(ids)),
-						  STATS_COLUMNS, "stream statistics");
+						  STATS_COLUMNS, "stream statistics", false);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -230,7 +255,7 @@ eventkit_worker_violation_stats(PG_FUNCTION_ARGS)
 								   " WHERE stream_id OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.int4[])"
 								   " ORDER BY stream_id, plan, event, keyword, property_path, action) v",
 								   quote_literal_cstr(ids)),
-						  VIOLATION_COLUMNS, "violation statistics");
+						  VIOLATION_COLUMNS, "violation statistics", false);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -271,7 +296,38 @@ eventkit_worker_quarantine(PG_FUNCTION_ARGS)
 							   " WHERE stream_id OPERATOR(pg_catalog.=) %d"
 							   " ORDER BY quarantine_id) q",
 							   stream.stream_id),
-					  QUARANTINE_COLUMNS, "quarantine");
+					  QUARANTINE_COLUMNS, "quarantine", false);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * eventkit.worker_health() RETURNS TABLE (node text, component text,
+ *	 target text, status text, value numeric, detail text)
+ *
+ * On the coordinator of a cluster with distributed streams: a row per
+ * worker (component citus: ok when it answered, error when it could not
+ * be reached or failed), and the rows of its eventkit.health() that are
+ * not ok.  eventkit.health_citus shows them in the coordinator's health().
+ */
+Datum
+eventkit_worker_health(PG_FUNCTION_ARGS)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	if (!on_coordinator_with_streams())
+		return (Datum) 0;
+	SPI_connect();
+	if (distributed_stream_ids() != NULL)
+		rows_from_workers(fcinfo,
+						  "SELECT COALESCE(pg_catalog.json_agg(h), '[]') FROM ("
+						  "SELECT 'citus' AS component, NULL::pg_catalog.text AS target,"
+						  " 'ok' AS status, NULL::pg_catalog.numeric AS value,"
+						  " 'the worker answered' AS detail"
+						  " UNION ALL"
+						  " SELECT * FROM (SELECT component, target, status, value, detail"
+						  " FROM eventkit.health() WHERE status OPERATOR(pg_catalog.<>) 'ok'"
+						  " ORDER BY component, target) p) h",
+						  HEALTH_COLUMNS, "health", true);
 	SPI_finish();
 	return (Datum) 0;
 }

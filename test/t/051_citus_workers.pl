@@ -405,6 +405,17 @@ is($coord->safe_psql('postgres', $vq), $w1v,
 is( $coord->safe_psql(
 		'postgres', q{SELECT count(*) FROM eventkit.worker_stream_stats() w JOIN eventkit.streams s USING (stream_id) WHERE s.relid = 'events_local'::regclass}),
 	'0', 'a stream that is not distributed has no worker rows');
+# health() on the coordinator: each worker answered; their own findings come
+# with their node (the scheduler is off on the workers in this test)
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT string_agg(target || '=' || status, ',' ORDER BY target) FROM eventkit.health()
+ WHERE component = 'citus' AND target !~ ' '}),
+	join(',', map { $_->host . ':' . $_->port . '=ok' } sort { $a->host . ':' . $a->port cmp $b->host . ':' . $b->port } ($w1, $w2)),
+	'health() on the coordinator has a row per worker that answered');
+like( $coord->safe_psql(
+		'postgres', q{SELECT string_agg(target, ',') FROM eventkit.health() WHERE component = 'citus' AND target ~ ' scheduler: '}),
+	qr/:\d+ scheduler: /, 'and the workers\' own findings, with their node');
 is($w1->safe_psql('postgres', q{SELECT count(*) FROM eventkit.worker_stream_stats()}),
 	'0', 'on a worker worker_stream_stats returns nothing');
 

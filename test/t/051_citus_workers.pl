@@ -419,6 +419,19 @@ like( $coord->safe_psql(
 is($w1->safe_psql('postgres', q{SELECT count(*) FROM eventkit.worker_stream_stats()}),
 	'0', 'on a worker worker_stream_stats returns nothing');
 
+# a worker that is down: health() says so, stream_stats warns and leaves it out
+$w2->stop('fast');
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT string_agg(status, ',' ORDER BY target) FROM eventkit.health()
+ WHERE component = 'citus' AND target !~ ' '}),
+	join(',', map { $_->[1] } sort { $a->[0] cmp $b->[0] } ([ $w1->host . ':' . $w1->port, 'ok' ], [ $w2->host . ':' . $w2->port, 'error' ])),
+	'health() on the coordinator: a worker that is down is an error');
+($ret, $out, $err) = $coord->psql('postgres', q{SELECT accepted > 0 FROM eventkit.stream_stats WHERE stream = 'events'::regclass});
+is($out, 't', 'stream_stats still answers with a worker down');
+like($err, qr/WARNING:  could not read the stream statistics of Citus worker/, 'with a warning that names the worker');
+$w2->start;
+
 # --- drop_stream --------------------------------------------------------------
 
 $coord->safe_psql('postgres', q{SELECT eventkit.drop_stream('events')});

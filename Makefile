@@ -53,6 +53,7 @@ OBJS = \
 	src/rollup/values.o \
 	src/rollup/hll.o \
 	src/rollup/fold.o \
+	src/rollup/fold_write.o \
 	src/rollup/delta.o \
 	src/rollup/refresh.o \
 	src/ingest/ingest.o \

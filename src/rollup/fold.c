@@ -49,7 +49,7 @@
  *	  groups (fold_delta_row), adds the batches that have none from the
  *	  stream, and merges once (ek_rollup_fold_deltas).  When delta.c
  *	  evaluated the batch's rows in C (ek_rollup_fold_delta_rows), the
- *	  groups go into the delta table in C as well (delta_insert: the
+ *	  groups go into the delta table in C as well (fold_write.c: the
  *	  INSERT's values, no statement), unless the table needs the INSERT.
  *
  *	  The realtime view computes the same partial states in SQL
@@ -93,6 +93,7 @@
 #include "utils/typcache.h"
 
 #include "rollup/fold.h"
+#include "rollup/fold_int.h"
 #include "rollup/hll.h"
 #include "rollup/values.h"
 #include "util/compat.h"
@@ -100,103 +101,6 @@
 
 #define TDIGEST_COMPRESSION 100
 
-/* A growing array of values: hll hashes (int8) or percentile values (float8). */
-typedef struct FoldValues
-{
-	Datum	   *values;
-	bool	   *nulls;
-	int			n;
-	int			cap;
-	bool		hasnull;		/* distinct: a NULL value was seen (not kept) */
-} FoldValues;
-
-/* One measure's partial state in one group. */
-typedef struct FoldState
-{
-	Numeric		num;			/* sum, avg: the sum; min, max: the extreme */
-	int64		count;			/* avg: the values summed */
-	FoldValues	vals;			/* distinct, percentile */
-} FoldState;
-
-typedef struct FoldGroup
-{
-	struct FoldGroup *next;		/* next group with the same hash */
-	int64		events;
-	int64		skipped;		/* events with a skipped value */
-	int64		skips[RSK_NREASONS];	/* values skipped, dimensions bounded */
-	Datum	   *keys;			/* [0] the bucket, [1 + i] dimension i */
-	bool	   *keynulls;
-	FoldState	states[FLEXIBLE_ARRAY_MEMBER];	/* one per measure */
-} FoldGroup;
-
-typedef struct FoldHashEntry
-{
-	uint32		hash;			/* hash key */
-	FoldGroup  *first;
-} FoldHashEntry;
-
-/* A group key column's type. */
-typedef struct FoldKeyType
-{
-	int16		typlen;
-	bool		typbyval;
-	Oid			collation;
-	FmgrInfo   *hash;			/* NULL: none, groups found by equality alone */
-	FmgrInfo	eq;
-} FoldKeyType;
-
-/* One element of a JSON path, as the #> operator reads it. */
-typedef struct FoldPathKey
-{
-	const char *key;
-	int			len;
-	bool		is_index;		/* a valid integer, for arrays */
-	int			index;
-} FoldPathKey;
-
-/* A source's value in the current row. */
-typedef struct FoldInput
-{
-	bool		isnull;			/* no number: NULL, JSON null, missing, skip */
-	bool		skip;			/* present but not a JSON number */
-	Datum		value;			/* numeric or text */
-} FoldInput;
-
-typedef struct Fold
-{
-	DestReceiver pub;			/* first: what the executor calls */
-	const RollupDef *def;
-	int			nkeys;			/* 1 + dimensions */
-	int			nmeasures;
-	int			nsources;
-	RollupMeasure **measures;
-	RollupSource **sources;
-	FoldKeyType *keytypes;
-	bool	   *bounded;		/* per key: a bounded text dimension */
-	Datum	   *keybuf;			/* a row's keys, when one is bounded */
-	FoldPathKey **paths;		/* per source: its JSON path (RS_JSON_NUMBER) */
-	int		   *npaths;
-	FmgrInfo	hll_hash;		/* hll_hash_text(text, int4), if needed */
-	bool		hll_ready;		/* hll_format is set (init_hll_explicit) */
-	EkHllFormat hll_format;		/* the rollup's EXPLICIT hlls (hll.c) */
-	FoldInput  *inputs;			/* per source, in the current row */
-	HTAB	   *groups;
-	FoldGroup **order;			/* groups in creation order */
-	int			ngroups;
-	int			maxgroups;
-	int64		events;
-	RollupSkips skips;			/* values skipped, dimensions bounded */
-	const char *qtable;			/* the rollup table */
-	const char *keyname;		/* its unique key */
-	int64		delta_batch;	/* > 0: insert the groups into a delta table */
-	bool		reading_deltas; /* the rows are delta rows (delta.c) */
-	bool		delta_skips;	/* the delta table has ek_skips */
-	SPIPlanPtr *merge_plan;		/* if set: the merge's kept plan (made once) */
-	Oid			delta_relid;	/* valid: insert delta rows in C (delta_insert) */
-	Size		flush_bytes;	/* merge the groups when they take more */
-	MemoryContext cxt;			/* groups and their states; reset by a merge */
-	MemoryContext rowcxt;		/* reset after each row */
-} Fold;
 
 static void fold_merge(Fold *f);
 static void reset_groups(Fold *f);
@@ -474,7 +378,7 @@ accumulate(Fold *f, RollupMeasure *m, FoldState *st, FoldInput *in)
 			break;
 		case RM_DISTINCT:
 			if (in->isnull)
-				st->vals.hasnull = true;	/* see distinct_values() */
+				st->vals.hasnull = true;	/* see ek_fold_distinct_values() */
 			else
 			{
 				int64		h = DatumGetInt64(FunctionCall2(&f->hll_hash, in->value,
@@ -971,45 +875,6 @@ fold_scan(Fold *f, int64 from, int64 to, ArrayType *batches)
 	SPI_freeplan(plan);
 }
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = DatumGetInt64(*(const Datum *) a);
-	int64		y = DatumGetInt64(*(const Datum *) b);
-
-	return (x > y) - (x < y);
-}
-
-/*
- * A group's distinct() hashes as hll_add_agg needs them: each once (adding
- * a hash twice changes nothing in an hll, nor does the order), and a NULL
- * only when there is nothing else (hll_add_agg of NULLs alone is an empty
- * hll, not NULL).
- */
-static void
-distinct_values(FoldValues *v)
-{
-	int			n = 0;
-
-	if (v->n > 1)
-	{
-		qsort(v->values, v->n, sizeof(Datum), cmp_int64);
-		for (int i = 0; i < v->n; i++)
-			if (n == 0 || DatumGetInt64(v->values[i]) != DatumGetInt64(v->values[n - 1]))
-				v->values[n++] = v->values[i];
-		v->n = n;
-	}
-	if (v->n == 0 && v->hasnull)
-	{
-		v->values = palloc(sizeof(Datum));
-		v->nulls = palloc(sizeof(bool));
-		v->values[0] = (Datum) 0;
-		v->nulls[0] = true;
-		v->n = 1;
-	}
-	v->hasnull = false;
-}
-
 /* The groups' slices of an array of values: 1-based starts, then the end + 1. */
 static Datum
 slices(Fold *f, int mi, Datum *values, bool *nulls)
@@ -1035,171 +900,6 @@ slices(Fold *f, int mi, Datum *values, bool *nulls)
  * (unnest($1), ...)
  * ON CONFLICT DO UPDATE.  Caller: SPI connected.
  */
-/* the attribute number (0-based) of column name of rel, or -1 */
-static int
-delta_att(Relation rel, const char *name)
-{
-	AttrNumber	a = get_attnum(RelationGetRelid(rel), name);
-
-	return a > 0 ? a - 1 : -1;
-}
-
-/*
- * Insert the groups into the delta table f->delta_relid in C: the rows
- * fold_merge's INSERT makes (the same values; a distinct's or percentile's
- * values as an array of the group's own), with no statement, as the
- * writer inserts.  False, having done nothing, when the table needs the
- * INSERT: a trigger, row-level security, a column with a default, no
- * INSERT right, a column missing.
- */
-static bool
-delta_insert(Fold *f)
-{
-	const RollupDef *def = f->def;
-	Relation	rel = table_open(f->delta_relid, RowExclusiveLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	int		   *att = palloc((f->nkeys + 2 * f->nmeasures + 4) * sizeof(int));
-	int			na = 0;
-	int			a_batch = delta_att(rel, "batch_id");
-	int			a_events = delta_att(rel, EK_ROLLUP_DELTA_EVENTS_COLUMN);
-	int			a_skipped = delta_att(rel, EK_ROLLUP_SKIPPED_COLUMN);
-	int			a_skips = f->delta_skips ? delta_att(rel, EK_ROLLUP_DELTA_SKIPS_COLUMN) : -1;
-	bool		ok;
-	EState	   *estate;
-	RangeTblEntry *rte;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
-	CommandId	cid;
-	ListCell   *lc;
-
-	ok = rel->trigdesc == NULL && !rel->rd_rel->relrowsecurity &&
-		pg_class_aclcheck(f->delta_relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK &&
-		a_batch >= 0 && a_events >= 0 && a_skipped >= 0 && (!f->delta_skips || a_skips >= 0);
-	for (int a = 0; ok && a < desc->natts; a++)
-		if (TupleDescAttr(desc, a)->atthasdef || TupleDescAttr(desc, a)->attgenerated)
-			ok = false;
-	att[na++] = delta_att(rel, "bucket");
-	foreach(lc, def->dims)
-		att[na++] = delta_att(rel, ((RollupDim *) lfirst(lc))->name);
-	foreach(lc, def->measures)
-	{
-		RollupMeasure *m = lfirst(lc);
-
-		if (m->kind == RM_AVG)
-		{
-			att[na++] = delta_att(rel, psprintf("%s_sum", m->name));
-			att[na++] = delta_att(rel, psprintf("%s_count", m->name));
-		}
-		else
-			att[na++] = delta_att(rel, m->name);
-	}
-	for (int i = 0; i < na; i++)
-		if (att[i] < 0)
-			ok = false;
-	if (!ok)
-	{
-		table_close(rel, RowExclusiveLock);
-		return false;
-	}
-
-	estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = f->delta_relid;
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make1(rte));
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	slot = table_slot_create(rel, NULL);
-	cid = GetCurrentCommandId(true);
-	for (int gi = 0; gi < f->ngroups; gi++)
-	{
-		FoldGroup  *g = f->order[gi];
-		Datum	   *v = slot->tts_values;
-		bool	   *n = slot->tts_isnull;
-		int			k = 0;
-
-		ExecClearTuple(slot);
-		memset(n, true, desc->natts * sizeof(bool));
-		for (; k < f->nkeys; k++)
-		{
-			v[att[k]] = g->keys[k];
-			n[att[k]] = g->keynulls[k];
-		}
-		for (int i = 0; i < f->nmeasures; i++)
-		{
-			RollupMeasure *m = f->measures[i];
-			FoldState  *st = &g->states[i];
-			int			a = att[k++];
-
-			n[a] = false;
-			switch (m->kind)
-			{
-				case RM_COUNT:
-					v[a] = Int64GetDatum(g->events);
-					break;
-				case RM_SUM:
-				case RM_MIN:
-				case RM_MAX:
-				case RM_AVG:
-					v[a] = NumericGetDatum(st->num);
-					n[a] = st->num == NULL;
-					if (m->kind == RM_AVG)
-					{
-						a = att[k++];
-						v[a] = Int64GetDatum(st->count);
-						n[a] = false;
-					}
-					break;
-				case RM_DISTINCT:
-				case RM_PERCENTILE:
-					if (m->kind == RM_DISTINCT)
-						distinct_values(&st->vals);
-					/* (as the INSERT's slice of the batch's array) */
-					v[a] = st->vals.n == 0 ?
-						PointerGetDatum(construct_empty_array(m->kind == RM_DISTINCT ?
-															  INT8OID : FLOAT8OID)) :
-						ek_make_array(st->vals.values, st->vals.nulls, st->vals.n,
-									  m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID);
-					break;
-			}
-		}
-		v[a_batch] = Int64GetDatum(f->delta_batch);
-		n[a_batch] = false;
-		v[a_events] = Int64GetDatum(g->events);
-		n[a_events] = false;
-		v[a_skipped] = Int64GetDatum(g->skipped);
-		n[a_skipped] = false;
-		if (a_skips >= 0)
-		{
-			bool		any = false;
-			Datum		sk[RSK_NREASONS];
-
-			for (int r = 0; r < RSK_NREASONS; r++)
-			{
-				sk[r] = Int64GetDatum(g->skips[r]);
-				any |= g->skips[r] != 0;
-			}
-			n[a_skips] = !any;
-			if (any)
-				v[a_skips] = ek_make_array(sk, NULL, RSK_NREASONS, INT8OID);
-		}
-		ExecStoreVirtualTuple(slot);
-		if (desc->constr != NULL)
-			ExecConstraints(rri, slot, estate);
-		table_tuple_insert(rel, slot, cid, 0, NULL);
-		if (rri->ri_NumIndices > 0)
-			list_free(ek_insert_index_tuples(rri, slot, estate));
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
-	table_close(rel, NoLock);
-	CommandCounterIncrement();
-	return true;
-}
 
 static void
 fold_merge(Fold *f)
@@ -1219,7 +919,7 @@ fold_merge(Fold *f)
 	StringInfoData select;
 	int			rc;
 
-	if (OidIsValid(f->delta_relid) && delta_insert(f))
+	if (OidIsValid(f->delta_relid) && ek_fold_delta_insert(f))
 		return;
 	initStringInfo(&sql);
 	initStringInfo(&unnest);
@@ -1304,7 +1004,7 @@ fold_merge(Fold *f)
 					for (int g = 0; g < ng; g++)
 					{
 						if (m->kind == RM_DISTINCT)
-							distinct_values(&f->order[g]->states[i].vals);
+							ek_fold_distinct_values(&f->order[g]->states[i].vals);
 						total += f->order[g]->states[i].vals.n;
 					}
 					if (total >= (int64) (MaxAllocSize / sizeof(Datum)))

@@ -36,11 +36,17 @@
  *	  group is looked up, and counted.  So no value can fail a fold: not at
  *	  ingest (the batch's events are stored), not at refresh.
  *
- *	  Merging: one INSERT ... SELECT ... FROM ROWS FROM (unnest(<an array with
- *	  one element per group>), ...) ON CONFLICT DO UPDATE, with the SET list of definition.c.
- *	  A group's hll and t-digest states are built in that statement by the
- *	  extensions' own aggregates (hll_add_agg, tdigest) over the group's
- *	  slice of one array of hashes (values), so their format is theirs.
+ *	  Merging: in C when the rollup table and the measures allow
+ *	  (fold_write.c: per group a lookup in the unique key's index, then an
+ *	  update of the row found or an insert, states merged in C, hlls by the
+ *	  extension's hll_union), else one INSERT ... SELECT ... FROM ROWS FROM
+ *	  (unnest(<an array with one element per group>), ...) ON CONFLICT DO
+ *	  UPDATE, with the SET list of definition.c: for t-digests, tables with
+ *	  triggers or row-level security, and the groups whose row another
+ *	  transaction changed meanwhile.  A group's t-digest (and an hll of
+ *	  many hashes) is built in that statement by the extensions' own
+ *	  aggregates (tdigest, hll_add_agg) over the group's slice of one array
+ *	  of values (hashes), so their format is theirs.
  *
  *	  Deltas (delta.c): ingest uses the same aggregation over the
  *	  batch's values and inserts the groups into the rollup's delta table
@@ -676,30 +682,6 @@ init_hll_hash(Fold *f)
 	fmgr_info(fn, &f->hll_hash);
 }
 
-/*
- * The format of the rollup's hlls as hll_add_agg would make them now (from
- * hll_empty(), with the rollup's hll_log2m and the session's hll defaults):
- * a group with no more hashes than an EXPLICIT hll holds has its hll
- * written here (hll.c), without hll_add_agg's state of 128 kB zeroed per
- * group (the largest cost of a refresh after a small delta).  Other groups
- * use hll_add_agg.
- */
-static void
-init_hll_explicit(Fold *f)
-{
-	Oid			argtypes[1] = {INT4OID};
-	int			nargs = f->def->opts.hll_log2m > 0 ? 1 : 0;
-	Oid			fn;
-
-	f->hll_ready = true;
-	fn = LookupFuncName(list_make2(makeString(f->def->hll_nsp), makeString("hll_empty")),
-						nargs, argtypes, false);
-	if (ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-		return;					/* (hll_add_agg then says why) */
-	(void) ek_hll_format(nargs == 1 ? OidFunctionCall1(fn, Int32GetDatum(f->def->opts.hll_log2m)) :
-						 OidFunctionCall0(fn), &f->hll_format);
-}
-
 static void
 init_fold(Fold *f, const RollupDef *def, const char *qtable, const char *keyname)
 {
@@ -921,6 +903,10 @@ fold_merge(Fold *f)
 
 	if (OidIsValid(f->delta_relid) && ek_fold_delta_insert(f))
 		return;
+	/* a refresh's groups: in C when the table allows (fold_write.c) */
+	if (f->delta_batch <= 0 && ek_fold_merge_table(f))
+		return;
+	ng = f->ngroups;
 	initStringInfo(&sql);
 	initStringInfo(&unnest);
 	initStringInfo(&names);
@@ -1029,10 +1015,10 @@ fold_merge(Fold *f)
 					{
 						/*
 						 * the hll made here when it is EXPLICIT, else (NULL)
-						 * by hll_add_agg (see init_hll_explicit)
+						 * by hll_add_agg (see ek_fold_init_hll)
 						 */
 						if (!f->hll_ready)
-							init_hll_explicit(f);
+							ek_fold_init_hll(f);
 						for (int g = 0; g < ng; g++)
 						{
 							FoldValues *v = &f->order[g]->states[i].vals;

@@ -99,8 +99,9 @@ typedef struct Fold
 	FoldPathKey **paths;		/* per source: its JSON path (RS_JSON_NUMBER) */
 	int		   *npaths;
 	FmgrInfo	hll_hash;		/* hll_hash_text(text, int4), if needed */
-	bool		hll_ready;		/* hll_format is set (init_hll_explicit) */
+	bool		hll_ready;		/* hll_format is set (ek_fold_init_hll) */
 	EkHllFormat hll_format;		/* the rollup's EXPLICIT hlls (hll.c) */
+	Oid			hll_empty_fn;	/* hll_empty() as the format was read */
 	FoldInput  *inputs;			/* per source, in the current row */
 	HTAB	   *groups;
 	FoldGroup **order;			/* groups in creation order */
@@ -121,6 +122,8 @@ typedef struct Fold
 } Fold;
 /* fold_write.c */
 extern void ek_fold_distinct_values(FoldValues *v);
+extern void ek_fold_init_hll(Fold *f);
+extern bool ek_fold_merge_table(Fold *f);
 extern bool ek_fold_delta_insert(Fold *f);
 
 #endif							/* EK_ROLLUP_FOLD_INT_H */

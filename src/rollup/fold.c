@@ -98,6 +98,7 @@
 #include "utils/rel.h"
 #include "utils/typcache.h"
 
+#include "catalog/batches.h"
 #include "rollup/fold.h"
 #include "rollup/fold_int.h"
 #include "rollup/hll.h"
@@ -548,6 +549,22 @@ fold_delta_row(Fold *f, TupleTableSlot *slot)
 			if (!elemnulls[r])
 				count_skips(f, g, r, DatumGetInt64(elems[r]));
 	}
+	if (f->delta_skips)
+		a++;
+	/* its batch and where it is, to find the batches without and delete it */
+	if (f->ndelta == f->maxdelta)
+	{
+		f->maxdelta = Max(256, f->maxdelta * 2);
+		f->delta_batches = f->delta_batches ?
+			repalloc(f->delta_batches, f->maxdelta * sizeof(int64)) :
+			MemoryContextAlloc(f->keepcxt, f->maxdelta * sizeof(int64));
+		f->delta_tids = f->delta_tids ?
+			repalloc(f->delta_tids, f->maxdelta * sizeof(ItemPointerData)) :
+			MemoryContextAlloc(f->keepcxt, f->maxdelta * sizeof(ItemPointerData));
+	}
+	f->delta_batches[f->ndelta] = DatumGetInt64(values[a]);
+	ItemPointerCopy((ItemPointer) DatumGetPointer(values[a + 1]), &f->delta_tids[f->ndelta]);
+	f->ndelta++;
 }
 
 /*
@@ -701,6 +718,7 @@ init_fold(Fold *f, const RollupDef *def, const char *qtable, const char *keyname
 	f->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit rollup fold row",
 									  ALLOCSET_SMALL_SIZES);
 	f->flush_bytes = (Size) work_mem * 1024;
+	f->keepcxt = CurrentMemoryContext;
 
 	f->nkeys = 1 + list_length(def->dims);
 	f->keytypes = palloc0(f->nkeys * sizeof(FoldKeyType));
@@ -1230,7 +1248,8 @@ ek_rollup_fold_buckets(const RollupDef *def, const char *qtable, const char *key
 
 /*
  * SELECT of a delta table's rows of (from, to], in the order
- * fold_delta_row() reads them (ek_skips if delta_skips).
+ * fold_delta_row() reads them (ek_skips if delta_skips), then each row's
+ * batch_id and ctid.
  */
 static char *
 delta_sql(const RollupDef *def, const char *qdelta, bool delta_skips)
@@ -1256,28 +1275,38 @@ delta_sql(const RollupDef *def, const char *qdelta, bool delta_skips)
 	}
 	if (delta_skips)
 		appendStringInfo(&buf, ", %s", EK_ROLLUP_DELTA_SKIPS_COLUMN);
-	appendStringInfo(&buf, " FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
+	appendStringInfo(&buf, ", batch_id, ctid FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
 					 " AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta);
 	return buf.data;
 }
 
 /*
- * A refresh with deltas (delta.c): fold the delta rows of (from,
- * to] of qdelta (with their skips if delta_skips) and the stream rows of
- * the batches in uncovered (if not NULL), and merge the groups into the
- * rollup table.  Returns the events, and adds the skips to *skips.
- * Caller: SPI connected, as the rollup owner.
+ * A refresh with deltas (delta.c): fold the delta rows of (from, to] of
+ * qdelta (with their skips if delta_skips) and, when there are any, the
+ * stream rows of the batches of the range that stored events and have no
+ * delta (written by ingest's slow path, or by an ingest that began before
+ * the rollup existed), merge the groups into the rollup table and delete
+ * the delta rows read: in C (fold_write.c), or by the caller (*deleted
+ * false: a trigger, row-level security or no DELETE right on the delta
+ * table).  Returns the events, and adds the skips to *skips; -1, having
+ * done nothing, when the range has no delta rows.  Caller: SPI connected,
+ * as the rollup owner.
  */
 int64
 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyname,
-					  const char *qdelta, bool delta_skips, int64 from, int64 to,
-					  ArrayType *uncovered, RollupSkips *skips)
+					  Oid delta, const char *qdelta, bool delta_skips, int64 from,
+					  int64 to, RollupSkips *skips, bool *deleted)
 {
 	Fold		f;
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	SPIPlanPtr	plan;
 	ParamListInfo params;
+	Datum	   *covered;
+	int			ncovered = 0;
+	ArrayType  *uncovered;
+	int64		events;
 
+	*deleted = false;
 	init_fold(&f, def, qtable, keyname);
 	f.delta_skips = delta_skips;
 	plan = SPI_prepare(delta_sql(def, qdelta, delta_skips), 2, argtypes);
@@ -1296,9 +1325,27 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 	fold_run(&f, plan, params);
 	f.reading_deltas = false;
 	SPI_freeplan(plan);
+	if (f.ndelta == 0)
+	{
+		MemoryContextDelete(f.cxt);
+		MemoryContextDelete(f.rowcxt);
+		return -1;
+	}
+
+	/* the batches that have deltas (each once), then those that stored events and have none */
+	covered = palloc(f.ndelta * sizeof(Datum));
+	for (int i = 0; i < f.ndelta; i++)
+		covered[i] = Int64GetDatum(f.delta_batches[i]);
+	ncovered = ek_hll_distinct(covered, f.ndelta);	/* (sorts int8s, each once) */
+	uncovered = ek_batches_uncovered(def->stream_id, from, to,
+									 ek_make_array(covered, NULL, ncovered, INT8OID));
 	if (uncovered != NULL)
 		fold_scan(&f, from, to, uncovered);
-	return finish_fold(&f, skips);
+	events = finish_fold(&f, skips);
+
+	/* forget the deltas folded */
+	*deleted = ek_fold_delete_deltas(delta, f.delta_tids, f.ndelta);
+	return events;
 }
 
 /*

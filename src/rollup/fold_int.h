@@ -117,6 +117,12 @@ typedef struct Fold
 	SPIPlanPtr *merge_plan;		/* if set: the merge's kept plan (made once) */
 	Oid			delta_relid;	/* valid: insert delta rows in C (fold_write.c) */
 	Size		flush_bytes;	/* merge the groups when they take more */
+	/* a refresh reading deltas: their batches and rows (in keepcxt) */
+	MemoryContext keepcxt;		/* the caller's: lives as long as the fold */
+	int64	   *delta_batches;	/* batch_id of each delta row read, in order */
+	ItemPointerData *delta_tids;	/* and its ctid */
+	int			ndelta;
+	int			maxdelta;
 	MemoryContext cxt;			/* groups and their states; reset by a merge */
 	MemoryContext rowcxt;		/* reset after each row */
 } Fold;
@@ -125,5 +131,6 @@ extern void ek_fold_distinct_values(FoldValues *v);
 extern void ek_fold_init_hll(Fold *f);
 extern bool ek_fold_merge_table(Fold *f);
 extern bool ek_fold_delta_insert(Fold *f);
+extern bool ek_fold_delete_deltas(Oid relid, ItemPointerData *tids, int n);
 
 #endif							/* EK_ROLLUP_FOLD_INT_H */

@@ -739,3 +739,51 @@ ek_fold_merge_table(Fold *f)
 	f->ngroups = nretry;
 	return nretry == 0;
 }
+
+/*
+ * Delete the n delta rows a refresh read (their ctids) from the delta table
+ * relid, as DELETE would (no index entry to remove: VACUUM does).  False,
+ * having done nothing, when the table needs the statement: a trigger,
+ * row-level security, no DELETE right.  Every delta row of a refresh's
+ * range was written by a committed ingest and is deleted only by a refresh
+ * (serialized: refresh.c): a row deleted or changed by another transaction
+ * meanwhile is an error, and the refresh is rolled back.
+ */
+bool
+ek_fold_delete_deltas(Oid relid, ItemPointerData *tids, int n)
+{
+	Relation	rel = table_open(relid, RowExclusiveLock);
+	Snapshot	snapshot;
+	CommandId	cid;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->trigdesc != NULL ||
+		rel->rd_rel->relrowsecurity ||
+		pg_class_aclcheck(relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
+	{
+		table_close(rel, RowExclusiveLock);
+		return false;
+	}
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	cid = GetCurrentCommandId(true);
+	for (int i = 0; i < n; i++)
+	{
+		TM_FailureData tmfd;
+		TM_Result	result;
+
+		CHECK_FOR_INTERRUPTS();
+		result = table_tuple_delete(rel, &tids[i], cid, snapshot, InvalidSnapshot, true,
+									&tmfd, false);
+		if (result != TM_Ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not delete a delta row of \"%s\": it was changed meanwhile",
+							RelationGetRelationName(rel)),
+					 errdetail("Only a refresh deletes the delta rows of its range."),
+					 errhint("Refresh the rollup again.")));
+	}
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	return true;
+}

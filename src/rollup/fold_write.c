@@ -40,6 +40,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
+#include "port/pg_bswap.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -501,11 +502,10 @@ explicit_union(Fold *f, FoldValues *v, Datum old, Datum *result)
 
 		if (i < nold)
 		{
-			uint64		u = 0;
+			uint64		u;
 
-			for (int s = 0; s < 8; s++)
-				u = (u << 8) | p[8 * i + s];
-			a = (int64) u;
+			memcpy(&u, p + 8 * i, 8);
+			a = (int64) pg_ntoh64(u);	/* big-endian */
 		}
 		if (j >= v->n || (i < nold && a <= DatumGetInt64(v->values[j])))
 		{

@@ -178,7 +178,9 @@ ek_rollup_delta_has_skips(const RollupDef *def, Oid delta)
 /*
  * Fold (from, to] from the deltas: the delta rows of the range and, from
  * the stream, the batches of the range that stored events and have no
- * delta, merged into the rollup table; then delete the range's delta rows.
+ * delta, merged into the rollup table; then delete the range's delta rows
+ * (fold.c reads the delta rows once: their batches tell which batches have
+ * none, and it deletes the rows it read when the delta table allows).
  * Returns the events folded, or -1 (having done nothing) when the range
  * has no delta rows; adds the values skipped to *skips.  Caller: SPI
  * connected, as the rollup owner (refresh.c's fold()).
@@ -190,35 +192,17 @@ ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *key
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		args[2];
 	char	   *qdelta = ek_qualified_relname(delta);
-	Datum		covered;
-	bool		isnull;
 	int64		events;
-	ArrayType  *uncovered;
+	bool		deleted;
 	int			rc;
 
+	events = ek_rollup_fold_deltas(def, qtable, keyname, delta, qdelta,
+								   ek_rollup_delta_has_skips(def, delta), from, to,
+								   skips, &deleted);
+	if (events < 0 || deleted)
+		return events;
 	args[0] = Int64GetDatum(from);
 	args[1] = Int64GetDatum(to);
-
-	/* the batches that have deltas */
-	rc = SPI_execute_with_args(psprintf("SELECT pg_catalog.array_agg(DISTINCT batch_id) FROM %s"
-										" WHERE batch_id OPERATOR(pg_catalog.>) $1"
-										" AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta),
-							   2, argtypes, args, NULL, false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "eventkit: could not read the rollup's deltas: %s",
-			 SPI_result_code_string(rc));
-	covered = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return -1;
-	covered = datumCopy(covered, false, -1);
-
-	/* the batches that stored events and have none */
-	uncovered = ek_batches_uncovered(def->stream_id, from, to, covered);
-
-	/* fold the deltas and those batches, then forget the deltas */
-	events = ek_rollup_fold_deltas(def, qtable, keyname, qdelta,
-								   ek_rollup_delta_has_skips(def, delta), from, to,
-								   uncovered, skips);
 	rc = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
 										" AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta),
 							   2, argtypes, args, NULL, false, 0);

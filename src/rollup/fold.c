@@ -36,11 +36,17 @@
  *	  group is looked up, and counted.  So no value can fail a fold: not at
  *	  ingest (the batch's events are stored), not at refresh.
  *
- *	  Merging: one INSERT ... SELECT ... FROM ROWS FROM (unnest(<an array with
- *	  one element per group>), ...) ON CONFLICT DO UPDATE, with the SET list of definition.c.
- *	  A group's hll and t-digest states are built in that statement by the
- *	  extensions' own aggregates (hll_add_agg, tdigest) over the group's
- *	  slice of one array of hashes (values), so their format is theirs.
+ *	  Merging: in C when the rollup table and the measures allow
+ *	  (fold_write.c: per group a lookup in the unique key's index, then an
+ *	  update of the row found or an insert, states merged in C, hlls by the
+ *	  extension's hll_union), else one INSERT ... SELECT ... FROM ROWS FROM
+ *	  (unnest(<an array with one element per group>), ...) ON CONFLICT DO
+ *	  UPDATE, with the SET list of definition.c: for t-digests, tables with
+ *	  triggers or row-level security, and the groups whose row another
+ *	  transaction changed meanwhile.  A group's t-digest (and an hll of
+ *	  many hashes) is built in that statement by the extensions' own
+ *	  aggregates (tdigest, hll_add_agg) over the group's slice of one array
+ *	  of values (hashes), so their format is theirs.
  *
  *	  Deltas (delta.c): ingest uses the same aggregation over the
  *	  batch's values and inserts the groups into the rollup's delta table
@@ -49,7 +55,7 @@
  *	  groups (fold_delta_row), adds the batches that have none from the
  *	  stream, and merges once (ek_rollup_fold_deltas).  When delta.c
  *	  evaluated the batch's rows in C (ek_rollup_fold_delta_rows), the
- *	  groups go into the delta table in C as well (delta_insert: the
+ *	  groups go into the delta table in C as well (fold_write.c: the
  *	  INSERT's values, no statement), unless the table needs the INSERT.
  *
  *	  The realtime view computes the same partial states in SQL
@@ -92,7 +98,9 @@
 #include "utils/rel.h"
 #include "utils/typcache.h"
 
+#include "catalog/batches.h"
 #include "rollup/fold.h"
+#include "rollup/fold_int.h"
 #include "rollup/hll.h"
 #include "rollup/values.h"
 #include "util/compat.h"
@@ -100,103 +108,6 @@
 
 #define TDIGEST_COMPRESSION 100
 
-/* A growing array of values: hll hashes (int8) or percentile values (float8). */
-typedef struct FoldValues
-{
-	Datum	   *values;
-	bool	   *nulls;
-	int			n;
-	int			cap;
-	bool		hasnull;		/* distinct: a NULL value was seen (not kept) */
-} FoldValues;
-
-/* One measure's partial state in one group. */
-typedef struct FoldState
-{
-	Numeric		num;			/* sum, avg: the sum; min, max: the extreme */
-	int64		count;			/* avg: the values summed */
-	FoldValues	vals;			/* distinct, percentile */
-} FoldState;
-
-typedef struct FoldGroup
-{
-	struct FoldGroup *next;		/* next group with the same hash */
-	int64		events;
-	int64		skipped;		/* events with a skipped value */
-	int64		skips[RSK_NREASONS];	/* values skipped, dimensions bounded */
-	Datum	   *keys;			/* [0] the bucket, [1 + i] dimension i */
-	bool	   *keynulls;
-	FoldState	states[FLEXIBLE_ARRAY_MEMBER];	/* one per measure */
-} FoldGroup;
-
-typedef struct FoldHashEntry
-{
-	uint32		hash;			/* hash key */
-	FoldGroup  *first;
-} FoldHashEntry;
-
-/* A group key column's type. */
-typedef struct FoldKeyType
-{
-	int16		typlen;
-	bool		typbyval;
-	Oid			collation;
-	FmgrInfo   *hash;			/* NULL: none, groups found by equality alone */
-	FmgrInfo	eq;
-} FoldKeyType;
-
-/* One element of a JSON path, as the #> operator reads it. */
-typedef struct FoldPathKey
-{
-	const char *key;
-	int			len;
-	bool		is_index;		/* a valid integer, for arrays */
-	int			index;
-} FoldPathKey;
-
-/* A source's value in the current row. */
-typedef struct FoldInput
-{
-	bool		isnull;			/* no number: NULL, JSON null, missing, skip */
-	bool		skip;			/* present but not a JSON number */
-	Datum		value;			/* numeric or text */
-} FoldInput;
-
-typedef struct Fold
-{
-	DestReceiver pub;			/* first: what the executor calls */
-	const RollupDef *def;
-	int			nkeys;			/* 1 + dimensions */
-	int			nmeasures;
-	int			nsources;
-	RollupMeasure **measures;
-	RollupSource **sources;
-	FoldKeyType *keytypes;
-	bool	   *bounded;		/* per key: a bounded text dimension */
-	Datum	   *keybuf;			/* a row's keys, when one is bounded */
-	FoldPathKey **paths;		/* per source: its JSON path (RS_JSON_NUMBER) */
-	int		   *npaths;
-	FmgrInfo	hll_hash;		/* hll_hash_text(text, int4), if needed */
-	bool		hll_ready;		/* hll_format is set (init_hll_explicit) */
-	EkHllFormat hll_format;		/* the rollup's EXPLICIT hlls (hll.c) */
-	FoldInput  *inputs;			/* per source, in the current row */
-	HTAB	   *groups;
-	FoldGroup **order;			/* groups in creation order */
-	int			ngroups;
-	int			maxgroups;
-	int64		events;
-	RollupSkips skips;			/* values skipped, dimensions bounded */
-	const char *qtable;			/* the rollup table */
-	const char *keyname;		/* its unique key */
-	int64		delta_batch;	/* > 0: insert the groups into a delta table */
-	bool		reading_deltas; /* the rows are delta rows (delta.c) */
-	bool		delta_skips;	/* the delta table has ek_skips */
-	SPIPlanPtr *merge_plan;		/* if set: the merge's kept plan (made once) */
-	Oid			delta_relid;	/* valid: insert delta rows in C (delta_insert) */
-	Size		flush_bytes;	/* merge the groups when they take more */
-	MemoryContext cxt;			/* groups and their states; reset by a merge */
-	MemoryContext rowcxt;		/* reset after each row */
-} Fold;
 
 static void fold_merge(Fold *f);
 static void reset_groups(Fold *f);
@@ -474,7 +385,7 @@ accumulate(Fold *f, RollupMeasure *m, FoldState *st, FoldInput *in)
 			break;
 		case RM_DISTINCT:
 			if (in->isnull)
-				st->vals.hasnull = true;	/* see distinct_values() */
+				st->vals.hasnull = true;	/* see ek_fold_distinct_values() */
 			else
 			{
 				int64		h = DatumGetInt64(FunctionCall2(&f->hll_hash, in->value,
@@ -638,6 +549,22 @@ fold_delta_row(Fold *f, TupleTableSlot *slot)
 			if (!elemnulls[r])
 				count_skips(f, g, r, DatumGetInt64(elems[r]));
 	}
+	if (f->delta_skips)
+		a++;
+	/* its batch and where it is, to find the batches without and delete it */
+	if (f->ndelta == f->maxdelta)
+	{
+		f->maxdelta = Max(256, f->maxdelta * 2);
+		f->delta_batches = f->delta_batches ?
+			repalloc(f->delta_batches, f->maxdelta * sizeof(int64)) :
+			MemoryContextAlloc(f->keepcxt, f->maxdelta * sizeof(int64));
+		f->delta_tids = f->delta_tids ?
+			repalloc(f->delta_tids, f->maxdelta * sizeof(ItemPointerData)) :
+			MemoryContextAlloc(f->keepcxt, f->maxdelta * sizeof(ItemPointerData));
+	}
+	f->delta_batches[f->ndelta] = DatumGetInt64(values[a]);
+	ItemPointerCopy((ItemPointer) DatumGetPointer(values[a + 1]), &f->delta_tids[f->ndelta]);
+	f->ndelta++;
 }
 
 /*
@@ -772,30 +699,6 @@ init_hll_hash(Fold *f)
 	fmgr_info(fn, &f->hll_hash);
 }
 
-/*
- * The format of the rollup's hlls as hll_add_agg would make them now (from
- * hll_empty(), with the rollup's hll_log2m and the session's hll defaults):
- * a group with no more hashes than an EXPLICIT hll holds has its hll
- * written here (hll.c), without hll_add_agg's state of 128 kB zeroed per
- * group (the largest cost of a refresh after a small delta).  Other groups
- * use hll_add_agg.
- */
-static void
-init_hll_explicit(Fold *f)
-{
-	Oid			argtypes[1] = {INT4OID};
-	int			nargs = f->def->opts.hll_log2m > 0 ? 1 : 0;
-	Oid			fn;
-
-	f->hll_ready = true;
-	fn = LookupFuncName(list_make2(makeString(f->def->hll_nsp), makeString("hll_empty")),
-						nargs, argtypes, false);
-	if (ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-		return;					/* (hll_add_agg then says why) */
-	(void) ek_hll_format(nargs == 1 ? OidFunctionCall1(fn, Int32GetDatum(f->def->opts.hll_log2m)) :
-						 OidFunctionCall0(fn), &f->hll_format);
-}
-
 static void
 init_fold(Fold *f, const RollupDef *def, const char *qtable, const char *keyname)
 {
@@ -815,6 +718,7 @@ init_fold(Fold *f, const RollupDef *def, const char *qtable, const char *keyname
 	f->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit rollup fold row",
 									  ALLOCSET_SMALL_SIZES);
 	f->flush_bytes = (Size) work_mem * 1024;
+	f->keepcxt = CurrentMemoryContext;
 
 	f->nkeys = 1 + list_length(def->dims);
 	f->keytypes = palloc0(f->nkeys * sizeof(FoldKeyType));
@@ -971,45 +875,6 @@ fold_scan(Fold *f, int64 from, int64 to, ArrayType *batches)
 	SPI_freeplan(plan);
 }
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = DatumGetInt64(*(const Datum *) a);
-	int64		y = DatumGetInt64(*(const Datum *) b);
-
-	return (x > y) - (x < y);
-}
-
-/*
- * A group's distinct() hashes as hll_add_agg needs them: each once (adding
- * a hash twice changes nothing in an hll, nor does the order), and a NULL
- * only when there is nothing else (hll_add_agg of NULLs alone is an empty
- * hll, not NULL).
- */
-static void
-distinct_values(FoldValues *v)
-{
-	int			n = 0;
-
-	if (v->n > 1)
-	{
-		qsort(v->values, v->n, sizeof(Datum), cmp_int64);
-		for (int i = 0; i < v->n; i++)
-			if (n == 0 || DatumGetInt64(v->values[i]) != DatumGetInt64(v->values[n - 1]))
-				v->values[n++] = v->values[i];
-		v->n = n;
-	}
-	if (v->n == 0 && v->hasnull)
-	{
-		v->values = palloc(sizeof(Datum));
-		v->nulls = palloc(sizeof(bool));
-		v->values[0] = (Datum) 0;
-		v->nulls[0] = true;
-		v->n = 1;
-	}
-	v->hasnull = false;
-}
-
 /* The groups' slices of an array of values: 1-based starts, then the end + 1. */
 static Datum
 slices(Fold *f, int mi, Datum *values, bool *nulls)
@@ -1035,171 +900,6 @@ slices(Fold *f, int mi, Datum *values, bool *nulls)
  * (unnest($1), ...)
  * ON CONFLICT DO UPDATE.  Caller: SPI connected.
  */
-/* the attribute number (0-based) of column name of rel, or -1 */
-static int
-delta_att(Relation rel, const char *name)
-{
-	AttrNumber	a = get_attnum(RelationGetRelid(rel), name);
-
-	return a > 0 ? a - 1 : -1;
-}
-
-/*
- * Insert the groups into the delta table f->delta_relid in C: the rows
- * fold_merge's INSERT makes (the same values; a distinct's or percentile's
- * values as an array of the group's own), with no statement, as the
- * writer inserts.  False, having done nothing, when the table needs the
- * INSERT: a trigger, row-level security, a column with a default, no
- * INSERT right, a column missing.
- */
-static bool
-delta_insert(Fold *f)
-{
-	const RollupDef *def = f->def;
-	Relation	rel = table_open(f->delta_relid, RowExclusiveLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	int		   *att = palloc((f->nkeys + 2 * f->nmeasures + 4) * sizeof(int));
-	int			na = 0;
-	int			a_batch = delta_att(rel, "batch_id");
-	int			a_events = delta_att(rel, EK_ROLLUP_DELTA_EVENTS_COLUMN);
-	int			a_skipped = delta_att(rel, EK_ROLLUP_SKIPPED_COLUMN);
-	int			a_skips = f->delta_skips ? delta_att(rel, EK_ROLLUP_DELTA_SKIPS_COLUMN) : -1;
-	bool		ok;
-	EState	   *estate;
-	RangeTblEntry *rte;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
-	CommandId	cid;
-	ListCell   *lc;
-
-	ok = rel->trigdesc == NULL && !rel->rd_rel->relrowsecurity &&
-		pg_class_aclcheck(f->delta_relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK &&
-		a_batch >= 0 && a_events >= 0 && a_skipped >= 0 && (!f->delta_skips || a_skips >= 0);
-	for (int a = 0; ok && a < desc->natts; a++)
-		if (TupleDescAttr(desc, a)->atthasdef || TupleDescAttr(desc, a)->attgenerated)
-			ok = false;
-	att[na++] = delta_att(rel, "bucket");
-	foreach(lc, def->dims)
-		att[na++] = delta_att(rel, ((RollupDim *) lfirst(lc))->name);
-	foreach(lc, def->measures)
-	{
-		RollupMeasure *m = lfirst(lc);
-
-		if (m->kind == RM_AVG)
-		{
-			att[na++] = delta_att(rel, psprintf("%s_sum", m->name));
-			att[na++] = delta_att(rel, psprintf("%s_count", m->name));
-		}
-		else
-			att[na++] = delta_att(rel, m->name);
-	}
-	for (int i = 0; i < na; i++)
-		if (att[i] < 0)
-			ok = false;
-	if (!ok)
-	{
-		table_close(rel, RowExclusiveLock);
-		return false;
-	}
-
-	estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = f->delta_relid;
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make1(rte));
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	slot = table_slot_create(rel, NULL);
-	cid = GetCurrentCommandId(true);
-	for (int gi = 0; gi < f->ngroups; gi++)
-	{
-		FoldGroup  *g = f->order[gi];
-		Datum	   *v = slot->tts_values;
-		bool	   *n = slot->tts_isnull;
-		int			k = 0;
-
-		ExecClearTuple(slot);
-		memset(n, true, desc->natts * sizeof(bool));
-		for (; k < f->nkeys; k++)
-		{
-			v[att[k]] = g->keys[k];
-			n[att[k]] = g->keynulls[k];
-		}
-		for (int i = 0; i < f->nmeasures; i++)
-		{
-			RollupMeasure *m = f->measures[i];
-			FoldState  *st = &g->states[i];
-			int			a = att[k++];
-
-			n[a] = false;
-			switch (m->kind)
-			{
-				case RM_COUNT:
-					v[a] = Int64GetDatum(g->events);
-					break;
-				case RM_SUM:
-				case RM_MIN:
-				case RM_MAX:
-				case RM_AVG:
-					v[a] = NumericGetDatum(st->num);
-					n[a] = st->num == NULL;
-					if (m->kind == RM_AVG)
-					{
-						a = att[k++];
-						v[a] = Int64GetDatum(st->count);
-						n[a] = false;
-					}
-					break;
-				case RM_DISTINCT:
-				case RM_PERCENTILE:
-					if (m->kind == RM_DISTINCT)
-						distinct_values(&st->vals);
-					/* (as the INSERT's slice of the batch's array) */
-					v[a] = st->vals.n == 0 ?
-						PointerGetDatum(construct_empty_array(m->kind == RM_DISTINCT ?
-															  INT8OID : FLOAT8OID)) :
-						ek_make_array(st->vals.values, st->vals.nulls, st->vals.n,
-									  m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID);
-					break;
-			}
-		}
-		v[a_batch] = Int64GetDatum(f->delta_batch);
-		n[a_batch] = false;
-		v[a_events] = Int64GetDatum(g->events);
-		n[a_events] = false;
-		v[a_skipped] = Int64GetDatum(g->skipped);
-		n[a_skipped] = false;
-		if (a_skips >= 0)
-		{
-			bool		any = false;
-			Datum		sk[RSK_NREASONS];
-
-			for (int r = 0; r < RSK_NREASONS; r++)
-			{
-				sk[r] = Int64GetDatum(g->skips[r]);
-				any |= g->skips[r] != 0;
-			}
-			n[a_skips] = !any;
-			if (any)
-				v[a_skips] = ek_make_array(sk, NULL, RSK_NREASONS, INT8OID);
-		}
-		ExecStoreVirtualTuple(slot);
-		if (desc->constr != NULL)
-			ExecConstraints(rri, slot, estate);
-		table_tuple_insert(rel, slot, cid, 0, NULL);
-		if (rri->ri_NumIndices > 0)
-			list_free(ek_insert_index_tuples(rri, slot, estate));
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
-	table_close(rel, NoLock);
-	CommandCounterIncrement();
-	return true;
-}
 
 static void
 fold_merge(Fold *f)
@@ -1219,8 +919,12 @@ fold_merge(Fold *f)
 	StringInfoData select;
 	int			rc;
 
-	if (OidIsValid(f->delta_relid) && delta_insert(f))
+	if (OidIsValid(f->delta_relid) && ek_fold_delta_insert(f))
 		return;
+	/* a refresh's groups: in C when the table allows (fold_write.c) */
+	if (f->delta_batch <= 0 && ek_fold_merge_table(f))
+		return;
+	ng = f->ngroups;
 	initStringInfo(&sql);
 	initStringInfo(&unnest);
 	initStringInfo(&names);
@@ -1304,7 +1008,7 @@ fold_merge(Fold *f)
 					for (int g = 0; g < ng; g++)
 					{
 						if (m->kind == RM_DISTINCT)
-							distinct_values(&f->order[g]->states[i].vals);
+							ek_fold_distinct_values(&f->order[g]->states[i].vals);
 						total += f->order[g]->states[i].vals.n;
 					}
 					if (total >= (int64) (MaxAllocSize / sizeof(Datum)))
@@ -1329,10 +1033,10 @@ fold_merge(Fold *f)
 					{
 						/*
 						 * the hll made here when it is EXPLICIT, else (NULL)
-						 * by hll_add_agg (see init_hll_explicit)
+						 * by hll_add_agg (see ek_fold_init_hll)
 						 */
 						if (!f->hll_ready)
-							init_hll_explicit(f);
+							ek_fold_init_hll(f);
 						for (int g = 0; g < ng; g++)
 						{
 							FoldValues *v = &f->order[g]->states[i].vals;
@@ -1544,7 +1248,8 @@ ek_rollup_fold_buckets(const RollupDef *def, const char *qtable, const char *key
 
 /*
  * SELECT of a delta table's rows of (from, to], in the order
- * fold_delta_row() reads them (ek_skips if delta_skips).
+ * fold_delta_row() reads them (ek_skips if delta_skips), then each row's
+ * batch_id and ctid.
  */
 static char *
 delta_sql(const RollupDef *def, const char *qdelta, bool delta_skips)
@@ -1570,28 +1275,38 @@ delta_sql(const RollupDef *def, const char *qdelta, bool delta_skips)
 	}
 	if (delta_skips)
 		appendStringInfo(&buf, ", %s", EK_ROLLUP_DELTA_SKIPS_COLUMN);
-	appendStringInfo(&buf, " FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
+	appendStringInfo(&buf, ", batch_id, ctid FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
 					 " AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta);
 	return buf.data;
 }
 
 /*
- * A refresh with deltas (delta.c): fold the delta rows of (from,
- * to] of qdelta (with their skips if delta_skips) and the stream rows of
- * the batches in uncovered (if not NULL), and merge the groups into the
- * rollup table.  Returns the events, and adds the skips to *skips.
- * Caller: SPI connected, as the rollup owner.
+ * A refresh with deltas (delta.c): fold the delta rows of (from, to] of
+ * qdelta (with their skips if delta_skips) and, when there are any, the
+ * stream rows of the batches of the range that stored events and have no
+ * delta (written by ingest's slow path, or by an ingest that began before
+ * the rollup existed), merge the groups into the rollup table and delete
+ * the delta rows read: in C (fold_write.c), or by the caller (*deleted
+ * false: a trigger, row-level security or no DELETE right on the delta
+ * table).  Returns the events, and adds the skips to *skips; -1, having
+ * done nothing, when the range has no delta rows.  Caller: SPI connected,
+ * as the rollup owner.
  */
 int64
 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyname,
-					  const char *qdelta, bool delta_skips, int64 from, int64 to,
-					  ArrayType *uncovered, RollupSkips *skips)
+					  Oid delta, const char *qdelta, bool delta_skips, int64 from,
+					  int64 to, RollupSkips *skips, bool *deleted)
 {
 	Fold		f;
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	SPIPlanPtr	plan;
 	ParamListInfo params;
+	Datum	   *covered;
+	int			ncovered = 0;
+	ArrayType  *uncovered;
+	int64		events;
 
+	*deleted = false;
 	init_fold(&f, def, qtable, keyname);
 	f.delta_skips = delta_skips;
 	plan = SPI_prepare(delta_sql(def, qdelta, delta_skips), 2, argtypes);
@@ -1610,9 +1325,27 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 	fold_run(&f, plan, params);
 	f.reading_deltas = false;
 	SPI_freeplan(plan);
+	if (f.ndelta == 0)
+	{
+		MemoryContextDelete(f.cxt);
+		MemoryContextDelete(f.rowcxt);
+		return -1;
+	}
+
+	/* the batches that have deltas (each once), then those that stored events and have none */
+	covered = palloc(f.ndelta * sizeof(Datum));
+	for (int i = 0; i < f.ndelta; i++)
+		covered[i] = Int64GetDatum(f.delta_batches[i]);
+	ncovered = ek_hll_distinct(covered, f.ndelta);	/* (sorts int8s, each once) */
+	uncovered = ek_batches_uncovered(def->stream_id, from, to,
+									 ek_make_array(covered, NULL, ncovered, INT8OID));
 	if (uncovered != NULL)
 		fold_scan(&f, from, to, uncovered);
-	return finish_fold(&f, skips);
+	events = finish_fold(&f, skips);
+
+	/* forget the deltas folded */
+	*deleted = ek_fold_delete_deltas(delta, f.delta_tids, f.ndelta);
+	return events;
 }
 
 /*

@@ -26,9 +26,9 @@ extern int64 ek_rollup_fold_buckets(const RollupDef *def, const char *qtable,
 									TimestampTz lo, TimestampTz hi, RollupSkips *skips);
 extern char *ek_rollup_source_sql(const RollupDef *def, const char *from);
 extern int64 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable,
-								   const char *keyname, const char *qdelta,
+								   const char *keyname, Oid delta, const char *qdelta,
 								   bool delta_skips, int64 from, int64 to,
-								   ArrayType *uncovered, RollupSkips *skips);
+								   RollupSkips *skips, bool *deleted);
 extern void ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
 								 bool delta_skips, SPIPlanPtr source, ParamListInfo params,
 								 SPIPlanPtr *merge_plan);

@@ -36,6 +36,7 @@
 #include "miscadmin.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
+#include "port/pg_bswap.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -123,10 +124,10 @@ ek_hll_explicit(const EkHllFormat *fmt, const Datum *hashes, int n)
 	p += 3;
 	for (int i = 0; i < n; i++)
 	{
-		uint64		x = (uint64) DatumGetInt64(hashes[i]);
+		uint64		x = pg_hton64((uint64) DatumGetInt64(hashes[i]));
 
-		for (int s = 56; s >= 0; s -= 8)
-			*p++ = (uint8) (x >> s);
+		memcpy(p, &x, 8);		/* big-endian */
+		p += 8;
 	}
 	return PointerGetDatum(b);
 }

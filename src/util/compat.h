@@ -53,6 +53,23 @@
 	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
 #endif
 
+/*
+ * table_tuple_update() says which indexes need the new version (16 on: none,
+ * all, or the summarizing ones only); ek_update_index_tuples inserts it into
+ * those (u: what table_tuple_update set).
+ */
+#if PG_VERSION_NUM >= 160000
+typedef TU_UpdateIndexes EkUpdateIndexes;
+#define ek_update_needs_indexes(u) ((u) != TU_None)
+#define ek_update_index_tuples(rri, slot, estate, u) \
+	ExecInsertIndexTuples((rri), (slot), (estate), true, false, NULL, NIL, (u) == TU_Summarizing)
+#else
+typedef bool EkUpdateIndexes;
+#define ek_update_needs_indexes(u) (u)
+#define ek_update_index_tuples(rri, slot, estate, u) \
+	ExecInsertIndexTuples((rri), (slot), (estate), true, false, NULL, NIL)
+#endif
+
 /* PostgreSQL 17's foreach_ptr(), for older servers */
 #ifndef foreach_ptr
 #define foreach_ptr(type, var, lst) \

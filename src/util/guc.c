@@ -46,6 +46,7 @@ int			ek_testing_clock_offset = 0;	/* s */
 bool		ek_testing_json_crosscheck = false;
 bool		ek_testing_regex_crosscheck = false;
 bool		ek_testing_rollup_sql_deltas = false;
+bool		ek_testing_rollup_sql_merge = false;
 #endif
 
 /* set at the database level by pre_restore(); the scheduler reads the catalog */
@@ -245,6 +246,17 @@ ek_define_gucs(void)
 							 "common rollup definitions in C (rollup/delta.c); on, it runs the "
 							 "SQL path for all, so that tests compare the two.",
 							 &ek_testing_rollup_sql_deltas,
+							 false,
+							 PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventkit.testing_rollup_sql_merge",
+							 "For tests only: a refresh merges its groups into the rollup table with its SQL statement.",
+							 "A refresh merges the groups it folded into the rollup table in C (an index "
+							 "lookup, then an insert or an update: rollup/fold_write.c) when the table and "
+							 "its measures allow; on, it runs the INSERT ... ON CONFLICT DO UPDATE for all, "
+							 "so that tests compare the two.",
+							 &ek_testing_rollup_sql_merge,
 							 false,
 							 PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							 NULL, NULL, NULL);

@@ -49,10 +49,12 @@ extern int	ek_testing_clock_offset;
 extern bool ek_testing_json_crosscheck;
 extern bool ek_testing_regex_crosscheck;
 extern bool ek_testing_rollup_sql_deltas;
+extern bool ek_testing_rollup_sql_merge;
 #else
 #define ek_testing_json_crosscheck false
 #define ek_testing_regex_crosscheck false
 #define ek_testing_rollup_sql_deltas false
+#define ek_testing_rollup_sql_merge false
 #endif
 
 /* Ranges of the size limits, as settings and as a stream's own values. */

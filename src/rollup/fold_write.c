@@ -1,0 +1,861 @@
+/*-------------------------------------------------------------------------
+ *
+ * fold_write.c
+ *	  Writing a fold's groups (fold_int.h) without a statement, as the
+ *	  writer inserts rows:
+ *
+ *	  - the delta rows ingest makes of a batch (ek_fold_delta_insert), for
+ *	    the delta tables that need no INSERT (no trigger, row-level
+ *	    security or column default);
+ *	  - a refresh's merge of its groups into the rollup table
+ *	    (ek_fold_merge_table): per group a lookup in the unique key's index,
+ *	    then an update of the row found (HOT: fillfactor 50, the key never
+ *	    changes) or an insert, the states merged here (count, sums, min,
+ *	    max, avg parts; hlls written as hll.c writes them and joined with
+ *	    the extension's hll_union).  It replaced the INSERT ... ON CONFLICT
+ *	    DO UPDATE, whose speculative insertion, executor and SET expressions
+ *	    per group were two thirds of a refresh after a small delta.
+ *
+ *	  fold.c decides when, and keeps the statements for the other cases
+ *	  (t-digests, triggers, row-level security, unknown columns).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "port/pg_bswap.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+
+#include "rollup/fold_int.h"
+#include "util/compat.h"
+#include "util/guc.h"
+#include "util/spi.h"
+
+/*
+ * A group's distinct() hashes as hll_add_agg needs them: each once (adding
+ * a hash twice changes nothing in an hll, nor does the order), and a NULL
+ * only when there is nothing else (hll_add_agg of NULLs alone is an empty
+ * hll, not NULL).
+ */
+void
+ek_fold_distinct_values(FoldValues *v)
+{
+	v->n = ek_hll_distinct(v->values, v->n);
+	if (v->n == 0 && v->hasnull)
+	{
+		v->values = palloc(sizeof(Datum));
+		v->nulls = palloc(sizeof(bool));
+		v->values[0] = (Datum) 0;
+		v->nulls[0] = true;
+		v->n = 1;
+	}
+	v->hasnull = false;
+}
+
+/* the attribute number (0-based) of column name of rel, or -1 */
+static int
+delta_att(Relation rel, const char *name)
+{
+	AttrNumber	a = get_attnum(RelationGetRelid(rel), name);
+
+	return a > 0 ? a - 1 : -1;
+}
+
+/*
+ * Insert the groups into the delta table f->delta_relid in C: the rows
+ * fold_merge's INSERT makes (the same values; a distinct's or percentile's
+ * values as an array of the group's own), with no statement, as the
+ * writer inserts.  False, having done nothing, when the table needs the
+ * INSERT: a trigger, row-level security, a column with a default, no
+ * INSERT right, a column missing.
+ */
+bool
+ek_fold_delta_insert(Fold *f)
+{
+	const RollupDef *def = f->def;
+	Relation	rel = table_open(f->delta_relid, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int		   *att = palloc((f->nkeys + 2 * f->nmeasures + 4) * sizeof(int));
+	int			na = 0;
+	int			a_batch = delta_att(rel, "batch_id");
+	int			a_events = delta_att(rel, EK_ROLLUP_DELTA_EVENTS_COLUMN);
+	int			a_skipped = delta_att(rel, EK_ROLLUP_SKIPPED_COLUMN);
+	int			a_skips = f->delta_skips ? delta_att(rel, EK_ROLLUP_DELTA_SKIPS_COLUMN) : -1;
+	bool		ok;
+	EState	   *estate;
+	RangeTblEntry *rte;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	CommandId	cid;
+	ListCell   *lc;
+
+	ok = rel->trigdesc == NULL && !rel->rd_rel->relrowsecurity &&
+		pg_class_aclcheck(f->delta_relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK &&
+		a_batch >= 0 && a_events >= 0 && a_skipped >= 0 && (!f->delta_skips || a_skips >= 0);
+	for (int a = 0; ok && a < desc->natts; a++)
+		if (TupleDescAttr(desc, a)->atthasdef || TupleDescAttr(desc, a)->attgenerated)
+			ok = false;
+	att[na++] = delta_att(rel, "bucket");
+	foreach(lc, def->dims)
+		att[na++] = delta_att(rel, ((RollupDim *) lfirst(lc))->name);
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (m->kind == RM_AVG)
+		{
+			att[na++] = delta_att(rel, psprintf("%s_sum", m->name));
+			att[na++] = delta_att(rel, psprintf("%s_count", m->name));
+		}
+		else
+			att[na++] = delta_att(rel, m->name);
+	}
+	for (int i = 0; i < na; i++)
+		if (att[i] < 0)
+			ok = false;
+	if (!ok)
+	{
+		table_close(rel, RowExclusiveLock);
+		return false;
+	}
+
+	estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = f->delta_relid;
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	slot = table_slot_create(rel, NULL);
+	cid = GetCurrentCommandId(true);
+	for (int gi = 0; gi < f->ngroups; gi++)
+	{
+		FoldGroup  *g = f->order[gi];
+		Datum	   *v = slot->tts_values;
+		bool	   *n = slot->tts_isnull;
+		int			k = 0;
+
+		ExecClearTuple(slot);
+		memset(n, true, desc->natts * sizeof(bool));
+		for (; k < f->nkeys; k++)
+		{
+			v[att[k]] = g->keys[k];
+			n[att[k]] = g->keynulls[k];
+		}
+		for (int i = 0; i < f->nmeasures; i++)
+		{
+			RollupMeasure *m = f->measures[i];
+			FoldState  *st = &g->states[i];
+			int			a = att[k++];
+
+			n[a] = false;
+			switch (m->kind)
+			{
+				case RM_COUNT:
+					v[a] = Int64GetDatum(g->events);
+					break;
+				case RM_SUM:
+				case RM_MIN:
+				case RM_MAX:
+				case RM_AVG:
+					v[a] = NumericGetDatum(st->num);
+					n[a] = st->num == NULL;
+					if (m->kind == RM_AVG)
+					{
+						a = att[k++];
+						v[a] = Int64GetDatum(st->count);
+						n[a] = false;
+					}
+					break;
+				case RM_DISTINCT:
+				case RM_PERCENTILE:
+					if (m->kind == RM_DISTINCT)
+						ek_fold_distinct_values(&st->vals);
+					/* (as the INSERT's slice of the batch's array) */
+					v[a] = st->vals.n == 0 ?
+						PointerGetDatum(construct_empty_array(m->kind == RM_DISTINCT ?
+															  INT8OID : FLOAT8OID)) :
+						ek_make_array(st->vals.values, st->vals.nulls, st->vals.n,
+									  m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID);
+					break;
+			}
+		}
+		v[a_batch] = Int64GetDatum(f->delta_batch);
+		n[a_batch] = false;
+		v[a_events] = Int64GetDatum(g->events);
+		n[a_events] = false;
+		v[a_skipped] = Int64GetDatum(g->skipped);
+		n[a_skipped] = false;
+		if (a_skips >= 0)
+		{
+			bool		any = false;
+			Datum		sk[RSK_NREASONS];
+
+			for (int r = 0; r < RSK_NREASONS; r++)
+			{
+				sk[r] = Int64GetDatum(g->skips[r]);
+				any |= g->skips[r] != 0;
+			}
+			n[a_skips] = !any;
+			if (any)
+				v[a_skips] = ek_make_array(sk, NULL, RSK_NREASONS, INT8OID);
+		}
+		ExecStoreVirtualTuple(slot);
+		if (desc->constr != NULL)
+			ExecConstraints(rri, slot, estate);
+		table_tuple_insert(rel, slot, cid, 0, NULL);
+		if (rri->ri_NumIndices > 0)
+			list_free(ek_insert_index_tuples(rri, slot, estate));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	return true;
+}
+/*
+ * The format of the rollup's hlls as hll_add_agg would make them now (from
+ * hll_empty(), with the rollup's hll_log2m and the session's hll defaults):
+ * a group with no more hashes than an EXPLICIT hll holds has its hll
+ * written here (hll.c), without hll_add_agg's state of 128 kB zeroed per
+ * group (the largest cost of a refresh after a small delta).  Other groups
+ * use hll_add_agg (or, in the merge in C, unions of EXPLICIT pieces).
+ */
+void
+ek_fold_init_hll(Fold *f)
+{
+	Oid			argtypes[1] = {INT4OID};
+	int			nargs = f->def->opts.hll_log2m > 0 ? 1 : 0;
+	Oid			fn;
+
+	f->hll_ready = true;
+	fn = LookupFuncName(list_make2(makeString(f->def->hll_nsp), makeString("hll_empty")),
+						nargs, argtypes, false);
+	if (ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		return;					/* (hll_add_agg then says why) */
+	f->hll_empty_fn = fn;
+	(void) ek_hll_format(nargs == 1 ? OidFunctionCall1(fn, Int32GetDatum(f->def->opts.hll_log2m)) :
+						 OidFunctionCall0(fn), &f->hll_format);
+}
+
+/*
+ * The merge in C.  Where each of a group's values goes in the rollup
+ * table's rows (0-based attributes), and how its groups are looked up.
+ */
+typedef struct MergeTarget
+{
+	Relation	rel;
+	Relation	index;			/* the unique key's index */
+	int		   *keyatt;			/* per key (bucket, dimensions) */
+	int		   *att;			/* per measure (avg: its sum) */
+	int		   *att2;			/* avg: its count */
+	int			skipped;		/* skipped_events */
+	FmgrInfo   *eq;				/* per key: the index's equality */
+	FmgrInfo	hll_union;		/* if a measure is distinct() */
+} MergeTarget;
+
+/* The 0-based attribute of column name of t->rel, marked known, or -1. */
+static int
+merge_att(MergeTarget *t, bool *known, const char *name, Oid typid)
+{
+	int			a = delta_att(t->rel, name);
+
+	if (a < 0 || (OidIsValid(typid) && TupleDescAttr(RelationGetDescr(t->rel), a)->atttypid != typid))
+		return -1;
+	known[a] = true;
+	return a;
+}
+
+/*
+ * Whether the C merge can write the rollup table t->rel (open) as the
+ * statement would, and if so where everything goes: a plain table without
+ * triggers or row-level security, on which the user (the rollup's owner)
+ * has the rights the INSERT ... ON CONFLICT DO UPDATE needs; no column but
+ * the rollup's (none generated); the unique key a plain btree NULLS NOT
+ * DISTINCT on the bucket and dimensions; measures of the kinds merged here
+ * (not percentile), an hll whose EXPLICIT format is known and hll_union
+ * callable.
+ */
+static bool
+merge_target(Fold *f, MergeTarget *t, ResultRelInfo *rri)
+{
+	const RollupDef *def = f->def;
+	Relation	rel = t->rel;
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool	   *known = palloc0(desc->natts * sizeof(bool));
+	Oid			hlltype = InvalidOid;
+	Oid			conoid;
+	Oid			indexoid;
+	ListCell   *lc;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->trigdesc != NULL ||
+		rel->rd_rel->relrowsecurity ||
+		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT) != ACLCHECK_OK ||
+		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+		return false;
+
+	t->keyatt = palloc(f->nkeys * sizeof(int));
+	t->att = palloc(Max(f->nmeasures, 1) * sizeof(int));
+	t->att2 = palloc(Max(f->nmeasures, 1) * sizeof(int));
+	t->keyatt[0] = merge_att(t, known, "bucket", TIMESTAMPTZOID);
+	foreach(lc, def->dims)
+	{
+		RollupDim  *d = lfirst(lc);
+
+		t->keyatt[1 + foreach_current_index(lc)] = merge_att(t, known, d->name, d->typid);
+	}
+	for (int k = 0; k < f->nkeys; k++)
+		if (t->keyatt[k] < 0)
+			return false;
+	for (int i = 0; i < f->nmeasures; i++)
+	{
+		RollupMeasure *m = f->measures[i];
+
+		t->att2[i] = 0;
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				t->att[i] = merge_att(t, known, m->name, INT8OID);
+				break;
+			case RM_SUM:
+			case RM_MIN:
+			case RM_MAX:
+				t->att[i] = merge_att(t, known, m->name, NUMERICOID);
+				break;
+			case RM_AVG:
+				t->att[i] = merge_att(t, known, psprintf("%s_sum", m->name), NUMERICOID);
+				t->att2[i] = merge_att(t, known, psprintf("%s_count", m->name), INT8OID);
+				break;
+			case RM_DISTINCT:
+				t->att[i] = merge_att(t, known, m->name, InvalidOid);
+				if (t->att[i] < 0)
+					return false;
+				if (!OidIsValid(hlltype))
+					hlltype = TupleDescAttr(desc, t->att[i])->atttypid;
+				else if (hlltype != TupleDescAttr(desc, t->att[i])->atttypid)
+					return false;
+				break;
+			case RM_PERCENTILE:
+				return false;	/* the statement merges t-digests */
+		}
+		if (t->att[i] < 0 || t->att2[i] < 0)
+			return false;
+	}
+	t->skipped = merge_att(t, known, EK_ROLLUP_SKIPPED_COLUMN, INT8OID);
+	if (t->skipped < 0)
+		return false;
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (!att->attisdropped && (!known[a] || att->attgenerated))
+			return false;
+	}
+
+	if (OidIsValid(hlltype))
+	{
+		Oid			argtypes[2] = {hlltype, hlltype};
+		Oid			fn;
+
+		if (!f->hll_ready)
+			ek_fold_init_hll(f);
+		if (f->hll_format.explicit_max <= 0 || !OidIsValid(f->hll_empty_fn))
+			return false;
+		fn = LookupFuncName(list_make2(makeString(def->hll_nsp), makeString("hll_union")),
+							2, argtypes, true);
+		if (!OidIsValid(fn) || get_func_rettype(fn) != hlltype ||
+			ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+			return false;
+		fmgr_info(fn, &t->hll_union);
+	}
+
+	/* the unique key's index, among those ExecOpenIndices opened */
+	conoid = get_relation_constraint_oid(RelationGetRelid(rel), f->keyname, true);
+	indexoid = OidIsValid(conoid) ? get_constraint_index(conoid) : InvalidOid;
+	t->index = NULL;
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+		if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == indexoid)
+			t->index = rri->ri_IndexRelationDescs[i];
+	if (t->index == NULL || t->index->rd_rel->relam != BTREE_AM_OID ||
+		!t->index->rd_index->indisunique || !t->index->rd_index->indnullsnotdistinct ||
+		!t->index->rd_index->indimmediate ||
+		t->index->rd_index->indnkeyatts != f->nkeys ||
+		RelationGetIndexPredicate(t->index) != NIL)
+		return false;
+	t->eq = palloc(f->nkeys * sizeof(FmgrInfo));
+	for (int k = 0; k < f->nkeys; k++)
+	{
+		Oid			opcintype = t->index->rd_opcintype[k];
+		Oid			op;
+
+		if (t->index->rd_index->indkey.values[k] != t->keyatt[k] + 1)
+			return false;
+		op = get_opfamily_member(t->index->rd_opfamily[k], opcintype, opcintype,
+								 BTEqualStrategyNumber);
+		if (!OidIsValid(op))
+			return false;
+		fmgr_info(get_opcode(op), &t->eq[k]);
+	}
+	return true;
+}
+
+/*
+ * A group's new hll, as the statement makes it (NULL: no values): the
+ * EXPLICIT hll of its hashes; hll_empty() when its only value is NULL;
+ * when it has more hashes than an EXPLICIT hll holds, the union of
+ * EXPLICIT pieces as eventkit.rollup_hll makes it (hll.c: the same bytes as
+ * hll_add_agg's).
+ */
+static Datum
+group_hll(Fold *f, MergeTarget *t, FoldValues *v, bool *isnull)
+{
+	int			chunk = f->hll_format.explicit_max;
+	Datum		acc;
+
+	*isnull = false;
+	if (v->n == 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	if (v->nulls[0])
+		return f->def->opts.hll_log2m > 0 ?
+			OidFunctionCall1(f->hll_empty_fn, Int32GetDatum(f->def->opts.hll_log2m)) :
+			OidFunctionCall0(f->hll_empty_fn);
+	acc = ek_hll_explicit(&f->hll_format, v->values, Min(chunk, v->n));
+	for (int i = chunk; i < v->n; i += chunk)
+		acc = FunctionCall2(&t->hll_union, acc,
+							ek_hll_explicit(&f->hll_format, v->values + i,
+											Min(chunk, v->n - i)));
+	return acc;
+}
+
+/*
+ * The union of a stored EXPLICIT hll (old) and a group's new hashes (v:
+ * sorted as signed, each once), when it is EXPLICIT too: then the sorted
+ * union of both, written as hll.c writes an EXPLICIT hll, is what
+ * hll_union returns (it adds each hash of one to a copy of the other and
+ * keeps the list until it has more than the hll's expthresh).  False when
+ * old is not an EXPLICIT hll of the rollup's parameters (the same header)
+ * or the union holds more hashes than an EXPLICIT hll: then hll_union.
+ * Saves hll_union's unpacking, multiset copy and packing per group (the
+ * largest cost of the merge after a small delta).
+ */
+static bool
+explicit_union(Fold *f, FoldValues *v, Datum old, Datum *result)
+{
+	bytea	   *b;
+	const uint8 *p;
+	Size		len;
+	int			nold;
+	Datum	   *out;
+	int			i = 0;
+	int			j = 0;
+	int			k = 0;
+
+	if (v->n == 0 || v->nulls[0])
+		return false;
+	b = DatumGetByteaPP(old);
+	p = (const uint8 *) VARDATA_ANY(b);
+	len = VARSIZE_ANY_EXHDR(b);
+	if (len < 3 || (len - 3) % 8 != 0 || memcmp(p, f->hll_format.header, 3) != 0)
+		return false;
+	nold = (int) ((len - 3) / 8);
+	if (nold > f->hll_format.explicit_max)
+		return false;
+	p += 3;
+	out = palloc((nold + v->n) * sizeof(Datum));
+	while (i < nold || j < v->n)
+	{
+		int64		a = 0;
+		int64		x;
+
+		if (i < nold)
+		{
+			uint64		u;
+
+			memcpy(&u, p + 8 * i, 8);
+			a = (int64) pg_ntoh64(u);	/* big-endian */
+		}
+		if (j >= v->n || (i < nold && a <= DatumGetInt64(v->values[j])))
+		{
+			x = a;
+			if (j < v->n && a == DatumGetInt64(v->values[j]))
+				j++;
+			i++;
+		}
+		else
+			x = DatumGetInt64(v->values[j++]);
+		if (k > 0 && DatumGetInt64(out[k - 1]) == x)
+			continue;
+		out[k++] = Int64GetDatum(x);
+		if (k > f->hll_format.explicit_max)
+			return false;
+	}
+	*result = ek_hll_explicit(&f->hll_format, out, k);
+	return true;
+}
+
+static Datum
+add_int8(Datum a, int64 b)
+{
+	int64		r;
+
+	if (pg_add_s64_overflow(DatumGetInt64(a), b, &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
+	return Int64GetDatum(r);
+}
+
+/*
+ * Set column a of the new row (v, n; the old row's values when found) to
+ * the merge of the old value and the new one (new, newnull), as the
+ * statement's SET list (definition.c, ek_rollup_append_merge) does:
+ * numeric sums add (a NULL side is left out), min and max as LEAST and
+ * GREATEST (the old value on a tie), hlls with hll_union.
+ */
+static void
+merge_value(MergeTarget *t, RollupMeasureKind kind, bool found, Datum *v, bool *n, int a,
+			Datum new, bool newnull)
+{
+	if (!found || n[a])
+	{
+		v[a] = new;
+		n[a] = newnull;
+		return;
+	}
+	if (newnull)
+		return;					/* the old value */
+	switch (kind)
+	{
+		case RM_SUM:
+		case RM_AVG:
+			v[a] = DirectFunctionCall2(numeric_add, v[a], new);
+			break;
+		case RM_MIN:
+			if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, new, v[a])) < 0)
+				v[a] = new;
+			break;
+		case RM_MAX:
+			if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, new, v[a])) > 0)
+				v[a] = new;
+			break;
+		case RM_DISTINCT:
+			v[a] = FunctionCall2(&t->hll_union, v[a], new);
+			break;
+		default:
+			elog(ERROR, "eventkit: unexpected measure kind %d", (int) kind);
+	}
+}
+
+/* Add bucket to the buckets the fold merged into (def->touched). */
+static void
+add_touched(RollupTouched *t, Datum bucket)
+{
+	MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+	if (t->n == t->max)
+	{
+		t->max = Max(64, t->max * 2);
+		t->buckets = t->buckets ? repalloc(t->buckets, t->max * sizeof(Datum)) :
+			palloc(t->max * sizeof(Datum));
+	}
+	t->buckets[t->n++] = bucket;	/* timestamptz: by value */
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Merge the groups into the rollup table def->relid without a statement:
+ * per group one lookup in the unique key's index (the bucket and the
+ * dimensions, a NULL as IS NULL: the key is NULLS NOT DISTINCT), then an
+ * update of the row found with the merged states (HOT when it fits in its
+ * page: the key never changes and the table has fillfactor 50; the other
+ * indexes only when not HOT) or an insert with its index entries — what
+ * INSERT ... ON CONFLICT DO UPDATE does, without its executor per row, its
+ * speculative insertion and its SET expressions.  The updates take the row
+ * lock as UPDATE does; refreshes of one rollup are serialized (refresh.c),
+ * readers see either version (MVCC).  A row changed by another transaction
+ * since the snapshot (a hand-written UPDATE or DELETE) leaves its group to
+ * the statement: those groups stay in f->order (f->ngroups of them) and the
+ * result is false.  False with the groups untouched when the table or the
+ * measures need the statement (merge_target), or in a test build with
+ * eventkit.testing_rollup_sql_merge on.
+ */
+bool
+ek_fold_merge_table(Fold *f)
+{
+	const RollupDef *def = f->def;
+	MergeTarget t;
+	Relation	rel;
+	TupleDesc	desc;
+	EState	   *estate;
+	RangeTblEntry *rte;
+	ResultRelInfo *rri;
+	TupleTableSlot *oldslot;
+	TupleTableSlot *newslot;
+	IndexScanDesc scan;
+	ScanKeyData *sk;
+	Snapshot	snapshot;
+	CommandId	cid;
+	MemoryContext groupcxt;
+	int			nretry = 0;
+
+	if (ek_testing_rollup_sql_merge || !OidIsValid(def->relid) || f->keyname == NULL)
+		return false;
+	memset(&t, 0, sizeof(t));
+	rel = t.rel = table_open(def->relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = def->relid;
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	if (!merge_target(f, &t, rri))
+	{
+		ExecCloseIndices(rri);
+		FreeExecutorState(estate);
+		table_close(rel, RowExclusiveLock);
+		return false;
+	}
+
+	/* the rows the fold's earlier statements (and merges) wrote are seen */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	cid = GetCurrentCommandId(true);
+	oldslot = table_slot_create(rel, NULL);
+	newslot = table_slot_create(rel, NULL);
+	sk = palloc(f->nkeys * sizeof(ScanKeyData));
+	scan = index_beginscan(rel, t.index, snapshot, f->nkeys, 0);
+	groupcxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit rollup merge",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (int gi = 0; gi < f->ngroups; gi++)
+	{
+		FoldGroup  *g = f->order[gi];
+		Datum	   *v = newslot->tts_values;
+		bool	   *n = newslot->tts_isnull;
+		MemoryContext old;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(groupcxt);
+		/* (the scan allocates what lives as long as it, e.g. btree's killed items) */
+		for (int k = 0; k < f->nkeys; k++)
+		{
+			if (g->keynulls[k])
+				ScanKeyEntryInitialize(&sk[k], SK_ISNULL | SK_SEARCHNULL, k + 1,
+									   InvalidStrategy, InvalidOid, InvalidOid,
+									   InvalidOid, (Datum) 0);
+			else
+				ScanKeyEntryInitializeWithInfo(&sk[k], 0, k + 1, BTEqualStrategyNumber,
+											   InvalidOid, t.index->rd_indcollation[k],
+											   &t.eq[k], g->keys[k]);
+		}
+		index_rescan(scan, sk, f->nkeys, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, oldslot);
+
+		old = MemoryContextSwitchTo(groupcxt);
+		ExecClearTuple(newslot);
+		if (found)
+		{
+			slot_getallattrs(oldslot);
+			memcpy(v, oldslot->tts_values, desc->natts * sizeof(Datum));
+			memcpy(n, oldslot->tts_isnull, desc->natts * sizeof(bool));
+		}
+		else
+		{
+			memset(n, true, desc->natts * sizeof(bool));
+			for (int k = 0; k < f->nkeys; k++)
+			{
+				v[t.keyatt[k]] = g->keys[k];
+				n[t.keyatt[k]] = g->keynulls[k];
+			}
+		}
+		for (int i = 0; i < f->nmeasures; i++)
+		{
+			RollupMeasure *m = f->measures[i];
+			FoldState  *st = &g->states[i];
+			int			a = t.att[i];
+			Datum		hll;
+			bool		hllnull;
+
+			switch (m->kind)
+			{
+				case RM_COUNT:
+					v[a] = found && !n[a] ? add_int8(v[a], g->events) : Int64GetDatum(g->events);
+					n[a] = false;
+					break;
+				case RM_SUM:
+				case RM_MIN:
+				case RM_MAX:
+				case RM_AVG:
+					merge_value(&t, m->kind, found, v, n, a, NumericGetDatum(st->num),
+								st->num == NULL);
+					if (m->kind == RM_AVG)
+					{
+						a = t.att2[i];
+						v[a] = found && !n[a] ? add_int8(v[a], st->count) :
+							Int64GetDatum(st->count);
+						n[a] = false;
+					}
+					break;
+				case RM_DISTINCT:
+					ek_fold_distinct_values(&st->vals);
+					if (found && !n[a] && explicit_union(f, &st->vals, v[a], &hll))
+					{
+						v[a] = hll;
+						break;
+					}
+					hll = group_hll(f, &t, &st->vals, &hllnull);
+					merge_value(&t, m->kind, found, v, n, a, hll, hllnull);
+					break;
+				case RM_PERCENTILE:
+					elog(ERROR, "eventkit: percentile in the rollup merge in C");
+			}
+		}
+		v[t.skipped] = found && !n[t.skipped] ? add_int8(v[t.skipped], g->skipped) :
+			Int64GetDatum(g->skipped);
+		n[t.skipped] = false;
+		ExecStoreVirtualTuple(newslot);
+		if (desc->constr != NULL)
+			ExecConstraints(rri, newslot, estate);
+
+		if (found)
+		{
+			TM_FailureData tmfd;
+			LockTupleMode lockmode;
+			EkUpdateIndexes update_indexes;
+			TM_Result	result;
+
+			result = table_tuple_update(rel, &oldslot->tts_tid, newslot, cid, snapshot,
+										InvalidSnapshot, true, &tmfd, &lockmode,
+										&update_indexes);
+			switch (result)
+			{
+				case TM_Ok:
+					if (rri->ri_NumIndices > 0 && ek_update_needs_indexes(update_indexes))
+						list_free(ek_update_index_tuples(rri, newslot, estate, update_indexes));
+					break;
+				case TM_Updated:
+				case TM_Deleted:
+					/* changed by another transaction: the statement's work */
+					f->order[nretry++] = g;
+					break;
+				case TM_SelfModified:
+					elog(ERROR, "eventkit: rollup group merged twice in one merge");
+					break;
+				default:
+					elog(ERROR, "eventkit: unexpected result %d of a rollup row update",
+						 (int) result);
+			}
+			MemoryContextSwitchTo(old);
+			ExecClearTuple(oldslot);
+			if (result != TM_Ok)
+				continue;
+		}
+		else
+		{
+			table_tuple_insert(rel, newslot, cid, 0, NULL);
+			if (rri->ri_NumIndices > 0)
+				list_free(ek_insert_index_tuples(rri, newslot, estate));
+			MemoryContextSwitchTo(old);
+		}
+		ResetPerTupleExprContext(estate);
+		if (def->touched != NULL)
+			add_touched(def->touched, g->keys[0]);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(oldslot);
+	ExecDropSingleTupleTableSlot(newslot);
+	MemoryContextDelete(groupcxt);
+	UnregisterSnapshot(snapshot);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	f->ngroups = nretry;
+	return nretry == 0;
+}
+
+/*
+ * Delete the n delta rows a refresh read (their ctids) from the delta table
+ * relid, as DELETE would (no index entry to remove: VACUUM does).  False,
+ * having done nothing, when the table needs the statement: a trigger,
+ * row-level security, no DELETE right.  Every delta row of a refresh's
+ * range was written by a committed ingest and is deleted only by a refresh
+ * (serialized: refresh.c): a row deleted or changed by another transaction
+ * meanwhile is an error, and the refresh is rolled back.
+ */
+bool
+ek_fold_delete_deltas(Oid relid, ItemPointerData *tids, int n)
+{
+	Relation	rel = table_open(relid, RowExclusiveLock);
+	Snapshot	snapshot;
+	CommandId	cid;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->trigdesc != NULL ||
+		rel->rd_rel->relrowsecurity ||
+		pg_class_aclcheck(relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
+	{
+		table_close(rel, RowExclusiveLock);
+		return false;
+	}
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	cid = GetCurrentCommandId(true);
+	for (int i = 0; i < n; i++)
+	{
+		TM_FailureData tmfd;
+		TM_Result	result;
+
+		CHECK_FOR_INTERRUPTS();
+		result = table_tuple_delete(rel, &tids[i], cid, snapshot, InvalidSnapshot, true,
+									&tmfd, false);
+		if (result != TM_Ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not delete a delta row of \"%s\": it was changed meanwhile",
+							RelationGetRelationName(rel)),
+					 errdetail("Only a refresh deletes the delta rows of its range."),
+					 errhint("Refresh the rollup again.")));
+	}
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	return true;
+}

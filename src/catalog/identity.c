@@ -374,12 +374,57 @@ static HTAB *suppressed = NULL;	/* stream ids with suppressions */
 static bool suppressed_stale = true;
 static bool suppressed_callback = false;
 static Oid	suppressions_relid = InvalidOid;
+static Oid	links_relid = InvalidOid;
+
+/*
+ * Bumped by every relcache invalidation of eventkit.suppressions (each
+ * forget_user and drop_stream sends one at commit) or of
+ * eventkit.identity_links (TRUNCATE, DROP EXTENSION), and by a reset of
+ * the whole relcache: what the identity stage's cache of known links
+ * checks (pipeline/identity.c).
+ */
+static uint64 graph_generation = 1;
 
 static void
 suppressions_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == suppressions_relid)
 		suppressed_stale = true;
+	if (relid == InvalidOid || relid == suppressions_relid || relid == links_relid)
+	{
+		graph_generation++;
+		links_relid = InvalidOid;	/* looked up again: a new table? */
+	}
+}
+
+static void
+register_callback(void)
+{
+	if (!suppressed_callback)
+	{
+		CacheRegisterRelcacheCallback(suppressions_relcache_callback, (Datum) 0);
+		suppressed_callback = true;
+	}
+}
+
+/*
+ * The generation of the identity graph as this backend knows it: it
+ * changes whenever links may have been removed (forget_user, drop_stream,
+ * a truncated or dropped table), as told by the invalidations processed so
+ * far.  Links are only ever added or merged otherwise, so two ids seen in
+ * one set stay in one set while this stays the same.
+ */
+uint64
+ek_identity_graph_generation(void)
+{
+	register_callback();
+	if (!OidIsValid(links_relid))
+	{
+		links_relid = ek_catalog_relid("identity_links");
+		suppressions_relid = ek_catalog_relid("suppressions");
+		graph_generation++;
+	}
+	return graph_generation;
 }
 
 /*
@@ -393,11 +438,7 @@ ek_suppressions_exist(int32 stream_id)
 
 	if (!ek_identity_installed())
 		return false;
-	if (!suppressed_callback)
-	{
-		CacheRegisterRelcacheCallback(suppressions_relcache_callback, (Datum) 0);
-		suppressed_callback = true;
-	}
+	register_callback();
 	if (suppressed_stale || suppressed == NULL)
 	{
 		HASHCTL		ctl;

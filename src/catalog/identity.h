@@ -52,6 +52,7 @@ extern char *ek_identity_resolve(int32 stream_id, const char *id);
 extern List *ek_identity_members(int32 stream_id, const char *canonical_id);
 extern int64 ek_identity_links_forget(int32 stream_id, Datum ids);
 extern void ek_identity_forget_stream(int32 stream_id);
+extern uint64 ek_identity_graph_generation(void);
 
 extern bool ek_suppressions_exist(int32 stream_id);
 extern List *ek_suppressions_match(int32 stream_id, Datum ids);

@@ -92,14 +92,15 @@ run_warm() {
   cat $2 >&7
   echo "SELECT 'WARM' || 'DONE';" >&7
   until grep -q WARMDONE $W/out.$1; do sleep 1; done
-  pid=$(pgrep -f "callgrind-out-file=$W/cg.$1 " | head -1)
-  as_pg callgrind_control -i on $pid >/dev/null
+  pid=$(pgrep -u postgres -f "callgrind-out-file=$W/cg.$1 " | head -1)	# valgrind's, not runuser's
+  as_pg callgrind_control -i on $pid > $W/ctl.$1 2>&1 || { cat $W/ctl.$1 >&2; echo "instructions.sh: callgrind_control failed" >&2; exit 1; }
   cat $3 >&7
   exec 7>&-
   wait
   if grep -q ERROR $W/out.$1; then grep -m3 ERROR $W/out.$1 >&2; echo "instructions.sh: $1 failed" >&2; exit 1; fi
   if [ -n "${CGOUT:-}" ]; then mkdir -p "$CGOUT"; cp $W/cg.$1 "$CGOUT/"; fi
   IR[$1]=$(grep -m1 '^summary:' $W/cg.$1 | awk '{print $2}')
+  [ "${IR[$1]:-0}" -gt 0 ] || { echo "instructions.sh: $1 counted nothing (instrumentation not switched on)" >&2; exit 1; }
 }
 if [ "$warmup" -gt 0 ]; then
   for s in s_noplan s_noid; do

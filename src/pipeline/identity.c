@@ -14,7 +14,9 @@
  *	  both ids keeps the canonical id of the larger set (the userId's on a
  *	  tie), so that a merge re-points the smaller set.
  *
- *	  Per batch with links: one statement reads the rows of its ids; when
+ *	  Per batch with links: first the backend's cache of known links (below)
+ *	  drops the links it says change nothing; then one read of the rows of
+ *	  the remaining links' ids; when
  *	  they already say what the batch says (a known visitor identifying
  *	  again within a day of the times recorded), nothing is
  *	  written and no lock is taken.  Otherwise the stream's identity lock

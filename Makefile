@@ -76,7 +76,8 @@ EXTENSION = eventkit
 DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit--1.2--1.3.sql \
 	eventkit--1.3.sql eventkit--1.3--1.4.sql eventkit--1.4.sql \
 	eventkit--1.4--1.5.sql eventkit--1.5.sql \
-	eventkit--1.5--1.6.sql eventkit--1.6.sql
+	eventkit--1.5--1.6.sql eventkit--1.6.sql \
+	eventkit--1.6--1.7.sql eventkit--1.7.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src $(ICU_CFLAGS)
@@ -93,7 +94,7 @@ PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 SHLIB_LINK += -lmicrohttpd -lz -lrdkafka
 
 REGRESS = streams ingest dedup ledger pinned_formats clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog catalog_schema \
-	jsonschema regex_crosscheck idn_formats jsonb_raw validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade rollup_options rollup_of plan_formats event_views analytics identity forget_user identity_cache
+	jsonschema regex_crosscheck idn_formats jsonb_raw validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade rollup_options rollup_of plan_formats event_views analytics identity forget_user rollup_cdelta identity_cache
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry rollup_options identity_merge inflight_claims identity_cache

@@ -11,10 +11,3 @@
  * fails it.  Each section gives its own objects their COMMENT ON.  New
  * capabilities append their own section at the end.
  */
-
--- ==== Identity graph: re-timing in place (issue 18) ====
--- The identity stage re-times a stored id (last_seen, first_seen: columns no
--- index holds) when a link moves them by more than a day: with room left on
--- the table's pages those updates are HOT, adding no index entries, so the
--- primary-key probe every batch makes for its ids stays short.
-ALTER TABLE eventkit.identity_links SET (fillfactor = 70);

@@ -2310,10 +2310,3 @@ AS 'MODULE_PATHNAME', 'eventkit_rollup_hll'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION eventkit.rollup_hll("any", anyelement) IS
 'the hll of the hashes (an array of hll_hashval or bigint; NULLs left out) with the parameters of empty (hll_empty(...)), equal to hll_add_agg over them; empty when there are none';
-
--- ==== Identity graph: re-timing in place (issue 18) ====
--- The identity stage re-times a stored id (last_seen, first_seen: columns no
--- index holds) when a link moves them by more than a day: with room left on
--- the table's pages those updates are HOT, adding no index entries, so the
--- primary-key probe every batch makes for its ids stays short.
-ALTER TABLE eventkit.identity_links SET (fillfactor = 70);

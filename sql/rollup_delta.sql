@@ -97,6 +97,16 @@ SELECT to_regclass('dr2_delta') AS delta_after_drop_rollup;
 CREATE TABLE dr3_delta ();
 SELECT eventkit.create_rollup('dr3', 'dv', '1 day', '{}', '{count}');
 DROP TABLE dr3_delta;
+-- the rollup table is made with fillfactor 50, so that a refresh's updates
+-- of its groups stay on their pages: HOT, no new entry in the key's index
+SELECT c.reloptions FROM pg_class c WHERE c.oid = 'dr'::regclass;
+SELECT accepted FROM eventkit.ingest('dv', batch(5000, 30));
+BEGIN;
+SELECT eventkit.refresh_rollup('dr');
+SELECT n_tup_upd > 0 AS updated, n_tup_hot_upd = n_tup_upd AS all_hot
+  FROM pg_stat_xact_user_tables WHERE relid = 'dr'::regclass;
+COMMIT;
+SELECT differences();
 SELECT eventkit.drop_rollup('dr');
 SELECT eventkit.drop_stream('dv');
 DROP FUNCTION differences();

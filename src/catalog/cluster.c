@@ -20,9 +20,10 @@
  *	  row goes into the worker's own eventkit.streams with the cluster id
  *	  and the worker's relid of the stream (found by its name), the plan
  *	  into plans and plan_versions, and the worker's stream id sequence is
- *	  moved past the id.  The check is one read of the local copy of the
- *	  reference table and one of the local row per call; the rows are
- *	  rewritten only when they differ.
+ *	  moved past the id.  The rows are rewritten only when they differ.
+ *	  Each backend remembers the version it adopted (once committed): a
+ *	  call that finds that version in the node's copy of the reference
+ *	  table (a heap scan of its shard relation) does nothing more.
  *
  *	  The table is made by distribute_stream (the first one in the
  *	  database) and is not a member of the extension: Citus does not
@@ -32,6 +33,8 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -39,8 +42,11 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
+#include "catalog/catalog.h"
 #include "catalog/cluster.h"
 #include "util/citus.h"
 #include "util/owner.h"
@@ -49,6 +55,8 @@
 #define CLUSTER_SCHEMA "eventkit_internal"
 #define CLUSTER_TABLE "cluster_streams"
 #define CLUSTER_QNAME CLUSTER_SCHEMA "." CLUSTER_TABLE
+
+static void local_catalog_changed(void);
 
 /* Does this node have the table (a Citus reference table once made)? */
 bool
@@ -145,8 +153,13 @@ void
 ek_cluster_stream_changed(int32 stream_id, Oid relid)
 {
 	if (!OidIsValid(relid) || ek_citus_table_kind(relid) != EK_CITUS_HASH ||
-		!ek_cluster_table_exists() || ek_citus_on_worker())
+		!ek_cluster_table_exists())
 		return;
+	if (ek_citus_on_worker())
+	{
+		local_catalog_changed();
+		return;
+	}
 	ek_cluster_publish_stream(stream_id);
 }
 
@@ -164,8 +177,13 @@ ek_cluster_plan_changed(int32 plan_id)
 	int32	   *ids;
 	uint64		n;
 
-	if (!ek_citus_present() || !ek_cluster_table_exists() || ek_citus_on_worker())
+	if (!ek_citus_present() || !ek_cluster_table_exists())
 		return;
+	if (ek_citus_on_worker())
+	{
+		local_catalog_changed();
+		return;
+	}
 	ek_as_owner_begin(&as_owner);
 	if (SPI_execute_with_args("SELECT stream_id FROM " CLUSTER_QNAME
 							  " WHERE (stream OPERATOR(pg_catalog.->>) 'plan_id')::pg_catalog.int4"
@@ -228,9 +246,10 @@ plan_versions(Datum plan)
  * distributed with distribute_stream, when its id is taken here by
  * another stream, or when it has rollups (refreshed on the coordinator
  * from the order of batch ids, which ingest on a worker does not follow
- * yet).  Caller: SPI connected.
+ * yet).  Returns the version of the cluster-wide row it adopted.  Caller:
+ * SPI connected.
  */
-void
+int64
 ek_cluster_adopt_stream(Oid relid)
 {
 	EkRoleScope as_owner;
@@ -243,6 +262,7 @@ ek_cluster_adopt_stream(Oid relid)
 	Datum		plan;
 	bool		has_plan;
 	int32		rollups;
+	int64		version;
 	bool		isnull;
 	int			rc;
 
@@ -254,7 +274,7 @@ ek_cluster_adopt_stream(Oid relid)
 				 errdetail("It is a Citus table, and no stream was distributed with eventkit.distribute_stream() in this database."),
 				 errhint("Distribute streams with eventkit.distribute_stream() on the coordinator.")));
 	args[0] = CStringGetTextDatum(relname);
-	rc = SPI_execute_with_args("SELECT stream_id, stream, plan, rollups FROM " CLUSTER_QNAME
+	rc = SPI_execute_with_args("SELECT stream_id, stream, plan, rollups, version FROM " CLUSTER_QNAME
 							   " WHERE relname OPERATOR(pg_catalog.=) $1",
 							   1, types, args, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
@@ -270,6 +290,7 @@ ek_cluster_adopt_stream(Oid relid)
 	plan = ek_spi_value(0, 3, &has_plan);
 	has_plan = !has_plan;
 	rollups = DatumGetInt32(ek_spi_value(0, 4, &isnull));
+	version = DatumGetInt64(ek_spi_value(0, 5, &isnull));
 	if (rollups > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -305,7 +326,7 @@ ek_cluster_adopt_stream(Oid relid)
 			(!has_plan || nversions == plan_versions(plan)))
 		{
 			ek_as_role_end(&as_owner);
-			return;
+			return version;
 		}
 	}
 
@@ -363,17 +384,172 @@ ek_cluster_adopt_stream(Oid relid)
 	ek_as_role_end(&as_owner);
 	/* the catalog's read-only statements (the plan's) see the rows now */
 	CommandCounterIncrement();
+	return version;
+}
+
+/*
+ * What this backend adopted, so that a call need not compare the catalog
+ * rows again: (stream relid, version of its cluster-wide row).  An entry
+ * counts once its transaction committed (nest_level 0); until then it is
+ * pending at the (sub)transaction level that adopted, and dropped if that
+ * aborts (the adopted rows are gone with it).  Forgotten when this node's
+ * copy of the stream's row may have changed under it: a relcache
+ * invalidation of eventkit.streams (sent by this node's writers of a
+ * distributed stream's catalog, ek_cluster_stream_changed and
+ * ek_cluster_plan_changed), of the stream's table or of the cluster table
+ * (or a reset of all).  The cluster-wide row's version is read on every
+ * call from this node's copy of the reference table (its shard relation,
+ * by a heap scan: no SPI, no executor), so a change published by the
+ * coordinator is adopted by the next call, as before.
+ */
+#define MAX_SYNCED 32
+
+typedef struct SyncedStream
+{
+	Oid			relid;
+	int64		version;
+	int			nest_level;		/* 0: committed */
+} SyncedStream;
+
+static SyncedStream synced[MAX_SYNCED];
+static int	nsynced = 0;
+static Oid	cluster_shell = InvalidOid; /* the cluster table here */
+static Oid	cluster_shard = InvalidOid; /* and its shard relation */
+static Oid	streams_relid = InvalidOid;
+static bool sync_callbacks = false;
+
+static void
+forget_synced(Oid relid)
+{
+	int			keep = 0;
+
+	for (int i = 0; i < nsynced; i++)
+		if (OidIsValid(relid) && synced[i].relid != relid)
+			synced[keep++] = synced[i];
+	nsynced = keep;
+}
+
+static void
+sync_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == cluster_shell || relid == cluster_shard)
+	{
+		cluster_shell = InvalidOid;
+		cluster_shard = InvalidOid;
+		nsynced = 0;
+	}
+	else if (relid == streams_relid)
+		nsynced = 0;
+	else
+		forget_synced(relid);
+}
+
+static void
+sync_xact_callback(XactEvent event, void *arg)
+{
+	int			keep = 0;
+
+	for (int i = 0; i < nsynced; i++)
+	{
+		if (synced[i].nest_level == 0)
+			synced[keep++] = synced[i];
+		else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+		{
+			synced[i].nest_level = 0;
+			synced[keep++] = synced[i];
+		}
+		/* abort, prepare (the outcome is not ours to know): forgotten */
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		nsynced = keep;
+}
+
+static void
+sync_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	int			keep = 0;
+
+	if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	for (int i = 0; i < nsynced; i++)
+	{
+		if (synced[i].nest_level >= level)
+		{
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+				continue;
+			synced[i].nest_level = level - 1;
+		}
+		synced[keep++] = synced[i];
+	}
+	nsynced = keep;
+}
+
+/*
+ * The version of relid's row in this node's copy of the cluster table, or
+ * -1 when it cannot be read here without the executor (no local shard
+ * relation, no row).
+ */
+static int64
+local_cluster_version(Oid relid)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	char	   *relname;
+	int64		version = -1;
+
+	if (!OidIsValid(cluster_shard))
+	{
+		Oid			nsp = get_namespace_oid(CLUSTER_SCHEMA, true);
+
+		cluster_shell = OidIsValid(nsp) ? get_relname_relid(CLUSTER_TABLE, nsp) : InvalidOid;
+		if (!OidIsValid(cluster_shell))
+			return -1;
+		cluster_shard = ek_citus_local_shard(cluster_shell);
+		if (!OidIsValid(cluster_shard))
+			return -1;
+	}
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	rel = table_open(cluster_shard, AccessShareLock);
+	scan = table_beginscan(rel, ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
+						   0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+		Datum		name = heap_getattr(tup, 2, desc, &isnull);
+
+		if (isnull || strcmp(TextDatumGetCString(name), relname) != 0)
+			continue;
+		version = DatumGetInt64(heap_getattr(tup, 3, desc, &isnull));
+		if (isnull)
+			version = -1;
+		break;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return version;
 }
 
 /*
  * Before ingest reads a stream's catalog row: on a Citus worker, a
  * distributed stream's row is adopted from the cluster-wide catalog (or
- * brought up to date).  Nothing elsewhere (a syscache miss without Citus).
- * Caller: SPI connected.
+ * brought up to date).  A call that finds the version this backend
+ * adopted (and committed) before reads one row of this node's copy of
+ * the cluster table and nothing else.  Nothing elsewhere (a syscache miss
+ * without Citus).  Caller: SPI connected.
  */
 void
 ek_cluster_sync_local(Oid relid)
 {
+	int64		version;
+	int64		adopted;
+
 	if (ek_citus_table_kind(relid) != EK_CITUS_HASH || !ek_citus_on_worker())
 		return;
 
@@ -388,5 +564,39 @@ ek_cluster_sync_local(Oid relid)
 	(void) set_config_option("citus.enable_local_execution", "off",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 							 true, 0, false);
-	ek_cluster_adopt_stream(relid);
+
+	if (!sync_callbacks)
+	{
+		CacheRegisterRelcacheCallback(sync_relcache_callback, (Datum) 0);
+		RegisterXactCallback(sync_xact_callback, NULL);
+		RegisterSubXactCallback(sync_subxact_callback, NULL);
+		sync_callbacks = true;
+	}
+	streams_relid = ek_catalog_relid("streams");
+	version = local_cluster_version(relid);
+	if (version >= 0)
+		for (int i = 0; i < nsynced; i++)
+			if (synced[i].relid == relid && synced[i].version == version)
+				return;
+
+	adopted = ek_cluster_adopt_stream(relid);
+	forget_synced(relid);
+	if (nsynced == MAX_SYNCED)
+		nsynced = 0;
+	synced[nsynced].relid = relid;
+	synced[nsynced].version = adopted;
+	synced[nsynced].nest_level = GetCurrentTransactionNestLevel();
+	nsynced++;
+}
+
+/*
+ * This node's catalog of a distributed stream changed (on a worker: a
+ * local change to an adopted stream's row or plan): every backend's
+ * adopted streams are checked again (the invalidation is sent with the
+ * transaction).
+ */
+static void
+local_catalog_changed(void)
+{
+	CacheInvalidateRelcacheByRelid(ek_catalog_relid("streams"));
 }

@@ -17,7 +17,7 @@ extern void ek_cluster_publish_stream(int32 stream_id);
 extern void ek_cluster_stream_changed(int32 stream_id, Oid relid);
 extern void ek_cluster_plan_changed(int32 plan_id);
 extern void ek_cluster_forget_stream(int32 stream_id);
-extern void ek_cluster_adopt_stream(Oid relid);
+extern int64 ek_cluster_adopt_stream(Oid relid);
 extern void ek_cluster_sync_local(Oid relid);
 
 #endif							/* EK_CATALOG_CLUSTER_H */

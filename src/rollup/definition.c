@@ -466,8 +466,11 @@ inner_column(RollupDef *def, char *expr)
 
 /* The index of the fold's source ident (created when new). */
 static int
-fold_source(RollupDef *def, RollupSourceKind kind, char *sql, List *keys)
+fold_source(RollupDef *def, RollupSourceKind kind, char *sql, List *keys,
+			const RollupPath *from)
 {
+	char	   *column = from->column;
+	Oid			coltype = from->coltype;
 	ListCell   *lc;
 	char	   *ident = psprintf("%d:%s", (int) kind, sql);
 	RollupSource *src;
@@ -482,6 +485,8 @@ fold_source(RollupDef *def, RollupSourceKind kind, char *sql, List *keys)
 	src->sql = sql;
 	src->keys = keys;
 	src->ident = ident;
+	src->column = column;
+	src->coltype = coltype;
 	def->sources = lappend(def->sources, src);
 	return list_length(def->sources) - 1;
 }
@@ -522,7 +527,7 @@ numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMe
 					 errmsg("column \"%s\" is not numeric: \"%s\" needs a number", path->column, spec),
 					 errhint("Use a numeric column or a JSON path such as properties.revenue.")));
 		x = psprintf("s.%s::pg_catalog.numeric", quote_identifier(path->column));
-		m->source = fold_source(def, RS_NUMERIC, x, NIL);
+		m->source = fold_source(def, RS_NUMERIC, x, NIL, path);
 		if (path->coltype == INT2OID || path->coltype == INT4OID || path->coltype == INT8OID)
 		{
 			/* an integer fits every range */
@@ -538,7 +543,7 @@ numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMe
 		x = inner_column(def, path_jsonb(path, "#>"));
 		m->source = fold_source(def, RS_JSON_NUMBER,
 								psprintf("s.%s", quote_identifier(path->column)),
-								path->keys);
+								path->keys, path);
 	}
 	m->value = psprintf("eventkit.rollup_number(%s, %s)", x, fn);
 	m->skip = psprintf("eventkit.rollup_skipped(%s, %s)", x, fn);
@@ -654,7 +659,12 @@ parse_measure(RollupDef *def, char *spec, RollupMeasure *m)
 				m->value = path_jsonb(&path, "#>>");
 			else
 				m->value = psprintf("s.%s::pg_catalog.text", quote_identifier(path.column));
-			m->source = fold_source(def, RS_TEXT, m->value, NIL);
+			m->source = fold_source(def, RS_TEXT, m->value, NIL, &path);
+			{
+				RollupSource *src = list_nth(def->sources, m->source);
+
+				src->path = path.keys;
+			}
 			break;
 		case RM_PERCENTILE:
 			if (def->tdigest_schema == NULL)
@@ -696,6 +706,8 @@ parse_dimension(RollupDef *def, char *spec, RollupDim *d, int32 *typmod)
 
 	parse_path(def, body, &path, "dimension");
 	d->name = alias ? alias : path.last;
+	d->column = path.column;
+	d->keys = path.keys;
 	if (path.keys != NIL)
 	{
 		d->expr = path_jsonb(&path, "#>>");
@@ -1079,7 +1091,14 @@ ek_rollup_append_column_defs(StringInfo buf, const RollupDef *def, bool delta, b
 	}
 }
 
-/* CREATE TABLE for the rollup table, with its unique key */
+/*
+ * CREATE TABLE for the rollup table, with its unique key.  fillfactor 50:
+ * a refresh updates most of the groups it touches in place, and a page
+ * filled to half keeps room for a new version of each of its rows, so that
+ * the update is HOT (same page, no new entry in the key's index: the key
+ * columns never change) and the page is pruned when next read.  Full, every
+ * update of a row went to another page with a new index entry.
+ */
 char *
 ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keyname)
 {
@@ -1094,7 +1113,7 @@ ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keynam
 					 EK_ROLLUP_SKIPPED_COLUMN, quote_identifier(keyname));
 	foreach(lc, def->dims)
 		appendStringInfo(&buf, ", %s", col(((RollupDim *) lfirst(lc))->name, NULL));
-	appendStringInfoString(&buf, "))");
+	appendStringInfoString(&buf, ")) WITH (fillfactor = 50)");
 	return buf.data;
 }
 

@@ -30,7 +30,15 @@
  *	  with the fold's own SELECT list (so exactly what a scan of the stream
  *	  would read: the columns ingest does not write are NULL in those
  *	  rows), with the C aggregation of fold.c, and inserts one row per
- *	  group.  Both commit or abort together.  A batch written some other
+ *	  group.  Both commit or abort together.  For the common definitions
+ *	  (no filter; dimensions and measure inputs that are columns ingest
+ *	  writes or JSON paths in them; every bucket form) the SELECT's columns
+ *	  are evaluated here in C from the batch's values instead (make_direct,
+ *	  direct_row: the bucket with the same functions its SQL calls, a path
+ *	  with jsonb_get_element as #>> does), with no arrays and no executor;
+ *	  the others take the SQL path.  sql/rollup_cdelta.sql compares the two
+ *	  (eventkit.testing_rollup_sql_deltas forces the SQL path in a test
+ *	  build).  A batch written some other
  *	  way (the writer's slow path) has no delta.  The rollups of a stream
  *	  come from a per-backend cache (catalog/rollups.c), not a query per
  *	  batch.
@@ -62,7 +70,9 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -73,8 +83,28 @@
 #include "pipeline/columns.h"
 #include "rollup/delta.h"
 #include "rollup/fold.h"
+#include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"
+
+/*
+ * How the C path (direct_row) makes one column of the fold's source
+ * SELECT from the batch's values: a stream column's value as the writer
+ * stores it, or a JSON path's text (#>>) in a jsonb column.
+ */
+typedef struct DirectColumn
+{
+	int			c;				/* the stream column (pipeline/columns.h) */
+	int			npath;			/* > 0: #>> with these keys */
+	Datum	   *path;			/* text */
+} DirectColumn;
+
+typedef enum DirectBucket
+{
+	DB_BIN,						/* date_bin(width, ts, origin) */
+	DB_BIN_ZONE,				/* the same in local time of a time zone */
+	DB_TRUNC					/* date_trunc(unit, ts, time zone) */
+} DirectBucket;
 
 /* What ingest keeps per rollup (per backend): its definition and plans. */
 typedef struct DeltaRollup
@@ -92,9 +122,28 @@ typedef struct DeltaRollup
 	int			nused;			/* ingest columns the fold reads */
 	int		   *used;			/* their indexes in the writer's columns */
 	SPIPlanPtr	source;			/* the fold's SELECT over the batch's arrays */
+	char	   *source_sql;		/* its SQL, planned at its first use */
+	Oid		   *argtypes;		/* its parameters' types */
 	SPIPlanPtr	merge;			/* the INSERT into the delta table */
 	ArrayType  *measures;		/* the measures it was made for */
+	/* the C path (make_direct), when it covers the definition */
+	bool		direct;
+	DirectBucket bkind;
+	Interval	width;			/* DB_BIN*: the bucket's width */
+	Datum		origin;			/* DB_BIN: timestamptz; DB_BIN_ZONE: timestamp */
+	Datum		zone;			/* DB_BIN_ZONE, DB_TRUNC: the time zone (text) */
+	Datum		unit;			/* DB_TRUNC: 'month' or 'year' (text) */
+	int			ncols;			/* dimensions and sources */
+	DirectColumn *cols;
 } DeltaRollup;
+
+/* direct_row's argument: a rollup and the batch's columns */
+typedef struct DirectBatch
+{
+	DeltaRollup *e;
+	Datum	  **cols;			/* [c][i]: event i's value of stream column c */
+	bool	  **nulls;
+} DirectBatch;
 
 static HTAB *delta_rollups = NULL;
 
@@ -197,6 +246,164 @@ reads_column(const RollupDef *def, const char *name)
 }
 
 /*
+ * A column of the source SELECT read from stream column name (with a JSON
+ * path's keys, as #>>): false if the C path does not cover it (a column
+ * ingest does not write, or of another type than ingest writes).
+ */
+static bool
+direct_column(DirectColumn *dc, TupleDesc sdesc, const char *name, List *keys)
+{
+	int			c = ek_stream_column(name);
+	ListCell   *lc;
+
+	if (c < 0)
+		return false;
+	for (int a = 0; a < sdesc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(sdesc, a);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0 &&
+			att->atttypid != ek_stream_columns[c].type)
+			return false;
+	}
+	if (keys != NIL && ek_stream_columns[c].type != JSONBOID)
+		return false;
+	dc->c = c;
+	dc->npath = list_length(keys);
+	dc->path = palloc(Max(dc->npath, 1) * sizeof(Datum));
+	foreach(lc, keys)
+		dc->path[foreach_current_index(lc)] = CStringGetTextDatum((char *) lfirst(lc));
+	return true;
+}
+
+/*
+ * Does the C path cover e's definition?  The bucket in every form (the
+ * same functions as ek_rollup_bucket_expr's SQL, called directly); the
+ * dimensions that are stream columns ingest writes or JSON paths in them;
+ * the sources that read a jsonb column (a numeric measure's path, followed
+ * by the fold itself), a text column or a JSON path's text (distinct).  Not
+ * a filter, a numeric column (integers cast to numeric), a column of the
+ * user's.  Sets e->direct and what direct_row needs; in e->cxt.
+ */
+static void
+make_direct(DeltaRollup *e, TupleDesc sdesc)
+{
+	const RollupDef *def = e->def;
+	const Interval *b = &def->bucket;
+	const char *tz = def->opts.time_zone;
+	ListCell   *lc;
+	int			i = 0;
+
+	e->direct = false;
+	if (def->filter_sql != NULL)
+		return;
+	e->ncols = list_length(def->dims) + list_length(def->sources);
+	e->cols = palloc0(Max(e->ncols, 1) * sizeof(DirectColumn));
+	foreach(lc, def->dims)
+	{
+		RollupDim  *d = lfirst(lc);
+
+		if (d->column == NULL || !direct_column(&e->cols[i++], sdesc, d->column, d->keys))
+			return;
+	}
+	foreach(lc, def->sources)
+	{
+		RollupSource *src = lfirst(lc);
+
+		if (src->column == NULL)
+			return;
+		switch (src->kind)
+		{
+			case RS_NUMERIC:
+				return;
+			case RS_JSON_NUMBER:
+				/* the jsonb column: the fold follows the path */
+				if (src->coltype != JSONBOID ||
+					!direct_column(&e->cols[i++], sdesc, src->column, NIL))
+					return;
+				break;
+			case RS_TEXT:
+				if ((src->path == NIL && src->coltype != TEXTOID) ||
+					!direct_column(&e->cols[i++], sdesc, src->column, src->path))
+					return;
+				break;
+		}
+	}
+
+	if (b->month == 1 || b->month == 12)
+	{
+		e->bkind = DB_TRUNC;
+		e->unit = CStringGetTextDatum(b->month == 1 ? "month" : "year");
+		e->zone = CStringGetTextDatum(tz ? tz : "UTC");
+	}
+	else
+	{
+		memset(&e->width, 0, sizeof(Interval));
+		e->width.time = (int64) b->day * USECS_PER_DAY + b->time;
+		if (tz == NULL)
+		{
+			e->bkind = DB_BIN;
+			/* 2000-01-01 00:00:00+00 is 0 */
+			e->origin = TimestampTzGetDatum(def->opts.has_origin ? def->opts.origin : 0);
+		}
+		else
+		{
+			e->bkind = DB_BIN_ZONE;
+			e->zone = CStringGetTextDatum(tz);
+			e->origin = def->opts.has_origin ?
+				DirectFunctionCall2(timestamptz_zone, e->zone,
+									TimestampTzGetDatum(def->opts.origin)) :
+				TimestampGetDatum(0);
+		}
+	}
+	e->direct = true;
+}
+
+/* The bucket of ts, as ek_rollup_bucket_expr()'s SQL computes it. */
+static Datum
+direct_bucket(DeltaRollup *e, Datum ts)
+{
+	switch (e->bkind)
+	{
+		case DB_BIN:
+			return DirectFunctionCall3(timestamptz_bin, IntervalPGetDatum(&e->width), ts,
+									   e->origin);
+		case DB_BIN_ZONE:
+			return DirectFunctionCall2(timestamp_zone, e->zone,
+									   DirectFunctionCall3(timestamp_bin,
+														   IntervalPGetDatum(&e->width),
+														   DirectFunctionCall2(timestamptz_zone,
+																			   e->zone, ts),
+														   e->origin));
+		case DB_TRUNC:
+			return DirectFunctionCall3(timestamptz_trunc_zone, e->unit, ts, e->zone);
+	}
+	return (Datum) 0;			/* keep the compiler quiet */
+}
+
+/* Row i of the source SELECT (bucket, dimensions, sources), in C. */
+static void
+direct_row(void *arg, int i, Datum *values, bool *isnull)
+{
+	DirectBatch *b = arg;
+	DeltaRollup *e = b->e;
+
+	values[0] = direct_bucket(e, b->cols[SC_TS][i]);
+	isnull[0] = false;
+	for (int k = 0; k < e->ncols; k++)
+	{
+		DirectColumn *dc = &e->cols[k];
+		Datum		v = b->cols[dc->c][i];
+		bool		n = b->nulls[dc->c][i];
+
+		if (!n && dc->npath > 0)
+			v = jsonb_get_element(DatumGetJsonbP(v), dc->path, dc->npath, &n, true);
+		values[1 + k] = v;
+		isnull[1 + k] = n;
+	}
+}
+
+/*
  * Make e: the definition, and the fold's SELECT over arrays of the batch's
  * values, one per stream column the definition reads (recorded when it was
  * parsed; a column of the user's, which ingest does not write, is NULL in
@@ -257,13 +464,10 @@ make_delta_rollup(DeltaRollup *e, Relation rel, const StreamInfo *stream,
 						 quote_identifier(name));
 	}
 	e->usable = e->nused > 0;	/* the bucket reads ts: always */
-	if (e->usable)
-	{
-		char	   *from = psprintf("(SELECT %s) s", inner.data);
-
-		e->source = ek_keep_generic_plan(ek_rollup_source_sql(e->def, from), e->nused,
-										 argtypes);
-	}
+	make_direct(e, sdesc);
+	/* the SQL path's plan is made at its first use (source_plan) */
+	e->source_sql = ek_rollup_source_sql(e->def, psprintf("(SELECT %s) s", inner.data));
+	e->argtypes = argtypes;
 	MemoryContextSwitchTo(old);
 	e->valid = true;
 }
@@ -307,6 +511,8 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 	Datum	   *arrays = NULL;
 	Datum	   *col = NULL;
 	bool	   *nulls = NULL;
+	Datum	  **cols = NULL;	/* the C path's columns, each made once */
+	bool	  **colnulls = NULL;
 	ListCell   *lc;
 
 	if (n == 0)
@@ -358,7 +564,34 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 			e->delta = delta;
 			make_delta_rollup(e, rel, stream, sr);
 		}
-		if (e->usable)
+		if (e->usable && e->direct && !ek_testing_rollup_sql_deltas)
+		{
+			DirectBatch db;
+
+			if (cols == NULL)
+			{
+				cols = palloc0(SC_NCOLUMNS * sizeof(Datum *));
+				colnulls = palloc0(SC_NCOLUMNS * sizeof(bool *));
+			}
+			for (int k = -1; k < e->ncols; k++)
+			{
+				int			c = k < 0 ? SC_TS : e->cols[k].c;
+
+				if (cols[c] == NULL)
+				{
+					cols[c] = palloc(n * sizeof(Datum));
+					colnulls[c] = palloc(n * sizeof(bool));
+					ek_batch_column(events, n, c, batch_id, received_at, cols[c],
+									colnulls[c]);
+				}
+			}
+			db.e = e;
+			db.cols = cols;
+			db.nulls = colnulls;
+			ek_rollup_fold_delta_rows(e->def, e->qdelta, e->delta, batch_id, e->skips, n,
+									  direct_row, &db, &e->merge);
+		}
+		else if (e->usable)
 		{
 			if (arrays == NULL)
 			{
@@ -367,6 +600,8 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 				col = palloc(n * sizeof(Datum));
 				nulls = palloc(n * sizeof(bool));
 			}
+			if (e->source == NULL)
+				e->source = ek_keep_generic_plan(e->source_sql, e->nused, e->argtypes);
 			params = makeParamList(e->nused);
 			for (int u = 0; u < e->nused; u++)
 			{

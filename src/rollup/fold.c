@@ -47,7 +47,10 @@
  *	  (their hashes and values as arrays) instead of merging them
  *	  (ek_rollup_fold_delta); a refresh reads those delta rows back into the
  *	  groups (fold_delta_row), adds the batches that have none from the
- *	  stream, and merges once (ek_rollup_fold_deltas).
+ *	  stream, and merges once (ek_rollup_fold_deltas).  When delta.c
+ *	  evaluated the batch's rows in C (ek_rollup_fold_delta_rows), the
+ *	  groups go into the delta table in C as well (delta_insert: the
+ *	  INSERT's values, no statement), unless the table needs the INSERT.
  *
  *	  The realtime view computes the same partial states in SQL
  *	  (definition.c); the rollup tests compare both with a from-scratch
@@ -59,15 +62,20 @@
 
 #include <limits.h>
 
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "common/string.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/params.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
@@ -81,6 +89,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
 #include "utils/typcache.h"
 
 #include "rollup/fold.h"
@@ -183,6 +192,7 @@ typedef struct Fold
 	bool		reading_deltas; /* the rows are delta rows (delta.c) */
 	bool		delta_skips;	/* the delta table has ek_skips */
 	SPIPlanPtr *merge_plan;		/* if set: the merge's kept plan (made once) */
+	Oid			delta_relid;	/* valid: insert delta rows in C (delta_insert) */
 	Size		flush_bytes;	/* merge the groups when they take more */
 	MemoryContext cxt;			/* groups and their states; reset by a merge */
 	MemoryContext rowcxt;		/* reset after each row */
@@ -630,27 +640,23 @@ fold_delta_row(Fold *f, TupleTableSlot *slot)
 	}
 }
 
-/* The executor's row: fold it into its group. */
-static bool
-fold_receive(TupleTableSlot *slot, DestReceiver *self)
+/*
+ * A row of the source SELECT (bucket, dimensions, sources): fold it into
+ * its group.  Runs in the row context.
+ */
+static void
+fold_row(Fold *f, Datum *values, bool *isnull)
 {
-	Fold	   *f = (Fold *) self;
-	MemoryContext old = MemoryContextSwitchTo(f->rowcxt);
 	bool		skipped = false;
 	FoldGroup  *g;
 	int			ntruncated;
 
-	slot_getallattrs(slot);
-	if (f->reading_deltas)
-	{
-		fold_delta_row(f, slot);
-		goto done;
-	}
+	/* (here, not in the block below: it is read after that block) */
+	FoldInput	none = {true, false, (Datum) 0};
+
 	for (int s = 0; s < f->nsources; s++)
-		read_input(f, s, slot->tts_values[f->nkeys + s], slot->tts_isnull[f->nkeys + s],
-				   &f->inputs[s]);
-	g = find_group(f, bound_keys(f, slot->tts_values, slot->tts_isnull, &ntruncated),
-				   slot->tts_isnull);
+		read_input(f, s, values[f->nkeys + s], isnull[f->nkeys + s], &f->inputs[s]);
+	g = find_group(f, bound_keys(f, values, isnull, &ntruncated), isnull);
 	g->events++;
 	if (ntruncated > 0)
 		count_skips(f, g, RSK_DIMENSION_TRUNCATED, ntruncated);
@@ -664,8 +670,6 @@ fold_receive(TupleTableSlot *slot, DestReceiver *self)
 		if (reason >= 0)
 		{
 			/* left out, as a NULL is */
-			FoldInput	none = {true, false, (Datum) 0};
-
 			count_skips(f, g, reason, 1);
 			skipped = true;
 			in = &none;
@@ -675,7 +679,20 @@ fold_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (skipped)
 		g->skipped++;
 	f->events++;
-done:
+}
+
+/* The executor's row: fold it into its group. */
+static bool
+fold_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	Fold	   *f = (Fold *) self;
+	MemoryContext old = MemoryContextSwitchTo(f->rowcxt);
+
+	slot_getallattrs(slot);
+	if (f->reading_deltas)
+		fold_delta_row(f, slot);
+	else
+		fold_row(f, slot->tts_values, slot->tts_isnull);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(f->rowcxt);
 
@@ -1018,6 +1035,172 @@ slices(Fold *f, int mi, Datum *values, bool *nulls)
  * (unnest($1), ...)
  * ON CONFLICT DO UPDATE.  Caller: SPI connected.
  */
+/* the attribute number (0-based) of column name of rel, or -1 */
+static int
+delta_att(Relation rel, const char *name)
+{
+	AttrNumber	a = get_attnum(RelationGetRelid(rel), name);
+
+	return a > 0 ? a - 1 : -1;
+}
+
+/*
+ * Insert the groups into the delta table f->delta_relid in C: the rows
+ * fold_merge's INSERT makes (the same values; a distinct's or percentile's
+ * values as an array of the group's own), with no statement, as the
+ * writer inserts.  False, having done nothing, when the table needs the
+ * INSERT: a trigger, row-level security, a column with a default, no
+ * INSERT right, a column missing.
+ */
+static bool
+delta_insert(Fold *f)
+{
+	const RollupDef *def = f->def;
+	Relation	rel = table_open(f->delta_relid, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int		   *att = palloc((f->nkeys + 2 * f->nmeasures + 4) * sizeof(int));
+	int			na = 0;
+	int			a_batch = delta_att(rel, "batch_id");
+	int			a_events = delta_att(rel, EK_ROLLUP_DELTA_EVENTS_COLUMN);
+	int			a_skipped = delta_att(rel, EK_ROLLUP_SKIPPED_COLUMN);
+	int			a_skips = f->delta_skips ? delta_att(rel, EK_ROLLUP_DELTA_SKIPS_COLUMN) : -1;
+	bool		ok;
+	EState	   *estate;
+	RangeTblEntry *rte;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	CommandId	cid;
+	ListCell   *lc;
+
+	ok = rel->trigdesc == NULL && !rel->rd_rel->relrowsecurity &&
+		pg_class_aclcheck(f->delta_relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK &&
+		a_batch >= 0 && a_events >= 0 && a_skipped >= 0 && (!f->delta_skips || a_skips >= 0);
+	for (int a = 0; ok && a < desc->natts; a++)
+		if (TupleDescAttr(desc, a)->atthasdef || TupleDescAttr(desc, a)->attgenerated)
+			ok = false;
+	att[na++] = delta_att(rel, "bucket");
+	foreach(lc, def->dims)
+		att[na++] = delta_att(rel, ((RollupDim *) lfirst(lc))->name);
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (m->kind == RM_AVG)
+		{
+			att[na++] = delta_att(rel, psprintf("%s_sum", m->name));
+			att[na++] = delta_att(rel, psprintf("%s_count", m->name));
+		}
+		else
+			att[na++] = delta_att(rel, m->name);
+	}
+	for (int i = 0; i < na; i++)
+		if (att[i] < 0)
+			ok = false;
+	if (!ok)
+	{
+		table_close(rel, RowExclusiveLock);
+		return false;
+	}
+
+	estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = f->delta_relid;
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	slot = table_slot_create(rel, NULL);
+	cid = GetCurrentCommandId(true);
+	for (int gi = 0; gi < f->ngroups; gi++)
+	{
+		FoldGroup  *g = f->order[gi];
+		Datum	   *v = slot->tts_values;
+		bool	   *n = slot->tts_isnull;
+		int			k = 0;
+
+		ExecClearTuple(slot);
+		memset(n, true, desc->natts * sizeof(bool));
+		for (; k < f->nkeys; k++)
+		{
+			v[att[k]] = g->keys[k];
+			n[att[k]] = g->keynulls[k];
+		}
+		for (int i = 0; i < f->nmeasures; i++)
+		{
+			RollupMeasure *m = f->measures[i];
+			FoldState  *st = &g->states[i];
+			int			a = att[k++];
+
+			n[a] = false;
+			switch (m->kind)
+			{
+				case RM_COUNT:
+					v[a] = Int64GetDatum(g->events);
+					break;
+				case RM_SUM:
+				case RM_MIN:
+				case RM_MAX:
+				case RM_AVG:
+					v[a] = NumericGetDatum(st->num);
+					n[a] = st->num == NULL;
+					if (m->kind == RM_AVG)
+					{
+						a = att[k++];
+						v[a] = Int64GetDatum(st->count);
+						n[a] = false;
+					}
+					break;
+				case RM_DISTINCT:
+				case RM_PERCENTILE:
+					if (m->kind == RM_DISTINCT)
+						distinct_values(&st->vals);
+					/* (as the INSERT's slice of the batch's array) */
+					v[a] = st->vals.n == 0 ?
+						PointerGetDatum(construct_empty_array(m->kind == RM_DISTINCT ?
+															  INT8OID : FLOAT8OID)) :
+						ek_make_array(st->vals.values, st->vals.nulls, st->vals.n,
+									  m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID);
+					break;
+			}
+		}
+		v[a_batch] = Int64GetDatum(f->delta_batch);
+		n[a_batch] = false;
+		v[a_events] = Int64GetDatum(g->events);
+		n[a_events] = false;
+		v[a_skipped] = Int64GetDatum(g->skipped);
+		n[a_skipped] = false;
+		if (a_skips >= 0)
+		{
+			bool		any = false;
+			Datum		sk[RSK_NREASONS];
+
+			for (int r = 0; r < RSK_NREASONS; r++)
+			{
+				sk[r] = Int64GetDatum(g->skips[r]);
+				any |= g->skips[r] != 0;
+			}
+			n[a_skips] = !any;
+			if (any)
+				v[a_skips] = ek_make_array(sk, NULL, RSK_NREASONS, INT8OID);
+		}
+		ExecStoreVirtualTuple(slot);
+		if (desc->constr != NULL)
+			ExecConstraints(rri, slot, estate);
+		table_tuple_insert(rel, slot, cid, 0, NULL);
+		if (rri->ri_NumIndices > 0)
+			list_free(ek_insert_index_tuples(rri, slot, estate));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	return true;
+}
+
 static void
 fold_merge(Fold *f)
 {
@@ -1036,6 +1219,8 @@ fold_merge(Fold *f)
 	StringInfoData select;
 	int			rc;
 
+	if (OidIsValid(f->delta_relid) && delta_insert(f))
+		return;
 	initStringInfo(&sql);
 	initStringInfo(&unnest);
 	initStringInfo(&names);
@@ -1450,6 +1635,52 @@ ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
 	f.delta_skips = delta_skips;
 	f.merge_plan = merge_plan;
 	fold_run(&f, source, params);
+	if (f.ngroups > 0)
+		fold_merge(&f);
+	MemoryContextDelete(f.cxt);
+	MemoryContextDelete(f.rowcxt);
+}
+
+/*
+ * The same as ek_rollup_fold_delta, with the n rows made by the caller
+ * (delta.c evaluates the source SELECT's columns of row i in C, row(arg,
+ * i, values, isnull), in a context reset after each row) rather than by a
+ * plan.  Caller: as ek_rollup_fold_delta's.
+ */
+void
+ek_rollup_fold_delta_rows(const RollupDef *def, const char *qdelta, Oid delta,
+						  int64 batch_id, bool delta_skips, int n, RollupRowFn row,
+						  void *arg, SPIPlanPtr *merge_plan)
+{
+	Fold		f;
+	int			ncols;
+	Datum	   *values;
+	bool	   *isnull;
+
+	init_fold(&f, def, qdelta, NULL);
+	f.delta_batch = batch_id;
+	f.delta_skips = delta_skips;
+	f.merge_plan = merge_plan;
+	f.delta_relid = delta;
+	ncols = f.nkeys + f.nsources;
+	values = palloc(ncols * sizeof(Datum));
+	isnull = palloc(ncols * sizeof(bool));
+	for (int i = 0; i < n; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(f.rowcxt);
+
+		CHECK_FOR_INTERRUPTS();
+		row(arg, i, values, isnull);
+		fold_row(&f, values, isnull);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(f.rowcxt);
+		/* (as fold_receive: a huge batch's groups beyond work_mem) */
+		if (MemoryContextMemAllocated(f.cxt, true) > f.flush_bytes)
+		{
+			fold_merge(&f);
+			reset_groups(&f);
+		}
+	}
 	if (f.ngroups > 0)
 		fold_merge(&f);
 	MemoryContextDelete(f.cxt);

@@ -91,6 +91,8 @@ typedef struct RollupDim
 	Oid			typid;			/* type of expr (text for a JSON path) */
 	bool		bounded;		/* a text value, bounded (see above) */
 	char	   *view_expr;		/* in the realtime view: expr, bounded */
+	char	   *column;			/* the stream column it reads */
+	List	   *keys;			/* its JSON path keys (char *), NIL: the column */
 } RollupDim;
 
 /*
@@ -111,6 +113,10 @@ typedef struct RollupSource
 	char	   *sql;			/* SQL over alias s */
 	List	   *keys;			/* RS_JSON_NUMBER: JSON path keys (char *) */
 	char	   *ident;			/* identity, to share a source */
+	char	   *column;			/* the stream column it reads */
+	Oid			coltype;		/* its type */
+	List	   *path;			/* RS_TEXT: JSON path keys (char *) of #>>, NIL:
+								 * the column cast to text */
 } RollupSource;
 
 /* One measure and the partial state(s) it keeps. */

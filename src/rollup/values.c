@@ -58,6 +58,22 @@ num_cmp(Numeric a, Numeric b)
 }
 
 /*
+ * Is num in numeric's short format?  (numeric.c's NUMERIC_SHORT: the flag
+ * bits 10 in the first 16 bits after the varlena header; an on-disk format,
+ * stable across versions.)  Its weight is at most 63 base-10000 digits, so
+ * |num| < 1e256: within RR_SUM's range, without the two comparisons (the
+ * sums of ingest's deltas check every value).
+ */
+static inline bool
+numeric_is_short(Numeric num)
+{
+	uint16		header;
+
+	memcpy(&header, VARDATA_ANY(num), sizeof(header));
+	return (header & 0xC000) == 0x8000;
+}
+
+/*
  * The reason a number is skipped by a measure whose numbers must fit in
  * range, or -1 when it is kept.
  */
@@ -89,6 +105,8 @@ ek_rollup_number_reason(Numeric num, RollupRange range)
 		case RR_FINITE:
 			return -1;
 		case RR_SUM:
+			if (numeric_is_short(num))
+				return -1;
 			return num_cmp(num, sum_max) < 0 && num_cmp(num, sum_min) > 0 ? -1 : RSK_OUT_OF_RANGE;
 		case RR_PERCENTILE:
 			if (num_cmp(num, pct_min) >= 0)

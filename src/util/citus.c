@@ -11,6 +11,9 @@
  *	  the coordinator (and on a server that is no Citus node), the worker's
  *	  group id on a worker.
  *
+ *	  And the local placement of a reference table on this node (its shard
+ *	  relation, from pg_dist_shard), for reads that need no executor.
+ *
  *	  Read straight from pg_dist_partition through its index on logicalrelid
  *	  (a syscache lookup and one index probe, no SPI), so the check costs
  *	  nothing measurable per batch, and nothing at all without Citus (the
@@ -28,6 +31,7 @@
 #include "access/tableam.h"
 #include "catalog/pg_namespace.h"
 #include "commands/extension.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -37,6 +41,9 @@
 /* pg_dist_partition's columns eventkit reads (Citus 11 to 13) */
 #define Anum_dist_partition_logicalrelid 1
 #define Anum_dist_partition_partmethod 2
+/* and pg_dist_shard's */
+#define Anum_dist_shard_logicalrelid 1
+#define Anum_dist_shard_shardid 2
 
 /* Is the citus extension installed in this database? */
 bool
@@ -115,4 +122,51 @@ ek_citus_local_group(void)
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return group;
+}
+
+/*
+ * The relation of relid's shard on this node: for a Citus reference table
+ * (one shard, placed on every node with metadata), the table that holds
+ * its rows here, named <table>_<shardid> in the table's schema.
+ * InvalidOid when relid has no shard or this node has no such relation.
+ * A scan of pg_dist_shard (no SPI): callers cache the answer.
+ */
+Oid
+ek_citus_local_shard(Oid relid)
+{
+	Oid			shard_relid = get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE);
+	Relation	rel;
+	TableScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	int64		shardid = 0;
+	bool		found = false;
+
+	if (!OidIsValid(shard_relid) || get_rel_name(relid) == NULL)
+		return InvalidOid;
+	ScanKeyInit(&key, Anum_dist_shard_logicalrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	rel = table_open(shard_relid, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 1, &key);
+	tup = heap_getnext(scan, ForwardScanDirection);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_dist_shard_shardid, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			shardid = DatumGetInt64(d);
+			found = true;
+		}
+		/* more than one shard: not a reference table */
+		if (heap_getnext(scan, ForwardScanDirection) != NULL)
+			found = false;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!found)
+		return InvalidOid;
+	return get_relname_relid(psprintf("%s_" INT64_FORMAT, get_rel_name(relid), shardid),
+							 get_rel_namespace(relid));
 }

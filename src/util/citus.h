@@ -23,6 +23,7 @@
 extern bool ek_citus_installed(void);
 extern char ek_citus_table_kind(Oid relid);
 extern int32 ek_citus_local_group(void);
+extern Oid	ek_citus_local_shard(Oid relid);
 
 /* Citus's catalog is in this database (a syscache lookup) */
 #define ek_citus_present() \

@@ -45,6 +45,7 @@ int			ek_ledger_filter_cache_size = 64 * 1024;	/* kB */
 int			ek_testing_clock_offset = 0;	/* s */
 bool		ek_testing_json_crosscheck = false;
 bool		ek_testing_regex_crosscheck = false;
+bool		ek_testing_rollup_sql_deltas = false;
 #endif
 
 /* set at the database level by pre_restore(); the scheduler reads the catalog */
@@ -236,6 +237,16 @@ ek_define_gucs(void)
 							 &ek_testing_regex_crosscheck,
 							 false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventkit.testing_rollup_sql_deltas",
+							 "For tests only: ingest folds every rollup delta with its SQL SELECT.",
+							 "Ingest evaluates the bucket, dimensions and measure inputs of the "
+							 "common rollup definitions in C (rollup/delta.c); on, it runs the "
+							 "SQL path for all, so that tests compare the two.",
+							 &ek_testing_rollup_sql_deltas,
+							 false,
+							 PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							 NULL, NULL, NULL);
 #endif
 

@@ -48,9 +48,11 @@ extern int	ek_ledger_filter_cache_size;
 extern int	ek_testing_clock_offset;
 extern bool ek_testing_json_crosscheck;
 extern bool ek_testing_regex_crosscheck;
+extern bool ek_testing_rollup_sql_deltas;
 #else
 #define ek_testing_json_crosscheck false
 #define ek_testing_regex_crosscheck false
+#define ek_testing_rollup_sql_deltas false
 #endif
 
 /* Ranges of the size limits, as settings and as a stream's own values. */

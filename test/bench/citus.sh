@@ -14,7 +14,10 @@
 #                connected to each worker, in parallel (each autocommit call
 #                one transaction, as above)
 # Prints events/s of each (median, min, max), the ratio of each to single
-# of the medians, and the load (uptime).
+# of the medians, and the load (uptime); and, less dependent on the load
+# of a shared machine, the CPU time the servers spent per 1,000 events
+# (user + system of every process of the path's nodes: the single
+# instance, or the coordinator and both workers; from /proc, median).
 #
 # Environment: EVENTS (50000) BATCH (1000) REPEAT (3) SHARDS (8)
 #              CACHED_CONNS (16: citus.max_cached_conns_per_worker; Citus's
@@ -120,7 +123,23 @@ for i in 0 1; do
 done
 chmod 644 "$W"/w?.sql
 
-declare -A rates
+# CPU seconds (user + system) so far of all processes of the nodes given:
+# ended backends count in their postmaster's cutime/cstime, live ones in
+# their own utime/stime
+TCK=$(getconf CLK_TCK)
+cpu_of() {
+	local total=0 pm
+	for n in "$@"; do
+		pm=$(head -1 "$W/$n/postmaster.pid")
+		total=$((total + $(awk '{print $14 + $15 + $16 + $17}' /proc/$pm/stat)))
+		for c in $(pgrep -P "$pm"); do
+			total=$((total + $(awk '{print $14 + $15}' /proc/$c/stat 2>/dev/null || echo 0)))
+		done
+	done
+	echo "$total / $TCK" | bc -l
+}
+
+declare -A rates cpus
 for r in $(seq 1 "$REPEAT"); do
 	for path in single coordinator workers; do
 		n=single
@@ -135,6 +154,9 @@ for r in $(seq 1 "$REPEAT"); do
 				jsonb_build_object('type', 'track', 'messageId', 'warm-' || h, 'userId', 'warm',
 				'event', 'Warm', 'timestamp', now() - h * interval '1 hour')) r" >/dev/null
 		q $n -c "CHECKPOINT"
+		nodes=single
+		[ $path != single ] && nodes="coord w1 w2"
+		c0=$(cpu_of $nodes)
 		t0=$(date +%s.%N)
 		if [ $path = workers ]; then
 			q w1 -f "$W/w0.sql" >/dev/null &
@@ -147,10 +169,13 @@ for r in $(seq 1 "$REPEAT"); do
 			q $n -c "CALL run('ev')"
 		fi
 		t1=$(date +%s.%N)
+		c1=$(cpu_of $nodes)
+		cpu=$(echo "($c1 - $c0) * 1000 * 1000 / $NB" | bc -l)
+		cpus[$path]="${cpus[$path]:-} $cpu"
 		stored=$(q $n -c "SELECT count(*) FROM ev WHERE event <> 'Warm'")
 		rate=$(echo "$NB / ($t1 - $t0)" | bc -l)
 		rates[$path]="${rates[$path]:-} $rate"
-		log "$path run $r: $NB events ($stored stored) in $(printf '%.2f' "$(echo "$t1 - $t0" | bc -l)") s: $(printf '%.0f' "$rate") events/s"
+		log "$path run $r: $NB events ($stored stored) in $(printf '%.2f' "$(echo "$t1 - $t0" | bc -l)") s: $(printf '%.0f' "$rate") events/s, $(printf '%.0f' "$cpu") CPU ms per 1000 events"
 	done
 done
 
@@ -164,4 +189,8 @@ printf '%-12s median %8s events/s  (min %s, max %s)\n' coordinator "$mc" "$minc"
 printf '%-12s median %8s events/s  (min %s, max %s)\n' workers "$mw" "$minw" "$maxw"
 printf 'ratio coordinator/single (medians): %.2f\n' "$(echo "$mc / $ms" | bc -l)"
 printf 'ratio workers/single (medians): %.2f\n' "$(echo "$mw / $ms" | bc -l)"
+for path in single coordinator workers; do
+	read -r m mn mx <<<"$(echo "${cpus[$path]}" | stats)"
+	printf '%-12s server CPU per 1000 events: median %s ms (min %s, max %s)\n' $path "$m" "$mn" "$mx"
+done
 echo "load: $(uptime)"

@@ -21,7 +21,12 @@
 #
 # Environment: EVENTS (1000000) BATCH (1000) DELTAS (3) REPEAT (3, realtime
 #   and recompute query repetitions) PORT (54349) PGBIN (bindir of pg_config
-#   in PATH) KEEP (0)
+#   in PATH) KEEP (0) INSTR (0; 1: at the end, with one more +1% delta not
+#   yet folded, the server is stopped and callgrind counts the instructions
+#   (Ir, load-independent) of one single-user backend each for: an empty
+#   statement (startup, subtracted), the <name>_realtime query, then
+#   refresh_rollup, then the full recompute; CGOUT=dir keeps the files.
+#   Use a small EVENTS, e.g. EVENTS=100000 DELTAS=1 REPEAT=1 INSTR=1)
 # Run it under flock when others benchmark on the same machine:
 #   flock /tmp/ek-bench.lock test/bench/rollup_compare.sh
 set -euo pipefail
@@ -266,4 +271,27 @@ awk -v rt13="$(med rt13_jit)" -v rt13n="$(med rt13_nojit)" -v rt="$(med rt_jit)"
 echo "storage incl. indexes: $STORE (TimescaleDB: 399 MB for 950k events incl. dedup, ~420 B/event; eventkit 1.3: 543 MB, ~570 B/event)"
 echo "plan of the realtime view after one more delta:"
 sed 's/^/  /' "$W/explain.txt"
+if [ "${INSTR:-0}" = 1 ]; then
+	# the state left above: one +1% delta ingested, not folded (read once by
+	# the EXPLAIN ANALYZE, so hint bits are set)
+	as_pg "$PGBIN/pg_ctl" -D "$W/data" -m fast -w stop >/dev/null
+	declare -A IR
+	cg() { # label sql
+		printf '%s;\n' "$(printf '%s' "$2" | tr '\n' ' ')" > "$W/cg.sql"  # one line: single-user mode ends a statement at a newline
+		as_pg valgrind --tool=callgrind --callgrind-out-file="$W/cg.$1" "$PGBIN/postgres" --single \
+			-c jit=off -D "$W/data" bench < "$W/cg.sql" > "$W/cg.out.$1" 2>&1
+		if grep -q ERROR "$W/cg.out.$1"; then grep -m3 ERROR "$W/cg.out.$1" >&2; die "INSTR: $1 failed"; fi
+		if [ -n "${CGOUT:-}" ]; then mkdir -p "$CGOUT"; cp "$W/cg.$1" "$CGOUT/"; fi
+		IR[$1]=$(grep -m1 '^summary:' "$W/cg.$1" | awk '{print $2}')
+	}
+	cg empty "SELECT 1"
+	cg realtime "SELECT count(*), sum(count), sum(users) FROM ($RT) x"
+	cg refresh "SELECT eventkit.refresh_rollup('r')"
+	cg full "SELECT count(*), sum(count), sum(users) FROM ($FULL) x"
+	echo "instructions (callgrind Ir, one single-user backend each, jit off, the empty run's ${IR[empty]} subtracted) after +1% not yet folded:"
+	for k in realtime refresh full; do
+		printf '  %-9s %15d  %6.2f%% of the full recompute\n' "$k" $(( IR[$k] - IR[empty] )) \
+			"$(awk -v a=${IR[$k]} -v f=${IR[full]} -v e=${IR[empty]} 'BEGIN { print 100 * (a - e) / (f - e) }')"
+	done
+fi
 [ "$FAILED" = 0 ] || { echo "SOME CHECKS FAILED"; exit 1; }

@@ -6,6 +6,8 @@
 # catalog of a distributed stream is on every node (a reference table, keyed
 # by the coordinator's stream id and the stream's name) and a worker adopts
 # it at its first ingest; alter_stream and attach_plan reach the workers;
+# a worker's session follows the coordinator's catalog changes and adopts
+# again after a rolled back transaction or savepoint;
 # Segment SDK batches ingested on the workers give the same counts and rows
 # as one node, and a re-send through the coordinator (or the other worker)
 # stores nothing new; concurrent clients on all three nodes with overlapping
@@ -194,6 +196,33 @@ $coord->safe_psql('postgres', q{SELECT eventkit.alter_stream('events', max_batch
 $w2->safe_psql('postgres', q{SELECT eventkit.ingest('events', '{"type":"track","event":"E","userId":"u","messageId":"x1"}')});
 is($w2->safe_psql('postgres', q{SELECT max_batch_items FROM eventkit.streams WHERE relid = 'events'::regclass}),
 	'3', 'alter_stream on the coordinator reaches the workers');
+# a worker's backend remembers the catalog version it adopted: in one
+# session on the worker, a change made on the coordinator meanwhile is seen
+# by the next call, and an adoption whose transaction or subtransaction
+# rolled back is made again by the next call
+sub alter_on_coord
+{
+	my $v = shift;
+	return sprintf(
+		q{\! psql -X -q -h '%s' -p %d -d postgres -c "SELECT eventkit.alter_stream('events', max_batch_items => %d)" >/dev/null},
+		$coord->host, $coord->port, $v);
+}
+sub one_event
+{
+	my $id = shift;
+	return qq{SELECT accepted FROM eventkit.ingest('events', '{"type":"track","event":"E","userId":"u","messageId":"$id"}');};
+}
+my $max_items = q{SELECT coalesce(max_batch_items, 0) FROM eventkit.streams WHERE relid = 'events'::regclass;};
+is( $w2->safe_psql(
+		'postgres',
+		join("\n",
+			one_event('cache-1'), alter_on_coord(5), one_event('cache-2'), $max_items,
+			alter_on_coord(6), 'BEGIN;', one_event('cache-3'), 'ROLLBACK;', $max_items,
+			one_event('cache-3'), $max_items,
+			alter_on_coord(7), 'BEGIN;', 'SAVEPOINT s;', one_event('cache-4'), 'ROLLBACK TO SAVEPOINT s;',
+			'COMMIT;', $max_items, one_event('cache-4'), $max_items)),
+	join("\n", 1, 1, 5, 1, 5, 1, 6, 1, 6, 1, 7),
+	'one worker session: follows the coordinator\'s changes, adopts again after a rollback or a rolled back savepoint');
 $coord->safe_psql('postgres', q{SELECT eventkit.alter_stream('events', clear => ARRAY['max_batch_items'])});
 $coord->safe_psql(
 	'postgres', q{

@@ -7,13 +7,16 @@
  *	  with the stream, so each shard's dedup state lives on the node that
  *	  holds the shard's events and moves with them (shard moves, rebalance).
  *
- *	  Claims go through the executor, which Citus routes: INSERT ... ON
- *	  CONFLICT DO NOTHING on the distributed table, in the same distributed
- *	  transaction as the write of the stream's rows.  A claim held by a
+ *	  Claims go through the executor, which Citus routes, in the same
+ *	  distributed transaction as the write of the stream's rows: one
+ *	  multi-row INSERT ... ON CONFLICT DO UPDATE ... RETURNING on the
+ *	  distributed table (Citus sends each shard one INSERT of its rows), so
+ *	  that one statement claims the new ids and returns every id of the
+ *	  batch with its batch id and fingerprint: a row with this batch's id
+ *	  is a new claim, any other an id stored before.  A claim held by a
  *	  transaction in flight makes the insert wait on the worker, as on one
- *	  node; then the batch's ids are read back with their fingerprints and
- *	  batch ids (a new snapshot on each worker): a row with this batch's id
- *	  is a new claim, any other an id stored before.  The node-local heap and
+ *	  node.  (Batches of more than MAX_VALUES_ROWS ids: INSERT ... SELECT
+ *	  ... ON CONFLICT DO NOTHING, then a read of the batch's ids.)  The node-local heap and
  *	  index calls of dedup.c never touch this table: on the coordinator it
  *	  is a shell without rows.
  *
@@ -222,6 +225,117 @@ find_pos(char **ids, const int *order, int n, const char *id)
 	return -1;
 }
 
+/* sorting positions by (user key, message id): the order of the claims */
+static char **sort_keys;
+
+static int
+compare_key_pos(const void *a, const void *b)
+{
+	int			pa = *(const int *) a;
+	int			pb = *(const int *) b;
+	int			c = strcmp(sort_keys[pa], sort_keys[pb]);
+
+	return c != 0 ? c : strcmp(sort_ids[pa], sort_ids[pb]);
+}
+
+/*
+ * Read the claim's rows from SPI_tuptable: (message_id, user_key,
+ * fingerprint, claimed by this call).  Rows of other (user key, id) pairs
+ * are skipped; every id of the batch must be there.  by_id orders the
+ * positions by id (find_pos).
+ */
+static void
+read_claims(char **ids, char **keys, const int *by_id, int n,
+			bool *found, bool *claimed, int64 *stored_fp)
+{
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *id = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *key = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+		int			pos = find_pos(ids, by_id, n, id);
+
+		CHECK_FOR_INTERRUPTS();
+		if (pos < 0 || found[pos] || strcmp(keys[pos], key) != 0)
+			continue;
+		found[pos] = true;
+		claimed[pos] = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		stored_fp[pos] = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	}
+	for (int i = 0; i < n; i++)
+		if (!found[i])
+			elog(ERROR, "eventkit: message id \"%s\" was neither claimed nor found in the distributed ledger",
+				 ids[i]);
+}
+
+/*
+ * Most rows claimed in one statement (3 parameters a row, within the
+ * protocol's 65535); a larger batch takes the two statements below.
+ */
+#define MAX_VALUES_ROWS 16000
+
+/*
+ * The claim in one statement: a multi-row INSERT, which Citus splits by
+ * shard into one INSERT per shard (no intermediate results), with ON
+ * CONFLICT DO UPDATE of nothing that matters (batch_id kept) so that
+ * RETURNING gives every id of the batch: the new ones with this call's
+ * token, those stored before (or meanwhile, by a claim it waited for) with
+ * theirs and the stored fingerprint.  An id stored before gets a new row
+ * version (the update), which vacuum reclaims.  The rows go in (user key,
+ * id) order, so each shard takes its locks in that order; Citus visits
+ * the shards one after another (the ingest orchestrator's setting).
+ */
+static void
+claim_values(const char *q, char **ids, int64 *fps, char **keys, int n, int64 token,
+			 const int *by_id, bool *found, bool *claimed, int64 *stored_fp)
+{
+	int			nargs = 3 * n + 1;
+	Oid		   *types = palloc(sizeof(Oid) * nargs);
+	Datum	   *args = palloc(sizeof(Datum) * nargs);
+	int		   *order = palloc(sizeof(int) * n);
+	StringInfoData sql;
+	int			rc;
+
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	sort_keys = keys;
+	sort_ids = ids;
+	qsort(order, n, sizeof(int), compare_key_pos);
+	sort_keys = NULL;
+	sort_ids = NULL;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s AS l (user_key, message_id, fingerprint, batch_id)"
+					 " VALUES ", q);
+	for (int r = 0; r < n; r++)
+	{
+		int			i = order[r];
+
+		CHECK_FOR_INTERRUPTS();
+		types[3 * r] = TEXTOID;
+		args[3 * r] = PointerGetDatum(cstring_to_text(keys[i]));
+		types[3 * r + 1] = TEXTOID;
+		args[3 * r + 1] = PointerGetDatum(cstring_to_text(ids[i]));
+		types[3 * r + 2] = INT8OID;
+		args[3 * r + 2] = Int64GetDatum(fps[i]);
+		appendStringInfo(&sql, "%s($%d, $%d, $%d, $%d)", r > 0 ? ", " : "",
+						 3 * r + 1, 3 * r + 2, 3 * r + 3, nargs);
+	}
+	types[nargs - 1] = INT8OID;
+	args[nargs - 1] = Int64GetDatum(token);
+	appendStringInfo(&sql, " ON CONFLICT (user_key, message_id) DO UPDATE"
+					 " SET batch_id = l.batch_id"
+					 " RETURNING l.message_id, l.user_key, l.fingerprint,"
+					 " l.batch_id OPERATOR(pg_catalog.=) $%d", nargs);
+	rc = SPI_execute_with_args(sql.data, nargs, types, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "eventkit: distributed ledger claim failed: %s",
+			 SPI_result_code_string(rc));
+	read_claims(ids, keys, by_id, n, found, claimed, stored_fp);
+}
+
 /*
  * Claim n distinct message ids (ids[i] of user keys[i], fingerprints
  * fps[i]) in the stream's distributed ledger.  On return claimed[i] says
@@ -239,6 +353,7 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 	Datum	   *fpd = palloc(sizeof(Datum) * n);
 	Oid			types[4] = {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8OID};
 	Datum		args[4];
+	int64		token;
 	int			rc;
 
 	if (!OidIsValid(ek_dist_ledger_relid(stream_id)))
@@ -258,17 +373,24 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 	qsort(order, n, sizeof(int), compare_pos);
 	sort_ids = NULL;
 
-	args[0] = text_array(ids, n);
-	args[1] = ek_make_array(fpd, NULL, n, INT8OID);
-	args[2] = text_array(keys, n);
-
 	/*
 	 * The claim's token: the batch id, unique on this node; on a worker
 	 * (ingest on any node) with the node's Citus group in its top 16 bits,
 	 * so that it is unique in the cluster (the coordinator is group 0:
 	 * its tokens are its batch ids).
 	 */
-	args[3] = Int64GetDatum(batch_id | ((int64) ek_citus_local_group() << 48));
+	token = batch_id | ((int64) ek_citus_local_group() << 48);
+	if (n <= MAX_VALUES_ROWS)
+	{
+		claim_values(q, ids, fps, keys, n, token, order, found, claimed, stored_fp);
+		return;
+	}
+
+	args[0] = text_array(ids, n);
+	args[1] = ek_make_array(fpd, NULL, n, INT8OID);
+	args[2] = text_array(keys, n);
+
+	args[3] = Int64GetDatum(token);
 
 	/*
 	 * In one order (user key, then id) so that overlapping batches wait for
@@ -304,25 +426,6 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: distributed ledger lookup failed: %s",
 			 SPI_result_code_string(rc));
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		char	   *id = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
-		char	   *key = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
-		int			pos = find_pos(ids, order, n, id);
-
-		CHECK_FOR_INTERRUPTS();
-		/* user_key = ANY and message_id = ANY: pairs of other events too */
-		if (pos < 0 || found[pos] || strcmp(keys[pos], key) != 0)
-			continue;
-		found[pos] = true;
-		claimed[pos] = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-		stored_fp[pos] = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	}
-	for (int i = 0; i < n; i++)
-		if (!found[i])
-			elog(ERROR, "eventkit: message id \"%s\" was neither claimed nor found in the distributed ledger",
-				 ids[i]);
+	/* user_key = ANY and message_id = ANY: pairs of other events too */
+	read_claims(ids, keys, order, n, found, claimed, stored_fp);
 }

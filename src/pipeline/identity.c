@@ -23,9 +23,10 @@
  *	  (a transaction-level advisory lock, eventkit_lock_key below) is taken,
  *	  the rows are read again with the latest snapshot (what the previous
  *	  holder committed), the batch's links are applied in order, and at
- *	  most three statements write: the sets a merge re-points, the rows of
- *	  the batch's new ids (a plain INSERT: the lock says they are absent),
- *	  those of its changed ones.  Concurrent ingests that link the same ids thus
+ *	  most three steps write: the batch's changed ids (updated in place, in C, at the
+ *	  tids the read under the lock found; HOT when only the times move),
+ *	  the sets a merge re-points, the rows of the batch's new ids (inserted
+ *	  in C: the lock says they are absent).  Concurrent ingests that link the same ids thus
  *	  apply their links one after the other, never from a stale read.  A
  *	  batch without links costs a pass over its events and no statement.
  *
@@ -93,6 +94,7 @@ typedef struct IdNode
 	const char *stored_canon;	/* its row's canonical id */
 	TimestampTz stored_first;	/* its row's first_seen and last_seen */
 	TimestampTz stored_last;
+	ItemPointerData tid;		/* where its row was read */
 	bool		linked;			/* one of the batch's links names it */
 	TimestampTz first;			/* event times of its links in the batch */
 	TimestampTz last;
@@ -413,6 +415,7 @@ read_graph(Graph *g, const char **ids, int nids)
 		x->stored_canon = rows[r].canonical_id;
 		x->stored_first = rows[r].first_seen;
 		x->stored_last = rows[r].last_seen;
+		x->tid = rows[r].tid;
 		x->parent = c;
 		c->stored = true;
 		c->parent = c;
@@ -495,20 +498,14 @@ apply_links(Graph *g, const Link *links, int nlinks, bool with_sizes)
 	return false;
 }
 
-/* The rows of the batch's ids that changed, as arrays. */
-typedef struct LinkRows
-{
-	Datum	   *ids;
-	Datum	   *canons;
-	Datum	   *firsts;
-	Datum	   *lasts;
-	int			n;
-} LinkRows;
-
 /*
- * Write what the graph changed: re-pointed sets, then the batch's new ids
- * (inserted in C, catalog/identity.c), then its changed ones.  Caller:
- * holds the identity lock.
+ * Write what the graph changed: the batch's changed ids first (updated in
+ * place in C, where the read under the lock found their rows), then the
+ * re-pointed sets (after the in-place updates: a changed row names its new
+ * canonical id, which no set is re-pointed from, so the re-pointing does
+ * not touch a row updated here), then the batch's new ids (inserted in C,
+ * catalog/identity.c).  Caller: holds the identity lock, and the graph was
+ * read under it.
  */
 static int
 write_graph(Graph *g)
@@ -516,15 +513,12 @@ write_graph(Graph *g)
 	Datum	   *olds = palloc(sizeof(Datum) * g->n);
 	Datum	   *news = palloc(sizeof(Datum) * g->n);
 	IdentityLink *added = palloc(sizeof(IdentityLink) * g->n);
+	IdentityLink *changed = palloc(sizeof(IdentityLink) * g->n);
 	int			nadded = 0;
-	LinkRows	changed;
+	int			nchanged = 0;
+	int			nleft;
 	int			nrepoint = 0;
 
-	changed.ids = palloc(sizeof(Datum) * g->n);
-	changed.canons = palloc(sizeof(Datum) * g->n);
-	changed.firsts = palloc(sizeof(Datum) * g->n);
-	changed.lasts = palloc(sizeof(Datum) * g->n);
-	changed.n = 0;
 	for (int i = 0; i < g->n; i++)
 	{
 		IdNode	   *x = &g->nodes[i];
@@ -552,25 +546,43 @@ write_graph(Graph *g)
 		}
 		else if (strcmp(x->stored_canon, r->id) != 0 || seen_moved(x))
 		{
-			changed.ids[changed.n] = CStringGetTextDatum(x->id);
-			changed.canons[changed.n] = CStringGetTextDatum(r->id);
-			changed.firsts[changed.n] = TimestampTzGetDatum(x->first);
-			changed.lasts[changed.n] = TimestampTzGetDatum(x->last);
-			changed.n++;
+			/* read under the lock: its tid and times are current */
+			changed[nchanged].id = (char *) x->id;
+			changed[nchanged].canonical_id = (char *) r->id;
+			changed[nchanged].first_seen = Min(x->stored_first, x->first);
+			changed[nchanged].last_seen = Max(x->stored_last, x->last);
+			changed[nchanged].tid = x->tid;
+			nchanged++;
 		}
+	}
+	nleft = ek_identity_links_update_in_place(g->stream_id, changed, nchanged);
+	if (nleft > 0)
+	{
+		/* rows not where the read found them (changed by hand): the upsert */
+		Datum	   *ids = palloc(sizeof(Datum) * nleft);
+		Datum	   *canons = palloc(sizeof(Datum) * nleft);
+		Datum	   *firsts = palloc(sizeof(Datum) * nleft);
+		Datum	   *lasts = palloc(sizeof(Datum) * nleft);
+
+		for (int i = 0; i < nleft; i++)
+		{
+			ids[i] = CStringGetTextDatum(changed[i].id);
+			canons[i] = CStringGetTextDatum(changed[i].canonical_id);
+			firsts[i] = TimestampTzGetDatum(changed[i].first_seen);
+			lasts[i] = TimestampTzGetDatum(changed[i].last_seen);
+		}
+		ek_identity_links_update(g->stream_id,
+								 ek_make_array(ids, NULL, nleft, TEXTOID),
+								 ek_make_array(canons, NULL, nleft, TEXTOID),
+								 ek_make_array(firsts, NULL, nleft, TIMESTAMPTZOID),
+								 ek_make_array(lasts, NULL, nleft, TIMESTAMPTZOID));
 	}
 	if (nrepoint > 0)
 		ek_identity_links_repoint(g->stream_id,
 								  ek_make_array(olds, NULL, nrepoint, TEXTOID),
 								  ek_make_array(news, NULL, nrepoint, TEXTOID));
 	ek_identity_links_insert(g->stream_id, added, nadded);
-	if (changed.n > 0)
-		ek_identity_links_update(g->stream_id,
-								 ek_make_array(changed.ids, NULL, changed.n, TEXTOID),
-								 ek_make_array(changed.canons, NULL, changed.n, TEXTOID),
-								 ek_make_array(changed.firsts, NULL, changed.n, TIMESTAMPTZOID),
-								 ek_make_array(changed.lasts, NULL, changed.n, TIMESTAMPTZOID));
-	return nrepoint + nadded + changed.n;
+	return nrepoint + nadded + nchanged;
 }
 
 /*

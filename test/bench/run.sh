@@ -27,6 +27,8 @@
 #              IDENTITY (0: 1 adds eventkit_noid, and prints identity_cost (wall
 #                clock) and identity_cost_cpu: the server processes' CPU time)
 #              ONLY_1C (0: 1 skips eventkit_1c_jsonb and eventkit_2c)
+#              INSERT_SELECT (1: 0 skips insert_select, the slowest reference,
+#                e.g. when only identity_cost is of interest)
 #              SMALL (0: 1 sends small events of about 300 bytes instead of about
 #                1 KB, see gen.sql; it sets PLAN=0: the plan describes the large ones)
 #              KEEP (0: 1 keeps the cluster directory for inspection)
@@ -46,6 +48,7 @@ MALLOC_TUNE=${MALLOC_TUNE:-0}
 PLAN=${PLAN:-1}
 IDENTITY=${IDENTITY:-0}
 ONLY_1C=${ONLY_1C:-0}
+INSERT_SELECT=${INSERT_SELECT:-1}
 SMALL=${SMALL:-0}
 [ "$SMALL" = 1 ] && PLAN=0
 export LC_ALL=C.UTF-8
@@ -361,7 +364,9 @@ TSTART=$(now_ns)
 for rep in $(seq 1 "$REPEAT"); do
 	log "repetition $rep/$REPEAT"
 	measure_copy; record copy "$ELAPSED"
-	measure_insert_select; record insert_select "$ELAPSED"
+	if [ "$INSERT_SELECT" = 1 ]; then
+		measure_insert_select; record insert_select "$ELAPSED"
+	fi
 	if [ "$EVENTKIT" = 1 ]; then
 		if [ "$IDENTITY" = 1 ] && (( rep % 2 == 0 )); then
 			measure_eventkit_noid; record eventkit_noid "$ELAPSED"

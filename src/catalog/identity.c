@@ -10,8 +10,9 @@
  *	  names itself).  The identity stage (pipeline/identity.c) reads the
  *	  rows of a batch's ids with one probe of the primary key per id (no
  *	  SQL), and
- *	  writes a batch's changes in at most three: the sets a merge
- *	  re-points, the batch's new ids, its changed ones.
+ *	  writes a batch's changes in three steps: its changed ids (updated in
+ *	  place, in C), the sets a merge re-points (SQL), its new ids (inserted
+ *	  in C).
  *
  *	  suppressions holds the ids forget_user erased; whether a stream has
  *	  any is cached per backend (one query after each change anywhere,
@@ -69,9 +70,11 @@ static EkStatement repoint = {
 };
 
 /*
- * stored ids whose canonical id or times change (an upsert that always
- * updates: its conflict check probes the key, where an UPDATE ... FROM
- * the arrays may be planned as a join over the whole table)
+ * stored ids whose canonical id or times change, when they cannot be
+ * updated in place (ek_identity_links_update_in_place: a row changed by
+ * hand meanwhile): an upsert that always updates (its conflict check probes
+ * the key, where an UPDATE ... FROM the arrays may be planned as a join
+ * over the whole table)
  */
 static EkStatement update_links = {
 	.sql = "INSERT INTO eventkit.identity_links AS l"

@@ -23,10 +23,11 @@
  *	  (a transaction-level advisory lock, eventkit_lock_key below) is taken,
  *	  the rows are read again with the latest snapshot (what the previous
  *	  holder committed), the batch's links are applied in order, and at
- *	  most three steps write: the batch's changed ids (updated in place, in C, at the
- *	  tids the read under the lock found; HOT when only the times move),
- *	  the sets a merge re-points, the rows of the batch's new ids (inserted
- *	  in C: the lock says they are absent).  Concurrent ingests that link the same ids thus
+ *	  most three steps write: the batch's changed ids (updated in place,
+ *	  in C, at the tids the read under the lock found; HOT when only the
+ *	  times move), the sets a merge re-points, the rows of the batch's new
+ *	  ids (inserted in C: the lock says they are absent).  Concurrent
+ *	  ingests that link the same ids thus
  *	  apply their links one after the other, never from a stale read.  A
  *	  batch without links costs a pass over its events and no statement.
  *

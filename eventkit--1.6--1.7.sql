@@ -154,3 +154,10 @@ COMMENT ON COLUMN eventkit.health_citus.target IS 'the worker (host:port), follo
 COMMENT ON COLUMN eventkit.health_citus.status IS 'ok, warning or error';
 COMMENT ON COLUMN eventkit.health_citus.value IS 'the finding''s value on the worker';
 COMMENT ON COLUMN eventkit.health_citus.detail IS 'the finding''s detail, or why the worker could not be asked';
+
+-- ==== Identity graph: re-timing in place (issue 18) ====
+-- The identity stage re-times a stored id (last_seen, first_seen: columns no
+-- index holds) when a link moves them by more than a day: with room left on
+-- the table's pages those updates are HOT, adding no index entries, so the
+-- primary-key probe every batch makes for its ids stays short.
+ALTER TABLE eventkit.identity_links SET (fillfactor = 70);

@@ -2404,3 +2404,10 @@ AS 'MODULE_PATHNAME', 'eventkit_redrive_quarantine'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION eventkit.redrive_quarantine(regclass) IS
 'replay a stream''s events waiting for a partition (quarantined out_of_range) whose partition exists now, as the redrive job does; returns how many were replayed and the start of each partition the others still wait for; needs the stream''s ownership';
+
+-- ==== Identity graph: re-timing in place (issue 18) ====
+-- The identity stage re-times a stored id (last_seen, first_seen: columns no
+-- index holds) when a link moves them by more than a day: with room left on
+-- the table's pages those updates are HOT, adding no index entries, so the
+-- primary-key probe every batch makes for its ids stays short.
+ALTER TABLE eventkit.identity_links SET (fillfactor = 70);

@@ -16,6 +16,7 @@
 
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
+#include "storage/itemptr.h"
 
 /* A row of eventkit.identity_links. */
 typedef struct IdentityLink
@@ -24,6 +25,7 @@ typedef struct IdentityLink
 	char	   *canonical_id;
 	TimestampTz first_seen;
 	TimestampTz last_seen;
+	ItemPointerData tid;		/* where ek_identity_links_read found it */
 } IdentityLink;
 
 /* What one forget_user call erased (a row of eventkit.erasures). */
@@ -47,11 +49,13 @@ extern int64 ek_identity_set_size(int32 stream_id, const char *canonical_id);
 extern void ek_identity_links_repoint(int32 stream_id, Datum olds, Datum news);
 extern void ek_identity_links_update(int32 stream_id, Datum ids,
 									 Datum canonicals, Datum firsts, Datum lasts);
+extern int	ek_identity_links_update_in_place(int32 stream_id, IdentityLink *rows, int n);
 extern void ek_identity_links_insert(int32 stream_id, const IdentityLink *rows, int n);
 extern char *ek_identity_resolve(int32 stream_id, const char *id);
 extern List *ek_identity_members(int32 stream_id, const char *canonical_id);
 extern int64 ek_identity_links_forget(int32 stream_id, Datum ids);
 extern void ek_identity_forget_stream(int32 stream_id);
+extern uint64 ek_identity_graph_generation(void);
 
 extern bool ek_suppressions_exist(int32 stream_id);
 extern List *ek_suppressions_match(int32 stream_id, Datum ids);

@@ -14,16 +14,20 @@
  *	  both ids keeps the canonical id of the larger set (the userId's on a
  *	  tie), so that a merge re-points the smaller set.
  *
- *	  Per batch with links: one statement reads the rows of its ids; when
+ *	  Per batch with links: first the backend's cache of known links (below)
+ *	  drops the links it says change nothing; then one read of the rows of
+ *	  the remaining links' ids; when
  *	  they already say what the batch says (a known visitor identifying
  *	  again within a day of the times recorded), nothing is
  *	  written and no lock is taken.  Otherwise the stream's identity lock
  *	  (a transaction-level advisory lock, eventkit_lock_key below) is taken,
  *	  the rows are read again with the latest snapshot (what the previous
  *	  holder committed), the batch's links are applied in order, and at
- *	  most three statements write: the sets a merge re-points, the rows of
- *	  the batch's new ids (a plain INSERT: the lock says they are absent),
- *	  those of its changed ones.  Concurrent ingests that link the same ids thus
+ *	  most three steps write: the batch's changed ids (updated in place,
+ *	  in C, at the tids the read under the lock found; HOT when only the
+ *	  times move), the sets a merge re-points, the rows of the batch's new
+ *	  ids (inserted in C: the lock says they are absent).  Concurrent
+ *	  ingests that link the same ids thus
  *	  apply their links one after the other, never from a stale read.  A
  *	  batch without links costs a pass over its events and no statement.
  *
@@ -37,10 +41,14 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "catalog/identity.h"
@@ -83,9 +91,11 @@ typedef struct IdNode
 	const char *id;
 	struct IdNode *parent;		/* NULL: unknown so far; a root: itself */
 	bool		stored;			/* has a row */
+	bool		read;			/* its row was read (times known) */
 	const char *stored_canon;	/* its row's canonical id */
 	TimestampTz stored_first;	/* its row's first_seen and last_seen */
 	TimestampTz stored_last;
+	ItemPointerData tid;		/* where its row was read */
 	bool		linked;			/* one of the batch's links names it */
 	TimestampTz first;			/* event times of its links in the batch */
 	TimestampTz last;
@@ -163,6 +173,208 @@ set_size(Graph *g, IdNode *root)
 }
 
 /*
+ * The cache of known links: for ids of this backend's recent batches, the
+ * canonical id and first/last seen times their rows had when this backend
+ * last read or wrote them.  A link whose two ids the cache puts in one set
+ * (the same canonical id), at a time within both ids' cached times give or
+ * take EK_IDENTITY_SEEN_STEP, changes nothing, and is dropped before the
+ * batch's ids are read: a batch of known visitors reads and writes nothing.
+ *
+ * Exact, because the graph only grows but for three things that the cache
+ * is flushed for.  Sets only merge: two ids once in one set stay in one set
+ * whoever merges what later (the canonical id of a set that lost a merge
+ * names the winner's set from then on, and is in it); first_seen only gets
+ * earlier and last_seen later, so cached times are within the stored ones
+ * and a link they do not move would not move the stored ones either.  Links
+ * are removed only by forget_user (it suppresses the ids, so that their
+ * later events are rejected before this stage, and takes the identity
+ * lock), by drop_stream, and by a truncated or dropped identity_links: each
+ * sends a relcache invalidation that bumps ek_identity_graph_generation()
+ * in every backend that processes it (forget_user holds the stream against
+ * ingest, so an ingest after it has processed it), and forget_user flushes
+ * its own backend's cache through ek_identity_lock().  Rows this backend
+ * wrote are cached before they commit; an abort (of a subtransaction too)
+ * flushes the cache.  Rows deleted by hand (DELETE on identity_links by a
+ * superuser) are outside the contract: a backend's cache does not see them.
+ */
+#define EK_IDENTITY_CACHE_MAX 262144	/* entries; flushed when full */
+
+typedef struct KnownId
+{
+	uint64		key;			/* hash of (stream id, id): the hash key */
+	int32		stream_id;
+	char	   *id;				/* in cache_cxt */
+	char	   *canon;
+	TimestampTz first;
+	TimestampTz last;
+} KnownId;
+
+static HTAB *known = NULL;
+static MemoryContext cache_cxt = NULL;
+static uint64 known_generation = 0;
+static bool cache_callbacks = false;
+
+static void
+cache_flush(void)
+{
+	if (cache_cxt != NULL)
+		MemoryContextReset(cache_cxt);
+	known = NULL;
+}
+
+static void
+cache_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		cache_flush();
+}
+
+static void
+cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		cache_flush();
+}
+
+static uint64
+known_key(int32 stream_id, const char *id)
+{
+	uint32		h1 = hash_bytes((const unsigned char *) id, strlen(id));
+	uint32		h2 = hash_bytes_extended((const unsigned char *) id, strlen(id),
+										 (uint64) (uint32) stream_id) & 0xffffffff;
+
+	return ((uint64) h1 << 32 | h2) ^ (uint64) (uint32) stream_id;
+}
+
+/* The cache, valid for the graph's current generation (created if need be). */
+static HTAB *
+cache_get(void)
+{
+	uint64		generation = ek_identity_graph_generation();
+
+	if (!cache_callbacks)
+	{
+		RegisterXactCallback(cache_xact_callback, NULL);
+		RegisterSubXactCallback(cache_subxact_callback, NULL);
+		cache_callbacks = true;
+	}
+	if (generation != known_generation ||
+		(known != NULL && hash_get_num_entries(known) >= EK_IDENTITY_CACHE_MAX))
+		cache_flush();
+	known_generation = generation;
+	if (known == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (cache_cxt == NULL)
+			cache_cxt = AllocSetContextCreate(TopMemoryContext,
+											  "eventkit identity cache",
+											  ALLOCSET_DEFAULT_SIZES);
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(KnownId);
+		ctl.hcxt = cache_cxt;
+		known = hash_create("eventkit known identity links", 1024, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	return known;
+}
+
+static KnownId *
+cache_find(int32 stream_id, const char *id)
+{
+	uint64		key = known_key(stream_id, id);
+	KnownId    *k = hash_search(known, &key, HASH_FIND, NULL);
+
+	if (k == NULL || k->stream_id != stream_id || strcmp(k->id, id) != 0)
+		return NULL;			/* absent, or another id with the same hash */
+	return k;
+}
+
+static void
+cache_put(int32 stream_id, const char *id, const char *canon,
+		  TimestampTz first, TimestampTz last)
+{
+	uint64		key = known_key(stream_id, id);
+	bool		found;
+	KnownId    *k = hash_search(known, &key, HASH_ENTER, &found);
+
+	if (found && k->stream_id == stream_id && strcmp(k->id, id) == 0 &&
+		strcmp(k->canon, canon) == 0)
+	{
+		k->first = first;
+		k->last = last;
+		return;
+	}
+	/* new, another id with the same hash (replaced), or a new canonical id */
+	k->stream_id = stream_id;
+	if (!found || strcmp(k->id, id) != 0)
+		k->id = MemoryContextStrdup(cache_cxt, id);
+	k->canon = MemoryContextStrdup(cache_cxt, canon);
+	k->first = first;
+	k->last = last;
+}
+
+/* Does the cache say the link changes nothing? */
+static bool
+link_known(int32 stream_id, const Link *l)
+{
+	KnownId    *a = cache_find(stream_id, l->from);
+	KnownId    *u;
+
+	if (a == NULL || (u = cache_find(stream_id, l->to)) == NULL)
+		return false;
+	if (strcmp(a->canon, u->canon) != 0)
+		return false;
+	for (int e = 0; e < 2; e++)
+	{
+		KnownId    *x = e == 0 ? a : u;
+
+		if (l->ts > x->last + EK_IDENTITY_SEEN_STEP ||
+			l->ts < x->first - EK_IDENTITY_SEEN_STEP)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Remember the rows of the graph's linked ids as they are now: written
+ * (wrote) or as read.
+ */
+static void
+cache_graph(Graph *g, bool wrote)
+{
+	for (int i = 0; i < g->n; i++)
+	{
+		IdNode	   *x = &g->nodes[i];
+		TimestampTz first;
+		TimestampTz last;
+
+		if (x->parent == NULL || !x->linked)
+			continue;
+		if (!x->read)
+		{
+			if (!wrote)
+				continue;
+			first = x->first;	/* a new row */
+			last = x->last;
+		}
+		else if (wrote &&
+				 (strcmp(x->stored_canon, root_of(x)->id) != 0 || seen_moved(x)))
+		{
+			first = Min(x->stored_first, x->first);	/* as the update wrote */
+			last = Max(x->stored_last, x->last);
+		}
+		else
+		{
+			first = x->stored_first;
+			last = x->stored_last;
+		}
+		cache_put(g->stream_id, x->id, root_of(x)->id, first, last);
+	}
+}
+
+/*
  * The graph of the ids (sorted, unique) as stored: their rows, and nodes
  * for the canonical ids those rows name.
  */
@@ -200,9 +412,11 @@ read_graph(Graph *g, const char **ids, int nids)
 		IdNode	   *c = node_of(g, rows[r].canonical_id);
 
 		x->stored = true;
+		x->read = true;
 		x->stored_canon = rows[r].canonical_id;
 		x->stored_first = rows[r].first_seen;
 		x->stored_last = rows[r].last_seen;
+		x->tid = rows[r].tid;
 		x->parent = c;
 		c->stored = true;
 		c->parent = c;
@@ -285,20 +499,14 @@ apply_links(Graph *g, const Link *links, int nlinks, bool with_sizes)
 	return false;
 }
 
-/* The rows of the batch's ids that changed, as arrays. */
-typedef struct LinkRows
-{
-	Datum	   *ids;
-	Datum	   *canons;
-	Datum	   *firsts;
-	Datum	   *lasts;
-	int			n;
-} LinkRows;
-
 /*
- * Write what the graph changed: re-pointed sets, then the batch's new ids
- * (inserted in C, catalog/identity.c), then its changed ones.  Caller:
- * holds the identity lock.
+ * Write what the graph changed: the batch's changed ids first (updated in
+ * place in C, where the read under the lock found their rows), then the
+ * re-pointed sets (after the in-place updates: a changed row names its new
+ * canonical id, which no set is re-pointed from, so the re-pointing does
+ * not touch a row updated here), then the batch's new ids (inserted in C,
+ * catalog/identity.c).  Caller: holds the identity lock, and the graph was
+ * read under it.
  */
 static int
 write_graph(Graph *g)
@@ -306,15 +514,12 @@ write_graph(Graph *g)
 	Datum	   *olds = palloc(sizeof(Datum) * g->n);
 	Datum	   *news = palloc(sizeof(Datum) * g->n);
 	IdentityLink *added = palloc(sizeof(IdentityLink) * g->n);
+	IdentityLink *changed = palloc(sizeof(IdentityLink) * g->n);
 	int			nadded = 0;
-	LinkRows	changed;
+	int			nchanged = 0;
+	int			nleft;
 	int			nrepoint = 0;
 
-	changed.ids = palloc(sizeof(Datum) * g->n);
-	changed.canons = palloc(sizeof(Datum) * g->n);
-	changed.firsts = palloc(sizeof(Datum) * g->n);
-	changed.lasts = palloc(sizeof(Datum) * g->n);
-	changed.n = 0;
 	for (int i = 0; i < g->n; i++)
 	{
 		IdNode	   *x = &g->nodes[i];
@@ -342,25 +547,43 @@ write_graph(Graph *g)
 		}
 		else if (strcmp(x->stored_canon, r->id) != 0 || seen_moved(x))
 		{
-			changed.ids[changed.n] = CStringGetTextDatum(x->id);
-			changed.canons[changed.n] = CStringGetTextDatum(r->id);
-			changed.firsts[changed.n] = TimestampTzGetDatum(x->first);
-			changed.lasts[changed.n] = TimestampTzGetDatum(x->last);
-			changed.n++;
+			/* read under the lock: its tid and times are current */
+			changed[nchanged].id = (char *) x->id;
+			changed[nchanged].canonical_id = (char *) r->id;
+			changed[nchanged].first_seen = Min(x->stored_first, x->first);
+			changed[nchanged].last_seen = Max(x->stored_last, x->last);
+			changed[nchanged].tid = x->tid;
+			nchanged++;
 		}
+	}
+	nleft = ek_identity_links_update_in_place(g->stream_id, changed, nchanged);
+	if (nleft > 0)
+	{
+		/* rows not where the read found them (changed by hand): the upsert */
+		Datum	   *ids = palloc(sizeof(Datum) * nleft);
+		Datum	   *canons = palloc(sizeof(Datum) * nleft);
+		Datum	   *firsts = palloc(sizeof(Datum) * nleft);
+		Datum	   *lasts = palloc(sizeof(Datum) * nleft);
+
+		for (int i = 0; i < nleft; i++)
+		{
+			ids[i] = CStringGetTextDatum(changed[i].id);
+			canons[i] = CStringGetTextDatum(changed[i].canonical_id);
+			firsts[i] = TimestampTzGetDatum(changed[i].first_seen);
+			lasts[i] = TimestampTzGetDatum(changed[i].last_seen);
+		}
+		ek_identity_links_update(g->stream_id,
+								 ek_make_array(ids, NULL, nleft, TEXTOID),
+								 ek_make_array(canons, NULL, nleft, TEXTOID),
+								 ek_make_array(firsts, NULL, nleft, TIMESTAMPTZOID),
+								 ek_make_array(lasts, NULL, nleft, TIMESTAMPTZOID));
 	}
 	if (nrepoint > 0)
 		ek_identity_links_repoint(g->stream_id,
 								  ek_make_array(olds, NULL, nrepoint, TEXTOID),
 								  ek_make_array(news, NULL, nrepoint, TEXTOID));
 	ek_identity_links_insert(g->stream_id, added, nadded);
-	if (changed.n > 0)
-		ek_identity_links_update(g->stream_id,
-								 ek_make_array(changed.ids, NULL, changed.n, TEXTOID),
-								 ek_make_array(changed.canons, NULL, changed.n, TEXTOID),
-								 ek_make_array(changed.firsts, NULL, changed.n, TIMESTAMPTZOID),
-								 ek_make_array(changed.lasts, NULL, changed.n, TIMESTAMPTZOID));
-	return nrepoint + nadded + changed.n;
+	return nrepoint + nadded + nchanged;
 }
 
 /*
@@ -385,6 +608,8 @@ void
 ek_identity_lock(int32 stream_id)
 {
 	(void) acquire_identity_lock(stream_id, false);
+	/* forget_user removes links: this backend's cache forgets them all */
+	cache_flush();
 }
 
 /* Take the stream's identity lock if no one holds it; never waits. */
@@ -438,6 +663,26 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 	if (nlinks == 0)
 		return 0;
 
+	/* drop the links the cache says change nothing */
+	(void) cache_get();
+	{
+		int			nkept = 0;
+
+		for (int i = 0; i < nlinks; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!link_known(stream->stream_id, &links[i]))
+				links[nkept++] = links[i];
+		}
+		nlinks = nkept;
+	}
+	if (nlinks == 0)
+	{
+		last_stream_id = stream->stream_id;
+		last_wrote = false;
+		return 0;
+	}
+
 	/* the batch's ids, sorted and unique */
 	ids = palloc(sizeof(char *) * 2 * nlinks);
 	for (int i = 0; i < nlinks; i++)
@@ -458,6 +703,7 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 		read_graph(&g, ids, nunique);
 		if (!apply_links(&g, links, nlinks, false))
 		{
+			cache_graph(&g, false);
 			last_stream_id = stream->stream_id;
 			last_wrote = false;
 			return 0;
@@ -465,9 +711,10 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 	}
 
 	/* something to write: one batch at a time per stream, from fresh rows */
-	ek_identity_lock(stream->stream_id);
+	(void) acquire_identity_lock(stream->stream_id, false);
 	read_graph(&g, ids, nunique);
 	nwritten = apply_links(&g, links, nlinks, true) ? write_graph(&g) : 0;
+	cache_graph(&g, nwritten > 0);
 	last_stream_id = stream->stream_id;
 	last_wrote = nwritten > 0;
 	return nwritten;

@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 
+#include "access/tableam.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
@@ -69,6 +70,35 @@ typedef bool EkUpdateIndexes;
 #define ek_update_index_tuples(rri, slot, estate, u) \
 	ExecInsertIndexTuples((rri), (slot), (estate), true, false, NULL, NIL)
 #endif
+
+/*
+ * table_tuple_update(), saying whether the new tuple needs index entries in
+ * every index (an update that is not HOT): a TU_UpdateIndexes from 16 on,
+ * where TU_Summarizing asks for entries in summarizing (BRIN) indexes only,
+ * which is taken as no (callers update tables without such indexes).
+ */
+static inline TM_Result
+ek_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
+				CommandId cid, Snapshot snapshot, bool *index_all)
+{
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	TM_Result	result;
+#if PG_VERSION_NUM >= 160000
+	TU_UpdateIndexes update_indexes;
+
+	result = table_tuple_update(rel, otid, slot, cid, snapshot, InvalidSnapshot,
+								true, &tmfd, &lockmode, &update_indexes);
+	*index_all = result == TM_Ok && update_indexes == TU_All;
+#else
+	bool		update_indexes;
+
+	result = table_tuple_update(rel, otid, slot, cid, snapshot, InvalidSnapshot,
+								true, &tmfd, &lockmode, &update_indexes);
+	*index_all = result == TM_Ok && update_indexes;
+#endif
+	return result;
+}
 
 /* PostgreSQL 17's foreach_ptr(), for older servers */
 #ifndef foreach_ptr

@@ -24,8 +24,11 @@
 #              MALLOC_TUNE (0: 1 starts the server with glibc malloc tunables that keep
 #                freed memory in the process, see README)
 #              PLAN (1: 0 skips eventkit_plan)
-#              IDENTITY (0: 1 adds eventkit_noid)
+#              IDENTITY (0: 1 adds eventkit_noid, and prints identity_cost (wall
+#                clock) and identity_cost_cpu: the server processes' CPU time)
 #              ONLY_1C (0: 1 skips eventkit_1c_jsonb and eventkit_2c)
+#              INSERT_SELECT (1: 0 skips insert_select, the slowest reference,
+#                e.g. when only identity_cost is of interest)
 #              SMALL (0: 1 sends small events of about 300 bytes instead of about
 #                1 KB, see gen.sql; it sets PLAN=0: the plan describes the large ones)
 #              KEEP (0: 1 keeps the cluster directory for inspection)
@@ -45,6 +48,7 @@ MALLOC_TUNE=${MALLOC_TUNE:-0}
 PLAN=${PLAN:-1}
 IDENTITY=${IDENTITY:-0}
 ONLY_1C=${ONLY_1C:-0}
+INSERT_SELECT=${INSERT_SELECT:-1}
 SMALL=${SMALL:-0}
 [ "$SMALL" = 1 ] && PLAN=0
 export LC_ALL=C.UTF-8
@@ -96,14 +100,34 @@ now_ns() { date +%s%N; }
 # Machine-wide CPU time in use (user+nice+system+irq+softirq+steal), in ticks.
 cpu_ticks() { awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 CLK_TCK=$(getconf CLK_TCK)
+# CPU time (utime + stime, in clock ticks) of the cluster's server processes:
+# the postmaster's own and its children's that it has reaped (cutime + cstime:
+# a backend that exits during a phase, e.g. pgbench's, lands there), plus every
+# live child's (backends, checkpointer, walwriter, eventkit's workers: all
+# postgres processes of the cluster).  Other programs on the machine do not
+# count: steadier than the wall clock on a shared machine.
+server_ticks() {
+	local pm
+	pm=$(head -1 "$W/data/postmaster.pid")
+	# (a process may exit between the glob and the read: cat then fails, which is fine)
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" '{
+		pid = $1; sub(/^.*\) /, "")    # fields after "pid (comm) ": $1 state, $2 ppid, $12 utime ...
+		if (pid == pm) t += $12 + $13 + $14 + $15
+		else if ($2 == pm) t += $12 + $13 + $14 + $15
+	} END { printf "%d", t }'
+}
 # timer_start / timer_stop: ELAPSED (ns) and CPUUSE (CPUs busy on average over the
 # whole machine during the measurement: ~1 for one backend; more for a 1-client run
 # means something else was running).
-timer_start() { T_CPU0=$(cpu_ticks); T_NS0=$(now_ns); }
+# SRVTICKS: server_ticks over the measurement (read a moment after it ends, so that a
+# backend that has just exited has been reaped into the postmaster's counts).
+timer_start() { T_SRV0=$(server_ticks); T_CPU0=$(cpu_ticks); T_NS0=$(now_ns); }
 timer_stop() {
 	local t1 c1
 	t1=$(now_ns); c1=$(cpu_ticks)
 	ELAPSED=$(( t1 - T_NS0 ))
+	sleep 0.2
+	SRVTICKS=$(( $(server_ticks) - T_SRV0 ))
 	CPUUSE=$(awk -v c="$(( c1 - T_CPU0 ))" -v hz="$CLK_TCK" -v ns="$ELAPSED" 'BEGIN { printf "%.2f", c / hz / (ns / 1e9) }')
 }
 
@@ -209,6 +233,7 @@ fi
 
 # --- measurements -------------------------------------------------------------
 declare -A RATES     # name -> space-separated events/s of each repetition
+declare -A TICKS     # name -> space-separated server CPU ticks of each repetition
 
 rate() { awk -v n="$1" -v ns="$2" 'BEGIN { printf "%d", n / (ns / 1e9) }'; }
 secs() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e9 }'; }
@@ -271,9 +296,22 @@ verify_stream() { # label expected_rows
 	check "$label: conflicts + quarantined + rejected" "$(( con + qua + rej ))" 0
 }
 
+# Wait (up to 2 minutes) until no autovacuum worker runs: the vacuum and analyze
+# of the previous phase's tables (a 1M-row stream, the identity graph) would
+# otherwise count in the next phase's server CPU time.
+settle_autovacuum() {
+	local i
+	for i in $(seq 1 120); do
+		[ "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")" = 0 ] && return
+		sleep 1
+	done
+	log "  (autovacuum still running after 120 s)"
+}
+
 measure_eventkit() { # clients [script label]
 	local clients=$1 script=${2:-ingest.pgbench} label=${3:-eventkit_${1}c}
 	fresh_stream
+	[ "$IDENTITY" = 1 ] && settle_autovacuum
 	qq "CHECKPOINT"
 	timer_start
 	run_pgbench "$script" "$clients"
@@ -330,14 +368,18 @@ record() { # name ns
 	local r
 	r=$(rate "$EVENTS" "$2")
 	RATES[$1]="${RATES[$1]:-} $r"
-	log "  $1: $(secs "$2") s, $r events/s${CPUUSE:+ (machine CPU busy: $CPUUSE of $(nproc))}"
+	log "  $1: $(secs "$2") s, $r events/s${CPUUSE:+ (machine CPU busy: $CPUUSE of $(nproc))}${SRVTICKS:+, server CPU $SRVTICKS ticks}"
+	[ -n "${SRVTICKS:-}" ] && TICKS[$1]="${TICKS[$1]:-} $SRVTICKS"
+	SRVTICKS=
 }
 
 TSTART=$(now_ns)
 for rep in $(seq 1 "$REPEAT"); do
 	log "repetition $rep/$REPEAT"
 	measure_copy; record copy "$ELAPSED"
-	measure_insert_select; record insert_select "$ELAPSED"
+	if [ "$INSERT_SELECT" = 1 ]; then
+		measure_insert_select; record insert_select "$ELAPSED"
+	fi
 	if [ "$EVENTKIT" = 1 ]; then
 		if [ "$IDENTITY" = 1 ] && (( rep % 2 == 0 )); then
 			measure_eventkit_noid; record eventkit_noid "$ELAPSED"
@@ -473,6 +515,21 @@ if [ "$IDENTITY" = 1 ]; then
 		printf '%-18s eventkit_1c / eventkit_noid = %s  (identity cost %s%%; goal <= 5%%)\n' identity_cost \
 			"$(awk -v a="$withid" -v b="$noid" 'BEGIN { printf "%.3f", a / b }')" \
 			"$(awk -v a="$withid" -v b="$noid" 'BEGIN { printf "%.1f", (1 - a / b) * 100 }')"
+		# The same in server CPU time, repetition by repetition (the two runs of a
+		# repetition are adjacent): ticks(eventkit_1c) / ticks(eventkit_noid).
+		# shellcheck disable=SC2206
+		local_with=(${TICKS[eventkit_1c]}) local_noid=(${TICKS[eventkit_noid]})
+		CPUR=()
+		for i in "${!local_noid[@]}"; do
+			CPUR+=("$(awk -v a="${local_with[$i]}" -v b="${local_noid[$i]}" 'BEGIN { printf "%.3f", a / b }')")
+		done
+		read -r cmed cmin cmax <<<"$(printf '%s\n' "${CPUR[@]}" | sort -n | awk '{ v[NR] = $1 } END {
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.3f %.3f %.3f", m, v[1], v[NR] }')"
+		printf '%-18s %s  (server CPU ticks eventkit_1c / eventkit_noid per repetition: %s; median %s, spread %s..%s; identity cost %s%%; ticks 1c: %s, noid: %s)\n' \
+			identity_cost_cpu "$cmed" "${CPUR[*]}" "$cmed" "$cmin" "$cmax" \
+			"$(awk -v m="$cmed" 'BEGIN { printf "%.1f", (m - 1) * 100 }')" \
+			"${TICKS[eventkit_1c]# }" "${TICKS[eventkit_noid]# }"
 	fi
 fi
 [ "$PLAN" = 1 ] && line eventkit_plan "  (goal >= 0.75, plan attached)" " (eventkit not installed)"

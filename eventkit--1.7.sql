@@ -2310,3 +2310,14 @@ AS 'MODULE_PATHNAME', 'eventkit_rollup_hll'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION eventkit.rollup_hll("any", anyelement) IS
 'the hll of the hashes (an array of hll_hashval or bigint; NULLs left out) with the parameters of empty (hll_empty(...)), equal to hll_add_agg over them; empty when there are none';
+
+-- ==== Rollup costs: the realtime view's distinct counts (issue 19) ====
+-- What the realtime views made since 1.7 call for a distinct() column
+-- (src/rollup/hll.c): the count of a tail group's hll merged with its rollup
+-- row's, without packing the union and unpacking it again.
+CREATE FUNCTION eventkit.rollup_hll_count(a anyelement, b anyelement)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'eventkit_rollup_hll_count'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION eventkit.rollup_hll_count(anyelement, anyelement) IS
+'round(COALESCE(hll_cardinality(COALESCE(hll_union(a, b), a, b)), 0))::bigint for two hlls of the same parameters, either NULL: a realtime view''s distinct count';

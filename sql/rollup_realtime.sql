@@ -146,3 +146,11 @@ RESET jit;
 -- folded: the view is the rollup's rows
 SELECT eventkit.refresh_rollup('r1') AS r1, eventkit.refresh_rollup('r2') AS r2, eventkit.refresh_rollup('r3') AS r3;
 SELECT differences() AS r1, differences_23() AS r2_r3;
+
+SELECT eventkit.drop_rollup('r1'), eventkit.drop_rollup('r2'), eventkit.drop_rollup('r3');
+SELECT eventkit.drop_stream('ev');
+DROP FUNCTION mk(text, text, text, jsonb, text), from_scratch(), differences(), differences_23();
+DROP TABLE hp, hs;
+DROP EXTENSION eventkit;
+DROP EXTENSION tdigest;
+DROP EXTENSION hll;

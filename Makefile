@@ -52,6 +52,7 @@ OBJS = \
 	src/rollup/filter.o \
 	src/rollup/values.o \
 	src/rollup/hll.o \
+	src/rollup/view.o \
 	src/rollup/fold.o \
 	src/rollup/delta.o \
 	src/rollup/refresh.o \

@@ -161,3 +161,14 @@ COMMENT ON COLUMN eventkit.health_citus.detail IS 'the finding''s detail, or why
 -- the table's pages those updates are HOT, adding no index entries, so the
 -- primary-key probe every batch makes for its ids stays short.
 ALTER TABLE eventkit.identity_links SET (fillfactor = 70);
+
+-- ==== Rollup costs: the realtime view's distinct counts (issue 19) ====
+-- What the realtime views made since 1.7 call for a distinct() column
+-- (src/rollup/hll.c): the count of a tail group's hll merged with its rollup
+-- row's, without packing the union and unpacking it again.
+CREATE FUNCTION eventkit.rollup_hll_count(a anyelement, b anyelement)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'eventkit_rollup_hll_count'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION eventkit.rollup_hll_count(anyelement, anyelement) IS
+'round(COALESCE(hll_cardinality(COALESCE(hll_union(a, b), a, b)), 0))::bigint for two hlls of the same parameters, either NULL: a realtime view''s distinct count';

@@ -7,8 +7,9 @@
  *	  fold reads (RollupSource) and the stream columns it reads (so that
  *	  ingest's deltas pass it exactly those), and building the SQL that
  *	  creates the rollup table, merges partial states into it (the ON
- *	  CONFLICT DO UPDATE SET list, used by the fold in fold.c) and defines
- *	  the <name>_realtime view.
+ *	  CONFLICT DO UPDATE SET list, used by the fold in fold.c) and the
+ *	  SELECT of the partial states of stream rows, which the <name>_realtime
+ *	  view (view.c) reads its tail with.
  *
  *	  create_rollup checks each spec against the grammar first (strict
  *	  parse: check_spec), so that a malformed spec is an error rather than a
@@ -1119,13 +1120,13 @@ ek_rollup_table_sql(const RollupDef *def, const char *qtable, const char *keynam
 
 /*
  * SELECT bucket, dims, partial states FROM the stream WHERE <where> GROUP BY
- * bucket, dims: the realtime view's tail (the not yet folded rows).  The
- * fold computes the same partial states in C (fold.c); the rollup
- * tests compare both with a from-scratch GROUP BY.
+ * bucket, dims: the realtime view's tail (the not yet folded rows; view.c).
+ * The fold computes the same partial states in C (fold.c); the rollup tests
+ * compare both with a from-scratch GROUP BY.
  */
-static void
-append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in,
-					  bool small_hll)
+void
+ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in,
+								bool small_hll)
 {
 	ListCell   *lc;
 	StringInfoData skip;
@@ -1220,7 +1221,7 @@ ek_rollup_tail_select(const RollupDef *def, const char *where)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	append_partial_select(&buf, def, where, false);
+	ek_rollup_append_partial_select(&buf, def, where, false);
 	return buf.data;
 }
 
@@ -1328,176 +1329,5 @@ ek_rollup_delta_table_sql(const RollupDef *def, const char *qdelta)
 	appendStringInfo(&buf, ", %s pg_catalog.int8 NOT NULL, %s pg_catalog.int8[]);"
 					 " CREATE INDEX ON %s USING btree (batch_id)",
 					 EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_DELTA_SKIPS_COLUMN, qdelta);
-	return buf.data;
-}
-
-/*
- * A measure's finished value in the realtime view, named: from one rollup
- * row r (merge false), or from a tail group t merged with its rollup row r
- * (merge: r may be all NULL, from a LEFT JOIN).  A group has one row of each
- * at most, so two states are merged, never aggregated.
- */
-static void
-append_finished(StringInfo buf, const RollupDef *def, const RollupMeasure *m, bool merge)
-{
-	char	   *c = col(m->name, NULL);
-	const char *q = m->kind == RM_PERCENTILE ? quote_literal_cstr(float8out_internal(m->q)) : NULL;
-
-	appendStringInfoString(buf, ", ");
-	switch (m->kind)
-	{
-		case RM_COUNT:
-			if (merge)
-				appendStringInfo(buf, "t.%s OPERATOR(pg_catalog.+) COALESCE(r.%s, 0)", c, c);
-			else
-				appendStringInfo(buf, "r.%s", c);
-			break;
-		case RM_SUM:
-			if (merge)
-				appendStringInfo(buf, "COALESCE(t.%s OPERATOR(pg_catalog.+) r.%s, t.%s, r.%s)", c, c, c, c);
-			else
-				appendStringInfo(buf, "r.%s", c);
-			break;
-		case RM_MIN:
-		case RM_MAX:
-			if (merge)
-				appendStringInfo(buf, "%s(t.%s, r.%s)", m->kind == RM_MIN ? "LEAST" : "GREATEST", c, c);
-			else
-				appendStringInfo(buf, "r.%s", c);
-			break;
-		case RM_AVG:
-			{
-				char	   *cs = col(m->name, "_sum");
-				char	   *cn = col(m->name, "_count");
-
-				if (merge)
-					appendStringInfo(buf, "COALESCE(t.%s OPERATOR(pg_catalog.+) r.%s, t.%s, r.%s)"
-									 " OPERATOR(pg_catalog./) NULLIF(t.%s OPERATOR(pg_catalog.+) COALESCE(r.%s, 0), 0)",
-									 cs, cs, cs, cs, cn, cn);
-				else
-					appendStringInfo(buf, "r.%s OPERATOR(pg_catalog./) NULLIF(r.%s, 0)", cs, cn);
-				break;
-			}
-		case RM_DISTINCT:
-			if (merge)
-				appendStringInfo(buf, "pg_catalog.round(COALESCE(%s.hll_cardinality(COALESCE(%s.hll_union(t.%s, r.%s), t.%s, r.%s)), 0))::pg_catalog.int8",
-								 def->hll_schema, def->hll_schema, c, c, c, c);
-			else
-				appendStringInfo(buf, "pg_catalog.round(COALESCE(%s.hll_cardinality(r.%s), 0))::pg_catalog.int8",
-								 def->hll_schema, c);
-			break;
-		case RM_PERCENTILE:
-			if (merge)
-				appendStringInfo(buf, "(SELECT %s.tdigest_percentile(x.d, %s::pg_catalog.float8)"
-								 " FROM (VALUES (t.%s), (r.%s)) x(d))", def->tdigest_schema, q, c, c);
-			else
-				appendStringInfo(buf, "(SELECT %s.tdigest_percentile(x.d, %s::pg_catalog.float8)"
-								 " FROM (VALUES (r.%s)) x(d))", def->tdigest_schema, q, c);
-			break;
-	}
-	appendStringInfo(buf, " AS %s", c);
-}
-
-/*
- * The finished columns of the realtime view, in its order: the measures,
- * skipped_events, then the measures added after the view was made
- * (view_split).
- */
-static void
-append_finished_columns(StringInfo buf, const RollupDef *def, bool merge)
-{
-	ListCell   *lc;
-
-	foreach(lc, def->measures)
-		if (def->view_split == 0 || foreach_current_index(lc) < def->view_split)
-			append_finished(buf, def, lfirst(lc), merge);
-	if (merge)
-		appendStringInfo(buf, ", t.%s OPERATOR(pg_catalog.+) COALESCE(r.%s, 0) AS %s",
-						 EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
-	else
-		appendStringInfo(buf, ", r.%s AS %s", EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
-	foreach(lc, def->measures)
-		if (def->view_split > 0 && foreach_current_index(lc) >= def->view_split)
-			append_finished(buf, def, lfirst(lc), merge);
-}
-
-/*
- * Is there eventkit.rollup_hll (since 1.5)?  A view made while the
- * extension's catalog is older aggregates its tail's hlls with hll_add_agg.
- */
-static bool
-has_rollup_hll(void)
-{
-	Oid			argtypes[2] = {ANYOID, ANYELEMENTOID};
-
-	return OidIsValid(LookupFuncName(list_make2(makeString("eventkit"), makeString("rollup_hll")),
-									 2, argtypes, true));
-}
-
-/*
- * CREATE VIEW <name>_realtime: the rollup's rows, finished, and the groups
- * of the not yet folded tail merged with their rows:
- *
- *	 WITH ek_tail AS MATERIALIZED (the tail's partial states per group)
- *	 SELECT <finished r> FROM rollup r WHERE NOT EXISTS (its group in ek_tail)
- *	 UNION ALL
- *	 SELECT <finished t + r> FROM ek_tail t LEFT JOIN rollup r ON <same group>
- *
- * So a group the tail does not touch is read as it is, and one it touches
- * merges two states (hll_union, two t-digests), never an aggregate over
- * all groups.  The tail is the stream's rows with batch_id > the watermark
- * (read from eventkit.rollups in the same snapshot) and <= the largest
- * possible id: two bounds the planner cannot know, for which it assumes a
- * range of 0.5% of the stream (DEFAULT_RANGE_INEQ_SEL) rather than a third
- * of it, so that a small tail is read through the batch_id index and the
- * plan stays under jit_above_cost.  Groups are matched on bucket and
- * their dimensions IS NOT DISTINCT FROM (NULL is a value), a text dimension
- * also with COALESCE(.., '') = (which a hash join can hash).  The tail's
- * hlls are eventkit.rollup_hll's (hll.c), when the catalog has it.
- */
-char *
-ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
-{
-	StringInfoData buf;
-	StringInfoData where;
-	StringInfoData match;
-	ListCell   *lc;
-
-	initStringInfo(&where);
-	appendStringInfo(&where,
-					 "s.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
-					 " WHERE w.rollup_id OPERATOR(pg_catalog.=) %d)"
-					 " AND s.batch_id OPERATOR(pg_catalog.<=) (SELECT 9223372036854775807::pg_catalog.int8)",
-					 def->rollup_id);
-	initStringInfo(&match);
-	appendStringInfoString(&match, "t.bucket OPERATOR(pg_catalog.=) r.bucket");
-	foreach(lc, def->dims)
-	{
-		RollupDim  *d = lfirst(lc);
-		char	   *c = col(d->name, NULL);
-
-		/*
-		 * IS NOT DISTINCT FROM cannot be hashed: a text dimension is also
-		 * compared with NULL as '', so that the join hashes on it too
-		 */
-		if (d->typid == TEXTOID)
-			appendStringInfo(&match, " AND COALESCE(t.%s, '') OPERATOR(pg_catalog.=) COALESCE(r.%s, '')",
-							 c, c);
-		appendStringInfo(&match, " AND t.%s IS NOT DISTINCT FROM r.%s", c, c);
-	}
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "CREATE VIEW %s AS WITH ek_tail AS MATERIALIZED (", qview);
-	append_partial_select(&buf, def, where.data, has_rollup_hll());
-	appendStringInfoString(&buf, ") SELECT r.bucket");
-	foreach(lc, def->dims)
-		appendStringInfo(&buf, ", r.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
-	append_finished_columns(&buf, def, false);
-	appendStringInfo(&buf, " FROM %s r WHERE NOT EXISTS (SELECT FROM ek_tail t WHERE %s)"
-					 " UNION ALL SELECT t.bucket", qtable, match.data);
-	foreach(lc, def->dims)
-		appendStringInfo(&buf, ", t.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
-	append_finished_columns(&buf, def, true);
-	appendStringInfo(&buf, " FROM ek_tail t LEFT JOIN %s r ON %s", qtable, match.data);
 	return buf.data;
 }

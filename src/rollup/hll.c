@@ -25,9 +25,22 @@
  *	  multiset, packed the same way), or by hll_add_agg in the fold's
  *	  statement.  sql/rollup_fold.sql compares the bytes with hll_add_agg's.
  *
+ *	  The realtime views' finished distinct count (eventkit.rollup_hll_count,
+ *	  1.7): round(hll_cardinality(hll_union(t, r))) computed from the two
+ *	  hlls' bytes without packing the union and unpacking it again (nor the
+ *	  extension's 128 kB multiset per unpack): the union's registers (or
+ *	  its EXPLICIT set's size) and the extension's estimator, the same
+ *	  double operation by operation.  Anything but the common layouts
+ *	  (schema version 1, the same parameters, consistent sizes, register
+ *	  width and count the estimator handles) is handed to the extension's
+ *	  own hll_union and hll_cardinality, errors included.
+ *	  sql/rollup_realtime.sql compares it with them.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
@@ -35,6 +48,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/value.h"
+#include "port/pg_bswap.h"
 #include "parser/parse_func.h"
 #include "port/pg_bswap.h"
 #include "utils/acl.h"
@@ -47,6 +61,7 @@
 #include "util/compat.h"
 
 PG_FUNCTION_INFO_V1(eventkit_rollup_hll);
+PG_FUNCTION_INFO_V1(eventkit_rollup_hll_count);
 
 /* the hll extension's limit on the hashes of an EXPLICIT hll is 16,383 */
 #define EK_HLL_EXPLICIT_LIMIT 8192
@@ -132,23 +147,40 @@ ek_hll_explicit(const EkHllFormat *fmt, const Datum *hashes, int n)
 	return PointerGetDatum(b);
 }
 
-/* per call site: the hll type and its hll_union */
+/* per call site: the hll type, its hll_union and hll_cardinality */
 typedef struct HllCache
 {
 	Oid			typid;
 	FmgrInfo	hll_union;
+	FmgrInfo	hll_cardinality;
 } HllCache;
 
-static HllCache *
-hll_cache(FunctionCallInfo fcinfo)
+/* the hll extension's function name(type, ...), checked for EXECUTE */
+static void
+hll_function(const char *schema, const char *name, int nargs, Oid typid,
+			 FmgrInfo *finfo, MemoryContext cxt)
 {
-	HllCache   *c = fcinfo->flinfo->fn_extra;
-	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 1);
-	HeapTuple	tup;
-	Form_pg_type typ;
-	Oid			argtypes[2];
+	Oid			argtypes[2] = {typid, typid};
 	Oid			fn;
 	AclResult	aclresult;
+
+	fn = LookupFuncName(list_make2(makeString(pstrdup(schema)), makeString(pstrdup(name))),
+						nargs, argtypes, false);
+	aclresult = ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));
+	fmgr_info_cxt(fn, finfo, cxt);
+}
+
+/* the cache of the call site; argno: an argument of the hll type */
+static HllCache *
+hll_cache(FunctionCallInfo fcinfo, int argno, const char *caller)
+{
+	HllCache   *c = fcinfo->flinfo->fn_extra;
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, argno);
+	HeapTuple	tup;
+	Form_pg_type typ;
+	char	   *schema;
 
 	if (c != NULL && c->typid == typid)
 		return c;
@@ -159,17 +191,13 @@ hll_cache(FunctionCallInfo fcinfo)
 	if (strcmp(NameStr(typ->typname), "hll") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("eventkit.rollup_hll needs an hll, not %s", format_type_be(typid)),
-				 errhint("Pass hll_empty() (with the hll's log2m).")));
-	argtypes[0] = argtypes[1] = typid;
-	fn = LookupFuncName(list_make2(makeString(get_namespace_name(typ->typnamespace)),
-								   makeString("hll_union")), 2, argtypes, false);
+				 errmsg("eventkit.%s needs an hll, not %s", caller, format_type_be(typid)),
+				 argno == 1 ? errhint("Pass hll_empty() (with the hll's log2m).") : 0));
+	schema = get_namespace_name(typ->typnamespace);
 	ReleaseSysCache(tup);
-	aclresult = ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));
 	c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(HllCache));
-	fmgr_info_cxt(fn, &c->hll_union, fcinfo->flinfo->fn_mcxt);
+	hll_function(schema, "hll_union", 2, typid, &c->hll_union, fcinfo->flinfo->fn_mcxt);
+	hll_function(schema, "hll_cardinality", 1, typid, &c->hll_cardinality, fcinfo->flinfo->fn_mcxt);
 	c->typid = typid;
 	fcinfo->flinfo->fn_extra = c;
 	return c;
@@ -191,7 +219,7 @@ eventkit_rollup_hll(PG_FUNCTION_ARGS)
 	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
 	ArrayType  *a;
 	Datum		empty = PG_GETARG_DATUM(1);
-	HllCache   *c = hll_cache(fcinfo);
+	HllCache   *c = hll_cache(fcinfo, 1, "rollup_hll");
 	EkHllFormat fmt;
 	Datum	   *elems;
 	bool	   *nulls;
@@ -244,4 +272,395 @@ eventkit_rollup_hll(PG_FUNCTION_ARGS)
 								ek_hll_explicit(&fmt, elems + i, Min(chunk, n - i)));
 	}
 	PG_RETURN_DATUM(acc);
+}
+
+/*
+ * An hll's bytes as the count reads them (the hll storage specification,
+ * schema version 1): the type, the parameter bytes, the data after the
+ * header.
+ */
+typedef struct HllBytes
+{
+	int			type;			/* 1 EMPTY, 2 EXPLICIT, 3 SPARSE, 4 FULL */
+	uint8		params[2];		/* register width and log2m; sparse, expthresh */
+	const uint8 *data;
+	Size		size;
+} HllBytes;
+
+#define HLL_EMPTY 1
+#define HLL_EXPLICIT 2
+#define HLL_SPARSE 3
+#define HLL_FULL 4
+
+/* bits [off, off + n) of data, the first bit the most significant; n <= 56 */
+static inline uint64
+hll_bits(const uint8 *data, Size size, uint64 off, int n)
+{
+	Size		i = off >> 3;
+	int			skip = off & 7;
+	int			nbytes = (skip + n + 7) >> 3;
+	uint64		v = 0;
+
+	for (int k = 0; k < nbytes; k++)
+		v = (v << 8) | (i + k < size ? data[i + k] : 0);
+	return (v >> (nbytes * 8 - skip - n)) & ((UINT64CONST(1) << n) - 1);
+}
+
+/* the i-th hash of an EXPLICIT hll (8 big-endian bytes) */
+static inline int64
+hll_hash_at(const HllBytes *h, Size i)
+{
+	uint64		v;
+
+	memcpy(&v, h->data + i * 8, 8);
+	return (int64) pg_ntoh64(v);
+}
+
+/*
+ * Read an hll's header; false if the count leaves it to the extension (not
+ * version 1, undefined, sizes that do not fit its type).
+ */
+static bool
+hll_read(Datum d, HllBytes *h)
+{
+	bytea	   *b = DatumGetByteaPP(d);
+	const uint8 *p = (const uint8 *) VARDATA_ANY(b);
+	Size		size = VARSIZE_ANY_EXHDR(b);
+	int			nbits;
+	int			log2m;
+
+	if (size < 3 || (p[0] >> 4) != 1)
+		return false;
+	h->type = p[0] & 0xf;
+	h->params[0] = p[1];
+	h->params[1] = p[2];
+	h->data = p + 3;
+	h->size = size - 3;
+	nbits = (p[1] >> 5) + 1;
+	log2m = p[1] & 0x1f;
+	switch (h->type)
+	{
+		case HLL_EMPTY:
+			return h->size == 0;
+		case HLL_EXPLICIT:
+			if (h->size % 8 != 0 || h->size / 8 > EK_HLL_EXPLICIT_LIMIT)
+				return false;
+			/* ascending, each once (else the extension's error) */
+			for (Size i = 1; i < h->size / 8; i++)
+				if (hll_hash_at(h, i - 1) >= hll_hash_at(h, i))
+					return false;
+			return true;
+		case HLL_SPARSE:
+			return true;
+		case HLL_FULL:
+			return h->size == (((Size) nbits << log2m) + 7) / 8;
+		default:
+			return false;
+	}
+}
+
+/* hll's compressed_add: the register of a hash, raised to its value */
+static inline void
+hll_register_add(uint8 *regs, int log2m, int nbits, uint64 hash)
+{
+	uint64		rest = hash >> log2m;
+	int			p = rest == 0 ? 0 : __builtin_ctzll(rest) + 1;
+	int			maxval = (1 << nbits) - 1;
+	uint32		ndx = (uint32) (hash & ((UINT64CONST(1) << log2m) - 1));
+
+	if (p > maxval)
+		p = maxval;
+	if (regs[ndx] < p)
+		regs[ndx] = (uint8) p;
+}
+
+/*
+ * Raise regs to the registers of h (SPARSE, FULL or EXPLICIT).  A SPARSE
+ * hll's registers are set (as the extension's unpack does) in a zeroed
+ * copy first, so that the union is the maximum of the two unpacked sets.
+ * False if its bytes are not what the extension would accept.
+ */
+static bool
+hll_registers(const HllBytes *h, uint8 *regs, int log2m, int nbits)
+{
+	Size		nregs = (Size) 1 << log2m;
+
+	if (h->type == HLL_FULL && nbits == 5 && nregs % 8 == 0)
+	{
+		/* the common width: 8 registers from each 5 bytes */
+		const uint8 *p = h->data;
+
+		for (Size i = 0; i < nregs; i += 8, p += 5)
+		{
+			uint64		x = (uint64) p[0] << 32 | (uint64) p[1] << 24 |
+				(uint64) p[2] << 16 | (uint64) p[3] << 8 | p[4];
+
+			for (int k = 0; k < 8; k++)
+			{
+				uint8		v = (uint8) ((x >> (35 - 5 * k)) & 0x1f);
+
+				if (regs[i + k] < v)
+					regs[i + k] = v;
+			}
+		}
+	}
+	else if (h->type == HLL_FULL)
+	{
+		uint64		off = 0;
+
+		for (Size i = 0; i < nregs; i++, off += nbits)
+		{
+			uint8		v = (uint8) hll_bits(h->data, h->size, off, nbits);
+
+			if (regs[i] < v)
+				regs[i] = v;
+		}
+	}
+	else if (h->type == HLL_SPARSE)
+	{
+		/*
+		 * (index, value) chunks, the indexes ascending as the extension
+		 * packs them (else it is left to the extension: its unpack sets each
+		 * register once, and raising regs here is the same only then)
+		 */
+		int			chunk = log2m + nbits;
+		Size		nfilled = h->size * 8 / chunk;
+		uint64		buf = 0;
+		int			have = 0;
+		Size		next = 0;
+		int64		last = -1;
+		uint32		vmask = (1U << nbits) - 1;
+
+		if (h->size * 8 - nfilled * chunk >= 8)
+			return false;
+		for (Size i = 0; i < nfilled; i++)
+		{
+			uint32		v;
+			uint32		ndx;
+
+			while (have < chunk)
+			{
+				buf = (buf << 8) | h->data[next++];
+				have += 8;
+			}
+			v = (uint32) (buf >> (have - chunk)) & ((1U << chunk) - 1);
+			have -= chunk;
+			ndx = v >> nbits;
+			if ((int64) ndx <= last)
+				return false;
+			last = ndx;
+			if (regs[ndx] < (v & vmask))
+				regs[ndx] = (uint8) (v & vmask);
+		}
+	}
+	else if (h->type == HLL_EXPLICIT)
+	{
+		for (Size i = 0; i < h->size / 8; i++)
+			hll_register_add(regs, log2m, nbits, (uint64) hll_hash_at(h, i));
+	}
+	return true;
+}
+
+/*
+ * The extension's multiset_card of compressed registers.  Its sum of
+ * 1 / 2^register over the registers in order is exact at every step (each
+ * term is a power of two >= 2^-31, with registers of up to 5 bits, and
+ * the sum is at most 2^17 registers: 48 significant bits, fewer than a
+ * double's 53), so the sum of each value's count times its term is the
+ * same double.  The rest is its operations in its order.
+ */
+static double
+hll_estimate(const uint8 *regs, int log2m, int nbits)
+{
+	size_t		nregs = (size_t) 1 << log2m;
+	uint64		max_register_value = (UINT64CONST(1) << nbits) - 1;
+	uint64		pw_bits = (max_register_value - 1);
+	uint64		total_bits = (pw_bits + log2m);
+	uint64		two_to_l = (UINT64CONST(1) << total_bits);
+	double		large_estimator_cutoff = (double) two_to_l / 30.0;
+	uint32		count[32] = {0};
+	double		sum = 0.0;
+	int			zero_count;
+	double		gamma;
+	double		estimator;
+	int			n = (int) nregs;
+
+	Assert(nbits <= 5 && log2m <= 17);
+	for (size_t ii = 0; ii < nregs; ++ii)
+		count[regs[ii]]++;
+	for (int v = 0; v <= (int) max_register_value; v++)
+		sum += (double) count[v] * (1.0 / (1L << v));
+	zero_count = (int) count[0];
+	switch (n)
+	{
+		case 16:
+			gamma = 0.673 * n * n;
+			break;
+		case 32:
+			gamma = 0.697 * n * n;
+			break;
+		case 64:
+			gamma = 0.709 * n * n;
+			break;
+		default:
+			gamma = (0.7213 / (1.0 + 1.079 / n)) * n * n;
+			break;
+	}
+	estimator = gamma / sum;
+	if ((zero_count != 0) && (estimator < (5.0 * nregs / 2.0)))
+		return nregs * log((double) nregs / zero_count);
+	else if (estimator <= large_estimator_cutoff)
+		return estimator;
+	else
+		return (-1 * (int64) two_to_l) * log(1.0 - (estimator / two_to_l));
+}
+
+/* round(x)::int8 as PostgreSQL computes it (rint, then the range check) */
+static int64
+hll_round(double x)
+{
+	x = rint(x);
+	if (unlikely(isnan(x) || !FLOAT8_FITS_IN_INT64(x)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
+	return (int64) x;
+}
+
+/*
+ * How many distinct hashes two EXPLICIT hlls hold together (each sorted as
+ * signed, each once, as the extension keeps them).
+ */
+static Size
+hll_explicit_union_size(const HllBytes *a, const HllBytes *b)
+{
+	Size		na = a->size / 8;
+	Size		nb = b->size / 8;
+	Size		i = 0;
+	Size		j = 0;
+	Size		n = 0;
+
+	while (i < na && j < nb)
+	{
+		int64		x = hll_hash_at(a, i);
+		int64		y = hll_hash_at(b, j);
+
+		i += x <= y;
+		j += y <= x;
+		n++;
+	}
+	return n + (na - i) + (nb - j);
+}
+
+/*
+ * The count of a (b NULL) or of hll_union(a, b), NULL-free; false if it is
+ * left to the extension.
+ */
+static bool
+hll_count_fast(Datum a, Datum b, bool b_null, int64 *result)
+{
+	HllBytes	ha;
+	HllBytes	hb;
+	int			nbits;
+	int			log2m;
+	int64		expthresh;
+	int			expcode;
+	Size		expval;
+	uint8	   *regs;
+
+	if (!hll_read(a, &ha) || (!b_null && !hll_read(b, &hb)))
+		return false;
+	if (!b_null && memcmp(ha.params, hb.params, 2) != 0)
+		return false;			/* the extension's error */
+	nbits = (ha.params[0] >> 5) + 1;
+	log2m = ha.params[0] & 0x1f;
+	expcode = ha.params[1] & 0x3f;
+	/* the estimator's 2^(2^nbits - 2 + log2m) fits in 64 bits; no tiny sets */
+	if (log2m < 4 || log2m > 17 || nbits > 5)
+		return false;
+	if (!b_null && hb.type == HLL_EMPTY)
+		b_null = true;
+	if (ha.type == HLL_EMPTY)
+	{
+		if (b_null)
+		{
+			*result = 0;
+			return true;
+		}
+		ha = hb;
+		b_null = true;
+	}
+	if (ha.type == HLL_EXPLICIT && (b_null || hb.type == HLL_EXPLICIT))
+	{
+		Size		na = ha.size / 8;
+		Size		n = b_null ? na : hll_explicit_union_size(&ha, &hb);
+
+		/*
+		 * The extension's explicit_union adds b's new hashes to a's while it
+		 * has fewer than expval, then turns to registers.
+		 */
+		expthresh = expcode == 63 ? -1 : expcode == 0 ? 0 : INT64CONST(1) << (expcode - 1);
+		expval = expthresh != -1 ? (Size) expthresh : ((((Size) nbits << log2m) + 7) / 8) / 8;
+		if (n == na || n <= expval)
+		{
+			*result = hll_round((double) n);
+			return true;
+		}
+	}
+	regs = palloc0((Size) 1 << log2m);
+	if (!hll_registers(&ha, regs, log2m, nbits) ||
+		(!b_null && !hll_registers(&hb, regs, log2m, nbits)))
+	{
+		pfree(regs);
+		return false;
+	}
+	*result = hll_round(hll_estimate(regs, log2m, nbits));
+	pfree(regs);
+	return true;
+}
+
+/*
+ * eventkit.rollup_hll_count(a anyelement, b anyelement) RETURNS int8
+ *
+ * round(COALESCE(hll_cardinality(COALESCE(hll_union(a, b), a, b)), 0))::int8
+ * for two hlls of the same parameters, either NULL: the realtime views'
+ * finished distinct() of a tail group (a) merged with its rollup row (b),
+ * or of a rollup row alone.
+ */
+Datum
+eventkit_rollup_hll_count(PG_FUNCTION_ARGS)
+{
+	Datum		a = PG_GETARG_DATUM(0);
+	Datum		b = PG_GETARG_DATUM(1);
+	bool		a_null = PG_ARGISNULL(0);
+	bool		b_null = PG_ARGISNULL(1);
+	HllCache   *c;
+	int64		result;
+	Datum		u;
+
+	if (a_null && b_null)
+		PG_RETURN_INT64(0);
+	c = hll_cache(fcinfo, 0, "rollup_hll_count");
+	if (a_null)
+	{
+		a = b;
+		b_null = true;
+	}
+	if (hll_count_fast(a, b, b_null, &result))
+		PG_RETURN_INT64(result);
+
+	/* anything else: the extension's own functions */
+	u = b_null ? a : FunctionCall2Coll(&c->hll_union, InvalidOid, a, b);
+	{
+		LOCAL_FCINFO(card, 1);
+		Datum		v;
+
+		InitFunctionCallInfoData(*card, &c->hll_cardinality, 1, InvalidOid, NULL, NULL);
+		card->args[0].value = u;
+		card->args[0].isnull = false;
+		v = FunctionCallInvoke(card);
+		if (card->isnull)
+			PG_RETURN_INT64(0);
+		PG_RETURN_INT64(hll_round(DatumGetFloat8(v)));
+	}
 }

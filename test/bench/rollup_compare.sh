@@ -12,6 +12,7 @@
 #   ingest with / without the rollup: wall time and the ingesting backend's
 #     CPU time (utime + stime from /proc/<pid>/stat), events/s
 #   after each delta: the <name>_realtime query (whole view, jit on and off),
+#     the same rollup's realtime view as 1.6 and 1.3 made it (same run),
 #     then refresh_rollup
 #   the full recompute (GROUP BY over the stream), to which both are compared
 #   storage: stream + ledger (+ indexes), per stored event
@@ -24,8 +25,8 @@
 #   in PATH) KEEP (0) INSTR (0; 1: at the end, with one more +1% delta not
 #   yet folded, the server is stopped and callgrind counts the instructions
 #   (Ir, load-independent) of one single-user backend each for: an empty
-#   statement (startup, subtracted), the <name>_realtime query, then
-#   refresh_rollup, then the full recompute; CGOUT=dir keeps the files.
+#   statement (startup, subtracted), the <name>_realtime query, 1.6's view
+#   of it, then refresh_rollup, then the full recompute; CGOUT=dir keeps the files.
 #   Use a small EVENTS, e.g. EVENTS=100000 DELTAS=1 REPEAT=1 INSTR=1)
 # Run it under flock when others benchmark on the same machine:
 #   flock /tmp/ek-bench.lock test/bench/rollup_compare.sh
@@ -200,6 +201,31 @@ q "CREATE VIEW r_realtime_13 AS SELECT u.bucket, u.event, u.currency, sum(u.coun
                   WHERE s.batch_id > (SELECT w.watermark FROM eventkit.rollups w WHERE w.relid = 'r'::regclass) OFFSET 0) s
           GROUP BY 1, 2, 3) u GROUP BY 1, 2, 3" >/dev/null
 RT13="SELECT bucket, event, currency, count, revenue, users FROM r_realtime_13"
+# and as 1.4 to 1.6 made it (a materialized CTE of the tail's groups, the untouched
+# rows by an anti join, the touched ones by a LEFT JOIN; hll_union + hll_cardinality)
+q "CREATE VIEW r_realtime_16 AS WITH ek_tail AS MATERIALIZED (
+     SELECT date_bin('1 hour', s.ts, '2000-01-01 00:00:00+00') AS bucket, eventkit.rollup_dimension(s.event) AS event,
+            eventkit.rollup_dimension(s.properties #>> '{currency}') AS currency, count(*) AS count,
+            sum(eventkit.rollup_number(s.ek_j1, 'sum')) AS revenue,
+            eventkit.rollup_hll(array_agg(hll_hash_text(s.user_id, 0)), hll_empty()) AS users,
+            count(*) FILTER (WHERE eventkit.rollup_skipped(s.ek_j1, 'sum')) AS skipped_events
+       FROM (SELECT s.*, s.properties #> '{revenue}' AS ek_j1 FROM ev s
+              WHERE s.batch_id > (SELECT w.watermark FROM eventkit.rollups w WHERE w.relid = 'r'::regclass)
+                AND s.batch_id <= (SELECT 9223372036854775807::int8) OFFSET 0) s
+      GROUP BY 1, 2, 3)
+   SELECT r.bucket, r.event, r.currency, r.count, r.revenue, round(COALESCE(hll_cardinality(r.users), 0))::int8 AS users,
+          r.skipped_events
+     FROM r WHERE NOT EXISTS (SELECT FROM ek_tail t WHERE t.bucket = r.bucket AND COALESCE(t.event, '') = COALESCE(r.event, '')
+                                AND t.event IS NOT DISTINCT FROM r.event AND COALESCE(t.currency, '') = COALESCE(r.currency, '')
+                                AND t.currency IS NOT DISTINCT FROM r.currency)
+   UNION ALL
+   SELECT t.bucket, t.event, t.currency, t.count + COALESCE(r.count, 0), COALESCE(t.revenue + r.revenue, t.revenue, r.revenue),
+          round(COALESCE(hll_cardinality(COALESCE(hll_union(t.users, r.users), t.users, r.users)), 0))::int8,
+          t.skipped_events + COALESCE(r.skipped_events, 0)
+     FROM ek_tail t LEFT JOIN r ON t.bucket = r.bucket AND COALESCE(t.event, '') = COALESCE(r.event, '')
+          AND t.event IS NOT DISTINCT FROM r.event AND COALESCE(t.currency, '') = COALESCE(r.currency, '')
+          AND t.currency IS NOT DISTINCT FROM r.currency" >/dev/null
+RT16="SELECT bucket, event, currency, count, revenue, users FROM r_realtime_16"
 WARM="SELECT count(*) FROM r"
 declare -A V
 add() { V[$1]="${V[$1]:-} $2"; }
@@ -212,11 +238,15 @@ for d in $(seq 1 "$DELTAS"); do
 	for rep in $(seq 1 "$REPEAT"); do
 		add rt_jit "$(timed_ms "$WARM" "SET jit = on" "$RT")"
 		add rt_nojit "$(timed_ms "$WARM" "SET jit = off" "$RT")"
+		add rt16_jit "$(timed_ms "$WARM" "SET jit = on" "$RT16")"
+		add rt16_nojit "$(timed_ms "$WARM" "SET jit = off" "$RT16")"
 		add rt13_jit "$(timed_ms "$WARM" "SET jit = on" "$RT13")"
 		add rt13_nojit "$(timed_ms "$WARM" "SET jit = off" "$RT13")"
 	done
 	diff=$(q "SELECT count(*) FROM (($RT EXCEPT ALL $FULL) UNION ALL ($FULL EXCEPT ALL $RT)) x")
 	[ "$diff" = 0 ] || { log "CHECK FAILED: realtime view differs from the recompute in $diff rows"; FAILED=1; }
+	diff=$(q "SELECT count(*) FROM (($RT16 EXCEPT ALL $FULL) UNION ALL ($FULL EXCEPT ALL $RT16)) x")
+	[ "$diff" = 0 ] || { log "CHECK FAILED: 1.6's realtime view differs from the recompute in $diff rows"; FAILED=1; }
 	add refresh "$(timed_ms "$WARM" "SET jit = on" "SELECT eventkit.refresh_rollup('r')")"
 	for rep in $(seq 1 "$REPEAT"); do
 		add full "$(timed_ms "$WARM" "SET jit = on" "$FULL")"
@@ -254,6 +284,8 @@ echo "  load before: $LOAD0"
 echo "  load after:  $(uptime)"
 line rt_jit "ms: <name>_realtime after +1%, jit on"
 line rt_nojit "ms: the same, jit off"
+line rt16_jit "ms: 1.6's realtime view (same rollup, same run), jit on"
+line rt16_nojit "ms: the same, jit off"
 line rt13_jit "ms: 1.3's realtime view (same rollup, same run), jit on"
 line rt13_nojit "ms: the same, jit off"
 line refresh "ms: refresh_rollup after +1%"
@@ -264,8 +296,9 @@ awk -v gt="$GEN_T" -v gm="$GEN_MS" -v wot="$WO_T" -v wom="$WO_MS" -v wit="$WI_T"
 	printf "  with rollup:    %.0f events/s wall, %d CPU ticks\n", n / ((wim - gm) / 1000), wit - gt
 	printf "  rollup cost: wall %+.1f%%, backend CPU %+.1f%% (goal <= 5%%; TimescaleDB ~0%%; eventkit 1.3 +17%%)\n",
 		100 * ((wim - gm) / (wom - gm) - 1), 100 * ((wit - gt) / (wot - gt) - 1) }'
-awk -v rt13="$(med rt13_jit)" -v rt13n="$(med rt13_nojit)" -v rt="$(med rt_jit)" -v rtn="$(med rt_nojit)" -v rf="$(med refresh)" -v f="$(med full)" 'BEGIN {
+awk -v rt13="$(med rt13_jit)" -v rt13n="$(med rt13_nojit)" -v rt16="$(med rt16_jit)" -v rt16n="$(med rt16_nojit)" -v rt="$(med rt_jit)" -v rtn="$(med rt_nojit)" -v rf="$(med refresh)" -v f="$(med full)" 'BEGIN {
 	printf "realtime view / full recompute: %.2f%% jit on, %.2f%% jit off (goal <= 2%%; TimescaleDB 1.3-3.5%%, misses late rows; eventkit 1.3 ~10%%)\n", 100 * rt / f, 100 * rtn / f
+	printf "1.6 realtime view / full:       %.2f%% jit on, %.2f%% jit off\n", 100 * rt16 / f, 100 * rt16n / f
 	printf "1.3 realtime view / full:       %.2f%% jit on, %.2f%% jit off\n", 100 * rt13 / f, 100 * rt13n / f
 	printf "refresh / full recompute:       %.2f%% (goal <= 0.5%% at 1M; TimescaleDB 7.5-43%%; eventkit 1.3 0.85-0.96%%)\n", 100 * rf / f }'
 echo "storage incl. indexes: $STORE (TimescaleDB: 399 MB for 950k events incl. dedup, ~420 B/event; eventkit 1.3: 543 MB, ~570 B/event)"
@@ -286,10 +319,11 @@ if [ "${INSTR:-0}" = 1 ]; then
 	}
 	cg empty "SELECT 1"
 	cg realtime "SELECT count(*), sum(count), sum(users) FROM ($RT) x"
+	cg realtime16 "SELECT count(*), sum(count), sum(users) FROM ($RT16) x"
 	cg refresh "SELECT eventkit.refresh_rollup('r')"
 	cg full "SELECT count(*), sum(count), sum(users) FROM ($FULL) x"
 	echo "instructions (callgrind Ir, one single-user backend each, jit off, the empty run's ${IR[empty]} subtracted) after +1% not yet folded:"
-	for k in realtime refresh full; do
+	for k in realtime realtime16 refresh full; do
 		printf '  %-9s %15d  %6.2f%% of the full recompute\n' "$k" $(( IR[$k] - IR[empty] )) \
 			"$(awk -v a=${IR[$k]} -v f=${IR[full]} -v e=${IR[empty]} 'BEGIN { print 100 * (a - e) / (f - e) }')"
 	done

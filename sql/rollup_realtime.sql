@@ -44,17 +44,17 @@ SELECT eventkit.rollup_hll_count(1, 2);
 
 -- 2. the views
 SELECT eventkit.create_stream('ev') IS NOT NULL AS created;
-CREATE FUNCTION mk(id text, uid text, name text, props jsonb, at text) RETURNS jsonb
+CREATE FUNCTION rt_mk(id text, uid text, name text, props jsonb, at text) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
   SELECT jsonb_strip_nulls(jsonb_build_object('type', 'track', 'messageId', id, 'userId', uid,
                                               'event', name, 'properties', props, 'timestamp', at))
 $$;
 SELECT accepted FROM eventkit.ingest('ev', jsonb_build_array(
-  mk('h1', 'u1', 'Order', '{"revenue": 10, "currency": "EUR", "ms": 100}', '2026-01-05T10:05:00Z'),
-  mk('h2', 'u2', 'Order', '{"revenue": 20.5, "currency": "EUR", "ms": 200}', '2026-01-05T10:10:00Z'),
-  mk('h3', 'u1', 'Order', '{"revenue": 5, "currency": "USD", "ms": 300}', '2026-01-05T10:20:00Z'),
-  mk('h4', 'u3', 'View', '{"ms": 50}', '2026-01-05T11:00:00Z'),
-  mk('h5', 'u4', 'View', '{"ms": 70}', '2026-01-05T12:00:00Z')), '2026-01-05 12:00:00+00');
+  rt_mk('h1', 'u1', 'Order', '{"revenue": 10, "currency": "EUR", "ms": 100}', '2026-01-05T10:05:00Z'),
+  rt_mk('h2', 'u2', 'Order', '{"revenue": 20.5, "currency": "EUR", "ms": 200}', '2026-01-05T10:10:00Z'),
+  rt_mk('h3', 'u1', 'Order', '{"revenue": 5, "currency": "USD", "ms": 300}', '2026-01-05T10:20:00Z'),
+  rt_mk('h4', 'u3', 'View', '{"ms": 50}', '2026-01-05T11:00:00Z'),
+  rt_mk('h5', 'u4', 'View', '{"ms": 70}', '2026-01-05T12:00:00Z')), '2026-01-05 12:00:00+00');
 -- text dimensions (a FULL JOIN), an integer column (a FULL JOIN), a timestamptz
 -- column (no stand-in for NULL: the 1.4 shape, WITH ... UNION ALL)
 SELECT eventkit.create_rollup('r1', 'ev', '1 hour', '{event,properties.currency}',
@@ -72,13 +72,13 @@ SELECT v AS view, pg_get_viewdef(v::regclass) LIKE '%FULL JOIN%' AS full_join,
 -- GBP), a group only in the tail (13:00), NULL currency in a group the
 -- rollup has (11:00 View) and in one it does not (10:00 Order)
 SELECT accepted FROM eventkit.ingest('ev', jsonb_build_array(
-  mk('t1', 'u9', 'Order', '{"revenue": 1, "currency": "EUR", "ms": 900}', '2026-01-05T10:30:00Z'),
-  mk('t2', 'u1', 'Order', '{"revenue": 2, "currency": "GBP", "ms": 10}', '2026-01-05T10:40:00Z'),
-  mk('t3', 'u5', 'Click', '{"revenue": 3}', '2026-01-05T13:00:00Z'),
-  mk('t4', 'u3', 'View', '{"ms": 60}', '2026-01-05T11:30:00Z'),
-  mk('t5', 'u6', 'Order', '{"revenue": 4}', '2026-01-05T10:50:00Z')), '2026-01-06 09:00:00+00');
+  rt_mk('t1', 'u9', 'Order', '{"revenue": 1, "currency": "EUR", "ms": 900}', '2026-01-05T10:30:00Z'),
+  rt_mk('t2', 'u1', 'Order', '{"revenue": 2, "currency": "GBP", "ms": 10}', '2026-01-05T10:40:00Z'),
+  rt_mk('t3', 'u5', 'Click', '{"revenue": 3}', '2026-01-05T13:00:00Z'),
+  rt_mk('t4', 'u3', 'View', '{"ms": 60}', '2026-01-05T11:30:00Z'),
+  rt_mk('t5', 'u6', 'Order', '{"revenue": 4}', '2026-01-05T10:50:00Z')), '2026-01-06 09:00:00+00');
 
-CREATE FUNCTION from_scratch() RETURNS TABLE(bucket timestamptz, event text, currency text, count bigint,
+CREATE FUNCTION rt_from_scratch() RETURNS TABLE(bucket timestamptz, event text, currency text, count bigint,
     rev numeric, lo numeric, hi numeric, mean numeric, users bigint, p50 float8, skipped bigint)
 LANGUAGE sql AS $$
   SELECT date_bin('1 hour', ts, '2000-01-01 00:00:00+00'), event, properties->>'currency', count(*),
@@ -90,14 +90,14 @@ LANGUAGE sql AS $$
 $$;
 -- rows of the view and of the GROUP BY that differ (exact measures exactly,
 -- the t-digest's median within 1)
-CREATE FUNCTION differences() RETURNS bigint LANGUAGE sql AS $$
-  SELECT count(*) FROM r1_realtime a FULL JOIN from_scratch() b
+CREATE FUNCTION rt_differences() RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(*) FROM r1_realtime a FULL JOIN rt_from_scratch() b
       ON a.bucket = b.bucket AND a.event IS NOT DISTINCT FROM b.event AND a.currency IS NOT DISTINCT FROM b.currency
    WHERE a.bucket IS NULL OR b.bucket IS NULL
       OR (a.count, a.rev, a.lo, a.hi, a.users, a.skipped_events) IS DISTINCT FROM (b.count, b.rev, b.lo, b.hi, b.users, b.skipped)
       OR a.mean IS DISTINCT FROM b.mean OR abs(a.p50 - b.p50) > 1 OR (a.p50 IS NULL) <> (b.p50 IS NULL)
 $$;
-CREATE FUNCTION differences_23() RETURNS bigint LANGUAGE sql AS $$
+CREATE FUNCTION rt_differences_23() RETURNS bigint LANGUAGE sql AS $$
   SELECT (SELECT count(*) FROM
            ((SELECT bucket, plan_version, count, users FROM r2_realtime
              EXCEPT ALL
@@ -121,35 +121,35 @@ CREATE FUNCTION differences_23() RETURNS bigint LANGUAGE sql AS $$
 $$;
 
 -- t1 to t5 not folded, over the history create_rollup folded
-SELECT differences() AS r1, differences_23() AS r2_r3;
+SELECT rt_differences() AS r1, rt_differences_23() AS r2_r3;
 SELECT eventkit.refresh_rollup('r1') > 0 AS r1, eventkit.refresh_rollup('r2') > 0 AS r2,
        eventkit.refresh_rollup('r3') > 0 AS r3;
 -- a second tail over the refreshed rollups: late rows in groups whose
 -- rows now hold folded tail rows (10:00 Order EUR, GBP and NULL currency,
 -- 11:00 View NULL), and a group in a new bucket (14:00)
 SELECT accepted FROM eventkit.ingest('ev', jsonb_build_array(
-  mk('t6', 'u7', 'Order', '{"revenue": 7, "currency": "EUR", "ms": 700}', '2026-01-05T10:35:00Z'),
-  mk('t7', 'u2', 'Order', '{"revenue": 8, "currency": "GBP", "ms": 20}', '2026-01-05T10:45:00Z'),
-  mk('t8', 'u8', 'Click', '{"revenue": 9}', '2026-01-05T14:00:00Z'),
-  mk('t9', 'u4', 'View', '{"ms": 80}', '2026-01-05T11:40:00Z'),
-  mk('t10', 'u9', 'Order', '{"revenue": 6}', '2026-01-05T10:55:00Z')), '2026-01-07 09:00:00+00');
+  rt_mk('t6', 'u7', 'Order', '{"revenue": 7, "currency": "EUR", "ms": 700}', '2026-01-05T10:35:00Z'),
+  rt_mk('t7', 'u2', 'Order', '{"revenue": 8, "currency": "GBP", "ms": 20}', '2026-01-05T10:45:00Z'),
+  rt_mk('t8', 'u8', 'Click', '{"revenue": 9}', '2026-01-05T14:00:00Z'),
+  rt_mk('t9', 'u4', 'View', '{"ms": 80}', '2026-01-05T11:40:00Z'),
+  rt_mk('t10', 'u9', 'Order', '{"revenue": 6}', '2026-01-05T10:55:00Z')), '2026-01-07 09:00:00+00');
 SELECT bucket, event, currency, count, rev, lo, hi, round(mean, 4) AS mean, users, p50, skipped_events
   FROM r1_realtime ORDER BY 1, 2, 3;
-SELECT differences() AS r1, differences_23() AS r2_r3;
+SELECT rt_differences() AS r1, rt_differences_23() AS r2_r3;
 -- JIT on for every plan (compiled, not inlined or optimized: that took
 -- seconds per query): the same answer
 SET jit = on;
 SET jit_above_cost = 0;
-SELECT differences() AS r1, differences_23() AS r2_r3;
+SELECT rt_differences() AS r1, rt_differences_23() AS r2_r3;
 RESET jit_above_cost;
 RESET jit;
 -- folded: the view is the rollup's rows
 SELECT eventkit.refresh_rollup('r1') AS r1, eventkit.refresh_rollup('r2') AS r2, eventkit.refresh_rollup('r3') AS r3;
-SELECT differences() AS r1, differences_23() AS r2_r3;
+SELECT rt_differences() AS r1, rt_differences_23() AS r2_r3;
 
 SELECT eventkit.drop_rollup('r1'), eventkit.drop_rollup('r2'), eventkit.drop_rollup('r3');
 SELECT eventkit.drop_stream('ev');
-DROP FUNCTION mk(text, text, text, jsonb, text), from_scratch(), differences(), differences_23();
+DROP FUNCTION rt_mk(text, text, text, jsonb, text), rt_from_scratch(), rt_differences(), rt_differences_23();
 DROP TABLE hp, hs;
 DROP EXTENSION eventkit;
 DROP EXTENSION tdigest;

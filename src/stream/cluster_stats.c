@@ -193,6 +193,33 @@ rows_from_workers(FunctionCallInfo fcinfo, const char *command, const char *cold
 }
 
 /*
+ * The function's result: the columns of the rows of eventkit.<view> that
+ * belong to distributed streams, from every worker (in order), each after
+ * the worker's name.  Nothing without distributed streams.
+ */
+static void
+view_rows_from_workers(FunctionCallInfo fcinfo, const char *columns, const char *view,
+					   const char *order, const char *coldefs, const char *what)
+{
+	char	   *ids;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!on_coordinator_with_streams())
+		return;
+	SPI_connect();
+	ids = distributed_stream_ids();
+	if (ids != NULL)
+		rows_from_workers(fcinfo,
+						  psprintf("SELECT COALESCE(pg_catalog.json_agg(v), '[]')"
+								   " FROM (SELECT %s FROM eventkit.%s"
+								   " WHERE stream_id OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.int4[])"
+								   " ORDER BY %s) v",
+								   columns, view, quote_literal_cstr(ids), order),
+						  coldefs, what, false);
+	SPI_finish();
+}
+
+/*
  * eventkit.worker_stream_stats() RETURNS TABLE (node text, stream_id int,
  *	 batches bigint, accepted bigint, duplicates bigint, conflicts bigint,
  *	 quarantined bigint, rejected bigint, in_quarantine bigint,
@@ -205,24 +232,9 @@ rows_from_workers(FunctionCallInfo fcinfo, const char *command, const char *cold
 Datum
 eventkit_worker_stream_stats(PG_FUNCTION_ARGS)
 {
-	char	   *ids;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (!on_coordinator_with_streams())
-		return (Datum) 0;
-	SPI_connect();
-	ids = distributed_stream_ids();
-	if (ids != NULL)
-		rows_from_workers(fcinfo,
-						  psprintf("SELECT COALESCE(pg_catalog.json_agg(s), '[]')"
-								   " FROM (SELECT stream_id, batches, accepted, duplicates,"
-								   " conflicts, quarantined, rejected, in_quarantine,"
-								   " last_ingest_at FROM eventkit.stream_stats"
-								   " WHERE stream_id OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.int4[])"
-								   " ORDER BY stream_id) s",
-								   quote_literal_cstr(ids)),
-						  STATS_COLUMNS, "stream statistics", false);
-	SPI_finish();
+	view_rows_from_workers(fcinfo, "stream_id, batches, accepted, duplicates, conflicts,"
+						   " quarantined, rejected, in_quarantine, last_ingest_at",
+						   "stream_stats", "stream_id", STATS_COLUMNS, "stream statistics");
 	return (Datum) 0;
 }
 
@@ -239,24 +251,12 @@ eventkit_worker_stream_stats(PG_FUNCTION_ARGS)
 Datum
 eventkit_worker_violation_stats(PG_FUNCTION_ARGS)
 {
-	char	   *ids;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (!on_coordinator_with_streams())
-		return (Datum) 0;
-	SPI_connect();
-	ids = distributed_stream_ids();
-	if (ids != NULL)
-		rows_from_workers(fcinfo,
-						  psprintf("SELECT COALESCE(pg_catalog.json_agg(v), '[]')"
-								   " FROM (SELECT stream_id, plan, event, keyword, property_path,"
-								   " action, violations, batches, first_plan_version,"
-								   " last_plan_version, last_batch_id FROM eventkit.violation_stats"
-								   " WHERE stream_id OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.int4[])"
-								   " ORDER BY stream_id, plan, event, keyword, property_path, action) v",
-								   quote_literal_cstr(ids)),
-						  VIOLATION_COLUMNS, "violation statistics", false);
-	SPI_finish();
+	view_rows_from_workers(fcinfo, "stream_id, plan, event, keyword, property_path, action,"
+						   " violations, batches, first_plan_version, last_plan_version,"
+						   " last_batch_id",
+						   "violation_stats",
+						   "stream_id, plan, event, keyword, property_path, action",
+						   VIOLATION_COLUMNS, "violation statistics");
 	return (Datum) 0;
 }
 

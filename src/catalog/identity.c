@@ -261,6 +261,23 @@ ek_identity_links_update(int32 stream_id, Datum ids, Datum canonicals,
 }
 
 /*
+ * Store row (of stream stream_id) in slot as a virtual tuple of
+ * eventkit.identity_links, whose LINK_LAST_SEEN columns the callers
+ * checked.
+ */
+static void
+store_link_row(TupleTableSlot *slot, int32 stream_id, const IdentityLink *row)
+{
+	slot->tts_values[LINK_STREAM_ID - 1] = Int32GetDatum(stream_id);
+	slot->tts_values[LINK_ID - 1] = CStringGetTextDatum(row->id);
+	slot->tts_values[LINK_CANONICAL - 1] = CStringGetTextDatum(row->canonical_id);
+	slot->tts_values[LINK_FIRST_SEEN - 1] = TimestampTzGetDatum(row->first_seen);
+	slot->tts_values[LINK_LAST_SEEN - 1] = TimestampTzGetDatum(row->last_seen);
+	memset(slot->tts_isnull, false, sizeof(bool) * LINK_LAST_SEEN);
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
  * Update the n stored rows, each at the tid where ek_identity_links_read
  * found it under the identity lock, to its canonical id and times (the
  * caller has merged the stored times in), in C: table_tuple_update on the
@@ -310,13 +327,7 @@ ek_identity_links_update_in_place(int32 stream_id, IdentityLink *rows, int n)
 
 		CHECK_FOR_INTERRUPTS();
 		ExecClearTuple(slot);
-		slot->tts_values[LINK_STREAM_ID - 1] = Int32GetDatum(stream_id);
-		slot->tts_values[LINK_ID - 1] = CStringGetTextDatum(rows[i].id);
-		slot->tts_values[LINK_CANONICAL - 1] = CStringGetTextDatum(rows[i].canonical_id);
-		slot->tts_values[LINK_FIRST_SEEN - 1] = TimestampTzGetDatum(rows[i].first_seen);
-		slot->tts_values[LINK_LAST_SEEN - 1] = TimestampTzGetDatum(rows[i].last_seen);
-		memset(slot->tts_isnull, false, sizeof(bool) * LINK_LAST_SEEN);
-		ExecStoreVirtualTuple(slot);
+		store_link_row(slot, stream_id, &rows[i]);
 		if (ek_tuple_update(rel, &rows[i].tid, slot, cid, snapshot, &index_all) != TM_Ok)
 		{
 			IdentityLink left = rows[i];
@@ -377,13 +388,7 @@ ek_identity_links_insert(int32 stream_id, const IdentityLink *rows, int n)
 
 		CHECK_FOR_INTERRUPTS();
 		ExecClearTuple(slot);
-		slot->tts_values[LINK_STREAM_ID - 1] = Int32GetDatum(stream_id);
-		slot->tts_values[LINK_ID - 1] = CStringGetTextDatum(rows[i].id);
-		slot->tts_values[LINK_CANONICAL - 1] = CStringGetTextDatum(rows[i].canonical_id);
-		slot->tts_values[LINK_FIRST_SEEN - 1] = TimestampTzGetDatum(rows[i].first_seen);
-		slot->tts_values[LINK_LAST_SEEN - 1] = TimestampTzGetDatum(rows[i].last_seen);
-		memset(slot->tts_isnull, false, sizeof(bool) * desc->natts);
-		ExecStoreVirtualTuple(slot);
+		store_link_row(slot, stream_id, &rows[i]);
 		slots[i] = slot;
 	}
 	bistate = ek_begin_bulk_insert();

@@ -87,6 +87,29 @@ delta_att(Relation rel, const char *name)
 }
 
 /*
+ * An executor state whose range table holds rel, and rel's result
+ * relation with its indexes open: what the rows written without a
+ * statement (table_multi_insert, table_tuple_update and their index
+ * entries) need.  The caller closes the indexes and frees the state.
+ */
+static ResultRelInfo *
+open_result_rel(Relation rel, EState **estate)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+
+	*estate = CreateExecutorState();
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(*estate, list_make1(rte));
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	return rri;
+}
+
+/*
  * Insert the groups into the delta table f->delta_relid in C: the rows
  * fold_merge's INSERT makes (the same values; a distinct's or percentile's
  * values as an array of the group's own), with no statement, as the
@@ -108,7 +131,6 @@ ek_fold_delta_insert(Fold *f)
 	int			a_skips = f->delta_skips ? delta_att(rel, EK_ROLLUP_DELTA_SKIPS_COLUMN) : -1;
 	bool		ok;
 	EState	   *estate;
-	RangeTblEntry *rte;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
 	CommandId	cid;
@@ -144,16 +166,7 @@ ek_fold_delta_insert(Fold *f)
 		return false;
 	}
 
-	estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = f->delta_relid;
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make1(rte));
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
+	rri = open_result_rel(rel, &estate);
 	slot = table_slot_create(rel, NULL);
 	cid = GetCurrentCommandId(true);
 	for (int gi = 0; gi < f->ngroups; gi++)
@@ -620,7 +633,6 @@ ek_fold_merge_table(Fold *f)
 	Relation	rel;
 	TupleDesc	desc;
 	EState	   *estate;
-	RangeTblEntry *rte;
 	ResultRelInfo *rri;
 	TupleTableSlot *oldslot;
 	TupleTableSlot *newslot;
@@ -636,16 +648,7 @@ ek_fold_merge_table(Fold *f)
 	memset(&t, 0, sizeof(t));
 	rel = t.rel = table_open(def->relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
-	estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = def->relid;
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make1(rte));
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
+	rri = open_result_rel(rel, &estate);
 	if (!merge_target(f, &t, rri))
 	{
 		ExecCloseIndices(rri);

@@ -126,9 +126,13 @@ redrive_out_of_range(const StreamInfo *stream, char **message)
 	int			waiting;
 	int			replayed;
 	EkClusterRedrive workers;
+	EkRoleScope as_owner;
 
 	replayed = ek_redrive_waiting(stream, counts, &waiting, NULL, NULL);
+	/* the workers are asked as the stream's owner, never as the job worker */
+	ek_as_role_begin(&as_owner, ek_relation_owner(stream->relid), 0);
 	ek_redrive_on_workers(stream, ek_job_clock(), false, &workers);
+	ek_as_role_end(&as_owner);
 
 	if (replayed == 0)
 		*message = psprintf("%d out_of_range events waiting, none has a partition yet",

@@ -30,7 +30,11 @@
  *	  hlls' bytes without packing the union and unpacking it again (nor the
  *	  extension's 128 kB multiset per unpack): the union's registers (or
  *	  its EXPLICIT set's size) and the extension's estimator, the same
- *	  double operation by operation.  Anything but the common layouts
+ *	  double operation by operation.  A rollup row's hll of registers
+ *	  (SPARSE or FULL), alone or with a tail group's EXPLICIT hashes, is
+ *	  counted from its bytes without a register array: how many registers
+ *	  hold each value, moved by the hashes that raise theirs (since 1.8's
+ *	  library; the estimator needs only those counts).  Anything but the common layouts
  *	  (schema version 1, the same parameters, consistent sizes, register
  *	  width and count the estimator handles) is handed to the extension's
  *	  own hll_union and hll_cardinality, errors included.
@@ -359,19 +363,27 @@ hll_read(Datum d, HllBytes *h)
 	}
 }
 
-/* hll's compressed_add: the register of a hash, raised to its value */
-static inline void
-hll_register_add(uint8 *regs, int log2m, int nbits, uint64 hash)
+/* hll's compressed_add: the register a hash sets (returned) and its value */
+static inline uint32
+hll_hash_register(uint64 hash, int log2m, int nbits, uint8 *value)
 {
 	uint64		rest = hash >> log2m;
 	int			p = rest == 0 ? 0 : __builtin_ctzll(rest) + 1;
 	int			maxval = (1 << nbits) - 1;
-	uint32		ndx = (uint32) (hash & ((UINT64CONST(1) << log2m) - 1));
 
-	if (p > maxval)
-		p = maxval;
+	*value = (uint8) (p > maxval ? maxval : p);
+	return (uint32) (hash & ((UINT64CONST(1) << log2m) - 1));
+}
+
+/* hll's compressed_add: the register of a hash, raised to its value */
+static inline void
+hll_register_add(uint8 *regs, int log2m, int nbits, uint64 hash)
+{
+	uint8		p;
+	uint32		ndx = hll_hash_register(hash, log2m, nbits, &p);
+
 	if (regs[ndx] < p)
-		regs[ndx] = (uint8) p;
+		regs[ndx] = p;
 }
 
 /*
@@ -470,7 +482,7 @@ hll_registers(const HllBytes *h, uint8 *regs, int log2m, int nbits)
  * same double.  The rest is its operations in its order.
  */
 static double
-hll_estimate(const uint8 *regs, int log2m, int nbits)
+hll_estimate_counts(const uint32 *count, int log2m, int nbits)
 {
 	size_t		nregs = (size_t) 1 << log2m;
 	uint64		max_register_value = (UINT64CONST(1) << nbits) - 1;
@@ -478,7 +490,6 @@ hll_estimate(const uint8 *regs, int log2m, int nbits)
 	uint64		total_bits = (pw_bits + log2m);
 	uint64		two_to_l = (UINT64CONST(1) << total_bits);
 	double		large_estimator_cutoff = (double) two_to_l / 30.0;
-	uint32		count[32] = {0};
 	double		sum = 0.0;
 	int			zero_count;
 	double		gamma;
@@ -486,8 +497,6 @@ hll_estimate(const uint8 *regs, int log2m, int nbits)
 	int			n = (int) nregs;
 
 	Assert(nbits <= 5 && log2m <= 17);
-	for (size_t ii = 0; ii < nregs; ++ii)
-		count[regs[ii]]++;
 	for (int v = 0; v <= (int) max_register_value; v++)
 		sum += (double) count[v] * (1.0 / (1L << v));
 	zero_count = (int) count[0];
@@ -513,6 +522,174 @@ hll_estimate(const uint8 *regs, int log2m, int nbits)
 		return estimator;
 	else
 		return (-1 * (int64) two_to_l) * log(1.0 - (estimator / two_to_l));
+}
+
+/* the estimate of registers: how many hold each value, then as above */
+static double
+hll_estimate(const uint8 *regs, int log2m, int nbits)
+{
+	size_t		nregs = (size_t) 1 << log2m;
+	uint32		count[32] = {0};
+
+	for (size_t ii = 0; ii < nregs; ++ii)
+		count[regs[ii]]++;
+	return hll_estimate_counts(count, log2m, nbits);
+}
+
+/*
+ * How many registers of a SPARSE or FULL hll hold each value, read from its
+ * bytes without unpacking them into registers (a SPARSE hll of a few
+ * hundred values lists only those registers).  False for another type, or
+ * bytes hll_registers would not take.
+ */
+static bool
+hll_register_counts(const HllBytes *h, uint32 *count, int log2m, int nbits)
+{
+	Size		nregs = (Size) 1 << log2m;
+
+	memset(count, 0, 32 * sizeof(uint32));
+	if (h->type == HLL_FULL && nbits == 5 && nregs % 8 == 0)
+	{
+		const uint8 *p = h->data;
+
+		for (Size i = 0; i < nregs; i += 8, p += 5)
+		{
+			uint64		x = (uint64) p[0] << 32 | (uint64) p[1] << 24 |
+				(uint64) p[2] << 16 | (uint64) p[3] << 8 | p[4];
+
+			for (int k = 0; k < 8; k++)
+				count[(x >> (35 - 5 * k)) & 0x1f]++;
+		}
+	}
+	else if (h->type == HLL_FULL)
+	{
+		for (Size i = 0; i < nregs; i++)
+			count[hll_bits(h->data, h->size, i * nbits, nbits)]++;
+	}
+	else if (h->type == HLL_SPARSE)
+	{
+		int			chunk = log2m + nbits;
+		Size		nfilled = h->size * 8 / chunk;
+		uint64		buf = 0;
+		int			have = 0;
+		Size		next = 0;
+		int64		last = -1;
+		uint32		vmask = (1U << nbits) - 1;
+
+		/* as hll_registers: indexes ascending, each once */
+		if (h->size * 8 - nfilled * chunk >= 8)
+			return false;
+		for (Size i = 0; i < nfilled; i++)
+		{
+			uint32		v;
+
+			while (have < chunk)
+			{
+				buf = (buf << 8) | h->data[next++];
+				have += 8;
+			}
+			v = (uint32) (buf >> (have - chunk)) & ((1U << chunk) - 1);
+			have -= chunk;
+			if ((int64) (v >> nbits) <= last)
+				return false;
+			last = v >> nbits;
+			count[v & vmask]++;
+		}
+		count[0] += nregs - nfilled;
+	}
+	else
+		return false;
+	return true;
+}
+
+/*
+ * Register ndx of a SPARSE or FULL hll that hll_register_counts took (a
+ * SPARSE hll's indexes ascending: a binary search of its entries).
+ */
+static uint8
+hll_register_at(const HllBytes *h, uint32 ndx, int log2m, int nbits)
+{
+	if (h->type == HLL_FULL)
+		return (uint8) hll_bits(h->data, h->size, (uint64) ndx * nbits, nbits);
+	else
+	{
+		int			chunk = log2m + nbits;
+		Size		lo = 0;
+		Size		hi = h->size * 8 / chunk;
+
+		while (lo < hi)
+		{
+			Size		mid = lo + (hi - lo) / 2;
+			uint32		v = (uint32) hll_bits(h->data, h->size, (uint64) mid * chunk, chunk);
+
+			if ((v >> nbits) == ndx)
+				return (uint8) (v & ((1U << nbits) - 1));
+			if ((v >> nbits) < ndx)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return 0;
+	}
+}
+
+static int
+cmp_uint32(const void *a, const void *b)
+{
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The estimate of regs (SPARSE or FULL) alone or with the hashes of an
+ * EXPLICIT hll, from regs' register counts: each hash that raises its
+ * register moves that register from its old count to its new one.  The
+ * same registers as hll_registers makes of the two, without the register
+ * array.  False if regs' bytes are left to hll_registers.
+ */
+static bool
+hll_estimate_with(const HllBytes *regs, const HllBytes *expl, int log2m, int nbits,
+				  double *estimate)
+{
+	uint32		count[32];
+
+	if (!hll_register_counts(regs, count, log2m, nbits))
+		return false;
+	if (expl != NULL && expl->size > 0)
+	{
+		Size		n = expl->size / 8;
+		uint32	   *set = palloc(n * sizeof(uint32));
+
+		/* (register << 8 | value), sorted: each register once, its largest value last */
+		for (Size i = 0; i < n; i++)
+		{
+			uint8		p;
+			uint32		ndx = hll_hash_register((uint64) hll_hash_at(expl, i), log2m, nbits, &p);
+
+			set[i] = ndx << 8 | p;
+		}
+		qsort(set, n, sizeof(uint32), cmp_uint32);
+		for (Size i = 0; i < n; i++)
+		{
+			uint32		ndx = set[i] >> 8;
+			uint8		p = set[i] & 0xff;
+			uint8		cur;
+
+			if (i + 1 < n && (set[i + 1] >> 8) == ndx)
+				continue;
+			cur = hll_register_at(regs, ndx, log2m, nbits);
+			if (p > cur)
+			{
+				count[cur]--;
+				count[p]++;
+			}
+		}
+		pfree(set);
+	}
+	*estimate = hll_estimate_counts(count, log2m, nbits);
+	return true;
 }
 
 /* round(x)::int8 as PostgreSQL computes it (rint, then the range check) */
@@ -604,6 +781,25 @@ hll_count_fast(Datum a, Datum b, bool b_null, int64 *result)
 		if (n == na || n <= expval)
 		{
 			*result = hll_round((double) n);
+			return true;
+		}
+	}
+	/* registers alone, or with a few hashes (a tail group's): their counts */
+	if (ha.type == HLL_EXPLICIT && !b_null && (hb.type == HLL_SPARSE || hb.type == HLL_FULL))
+	{
+		HllBytes	t = ha;
+
+		ha = hb;
+		hb = t;
+	}
+	if ((ha.type == HLL_SPARSE || ha.type == HLL_FULL) &&
+		(b_null || hb.type == HLL_EXPLICIT))
+	{
+		double		estimate;
+
+		if (hll_estimate_with(&ha, b_null ? NULL : &hb, log2m, nbits, &estimate))
+		{
+			*result = hll_round(estimate);
 			return true;
 		}
 	}

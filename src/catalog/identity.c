@@ -323,12 +323,12 @@ ek_identity_links_update_in_place(int32 stream_id, IdentityLink *rows, int n)
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	for (int i = 0; i < n; i++)
 	{
-		bool		index_all;
+		EkUpdateIndexes update_indexes;
 
 		CHECK_FOR_INTERRUPTS();
 		ExecClearTuple(slot);
 		store_link_row(slot, stream_id, &rows[i]);
-		if (ek_tuple_update(rel, &rows[i].tid, slot, cid, snapshot, &index_all) != TM_Ok)
+		if (ek_tuple_update(rel, &rows[i].tid, slot, cid, snapshot, &update_indexes) != TM_Ok)
 		{
 			IdentityLink left = rows[i];
 
@@ -336,7 +336,8 @@ ek_identity_links_update_in_place(int32 stream_id, IdentityLink *rows, int n)
 			rows[nleft++] = left;
 			continue;
 		}
-		if (index_all)
+		/* no range table here: index entries as for an insert */
+		if (ek_update_needs_indexes(update_indexes))
 			list_free(ek_insert_index_tuples(rri, slot, estate));
 	}
 	UnregisterSnapshot(snapshot);

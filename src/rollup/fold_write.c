@@ -760,19 +760,15 @@ ek_fold_merge_table(Fold *f)
 
 		if (found)
 		{
-			TM_FailureData tmfd;
-			LockTupleMode lockmode;
 			EkUpdateIndexes update_indexes;
 			TM_Result	result;
 
-			result = table_tuple_update(rel, &oldslot->tts_tid, newslot, cid, snapshot,
-										InvalidSnapshot, true, &tmfd, &lockmode,
-										&update_indexes);
+			result = ek_tuple_update(rel, &oldslot->tts_tid, newslot, cid, snapshot,
+									 &update_indexes);
 			switch (result)
 			{
 				case TM_Ok:
-					if (rri->ri_NumIndices > 0 && ek_update_needs_indexes(update_indexes))
-						list_free(ek_update_index_tuples(rri, newslot, estate, update_indexes));
+					ek_update_indexes(rri, newslot, estate, update_indexes);
 					break;
 				case TM_Updated:
 				case TM_Deleted:

@@ -15,6 +15,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/acl.h"
@@ -55,9 +56,13 @@
 #endif
 
 /*
- * table_tuple_update() says which indexes need the new version (16 on: none,
- * all, or the summarizing ones only); ek_update_index_tuples inserts it into
- * those (u: what table_tuple_update set).
+ * table_tuple_update() says which indexes need the new version: a bool up to
+ * 15, a TU_UpdateIndexes from 16 on (none, all, or the summarizing ones
+ * only).  ek_tuple_update() updates a row in place with one spelling (the
+ * failure data and lock mode are not kept: callers that get something but
+ * TM_Ok leave the row to another path), and ek_update_indexes() then inserts
+ * the new version into the indexes that need it (the estate must have a
+ * range table holding the relation: the update's index hint reads it).
  */
 #if PG_VERSION_NUM >= 160000
 typedef TU_UpdateIndexes EkUpdateIndexes;
@@ -71,33 +76,23 @@ typedef bool EkUpdateIndexes;
 	ExecInsertIndexTuples((rri), (slot), (estate), true, false, NULL, NIL)
 #endif
 
-/*
- * table_tuple_update(), saying whether the new tuple needs index entries in
- * every index (an update that is not HOT): a TU_UpdateIndexes from 16 on,
- * where TU_Summarizing asks for entries in summarizing (BRIN) indexes only,
- * which is taken as no (callers update tables without such indexes).
- */
 static inline TM_Result
 ek_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
-				CommandId cid, Snapshot snapshot, bool *index_all)
+				CommandId cid, Snapshot snapshot, EkUpdateIndexes *update_indexes)
 {
 	TM_FailureData tmfd;
 	LockTupleMode lockmode;
-	TM_Result	result;
-#if PG_VERSION_NUM >= 160000
-	TU_UpdateIndexes update_indexes;
 
-	result = table_tuple_update(rel, otid, slot, cid, snapshot, InvalidSnapshot,
-								true, &tmfd, &lockmode, &update_indexes);
-	*index_all = result == TM_Ok && update_indexes == TU_All;
-#else
-	bool		update_indexes;
+	return table_tuple_update(rel, otid, slot, cid, snapshot, InvalidSnapshot,
+							  true, &tmfd, &lockmode, update_indexes);
+}
 
-	result = table_tuple_update(rel, otid, slot, cid, snapshot, InvalidSnapshot,
-								true, &tmfd, &lockmode, &update_indexes);
-	*index_all = result == TM_Ok && update_indexes;
-#endif
-	return result;
+static inline void
+ek_update_indexes(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate,
+				  EkUpdateIndexes update_indexes)
+{
+	if (rri->ri_NumIndices > 0 && ek_update_needs_indexes(update_indexes))
+		list_free(ek_update_index_tuples(rri, slot, estate, update_indexes));
 }
 
 /* PostgreSQL 17's foreach_ptr(), for older servers */

@@ -7,13 +7,16 @@
  *	  with the stream, so each shard's dedup state lives on the node that
  *	  holds the shard's events and moves with them (shard moves, rebalance).
  *
- *	  Claims go through the executor, which Citus routes, in the same
- *	  distributed transaction as the write of the stream's rows: one
- *	  multi-row INSERT ... ON CONFLICT DO UPDATE ... RETURNING on the
- *	  distributed table (Citus sends each shard one INSERT of its rows), so
- *	  that one statement claims the new ids and returns every id of the
- *	  batch with its batch id and fingerprint: a row with this batch's id
- *	  is a new claim, any other an id stored before.  A claim held by a
+ *	  Claims are made per node, in the same distributed transaction as the
+ *	  write of the stream's rows (claim_per_node): the ids of the shards
+ *	  this node holds in each local ledger shard directly (the fast path:
+ *	  no Citus executor, no connection), those of each other node's shards
+ *	  with one statement through Citus per node, all in one order (node
+ *	  group, shard id, user key, id) on every node.  Each is a multi-row
+ *	  INSERT ... ON CONFLICT DO UPDATE ... RETURNING (through Citus: one
+ *	  INSERT per shard of that node), so that one statement claims the new
+ *	  ids and returns every id with its batch id and fingerprint: a row
+ *	  with this batch's id is a new claim, any other an id stored before.  A claim held by a
  *	  transaction in flight makes the insert wait on the worker, as on one
  *	  node.  (Batches of more than MAX_VALUES_ROWS ids: INSERT ... SELECT
  *	  ... ON CONFLICT DO NOTHING, then a read of the batch's ids.)  The node-local heap and
@@ -45,6 +48,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
@@ -52,6 +56,7 @@
 #include "ledger.h"
 #include "catalog/cluster.h"
 #include "util/citus.h"
+#include "util/citus_shards.h"
 #include "util/spi.h"
 
 #define LEDGER_SCHEMA "eventkit_internal"
@@ -337,6 +342,151 @@ claim_values(const char *q, char **ids, int64 *fps, char **keys, int n, int64 to
 }
 
 /*
+ * Claim the ids at positions pos[0..m-1] with one claim_values statement
+ * on the relation q names (the distributed ledger, or a local shard of it)
+ * and put the answers back at those positions.
+ */
+static void
+claim_subset(const char *q, const int *pos, int m, char **ids, int64 *fps, char **keys,
+			 int64 token, bool *claimed, int64 *stored_fp)
+{
+	char	  **sids = palloc(sizeof(char *) * m);
+	char	  **skeys = palloc(sizeof(char *) * m);
+	int64	   *sfps = palloc(sizeof(int64) * m);
+	int		   *by_id = palloc(sizeof(int) * m);
+	bool	   *found = palloc0(sizeof(bool) * m);
+	bool	   *sclaimed = palloc(sizeof(bool) * m);
+	int64	   *sstored = palloc(sizeof(int64) * m);
+
+	for (int r = 0; r < m; r++)
+	{
+		sids[r] = ids[pos[r]];
+		skeys[r] = keys[pos[r]];
+		sfps[r] = fps[pos[r]];
+		by_id[r] = r;
+		sclaimed[r] = false;
+	}
+	sort_ids = sids;
+	qsort(by_id, m, sizeof(int), compare_pos);
+	sort_ids = NULL;
+	claim_values(q, sids, sfps, skeys, m, token, by_id, found, sclaimed, sstored);
+	for (int r = 0; r < m; r++)
+	{
+		claimed[pos[r]] = sclaimed[r];
+		stored_fp[pos[r]] = sstored[r];
+	}
+}
+
+/* sorting positions by (group, shard id, user key, id): the claims' order */
+static int *sort_group;
+static int64 *sort_shard;
+
+static int
+compare_node_pos(const void *a, const void *b)
+{
+	int			pa = *(const int *) a;
+	int			pb = *(const int *) b;
+
+	if (sort_group[pa] != sort_group[pb])
+		return sort_group[pa] < sort_group[pb] ? -1 : 1;
+	if (sort_shard[pa] != sort_shard[pb])
+		return sort_shard[pa] < sort_shard[pb] ? -1 : 1;
+	return compare_key_pos(a, b);
+}
+
+/* a group after every node's: shards left to Citus to find */
+#define CITUS_ROUTED_GROUP PG_INT32_MAX
+
+/*
+ * The claim, per node: the ids of this node's shards claimed in each
+ * local ledger shard directly (an INSERT ... ON CONFLICT on the shard's
+ * relation, no Citus executor, no connection), the ids of each other
+ * node's shards with one statement through Citus per node.  All in one
+ * order, (node group, shard id, user key, id), on every node, so that two
+ * calls on two nodes claiming the same ids wait for each other instead
+ * of deadlocking.  The shards' placements are read under their metadata
+ * locks (util/citus_shards.h), so a concurrent shard move waits for this
+ * transaction (or this one for the move).
+ */
+static void
+claim_per_node(Oid ledger_relid, const char *q, char **ids, int64 *fps, char **keys,
+			   int n, int64 token, bool *claimed, int64 *stored_fp)
+{
+	EkShardMap *map = ek_citus_shard_map(ledger_relid, "user_key");
+	int		   *shard = palloc(sizeof(int) * n);
+	int		   *group = palloc(sizeof(int) * n);
+	int64	   *shardid = palloc(sizeof(int64) * n);
+	int		   *order = palloc(sizeof(int) * n);
+	bool	   *used = palloc0(sizeof(bool) * Max(map->nshards, 1));
+	int32		local = ek_citus_local_group();
+
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		shard[i] = ek_citus_shard_index(map, keys[i]);
+		if (shard[i] >= 0)
+			used[shard[i]] = true;
+	}
+	ek_citus_shards_place(map, used);
+	for (int i = 0; i < n; i++)
+	{
+		order[i] = i;
+		if (shard[i] < 0 || map->groups[shard[i]] < 0)
+		{
+			group[i] = CITUS_ROUTED_GROUP;
+			shardid[i] = 0;
+		}
+		else
+		{
+			group[i] = map->groups[shard[i]];
+			shardid[i] = map->shardids[shard[i]];
+		}
+	}
+	sort_group = group;
+	sort_shard = shardid;
+	sort_keys = keys;
+	sort_ids = ids;
+	qsort(order, n, sizeof(int), compare_node_pos);
+	sort_group = NULL;
+	sort_shard = NULL;
+	sort_keys = NULL;
+	sort_ids = NULL;
+
+	for (int r = 0; r < n;)
+	{
+		int			g = group[order[r]];
+		int			end = r;
+
+		/* the run of one node's ids, or of one local shard's */
+		while (end < n && group[order[end]] == g &&
+			   (g != local || shardid[order[end]] == shardid[order[r]]))
+			end++;
+		if (g == local)
+		{
+			Oid			shard_rel = ek_citus_shard_relid(ledger_relid, shardid[order[r]]);
+
+			if (OidIsValid(shard_rel))
+			{
+				int			nest = NewGUCNestLevel();
+
+				/* Citus refuses writes to a shard by name unless told */
+				(void) set_config_option("citus.enable_manual_changes_to_shards", "on",
+										 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+										 true, 0, false);
+				claim_subset(ek_qualified_relname(shard_rel), order + r, end - r,
+							 ids, fps, keys, token, claimed, stored_fp);
+				AtEOXact_GUC(true, nest);
+				ek_citus_use_2pc();
+				r = end;
+				continue;
+			}
+		}
+		claim_subset(q, order + r, end - r, ids, fps, keys, token, claimed, stored_fp);
+		r = end;
+	}
+}
+
+/*
  * Claim n distinct message ids (ids[i] of user keys[i], fingerprints
  * fps[i]) in the stream's distributed ledger.  On return claimed[i] says
  * whether the id was new (now claimed by this transaction); for the
@@ -382,7 +532,8 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 	token = batch_id | ((int64) ek_citus_local_group() << 48);
 	if (n <= MAX_VALUES_ROWS)
 	{
-		claim_values(q, ids, fps, keys, n, token, order, found, claimed, stored_fp);
+		claim_per_node(ek_dist_ledger_relid(stream_id), q, ids, fps, keys, n, token,
+					   claimed, stored_fp);
 		return;
 	}
 

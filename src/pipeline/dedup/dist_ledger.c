@@ -18,8 +18,8 @@
  *	  ids and returns every id with its batch id and fingerprint: a row
  *	  with this batch's id is a new claim, any other an id stored before.  A claim held by a
  *	  transaction in flight makes the insert wait on the worker, as on one
- *	  node.  (Batches of more than MAX_VALUES_ROWS ids: INSERT ... SELECT
- *	  ... ON CONFLICT DO NOTHING, then a read of the batch's ids.)  The node-local heap and
+ *	  node.  (A node's run of more than MAX_VALUES_ROWS ids is claimed in
+ *	  consecutive pieces of the same order.)  The node-local heap and
  *	  index calls of dedup.c never touch this table: on the coordinator it
  *	  is a shell without rows.
  *
@@ -188,16 +188,6 @@ ek_dist_ledger_drop(int32 stream_id)
 	if (OidIsValid(ek_dist_ledger_relid(stream_id)))
 		ek_spi_exec(psprintf("DROP TABLE %s", ek_dist_ledger_qname(stream_id)),
 					SPI_OK_UTILITY);
-}
-
-static Datum
-text_array(char **strs, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * n);
-
-	for (int i = 0; i < n; i++)
-		elems[i] = PointerGetDatum(cstring_to_text(strs[i]));
-	return ek_make_array(elems, NULL, n, TEXTOID);
 }
 
 /* sorting positions by (message id) to find a result row's claim */
@@ -457,8 +447,12 @@ claim_per_node(Oid ledger_relid, const char *q, char **ids, int64 *fps, char **k
 		int			g = group[order[r]];
 		int			end = r;
 
-		/* the run of one node's ids, or of one local shard's */
-		while (end < n && group[order[end]] == g &&
+		/*
+		 * The run of one node's ids, or of one local shard's, at most
+		 * MAX_VALUES_ROWS of them: a longer run is claimed in consecutive
+		 * pieces, which keeps the one order
+		 */
+		while (end < n && end - r < MAX_VALUES_ROWS && group[order[end]] == g &&
 			   (g != local || shardid[order[end]] == shardid[order[r]]))
 			end++;
 		if (g == local)
@@ -497,31 +491,17 @@ void
 ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n,
 					 int64 batch_id, bool *claimed, int64 *stored_fp)
 {
-	char	   *q = ek_dist_ledger_qname(stream_id);
-	int		   *order = palloc(sizeof(int) * n);
-	bool	   *found = palloc0(sizeof(bool) * n);
-	Datum	   *fpd = palloc(sizeof(Datum) * n);
-	Oid			types[4] = {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8OID};
-	Datum		args[4];
+	Oid			ledger_relid = ek_dist_ledger_relid(stream_id);
 	int64		token;
-	int			rc;
 
-	if (!OidIsValid(ek_dist_ledger_relid(stream_id)))
+	if (!OidIsValid(ledger_relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("stream is distributed but has no distributed dedup ledger"),
 				 errdetail("The stream was distributed with create_distributed_table(), not with eventkit.distribute_stream()."),
 				 errhint("Undistribute it with undistribute_table() and distribute it with eventkit.distribute_stream().")));
-
 	for (int i = 0; i < n; i++)
-	{
-		order[i] = i;
-		fpd[i] = Int64GetDatum(fps[i]);
 		claimed[i] = false;
-	}
-	sort_ids = ids;
-	qsort(order, n, sizeof(int), compare_pos);
-	sort_ids = NULL;
 
 	/*
 	 * The claim's token: the batch id, unique on this node; on a worker
@@ -530,53 +510,6 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 	 * its tokens are its batch ids).
 	 */
 	token = batch_id | ((int64) ek_citus_local_group() << 48);
-	if (n <= MAX_VALUES_ROWS)
-	{
-		claim_per_node(ek_dist_ledger_relid(stream_id), q, ids, fps, keys, n, token,
-					   claimed, stored_fp);
-		return;
-	}
-
-	args[0] = text_array(ids, n);
-	args[1] = ek_make_array(fpd, NULL, n, INT8OID);
-	args[2] = text_array(keys, n);
-
-	args[3] = Int64GetDatum(token);
-
-	/*
-	 * In one order (user key, then id) so that overlapping batches wait for
-	 * each other on each shard rather than deadlock (the ingest orchestrator
-	 * has Citus visit the shards one after another); Citus's distributed
-	 * deadlock detection cancels one of two batches that still cross.  No
-	 * RETURNING: Citus's INSERT ... SELECT through the coordinator does not
-	 * count returned rows as SPI expects.  The rows read back with this
-	 * batch's id are the ones it claimed.
-	 */
-	rc = SPI_execute_with_args(psprintf("INSERT INTO %s AS l"
-										" (user_key, message_id, fingerprint, batch_id)"
-										" SELECT x.u, x.m, x.f, $4"
-										" FROM ROWS FROM (pg_catalog.unnest($1),"
-										" pg_catalog.unnest($2), pg_catalog.unnest($3))"
-										" AS x(m, f, u)"
-										" ORDER BY x.u, x.m"
-										" ON CONFLICT (user_key, message_id) DO NOTHING",
-										q),
-							   4, types, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "eventkit: distributed ledger claim failed: %s",
-			 SPI_result_code_string(rc));
-
-	/* ours, and those stored before (or meanwhile, by a claim we waited for) */
-	rc = SPI_execute_with_args(psprintf("SELECT l.message_id, l.user_key, l.fingerprint,"
-										" l.batch_id OPERATOR(pg_catalog.=) $4"
-										" FROM %s l"
-										" WHERE l.user_key OPERATOR(pg_catalog.=) ANY ($3)"
-										" AND l.message_id OPERATOR(pg_catalog.=) ANY ($1)",
-										q),
-							   4, types, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: distributed ledger lookup failed: %s",
-			 SPI_result_code_string(rc));
-	/* user_key = ANY and message_id = ANY: pairs of other events too */
-	read_claims(ids, keys, order, n, found, claimed, stored_fp);
+	claim_per_node(ledger_relid, ek_dist_ledger_qname(stream_id), ids, fps, keys, n, token,
+				   claimed, stored_fp);
 }

@@ -21,66 +21,17 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use EventkitCitus;
 use IPC::Run;
 
-my $pkglibdir = `pg_config --pkglibdir`;
-chomp $pkglibdir;
-plan skip_all => "Citus is not installed ($pkglibdir/citus.so is missing): "
-  . 'the Citus tests are skipped; install it with shared/citus/install-citus.sh'
-  unless -f "$pkglibdir/citus.so";
+citus_skip_unless_installed();
 
-my @nodes;
-for my $name (qw(coordinator worker1 worker2))
-{
-	my $n = PostgreSQL::Test::Cluster->new($name);
-	$n->init;
-	$n->append_conf(
-		'postgresql.conf', q{
-shared_preload_libraries = 'citus,eventkit'
-max_prepared_transactions = 100
-citus.node_conninfo = 'sslmode=disable'
-citus.recover_2pc_interval = '1s'
-citus.shard_count = 8
-deadlock_timeout = '100ms'
-eventkit.scheduler_enabled = off
-});
-	# Citus reaches a node itself (shard moves) at citus.local_hostname
-	$n->append_conf('postgresql.conf', "citus.local_hostname = '" . $n->host . "'\n");
-	$n->start;
-	$n->safe_psql('postgres', 'CREATE EXTENSION citus');
-	push @nodes, $n;
-}
+my @nodes = citus_cluster();
 my ($coord, $w1, $w2) = @nodes;
-
-$coord->safe_psql(
-	'postgres', sprintf(
-		q{
-SELECT citus_set_coordinator_host('%s', %d);
-SELECT citus_add_node('%s', %d);
-SELECT citus_add_node('%s', %d);
-CREATE EXTENSION eventkit;
-}, $coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port));
 is($w1->safe_psql('postgres', "SELECT count(*) FROM pg_extension WHERE extname = 'eventkit'"),
 	'1', 'CREATE EXTENSION eventkit reached the workers');
-
-sub poll_until
-{
-	my ($check) = @_;
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	while (time() < $deadline)
-	{
-		return 1 if $check->();
-		select(undef, undef, undef, 0.1);
-	}
-	return 0;
-}
-
-sub psql_err
-{
-	my ($node, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', $sql);
-	return $ret == 0 ? '' : $err;
-}
 
 # --- the guards ---------------------------------------------------------
 

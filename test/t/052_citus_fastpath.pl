@@ -266,6 +266,25 @@ SELECT accepted || '|' || duplicates FROM eventkit.ingest('events', (SELECT json
 		'messageId', 'post-' || g, 'userId', 'p' || g, 'event', 'Post')) FROM generate_series(1, 200) g))}),
 	'0|200', 'and re-sent, they are duplicates');
 
+# --- more than 16,000 ids for one node: claimed in pieces of one order --------
+$coord->safe_psql('postgres',
+	q{SELECT eventkit.alter_stream('events', max_batch_items => 20000, max_batch_bytes => 16777216)});
+my $bigkey = $coord->safe_psql(
+	'postgres', sprintf(q{
+SELECT k FROM (SELECT g, 'big-' || g AS k FROM generate_series(1, 100) g) s
+ WHERE (SELECT p.groupid FROM pg_dist_placement p
+		 WHERE p.shardid = get_shard_id_for_distribution_column('events', s.k))
+	 = (SELECT groupid FROM pg_dist_node WHERE nodeport = %d)
+ ORDER BY g LIMIT 1}, $w2->port));
+my $big = qq{
+SELECT accepted || '|' || duplicates FROM eventkit.ingest('events', (SELECT jsonb_agg(jsonb_build_object('type', 'track',
+		'messageId', 'big-' || g, 'userId', '$bigkey', 'event', 'Big')) FROM generate_series(1, 17000) g))};
+is($w1->safe_psql('postgres', $big), '17000|0',
+	'17,000 new ids of a shard of worker 2, through worker 1: all stored');
+is($w1->safe_psql('postgres', $big), '0|17000', '... and re-sent, all duplicates');
+is($coord->safe_psql('postgres', q{SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE event = 'Big'}),
+	'17000|17000', '... each stored once');
+
 # --- a rollup, ingest on the coordinator (local and remote shards) -----------
 $coord->safe_psql(
 	'postgres', q{

@@ -76,22 +76,7 @@ SELECT count(*) FROM generate_series(0, 41) h, LATERAL eventkit.ingest('events',
 INSERT INTO results SELECT 'local', 1, k, r.* FROM batches, LATERAL eventkit.ingest('events_local', payload) r ORDER BY k;
 });
 
-sub ingest_on
-{
-	my ($node, $pass, $where) = @_;
-	my $rows = $coord->safe_psql('postgres', "SELECT k || E'\\t' || payload::text FROM batches WHERE $where ORDER BY k");
-	my @out;
-	for my $line (split /\n/, $rows)
-	{
-		my ($k, $payload) = split /\t/, $line, 2;
-		$payload =~ s/'/''/g;
-		my $r = $node->safe_psql('postgres',
-			"SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected) FROM eventkit.ingest('events', '$payload'::jsonb)");
-		push @out, "('" . $node->name . "', $pass, $k, $r)";
-	}
-	$coord->safe_psql('postgres', 'INSERT INTO results VALUES ' . join(', ', @out));
-	return;
-}
+sub ingest_on { return citus_ingest_on($coord, @_); }
 
 # --- first pass: batches 1-5 on the coordinator, 6-10 on worker 1, 11-16 on worker 2
 # (worker 1 logs every statement it receives meanwhile)
@@ -182,42 +167,14 @@ SELECT k, jsonb_agg(jsonb_build_object(
   FROM generate_series(1, $nbatches) k, generate_series(40 * k, 40 * k + 99) id
  GROUP BY k;
 });
-my (@clients, %out);
-for my $i (0, 1)
-{
-	my $node = $i ? $w2 : $w1;
-	my $script = $node->basedir . '/overlap.sql';
-	open(my $fh, '>', $script) or die;
-	# both clients send every batch, in two orders
-	for my $line (split /\n/,
-		$coord->safe_psql('postgres', "SELECT payload FROM overlap ORDER BY " . ($i ? 'k DESC' : 'k')))
-	{
-		$line =~ s/'/''/g;
-		print $fh "SELECT accepted, duplicates, conflicts FROM eventkit.ingest('events', '$line'::jsonb);\n";
-	}
-	close $fh;
-	$out{$i} = '';
-	push @clients, IPC::Run::start(
-		[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $node->host, '-p', $node->port,
-		  '-d', 'postgres', '-f', $script ],
-		'>', \$out{$i}, '2>', \$out{$i});
-}
-$_->finish for @clients;
-my ($calls, $accepted, $conflicts) = (0, 0, 0);
-for my $i (0, 1)
-{
-	for my $line (split /\n/, $out{$i})
-	{
-		next unless $line =~ /^(\d+)\|(\d+)\|(\d+)$/;
-		$calls++;
-		$accepted += $1;
-		$conflicts += $3;
-	}
-}
+# both clients send every batch, in two orders
+my ($calls, $accepted, $conflicts, $other) = citus_clients($coord,
+	[ $w1, 'SELECT payload FROM overlap ORDER BY k' ],
+	[ $w2, 'SELECT payload FROM overlap ORDER BY k DESC' ]);
 my $distinct = 40 * ($nbatches - 1) + 100;
 is("$calls|$accepted|$conflicts", (2 * $nbatches) . "|$distinct|0",
 	'concurrent clients on two workers: every call answered, accepted counts add up to the distinct ids')
-  or diag(join("\n", grep { !/^\d+\|/ } map { split /\n/ } values %out));
+  or diag($other);
 is( $coord->safe_psql(
 		'postgres', q{SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE event = 'Overlap'}),
 	"$distinct|$distinct", 'concurrent clients on two workers: every id stored exactly once');
@@ -299,21 +256,10 @@ SELECT count(*) FROM batches, LATERAL eventkit.ingest('rolled', payload) r;
 SELECT eventkit.refresh_rollup('rolled_hourly');
 SELECT count(*) FROM batches, LATERAL eventkit.ingest('rolled', payload) r WHERE k <= 3;
 });
-my $groupby = q{
-SELECT count(*) FROM (
-  (SELECT bucket, event, count, revenue, top FROM %s
-   EXCEPT
-   SELECT date_trunc('hour', ts), event, count(*), sum((properties->>'revenue')::numeric),
-		  max((properties->>'revenue')::numeric) FROM rolled GROUP BY 1, 2)
-  UNION ALL
-  (SELECT date_trunc('hour', ts), event, count(*), sum((properties->>'revenue')::numeric),
-		  max((properties->>'revenue')::numeric) FROM rolled GROUP BY 1, 2
-   EXCEPT
-   SELECT bucket, event, count, revenue, top FROM %s)) d};
-is($coord->safe_psql('postgres', sprintf($groupby, 'rolled_hourly_realtime', 'rolled_hourly_realtime')),
+is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly_realtime', 'rolled')),
 	'0', 'a rollup of a stream ingested on the coordinator (local and remote shards): realtime equals GROUP BY');
 $coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('rolled_hourly')});
-is($coord->safe_psql('postgres', sprintf($groupby, 'rolled_hourly', 'rolled_hourly')),
+is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly', 'rolled')),
 	'0', '... and after a refresh the rollup table equals GROUP BY');
 
 done_testing();

@@ -16,9 +16,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 
 use Exporter 'import';
-our @EXPORT = qw(citus_skip_unless_installed citus_cluster psql_err poll_until);
+our @EXPORT = qw(citus_skip_unless_installed citus_cluster psql_err poll_until
+  citus_ingest_on citus_clients rollup_groupby_diff);
 
 sub citus_skip_unless_installed
 {
@@ -88,6 +90,84 @@ sub poll_until
 		select(undef, undef, undef, 0.1);
 	}
 	return 0;
+}
+
+# Ingests, on $node, the batches of the coordinator's table batches (k,
+# payload) that $where selects, one call each, into stream 'events', and
+# records each call's counts in the coordinator's table results (node,
+# pass, k, accepted, duplicates, conflicts, quarantined, rejected).  The
+# batches are read from the coordinator: psql on each node gets them as
+# text.
+sub citus_ingest_on
+{
+	my ($coord, $node, $pass, $where) = @_;
+	my $rows = $coord->safe_psql('postgres', "SELECT k || E'\\t' || payload::text FROM batches WHERE $where ORDER BY k");
+	my @out;
+	for my $line (split /\n/, $rows)
+	{
+		my ($k, $payload) = split /\t/, $line, 2;
+		$payload =~ s/'/''/g;
+		my $r = $node->safe_psql('postgres',
+			"SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected) FROM eventkit.ingest('events', '$payload'::jsonb)");
+		push @out, "('" . $node->name . "', $pass, $k, $r)";
+	}
+	$coord->safe_psql('postgres', 'INSERT INTO results VALUES ' . join(', ', @out));
+	return;
+}
+
+# Concurrent clients: for each [$node, $sql] of @clients, a psql on $node
+# that ingests into stream 'events', one call each, the payloads $sql
+# selects on the coordinator (in its order), all clients at once.  Returns
+# (calls answered, accepted, conflicts, the other lines of their output).
+sub citus_clients
+{
+	my ($coord, @clients) = @_;
+	my (@runs, @out);
+	for my $i (0 .. $#clients)
+	{
+		my ($node, $sql) = @{ $clients[$i] };
+		my $script = $node->basedir . "/client_$i.sql";
+		open(my $fh, '>', $script) or die "$script: $!";
+		for my $line (split /\n/, $coord->safe_psql('postgres', $sql))
+		{
+			$line =~ s/'/''/g;
+			print $fh "SELECT accepted, duplicates, conflicts FROM eventkit.ingest('events', '$line'::jsonb);\n";
+		}
+		close $fh;
+		$out[$i] = '';
+		push @runs, IPC::Run::start(
+			[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $node->host, '-p', $node->port,
+			  '-d', 'postgres', '-f', $script ],
+			'>', \$out[$i], '2>', \$out[$i]);
+	}
+	$_->finish for @runs;
+	my ($calls, $accepted, $conflicts, @other) = (0, 0, 0);
+	for my $line (map { split /\n/ } @out)
+	{
+		if ($line =~ /^(\d+)\|(\d+)\|(\d+)$/)
+		{
+			$calls++;
+			$accepted += $1;
+			$conflicts += $3;
+		}
+		else
+		{
+			push @other, $line;
+		}
+	}
+	return ($calls, $accepted, $conflicts, join("\n", @other));
+}
+
+# A query counting the rows in which rollup table or view $rollup
+# (bucket, event, count, revenue = sum(properties.revenue), top =
+# max(properties.revenue)) and GROUP BY over stream $stream differ.
+sub rollup_groupby_diff
+{
+	my ($rollup, $stream) = @_;
+	my $groupby = "SELECT date_trunc('hour', ts), event, count(*), sum((properties->>'revenue')::numeric),"
+	  . " max((properties->>'revenue')::numeric) FROM $stream GROUP BY 1, 2";
+	return "SELECT count(*) FROM ((SELECT bucket, event, count, revenue, top FROM $rollup EXCEPT $groupby)"
+	  . " UNION ALL ($groupby EXCEPT SELECT bucket, event, count, revenue, top FROM $rollup)) d";
 }
 
 1;

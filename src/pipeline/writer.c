@@ -22,6 +22,9 @@
  *	  relation is a shell: util/citus.h), the batch goes through a prepared
  *	  INSERT ... SELECT over unnested arrays instead, which PostgreSQL (or
  *	  Citus, routing the rows to their shards) executes with all of those.
+ *	  A stream hash-distributed on Citus takes the fast path into the shard
+ *	  tables this node holds (the per-shard fast path, util/citus_shards.h),
+ *	  the statement for the other nodes' shards.
  *
  *-------------------------------------------------------------------------
  */
@@ -395,22 +398,25 @@ ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
 	Relation	rel;
 	AttrNumber	attnums[SC_NCOLUMNS];
 	bool		done = false;
+	char		citus_kind;
 
 	if (n == 0)
 		return false;
+
 	/*
 	 * A Citus table's relation here is a shell (its rows live in shards on
 	 * the nodes): a hash-distributed stream's rows go to the shards (the
 	 * local ones directly), any other Citus table's through the executor,
 	 * which Citus routes.
 	 */
-	if (ek_citus_table_kind(stream->relid) == EK_CITUS_HASH)
+	citus_kind = ek_citus_table_kind(stream->relid);
+	if (citus_kind == EK_CITUS_HASH)
 	{
 		write_distributed(stream, events, n, batch_id, received_at);
 		return false;
 	}
 	rel = table_open(stream->relid, RowExclusiveLock);
-	if (!ek_citus_table(stream->relid) && fast_path_allowed(rel, attnums))
+	if (citus_kind == EK_CITUS_NONE && fast_path_allowed(rel, attnums))
 		done = write_with_routing(rel, attnums, events, n, batch_id, received_at);
 	table_close(rel, NoLock);
 	if (!done)

@@ -9,6 +9,7 @@ OBJS = \
 	src/util/bulk_insert.o \
 	src/util/jsonb_raw.o \
 	src/util/citus.o \
+	src/util/citus_shards.o \
 	src/catalog/catalog.o \
 	src/catalog/streams.o \
 	src/catalog/quarantine.o \

@@ -554,17 +554,12 @@ ek_cluster_sync_local(Oid relid)
 		return;
 
 	/*
-	 * For the rest of the transaction, no Citus local execution: Citus runs
-	 * the tasks of a worker's local shards first, out of shard order, so
-	 * calls on two nodes would claim ids in two orders and deadlock; through
-	 * connections every node visits the shards in the same order.  Set
-	 * before the first read of a Citus table here (Citus refuses to switch
-	 * after a local execution in the transaction).
+	 * Citus's local execution stays on: ingest claims and writes this
+	 * node's shards itself (the per-shard fast path, dist_ledger.c and
+	 * writer.c), so what it sends through Citus is only other nodes'
+	 * shards, in one order on every node; switching local execution off
+	 * (as before the fast path) is not needed to keep that order.
 	 */
-	(void) set_config_option("citus.enable_local_execution", "off",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
-							 true, 0, false);
-
 	if (!sync_callbacks)
 	{
 		CacheRegisterRelcacheCallback(sync_relcache_callback, (Datum) 0);

@@ -22,6 +22,9 @@
  *	  relation is a shell: util/citus.h), the batch goes through a prepared
  *	  INSERT ... SELECT over unnested arrays instead, which PostgreSQL (or
  *	  Citus, routing the rows to their shards) executes with all of those.
+ *	  A stream hash-distributed on Citus takes the fast path into the shard
+ *	  tables this node holds (the per-shard fast path, util/citus_shards.h),
+ *	  the statement for the other nodes' shards.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,6 +55,7 @@
 #include "pipeline/writer.h"
 #include "util/bulk_insert.h"
 #include "util/citus.h"
+#include "util/citus_shards.h"
 #include "util/compat.h"
 #include "util/spi.h"
 
@@ -315,6 +319,72 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 }
 
 /*
+ * A stream distributed on Citus: the events of the shards this node holds
+ * written into the local shard relations with the fast path (routed to
+ * the shard's partitions, as on one node), the others with one statement
+ * through Citus.  The shards' placements are read under their metadata
+ * locks (util/citus_shards.h; the ledger claim took them already).  The
+ * rows of a distributed stream have no rollup deltas (the refresh reads
+ * them through Citus): nothing is said of the fast path.
+ */
+static void
+write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
+				  int64 batch_id, TimestampTz received_at)
+{
+	EkShardMap *map = ek_citus_shard_map(stream->relid, "user_key");
+	int		   *shard = palloc(sizeof(int) * n);
+	bool	   *used = palloc0(sizeof(bool) * Max(map->nshards, 1));
+	SegmentEvent **rest = palloc(sizeof(SegmentEvent *) * n);
+	SegmentEvent **part = palloc(sizeof(SegmentEvent *) * n);
+	int			nrest = 0;
+	int32		local = ek_citus_local_group();
+
+	for (int i = 0; i < n; i++)
+	{
+		const char *key = events[i]->user_id ? events[i]->user_id : events[i]->anonymous_id;
+
+		CHECK_FOR_INTERRUPTS();
+		shard[i] = key != NULL ? ek_citus_shard_index(map, key) : -1;
+		if (shard[i] >= 0)
+			used[shard[i]] = true;
+	}
+	ek_citus_shards_place(map, used);
+	for (int s = 0; s < map->nshards; s++)
+	{
+		Oid			shard_rel;
+		Relation	rel;
+		AttrNumber	attnums[SC_NCOLUMNS];
+		int			m = 0;
+		bool		done = false;
+
+		if (!used[s] || map->groups[s] != local)
+			continue;
+		shard_rel = ek_citus_shard_relid(stream->relid, map->shardids[s]);
+		if (!OidIsValid(shard_rel))
+			continue;
+		for (int i = 0; i < n; i++)
+			if (shard[i] == s)
+				part[m++] = events[i];
+		rel = table_open(shard_rel, RowExclusiveLock);
+		if (fast_path_allowed(rel, attnums))
+			done = write_with_routing(rel, attnums, part, m, batch_id, received_at);
+		table_close(rel, NoLock);
+		if (done)
+		{
+			ek_citus_use_2pc();
+			for (int i = 0; i < n; i++)
+				if (shard[i] == s)
+					shard[i] = -2;	/* written */
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (shard[i] != -2)
+			rest[nrest++] = events[i];
+	if (nrest > 0)
+		write_with_spi(stream, rest, nrest, batch_id, received_at);
+}
+
+/*
  * Store the accepted events of a batch in the stream table, as the caller.
  * Returns true when the fast path wrote them: the rows then hold exactly
  * the values of ek_event_values() (the stream's other columns NULL), and
@@ -328,16 +398,25 @@ ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
 	Relation	rel;
 	AttrNumber	attnums[SC_NCOLUMNS];
 	bool		done = false;
+	char		citus_kind;
 
 	if (n == 0)
 		return false;
-	rel = table_open(stream->relid, RowExclusiveLock);
 
 	/*
 	 * A Citus table's relation here is a shell (its rows live in shards on
-	 * the nodes): only the executor, which Citus routes, may write to it.
+	 * the nodes): a hash-distributed stream's rows go to the shards (the
+	 * local ones directly), any other Citus table's through the executor,
+	 * which Citus routes.
 	 */
-	if (!ek_citus_table(stream->relid) && fast_path_allowed(rel, attnums))
+	citus_kind = ek_citus_table_kind(stream->relid);
+	if (citus_kind == EK_CITUS_HASH)
+	{
+		write_distributed(stream, events, n, batch_id, received_at);
+		return false;
+	}
+	rel = table_open(stream->relid, RowExclusiveLock);
+	if (citus_kind == EK_CITUS_NONE && fast_path_allowed(rel, attnums))
 		done = write_with_routing(rel, attnums, events, n, batch_id, received_at);
 	table_close(rel, NoLock);
 	if (!done)

@@ -21,66 +21,17 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use EventkitCitus;
 use IPC::Run;
 
-my $pkglibdir = `pg_config --pkglibdir`;
-chomp $pkglibdir;
-plan skip_all => "Citus is not installed ($pkglibdir/citus.so is missing): "
-  . 'the Citus tests are skipped; install it with shared/citus/install-citus.sh'
-  unless -f "$pkglibdir/citus.so";
+citus_skip_unless_installed();
 
-my @nodes;
-for my $name (qw(coordinator worker1 worker2))
-{
-	my $n = PostgreSQL::Test::Cluster->new($name);
-	$n->init;
-	$n->append_conf(
-		'postgresql.conf', q{
-shared_preload_libraries = 'citus,eventkit'
-max_prepared_transactions = 100
-citus.node_conninfo = 'sslmode=disable'
-citus.recover_2pc_interval = '1s'
-citus.shard_count = 8
-deadlock_timeout = '100ms'
-eventkit.scheduler_enabled = off
-});
-	# Citus reaches a node itself (shard moves) at citus.local_hostname
-	$n->append_conf('postgresql.conf', "citus.local_hostname = '" . $n->host . "'\n");
-	$n->start;
-	$n->safe_psql('postgres', 'CREATE EXTENSION citus');
-	push @nodes, $n;
-}
+my @nodes = citus_cluster();
 my ($coord, $w1, $w2) = @nodes;
-
-$coord->safe_psql(
-	'postgres', sprintf(
-		q{
-SELECT citus_set_coordinator_host('%s', %d);
-SELECT citus_add_node('%s', %d);
-SELECT citus_add_node('%s', %d);
-CREATE EXTENSION eventkit;
-}, $coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port));
 is($w1->safe_psql('postgres', "SELECT count(*) FROM pg_extension WHERE extname = 'eventkit'"),
 	'1', 'CREATE EXTENSION eventkit reached the workers');
-
-sub poll_until
-{
-	my ($check) = @_;
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	while (time() < $deadline)
-	{
-		return 1 if $check->();
-		select(undef, undef, undef, 0.1);
-	}
-	return 0;
-}
-
-sub psql_err
-{
-	my ($node, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', $sql);
-	return $ret == 0 ? '' : $err;
-}
 
 # --- the guards ---------------------------------------------------------
 
@@ -258,17 +209,6 @@ is( $coord->safe_psql(
 
 # --- a rollup on the distributed stream (kept on the coordinator) ---------
 
-my $groupby = q{
-SELECT count(*) FROM (
-  (SELECT bucket, event, count, revenue, top FROM %s
-   EXCEPT
-   SELECT date_trunc('hour', ts), event, count(*), sum((properties->>'revenue')::numeric),
-		  max((properties->>'revenue')::numeric) FROM events GROUP BY 1, 2)
-  UNION ALL
-  (SELECT date_trunc('hour', ts), event, count(*), sum((properties->>'revenue')::numeric),
-		  max((properties->>'revenue')::numeric) FROM events GROUP BY 1, 2
-   EXCEPT
-   SELECT bucket, event, count, revenue, top FROM %s)) d};
 $coord->safe_psql('postgres',
 	q{SELECT eventkit.create_rollup('hourly', 'events', '1 hour', ARRAY['event'],
 		ARRAY['count', 'sum(properties.revenue) AS revenue', 'max(properties.revenue) AS top'])});
@@ -276,10 +216,10 @@ $coord->safe_psql('postgres',
 	q{SELECT eventkit.ingest('events', jsonb_agg(jsonb_build_object('type', 'track',
 		'messageId', 'ru-' || g, 'userId', 'u' || (g % 13), 'event', 'Rollup ' || (g % 3),
 		'properties', jsonb_build_object('revenue', g)))) FROM generate_series(1, 60) g});
-is($coord->safe_psql('postgres', sprintf($groupby, 'hourly_realtime', 'hourly_realtime')),
+is($coord->safe_psql('postgres', rollup_groupby_diff('hourly_realtime', 'events')),
 	'0', 'the rollup\'s realtime view equals GROUP BY over the distributed stream');
 $coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('hourly')});
-is($coord->safe_psql('postgres', sprintf($groupby, 'hourly', 'hourly')),
+is($coord->safe_psql('postgres', rollup_groupby_diff('hourly', 'events')),
 	'0', 'after a refresh the rollup table equals GROUP BY over the distributed stream');
 $coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('hourly')});
 

@@ -26,52 +26,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use EventkitCitus;
 use IPC::Run;
 
-my $pkglibdir = `pg_config --pkglibdir`;
-chomp $pkglibdir;
-plan skip_all => "Citus is not installed ($pkglibdir/citus.so is missing): "
-  . 'the Citus tests are skipped; install it with shared/citus/install-citus.sh'
-  unless -f "$pkglibdir/citus.so";
+citus_skip_unless_installed();
 
-my @nodes;
-for my $name (qw(coordinator worker1 worker2))
-{
-	my $n = PostgreSQL::Test::Cluster->new($name);
-	$n->init;
-	$n->append_conf(
-		'postgresql.conf', q{
-shared_preload_libraries = 'citus,eventkit'
-max_prepared_transactions = 100
-citus.node_conninfo = 'sslmode=disable'
-citus.recover_2pc_interval = '1s'
-citus.shard_count = 8
-citus.max_cached_conns_per_worker = 8
-deadlock_timeout = '100ms'
-eventkit.scheduler_enabled = off
-});
-	$n->append_conf('postgresql.conf', "citus.local_hostname = '" . $n->host . "'\n");
-	$n->start;
-	$n->safe_psql('postgres', 'CREATE EXTENSION citus');
-	push @nodes, $n;
-}
+my @nodes = citus_cluster("citus.max_cached_conns_per_worker = 8\n");
 my ($coord, $w1, $w2) = @nodes;
-
-$coord->safe_psql(
-	'postgres', sprintf(
-		q{
-SELECT citus_set_coordinator_host('%s', %d);
-SELECT citus_add_node('%s', %d);
-SELECT citus_add_node('%s', %d);
-CREATE EXTENSION eventkit;
-}, $coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port));
-
-sub psql_err
-{
-	my ($node, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', $sql);
-	return $ret == 0 ? '' : $err;
-}
 
 # --- the cluster-wide catalog ---------------------------------------------
 
@@ -139,21 +102,7 @@ $coord->safe_psql('postgres',
 
 # the same batches: 1-10 through worker 1, 11-21 through worker 2 (the
 # batches are read from the coordinator: psql on each worker gets them as text)
-sub ingest_on
-{
-	my ($node, $pass, $where) = @_;
-	my $rows = $coord->safe_psql('postgres', "SELECT k || E'\\t' || payload::text FROM batches WHERE $where ORDER BY k");
-	my @out;
-	for my $line (split /\n/, $rows)
-	{
-		my ($k, $payload) = split /\t/, $line, 2;
-		$payload =~ s/'/''/g;
-		my $r = $node->safe_psql('postgres',
-			"SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected) FROM eventkit.ingest('events', '$payload'::jsonb)");
-		push @out, "('" . $node->name . "', $pass, $k, $r)";
-	}
-	$coord->safe_psql('postgres', 'INSERT INTO results VALUES ' . join(', ', @out));
-}
+sub ingest_on { return citus_ingest_on($coord, @_); }
 ingest_on($w1, 1, 'k <= 10');
 ingest_on($w2, 1, 'k > 10');
 is($w1->safe_psql('postgres', q{SELECT stream_id FROM eventkit.streams WHERE relid = 'events'::regclass}),
@@ -270,42 +219,12 @@ SELECT k, jsonb_agg(jsonb_build_object(
   FROM generate_series(1, $nbatches) k, generate_series(40 * k, 40 * k + 99) id
  GROUP BY k;
 });
-my @clients;
-my %out;
-for my $i (0 .. 2)
-{
-	my $node = $nodes[$i];
-	my $script = $node->basedir . '/overlap.sql';
-	open(my $fh, '>', $script) or die;
-	for my $line (split /\n/,
-		$coord->safe_psql('postgres', "SELECT payload FROM overlap WHERE k % 3 = $i ORDER BY k"))
-	{
-		$line =~ s/'/''/g;
-		print $fh "SELECT accepted, duplicates, conflicts FROM eventkit.ingest('events', '$line'::jsonb);\n";
-	}
-	close $fh;
-	$out{$i} = '';
-	push @clients, IPC::Run::start(
-		[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $node->host, '-p', $node->port,
-		  '-d', 'postgres', '-f', $script ],
-		'>', \$out{$i}, '2>', \$out{$i});
-}
-$_->finish for @clients;
-my ($calls, $accepted, $conflicts) = (0, 0, 0);
-for my $i (0 .. 2)
-{
-	for my $line (split /\n/, $out{$i})
-	{
-		next unless $line =~ /^(\d+)\|(\d+)\|(\d+)$/;
-		$calls++;
-		$accepted += $1;
-		$conflicts += $3;
-	}
-}
+my ($calls, $accepted, $conflicts, $other) = citus_clients($coord,
+	map { [ $nodes[$_], "SELECT payload FROM overlap WHERE k % 3 = $_ ORDER BY k" ] } 0 .. 2);
 my $distinct = 40 * ($nbatches - 1) + 100;
 is("$calls|$accepted|$conflicts", "$nbatches|$distinct|0",
 	'concurrent clients on three nodes: every call answered, accepted counts add up to the distinct ids')
-  or diag(join("\n", grep { !/^\d+\|/ } map { split /\n/ } values %out));
+  or diag($other);
 is( $coord->safe_psql(
 		'postgres', q{SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE event = 'Overlap'}),
 	"$distinct|$distinct", 'concurrent clients on three nodes: every id stored exactly once');

@@ -7,16 +7,19 @@
  *	  with the stream, so each shard's dedup state lives on the node that
  *	  holds the shard's events and moves with them (shard moves, rebalance).
  *
- *	  Claims go through the executor, which Citus routes, in the same
- *	  distributed transaction as the write of the stream's rows: one
- *	  multi-row INSERT ... ON CONFLICT DO UPDATE ... RETURNING on the
- *	  distributed table (Citus sends each shard one INSERT of its rows), so
- *	  that one statement claims the new ids and returns every id of the
- *	  batch with its batch id and fingerprint: a row with this batch's id
- *	  is a new claim, any other an id stored before.  A claim held by a
+ *	  Claims are made per node, in the same distributed transaction as the
+ *	  write of the stream's rows (claim_per_node): the ids of the shards
+ *	  this node holds in each local ledger shard directly (the fast path:
+ *	  no Citus executor, no connection), those of each other node's shards
+ *	  with one statement through Citus per node, all in one order (node
+ *	  group, shard id, user key, id) on every node.  Each is a multi-row
+ *	  INSERT ... ON CONFLICT DO UPDATE ... RETURNING (through Citus: one
+ *	  INSERT per shard of that node), so that one statement claims the new
+ *	  ids and returns every id with its batch id and fingerprint: a row
+ *	  with this batch's id is a new claim, any other an id stored before.  A claim held by a
  *	  transaction in flight makes the insert wait on the worker, as on one
- *	  node.  (Batches of more than MAX_VALUES_ROWS ids: INSERT ... SELECT
- *	  ... ON CONFLICT DO NOTHING, then a read of the batch's ids.)  The node-local heap and
+ *	  node.  (A node's run of more than MAX_VALUES_ROWS ids is claimed in
+ *	  consecutive pieces of the same order.)  The node-local heap and
  *	  index calls of dedup.c never touch this table: on the coordinator it
  *	  is a shell without rows.
  *
@@ -45,6 +48,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
@@ -52,6 +56,7 @@
 #include "ledger.h"
 #include "catalog/cluster.h"
 #include "util/citus.h"
+#include "util/citus_shards.h"
 #include "util/spi.h"
 
 #define LEDGER_SCHEMA "eventkit_internal"
@@ -183,16 +188,6 @@ ek_dist_ledger_drop(int32 stream_id)
 	if (OidIsValid(ek_dist_ledger_relid(stream_id)))
 		ek_spi_exec(psprintf("DROP TABLE %s", ek_dist_ledger_qname(stream_id)),
 					SPI_OK_UTILITY);
-}
-
-static Datum
-text_array(char **strs, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * n);
-
-	for (int i = 0; i < n; i++)
-		elems[i] = PointerGetDatum(cstring_to_text(strs[i]));
-	return ek_make_array(elems, NULL, n, TEXTOID);
 }
 
 /* sorting positions by (message id) to find a result row's claim */
@@ -337,6 +332,155 @@ claim_values(const char *q, char **ids, int64 *fps, char **keys, int n, int64 to
 }
 
 /*
+ * Claim the ids at positions pos[0..m-1] with one claim_values statement
+ * on the relation q names (the distributed ledger, or a local shard of it)
+ * and put the answers back at those positions.
+ */
+static void
+claim_subset(const char *q, const int *pos, int m, char **ids, int64 *fps, char **keys,
+			 int64 token, bool *claimed, int64 *stored_fp)
+{
+	char	  **sids = palloc(sizeof(char *) * m);
+	char	  **skeys = palloc(sizeof(char *) * m);
+	int64	   *sfps = palloc(sizeof(int64) * m);
+	int		   *by_id = palloc(sizeof(int) * m);
+	bool	   *found = palloc0(sizeof(bool) * m);
+	bool	   *sclaimed = palloc(sizeof(bool) * m);
+	int64	   *sstored = palloc(sizeof(int64) * m);
+
+	for (int r = 0; r < m; r++)
+	{
+		sids[r] = ids[pos[r]];
+		skeys[r] = keys[pos[r]];
+		sfps[r] = fps[pos[r]];
+		by_id[r] = r;
+		sclaimed[r] = false;
+	}
+	sort_ids = sids;
+	qsort(by_id, m, sizeof(int), compare_pos);
+	sort_ids = NULL;
+	claim_values(q, sids, sfps, skeys, m, token, by_id, found, sclaimed, sstored);
+	for (int r = 0; r < m; r++)
+	{
+		claimed[pos[r]] = sclaimed[r];
+		stored_fp[pos[r]] = sstored[r];
+	}
+}
+
+/* sorting positions by (group, shard id, user key, id): the claims' order */
+static int *sort_group;
+static int64 *sort_shard;
+
+static int
+compare_node_pos(const void *a, const void *b)
+{
+	int			pa = *(const int *) a;
+	int			pb = *(const int *) b;
+
+	if (sort_group[pa] != sort_group[pb])
+		return sort_group[pa] < sort_group[pb] ? -1 : 1;
+	if (sort_shard[pa] != sort_shard[pb])
+		return sort_shard[pa] < sort_shard[pb] ? -1 : 1;
+	return compare_key_pos(a, b);
+}
+
+/* a group after every node's: shards left to Citus to find */
+#define CITUS_ROUTED_GROUP PG_INT32_MAX
+
+/*
+ * The claim, per node: the ids of this node's shards claimed in each
+ * local ledger shard directly (an INSERT ... ON CONFLICT on the shard's
+ * relation, no Citus executor, no connection), the ids of each other
+ * node's shards with one statement through Citus per node.  All in one
+ * order, (node group, shard id, user key, id), on every node, so that two
+ * calls on two nodes claiming the same ids wait for each other instead
+ * of deadlocking.  The shards' placements are read under their metadata
+ * locks (util/citus_shards.h), so a concurrent shard move waits for this
+ * transaction (or this one for the move).
+ */
+static void
+claim_per_node(Oid ledger_relid, const char *q, char **ids, int64 *fps, char **keys,
+			   int n, int64 token, bool *claimed, int64 *stored_fp)
+{
+	EkShardMap *map = ek_citus_shard_map(ledger_relid, "user_key");
+	int		   *shard = palloc(sizeof(int) * n);
+	int		   *group = palloc(sizeof(int) * n);
+	int64	   *shardid = palloc(sizeof(int64) * n);
+	int		   *order = palloc(sizeof(int) * n);
+	bool	   *used = palloc0(sizeof(bool) * Max(map->nshards, 1));
+	int32		local = ek_citus_local_group();
+
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		shard[i] = ek_citus_shard_index(map, keys[i]);
+		if (shard[i] >= 0)
+			used[shard[i]] = true;
+	}
+	ek_citus_shards_place(map, used);
+	for (int i = 0; i < n; i++)
+	{
+		order[i] = i;
+		if (shard[i] < 0 || map->groups[shard[i]] < 0)
+		{
+			group[i] = CITUS_ROUTED_GROUP;
+			shardid[i] = 0;
+		}
+		else
+		{
+			group[i] = map->groups[shard[i]];
+			shardid[i] = map->shardids[shard[i]];
+		}
+	}
+	sort_group = group;
+	sort_shard = shardid;
+	sort_keys = keys;
+	sort_ids = ids;
+	qsort(order, n, sizeof(int), compare_node_pos);
+	sort_group = NULL;
+	sort_shard = NULL;
+	sort_keys = NULL;
+	sort_ids = NULL;
+
+	for (int r = 0; r < n;)
+	{
+		int			g = group[order[r]];
+		int			end = r;
+
+		/*
+		 * The run of one node's ids, or of one local shard's, at most
+		 * MAX_VALUES_ROWS of them: a longer run is claimed in consecutive
+		 * pieces, which keeps the one order
+		 */
+		while (end < n && end - r < MAX_VALUES_ROWS && group[order[end]] == g &&
+			   (g != local || shardid[order[end]] == shardid[order[r]]))
+			end++;
+		if (g == local)
+		{
+			Oid			shard_rel = ek_citus_shard_relid(ledger_relid, shardid[order[r]]);
+
+			if (OidIsValid(shard_rel))
+			{
+				int			nest = NewGUCNestLevel();
+
+				/* Citus refuses writes to a shard by name unless told */
+				(void) set_config_option("citus.enable_manual_changes_to_shards", "on",
+										 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+										 true, 0, false);
+				claim_subset(ek_qualified_relname(shard_rel), order + r, end - r,
+							 ids, fps, keys, token, claimed, stored_fp);
+				AtEOXact_GUC(true, nest);
+				ek_citus_use_2pc();
+				r = end;
+				continue;
+			}
+		}
+		claim_subset(q, order + r, end - r, ids, fps, keys, token, claimed, stored_fp);
+		r = end;
+	}
+}
+
+/*
  * Claim n distinct message ids (ids[i] of user keys[i], fingerprints
  * fps[i]) in the stream's distributed ledger.  On return claimed[i] says
  * whether the id was new (now claimed by this transaction); for the
@@ -347,31 +491,17 @@ void
 ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n,
 					 int64 batch_id, bool *claimed, int64 *stored_fp)
 {
-	char	   *q = ek_dist_ledger_qname(stream_id);
-	int		   *order = palloc(sizeof(int) * n);
-	bool	   *found = palloc0(sizeof(bool) * n);
-	Datum	   *fpd = palloc(sizeof(Datum) * n);
-	Oid			types[4] = {TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8OID};
-	Datum		args[4];
+	Oid			ledger_relid = ek_dist_ledger_relid(stream_id);
 	int64		token;
-	int			rc;
 
-	if (!OidIsValid(ek_dist_ledger_relid(stream_id)))
+	if (!OidIsValid(ledger_relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("stream is distributed but has no distributed dedup ledger"),
 				 errdetail("The stream was distributed with create_distributed_table(), not with eventkit.distribute_stream()."),
 				 errhint("Undistribute it with undistribute_table() and distribute it with eventkit.distribute_stream().")));
-
 	for (int i = 0; i < n; i++)
-	{
-		order[i] = i;
-		fpd[i] = Int64GetDatum(fps[i]);
 		claimed[i] = false;
-	}
-	sort_ids = ids;
-	qsort(order, n, sizeof(int), compare_pos);
-	sort_ids = NULL;
 
 	/*
 	 * The claim's token: the batch id, unique on this node; on a worker
@@ -380,52 +510,6 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 	 * its tokens are its batch ids).
 	 */
 	token = batch_id | ((int64) ek_citus_local_group() << 48);
-	if (n <= MAX_VALUES_ROWS)
-	{
-		claim_values(q, ids, fps, keys, n, token, order, found, claimed, stored_fp);
-		return;
-	}
-
-	args[0] = text_array(ids, n);
-	args[1] = ek_make_array(fpd, NULL, n, INT8OID);
-	args[2] = text_array(keys, n);
-
-	args[3] = Int64GetDatum(token);
-
-	/*
-	 * In one order (user key, then id) so that overlapping batches wait for
-	 * each other on each shard rather than deadlock (the ingest orchestrator
-	 * has Citus visit the shards one after another); Citus's distributed
-	 * deadlock detection cancels one of two batches that still cross.  No
-	 * RETURNING: Citus's INSERT ... SELECT through the coordinator does not
-	 * count returned rows as SPI expects.  The rows read back with this
-	 * batch's id are the ones it claimed.
-	 */
-	rc = SPI_execute_with_args(psprintf("INSERT INTO %s AS l"
-										" (user_key, message_id, fingerprint, batch_id)"
-										" SELECT x.u, x.m, x.f, $4"
-										" FROM ROWS FROM (pg_catalog.unnest($1),"
-										" pg_catalog.unnest($2), pg_catalog.unnest($3))"
-										" AS x(m, f, u)"
-										" ORDER BY x.u, x.m"
-										" ON CONFLICT (user_key, message_id) DO NOTHING",
-										q),
-							   4, types, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "eventkit: distributed ledger claim failed: %s",
-			 SPI_result_code_string(rc));
-
-	/* ours, and those stored before (or meanwhile, by a claim we waited for) */
-	rc = SPI_execute_with_args(psprintf("SELECT l.message_id, l.user_key, l.fingerprint,"
-										" l.batch_id OPERATOR(pg_catalog.=) $4"
-										" FROM %s l"
-										" WHERE l.user_key OPERATOR(pg_catalog.=) ANY ($3)"
-										" AND l.message_id OPERATOR(pg_catalog.=) ANY ($1)",
-										q),
-							   4, types, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: distributed ledger lookup failed: %s",
-			 SPI_result_code_string(rc));
-	/* user_key = ANY and message_id = ANY: pairs of other events too */
-	read_claims(ids, keys, order, n, found, claimed, stored_fp);
+	claim_per_node(ledger_relid, ek_dist_ledger_qname(stream_id), ids, fps, keys, n, token,
+				   claimed, stored_fp);
 }

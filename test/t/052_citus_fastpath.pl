@@ -1,0 +1,265 @@
+
+# Copyright: eventkit authors
+#
+# The per-shard fast path of ingest on Citus: a coordinator that holds
+# shards too (shouldhaveshards) and two workers, so that every node has
+# local and remote shards of the stream.  Checks: ingest on each node
+# claims and writes its own shards directly (no statement reaches a node's
+# own shards through Citus: log_statement on a worker) and the others
+# through Citus; the counts equal one node's; re-sends through any node are
+# duplicates; rows are in the shard tables, none in the shells; concurrent
+# clients on two nodes with overlapping ids store each id once; after a
+# shard move a re-send through every node stores nothing new, and new ids
+# land on the shard's new node; a rollup of a stream ingested on the
+# coordinator (local and remote shards) equals GROUP BY.
+#
+# Skipped when Citus is not installed (shared/citus/install-citus.sh).
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use FindBin;
+use lib $FindBin::RealBin;
+use EventkitCitus;
+
+citus_skip_unless_installed();
+
+my @nodes = citus_cluster("citus.max_cached_conns_per_worker = 8\n");
+my ($coord, $w1, $w2) = @nodes;
+
+# the coordinator holds shards too: every node has local and remote shards
+$coord->safe_psql('postgres', sprintf(q{SELECT citus_set_node_property('%s', %d, 'shouldhaveshards', true)},
+		$coord->host, $coord->port));
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_stream('events', key_partitions => 0);
+SELECT eventkit.create_stream('events_local', key_partitions => 0);
+SELECT eventkit.distribute_stream('events', 8);
+});
+my $sid = $coord->safe_psql('postgres',
+	q{SELECT stream_id FROM eventkit.streams WHERE relid = 'events'::regclass});
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT count(DISTINCT p.groupid) FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid)
+ WHERE s.logicalrelid = 'events'::regclass}),
+	'3', 'the stream\'s shards are on all three nodes');
+
+# SDK-style batches: ~5% re-sent from the batch before, a few conflicts
+$coord->safe_psql(
+	'postgres', q{
+CREATE TABLE batches AS
+SELECT k, jsonb_build_object('batch', jsonb_agg(jsonb_build_object(
+			'type', 'track', 'messageId', 'm-' || id,
+			'userId', 'u' || (id % 41), 'anonymousId', 'a' || (id % 53),
+			'event', 'Order Completed',
+			'properties', jsonb_build_object('id', id, 'revenue', id % 97),
+			'timestamp', to_char(now() - (id % 40) * interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+			ORDER BY id)) AS payload
+  FROM generate_series(1, 15) k,
+	   LATERAL (SELECT g AS id FROM generate_series(100 * k, 100 * k + 99) g
+				UNION ALL SELECT g FROM generate_series(100 * k - 5, 100 * k - 1) g WHERE k > 1) ids
+ GROUP BY k;
+INSERT INTO batches
+SELECT 16, jsonb_build_object('batch', jsonb_agg(jsonb_build_object('type', 'track', 'messageId', 'm-' || id,
+		'userId', 'u' || (id % 41), 'event', 'Order Completed',
+		'properties', jsonb_build_object('id', id, 'revenue', -1)) ORDER BY id))
+  FROM generate_series(101, 107) id;
+CREATE TABLE results (node text, pass int, k int, accepted bigint, duplicates bigint,
+					  conflicts bigint, quarantined bigint, rejected bigint);
+SELECT count(*) FROM generate_series(0, 41) h, LATERAL eventkit.ingest('events', jsonb_build_object('type', 'track',
+		'messageId', 'warm-' || h, 'userId', 'warm', 'event', 'Warm',
+		'timestamp', now() - h * interval '1 hour')) r;
+INSERT INTO results SELECT 'local', 1, k, r.* FROM batches, LATERAL eventkit.ingest('events_local', payload) r ORDER BY k;
+});
+
+sub ingest_on { return citus_ingest_on($coord, @_); }
+
+# --- first pass: batches 1-5 on the coordinator, 6-10 on worker 1, 11-16 on worker 2
+# (worker 1 logs every statement it receives meanwhile)
+$w1->safe_psql('postgres', q{ALTER SYSTEM SET log_statement = 'all'; SELECT pg_reload_conf()});
+$w1->poll_query_until('postgres', q{SELECT current_setting('log_statement') = 'all'});
+my $w1_log = -s $w1->logfile;
+ingest_on($coord, 1, 'k <= 5');
+ingest_on($w1, 1, 'k BETWEEN 6 AND 10');
+ingest_on($w2, 1, 'k > 10');
+$w1->safe_psql('postgres', q{ALTER SYSTEM RESET log_statement; SELECT pg_reload_conf()});
+my $log = slurp_file($w1->logfile, $w1_log);
+my $own = $w1->safe_psql(
+	'postgres', qq{
+SELECT string_agg(s.shardid::text, ',') FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid)
+ WHERE s.logicalrelid = 'eventkit_internal.dist_ledger_$sid'::regclass
+   AND p.groupid = (SELECT groupid FROM pg_dist_local_group)});
+ok(length($own) > 0, 'worker 1 holds ledger shards');
+# Citus's connections name their origin: application_name "citus_internal
+# gpid=N", N = the origin's node id * 10^10 + its pid
+my $w1_node = $coord->safe_psql('postgres', sprintf(q{SELECT nodeid FROM pg_dist_node WHERE nodeport = %d}, $w1->port));
+my (%from_node, $claims);
+while ($log =~ /citus_internal gpid=(\d+)[^\n]*(?:statement|execute [^:\n]*): INSERT INTO eventkit_internal\.dist_ledger_${sid}_\d+/g)
+{
+	$from_node{int($1 / 10000000000)}++;
+	$claims++;
+}
+ok($claims, 'the other nodes\' calls claimed in worker 1\'s ledger shards through Citus')
+  or diag($log);
+ok(!$from_node{$w1_node},
+	'worker 1\'s own calls claimed in its own ledger shards directly, not through a connection to itself')
+  or diag(explain \%from_node);
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT count(*) FROM (
+  SELECT k, accepted, duplicates, conflicts, quarantined, rejected FROM results WHERE pass = 1 AND node <> 'local'
+  EXCEPT
+  SELECT k, accepted, duplicates, conflicts, quarantined, rejected FROM results WHERE node = 'local') d}),
+	'0', 'each batch counts as on one node, through any node');
+is( $coord->safe_psql(
+		'postgres', q{SELECT sum(accepted) || '|' || sum(duplicates) || '|' || sum(conflicts) FROM results WHERE pass = 1 AND node <> 'local'}),
+	'1500|70|7', '1500 ids accepted, 70 in-batch re-sends, 7 conflicts');
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT (SELECT count(*) || ':' || count(DISTINCT message_id) || ':' || sum((properties->>'revenue')::int) FROM events WHERE event <> 'Warm')
+	 = (SELECT count(*) || ':' || count(DISTINCT message_id) || ':' || sum((properties->>'revenue')::int) FROM events_local)}),
+	't', 'the distributed stream holds the same events as one node');
+
+# rows are in the shard tables, none in the shells
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM ONLY events}), '0',
+	'nothing in the coordinator\'s shell table (ONLY events)');
+for my $n ($coord, $w1, $w2)
+{
+	is( $n->safe_psql(
+			'postgres', q{
+SELECT coalesce(sum(pg_relation_size(inhrelid)), 0) + pg_relation_size('events')
+  FROM pg_inherits WHERE inhparent = 'events'::regclass}),
+		'0', 'nothing written into the shell tables on ' . $n->name);
+}
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT sum(result::bigint) FROM run_command_on_shards('events', 'SELECT count(*) FROM %s')}),
+	$coord->safe_psql('postgres', q{SELECT count(*) FROM events}),
+	'the shard tables hold every row of the stream');
+is( $coord->safe_psql(
+		'postgres', qq{
+SELECT sum(result::bigint) FROM run_command_on_shards('eventkit_internal.dist_ledger_$sid', 'SELECT count(*) FROM %s')}),
+	$coord->safe_psql('postgres', q{SELECT count(*) FROM events}),
+	'the ledger shards hold one id per stored row');
+
+# --- re-sends through any node --------------------------------------------------
+ingest_on($w2, 2, 'k <= 8');
+ingest_on($coord, 2, 'k > 8');
+ingest_on($w1, 3, 'k <= 16');
+is( $coord->safe_psql(
+		'postgres', q{SELECT string_agg(pass || ':' || a || ':' || d, ',' ORDER BY pass) FROM (
+  SELECT pass, sum(accepted) a, sum(duplicates) + sum(conflicts) d FROM results WHERE pass IN (2, 3) GROUP BY pass) s}),
+	'2:0:1577,3:0:1577', 're-sent through other nodes: nothing new is stored');
+
+# --- concurrent clients on two nodes, overlapping ids ----------------------------
+my $nbatches = 20;
+$coord->safe_psql(
+	'postgres', qq{
+CREATE TABLE overlap AS
+SELECT k, jsonb_agg(jsonb_build_object(
+			'type', 'track', 'messageId', 'ov-' || id, 'userId', 'u' || (id % 29),
+			'event', 'Overlap', 'properties', jsonb_build_object('id', id))
+			ORDER BY hashint4(id * 31 + k))::text AS payload
+  FROM generate_series(1, $nbatches) k, generate_series(40 * k, 40 * k + 99) id
+ GROUP BY k;
+});
+# both clients send every batch, in two orders
+my ($calls, $accepted, $conflicts, $other) = citus_clients($coord,
+	[ $w1, 'SELECT payload FROM overlap ORDER BY k' ],
+	[ $w2, 'SELECT payload FROM overlap ORDER BY k DESC' ]);
+my $distinct = 40 * ($nbatches - 1) + 100;
+is("$calls|$accepted|$conflicts", (2 * $nbatches) . "|$distinct|0",
+	'concurrent clients on two workers: every call answered, accepted counts add up to the distinct ids')
+  or diag($other);
+is( $coord->safe_psql(
+		'postgres', q{SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE event = 'Overlap'}),
+	"$distinct|$distinct", 'concurrent clients on two workers: every id stored exactly once');
+
+# --- a shard move, then re-sends through every node -------------------------------
+my ($shard, $from, $to) = split /\|/, $coord->safe_psql(
+	'postgres', sprintf(q{
+SELECT s.shardid, n.nodeport, %d
+  FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
+ WHERE s.logicalrelid = 'events'::regclass AND n.nodeport = %d
+ ORDER BY s.shardid LIMIT 1}, $w2->port, $w1->port));
+$coord->safe_psql(
+	'postgres', sprintf(
+		q{SELECT citus_move_shard_placement(%d, '%s', %d, '%s', %d, shard_transfer_mode => 'block_writes')},
+		$shard, $w1->host, $from, $w1->host, $to));
+is( $coord->safe_psql(
+		'postgres', qq{SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+						WHERE p.shardid = $shard}),
+	$to, 'a shard of worker 1 moved to worker 2');
+ingest_on($w1, 4, 'k <= 5');
+ingest_on($w2, 4, 'k BETWEEN 6 AND 10');
+ingest_on($coord, 4, 'k > 10');
+is( $coord->safe_psql(
+		'postgres', q{SELECT sum(accepted) || '|' || sum(duplicates) + sum(conflicts) FROM results WHERE pass = 4}),
+	'0|1577', 'after the move a re-send through every node stores nothing new');
+# new ids after the move: those of the moved shard are on worker 2 now
+is( $w1->safe_psql(
+		'postgres', q{
+SELECT accepted FROM eventkit.ingest('events', (SELECT jsonb_agg(jsonb_build_object('type', 'track',
+		'messageId', 'post-' || g, 'userId', 'p' || g, 'event', 'Post')) FROM generate_series(1, 200) g))}),
+	'200', 'new ids after the move, through worker 1: all stored');
+is( $coord->safe_psql(
+		'postgres', qq{
+SELECT count(*) FROM events e WHERE event = 'Post'
+   AND get_shard_id_for_distribution_column('events', e.user_key) = $shard}),
+	$w2->safe_psql('postgres', qq{SELECT count(*) FROM events_$shard WHERE event = 'Post'}),
+	'the moved shard\'s new rows are in its table on worker 2');
+cmp_ok($w2->safe_psql('postgres', qq{SELECT count(*) FROM events_$shard WHERE event = 'Post'}),
+	'>', 0, '... some of them');
+is( $coord->safe_psql(
+		'postgres', q{SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE event = 'Post'}),
+	'200|200', '... and each once');
+is( $w1->safe_psql(
+		'postgres', q{
+SELECT accepted || '|' || duplicates FROM eventkit.ingest('events', (SELECT jsonb_agg(jsonb_build_object('type', 'track',
+		'messageId', 'post-' || g, 'userId', 'p' || g, 'event', 'Post')) FROM generate_series(1, 200) g))}),
+	'0|200', 'and re-sent, they are duplicates');
+
+# --- more than 16,000 ids for one node: claimed in pieces of one order --------
+$coord->safe_psql('postgres',
+	q{SELECT eventkit.alter_stream('events', max_batch_items => 20000, max_batch_bytes => 16777216)});
+my $bigkey = $coord->safe_psql(
+	'postgres', sprintf(q{
+SELECT k FROM (SELECT g, 'big-' || g AS k FROM generate_series(1, 100) g) s
+ WHERE (SELECT p.groupid FROM pg_dist_placement p
+		 WHERE p.shardid = get_shard_id_for_distribution_column('events', s.k))
+	 = (SELECT groupid FROM pg_dist_node WHERE nodeport = %d)
+ ORDER BY g LIMIT 1}, $w2->port));
+my $big = qq{
+SELECT accepted || '|' || duplicates FROM eventkit.ingest('events', (SELECT jsonb_agg(jsonb_build_object('type', 'track',
+		'messageId', 'big-' || g, 'userId', '$bigkey', 'event', 'Big')) FROM generate_series(1, 17000) g))};
+is($w1->safe_psql('postgres', $big), '17000|0',
+	'17,000 new ids of a shard of worker 2, through worker 1: all stored');
+is($w1->safe_psql('postgres', $big), '0|17000', '... and re-sent, all duplicates');
+is($coord->safe_psql('postgres', q{SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE event = 'Big'}),
+	'17000|17000', '... each stored once');
+
+# --- a rollup, ingest on the coordinator (local and remote shards) -----------
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_stream('rolled', key_partitions => 0);
+SELECT eventkit.distribute_stream('rolled', 8);
+SELECT eventkit.create_rollup('rolled_hourly', 'rolled', '1 hour', ARRAY['event'],
+		ARRAY['count', 'sum(properties.revenue) AS revenue', 'max(properties.revenue) AS top']);
+SELECT count(*) FROM generate_series(0, 41) h, LATERAL eventkit.ingest('rolled', jsonb_build_object('type', 'track',
+		'messageId', 'warm-' || h, 'userId', 'warm', 'event', 'Warm',
+		'timestamp', now() - h * interval '1 hour')) r;
+SELECT count(*) FROM batches, LATERAL eventkit.ingest('rolled', payload) r;
+SELECT eventkit.refresh_rollup('rolled_hourly');
+SELECT count(*) FROM batches, LATERAL eventkit.ingest('rolled', payload) r WHERE k <= 3;
+});
+is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly_realtime', 'rolled')),
+	'0', 'a rollup of a stream ingested on the coordinator (local and remote shards): realtime equals GROUP BY');
+$coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('rolled_hourly')});
+is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly', 'rolled')),
+	'0', '... and after a refresh the rollup table equals GROUP BY');
+
+done_testing();

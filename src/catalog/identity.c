@@ -54,21 +54,42 @@
 #include "util/owner.h"
 #include "util/spi.h"
 
+/*
+ * A set's rows: its members (id <> canonical_id: identity_links_canonical is
+ * partial since 1.8, and leaves out the canonical rows) and its canonical
+ * id's own row (by the primary key).  Every statement below that reads a
+ * set by its canonical id asks for the two apart, so that each reads an
+ * index: "canonical_id = $x" alone would read every row of the stream.
+ */
 static EkStatement set_size = {
-	.sql = "SELECT pg_catalog.count(*) FROM eventkit.identity_links"
+	.sql = "SELECT (SELECT pg_catalog.count(*) FROM eventkit.identity_links"
 	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
-	" AND canonical_id OPERATOR(pg_catalog.=) $2",
+	" AND canonical_id OPERATOR(pg_catalog.=) $2"
+	" AND id OPERATOR(pg_catalog.<>) canonical_id)"
+	" OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM eventkit.identity_links"
+	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
+	" AND id OPERATOR(pg_catalog.=) $2"
+	" AND canonical_id OPERATOR(pg_catalog.=) $2)",
 	.nargs = 2,.argtypes = {INT4OID, TEXTOID},.expected = SPI_OK_SELECT,
 	.flags = EK_STMT_READ_ONLY | EK_STMT_LATEST_SNAPSHOT | EK_STMT_ONE_ROW
 };
 
-static EkStatement repoint = {
-	.sql = "UPDATE eventkit.identity_links l SET canonical_id = x.n"
-	" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS x(o, n)"
-	" WHERE l.stream_id OPERATOR(pg_catalog.=) $1"
-	" AND l.canonical_id OPERATOR(pg_catalog.=) x.o",
-	.nargs = 3,.argtypes = {INT4OID, TEXTARRAYOID, TEXTARRAYOID},
-	.expected = SPI_OK_UPDATE
+/* the members of the losing sets, then the losing canonical ids' own rows */
+static EkStatement repoint[] = {
+	{.sql = "UPDATE eventkit.identity_links l SET canonical_id = x.n"
+		" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS x(o, n)"
+		" WHERE l.stream_id OPERATOR(pg_catalog.=) $1"
+		" AND l.canonical_id OPERATOR(pg_catalog.=) x.o"
+		" AND l.id OPERATOR(pg_catalog.<>) l.canonical_id",
+		.nargs = 3,.argtypes = {INT4OID, TEXTARRAYOID, TEXTARRAYOID},
+	.expected = SPI_OK_UPDATE},
+	{.sql = "UPDATE eventkit.identity_links l SET canonical_id = x.n"
+		" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS x(o, n)"
+		" WHERE l.stream_id OPERATOR(pg_catalog.=) $1"
+		" AND l.id OPERATOR(pg_catalog.=) x.o"
+		" AND l.canonical_id OPERATOR(pg_catalog.=) x.o",
+		.nargs = 3,.argtypes = {INT4OID, TEXTARRAYOID, TEXTARRAYOID},
+	.expected = SPI_OK_UPDATE},
 };
 
 /*
@@ -100,9 +121,14 @@ static EkStatement resolve = {
 };
 
 static EkStatement members = {
-	.sql = "SELECT id FROM eventkit.identity_links"
+	.sql = "SELECT m.id FROM (SELECT id FROM eventkit.identity_links"
 	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
-	" AND canonical_id OPERATOR(pg_catalog.=) $2 ORDER BY id",
+	" AND canonical_id OPERATOR(pg_catalog.=) $2"
+	" AND id OPERATOR(pg_catalog.<>) canonical_id"
+	" UNION ALL SELECT id FROM eventkit.identity_links"
+	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
+	" AND id OPERATOR(pg_catalog.=) $2"
+	" AND canonical_id OPERATOR(pg_catalog.=) $2) m ORDER BY m.id",
 	.nargs = 2,.argtypes = {INT4OID, TEXTOID},.expected = SPI_OK_SELECT,
 	.flags = EK_STMT_READ_ONLY
 };
@@ -111,7 +137,8 @@ static EkStatement forget_links = {
 	.sql = "DELETE FROM eventkit.identity_links"
 	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
 	" AND (id OPERATOR(pg_catalog.=) ANY ($2)"
-	" OR canonical_id OPERATOR(pg_catalog.=) ANY ($2))",
+	" OR (canonical_id OPERATOR(pg_catalog.=) ANY ($2)"
+	" AND id OPERATOR(pg_catalog.<>) canonical_id))",
 	.nargs = 2,.argtypes = {INT4OID, TEXTARRAYOID},.expected = SPI_OK_DELETE
 };
 
@@ -303,7 +330,8 @@ ek_identity_links_repoint(int32 stream_id, Datum olds, Datum news)
 {
 	Datum		args[3] = {Int32GetDatum(stream_id), olds, news};
 
-	ek_stmt_run(&repoint, args, NULL);
+	for (int i = 0; i < lengthof(repoint); i++)
+		ek_stmt_run(&repoint[i], args, NULL);
 }
 
 /*
@@ -492,7 +520,10 @@ ek_identity_members(int32 stream_id, const char *canonical_id)
 	return out;
 }
 
-/* Remove the rows of the ids (text[]) and of the ids resolving to them. */
+/*
+ * Remove the rows of the ids (text[]) and of the ids resolving to them (a
+ * canonical id's own row is among the former).
+ */
 int64
 ek_identity_links_forget(int32 stream_id, Datum ids)
 {

@@ -2204,6 +2204,10 @@ COMMENT ON FUNCTION eventkit.create_event_views(regclass, name) IS
 -- equality, which is all identity needs, every deterministic collation
 -- agrees, and a comparison with a column of the database's default
 -- collation takes "C" (a non-default implicit collation wins).
+-- identity_links_canonical (a set's members, by canonical id) is partial
+-- since 1.8: a canonical id's own row (about half the rows) is found by
+-- the primary key, so every reader of a set asks for the members with
+-- id <> canonical_id and for the canonical row by id (catalog/identity.c).
 CREATE TABLE eventkit.identity_links (
 	stream_id integer NOT NULL,		-- eventkit.streams (no foreign key: see the top)
 	id text COLLATE "C" NOT NULL,
@@ -2212,7 +2216,8 @@ CREATE TABLE eventkit.identity_links (
 	last_seen timestamptz NOT NULL,
 	CONSTRAINT identity_links_pkey PRIMARY KEY (stream_id, id)
 );
-CREATE INDEX identity_links_canonical ON eventkit.identity_links (stream_id, canonical_id);
+CREATE INDEX identity_links_canonical ON eventkit.identity_links (stream_id, canonical_id)
+	WHERE id OPERATOR(pg_catalog.<>) canonical_id;
 SELECT pg_catalog.pg_extension_config_dump('eventkit.identity_links', '');
 REVOKE ALL ON TABLE eventkit.identity_links FROM PUBLIC;
 

@@ -8,8 +8,9 @@
  *	  linked (anonymousId with userId, alias previousId to userId) has one
  *	  row naming its canonical user, the canonical user included (its row
  *	  names itself).  The identity stage (pipeline/identity.c) reads the
- *	  rows of a batch's ids with one probe of the primary key per id (no
- *	  SQL), and
+ *	  rows of a batch's ids without SQL: at the heap tuple where it last
+ *	  saw an id's row when that is still the row's live version, else with
+ *	  one probe of the primary key, and
  *	  writes a batch's changes in three steps: its changed ids (updated in
  *	  place, in C), the sets a merge re-points (SQL), its new ids (inserted
  *	  in C).
@@ -35,6 +36,7 @@
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -52,21 +54,42 @@
 #include "util/owner.h"
 #include "util/spi.h"
 
+/*
+ * A set's rows: its members (id <> canonical_id: identity_links_canonical is
+ * partial since 1.8, and leaves out the canonical rows) and its canonical
+ * id's own row (by the primary key).  Every statement below that reads a
+ * set by its canonical id asks for the two apart, so that each reads an
+ * index: "canonical_id = $x" alone would read every row of the stream.
+ */
 static EkStatement set_size = {
-	.sql = "SELECT pg_catalog.count(*) FROM eventkit.identity_links"
+	.sql = "SELECT (SELECT pg_catalog.count(*) FROM eventkit.identity_links"
 	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
-	" AND canonical_id OPERATOR(pg_catalog.=) $2",
+	" AND canonical_id OPERATOR(pg_catalog.=) $2"
+	" AND id OPERATOR(pg_catalog.<>) canonical_id)"
+	" OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM eventkit.identity_links"
+	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
+	" AND id OPERATOR(pg_catalog.=) $2"
+	" AND canonical_id OPERATOR(pg_catalog.=) $2)",
 	.nargs = 2,.argtypes = {INT4OID, TEXTOID},.expected = SPI_OK_SELECT,
 	.flags = EK_STMT_READ_ONLY | EK_STMT_LATEST_SNAPSHOT | EK_STMT_ONE_ROW
 };
 
-static EkStatement repoint = {
-	.sql = "UPDATE eventkit.identity_links l SET canonical_id = x.n"
-	" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS x(o, n)"
-	" WHERE l.stream_id OPERATOR(pg_catalog.=) $1"
-	" AND l.canonical_id OPERATOR(pg_catalog.=) x.o",
-	.nargs = 3,.argtypes = {INT4OID, TEXTARRAYOID, TEXTARRAYOID},
-	.expected = SPI_OK_UPDATE
+/* the members of the losing sets, then the losing canonical ids' own rows */
+static EkStatement repoint[] = {
+	{.sql = "UPDATE eventkit.identity_links l SET canonical_id = x.n"
+		" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS x(o, n)"
+		" WHERE l.stream_id OPERATOR(pg_catalog.=) $1"
+		" AND l.canonical_id OPERATOR(pg_catalog.=) x.o"
+		" AND l.id OPERATOR(pg_catalog.<>) l.canonical_id",
+		.nargs = 3,.argtypes = {INT4OID, TEXTARRAYOID, TEXTARRAYOID},
+	.expected = SPI_OK_UPDATE},
+	{.sql = "UPDATE eventkit.identity_links l SET canonical_id = x.n"
+		" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS x(o, n)"
+		" WHERE l.stream_id OPERATOR(pg_catalog.=) $1"
+		" AND l.id OPERATOR(pg_catalog.=) x.o"
+		" AND l.canonical_id OPERATOR(pg_catalog.=) x.o",
+		.nargs = 3,.argtypes = {INT4OID, TEXTARRAYOID, TEXTARRAYOID},
+	.expected = SPI_OK_UPDATE},
 };
 
 /*
@@ -98,9 +121,14 @@ static EkStatement resolve = {
 };
 
 static EkStatement members = {
-	.sql = "SELECT id FROM eventkit.identity_links"
+	.sql = "SELECT m.id FROM (SELECT id FROM eventkit.identity_links"
 	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
-	" AND canonical_id OPERATOR(pg_catalog.=) $2 ORDER BY id",
+	" AND canonical_id OPERATOR(pg_catalog.=) $2"
+	" AND id OPERATOR(pg_catalog.<>) canonical_id"
+	" UNION ALL SELECT id FROM eventkit.identity_links"
+	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
+	" AND id OPERATOR(pg_catalog.=) $2"
+	" AND canonical_id OPERATOR(pg_catalog.=) $2) m ORDER BY m.id",
 	.nargs = 2,.argtypes = {INT4OID, TEXTOID},.expected = SPI_OK_SELECT,
 	.flags = EK_STMT_READ_ONLY
 };
@@ -109,7 +137,8 @@ static EkStatement forget_links = {
 	.sql = "DELETE FROM eventkit.identity_links"
 	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
 	" AND (id OPERATOR(pg_catalog.=) ANY ($2)"
-	" OR canonical_id OPERATOR(pg_catalog.=) ANY ($2))",
+	" OR (canonical_id OPERATOR(pg_catalog.=) ANY ($2)"
+	" AND id OPERATOR(pg_catalog.<>) canonical_id))",
 	.nargs = 2,.argtypes = {INT4OID, TEXTARRAYOID},.expected = SPI_OK_DELETE
 };
 
@@ -174,42 +203,98 @@ text_value(uint64 row, int col)
 #define LINK_LAST_SEEN	5
 
 /*
+ * Is the tuple at *tid (a hint: where this backend last saw the row of id)
+ * the version of that row the snapshot sees?  Into slot if so.  A tuple
+ * there that the snapshot does not see (updated, deleted, or written by a
+ * transaction that aborted), an unused or redirected line pointer, another
+ * row (the table rewritten by VACUUM FULL or CLUSTER), or a block past the
+ * table's end (nblocks) all say no: the caller probes the primary key.
+ * The snapshot sees at most one version of a key (the primary key), so a
+ * yes is the row the probe would find.  No pruning (heap_fetch), unlike an
+ * index fetch.
+ */
+static bool
+fetch_hinted(Relation rel, BlockNumber nblocks, ItemPointer tid, Snapshot snapshot,
+			 TupleTableSlot *slot, int32 stream_id, const char *id)
+{
+	ItemPointerData t = *tid;
+	text	   *stored;
+	size_t		len = strlen(id);
+
+	if (!ItemPointerIsValid(&t) || ItemPointerGetBlockNumber(&t) >= nblocks)
+		return false;
+	if (!table_tuple_fetch_row_version(rel, &t, snapshot, slot))
+		return false;
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[LINK_STREAM_ID - 1] || slot->tts_isnull[LINK_ID - 1] ||
+		DatumGetInt32(slot->tts_values[LINK_STREAM_ID - 1]) != stream_id)
+		return false;
+	stored = DatumGetTextPP(slot->tts_values[LINK_ID - 1]);
+	return VARSIZE_ANY_EXHDR(stored) == len &&
+		memcmp(VARDATA_ANY(stored), id, len) == 0;
+}
+
+/*
  * The rows of the nids ids, into *links (palloc'd in the caller's
  * context); returns how many.  Read with the latest snapshot (after the
  * identity lock: what its previous holder committed; and this
- * transaction's own earlier batches), one probe of the primary key per id,
- * without SQL: the read every batch with links makes.
+ * transaction's own earlier batches), without SQL: the read every batch
+ * with links makes.  hints (NULL, or one per id; an invalid one: none)
+ * are where the caller last saw each id's row (its cache of known links):
+ * a row still there, and the version the snapshot sees, is read from the
+ * heap at once (fetch_hinted); every other id costs one probe of the
+ * primary key.
  */
 int
-ek_identity_links_read(int32 stream_id, const char **ids, int nids, IdentityLink **links)
+ek_identity_links_read(int32 stream_id, const char **ids, int nids,
+					   const ItemPointerData *hints, IdentityLink **links)
 {
 	Relation	rel;
-	Relation	idx;
+	Relation	idx = NULL;
 	Snapshot	snapshot;
-	IndexScanDesc scan;
+	IndexScanDesc scan = NULL;
 	TupleTableSlot *slot;
 	ScanKeyData key[2];
+	BlockNumber nblocks = InvalidBlockNumber;
 	int			n = 0;
 
 	*links = palloc(sizeof(IdentityLink) * Max(nids, 1));
 	CommandCounterIncrement();
 	rel = table_open(ek_catalog_relid("identity_links"), AccessShareLock);
-	idx = index_open(get_relname_relid("identity_links_pkey", RelationGetNamespace(rel)),
-					 AccessShareLock);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, snapshot, 2, 0);
 	for (int i = 0; i < nids; i++)
 	{
+		bool		hit = false;
+
 		CHECK_FOR_INTERRUPTS();
-		ScanKeyEntryInitialize(&key[0], 0, 1, BTEqualStrategyNumber, INT4OID,
-							   idx->rd_indcollation[0], F_INT4EQ, Int32GetDatum(stream_id));
-		ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, TEXTOID,
-							   idx->rd_indcollation[1], F_TEXTEQ, CStringGetTextDatum(ids[i]));
-		index_rescan(scan, key, 2, NULL, 0);
-		if (!index_getnext_slot(scan, ForwardScanDirection, slot))
-			continue;
-		slot_getallattrs(slot);
+		if (hints != NULL && ItemPointerIsValid(&hints[i]))
+		{
+			if (nblocks == InvalidBlockNumber)
+				nblocks = RelationGetNumberOfBlocks(rel);
+			hit = fetch_hinted(rel, nblocks, (ItemPointer) &hints[i], snapshot,
+							   slot, stream_id, ids[i]);
+		}
+		if (!hit)
+		{
+			if (scan == NULL)
+			{
+				idx = index_open(get_relname_relid("identity_links_pkey",
+												   RelationGetNamespace(rel)),
+								 AccessShareLock);
+				scan = index_beginscan(rel, idx, snapshot, 2, 0);
+			}
+			ScanKeyEntryInitialize(&key[0], 0, 1, BTEqualStrategyNumber, INT4OID,
+								   idx->rd_indcollation[0], F_INT4EQ,
+								   Int32GetDatum(stream_id));
+			ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, TEXTOID,
+								   idx->rd_indcollation[1], F_TEXTEQ,
+								   CStringGetTextDatum(ids[i]));
+			index_rescan(scan, key, 2, NULL, 0);
+			if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+				continue;
+			slot_getallattrs(slot);
+		}
 		(*links)[n].id = pstrdup(ids[i]);
 		(*links)[n].canonical_id = TextDatumGetCString(slot->tts_values[LINK_CANONICAL - 1]);
 		(*links)[n].first_seen = DatumGetTimestampTz(slot->tts_values[LINK_FIRST_SEEN - 1]);
@@ -217,10 +302,13 @@ ek_identity_links_read(int32 stream_id, const char **ids, int nids, IdentityLink
 		(*links)[n].tid = slot->tts_tid;
 		n++;
 	}
-	index_endscan(scan);
+	if (scan != NULL)
+	{
+		index_endscan(scan);
+		index_close(idx, NoLock);
+	}
 	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snapshot);
-	index_close(idx, NoLock);
 	table_close(rel, NoLock);
 	return n;
 }
@@ -242,7 +330,8 @@ ek_identity_links_repoint(int32 stream_id, Datum olds, Datum news)
 {
 	Datum		args[3] = {Int32GetDatum(stream_id), olds, news};
 
-	ek_stmt_run(&repoint, args, NULL);
+	for (int i = 0; i < lengthof(repoint); i++)
+		ek_stmt_run(&repoint[i], args, NULL);
 }
 
 /*
@@ -295,7 +384,8 @@ store_link_row(TupleTableSlot *slot, int32 stream_id, const IdentityLink *row)
  * its tid any more all the same (updated or deleted by hand meanwhile,
  * outside the contract) is not updated and moved to the front of rows:
  * returns how many, for the caller to write through the upsert, which
- * waits for and re-checks the row.  Caller: holds the identity lock.
+ * waits for and re-checks the row.  The others' tid is set to their new
+ * version's.  Caller: holds the identity lock.
  */
 int
 ek_identity_links_update_in_place(int32 stream_id, IdentityLink *rows, int n)
@@ -336,6 +426,7 @@ ek_identity_links_update_in_place(int32 stream_id, IdentityLink *rows, int n)
 			rows[nleft++] = left;
 			continue;
 		}
+		rows[i].tid = slot->tts_tid;	/* the new version */
 		/* no range table here: index entries as for an insert */
 		if (ek_update_needs_indexes(update_indexes))
 			list_free(ek_insert_index_tuples(rri, slot, estate));
@@ -357,10 +448,10 @@ ek_identity_links_update_in_place(int32 stream_id, IdentityLink *rows, int n)
  * row that is not absent after all raises unique_violation as the INSERT
  * did.  Caller: the catalog's owner or superuser rights are not needed,
  * this writes the table directly (no triggers or policies of its own for
- * INSERT).
+ * INSERT).  Sets each row's tid to where it was inserted.
  */
 void
-ek_identity_links_insert(int32 stream_id, const IdentityLink *rows, int n)
+ek_identity_links_insert(int32 stream_id, IdentityLink *rows, int n)
 {
 	Relation	rel;
 	EState	   *estate;
@@ -398,6 +489,7 @@ ek_identity_links_insert(int32 stream_id, const IdentityLink *rows, int n)
 	for (int i = 0; i < n; i++)
 	{
 		list_free(ek_insert_index_tuples(rri, slots[i], estate));
+		rows[i].tid = slots[i]->tts_tid;
 		ExecDropSingleTupleTableSlot(slots[i]);
 	}
 	ExecCloseIndices(rri);
@@ -429,7 +521,10 @@ ek_identity_members(int32 stream_id, const char *canonical_id)
 	return out;
 }
 
-/* Remove the rows of the ids (text[]) and of the ids resolving to them. */
+/*
+ * Remove the rows of the ids (text[]) and of the ids resolving to them (a
+ * canonical id's own row is among the former).
+ */
 int64
 ek_identity_links_forget(int32 stream_id, Datum ids)
 {

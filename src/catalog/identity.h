@@ -25,7 +25,8 @@ typedef struct IdentityLink
 	char	   *canonical_id;
 	TimestampTz first_seen;
 	TimestampTz last_seen;
-	ItemPointerData tid;		/* where ek_identity_links_read found it */
+	ItemPointerData tid;		/* where ek_identity_links_read found it, or
+								 * where it was written */
 } IdentityLink;
 
 /* What one forget_user call erased (a row of eventkit.erasures). */
@@ -44,13 +45,13 @@ typedef struct ErasureLog
 
 extern bool ek_identity_installed(void);
 extern int	ek_identity_links_read(int32 stream_id, const char **ids, int nids,
-								   IdentityLink **links);
+								   const ItemPointerData *hints, IdentityLink **links);
 extern int64 ek_identity_set_size(int32 stream_id, const char *canonical_id);
 extern void ek_identity_links_repoint(int32 stream_id, Datum olds, Datum news);
 extern void ek_identity_links_update(int32 stream_id, Datum ids,
 									 Datum canonicals, Datum firsts, Datum lasts);
 extern int	ek_identity_links_update_in_place(int32 stream_id, IdentityLink *rows, int n);
-extern void ek_identity_links_insert(int32 stream_id, const IdentityLink *rows, int n);
+extern void ek_identity_links_insert(int32 stream_id, IdentityLink *rows, int n);
 extern char *ek_identity_resolve(int32 stream_id, const char *id);
 extern List *ek_identity_members(int32 stream_id, const char *canonical_id);
 extern int64 ek_identity_links_forget(int32 stream_id, Datum ids);

@@ -95,7 +95,7 @@ typedef struct IdNode
 	const char *stored_canon;	/* its row's canonical id */
 	TimestampTz stored_first;	/* its row's first_seen and last_seen */
 	TimestampTz stored_last;
-	ItemPointerData tid;		/* where its row was read */
+	ItemPointerData tid;		/* where its row was read, or written */
 	bool		linked;			/* one of the batch's links names it */
 	TimestampTz first;			/* event times of its links in the batch */
 	TimestampTz last;
@@ -179,6 +179,14 @@ set_size(Graph *g, IdNode *root)
  * (the same canonical id), at a time within both ids' cached times give or
  * take EK_IDENTITY_SEEN_STEP, changes nothing, and is dropped before the
  * batch's ids are read: a batch of known visitors reads and writes nothing.
+ * Each entry also keeps the heap tid of the row's version this backend
+ * last read or wrote: the read of a cached id's row (a link the cache
+ * could not answer, e.g. one that re-times it) goes to that tuple first,
+ * and takes it if it is still the version the read's snapshot sees, with
+ * the same key (catalog/identity.c); otherwise (updated or re-pointed by
+ * another session or this one, moved by VACUUM FULL, an aborted write) the
+ * primary key is probed.  A tid is a hint: a wrong one costs a probe,
+ * never a wrong answer.
  *
  * Exact, because the graph only grows but for three things that the cache
  * is flushed for.  Sets only merge: two ids once in one set stay in one set
@@ -207,6 +215,7 @@ typedef struct KnownId
 	char	   *canon;
 	TimestampTz first;
 	TimestampTz last;
+	ItemPointerData tid;		/* where its row was read or written */
 } KnownId;
 
 static HTAB *known = NULL;
@@ -293,7 +302,7 @@ cache_find(int32 stream_id, const char *id)
 
 static void
 cache_put(int32 stream_id, const char *id, const char *canon,
-		  TimestampTz first, TimestampTz last)
+		  TimestampTz first, TimestampTz last, ItemPointer tid)
 {
 	uint64		key = known_key(stream_id, id);
 	bool		found;
@@ -304,6 +313,7 @@ cache_put(int32 stream_id, const char *id, const char *canon,
 	{
 		k->first = first;
 		k->last = last;
+		k->tid = *tid;
 		return;
 	}
 	/* new, another id with the same hash (replaced), or a new canonical id */
@@ -313,6 +323,7 @@ cache_put(int32 stream_id, const char *id, const char *canon,
 	k->canon = MemoryContextStrdup(cache_cxt, canon);
 	k->first = first;
 	k->last = last;
+	k->tid = *tid;
 }
 
 /* Does the cache say the link changes nothing? */
@@ -370,7 +381,7 @@ cache_graph(Graph *g, bool wrote)
 			first = x->stored_first;
 			last = x->stored_last;
 		}
-		cache_put(g->stream_id, x->id, root_of(x)->id, first, last);
+		cache_put(g->stream_id, x->id, root_of(x)->id, first, last, &x->tid);
 	}
 }
 
@@ -383,10 +394,22 @@ read_graph(Graph *g, const char **ids, int nids)
 {
 	IdentityLink *rows;
 	int			nrows;
+	ItemPointerData *hints;
 	const char **all;
 	int			nall = 0;
 
-	nrows = ek_identity_links_read(g->stream_id, ids, nids, &rows);
+	/* where the cache says the ids' rows were: read there if still live */
+	hints = palloc(sizeof(ItemPointerData) * Max(nids, 1));
+	for (int i = 0; i < nids; i++)
+	{
+		KnownId    *k = cache_find(g->stream_id, ids[i]);
+
+		if (k != NULL)
+			hints[i] = k->tid;
+		else
+			ItemPointerSetInvalid(&hints[i]);
+	}
+	nrows = ek_identity_links_read(g->stream_id, ids, nids, hints, &rows);
 
 	/* the ids, and the canonical ids their rows name */
 	all = palloc(sizeof(char *) * (nids + nrows));
@@ -557,6 +580,8 @@ write_graph(Graph *g)
 		}
 	}
 	nleft = ek_identity_links_update_in_place(g->stream_id, changed, nchanged);
+	for (int i = 0; i < nchanged; i++)
+		node_of(g, changed[i].id)->tid = changed[i].tid;	/* new versions */
 	if (nleft > 0)
 	{
 		/* rows not where the read found them (changed by hand): the upsert */
@@ -567,6 +592,8 @@ write_graph(Graph *g)
 
 		for (int i = 0; i < nleft; i++)
 		{
+			/* (the upsert's version: where, this backend does not know) */
+			ItemPointerSetInvalid(&node_of(g, changed[i].id)->tid);
 			ids[i] = CStringGetTextDatum(changed[i].id);
 			canons[i] = CStringGetTextDatum(changed[i].canonical_id);
 			firsts[i] = TimestampTzGetDatum(changed[i].first_seen);
@@ -583,6 +610,8 @@ write_graph(Graph *g)
 								  ek_make_array(olds, NULL, nrepoint, TEXTOID),
 								  ek_make_array(news, NULL, nrepoint, TEXTOID));
 	ek_identity_links_insert(g->stream_id, added, nadded);
+	for (int i = 0; i < nadded; i++)
+		node_of(g, added[i].id)->tid = added[i].tid;
 	return nrepoint + nadded + nchanged;
 }
 

@@ -860,3 +860,273 @@ eventkit_rollup_hll_count(PG_FUNCTION_ARGS)
 		PG_RETURN_INT64(hll_round(DatumGetFloat8(v)));
 	}
 }
+
+/*
+ * The merge of a delta group's hashes into a rollup row's hll in C
+ * (ek_hll_union_hashes, for fold_write.c's merge, 1.8's library): the bytes
+ * hll_union(old, <the group's hll>) returns, where the group's hll is the
+ * one eventkit.rollup_hll (or hll_add_agg) makes of the hashes, without
+ * the extension's unpacking of both into multisets of 128 kB, its copy and
+ * its packing (the largest cost of a refresh after a small delta).  As the
+ * extension: the union is EXPLICIT (the sorted hashes) while it holds no
+ * more than expthresh's number of hashes, else registers (each hash raises
+ * its register to its run of zeroes, as compressed_add), packed SPARSE or
+ * FULL by multiset_pack's rule: FULL when the hll's sparseon is 0, else
+ * SPARSE when the session's max_sparse (hll_set_max_sparse, -1 by default)
+ * is -1 and the SPARSE bits are fewer than the FULL ones, or it is not -1
+ * and no more registers than it are set.
+ *
+ * max_sparse is the hll library's per-session state, with no reader: the
+ * caller asks it once per merge (ek_hll_max_sparse: hll_set_max_sparse(-1)
+ * returns it, and it is set back at once when it was not -1; the rollup's
+ * owner needs EXECUTE on it, else EK_HLL_MAX_SPARSE_UNKNOWN).  A rule that
+ * avoids the probe (C only while the result is EXPLICIT or sparseon is 0)
+ * would leave every register result of a default rollup (sparseon 1) to
+ * hll_union, the very groups that cost the most: so the probe, and
+ * without it (unknown) a register result of a sparseon hll is left to
+ * hll_union.  Anything else hll_union might write differently is left to it
+ * too (false): another header than the rollup's format, bytes hll_read
+ * or hll_registers do not take, an EXPLICIT threshold above what the
+ * format holds, more than 2^17 registers.
+ */
+#define HLL_MAX_LOG2M 17
+
+/* hll's bitstream_pack: val's low nbits at bit *off of out (zeroed), most significant first */
+static inline void
+hll_put_bits(uint8 *out, uint64 *off, uint32 val, int nbits)
+{
+	for (int b = nbits - 1; b >= 0; b--, (*off)++)
+		if ((val >> b) & 1)
+			out[*off >> 3] |= (uint8) (0x80 >> (*off & 7));
+}
+
+/* registers packed as multiset_pack packs them (type SPARSE or FULL) */
+static Datum
+hll_pack_registers(const uint8 *params, const uint8 *regs, int log2m, int nbits,
+				   int max_sparse, bool *ok)
+{
+	Size		nregs = (Size) 1 << log2m;
+	Size		nfilled = 0;
+	bool		sparse;
+	Size		size;
+	bytea	   *b;
+	uint8	   *p;
+	uint64		off = 0;
+
+	for (Size i = 0; i < nregs; i++)
+		nfilled += regs[i] != 0;
+	if (!(params[1] & 0x40))
+		sparse = false;
+	else if (max_sparse == EK_HLL_MAX_SPARSE_UNKNOWN)
+	{
+		*ok = false;
+		return (Datum) 0;
+	}
+	else if (max_sparse != -1)
+		sparse = nfilled <= (Size) max_sparse;
+	else
+		sparse = nfilled * (Size) (log2m + nbits) < nregs * (Size) nbits;
+	size = sparse ? (nfilled * (log2m + nbits) + 7) / 8 : (nregs * nbits + 7) / 8;
+	b = palloc0(VARHDRSZ + 3 + size);
+	SET_VARSIZE(b, VARHDRSZ + 3 + size);
+	p = (uint8 *) VARDATA(b);
+	p[0] = 0x10 | (sparse ? HLL_SPARSE : HLL_FULL);
+	p[1] = params[0];
+	p[2] = params[1];
+	p += 3;
+	if (sparse)
+	{
+		for (Size i = 0; i < nregs; i++)
+			if (regs[i] != 0)
+				hll_put_bits(p, &off, (uint32) (i << nbits) | regs[i], log2m + nbits);
+	}
+	else if (nbits == 5 && nregs % 8 == 0)
+	{
+		/* the common width: 8 registers into each 5 bytes */
+		for (Size i = 0; i < nregs; i += 8, p += 5)
+		{
+			uint64		x = 0;
+
+			for (int k = 0; k < 8; k++)
+				x = (x << 5) | regs[i + k];
+			p[0] = (uint8) (x >> 32);
+			p[1] = (uint8) (x >> 24);
+			p[2] = (uint8) (x >> 16);
+			p[3] = (uint8) (x >> 8);
+			p[4] = (uint8) x;
+		}
+	}
+	else
+	{
+		for (Size i = 0; i < nregs; i++)
+			hll_put_bits(p, &off, regs[i], nbits);
+	}
+	*ok = true;
+	return PointerGetDatum(b);
+}
+
+/*
+ * hll_union(old, the hll of hashes) in C, byte for byte (see above): hashes
+ * (n > 0 int8 Datums) sorted as signed, each once; old an hll of fmt's
+ * parameters.  False, *result unset, when it is left to hll_union.
+ */
+bool
+ek_hll_union_hashes(const EkHllFormat *fmt, Datum old, const Datum *hashes, int n,
+					int max_sparse, Datum *result)
+{
+	HllBytes	h;
+	int			nbits;
+	int			log2m;
+	int			expcode;
+	int64		expval;
+	uint8	   *regs;
+	Datum	   *merged = NULL;
+	int			k = 0;
+	bool		ok;
+
+	if (n <= 0 || fmt->explicit_max <= 0 || !hll_read(old, &h) ||
+		h.params[0] != fmt->header[1] || h.params[1] != fmt->header[2] ||
+		(h.params[1] & 0x80) != 0)
+		return false;
+	nbits = (h.params[0] >> 5) + 1;
+	log2m = h.params[0] & 0x1f;
+	expcode = h.params[1] & 0x3f;
+	if (log2m > HLL_MAX_LOG2M)
+		return false;
+	if (expcode == 63)
+		expval = (((int64) nbits << log2m) + 7) / 8 / 8;
+	else if (expcode == 0)
+		expval = 0;
+	else
+		expval = INT64CONST(1) << Min(expcode - 1, 62);
+	if (expval != fmt->explicit_max)
+		return false;			/* above what hll.c writes as EXPLICIT */
+
+	if (h.type == HLL_EMPTY && n <= expval)
+	{
+		*result = ek_hll_explicit(fmt, hashes, n);
+		return true;
+	}
+	if (h.type == HLL_EXPLICIT)
+	{
+		/* the sorted union of both, EXPLICIT while it holds expval hashes */
+		Size		nold = h.size / 8;
+		Size		i = 0;
+		int			j = 0;
+
+		if (nold > (Size) expval)
+			return false;
+		merged = palloc((nold + n) * sizeof(Datum));
+		while (i < nold || j < n)
+		{
+			int64		x;
+
+			if (j >= n || (i < nold && hll_hash_at(&h, i) <= DatumGetInt64(hashes[j])))
+			{
+				x = hll_hash_at(&h, i++);
+				if (j < n && x == DatumGetInt64(hashes[j]))
+					j++;
+			}
+			else
+				x = DatumGetInt64(hashes[j++]);
+			merged[k++] = Int64GetDatum(x);
+		}
+		if (k <= expval)
+		{
+			*result = ek_hll_explicit(fmt, merged, k);
+			pfree(merged);
+			return true;
+		}
+	}
+
+	/* registers: old's (SPARSE, FULL; none when EMPTY), raised by the hashes */
+	regs = palloc0((Size) 1 << log2m);
+	if ((h.type == HLL_SPARSE || h.type == HLL_FULL) &&
+		!hll_registers(&h, regs, log2m, nbits))
+	{
+		pfree(regs);
+		return false;
+	}
+	if (merged != NULL)
+	{
+		for (int i = 0; i < k; i++)
+			hll_register_add(regs, log2m, nbits, (uint64) DatumGetInt64(merged[i]));
+		pfree(merged);
+	}
+	else
+		for (int i = 0; i < n; i++)
+			hll_register_add(regs, log2m, nbits, (uint64) DatumGetInt64(hashes[i]));
+	*result = hll_pack_registers(h.params, regs, log2m, nbits, max_sparse, &ok);
+	pfree(regs);
+	return ok;
+}
+
+/*
+ * The hll extension's max_sparse in this session (see above), asked of
+ * nsp.hll_set_max_sparse(integer) and set back; EK_HLL_MAX_SPARSE_UNKNOWN
+ * when the function is missing or the user may not execute it.
+ */
+int
+ek_hll_max_sparse(const char *nsp)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Oid			fn;
+	int32		old;
+
+	fn = LookupFuncName(list_make2(makeString(pstrdup(nsp)), makeString("hll_set_max_sparse")),
+						1, argtypes, true);
+	if (!OidIsValid(fn) || get_func_rettype(fn) != INT4OID ||
+		ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		return EK_HLL_MAX_SPARSE_UNKNOWN;
+	old = DatumGetInt32(OidFunctionCall1(fn, Int32GetDatum(-1)));
+	if (old != -1)
+		(void) OidFunctionCall1(fn, Int32GetDatum(old));
+	return old < -1 ? EK_HLL_MAX_SPARSE_UNKNOWN : old;
+}
+
+PG_FUNCTION_INFO_V1(eventkit_rollup_hll_union_hashes);
+
+/*
+ * eventkit_internal.rollup_hll_union_hashes(old anyelement, hashes bigint[],
+ * empty anyelement) RETURNS anyelement, for tests only (sql/rollup_hll_merge.sql):
+ * what the refresh's merge writes for a rollup row's hll old and a group's
+ * hashes (NULLs left out; none: NULL), with the parameters of empty
+ * (hll_empty(...)) and the session's max_sparse; NULL when the merge
+ * leaves it to hll_union.
+ */
+Datum
+eventkit_rollup_hll_union_hashes(PG_FUNCTION_ARGS)
+{
+	Datum		old = PG_GETARG_DATUM(0);
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
+	Datum		empty = PG_GETARG_DATUM(2);
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	HeapTuple	tup;
+	char	   *nsp;
+	EkHllFormat fmt;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			n = 0;
+	Datum		result;
+
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	nsp = get_namespace_name(((Form_pg_type) GETSTRUCT(tup))->typnamespace);
+	ReleaseSysCache(tup);
+	if (!ek_hll_format(empty, &fmt))
+		PG_RETURN_NULL();
+	deconstruct_array(a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &nelems);
+	for (int i = 0; i < nelems; i++)
+		if (!nulls[i])
+			elems[n++] = elems[i];
+	n = ek_hll_distinct(elems, n);
+	if (n == 0 ||
+		!ek_hll_union_hashes(&fmt, old, elems, n,
+							 ek_hll_max_sparse(nsp),
+							 &result))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}

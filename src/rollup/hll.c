@@ -891,13 +891,35 @@ eventkit_rollup_hll_count(PG_FUNCTION_ARGS)
  */
 #define HLL_MAX_LOG2M 17
 
-/* hll's bitstream_pack: val's low nbits at bit *off of out (zeroed), most significant first */
-static inline void
-hll_put_bits(uint8 *out, uint64 *off, uint32 val, int nbits)
+/*
+ * hll's bitstream_pack: values of nbits (at most 25) written one after the
+ * other, most significant bit first, the last byte padded with zeroes
+ */
+typedef struct HllBitWriter
 {
-	for (int b = nbits - 1; b >= 0; b--, (*off)++)
-		if ((val >> b) & 1)
-			out[*off >> 3] |= (uint8) (0x80 >> (*off & 7));
+	uint8	   *p;
+	uint64		acc;			/* the bits not yet written: the lowest have */
+	int			have;
+} HllBitWriter;
+
+static inline void
+hll_put_bits(HllBitWriter *w, uint32 val, int nbits)
+{
+	w->acc = (w->acc << nbits) | val;
+	w->have += nbits;
+	while (w->have >= 8)
+	{
+		w->have -= 8;
+		*w->p++ = (uint8) (w->acc >> w->have);
+	}
+}
+
+static inline void
+hll_put_end(HllBitWriter *w)
+{
+	if (w->have > 0)
+		*w->p++ = (uint8) (w->acc << (8 - w->have));
+	w->have = 0;
 }
 
 /* registers packed as multiset_pack packs them (type SPARSE or FULL) */
@@ -911,7 +933,7 @@ hll_pack_registers(const uint8 *params, const uint8 *regs, int log2m, int nbits,
 	Size		size;
 	bytea	   *b;
 	uint8	   *p;
-	uint64		off = 0;
+	HllBitWriter w = {0};
 
 	for (Size i = 0; i < nregs; i++)
 		nfilled += regs[i] != 0;
@@ -934,11 +956,13 @@ hll_pack_registers(const uint8 *params, const uint8 *regs, int log2m, int nbits,
 	p[1] = params[0];
 	p[2] = params[1];
 	p += 3;
+	w.p = p;
 	if (sparse)
 	{
 		for (Size i = 0; i < nregs; i++)
 			if (regs[i] != 0)
-				hll_put_bits(p, &off, (uint32) (i << nbits) | regs[i], log2m + nbits);
+				hll_put_bits(&w, (uint32) (i << nbits) | regs[i], log2m + nbits);
+		hll_put_end(&w);
 	}
 	else if (nbits == 5 && nregs % 8 == 0)
 	{
@@ -959,8 +983,10 @@ hll_pack_registers(const uint8 *params, const uint8 *regs, int log2m, int nbits,
 	else
 	{
 		for (Size i = 0; i < nregs; i++)
-			hll_put_bits(p, &off, regs[i], nbits);
+			hll_put_bits(&w, regs[i], nbits);
+		hll_put_end(&w);
 	}
+	Assert(!sparse || w.p == p + size);
 	*ok = true;
 	return PointerGetDatum(b);
 }

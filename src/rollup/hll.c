@@ -40,6 +40,15 @@
  *	  own hll_union and hll_cardinality, errors included.
  *	  sql/rollup_realtime.sql compares it with them.
  *
+ *	  The refresh's merge of a delta group's hashes into a rollup row's hll
+ *	  (ek_hll_union_hashes, for fold_write.c, 1.8's library): the bytes
+ *	  hll_union would return, EXPLICIT, SPARSE or FULL, written in C; which
+ *	  of SPARSE and FULL depends on the hll library's per-session
+ *	  max_sparse, asked once per merge with hll_set_max_sparse and set back
+ *	  (why this and not a rule that avoids asking: at ek_hll_union_hashes).
+ *	  Anything it cannot write as hll_union would is left to hll_union.
+ *	  sql/rollup_hll_merge.sql compares it with hll_union byte for byte.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -52,7 +61,6 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/value.h"
-#include "port/pg_bswap.h"
 #include "parser/parse_func.h"
 #include "port/pg_bswap.h"
 #include "utils/acl.h"

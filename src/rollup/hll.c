@@ -930,51 +930,67 @@ hll_put_end(HllBitWriter *w)
 	w->have = 0;
 }
 
-/* registers packed as multiset_pack packs them (type SPARSE or FULL) */
-static Datum
-hll_pack_registers(const uint8 *params, const uint8 *regs, int log2m, int nbits,
-				   int max_sparse, bool *ok)
+/*
+ * multiset_pack's choice for registers of which nfilled are set: SPARSE
+ * (*sparse true) or FULL; false when it depends on a max_sparse not known.
+ */
+static bool
+hll_pack_sparse(const uint8 *params, Size nfilled, int log2m, int nbits, int max_sparse,
+				bool *sparse)
 {
-	Size		nregs = (Size) 1 << log2m;
-	Size		nfilled = 0;
-	bool		sparse;
-	Size		size;
-	bytea	   *b;
-	uint8	   *p;
-	HllBitWriter w = {0};
-
-	for (Size i = 0; i < nregs; i++)
-		nfilled += regs[i] != 0;
 	if (!(params[1] & 0x40))
-		sparse = false;
+		*sparse = false;
 	else if (max_sparse == EK_HLL_MAX_SPARSE_UNKNOWN)
-	{
-		*ok = false;
-		return (Datum) 0;
-	}
+		return false;
 	else if (max_sparse != -1)
-		sparse = nfilled <= (Size) max_sparse;
+		*sparse = nfilled <= (Size) max_sparse;
 	else
-		sparse = nfilled * (Size) (log2m + nbits) < nregs * (Size) nbits;
-	size = sparse ? (nfilled * (log2m + nbits) + 7) / 8 : (nregs * nbits + 7) / 8;
-	b = palloc0(VARHDRSZ + 3 + size);
+		*sparse = nfilled * (Size) (log2m + nbits) < ((Size) 1 << log2m) * (Size) nbits;
+	return true;
+}
+
+/* a new hll of type (SPARSE, FULL) and params with size bytes of data (zeroed) */
+static bytea *
+hll_new(int type, const uint8 *params, Size size, uint8 **data)
+{
+	bytea	   *b = palloc0(VARHDRSZ + 3 + size);
+	uint8	   *p = (uint8 *) VARDATA(b);
+
 	SET_VARSIZE(b, VARHDRSZ + 3 + size);
-	p = (uint8 *) VARDATA(b);
-	p[0] = 0x10 | (sparse ? HLL_SPARSE : HLL_FULL);
+	p[0] = 0x10 | type;
 	p[1] = params[0];
 	p[2] = params[1];
-	p += 3;
-	w.p = p;
-	if (sparse)
-	{
-		for (Size i = 0; i < nregs; i++)
-			if (regs[i] != 0)
-				hll_put_bits(&w, (uint32) (i << nbits) | regs[i], log2m + nbits);
-		hll_put_end(&w);
-	}
-	else if (nbits == 5 && nregs % 8 == 0)
+	*data = p + 3;
+	return b;
+}
+
+/* a SPARSE hll of its entries (register << nbits | value, registers ascending) */
+static Datum
+hll_pack_entries(const uint8 *params, const uint32 *ent, Size n, int log2m, int nbits)
+{
+	int			chunk = log2m + nbits;
+	HllBitWriter w = {0};
+	bytea	   *b = hll_new(HLL_SPARSE, params, (n * chunk + 7) / 8, &w.p);
+
+	for (Size i = 0; i < n; i++)
+		hll_put_bits(&w, ent[i], chunk);
+	hll_put_end(&w);
+	return PointerGetDatum(b);
+}
+
+/* a FULL hll of the registers */
+static Datum
+hll_pack_full(const uint8 *params, const uint8 *regs, int log2m, int nbits)
+{
+	Size		nregs = (Size) 1 << log2m;
+	HllBitWriter w = {0};
+	bytea	   *b = hll_new(HLL_FULL, params, (nregs * nbits + 7) / 8, &w.p);
+
+	if (nbits == 5 && nregs % 8 == 0)
 	{
 		/* the common width: 8 registers into each 5 bytes */
+		uint8	   *p = w.p;
+
 		for (Size i = 0; i < nregs; i += 8, p += 5)
 		{
 			uint64		x = 0;
@@ -994,9 +1010,125 @@ hll_pack_registers(const uint8 *params, const uint8 *regs, int log2m, int nbits,
 			hll_put_bits(&w, regs[i], nbits);
 		hll_put_end(&w);
 	}
-	Assert(!sparse || w.p == p + size);
-	*ok = true;
 	return PointerGetDatum(b);
+}
+
+/* registers packed as multiset_pack packs them (SPARSE or FULL); false: unknown */
+static bool
+hll_pack_registers(const uint8 *params, const uint8 *regs, int log2m, int nbits,
+				   int max_sparse, Datum *result)
+{
+	Size		nregs = (Size) 1 << log2m;
+	Size		nfilled = 0;
+	bool		sparse;
+	uint32	   *ent;
+	Size		n = 0;
+
+	for (Size i = 0; i < nregs; i++)
+		nfilled += regs[i] != 0;
+	if (!hll_pack_sparse(params, nfilled, log2m, nbits, max_sparse, &sparse))
+		return false;
+	if (!sparse)
+	{
+		*result = hll_pack_full(params, regs, log2m, nbits);
+		return true;
+	}
+	ent = palloc(Max(nfilled, 1) * sizeof(uint32));
+	for (Size i = 0; i < nregs; i++)
+		if (regs[i] != 0)
+			ent[n++] = (uint32) (i << nbits) | regs[i];
+	*result = hll_pack_entries(params, ent, n, log2m, nbits);
+	pfree(ent);
+	return true;
+}
+
+/*
+ * The union of a SPARSE hll and hashes without a register array: its
+ * entries (read as hll_registers reads them, false for bytes it would not
+ * take) merged with the hashes' (register, value), the larger value where
+ * both set a register, then packed: SPARSE from the entries, FULL from
+ * registers made of them.  False also when the choice is unknown.
+ */
+static bool
+hll_sparse_union(const HllBytes *h, const Datum *hashes, int n, int log2m, int nbits,
+				 int max_sparse, Datum *result)
+{
+	int			chunk = log2m + nbits;
+	Size		nold = h->size * 8 / chunk;
+	uint32		vmask = (1U << nbits) - 1;
+	uint32	   *add = palloc(n * sizeof(uint32));
+	uint32	   *ent = palloc((nold + n) * sizeof(uint32));
+	int			na = 0;
+	int			j = 0;
+	Size		ne = 0;
+	uint64		buf = 0;
+	int			have = 0;
+	Size		next = 0;
+	int64		last = -1;
+	bool		sparse;
+
+	if (h->size * 8 - nold * chunk >= 8)
+		return false;
+	/* the hashes' (register << 8 | value), sorted: a register's largest value last */
+	for (int i = 0; i < n; i++)
+	{
+		uint8		p;
+		uint32		ndx = hll_hash_register((uint64) DatumGetInt64(hashes[i]), log2m, nbits, &p);
+
+		if (p != 0)
+			add[na++] = ndx << 8 | p;
+	}
+	if (na > 1)
+		qsort(add, na, sizeof(uint32), cmp_uint32);
+	for (Size i = 0; i <= nold; i++)
+	{
+		uint32		ndx = UINT32_MAX;
+		uint32		v = 0;
+
+		if (i < nold)
+		{
+			while (have < chunk)
+			{
+				buf = (buf << 8) | h->data[next++];
+				have += 8;
+			}
+			v = (uint32) (buf >> (have - chunk)) & ((1U << chunk) - 1);
+			have -= chunk;
+			ndx = v >> nbits;
+			v &= vmask;
+			if ((int64) ndx <= last)
+				return false;
+			last = ndx;
+		}
+		/* the hashes' registers before this one, then this one's */
+		for (; j < na && (add[j] >> 8) <= ndx; j++)
+		{
+			if (j + 1 < na && (add[j + 1] >> 8) == (add[j] >> 8))
+				continue;
+			if ((add[j] >> 8) == ndx)
+				v = Max(v, add[j] & 0xff);
+			else
+				ent[ne++] = (add[j] >> 8) << nbits | (add[j] & 0xff);
+		}
+		if (i < nold && v != 0)
+			ent[ne++] = ndx << nbits | v;
+	}
+	if (!hll_pack_sparse(h->params, ne, log2m, nbits, max_sparse, &sparse))
+		return false;
+	if (sparse)
+		*result = hll_pack_entries(h->params, ent, ne, log2m, nbits);
+	else
+	{
+		uint8	   *regs = palloc0((Size) 1 << log2m);
+
+		for (Size i = 0; i < ne; i++)
+			regs[ent[i] >> nbits] = (uint8) (ent[i] & vmask);
+		*result = hll_pack_full(h->params, regs, log2m, nbits);
+		pfree(regs);
+	}
+	pfree(add);
+	pfree(ent);
+	return true;
 }
 
 /*
@@ -1073,10 +1205,12 @@ ek_hll_union_hashes(const EkHllFormat *fmt, Datum old, const Datum *hashes, int 
 		}
 	}
 
-	/* registers: old's (SPARSE, FULL; none when EMPTY), raised by the hashes */
+	if (h.type == HLL_SPARSE)
+		return hll_sparse_union(&h, hashes, n, log2m, nbits, max_sparse, result);
+
+	/* registers: old's (FULL; none when EMPTY or EXPLICIT), raised by the hashes */
 	regs = palloc0((Size) 1 << log2m);
-	if ((h.type == HLL_SPARSE || h.type == HLL_FULL) &&
-		!hll_registers(&h, regs, log2m, nbits))
+	if (h.type == HLL_FULL && !hll_registers(&h, regs, log2m, nbits))
 	{
 		pfree(regs);
 		return false;
@@ -1090,7 +1224,7 @@ ek_hll_union_hashes(const EkHllFormat *fmt, Datum old, const Datum *hashes, int 
 	else
 		for (int i = 0; i < n; i++)
 			hll_register_add(regs, log2m, nbits, (uint64) DatumGetInt64(hashes[i]));
-	*result = hll_pack_registers(h.params, regs, log2m, nbits, max_sparse, &ok);
+	ok = hll_pack_registers(h.params, regs, log2m, nbits, max_sparse, result);
 	pfree(regs);
 	return ok;
 }

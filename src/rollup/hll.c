@@ -318,6 +318,29 @@ hll_bits(const uint8 *data, Size size, uint64 off, int n)
 	return (v >> (nbytes * 8 - skip - n)) & ((UINT64CONST(1) << n) - 1);
 }
 
+/*
+ * A SPARSE hll's entries read one after the other (chunk bits each, most
+ * significant first, as the extension's bitstream_unpack; chunk <= 25)
+ */
+typedef struct HllBitReader
+{
+	const uint8 *p;
+	uint64		buf;			/* the bits read and not yet taken: the lowest have */
+	int			have;
+} HllBitReader;
+
+static inline uint32
+hll_get_bits(HllBitReader *r, int chunk)
+{
+	while (r->have < chunk)
+	{
+		r->buf = (r->buf << 8) | *r->p++;
+		r->have += 8;
+	}
+	r->have -= chunk;
+	return (uint32) (r->buf >> r->have) & ((1U << chunk) - 1);
+}
+
 /* the i-th hash of an EXPLICIT hll (8 big-endian bytes) */
 static inline int64
 hll_hash_at(const HllBytes *h, Size i)
@@ -445,9 +468,7 @@ hll_registers(const HllBytes *h, uint8 *regs, int log2m, int nbits)
 		 */
 		int			chunk = log2m + nbits;
 		Size		nfilled = h->size * 8 / chunk;
-		uint64		buf = 0;
-		int			have = 0;
-		Size		next = 0;
+		HllBitReader r = {h->data, 0, 0};
 		int64		last = -1;
 		uint32		vmask = (1U << nbits) - 1;
 
@@ -455,17 +476,9 @@ hll_registers(const HllBytes *h, uint8 *regs, int log2m, int nbits)
 			return false;
 		for (Size i = 0; i < nfilled; i++)
 		{
-			uint32		v;
-			uint32		ndx;
+			uint32		v = hll_get_bits(&r, chunk);
+			uint32		ndx = v >> nbits;
 
-			while (have < chunk)
-			{
-				buf = (buf << 8) | h->data[next++];
-				have += 8;
-			}
-			v = (uint32) (buf >> (have - chunk)) & ((1U << chunk) - 1);
-			have -= chunk;
-			ndx = v >> nbits;
 			if ((int64) ndx <= last)
 				return false;
 			last = ndx;
@@ -578,9 +591,7 @@ hll_register_counts(const HllBytes *h, uint32 *count, int log2m, int nbits)
 	{
 		int			chunk = log2m + nbits;
 		Size		nfilled = h->size * 8 / chunk;
-		uint64		buf = 0;
-		int			have = 0;
-		Size		next = 0;
+		HllBitReader r = {h->data, 0, 0};
 		int64		last = -1;
 		uint32		vmask = (1U << nbits) - 1;
 
@@ -589,15 +600,8 @@ hll_register_counts(const HllBytes *h, uint32 *count, int log2m, int nbits)
 			return false;
 		for (Size i = 0; i < nfilled; i++)
 		{
-			uint32		v;
+			uint32		v = hll_get_bits(&r, chunk);
 
-			while (have < chunk)
-			{
-				buf = (buf << 8) | h->data[next++];
-				have += 8;
-			}
-			v = (uint32) (buf >> (have - chunk)) & ((1U << chunk) - 1);
-			have -= chunk;
 			if ((int64) (v >> nbits) <= last)
 				return false;
 			last = v >> nbits;
@@ -1061,9 +1065,7 @@ hll_sparse_union(const HllBytes *h, const Datum *hashes, int n, int log2m, int n
 	int			na = 0;
 	int			j = 0;
 	Size		ne = 0;
-	uint64		buf = 0;
-	int			have = 0;
-	Size		next = 0;
+	HllBitReader r = {h->data, 0, 0};
 	int64		last = -1;
 	bool		sparse;
 
@@ -1087,13 +1089,7 @@ hll_sparse_union(const HllBytes *h, const Datum *hashes, int n, int log2m, int n
 
 		if (i < nold)
 		{
-			while (have < chunk)
-			{
-				buf = (buf << 8) | h->data[next++];
-				have += 8;
-			}
-			v = (uint32) (buf >> (have - chunk)) & ((1U << chunk) - 1);
-			have -= chunk;
+			v = hll_get_bits(&r, chunk);
 			ndx = v >> nbits;
 			v &= vmask;
 			if ((int64) ndx <= last)

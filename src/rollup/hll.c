@@ -1047,6 +1047,92 @@ hll_pack_registers(const uint8 *params, const uint8 *regs, int log2m, int nbits,
 }
 
 /*
+ * hll_sparse_union's common case, entries of 16 bits (log2m + register
+ * width: 11 + 5, the defaults): each entry two bytes, the runs of entries
+ * no hash changes copied as they are, the hashes' registers (add: register
+ * << 8 | value, sorted; made one per register here, *na set to how many)
+ * put in their places.
+ * Only for a SPARSE result, and for entries ascending with no value 0 (as
+ * the extension packs them); false otherwise, and the caller merges them
+ * entry by entry.
+ */
+static bool
+hll_sparse16_union(const HllBytes *h, uint32 *add, int *na, int log2m, int nbits,
+				   int max_sparse, Datum *result)
+{
+	const uint8 *d = h->data;
+	Size		nold = h->size / 2;
+	uint32		vmask = (1U << nbits) - 1;
+	Size	   *pos;
+	int			nu = 0;
+	Size		nfilled;
+	Size		from = 0;
+	bool		sparse;
+	uint8	   *out;
+	bytea	   *b;
+
+#define HLL_E16(i) ((uint32) d[2 * (i)] << 8 | d[2 * (i) + 1])
+	if (h->size % 2 != 0)
+		return false;
+	for (Size i = 0; i < nold; i++)
+		if ((HLL_E16(i) & vmask) == 0 || (i > 0 && HLL_E16(i) <= HLL_E16(i - 1)))
+			return false;		/* (ascending registers: ascending entries) */
+	/* one per register, its largest value; where each goes among the entries */
+	for (int j = 0; j < *na; j++)
+		if (j + 1 == *na || (add[j + 1] >> 8) != (add[j] >> 8))
+			add[nu++] = add[j];
+	*na = nu;
+	pos = palloc(Max(nu, 1) * sizeof(Size));
+	nfilled = nold;
+	for (int j = 0; j < nu; j++)
+	{
+		Size		lo = 0;
+		Size		hi = nold;
+
+		while (lo < hi)
+		{
+			Size		mid = lo + (hi - lo) / 2;
+
+			if ((HLL_E16(mid) >> nbits) < (add[j] >> 8))
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		pos[j] = lo;
+		if (lo == nold || (HLL_E16(lo) >> nbits) != (add[j] >> 8))
+			nfilled++;
+	}
+	if (!hll_pack_sparse(h->params, nfilled, log2m, nbits, max_sparse, &sparse) || !sparse)
+	{
+		pfree(pos);
+		return false;
+	}
+	b = hll_new(HLL_SPARSE, h->params, nfilled * 2, &out);
+	for (int j = 0; j < nu; j++)
+	{
+		uint32		reg = add[j] >> 8;
+		uint32		v = add[j] & 0xff;
+
+		memcpy(out, d + 2 * from, 2 * (pos[j] - from));
+		out += 2 * (pos[j] - from);
+		from = pos[j];
+		if (from < nold && (HLL_E16(from) >> nbits) == reg)
+		{
+			v = Max(v, HLL_E16(from) & vmask);
+			from++;
+		}
+		out[0] = (uint8) ((reg << nbits | v) >> 8);
+		out[1] = (uint8) (reg << nbits | v);
+		out += 2;
+	}
+	memcpy(out, d + 2 * from, 2 * (nold - from));
+#undef HLL_E16
+	pfree(pos);
+	*result = PointerGetDatum(b);
+	return true;
+}
+
+/*
  * The union of a SPARSE hll and hashes without a register array: its
  * entries (read as hll_registers reads them, false for bytes it would not
  * take) merged with the hashes' (register, value), the larger value where
@@ -1082,6 +1168,9 @@ hll_sparse_union(const HllBytes *h, const Datum *hashes, int n, int log2m, int n
 	}
 	if (na > 1)
 		qsort(add, na, sizeof(uint32), cmp_uint32);
+	if (chunk == 16 &&
+		hll_sparse16_union(h, add, &na, log2m, nbits, max_sparse, result))
+		return true;
 	for (Size i = 0; i <= nold; i++)
 	{
 		uint32		ndx = UINT32_MAX;

@@ -22,3 +22,17 @@
 DROP INDEX eventkit.identity_links_canonical;
 CREATE INDEX identity_links_canonical ON eventkit.identity_links (stream_id, canonical_id)
 	WHERE id OPERATOR(pg_catalog.<>) canonical_id;
+
+-- ==== Rollup costs: the refresh's hll merge in C (issue 19) ====
+-- (src/rollup/hll.c, src/rollup/fold_write.c; sql/rollup_hll_merge.sql)
+-- Not an interface: in eventkit_internal, executable by superusers only.
+-- What the refresh's merge in C writes for a rollup row's hll and a group's
+-- hashes, so that the test compares it with hll_union byte for byte.
+CREATE FUNCTION eventkit_internal.rollup_hll_union_hashes(old anyelement, hashes bigint[],
+														   empty anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'eventkit_rollup_hll_union_hashes'
+LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION eventkit_internal.rollup_hll_union_hashes(anyelement, bigint[], anyelement) FROM PUBLIC;
+COMMENT ON FUNCTION eventkit_internal.rollup_hll_union_hashes(anyelement, bigint[], anyelement) IS
+'for tests only: the hll the refresh''s merge in C writes for a rollup row''s hll and a group''s hashes (NULLs left out), with the parameters of empty and the session''s hll max_sparse: hll_union''s bytes; NULL when the merge leaves it to hll_union';

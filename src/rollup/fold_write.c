@@ -11,8 +11,9 @@
  *	    (ek_fold_merge_table): per group a lookup in the unique key's index,
  *	    then an update of the row found (HOT: fillfactor 50, the key never
  *	    changes) or an insert, the states merged here (count, sums, min,
- *	    max, avg parts; hlls written as hll.c writes them and joined with
- *	    the extension's hll_union).  It replaced the INSERT ... ON CONFLICT
+ *	    max, avg parts; hlls written as hll.c writes them, a group's hashes
+ *	    merged into the row's hll in C (ek_hll_union_hashes: hll_union's
+ *	    bytes), the other cases joined with the extension's hll_union).  It replaced the INSERT ... ON CONFLICT
  *	    DO UPDATE, whose speculative insertion, executor and SET expressions
  *	    per group were two thirds of a refresh after a small delta.
  *
@@ -40,7 +41,6 @@
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
-#include "port/pg_bswap.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -294,6 +294,7 @@ typedef struct MergeTarget
 	int			skipped;		/* skipped_events */
 	FmgrInfo   *eq;				/* per key: the index's equality */
 	FmgrInfo	hll_union;		/* if a measure is distinct() */
+	int			max_sparse;		/* the hll library's, for ek_hll_union_hashes */
 } MergeTarget;
 
 /* The 0-based attribute of column name of t->rel, marked known, or -1. */
@@ -410,6 +411,9 @@ merge_target(Fold *f, MergeTarget *t, ResultRelInfo *rri)
 			ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 			return false;
 		fmgr_info(fn, &t->hll_union);
+		/* (asked only when it decides: sparseon) */
+		t->max_sparse = (f->hll_format.header[2] & 0x40) ?
+			ek_hll_max_sparse(def->hll_nsp) : -1;
 	}
 
 	/* the unique key's index, among those ExecOpenIndices opened */
@@ -471,72 +475,6 @@ group_hll(Fold *f, MergeTarget *t, FoldValues *v, bool *isnull)
 							ek_hll_explicit(&f->hll_format, v->values + i,
 											Min(chunk, v->n - i)));
 	return acc;
-}
-
-/*
- * The union of a stored EXPLICIT hll (old) and a group's new hashes (v:
- * sorted as signed, each once), when it is EXPLICIT too: then the sorted
- * union of both, written as hll.c writes an EXPLICIT hll, is what
- * hll_union returns (it adds each hash of one to a copy of the other and
- * keeps the list until it has more than the hll's expthresh).  False when
- * old is not an EXPLICIT hll of the rollup's parameters (the same header)
- * or the union holds more hashes than an EXPLICIT hll: then hll_union.
- * Saves hll_union's unpacking, multiset copy and packing per group (the
- * largest cost of the merge after a small delta).
- */
-static bool
-explicit_union(Fold *f, FoldValues *v, Datum old, Datum *result)
-{
-	bytea	   *b;
-	const uint8 *p;
-	Size		len;
-	int			nold;
-	Datum	   *out;
-	int			i = 0;
-	int			j = 0;
-	int			k = 0;
-
-	if (v->n == 0 || v->nulls[0])
-		return false;
-	b = DatumGetByteaPP(old);
-	p = (const uint8 *) VARDATA_ANY(b);
-	len = VARSIZE_ANY_EXHDR(b);
-	if (len < 3 || (len - 3) % 8 != 0 || memcmp(p, f->hll_format.header, 3) != 0)
-		return false;
-	nold = (int) ((len - 3) / 8);
-	if (nold > f->hll_format.explicit_max)
-		return false;
-	p += 3;
-	out = palloc((nold + v->n) * sizeof(Datum));
-	while (i < nold || j < v->n)
-	{
-		int64		a = 0;
-		int64		x;
-
-		if (i < nold)
-		{
-			uint64		u;
-
-			memcpy(&u, p + 8 * i, 8);
-			a = (int64) pg_ntoh64(u);	/* big-endian */
-		}
-		if (j >= v->n || (i < nold && a <= DatumGetInt64(v->values[j])))
-		{
-			x = a;
-			if (j < v->n && a == DatumGetInt64(v->values[j]))
-				j++;
-			i++;
-		}
-		else
-			x = DatumGetInt64(v->values[j++]);
-		if (k > 0 && DatumGetInt64(out[k - 1]) == x)
-			continue;
-		out[k++] = Int64GetDatum(x);
-		if (k > f->hll_format.explicit_max)
-			return false;
-	}
-	*result = ek_hll_explicit(&f->hll_format, out, k);
-	return true;
 }
 
 static Datum
@@ -739,7 +677,9 @@ ek_fold_merge_table(Fold *f)
 					break;
 				case RM_DISTINCT:
 					ek_fold_distinct_values(&st->vals);
-					if (found && !n[a] && explicit_union(f, &st->vals, v[a], &hll))
+					if (found && !n[a] && st->vals.n > 0 && !st->vals.nulls[0] &&
+						ek_hll_union_hashes(&f->hll_format, v[a], st->vals.values,
+											st->vals.n, t.max_sparse, &hll))
 					{
 						v[a] = hll;
 						break;

@@ -40,6 +40,15 @@
  *	  own hll_union and hll_cardinality, errors included.
  *	  sql/rollup_realtime.sql compares it with them.
  *
+ *	  The refresh's merge of a delta group's hashes into a rollup row's hll
+ *	  (ek_hll_union_hashes, for fold_write.c, 1.8's library): the bytes
+ *	  hll_union would return, EXPLICIT, SPARSE or FULL, written in C; which
+ *	  of SPARSE and FULL depends on the hll library's per-session
+ *	  max_sparse, asked once per merge with hll_set_max_sparse and set back
+ *	  (why this and not a rule that avoids asking: at ek_hll_union_hashes).
+ *	  Anything it cannot write as hll_union would is left to hll_union.
+ *	  sql/rollup_hll_merge.sql compares it with hll_union byte for byte.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -52,7 +61,6 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/value.h"
-#include "port/pg_bswap.h"
 #include "parser/parse_func.h"
 #include "port/pg_bswap.h"
 #include "utils/acl.h"
@@ -310,6 +318,29 @@ hll_bits(const uint8 *data, Size size, uint64 off, int n)
 	return (v >> (nbytes * 8 - skip - n)) & ((UINT64CONST(1) << n) - 1);
 }
 
+/*
+ * A SPARSE hll's entries read one after the other (chunk bits each, most
+ * significant first, as the extension's bitstream_unpack; chunk <= 25)
+ */
+typedef struct HllBitReader
+{
+	const uint8 *p;
+	uint64		buf;			/* the bits read and not yet taken: the lowest have */
+	int			have;
+} HllBitReader;
+
+static inline uint32
+hll_get_bits(HllBitReader *r, int chunk)
+{
+	while (r->have < chunk)
+	{
+		r->buf = (r->buf << 8) | *r->p++;
+		r->have += 8;
+	}
+	r->have -= chunk;
+	return (uint32) (r->buf >> r->have) & ((1U << chunk) - 1);
+}
+
 /* the i-th hash of an EXPLICIT hll (8 big-endian bytes) */
 static inline int64
 hll_hash_at(const HllBytes *h, Size i)
@@ -437,9 +468,7 @@ hll_registers(const HllBytes *h, uint8 *regs, int log2m, int nbits)
 		 */
 		int			chunk = log2m + nbits;
 		Size		nfilled = h->size * 8 / chunk;
-		uint64		buf = 0;
-		int			have = 0;
-		Size		next = 0;
+		HllBitReader r = {h->data, 0, 0};
 		int64		last = -1;
 		uint32		vmask = (1U << nbits) - 1;
 
@@ -447,17 +476,9 @@ hll_registers(const HllBytes *h, uint8 *regs, int log2m, int nbits)
 			return false;
 		for (Size i = 0; i < nfilled; i++)
 		{
-			uint32		v;
-			uint32		ndx;
+			uint32		v = hll_get_bits(&r, chunk);
+			uint32		ndx = v >> nbits;
 
-			while (have < chunk)
-			{
-				buf = (buf << 8) | h->data[next++];
-				have += 8;
-			}
-			v = (uint32) (buf >> (have - chunk)) & ((1U << chunk) - 1);
-			have -= chunk;
-			ndx = v >> nbits;
 			if ((int64) ndx <= last)
 				return false;
 			last = ndx;
@@ -570,9 +591,7 @@ hll_register_counts(const HllBytes *h, uint32 *count, int log2m, int nbits)
 	{
 		int			chunk = log2m + nbits;
 		Size		nfilled = h->size * 8 / chunk;
-		uint64		buf = 0;
-		int			have = 0;
-		Size		next = 0;
+		HllBitReader r = {h->data, 0, 0};
 		int64		last = -1;
 		uint32		vmask = (1U << nbits) - 1;
 
@@ -581,15 +600,8 @@ hll_register_counts(const HllBytes *h, uint32 *count, int log2m, int nbits)
 			return false;
 		for (Size i = 0; i < nfilled; i++)
 		{
-			uint32		v;
+			uint32		v = hll_get_bits(&r, chunk);
 
-			while (have < chunk)
-			{
-				buf = (buf << 8) | h->data[next++];
-				have += 8;
-			}
-			v = (uint32) (buf >> (have - chunk)) & ((1U << chunk) - 1);
-			have -= chunk;
 			if ((int64) (v >> nbits) <= last)
 				return false;
 			last = v >> nbits;
@@ -859,4 +871,515 @@ eventkit_rollup_hll_count(PG_FUNCTION_ARGS)
 			PG_RETURN_INT64(0);
 		PG_RETURN_INT64(hll_round(DatumGetFloat8(v)));
 	}
+}
+
+/*
+ * The merge of a delta group's hashes into a rollup row's hll in C
+ * (ek_hll_union_hashes, for fold_write.c's merge, 1.8's library): the bytes
+ * hll_union(old, <the group's hll>) returns, where the group's hll is the
+ * one eventkit.rollup_hll (or hll_add_agg) makes of the hashes, without
+ * the extension's unpacking of both into multisets of 128 kB, its copy and
+ * its packing (the largest cost of a refresh after a small delta).  As the
+ * extension: the union is EXPLICIT (the sorted hashes) while it holds no
+ * more than expthresh's number of hashes, else registers (each hash raises
+ * its register to its run of zeroes, as compressed_add), packed SPARSE or
+ * FULL by multiset_pack's rule: FULL when the hll's sparseon is 0, else
+ * SPARSE when the session's max_sparse (hll_set_max_sparse, -1 by default)
+ * is -1 and the SPARSE bits are fewer than the FULL ones, or it is not -1
+ * and no more registers than it are set.
+ *
+ * max_sparse is the hll library's per-session state, with no reader: the
+ * caller asks it once per merge (ek_hll_max_sparse: hll_set_max_sparse(-1)
+ * returns it, and it is set back at once when it was not -1; the rollup's
+ * owner needs EXECUTE on it, else EK_HLL_MAX_SPARSE_UNKNOWN).  A rule that
+ * avoids the probe (C only while the result is EXPLICIT or sparseon is 0)
+ * would leave every register result of a default rollup (sparseon 1) to
+ * hll_union, the very groups that cost the most: so the probe, and
+ * without it (unknown) a register result of a sparseon hll is left to
+ * hll_union.  Anything else hll_union might write differently is left to it
+ * too (false): another header than the rollup's format, bytes hll_read
+ * or hll_registers do not take, an EXPLICIT threshold above what the
+ * format holds, more than 2^17 registers.
+ */
+#define HLL_MAX_LOG2M 17
+
+/*
+ * hll's bitstream_pack: values of nbits (at most 25) written one after the
+ * other, most significant bit first, the last byte padded with zeroes
+ */
+typedef struct HllBitWriter
+{
+	uint8	   *p;
+	uint64		acc;			/* the bits not yet written: the lowest have */
+	int			have;
+} HllBitWriter;
+
+static inline void
+hll_put_bits(HllBitWriter *w, uint32 val, int nbits)
+{
+	w->acc = (w->acc << nbits) | val;
+	w->have += nbits;
+	while (w->have >= 8)
+	{
+		w->have -= 8;
+		*w->p++ = (uint8) (w->acc >> w->have);
+	}
+}
+
+static inline void
+hll_put_end(HllBitWriter *w)
+{
+	if (w->have > 0)
+		*w->p++ = (uint8) (w->acc << (8 - w->have));
+	w->have = 0;
+}
+
+/*
+ * multiset_pack's choice for registers of which nfilled are set: SPARSE
+ * (*sparse true) or FULL; false when it depends on a max_sparse not known.
+ */
+static bool
+hll_pack_sparse(const uint8 *params, Size nfilled, int log2m, int nbits, int max_sparse,
+				bool *sparse)
+{
+	if (!(params[1] & 0x40))
+		*sparse = false;
+	else if (max_sparse == EK_HLL_MAX_SPARSE_UNKNOWN)
+		return false;
+	else if (max_sparse != -1)
+		*sparse = nfilled <= (Size) max_sparse;
+	else
+		*sparse = nfilled * (Size) (log2m + nbits) < ((Size) 1 << log2m) * (Size) nbits;
+	return true;
+}
+
+/* a new hll of type (SPARSE, FULL) and params with size bytes of data (zeroed) */
+static bytea *
+hll_new(int type, const uint8 *params, Size size, uint8 **data)
+{
+	bytea	   *b = palloc0(VARHDRSZ + 3 + size);
+	uint8	   *p = (uint8 *) VARDATA(b);
+
+	SET_VARSIZE(b, VARHDRSZ + 3 + size);
+	p[0] = 0x10 | type;
+	p[1] = params[0];
+	p[2] = params[1];
+	*data = p + 3;
+	return b;
+}
+
+/* a SPARSE hll of its entries (register << nbits | value, registers ascending) */
+static Datum
+hll_pack_entries(const uint8 *params, const uint32 *ent, Size n, int log2m, int nbits)
+{
+	int			chunk = log2m + nbits;
+	HllBitWriter w = {0};
+	bytea	   *b = hll_new(HLL_SPARSE, params, (n * chunk + 7) / 8, &w.p);
+
+	for (Size i = 0; i < n; i++)
+		hll_put_bits(&w, ent[i], chunk);
+	hll_put_end(&w);
+	return PointerGetDatum(b);
+}
+
+/* a FULL hll of the registers */
+static Datum
+hll_pack_full(const uint8 *params, const uint8 *regs, int log2m, int nbits)
+{
+	Size		nregs = (Size) 1 << log2m;
+	HllBitWriter w = {0};
+	bytea	   *b = hll_new(HLL_FULL, params, (nregs * nbits + 7) / 8, &w.p);
+
+	if (nbits == 5 && nregs % 8 == 0)
+	{
+		/* the common width: 8 registers into each 5 bytes */
+		uint8	   *p = w.p;
+
+		for (Size i = 0; i < nregs; i += 8, p += 5)
+		{
+			uint64		x = 0;
+
+			for (int k = 0; k < 8; k++)
+				x = (x << 5) | regs[i + k];
+			p[0] = (uint8) (x >> 32);
+			p[1] = (uint8) (x >> 24);
+			p[2] = (uint8) (x >> 16);
+			p[3] = (uint8) (x >> 8);
+			p[4] = (uint8) x;
+		}
+	}
+	else
+	{
+		for (Size i = 0; i < nregs; i++)
+			hll_put_bits(&w, regs[i], nbits);
+		hll_put_end(&w);
+	}
+	return PointerGetDatum(b);
+}
+
+/* registers packed as multiset_pack packs them (SPARSE or FULL); false: unknown */
+static bool
+hll_pack_registers(const uint8 *params, const uint8 *regs, int log2m, int nbits,
+				   int max_sparse, Datum *result)
+{
+	Size		nregs = (Size) 1 << log2m;
+	Size		nfilled = 0;
+	bool		sparse;
+	uint32	   *ent;
+	Size		n = 0;
+
+	for (Size i = 0; i < nregs; i++)
+		nfilled += regs[i] != 0;
+	if (!hll_pack_sparse(params, nfilled, log2m, nbits, max_sparse, &sparse))
+		return false;
+	if (!sparse)
+	{
+		*result = hll_pack_full(params, regs, log2m, nbits);
+		return true;
+	}
+	ent = palloc(Max(nfilled, 1) * sizeof(uint32));
+	for (Size i = 0; i < nregs; i++)
+		if (regs[i] != 0)
+			ent[n++] = (uint32) (i << nbits) | regs[i];
+	*result = hll_pack_entries(params, ent, n, log2m, nbits);
+	pfree(ent);
+	return true;
+}
+
+/*
+ * hll_sparse_union's common case, entries of 16 bits (log2m + register
+ * width: 11 + 5, the defaults): each entry two bytes, the runs of entries
+ * no hash changes copied as they are, the hashes' registers (add: register
+ * << 8 | value, sorted; made one per register here, *na set to how many)
+ * put in their places.
+ * Only for a SPARSE result, and for entries ascending with no value 0 (as
+ * the extension packs them); false otherwise, and the caller merges them
+ * entry by entry.
+ */
+static bool
+hll_sparse16_union(const HllBytes *h, uint32 *add, int *na, int log2m, int nbits,
+				   int max_sparse, Datum *result)
+{
+	const uint8 *d = h->data;
+	Size		nold = h->size / 2;
+	uint32		vmask = (1U << nbits) - 1;
+	Size	   *pos;
+	int			nu = 0;
+	Size		nfilled;
+	Size		from = 0;
+	bool		sparse;
+	uint8	   *out;
+	bytea	   *b;
+
+#define HLL_E16(i) ((uint32) d[2 * (i)] << 8 | d[2 * (i) + 1])
+	if (h->size % 2 != 0)
+		return false;
+	for (Size i = 0; i < nold; i++)
+		if ((HLL_E16(i) & vmask) == 0 || (i > 0 && HLL_E16(i) <= HLL_E16(i - 1)))
+			return false;		/* (ascending registers: ascending entries) */
+	/* one per register, its largest value; where each goes among the entries */
+	for (int j = 0; j < *na; j++)
+		if (j + 1 == *na || (add[j + 1] >> 8) != (add[j] >> 8))
+			add[nu++] = add[j];
+	*na = nu;
+	pos = palloc(Max(nu, 1) * sizeof(Size));
+	nfilled = nold;
+	for (int j = 0; j < nu; j++)
+	{
+		Size		lo = 0;
+		Size		hi = nold;
+
+		while (lo < hi)
+		{
+			Size		mid = lo + (hi - lo) / 2;
+
+			if ((HLL_E16(mid) >> nbits) < (add[j] >> 8))
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		pos[j] = lo;
+		if (lo == nold || (HLL_E16(lo) >> nbits) != (add[j] >> 8))
+			nfilled++;
+	}
+	if (!hll_pack_sparse(h->params, nfilled, log2m, nbits, max_sparse, &sparse) || !sparse)
+	{
+		pfree(pos);
+		return false;
+	}
+	b = hll_new(HLL_SPARSE, h->params, nfilled * 2, &out);
+	for (int j = 0; j < nu; j++)
+	{
+		uint32		reg = add[j] >> 8;
+		uint32		v = add[j] & 0xff;
+
+		memcpy(out, d + 2 * from, 2 * (pos[j] - from));
+		out += 2 * (pos[j] - from);
+		from = pos[j];
+		if (from < nold && (HLL_E16(from) >> nbits) == reg)
+		{
+			v = Max(v, HLL_E16(from) & vmask);
+			from++;
+		}
+		out[0] = (uint8) ((reg << nbits | v) >> 8);
+		out[1] = (uint8) (reg << nbits | v);
+		out += 2;
+	}
+	memcpy(out, d + 2 * from, 2 * (nold - from));
+#undef HLL_E16
+	pfree(pos);
+	*result = PointerGetDatum(b);
+	return true;
+}
+
+/*
+ * The union of a SPARSE hll and hashes without a register array: its
+ * entries (read as hll_registers reads them, false for bytes it would not
+ * take) merged with the hashes' (register, value), the larger value where
+ * both set a register, then packed: SPARSE from the entries, FULL from
+ * registers made of them.  False also when the choice is unknown.
+ */
+static bool
+hll_sparse_union(const HllBytes *h, const Datum *hashes, int n, int log2m, int nbits,
+				 int max_sparse, Datum *result)
+{
+	int			chunk = log2m + nbits;
+	Size		nold = h->size * 8 / chunk;
+	uint32		vmask = (1U << nbits) - 1;
+	uint32	   *add = palloc(n * sizeof(uint32));
+	uint32	   *ent = palloc((nold + n) * sizeof(uint32));
+	int			na = 0;
+	int			j = 0;
+	Size		ne = 0;
+	HllBitReader r = {h->data, 0, 0};
+	int64		last = -1;
+	bool		sparse;
+
+	if (h->size * 8 - nold * chunk >= 8)
+		return false;
+	/* the hashes' (register << 8 | value), sorted: a register's largest value last */
+	for (int i = 0; i < n; i++)
+	{
+		uint8		p;
+		uint32		ndx = hll_hash_register((uint64) DatumGetInt64(hashes[i]), log2m, nbits, &p);
+
+		if (p != 0)
+			add[na++] = ndx << 8 | p;
+	}
+	if (na > 1)
+		qsort(add, na, sizeof(uint32), cmp_uint32);
+	if (chunk == 16 &&
+		hll_sparse16_union(h, add, &na, log2m, nbits, max_sparse, result))
+		return true;
+	for (Size i = 0; i <= nold; i++)
+	{
+		uint32		ndx = UINT32_MAX;
+		uint32		v = 0;
+
+		if (i < nold)
+		{
+			v = hll_get_bits(&r, chunk);
+			ndx = v >> nbits;
+			v &= vmask;
+			if ((int64) ndx <= last)
+				return false;
+			last = ndx;
+		}
+		/* the hashes' registers before this one, then this one's */
+		for (; j < na && (add[j] >> 8) <= ndx; j++)
+		{
+			if (j + 1 < na && (add[j + 1] >> 8) == (add[j] >> 8))
+				continue;
+			if ((add[j] >> 8) == ndx)
+				v = Max(v, add[j] & 0xff);
+			else
+				ent[ne++] = (add[j] >> 8) << nbits | (add[j] & 0xff);
+		}
+		if (i < nold && v != 0)
+			ent[ne++] = ndx << nbits | v;
+	}
+	if (!hll_pack_sparse(h->params, ne, log2m, nbits, max_sparse, &sparse))
+		return false;
+	if (sparse)
+		*result = hll_pack_entries(h->params, ent, ne, log2m, nbits);
+	else
+	{
+		uint8	   *regs = palloc0((Size) 1 << log2m);
+
+		for (Size i = 0; i < ne; i++)
+			regs[ent[i] >> nbits] = (uint8) (ent[i] & vmask);
+		*result = hll_pack_full(h->params, regs, log2m, nbits);
+		pfree(regs);
+	}
+	pfree(add);
+	pfree(ent);
+	return true;
+}
+
+/*
+ * hll_union(old, the hll of hashes) in C, byte for byte (see above): hashes
+ * (n > 0 int8 Datums) sorted as signed, each once; old an hll of fmt's
+ * parameters.  False, *result unset, when it is left to hll_union.
+ */
+bool
+ek_hll_union_hashes(const EkHllFormat *fmt, Datum old, const Datum *hashes, int n,
+					int max_sparse, Datum *result)
+{
+	HllBytes	h;
+	int			nbits;
+	int			log2m;
+	int			expcode;
+	int64		expval;
+	uint8	   *regs;
+	Datum	   *merged = NULL;
+	int			k = 0;
+	bool		ok;
+
+	if (n <= 0 || fmt->explicit_max <= 0 || !hll_read(old, &h) ||
+		h.params[0] != fmt->header[1] || h.params[1] != fmt->header[2] ||
+		(h.params[1] & 0x80) != 0)
+		return false;
+	nbits = (h.params[0] >> 5) + 1;
+	log2m = h.params[0] & 0x1f;
+	expcode = h.params[1] & 0x3f;
+	if (log2m > HLL_MAX_LOG2M)
+		return false;
+	if (expcode == 63)
+		expval = (((int64) nbits << log2m) + 7) / 8 / 8;
+	else if (expcode == 0)
+		expval = 0;
+	else
+		expval = INT64CONST(1) << Min(expcode - 1, 62);
+	if (expval != fmt->explicit_max)
+		return false;			/* above what hll.c writes as EXPLICIT */
+
+	if (h.type == HLL_EMPTY && n <= expval)
+	{
+		*result = ek_hll_explicit(fmt, hashes, n);
+		return true;
+	}
+	if (h.type == HLL_EXPLICIT)
+	{
+		/* the sorted union of both, EXPLICIT while it holds expval hashes */
+		Size		nold = h.size / 8;
+		Size		i = 0;
+		int			j = 0;
+
+		if (nold > (Size) expval)
+			return false;
+		merged = palloc((nold + n) * sizeof(Datum));
+		while (i < nold || j < n)
+		{
+			int64		x;
+
+			if (j >= n || (i < nold && hll_hash_at(&h, i) <= DatumGetInt64(hashes[j])))
+			{
+				x = hll_hash_at(&h, i++);
+				if (j < n && x == DatumGetInt64(hashes[j]))
+					j++;
+			}
+			else
+				x = DatumGetInt64(hashes[j++]);
+			merged[k++] = Int64GetDatum(x);
+		}
+		if (k <= expval)
+		{
+			*result = ek_hll_explicit(fmt, merged, k);
+			pfree(merged);
+			return true;
+		}
+	}
+
+	if (h.type == HLL_SPARSE)
+		return hll_sparse_union(&h, hashes, n, log2m, nbits, max_sparse, result);
+
+	/* registers: old's (FULL; none when EMPTY or EXPLICIT), raised by the hashes */
+	regs = palloc0((Size) 1 << log2m);
+	if (h.type == HLL_FULL && !hll_registers(&h, regs, log2m, nbits))
+	{
+		pfree(regs);
+		return false;
+	}
+	if (merged != NULL)
+	{
+		for (int i = 0; i < k; i++)
+			hll_register_add(regs, log2m, nbits, (uint64) DatumGetInt64(merged[i]));
+		pfree(merged);
+	}
+	else
+		for (int i = 0; i < n; i++)
+			hll_register_add(regs, log2m, nbits, (uint64) DatumGetInt64(hashes[i]));
+	ok = hll_pack_registers(h.params, regs, log2m, nbits, max_sparse, result);
+	pfree(regs);
+	return ok;
+}
+
+/*
+ * The hll extension's max_sparse in this session (see above), asked of
+ * nsp.hll_set_max_sparse(integer) and set back; EK_HLL_MAX_SPARSE_UNKNOWN
+ * when the function is missing or the user may not execute it.
+ */
+int
+ek_hll_max_sparse(const char *nsp)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Oid			fn;
+	int32		old;
+
+	fn = LookupFuncName(list_make2(makeString(pstrdup(nsp)), makeString("hll_set_max_sparse")),
+						1, argtypes, true);
+	if (!OidIsValid(fn) || get_func_rettype(fn) != INT4OID ||
+		ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		return EK_HLL_MAX_SPARSE_UNKNOWN;
+	old = DatumGetInt32(OidFunctionCall1(fn, Int32GetDatum(-1)));
+	if (old != -1)
+		(void) OidFunctionCall1(fn, Int32GetDatum(old));
+	return old < -1 ? EK_HLL_MAX_SPARSE_UNKNOWN : old;
+}
+
+PG_FUNCTION_INFO_V1(eventkit_rollup_hll_union_hashes);
+
+/*
+ * eventkit_internal.rollup_hll_union_hashes(old anyelement, hashes bigint[],
+ * empty anyelement) RETURNS anyelement, for tests only (sql/rollup_hll_merge.sql):
+ * what the refresh's merge writes for a rollup row's hll old and a group's
+ * hashes (NULLs left out; none: NULL), with the parameters of empty
+ * (hll_empty(...)) and the session's max_sparse; NULL when the merge
+ * leaves it to hll_union.
+ */
+Datum
+eventkit_rollup_hll_union_hashes(PG_FUNCTION_ARGS)
+{
+	Datum		old = PG_GETARG_DATUM(0);
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
+	Datum		empty = PG_GETARG_DATUM(2);
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	HeapTuple	tup;
+	char	   *nsp;
+	EkHllFormat fmt;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			n = 0;
+	Datum		result;
+
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	nsp = get_namespace_name(((Form_pg_type) GETSTRUCT(tup))->typnamespace);
+	ReleaseSysCache(tup);
+	if (!ek_hll_format(empty, &fmt))
+		PG_RETURN_NULL();
+	deconstruct_array(a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &nelems);
+	for (int i = 0; i < nelems; i++)
+		if (!nulls[i])
+			elems[n++] = elems[i];
+	n = ek_hll_distinct(elems, n);
+	if (n == 0 ||
+		!ek_hll_union_hashes(&fmt, old, elems, n,
+							 ek_hll_max_sparse(nsp),
+							 &result))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
 }

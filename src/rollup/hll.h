@@ -2,7 +2,8 @@
  *
  * hll.h
  *	  hll values made without the hll extension's aggregates (hll.c): the
- *	  fold's and the realtime view's hll of a group's hashes.
+ *	  fold's and the realtime view's hll of a group's hashes, and the
+ *	  refresh's merge of a group's hashes into a rollup row's hll.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,5 +22,12 @@ typedef struct EkHllFormat
 extern bool ek_hll_format(Datum empty, EkHllFormat *fmt);
 extern int	ek_hll_distinct(Datum *hashes, int n);
 extern Datum ek_hll_explicit(const EkHllFormat *fmt, const Datum *hashes, int n);
+
+/* the hll library's max_sparse could not be asked (ek_hll_max_sparse) */
+#define EK_HLL_MAX_SPARSE_UNKNOWN (-2)
+
+extern int	ek_hll_max_sparse(const char *nsp);
+extern bool ek_hll_union_hashes(const EkHllFormat *fmt, Datum old, const Datum *hashes,
+								int n, int max_sparse, Datum *result);
 
 #endif							/* EK_ROLLUP_HLL_H */

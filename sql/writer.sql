@@ -77,6 +77,46 @@ SELECT count(*) AS misplaced FROM ev e
  WHERE NOT EXISTS (SELECT 1 FROM eventkit.partitions('ev') p WHERE e.ts >= p.range_start AND e.ts < p.range_end);
 SELECT sum(accepted) AS accepted FROM eventkit.ingest_batches;
 
+-- BRIN indexes get one entry per block range and value (util/bulk_insert.c):
+-- a summarized range must still be widened by each
+-- batch's rows, for a key the batch's rows share (received_at) and one whose
+-- values differ per row (message_id)
+SELECT eventkit.create_stream('wb', key_partitions => 0) IS NOT NULL AS created;
+CREATE INDEX wb_rcv_brin ON wb USING brin (received_at) WITH (pages_per_range = 16);
+CREATE INDEX wb_id_brin ON wb USING brin (message_id) WITH (pages_per_range = 16);
+CREATE FUNCTION wb_batch(tag text, n int, second int) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT jsonb_agg(jsonb_build_object('type', 'track', 'event', 'e', 'messageId', tag || i,
+                                      'userId', 'u' || i,
+                                      'timestamp', format('2026-03-28T10:%s:%sZ', lpad((second / 60)::text, 2, '0'),
+                                                          lpad((second % 60)::text, 2, '0'))) ORDER BY i)
+  FROM generate_series(1, n) i
+$$;
+SELECT accepted FROM eventkit.ingest('wb', wb_batch('a', 10, 0));
+SELECT max(received_at) AS first_received FROM wb \gset
+-- a new partition's BRIN index has its first range summarized (as empty)
+-- from the start: every value of the rows in it must widen that summary
+SELECT c.relname AS brin_index, brin_summarize_range(c.oid, 0) AS newly_summarized
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+ WHERE i.indrelid = 'wb_p20260328'::regclass AND a.amname = 'brin' ORDER BY 1;
+-- the second batch lands in the same range (a later receive time, other ids)
+SELECT pg_sleep(0.01);
+SELECT accepted FROM eventkit.ingest('wb', wb_batch('b', 10, 600));
+SELECT pg_relation_size('wb_p20260328') / current_setting('block_size')::int <= 16 AS one_range;
+SET enable_seqscan = off;
+SET enable_indexscan = off;
+SELECT count(*) AS later_received_by_brin FROM wb_p20260328 WHERE received_at > :'first_received';
+SELECT count(*) AS later_ids_by_brin FROM wb_p20260328 WHERE message_id >= 'b';
+SELECT count(*) AS first_ids_by_brin FROM wb_p20260328 WHERE message_id < 'b';
+-- b3 .. b9: only rows after the batch's first in the range (b1) reach them
+SELECT count(*) AS ids_after_b2_by_brin FROM wb_p20260328 WHERE message_id > 'b2';
+EXPLAIN (COSTS OFF) SELECT count(*) FROM wb_p20260328 WHERE received_at > '2026-03-28';
+EXPLAIN (COSTS OFF) SELECT count(*) FROM wb_p20260328 WHERE message_id >= 'b';
+RESET enable_seqscan;
+RESET enable_indexscan;
+SELECT count(*) AS later_received_by_scan FROM wb_p20260328 WHERE received_at > :'first_received';
+DROP FUNCTION wb_batch;
+SELECT eventkit.drop_stream('wb');
+
 DROP TABLE seen;
 DROP FUNCTION try_ingest;
 DROP FUNCTION plan_has_seqscan;

@@ -306,8 +306,7 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 							   EK_APPEND_INSERT_OPTIONS,
 							   ek_bulk_insert_for(bistate, leafrel));
 			if (leaf->ri_NumIndices > 0)
-				for (int s = 0; s < buf->nslots; s++)
-					list_free(ek_insert_index_tuples(leaf, buf->slots[s], estate));
+				ek_insert_index_entries(leaf, buf->slots, buf->nslots, estate);
 		}
 		ek_end_bulk_insert(bistate);
 	}

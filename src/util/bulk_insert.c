@@ -10,14 +10,25 @@
  *	  relations only, and releases the state's pin before switching to
  *	  another relation.
  *
+ *	  Also the index entries of the rows one table_multi_insert wrote
+ *	  (ek_insert_index_entries): the executor's, but a BRIN index without
+ *	  expressions or predicate gets one entry per block range and value
+ *	  instead of one per row (why that is exact: at the function).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/brin.h"
+#include "access/genam.h"
 #include "access/hio.h"
+#include "catalog/pg_am_d.h"
 #include "storage/bufmgr.h"
+#include "utils/datum.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+
+#include "util/compat.h"
 
 #include "util/bulk_insert.h"
 
@@ -60,4 +71,132 @@ ek_end_bulk_insert(BulkInsertState bistate)
 {
 	ReleaseBulkInsertStatePin(bistate);
 	pfree(bistate);
+}
+
+/*
+ * A BRIN index whose entries ek_insert_index_entries makes itself: keys
+ * that are plain columns, no predicate.
+ */
+static bool
+is_plain_brin(Relation index, IndexInfo *info)
+{
+	if (index->rd_rel->relam != BRIN_AM_OID || info->ii_Predicate != NIL ||
+		info->ii_Expressions != NIL)
+		return false;
+	for (int k = 0; k < info->ii_NumIndexAttrs; k++)
+		if (info->ii_IndexAttrNumbers[k] <= 0)
+			return false;
+	return true;
+}
+
+/*
+ * The index entries of n rows that table_multi_insert just wrote into
+ * rri's relation (its indexes open; constraints checked by the caller).
+ *
+ * Every index gets the executor's entries (ExecInsertIndexTuples), except
+ * a plain BRIN index: its entry for a row only widens the summary of the
+ * row's block range to take in the row's values, so a row whose range
+ * and values (binary equal) are those of the row before it adds nothing
+ * and is skipped.  The rows of a batch share their batch_id and fill
+ * consecutive pages, so the stream's BRIN on batch_id (rollups) gets one
+ * entry per range a batch touches instead of one per row, each of which
+ * read the range map anew (PostgreSQL 15 keeps no state between
+ * brininsert calls).  Exact under concurrent summarization as well: every
+ * row is in the heap before the first entry, so a summarization that
+ * starts later reads it, and one under way has a placeholder that the
+ * first entry of the range and value widens.
+ */
+void
+ek_insert_index_entries(ResultRelInfo *rri, TupleTableSlot **slots, int n,
+						EState *estate)
+{
+	int			nindexes = rri->ri_NumIndices;
+	RelationPtr descs = rri->ri_IndexRelationDescs;
+	IndexInfo **infos = rri->ri_IndexRelationInfo;
+	RelationPtr others;
+	IndexInfo **other_infos;
+	int			nothers = 0;
+	int			nbrin = 0;
+
+	for (int i = 0; i < nindexes; i++)
+		if (is_plain_brin(descs[i], infos[i]))
+			nbrin++;
+	if (nbrin == 0)
+	{
+		for (int s = 0; s < n; s++)
+			list_free(ek_insert_index_tuples(rri, slots[s], estate));
+		return;
+	}
+
+	/* the other indexes, through the executor, with rri showing only them */
+	others = palloc(sizeof(Relation) * nindexes);
+	other_infos = palloc(sizeof(IndexInfo *) * nindexes);
+	for (int i = 0; i < nindexes; i++)
+		if (!is_plain_brin(descs[i], infos[i]))
+		{
+			others[nothers] = descs[i];
+			other_infos[nothers++] = infos[i];
+		}
+	if (nothers > 0)
+	{
+		rri->ri_NumIndices = nothers;
+		rri->ri_IndexRelationDescs = others;
+		rri->ri_IndexRelationInfo = other_infos;
+		PG_TRY();
+		{
+			for (int s = 0; s < n; s++)
+				list_free(ek_insert_index_tuples(rri, slots[s], estate));
+		}
+		PG_FINALLY();
+		{
+			rri->ri_NumIndices = nindexes;
+			rri->ri_IndexRelationDescs = descs;
+			rri->ri_IndexRelationInfo = infos;
+		}
+		PG_END_TRY();
+	}
+
+	for (int i = 0; i < nindexes; i++)
+	{
+		Relation	index = descs[i];
+		IndexInfo  *info = infos[i];
+		int			nkeys = info->ii_NumIndexAttrs;
+		TupleDesc	heapdesc = RelationGetDescr(rri->ri_RelationDesc);
+		BlockNumber pages = BrinGetPagesPerRange(index);
+		BlockNumber last_range = InvalidBlockNumber;
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+		Datum		last_values[INDEX_MAX_KEYS];
+		bool		last_isnull[INDEX_MAX_KEYS];
+
+		if (!is_plain_brin(index, info))
+			continue;
+		for (int s = 0; s < n; s++)
+		{
+			TupleTableSlot *slot = slots[s];
+			BlockNumber range = ItemPointerGetBlockNumber(&slot->tts_tid) / pages;
+			bool		same = (range == last_range);
+
+			for (int k = 0; k < nkeys; k++)
+			{
+				AttrNumber	attnum = info->ii_IndexAttrNumbers[k];
+				Form_pg_attribute att = TupleDescAttr(heapdesc, attnum - 1);
+
+				values[k] = slot_getattr(slot, attnum, &isnull[k]);
+				if (same && (isnull[k] != last_isnull[k] ||
+							 (!isnull[k] && !datumIsEqual(values[k], last_values[k],
+														  att->attbyval, att->attlen))))
+					same = false;
+			}
+			if (same)
+				continue;
+			index_insert(index, values, isnull, &slot->tts_tid, rri->ri_RelationDesc,
+						 UNIQUE_CHECK_NO, false, info);
+			last_range = range;
+			memcpy(last_values, values, sizeof(Datum) * nkeys);
+			memcpy(last_isnull, isnull, sizeof(bool) * nkeys);
+		}
+	}
+	pfree(others);
+	pfree(other_infos);
 }

@@ -3,7 +3,8 @@
  * bulk_insert.h
  *	  Appending rows with table_multi_insert (bulk_insert.c): the options
  *	  and the backend's bulk-write buffer ring, shared by the writer (stream
- *	  rows) and the dedup ledger (ledger rows).
+ *	  rows) and the dedup ledger (ledger rows); the index entries of the
+ *	  rows written.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,6 +15,7 @@
 
 #include "access/heapam.h"
 #include "access/tableam.h"
+#include "nodes/execnodes.h"
 
 /*
  * Options for table_multi_insert of stream and ledger rows: append, never
@@ -28,5 +30,7 @@
 extern BulkInsertState ek_begin_bulk_insert(void);
 extern BulkInsertState ek_bulk_insert_for(BulkInsertState bistate, Relation rel);
 extern void ek_end_bulk_insert(BulkInsertState bistate);
+extern void ek_insert_index_entries(ResultRelInfo *rri, TupleTableSlot **slots, int n,
+									EState *estate);
 
 #endif							/* EK_UTIL_BULK_INSERT_H */

@@ -217,6 +217,43 @@ classify_verdicts(IngestBatch *b, SegmentEvent **valid, int nvalid,
 	}
 }
 
+
+/*
+ * Who may ingest into a stream distributed on Citus.  Citus reaches
+ * co-located placements as one user per transaction ("cannot perform
+ * query on placements that were modified in this transaction by a
+ * different user"), and a call reaches them as up to three roles: the
+ * stream's owner (the partitions it makes), the extension owner (the
+ * claims in the distributed ledger, pipeline/dedup/dist_ledger.c) and
+ * the caller (the rows written through Citus).  So the stream must belong
+ * to the extension owner (distribute_stream sees to it), and the caller be
+ * a superuser, whose rows the writer writes as the extension owner;
+ * anyone else gets an error that says so, instead of Citus's.
+ */
+static void
+check_distributed_ingest(const StreamInfo *stream)
+{
+	Oid			ext_owner = ek_extension_owner();
+
+	if (ek_relation_owner(stream->relid) != ext_owner)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("distributed stream \"%s\" does not belong to the extension owner",
+						get_rel_name(stream->relid)),
+				 errdetail("Citus reaches co-located tables as one user per transaction, and eventkit works on a distributed stream's ledger as the extension owner, \"%s\".",
+						   GetUserNameFromId(ext_owner, false)),
+				 errhint("As a superuser: ALTER TABLE %s OWNER TO %s;",
+						 ek_qualified_relname(stream->relid),
+						 quote_identifier(GetUserNameFromId(ext_owner, false)))));
+	if (GetUserId() != ext_owner && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot ingest into distributed stream \"%s\" as role \"%s\"",
+						get_rel_name(stream->relid), GetUserNameFromId(GetUserId(), false)),
+				 errdetail("Citus reaches co-located tables as one user per transaction, and eventkit claims the ids of a distributed stream in its ledger as the extension owner."),
+				 errhint("Ingest into a distributed stream as a superuser.")));
+}
+
 /*
  * The whole ingest of one batch, whose items are in b.  known: the
  * stream's catalog row if the caller has read it in this call, else NULL.
@@ -289,6 +326,9 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 			if (ek_event_ok(ev))
 				ek_plan_check_event(plan, ev);
 		}
+
+	if (ek_citus_table_kind(stream.relid) == EK_CITUS_HASH)
+		check_distributed_ingest(&stream);
 
 	/* where in time: partitions made, or too_old, too_new, out_of_range */
 	ek_place_events(&stream, items->events, n, GetCurrentTransactionStartTimestamp());

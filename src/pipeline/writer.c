@@ -40,6 +40,7 @@
 #include "executor/execPartition.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/bufmgr.h"
 #include "utils/array.h"
@@ -57,6 +58,7 @@
 #include "util/citus.h"
 #include "util/citus_shards.h"
 #include "util/compat.h"
+#include "util/owner.h"
 #include "util/spi.h"
 
 /* Cached INSERT plan for one stream table (the slow path). */
@@ -318,6 +320,27 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 }
 
 /*
+ * The events of a distributed stream that go through Citus (other nodes'
+ * shards, or what the fast path does not write), as the extension owner:
+ * Citus reaches co-located placements as one user per transaction, and
+ * the call's claims in the co-located ledger went through Citus as that
+ * role (pipeline/dedup/dist_ledger.c).  Only a superuser gets here
+ * (ingest.c, check_distributed_ingest), after ingest checked its INSERT
+ * privilege.
+ */
+static void
+write_through_citus(const StreamInfo *stream, SegmentEvent **events, int n,
+					int64 batch_id, TimestampTz received_at)
+{
+	EkRoleScope as_owner;
+
+	Assert(superuser());
+	ek_as_owner_begin(&as_owner);
+	write_with_spi(stream, events, n, batch_id, received_at);
+	ek_as_role_end(&as_owner);
+}
+
+/*
  * A stream distributed on Citus: the events of the shards this node holds
  * written into the local shard relations with the fast path (routed to
  * the shard's partitions, as on one node), the others with one statement
@@ -380,7 +403,7 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 		if (shard[i] != -2)
 			rest[nrest++] = events[i];
 	if (nrest > 0)
-		write_with_spi(stream, rest, nrest, batch_id, received_at);
+		write_through_citus(stream, rest, nrest, batch_id, received_at);
 }
 
 /*

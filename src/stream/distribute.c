@@ -153,9 +153,10 @@ create_reference_table(const char *qname)
 /*
  * eventkit.distribute_stream(stream regclass, shard_count int DEFAULT NULL)
  *
- * On the Citus coordinator, by the stream's owner: distributes the stream
- * by user_key with shard_count shards (NULL: citus.shard_count) and its
- * dedup ledger co-located with it.
+ * On the Citus coordinator, by the stream's owner, which must be the
+ * extension owner (see the error): distributes the stream by user_key
+ * with shard_count shards (NULL: citus.shard_count) and its dedup ledger
+ * co-located with it.
  */
 Datum
 eventkit_distribute_stream(PG_FUNCTION_ARGS)
@@ -190,6 +191,15 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 				 errhint("Add Citus before eventkit to shared_preload_libraries ('citus,eventkit'), restart, and run CREATE EXTENSION citus.")));
 	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	if (ek_relation_owner(relid) != ek_extension_owner())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stream \"%s\" does not belong to the extension owner", get_rel_name(relid)),
+				 errdetail("Citus reaches co-located tables as one user per transaction, and eventkit works on a distributed stream's dedup ledger, which it distributes with the stream, as the extension owner, \"%s\".",
+						   GetUserNameFromId(ek_extension_owner(), false)),
+				 errhint("As a superuser: ALTER TABLE %s OWNER TO %s; then distribute it.",
+						 ek_qualified_relname(relid),
+						 quote_identifier(GetUserNameFromId(ek_extension_owner(), false)))));
 
 	/* ingest waits from here until the stream is distributed */
 	LockRelationOid(relid, ExclusiveLock);
@@ -218,11 +228,13 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 				 errmsg("stream \"%s\" is already a Citus table", get_rel_name(relid)),
 				 errhint("A stream is distributed once, with eventkit.distribute_stream().")));
 
-	/* the stream, as its owner (the caller) */
-	create_distributed_table(qname, "default", PG_GETARG_DATUM(1), PG_ARGISNULL(1));
-
-	/* its ledger, as the extension owner, co-located with it */
+	/*
+	 * The stream, then its ledger co-located with it, both as the
+	 * extension owner (the stream's owner): Citus reaches co-located
+	 * placements as one user per transaction
+	 */
 	ek_as_owner_begin(&as_owner);
+	create_distributed_table(qname, "default", PG_GETARG_DATUM(1), PG_ARGISNULL(1));
 	ledger = ek_dedup_create_dist_ledger(stream.stream_id, relid);
 	create_distributed_table(ledger, qname, (Datum) 0, true);
 

@@ -42,8 +42,10 @@
 #include "pipeline/dedup/dedup.h"
 #include "pipeline/partition.h"
 #include "stream/identity.h"
+#include "util/citus.h"
 #include "util/compat.h"
 #include "util/guc.h"
+#include "util/owner.h"
 #include "util/spi.h"
 
 #define MAX_PREMAKE 1000
@@ -495,7 +497,21 @@ eventkit_drop_stream(PG_FUNCTION_ARGS)
 	SPI_connect();
 	ek_streams_read(relid, &stream, false);
 	ek_identity_drop_view(relid);
-	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
+	if (ek_citus_table_kind(relid) == EK_CITUS_HASH)
+	{
+		/*
+		 * A distributed stream belongs to the extension owner, which drops
+		 * its ledger next: Citus reaches co-located placements as one user
+		 * per transaction (ingest.c, check_distributed_ingest)
+		 */
+		EkRoleScope as_owner;
+
+		ek_as_owner_begin(&as_owner);
+		ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
+		ek_as_role_end(&as_owner);
+	}
+	else
+		ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
 
 	/* the sql_drop event trigger has usually done this already */
 	forget_stream(stream.stream_id);

@@ -1,0 +1,174 @@
+# Copyright: eventkit authors
+#
+# Who may distribute and ingest into a distributed stream, on a Citus
+# coordinator and two workers (test/t/EventkitCitus.pm).  Citus reaches
+# co-located placements as one user per transaction, and eventkit claims
+# ids in a distributed stream's ledger as the extension owner: so a
+# distributed stream belongs to the extension owner and only superusers
+# ingest into it; others get a clear error, not Citus's.  Checks: those
+# errors (a stream of another owner, an owner or writer that is not a
+# superuser, through the coordinator and through a worker); a superuser
+# other than the extension owner distributes and ingests through the
+# coordinator and through a worker, and a re-send stores nothing; an event
+# too new waits in quarantine and that superuser's replay_quarantine
+# stores it once the bound moves; stream_stats on the coordinator sums
+# every node; run_maintenance drops the partitions retention ends, on
+# every node (their shards too), and makes the premade ones; an event
+# older than retention is quarantined, not stored; drop_stream leaves no
+# shard behind.
+#
+# Skipped when Citus is not installed (shared/citus/install-citus.sh).
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use EventkitCitus;
+
+citus_skip_unless_installed();
+
+my ($coord, $w1, $w2) = citus_cluster("citus.max_cached_conns_per_worker = 8\n");
+
+# roles, schema and grants made on the coordinator: Citus propagates them
+$coord->safe_psql(
+	'postgres', q{
+CREATE ROLE ek_owner LOGIN;
+CREATE ROLE ek_writer LOGIN;
+CREATE SCHEMA app AUTHORIZATION ek_owner;
+GRANT USAGE ON SCHEMA app TO ek_writer;
+});
+for my $w ($w1, $w2)
+{
+	is($w->safe_psql('postgres', q{SELECT count(*) FROM pg_roles WHERE rolname IN ('ek_owner', 'ek_writer')}),
+		'2', 'the roles reach worker ' . $w->name);
+}
+
+# a stream of a role that is not the extension owner cannot be distributed
+$coord->safe_psql('postgres', q{SET ROLE ek_owner; SELECT eventkit.create_stream('app.own', key_partitions => 0)});
+like(psql_err($coord, q{SELECT eventkit.distribute_stream('app.own', 4)}),
+	qr/stream "own" does not belong to the extension owner.*HINT:  As a superuser: ALTER TABLE app.own OWNER TO postgres; then distribute it/s,
+	'a stream of another owner: a clear error');
+like(psql_err($coord, q{SET ROLE ek_owner; SELECT eventkit.distribute_stream('app.own', 4)}),
+	qr/does not belong to the extension owner/, 'by its owner too');
+$coord->safe_psql('postgres', q{SELECT eventkit.drop_stream('app.own')});
+
+# the extension owner's stream, distributed by another superuser
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_stream('app.events', key_partitions => 0, premake => 2);
+CREATE ROLE ek_admin LOGIN SUPERUSER;
+SET ROLE ek_admin;
+SELECT eventkit.distribute_stream('app.events', 4);
+RESET ROLE;
+GRANT INSERT ON app.events TO ek_writer, ek_owner;
+});
+is( $coord->safe_psql(
+		'postgres', q{SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'app.events'::regclass}),
+	'1', 'a superuser other than the extension owner distributed it');
+
+# batches: days_ago (whole days before now, at noon UTC of that day) per event
+sub batch
+{
+	my ($tag, $n, $days_ago) = @_;
+	my $ts = $coord->safe_psql('postgres',
+		"SELECT to_char(date_trunc('day', now() AT TIME ZONE 'UTC') - interval '$days_ago days' + interval '12 hours',"
+		  . q{ 'YYYY-MM-DD"T"HH24:MI:SS"Z"')});
+	return '[' . join(',',
+		map { qq({"type":"track","event":"e","messageId":"$tag$_","userId":"u$_","timestamp":"$ts"}) } 1 .. $n)
+	  . ']';
+}
+
+sub ingest_as
+{
+	my ($role, $node, $payload) = @_;
+	return $node->safe_psql('postgres',
+		"SET ROLE $role; SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected)"
+		  . " FROM eventkit.ingest('app.events', '$payload')");
+}
+
+# --- ingest ------------------------------------------------------------
+
+for my $n ($coord, $w1)
+{
+	like(
+		psql_err($n, "SET ROLE ek_writer; SELECT * FROM eventkit.ingest('app.events', '" . batch('old', 20, 10) . "')"),
+		qr/cannot ingest into distributed stream "events" as role "ek_writer".*HINT:  Ingest into a distributed stream as a superuser/s,
+		'a role that is not a superuser: a clear error on ' . $n->name);
+}
+is(ingest_as('ek_admin', $coord, batch('old', 20, 10)), '20,0,0,0,0', 'a superuser: old events through the coordinator');
+is(ingest_as('ek_admin', $w1, batch('new', 20, 0)), '20,0,0,0,0', 'recent events through a worker');
+is(ingest_as('ek_admin', $w2, batch('old', 20, 10)), '0,20,0,0,0', 're-sent old events: duplicates');
+is(ingest_as('ek_admin', $coord, batch('new', 20, 0)), '0,20,0,0,0', 're-sent recent events: duplicates');
+is($coord->safe_psql('postgres', q{SELECT count(*) || ':' || count(DISTINCT message_id) FROM app.events}),
+	'40:40', 'each event stored once');
+
+# an event too new (max_future: 1 day) waits in quarantine; a superuser's
+# replay stores it once the bound moves (the owner's is refused)
+my $future = $coord->safe_psql('postgres',
+	q{SELECT to_char((now() + interval '30 hours') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')});
+is( ingest_as('ek_admin',
+		$coord, qq([{"type":"track","event":"e","messageId":"fut","userId":"u1","timestamp":"$future"}])),
+	'0,0,0,1,0', 'an event too new is quarantined');
+my $fut_reason = $coord->safe_psql('postgres',
+	q{SELECT string_agg(reasons::text, ',') FROM eventkit.quarantine WHERE stream_id = (SELECT stream_id FROM eventkit.streams WHERE relid = 'app.events'::regclass)});
+like($fut_reason, qr/too_new/, 'with reason too_new');
+$coord->safe_psql('postgres', q{SELECT eventkit.alter_stream('app.events', max_future => '3 days')});
+is($coord->safe_psql('postgres', q{SET ROLE ek_admin; SELECT accepted || ',' || quarantined FROM eventkit.replay_quarantine('app.events')}),
+	'1,0', 'a superuser replays it into the stream');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.events WHERE message_id = 'fut'}),
+	'1', 'stored once');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM eventkit.quarantine WHERE stream_id = (SELECT stream_id FROM eventkit.streams WHERE relid = 'app.events'::regclass) AND replayed_at IS NULL}),
+	'0', 'and gone from quarantine');
+
+# stream_stats on the coordinator: every node's calls
+is( $coord->safe_psql(
+		'postgres',
+		q{SELECT accepted || ',' || duplicates || ',' || in_quarantine FROM eventkit.stream_stats WHERE stream = 'app.events'::regclass}
+	),
+	'41,40,0',
+	'stream_stats on the coordinator counts the calls of every node');
+
+# --- retention and premake ----------------------------------------------
+
+my $old_day = $coord->safe_psql('postgres',
+	q{SELECT to_char(date_trunc('day', now() AT TIME ZONE 'UTC') - interval '10 days', 'YYYYMMDD')});
+my $shards_of_old = qq{SET citus.override_table_visibility = off;
+  SELECT count(*) FROM pg_class WHERE relname LIKE 'events_p${old_day}_%' AND relkind = 'r'};
+ok(($w1->safe_psql('postgres', $shards_of_old) + $w2->safe_psql('postgres', $shards_of_old)) > 0,
+	'the old day\'s partition has shards on the workers');
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.alter_stream('app.events', retention => '5 days');
+SELECT eventkit.run_maintenance('app.events');
+});
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.events WHERE message_id LIKE 'old%'}),
+	'0', 'retention dropped the old events');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.events}), '21', 'and kept the others');
+is($coord->safe_psql('postgres', qq{SELECT count(*) FROM pg_class WHERE relname = 'events_p$old_day'}),
+	'0', 'the old partition is gone on the coordinator');
+is($w1->safe_psql('postgres', $shards_of_old) + $w2->safe_psql('postgres', $shards_of_old),
+	0, 'and its shards on the workers');
+my $premade = $coord->safe_psql('postgres',
+	q{SELECT to_char(date_trunc('day', now() AT TIME ZONE 'UTC') + interval '2 days', 'YYYYMMDD')});
+is($coord->safe_psql('postgres', qq{SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text = 'app.events_p$premade'}),
+	'1', 'the premade partition is distributed');
+
+# an event older than retention: quarantined (out_of_range), not stored
+is(ingest_as('ek_admin', $w2, batch('older', 1, 8)), '0,0,0,1,0', 'an event older than retention is quarantined');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.events WHERE message_id LIKE 'older%'}),
+	'0', 'and not stored');
+
+# --- drop_stream ------------------------------------------------------
+
+$coord->safe_psql('postgres', q{SET ROLE ek_admin; SELECT eventkit.drop_stream('app.events')});
+my $left = q{SET citus.override_table_visibility = off;
+  SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE n.nspname IN ('app', 'eventkit_internal') AND (c.relname LIKE 'events%' OR c.relname LIKE 'dist_ledger%')};
+is($coord->safe_psql('postgres', $left) + $w1->safe_psql('postgres', $left) + $w2->safe_psql('postgres', $left),
+	0, 'drop_stream (by another superuser) leaves no table or shard on any node');
+
+done_testing();

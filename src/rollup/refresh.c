@@ -678,7 +678,6 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 							 ek_qualified_relname(stream), EK_ROLLUP_BRIN_PAGES),
 					SPI_OK_UTILITY);
 	CommandCounterIncrement();
-	ek_spi_exec(ek_rollup_view_sql(&def, n.qview, n.qtable), SPI_OK_UTILITY);
 	/* the delta table, dropped with the rollup table */
 	{
 		ObjectAddress table;
@@ -691,6 +690,13 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		ObjectAddressSet(table, RelationRelationId, get_relname_relid(n.rv->relname, n.nspid));
 		ObjectAddressSet(delta, RelationRelationId, get_relname_relid(n.deltaname, n.nspid));
 		recordDependencyOn(&delta, &table, DEPENDENCY_AUTO);
+	}
+	/* the view (of a distributed stream: over the delta table, made first) */
+	{
+		RollupDef	vdef = def;
+
+		vdef.relid = get_relname_relid(n.rv->relname, n.nspid);
+		ek_spi_exec(ek_rollup_view_sql(&vdef, n.qview, n.qtable), SPI_OK_UTILITY);
 	}
 	ek_as_role_end(&as_owner);
 	CommandCounterIncrement();

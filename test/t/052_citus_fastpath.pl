@@ -369,4 +369,23 @@ SELECT count(*) FROM ((TABLE users_before EXCEPT SELECT bucket, event, users, p5
   UNION ALL (SELECT bucket, event, users, p50 FROM rolled_users_realtime EXCEPT TABLE users_before)) d}),
 	'0', 'its realtime view from the deltas (hll and t-digest merged per row) equals the refreshed rollup');
 
+# --- a rollup made before its stream was distributed ---------------------------
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_stream('rolled_pre', key_partitions => 0);
+SELECT eventkit.create_rollup('pre_hourly', 'rolled_pre', '1 hour', ARRAY['event'],
+		ARRAY['count', 'sum(properties.revenue) AS revenue', 'max(properties.revenue) AS top']);
+SELECT count(*) FROM batches, LATERAL eventkit.ingest('rolled_pre', payload) r WHERE k <= 4;
+SELECT eventkit.distribute_stream('rolled_pre', 8);
+SELECT count(*) FROM batches, LATERAL eventkit.ingest('rolled_pre', payload) r WHERE k > 2;
+});
+is($coord->safe_psql('postgres', rollup_groupby_diff('pre_hourly_realtime', 'rolled_pre')),
+	'0', 'a rollup made before distribute_stream: its realtime view equals GROUP BY');
+is(join("\n", grep { /rolled_pre_\d+/ } split /\n/,
+		($coord->psql('postgres', $citus_log . 'SELECT count(*) FROM pre_hourly_realtime'))[2]),
+	'', '... and reads the deltas (distribute_stream made it again)');
+$coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('pre_hourly')});
+is($coord->safe_psql('postgres', rollup_groupby_diff('pre_hourly', 'rolled_pre')),
+	'0', '... and after a refresh the rollup table equals GROUP BY');
+
 done_testing();

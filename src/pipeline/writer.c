@@ -445,8 +445,7 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
  * the per-shard write did into a table that stores the values as given:
  * the rows then hold exactly the values of ek_event_values() (the stream's
  * other columns NULL), and a rollup's deltas may be folded from those
- * values.  Caller: SPI
- * connected (for the slow path).
+ * values.  Caller: SPI connected (for the slow path).
  */
 bool
 ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,

@@ -13,8 +13,10 @@
 # then, each in a new session (as the refresh job's worker is), the
 # realtime view read (SELECT count(*), sum(count) FROM <rollup>_realtime)
 # and the rollup refreshed (eventkit.refresh_rollup), timed by psql's
-# \timing.  Prints the median, min and max of each per path, whether the
-# rollup's sum(count) equals the events stored, and the load (uptime).
+# \timing.  Prints the median, min and max of each per path (and of the
+# ingest's events/s, sent events over the wall time of all batches),
+# whether the rollup's sum(count) equals the events stored, and the load
+# (uptime).
 #
 # Environment: EVENTS (20000) BATCH (1000) REPEAT (5) SHARDS (8)
 #              PORT (55420, uses PORT..PORT+3) PGBIN (pg_config's bindir)
@@ -113,7 +115,7 @@ q coord -c "$setup"
 # milliseconds of the statement, in a new session (psql's \timing)
 timed() { q "$1" -c '\timing on' -c "$2" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1; }
 
-declare -A views refreshes
+declare -A views refreshes ingests
 for r in $(seq 1 "$REPEAT"); do
 	for path in single coordinator; do
 		n=single
@@ -128,20 +130,26 @@ for r in $(seq 1 "$REPEAT"); do
 		q $n -c "SELECT eventkit.create_rollup('ev_hourly', 'ev', '1 hour', ARRAY['event'],
 				ARRAY['count', 'sum(properties.revenue) AS revenue', 'max(properties.revenue) AS top',
 					  'distinct(user_id) AS users'])" -c "SELECT eventkit.refresh_rollup('ev_hourly')" >/dev/null 2>&1
+		t0=$(date +%s.%N)
 		q $n -c "CALL run('ev')"
+		t1=$(date +%s.%N)
+		rate=$(echo "$EVENTS / ($t1 - $t0)" | bc -l)
 		q $n -c "CHECKPOINT"
 		v=$(timed $n "SELECT count(*), sum(count) FROM ev_hourly_realtime")
 		f=$(timed $n "SELECT eventkit.refresh_rollup('ev_hourly')")
+		ingests[$path]="${ingests[$path]:-} $rate"
 		views[$path]="${views[$path]:-} $v"
 		refreshes[$path]="${refreshes[$path]:-} $f"
 		ok=$(q $n -c "SELECT (SELECT sum(count) FROM ev_hourly) = (SELECT count(*) FROM ev)")
-		log "$path run $r: realtime view $v ms, refresh $f ms (rollup sum(count) = events stored: $ok)"
+		log "$path run $r: ingest $(printf '%.0f' "$rate") events/s, realtime view $v ms, refresh $f ms (rollup sum(count) = events stored: $ok)"
 	done
 done
 
 stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f %.1f", m, a[1], a[NR]}'; }
 echo "$EVENTS events in batches of $BATCH (~5% re-sent) per run, $REPEAT runs, $SHARDS shards on 2 workers"
 for path in single coordinator; do
+	read -r m mn mx <<<"$(echo "${ingests[$path]}" | stats)"
+	printf '%-12s ingest:        median %s events/s (min %s, max %s)\n' $path "$m" "$mn" "$mx"
 	read -r m mn mx <<<"$(echo "${views[$path]}" | stats)"
 	printf '%-12s realtime view: median %s ms (min %s, max %s)\n' $path "$m" "$mn" "$mx"
 	read -r m mn mx <<<"$(echo "${refreshes[$path]}" | stats)"

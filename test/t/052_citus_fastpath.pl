@@ -12,9 +12,10 @@
 # shard move a re-send through every node stores nothing new, and new ids
 # land on the shard's new node; a rollup of a stream ingested on the
 # coordinator (local and remote shards) equals GROUP BY, and its batches
-# have rollup deltas (concurrent sessions with overlapping re-sends, late
-# events), which the refresh and the realtime view read instead of sending
-# the stream's shards a statement (citus.log_remote_commands).
+# have rollup deltas (concurrent sessions with overlapping re-sends while a
+# third refreshes, late events), which the refresh and the realtime view
+# read instead of sending the stream's shards a statement
+# (citus.log_remote_commands); a rollup made before distribute_stream too.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -308,17 +309,35 @@ SELECT (SELECT count(DISTINCT batch_id) FROM rolled_hourly_delta) || '|' ||
 	   (SELECT count(*) FROM eventkit.ingest_batches b
 		 WHERE b.stream_id = $rolled_sid AND b.accepted > 0
 		   AND b.batch_id > (SELECT watermark FROM eventkit.rollups WHERE relid = 'rolled_hourly'::regclass))};
+# meanwhile a third session refreshes the second rollup again and again
+my $refresher_out = '';
+my $refresher = IPC::Run::start(
+	[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $coord->host, '-p', $coord->port,
+	  '-d', 'postgres', '-c', q{
+DO $$
+BEGIN
+	FOR i IN 1..40 LOOP
+		PERFORM eventkit.refresh_rollup('rolled_users');
+		COMMIT;
+		PERFORM pg_sleep(0.02);
+	END LOOP;
+END $$} ],
+	'>', \$refresher_out, '2>', \$refresher_out);
 ($calls, $accepted, $conflicts, $other) = citus_clients($coord,
 	[ $coord, 'SELECT payload FROM rolled_overlap ORDER BY k', 'rolled' ],
 	[ $coord, 'SELECT payload FROM rolled_overlap ORDER BY k DESC', 'rolled' ]);
+$refresher->finish;
 is("$calls|$accepted|$conflicts", '24|725|0',
 	'two concurrent coordinator sessions, overlapping ids: each id accepted once')
   or diag($other);
+is($refresher_out =~ s/\s+$//r, 'DO', 'a third session refreshed a rollup 40 times meanwhile, without error');
 my ($nd, $nb) = split /\|/, $coord->safe_psql('postgres', $delta_batches);
 ok($nb > 0 && $nd == $nb,
 	"every batch that stored events on the distributed stream has rollup deltas ($nd of $nb)");
 is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly_realtime', 'rolled')),
 	'0', 'concurrent ingest: the realtime view equals GROUP BY over the distributed stream');
+is($coord->safe_psql('postgres', $users_diff), '0',
+	'concurrent ingest and refreshes: the second rollup\'s realtime view equals GROUP BY');
 
 # a late batch: events days old (their partitions made at ingest)
 is( $coord->safe_psql(

@@ -407,4 +407,19 @@ $coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('pre_hourly')});
 is($coord->safe_psql('postgres', rollup_groupby_diff('pre_hourly', 'rolled_pre')),
 	'0', '... and after a refresh the rollup table equals GROUP BY');
 
+# a reader granted only the realtime view reads it (the tail's function
+# checks the view's privilege, then reads as the rollup's owner)
+$coord->safe_psql(
+	'postgres', q{
+CREATE ROLE rollup_reader;
+GRANT SELECT ON rolled_hourly_realtime TO rollup_reader;
+SELECT count(*) FROM eventkit.ingest('rolled', '{"type":"track","event":"Viewed","userId":"r1","messageId":"reader-1","properties":{"revenue":5}}');
+});
+is( $coord->safe_psql(
+		'postgres', q{SET ROLE rollup_reader; SELECT sum(count) FROM rolled_hourly_realtime}),
+	$coord->safe_psql('postgres', q{SELECT count(*) FROM rolled}),
+	'a role granted only the realtime view reads it');
+like(psql_err($coord, q{SET ROLE rollup_reader; SELECT count(*) FROM rolled_hourly}),
+	qr/permission denied/, '... and not the rollup table');
+
 done_testing();

@@ -10,6 +10,7 @@ OBJS = \
 	src/util/jsonb_raw.o \
 	src/util/citus.o \
 	src/util/citus_shards.o \
+	src/util/relcache.o \
 	src/catalog/catalog.o \
 	src/catalog/streams.o \
 	src/catalog/quarantine.o \

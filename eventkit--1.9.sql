@@ -2441,3 +2441,15 @@ AS 'MODULE_PATHNAME', 'eventkit_rollup_hll_count'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION eventkit.rollup_hll_count(anyelement, anyelement) IS
 'round(COALESCE(hll_cardinality(COALESCE(hll_union(a, b), a, b)), 0))::bigint for two hlls of the same parameters, either NULL: a realtime view''s distinct count';
+-- ==== Rollups of distributed streams: the realtime view's tail (issue 17) ====
+-- What the realtime view of a rollup of a stream distributed on Citus calls
+-- beside its delta rows (src/rollup/view.c): the partial states of the
+-- stream's rows of the batches newer than the watermark that have no deltas,
+-- read through Citus only when there are any.  Not an interface; executable by
+-- every reader of a realtime view (it checks the caller may read the rollup).
+CREATE FUNCTION eventkit_internal.rollup_stream_tail(rollup regclass)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'eventkit_rollup_stream_tail'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION eventkit_internal.rollup_stream_tail(regclass) IS
+'the realtime view''s tail of a rollup of a distributed stream from the stream''s rows: the groups'' partial states of the batches newer than the watermark that stored events without rollup deltas (none read when there are none); for callers who may read the rollup or its realtime view';

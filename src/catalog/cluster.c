@@ -50,6 +50,7 @@
 #include "catalog/cluster.h"
 #include "util/citus.h"
 #include "util/owner.h"
+#include "util/relcache.h"
 #include "util/spi.h"
 
 #define CLUSTER_SCHEMA "eventkit_internal"
@@ -562,7 +563,7 @@ ek_cluster_sync_local(Oid relid)
 	 */
 	if (!sync_callbacks)
 	{
-		CacheRegisterRelcacheCallback(sync_relcache_callback, (Datum) 0);
+		ek_register_relcache_callback(sync_relcache_callback, (Datum) 0);
 		RegisterXactCallback(sync_xact_callback, NULL);
 		RegisterSubXactCallback(sync_subxact_callback, NULL);
 		sync_callbacks = true;

@@ -52,6 +52,7 @@
 #include "util/bulk_insert.h"
 #include "util/compat.h"
 #include "util/owner.h"
+#include "util/relcache.h"
 #include "util/spi.h"
 
 /*
@@ -583,7 +584,7 @@ register_callback(void)
 {
 	if (!suppressed_callback)
 	{
-		CacheRegisterRelcacheCallback(suppressions_relcache_callback, (Datum) 0);
+		ek_register_relcache_callback(suppressions_relcache_callback, (Datum) 0);
 		suppressed_callback = true;
 	}
 }

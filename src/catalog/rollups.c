@@ -35,6 +35,7 @@
 #include "catalog/cluster.h"
 #include "catalog/rollups.h"
 #include "util/owner.h"
+#include "util/relcache.h"
 #include "util/spi.h"
 
 #define ROW_COLUMNS "SELECT rollup_id, relid::pg_catalog.oid," \
@@ -494,7 +495,7 @@ ek_rollups_of_stream(int32 stream_id)
 		return NIL;
 	if (!callback_registered)
 	{
-		CacheRegisterRelcacheCallback(rollups_relcache_callback, (Datum) 0);
+		ek_register_relcache_callback(rollups_relcache_callback, (Datum) 0);
 		callback_registered = true;
 	}
 	if (stale && stream_rollups_cxt != NULL)

@@ -24,7 +24,9 @@
  *	  Citus, routing the rows to their shards) executes with all of those.
  *	  A stream hash-distributed on Citus takes the fast path into the shard
  *	  tables this node holds (the per-shard fast path, util/citus_shards.h),
- *	  the statement for the other nodes' shards.
+ *	  the statement for the other nodes' shards; when the distributed table
+ *	  stores the values as given, the batch's rollup deltas are folded from
+ *	  them as after the fast path, whichever nodes the rows went to.
  *
  *-------------------------------------------------------------------------
  */
@@ -42,6 +44,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "partitioning/partdesc.h"
 #include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -163,6 +166,8 @@ typedef struct LeafBuffer
 	int			nslots;
 } LeafBuffer;
 
+static bool stores_values_as_given(Relation rel, AttrNumber *attnums);
+
 /*
  * Can the stream table take the fast path?  Finds the attribute number of
  * each column ingest writes.
@@ -170,10 +175,25 @@ typedef struct LeafBuffer
 static bool
 fast_path_allowed(Relation rel, AttrNumber *attnums)
 {
+	if (rel->trigdesc != NULL)
+		return false;
+	return stores_values_as_given(rel, attnums);
+}
+
+/*
+ * Does an INSERT of ingest's columns into rel store exactly the values
+ * given (the table's other columns NULL)?  Not with row-level security, a
+ * column of the user's that has a default or a generated value, or a
+ * column of ingest's of another type; triggers are the caller's to check.
+ * Finds the attribute number of each column ingest writes.
+ */
+static bool
+stores_values_as_given(Relation rel, AttrNumber *attnums)
+{
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			matched = 0;
 
-	if (rel->rd_rel->relrowsecurity || rel->trigdesc != NULL)
+	if (rel->rd_rel->relrowsecurity)
 		return false;
 	for (int c = 0; c < SC_NCOLUMNS; c++)
 		attnums[c] = InvalidAttrNumber;
@@ -200,6 +220,15 @@ fast_path_allowed(Relation rel, AttrNumber *attnums)
 		matched++;
 	}
 	return matched == SC_NCOLUMNS;
+}
+
+/* Does the table have a trigger that an INSERT fires? */
+static bool
+has_insert_triggers(const TriggerDesc *trigdesc)
+{
+	return trigdesc->trig_insert_before_row || trigdesc->trig_insert_after_row ||
+		trigdesc->trig_insert_instead_row || trigdesc->trig_insert_before_statement ||
+		trigdesc->trig_insert_after_statement || trigdesc->trig_insert_new_table;
 }
 
 static bool
@@ -345,11 +374,15 @@ write_through_citus(const StreamInfo *stream, SegmentEvent **events, int n,
  * written into the local shard relations with the fast path (routed to
  * the shard's partitions, as on one node), the others with one statement
  * through Citus.  The shards' placements are read under their metadata
- * locks (util/citus_shards.h; the ledger claim took them already).  The
- * rows of a distributed stream have no rollup deltas (the refresh reads
- * them through Citus): nothing is said of the fast path.
+ * locks (util/citus_shards.h; the ledger claim took them already).
+ * Returns true when every row stored holds exactly the values of
+ * ek_event_values(), whichever way it went: the distributed table (the
+ * node's shell, whose definition its shards share) stores the values as
+ * given and has no INSERT trigger (Citus's own TRUNCATE trigger is not
+ * one), so that the batch's rollup deltas may be folded from the values
+ * on this node, as after the single-node fast path.
  */
-static void
+static bool
 write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 				  int64 batch_id, TimestampTz received_at)
 {
@@ -360,6 +393,17 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 	SegmentEvent **part = palloc(sizeof(SegmentEvent *) * n);
 	int			nrest = 0;
 	int32		local = ek_citus_local_group();
+	Relation	shell;
+	AttrNumber	shell_attnums[SC_NCOLUMNS];
+	bool		exact;
+	int			nparts = -1;
+
+	shell = table_open(stream->relid, RowExclusiveLock);
+	exact = stores_values_as_given(shell, shell_attnums) &&
+		(shell->trigdesc == NULL || !has_insert_triggers(shell->trigdesc));
+	if (shell->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		nparts = RelationGetPartitionDesc(shell, true)->nparts;
+	table_close(shell, NoLock);
 
 	for (int i = 0; i < n; i++)
 	{
@@ -388,7 +432,17 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 			if (shard[i] == s)
 				part[m++] = events[i];
 		rel = table_open(shard_rel, RowExclusiveLock);
-		if (fast_path_allowed(rel, attnums))
+
+		/*
+		 * A partition this call made (a late event) is distributed by Citus
+		 * over its own connections, to this node too: until the commit
+		 * this session does not see the shard's new partition, which Citus
+		 * writes over the connection that made it.  A shard that has fewer
+		 * partitions here than the stream goes through Citus.
+		 */
+		if ((nparts < 0 || (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE &&
+							RelationGetPartitionDesc(rel, true)->nparts == nparts)) &&
+			fast_path_allowed(rel, attnums))
 			done = write_with_routing(rel, attnums, part, m, batch_id, received_at);
 		table_close(rel, NoLock);
 		if (done)
@@ -404,14 +458,16 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 			rest[nrest++] = events[i];
 	if (nrest > 0)
 		write_through_citus(stream, rest, nrest, batch_id, received_at);
+	return exact;
 }
 
 /*
  * Store the accepted events of a batch in the stream table, as the caller.
- * Returns true when the fast path wrote them: the rows then hold exactly
- * the values of ek_event_values() (the stream's other columns NULL), and
- * a rollup's deltas may be folded from those values.  Caller: SPI
- * connected (for the slow path).
+ * Returns true when the fast path wrote them, or (a distributed stream)
+ * the per-shard write did into a table that stores the values as given:
+ * the rows then hold exactly the values of ek_event_values() (the stream's
+ * other columns NULL), and a rollup's deltas may be folded from those
+ * values.  Caller: SPI connected (for the slow path).
  */
 bool
 ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
@@ -433,10 +489,7 @@ ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
 	 */
 	citus_kind = ek_citus_table_kind(stream->relid);
 	if (citus_kind == EK_CITUS_HASH)
-	{
-		write_distributed(stream, events, n, batch_id, received_at);
-		return false;
-	}
+		return write_distributed(stream, events, n, batch_id, received_at);
 	rel = table_open(stream->relid, RowExclusiveLock);
 	if (citus_kind == EK_CITUS_NONE && fast_path_allowed(rel, attnums))
 		done = write_with_routing(rel, attnums, events, n, batch_id, received_at);

@@ -58,8 +58,6 @@
 #include "rollup/rollup.h"
 #include "util/spi.h"
 
-#define TDIGEST_COMPRESSION 100
-
 /* trim leading and trailing white space in place */
 static char *
 trim(char *s)

@@ -38,8 +38,12 @@
  *	  with jsonb_get_element as #>> does), with no arrays and no executor;
  *	  the others take the SQL path.  sql/rollup_cdelta.sql compares the two
  *	  (eventkit.testing_rollup_sql_deltas forces the SQL path in a test
- *	  build).  A batch written some other
- *	  way (the writer's slow path) has no delta.  The rollups of a stream
+ *	  build).  A batch of a stream distributed on Citus gets its deltas
+ *	  here too, on the node that ran the ingest (the coordinator: rollups
+ *	  refuse ingest on a worker), when the distributed table stores the
+ *	  values as given (pipeline/writer.c), whichever shards the rows went
+ *	  to.  A batch written some other way (the writer's slow path) has no
+ *	  delta.  The rollups of a stream
  *	  come from a per-backend cache (catalog/rollups.c), not a query per
  *	  batch.
  *

@@ -103,10 +103,9 @@
 #include "rollup/fold_int.h"
 #include "rollup/hll.h"
 #include "rollup/values.h"
+#include "util/citus.h"
 #include "util/compat.h"
 #include "util/spi.h"
-
-#define TDIGEST_COMPRESSION 100
 
 
 static void fold_merge(Fold *f);
@@ -1325,7 +1324,15 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 	fold_run(&f, plan, params);
 	f.reading_deltas = false;
 	SPI_freeplan(plan);
-	if (f.ndelta == 0)
+
+	/*
+	 * No delta rows: fold the range from the stream, but not a stream
+	 * distributed on Citus (whose every batch written by ingest on this
+	 * node has its deltas when the stream stores the values as given:
+	 * pipeline/writer.c): its range is scanned only for the batches that
+	 * stored events without deltas, if any, not through Citus every time.
+	 */
+	if (f.ndelta == 0 && ek_citus_table_kind(def->stream_relid) != EK_CITUS_HASH)
 	{
 		MemoryContextDelete(f.cxt);
 		MemoryContextDelete(f.rowcxt);
@@ -1333,7 +1340,7 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 	}
 
 	/* the batches that have deltas (each once), then those that stored events and have none */
-	covered = palloc(f.ndelta * sizeof(Datum));
+	covered = palloc(Max(f.ndelta, 1) * sizeof(Datum));
 	for (int i = 0; i < f.ndelta; i++)
 		covered[i] = Int64GetDatum(f.delta_batches[i]);
 	ncovered = ek_hll_distinct(covered, f.ndelta);	/* (sorts int8s, each once) */

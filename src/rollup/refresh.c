@@ -678,7 +678,6 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 							 ek_qualified_relname(stream), EK_ROLLUP_BRIN_PAGES),
 					SPI_OK_UTILITY);
 	CommandCounterIncrement();
-	ek_spi_exec(ek_rollup_view_sql(&def, n.qview, n.qtable), SPI_OK_UTILITY);
 	/* the delta table, dropped with the rollup table */
 	{
 		ObjectAddress table;
@@ -691,6 +690,13 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		ObjectAddressSet(table, RelationRelationId, get_relname_relid(n.rv->relname, n.nspid));
 		ObjectAddressSet(delta, RelationRelationId, get_relname_relid(n.deltaname, n.nspid));
 		recordDependencyOn(&delta, &table, DEPENDENCY_AUTO);
+	}
+	/* the view (of a distributed stream: over the delta table, made first) */
+	{
+		RollupDef	vdef = def;
+
+		vdef.relid = get_relname_relid(n.rv->relname, n.nspid);
+		ek_spi_exec(ek_rollup_view_sql(&vdef, n.qview, n.qtable), SPI_OK_UTILITY);
 	}
 	ek_as_role_end(&as_owner);
 	CommandCounterIncrement();
@@ -1089,6 +1095,44 @@ view_split(const RollupRow *row, const RollupDef *def)
 	if (att == InvalidAttrNumber)
 		return 0;
 	return att - 2 - list_length(def->dims);
+}
+
+/*
+ * Make the realtime views of a stream's rollups (not of rollups of them)
+ * again, as ek_rollup_view_sql() makes them now: distribute_stream calls
+ * it once the stream is a Citus table, so that their tails come from the
+ * deltas (view.c).  CREATE OR REPLACE, as the view's owner: the columns
+ * are the same, grants and the views on it are kept.  Caller: SPI
+ * connected.
+ */
+void
+ek_rollups_remake_views(int32 stream_id)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	/* (the cache's list is valid until its next use) */
+	foreach(lc, ek_rollups_of_stream(stream_id))
+		relids = lappend_oid(relids, ((StreamRollup *) lfirst(lc))->relid);
+	foreach(lc, relids)
+	{
+		RollupRow	row;
+		RollupDef	def;
+		EkRoleScope as_owner;
+		char	   *sql;
+
+		if (!ek_rollups_read(lfirst_oid(lc), false, &row) || OidIsValid(row.source) ||
+			!OidIsValid(row.view) || get_rel_name(row.view) == NULL)
+			continue;
+		row_def(&row, &def);
+		def.view_split = view_split(&row, &def);
+		sql = ek_rollup_view_sql(&def, ek_qualified_relname(row.view),
+								 ek_qualified_relname(row.relid));
+		Assert(strncmp(sql, "CREATE VIEW ", 12) == 0);
+		ek_as_role_begin(&as_owner, ek_relation_owner(row.view), 0);
+		ek_spi_exec(psprintf("CREATE OR REPLACE VIEW %s", sql + 12), SPI_OK_UTILITY);
+		ek_as_role_end(&as_owner);
+	}
 }
 
 /*

@@ -173,6 +173,9 @@ typedef struct RollupTouched
 
 #define EK_ROLLUP_SKIPPED_COLUMN "skipped_events"
 
+/* the compression of a percentile()'s t-digests (fold, realtime view) */
+#define TDIGEST_COMPRESSION 100
+
 /* the delta table of a rollup: "<rollup table>_delta", with these columns first */
 #define EK_ROLLUP_DELTA_SUFFIX "_delta"
 #define EK_ROLLUP_DELTA_EVENTS_COLUMN "ek_events"

@@ -3,7 +3,10 @@
  * view.c
  *	  The SQL of a rollup's <name>_realtime view: its rollup's rows, finished,
  *	  and the not yet folded tail's groups (definition.c's partial-state
- *	  SELECT over the stream) merged with them.  Since 1.7 one FULL JOIN
+ *	  SELECT over the stream) merged with them.  For a rollup of a stream
+ *	  distributed on Citus the tail comes from the delta table instead, and
+ *	  from the stream only for the batches without deltas
+ *	  (eventkit_internal.rollup_stream_tail(), here).  Since 1.7 one FULL JOIN
  *	  and eventkit.rollup_hll_count (hll.c) for distinct(); before, and for
  *	  dimension types without a stand-in for NULL, a materialized CTE of
  *	  the tail, an anti join and a LEFT JOIN (docs/rollups.md, "The
@@ -17,13 +20,25 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/lsyscache.h"
 
+#include "catalog/rollups.h"
+#include "rollup/delta.h"
 #include "rollup/rollup.h"
+#include "util/citus.h"
+#include "util/owner.h"
+#include "util/spi.h"
+
+PG_FUNCTION_INFO_V1(eventkit_rollup_stream_tail);
 
 static char *
 col(const char *name, const char *suffix)
@@ -170,6 +185,17 @@ has_hll_function(const char *name, Oid argtype)
 									 2, argtypes, true));
 }
 
+/* Is there eventkit_internal.rollup_stream_tail(regclass) (1.9)? */
+static bool
+has_stream_tail_function(void)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString("eventkit_internal"),
+												makeString("rollup_stream_tail")),
+									 1, argtypes, true));
+}
+
 /*
  * A constant of a dimension's type that its NULL is compared as, with its
  * IS NULL beside, so that a FULL JOIN can hash the match (it cannot hash
@@ -196,6 +222,177 @@ null_stand_in(Oid typid)
 		default:
 			return NULL;
 	}
+}
+
+/*
+ * The columns of a tail group, typed, as a column definition list of
+ * eventkit_internal.rollup_stream_tail(): bucket, dimensions, partial
+ * states, skipped_events.
+ */
+static void
+append_tail_coldefs(StringInfo buf, const RollupDef *def)
+{
+	ListCell   *lc;
+
+	appendStringInfoString(buf, "bucket pg_catalog.timestamptz");
+	foreach(lc, def->dims)
+	{
+		RollupDim  *d = lfirst(lc);
+
+		appendStringInfo(buf, ", %s %s", col(d->name, NULL), d->typname);
+	}
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+		char	   *c = col(m->name, NULL);
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				appendStringInfo(buf, ", %s pg_catalog.int8", c);
+				break;
+			case RM_SUM:
+			case RM_MIN:
+			case RM_MAX:
+				appendStringInfo(buf, ", %s pg_catalog.numeric", c);
+				break;
+			case RM_AVG:
+				appendStringInfo(buf, ", %s pg_catalog.numeric, %s pg_catalog.int8",
+								 col(m->name, "_sum"), col(m->name, "_count"));
+				break;
+			case RM_DISTINCT:
+				appendStringInfo(buf, ", %s %s.hll", c, def->hll_schema);
+				break;
+			case RM_PERCENTILE:
+				appendStringInfo(buf, ", %s %s.tdigest", c, def->tdigest_schema);
+				break;
+		}
+	}
+	appendStringInfo(buf, ", %s pg_catalog.int8", EK_ROLLUP_SKIPPED_COLUMN);
+}
+
+/*
+ * The tail of a rollup of a stream distributed on Citus, with a delta
+ * table (ingest on the coordinator writes every batch's deltas there,
+ * rollup/delta.c): the groups' partial states of the delta rows newer than
+ * the watermark, each row's hashes and values made an hll and a t-digest,
+ * and of the rows of the batches that stored events without deltas, which
+ * eventkit_internal.rollup_stream_tail() reads from the stream only when
+ * there are any, merged per group:
+ *
+ *	 SELECT u.bucket, u.d, ..., sum(u.count), ..., hll_union_agg(u.h),
+ *			tdigest(u.p), sum(u.skipped_events)
+ *	   FROM (SELECT d.bucket, d.d, ..., d.count, ...,
+ *					eventkit.rollup_hll(d.h, hll_empty()) AS h,
+ *					(SELECT tdigest(v, c) FROM unnest(d.p) v) AS p, d.skipped_events
+ *			   FROM delta d WHERE d.batch_id > (the watermark)
+ *			 UNION ALL
+ *			 SELECT * FROM eventkit_internal.rollup_stream_tail(rollup) AS s(...)) u
+ *	  GROUP BY bucket, d, ...
+ *
+ * So the view reads no row of the stream through Citus while every new
+ * batch has its deltas.
+ */
+static void
+append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *qdelta)
+{
+	ListCell   *lc;
+	int			ngroup = 1;
+	const char *hll_empty = def->hll_schema == NULL ? NULL :
+		psprintf("%s.hll_empty(%s)", def->hll_schema,
+				 def->opts.hll_log2m > 0 ? psprintf("%d", def->opts.hll_log2m) : "");
+
+	appendStringInfoString(buf, "SELECT u.bucket");
+	foreach(lc, def->dims)
+	{
+		appendStringInfo(buf, ", u.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
+		ngroup++;
+	}
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+		char	   *c = col(m->name, NULL);
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+				appendStringInfo(buf, ", pg_catalog.sum(u.%s)::pg_catalog.int8 AS %s", c, c);
+				break;
+			case RM_SUM:
+				appendStringInfo(buf, ", pg_catalog.sum(u.%s) AS %s", c, c);
+				break;
+			case RM_MIN:
+				appendStringInfo(buf, ", pg_catalog.min(u.%s) AS %s", c, c);
+				break;
+			case RM_MAX:
+				appendStringInfo(buf, ", pg_catalog.max(u.%s) AS %s", c, c);
+				break;
+			case RM_AVG:
+				appendStringInfo(buf, ", pg_catalog.sum(u.%s) AS %s, pg_catalog.sum(u.%s)::pg_catalog.int8 AS %s",
+								 col(m->name, "_sum"), col(m->name, "_sum"),
+								 col(m->name, "_count"), col(m->name, "_count"));
+				break;
+			case RM_DISTINCT:
+				appendStringInfo(buf, ", %s.hll_union_agg(u.%s) AS %s", def->hll_schema, c, c);
+				break;
+			case RM_PERCENTILE:
+				appendStringInfo(buf, ", %s.tdigest(u.%s) AS %s", def->tdigest_schema, c, c);
+				break;
+		}
+	}
+	appendStringInfo(buf, ", pg_catalog.sum(u.%s)::pg_catalog.int8 AS %s FROM (SELECT d.bucket",
+					 EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
+	foreach(lc, def->dims)
+		appendStringInfo(buf, ", d.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+		char	   *c = col(m->name, NULL);
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+			case RM_SUM:
+			case RM_MIN:
+			case RM_MAX:
+				appendStringInfo(buf, ", d.%s", c);
+				break;
+			case RM_AVG:
+				appendStringInfo(buf, ", d.%s, d.%s", col(m->name, "_sum"), col(m->name, "_count"));
+				break;
+			case RM_DISTINCT:
+				appendStringInfo(buf, ", eventkit.rollup_hll(d.%s, %s) AS %s", c, hll_empty, c);
+				break;
+			case RM_PERCENTILE:
+				appendStringInfo(buf, ", (SELECT %s.tdigest(v, %d) FROM pg_catalog.unnest(d.%s) v) AS %s",
+								 def->tdigest_schema, TDIGEST_COMPRESSION, c, c);
+				break;
+		}
+	}
+	appendStringInfo(buf, ", d.%s FROM %s d"
+					 " WHERE d.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
+					 " WHERE w.rollup_id OPERATOR(pg_catalog.=) %d)"
+					 " UNION ALL SELECT * FROM eventkit_internal.rollup_stream_tail(%u::pg_catalog.regclass) AS s(",
+					 EK_ROLLUP_SKIPPED_COLUMN, qdelta, def->rollup_id, rollup);
+	append_tail_coldefs(buf, def);
+	appendStringInfoString(buf, ")) u GROUP BY ");
+	for (int i = 1; i <= ngroup; i++)
+		appendStringInfo(buf, "%s%d", i > 1 ? ", " : "", i);
+}
+
+/*
+ * The tail's partial states per group: of the stream's rows newer than
+ * the watermark (where), or, for a rollup with a delta table of a stream
+ * distributed on Citus (delta valid), of its deltas (append_delta_tail).
+ */
+static void
+append_tail(StringInfo buf, const RollupDef *def, const char *where, bool small_hll,
+			Oid rollup, Oid delta)
+{
+	if (OidIsValid(delta))
+		append_delta_tail(buf, def, rollup, ek_qualified_relname(delta));
+	else
+		ek_rollup_append_partial_select(buf, def, where, small_hll);
 }
 
 /*
@@ -240,6 +437,15 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 	bool		full = true;
 	bool		small_hll = has_hll_function("rollup_hll", ANYOID);
 	bool		count_fn = has_hll_function("rollup_hll_count", ANYELEMENTOID);
+	Oid			delta = InvalidOid;
+
+	/*
+	 * A rollup (not of a rollup) of a stream distributed on Citus: the tail
+	 * from its deltas (with the catalog of 1.9, which has the functions)
+	 */
+	if (OidIsValid(def->relid) && ek_citus_table_kind(def->stream_relid) == EK_CITUS_HASH &&
+		small_hll && count_fn && has_stream_tail_function())
+		delta = ek_rollup_delta_relid(def->relid);
 
 	initStringInfo(&where);
 	appendStringInfo(&where,
@@ -290,12 +496,12 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 		}
 		append_finished_columns(&buf, def, FIN_FULL, true);
 		appendStringInfoString(&buf, " FROM (");
-		ek_rollup_append_partial_select(&buf, def, where.data, small_hll);
+		append_tail(&buf, def, where.data, small_hll, def->relid, delta);
 		appendStringInfo(&buf, ") t FULL JOIN %s r ON %s", qtable, match.data);
 		return buf.data;
 	}
 	appendStringInfo(&buf, "CREATE VIEW %s AS WITH ek_tail AS MATERIALIZED (", qview);
-	ek_rollup_append_partial_select(&buf, def, where.data, small_hll);
+	append_tail(&buf, def, where.data, small_hll, def->relid, delta);
 	appendStringInfoString(&buf, ") SELECT r.bucket");
 	foreach(lc, def->dims)
 		appendStringInfo(&buf, ", r.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
@@ -307,4 +513,119 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 	append_finished_columns(&buf, def, FIN_LEFT, count_fn);
 	appendStringInfo(&buf, " FROM ek_tail t LEFT JOIN %s r ON %s", qtable, match.data);
 	return buf.data;
+}
+
+/*
+ * eventkit_internal.rollup_stream_tail(rollup regclass) RETURNS SETOF
+ * record, called by the realtime view of a rollup of a distributed stream
+ * (append_delta_tail): the partial states per group of the stream's rows
+ * of the batches newer than the rollup's watermark that stored events
+ * (eventkit.ingest_batches) and have no delta rows (an ingest that began
+ * before the rollup existed, a stream that does not store ingest's values
+ * as given), read from the stream (through Citus) only when there are such
+ * batches; none otherwise.  In the caller's snapshot (the view's); for a
+ * caller who may read the rollup's realtime view or its table, as the
+ * rollup's owner (who reads the stream, as the view would).
+ */
+Datum
+eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RollupRow	row;
+	RollupDef	def;
+	EkRoleScope as_owner;
+	Oid			delta;
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2];
+	Datum		batches;
+	bool		isnull;
+	int			rc;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	SPI_connect();
+	if (!ek_rollups_read(relid, false, &row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("relation with OID %u is not a rollup", relid),
+				 errhint("Rollups are listed in eventkit.rollups.")));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		(!OidIsValid(row.view) ||
+		 pg_class_aclcheck(row.view, GetUserId(), ACL_SELECT) != ACLCHECK_OK))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for rollup %s", get_rel_name(relid)),
+				 errdetail("The tail of a rollup is read by those who may read its table or its realtime view.")));
+	delta = ek_rollup_delta_relid(relid);
+	if (!OidIsValid(delta))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("rollup \"%s\" has no delta table", get_rel_name(relid)),
+				 errhint("Drop the rollup and create it again.")));
+
+	ek_as_role_begin(&as_owner, ek_relation_owner(relid), 0);
+	args[0] = Int32GetDatum(row.stream_id);
+	args[1] = Int32GetDatum(row.rollup_id);
+	rc = SPI_execute_with_args(psprintf("SELECT pg_catalog.array_agg(b.batch_id) FROM eventkit.ingest_batches b"
+										" WHERE b.stream_id OPERATOR(pg_catalog.=) $1"
+										" AND b.accepted OPERATOR(pg_catalog.>) 0"
+										" AND b.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
+										" WHERE w.rollup_id OPERATOR(pg_catalog.=) $2)"
+										" AND NOT EXISTS (SELECT FROM %s d"
+										" WHERE d.batch_id OPERATOR(pg_catalog.=) b.batch_id)",
+										ek_qualified_relname(delta)),
+							   2, argtypes, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read the rollup's batches: %s", SPI_result_code_string(rc));
+	batches = ek_spi_value(0, 1, &isnull);
+	if (!isnull)
+	{
+		StringInfoData sql;
+		Oid			batch_type = INT8ARRAYOID;
+		TupleDesc	desc;
+		TupleDesc	want = rsinfo->setDesc;
+
+		memset(&def, 0, sizeof(def));
+		def.rollup_id = row.rollup_id;
+		def.relid = row.relid;
+		def.stream_relid = row.stream;
+		def.stream_id = row.stream_id;
+		def.bucket = row.bucket;
+		ek_rollup_parse(&def, row.dimensions, row.measures, false);
+		ek_rollup_set_options(&def, &row.opts, false);
+		initStringInfo(&sql);
+		ek_rollup_append_partial_select(&sql, &def,
+										"s.batch_id OPERATOR(pg_catalog.=) ANY ($1)", true);
+		batches = PointerGetDatum(DatumGetArrayTypePCopy(batches));
+		rc = SPI_execute_with_args(sql.data, 1, &batch_type, &batches, NULL, true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "eventkit: could not read the rollup's tail: %s", SPI_result_code_string(rc));
+		desc = SPI_tuptable->tupdesc;
+		if (desc->natts != want->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("the tail of rollup \"%s\" has %d columns, its realtime view expects %d",
+							get_rel_name(relid), desc->natts, want->natts),
+					 errhint("Drop the rollup and create it again.")));
+		for (int a = 0; a < desc->natts; a++)
+			if (TupleDescAttr(desc, a)->atttypid != TupleDescAttr(want, a)->atttypid)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("column %d of the tail of rollup \"%s\" is of type %s, its realtime view expects %s",
+								a + 1, get_rel_name(relid),
+								format_type_be(TupleDescAttr(desc, a)->atttypid),
+								format_type_be(TupleDescAttr(want, a)->atttypid)),
+						 errhint("Drop the rollup and create it again.")));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			Datum	   *values = palloc(desc->natts * sizeof(Datum));
+			bool	   *nulls = palloc(desc->natts * sizeof(bool));
+
+			heap_deform_tuple(SPI_tuptable->vals[i], desc, values, nulls);
+			tuplestore_putvalues(rsinfo->setResult, want, values, nulls);
+		}
+	}
+	ek_as_role_end(&as_owner);
+	SPI_finish();
+	return (Datum) 0;
 }

@@ -27,6 +27,10 @@
  *	  made.  A worker not reached gives a WARNING (the job's next run tries
  *	  again).
  *
+ *	  The stream's rollups stay on the coordinator; their realtime views
+ *	  are made again once the stream is distributed, so that their tails
+ *	  come from the rollups' deltas, not from the shards (rollup/view.c).
+ *
  *	  The guard: Citus makes every table it takes over (distributed,
  *	  reference or Citus local) a truncate trigger calling
  *	  citus_truncate_trigger(); an object-access hook refuses that trigger
@@ -47,6 +51,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
@@ -67,6 +72,7 @@
 #include "catalog/streams.h"
 #include "pipeline/dedup/dedup.h"
 #include "pipeline/partition.h"
+#include "rollup/refresh.h"
 #include "stream/distribute.h"
 #include "util/citus.h"
 #include "util/compat.h"
@@ -243,6 +249,10 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 		create_reference_table(ek_cluster_create_table());
 	ek_cluster_publish_stream(stream.stream_id);
 	ek_as_role_end(&as_owner);
+
+	/* its rollups' realtime views: their tails from the deltas now */
+	CommandCounterIncrement();
+	ek_rollups_remake_views(stream.stream_id);
 
 	SPI_finish();
 	PG_RETURN_VOID();

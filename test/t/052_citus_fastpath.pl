@@ -11,7 +11,11 @@
 # clients on two nodes with overlapping ids store each id once; after a
 # shard move a re-send through every node stores nothing new, and new ids
 # land on the shard's new node; a rollup of a stream ingested on the
-# coordinator (local and remote shards) equals GROUP BY.
+# coordinator (local and remote shards) equals GROUP BY, and its batches
+# have rollup deltas (concurrent sessions with overlapping re-sends while a
+# third refreshes, late events), which the refresh and the realtime view
+# read instead of sending the stream's shards a statement
+# (citus.log_remote_commands); a rollup made before distribute_stream too.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -261,5 +265,161 @@ is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly_realtime', '
 $coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('rolled_hourly')});
 is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly', 'rolled')),
 	'0', '... and after a refresh the rollup table equals GROUP BY');
+
+# --- its rollup deltas: concurrent coordinator sessions, re-sends, late events ---
+# Two sessions on the coordinator send every batch (in two orders, so each
+# re-sends the other's ids, and within a batch ~5% of the batch before),
+# users over all shards; then a batch of late events (new partitions).
+$coord->safe_psql(
+	'postgres', q{
+CREATE TABLE rolled_overlap AS
+SELECT k, jsonb_agg(jsonb_build_object(
+			'type', 'track', 'messageId', 'ro-' || id, 'userId', 'u' || (id % 37),
+			'event', CASE WHEN id % 3 = 0 THEN 'Order Completed' ELSE 'Viewed' END,
+			'properties', jsonb_build_object('revenue', id % 89),
+			'timestamp', to_char(now() - (id % 30) * interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+			ORDER BY hashint4(id * 17 + k))::text AS payload
+  FROM generate_series(1, 12) k, generate_series(60 * k - 5, 60 * k + 59) id
+ GROUP BY k;
+});
+# a second rollup with the other measures (hll and t-digest in the view's tail)
+$coord->safe_psql(
+	'postgres', q{
+CREATE EXTENSION IF NOT EXISTS hll;
+CREATE EXTENSION IF NOT EXISTS tdigest;
+SELECT eventkit.create_rollup('rolled_users', 'rolled', '1 day', ARRAY['event'],
+		ARRAY['distinct(user_id) AS users', 'percentile(properties.revenue, 0.5) AS p50',
+			  'avg(properties.revenue) AS mean', 'min(properties.revenue) AS low']);
+});
+my $users_diff = q{
+SELECT count(*) FROM (
+  (SELECT bucket, event, users, round(mean, 6), low FROM rolled_users_realtime
+   EXCEPT SELECT date_bin('1 day', ts, '2000-01-01'), event, count(DISTINCT user_id),
+				 round(avg((properties->>'revenue')::numeric), 6), min((properties->>'revenue')::numeric)
+			FROM rolled GROUP BY 1, 2)
+  UNION ALL
+  (SELECT date_bin('1 day', ts, '2000-01-01'), event, count(DISTINCT user_id),
+		  round(avg((properties->>'revenue')::numeric), 6), min((properties->>'revenue')::numeric)
+	 FROM rolled GROUP BY 1, 2
+   EXCEPT SELECT bucket, event, users, round(mean, 6), low FROM rolled_users_realtime)) d};
+my $rolled_sid = $coord->safe_psql('postgres',
+	q{SELECT stream_id FROM eventkit.streams WHERE relid = 'rolled'::regclass});
+my $delta_batches = qq{
+SELECT (SELECT count(DISTINCT batch_id) FROM rolled_hourly_delta) || '|' ||
+	   (SELECT count(*) FROM eventkit.ingest_batches b
+		 WHERE b.stream_id = $rolled_sid AND b.accepted > 0
+		   AND b.batch_id > (SELECT watermark FROM eventkit.rollups WHERE relid = 'rolled_hourly'::regclass))};
+# meanwhile a third session refreshes the second rollup again and again
+my $refresher_out = '';
+my $refresher = IPC::Run::start(
+	[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $coord->host, '-p', $coord->port,
+	  '-d', 'postgres', '-c', q{
+DO $$
+BEGIN
+	FOR i IN 1..40 LOOP
+		PERFORM eventkit.refresh_rollup('rolled_users');
+		COMMIT;
+		PERFORM pg_sleep(0.02);
+	END LOOP;
+END $$} ],
+	'>', \$refresher_out, '2>', \$refresher_out);
+($calls, $accepted, $conflicts, $other) = citus_clients($coord,
+	[ $coord, 'SELECT payload FROM rolled_overlap ORDER BY k', 'rolled' ],
+	[ $coord, 'SELECT payload FROM rolled_overlap ORDER BY k DESC', 'rolled' ]);
+$refresher->finish;
+is("$calls|$accepted|$conflicts", '24|725|0',
+	'two concurrent coordinator sessions, overlapping ids: each id accepted once')
+  or diag($other);
+is($refresher_out =~ s/\s+$//r, 'DO', 'a third session refreshed a rollup 40 times meanwhile, without error');
+my ($nd, $nb) = split /\|/, $coord->safe_psql('postgres', $delta_batches);
+ok($nb > 0 && $nd == $nb,
+	"every batch that stored events on the distributed stream has rollup deltas ($nd of $nb)");
+is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly_realtime', 'rolled')),
+	'0', 'concurrent ingest: the realtime view equals GROUP BY over the distributed stream');
+is($coord->safe_psql('postgres', $users_diff), '0',
+	'concurrent ingest and refreshes: the second rollup\'s realtime view equals GROUP BY');
+
+# a late batch: events days old (their partitions made at ingest)
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT accepted || '|' || quarantined FROM eventkit.ingest('rolled', (SELECT jsonb_agg(jsonb_build_object('type', 'track',
+		'messageId', 'late-' || g, 'userId', 'late' || g, 'event', 'Viewed',
+		'properties', jsonb_build_object('revenue', g),
+		'timestamp', to_char(now() - interval '12 days' - g * interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
+  FROM generate_series(1, 40) g))}),
+	'40|0', 'a batch of late events is stored');
+($nd, $nb) = split /\|/, $coord->safe_psql('postgres', $delta_batches);
+is($nd, $nb, '... with its deltas');
+is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly_realtime', 'rolled')),
+	'0', 'after late events the realtime view equals GROUP BY');
+is($coord->safe_psql('postgres', $users_diff), '0',
+	'distinct, avg and min in the realtime view (from deltas) equal GROUP BY');
+$coord->safe_psql('postgres',
+	q{CREATE TABLE users_before AS SELECT bucket, event, users, p50 FROM rolled_users_realtime});
+
+# what goes through Citus: every statement Citus sends a shard, remote or
+# local, is a NOTICE with these settings
+my $citus_log = q{SET citus.log_remote_commands = on; SET citus.log_local_commands = on; };
+sub citus_commands
+{
+	my ($sql) = @_;
+	my ($ret, $out, $err) = $coord->psql('postgres', $citus_log . $sql);
+	die "$sql: $err" if $ret != 0;
+	return join("\n", grep { /rolled_\d+/ } split /\n/, $err);
+}
+isnt(citus_commands('SELECT count(*) FROM rolled'), '',
+	'(a query of the stream shows the statements Citus sends its shards)');
+is(citus_commands('SELECT count(*) FROM rolled_hourly_realtime'), '',
+	'the realtime view reads the deltas: no statement to the stream\'s shards');
+is(citus_commands(q{SELECT eventkit.refresh_rollup('rolled_hourly')}), '',
+	'the refresh reads the deltas: no statement to the stream\'s shards');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM rolled_hourly_delta'), '0',
+	'the refresh folded the deltas (none left)');
+is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly', 'rolled')),
+	'0', 'after the refresh the rollup table equals GROUP BY over the distributed stream');
+is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly_realtime', 'rolled')),
+	'0', '... and so does the realtime view');
+$coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('rolled_users')});
+is($coord->safe_psql('postgres', $users_diff), '0',
+	'the second rollup after its refresh: distinct, avg and min equal GROUP BY');
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT count(*) FROM ((TABLE users_before EXCEPT SELECT bucket, event, users, p50 FROM rolled_users_realtime)
+  UNION ALL (SELECT bucket, event, users, p50 FROM rolled_users_realtime EXCEPT TABLE users_before)) d}),
+	'0', 'its realtime view from the deltas (hll and t-digest merged per row) equals the refreshed rollup');
+
+# --- a rollup made before its stream was distributed ---------------------------
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_stream('rolled_pre', key_partitions => 0);
+SELECT eventkit.create_rollup('pre_hourly', 'rolled_pre', '1 hour', ARRAY['event'],
+		ARRAY['count', 'sum(properties.revenue) AS revenue', 'max(properties.revenue) AS top']);
+SELECT count(*) FROM batches, LATERAL eventkit.ingest('rolled_pre', payload) r WHERE k <= 4;
+SELECT eventkit.distribute_stream('rolled_pre', 8);
+SELECT count(*) FROM batches, LATERAL eventkit.ingest('rolled_pre', payload) r WHERE k > 2;
+});
+is($coord->safe_psql('postgres', rollup_groupby_diff('pre_hourly_realtime', 'rolled_pre')),
+	'0', 'a rollup made before distribute_stream: its realtime view equals GROUP BY');
+is(join("\n", grep { /rolled_pre_\d+/ } split /\n/,
+		($coord->psql('postgres', $citus_log . 'SELECT count(*) FROM pre_hourly_realtime'))[2]),
+	'', '... and reads the deltas (distribute_stream made it again)');
+$coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('pre_hourly')});
+is($coord->safe_psql('postgres', rollup_groupby_diff('pre_hourly', 'rolled_pre')),
+	'0', '... and after a refresh the rollup table equals GROUP BY');
+
+# a reader granted only the realtime view reads it (the tail's function
+# checks the view's privilege, then reads as the rollup's owner)
+$coord->safe_psql(
+	'postgres', q{
+CREATE ROLE rollup_reader;
+GRANT SELECT ON rolled_hourly_realtime TO rollup_reader;
+SELECT count(*) FROM eventkit.ingest('rolled', '{"type":"track","event":"Viewed","userId":"r1","messageId":"reader-1","properties":{"revenue":5}}');
+});
+is( $coord->safe_psql(
+		'postgres', q{SET ROLE rollup_reader; SELECT sum(count) FROM rolled_hourly_realtime}),
+	$coord->safe_psql('postgres', q{SELECT count(*) FROM rolled}),
+	'a role granted only the realtime view reads it');
+like(psql_err($coord, q{SET ROLE rollup_reader; SELECT count(*) FROM rolled_hourly}),
+	qr/permission denied/, '... and not the rollup table');
 
 done_testing();

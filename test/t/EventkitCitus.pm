@@ -115,23 +115,25 @@ sub citus_ingest_on
 	return;
 }
 
-# Concurrent clients: for each [$node, $sql] of @clients, a psql on $node
-# that ingests into stream 'events', one call each, the payloads $sql
-# selects on the coordinator (in its order), all clients at once.  Returns
-# (calls answered, accepted, conflicts, the other lines of their output).
+# Concurrent clients: for each [$node, $sql, $stream] of @clients, a psql
+# on $node that ingests into $stream ('events' if not given), one call
+# each, the payloads $sql selects on the coordinator (in its order), all
+# clients at once.  Returns (calls answered, accepted, conflicts, the other
+# lines of their output).
 sub citus_clients
 {
 	my ($coord, @clients) = @_;
 	my (@runs, @out);
 	for my $i (0 .. $#clients)
 	{
-		my ($node, $sql) = @{ $clients[$i] };
+		my ($node, $sql, $stream) = @{ $clients[$i] };
+		$stream //= 'events';
 		my $script = $node->basedir . "/client_$i.sql";
 		open(my $fh, '>', $script) or die "$script: $!";
 		for my $line (split /\n/, $coord->safe_psql('postgres', $sql))
 		{
 			$line =~ s/'/''/g;
-			print $fh "SELECT accepted, duplicates, conflicts FROM eventkit.ingest('events', '$line'::jsonb);\n";
+			print $fh "SELECT accepted, duplicates, conflicts FROM eventkit.ingest('$stream', '$line'::jsonb);\n";
 		}
 		close $fh;
 		$out[$i] = '';

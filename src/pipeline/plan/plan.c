@@ -41,6 +41,7 @@
 #include "pipeline/plan/plan.h"
 #include "plan_int.h"
 #include "util/compat.h"
+#include "util/relcache.h"
 
 #define MAX_CACHED_PLANS 32
 
@@ -476,7 +477,7 @@ ek_load_plan(int32 plan_id, int32 version)
 											   ALLOCSET_DEFAULT_SIZES);
 	if (!plan_callback_registered)
 	{
-		CacheRegisterRelcacheCallback(plan_relcache_callback, (Datum) 0);
+		ek_register_relcache_callback(plan_relcache_callback, (Datum) 0);
 		plan_callback_registered = true;
 	}
 	plan_versions_relid = ek_plans_versions_relid();

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Rollups of a distributed stream, benchmark (not part of CI; docs/citus.md,
+# "Rollups").
+#
+# On this machine, four throwaway PostgreSQL 15 instances: a plain one with
+# eventkit (single node) and a Citus cluster (coordinator and two workers,
+# shared_preload_libraries = 'citus,eventkit'; the coordinator holds no
+# shards).  REPEAT times, on each path, a new stream (on the cluster made by
+# eventkit.distribute_stream(stream, SHARDS)) with a rollup (hourly, by
+# event: count, sum, max, distinct users), refreshed once while empty; then
+# EVENTS deterministic Segment-style events (~5% re-sent) ingested in
+# batches of BATCH on the single instance or the coordinator, one client;
+# then, each in a new session (as the refresh job's worker is), the
+# realtime view read (SELECT count(*), sum(count) FROM <rollup>_realtime)
+# and the rollup refreshed (eventkit.refresh_rollup), timed by psql's
+# \timing.  Prints the median, min and max of each per path (and of the
+# ingest's events/s, sent events over the wall time of all batches),
+# whether the rollup's sum(count) equals the events stored, and the load
+# (uptime).
+#
+# Environment: EVENTS (20000) BATCH (1000) REPEAT (5) SHARDS (8)
+#              PORT (55420, uses PORT..PORT+3) PGBIN (pg_config's bindir)
+#              KEEP (0)
+# Needs eventkit, Citus and hll installed into that PostgreSQL.  Run as
+# root or as a user who can initdb.
+set -euo pipefail
+
+EVENTS=${EVENTS:-20000}
+BATCH=${BATCH:-1000}
+REPEAT=${REPEAT:-5}
+SHARDS=${SHARDS:-8}
+PORT=${PORT:-55420}
+PGBIN=${PGBIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
+KEEP=${KEEP:-0}
+export LC_ALL=C.UTF-8 PGTZ=UTC
+unset PGHOST PGPORT PGUSER PGDATABASE PGSERVICE
+export PGOPTIONS='-c client_min_messages=warning'
+
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+if [ "$(id -u)" = 0 ]; then
+	as_pg() { runuser -u postgres -- "$@"; }
+else
+	as_pg() { "$@"; }
+fi
+[ -f "$("$PGBIN/pg_config" --pkglibdir)/citus.so" ] || die "Citus is not installed (shared/citus/install-citus.sh)"
+
+W=$(mktemp -d /tmp/eventkit-citus-rollup-bench.XXXXXX)
+chmod 755 "$W"
+[ "$(id -u)" = 0 ] && chown postgres: "$W"
+NODES="single coord w1 w2"
+cleanup() {
+	for n in $NODES; do
+		[ -f "$W/$n/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$W/$n" -m fast -w stop >/dev/null 2>&1 || true
+	done
+	if [ "$KEEP" = 1 ]; then log "kept $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+
+port_of() { case $1 in single) echo $PORT ;; coord) echo $((PORT + 1)) ;; w1) echo $((PORT + 2)) ;; w2) echo $((PORT + 3)) ;; esac; }
+q() { local n=$1; shift; as_pg "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$W" -p "$(port_of $n)" -d postgres "$@"; }
+
+for n in $NODES; do
+	as_pg "$PGBIN/initdb" -D "$W/$n" -A trust -U postgres >/dev/null
+	preload="'citus,eventkit'"
+	[ $n = single ] && preload="'eventkit'"
+	cat >>"$W/$n/postgresql.conf" <<CONF
+port = $(port_of $n)
+listen_addresses = ''
+unix_socket_directories = '$W'
+shared_preload_libraries = $preload
+max_prepared_transactions = 100
+shared_buffers = 256MB
+eventkit.scheduler_enabled = off
+CONF
+	[ $n = single ] || cat >>"$W/$n/postgresql.conf" <<CONF
+citus.node_conninfo = 'sslmode=disable'
+citus.local_hostname = '$W'
+citus.max_cached_conns_per_worker = 16
+CONF
+	as_pg "$PGBIN/pg_ctl" -D "$W/$n" -l "$W/$n.log" -w start >/dev/null
+done
+for n in coord w1 w2; do q $n -c "CREATE EXTENSION citus"; done
+q coord -c "SELECT citus_set_coordinator_host('$W', $(port_of coord))" \
+	-c "SELECT citus_add_node('$W', $(port_of w1))" -c "SELECT citus_add_node('$W', $(port_of w2))" >/dev/null
+
+# the same events on both (test/bench/citus.sh's)
+setup="
+CREATE EXTENSION eventkit;
+CREATE EXTENSION hll;
+CREATE TABLE batches AS
+SELECT k, jsonb_build_object('sentAt', '2026-01-01T00:00:00Z', 'batch', jsonb_agg(jsonb_build_object(
+		'type', 'track', 'messageId', 'm-' || id, 'userId', 'u' || (id % 997),
+		'anonymousId', 'a' || (id % 1009), 'event', 'Order Completed',
+		'properties', jsonb_build_object('id', id, 'revenue', id % 97, 'sku', 'sku-' || (id % 113)),
+		'context', jsonb_build_object('library', jsonb_build_object('name', 'analytics.js')),
+		'timestamp', now() - (id % 48) * interval '1 hour') ORDER BY id)) AS payload
+  FROM generate_series(0, $EVENTS / $BATCH - 1) k,
+	   LATERAL (SELECT g AS id FROM generate_series(k * $BATCH, k * $BATCH + $BATCH * 95 / 100 - 1) g
+				UNION ALL SELECT g FROM generate_series((k - 1) * $BATCH, (k - 1) * $BATCH + $BATCH / 20 - 1) g
+				 WHERE k > 0) ids
+ GROUP BY k;
+CREATE PROCEDURE run(stream regclass) LANGUAGE plpgsql AS \$\$
+DECLARE b record;
+BEGIN
+	FOR b IN SELECT payload FROM batches ORDER BY k LOOP
+		PERFORM eventkit.ingest(stream, b.payload);
+		COMMIT;
+	END LOOP;
+END \$\$;"
+q single -c "$setup"
+q coord -c "$setup"
+
+# milliseconds of the statement, in a new session (psql's \timing)
+timed() { q "$1" -c '\timing on' -c "$2" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1; }
+
+declare -A views refreshes ingests
+for r in $(seq 1 "$REPEAT"); do
+	for path in single coordinator; do
+		n=single
+		[ $path != single ] && n=coord
+		q $n -c "SELECT eventkit.drop_rollup('ev_hourly') WHERE to_regclass('ev_hourly') IS NOT NULL" \
+			-c "SELECT eventkit.drop_stream(c.oid::regclass) FROM pg_class c WHERE c.oid = to_regclass('ev')" \
+			-c "SELECT eventkit.create_stream('ev', key_partitions => 0)" >/dev/null 2>&1
+		[ $path != single ] && q coord -c "SELECT eventkit.distribute_stream('ev', $SHARDS)" >/dev/null 2>&1
+		q $n -c "SELECT count(*) FROM generate_series(0, 49) h, LATERAL eventkit.ingest('ev',
+				jsonb_build_object('type', 'track', 'messageId', 'warm-' || h, 'userId', 'warm',
+				'event', 'Warm', 'timestamp', now() - h * interval '1 hour')) r" >/dev/null
+		q $n -c "SELECT eventkit.create_rollup('ev_hourly', 'ev', '1 hour', ARRAY['event'],
+				ARRAY['count', 'sum(properties.revenue) AS revenue', 'max(properties.revenue) AS top',
+					  'distinct(user_id) AS users'])" -c "SELECT eventkit.refresh_rollup('ev_hourly')" >/dev/null 2>&1
+		t0=$(date +%s.%N)
+		q $n -c "CALL run('ev')"
+		t1=$(date +%s.%N)
+		rate=$(echo "$EVENTS / ($t1 - $t0)" | bc -l)
+		q $n -c "CHECKPOINT"
+		v=$(timed $n "SELECT count(*), sum(count) FROM ev_hourly_realtime")
+		f=$(timed $n "SELECT eventkit.refresh_rollup('ev_hourly')")
+		ingests[$path]="${ingests[$path]:-} $rate"
+		views[$path]="${views[$path]:-} $v"
+		refreshes[$path]="${refreshes[$path]:-} $f"
+		ok=$(q $n -c "SELECT (SELECT sum(count) FROM ev_hourly) = (SELECT count(*) FROM ev)")
+		log "$path run $r: ingest $(printf '%.0f' "$rate") events/s, realtime view $v ms, refresh $f ms (rollup sum(count) = events stored: $ok)"
+	done
+done
+
+stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f %.1f", m, a[1], a[NR]}'; }
+echo "$EVENTS events in batches of $BATCH (~5% re-sent) per run, $REPEAT runs, $SHARDS shards on 2 workers"
+for path in single coordinator; do
+	read -r m mn mx <<<"$(echo "${ingests[$path]}" | stats)"
+	printf '%-12s ingest:        median %s events/s (min %s, max %s)\n' $path "$m" "$mn" "$mx"
+	read -r m mn mx <<<"$(echo "${views[$path]}" | stats)"
+	printf '%-12s realtime view: median %s ms (min %s, max %s)\n' $path "$m" "$mn" "$mx"
+	read -r m mn mx <<<"$(echo "${refreshes[$path]}" | stats)"
+	printf '%-12s refresh:       median %s ms (min %s, max %s)\n' $path "$m" "$mn" "$mx"
+done
+echo "load: $(uptime)"

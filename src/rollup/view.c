@@ -369,11 +369,17 @@ append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *
 				break;
 		}
 	}
+	/*
+	 * The stream's regclass constant (always true, folded away) keeps the
+	 * view depending on the stream, as the tail over the stream did:
+	 * dropping the stream needs the rollups dropped first
+	 */
 	appendStringInfo(buf, ", d.%s FROM %s d"
 					 " WHERE d.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
 					 " WHERE w.rollup_id OPERATOR(pg_catalog.=) %d)"
+					 " AND '%u'::pg_catalog.regclass IS NOT NULL"
 					 " UNION ALL SELECT * FROM eventkit_internal.rollup_stream_tail(%u::pg_catalog.regclass) AS s(",
-					 EK_ROLLUP_SKIPPED_COLUMN, qdelta, def->rollup_id, rollup);
+					 EK_ROLLUP_SKIPPED_COLUMN, qdelta, def->rollup_id, def->stream_relid, rollup);
 	append_tail_coldefs(buf, def);
 	appendStringInfoString(buf, ")) u GROUP BY ");
 	for (int i = 1; i <= ngroup; i++)

@@ -164,6 +164,18 @@ is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.events WHERE message
 
 # --- drop_stream ------------------------------------------------------
 
+# a rollup's realtime view reads a distributed stream's tail from its deltas
+# (and the stream only through a function), yet keeps depending on the
+# stream: the stream is not dropped from under its rollups
+$coord->safe_psql('postgres',
+	q{SELECT eventkit.create_rollup('app.hourly', 'app.events', '1 hour', '{event}', '{count}')});
+is($coord->safe_psql('postgres', q{SELECT sum(count) FROM app.hourly_realtime}),
+	'21', 'the realtime view of a rollup of the distributed stream counts its events');
+like(psql_err($coord, q{SELECT eventkit.drop_stream('app.events')}),
+	qr/cannot drop table app.events because other objects depend on it.*view app.hourly_realtime depends on table app.events/s,
+	'drop_stream refuses while a rollup depends on the stream');
+$coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('app.hourly')});
+
 $coord->safe_psql('postgres', q{SET ROLE ek_admin; SELECT eventkit.drop_stream('app.events')});
 my $left = q{SET citus.override_table_visibility = off;
   SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -246,14 +246,19 @@ cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		cache_flush();
 }
 
+/* One 64-bit hash of (stream id, id): the entry's key. */
 static uint64
 known_key(int32 stream_id, const char *id)
 {
-	uint32		h1 = hash_bytes((const unsigned char *) id, strlen(id));
-	uint32		h2 = hash_bytes_extended((const unsigned char *) id, strlen(id),
-										 (uint64) (uint32) stream_id) & 0xffffffff;
+	return hash_bytes_extended((const unsigned char *) id, strlen(id),
+							   (uint64) (uint32) stream_id);
+}
 
-	return ((uint64) h1 << 32 | h2) ^ (uint64) (uint32) stream_id;
+/* The hash table's hash of a key: the key is a hash already. */
+static uint32
+known_hash(const void *key, Size keysize)
+{
+	return (uint32) *(const uint64 *) key;
 }
 
 /* The cache, valid for the graph's current generation (created if need be). */
@@ -282,9 +287,10 @@ cache_get(void)
 											  ALLOCSET_DEFAULT_SIZES);
 		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(KnownId);
+		ctl.hash = known_hash;
 		ctl.hcxt = cache_cxt;
 		known = hash_create("eventkit known identity links", 1024, &ctl,
-							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+							HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
 	}
 	return known;
 }
@@ -395,8 +401,8 @@ read_graph(Graph *g, const char **ids, int nids)
 	IdentityLink *rows;
 	int			nrows;
 	ItemPointerData *hints;
-	const char **all;
-	int			nall = 0;
+	const char **extra;
+	int			nextra = 0;
 
 	/* where the cache says the ids' rows were: read there if still live */
 	hints = palloc(sizeof(ItemPointerData) * Max(nids, 1));
@@ -411,22 +417,34 @@ read_graph(Graph *g, const char **ids, int nids)
 	}
 	nrows = ek_identity_links_read(g->stream_id, ids, nids, hints, &rows);
 
-	/* the ids, and the canonical ids their rows name */
-	all = palloc(sizeof(char *) * (nids + nrows));
-	for (int i = 0; i < nids; i++)
-		all[nall++] = ids[i];
+	/*
+	 * The ids, and the canonical ids their rows name: those that are not
+	 * among the ids (mostly none: a set's canonical id links with its
+	 * members) sorted apart and merged in, rather than sorting them all.
+	 */
+	extra = palloc(sizeof(char *) * Max(nrows, 1));
 	for (int r = 0; r < nrows; r++)
-		all[nall++] = rows[r].canonical_id;
-	qsort(all, nall, sizeof(char *), cmp_str);
-	g->nodes = palloc0(sizeof(IdNode) * Max(nall, 1));
+		if (bsearch(&rows[r].canonical_id, ids, nids, sizeof(char *), cmp_str) == NULL)
+			extra[nextra++] = rows[r].canonical_id;
+	if (nextra > 1)
+		qsort(extra, nextra, sizeof(char *), cmp_str);
+	g->nodes = palloc0(sizeof(IdNode) * Max(nids + nextra, 1));
 	g->n = 0;
-	for (int i = 0; i < nall; i++)
-		if (g->n == 0 || strcmp(g->nodes[g->n - 1].id, all[i]) != 0)
+	for (int i = 0, j = 0; i < nids || j < nextra;)
+	{
+		const char *next;
+
+		if (j == nextra || (i < nids && strcmp(ids[i], extra[j]) <= 0))
+			next = ids[i++];
+		else
+			next = extra[j++];
+		if (g->n == 0 || strcmp(g->nodes[g->n - 1].id, next) != 0)
 		{
-			g->nodes[g->n].id = all[i];
+			g->nodes[g->n].id = next;
 			g->nodes[g->n].stored_size = -1;
 			g->n++;
 		}
+	}
 
 	/* a canonical id's row names itself: stored roots */
 	for (int r = 0; r < nrows; r++)

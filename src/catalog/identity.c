@@ -244,11 +244,14 @@ fetch_hinted(Relation rel, BlockNumber nblocks, ItemPointer tid, Snapshot snapsh
  * are where the caller last saw each id's row (its cache of known links):
  * a row still there, and the version the snapshot sees, is read from the
  * heap at once (fetch_hinted); every other id costs one probe of the
- * primary key.
+ * primary key, but those that skip (NULL, or one per id) marks: they are
+ * not read at all (the caller takes them for absent, and finds out
+ * otherwise when it inserts them: pipeline/identity.c, speculation).
  */
 int
 ek_identity_links_read(int32 stream_id, const char **ids, int nids,
-					   const ItemPointerData *hints, IdentityLink **links)
+					   const ItemPointerData *hints, const bool *skip,
+					   IdentityLink **links)
 {
 	Relation	rel;
 	Relation	idx = NULL;
@@ -269,6 +272,8 @@ ek_identity_links_read(int32 stream_id, const char **ids, int nids,
 		bool		hit = false;
 
 		CHECK_FOR_INTERRUPTS();
+		if (skip != NULL && skip[i])
+			continue;
 		if (hints != NULL && ItemPointerIsValid(&hints[i]))
 		{
 			if (nblocks == InvalidBlockNumber)

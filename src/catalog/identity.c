@@ -212,7 +212,7 @@ text_value(uint64 row, int col)
  * table's end (nblocks) all say no: the caller probes the primary key.
  * The snapshot sees at most one version of a key (the primary key), so a
  * yes is the row the probe would find.  No pruning (heap_fetch), unlike an
- * index fetch.
+ * index fetch: see room_for_update.
  */
 static bool
 fetch_hinted(Relation rel, BlockNumber nblocks, ItemPointer tid, Snapshot snapshot,
@@ -233,6 +233,45 @@ fetch_hinted(Relation rel, BlockNumber nblocks, ItemPointer tid, Snapshot snapsh
 	stored = DatumGetTextPP(slot->tts_values[LINK_ID - 1]);
 	return VARSIZE_ANY_EXHDR(stored) == len &&
 		memcmp(VARDATA_ANY(stored), id, len) == 0;
+}
+
+/*
+ * Make room on the page of the row just fetched at its tid (into slot) for
+ * two new versions of it, if the page has none: prune it
+ * (heap_page_prune_opt, which does so only when it may, with a cleanup
+ * lock, and only the versions no one can see any more), so that the row's
+ * update in place, if the batch re-times it, stays HOT.  A fetch at a tid
+ * (heap_fetch) never prunes, unlike an index fetch, so a page whose rows
+ * are only re-timed filled with their old versions, and its next update
+ * went to another page, with new entries in both indexes, the primary
+ * key's unique check walking the key's older entries (EVENTS=50000
+ * USERS=2500 test/bench/instructions.sh: 238 of 7,950 updates, each
+ * ~90,000 instructions against ~6,000 for a HOT one).  A page with room is
+ * left as it is (a prune costs more than an update).  The slot is cleared
+ * first (the cleanup lock needs this backend's pin to be the only one): the
+ * caller has taken what it needs from it.
+ */
+static void
+room_for_update(Relation rel, TupleTableSlot *slot, const IdentityLink *row)
+{
+	Buffer		buf = ((BufferHeapTupleTableSlot *) slot)->buffer;
+	BlockNumber block;
+	Size		len;
+
+	if (!BufferIsValid(buf))
+		return;
+	/* a version: header, stream_id, two short texts, two timestamps */
+	len = MAXALIGN(SizeofHeapTupleHeader + sizeof(int32) +
+				   strlen(row->id) + strlen(row->canonical_id) + 2 +
+				   MAXIMUM_ALIGNOF + 2 * sizeof(TimestampTz));
+	/* (read without the content lock: a hint, as heap_page_prune_opt reads it) */
+	if (PageGetHeapFreeSpace(BufferGetPage(buf)) >= 2 * len)
+		return;
+	block = BufferGetBlockNumber(buf);
+	ExecClearTuple(slot);
+	buf = ReadBuffer(rel, block);
+	heap_page_prune_opt(rel, buf);
+	ReleaseBuffer(buf);
 }
 
 /*
@@ -270,6 +309,7 @@ ek_identity_links_read(int32 stream_id, const char **ids, int nids,
 	for (int i = 0; i < nids; i++)
 	{
 		bool		hit = false;
+		bool		probed = false;
 
 		CHECK_FOR_INTERRUPTS();
 		if (skip != NULL && skip[i])
@@ -297,6 +337,7 @@ ek_identity_links_read(int32 stream_id, const char **ids, int nids,
 								   idx->rd_indcollation[1], F_TEXTEQ,
 								   CStringGetTextDatum(ids[i]));
 			index_rescan(scan, key, 2, NULL, 0);
+			probed = true;		/* (an index fetch prunes as it goes) */
 			if (!index_getnext_slot(scan, ForwardScanDirection, slot))
 				continue;
 			slot_getallattrs(slot);
@@ -306,6 +347,8 @@ ek_identity_links_read(int32 stream_id, const char **ids, int nids,
 		(*links)[n].first_seen = DatumGetTimestampTz(slot->tts_values[LINK_FIRST_SEEN - 1]);
 		(*links)[n].last_seen = DatumGetTimestampTz(slot->tts_values[LINK_LAST_SEEN - 1]);
 		(*links)[n].tid = slot->tts_tid;
+		if (!probed)
+			room_for_update(rel, slot, &(*links)[n]);
 		n++;
 	}
 	if (scan != NULL)
@@ -373,37 +416,6 @@ store_link_row(TupleTableSlot *slot, int32 stream_id, const IdentityLink *row)
 }
 
 /*
- * Make room for row's new version on the page of its tid, if the page has
- * none: prune it (heap_page_prune_opt, which does so only when it may, with
- * a cleanup lock, and only the versions no one can see any more), so that
- * the update stays HOT.  The reads of the identity stage fetch rows at
- * their tids (heap_fetch), which never prunes, so a page that only re-timed
- * rows fills with their old versions; its next update then went to another
- * page, with new entries in both indexes, and the primary key's unique check
- * walked the key's older entries (ingest of EVENTS=50000 USERS=2500 in
- * test/bench/instructions.sh: 238 of 7,950 updates, each ~90,000
- * instructions, against ~6,000 for a HOT update).  A page with room is not
- * pruned: a prune costs more than an update, and is needed only once a page
- * is full.  Caller: holds the relation's lock (the block exists).
- */
-static void
-room_for_update(Relation rel, ItemPointer tid, const IdentityLink *row)
-{
-	Buffer		buf;
-	Size		len;
-
-	/* the new version: header, stream_id, two short texts, two timestamps */
-	len = MAXALIGN(SizeofHeapTupleHeader + sizeof(int32) +
-				   strlen(row->id) + strlen(row->canonical_id) + 2 +
-				   MAXIMUM_ALIGNOF + 2 * sizeof(TimestampTz));
-	buf = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
-	/* (read without the content lock: a hint, as heap_page_prune_opt reads it) */
-	if (PageGetHeapFreeSpace(BufferGetPage(buf)) < len)
-		heap_page_prune_opt(rel, buf);
-	ReleaseBuffer(buf);
-}
-
-/*
  * Update the n stored rows, each at the tid where ek_identity_links_read
  * found it under the identity lock, to its canonical id and times (the
  * caller has merged the stored times in), in C: table_tuple_update on the
@@ -455,7 +467,6 @@ ek_identity_links_update_in_place(int32 stream_id, IdentityLink *rows, int n)
 		CHECK_FOR_INTERRUPTS();
 		ExecClearTuple(slot);
 		store_link_row(slot, stream_id, &rows[i]);
-		room_for_update(rel, &rows[i].tid, &rows[i]);
 		if (ek_tuple_update(rel, &rows[i].tid, slot, cid, snapshot, &update_indexes) != TM_Ok)
 		{
 			IdentityLink left = rows[i];

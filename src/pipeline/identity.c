@@ -102,11 +102,13 @@ static bool last_wrote = false;
  * (EK_SPECULATE_AFTER at first, and after a flush of the cache).  Exact
  * either way: an id taken for absent is always inserted (it is linked), so
  * a wrong guess never commits.  (Only the path taken depends on this, as
- * for last_wrote.)  Isolation spec identity_speculate.
+ * for last_wrote.)  One stream at a time (that of the reads).  Isolation
+ * spec identity_speculate.
  */
 #define EK_SPECULATE_AFTER 2		/* reads finding the unknown ids absent */
 #define EK_SPECULATE_AFTER_MISS 16	/* the same, after a wrong guess */
-static bool speculate = false;
+static bool speculate = false;	/* for the stream spec_stream_id */
+static int32 spec_stream_id = 0;
 static int	clean_reads = 0;	/* such reads in a row (negative: owed) */
 static bool in_speculation = false;	/* its subtransaction is running */
 
@@ -121,6 +123,7 @@ typedef struct IdNode
 	TimestampTz stored_first;	/* its row's first_seen and last_seen */
 	TimestampTz stored_last;
 	ItemPointerData tid;		/* where its row was read, or written */
+	struct KnownId *known;		/* its cache entry, found by the read */
 	bool		linked;			/* one of the batch's links names it */
 	TimestampTz first;			/* event times of its links in the batch */
 	TimestampTz last;
@@ -363,6 +366,18 @@ cache_put(int32 stream_id, const char *id, const char *canon,
 	k->tid = *tid;
 }
 
+/* cache_put for the entry k of the same id (found by cache_find). */
+static void
+cache_put_at(KnownId *k, const char *canon, TimestampTz first, TimestampTz last,
+			 ItemPointer tid)
+{
+	if (strcmp(k->canon, canon) != 0)
+		k->canon = MemoryContextStrdup(cache_cxt, canon);
+	k->first = first;
+	k->last = last;
+	k->tid = *tid;
+}
+
 /* Does the cache say the link changes nothing? */
 static bool
 link_known(int32 stream_id, const Link *l)
@@ -418,7 +433,15 @@ cache_graph(Graph *g, bool wrote)
 			first = x->stored_first;
 			last = x->stored_last;
 		}
-		cache_put(g->stream_id, x->id, root_of(x)->id, first, last, &x->tid);
+		/*
+		 * The entry the read found, unless another id with the same hash
+		 * took it over since (entries never move in the table)
+		 */
+		if (x->known != NULL && x->known->stream_id == g->stream_id &&
+			strcmp(x->known->id, x->id) == 0)
+			cache_put_at(x->known, root_of(x)->id, first, last, &x->tid);
+		else
+			cache_put(g->stream_id, x->id, root_of(x)->id, first, last, &x->tid);
 	}
 }
 
@@ -445,6 +468,7 @@ read_graph(Graph *g, const char **ids, int nids, bool speculating)
 	int			nrows;
 	ItemPointerData *hints;
 	bool	   *uncached;
+	KnownId   **knowns;
 	int			nuncached = 0;
 	const char **extra;
 	int			nextra = 0;
@@ -452,9 +476,10 @@ read_graph(Graph *g, const char **ids, int nids, bool speculating)
 	/* where the cache says the ids' rows were: read there if still live */
 	hints = palloc(sizeof(ItemPointerData) * Max(nids, 1));
 	uncached = palloc(sizeof(bool) * Max(nids, 1));
+	knowns = palloc(sizeof(KnownId *) * Max(nids, 1));
 	for (int i = 0; i < nids; i++)
 	{
-		KnownId    *k = cache_find(g->stream_id, ids[i]);
+		KnownId    *k = knowns[i] = cache_find(g->stream_id, ids[i]);
 
 		if (k != NULL)
 			hints[i] = k->tid;
@@ -477,6 +502,12 @@ read_graph(Graph *g, const char **ids, int nids, bool speculating)
 
 			found += at != NULL && uncached[at - ids];
 		}
+		if (g->stream_id != spec_stream_id)
+		{
+			/* one stream at a time: another's ids are not this one's */
+			spec_stream_id = g->stream_id;
+			clean_reads = Min(clean_reads, 0);
+		}
 		clean_reads = found == 0 ? clean_reads + 1 : Min(clean_reads, 0);
 		speculate = clean_reads >= EK_SPECULATE_AFTER;
 	}
@@ -497,24 +528,35 @@ read_graph(Graph *g, const char **ids, int nids, bool speculating)
 	for (int i = 0, j = 0; i < nids || j < nextra;)
 	{
 		const char *next;
+		KnownId    *known = NULL;
 
 		if (j == nextra || (i < nids && strcmp(ids[i], extra[j]) <= 0))
+		{
+			known = knowns[i];
 			next = ids[i++];
+		}
 		else
 			next = extra[j++];
 		if (g->n == 0 || strcmp(g->nodes[g->n - 1].id, next) != 0)
 		{
 			g->nodes[g->n].id = next;
+			g->nodes[g->n].known = known;
 			g->nodes[g->n].stored_size = -1;
 			g->n++;
 		}
 	}
 
 	/* a canonical id's row names itself: stored roots */
-	for (int r = 0; r < nrows; r++)
+	for (int r = 0, xi = 0; r < nrows; r++)
 	{
-		IdNode	   *x = node_of(g, rows[r].id);
+		IdNode	   *x;
 		IdNode	   *c = node_of(g, rows[r].canonical_id);
+
+		/* the rows come in the ids' order, as the nodes */
+		while (xi < g->n && strcmp(g->nodes[xi].id, rows[r].id) < 0)
+			xi++;
+		x = xi < g->n && strcmp(g->nodes[xi].id, rows[r].id) == 0 ?
+			&g->nodes[xi] : node_of(g, rows[r].id);
 
 		x->stored = true;
 		x->read = true;
@@ -620,6 +662,8 @@ write_graph(Graph *g)
 	Datum	   *news = palloc(sizeof(Datum) * g->n);
 	IdentityLink *added = palloc(sizeof(IdentityLink) * g->n);
 	IdentityLink *changed = palloc(sizeof(IdentityLink) * g->n);
+	IdNode	  **added_nodes = palloc(sizeof(IdNode *) * g->n);
+	IdNode	  **changed_nodes = palloc(sizeof(IdNode *) * g->n);
 	int			nadded = 0;
 	int			nchanged = 0;
 	int			nleft;
@@ -648,6 +692,7 @@ write_graph(Graph *g)
 			added[nadded].canonical_id = (char *) r->id;
 			added[nadded].first_seen = x->first;
 			added[nadded].last_seen = x->last;
+			added_nodes[nadded] = x;
 			nadded++;
 		}
 		else if (strcmp(x->stored_canon, r->id) != 0 || seen_moved(x))
@@ -658,12 +703,13 @@ write_graph(Graph *g)
 			changed[nchanged].first_seen = Min(x->stored_first, x->first);
 			changed[nchanged].last_seen = Max(x->stored_last, x->last);
 			changed[nchanged].tid = x->tid;
+			changed_nodes[nchanged] = x;
 			nchanged++;
 		}
 	}
 	nleft = ek_identity_links_update_in_place(g->stream_id, changed, nchanged);
-	for (int i = 0; i < nchanged; i++)
-		node_of(g, changed[i].id)->tid = changed[i].tid;	/* new versions */
+	for (int i = 0; i < nchanged; i++)	/* new versions */
+		(nleft == 0 ? changed_nodes[i] : node_of(g, changed[i].id))->tid = changed[i].tid;
 	if (nleft > 0)
 	{
 		/* rows not where the read found them (changed by hand): the upsert */
@@ -693,7 +739,7 @@ write_graph(Graph *g)
 								  ek_make_array(news, NULL, nrepoint, TEXTOID));
 	ek_identity_links_insert(g->stream_id, added, nadded);
 	for (int i = 0; i < nadded; i++)
-		node_of(g, added[i].id)->tid = added[i].tid;
+		added_nodes[i]->tid = added[i].tid;
 	return nrepoint + nadded + nchanged;
 }
 
@@ -877,7 +923,7 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 
 	/* something to write: one batch at a time per stream, from fresh rows */
 	(void) acquire_identity_lock(stream->stream_id, false);
-	if (!(speculate &&
+	if (!(speculate && spec_stream_id == stream->stream_id &&
 		  write_speculatively(&g, ids, nunique, links, nlinks, &nwritten)))
 	{
 		read_graph(&g, ids, nunique, false);

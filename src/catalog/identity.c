@@ -10,7 +10,8 @@
  *	  names itself).  The identity stage (pipeline/identity.c) reads the
  *	  rows of a batch's ids without SQL: at the heap tuple where it last
  *	  saw an id's row when that is still the row's live version, else with
- *	  one probe of the primary key, and
+ *	  one probe of the primary key (or not at all, for an id the stage takes
+ *	  for new: its speculation), and
  *	  writes a batch's changes in three steps: its changed ids (updated in
  *	  place, in C), the sets a merge re-points (SQL), its new ids (inserted
  *	  in C).
@@ -254,10 +255,13 @@ fetch_hinted(Relation rel, BlockNumber nblocks, ItemPointer tid, Snapshot snapsh
 static void
 room_for_update(Relation rel, TupleTableSlot *slot, const IdentityLink *row)
 {
-	Buffer		buf = ((BufferHeapTupleTableSlot *) slot)->buffer;
+	Buffer		buf;
 	BlockNumber block;
 	Size		len;
 
+	if (!TTS_IS_BUFFERTUPLE(slot))
+		return;					/* (a heap table's slot holds the page) */
+	buf = ((BufferHeapTupleTableSlot *) slot)->buffer;
 	if (!BufferIsValid(buf))
 		return;
 	/* a version: header, stream_id, two short texts, two timestamps */

@@ -22,7 +22,8 @@
  *	  written and no lock is taken.  Otherwise the stream's identity lock
  *	  (a transaction-level advisory lock, eventkit_lock_key below) is taken,
  *	  the rows are read again with the latest snapshot (what the previous
- *	  holder committed), the batch's links are applied in order, and at
+ *	  holder committed; speculating, the ids the cache does not know are
+ *	  taken for new instead, below), the batch's links are applied in order, and at
  *	  most three steps write: the batch's changed ids (updated in place,
  *	  in C, at the tids the read under the lock found; HOT when only the
  *	  times move), the sets a merge re-points, the rows of the batch's new

@@ -45,7 +45,8 @@ typedef struct ErasureLog
 
 extern bool ek_identity_installed(void);
 extern int	ek_identity_links_read(int32 stream_id, const char **ids, int nids,
-								   const ItemPointerData *hints, IdentityLink **links);
+								   const ItemPointerData *hints, const bool *skip,
+								   IdentityLink **links);
 extern int64 ek_identity_set_size(int32 stream_id, const char *canonical_id);
 extern void ek_identity_links_repoint(int32 stream_id, Datum olds, Datum news);
 extern void ek_identity_links_update(int32 stream_id, Datum ids,

@@ -22,7 +22,8 @@
  *	  written and no lock is taken.  Otherwise the stream's identity lock
  *	  (a transaction-level advisory lock, eventkit_lock_key below) is taken,
  *	  the rows are read again with the latest snapshot (what the previous
- *	  holder committed), the batch's links are applied in order, and at
+ *	  holder committed; speculating, the ids the cache does not know are
+ *	  taken for new instead, below), the batch's links are applied in order, and at
  *	  most three steps write: the batch's changed ids (updated in place,
  *	  in C, at the tids the read under the lock found; HOT when only the
  *	  times move), the sets a merge re-points, the rows of the batch's new
@@ -85,6 +86,33 @@
 static int32 last_stream_id = 0;
 static bool last_wrote = false;
 
+/*
+ * Speculation: were the ids this backend's cache did not know absent from
+ * the graph, the last time it read them?  A long-lived session ingesting
+ * a stream from its start (pgbench's, an intake worker's) knows every
+ * stored id of it, all it wrote and read: an id it does not know is new,
+ * and the probe of the primary key that says so (about 7,000 instructions)
+ * was a seventh of the stage's cost over the ingest benchmark's run.  Then
+ * the next batch with new links, under the identity lock, does not read
+ * those ids but takes them for absent, in a subtransaction: each is
+ * inserted as new, and the primary key's unique check (which the insert
+ * does anyway) says if one was stored after all (by another session, or
+ * before a flush of the cache); the subtransaction is then rolled back and
+ * the batch read and written again the ordinary way, and speculation stops
+ * until EK_SPECULATE_AFTER_MISS reads in a row find the unknown ids absent
+ * (EK_SPECULATE_AFTER at first, and after a flush of the cache).  Exact
+ * either way: an id taken for absent is always inserted (it is linked), so
+ * a wrong guess never commits.  (Only the path taken depends on this, as
+ * for last_wrote.)  One stream at a time (that of the reads).  Isolation
+ * spec identity_speculate.
+ */
+#define EK_SPECULATE_AFTER 2		/* reads finding the unknown ids absent */
+#define EK_SPECULATE_AFTER_MISS 16	/* the same, after a wrong guess */
+static bool speculate = false;	/* for the stream spec_stream_id */
+static int32 spec_stream_id = 0;
+static int	clean_reads = 0;	/* such reads in a row (negative: owed) */
+static bool in_speculation = false;	/* its subtransaction is running */
+
 /* One id of a batch's links, or a canonical id they lead to. */
 typedef struct IdNode
 {
@@ -96,6 +124,7 @@ typedef struct IdNode
 	TimestampTz stored_first;	/* its row's first_seen and last_seen */
 	TimestampTz stored_last;
 	ItemPointerData tid;		/* where its row was read, or written */
+	struct KnownId *known;		/* its cache entry, found by the read */
 	bool		linked;			/* one of the batch's links names it */
 	TimestampTz first;			/* event times of its links in the batch */
 	TimestampTz last;
@@ -229,6 +258,8 @@ cache_flush(void)
 	if (cache_cxt != NULL)
 		MemoryContextReset(cache_cxt);
 	known = NULL;
+	speculate = false;			/* stored ids are unknown to it now */
+	clean_reads = Min(clean_reads, 0);
 }
 
 static void
@@ -242,18 +273,27 @@ static void
 cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					   SubTransactionId parentSubid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
+	/*
+	 * (a speculation's subtransaction wrote nothing to the cache: it reads
+	 * it, the batch caches its rows after it)
+	 */
+	if (event == SUBXACT_EVENT_ABORT_SUB && !in_speculation)
 		cache_flush();
 }
 
+/* One 64-bit hash of (stream id, id): the entry's key. */
 static uint64
 known_key(int32 stream_id, const char *id)
 {
-	uint32		h1 = hash_bytes((const unsigned char *) id, strlen(id));
-	uint32		h2 = hash_bytes_extended((const unsigned char *) id, strlen(id),
-										 (uint64) (uint32) stream_id) & 0xffffffff;
+	return hash_bytes_extended((const unsigned char *) id, strlen(id),
+							   (uint64) (uint32) stream_id);
+}
 
-	return ((uint64) h1 << 32 | h2) ^ (uint64) (uint32) stream_id;
+/* The hash table's hash of a key: the key is a hash already. */
+static uint32
+known_hash(const void *key, Size keysize)
+{
+	return (uint32) *(const uint64 *) key;
 }
 
 /* The cache, valid for the graph's current generation (created if need be). */
@@ -282,9 +322,10 @@ cache_get(void)
 											  ALLOCSET_DEFAULT_SIZES);
 		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(KnownId);
+		ctl.hash = known_hash;
 		ctl.hcxt = cache_cxt;
 		known = hash_create("eventkit known identity links", 1024, &ctl,
-							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+							HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
 	}
 	return known;
 }
@@ -321,6 +362,18 @@ cache_put(int32 stream_id, const char *id, const char *canon,
 	if (!found || strcmp(k->id, id) != 0)
 		k->id = MemoryContextStrdup(cache_cxt, id);
 	k->canon = MemoryContextStrdup(cache_cxt, canon);
+	k->first = first;
+	k->last = last;
+	k->tid = *tid;
+}
+
+/* cache_put for the entry k of the same id (found by cache_find). */
+static void
+cache_put_at(KnownId *k, const char *canon, TimestampTz first, TimestampTz last,
+			 ItemPointer tid)
+{
+	if (strcmp(k->canon, canon) != 0)
+		k->canon = MemoryContextStrdup(cache_cxt, canon);
 	k->first = first;
 	k->last = last;
 	k->tid = *tid;
@@ -381,58 +434,130 @@ cache_graph(Graph *g, bool wrote)
 			first = x->stored_first;
 			last = x->stored_last;
 		}
-		cache_put(g->stream_id, x->id, root_of(x)->id, first, last, &x->tid);
+		/*
+		 * The entry the read found, unless another id with the same hash
+		 * took it over since (entries never move in the table)
+		 */
+		if (x->known != NULL && x->known->stream_id == g->stream_id &&
+			strcmp(x->known->id, x->id) == 0)
+			cache_put_at(x->known, root_of(x)->id, first, last, &x->tid);
+		else
+			cache_put(g->stream_id, x->id, root_of(x)->id, first, last, &x->tid);
 	}
+}
+
+/* Does the cache not know one of the ids? */
+static bool
+some_uncached(int32 stream_id, const char **ids, int nids)
+{
+	for (int i = 0; i < nids; i++)
+		if (cache_find(stream_id, ids[i]) == NULL)
+			return true;
+	return false;
 }
 
 /*
  * The graph of the ids (sorted, unique) as stored: their rows, and nodes
- * for the canonical ids those rows name.
+ * for the canonical ids those rows name.  Speculating, the ids the cache
+ * does not know are not read: they are taken for absent (see speculate).
+ * Otherwise, the read tells whether to speculate next time.
  */
 static void
-read_graph(Graph *g, const char **ids, int nids)
+read_graph(Graph *g, const char **ids, int nids, bool speculating)
 {
 	IdentityLink *rows;
 	int			nrows;
 	ItemPointerData *hints;
-	const char **all;
-	int			nall = 0;
+	bool	   *uncached;
+	KnownId   **knowns;
+	int			nuncached = 0;
+	const char **extra;
+	int			nextra = 0;
 
 	/* where the cache says the ids' rows were: read there if still live */
 	hints = palloc(sizeof(ItemPointerData) * Max(nids, 1));
+	uncached = palloc(sizeof(bool) * Max(nids, 1));
+	knowns = palloc(sizeof(KnownId *) * Max(nids, 1));
 	for (int i = 0; i < nids; i++)
 	{
-		KnownId    *k = cache_find(g->stream_id, ids[i]);
+		KnownId    *k = knowns[i] = cache_find(g->stream_id, ids[i]);
 
 		if (k != NULL)
 			hints[i] = k->tid;
 		else
 			ItemPointerSetInvalid(&hints[i]);
+		uncached[i] = k == NULL;
+		nuncached += k == NULL;
 	}
-	nrows = ek_identity_links_read(g->stream_id, ids, nids, hints, &rows);
+	/* speculating: the ids the cache does not know are taken for absent */
+	nrows = ek_identity_links_read(g->stream_id, ids, nids, hints,
+								   speculating ? uncached : NULL, &rows);
+	if (!speculating && nuncached > 0)
+	{
+		/* were the ids the cache does not know absent?  Then speculate. */
+		int			found = 0;
 
-	/* the ids, and the canonical ids their rows name */
-	all = palloc(sizeof(char *) * (nids + nrows));
-	for (int i = 0; i < nids; i++)
-		all[nall++] = ids[i];
-	for (int r = 0; r < nrows; r++)
-		all[nall++] = rows[r].canonical_id;
-	qsort(all, nall, sizeof(char *), cmp_str);
-	g->nodes = palloc0(sizeof(IdNode) * Max(nall, 1));
-	g->n = 0;
-	for (int i = 0; i < nall; i++)
-		if (g->n == 0 || strcmp(g->nodes[g->n - 1].id, all[i]) != 0)
+		for (int r = 0; r < nrows; r++)
 		{
-			g->nodes[g->n].id = all[i];
+			const char **at = bsearch(&rows[r].id, ids, nids, sizeof(char *), cmp_str);
+
+			found += at != NULL && uncached[at - ids];
+		}
+		if (g->stream_id != spec_stream_id)
+		{
+			/* one stream at a time: another's ids are not this one's */
+			spec_stream_id = g->stream_id;
+			clean_reads = Min(clean_reads, 0);
+		}
+		clean_reads = found == 0 ? clean_reads + 1 : Min(clean_reads, 0);
+		speculate = clean_reads >= EK_SPECULATE_AFTER;
+	}
+
+	/*
+	 * The ids, and the canonical ids their rows name: those that are not
+	 * among the ids (mostly none: a set's canonical id links with its
+	 * members) sorted apart and merged in, rather than sorting them all.
+	 */
+	extra = palloc(sizeof(char *) * Max(nrows, 1));
+	for (int r = 0; r < nrows; r++)
+		if (bsearch(&rows[r].canonical_id, ids, nids, sizeof(char *), cmp_str) == NULL)
+			extra[nextra++] = rows[r].canonical_id;
+	if (nextra > 1)
+		qsort(extra, nextra, sizeof(char *), cmp_str);
+	g->nodes = palloc0(sizeof(IdNode) * Max(nids + nextra, 1));
+	g->n = 0;
+	for (int i = 0, j = 0; i < nids || j < nextra;)
+	{
+		const char *next;
+		KnownId    *known = NULL;
+
+		if (j == nextra || (i < nids && strcmp(ids[i], extra[j]) <= 0))
+		{
+			known = knowns[i];
+			next = ids[i++];
+		}
+		else
+			next = extra[j++];
+		if (g->n == 0 || strcmp(g->nodes[g->n - 1].id, next) != 0)
+		{
+			g->nodes[g->n].id = next;
+			g->nodes[g->n].known = known;
 			g->nodes[g->n].stored_size = -1;
 			g->n++;
 		}
+	}
 
 	/* a canonical id's row names itself: stored roots */
-	for (int r = 0; r < nrows; r++)
+	for (int r = 0, xi = 0; r < nrows; r++)
 	{
-		IdNode	   *x = node_of(g, rows[r].id);
+		IdNode	   *x;
 		IdNode	   *c = node_of(g, rows[r].canonical_id);
+
+		/* the rows come in the ids' order, as the nodes */
+		while (xi < g->n && strcmp(g->nodes[xi].id, rows[r].id) < 0)
+			xi++;
+		x = xi < g->n && strcmp(g->nodes[xi].id, rows[r].id) == 0 ?
+			&g->nodes[xi] : node_of(g, rows[r].id);
 
 		x->stored = true;
 		x->read = true;
@@ -538,6 +663,8 @@ write_graph(Graph *g)
 	Datum	   *news = palloc(sizeof(Datum) * g->n);
 	IdentityLink *added = palloc(sizeof(IdentityLink) * g->n);
 	IdentityLink *changed = palloc(sizeof(IdentityLink) * g->n);
+	IdNode	  **added_nodes = palloc(sizeof(IdNode *) * g->n);
+	IdNode	  **changed_nodes = palloc(sizeof(IdNode *) * g->n);
 	int			nadded = 0;
 	int			nchanged = 0;
 	int			nleft;
@@ -566,6 +693,7 @@ write_graph(Graph *g)
 			added[nadded].canonical_id = (char *) r->id;
 			added[nadded].first_seen = x->first;
 			added[nadded].last_seen = x->last;
+			added_nodes[nadded] = x;
 			nadded++;
 		}
 		else if (strcmp(x->stored_canon, r->id) != 0 || seen_moved(x))
@@ -576,12 +704,13 @@ write_graph(Graph *g)
 			changed[nchanged].first_seen = Min(x->stored_first, x->first);
 			changed[nchanged].last_seen = Max(x->stored_last, x->last);
 			changed[nchanged].tid = x->tid;
+			changed_nodes[nchanged] = x;
 			nchanged++;
 		}
 	}
 	nleft = ek_identity_links_update_in_place(g->stream_id, changed, nchanged);
-	for (int i = 0; i < nchanged; i++)
-		node_of(g, changed[i].id)->tid = changed[i].tid;	/* new versions */
+	for (int i = 0; i < nchanged; i++)	/* new versions */
+		(nleft == 0 ? changed_nodes[i] : node_of(g, changed[i].id))->tid = changed[i].tid;
 	if (nleft > 0)
 	{
 		/* rows not where the read found them (changed by hand): the upsert */
@@ -611,8 +740,58 @@ write_graph(Graph *g)
 								  ek_make_array(news, NULL, nrepoint, TEXTOID));
 	ek_identity_links_insert(g->stream_id, added, nadded);
 	for (int i = 0; i < nadded; i++)
-		node_of(g, added[i].id)->tid = added[i].tid;
+		added_nodes[i]->tid = added[i].tid;
 	return nrepoint + nadded + nchanged;
+}
+
+typedef struct Speculation
+{
+	Graph	   *g;
+	const char **ids;
+	int			nids;
+	const Link *links;
+	int			nlinks;
+	int			nwritten;
+} Speculation;
+
+static void
+speculate_write(void *arg)
+{
+	Speculation *sp = arg;
+
+	read_graph(sp->g, sp->ids, sp->nids, true);
+	sp->nwritten = apply_links(sp->g, sp->links, sp->nlinks, true) ? write_graph(sp->g) : 0;
+}
+
+/*
+ * Read and write the batch's links speculating (see speculate), in a
+ * subtransaction; false if it must be done again the ordinary way (an id
+ * taken for absent was stored, or there was nothing to speculate on).
+ * Caller: holds the identity lock.
+ */
+static bool
+write_speculatively(Graph *g, const char **ids, int nids,
+					const Link *links, int nlinks, int *nwritten)
+{
+	Speculation sp = {g, ids, nids, links, nlinks, 0};
+	ErrorData  *edata;
+
+	if (!some_uncached(g->stream_id, ids, nids))
+		return false;			/* no probe to save */
+	in_speculation = true;
+	edata = ek_run_in_subtransaction(speculate_write, &sp);
+	in_speculation = false;
+	if (edata == NULL)
+	{
+		*nwritten = sp.nwritten;
+		return true;
+	}
+	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+		ReThrowError(edata);
+	FreeErrorData(edata);
+	speculate = false;
+	clean_reads = EK_SPECULATE_AFTER - EK_SPECULATE_AFTER_MISS;
+	return false;
 }
 
 /*
@@ -728,8 +907,12 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 	if (!(last_wrote && last_stream_id == stream->stream_id &&
 		  try_identity_lock(stream->stream_id)))
 	{
-		/* a read without the lock: most batches of a known audience stop here */
-		read_graph(&g, ids, nunique);
+		/*
+		 * A read without the lock: most batches of a known audience stop
+		 * here (it never speculates: a batch whose links are known never
+		 * waits for the lock, whatever this backend's cache knows).
+		 */
+		read_graph(&g, ids, nunique, false);
 		if (!apply_links(&g, links, nlinks, false))
 		{
 			cache_graph(&g, false);
@@ -741,8 +924,12 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 
 	/* something to write: one batch at a time per stream, from fresh rows */
 	(void) acquire_identity_lock(stream->stream_id, false);
-	read_graph(&g, ids, nunique);
-	nwritten = apply_links(&g, links, nlinks, true) ? write_graph(&g) : 0;
+	if (!(speculate && spec_stream_id == stream->stream_id &&
+		  write_speculatively(&g, ids, nunique, links, nlinks, &nwritten)))
+	{
+		read_graph(&g, ids, nunique, false);
+		nwritten = apply_links(&g, links, nlinks, true) ? write_graph(&g) : 0;
+	}
 	cache_graph(&g, nwritten > 0);
 	last_stream_id = stream->stream_id;
 	last_wrote = nwritten > 0;

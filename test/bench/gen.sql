@@ -4,7 +4,9 @@
 -- per batch), rts (the run's reference receive time, whole seconds, UTC),
 -- flatfile (server-side path for the flattened COPY file), small (optional, 0:
 -- 1 makes small events of about 300 bytes: three properties and the library
--- in the context, instead of about 1 KB with products, page and user agent).
+-- in the context, instead of about 1 KB with products, page and user agent),
+-- users (optional, 50000: the user ids; anonymous visitors have 4 x users
+-- ids; fewer users with fewer events keep a run's pattern per user).
 --
 -- Everything is derived from the event index with hashint8extended()/md5();
 -- nothing uses random(), so two runs with the same rts produce the same bytes.
@@ -27,12 +29,16 @@
 \else
 \set small 0
 \endif
+\if :{?users}
+\else
+\set users 50000
+\endif
 SET client_min_messages = warning;
 SET timezone = 'UTC';
 
 CREATE TABLE bench_meta (k text PRIMARY KEY, v text NOT NULL);
 INSERT INTO bench_meta VALUES ('events', :'events'), ('batch', :'batch'), ('rts', :'rts'),
-	('span_ms', '259200000'), ('small', :'small');
+	('span_ms', '259200000'), ('small', :'small'), ('users', :'users');
 
 CREATE FUNCTION bench_meta_int(key text) RETURNS bigint
 LANGUAGE sql STABLE AS $$ SELECT v::bigint FROM bench_meta WHERE k = key $$;
@@ -81,6 +87,7 @@ SELECT u.eid,
 	   CASE WHEN d.web THEN u.rcv - d.lag_ms * interval '1 ms' ELSE d.t_evt END,
 	   sz.props, sz.ctx
   FROM unnest(eids, rcvs) AS u(eid, rcv)
+ CROSS JOIN (SELECT bench_meta_int('users') AS n) us
  CROSS JOIN LATERAL (
 	SELECT hashint8extended(u.eid, 11) & 9223372036854775807 AS h1,
 		   hashint8extended(u.eid, 22) & 9223372036854775807 AS h2,
@@ -88,9 +95,9 @@ SELECT u.eid,
  CROSS JOIN LATERAL (
 	SELECT h.h1 % 10 < 7 AS web,                      -- analytics.js vs analytics-node
 		   (h.h1 / 10) % 10 < 7 AS known,             -- 70% identified (userId)
-		   'u' || (h.h2 % 50000) AS user_id,
-		   bench_uuid(md5('anon:' || CASE WHEN (h.h1 / 10) % 10 < 7 THEN h.h2 % 50000
-										  ELSE 100000 + (h.h2 / 7) % 200000 END)) AS anon,
+		   'u' || (h.h2 % us.n) AS user_id,
+		   bench_uuid(md5('anon:' || CASE WHEN (h.h1 / 10) % 10 < 7 THEN h.h2 % us.n
+										  ELSE 2 * us.n + (h.h2 / 7) % (4 * us.n) END)) AS anon,
 		   CASE WHEN h.h1 % 10 < 7 THEN 'ajs-next-' || md5('msg:' || u.eid)
 				ELSE bench_uuid(md5('msg:' || u.eid)) END AS message_id,
 		   (ARRAY['Order Completed', 'Product Viewed', 'Product Added', 'Checkout Started',
@@ -121,7 +128,7 @@ SELECT u.eid,
 		   || ',"coupon":' || CASE WHEN h.h1 % 9 = 0 THEN '"SAVE10"' ELSE 'null' END
 		   || ',"currency":"' || CASE WHEN d.viol = 1 THEN 'CHF' ELSE (ARRAY['USD', 'EUR', 'GBP', 'JPY'])[1 + h.h2 % 4] END
 		   || '","affiliation":"' || CASE WHEN d.web THEN 'web' ELSE 'backend' END || '"'
-		   || CASE WHEN d.known THEN ',"email":"user' || (h.h2 % 50000) || '@example.com"' ELSE '' END
+		   || CASE WHEN d.known THEN ',"email":"user' || (h.h2 % us.n) || '@example.com"' ELSE '' END
 		   || ',"products":[' || p.products || ']}' AS props) pr
  CROSS JOIN LATERAL (
 	SELECT CASE WHEN d.web THEN

@@ -12,6 +12,10 @@
 # stream), about 0.6 link rows per event in the first 20,000.
 # CGOUT=dir keeps the callgrind files (callgrind_annotate); IDENTITY=0 skips s_noid; ONLY_IDENTITY=1 runs only s_noplan and s_noid;
 # SMALL=1 sends gen.sql's small events (~370 bytes instead of ~1 KB).
+# USERS=N (50000) gen.sql's user ids: EVENTS=50000 USERS=2500 (no WARMUP) is the
+# whole 1M-event run of run.sh scaled by 20 (20 events per user over 3 days, one
+# backend from a fresh stream: 0.10 new link rows per event), the average cost
+# of the stage over a run rather than a stretch of it.
 # WARMUP=N (0) ingests N more events first, outside callgrind, into s_noplan and
 # s_noid (the stage off for s_noid's, as when it is measured): gen.sql makes
 # EVENTS+WARMUP events and the EVENTS measured are the last ones, into streams
@@ -47,7 +51,7 @@ P="$PGB/psql -X -q -h $W -p ${PORT:-54400} -U postgres"
 as_pg $P -d postgres -c "CREATE DATABASE bench"
 as_pg mkdir -p $W/batches
 warmup=${WARMUP:-0}
-as_pg $P -d bench -v events=$((events + warmup)) -v batch=1000 -v rts='2026-12-01 00:00:00+00' -v flatfile=$W/flat.tsv -v batchdir=$W/batches -v small=${SMALL:-0} -f $HERE/gen.sql >/dev/null
+as_pg $P -d bench -v events=$((events + warmup)) -v batch=1000 -v rts='2026-12-01 00:00:00+00' -v flatfile=$W/flat.tsv -v batchdir=$W/batches -v small=${SMALL:-0} -v users=${USERS:-50000} -f $HERE/gen.sql >/dev/null
 as_pg $P -d bench -c "CREATE EXTENSION eventkit" -c "CREATE EXTENSION hll" >/dev/null
 # s_rollup lives alone in a copy of this database (bench_r): the catalog tables
 # every stream shares (eventkit.identity_links above all) are then as empty when

@@ -23,6 +23,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -350,12 +351,36 @@ citus_worker_stream(const StreamInfo *stream)
 }
 
 /*
+ * May this call create a partition now?  Creating one takes SHARE UPDATE
+ * EXCLUSIVE on the stream until the transaction ends (on a distributed
+ * stream Citus also distributes the partition over its own connections).
+ * A transaction that has written already (an earlier ingest call in it:
+ * its ledger claims, its batch) may hold ids that the session creating a
+ * partition waits for; waiting for that session's lock would close a
+ * cycle (PostgreSQL's deadlock, or Citus's distributed one: one node's
+ * lock, another node's ledger row).  Such a transaction takes the lock
+ * only if it is free; a transaction that has written nothing waits for
+ * it, since nothing of its own can be waited on.  Returns false when the
+ * lock is busy: the event waits in quarantine, out_of_range, for
+ * maintenance to make its partition and re-drive it.
+ */
+static bool
+may_create_partition_now(const StreamInfo *stream)
+{
+	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return true;
+	return ConditionalLockRelationOid(stream->relid, ShareUpdateExclusiveLock);
+}
+
+/*
  * Where each event goes (placement, for ingest): outside the stream's
  * clock bounds, quarantined too_old or too_new.  Then, for events whose
  * time no partition covers: create the partition (past events within
  * retention, future ones within premake), at most
  * eventkit.max_new_partitions per call, or quarantine them with reason
- * out_of_range (the worker makes their partitions and re-drives them).
+ * out_of_range (the worker makes their partitions and re-drives them;
+ * so does a transaction that has written already and would have to wait
+ * for another session's partition).
  * Events with problems already are left alone.  Caller: SPI connected,
  * holding a lock on the stream.
  */
@@ -406,6 +431,10 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
 						   "no partition covers event time %s and this call has created eventkit.max_new_partitions (%d) partitions; maintenance creates it",
 						   ek_timestamp_iso(ev->ts), ek_max_new_partitions);
+		else if (!may_create_partition_now(stream))
+			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
+						   "no partition covers event time %s; another session is creating a partition of the stream and this transaction has written already, so waiting for it could deadlock; maintenance creates it",
+						   ek_timestamp_iso(ev->ts));
 		else
 		{
 			/* the stream's partition descriptor changes: reopen it after */

@@ -387,10 +387,14 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 				  int64 batch_id, TimestampTz received_at)
 {
 	EkShardMap *map = ek_citus_shard_map(stream->relid, "user_key");
+	int			nshards = map->nshards;
 	int		   *shard = palloc(sizeof(int) * n);
-	bool	   *used = palloc0(sizeof(bool) * Max(map->nshards, 1));
+	bool	   *used = palloc0(sizeof(bool) * Max(nshards, 1));
+	bool	   *written = palloc0(sizeof(bool) * Max(nshards, 1));
+	int		   *start = palloc0(sizeof(int) * (nshards + 1));
+	int		   *next = palloc(sizeof(int) * Max(nshards, 1));
 	SegmentEvent **rest = palloc(sizeof(SegmentEvent *) * n);
-	SegmentEvent **part = palloc(sizeof(SegmentEvent *) * n);
+	SegmentEvent **by_shard = palloc(sizeof(SegmentEvent *) * n);
 	int			nrest = 0;
 	int32		local = ek_citus_local_group();
 	Relation	shell;
@@ -412,15 +416,32 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 		CHECK_FOR_INTERRUPTS();
 		shard[i] = key != NULL ? ek_citus_shard_index(map, key) : -1;
 		if (shard[i] >= 0)
+		{
 			used[shard[i]] = true;
+			start[shard[i] + 1]++;
+		}
 	}
+
+	/*
+	 * The events grouped by shard in one pass (a counting sort over the
+	 * shard indexes, stable: a shard's events keep the batch's order):
+	 * shard s's are by_shard[start[s] .. start[s + 1] - 1].
+	 */
+	for (int s = 0; s < nshards; s++)
+	{
+		start[s + 1] += start[s];
+		next[s] = start[s];
+	}
+	for (int i = 0; i < n; i++)
+		if (shard[i] >= 0)
+			by_shard[next[shard[i]]++] = events[i];
+
 	ek_citus_shards_place(map, used);
-	for (int s = 0; s < map->nshards; s++)
+	for (int s = 0; s < nshards; s++)
 	{
 		Oid			shard_rel;
 		Relation	rel;
 		AttrNumber	attnums[SC_NCOLUMNS];
-		int			m = 0;
 		bool		done = false;
 
 		if (!used[s] || map->groups[s] != local)
@@ -428,9 +449,6 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 		shard_rel = ek_citus_shard_relid(stream->relid, map->shardids[s]);
 		if (!OidIsValid(shard_rel))
 			continue;
-		for (int i = 0; i < n; i++)
-			if (shard[i] == s)
-				part[m++] = events[i];
 		rel = table_open(shard_rel, RowExclusiveLock);
 
 		/*
@@ -443,18 +461,17 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 		if ((nparts < 0 || (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE &&
 							RelationGetPartitionDesc(rel, true)->nparts == nparts)) &&
 			fast_path_allowed(rel, attnums))
-			done = write_with_routing(rel, attnums, part, m, batch_id, received_at);
+			done = write_with_routing(rel, attnums, by_shard + start[s],
+									  start[s + 1] - start[s], batch_id, received_at);
 		table_close(rel, NoLock);
 		if (done)
 		{
 			ek_citus_use_2pc();
-			for (int i = 0; i < n; i++)
-				if (shard[i] == s)
-					shard[i] = -2;	/* written */
+			written[s] = true;
 		}
 	}
 	for (int i = 0; i < n; i++)
-		if (shard[i] != -2)
+		if (shard[i] < 0 || !written[shard[i]])
 			rest[nrest++] = events[i];
 	if (nrest > 0)
 		write_through_citus(stream, rest, nrest, batch_id, received_at);

@@ -131,31 +131,15 @@ for my $pass (1, 2)
 				WHERE k > 1 OR '$stream' = 'events_local' ORDER BY k});
 	}
 }
-is( $coord->safe_psql(
-		'postgres', q{
-SELECT count(*) FROM (
-  SELECT k, sum(accepted), sum(duplicates), sum(conflicts), sum(quarantined), sum(rejected)
-	FROM results WHERE stream = 'events' AND pass IN (0, 1) GROUP BY k
-  EXCEPT
-  SELECT k, sum(accepted), sum(duplicates), sum(conflicts), sum(quarantined), sum(rejected)
-	FROM results WHERE stream = 'events_local' AND pass = 1 GROUP BY k) d}),
-	'0', 'first pass: the distributed stream counts each batch as one node does');
-is( $coord->safe_psql(
-		'postgres', q{
-SELECT sum(accepted) || '|' || sum(duplicates) || '|' || sum(conflicts)
-  FROM results WHERE stream = 'events' AND pass IN (0, 1)}),
-	'2000|95|7', 'first pass: 2000 ids accepted, 95 in-batch re-sends, 7 conflicts');
+citus_counts_as_one_node($coord, q{stream = 'events' AND pass IN (0, 1)},
+	q{stream = 'events_local' AND pass = 1}, '2000|95|7', 'first pass');
 is( $coord->safe_psql(
 		'postgres', q{
 SELECT string_agg(stream || ':' || a || ':' || d || ':' || c, ',' ORDER BY stream) FROM (
   SELECT stream, sum(accepted) a, sum(duplicates) d, sum(conflicts) c FROM results
    WHERE pass = 2 GROUP BY stream) s}),
 	'events:0:1995:7,events_local:0:2095:7', 're-sent batches are duplicates (batch 1 was not re-sent to events)');
-is( $coord->safe_psql(
-		'postgres', q{
-SELECT (SELECT count(*) || ':' || count(DISTINCT message_id) || ':' || sum((properties->>'revenue')::int) FROM events)
-	 = (SELECT count(*) || ':' || count(DISTINCT message_id) || ':' || sum((properties->>'revenue')::int) FROM events_local)}),
-	't', 'the distributed stream holds the same events as one node');
+citus_same_events($coord);
 is( $coord->safe_psql(
 		'postgres', qq{
 SELECT coalesce(sum(pg_relation_size(inhrelid)), 0) + pg_relation_size('events')

@@ -107,16 +107,8 @@ ingest_on($w1, 1, 'k <= 10');
 ingest_on($w2, 1, 'k > 10');
 is($w1->safe_psql('postgres', q{SELECT stream_id FROM eventkit.streams WHERE relid = 'events'::regclass}),
 	$sid, 'worker 1 adopted the stream under the coordinator\'s id');
-is( $coord->safe_psql(
-		'postgres', q{
-SELECT count(*) FROM (
-  SELECT k, accepted, duplicates, conflicts, quarantined, rejected FROM results WHERE pass = 1 AND node <> 'local'
-  EXCEPT
-  SELECT k, accepted, duplicates, conflicts, quarantined, rejected FROM results WHERE node = 'local') d}),
-	'0', 'ingest on the workers counts each batch as one node does');
-is( $coord->safe_psql(
-		'postgres', q{SELECT sum(accepted) || '|' || sum(duplicates) || '|' || sum(conflicts) FROM results WHERE pass = 1 AND node <> 'local'}),
-	'2000|95|7', 'on the workers: 2000 ids accepted, 95 in-batch re-sends, 7 conflicts');
+citus_counts_as_one_node($coord, q{pass = 1 AND node <> 'local'}, q{node = 'local'}, '2000|95|7',
+	'ingest on the workers');
 
 # re-sends: through the coordinator, and each worker's batches through the other worker
 $coord->safe_psql('postgres',
@@ -127,11 +119,7 @@ is( $coord->safe_psql(
 		'postgres', q{SELECT string_agg(pass || ':' || a || ':' || d, ',' ORDER BY pass) FROM (
   SELECT pass, sum(accepted) a, sum(duplicates) + sum(conflicts) d FROM results WHERE pass IN (2, 3) GROUP BY pass) s}),
 	'2:0:2102,3:0:2102', 're-sent through the coordinator or the other worker: nothing new is stored');
-is( $coord->safe_psql(
-		'postgres', q{
-SELECT (SELECT count(*) || ':' || count(DISTINCT message_id) || ':' || sum((properties->>'revenue')::int) FROM events WHERE event IS DISTINCT FROM 'Warm')
-	 = (SELECT count(*) || ':' || count(DISTINCT message_id) || ':' || sum((properties->>'revenue')::int) FROM events_local)}),
-	't', 'the distributed stream holds the same events as one node');
+citus_same_events($coord, q{event IS DISTINCT FROM 'Warm'});
 is( $w1->safe_psql(
 		'postgres', q{
 SELECT coalesce(sum(pg_relation_size(inhrelid)), 0) + pg_relation_size('events')

@@ -112,21 +112,9 @@ ok($claims, 'the other nodes\' calls claimed in worker 1\'s ledger shards throug
 ok(!$from_node{$w1_node},
 	'worker 1\'s own calls claimed in its own ledger shards directly, not through a connection to itself')
   or diag(explain \%from_node);
-is( $coord->safe_psql(
-		'postgres', q{
-SELECT count(*) FROM (
-  SELECT k, accepted, duplicates, conflicts, quarantined, rejected FROM results WHERE pass = 1 AND node <> 'local'
-  EXCEPT
-  SELECT k, accepted, duplicates, conflicts, quarantined, rejected FROM results WHERE node = 'local') d}),
-	'0', 'each batch counts as on one node, through any node');
-is( $coord->safe_psql(
-		'postgres', q{SELECT sum(accepted) || '|' || sum(duplicates) || '|' || sum(conflicts) FROM results WHERE pass = 1 AND node <> 'local'}),
-	'1500|70|7', '1500 ids accepted, 70 in-batch re-sends, 7 conflicts');
-is( $coord->safe_psql(
-		'postgres', q{
-SELECT (SELECT count(*) || ':' || count(DISTINCT message_id) || ':' || sum((properties->>'revenue')::int) FROM events WHERE event <> 'Warm')
-	 = (SELECT count(*) || ':' || count(DISTINCT message_id) || ':' || sum((properties->>'revenue')::int) FROM events_local)}),
-	't', 'the distributed stream holds the same events as one node');
+citus_counts_as_one_node($coord, q{pass = 1 AND node <> 'local'}, q{node = 'local'}, '1500|70|7',
+	'through any node');
+citus_same_events($coord, q{event <> 'Warm'});
 
 # rows are in the shard tables, none in the shells
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM ONLY events}), '0',

@@ -1,7 +1,7 @@
 
 # Copyright: eventkit authors
 #
-# The Citus cluster of eventkit's Citus TAP tests (050, 051, 052): a
+# The Citus cluster of eventkit's Citus TAP tests (050 to 054): a
 # coordinator and two workers on this machine (Unix sockets),
 # shared_preload_libraries = 'citus,eventkit', the workers added to the
 # coordinator and eventkit created (Citus creates it on the workers).
@@ -20,7 +20,8 @@ use IPC::Run;
 
 use Exporter 'import';
 our @EXPORT = qw(citus_skip_unless_installed citus_cluster psql_err poll_until
-  citus_ingest_on citus_clients rollup_groupby_diff);
+  citus_ingest_on citus_clients rollup_groupby_diff
+  citus_counts_as_one_node citus_same_events);
 
 sub citus_skip_unless_installed
 {
@@ -158,6 +159,43 @@ sub citus_clients
 		}
 	}
 	return ($calls, $accepted, $conflicts, join("\n", @other));
+}
+
+# The coordinator's table results (k, accepted, duplicates, conflicts,
+# quarantined, rejected, ...): the calls that SQL condition $dist selects
+# count each batch k as the calls $local selects (one node's), summed per
+# batch; and their sums of accepted|duplicates|conflicts are $sums.  Two
+# tests, named after $what.
+sub citus_counts_as_one_node
+{
+	my ($coord, $dist, $local, $sums, $what) = @_;
+	my $per_batch = 'k, sum(accepted), sum(duplicates), sum(conflicts), sum(quarantined), sum(rejected)';
+	is( $coord->safe_psql(
+			'postgres', qq{
+SELECT count(*) FROM (
+  SELECT $per_batch FROM results WHERE $dist GROUP BY k
+  EXCEPT
+  SELECT $per_batch FROM results WHERE $local GROUP BY k) d}),
+		'0', "$what: each batch counts as on one node");
+	my ($a, $d, $c) = split /\|/, $sums;
+	is( $coord->safe_psql(
+			'postgres',
+			"SELECT sum(accepted) || '|' || sum(duplicates) || '|' || sum(conflicts) FROM results WHERE $dist"),
+		$sums, "$what: $a ids accepted, $d in-batch re-sends, $c conflicts");
+	return;
+}
+
+# The distributed stream 'events' (its rows that SQL condition $filter
+# selects, all if not given) holds the same events as one node's stream
+# 'events_local': rows, distinct ids and the sum of properties.revenue.
+sub citus_same_events
+{
+	my ($coord, $filter) = @_;
+	my $where = defined $filter ? " WHERE $filter" : '';
+	my $digest = q{SELECT count(*) || ':' || count(DISTINCT message_id) || ':' || sum((properties->>'revenue')::int)};
+	is($coord->safe_psql('postgres', "SELECT ($digest FROM events$where) = ($digest FROM events_local)"),
+		't', 'the distributed stream holds the same events as one node');
+	return;
 }
 
 # A query counting the rows in which rollup table or view $rollup

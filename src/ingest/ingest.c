@@ -219,16 +219,15 @@ classify_verdicts(IngestBatch *b, SegmentEvent **valid, int nvalid,
 
 
 /*
- * Who may ingest into a stream distributed on Citus.  Citus reaches
- * co-located placements as one user per transaction ("cannot perform
- * query on placements that were modified in this transaction by a
- * different user"), and a call reaches them as up to three roles: the
- * stream's owner (the partitions it makes), the extension owner (the
- * claims in the distributed ledger, pipeline/dedup/dist_ledger.c) and
- * the caller (the rows written through Citus).  So the stream must belong
- * to the extension owner (distribute_stream sees to it), and the caller be
- * a superuser, whose rows the writer writes as the extension owner;
- * anyone else gets an error that says so, instead of Citus's.
+ * A stream distributed on Citus must belong to the extension owner.
+ * Citus reaches co-located placements as one user per transaction ("cannot
+ * perform query on placements that were modified in this transaction by a
+ * different user"), and a call reaches them as the stream's owner (the
+ * partitions it makes) and as the extension owner (the claims in the
+ * distributed ledger, pipeline/dedup/dist_ledger.c), so these must be one
+ * role (distribute_stream sees to it).  The rows a call writes through
+ * Citus are a third role's, the caller's: pipeline/writer.c writes them as
+ * the extension owner for a superuser and refuses anyone else.
  */
 static void
 check_distributed_ingest(const StreamInfo *stream)
@@ -245,13 +244,6 @@ check_distributed_ingest(const StreamInfo *stream)
 				 errhint("As a superuser: ALTER TABLE %s OWNER TO %s;",
 						 ek_qualified_relname(stream->relid),
 						 quote_identifier(GetUserNameFromId(ext_owner, false)))));
-	if (GetUserId() != ext_owner && !superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("cannot ingest into distributed stream \"%s\" as role \"%s\"",
-						get_rel_name(stream->relid), GetUserNameFromId(GetUserId(), false)),
-				 errdetail("Citus reaches co-located tables as one user per transaction, and eventkit claims the ids of a distributed stream in its ledger as the extension owner."),
-				 errhint("Ingest into a distributed stream as a superuser.")));
 }
 
 /*

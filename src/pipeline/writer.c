@@ -353,9 +353,10 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
  * shards, or what the fast path does not write), as the extension owner:
  * Citus reaches co-located placements as one user per transaction, and
  * the call's claims in the co-located ledger went through Citus as that
- * role (pipeline/dedup/dist_ledger.c).  Only a superuser gets here
- * (ingest.c, check_distributed_ingest), after ingest checked its INSERT
- * privilege.
+ * role (pipeline/dedup/dist_ledger.c).  So only for a superuser (ingest
+ * checked its INSERT privilege); anyone else gets an error that says why,
+ * instead of Citus's.  A call whose events all go to this node's shards
+ * with the fast path never gets here: any role with INSERT may make it.
  */
 static void
 write_through_citus(const StreamInfo *stream, SegmentEvent **events, int n,
@@ -363,7 +364,14 @@ write_through_citus(const StreamInfo *stream, SegmentEvent **events, int n,
 {
 	EkRoleScope as_owner;
 
-	Assert(superuser());
+	if (GetUserId() != ek_extension_owner() && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot ingest into distributed stream \"%s\" as role \"%s\"",
+						get_rel_name(stream->relid), GetUserNameFromId(GetUserId(), false)),
+				 errdetail("%d events of this call go to shards on other nodes (or to a partition it made); eventkit writes those through Citus, which reaches co-located tables as one user per transaction, and claims their ids as the extension owner.",
+						   n),
+				 errhint("Ingest as a superuser, or send each batch to the node that holds the shards of all its users.")));
 	ek_as_owner_begin(&as_owner);
 	write_with_spi(stream, events, n, batch_id, received_at);
 	ek_as_role_end(&as_owner);

@@ -77,6 +77,7 @@
 #include "rollup/refresh.h"
 #include "util/compat.h"
 #include "util/owner.h"
+#include "util/citus.h"
 #include "util/spi.h"
 
 /* how often the worker refreshes a new rollup: eventkit.rollups.schedule's default */
@@ -587,6 +588,40 @@ check_catalog(bool options)
  *
  * (Called through the 1.3 catalog's six-argument definition too.)
  */
+/*
+ * A rollup of a stream distributed on Citus is folded in the order of the
+ * coordinator's batch ids, and takes the new events' batches from the
+ * coordinator's batch log; the workers number their calls' batches on
+ * their own (the same ids as the coordinator's) and log them on their own
+ * node.  So the events a worker stored would be missed by the rollup, or
+ * taken for a coordinator batch of the same id: a stream that holds any is
+ * refused (ingest on a worker refuses a stream with rollups in turn, see
+ * docs/citus.md).  Caller: SPI connected, on the coordinator.
+ */
+static void
+check_no_worker_events(Oid stream, int32 stream_id)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(stream_id)};
+	bool		isnull;
+	int64		n;
+
+	if (SPI_execute_with_args("SELECT pg_catalog.sum(w.accepted)::pg_catalog.int8"
+							  " FROM eventkit.worker_stream_stats() w"
+							  " WHERE w.stream_id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read the workers' statistics");
+	n = DatumGetInt64(ek_spi_value(0, 1, &isnull));
+	if (!isnull && n > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot create a rollup of distributed stream \"%s\": it holds events ingested on the workers",
+						get_rel_name(stream)),
+				 errdetail("The workers stored " INT64_FORMAT " events. A rollup of a distributed stream folds the coordinator's batches; a worker numbers and logs its calls' batches on its own, so the rollup would miss their events or count them twice.",
+						   n),
+				 errhint("Create the rollups of a distributed stream before anything is ingested on the workers, and ingest on the coordinator.")));
+}
+
 Datum
 eventkit_create_rollup(PG_FUNCTION_ARGS)
 {
@@ -649,6 +684,8 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	ek_streams_read(stream, &info, false);
+	if (ek_citus_table_kind(stream) == EK_CITUS_HASH)
+		check_no_worker_events(stream, info.stream_id);
 
 	memset(&def, 0, sizeof(def));
 	def.stream_relid = stream;

@@ -184,15 +184,25 @@ $coord->safe_psql('postgres', q{SELECT eventkit.detach_plan('events')});
 
 # --- a rollup keeps ingest on the coordinator --------------------------------
 
-$coord->safe_psql('postgres',
-	q{SELECT eventkit.create_rollup('hourly', 'events', '1 hour', ARRAY['event'], ARRAY['count'])});
-like(psql_err($w1, q{SELECT eventkit.ingest('events', '{"type":"track","event":"R","userId":"u","messageId":"r1"}')}),
-	qr/stream "events" has rollups and can be ingested only on the Citus coordinator/,
+# (a stream that holds events ingested on the workers gets no rollup: the
+# workers number their batches on their own)
+like(psql_err($coord, q{SELECT eventkit.create_rollup('hourly', 'events', '1 hour', ARRAY['event'], ARRAY['count'])}),
+	qr/cannot create a rollup of distributed stream "events": it holds events ingested on the workers/,
+	'no rollup of a stream with events ingested on the workers');
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_stream('rolled', key_partitions => 0);
+SELECT eventkit.distribute_stream('rolled', 8);
+SELECT eventkit.create_rollup('hourly', 'rolled', '1 hour', ARRAY['event'], ARRAY['count']);
+});
+like(psql_err($w1, q{SELECT eventkit.ingest('rolled', '{"type":"track","event":"R","userId":"u","messageId":"r1"}')}),
+	qr/stream "rolled" has rollups and can be ingested only on the Citus coordinator/,
 	'a stream with a rollup: ingest on a worker is refused with a clear error');
 $coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('hourly')});
 is( $w1->safe_psql('postgres',
-		q{SELECT accepted FROM eventkit.ingest('events', '{"type":"track","event":"R","userId":"u","messageId":"r1"}')}),
+		q{SELECT accepted FROM eventkit.ingest('rolled', '{"type":"track","event":"R","userId":"u","messageId":"r1"}')}),
 	'1', 'after drop_rollup a worker ingests it again');
+$coord->safe_psql('postgres', q{SELECT eventkit.drop_stream('rolled')});
 
 # --- concurrent clients on all three nodes, overlapping ids ------------------
 

@@ -4,18 +4,22 @@
 # coordinator and two workers (test/t/EventkitCitus.pm).  Citus reaches
 # co-located placements as one user per transaction, and eventkit claims
 # ids in a distributed stream's ledger as the extension owner: so a
-# distributed stream belongs to the extension owner and only superusers
-# ingest into it; others get a clear error, not Citus's.  Checks: those
-# errors (a stream of another owner, an owner or writer that is not a
-# superuser, through the coordinator and through a worker); a superuser
-# other than the extension owner distributes and ingests through the
-# coordinator and through a worker, and a re-send stores nothing; an event
-# too new waits in quarantine and that superuser's replay_quarantine
-# stores it once the bound moves; stream_stats on the coordinator sums
-# every node; run_maintenance drops the partitions retention ends, on
-# every node (their shards too), and makes the premade ones; an event
-# older than retention is quarantined, not stored; drop_stream leaves no
-# shard behind.
+# distributed stream belongs to the extension owner, and only superusers
+# make calls whose rows go through Citus; others get a clear error, not
+# Citus's.  Checks: those errors (a stream of another owner; a role that
+# is not a superuser, with events for other nodes' shards, through the
+# coordinator and through a worker); that role's batch of one worker's
+# shards, sent to that worker, is stored (its re-send a duplicate); a
+# superuser other than the extension owner distributes and ingests
+# through the coordinator and through a worker, and a re-send stores
+# nothing; an event too new waits in quarantine and that superuser's
+# replay_quarantine stores it once the bound moves; stream_stats on the
+# coordinator sums every node; run_maintenance drops the partitions
+# retention ends, on every node (their shards too), and makes the premade
+# ones; an event older than retention is quarantined, not stored; a
+# rollup of a stream with events ingested on the workers is refused; a
+# rollup keeps drop_stream from dropping its stream; drop_stream leaves
+# no shard behind.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -95,10 +99,34 @@ sub ingest_as
 for my $n ($coord, $w1)
 {
 	like(
-		psql_err($n, "SET ROLE ek_writer; SELECT * FROM eventkit.ingest('app.events', '" . batch('old', 20, 10) . "')"),
-		qr/cannot ingest into distributed stream "events" as role "ek_writer".*HINT:  Ingest into a distributed stream as a superuser/s,
-		'a role that is not a superuser: a clear error on ' . $n->name);
+		psql_err($n, "SET ROLE ek_writer; SELECT * FROM eventkit.ingest('app.events', '" . batch('new', 20, 0) . "')"),
+		qr/cannot ingest into distributed stream "events" as role "ek_writer".*HINT:  Ingest as a superuser, or send each batch to the node that holds the shards of all its users/s,
+		'a role that is not a superuser, events for other nodes\' shards: a clear error on ' . $n->name);
 }
+
+# a batch whose users' shards are all on worker1, sent there: any role with
+# INSERT ingests it (no write through Citus); a re-send is a duplicate
+my $w1_users = $coord->safe_psql(
+	'postgres', q{
+SELECT string_agg(u, ',' ORDER BY u) FROM (
+  SELECT 'u' || i AS u FROM generate_series(1, 200) i
+  WHERE (SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+         WHERE p.shardid = get_shard_id_for_distribution_column('app.events', 'u' || i))
+        = } . $w1->port . q{ LIMIT 10) x});
+my $today = $coord->safe_psql('postgres',
+	q{SELECT to_char(date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 minute', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')});
+my $local_batch = '['
+  . join(',', map { qq({"type":"track","event":"e","messageId":"loc-$_","userId":"$_","timestamp":"$today"}) }
+	  split /,/, $w1_users)
+  . ']';
+is(ingest_as('ek_writer', $w1, $local_batch), '10,0,0,0,0',
+	'a role that is not a superuser: a batch of worker1\'s shards, on worker1');
+is(ingest_as('ek_writer', $w1, $local_batch), '0,10,0,0,0', 'its re-send: duplicates');
+(my $local_batch2 = $local_batch) =~ s/loc-/loc2-/g;
+like(psql_err($w2, "SET ROLE ek_writer; SELECT * FROM eventkit.ingest('app.events', '$local_batch2')"),
+	qr/cannot ingest into distributed stream "events" as role "ek_writer"/,
+	'such a batch (new ids) on worker2: the clear error');
+$coord->safe_psql('postgres', q{DELETE FROM app.events WHERE message_id LIKE 'loc%'});
 is(ingest_as('ek_admin', $coord, batch('old', 20, 10)), '20,0,0,0,0', 'a superuser: old events through the coordinator');
 is(ingest_as('ek_admin', $w1, batch('new', 20, 0)), '20,0,0,0,0', 'recent events through a worker');
 is(ingest_as('ek_admin', $w2, batch('old', 20, 10)), '0,20,0,0,0', 're-sent old events: duplicates');
@@ -129,7 +157,7 @@ is( $coord->safe_psql(
 		'postgres',
 		q{SELECT accepted || ',' || duplicates || ',' || in_quarantine FROM eventkit.stream_stats WHERE stream = 'app.events'::regclass}
 	),
-	'41,40,0',
+	'51,50,0',
 	'stream_stats on the coordinator counts the calls of every node');
 
 # --- retention and premake ----------------------------------------------
@@ -164,18 +192,32 @@ is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.events WHERE message
 
 # --- drop_stream ------------------------------------------------------
 
-# a rollup's realtime view reads a distributed stream's tail from its deltas
-# (and the stream only through a function), yet keeps depending on the
-# stream: the stream is not dropped from under its rollups
-$coord->safe_psql('postgres',
-	q{SELECT eventkit.create_rollup('app.hourly', 'app.events', '1 hour', '{event}', '{count}')});
-is($coord->safe_psql('postgres', q{SELECT sum(count) FROM app.hourly_realtime}),
-	'21', 'the realtime view of a rollup of the distributed stream counts its events');
-like(psql_err($coord, q{SELECT eventkit.drop_stream('app.events')}),
-	qr/cannot drop table app.events because other objects depend on it.*view app.hourly_realtime depends on table app.events/s,
-	'drop_stream refuses while a rollup depends on the stream');
-$coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('app.hourly')});
+# a rollup of a stream that holds events ingested on the workers: refused
+# (the workers number their batches on their own)
+like(psql_err($coord, q{SELECT eventkit.create_rollup('app.hourly', 'app.events', '1 hour', '{event}', '{count}')}),
+	qr/cannot create a rollup of distributed stream "events": it holds events ingested on the workers/,
+	'a rollup of a stream with events ingested on the workers: a clear error');
 
+# a stream ingested on the coordinator only: its rollup's realtime view
+# reads the tail from the deltas (and the stream only through a function),
+# yet keeps depending on the stream: the stream is not dropped from under
+# its rollups
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_stream('app.ev2', key_partitions => 0);
+SELECT eventkit.distribute_stream('app.ev2', 4);
+SELECT eventkit.create_rollup('app.hourly2', 'app.ev2', '1 hour', '{event}', '{count}');
+});
+(my $ev2_batch = batch('two', 30, 0)) =~ s/"event":"e"/"event":"e2"/g;
+$coord->safe_psql('postgres', "SELECT eventkit.ingest('app.ev2', '$ev2_batch')");
+is( $coord->safe_psql(
+		'postgres',
+		q{SELECT (SELECT sum(count) FROM app.hourly2_realtime) || ':' || (SELECT count(*) FROM app.ev2)}),
+	'30:30', 'the realtime view of a rollup of a distributed stream counts its events');
+like(psql_err($coord, q{SELECT eventkit.drop_stream('app.ev2')}),
+	qr/cannot drop table app.ev2 because other objects depend on it.*view app.hourly2_realtime depends on table app.ev2/s,
+	'drop_stream refuses while a rollup depends on the stream');
+$coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('app.hourly2'); SELECT eventkit.drop_stream('app.ev2')});
 $coord->safe_psql('postgres', q{SET ROLE ek_admin; SELECT eventkit.drop_stream('app.events')});
 my $left = q{SET citus.override_table_visibility = off;
   SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

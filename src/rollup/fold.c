@@ -213,48 +213,10 @@ read_input(Fold *f, int s, Datum value, bool isnull, FoldInput *in)
 		in->skip = true;		/* a string, boolean, object or array */
 }
 
-static uint32
-group_hash(Fold *f, Datum *keys, bool *nulls)
-{
-	uint32		h = 0;
-
-	for (int i = 0; i < f->nkeys; i++)
-	{
-		FoldKeyType *kt = &f->keytypes[i];
-		uint32		k = 0;
-
-		if (!nulls[i] && kt->hash != NULL)
-			k = DatumGetUInt32(FunctionCall1Coll(kt->hash, kt->collation, keys[i]));
-		else if (nulls[i])
-			k = 0x9e3779b9;
-		h = hash_combine(h, k);
-	}
-	return h;
-}
-
-static bool
-group_matches(Fold *f, FoldGroup *g, Datum *keys, bool *nulls)
-{
-	for (int i = 0; i < f->nkeys; i++)
-	{
-		FoldKeyType *kt = &f->keytypes[i];
-
-		if (g->keynulls[i] || nulls[i])
-		{
-			if (g->keynulls[i] != nulls[i])
-				return false;
-			continue;
-		}
-		if (!DatumGetBool(FunctionCall2Coll(&kt->eq, kt->collation, g->keys[i], keys[i])))
-			return false;
-	}
-	return true;
-}
-
 static FoldGroup *
 find_group(Fold *f, Datum *keys, bool *nulls)
 {
-	uint32		hash = group_hash(f, keys, nulls);
+	uint32		hash = ek_fold_group_hash(f, keys, nulls);
 	FoldHashEntry *e;
 	FoldGroup  *g;
 	bool		found;
@@ -264,7 +226,7 @@ find_group(Fold *f, Datum *keys, bool *nulls)
 	if (!found)
 		e->first = NULL;
 	for (g = e->first; g != NULL; g = g->next)
-		if (group_matches(f, g, keys, nulls))
+		if (ek_fold_group_matches(f, g, keys, nulls))
 			return g;
 
 	old = MemoryContextSwitchTo(f->cxt);

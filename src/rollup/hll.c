@@ -115,14 +115,26 @@ ek_hll_format(Datum empty, EkHllFormat *fmt)
 	return true;
 }
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = DatumGetInt64(*(const Datum *) a);
-	int64		y = DatumGetInt64(*(const Datum *) b);
+/*
+ * sort_hashes(): int8 Datums ascending as signed, the comparison inlined
+ * (a refresh sorts each group's hashes: with qsort's call per comparison
+ * that was ~4% of a refresh after +1%)
+ */
+#define ST_SORT sort_hashes
+#define ST_ELEMENT_TYPE Datum
+#define ST_COMPARE(a, b) \
+	((DatumGetInt64(*(a)) > DatumGetInt64(*(b))) - (DatumGetInt64(*(a)) < DatumGetInt64(*(b))))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
-	return (x > y) - (x < y);
-}
+/* the same for uint32 (registers and entries) */
+#define ST_SORT sort_uint32
+#define ST_ELEMENT_TYPE uint32
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* Sort the hashes (int8 Datums) as signed, each once; returns how many. */
 int
@@ -132,7 +144,7 @@ ek_hll_distinct(Datum *hashes, int n)
 
 	if (n <= 1)
 		return n;
-	qsort(hashes, n, sizeof(Datum), cmp_int64);
+	sort_hashes(hashes, n);
 	for (int i = 0; i < n; i++)
 		if (k == 0 || DatumGetInt64(hashes[i]) != DatumGetInt64(hashes[k - 1]))
 			hashes[k++] = hashes[i];
@@ -645,15 +657,6 @@ hll_register_at(const HllBytes *h, uint32 ndx, int log2m, int nbits)
 	}
 }
 
-static int
-cmp_uint32(const void *a, const void *b)
-{
-	uint32		x = *(const uint32 *) a;
-	uint32		y = *(const uint32 *) b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * The estimate of regs (SPARSE or FULL) alone or with the hashes of an
  * EXPLICIT hll, from regs' register counts: each hash that raises its
@@ -682,7 +685,7 @@ hll_estimate_with(const HllBytes *regs, const HllBytes *expl, int log2m, int nbi
 
 			set[i] = ndx << 8 | p;
 		}
-		qsort(set, n, sizeof(uint32), cmp_uint32);
+		sort_uint32(set, n);
 		for (Size i = 0; i < n; i++)
 		{
 			uint32		ndx = set[i] >> 8;
@@ -1074,9 +1077,29 @@ hll_sparse16_union(const HllBytes *h, uint32 *add, int *na, int log2m, int nbits
 #define HLL_E16(i) ((uint32) d[2 * (i)] << 8 | d[2 * (i) + 1])
 	if (h->size % 2 != 0)
 		return false;
-	for (Size i = 0; i < nold; i++)
-		if ((HLL_E16(i) & vmask) == 0 || (i > 0 && HLL_E16(i) <= HLL_E16(i - 1)))
-			return false;		/* (ascending registers: ascending entries) */
+
+	/*
+	 * (ascending registers: ascending entries; no value 0, so the first is
+	 * above 0.)  One pass without a branch per entry: this check reads every
+	 * entry of the row's hll and was most of a refresh's hll merge.
+	 */
+	{
+		uint32		prev = 0;
+		bool		bad = false;
+
+		for (Size i = 0; i < nold; i++)
+		{
+			uint16		raw;
+			uint32		e;
+
+			memcpy(&raw, d + 2 * i, 2);
+			e = pg_ntoh16(raw);
+			bad |= ((e & vmask) == 0) | (e <= prev);
+			prev = e;
+		}
+		if (bad)
+			return false;
+	}
 	/* one per register, its largest value; where each goes among the entries */
 	for (int j = 0; j < *na; j++)
 		if (j + 1 == *na || (add[j + 1] >> 8) != (add[j] >> 8))
@@ -1167,7 +1190,7 @@ hll_sparse_union(const HllBytes *h, const Datum *hashes, int n, int log2m, int n
 			add[na++] = ndx << 8 | p;
 	}
 	if (na > 1)
-		qsort(add, na, sizeof(uint32), cmp_uint32);
+		sort_uint32(add, na);
 	if (chunk == 16 &&
 		hll_sparse16_union(h, add, &na, log2m, nbits, max_sparse, result))
 		return true;

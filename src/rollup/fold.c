@@ -480,11 +480,37 @@ fold_delta_row(Fold *f, TupleTableSlot *slot)
 			case RM_PERCENTILE:
 				if (!in.isnull)
 				{
+					ArrayType  *arr = DatumGetArrayTypeP(in.value);
+					Oid			elemtype = m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID;
 					Datum	   *elems;
 					bool	   *elemnulls;
 					int			nelems;
 
-					deconstruct_array(DatumGetArrayTypeP(in.value),
+					/* (as ingest writes them: no NULL, read in place) */
+					if (!ARR_HASNULL(arr) && ARR_ELEMTYPE(arr) == elemtype && ARR_NDIM(arr) <= 1)
+					{
+						const char *p = ARR_DATA_PTR(arr);
+
+						nelems = ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
+						for (int e = 0; e < nelems; e++, p += 8)
+						{
+							int64		x;
+							float8		y;
+
+							if (elemtype == INT8OID)
+							{
+								memcpy(&x, p, 8);
+								append_value(f->cxt, &st->vals, Int64GetDatum(x), false);
+							}
+							else
+							{
+								memcpy(&y, p, 8);
+								append_value(f->cxt, &st->vals, Float8GetDatum(y), false);
+							}
+						}
+						break;
+					}
+					deconstruct_array(arr,
 									  m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID,
 									  8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 									  &elems, &elemnulls, &nelems);

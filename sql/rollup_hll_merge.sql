@@ -101,6 +101,36 @@ SELECT eventkit_internal.rollup_hll_union_hashes(hll_empty(10, 5, -1, 1), ARRAY[
                                                  ARRAY[1::bigint], hll_empty()) IS NULL AS unsorted,
        eventkit_internal.rollup_hll_union_hashes(hll_empty(), ARRAY[NULL::bigint], hll_empty()) IS NULL
          AS no_hashes;
+-- SPARSE hlls of 16-bit entries (log2m 11, width 5), 13 entries: the check
+-- that their registers ascend, each once, with no value 0 reads eight at a
+-- time, then four, then one; an entry out of order, a register twice (with
+-- two values: ascending entries) or a value 0 in each of those parts: the merge
+-- writes hll_union's bytes or leaves the group to hll_union (NULL), and
+-- merges the ascending ones itself
+CREATE FUNCTION hm_sparse16(regs int[], vals int[]) RETURNS hll LANGUAGE sql IMMUTABLE AS $$
+  SELECT ('\x138b7f' || string_agg(lpad(to_hex(r << 5 | v), 4, '0'), '' ORDER BY o))::bytea::hll
+    FROM unnest(regs, vals) WITH ORDINALITY u(r, v, o)
+$$;
+SELECT c, eventkit_internal.rollup_hll_union_hashes(h, ARRAY[hm_h(7)], hll_empty()) IS NULL AS left_to_hll_union,
+       coalesce(eventkit_internal.rollup_hll_union_hashes(h, ARRAY[hm_h(7)], hll_empty())::text,
+                hll_union(h, hll_add(hll_empty(), hll_hash_bigint(7)))::text)
+         = hll_union(h, hll_add(hll_empty(), hll_hash_bigint(7)))::text AS as_hll_union
+  FROM (VALUES
+    ('ascending', hm_sparse16('{1,2,3,4,5,6,7,8,9,10,11,12,13}', '{1,2,3,4,5,6,7,8,9,10,11,12,13}')),
+    ('swapped in the first eight', hm_sparse16('{1,2,4,3,5,6,7,8,9,10,11,12,13}', '{1,2,3,4,5,6,7,8,9,10,11,12,13}')),
+    ('swapped across eight', hm_sparse16('{1,2,3,4,5,6,7,9,8,10,11,12,13}', '{1,2,3,4,5,6,7,8,9,10,11,12,13}')),
+    ('swapped in the next four', hm_sparse16('{1,2,3,4,5,6,7,8,9,11,10,12,13}', '{1,2,3,4,5,6,7,8,9,10,11,12,13}')),
+    ('swapped in the last one', hm_sparse16('{1,2,3,4,5,6,7,8,9,10,11,13,12}', '{1,2,3,4,5,6,7,8,9,10,11,12,13}')),
+    ('repeated register', hm_sparse16('{1,2,3,4,5,6,6,8,9,10,11,12,13}', '{1,2,3,4,5,6,7,8,9,10,11,12,13}')),
+    ('repeated register in the next four', hm_sparse16('{1,2,3,4,5,6,7,8,9,10,10,12,13}', '{1,2,3,4,5,6,7,8,9,10,11,12,13}')),
+    ('repeated register in the last one', hm_sparse16('{1,2,3,4,5,6,7,8,9,10,11,12,12}', '{1,2,3,4,5,6,7,8,9,10,11,12,13}')),
+    ('value 0 in the first eight', hm_sparse16('{1,2,3,4,5,6,7,8,9,10,11,12,13}', '{1,2,3,4,0,6,7,8,9,10,11,12,13}')),
+    ('value 0 in the next four', hm_sparse16('{1,2,3,4,5,6,7,8,9,10,11,12,13}', '{1,2,3,4,5,6,7,8,9,0,11,12,13}')),
+    ('value 0 in the last one', hm_sparse16('{1,2,3,4,5,6,7,8,9,10,11,12,13}', '{1,2,3,4,5,6,7,8,9,10,11,12,0}')),
+    ('high registers', hm_sparse16('{2000,2001,2002,2003,2004,2005,2006,2007,2040,2041,2042,2046,2047}',
+                                   '{31,1,31,1,31,1,31,1,31,1,31,1,31}'))) t(c, h)
+ ORDER BY c;
+DROP FUNCTION hm_sparse16(int[], int[]);
 
 -- refreshes: a rollup whose rows are EMPTY (NULL values), EXPLICIT, SPARSE
 -- and FULL and change format as deltas come, against a GROUP BY

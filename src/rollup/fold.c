@@ -68,9 +68,15 @@
 
 #include <limits.h>
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -90,12 +96,15 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
 #include "catalog/batches.h"
@@ -105,6 +114,7 @@
 #include "rollup/values.h"
 #include "util/citus.h"
 #include "util/compat.h"
+#include "util/guc.h"
 #include "util/spi.h"
 
 
@@ -212,48 +222,10 @@ read_input(Fold *f, int s, Datum value, bool isnull, FoldInput *in)
 		in->skip = true;		/* a string, boolean, object or array */
 }
 
-static uint32
-group_hash(Fold *f, Datum *keys, bool *nulls)
-{
-	uint32		h = 0;
-
-	for (int i = 0; i < f->nkeys; i++)
-	{
-		FoldKeyType *kt = &f->keytypes[i];
-		uint32		k = 0;
-
-		if (!nulls[i] && kt->hash != NULL)
-			k = DatumGetUInt32(FunctionCall1Coll(kt->hash, kt->collation, keys[i]));
-		else if (nulls[i])
-			k = 0x9e3779b9;
-		h = hash_combine(h, k);
-	}
-	return h;
-}
-
-static bool
-group_matches(Fold *f, FoldGroup *g, Datum *keys, bool *nulls)
-{
-	for (int i = 0; i < f->nkeys; i++)
-	{
-		FoldKeyType *kt = &f->keytypes[i];
-
-		if (g->keynulls[i] || nulls[i])
-		{
-			if (g->keynulls[i] != nulls[i])
-				return false;
-			continue;
-		}
-		if (!DatumGetBool(FunctionCall2Coll(&kt->eq, kt->collation, g->keys[i], keys[i])))
-			return false;
-	}
-	return true;
-}
-
 static FoldGroup *
 find_group(Fold *f, Datum *keys, bool *nulls)
 {
-	uint32		hash = group_hash(f, keys, nulls);
+	uint32		hash = ek_fold_group_hash(f, keys, nulls);
 	FoldHashEntry *e;
 	FoldGroup  *g;
 	bool		found;
@@ -263,7 +235,7 @@ find_group(Fold *f, Datum *keys, bool *nulls)
 	if (!found)
 		e->first = NULL;
 	for (g = e->first; g != NULL; g = g->next)
-		if (group_matches(f, g, keys, nulls))
+		if (ek_fold_group_matches(f, g, keys, nulls))
 			return g;
 
 	old = MemoryContextSwitchTo(f->cxt);
@@ -475,10 +447,8 @@ count_skips(Fold *f, FoldGroup *g, int reason, int64 n)
  * bound).  Runs in the row context.
  */
 static void
-fold_delta_row(Fold *f, TupleTableSlot *slot)
+fold_delta_row(Fold *f, Datum *values, bool *nulls)
 {
-	Datum	   *values = slot->tts_values;
-	bool	   *nulls = slot->tts_isnull;
 	int			ntruncated;
 	FoldGroup  *g = find_group(f, bound_keys(f, values, nulls, &ntruncated), nulls);
 	int			a = f->nkeys;
@@ -517,11 +487,37 @@ fold_delta_row(Fold *f, TupleTableSlot *slot)
 			case RM_PERCENTILE:
 				if (!in.isnull)
 				{
+					ArrayType  *arr = DatumGetArrayTypeP(in.value);
+					Oid			elemtype = m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID;
 					Datum	   *elems;
 					bool	   *elemnulls;
 					int			nelems;
 
-					deconstruct_array(DatumGetArrayTypeP(in.value),
+					/* (as ingest writes them: no NULL, read in place) */
+					if (!ARR_HASNULL(arr) && ARR_ELEMTYPE(arr) == elemtype && ARR_NDIM(arr) <= 1)
+					{
+						const char *p = ARR_DATA_PTR(arr);
+
+						nelems = ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
+						for (int e = 0; e < nelems; e++, p += 8)
+						{
+							int64		x;
+							float8		y;
+
+							if (elemtype == INT8OID)
+							{
+								memcpy(&x, p, 8);
+								append_value(f->cxt, &st->vals, Int64GetDatum(x), false);
+							}
+							else
+							{
+								memcpy(&y, p, 8);
+								append_value(f->cxt, &st->vals, Float8GetDatum(y), false);
+							}
+						}
+						break;
+					}
+					deconstruct_array(arr,
 									  m->kind == RM_DISTINCT ? INT8OID : FLOAT8OID,
 									  8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 									  &elems, &elemnulls, &nelems);
@@ -616,7 +612,7 @@ fold_receive(TupleTableSlot *slot, DestReceiver *self)
 
 	slot_getallattrs(slot);
 	if (f->reading_deltas)
-		fold_delta_row(f, slot);
+		fold_delta_row(f, slot->tts_values, slot->tts_isnull);
 	else
 		fold_row(f, slot->tts_values, slot->tts_isnull);
 	MemoryContextSwitchTo(old);
@@ -1280,6 +1276,135 @@ delta_sql(const RollupDef *def, const char *qdelta, bool delta_skips)
 }
 
 /*
+ * The delta rows of (from, to] read in C: the delta table's btree on
+ * batch_id scanned over the range in a new snapshot (as the statement
+ * would be), each row's columns given to fold_delta_row in delta_sql()'s
+ * order.  (The statement's plan and executor, in the new backend a
+ * refresh runs in, cost more than the rows' fold.)  False, having read
+ * nothing, when the table needs the statement: row-level security, no
+ * SELECT right, no plain btree on batch_id, a column missing.  Caller: as
+ * ek_rollup_fold_deltas's.
+ */
+static bool
+fold_read_deltas(Fold *f, Oid delta, bool delta_skips, int64 from, int64 to)
+{
+	const RollupDef *def = f->def;
+	Relation	rel = table_open(delta, AccessShareLock);
+	Relation	index = NULL;
+	AttrNumber *att;
+	int			natt = 0;
+	int			maxatt = f->nkeys + 2 * f->nmeasures + 4;
+	AttrNumber	a_batch = get_attnum(delta, "batch_id");
+	List	   *indexes;
+	ListCell   *lc;
+	Snapshot	snapshot;
+	TupleTableSlot *slot;
+	ScanKeyData sk[2];
+	IndexScanDesc scan;
+	Datum	   *values;
+	bool	   *nulls;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relrowsecurity ||
+		pg_class_aclcheck(delta, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		a_batch == InvalidAttrNumber ||
+		TupleDescAttr(RelationGetDescr(rel), a_batch - 1)->atttypid != INT8OID)
+	{
+		table_close(rel, AccessShareLock);
+		return false;
+	}
+	att = palloc(maxatt * sizeof(AttrNumber));
+	att[natt++] = get_attnum(delta, "bucket");
+	foreach(lc, def->dims)
+		att[natt++] = get_attnum(delta, ((RollupDim *) lfirst(lc))->name);
+	att[natt++] = get_attnum(delta, EK_ROLLUP_DELTA_EVENTS_COLUMN);
+	att[natt++] = get_attnum(delta, EK_ROLLUP_SKIPPED_COLUMN);
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (m->kind == RM_AVG)
+		{
+			att[natt++] = get_attnum(delta, psprintf("%s_sum", m->name));
+			att[natt++] = get_attnum(delta, psprintf("%s_count", m->name));
+		}
+		else if (m->kind != RM_COUNT)
+			att[natt++] = get_attnum(delta, m->name);
+	}
+	if (delta_skips)
+		att[natt++] = get_attnum(delta, EK_ROLLUP_DELTA_SKIPS_COLUMN);
+	for (int i = 0; i < natt; i++)
+		if (att[i] == InvalidAttrNumber)
+		{
+			table_close(rel, AccessShareLock);
+			return false;
+		}
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	i = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (i->rd_rel->relam == BTREE_AM_OID && i->rd_index->indisvalid &&
+			i->rd_index->indkey.values[0] == a_batch && i->rd_indoption[0] == 0 &&
+			RelationGetIndexPredicate(i) == NIL)
+		{
+			index = i;
+			break;
+		}
+		index_close(i, AccessShareLock);
+	}
+	if (index == NULL)
+	{
+		table_close(rel, AccessShareLock);
+		return false;
+	}
+
+	/* a new snapshot, as the statement's: the batches waited for are seen */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	slot = table_slot_create(rel, NULL);
+	values = palloc((natt + 2) * sizeof(Datum));
+	nulls = palloc((natt + 2) * sizeof(bool));
+	ScanKeyInit(&sk[0], 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(from));
+	ScanKeyInit(&sk[1], 1, BTLessEqualStrategyNumber, F_INT8LE, Int64GetDatum(to));
+	scan = index_beginscan(rel, index, snapshot, 2, 0);
+	index_rescan(scan, sk, 2, NULL, 0);
+	f->reading_deltas = true;
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(f->rowcxt);
+		slot_getallattrs(slot);
+		for (int i = 0; i < natt; i++)
+		{
+			values[i] = slot->tts_values[att[i] - 1];
+			nulls[i] = slot->tts_isnull[att[i] - 1];
+		}
+		values[natt] = slot->tts_values[a_batch - 1];
+		nulls[natt] = slot->tts_isnull[a_batch - 1];
+		values[natt + 1] = PointerGetDatum(&slot->tts_tid);
+		nulls[natt + 1] = false;
+		fold_delta_row(f, values, nulls);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(f->rowcxt);
+		/* (as fold_receive: groups beyond work_mem merged now) */
+		if (MemoryContextMemAllocated(f->cxt, true) > f->flush_bytes)
+		{
+			fold_merge(f);
+			reset_groups(f);
+		}
+	}
+	f->reading_deltas = false;
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return true;
+}
+
+/*
  * A refresh with deltas (delta.c): fold the delta rows of (from, to] of
  * qdelta (with their skips if delta_skips) and, when there are any, the
  * stream rows of the batches of the range that stored events and have no
@@ -1308,22 +1433,25 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 	*deleted = false;
 	init_fold(&f, def, qtable, keyname);
 	f.delta_skips = delta_skips;
-	plan = SPI_prepare(delta_sql(def, qdelta, delta_skips), 2, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "eventkit: could not prepare the rollup's delta scan: %s",
-			 SPI_result_code_string(SPI_result));
-	params = makeParamList(2);
-	for (int i = 0; i < 2; i++)
+	if (ek_testing_rollup_sql_merge || !fold_read_deltas(&f, delta, delta_skips, from, to))
 	{
-		params->params[i].value = Int64GetDatum(i == 0 ? from : to);
-		params->params[i].isnull = false;
-		params->params[i].pflags = PARAM_FLAG_CONST;
-		params->params[i].ptype = INT8OID;
+		plan = SPI_prepare(delta_sql(def, qdelta, delta_skips), 2, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "eventkit: could not prepare the rollup's delta scan: %s",
+				 SPI_result_code_string(SPI_result));
+		params = makeParamList(2);
+		for (int i = 0; i < 2; i++)
+		{
+			params->params[i].value = Int64GetDatum(i == 0 ? from : to);
+			params->params[i].isnull = false;
+			params->params[i].pflags = PARAM_FLAG_CONST;
+			params->params[i].ptype = INT8OID;
+		}
+		f.reading_deltas = true;
+		fold_run(&f, plan, params);
+		f.reading_deltas = false;
+		SPI_freeplan(plan);
 	}
-	f.reading_deltas = true;
-	fold_run(&f, plan, params);
-	f.reading_deltas = false;
-	SPI_freeplan(plan);
 
 	/*
 	 * No delta rows: fold the range from the stream, but not a stream

@@ -48,6 +48,7 @@ typedef struct FoldGroup
 	int64		skips[RSK_NREASONS];	/* values skipped, dimensions bounded */
 	Datum	   *keys;			/* [0] the bucket, [1 + i] dimension i */
 	bool	   *keynulls;
+	bool		merged;			/* fold_write.c's merge: done */
 	FoldState	states[FLEXIBLE_ARRAY_MEMBER];	/* one per measure */
 } FoldGroup;
 
@@ -127,6 +128,9 @@ typedef struct Fold
 	MemoryContext rowcxt;		/* reset after each row */
 } Fold;
 /* fold_write.c */
+extern uint32 ek_fold_group_hash(Fold *f, Datum *keys, bool *nulls);
+extern bool ek_fold_group_matches(Fold *f, FoldGroup *g, Datum *keys, bool *nulls);
+extern FoldGroup *ek_fold_lookup_group(Fold *f, Datum *keys, bool *nulls);
 extern void ek_fold_distinct_values(FoldValues *v);
 extern void ek_fold_init_hll(Fold *f);
 extern bool ek_fold_merge_table(Fold *f);

@@ -47,6 +47,7 @@ bool		ek_testing_json_crosscheck = false;
 bool		ek_testing_regex_crosscheck = false;
 bool		ek_testing_rollup_sql_deltas = false;
 bool		ek_testing_rollup_sql_merge = false;
+bool		ek_testing_rollup_merge_lookups = false;
 #endif
 
 /* set at the database level by pre_restore(); the scheduler reads the catalog */
@@ -255,8 +256,19 @@ ek_define_gucs(void)
 							 "A refresh merges the groups it folded into the rollup table in C (an index "
 							 "lookup, then an insert or an update: rollup/fold_write.c) when the table and "
 							 "its measures allow; on, it runs the INSERT ... ON CONFLICT DO UPDATE for all, "
+							 "and reads the delta rows with a SELECT rather than an index scan in C, "
 							 "so that tests compare the two.",
 							 &ek_testing_rollup_sql_merge,
+							 false,
+							 PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventkit.testing_rollup_merge_lookups",
+							 "For tests only: a refresh's merge in C finds each group's row by an index lookup.",
+							 "The merge in C finds the rows of its groups by reading their range of "
+							 "buckets in one index scan when that is cheaper (rollup/fold_write.c); on, "
+							 "it looks each group up, so that tests compare the two.",
+							 &ek_testing_rollup_merge_lookups,
 							 false,
 							 PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							 NULL, NULL, NULL);

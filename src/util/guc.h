@@ -50,11 +50,13 @@ extern bool ek_testing_json_crosscheck;
 extern bool ek_testing_regex_crosscheck;
 extern bool ek_testing_rollup_sql_deltas;
 extern bool ek_testing_rollup_sql_merge;
+extern bool ek_testing_rollup_merge_lookups;
 #else
 #define ek_testing_json_crosscheck false
 #define ek_testing_regex_crosscheck false
 #define ek_testing_rollup_sql_deltas false
 #define ek_testing_rollup_sql_merge false
+#define ek_testing_rollup_merge_lookups false
 #endif
 
 /* Ranges of the size limits, as settings and as a stream's own values. */

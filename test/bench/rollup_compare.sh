@@ -26,8 +26,10 @@
 #   yet folded, the server is stopped and callgrind counts the instructions
 #   (Ir, load-independent) of one single-user backend each for: an empty
 #   statement (startup, subtracted), the <name>_realtime query, 1.6's view
-#   of it, then refresh_rollup, then the full recompute; CGOUT=dir keeps the files.
-#   Use a small EVENTS, e.g. EVENTS=100000 DELTAS=1 REPEAT=1 INSTR=1)
+#   of it, then refresh_rollup, then the full recompute; CGOUT=dir keeps the files;
+#   PRESNAP=dir keeps a copy of the data directory as the refresh found it, to run
+#   it again on, e.g. in callgrind or timed against another build)
+#   Use a small EVENTS, e.g. EVENTS=100000 DELTAS=1 REPEAT=1 INSTR=1
 # Run it under flock when others benchmark on the same machine:
 #   flock /tmp/ek-bench.lock test/bench/rollup_compare.sh
 set -euo pipefail
@@ -320,6 +322,7 @@ if [ "${INSTR:-0}" = 1 ]; then
 	cg empty "SELECT 1"
 	cg realtime "SELECT count(*), sum(count), sum(users) FROM ($RT) x"
 	cg realtime16 "SELECT count(*), sum(count), sum(users) FROM ($RT16) x"
+	if [ -n "${PRESNAP:-}" ]; then rm -rf "$PRESNAP"; as_pg cp -a "$W/data" "$PRESNAP"; fi
 	cg refresh "SELECT eventkit.refresh_rollup('r')"
 	cg full "SELECT count(*), sum(count), sum(users) FROM ($FULL) x"
 	echo "instructions (callgrind Ir, one single-user backend each, jit off, the empty run's ${IR[empty]} subtracted) after +1% not yet folded:"

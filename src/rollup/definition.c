@@ -7,7 +7,8 @@
  *	  fold reads (RollupSource) and the stream columns it reads (so that
  *	  ingest's deltas pass it exactly those), and building the SQL that
  *	  creates the rollup table, merges partial states into it (the ON
- *	  CONFLICT DO UPDATE SET list, used by the fold in fold.c) and the
+ *	  CONFLICT DO UPDATE SET list, used by the fold in fold.c), the
+ *	  SELECTs the fold reads stream rows and delta rows with, and the
  *	  SELECT of the partial states of stream rows, which the <name>_realtime
  *	  view (view.c) reads its tail with.
  *
@@ -1304,6 +1305,94 @@ ek_rollup_append_merge(StringInfo buf, const RollupDef *def)
 		}
 	}
 	append_add(buf, EK_ROLLUP_SKIPPED_COLUMN);
+}
+
+/*
+ * "SELECT bucket, dimensions, sources": what the fold (fold.c) reads from
+ * each row s
+ */
+void
+ek_rollup_append_source_select(StringInfo buf, const RollupDef *def)
+{
+	ListCell   *lc;
+
+	appendStringInfo(buf, "SELECT %s", ek_rollup_bucket_expr(def, "s.ts"));
+	foreach(lc, def->dims)
+		appendStringInfo(buf, ", %s", ((RollupDim *) lfirst(lc))->expr);
+	foreach(lc, def->sources)
+		appendStringInfo(buf, ", %s", ((RollupSource *) lfirst(lc))->sql);
+}
+
+/*
+ * What the fold reads from the stream: the rows with batch_id in ($1, $2]
+ * and, with only_listed, among them those whose batch_id is in $3.
+ */
+char *
+ek_rollup_scan_sql(const RollupDef *def, bool only_listed)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	ek_rollup_append_source_select(&buf, def);
+	appendStringInfo(&buf, " FROM %s s WHERE s.batch_id OPERATOR(pg_catalog.>) $1"
+					 " AND s.batch_id OPERATOR(pg_catalog.<=) $2",
+					 ek_qualified_relname(def->stream_relid));
+	if (only_listed)
+		appendStringInfoString(&buf, " AND s.batch_id OPERATOR(pg_catalog.=) ANY ($3)");
+	if (def->filter_sql != NULL)
+		appendStringInfo(&buf, " AND %s", def->filter_sql);
+	return buf.data;
+}
+
+/*
+ * The same SELECT over a FROM clause of the caller's (which must name its
+ * rows s): how ingest reads the rows it has just written (delta.c).
+ */
+char *
+ek_rollup_source_sql(const RollupDef *def, const char *from)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	ek_rollup_append_source_select(&buf, def);
+	appendStringInfo(&buf, " FROM %s", from);
+	if (def->filter_sql != NULL)
+		appendStringInfo(&buf, " WHERE %s", def->filter_sql);
+	return buf.data;
+}
+
+/*
+ * SELECT of a delta table's rows of (from, to], in the order the fold's
+ * fold_delta_row() reads them (ek_skips if delta_skips), then each row's
+ * batch_id and ctid.
+ */
+char *
+ek_rollup_delta_read_sql(const RollupDef *def, const char *qdelta, bool delta_skips)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT bucket");
+	foreach(lc, def->dims)
+		appendStringInfo(&buf, ", %s", quote_identifier(((RollupDim *) lfirst(lc))->name));
+	appendStringInfo(&buf, ", %s, %s", EK_ROLLUP_DELTA_EVENTS_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (m->kind == RM_AVG)
+			appendStringInfo(&buf, ", %s, %s",
+							 quote_identifier(psprintf("%s_sum", m->name)),
+							 quote_identifier(psprintf("%s_count", m->name)));
+		else if (m->kind != RM_COUNT)
+			appendStringInfo(&buf, ", %s", quote_identifier(m->name));
+	}
+	if (delta_skips)
+		appendStringInfo(&buf, ", %s", EK_ROLLUP_DELTA_SKIPS_COLUMN);
+	appendStringInfo(&buf, ", batch_id, ctid FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
+					 " AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta);
+	return buf.data;
 }
 
 /*

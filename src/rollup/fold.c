@@ -441,7 +441,7 @@ count_skips(Fold *f, FoldGroup *g, int reason, int64 n)
 /*
  * A delta row (bucket, dimensions, ek_events, skipped_events, then per
  * measure its columns, count aside, then ek_skips if the delta table has
- * it: see delta_sql()): a group's partial state, added to its group here.
+ * it: see ek_rollup_delta_read_sql()): a group's partial state, added to its group here.
  * Its dimensions are bounded already, unless eventkit 1.2 wrote it:
  * bound_keys() bounds those (and counts them; a bounded value is its own
  * bound).  Runs in the row context.
@@ -774,57 +774,6 @@ reset_groups(Fold *f)
 	f->order = MemoryContextAlloc(f->cxt, f->maxgroups * sizeof(FoldGroup *));
 }
 
-/* "SELECT bucket, dimensions, sources": what the fold reads from each row s */
-static void
-append_source_select(StringInfo buf, const RollupDef *def)
-{
-	ListCell   *lc;
-
-	appendStringInfo(buf, "SELECT %s", ek_rollup_bucket_expr(def, "s.ts"));
-	foreach(lc, def->dims)
-		appendStringInfo(buf, ", %s", ((RollupDim *) lfirst(lc))->expr);
-	foreach(lc, def->sources)
-		appendStringInfo(buf, ", %s", ((RollupSource *) lfirst(lc))->sql);
-}
-
-/*
- * What the fold reads from the stream: the rows with batch_id in ($1, $2]
- * and, with only_listed, among them those whose batch_id is in $3.
- */
-static char *
-scan_sql(const RollupDef *def, bool only_listed)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	append_source_select(&buf, def);
-	appendStringInfo(&buf, " FROM %s s WHERE s.batch_id OPERATOR(pg_catalog.>) $1"
-					 " AND s.batch_id OPERATOR(pg_catalog.<=) $2",
-					 ek_qualified_relname(def->stream_relid));
-	if (only_listed)
-		appendStringInfoString(&buf, " AND s.batch_id OPERATOR(pg_catalog.=) ANY ($3)");
-	if (def->filter_sql != NULL)
-		appendStringInfo(&buf, " AND %s", def->filter_sql);
-	return buf.data;
-}
-
-/*
- * The same SELECT over a FROM clause of the caller's (which must name its
- * rows s): how ingest reads the rows it has just written (delta.c).
- */
-char *
-ek_rollup_source_sql(const RollupDef *def, const char *from)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	append_source_select(&buf, def);
-	appendStringInfo(&buf, " FROM %s", from);
-	if (def->filter_sql != NULL)
-		appendStringInfo(&buf, " WHERE %s", def->filter_sql);
-	return buf.data;
-}
-
 /* Run plan (its rows go to the fold) with params.  Caller: SPI connected. */
 static void
 fold_run(Fold *f, SPIPlanPtr plan, ParamListInfo params)
@@ -853,7 +802,7 @@ fold_scan(Fold *f, int64 from, int64 to, ArrayType *batches)
 	SPIPlanPtr	plan;
 	ParamListInfo params;
 
-	plan = SPI_prepare(scan_sql(f->def, batches != NULL), nargs, argtypes);
+	plan = SPI_prepare(ek_rollup_scan_sql(f->def, batches != NULL), nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "eventkit: could not prepare the rollup scan: %s",
 			 SPI_result_code_string(SPI_result));
@@ -1219,7 +1168,7 @@ ek_rollup_fold_buckets(const RollupDef *def, const char *qtable, const char *key
 
 	init_fold(&f, def, qtable, keyname);
 	initStringInfo(&sql);
-	append_source_select(&sql, def);
+	ek_rollup_append_source_select(&sql, def);
 	appendStringInfo(&sql, " FROM %s s WHERE s.batch_id OPERATOR(pg_catalog.<=) $1"
 					 " AND s.ts OPERATOR(pg_catalog.>=) $3 AND s.ts OPERATOR(pg_catalog.<) $4"
 					 " AND %s OPERATOR(pg_catalog.=) ANY ($2)",
@@ -1242,43 +1191,9 @@ ek_rollup_fold_buckets(const RollupDef *def, const char *qtable, const char *key
 }
 
 /*
- * SELECT of a delta table's rows of (from, to], in the order
- * fold_delta_row() reads them (ek_skips if delta_skips), then each row's
- * batch_id and ctid.
- */
-static char *
-delta_sql(const RollupDef *def, const char *qdelta, bool delta_skips)
-{
-	StringInfoData buf;
-	ListCell   *lc;
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "SELECT bucket");
-	foreach(lc, def->dims)
-		appendStringInfo(&buf, ", %s", quote_identifier(((RollupDim *) lfirst(lc))->name));
-	appendStringInfo(&buf, ", %s, %s", EK_ROLLUP_DELTA_EVENTS_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
-	foreach(lc, def->measures)
-	{
-		RollupMeasure *m = lfirst(lc);
-
-		if (m->kind == RM_AVG)
-			appendStringInfo(&buf, ", %s, %s",
-							 quote_identifier(psprintf("%s_sum", m->name)),
-							 quote_identifier(psprintf("%s_count", m->name)));
-		else if (m->kind != RM_COUNT)
-			appendStringInfo(&buf, ", %s", quote_identifier(m->name));
-	}
-	if (delta_skips)
-		appendStringInfo(&buf, ", %s", EK_ROLLUP_DELTA_SKIPS_COLUMN);
-	appendStringInfo(&buf, ", batch_id, ctid FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
-					 " AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta);
-	return buf.data;
-}
-
-/*
  * The delta rows of (from, to] read in C: the delta table's btree on
  * batch_id scanned over the range in a new snapshot (as the statement
- * would be), each row's columns given to fold_delta_row in delta_sql()'s
+ * would be), each row's columns given to fold_delta_row in ek_rollup_delta_read_sql()'s
  * order.  (The statement's plan and executor, in the new backend a
  * refresh runs in, cost more than the rows' fold.)  False, having read
  * nothing, when the table needs the statement: row-level security, no
@@ -1435,7 +1350,7 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 	f.delta_skips = delta_skips;
 	if (ek_testing_rollup_sql_merge || !fold_read_deltas(&f, delta, delta_skips, from, to))
 	{
-		plan = SPI_prepare(delta_sql(def, qdelta, delta_skips), 2, argtypes);
+		plan = SPI_prepare(ek_rollup_delta_read_sql(def, qdelta, delta_skips), 2, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "eventkit: could not prepare the rollup's delta scan: %s",
 				 SPI_result_code_string(SPI_result));

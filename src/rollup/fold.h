@@ -24,7 +24,6 @@ extern int64 ek_rollup_fold(const RollupDef *def, const char *qtable,
 extern int64 ek_rollup_fold_buckets(const RollupDef *def, const char *qtable,
 									const char *keyname, int64 to, Datum buckets,
 									TimestampTz lo, TimestampTz hi, RollupSkips *skips);
-extern char *ek_rollup_source_sql(const RollupDef *def, const char *from);
 extern int64 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable,
 								   const char *keyname, Oid delta, const char *qdelta,
 								   bool delta_skips, int64 from, int64 to,

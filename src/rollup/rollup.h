@@ -217,6 +217,11 @@ extern void ek_rollup_append_state_columns(StringInfo buf, const RollupDef *def,
 										   const char *prefix);
 extern void ek_rollup_append_merge(StringInfo buf, const RollupDef *def);
 extern char *ek_rollup_delta_table_sql(const RollupDef *def, const char *qdelta);
+extern void ek_rollup_append_source_select(StringInfo buf, const RollupDef *def);
+extern char *ek_rollup_scan_sql(const RollupDef *def, bool only_listed);
+extern char *ek_rollup_source_sql(const RollupDef *def, const char *from);
+extern char *ek_rollup_delta_read_sql(const RollupDef *def, const char *qdelta,
+									  bool delta_skips);
 extern bool ek_rollup_uses_name(const RollupDef *def, const char *name);
 
 #endif							/* EVENTKIT_ROLLUP_H */

@@ -501,6 +501,7 @@ read_graph(Graph *g, const char **ids, int nids, bool locked, bool speculating)
 	bool	   *uncached;
 	KnownId   **knowns;
 	bool	   *skip;
+	int			nskipped = 0;
 	bool	   *probe;
 	bool	   *canonical;
 	int			nprobe = 0;
@@ -529,10 +530,53 @@ read_graph(Graph *g, const char **ids, int nids, bool locked, bool speculating)
 		 * had a row; a userId without a row is not, since 1.9)
 		 */
 		skip[i] = speculating && k == NULL && g->is_from[i] && !g->is_to[i];
+		/* a canonical id without a row, as cached: see below */
+		skip[i] |= k != NULL && k->norow && strcmp(k->canon, ids[i]) == 0;
+		nskipped += skip[i];
 	}
 	/* speculating: the from ids the cache does not know are taken for absent */
 	nrows = ek_identity_links_read(g->stream_id, ids, nids, hints,
-								   speculating ? skip : NULL, &rows);
+								   nskipped > 0 ? skip : NULL, &rows);
+
+	/*
+	 * A canonical id the cache knows without a row (it had none when
+	 * cached) has none still if a row just read names it: sets only merge,
+	 * and a merge that re-points it re-points its members with it.  Only
+	 * the others are read (one re-pointed since has a row again).
+	 */
+	if (nskipped > 0)
+	{
+		bool	   *done = palloc(sizeof(bool) * nids);
+		int			nleft_ids = 0;
+
+		for (int i = 0; i < nids; i++)
+			done[i] = !(skip[i] && knowns[i] != NULL && knowns[i]->norow);
+		for (int r = 0; r < nrows; r++)
+		{
+			const char **at = bsearch(&rows[r].canonical_id, ids, nids, sizeof(char *), cmp_str);
+
+			if (at != NULL)
+				done[at - ids] = true;	/* confirmed: not read */
+		}
+		for (int i = 0; i < nids; i++)
+			nleft_ids += !done[i];
+		if (nleft_ids > 0)
+		{
+			IdentityLink *more;
+			int			nmore = ek_identity_links_read(g->stream_id, ids, nids, hints,
+													   done, &more);
+
+			if (nmore > 0)
+			{
+				IdentityLink *all = palloc(sizeof(IdentityLink) * (nrows + nmore));
+
+				memcpy(all, rows, sizeof(IdentityLink) * nrows);
+				memcpy(all + nrows, more, sizeof(IdentityLink) * nmore);
+				rows = all;
+				nrows += nmore;
+			}
+		}
+	}
 	if (!speculating && nuncached > 0)
 	{
 		/* were the ids the cache does not know absent?  Then speculate. */

@@ -160,6 +160,8 @@ SELECT * FROM eventkit.ingest('ids.ev3', '[
   {"type": "identify", "messageId": "k6", "anonymousId": "k-c1", "userId": "k-v", "timestamp": "2026-02-07T10:00:00Z"},
   {"type": "identify", "messageId": "k7", "anonymousId": "k-c2", "userId": "k-v", "timestamp": "2026-02-07T10:00:00Z"}
 ]', '2026-02-07T10:00:00Z');
+-- (a subtransaction that rolls back flushes this backend's cache: k-v is read)
+DO $$ BEGIN PERFORM 1 / 0; EXCEPTION WHEN division_by_zero THEN NULL; END $$;
 SELECT * FROM eventkit.ingest('ids.ev3', '{"type": "identify", "messageId": "k8", "anonymousId": "k-v", "userId": "k-x", "timestamp": "2026-02-08T10:00:00Z"}', '2026-02-08T10:00:00Z');
 SELECT id, canonical_user_id FROM eventkit.identities
  WHERE stream = 'ids.ev3'::regclass AND id LIKE ANY (ARRAY['k-c%', 'k-v', 'k-x']) ORDER BY id;

@@ -7,7 +7,10 @@
  *	  Links.  An event stored with both anonymousId and userId links the
  *	  two; an alias links previousId to userId.  Linked ids form sets, one
  *	  per user (union-find), kept flat in eventkit.identity_links: every id
- *	  names its set's canonical id, which is always a userId.  A link
+ *	  names its set's canonical id, which is always a userId; since 1.9 the
+ *	  canonical id itself has no row (an id without one is its own user),
+ *	  until a merge re-points it (rows stored before, naming themselves,
+ *	  are accepted: read, re-timed and re-pointed as any row).  A link
  *	  between two sets merges them: an alias gives the merged set the
  *	  canonical id of its userId's set (its previousId, and everything
  *	  linked to it, now resolve to that user); a link by an event carrying
@@ -94,8 +97,9 @@ static bool last_wrote = false;
  * and the probe of the primary key that says so (about 7,000 instructions)
  * was a seventh of the stage's cost over the ingest benchmark's run.  Then
  * the next batch with new links, under the identity lock, does not read
- * those ids but takes them for absent, in a subtransaction: each is
- * inserted as new, and the primary key's unique check (which the insert
+ * those ids but takes them for absent, in a subtransaction (only from ids:
+ * a userId taken for absent would get no row of its own, since 1.9, so no
+ * insert would check it): each is inserted as new, and the primary key's unique check (which the insert
  * does anyway) says if one was stored after all (by another session, or
  * before a flush of the cache); the subtransaction is then rolled back and
  * the batch read and written again the ordinary way, and speculation stops

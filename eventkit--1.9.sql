@@ -2196,8 +2196,10 @@ COMMENT ON FUNCTION eventkit.create_event_views(regclass, name) IS
 
 -- The identity graph of each stream, kept flat by ingest: every id an event
 -- linked (anonymousId with userId; an alias's previousId to its userId)
--- names its canonical user, a userId; the canonical user's own row names
--- itself.  Readable through eventkit.identities and <stream>_resolved.
+-- names its canonical user, a userId; since 1.9 a
+-- canonical id has no row of its own (an id without a row is its own user;
+-- a row stored before names itself).  Readable through eventkit.identities
+-- and <stream>_resolved.
 -- The ids compare bytewise (COLLATE "C"): ingest probes and inserts a
 -- batch's ids in both indexes, and a comparison under the database's
 -- collation cost several times as much (test/bench/instructions.sh); for
@@ -2246,7 +2248,7 @@ COMMENT ON TABLE eventkit.identity_links IS
 'the identity graph of each stream, kept at ingest: every linked id and its canonical user (a userId)';
 COMMENT ON COLUMN eventkit.identity_links.stream_id IS 'the stream (eventkit.streams)';
 COMMENT ON COLUMN eventkit.identity_links.id IS 'an anonymousId, previousId or userId that an event linked';
-COMMENT ON COLUMN eventkit.identity_links.canonical_id IS 'the userId every id of its set resolves to (the row of the canonical user names itself)';
+COMMENT ON COLUMN eventkit.identity_links.canonical_id IS 'the userId every id of its set resolves to (since 1.9 the canonical user has no row of its own; one stored before names itself)';
 COMMENT ON COLUMN eventkit.identity_links.first_seen IS 'the event time of the first link that named the id';
 COMMENT ON COLUMN eventkit.identity_links.last_seen IS 'the event time of the latest link that named the id';
 
@@ -2329,20 +2331,32 @@ COMMENT ON COLUMN eventkit.suppressions.suppressed_at IS 'when it was suppressed
 
 -- The identity graph, as pg_stats shows statistics: only the streams the
 -- user may SELECT from.
+-- A canonical id has no row of its own since 1.9 (ingest writes none; one
+-- stored before stays): it is listed with its set's first and latest times.
 CREATE VIEW eventkit.identities WITH (security_barrier) AS
 SELECT s.relid AS stream,
 	   l.id,
 	   l.canonical_id AS canonical_user_id,
 	   l.first_seen,
 	   l.last_seen
-  FROM eventkit.identity_links l
+  FROM (SELECT k.stream_id, k.id, k.canonical_id, k.first_seen, k.last_seen
+		  FROM eventkit.identity_links k
+		UNION ALL
+		SELECT m.stream_id, m.canonical_id, m.canonical_id,
+			   pg_catalog.min(m.first_seen), pg_catalog.max(m.last_seen)
+		  FROM eventkit.identity_links m
+		 WHERE m.id OPERATOR(pg_catalog.<>) m.canonical_id
+		   AND NOT EXISTS (SELECT FROM eventkit.identity_links c
+							WHERE c.stream_id OPERATOR(pg_catalog.=) m.stream_id
+							  AND c.id OPERATOR(pg_catalog.=) m.canonical_id)
+		 GROUP BY m.stream_id, m.canonical_id) l
   JOIN eventkit.streams s ON s.stream_id OPERATOR(pg_catalog.=) l.stream_id
  WHERE pg_catalog.has_table_privilege(s.relid::pg_catalog.oid, 'SELECT');
 REVOKE ALL ON TABLE eventkit.identities FROM PUBLIC;
 GRANT SELECT ON eventkit.identities TO PUBLIC;
 
 COMMENT ON VIEW eventkit.identities IS
-'the identity graph of the streams the user may read: each linked id and its canonical user';
+'the identity graph of the streams the user may read: each linked id and its canonical user (a canonical id without a row of its own with its set''s first and latest times)';
 COMMENT ON COLUMN eventkit.identities.stream IS 'the stream table';
 COMMENT ON COLUMN eventkit.identities.id IS 'an id that an event linked (anonymousId, previousId or userId)';
 COMMENT ON COLUMN eventkit.identities.canonical_user_id IS 'the userId it resolves to';

@@ -81,10 +81,12 @@ SELECT * FROM eventkit.ingest('ids.ev', '{"type": "identify", "messageId": "c5",
 SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities WHERE id = 'phone-1';
 SELECT * FROM eventkit.ingest('ids.ev', '{"type": "identify", "messageId": "c6", "anonymousId": "phone-1", "userId": "carol", "timestamp": "2025-12-31T07:00:00Z"}', '2026-01-02T09:30:00Z');
 SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities WHERE id = 'phone-1';
--- the graph stays flat: every id names a canonical id whose row names itself
+-- the graph stays flat: every id names a canonical id without a row of its own
 SELECT count(*) AS not_flat FROM eventkit.identity_links l
- WHERE NOT EXISTS (SELECT 1 FROM eventkit.identity_links c
-					WHERE c.stream_id = l.stream_id AND c.id = l.canonical_id AND c.canonical_id = c.id);
+ WHERE EXISTS (SELECT 1 FROM eventkit.identity_links c
+				WHERE c.stream_id = l.stream_id AND c.id = l.canonical_id AND c.canonical_id <> c.id);
+-- a canonical id has no row of its own (since 1.9)
+SELECT count(*) AS self_rows FROM eventkit.identity_links WHERE id = canonical_id;
 -- re-sent links change nothing; a duplicate is not linked again
 SELECT * FROM eventkit.ingest('ids.ev', '{"type": "identify", "messageId": "c4", "anonymousId": "laptop-1", "userId": "carol", "timestamp": "2026-01-02T09:20:00Z"}', '2026-01-02T09:30:00Z');
 SELECT id, last_seen FROM eventkit.identities WHERE id = 'laptop-1';
@@ -130,6 +132,59 @@ SELECT refobjid::regclass, deptype, count(*) > 0 AS some FROM pg_depend
 DROP TABLE ids.ev2;
 RESET ROLE;
 SELECT to_regclass('ids.ev2_resolved') AS view_left, count(*) AS links_left FROM eventkit.identity_links;
+
+-- since 1.9 a canonical id has no row of its own: identities lists it with
+-- its set's first and latest times; a merge that re-points it gives it a row
+SET ROLE id_owner;
+SELECT eventkit.create_stream('ids.ev3');
+SELECT * FROM eventkit.ingest('ids.ev3', '{"type": "identify", "messageId": "k1", "anonymousId": "k-a1", "userId": "k-u1", "timestamp": "2026-02-01T10:00:00Z"}', '2026-02-01T10:00:00Z');
+SELECT * FROM eventkit.ingest('ids.ev3', '{"type": "identify", "messageId": "k2", "anonymousId": "k-a2", "userId": "k-u1", "timestamp": "2026-02-03T10:00:00Z"}', '2026-02-03T10:00:00Z');
+SELECT * FROM eventkit.ingest('ids.ev3', '{"type": "identify", "messageId": "k3", "anonymousId": "k-b1", "userId": "k-u2", "timestamp": "2026-02-02T10:00:00Z"}', '2026-02-02T10:00:00Z');
+SELECT l.id, l.canonical_id, l.first_seen, l.last_seen FROM eventkit.identity_links l
+  JOIN eventkit.streams s USING (stream_id) WHERE s.relid = 'ids.ev3'::regclass ORDER BY l.id;
+SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities
+ WHERE stream = 'ids.ev3'::regclass ORDER BY id;
+SELECT eventkit.resolve_user('ids.ev3', 'k-u1') AS u1, eventkit.resolve_user('ids.ev3', 'k-a2') AS a2;
+-- k-b1 links to k-u1: k-u1's set (3) is larger than k-u2's (2), so k-u2,
+-- which has no row, is re-pointed: it gets a row naming k-u1
+SELECT * FROM eventkit.ingest('ids.ev3', '{"type": "identify", "messageId": "k4", "anonymousId": "k-b1", "userId": "k-u1", "timestamp": "2026-02-05T10:00:00Z"}', '2026-02-05T10:00:00Z');
+SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities
+ WHERE stream = 'ids.ev3'::regclass ORDER BY id;
+SELECT message_id, resolved_user_id FROM ids.ev3_resolved ORDER BY message_id;
+-- an alias re-points a canonical id without a row, linked by the batch
+SELECT * FROM eventkit.ingest('ids.ev3', '{"type": "alias", "messageId": "k5", "previousId": "k-u1", "userId": "k-w", "timestamp": "2026-02-06T10:00:00Z"}', '2026-02-06T10:00:00Z');
+SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities
+ WHERE stream = 'ids.ev3'::regclass ORDER BY id;
+-- a canonical id without a row linked as an anonymousId: its set merges
+SELECT * FROM eventkit.ingest('ids.ev3', '[
+  {"type": "identify", "messageId": "k6", "anonymousId": "k-c1", "userId": "k-v", "timestamp": "2026-02-07T10:00:00Z"},
+  {"type": "identify", "messageId": "k7", "anonymousId": "k-c2", "userId": "k-v", "timestamp": "2026-02-07T10:00:00Z"}
+]', '2026-02-07T10:00:00Z');
+-- (a subtransaction that rolls back flushes this backend's cache: k-v is read)
+DO $$ BEGIN PERFORM 1 / 0; EXCEPTION WHEN division_by_zero THEN NULL; END $$;
+SELECT * FROM eventkit.ingest('ids.ev3', '{"type": "identify", "messageId": "k8", "anonymousId": "k-v", "userId": "k-x", "timestamp": "2026-02-08T10:00:00Z"}', '2026-02-08T10:00:00Z');
+SELECT id, canonical_user_id FROM eventkit.identities
+ WHERE stream = 'ids.ev3'::regclass AND id LIKE ANY (ARRAY['k-c%', 'k-v', 'k-x']) ORDER BY id;
+-- rows stored before 1.9 (a canonical id's own row) are accepted: k-old's
+-- set, stored the old way, loses to k-w's larger set
+RESET ROLE;
+INSERT INTO eventkit.identity_links (stream_id, id, canonical_id, first_seen, last_seen)
+SELECT s.stream_id, x.id, 'k-old', '2026-01-01', '2026-01-01'
+  FROM eventkit.streams s, (VALUES ('k-old'), ('k-old-a')) AS x(id) WHERE s.relid = 'ids.ev3'::regclass;
+SET ROLE id_owner;
+SELECT * FROM eventkit.ingest('ids.ev3', '{"type": "identify", "messageId": "k9", "anonymousId": "k-old-a", "userId": "k-w", "timestamp": "2026-02-09T10:00:00Z"}', '2026-02-09T10:00:00Z');
+SELECT id, canonical_user_id FROM eventkit.identities
+ WHERE stream = 'ids.ev3'::regclass AND id LIKE 'k-old%' ORDER BY id;
+SELECT count(*) AS not_flat FROM eventkit.identity_links l
+ WHERE EXISTS (SELECT 1 FROM eventkit.identity_links c
+				WHERE c.stream_id = l.stream_id AND c.id = l.canonical_id AND c.canonical_id <> c.id);
+-- forget_user of a canonical id without a row erases its whole set
+SELECT * FROM eventkit.ingest('ids.ev3', '{"type": "identify", "messageId": "k10", "anonymousId": "k-f1", "userId": "k-f", "timestamp": "2026-02-10T10:00:00Z"}', '2026-02-10T10:00:00Z');
+SELECT eventkit.forget_user('ids.ev3', 'k-f') AS events_erased;
+SELECT count(*) AS f_left FROM eventkit.identities WHERE stream = 'ids.ev3'::regclass AND id LIKE 'k-f%';
+SELECT id FROM eventkit.suppressions WHERE id LIKE 'k-f%' ORDER BY id;
+SELECT eventkit.drop_stream('ids.ev3');
+RESET ROLE;
 
 DROP TABLE ids.plain;
 DROP SCHEMA ids;

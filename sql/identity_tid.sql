@@ -131,10 +131,12 @@ SELECT n, count(*) AS differences FROM (
  GROUP BY n ORDER BY n;
 SELECT stream, count(DISTINCT n) AS batches_kept, count(*) AS rows_kept
   FROM tid_graphs GROUP BY stream ORDER BY stream;
--- flat: every id names a canonical id whose row names itself
+-- flat: every id names a canonical id without a row of its own
 SELECT count(*) AS not_flat FROM eventkit.identity_links l
- WHERE NOT EXISTS (SELECT 1 FROM eventkit.identity_links c
-					WHERE c.stream_id = l.stream_id AND c.id = l.canonical_id AND c.canonical_id = c.id);
+ WHERE EXISTS (SELECT 1 FROM eventkit.identity_links c
+				WHERE c.stream_id = l.stream_id AND c.id = l.canonical_id AND c.canonical_id <> c.id);
+-- a canonical id has no row of its own (since 1.9)
+SELECT count(*) AS self_rows FROM eventkit.identity_links WHERE id = canonical_id;
 
 SELECT eventkit.drop_stream('ev');
 SELECT eventkit.drop_stream('ev_fresh');

@@ -6,8 +6,10 @@
  *
  *	  identity_links is kept flat: every id of a stream that an event
  *	  linked (anonymousId with userId, alias previousId to userId) has one
- *	  row naming its canonical user, the canonical user included (its row
- *	  names itself).  The identity stage (pipeline/identity.c) reads the
+ *	  row naming its canonical user, but the canonical user: since 1.9 it
+ *	  has no row of its own (an id without a row is its own user; a row
+ *	  stored before names itself, and is accepted), and gets one when a
+ *	  merge re-points it.  The identity stage (pipeline/identity.c) reads the
  *	  rows of a batch's ids without SQL: at the heap tuple where it last
  *	  saw an id's row when that is still the row's live version, else with
  *	  one probe of the primary key (or not at all, for an id the stage takes
@@ -59,25 +61,47 @@
 
 /*
  * A set's rows: its members (id <> canonical_id: identity_links_canonical is
- * partial since 1.8, and leaves out the canonical rows) and its canonical
- * id's own row (by the primary key).  Every statement below that reads a
- * set by its canonical id asks for the two apart, so that each reads an
- * index: "canonical_id = $x" alone would read every row of the stream.
+ * partial since 1.8, and leaves out the canonical rows) and, stored before
+ * 1.9, its canonical id's own row (by the primary key; since 1.9 a
+ * canonical id has none).  Every statement below that reads a set by its
+ * canonical id asks for the two apart, so that each reads an index:
+ * "canonical_id = $x" alone would read every row of the stream.  A set's
+ * size counts its canonical id once, with a row or without.
  */
 static EkStatement set_size = {
 	.sql = "SELECT (SELECT pg_catalog.count(*) FROM eventkit.identity_links"
 	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
 	" AND canonical_id OPERATOR(pg_catalog.=) $2"
-	" AND id OPERATOR(pg_catalog.<>) canonical_id)"
-	" OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM eventkit.identity_links"
-	" WHERE stream_id OPERATOR(pg_catalog.=) $1"
-	" AND id OPERATOR(pg_catalog.=) $2"
-	" AND canonical_id OPERATOR(pg_catalog.=) $2)",
+	" AND id OPERATOR(pg_catalog.<>) canonical_id) OPERATOR(pg_catalog.+) 1",
 	.nargs = 2,.argtypes = {INT4OID, TEXTOID},.expected = SPI_OK_SELECT,
 	.flags = EK_STMT_READ_ONLY | EK_STMT_LATEST_SNAPSHOT | EK_STMT_ONE_ROW
 };
 
-/* the members of the losing sets, then the losing canonical ids' own rows */
+/*
+ * the rows of losing canonical ids that have none (since 1.9 a canonical id
+ * has no row of its own), naming the winner, with their sets' first and
+ * latest times (and the batch's, $4 and $5, NULL when the batch did not
+ * link it); one whose own row was stored before 1.9 keeps it (the
+ * re-pointing updates it: the stage did not read it, not being the
+ * batch's)
+ */
+static EkStatement add_canonical = {
+	.sql = "INSERT INTO eventkit.identity_links (stream_id, id, canonical_id, first_seen, last_seen)"
+		" SELECT $1, x.o, x.n, LEAST(m.f, x.f), GREATEST(m.l, x.l)"
+		" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
+		" pg_catalog.unnest($4), pg_catalog.unnest($5)) AS x(o, n, f, l)"
+		" CROSS JOIN LATERAL (SELECT pg_catalog.min(first_seen) AS f, pg_catalog.max(last_seen) AS l"
+		" FROM eventkit.identity_links WHERE stream_id OPERATOR(pg_catalog.=) $1"
+		" AND canonical_id OPERATOR(pg_catalog.=) x.o"
+		" AND id OPERATOR(pg_catalog.<>) canonical_id) AS m"
+		" WHERE x.f IS NOT NULL OR m.f IS NOT NULL"
+		" ON CONFLICT (stream_id, id) DO NOTHING",
+		.nargs = 5,.argtypes = {INT4OID, TEXTARRAYOID, TEXTARRAYOID,
+		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},
+	.expected = SPI_OK_INSERT
+};
+
+/* the members of the losing sets, then the losing canonical ids' own rows (stored before 1.9) */
 static EkStatement repoint[] = {
 	{.sql = "UPDATE eventkit.identity_links l SET canonical_id = x.n"
 		" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS x(o, n)"
@@ -373,7 +397,10 @@ ek_identity_links_read(int32 stream_id, const char **ids, int nids,
 	return n;
 }
 
-/* How many ids resolve to canonical_id (latest snapshot). */
+/*
+ * How many ids resolve to canonical_id (latest snapshot): its members and
+ * itself, with a row (before 1.9) or without.
+ */
 int64
 ek_identity_set_size(int32 stream_id, const char *canonical_id)
 {
@@ -392,6 +419,74 @@ ek_identity_links_repoint(int32 stream_id, Datum olds, Datum news)
 
 	for (int i = 0; i < lengthof(repoint); i++)
 		ek_stmt_run(&repoint[i], args, NULL);
+}
+
+/*
+ * Insert the rows of canonical ids without one (olds, text[]) that a merge
+ * re-points to news (text[]), at the first and latest times of their sets'
+ * members and of firsts and lasts (timestamptz[], NULL elements for none).
+ * Before the members are changed.
+ */
+void
+ek_identity_links_add_canonical(int32 stream_id, Datum olds, Datum news,
+								Datum firsts, Datum lasts)
+{
+	Datum		args[5] = {Int32GetDatum(stream_id), olds, news, firsts, lasts};
+
+	ek_stmt_run(&add_canonical, args, NULL);
+}
+
+/*
+ * For the ids (sorted) that which marks: whether an id is the canonical id
+ * of stored members (is_canonical[i]), by one probe each of
+ * identity_links_canonical with the latest snapshot.  Since 1.9 a
+ * canonical id has no row: an id without one is new or such an id.
+ */
+void
+ek_identity_links_canonical(int32 stream_id, const char **ids, int nids,
+							const bool *which, bool *is_canonical)
+{
+	Relation	rel = NULL;
+	Relation	idx = NULL;
+	Snapshot	snapshot = NULL;
+	IndexScanDesc scan = NULL;
+	TupleTableSlot *slot = NULL;
+	ScanKeyData key[2];
+
+	for (int i = 0; i < nids; i++)
+	{
+		is_canonical[i] = false;
+		if (!which[i])
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		if (scan == NULL)
+		{
+			CommandCounterIncrement();
+			rel = table_open(ek_catalog_relid("identity_links"), AccessShareLock);
+			snapshot = RegisterSnapshot(GetLatestSnapshot());
+			slot = table_slot_create(rel, NULL);
+			idx = index_open(get_relname_relid("identity_links_canonical",
+											   RelationGetNamespace(rel)),
+							 AccessShareLock);
+			scan = index_beginscan(rel, idx, snapshot, 2, 0);
+		}
+		ScanKeyEntryInitialize(&key[0], 0, 1, BTEqualStrategyNumber, INT4OID,
+							   idx->rd_indcollation[0], F_INT4EQ,
+							   Int32GetDatum(stream_id));
+		ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, TEXTOID,
+							   idx->rd_indcollation[1], F_TEXTEQ,
+							   CStringGetTextDatum(ids[i]));
+		index_rescan(scan, key, 2, NULL, 0);
+		is_canonical[i] = index_getnext_slot(scan, ForwardScanDirection, slot);
+	}
+	if (scan != NULL)
+	{
+		index_endscan(scan);
+		index_close(idx, NoLock);
+		ExecDropSingleTupleTableSlot(slot);
+		UnregisterSnapshot(snapshot);
+		table_close(rel, NoLock);
+	}
 }
 
 /*

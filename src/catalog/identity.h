@@ -49,6 +49,10 @@ extern int	ek_identity_links_read(int32 stream_id, const char **ids, int nids,
 								   IdentityLink **links);
 extern int64 ek_identity_set_size(int32 stream_id, const char *canonical_id);
 extern void ek_identity_links_repoint(int32 stream_id, Datum olds, Datum news);
+extern void ek_identity_links_add_canonical(int32 stream_id, Datum olds, Datum news,
+											Datum firsts, Datum lasts);
+extern void ek_identity_links_canonical(int32 stream_id, const char **ids, int nids,
+										const bool *which, bool *is_canonical);
 extern void ek_identity_links_update(int32 stream_id, Datum ids,
 									 Datum canonicals, Datum firsts, Datum lasts);
 extern int	ek_identity_links_update_in_place(int32 stream_id, IdentityLink *rows, int n);

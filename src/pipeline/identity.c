@@ -7,7 +7,10 @@
  *	  Links.  An event stored with both anonymousId and userId links the
  *	  two; an alias links previousId to userId.  Linked ids form sets, one
  *	  per user (union-find), kept flat in eventkit.identity_links: every id
- *	  names its set's canonical id, which is always a userId.  A link
+ *	  names its set's canonical id, which is always a userId; since 1.9 the
+ *	  canonical id itself has no row (an id without one is its own user),
+ *	  until a merge re-points it (rows stored before, naming themselves,
+ *	  are accepted: read, re-timed and re-pointed as any row).  A link
  *	  between two sets merges them: an alias gives the merged set the
  *	  canonical id of its userId's set (its previousId, and everything
  *	  linked to it, now resolve to that user); a link by an event carrying
@@ -94,8 +97,9 @@ static bool last_wrote = false;
  * and the probe of the primary key that says so (about 7,000 instructions)
  * was a seventh of the stage's cost over the ingest benchmark's run.  Then
  * the next batch with new links, under the identity lock, does not read
- * those ids but takes them for absent, in a subtransaction: each is
- * inserted as new, and the primary key's unique check (which the insert
+ * those ids but takes them for absent, in a subtransaction (only from ids:
+ * a userId taken for absent would get no row of its own, since 1.9, so no
+ * insert would check it): each is inserted as new, and the primary key's unique check (which the insert
  * does anyway) says if one was stored after all (by another session, or
  * before a flush of the cache); the subtransaction is then rolled back and
  * the batch read and written again the ordinary way, and speculation stops
@@ -119,6 +123,7 @@ typedef struct IdNode
 	const char *id;
 	struct IdNode *parent;		/* NULL: unknown so far; a root: itself */
 	bool		stored;			/* has a row */
+	bool		is_canon;		/* the canonical id of stored members */
 	bool		read;			/* its row was read (times known) */
 	const char *stored_canon;	/* its row's canonical id */
 	TimestampTz stored_first;	/* its row's first_seen and last_seen */
@@ -145,6 +150,8 @@ typedef struct Graph
 	IdNode	   *nodes;			/* sorted by id */
 	int			n;
 	int32		stream_id;
+	const bool *is_from;		/* per id of the batch: a link's from id */
+	const bool *is_to;			/* per id of the batch: a link's userId */
 } Graph;
 
 static int
@@ -193,12 +200,22 @@ seen_moved(const IdNode *x)
 		 x->first < x->stored_first - EK_IDENTITY_SEEN_STEP);
 }
 
+/*
+ * The size of a root's set: its stored members and itself (with a row or,
+ * since 1.9, without), and the members the batch added.  Tells whether the
+ * root is the canonical id of stored members (a userId the read did not
+ * probe for that: a merge may re-point them).
+ */
 static int64
 set_size(Graph *g, IdNode *root)
 {
-	if (root->stored && root->stored_size < 0)
+	if (root->stored_size < 0)
+	{
 		root->stored_size = ek_identity_set_size(g->stream_id, root->id);
-	return (root->stored ? root->stored_size : 0) + root->added;
+		if (root->stored_size > 1)
+			root->is_canon = true;
+	}
+	return root->stored_size + root->added;
 }
 
 /*
@@ -245,6 +262,7 @@ typedef struct KnownId
 	TimestampTz first;
 	TimestampTz last;
 	ItemPointerData tid;		/* where its row was read or written */
+	bool		norow;			/* a canonical id without a row: no times */
 } KnownId;
 
 static HTAB *known = NULL;
@@ -343,7 +361,7 @@ cache_find(int32 stream_id, const char *id)
 
 static void
 cache_put(int32 stream_id, const char *id, const char *canon,
-		  TimestampTz first, TimestampTz last, ItemPointer tid)
+		  TimestampTz first, TimestampTz last, ItemPointer tid, bool norow)
 {
 	uint64		key = known_key(stream_id, id);
 	bool		found;
@@ -355,6 +373,7 @@ cache_put(int32 stream_id, const char *id, const char *canon,
 		k->first = first;
 		k->last = last;
 		k->tid = *tid;
+		k->norow = norow;
 		return;
 	}
 	/* new, another id with the same hash (replaced), or a new canonical id */
@@ -365,18 +384,20 @@ cache_put(int32 stream_id, const char *id, const char *canon,
 	k->first = first;
 	k->last = last;
 	k->tid = *tid;
+	k->norow = norow;
 }
 
 /* cache_put for the entry k of the same id (found by cache_find). */
 static void
 cache_put_at(KnownId *k, const char *canon, TimestampTz first, TimestampTz last,
-			 ItemPointer tid)
+			 ItemPointer tid, bool norow)
 {
 	if (strcmp(k->canon, canon) != 0)
 		k->canon = MemoryContextStrdup(cache_cxt, canon);
 	k->first = first;
 	k->last = last;
 	k->tid = *tid;
+	k->norow = norow;
 }
 
 /* Does the cache say the link changes nothing? */
@@ -394,6 +415,8 @@ link_known(int32 stream_id, const Link *l)
 	{
 		KnownId    *x = e == 0 ? a : u;
 
+		if (x->norow)
+			continue;			/* a canonical id without a row: no times */
 		if (l->ts > x->last + EK_IDENTITY_SEEN_STEP ||
 			l->ts < x->first - EK_IDENTITY_SEEN_STEP)
 			return false;
@@ -413,10 +436,20 @@ cache_graph(Graph *g, bool wrote)
 		IdNode	   *x = &g->nodes[i];
 		TimestampTz first;
 		TimestampTz last;
+		bool		norow = false;
 
 		if (x->parent == NULL || !x->linked)
 			continue;
-		if (!x->read)
+		if (!x->read && root_of(x) == x)
+		{
+			/* a canonical id without a row (since 1.9): nothing to time */
+			if (!wrote && !x->is_canon)
+				continue;
+			first = last = 0;
+			norow = true;
+			ItemPointerSetInvalid(&x->tid);
+		}
+		else if (!x->read)
 		{
 			if (!wrote)
 				continue;
@@ -440,18 +473,19 @@ cache_graph(Graph *g, bool wrote)
 		 */
 		if (x->known != NULL && x->known->stream_id == g->stream_id &&
 			strcmp(x->known->id, x->id) == 0)
-			cache_put_at(x->known, root_of(x)->id, first, last, &x->tid);
+			cache_put_at(x->known, root_of(x)->id, first, last, &x->tid, norow);
 		else
-			cache_put(g->stream_id, x->id, root_of(x)->id, first, last, &x->tid);
+			cache_put(g->stream_id, x->id, root_of(x)->id, first, last, &x->tid,
+					  norow);
 	}
 }
 
-/* Does the cache not know one of the ids? */
+/* Does the cache not know one of the ids that speculation would not read? */
 static bool
-some_uncached(int32 stream_id, const char **ids, int nids)
+some_uncached(Graph *g, const char **ids, int nids)
 {
 	for (int i = 0; i < nids; i++)
-		if (cache_find(stream_id, ids[i]) == NULL)
+		if (g->is_from[i] && !g->is_to[i] && cache_find(g->stream_id, ids[i]) == NULL)
 			return true;
 	return false;
 }
@@ -463,13 +497,18 @@ some_uncached(int32 stream_id, const char **ids, int nids)
  * Otherwise, the read tells whether to speculate next time.
  */
 static void
-read_graph(Graph *g, const char **ids, int nids, bool speculating)
+read_graph(Graph *g, const char **ids, int nids, bool locked, bool speculating)
 {
 	IdentityLink *rows;
 	int			nrows;
 	ItemPointerData *hints;
 	bool	   *uncached;
 	KnownId   **knowns;
+	bool	   *skip;
+	int			nskipped = 0;
+	bool	   *probe;
+	bool	   *canonical;
+	int			nprobe = 0;
 	int			nuncached = 0;
 	const char **extra;
 	int			nextra = 0;
@@ -477,6 +516,7 @@ read_graph(Graph *g, const char **ids, int nids, bool speculating)
 	/* where the cache says the ids' rows were: read there if still live */
 	hints = palloc(sizeof(ItemPointerData) * Max(nids, 1));
 	uncached = palloc(sizeof(bool) * Max(nids, 1));
+	skip = palloc(sizeof(bool) * Max(nids, 1));
 	knowns = palloc(sizeof(KnownId *) * Max(nids, 1));
 	for (int i = 0; i < nids; i++)
 	{
@@ -488,10 +528,59 @@ read_graph(Graph *g, const char **ids, int nids, bool speculating)
 			ItemPointerSetInvalid(&hints[i]);
 		uncached[i] = k == NULL;
 		nuncached += k == NULL;
+
+		/*
+		 * (only a from id: it is inserted, and the primary key says if it
+		 * had a row; a userId without a row is not, since 1.9)
+		 */
+		skip[i] = speculating && k == NULL && g->is_from[i] && !g->is_to[i];
+		/* a canonical id without a row, as cached: see below */
+		skip[i] |= k != NULL && k->norow && strcmp(k->canon, ids[i]) == 0;
+		nskipped += skip[i];
 	}
-	/* speculating: the ids the cache does not know are taken for absent */
+	/* speculating: the from ids the cache does not know are taken for absent */
 	nrows = ek_identity_links_read(g->stream_id, ids, nids, hints,
-								   speculating ? uncached : NULL, &rows);
+								   nskipped > 0 ? skip : NULL, &rows);
+
+	/*
+	 * A canonical id the cache knows without a row (it had none when
+	 * cached) has none still if a row just read names it: sets only merge,
+	 * and a merge that re-points it re-points its members with it.  Only
+	 * the others are read (one re-pointed since has a row again).
+	 */
+	if (nskipped > 0)
+	{
+		bool	   *done = palloc(sizeof(bool) * nids);
+		int			nleft_ids = 0;
+
+		for (int i = 0; i < nids; i++)
+			done[i] = !(skip[i] && knowns[i] != NULL && knowns[i]->norow);
+		for (int r = 0; r < nrows; r++)
+		{
+			const char **at = bsearch(&rows[r].canonical_id, ids, nids, sizeof(char *), cmp_str);
+
+			if (at != NULL)
+				done[at - ids] = true;	/* confirmed: not read */
+		}
+		for (int i = 0; i < nids; i++)
+			nleft_ids += !done[i];
+		if (nleft_ids > 0)
+		{
+			IdentityLink *more;
+			int			nmore = ek_identity_links_read(g->stream_id, ids, nids, hints,
+													   done, &more);
+
+			if (nmore > 0)
+			{
+				IdentityLink *all = palloc(sizeof(IdentityLink) * (nrows + nmore));
+
+				memcpy(all, rows, sizeof(IdentityLink) * nrows);
+				memcpy(all + nrows, more, sizeof(IdentityLink) * nmore);
+				rows = all;
+				nrows += nmore;
+			}
+		}
+	}
 	if (!speculating && nuncached > 0)
 	{
 		/* were the ids the cache does not know absent?  Then speculate. */
@@ -566,10 +655,53 @@ read_graph(Graph *g, const char **ids, int nids, bool speculating)
 		x->stored_last = rows[r].last_seen;
 		x->tid = rows[r].tid;
 		x->parent = c;
-		c->stored = true;
+		c->is_canon = true;
 		c->parent = c;
-		if (c->stored_canon == NULL)
-			c->stored_canon = c->id;
+	}
+
+	/*
+	 * Since 1.9 a canonical id has no row: an id without one is new, or the
+	 * canonical id of stored members.  The cache knows it for the canonical
+	 * ids it saw (sets only merge; a re-pointed one has a row again).
+	 * Otherwise, under the lock, a from id is probed (identity_links_canonical):
+	 * linking it to another set is a merge.  A userId's stored members
+	 * matter only to a merge, which asks for its set's size (set_size).
+	 */
+	probe = palloc(sizeof(bool) * Max(nids, 1));
+	canonical = palloc(sizeof(bool) * Max(nids, 1));
+	for (int i = 0, xi = 0; i < nids; i++)
+	{
+		IdNode	   *x;
+
+		probe[i] = false;
+		while (strcmp(g->nodes[xi].id, ids[i]) < 0)
+			xi++;
+		x = &g->nodes[xi];
+		if (x->stored || x->is_canon)
+			continue;
+		if (knowns[i] != NULL && knowns[i]->norow &&
+			strcmp(knowns[i]->canon, ids[i]) == 0)
+		{
+			x->is_canon = true;
+			x->parent = x;
+		}
+		else if (locked && g->is_from[i])
+		{
+			probe[i] = true;
+			nprobe++;
+		}
+	}
+	if (nprobe > 0)
+	{
+		ek_identity_links_canonical(g->stream_id, ids, nids, probe, canonical);
+		for (int i = 0; i < nids; i++)
+			if (probe[i] && canonical[i])
+			{
+				IdNode	   *x = node_of(g, ids[i]);
+
+				x->is_canon = true;
+				x->parent = x;
+			}
 	}
 }
 
@@ -602,9 +734,11 @@ apply_links(Graph *g, const Link *links, int nlinks, bool with_sizes)
 		}
 		if (u->parent == NULL)
 		{
-			/* a new user: its own canonical id, its set's first member */
+			/*
+			 * a new user, or (not probed) the canonical id of stored members:
+			 * its own canonical id (set_size counts it)
+			 */
 			u->parent = u;
-			u->added = 1;
 		}
 		ru = root_of(u);
 		if (a->parent == NULL)
@@ -618,28 +752,39 @@ apply_links(Graph *g, const Link *links, int nlinks, bool with_sizes)
 			continue;
 		if (!with_sizes)
 			return true;
-		/* a merge: the alias's user wins, else the larger set */
-		if (l->alias || set_size(g, ru) >= set_size(g, ra))
+		/*
+		 * a merge: the alias's user wins, else the larger set (both sizes
+		 * asked for: they tell whether the loser has stored members)
+		 */
 		{
-			ra->parent = ru;
-			ru->added += set_size(g, ra);
-		}
-		else
-		{
-			ru->parent = ra;
-			ra->added += set_size(g, ru);
+			int64		su = set_size(g, ru);
+			int64		sa = set_size(g, ra);
+
+			if (l->alias || su >= sa)
+			{
+				ra->parent = ru;
+				ru->added += sa;
+			}
+			else
+			{
+				ru->parent = ra;
+				ra->added += su;
+			}
 		}
 	}
 
 	for (int i = 0; i < g->n; i++)
 	{
 		IdNode	   *x = &g->nodes[i];
+		IdNode	   *r;
 
 		if (x->parent == NULL)
 			continue;
-		if (!x->stored && x->linked)
+		r = root_of(x);
+		/* a new member, or a rowless canonical id losing a merge */
+		if (!x->stored && (x->linked || x->is_canon) && r != x)
 			return true;
-		if (x->stored && strcmp(root_of(x)->id, x->stored_canon) != 0)
+		if (x->stored && strcmp(r->id, x->stored_canon) != 0)
 			return true;
 		if (x->linked && seen_moved(x))
 			return true;
@@ -665,10 +810,16 @@ write_graph(Graph *g)
 	IdentityLink *changed = palloc(sizeof(IdentityLink) * g->n);
 	IdNode	  **added_nodes = palloc(sizeof(IdNode *) * g->n);
 	IdNode	  **changed_nodes = palloc(sizeof(IdNode *) * g->n);
+	Datum	   *rowless_olds = palloc(sizeof(Datum) * g->n);
+	Datum	   *rowless_news = palloc(sizeof(Datum) * g->n);
+	Datum	   *rowless_firsts = palloc(sizeof(Datum) * g->n);
+	Datum	   *rowless_lasts = palloc(sizeof(Datum) * g->n);
+	bool	   *rowless_nulls = palloc(sizeof(bool) * g->n);
 	int			nadded = 0;
 	int			nchanged = 0;
 	int			nleft;
 	int			nrepoint = 0;
+	int			nrowless = 0;
 
 	for (int i = 0; i < g->n; i++)
 	{
@@ -679,16 +830,30 @@ write_graph(Graph *g)
 			continue;
 		r = root_of(x);
 		/* a stored set whose canonical id lost a merge */
-		if (x->stored && strcmp(x->stored_canon, x->id) == 0 && r != x)
+		if (x->is_canon && r != x)
 		{
 			olds[nrepoint] = CStringGetTextDatum(x->id);
 			news[nrepoint] = CStringGetTextDatum(r->id);
 			nrepoint++;
+			if (!x->stored)
+			{
+				/* no row (since 1.9): one now, naming the winner */
+				rowless_olds[nrowless] = olds[nrepoint - 1];
+				rowless_news[nrowless] = news[nrepoint - 1];
+				rowless_firsts[nrowless] = TimestampTzGetDatum(x->first);
+				rowless_lasts[nrowless] = TimestampTzGetDatum(x->last);
+				rowless_nulls[nrowless] = !x->linked;
+				ItemPointerSetInvalid(&x->tid);
+				nrowless++;
+				continue;
+			}
 		}
 		if (!x->linked)
 			continue;
 		if (!x->stored)
 		{
+			if (r == x)
+				continue;		/* a canonical id: no row (since 1.9) */
 			added[nadded].id = (char *) x->id;
 			added[nadded].canonical_id = (char *) r->id;
 			added[nadded].first_seen = x->first;
@@ -708,6 +873,15 @@ write_graph(Graph *g)
 			nchanged++;
 		}
 	}
+	/* rowless canonical ids re-pointed: from their members, before these change */
+	if (nrowless > 0)
+		ek_identity_links_add_canonical(g->stream_id,
+										ek_make_array(rowless_olds, NULL, nrowless, TEXTOID),
+										ek_make_array(rowless_news, NULL, nrowless, TEXTOID),
+										ek_make_array(rowless_firsts, rowless_nulls, nrowless,
+													  TIMESTAMPTZOID),
+										ek_make_array(rowless_lasts, rowless_nulls, nrowless,
+													  TIMESTAMPTZOID));
 	nleft = ek_identity_links_update_in_place(g->stream_id, changed, nchanged);
 	for (int i = 0; i < nchanged; i++)	/* new versions */
 		(nleft == 0 ? changed_nodes[i] : node_of(g, changed[i].id))->tid = changed[i].tid;
@@ -759,7 +933,7 @@ speculate_write(void *arg)
 {
 	Speculation *sp = arg;
 
-	read_graph(sp->g, sp->ids, sp->nids, true);
+	read_graph(sp->g, sp->ids, sp->nids, true, true);
 	sp->nwritten = apply_links(sp->g, sp->links, sp->nlinks, true) ? write_graph(sp->g) : 0;
 }
 
@@ -776,7 +950,7 @@ write_speculatively(Graph *g, const char **ids, int nids,
 	Speculation sp = {g, ids, nids, links, nlinks, 0};
 	ErrorData  *edata;
 
-	if (!some_uncached(g->stream_id, ids, nids))
+	if (!some_uncached(g, ids, nids))
 		return false;			/* no probe to save */
 	in_speculation = true;
 	edata = ek_run_in_subtransaction(speculate_write, &sp);
@@ -902,6 +1076,21 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 	for (int i = 0; i < nids; i++)
 		if (nunique == 0 || strcmp(ids[nunique - 1], ids[i]) != 0)
 			ids[nunique++] = ids[i];
+	{
+		bool	   *is_from = palloc0(sizeof(bool) * nunique);
+		bool	   *is_to = palloc0(sizeof(bool) * nunique);
+
+		for (int i = 0; i < nlinks; i++)
+		{
+			const char **f = bsearch(&links[i].from, ids, nunique, sizeof(char *), cmp_str);
+			const char **t = bsearch(&links[i].to, ids, nunique, sizeof(char *), cmp_str);
+
+			is_from[f - ids] = true;
+			is_to[t - ids] = true;
+		}
+		g.is_from = is_from;
+		g.is_to = is_to;
+	}
 
 	g.stream_id = stream->stream_id;
 	if (!(last_wrote && last_stream_id == stream->stream_id &&
@@ -912,7 +1101,7 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 		 * here (it never speculates: a batch whose links are known never
 		 * waits for the lock, whatever this backend's cache knows).
 		 */
-		read_graph(&g, ids, nunique, false);
+		read_graph(&g, ids, nunique, false, false);
 		if (!apply_links(&g, links, nlinks, false))
 		{
 			cache_graph(&g, false);
@@ -927,7 +1116,7 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 	if (!(speculate && spec_stream_id == stream->stream_id &&
 		  write_speculatively(&g, ids, nunique, links, nlinks, &nwritten)))
 	{
-		read_graph(&g, ids, nunique, false);
+		read_graph(&g, ids, nunique, true, false);
 		nwritten = apply_links(&g, links, nlinks, true) ? write_graph(&g) : 0;
 	}
 	cache_graph(&g, nwritten > 0);

@@ -113,31 +113,29 @@ ek_insert_index_entries(ResultRelInfo *rri, TupleTableSlot **slots, int n,
 	int			nindexes = rri->ri_NumIndices;
 	RelationPtr descs = rri->ri_IndexRelationDescs;
 	IndexInfo **infos = rri->ri_IndexRelationInfo;
-	RelationPtr others;
-	IndexInfo **other_infos;
+	TupleDesc	heapdesc = RelationGetDescr(rri->ri_RelationDesc);
+	bool	   *brin = palloc(sizeof(bool) * nindexes);
+	RelationPtr others = palloc(sizeof(Relation) * nindexes);
+	IndexInfo **other_infos = palloc(sizeof(IndexInfo *) * nindexes);
 	int			nothers = 0;
-	int			nbrin = 0;
 
 	for (int i = 0; i < nindexes; i++)
-		if (is_plain_brin(descs[i], infos[i]))
-			nbrin++;
-	if (nbrin == 0)
 	{
-		for (int s = 0; s < n; s++)
-			list_free(ek_insert_index_tuples(rri, slots[s], estate));
-		return;
-	}
-
-	/* the other indexes, through the executor, with rri showing only them */
-	others = palloc(sizeof(Relation) * nindexes);
-	other_infos = palloc(sizeof(IndexInfo *) * nindexes);
-	for (int i = 0; i < nindexes; i++)
-		if (!is_plain_brin(descs[i], infos[i]))
+		brin[i] = is_plain_brin(descs[i], infos[i]);
+		if (!brin[i])
 		{
 			others[nothers] = descs[i];
 			other_infos[nothers++] = infos[i];
 		}
-	if (nothers > 0)
+	}
+
+	/* the other indexes, through the executor, with rri showing only them */
+	if (nothers == nindexes)
+	{
+		for (int s = 0; s < n; s++)
+			list_free(ek_insert_index_tuples(rri, slots[s], estate));
+	}
+	else if (nothers > 0)
 	{
 		rri->ri_NumIndices = nothers;
 		rri->ri_IndexRelationDescs = others;
@@ -161,16 +159,16 @@ ek_insert_index_entries(ResultRelInfo *rri, TupleTableSlot **slots, int n,
 		Relation	index = descs[i];
 		IndexInfo  *info = infos[i];
 		int			nkeys = info->ii_NumIndexAttrs;
-		TupleDesc	heapdesc = RelationGetDescr(rri->ri_RelationDesc);
-		BlockNumber pages = BrinGetPagesPerRange(index);
+		BlockNumber pages;
 		BlockNumber last_range = InvalidBlockNumber;
 		Datum		values[INDEX_MAX_KEYS];
 		bool		isnull[INDEX_MAX_KEYS];
 		Datum		last_values[INDEX_MAX_KEYS];
 		bool		last_isnull[INDEX_MAX_KEYS];
 
-		if (!is_plain_brin(index, info))
+		if (!brin[i])
 			continue;
+		pages = BrinGetPagesPerRange(index);	/* a BRIN index's option only */
 		for (int s = 0; s < n; s++)
 		{
 			TupleTableSlot *slot = slots[s];
@@ -197,6 +195,7 @@ ek_insert_index_entries(ResultRelInfo *rri, TupleTableSlot **slots, int n,
 			memcpy(last_isnull, isnull, sizeof(bool) * nkeys);
 		}
 	}
+	pfree(brin);
 	pfree(others);
 	pfree(other_infos);
 }

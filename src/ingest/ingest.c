@@ -219,34 +219,6 @@ classify_verdicts(IngestBatch *b, SegmentEvent **valid, int nvalid,
 
 
 /*
- * A stream distributed on Citus must belong to the extension owner.
- * Citus reaches co-located placements as one user per transaction ("cannot
- * perform query on placements that were modified in this transaction by a
- * different user"), and a call reaches them as the stream's owner (the
- * partitions it makes) and as the extension owner (the claims in the
- * distributed ledger, pipeline/dedup/dist_ledger.c), so these must be one
- * role (distribute_stream sees to it).  The rows a call writes through
- * Citus are a third role's, the caller's: pipeline/writer.c writes them as
- * the extension owner for a superuser and refuses anyone else.
- */
-static void
-check_distributed_ingest(const StreamInfo *stream)
-{
-	Oid			ext_owner = ek_extension_owner();
-
-	if (ek_relation_owner(stream->relid) != ext_owner)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("distributed stream \"%s\" does not belong to the extension owner",
-						get_rel_name(stream->relid)),
-				 errdetail("Citus reaches co-located tables as one user per transaction, and eventkit works on a distributed stream's ledger as the extension owner, \"%s\".",
-						   GetUserNameFromId(ext_owner, false)),
-				 errhint("As a superuser: ALTER TABLE %s OWNER TO %s;",
-						 ek_qualified_relname(stream->relid),
-						 quote_identifier(GetUserNameFromId(ext_owner, false)))));
-}
-
-/*
  * The whole ingest of one batch, whose items are in b.  known: the
  * stream's catalog row if the caller has read it in this call, else NULL.
  */
@@ -319,8 +291,14 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 				ek_plan_check_event(plan, ev);
 		}
 
+	/*
+	 * A call reaches a distributed stream's co-located placements as the
+	 * stream's owner (the partitions it makes) and as the extension owner
+	 * (the ledger claims), which Citus allows only as one user: the rows
+	 * it writes through Citus, the caller's, see pipeline/writer.c
+	 */
 	if (ek_citus_table_kind(stream.relid) == EK_CITUS_HASH)
-		check_distributed_ingest(&stream);
+		ek_citus_require_extension_owned(stream.relid);
 
 	/* where in time: partitions made, or too_old, too_new, out_of_range */
 	ek_place_events(&stream, items->events, n, GetCurrentTransactionStartTimestamp());

@@ -197,15 +197,7 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 				 errhint("Add Citus before eventkit to shared_preload_libraries ('citus,eventkit'), restart, and run CREATE EXTENSION citus.")));
 	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
-	if (ek_relation_owner(relid) != ek_extension_owner())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("stream \"%s\" does not belong to the extension owner", get_rel_name(relid)),
-				 errdetail("Citus reaches co-located tables as one user per transaction, and eventkit works on a distributed stream's dedup ledger, which it distributes with the stream, as the extension owner, \"%s\".",
-						   GetUserNameFromId(ek_extension_owner(), false)),
-				 errhint("As a superuser: ALTER TABLE %s OWNER TO %s; then distribute it.",
-						 ek_qualified_relname(relid),
-						 quote_identifier(GetUserNameFromId(ek_extension_owner(), false)))));
+	ek_citus_require_extension_owned(relid);
 
 	/* ingest waits from here until the stream is distributed */
 	LockRelationOid(relid, ExclusiveLock);

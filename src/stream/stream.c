@@ -490,28 +490,26 @@ eventkit_drop_stream(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	StreamInfo	stream;
+	bool		distributed;
+	EkRoleScope as_owner;
 
 	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
 
 	SPI_connect();
 	ek_streams_read(relid, &stream, false);
+	distributed = ek_citus_table_kind(relid) == EK_CITUS_HASH;
 	ek_identity_drop_view(relid);
-	if (ek_citus_table_kind(relid) == EK_CITUS_HASH)
-	{
-		/*
-		 * A distributed stream belongs to the extension owner, which drops
-		 * its ledger next: Citus reaches co-located placements as one user
-		 * per transaction (ingest.c, check_distributed_ingest)
-		 */
-		EkRoleScope as_owner;
-
+	/*
+	 * A distributed stream belongs to the extension owner, which drops its
+	 * ledger next: Citus reaches co-located placements as one user per
+	 * transaction (util/citus.c, ek_citus_require_extension_owned)
+	 */
+	if (distributed)
 		ek_as_owner_begin(&as_owner);
-		ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
+	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
+	if (distributed)
 		ek_as_role_end(&as_owner);
-	}
-	else
-		ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
 
 	/* the sql_drop event trigger has usually done this already */
 	forget_stream(stream.stream_id);

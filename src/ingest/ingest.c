@@ -245,6 +245,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	DedupPending *pending;
 	EkRoleScope as_owner;
 	int			citus_nest = 0;
+	bool		distributed;
 
 	b->status = palloc0(sizeof(BatchOutcome) * (n + 1));
 
@@ -265,6 +266,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 		stream = *known;
 	else
 		ek_streams_read(relid, &stream, false);
+	distributed = ek_citus_table_kind(stream.relid) == EK_CITUS_HASH;
 
 	/* events with an id forget_user erased are rejected (suppressed) */
 	ek_identity_check_suppressed(&stream, items->events, n);
@@ -274,7 +276,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	 * just adopted it from the cluster-wide catalog (catalog/cluster.h):
 	 * the plan's read-only statement needs a snapshot that sees it.
 	 */
-	if (ek_citus_table_kind(stream.relid) == EK_CITUS_HASH && ek_citus_on_worker())
+	if (distributed && ek_citus_on_worker())
 	{
 		PushActiveSnapshot(GetTransactionSnapshot());
 		plan = ek_plan_for_stream(&stream);
@@ -297,7 +299,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	 * (the ledger claims), which Citus allows only as one user: the rows
 	 * it writes through Citus, the caller's, see pipeline/writer.c
 	 */
-	if (ek_citus_table_kind(stream.relid) == EK_CITUS_HASH)
+	if (distributed)
 		ek_citus_require_extension_owned(stream.relid);
 
 	/* where in time: partitions made, or too_old, too_new, out_of_range */
@@ -327,7 +329,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	 * each other in one order instead of deadlocking across nodes, and a
 	 * call holds one connection per node.
 	 */
-	if (ek_citus_table_kind(stream.relid) == EK_CITUS_HASH)
+	if (distributed)
 	{
 		citus_nest = NewGUCNestLevel();
 		(void) set_config_option("citus.multi_shard_modify_mode", "sequential",

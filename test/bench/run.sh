@@ -412,10 +412,22 @@ if [ "$EVENTKIT" = 1 ] && [ "$BIG" = 1 ]; then
 		-D nk="$NK" -D bsize="$BATCH" -f "$W/prefill.pgbench" bench >"$W/pgbench.out" 2>&1 \
 		|| { cat "$W/pgbench.out" >&2; tail -20 "$W/server.log" >&2; die "prefill failed"; }
 	t1=$(now_ns)
+	r=$(q "SELECT coalesce(sum(accepted),0), coalesce(sum(quarantined),0), coalesce(sum(duplicates + conflicts + rejected),0) FROM bench_results")
+	IFS='|' read -r acc qua other <<<"$r"
+	log "  prefill: $(secs $(( t1 - t0 ))) s incl. generation; accepted=$acc quarantined=$qua other=$other"
+	check "prefill accepted + quarantined" "$(( acc + qua ))" "$(( NK * BATCH ))"
+	check "prefill duplicates + conflicts + rejected" "$other" 0
+	# A batch of new events may wait in quarantine (out_of_range) when the
+	# other client is making the partition of its day and this transaction
+	# has written already (bench_seq's nextval writes WAL, and takes an xid,
+	# every 32 calls): docs/reference.md, Partitions.  Re-drive them, as the
+	# worker's redrive job would, before the stream is counted.
+	if [ "$qua" != 0 ]; then
+		log "  re-driving the prefill's quarantined events: $(q "SELECT replayed FROM eventkit.redrive_quarantine('bench_events')") stored"
+	fi
 	PREFILLED=$(q "SELECT count(*) FROM bench_events")
-	log "  prefill: $(secs $(( t1 - t0 ))) s incl. generation; stream holds $PREFILLED rows"
+	log "  stream holds $PREFILLED rows"
 	check "prefill rows" "$PREFILLED" "$(( NK * BATCH ))"
-	check "prefill accepted" "$(q "SELECT sum(accepted) FROM bench_results")" "$(( NK * BATCH ))"
 	log "  VACUUM ANALYZE + CHECKPOINT (steady state)"
 	qq "VACUUM (ANALYZE)"
 	# The worker rotated the ledger by size during the prefill

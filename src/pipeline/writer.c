@@ -309,14 +309,31 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 			buf->slots = palloc(sizeof(TupleTableSlot *) * n);
 			buf->nslots = 0;
 			if (!leaf_is_plain(leaf))
+			{
 				plain = false;
+				break;
+			}
 		}
 
+		/*
+		 * The leaf's constraints are checked on the row's values while they
+		 * are at hand (a virtual slot), not on the formed tuple, which each
+		 * NOT NULL check would deform again.  Without a map the root's
+		 * slot has the leaf's layout.
+		 */
 		slot = MakeTupleTableSlot(buf->desc, &TTSOpsHeapTuple);
 		if (leaf->ri_RootToPartitionMap != NULL)
+		{
 			execute_attr_map_slot(leaf->ri_RootToPartitionMap->attrMap, rootslot, slot);
+			if (leaf->ri_RelationDesc->rd_att->constr != NULL)
+				ExecConstraints(leaf, slot, estate);
+		}
 		else
+		{
+			if (leaf->ri_RelationDesc->rd_att->constr != NULL)
+				ExecConstraints(leaf, rootslot, estate);
 			ExecCopySlot(slot, rootslot);
+		}
 		buf->slots[buf->nslots++] = slot;
 	}
 
@@ -330,9 +347,7 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 			ResultRelInfo *leaf = buf->leaf;
 			Relation	leafrel = leaf->ri_RelationDesc;
 
-			if (leafrel->rd_att->constr != NULL)
-				for (int s = 0; s < buf->nslots; s++)
-					ExecConstraints(leaf, buf->slots[s], estate);
+			/* constraints checked above, row by row */
 			table_multi_insert(leafrel, buf->slots, buf->nslots, cid,
 							   EK_APPEND_INSERT_OPTIONS,
 							   ek_bulk_insert_for(bistate, leafrel));

@@ -194,9 +194,14 @@ ek_partition_exists_for(Oid parent, TimestampTz ts)
 	return found;
 }
 
-/* The same, for a stream the caller has open. */
-bool
-ek_partition_exists_in(Relation rel, TimestampTz ts)
+/*
+ * Whether a partition of rel (open) covers ts; if so, *part is its index
+ * in rel's partition descriptor, and if its bounds are finite, [*lo, *hi)
+ * are set to them and *bounded to true.
+ */
+static bool
+partition_range_at(Relation rel, TimestampTz ts, TimestampTz *lo, TimestampTz *hi,
+				   bool *bounded, int *part)
 {
 	PartitionKey key = RelationGetPartitionKey(rel);
 	PartitionDesc desc = RelationGetPartitionDesc(rel, true);
@@ -205,11 +210,53 @@ ek_partition_exists_in(Relation rel, TimestampTz ts)
 	bool		equal;
 	int			offset;
 
+	*bounded = false;
 	if (bi == NULL || bi->ndatums == 0)
 		return false;
 	offset = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
 										   bi, 1, &value, &equal);
-	return bi->indexes[offset + 1] >= 0;
+	*part = bi->indexes[offset + 1];
+	if (*part < 0)
+		return false;
+	/* the partition between bounds offset and offset + 1 (partbounds.h) */
+	if (offset >= 0 && offset + 1 < bi->ndatums && bi->kind != NULL &&
+		bi->kind[offset][0] == PARTITION_RANGE_DATUM_VALUE &&
+		bi->kind[offset + 1][0] == PARTITION_RANGE_DATUM_VALUE)
+	{
+		*lo = DatumGetTimestampTz(bi->datums[offset][0]);
+		*hi = DatumGetTimestampTz(bi->datums[offset + 1][0]);
+		*bounded = *lo <= ts && ts < *hi;
+	}
+	return true;
+}
+
+/*
+ * The partition of rel (open) that covers ts, when it has finite bounds:
+ * its OID and [*lo, *hi).  InvalidOid otherwise (none, or a bound that is
+ * MINVALUE or MAXVALUE).  For the writer, which routes the rows of a run
+ * of times within one partition's bounds to the leaf routed to first.
+ */
+Oid
+ek_partition_range_of(Relation rel, TimestampTz ts, TimestampTz *lo, TimestampTz *hi)
+{
+	bool		bounded;
+	int			part;
+
+	if (!partition_range_at(rel, ts, lo, hi, &bounded, &part) || !bounded)
+		return InvalidOid;
+	return RelationGetPartitionDesc(rel, true)->oids[part];
+}
+
+/* The same, for a stream the caller has open. */
+bool
+ek_partition_exists_in(Relation rel, TimestampTz ts)
+{
+	TimestampTz lo;
+	TimestampTz hi;
+	bool		bounded;
+	int			part;
+
+	return partition_range_at(rel, ts, &lo, &hi, &bounded, &part);
 }
 
 /*
@@ -393,11 +440,18 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 	MemoryContext cxt = CurrentMemoryContext;
 	Relation	rel = table_open(stream->relid, NoLock);	/* locked by the caller */
 
+	/* the range of the last partition found: a batch's times cluster */
+	TimestampTz seen_lo = 0;
+	TimestampTz seen_hi = 0;
+	bool		seen = false;
+
 	ek_time_bounds(stream, now, &bounds);
 	for (int i = 0; i < n; i++)
 	{
 		SegmentEvent *ev = &events[i];
 		EkProblems *p = &ev->problems;
+		bool		bounded;
+		int			part;
 
 		if (!ek_event_ok(ev))
 			continue;
@@ -409,8 +463,13 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 			ek_add_problem(p, EK_REASON_TOO_OLD,
 						   "event time %s is further behind the server's clock than the stream's max_past",
 						   ek_timestamp_iso(ev->ts));
-		else if (ek_partition_exists_in(rel, ev->ts))
+		else if (seen && seen_lo <= ev->ts && ev->ts < seen_hi)
 			continue;
+		else if (partition_range_at(rel, ev->ts, &seen_lo, &seen_hi, &bounded, &part))
+		{
+			seen = bounded;
+			continue;
+		}
 		else if (ev->ts >= bounds.horizon)
 			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
 						   "event time %s is after the partitions the stream keeps ready",

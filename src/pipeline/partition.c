@@ -33,6 +33,7 @@
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
@@ -398,16 +399,27 @@ citus_worker_stream(const StreamInfo *stream)
 }
 
 /*
+ * The transaction (by its local id) whose placement last ran: every call
+ * of ek_place_events goes on to claim its events' ids, write its batch and
+ * its identity links, which another session may wait for.
+ */
+static LocalTransactionId placed_in_lxid = InvalidLocalTransactionId;
+
+/*
  * May this call create a partition now?  Creating one takes SHARE UPDATE
  * EXCLUSIVE on the stream until the transaction ends (on a distributed
  * stream Citus also distributes the partition over its own connections).
- * A transaction that has written already (an earlier ingest call in it:
- * its ledger claims, its batch) may hold ids that the session creating a
+ * A transaction that has ingested already (an earlier ingest call in it,
+ * or an earlier part of this one: its ledger claims, identity links,
+ * quarantine rows, its batch) may hold what the session creating a
  * partition waits for; waiting for that session's lock would close a
  * cycle (PostgreSQL's deadlock, or Citus's distributed one: one node's
  * lock, another node's ledger row).  Such a transaction takes the lock
- * only if it is free; a transaction that has written nothing waits for
- * it, since nothing of its own can be waited on.  Returns false when the
+ * only if it is free; a transaction that has ingested nothing waits for
+ * it, whatever else it wrote before (a sequence's nextval, a row of the
+ * application's own), since no ingest waits for those.  On a distributed
+ * stream any write counts (a transaction with an xid), as Citus's locks
+ * on the shards are not all eventkit's to know.  Returns false when the
  * lock is busy: the event waits in quarantine, out_of_range, for
  * maintenance to make its partition and re-drive it.
  */
@@ -415,6 +427,9 @@ static bool
 may_create_partition_now(const StreamInfo *stream)
 {
 	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return true;
+	if (placed_in_lxid != MyProc->lxid &&
+		ek_citus_table_kind(stream->relid) != EK_CITUS_HASH)
 		return true;
 	return ConditionalLockRelationOid(stream->relid, ShareUpdateExclusiveLock);
 }
@@ -506,6 +521,8 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 		}
 	}
 	table_close(rel, NoLock);
+	/* the caller goes on to claim and write: later placements must not wait */
+	placed_in_lxid = MyProc->lxid;
 }
 
 /*

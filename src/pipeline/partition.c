@@ -399,9 +399,9 @@ citus_worker_stream(const StreamInfo *stream)
 }
 
 /*
- * The transaction (by its local id) whose placement last ran: every call
- * of ek_place_events goes on to claim its events' ids, write its batch and
- * its identity links, which another session may wait for.
+ * The transaction (by its local id) that last wrote what an ingest may
+ * wait for: every call of ek_place_events goes on to claim its events'
+ * ids, write its batch and its identity links (ek_placement_note_ingest_writes).
  */
 static LocalTransactionId placed_in_lxid = InvalidLocalTransactionId;
 
@@ -411,7 +411,7 @@ static LocalTransactionId placed_in_lxid = InvalidLocalTransactionId;
  * stream Citus also distributes the partition over its own connections).
  * A transaction that has ingested already (an earlier ingest call in it,
  * or an earlier part of this one: its ledger claims, identity links,
- * quarantine rows, its batch) may hold what the session creating a
+ * quarantine rows, its batch; or a forget_user's deletes) may hold what the session creating a
  * partition waits for; waiting for that session's lock would close a
  * cycle (PostgreSQL's deadlock, or Citus's distributed one: one node's
  * lock, another node's ledger row).  Such a transaction takes the lock
@@ -522,6 +522,19 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 	}
 	table_close(rel, NoLock);
 	/* the caller goes on to claim and write: later placements must not wait */
+	ek_placement_note_ingest_writes();
+}
+
+/*
+ * This transaction writes what an ingest may wait for (ledger rows,
+ * identity links, quarantine rows): from now on its placements take a
+ * busy partition lock only if it is free (may_create_partition_now).
+ * Placement says so itself; forget_user, whose deletes an ingest may wait
+ * for, says so too.
+ */
+void
+ek_placement_note_ingest_writes(void)
+{
 	placed_in_lxid = MyProc->lxid;
 }
 

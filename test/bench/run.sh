@@ -38,6 +38,8 @@
 #                the server CPU split by process kind; see README)
 #              PERF (empty: a directory: each eventkit phase's backend is profiled
 #                with perf record -e cpu-clock into PERF/<label>.<rep>.data)
+#              USERS (50000: gen.sql's user ids; EVENTS=50000 USERS=2500 is the run
+#                scaled down by 20, as instructions.sh's whole-run measure)
 #              EXTRA_CONF (empty: lines appended to postgresql.conf, e.g.
 #                'autovacuum = off' for an experiment; the run's report says so)
 set -euo pipefail
@@ -293,7 +295,7 @@ log "generating $EVENTS events in $NB batches of $BATCH (reference time $RTS)"
 t0=$(now_ns)
 as_pg mkdir -p "$W/batches"
 as_pg "${PSQL[@]}" -d bench -v events="$EVENTS" -v batch="$BATCH" -v rts="$RTS" \
-	-v flatfile="$W/flat.tsv" -v batchdir="$W/batches" -v small="$SMALL" -f "$HERE/gen.sql" >/dev/null
+	-v flatfile="$W/flat.tsv" -v batchdir="$W/batches" -v small="$SMALL" ${USERS:+-v users="$USERS"} -f "$HERE/gen.sql" >/dev/null
 t1=$(now_ns)
 DISTINCT=$(q "SELECT v FROM bench_meta WHERE k = 'distinct'")
 NBATCHES=$(q "SELECT v FROM bench_meta WHERE k = 'batches'")

@@ -96,6 +96,21 @@ SELECT accepted FROM eventkit.ingest('ev', idev('w2', 'anon-w', 'wes', '2026-01-
 SELECT id, canonical_user_id FROM eventkit.identities WHERE canonical_user_id = 'wes' ORDER BY id;
 COMMIT;
 
+-- ids that share a key (a test setting keeps none of its 64 bits: one key
+-- for every id): the cache compares the ids' bytes, so it never answers for
+-- another id.  Two new ids are linked after another link was cached under
+-- that key: written
+SET eventkit.testing_identity_key_bits = 0;
+SELECT accepted FROM eventkit.ingest('ev', idev('x1', 'anon-x', 'xena', '2026-01-03T12:00:00Z'), '2026-01-03T12:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', idev('y1', 'anon-y', 'yann', '2026-01-03T12:00:00Z'), '2026-01-03T12:00:00Z');
+-- the first link again (its entry replaced): read, nothing written twice;
+-- then an alias joining the two sets, its ids under one key too
+SELECT accepted FROM eventkit.ingest('ev', idev('x2', 'anon-x', 'xena', '2026-01-03T13:00:00Z'), '2026-01-03T13:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', jsonb_build_object('type', 'alias', 'messageId', 'a1', 'previousId', 'yann', 'userId', 'xena', 'timestamp', '2026-01-03T14:00:00Z')::text, '2026-01-03T14:00:00Z');
+SELECT id, canonical_user_id FROM eventkit.identities WHERE canonical_user_id IN ('xena', 'yann') ORDER BY id;
+SELECT count(*) AS links_xy FROM eventkit.identity_links WHERE id IN ('anon-x', 'anon-y', 'xena', 'yann');
+RESET eventkit.testing_identity_key_bits;
+
 SELECT eventkit.drop_stream('ev');
 DROP EXTENSION eventkit;
 DROP FUNCTION idev(text, text, text, text);

@@ -51,12 +51,12 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "catalog/identity.h"
 #include "pipeline/identity.h"
+#include "util/guc.h"
 #include "util/spi.h"
 
 /*
@@ -253,19 +253,68 @@ set_size(Graph *g, IdNode *root)
  */
 #define EK_IDENTITY_CACHE_MAX 262144	/* entries; flushed when full */
 
+/*
+ * The layout (1.10): an open-addressing table (lib/simplehash.h) of
+ * entries keyed by the 64-bit hash of (stream id, id), with the fixed
+ * fields inline, so that a lookup touches the entry's slot (one cache line
+ * or two, the entries in a run being adjacent) and, on a key match, the
+ * id's bytes, which are compared so that two ids with the same hash are
+ * never taken for one.  Canonical ids are interned (one copy per string,
+ * in a second table), so that two entries' canonical ids compare by
+ * pointer.  Entries move when another is inserted (robin hood hashing, or
+ * a resize): a pointer to one (IdNode.known) holds only until the next
+ * insert, and cache_graph updates the entries the read found before it
+ * inserts any.  The dynahash table before it cost a bucket, an element
+ * and two strings per lookup, each a CPU cache miss once ~100,000 ids
+ * outgrow the CPU's caches.
+ */
 typedef struct KnownId
 {
 	uint64		key;			/* hash of (stream id, id): the hash key */
-	int32		stream_id;
 	char	   *id;				/* in cache_cxt */
-	char	   *canon;
+	const char *canon;			/* interned (canon_intern) */
 	TimestampTz first;
 	TimestampTz last;
 	ItemPointerData tid;		/* where its row was read or written */
 	bool		norow;			/* a canonical id without a row: no times */
+	char		status;			/* simplehash's */
+	int32		stream_id;
 } KnownId;
 
-static HTAB *known = NULL;
+#define SH_PREFIX known
+#define SH_ELEMENT_TYPE KnownId
+#define SH_KEY_TYPE uint64
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) ((uint32) (k))	/* a hash already */
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* An interned canonical id. */
+typedef struct CanonId
+{
+	const char *str;			/* in cache_cxt */
+	uint32		hash;
+	char		status;			/* simplehash's */
+} CanonId;
+
+#define SH_PREFIX canon
+#define SH_ELEMENT_TYPE CanonId
+#define SH_KEY_TYPE const char *
+#define SH_KEY str
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k), strlen(k))
+#define SH_EQUAL(tb, a, b) (strcmp(a, b) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+static known_hash *known = NULL;
+static canon_hash *canons = NULL;
 static MemoryContext cache_cxt = NULL;
 static uint64 known_generation = 0;
 static bool cache_callbacks = false;
@@ -276,6 +325,7 @@ cache_flush(void)
 	if (cache_cxt != NULL)
 		MemoryContextReset(cache_cxt);
 	known = NULL;
+	canons = NULL;
 	speculate = false;			/* stored ids are unknown to it now */
 	clean_reads = Min(clean_reads, 0);
 }
@@ -303,19 +353,19 @@ cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 static uint64
 known_key(int32 stream_id, const char *id)
 {
-	return hash_bytes_extended((const unsigned char *) id, strlen(id),
-							   (uint64) (uint32) stream_id);
-}
+	uint64		key = hash_bytes_extended((const unsigned char *) id, strlen(id),
+										  (uint64) (uint32) stream_id);
 
-/* The hash table's hash of a key: the key is a hash already. */
-static uint32
-known_hash(const void *key, Size keysize)
-{
-	return (uint32) *(const uint64 *) key;
+#ifdef EK_TESTING
+	/* ids that share a key, for tests (eventkit.testing_identity_key_bits) */
+	if (ek_testing_identity_key_bits < 64)
+		key &= (UINT64CONST(1) << ek_testing_identity_key_bits) - 1;
+#endif
+	return key;
 }
 
 /* The cache, valid for the graph's current generation (created if need be). */
-static HTAB *
+static void
 cache_get(void)
 {
 	uint64		generation = ek_identity_graph_generation();
@@ -327,32 +377,36 @@ cache_get(void)
 		cache_callbacks = true;
 	}
 	if (generation != known_generation ||
-		(known != NULL && hash_get_num_entries(known) >= EK_IDENTITY_CACHE_MAX))
+		(known != NULL && known->members >= EK_IDENTITY_CACHE_MAX))
 		cache_flush();
 	known_generation = generation;
 	if (known == NULL)
 	{
-		HASHCTL		ctl;
-
 		if (cache_cxt == NULL)
 			cache_cxt = AllocSetContextCreate(TopMemoryContext,
 											  "eventkit identity cache",
 											  ALLOCSET_DEFAULT_SIZES);
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(KnownId);
-		ctl.hash = known_hash;
-		ctl.hcxt = cache_cxt;
-		known = hash_create("eventkit known identity links", 1024, &ctl,
-							HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
+		known = known_create(cache_cxt, 1024, NULL);
+		canons = canon_create(cache_cxt, 256, NULL);
 	}
-	return known;
+}
+
+/* The interned copy of a canonical id. */
+static const char *
+canon_intern(const char *canon)
+{
+	bool		found;
+	CanonId    *c = canon_insert(canons, canon, &found);
+
+	if (!found)
+		c->str = MemoryContextStrdup(cache_cxt, canon);
+	return c->str;
 }
 
 static KnownId *
 cache_find(int32 stream_id, const char *id)
 {
-	uint64		key = known_key(stream_id, id);
-	KnownId    *k = hash_search(known, &key, HASH_FIND, NULL);
+	KnownId    *k = known_lookup(known, known_key(stream_id, id));
 
 	if (k == NULL || k->stream_id != stream_id || strcmp(k->id, id) != 0)
 		return NULL;			/* absent, or another id with the same hash */
@@ -363,24 +417,18 @@ static void
 cache_put(int32 stream_id, const char *id, const char *canon,
 		  TimestampTz first, TimestampTz last, ItemPointer tid, bool norow)
 {
-	uint64		key = known_key(stream_id, id);
 	bool		found;
-	KnownId    *k = hash_search(known, &key, HASH_ENTER, &found);
+	KnownId    *k = known_insert(known, known_key(stream_id, id), &found);
 
-	if (found && k->stream_id == stream_id && strcmp(k->id, id) == 0 &&
-		strcmp(k->canon, canon) == 0)
+	/* new, or another id with the same hash (replaced) */
+	if (!found || k->stream_id != stream_id || strcmp(k->id, id) != 0)
 	{
-		k->first = first;
-		k->last = last;
-		k->tid = *tid;
-		k->norow = norow;
-		return;
-	}
-	/* new, another id with the same hash (replaced), or a new canonical id */
-	k->stream_id = stream_id;
-	if (!found || strcmp(k->id, id) != 0)
+		k->stream_id = stream_id;
 		k->id = MemoryContextStrdup(cache_cxt, id);
-	k->canon = MemoryContextStrdup(cache_cxt, canon);
+		k->canon = NULL;
+	}
+	if (k->canon == NULL || strcmp(k->canon, canon) != 0)
+		k->canon = canon_intern(canon);
 	k->first = first;
 	k->last = last;
 	k->tid = *tid;
@@ -393,7 +441,7 @@ cache_put_at(KnownId *k, const char *canon, TimestampTz first, TimestampTz last,
 			 ItemPointer tid, bool norow)
 {
 	if (strcmp(k->canon, canon) != 0)
-		k->canon = MemoryContextStrdup(cache_cxt, canon);
+		k->canon = canon_intern(canon);
 	k->first = first;
 	k->last = last;
 	k->tid = *tid;
@@ -409,8 +457,8 @@ link_known(int32 stream_id, const Link *l)
 
 	if (a == NULL || (u = cache_find(stream_id, l->to)) == NULL)
 		return false;
-	if (strcmp(a->canon, u->canon) != 0)
-		return false;
+	if (a->canon != u->canon)
+		return false;			/* interned: one pointer per canonical id */
 	for (int e = 0; e < 2; e++)
 	{
 		KnownId    *x = e == 0 ? a : u;
@@ -426,58 +474,63 @@ link_known(int32 stream_id, const Link *l)
 
 /*
  * Remember the rows of the graph's linked ids as they are now: written
- * (wrote) or as read.
+ * (wrote) or as read.  First the entries the read found (IdNode.known),
+ * updated in place, then the new ones: an insert may move entries.
  */
 static void
 cache_graph(Graph *g, bool wrote)
 {
-	for (int i = 0; i < g->n; i++)
+	for (int pass = 0; pass < 2; pass++)
 	{
-		IdNode	   *x = &g->nodes[i];
-		TimestampTz first;
-		TimestampTz last;
-		bool		norow = false;
+		for (int i = 0; i < g->n; i++)
+		{
+			IdNode	   *x = &g->nodes[i];
+			TimestampTz first;
+			TimestampTz last;
+			bool		norow = false;
 
-		if (x->parent == NULL || !x->linked)
-			continue;
-		if (!x->read && root_of(x) == x)
-		{
-			/* a canonical id without a row (since 1.9): nothing to time */
-			if (!wrote && !x->is_canon)
+			if (x->parent == NULL || !x->linked)
 				continue;
-			first = last = 0;
-			norow = true;
-			ItemPointerSetInvalid(&x->tid);
-		}
-		else if (!x->read)
-		{
-			if (!wrote)
+			if ((x->known != NULL) != (pass == 0))
 				continue;
-			first = x->first;	/* a new row */
-			last = x->last;
+			if (!x->read && root_of(x) == x)
+			{
+				/* a canonical id without a row (since 1.9): nothing to time */
+				if (!wrote && !x->is_canon)
+					continue;
+				first = last = 0;
+				norow = true;
+				ItemPointerSetInvalid(&x->tid);
+			}
+			else if (!x->read)
+			{
+				if (!wrote)
+					continue;
+				first = x->first;	/* a new row */
+				last = x->last;
+			}
+			else if (wrote &&
+					 (strcmp(x->stored_canon, root_of(x)->id) != 0 || seen_moved(x)))
+			{
+				first = Min(x->stored_first, x->first);	/* as the update wrote */
+				last = Max(x->stored_last, x->last);
+			}
+			else
+			{
+				first = x->stored_first;
+				last = x->stored_last;
+			}
+			if (pass == 0)
+				cache_put_at(x->known, root_of(x)->id, first, last, &x->tid,
+							 norow);
+			else
+				cache_put(g->stream_id, x->id, root_of(x)->id, first, last,
+						  &x->tid, norow);
 		}
-		else if (wrote &&
-				 (strcmp(x->stored_canon, root_of(x)->id) != 0 || seen_moved(x)))
-		{
-			first = Min(x->stored_first, x->first);	/* as the update wrote */
-			last = Max(x->stored_last, x->last);
-		}
-		else
-		{
-			first = x->stored_first;
-			last = x->stored_last;
-		}
-		/*
-		 * The entry the read found, unless another id with the same hash
-		 * took it over since (entries never move in the table)
-		 */
-		if (x->known != NULL && x->known->stream_id == g->stream_id &&
-			strcmp(x->known->id, x->id) == 0)
-			cache_put_at(x->known, root_of(x)->id, first, last, &x->tid, norow);
-		else
-			cache_put(g->stream_id, x->id, root_of(x)->id, first, last, &x->tid,
-					  norow);
 	}
+	/* the entries may have moved */
+	for (int i = 0; i < g->n; i++)
+		g->nodes[i].known = NULL;
 }
 
 /* Does the cache not know one of the ids that speculation would not read? */
@@ -1046,7 +1099,7 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 		return 0;
 
 	/* drop the links the cache says change nothing */
-	(void) cache_get();
+	cache_get();
 	{
 		int			nkept = 0;
 

@@ -48,6 +48,7 @@ bool		ek_testing_regex_crosscheck = false;
 bool		ek_testing_rollup_sql_deltas = false;
 bool		ek_testing_rollup_sql_merge = false;
 bool		ek_testing_rollup_merge_lookups = false;
+int			ek_testing_identity_key_bits = 64;
 #endif
 
 /* set at the database level by pre_restore(); the scheduler reads the catalog */
@@ -272,6 +273,16 @@ ek_define_gucs(void)
 							 false,
 							 PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.testing_identity_key_bits",
+							"For tests only: how many bits of the identity cache's 64-bit keys are kept.",
+							"The cache of known links (pipeline/identity.c) keys its entries by a "
+							"hash of the id; below 64, ids share keys, so that tests see it compare "
+							"the ids' bytes (0: every id has the same key).",
+							&ek_testing_identity_key_bits,
+							64, 0, 64,
+							PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							NULL, NULL, NULL);
 #endif
 
 	MarkGUCPrefixReserved("eventkit");

@@ -51,6 +51,7 @@ extern bool ek_testing_regex_crosscheck;
 extern bool ek_testing_rollup_sql_deltas;
 extern bool ek_testing_rollup_sql_merge;
 extern bool ek_testing_rollup_merge_lookups;
+extern int	ek_testing_identity_key_bits;
 #else
 #define ek_testing_json_crosscheck false
 #define ek_testing_regex_crosscheck false

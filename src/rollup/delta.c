@@ -83,10 +83,12 @@
 #include "utils/timestamp.h"
 
 #include "catalog/batches.h"
+#include "catalog/cluster.h"
 #include "catalog/rollups.h"
 #include "pipeline/columns.h"
 #include "rollup/delta.h"
 #include "rollup/fold.h"
+#include "util/citus.h"
 #include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -120,6 +122,9 @@ typedef struct DeltaRollup
 	Oid			delta;			/* its delta table */
 	int			natts;			/* the stream's attributes when made */
 	bool		skips;			/* the delta table has ek_skips */
+	bool		citus;			/* it is a Citus table: written by the INSERT,
+								 * planned with its values each time (Citus
+								 * plans no generic INSERT ... SELECT) */
 	MemoryContext cxt;
 	RollupDef  *def;
 	char	   *qdelta;
@@ -161,6 +166,44 @@ ek_rollup_delta_relid(Oid rollup_relid)
 		return InvalidOid;
 	return get_relname_relid(psprintf("%s%s", relname, EK_ROLLUP_DELTA_SUFFIX),
 							 get_rel_namespace(rollup_relid));
+}
+
+/*
+ * The worker delta table of a rollup table (InvalidOid if there is none):
+ * on the coordinator, a rollup of a distributed stream has one, a Citus
+ * local table that ingest on the workers writes its batches' deltas into.
+ */
+Oid
+ek_rollup_wdelta_relid(Oid rollup_relid)
+{
+	char	   *relname = get_rel_name(rollup_relid);
+
+	if (relname == NULL)
+		return InvalidOid;
+	return get_relname_relid(psprintf("%s%s", relname, EK_ROLLUP_WDELTA_SUFFIX),
+							 get_rel_namespace(rollup_relid));
+}
+
+/*
+ * Ingest stored n events of a batch without deltas (the stream does not
+ * store ingest's values as given).  On a Citus worker, where a rollup is
+ * folded only from the deltas (a refresh on the coordinator never reads a
+ * worker's batches from the stream), a stream with rollups then fails the
+ * call.  Caller: SPI connected.
+ */
+void
+ek_rollup_no_deltas(const StreamInfo *stream, int n)
+{
+	List	   *rollups;
+
+	if (n == 0 || !ek_cluster_worker_rollups(stream->relid, &rollups) || rollups == NIL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("stream \"%s\" has rollups and can be ingested only on the Citus coordinator",
+					get_rel_name(stream->relid)),
+			 errdetail("The stream does not store ingest's values as given (row-level security, an INSERT trigger, or a column with a default or a generated value), so a batch stored on a worker would have no rollup deltas, and a rollup folds a worker's batches only from their deltas."),
+			 errhint("Ingest through the coordinator, or drop the stream's rollups.")));
 }
 
 /*
@@ -214,6 +257,21 @@ ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *key
 		elog(ERROR, "eventkit: could not delete the rollup's deltas: %s",
 			 SPI_result_code_string(rc));
 	return events;
+}
+
+/*
+ * Fold the rows of a rollup's worker delta table (the deltas of the
+ * batches stored on the Citus workers): all that the refresh's snapshot
+ * sees, deleted in the same statement (fold.c), merged into the rollup
+ * table.  Returns the events folded; adds the values skipped to *skips.
+ * Caller: SPI connected, as the rollup owner (refresh.c's fold()).
+ */
+int64
+ek_rollup_merge_worker_deltas(const RollupDef *def, const char *qtable, const char *keyname,
+							  Oid wdelta, RollupSkips *skips)
+{
+	return ek_rollup_fold_worker_deltas(def, qtable, keyname, ek_qualified_relname(wdelta),
+										skips);
 }
 
 /* ---------------------------------------------------------------------
@@ -421,6 +479,7 @@ make_delta_rollup(DeltaRollup *e, Relation rel, const StreamInfo *stream,
 	e->qdelta = ek_qualified_relname(e->delta);
 	e->natts = sdesc->natts;
 	e->skips = ek_rollup_delta_has_skips(e->def, e->delta);
+	e->citus = ek_citus_table_kind(e->delta) != EK_CITUS_NONE;
 
 	initStringInfo(&inner);
 	e->used = palloc(SC_NCOLUMNS * sizeof(int));
@@ -501,11 +560,16 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 	bool	   *nulls = NULL;
 	Datum	  **cols = NULL;	/* the C path's columns, each made once */
 	bool	  **colnulls = NULL;
+	int64		worker_batch = 0;
 	ListCell   *lc;
 
 	if (n == 0)
 		return;
-	rollups = ek_rollups_of_stream(stream->stream_id);
+	/* on a Citus worker: the adopted rollups, whose deltas go to the coordinator */
+	if (ek_cluster_worker_rollups(stream->relid, &rollups))
+		worker_batch = batch_id | ((int64) ek_citus_local_group() << 48);
+	else
+		rollups = ek_rollups_of_stream(stream->stream_id);
 	if (rollups == NIL)
 		return;
 
@@ -523,7 +587,7 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 	foreach(lc, rollups)
 	{
 		StreamRollup *sr = lfirst(lc);
-		Oid			delta = ek_rollup_delta_relid(sr->relid);
+		Oid			delta = OidIsValid(sr->delta) ? sr->delta : ek_rollup_delta_relid(sr->relid);
 		DeltaRollup *e;
 		bool		found;
 		EkRoleScope as_owner;
@@ -531,6 +595,8 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 
 		if (!OidIsValid(delta))
 			continue;			/* made before deltas existed, or its delta table was dropped */
+		/* (a worker delta table is on the coordinator: its rows go through Citus) */
+		Assert(worker_batch == 0 || ek_citus_table_kind(delta) != EK_CITUS_NONE);
 		e = hash_search(delta_rollups, &sr->rollup_id, HASH_ENTER, &found);
 		if (!found)
 		{
@@ -544,7 +610,7 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 						 !same_array(e->measures, DatumGetArrayTypeP(sr->measures))))
 			forget_delta_rollup(e);
 
-		ek_as_role_begin(&as_owner, ek_relation_owner(sr->relid), 0);
+		ek_as_role_begin(&as_owner, ek_relation_owner(OidIsValid(sr->relid) ? sr->relid : delta), 0);
 		if (!e->valid)
 		{
 			forget_delta_rollup(e);
@@ -576,8 +642,9 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 			db.e = e;
 			db.cols = cols;
 			db.nulls = colnulls;
-			ek_rollup_fold_delta_rows(e->def, e->qdelta, e->delta, batch_id, e->skips, n,
-									  direct_row, &db, &e->merge);
+			ek_rollup_fold_delta_rows(e->def, e->qdelta, e->citus ? InvalidOid : e->delta,
+									  worker_batch != 0 ? worker_batch : batch_id, e->skips, n,
+									  direct_row, &db, e->citus ? NULL : &e->merge);
 		}
 		else if (e->usable)
 		{
@@ -606,8 +673,8 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 				params->params[u].pflags = PARAM_FLAG_CONST;
 				params->params[u].ptype = get_array_type(type);
 			}
-			ek_rollup_fold_delta(e->def, e->qdelta, batch_id, e->skips, e->source, params,
-								 &e->merge);
+			ek_rollup_fold_delta(e->def, e->qdelta, worker_batch != 0 ? worker_batch : batch_id,
+								 e->skips, e->source, params, e->citus ? NULL : &e->merge);
 		}
 		ek_as_role_end(&as_owner);
 	}

@@ -69,6 +69,7 @@
 #include "utils/varlena.h"
 
 #include "catalog/batches.h"
+#include "catalog/cluster.h"
 #include "catalog/jobs.h"
 #include "catalog/rollups.h"
 #include "catalog/streams.h"
@@ -205,6 +206,28 @@ fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips, RollupTouch
 		events = ek_rollup_merge_deltas(&def, qtable, keyname, delta, from, to, skips);
 	if (events < 0)
 		events = ek_rollup_fold(&def, qtable, keyname, from, to, NULL, skips);
+	ek_as_role_end(&as_owner);
+	return events;
+}
+
+/*
+ * Fold the rollup's worker delta table wdelta (the deltas of the batches
+ * ingested on the Citus workers, delta.c) into the rollup, as the rollup
+ * table's owner.  Returns the number of events folded; adds the values
+ * skipped to *skips.
+ */
+static int64
+fold_workers(const RollupRow *row, Oid wdelta, RollupSkips *skips, RollupTouched *touched)
+{
+	RollupDef	def;
+	EkRoleScope as_owner;
+	int64		events;
+
+	ek_as_role_begin(&as_owner, ek_relation_owner(row->relid), 0);
+	row_def(row, &def);
+	def.touched = touched;
+	events = ek_rollup_merge_worker_deltas(&def, ek_qualified_relname(row->relid),
+										   key_name(row->relid), wdelta, skips);
 	ek_as_role_end(&as_owner);
 	return events;
 }
@@ -433,6 +456,7 @@ refresh(RollupRow *row, int64 max_events)
 	int64		to;
 	int64		events = 0;
 	RollupSkips skips;
+	Oid			wdelta;
 	bool		with_skips = ek_rollups_have_skips();
 	int32		format = row->format;
 	Datum		skipped;
@@ -448,17 +472,34 @@ refresh(RollupRow *row, int64 max_events)
 
 	memset(&skips, 0, sizeof(skips));
 	to = ek_batches_position();
-	if (to > row->watermark)
+	/* a rollup of a distributed stream: the deltas of the workers' batches */
+	wdelta = ek_rollup_wdelta_relid(row->relid);
+	if (to > row->watermark || OidIsValid(wdelta))
 	{
 		List	   *derived = ek_rollups_derived(row->relid);
 		RollupTouched touched;
+		bool		moved = to > row->watermark;
 
 		memset(&touched, 0, sizeof(touched));
 		touched.cxt = CurrentMemoryContext;
-		to = safe_watermark(row->stream, to);
-		if (max_events > 0)
-			to = ek_batches_chunk_end(row->stream_id, row->watermark, to, max_events);
-		events = fold(row, row->watermark, to, &skips, derived != NIL ? &touched : NULL);
+		if (moved)
+		{
+			to = safe_watermark(row->stream, to);
+			if (max_events > 0)
+				to = ek_batches_chunk_end(row->stream_id, row->watermark, to, max_events);
+			events = fold(row, row->watermark, to, &skips, derived != NIL ? &touched : NULL);
+		}
+		else
+			to = row->watermark;
+		if (OidIsValid(wdelta))
+		{
+			int64		wevents = fold_workers(row, wdelta, &skips,
+											   derived != NIL ? &touched : NULL);
+
+			if (!moved && wevents == 0 && !(with_skips && row->format < EK_ROLLUP_FORMAT))
+				return 0;
+			events += wevents;
+		}
 		if (derived != NIL)
 			refresh_derived(derived, &touched, to, events);
 	}
@@ -526,6 +567,7 @@ typedef struct RollupNames
 	char	   *nspname;
 	char	   *viewname;
 	char	   *deltaname;
+	char	   *wdeltaname;
 	char	   *qtable;
 	char	   *qview;
 } RollupNames;
@@ -554,6 +596,13 @@ rollup_names(text *name, RollupNames *n)
 				 errmsg("relation \"%s\" or \"%s\" already exists", n->rv->relname, n->viewname),
 				 errhint("Choose another rollup name.")));
 	n->deltaname = psprintf("%s%s", n->rv->relname, EK_ROLLUP_DELTA_SUFFIX);
+	n->wdeltaname = psprintf("%s%s", n->rv->relname, EK_ROLLUP_WDELTA_SUFFIX);
+	if (OidIsValid(get_relname_relid(n->wdeltaname, n->nspid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists", n->wdeltaname),
+				 errdetail("A rollup of a distributed stream keeps the deltas of the events ingested on the Citus workers in a table of that name."),
+				 errhint("Choose another rollup name.")));
 	if (OidIsValid(get_relname_relid(n->deltaname, n->nspid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
@@ -563,6 +612,37 @@ rollup_names(text *name, RollupNames *n)
 	n->nspname = get_namespace_name(n->nspid);
 	n->qtable = quote_qualified_identifier(n->nspname, n->rv->relname);
 	n->qview = quote_qualified_identifier(n->nspname, n->viewname);
+}
+
+/*
+ * The worker delta table of a rollup (table rollup_relid, definition def)
+ * of a stream distributed on Citus: "<rollup>_wdelta", with the delta
+ * table's columns, made a Citus local table (its rows on the coordinator,
+ * the table known on every node), so that ingest on a worker writes its
+ * batches' deltas there in its distributed transaction, and a refresh and
+ * the realtime view read them on the coordinator in one snapshot with the
+ * rollup table (delta.c).  Dropped with the rollup table.  Caller: SPI
+ * connected, on the coordinator, as the rollup's owner.
+ */
+static void
+make_worker_delta(const RollupDef *def, Oid rollup_relid)
+{
+	Oid			nsp = get_rel_namespace(rollup_relid);
+	char	   *name = psprintf("%s%s", get_rel_name(rollup_relid), EK_ROLLUP_WDELTA_SUFFIX);
+	char	   *qname = quote_qualified_identifier(get_namespace_name(nsp), name);
+	ObjectAddress table;
+	ObjectAddress wdelta;
+
+	ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
+	CommandCounterIncrement();
+	ek_spi_exec(psprintf("SELECT pg_catalog.citus_add_local_table_to_metadata(%s)",
+						 quote_literal_cstr(qname)),
+				SPI_OK_SELECT);
+	CommandCounterIncrement();
+	/* (on the table Citus left under the name: its shell) */
+	ObjectAddressSet(table, RelationRelationId, rollup_relid);
+	ObjectAddressSet(wdelta, RelationRelationId, get_relname_relid(name, nsp));
+	recordDependencyOn(&wdelta, &table, DEPENDENCY_AUTO);
 }
 
 /* its realtime view calls functions of the 1.3 catalog, its options need 1.4's */
@@ -685,7 +765,17 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	SPI_connect();
 	ek_streams_read(stream, &info, false);
 	if (ek_citus_table_kind(stream) == EK_CITUS_HASH)
+	{
+		/*
+		 * On every node (Citus propagates the lock): the ingests in flight
+		 * end first, so that the check below sees their events; those that
+		 * begin now wait until this commits and then write the rollup's
+		 * deltas (catalog/cluster.c reads the catalog after the lock)
+		 */
+		ek_spi_exec(psprintf("LOCK TABLE %s IN SHARE MODE", ek_qualified_relname(stream)),
+					SPI_OK_UTILITY);
 		check_no_worker_events(stream, info.stream_id);
+	}
 
 	memset(&def, 0, sizeof(def));
 	def.stream_relid = stream;
@@ -728,6 +818,9 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		ObjectAddressSet(delta, RelationRelationId, get_relname_relid(n.deltaname, n.nspid));
 		recordDependencyOn(&delta, &table, DEPENDENCY_AUTO);
 	}
+	/* a distributed stream's: the worker delta table too */
+	if (ek_citus_table_kind(stream) == EK_CITUS_HASH)
+		make_worker_delta(&def, get_relname_relid(n.rv->relname, n.nspid));
 	/* the view (of a distributed stream: over the delta table, made first) */
 	{
 		RollupDef	vdef = def;
@@ -1048,6 +1141,9 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 
 		if (OidIsValid(delta))
 			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(delta)), SPI_OK_UTILITY);
+		delta = ek_rollup_wdelta_relid(row.relid);
+		if (OidIsValid(delta))
+			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(delta)), SPI_OK_UTILITY);
 	}
 	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(row.relid)), SPI_OK_UTILITY);
 	ek_as_role_end(&as_owner);
@@ -1147,6 +1243,8 @@ ek_rollups_remake_views(int32 stream_id)
 {
 	List	   *relids = NIL;
 	ListCell   *lc;
+	bool		made = false;
+	Oid			stream = InvalidOid;
 
 	/* (the cache's list is valid until its next use) */
 	foreach(lc, ek_rollups_of_stream(stream_id))
@@ -1162,6 +1260,7 @@ ek_rollups_remake_views(int32 stream_id)
 			!OidIsValid(row.view) || get_rel_name(row.view) == NULL)
 			continue;
 		row_def(&row, &def);
+		stream = row.stream;
 		def.view_split = view_split(&row, &def);
 		sql = ek_rollup_view_sql(&def, ek_qualified_relname(row.view),
 								 ek_qualified_relname(row.relid));
@@ -1169,6 +1268,21 @@ ek_rollups_remake_views(int32 stream_id)
 		ek_as_role_begin(&as_owner, ek_relation_owner(row.view), 0);
 		ek_spi_exec(psprintf("CREATE OR REPLACE VIEW %s", sql + 12), SPI_OK_UTILITY);
 		ek_as_role_end(&as_owner);
+		/* where ingest on the workers writes its deltas */
+		if (!OidIsValid(ek_rollup_wdelta_relid(row.relid)) &&
+			ek_citus_table_kind(row.stream) == EK_CITUS_HASH)
+		{
+			ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
+			make_worker_delta(&def, row.relid);
+			ek_as_role_end(&as_owner);
+			made = true;
+		}
+	}
+	/* the workers learn the rollups with their worker delta tables */
+	if (made)
+	{
+		CommandCounterIncrement();
+		ek_cluster_stream_changed(stream_id, stream);
 	}
 }
 
@@ -1214,6 +1328,17 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 				 errmsg("cannot add measures to rollup \"%s\": it is a rollup of a rollup",
 						text_to_cstring(name)),
 				 errhint("Add them to its source, then make the rollup of it again.")));
+	/*
+	 * Ingest on the Citus workers writes the deltas of this rollup with the
+	 * measures it adopted, and is not held off by the coordinator's lock
+	 */
+	if (OidIsValid(ek_rollup_wdelta_relid(row.relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot add measures to rollup \"%s\" of a distributed stream",
+						text_to_cstring(name)),
+				 errdetail("Ingest on the Citus workers writes the rollup's deltas with the measures it has; they cannot change under it."),
+				 errhint("Create another rollup with all the measures, and drop this one.")));
 	/* no ingest into the stream until this commits; then the catalog row */
 	LockRelationOid(row.stream, ShareRowExclusiveLock);
 	if (!ek_rollups_read(row.relid, true, &row))

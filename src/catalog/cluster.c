@@ -10,7 +10,12 @@
  *	  coordinator's stream_id) and the stream's qualified name, never by a
  *	  node-local OID: the stream's eventkit.streams row without its relid,
  *	  its tracking plan (the plans row and all its versions) and how many
- *	  rollups it has, with a version counted up at each change.
+ *	  rollups it has, with a version counted up at each change.  The
+ *	  stream's JSON also holds its rollups' definitions (key ek_rollups:
+ *	  bucket, dimensions, measures, options and the name of each one's
+ *	  worker delta table), which ingest on a worker needs to write the
+ *	  batches' rollup deltas (rollup/delta.c); adoption leaves the key out
+ *	  of eventkit.streams.
  *
  *	  On the coordinator the row is published by distribute_stream and
  *	  again whenever the stream's row, its plan (or a new version of it)
@@ -262,17 +267,6 @@ plan_versions(Datum plan)
 }
 
 /*
- * On a Citus worker, relid is a distributed stream's table: make this
- * node's catalog hold the stream as the coordinator published it (its row
- * in eventkit.streams under the cluster-wide id, its plan), so that ingest
- * here reads it as on the coordinator.  Errors when the stream was not
- * distributed with distribute_stream, when its id is taken here by
- * another stream, or when it has rollups (refreshed on the coordinator
- * from the order of batch ids, which ingest on a worker does not follow
- * yet).  Returns the version of the cluster-wide row it adopted.  Caller:
- * SPI connected.
- */
-/*
  * The rollups of a published stream row (CLUSTER_ROLLUPS_KEY), as ingest's
  * deltas need them (StreamRollup, in rollup_id order, allocated in cxt),
  * each with this node's relation of its worker delta table.  Errors when a
@@ -368,6 +362,17 @@ adopt_rollups(Oid relid, Datum stream, int32 nrollups, MemoryContext cxt)
 	return rollups;
 }
 
+/*
+ * On a Citus worker, relid is a distributed stream's table: make this
+ * node's catalog hold the stream as the coordinator published it (its row
+ * in eventkit.streams under the cluster-wide id, its plan), so that ingest
+ * here reads it as on the coordinator, and set *rollups to its rollups'
+ * definitions (allocated in cxt: adopt_rollups).  Errors when the stream
+ * was not distributed with distribute_stream, when its id is taken here by
+ * another stream, or when a rollup of it has no worker delta table.
+ * Returns the version of the cluster-wide row it adopted.  Caller: SPI
+ * connected.
+ */
 int64
 ek_cluster_adopt_stream(Oid relid, List **rollups, MemoryContext cxt)
 {

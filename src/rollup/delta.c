@@ -39,10 +39,19 @@
  *	  the others take the SQL path.  sql/rollup_cdelta.sql compares the two
  *	  (eventkit.testing_rollup_sql_deltas forces the SQL path in a test
  *	  build).  A batch of a stream distributed on Citus gets its deltas
- *	  here too, on the node that ran the ingest (the coordinator: rollups
- *	  refuse ingest on a worker), when the distributed table stores the
- *	  values as given (pipeline/writer.c), whichever shards the rows went
- *	  to.  A batch written some other way (the writer's slow path) has no
+ *	  here too, on the node that ran the ingest, when the distributed
+ *	  table stores the values as given (pipeline/writer.c), whichever
+ *	  shards the rows went to: on the coordinator into the rollup's delta
+ *	  table; on a worker into the rollup's worker delta table
+ *	  "<rollup>_wdelta", a Citus local table on the coordinator (made by
+ *	  create_rollup, refresh.c), with an INSERT through Citus in the call's
+ *	  distributed transaction, the rollups' definitions adopted with the
+ *	  stream's catalog (catalog/cluster.c).  A worker refuses a stream with
+ *	  rollups whose batch would get none (ek_rollup_no_deltas).  A refresh
+ *	  folds all of the worker delta table that its snapshot sees, and
+ *	  deletes exactly those rows in the same statement
+ *	  (ek_rollup_merge_worker_deltas): no order of the workers' batch ids
+ *	  is needed, every batch stored on a worker having its deltas.  A batch written some other way (the writer's slow path) has no
  *	  delta.  The rollups of a stream
  *	  come from a per-backend cache (catalog/rollups.c), not a query per
  *	  batch.

@@ -615,7 +615,23 @@ rollup_names(text *name, RollupNames *n)
 }
 
 /*
- * The worker delta table of a rollup (table rollup_relid, definition def)
+ * The worker delta table of a rollup is dropped with its table (recorded
+ * on the table Citus left under the worker delta table's name: its shell).
+ */
+static void
+worker_delta_depends(Oid rollup_relid)
+{
+	ObjectAddress table;
+	ObjectAddress wdelta;
+
+	ObjectAddressSet(table, RelationRelationId, rollup_relid);
+	ObjectAddressSet(wdelta, RelationRelationId, ek_rollup_wdelta_relid(rollup_relid));
+	recordDependencyOn(&wdelta, &table, DEPENDENCY_AUTO);
+}
+
+/*
+ * The worker delta table of a rollup (named rollup_name in schema nsp,
+ * definition def; dropped with its table rollup_relid once there is one)
  * of a stream distributed on Citus: "<rollup>_wdelta", with the delta
  * table's columns, made a Citus local table (its rows on the coordinator,
  * the table known on every node), so that ingest on a worker writes its
@@ -625,13 +641,10 @@ rollup_names(text *name, RollupNames *n)
  * connected, on the coordinator, as the rollup's owner.
  */
 static void
-make_worker_delta(const RollupDef *def, Oid rollup_relid)
+make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_name, Oid rollup_relid)
 {
-	Oid			nsp = get_rel_namespace(rollup_relid);
-	char	   *name = psprintf("%s%s", get_rel_name(rollup_relid), EK_ROLLUP_WDELTA_SUFFIX);
+	char	   *name = psprintf("%s%s", rollup_name, EK_ROLLUP_WDELTA_SUFFIX);
 	char	   *qname = quote_qualified_identifier(get_namespace_name(nsp), name);
-	ObjectAddress table;
-	ObjectAddress wdelta;
 
 	ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
 	CommandCounterIncrement();
@@ -639,10 +652,8 @@ make_worker_delta(const RollupDef *def, Oid rollup_relid)
 						 quote_literal_cstr(qname)),
 				SPI_OK_SELECT);
 	CommandCounterIncrement();
-	/* (on the table Citus left under the name: its shell) */
-	ObjectAddressSet(table, RelationRelationId, rollup_relid);
-	ObjectAddressSet(wdelta, RelationRelationId, get_relname_relid(name, nsp));
-	recordDependencyOn(&wdelta, &table, DEPENDENCY_AUTO);
+	if (OidIsValid(rollup_relid))
+		worker_delta_depends(rollup_relid);
 }
 
 /* its realtime view calls functions of the 1.3 catalog, its options need 1.4's */
@@ -669,14 +680,15 @@ check_catalog(bool options)
  * (Called through the 1.3 catalog's six-argument definition too.)
  */
 /*
- * A rollup of a stream distributed on Citus is folded in the order of the
- * coordinator's batch ids, and takes the new events' batches from the
- * coordinator's batch log; the workers number their calls' batches on
- * their own (the same ids as the coordinator's) and log them on their own
- * node.  So the events a worker stored would be missed by the rollup, or
- * taken for a coordinator batch of the same id: a stream that holds any is
- * refused (ingest on a worker refuses a stream with rollups in turn, see
- * docs/citus.md).  Caller: SPI connected, on the coordinator.
+ * A new rollup's backfill folds the coordinator's batches, in the order of
+ * the coordinator's batch ids, taking them from the coordinator's batch
+ * log; the workers number their calls' batches on their own (the same ids
+ * as the coordinator's) and log them on their own node.  So the events a
+ * worker stored before the rollup existed would be missed by the rollup,
+ * or taken for a coordinator batch of the same id: a stream that holds any
+ * is refused.  (Once the rollup exists, a worker writes its batches'
+ * deltas into the rollup's worker delta table: docs/citus.md.)  Caller:
+ * SPI connected, on the coordinator, the stream locked on every node.
  */
 static void
 check_no_worker_events(Oid stream, int32 stream_id)
@@ -699,7 +711,7 @@ check_no_worker_events(Oid stream, int32 stream_id)
 						get_rel_name(stream)),
 				 errdetail("The workers stored " INT64_FORMAT " events. A rollup of a distributed stream folds the coordinator's batches; a worker numbers and logs its calls' batches on its own, so the rollup would miss their events or count them twice.",
 						   n),
-				 errhint("Create the rollups of a distributed stream before anything is ingested on the workers, and ingest on the coordinator.")));
+				 errhint("Create the rollups of a distributed stream before anything is ingested on the workers; then ingest on any node.")));
 }
 
 Datum
@@ -715,6 +727,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	RollupDef	def;
 	RollupRow	row;
 	EkRoleScope as_owner;
+	bool		distributed;
 
 	memset(&opts, 0, sizeof(opts));
 	if (PG_NARGS() >= 10)
@@ -764,18 +777,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	ek_streams_read(stream, &info, false);
-	if (ek_citus_table_kind(stream) == EK_CITUS_HASH)
-	{
-		/*
-		 * On every node (Citus propagates the lock): the ingests in flight
-		 * end first, so that the check below sees their events; those that
-		 * begin now wait until this commits and then write the rollup's
-		 * deltas (catalog/cluster.c reads the catalog after the lock)
-		 */
-		ek_spi_exec(psprintf("LOCK TABLE %s IN SHARE MODE", ek_qualified_relname(stream)),
-					SPI_OK_UTILITY);
-		check_no_worker_events(stream, info.stream_id);
-	}
+	distributed = ek_citus_table_kind(stream) == EK_CITUS_HASH;
 
 	memset(&def, 0, sizeof(def));
 	def.stream_relid = stream;
@@ -787,6 +789,29 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	ek_rollup_set_options(&def, &opts, true);
 
 	def.rollup_id = ek_rollups_next_id();
+
+	if (distributed)
+	{
+		/*
+		 * Its worker delta table first: Citus makes a Citus local table with
+		 * local execution, which this transaction could no longer use once
+		 * it reached the coordinator's own shards through a connection (the
+		 * stream's index below, when the coordinator holds shards)
+		 */
+		ek_as_role_begin(&as_owner, ek_relation_owner(stream), 0);
+		make_worker_delta(&def, n.nspid, n.rv->relname, InvalidOid);
+		ek_as_role_end(&as_owner);
+
+		/*
+		 * On every node (Citus propagates the lock): the ingests in flight
+		 * end first, so that the check below sees their events; those that
+		 * begin now wait until this commits and then write the rollup's
+		 * deltas (catalog/cluster.c reads the catalog after the lock)
+		 */
+		ek_spi_exec(psprintf("LOCK TABLE %s IN SHARE MODE", ek_qualified_relname(stream)),
+					SPI_OK_UTILITY);
+		check_no_worker_events(stream, info.stream_id);
+	}
 
 	/* the rollup table, its view and the stream's index: the stream owner's */
 	ek_as_role_begin(&as_owner, ek_relation_owner(stream), 0);
@@ -818,9 +843,9 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		ObjectAddressSet(delta, RelationRelationId, get_relname_relid(n.deltaname, n.nspid));
 		recordDependencyOn(&delta, &table, DEPENDENCY_AUTO);
 	}
-	/* a distributed stream's: the worker delta table too */
-	if (ek_citus_table_kind(stream) == EK_CITUS_HASH)
-		make_worker_delta(&def, get_relname_relid(n.rv->relname, n.nspid));
+	/* a distributed stream's: its worker delta table made first, see below */
+	if (distributed)
+		worker_delta_depends(get_relname_relid(n.rv->relname, n.nspid));
 	/* the view (of a distributed stream: over the delta table, made first) */
 	{
 		RollupDef	vdef = def;
@@ -1243,8 +1268,6 @@ ek_rollups_remake_views(int32 stream_id)
 {
 	List	   *relids = NIL;
 	ListCell   *lc;
-	bool		made = false;
-	Oid			stream = InvalidOid;
 
 	/* (the cache's list is valid until its next use) */
 	foreach(lc, ek_rollups_of_stream(stream_id))
@@ -1260,7 +1283,6 @@ ek_rollups_remake_views(int32 stream_id)
 			!OidIsValid(row.view) || get_rel_name(row.view) == NULL)
 			continue;
 		row_def(&row, &def);
-		stream = row.stream;
 		def.view_split = view_split(&row, &def);
 		sql = ek_rollup_view_sql(&def, ek_qualified_relname(row.view),
 								 ek_qualified_relname(row.relid));
@@ -1268,21 +1290,38 @@ ek_rollups_remake_views(int32 stream_id)
 		ek_as_role_begin(&as_owner, ek_relation_owner(row.view), 0);
 		ek_spi_exec(psprintf("CREATE OR REPLACE VIEW %s", sql + 12), SPI_OK_UTILITY);
 		ek_as_role_end(&as_owner);
-		/* where ingest on the workers writes its deltas */
-		if (!OidIsValid(ek_rollup_wdelta_relid(row.relid)) &&
-			ek_citus_table_kind(row.stream) == EK_CITUS_HASH)
-		{
-			ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
-			make_worker_delta(&def, row.relid);
-			ek_as_role_end(&as_owner);
-			made = true;
-		}
 	}
-	/* the workers learn the rollups with their worker delta tables */
-	if (made)
+}
+
+/*
+ * Make the worker delta tables of a stream's rollups (not of rollups of
+ * them) that have none: distribute_stream calls it before it distributes
+ * the stream (Citus makes a Citus local table with local execution, which
+ * a transaction that reached the coordinator's own shards through a
+ * connection can no longer use), and publishes the stream's catalog, with
+ * them, after.  Caller: SPI connected, on the coordinator.
+ */
+void
+ek_rollups_make_worker_deltas(int32 stream_id)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	foreach(lc, ek_rollups_of_stream(stream_id))
+		relids = lappend_oid(relids, ((StreamRollup *) lfirst(lc))->relid);
+	foreach(lc, relids)
 	{
-		CommandCounterIncrement();
-		ek_cluster_stream_changed(stream_id, stream);
+		RollupRow	row;
+		RollupDef	def;
+		EkRoleScope as_owner;
+
+		if (!ek_rollups_read(lfirst_oid(lc), false, &row) || OidIsValid(row.source) ||
+			OidIsValid(ek_rollup_wdelta_relid(row.relid)))
+			continue;
+		row_def(&row, &def);
+		ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
+		make_worker_delta(&def, get_rel_namespace(row.relid), get_rel_name(row.relid), row.relid);
+		ek_as_role_end(&as_owner);
 	}
 }
 
@@ -1538,8 +1577,16 @@ ek_rollups_rebuild_buckets(List *rows, Datum ts)
 				elog(ERROR, "eventkit: could not delete the buckets to rebuild");
 			rebuilt += ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(buckets)),
 									  ARR_DIMS(DatumGetArrayTypeP(buckets)));
+			/*
+			 * From the rows up to the watermark; with a worker delta table
+			 * (a distributed stream, ingest held off on every node, the
+			 * workers' deltas folded by the catch-up) from all rows: the
+			 * workers' batch ids are not in the watermark's order
+			 */
 			(void) ek_rollup_fold_buckets(&def, qtable, key_name(row->relid),
-										  row->watermark, buckets, lo, hi, &skips);
+										  OidIsValid(ek_rollup_wdelta_relid(row->relid)) ?
+										  PG_INT64_MAX : row->watermark,
+										  buckets, lo, hi, &skips);
 		}
 		ek_as_role_end(&as_owner);
 	}

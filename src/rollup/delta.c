@@ -43,8 +43,9 @@
  *	  table stores the values as given (pipeline/writer.c), whichever
  *	  shards the rows went to: on the coordinator into the rollup's delta
  *	  table; on a worker into the rollup's worker delta table
- *	  "<rollup>_wdelta", a Citus local table on the coordinator (made by
- *	  create_rollup, refresh.c), with an INSERT through Citus in the call's
+ *	  "<rollup>_wdelta", a Citus local table on the coordinator (made here,
+ *	  ek_rollup_make_worker_delta, for create_rollup and distribute_stream,
+ *	  refresh.c), with an INSERT through Citus in the call's
  *	  distributed transaction, the rollups' definitions adopted with the
  *	  stream's catalog (catalog/cluster.c).  A worker refuses a stream with
  *	  rollups whose batch would get none (ek_rollup_no_deltas).  A refresh
@@ -74,6 +75,7 @@
 #include "access/table.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -213,6 +215,83 @@ ek_rollup_no_deltas(const StreamInfo *stream, int n)
 					get_rel_name(stream->relid)),
 			 errdetail("The stream does not store ingest's values as given (row-level security, an INSERT trigger, or a column with a default or a generated value), so a batch stored on a worker would have no rollup deltas, and a rollup folds a worker's batches only from their deltas."),
 			 errhint("Ingest through the coordinator, or drop the stream's rollups.")));
+}
+
+/*
+ * The worker delta table of a rollup is dropped with its table (recorded
+ * on the table Citus left under the worker delta table's name: its shell).
+ */
+void
+ek_rollup_worker_delta_depends(Oid rollup_relid)
+{
+	ObjectAddress table;
+	ObjectAddress wdelta;
+
+	ObjectAddressSet(table, RelationRelationId, rollup_relid);
+	ObjectAddressSet(wdelta, RelationRelationId, ek_rollup_wdelta_relid(rollup_relid));
+	recordDependencyOn(&wdelta, &table, DEPENDENCY_AUTO);
+}
+
+/*
+ * The worker delta table of a rollup (named rollup_name in schema nsp,
+ * definition def; dropped with its table rollup_relid once there is one)
+ * of a stream distributed on Citus: "<rollup>_wdelta", with the delta
+ * table's columns, made a Citus local table (its rows on the coordinator,
+ * the table known on every node), so that ingest on a worker writes its
+ * batches' deltas there in its distributed transaction, and a refresh and
+ * the realtime view read them on the coordinator in one snapshot with the
+ * rollup table (delta.c).  Dropped with the rollup table.  Caller: SPI
+ * connected, on the coordinator, as the rollup's owner.
+ */
+void
+ek_rollup_make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_name, Oid rollup_relid)
+{
+	char	   *name = psprintf("%s%s", rollup_name, EK_ROLLUP_WDELTA_SUFFIX);
+	char	   *qname = quote_qualified_identifier(get_namespace_name(nsp), name);
+
+	ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
+	CommandCounterIncrement();
+	ek_spi_exec(psprintf("SELECT pg_catalog.citus_add_local_table_to_metadata(%s)",
+						 quote_literal_cstr(qname)),
+				SPI_OK_SELECT);
+	CommandCounterIncrement();
+	if (OidIsValid(rollup_relid))
+		ek_rollup_worker_delta_depends(rollup_relid);
+}
+
+/*
+ * A new rollup's backfill folds the coordinator's batches, in the order of
+ * the coordinator's batch ids, taking them from the coordinator's batch
+ * log; the workers number their calls' batches on their own (the same ids
+ * as the coordinator's) and log them on their own node.  So the events a
+ * worker stored before the rollup existed would be missed by the rollup,
+ * or taken for a coordinator batch of the same id: a stream that holds any
+ * is refused.  (Once the rollup exists, a worker writes its batches'
+ * deltas into the rollup's worker delta table: docs/citus.md.)  Caller:
+ * SPI connected, on the coordinator, the stream locked on every node.
+ */
+void
+ek_rollup_check_no_worker_events(Oid stream, int32 stream_id)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(stream_id)};
+	bool		isnull;
+	int64		n;
+
+	if (SPI_execute_with_args("SELECT pg_catalog.sum(w.accepted)::pg_catalog.int8"
+							  " FROM eventkit.worker_stream_stats() w"
+							  " WHERE w.stream_id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read the workers' statistics");
+	n = DatumGetInt64(ek_spi_value(0, 1, &isnull));
+	if (!isnull && n > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot create a rollup of distributed stream \"%s\": it holds events ingested on the workers",
+						get_rel_name(stream)),
+				 errdetail("The workers stored " INT64_FORMAT " events. A rollup of a distributed stream folds the coordinator's batches; a worker numbers and logs its calls' batches on its own, so the rollup would miss their events or count them twice.",
+						   n),
+				 errhint("Create the rollups of a distributed stream before anything is ingested on the workers; then ingest on any node.")));
 }
 
 /*

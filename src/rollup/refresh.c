@@ -614,48 +614,6 @@ rollup_names(text *name, RollupNames *n)
 	n->qview = quote_qualified_identifier(n->nspname, n->viewname);
 }
 
-/*
- * The worker delta table of a rollup is dropped with its table (recorded
- * on the table Citus left under the worker delta table's name: its shell).
- */
-static void
-worker_delta_depends(Oid rollup_relid)
-{
-	ObjectAddress table;
-	ObjectAddress wdelta;
-
-	ObjectAddressSet(table, RelationRelationId, rollup_relid);
-	ObjectAddressSet(wdelta, RelationRelationId, ek_rollup_wdelta_relid(rollup_relid));
-	recordDependencyOn(&wdelta, &table, DEPENDENCY_AUTO);
-}
-
-/*
- * The worker delta table of a rollup (named rollup_name in schema nsp,
- * definition def; dropped with its table rollup_relid once there is one)
- * of a stream distributed on Citus: "<rollup>_wdelta", with the delta
- * table's columns, made a Citus local table (its rows on the coordinator,
- * the table known on every node), so that ingest on a worker writes its
- * batches' deltas there in its distributed transaction, and a refresh and
- * the realtime view read them on the coordinator in one snapshot with the
- * rollup table (delta.c).  Dropped with the rollup table.  Caller: SPI
- * connected, on the coordinator, as the rollup's owner.
- */
-static void
-make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_name, Oid rollup_relid)
-{
-	char	   *name = psprintf("%s%s", rollup_name, EK_ROLLUP_WDELTA_SUFFIX);
-	char	   *qname = quote_qualified_identifier(get_namespace_name(nsp), name);
-
-	ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
-	CommandCounterIncrement();
-	ek_spi_exec(psprintf("SELECT pg_catalog.citus_add_local_table_to_metadata(%s)",
-						 quote_literal_cstr(qname)),
-				SPI_OK_SELECT);
-	CommandCounterIncrement();
-	if (OidIsValid(rollup_relid))
-		worker_delta_depends(rollup_relid);
-}
-
 /* its realtime view calls functions of the 1.3 catalog, its options need 1.4's */
 static void
 check_catalog(bool options)
@@ -679,41 +637,6 @@ check_catalog(bool options)
  *
  * (Called through the 1.3 catalog's six-argument definition too.)
  */
-/*
- * A new rollup's backfill folds the coordinator's batches, in the order of
- * the coordinator's batch ids, taking them from the coordinator's batch
- * log; the workers number their calls' batches on their own (the same ids
- * as the coordinator's) and log them on their own node.  So the events a
- * worker stored before the rollup existed would be missed by the rollup,
- * or taken for a coordinator batch of the same id: a stream that holds any
- * is refused.  (Once the rollup exists, a worker writes its batches'
- * deltas into the rollup's worker delta table: docs/citus.md.)  Caller:
- * SPI connected, on the coordinator, the stream locked on every node.
- */
-static void
-check_no_worker_events(Oid stream, int32 stream_id)
-{
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(stream_id)};
-	bool		isnull;
-	int64		n;
-
-	if (SPI_execute_with_args("SELECT pg_catalog.sum(w.accepted)::pg_catalog.int8"
-							  " FROM eventkit.worker_stream_stats() w"
-							  " WHERE w.stream_id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read the workers' statistics");
-	n = DatumGetInt64(ek_spi_value(0, 1, &isnull));
-	if (!isnull && n > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot create a rollup of distributed stream \"%s\": it holds events ingested on the workers",
-						get_rel_name(stream)),
-				 errdetail("The workers stored " INT64_FORMAT " events. A rollup of a distributed stream folds the coordinator's batches; a worker numbers and logs its calls' batches on its own, so the rollup would miss their events or count them twice.",
-						   n),
-				 errhint("Create the rollups of a distributed stream before anything is ingested on the workers; then ingest on any node.")));
-}
-
 Datum
 eventkit_create_rollup(PG_FUNCTION_ARGS)
 {
@@ -799,7 +722,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		 * stream's index below, when the coordinator holds shards)
 		 */
 		ek_as_role_begin(&as_owner, ek_relation_owner(stream), 0);
-		make_worker_delta(&def, n.nspid, n.rv->relname, InvalidOid);
+		ek_rollup_make_worker_delta(&def, n.nspid, n.rv->relname, InvalidOid);
 		ek_as_role_end(&as_owner);
 
 		/*
@@ -810,7 +733,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		 */
 		ek_spi_exec(psprintf("LOCK TABLE %s IN SHARE MODE", ek_qualified_relname(stream)),
 					SPI_OK_UTILITY);
-		check_no_worker_events(stream, info.stream_id);
+		ek_rollup_check_no_worker_events(stream, info.stream_id);
 	}
 
 	/* the rollup table, its view and the stream's index: the stream owner's */
@@ -843,9 +766,9 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		ObjectAddressSet(delta, RelationRelationId, get_relname_relid(n.deltaname, n.nspid));
 		recordDependencyOn(&delta, &table, DEPENDENCY_AUTO);
 	}
-	/* a distributed stream's: its worker delta table made first, see below */
+	/* a distributed stream's: its worker delta table, made above */
 	if (distributed)
-		worker_delta_depends(get_relname_relid(n.rv->relname, n.nspid));
+		ek_rollup_worker_delta_depends(get_relname_relid(n.rv->relname, n.nspid));
 	/* the view (of a distributed stream: over the delta table, made first) */
 	{
 		RollupDef	vdef = def;
@@ -1320,7 +1243,7 @@ ek_rollups_make_worker_deltas(int32 stream_id)
 			continue;
 		row_def(&row, &def);
 		ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
-		make_worker_delta(&def, get_rel_namespace(row.relid), get_rel_name(row.relid), row.relid);
+		ek_rollup_make_worker_delta(&def, get_rel_namespace(row.relid), get_rel_name(row.relid), row.relid);
 		ek_as_role_end(&as_owner);
 	}
 }

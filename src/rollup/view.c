@@ -669,10 +669,13 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	if (OidIsValid(wdelta))
 	{
 		StringInfoData sql;
+		/* its rows are the coordinator's: read its shard here, not through Citus */
+		Oid			shard = ek_citus_local_shard(wdelta);
 
 		initStringInfo(&sql);
 		append_delta_partials(&sql, &def);
-		appendStringInfo(&sql, " FROM %s d", ek_qualified_relname(wdelta));
+		appendStringInfo(&sql, " FROM %s d",
+						 ek_qualified_relname(OidIsValid(shard) ? shard : wdelta));
 		rc = SPI_execute(sql.data, true, 0);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "eventkit: could not read the rollup's worker deltas: %s",

@@ -19,8 +19,11 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -30,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
 #include "catalog/rollups.h"
 #include "rollup/delta.h"
@@ -536,6 +540,22 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 	return buf.data;
 }
 
+/* Does relid (a heap) have a row visible in the active snapshot? */
+static bool
+has_rows(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TableScanDesc scan = table_beginscan(rel, ActiveSnapshotSet() ? GetActiveSnapshot() :
+										  GetTransactionSnapshot(), 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		found = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 /*
  * The rows of the last SPI query into the tail's tuplestore, checked to
  * have the columns the realtime view expects.
@@ -596,6 +616,7 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	Datum		batches;
 	Oid			wdelta;
+	Oid			shard;
 	bool		isnull;
 	int			rc;
 
@@ -635,14 +656,22 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read the rollup's batches: %s", SPI_result_code_string(rc));
 	batches = ek_spi_value(0, 1, &isnull);
-	memset(&def, 0, sizeof(def));
-	def.rollup_id = row.rollup_id;
-	def.relid = row.relid;
-	def.stream_relid = row.stream;
-	def.stream_id = row.stream_id;
-	def.bucket = row.bucket;
-	ek_rollup_parse(&def, row.dimensions, row.measures, false);
-	ek_rollup_set_options(&def, &row.opts, false);
+	/* the workers' deltas: its shard here, if it has a row in this snapshot */
+	wdelta = ek_rollup_wdelta_relid(relid);
+	shard = OidIsValid(wdelta) ? ek_citus_local_shard(wdelta) : InvalidOid;
+	if (OidIsValid(wdelta) && OidIsValid(shard) && !has_rows(shard))
+		wdelta = InvalidOid;
+	if (!isnull || OidIsValid(wdelta))
+	{
+		memset(&def, 0, sizeof(def));
+		def.rollup_id = row.rollup_id;
+		def.relid = row.relid;
+		def.stream_relid = row.stream;
+		def.stream_id = row.stream_id;
+		def.bucket = row.bucket;
+		ek_rollup_parse(&def, row.dimensions, row.measures, false);
+		ek_rollup_set_options(&def, &row.opts, false);
+	}
 	if (!isnull)
 	{
 		StringInfoData sql;
@@ -665,13 +694,11 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	 * are the coordinator's, so the view sees each group's delta in one of
 	 * the two (rollup/delta.c).
 	 */
-	wdelta = ek_rollup_wdelta_relid(relid);
 	if (OidIsValid(wdelta))
 	{
 		StringInfoData sql;
-		/* its rows are the coordinator's: read its shard here, not through Citus */
-		Oid			shard = ek_citus_local_shard(wdelta);
 
+		/* (its rows are the coordinator's: its shard is read, not through Citus) */
 		initStringInfo(&sql);
 		append_delta_partials(&sql, &def);
 		appendStringInfo(&sql, " FROM %s d",

@@ -59,6 +59,43 @@ SELECT stream_id AS new_stream_id FROM eventkit.streams;
 SELECT accepted FROM eventkit.ingest('ev', idev('k1', 'anon-k', 'kate', '2026-01-03T12:00:00Z'), '2026-01-03T12:00:00Z');
 SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities ORDER BY id;
 
+-- VACUUM and ANALYZE of identity_links (autovacuum's, while a session
+-- ingests) write its pg_class row, whose invalidation reaches every
+-- backend; they remove no link, and the cache stays.  A row deleted by hand
+-- (outside the contract: the cache does not see it) shows whether it did:
+-- a cached link writes nothing, so the row stays gone.
+SELECT accepted FROM eventkit.ingest('ev', idev('v1', 'anon-v', 'vic', '2026-01-03T12:00:00Z'), '2026-01-03T12:00:00Z');
+DELETE FROM eventkit.identity_links WHERE id = 'anon-v';
+ANALYZE eventkit.identity_links;
+VACUUM eventkit.identity_links;
+SELECT accepted FROM eventkit.ingest('ev', idev('v2', 'anon-v', 'vic', '2026-01-03T13:00:00Z'), '2026-01-03T13:00:00Z');
+SELECT count(*) AS vic_rows_cache_kept FROM eventkit.identity_links WHERE id = 'anon-v';
+-- a rename (run.sh's way to turn the stage off) keeps it too
+ALTER TABLE eventkit.identity_links RENAME TO identity_links_off;
+ALTER TABLE eventkit.identity_links_off RENAME TO identity_links;
+SELECT accepted FROM eventkit.ingest('ev', idev('v3', 'anon-v', 'vic', '2026-01-03T14:00:00Z'), '2026-01-03T14:00:00Z');
+SELECT count(*) AS vic_rows_after_rename FROM eventkit.identity_links WHERE id = 'anon-v';
+-- the table in another file (VACUUM FULL, CLUSTER; TRUNCATE) flushes it:
+-- the link is read again, and its row written
+VACUUM FULL eventkit.identity_links;
+SELECT accepted FROM eventkit.ingest('ev', idev('v4', 'anon-v', 'vic', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT id, canonical_user_id FROM eventkit.identities WHERE canonical_user_id = 'vic' ORDER BY id;
+TRUNCATE eventkit.identity_links;
+SELECT accepted FROM eventkit.ingest('ev', idev('v5', 'anon-v', 'vic', '2026-01-03T16:00:00Z'), '2026-01-03T16:00:00Z');
+SELECT id, canonical_user_id FROM eventkit.identities WHERE canonical_user_id = 'vic' ORDER BY id;
+-- and so does TRUNCATE in the transaction that cached, even of a table
+-- created by it (emptied in place, in its own file)
+BEGIN;
+SELECT eventkit.drop_stream('ev');
+DROP EXTENSION eventkit;
+CREATE EXTENSION eventkit;
+SELECT eventkit.create_stream('public.ev') IS NOT NULL AS created;
+SELECT accepted FROM eventkit.ingest('ev', idev('w1', 'anon-w', 'wes', '2026-01-03T12:00:00Z'), '2026-01-03T12:00:00Z');
+TRUNCATE eventkit.identity_links;
+SELECT accepted FROM eventkit.ingest('ev', idev('w2', 'anon-w', 'wes', '2026-01-03T13:00:00Z'), '2026-01-03T13:00:00Z');
+SELECT id, canonical_user_id FROM eventkit.identities WHERE canonical_user_id = 'wes' ORDER BY id;
+COMMIT;
+
 SELECT eventkit.drop_stream('ev');
 DROP EXTENSION eventkit;
 DROP FUNCTION idev(text, text, text, text);

@@ -117,6 +117,35 @@ SELECT count(*) AS later_received_by_scan FROM wb_p20260328 WHERE received_at > 
 DROP FUNCTION wb_batch;
 SELECT eventkit.drop_stream('wb');
 
+-- rows of one batch whose times go back and forth between partitions, and
+-- fall on their bounds, each go to the partition that covers them: the
+-- writer sends a run of rows within one partition's bounds to the leaf the
+-- run's first row was routed to, and placement checks a run's times
+-- against the bounds of the partition it found last; a partition with an
+-- unbounded (MINVALUE) lower bound is routed row by row.  r3, alone in
+-- its partition, falls on the upper bound of the run before it
+SELECT eventkit.create_stream('wr', key_partitions => 0) IS NOT NULL AS created;
+CREATE TABLE wr_old (LIKE wr);
+ALTER TABLE wr ATTACH PARTITION wr_old FOR VALUES FROM (MINVALUE) TO ('2026-03-01 00:00+00');
+SELECT accepted, quarantined FROM eventkit.ingest('wr',
+  (SELECT jsonb_agg(jsonb_build_object('type', 'track', 'event', 'e', 'messageId', 'r' || i,
+                                       'userId', 'u', 'timestamp', t, 'properties', jsonb_build_object('n', i),
+                                       'context', jsonb_build_object('ip', 'x')) ORDER BY i)
+     FROM unnest(ARRAY['2026-03-02T12:00:00Z', '2026-03-02T23:59:59.999999Z', '2026-03-03T00:00:00Z',
+                       '2026-03-02T05:00:00Z', '2026-03-02T00:00:00Z', '2026-02-27T10:00:00Z',
+                       '2026-02-28T23:59:59.999999Z', '2026-03-01T00:00:00Z', '2026-02-01T00:00:00Z',
+                       '2026-03-02T06:00:00Z']) WITH ORDINALITY AS x(t, i)));
+SELECT message_id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS ts_utc,
+       tableoid::regclass AS partition
+  FROM wr ORDER BY ts, message_id;
+-- the objects stored are exactly themselves: read from the event's
+-- JEntries, a nested object's length leaves out the padding before it
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE eventkit_internal.jsonb_raw_roundtrip(properties)
+                          AND eventkit_internal.jsonb_raw_roundtrip(context)) AS exact
+  FROM wr;
+SELECT eventkit.drop_stream('wr');
+
 DROP TABLE seen;
 DROP FUNCTION try_ingest;
 DROP FUNCTION plan_has_seqscan;

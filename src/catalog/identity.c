@@ -711,13 +711,21 @@ static bool suppressed_stale = true;
 static bool suppressed_callback = false;
 static Oid	suppressions_relid = InvalidOid;
 static Oid	links_relid = InvalidOid;
+static Oid	links_relfilenode = InvalidOid;
+static bool links_check = false;	/* identity_links invalidated since */
 
 /*
  * Bumped by every relcache invalidation of eventkit.suppressions (each
- * forget_user and drop_stream sends one at commit) or of
- * eventkit.identity_links (TRUNCATE, DROP EXTENSION), and by a reset of
- * the whole relcache: what the identity stage's cache of known links
- * checks (pipeline/identity.c).
+ * forget_user and drop_stream sends one at commit), by one of
+ * eventkit.identity_links that leaves it another table or another file
+ * (DROP EXTENSION, TRUNCATE, a rewrite), and by a reset of the whole
+ * relcache: what the identity stage's cache of known links checks
+ * (pipeline/identity.c).  The invalidations of identity_links that change
+ * neither (the statistics that VACUUM and ANALYZE, autovacuum's too, write
+ * into its pg_class row; a rename) remove no link, and keep the cache: an
+ * autovacuum of the table while a session ingests used to flush its
+ * cache, costing it a read of every id it then met again (regress
+ * identity_cache).
  */
 static uint64 graph_generation = 1;
 
@@ -726,11 +734,37 @@ suppressions_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == suppressions_relid)
 		suppressed_stale = true;
-	if (relid == InvalidOid || relid == suppressions_relid || relid == links_relid)
+	if (relid == InvalidOid || relid == suppressions_relid)
 	{
 		graph_generation++;
 		links_relid = InvalidOid;	/* looked up again: a new table? */
 	}
+	else if (relid == links_relid)
+		links_check = true;		/* a new file?  (ek_identity_graph_generation) */
+}
+
+/*
+ * Is identity_links still the table relid in the file relfilenode, not
+ * created nor given a new file by the current transaction (whose TRUNCATE
+ * empties it in place, keeping its file)?  Caller: in a transaction.
+ */
+static bool
+links_same(Oid relid, Oid relfilenode)
+{
+	Relation	rel;
+	bool		same;
+
+	if (!OidIsValid(relid))
+		return false;
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		return false;
+	same = rel->rd_node.relNode == relfilenode &&
+		rel->rd_createSubid == InvalidSubTransactionId &&
+		rel->rd_newRelfilenodeSubid == InvalidSubTransactionId;
+	links_relfilenode = rel->rd_node.relNode;
+	relation_close(rel, NoLock);
+	return same;
 }
 
 static void
@@ -758,7 +792,22 @@ ek_identity_graph_generation(void)
 	{
 		links_relid = ek_catalog_relid("identity_links");
 		suppressions_relid = ek_catalog_relid("suppressions");
+		links_check = false;
+		(void) links_same(links_relid, InvalidOid);	/* (its file) */
 		graph_generation++;
+	}
+	else if (links_check)
+	{
+		Oid			relid = ek_catalog_relid("identity_links");
+		bool		same = links_same(relid, links_relfilenode);
+
+		links_check = false;
+		if (!same || relid != links_relid)
+		{
+			links_relid = relid;
+			suppressions_relid = ek_catalog_relid("suppressions");
+			graph_generation++;
+		}
 	}
 	return graph_generation;
 }

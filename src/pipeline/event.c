@@ -170,8 +170,26 @@ mix(uint64 h, uint64 v)
 	return ((h << 1) | (h >> 63)) ^ v;
 }
 
-static uint64
+/*
+ * JsonbHashScalarValueExtended(v) from a zero hash.  A string's is
+ * hash_bytes_extended of its bytes (jsonb_util.c), called directly: most
+ * of the fingerprint's scalars are strings.
+ */
+static inline uint64
 hash_scalar(const JsonbValue *v, uint64 seed)
+{
+	uint64		h = 0;
+
+	if (v->type == jbvString)
+		return hash_bytes_extended((const unsigned char *) v->val.string.val,
+								   v->val.string.len, seed);
+	JsonbHashScalarValueExtended(v, &h, seed);
+	return h;
+}
+
+/* what hash_scalar must return: PostgreSQL's function, for the tests */
+static uint64
+hash_scalar_reference(const JsonbValue *v, uint64 seed)
 {
 	uint64		h = 0;
 
@@ -375,6 +393,34 @@ merge_context(const JsonbValue *outer_value, Jsonb *inner)
 	return JsonbValueToJsonb(res);
 }
 
+/*
+ * Pair i of object c (base: ek_jsonb_base(c)) as JsonbIteratorNext returns
+ * it, nested containers as jbvBinary, read from the JEntries directly
+ * (util/jsonb_raw.h).  *key_offset and *value_offset: where key i's and
+ * value i's data start (0 and ek_jsonb_offset(c, npairs) for pair 0);
+ * advanced to pair i + 1's.
+ */
+static inline void
+raw_pair(const JsonbContainer *c, const char *base, uint32 i, uint32 npairs,
+		 uint32 *key_offset, uint32 *value_offset, JsonbValue *k, JsonbValue *v)
+{
+	EkJsonbChild child;
+	uint32		start = *value_offset;
+
+	ek_jsonb_child(c, base, i, key_offset, &child);
+	ek_jsonb_child_scalar(&child, k);
+	ek_jsonb_child(c, base, npairs + i, value_offset, &child);
+	if (JBE_ISCONTAINER(child.entry))
+	{
+		/* the length without the alignment padding before it, as fillJsonbValue */
+		v->type = jbvBinary;
+		v->val.binary.data = (JsonbContainer *) child.data;
+		v->val.binary.len = *value_offset - INTALIGN(start);
+	}
+	else
+		ek_jsonb_child_scalar(&child, v);
+}
+
 static const char *const segment_types[] = {
 	"track", "identify", "page", "screen", "group", "alias"
 };
@@ -387,10 +433,13 @@ void
 ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 			   TimestampTz received_at)
 {
-	JsonbIterator *it;
+	JsonbContainer *obj;
+	uint32		npairs;
+	const char *base;
+	uint32		key_offset = 0;
+	uint32		value_offset;
 	JsonbValue	k;
 	JsonbValue	v;
-	JsonbIteratorToken tok;
 	JsonbParseState *extra_state = NULL;
 	int			nextra = 0;
 	char	   *name = NULL;
@@ -408,15 +457,15 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 		return;
 	}
 
-	it = JsonbIteratorInit(ev->source.val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	obj = ev->source.val.binary.data;
+	npairs = JsonContainerSize(obj);
+	base = ek_jsonb_base(obj);
+	value_offset = ek_jsonb_offset(obj, npairs);
+	for (uint32 i = 0; i < npairs; i++)
 	{
 		bool		volatile_key = false;
 
-		if (tok != WJB_KEY)
-			continue;
-		tok = JsonbIteratorNext(&it, &v, true);
-		Assert(tok == WJB_VALUE);
+		raw_pair(obj, base, i, npairs, &key_offset, &value_offset, &k, &v);
 
 		if (KEY_IS(&k, "type"))
 		{
@@ -597,9 +646,11 @@ PG_FUNCTION_INFO_V1(eventkit_fingerprint_walk_check);
 
 /*
  * eventkit_internal.fingerprint_walk_check(jsonb) RETURNS boolean: whether
- * hash_walk(), which reads the JEntries directly, gives what mixing the
- * tokens of JsonbIteratorNext (nested containers in place) gives, for both
- * seeds: the equivalence its comment promises.
+ * hash_walk(), which reads the JEntries directly and hashes strings
+ * itself, gives what mixing the tokens of
+ * JsonbIteratorNext (nested containers in place), each hashed by
+ * PostgreSQL's JsonbHashScalarValueExtended, gives, for both seeds: the
+ * equivalence its comment promises.
  */
 Datum
 eventkit_fingerprint_walk_check(PG_FUNCTION_ARGS)
@@ -616,7 +667,7 @@ eventkit_fingerprint_walk_check(PG_FUNCTION_ARGS)
 		while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 		{
 			if (tok == WJB_KEY || tok == WJB_VALUE || tok == WJB_ELEM)
-				h = mix(h, hash_scalar(&v, seed) + tok);
+				h = mix(h, hash_scalar_reference(&v, seed) + tok);
 			else
 				h = mix(h, TOKEN_HASH(tok));
 		}

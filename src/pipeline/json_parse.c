@@ -23,6 +23,7 @@
 
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -228,9 +229,10 @@ read_escaped_string(JsonParser *ps, const char *start, JsonbValue *v)
 /*
  * Whether any of the 8 bytes in w is '"', a backslash or a control
  * character (< 0x20): the classic "has a zero byte" bit trick, applied to
- * w ^ '"', w ^ '\\' and to w - 0x20.  Exact as a yes/no answer for the word.
+ * w ^ '"', w ^ '\\' and to w - 0x20.  Nonzero (the flagged bytes' high
+ * bits) exactly when one is.
  */
-static inline bool
+static inline uint64
 word_needs_attention(uint64 w)
 {
 	const uint64 ones = UINT64CONST(0x0101010101010101);
@@ -242,7 +244,7 @@ word_needs_attention(uint64 w)
 	found = ((quote - ones) & ~quote) |
 		((backslash - ones) & ~backslash) |
 		((w - ones * 0x20) & ~w);
-	return (found & highs) != 0;
+	return found & highs;
 }
 
 /* A string; ps->p is just past the opening quote. */
@@ -252,14 +254,27 @@ read_string(JsonParser *ps, JsonbValue *v)
 	const char *start = ps->p;
 	const char *q = start;
 
-	/* skip 8 plain bytes at a time, then look byte by byte */
+	/*
+	 * Skip 8 plain bytes at a time, then look byte by byte.  A word's
+	 * lowest flagged byte is never past its first byte that needs
+	 * attention (the trick's false positives come only after a true one,
+	 * from the borrow), so on a little-endian machine the byte loop starts
+	 * there.
+	 */
 	while (ps->end - q >= 8)
 	{
 		uint64		w;
+		uint64		found;
 
 		memcpy(&w, q, 8);
-		if (word_needs_attention(w))
+		found = word_needs_attention(w);
+		if (found != 0)
+		{
+#ifndef WORDS_BIGENDIAN
+			q += pg_rightmost_one_pos64(found) / 8;
+#endif
 			break;
+		}
 		q += 8;
 	}
 	while (q < ps->end)

@@ -33,6 +33,7 @@
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
@@ -194,9 +195,14 @@ ek_partition_exists_for(Oid parent, TimestampTz ts)
 	return found;
 }
 
-/* The same, for a stream the caller has open. */
-bool
-ek_partition_exists_in(Relation rel, TimestampTz ts)
+/*
+ * Whether a partition of rel (open) covers ts; if so, *part is its index
+ * in rel's partition descriptor, and if its bounds are finite, [*lo, *hi)
+ * are set to them and *bounded to true.
+ */
+static bool
+partition_range_at(Relation rel, TimestampTz ts, TimestampTz *lo, TimestampTz *hi,
+				   bool *bounded, int *part)
 {
 	PartitionKey key = RelationGetPartitionKey(rel);
 	PartitionDesc desc = RelationGetPartitionDesc(rel, true);
@@ -205,11 +211,53 @@ ek_partition_exists_in(Relation rel, TimestampTz ts)
 	bool		equal;
 	int			offset;
 
+	*bounded = false;
 	if (bi == NULL || bi->ndatums == 0)
 		return false;
 	offset = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
 										   bi, 1, &value, &equal);
-	return bi->indexes[offset + 1] >= 0;
+	*part = bi->indexes[offset + 1];
+	if (*part < 0)
+		return false;
+	/* the partition between bounds offset and offset + 1 (partbounds.h) */
+	if (offset >= 0 && offset + 1 < bi->ndatums && bi->kind != NULL &&
+		bi->kind[offset][0] == PARTITION_RANGE_DATUM_VALUE &&
+		bi->kind[offset + 1][0] == PARTITION_RANGE_DATUM_VALUE)
+	{
+		*lo = DatumGetTimestampTz(bi->datums[offset][0]);
+		*hi = DatumGetTimestampTz(bi->datums[offset + 1][0]);
+		*bounded = *lo <= ts && ts < *hi;
+	}
+	return true;
+}
+
+/*
+ * The partition of rel (open) that covers ts, when it has finite bounds:
+ * its OID and [*lo, *hi).  InvalidOid otherwise (none, or a bound that is
+ * MINVALUE or MAXVALUE).  For the writer, which routes the rows of a run
+ * of times within one partition's bounds to the leaf routed to first.
+ */
+Oid
+ek_partition_range_of(Relation rel, TimestampTz ts, TimestampTz *lo, TimestampTz *hi)
+{
+	bool		bounded;
+	int			part;
+
+	if (!partition_range_at(rel, ts, lo, hi, &bounded, &part) || !bounded)
+		return InvalidOid;
+	return RelationGetPartitionDesc(rel, true)->oids[part];
+}
+
+/* The same, for a stream the caller has open. */
+bool
+ek_partition_exists_in(Relation rel, TimestampTz ts)
+{
+	TimestampTz lo;
+	TimestampTz hi;
+	bool		bounded;
+	int			part;
+
+	return partition_range_at(rel, ts, &lo, &hi, &bounded, &part);
 }
 
 /*
@@ -351,16 +399,27 @@ citus_worker_stream(const StreamInfo *stream)
 }
 
 /*
+ * The transaction (by its local id) that last wrote what an ingest may
+ * wait for: every call of ek_place_events goes on to claim its events'
+ * ids, write its batch and its identity links (ek_placement_note_ingest_writes).
+ */
+static LocalTransactionId placed_in_lxid = InvalidLocalTransactionId;
+
+/*
  * May this call create a partition now?  Creating one takes SHARE UPDATE
  * EXCLUSIVE on the stream until the transaction ends (on a distributed
  * stream Citus also distributes the partition over its own connections).
- * A transaction that has written already (an earlier ingest call in it:
- * its ledger claims, its batch) may hold ids that the session creating a
+ * A transaction that has ingested already (an earlier ingest call in it,
+ * or an earlier part of this one: its ledger claims, identity links,
+ * quarantine rows, its batch; or a forget_user's deletes) may hold what the session creating a
  * partition waits for; waiting for that session's lock would close a
  * cycle (PostgreSQL's deadlock, or Citus's distributed one: one node's
  * lock, another node's ledger row).  Such a transaction takes the lock
- * only if it is free; a transaction that has written nothing waits for
- * it, since nothing of its own can be waited on.  Returns false when the
+ * only if it is free; a transaction that has ingested nothing waits for
+ * it, whatever else it wrote before (a sequence's nextval, a row of the
+ * application's own), since no ingest waits for those.  On a distributed
+ * stream any write counts (a transaction with an xid), as Citus's locks
+ * on the shards are not all eventkit's to know.  Returns false when the
  * lock is busy: the event waits in quarantine, out_of_range, for
  * maintenance to make its partition and re-drive it.
  */
@@ -368,6 +427,9 @@ static bool
 may_create_partition_now(const StreamInfo *stream)
 {
 	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return true;
+	if (placed_in_lxid != MyProc->lxid &&
+		ek_citus_table_kind(stream->relid) != EK_CITUS_HASH)
 		return true;
 	return ConditionalLockRelationOid(stream->relid, ShareUpdateExclusiveLock);
 }
@@ -393,11 +455,18 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 	MemoryContext cxt = CurrentMemoryContext;
 	Relation	rel = table_open(stream->relid, NoLock);	/* locked by the caller */
 
+	/* the range of the last partition found: a batch's times cluster */
+	TimestampTz seen_lo = 0;
+	TimestampTz seen_hi = 0;
+	bool		seen = false;
+
 	ek_time_bounds(stream, now, &bounds);
 	for (int i = 0; i < n; i++)
 	{
 		SegmentEvent *ev = &events[i];
 		EkProblems *p = &ev->problems;
+		bool		bounded;
+		int			part;
 
 		if (!ek_event_ok(ev))
 			continue;
@@ -409,8 +478,13 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 			ek_add_problem(p, EK_REASON_TOO_OLD,
 						   "event time %s is further behind the server's clock than the stream's max_past",
 						   ek_timestamp_iso(ev->ts));
-		else if (ek_partition_exists_in(rel, ev->ts))
+		else if (seen && seen_lo <= ev->ts && ev->ts < seen_hi)
 			continue;
+		else if (partition_range_at(rel, ev->ts, &seen_lo, &seen_hi, &bounded, &part))
+		{
+			seen = bounded;
+			continue;
+		}
 		else if (ev->ts >= bounds.horizon)
 			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
 						   "event time %s is after the partitions the stream keeps ready",
@@ -447,6 +521,21 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 		}
 	}
 	table_close(rel, NoLock);
+	/* the caller goes on to claim and write: later placements must not wait */
+	ek_placement_note_ingest_writes();
+}
+
+/*
+ * This transaction writes what an ingest may wait for (ledger rows,
+ * identity links, quarantine rows): from now on its placements take a
+ * busy partition lock only if it is free (may_create_partition_now).
+ * Placement says so itself; forget_user, whose deletes an ingest may wait
+ * for, says so too.
+ */
+void
+ek_placement_note_ingest_writes(void)
+{
+	placed_in_lxid = MyProc->lxid;
 }
 
 /*

@@ -31,8 +31,11 @@ extern void ek_time_bounds(const StreamInfo *stream, TimestampTz now,
 						   EkTimeBounds *bounds);
 extern bool ek_partition_exists_for(Oid parent, TimestampTz ts);
 extern bool ek_partition_exists_in(Relation rel, TimestampTz ts);
+extern Oid	ek_partition_range_of(Relation rel, TimestampTz ts, TimestampTz *lo,
+								  TimestampTz *hi);
 extern void ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n,
 							TimestampTz now);
+extern void ek_placement_note_ingest_writes(void);
 extern void ek_create_partition(const StreamInfo *stream, TimestampTz start);
 extern int	ek_premake_partitions(const StreamInfo *stream, TimestampTz now);
 extern TimestampTz *ek_waiting_event_times(const StreamInfo *stream, int *n);

@@ -4,9 +4,11 @@
  *	  Writing accepted events into a stream table.
  *
  *	  The fast path works as COPY FROM does: it routes each row to its leaf
- *	  partition with the executor's tuple routing, buffers the rows per leaf,
- *	  and writes each buffer with table_multi_insert() plus index insertion
- *	  and constraint checks.  It runs as the caller, after ingest checked the
+ *	  partition with the executor's tuple routing (a run of rows whose times
+ *	  fall within the bounds of the time partition the run's first row went
+ *	  to goes to that leaf without routing again), checks the leaf's
+ *	  constraints on the row's values, buffers the rows per leaf, and writes
+ *	  each buffer with table_multi_insert() plus index insertion.  It runs as the caller, after ingest checked the
  *	  caller's INSERT privilege on the stream.  Heap leaves are filled through
  *	  a bulk-write buffer ring, as COPY does, kept for the backend's life: a
  *	  backend that ingests reuses the same few shared buffers for new pages
@@ -56,6 +58,7 @@
 #include "utils/timestamp.h"
 
 #include "pipeline/columns.h"
+#include "pipeline/partition.h"
 #include "pipeline/writer.h"
 #include "util/bulk_insert.h"
 #include "util/citus.h"
@@ -259,6 +262,9 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 	int			nbuffers = 0;
 	bool		plain = true;
 	CommandId	cid = GetCurrentCommandId(true);
+	ResultRelInfo *run_leaf = NULL;
+	TimestampTz run_lo = 0;
+	TimestampTz run_hi = 0;
 
 	rte->rtekind = RTE_RELATION;
 	rte->relid = RelationGetRelid(rel);
@@ -294,7 +300,24 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 		}
 		ExecStoreVirtualTuple(rootslot);
 
-		leaf = ExecFindPartition(mtstate, root, proute, rootslot, estate);
+		/*
+		 * A run of rows whose times fall within the bounds of the leaf the
+		 * run's first row went to goes to that leaf: its time partition,
+		 * when that is a table (not hash-partitioned by key) and the
+		 * stream is not itself a partition (whose constraint
+		 * ExecFindPartition checks for every row).
+		 */
+		if (run_leaf != NULL && run_lo <= events[i]->ts && events[i]->ts < run_hi)
+			leaf = run_leaf;
+		else
+		{
+			leaf = ExecFindPartition(mtstate, root, proute, rootslot, estate);
+			run_leaf = NULL;
+			if (!rel->rd_rel->relispartition &&
+				ek_partition_range_of(rel, events[i]->ts, &run_lo, &run_hi) ==
+				RelationGetRelid(leaf->ri_RelationDesc))
+				run_leaf = leaf;
+		}
 		for (int b = nbuffers - 1; b >= 0; b--)
 			if (buffers[b].leaf == leaf)
 			{
@@ -309,14 +332,31 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 			buf->slots = palloc(sizeof(TupleTableSlot *) * n);
 			buf->nslots = 0;
 			if (!leaf_is_plain(leaf))
+			{
 				plain = false;
+				break;
+			}
 		}
 
+		/*
+		 * The leaf's constraints are checked on the row's values while they
+		 * are at hand (a virtual slot), not on the formed tuple, which each
+		 * NOT NULL check would deform again.  Without a map the root's
+		 * slot has the leaf's layout.
+		 */
 		slot = MakeTupleTableSlot(buf->desc, &TTSOpsHeapTuple);
 		if (leaf->ri_RootToPartitionMap != NULL)
+		{
 			execute_attr_map_slot(leaf->ri_RootToPartitionMap->attrMap, rootslot, slot);
+			if (leaf->ri_RelationDesc->rd_att->constr != NULL)
+				ExecConstraints(leaf, slot, estate);
+		}
 		else
+		{
+			if (leaf->ri_RelationDesc->rd_att->constr != NULL)
+				ExecConstraints(leaf, rootslot, estate);
 			ExecCopySlot(slot, rootslot);
+		}
 		buf->slots[buf->nslots++] = slot;
 	}
 
@@ -330,9 +370,7 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 			ResultRelInfo *leaf = buf->leaf;
 			Relation	leafrel = leaf->ri_RelationDesc;
 
-			if (leafrel->rd_att->constr != NULL)
-				for (int s = 0; s < buf->nslots; s++)
-					ExecConstraints(leaf, buf->slots[s], estate);
+			/* constraints checked above, row by row */
 			table_multi_insert(leafrel, buf->slots, buf->nslots, cid,
 							   EK_APPEND_INSERT_OPTIONS,
 							   ek_bulk_insert_for(bistate, leafrel));

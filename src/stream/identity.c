@@ -56,6 +56,7 @@
 #include "catalog/streams.h"
 #include "pipeline/dedup/dedup.h"
 #include "pipeline/identity.h"
+#include "pipeline/partition.h"
 #include "rollup/refresh.h"
 #include "stream/identity.h"
 #include "util/compat.h"
@@ -366,6 +367,8 @@ eventkit_forget_user(PG_FUNCTION_ARGS)
 	/* rollups up to date, so that only stream rows hold the events */
 	rollups = ek_rollups_catch_up(stream.stream_id);
 
+	/* an ingest may wait for the rows deleted below (pipeline/partition.c) */
+	ek_placement_note_ingest_writes();
 	memset(&log, 0, sizeof(log));
 	log.stream_id = stream.stream_id;
 	log.stream_name = ek_qualified_relname(relid);

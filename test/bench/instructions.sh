@@ -26,6 +26,11 @@
 # callgrind's instrumentation off until it is done (callgrind_control -i on):
 # what a long-lived session (pgbench's, an intake worker's) executes once its
 # backend-local state (the identity stage's cache of known links) is warm.
+# ANALYZE_EVERY=K adds an ANALYZE of eventkit.identity_links after every K
+# measured batches (of the renamed table for s_noid): what autovacuum does to
+# the graph's table during run.sh's ingest (its statistics, written into
+# pg_class, send the relcache invalidation the stage's cache used to be
+# flushed by), which single-user mode has no autovacuum to do.
 # Postgres runs in single-user mode: no other process takes part, and the
 # counts are the same whatever else the machine is doing, so two builds
 # compare on a shared machine where wall-clock benchmarks swing by 20%.
@@ -123,7 +128,14 @@ fi
 links0=$(links_of)
 for s in s_noplan s_plan s_rollup s_noid; do
   : > $W/$s.sql
-  for i in $ids; do echo "SELECT r.accepted, r.duplicates, r.quarantined FROM bench_batches b CROSS JOIN LATERAL eventkit.ingest('$s'::regclass, b.payload, b.received_at) r WHERE b.id = $i;" >> $W/$s.sql; done
+  n=0
+  for i in $ids; do echo "SELECT r.accepted, r.duplicates, r.quarantined FROM bench_batches b CROSS JOIN LATERAL eventkit.ingest('$s'::regclass, b.payload, b.received_at) r WHERE b.id = $i;" >> $W/$s.sql
+    n=$((n + 1))
+    # ANALYZE_EVERY=K: an ANALYZE of the graph's table every K batches, as autovacuum's in run.sh
+    if [ -n "${ANALYZE_EVERY:-}" ] && (( n % ANALYZE_EVERY == 0 )); then
+      if [ $s = s_noid ]; then echo "ANALYZE eventkit.identity_links_bench_off;" >> $W/$s.sql; else echo "ANALYZE eventkit.identity_links;" >> $W/$s.sql; fi
+    fi
+  done
 done
 run empty $W/empty.sql
 if [ "$warmup" -gt 0 ] && [ "$WARM_SAME" = 1 ]; then

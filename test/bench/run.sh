@@ -32,6 +32,16 @@
 #              SMALL (0: 1 sends small events of about 300 bytes instead of about
 #                1 KB, see gen.sql; it sets PLAN=0: the plan describes the large ones)
 #              KEEP (0: 1 keeps the cluster directory for inspection)
+#              DIAG (0: 1 logs, per eventkit phase, the WAL it wrote (bytes, records,
+#                full-page images: pg_stat_wal), checkpoints, identity_links' row
+#                counters (inserts, updates, HOT updates) and autovacuum runs, and
+#                the server CPU split by process kind; see README)
+#              PERF (empty: a directory: each eventkit phase's backend is profiled
+#                with perf record -e cpu-clock into PERF/<label>.<rep>.data)
+#              USERS (50000: gen.sql's user ids; EVENTS=50000 USERS=2500 is the run
+#                scaled down by 20, as instructions.sh's whole-run measure)
+#              EXTRA_CONF (empty: lines appended to postgresql.conf, e.g.
+#                'autovacuum = off' for an experiment; the run's report says so)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -50,6 +60,7 @@ IDENTITY=${IDENTITY:-0}
 ONLY_1C=${ONLY_1C:-0}
 INSERT_SELECT=${INSERT_SELECT:-1}
 SMALL=${SMALL:-0}
+DIAG=${DIAG:-0}
 [ "$SMALL" = 1 ] && PLAN=0
 export LC_ALL=C.UTF-8
 export PGTZ=UTC
@@ -131,6 +142,89 @@ timer_stop() {
 	CPUUSE=$(awk -v c="$(( c1 - T_CPU0 ))" -v hz="$CLK_TCK" -v ns="$ELAPSED" 'BEGIN { printf "%.2f", c / hz / (ns / 1e9) }')
 }
 
+# DIAG=1: what a phase cost besides its own backend's work.  diag_ticks prints
+# the server CPU ticks by process kind (the live children by their title; the
+# postmaster's reaped children, i.e. the phase's client backend and the
+# autovacuum workers that exited, as "reaped"); diag_snap the counters
+# (pg_stat_wal, pg_stat_bgwriter, identity_links' row counters, autovacuum
+# runs over all tables) as one line of name=value.
+diag_ticks() {
+	local pm
+	pm=$(head -1 "$W/data/postmaster.pid")
+	for p in /proc/[0-9]*; do
+		local st kind
+		st=$(cat "$p/stat" 2>/dev/null) || continue
+		kind=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | sed -e 's/^postgres: //' -e 's/ *$//') || continue
+		printf '%s\t%s\n' "$kind" "${st#*) }"
+	done | awk -F'\t' -v pm="$pm" '{
+		split($2, f, " ")    # f[1] state, f[2] ppid, f[12] utime, f[13] stime, f[14] cutime, f[15] cstime
+		k = $1
+		if (k ~ /^autovacuum worker/) k = "autovacuum_worker"
+		else if (k ~ /^autovacuum launcher/) k = "autovacuum_launcher"
+		else if (k ~ /^checkpointer/) k = "checkpointer"
+		else if (k ~ /^walwriter/) k = "walwriter"
+		else if (k ~ /^background writer/) k = "bgwriter"
+		else k = "other"
+		if (f[2] == pm) t[k] += f[12] + f[13]
+	} END { for (k in t) printf "%s=%d ", k, t[k] }'
+	awk '{ sub(/^.*\) /, ""); split($0, f, " "); printf "postmaster_reaped=%d", f[14] + f[15] }' "/proc/$pm/stat"
+}
+diag_snap() {
+	q "SELECT format('wal_bytes=%s wal_records=%s wal_fpi=%s wal_buffers_full=%s wal_write=%s wal_sync=%s', wal_bytes, wal_records, wal_fpi, wal_buffers_full, wal_write, wal_sync) FROM pg_stat_wal" | tr '\n' ' '
+	q "SELECT format('ckpt=%s ckpt_buffers=%s bgw_buffers=%s backend_buffers=%s', checkpoints_timed + checkpoints_req, buffers_checkpoint, buffers_clean, buffers_backend) FROM pg_stat_bgwriter" | tr '\n' ' '
+	q "SELECT format('links_ins=%s links_upd=%s links_hot=%s links_del=%s links_av=%s', n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, autovacuum_count + autoanalyze_count)
+	     FROM pg_stat_all_tables WHERE relid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	     WHERE n.nspname = 'eventkit' AND c.relname IN ('identity_links', 'identity_links_bench_off'))" | tr '\n' ' '
+	printf 'wal_files=%s ' "$(ls "$W/data/pg_wal" | grep -c '^[0-9A-F]\{24\}$')"
+	q "SELECT format('av_all=%s', sum(autovacuum_count + autoanalyze_count)) FROM pg_stat_all_tables" | tr '\n' ' '
+	diag_ticks
+}
+# PERF=dir: perf record the phase's (first) pgbench backend, from when it
+# shows in pg_stat_activity (within 50 ms of its start) until it exits.
+perf_watch() { # label
+	mkdir -p "$PERF"
+	(
+		for _ in $(seq 1 400); do
+			pid=$(q "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' LIMIT 1")
+			[ -n "$pid" ] && break
+			sleep 0.05
+		done
+		[ -n "$pid" ] && perf record -q -e cpu-clock -F 1000 -g -p "$pid" -o "$PERF/$1.$rep.data" >/dev/null 2>&1
+	) &
+	PERF_PID=$!
+}
+# backend_watch: the CPU ticks (utime + stime) of the phase's pgbench backend
+# alone, into $W/backend_ticks: read from its /proc/<pid>/stat every 20 ms until
+# it exits (the last reading misses at most its last 20 ms).  Autovacuum
+# workers, the checkpointer and the WAL writer are left out: what the ingest
+# itself costs, the steadiest of the three measures on a shared machine.
+backend_watch() {
+	rm -f "$W/backend_ticks"
+	(
+		pid=
+		for _ in $(seq 1 400); do
+			pid=$(q "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' LIMIT 1")
+			[ -n "$pid" ] && break
+			sleep 0.05
+		done
+		[ -n "$pid" ] || exit 0
+		last=
+		while st=$(cat "/proc/$pid/stat" 2>/dev/null); do
+			last=$(awk '{ sub(/^.*\) /, ""); split($0, f, " "); print f[12] + f[13] }' <<<"$st")
+			sleep 0.02
+		done
+		echo "$last" >"$W/backend_ticks"
+	) &
+	BW_PID=$!
+}
+# diag_delta "before" "after": the after-minus-before of each name=value
+diag_delta() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], kv, "="); va[kv[1]] = kv[2] }
+		n = split(b, y, " "); for (i = 1; i <= n; i++) { split(y[i], kv, "="); printf "%s=%s ", kv[1], kv[2] - va[kv[1]] }
+	}'
+}
+
 # --- cluster ------------------------------------------------------------------
 [ -x "$PGBIN/postgres" ] || die "no PostgreSQL at $PGBIN"
 PKGLIB=$("$PGBIN/pg_config" --pkglibdir)
@@ -164,6 +258,10 @@ timezone = 'UTC'
 log_timezone = 'UTC'
 lc_messages = 'C'
 EOF
+if [ -n "${EXTRA_CONF:-}" ]; then
+	printf '%s\n' "$EXTRA_CONF" >>"$W/data/postgresql.conf"
+	log "EXTRA_CONF: $EXTRA_CONF"
+fi
 if [ "$EVENTKIT" = 1 ]; then
 	echo "shared_preload_libraries = 'eventkit'" >>"$W/data/postgresql.conf"
 fi
@@ -197,7 +295,7 @@ log "generating $EVENTS events in $NB batches of $BATCH (reference time $RTS)"
 t0=$(now_ns)
 as_pg mkdir -p "$W/batches"
 as_pg "${PSQL[@]}" -d bench -v events="$EVENTS" -v batch="$BATCH" -v rts="$RTS" \
-	-v flatfile="$W/flat.tsv" -v batchdir="$W/batches" -v small="$SMALL" -f "$HERE/gen.sql" >/dev/null
+	-v flatfile="$W/flat.tsv" -v batchdir="$W/batches" -v small="$SMALL" ${USERS:+-v users="$USERS"} -f "$HERE/gen.sql" >/dev/null
 t1=$(now_ns)
 DISTINCT=$(q "SELECT v FROM bench_meta WHERE k = 'distinct'")
 NBATCHES=$(q "SELECT v FROM bench_meta WHERE k = 'batches'")
@@ -234,6 +332,7 @@ fi
 # --- measurements -------------------------------------------------------------
 declare -A RATES     # name -> space-separated events/s of each repetition
 declare -A TICKS     # name -> space-separated server CPU ticks of each repetition
+declare -A BTICKS    # name -> the same, of the (one-client) pgbench backend alone
 
 rate() { awk -v n="$1" -v ns="$2" 'BEGIN { printf "%d", n / (ns / 1e9) }'; }
 secs() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e9 }'; }
@@ -313,9 +412,18 @@ measure_eventkit() { # clients [script label]
 	fresh_stream
 	[ "$IDENTITY" = 1 ] && settle_autovacuum
 	qq "CHECKPOINT"
+	[ "$DIAG" = 1 ] && DIAG0=$(diag_snap)
+	[ -n "${PERF:-}" ] && perf_watch "$label"
+	[ "$clients" = 1 ] && backend_watch
 	timer_start
 	run_pgbench "$script" "$clients"
 	timer_stop
+	[ -n "${PERF:-}" ] && wait "$PERF_PID"
+	if [ "$clients" = 1 ]; then
+		wait "$BW_PID"
+		BACKEND_TICKS=$(cat "$W/backend_ticks" 2>/dev/null || true)
+	fi
+	[ "$DIAG" = 1 ] && log "  $label diag: $(diag_delta "$DIAG0" "$(diag_snap)")"
 	verify_stream "$label" "$DISTINCT"
 }
 
@@ -370,6 +478,11 @@ record() { # name ns
 	RATES[$1]="${RATES[$1]:-} $r"
 	log "  $1: $(secs "$2") s, $r events/s${CPUUSE:+ (machine CPU busy: $CPUUSE of $(nproc))}${SRVTICKS:+, server CPU $SRVTICKS ticks}"
 	[ -n "${SRVTICKS:-}" ] && TICKS[$1]="${TICKS[$1]:-} $SRVTICKS"
+	if [ -n "${BACKEND_TICKS:-}" ]; then
+		BTICKS[$1]="${BTICKS[$1]:-} $BACKEND_TICKS"
+		log "  $1: backend CPU $BACKEND_TICKS ticks"
+	fi
+	BACKEND_TICKS=
 	SRVTICKS=
 }
 
@@ -412,10 +525,22 @@ if [ "$EVENTKIT" = 1 ] && [ "$BIG" = 1 ]; then
 		-D nk="$NK" -D bsize="$BATCH" -f "$W/prefill.pgbench" bench >"$W/pgbench.out" 2>&1 \
 		|| { cat "$W/pgbench.out" >&2; tail -20 "$W/server.log" >&2; die "prefill failed"; }
 	t1=$(now_ns)
+	r=$(q "SELECT coalesce(sum(accepted),0), coalesce(sum(quarantined),0), coalesce(sum(duplicates + conflicts + rejected),0) FROM bench_results")
+	IFS='|' read -r acc qua other <<<"$r"
+	log "  prefill: $(secs $(( t1 - t0 ))) s incl. generation; accepted=$acc quarantined=$qua other=$other"
+	check "prefill accepted + quarantined" "$(( acc + qua ))" "$(( NK * BATCH ))"
+	check "prefill duplicates + conflicts + rejected" "$other" 0
+	# A batch of new events may wait in quarantine (out_of_range) when the
+	# other client is making the partition of its day and this transaction
+	# has written already (bench_seq's nextval writes WAL, and takes an xid,
+	# every 32 calls): docs/reference.md, Partitions.  Re-drive them, as the
+	# worker's redrive job would, before the stream is counted.
+	if [ "$qua" != 0 ]; then
+		log "  re-driving the prefill's quarantined events: $(q "SELECT replayed FROM eventkit.redrive_quarantine('bench_events')") stored"
+	fi
 	PREFILLED=$(q "SELECT count(*) FROM bench_events")
-	log "  prefill: $(secs $(( t1 - t0 ))) s incl. generation; stream holds $PREFILLED rows"
+	log "  stream holds $PREFILLED rows"
 	check "prefill rows" "$PREFILLED" "$(( NK * BATCH ))"
-	check "prefill accepted" "$(q "SELECT sum(accepted) FROM bench_results")" "$(( NK * BATCH ))"
 	log "  VACUUM ANALYZE + CHECKPOINT (steady state)"
 	qq "VACUUM (ANALYZE)"
 	# The worker rotated the ledger by size during the prefill
@@ -498,6 +623,7 @@ line() { # name goal_text
 
 echo
 echo "eventkit ingest benchmark: PostgreSQL $PGVER, $(nproc) cores, fsync=on synchronous_commit=on${MALLOC_ENV[*]:+, ${MALLOC_ENV[*]}}"
+[ -n "${EXTRA_CONF:-}" ] && echo "postgresql.conf += $EXTRA_CONF"
 echo "events=$EVENTS (distinct $DISTINCT, re-sent $(( EVENTS - DISTINCT ))) batch=$BATCH repeat=$REPEAT" \
 	"measured in $(( (TEND - TSTART) / 1000000000 ))s"
 line copy
@@ -530,6 +656,23 @@ if [ "$IDENTITY" = 1 ]; then
 			identity_cost_cpu "$cmed" "${CPUR[*]}" "$cmed" "$cmin" "$cmax" \
 			"$(awk -v m="$cmed" 'BEGIN { printf "%.1f", (m - 1) * 100 }')" \
 			"${TICKS[eventkit_1c]# }" "${TICKS[eventkit_noid]# }"
+		# The same for the pgbench backend's own CPU time (backend_watch): no
+		# autovacuum worker, checkpointer or WAL writer in it.
+		# shellcheck disable=SC2206
+		local_with=(${BTICKS[eventkit_1c]:-}) local_noid=(${BTICKS[eventkit_noid]:-})
+		if [ "${#local_with[@]}" = "${#local_noid[@]}" ] && [ "${#local_noid[@]}" -gt 0 ]; then
+			CPUR=()
+			for i in "${!local_noid[@]}"; do
+				CPUR+=("$(awk -v a="${local_with[$i]}" -v b="${local_noid[$i]}" 'BEGIN { printf "%.3f", a / b }')")
+			done
+			read -r cmed cmin cmax <<<"$(printf '%s\n' "${CPUR[@]}" | sort -n | awk '{ v[NR] = $1 } END {
+				m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+				printf "%.3f %.3f %.3f", m, v[1], v[NR] }')"
+			printf '%-18s %s  (the pgbench backend'"'"'s CPU ticks eventkit_1c / eventkit_noid per repetition: %s; median %s, spread %s..%s; identity cost %s%%; ticks 1c: %s, noid: %s)\n' \
+				identity_cost_backend "$cmed" "${CPUR[*]}" "$cmed" "$cmin" "$cmax" \
+				"$(awk -v m="$cmed" 'BEGIN { printf "%.1f", (m - 1) * 100 }')" \
+				"${BTICKS[eventkit_1c]# }" "${BTICKS[eventkit_noid]# }"
+		fi
 	fi
 fi
 [ "$PLAN" = 1 ] && line eventkit_plan "  (goal >= 0.75, plan attached)" " (eventkit not installed)"

@@ -62,6 +62,7 @@
 #include "catalog/index.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "port/pg_bswap.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
@@ -289,14 +290,42 @@ keep_undecided(IdEntry **open, uint64 *hashes, int nopen)
 /*
  * Order candidates bytewise by ledger key (uuid's order): every session
  * claims ids in the same order, so overlapping batches wait for each
- * other instead of deadlocking.
+ * other instead of deadlocking.  Bytewise order is the order of the two
+ * halves read as big-endian integers; the sort is specialized for it
+ * (lib/sort_template.h: the comparison inline, not through qsort's
+ * function pointer and memcmp).
  */
-static int
-compare_ids(const void *a, const void *b)
+static inline uint64
+key_half(const pg_uuid_t *k, int half)
 {
-	return memcmp((*(IdEntry *const *) a)->key.data, (*(IdEntry *const *) b)->key.data,
-				  UUID_LEN);
+	uint64		w;
+
+	memcpy(&w, k->data + 8 * half, sizeof(w));
+	return pg_ntoh64(w);
 }
+
+static inline int
+compare_ids(IdEntry *const *a, IdEntry *const *b)
+{
+	uint64		x = key_half(&(*a)->key, 0);
+	uint64		y = key_half(&(*b)->key, 0);
+
+	if (x == y)
+	{
+		x = key_half(&(*a)->key, 1);
+		y = key_half(&(*b)->key, 1);
+	}
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+typedef IdEntry *IdEntryPtr;	/* one token, for the template's declarations */
+
+#define ST_SORT sort_ids
+#define ST_ELEMENT_TYPE IdEntryPtr
+#define ST_COMPARE(a, b) compare_ids(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /*
  * Claim cands (sorted) in the current generation: insert their ledger rows
@@ -732,7 +761,7 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	entries = palloc(sizeof(IdEntry *) * nfirst);
 	for (int i = 0; i < nfirst; i++)
 		entries[i] = idmap_lookup(ids, keys[firsts[i]]);
-	qsort(entries, nfirst, sizeof(IdEntry *), compare_ids);
+	sort_ids(entries, nfirst);
 	open = palloc(sizeof(IdEntry *) * nfirst);
 	memcpy(open, entries, sizeof(IdEntry *) * nfirst);
 	nopen = nfirst;

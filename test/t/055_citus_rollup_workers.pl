@@ -17,11 +17,15 @@
 #    (count, sum, max; hll distinct, avg, min; the t-digest percentile the
 #    same before and after the refresh).
 # 2. A late event on a worker waits for the coordinator's partition, is
-#    re-driven on the worker, and is folded from its deltas.
+#    re-driven on the worker, and is folded from its deltas; forget_user of
+#    a user ingested on a worker leaves the rollup equal to GROUP BY.
 # 3. create_rollup of a stream that holds events ingested on the workers is
 #    refused (no backfill of the workers' batches); a stream that does not
 #    store ingest's values as given is refused on a worker; add_rollup_measures
 #    is refused; drop_rollup drops the worker delta table on every node.
+# 4. create_rollup takes the stream's lock on every node: a worker's call
+#    meanwhile waits and writes the new rollup's deltas; a worker's call in
+#    flight ends before create_rollup checks for the workers' events.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 

@@ -167,16 +167,23 @@ typedef struct DirectBatch
 
 static HTAB *delta_rollups = NULL;
 
-/* The delta table of a rollup table (InvalidOid if there is none). */
-Oid
-ek_rollup_delta_relid(Oid rollup_relid)
+/* The table named the rollup table's name and suffix, beside it (or InvalidOid). */
+static Oid
+rollup_table_with_suffix(Oid rollup_relid, const char *suffix)
 {
 	char	   *relname = get_rel_name(rollup_relid);
 
 	if (relname == NULL)
 		return InvalidOid;
-	return get_relname_relid(psprintf("%s%s", relname, EK_ROLLUP_DELTA_SUFFIX),
+	return get_relname_relid(psprintf("%s%s", relname, suffix),
 							 get_rel_namespace(rollup_relid));
+}
+
+/* The delta table of a rollup table (InvalidOid if there is none). */
+Oid
+ek_rollup_delta_relid(Oid rollup_relid)
+{
+	return rollup_table_with_suffix(rollup_relid, EK_ROLLUP_DELTA_SUFFIX);
 }
 
 /*
@@ -187,12 +194,7 @@ ek_rollup_delta_relid(Oid rollup_relid)
 Oid
 ek_rollup_wdelta_relid(Oid rollup_relid)
 {
-	char	   *relname = get_rel_name(rollup_relid);
-
-	if (relname == NULL)
-		return InvalidOid;
-	return get_relname_relid(psprintf("%s%s", relname, EK_ROLLUP_WDELTA_SUFFIX),
-							 get_rel_namespace(rollup_relid));
+	return rollup_table_with_suffix(rollup_relid, EK_ROLLUP_WDELTA_SUFFIX);
 }
 
 /*

@@ -1179,6 +1179,21 @@ view_split(const RollupRow *row, const RollupDef *def)
 }
 
 /*
+ * The relids of a stream's rollups (not of rollups of them), copied: the
+ * rollup cache's list is valid only until its next use.
+ */
+static List *
+stream_rollup_relids(int32 stream_id)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	foreach(lc, ek_rollups_of_stream(stream_id))
+		relids = lappend_oid(relids, ((StreamRollup *) lfirst(lc))->relid);
+	return relids;
+}
+
+/*
  * Make the realtime views of a stream's rollups (not of rollups of them)
  * again, as ek_rollup_view_sql() makes them now: distribute_stream calls
  * it once the stream is a Citus table, so that their tails come from the
@@ -1189,13 +1204,9 @@ view_split(const RollupRow *row, const RollupDef *def)
 void
 ek_rollups_remake_views(int32 stream_id)
 {
-	List	   *relids = NIL;
 	ListCell   *lc;
 
-	/* (the cache's list is valid until its next use) */
-	foreach(lc, ek_rollups_of_stream(stream_id))
-		relids = lappend_oid(relids, ((StreamRollup *) lfirst(lc))->relid);
-	foreach(lc, relids)
+	foreach(lc, stream_rollup_relids(stream_id))
 	{
 		RollupRow	row;
 		RollupDef	def;
@@ -1227,12 +1238,9 @@ ek_rollups_remake_views(int32 stream_id)
 void
 ek_rollups_make_worker_deltas(int32 stream_id)
 {
-	List	   *relids = NIL;
 	ListCell   *lc;
 
-	foreach(lc, ek_rollups_of_stream(stream_id))
-		relids = lappend_oid(relids, ((StreamRollup *) lfirst(lc))->relid);
-	foreach(lc, relids)
+	foreach(lc, stream_rollup_relids(stream_id))
 	{
 		RollupRow	row;
 		RollupDef	def;
@@ -1428,13 +1436,10 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 List *
 ek_rollups_catch_up(int32 stream_id)
 {
-	List	   *relids = NIL;
 	List	   *rows = NIL;
 	ListCell   *lc;
 
-	foreach(lc, ek_rollups_of_stream(stream_id))
-		relids = lappend_oid(relids, ((StreamRollup *) lfirst(lc))->relid);
-	foreach(lc, relids)
+	foreach(lc, stream_rollup_relids(stream_id))
 	{
 		RollupRow  *row = palloc(sizeof(RollupRow));
 

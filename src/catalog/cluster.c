@@ -10,7 +10,12 @@
  *	  coordinator's stream_id) and the stream's qualified name, never by a
  *	  node-local OID: the stream's eventkit.streams row without its relid,
  *	  its tracking plan (the plans row and all its versions) and how many
- *	  rollups it has, with a version counted up at each change.
+ *	  rollups it has, with a version counted up at each change.  The
+ *	  stream's JSON also holds its rollups' definitions (key ek_rollups:
+ *	  bucket, dimensions, measures, options and the name of each one's
+ *	  worker delta table), which ingest on a worker needs to write the
+ *	  batches' rollup deltas (rollup/delta.c); adoption leaves the key out
+ *	  of eventkit.streams.
  *
  *	  On the coordinator the row is published by distribute_stream and
  *	  again whenever the stream's row, its plan (or a new version of it)
@@ -44,10 +49,13 @@
 #include "utils/jsonb.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/snapmgr.h"
 
 #include "catalog/catalog.h"
 #include "catalog/cluster.h"
+#include "catalog/rollups.h"
 #include "util/citus.h"
 #include "util/owner.h"
 #include "util/relcache.h"
@@ -56,6 +64,11 @@
 #define CLUSTER_SCHEMA "eventkit_internal"
 #define CLUSTER_TABLE "cluster_streams"
 #define CLUSTER_QNAME CLUSTER_SCHEMA "." CLUSTER_TABLE
+/*
+ * The key of the published stream row that holds its rollups' definitions
+ * (not a column of eventkit.streams: adoption leaves it out)
+ */
+#define CLUSTER_ROLLUPS_KEY "ek_rollups"
 
 static void local_catalog_changed(void);
 
@@ -112,7 +125,21 @@ ek_cluster_publish_stream(int32 stream_id)
 	ek_as_owner_begin(&as_owner);
 	args[0] = Int32GetDatum(stream_id);
 	rc = SPI_execute_with_args("SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),"
-							   " pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.-) 'relid'::pg_catalog.text,"
+							   " (pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.-) 'relid'::pg_catalog.text)"
+							   " OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('" CLUSTER_ROLLUPS_KEY "',"
+							   "   (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+							   "      'rollup_id', r.rollup_id, 'bucket', r.bucket, 'dimensions', r.dimensions,"
+							   "      'measures', r.measures, 'filter', r.filter, 'time_zone', r.time_zone,"
+							   "      'origin', r.origin, 'hll_log2m', r.hll_log2m,"
+							   "      'wdelta', (SELECT pg_catalog.format('%I.%I', wn.nspname, w.relname)"
+							   "        FROM pg_catalog.pg_class w"
+							   "        JOIN pg_catalog.pg_namespace wn ON wn.oid OPERATOR(pg_catalog.=) w.relnamespace"
+							   "        WHERE w.relnamespace OPERATOR(pg_catalog.=) rc.relnamespace"
+							   "        AND w.relname OPERATOR(pg_catalog.=) (rc.relname OPERATOR(pg_catalog.||) '" EK_ROLLUP_WDELTA_SUFFIX "')::pg_catalog.name))"
+							   "      ORDER BY r.rollup_id), '[]'::pg_catalog.jsonb)"
+							   "    FROM eventkit.rollups r"
+							   "    JOIN pg_catalog.pg_class rc ON rc.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid"
+							   "    WHERE r.stream_id OPERATOR(pg_catalog.=) s.stream_id AND r.source_rollup IS NULL)),"
 							   " (SELECT pg_catalog.jsonb_build_object('plan', pg_catalog.to_jsonb(p),"
 							   "   'versions', (SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(v) ORDER BY v.version)"
 							   "     FROM eventkit.plan_versions v WHERE v.plan_id OPERATOR(pg_catalog.=) p.plan_id))"
@@ -240,18 +267,114 @@ plan_versions(Datum plan)
 }
 
 /*
+ * The rollups of a published stream row (CLUSTER_ROLLUPS_KEY), as ingest's
+ * deltas need them (StreamRollup, in rollup_id order, allocated in cxt),
+ * each with this node's relation of its worker delta table.  Errors when a
+ * rollup has none (made before this library), or the row came from a
+ * library that does not publish them while the stream has rollups.
+ * Caller: SPI connected.
+ */
+static bool
+has_rollups_key(Datum stream)
+{
+	Jsonb	   *j = DatumGetJsonbP(stream);
+	JsonbValue	key;
+
+	key.type = jbvString;
+	key.val.string.val = CLUSTER_ROLLUPS_KEY;
+	key.val.string.len = strlen(CLUSTER_ROLLUPS_KEY);
+	return findJsonbValueFromContainer(&j->root, JB_FOBJECT, &key) != NULL;
+}
+
+static List *
+adopt_rollups(Oid relid, Datum stream, int32 nrollups, MemoryContext cxt)
+{
+	Oid			types[1] = {JSONBOID};
+	Datum		args[1] = {stream};
+	List	   *rollups = NIL;
+	uint64		n;
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT (e OPERATOR(pg_catalog.->>) 'rollup_id')::pg_catalog.int4,"
+							   " pg_catalog.to_regclass(e OPERATOR(pg_catalog.->>) 'wdelta')::pg_catalog.oid,"
+							   " (e OPERATOR(pg_catalog.->>) 'bucket')::pg_catalog.interval,"
+							   " ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e OPERATOR(pg_catalog.->) 'dimensions')),"
+							   " ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e OPERATOR(pg_catalog.->) 'measures')),"
+							   " e OPERATOR(pg_catalog.->>) 'filter', e OPERATOR(pg_catalog.->>) 'time_zone',"
+							   " (e OPERATOR(pg_catalog.->>) 'origin')::pg_catalog.timestamptz,"
+							   " (e OPERATOR(pg_catalog.->>) 'hll_log2m')::pg_catalog.int4"
+							   " FROM pg_catalog.jsonb_array_elements(COALESCE("
+							   "   $1 OPERATOR(pg_catalog.->) '" CLUSTER_ROLLUPS_KEY "',"
+							   "   '[]'::pg_catalog.jsonb)) e"
+							   " ORDER BY 1",
+							   1, types, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read the rollups of stream \"%s\": %s",
+			 get_rel_name(relid), SPI_result_code_string(rc));
+	n = SPI_processed;
+	if (n == 0 && nrollups > 0 && !has_rollups_key(stream))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stream \"%s\" has rollups and can be ingested only on the Citus coordinator",
+						get_rel_name(relid)),
+				 errdetail("The coordinator published the stream without its rollups' definitions (an older eventkit library)."),
+				 errhint("Update eventkit on the coordinator, or ingest through the coordinator.")));
+	for (uint64 r = 0; r < n; r++)
+	{
+		StreamRollup *sr;
+		MemoryContext old;
+		bool		isnull;
+		Datum		v;
+
+		v = ek_spi_value(r, 2, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("stream \"%s\" has a rollup that can be ingested only on the Citus coordinator",
+							get_rel_name(relid)),
+					 errdetail("Rollup %d of the stream has no worker delta table (it was made by an eventkit library before 1.10), where ingest on a worker writes its deltas.",
+							   DatumGetInt32(ek_spi_value(r, 1, &isnull))),
+					 errhint("Ingest through the coordinator, or drop the rollup and create it again.")));
+		old = MemoryContextSwitchTo(cxt);
+		sr = palloc0(sizeof(StreamRollup));
+		sr->rollup_id = DatumGetInt32(ek_spi_value(r, 1, &isnull));
+		sr->relid = InvalidOid;
+		sr->delta = DatumGetObjectId(v);
+		sr->bucket = *DatumGetIntervalP(ek_spi_value(r, 3, &isnull));
+		sr->dimensions = PointerGetDatum(DatumGetArrayTypePCopy(ek_spi_value(r, 4, &isnull)));
+		sr->measures = PointerGetDatum(DatumGetArrayTypePCopy(ek_spi_value(r, 5, &isnull)));
+		v = ek_spi_value(r, 6, &isnull);
+		if (!isnull)
+			sr->opts.filter = TextDatumGetCString(v);
+		v = ek_spi_value(r, 7, &isnull);
+		if (!isnull)
+			sr->opts.time_zone = TextDatumGetCString(v);
+		v = ek_spi_value(r, 8, &isnull);
+		sr->opts.has_origin = !isnull;
+		if (!isnull)
+			sr->opts.origin = DatumGetTimestampTz(v);
+		v = ek_spi_value(r, 9, &isnull);
+		if (!isnull)
+			sr->opts.hll_log2m = DatumGetInt32(v);
+		rollups = lappend(rollups, sr);
+		MemoryContextSwitchTo(old);
+	}
+	return rollups;
+}
+
+/*
  * On a Citus worker, relid is a distributed stream's table: make this
  * node's catalog hold the stream as the coordinator published it (its row
  * in eventkit.streams under the cluster-wide id, its plan), so that ingest
- * here reads it as on the coordinator.  Errors when the stream was not
- * distributed with distribute_stream, when its id is taken here by
- * another stream, or when it has rollups (refreshed on the coordinator
- * from the order of batch ids, which ingest on a worker does not follow
- * yet).  Returns the version of the cluster-wide row it adopted.  Caller:
- * SPI connected.
+ * here reads it as on the coordinator, and set *rollups to its rollups'
+ * definitions (allocated in cxt: adopt_rollups).  Errors when the stream
+ * was not distributed with distribute_stream, when its id is taken here by
+ * another stream, or when a rollup of it has no worker delta table.
+ * Returns the version of the cluster-wide row it adopted.  Caller: SPI
+ * connected.
  */
 int64
-ek_cluster_adopt_stream(Oid relid)
+ek_cluster_adopt_stream(Oid relid, List **rollups, MemoryContext cxt)
 {
 	EkRoleScope as_owner;
 	Oid			types[3] = {TEXTOID, JSONBOID, INT4OID};
@@ -262,7 +385,7 @@ ek_cluster_adopt_stream(Oid relid)
 	Datum		stream;
 	Datum		plan;
 	bool		has_plan;
-	int32		rollups;
+	int32		rollups_count;
 	int64		version;
 	bool		isnull;
 	int			rc;
@@ -290,22 +413,17 @@ ek_cluster_adopt_stream(Oid relid)
 	stream = ek_spi_value(0, 2, &isnull);
 	plan = ek_spi_value(0, 3, &has_plan);
 	has_plan = !has_plan;
-	rollups = DatumGetInt32(ek_spi_value(0, 4, &isnull));
+	rollups_count = DatumGetInt32(ek_spi_value(0, 4, &isnull));
 	version = DatumGetInt64(ek_spi_value(0, 5, &isnull));
-	if (rollups > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("stream \"%s\" has rollups and can be ingested only on the Citus coordinator",
-						get_rel_name(relid)),
-				 errdetail("A rollup is refreshed on the coordinator in the order of the batch ids of the coordinator's ingest calls; ingest on a worker does not follow that order yet."),
-				 errhint("Ingest through the coordinator, or drop the stream's rollups.")));
+	/* the rollups whose deltas ingest here writes (to the coordinator) */
+	*rollups = adopt_rollups(relid, stream, rollups_count, cxt);
 
 	/* is this node's copy the same?  (created_at and all, relid aside) */
 	args[1] = stream;
 	args[2] = Int32GetDatum(stream_id);
 	rc = SPI_execute_with_args("SELECT s.relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass,"
 							   " (pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.-) 'relid'::pg_catalog.text)"
-							   "   OPERATOR(pg_catalog.=) $2,"
+							   "   OPERATOR(pg_catalog.=) ($2 OPERATOR(pg_catalog.-) '" CLUSTER_ROLLUPS_KEY "'::pg_catalog.text),"
 							   " (SELECT pg_catalog.count(*) FROM eventkit.plan_versions v"
 							   "   WHERE v.plan_id OPERATOR(pg_catalog.=) s.plan_id)"
 							   " FROM eventkit.streams s WHERE s.stream_id OPERATOR(pg_catalog.=) $3",
@@ -410,6 +528,8 @@ typedef struct SyncedStream
 	Oid			relid;
 	int64		version;
 	int			nest_level;		/* 0: committed */
+	MemoryContext cxt;			/* holds rollups */
+	List	   *rollups;		/* StreamRollup *: what ingest's deltas need */
 } SyncedStream;
 
 static SyncedStream synced[MAX_SYNCED];
@@ -419,6 +539,17 @@ static Oid	cluster_shard = InvalidOid; /* and its shard relation */
 static Oid	streams_relid = InvalidOid;
 static bool sync_callbacks = false;
 
+/* the memory of an entry that is forgotten */
+static void
+drop_synced(SyncedStream *e)
+{
+	if (e->cxt != NULL)
+		MemoryContextDelete(e->cxt);
+	e->cxt = NULL;
+	e->rollups = NIL;
+}
+
+/* forget the entries of relid (all: InvalidOid) */
 static void
 forget_synced(Oid relid)
 {
@@ -427,6 +558,8 @@ forget_synced(Oid relid)
 	for (int i = 0; i < nsynced; i++)
 		if (OidIsValid(relid) && synced[i].relid != relid)
 			synced[keep++] = synced[i];
+		else
+			drop_synced(&synced[i]);
 	nsynced = keep;
 }
 
@@ -437,10 +570,10 @@ sync_relcache_callback(Datum arg, Oid relid)
 	{
 		cluster_shell = InvalidOid;
 		cluster_shard = InvalidOid;
-		nsynced = 0;
+		forget_synced(InvalidOid);
 	}
 	else if (relid == streams_relid)
-		nsynced = 0;
+		forget_synced(InvalidOid);
 	else
 		forget_synced(relid);
 }
@@ -450,6 +583,10 @@ sync_xact_callback(XactEvent event, void *arg)
 {
 	int			keep = 0;
 
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_PARALLEL_COMMIT &&
+		event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
 	for (int i = 0; i < nsynced; i++)
 	{
 		if (synced[i].nest_level == 0)
@@ -459,12 +596,11 @@ sync_xact_callback(XactEvent event, void *arg)
 			synced[i].nest_level = 0;
 			synced[keep++] = synced[i];
 		}
-		/* abort, prepare (the outcome is not ours to know): forgotten */
+		else
+			drop_synced(&synced[i]);	/* abort, prepare (the outcome is not
+										 * ours to know): forgotten */
 	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
-		event == XACT_EVENT_PREPARE)
-		nsynced = keep;
+	nsynced = keep;
 }
 
 static void
@@ -481,7 +617,10 @@ sync_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		if (synced[i].nest_level >= level)
 		{
 			if (event == SUBXACT_EVENT_ABORT_SUB)
+			{
+				drop_synced(&synced[i]);
 				continue;
+			}
 			synced[i].nest_level = level - 1;
 		}
 		synced[keep++] = synced[i];
@@ -549,7 +688,9 @@ void
 ek_cluster_sync_local(Oid relid)
 {
 	int64		version;
-	int64		adopted;
+	int64		adopted = 0;
+	List	   *rollups = NIL;
+	MemoryContext cxt;
 
 	if (ek_citus_table_kind(relid) != EK_CITUS_HASH || !ek_citus_on_worker())
 		return;
@@ -569,20 +710,93 @@ ek_cluster_sync_local(Oid relid)
 		sync_callbacks = true;
 	}
 	streams_relid = ek_catalog_relid("streams");
+
+	/*
+	 * Read in a snapshot taken now, not the statement's: the caller holds
+	 * the stream's lock, which create_rollup takes on every node (in SHARE
+	 * mode, until it commits), so that a call that waited for it sees the
+	 * rollup it made, and writes its deltas
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
 	version = local_cluster_version(relid);
 	if (version >= 0)
 		for (int i = 0; i < nsynced; i++)
 			if (synced[i].relid == relid && synced[i].version == version)
+			{
+				PopActiveSnapshot();
 				return;
+			}
 
-	adopted = ek_cluster_adopt_stream(relid);
+	cxt = AllocSetContextCreate(TopMemoryContext, "eventkit adopted rollups",
+								ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		adopted = ek_cluster_adopt_stream(relid, &rollups, cxt);
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PopActiveSnapshot();
 	forget_synced(relid);
 	if (nsynced == MAX_SYNCED)
-		nsynced = 0;
+		forget_synced(InvalidOid);
 	synced[nsynced].relid = relid;
 	synced[nsynced].version = adopted;
 	synced[nsynced].nest_level = GetCurrentTransactionNestLevel();
+	synced[nsynced].cxt = cxt;
+	synced[nsynced].rollups = rollups;
 	nsynced++;
+}
+
+/* a copy of a StreamRollup, in the current memory context */
+static StreamRollup *
+copy_rollup(const StreamRollup *sr)
+{
+	StreamRollup *c = palloc(sizeof(StreamRollup));
+
+	*c = *sr;
+	c->dimensions = PointerGetDatum(DatumGetArrayTypePCopy(sr->dimensions));
+	c->measures = PointerGetDatum(DatumGetArrayTypePCopy(sr->measures));
+	if (sr->opts.filter != NULL)
+		c->opts.filter = pstrdup(sr->opts.filter);
+	if (sr->opts.time_zone != NULL)
+		c->opts.time_zone = pstrdup(sr->opts.time_zone);
+	return c;
+}
+
+/*
+ * On a Citus worker, relid a distributed stream: the rollups whose deltas
+ * ingest here writes (StreamRollup *, each with its worker delta table,
+ * copied into the current memory context), as adopted with the stream's
+ * catalog (adopted again if this backend forgot it meanwhile); returns
+ * true.  Elsewhere false: the node's own catalog has the stream's rollups
+ * (catalog/rollups.c).  Caller: SPI connected.
+ */
+bool
+ek_cluster_worker_rollups(Oid relid, List **rollups)
+{
+	*rollups = NIL;
+	if (ek_citus_table_kind(relid) != EK_CITUS_HASH || !ek_citus_on_worker())
+		return false;
+	for (int pass = 0; pass < 2; pass++)
+	{
+		for (int i = 0; i < nsynced; i++)
+			if (synced[i].relid == relid)
+			{
+				ListCell   *lc;
+
+				foreach(lc, synced[i].rollups)
+					*rollups = lappend(*rollups, copy_rollup(lfirst(lc)));
+				return true;
+			}
+		ek_cluster_sync_local(relid);
+	}
+	elog(ERROR, "eventkit: the catalog of distributed stream \"%s\" was not adopted",
+		 get_rel_name(relid));
+	return true;				/* keep the compiler quiet */
 }
 
 /*

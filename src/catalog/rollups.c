@@ -536,6 +536,7 @@ ek_rollups_of_stream(int32 stream_id)
 
 		sr->rollup_id = DatumGetInt32(ek_spi_value(r, 1, &isnull));
 		sr->relid = DatumGetObjectId(ek_spi_value(r, 2, &isnull));
+		sr->delta = InvalidOid;
 		sr->bucket = *DatumGetIntervalP(ek_spi_value(r, 3, &isnull));
 		sr->dimensions = PointerGetDatum(DatumGetArrayTypePCopy(ek_spi_value(r, 4, &isnull)));
 		sr->measures = PointerGetDatum(DatumGetArrayTypePCopy(ek_spi_value(r, 5, &isnull)));

@@ -46,11 +46,21 @@ typedef struct RollupRow
 	Oid			source;			/* a rollup of a rollup: the source's table */
 } RollupRow;
 
+/*
+ * the worker delta table of a rollup of a distributed stream:
+ * "<rollup table>_wdelta", the delta table's columns, a Citus local table
+ * on the coordinator that ingest on the workers writes (delta.c)
+ */
+#define EK_ROLLUP_WDELTA_SUFFIX "_wdelta"
+
 /* A rollup of a stream, as ingest's deltas need it. */
 typedef struct StreamRollup
 {
 	int32		rollup_id;
-	Oid			relid;
+	Oid			relid;			/* the rollup table; InvalidOid on a Citus worker */
+	Oid			delta;			/* InvalidOid: the rollup table's delta table; on a
+								 * Citus worker, the rollup's worker delta table
+								 * (a Citus local table on the coordinator) */
 	Interval	bucket;
 	Datum		dimensions;
 	Datum		measures;

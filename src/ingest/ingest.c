@@ -348,6 +348,8 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	/* the new ones into the stream, and the rollups' deltas of them */
 	if (ek_write_events(&stream, acc, nacc, batch_id, received_at))
 		ek_rollup_write_deltas(&stream, acc, nacc, batch_id, received_at);
+	else
+		ek_rollup_no_deltas(&stream, nacc);
 
 	/*
 	 * Ids other batches' claims held in flight: wait for those batches now
@@ -367,6 +369,8 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 		classify_verdicts(b, valid, nvalid, verdicts, before, acc, &nacc, conf, &nconf);
 		if (ek_write_events(&stream, acc + nfirst, nacc - nfirst, batch_id, received_at))
 			ek_rollup_write_deltas(&stream, acc + nfirst, nacc - nfirst, batch_id, received_at);
+		else
+			ek_rollup_no_deltas(&stream, nacc - nfirst);
 	}
 	for (int i = 0; i < n; i++)
 		b->counts[b->status[i]]++;

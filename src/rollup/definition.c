@@ -1362,6 +1362,36 @@ ek_rollup_source_sql(const RollupDef *def, const char *from)
 }
 
 /*
+ * The columns fold.c reads from a delta row, in its order: bucket, the
+ * dimensions, ek_events, skipped_events, the measures' partial values,
+ * ek_skips (with delta_skips), batch_id and ctid.
+ */
+static void
+append_delta_read_columns(StringInfo buf, const RollupDef *def, bool delta_skips)
+{
+	ListCell   *lc;
+
+	appendStringInfoString(buf, "bucket");
+	foreach(lc, def->dims)
+		appendStringInfo(buf, ", %s", quote_identifier(((RollupDim *) lfirst(lc))->name));
+	appendStringInfo(buf, ", %s, %s", EK_ROLLUP_DELTA_EVENTS_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (m->kind == RM_AVG)
+			appendStringInfo(buf, ", %s, %s",
+							 quote_identifier(psprintf("%s_sum", m->name)),
+							 quote_identifier(psprintf("%s_count", m->name)));
+		else if (m->kind != RM_COUNT)
+			appendStringInfo(buf, ", %s", quote_identifier(m->name));
+	}
+	if (delta_skips)
+		appendStringInfo(buf, ", %s", EK_ROLLUP_DELTA_SKIPS_COLUMN);
+	appendStringInfoString(buf, ", batch_id, ctid");
+}
+
+/*
  * SELECT of a delta table's rows of (from, to], in the order the fold's
  * fold_delta_row() reads them (ek_skips if delta_skips), then each row's
  * batch_id and ctid.
@@ -1370,28 +1400,29 @@ char *
 ek_rollup_delta_read_sql(const RollupDef *def, const char *qdelta, bool delta_skips)
 {
 	StringInfoData buf;
-	ListCell   *lc;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "SELECT bucket");
-	foreach(lc, def->dims)
-		appendStringInfo(&buf, ", %s", quote_identifier(((RollupDim *) lfirst(lc))->name));
-	appendStringInfo(&buf, ", %s, %s", EK_ROLLUP_DELTA_EVENTS_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
-	foreach(lc, def->measures)
-	{
-		RollupMeasure *m = lfirst(lc);
-
-		if (m->kind == RM_AVG)
-			appendStringInfo(&buf, ", %s, %s",
-							 quote_identifier(psprintf("%s_sum", m->name)),
-							 quote_identifier(psprintf("%s_count", m->name)));
-		else if (m->kind != RM_COUNT)
-			appendStringInfo(&buf, ", %s", quote_identifier(m->name));
-	}
-	if (delta_skips)
-		appendStringInfo(&buf, ", %s", EK_ROLLUP_DELTA_SKIPS_COLUMN);
-	appendStringInfo(&buf, ", batch_id, ctid FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
+	appendStringInfoString(&buf, "SELECT ");
+	append_delta_read_columns(&buf, def, delta_skips);
+	appendStringInfo(&buf, " FROM %s WHERE batch_id OPERATOR(pg_catalog.>) $1"
 					 " AND batch_id OPERATOR(pg_catalog.<=) $2", qdelta);
+	return buf.data;
+}
+
+/*
+ * The statement a refresh folds a rollup's worker delta table with
+ * (delta.c): every row its snapshot sees, deleted and returned in
+ * ek_rollup_delta_read_sql()'s columns, so that the rows folded are
+ * exactly the rows deleted, whatever commits meanwhile.
+ */
+char *
+ek_rollup_worker_delta_sql(const RollupDef *def, const char *qwdelta)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "DELETE FROM %s RETURNING ", qwdelta);
+	append_delta_read_columns(&buf, def, true);
 	return buf.data;
 }
 

@@ -39,10 +39,20 @@
  *	  the others take the SQL path.  sql/rollup_cdelta.sql compares the two
  *	  (eventkit.testing_rollup_sql_deltas forces the SQL path in a test
  *	  build).  A batch of a stream distributed on Citus gets its deltas
- *	  here too, on the node that ran the ingest (the coordinator: rollups
- *	  refuse ingest on a worker), when the distributed table stores the
- *	  values as given (pipeline/writer.c), whichever shards the rows went
- *	  to.  A batch written some other way (the writer's slow path) has no
+ *	  here too, on the node that ran the ingest, when the distributed
+ *	  table stores the values as given (pipeline/writer.c), whichever
+ *	  shards the rows went to: on the coordinator into the rollup's delta
+ *	  table; on a worker into the rollup's worker delta table
+ *	  "<rollup>_wdelta", a Citus local table on the coordinator (made here,
+ *	  ek_rollup_make_worker_delta, for create_rollup and distribute_stream,
+ *	  refresh.c), with an INSERT through Citus in the call's
+ *	  distributed transaction, the rollups' definitions adopted with the
+ *	  stream's catalog (catalog/cluster.c).  A worker refuses a stream with
+ *	  rollups whose batch would get none (ek_rollup_no_deltas).  A refresh
+ *	  folds all of the worker delta table that its snapshot sees, and
+ *	  deletes exactly those rows in the same statement
+ *	  (ek_rollup_merge_worker_deltas): no order of the workers' batch ids
+ *	  is needed, every batch stored on a worker having its deltas.  A batch written some other way (the writer's slow path) has no
  *	  delta.  The rollups of a stream
  *	  come from a per-backend cache (catalog/rollups.c), not a query per
  *	  batch.
@@ -65,6 +75,7 @@
 #include "access/table.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -83,10 +94,12 @@
 #include "utils/timestamp.h"
 
 #include "catalog/batches.h"
+#include "catalog/cluster.h"
 #include "catalog/rollups.h"
 #include "pipeline/columns.h"
 #include "rollup/delta.h"
 #include "rollup/fold.h"
+#include "util/citus.h"
 #include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -120,6 +133,9 @@ typedef struct DeltaRollup
 	Oid			delta;			/* its delta table */
 	int			natts;			/* the stream's attributes when made */
 	bool		skips;			/* the delta table has ek_skips */
+	bool		citus;			/* it is a Citus table: written by the INSERT,
+								 * planned with its values each time (Citus
+								 * plans no generic INSERT ... SELECT) */
 	MemoryContext cxt;
 	RollupDef  *def;
 	char	   *qdelta;
@@ -151,16 +167,133 @@ typedef struct DirectBatch
 
 static HTAB *delta_rollups = NULL;
 
-/* The delta table of a rollup table (InvalidOid if there is none). */
-Oid
-ek_rollup_delta_relid(Oid rollup_relid)
+/* The table named the rollup table's name and suffix, beside it (or InvalidOid). */
+static Oid
+rollup_table_with_suffix(Oid rollup_relid, const char *suffix)
 {
 	char	   *relname = get_rel_name(rollup_relid);
 
 	if (relname == NULL)
 		return InvalidOid;
-	return get_relname_relid(psprintf("%s%s", relname, EK_ROLLUP_DELTA_SUFFIX),
+	return get_relname_relid(psprintf("%s%s", relname, suffix),
 							 get_rel_namespace(rollup_relid));
+}
+
+/* The delta table of a rollup table (InvalidOid if there is none). */
+Oid
+ek_rollup_delta_relid(Oid rollup_relid)
+{
+	return rollup_table_with_suffix(rollup_relid, EK_ROLLUP_DELTA_SUFFIX);
+}
+
+/*
+ * The worker delta table of a rollup table (InvalidOid if there is none):
+ * on the coordinator, a rollup of a distributed stream has one, a Citus
+ * local table that ingest on the workers writes its batches' deltas into.
+ */
+Oid
+ek_rollup_wdelta_relid(Oid rollup_relid)
+{
+	return rollup_table_with_suffix(rollup_relid, EK_ROLLUP_WDELTA_SUFFIX);
+}
+
+/*
+ * Ingest stored n events of a batch without deltas (the stream does not
+ * store ingest's values as given).  On a Citus worker, where a rollup is
+ * folded only from the deltas (a refresh on the coordinator never reads a
+ * worker's batches from the stream), a stream with rollups then fails the
+ * call.  Caller: SPI connected.
+ */
+void
+ek_rollup_no_deltas(const StreamInfo *stream, int n)
+{
+	List	   *rollups;
+
+	if (n == 0 || !ek_cluster_worker_rollups(stream->relid, &rollups) || rollups == NIL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("stream \"%s\" has rollups and can be ingested only on the Citus coordinator",
+					get_rel_name(stream->relid)),
+			 errdetail("The stream does not store ingest's values as given (row-level security, an INSERT trigger, or a column with a default or a generated value), so a batch stored on a worker would have no rollup deltas, and a rollup folds a worker's batches only from their deltas."),
+			 errhint("Ingest through the coordinator, or drop the stream's rollups.")));
+}
+
+/*
+ * The worker delta table of a rollup is dropped with its table (recorded
+ * on the table Citus left under the worker delta table's name: its shell).
+ */
+void
+ek_rollup_worker_delta_depends(Oid rollup_relid)
+{
+	ObjectAddress table;
+	ObjectAddress wdelta;
+
+	ObjectAddressSet(table, RelationRelationId, rollup_relid);
+	ObjectAddressSet(wdelta, RelationRelationId, ek_rollup_wdelta_relid(rollup_relid));
+	recordDependencyOn(&wdelta, &table, DEPENDENCY_AUTO);
+}
+
+/*
+ * The worker delta table of a rollup (named rollup_name in schema nsp,
+ * definition def; dropped with its table rollup_relid once there is one)
+ * of a stream distributed on Citus: "<rollup>_wdelta", with the delta
+ * table's columns, made a Citus local table (its rows on the coordinator,
+ * the table known on every node), so that ingest on a worker writes its
+ * batches' deltas there in its distributed transaction, and a refresh and
+ * the realtime view read them on the coordinator in one snapshot with the
+ * rollup table (delta.c).  Dropped with the rollup table.  Caller: SPI
+ * connected, on the coordinator, as the rollup's owner.
+ */
+void
+ek_rollup_make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_name, Oid rollup_relid)
+{
+	char	   *name = psprintf("%s%s", rollup_name, EK_ROLLUP_WDELTA_SUFFIX);
+	char	   *qname = quote_qualified_identifier(get_namespace_name(nsp), name);
+
+	ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
+	CommandCounterIncrement();
+	ek_spi_exec(psprintf("SELECT pg_catalog.citus_add_local_table_to_metadata(%s)",
+						 quote_literal_cstr(qname)),
+				SPI_OK_SELECT);
+	CommandCounterIncrement();
+	if (OidIsValid(rollup_relid))
+		ek_rollup_worker_delta_depends(rollup_relid);
+}
+
+/*
+ * A new rollup's backfill folds the coordinator's batches, in the order of
+ * the coordinator's batch ids, taking them from the coordinator's batch
+ * log; the workers number their calls' batches on their own (the same ids
+ * as the coordinator's) and log them on their own node.  So the events a
+ * worker stored before the rollup existed would be missed by the rollup,
+ * or taken for a coordinator batch of the same id: a stream that holds any
+ * is refused.  (Once the rollup exists, a worker writes its batches'
+ * deltas into the rollup's worker delta table: docs/citus.md.)  Caller:
+ * SPI connected, on the coordinator, the stream locked on every node.
+ */
+void
+ek_rollup_check_no_worker_events(Oid stream, int32 stream_id)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(stream_id)};
+	bool		isnull;
+	int64		n;
+
+	if (SPI_execute_with_args("SELECT pg_catalog.sum(w.accepted)::pg_catalog.int8"
+							  " FROM eventkit.worker_stream_stats() w"
+							  " WHERE w.stream_id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read the workers' statistics");
+	n = DatumGetInt64(ek_spi_value(0, 1, &isnull));
+	if (!isnull && n > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot create a rollup of distributed stream \"%s\": it holds events ingested on the workers",
+						get_rel_name(stream)),
+				 errdetail("The workers stored " INT64_FORMAT " events. A rollup of a distributed stream folds the coordinator's batches; a worker numbers and logs its calls' batches on its own, so the rollup would miss their events or count them twice.",
+						   n),
+				 errhint("Create the rollups of a distributed stream before anything is ingested on the workers; then ingest on any node.")));
 }
 
 /*
@@ -214,6 +347,21 @@ ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *key
 		elog(ERROR, "eventkit: could not delete the rollup's deltas: %s",
 			 SPI_result_code_string(rc));
 	return events;
+}
+
+/*
+ * Fold the rows of a rollup's worker delta table (the deltas of the
+ * batches stored on the Citus workers): all that the refresh's snapshot
+ * sees, deleted in the same statement (fold.c), merged into the rollup
+ * table.  Returns the events folded; adds the values skipped to *skips.
+ * Caller: SPI connected, as the rollup owner (refresh.c's fold()).
+ */
+int64
+ek_rollup_merge_worker_deltas(const RollupDef *def, const char *qtable, const char *keyname,
+							  Oid wdelta, RollupSkips *skips)
+{
+	return ek_rollup_fold_worker_deltas(def, qtable, keyname, ek_qualified_relname(wdelta),
+										skips);
 }
 
 /* ---------------------------------------------------------------------
@@ -421,6 +569,7 @@ make_delta_rollup(DeltaRollup *e, Relation rel, const StreamInfo *stream,
 	e->qdelta = ek_qualified_relname(e->delta);
 	e->natts = sdesc->natts;
 	e->skips = ek_rollup_delta_has_skips(e->def, e->delta);
+	e->citus = ek_citus_table_kind(e->delta) != EK_CITUS_NONE;
 
 	initStringInfo(&inner);
 	e->used = palloc(SC_NCOLUMNS * sizeof(int));
@@ -501,11 +650,16 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 	bool	   *nulls = NULL;
 	Datum	  **cols = NULL;	/* the C path's columns, each made once */
 	bool	  **colnulls = NULL;
+	int64		worker_batch = 0;
 	ListCell   *lc;
 
 	if (n == 0)
 		return;
-	rollups = ek_rollups_of_stream(stream->stream_id);
+	/* on a Citus worker: the adopted rollups, whose deltas go to the coordinator */
+	if (ek_cluster_worker_rollups(stream->relid, &rollups))
+		worker_batch = batch_id | ((int64) ek_citus_local_group() << 48);
+	else
+		rollups = ek_rollups_of_stream(stream->stream_id);
 	if (rollups == NIL)
 		return;
 
@@ -523,7 +677,7 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 	foreach(lc, rollups)
 	{
 		StreamRollup *sr = lfirst(lc);
-		Oid			delta = ek_rollup_delta_relid(sr->relid);
+		Oid			delta = OidIsValid(sr->delta) ? sr->delta : ek_rollup_delta_relid(sr->relid);
 		DeltaRollup *e;
 		bool		found;
 		EkRoleScope as_owner;
@@ -531,6 +685,8 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 
 		if (!OidIsValid(delta))
 			continue;			/* made before deltas existed, or its delta table was dropped */
+		/* (a worker delta table is on the coordinator: its rows go through Citus) */
+		Assert(worker_batch == 0 || ek_citus_table_kind(delta) != EK_CITUS_NONE);
 		e = hash_search(delta_rollups, &sr->rollup_id, HASH_ENTER, &found);
 		if (!found)
 		{
@@ -544,7 +700,7 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 						 !same_array(e->measures, DatumGetArrayTypeP(sr->measures))))
 			forget_delta_rollup(e);
 
-		ek_as_role_begin(&as_owner, ek_relation_owner(sr->relid), 0);
+		ek_as_role_begin(&as_owner, ek_relation_owner(OidIsValid(sr->relid) ? sr->relid : delta), 0);
 		if (!e->valid)
 		{
 			forget_delta_rollup(e);
@@ -576,8 +732,9 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 			db.e = e;
 			db.cols = cols;
 			db.nulls = colnulls;
-			ek_rollup_fold_delta_rows(e->def, e->qdelta, e->delta, batch_id, e->skips, n,
-									  direct_row, &db, &e->merge);
+			ek_rollup_fold_delta_rows(e->def, e->qdelta, e->citus ? InvalidOid : e->delta,
+									  worker_batch != 0 ? worker_batch : batch_id, e->skips, n,
+									  direct_row, &db, e->citus ? NULL : &e->merge);
 		}
 		else if (e->usable)
 		{
@@ -606,8 +763,8 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 				params->params[u].pflags = PARAM_FLAG_CONST;
 				params->params[u].ptype = get_array_type(type);
 			}
-			ek_rollup_fold_delta(e->def, e->qdelta, batch_id, e->skips, e->source, params,
-								 &e->merge);
+			ek_rollup_fold_delta(e->def, e->qdelta, worker_batch != 0 ? worker_batch : batch_id,
+								 e->skips, e->source, params, e->citus ? NULL : &e->merge);
 		}
 		ek_as_role_end(&as_owner);
 	}

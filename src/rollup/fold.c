@@ -1399,6 +1399,37 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 }
 
 /*
+ * A refresh's fold of a rollup's worker delta table qwdelta (delta.c):
+ * every row the statement's snapshot sees, deleted and returned by one
+ * DELETE ... RETURNING (through Citus: the table is a Citus local table),
+ * aggregated and merged into the rollup table.  A row committed meanwhile
+ * is neither read nor deleted, and is folded by a later refresh; refreshes
+ * of one rollup serialize on its catalog row.  Their batch ids (the
+ * workers', with the node's group in the top 16 bits) play no part: every
+ * batch stored on a worker has its deltas.  Returns the events folded, and
+ * adds the skips to *skips.  Caller: SPI connected, as the rollup owner.
+ */
+int64
+ek_rollup_fold_worker_deltas(const RollupDef *def, const char *qtable, const char *keyname,
+							 const char *qwdelta, RollupSkips *skips)
+{
+	Fold		f;
+	SPIPlanPtr	plan;
+
+	init_fold(&f, def, qtable, keyname);
+	f.delta_skips = true;
+	plan = SPI_prepare(ek_rollup_worker_delta_sql(def, qwdelta), 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "eventkit: could not prepare the rollup's worker delta scan: %s",
+			 SPI_result_code_string(SPI_result));
+	f.reading_deltas = true;
+	fold_run(&f, plan, NULL);
+	f.reading_deltas = false;
+	SPI_freeplan(plan);
+	return finish_fold(&f, skips);
+}
+
+/*
  * Ingest's side (delta.c): aggregate the rows that source (a kept
  * plan of ek_rollup_source_sql(), run with params) returns and insert the
  * groups into the delta table qdelta as batch batch_id (with their skips

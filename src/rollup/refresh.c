@@ -69,6 +69,7 @@
 #include "utils/varlena.h"
 
 #include "catalog/batches.h"
+#include "catalog/cluster.h"
 #include "catalog/jobs.h"
 #include "catalog/rollups.h"
 #include "catalog/streams.h"
@@ -205,6 +206,28 @@ fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips, RollupTouch
 		events = ek_rollup_merge_deltas(&def, qtable, keyname, delta, from, to, skips);
 	if (events < 0)
 		events = ek_rollup_fold(&def, qtable, keyname, from, to, NULL, skips);
+	ek_as_role_end(&as_owner);
+	return events;
+}
+
+/*
+ * Fold the rollup's worker delta table wdelta (the deltas of the batches
+ * ingested on the Citus workers, delta.c) into the rollup, as the rollup
+ * table's owner.  Returns the number of events folded; adds the values
+ * skipped to *skips.
+ */
+static int64
+fold_workers(const RollupRow *row, Oid wdelta, RollupSkips *skips, RollupTouched *touched)
+{
+	RollupDef	def;
+	EkRoleScope as_owner;
+	int64		events;
+
+	ek_as_role_begin(&as_owner, ek_relation_owner(row->relid), 0);
+	row_def(row, &def);
+	def.touched = touched;
+	events = ek_rollup_merge_worker_deltas(&def, ek_qualified_relname(row->relid),
+										   key_name(row->relid), wdelta, skips);
 	ek_as_role_end(&as_owner);
 	return events;
 }
@@ -433,6 +456,7 @@ refresh(RollupRow *row, int64 max_events)
 	int64		to;
 	int64		events = 0;
 	RollupSkips skips;
+	Oid			wdelta;
 	bool		with_skips = ek_rollups_have_skips();
 	int32		format = row->format;
 	Datum		skipped;
@@ -448,17 +472,34 @@ refresh(RollupRow *row, int64 max_events)
 
 	memset(&skips, 0, sizeof(skips));
 	to = ek_batches_position();
-	if (to > row->watermark)
+	/* a rollup of a distributed stream: the deltas of the workers' batches */
+	wdelta = ek_rollup_wdelta_relid(row->relid);
+	if (to > row->watermark || OidIsValid(wdelta))
 	{
 		List	   *derived = ek_rollups_derived(row->relid);
 		RollupTouched touched;
+		bool		moved = to > row->watermark;
 
 		memset(&touched, 0, sizeof(touched));
 		touched.cxt = CurrentMemoryContext;
-		to = safe_watermark(row->stream, to);
-		if (max_events > 0)
-			to = ek_batches_chunk_end(row->stream_id, row->watermark, to, max_events);
-		events = fold(row, row->watermark, to, &skips, derived != NIL ? &touched : NULL);
+		if (moved)
+		{
+			to = safe_watermark(row->stream, to);
+			if (max_events > 0)
+				to = ek_batches_chunk_end(row->stream_id, row->watermark, to, max_events);
+			events = fold(row, row->watermark, to, &skips, derived != NIL ? &touched : NULL);
+		}
+		else
+			to = row->watermark;
+		if (OidIsValid(wdelta))
+		{
+			int64		wevents = fold_workers(row, wdelta, &skips,
+											   derived != NIL ? &touched : NULL);
+
+			if (!moved && wevents == 0 && !(with_skips && row->format < EK_ROLLUP_FORMAT))
+				return 0;
+			events += wevents;
+		}
 		if (derived != NIL)
 			refresh_derived(derived, &touched, to, events);
 	}
@@ -526,6 +567,7 @@ typedef struct RollupNames
 	char	   *nspname;
 	char	   *viewname;
 	char	   *deltaname;
+	char	   *wdeltaname;
 	char	   *qtable;
 	char	   *qview;
 } RollupNames;
@@ -554,6 +596,13 @@ rollup_names(text *name, RollupNames *n)
 				 errmsg("relation \"%s\" or \"%s\" already exists", n->rv->relname, n->viewname),
 				 errhint("Choose another rollup name.")));
 	n->deltaname = psprintf("%s%s", n->rv->relname, EK_ROLLUP_DELTA_SUFFIX);
+	n->wdeltaname = psprintf("%s%s", n->rv->relname, EK_ROLLUP_WDELTA_SUFFIX);
+	if (OidIsValid(get_relname_relid(n->wdeltaname, n->nspid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists", n->wdeltaname),
+				 errdetail("A rollup of a distributed stream keeps the deltas of the events ingested on the Citus workers in a table of that name."),
+				 errhint("Choose another rollup name.")));
 	if (OidIsValid(get_relname_relid(n->deltaname, n->nspid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
@@ -588,40 +637,6 @@ check_catalog(bool options)
  *
  * (Called through the 1.3 catalog's six-argument definition too.)
  */
-/*
- * A rollup of a stream distributed on Citus is folded in the order of the
- * coordinator's batch ids, and takes the new events' batches from the
- * coordinator's batch log; the workers number their calls' batches on
- * their own (the same ids as the coordinator's) and log them on their own
- * node.  So the events a worker stored would be missed by the rollup, or
- * taken for a coordinator batch of the same id: a stream that holds any is
- * refused (ingest on a worker refuses a stream with rollups in turn, see
- * docs/citus.md).  Caller: SPI connected, on the coordinator.
- */
-static void
-check_no_worker_events(Oid stream, int32 stream_id)
-{
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(stream_id)};
-	bool		isnull;
-	int64		n;
-
-	if (SPI_execute_with_args("SELECT pg_catalog.sum(w.accepted)::pg_catalog.int8"
-							  " FROM eventkit.worker_stream_stats() w"
-							  " WHERE w.stream_id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "eventkit: could not read the workers' statistics");
-	n = DatumGetInt64(ek_spi_value(0, 1, &isnull));
-	if (!isnull && n > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot create a rollup of distributed stream \"%s\": it holds events ingested on the workers",
-						get_rel_name(stream)),
-				 errdetail("The workers stored " INT64_FORMAT " events. A rollup of a distributed stream folds the coordinator's batches; a worker numbers and logs its calls' batches on its own, so the rollup would miss their events or count them twice.",
-						   n),
-				 errhint("Create the rollups of a distributed stream before anything is ingested on the workers, and ingest on the coordinator.")));
-}
-
 Datum
 eventkit_create_rollup(PG_FUNCTION_ARGS)
 {
@@ -635,6 +650,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	RollupDef	def;
 	RollupRow	row;
 	EkRoleScope as_owner;
+	bool		distributed;
 
 	memset(&opts, 0, sizeof(opts));
 	if (PG_NARGS() >= 10)
@@ -684,8 +700,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	ek_streams_read(stream, &info, false);
-	if (ek_citus_table_kind(stream) == EK_CITUS_HASH)
-		check_no_worker_events(stream, info.stream_id);
+	distributed = ek_citus_table_kind(stream) == EK_CITUS_HASH;
 
 	memset(&def, 0, sizeof(def));
 	def.stream_relid = stream;
@@ -697,6 +712,29 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	ek_rollup_set_options(&def, &opts, true);
 
 	def.rollup_id = ek_rollups_next_id();
+
+	if (distributed)
+	{
+		/*
+		 * Its worker delta table first: Citus makes a Citus local table with
+		 * local execution, which this transaction could no longer use once
+		 * it reached the coordinator's own shards through a connection (the
+		 * stream's index below, when the coordinator holds shards)
+		 */
+		ek_as_role_begin(&as_owner, ek_relation_owner(stream), 0);
+		ek_rollup_make_worker_delta(&def, n.nspid, n.rv->relname, InvalidOid);
+		ek_as_role_end(&as_owner);
+
+		/*
+		 * On every node (Citus propagates the lock): the ingests in flight
+		 * end first, so that the check below sees their events; those that
+		 * begin now wait until this commits and then write the rollup's
+		 * deltas (catalog/cluster.c reads the catalog after the lock)
+		 */
+		ek_spi_exec(psprintf("LOCK TABLE %s IN SHARE MODE", ek_qualified_relname(stream)),
+					SPI_OK_UTILITY);
+		ek_rollup_check_no_worker_events(stream, info.stream_id);
+	}
 
 	/* the rollup table, its view and the stream's index: the stream owner's */
 	ek_as_role_begin(&as_owner, ek_relation_owner(stream), 0);
@@ -728,6 +766,9 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		ObjectAddressSet(delta, RelationRelationId, get_relname_relid(n.deltaname, n.nspid));
 		recordDependencyOn(&delta, &table, DEPENDENCY_AUTO);
 	}
+	/* a distributed stream's: its worker delta table, made above */
+	if (distributed)
+		ek_rollup_worker_delta_depends(get_relname_relid(n.rv->relname, n.nspid));
 	/* the view (of a distributed stream: over the delta table, made first) */
 	{
 		RollupDef	vdef = def;
@@ -1048,6 +1089,9 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 
 		if (OidIsValid(delta))
 			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(delta)), SPI_OK_UTILITY);
+		delta = ek_rollup_wdelta_relid(row.relid);
+		if (OidIsValid(delta))
+			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(delta)), SPI_OK_UTILITY);
 	}
 	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(row.relid)), SPI_OK_UTILITY);
 	ek_as_role_end(&as_owner);
@@ -1135,6 +1179,21 @@ view_split(const RollupRow *row, const RollupDef *def)
 }
 
 /*
+ * The relids of a stream's rollups (not of rollups of them), copied: the
+ * rollup cache's list is valid only until its next use.
+ */
+static List *
+stream_rollup_relids(int32 stream_id)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	foreach(lc, ek_rollups_of_stream(stream_id))
+		relids = lappend_oid(relids, ((StreamRollup *) lfirst(lc))->relid);
+	return relids;
+}
+
+/*
  * Make the realtime views of a stream's rollups (not of rollups of them)
  * again, as ek_rollup_view_sql() makes them now: distribute_stream calls
  * it once the stream is a Citus table, so that their tails come from the
@@ -1145,13 +1204,9 @@ view_split(const RollupRow *row, const RollupDef *def)
 void
 ek_rollups_remake_views(int32 stream_id)
 {
-	List	   *relids = NIL;
 	ListCell   *lc;
 
-	/* (the cache's list is valid until its next use) */
-	foreach(lc, ek_rollups_of_stream(stream_id))
-		relids = lappend_oid(relids, ((StreamRollup *) lfirst(lc))->relid);
-	foreach(lc, relids)
+	foreach(lc, stream_rollup_relids(stream_id))
 	{
 		RollupRow	row;
 		RollupDef	def;
@@ -1168,6 +1223,35 @@ ek_rollups_remake_views(int32 stream_id)
 		Assert(strncmp(sql, "CREATE VIEW ", 12) == 0);
 		ek_as_role_begin(&as_owner, ek_relation_owner(row.view), 0);
 		ek_spi_exec(psprintf("CREATE OR REPLACE VIEW %s", sql + 12), SPI_OK_UTILITY);
+		ek_as_role_end(&as_owner);
+	}
+}
+
+/*
+ * Make the worker delta tables of a stream's rollups (not of rollups of
+ * them) that have none: distribute_stream calls it before it distributes
+ * the stream (Citus makes a Citus local table with local execution, which
+ * a transaction that reached the coordinator's own shards through a
+ * connection can no longer use), and publishes the stream's catalog, with
+ * them, after.  Caller: SPI connected, on the coordinator.
+ */
+void
+ek_rollups_make_worker_deltas(int32 stream_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, stream_rollup_relids(stream_id))
+	{
+		RollupRow	row;
+		RollupDef	def;
+		EkRoleScope as_owner;
+
+		if (!ek_rollups_read(lfirst_oid(lc), false, &row) || OidIsValid(row.source) ||
+			OidIsValid(ek_rollup_wdelta_relid(row.relid)))
+			continue;
+		row_def(&row, &def);
+		ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
+		ek_rollup_make_worker_delta(&def, get_rel_namespace(row.relid), get_rel_name(row.relid), row.relid);
 		ek_as_role_end(&as_owner);
 	}
 }
@@ -1214,6 +1298,17 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 				 errmsg("cannot add measures to rollup \"%s\": it is a rollup of a rollup",
 						text_to_cstring(name)),
 				 errhint("Add them to its source, then make the rollup of it again.")));
+	/*
+	 * Ingest on the Citus workers writes the deltas of this rollup with the
+	 * measures it adopted, and is not held off by the coordinator's lock
+	 */
+	if (OidIsValid(ek_rollup_wdelta_relid(row.relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot add measures to rollup \"%s\" of a distributed stream",
+						text_to_cstring(name)),
+				 errdetail("Ingest on the Citus workers writes the rollup's deltas with the measures it has; they cannot change under it."),
+				 errhint("Create another rollup with all the measures, and drop this one.")));
 	/* no ingest into the stream until this commits; then the catalog row */
 	LockRelationOid(row.stream, ShareRowExclusiveLock);
 	if (!ek_rollups_read(row.relid, true, &row))
@@ -1341,13 +1436,10 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 List *
 ek_rollups_catch_up(int32 stream_id)
 {
-	List	   *relids = NIL;
 	List	   *rows = NIL;
 	ListCell   *lc;
 
-	foreach(lc, ek_rollups_of_stream(stream_id))
-		relids = lappend_oid(relids, ((StreamRollup *) lfirst(lc))->relid);
-	foreach(lc, relids)
+	foreach(lc, stream_rollup_relids(stream_id))
 	{
 		RollupRow  *row = palloc(sizeof(RollupRow));
 
@@ -1413,8 +1505,16 @@ ek_rollups_rebuild_buckets(List *rows, Datum ts)
 				elog(ERROR, "eventkit: could not delete the buckets to rebuild");
 			rebuilt += ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(buckets)),
 									  ARR_DIMS(DatumGetArrayTypeP(buckets)));
+			/*
+			 * From the rows up to the watermark; with a worker delta table
+			 * (a distributed stream, ingest held off on every node, the
+			 * workers' deltas folded by the catch-up) from all rows: the
+			 * workers' batch ids are not in the watermark's order
+			 */
 			(void) ek_rollup_fold_buckets(&def, qtable, key_name(row->relid),
-										  row->watermark, buckets, lo, hi, &skips);
+										  OidIsValid(ek_rollup_wdelta_relid(row->relid)) ?
+										  PG_INT64_MAX : row->watermark,
+										  buckets, lo, hi, &skips);
 		}
 		ek_as_role_end(&as_owner);
 	}

@@ -19,8 +19,11 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -30,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
 #include "catalog/rollups.h"
 #include "rollup/delta.h"
@@ -272,6 +276,50 @@ append_tail_coldefs(StringInfo buf, const RollupDef *def)
 }
 
 /*
+ * The select list of a delta table's rows (alias d) as the tail's partial
+ * states: each row's hashes made an hll and its values a t-digest, then
+ * d.skipped_events (not followed by FROM).
+ */
+static void
+append_delta_partials(StringInfo buf, const RollupDef *def)
+{
+	ListCell   *lc;
+	const char *hll_empty = def->hll_schema == NULL ? NULL :
+		psprintf("%s.hll_empty(%s)", def->hll_schema,
+				 def->opts.hll_log2m > 0 ? psprintf("%d", def->opts.hll_log2m) : "");
+
+	appendStringInfoString(buf, "SELECT d.bucket");
+	foreach(lc, def->dims)
+		appendStringInfo(buf, ", d.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+		char	   *c = col(m->name, NULL);
+
+		switch (m->kind)
+		{
+			case RM_COUNT:
+			case RM_SUM:
+			case RM_MIN:
+			case RM_MAX:
+				appendStringInfo(buf, ", d.%s", c);
+				break;
+			case RM_AVG:
+				appendStringInfo(buf, ", d.%s, d.%s", col(m->name, "_sum"), col(m->name, "_count"));
+				break;
+			case RM_DISTINCT:
+				appendStringInfo(buf, ", eventkit.rollup_hll(d.%s, %s) AS %s", c, hll_empty, c);
+				break;
+			case RM_PERCENTILE:
+				appendStringInfo(buf, ", (SELECT %s.tdigest(v, %d) FROM pg_catalog.unnest(d.%s) v) AS %s",
+								 def->tdigest_schema, TDIGEST_COMPRESSION, c, c);
+				break;
+		}
+	}
+	appendStringInfo(buf, ", d.%s", EK_ROLLUP_SKIPPED_COLUMN);
+}
+
+/*
  * The tail of a rollup of a stream distributed on Citus, with a delta
  * table (ingest on the coordinator writes every batch's deltas there,
  * rollup/delta.c): the groups' partial states of the delta rows newer than
@@ -298,9 +346,6 @@ append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *
 {
 	ListCell   *lc;
 	int			ngroup = 1;
-	const char *hll_empty = def->hll_schema == NULL ? NULL :
-		psprintf("%s.hll_empty(%s)", def->hll_schema,
-				 def->opts.hll_log2m > 0 ? psprintf("%d", def->opts.hll_log2m) : "");
 
 	appendStringInfoString(buf, "SELECT u.bucket");
 	foreach(lc, def->dims)
@@ -340,46 +385,20 @@ append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *
 				break;
 		}
 	}
-	appendStringInfo(buf, ", pg_catalog.sum(u.%s)::pg_catalog.int8 AS %s FROM (SELECT d.bucket",
+	appendStringInfo(buf, ", pg_catalog.sum(u.%s)::pg_catalog.int8 AS %s FROM (",
 					 EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
-	foreach(lc, def->dims)
-		appendStringInfo(buf, ", d.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
-	foreach(lc, def->measures)
-	{
-		RollupMeasure *m = lfirst(lc);
-		char	   *c = col(m->name, NULL);
-
-		switch (m->kind)
-		{
-			case RM_COUNT:
-			case RM_SUM:
-			case RM_MIN:
-			case RM_MAX:
-				appendStringInfo(buf, ", d.%s", c);
-				break;
-			case RM_AVG:
-				appendStringInfo(buf, ", d.%s, d.%s", col(m->name, "_sum"), col(m->name, "_count"));
-				break;
-			case RM_DISTINCT:
-				appendStringInfo(buf, ", eventkit.rollup_hll(d.%s, %s) AS %s", c, hll_empty, c);
-				break;
-			case RM_PERCENTILE:
-				appendStringInfo(buf, ", (SELECT %s.tdigest(v, %d) FROM pg_catalog.unnest(d.%s) v) AS %s",
-								 def->tdigest_schema, TDIGEST_COMPRESSION, c, c);
-				break;
-		}
-	}
+	append_delta_partials(buf, def);
 	/*
 	 * The stream's regclass constant (always true, folded away) keeps the
 	 * view depending on the stream, as the tail over the stream did:
 	 * dropping the stream needs the rollups dropped first
 	 */
-	appendStringInfo(buf, ", d.%s FROM %s d"
+	appendStringInfo(buf, " FROM %s d"
 					 " WHERE d.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
 					 " WHERE w.rollup_id OPERATOR(pg_catalog.=) %d)"
 					 " AND '%u'::pg_catalog.regclass IS NOT NULL"
 					 " UNION ALL SELECT * FROM eventkit_internal.rollup_stream_tail(%u::pg_catalog.regclass) AS s(",
-					 EK_ROLLUP_SKIPPED_COLUMN, qdelta, def->rollup_id, def->stream_relid, rollup);
+					 qdelta, def->rollup_id, def->stream_relid, rollup);
 	append_tail_coldefs(buf, def);
 	appendStringInfoString(buf, ")) u GROUP BY ");
 	for (int i = 1; i <= ngroup; i++)
@@ -521,6 +540,57 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 	return buf.data;
 }
 
+/* Does relid (a heap) have a row visible in the active snapshot? */
+static bool
+has_rows(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TableScanDesc scan = table_beginscan(rel, ActiveSnapshotSet() ? GetActiveSnapshot() :
+										  GetTransactionSnapshot(), 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		found = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * The rows of the last SPI query into the tail's tuplestore, checked to
+ * have the columns the realtime view expects.
+ */
+static void
+put_tail_rows(ReturnSetInfo *rsinfo, Oid relid)
+{
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	TupleDesc	want = rsinfo->setDesc;
+
+	if (desc->natts != want->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the tail of rollup \"%s\" has %d columns, its realtime view expects %d",
+						get_rel_name(relid), desc->natts, want->natts),
+				 errhint("Drop the rollup and create it again.")));
+	for (int a = 0; a < desc->natts; a++)
+		if (TupleDescAttr(desc, a)->atttypid != TupleDescAttr(want, a)->atttypid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column %d of the tail of rollup \"%s\" is of type %s, its realtime view expects %s",
+							a + 1, get_rel_name(relid),
+							format_type_be(TupleDescAttr(desc, a)->atttypid),
+							format_type_be(TupleDescAttr(want, a)->atttypid)),
+					 errhint("Drop the rollup and create it again.")));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		Datum	   *values = palloc(desc->natts * sizeof(Datum));
+		bool	   *nulls = palloc(desc->natts * sizeof(bool));
+
+		heap_deform_tuple(SPI_tuptable->vals[i], desc, values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, want, values, nulls);
+	}
+}
+
 /*
  * eventkit_internal.rollup_stream_tail(rollup regclass) RETURNS SETOF
  * record, called by the realtime view of a rollup of a distributed stream
@@ -545,6 +615,8 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	Oid			argtypes[2] = {INT4OID, INT4OID};
 	Datum		args[2];
 	Datum		batches;
+	Oid			wdelta;
+	Oid			shard;
 	bool		isnull;
 	int			rc;
 
@@ -584,13 +656,13 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read the rollup's batches: %s", SPI_result_code_string(rc));
 	batches = ek_spi_value(0, 1, &isnull);
-	if (!isnull)
+	/* the workers' deltas: its shard here, if it has a row in this snapshot */
+	wdelta = ek_rollup_wdelta_relid(relid);
+	shard = OidIsValid(wdelta) ? ek_citus_local_shard(wdelta) : InvalidOid;
+	if (OidIsValid(wdelta) && OidIsValid(shard) && !has_rows(shard))
+		wdelta = InvalidOid;
+	if (!isnull || OidIsValid(wdelta))
 	{
-		StringInfoData sql;
-		Oid			batch_type = INT8ARRAYOID;
-		TupleDesc	desc;
-		TupleDesc	want = rsinfo->setDesc;
-
 		memset(&def, 0, sizeof(def));
 		def.rollup_id = row.rollup_id;
 		def.relid = row.relid;
@@ -599,6 +671,12 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 		def.bucket = row.bucket;
 		ek_rollup_parse(&def, row.dimensions, row.measures, false);
 		ek_rollup_set_options(&def, &row.opts, false);
+	}
+	if (!isnull)
+	{
+		StringInfoData sql;
+		Oid			batch_type = INT8ARRAYOID;
+
 		initStringInfo(&sql);
 		ek_rollup_append_partial_select(&sql, &def,
 										"s.batch_id OPERATOR(pg_catalog.=) ANY ($1)", true);
@@ -606,30 +684,30 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 		rc = SPI_execute_with_args(sql.data, 1, &batch_type, &batches, NULL, true, 0);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "eventkit: could not read the rollup's tail: %s", SPI_result_code_string(rc));
-		desc = SPI_tuptable->tupdesc;
-		if (desc->natts != want->natts)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("the tail of rollup \"%s\" has %d columns, its realtime view expects %d",
-							get_rel_name(relid), desc->natts, want->natts),
-					 errhint("Drop the rollup and create it again.")));
-		for (int a = 0; a < desc->natts; a++)
-			if (TupleDescAttr(desc, a)->atttypid != TupleDescAttr(want, a)->atttypid)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("column %d of the tail of rollup \"%s\" is of type %s, its realtime view expects %s",
-								a + 1, get_rel_name(relid),
-								format_type_be(TupleDescAttr(desc, a)->atttypid),
-								format_type_be(TupleDescAttr(want, a)->atttypid)),
-						 errhint("Drop the rollup and create it again.")));
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			Datum	   *values = palloc(desc->natts * sizeof(Datum));
-			bool	   *nulls = palloc(desc->natts * sizeof(bool));
+		put_tail_rows(rsinfo, relid);
+	}
 
-			heap_deform_tuple(SPI_tuptable->vals[i], desc, values, nulls);
-			tuplestore_putvalues(rsinfo->setResult, want, values, nulls);
-		}
+	/*
+	 * The deltas of the batches ingested on the Citus workers, all that
+	 * this snapshot sees: a refresh deletes those it folds in the
+	 * transaction that merges them into the rollup table, and both tables
+	 * are the coordinator's, so the view sees each group's delta in one of
+	 * the two (rollup/delta.c).
+	 */
+	if (OidIsValid(wdelta))
+	{
+		StringInfoData sql;
+
+		/* (its rows are the coordinator's: its shard is read, not through Citus) */
+		initStringInfo(&sql);
+		append_delta_partials(&sql, &def);
+		appendStringInfo(&sql, " FROM %s d",
+						 ek_qualified_relname(OidIsValid(shard) ? shard : wdelta));
+		rc = SPI_execute(sql.data, true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "eventkit: could not read the rollup's worker deltas: %s",
+				 SPI_result_code_string(rc));
+		put_tail_rows(rsinfo, relid);
 	}
 	ek_as_role_end(&as_owner);
 	SPI_finish();

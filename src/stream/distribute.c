@@ -29,7 +29,9 @@
  *
  *	  The stream's rollups stay on the coordinator; their realtime views
  *	  are made again once the stream is distributed, so that their tails
- *	  come from the rollups' deltas, not from the shards (rollup/view.c).
+ *	  come from the rollups' deltas, not from the shards (rollup/view.c),
+ *	  and each gets its worker delta table, where ingest on the workers
+ *	  writes its deltas (rollup/refresh.c, delta.c).
  *
  *	  The guard: Citus makes every table it takes over (distributed,
  *	  reference or Citus local) a truncate trigger calling
@@ -225,6 +227,10 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("stream \"%s\" is already a Citus table", get_rel_name(relid)),
 				 errhint("A stream is distributed once, with eventkit.distribute_stream().")));
+
+	/* its rollups' worker delta tables (first: rollup/refresh.c says why) */
+	ek_rollups_make_worker_deltas(stream.stream_id);
+	CommandCounterIncrement();
 
 	/*
 	 * The stream, then its ledger co-located with it, both as the

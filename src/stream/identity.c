@@ -60,6 +60,7 @@
 #include "rollup/refresh.h"
 #include "stream/identity.h"
 #include "util/compat.h"
+#include "util/citus.h"
 #include "util/owner.h"
 #include "util/spi.h"
 
@@ -333,6 +334,15 @@ eventkit_forget_user(PG_FUNCTION_ARGS)
 	/* no ingest until this commits; in-flight ones end first */
 	LockRelationOid(relid, ShareRowExclusiveLock);
 	SPI_connect();
+	/*
+	 * A distributed stream: on every node (Citus propagates the lock), so
+	 * that no worker's batch commits between the rollups' catch-up and the
+	 * rebuild of their buckets (rollup/refresh.c)
+	 */
+	if (ek_citus_table_kind(relid) == EK_CITUS_HASH && !ek_citus_on_worker())
+		ek_spi_exec(psprintf("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE",
+							 ek_qualified_relname(relid)),
+					SPI_OK_UTILITY);
 	read_stream(relid, &stream);
 	ek_identity_lock(stream.stream_id);
 

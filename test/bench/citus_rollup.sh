@@ -42,13 +42,20 @@ CACHED_CONNS=16
 setup="CREATE EXTENSION hll;$setup"
 q single -c "$setup"
 q coord -c "$setup"
+# the workers' clients: each half of the batches as a script of ingest calls
+for i in 0 1; do
+	q coord -c "SELECT 'SELECT 1 FROM eventkit.ingest(''ev'', ' || quote_literal(payload::text) || '::jsonb);'
+				  FROM batches WHERE k % 2 = $i ORDER BY k" >"$W/w$i.sql"
+done
+chmod 644 "$W"/w?.sql
+PATHS="single coordinator workers workers-plain"
 
 # milliseconds of the statement, in a new session (psql's \timing)
 timed() { q "$1" -c '\timing on' -c "$2" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1; }
 
 declare -A views refreshes ingests
 for r in $(seq 1 "$REPEAT"); do
-	for path in single coordinator; do
+	for path in $PATHS; do
 		n=single
 		[ $path != single ] && n=coord
 		q $n -c "SELECT eventkit.drop_rollup('ev_hourly') WHERE to_regclass('ev_hourly') IS NOT NULL" \
@@ -58,17 +65,31 @@ for r in $(seq 1 "$REPEAT"); do
 		q $n -c "SELECT count(*) FROM generate_series(0, 49) h, LATERAL eventkit.ingest('ev',
 				jsonb_build_object('type', 'track', 'messageId', 'warm-' || h, 'userId', 'warm',
 				'event', 'Warm', 'timestamp', now() - h * interval '1 hour')) r" >/dev/null
-		q $n -c "SELECT eventkit.create_rollup('ev_hourly', 'ev', '1 hour', ARRAY['event'],
+		[ $path != workers-plain ] && q $n -c "SELECT eventkit.create_rollup('ev_hourly', 'ev', '1 hour', ARRAY['event'],
 				ARRAY['count', 'sum(properties.revenue) AS revenue', 'max(properties.revenue) AS top',
 					  'distinct(user_id) AS users'])" -c "SELECT eventkit.refresh_rollup('ev_hourly')" >/dev/null 2>&1
 		t0=$(date +%s.%N)
-		q $n -c "CALL run('ev')"
+		case $path in
+			workers | workers-plain)
+				q w1 -f "$W/w0.sql" >/dev/null &
+				p1=$!
+				q w2 -f "$W/w1.sql" >/dev/null &
+				p2=$!
+				wait $p1
+				wait $p2
+				;;
+			*) q $n -c "CALL run('ev')" ;;
+		esac
 		t1=$(date +%s.%N)
 		rate=$(echo "$EVENTS / ($t1 - $t0)" | bc -l)
+		ingests[$path]="${ingests[$path]:-} $rate"
 		q $n -c "CHECKPOINT"
+		if [ $path = workers-plain ]; then
+			log "$path run $r: ingest $(printf '%.0f' "$rate") events/s (no rollup)"
+			continue
+		fi
 		v=$(timed $n "SELECT count(*), sum(count) FROM ev_hourly_realtime")
 		f=$(timed $n "SELECT eventkit.refresh_rollup('ev_hourly')")
-		ingests[$path]="${ingests[$path]:-} $rate"
 		views[$path]="${views[$path]:-} $v"
 		refreshes[$path]="${refreshes[$path]:-} $f"
 		ok=$(q $n -c "SELECT (SELECT sum(count) FROM ev_hourly) = (SELECT count(*) FROM ev)")
@@ -78,12 +99,13 @@ done
 
 stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f %.1f", m, a[1], a[NR]}'; }
 echo "$EVENTS events in batches of $BATCH (~5% re-sent) per run, $REPEAT runs, $SHARDS shards on 2 workers"
-for path in single coordinator; do
+for path in $PATHS; do
 	read -r m mn mx <<<"$(echo "${ingests[$path]}" | stats)"
-	printf '%-12s ingest:        median %s events/s (min %s, max %s)\n' $path "$m" "$mn" "$mx"
+	printf '%-13s ingest:        median %s events/s (min %s, max %s)\n' $path "$m" "$mn" "$mx"
+	[ $path = workers-plain ] && continue
 	read -r m mn mx <<<"$(echo "${views[$path]}" | stats)"
-	printf '%-12s realtime view: median %s ms (min %s, max %s)\n' $path "$m" "$mn" "$mx"
+	printf '%-13s realtime view: median %s ms (min %s, max %s)\n' $path "$m" "$mn" "$mx"
 	read -r m mn mx <<<"$(echo "${refreshes[$path]}" | stats)"
-	printf '%-12s refresh:       median %s ms (min %s, max %s)\n' $path "$m" "$mn" "$mx"
+	printf '%-13s refresh:       median %s ms (min %s, max %s)\n' $path "$m" "$mn" "$mx"
 done
 echo "load: $(uptime)"

@@ -11,8 +11,8 @@
 # Segment SDK batches ingested on the workers give the same counts and rows
 # as one node, and a re-send through the coordinator (or the other worker)
 # stores nothing new; concurrent clients on all three nodes with overlapping
-# ids store each id once; a stream with a rollup is refused on a worker with
-# a clear error; a late event whose partition is missing on a worker waits
+# ids store each id once; a stream with a rollup is ingested on a worker,
+# its rollup counting the event (055 has the rest); a late event whose partition is missing on a worker waits
 # in quarantine (out_of_range) instead of failing its batch; the
 # coordinator's maintenance makes the partitions the workers' events wait
 # for, and its redrive job stores them (eventkit.redrive_quarantine on each
@@ -182,7 +182,7 @@ SELECT accepted || ':' || quarantined FROM eventkit.ingest('events', '{"type":"t
 	'1:0', 'a new version of the plan made on the coordinator reaches the workers');
 $coord->safe_psql('postgres', q{SELECT eventkit.detach_plan('events')});
 
-# --- a rollup keeps ingest on the coordinator --------------------------------
+# --- a rollup of a distributed stream ------------------------------------------
 
 # (a stream that holds events ingested on the workers gets no rollup: the
 # workers number their batches on their own)
@@ -195,13 +195,15 @@ SELECT eventkit.create_stream('rolled', key_partitions => 0);
 SELECT eventkit.distribute_stream('rolled', 8);
 SELECT eventkit.create_rollup('hourly', 'rolled', '1 hour', ARRAY['event'], ARRAY['count']);
 });
-like(psql_err($w1, q{SELECT eventkit.ingest('rolled', '{"type":"track","event":"R","userId":"u","messageId":"r1"}')}),
-	qr/stream "rolled" has rollups and can be ingested only on the Citus coordinator/,
-	'a stream with a rollup: ingest on a worker is refused with a clear error');
-$coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('hourly')});
 is( $w1->safe_psql('postgres',
 		q{SELECT accepted FROM eventkit.ingest('rolled', '{"type":"track","event":"R","userId":"u","messageId":"r1"}')}),
-	'1', 'after drop_rollup a worker ingests it again');
+	'1', 'a stream with a rollup is ingested on a worker');
+is($coord->safe_psql('postgres', q{SELECT sum(count) FROM hourly_realtime}),
+	'1', '... and its rollup\'s realtime view counts the event (from the worker\'s deltas)');
+$coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('hourly')});
+is( $w1->safe_psql('postgres',
+		q{SELECT accepted FROM eventkit.ingest('rolled', '{"type":"track","event":"R","userId":"u","messageId":"r2"}')}),
+	'1', 'after drop_rollup a worker ingests it still');
 $coord->safe_psql('postgres', q{SELECT eventkit.drop_stream('rolled')});
 
 # --- concurrent clients on all three nodes, overlapping ids ------------------

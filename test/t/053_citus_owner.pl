@@ -214,6 +214,40 @@ is( $coord->safe_psql(
 		'postgres',
 		q{SELECT (SELECT sum(count) FROM app.hourly2_realtime) || ':' || (SELECT count(*) FROM app.ev2)}),
 	'30:30', 'the realtime view of a rollup of a distributed stream counts its events');
+
+# a role that is not a superuser ingests, on worker1, a batch of worker1's
+# shards of a stream with a rollup: its rows stay local, its deltas go to
+# the coordinator's worker delta table (through Citus, as the rollup's
+# owner); the realtime view and the refreshed rollup count them
+$coord->safe_psql('postgres', q{GRANT INSERT ON app.ev2 TO ek_writer});
+my $w1_users2 = $coord->safe_psql(
+	'postgres', q{
+SELECT string_agg(u, ',' ORDER BY u) FROM (
+  SELECT 'u' || i AS u FROM generate_series(1, 200) i
+  WHERE (SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+         WHERE p.shardid = get_shard_id_for_distribution_column('app.ev2', 'u' || i))
+        = } . $w1->port . q{ LIMIT 5) x});
+my $local_ev2 = '['
+  . join(',', map { qq({"type":"track","event":"e2","messageId":"wloc-$_","userId":"$_","timestamp":"$today"}) }
+	  split /,/, $w1_users2)
+  . ']';
+is( $w1->safe_psql(
+		'postgres',
+		"SET ROLE ek_writer; SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected)"
+		  . " FROM eventkit.ingest('app.ev2', '$local_ev2')"),
+	'5,0,0,0,0',
+	'a role that is not a superuser: a batch of worker1\'s shards of a stream with a rollup, on worker1');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.hourly2_wdelta}) > 0 ? 1 : 0,
+	1, '... its deltas are in the worker delta table');
+is( $coord->safe_psql(
+		'postgres',
+		q{SELECT (SELECT sum(count) FROM app.hourly2_realtime) || ':' || (SELECT count(*) FROM app.ev2)}),
+	'35:35', '... the realtime view counts them');
+$coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('app.hourly2')});
+is( $coord->safe_psql(
+		'postgres',
+		q{SELECT (SELECT sum(count) FROM app.hourly2) || ':' || (SELECT count(*) FROM app.hourly2_wdelta)}),
+	'35:0', '... and the refreshed rollup, the worker delta table folded');
 like(psql_err($coord, q{SELECT eventkit.drop_stream('app.ev2')}),
 	qr/cannot drop table app.ev2 because other objects depend on it.*view app.hourly2_realtime depends on table app.ev2/s,
 	'drop_stream refuses while a rollup depends on the stream');

@@ -1025,6 +1025,24 @@ ek_rollup_set_options(RollupDef *def, const RollupOptions *opts, bool strict)
 		def->filter_sql = ek_rollup_filter_sql(def, opts->filter, path_text);
 }
 
+/*
+ * The parsed definition of a rollup's catalog row, with the given measures
+ * (the row's own, or add_rollup_measures' longer list) checked as
+ * create_rollup checks them when strict.
+ */
+void
+ek_rollup_def_of_row(const RollupRow *row, Datum measures, bool strict, RollupDef *def)
+{
+	memset(def, 0, sizeof(*def));
+	def->rollup_id = row->rollup_id;
+	def->relid = row->relid;
+	def->stream_relid = row->stream;
+	def->stream_id = row->stream_id;
+	def->bucket = row->bucket;
+	ek_rollup_parse(def, row->dimensions, measures, strict);
+	ek_rollup_set_options(def, &row->opts, false);
+}
+
 /* ", log2m" for hll_add_agg, or nothing (the hll default) */
 static char *
 hll_params(const RollupDef *def)

@@ -167,14 +167,7 @@ key_name(Oid relid)
 static void
 row_def(const RollupRow *row, RollupDef *def)
 {
-	memset(def, 0, sizeof(*def));
-	def->rollup_id = row->rollup_id;
-	def->relid = row->relid;
-	def->stream_relid = row->stream;
-	def->stream_id = row->stream_id;
-	def->bucket = row->bucket;
-	ek_rollup_parse(def, row->dimensions, row->measures, false);
-	ek_rollup_set_options(def, &row->opts, false);
+	ek_rollup_def_of_row(row, row->measures, false, def);
 }
 
 /*
@@ -1318,14 +1311,7 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 
 	/* the definition with the measures added, checked as create_rollup checks one */
 	measures = DirectFunctionCall2(array_cat, row.measures, PointerGetDatum(added));
-	memset(&full, 0, sizeof(full));
-	full.rollup_id = row.rollup_id;
-	full.relid = row.relid;
-	full.stream_relid = row.stream;
-	full.stream_id = row.stream_id;
-	full.bucket = row.bucket;
-	ek_rollup_parse(&full, row.dimensions, measures, true);
-	ek_rollup_set_options(&full, &row.opts, false);
+	ek_rollup_def_of_row(&row, measures, true, &full);
 	memset(&def, 0, sizeof(def));
 	def = full;
 	ek_rollup_parse(&def, row.dimensions, PointerGetDatum(added), false);

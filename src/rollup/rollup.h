@@ -200,6 +200,8 @@ extern void ek_rollup_parse(RollupDef *def, Datum dimensions, Datum measures,
 							bool strict);
 extern void ek_rollup_check_bucket(const Interval *bucket);
 extern void ek_rollup_set_options(RollupDef *def, const RollupOptions *opts, bool strict);
+extern void ek_rollup_def_of_row(const RollupRow *row, Datum measures, bool strict,
+								 RollupDef *def);
 typedef char *(*RollupPathText) (RollupDef *def, const char *path);
 extern char *ek_rollup_filter_sql(RollupDef *def, const char *filter, RollupPathText path_text);
 extern char *ek_rollup_next_bucket_expr(const RollupDef *def, const char *bucket);

@@ -663,14 +663,7 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 		wdelta = InvalidOid;
 	if (!isnull || OidIsValid(wdelta))
 	{
-		memset(&def, 0, sizeof(def));
-		def.rollup_id = row.rollup_id;
-		def.relid = row.relid;
-		def.stream_relid = row.stream;
-		def.stream_id = row.stream_id;
-		def.bucket = row.bucket;
-		ek_rollup_parse(&def, row.dimensions, row.measures, false);
-		ek_rollup_set_options(&def, &row.opts, false);
+		ek_rollup_def_of_row(&row, row.measures, false, &def);
 	}
 	if (!isnull)
 	{

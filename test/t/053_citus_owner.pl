@@ -106,13 +106,19 @@ for my $n ($coord, $w1)
 
 # a batch whose users' shards are all on worker1, sent there: any role with
 # INSERT ingests it (no write through Citus); a re-send is a duplicate
-my $w1_users = $coord->safe_psql(
-	'postgres', q{
+# $n users (u1, u2, ...) of $stream whose shards are on $node, comma-separated
+sub users_on
+{
+	my ($stream, $node, $n) = @_;
+	return $coord->safe_psql(
+		'postgres', qq{
 SELECT string_agg(u, ',' ORDER BY u) FROM (
   SELECT 'u' || i AS u FROM generate_series(1, 200) i
   WHERE (SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
-         WHERE p.shardid = get_shard_id_for_distribution_column('app.events', 'u' || i))
-        = } . $w1->port . q{ LIMIT 10) x});
+         WHERE p.shardid = get_shard_id_for_distribution_column('$stream', 'u' || i))
+        = } . $node->port . qq{ LIMIT $n) x});
+}
+my $w1_users = users_on('app.events', $w1, 10);
 my $today = $coord->safe_psql('postgres',
 	q{SELECT to_char(date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 minute', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')});
 my $local_batch = '['
@@ -220,13 +226,7 @@ is( $coord->safe_psql(
 # the coordinator's worker delta table (through Citus, as the rollup's
 # owner); the realtime view and the refreshed rollup count them
 $coord->safe_psql('postgres', q{GRANT INSERT ON app.ev2 TO ek_writer});
-my $w1_users2 = $coord->safe_psql(
-	'postgres', q{
-SELECT string_agg(u, ',' ORDER BY u) FROM (
-  SELECT 'u' || i AS u FROM generate_series(1, 200) i
-  WHERE (SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
-         WHERE p.shardid = get_shard_id_for_distribution_column('app.ev2', 'u' || i))
-        = } . $w1->port . q{ LIMIT 5) x});
+my $w1_users2 = users_on('app.ev2', $w1, 5);
 my $local_ev2 = '['
   . join(',', map { qq({"type":"track","event":"e2","messageId":"wloc-$_","userId":"$_","timestamp":"$today"}) }
 	  split /,/, $w1_users2)

@@ -11,3 +11,21 @@
  * fails it.  Each section gives its own objects their COMMENT ON.  New
  * capabilities append their own section at the end.
  */
+
+-- ==== The realtime query's tail hashed, not sorted (issue 19) ====
+-- What the realtime views made since 1.11 collect a tail group's hashes with
+-- (rollup_hll's argument): array_agg's own functions, with a transition space
+-- (SSPACE) the planner can cost.  array_agg's internal state has none, and the
+-- planner takes 8 kB per group for it, so the tail's groups did not fit
+-- work_mem in its estimate and were sorted for a GroupAggregate instead of
+-- hashed (docs/performance.md, "The realtime query (1.11)").
+CREATE AGGREGATE eventkit.rollup_hashes(anynonarray) (
+	SFUNC = pg_catalog.array_agg_transfn,
+	STYPE = internal,
+	SSPACE = 1024,
+	FINALFUNC = pg_catalog.array_agg_finalfn,
+	FINALFUNC_EXTRA,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE eventkit.rollup_hashes(anynonarray) IS
+'array_agg, with a transition space the planner can cost (the realtime views hash their tail''s groups)';

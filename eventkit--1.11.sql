@@ -2413,6 +2413,23 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION eventkit.rollup_hll("any", anyelement) IS
 'the hll of the hashes (an array of hll_hashval or bigint; NULLs left out) with the parameters of empty (hll_empty(...)), equal to hll_add_agg over them; empty when there are none';
 
+-- What the realtime views made since 1.11 collect a tail group's hashes with
+-- (rollup_hll's argument): array_agg's own functions, with a transition space
+-- (SSPACE) the planner can cost.  array_agg's internal state has none, and the
+-- planner takes 8 kB per group for it, so the tail's groups did not fit
+-- work_mem in its estimate and were sorted for a GroupAggregate instead of
+-- hashed (docs/performance.md, "The realtime query (1.11)").
+CREATE AGGREGATE eventkit.rollup_hashes(anynonarray) (
+	SFUNC = pg_catalog.array_agg_transfn,
+	STYPE = internal,
+	SSPACE = 1024,
+	FINALFUNC = pg_catalog.array_agg_finalfn,
+	FINALFUNC_EXTRA,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE eventkit.rollup_hashes(anynonarray) IS
+'array_agg, with a transition space the planner can cost (the realtime views hash their tail''s groups)';
+
 -- ==== Rollup costs: the refresh's hll merge in C (issue 19) ====
 -- (src/rollup/hll.c, src/rollup/fold_write.c; sql/rollup_hll_merge.sql)
 -- Not an interface: in eventkit_internal, executable by superusers only.

@@ -66,6 +66,17 @@ SELECT v AS view, pg_get_viewdef(v::regclass) LIKE '%FULL JOIN%' AS full_join,
        pg_get_viewdef(v::regclass) LIKE '%eventkit.rollup_hll_count(%' AS count_fn,
        pg_get_viewdef(v::regclass) LIKE '%hll_cardinality%' AS extension_count
   FROM unnest(ARRAY['r1_realtime', 'r2_realtime', 'r3_realtime']) v ORDER BY 1;
+-- 1.11: the tail collects a group's hashes with eventkit.rollup_hashes, which
+-- is array_agg (NULLs kept, in the order given, NULL for no rows) with a
+-- transition space the planner can cost (it hashes the tail's groups)
+SELECT v AS view, pg_get_viewdef(v::regclass) LIKE '%eventkit.rollup_hashes(%' AS rollup_hashes,
+       pg_get_viewdef(v::regclass) LIKE '%array_agg(%' AS array_agg
+  FROM unnest(ARRAY['r1_realtime', 'r2_realtime', 'r3_realtime']) v ORDER BY 1;
+SELECT eventkit.rollup_hashes(x ORDER BY o) AS hashes, array_agg(x ORDER BY o) AS array_agg,
+       (SELECT eventkit.rollup_hashes(1) WHERE false) AS none,
+       (SELECT aggtransspace FROM pg_aggregate
+         WHERE aggfnoid = 'eventkit.rollup_hashes(anynonarray)'::regprocedure) AS transspace
+  FROM (VALUES (1, 30::bigint), (2, NULL), (3, 10), (4, 30)) v(o, x);
 
 -- the tail, not folded: a late event in a group the rollup has (10:00 Order
 -- EUR), a late one in a bucket it has but a group it does not (10:00 Order

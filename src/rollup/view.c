@@ -650,27 +650,41 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 				 errhint("Drop the rollup and create it again.")));
 
 	/*
-	 * The batches without deltas: eventkit's catalog and the delta table's
-	 * batch ids, read as the extension owner (the rollup's owner, any
-	 * role, may not read the catalog); the stream as the rollup's owner
+	 * The batches newer than the watermark that stored events, from
+	 * eventkit's catalog, as the extension owner (the rollup's owner, any
+	 * role, may not read it); of those, the ones without delta rows, and
+	 * the stream, as the rollup's owner (whose the delta table is: nothing
+	 * of the owner's runs with the extension owner's rights)
 	 */
 	ek_as_owner_begin(&as_owner);
 	args[0] = Int32GetDatum(row.stream_id);
 	args[1] = Int32GetDatum(row.rollup_id);
-	rc = SPI_execute_with_args(psprintf("SELECT pg_catalog.array_agg(b.batch_id) FROM eventkit.ingest_batches b"
-										" WHERE b.stream_id OPERATOR(pg_catalog.=) $1"
-										" AND b.accepted OPERATOR(pg_catalog.>) 0"
-										" AND b.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
-										" WHERE w.rollup_id OPERATOR(pg_catalog.=) $2)"
-										" AND NOT EXISTS (SELECT FROM %s d"
-										" WHERE d.batch_id OPERATOR(pg_catalog.=) b.batch_id)",
-										ek_qualified_relname(delta)),
+	rc = SPI_execute_with_args("SELECT pg_catalog.array_agg(b.batch_id) FROM eventkit.ingest_batches b"
+							   " WHERE b.stream_id OPERATOR(pg_catalog.=) $1"
+							   " AND b.accepted OPERATOR(pg_catalog.>) 0"
+							   " AND b.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
+							   " WHERE w.rollup_id OPERATOR(pg_catalog.=) $2)",
 							   2, argtypes, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read the rollup's batches: %s", SPI_result_code_string(rc));
 	batches = ek_spi_value(0, 1, &isnull);
+	if (!isnull)
+		batches = PointerGetDatum(DatumGetArrayTypePCopy(batches));
 	ek_as_role_end(&as_owner);
 	ek_as_role_begin(&as_owner, ek_relation_owner(relid), 0);
+	if (!isnull)
+	{
+		Oid			batch_type = INT8ARRAYOID;
+
+		rc = SPI_execute_with_args(psprintf("SELECT pg_catalog.array_agg(b) FROM pg_catalog.unnest($1) b"
+											" WHERE NOT EXISTS (SELECT FROM %s d"
+											" WHERE d.batch_id OPERATOR(pg_catalog.=) b)",
+											ek_qualified_relname(delta)),
+								   1, &batch_type, &batches, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "eventkit: could not read the rollup's batches: %s", SPI_result_code_string(rc));
+		batches = ek_spi_value(0, 1, &isnull);
+	}
 	/* the workers' deltas: its shard here, if it has a row in this snapshot */
 	wdelta = ek_rollup_wdelta_relid(relid);
 	shard = OidIsValid(wdelta) ? ek_citus_local_shard(wdelta) : InvalidOid;

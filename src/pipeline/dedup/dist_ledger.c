@@ -2,7 +2,7 @@
  *
  * dist_ledger.c
  *	  The dedup ledger of a stream distributed on Citus:
- *	  eventkit_internal.dist_ledger_<stream_id>, unique on
+ *	  eventkit_ledgers.dist_ledger_<stream_id>, unique on
  *	  (user_key, message_id), hash-distributed by user_key and co-located
  *	  with the stream, so each shard's dedup state lives on the node that
  *	  holds the shard's events and moves with them (shard moves, rebalance).

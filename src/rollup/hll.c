@@ -613,15 +613,35 @@ hll_register_counts(const HllBytes *h, uint32 *count, int log2m, int nbits)
 		/* as hll_registers: indexes ascending, each once */
 		if (h->size * 8 - nfilled * chunk >= 8)
 			return false;
-		for (Size i = 0; i < nfilled; i++)
+		if (chunk == 16)
 		{
-			uint32		v = hll_get_bits(&r, chunk);
+			/*
+			 * The default parameters (log2m 11, registers of 5 bits): each
+			 * entry is two whole bytes, the first the more significant (what
+			 * hll_get_bits reads, without its bit buffer: 1.11)
+			 */
+			const uint8 *p = h->data;
 
-			if ((int64) (v >> nbits) <= last)
-				return false;
-			last = v >> nbits;
-			count[v & vmask]++;
+			for (Size i = 0; i < nfilled; i++, p += 2)
+			{
+				uint32		v = (uint32) p[0] << 8 | p[1];
+
+				if ((int64) (v >> nbits) <= last)
+					return false;
+				last = v >> nbits;
+				count[v & vmask]++;
+			}
 		}
+		else
+			for (Size i = 0; i < nfilled; i++)
+			{
+				uint32		v = hll_get_bits(&r, chunk);
+
+				if ((int64) (v >> nbits) <= last)
+					return false;
+				last = v >> nbits;
+				count[v & vmask]++;
+			}
 		count[0] += nregs - nfilled;
 	}
 	else

@@ -571,10 +571,12 @@ ek_rollups_derived(Oid source)
 
 /* A rollup's measures and realtime view, after add_rollup_measures. */
 void
-ek_rollups_set_measures(int32 rollup_id, Datum measures, Oid view)
+ek_rollups_set_measures(const RollupRow *row, Datum measures, Oid view)
 {
-	Datum		args[3] = {Int32GetDatum(rollup_id), measures, ObjectIdGetDatum(view)};
+	Datum		args[3] = {Int32GetDatum(row->rollup_id), measures, ObjectIdGetDatum(view)};
 
 	ek_stmt_run(&set_measures, args, NULL);
 	rollups_changed();
+	/* a distributed stream's rollups are in the cluster-wide catalog */
+	ek_cluster_stream_changed(row->stream_id, row->stream);
 }

@@ -15,7 +15,8 @@
 # 2. add_rollup_measures (min, distinct) of such a rollup while clients
 #    keep ingesting on every node: the new measures equal GROUP BY, in the
 #    realtime view and after a refresh (the workers write the new
-#    measures' deltas after it).
+#    measures' deltas after it); a worker's call made while
+#    add_rollup_measures has not committed waits for it.
 # 3. create_rollup and a worker's call at the same time, both orders, on a
 #    stream that already holds events ingested on the workers: a call that
 #    waited for create_rollup writes the new rollup's deltas and is not in
@@ -185,6 +186,27 @@ is($coord->safe_psql('postgres', sprintf($added_diff, ("(SELECT bucket, event, l
 is($coord->safe_psql('postgres', rollup_groupby_diff('hourly', 'events')),
 	'0', '... the old ones too');
 
+# add_rollup_measures and a worker's call at the same time: the call waits
+# for it (the lock on every node), then writes the new measures' deltas
+$coord->safe_psql('postgres', q{SELECT eventkit.create_rollup('late2', 'events', '1 hour', ARRAY['event'], ARRAY['count'])});
+my $adder_out = '';
+my $adder = start_psql($coord, q{BEGIN;
+SELECT eventkit.add_rollup_measures('late2', ARRAY['min(properties.revenue) AS low', 'distinct(user_id) AS users']);
+SELECT pg_sleep(3);
+COMMIT;}, \$adder_out);
+ok( poll_until(sub {
+		$coord->safe_psql('postgres', q{SELECT count(*) > 0 FROM pg_locks WHERE relation = 'late2_wdelta'::regclass AND mode = 'AccessExclusiveLock' AND granted}) eq 't' }),
+	'add_rollup_measures altered the worker delta table, not committed yet');
+is( $w1->safe_psql('postgres',
+		q{SELECT accepted FROM eventkit.ingest('events', '{"type":"track","messageId":"added-1","userId":"newcomer","event":"Added","properties":{"revenue":7}}')}),
+	'1', 'a call on a worker meanwhile stores its event');
+$adder->finish;
+like($adder_out, qr/COMMIT/, '... add_rollup_measures committed');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM late2_wdelta WHERE event = 'Added' AND low = 7 AND users IS NOT NULL}),
+	'1', 'the call waited for it and wrote the new measures\' deltas');
+is($coord->safe_psql('postgres', sprintf($added_diff, 'late2_realtime', 'late2_realtime')),
+	'0', 'the new measures in the realtime view equal GROUP BY');
+
 # --- 3. create_rollup and a worker's call at the same time, both orders -------
 $coord->safe_psql(
 	'postgres', q{
@@ -192,6 +214,11 @@ SELECT eventkit.create_stream('gated', key_partitions => 0);
 SELECT eventkit.distribute_stream('gated', 8);
 SELECT eventkit.create_stream('gated2', key_partitions => 0);
 SELECT eventkit.distribute_stream('gated2', 8);
+-- a rollup each first: the stream's batch_id index is made by the first
+-- (CREATE INDEX, which also locks the stream on every node), so the racing
+-- create_rollup holds the stream by its own lock only
+SELECT eventkit.create_rollup('gated_first', 'gated', '1 day', '{}', ARRAY['count']);
+SELECT eventkit.create_rollup('gated2_first', 'gated2', '1 day', '{}', ARRAY['count']);
 });
 # events of users on every shard, on both workers
 for my $s (qw(gated gated2))

@@ -40,7 +40,7 @@
  *
  *	  Definition parsing and SQL generation live in definition.c, the fold
  *	  itself (scan, aggregation in C, merge) in fold.c, the deltas in
- *	  delta.c.
+ *	  delta.c, the recompute of rollups of rollups in derived.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -75,6 +75,7 @@
 #include "catalog/streams.h"
 #include "rollup/backfill.h"
 #include "rollup/delta.h"
+#include "rollup/derived.h"
 #include "rollup/fold.h"
 #include "rollup/refresh.h"
 #include "util/compat.h"
@@ -282,162 +283,6 @@ skips_jsonb(const RollupSkips *skips, bool *isnull)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
-/* ---------------------------------------------------------------------
- * Rollups of rollups (create_rollup_of)
- * ---------------------------------------------------------------------
- */
-
-/*
- * INSERT INTO the rollup of a rollup (def, table qderived) the buckets
- * recomputed from its source's table qsource, merging the source's partial
- * states: count, sum and avg parts add, min and max, hll_union_agg, the
- * t-digests combined.  With touched: only the buckets that contain a
- * source bucket of the array $1; else all.  A recomputed bucket replaces
- * the row that was there (ON CONFLICT DO UPDATE SET ... = EXCLUDED).
- */
-static char *
-derived_sql(const RollupDef *def, const char *qsource, const char *qderived,
-			const char *keyname, bool touched)
-{
-	StringInfoData buf;
-	ListCell   *lc;
-	int			ngroup = 1;
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "INSERT INTO %s AS r (", qderived);
-	ek_rollup_append_state_columns(&buf, def, "");
-	appendStringInfo(&buf, ") SELECT %s", ek_rollup_bucket_expr(def, "s.bucket"));
-	foreach(lc, def->dims)
-	{
-		appendStringInfo(&buf, ", s.%s", quote_identifier(((RollupDim *) lfirst(lc))->name));
-		ngroup++;
-	}
-	foreach(lc, def->measures)
-	{
-		RollupMeasure *m = lfirst(lc);
-		const char *c = quote_identifier(m->name);
-
-		switch (m->kind)
-		{
-			case RM_COUNT:
-				appendStringInfo(&buf, ", pg_catalog.sum(s.%s)::pg_catalog.int8", c);
-				break;
-			case RM_SUM:
-				appendStringInfo(&buf, ", pg_catalog.sum(s.%s)", c);
-				break;
-			case RM_MIN:
-				appendStringInfo(&buf, ", pg_catalog.min(s.%s)", c);
-				break;
-			case RM_MAX:
-				appendStringInfo(&buf, ", pg_catalog.max(s.%s)", c);
-				break;
-			case RM_AVG:
-				appendStringInfo(&buf, ", pg_catalog.sum(s.%s), pg_catalog.sum(s.%s)::pg_catalog.int8",
-								 quote_identifier(psprintf("%s_sum", m->name)),
-								 quote_identifier(psprintf("%s_count", m->name)));
-				break;
-			case RM_DISTINCT:
-				appendStringInfo(&buf, ", %s.hll_union_agg(s.%s)", def->hll_schema, c);
-				break;
-			case RM_PERCENTILE:
-				appendStringInfo(&buf, ", %s.tdigest(s.%s)", def->tdigest_schema, c);
-				break;
-		}
-	}
-	appendStringInfo(&buf, ", pg_catalog.sum(s.%s)::pg_catalog.int8 FROM %s s",
-					 EK_ROLLUP_SKIPPED_COLUMN, qsource);
-	if (touched)
-		appendStringInfo(&buf, " JOIN (SELECT DISTINCT %s AS lo"
-						 " FROM pg_catalog.unnest($1::pg_catalog.timestamptz[]) b(b)) t"
-						 " ON s.bucket OPERATOR(pg_catalog.>=) t.lo"
-						 " AND s.bucket OPERATOR(pg_catalog.<) %s",
-						 ek_rollup_bucket_expr(def, "b.b"),
-						 ek_rollup_next_bucket_expr(def, "t.lo"));
-	appendStringInfoString(&buf, " GROUP BY ");
-	for (int i = 1; i <= ngroup; i++)
-		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", i);
-	appendStringInfo(&buf, " ON CONFLICT ON CONSTRAINT %s DO UPDATE SET bucket = r.bucket",
-					 quote_identifier(keyname));
-	foreach(lc, def->measures)
-	{
-		RollupMeasure *m = lfirst(lc);
-
-		if (m->kind == RM_AVG)
-		{
-			const char *cs = quote_identifier(psprintf("%s_sum", m->name));
-			const char *cn = quote_identifier(psprintf("%s_count", m->name));
-
-			appendStringInfo(&buf, ", %s = EXCLUDED.%s, %s = EXCLUDED.%s", cs, cs, cn, cn);
-		}
-		else
-		{
-			const char *c = quote_identifier(m->name);
-
-			appendStringInfo(&buf, ", %s = EXCLUDED.%s", c, c);
-		}
-	}
-	appendStringInfo(&buf, ", %s = EXCLUDED.%s", EK_ROLLUP_SKIPPED_COLUMN,
-					 EK_ROLLUP_SKIPPED_COLUMN);
-	return buf.data;
-}
-
-/*
- * Recompute a rollup of a rollup (row, its catalog row) from its source:
- * the buckets that hold the source buckets in touched, or (NULL) all.
- * Caller: SPI connected, the source's catalog row locked.
- */
-static void
-recompute_derived(const RollupRow *row, RollupTouched *touched)
-{
-	RollupDef	def;
-	EkRoleScope as_owner;
-	char	   *sql;
-	int			rc;
-
-	if (touched != NULL && touched->n == 0)
-		return;
-	ek_as_role_begin(&as_owner, ek_relation_owner(row->relid), 0);
-	row_def(row, &def);
-	sql = derived_sql(&def, ek_qualified_relname(row->source), ek_qualified_relname(row->relid),
-					  key_name(row->relid), touched != NULL);
-	if (touched != NULL)
-	{
-		Oid			argtypes[1] = {TIMESTAMPTZARRAYOID};
-		Datum		args[1];
-
-		args[0] = ek_make_array(touched->buckets, NULL, touched->n, TIMESTAMPTZOID);
-		rc = SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0);
-	}
-	else
-		rc = SPI_execute(sql, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "eventkit: could not recompute rollup \"%s\": %s",
-			 get_rel_name(row->relid), SPI_result_code_string(rc));
-	ek_as_role_end(&as_owner);
-}
-
-/*
- * After a refresh of a rollup folded (.., to]: recompute the rollups of it
- * (derived, their tables) for the buckets its fold touched, and move their
- * watermarks with its own, in the same transaction.
- */
-static void
-refresh_derived(List *derived, RollupTouched *touched, int64 to, int64 events)
-{
-	ListCell   *lc;
-
-	foreach(lc, derived)
-	{
-		RollupRow	row;
-
-		CHECK_FOR_INTERRUPTS();
-		if (!ek_rollups_read(lfirst_oid(lc), true, &row))
-			continue;			/* dropped meanwhile */
-		recompute_derived(&row, touched);
-		ek_rollups_record_refresh(&row, to, events, (Datum) 0, true, row.format);
-	}
-}
-
 /*
  * One refresh: under the catalog row lock, fold (watermark, safe] or, with
  * max_events > 0, about that many events of it, and record the new
@@ -495,7 +340,7 @@ refresh(RollupRow *row, int64 max_events)
 			events += wevents;
 		}
 		if (derived != NIL)
-			refresh_derived(derived, &touched, to, events);
+			ek_rollup_refresh_derived(derived, &touched, to, events);
 	}
 	else if (with_skips && row->format < EK_ROLLUP_FORMAT)
 		to = row->watermark;	/* nothing new, but an upgrade to do */
@@ -847,23 +692,6 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 }
 
 /*
- * Can buckets of width outer be made of whole buckets of width inner (same
- * time zone and origin)?
- */
-static bool
-bucket_divides(const Interval *inner, bool inner_origin, const Interval *outer)
-{
-	int64		wi = (int64) inner->day * USECS_PER_DAY + inner->time;
-	int64		wo = (int64) outer->day * USECS_PER_DAY + outer->time;
-
-	if (inner->month != 0)
-		return outer->month == 12;	/* months and years make years */
-	if (outer->month != 0)
-		return !inner_origin && USECS_PER_DAY % wi == 0;	/* local midnights are edges */
-	return wo % wi == 0;
-}
-
-/*
  * eventkit.create_rollup_of(name text, source text, bucket interval,
  *							 dimensions text[] DEFAULT NULL) RETURNS regclass
  *
@@ -913,7 +741,7 @@ eventkit_create_rollup_of(PG_FUNCTION_ARGS)
 				 errmsg("rollup \"%s\" is itself a rollup of a rollup", text_to_cstring(source)),
 				 errhint("Make the new rollup from \"%s\"'s source.", text_to_cstring(source))));
 	row_def(&src, &sdef);
-	if (!bucket_divides(&src.bucket, src.opts.has_origin, bucket))
+	if (!ek_rollup_bucket_divides(&src.bucket, src.opts.has_origin, bucket))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bucket %s is not made of whole buckets of rollup \"%s\" (%s)",
@@ -996,7 +824,7 @@ eventkit_create_rollup_of(PG_FUNCTION_ARGS)
 	CommandCounterIncrement();
 
 	/* everything the source has folded, and the source's watermark */
-	recompute_derived(&row, NULL);
+	ek_rollup_recompute_derived(&row, NULL);
 	ek_rollups_record_refresh(&row, src.watermark, 0, (Datum) 0, true, row.format);
 
 	SPI_finish();

@@ -198,11 +198,18 @@ is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.events WHERE message
 
 # --- drop_stream ------------------------------------------------------
 
-# a rollup of a stream that holds events ingested on the workers: refused
-# (the workers number their batches on their own)
-like(psql_err($coord, q{SELECT eventkit.create_rollup('app.hourly', 'app.events', '1 hour', '{event}', '{count}')}),
-	qr/cannot create a rollup of distributed stream "events": it holds events ingested on the workers/,
-	'a rollup of a stream with events ingested on the workers: a clear error');
+# a rollup of a stream that holds events ingested on the workers: its
+# backfill folds all the stream's rows (the workers number their batches
+# on their own); without the backfill, refused
+like(psql_err($coord, q{SELECT eventkit.create_rollup('app.hourly', 'app.events', '1 hour', '{event}', '{count}', backfill => false)}),
+	qr/cannot create a rollup of distributed stream "events" without its backfill: it holds events ingested on the workers/,
+	'a rollup without backfill of a stream with events ingested on the workers: a clear error');
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT eventkit.create_rollup('app.hourly', 'app.events', '1 hour', '{event}', '{count}') IS NOT NULL;
+SELECT (SELECT sum(count) FROM app.hourly) = (SELECT count(*) FROM app.events);}),
+	"t\nt", 'with its backfill: every event of the stream counted');
+$coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('app.hourly')});
 
 # a stream ingested on the coordinator only: its rollup's realtime view
 # reads the tail from the deltas (and the stream only through a function),

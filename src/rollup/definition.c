@@ -1446,15 +1446,27 @@ ek_rollup_delta_read_sql(const RollupDef *def, const char *qdelta, bool delta_sk
  * The statement a refresh folds a rollup's worker delta table with
  * (delta.c): every row its snapshot sees, deleted and returned in
  * ek_rollup_delta_read_sql()'s columns, so that the rows folded are
- * exactly the rows deleted, whatever commits meanwhile.
+ * exactly the rows deleted, whatever commits meanwhile.  max_events > 0:
+ * only the rows of the first batches (in batch_id order: a worker's
+ * batches in its order, the workers one after the other) that hold about
+ * that many events, whole batches, at least one.
  */
 char *
-ek_rollup_worker_delta_sql(const RollupDef *def, const char *qwdelta)
+ek_rollup_worker_delta_sql(const RollupDef *def, const char *qwdelta, int64 max_events)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "DELETE FROM %s RETURNING ", qwdelta);
+	appendStringInfo(&buf, "DELETE FROM %s", qwdelta);
+	if (max_events > 0)
+		appendStringInfo(&buf, " WHERE batch_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+						 "SELECT b.batch_id FROM (SELECT batch_id,"
+						 " pg_catalog.sum(pg_catalog.sum(ek_events)) OVER (ORDER BY batch_id)"
+						 " OPERATOR(pg_catalog.-) pg_catalog.sum(ek_events) AS before"
+						 " FROM %s GROUP BY batch_id) b"
+						 " WHERE b.before OPERATOR(pg_catalog.<) " INT64_FORMAT "))",
+						 qwdelta, max_events);
+	appendStringInfoString(&buf, " RETURNING ");
 	append_delta_read_columns(&buf, def, true);
 	return buf.data;
 }

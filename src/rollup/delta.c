@@ -356,15 +356,16 @@ ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *key
  * Fold the rows of a rollup's worker delta table (the deltas of the
  * batches stored on the Citus workers): all that the refresh's snapshot
  * sees, deleted in the same statement (fold.c), merged into the rollup
- * table.  Returns the events folded; adds the values skipped to *skips.
- * Caller: SPI connected, as the rollup owner (refresh.c's fold()).
+ * table (max_events > 0: the first batches', about that many events).
+ * Returns the events folded; adds the values skipped to *skips.  Caller:
+ * SPI connected, as the rollup owner (refresh.c's fold()).
  */
 int64
 ek_rollup_merge_worker_deltas(const RollupDef *def, const char *qtable, const char *keyname,
-							  Oid wdelta, RollupSkips *skips)
+							  Oid wdelta, int64 max_events, RollupSkips *skips)
 {
 	return ek_rollup_fold_worker_deltas(def, qtable, keyname, ek_qualified_relname(wdelta),
-										skips);
+										max_events, skips);
 }
 
 /* ---------------------------------------------------------------------

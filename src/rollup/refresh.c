@@ -208,11 +208,12 @@ fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips, RollupTouch
 /*
  * Fold the rollup's worker delta table wdelta (the deltas of the batches
  * ingested on the Citus workers, delta.c) into the rollup, as the rollup
- * table's owner.  Returns the number of events folded; adds the values
- * skipped to *skips.
+ * table's owner (max_events > 0: about that many events, whole batches).
+ * Returns the number of events folded; adds the values skipped to *skips.
  */
 static int64
-fold_workers(const RollupRow *row, Oid wdelta, RollupSkips *skips, RollupTouched *touched)
+fold_workers(const RollupRow *row, Oid wdelta, int64 max_events, RollupSkips *skips,
+			 RollupTouched *touched)
 {
 	RollupDef	def;
 	EkRoleScope as_owner;
@@ -222,7 +223,7 @@ fold_workers(const RollupRow *row, Oid wdelta, RollupSkips *skips, RollupTouched
 	row_def(row, &def);
 	def.touched = touched;
 	events = ek_rollup_merge_worker_deltas(&def, ek_qualified_relname(row->relid),
-										   key_name(row->relid), wdelta, skips);
+										   key_name(row->relid), wdelta, max_events, skips);
 	ek_as_role_end(&as_owner);
 	return events;
 }
@@ -330,10 +331,12 @@ refresh(RollupRow *row, int64 max_events)
 		}
 		else
 			to = row->watermark;
-		if (OidIsValid(wdelta))
+		/* with max_events: what the coordinator's batches left of it */
+		if (OidIsValid(wdelta) && (max_events <= 0 || events < max_events))
 		{
-			int64		wevents = fold_workers(row, wdelta, &skips,
-											   derived != NIL ? &touched : NULL);
+			int64		wevents = fold_workers(row, wdelta,
+											   max_events > 0 ? max_events - events : 0,
+											   &skips, derived != NIL ? &touched : NULL);
 
 			if (!moved && wevents == 0 && !(with_skips && row->format < EK_ROLLUP_FORMAT))
 				return 0;

@@ -224,7 +224,8 @@ extern char *ek_rollup_scan_sql(const RollupDef *def, bool only_listed);
 extern char *ek_rollup_source_sql(const RollupDef *def, const char *from);
 extern char *ek_rollup_delta_read_sql(const RollupDef *def, const char *qdelta,
 									  bool delta_skips);
-extern char *ek_rollup_worker_delta_sql(const RollupDef *def, const char *qwdelta);
+extern char *ek_rollup_worker_delta_sql(const RollupDef *def, const char *qwdelta,
+										int64 max_events);
 extern bool ek_rollup_uses_name(const RollupDef *def, const char *name);
 
 #endif							/* EVENTKIT_ROLLUP_H */

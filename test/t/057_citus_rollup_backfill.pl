@@ -23,6 +23,8 @@
 #    its backfill; a call in flight (its rows on every node's shards)
 #    commits before create_rollup's backfill reads them, and is not in the
 #    deltas: each counted once.
+# 4. refresh_rollup with max_events folds about that many events of the
+#    worker delta table (whole batches).
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -106,11 +108,12 @@ sub worker_events
 }
 
 # --- 1. ingest on every node, then create_rollup while clients ingest -------
+# (each node its own batches: 20 of each batch's ids are in no other batch)
 my ($calls, $accepted, $conflicts, $other) = citus_clients($coord,
-	[ $coord, 'SELECT payload FROM ov WHERE k <= 12 ORDER BY k' ],
-	[ $w1,    'SELECT payload FROM ov WHERE k <= 12 ORDER BY k DESC' ],
-	[ $w2,    'SELECT payload FROM ov WHERE k <= 12 ORDER BY hashint4(k)' ]);
-is("$calls|$conflicts", '36|0', 'clients on the coordinator and both workers ingested') or diag($other);
+	[ $coord, 'SELECT payload FROM ov WHERE k <= 4 ORDER BY k' ],
+	[ $w1,    'SELECT payload FROM ov WHERE k > 4 AND k <= 8 ORDER BY k DESC' ],
+	[ $w2,    'SELECT payload FROM ov WHERE k > 8 AND k <= 12 ORDER BY hashint4(k)' ]);
+is("$calls|$conflicts", '12|0', 'clients on the coordinator and both workers ingested') or diag($other);
 ok(worker_events('events') > 0, 'the workers stored events (' . worker_events('events') . ')');
 
 my $clients = citus_clients_start($coord,
@@ -177,7 +180,16 @@ $w2->safe_psql('postgres', q{SELECT eventkit.ingest('events', '[{"type":"track",
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM hourly_wdelta WHERE low IS NULL OR users IS NULL}),
 	'0', 'the workers\' calls since wrote the new measures\' deltas');
 is($coord->safe_psql('postgres', sprintf($added_diff, 'hourly_realtime', 'hourly_realtime')),
-	'0', 'the new measures in the realtime view equal GROUP BY');
+	'0', 'the new measures in the realtime view equal GROUP BY')
+  or diag($coord->safe_psql('postgres', q{
+SELECT 'view', bucket, event, low, users, count FROM hourly_realtime
+EXCEPT SELECT 'view', date_trunc('hour', ts), event, min((properties->>'revenue')::numeric),
+	count(DISTINCT user_id), count(*) FROM events GROUP BY 1, 2, 3
+UNION ALL SELECT 'table', bucket, event, low, round(hll_cardinality(users))::bigint, count FROM hourly
+UNION ALL SELECT 'delta', bucket, event, low, ek_events, batch_id FROM hourly_delta
+UNION ALL SELECT 'wdelta', bucket, event, low, ek_events, batch_id FROM hourly_wdelta
+UNION ALL SELECT 'rollup', NULL, watermark::text, NULL, NULL, NULL FROM eventkit.rollups WHERE relid = 'hourly'::regclass
+ORDER BY 1, 2, 3}));
 is($coord->safe_psql('postgres', rollup_groupby_diff('hourly_realtime', 'events')),
 	'0', '... and the old ones too');
 $coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('hourly')});
@@ -206,6 +218,22 @@ is($coord->safe_psql('postgres', q{SELECT count(*) FROM late2_wdelta WHERE event
 	'1', 'the call waited for it and wrote the new measures\' deltas');
 is($coord->safe_psql('postgres', sprintf($added_diff, 'late2_realtime', 'late2_realtime')),
 	'0', 'the new measures in the realtime view equal GROUP BY');
+# ... and a call on the coordinator: its statement began before the lock
+# was granted, and it reads the rollups' definitions after it
+$adder = start_psql($coord, q{BEGIN;
+SELECT eventkit.add_rollup_measures('late2', ARRAY['max(properties.revenue) AS top']);
+SELECT pg_sleep(3);
+COMMIT;}, \$adder_out);
+ok( poll_until(sub {
+		$coord->safe_psql('postgres', q{SELECT count(*) > 0 FROM pg_locks WHERE relation = 'late2_delta'::regclass AND mode = 'AccessExclusiveLock' AND granted}) eq 't' }),
+	'add_rollup_measures altered the delta table, not committed yet');
+is( $coord->safe_psql('postgres',
+		q{SELECT accepted FROM eventkit.ingest('events', '{"type":"track","messageId":"added-2","userId":"newcomer2","event":"Added2","properties":{"revenue":9}}')}),
+	'1', 'a call on the coordinator meanwhile stores its event');
+$adder->finish;
+like($adder_out, qr/COMMIT/, '... add_rollup_measures committed');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM late2_delta WHERE event = 'Added2' AND top = 9 AND low = 9}),
+	'1', 'the call waited for it and wrote the new measure\'s deltas');
 
 # --- 3. create_rollup and a worker's call at the same time, both orders -------
 $coord->safe_psql(
@@ -286,6 +314,31 @@ is($coord->safe_psql('postgres', rollup_groupby_diff('gated2_hourly_realtime', '
 $coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('gated2_hourly')});
 is($coord->safe_psql('postgres', rollup_groupby_diff('gated2_hourly', 'gated2') . ' UNION ALL SELECT sum(count) FROM gated2_hourly'),
 	"0\n80", '... and the rollup table after a refresh');
+
+# --- 4. a refresh with max_events folds about that many events of the worker
+# delta table too (whole batches, at least one) ------------------------------
+for my $i (1 .. 5)
+{
+	my $node = $i <= 3 ? $w1 : $w2;
+	$node->safe_psql('postgres', qq{
+SELECT eventkit.ingest('gated', (SELECT jsonb_agg(jsonb_build_object('type', 'track', 'messageId', 'm$i-' || j,
+		'userId', 'm' || j, 'event', 'Chunked', 'properties', jsonb_build_object('revenue', j)))
+	FROM generate_series(1, 5) j))});
+}
+my $wbatches = q{SELECT count(DISTINCT batch_id) FROM gated_hourly_wdelta};
+is($coord->safe_psql('postgres', $wbatches), '5', 'five batches of 5 events ingested on the workers, in the worker delta table');
+is($coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('gated_hourly', 1)}),
+	'5', 'refresh_rollup with max_events 1 folds one batch of the worker delta table');
+is($coord->safe_psql('postgres', $wbatches), '4', '... and leaves the others');
+is($coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('gated_hourly', 12)}),
+	'15', 'max_events 12: three batches (whole batches, until about 12 events)');
+is($coord->safe_psql('postgres', $wbatches), '1', '... one left');
+is($coord->safe_psql('postgres', rollup_groupby_diff('gated_hourly_realtime', 'gated')),
+	'0', 'the realtime view equals GROUP BY meanwhile');
+is($coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('gated_hourly')}),
+	'5', 'a refresh without max_events folds the rest');
+is($coord->safe_psql('postgres', rollup_groupby_diff('gated_hourly', 'gated') . ' UNION ALL ' . $wbatches),
+	"0\n0", '... and the rollup table equals GROUP BY');
 
 # backfill => false: the later folds read the coordinator's batches only
 like(psql_err($coord, q{SELECT eventkit.create_rollup('nofill', 'gated', '1 hour', ARRAY['event'], ARRAY['count'], backfill => false)}),

@@ -136,6 +136,35 @@ SELECT eventkit.refresh_rollup('hourly', 1);
 SELECT eventkit.refresh_rollup('hourly', 1);
 SELECT eventkit.refresh_rollup('hourly', 0);
 
+-- a refresh that is its own transaction commits without waiting for its WAL
+-- flush (DEBUG1 says so); not when the transaction wrote before or after it
+CREATE TABLE rollup_side (n int);
+SELECT accepted FROM eventkit.ingest('ev', mk('a1', 'u1', 'Order', NULL, '2026-01-05T15:10:00Z'), '2026-01-05 16:00:00+00');
+SET client_min_messages = debug1;
+SELECT eventkit.refresh_rollup('hourly');
+RESET client_min_messages;
+SELECT accepted FROM eventkit.ingest('ev', mk('a2', 'u1', 'Order', NULL, '2026-01-05T15:10:00Z'), '2026-01-05 16:00:00+00');
+BEGIN;
+INSERT INTO rollup_side VALUES (1);
+SET LOCAL client_min_messages = debug1;
+SELECT eventkit.refresh_rollup('hourly');
+COMMIT;
+SELECT accepted FROM eventkit.ingest('ev', mk('a3', 'u1', 'Order', NULL, '2026-01-05T15:10:00Z'), '2026-01-05 16:00:00+00');
+BEGIN;
+SET LOCAL client_min_messages = debug1;
+SELECT eventkit.refresh_rollup('hourly');
+INSERT INTO rollup_side VALUES (2);
+COMMIT;
+SELECT accepted FROM eventkit.ingest('ev', mk('a4', 'u1', 'Order', NULL, '2026-01-05T15:10:00Z'), '2026-01-05 16:00:00+00');
+-- two refreshes in one transaction, nothing else written: still without the wait
+BEGIN;
+SET LOCAL client_min_messages = debug1;
+SELECT eventkit.refresh_rollup('hourly');
+SELECT eventkit.refresh_rollup('hourly');
+COMMIT;
+SELECT count(*) AS side_rows FROM rollup_side;
+DROP TABLE rollup_side;
+
 -- a day bucket, a rollup without dimensions, a schema-qualified name,
 -- created without backfill and then backfilled with the procedure
 CREATE SCHEMA "Roll Ups";

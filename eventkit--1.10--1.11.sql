@@ -11,3 +11,21 @@
  * fails it.  Each section gives its own objects their COMMENT ON.  New
  * capabilities append their own section at the end.
  */
+
+-- ==== Application roles on Citus: distributed ledgers in their own schema ====
+-- A distributed stream's ledger belongs to the stream's owner, who reaches it
+-- through Citus on every node: it lives in eventkit_ledgers (USAGE for all,
+-- nothing else) instead of eventkit_internal.  Ledgers made by 1.10 stay in
+-- eventkit_internal (their stream belongs to the extension owner) until the
+-- stream changes owner.
+CREATE SCHEMA eventkit_ledgers;
+REVOKE ALL ON SCHEMA eventkit_ledgers FROM PUBLIC;
+GRANT USAGE ON SCHEMA eventkit_ledgers TO PUBLIC;
+COMMENT ON SCHEMA eventkit_ledgers IS
+'eventkit''s distributed dedup ledgers (dist_ledger_<stream_id>), each its stream owner''s; written only by eventkit';
+
+-- The realtime view of a rollup of a distributed stream calls the tail
+-- function; its owner, any role, must be able to name it when the view is
+-- made (USAGE on its schema): eventkit, not eventkit_internal.  Views made
+-- before keep calling it (by its OID).
+ALTER FUNCTION eventkit_internal.rollup_stream_tail(regclass) SET SCHEMA eventkit;

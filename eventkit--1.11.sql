@@ -70,6 +70,15 @@ REVOKE ALL ON SCHEMA eventkit_internal FROM PUBLIC;
 COMMENT ON SCHEMA eventkit_internal IS
 'eventkit''s per-stream dedup ledgers (ledger_<stream_id> and its generations); written only by eventkit';
 
+-- The dedup ledgers of streams distributed on Citus (dist_ledger_<stream_id>),
+-- each owned by its stream's owner, who reaches it through Citus on every node
+-- (src/pipeline/dedup/dist_ledger.c): USAGE for all, nothing else.
+CREATE SCHEMA eventkit_ledgers;
+REVOKE ALL ON SCHEMA eventkit_ledgers FROM PUBLIC;
+GRANT USAGE ON SCHEMA eventkit_ledgers TO PUBLIC;
+COMMENT ON SCHEMA eventkit_ledgers IS
+'eventkit''s distributed dedup ledgers (dist_ledger_<stream_id>), each its stream owner''s; written only by eventkit';
+
 CREATE TYPE eventkit.ingest_result AS (
 	accepted bigint,
 	duplicates bigint,
@@ -2461,9 +2470,11 @@ COMMENT ON FUNCTION eventkit.rollup_hll_count(anyelement, anyelement) IS
 -- stream's rows of the batches newer than the watermark that have no deltas,
 -- read through Citus only when there are any.  Not an interface; executable by
 -- every reader of a realtime view (it checks the caller may read the rollup).
-CREATE FUNCTION eventkit_internal.rollup_stream_tail(rollup regclass)
+-- In schema eventkit (1.11; eventkit_internal before), where every rollup
+-- owner who makes such a view may name it.
+CREATE FUNCTION eventkit.rollup_stream_tail(rollup regclass)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'eventkit_rollup_stream_tail'
 LANGUAGE C STABLE STRICT;
-COMMENT ON FUNCTION eventkit_internal.rollup_stream_tail(regclass) IS
+COMMENT ON FUNCTION eventkit.rollup_stream_tail(regclass) IS
 'the realtime view''s tail of a rollup of a distributed stream from the stream''s rows: the groups'' partial states of the batches newer than the watermark that stored events without rollup deltas (none read when there are none); for callers who may read the rollup or its realtime view';

@@ -294,13 +294,14 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 		}
 
 	/*
-	 * A call reaches a distributed stream's co-located placements as the
-	 * stream's owner (the partitions it makes) and as the extension owner
-	 * (the ledger claims), which Citus allows only as one user: the rows
-	 * it writes through Citus, the caller's, see pipeline/writer.c
+	 * A call reaches a distributed stream's co-located placements through
+	 * Citus as one role, which Citus requires: the stream's owner (the
+	 * partitions it makes, the ledger claims, the rows that go through
+	 * Citus; pipeline/writer.c), after the caller's INSERT was checked.
+	 * The ledger must be that role's.
 	 */
 	if (distributed)
-		ek_citus_require_extension_owned(stream.relid);
+		ek_dedup_check_dist_ledger(&stream);
 
 	/* where in time: partitions made, or too_old, too_new, out_of_range */
 	ek_place_events(&stream, items->events, n, GetCurrentTransactionStartTimestamp());

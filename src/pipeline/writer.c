@@ -55,6 +55,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/timestamp.h"
 
 #include "pipeline/columns.h"
@@ -388,13 +389,16 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 
 /*
  * The events of a distributed stream that go through Citus (other nodes'
- * shards, or what the fast path does not write), as the extension owner:
+ * shards, or what the fast path does not write), as the stream's owner:
  * Citus reaches co-located placements as one user per transaction, and
- * the call's claims in the co-located ledger went through Citus as that
- * role (pipeline/dedup/dist_ledger.c).  So only for a superuser (ingest
- * checked its INSERT privilege); anyone else gets an error that says why,
- * instead of Citus's.  A call whose events all go to this node's shards
- * with the fast path never gets here: any role with INSERT may make it.
+ * the call's claims in the co-located ledger and the partitions it made
+ * went through Citus as that role (pipeline/dedup/dist_ledger.c,
+ * pipeline/partition.c).  Ingest checked the caller's INSERT privilege;
+ * the rows are the statement's parameters, and the owner's scope is
+ * restricted with search_path pinned (util/owner.h), so the caller's
+ * settings and objects do not reach the owner's code (defaults, checks).
+ * Row-level security that applies to the caller would not apply to the
+ * owner: such a call is refused instead.
  */
 static void
 write_through_citus(const StreamInfo *stream, SegmentEvent **events, int n,
@@ -402,15 +406,15 @@ write_through_citus(const StreamInfo *stream, SegmentEvent **events, int n,
 {
 	EkRoleScope as_owner;
 
-	if (GetUserId() != ek_extension_owner() && !superuser())
+	if (check_enable_rls(stream->relid, InvalidOid, true) == RLS_ENABLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("cannot ingest into distributed stream \"%s\" as role \"%s\"",
+				 errmsg("cannot ingest into distributed stream \"%s\" as role \"%s\": row-level security applies",
 						get_rel_name(stream->relid), GetUserNameFromId(GetUserId(), false)),
-				 errdetail("%d events of this call go to shards on other nodes (or to a partition it made); eventkit writes those through Citus, which reaches co-located tables as one user per transaction, and claims their ids as the extension owner.",
+				 errdetail("%d events of this call go to shards on other nodes (or to a partition it made); eventkit writes those through Citus as the stream's owner, to whom the caller's row-level security policies do not apply.",
 						   n),
-				 errhint("Ingest as a superuser, or send each batch to the node that holds the shards of all its users.")));
-	ek_as_owner_begin(&as_owner);
+				 errhint("Ingest as the stream's owner, or disable row-level security on the stream.")));
+	ek_as_role_begin(&as_owner, ek_relation_owner(stream->relid), 0);
 	write_with_spi(stream, events, n, batch_id, received_at);
 	ek_as_role_end(&as_owner);
 }

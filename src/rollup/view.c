@@ -6,7 +6,7 @@
  *	  SELECT over the stream) merged with them.  For a rollup of a stream
  *	  distributed on Citus the tail comes from the delta table instead, and
  *	  from the stream only for the batches without deltas
- *	  (eventkit_internal.rollup_stream_tail(), here).  Since 1.7 one FULL JOIN
+ *	  (eventkit.rollup_stream_tail(), here).  Since 1.7 one FULL JOIN
  *	  and eventkit.rollup_hll_count (hll.c) for distinct(); before, and for
  *	  dimension types without a stand-in for NULL, a materialized CTE of
  *	  the tail, an anti join and a LEFT JOIN (docs/rollups.md, "The
@@ -189,15 +189,23 @@ has_hll_function(const char *name, Oid argtype)
 									 2, argtypes, true));
 }
 
-/* Is there eventkit_internal.rollup_stream_tail(regclass) (1.9)? */
-static bool
-has_stream_tail_function(void)
+/*
+ * The schema of rollup_stream_tail(regclass): eventkit (1.11), where
+ * every role may name it, eventkit_internal (1.9, 1.10), or NULL when the
+ * catalog has none.
+ */
+static const char *
+stream_tail_schema(void)
 {
 	Oid			argtypes[1] = {REGCLASSOID};
+	static const char *const schemas[2] = {"eventkit", "eventkit_internal"};
 
-	return OidIsValid(LookupFuncName(list_make2(makeString("eventkit_internal"),
-												makeString("rollup_stream_tail")),
-									 1, argtypes, true));
+	for (int i = 0; i < 2; i++)
+		if (OidIsValid(LookupFuncName(list_make2(makeString(unconstify(char *, schemas[i])),
+												 makeString("rollup_stream_tail")),
+									  1, argtypes, true)))
+			return schemas[i];
+	return NULL;
 }
 
 /*
@@ -230,7 +238,7 @@ null_stand_in(Oid typid)
 
 /*
  * The columns of a tail group, typed, as a column definition list of
- * eventkit_internal.rollup_stream_tail(): bucket, dimensions, partial
+ * eventkit.rollup_stream_tail(): bucket, dimensions, partial
  * states, skipped_events.
  */
 static void
@@ -325,7 +333,7 @@ append_delta_partials(StringInfo buf, const RollupDef *def)
  * rollup/delta.c): the groups' partial states of the delta rows newer than
  * the watermark, each row's hashes and values made an hll and a t-digest,
  * and of the rows of the batches that stored events without deltas, which
- * eventkit_internal.rollup_stream_tail() reads from the stream only when
+ * eventkit.rollup_stream_tail() reads from the stream only when
  * there are any, merged per group:
  *
  *	 SELECT u.bucket, u.d, ..., sum(u.count), ..., hll_union_agg(u.h),
@@ -335,7 +343,7 @@ append_delta_partials(StringInfo buf, const RollupDef *def)
  *					(SELECT tdigest(v, c) FROM unnest(d.p) v) AS p, d.skipped_events
  *			   FROM delta d WHERE d.batch_id > (the watermark)
  *			 UNION ALL
- *			 SELECT * FROM eventkit_internal.rollup_stream_tail(rollup) AS s(...)) u
+ *			 SELECT * FROM eventkit.rollup_stream_tail(rollup) AS s(...)) u
  *	  GROUP BY bucket, d, ...
  *
  * So the view reads no row of the stream through Citus while every new
@@ -397,8 +405,8 @@ append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *
 					 " WHERE d.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
 					 " WHERE w.rollup_id OPERATOR(pg_catalog.=) %d)"
 					 " AND '%u'::pg_catalog.regclass IS NOT NULL"
-					 " UNION ALL SELECT * FROM eventkit_internal.rollup_stream_tail(%u::pg_catalog.regclass) AS s(",
-					 qdelta, def->rollup_id, def->stream_relid, rollup);
+					 " UNION ALL SELECT * FROM %s.rollup_stream_tail(%u::pg_catalog.regclass) AS s(",
+					 qdelta, def->rollup_id, def->stream_relid, stream_tail_schema(), rollup);
 	append_tail_coldefs(buf, def);
 	appendStringInfoString(buf, ")) u GROUP BY ");
 	for (int i = 1; i <= ngroup; i++)
@@ -469,7 +477,7 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 	 * from its deltas (with the catalog of 1.9, which has the functions)
 	 */
 	if (OidIsValid(def->relid) && ek_citus_table_kind(def->stream_relid) == EK_CITUS_HASH &&
-		small_hll && count_fn && has_stream_tail_function())
+		small_hll && count_fn && stream_tail_schema() != NULL)
 		delta = ek_rollup_delta_relid(def->relid);
 
 	initStringInfo(&where);
@@ -592,7 +600,7 @@ put_tail_rows(ReturnSetInfo *rsinfo, Oid relid)
 }
 
 /*
- * eventkit_internal.rollup_stream_tail(rollup regclass) RETURNS SETOF
+ * eventkit.rollup_stream_tail(rollup regclass) RETURNS SETOF
  * record, called by the realtime view of a rollup of a distributed stream
  * (append_delta_tail): the partial states per group of the stream's rows
  * of the batches newer than the rollup's watermark that stored events
@@ -641,21 +649,42 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 				 errmsg("rollup \"%s\" has no delta table", get_rel_name(relid)),
 				 errhint("Drop the rollup and create it again.")));
 
-	ek_as_role_begin(&as_owner, ek_relation_owner(relid), 0);
+	/*
+	 * The batches newer than the watermark that stored events, from
+	 * eventkit's catalog, as the extension owner (the rollup's owner, any
+	 * role, may not read it); of those, the ones without delta rows, and
+	 * the stream, as the rollup's owner (whose the delta table is: nothing
+	 * of the owner's runs with the extension owner's rights)
+	 */
+	ek_as_owner_begin(&as_owner);
 	args[0] = Int32GetDatum(row.stream_id);
 	args[1] = Int32GetDatum(row.rollup_id);
-	rc = SPI_execute_with_args(psprintf("SELECT pg_catalog.array_agg(b.batch_id) FROM eventkit.ingest_batches b"
-										" WHERE b.stream_id OPERATOR(pg_catalog.=) $1"
-										" AND b.accepted OPERATOR(pg_catalog.>) 0"
-										" AND b.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
-										" WHERE w.rollup_id OPERATOR(pg_catalog.=) $2)"
-										" AND NOT EXISTS (SELECT FROM %s d"
-										" WHERE d.batch_id OPERATOR(pg_catalog.=) b.batch_id)",
-										ek_qualified_relname(delta)),
+	rc = SPI_execute_with_args("SELECT pg_catalog.array_agg(b.batch_id) FROM eventkit.ingest_batches b"
+							   " WHERE b.stream_id OPERATOR(pg_catalog.=) $1"
+							   " AND b.accepted OPERATOR(pg_catalog.>) 0"
+							   " AND b.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
+							   " WHERE w.rollup_id OPERATOR(pg_catalog.=) $2)",
 							   2, argtypes, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read the rollup's batches: %s", SPI_result_code_string(rc));
 	batches = ek_spi_value(0, 1, &isnull);
+	if (!isnull)
+		batches = PointerGetDatum(DatumGetArrayTypePCopy(batches));
+	ek_as_role_end(&as_owner);
+	ek_as_role_begin(&as_owner, ek_relation_owner(relid), 0);
+	if (!isnull)
+	{
+		Oid			batch_type = INT8ARRAYOID;
+
+		rc = SPI_execute_with_args(psprintf("SELECT pg_catalog.array_agg(b) FROM pg_catalog.unnest($1) b"
+											" WHERE NOT EXISTS (SELECT FROM %s d"
+											" WHERE d.batch_id OPERATOR(pg_catalog.=) b)",
+											ek_qualified_relname(delta)),
+								   1, &batch_type, &batches, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "eventkit: could not read the rollup's batches: %s", SPI_result_code_string(rc));
+		batches = ek_spi_value(0, 1, &isnull);
+	}
 	/* the workers' deltas: its shard here, if it has a row in this snapshot */
 	wdelta = ek_rollup_wdelta_relid(relid);
 	shard = OidIsValid(wdelta) ? ek_citus_local_shard(wdelta) : InvalidOid;

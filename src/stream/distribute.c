@@ -27,6 +27,18 @@
  *	  made.  A worker not reached gives a WARNING (the job's next run tries
  *	  again).
  *
+ *	  Roles: Citus reaches co-located placements as one user per
+ *	  transaction, so everything a call does through Citus on a
+ *	  distributed stream runs as the stream's owner, and its ledger is that
+ *	  role's (pipeline/dedup/dist_ledger.c).  distribute_stream runs Citus
+ *	  as the extension owner (a superuser: the ledger's shards are made in
+ *	  eventkit's schema), so for a stream whose owner is not a superuser
+ *	  it needs a superuser caller: Citus copies the stream's rows into the
+ *	  shards and builds their indexes, the owner's code, with the caller's
+ *	  rights.  ALTER TABLE ... OWNER TO of a distributed stream on the
+ *	  coordinator gives its ledger to the new owner too
+ *	  (ek_citus_stream_owner_changed, from the utility hook).
+ *
  *	  The stream's rollups stay on the coordinator; their realtime views
  *	  are made again once the stream is distributed, so that their tails
  *	  come from the rollups' deltas, not from the shards (rollup/view.c),
@@ -37,7 +49,8 @@
  *	  reference or Citus local) a truncate trigger calling
  *	  citus_truncate_trigger(); an object-access hook refuses that trigger
  *	  on eventkit's internal tables (the catalog, the ledgers, the batch
- *	  log: schemas eventkit and eventkit_internal) and on a stream, unless
+ *	  log: schemas eventkit, eventkit_internal and eventkit_ledgers) and on
+ *	  a stream, unless
  *	  distribute_stream itself is distributing it (Citus's connections
  *	  between nodes, which replay on a worker what another node's session
  *	  started and checked, are let through).  A table of those as a
@@ -57,6 +70,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -161,10 +175,10 @@ create_reference_table(const char *qname)
 /*
  * eventkit.distribute_stream(stream regclass, shard_count int DEFAULT NULL)
  *
- * On the Citus coordinator, by the stream's owner, which must be the
- * extension owner (see the error): distributes the stream by user_key
- * with shard_count shards (NULL: citus.shard_count) and its dedup ledger
- * co-located with it.
+ * On the Citus coordinator, by the stream's owner, a superuser when that
+ * owner is not one (see the error): distributes the stream by user_key
+ * with shard_count shards (NULL: citus.shard_count) and its dedup ledger,
+ * the stream owner's, co-located with it.
  */
 Datum
 eventkit_distribute_stream(PG_FUNCTION_ARGS)
@@ -199,7 +213,13 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 				 errhint("Add Citus before eventkit to shared_preload_libraries ('citus,eventkit'), restart, and run CREATE EXTENSION citus.")));
 	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
-	ek_citus_require_extension_owned(relid);
+	if (!superuser() && !superuser_arg(ek_relation_owner(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser can distribute stream \"%s\"", get_rel_name(relid)),
+				 errdetail("eventkit distributes the stream and makes its dedup ledger through Citus as the extension owner, a superuser; Citus then copies the stream's rows and builds its indexes, which run its owner's code, with those rights."),
+				 errhint("Ask a superuser to call eventkit.distribute_stream('%s'); afterwards the owner and the roles with INSERT ingest on any node.",
+						 ek_qualified_relname(relid))));
 
 	/* ingest waits from here until the stream is distributed */
 	LockRelationOid(relid, ExclusiveLock);
@@ -233,9 +253,9 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	CommandCounterIncrement();
 
 	/*
-	 * The stream, then its ledger co-located with it, both as the
-	 * extension owner (the stream's owner): Citus reaches co-located
-	 * placements as one user per transaction
+	 * The stream, then its ledger co-located with it (the stream owner's
+	 * before Citus makes its shards), both as the extension owner: Citus
+	 * reaches co-located placements as one user per transaction
 	 */
 	ek_as_owner_begin(&as_owner);
 	create_distributed_table(qname, "default", PG_GETARG_DATUM(1), PG_ARGISNULL(1));
@@ -305,7 +325,8 @@ check_citus_trigger(Oid trigger_oid)
 	eventkit_nsp = get_namespace_oid("eventkit", true);
 	nspname = get_namespace_name(get_rel_namespace(tgrelid));
 	if (get_rel_namespace(tgrelid) == eventkit_nsp ||
-		(nspname != NULL && strcmp(nspname, "eventkit_internal") == 0))
+		(nspname != NULL && (strcmp(nspname, "eventkit_internal") == 0 ||
+							 strcmp(nspname, "eventkit_ledgers") == 0)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot make eventkit's internal table \"%s.%s\" a Citus table",
@@ -352,6 +373,77 @@ ek_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId,
 		strstr(application_name, " gpid=") != NULL)
 		return;
 	check_citus_trigger(objectId);
+}
+
+/*
+ * The partitions of a distributed stream that belong to another role than
+ * the stream: given to the stream's owner, as the current role (who just
+ * gave it the stream), restricted.  Caller: SPI connected.
+ */
+static void
+follow_partitions(Oid relid)
+{
+	Oid			owner = ek_relation_owner(relid);
+	List	   *parts = find_inheritance_children(relid, NoLock);
+	ListCell   *lc;
+	EkRoleScope as_caller;
+
+	ek_as_role_begin(&as_caller, GetUserId(), 0);
+	foreach(lc, parts)
+	{
+		Oid			part = lfirst_oid(lc);
+
+		if (ek_relation_owner(part) != owner)
+			ek_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", ek_qualified_relname(part),
+								 quote_identifier(GetUserNameFromId(owner, false))),
+						SPI_OK_UTILITY);
+	}
+	ek_as_role_end(&as_caller);
+}
+
+/*
+ * After a utility statement (the utility hook, worker/launcher.c): when
+ * it was ALTER TABLE ... OWNER TO of a stream distributed on Citus, on
+ * the coordinator, its dedup ledger and its partitions follow the stream
+ * to its new owner (Citus propagates each to the shards), so that ingest,
+ * which reaches Citus as the stream's owner, can still claim ids in the
+ * ledger, and that role's jobs (retention) and drop_stream may drop the
+ * partitions.  Only a superuser may (pipeline/dedup/dist_ledger.c says
+ * why).  On a worker (Citus replaying the coordinator's command) the
+ * coordinator did it.
+ */
+void
+ek_citus_stream_owner_changed(Node *parsetree)
+{
+	AlterTableStmt *stmt;
+	ListCell   *lc;
+	bool		owner = false;
+	Oid			relid;
+	StreamInfo	stream;
+	bool		is_stream;
+
+	if (parsetree == NULL || !IsA(parsetree, AlterTableStmt))
+		return;
+	stmt = (AlterTableStmt *) parsetree;
+	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
+		return;
+	foreach(lc, stmt->cmds)
+		if (((AlterTableCmd *) lfirst(lc))->subtype == AT_ChangeOwner)
+			owner = true;
+	if (!owner || !OidIsValid(get_extension_oid("eventkit", true)) ||
+		!ek_citus_installed() || ek_citus_on_worker())
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) || ek_citus_table_kind(relid) != EK_CITUS_HASH)
+		return;
+	SPI_connect();
+	is_stream = ek_streams_read(relid, &stream, true);
+	if (is_stream)
+	{
+		ek_dedup_follow_owner(&stream);
+		follow_partitions(relid);
+	}
+	SPI_finish();
 }
 
 /* Called from _PG_init. */

@@ -26,6 +26,7 @@ typedef struct EkClusterRedrive
 } EkClusterRedrive;
 
 extern void ek_citus_guard_init(void);
+extern void ek_citus_stream_owner_changed(Node *parsetree);
 extern void ek_redrive_on_workers(const StreamInfo *stream, TimestampTz now,
 								  bool make_partitions, EkClusterRedrive *out);
 

@@ -501,12 +501,12 @@ eventkit_drop_stream(PG_FUNCTION_ARGS)
 	distributed = ek_citus_table_kind(relid) == EK_CITUS_HASH;
 	ek_identity_drop_view(relid);
 	/*
-	 * A distributed stream belongs to the extension owner, which drops its
-	 * ledger next: Citus reaches co-located placements as one user per
-	 * transaction (util/citus.c, ek_citus_require_extension_owned)
+	 * A distributed stream is dropped as its owner, which owns its ledger
+	 * and drops it next: Citus reaches co-located placements as one user
+	 * per transaction (pipeline/dedup/dist_ledger.c)
 	 */
 	if (distributed)
-		ek_as_owner_begin(&as_owner);
+		ek_as_role_begin(&as_owner, ek_relation_owner(relid), 0);
 	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
 	if (distributed)
 		ek_as_role_end(&as_owner);

@@ -215,26 +215,3 @@ ek_citus_run_on_workers(const char *command, int *n)
 	}
 	return results;
 }
-
-/*
- * A distributed stream (or one about to be distributed) must belong to the
- * extension owner, else an error saying so: Citus reaches co-located
- * placements as one user per transaction, and eventkit works on a
- * distributed stream's ledger as the extension owner.  Called by
- * distribute_stream and by ingest.
- */
-void
-ek_citus_require_extension_owned(Oid relid)
-{
-	Oid			ext_owner = ek_extension_owner();
-
-	if (ek_relation_owner(relid) != ext_owner)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("stream \"%s\" does not belong to the extension owner", get_rel_name(relid)),
-				 errdetail("Citus reaches co-located tables as one user per transaction, and eventkit works on a distributed stream's dedup ledger as the extension owner, \"%s\".",
-						   GetUserNameFromId(ext_owner, false)),
-				 errhint("As a superuser: ALTER TABLE %s OWNER TO %s; then distribute it, or ingest into it.",
-						 ek_qualified_relname(relid),
-						 quote_identifier(GetUserNameFromId(ext_owner, false)))));
-}

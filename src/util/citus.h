@@ -35,7 +35,6 @@ extern char ek_citus_table_kind(Oid relid);
 extern int32 ek_citus_local_group(void);
 extern Oid	ek_citus_local_shard(Oid relid);
 extern EkCitusResult *ek_citus_run_on_workers(const char *command, int *n);
-extern void ek_citus_require_extension_owned(Oid relid);
 
 /* Citus's catalog is in this database (a syscache lookup) */
 #define ek_citus_present() \

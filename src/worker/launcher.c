@@ -56,6 +56,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "stream/distribute.h"
 #include "util/guc.h"
 #include "util/spi.h"
 #include "worker/worker.h"
@@ -472,6 +473,10 @@ ek_process_utility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
+
+	/* a distributed stream's ledger follows the stream to a new owner */
+	if (IsA(stmt, AlterTableStmt))
+		ek_citus_stream_owner_changed(stmt);
 }
 
 /*

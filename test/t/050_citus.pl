@@ -106,13 +106,13 @@ is( $coord->safe_psql(
 		'postgres', qq{
 SELECT string_agg(logicalrelid::text || ':' || partmethod::text, ',' ORDER BY logicalrelid::text)
   FROM pg_dist_partition
- WHERE logicalrelid IN ('events'::regclass, 'eventkit_internal.dist_ledger_$sid'::regclass)}),
-	"eventkit_internal.dist_ledger_$sid:h,events:h",
+ WHERE logicalrelid IN ('events'::regclass, 'eventkit_ledgers.dist_ledger_$sid'::regclass)}),
+	"eventkit_ledgers.dist_ledger_$sid:h,events:h",
 	'the stream and its ledger are hash-distributed');
 is( $coord->safe_psql(
 		'postgres', qq{
 SELECT count(DISTINCT colocationid) FROM pg_dist_partition
- WHERE logicalrelid IN ('events'::regclass, 'eventkit_internal.dist_ledger_$sid'::regclass)}),
+ WHERE logicalrelid IN ('events'::regclass, 'eventkit_ledgers.dist_ledger_$sid'::regclass)}),
 	'1', 'the ledger is co-located with the stream');
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM events'), '100', 'rows stored before distributing are in the shards');
 like(psql_err($coord, q{SELECT eventkit.distribute_stream('events')}),
@@ -143,7 +143,7 @@ citus_same_events($coord);
 is( $coord->safe_psql(
 		'postgres', qq{
 SELECT coalesce(sum(pg_relation_size(inhrelid)), 0) + pg_relation_size('events')
-	   + pg_relation_size('eventkit_internal.dist_ledger_$sid')
+	   + pg_relation_size('eventkit_ledgers.dist_ledger_$sid')
   FROM pg_inherits WHERE inhparent = 'events'::regclass}),
 	'0', 'nothing was written into the coordinator\'s shell tables');
 ok( $coord->safe_psql(
@@ -211,7 +211,7 @@ $coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('hourly')});
 
 my $colocated = qq{
 SELECT count(*) FROM pg_dist_shard se
-  JOIN pg_dist_shard sl ON sl.logicalrelid = 'eventkit_internal.dist_ledger_$sid'::regclass
+  JOIN pg_dist_shard sl ON sl.logicalrelid = 'eventkit_ledgers.dist_ledger_$sid'::regclass
 					   AND sl.shardminvalue = se.shardminvalue
   JOIN pg_dist_placement pe ON pe.shardid = se.shardid
   JOIN pg_dist_placement pl ON pl.shardid = sl.shardid
@@ -311,7 +311,7 @@ $coord->safe_psql('postgres', q{SELECT eventkit.alter_stream('events', dedup_win
 ok( poll_until(
 		sub {
 			$coord->safe_psql('postgres', q{SELECT eventkit.run_maintenance('events')});
-			$coord->safe_psql('postgres', "SELECT count(*) FROM eventkit_internal.dist_ledger_$sid") eq '0';
+			$coord->safe_psql('postgres', "SELECT count(*) FROM eventkit_ledgers.dist_ledger_$sid") eq '0';
 		}),
 	'the ledger job emptied the distributed ledger once its ids were older than dedup_window');
 is( $coord->safe_psql('postgres',
@@ -324,7 +324,7 @@ $coord->safe_psql('postgres', q{SELECT eventkit.drop_stream('events')});
 is( $coord->safe_psql(
 		'postgres', qq{
 SELECT count(*) FROM pg_dist_partition
- WHERE logicalrelid::text IN ('events', 'eventkit_internal.dist_ledger_$sid')
+ WHERE logicalrelid::text IN ('events', 'eventkit_ledgers.dist_ledger_$sid')
 	OR logicalrelid::text LIKE 'events_p%'}),
 	'0', 'drop_stream removed the distributed stream and its ledger');
 is($coord->safe_psql('postgres', qq{SELECT count(*) FROM eventkit.streams WHERE stream_id = $sid}),

@@ -95,14 +95,14 @@ my $log = slurp_file($w1->logfile, $w1_log);
 my $own = $w1->safe_psql(
 	'postgres', qq{
 SELECT string_agg(s.shardid::text, ',') FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid)
- WHERE s.logicalrelid = 'eventkit_internal.dist_ledger_$sid'::regclass
+ WHERE s.logicalrelid = 'eventkit_ledgers.dist_ledger_$sid'::regclass
    AND p.groupid = (SELECT groupid FROM pg_dist_local_group)});
 ok(length($own) > 0, 'worker 1 holds ledger shards');
 # Citus's connections name their origin: application_name "citus_internal
 # gpid=N", N = the origin's node id * 10^10 + its pid
 my $w1_node = $coord->safe_psql('postgres', sprintf(q{SELECT nodeid FROM pg_dist_node WHERE nodeport = %d}, $w1->port));
 my (%from_node, $claims);
-while ($log =~ /citus_internal gpid=(\d+)[^\n]*(?:statement|execute [^:\n]*): INSERT INTO eventkit_internal\.dist_ledger_${sid}_\d+/g)
+while ($log =~ /citus_internal gpid=(\d+)[^\n]*(?:statement|execute [^:\n]*): INSERT INTO eventkit_ledgers\.dist_ledger_${sid}_\d+/g)
 {
 	$from_node{int($1 / 10000000000)}++;
 	$claims++;
@@ -134,7 +134,7 @@ SELECT sum(result::bigint) FROM run_command_on_shards('events', 'SELECT count(*)
 	'the shard tables hold every row of the stream');
 is( $coord->safe_psql(
 		'postgres', qq{
-SELECT sum(result::bigint) FROM run_command_on_shards('eventkit_internal.dist_ledger_$sid', 'SELECT count(*) FROM %s')}),
+SELECT sum(result::bigint) FROM run_command_on_shards('eventkit_ledgers.dist_ledger_$sid', 'SELECT count(*) FROM %s')}),
 	$coord->safe_psql('postgres', q{SELECT count(*) FROM events}),
 	'the ledger shards hold one id per stored row');
 

@@ -629,8 +629,8 @@ settle_repeats(SegmentEvent **events, int nevents, const int *repeat_of,
 
 /*
  * The first occurrences of a batch's ids (firsts[]) claimed in the
- * co-located ledger of a stream distributed on Citus (dist_ledger.c).
- * Caller: as the extension owner.
+ * co-located ledger of a stream distributed on Citus (dist_ledger.c), as
+ * the ledger's owner, the stream's.
  */
 static void
 claim_distributed(int32 stream_id, idmap_hash *ids, SegmentEvent **events,
@@ -917,20 +917,36 @@ ek_dedup_create_dist_ledger(int32 stream_id, Oid stream_relid)
 }
 
 /*
+ * A call on a distributed stream: its ledger exists and belongs to the
+ * stream's owner (the one role the call reaches Citus as), else an error
+ * that says how to mend it.
+ */
+void
+ek_dedup_check_dist_ledger(const StreamInfo *stream)
+{
+	ek_dist_ledger_check_owner(stream->stream_id, stream->relid);
+}
+
+/*
+ * The stream changed owner (ALTER TABLE ... OWNER TO, on the Citus
+ * coordinator): its distributed ledger, if any, follows.  Caller: SPI
+ * connected.
+ */
+void
+ek_dedup_follow_owner(const StreamInfo *stream)
+{
+	ek_dist_ledger_follow_owner(stream->stream_id, stream->relid);
+}
+
+/*
  * Drop a stream's ledger, and forget this backend's plans and filters of
  * it.  Caller: SPI connected.
  */
 void
 ek_dedup_drop_ledger(int32 stream_id)
 {
-	EkRoleScope as_owner;
-
 	if (OidIsValid(ek_dist_ledger_relid(stream_id)))
-	{
-		ek_as_owner_begin(&as_owner);
 		ek_dist_ledger_drop(stream_id);
-		ek_as_role_end(&as_owner);
-	}
 	ek_ledger_drop(stream_id);
 	if (ledger_plans != NULL)
 		(void) hash_search(ledger_plans, &stream_id, HASH_REMOVE, NULL);
@@ -953,14 +969,7 @@ ek_dedup_maintain(StreamInfo *stream)
 	n = ek_build_ledger_filters(stream);
 	n += ek_ledger_rotate(stream) ? 1 : 0;
 	n += ek_ledger_prune(stream);
-	if (OidIsValid(ek_dist_ledger_relid(stream->stream_id)))
-	{
-		EkRoleScope as_owner;
-
-		ek_as_role_begin(&as_owner, ek_extension_owner(), EK_AS_LOCK_TIMEOUT);
-		n += ek_dist_ledger_prune(stream->stream_id, &stream->dedup_window);
-		ek_as_role_end(&as_owner);
-	}
+	n += ek_dist_ledger_prune(stream->stream_id, &stream->dedup_window);
 	return n;
 }
 

@@ -32,6 +32,8 @@ extern void ek_dedup_settle(DedupPending *pending, DedupVerdict *verdicts);
 extern void ek_dedup_create_ledger(int32 stream_id);
 extern void ek_dedup_drop_ledger(int32 stream_id);
 extern char *ek_dedup_create_dist_ledger(int32 stream_id, Oid stream_relid);
+extern void ek_dedup_check_dist_ledger(const StreamInfo *stream);
+extern void ek_dedup_follow_owner(const StreamInfo *stream);
 extern int64 ek_dedup_forget_keys(int32 stream_id, Datum keys);
 extern int64 ek_dedup_maintain(StreamInfo *stream);
 extern int	ek_dedup_build_filters(const StreamInfo *stream);

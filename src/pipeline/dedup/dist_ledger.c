@@ -2,7 +2,7 @@
  *
  * dist_ledger.c
  *	  The dedup ledger of a stream distributed on Citus:
- *	  eventkit_internal.dist_ledger_<stream_id>, unique on
+ *	  eventkit_ledgers.dist_ledger_<stream_id>, unique on
  *	  (user_key, message_id), hash-distributed by user_key and co-located
  *	  with the stream, so each shard's dedup state lives on the node that
  *	  holds the shard's events and moves with them (shard moves, rebalance).
@@ -35,8 +35,17 @@
  *	  id sequences overlap.  The ledger job
  *	  deletes the ids stored more than dedup_window ago (stored_at).
  *
- *	  The table belongs to the extension owner; the work here runs as that
- *	  role (the caller's role scope).
+ *	  The table lives in schema eventkit_ledgers (USAGE for every role,
+ *	  nothing else) and belongs to the stream's owner: Citus reaches
+ *	  co-located placements as one user per transaction, and a call's
+ *	  claims, the partitions it makes and its rows through Citus all go as
+ *	  that role.  The claims, the pruning and the drop here run as the
+ *	  ledger's owner (a role scope: restricted, search_path pinned; the
+ *	  values are parameters); ingest checks first that the ledger's owner
+ *	  is the stream's (ek_dist_ledger_check_owner).  A ledger made by
+ *	  eventkit 1.10 is in eventkit_internal, the extension owner's, as its
+ *	  stream was: it is found there too, and moved here when its stream
+ *	  changes owner (ek_dist_ledger_follow_owner).
  *
  *-------------------------------------------------------------------------
  */
@@ -57,9 +66,11 @@
 #include "catalog/cluster.h"
 #include "util/citus.h"
 #include "util/citus_shards.h"
+#include "util/owner.h"
 #include "util/spi.h"
 
-#define LEDGER_SCHEMA "eventkit_internal"
+#define LEDGER_SCHEMA "eventkit_ledgers"
+#define OLD_LEDGER_SCHEMA "eventkit_internal"	/* eventkit 1.10's ledgers */
 
 static char *
 dist_ledger_name(int32 stream_id)
@@ -67,22 +78,38 @@ dist_ledger_name(int32 stream_id)
 	return psprintf("dist_ledger_%d", stream_id);
 }
 
-/* The quoted, qualified name of a stream's distributed ledger. */
-char *
-ek_dist_ledger_qname(int32 stream_id)
-{
-	return quote_qualified_identifier(LEDGER_SCHEMA, dist_ledger_name(stream_id));
-}
-
 /* The distributed ledger's relation, or InvalidOid when it has none. */
 Oid
 ek_dist_ledger_relid(int32 stream_id)
 {
-	Oid			nsp = get_namespace_oid(LEDGER_SCHEMA, true);
+	const char *schemas[2] = {LEDGER_SCHEMA, OLD_LEDGER_SCHEMA};
 
-	if (!OidIsValid(nsp))
-		return InvalidOid;
-	return get_relname_relid(dist_ledger_name(stream_id), nsp);
+	for (int i = 0; i < 2; i++)
+	{
+		Oid			nsp = get_namespace_oid(schemas[i], true);
+		Oid			relid;
+
+		if (!OidIsValid(nsp))
+			continue;
+		relid = get_relname_relid(dist_ledger_name(stream_id), nsp);
+		if (OidIsValid(relid))
+			return relid;
+	}
+	return InvalidOid;
+}
+
+/*
+ * The quoted, qualified name of a stream's distributed ledger: where it
+ * is (a 1.10 ledger: eventkit_internal), or where a new one goes.
+ */
+char *
+ek_dist_ledger_qname(int32 stream_id)
+{
+	Oid			relid = ek_dist_ledger_relid(stream_id);
+
+	if (OidIsValid(relid))
+		return ek_qualified_relname(relid);
+	return quote_qualified_identifier(LEDGER_SCHEMA, dist_ledger_name(stream_id));
 }
 
 /* " COLLATE <name>" of a text column of relid (which must exist) */
@@ -108,9 +135,11 @@ column_collation(Oid relid, const char *column)
  * Create the distributed ledger of a stream as a local table, with the
  * collations of the stream's user_key and message_id (Citus co-locates
  * only tables whose distribution columns have the same type and
- * collation), filled with the ids of the stream's single-node ledger.
- * The caller distributes it.  Caller: SPI connected, as the extension
- * owner.
+ * collation), filled with the ids of the stream's single-node ledger,
+ * then given to the stream's owner (before Citus makes its shards, which
+ * then belong to that role too).  The caller distributes it.  Caller: SPI
+ * connected, as the extension owner (who may create tables in
+ * eventkit_ledgers).
  */
 void
 ek_dist_ledger_create(int32 stream_id, Oid stream_relid)
@@ -145,6 +174,9 @@ ek_dist_ledger_create(int32 stream_id, Oid stream_relid)
 														   get_rel_name(stream_relid)),
 							 ek_ledger_qname(stream_id)),
 					SPI_OK_INSERT);
+	ek_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", q,
+						 quote_identifier(GetUserNameFromId(ek_relation_owner(stream_relid), false))),
+				SPI_OK_UTILITY);
 }
 
 /*
@@ -152,31 +184,43 @@ ek_dist_ledger_create(int32 stream_id, Oid stream_relid)
  * clock at their claim): dedup is exact within the window, as on one
  * node.  A DELETE on every shard, in parallel: unlike the single-node
  * ledger's generations, this leaves dead rows for vacuum.  Returns how
- * many.  Caller: SPI connected, as the extension owner.
+ * many.  Runs as the ledger's owner, with
+ * eventkit.maintenance_lock_timeout.  Caller: SPI connected.
  */
 int64
 ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window)
 {
 	Oid			types[1] = {INTERVALOID};
 	Datum		args[1] = {IntervalPGetDatum(dedup_window)};
+	Oid			relid = ek_dist_ledger_relid(stream_id);
+	EkRoleScope as_owner;
 	int			rc;
 
-	if (!OidIsValid(ek_dist_ledger_relid(stream_id)))
+	if (!OidIsValid(relid))
 		return 0;
+	ek_as_role_begin(&as_owner, ek_relation_owner(relid), EK_AS_LOCK_TIMEOUT);
 	rc = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE stored_at OPERATOR(pg_catalog.<)"
 										" (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
-										ek_dist_ledger_qname(stream_id)),
+										ek_qualified_relname(relid)),
 							   1, types, args, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "eventkit: distributed ledger pruning failed: %s",
 			 SPI_result_code_string(rc));
+	ek_as_role_end(&as_owner);
 	return (int64) SPI_processed;
 }
 
-/* Drop a stream's distributed ledger, if it has one.  Caller: as the owner. */
+/*
+ * Drop a stream's distributed ledger, if it has one, as its owner (the
+ * stream's owner, which dropped the stream's shards in this transaction:
+ * one user for Citus).  Caller: SPI connected.
+ */
 void
 ek_dist_ledger_drop(int32 stream_id)
 {
+	Oid			relid;
+	EkRoleScope as_owner;
+
 	/*
 	 * On a worker, the sql_drop trigger forgets a stream whose table the
 	 * coordinator's drop_stream dropped: the coordinator drops the ledger
@@ -185,9 +229,85 @@ ek_dist_ledger_drop(int32 stream_id)
 	if (ek_citus_on_worker())
 		return;
 	ek_cluster_forget_stream(stream_id);
-	if (OidIsValid(ek_dist_ledger_relid(stream_id)))
-		ek_spi_exec(psprintf("DROP TABLE %s", ek_dist_ledger_qname(stream_id)),
+	relid = ek_dist_ledger_relid(stream_id);
+	if (!OidIsValid(relid))
+		return;
+	ek_as_role_begin(&as_owner, ek_relation_owner(relid), 0);
+	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
+	ek_as_role_end(&as_owner);
+}
+
+/*
+ * Before a call on a distributed stream: its ledger must exist and belong
+ * to the stream's owner, the one role the call reaches Citus as (the
+ * claims here, the partitions it makes, its rows through Citus), else an
+ * error that says how to mend it.  Cheap: syscache lookups.
+ */
+void
+ek_dist_ledger_check_owner(int32 stream_id, Oid stream_relid)
+{
+	Oid			relid = ek_dist_ledger_relid(stream_id);
+	Oid			owner = ek_relation_owner(stream_relid);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stream \"%s\" is distributed but has no distributed dedup ledger",
+						get_rel_name(stream_relid)),
+				 errdetail("The stream was distributed with create_distributed_table(), not with eventkit.distribute_stream()."),
+				 errhint("Undistribute it with undistribute_table() and distribute it with eventkit.distribute_stream().")));
+	if (ek_relation_owner(relid) != owner)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the dedup ledger of distributed stream \"%s\" does not belong to the stream's owner",
+						get_rel_name(stream_relid)),
+				 errdetail("Citus reaches co-located tables as one user per transaction: eventkit claims ids in %s and writes the stream through Citus as the stream's owner, \"%s\"; the ledger belongs to \"%s\".",
+						   ek_qualified_relname(relid), GetUserNameFromId(owner, false),
+						   GetUserNameFromId(ek_relation_owner(relid), false)),
+				 errhint("On the coordinator, as a superuser: ALTER TABLE %s OWNER TO %s (eventkit gives the ledger to the stream's new owner).",
+						 ek_qualified_relname(stream_relid),
+						 quote_identifier(GetUserNameFromId(owner, false)))));
+}
+
+/*
+ * After ALTER TABLE ... OWNER TO of a distributed stream, on the
+ * coordinator: give its ledger to the stream's new owner too (Citus
+ * propagates ALTER TABLE ... OWNER TO to the shards), moving a ledger of
+ * eventkit 1.10 out of eventkit_internal first (its new owner has no
+ * USAGE there).  Only a superuser may (the new owner has no CREATE on
+ * eventkit_ledgers, which ALTER ... OWNER TO wants of anyone else); it
+ * runs as that role, the one that changed the stream's owner (one user
+ * for Citus), restricted, the names quoted here.  Caller: SPI connected.
+ */
+void
+ek_dist_ledger_follow_owner(int32 stream_id, Oid stream_relid)
+{
+	Oid			relid = ek_dist_ledger_relid(stream_id);
+	Oid			owner = ek_relation_owner(stream_relid);
+	EkRoleScope as_owner;
+
+	if (!OidIsValid(relid) || ek_relation_owner(relid) == owner)
+		return;
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser can give distributed stream \"%s\" another owner",
+						get_rel_name(stream_relid)),
+				 errdetail("Its dedup ledger %s must belong to the stream's owner too, and only a superuser may give it to a role without CREATE on schema %s.",
+						   ek_qualified_relname(relid), LEDGER_SCHEMA),
+				 errhint("Ask a superuser to run the ALTER TABLE ... OWNER TO.")));
+	ek_as_role_begin(&as_owner, GetUserId(), 0);
+	if (strcmp(get_namespace_name(get_rel_namespace(relid)), LEDGER_SCHEMA) != 0)
+	{
+		ek_spi_exec(psprintf("ALTER TABLE %s SET SCHEMA %s", ek_qualified_relname(relid),
+							 quote_identifier(LEDGER_SCHEMA)),
 					SPI_OK_UTILITY);
+		CommandCounterIncrement();
+	}
+	ek_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", ek_qualified_relname(relid),
+						 quote_identifier(GetUserNameFromId(owner, false))),
+				SPI_OK_UTILITY);
+	ek_as_role_end(&as_owner);
 }
 
 /* sorting positions by (message id) to find a result row's claim */
@@ -485,7 +605,9 @@ claim_per_node(Oid ledger_relid, const char *q, char **ids, int64 *fps, char **k
  * fps[i]) in the stream's distributed ledger.  On return claimed[i] says
  * whether the id was new (now claimed by this transaction); for the
  * others stored_fp[i] is the fingerprint of the copy stored first.
- * Caller: SPI connected, as the extension owner.
+ * Runs as the ledger's owner, the stream's (ek_dist_ledger_check_owner):
+ * through Citus the call reaches every co-located placement as that one
+ * role.  Caller: SPI connected.
  */
 void
 ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n,
@@ -493,6 +615,7 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 {
 	Oid			ledger_relid = ek_dist_ledger_relid(stream_id);
 	int64		token;
+	EkRoleScope as_owner;
 
 	if (!OidIsValid(ledger_relid))
 		ereport(ERROR,
@@ -510,6 +633,8 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 	 * its tokens are its batch ids).
 	 */
 	token = batch_id | ((int64) ek_citus_local_group() << 48);
-	claim_per_node(ledger_relid, ek_dist_ledger_qname(stream_id), ids, fps, keys, n, token,
+	ek_as_role_begin(&as_owner, ek_relation_owner(ledger_relid), 0);
+	claim_per_node(ledger_relid, ek_qualified_relname(ledger_relid), ids, fps, keys, n, token,
 				   claimed, stored_fp);
+	ek_as_role_end(&as_owner);
 }

@@ -109,6 +109,31 @@ SELECT accepted FROM eventkit.ingest('ev', idev('x2', 'anon-x', 'xena', '2026-01
 SELECT accepted FROM eventkit.ingest('ev', jsonb_build_object('type', 'alias', 'messageId', 'a1', 'previousId', 'yann', 'userId', 'xena', 'timestamp', '2026-01-03T14:00:00Z')::text, '2026-01-03T14:00:00Z');
 SELECT id, canonical_user_id FROM eventkit.identities WHERE canonical_user_id IN ('xena', 'yann') ORDER BY id;
 SELECT count(*) AS links_xy FROM eventkit.identity_links WHERE id IN ('anon-x', 'anon-y', 'xena', 'yann');
+-- the ids' bytes are compared in the entry (1.11: short ids and UUIDs
+-- inline, longer ids by pointer): each pair below shares the key, and its
+-- second id, cached under no other, is linked to the first while the one
+-- entry under the key is the first's; it must get its own row.  A short
+-- id, a UUID differing in its last digit, the same UUID in uppercase (another
+-- id), and two long ids alike in their first 28 bytes
+SELECT accepted FROM eventkit.ingest('ev', idev('p1', '-p1', 'zq1', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', idev('p2', 'zq2', 'zq1', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', idev('p3', '-p3', '9a4e0c4e-5b6f-4e2a-8d3c-1f2e3d4c5b6a', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', idev('p4', '9a4e0c4e-5b6f-4e2a-8d3c-1f2e3d4c5b6b', '9a4e0c4e-5b6f-4e2a-8d3c-1f2e3d4c5b6a', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', idev('p5', '-p5', '7b4e0c4e-5b6f-4e2a-8d3c-1f2e3d4c5b6a', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', idev('p6', '7B4E0C4E-5B6F-4E2A-8D3C-1F2E3D4C5B6A', '7b4e0c4e-5b6f-4e2a-8d3c-1f2e3d4c5b6a', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', idev('p7', '-p7', 'user-with-a-long-identifier-0001', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', idev('p8', 'user-with-a-long-identifier-0002', 'user-with-a-long-identifier-0001', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+-- and a UUID's text with one letter in the other case, or a non-hex character
+-- ('g', read as a 0 digit were it taken for hex): kept as text, other ids
+SELECT accepted FROM eventkit.ingest('ev', idev('p9', '-p9', '5C4E0C4E-5B6F-4E2A-8D3C-1F2E3D4C5B6A', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', idev('p10', '5c4E0C4E-5B6F-4E2A-8D3C-1F2E3D4C5B6A', '5C4E0C4E-5B6F-4E2A-8D3C-1F2E3D4C5B6A', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', idev('p11', '-p11', '3a4e0c4e-5b6f-4e2a-8d3c-1f2e3d4c5b60', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT accepted FROM eventkit.ingest('ev', idev('p12', '3a4e0c4e-5b6f-4e2a-8d3c-1f2e3d4c5b6g', '3a4e0c4e-5b6f-4e2a-8d3c-1f2e3d4c5b60', '2026-01-03T15:00:00Z'), '2026-01-03T15:00:00Z');
+SELECT id, canonical_user_id FROM eventkit.identities
+WHERE id IN ('zq2', '9a4e0c4e-5b6f-4e2a-8d3c-1f2e3d4c5b6b',
+             '7B4E0C4E-5B6F-4E2A-8D3C-1F2E3D4C5B6A', 'user-with-a-long-identifier-0002',
+             '5c4E0C4E-5B6F-4E2A-8D3C-1F2E3D4C5B6A', '3a4e0c4e-5b6f-4e2a-8d3c-1f2e3d4c5b6g')
+ORDER BY id;
 RESET eventkit.testing_identity_key_bits;
 
 SELECT eventkit.drop_stream('ev');

@@ -28,6 +28,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -523,9 +524,17 @@ ek_rollups_of_stream(int32 stream_id)
 	if (found)
 		return e->rollups;
 
-	/* (an invalidation while this reads: the next call reads again) */
+	/*
+	 * (an invalidation while this reads: the next call reads again.)  In a
+	 * snapshot taken now, not the statement's: ingest holds the stream's
+	 * lock, which add_rollup_measures (and drop_rollup) hold until they
+	 * commit, so that a call that waited for it, its statement begun
+	 * before, writes the deltas of the measures it added
+	 */
 	with_options = ek_rollups_have_options();
+	PushActiveSnapshot(GetLatestSnapshot());
 	n = ek_stmt_run(with_options ? &of_stream_1_4 : &of_stream, args, NULL);
+	PopActiveSnapshot();
 	e = hash_search(stream_rollups, &stream_id, HASH_ENTER, &found);
 	e->rollups = NIL;
 	old = MemoryContextSwitchTo(stream_rollups_cxt);
@@ -571,10 +580,12 @@ ek_rollups_derived(Oid source)
 
 /* A rollup's measures and realtime view, after add_rollup_measures. */
 void
-ek_rollups_set_measures(int32 rollup_id, Datum measures, Oid view)
+ek_rollups_set_measures(const RollupRow *row, Datum measures, Oid view)
 {
-	Datum		args[3] = {Int32GetDatum(rollup_id), measures, ObjectIdGetDatum(view)};
+	Datum		args[3] = {Int32GetDatum(row->rollup_id), measures, ObjectIdGetDatum(view)};
 
 	ek_stmt_run(&set_measures, args, NULL);
 	rollups_changed();
+	/* a distributed stream's rollups are in the cluster-wide catalog */
+	ek_cluster_stream_changed(row->stream_id, row->stream);
 }

@@ -81,6 +81,6 @@ extern int32 ek_rollups_forget_dropped(void);
 extern List *ek_rollups_of_stream(int32 stream_id);
 extern bool ek_rollups_have_options(void);
 extern List *ek_rollups_derived(Oid source);
-extern void ek_rollups_set_measures(int32 rollup_id, Datum measures, Oid view);
+extern void ek_rollups_set_measures(const RollupRow *row, Datum measures, Oid view);
 
 #endif							/* EK_CATALOG_ROLLUPS_H */

@@ -143,6 +143,10 @@ typedef struct Link
 	const char *to;				/* userId */
 	bool		alias;
 	TimestampTz ts;
+	uint64		from_key;		/* known_key() of each, for the cache */
+	uint64		to_key;
+	size_t		from_len;
+	size_t		to_len;
 } Link;
 
 typedef struct Graph
@@ -254,32 +258,149 @@ set_size(Graph *g, IdNode *root)
 #define EK_IDENTITY_CACHE_MAX 262144	/* entries; flushed when full */
 
 /*
+ * An id as a cache entry keeps it, in the entry's own cache line so that a
+ * lookup that finds its key compares the id there: up to EK_ID_INLINE
+ * bytes as they are (tag: the length), a UUID in its canonical text form
+ * (36 characters, lowercase or uppercase hex: analytics.js, Android and
+ * iOS anonymousIds) as its 16 bytes, anything else by a pointer to a copy
+ * in cache_cxt (EK_ID_LONG; compared with strcmp).  Two ids are equal if
+ * and only if their codes are: a text has one code.
+ */
+#define EK_KNOWN_ENTRY_SIZE 64		/* a CPU cache line */
+#define EK_ID_INLINE 19
+#define EK_ID_UUID_LOWER 0xFD
+#define EK_ID_UUID_UPPER 0xFE
+#define EK_ID_LONG 0xFF
+
+typedef struct IdCode
+{
+	uint8		tag;			/* a length, or EK_ID_UUID_*, EK_ID_LONG */
+	char		bytes[EK_ID_INLINE];	/* the bytes, or a pointer (memcpy) */
+} IdCode;
+
+/*
+ * For uuid_bytes: a character's hex value, with EK_HEX_LOWER or
+ * EK_HEX_UPPER for a letter, EK_HEX_BAD for a character that is not a hex
+ * digit (a table: a lookup cost about half the instructions of the range
+ * tests, on every cache hit of a UUID).
+ */
+#define EK_HEX_LOWER 0x10
+#define EK_HEX_UPPER 0x20
+#define EK_HEX_BAD 0x40
+static uint8 hex_table[256];
+static bool hex_table_ready = false;
+
+static void
+hex_table_init(void)
+{
+	memset(hex_table, EK_HEX_BAD, sizeof(hex_table));
+	for (int i = 0; i < 10; i++)
+		hex_table['0' + i] = (uint8) i;
+	for (int i = 0; i < 6; i++)
+	{
+		hex_table['a' + i] = (uint8) (10 + i) | EK_HEX_LOWER;
+		hex_table['A' + i] = (uint8) (10 + i) | EK_HEX_UPPER;
+	}
+	hex_table_ready = true;
+}
+
+/*
+ * A UUID's 16 bytes and the case of its letters (EK_ID_UUID_LOWER or
+ * _UPPER; one without letters is lowercase), if id (36 bytes) is one in
+ * its canonical text form; else 0.
+ */
+static uint8
+uuid_bytes(const char *id, char *out)
+{
+	static const uint8 at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+	const unsigned char *u = (const unsigned char *) id;
+	uint8		seen = 0;
+
+	if (!hex_table_ready)
+		hex_table_init();
+	if (id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-')
+		return 0;
+	for (int i = 0; i < 16; i++)
+	{
+		uint8		hi = hex_table[u[at[i]]];
+		uint8		lo = hex_table[u[at[i] + 1]];
+
+		seen |= hi | lo;
+		out[i] = (char) ((hi & 0x0F) << 4 | (lo & 0x0F));
+	}
+	if ((seen & EK_HEX_BAD) ||
+		(seen & (EK_HEX_LOWER | EK_HEX_UPPER)) == (EK_HEX_LOWER | EK_HEX_UPPER))
+		return 0;				/* not hex, or mixed case: kept as text */
+	return (seen & EK_HEX_UPPER) ? EK_ID_UUID_UPPER : EK_ID_UUID_LOWER;
+}
+
+/* The code of id (len bytes); a long id's pointer is set by the caller. */
+static void
+id_code(const char *id, size_t len, IdCode *c)
+{
+	if (len <= EK_ID_INLINE)
+	{
+		c->tag = (uint8) len;
+		memcpy(c->bytes, id, len);
+	}
+	else
+	{
+		c->tag = len == 36 ? uuid_bytes(id, c->bytes) : 0;
+		if (c->tag == 0)
+		{
+			memset(c->bytes, 0, sizeof(c->bytes));
+			c->tag = EK_ID_LONG;
+		}
+	}
+}
+
+/* Is the entry's id (code a) id, whose code is b? */
+static inline bool
+id_equal(const IdCode *a, const IdCode *b, const char *id)
+{
+	const char *copy;
+
+	if (a->tag != b->tag)
+		return false;
+	if (a->tag != EK_ID_LONG)
+		return memcmp(a->bytes, b->bytes,
+					  a->tag <= EK_ID_INLINE ? a->tag : 16) == 0;
+	memcpy(&copy, a->bytes, sizeof(copy));
+	return strcmp(copy, id) == 0;
+}
+
+/*
  * The layout (1.10): an open-addressing table (lib/simplehash.h) of
  * entries keyed by the 64-bit hash of (stream id, id), with the fixed
- * fields inline, so that a lookup touches the entry's slot (one cache line
- * or two, the entries in a run being adjacent) and, on a key match, the
- * id's bytes, which are compared so that two ids with the same hash are
- * never taken for one.  Canonical ids are interned (one copy per string,
- * in a second table), so that two entries' canonical ids compare by
- * pointer.  Entries move when another is inserted (robin hood hashing, or
- * a resize): a pointer to one (IdNode.known) holds only until the next
- * insert, and cache_graph updates the entries the read found before it
- * inserts any.  The dynahash table before it cost a bucket, an element
- * and two strings per lookup, each a CPU cache miss once ~100,000 ids
- * outgrow the CPU's caches.
+ * fields inline, so that a lookup touches the entry's slot and, on a key
+ * match, compares the id's bytes, so that two ids with the same hash are
+ * never taken for one.  Since 1.11 an entry is one CPU cache line (64
+ * bytes, the array aligned to it) holding the id too (IdCode: short ids
+ * and UUIDs inline, others by pointer): a lookup that finds its id reads
+ * one line, where the id's separate copy cost a second miss.  Canonical
+ * ids are interned (one copy per string, in a second table), so that two
+ * entries' canonical ids compare by pointer.  Entries move when another
+ * is inserted (robin hood hashing, or a resize): a pointer to one
+ * (IdNode.known) holds only until the next insert, and cache_graph updates
+ * the entries the read found before it inserts any.  The dynahash table
+ * before it cost a bucket, an element and two strings per lookup, each a
+ * CPU cache miss once ~100,000 ids outgrow the CPU's caches.
  */
 typedef struct KnownId
 {
 	uint64		key;			/* hash of (stream id, id): the hash key */
-	char	   *id;				/* in cache_cxt */
 	const char *canon;			/* interned (canon_intern) */
 	TimestampTz first;
 	TimestampTz last;
+	int32		stream_id;
 	ItemPointerData tid;		/* where its row was read or written */
 	bool		norow;			/* a canonical id without a row: no times */
 	char		status;			/* simplehash's */
-	int32		stream_id;
+	IdCode		id;				/* the id, inline (or where it is) */
 } KnownId;
+
+StaticAssertDecl(sizeof(KnownId) == EK_KNOWN_ENTRY_SIZE,
+				 "a cache entry is one CPU cache line");
 
 #define SH_PREFIX known
 #define SH_ELEMENT_TYPE KnownId
@@ -288,9 +409,34 @@ typedef struct KnownId
 #define SH_HASH_KEY(tb, k) ((uint32) (k))	/* a hash already */
 #define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE static inline
+#define SH_USE_NONDEFAULT_ALLOCATOR
 #define SH_DECLARE
 #define SH_DEFINE
 #include "lib/simplehash.h"
+
+/*
+ * The entries' array, aligned to a cache line (palloc aligns to 8 only),
+ * so that an entry is one line; the pointer palloc returned is kept just
+ * before the array.
+ */
+static inline void *
+known_allocate(known_hash *tb, Size size)
+{
+	char	   *raw = MemoryContextAllocExtended(tb->ctx,
+												 size + EK_KNOWN_ENTRY_SIZE + sizeof(void *),
+												 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	char	   *data = (char *) TYPEALIGN(EK_KNOWN_ENTRY_SIZE,
+										  (uintptr_t) (raw + sizeof(void *)));
+
+	((void **) data)[-1] = raw;
+	return data;
+}
+
+static inline void
+known_free(known_hash *tb, void *pointer)
+{
+	pfree(((void **) pointer)[-1]);
+}
 
 /* An interned canonical id. */
 typedef struct CanonId
@@ -351,9 +497,9 @@ cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 /* One 64-bit hash of (stream id, id): the entry's key. */
 static uint64
-known_key(int32 stream_id, const char *id)
+known_key(int32 stream_id, const char *id, size_t len)
 {
-	uint64		key = hash_bytes_extended((const unsigned char *) id, strlen(id),
+	uint64		key = hash_bytes_extended((const unsigned char *) id, len,
 										  (uint64) (uint32) stream_id);
 
 #ifdef EK_TESTING
@@ -403,14 +549,40 @@ canon_intern(const char *canon)
 	return c->str;
 }
 
+/* The entry of id (len bytes, key known_key()'s), or NULL. */
+static inline KnownId *
+cache_find_keyed(int32 stream_id, const char *id, size_t len, uint64 key)
+{
+	KnownId    *k = known_lookup(known, key);
+	IdCode		c;
+
+	if (k == NULL || k->stream_id != stream_id)
+		return NULL;
+	id_code(id, len, &c);
+	if (!id_equal(&k->id, &c, id))
+		return NULL;			/* another id with the same hash */
+	return k;
+}
+
 static KnownId *
 cache_find(int32 stream_id, const char *id)
 {
-	KnownId    *k = known_lookup(known, known_key(stream_id, id));
+	size_t		len = strlen(id);
 
-	if (k == NULL || k->stream_id != stream_id || strcmp(k->id, id) != 0)
-		return NULL;			/* absent, or another id with the same hash */
-	return k;
+	return cache_find_keyed(stream_id, id, len, known_key(stream_id, id, len));
+}
+
+/*
+ * Start loading the slot where a lookup of key begins into the CPU's
+ * cache: the batch's lookups, each a cache miss at full size, then overlap
+ * instead of waiting one after the other.
+ */
+static inline void
+cache_prefetch(uint64 key)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	__builtin_prefetch(&known->data[(uint32) key & known->sizemask]);
+#endif
 }
 
 static void
@@ -418,13 +590,22 @@ cache_put(int32 stream_id, const char *id, const char *canon,
 		  TimestampTz first, TimestampTz last, ItemPointer tid, bool norow)
 {
 	bool		found;
-	KnownId    *k = known_insert(known, known_key(stream_id, id), &found);
+	size_t		len = strlen(id);
+	KnownId    *k = known_insert(known, known_key(stream_id, id, len), &found);
+	IdCode		c;
 
+	id_code(id, len, &c);
 	/* new, or another id with the same hash (replaced) */
-	if (!found || k->stream_id != stream_id || strcmp(k->id, id) != 0)
+	if (!found || k->stream_id != stream_id || !id_equal(&k->id, &c, id))
 	{
 		k->stream_id = stream_id;
-		k->id = MemoryContextStrdup(cache_cxt, id);
+		if (c.tag == EK_ID_LONG)
+		{
+			char	   *copy = MemoryContextStrdup(cache_cxt, id);
+
+			memcpy(c.bytes, &copy, sizeof(copy));
+		}
+		k->id = c;
 		k->canon = NULL;
 	}
 	if (k->canon == NULL || strcmp(k->canon, canon) != 0)
@@ -452,10 +633,11 @@ cache_put_at(KnownId *k, const char *canon, TimestampTz first, TimestampTz last,
 static bool
 link_known(int32 stream_id, const Link *l)
 {
-	KnownId    *a = cache_find(stream_id, l->from);
+	KnownId    *a = cache_find_keyed(stream_id, l->from, l->from_len, l->from_key);
 	KnownId    *u;
 
-	if (a == NULL || (u = cache_find(stream_id, l->to)) == NULL)
+	if (a == NULL ||
+		(u = cache_find_keyed(stream_id, l->to, l->to_len, l->to_key)) == NULL)
 		return false;
 	if (a->canon != u->canon)
 		return false;			/* interned: one pointer per canonical id */
@@ -1100,6 +1282,17 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 
 	/* drop the links the cache says change nothing */
 	cache_get();
+	for (int i = 0; i < nlinks; i++)
+	{
+		Link	   *l = &links[i];
+
+		l->from_len = strlen(l->from);
+		l->from_key = known_key(stream->stream_id, l->from, l->from_len);
+		cache_prefetch(l->from_key);
+		l->to_len = strlen(l->to);
+		l->to_key = known_key(stream->stream_id, l->to, l->to_len);
+		cache_prefetch(l->to_key);
+	}
 	{
 		int			nkept = 0;
 

@@ -1158,11 +1158,14 @@ hashes_agg(void)
  * SELECT bucket, dims, partial states FROM the stream WHERE <where> GROUP BY
  * bucket, dims: the realtime view's tail (the not yet folded rows; view.c).
  * The fold computes the same partial states in C (fold.c); the rollup tests
- * compare both with a from-scratch GROUP BY.
+ * compare both with a from-scratch GROUP BY.  pushdown (a stream
+ * distributed on Citus, read whole: backfill.c): no OFFSET 0 (Citus would
+ * gather the inner SELECT's rows on the coordinator instead of grouping on
+ * the shards) and an ek_events column, the events of the group.
  */
-void
-ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in,
-								bool small_hll)
+static void
+append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in,
+					  bool small_hll, bool pushdown)
 {
 	ListCell   *lc;
 	StringInfoData skip;
@@ -1229,6 +1232,8 @@ ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def, const char
 	}
 	appendStringInfo(buf, ", pg_catalog.count(*) FILTER (WHERE false%s) AS %s",
 					 skip.data, EK_ROLLUP_SKIPPED_COLUMN);
+	if (pushdown)
+		appendStringInfoString(buf, ", pg_catalog.count(*) AS ek_events");
 	if (def->inner_exprs == NIL)
 		appendStringInfo(buf, " FROM %s s WHERE %s GROUP BY ",
 						 ek_qualified_relname(def->stream_relid), where);
@@ -1239,25 +1244,35 @@ ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def, const char
 		foreach(lc, def->inner_exprs)
 			appendStringInfo(buf, ", %s AS ek_j%d", (char *) lfirst(lc),
 							 foreach_current_index(lc) + 1);
-		appendStringInfo(buf, " FROM %s s WHERE %s OFFSET 0) s GROUP BY ",
-						 ek_qualified_relname(def->stream_relid), where);
+		appendStringInfo(buf, " FROM %s s WHERE %s%s) s GROUP BY ",
+						 ek_qualified_relname(def->stream_relid), where,
+						 pushdown ? "" : " OFFSET 0");
 	}
 	for (int i = 1; i <= ngroup; i++)
 		appendStringInfo(buf, "%s%d", i > 1 ? ", " : "", i);
 }
 
+void
+ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def, const char *where,
+								bool small_hll)
+{
+	append_partial_select(buf, def, where, small_hll, false);
+}
+
 /*
  * The partial states of the stream rows that match where (and the
  * filter), per bucket and dimensions, as the realtime view's tail has them
- * (add_rollup_measures computes new measures with it).
+ * (add_rollup_measures computes new measures with it).  pushdown: of a
+ * stream distributed on Citus, grouped on the shards, with ek_events
+ * (append_partial_select).
  */
 char *
-ek_rollup_tail_select(const RollupDef *def, const char *where)
+ek_rollup_tail_select(const RollupDef *def, const char *where, bool pushdown)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	ek_rollup_append_partial_select(&buf, def, where, false);
+	append_partial_select(&buf, def, where, false, pushdown);
 	return buf.data;
 }
 
@@ -1450,15 +1465,27 @@ ek_rollup_delta_read_sql(const RollupDef *def, const char *qdelta, bool delta_sk
  * The statement a refresh folds a rollup's worker delta table with
  * (delta.c): every row its snapshot sees, deleted and returned in
  * ek_rollup_delta_read_sql()'s columns, so that the rows folded are
- * exactly the rows deleted, whatever commits meanwhile.
+ * exactly the rows deleted, whatever commits meanwhile.  max_events > 0:
+ * only the rows of the first batches (in batch_id order: a worker's
+ * batches in its order, the workers one after the other) that hold about
+ * that many events, whole batches, at least one.
  */
 char *
-ek_rollup_worker_delta_sql(const RollupDef *def, const char *qwdelta)
+ek_rollup_worker_delta_sql(const RollupDef *def, const char *qwdelta, int64 max_events)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "DELETE FROM %s RETURNING ", qwdelta);
+	appendStringInfo(&buf, "DELETE FROM %s", qwdelta);
+	if (max_events > 0)
+		appendStringInfo(&buf, " WHERE batch_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+						 "SELECT b.batch_id FROM (SELECT batch_id,"
+						 " pg_catalog.sum(pg_catalog.sum(ek_events)) OVER (ORDER BY batch_id)"
+						 " OPERATOR(pg_catalog.-) pg_catalog.sum(ek_events) AS before"
+						 " FROM %s GROUP BY batch_id) b"
+						 " WHERE b.before OPERATOR(pg_catalog.<) " INT64_FORMAT "))",
+						 qwdelta, max_events);
+	appendStringInfoString(&buf, " RETURNING ");
 	append_delta_read_columns(&buf, def, true);
 	return buf.data;
 }

@@ -262,15 +262,18 @@ ek_rollup_make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_na
 }
 
 /*
- * A new rollup's backfill folds the coordinator's batches, in the order of
- * the coordinator's batch ids, taking them from the coordinator's batch
- * log; the workers number their calls' batches on their own (the same ids
- * as the coordinator's) and log them on their own node.  So the events a
- * worker stored before the rollup existed would be missed by the rollup,
- * or taken for a coordinator batch of the same id: a stream that holds any
- * is refused.  (Once the rollup exists, a worker writes its batches'
- * deltas into the rollup's worker delta table: docs/citus.md.)  Caller:
- * SPI connected, on the coordinator, the stream locked on every node.
+ * A new rollup of a distributed stream made without its backfill: the
+ * later folds (refresh, backfill_rollup) read from the stream the
+ * coordinator's batches, in the order of the coordinator's batch ids,
+ * taking them from the coordinator's batch log; the workers number their
+ * calls' batches on their own (the same ids as the coordinator's) and log
+ * them on their own node.  So the events a worker stored before the
+ * rollup existed would be missed by the rollup, or taken for a coordinator
+ * batch of the same id: a stream that holds any is refused.  (The backfill
+ * of create_rollup folds all the stream's rows: backfill.c.  Once the
+ * rollup exists, a worker writes its batches' deltas into the rollup's
+ * worker delta table: docs/citus.md.)  Caller: SPI connected, on the
+ * coordinator, the stream locked on every node.
  */
 void
 ek_rollup_check_no_worker_events(Oid stream, int32 stream_id)
@@ -289,11 +292,11 @@ ek_rollup_check_no_worker_events(Oid stream, int32 stream_id)
 	if (!isnull && n > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot create a rollup of distributed stream \"%s\": it holds events ingested on the workers",
+				 errmsg("cannot create a rollup of distributed stream \"%s\" without its backfill: it holds events ingested on the workers",
 						get_rel_name(stream)),
-				 errdetail("The workers stored " INT64_FORMAT " events. A rollup of a distributed stream folds the coordinator's batches; a worker numbers and logs its calls' batches on its own, so the rollup would miss their events or count them twice.",
+				 errdetail("The workers stored " INT64_FORMAT " events. A rollup made without its backfill folds the coordinator's batches later; a worker numbers and logs its calls' batches on its own, so the rollup would miss their events or count them twice.",
 						   n),
-				 errhint("Create the rollups of a distributed stream before anything is ingested on the workers; then ingest on any node.")));
+				 errhint("Create the rollup with backfill => true: its backfill folds all the stream's events, the workers' included.")));
 }
 
 /*
@@ -353,15 +356,16 @@ ek_rollup_merge_deltas(const RollupDef *def, const char *qtable, const char *key
  * Fold the rows of a rollup's worker delta table (the deltas of the
  * batches stored on the Citus workers): all that the refresh's snapshot
  * sees, deleted in the same statement (fold.c), merged into the rollup
- * table.  Returns the events folded; adds the values skipped to *skips.
- * Caller: SPI connected, as the rollup owner (refresh.c's fold()).
+ * table (max_events > 0: the first batches', about that many events).
+ * Returns the events folded; adds the values skipped to *skips.  Caller:
+ * SPI connected, as the rollup owner (refresh.c's fold()).
  */
 int64
 ek_rollup_merge_worker_deltas(const RollupDef *def, const char *qtable, const char *keyname,
-							  Oid wdelta, RollupSkips *skips)
+							  Oid wdelta, int64 max_events, RollupSkips *skips)
 {
 	return ek_rollup_fold_worker_deltas(def, qtable, keyname, ek_qualified_relname(wdelta),
-										skips);
+										max_events, skips);
 }
 
 /* ---------------------------------------------------------------------

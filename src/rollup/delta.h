@@ -26,7 +26,7 @@ extern void ek_rollup_worker_delta_depends(Oid rollup_relid);
 extern void ek_rollup_check_no_worker_events(Oid stream, int32 stream_id);
 extern int64 ek_rollup_merge_worker_deltas(const RollupDef *def, const char *qtable,
 										   const char *keyname, Oid wdelta,
-										   RollupSkips *skips);
+										   int64 max_events, RollupSkips *skips);
 extern bool ek_rollup_delta_has_skips(const RollupDef *def, Oid delta);
 extern int64 ek_rollup_merge_deltas(const RollupDef *def, const char *qtable,
 									const char *keyname, Oid delta, int64 from, int64 to,

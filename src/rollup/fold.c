@@ -1406,19 +1406,21 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
  * is neither read nor deleted, and is folded by a later refresh; refreshes
  * of one rollup serialize on its catalog row.  Their batch ids (the
  * workers', with the node's group in the top 16 bits) play no part: every
- * batch stored on a worker has its deltas.  Returns the events folded, and
- * adds the skips to *skips.  Caller: SPI connected, as the rollup owner.
+ * batch stored on a worker has its deltas.  max_events > 0: only the
+ * first batches' rows, about that many events (ek_rollup_worker_delta_sql).
+ * Returns the events folded, and adds the skips to *skips.  Caller: SPI
+ * connected, as the rollup owner.
  */
 int64
 ek_rollup_fold_worker_deltas(const RollupDef *def, const char *qtable, const char *keyname,
-							 const char *qwdelta, RollupSkips *skips)
+							 const char *qwdelta, int64 max_events, RollupSkips *skips)
 {
 	Fold		f;
 	SPIPlanPtr	plan;
 
 	init_fold(&f, def, qtable, keyname);
 	f.delta_skips = true;
-	plan = SPI_prepare(ek_rollup_worker_delta_sql(def, qwdelta), 0, NULL);
+	plan = SPI_prepare(ek_rollup_worker_delta_sql(def, qwdelta, max_events), 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "eventkit: could not prepare the rollup's worker delta scan: %s",
 			 SPI_result_code_string(SPI_result));

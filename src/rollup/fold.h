@@ -30,7 +30,7 @@ extern int64 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable,
 								   RollupSkips *skips, bool *deleted);
 extern int64 ek_rollup_fold_worker_deltas(const RollupDef *def, const char *qtable,
 										  const char *keyname, const char *qwdelta,
-										  RollupSkips *skips);
+										  int64 max_events, RollupSkips *skips);
 extern void ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
 								 bool delta_skips, SPIPlanPtr source, ParamListInfo params,
 								 SPIPlanPtr *merge_plan);

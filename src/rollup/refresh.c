@@ -79,6 +79,7 @@
 #include "catalog/jobs.h"
 #include "catalog/rollups.h"
 #include "catalog/streams.h"
+#include "rollup/backfill.h"
 #include "rollup/delta.h"
 #include "rollup/derived.h"
 #include "rollup/fold.h"
@@ -213,11 +214,12 @@ fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips, RollupTouch
 /*
  * Fold the rollup's worker delta table wdelta (the deltas of the batches
  * ingested on the Citus workers, delta.c) into the rollup, as the rollup
- * table's owner.  Returns the number of events folded; adds the values
- * skipped to *skips.
+ * table's owner (max_events > 0: about that many events, whole batches).
+ * Returns the number of events folded; adds the values skipped to *skips.
  */
 static int64
-fold_workers(const RollupRow *row, Oid wdelta, RollupSkips *skips, RollupTouched *touched)
+fold_workers(const RollupRow *row, Oid wdelta, int64 max_events, RollupSkips *skips,
+			 RollupTouched *touched)
 {
 	RollupDef	def;
 	EkRoleScope as_owner;
@@ -227,7 +229,7 @@ fold_workers(const RollupRow *row, Oid wdelta, RollupSkips *skips, RollupTouched
 	row_def(row, &def);
 	def.touched = touched;
 	events = ek_rollup_merge_worker_deltas(&def, ek_qualified_relname(row->relid),
-										   key_name(row->relid), wdelta, skips);
+										   key_name(row->relid), wdelta, max_events, skips);
 	ek_as_role_end(&as_owner);
 	return events;
 }
@@ -402,10 +404,12 @@ refresh(RollupRow *row, int64 max_events)
 		}
 		else
 			to = row->watermark;
-		if (OidIsValid(wdelta))
+		/* with max_events: what the coordinator's batches left of it */
+		if (OidIsValid(wdelta) && (max_events <= 0 || events < max_events))
 		{
-			int64		wevents = fold_workers(row, wdelta, &skips,
-											   derived != NIL ? &touched : NULL);
+			int64		wevents = fold_workers(row, wdelta,
+											   max_events > 0 ? max_events - events : 0,
+											   &skips, derived != NIL ? &touched : NULL);
 
 			if (!moved && wevents == 0 && !(with_skips && row->format < EK_ROLLUP_FORMAT))
 				return 0;
@@ -638,13 +642,17 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 
 		/*
 		 * On every node (Citus propagates the lock): the ingests in flight
-		 * end first, so that the check below sees their events; those that
-		 * begin now wait until this commits and then write the rollup's
-		 * deltas (catalog/cluster.c reads the catalog after the lock)
+		 * end first, so that the backfill below (or, without one, the
+		 * check) sees all their events; those that begin now wait until
+		 * this commits and then write the rollup's deltas
+		 * (catalog/cluster.c reads the catalog after the lock), so that
+		 * each batch is folded once, by the backfill or from its deltas
 		 */
 		ek_spi_exec(psprintf("LOCK TABLE %s IN SHARE MODE", ek_qualified_relname(stream)),
 					SPI_OK_UTILITY);
-		ek_rollup_check_no_worker_events(stream, info.stream_id);
+		/* a later backfill_rollup folds the coordinator's batches only */
+		if (!backfill)
+			ek_rollup_check_no_worker_events(stream, info.stream_id);
 	}
 
 	/* the rollup table, its view and the stream's index: the stream owner's */
@@ -716,8 +724,28 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 		ek_jobs_schedule(EK_JOB_REFRESH_ROLLUP, 0, n.qtable, &schedule);
 	}
 
-	/* fold the history in chunks, in this transaction */
-	if (backfill && row.backfill_target > 0)
+	/*
+	 * A distributed stream's history: all its rows, the workers' included,
+	 * in one GROUP BY through Citus (backfill.c), under the lock taken
+	 * above; the coordinator's batches up to backfill_target are all in it
+	 */
+	if (backfill && distributed)
+	{
+		int64		total;
+
+		if (!ek_rollups_read(row.relid, true, &row))
+			elog(ERROR, "eventkit: created rollup not found");
+		ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
+		total = ek_rollup_backfill_all(&def, n.qtable);
+		ek_as_role_end(&as_owner);
+		ek_rollups_record_refresh(&row, row.backfill_target, total, (Datum) 0, true, row.format);
+		if (total > 0)
+			ereport(NOTICE,
+					(errmsg("rollup \"%s\": %lld events of history folded",
+							n.rv->relname, (long long) total)));
+	}
+	/* else fold the history in chunks, in this transaction */
+	else if (backfill && row.backfill_target > 0)
 	{
 		int64		total = 0;
 
@@ -1156,10 +1184,12 @@ ek_rollups_make_worker_deltas(int32 stream_id)
 /*
  * eventkit.add_rollup_measures(name text, measures text[]): adds measures
  * to a rollup without dropping it.  With the stream locked against ingest
- * (SHARE ROW EXCLUSIVE, as drop_rollup takes it) until it commits: folds
- * what is new, adds the measures' columns to the rollup table and its
- * delta table, computes them (and skipped_events) from the stream's
- * stored events for every bucket, and makes the realtime view again
+ * (SHARE ROW EXCLUSIVE, as drop_rollup takes it; of a distributed stream,
+ * on every node) until it commits: folds what is new, adds the measures'
+ * columns to the rollup table and its delta tables, computes them (and
+ * skipped_events) from the stream's stored events for every bucket
+ * (backfill.c), publishes the measures to the Citus workers, and makes
+ * the realtime view again
  * (dropped and created: grants on it are not kept).  Buckets whose events
  * retention dropped keep NULL (count: 0) in the new measures.
  */
@@ -1174,8 +1204,8 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 	Datum		measures;
 	EkRoleScope as_owner;
 	Oid			delta;
+	Oid			wdelta;
 	StringInfoData sql;
-	ListCell   *lc;
 	char	   *qtable;
 	char	   *qview;
 
@@ -1195,19 +1225,22 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 				 errmsg("cannot add measures to rollup \"%s\": it is a rollup of a rollup",
 						text_to_cstring(name)),
 				 errhint("Add them to its source, then make the rollup of it again.")));
-	/*
-	 * Ingest on the Citus workers writes the deltas of this rollup with the
-	 * measures it adopted, and is not held off by the coordinator's lock
-	 */
-	if (OidIsValid(ek_rollup_wdelta_relid(row.relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot add measures to rollup \"%s\" of a distributed stream",
-						text_to_cstring(name)),
-				 errdetail("Ingest on the Citus workers writes the rollup's deltas with the measures it has; they cannot change under it."),
-				 errhint("Create another rollup with all the measures, and drop this one.")));
 	/* no ingest into the stream until this commits; then the catalog row */
 	LockRelationOid(row.stream, ShareRowExclusiveLock);
+	/*
+	 * A rollup of a distributed stream (it has a worker delta table): on
+	 * every node (Citus propagates the lock), since ingest on a worker
+	 * writes the rollup's deltas with the measures it adopted.  The calls
+	 * in flight end first, their deltas in the worker delta table, which
+	 * the refresh below folds whole; those that begin now wait until this
+	 * commits, then adopt the measures published below in a new snapshot
+	 * (catalog/cluster.c) and write deltas with all of them
+	 */
+	wdelta = ek_rollup_wdelta_relid(row.relid);
+	if (OidIsValid(wdelta))
+		ek_spi_exec(psprintf("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE",
+							 ek_qualified_relname(row.stream)),
+					SPI_OK_UTILITY);
 	if (!ek_rollups_read(row.relid, true, &row))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1245,50 +1278,28 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 			ek_spi_exec(psprintf("DELETE FROM %s", qdelta), SPI_OK_DELETE);
 			ek_spi_exec(psprintf("ALTER TABLE %s %s", qdelta, sql.data + 2), SPI_OK_UTILITY);
 		}
+		/* (folded whole by the refresh, no ingest since: it is empty) */
+		if (OidIsValid(wdelta))
+		{
+			resetStringInfo(&sql);
+			ek_rollup_append_column_defs(&sql, &cols, true, true);
+			ek_spi_exec(psprintf("ALTER TABLE %s %s", ek_qualified_relname(wdelta), sql.data + 2),
+						SPI_OK_UTILITY);
+		}
 	}
 	CommandCounterIncrement();
 
-	/* the new measures and skipped_events of every bucket, from the stored events */
-	if (row.watermark > 0)
-	{
-		StringInfoData set;
-		StringInfoData from;
-		int			rc;
-
-		initStringInfo(&set);
-		initStringInfo(&from);
-		foreach(lc, def.measures)
-		{
-			RollupMeasure *m = lfirst(lc);
-
-			if (m->kind == RM_AVG)
-			{
-				const char *cs = quote_identifier(psprintf("%s_sum", m->name));
-				const char *cn = quote_identifier(psprintf("%s_count", m->name));
-
-				appendStringInfo(&set, "%s = t.%s, %s = t.%s, ", cs, cs, cn, cn);
-			}
-			else
-				appendStringInfo(&set, "%s = t.%s, ", quote_identifier(m->name),
-								 quote_identifier(m->name));
-		}
-		appendStringInfo(&set, "%s = t.%s", EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
-		appendStringInfoString(&from, "r.bucket OPERATOR(pg_catalog.=) t.bucket");
-		foreach(lc, full.dims)
-		{
-			const char *c = quote_identifier(((RollupDim *) lfirst(lc))->name);
-
-			appendStringInfo(&from, " AND r.%s IS NOT DISTINCT FROM t.%s", c, c);
-		}
-		rc = SPI_execute(psprintf("UPDATE %s r SET %s FROM (%s) t WHERE %s", qtable, set.data,
-								  ek_rollup_tail_select(&full, psprintf("s.batch_id OPERATOR(pg_catalog.<=) " INT64_FORMAT,
-																		row.watermark)),
-								  from.data),
-						 false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "eventkit: could not compute the new measures: %s",
-				 SPI_result_code_string(rc));
-	}
+	/*
+	 * The new measures and skipped_events of every bucket, from the stored
+	 * events: up to the watermark; of a distributed stream, all of them
+	 * (the workers' batch ids are not in the watermark's order; every
+	 * committed batch was folded by the refresh above, and none can commit
+	 * meanwhile on any node)
+	 */
+	if (OidIsValid(wdelta))
+		ek_rollup_compute_measures(&def, &full, qtable, -1);
+	else if (row.watermark > 0)
+		ek_rollup_compute_measures(&def, &full, qtable, row.watermark);
 	ek_as_role_end(&as_owner);
 
 	/*
@@ -1305,7 +1316,8 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 		ek_spi_exec(psprintf("CREATE OR REPLACE VIEW %s", vsql + 12), SPI_OK_UTILITY);
 		ek_as_role_end(&as_owner);
 	}
-	ek_rollups_set_measures(row.rollup_id, measures, row.view);
+	/* (a distributed stream's: published to every node) */
+	ek_rollups_set_measures(&row, measures, row.view);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -205,7 +205,7 @@ extern void ek_rollup_def_of_row(const RollupRow *row, Datum measures, bool stri
 typedef char *(*RollupPathText) (RollupDef *def, const char *path);
 extern char *ek_rollup_filter_sql(RollupDef *def, const char *filter, RollupPathText path_text);
 extern char *ek_rollup_next_bucket_expr(const RollupDef *def, const char *bucket);
-extern char *ek_rollup_tail_select(const RollupDef *def, const char *where);
+extern char *ek_rollup_tail_select(const RollupDef *def, const char *where, bool pushdown);
 extern void ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def,
 											const char *where, bool small_hll);
 extern void ek_rollup_append_column_defs(StringInfo buf, const RollupDef *def, bool delta,
@@ -224,7 +224,8 @@ extern char *ek_rollup_scan_sql(const RollupDef *def, bool only_listed);
 extern char *ek_rollup_source_sql(const RollupDef *def, const char *from);
 extern char *ek_rollup_delta_read_sql(const RollupDef *def, const char *qdelta,
 									  bool delta_skips);
-extern char *ek_rollup_worker_delta_sql(const RollupDef *def, const char *qwdelta);
+extern char *ek_rollup_worker_delta_sql(const RollupDef *def, const char *qwdelta,
+										int64 max_events);
 extern bool ek_rollup_uses_name(const RollupDef *def, const char *name);
 
 #endif							/* EVENTKIT_ROLLUP_H */

@@ -210,6 +210,21 @@ is(ingest_as('ek_writer', $w2, batch('older', 1, 8)), '0,0,0,1,0', 'an event old
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.events WHERE message_id LIKE 'older%'}),
 	'0', 'and not stored');
 
+# --- a rollup of the stream, its events ingested on the workers ---------------
+
+# a rollup of a stream that holds events ingested on the workers: its
+# backfill folds all the stream's rows (the workers number their batches
+# on their own); without the backfill, refused
+like(psql_err($coord, q{SELECT eventkit.create_rollup('app.hourly', 'app.events', '1 hour', '{event}', '{count}', backfill => false)}),
+	qr/cannot create a rollup of distributed stream "events" without its backfill: it holds events ingested on the workers/,
+	'a rollup without backfill of a stream with events ingested on the workers: a clear error');
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT eventkit.create_rollup('app.hourly', 'app.events', '1 hour', '{event}', '{count}') IS NOT NULL;
+SELECT (SELECT sum(count) FROM app.hourly) = (SELECT count(*) FROM app.events);}),
+	"t\nt", 'with its backfill: every event of the stream counted');
+$coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('app.hourly')});
+
 # --- the stream changes owner ------------------------------------------------
 
 $coord->safe_psql('postgres', q{GRANT ek_owner2 TO ek_owner});

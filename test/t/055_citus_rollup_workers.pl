@@ -19,13 +19,14 @@
 # 2. A late event on a worker waits for the coordinator's partition, is
 #    re-driven on the worker, and is folded from its deltas; forget_user of
 #    a user ingested on a worker leaves the rollup equal to GROUP BY.
-# 3. create_rollup of a stream that holds events ingested on the workers is
-#    refused (no backfill of the workers' batches); a stream that does not
-#    store ingest's values as given is refused on a worker; add_rollup_measures
-#    is refused; drop_rollup drops the worker delta table on every node.
+# 3. create_rollup of a stream that holds events ingested on the workers
+#    backfills them (057 races it with ingest); add_rollup_measures computes
+#    the new measures from all rows; a stream that does not store ingest's
+#    values as given is refused on a worker; drop_rollup drops the worker
+#    delta table on every node.
 # 4. create_rollup takes the stream's lock on every node: a worker's call
 #    meanwhile waits and writes the new rollup's deltas; a worker's call in
-#    flight ends before create_rollup checks for the workers' events.
+#    flight ends before create_rollup's backfill reads the stream.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -224,13 +225,20 @@ $coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('hourly')});
 is($coord->safe_psql('postgres', rollup_groupby_diff('hourly', 'events')),
 	'0', '... and the rollup table after another refresh');
 
-# --- 3. what is refused, and drop_rollup -------------------------------------
-like(psql_err($coord, q{SELECT eventkit.create_rollup('late_made', 'events', '1 hour', ARRAY['event'], ARRAY['count'])}),
-	qr/cannot create a rollup of distributed stream "events": it holds events ingested on the workers/,
-	'create_rollup of a stream with events ingested on the workers is refused (no backfill of them)');
-like(psql_err($coord, q{SELECT eventkit.add_rollup_measures('hourly', ARRAY['min(properties.revenue) AS low'])}),
-	qr/cannot add measures to rollup "hourly" of a distributed stream/,
-	'add_rollup_measures of a rollup of a distributed stream is refused');
+# --- 3. rollups made and measures added after ingest on the workers; what is
+# refused, and drop_rollup ---------------------------------------------------
+is(psql_err($coord, q{SELECT eventkit.create_rollup('late_made', 'events', '1 hour', ARRAY['event'],
+		ARRAY['count', 'sum(properties.revenue) AS revenue', 'max(properties.revenue) AS top'])}),
+	'', 'create_rollup of a stream with events ingested on the workers');
+is($coord->safe_psql('postgres', rollup_groupby_diff('late_made', 'events')),
+	'0', '... its backfill folded all the stream\'s events: the rollup table equals GROUP BY');
+is(psql_err($coord, q{SELECT eventkit.add_rollup_measures('hourly', ARRAY['min(properties.revenue) AS low'])}),
+	'', 'add_rollup_measures of a rollup of a distributed stream');
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT count(*) FROM (SELECT bucket, event, low FROM hourly
+  EXCEPT SELECT date_trunc('hour', ts), event, min((properties->>'revenue')::numeric) FROM events GROUP BY 1, 2) d}),
+	'0', '... the new measure computed from all the stream\'s events');
 
 # a stream that does not store ingest's values as given gets no deltas: refused on a worker
 $coord->safe_psql(
@@ -293,10 +301,11 @@ SELECT pg_sleep(3);
 COMMIT;}, \$ingester_out);
 ok(poll_until(sub { $w2->safe_psql('postgres', sprintf($held, 'gated2', 'RowExclusiveLock')) eq 't' }),
 	'a call on a worker is in flight');
-like(psql_err($coord, q{SELECT eventkit.create_rollup('gated2_hourly', 'gated2', '1 hour', ARRAY['event'], ARRAY['count'])}),
-	qr/cannot create a rollup of distributed stream "gated2": it holds events ingested on the workers/,
-	'create_rollup meanwhile waits for it, then sees its event');
+is(psql_err($coord, q{SELECT eventkit.create_rollup('gated2_hourly', 'gated2', '1 hour', ARRAY['event'], ARRAY['count'])}),
+	'', 'create_rollup meanwhile waits for it');
 $ingester->finish;
 like($ingester_out, qr/COMMIT/, '... which committed');
+is($coord->safe_psql('postgres', q{SELECT (SELECT sum(count) FROM gated2_hourly) || '|' || (SELECT count(*) FROM gated2_hourly_wdelta)}),
+	'1|0', '... and its backfill folded the call\'s event, which has no deltas');
 
 done_testing();

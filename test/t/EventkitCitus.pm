@@ -20,7 +20,7 @@ use IPC::Run;
 
 use Exporter 'import';
 our @EXPORT = qw(citus_skip_unless_installed citus_cluster psql_err poll_until
-  citus_ingest_on citus_clients rollup_groupby_diff
+  citus_ingest_on citus_clients citus_clients_start citus_clients_finish rollup_groupby_diff
   citus_counts_as_one_node citus_same_events);
 
 sub citus_skip_unless_installed
@@ -124,6 +124,15 @@ sub citus_ingest_on
 sub citus_clients
 {
 	my ($coord, @clients) = @_;
+	return citus_clients_finish(citus_clients_start($coord, @clients));
+}
+
+# citus_clients in two steps: citus_clients_start starts the clients and
+# returns a handle; citus_clients_finish(handle) waits for them and
+# returns what citus_clients returns.
+sub citus_clients_start
+{
+	my ($coord, @clients) = @_;
 	my (@runs, @out);
 	for my $i (0 .. $#clients)
 	{
@@ -143,9 +152,16 @@ sub citus_clients
 			  '-d', 'postgres', '-f', $script ],
 			'>', \$out[$i], '2>', \$out[$i]);
 	}
-	$_->finish for @runs;
+	return [ \@runs, \@out ];
+}
+
+sub citus_clients_finish
+{
+	my ($handle) = @_;
+	my ($runs, $out) = @$handle;
+	$_->finish for @$runs;
 	my ($calls, $accepted, $conflicts, @other) = (0, 0, 0);
-	for my $line (map { split /\n/ } @out)
+	for my $line (map { split /\n/ } @$out)
 	{
 		if ($line =~ /^(\d+)\|(\d+)\|(\d+)$/)
 		{

@@ -217,6 +217,21 @@ BEGIN
 	  JOIN pg_language l ON l.oid = p.prolang
 	  JOIN ek_objects o ON o.classid = 'pg_proc'::regclass AND o.objid = p.oid;
 
+	-- aggregates: their support functions and state (pg_aggregate; the
+	-- function row above has only the signature)
+	RETURN QUERY
+	SELECT 'aggregate', a.aggfnoid::regprocedure::text,
+		   format('kind %s, direct args %s, transfn %s, finalfn %s, combinefn %s, serialfn %s, deserialfn %s, '
+				  'mtransfn %s, minvtransfn %s, mfinalfn %s, finalextra %s, mfinalextra %s, finalmodify %s, '
+				  'mfinalmodify %s, sortop %s, transtype %s, transspace %s, mtranstype %s, mtransspace %s, '
+				  'initval %s, minitval %s',
+				  a.aggkind, a.aggnumdirectargs, a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn,
+				  a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn, a.aggfinalextra,
+				  a.aggmfinalextra, a.aggfinalmodify, a.aggmfinalmodify, a.aggsortop, a.aggtranstype::regtype,
+				  a.aggtransspace, a.aggmtranstype::regtype, a.aggmtransspace, a.agginitval, a.aggminitval)
+	  FROM pg_aggregate a
+	  JOIN ek_objects o ON o.classid = 'pg_proc'::regclass AND o.objid = a.aggfnoid;
+
 	-- sequences: type, bounds, increment, cycle, owner column
 	RETURN QUERY
 	SELECT 'sequence', s.seqrelid::regclass::text,

@@ -51,6 +51,7 @@ OBJS = \
 	src/pipeline/dedup/dedup.o \
 	src/pipeline/dedup/dist_ledger.o \
 	src/rollup/definition.o \
+	src/rollup/definition_sql.o \
 	src/rollup/filter.o \
 	src/rollup/values.o \
 	src/rollup/hll.o \

@@ -98,22 +98,7 @@ ek_rollup_compute_measures(const RollupDef *added, const RollupDef *full, const 
 
 	initStringInfo(&set);
 	initStringInfo(&on);
-	foreach(lc, added->measures)
-	{
-		RollupMeasure *m = lfirst(lc);
-
-		if (m->kind == RM_AVG)
-		{
-			const char *cs = quote_identifier(psprintf("%s_sum", m->name));
-			const char *cn = quote_identifier(psprintf("%s_count", m->name));
-
-			appendStringInfo(&set, "%s = t.%s, %s = t.%s, ", cs, cs, cn, cn);
-		}
-		else
-			appendStringInfo(&set, "%s = t.%s, ", quote_identifier(m->name),
-							 quote_identifier(m->name));
-	}
-	appendStringInfo(&set, "%s = t.%s", EK_ROLLUP_SKIPPED_COLUMN, EK_ROLLUP_SKIPPED_COLUMN);
+	ek_rollup_append_state_sets(&set, added, "t");
 	appendStringInfoString(&on, "r.bucket OPERATOR(pg_catalog.=) t.bucket");
 	foreach(lc, full->dims)
 	{
@@ -125,10 +110,10 @@ ek_rollup_compute_measures(const RollupDef *added, const RollupDef *full, const 
 	if (all)
 		rc = SPI_execute(psprintf("WITH t AS MATERIALIZED (%s) UPDATE %s r SET %s FROM t WHERE %s",
 								  ek_rollup_tail_select(full, "true", true),
-								  qtable, set.data, on.data),
+								  qtable, set.data + 2 /* without ", " */, on.data),
 						 false, 0);
 	else
-		rc = SPI_execute(psprintf("UPDATE %s r SET %s FROM (%s) t WHERE %s", qtable, set.data,
+		rc = SPI_execute(psprintf("UPDATE %s r SET %s FROM (%s) t WHERE %s", qtable, set.data + 2,
 								  ek_rollup_tail_select(full, psprintf("s.batch_id OPERATOR(pg_catalog.<=) " INT64_FORMAT,
 																	   watermark), false),
 								  on.data),

@@ -286,6 +286,30 @@ ek_rollup_append_state_columns(StringInfo buf, const RollupDef *def, const char 
 	appendStringInfo(buf, ", %s%s", prefix, EK_ROLLUP_SKIPPED_COLUMN);
 }
 
+/*
+ * ", <state column> = <src>.<state column>, ..., skipped_events =
+ * <src>.skipped_events": each measure's state columns (avg: its sum and
+ * count) and the skipped count, set from src (an UPDATE's SET list).
+ */
+void
+ek_rollup_append_state_sets(StringInfo buf, const RollupDef *def, const char *src)
+{
+	ListCell   *lc;
+
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (m->kind == RM_AVG)
+			appendStringInfo(buf, ", %s = %s.%s, %s = %s.%s",
+							 col(m->name, "_sum"), src, col(m->name, "_sum"),
+							 col(m->name, "_count"), src, col(m->name, "_count"));
+		else
+			appendStringInfo(buf, ", %s = %s.%s", col(m->name, NULL), src, col(m->name, NULL));
+	}
+	appendStringInfo(buf, ", %s = %s.%s", EK_ROLLUP_SKIPPED_COLUMN, src, EK_ROLLUP_SKIPPED_COLUMN);
+}
+
 static void
 append_add(StringInfo buf, const char *c)
 {

@@ -113,26 +113,7 @@ derived_sql(const RollupDef *def, const char *qsource, const char *qderived,
 		appendStringInfo(&buf, "%s%d", i > 1 ? ", " : "", i);
 	appendStringInfo(&buf, " ON CONFLICT ON CONSTRAINT %s DO UPDATE SET bucket = r.bucket",
 					 quote_identifier(keyname));
-	foreach(lc, def->measures)
-	{
-		RollupMeasure *m = lfirst(lc);
-
-		if (m->kind == RM_AVG)
-		{
-			const char *cs = quote_identifier(psprintf("%s_sum", m->name));
-			const char *cn = quote_identifier(psprintf("%s_count", m->name));
-
-			appendStringInfo(&buf, ", %s = EXCLUDED.%s, %s = EXCLUDED.%s", cs, cs, cn, cn);
-		}
-		else
-		{
-			const char *c = quote_identifier(m->name);
-
-			appendStringInfo(&buf, ", %s = EXCLUDED.%s", c, c);
-		}
-	}
-	appendStringInfo(&buf, ", %s = EXCLUDED.%s", EK_ROLLUP_SKIPPED_COLUMN,
-					 EK_ROLLUP_SKIPPED_COLUMN);
+	ek_rollup_append_state_sets(&buf, def, "EXCLUDED");
 	return buf.data;
 }
 

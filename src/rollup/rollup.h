@@ -217,6 +217,8 @@ extern char *ek_rollup_view_sql(const RollupDef *def, const char *qview,
 extern char *ek_rollup_bucket_expr(const RollupDef *def, const char *ts);
 extern void ek_rollup_append_state_columns(StringInfo buf, const RollupDef *def,
 										   const char *prefix);
+extern void ek_rollup_append_state_sets(StringInfo buf, const RollupDef *def,
+										const char *src);
 extern void ek_rollup_append_merge(StringInfo buf, const RollupDef *def);
 extern char *ek_rollup_delta_table_sql(const RollupDef *def, const char *qdelta);
 extern void ek_rollup_append_source_select(StringInfo buf, const RollupDef *def);

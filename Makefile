@@ -55,6 +55,7 @@ OBJS = \
 	src/rollup/filter.o \
 	src/rollup/values.o \
 	src/rollup/hll.o \
+	src/rollup/hll_hash.o \
 	src/rollup/view.o \
 	src/rollup/fold.o \
 	src/rollup/fold_write.o \

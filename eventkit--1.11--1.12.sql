@@ -11,3 +11,16 @@
  * fails it.  Each section gives its own objects their COMMENT ON.  New
  * capabilities append their own section at the end.
  */
+
+-- ==== Rollup costs: a session's first realtime query (issue 19) ====
+-- What the realtime views made since 1.12 hash their tail's values with
+-- (rollup_hll's argument): the hll library's hll_hash_text(value, 0), computed
+-- by eventkit (src/rollup/hll_hash.c), so that a new session's query of a
+-- realtime view does not load the hll library (docs/performance.md).
+-- Views made before keep hll_hash_text until they are made again.
+CREATE FUNCTION eventkit.rollup_hash_text(value text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'eventkit_rollup_hash_text'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION eventkit.rollup_hash_text(text) IS
+'hll_hash_text(value, 0) as a bigint, computed by eventkit: what the realtime views made since 1.12 hash their tail with, so that a query of them loads no code of the hll library';

@@ -2422,6 +2422,17 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION eventkit.rollup_hll("any", anyelement) IS
 'the hll of the hashes (an array of hll_hashval or bigint; NULLs left out) with the parameters of empty (hll_empty(...)), equal to hll_add_agg over them; empty when there are none';
 
+-- What the realtime views made since 1.12 hash their tail's values with
+-- (rollup_hll's argument): the hll library's hll_hash_text(value, 0), computed
+-- by eventkit (src/rollup/hll_hash.c), so that a new session's query of a
+-- realtime view does not load the hll library (docs/performance.md).
+CREATE FUNCTION eventkit.rollup_hash_text(value text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'eventkit_rollup_hash_text'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION eventkit.rollup_hash_text(text) IS
+'hll_hash_text(value, 0) as a bigint, computed by eventkit: what the realtime views made since 1.12 hash their tail with, so that a query of them loads no code of the hll library';
+
 -- What the realtime views made since 1.11 collect a tail group's hashes with
 -- (rollup_hll's argument): array_agg's own functions, with a transition space
 -- (SSPACE) the planner can cost.  array_agg's internal state has none, and the

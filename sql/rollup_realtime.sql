@@ -158,6 +158,44 @@ RESET jit;
 SELECT eventkit.refresh_rollup('r1') AS r1, eventkit.refresh_rollup('r2') AS r2, eventkit.refresh_rollup('r3') AS r3;
 SELECT rt_differences() AS r1, rt_differences_23() AS r2_r3;
 
+-- 3. 1.12: a realtime view runs no code of the hll library, so that a new
+-- session does not load it to read one.  The tail hashes with
+-- eventkit.rollup_hash_text, hll_hash_text(value, 0) computed by eventkit:
+-- equal on texts of every length from 0 to 80 bytes (each length of the
+-- last, partial 16-byte block), multibyte ones included
+SELECT count(*) AS texts,
+       count(*) FILTER (WHERE eventkit.rollup_hash_text(t) IS DISTINCT FROM hll_hash_text(t, 0)::text::bigint) AS differ,
+       count(DISTINCT eventkit.rollup_hash_text(t)) AS distinct_hashes
+  FROM (SELECT left(md5(i::text) || md5((i + 1)::text) || md5((i + 2)::text), n)
+               || CASE WHEN i % 4 = 0 THEN 'ü€𝄞' ELSE '' END AS t
+          FROM generate_series(1, 12) i, generate_series(0, 80) n) x;
+SELECT eventkit.rollup_hash_text(NULL) IS NULL AS strict;
+-- the views call it, and their empty hll is a constant (hll_empty() when made)
+SELECT v AS view, pg_get_viewdef(v::regclass) LIKE '%eventkit.rollup_hash_text(%' AS own_hash,
+       pg_get_viewdef(v::regclass) LIKE '%hll_hash_text(%' AS library_hash,
+       pg_get_viewdef(v::regclass) LIKE '%hll_empty(%' AS library_empty
+  FROM unnest(ARRAY['r1_realtime', 'r2_realtime', 'r3_realtime']) v ORDER BY 1;
+-- hashes for eventkit.rollup_hll of more than an EXPLICIT hll holds (160 with
+-- the defaults, 16 with expthresh 16): written in C from the library's
+-- default max_sparse while the library is not loaded
+CREATE TABLE rt_big AS
+  SELECT n, k, e, h
+    FROM (SELECT n, array_agg(eventkit.rollup_hash_text(i::text)) AS h
+            FROM (VALUES (161), (200), (1000), (5000)) v(n), generate_series(1, n) i GROUP BY n) a,
+         (VALUES (1, hll_empty()), (2, hll_empty(11, 5, 16, 1)), (3, hll_empty(10, 4, -1, 0))) p(k, e);
+\c
+SELECT bucket, event, currency, count, rev, users FROM r1_realtime ORDER BY 1, 2, 3;
+CREATE TABLE rt_big_hll AS SELECT n, k, eventkit.rollup_hll(h, e) AS x FROM rt_big;
+-- nothing in this session has run code of the hll library
+SELECT pg_read_file('/proc/self/maps') LIKE '%/hll.so%' AS hll_library_loaded;
+-- the same bytes as hll_add_agg's (SPARSE and FULL both)
+SELECT n, k, hll_type(x) AS type,
+       x::text = (SELECT hll_add_agg(v::text::hll_hashval, hll_log2m(e), hll_regwidth(e),
+                                     (hll_expthresh(e)).specified, hll_sparseon(e))::text
+                    FROM unnest(h) v) AS same
+  FROM rt_big JOIN rt_big_hll USING (n, k) ORDER BY 1, 2;
+DROP TABLE rt_big, rt_big_hll;
+
 SELECT eventkit.drop_rollup('r1'), eventkit.drop_rollup('r2'), eventkit.drop_rollup('r3');
 SELECT eventkit.drop_stream('ev');
 DROP FUNCTION rt_mk(text, text, text, jsonb, text), rt_from_scratch(), rt_differences(), rt_differences_23();

@@ -174,10 +174,17 @@ ek_hll_explicit(const EkHllFormat *fmt, const Datum *hashes, int n)
 	return PointerGetDatum(b);
 }
 
-/* per call site: the hll type, its hll_union and hll_cardinality */
+/*
+ * per call site: the hll type, its hll_union and hll_cardinality, each
+ * looked up when first called (the common paths call neither, so that a
+ * realtime view loads no code of the hll library: hll_hash.c)
+ */
 typedef struct HllCache
 {
 	Oid			typid;
+	char	   *schema;			/* the hll type's */
+	bool		max_sparse_known;
+	int			max_sparse;		/* the session's, asked once */
 	FmgrInfo	hll_union;
 	FmgrInfo	hll_cardinality;
 } HllCache;
@@ -223,11 +230,19 @@ hll_cache(FunctionCallInfo fcinfo, int argno, const char *caller)
 	schema = get_namespace_name(typ->typnamespace);
 	ReleaseSysCache(tup);
 	c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(HllCache));
-	hll_function(schema, "hll_union", 2, typid, &c->hll_union, fcinfo->flinfo->fn_mcxt);
-	hll_function(schema, "hll_cardinality", 1, typid, &c->hll_cardinality, fcinfo->flinfo->fn_mcxt);
+	c->schema = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, schema);
 	c->typid = typid;
 	fcinfo->flinfo->fn_extra = c;
 	return c;
+}
+
+/* the cache's function name (hll_union or hll_cardinality), looked up on its first use */
+static FmgrInfo *
+hll_cached(FunctionCallInfo fcinfo, HllCache *c, FmgrInfo *f, const char *name, int nargs)
+{
+	if (!OidIsValid(f->fn_oid))
+		hll_function(c->schema, name, nargs, c->typid, f, fcinfo->flinfo->fn_mcxt);
+	return f;
 }
 
 /*
@@ -285,6 +300,13 @@ eventkit_rollup_hll(PG_FUNCTION_ARGS)
 	if (n <= fmt.explicit_max)
 		PG_RETURN_DATUM(ek_hll_explicit(&fmt, elems, n));
 
+	/* registers, written in C as hll_union would in this session (1.12) */
+	if (!c->max_sparse_known)
+		c->max_sparse = ek_hll_session_max_sparse(c->schema);
+	c->max_sparse_known = true;
+	if (ek_hll_union_hashes(&fmt, empty, elems, n, c->max_sparse, &acc))
+		PG_RETURN_DATUM(acc);
+
 	/*
 	 * More than an EXPLICIT hll holds: unions of EXPLICIT pieces, as full
 	 * as allowed, the first switching to registers when it is joined (with
@@ -295,7 +317,7 @@ eventkit_rollup_hll(PG_FUNCTION_ARGS)
 	for (int i = chunk; i < n; i += chunk)
 	{
 		CHECK_FOR_INTERRUPTS();
-		acc = FunctionCall2Coll(&c->hll_union, InvalidOid, acc,
+		acc = FunctionCall2Coll(hll_cached(fcinfo, c, &c->hll_union, "hll_union", 2), InvalidOid, acc,
 								ek_hll_explicit(&fmt, elems + i, Min(chunk, n - i)));
 	}
 	PG_RETURN_DATUM(acc);
@@ -884,12 +906,13 @@ eventkit_rollup_hll_count(PG_FUNCTION_ARGS)
 		PG_RETURN_INT64(result);
 
 	/* anything else: the extension's own functions */
-	u = b_null ? a : FunctionCall2Coll(&c->hll_union, InvalidOid, a, b);
+	u = b_null ? a : FunctionCall2Coll(hll_cached(fcinfo, c, &c->hll_union, "hll_union", 2), InvalidOid, a, b);
 	{
 		LOCAL_FCINFO(card, 1);
 		Datum		v;
 
-		InitFunctionCallInfoData(*card, &c->hll_cardinality, 1, InvalidOid, NULL, NULL);
+		InitFunctionCallInfoData(*card, hll_cached(fcinfo, c, &c->hll_cardinality, "hll_cardinality", 1),
+								 1, InvalidOid, NULL, NULL);
 		card->args[0].value = u;
 		card->args[0].isnull = false;
 		v = FunctionCallInvoke(card);
@@ -1419,29 +1442,6 @@ ek_hll_union_hashes(const EkHllFormat *fmt, Datum old, const Datum *hashes, int 
 	ok = hll_pack_registers(h.params, regs, log2m, nbits, max_sparse, result);
 	pfree(regs);
 	return ok;
-}
-
-/*
- * The hll extension's max_sparse in this session (see above), asked of
- * nsp.hll_set_max_sparse(integer) and set back; EK_HLL_MAX_SPARSE_UNKNOWN
- * when the function is missing or the user may not execute it.
- */
-int
-ek_hll_max_sparse(const char *nsp)
-{
-	Oid			argtypes[1] = {INT4OID};
-	Oid			fn;
-	int32		old;
-
-	fn = LookupFuncName(list_make2(makeString(pstrdup(nsp)), makeString("hll_set_max_sparse")),
-						1, argtypes, true);
-	if (!OidIsValid(fn) || get_func_rettype(fn) != INT4OID ||
-		ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-		return EK_HLL_MAX_SPARSE_UNKNOWN;
-	old = DatumGetInt32(OidFunctionCall1(fn, Int32GetDatum(-1)));
-	if (old != -1)
-		(void) OidFunctionCall1(fn, Int32GetDatum(old));
-	return old < -1 ? EK_HLL_MAX_SPARSE_UNKNOWN : old;
 }
 
 PG_FUNCTION_INFO_V1(eventkit_rollup_hll_union_hashes);

@@ -3,7 +3,8 @@
  * hll.h
  *	  hll values made without the hll extension's aggregates (hll.c): the
  *	  fold's and the realtime view's hll of a group's hashes, and the
- *	  refresh's merge of a group's hashes into a rollup row's hll.
+ *	  refresh's merge of a group's hashes into a rollup row's hll; the
+ *	  library's hash of a text (hll_hash.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +23,10 @@ typedef struct EkHllFormat
 extern bool ek_hll_format(Datum empty, EkHllFormat *fmt);
 extern int	ek_hll_distinct(Datum *hashes, int n);
 extern Datum ek_hll_explicit(const EkHllFormat *fmt, const Datum *hashes, int n);
+
+/* hll_hash_text's hash of len bytes; the library's max_sparse (hll_hash.c) */
+extern int64 ek_hll_hash_bytes(const char *data, int len, uint32 seed);
+extern int	ek_hll_session_max_sparse(const char *nsp);
 
 /* the hll library's max_sparse could not be asked (ek_hll_max_sparse) */
 #define EK_HLL_MAX_SPARSE_UNKNOWN (-2)

@@ -110,7 +110,7 @@ REGRESS = streams ingest dedup ledger pinned_formats clock_skew clock_bounds tex
 	jsonschema regex_crosscheck idn_formats jsonb_raw validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade rollup_options rollup_of plan_formats event_views analytics identity forget_user rollup_cdelta rollup_cmerge identity_cache rollup_realtime identity_tid rollup_hll_merge
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
-ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry rollup_options identity_merge inflight_claims identity_cache identity_retime identity_tid identity_speculate late_partition_lock
+ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry rollup_options identity_merge inflight_claims identity_cache identity_retime identity_tid identity_speculate late_partition_lock rollup_measures
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso --temp-instance=./tmp_check_iso --temp-config=test/eventkit.conf
 
 TAP_TESTS = 1

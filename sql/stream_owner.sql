@@ -2,7 +2,8 @@
 -- key-partitioned stream) and its <stream>_resolved view follow it to the
 -- new owner, so that the new owner's retention, drop_stream and the view
 -- work.  An object the role running the ALTER may not give away stays
--- where it is; a superuser's ALTER takes everything.
+-- where it is; a superuser's ALTER takes everything.  A rollup table's
+-- delta table and realtime view follow the rollup table.
 CREATE EXTENSION eventkit;
 CREATE ROLE so_alice;
 CREATE ROLE so_bob;
@@ -74,6 +75,24 @@ ALTER TABLE so.plain OWNER TO so_carol;
 SELECT relname, pg_get_userbyid(relowner) AS owner FROM pg_class
  WHERE relname IN ('plain', 'plain_1') ORDER BY 1;
 DROP TABLE so.plain;
+
+-- a rollup of bob's stream is bob's; given to dave, its delta table and
+-- realtime view follow, and dave's refresh and view work
+SET ROLE so_bob;
+SELECT eventkit.create_rollup('so.r', 'so.ev', '1 hour', ARRAY['event'], ARRAY['count']) IS NOT NULL AS created;
+SELECT accepted FROM eventkit.ingest('so.ev', so.ev_at('m4', 'u4', now()));
+ALTER TABLE so.r OWNER TO so_dave;
+RESET ROLE;
+SELECT c.relname, pg_get_userbyid(c.relowner) AS owner FROM pg_class c
+ WHERE c.relnamespace = 'so'::regnamespace AND c.relname LIKE 'r%' AND c.relkind IN ('r', 'v') ORDER BY 1;
+GRANT SELECT ON so.ev TO so_dave;
+SET ROLE so_dave;
+SELECT sum(count) AS realtime_events FROM so.r_realtime;
+SELECT eventkit.refresh_rollup('so.r') AS folded;
+SELECT sum(count) AS rollup_events, (SELECT count(*) FROM so.ev) AS stored FROM so.r;
+SELECT eventkit.drop_rollup('so.r');
+RESET ROLE;
+REVOKE SELECT ON so.ev FROM so_dave;
 
 -- the new owner drops it
 SET ROLE so_bob;

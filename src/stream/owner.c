@@ -1,15 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * owner.c
- *	  What follows a stream to its new owner after ALTER TABLE ... OWNER
- *	  TO: its partitions (every level: the time partitions and their hash
- *	  leaves) and its <stream>_resolved view.  PostgreSQL changes the owner
- *	  of the partitioned table alone; eventkit made the partitions and the
- *	  view as the stream's owner and works on them as that role (retention
- *	  drops partitions, the view reads the stream with its owner's rights),
- *	  so left with the old owner they fail the new one: retention with
- *	  "permission denied for table <partition>", the view with "permission
- *	  denied for view".
+ *	  What follows a stream or a rollup to its new owner after ALTER TABLE
+ *	  ... OWNER TO.  A stream: its partitions (every level: the time
+ *	  partitions and their hash leaves) and its <stream>_resolved view.  A
+ *	  rollup table: its delta table, its worker delta table (a rollup of a
+ *	  distributed stream) and its realtime view.  PostgreSQL changes the
+ *	  owner of the table named alone; eventkit made the others as the same
+ *	  owner and works on them as that role (retention drops partitions, a
+ *	  refresh reads and deletes delta rows, a view reads with its owner's
+ *	  rights), so left with the old owner they fail the new one: retention
+ *	  with "permission denied for table <partition>", the views with
+ *	  "permission denied for view".
  *
  *	  From the utility hook (worker/launcher.c), after the statement, in
  *	  its transaction.  Each object follows with the rights of the role
@@ -19,6 +21,8 @@
  *	  role stays where it is.  A stream distributed on Citus:
  *	  distribute.c's ek_citus_stream_owner_changed moves its partitions and
  *	  its ledger (through Citus, superusers only); this moves its view.
+ *	  The rollups of a stream are objects of their own and keep their
+ *	  owners.
  *
  *-------------------------------------------------------------------------
  */
@@ -35,7 +39,9 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "catalog/rollups.h"
 #include "catalog/streams.h"
+#include "rollup/delta.h"
 #include "stream/identity.h"
 #include "stream/owner.h"
 #include "util/citus.h"
@@ -52,10 +58,27 @@ follow(Oid relid, Oid owner, const char *kind)
 				SPI_OK_UTILITY);
 }
 
+/* A rollup table's delta tables and realtime view go to its owner. */
+static void
+follow_rollup(Oid relid, const RollupRow *rollup)
+{
+	Oid			owner = ek_relation_owner(relid);
+	Oid			delta = ek_rollup_delta_relid(relid);
+	Oid			wdelta = ek_rollup_wdelta_relid(relid);
+
+	if (OidIsValid(delta))
+		follow(delta, owner, "TABLE");
+	if (OidIsValid(wdelta))
+		follow(wdelta, owner, "TABLE");
+	if (OidIsValid(rollup->view) && get_rel_relkind(rollup->view) == RELKIND_VIEW)
+		follow(rollup->view, owner, "VIEW");
+}
+
 /*
  * After a utility statement: when it was ALTER TABLE ... OWNER TO of an
  * eventkit stream, its partitions (on one node) and its resolved view go
- * to the stream's new owner.
+ * to the stream's new owner; of a rollup table, its delta tables and
+ * realtime view.
  */
 void
 ek_stream_owner_changed(Node *parsetree)
@@ -79,7 +102,19 @@ ek_stream_owner_changed(Node *parsetree)
 	if (!changes_owner || !OidIsValid(get_extension_oid("eventkit", true)))
 		return;
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+	if (!OidIsValid(relid))
+		return;
+	if (get_rel_relkind(relid) == RELKIND_RELATION)
+	{
+		RollupRow	rollup;
+
+		SPI_connect();
+		if (ek_rollups_installed() && ek_rollups_read(relid, false, &rollup))
+			follow_rollup(relid, &rollup);
+		SPI_finish();
+		return;
+	}
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
 		return;
 
 	SPI_connect();

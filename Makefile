@@ -68,7 +68,7 @@ OBJS = \
 	src/stream/distribute.o \
 	src/stream/cluster_stats.o \
 	src/stream/identity.o \
-	src/stream/owner.o \
+	src/stream/owner_change.o \
 	src/worker/shmem.o \
 	src/worker/maintenance.o \
 	src/worker/jobs.o \

@@ -202,7 +202,7 @@ ek_identity_create_view(Oid stream_relid, int32 stream_id)
 }
 
 /*
- * The stream's resolved view, or InvalidOid (owner.c gives it to the
+ * The stream's resolved view, or InvalidOid (owner_change.c gives it to the
  * stream's new owner).  Caller: SPI connected.
  */
 Oid

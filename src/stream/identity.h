@@ -3,7 +3,7 @@
  * identity.h
  *	  A stream's identity objects (identity.c): its <stream>_resolved view,
  *	  made by create_stream, dropped by drop_stream, given to the stream's
- *	  new owner by owner.c.
+ *	  new owner by owner_change.c.
  *
  *-------------------------------------------------------------------------
  */

@@ -57,7 +57,7 @@
 #include "utils/timestamp.h"
 
 #include "stream/distribute.h"
-#include "stream/owner.h"
+#include "stream/owner_change.h"
 #include "util/guc.h"
 #include "util/spi.h"
 #include "worker/worker.h"

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * owner.c
+ * owner_change.c
  *	  What follows a stream or a rollup to its new owner after ALTER TABLE
  *	  ... OWNER TO.  A stream: its partitions (every level: the time
  *	  partitions and their hash leaves) and its <stream>_resolved view.  A
@@ -43,7 +43,7 @@
 #include "catalog/streams.h"
 #include "rollup/delta.h"
 #include "stream/identity.h"
-#include "stream/owner.h"
+#include "stream/owner_change.h"
 #include "util/citus.h"
 #include "util/spi.h"
 
@@ -56,6 +56,30 @@ follow(Oid relid, Oid owner, const char *kind)
 	ek_spi_exec(psprintf("ALTER %s %s OWNER TO %s", kind, ek_qualified_relname(relid),
 						 quote_identifier(GetUserNameFromId(owner, false))),
 				SPI_OK_UTILITY);
+}
+
+/*
+ * The table whose owner a utility statement changed, when it was ALTER
+ * TABLE ... OWNER TO in a database with eventkit; else InvalidOid.
+ */
+Oid
+ek_owner_change_target(Node *parsetree)
+{
+	AlterTableStmt *stmt;
+	ListCell   *lc;
+	bool		changes_owner = false;
+
+	if (parsetree == NULL || !IsA(parsetree, AlterTableStmt))
+		return InvalidOid;
+	stmt = (AlterTableStmt *) parsetree;
+	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
+		return InvalidOid;
+	foreach(lc, stmt->cmds)
+		if (((AlterTableCmd *) lfirst(lc))->subtype == AT_ChangeOwner)
+			changes_owner = true;
+	if (!changes_owner || !OidIsValid(get_extension_oid("eventkit", true)))
+		return InvalidOid;
+	return RangeVarGetRelid(stmt->relation, NoLock, true);
 }
 
 /* A rollup table's delta tables and realtime view go to its owner. */
@@ -83,25 +107,12 @@ follow_rollup(Oid relid, const RollupRow *rollup)
 void
 ek_stream_owner_changed(Node *parsetree)
 {
-	AlterTableStmt *stmt;
-	ListCell   *lc;
-	bool		changes_owner = false;
-	Oid			relid;
+	Oid			relid = ek_owner_change_target(parsetree);
 	Oid			owner;
 	Oid			view;
 	StreamInfo	stream;
+	ListCell   *lc;
 
-	if (parsetree == NULL || !IsA(parsetree, AlterTableStmt))
-		return;
-	stmt = (AlterTableStmt *) parsetree;
-	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
-		return;
-	foreach(lc, stmt->cmds)
-		if (((AlterTableCmd *) lfirst(lc))->subtype == AT_ChangeOwner)
-			changes_owner = true;
-	if (!changes_owner || !OidIsValid(get_extension_oid("eventkit", true)))
-		return;
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	if (!OidIsValid(relid))
 		return;
 	if (get_rel_relkind(relid) == RELKIND_RELATION)

@@ -29,9 +29,9 @@
 # all their shards to the new role, as ALTER TABLE ... OWNER TO does;
 # a new owner without USAGE on the schema gets the error above until
 # granted.  DROP OWNED BY the owner drops the stream, its ledger and
-# partitions and their shards on every node and forgets the stream in the
-# cluster-wide catalog too: a stream of the same name is distributed and
-# ingested again.
+# partitions and their shards on every node, and its rollup (the stream
+# owner's), and forgets the stream in the cluster-wide catalog too: a
+# stream of the same name is distributed and ingested again.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -257,10 +257,21 @@ is(ingest_as('ek_writer', $w2, batch('k', 20)), '20,0,0,0,0', '... granted: inge
 is(ingest_as('ek_writer', $coord, batch('k', 20)), '0,20,0,0,0', '... a re-send through the coordinator: duplicates');
 is(ingest_as('ek_writer', $w1, batch('a', 20)), '0,20,0,0,0', '... the first 1.10 batch re-sent through worker1: duplicates');
 
-# DROP OWNED: everything of the stream goes, on every node, and eventkit
-# forgets it, also in the cluster-wide catalog
+# DROP OWNED: everything of the stream goes, on every node, its rollup
+# (the stream owner's) too, and eventkit forgets them, also in the
+# cluster-wide catalog
+$coord->safe_psql('postgres',
+	q{GRANT CREATE ON SCHEMA app TO ek_new; SELECT eventkit.create_rollup('app.hr', 'app.events', '1 hour', '{event}', '{count}')});
+is( $coord->safe_psql(
+		'postgres', q{SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'app.hr'::regclass}),
+	'ek_new', 'a rollup of the stream: its owner\'s');
 $coord->safe_psql('postgres', 'DROP OWNED BY ek_new');
 is(owners_everywhere($sid), 'none;none;none', 'DROP OWNED: no stream, ledger, partition or shard left on any node');
+is( $coord->safe_psql(
+		'postgres',
+		q{SELECT (SELECT count(*) FROM eventkit.rollups) || ':'
+		   || (SELECT count(*) FROM pg_class WHERE relnamespace = 'app'::regnamespace AND relname LIKE 'hr%')}),
+	'0:0', '... nor its rollup, which eventkit forgot');
 is( $coord->safe_psql(
 		'postgres',
 		"SELECT (SELECT count(*) FROM eventkit.streams WHERE stream_id = $sid) || ':'"

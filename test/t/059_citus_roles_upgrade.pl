@@ -125,10 +125,10 @@ is( $coord->safe_psql(
 $coord->safe_psql('postgres',
 	q{SET ROLE ek_owner; SELECT eventkit.create_stream('app.mine', key_partitions => 0)});
 like(psql_err($coord, q{SELECT eventkit.distribute_stream('app.mine', 4)}),
-	qr/cannot distribute stream "mine" of role "ek_owner" before eventkit's catalog is updated to 1.11.*HINT:  Run ALTER EXTENSION eventkit UPDATE on the coordinator/s,
+	qr/cannot distribute stream "mine" of role "ek_owner" before eventkit's catalog is updated to 1.11.*HINT:  Run ALTER EXTENSION eventkit UPDATE on the coordinator \(Citus updates every worker with it\), then distribute the stream again/s,
 	'1.10: an ordinary role\'s stream is refused with a clear error');
 like(psql_err($coord, q{ALTER TABLE app.events OWNER TO ek_owner}),
-	qr/cannot give distributed stream "events" to role "ek_owner" before eventkit's catalog is updated to 1.11.*HINT:  Run ALTER EXTENSION eventkit UPDATE/s,
+	qr/cannot give distributed stream "events" to role "ek_owner" before eventkit's catalog is updated to 1.11.*HINT:  Run ALTER EXTENSION eventkit UPDATE on the coordinator \(Citus updates every worker with it\), then change the owner again/s,
 	'1.10: giving the stream to an ordinary role is refused with a clear error');
 
 is(ingest_as('ek_writer', $coord, batch('a', 20)), '20,0,0,0,0', '1.10: a batch through the coordinator');

@@ -121,8 +121,8 @@ ledger_schema_exists(void)
  * The quoted, qualified name of a stream's distributed ledger: where it
  * is (a 1.10 ledger: eventkit_internal), or where a new one goes
  * (eventkit_internal too in a catalog before 1.11, which has no
- * eventkit_ledgers: distribute.c allows that only for a superuser's
- * stream, as 1.10 did for the extension owner's).
+ * eventkit_ledgers: ek_dist_ledger_create allows that only for a
+ * superuser's stream, as 1.10 did for the extension owner's).
  */
 char *
 ek_dist_ledger_qname(int32 stream_id)
@@ -182,7 +182,7 @@ ek_dist_ledger_create(int32 stream_id, Oid stream_relid)
 						get_rel_name(stream_relid), GetUserNameFromId(owner, false)),
 				 errdetail("This database's eventkit catalog has no schema %s, where the dedup ledger of a stream whose owner is not a superuser goes.",
 						   LEDGER_SCHEMA),
-				 errhint("Run ALTER EXTENSION eventkit UPDATE on the coordinator, then on every worker, and distribute the stream again.")));
+				 errhint("Run ALTER EXTENSION eventkit UPDATE on the coordinator (Citus updates every worker with it), then distribute the stream again.")));
 
 	ek_spi_exec(psprintf("CREATE TABLE %s ("
 						 " user_key pg_catalog.text%s NOT NULL,"
@@ -410,7 +410,7 @@ ek_dist_ledger_follow_owner(int32 stream_id, Oid stream_relid)
 						get_rel_name(stream_relid), GetUserNameFromId(owner, false)),
 				 errdetail("Its dedup ledger %s must follow it to schema %s, which this database's eventkit catalog does not have yet.",
 						   ek_qualified_relname(relid), LEDGER_SCHEMA),
-				 errhint("Run ALTER EXTENSION eventkit UPDATE on the coordinator, then on every worker, and change the owner again.")));
+				 errhint("Run ALTER EXTENSION eventkit UPDATE on the coordinator (Citus updates every worker with it), then change the owner again.")));
 	ek_as_role_begin(&as_owner, GetUserId(), 0);
 	if (ledger_schema_exists() &&
 		strcmp(get_namespace_name(get_rel_namespace(relid)), LEDGER_SCHEMA) != 0)

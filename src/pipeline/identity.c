@@ -171,6 +171,25 @@ cmp_node(const void *a, const void *b)
 	return strcmp(((const IdNode *) a)->id, ((const IdNode *) b)->id);
 }
 
+/*
+ * An id of a batch's links, and whether the link names it as its from id
+ * (else as its userId): sorted by the id (sort_batch_ids, the comparison
+ * inlined), they give the batch's ids in order and, where one is repeated,
+ * what the links name it as, without a search per link.
+ */
+typedef struct BatchId
+{
+	const char *id;
+	bool		from;
+} BatchId;
+
+#define ST_SORT sort_batch_ids
+#define ST_ELEMENT_TYPE BatchId
+#define ST_COMPARE(a, b) strcmp((a)->id, (b)->id)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 static IdNode *
 node_of(Graph *g, const char *id)
 {
@@ -1353,28 +1372,29 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 		return 0;
 	}
 
-	/* the batch's ids, sorted and unique */
-	ids = palloc(sizeof(char *) * 2 * nlinks);
-	for (int i = 0; i < nlinks; i++)
+	/* the batch's ids, sorted and unique, and what the links name each as */
 	{
-		ids[nids++] = links[i].from;
-		ids[nids++] = links[i].to;
-	}
-	qsort(ids, nids, sizeof(char *), cmp_str);
-	for (int i = 0; i < nids; i++)
-		if (nunique == 0 || strcmp(ids[nunique - 1], ids[i]) != 0)
-			ids[nunique++] = ids[i];
-	{
-		bool	   *is_from = palloc0(sizeof(bool) * nunique);
-		bool	   *is_to = palloc0(sizeof(bool) * nunique);
+		BatchId    *all = palloc(sizeof(BatchId) * 2 * nlinks);
+		bool	   *is_from = palloc0(sizeof(bool) * 2 * nlinks);
+		bool	   *is_to = palloc0(sizeof(bool) * 2 * nlinks);
 
 		for (int i = 0; i < nlinks; i++)
 		{
-			const char **f = bsearch(&links[i].from, ids, nunique, sizeof(char *), cmp_str);
-			const char **t = bsearch(&links[i].to, ids, nunique, sizeof(char *), cmp_str);
-
-			is_from[f - ids] = true;
-			is_to[t - ids] = true;
+			all[nids].id = links[i].from;
+			all[nids++].from = true;
+			all[nids].id = links[i].to;
+			all[nids++].from = false;
+		}
+		sort_batch_ids(all, nids);
+		ids = palloc(sizeof(char *) * nids);
+		for (int i = 0; i < nids; i++)
+		{
+			if (nunique == 0 || strcmp(ids[nunique - 1], all[i].id) != 0)
+				ids[nunique++] = all[i].id;
+			if (all[i].from)
+				is_from[nunique - 1] = true;
+			else
+				is_to[nunique - 1] = true;
 		}
 		g.is_from = is_from;
 		g.is_to = is_to;

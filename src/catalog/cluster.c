@@ -231,7 +231,12 @@ ek_cluster_plan_changed(int32 plan_id)
 	ek_as_role_end(&as_owner);
 }
 
-/* Forget a distributed stream (drop_stream, on the coordinator). */
+/*
+ * Forget a dropped stream, if it was distributed (drop_stream, or the
+ * sql_drop trigger after DROP TABLE or DROP OWNED, on the coordinator).
+ * A stream that has no row here is not written to every node: the
+ * reference table is read first.
+ */
 void
 ek_cluster_forget_stream(int32 stream_id)
 {
@@ -242,7 +247,12 @@ ek_cluster_forget_stream(int32 stream_id)
 	if (!ek_cluster_table_exists() || ek_citus_on_worker())
 		return;
 	ek_as_owner_begin(&as_owner);
-	if (SPI_execute_with_args("DELETE FROM " CLUSTER_QNAME
+	if (SPI_execute_with_args("SELECT 1 FROM " CLUSTER_QNAME
+							  " WHERE stream_id OPERATOR(pg_catalog.=) $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read " CLUSTER_QNAME);
+	if (SPI_processed > 0 &&
+		SPI_execute_with_args("DELETE FROM " CLUSTER_QNAME
 							  " WHERE stream_id OPERATOR(pg_catalog.=) $1",
 							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "eventkit: could not forget stream %d in " CLUSTER_QNAME, stream_id);

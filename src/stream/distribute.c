@@ -90,6 +90,7 @@
 #include "pipeline/partition.h"
 #include "rollup/refresh.h"
 #include "stream/distribute.h"
+#include "stream/owner_change.h"
 #include "util/citus.h"
 #include "util/compat.h"
 #include "util/guc.h"
@@ -415,26 +416,12 @@ follow_partitions(Oid relid)
 void
 ek_citus_stream_owner_changed(Node *parsetree)
 {
-	AlterTableStmt *stmt;
-	ListCell   *lc;
-	bool		owner = false;
-	Oid			relid;
+	Oid			relid = ek_owner_change_target(parsetree);
 	StreamInfo	stream;
 	bool		is_stream;
 
-	if (parsetree == NULL || !IsA(parsetree, AlterTableStmt))
-		return;
-	stmt = (AlterTableStmt *) parsetree;
-	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
-		return;
-	foreach(lc, stmt->cmds)
-		if (((AlterTableCmd *) lfirst(lc))->subtype == AT_ChangeOwner)
-			owner = true;
-	if (!owner || !OidIsValid(get_extension_oid("eventkit", true)) ||
-		!ek_citus_installed() || ek_citus_on_worker())
-		return;
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid) || ek_citus_table_kind(relid) != EK_CITUS_HASH)
+	if (!OidIsValid(relid) || !ek_citus_installed() || ek_citus_on_worker() ||
+		ek_citus_table_kind(relid) != EK_CITUS_HASH)
 		return;
 	SPI_connect();
 	is_stream = ek_streams_read(relid, &stream, true);

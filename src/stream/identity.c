@@ -77,25 +77,34 @@ view_name(Oid stream_relid)
 	return psprintf("%s" RESOLVED_SUFFIX, get_rel_name(stream_relid));
 }
 
-/* The stream's resolved view, if there is one that reads the stream. */
+/*
+ * The stream's resolved view, if there is one that reads the stream: its
+ * rule depends on the stream (a restored dump's view) or, with automatic,
+ * the view itself does (create_stream's: make_dependency_automatic below;
+ * DROP TABLE of the stream drops that one).
+ */
 static Oid
-resolved_view(Oid stream_relid)
+resolved_view(Oid stream_relid, bool automatic)
 {
 	Oid			view = get_relname_relid(view_name(stream_relid),
 										 get_rel_namespace(stream_relid));
-	Oid			argtypes[2] = {OIDOID, OIDOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {OIDOID, OIDOID, BOOLOID};
+	Datum		args[3];
 
 	if (!OidIsValid(view) || get_rel_relkind(view) != RELKIND_VIEW)
 		return InvalidOid;
 	args[0] = ObjectIdGetDatum(view);
 	args[1] = ObjectIdGetDatum(stream_relid);
+	args[2] = BoolGetDatum(automatic);
 	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_depend d"
-							  " JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid"
-							  " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
-							  " AND r.ev_class OPERATOR(pg_catalog.=) $1"
-							  " AND d.refobjid OPERATOR(pg_catalog.=) $2 LIMIT 1",
-							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+							  " WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  " AND d.refobjid OPERATOR(pg_catalog.=) $2"
+							  " AND (($3 AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  " AND d.objid OPERATOR(pg_catalog.=) $1)"
+							  " OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+							  " AND d.objid IN (SELECT r.oid FROM pg_catalog.pg_rewrite r"
+							  " WHERE r.ev_class OPERATOR(pg_catalog.=) $1))) LIMIT 1",
+							  3, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: could not read a view's dependencies");
 	return SPI_processed > 0 ? view : InvalidOid;
 }
@@ -192,11 +201,24 @@ ek_identity_create_view(Oid stream_relid, int32 stream_id)
 	ek_as_role_end(&as_owner);
 }
 
-/* Drop the stream's resolved view, if it has one.  Caller: SPI connected. */
+/*
+ * The stream's resolved view, or InvalidOid (owner_change.c gives it to the
+ * stream's new owner).  Caller: SPI connected.
+ */
+Oid
+ek_identity_view_of(Oid stream_relid)
+{
+	return resolved_view(stream_relid, true);
+}
+
+/*
+ * Drop the stream's resolved view, if it has one that DROP TABLE of the
+ * stream would not drop (a restored dump's).  Caller: SPI connected.
+ */
 void
 ek_identity_drop_view(Oid stream_relid)
 {
-	Oid			view = resolved_view(stream_relid);
+	Oid			view = resolved_view(stream_relid, false);
 
 	if (OidIsValid(view))
 		ek_spi_exec(psprintf("DROP VIEW %s", ek_qualified_relname(view)), SPI_OK_UTILITY);
@@ -412,7 +434,7 @@ eventkit_create_resolved_views(PG_FUNCTION_ARGS)
 			Oid			relid = lfirst_oid(lc);
 			StreamInfo	stream;
 
-			if (get_rel_name(relid) == NULL || OidIsValid(resolved_view(relid)) ||
+			if (get_rel_name(relid) == NULL || OidIsValid(resolved_view(relid, true)) ||
 				!ek_streams_read(relid, &stream, true))
 				continue;
 			ek_identity_create_view(relid, stream.stream_id);

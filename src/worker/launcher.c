@@ -57,6 +57,7 @@
 #include "utils/timestamp.h"
 
 #include "stream/distribute.h"
+#include "stream/owner_change.h"
 #include "util/guc.h"
 #include "util/spi.h"
 #include "worker/worker.h"
@@ -474,9 +475,15 @@ ek_process_utility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
 
-	/* a distributed stream's ledger follows the stream to a new owner */
+	/*
+	 * a stream's partitions and resolved view follow it to a new owner, and
+	 * a distributed stream's ledger
+	 */
 	if (IsA(stmt, AlterTableStmt))
+	{
 		ek_citus_stream_owner_changed(stmt);
+		ek_stream_owner_changed(stmt);
+	}
 }
 
 /*

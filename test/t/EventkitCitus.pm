@@ -1,7 +1,7 @@
 
 # Copyright: eventkit authors
 #
-# The Citus cluster of eventkit's Citus TAP tests (050 to 054): a
+# The Citus cluster of eventkit's Citus TAP tests (050 to 059): a
 # coordinator and two workers on this machine (Unix sockets),
 # shared_preload_libraries = 'citus,eventkit', the workers added to the
 # coordinator and eventkit created (Citus creates it on the workers).
@@ -34,10 +34,11 @@ sub citus_skip_unless_installed
 }
 
 # Starts the three nodes and returns ($coord, $w1, $w2).  $extra_conf goes
-# into every node's postgresql.conf after the common settings.
+# into every node's postgresql.conf after the common settings; $version,
+# if given, is the eventkit version created (the newest if not).
 sub citus_cluster
 {
-	my ($extra_conf) = @_;
+	my ($extra_conf, $version) = @_;
 	my @nodes;
 	for my $name (qw(coordinator worker1 worker2))
 	{
@@ -67,8 +68,9 @@ eventkit.scheduler_enabled = off
 SELECT citus_set_coordinator_host('%s', %d);
 SELECT citus_add_node('%s', %d);
 SELECT citus_add_node('%s', %d);
-CREATE EXTENSION eventkit;
-}, $coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port));
+CREATE EXTENSION eventkit%s;
+}, $coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port,
+			defined $version ? " VERSION '$version'" : ''));
 	return @nodes;
 }
 

@@ -945,8 +945,12 @@ ek_dedup_follow_owner(const StreamInfo *stream)
 void
 ek_dedup_drop_ledger(int32 stream_id)
 {
-	if (OidIsValid(ek_dist_ledger_relid(stream_id)))
-		ek_dist_ledger_drop(stream_id);
+	/*
+	 * Also when the distributed ledger is gone already (DROP OWNED BY the
+	 * stream's owner dropped it with the stream): the stream's row in the
+	 * cluster-wide catalog goes with it
+	 */
+	ek_dist_ledger_drop(stream_id);
 	ek_ledger_drop(stream_id);
 	if (ledger_plans != NULL)
 		(void) hash_search(ledger_plans, &stream_id, HASH_REMOVE, NULL);

@@ -42,10 +42,17 @@
  *	  that role.  The claims, the pruning and the drop here run as the
  *	  ledger's owner (a role scope: restricted, search_path pinned; the
  *	  values are parameters); ingest checks first that the ledger's owner
- *	  is the stream's (ek_dist_ledger_check_owner).  A ledger made by
+ *	  is the stream's and that this role has the rights the call uses
+ *	  through Citus (ek_dist_ledger_check_owner: USAGE on both schemas,
+ *	  INSERT on the stream, SELECT, INSERT and UPDATE on the ledger), each
+ *	  missing one an error with the GRANT that mends it.  A ledger made by
  *	  eventkit 1.10 is in eventkit_internal, the extension owner's, as its
  *	  stream was: it is found there too, and moved here when its stream
- *	  changes owner (ek_dist_ledger_follow_owner).
+ *	  changes owner (ek_dist_ledger_follow_owner).  In a catalog not yet
+ *	  updated to 1.11 (no eventkit_ledgers) a new ledger goes there too,
+ *	  for a superuser's stream only (an ordinary role's is refused until
+ *	  the update).  REASSIGN OWNED needs nothing here: the stream, its
+ *	  ledger and partitions are one role's, and Citus runs it on every node.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,6 +63,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -99,8 +107,22 @@ ek_dist_ledger_relid(int32 stream_id)
 }
 
 /*
+ * Whether eventkit_ledgers exists: not in a catalog before 1.11 (the new
+ * library on a catalog not updated yet), where new ledgers go where 1.10
+ * put them.
+ */
+static bool
+ledger_schema_exists(void)
+{
+	return OidIsValid(get_namespace_oid(LEDGER_SCHEMA, true));
+}
+
+/*
  * The quoted, qualified name of a stream's distributed ledger: where it
- * is (a 1.10 ledger: eventkit_internal), or where a new one goes.
+ * is (a 1.10 ledger: eventkit_internal), or where a new one goes
+ * (eventkit_internal too in a catalog before 1.11, which has no
+ * eventkit_ledgers: ek_dist_ledger_create allows that only for a
+ * superuser's stream, as 1.10 did for the extension owner's).
  */
 char *
 ek_dist_ledger_qname(int32 stream_id)
@@ -109,7 +131,8 @@ ek_dist_ledger_qname(int32 stream_id)
 
 	if (OidIsValid(relid))
 		return ek_qualified_relname(relid);
-	return quote_qualified_identifier(LEDGER_SCHEMA, dist_ledger_name(stream_id));
+	return quote_qualified_identifier(ledger_schema_exists() ? LEDGER_SCHEMA : OLD_LEDGER_SCHEMA,
+									  dist_ledger_name(stream_id));
 }
 
 /* " COLLATE <name>" of a text column of relid (which must exist) */
@@ -146,6 +169,20 @@ ek_dist_ledger_create(int32 stream_id, Oid stream_relid)
 {
 	char	   *q = ek_dist_ledger_qname(stream_id);
 	Oid			ledger = ek_ledger_relid(stream_id, true);
+	Oid			owner = ek_relation_owner(stream_relid);
+
+	/*
+	 * A catalog before 1.11 has no eventkit_ledgers: the ledger goes to
+	 * eventkit_internal, where only a superuser reaches it
+	 */
+	if (!ledger_schema_exists() && !superuser_arg(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot distribute stream \"%s\" of role \"%s\" before eventkit's catalog is updated to 1.11",
+						get_rel_name(stream_relid), GetUserNameFromId(owner, false)),
+				 errdetail("This database's eventkit catalog has no schema %s, where the dedup ledger of a stream whose owner is not a superuser goes.",
+						   LEDGER_SCHEMA),
+				 errhint("Run ALTER EXTENSION eventkit UPDATE on the coordinator (Citus updates every worker with it), then distribute the stream again.")));
 
 	ek_spi_exec(psprintf("CREATE TABLE %s ("
 						 " user_key pg_catalog.text%s NOT NULL,"
@@ -175,7 +212,7 @@ ek_dist_ledger_create(int32 stream_id, Oid stream_relid)
 							 ek_ledger_qname(stream_id)),
 					SPI_OK_INSERT);
 	ek_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", q,
-						 quote_identifier(GetUserNameFromId(ek_relation_owner(stream_relid), false))),
+						 quote_identifier(GetUserNameFromId(owner, false))),
 				SPI_OK_UTILITY);
 }
 
@@ -211,9 +248,11 @@ ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window)
 }
 
 /*
- * Drop a stream's distributed ledger, if it has one, as its owner (the
- * stream's owner, which dropped the stream's shards in this transaction:
- * one user for Citus).  Caller: SPI connected.
+ * Forget a dropped stream in the cluster-wide catalog (if it was
+ * distributed: also when its ledger is gone already, dropped by DROP
+ * OWNED with the stream) and drop its distributed ledger, if it has one,
+ * as its owner (the stream's owner, which dropped the stream's shards in
+ * this transaction: one user for Citus).  Caller: SPI connected.
  */
 void
 ek_dist_ledger_drop(int32 stream_id)
@@ -238,10 +277,77 @@ ek_dist_ledger_drop(int32 stream_id)
 }
 
 /*
+ * The stream's owner may do what a call does through Citus as that role:
+ * USAGE on the stream's schema and INSERT on the stream (the rows of
+ * other nodes' shards), USAGE on the ledger's schema and SELECT, INSERT
+ * and UPDATE on the ledger (the claims: INSERT ... ON CONFLICT DO UPDATE
+ * ... RETURNING); else an error that names the stream, the role and the
+ * GRANT that mends it, instead of "permission denied" from some node deep
+ * in Citus.  Grants on the stream's schema and the stream reach every
+ * node through Citus; eventkit_ledgers is each node's own (not a Citus
+ * object): its USAGE is checked on the node of the call.  Syscache only.
+ */
+static void
+check_owner_rights(Oid stream_relid, Oid ledger_relid, Oid owner)
+{
+	const char *role = GetUserNameFromId(owner, false);
+	const char *stream = get_rel_name(stream_relid);
+	Oid			stream_nsp = get_rel_namespace(stream_relid);
+	Oid			ledger_nsp = get_rel_namespace(ledger_relid);
+	AclMode		ledger_rights = ACL_SELECT | ACL_INSERT | ACL_UPDATE;
+
+	if (superuser_arg(owner))
+		return;
+	if (pg_namespace_aclcheck(stream_nsp, owner, ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot ingest into distributed stream \"%s\": its owner \"%s\" has no USAGE on schema \"%s\"",
+						stream, role, get_namespace_name(stream_nsp)),
+				 errdetail("eventkit claims ids in the stream's dedup ledger, makes its partitions and writes the rows of other nodes' shards through Citus as the stream's owner."),
+				 errhint("On the coordinator (Citus gives the grant to every node): GRANT USAGE ON SCHEMA %s TO %s;",
+						 quote_identifier(get_namespace_name(stream_nsp)), quote_identifier(role))));
+	if (pg_class_aclcheck(stream_relid, owner, ACL_INSERT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot ingest into distributed stream \"%s\": its owner \"%s\" has no INSERT privilege on it",
+						stream, role),
+				 errdetail("eventkit writes the rows of other nodes' shards through Citus as the stream's owner."),
+				 errhint("On the coordinator (Citus gives the grant to every node): GRANT INSERT ON %s TO %s;",
+						 ek_qualified_relname(stream_relid), quote_identifier(role))));
+	if (pg_namespace_aclcheck(ledger_nsp, owner, ACL_USAGE) != ACLCHECK_OK)
+	{
+		bool		in_ledgers = strcmp(get_namespace_name(ledger_nsp), LEDGER_SCHEMA) == 0;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot ingest into distributed stream \"%s\": its owner \"%s\" has no USAGE on schema \"%s\"",
+						stream, role, get_namespace_name(ledger_nsp)),
+				 errdetail("eventkit claims ids in the stream's dedup ledger %s through Citus as the stream's owner.",
+						   ek_qualified_relname(ledger_relid)),
+				 in_ledgers ?
+				 errhint("On every node where it was revoked (eventkit grants it to PUBLIC; a grant on this schema is each node's own): GRANT USAGE ON SCHEMA %s TO %s;",
+						 LEDGER_SCHEMA, quote_identifier(role)) :
+				 errhint("On the coordinator, as a superuser, move the ledger where every role may reach it: ALTER TABLE %s SET SCHEMA %s;",
+						 ek_qualified_relname(ledger_relid), LEDGER_SCHEMA)));
+	}
+	if (pg_class_aclmask(ledger_relid, owner, ledger_rights, ACLMASK_ALL) != ledger_rights)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot ingest into distributed stream \"%s\": its owner \"%s\" lacks SELECT, INSERT or UPDATE on its dedup ledger",
+						stream, role),
+				 errdetail("eventkit claims ids in %s (INSERT ... ON CONFLICT DO UPDATE ... RETURNING) through Citus as the stream's owner.",
+						   ek_qualified_relname(ledger_relid)),
+				 errhint("On the coordinator (Citus gives the grant to every node): GRANT SELECT, INSERT, UPDATE ON %s TO %s;",
+						 ek_qualified_relname(ledger_relid), quote_identifier(role))));
+}
+
+/*
  * Before a call on a distributed stream: its ledger must exist and belong
  * to the stream's owner, the one role the call reaches Citus as (the
- * claims here, the partitions it makes, its rows through Citus), else an
- * error that says how to mend it.  Cheap: syscache lookups.
+ * claims here, the partitions it makes, its rows through Citus), and
+ * that role must have the rights those need (check_owner_rights), else
+ * an error that says how to mend it.  Cheap: syscache lookups, once per
+ * call.
  */
 void
 ek_dist_ledger_check_owner(int32 stream_id, Oid stream_relid)
@@ -267,6 +373,7 @@ ek_dist_ledger_check_owner(int32 stream_id, Oid stream_relid)
 				 errhint("On the coordinator, as a superuser: ALTER TABLE %s OWNER TO %s (eventkit gives the ledger to the stream's new owner).",
 						 ek_qualified_relname(stream_relid),
 						 quote_identifier(GetUserNameFromId(owner, false)))));
+	check_owner_rights(stream_relid, relid, owner);
 }
 
 /*
@@ -296,8 +403,17 @@ ek_dist_ledger_follow_owner(int32 stream_id, Oid stream_relid)
 				 errdetail("Its dedup ledger %s must belong to the stream's owner too, and only a superuser may give it to a role without CREATE on schema %s.",
 						   ek_qualified_relname(relid), LEDGER_SCHEMA),
 				 errhint("Ask a superuser to run the ALTER TABLE ... OWNER TO.")));
+	if (!ledger_schema_exists() && !superuser_arg(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot give distributed stream \"%s\" to role \"%s\" before eventkit's catalog is updated to 1.11",
+						get_rel_name(stream_relid), GetUserNameFromId(owner, false)),
+				 errdetail("Its dedup ledger %s must follow it to schema %s, which this database's eventkit catalog does not have yet.",
+						   ek_qualified_relname(relid), LEDGER_SCHEMA),
+				 errhint("Run ALTER EXTENSION eventkit UPDATE on the coordinator (Citus updates every worker with it), then change the owner again.")));
 	ek_as_role_begin(&as_owner, GetUserId(), 0);
-	if (strcmp(get_namespace_name(get_rel_namespace(relid)), LEDGER_SCHEMA) != 0)
+	if (ledger_schema_exists() &&
+		strcmp(get_namespace_name(get_rel_namespace(relid)), LEDGER_SCHEMA) != 0)
 	{
 		ek_spi_exec(psprintf("ALTER TABLE %s SET SCHEMA %s", ek_qualified_relname(relid),
 							 quote_identifier(LEDGER_SCHEMA)),

@@ -22,12 +22,14 @@
  *
  *	  A value whose equal entries reach the end of the leaf page and that
  *	  is not below the page's high key (they may go on on the next page) is
- *	  left to the caller (fallback): nothing is read past a leaf page's end.  Values must be in the index's order for
- *	  the leaf to be re-used: each is compared with the previous one by the
- *	  index's own comparison, and a value out of order descends the tree.
+ *	  left to the caller (fallback): nothing is read past a leaf page's end.
+ *	  Values must be in the index's order for the leaf to be re-used: each
+ *	  is compared with the previous one by the index's own comparison, and a
+ *	  value out of order descends the tree.
  *
- *	  No predicate locks (SERIALIZABLE): as the heap fetches at a known tid
- *	  the identity stage makes, a reader under its own lock.  Items marked
+ *	  No predicate lock on the index's pages (SERIALIZABLE; the caller's
+ *	  heap fetch locks the tuple it reads), as the heap fetches at a known
+ *	  tid the identity stage makes: a reader under its own lock.  Items marked
  *	  dead are returned as others are (the heap fetch says they are not
  *	  visible); nothing is marked dead here.
  *

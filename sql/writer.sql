@@ -114,6 +114,22 @@ EXPLAIN (COSTS OFF) SELECT count(*) FROM wb_p20260328 WHERE message_id >= 'b';
 RESET enable_seqscan;
 RESET enable_indexscan;
 SELECT count(*) AS later_received_by_scan FROM wb_p20260328 WHERE received_at > :'first_received';
+-- a key passed by value whose values differ per row (sent_at): each row's
+-- own value widens the summary (the writer keeps the values of such keys
+-- per row before the insert, util/bulk_insert.c's EkBrinKeys)
+CREATE INDEX wb_sent_brin ON wb USING brin (sent_at) WITH (pages_per_range = 16);
+SELECT accepted FROM eventkit.ingest('wb',
+  (SELECT jsonb_agg(jsonb_build_object('type', 'track', 'event', 'e', 'messageId', 'c' || i, 'userId', 'u' || i,
+                                       'timestamp', '2026-03-28T10:20:00Z',
+                                       'sentAt', format('2026-03-28T10:20:%sZ', lpad(i::text, 2, '0'))) ORDER BY i)
+     FROM generate_series(1, 10) i));
+SET enable_seqscan = off;
+SET enable_indexscan = off;
+SELECT count(*) AS later_sent_by_brin FROM wb_p20260328 WHERE sent_at > '2026-03-28 10:20:05+00';
+SELECT count(*) AS earlier_sent_by_brin FROM wb_p20260328 WHERE sent_at < '2026-03-28 10:20:03+00';
+EXPLAIN (COSTS OFF) SELECT count(*) FROM wb_p20260328 WHERE sent_at > '2026-03-28 10:20:05+00';
+RESET enable_seqscan;
+RESET enable_indexscan;
 DROP FUNCTION wb_batch;
 SELECT eventkit.drop_stream('wb');
 

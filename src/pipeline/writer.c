@@ -168,6 +168,7 @@ typedef struct LeafBuffer
 	TupleDesc	desc;			/* unpinned copy: slots need no resource owner */
 	TupleTableSlot **slots;
 	int			nslots;
+	EkBrinKeys	brin;			/* the rows' BRIN keys (bulk_insert.c) */
 } LeafBuffer;
 
 static bool stores_values_as_given(Relation rel, AttrNumber *attnums);
@@ -337,6 +338,7 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 				plain = false;
 				break;
 			}
+			ek_brin_keys_init(&buf->brin, leaf, n);
 		}
 
 		/*
@@ -351,11 +353,13 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 			execute_attr_map_slot(leaf->ri_RootToPartitionMap->attrMap, rootslot, slot);
 			if (leaf->ri_RelationDesc->rd_att->constr != NULL)
 				ExecConstraints(leaf, slot, estate);
+			ek_brin_keys_add(&buf->brin, slot);
 		}
 		else
 		{
 			if (leaf->ri_RelationDesc->rd_att->constr != NULL)
 				ExecConstraints(leaf, rootslot, estate);
+			ek_brin_keys_add(&buf->brin, rootslot);
 			ExecCopySlot(slot, rootslot);
 		}
 		buf->slots[buf->nslots++] = slot;
@@ -376,7 +380,7 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 							   EK_APPEND_INSERT_OPTIONS,
 							   ek_bulk_insert_for(bistate, leafrel));
 			if (leaf->ri_NumIndices > 0)
-				ek_insert_index_entries(leaf, buf->slots, buf->nslots, estate);
+				ek_insert_index_entries(leaf, buf->slots, buf->nslots, estate, &buf->brin);
 		}
 		ek_end_bulk_insert(bistate);
 	}

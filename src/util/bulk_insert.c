@@ -90,6 +90,76 @@ is_plain_brin(Relation index, IndexInfo *info)
 }
 
 /*
+ * Which columns' values ek_brin_keys_add keeps for rri's rows: the key
+ * columns of its plain BRIN indexes whose type is passed by value (the
+ * others are read from the formed tuples).  rri's indexes are open.
+ */
+void
+ek_brin_keys_init(EkBrinKeys *keys, ResultRelInfo *rri, int maxrows)
+{
+	TupleDesc	desc = RelationGetDescr(rri->ri_RelationDesc);
+
+	keys->natts = 0;
+	keys->nrows = 0;
+	keys->maxrows = maxrows;
+	keys->values = NULL;
+	keys->isnull = NULL;
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+
+		if (!is_plain_brin(rri->ri_IndexRelationDescs[i], info))
+			continue;
+		for (int k = 0; k < info->ii_NumIndexAttrs; k++)
+		{
+			AttrNumber	attnum = info->ii_IndexAttrNumbers[k];
+			bool		kept = false;
+
+			if (!TupleDescAttr(desc, attnum - 1)->attbyval)
+				continue;
+			for (int j = 0; j < keys->natts; j++)
+				kept |= keys->attnums[j] == attnum;
+			if (!kept && keys->natts < INDEX_MAX_KEYS)
+				keys->attnums[keys->natts++] = attnum;
+		}
+	}
+	if (keys->natts > 0)
+	{
+		keys->values = palloc(sizeof(Datum) * keys->natts * maxrows);
+		keys->isnull = palloc(sizeof(bool) * keys->natts * maxrows);
+	}
+}
+
+/*
+ * Keep the next row's values of the kept columns: slot is that row, in
+ * the relation's layout, its values at hand (a virtual slot, before
+ * table_multi_insert forms its tuple).
+ */
+void
+ek_brin_keys_add(EkBrinKeys *keys, TupleTableSlot *slot)
+{
+	int			base = keys->nrows * keys->natts;
+
+	if (keys->natts == 0)
+		return;
+	Assert(keys->nrows < keys->maxrows);
+	for (int j = 0; j < keys->natts; j++)
+		keys->values[base + j] = slot_getattr(slot, keys->attnums[j], &keys->isnull[base + j]);
+	keys->nrows++;
+}
+
+/* Where ek_brin_keys_add kept attnum's values, or -1. */
+static int
+brin_key_position(const EkBrinKeys *keys, AttrNumber attnum)
+{
+	if (keys != NULL)
+		for (int j = 0; j < keys->natts; j++)
+			if (keys->attnums[j] == attnum)
+				return j;
+	return -1;
+}
+
+/*
  * The index entries of n rows that table_multi_insert just wrote into
  * rri's relation (its indexes open; constraints checked by the caller).
  *
@@ -108,7 +178,7 @@ is_plain_brin(Relation index, IndexInfo *info)
  */
 void
 ek_insert_index_entries(ResultRelInfo *rri, TupleTableSlot **slots, int n,
-						EState *estate)
+						EState *estate, const EkBrinKeys *keys)
 {
 	int			nindexes = rri->ri_NumIndices;
 	RelationPtr descs = rri->ri_IndexRelationDescs;
@@ -165,10 +235,14 @@ ek_insert_index_entries(ResultRelInfo *rri, TupleTableSlot **slots, int n,
 		bool		isnull[INDEX_MAX_KEYS];
 		Datum		last_values[INDEX_MAX_KEYS];
 		bool		last_isnull[INDEX_MAX_KEYS];
+		int			kept[INDEX_MAX_KEYS];
 
 		if (!brin[i])
 			continue;
 		pages = BrinGetPagesPerRange(index);	/* a BRIN index's option only */
+		Assert(keys == NULL || keys->natts == 0 || keys->nrows == n);
+		for (int k = 0; k < nkeys; k++)
+			kept[k] = brin_key_position(keys, info->ii_IndexAttrNumbers[k]);
 		for (int s = 0; s < n; s++)
 		{
 			TupleTableSlot *slot = slots[s];
@@ -180,7 +254,13 @@ ek_insert_index_entries(ResultRelInfo *rri, TupleTableSlot **slots, int n,
 				AttrNumber	attnum = info->ii_IndexAttrNumbers[k];
 				Form_pg_attribute att = TupleDescAttr(heapdesc, attnum - 1);
 
-				values[k] = slot_getattr(slot, attnum, &isnull[k]);
+				if (kept[k] >= 0)
+				{
+					values[k] = keys->values[s * keys->natts + kept[k]];
+					isnull[k] = keys->isnull[s * keys->natts + kept[k]];
+				}
+				else
+					values[k] = slot_getattr(slot, attnum, &isnull[k]);
 				if (same && (isnull[k] != last_isnull[k] ||
 							 (!isnull[k] && !datumIsEqual(values[k], last_values[k],
 														  att->attbyval, att->attlen))))

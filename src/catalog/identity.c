@@ -11,9 +11,10 @@
  *	  stored before names itself, and is accepted), and gets one when a
  *	  merge re-points it.  The identity stage (pipeline/identity.c) reads the
  *	  rows of a batch's ids without SQL: at the heap tuple where it last
- *	  saw an id's row when that is still the row's live version, else with
- *	  one probe of the primary key (or not at all, for an id the stage takes
- *	  for new: its speculation), and
+ *	  saw an id's row when that is still the row's live version, else by a
+ *	  probe of the primary key (or not at all, for an id the stage takes
+ *	  for new: its speculation), the batch's probes in the ids' order with
+ *	  one descent for the ids on one leaf page (util/btree_probe.c), and
  *	  writes a batch's changes in three steps: its changed ids (updated in
  *	  place, in C), the sets a merge re-points (SQL), its new ids (inserted
  *	  in C).
@@ -53,6 +54,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/identity.h"
+#include "util/btree_probe.h"
 #include "util/bulk_insert.h"
 #include "util/compat.h"
 #include "util/owner.h"
@@ -310,17 +312,144 @@ room_for_update(Relation rel, TupleTableSlot *slot, const IdentityLink *row)
 }
 
 /*
- * The rows of the nids ids, into *links (palloc'd in the caller's
- * context); returns how many.  Read with the latest snapshot (after the
- * identity lock: what its previous holder committed; and this
- * transaction's own earlier batches), without SQL: the read every batch
- * with links makes.  hints (NULL, or one per id; an invalid one: none)
- * are where the caller last saw each id's row (its cache of known links):
- * a row still there, and the version the snapshot sees, is read from the
- * heap at once (fetch_hinted); every other id costs one probe of the
- * primary key, but those that skip (NULL, or one per id) marks: they are
- * not read at all (the caller takes them for absent, and finds out
- * otherwise when it inserts them: pipeline/identity.c, speculation).
+ * The visible rows of the ids (sorted, in the index's order) that probe
+ * marks, by their values in column col (LINK_ID: the primary key;
+ * LINK_CANONICAL: identity_links_canonical, index idx): for each id found,
+ * the first version snapshot sees of a row with that value, handed to
+ * found(i, slot, arg).  One descent of the index for the ids on one leaf
+ * page (util/btree_probe.c: a batch's unknown userIds, or its new
+ * anonymous ids, mostly share a leaf or two), then the heap tids fetched
+ * with snapshot (table_index_fetch_tuple, which prunes a page as an index
+ * scan does); an id whose entries may go on past the leaf it was searched
+ * on is probed by an index scan.  Each row taken has the stream and value
+ * asked for (checked).
+ */
+typedef void (*ProbeFound) (int i, TupleTableSlot *slot, void *arg);
+
+static bool
+row_matches(TupleTableSlot *slot, int32 stream_id, int col, const char *value)
+{
+	text	   *stored;
+	size_t		len = strlen(value);
+
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[LINK_STREAM_ID - 1] || slot->tts_isnull[col - 1] ||
+		DatumGetInt32(slot->tts_values[LINK_STREAM_ID - 1]) != stream_id)
+		return false;
+	stored = DatumGetTextPP(slot->tts_values[col - 1]);
+	return VARSIZE_ANY_EXHDR(stored) == len &&
+		memcmp(VARDATA_ANY(stored), value, len) == 0;
+}
+
+static void
+probe_ids(Relation rel, Relation idx, Snapshot snapshot, int32 stream_id,
+		  const char **ids, int nids, const bool *probe, int col,
+		  TupleTableSlot *slot, ProbeFound found, void *arg)
+{
+	int		   *which = palloc(sizeof(int) * Max(nids, 1));
+	Datum	   *values = palloc(sizeof(Datum) * Max(nids, 1));
+	EkProbeResult *results;
+	ItemPointerData *tids;
+	IndexFetchTableData *fetch;
+	IndexScanDesc scan = NULL;
+	int			n = 0;
+
+	for (int i = 0; i < nids; i++)
+		if (probe[i])
+		{
+			which[n] = i;
+			values[n++] = CStringGetTextDatum(ids[i]);
+		}
+	if (n == 0)
+		return;
+	results = palloc(sizeof(EkProbeResult) * n);
+	(void) ek_btree_probe_sorted(idx, snapshot, Int32GetDatum(stream_id),
+								 values, n, results, &tids);
+	fetch = table_index_fetch_begin(rel);
+	for (int k = 0; k < n; k++)
+	{
+		const char *id = ids[which[k]];
+
+		CHECK_FOR_INTERRUPTS();
+		if (results[k].fallback)
+		{
+			ScanKeyData key[2];
+
+			if (scan == NULL)
+				scan = index_beginscan(rel, idx, snapshot, 2, 0);
+			ScanKeyEntryInitialize(&key[0], 0, 1, BTEqualStrategyNumber, INT4OID,
+								   idx->rd_indcollation[0], F_INT4EQ,
+								   Int32GetDatum(stream_id));
+			ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, TEXTOID,
+								   idx->rd_indcollation[1], F_TEXTEQ, values[k]);
+			index_rescan(scan, key, 2, NULL, 0);
+			while (index_getnext_slot(scan, ForwardScanDirection, slot))
+				if (row_matches(slot, stream_id, col, id))
+				{
+					found(which[k], slot, arg);
+					break;
+				}
+			continue;
+		}
+		for (int t = 0; t < results[k].count; t++)
+		{
+			bool		call_again = false;
+			bool		all_dead = false;
+
+			if (table_index_fetch_tuple(fetch, &tids[results[k].start + t], snapshot,
+										slot, &call_again, &all_dead) &&
+				row_matches(slot, stream_id, col, id))
+			{
+				found(which[k], slot, arg);
+				break;
+			}
+		}
+	}
+	table_index_fetch_end(fetch);
+	if (scan != NULL)
+		index_endscan(scan);
+}
+
+/* probe_ids' found for ek_identity_links_read: the row, in the id's place */
+typedef struct ReadRows
+{
+	const char **ids;
+	IdentityLink *rows;			/* one per id */
+	bool	   *have;
+} ReadRows;
+
+static void
+take_row(IdentityLink *row, TupleTableSlot *slot, const char *id)
+{
+	row->id = pstrdup(id);
+	row->canonical_id = TextDatumGetCString(slot->tts_values[LINK_CANONICAL - 1]);
+	row->first_seen = DatumGetTimestampTz(slot->tts_values[LINK_FIRST_SEEN - 1]);
+	row->last_seen = DatumGetTimestampTz(slot->tts_values[LINK_LAST_SEEN - 1]);
+	row->tid = slot->tts_tid;
+}
+
+static void
+read_found(int i, TupleTableSlot *slot, void *arg)
+{
+	ReadRows   *r = arg;
+
+	take_row(&r->rows[i], slot, r->ids[i]);
+	r->have[i] = true;
+}
+
+/*
+ * The rows of the nids ids (sorted, unique), into *links (palloc'd in the
+ * caller's context, in the ids' order); returns how many.  Read with the
+ * latest snapshot (after the identity lock: what its previous holder
+ * committed; and this transaction's own earlier batches), without SQL: the
+ * read every batch with links makes.  hints (NULL, or one per id; an
+ * invalid one: none) are where the caller last saw each id's row (its
+ * cache of known links): a row still there, and the version the snapshot
+ * sees, is read from the heap at once (fetch_hinted); the other ids are
+ * probed in the primary key (probe_ids: one descent for the ids on one
+ * leaf), but those that skip (NULL, or one per id) marks: they are not read
+ * at all (the caller takes them for absent, and finds out otherwise when it
+ * inserts them: pipeline/identity.c, speculation).
  */
 int
 ek_identity_links_read(int32 stream_id, const char **ids, int nids,
@@ -328,24 +457,25 @@ ek_identity_links_read(int32 stream_id, const char **ids, int nids,
 					   IdentityLink **links)
 {
 	Relation	rel;
-	Relation	idx = NULL;
 	Snapshot	snapshot;
-	IndexScanDesc scan = NULL;
 	TupleTableSlot *slot;
-	ScanKeyData key[2];
 	BlockNumber nblocks = InvalidBlockNumber;
+	ReadRows	r;
+	bool	   *probe;
+	int			nprobe = 0;
 	int			n = 0;
 
 	*links = palloc(sizeof(IdentityLink) * Max(nids, 1));
+	r.ids = ids;
+	r.rows = palloc(sizeof(IdentityLink) * Max(nids, 1));
+	r.have = palloc0(sizeof(bool) * Max(nids, 1));
+	probe = palloc0(sizeof(bool) * Max(nids, 1));
 	CommandCounterIncrement();
 	rel = table_open(ek_catalog_relid("identity_links"), AccessShareLock);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(rel, NULL);
 	for (int i = 0; i < nids; i++)
 	{
-		bool		hit = false;
-		bool		probed = false;
-
 		CHECK_FOR_INTERRUPTS();
 		if (skip != NULL && skip[i])
 			continue;
@@ -353,44 +483,31 @@ ek_identity_links_read(int32 stream_id, const char **ids, int nids,
 		{
 			if (nblocks == InvalidBlockNumber)
 				nblocks = RelationGetNumberOfBlocks(rel);
-			hit = fetch_hinted(rel, nblocks, (ItemPointer) &hints[i], snapshot,
-							   slot, stream_id, ids[i]);
-		}
-		if (!hit)
-		{
-			if (scan == NULL)
+			if (fetch_hinted(rel, nblocks, (ItemPointer) &hints[i], snapshot,
+							 slot, stream_id, ids[i]))
 			{
-				idx = index_open(get_relname_relid("identity_links_pkey",
-												   RelationGetNamespace(rel)),
-								 AccessShareLock);
-				scan = index_beginscan(rel, idx, snapshot, 2, 0);
-			}
-			ScanKeyEntryInitialize(&key[0], 0, 1, BTEqualStrategyNumber, INT4OID,
-								   idx->rd_indcollation[0], F_INT4EQ,
-								   Int32GetDatum(stream_id));
-			ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, TEXTOID,
-								   idx->rd_indcollation[1], F_TEXTEQ,
-								   CStringGetTextDatum(ids[i]));
-			index_rescan(scan, key, 2, NULL, 0);
-			probed = true;		/* (an index fetch prunes as it goes) */
-			if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+				take_row(&r.rows[i], slot, ids[i]);
+				r.have[i] = true;
+				room_for_update(rel, slot, &r.rows[i]);
 				continue;
-			slot_getallattrs(slot);
+			}
 		}
-		(*links)[n].id = pstrdup(ids[i]);
-		(*links)[n].canonical_id = TextDatumGetCString(slot->tts_values[LINK_CANONICAL - 1]);
-		(*links)[n].first_seen = DatumGetTimestampTz(slot->tts_values[LINK_FIRST_SEEN - 1]);
-		(*links)[n].last_seen = DatumGetTimestampTz(slot->tts_values[LINK_LAST_SEEN - 1]);
-		(*links)[n].tid = slot->tts_tid;
-		if (!probed)
-			room_for_update(rel, slot, &(*links)[n]);
-		n++;
+		probe[i] = true;		/* (an index fetch prunes as it goes) */
+		nprobe++;
 	}
-	if (scan != NULL)
+	if (nprobe > 0)
 	{
-		index_endscan(scan);
+		Relation	idx = index_open(get_relname_relid("identity_links_pkey",
+													   RelationGetNamespace(rel)),
+									 AccessShareLock);
+
+		probe_ids(rel, idx, snapshot, stream_id, ids, nids, probe, LINK_ID,
+				  slot, read_found, &r);
 		index_close(idx, NoLock);
 	}
+	for (int i = 0; i < nids; i++)
+		if (r.have[i])
+			(*links)[n++] = r.rows[i];
 	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, NoLock);
@@ -436,57 +553,50 @@ ek_identity_links_add_canonical(int32 stream_id, Datum olds, Datum news,
 	ek_stmt_run(&add_canonical, args, NULL);
 }
 
+/* probe_ids' found for ek_identity_links_canonical */
+static void
+canonical_found(int i, TupleTableSlot *slot, void *arg)
+{
+	((bool *) arg)[i] = true;
+}
+
 /*
  * For the ids (sorted) that which marks: whether an id is the canonical id
- * of stored members (is_canonical[i]), by one probe each of
- * identity_links_canonical with the latest snapshot.  Since 1.9 a
- * canonical id has no row: an id without one is new or such an id.
+ * of stored members (is_canonical[i]), by probing identity_links_canonical
+ * with the latest snapshot (probe_ids: one descent for the ids on one
+ * leaf).  Since 1.9 a canonical id has no row: an id without one is new or
+ * such an id.
  */
 void
 ek_identity_links_canonical(int32 stream_id, const char **ids, int nids,
 							const bool *which, bool *is_canonical)
 {
-	Relation	rel = NULL;
-	Relation	idx = NULL;
-	Snapshot	snapshot = NULL;
-	IndexScanDesc scan = NULL;
-	TupleTableSlot *slot = NULL;
-	ScanKeyData key[2];
+	Relation	rel;
+	Relation	idx;
+	Snapshot	snapshot;
+	TupleTableSlot *slot;
+	bool		any = false;
 
 	for (int i = 0; i < nids; i++)
 	{
 		is_canonical[i] = false;
-		if (!which[i])
-			continue;
-		CHECK_FOR_INTERRUPTS();
-		if (scan == NULL)
-		{
-			CommandCounterIncrement();
-			rel = table_open(ek_catalog_relid("identity_links"), AccessShareLock);
-			snapshot = RegisterSnapshot(GetLatestSnapshot());
-			slot = table_slot_create(rel, NULL);
-			idx = index_open(get_relname_relid("identity_links_canonical",
-											   RelationGetNamespace(rel)),
-							 AccessShareLock);
-			scan = index_beginscan(rel, idx, snapshot, 2, 0);
-		}
-		ScanKeyEntryInitialize(&key[0], 0, 1, BTEqualStrategyNumber, INT4OID,
-							   idx->rd_indcollation[0], F_INT4EQ,
-							   Int32GetDatum(stream_id));
-		ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, TEXTOID,
-							   idx->rd_indcollation[1], F_TEXTEQ,
-							   CStringGetTextDatum(ids[i]));
-		index_rescan(scan, key, 2, NULL, 0);
-		is_canonical[i] = index_getnext_slot(scan, ForwardScanDirection, slot);
+		any |= which[i];
 	}
-	if (scan != NULL)
-	{
-		index_endscan(scan);
-		index_close(idx, NoLock);
-		ExecDropSingleTupleTableSlot(slot);
-		UnregisterSnapshot(snapshot);
-		table_close(rel, NoLock);
-	}
+	if (!any)
+		return;
+	CommandCounterIncrement();
+	rel = table_open(ek_catalog_relid("identity_links"), AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	idx = index_open(get_relname_relid("identity_links_canonical",
+									   RelationGetNamespace(rel)),
+					 AccessShareLock);
+	probe_ids(rel, idx, snapshot, stream_id, ids, nids, which, LINK_CANONICAL,
+			  slot, canonical_found, is_canonical);
+	index_close(idx, NoLock);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
 }
 
 /*

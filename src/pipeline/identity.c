@@ -49,6 +49,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
+#include "port/pg_bswap.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -170,6 +171,25 @@ cmp_node(const void *a, const void *b)
 	return strcmp(((const IdNode *) a)->id, ((const IdNode *) b)->id);
 }
 
+/*
+ * An id of a batch's links, and whether the link names it as its from id
+ * (else as its userId): sorted by the id (sort_batch_ids, the comparison
+ * inlined), they give the batch's ids in order and, where one is repeated,
+ * what the links name it as, without a search per link.
+ */
+typedef struct BatchId
+{
+	const char *id;
+	bool		from;
+} BatchId;
+
+#define ST_SORT sort_batch_ids
+#define ST_ELEMENT_TYPE BatchId
+#define ST_COMPARE(a, b) strcmp((a)->id, (b)->id)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 static IdNode *
 node_of(Graph *g, const char *id)
 {
@@ -279,29 +299,76 @@ typedef struct IdCode
 } IdCode;
 
 /*
- * For uuid_bytes: a character's hex value, with EK_HEX_LOWER or
- * EK_HEX_UPPER for a letter, EK_HEX_BAD for a character that is not a hex
- * digit (a table: a lookup cost about half the instructions of the range
- * tests, on every cache hit of a UUID).
+ * For uuid_bytes: eight hex digits at a time, as the bytes of a 64-bit
+ * word (SWAR: the first digit in the lowest byte).  A digit is '0'-'9', or
+ * a letter 'a'-'f' or 'A'-'F' (one with bit 0x20 set is lowercase); a
+ * byte's comparisons with a bound are subtractions that leave its high
+ * bit set for "at or above" (the bytes are taken below 0x80 first, a byte
+ * at or above it is not a digit), so that one word's eight bytes are
+ * tested at once.  Per UUID, on every cache hit: about a third of the
+ * instructions of a table lookup per digit (1.11).
  */
-#define EK_HEX_LOWER 0x10
-#define EK_HEX_UPPER 0x20
-#define EK_HEX_BAD 0x40
-static uint8 hex_table[256];
-static bool hex_table_ready = false;
+#define EK_BYTES(b) (UINT64CONST(0x0101010101010101) * (b))
+#define EK_HIGH_BITS EK_BYTES(0x80)
 
-static void
-hex_table_init(void)
+static inline uint64
+load_le64(const char *p)
 {
-	memset(hex_table, EK_HEX_BAD, sizeof(hex_table));
-	for (int i = 0; i < 10; i++)
-		hex_table['0' + i] = (uint8) i;
-	for (int i = 0; i < 6; i++)
-	{
-		hex_table['a' + i] = (uint8) (10 + i) | EK_HEX_LOWER;
-		hex_table['A' + i] = (uint8) (10 + i) | EK_HEX_UPPER;
-	}
-	hex_table_ready = true;
+	uint64		v;
+
+	memcpy(&v, p, sizeof(v));
+#ifdef WORDS_BIGENDIAN
+	v = pg_bswap64(v);
+#endif
+	return v;
+}
+
+static inline uint64
+load_le32x2(const char *lo, const char *hi)
+{
+	uint32		a;
+	uint32		b;
+
+	memcpy(&a, lo, sizeof(a));
+	memcpy(&b, hi, sizeof(b));
+#ifdef WORDS_BIGENDIAN
+	a = pg_bswap32(a);
+	b = pg_bswap32(b);
+#endif
+	return (uint64) a | ((uint64) b << 32);
+}
+
+/*
+ * The 4 bytes of the 8 hex digits in x, first digit first (in out); the
+ * high bit of a byte of *bad set for a character that is not a digit, of
+ * *upper and *lower for an uppercase or lowercase letter.
+ */
+static inline void
+hex8(uint64 x, char *out, uint64 *bad, uint64 *upper, uint64 *lower)
+{
+	uint64		x7 = x & ~EK_HIGH_BITS;
+	uint64		folded = x7 | EK_BYTES(0x20);	/* 'A'-'F' to 'a'-'f' */
+	uint64		digit = ((x7 | EK_HIGH_BITS) - EK_BYTES('0')) &
+		(EK_BYTES(0x80 + '9') - x7) & EK_HIGH_BITS;
+	uint64		letter = ((folded | EK_HIGH_BITS) - EK_BYTES('a')) &
+		(EK_BYTES(0x80 + 'f') - folded) & EK_HIGH_BITS;
+	uint64		v;
+	uint32		four;
+
+	*bad |= (x & EK_HIGH_BITS) | (~(digit | letter) & EK_HIGH_BITS);
+	*upper |= letter & ~(x << 2);	/* bit 0x20 under the high bit */
+	*lower |= letter & (x << 2);
+	/* each byte's value: its low four bits, and 9 more for a letter */
+	v = (x & EK_BYTES(0x0F)) + (letter >> 7) * 9;
+	/* two digits a byte, then the four bytes together */
+	v = ((v & UINT64CONST(0x000F000F000F000F)) << 4) |
+		((v >> 8) & UINT64CONST(0x000F000F000F000F));
+	v = (v | (v >> 8)) & UINT64CONST(0x0000FFFF0000FFFF);
+	four = (uint32) (v | (v >> 16));
+#ifdef WORDS_BIGENDIAN
+	four = pg_bswap32(four);
+#endif
+	memcpy(out, &four, sizeof(four));
 }
 
 /*
@@ -312,26 +379,20 @@ hex_table_init(void)
 static uint8
 uuid_bytes(const char *id, char *out)
 {
-	static const uint8 at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
-	const unsigned char *u = (const unsigned char *) id;
-	uint8		seen = 0;
+	uint64		bad = 0;
+	uint64		upper = 0;
+	uint64		lower = 0;
 
-	if (!hex_table_ready)
-		hex_table_init();
 	if (id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-')
 		return 0;
-	for (int i = 0; i < 16; i++)
-	{
-		uint8		hi = hex_table[u[at[i]]];
-		uint8		lo = hex_table[u[at[i] + 1]];
-
-		seen |= hi | lo;
-		out[i] = (char) ((hi & 0x0F) << 4 | (lo & 0x0F));
-	}
-	if ((seen & EK_HEX_BAD) ||
-		(seen & (EK_HEX_LOWER | EK_HEX_UPPER)) == (EK_HEX_LOWER | EK_HEX_UPPER))
+	hex8(load_le64(id), out, &bad, &upper, &lower);
+	hex8(load_le32x2(id + 9, id + 14), out + 4, &bad, &upper, &lower);
+	hex8(load_le32x2(id + 19, id + 24), out + 8, &bad, &upper, &lower);
+	hex8(load_le64(id + 28), out + 12, &bad, &upper, &lower);
+	if ((bad & EK_HIGH_BITS) ||
+		((upper & EK_HIGH_BITS) && (lower & EK_HIGH_BITS)))
 		return 0;				/* not hex, or mixed case: kept as text */
-	return (seen & EK_HEX_UPPER) ? EK_ID_UUID_UPPER : EK_ID_UUID_LOWER;
+	return (upper & EK_HIGH_BITS) ? EK_ID_UUID_UPPER : EK_ID_UUID_LOWER;
 }
 
 /* The code of id (len bytes); a long id's pointer is set by the caller. */
@@ -1311,28 +1372,29 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 		return 0;
 	}
 
-	/* the batch's ids, sorted and unique */
-	ids = palloc(sizeof(char *) * 2 * nlinks);
-	for (int i = 0; i < nlinks; i++)
+	/* the batch's ids, sorted and unique, and what the links name each as */
 	{
-		ids[nids++] = links[i].from;
-		ids[nids++] = links[i].to;
-	}
-	qsort(ids, nids, sizeof(char *), cmp_str);
-	for (int i = 0; i < nids; i++)
-		if (nunique == 0 || strcmp(ids[nunique - 1], ids[i]) != 0)
-			ids[nunique++] = ids[i];
-	{
-		bool	   *is_from = palloc0(sizeof(bool) * nunique);
-		bool	   *is_to = palloc0(sizeof(bool) * nunique);
+		BatchId    *all = palloc(sizeof(BatchId) * 2 * nlinks);
+		bool	   *is_from = palloc0(sizeof(bool) * 2 * nlinks);
+		bool	   *is_to = palloc0(sizeof(bool) * 2 * nlinks);
 
 		for (int i = 0; i < nlinks; i++)
 		{
-			const char **f = bsearch(&links[i].from, ids, nunique, sizeof(char *), cmp_str);
-			const char **t = bsearch(&links[i].to, ids, nunique, sizeof(char *), cmp_str);
-
-			is_from[f - ids] = true;
-			is_to[t - ids] = true;
+			all[nids].id = links[i].from;
+			all[nids++].from = true;
+			all[nids].id = links[i].to;
+			all[nids++].from = false;
+		}
+		sort_batch_ids(all, nids);
+		ids = palloc(sizeof(char *) * nids);
+		for (int i = 0; i < nids; i++)
+		{
+			if (nunique == 0 || strcmp(ids[nunique - 1], all[i].id) != 0)
+				ids[nunique++] = all[i].id;
+			if (all[i].from)
+				is_from[nunique - 1] = true;
+			else
+				is_to[nunique - 1] = true;
 		}
 		g.is_from = is_from;
 		g.is_to = is_to;

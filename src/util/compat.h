@@ -95,6 +95,19 @@ ek_update_indexes(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate,
 		list_free(ek_update_index_tuples(rri, slot, estate, update_indexes));
 }
 
+/*
+ * A btree's descent to the leaf page of a key, read-locked (nbtree.h's
+ * _bt_search): it takes the snapshot up to 15, the heap relation (unused
+ * for a read) from 16 on.
+ */
+#if PG_VERSION_NUM >= 160000
+#define ek_bt_search(index, key, bufp, snapshot) \
+	_bt_search((index), NULL, (key), (bufp), BT_READ)
+#else
+#define ek_bt_search(index, key, bufp, snapshot) \
+	_bt_search((index), (key), (bufp), BT_READ, (snapshot))
+#endif
+
 /* PostgreSQL 17's foreach_ptr(), for older servers */
 #ifndef foreach_ptr
 #define foreach_ptr(type, var, lst) \

@@ -94,6 +94,14 @@ SELECT eventkit.drop_rollup('so.r');
 RESET ROLE;
 REVOKE SELECT ON so.ev FROM so_dave;
 
+-- renamed, the stream keeps its view under the old name: it follows too
+ALTER TABLE so.ev RENAME TO ev_renamed;
+ALTER TABLE so.ev_renamed OWNER TO so_dave;
+SELECT c.relname, pg_get_userbyid(c.relowner) AS owner FROM pg_class c
+ WHERE c.relnamespace = 'so'::regnamespace AND c.relname IN ('ev_renamed', 'ev_resolved') ORDER BY 1;
+ALTER TABLE so.ev_renamed OWNER TO so_bob;
+ALTER TABLE so.ev_renamed RENAME TO ev;
+
 -- the new owner drops it
 SET ROLE so_bob;
 SELECT eventkit.drop_stream('so.ev');

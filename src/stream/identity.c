@@ -203,12 +203,33 @@ ek_identity_create_view(Oid stream_relid, int32 stream_id)
 
 /*
  * The stream's resolved view, or InvalidOid (owner_change.c gives it to the
- * stream's new owner).  Caller: SPI connected.
+ * stream's new owner): by its name, or, the stream or the view renamed
+ * since, as the view that create_stream made automatically dependent on
+ * the stream (make_dependency_automatic: no other view is).  Caller: SPI
+ * connected.
  */
 Oid
 ek_identity_view_of(Oid stream_relid)
 {
-	return resolved_view(stream_relid, true);
+	Oid			view = resolved_view(stream_relid, true);
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(stream_relid)};
+	bool		isnull;
+
+	if (OidIsValid(view))
+		return view;
+	if (SPI_execute_with_args("SELECT c.oid FROM pg_catalog.pg_depend d"
+							  " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid"
+							  " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  " AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  " AND d.refobjid OPERATOR(pg_catalog.=) $1"
+							  " AND d.deptype OPERATOR(pg_catalog.=) 'a'"
+							  " AND c.relkind OPERATOR(pg_catalog.=) 'v' ORDER BY c.oid LIMIT 1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read a stream's dependencies");
+	if (SPI_processed == 0)
+		return InvalidOid;
+	return DatumGetObjectId(ek_spi_value(0, 1, &isnull));
 }
 
 /*

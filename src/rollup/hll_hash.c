@@ -50,24 +50,24 @@
 
 #include "rollup/hll.h"
 #include "util/compat.h"
+#include "util/murmur3.h"
 
 PG_FUNCTION_INFO_V1(eventkit_rollup_hash_text);
 
+#define MURMUR3_C1 UINT64CONST(0x87c37b91114253d5)
+#define MURMUR3_C2 UINT64CONST(0x4cf5ad432745937f)
+
+/* MurmurHash3_x64_128's mixing of a block's first and second words */
 static inline uint64
-rotl64(uint64 x, int r)
+mix_k1(uint64 k1)
 {
-	return (x << r) | (x >> (64 - r));
+	return ek_rotl64(k1 * MURMUR3_C1, 31) * MURMUR3_C2;
 }
 
 static inline uint64
-fmix64(uint64 k)
+mix_k2(uint64 k2)
 {
-	k ^= k >> 33;
-	k *= UINT64CONST(0xff51afd7ed558ccd);
-	k ^= k >> 33;
-	k *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	k ^= k >> 33;
-	return k;
+	return ek_rotl64(k2 * MURMUR3_C2, 33) * MURMUR3_C1;
 }
 
 /*
@@ -77,8 +77,6 @@ fmix64(uint64 k)
 int64
 ek_hll_hash_bytes(const char *data, int len, uint32 seed)
 {
-	const uint64 c1 = UINT64CONST(0x87c37b91114253d5);
-	const uint64 c2 = UINT64CONST(0x4cf5ad432745937f);
 	const unsigned char *tail = (const unsigned char *) data + (len / 16) * 16;
 	int			rest = len & 15;
 	uint64		h1 = seed;
@@ -91,19 +89,13 @@ ek_hll_hash_bytes(const char *data, int len, uint32 seed)
 		memcpy(&k1, data + i * 16, 8);
 		memcpy(&k2, data + i * 16 + 8, 8);
 
-		k1 *= c1;
-		k1 = rotl64(k1, 31);
-		k1 *= c2;
-		h1 ^= k1;
-		h1 = rotl64(h1, 27);
+		h1 ^= mix_k1(k1);
+		h1 = ek_rotl64(h1, 27);
 		h1 += h2;
 		h1 = h1 * 5 + 0x52dce729;
 
-		k2 *= c2;
-		k2 = rotl64(k2, 33);
-		k2 *= c1;
-		h2 ^= k2;
-		h2 = rotl64(h2, 31);
+		h2 ^= mix_k2(k2);
+		h2 = ek_rotl64(h2, 31);
 		h2 += h1;
 		h2 = h2 * 5 + 0x38495ab5;
 	}
@@ -114,28 +106,18 @@ ek_hll_hash_bytes(const char *data, int len, uint32 seed)
 	for (int i = rest; i > 8; i--)
 		k2 ^= ((uint64) tail[i - 1]) << ((i - 9) * 8);
 	if (rest > 8)
-	{
-		k2 *= c2;
-		k2 = rotl64(k2, 33);
-		k2 *= c1;
-		h2 ^= k2;
-	}
+		h2 ^= mix_k2(k2);
 	for (int i = Min(rest, 8); i > 0; i--)
 		k1 ^= ((uint64) tail[i - 1]) << ((i - 1) * 8);
 	if (rest > 0)
-	{
-		k1 *= c1;
-		k1 = rotl64(k1, 31);
-		k1 *= c2;
-		h1 ^= k1;
-	}
+		h1 ^= mix_k1(k1);
 
 	h1 ^= (uint64) len;
 	h2 ^= (uint64) len;
 	h1 += h2;
 	h2 += h1;
-	h1 = fmix64(h1);
-	h2 = fmix64(h2);
+	h1 = ek_fmix64(h1);
+	h2 = ek_fmix64(h2);
 	h1 += h2;
 	return (int64) h1;
 }

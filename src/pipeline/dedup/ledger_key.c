@@ -40,12 +40,6 @@
 
 #include "ledger_key.h"
 
-static inline uint64
-rotl64(uint64 x, int r)
-{
-	return (x << r) | (x >> (64 - r));
-}
-
 /*
  * What tells the two lanes apart: seed, length multiplier, the two word
  * multipliers (in the order they are applied), the word and state
@@ -98,10 +92,10 @@ id_hash_lane(const char *id, size_t len, const IdHashLane *lane)
 		k = pg_bswap64(k);
 #endif
 		k *= lane->m1;
-		k = rotl64(k, lane->word_rot);
+		k = ek_rotl64(k, lane->word_rot);
 		k *= lane->m2;
 		h ^= k;
-		h = rotl64(h, lane->state_rot) * 5 + lane->addend;
+		h = ek_rotl64(h, lane->state_rot) * 5 + lane->addend;
 		p += 8;
 		len -= 8;
 	}
@@ -109,7 +103,7 @@ id_hash_lane(const char *id, size_t len, const IdHashLane *lane)
 	for (size_t i = 0; i < len; i++)
 		k |= (uint64) p[i] << (8 * i);
 	k *= lane->m1;
-	k = rotl64(k, lane->word_rot);
+	k = ek_rotl64(k, lane->word_rot);
 	k *= lane->m2;
 	h ^= k;
 	if (lane->final_shift > 0)

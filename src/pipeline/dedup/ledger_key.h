@@ -13,17 +13,7 @@
 
 #include "utils/uuid.h"
 
-/* murmur3's 64-bit finalizer (the lanes below and the filters' probes) */
-static inline uint64
-ek_fmix64(uint64 k)
-{
-	k ^= k >> 33;
-	k *= UINT64CONST(0xff51afd7ed558ccd);
-	k ^= k >> 33;
-	k *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	k ^= k >> 33;
-	return k;
-}
+#include "util/murmur3.h"		/* ek_fmix64: the lanes and the filters' probes */
 
 extern uint64 ek_id_hash64(const char *id, size_t len);
 extern void ek_ledger_key(const char *id, size_t len, pg_uuid_t *out);

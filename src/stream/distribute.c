@@ -377,41 +377,14 @@ ek_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId,
 }
 
 /*
- * The partitions of a distributed stream that belong to another role than
- * the stream: given to the stream's owner, as the current role (who just
- * gave it the stream), restricted.  Caller: SPI connected.
- */
-static void
-follow_partitions(Oid relid)
-{
-	Oid			owner = ek_relation_owner(relid);
-	List	   *parts = find_inheritance_children(relid, NoLock);
-	ListCell   *lc;
-	EkRoleScope as_caller;
-
-	ek_as_role_begin(&as_caller, GetUserId(), 0);
-	foreach(lc, parts)
-	{
-		Oid			part = lfirst_oid(lc);
-
-		if (ek_relation_owner(part) != owner)
-			ek_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", ek_qualified_relname(part),
-								 quote_identifier(GetUserNameFromId(owner, false))),
-						SPI_OK_UTILITY);
-	}
-	ek_as_role_end(&as_caller);
-}
-
-/*
  * After a utility statement (the utility hook, worker/launcher.c): when
  * it was ALTER TABLE ... OWNER TO of a stream distributed on Citus, on
- * the coordinator, its dedup ledger and its partitions follow the stream
- * to its new owner (Citus propagates each to the shards), so that ingest,
- * which reaches Citus as the stream's owner, can still claim ids in the
- * ledger, and that role's jobs (retention) and drop_stream may drop the
- * partitions.  Only a superuser may (pipeline/dedup/dist_ledger.c says
- * why).  On a worker (Citus replaying the coordinator's command) the
- * coordinator did it.
+ * the coordinator, its dedup ledger follows the stream to its new owner
+ * (Citus propagates it to the shards), so that ingest, which reaches Citus
+ * as the stream's owner, can still claim ids in the ledger; its
+ * partitions follow next (owner_change.c, as on one node).  Only a
+ * superuser may (pipeline/dedup/dist_ledger.c says why).  On a worker
+ * (Citus replaying the coordinator's command) the coordinator did it.
  */
 void
 ek_citus_stream_owner_changed(Node *parsetree)
@@ -426,10 +399,7 @@ ek_citus_stream_owner_changed(Node *parsetree)
 	SPI_connect();
 	is_stream = ek_streams_read(relid, &stream, true);
 	if (is_stream)
-	{
 		ek_dedup_follow_owner(&stream);
-		follow_partitions(relid);
-	}
 	SPI_finish();
 }
 

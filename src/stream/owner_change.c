@@ -18,9 +18,11 @@
  *	  that ran the ALTER TABLE (ALTER ... OWNER TO's own checks), and only
  *	  an object that role may give away: one it owns (as a member of its
  *	  owner's role) or any, for a superuser.  An object owned by some other
- *	  role stays where it is.  A stream distributed on Citus:
- *	  distribute.c's ek_citus_stream_owner_changed moves its partitions and
- *	  its ledger (through Citus, superusers only); this moves its view.
+ *	  role stays where it is.  A stream distributed on Citus: distribute.c's
+ *	  ek_citus_stream_owner_changed gives its ledger first (superusers
+ *	  only), then its partitions follow here, through Citus, on the
+ *	  coordinator.  Restricted and with search_path pinned (a role scope
+ *	  as the current role).
  *	  The rollups of a stream are objects of their own and keep their
  *	  owners.
  *
@@ -45,6 +47,7 @@
 #include "stream/identity.h"
 #include "stream/owner_change.h"
 #include "util/citus.h"
+#include "util/owner.h"
 #include "util/spi.h"
 
 /* Give relid to owner when it has another and the current role may. */
@@ -100,7 +103,7 @@ follow_rollup(Oid relid, const RollupRow *rollup)
 
 /*
  * After a utility statement: when it was ALTER TABLE ... OWNER TO of an
- * eventkit stream, its partitions (on one node) and its resolved view go
+ * eventkit stream, its partitions and its resolved view go
  * to the stream's new owner; of a rollup table, its delta tables and
  * realtime view.
  */
@@ -121,7 +124,13 @@ ek_stream_owner_changed(Node *parsetree)
 
 		SPI_connect();
 		if (ek_rollups_installed() && ek_rollups_read(relid, false, &rollup))
+		{
+			EkRoleScope as_caller;
+
+			ek_as_role_begin(&as_caller, GetUserId(), 0);
 			follow_rollup(relid, &rollup);
+			ek_as_role_end(&as_caller);
+		}
 		SPI_finish();
 		return;
 	}
@@ -131,14 +140,18 @@ ek_stream_owner_changed(Node *parsetree)
 	SPI_connect();
 	if (ek_streams_read(relid, &stream, true))
 	{
+		EkRoleScope as_caller;
+
 		owner = ek_relation_owner(relid);
+		ek_as_role_begin(&as_caller, GetUserId(), 0);
 
 		/*
-		 * On Citus, distribute.c gives a distributed stream's partitions
-		 * (and their shards) with its ledger; a worker's copy of it is
-		 * Citus's to change.
+		 * A distributed stream's partitions through Citus (each ALTER goes
+		 * to the shards), after distribute.c gave its ledger; on a worker
+		 * Citus replays the coordinator's ALTERs
 		 */
-		if (!ek_citus_installed() || ek_citus_table_kind(relid) != EK_CITUS_HASH)
+		if (!ek_citus_installed() || ek_citus_table_kind(relid) != EK_CITUS_HASH ||
+			!ek_citus_on_worker())
 		{
 			List	   *parts = find_all_inheritors(relid, NoLock, NULL);
 
@@ -149,6 +162,7 @@ ek_stream_owner_changed(Node *parsetree)
 		view = ek_identity_view_of(relid);
 		if (OidIsValid(view))
 			follow(view, owner, "VIEW");
+		ek_as_role_end(&as_caller);
 	}
 	SPI_finish();
 }

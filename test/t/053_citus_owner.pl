@@ -113,15 +113,6 @@ sub batch
 	  . ']';
 }
 
-sub ingest_as
-{
-	my ($role, $node, $payload, $stream) = @_;
-	$stream //= 'app.events';
-	return $node->safe_psql('postgres',
-		"SET ROLE $role; SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected)"
-		  . " FROM eventkit.ingest('$stream', '$payload')");
-}
-
 # how many of a batch's users have their shards on each node: all of them
 sub nodes_of_users
 {
@@ -136,13 +127,13 @@ is(nodes_of_users('app.events', 20), '2', 'a batch of 20 users has shards on bot
 
 # --- ingest, by a role with only INSERT ------------------------------------
 
-is(ingest_as('ek_writer', $coord, batch('old', 20, 10)), '20,0,0,0,0',
+is(citus_ingest_as('ek_writer', $coord, batch('old', 20, 10)), '20,0,0,0,0',
 	'a role with INSERT: old events (a partition the call makes) of every node\'s shards, through the coordinator');
-is(ingest_as('ek_writer', $w1, batch('new', 20, 0)), '20,0,0,0,0', '... recent events through worker1');
-is(ingest_as('ek_writer', $w2, batch('now', 20, 0)), '20,0,0,0,0', '... others through worker2');
-is(ingest_as('ek_writer', $w2, batch('old', 20, 10)), '0,20,0,0,0', 're-sent old events through worker2: duplicates');
-is(ingest_as('ek_writer', $coord, batch('new', 20, 0)), '0,20,0,0,0', '... recent ones through the coordinator');
-is(ingest_as('ek_writer', $w1, batch('now', 20, 0)), '0,20,0,0,0', '... worker2\'s through worker1');
+is(citus_ingest_as('ek_writer', $w1, batch('new', 20, 0)), '20,0,0,0,0', '... recent events through worker1');
+is(citus_ingest_as('ek_writer', $w2, batch('now', 20, 0)), '20,0,0,0,0', '... others through worker2');
+is(citus_ingest_as('ek_writer', $w2, batch('old', 20, 10)), '0,20,0,0,0', 're-sent old events through worker2: duplicates');
+is(citus_ingest_as('ek_writer', $coord, batch('new', 20, 0)), '0,20,0,0,0', '... recent ones through the coordinator');
+is(citus_ingest_as('ek_writer', $w1, batch('now', 20, 0)), '0,20,0,0,0', '... worker2\'s through worker1');
 is($coord->safe_psql('postgres', q{SELECT count(*) || ':' || count(DISTINCT message_id) FROM app.events}),
 	'60:60', 'each event stored once');
 is( $coord->safe_psql(
@@ -162,7 +153,7 @@ is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.events WHERE message
 # owner (not a superuser) replays it once the bound moves
 my $future = $coord->safe_psql('postgres',
 	q{SELECT to_char((now() + interval '30 hours') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')});
-is( ingest_as('ek_writer',
+is( citus_ingest_as('ek_writer',
 		$coord, qq([{"type":"track","event":"e","messageId":"fut","userId":"u1","timestamp":"$future"}])),
 	'0,0,0,1,0', 'an event too new is quarantined');
 $coord->safe_psql('postgres', q{SET ROLE ek_owner; SELECT eventkit.alter_stream('app.events', max_future => '3 days')});
@@ -206,7 +197,7 @@ is($coord->safe_psql('postgres', qq{SELECT count(*) FROM pg_dist_partition WHERE
 	'1', 'the premade partition is distributed');
 
 # an event older than retention: quarantined (out_of_range), not stored
-is(ingest_as('ek_writer', $w2, batch('older', 1, 8)), '0,0,0,1,0', 'an event older than retention is quarantined');
+is(citus_ingest_as('ek_writer', $w2, batch('older', 1, 8)), '0,0,0,1,0', 'an event older than retention is quarantined');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.events WHERE message_id LIKE 'older%'}),
 	'0', 'and not stored');
 
@@ -242,8 +233,8 @@ is( $coord->safe_psql(
 		q{SELECT string_agg(DISTINCT pg_get_userbyid(c.relowner), ',') FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 		   WHERE i.inhparent = 'app.events'::regclass}),
 	'ek_owner2', '... and its partitions');
-is(ingest_as('ek_writer', $w1, batch('own2', 20, 0)), '20,0,0,0,0', 'a role with INSERT ingests on');
-is(ingest_as('ek_writer', $coord, batch('own2', 20, 0)), '0,20,0,0,0', '... and its re-send is duplicates');
+is(citus_ingest_as('ek_writer', $w1, batch('own2', 20, 0)), '20,0,0,0,0', 'a role with INSERT ingests on');
+is(citus_ingest_as('ek_writer', $coord, batch('own2', 20, 0)), '0,20,0,0,0', '... and its re-send is duplicates');
 
 # row-level security that applies to the caller: the rows that would go
 # through Citus as the owner are refused (the owner ingests)
@@ -252,7 +243,7 @@ $coord->safe_psql('postgres',
 like(psql_err($coord, "SET ROLE ek_writer; SELECT * FROM eventkit.ingest('app.events', '" . batch('rls', 20, 0) . "')"),
 	qr/cannot ingest into distributed stream "events" as role "ek_writer": row-level security applies/,
 	'row-level security that applies to the caller: a clear error');
-is(ingest_as('ek_owner2', $w2, batch('rls', 20, 0)), '20,0,0,0,0', 'its owner ingests');
+is(citus_ingest_as('ek_owner2', $w2, batch('rls', 20, 0)), '20,0,0,0,0', 'its owner ingests');
 $coord->safe_psql('postgres', q{SET ROLE ek_owner2; DROP POLICY w ON app.events; ALTER TABLE app.events DISABLE ROW LEVEL SECURITY});
 
 # a ledger where eventkit 1.10 made it (eventkit_internal, the extension
@@ -270,13 +261,13 @@ $coord->safe_psql('postgres',
 	"ALTER TABLE eventkit_ledgers.dist_ledger_$lid OWNER TO postgres; ALTER TABLE eventkit_ledgers.dist_ledger_$lid SET SCHEMA eventkit_internal");
 is(ledger_shard_owners($lid), 'eventkit_internal:postgres,eventkit_internal:postgres',
 	'a ledger put where 1.10 made it');
-is(ingest_as('postgres', $w1, batch('leg', 20, 0), 'app.legacy'), '20,0,0,0,0', 'its stream ingests');
+is(citus_ingest_as('postgres', $w1, batch('leg', 20, 0), 'app.legacy'), '20,0,0,0,0', 'its stream ingests');
 $coord->safe_psql('postgres', q{ALTER TABLE app.legacy OWNER TO ek_owner});
 is(ledger_shard_owners($lid), 'eventkit_ledgers:ek_owner,eventkit_ledgers:ek_owner',
 	'its stream given to an ordinary role: the ledger moved to eventkit_ledgers, the new owner\'s');
-is(ingest_as('ek_writer', $w2, batch('leg', 20, 0), 'app.legacy'), '0,20,0,0,0',
+is(citus_ingest_as('ek_writer', $w2, batch('leg', 20, 0), 'app.legacy'), '0,20,0,0,0',
 	'a role with INSERT re-sends: duplicates');
-is(ingest_as('ek_writer', $coord, batch('leg2', 20, 0), 'app.legacy'), '20,0,0,0,0', '... new events stored');
+is(citus_ingest_as('ek_writer', $coord, batch('leg2', 20, 0), 'app.legacy'), '20,0,0,0,0', '... new events stored');
 $coord->safe_psql('postgres', q{SET ROLE ek_owner; SELECT eventkit.drop_stream('app.legacy')});
 
 # --- a rollup, and drop_stream ------------------------------------------------
@@ -297,10 +288,10 @@ GRANT INSERT ON app.ev2 TO ek_writer;
 (my $ev2_a = batch('two', 30, 0)) =~ s/"event":"e"/"event":"e2"/g;
 (my $ev2_b = batch('tri', 30, 0)) =~ s/"event":"e"/"event":"e2"/g;
 (my $ev2_c = batch('fou', 30, 0)) =~ s/"event":"e"/"event":"e2"/g;
-is(ingest_as('ek_writer', $w1, $ev2_a, 'app.ev2'), '30,0,0,0,0', 'a stream with a rollup: a mixed batch through worker1');
-is(ingest_as('ek_writer', $w2, $ev2_b, 'app.ev2'), '30,0,0,0,0', '... through worker2');
-is(ingest_as('ek_writer', $coord, $ev2_c, 'app.ev2'), '30,0,0,0,0', '... through the coordinator');
-is(ingest_as('ek_writer', $coord, $ev2_a, 'app.ev2'), '0,30,0,0,0', '... a re-send: duplicates');
+is(citus_ingest_as('ek_writer', $w1, $ev2_a, 'app.ev2'), '30,0,0,0,0', 'a stream with a rollup: a mixed batch through worker1');
+is(citus_ingest_as('ek_writer', $w2, $ev2_b, 'app.ev2'), '30,0,0,0,0', '... through worker2');
+is(citus_ingest_as('ek_writer', $coord, $ev2_c, 'app.ev2'), '30,0,0,0,0', '... through the coordinator');
+is(citus_ingest_as('ek_writer', $coord, $ev2_a, 'app.ev2'), '0,30,0,0,0', '... a re-send: duplicates');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.hourly2_wdelta}) > 0 ? 1 : 0,
 	1, '... the workers\' deltas are in the worker delta table');
 is( $coord->safe_psql(

@@ -79,15 +79,6 @@ sub batch
 	  . ']';
 }
 
-sub ingest_as
-{
-	my ($role, $node, $payload, $stream) = @_;
-	$stream //= 'app.events';
-	return $node->safe_psql('postgres',
-		"SET ROLE $role; SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected)"
-		  . " FROM eventkit.ingest('$stream', '$payload')");
-}
-
 sub ingest_err
 {
 	my ($role, $node, $payload, $stream) = @_;
@@ -131,9 +122,9 @@ like(psql_err($coord, q{ALTER TABLE app.events OWNER TO ek_owner}),
 	qr/cannot give distributed stream "events" to role "ek_owner" before eventkit's catalog is updated to 1.11.*HINT:  Run ALTER EXTENSION eventkit UPDATE on the coordinator \(Citus updates every worker with it\), then change the owner again/s,
 	'1.10: giving the stream to an ordinary role is refused with a clear error');
 
-is(ingest_as('ek_writer', $coord, batch('a', 20)), '20,0,0,0,0', '1.10: a batch through the coordinator');
-is(ingest_as('ek_writer', $w1, batch('b', 20)), '20,0,0,0,0', '1.10: a batch through worker1');
-is(ingest_as('ek_writer', $w2, batch('a', 20)), '0,20,0,0,0', '1.10: a re-send through worker2: duplicates');
+is(citus_ingest_as('ek_writer', $coord, batch('a', 20)), '20,0,0,0,0', '1.10: a batch through the coordinator');
+is(citus_ingest_as('ek_writer', $w1, batch('b', 20)), '20,0,0,0,0', '1.10: a batch through worker1');
+is(citus_ingest_as('ek_writer', $w2, batch('a', 20)), '0,20,0,0,0', '1.10: a re-send through worker2: duplicates');
 
 # --- the update ----------------------------------------------------------------
 
@@ -143,12 +134,12 @@ $coord->safe_psql('postgres', 'ALTER EXTENSION eventkit UPDATE');
 is(versions(), '1.12,1.12,1.12', 'on the coordinator: every node updated');
 is(ledger_place('app.events'), 'eventkit_internal:postgres', 'the ledger stays where 1.10 made it');
 
-is(ingest_as('ek_writer', $coord, batch('c', 20)), '20,0,0,0,0', 'after: new events through the coordinator');
-is(ingest_as('ek_writer', $w1, batch('d', 20)), '20,0,0,0,0', '... through worker1');
-is(ingest_as('ek_writer', $w2, batch('e', 20)), '20,0,0,0,0', '... through worker2');
-is(ingest_as('ek_writer', $w2, batch('b', 20)), '0,20,0,0,0', 'worker1\'s 1.10 events re-sent through worker2: duplicates');
-is(ingest_as('ek_writer', $w1, batch('a', 20)), '0,20,0,0,0', 'the coordinator\'s re-sent through worker1: duplicates');
-is(ingest_as('ek_writer', $coord, batch('e', 20)), '0,20,0,0,0', 'worker2\'s re-sent through the coordinator: duplicates');
+is(citus_ingest_as('ek_writer', $coord, batch('c', 20)), '20,0,0,0,0', 'after: new events through the coordinator');
+is(citus_ingest_as('ek_writer', $w1, batch('d', 20)), '20,0,0,0,0', '... through worker1');
+is(citus_ingest_as('ek_writer', $w2, batch('e', 20)), '20,0,0,0,0', '... through worker2');
+is(citus_ingest_as('ek_writer', $w2, batch('b', 20)), '0,20,0,0,0', 'worker1\'s 1.10 events re-sent through worker2: duplicates');
+is(citus_ingest_as('ek_writer', $w1, batch('a', 20)), '0,20,0,0,0', 'the coordinator\'s re-sent through worker1: duplicates');
+is(citus_ingest_as('ek_writer', $coord, batch('e', 20)), '0,20,0,0,0', 'worker2\'s re-sent through the coordinator: duplicates');
 is($coord->safe_psql('postgres', q{SELECT count(*) || ':' || count(DISTINCT message_id) FROM app.events}),
 	'100:100', 'each id stored once');
 is( $coord->safe_psql(
@@ -171,8 +162,8 @@ $coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('app.hourly')});
 # eventkit_ledgers, the new owner's; the ordinary role's stream distributes
 $coord->safe_psql('postgres', q{ALTER TABLE app.events OWNER TO ek_owner});
 is(ledger_place('app.events'), 'eventkit_ledgers:ek_owner', 'given to an ordinary role: the ledger moves to eventkit_ledgers');
-is(ingest_as('ek_writer', $w2, batch('c', 20)), '0,20,0,0,0', '... re-sends are still duplicates');
-is(ingest_as('ek_writer', $w1, batch('f', 20)), '20,0,0,0,0', '... new events stored');
+is(citus_ingest_as('ek_writer', $w2, batch('c', 20)), '0,20,0,0,0', '... re-sends are still duplicates');
+is(citus_ingest_as('ek_writer', $w1, batch('f', 20)), '20,0,0,0,0', '... new events stored');
 $coord->safe_psql('postgres', q{SELECT eventkit.distribute_stream('app.mine', 4)});
 is(ledger_place('app.mine'), 'eventkit_ledgers:ek_owner', 'the ordinary role\'s stream distributes now');
 
@@ -188,7 +179,7 @@ for my $n (@nodes)
 		'owner without USAGE on the stream\'s schema: a clear error on ' . $n->name);
 }
 $coord->safe_psql('postgres', 'GRANT USAGE ON SCHEMA app TO ek_owner');
-is(ingest_as('ek_writer', $w1, batch('g', 20)), '20,0,0,0,0', '... granted: ingest goes on');
+is(citus_ingest_as('ek_writer', $w1, batch('g', 20)), '20,0,0,0,0', '... granted: ingest goes on');
 
 $coord->safe_psql('postgres', 'SET ROLE ek_owner; REVOKE INSERT ON app.events FROM ek_owner');
 for my $n (@nodes)
@@ -198,7 +189,7 @@ for my $n (@nodes)
 		'owner without INSERT on its stream: a clear error on ' . $n->name);
 }
 $coord->safe_psql('postgres', 'SET ROLE ek_owner; GRANT INSERT ON app.events TO ek_owner');
-is(ingest_as('ek_writer', $coord, batch('h', 20)), '20,0,0,0,0', '... granted: ingest goes on');
+is(citus_ingest_as('ek_writer', $coord, batch('h', 20)), '20,0,0,0,0', '... granted: ingest goes on');
 
 my $ledger = $coord->safe_psql('postgres',
 	q{SELECT 'eventkit_ledgers.dist_ledger_' || stream_id FROM eventkit.streams WHERE relid = 'app.events'::regclass});
@@ -210,7 +201,7 @@ for my $n (@nodes)
 		'owner without UPDATE on its ledger: a clear error on ' . $n->name);
 }
 $coord->safe_psql('postgres', "SET ROLE ek_owner; GRANT UPDATE ON $ledger TO ek_owner");
-is(ingest_as('ek_writer', $w2, batch('i', 20)), '20,0,0,0,0', '... granted: ingest goes on');
+is(citus_ingest_as('ek_writer', $w2, batch('i', 20)), '20,0,0,0,0', '... granted: ingest goes on');
 
 # USAGE on eventkit_ledgers is each node's own: revoked on the
 # coordinator and worker1, each refuses its calls
@@ -222,7 +213,7 @@ for my $n ($coord, $w1)
 		'owner without USAGE on eventkit_ledgers: a clear error on ' . $n->name);
 }
 $_->safe_psql('postgres', 'GRANT USAGE ON SCHEMA eventkit_ledgers TO PUBLIC') for ($coord, $w1);
-is(ingest_as('ek_writer', $w1, batch('j', 20)), '20,0,0,0,0', '... granted again: ingest goes on');
+is(citus_ingest_as('ek_writer', $w1, batch('j', 20)), '20,0,0,0,0', '... granted again: ingest goes on');
 is($coord->safe_psql('postgres', q{SELECT count(*) || ':' || count(DISTINCT message_id) FROM app.events}),
 	'200:200', 'the refused calls stored nothing, each id once');
 
@@ -253,9 +244,9 @@ like(ingest_err('ek_writer', $w2, batch('k', 20)),
 	qr/its owner "ek_new" has no USAGE on schema "app".*GRANT USAGE ON SCHEMA app TO ek_new;/s,
 	'the new owner has no USAGE on the schema: the clear error');
 $coord->safe_psql('postgres', 'GRANT USAGE ON SCHEMA app TO ek_new');
-is(ingest_as('ek_writer', $w2, batch('k', 20)), '20,0,0,0,0', '... granted: ingest goes on through worker2');
-is(ingest_as('ek_writer', $coord, batch('k', 20)), '0,20,0,0,0', '... a re-send through the coordinator: duplicates');
-is(ingest_as('ek_writer', $w1, batch('a', 20)), '0,20,0,0,0', '... the first 1.10 batch re-sent through worker1: duplicates');
+is(citus_ingest_as('ek_writer', $w2, batch('k', 20)), '20,0,0,0,0', '... granted: ingest goes on through worker2');
+is(citus_ingest_as('ek_writer', $coord, batch('k', 20)), '0,20,0,0,0', '... a re-send through the coordinator: duplicates');
+is(citus_ingest_as('ek_writer', $w1, batch('a', 20)), '0,20,0,0,0', '... the first 1.10 batch re-sent through worker1: duplicates');
 
 # DROP OWNED: everything of the stream goes, on every node, its rollup
 # (the stream owner's) too, and eventkit forgets them, also in the
@@ -285,7 +276,7 @@ GRANT INSERT ON app.events TO ek_writer;
 RESET ROLE;
 SELECT eventkit.distribute_stream('app.events', 4);
 });
-is(ingest_as('ek_writer', $w1, batch('a', 20)), '20,0,0,0,0', 'a stream of the same name is distributed and ingests on a worker');
-is(ingest_as('ek_writer', $w2, batch('a', 20)), '0,20,0,0,0', '... and its re-sends are duplicates');
+is(citus_ingest_as('ek_writer', $w1, batch('a', 20)), '20,0,0,0,0', 'a stream of the same name is distributed and ingests on a worker');
+is(citus_ingest_as('ek_writer', $w2, batch('a', 20)), '0,20,0,0,0', '... and its re-sends are duplicates');
 
 done_testing();

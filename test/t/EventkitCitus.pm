@@ -21,7 +21,7 @@ use IPC::Run;
 use Exporter 'import';
 our @EXPORT = qw(citus_skip_unless_installed citus_cluster psql_err poll_until
   citus_ingest_on citus_clients citus_clients_start citus_clients_finish rollup_groupby_diff
-  citus_counts_as_one_node citus_same_events);
+  citus_counts_as_one_node citus_same_events citus_ingest_as);
 
 sub citus_skip_unless_installed
 {
@@ -116,6 +116,18 @@ sub citus_ingest_on
 	}
 	$coord->safe_psql('postgres', 'INSERT INTO results VALUES ' . join(', ', @out));
 	return;
+}
+
+# One ingest call of $payload (JSON text without quotes) into $stream
+# ('app.events' if not given) on $node as $role: its counts "accepted,
+# duplicates,conflicts,quarantined,rejected".
+sub citus_ingest_as
+{
+	my ($role, $node, $payload, $stream) = @_;
+	$stream //= 'app.events';
+	return $node->safe_psql('postgres',
+		"SET ROLE $role; SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected)"
+		  . " FROM eventkit.ingest('$stream', '$payload')");
 }
 
 # Concurrent clients: for each [$node, $sql, $stream] of @clients, a psql

@@ -34,12 +34,15 @@
 #include "access/skey.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -317,4 +320,91 @@ ek_citus_use_2pc(void)
 			load_external_function("$libdir/citus", "Use2PCForCoordinatedTransaction",
 								   true, NULL);
 	use_2pc();
+}
+
+/*
+ * Is funcid a function Citus delegates to the node of its distribution
+ * argument (its first) inside the caller's distributed transaction: in
+ * pg_dist_object with force_delegation, co-located with the tables of
+ * co-location group colocation?  A heap scan of pg_dist_object (no SPI).
+ */
+bool
+ek_citus_function_delegated(Oid funcid, int32 colocation)
+{
+	Oid			relid = get_relname_relid("pg_dist_object", PG_CATALOG_NAMESPACE);
+	AttrNumber	classid,
+				objid,
+				argindex,
+				colocationid,
+				force;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		return false;
+	classid = get_attnum(relid, "classid");
+	objid = get_attnum(relid, "objid");
+	argindex = get_attnum(relid, "distribution_argument_index");
+	colocationid = get_attnum(relid, "colocationid");
+	force = get_attnum(relid, "force_delegation");
+	if (classid == InvalidAttrNumber || objid == InvalidAttrNumber ||
+		argindex == InvalidAttrNumber || colocationid == InvalidAttrNumber ||
+		force == InvalidAttrNumber)
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		n1,
+					n2,
+					n3,
+					n4,
+					n5;
+		Oid			c = DatumGetObjectId(heap_getattr(tup, classid, desc, &n1));
+		Oid			o = DatumGetObjectId(heap_getattr(tup, objid, desc, &n2));
+
+		CHECK_FOR_INTERRUPTS();
+		if (n1 || n2 || c != ProcedureRelationId || o != funcid)
+			continue;
+		found = DatumGetInt32(heap_getattr(tup, argindex, desc, &n3)) == 0 &&
+			DatumGetInt32(heap_getattr(tup, colocationid, desc, &n4)) == colocation &&
+			DatumGetBool(heap_getattr(tup, force, desc, &n5)) &&
+			!n3 && !n4 && !n5;
+		break;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Would Citus send a call of a delegated function from here inside this
+ * transaction, as a write that its two-phase commit covers?  Citus does
+ * so for a function distributed with force_delegation when it plans the
+ * call in what it takes for a multi-statement transaction
+ * (IsMultiStatementTransaction() in its transaction_management.c): a
+ * transaction block, or a statement run inside a function call (its
+ * executor level at least 1 while it plans our statement) with
+ * citus.function_opens_transaction_block on.  Otherwise it would send the
+ * call as a read on a connection it does not prepare, and commit what the
+ * function wrote there on its own.  Citus's ExecutorLevel, looked up in
+ * the loaded library; false when it cannot be found.
+ */
+bool
+ek_citus_delegates_in_transaction(void)
+{
+	static int *executor_level = NULL;
+	const char *opens;
+
+	if (IsTransactionBlock())
+		return true;
+	if (executor_level == NULL)
+		executor_level = (int *) load_external_function("$libdir/citus", "ExecutorLevel",
+														false, NULL);
+	opens = GetConfigOption("citus.function_opens_transaction_block", true, false);
+	return executor_level != NULL && *executor_level >= 1 &&
+		opens != NULL && strcmp(opens, "on") == 0;
 }

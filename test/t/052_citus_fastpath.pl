@@ -101,15 +101,33 @@ ok(length($own) > 0, 'worker 1 holds ledger shards');
 # Citus's connections name their origin: application_name "citus_internal
 # gpid=N", N = the origin's node id * 10^10 + its pid
 my $w1_node = $coord->safe_psql('postgres', sprintf(q{SELECT nodeid FROM pg_dist_node WHERE nodeport = %d}, $w1->port));
-my (%from_node, $claims);
+my $w2_node = $coord->safe_psql('postgres', sprintf(q{SELECT nodeid FROM pg_dist_node WHERE nodeport = %d}, $w2->port));
+my $coord_node = $coord->safe_psql('postgres', sprintf(q{SELECT nodeid FROM pg_dist_node WHERE nodeport = %d}, $coord->port));
+my (%from_node, %node_calls, %calls_of);
 while ($log =~ /citus_internal gpid=(\d+)[^\n]*(?:statement|execute [^:\n]*): INSERT INTO eventkit_ledgers\.dist_ledger_${sid}_\d+/g)
 {
 	$from_node{int($1 / 10000000000)}++;
-	$claims++;
 }
-ok($claims, 'the other nodes\' calls claimed in worker 1\'s ledger shards through Citus')
-  or diag($log);
-ok(!$from_node{$w1_node},
+# one call of the stream's node function per other node's call: it claims
+# and writes that call's ids of worker 1's shards there
+while ($log =~ /citus_internal gpid=(\d+)[^\n]*(?:statement|execute [^:\n]*): SELECT pos, fingerprint, claimed, written FROM eventkit_ledgers\.dist_node_${sid}\(/g)
+{
+	$node_calls{int($1 / 10000000000)}++;
+	$calls_of{$1}++;
+}
+is($node_calls{$coord_node}, 5,
+	'each of the coordinator\'s 5 calls claimed and wrote in worker 1\'s shards with one call of the node function')
+  or diag(explain \%node_calls);
+is(scalar(grep { int($_ / 10000000000) == $coord_node && $calls_of{$_} == 1 } keys %calls_of), 5,
+	'one node call per call (5 sessions, one each)')
+  or diag(explain \%calls_of);
+ok($node_calls{$w2_node} >= 5,
+	'worker 2\'s calls too (its first may adopt the stream and take the statements through Citus)')
+  or diag(explain \%node_calls);
+ok(!$from_node{$coord_node},
+	'no claim statement reached worker 1\'s ledger shards from the coordinator through Citus')
+  or diag(explain \%from_node);
+ok(!$from_node{$w1_node} && !$node_calls{$w1_node},
 	'worker 1\'s own calls claimed in its own ledger shards directly, not through a connection to itself')
   or diag(explain \%from_node);
 citus_counts_as_one_node($coord, q{pass = 1 AND node <> 'local'}, q{node = 'local'}, '1500|70|7',

@@ -134,6 +134,29 @@ citus_counts_as_one_node($coord, q{pass = 1 AND node <> 'local'}, q{node = 'loca
 	'through any node');
 citus_same_events($coord, q{event <> 'Warm'});
 
+# two calls in one transaction, the second re-sending the first's ids: the
+# first claims and writes the other nodes' shards with node calls, the
+# second (its transaction has written) through Citus; on each node, no
+# wait on itself, each id once
+for my $n ($coord, $w1)
+{
+	my $tag = 'tx-' . $n->name;
+	is( $n->safe_psql(
+			'postgres', qq{
+SET statement_timeout = '60s';
+CREATE TEMP TABLE tx AS SELECT jsonb_build_object('batch', jsonb_agg(jsonb_build_object('type', 'track',
+		'messageId', '$tag-' || id, 'userId', 'u' || (id % 41), 'event', 'Tx',
+		'properties', jsonb_build_object('id', id)))) AS payload FROM generate_series(1, 120) id;
+BEGIN;
+SELECT concat_ws(',', accepted, duplicates) FROM tx, LATERAL eventkit.ingest('events', payload);
+SELECT concat_ws(',', accepted, duplicates) FROM tx, LATERAL eventkit.ingest('events', payload);
+COMMIT;}),
+		"120,0\n0,120", 'two calls of the same ids in one transaction on ' . $n->name);
+	is( $coord->safe_psql(
+			'postgres', "SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE message_id LIKE '$tag-%'"),
+		'120|120', '... each id stored once');
+}
+
 # rows are in the shard tables, none in the shells
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM ONLY events}), '0',
 	'nothing in the coordinator\'s shell table (ONLY events)');

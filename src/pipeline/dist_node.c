@@ -97,8 +97,10 @@ array_arg(FunctionCallInfo fcinfo, int a, Oid elemtype, Datum **elems, bool **nu
 }
 
 /*
- * The rows of one stream shard: claimed ones, grouped by shard (shard
- * index order), and written with the fast path.  written[i] says which.
+ * Write the claimed rows (claimed[i]) into this node's stream shards with
+ * the fast path, shard by shard (shard index order); written[i] says
+ * which were (a shard the fast path does not take, or not here: none of
+ * its rows).
  */
 static void
 write_claimed(Oid stream_relid, int nparts, Datum **cols, bool **nulls, char **keys,
@@ -107,7 +109,7 @@ write_claimed(Oid stream_relid, int nparts, Datum **cols, bool **nulls, char **k
 	EkShardMap *map = ek_citus_shard_map(stream_relid, "user_key");
 	int		   *shard = palloc(sizeof(int) * n);
 	bool	   *used = palloc0(sizeof(bool) * Max(map->nshards, 1));
-	int		   *rows = palloc(sizeof(int) * n);
+	int		   *rows = palloc(sizeof(int) * Max(n, 1));
 	int32		local = ek_citus_local_group();
 
 	for (int i = 0; i < n; i++)
@@ -118,7 +120,7 @@ write_claimed(Oid stream_relid, int nparts, Datum **cols, bool **nulls, char **k
 		if (shard[i] >= 0)
 			used[shard[i]] = true;
 	}
-	ek_citus_shards_place(map, used);
+	ek_citus_shards_read(map);	/* (the caller holds their locks) */
 	for (int s = 0; s < map->nshards; s++)
 	{
 		Oid			shard_rel;

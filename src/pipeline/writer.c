@@ -26,9 +26,12 @@
  *	  Citus, routing the rows to their shards) executes with all of those.
  *	  A stream hash-distributed on Citus takes the fast path into the shard
  *	  tables this node holds (the per-shard fast path, util/citus_shards.h),
- *	  the statement for the other nodes' shards; when the distributed table
- *	  stores the values as given, the batch's rollup deltas are folded from
- *	  them as after the fast path, whichever nodes the rows went to.
+ *	  the statement for the other nodes' shards (those their nodes' calls
+ *	  did not write already: pipeline/dist_node.c writes another node's call's
+ *	  rows into its node's shards with ek_write_shard_rows); when the
+ *	  distributed table stores the values as given, the batch's rollup
+ *	  deltas are folded from them as after the fast path, whichever nodes
+ *	  the rows went to.
  *
  *-------------------------------------------------------------------------
  */

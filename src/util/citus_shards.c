@@ -21,6 +21,13 @@
  *	  co-located shards share it, so the stream's and its ledger's shards
  *	  are locked together.
  *
+ *	  And whether Citus delegates a function's calls to the node of its
+ *	  first argument inside the caller's distributed transaction, as a
+ *	  write it prepares with the rest (pg_dist_object: force_delegation,
+ *	  the co-location group; and Citus's view of the transaction at the
+ *	  call): the node function of a distributed stream's ledger
+ *	  (pipeline/dedup/dist_ledger.c).
+ *
  *	  Read from Citus's catalog with heap scans (no SPI, no link to Citus,
  *	  Citus 11 to 13), so a call of ingest pays a scan of pg_dist_shard and
  *	  of pg_dist_placement, and nothing where Citus is missing.
@@ -230,32 +237,16 @@ ek_citus_shard_index(const EkShardMap *map, const char *key)
 }
 
 /*
- * Lock the metadata of the shards used[] marks (ShareLock, in shard index
- * order, as Citus does before a write), then read the group of every
- * shard's placement.  Citus's lock tag: co-located shards share one, by
- * co-location id and shard index.
+ * Read the group of every shard's placement (pg_dist_placement), for a
+ * caller that makes sure they stay put (ek_citus_shards_place, or another
+ * node's call holding their locks).
  */
 void
-ek_citus_shards_place(EkShardMap *map, const bool *used)
+ek_citus_shards_read(EkShardMap *map)
 {
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
-
-	for (int i = 0; i < map->nshards; i++)
-	{
-		LOCKTAG		tag;
-
-		if (!used[i])
-			continue;
-		if (map->colocation != 0)
-			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) i, (uint32) map->colocation,
-								 CITUS_LOCKTAG_COLOCATED_SHARDS_METADATA);
-		else
-			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (map->shardids[i] >> 32),
-								 (uint32) map->shardids[i], 4);
-		(void) LockAcquire(&tag, ShareLock, false, false);
-	}
 
 	/* what a move committed before we got the locks */
 	InvalidateCatalogSnapshot();
@@ -283,6 +274,35 @@ ek_citus_shards_place(EkShardMap *map, const bool *used)
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	map->placed = true;
+}
+
+/*
+ * Lock the metadata of the shards used[] marks (ShareLock, in shard index
+ * order, as Citus does before a write), then read the group of every
+ * shard's placement.  Citus's lock tag: co-located shards share one, by
+ * co-location id and shard index.  (On the node of another node's call,
+ * pipeline/dist_node.c, the caller holds these locks on its node, which a
+ * move must take too: ek_citus_shards_read alone, without waiting here
+ * on a move that waits for the caller.)
+ */
+void
+ek_citus_shards_place(EkShardMap *map, const bool *used)
+{
+	for (int i = 0; i < map->nshards; i++)
+	{
+		LOCKTAG		tag;
+
+		if (!used[i])
+			continue;
+		if (map->colocation != 0)
+			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) i, (uint32) map->colocation,
+								 CITUS_LOCKTAG_COLOCATED_SHARDS_METADATA);
+		else
+			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (map->shardids[i] >> 32),
+								 (uint32) map->shardids[i], 4);
+		(void) LockAcquire(&tag, ShareLock, false, false);
+	}
+	ek_citus_shards_read(map);
 }
 
 /*

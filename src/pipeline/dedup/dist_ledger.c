@@ -11,8 +11,11 @@
  *	  write of the stream's rows (claim_per_node): the ids of the shards
  *	  this node holds in each local ledger shard directly (the fast path:
  *	  no Citus executor, no connection), those of each other node's shards
- *	  with one statement through Citus per node, all in one order (node
- *	  group, shard id, user key, id) on every node.  Each is a multi-row
+ *	  with one call of the stream's node function on that node, which
+ *	  claims them there and writes their new events (pipeline/dist_node.c;
+ *	  claim_on_node), or else with one statement through Citus per node,
+ *	  all in one order (node group, shard id, user key, id) on every node.
+ *	  Each claim is a multi-row
  *	  INSERT ... ON CONFLICT DO UPDATE ... RETURNING (through Citus: one
  *	  INSERT per shard of that node), so that one statement claims the new
  *	  ids and returns every id with its batch id and fingerprint: a row
@@ -909,8 +912,8 @@ claim_on_node(const NodeWrite *nw, const int *pos, int m, char **keys, int64 *fp
  * move waits for this transaction (or this one for the move).
  */
 static void
-claim_order(EkShardMap *map, char **ids, char **keys, int n, int *group, int64 *shardid,
-			int *order)
+claim_order(EkShardMap *map, char **ids, char **keys, int n, bool lock, int *group,
+			int64 *shardid, int *order)
 {
 	int		   *shard = palloc(sizeof(int) * n);
 	bool	   *used = palloc0(sizeof(bool) * Max(map->nshards, 1));
@@ -922,7 +925,10 @@ claim_order(EkShardMap *map, char **ids, char **keys, int n, int *group, int64 *
 		if (shard[i] >= 0)
 			used[shard[i]] = true;
 	}
-	ek_citus_shards_place(map, used);
+	if (lock)
+		ek_citus_shards_place(map, used);
+	else
+		ek_citus_shards_read(map);
 	for (int i = 0; i < n; i++)
 	{
 		order[i] = i;
@@ -968,7 +974,7 @@ claim_per_node(Oid ledger_relid, const char *q, char **ids, int64 *fps, char **k
 	int		   *order = palloc(sizeof(int) * n);
 	int32		local = ek_citus_local_group();
 
-	claim_order(map, ids, keys, n, group, shardid, order);
+	claim_order(map, ids, keys, n, true, group, shardid, order);
 	for (int r = 0; r < n;)
 	{
 		int			g = group[order[r]];
@@ -1081,7 +1087,8 @@ ek_dist_ledger_claim(int32 stream_id, Oid stream_relid, SegmentEvent **events, c
  * On the node of another node's call (pipeline/dist_node.c, through
  * dedup.h): claim n ids (ids[i] of keys[i], fingerprints fps[i]) with the
  * caller's token, in the ledger shards of this node, in the claims' order
- * (shard id, user key, id), as the current role.  Returns false, having
+ * (shard id, user key, id), as the current role, without the shards'
+ * metadata locks, which the caller holds on its node.  Returns false, having
  * claimed nothing, when a key's shard is not on this node (Citus ran the
  * call elsewhere, or a shard moved): the caller then claims through Citus.
  */
@@ -1095,7 +1102,7 @@ ek_dist_ledger_claim_here(Oid ledger_relid, char **ids, int64 *fps, char **keys,
 	int		   *order = palloc(sizeof(int) * n);
 	int32		local = ek_citus_local_group();
 
-	claim_order(map, ids, keys, n, group, shardid, order);
+	claim_order(map, ids, keys, n, false, group, shardid, order);
 	for (int r = 0; r < n; r++)
 		if (group[order[r]] != local ||
 			((r == 0 || shardid[order[r]] != shardid[order[r - 1]]) &&

@@ -74,6 +74,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
@@ -161,11 +162,23 @@ node_function_name(int32 stream_id)
 	return psprintf("dist_node_%d", stream_id);
 }
 
-/* the SQL type of column c's array argument: times as int8 microseconds */
+/*
+ * The SQL type of column c's array argument: times as int8 microseconds,
+ * jsonb as its text (the node parses it with ingest's fast JSON parser:
+ * jsonb's own input function was the largest part of a node call's work)
+ */
 static Oid
 node_column_type(int c)
 {
-	return ek_stream_columns[c].type == TIMESTAMPTZOID ? INT8OID : ek_stream_columns[c].type;
+	switch (ek_stream_columns[c].type)
+	{
+		case TIMESTAMPTZOID:
+			return INT8OID;
+		case JSONBOID:
+			return TEXTOID;
+		default:
+			return ek_stream_columns[c].type;
+	}
 }
 
 /* its argument types: NODE_FIXED_ARGS, then an array per column but the batch id's */
@@ -872,6 +885,14 @@ claim_on_node(const NodeWrite *nw, const int *pos, int m, char **keys, int64 *fp
 		CHECK_FOR_INTERRUPTS();
 		/* (a time's Datum is its int8 microseconds) */
 		ek_batch_column(evs, m, c, nw->batch_id, nw->received_at, col, nulls);
+		if (ek_stream_columns[c].type == JSONBOID)
+			for (int r = 0; r < m; r++)
+				if (!nulls[r])
+				{
+					Jsonb	   *jb = DatumGetJsonbP(col[r]);
+
+					col[r] = CStringGetTextDatum(JsonbToCString(NULL, &jb->root, VARSIZE(jb)));
+				}
 		types[nargs] = get_array_type(node_column_type(c));
 		args[nargs++] = ek_make_array(col, nulls, m, node_column_type(c));
 	}

@@ -5,8 +5,11 @@
 # shards too (shouldhaveshards) and two workers, so that every node has
 # local and remote shards of the stream.  Checks: ingest on each node
 # claims and writes its own shards directly (no statement reaches a node's
-# own shards through Citus: log_statement on a worker) and the others
-# through Citus; the counts equal one node's; re-sends through any node are
+# own shards through Citus: log_statement on a worker) and each other
+# node's with one call of the stream's node function there (each of the
+# coordinator's calls reaches worker 1 with one, and no claim statement);
+# two calls of the same ids in one transaction (the second through Citus)
+# store each id once; the counts equal one node's; re-sends through any node are
 # duplicates; rows are in the shard tables, none in the shells; concurrent
 # clients on two nodes with overlapping ids store each id once; after a
 # shard move a re-send through every node stores nothing new, and new ids

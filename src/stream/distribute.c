@@ -170,6 +170,10 @@ create_reference_table(const char *qname)
 	{
 		run_one("SELECT pg_catalog.create_reference_table($1::pg_catalog.regclass)::pg_catalog.text",
 				1, types, args, NULL, &isnull);
+		/* (a table restored from a dump: its rows, copied, leave the shell) */
+		run_one("SELECT pg_catalog.truncate_local_data_after_distributing_table("
+				"$1::pg_catalog.regclass)::pg_catalog.text",
+				1, types, args, NULL, &isnull);
 	}
 	PG_FINALLY();
 	{
@@ -194,6 +198,7 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	bool		isnull;
 	char	   *qname;
 	char	   *ledger;
+	const char *restored;
 	EkRoleScope as_owner;
 
 	if (PG_ARGISNULL(0))
@@ -271,6 +276,8 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	/* its catalog, on every node (the first stream makes the table) */
 	if (!ek_cluster_table_exists())
 		create_reference_table(ek_cluster_create_table());
+	else if ((restored = ek_cluster_restored_table()) != NULL)
+		create_reference_table(restored);
 	ek_cluster_publish_stream(stream.stream_id);
 	ek_as_role_end(&as_owner);
 

@@ -167,4 +167,42 @@ my $sid = $single->safe_psql('restored', q{SELECT stream_id FROM eventkit.stream
 my $ledger_rows = $single->safe_psql('restored', "SELECT count(*) FROM eventkit_internal.ledger_$sid");
 is($ledger_rows, 120 - $forgotten, "... and the user's ids in the ledger, moved ones included");
 
+# --- restored on a Citus cluster, distributed again -----------------------
+# (a new database on the same three nodes, Citus set up in it; pg_restore on
+# its coordinator creates eventkit there, and Citus on the workers)
+
+$coord->safe_psql('postgres', 'CREATE DATABASE again');
+for my $n ($w1, $w2)
+{
+	$n->safe_psql('postgres', 'CREATE DATABASE again')
+	  unless $n->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'again'});
+	$n->safe_psql('again', 'CREATE EXTENSION IF NOT EXISTS citus');
+}
+$coord->safe_psql('again', 'CREATE EXTENSION IF NOT EXISTS citus');
+$coord->safe_psql(
+	'again', sprintf(
+		q{SELECT citus_set_coordinator_host('%s', %d); SELECT citus_add_node('%s', %d); SELECT citus_add_node('%s', %d)},
+		$coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port));
+($out, $err) = ('', '');
+IPC::Run::run([ 'pg_restore', '-d', $coord->connstr('again'), $dump ], '>', \$out, '2>', \$err);
+is($err, '', 'pg_restore on a Citus coordinator: no error');
+is($w1->safe_psql('again', q{SELECT count(*) FROM pg_extension WHERE extname = 'eventkit'}), '1',
+	'... eventkit created on the workers too');
+like(err_in($coord, 'again', q{SELECT * FROM eventkit.ingest('app.events', (SELECT payload FROM batches WHERE b = 'b1'))}),
+	qr/stream "events" has the dedup ledger of a distributed stream but is not distributed/,
+	'ingest into the restored (local) stream on the coordinator: refused');
+is($coord->safe_psql('again', q{SET ROLE ek_owner; SELECT eventkit.undistribute_stream('app.events')}),
+	'80', 'undistribute_stream there: the 80 ids moved');
+$coord->safe_psql('again', q{SELECT eventkit.distribute_stream('app.events')});
+is($coord->safe_psql('again', q{SELECT relname FROM eventkit_internal.cluster_streams ORDER BY 1}),
+	'app.events', "distributed again: the stream's cluster-wide row (the old cluster's rows gone)");
+is($coord->safe_psql('again', q{SELECT count(*), count(DISTINCT message_id) FROM app.events}),
+	'80|80', '... its 80 events in the new shards');
+is(ingest($w1, 'again', 'app.events', 'b1'), '0,40,0,0,0', 'b1 again, through worker1: duplicates');
+is(ingest($w2, 'again', 'app.events', 'b2'), '0,40,0,0,0', 'b2 again, through worker2: duplicates');
+is(ingest($w2, 'again', 'app.events', 'b3'), '40,0,0,0,0', 'b3 through worker2: accepted');
+is(ingest($coord, 'again', 'app.events', 'b3'), '0,40,0,0,0', '... and again through the coordinator: duplicates');
+is($coord->safe_psql('again', q{SELECT count(*), count(DISTINCT message_id) FROM app.events}),
+	'120|120', 'each id stored once');
+
 done_testing();

@@ -299,8 +299,9 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
  * By the stream's owner, on a stream that was distributed and no longer
  * is a Citus table: a Citus coordinator's dump restored on another server
  * (pg_dump reads a distributed table's rows through Citus and dumps it,
- * and its ledger, as plain tables), or a stream undistributed with
- * Citus's undistribute_table().  Its distributed ledger's ids go into its
+ * and its ledger, as plain tables).  (Citus's undistribute_table() of a
+ * stream makes a new table and drops the stream's: eventkit forgets the
+ * stream, as for any DROP TABLE.)  Its distributed ledger's ids go into its
  * own (single-node) ledger, which ingest then claims in; the distributed
  * ledger is dropped and the stream forgotten in the cluster-wide catalog.
  * Until then ingest refuses the stream (pipeline/dedup/dist_ledger.c:
@@ -337,8 +338,8 @@ eventkit_undistribute_stream(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("stream \"%s\" is still distributed on Citus", get_rel_name(relid)),
-				 errdetail("eventkit.undistribute_stream() takes over the dedup ledger of a stream that is no longer a Citus table: restored from a Citus coordinator's dump, or undistributed with undistribute_table()."),
-				 errhint("To leave Citus, restore a dump of the coordinator on a server without Citus, or call undistribute_table('%s') first.",
+				 errdetail("eventkit.undistribute_stream() takes over the dedup ledger of a stream restored from a Citus coordinator's dump, where the stream is a plain table."),
+				 errhint("To leave Citus, dump the coordinator with pg_dump and restore the dump on a server without Citus; call eventkit.undistribute_stream('%s') there.",
 						 ek_qualified_relname(relid))));
 	if (ek_rollups_of_stream(stream.stream_id) != NIL)
 		ereport(ERROR,

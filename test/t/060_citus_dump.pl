@@ -88,7 +88,7 @@ my $coord_rollup = $coord->safe_psql('postgres', 'SELECT event, count FROM app.r
 
 # the still distributed stream: undistribute_stream is for restored copies
 like(psql_err($coord, q{SELECT eventkit.undistribute_stream('app.events')}),
-	qr/stream "events" is still distributed on Citus.*HINT:  To leave Citus, restore a dump of the coordinator on a server without Citus, or call undistribute_table\('app.events'\) first/s,
+	qr/stream "events" is still distributed on Citus.*HINT:  To leave Citus, dump the coordinator with pg_dump and restore the dump on a server without Citus; call eventkit.undistribute_stream\('app.events'\) there/s,
 	'undistribute_stream of a live distributed stream: clear error');
 
 my $dump = $coord->basedir . '/coordinator.dump';

@@ -438,8 +438,7 @@ check_owner_rights(Oid stream_relid, Oid ledger_relid, Oid owner)
  * ledger of its id beside it means that its ids are there, not in the
  * single-node ledger this call would claim them in (a Citus coordinator's
  * dump restored on another server, where the stream and its ledger are
- * plain tables; or the stream undistributed by Citus's
- * undistribute_table()): a re-sent event would be stored again, so the
+ * plain tables): a re-sent event would be stored again, so the
  * call is refused.  Cheap: syscache lookups, once per call.
  */
 void
@@ -452,7 +451,7 @@ ek_dist_ledger_check_absent(int32 stream_id, Oid stream_relid)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("stream \"%s\" has the dedup ledger of a distributed stream but is not distributed",
 						get_rel_name(stream_relid)),
-				 errdetail("The ids it stored while distributed on Citus are in %s, which ingest on a stream that is not a Citus table does not read: re-sent events would be stored again.  This happens when a Citus coordinator's dump is restored on another server, or when the stream was undistributed with undistribute_table().",
+				 errdetail("The ids it stored while distributed on Citus are in %s, which ingest on a stream that is not a Citus table does not read: re-sent events would be stored again.  This happens when a Citus coordinator's dump is restored on another server.",
 						   ek_qualified_relname(relid)),
 				 errhint("Call eventkit.undistribute_stream('%s') to move those ids into the stream's own ledger.",
 						 ek_qualified_relname(stream_relid))));
@@ -478,7 +477,7 @@ ek_dist_ledger_check_owner(int32 stream_id, Oid stream_relid)
 				 errmsg("stream \"%s\" is distributed but has no distributed dedup ledger",
 						get_rel_name(stream_relid)),
 				 errdetail("The stream was distributed with create_distributed_table(), not with eventkit.distribute_stream()."),
-				 errhint("Undistribute it with undistribute_table() and distribute it with eventkit.distribute_stream().")));
+				 errhint("Distribute streams with eventkit.distribute_stream() only: make a new stream (key_partitions => 0), distribute it so, and ingest into it; Citus's undistribute_table() of this one would drop it for eventkit.")));
 	if (ek_relation_owner(relid) != owner)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -855,7 +854,7 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("stream is distributed but has no distributed dedup ledger"),
 				 errdetail("The stream was distributed with create_distributed_table(), not with eventkit.distribute_stream()."),
-				 errhint("Undistribute it with undistribute_table() and distribute it with eventkit.distribute_stream().")));
+				 errhint("Distribute streams with eventkit.distribute_stream() only: make a new stream (key_partitions => 0), distribute it so, and ingest into it; Citus's undistribute_table() of this one would drop it for eventkit.")));
 	for (int i = 0; i < n; i++)
 		claimed[i] = false;
 

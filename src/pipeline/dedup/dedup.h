@@ -38,6 +38,8 @@ extern void ek_dedup_check_dist_ledger(const StreamInfo *stream);
 extern Oid	ek_dedup_dist_ledger_relid(int32 stream_id);
 extern bool ek_dedup_claim_here(Oid ledger_relid, char **ids, int64 *fps, char **keys, int n,
 								int64 token, bool *claimed, int64 *stored_fp);
+extern void ek_dedup_check_local_ledger(const StreamInfo *stream);
+extern int64 ek_dedup_undistribute_ledger(const StreamInfo *stream);
 extern void ek_dedup_follow_owner(const StreamInfo *stream);
 extern int64 ek_dedup_forget_keys(int32 stream_id, Datum keys);
 extern int64 ek_dedup_maintain(StreamInfo *stream);

@@ -419,6 +419,15 @@ ek_citus_delegates_in_transaction(void)
 	static int *executor_level = NULL;
 	const char *opens;
 
+	/*
+	 * Not in a session of Citus's own between nodes ("citus_internal
+	 * gpid=..."): Citus runs such a session's calls of a delegated
+	 * function where it is, and pins the rest of its statement to the
+	 * function's distribution argument
+	 */
+	if (application_name != NULL &&
+		strncmp(application_name, "citus_internal gpid=", 20) == 0)
+		return false;
 	if (IsTransactionBlock())
 		return true;
 	if (executor_level == NULL)

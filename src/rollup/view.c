@@ -7,7 +7,8 @@
  *	  distributed on Citus the tail comes from the delta table instead, and
  *	  from the stream only for the batches without deltas
  *	  (eventkit.rollup_stream_tail(), here).  Since 1.7 one FULL JOIN
- *	  and eventkit.rollup_hll_count (hll.c) for distinct(); before, and for
+ *	  (since 1.13 on the tail's grouping columns, so that it hashes the
+ *	  tail) and eventkit.rollup_hll_count (hll.c) for distinct(); before, and for
  *	  dimension types without a stand-in for NULL, a materialized CTE of
  *	  the tail, an anti join and a LEFT JOIN (docs/rollups.md, "The
  *	  realtime view").

@@ -195,17 +195,30 @@ tail_hll_sql(const RollupDef *def, const char *value, char **hash, char **empty)
  * distributed on Citus, read whole: backfill.c): no OFFSET 0 (Citus would
  * gather the inner SELECT's rows on the coordinator instead of grouping on
  * the shards) and an ek_events column, the events of the group.
+ *
+ * stand_ins (the FULL JOIN view's tail, 1.13; NIL otherwise): one constant
+ * per dimension that its NULL is compared as (view.c).  The tail then
+ * groups by bucket and, per dimension N, COALESCE(d, stand-in) and
+ * d IS NULL, which it also has as the columns ek_keyN and ek_nullN, and
+ * gives d back from them; the same groups as by d.  The view joins the
+ * rollup on these grouping columns: the planner sizes a hash of them
+ * (the tail's groups) rather than of expressions over the tail, and hashes
+ * the small tail instead of sorting the rollup's rows.  Each dimension's
+ * value is computed once per row, in the inner SELECT (ek_dN).
  */
 static void
 append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in,
-					  bool small_hll, bool pushdown)
+					  bool small_hll, bool pushdown, List *stand_ins)
 {
 	ListCell   *lc;
 	StringInfoData skip;
+	StringInfoData keys;
 	int			ngroup = 1;
 	const char *where = where_in;
 
+	Assert(stand_ins == NIL || (!pushdown && list_length(stand_ins) == list_length(def->dims)));
 	initStringInfo(&skip);
+	initStringInfo(&keys);
 	if (def->filter_sql != NULL)
 		where = psprintf("%s AND %s", where, def->filter_sql);
 	appendStringInfo(buf, "SELECT %s AS bucket", ek_rollup_bucket_expr(def, "s.ts"));
@@ -213,8 +226,21 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in
 	{
 		RollupDim  *d = lfirst(lc);
 
-		appendStringInfo(buf, ", %s AS %s", d->view_expr, col(d->name, NULL));
-		ngroup++;
+		if (stand_ins != NIL)
+		{
+			int			n = foreach_current_index(lc) + 1;
+			char	   *key = psprintf("COALESCE(s.ek_d%d, %s)", n,
+									   (char *) list_nth(stand_ins, n - 1));
+
+			appendStringInfo(buf, ", (CASE WHEN (s.ek_d%d IS NULL) THEN NULL ELSE %s END)::%s AS %s",
+							 n, key, d->typname, col(d->name, NULL));
+			appendStringInfo(&keys, ", %s, (s.ek_d%d IS NULL)", key, n);
+		}
+		else
+		{
+			appendStringInfo(buf, ", %s AS %s", d->view_expr, col(d->name, NULL));
+			ngroup++;
+		}
 	}
 	foreach(lc, def->measures)
 	{
@@ -268,29 +294,40 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in
 					 skip.data, EK_ROLLUP_SKIPPED_COLUMN);
 	if (pushdown)
 		appendStringInfoString(buf, ", pg_catalog.count(*) AS ek_events");
-	if (def->inner_exprs == NIL)
+	for (int n = 1; n <= list_length(stand_ins); n++)
+		appendStringInfo(buf, ", COALESCE(s.ek_d%d, %s) AS ek_key%d, (s.ek_d%d IS NULL) AS ek_null%d",
+						 n, (char *) list_nth(stand_ins, n - 1), n, n, n);
+	if (def->inner_exprs == NIL && stand_ins == NIL)
 		appendStringInfo(buf, " FROM %s s WHERE %s GROUP BY ",
 						 ek_qualified_relname(def->stream_relid), where);
 	else
 	{
-		/* OFFSET 0 keeps the inner projection: each JSON value read once */
+		/*
+		 * OFFSET 0 keeps the inner projection: each JSON value and keyed
+		 * dimension read once
+		 */
 		appendStringInfoString(buf, " FROM (SELECT s.*");
 		foreach(lc, def->inner_exprs)
 			appendStringInfo(buf, ", %s AS ek_j%d", (char *) lfirst(lc),
 							 foreach_current_index(lc) + 1);
+		if (stand_ins != NIL)
+			foreach(lc, def->dims)
+				appendStringInfo(buf, ", %s AS ek_d%d", ((RollupDim *) lfirst(lc))->view_expr,
+								 foreach_current_index(lc) + 1);
 		appendStringInfo(buf, " FROM %s s WHERE %s%s) s GROUP BY ",
 						 ek_qualified_relname(def->stream_relid), where,
 						 pushdown ? "" : " OFFSET 0");
 	}
 	for (int i = 1; i <= ngroup; i++)
 		appendStringInfo(buf, "%s%d", i > 1 ? ", " : "", i);
+	appendStringInfoString(buf, keys.data);
 }
 
 void
 ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def, const char *where,
-								bool small_hll)
+								bool small_hll, List *stand_ins)
 {
-	append_partial_select(buf, def, where, small_hll, false);
+	append_partial_select(buf, def, where, small_hll, false, stand_ins);
 }
 
 /*
@@ -306,7 +343,7 @@ ek_rollup_tail_select(const RollupDef *def, const char *where, bool pushdown)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	append_partial_select(&buf, def, where, false, pushdown);
+	append_partial_select(&buf, def, where, false, pushdown, NIL);
 	return buf.data;
 }
 

@@ -207,7 +207,8 @@ extern char *ek_rollup_filter_sql(RollupDef *def, const char *filter, RollupPath
 extern char *ek_rollup_next_bucket_expr(const RollupDef *def, const char *bucket);
 extern char *ek_rollup_tail_select(const RollupDef *def, const char *where, bool pushdown);
 extern void ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def,
-											const char *where, bool small_hll);
+											const char *where, bool small_hll,
+											List *stand_ins);
 extern void ek_rollup_append_column_defs(StringInfo buf, const RollupDef *def, bool delta,
 										 bool add);
 extern char *ek_rollup_table_sql(const RollupDef *def, const char *qtable,

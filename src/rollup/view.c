@@ -7,7 +7,8 @@
  *	  distributed on Citus the tail comes from the delta table instead, and
  *	  from the stream only for the batches without deltas
  *	  (eventkit.rollup_stream_tail(), here).  Since 1.7 one FULL JOIN
- *	  and eventkit.rollup_hll_count (hll.c) for distinct(); before, and for
+ *	  (since 1.13 on the tail's grouping columns, so that it hashes the
+ *	  tail) and eventkit.rollup_hll_count (hll.c) for distinct(); before, and for
  *	  dimension types without a stand-in for NULL, a materialized CTE of
  *	  the tail, an anti join and a LEFT JOIN (docs/rollups.md, "The
  *	  realtime view").
@@ -421,15 +422,44 @@ append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *
  * The tail's partial states per group: of the stream's rows newer than
  * the watermark (where), or, for a rollup with a delta table of a stream
  * distributed on Citus (delta valid), of its deltas (append_delta_tail).
+ * stand_ins: the stream's tail grouped by its join keys (definition_sql.c).
  */
 static void
 append_tail(StringInfo buf, const RollupDef *def, const char *where, bool small_hll,
-			Oid rollup, Oid delta)
+			Oid rollup, Oid delta, List *stand_ins)
 {
 	if (OidIsValid(delta))
 		append_delta_tail(buf, def, rollup, ek_qualified_relname(delta));
 	else
-		ek_rollup_append_partial_select(buf, def, where, small_hll);
+		ek_rollup_append_partial_select(buf, def, where, small_hll, stand_ins);
+}
+
+/*
+ * The NULL stand-ins of the dimensions, for a tail grouped by its join keys
+ * ek_keyN and ek_nullN (1.13): the FULL JOIN's tail read from the stream
+ * (not from a delta table), with dimensions, none of them named like a key
+ * column (a definition made before ek_* names were reserved).  NIL
+ * otherwise: the join compares expressions of the tail's dimensions.
+ */
+static List *
+tail_key_stand_ins(const RollupDef *def, bool full, Oid delta)
+{
+	List	   *stand_ins = NIL;
+	ListCell   *lc;
+
+	if (!full || OidIsValid(delta))
+		return NIL;
+	foreach(lc, def->dims)
+	{
+		int			n = foreach_current_index(lc) + 1;
+
+		if (ek_rollup_uses_name(def, psprintf("ek_key%d", n)) ||
+			ek_rollup_uses_name(def, psprintf("ek_null%d", n)))
+			return NIL;
+		stand_ins = lappend(stand_ins,
+							unconstify(char *, null_stand_in(((RollupDim *) lfirst(lc))->typid)));
+	}
+	return stand_ins;
 }
 
 /*
@@ -439,11 +469,18 @@ append_tail(StringInfo buf, const RollupDef *def, const char *where, bool small_
  *
  *	 SELECT COALESCE(t.bucket, r.bucket), COALESCE(t.d, r.d), ...,
  *			<finished: t merged with r, either may be missing>
- *	   FROM (the tail's partial states per group) t FULL JOIN rollup r
- *		 ON t.bucket = r.bucket AND COALESCE(t.d, '') = COALESCE(r.d, '')
- *			AND (t.d IS NULL) = (r.d IS NULL) ...
+ *	   FROM (the tail's partial states per group, grouped by bucket,
+ *			 COALESCE(d, '') AS ek_key1, d IS NULL AS ek_null1, ...) t
+ *	   FULL JOIN rollup r
+ *		 ON t.bucket = r.bucket AND t.ek_key1 = COALESCE(r.d, '')
+ *			AND t.ek_null1 = (r.d IS NULL) ...
  *
  * one hash join that hashes the tail's groups and reads the rollup once.
+ * Since 1.13 the tail's side of the match is its grouping columns
+ * (tail_key_stand_ins, definition_sql.c): the planner sizes a hash of the
+ * tail by them, and hashes the tail rather than sorting every rollup row
+ * for a Merge Full Join, as it did with COALESCE(t.d, '') = ... (1.7 to
+ * 1.12, and still for a tail from Citus deltas).
  * Otherwise (and in views made before 1.7):
  *
  *	 WITH ek_tail AS MATERIALIZED (the tail's partial states per group)
@@ -475,6 +512,7 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 	bool		small_hll = has_hll_function("rollup_hll", ANYOID);
 	bool		count_fn = has_hll_function("rollup_hll_count", ANYELEMENTOID);
 	Oid			delta = InvalidOid;
+	List	   *stand_ins;
 
 	/*
 	 * A rollup (not of a rollup) of a stream distributed on Citus: the tail
@@ -496,6 +534,8 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 			full = false;
 	full = full && count_fn;
 
+	stand_ins = tail_key_stand_ins(def, full, delta);
+
 	initStringInfo(&match);
 	appendStringInfoString(&match, "t.bucket OPERATOR(pg_catalog.=) r.bucket");
 	foreach(lc, def->dims)
@@ -503,7 +543,12 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 		RollupDim  *d = lfirst(lc);
 		char	   *c = col(d->name, NULL);
 
-		if (full)
+		if (stand_ins != NIL)
+			appendStringInfo(&match, " AND t.ek_key%d OPERATOR(pg_catalog.=) COALESCE(r.%s, %s)"
+							 " AND t.ek_null%d OPERATOR(pg_catalog.=) (r.%s IS NULL)",
+							 foreach_current_index(lc) + 1, c, null_stand_in(d->typid),
+							 foreach_current_index(lc) + 1, c);
+		else if (full)
 			appendStringInfo(&match, " AND COALESCE(t.%s, %s) OPERATOR(pg_catalog.=) COALESCE(r.%s, %s)"
 							 " AND (t.%s IS NULL) OPERATOR(pg_catalog.=) (r.%s IS NULL)",
 							 c, null_stand_in(d->typid), c, null_stand_in(d->typid), c, c);
@@ -533,12 +578,12 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 		}
 		append_finished_columns(&buf, def, FIN_FULL, true);
 		appendStringInfoString(&buf, " FROM (");
-		append_tail(&buf, def, where.data, small_hll, def->relid, delta);
+		append_tail(&buf, def, where.data, small_hll, def->relid, delta, stand_ins);
 		appendStringInfo(&buf, ") t FULL JOIN %s r ON %s", qtable, match.data);
 		return buf.data;
 	}
 	appendStringInfo(&buf, "CREATE VIEW %s AS WITH ek_tail AS MATERIALIZED (", qview);
-	append_tail(&buf, def, where.data, small_hll, def->relid, delta);
+	append_tail(&buf, def, where.data, small_hll, def->relid, delta, NIL);
 	appendStringInfoString(&buf, ") SELECT r.bucket");
 	foreach(lc, def->dims)
 		appendStringInfo(&buf, ", r.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
@@ -705,7 +750,7 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 
 		initStringInfo(&sql);
 		ek_rollup_append_partial_select(&sql, &def,
-										"s.batch_id OPERATOR(pg_catalog.=) ANY ($1)", true);
+										"s.batch_id OPERATOR(pg_catalog.=) ANY ($1)", true, NIL);
 		batches = PointerGetDatum(DatumGetArrayTypePCopy(batches));
 		rc = SPI_execute_with_args(sql.data, 1, &batch_type, &batches, NULL, true, 0);
 		if (rc != SPI_OK_SELECT)

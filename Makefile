@@ -39,6 +39,7 @@ OBJS = \
 	src/pipeline/columns.o \
 	src/pipeline/partition.o \
 	src/pipeline/writer.o \
+	src/pipeline/dist_node.o \
 	src/pipeline/identity.o \
 	src/pipeline/plan/plan.o \
 	src/pipeline/plan/plan_check.o \

@@ -246,6 +246,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	EkRoleScope as_owner;
 	int			citus_nest = 0;
 	bool		distributed;
+	bool		write_remote;
 
 	b->status = palloc0(sizeof(BatchOutcome) * (n + 1));
 
@@ -342,10 +343,21 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 								 true, 0, false);
 	}
 
-	/* the others are new, duplicates or conflicts (one owner scope for both) */
+	/*
+	 * The others are new, duplicates or conflicts (one owner scope for
+	 * both).  A distributed stream's new events of other nodes' shards are
+	 * written on their nodes with their claims, one call per node
+	 * (pipeline/dedup/dist_ledger.c), when this transaction has written
+	 * nothing before (no partition made by this call, no earlier call):
+	 * Citus knows only one shard of each such call, and a shard that
+	 * this transaction reached through Citus before is best reached the
+	 * same way again.
+	 */
+	write_remote = distributed && !TransactionIdIsValid(GetTopTransactionIdIfAny());
 	ek_as_owner_begin(&as_owner);
 	batch_id = ek_batches_next_id();
-	nudge_ledger = ek_dedup_claim(&stream, valid, nvalid, batch_id, verdicts, &pending);
+	nudge_ledger = ek_dedup_claim(&stream, valid, nvalid, batch_id, received_at, write_remote,
+								  verdicts, &pending);
 	ek_as_role_end(&as_owner);
 	MemoryContextSwitchTo(batch_cxt);
 	classify_verdicts(b, valid, nvalid, verdicts, NULL, acc, &nacc, conf, &nconf);

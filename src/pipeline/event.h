@@ -62,6 +62,13 @@ typedef struct SegmentEvent
 	int32		plan_version;	/* 0: not checked against a plan */
 	List	   *findings;		/* PlanFinding *, in the order found */
 	Jsonb	   *violations;		/* tagged/omitted findings, stored on the row */
+
+	/*
+	 * Stored already: a distributed stream's event that the call of its
+	 * node claimed and wrote there (pipeline/dedup/dist_ledger.c); the
+	 * writer leaves it alone.
+	 */
+	bool		stored;
 } SegmentEvent;
 
 #define ek_event_ok(ev) ((ev)->problems.n == 0)

@@ -26,9 +26,12 @@
  *	  Citus, routing the rows to their shards) executes with all of those.
  *	  A stream hash-distributed on Citus takes the fast path into the shard
  *	  tables this node holds (the per-shard fast path, util/citus_shards.h),
- *	  the statement for the other nodes' shards; when the distributed table
- *	  stores the values as given, the batch's rollup deltas are folded from
- *	  them as after the fast path, whichever nodes the rows went to.
+ *	  the statement for the other nodes' shards (those their nodes' calls
+ *	  did not write already: pipeline/dist_node.c writes another node's call's
+ *	  rows into its node's shards with ek_write_shard_rows); when the
+ *	  distributed table stores the values as given, the batch's rollup
+ *	  deltas are folded from them as after the fast path, whichever nodes
+ *	  the rows went to.
  *
  *-------------------------------------------------------------------------
  */
@@ -246,12 +249,42 @@ leaf_is_plain(ResultRelInfo *leaf)
 }
 
 /*
- * Route and insert.  Returns false, having written nothing, when a leaf
- * needs the slow path.
+ * Where the writer's rows come from: a batch's events (their values made
+ * here, ek_event_values), or the rows[] of column arrays (cols[c][row]),
+ * given by another node's call (pipeline/dist_node.c).
+ */
+typedef struct RowSource
+{
+	SegmentEvent **events;		/* or NULL: cols, nulls, rows */
+	int64		batch_id;
+	TimestampTz received_at;
+	Datum	  **cols;
+	bool	  **nulls;
+	const int  *rows;
+} RowSource;
+
+/* The values of the source's i-th row, in column order. */
+static pg_attribute_always_inline void
+row_values(const RowSource *src, int i, Datum *values, bool *isnull)
+{
+	if (src->events != NULL)
+	{
+		ek_event_values(src->events[i], src->batch_id, src->received_at, values, isnull);
+		return;
+	}
+	for (int c = 0; c < SC_NCOLUMNS; c++)
+	{
+		values[c] = src->cols[c][src->rows[i]];
+		isnull[c] = src->nulls[c][src->rows[i]];
+	}
+}
+
+/*
+ * Route and insert n rows of src.  Returns false, having written nothing,
+ * when a leaf needs the slow path.
  */
 static bool
-write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **events,
-				   int n, int64 batch_id, TimestampTz received_at)
+write_with_routing(Relation rel, const AttrNumber *attnums, const RowSource *src, int n)
 {
 	EState	   *estate = CreateExecutorState();
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
@@ -290,9 +323,11 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 		ResultRelInfo *leaf;
 		TupleTableSlot *slot;
 		LeafBuffer *buf = NULL;
+		TimestampTz ts;
 
 		ResetPerTupleExprContext(estate);
-		ek_event_values(events[i], batch_id, received_at, values, isnull);
+		row_values(src, i, values, isnull);
+		ts = DatumGetTimestampTz(values[SC_TS]);
 		ExecClearTuple(rootslot);
 		memset(rootslot->tts_isnull, true, sizeof(bool) * desc->natts);
 		for (int c = 0; c < SC_NCOLUMNS; c++)
@@ -309,14 +344,14 @@ write_with_routing(Relation rel, const AttrNumber *attnums, SegmentEvent **event
 		 * stream is not itself a partition (whose constraint
 		 * ExecFindPartition checks for every row).
 		 */
-		if (run_leaf != NULL && run_lo <= events[i]->ts && events[i]->ts < run_hi)
+		if (run_leaf != NULL && run_lo <= ts && ts < run_hi)
 			leaf = run_leaf;
 		else
 		{
 			leaf = ExecFindPartition(mtstate, root, proute, rootslot, estate);
 			run_leaf = NULL;
 			if (!rel->rd_rel->relispartition &&
-				ek_partition_range_of(rel, events[i]->ts, &run_lo, &run_hi) ==
+				ek_partition_range_of(rel, ts, &run_lo, &run_hi) ==
 				RelationGetRelid(leaf->ri_RelationDesc))
 				run_leaf = leaf;
 		}
@@ -424,6 +459,51 @@ write_through_citus(const StreamInfo *stream, SegmentEvent **events, int n,
 }
 
 /*
+ * Write n rows of src into the local shard relation shard_rel of a
+ * distributed stream with the fast path, routed to the shard's partitions
+ * as on one node.  nparts: how many partitions the stream has on the node
+ * of the call (-1: not partitioned).  A partition made in this
+ * transaction is distributed by Citus over its own connections, to this
+ * node too: until the commit this session does not see the shard's new
+ * partition, which Citus writes over the connection that made it.  So a
+ * shard that has fewer partitions here than the stream is left alone, as
+ * is one the fast path does not reproduce: returns false, having written
+ * nothing, and the caller sends those rows through Citus.
+ */
+static bool
+write_shard(Oid shard_rel, int nparts, const RowSource *src, int n)
+{
+	Relation	rel = table_open(shard_rel, RowExclusiveLock);
+	AttrNumber	attnums[SC_NCOLUMNS];
+	bool		done = false;
+
+	if ((nparts < 0 || (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE &&
+						RelationGetPartitionDesc(rel, true)->nparts == nparts)) &&
+		fast_path_allowed(rel, attnums))
+		done = write_with_routing(rel, attnums, src, n);
+	table_close(rel, NoLock);
+	return done;
+}
+
+/*
+ * For another node's call on a distributed stream (pipeline/dist_node.c):
+ * write rows[0..n-1] of the column arrays cols/nulls (every column of
+ * ek_stream_columns, the batch id's too) into shard_rel, a shard relation
+ * of the stream on this node, with the fast path.  Returns false, having
+ * written nothing, where write_shard would send them through Citus (the
+ * caller leaves them to the node of the call).  The caller checked the
+ * role's INSERT privilege on the stream.
+ */
+bool
+ek_write_shard_rows(Oid shard_rel, int nparts, Datum **cols, bool **nulls,
+					const int *rows, int n)
+{
+	RowSource	src = {NULL, 0, 0, cols, nulls, rows};
+
+	return n == 0 || write_shard(shard_rel, nparts, &src, n);
+}
+
+/*
  * A stream distributed on Citus: the events of the shards this node holds
  * written into the local shard relations with the fast path (routed to
  * the shard's partitions, as on one node), the others with one statement
@@ -468,6 +548,12 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 		const char *key = events[i]->user_id ? events[i]->user_id : events[i]->anonymous_id;
 
 		CHECK_FOR_INTERRUPTS();
+		if (events[i]->stored)
+		{
+			/* written on its node by its claim (dist_ledger.c) */
+			shard[i] = -1;
+			continue;
+		}
 		shard[i] = key != NULL ? ek_citus_shard_index(map, key) : -1;
 		if (shard[i] >= 0)
 		{
@@ -494,38 +580,20 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 	for (int s = 0; s < nshards; s++)
 	{
 		Oid			shard_rel;
-		Relation	rel;
-		AttrNumber	attnums[SC_NCOLUMNS];
-		bool		done = false;
+		RowSource	src = {by_shard + start[s], batch_id, received_at};
 
 		if (!used[s] || map->groups[s] != local)
 			continue;
 		shard_rel = ek_citus_shard_relid(stream->relid, map->shardids[s]);
-		if (!OidIsValid(shard_rel))
-			continue;
-		rel = table_open(shard_rel, RowExclusiveLock);
-
-		/*
-		 * A partition this call made (a late event) is distributed by Citus
-		 * over its own connections, to this node too: until the commit
-		 * this session does not see the shard's new partition, which Citus
-		 * writes over the connection that made it.  A shard that has fewer
-		 * partitions here than the stream goes through Citus.
-		 */
-		if ((nparts < 0 || (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE &&
-							RelationGetPartitionDesc(rel, true)->nparts == nparts)) &&
-			fast_path_allowed(rel, attnums))
-			done = write_with_routing(rel, attnums, by_shard + start[s],
-									  start[s + 1] - start[s], batch_id, received_at);
-		table_close(rel, NoLock);
-		if (done)
+		if (OidIsValid(shard_rel) &&
+			write_shard(shard_rel, nparts, &src, start[s + 1] - start[s]))
 		{
 			ek_citus_use_2pc();
 			written[s] = true;
 		}
 	}
 	for (int i = 0; i < n; i++)
-		if (shard[i] < 0 || !written[shard[i]])
+		if (!events[i]->stored && (shard[i] < 0 || !written[shard[i]]))
 			rest[nrest++] = events[i];
 	if (nrest > 0)
 		write_through_citus(stream, rest, nrest, batch_id, received_at);
@@ -563,7 +631,11 @@ ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
 		return write_distributed(stream, events, n, batch_id, received_at);
 	rel = table_open(stream->relid, RowExclusiveLock);
 	if (citus_kind == EK_CITUS_NONE && fast_path_allowed(rel, attnums))
-		done = write_with_routing(rel, attnums, events, n, batch_id, received_at);
+	{
+		RowSource	src = {events, batch_id, received_at};
+
+		done = write_with_routing(rel, attnums, &src, n);
+	}
 	table_close(rel, NoLock);
 	if (!done)
 		write_with_spi(stream, events, n, batch_id, received_at);

@@ -15,5 +15,7 @@
 
 extern bool ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
 							int64 batch_id, TimestampTz received_at);
+extern bool ek_write_shard_rows(Oid shard_rel, int nparts, Datum **cols, bool **nulls,
+								const int *rows, int n);
 
 #endif							/* EK_PIPELINE_WRITER_H */

@@ -200,6 +200,7 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	char	   *ledger;
 	const char *restored;
 	EkRoleScope as_owner;
+	int			citus_nest;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -235,6 +236,14 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	/* ingest waits from here until the stream is distributed */
 	LockRelationOid(relid, ExclusiveLock);
 
+	/*
+	 * One connection per node for all of it: Citus makes the stream's node
+	 * function (a distributed function) only in a transaction that has
+	 * not reached a node over several connections
+	 */
+	citus_nest = NewGUCNestLevel();
+	(void) set_config_option("citus.multi_shard_modify_mode", "sequential",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	SPI_connect();
 	if (!DatumGetBool(run_one("SELECT pg_catalog.citus_is_coordinator()",
 							  0, NULL, NULL, NULL, &isnull)))
@@ -272,6 +281,7 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	create_distributed_table(qname, "default", PG_GETARG_DATUM(1), PG_ARGISNULL(1));
 	ledger = ek_dedup_create_dist_ledger(stream.stream_id, relid);
 	create_distributed_table(ledger, qname, (Datum) 0, true);
+	ek_dedup_create_dist_node_function(stream.stream_id);
 
 	/* its catalog, on every node (the first stream makes the table) */
 	if (!ek_cluster_table_exists())
@@ -286,6 +296,7 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	ek_rollups_remake_views(stream.stream_id);
 
 	SPI_finish();
+	AtEOXact_GUC(true, citus_nest);
 	PG_RETURN_VOID();
 }
 

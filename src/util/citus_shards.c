@@ -21,6 +21,13 @@
  *	  co-located shards share it, so the stream's and its ledger's shards
  *	  are locked together.
  *
+ *	  And whether Citus delegates a function's calls to the node of its
+ *	  first argument inside the caller's distributed transaction, as a
+ *	  write it prepares with the rest (pg_dist_object: force_delegation,
+ *	  the co-location group; and Citus's view of the transaction at the
+ *	  call): the node function of a distributed stream's ledger
+ *	  (pipeline/dedup/dist_ledger.c).
+ *
  *	  Read from Citus's catalog with heap scans (no SPI, no link to Citus,
  *	  Citus 11 to 13), so a call of ingest pays a scan of pg_dist_shard and
  *	  of pg_dist_placement, and nothing where Citus is missing.
@@ -34,12 +41,15 @@
 #include "access/skey.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -227,32 +237,16 @@ ek_citus_shard_index(const EkShardMap *map, const char *key)
 }
 
 /*
- * Lock the metadata of the shards used[] marks (ShareLock, in shard index
- * order, as Citus does before a write), then read the group of every
- * shard's placement.  Citus's lock tag: co-located shards share one, by
- * co-location id and shard index.
+ * Read the group of every shard's placement (pg_dist_placement), for a
+ * caller that makes sure they stay put (ek_citus_shards_place, or another
+ * node's call holding their locks).
  */
 void
-ek_citus_shards_place(EkShardMap *map, const bool *used)
+ek_citus_shards_read(EkShardMap *map)
 {
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
-
-	for (int i = 0; i < map->nshards; i++)
-	{
-		LOCKTAG		tag;
-
-		if (!used[i])
-			continue;
-		if (map->colocation != 0)
-			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) i, (uint32) map->colocation,
-								 CITUS_LOCKTAG_COLOCATED_SHARDS_METADATA);
-		else
-			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (map->shardids[i] >> 32),
-								 (uint32) map->shardids[i], 4);
-		(void) LockAcquire(&tag, ShareLock, false, false);
-	}
 
 	/* what a move committed before we got the locks */
 	InvalidateCatalogSnapshot();
@@ -280,6 +274,35 @@ ek_citus_shards_place(EkShardMap *map, const bool *used)
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	map->placed = true;
+}
+
+/*
+ * Lock the metadata of the shards used[] marks (ShareLock, in shard index
+ * order, as Citus does before a write), then read the group of every
+ * shard's placement.  Citus's lock tag: co-located shards share one, by
+ * co-location id and shard index.  (On the node of another node's call,
+ * pipeline/dist_node.c, the caller holds these locks on its node, which a
+ * move must take too: ek_citus_shards_read alone, without waiting here
+ * on a move that waits for the caller.)
+ */
+void
+ek_citus_shards_place(EkShardMap *map, const bool *used)
+{
+	for (int i = 0; i < map->nshards; i++)
+	{
+		LOCKTAG		tag;
+
+		if (!used[i])
+			continue;
+		if (map->colocation != 0)
+			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) i, (uint32) map->colocation,
+								 CITUS_LOCKTAG_COLOCATED_SHARDS_METADATA);
+		else
+			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (map->shardids[i] >> 32),
+								 (uint32) map->shardids[i], 4);
+		(void) LockAcquire(&tag, ShareLock, false, false);
+	}
+	ek_citus_shards_read(map);
 }
 
 /*
@@ -317,4 +340,100 @@ ek_citus_use_2pc(void)
 			load_external_function("$libdir/citus", "Use2PCForCoordinatedTransaction",
 								   true, NULL);
 	use_2pc();
+}
+
+/*
+ * Is funcid a function Citus delegates to the node of its distribution
+ * argument (its first) inside the caller's distributed transaction: in
+ * pg_dist_object with force_delegation, co-located with the tables of
+ * co-location group colocation?  A heap scan of pg_dist_object (no SPI).
+ */
+bool
+ek_citus_function_delegated(Oid funcid, int32 colocation)
+{
+	Oid			relid = get_relname_relid("pg_dist_object", PG_CATALOG_NAMESPACE);
+	AttrNumber	classid,
+				objid,
+				argindex,
+				colocationid,
+				force;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		return false;
+	classid = get_attnum(relid, "classid");
+	objid = get_attnum(relid, "objid");
+	argindex = get_attnum(relid, "distribution_argument_index");
+	colocationid = get_attnum(relid, "colocationid");
+	force = get_attnum(relid, "force_delegation");
+	if (classid == InvalidAttrNumber || objid == InvalidAttrNumber ||
+		argindex == InvalidAttrNumber || colocationid == InvalidAttrNumber ||
+		force == InvalidAttrNumber)
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		n1,
+					n2,
+					n3,
+					n4,
+					n5;
+		Oid			c = DatumGetObjectId(heap_getattr(tup, classid, desc, &n1));
+		Oid			o = DatumGetObjectId(heap_getattr(tup, objid, desc, &n2));
+
+		CHECK_FOR_INTERRUPTS();
+		if (n1 || n2 || c != ProcedureRelationId || o != funcid)
+			continue;
+		found = DatumGetInt32(heap_getattr(tup, argindex, desc, &n3)) == 0 &&
+			DatumGetInt32(heap_getattr(tup, colocationid, desc, &n4)) == colocation &&
+			DatumGetBool(heap_getattr(tup, force, desc, &n5)) &&
+			!n3 && !n4 && !n5;
+		break;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Would Citus send a call of a delegated function from here inside this
+ * transaction, as a write that its two-phase commit covers?  Citus does
+ * so for a function distributed with force_delegation when it plans the
+ * call in what it takes for a multi-statement transaction
+ * (IsMultiStatementTransaction() in its transaction_management.c): a
+ * transaction block, or a statement run inside a function call (its
+ * executor level at least 1 while it plans our statement) with
+ * citus.function_opens_transaction_block on.  Otherwise it would send the
+ * call as a read on a connection it does not prepare, and commit what the
+ * function wrote there on its own.  Citus's ExecutorLevel, looked up in
+ * the loaded library; false when it cannot be found.
+ */
+bool
+ek_citus_delegates_in_transaction(void)
+{
+	static int *executor_level = NULL;
+	const char *opens;
+
+	/*
+	 * Not in a session of Citus's own between nodes ("citus_internal
+	 * gpid=..."): Citus runs such a session's calls of a delegated
+	 * function where it is, and pins the rest of its statement to the
+	 * function's distribution argument
+	 */
+	if (application_name != NULL &&
+		strncmp(application_name, "citus_internal gpid=", 20) == 0)
+		return false;
+	if (IsTransactionBlock())
+		return true;
+	if (executor_level == NULL)
+		executor_level = (int *) load_external_function("$libdir/citus", "ExecutorLevel",
+														false, NULL);
+	opens = GetConfigOption("citus.function_opens_transaction_block", true, false);
+	return executor_level != NULL && *executor_level >= 1 &&
+		opens != NULL && strcmp(opens, "on") == 0;
 }

@@ -32,7 +32,10 @@ typedef struct EkShardMap
 extern EkShardMap *ek_citus_shard_map(Oid relid, const char *column);
 extern int	ek_citus_shard_index(const EkShardMap *map, const char *key);
 extern void ek_citus_shards_place(EkShardMap *map, const bool *used);
+extern void ek_citus_shards_read(EkShardMap *map);
 extern Oid	ek_citus_shard_relid(Oid relid, int64 shardid);
 extern void ek_citus_use_2pc(void);
+extern bool ek_citus_function_delegated(Oid funcid, int32 colocation);
+extern bool ek_citus_delegates_in_transaction(void);
 
 #endif							/* EK_UTIL_CITUS_SHARDS_H */

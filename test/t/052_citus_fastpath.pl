@@ -5,8 +5,11 @@
 # shards too (shouldhaveshards) and two workers, so that every node has
 # local and remote shards of the stream.  Checks: ingest on each node
 # claims and writes its own shards directly (no statement reaches a node's
-# own shards through Citus: log_statement on a worker) and the others
-# through Citus; the counts equal one node's; re-sends through any node are
+# own shards through Citus: log_statement on a worker) and each other
+# node's with one call of the stream's node function there (each of the
+# coordinator's calls reaches worker 1 with one, and no claim statement);
+# two calls of the same ids in one transaction (the second through Citus)
+# store each id once; the counts equal one node's; re-sends through any node are
 # duplicates; rows are in the shard tables, none in the shells; concurrent
 # clients on two nodes with overlapping ids store each id once; after a
 # shard move a re-send through every node stores nothing new, and new ids
@@ -101,20 +104,61 @@ ok(length($own) > 0, 'worker 1 holds ledger shards');
 # Citus's connections name their origin: application_name "citus_internal
 # gpid=N", N = the origin's node id * 10^10 + its pid
 my $w1_node = $coord->safe_psql('postgres', sprintf(q{SELECT nodeid FROM pg_dist_node WHERE nodeport = %d}, $w1->port));
-my (%from_node, $claims);
+my $w2_node = $coord->safe_psql('postgres', sprintf(q{SELECT nodeid FROM pg_dist_node WHERE nodeport = %d}, $w2->port));
+my $coord_node = $coord->safe_psql('postgres', sprintf(q{SELECT nodeid FROM pg_dist_node WHERE nodeport = %d}, $coord->port));
+my (%from_node, %node_calls, %calls_of);
 while ($log =~ /citus_internal gpid=(\d+)[^\n]*(?:statement|execute [^:\n]*): INSERT INTO eventkit_ledgers\.dist_ledger_${sid}_\d+/g)
 {
 	$from_node{int($1 / 10000000000)}++;
-	$claims++;
 }
-ok($claims, 'the other nodes\' calls claimed in worker 1\'s ledger shards through Citus')
-  or diag($log);
-ok(!$from_node{$w1_node},
+# one call of the stream's node function per other node's call: it claims
+# and writes that call's ids of worker 1's shards there
+while ($log =~ /citus_internal gpid=(\d+)[^\n]*(?:statement|execute [^:\n]*): SELECT pos, fingerprint, claimed, written FROM eventkit_ledgers\.dist_node_${sid}\(/g)
+{
+	$node_calls{int($1 / 10000000000)}++;
+	$calls_of{$1}++;
+}
+is($node_calls{$coord_node}, 5,
+	'each of the coordinator\'s 5 calls claimed and wrote in worker 1\'s shards with one call of the node function')
+  or diag(explain \%node_calls);
+is(scalar(grep { int($_ / 10000000000) == $coord_node && $calls_of{$_} == 1 } keys %calls_of), 5,
+	'one node call per call (5 sessions, one each)')
+  or diag(explain \%calls_of);
+ok($node_calls{$w2_node} >= 5,
+	'worker 2\'s calls too (its first may adopt the stream and take the statements through Citus)')
+  or diag(explain \%node_calls);
+ok(!$from_node{$coord_node},
+	'no claim statement reached worker 1\'s ledger shards from the coordinator through Citus')
+  or diag(explain \%from_node);
+ok(!$from_node{$w1_node} && !$node_calls{$w1_node},
 	'worker 1\'s own calls claimed in its own ledger shards directly, not through a connection to itself')
   or diag(explain \%from_node);
 citus_counts_as_one_node($coord, q{pass = 1 AND node <> 'local'}, q{node = 'local'}, '1500|70|7',
 	'through any node');
 citus_same_events($coord, q{event <> 'Warm'});
+
+# two calls in one transaction, the second re-sending the first's ids: the
+# first claims and writes the other nodes' shards with node calls, the
+# second (its transaction has written) through Citus; on each node, no
+# wait on itself, each id once
+for my $n ($coord, $w1)
+{
+	my $tag = 'tx-' . $n->name;
+	is( $n->safe_psql(
+			'postgres', qq{
+SET statement_timeout = '60s';
+CREATE TEMP TABLE tx AS SELECT jsonb_build_object('batch', jsonb_agg(jsonb_build_object('type', 'track',
+		'messageId', '$tag-' || id, 'userId', 'u' || (id % 41), 'event', 'Tx',
+		'properties', jsonb_build_object('id', id)))) AS payload FROM generate_series(1, 120) id;
+BEGIN;
+SELECT concat_ws(',', accepted, duplicates) FROM tx, LATERAL eventkit.ingest('events', payload);
+SELECT concat_ws(',', accepted, duplicates) FROM tx, LATERAL eventkit.ingest('events', payload);
+COMMIT;}),
+		"120,0\n0,120", 'two calls of the same ids in one transaction on ' . $n->name);
+	is( $coord->safe_psql(
+			'postgres', "SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE message_id LIKE '$tag-%'"),
+		'120|120', '... each id stored once');
+}
 
 # rows are in the shard tables, none in the shells
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM ONLY events}), '0',

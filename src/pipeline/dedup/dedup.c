@@ -630,16 +630,20 @@ settle_repeats(SegmentEvent **events, int nevents, const int *repeat_of,
 /*
  * The first occurrences of a batch's ids (firsts[]) claimed in the
  * co-located ledger of a stream distributed on Citus (dist_ledger.c), as
- * the ledger's owner, the stream's.
+ * the ledger's owner, the stream's; with write_remote, each other node's
+ * new events are written there with their claims (rows of batch_id and
+ * received_at), and set stored.
  */
 static void
-claim_distributed(int32 stream_id, idmap_hash *ids, SegmentEvent **events,
+claim_distributed(const StreamInfo *stream, idmap_hash *ids, SegmentEvent **events,
 				  const pg_uuid_t *keys, const int *firsts, int nfirst, int64 batch_id,
-				  DedupVerdict *verdicts, int64 *kept)
+				  TimestampTz received_at, bool write_remote, DedupVerdict *verdicts,
+				  int64 *kept)
 {
 	char	  **cid = palloc(sizeof(char *) * nfirst);
 	int64	   *cfp = palloc(sizeof(int64) * nfirst);
 	char	  **ckey = palloc(sizeof(char *) * nfirst);
+	SegmentEvent **cev = palloc(sizeof(SegmentEvent *) * nfirst);
 	bool	   *claimed = palloc(sizeof(bool) * nfirst);
 	int64	   *stored = palloc(sizeof(int64) * nfirst);
 
@@ -647,11 +651,13 @@ claim_distributed(int32 stream_id, idmap_hash *ids, SegmentEvent **events,
 	{
 		SegmentEvent *ev = events[firsts[i]];
 
+		cev[i] = ev;
 		cid[i] = ev->message_id;
 		cfp[i] = ev->fingerprint;
 		ckey[i] = ev->user_id ? ev->user_id : ev->anonymous_id;
 	}
-	ek_dist_ledger_claim(stream_id, cid, cfp, ckey, nfirst, batch_id, claimed, stored);
+	ek_dist_ledger_claim(stream->stream_id, stream->relid, cev, cid, cfp, ckey, nfirst,
+						 batch_id, received_at, write_remote, claimed, stored);
 	for (int i = 0; i < nfirst; i++)
 	{
 		int			f = firsts[i];
@@ -674,11 +680,16 @@ claim_distributed(int32 stream_id, idmap_hash *ids, SegmentEvent **events,
  * eventkit.ledger_generation_rows ids: the caller then asks the ledger job
  * to rotate (ingest never does).  Runs as the extension owner, who owns
  * the ledger; the caller is connected to SPI.  What *pending refers to is
- * allocated in the caller's memory context.
+ * allocated in the caller's memory context.  A stream distributed on
+ * Citus: with write_remote, the new events of other nodes' shards are
+ * written on their nodes with their claims, as rows of batch_id and
+ * received_at (one call per node, dist_ledger.c), and set stored; the
+ * caller writes the others.
  */
 bool
 ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
-			   int64 batch_id, DedupVerdict *verdicts, DedupPending **pending)
+			   int64 batch_id, TimestampTz received_at, bool write_remote,
+			   DedupVerdict *verdicts, DedupPending **pending)
 {
 	idmap_hash *ids;
 	int64	   *kept = palloc(sizeof(int64) * nevents);
@@ -729,8 +740,8 @@ ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
 	/* a stream distributed on Citus: its co-located ledger, through Citus */
 	if (ek_citus_table_kind(stream->relid) == EK_CITUS_HASH)
 	{
-		claim_distributed(stream->stream_id, ids, events, keys, firsts, nfirst, batch_id,
-						  verdicts, kept);
+		claim_distributed(stream, ids, events, keys, firsts, nfirst, batch_id, received_at,
+						  write_remote, verdicts, kept);
 		settle_repeats(events, nevents, repeat_of, kept, verdicts);
 		return false;
 	}
@@ -914,6 +925,35 @@ ek_dedup_create_dist_ledger(int32 stream_id, Oid stream_relid)
 {
 	ek_dist_ledger_create(stream_id, stream_relid);
 	return ek_dist_ledger_qname(stream_id);
+}
+
+/*
+ * The node function of a distributed stream's ledger (after the ledger is
+ * distributed; dist_ledger.c).
+ */
+void
+ek_dedup_create_dist_node_function(int32 stream_id)
+{
+	ek_dist_ledger_create_node_function(stream_id, ek_dist_ledger_qname(stream_id));
+}
+
+/* The distributed ledger of a stream, or InvalidOid */
+Oid
+ek_dedup_dist_ledger_relid(int32 stream_id)
+{
+	return ek_dist_ledger_relid(stream_id);
+}
+
+/*
+ * On the node of another node's call: claim ids in this node's shards of
+ * a distributed ledger (dist_ledger.c, ek_dist_ledger_claim_here).
+ */
+bool
+ek_dedup_claim_here(Oid ledger_relid, char **ids, int64 *fps, char **keys, int n,
+					int64 token, bool *claimed, int64 *stored_fp)
+{
+	return ek_dist_ledger_claim_here(ledger_relid, ids, fps, keys, n, token, claimed,
+									 stored_fp);
 }
 
 /*

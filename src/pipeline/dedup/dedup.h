@@ -27,12 +27,17 @@ typedef enum DedupVerdict
 typedef struct DedupPending DedupPending;
 
 extern bool ek_dedup_claim(const StreamInfo *stream, SegmentEvent **events, int nevents,
-						   int64 batch_id, DedupVerdict *verdicts, DedupPending **pending);
+						   int64 batch_id, TimestampTz received_at, bool write_remote,
+						   DedupVerdict *verdicts, DedupPending **pending);
 extern void ek_dedup_settle(DedupPending *pending, DedupVerdict *verdicts);
 extern void ek_dedup_create_ledger(int32 stream_id);
 extern void ek_dedup_drop_ledger(int32 stream_id);
 extern char *ek_dedup_create_dist_ledger(int32 stream_id, Oid stream_relid);
+extern void ek_dedup_create_dist_node_function(int32 stream_id);
 extern void ek_dedup_check_dist_ledger(const StreamInfo *stream);
+extern Oid	ek_dedup_dist_ledger_relid(int32 stream_id);
+extern bool ek_dedup_claim_here(Oid ledger_relid, char **ids, int64 *fps, char **keys, int n,
+								int64 token, bool *claimed, int64 *stored_fp);
 extern void ek_dedup_check_local_ledger(const StreamInfo *stream);
 extern int64 ek_dedup_undistribute_ledger(const StreamInfo *stream);
 extern void ek_dedup_follow_owner(const StreamInfo *stream);

@@ -11,8 +11,11 @@
  *	  write of the stream's rows (claim_per_node): the ids of the shards
  *	  this node holds in each local ledger shard directly (the fast path:
  *	  no Citus executor, no connection), those of each other node's shards
- *	  with one statement through Citus per node, all in one order (node
- *	  group, shard id, user key, id) on every node.  Each is a multi-row
+ *	  with one call of the stream's node function on that node, which
+ *	  claims them there and writes their new events (pipeline/dist_node.c;
+ *	  claim_on_node), or else with one statement through Citus per node,
+ *	  all in one order (node group, shard id, user key, id) on every node.
+ *	  Each claim is a multi-row
  *	  INSERT ... ON CONFLICT DO UPDATE ... RETURNING (through Citus: one
  *	  INSERT per shard of that node), so that one statement claims the new
  *	  ids and returns every id with its batch id and fingerprint: a row
@@ -58,15 +61,22 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "partitioning/partdesc.h"
+#include "parser/parse_func.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/memutils.h"
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
@@ -75,6 +85,7 @@
 #include "ledger.h"
 #include "ledger_key.h"
 #include "catalog/cluster.h"
+#include "pipeline/columns.h"
 #include "catalog/generations.h"
 #include "util/citus.h"
 #include "util/citus_shards.h"
@@ -137,6 +148,161 @@ ek_dist_ledger_qname(int32 stream_id)
 		return ek_qualified_relname(relid);
 	return quote_qualified_identifier(ledger_schema_exists() ? LEDGER_SCHEMA : OLD_LEDGER_SCHEMA,
 									  dist_ledger_name(stream_id));
+}
+
+/*
+ * The node function of a stream's distributed ledger:
+ * eventkit_ledgers.dist_node_<stream_id>, a C function
+ * (eventkit_dist_node_ingest, pipeline/dist_node.c) distributed by Citus
+ * co-located with the ledger, its first argument a user key, with
+ * force_delegation: a call of it from another node's ingest runs on the
+ * node that holds that key's shard, inside the call's distributed
+ * transaction, as a write that Citus's two-phase commit covers.  One per
+ * stream, since a distributed function has one co-location group.
+ */
+static char *
+node_function_name(int32 stream_id)
+{
+	return psprintf("dist_node_%d", stream_id);
+}
+
+/*
+ * The SQL type of column c's array argument: times as int8 microseconds,
+ * jsonb as its text (the node parses it with ingest's fast JSON parser:
+ * jsonb's own input function was the largest part of a node call's work)
+ */
+static Oid
+node_column_type(int c)
+{
+	switch (ek_stream_columns[c].type)
+	{
+		case TIMESTAMPTZOID:
+			return INT8OID;
+		case JSONBOID:
+			return TEXTOID;
+		default:
+			return ek_stream_columns[c].type;
+	}
+}
+
+/* its argument types: NODE_FIXED_ARGS, then an array per column but the batch id's */
+#define NODE_FIXED_ARGS 8
+#define NODE_NARGS (NODE_FIXED_ARGS + SC_NCOLUMNS - 1)
+
+static const Oid node_fixed_types[NODE_FIXED_ARGS] = {
+	TEXTOID,					/* a user key of the node's shards (routing) */
+	TEXTOID,					/* the stream, its qualified name */
+	INT4OID,					/* the stream's id */
+	INT4OID,					/* the Citus group of the node of the call */
+	INT8OID,					/* the claims' token */
+	INT8OID,					/* the batch id of the rows */
+	INT4OID,					/* partitions of the stream there (-1: none) */
+	INT8ARRAYOID,				/* the fingerprints */
+};
+
+/* "name(types)" of the node function */
+static char *
+node_function_signature(int32 stream_id)
+{
+	StringInfoData sig;
+
+	initStringInfo(&sig);
+	appendStringInfo(&sig, "%s(", quote_qualified_identifier(LEDGER_SCHEMA,
+															 node_function_name(stream_id)));
+	for (int a = 0; a < NODE_FIXED_ARGS; a++)
+		appendStringInfo(&sig, "%s%s", a > 0 ? ", " : "",
+						 format_type_be_qualified(node_fixed_types[a]));
+	for (int c = 0; c < SC_NCOLUMNS; c++)
+		if (c != SC_BATCH_ID)
+			appendStringInfo(&sig, ", %s[]", format_type_be_qualified(node_column_type(c)));
+	appendStringInfoChar(&sig, ')');
+	return sig.data;
+}
+
+/*
+ * Make the stream's node function and have Citus distribute it (every
+ * node gets it), co-located with the ledger q.  Only where eventkit_ledgers
+ * exists (1.11 and later): a stream without one claims and writes other
+ * nodes' shards through Citus.  Caller: SPI connected, as the extension
+ * owner (a superuser: a C function), after the ledger is distributed.
+ */
+void
+ek_dist_ledger_create_node_function(int32 stream_id, const char *q)
+{
+	char	   *sig = node_function_signature(stream_id);
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+
+	if (!ledger_schema_exists())
+		return;
+	ek_spi_exec(psprintf("CREATE OR REPLACE FUNCTION %s RETURNS TABLE (pos pg_catalog.int4,"
+						 " fingerprint pg_catalog.int8, claimed pg_catalog.bool,"
+						 " written pg_catalog.bool)"
+						 " LANGUAGE c VOLATILE AS '$libdir/eventkit', 'eventkit_dist_node_ingest'",
+						 sig),
+				SPI_OK_UTILITY);
+	ek_spi_exec(psprintf("COMMENT ON FUNCTION %s IS %s", sig,
+						 quote_literal_cstr("eventkit: claims and writes the rows of this node's shards for an ingest call on another node (internal)")),
+				SPI_OK_UTILITY);
+	args[0] = CStringGetTextDatum(sig);
+	args[1] = CStringGetTextDatum("$1");
+	args[2] = CStringGetTextDatum(q);
+	if (SPI_execute_with_args("SELECT pg_catalog.create_distributed_function($1::pg_catalog.regprocedure,"
+							  " $2, colocate_with => $3, force_delegation => true)",
+							  3, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: create_distributed_function failed");
+}
+
+/* The stream's node function, or InvalidOid (a stream distributed before 1.13) */
+static Oid
+node_function_oid(int32 stream_id)
+{
+	Oid			argtypes[NODE_NARGS];
+	int			nargs = 0;
+
+	if (!ledger_schema_exists())
+		return InvalidOid;
+	for (int a = 0; a < NODE_FIXED_ARGS; a++)
+		argtypes[nargs++] = node_fixed_types[a];
+	for (int c = 0; c < SC_NCOLUMNS; c++)
+		if (c != SC_BATCH_ID)
+			argtypes[nargs++] = get_array_type(node_column_type(c));
+	return LookupFuncName(list_make2(makeString(LEDGER_SCHEMA),
+									 makeString(node_function_name(stream_id))),
+						  nargs, argtypes, true);
+}
+
+/*
+ * The stream's node function, or InvalidOid when it has none or Citus
+ * would not delegate its calls to the nodes of the ledger's shards (not
+ * co-located with the ledger, co-location group colocation).
+ */
+static Oid
+node_function(int32 stream_id, int32 colocation)
+{
+	Oid			fn = node_function_oid(stream_id);
+
+	if (!OidIsValid(fn) || !ek_citus_function_delegated(fn, colocation))
+		return InvalidOid;
+	return fn;
+}
+
+/*
+ * Drop the stream's node function, if it has one (Citus drops it on
+ * every node), as the extension owner, whose it is.  Caller: SPI
+ * connected, on the coordinator.
+ */
+static void
+drop_node_function(int32 stream_id)
+{
+	EkRoleScope as_ext_owner;
+
+	if (!OidIsValid(node_function_oid(stream_id)))
+		return;
+	ek_as_owner_begin(&as_ext_owner);
+	ek_spi_exec(psprintf("DROP FUNCTION %s", node_function_signature(stream_id)),
+				SPI_OK_UTILITY);
+	ek_as_role_end(&as_ext_owner);
 }
 
 /* " COLLATE <name>" of a text column of relid (which must exist) */
@@ -272,6 +438,7 @@ ek_dist_ledger_drop(int32 stream_id)
 	if (ek_citus_on_worker())
 		return;
 	ek_cluster_forget_stream(stream_id);
+	drop_node_function(stream_id);
 	relid = ek_dist_ledger_relid(stream_id);
 	if (!OidIsValid(relid))
 		return;
@@ -740,27 +907,153 @@ compare_node_pos(const void *a, const void *b)
 #define CITUS_ROUTED_GROUP PG_INT32_MAX
 
 /*
- * The claim, per node: the ids of this node's shards claimed in each
- * local ledger shard directly (an INSERT ... ON CONFLICT on the shard's
- * relation, no Citus executor, no connection), the ids of each other
- * node's shards with one statement through Citus per node.  All in one
- * order, (node group, shard id, user key, id), on every node, so that two
- * calls on two nodes claiming the same ids wait for each other instead
- * of deadlocking.  The shards' placements are read under their metadata
- * locks (util/citus_shards.h), so a concurrent shard move waits for this
- * transaction (or this one for the move).
+ * What a claim needs to write the new events of another node's shards on
+ * that node with their claims (the node function): the ids' events, the
+ * stream and the rows' batch values.
+ */
+typedef struct NodeWrite
+{
+	SegmentEvent **events;		/* the event of each id */
+	Oid			stream_relid;
+	int32		stream_id;
+	int64		batch_id;
+	TimestampTz received_at;
+	int			nparts;			/* the stream's partitions here (-1: none) */
+	char	   *function;		/* the node function's qualified name */
+} NodeWrite;
+
+/*
+ * Claim the ids at pos[0..m-1] of a local ledger shard (shardid), with one
+ * INSERT ... ON CONFLICT on the shard's relation: no Citus executor, no
+ * connection.  Returns false, having claimed nothing, when this node has
+ * no relation of that shard.
+ */
+static bool
+claim_local_shard(Oid ledger_relid, int64 shardid, const int *pos, int m, char **ids,
+				  int64 *fps, char **keys, int64 token, bool *claimed, int64 *stored_fp)
+{
+	Oid			shard_rel = ek_citus_shard_relid(ledger_relid, shardid);
+	int			nest;
+
+	if (!OidIsValid(shard_rel))
+		return false;
+	nest = NewGUCNestLevel();
+	/* Citus refuses writes to a shard by name unless told */
+	(void) set_config_option("citus.enable_manual_changes_to_shards", "on",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	claim_subset(ek_qualified_relname(shard_rel), pos, m, ids, fps, keys, token,
+				 claimed, stored_fp);
+	AtEOXact_GUC(true, nest);
+	return true;
+}
+
+/*
+ * Claim the ids at pos[0..m-1], all of the shards of one other node, and
+ * write the new ones' events there, with one call of the stream's node
+ * function (pipeline/dist_node.c), which Citus runs on that node (the
+ * node of the first id's key) inside this distributed transaction and
+ * prepares with it.  Sets the events it wrote stored.  Returns false when
+ * the function did nothing there (Citus ran it here, or the shards are
+ * not all on the node it ran on): the caller claims through Citus instead.
+ */
+static bool
+claim_on_node(const NodeWrite *nw, const int *pos, int m, char **keys, int64 *fps,
+			  int64 token, bool *claimed, int64 *stored_fp)
+{
+	Oid			types[NODE_NARGS];
+	Datum		args[NODE_NARGS];
+	SegmentEvent **evs = palloc(sizeof(SegmentEvent *) * m);
+	int64	   *mfps = palloc(sizeof(int64) * m);
+	Datum	   *col = palloc(sizeof(Datum) * m);
+	bool	   *nulls = palloc(sizeof(bool) * m);
+	StringInfoData sql;
+	int			nargs = 0;
+	int			rc;
+
+	for (int r = 0; r < m; r++)
+	{
+		evs[r] = nw->events[pos[r]];
+		mfps[r] = fps[pos[r]];
+		col[r] = Int64GetDatum(mfps[r]);
+		nulls[r] = false;
+	}
+	types[nargs] = TEXTOID;
+	args[nargs++] = CStringGetTextDatum(keys[pos[0]]);
+	types[nargs] = TEXTOID;
+	args[nargs++] = CStringGetTextDatum(ek_qualified_relname(nw->stream_relid));
+	types[nargs] = INT4OID;
+	args[nargs++] = Int32GetDatum(nw->stream_id);
+	types[nargs] = INT4OID;
+	args[nargs++] = Int32GetDatum(ek_citus_local_group());
+	types[nargs] = INT8OID;
+	args[nargs++] = Int64GetDatum(token);
+	types[nargs] = INT8OID;
+	args[nargs++] = Int64GetDatum(nw->batch_id);
+	types[nargs] = INT4OID;
+	args[nargs++] = Int32GetDatum(nw->nparts);
+	types[nargs] = INT8ARRAYOID;
+	args[nargs++] = ek_make_array(col, nulls, m, INT8OID);
+	for (int c = 0; c < SC_NCOLUMNS; c++)
+	{
+		if (c == SC_BATCH_ID)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		/* (a time's Datum is its int8 microseconds) */
+		ek_batch_column(evs, m, c, nw->batch_id, nw->received_at, col, nulls);
+		if (ek_stream_columns[c].type == JSONBOID)
+			for (int r = 0; r < m; r++)
+				if (!nulls[r])
+				{
+					Jsonb	   *jb = DatumGetJsonbP(col[r]);
+
+					col[r] = CStringGetTextDatum(JsonbToCString(NULL, &jb->root, VARSIZE(jb)));
+				}
+		types[nargs] = get_array_type(node_column_type(c));
+		args[nargs++] = ek_make_array(col, nulls, m, node_column_type(c));
+	}
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT pos, fingerprint, claimed, written FROM %s(", nw->function);
+	for (int a = 1; a <= nargs; a++)
+		appendStringInfo(&sql, "%s$%d", a > 1 ? ", " : "", a);
+	appendStringInfoChar(&sql, ')');
+	rc = SPI_execute_with_args(sql.data, nargs, types, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: distributed ledger claim on a node failed: %s",
+			 SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return false;
+	if (SPI_processed != (uint64) m)
+		elog(ERROR, "eventkit: the node function of the distributed ledger answered " UINT64_FORMAT " of %d ids",
+			 SPI_processed, m);
+	for (uint64 t = 0; t < SPI_processed; t++)
+	{
+		bool		isnull;
+		int			r = DatumGetInt32(ek_spi_value(t, 1, &isnull));
+
+		if (isnull || r < 0 || r >= m)
+			elog(ERROR, "eventkit: the node function of the distributed ledger answered for no id it was given");
+		stored_fp[pos[r]] = DatumGetInt64(ek_spi_value(t, 2, &isnull));
+		claimed[pos[r]] = DatumGetBool(ek_spi_value(t, 3, &isnull));
+		evs[r]->stored = DatumGetBool(ek_spi_value(t, 4, &isnull));
+	}
+	ek_citus_use_2pc();
+	return true;
+}
+
+/*
+ * The ids of keys[] sorted in the claims' order, (node group, shard id,
+ * user key, id), into order[]; group[] and shardid[] of each (a shard
+ * Citus finds: CITUS_ROUTED_GROUP, 0).  The shards' placements are read
+ * under their metadata locks (util/citus_shards.h), so a concurrent shard
+ * move waits for this transaction (or this one for the move).
  */
 static void
-claim_per_node(Oid ledger_relid, const char *q, char **ids, int64 *fps, char **keys,
-			   int n, int64 token, bool *claimed, int64 *stored_fp)
+claim_order(EkShardMap *map, char **ids, char **keys, int n, bool lock, int *group,
+			int64 *shardid, int *order)
 {
-	EkShardMap *map = ek_citus_shard_map(ledger_relid, "user_key");
 	int		   *shard = palloc(sizeof(int) * n);
-	int		   *group = palloc(sizeof(int) * n);
-	int64	   *shardid = palloc(sizeof(int64) * n);
-	int		   *order = palloc(sizeof(int) * n);
 	bool	   *used = palloc0(sizeof(bool) * Max(map->nshards, 1));
-	int32		local = ek_citus_local_group();
 
 	for (int i = 0; i < n; i++)
 	{
@@ -769,7 +1062,10 @@ claim_per_node(Oid ledger_relid, const char *q, char **ids, int64 *fps, char **k
 		if (shard[i] >= 0)
 			used[shard[i]] = true;
 	}
-	ek_citus_shards_place(map, used);
+	if (lock)
+		ek_citus_shards_place(map, used);
+	else
+		ek_citus_shards_read(map);
 	for (int i = 0; i < n; i++)
 	{
 		order[i] = i;
@@ -793,11 +1089,46 @@ claim_per_node(Oid ledger_relid, const char *q, char **ids, int64 *fps, char **k
 	sort_shard = NULL;
 	sort_keys = NULL;
 	sort_ids = NULL;
+}
 
+/*
+ * The claim, per node: the ids of this node's shards claimed in each
+ * local ledger shard directly (claim_local_shard), those of each other
+ * node's shards with one call of the stream's node function on that node
+ * that claims them and writes the new ones' events there (claim_on_node,
+ * when nw is given), else with one statement through Citus per node.  All
+ * in one order, (node group, shard id, user key, id), on every node, so
+ * that two calls on two nodes claiming the same ids wait for each other
+ * instead of deadlocking.
+ */
+static void
+claim_per_node(Oid ledger_relid, const char *q, char **ids, int64 *fps, char **keys,
+			   int n, int64 token, const NodeWrite *nw, bool *claimed, int64 *stored_fp)
+{
+	EkShardMap *map = ek_citus_shard_map(ledger_relid, "user_key");
+	int		   *group = palloc(sizeof(int) * n);
+	int64	   *shardid = palloc(sizeof(int64) * n);
+	int		   *order = palloc(sizeof(int) * n);
+	int32		local = ek_citus_local_group();
+
+	claim_order(map, ids, keys, n, true, group, shardid, order);
 	for (int r = 0; r < n;)
 	{
 		int			g = group[order[r]];
 		int			end = r;
+
+		/* another node's ids, all of them in one call of its node function */
+		if (nw != NULL && g != local && g != CITUS_ROUTED_GROUP)
+		{
+			while (end < n && group[order[end]] == g)
+				end++;
+			if (claim_on_node(nw, order + r, end - r, keys, fps, token, claimed, stored_fp))
+			{
+				r = end;
+				continue;
+			}
+			end = r;
+		}
 
 		/*
 		 * The run of one node's ids, or of one local shard's, at most
@@ -807,47 +1138,41 @@ claim_per_node(Oid ledger_relid, const char *q, char **ids, int64 *fps, char **k
 		while (end < n && end - r < MAX_VALUES_ROWS && group[order[end]] == g &&
 			   (g != local || shardid[order[end]] == shardid[order[r]]))
 			end++;
-		if (g == local)
-		{
-			Oid			shard_rel = ek_citus_shard_relid(ledger_relid, shardid[order[r]]);
-
-			if (OidIsValid(shard_rel))
-			{
-				int			nest = NewGUCNestLevel();
-
-				/* Citus refuses writes to a shard by name unless told */
-				(void) set_config_option("citus.enable_manual_changes_to_shards", "on",
-										 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-										 true, 0, false);
-				claim_subset(ek_qualified_relname(shard_rel), order + r, end - r,
-							 ids, fps, keys, token, claimed, stored_fp);
-				AtEOXact_GUC(true, nest);
-				ek_citus_use_2pc();
-				r = end;
-				continue;
-			}
-		}
-		claim_subset(q, order + r, end - r, ids, fps, keys, token, claimed, stored_fp);
+		if (g == local &&
+			claim_local_shard(ledger_relid, shardid[order[r]], order + r, end - r,
+							  ids, fps, keys, token, claimed, stored_fp))
+			ek_citus_use_2pc();
+		else
+			claim_subset(q, order + r, end - r, ids, fps, keys, token, claimed, stored_fp);
 		r = end;
 	}
 }
 
 /*
  * Claim n distinct message ids (ids[i] of user keys[i], fingerprints
- * fps[i]) in the stream's distributed ledger.  On return claimed[i] says
- * whether the id was new (now claimed by this transaction); for the
- * others stored_fp[i] is the fingerprint of the copy stored first.
- * Runs as the ledger's owner, the stream's (ek_dist_ledger_check_owner):
- * through Citus the call reaches every co-located placement as that one
- * role.  Caller: SPI connected.
+ * fps[i], events[i]) in the stream's distributed ledger.  On return
+ * claimed[i] says whether the id was new (now claimed by this
+ * transaction); for the others stored_fp[i] is the fingerprint of the copy
+ * stored first.  With write_remote, the ids of each other node's shards
+ * are claimed by a call on that node that also writes the new ones'
+ * events there (rows of batch_id, received_at), which are then set
+ * stored; else, or where the stream has no node function, or Citus would
+ * not send its call inside this transaction as a write (util/citus_shards.h),
+ * the writer writes them.  Runs as the ledger's owner, the stream's
+ * (ek_dist_ledger_check_owner): through Citus the call reaches every
+ * co-located placement as that one role.  Caller: SPI connected.
  */
 void
-ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n,
-					 int64 batch_id, bool *claimed, int64 *stored_fp)
+ek_dist_ledger_claim(int32 stream_id, Oid stream_relid, SegmentEvent **events, char **ids,
+					 int64 *fps, char **keys, int n, int64 batch_id,
+					 TimestampTz received_at, bool write_remote, bool *claimed,
+					 int64 *stored_fp)
 {
 	Oid			ledger_relid = ek_dist_ledger_relid(stream_id);
 	int64		token;
 	EkRoleScope as_owner;
+	NodeWrite	nw;
+	bool		use_nodes = false;
 
 	if (!OidIsValid(ledger_relid))
 		ereport(ERROR,
@@ -856,7 +1181,10 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 				 errdetail("The stream was distributed with create_distributed_table(), not with eventkit.distribute_stream()."),
 				 errhint("Distribute streams with eventkit.distribute_stream() only: make a new stream (key_partitions => 0), distribute it so, and ingest into it; Citus's undistribute_table() of this one would drop it for eventkit.")));
 	for (int i = 0; i < n; i++)
+	{
 		claimed[i] = false;
+		events[i]->stored = false;
+	}
 
 	/*
 	 * The claim's token: the batch id, unique on this node; on a worker
@@ -865,8 +1193,68 @@ ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys, int n
 	 * its tokens are its batch ids).
 	 */
 	token = batch_id | ((int64) ek_citus_local_group() << 48);
+
+	if (write_remote && ek_citus_delegates_in_transaction())
+	{
+		Oid			fn = node_function(stream_id, ek_citus_shard_map(ledger_relid, "user_key")->colocation);
+
+		if (OidIsValid(fn))
+		{
+			Relation	shell = table_open(stream_relid, AccessShareLock);
+
+			nw.events = events;
+			nw.stream_relid = stream_relid;
+			nw.stream_id = stream_id;
+			nw.batch_id = batch_id;
+			nw.received_at = received_at;
+			nw.nparts = shell->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ?
+				RelationGetPartitionDesc(shell, true)->nparts : -1;
+			nw.function = quote_qualified_identifier(LEDGER_SCHEMA, get_func_name(fn));
+			table_close(shell, NoLock);
+			use_nodes = true;
+		}
+	}
 	ek_as_role_begin(&as_owner, ek_relation_owner(ledger_relid), 0);
 	claim_per_node(ledger_relid, ek_qualified_relname(ledger_relid), ids, fps, keys, n, token,
-				   claimed, stored_fp);
+				   use_nodes ? &nw : NULL, claimed, stored_fp);
 	ek_as_role_end(&as_owner);
+}
+
+/*
+ * On the node of another node's call (pipeline/dist_node.c, through
+ * dedup.h): claim n ids (ids[i] of keys[i], fingerprints fps[i]) with the
+ * caller's token, in the ledger shards of this node, in the claims' order
+ * (shard id, user key, id), as the current role, without the shards'
+ * metadata locks, which the caller holds on its node.  Returns false, having
+ * claimed nothing, when a key's shard is not on this node (Citus ran the
+ * call elsewhere, or a shard moved): the caller then claims through Citus.
+ */
+bool
+ek_dist_ledger_claim_here(Oid ledger_relid, char **ids, int64 *fps, char **keys, int n,
+						  int64 token, bool *claimed, int64 *stored_fp)
+{
+	EkShardMap *map = ek_citus_shard_map(ledger_relid, "user_key");
+	int		   *group = palloc(sizeof(int) * n);
+	int64	   *shardid = palloc(sizeof(int64) * n);
+	int		   *order = palloc(sizeof(int) * n);
+	int32		local = ek_citus_local_group();
+
+	claim_order(map, ids, keys, n, false, group, shardid, order);
+	for (int r = 0; r < n; r++)
+		if (group[order[r]] != local ||
+			((r == 0 || shardid[order[r]] != shardid[order[r - 1]]) &&
+			 !OidIsValid(ek_citus_shard_relid(ledger_relid, shardid[order[r]]))))
+			return false;
+	for (int r = 0; r < n;)
+	{
+		int			end = r;
+
+		while (end < n && end - r < MAX_VALUES_ROWS && shardid[order[end]] == shardid[order[r]])
+			end++;
+		if (!claim_local_shard(ledger_relid, shardid[order[r]], order + r, end - r,
+							   ids, fps, keys, token, claimed, stored_fp))
+			elog(ERROR, "eventkit: a shard of the distributed ledger is gone");
+		r = end;
+	}
+	return true;
 }

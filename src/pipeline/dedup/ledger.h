@@ -13,6 +13,7 @@
 
 #include "catalog/streams.h"
 #include "datatype/timestamp.h"
+#include "pipeline/event.h"
 #include "utils/relcache.h"
 
 extern Oid	ek_ledger_relid(int32 stream_id, bool missing_ok);
@@ -37,7 +38,12 @@ extern void ek_dist_ledger_check_absent(int32 stream_id, Oid stream_relid);
 extern int64 ek_dist_ledger_undistribute(int32 stream_id);
 extern void ek_dist_ledger_follow_owner(int32 stream_id, Oid stream_relid);
 extern int64 ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window);
-extern void ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys,
-								 int n, int64 batch_id, bool *claimed, int64 *stored_fp);
+extern void ek_dist_ledger_claim(int32 stream_id, Oid stream_relid, SegmentEvent **events,
+								 char **ids, int64 *fps, char **keys, int n, int64 batch_id,
+								 TimestampTz received_at, bool write_remote, bool *claimed,
+								 int64 *stored_fp);
+extern bool ek_dist_ledger_claim_here(Oid ledger_relid, char **ids, int64 *fps, char **keys,
+									  int n, int64 token, bool *claimed, int64 *stored_fp);
+extern void ek_dist_ledger_create_node_function(int32 stream_id, const char *q);
 
 #endif							/* EK_DEDUP_LEDGER_H */

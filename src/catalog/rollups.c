@@ -637,7 +637,6 @@ rollups_record_direct(const RollupRow *row, int64 to, int64 events, int32 format
 
 	if (rel == NULL)
 		return false;
-	index_close(index, RowExclusiveLock);	/* (ExecOpenIndices opens them all) */
 	desc = RelationGetDescr(rel);
 	estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
@@ -648,10 +647,6 @@ rollups_record_direct(const RollupRow *row, int64 to, int64 events, int32 format
 	ExecInitRangeTable(estate, list_make1(rte));
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	for (int i = 0; i < rri->ri_NumIndices; i++)
-		if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == RelationGetRelid(index))
-			index = rri->ri_IndexRelationDescs[i];
 
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
@@ -692,12 +687,18 @@ rollups_record_direct(const RollupRow *row, int64 to, int64 events, int32 format
 	if (result != TM_Ok)
 		elog(ERROR, "eventkit: could not record the refresh of rollup %d (%d)",
 			 row->rollup_id, (int) result);
-	ek_update_indexes(rri, newslot, estate, update_indexes);
+	/* (none of the columns written is indexed: a HOT update needs no index opened) */
+	if (ek_update_needs_indexes(update_indexes))
+	{
+		ExecOpenIndices(rri, false);
+		ek_update_indexes(rri, newslot, estate, update_indexes);
+		ExecCloseIndices(rri);
+	}
 	ExecDropSingleTupleTableSlot(oldslot);
 	ExecDropSingleTupleTableSlot(newslot);
 	UnregisterSnapshot(snapshot);
-	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
+	index_close(index, NoLock);
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
 	return true;

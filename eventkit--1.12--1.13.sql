@@ -11,3 +11,15 @@
  * fails it.  Each section gives its own objects their COMMENT ON.  New
  * capabilities append their own section at the end.
  */
+
+-- ==== Scale-out on Citus: a coordinator's dump restored elsewhere (issue 17) ====
+-- undistribute_stream (1.13): a stream that was distributed and is no longer a
+-- Citus table (a coordinator's dump restored elsewhere, or undistribute_table)
+-- takes its distributed ledger's ids into its own ledger; until then ingest
+-- refuses it.  Not STRICT: a NULL stream gets eventkit's error.
+CREATE FUNCTION eventkit.undistribute_stream(stream regclass)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'eventkit_undistribute_stream'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.undistribute_stream(regclass) IS
+'a stream restored from a Citus coordinator''s dump (or undistributed with undistribute_table): move the ids of its distributed dedup ledger into its own ledger and drop that one, so that ingest on this server sees them; returns how many (owner only)';

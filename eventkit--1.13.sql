@@ -1767,6 +1767,16 @@ AS 'MODULE_PATHNAME', 'eventkit_distribute_stream'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION eventkit.distribute_stream(regclass, int) IS
 'on the Citus coordinator: hash-distribute a stream by user_key (shard_count NULL: citus.shard_count) with its dedup ledger co-located, unique on (user_key, message_id) (owner only)';
+-- undistribute_stream (1.13): a stream that was distributed and is no longer a
+-- Citus table (a coordinator's dump restored elsewhere, or undistribute_table)
+-- takes its distributed ledger's ids into its own ledger; until then ingest
+-- refuses it.  Not STRICT: a NULL stream gets eventkit's error.
+CREATE FUNCTION eventkit.undistribute_stream(stream regclass)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'eventkit_undistribute_stream'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.undistribute_stream(regclass) IS
+'a stream restored from a Citus coordinator''s dump (or undistributed with undistribute_table): move the ids of its distributed dedup ledger into its own ledger and drop that one, so that ingest on this server sees them; returns how many (owner only)';
 -- ==== Typed event views (issue 18) ====
 -- (src/pipeline/plan/plan_columns.c; sql/event_views.sql, sql/analytics.sql;
 -- docs/analytics.md)

@@ -82,6 +82,31 @@ ek_cluster_table_exists(void)
 }
 
 /*
+ * The table as a plain table (a Citus coordinator's dump restored on this
+ * coordinator, where pg_dump's table is local): its rows of streams that
+ * are not Citus tables here are deleted (they are the old cluster's:
+ * undistribute_stream and distribute_stream publish them again) and its
+ * qualified name returned, for the caller to make it a reference table;
+ * NULL when it is missing or a Citus table already.  Caller: SPI
+ * connected, as the extension owner, on the coordinator.
+ */
+const char *
+ek_cluster_restored_table(void)
+{
+	Oid			nsp = get_namespace_oid(CLUSTER_SCHEMA, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(CLUSTER_TABLE, nsp) : InvalidOid;
+
+	if (!OidIsValid(relid) || ek_citus_table(relid))
+		return NULL;
+	ek_spi_exec("DELETE FROM " CLUSTER_QNAME " c"
+				" WHERE pg_catalog.to_regclass(c.relname) IS NULL"
+				" OR NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p"
+				" WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(c.relname))",
+				SPI_OK_DELETE);
+	return CLUSTER_QNAME;
+}
+
+/*
  * Create the table (as a local table: the caller makes it a reference
  * table) and return its qualified name.  Caller: SPI connected, as the
  * extension owner, on the coordinator.

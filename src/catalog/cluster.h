@@ -15,6 +15,7 @@
 
 extern bool ek_cluster_table_exists(void);
 extern const char *ek_cluster_create_table(void);
+extern const char *ek_cluster_restored_table(void);
 extern void ek_cluster_publish_stream(int32 stream_id);
 extern void ek_cluster_stream_changed(int32 stream_id, Oid relid);
 extern void ek_cluster_plan_changed(int32 plan_id);

@@ -298,10 +298,14 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	 * Citus as one role, which Citus requires: the stream's owner (the
 	 * partitions it makes, the ledger claims, the rows that go through
 	 * Citus; pipeline/writer.c), after the caller's INSERT was checked.
-	 * The ledger must be that role's.
+	 * The ledger must be that role's.  A stream that is not distributed
+	 * must have no distributed ledger beside it (a Citus coordinator's
+	 * dump restored here: its ids are there).
 	 */
 	if (distributed)
 		ek_dedup_check_dist_ledger(&stream);
+	else
+		ek_dedup_check_local_ledger(&stream);
 
 	/* where in time: partitions made, or too_old, too_new, out_of_range */
 	ek_place_events(&stream, items->events, n, GetCurrentTransactionStartTimestamp());

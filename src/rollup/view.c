@@ -399,13 +399,17 @@ append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *
 	/*
 	 * The stream's regclass constant (always true, folded away) keeps the
 	 * view depending on the stream, as the tail over the stream did:
-	 * dropping the stream needs the rollups dropped first
+	 * dropping the stream needs the rollups dropped first.  Both OIDs are
+	 * quoted literals, regclass constants, which the view's definition
+	 * (and so pg_dump) gives as names; an integer cast to regclass would
+	 * keep this server's OID, and a restored view would name whatever
+	 * relation has that OID there (1.13)
 	 */
 	appendStringInfo(buf, " FROM %s d"
 					 " WHERE d.batch_id OPERATOR(pg_catalog.>) (SELECT w.watermark FROM eventkit.rollups w"
 					 " WHERE w.rollup_id OPERATOR(pg_catalog.=) %d)"
 					 " AND '%u'::pg_catalog.regclass IS NOT NULL"
-					 " UNION ALL SELECT * FROM %s.rollup_stream_tail(%u::pg_catalog.regclass) AS s(",
+					 " UNION ALL SELECT * FROM %s.rollup_stream_tail('%u'::pg_catalog.regclass) AS s(",
 					 qdelta, def->rollup_id, def->stream_relid, stream_tail_schema(), rollup);
 	append_tail_coldefs(buf, def);
 	appendStringInfoString(buf, ")) u GROUP BY ");

@@ -10,6 +10,9 @@
  *	  (user_key, message_id) (pipeline/dedup/dist_ledger.c), holding the ids
  *	  of the stream's ledger so far, and publishes the stream's catalog to
  *	  every node (catalog/cluster.c), so that ingest runs on any node.
+ *	  eventkit.undistribute_stream(stream) takes a stream that is no longer
+ *	  a Citus table (a coordinator's dump restored elsewhere) back to its
+ *	  own ledger (docs/citus.md, "Backup and restore").
  *	  From then on ingest claims ids in that ledger and writes the rows
  *	  through the executor, both routed by Citus to the nodes that hold
  *	  each shard, in one distributed transaction.
@@ -85,6 +88,7 @@
 #include "utils/snapmgr.h"
 
 #include "catalog/cluster.h"
+#include "catalog/rollups.h"
 #include "catalog/streams.h"
 #include "pipeline/dedup/dedup.h"
 #include "pipeline/partition.h"
@@ -98,6 +102,7 @@
 #include "util/spi.h"
 
 PG_FUNCTION_INFO_V1(eventkit_distribute_stream);
+PG_FUNCTION_INFO_V1(eventkit_undistribute_stream);
 
 /* distribute_stream is making Citus tables: the guard lets them be */
 static bool distributing = false;
@@ -165,6 +170,10 @@ create_reference_table(const char *qname)
 	{
 		run_one("SELECT pg_catalog.create_reference_table($1::pg_catalog.regclass)::pg_catalog.text",
 				1, types, args, NULL, &isnull);
+		/* (a table restored from a dump: its rows, copied, leave the shell) */
+		run_one("SELECT pg_catalog.truncate_local_data_after_distributing_table("
+				"$1::pg_catalog.regclass)::pg_catalog.text",
+				1, types, args, NULL, &isnull);
 	}
 	PG_FINALLY();
 	{
@@ -189,6 +198,7 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	bool		isnull;
 	char	   *qname;
 	char	   *ledger;
+	const char *restored;
 	EkRoleScope as_owner;
 
 	if (PG_ARGISNULL(0))
@@ -266,6 +276,8 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	/* its catalog, on every node (the first stream makes the table) */
 	if (!ek_cluster_table_exists())
 		create_reference_table(ek_cluster_create_table());
+	else if ((restored = ek_cluster_restored_table()) != NULL)
+		create_reference_table(restored);
 	ek_cluster_publish_stream(stream.stream_id);
 	ek_as_role_end(&as_owner);
 
@@ -275,6 +287,74 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * undistribute_stream
+ * ---------------------------------------------------------------------
+ */
+/*
+ * eventkit.undistribute_stream(stream regclass) RETURNS bigint
+ *
+ * By the stream's owner, on a stream that was distributed and no longer
+ * is a Citus table: a Citus coordinator's dump restored on another server
+ * (pg_dump reads a distributed table's rows through Citus and dumps it,
+ * and its ledger, as plain tables), or a stream undistributed with
+ * Citus's undistribute_table().  Its distributed ledger's ids go into its
+ * own (single-node) ledger, which ingest then claims in; the distributed
+ * ledger is dropped and the stream forgotten in the cluster-wide catalog.
+ * Until then ingest refuses the stream (pipeline/dedup/dist_ledger.c:
+ * its ids would not be seen).  Returns the ids moved.  A stream with
+ * rollups is refused: their state mixes the nodes' batch numbers
+ * (docs/citus.md).
+ */
+Datum
+eventkit_undistribute_stream(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	StreamInfo	stream;
+	int64		n;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be null"),
+				 errhint("Pass the stream table, such as 'events'.")));
+	relid = PG_GETARG_OID(0);
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (!ek_owns_relation(relid))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+
+	/* ingest waits from here until the ids are in the stream's ledger */
+	LockRelationOid(relid, ExclusiveLock);
+
+	SPI_connect();
+	ek_streams_read(relid, &stream, false);
+	if (ek_citus_table(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stream \"%s\" is still distributed on Citus", get_rel_name(relid)),
+				 errdetail("eventkit.undistribute_stream() takes over the dedup ledger of a stream that is no longer a Citus table: restored from a Citus coordinator's dump, or undistributed with undistribute_table()."),
+				 errhint("To leave Citus, restore a dump of the coordinator on a server without Citus, or call undistribute_table('%s') first.",
+						 ek_qualified_relname(relid))));
+	if (ek_rollups_of_stream(stream.stream_id) != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stream \"%s\" has rollups and cannot be undistributed", get_rel_name(relid)),
+				 errdetail("A rollup of a distributed stream holds deltas and watermarks of every node's batch numbers, which a stream on one node does not use."),
+				 errhint("Drop its rollups with eventkit.drop_rollup(), call eventkit.undistribute_stream('%s'), then create them again (their backfill computes them from all the stream's rows).",
+						 ek_qualified_relname(relid))));
+	n = ek_dedup_undistribute_ledger(&stream);
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stream \"%s\" was not distributed", get_rel_name(relid)),
+				 errdetail("It has no distributed dedup ledger; its ids are in its own ledger already.")));
+	SPI_finish();
+	PG_RETURN_INT64(n);
 }
 
 /* ---------------------------------------------------------------------

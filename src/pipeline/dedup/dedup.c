@@ -928,6 +928,31 @@ ek_dedup_check_dist_ledger(const StreamInfo *stream)
 }
 
 /*
+ * A call on a stream that is not distributed: no distributed ledger may
+ * hold its ids (a Citus coordinator's dump restored here), else an error
+ * that says how to mend it.
+ */
+void
+ek_dedup_check_local_ledger(const StreamInfo *stream)
+{
+	ek_dist_ledger_check_absent(stream->stream_id, stream->relid);
+}
+
+/*
+ * undistribute_stream: the ids of the stream's distributed ledger go into
+ * its single-node ledger, then the distributed ledger is dropped; returns
+ * how many ids, -1 when it has no distributed ledger.  Caller: SPI
+ * connected, the stream (not a Citus table) locked against ingest.
+ */
+int64
+ek_dedup_undistribute_ledger(const StreamInfo *stream)
+{
+	if (!OidIsValid(ek_dist_ledger_relid(stream->stream_id)))
+		return -1;
+	return ek_dist_ledger_undistribute(stream->stream_id);
+}
+
+/*
  * The stream changed owner (ALTER TABLE ... OWNER TO, on the Citus
  * coordinator): its distributed ledger, if any, follows.  Caller: SPI
  * connected.

@@ -33,6 +33,8 @@ extern void ek_dedup_create_ledger(int32 stream_id);
 extern void ek_dedup_drop_ledger(int32 stream_id);
 extern char *ek_dedup_create_dist_ledger(int32 stream_id, Oid stream_relid);
 extern void ek_dedup_check_dist_ledger(const StreamInfo *stream);
+extern void ek_dedup_check_local_ledger(const StreamInfo *stream);
+extern int64 ek_dedup_undistribute_ledger(const StreamInfo *stream);
 extern void ek_dedup_follow_owner(const StreamInfo *stream);
 extern int64 ek_dedup_forget_keys(int32 stream_id, Datum keys);
 extern int64 ek_dedup_maintain(StreamInfo *stream);

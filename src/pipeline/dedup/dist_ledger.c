@@ -67,11 +67,15 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "ledger.h"
+#include "ledger_key.h"
 #include "catalog/cluster.h"
+#include "catalog/generations.h"
 #include "util/citus.h"
 #include "util/citus_shards.h"
 #include "util/owner.h"
@@ -276,6 +280,94 @@ ek_dist_ledger_drop(int32 stream_id)
 	ek_as_role_end(&as_owner);
 }
 
+/* ids read from the distributed ledger per INSERT into the single-node one */
+#define UNDISTRIBUTE_CHUNK 10000
+
+/*
+ * undistribute_stream: the ids of the stream's distributed ledger go into
+ * its single-node ledger, in the current generation (kept a whole
+ * dedup_window from now: at least as long as the distributed ledger
+ * would have kept them), as a claim there writes them: the key of each
+ * messageId, the fingerprint, the hash of the user key (for forget_user).
+ * Two users' ids with one messageId (two events on a distributed stream)
+ * are one key here, as on one node.  Then the distributed ledger is
+ * dropped and the stream forgotten in the cluster-wide catalog.  Returns
+ * the ids read.  Caller: SPI connected, the stream (not a Citus table)
+ * locked against ingest, a distributed ledger present.
+ */
+int64
+ek_dist_ledger_undistribute(int32 stream_id)
+{
+	Oid			relid = ek_dist_ledger_relid(stream_id);
+	Oid			argtypes[3] = {UUIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum	   *keys = palloc(sizeof(Datum) * UNDISTRIBUTE_CHUNK);
+	Datum	   *fps = palloc(sizeof(Datum) * UNDISTRIBUTE_CHUNK);
+	Datum	   *hashes = palloc(sizeof(Datum) * UNDISTRIBUTE_CHUNK);
+	pg_uuid_t  *keybuf = palloc(sizeof(pg_uuid_t) * UNDISTRIBUTE_CHUNK);
+	MemoryContext chunk_cxt;
+	char	   *insert;
+	Portal		portal;
+	EkRoleScope as_owner;
+	int64		n = 0;
+
+	Assert(OidIsValid(relid));
+	if (!OidIsValid(ek_ledger_relid(stream_id, true)))
+		ek_ledger_create(stream_id);
+	insert = psprintf("INSERT INTO %s (message_key, gen, fingerprint, user_key_hash)"
+					  " SELECT k.key, %d, k.fp, k.hash"
+					  " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))"
+					  " AS k(key, fp, hash)"
+					  " ON CONFLICT DO NOTHING",
+					  ek_ledger_generation_qname(stream_id, ek_generations_current(stream_id)),
+					  ek_generations_current(stream_id));
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit undistribute",
+									  ALLOCSET_DEFAULT_SIZES);
+	portal = SPI_cursor_open_with_args(NULL,
+									   psprintf("SELECT user_key, message_id, fingerprint FROM %s",
+												ek_qualified_relname(relid)),
+									   0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		uint64		rows;
+		MemoryContext old;
+		Datum		args[3];
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, UNDISTRIBUTE_CHUNK);
+		rows = SPI_processed;
+		if (rows == 0)
+			break;
+		old = MemoryContextSwitchTo(chunk_cxt);
+		for (uint64 i = 0; i < rows; i++)
+		{
+			bool		isnull;
+			text	   *user_key = DatumGetTextPP(ek_spi_value(i, 1, &isnull));
+			text	   *id = DatumGetTextPP(ek_spi_value(i, 2, &isnull));
+
+			ek_ledger_key(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id), &keybuf[i]);
+			keys[i] = UUIDPGetDatum(&keybuf[i]);
+			fps[i] = ek_spi_value(i, 3, &isnull);
+			hashes[i] = Int64GetDatum((int64) ek_id_hash64(VARDATA_ANY(user_key),
+														   VARSIZE_ANY_EXHDR(user_key)));
+		}
+		args[0] = ek_make_array(keys, NULL, (int) rows, UUIDOID);
+		args[1] = ek_make_array(fps, NULL, (int) rows, INT8OID);
+		args[2] = ek_make_array(hashes, NULL, (int) rows, INT8OID);
+		MemoryContextSwitchTo(old);
+		/* the single-node ledger is the extension owner's */
+		ek_as_owner_begin(&as_owner);
+		if (SPI_execute_with_args(insert, 3, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "eventkit: could not copy the distributed ledger's ids");
+		ek_as_role_end(&as_owner);
+		n += (int64) rows;
+		MemoryContextReset(chunk_cxt);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(chunk_cxt);
+	ek_dist_ledger_drop(stream_id);
+	return n;
+}
+
 /*
  * The stream's owner may do what a call does through Citus as that role:
  * USAGE on the stream's schema and INSERT on the stream (the rows of
@@ -339,6 +431,31 @@ check_owner_rights(Oid stream_relid, Oid ledger_relid, Oid owner)
 						   ek_qualified_relname(ledger_relid)),
 				 errhint("On the coordinator (Citus gives the grant to every node): GRANT SELECT, INSERT, UPDATE ON %s TO %s;",
 						 ek_qualified_relname(ledger_relid), quote_identifier(role))));
+}
+
+/*
+ * Before a call on a stream that is not a Citus table: a distributed
+ * ledger of its id beside it means that its ids are there, not in the
+ * single-node ledger this call would claim them in (a Citus coordinator's
+ * dump restored on another server, where the stream and its ledger are
+ * plain tables; or the stream undistributed by Citus's
+ * undistribute_table()): a re-sent event would be stored again, so the
+ * call is refused.  Cheap: syscache lookups, once per call.
+ */
+void
+ek_dist_ledger_check_absent(int32 stream_id, Oid stream_relid)
+{
+	Oid			relid = ek_dist_ledger_relid(stream_id);
+
+	if (OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stream \"%s\" has the dedup ledger of a distributed stream but is not distributed",
+						get_rel_name(stream_relid)),
+				 errdetail("The ids it stored while distributed on Citus are in %s, which ingest on a stream that is not a Citus table does not read: re-sent events would be stored again.  This happens when a Citus coordinator's dump is restored on another server, or when the stream was undistributed with undistribute_table().",
+						   ek_qualified_relname(relid)),
+				 errhint("Call eventkit.undistribute_stream('%s') to move those ids into the stream's own ledger.",
+						 ek_qualified_relname(stream_relid))));
 }
 
 /*

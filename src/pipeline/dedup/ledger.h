@@ -33,6 +33,8 @@ extern Oid	ek_dist_ledger_relid(int32 stream_id);
 extern void ek_dist_ledger_create(int32 stream_id, Oid stream_relid);
 extern void ek_dist_ledger_drop(int32 stream_id);
 extern void ek_dist_ledger_check_owner(int32 stream_id, Oid stream_relid);
+extern void ek_dist_ledger_check_absent(int32 stream_id, Oid stream_relid);
+extern int64 ek_dist_ledger_undistribute(int32 stream_id);
 extern void ek_dist_ledger_follow_owner(int32 stream_id, Oid stream_relid);
 extern int64 ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window);
 extern void ek_dist_ledger_claim(int32 stream_id, char **ids, int64 *fps, char **keys,

@@ -1,0 +1,208 @@
+
+# Copyright: eventkit authors
+#
+# A Citus coordinator's pg_dump restored on a server without Citus: pg_dump
+# reads a distributed stream's rows, and its distributed dedup ledger's,
+# through Citus and dumps them as plain tables.  Checks: every stored event
+# restored once; ingest into the restored stream refused (its ids are in
+# the distributed ledger, which the single-node path does not read: a
+# re-send would be stored again) with an error naming
+# eventkit.undistribute_stream(), nothing stored by the refused call;
+# undistribute_stream moves the ids (then re-sends through any node's
+# batches are duplicates, a changed payload a conflict, new events
+# accepted), drops the distributed ledger and the stream's cluster-wide
+# catalog row; its errors (not a distributed stream, a stream with
+# rollups, not the owner, still a Citus table on the coordinator).  The
+# realtime view of a distributed stream's rollup names its rollup by name
+# in its definition, so the restored view reads the restored rollup.
+#
+# Skipped when Citus is not installed (shared/citus/install-citus.sh).
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use EventkitCitus;
+use IPC::Run;
+
+citus_skip_unless_installed();
+
+my ($coord, $w1, $w2) = citus_cluster();
+
+# two distributed streams of an ordinary role: app.events, and app.rolled
+# with a rollup; batches b1..b3 of 40 events over 17 users, b1c: b1 with
+# one payload changed
+$coord->safe_psql(
+	'postgres', q{
+CREATE ROLE ek_owner LOGIN;
+CREATE SCHEMA app AUTHORIZATION ek_owner;
+SET ROLE ek_owner;
+SELECT eventkit.create_stream('app.events', key_partitions => 0);
+SELECT eventkit.create_stream('app.rolled', key_partitions => 0);
+RESET ROLE;
+SELECT eventkit.distribute_stream('app.events');
+SELECT eventkit.distribute_stream('app.rolled');
+SET ROLE ek_owner;
+SELECT eventkit.create_rollup('app.r', 'app.rolled', '1 hour', '{event}', '{count}') IS NOT NULL;
+RESET ROLE;
+CREATE TABLE batches AS
+SELECT 'b' || k AS b, jsonb_agg(jsonb_build_object(
+		 'type', 'track', 'messageId', 'm-' || k || '-' || i, 'userId', 'u' || (i % 17),
+		 'event', 'E' || (i % 3), 'properties', jsonb_build_object('i', i),
+		 'timestamp', to_char((now() - interval '1 hour') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+		 ORDER BY i)::text AS payload
+  FROM generate_series(1, 3) k, generate_series(1, 40) i GROUP BY k;
+INSERT INTO batches
+SELECT 'b1c', jsonb_set(payload::jsonb, '{0,properties,i}', '1000')::text FROM batches WHERE b = 'b1';
+});
+
+# the counts of one ingest call of batch $b into $stream on $node ($db)
+sub ingest
+{
+	my ($node, $db, $stream, $b) = @_;
+	my $p = $coord->safe_psql('postgres', "SELECT payload FROM batches WHERE b = '$b'");
+	return $node->safe_psql($db,
+		"SET ROLE ek_owner; SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected)"
+		  . " FROM eventkit.ingest('$stream', '$p')");
+}
+
+# the error of $sql in database $db of $node ('' when it succeeded)
+sub err_in
+{
+	my ($node, $db, $sql) = @_;
+	my ($ret, $stdout, $stderr) = $node->psql($db, $sql);
+	return $ret == 0 ? '' : $stderr;
+}
+
+is(ingest($coord, 'postgres', 'app.events', 'b1'), '40,0,0,0,0', 'b1 through the coordinator');
+is(ingest($w1, 'postgres', 'app.events', 'b2'), '40,0,0,0,0', 'b2 through worker1');
+is(ingest($w2, 'postgres', 'app.events', 'b1'), '0,40,0,0,0', 'b1 again through worker2: duplicates');
+is(ingest($coord, 'postgres', 'app.rolled', 'b1'), '40,0,0,0,0', 'app.rolled: b1 through the coordinator');
+is(ingest($w1, 'postgres', 'app.rolled', 'b2'), '40,0,0,0,0', 'app.rolled: b2 through worker1');
+$coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('app.r')});
+my $coord_rollup = $coord->safe_psql('postgres', 'SELECT event, count FROM app.r_realtime ORDER BY event');
+
+# the still distributed stream: undistribute_stream is for restored copies
+like(psql_err($coord, q{SELECT eventkit.undistribute_stream('app.events')}),
+	qr/stream "events" is still distributed on Citus.*HINT:  To leave Citus, restore a dump of the coordinator on a server without Citus, or call undistribute_table\('app.events'\) first/s,
+	'undistribute_stream of a live distributed stream: clear error');
+
+my $dump = $coord->basedir . '/coordinator.dump';
+$coord->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $coord->connstr('postgres') ],
+	'pg_dump of the coordinator');
+
+# --- restored on a server without Citus ----------------------------------
+
+my $single = PostgreSQL::Test::Cluster->new('single');
+$single->init;
+$single->append_conf('postgresql.conf', "shared_preload_libraries = 'eventkit'\neventkit.scheduler_enabled = off\n");
+$single->start;
+$single->safe_psql('postgres', 'CREATE ROLE ek_owner LOGIN; CREATE DATABASE restored');
+my ($out, $err) = ('', '');
+IPC::Run::run([ 'pg_restore', '-d', $single->connstr('restored'), $dump ], '>', \$out, '2>', \$err);
+# Citus itself cannot be restored here: its two objects fail, nothing else
+my @errors = ($err =~ /^pg_restore: error: (.*)$/mg);
+is(scalar(@errors), 2, 'pg_restore: two errors') or diag($err);
+like($err, qr/Citus can only be loaded via shared_preload_libraries/, '... CREATE EXTENSION citus');
+like($err, qr/extension "citus" does not exist\n.*COMMENT ON EXTENSION citus/, '... and its comment');
+
+is($single->safe_psql('restored', 'SELECT count(*), count(DISTINCT message_id) FROM app.events'),
+	'80|80', 'every event of every node restored once');
+
+like(err_in($single, 'restored', q{SELECT * FROM eventkit.ingest('app.events', (SELECT payload FROM batches WHERE b = 'b1'))}),
+	qr/stream "events" has the dedup ledger of a distributed stream but is not distributed.*DETAIL:  The ids it stored while distributed on Citus are in eventkit_ledgers.dist_ledger_\d+, which ingest on a stream that is not a Citus table does not read: re-sent events would be stored again.*HINT:  Call eventkit.undistribute_stream\('app.events'\) to move those ids into the stream's own ledger/s,
+	'ingest into the restored stream: refused, naming undistribute_stream');
+like(err_in($single, 'restored', q{SELECT * FROM eventkit.ingest('app.events', (SELECT payload FROM batches WHERE b = 'b3'))}),
+	qr/has the dedup ledger of a distributed stream/, '... new events too');
+is($single->safe_psql('restored', 'SELECT count(*) FROM app.events'), '80', 'nothing stored by the refused calls');
+
+# the errors of undistribute_stream
+like(err_in($single, 'restored', q{SET ROLE ek_owner; SELECT eventkit.create_stream('app.local'); SELECT eventkit.undistribute_stream('app.local')}),
+	qr/stream "local" was not distributed.*DETAIL:  It has no distributed dedup ledger; its ids are in its own ledger already/s,
+	'undistribute_stream of a stream never distributed: clear error');
+like(err_in($single, 'restored', q{CREATE ROLE other; GRANT USAGE ON SCHEMA app TO other; SET ROLE other; SELECT eventkit.undistribute_stream('app.events')}),
+	qr/must be owner of table events/, '... by another role: refused');
+like(err_in($single, 'restored', q{SET ROLE ek_owner; SELECT eventkit.undistribute_stream('app.rolled')}),
+	qr/stream "rolled" has rollups and cannot be undistributed.*HINT:  Drop its rollups with eventkit.drop_rollup\(\), call eventkit.undistribute_stream\('app.rolled'\), then create them again/s,
+	'... of a stream with rollups: refused, saying how');
+
+# the restored realtime view reads the restored rollup (the view names it)
+is($single->safe_psql('restored', 'SELECT event, count FROM app.r_realtime ORDER BY event'),
+	$coord_rollup, "the restored rollup's realtime view: the coordinator's rows");
+is($single->safe_psql('restored', 'SELECT event, count FROM app.r_realtime ORDER BY event'),
+	$single->safe_psql('restored', 'SELECT event, count(*) FROM app.rolled GROUP BY event ORDER BY event'),
+	'... equal to GROUP BY over the restored stream');
+
+# undistribute_stream by the stream's owner
+is($single->safe_psql('restored', q{SET ROLE ek_owner; SELECT eventkit.undistribute_stream('app.events')}),
+	'80', 'undistribute_stream: the 80 ids moved');
+is($single->safe_psql('restored',
+		q{SELECT count(*) FROM pg_class WHERE relnamespace = 'eventkit_ledgers'::regnamespace AND relkind = 'r' AND relname LIKE 'dist_ledger%'}),
+	'1', "the stream's distributed ledger dropped (app.rolled's kept)");
+is($single->safe_psql('restored',
+		q{SELECT string_agg(relname, ',' ORDER BY relname) FROM eventkit_internal.cluster_streams}),
+	'app.rolled', '... and its cluster-wide catalog row');
+
+is(ingest($single, 'restored', 'app.events', 'b1'), '0,40,0,0,0', 'then b1 (sent through the coordinator) again: duplicates');
+is(ingest($single, 'restored', 'app.events', 'b2'), '0,40,0,0,0', '... b2 (sent through worker1): duplicates');
+is(ingest($single, 'restored', 'app.events', 'b1c'), '0,39,1,0,0', '... b1 with one payload changed: a conflict');
+is(ingest($single, 'restored', 'app.events', 'b3'), '40,0,0,0,0', '... new events: accepted');
+is(ingest($single, 'restored', 'app.events', 'b3'), '0,40,0,0,0', '... and again: duplicates');
+is($single->safe_psql('restored', 'SELECT count(*), count(DISTINCT message_id) FROM app.events'),
+	'120|120', 'each id stored once');
+like(err_in($single, 'restored', q{SET ROLE ek_owner; SELECT eventkit.undistribute_stream('app.events')}),
+	qr/stream "events" was not distributed/, 'undistribute_stream again: clear error');
+
+# forget_user reaches the moved ids (their user key hashes are kept)
+$single->safe_psql('restored', q{SET ROLE ek_owner; SELECT eventkit.forget_user('app.events', 'u3')});
+is($single->safe_psql('restored', q{SELECT count(*) FROM app.events WHERE user_key = 'u3'}), '0',
+	"forget_user: the user's events gone");
+my $forgotten = $coord->safe_psql('postgres',
+	q{SELECT count(*) FROM batches b, jsonb_array_elements(b.payload::jsonb) e WHERE b.b IN ('b1', 'b2', 'b3') AND e->>'userId' = 'u3'});
+my $sid = $single->safe_psql('restored', q{SELECT stream_id FROM eventkit.streams WHERE relid = 'app.events'::regclass});
+my $ledger_rows = $single->safe_psql('restored', "SELECT count(*) FROM eventkit_internal.ledger_$sid");
+is($ledger_rows, 120 - $forgotten, "... and the user's ids in the ledger, moved ones included");
+
+# --- restored on a Citus cluster, distributed again -----------------------
+# (a new database on the same three nodes, Citus set up in it; pg_restore on
+# its coordinator creates eventkit there, and Citus on the workers)
+
+$coord->safe_psql('postgres', 'CREATE DATABASE again');
+for my $n ($w1, $w2)
+{
+	$n->safe_psql('postgres', 'CREATE DATABASE again')
+	  unless $n->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'again'});
+	$n->safe_psql('again', 'CREATE EXTENSION IF NOT EXISTS citus');
+}
+$coord->safe_psql('again', 'CREATE EXTENSION IF NOT EXISTS citus');
+$coord->safe_psql(
+	'again', sprintf(
+		q{SELECT citus_set_coordinator_host('%s', %d); SELECT citus_add_node('%s', %d); SELECT citus_add_node('%s', %d)},
+		$coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port));
+($out, $err) = ('', '');
+IPC::Run::run([ 'pg_restore', '-d', $coord->connstr('again'), $dump ], '>', \$out, '2>', \$err);
+is($err, '', 'pg_restore on a Citus coordinator: no error');
+is($w1->safe_psql('again', q{SELECT count(*) FROM pg_extension WHERE extname = 'eventkit'}), '1',
+	'... eventkit created on the workers too');
+like(err_in($coord, 'again', q{SELECT * FROM eventkit.ingest('app.events', (SELECT payload FROM batches WHERE b = 'b1'))}),
+	qr/stream "events" has the dedup ledger of a distributed stream but is not distributed/,
+	'ingest into the restored (local) stream on the coordinator: refused');
+is($coord->safe_psql('again', q{SET ROLE ek_owner; SELECT eventkit.undistribute_stream('app.events')}),
+	'80', 'undistribute_stream there: the 80 ids moved');
+$coord->safe_psql('again', q{SELECT eventkit.distribute_stream('app.events')});
+is($coord->safe_psql('again', q{SELECT relname FROM eventkit_internal.cluster_streams ORDER BY 1}),
+	'app.events', "distributed again: the stream's cluster-wide row (the old cluster's rows gone)");
+is($coord->safe_psql('again', q{SELECT count(*), count(DISTINCT message_id) FROM app.events}),
+	'80|80', '... its 80 events in the new shards');
+is(ingest($w1, 'again', 'app.events', 'b1'), '0,40,0,0,0', 'b1 again, through worker1: duplicates');
+is(ingest($w2, 'again', 'app.events', 'b2'), '0,40,0,0,0', 'b2 again, through worker2: duplicates');
+is(ingest($w2, 'again', 'app.events', 'b3'), '40,0,0,0,0', 'b3 through worker2: accepted');
+is(ingest($coord, 'again', 'app.events', 'b3'), '0,40,0,0,0', '... and again through the coordinator: duplicates');
+is($coord->safe_psql('again', q{SELECT count(*), count(DISTINCT message_id) FROM app.events}),
+	'120|120', 'each id stored once');
+
+done_testing();

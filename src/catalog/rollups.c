@@ -477,9 +477,15 @@ rollups_fetch(Relation rel, Relation index, const RollupsAtts *a, Snapshot snaps
 		{
 			case TM_Ok:
 				break;
-			case TM_SelfModified:
 			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent delete")));
 				found = false;	/* (the statement would skip it) */
+				break;
+			case TM_SelfModified:
+				found = false;
 				break;
 			case TM_Updated:
 				ereport(ERROR,

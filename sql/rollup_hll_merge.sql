@@ -98,9 +98,26 @@ SELECT hll_set_max_sparse(-1) AS was;
 SELECT eventkit_internal.rollup_hll_union_hashes(hll_empty(10, 5, -1, 1), ARRAY[1::bigint], hll_empty()) IS NULL
          AS other_params,
        eventkit_internal.rollup_hll_union_hashes('\x128b7f00000000000000020000000000000001'::bytea::hll,
-                                                 ARRAY[1::bigint], hll_empty()) IS NULL AS unsorted,
-       eventkit_internal.rollup_hll_union_hashes(hll_empty(), ARRAY[NULL::bigint], hll_empty()) IS NULL
-         AS no_hashes;
+                                                 ARRAY[1::bigint], hll_empty()) IS NULL AS unsorted;
+-- a group whose only value is NULL (its hll is hll_empty()) joined to a
+-- row's hll of every format and parameter set: the merge writes
+-- hll_union(old, hll_empty())'s bytes itself (1.13), with max_sparse -1
+-- and 100
+CREATE FUNCTION hm_compare_empty() RETURNS TABLE (p int, old_type int, cases bigint, in_c bigint,
+                                                  differ bigint)
+LANGUAGE sql AS $$
+  SELECT o.p, hll_type(o.h), count(*), count(m),
+         count(*) FILTER (WHERE m IS NOT NULL AND m::text IS DISTINCT FROM hll_union(o.h, e)::text)
+  FROM hm_old o JOIN hm_params pa USING (p),
+       LATERAL (SELECT hll_empty(pa.log2m, pa.regwidth, pa.expthresh, pa.sparseon) AS e) x,
+       LATERAL (SELECT eventkit_internal.rollup_hll_union_hashes(o.h, ARRAY[NULL::bigint], x.e) AS m) y
+  GROUP BY 1, 2 ORDER BY 1, 2
+$$;
+SELECT * FROM hm_compare_empty();
+SELECT hll_set_max_sparse(100) AS was;
+SELECT p, sum(cases) AS cases, sum(in_c) AS in_c, sum(differ) AS differ
+FROM hm_compare_empty() GROUP BY p ORDER BY p;
+SELECT hll_set_max_sparse(-1) AS was;
 -- SPARSE hlls of 16-bit entries (log2m 11, width 5), 13 entries: the check
 -- that their registers ascend, each once, with no value 0 reads eight at a
 -- time, then four, then one; an entry out of order, a register twice (with
@@ -173,6 +190,27 @@ SELECT hll_set_max_sparse(-1) AS was;
 SELECT hll_set_max_sparse(2000) AS was;
 SELECT * FROM hm_check();
 SELECT hll_set_max_sparse(-1) AS was;
+-- a refresh in a new session, where nothing has loaded the hll library:
+-- it does not load it either (its hll_empty() and max_sparse written from
+-- the library's defaults, hll_union not called: 1.13), and its bytes are
+-- still hll_add_agg's (e4's group has only NULL users; with hll_log2m 8
+-- too: hmr8)
+SELECT eventkit.create_rollup('hmr8', 'hm', '1 day', '{event}',
+    '{count,"distinct(user_id) AS users"}', hll_log2m => 8) IS NOT NULL AS created;
+SELECT accepted FROM eventkit.ingest('hm', hm_batch(7501, 400));
+\c
+SELECT pg_read_file('/proc/self/maps') LIKE '%/hll.so%' AS hll_library_loaded;
+SELECT eventkit.refresh_rollup('hmr') IS NOT NULL AS refreshed;
+SELECT eventkit.refresh_rollup('hmr8') IS NOT NULL AS refreshed;
+SELECT pg_read_file('/proc/self/maps') LIKE '%/hll.so%' AS hll_library_loaded;
+SELECT * FROM hm_check();
+SELECT event, hll_type(r.users) AS type, r.users::text = g.users::text AS same_bytes
+FROM hmr8 r
+FULL JOIN (SELECT event, hll_add_agg(hll_hash_text(user_id), 8) AS users
+           FROM hm GROUP BY event) g USING (event)
+ORDER BY 1;
+SELECT eventkit.drop_rollup('hmr8');
+SET timezone = 'UTC';
 
 -- a rollup owned by a role that may not execute hll_set_max_sparse: the
 -- merge cannot learn max_sparse, so it leaves register results to
@@ -204,7 +242,7 @@ DROP ROLE ek_hm_owner;
 
 SELECT eventkit.drop_rollup('hmr');
 SELECT eventkit.drop_stream('hm');
-DROP FUNCTION hm_check(), hm_batch(int, int), hm_compare(), hm_h(bigint);
+DROP FUNCTION hm_check(), hm_batch(int, int), hm_compare(), hm_compare_empty(), hm_h(bigint);
 DROP TABLE hm_params, hm_old, hm_delta;
 DROP EXTENSION eventkit;
 DROP EXTENSION hll;

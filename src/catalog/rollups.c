@@ -22,19 +22,35 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 
 #include "catalog/catalog.h"
 #include "catalog/cluster.h"
 #include "catalog/rollups.h"
+#include "util/compat.h"
+#include "util/guc.h"
 #include "util/owner.h"
 #include "util/relcache.h"
 #include "util/spi.h"
@@ -293,13 +309,418 @@ read_options(uint64 r, int col, RollupOptions *opts)
 		opts->hll_log2m = DatumGetInt32(v);
 }
 
+/*
+ * A refresh's reads and write of eventkit.rollups in C (1.13): its row by
+ * the rollup table's oid (read, and again FOR UPDATE), the rollups computed
+ * from it, and the record of the refresh.  Each was a statement planned
+ * once per backend (ek_stmt_run keeps its plan), so a refresh in a new
+ * session (a job, a scheduled call) parsed and planned four statements
+ * (about 12% of its CPU after +1% at 1M events: docs/performance.md).
+ * Here: the catalog table and its unique index on relid, a new snapshot
+ * per read as the statement's (after CommandCounterIncrement), the row
+ * locked as SELECT ... FOR UPDATE locks it in READ COMMITTED (its newest
+ * version, waited for; a version that no longer has the relid is not the
+ * row), and the record an update of that row with its index entries, as
+ * UPDATE writes it.  The statements remain where the catalog is not as
+ * expected (before 1.4, a column missing or of another type, no such
+ * index, a trigger, row-level security), for a record with skipped
+ * values (their sum per reason in jsonb), and in a test build with
+ * eventkit.testing_rollup_sql_merge on (sql/rollup_cmerge.sql compares).
+ */
+
+/* the attribute numbers of eventkit.rollups' columns that a refresh reads and writes */
+typedef struct RollupsAtts
+{
+	AttrNumber	rollup_id,
+				relid,
+				view,
+				stream,
+				stream_id,
+				bucket,
+				dimensions,
+				measures,
+				watermark,
+				backfill_target,
+				format,
+				filter,
+				time_zone,
+				origin,
+				hll_log2m,
+				source,
+				events_folded,
+				last_refresh_at,
+				last_refresh_events;
+} RollupsAtts;
+
+/* column name of rel, of type typid: its attribute number, else InvalidAttrNumber */
+static AttrNumber
+rollups_att(Relation rel, const char *name, Oid typid)
+{
+	AttrNumber	a = attnameAttNum(rel, name, false);
+
+	if (a <= 0 || TupleDescAttr(RelationGetDescr(rel), a - 1)->atttypid != typid)
+		return InvalidAttrNumber;
+	return a;
+}
+
+/*
+ * eventkit.rollups opened (lockmode) for the refresh's access in C, its
+ * columns in *a and its unique index on relid in *index (opened); NULL
+ * where the statements are needed (see above).
+ */
+static Relation
+rollups_open(LOCKMODE lockmode, RollupsAtts *a, Relation *index)
+{
+	Oid			relid;
+	Relation	rel;
+	List	   *indexes;
+	ListCell   *lc;
+
+	if (!ek_rollups_have_options() || ek_testing_rollup_sql_merge)
+		return NULL;
+	relid = ek_catalog_relid("rollups");
+	if (!OidIsValid(relid))
+		return NULL;
+	rel = table_open(relid, lockmode);
+	a->rollup_id = rollups_att(rel, "rollup_id", INT4OID);
+	a->relid = rollups_att(rel, "relid", REGCLASSOID);
+	a->view = rollups_att(rel, "realtime_view", REGCLASSOID);
+	a->stream = rollups_att(rel, "stream", REGCLASSOID);
+	a->stream_id = rollups_att(rel, "stream_id", INT4OID);
+	a->bucket = rollups_att(rel, "bucket", INTERVALOID);
+	a->dimensions = rollups_att(rel, "dimensions", TEXTARRAYOID);
+	a->measures = rollups_att(rel, "measures", TEXTARRAYOID);
+	a->watermark = rollups_att(rel, "watermark", INT8OID);
+	a->backfill_target = rollups_att(rel, "backfill_target", INT8OID);
+	a->format = rollups_att(rel, "format", INT4OID);
+	a->filter = rollups_att(rel, "filter", TEXTOID);
+	a->time_zone = rollups_att(rel, "time_zone", TEXTOID);
+	a->origin = rollups_att(rel, "origin", TIMESTAMPTZOID);
+	a->hll_log2m = rollups_att(rel, "hll_log2m", INT4OID);
+	a->source = rollups_att(rel, "source_rollup", REGCLASSOID);
+	a->events_folded = rollups_att(rel, "events_folded", INT8OID);
+	a->last_refresh_at = rollups_att(rel, "last_refresh_at", TIMESTAMPTZOID);
+	a->last_refresh_events = rollups_att(rel, "last_refresh_events", INT8OID);
+	*index = NULL;
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->trigdesc != NULL ||
+		rel->rd_rel->relrowsecurity ||
+		a->rollup_id == 0 || a->relid == 0 || a->view == 0 || a->stream == 0 ||
+		a->stream_id == 0 || a->bucket == 0 || a->dimensions == 0 || a->measures == 0 ||
+		a->watermark == 0 || a->backfill_target == 0 || a->format == 0 ||
+		a->filter == 0 || a->time_zone == 0 || a->origin == 0 || a->hll_log2m == 0 ||
+		a->source == 0 || a->events_folded == 0 || a->last_refresh_at == 0 ||
+		a->last_refresh_events == 0)
+	{
+		table_close(rel, lockmode);
+		return NULL;
+	}
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	i = index_open(lfirst_oid(lc), lockmode);
+
+		if (i->rd_rel->relam == BTREE_AM_OID && i->rd_index->indisvalid &&
+			i->rd_index->indisunique && i->rd_index->indnkeyatts == 1 &&
+			i->rd_index->indkey.values[0] == a->relid &&
+			i->rd_opcintype[0] == OIDOID && RelationGetIndexPredicate(i) == NIL)
+		{
+			*index = i;
+			break;
+		}
+		index_close(i, lockmode);
+	}
+	if (*index == NULL)
+	{
+		table_close(rel, lockmode);
+		return NULL;
+	}
+	return rel;
+}
+
+static void
+rollups_close(Relation rel, Relation index, LOCKMODE lockmode)
+{
+	index_close(index, lockmode);
+	table_close(rel, lockmode);
+}
+
+/*
+ * The row of rollup table relid in slot, read in snapshot through the
+ * index (locked FOR UPDATE when asked); false if there is none.
+ */
+static bool
+rollups_fetch(Relation rel, Relation index, const RollupsAtts *a, Snapshot snapshot,
+			  Oid relid, bool for_update, TupleTableSlot *slot)
+{
+	ScanKeyData sk;
+	IndexScanDesc scan;
+	bool		found;
+	bool		isnull;
+
+	ScanKeyInit(&sk, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = index_beginscan(rel, index, snapshot, 1, 0);
+	index_rescan(scan, &sk, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	if (found && for_update)
+	{
+		TM_FailureData tmfd;
+		TM_Result	result;
+
+		/* as ExecLockRows: the newest version in READ COMMITTED, waited for */
+		result = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot,
+								  GetCurrentCommandId(true), LockTupleExclusive,
+								  LockWaitBlock,
+								  IsolationUsesXactSnapshot() ? 0 :
+								  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+		switch (result)
+		{
+			case TM_Ok:
+				break;
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent delete")));
+				found = false;	/* (the statement would skip it) */
+				break;
+			case TM_SelfModified:
+				found = false;
+				break;
+			case TM_Updated:
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+				break;
+			default:
+				elog(ERROR, "eventkit: unexpected result %d locking a rollup's catalog row",
+					 (int) result);
+		}
+		/* a newer version must still be the rollup's row (the statement's recheck) */
+		if (found && tmfd.traversed &&
+			DatumGetObjectId(slot_getattr(slot, a->relid, &isnull)) != relid)
+			found = false;
+	}
+	return found;
+}
+
+/* ek_rollups_read in C (see above): false, *done, when the row is not there */
+static bool
+rollups_read_direct(Oid relid, bool for_update, RollupRow *row, bool *done)
+{
+	LOCKMODE	lockmode = for_update ? RowShareLock : AccessShareLock;
+	RollupsAtts a;
+	Relation	index;
+	Relation	rel = rollups_open(lockmode, &a, &index);
+	Snapshot	snapshot;
+	TupleTableSlot *slot;
+	bool		found;
+	bool		isnull;
+	Datum		v;
+
+	*done = rel != NULL;
+	if (rel == NULL)
+		return false;
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	slot = table_slot_create(rel, NULL);
+	found = rollups_fetch(rel, index, &a, snapshot, relid, for_update, slot);
+	if (found)
+	{
+		row->rollup_id = DatumGetInt32(slot_getattr(slot, a.rollup_id, &isnull));
+		row->relid = DatumGetObjectId(slot_getattr(slot, a.relid, &isnull));
+		row->view = DatumGetObjectId(slot_getattr(slot, a.view, &isnull));
+		row->stream = DatumGetObjectId(slot_getattr(slot, a.stream, &isnull));
+		row->stream_id = DatumGetInt32(slot_getattr(slot, a.stream_id, &isnull));
+		row->bucket = *DatumGetIntervalP(slot_getattr(slot, a.bucket, &isnull));
+		row->dimensions = PointerGetDatum(DatumGetArrayTypePCopy(slot_getattr(slot, a.dimensions, &isnull)));
+		row->measures = PointerGetDatum(DatumGetArrayTypePCopy(slot_getattr(slot, a.measures, &isnull)));
+		row->watermark = DatumGetInt64(slot_getattr(slot, a.watermark, &isnull));
+		row->backfill_target = DatumGetInt64(slot_getattr(slot, a.backfill_target, &isnull));
+		row->format = DatumGetInt32(slot_getattr(slot, a.format, &isnull));
+		memset(&row->opts, 0, sizeof(row->opts));
+		v = slot_getattr(slot, a.filter, &isnull);
+		if (!isnull)
+			row->opts.filter = TextDatumGetCString(v);
+		v = slot_getattr(slot, a.time_zone, &isnull);
+		if (!isnull)
+			row->opts.time_zone = TextDatumGetCString(v);
+		v = slot_getattr(slot, a.origin, &isnull);
+		row->opts.has_origin = !isnull;
+		if (!isnull)
+			row->opts.origin = DatumGetTimestampTz(v);
+		v = slot_getattr(slot, a.hll_log2m, &isnull);
+		if (!isnull)
+			row->opts.hll_log2m = DatumGetInt32(v);
+		v = slot_getattr(slot, a.source, &isnull);
+		row->source = isnull ? InvalidOid : DatumGetObjectId(v);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	/* (a lock on the row is kept until the transaction ends, as the statement's) */
+	rollups_close(rel, index, lockmode);
+	return found;
+}
+
+/* ek_rollups_derived in C (see above): false when the statement is needed */
+static bool
+rollups_derived_direct(Oid source, List **relids)
+{
+	RollupsAtts a;
+	Relation	index;
+	Relation	rel = rollups_open(AccessShareLock, &a, &index);
+	Snapshot	snapshot;
+	TupleTableSlot *slot;
+	TableScanDesc scan;
+	int32	   *ids = NULL;
+	Oid		   *oids = NULL;
+	int			n = 0;
+	int			max = 0;
+
+	if (rel == NULL)
+		return false;
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		v = slot_getattr(slot, a.source, &isnull);
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		if (isnull || DatumGetObjectId(v) != source)
+			continue;
+		if (n == max)
+		{
+			max = Max(8, max * 2);
+			ids = ids ? repalloc(ids, max * sizeof(int32)) : palloc(max * sizeof(int32));
+			oids = oids ? repalloc(oids, max * sizeof(Oid)) : palloc(max * sizeof(Oid));
+		}
+		/* in rollup_id order (few rows: an insertion) */
+		for (i = n; i > 0 && ids[i - 1] > DatumGetInt32(slot_getattr(slot, a.rollup_id, &isnull)); i--)
+		{
+			ids[i] = ids[i - 1];
+			oids[i] = oids[i - 1];
+		}
+		ids[i] = DatumGetInt32(slot_getattr(slot, a.rollup_id, &isnull));
+		oids[i] = DatumGetObjectId(slot_getattr(slot, a.relid, &isnull));
+		n++;
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	rollups_close(rel, index, AccessShareLock);
+	*relids = NIL;
+	for (int i = 0; i < n; i++)
+		*relids = lappend_oid(*relids, oids[i]);
+	return true;
+}
+
+/*
+ * ek_rollups_record_refresh in C without skipped values (see above): the
+ * row updated as the statement updates it; false when the statement is
+ * needed.
+ */
+static bool
+rollups_record_direct(const RollupRow *row, int64 to, int64 events, int32 format)
+{
+	RollupsAtts a;
+	Relation	index;
+	Relation	rel = rollups_open(RowExclusiveLock, &a, &index);
+	RangeTblEntry *rte;
+	ResultRelInfo *rri;
+	EState	   *estate;
+	Snapshot	snapshot;
+	TupleTableSlot *oldslot;
+	TupleTableSlot *newslot;
+	TupleDesc	desc;
+	EkUpdateIndexes update_indexes;
+	TM_Result	result;
+	int64		folded;
+	bool		isnull;
+
+	if (rel == NULL)
+		return false;
+	desc = RelationGetDescr(rel);
+	estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	oldslot = table_slot_create(rel, NULL);
+	newslot = table_slot_create(rel, NULL);
+	if (!rollups_fetch(rel, index, &a, snapshot, row->relid, false, oldslot) ||
+		DatumGetInt32(slot_getattr(oldslot, a.rollup_id, &isnull)) != row->rollup_id)
+		elog(ERROR, "eventkit: the catalog row of rollup %d is gone", row->rollup_id);
+	slot_getallattrs(oldslot);
+	memcpy(newslot->tts_values, oldslot->tts_values, desc->natts * sizeof(Datum));
+	memcpy(newslot->tts_isnull, oldslot->tts_isnull, desc->natts * sizeof(bool));
+	/* watermark, events_folded + events, last_refresh_at, last_refresh_events, format */
+	newslot->tts_values[a.watermark - 1] = Int64GetDatum(to);
+	newslot->tts_isnull[a.watermark - 1] = false;
+	if (oldslot->tts_isnull[a.events_folded - 1] ||
+		pg_add_s64_overflow(DatumGetInt64(oldslot->tts_values[a.events_folded - 1]), events,
+							&folded))
+	{
+		if (!oldslot->tts_isnull[a.events_folded - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("bigint out of range")));
+		newslot->tts_isnull[a.events_folded - 1] = true;	/* NULL + n */
+	}
+	else
+		newslot->tts_values[a.events_folded - 1] = Int64GetDatum(folded);
+	newslot->tts_values[a.last_refresh_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	newslot->tts_isnull[a.last_refresh_at - 1] = false;
+	newslot->tts_values[a.last_refresh_events - 1] = Int64GetDatum(events);
+	newslot->tts_isnull[a.last_refresh_events - 1] = false;
+	newslot->tts_values[a.format - 1] = Int32GetDatum(format);
+	newslot->tts_isnull[a.format - 1] = false;
+	ExecStoreVirtualTuple(newslot);
+	if (desc->constr != NULL)
+		ExecConstraints(rri, newslot, estate);
+	result = ek_tuple_update(rel, &oldslot->tts_tid, newslot, GetCurrentCommandId(true),
+							 snapshot, &update_indexes);
+	if (result != TM_Ok)
+		elog(ERROR, "eventkit: could not record the refresh of rollup %d (%d)",
+			 row->rollup_id, (int) result);
+	/* (none of the columns written is indexed: a HOT update needs no index opened) */
+	if (ek_update_needs_indexes(update_indexes))
+	{
+		ExecOpenIndices(rri, false);
+		ek_update_indexes(rri, newslot, estate, update_indexes);
+		ExecCloseIndices(rri);
+	}
+	ExecDropSingleTupleTableSlot(oldslot);
+	ExecDropSingleTupleTableSlot(newslot);
+	UnregisterSnapshot(snapshot);
+	FreeExecutorState(estate);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	return true;
+}
+
 bool
 ek_rollups_read(Oid relid, bool for_update, RollupRow *row)
 {
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
 	bool		isnull;
 	EkStatement *stmt;
+	bool		done;
+	bool		found = rollups_read_direct(relid, for_update, row, &done);
 
+	if (done)
+		return found;
 	if (ek_rollups_have_options())
 		stmt = for_update ? &read_row_locked_1_4 : &read_row_1_4;
 	else if (ek_rollups_have_skips())
@@ -437,6 +858,8 @@ ek_rollups_record_refresh(const RollupRow *row, int64 to, int64 events,
 	Int64GetDatum(events), skipped, Int32GetDatum(format)};
 	char		nulls[5] = {' ', ' ', ' ', skipped_null ? 'n' : ' ', ' '};
 
+	if (skipped_null && rollups_record_direct(row, to, events, format))
+		return;
 	ek_stmt_run(ek_rollups_have_skips() ? &record_refresh : &record_refresh_1_1,
 				args, nulls);
 }
@@ -568,6 +991,8 @@ ek_rollups_derived(Oid source)
 
 	if (!ek_rollups_have_options())
 		return NIL;
+	if (rollups_derived_direct(source, &relids))
+		return relids;
 	n = ek_stmt_run(&derived_of, args, NULL);
 	for (uint64 r = 0; r < n; r++)
 	{

@@ -66,8 +66,6 @@
  */
 #include "postgres.h"
 
-#include <limits.h>
-
 #include "access/genam.h"
 #include "access/relscan.h"
 #include "access/skey.h"
@@ -80,7 +78,6 @@
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
-#include "common/string.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -136,67 +133,6 @@ fold_destroy(DestReceiver *self)
 {
 }
 
-/*
- * Follow a JSON path in a jsonb value as jsonb_get_element() (the #>
- * operator) does: object keys, array subscripts (negative from the end), a
- * scalar has no members.  False when there is nothing there.
- */
-static bool
-json_path_value(Jsonb *jb, const FoldPathKey *path, int npath, JsonbValue *out)
-{
-	JsonbContainer *container = &jb->root;
-	JsonbValue *jbvp = NULL;
-	bool		have_object = JB_ROOT_IS_OBJECT(jb);
-	bool		have_array = JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_SCALAR(jb);
-
-	for (int i = 0; i < npath; i++)
-	{
-		if (have_object)
-			jbvp = getKeyJsonValueFromContainer(container, path[i].key, path[i].len, out);
-		else if (have_array)
-		{
-			uint32		index;
-
-			if (!path[i].is_index)
-				return false;
-			if (path[i].index >= 0)
-				index = (uint32) path[i].index;
-			else
-			{
-				uint32		nelements = JsonContainerSize(container);
-
-				if (path[i].index == INT_MIN || (uint32) -path[i].index > nelements)
-					return false;
-				index = nelements + path[i].index;
-			}
-			jbvp = getIthJsonbValueFromContainer(container, index);
-		}
-		else
-			return false;		/* a scalar has no members */
-
-		if (jbvp == NULL)
-			return false;
-		if (i == npath - 1)
-			break;
-		if (jbvp->type == jbvBinary)
-		{
-			container = jbvp->val.binary.data;
-			have_object = JsonContainerIsObject(container);
-			have_array = JsonContainerIsArray(container);
-		}
-		else
-		{
-			have_object = false;
-			have_array = false;
-		}
-	}
-	if (jbvp == NULL)
-		return false;
-	if (jbvp != out)
-		*out = *jbvp;
-	return true;
-}
-
 static void
 read_input(Fold *f, int s, Datum value, bool isnull, FoldInput *in)
 {
@@ -210,7 +146,7 @@ read_input(Fold *f, int s, Datum value, bool isnull, FoldInput *in)
 		return;
 
 	in->isnull = true;
-	if (!json_path_value(DatumGetJsonbP(value), f->paths[s], f->npaths[s], &jv) ||
+	if (!ek_rollup_json_path_value(DatumGetJsonbP(value), f->paths[s], f->npaths[s], &jv) ||
 		jv.type == jbvNull)
 		return;
 	if (jv.type == jbvNumeric)
@@ -359,8 +295,12 @@ accumulate(Fold *f, RollupMeasure *m, FoldState *st, FoldInput *in)
 				st->vals.hasnull = true;	/* see ek_fold_distinct_values() */
 			else
 			{
-				int64		h = DatumGetInt64(FunctionCall2(&f->hll_hash, in->value,
-															Int32GetDatum(0)));
+				int64		h;
+
+				/* (the library loaded only when a value is hashed: not by a refresh of deltas) */
+				if (f->hll_hash.fn_addr == NULL)
+					fmgr_info_cxt(f->hll_hash_fn, &f->hll_hash, f->keepcxt);
+				h = DatumGetInt64(FunctionCall2(&f->hll_hash, in->value, Int32GetDatum(0)));
 
 				old = MemoryContextSwitchTo(f->cxt);
 				append_value(f->cxt, &st->vals, Int64GetDatum(h), false);
@@ -657,28 +597,10 @@ init_key_type(FoldKeyType *kt, Oid typid)
 	}
 }
 
-static void
-init_path(Fold *f, int s)
-{
-	List	   *keys = f->sources[s]->keys;
-	ListCell   *lc;
-
-	f->npaths[s] = list_length(keys);
-	f->paths[s] = palloc0(f->npaths[s] * sizeof(FoldPathKey));
-	foreach(lc, keys)
-	{
-		FoldPathKey *k = &f->paths[s][foreach_current_index(lc)];
-		char	   *endptr;
-
-		k->key = lfirst(lc);
-		k->len = strlen(k->key);
-		errno = 0;
-		k->index = strtoint(k->key, &endptr, 10);
-		k->is_index = !(endptr == k->key || *endptr != '\0' || errno != 0);
-	}
-}
-
-/* hll_hash_text(text, int4) of the hll extension, as the rollup's owner may call it */
+/*
+ * hll_hash_text(text, int4) of the hll extension, as the rollup's owner may
+ * call it (its call set up at the first value hashed: accumulate)
+ */
 static void
 init_hll_hash(Fold *f)
 {
@@ -691,7 +613,7 @@ init_hll_hash(Fold *f)
 	aclresult = ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));
-	fmgr_info(fn, &f->hll_hash);
+	f->hll_hash_fn = fn;
 }
 
 static void
@@ -735,13 +657,13 @@ init_fold(Fold *f, const RollupDef *def, const char *qtable, const char *keyname
 		RollupMeasure *m = lfirst(lc);
 
 		f->measures[foreach_current_index(lc)] = m;
-		if (m->kind == RM_DISTINCT && f->hll_hash.fn_addr == NULL)
+		if (m->kind == RM_DISTINCT && !OidIsValid(f->hll_hash_fn))
 			init_hll_hash(f);
 	}
 
 	f->nsources = list_length(def->sources);
 	f->sources = palloc(Max(f->nsources, 1) * sizeof(RollupSource *));
-	f->paths = palloc0(Max(f->nsources, 1) * sizeof(FoldPathKey *));
+	f->paths = palloc0(Max(f->nsources, 1) * sizeof(RollupPathKey *));
 	f->npaths = palloc0(Max(f->nsources, 1) * sizeof(int));
 	f->inputs = palloc0(Max(f->nsources, 1) * sizeof(FoldInput));
 	foreach(lc, def->sources)
@@ -750,7 +672,7 @@ init_fold(Fold *f, const RollupDef *def, const char *qtable, const char *keyname
 
 		f->sources[s] = lfirst(lc);
 		if (f->sources[s]->kind == RS_JSON_NUMBER)
-			init_path(f, s);
+			f->paths[s] = ek_rollup_path_keys(f->sources[s]->keys, &f->npaths[s]);
 	}
 
 	reset_groups(f);

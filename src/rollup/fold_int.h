@@ -21,6 +21,7 @@
 
 #include "rollup/hll.h"
 #include "rollup/rollup.h"
+#include "rollup/values.h"
 
 /* A growing array of values: hll hashes (int8) or percentile values (float8). */
 typedef struct FoldValues
@@ -68,15 +69,6 @@ typedef struct FoldKeyType
 	FmgrInfo	eq;
 } FoldKeyType;
 
-/* One element of a JSON path, as the #> operator reads it. */
-typedef struct FoldPathKey
-{
-	const char *key;
-	int			len;
-	bool		is_index;		/* a valid integer, for arrays */
-	int			index;
-} FoldPathKey;
-
 /* A source's value in the current row. */
 typedef struct FoldInput
 {
@@ -97,12 +89,14 @@ typedef struct Fold
 	FoldKeyType *keytypes;
 	bool	   *bounded;		/* per key: a bounded text dimension */
 	Datum	   *keybuf;			/* a row's keys, when one is bounded */
-	FoldPathKey **paths;		/* per source: its JSON path (RS_JSON_NUMBER) */
+	RollupPathKey **paths;		/* per source: its JSON path (RS_JSON_NUMBER) */
 	int		   *npaths;
-	FmgrInfo	hll_hash;		/* hll_hash_text(text, int4), if needed */
+	Oid			hll_hash_fn;	/* hll_hash_text(text, int4), if needed */
+	FmgrInfo	hll_hash;		/* its call, set up at the first value hashed */
 	bool		hll_ready;		/* hll_format is set (ek_fold_init_hll) */
 	EkHllFormat hll_format;		/* the rollup's EXPLICIT hlls (hll.c) */
 	Oid			hll_empty_fn;	/* hll_empty() as the format was read */
+	Datum		hll_empty;		/* what it returns in this session (in keepcxt) */
 	FoldInput  *inputs;			/* per source, in the current row */
 	HTAB	   *groups;
 	FoldGroup **order;			/* groups in creation order */

@@ -326,6 +326,9 @@ ek_fold_delta_insert(Fold *f)
  * written here (hll.c), without hll_add_agg's state of 128 kB zeroed per
  * group (the largest cost of a refresh after a small delta).  Other groups
  * use hll_add_agg (or, in the merge in C, unions of EXPLICIT pieces).
+ * The empty hll is written without loading the hll library while it is
+ * not loaded in this backend (ek_hll_session_empty: its defaults), as a
+ * refresh in a new session mostly is (1.13).
  */
 void
 ek_fold_init_hll(Fold *f)
@@ -333,6 +336,7 @@ ek_fold_init_hll(Fold *f)
 	Oid			argtypes[1] = {INT4OID};
 	int			nargs = f->def->opts.hll_log2m > 0 ? 1 : 0;
 	Oid			fn;
+	MemoryContext old;
 
 	f->hll_ready = true;
 	fn = LookupFuncName(list_make2(makeString(f->def->hll_nsp), makeString("hll_empty")),
@@ -340,8 +344,10 @@ ek_fold_init_hll(Fold *f)
 	if (ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 		return;					/* (hll_add_agg then says why) */
 	f->hll_empty_fn = fn;
-	(void) ek_hll_format(nargs == 1 ? OidFunctionCall1(fn, Int32GetDatum(f->def->opts.hll_log2m)) :
-						 OidFunctionCall0(fn), &f->hll_format);
+	old = MemoryContextSwitchTo(f->keepcxt);
+	f->hll_empty = ek_hll_session_empty(fn, f->def->opts.hll_log2m);
+	MemoryContextSwitchTo(old);
+	(void) ek_hll_format(f->hll_empty, &f->hll_format);
 }
 
 /*
@@ -360,9 +366,25 @@ typedef struct MergeTarget
 	bool		walk;			/* the groups may be found by a walk (see below) */
 	FmgrInfo	bucket_ge;		/* walk: the bucket's >= and <= */
 	FmgrInfo	bucket_le;
-	FmgrInfo	hll_union;		/* if a measure is distinct() */
+	Oid			hll_union_fn;	/* if a measure is distinct() */
+	FmgrInfo	hll_union;		/* its call, set up when first needed (hll_union_call) */
+	MemoryContext cxt;			/* the merge's: for hll_union */
 	int			max_sparse;		/* the hll library's, for ek_hll_union_hashes */
 } MergeTarget;
+
+/*
+ * The hll library's hll_union(a, b), looked up by merge_target: the
+ * library is loaded for it only here, where the merge in C cannot write
+ * the union itself (hll.c), so that a refresh whose every hll hll.c
+ * writes does not load the library (1.13).
+ */
+static Datum
+hll_union_call(MergeTarget *t, Datum a, Datum b)
+{
+	if (t->hll_union.fn_addr == NULL)
+		fmgr_info_cxt(t->hll_union_fn, &t->hll_union, t->cxt);
+	return FunctionCall2(&t->hll_union, a, b);
+}
 
 /* The 0-based attribute of column name of t->rel, marked known, or -1. */
 static int
@@ -477,10 +499,11 @@ merge_target(Fold *f, MergeTarget *t, ResultRelInfo *rri)
 		if (!OidIsValid(fn) || get_func_rettype(fn) != hlltype ||
 			ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 			return false;
-		fmgr_info(fn, &t->hll_union);
-		/* (asked only when it decides: sparseon) */
+		t->hll_union_fn = fn;
+		t->cxt = CurrentMemoryContext;
+		/* (asked only when it decides: sparseon; its default while the library is not loaded) */
 		t->max_sparse = (f->hll_format.header[2] & 0x40) ?
-			ek_hll_max_sparse(def->hll_nsp) : -1;
+			ek_hll_session_max_sparse(def->hll_nsp) : -1;
 	}
 
 	/* the unique key's index, among those ExecOpenIndices opened */
@@ -550,14 +573,11 @@ group_hll(Fold *f, MergeTarget *t, FoldValues *v, bool *isnull)
 		return (Datum) 0;
 	}
 	if (v->nulls[0])
-		return f->def->opts.hll_log2m > 0 ?
-			OidFunctionCall1(f->hll_empty_fn, Int32GetDatum(f->def->opts.hll_log2m)) :
-			OidFunctionCall0(f->hll_empty_fn);
+		return f->hll_empty;
 	acc = ek_hll_explicit(&f->hll_format, v->values, Min(chunk, v->n));
 	for (int i = chunk; i < v->n; i += chunk)
-		acc = FunctionCall2(&t->hll_union, acc,
-							ek_hll_explicit(&f->hll_format, v->values + i,
-											Min(chunk, v->n - i)));
+		acc = hll_union_call(t, acc, ek_hll_explicit(&f->hll_format, v->values + i,
+													 Min(chunk, v->n - i)));
 	return acc;
 }
 
@@ -607,7 +627,7 @@ merge_value(MergeTarget *t, RollupMeasureKind kind, bool found, Datum *v, bool *
 				v[a] = new;
 			break;
 		case RM_DISTINCT:
-			v[a] = FunctionCall2(&t->hll_union, v[a], new);
+			v[a] = hll_union_call(t, v[a], new);
 			break;
 		default:
 			elog(ERROR, "eventkit: unexpected measure kind %d", (int) kind);
@@ -715,9 +735,11 @@ merge_group(MergeRun *m, FoldGroup *g, bool found)
 				break;
 			case RM_DISTINCT:
 				ek_fold_distinct_values(&st->vals);
-				if (found && !n[a] && st->vals.n > 0 && !st->vals.nulls[0] &&
+				/* (a group whose only value is NULL: no hashes, an EMPTY hll) */
+				if (found && !n[a] && st->vals.n > 0 &&
 					ek_hll_union_hashes(&f->hll_format, v[a], st->vals.values,
-										st->vals.n, t->max_sparse, &hll))
+										st->vals.nulls[0] ? 0 : st->vals.n,
+										t->max_sparse, &hll))
 				{
 					v[a] = hll;
 					break;

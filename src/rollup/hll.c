@@ -1348,8 +1348,9 @@ hll_sparse_union(const HllBytes *h, const Datum *hashes, int n, int log2m, int n
 
 /*
  * hll_union(old, the hll of hashes) in C, byte for byte (see above): hashes
- * (n > 0 int8 Datums) sorted as signed, each once; old an hll of fmt's
- * parameters.  False, *result unset, when it is left to hll_union.
+ * (n > 0 int8 Datums) sorted as signed, each once, or none (n = 0: the
+ * hll of a group whose only value is NULL, hll_empty()); old an hll of
+ * fmt's parameters.  False, *result unset, when it is left to hll_union.
  */
 bool
 ek_hll_union_hashes(const EkHllFormat *fmt, Datum old, const Datum *hashes, int n,
@@ -1365,7 +1366,7 @@ ek_hll_union_hashes(const EkHllFormat *fmt, Datum old, const Datum *hashes, int 
 	int			k = 0;
 	bool		ok;
 
-	if (n <= 0 || fmt->explicit_max <= 0 || !hll_read(old, &h) ||
+	if (n < 0 || fmt->explicit_max <= 0 || !hll_read(old, &h) ||
 		h.params[0] != fmt->header[1] || h.params[1] != fmt->header[2] ||
 		(h.params[1] & 0x80) != 0)
 		return false;
@@ -1383,6 +1384,11 @@ ek_hll_union_hashes(const EkHllFormat *fmt, Datum old, const Datum *hashes, int 
 	if (expval != fmt->explicit_max)
 		return false;			/* above what hll.c writes as EXPLICIT */
 
+	if (h.type == HLL_EMPTY && n == 0)
+	{
+		*result = old;			/* two EMPTY hlls: the same */
+		return true;
+	}
 	if (h.type == HLL_EMPTY && n <= expval)
 	{
 		*result = ek_hll_explicit(fmt, hashes, n);
@@ -1450,7 +1456,7 @@ PG_FUNCTION_INFO_V1(eventkit_rollup_hll_union_hashes);
  * eventkit_internal.rollup_hll_union_hashes(old anyelement, hashes bigint[],
  * empty anyelement) RETURNS anyelement, for tests only (sql/rollup_hll_merge.sql):
  * what the refresh's merge writes for a rollup row's hll old and a group's
- * hashes (NULLs left out; none: NULL), with the parameters of empty
+ * hashes (NULLs left out: NULLs alone are an EMPTY hll's; none: NULL), with the parameters of empty
  * (hll_empty(...)) and the session's max_sparse; NULL when the merge
  * leaves it to hll_union.
  */
@@ -1483,7 +1489,7 @@ eventkit_rollup_hll_union_hashes(PG_FUNCTION_ARGS)
 		if (!nulls[i])
 			elems[n++] = elems[i];
 	n = ek_hll_distinct(elems, n);
-	if (n == 0 ||
+	if (nelems == 0 ||
 		!ek_hll_union_hashes(&fmt, old, elems, n,
 							 ek_hll_max_sparse(nsp),
 							 &result))

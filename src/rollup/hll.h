@@ -24,9 +24,13 @@ extern bool ek_hll_format(Datum empty, EkHllFormat *fmt);
 extern int	ek_hll_distinct(Datum *hashes, int n);
 extern Datum ek_hll_explicit(const EkHllFormat *fmt, const Datum *hashes, int n);
 
-/* hll_hash_text's hash of len bytes; the library's max_sparse (hll_hash.c) */
+/*
+ * hll_hash_text's hash of len bytes; the library's max_sparse and
+ * hll_empty() in this session (hll_hash.c)
+ */
 extern int64 ek_hll_hash_bytes(const char *data, int len, uint32 seed);
 extern int	ek_hll_session_max_sparse(const char *nsp);
+extern Datum ek_hll_session_empty(Oid empty_fn, int log2m);
 
 /* the hll library's max_sparse could not be asked (ek_hll_max_sparse) */
 #define EK_HLL_MAX_SPARSE_UNKNOWN (-2)

@@ -1,14 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * hll_hash.c
- *	  What a realtime view needs of the hll library without loading it:
- *	  the library's hash of a text, computed by eventkit
+ *	  What a realtime view and a refresh need of the hll library without
+ *	  loading it: the library's hash of a text, computed by eventkit
  *	  (eventkit.rollup_hash_text(value) = hll_hash_text(value, 0), as a
- *	  bigint, 1.12); and its max_sparse, a per-session setting the
+ *	  bigint, 1.12); its max_sparse, a per-session setting the
  *	  refresh's merge asks it (ek_hll_max_sparse), known without asking
  *	  while the library is not loaded in this backend (its default, -1:
  *	  ek_hll_session_max_sparse), so that hll.c writes a large tail
- *	  group's hll without loading it.
+ *	  group's hll without loading it; and, likewise, its hll_empty() while
+ *	  the library is not loaded (its defaults: ek_hll_session_empty), the
+ *	  parameters of the hlls the refresh's merge writes (1.13).
  *
  *	  Why.  A realtime view that calls any function of the hll library
  *	  makes every new session that reads it load that library first
@@ -184,6 +186,44 @@ ek_hll_max_sparse(const char *nsp)
 	if (old != -1)
 		(void) OidFunctionCall1(fn, Int32GetDatum(old));
 	return old < -1 ? EK_HLL_MAX_SPARSE_UNKNOWN : old;
+}
+
+/*
+ * The hll library's defaults (its DEFAULT_LOG2M, DEFAULT_REGWIDTH,
+ * DEFAULT_EXPTHRESH -1 written as 63, DEFAULT_SPARSEON): what its
+ * hll_empty() takes while a session has not changed them with
+ * hll_set_defaults, which loads the library.
+ */
+#define HLL_DEFAULT_LOG2M 11
+#define HLL_DEFAULT_REGWIDTH 5
+#define HLL_DEFAULT_EXPTHRESH_CODE 63
+#define HLL_DEFAULT_SPARSEON 1
+
+/*
+ * hll_empty() (log2m > 0: hll_empty(log2m)), the function empty_fn, as it
+ * returns in this session: an EMPTY hll (schema version 1: its type, then
+ * the register width and log2m, then sparseon and the encoded expthresh)
+ * written here from the library's defaults while the library is not loaded
+ * in this backend (so that a refresh does not load it), else called.  A
+ * log2m outside the rollups' 4 to 17 is left to the function.
+ */
+Datum
+ek_hll_session_empty(Oid empty_fn, int log2m)
+{
+	if ((log2m == 0 || (log2m >= 4 && log2m <= 17)) && !hll_library_loaded(empty_fn))
+	{
+		bytea	   *b = palloc(VARHDRSZ + 3);
+		uint8	   *h = (uint8 *) VARDATA(b);
+
+		SET_VARSIZE(b, VARHDRSZ + 3);
+		h[0] = 0x11;			/* version 1, EMPTY */
+		h[1] = (uint8) (((HLL_DEFAULT_REGWIDTH - 1) << 5) |
+						(log2m > 0 ? log2m : HLL_DEFAULT_LOG2M));
+		h[2] = (uint8) ((HLL_DEFAULT_SPARSEON << 6) | HLL_DEFAULT_EXPTHRESH_CODE);
+		return PointerGetDatum(b);
+	}
+	return log2m > 0 ? OidFunctionCall1(empty_fn, Int32GetDatum(log2m)) :
+		OidFunctionCall0(empty_fn);
 }
 
 /*

@@ -9,6 +9,10 @@
  *	  dimension value is bounded (ek_rollup_bound_text), and the names of the
  *	  reasons, the keys of eventkit.rollups.skipped_values.
  *
+ *	  A numeric measure's value at a JSON path is read by the fold in C,
+ *	  inside the stored jsonb, with the semantics of the #> operator
+ *	  (ek_rollup_json_path_value; the views use #> itself).
+ *
  *	  eventkit.rollup_number(value, measure), rollup_skipped(value, measure)
  *	  (jsonb: the value at a measure's JSON path; numeric: a column) and
  *	  rollup_dimension(text) are what the views call.
@@ -17,7 +21,10 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "access/detoast.h"
+#include "common/string.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
@@ -273,4 +280,90 @@ eventkit_rollup_dimension(PG_FUNCTION_ARGS)
 	bool		truncated;
 
 	PG_RETURN_DATUM(ek_rollup_bound_text(PG_GETARG_DATUM(0), &truncated));
+}
+
+/*
+ * A measure's JSON path (its keys, as definition.c parsed them) as
+ * ek_rollup_json_path_value reads it; *n its length.
+ */
+RollupPathKey *
+ek_rollup_path_keys(List *keys, int *n)
+{
+	RollupPathKey *path = palloc0(Max(list_length(keys), 1) * sizeof(RollupPathKey));
+	ListCell   *lc;
+
+	*n = list_length(keys);
+	foreach(lc, keys)
+	{
+		RollupPathKey *k = &path[foreach_current_index(lc)];
+		char	   *endptr;
+
+		k->key = lfirst(lc);
+		k->len = strlen(k->key);
+		errno = 0;
+		k->index = strtoint(k->key, &endptr, 10);
+		k->is_index = !(endptr == k->key || *endptr != '\0' || errno != 0);
+	}
+	return path;
+}
+
+/*
+ * Follow a JSON path in a jsonb value as jsonb_get_element() (the #>
+ * operator) does: object keys, array subscripts (negative from the end), a
+ * scalar has no members.  False when there is nothing there.
+ */
+bool
+ek_rollup_json_path_value(Jsonb *jb, const RollupPathKey *path, int npath, JsonbValue *out)
+{
+	JsonbContainer *container = &jb->root;
+	JsonbValue *jbvp = NULL;
+	bool		have_object = JB_ROOT_IS_OBJECT(jb);
+	bool		have_array = JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_SCALAR(jb);
+
+	for (int i = 0; i < npath; i++)
+	{
+		if (have_object)
+			jbvp = getKeyJsonValueFromContainer(container, path[i].key, path[i].len, out);
+		else if (have_array)
+		{
+			uint32		index;
+
+			if (!path[i].is_index)
+				return false;
+			if (path[i].index >= 0)
+				index = (uint32) path[i].index;
+			else
+			{
+				uint32		nelements = JsonContainerSize(container);
+
+				if (path[i].index == INT_MIN || (uint32) -path[i].index > nelements)
+					return false;
+				index = nelements + path[i].index;
+			}
+			jbvp = getIthJsonbValueFromContainer(container, index);
+		}
+		else
+			return false;		/* a scalar has no members */
+
+		if (jbvp == NULL)
+			return false;
+		if (i == npath - 1)
+			break;
+		if (jbvp->type == jbvBinary)
+		{
+			container = jbvp->val.binary.data;
+			have_object = JsonContainerIsObject(container);
+			have_array = JsonContainerIsArray(container);
+		}
+		else
+		{
+			have_object = false;
+			have_array = false;
+		}
+	}
+	if (jbvp == NULL)
+		return false;
+	if (jbvp != out)
+		*out = *jbvp;
+	return true;
 }

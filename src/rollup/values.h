@@ -2,7 +2,8 @@
  *
  * values.h
  *	  The rules for a rollup's bad values (values.c), which the fold and
- *	  the realtime views apply alike.
+ *	  the realtime views apply alike, and the fold's reading of a measure's
+ *	  number at its JSON path.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,11 +12,25 @@
 
 #include "postgres.h"
 
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
 #include "utils/numeric.h"
 
 #include "rollup/rollup.h"
 
+/* One element of a JSON path, as the #> operator reads it. */
+typedef struct RollupPathKey
+{
+	const char *key;
+	int			len;
+	bool		is_index;		/* a valid integer, for arrays */
+	int			index;
+} RollupPathKey;
+
 extern int	ek_rollup_number_reason(Numeric num, RollupRange range);
+extern RollupPathKey *ek_rollup_path_keys(List *keys, int *n);
+extern bool ek_rollup_json_path_value(Jsonb *jb, const RollupPathKey *path, int npath,
+									  JsonbValue *out);
 extern Datum ek_rollup_bound_text(Datum value, bool *truncated);
 
 #endif							/* EK_ROLLUP_VALUES_H */

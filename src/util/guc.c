@@ -257,8 +257,9 @@ ek_define_gucs(void)
 							 "A refresh merges the groups it folded into the rollup table in C (an index "
 							 "lookup, then an insert or an update: rollup/fold_write.c) when the table and "
 							 "its measures allow; on, it runs the INSERT ... ON CONFLICT DO UPDATE for all, "
-							 "and reads the delta rows with a SELECT rather than an index scan in C, "
-							 "so that tests compare the two.",
+							 "reads the delta rows with a SELECT rather than an index scan in C, "
+							 "and reads and records the rollup's catalog row with statements "
+							 "(catalog/rollups.c), so that tests compare the two.",
 							 &ek_testing_rollup_sql_merge,
 							 false,
 							 PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,

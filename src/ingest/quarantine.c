@@ -72,12 +72,7 @@ owned_stream_arg(FunctionCallInfo fcinfo)
 {
 	Oid			relid;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null"),
-				 errhint("Pass the stream table, such as 'events'.")));
-	relid = PG_GETARG_OID(0);
+	relid = ek_stream_arg(fcinfo, 0);
 	LockRelationOid(relid, AccessShareLock);
 	if (get_rel_name(relid) == NULL)
 		ereport(ERROR,

@@ -28,6 +28,7 @@
 
 #include "catalog/streams.h"
 #include "intake/kafka_source.h"
+#include "util/spi.h"
 
 PG_FUNCTION_INFO_V1(eventkit_create_kafka_source);
 PG_FUNCTION_INFO_V1(eventkit_drop_kafka_source);
@@ -288,12 +289,7 @@ eventkit_create_kafka_source(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("Kafka source name is longer than %d bytes", MAX_SOURCE_NAME)));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null"),
-				 errhint("Pass the stream table, such as 'events'.")));
-	src.relid = PG_GETARG_OID(1);
+	src.relid = ek_stream_arg(fcinfo, 1);
 	src.brokers = text_arg(fcinfo, 2, "brokers");
 	src.topic = text_arg(fcinfo, 3, "topic");
 	check_topic_name(src.topic);

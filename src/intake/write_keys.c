@@ -37,6 +37,7 @@
 #include "catalog/streams.h"
 #include "intake/write_keys.h"
 #include "util/compat.h"
+#include "util/spi.h"
 
 PG_FUNCTION_INFO_V1(eventkit_create_write_key);
 PG_FUNCTION_INFO_V1(eventkit_revoke_write_key);
@@ -204,12 +205,7 @@ eventkit_create_write_key(PG_FUNCTION_ARGS)
 	char	   *role_name;
 	int			attempt;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null"),
-				 errhint("Pass the stream table, such as 'events'.")));
-	relid = PG_GETARG_OID(0);
+	relid = ek_stream_arg(fcinfo, 0);
 	if (!ek_write_keys_installed())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -277,12 +277,7 @@ eventkit_worker_quarantine(PG_FUNCTION_ARGS)
 	Oid			relid;
 	StreamInfo	stream;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null"),
-				 errhint("Pass the stream table, such as 'events'.")));
-	relid = PG_GETARG_OID(0);
+	relid = ek_stream_arg(fcinfo, 0);
 	InitMaterializedSRF(fcinfo, 0);
 	if (!on_coordinator_with_streams() || ek_citus_table_kind(relid) != EK_CITUS_HASH)
 		return (Datum) 0;

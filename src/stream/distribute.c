@@ -202,12 +202,7 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	EkRoleScope as_owner;
 	int			citus_nest;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null"),
-				 errhint("Pass the stream table, such as 'events'.")));
-	relid = PG_GETARG_OID(0);
+	relid = ek_stream_arg(fcinfo, 0);
 	if (get_rel_name(relid) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -327,18 +322,7 @@ eventkit_undistribute_stream(PG_FUNCTION_ARGS)
 	StreamInfo	stream;
 	int64		n;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null"),
-				 errhint("Pass the stream table, such as 'events'.")));
-	relid = PG_GETARG_OID(0);
-	if (get_rel_name(relid) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	if (!ek_owns_relation(relid))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	relid = ek_owned_stream_arg(fcinfo, 0);
 
 	/* ingest waits from here until the ids are in the stream's ledger */
 	LockRelationOid(relid, ExclusiveLock);

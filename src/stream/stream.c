@@ -437,18 +437,7 @@ eventkit_alter_stream(PG_FUNCTION_ARGS)
 	Oid			relid;
 	StreamInfo	stream;
 
-	if (PG_ARGISNULL(ARG_STREAM))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null"),
-				 errhint("Pass the stream table, such as 'events'.")));
-	relid = PG_GETARG_OID(ARG_STREAM);
-	if (get_rel_name(relid) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	if (!ek_owns_relation(relid))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	relid = ek_owned_stream_arg(fcinfo, ARG_STREAM);
 	/* one alter_stream at a time; ingest (ROW EXCLUSIVE) goes on */
 	LockRelationOid(relid, ShareUpdateExclusiveLock);
 

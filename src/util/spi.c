@@ -14,12 +14,16 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 
+#include "util/compat.h"
 #include "util/spi.h"
 
 /*
@@ -165,4 +169,37 @@ ek_relation_owner(Oid relid)
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	return owner;
+}
+
+/*
+ * The stream argument argno (regclass) of a SQL-callable function: its
+ * OID; NULL is an error that says what to pass.
+ */
+Oid
+ek_stream_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be null"),
+				 errhint("Pass the stream table, such as 'events'.")));
+	return PG_GETARG_OID(argno);
+}
+
+/*
+ * The stream argument argno, which must be a relation the current role
+ * owns (or is a member of its owner): its OID, else the error.
+ */
+Oid
+ek_owned_stream_arg(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			relid = ek_stream_arg(fcinfo, argno);
+
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (!ek_owns_relation(relid))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	return relid;
 }

@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -31,6 +32,8 @@ extern List *ek_spi_int_list(void);
 extern ErrorData *ek_run_in_subtransaction(void (*fn) (void *arg), void *arg);
 extern char *ek_qualified_relname(Oid relid);
 extern Oid	ek_relation_owner(Oid relid);
+extern Oid	ek_stream_arg(FunctionCallInfo fcinfo, int argno);
+extern Oid	ek_owned_stream_arg(FunctionCallInfo fcinfo, int argno);
 
 #define EK_TEXT_OR_NULL(s) ((s) ? PointerGetDatum(cstring_to_text(s)) : (Datum) 0)
 #define EK_JSONB_OR_NULL(j) ((j) ? JsonbPGetDatum(j) : (Datum) 0)

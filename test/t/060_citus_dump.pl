@@ -137,6 +137,14 @@ is($single->safe_psql('restored', 'SELECT event, count FROM app.r_realtime ORDER
 	$single->safe_psql('restored', 'SELECT event, count(*) FROM app.rolled GROUP BY event ORDER BY event'),
 	'... equal to GROUP BY over the restored stream');
 
+# a ledger row its owner made NULL: a clear error, nothing moved
+like(err_in($single, 'restored', q{BEGIN; SET ROLE ek_owner;
+ALTER TABLE eventkit_ledgers.dist_ledger_1 ALTER COLUMN fingerprint DROP NOT NULL;
+UPDATE eventkit_ledgers.dist_ledger_1 SET fingerprint = NULL WHERE message_id = 'm-1-1';
+SELECT eventkit.undistribute_stream('app.events')}),
+	qr/the dedup ledger eventkit_ledgers.dist_ledger_1 has a row with a NULL user_key, message_id or fingerprint.*HINT:  Restore the row's values from the dump/s,
+	'undistribute_stream of a ledger with a NULL: clear error (the statements roll back)');
+
 # undistribute_stream by the stream's owner
 is($single->safe_psql('restored', q{SET ROLE ek_owner; SELECT eventkit.undistribute_stream('app.events')}),
 	'80', 'undistribute_stream: the 80 ids moved');

@@ -987,8 +987,6 @@ ek_dedup_check_local_ledger(const StreamInfo *stream)
 int64
 ek_dedup_undistribute_ledger(const StreamInfo *stream)
 {
-	if (!OidIsValid(ek_dist_ledger_relid(stream->stream_id)))
-		return -1;
 	return ek_dist_ledger_undistribute(stream->stream_id);
 }
 

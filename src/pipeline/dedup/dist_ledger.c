@@ -459,8 +459,10 @@ ek_dist_ledger_drop(int32 stream_id)
  * Two users' ids with one messageId (two events on a distributed stream)
  * are one key here, as on one node.  Then the distributed ledger is
  * dropped and the stream forgotten in the cluster-wide catalog.  Returns
- * the ids read.  Caller: SPI connected, the stream (not a Citus table)
- * locked against ingest, a distributed ledger present.
+ * the ids read, -1 when there is no distributed ledger.  A row with a
+ * NULL (its owner may have changed the table) is an error, not skipped:
+ * its id would no longer be a duplicate.  Caller: SPI connected, the
+ * stream (not a Citus table) locked against ingest.
  */
 int64
 ek_dist_ledger_undistribute(int32 stream_id)
@@ -475,22 +477,25 @@ ek_dist_ledger_undistribute(int32 stream_id)
 	char	   *insert;
 	Portal		portal;
 	EkRoleScope as_owner;
+	int32		gen;
 	int64		n = 0;
 
-	Assert(OidIsValid(relid));
+	if (!OidIsValid(relid))
+		return -1;
 	if (!OidIsValid(ek_ledger_relid(stream_id, true)))
 		ek_ledger_create(stream_id);
+	gen = ek_generations_current(stream_id);
 	insert = psprintf("INSERT INTO %s (message_key, gen, fingerprint, user_key_hash)"
 					  " SELECT k.key, %d, k.fp, k.hash"
 					  " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))"
 					  " AS k(key, fp, hash)"
 					  " ON CONFLICT DO NOTHING",
-					  ek_ledger_generation_qname(stream_id, ek_generations_current(stream_id)),
-					  ek_generations_current(stream_id));
+					  ek_ledger_generation_qname(stream_id, gen), gen);
 	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "eventkit undistribute",
 									  ALLOCSET_DEFAULT_SIZES);
 	portal = SPI_cursor_open_with_args(NULL,
-									   psprintf("SELECT user_key, message_id, fingerprint FROM %s",
+									   psprintf("SELECT user_key::pg_catalog.text, message_id::pg_catalog.text,"
+												" fingerprint::pg_catalog.int8 FROM %s",
 												ek_qualified_relname(relid)),
 									   0, NULL, NULL, NULL, true, 0);
 	for (;;)
@@ -507,13 +512,25 @@ ek_dist_ledger_undistribute(int32 stream_id)
 		old = MemoryContextSwitchTo(chunk_cxt);
 		for (uint64 i = 0; i < rows; i++)
 		{
-			bool		isnull;
-			text	   *user_key = DatumGetTextPP(ek_spi_value(i, 1, &isnull));
-			text	   *id = DatumGetTextPP(ek_spi_value(i, 2, &isnull));
+			bool		isnull[3];
+			text	   *user_key;
+			text	   *id;
+
+			for (int c = 0; c < 3; c++)
+				(void) ek_spi_value(i, c + 1, &isnull[c]);
+			if (isnull[0] || isnull[1] || isnull[2])
+				ereport(ERROR,
+						(errcode(ERRCODE_NOT_NULL_VIOLATION),
+						 errmsg("the dedup ledger %s has a row with a NULL user_key, message_id or fingerprint",
+								ek_qualified_relname(relid)),
+						 errdetail("eventkit made its columns NOT NULL; each row is an id the stream stored."),
+						 errhint("Restore the row's values from the dump, or delete it if its event is not in the stream, then call eventkit.undistribute_stream() again.")));
+			user_key = DatumGetTextPP(ek_spi_value(i, 1, &isnull[0]));
+			id = DatumGetTextPP(ek_spi_value(i, 2, &isnull[1]));
 
 			ek_ledger_key(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id), &keybuf[i]);
 			keys[i] = UUIDPGetDatum(&keybuf[i]);
-			fps[i] = ek_spi_value(i, 3, &isnull);
+			fps[i] = ek_spi_value(i, 3, &isnull[2]);
 			hashes[i] = Int64GetDatum((int64) ek_id_hash64(VARDATA_ANY(user_key),
 														   VARSIZE_ANY_EXHDR(user_key)));
 		}

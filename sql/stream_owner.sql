@@ -41,11 +41,12 @@ ALTER TABLE so.ev OWNER TO so_bob;
 RESET ROLE;
 SELECT * FROM so.owners('so.ev');
 
--- bob's stream works for bob: its view, ingest (a new partition), retention
-UPDATE eventkit.streams SET retention = '1 day' WHERE relid = 'so.ev'::regclass;
+-- bob's stream works for bob: its view, ingest (a new partition: yesterday's,
+-- UTC, at any time of day), retention (the partition of 3 days ago goes)
+UPDATE eventkit.streams SET retention = '2 days' WHERE relid = 'so.ev'::regclass;
 SET ROLE so_bob;
 SELECT message_id, resolved_user_id FROM so.ev_resolved ORDER BY message_id;
-SELECT accepted FROM eventkit.ingest('so.ev', so.ev_at('m3', 'u3', now() - interval '12 hours'));
+SELECT accepted FROM eventkit.ingest('so.ev', so.ev_at('m3', 'u3', (date_trunc('day', now() AT TIME ZONE 'UTC') - interval '12 hours') AT TIME ZONE 'UTC'));
 SELECT eventkit.run_maintenance('so.ev');
 SELECT message_id FROM so.ev ORDER BY message_id;
 RESET ROLE;

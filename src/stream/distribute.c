@@ -548,7 +548,13 @@ ek_redrive_on_workers(const StreamInfo *stream, TimestampTz now, bool make_parti
 					   "::pg_catalog.int8 FROM pg_catalog.unnest(r.waiting_partitions) t), ',')"
 					   " FROM eventkit.redrive_quarantine(%s::pg_catalog.regclass) r",
 					   quote_literal_cstr(ek_qualified_relname(stream->relid)));
-	results = ek_citus_run_on_workers(command, &nresults);
+	/*
+	 * One worker after the other: two workers' replays of the same ids
+	 * (each a transaction of one or more batches, in its own quarantine's
+	 * order) would each wait for the other's claims (a distributed
+	 * deadlock, which Citus cancels both of)
+	 */
+	results = ek_citus_run_on_workers(command, false, &nresults);
 	for (int i = 0; i < nresults; i++)
 	{
 		int64		replayed;

@@ -182,22 +182,25 @@ ek_citus_local_shard(Oid relid)
 /*
  * Run command on every active Citus worker with run_command_on_workers():
  * a new connection to each (outside this transaction: what it does there
- * commits there, whatever becomes of this one), as the current user.
- * Returns one result per worker, *n of them; a worker that could not be
- * reached or whose command failed has ok false and the error as its
- * result.  Caller: SPI connected, Citus installed.
+ * commits there, whatever becomes of this one), as the current user; on
+ * all workers at once with parallel, else on one after the other (each
+ * committed before the next starts: commands that may take the same locks
+ * in different orders cannot deadlock each other).  Returns one result
+ * per worker, *n of them; a worker that could not be reached or whose
+ * command failed has ok false and the error as its result.  Caller: SPI
+ * connected, Citus installed.
  */
 EkCitusResult *
-ek_citus_run_on_workers(const char *command, int *n)
+ek_citus_run_on_workers(const char *command, bool parallel, int *n)
 {
-	Oid			argtype = TEXTOID;
-	Datum		arg = CStringGetTextDatum(command);
+	Oid			argtypes[2] = {TEXTOID, BOOLOID};
+	Datum		args[2] = {CStringGetTextDatum(command), BoolGetDatum(parallel)};
 	EkCitusResult *results;
 
 	if (SPI_execute_with_args("SELECT nodename, nodeport, success, result"
-							  " FROM pg_catalog.run_command_on_workers($1)"
+							  " FROM pg_catalog.run_command_on_workers($1, $2)"
 							  " ORDER BY nodename, nodeport",
-							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "eventkit: run_command_on_workers failed");
 	*n = (int) SPI_processed;
 	results = palloc0(sizeof(EkCitusResult) * Max(*n, 1));

@@ -34,7 +34,7 @@ extern bool ek_citus_installed(void);
 extern char ek_citus_table_kind(Oid relid);
 extern int32 ek_citus_local_group(void);
 extern Oid	ek_citus_local_shard(Oid relid);
-extern EkCitusResult *ek_citus_run_on_workers(const char *command, int *n);
+extern EkCitusResult *ek_citus_run_on_workers(const char *command, bool parallel, int *n);
 
 /* Citus's catalog is in this database (a syscache lookup) */
 #define ek_citus_present() \

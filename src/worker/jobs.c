@@ -114,8 +114,9 @@ eventkit_unschedule_job(PG_FUNCTION_ARGS)
  * Quarantined out_of_range events of a stream whose partition exists now
  * are replayed (ek_redrive_waiting: the path of
  * eventkit.replay_quarantine(), as the stream's owner under
- * SECURITY_RESTRICTED_OPERATION), here and, for a stream distributed on
- * Citus, on every worker (the coordinator made their partitions).
+ * SECURITY_RESTRICTED_OPERATION): for a stream distributed on Citus on
+ * every worker first, one after the other (the coordinator made their
+ * partitions), then here.
  * Returns the events that left the quarantine.  Caller: SPI connected, as
  * the job worker.
  */
@@ -128,11 +129,17 @@ redrive_out_of_range(const StreamInfo *stream, char **message)
 	EkClusterRedrive workers;
 	EkRoleScope as_owner;
 
-	replayed = ek_redrive_waiting(stream, counts, &waiting, NULL, NULL);
-	/* the workers are asked as the stream's owner, never as the job worker */
+	/*
+	 * The workers first, as the stream's owner, never as the job worker.
+	 * Each replays in a transaction of its own, which must not wait for
+	 * this one: replayed first here, this transaction's claims of ids a
+	 * worker also waits with would hold that worker's replay while this
+	 * one waits for its answer, a wait that no deadlock detector sees.
+	 */
 	ek_as_role_begin(&as_owner, ek_relation_owner(stream->relid), 0);
 	ek_redrive_on_workers(stream, ek_job_clock(), false, &workers);
 	ek_as_role_end(&as_owner);
+	replayed = ek_redrive_waiting(stream, counts, &waiting, NULL, NULL);
 
 	if (replayed == 0)
 		*message = psprintf("%d out_of_range events waiting, none has a partition yet",

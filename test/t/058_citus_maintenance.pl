@@ -17,6 +17,18 @@
 #    the others' rows: the same events as one node.  A re-send of events
 #    older than the retention, through the coordinator and through a
 #    worker, counts as on one node.
+# 4. Both workers wait for the same late events, quarantined in crossing
+#    orders (worker 1: day -8's batch, then day -7's; worker 2 the other way
+#    round): run_maintenance makes their partitions, and the next one
+#    re-drives them on one worker after the other, so that the two
+#    replays (each a transaction of two batches, claiming the same ids)
+#    do not deadlock (its premake of a partition in the same transaction
+#    does not hold them up either): no warning, each id stored
+#    once, none left in the workers' quarantines.  (Re-driven on both
+#    workers at once, they deadlocked.)  The coordinator's redrive job, when
+#    the coordinator and a worker wait for the same events, asks the
+#    workers before it replays its own (which claims the ids in its own
+#    transaction): each id stored once, nothing left waiting.
 #
 # 051 has health() and worker_health with a worker down; 053 retention
 # with an ordinary superuser.
@@ -31,6 +43,7 @@ use Test::More;
 use FindBin;
 use lib $FindBin::RealBin;
 use EventkitCitus;
+use EventkitTest;
 
 citus_skip_unless_installed();
 
@@ -163,5 +176,104 @@ SELECT count(*) FROM (
 note('one node\'s counts for the re-send of the dropped days: '
 	  . $coord->safe_psql('postgres', q{SELECT string_agg(concat_ws(',', k, accepted, duplicates, quarantined, rejected), ' ') FROM results WHERE pass = 3 AND node = 'local'}));
 citus_same_events($coord);
+
+# --- 4. the same late events waiting on both workers, in crossing orders -------
+# two batches of 300 events of days -8 and -7 (no partition), users over all
+# shards; worker 1 gets day -8's first, worker 2 day -7's
+$coord->safe_psql(
+	'postgres', q{
+CREATE TABLE crossing AS
+SELECT d, jsonb_build_object('batch', jsonb_agg(jsonb_build_object(
+			'type', 'track', 'messageId', 'x' || d || '-' || id,
+			'userId', 'c' || (id % 61), 'event', 'Crossing',
+			'timestamp', to_char(date_trunc('day', now()) - d * interval '1 day'
+								 + (id % 600) * interval '1 minute',
+								 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) ORDER BY id))::text AS payload
+  FROM (VALUES (8), (7)) days(d), LATERAL generate_series(1, 300) id
+ GROUP BY d;
+});
+my %crossing = split /[\t\n]/, $coord->safe_psql('postgres', q{SELECT d || E'\t' || payload FROM crossing});
+for my $order ([ $w1, 8, 7 ], [ $w2, 7, 8 ])
+{
+	my ($node, @days) = @$order;
+	for my $d (@days)
+	{
+		is( $node->safe_psql(
+				'postgres', "SELECT accepted || '|' || quarantined FROM eventkit.ingest('events', '$crossing{$d}'::jsonb)"),
+			'0|300', $node->name . ": day -${d}'s batch waits in quarantine");
+	}
+}
+my $crossing_parts = q{SELECT count(*) FROM eventkit.partitions('events')
+ WHERE range_start <= date_trunc('day', now()) - interval '7 days'
+   AND range_end > date_trunc('day', now()) - interval '8 days'};
+is($coord->safe_psql('postgres', $crossing_parts), '0', 'their days have no partition');
+my ($stdout, $stderr) = ('', '');
+$coord->psql('postgres', q{SELECT eventkit.run_maintenance('events')}, stderr => \$stderr, on_error_die => 1);
+unlike($stderr, qr/WARNING|ERROR/, 'run_maintenance: no warning');
+is($coord->safe_psql('postgres', $crossing_parts), '2', '... and it made the two partitions the workers\' events wait for');
+# the next run also premakes a partition (the newest one, dropped here): its
+# transaction holds that DDL's locks on every node until it commits, which
+# the workers' re-drives (other transactions) must not wait for
+my $newest = $coord->safe_psql('postgres', q{SELECT partition FROM eventkit.partitions('events') ORDER BY range_start DESC LIMIT 1});
+$coord->safe_psql('postgres', "DROP TABLE $newest");
+$coord->psql('postgres', q{SET statement_timeout = '60s'; SELECT eventkit.run_maintenance('events')},
+	stderr => \$stderr);
+is($coord->safe_psql('postgres', "SELECT to_regclass('$newest') IS NOT NULL"), 't', 'the next run_maintenance premakes the dropped partition again');
+unlike($stderr, qr/WARNING|ERROR/, '... and re-drives the late events on both workers without a warning (no deadlock)')
+  or diag($stderr);
+my $crossing_waiting = q{SELECT count(*) FROM eventkit.quarantine WHERE message_id LIKE 'x%'};
+is($w1->safe_psql('postgres', $crossing_waiting) . '|' . $w2->safe_psql('postgres', $crossing_waiting),
+	'0|0', '... none of them left in the workers\' quarantines');
+is($coord->safe_psql('postgres', q{SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE event = 'Crossing'}),
+	'600|600', '... and each id is stored once');
+
+# the coordinator's redrive job, when the coordinator and a worker wait for
+# the same events (day -9's, on the coordinator because it was told not to
+# make partitions at ingest): it asks the workers first, so that a worker's
+# replay does not wait for the claims of the job's own transaction, which
+# waits for the worker (a wait no deadlock detector sees)
+$coord->safe_psql(
+	'postgres', q{
+INSERT INTO crossing
+SELECT 9, jsonb_build_object('batch', jsonb_agg(jsonb_build_object(
+			'type', 'track', 'messageId', 'x9-' || id,
+			'userId', 'c' || (id % 61), 'event', 'Crossing',
+			'timestamp', to_char(date_trunc('day', now()) - 9 * interval '1 day'
+								 + (id % 600) * interval '1 minute',
+								 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) ORDER BY id))::text
+  FROM generate_series(1, 300) id;
+});
+my $day9 = $coord->safe_psql('postgres', q{SELECT payload FROM crossing WHERE d = 9});
+is( $coord->safe_psql(
+		'postgres', "SET eventkit.create_partitions_on_ingest = off;
+SELECT accepted || '|' || quarantined FROM eventkit.ingest('events', '$day9'::jsonb)"),
+	'0|300', 'day -9\'s batch waits on the coordinator (no partition made at ingest)');
+is($w1->safe_psql('postgres', "SELECT accepted || '|' || quarantined FROM eventkit.ingest('events', '$day9'::jsonb)"),
+	'0|300', '... and on worker 1');
+$coord->psql('postgres', q{SELECT eventkit.run_maintenance('events')}, stderr => \$stderr, on_error_die => 1);
+unlike($stderr, qr/WARNING|ERROR/, 'run_maintenance makes its partition');
+my $sid = $coord->safe_psql('postgres', q{SELECT stream_id FROM eventkit.streams WHERE relid = 'events'::regclass});
+$coord->safe_psql(
+	'postgres', qq{
+UPDATE eventkit.jobs SET next_run_at = CASE WHEN kind = 'redrive' THEN now() ELSE now() + interval '1 day' END,
+	   schedule = CASE WHEN kind = 'redrive' THEN interval '1 second' ELSE schedule END
+ WHERE stream_id = $sid;
+ALTER SYSTEM SET eventkit.naptime = 1;
+ALTER SYSTEM SET eventkit.scheduler_enabled = on;
+SELECT pg_reload_conf();
+});
+poll_jobs($coord, 'postgres', q{SELECT count(*) = 300 FROM events WHERE message_id LIKE 'x9-%'},
+	'the redrive job stores them');
+poll_jobs($coord, 'postgres', q{SELECT count(*) = 0 FROM eventkit.quarantine WHERE message_id LIKE 'x9-%'},
+	'... and empties the coordinator\'s quarantine');
+is($w1->safe_psql('postgres', $crossing_waiting), '0', '... and the worker\'s');
+$coord->safe_psql(
+	'postgres', q{
+ALTER SYSTEM RESET eventkit.scheduler_enabled;
+ALTER SYSTEM RESET eventkit.naptime;
+SELECT pg_reload_conf();
+});
+is($coord->safe_psql('postgres', q{SELECT count(*) || '|' || count(DISTINCT message_id) FROM events WHERE event = 'Crossing'}),
+	'900|900', 'each id of the three days is stored once');
 
 done_testing();

@@ -18,8 +18,9 @@
  *	  with each key type's hash and equality functions; per group the number
  *	  of events and of skipped ones and, per measure, the numeric sum, min,
  *	  max or avg parts (numeric arithmetic, exact, as sum(numeric) is), the
- *	  hll hash of each distinct() value (the hll extension's own
- *	  hll_hash_text, called through fmgr) or each percentile() value.  A JSON
+ *	  hll hash of each distinct() value (the hll extension's
+ *	  hll_hash_text(value, 0), computed in C by hll_hash.c without the
+ *	  library or a lookup of its function) or each percentile() value.  A JSON
  *	  path of a numeric measure is followed in C inside the stored jsonb, with
  *	  the semantics of the #> operator and no copy of the value; a JSON null
  *	  or a missing key is a NULL.  When the groups take more than work_mem
@@ -75,6 +76,7 @@
 #include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -166,6 +168,7 @@ find_group(Fold *f, Datum *keys, bool *nulls)
 	FoldGroup  *g;
 	bool		found;
 	MemoryContext old;
+	Size		size;
 
 	e = hash_search(f->groups, &hash, HASH_ENTER, &found);
 	if (!found)
@@ -175,9 +178,11 @@ find_group(Fold *f, Datum *keys, bool *nulls)
 			return g;
 
 	old = MemoryContextSwitchTo(f->cxt);
-	g = palloc0(offsetof(FoldGroup, states) + f->nmeasures * sizeof(FoldState));
-	g->keys = palloc(f->nkeys * sizeof(Datum));
-	g->keynulls = palloc(f->nkeys * sizeof(bool));
+	/* the group, its keys and their nulls in one chunk (a new process faults on each page) */
+	size = MAXALIGN(offsetof(FoldGroup, states) + f->nmeasures * sizeof(FoldState));
+	g = palloc0(size + f->nkeys * (sizeof(Datum) + sizeof(bool)));
+	g->keys = (Datum *) ((char *) g + size);
+	g->keynulls = (bool *) (g->keys + f->nkeys);
 	for (int i = 0; i < f->nkeys; i++)
 	{
 		FoldKeyType *kt = &f->keytypes[i];
@@ -295,12 +300,11 @@ accumulate(Fold *f, RollupMeasure *m, FoldState *st, FoldInput *in)
 				st->vals.hasnull = true;	/* see ek_fold_distinct_values() */
 			else
 			{
+				struct varlena *t = PG_DETOAST_DATUM_PACKED(in->value);
 				int64		h;
 
-				/* (the library loaded only when a value is hashed: not by a refresh of deltas) */
-				if (f->hll_hash.fn_addr == NULL)
-					fmgr_info_cxt(f->hll_hash_fn, &f->hll_hash, f->keepcxt);
-				h = DatumGetInt64(FunctionCall2(&f->hll_hash, in->value, Int32GetDatum(0)));
+				/* hll_hash_text(value, 0), computed in C (hll_hash.c) */
+				h = ek_hll_hash_bytes(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), 0);
 
 				old = MemoryContextSwitchTo(f->cxt);
 				append_value(f->cxt, &st->vals, Int64GetDatum(h), false);
@@ -573,12 +577,67 @@ fold_receive(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
+/*
+ * The bucket (timestamptz) and a text dimension, the keys of nearly every
+ * rollup, without the type cache: their default operator classes' equality
+ * and hash functions are pinned built-ins (timestamptz_eq and
+ * timestamp_hash; texteq and hashtext, with text's default collation),
+ * called directly.  A new backend's first fold found them through
+ * lookup_type_cache, which reads the btree and hash operator classes from
+ * the catalog: 1.3M of a first refresh's 45M instructions at 1M events
+ * (docs/performance.md).  False for any other type.  Test builds check
+ * the pair against the type cache's.
+ */
+static bool
+builtin_key_type(FoldKeyType *kt, Oid typid)
+{
+	Oid			eq;
+	Oid			hash;
+
+	switch (typid)
+	{
+		case TIMESTAMPTZOID:
+			eq = F_TIMESTAMPTZ_EQ;
+			hash = F_TIMESTAMP_HASH;
+			kt->typlen = sizeof(TimestampTz);
+			kt->typbyval = FLOAT8PASSBYVAL;
+			kt->collation = InvalidOid;
+			break;
+		case TEXTOID:
+			eq = F_TEXTEQ;
+			hash = F_HASHTEXT;
+			kt->typlen = -1;
+			kt->typbyval = false;
+			kt->collation = DEFAULT_COLLATION_OID;
+			break;
+		default:
+			return false;
+	}
+#ifdef EK_TESTING
+	{
+		TypeCacheEntry *tc = lookup_type_cache(typid, TYPECACHE_EQ_OPR_FINFO |
+											   TYPECACHE_HASH_PROC_FINFO);
+
+		if (tc->eq_opr_finfo.fn_oid != eq || tc->hash_proc_finfo.fn_oid != hash ||
+			tc->typlen != kt->typlen || tc->typbyval != kt->typbyval ||
+			tc->typcollation != kt->collation)
+			elog(ERROR, "eventkit: the built-in key type %u is not as the type cache has it", typid);
+	}
+#endif
+	fmgr_info_cxt(eq, &kt->eq, CurrentMemoryContext);
+	kt->hash = palloc(sizeof(FmgrInfo));
+	fmgr_info_cxt(hash, kt->hash, CurrentMemoryContext);
+	return true;
+}
+
 static void
 init_key_type(FoldKeyType *kt, Oid typid)
 {
-	TypeCacheEntry *tc = lookup_type_cache(typid, TYPECACHE_EQ_OPR_FINFO |
-										   TYPECACHE_HASH_PROC_FINFO);
+	TypeCacheEntry *tc;
 
+	if (builtin_key_type(kt, typid))
+		return;
+	tc = lookup_type_cache(typid, TYPECACHE_EQ_OPR_FINFO | TYPECACHE_HASH_PROC_FINFO);
 	if (!OidIsValid(tc->eq_opr_finfo.fn_oid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
@@ -595,25 +654,6 @@ init_key_type(FoldKeyType *kt, Oid typid)
 		kt->hash = palloc(sizeof(FmgrInfo));
 		fmgr_info_copy(kt->hash, &tc->hash_proc_finfo, CurrentMemoryContext);
 	}
-}
-
-/*
- * hll_hash_text(text, int4) of the hll extension, as the rollup's owner may
- * call it (its call set up at the first value hashed: accumulate)
- */
-static void
-init_hll_hash(Fold *f)
-{
-	Oid			argtypes[2] = {TEXTOID, INT4OID};
-	Oid			fn;
-	AclResult	aclresult;
-
-	fn = LookupFuncName(list_make2(makeString(f->def->hll_nsp), makeString("hll_hash_text")),
-						2, argtypes, false);
-	aclresult = ek_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));
-	f->hll_hash_fn = fn;
 }
 
 static void
@@ -657,8 +697,6 @@ init_fold(Fold *f, const RollupDef *def, const char *qtable, const char *keyname
 		RollupMeasure *m = lfirst(lc);
 
 		f->measures[foreach_current_index(lc)] = m;
-		if (m->kind == RM_DISTINCT && !OidIsValid(f->hll_hash_fn))
-			init_hll_hash(f);
 	}
 
 	f->nsources = list_length(def->sources);

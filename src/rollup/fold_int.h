@@ -91,8 +91,6 @@ typedef struct Fold
 	Datum	   *keybuf;			/* a row's keys, when one is bounded */
 	RollupPathKey **paths;		/* per source: its JSON path (RS_JSON_NUMBER) */
 	int		   *npaths;
-	Oid			hll_hash_fn;	/* hll_hash_text(text, int4), if needed */
-	FmgrInfo	hll_hash;		/* its call, set up at the first value hashed */
 	bool		hll_ready;		/* hll_format is set (ek_fold_init_hll) */
 	EkHllFormat hll_format;		/* the rollup's EXPLICIT hlls (hll.c) */
 	Oid			hll_empty_fn;	/* hll_empty() as the format was read */

@@ -11,7 +11,10 @@
 # is refused with an error that says to update first.  Events are
 # ingested through the coordinator and a worker, with a rollup.  ALTER
 # EXTENSION eventkit UPDATE is refused on a worker; on the coordinator
-# Citus runs it on every node.  After it: ingest goes on on every node,
+# Citus runs it on every node.  After it the stream has no node function
+# (1.10's catalog had no eventkit_ledgers for one) until the coordinator's
+# ledger job (run_maintenance) makes it on every node; a worker's call then
+# reaches the other worker with one call of it.  Ingest goes on on every node,
 # re-sends of the events stored before are duplicates, each id is stored
 # once, the rollup folds them all (equal to GROUP BY), stream_stats sums
 # every node, and the stream given to an ordinary role takes its ledger
@@ -136,8 +139,24 @@ my $newest = $coord->safe_psql('postgres',
 is(versions(), join(',', ($newest) x 3), "on the coordinator: every node updated to $newest");
 is(ledger_place('app.events'), 'eventkit_internal:postgres', 'the ledger stays where 1.10 made it');
 
+# distributed on a 1.10 catalog, the stream has no node function (one call
+# per other node); the ledger job of the coordinator makes it
+my $sid = $coord->safe_psql('postgres', q{SELECT stream_id FROM eventkit.streams WHERE relid = 'app.events'::regclass});
+my $node_fn = "SELECT count(*) FROM pg_proc WHERE proname = 'dist_node_$sid' AND pronamespace = 'eventkit_ledgers'::regnamespace";
+is(join(',', map { $_->safe_psql('postgres', $node_fn) } ($coord, $w1, $w2)), '0,0,0',
+	'the stream distributed on the 1.10 catalog has no node function');
+$coord->safe_psql('postgres', q{SELECT eventkit.run_maintenance('app.events')});
+is(join(',', map { $_->safe_psql('postgres', $node_fn) } ($coord, $w1, $w2)), '1,1,1',
+	'run_maintenance on the coordinator (the ledger job) makes it, on every node');
+
 is(citus_ingest_as('ek_writer', $coord, batch('c', 20)), '20,0,0,0,0', 'after: new events through the coordinator');
-is(citus_ingest_as('ek_writer', $w1, batch('d', 20)), '20,0,0,0,0', '... through worker1');
+my ($calls_out, $calls_err) = ('', '');
+$w1->psql('postgres',
+	"SET citus.log_remote_commands = on; SET client_min_messages = log; SET ROLE ek_writer; SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected)"
+	  . " FROM eventkit.ingest('app.events', '" . batch('d', 20) . "')",
+	stdout => \$calls_out, stderr => \$calls_err);
+is($calls_out, '20,0,0,0,0', '... through worker1');
+like($calls_err, qr/dist_node_$sid\(/, '... which reaches worker2 with one call of the node function');
 is(citus_ingest_as('ek_writer', $w2, batch('e', 20)), '20,0,0,0,0', '... through worker2');
 is(citus_ingest_as('ek_writer', $w2, batch('b', 20)), '0,20,0,0,0', 'worker1\'s 1.10 events re-sent through worker2: duplicates');
 is(citus_ingest_as('ek_writer', $w1, batch('a', 20)), '0,20,0,0,0', 'the coordinator\'s re-sent through worker1: duplicates');

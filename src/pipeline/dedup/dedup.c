@@ -1024,8 +1024,10 @@ ek_dedup_drop_ledger(int32 stream_id)
  * The ledger job's work: the filters of generations sealed earlier, then
  * a new generation if the current one is due, then dropping the expired
  * ones; for a stream distributed on Citus, deleting its distributed
- * ledger's expired ids.  Returns filters built, generations started or
- * dropped, and ids deleted.
+ * ledger's expired ids and, on the coordinator, making its node function
+ * if it has none (a stream distributed before 1.13).  Returns filters
+ * built, generations started or dropped, ids deleted and node functions
+ * made.
  * Caller: SPI connected, as any role that may maintain the stream.
  */
 int64
@@ -1033,7 +1035,9 @@ ek_dedup_maintain(StreamInfo *stream)
 {
 	int64		n;
 
-	n = ek_build_ledger_filters(stream);
+	/* first: Citus distributes no function after the prune's parallel DELETE */
+	n = ek_dist_ledger_ensure_node_function(stream->stream_id);
+	n += ek_build_ledger_filters(stream);
 	n += ek_ledger_rotate(stream) ? 1 : 0;
 	n += ek_ledger_prune(stream);
 	n += ek_dist_ledger_prune(stream->stream_id, &stream->dedup_window);

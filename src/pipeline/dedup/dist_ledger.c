@@ -417,6 +417,61 @@ ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window)
 	return (int64) SPI_processed;
 }
 
+/* the node function's making, for ek_run_in_subtransaction() */
+typedef struct NodeFunctionMaking
+{
+	int32		stream_id;
+	Oid			ledger_relid;
+} NodeFunctionMaking;
+
+static void
+make_node_function(void *arg)
+{
+	NodeFunctionMaking *m = (NodeFunctionMaking *) arg;
+	EkRoleScope as_ext_owner;
+
+	/* the extension owner's, a C function, as distribute_stream makes it */
+	ek_as_owner_begin(&as_ext_owner);
+	ek_dist_ledger_create_node_function(m->stream_id, ek_qualified_relname(m->ledger_relid));
+	ek_as_role_end(&as_ext_owner);
+}
+
+/*
+ * On the Citus coordinator, the node function of a distributed stream that
+ * has none (distributed by a library before 1.13, or on a catalog before
+ * 1.11, which had no eventkit_ledgers for it): made now, as
+ * distribute_stream makes it, so that its calls reach each other node with
+ * one call.  Returns whether it made one.  The ledger job's work, first in
+ * it: Citus refuses to distribute a function in a transaction that has
+ * run a parallel command on a distributed table (the ledger's pruning, a
+ * partition made by run_maintenance's premake before it).  When it
+ * cannot (that, or a worker down), it says so in the server log and
+ * leaves it to the next run of the job, which runs in a transaction of its
+ * own.  Caller: SPI connected.
+ */
+int
+ek_dist_ledger_ensure_node_function(int32 stream_id)
+{
+	NodeFunctionMaking m = {stream_id, ek_dist_ledger_relid(stream_id)};
+	ErrorData  *edata;
+
+	if (!OidIsValid(m.ledger_relid) || !ledger_schema_exists() || !ek_citus_installed() ||
+		ek_citus_on_worker() || ek_citus_table_kind(m.ledger_relid) != EK_CITUS_HASH ||
+		OidIsValid(node_function_oid(stream_id)))
+		return 0;
+	edata = ek_run_in_subtransaction(make_node_function, &m);
+	if (edata == NULL)
+		return 1;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	ereport(LOG,
+			(errmsg("eventkit: could not make the node function of the distributed ledger \"%s\" yet: %s",
+					get_rel_name(m.ledger_relid), edata->message),
+			 errhint("The coordinator's ledger job of the stream makes it at its next run; until then its calls reach other nodes through Citus.")));
+	FreeErrorData(edata);
+	return 0;
+}
+
 /*
  * Forget a dropped stream in the cluster-wide catalog (if it was
  * distributed: also when its ledger is gone already, dropped by DROP

@@ -45,5 +45,6 @@ extern void ek_dist_ledger_claim(int32 stream_id, Oid stream_relid, SegmentEvent
 extern bool ek_dist_ledger_claim_here(Oid ledger_relid, char **ids, int64 *fps, char **keys,
 									  int n, int64 token, bool *claimed, int64 *stored_fp);
 extern void ek_dist_ledger_create_node_function(int32 stream_id, const char *q);
+extern int	ek_dist_ledger_ensure_node_function(int32 stream_id);
 
 #endif							/* EK_DEDUP_LEDGER_H */

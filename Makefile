@@ -52,6 +52,7 @@ OBJS = \
 	src/pipeline/dedup/ledger_key.o \
 	src/pipeline/dedup/dedup.o \
 	src/pipeline/dedup/dist_ledger.o \
+	src/pipeline/dedup/dist_claim.o \
 	src/rollup/definition.o \
 	src/rollup/definition_sql.o \
 	src/rollup/filter.o \

@@ -82,6 +82,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "dist_claim.h"
 #include "ledger.h"
 #include "ledger_key.h"
 #include "catalog/cluster.h"
@@ -995,9 +996,10 @@ typedef struct NodeWrite
 } NodeWrite;
 
 /*
- * Claim the ids at pos[0..m-1] of a local ledger shard (shardid), with one
- * INSERT ... ON CONFLICT on the shard's relation: no Citus executor, no
- * connection.  Returns false, having claimed nothing, when this node has
+ * Claim the ids at pos[0..m-1] of a local ledger shard (shardid) directly:
+ * no Citus executor, no connection; in C (dist_claim.c), or, where the
+ * shard or the transaction is not one that handles, with one
+ * INSERT ... ON CONFLICT on the shard's relation.  Returns false, having claimed nothing, when this node has
  * no relation of that shard.
  */
 static bool
@@ -1009,6 +1011,9 @@ claim_local_shard(Oid ledger_relid, int64 shardid, const int *pos, int m, char *
 
 	if (!OidIsValid(shard_rel))
 		return false;
+	/* in C where the shard allows it (dist_claim.c), else the SQL claim */
+	if (ek_dist_claim_shard(shard_rel, pos, m, ids, fps, keys, token, claimed, stored_fp))
+		return true;
 	nest = NewGUCNestLevel();
 	/* Citus refuses writes to a shard by name unless told */
 	(void) set_config_option("citus.enable_manual_changes_to_shards", "on",

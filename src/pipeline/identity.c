@@ -69,16 +69,12 @@
 #define EK_IDENTITY_LOCK_FIELD4 3
 
 /*
- * first_seen and last_seen move only by more than this
- * (eventkit.identity_time_step, a day by default): a known visitor
- * identifying again within the step writes nothing (the benchmark's events
- * re-link their users over three days; rewriting the rows each time cost
- * ingest more than the new links).  Read per batch: a session whose step
- * changes keeps its cache (cached times are within the stored ones, so a
- * link within a step of the cached times is within it of the stored ones,
- * whatever the step).
+ * first_seen and last_seen move only by more than eventkit.identity_time_step
+ * (a day by default; read per batch: cached times are within the stored
+ * ones, so the cache stays exact whatever the step), a known visitor's link
+ * within it writes nothing (re-timings cost ingest more than new links).
  */
-#define EK_IDENTITY_SEEN_STEP ((TimestampTz) ek_identity_time_step * USECS_PER_SEC)
+#define EK_IDENTITY_SEEN_STEP ((int64) ek_identity_time_step * USECS_PER_SEC)
 
 /*
  * Did this backend's last batch with links write some (and for which

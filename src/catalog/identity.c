@@ -310,12 +310,13 @@ prefetch_hinted(Relation rel, BlockNumber nblocks, const ItemPointerData *hints,
 		ItemIdData	lp;
 
 		memcpy(&lp, (const void *) lps[k], sizeof(lp));	/* (a hint) */
+		/* the tuple's first two 64-byte lines (a row is about 100 bytes) */
 		if (lp.lp_flags == LP_NORMAL && lp.lp_off >= SizeOfPageHeaderData &&
-			lp.lp_off + Min(lp.lp_len, 2 * PG_CACHE_LINE_SIZE) <= BLCKSZ)
+			lp.lp_off + Min(lp.lp_len, 128) <= BLCKSZ)
 		{
 			__builtin_prefetch(pages[k] + lp.lp_off);
-			if (lp.lp_len > PG_CACHE_LINE_SIZE)
-				__builtin_prefetch(pages[k] + lp.lp_off + PG_CACHE_LINE_SIZE);
+			if (lp.lp_len > 64 - lp.lp_off % 64)
+				__builtin_prefetch(pages[k] + lp.lp_off + 64);
 		}
 	}
 	pfree(pages);

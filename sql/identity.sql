@@ -81,6 +81,19 @@ SELECT * FROM eventkit.ingest('ids.ev', '{"type": "identify", "messageId": "c5",
 SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities WHERE id = 'phone-1';
 SELECT * FROM eventkit.ingest('ids.ev', '{"type": "identify", "messageId": "c6", "anonymousId": "phone-1", "userId": "carol", "timestamp": "2025-12-31T07:00:00Z"}', '2026-01-02T09:30:00Z');
 SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities WHERE id = 'phone-1';
+-- eventkit.identity_time_step (superuser; a day by default): a link within the
+-- step of the recorded times writes nothing; past it, last_seen moves
+SET eventkit.identity_time_step = '3d';
+RESET ROLE;
+SET eventkit.identity_time_step = '3d';
+SET ROLE id_owner;
+SELECT * FROM eventkit.ingest('ids.ev', '{"type": "identify", "messageId": "c7", "anonymousId": "phone-1", "userId": "carol", "timestamp": "2026-01-04T09:00:00Z"}', '2026-01-04T09:30:00Z');
+SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities WHERE id = 'phone-1';
+RESET ROLE;
+RESET eventkit.identity_time_step;
+SET ROLE id_owner;
+SELECT * FROM eventkit.ingest('ids.ev', '{"type": "identify", "messageId": "c8", "anonymousId": "phone-1", "userId": "carol", "timestamp": "2026-01-04T10:00:00Z"}', '2026-01-04T10:30:00Z');
+SELECT id, canonical_user_id, first_seen, last_seen FROM eventkit.identities WHERE id = 'phone-1';
 -- the graph stays flat: every id names a canonical id without a row of its own
 SELECT count(*) AS not_flat FROM eventkit.identity_links l
  WHERE EXISTS (SELECT 1 FROM eventkit.identity_links c

@@ -69,12 +69,12 @@
 #define EK_IDENTITY_LOCK_FIELD4 3
 
 /*
- * first_seen and last_seen move only by more than this: a known visitor
- * identifying again within the day writes nothing (the benchmark's events
- * re-link their users over three days; rewriting the rows each time cost
- * ingest more than the new links).
+ * first_seen and last_seen move only by more than eventkit.identity_time_step
+ * (a day by default; read per batch: cached times are within the stored
+ * ones, so the cache stays exact whatever the step), a known visitor's link
+ * within it writes nothing (re-timings cost ingest more than new links).
  */
-#define EK_IDENTITY_SEEN_STEP ((TimestampTz) USECS_PER_DAY)
+#define EK_IDENTITY_SEEN_STEP ((int64) ek_identity_time_step * USECS_PER_SEC)
 
 /*
  * Did this backend's last batch with links write some (and for which

@@ -40,6 +40,7 @@ int			ek_job_history_retention = 7 * 24 * 3600;	/* s */
 int			ek_job_timeout = 5 * 60 * 1000; /* ms */
 int			ek_ledger_generation_rows = 1000000;
 int			ek_ledger_filter_cache_size = 64 * 1024;	/* kB */
+int			ek_identity_time_step = 24 * 3600;	/* s */
 
 #ifdef EK_TESTING
 int			ek_testing_clock_offset = 0;	/* s */
@@ -171,6 +172,17 @@ ek_define_gucs(void)
 							&ek_job_history_retention,
 							7 * 24 * 3600, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.identity_time_step",
+							"How far a link must move an id's first or last seen time before the identity graph records it.",
+							"A stored id's first_seen and last_seen in eventkit.identity_links are "
+							"rewritten only when a link moves them by more than this: last_seen may be "
+							"up to this much early, first_seen up to this much late. Larger: fewer "
+							"rewrites at ingest. 0 records every move.",
+							&ek_identity_time_step,
+							24 * 3600, 0, 366 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("eventkit.job_timeout",

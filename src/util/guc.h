@@ -43,6 +43,7 @@ extern int	ek_job_history_retention;
 extern int	ek_job_timeout;
 extern int	ek_ledger_generation_rows;
 extern int	ek_ledger_filter_cache_size;
+extern int	ek_identity_time_step;
 
 #ifdef EK_TESTING
 extern int	ek_testing_clock_offset;

@@ -12,6 +12,8 @@
 # stream), about 0.6 link rows per event in the first 20,000.
 # CGOUT=dir keeps the callgrind files (callgrind_annotate); IDENTITY=0 skips s_noid; ONLY_IDENTITY=1 runs only s_noplan and s_noid;
 # SMALL=1 sends gen.sql's small events (~370 bytes instead of ~1 KB).
+# EXTRA_CONF='lines' are appended to postgresql.conf (as run.sh's), e.g.
+# 'eventkit.identity_time_step = 7d'.
 # USERS=N (50000) gen.sql's user ids: EVENTS=50000 USERS=2500 (no WARMUP) is the
 # whole 1M-event run of run.sh scaled by 20 (20 events per user over 3 days, one
 # backend from a fresh stream: 0.10 new link rows per event), the average cost
@@ -51,6 +53,8 @@ listen_addresses = ''
 unix_socket_directories = '$W'
 shared_buffers = 256MB
 fsync = off" >> $W/data/postgresql.conf
+# EXTRA_CONF: lines appended to postgresql.conf (e.g. 'eventkit.identity_time_step = 7d')
+if [ -n "${EXTRA_CONF:-}" ]; then printf '%s\n' "$EXTRA_CONF" >> $W/data/postgresql.conf; fi
 as_pg $PGB/pg_ctl -D $W/data -l $W/log -w start >/dev/null
 P="$PGB/psql -X -q -h $W -p ${PORT:-54400} -U postgres"
 as_pg $P -d postgres -c "CREATE DATABASE bench"

@@ -129,10 +129,20 @@ static EkStatement relid_of = {
 	.nargs = 1,.argtypes = {INT4OID},.expected = SPI_OK_SELECT,.flags = EK_STMT_READ_ONLY
 };
 
+/*
+ * (Only the tables this command dropped: on a Citus coordinator that holds
+ * shards, Citus drops the stream's local shards from its own sql_drop
+ * trigger, and each of those drops fires eventkit's trigger again, where
+ * no distributed query may run; the stream is among the objects of the
+ * DROP of the stream itself, whose trigger forgets it.)
+ */
 static EkStatement dropped = {
 	.sql = "SELECT s.stream_id FROM eventkit.streams s"
 	" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
-	"   WHERE c.oid OPERATOR(pg_catalog.=) s.relid::pg_catalog.oid)",
+	"   WHERE c.oid OPERATOR(pg_catalog.=) s.relid::pg_catalog.oid)"
+	" AND s.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (ARRAY("
+	"   SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d"
+	"   WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass))",
 	.expected = SPI_OK_SELECT
 };
 
@@ -318,7 +328,10 @@ ek_streams_relid(int32 stream_id)
 	return DatumGetObjectId(ek_spi_value(0, 1, &isnull));
 }
 
-/* The ids of the streams whose table is gone (a list of int). */
+/*
+ * The ids of the streams whose table the current command dropped (a list
+ * of int).  Only in a sql_drop event trigger.
+ */
 List *
 ek_streams_dropped(void)
 {

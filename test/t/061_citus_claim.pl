@@ -10,7 +10,8 @@
 # back; a call waiting there answers pg_cancel_backend within a second; two
 # calls racing on the same ids store each once; an id stored before keeps its
 # ledger row as it was (no new row version); under REPEATABLE READ the SQL
-# claim runs instead, with the same counts.
+# claim runs instead, with the same counts.  drop_stream on this coordinator
+# (which holds shards) drops the stream on every node.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -184,5 +185,21 @@ is( $coord->safe_psql(
 	'1850,1850', 'every id stored once (x, y, z, the race and w)');
 is($coord->safe_psql('postgres', "SELECT count(*) FROM $ledger WHERE message_id NOT LIKE 'warm-%'"),
 	'1850', 'the ledger holds each once');
+
+# drop_stream on a coordinator that holds shards: Citus drops the
+# coordinator's own shards from its sql_drop trigger, and eventkit's
+# sql_drop trigger, fired again by those drops, leaves the stream to the
+# DROP of the stream itself (it failed: "cannot execute a distributed query
+# from a query on a shard")
+is(psql_err($coord, q{SELECT eventkit.drop_stream('events')}), '',
+	'drop_stream of the distributed stream on a coordinator that holds shards');
+for my $n ($coord, $w1, $w2)
+{
+	is( $n->safe_psql(
+			'postgres', qq{
+SELECT (to_regclass('events') IS NULL) || ',' || (to_regclass('$ledger') IS NULL) || ','
+	   || (SELECT count(*) FROM eventkit.streams) || ',' || (SELECT count(*) FROM eventkit_internal.cluster_streams)}),
+		'true,true,0,0', '... the stream, its ledger and its catalog rows are gone on ' . $n->name);
+}
 
 done_testing();

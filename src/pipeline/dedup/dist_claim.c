@@ -263,29 +263,16 @@ claim_one(ShardClaim *sc, const char *key, const char *id, int64 fp, int64 *stor
 	}
 }
 
-/* sorting positions by (user key, id): the claims' order */
-static char **sort_keys;
-static char **sort_ids;
-
-static int
-compare_key_pos(const void *a, const void *b)
-{
-	int			pa = *(const int *) a;
-	int			pb = *(const int *) b;
-	int			c = strcmp(sort_keys[pa], sort_keys[pb]);
-
-	return c != 0 ? c : strcmp(sort_ids[pa], sort_ids[pb]);
-}
-
 /*
  * Claim the ids at positions pos[0..m-1] (ids[i] of user keys keys[i],
  * fingerprints fps[i]) in the ledger shard shard_relid of this node, with
- * the call's token as their batch_id, in (user key, id) order, as the
- * current role.  Sets claimed[i] of each (new: claimed by this
- * transaction), else stored_fp[i] (the fingerprint stored first).  Returns
- * false, having claimed nothing, when the shard or the transaction is not
- * one the C claim handles (see the file's header): the caller runs the SQL
- * claim.
+ * the call's token as their batch_id, as the current role, in the order of
+ * pos: the caller gives them in the claims' order, (user key, id)
+ * (dist_ledger.c's claim_order).  Sets claimed[i] of each (new: claimed by
+ * this transaction), else stored_fp[i] (the fingerprint stored first).
+ * Returns false, having claimed nothing, when the shard or the transaction
+ * is not one the C claim handles (see the file's header): the caller runs
+ * the SQL claim.
  */
 bool
 ek_dist_claim_shard(Oid shard_relid, const int *pos, int m, char **ids, int64 *fps,
@@ -293,7 +280,6 @@ ek_dist_claim_shard(Oid shard_relid, const int *pos, int m, char **ids, int64 *f
 {
 	AclMode		rights = ACL_SELECT | ACL_INSERT | ACL_UPDATE;
 	ShardClaim	sc;
-	int		   *order;
 
 	if (IsolationUsesXactSnapshot() ||
 		pg_class_aclmask(shard_relid, GetUserId(), rights, ACLMASK_ALL) != rights)
@@ -324,18 +310,9 @@ ek_dist_claim_shard(Oid shard_relid, const int *pos, int m, char **ids, int64 *f
 	sc.now = GetCurrentTransactionStartTimestamp();
 	sc.token = token;
 
-	order = palloc(sizeof(int) * Max(m, 1));
-	for (int r = 0; r < m; r++)
-		order[r] = pos[r];
-	sort_keys = keys;
-	sort_ids = ids;
-	qsort(order, m, sizeof(int), compare_key_pos);
-	sort_keys = NULL;
-	sort_ids = NULL;
-
 	for (int r = 0; r < m; r++)
 	{
-		int			i = order[r];
+		int			i = pos[r];
 
 		claimed[i] = claim_one(&sc, keys[i], ids[i], fps[i], &stored_fp[i]);
 		if (claimed[i])
@@ -346,7 +323,6 @@ ek_dist_claim_shard(Oid shard_relid, const int *pos, int m, char **ids, int64 *f
 	ExecDropSingleTupleTableSlot(sc.found);
 	index_close(sc.idx, NoLock);
 	table_close(sc.rel, NoLock);
-	pfree(order);
 	/* the claims visible to this transaction's next commands, as after a statement */
 	CommandCounterIncrement();
 	return true;

@@ -81,7 +81,11 @@ SELECT count(*) FROM (
 # --- 1. concurrent ingest on every node, refreshes and readers meanwhile -------
 # 12 batches of 65 events, users over all shards, ids overlapping the batch
 # before (5 each); each client sends all of them in its own order, so each
-# re-sends the others' ids
+# re-sends the others' ids.  Their times stay within today's partition, which
+# the stream has from its premake: a coordinator call that makes a partition
+# while other nodes' calls claim the same ids can deadlock (Citus's ATTACH
+# locks the other partitions' indexes on every node; docs/citus.md, "Not done
+# yet"), and this part is about the claims, the refreshes and the readers
 $coord->safe_psql(
 	'postgres', q{
 CREATE TABLE ov AS
@@ -89,7 +93,8 @@ SELECT k, jsonb_agg(jsonb_build_object(
 			'type', 'track', 'messageId', 'ov-' || id, 'userId', 'u' || (id % 37),
 			'event', CASE WHEN id % 3 = 0 THEN 'Order Completed' ELSE 'Viewed' END,
 			'properties', jsonb_build_object('revenue', id % 89),
-			'timestamp', to_char(now() - (id % 30) * interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+			'timestamp', to_char(greatest(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', now() - (id % 30) * interval '1 hour'),
+							 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
 			ORDER BY hashint4(id * 17 + k))::text AS payload
   FROM generate_series(1, 12) k, generate_series(60 * k - 5, 60 * k + 59) id
  GROUP BY k;

@@ -188,13 +188,61 @@ tail_hll_sql(const RollupDef *def, const char *value, char **hash, char **empty)
 }
 
 /*
+ * ", <n> AS ek_skips_<reason>, ...": the values the group's rows skip, by
+ * reason (rollup.h), as the fold counts them (fold.c's fold_row): per row,
+ * one for each measure that skips its value (not_a_number or
+ * out_of_range, as RollupMeasure.skip_nan tells) and one for each bounded
+ * text dimension whose value is longer than EK_ROLLUP_DIM_MAX_BYTES bytes
+ * (dimension_truncated).  Sums, which Citus merges from the shards'.
+ */
+static void
+append_skip_reasons(StringInfo buf, const RollupDef *def)
+{
+	StringInfoData terms[RSK_NREASONS];
+	ListCell   *lc;
+
+	for (int r = 0; r < RSK_NREASONS; r++)
+	{
+		initStringInfo(&terms[r]);
+		appendStringInfoChar(&terms[r], '0');
+	}
+	foreach(lc, def->measures)
+	{
+		RollupMeasure *m = lfirst(lc);
+
+		if (m->skip == NULL)
+			continue;
+		appendStringInfo(&terms[RSK_NOT_A_NUMBER],
+						 " OPERATOR(pg_catalog.+) (CASE WHEN %s AND %s THEN 1 ELSE 0 END)",
+						 m->skip, m->skip_nan);
+		appendStringInfo(&terms[RSK_OUT_OF_RANGE],
+						 " OPERATOR(pg_catalog.+) (CASE WHEN %s AND NOT %s THEN 1 ELSE 0 END)",
+						 m->skip, m->skip_nan);
+	}
+	foreach(lc, def->dims)
+	{
+		RollupDim  *d = lfirst(lc);
+
+		if (d->bounded)
+			appendStringInfo(&terms[RSK_DIMENSION_TRUNCATED],
+							 " OPERATOR(pg_catalog.+) (CASE WHEN pg_catalog.octet_length(%s)"
+							 " OPERATOR(pg_catalog.>) %d THEN 1 ELSE 0 END)",
+							 d->expr, EK_ROLLUP_DIM_MAX_BYTES);
+	}
+	for (int r = 0; r < RSK_NREASONS; r++)
+		appendStringInfo(buf, ", pg_catalog.sum(%s)::pg_catalog.int8 AS %s", terms[r].data,
+						 quote_identifier(psprintf("ek_skips_%s", ek_rollup_skip_reason_names[r])));
+}
+
+/*
  * SELECT bucket, dims, partial states FROM the stream WHERE <where> GROUP BY
  * bucket, dims: the realtime view's tail (the not yet folded rows; view.c).
  * The fold computes the same partial states in C (fold.c); the rollup tests
  * compare both with a from-scratch GROUP BY.  pushdown (a stream
  * distributed on Citus, read whole: backfill.c): no OFFSET 0 (Citus would
  * gather the inner SELECT's rows on the coordinator instead of grouping on
- * the shards) and an ek_events column, the events of the group.
+ * the shards), an ek_events column, the events of the group, and the
+ * values it skips by reason (append_skip_reasons).
  *
  * stand_ins (the FULL JOIN view's tail, 1.13; NIL otherwise): one constant
  * per dimension that its NULL is compared as (view.c).  The tail then
@@ -293,7 +341,10 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in
 	appendStringInfo(buf, ", pg_catalog.count(*) FILTER (WHERE false%s) AS %s",
 					 skip.data, EK_ROLLUP_SKIPPED_COLUMN);
 	if (pushdown)
+	{
 		appendStringInfoString(buf, ", pg_catalog.count(*) AS ek_events");
+		append_skip_reasons(buf, def);
+	}
 	for (int n = 1; n <= list_length(stand_ins); n++)
 		appendStringInfo(buf, ", COALESCE(s.ek_d%d, %s) AS ek_key%d, (s.ek_d%d IS NULL) AS ek_null%d",
 						 n, (char *) list_nth(stand_ins, n - 1), n, n, n);

@@ -127,6 +127,8 @@ typedef struct RollupMeasure
 	char	   *value;			/* numeric (or text for distinct) value over s,
 								 * NULL when skipped */
 	char	   *skip;			/* true when the value is present but skipped */
+	char	   *skip_nan;		/* with skip: true when its reason is
+								 * not_a_number (else out_of_range) */
 	RollupRange range;			/* what a number must fit in */
 	double		q;				/* percentile fraction */
 	int			source;			/* index into def->sources, -1 for count */

@@ -24,7 +24,7 @@
  *	  node's lock (Citus does it in the commit callback, before PostgreSQL
  *	  releases the locks), so the lock also waits for those rows.
  *	  Definition parsing and the SELECT itself are definition.c's
- *	  (ek_rollup_tail_select, the realtime view's tail SELECT without the
+ *	  (ek_rollup_backfill_select, the realtime view's tail SELECT without the
  *	  OFFSET 0 that would make Citus gather the rows).
  *
  *	  The rebuild of a stream's rollups by undistribute_stream (a stream
@@ -36,8 +36,9 @@
  *
  *	  The values skipped are counted per group (skipped_events) and by
  *	  reason (for eventkit.rollups.skipped_values) as the fold counts them:
- *	  the SELECT sums them per group on the shards (definition_sql.c's
- *	  append_skip_reasons).
+ *	  the SELECT sums them per group on the shards, the measures' two
+ *	  reasons in one sum (definition_sql.c's append_skip_reasons), split
+ *	  per group here.
  *
  *-------------------------------------------------------------------------
  */
@@ -77,10 +78,12 @@ ek_rollup_backfill_all(const RollupDef *def, const char *qtable, RollupSkips *sk
 
 	initStringInfo(&cols);
 	ek_rollup_append_state_columns(&cols, def, "");
+	/* the skipped values by reason: each group's ek_skipped_values split */
 	initStringInfo(&sums);
-	for (int r = 0; r < RSK_NREASONS; r++)
-		appendStringInfo(&sums, ", pg_catalog.sum(t.%s)::pg_catalog.int8",
-						 quote_identifier(psprintf("ek_skips_%s", ek_rollup_skip_reason_names[r])));
+	appendStringInfo(&sums, ", pg_catalog.sum(pg_catalog.mod(t.ek_skipped_values, " INT64_FORMAT "))::pg_catalog.int8"
+					 ", pg_catalog.sum(pg_catalog.div(t.ek_skipped_values, " INT64_FORMAT "))::pg_catalog.int8"
+					 ", pg_catalog.sum(t.ek_truncated_values)::pg_catalog.int8",
+					 EK_SKIP_RANGE_UNIT, EK_SKIP_RANGE_UNIT);
 	/*
 	 * The CTE is run first (the GROUP BY through Citus, its groups kept as
 	 * an intermediate result on the coordinator), then the INSERT into the
@@ -89,18 +92,22 @@ ek_rollup_backfill_all(const RollupDef *def, const char *qtable, RollupSkips *sk
 	rc = SPI_execute(psprintf("WITH t AS MATERIALIZED (%s),"
 							  " i AS (INSERT INTO %s (%s) SELECT %s FROM t)"
 							  " SELECT pg_catalog.sum(t.ek_events)::pg_catalog.int8%s FROM t",
-							  ek_rollup_tail_select(def, "true", true), qtable,
+							  ek_rollup_backfill_select(def), qtable,
 							  cols.data, cols.data, sums.data),
 					 false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "eventkit: could not fold the history of rollup \"%s\": %s",
 			 qtable, SPI_result_code_string(rc));
-	for (int r = 0; r < RSK_NREASONS; r++)
 	{
-		Datum		n = ek_spi_value(0, r + 2, &isnull);
+		const int	reasons[3] = {RSK_NOT_A_NUMBER, RSK_OUT_OF_RANGE, RSK_DIMENSION_TRUNCATED};
 
-		if (!isnull)
-			skips->n[r] += DatumGetInt64(n);
+		for (int c = 0; c < lengthof(reasons); c++)
+		{
+			Datum		n = ek_spi_value(0, c + 2, &isnull);
+
+			if (!isnull)
+				skips->n[reasons[c]] += DatumGetInt64(n);
+		}
 	}
 	events = ek_spi_value(0, 1, &isnull);
 	return isnull ? 0 : DatumGetInt64(events);

@@ -188,50 +188,47 @@ tail_hll_sql(const RollupDef *def, const char *value, char **hash, char **empty)
 }
 
 /*
- * ", <n> AS ek_skips_<reason>, ...": the values the group's rows skip, by
- * reason (rollup.h), as the fold counts them (fold.c's fold_row): per row,
- * one for each measure that skips its value (not_a_number or
- * out_of_range, as RollupMeasure.skip_nan tells) and one for each bounded
- * text dimension whose value is longer than EK_ROLLUP_DIM_MAX_BYTES bytes
- * (dimension_truncated).  Sums, which Citus merges from the shards'.
+ * The values the group's rows skip, by reason (rollup.h), as the fold
+ * counts them (fold.c's fold_row): per row, one for each measure that
+ * skips its value (not_a_number or out_of_range, as RollupMeasure.skip_nan
+ * tells) and one for each bounded text dimension whose value is longer
+ * than EK_ROLLUP_DIM_MAX_BYTES bytes (dimension_truncated).  Sums, which
+ * Citus merges from the shards'.
+ *
+ * ", <sum> AS ek_skipped_values, <sum> AS ek_truncated_values": the
+ * measures' in one sum, each skipped value adding 1 when not_a_number and
+ * EK_SKIP_RANGE_UNIT when out_of_range (numeric: sum(int8) does not
+ * overflow), so that a row evaluates each measure's skip once more, not
+ * once per reason (its value's JSON path is read again each time: the
+ * inner projection is flattened when pushed down).  A group's
+ * not_a_number count must stay below EK_SKIP_RANGE_UNIT.
  */
 static void
 append_skip_reasons(StringInfo buf, const RollupDef *def)
 {
-	StringInfoData terms[RSK_NREASONS];
 	ListCell   *lc;
 
-	for (int r = 0; r < RSK_NREASONS; r++)
-	{
-		initStringInfo(&terms[r]);
-		appendStringInfoChar(&terms[r], '0');
-	}
+	appendStringInfoString(buf, ", pg_catalog.sum(0::pg_catalog.int8");
 	foreach(lc, def->measures)
 	{
 		RollupMeasure *m = lfirst(lc);
 
-		if (m->skip == NULL)
-			continue;
-		appendStringInfo(&terms[RSK_NOT_A_NUMBER],
-						 " OPERATOR(pg_catalog.+) (CASE WHEN %s AND %s THEN 1 ELSE 0 END)",
-						 m->skip, m->skip_nan);
-		appendStringInfo(&terms[RSK_OUT_OF_RANGE],
-						 " OPERATOR(pg_catalog.+) (CASE WHEN %s AND NOT %s THEN 1 ELSE 0 END)",
-						 m->skip, m->skip_nan);
+		if (m->skip != NULL)
+			appendStringInfo(buf, " OPERATOR(pg_catalog.+) (CASE WHEN %s THEN (CASE WHEN %s"
+							 " THEN 1 ELSE " INT64_FORMAT " END) ELSE 0 END)",
+							 m->skip, m->skip_nan, EK_SKIP_RANGE_UNIT);
 	}
+	appendStringInfoString(buf, ") AS ek_skipped_values, pg_catalog.sum(0");
 	foreach(lc, def->dims)
 	{
 		RollupDim  *d = lfirst(lc);
 
 		if (d->bounded)
-			appendStringInfo(&terms[RSK_DIMENSION_TRUNCATED],
-							 " OPERATOR(pg_catalog.+) (CASE WHEN pg_catalog.octet_length(%s)"
+			appendStringInfo(buf, " OPERATOR(pg_catalog.+) (CASE WHEN pg_catalog.octet_length(%s)"
 							 " OPERATOR(pg_catalog.>) %d THEN 1 ELSE 0 END)",
 							 d->expr, EK_ROLLUP_DIM_MAX_BYTES);
 	}
-	for (int r = 0; r < RSK_NREASONS; r++)
-		appendStringInfo(buf, ", pg_catalog.sum(%s)::pg_catalog.int8 AS %s", terms[r].data,
-						 quote_identifier(psprintf("ek_skips_%s", ek_rollup_skip_reason_names[r])));
+	appendStringInfoString(buf, ")::pg_catalog.int8 AS ek_truncated_values");
 }
 
 /*
@@ -241,8 +238,9 @@ append_skip_reasons(StringInfo buf, const RollupDef *def)
  * compare both with a from-scratch GROUP BY.  pushdown (a stream
  * distributed on Citus, read whole: backfill.c): no OFFSET 0 (Citus would
  * gather the inner SELECT's rows on the coordinator instead of grouping on
- * the shards), an ek_events column, the events of the group, and the
- * values it skips by reason (append_skip_reasons).
+ * the shards) and an ek_events column, the events of the group;
+ * skip_reasons (the backfill's): the values it skips by reason
+ * (append_skip_reasons).
  *
  * stand_ins (the FULL JOIN view's tail, 1.13; NIL otherwise): one constant
  * per dimension that its NULL is compared as (view.c).  The tail then
@@ -256,7 +254,7 @@ append_skip_reasons(StringInfo buf, const RollupDef *def)
  */
 static void
 append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in,
-					  bool small_hll, bool pushdown, List *stand_ins)
+					  bool small_hll, bool pushdown, bool skip_reasons, List *stand_ins)
 {
 	ListCell   *lc;
 	StringInfoData skip;
@@ -341,10 +339,9 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in
 	appendStringInfo(buf, ", pg_catalog.count(*) FILTER (WHERE false%s) AS %s",
 					 skip.data, EK_ROLLUP_SKIPPED_COLUMN);
 	if (pushdown)
-	{
 		appendStringInfoString(buf, ", pg_catalog.count(*) AS ek_events");
+	if (skip_reasons)
 		append_skip_reasons(buf, def);
-	}
 	for (int n = 1; n <= list_length(stand_ins); n++)
 		appendStringInfo(buf, ", COALESCE(s.ek_d%d, %s) AS ek_key%d, (s.ek_d%d IS NULL) AS ek_null%d",
 						 n, (char *) list_nth(stand_ins, n - 1), n, n, n);
@@ -378,7 +375,7 @@ void
 ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def, const char *where,
 								bool small_hll, List *stand_ins)
 {
-	append_partial_select(buf, def, where, small_hll, false, stand_ins);
+	append_partial_select(buf, def, where, small_hll, false, false, stand_ins);
 }
 
 /*
@@ -394,7 +391,22 @@ ek_rollup_tail_select(const RollupDef *def, const char *where, bool pushdown)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	append_partial_select(&buf, def, where, false, pushdown, NIL);
+	append_partial_select(&buf, def, where, false, pushdown, false, NIL);
+	return buf.data;
+}
+
+/*
+ * The backfill's SELECT of all the stream's rows (backfill.c): the
+ * tail SELECT of ek_rollup_tail_select() pushed down, with the values
+ * skipped by reason (append_skip_reasons).
+ */
+char *
+ek_rollup_backfill_select(const RollupDef *def)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_partial_select(&buf, def, "true", false, true, true, NIL);
 	return buf.data;
 }
 

@@ -64,6 +64,13 @@ typedef struct RollupSkips
 #define EK_ROLLUP_DIM_MARKER "...[sha256:"
 
 /*
+ * In the backfill's SELECT (definition_sql.c), a value skipped as
+ * out_of_range counts this much in ek_skipped_values, one skipped as
+ * not_a_number 1: 2^40
+ */
+#define EK_SKIP_RANGE_UNIT INT64CONST(1099511627776)
+
+/*
  * The ranges of numeric measures, beyond which a number is skipped as
  * out_of_range.  sum and avg: so that no sum of fewer than 10^72 values can
  * overflow numeric (10^131072); percentile: so that the t-digest's sums of
@@ -208,6 +215,7 @@ typedef char *(*RollupPathText) (RollupDef *def, const char *path);
 extern char *ek_rollup_filter_sql(RollupDef *def, const char *filter, RollupPathText path_text);
 extern char *ek_rollup_next_bucket_expr(const RollupDef *def, const char *bucket);
 extern char *ek_rollup_tail_select(const RollupDef *def, const char *where, bool pushdown);
+extern char *ek_rollup_backfill_select(const RollupDef *def);
 extern void ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def,
 											const char *where, bool small_hll,
 											List *stand_ins);

@@ -36,9 +36,9 @@
  *
  *	  The values skipped are counted per group (skipped_events) and by
  *	  reason (for eventkit.rollups.skipped_values) as the fold counts them:
- *	  the SELECT sums them per group on the shards, the measures' two
- *	  reasons in one sum (definition_sql.c's append_skip_reasons), split
- *	  per group here.
+ *	  the SELECT sums them per group on the shards, skipped_events and the
+ *	  measures' two reasons in one sum (definition_sql.c's
+ *	  append_backfill_skips), split per group here.
  *
  *-------------------------------------------------------------------------
  */
@@ -81,9 +81,10 @@ ek_rollup_backfill_all(const RollupDef *def, const char *qtable, RollupSkips *sk
 	/* the skipped values by reason: each group's ek_skipped_values split */
 	initStringInfo(&sums);
 	appendStringInfo(&sums, ", pg_catalog.sum(pg_catalog.mod(t.ek_skipped_values, " INT64_FORMAT "))::pg_catalog.int8"
-					 ", pg_catalog.sum(pg_catalog.div(t.ek_skipped_values, " INT64_FORMAT "))::pg_catalog.int8"
+					 ", pg_catalog.sum(pg_catalog.mod(pg_catalog.div(t.ek_skipped_values, " INT64_FORMAT "), "
+					 INT64_FORMAT "))::pg_catalog.int8"
 					 ", pg_catalog.sum(t.ek_truncated_values)::pg_catalog.int8",
-					 EK_SKIP_RANGE_UNIT, EK_SKIP_RANGE_UNIT);
+					 EK_SKIP_RANGE_UNIT, EK_SKIP_RANGE_UNIT, EK_SKIP_RANGE_UNIT);
 	/*
 	 * The CTE is run first (the GROUP BY through Citus, its groups kept as
 	 * an intermediate result on the coordinator), then the INSERT into the

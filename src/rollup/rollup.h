@@ -64,11 +64,13 @@ typedef struct RollupSkips
 #define EK_ROLLUP_DIM_MARKER "...[sha256:"
 
 /*
- * In the backfill's SELECT (definition_sql.c), a value skipped as
- * out_of_range counts this much in ek_skipped_values, one skipped as
- * not_a_number 1: 2^40
+ * In the backfill's SELECT (definition_sql.c), ek_skipped_values counts an
+ * event that skips a value EK_SKIP_EVENT_UNIT (2^80, numeric), a value
+ * skipped as out_of_range EK_SKIP_RANGE_UNIT (2^40), one skipped as
+ * not_a_number 1
  */
 #define EK_SKIP_RANGE_UNIT INT64CONST(1099511627776)
+#define EK_SKIP_EVENT_UNIT "1208925819614629174706176"
 
 /*
  * The ranges of numeric measures, beyond which a number is skipped as

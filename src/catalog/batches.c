@@ -7,7 +7,8 @@
  *	  eventkit.ingest_batches, written once per ingest batch; its violation
  *	  counts in eventkit.batch_violations; and what a rollup refresh reads
  *	  of the log (the sequence's position, a chunk's end, the batches that
- *	  stored events and left no delta).
+ *	  stored events and left no delta); and moving the sequence past the
+ *	  ids of a stream restored from a Citus coordinator's dump.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +26,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "parser/parse_relation.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -188,6 +190,41 @@ ek_batches_position(void)
 		return pos;
 	ek_stmt_run(&sequence_position, NULL, NULL);
 	return DatumGetInt64(ek_spi_value(0, 1, &isnull));
+}
+
+/*
+ * Make the batch ids handed out from now on greater than id (rows that
+ * carry batch ids this server did not hand out: a stream restored from a
+ * Citus coordinator's dump holds the workers' own, which their nodes
+ * numbered each from its own sequence).  setval() under a lock that keeps
+ * nextval() out (it takes RowExclusiveLock on the sequence until its
+ * transaction ends): it waits for the transactions that took ids, and
+ * none is taken between the read and the setval; released at once, since
+ * setval() is not transactional (a rollback leaves a gap in the ids, as a
+ * rolled-back ingest does).  Returns the position: the last id handed
+ * out, at least id.  Caller: SPI connected.
+ */
+int64
+ek_batches_advance_past(int64 id)
+{
+	Oid			seq = ek_catalog_relid("batch_id_seq");
+	int64		pos = ek_batches_position();
+	EkRoleScope scope;
+
+	if (pos >= id)
+		return pos;
+	LockRelationOid(seq, ShareLock);
+	pos = ek_batches_position();
+	if (pos < id)
+	{
+		/* as the extension owner: the sequence is its own */
+		ek_as_owner_begin(&scope);
+		(void) DirectFunctionCall2(setval_oid, ObjectIdGetDatum(seq), Int64GetDatum(id));
+		ek_as_role_end(&scope);
+		pos = id;
+	}
+	UnlockRelationOid(seq, ShareLock);
+	return pos;
 }
 
 /*

@@ -43,6 +43,7 @@ extern void ek_batches_log(int64 batch_id, int32 stream_id, TimestampTz received
 extern void ek_batches_log_violations(int64 batch_id, int32 stream_id, int32 plan_id,
 									  const ViolationCount *counts, int n);
 extern int64 ek_batches_position(void);
+extern int64 ek_batches_advance_past(int64 id);
 extern int64 ek_batches_chunk_end(int32 stream_id, int64 from, int64 to, int64 max_events);
 extern ArrayType *ek_batches_uncovered(int32 stream_id, int64 from, int64 to,
 									   Datum covered);

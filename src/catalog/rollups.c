@@ -188,6 +188,20 @@ static EkStatement record_refresh_1_1 = {
 	.expected = SPI_OK_UPDATE,.flags = EK_STMT_ONE_ROW
 };
 
+/* a rollup rebuilt from all its stream's rows: as create_rollup leaves it */
+static EkStatement record_rebuild = {
+	.sql = "UPDATE eventkit.rollups SET watermark = $2, backfill_target = $2,"
+	" events_folded = $3,"
+	" last_refresh_at = pg_catalog.clock_timestamp(),"
+	" last_refresh_events = $3,"
+	" skipped_values = COALESCE($4, '{}'::pg_catalog.jsonb),"
+	" last_skipped_at = CASE WHEN $4 IS NULL THEN NULL"
+	"   ELSE pg_catalog.clock_timestamp() END"
+	" WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+	.nargs = 4,.argtypes = {INT4OID, INT8OID, INT8OID, JSONBOID},
+	.expected = SPI_OK_UPDATE,.flags = EK_STMT_ONE_ROW
+};
+
 static EkStatement forget_dropped = {
 	.sql = "DELETE FROM eventkit.rollups r"
 	" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
@@ -862,6 +876,25 @@ ek_rollups_record_refresh(const RollupRow *row, int64 to, int64 events,
 		return;
 	ek_stmt_run(ek_rollups_have_skips() ? &record_refresh : &record_refresh_1_1,
 				args, nulls);
+}
+
+/*
+ * Record that a rollup was rebuilt from all its stream's rows (backfill.c,
+ * for undistribute_stream): its watermark and backfill target to, what it
+ * folded and skipped (jsonb {"reason": n}, NULL: none) replacing what
+ * its earlier refreshes counted, as create_rollup with its backfill
+ * leaves them.  On a 1.3 catalog or later (undistribute_stream came with
+ * 1.13).
+ */
+void
+ek_rollups_record_rebuild(const RollupRow *row, int64 to, int64 events, Datum skipped,
+						  bool skipped_null)
+{
+	Datum		args[4] = {Int32GetDatum(row->rollup_id), Int64GetDatum(to),
+	Int64GetDatum(events), skipped};
+	char		nulls[4] = {' ', ' ', ' ', skipped_null ? 'n' : ' '};
+
+	ek_stmt_run(&record_rebuild, args, nulls);
 }
 
 /*

@@ -77,6 +77,8 @@ extern bool ek_rollups_others_on_stream(int32 rollup_id, int32 stream_id);
 extern void ek_rollups_set_schedule(int32 rollup_id, const Interval *schedule);
 extern void ek_rollups_record_refresh(const RollupRow *row, int64 to, int64 events,
 									  Datum skipped, bool skipped_null, int32 format);
+extern void ek_rollups_record_rebuild(const RollupRow *row, int64 to, int64 events,
+									  Datum skipped, bool skipped_null);
 extern int32 ek_rollups_forget_dropped(void);
 extern List *ek_rollups_of_stream(int32 stream_id);
 extern bool ek_rollups_have_options(void);

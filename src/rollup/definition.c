@@ -507,7 +507,9 @@ measure_range(RollupMeasureKind kind)
 /*
  * The numeric value of a path and, for the realtime view, its value (NULL
  * when absent or skipped) and skip expression: eventkit.rollup_number() and
- * eventkit.rollup_skipped() apply the rules the fold applies in C.
+ * eventkit.rollup_skipped() apply the rules the fold applies in C; and,
+ * for the backfill of a distributed stream (backfill.c), whether a skipped
+ * value's reason is not_a_number, as the fold's value_reason() tells it.
  */
 static void
 numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMeasure *m)
@@ -533,6 +535,8 @@ numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMe
 			m->skip = NULL;
 			return;
 		}
+		/* (a NaN; an infinity is out of range) */
+		m->skip_nan = psprintf("(%s OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.numeric)", x);
 	}
 	else
 	{
@@ -541,6 +545,8 @@ numeric_value(RollupDef *def, const RollupPath *path, const char *spec, RollupMe
 		m->source = fold_source(def, RS_JSON_NUMBER,
 								psprintf("s.%s", quote_identifier(path->column)),
 								path->keys, path);
+		/* (a string, boolean, object or array; a JSON number is never NaN) */
+		m->skip_nan = psprintf("(pg_catalog.jsonb_typeof(%s) OPERATOR(pg_catalog.<>) 'number')", x);
 	}
 	m->value = psprintf("eventkit.rollup_number(%s, %s)", x, fn);
 	m->skip = psprintf("eventkit.rollup_skipped(%s, %s)", x, fn);

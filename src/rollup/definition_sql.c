@@ -188,13 +188,87 @@ tail_hll_sql(const RollupDef *def, const char *value, char **hash, char **empty)
 }
 
 /*
+ * The backfill's count of the values skipped (backfill.c): per group, the
+ * events that skip a value (skipped_events) and the values skipped by
+ * reason (rollup.h), as the fold counts them (fold.c's fold_row): one for
+ * each measure that skips its value (not_a_number or out_of_range, as
+ * RollupMeasure.skip_nan tells) and one for each bounded text dimension
+ * whose value is longer than EK_ROLLUP_DIM_MAX_BYTES bytes
+ * (dimension_truncated).  Sums, which Citus merges from the shards'.
+ *
+ * The measures' are one numeric sum, ek_skipped_values: a row that skips
+ * a value adds EK_SKIP_EVENT_UNIT, and per value skipped 1
+ * (not_a_number) or EK_SKIP_RANGE_UNIT (out_of_range); skipped_events is
+ * that sum divided by EK_SKIP_EVENT_UNIT (the same aggregate: computed
+ * once).  So a row evaluates each measure's skip once, as the realtime
+ * view's count(*) FILTER (WHERE skip1 OR skip2 ...) does, by a nested
+ * CASE: when measure k is the first to skip, the row's value is the event
+ * unit, k's reason and the reasons of the measures after k (each a CASE of
+ * its own); else the CASE of measure k + 1.  (Each evaluation reads the
+ * value's JSON path again: the inner projection is flattened when pushed
+ * down.)  A group's not_a_number and out_of_range counts must each stay
+ * below EK_SKIP_RANGE_UNIT.
+ */
+static void
+append_backfill_skips(StringInfo buf, const RollupDef *def)
+{
+	List	   *skipping = NIL;
+	StringInfoData code;
+	ListCell   *lc;
+
+	foreach(lc, def->measures)
+		if (((RollupMeasure *) lfirst(lc))->skip != NULL)
+			skipping = lappend(skipping, lfirst(lc));
+	initStringInfo(&code);
+	for (int k = 0; k < list_length(skipping); k++)
+	{
+		RollupMeasure *m = list_nth(skipping, k);
+
+		appendStringInfo(&code, "CASE WHEN %s THEN %s::pg_catalog.numeric", m->skip, EK_SKIP_EVENT_UNIT);
+		for (int j = k; j < list_length(skipping); j++)
+		{
+			RollupMeasure *n = list_nth(skipping, j);
+			const char *reason = psprintf("(CASE WHEN %s THEN 1 ELSE " INT64_FORMAT " END)",
+										  n->skip_nan, EK_SKIP_RANGE_UNIT);
+
+			if (j == k)
+				appendStringInfo(&code, " OPERATOR(pg_catalog.+) %s", reason);
+			else
+				appendStringInfo(&code, " OPERATOR(pg_catalog.+) (CASE WHEN %s THEN %s ELSE 0 END)",
+								 n->skip, reason);
+		}
+		appendStringInfoString(&code, " ELSE ");
+	}
+	appendStringInfoString(&code, "0");
+	for (int k = 0; k < list_length(skipping); k++)
+		appendStringInfoString(&code, " END");
+
+	appendStringInfo(buf, ", pg_catalog.div(pg_catalog.sum(%s), %s)::pg_catalog.int8 AS %s"
+					 ", pg_catalog.sum(%s) AS ek_skipped_values",
+					 code.data, EK_SKIP_EVENT_UNIT, EK_ROLLUP_SKIPPED_COLUMN, code.data);
+	appendStringInfoString(buf, ", pg_catalog.sum(0");
+	foreach(lc, def->dims)
+	{
+		RollupDim  *d = lfirst(lc);
+
+		if (d->bounded)
+			appendStringInfo(buf, " OPERATOR(pg_catalog.+) (CASE WHEN pg_catalog.octet_length(%s)"
+							 " OPERATOR(pg_catalog.>) %d THEN 1 ELSE 0 END)",
+							 d->expr, EK_ROLLUP_DIM_MAX_BYTES);
+	}
+	appendStringInfoString(buf, ")::pg_catalog.int8 AS ek_truncated_values");
+}
+
+/*
  * SELECT bucket, dims, partial states FROM the stream WHERE <where> GROUP BY
  * bucket, dims: the realtime view's tail (the not yet folded rows; view.c).
  * The fold computes the same partial states in C (fold.c); the rollup tests
  * compare both with a from-scratch GROUP BY.  pushdown (a stream
  * distributed on Citus, read whole: backfill.c): no OFFSET 0 (Citus would
  * gather the inner SELECT's rows on the coordinator instead of grouping on
- * the shards) and an ek_events column, the events of the group.
+ * the shards) and an ek_events column, the events of the group;
+ * skip_reasons (the backfill's): skipped_events and the values it skips
+ * by reason from one sum (append_backfill_skips).
  *
  * stand_ins (the FULL JOIN view's tail, 1.13; NIL otherwise): one constant
  * per dimension that its NULL is compared as (view.c).  The tail then
@@ -208,7 +282,7 @@ tail_hll_sql(const RollupDef *def, const char *value, char **hash, char **empty)
  */
 static void
 append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in,
-					  bool small_hll, bool pushdown, List *stand_ins)
+					  bool small_hll, bool pushdown, bool skip_reasons, List *stand_ins)
 {
 	ListCell   *lc;
 	StringInfoData skip;
@@ -290,8 +364,11 @@ append_partial_select(StringInfo buf, const RollupDef *def, const char *where_in
 		if (m->skip)
 			appendStringInfo(&skip, " OR %s", m->skip);
 	}
-	appendStringInfo(buf, ", pg_catalog.count(*) FILTER (WHERE false%s) AS %s",
-					 skip.data, EK_ROLLUP_SKIPPED_COLUMN);
+	if (skip_reasons)
+		append_backfill_skips(buf, def);
+	else
+		appendStringInfo(buf, ", pg_catalog.count(*) FILTER (WHERE false%s) AS %s",
+						 skip.data, EK_ROLLUP_SKIPPED_COLUMN);
 	if (pushdown)
 		appendStringInfoString(buf, ", pg_catalog.count(*) AS ek_events");
 	for (int n = 1; n <= list_length(stand_ins); n++)
@@ -327,7 +404,7 @@ void
 ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def, const char *where,
 								bool small_hll, List *stand_ins)
 {
-	append_partial_select(buf, def, where, small_hll, false, stand_ins);
+	append_partial_select(buf, def, where, small_hll, false, false, stand_ins);
 }
 
 /*
@@ -343,7 +420,22 @@ ek_rollup_tail_select(const RollupDef *def, const char *where, bool pushdown)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	append_partial_select(&buf, def, where, false, pushdown, NIL);
+	append_partial_select(&buf, def, where, false, pushdown, false, NIL);
+	return buf.data;
+}
+
+/*
+ * The backfill's SELECT of all the stream's rows (backfill.c): the
+ * tail SELECT of ek_rollup_tail_select() pushed down, with the values
+ * skipped by reason (append_backfill_skips).
+ */
+char *
+ek_rollup_backfill_select(const RollupDef *def)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_partial_select(&buf, def, "true", false, true, true, NIL);
 	return buf.data;
 }
 

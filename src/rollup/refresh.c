@@ -84,6 +84,7 @@
 #include "rollup/derived.h"
 #include "rollup/fold.h"
 #include "rollup/refresh.h"
+#include "rollup/values.h"
 #include "util/compat.h"
 #include "util/owner.h"
 #include "util/citus.h"
@@ -272,24 +273,6 @@ upgrade_rollup(void *arg)
 	}
 }
 
-/* the values a refresh skipped, as jsonb {"reason": n, ...}: NULL if none */
-static Datum
-skips_jsonb(const RollupSkips *skips, bool *isnull)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (int r = 0; r < RSK_NREASONS; r++)
-		if (skips->n[r] > 0)
-			appendStringInfo(&buf, "%s\"%s\": " INT64_FORMAT, buf.len > 0 ? ", " : "{",
-							 ek_rollup_skip_reason_names[r], skips->n[r]);
-	*isnull = buf.len == 0;
-	if (*isnull)
-		return (Datum) 0;
-	appendStringInfoChar(&buf, '}');
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
-}
-
 /*
  * The refresh's commit.  refresh_rollup() is its own transaction most of
  * the time (called alone: from a client, from cron), and what it
@@ -423,7 +406,7 @@ refresh(RollupRow *row, int64 max_events)
 	else
 		return 0;
 
-	skipped = skips_jsonb(&skips, &skipped_null);
+	skipped = ek_rollup_skips_jsonb(&skips, &skipped_null);
 	if (with_skips && row->format < EK_ROLLUP_FORMAT)
 	{
 		ErrorData  *edata = ek_run_in_subtransaction(upgrade_rollup, row);
@@ -732,13 +715,19 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	if (backfill && distributed)
 	{
 		int64		total;
+		RollupSkips skips;
+		Datum		skipped;
+		bool		skipped_null;
 
 		if (!ek_rollups_read(row.relid, true, &row))
 			elog(ERROR, "eventkit: created rollup not found");
+		memset(&skips, 0, sizeof(skips));
 		ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
-		total = ek_rollup_backfill_all(&def, n.qtable);
+		total = ek_rollup_backfill_all(&def, n.qtable, &skips);
 		ek_as_role_end(&as_owner);
-		ek_rollups_record_refresh(&row, row.backfill_target, total, (Datum) 0, true, row.format);
+		skipped = ek_rollup_skips_jsonb(&skips, &skipped_null);
+		ek_rollups_record_refresh(&row, row.backfill_target, total, skipped, skipped_null,
+								  row.format);
 		if (total > 0)
 			ereport(NOTICE,
 					(errmsg("rollup \"%s\": %lld events of history folded",

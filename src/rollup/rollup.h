@@ -64,6 +64,15 @@ typedef struct RollupSkips
 #define EK_ROLLUP_DIM_MARKER "...[sha256:"
 
 /*
+ * In the backfill's SELECT (definition_sql.c), ek_skipped_values counts an
+ * event that skips a value EK_SKIP_EVENT_UNIT (2^80, numeric), a value
+ * skipped as out_of_range EK_SKIP_RANGE_UNIT (2^40), one skipped as
+ * not_a_number 1
+ */
+#define EK_SKIP_RANGE_UNIT INT64CONST(1099511627776)
+#define EK_SKIP_EVENT_UNIT "1208925819614629174706176"
+
+/*
  * The ranges of numeric measures, beyond which a number is skipped as
  * out_of_range.  sum and avg: so that no sum of fewer than 10^72 values can
  * overflow numeric (10^131072); percentile: so that the t-digest's sums of
@@ -127,6 +136,8 @@ typedef struct RollupMeasure
 	char	   *value;			/* numeric (or text for distinct) value over s,
 								 * NULL when skipped */
 	char	   *skip;			/* true when the value is present but skipped */
+	char	   *skip_nan;		/* with skip: true when its reason is
+								 * not_a_number (else out_of_range) */
 	RollupRange range;			/* what a number must fit in */
 	double		q;				/* percentile fraction */
 	int			source;			/* index into def->sources, -1 for count */
@@ -206,6 +217,7 @@ typedef char *(*RollupPathText) (RollupDef *def, const char *path);
 extern char *ek_rollup_filter_sql(RollupDef *def, const char *filter, RollupPathText path_text);
 extern char *ek_rollup_next_bucket_expr(const RollupDef *def, const char *bucket);
 extern char *ek_rollup_tail_select(const RollupDef *def, const char *where, bool pushdown);
+extern char *ek_rollup_backfill_select(const RollupDef *def);
 extern void ek_rollup_append_partial_select(StringInfo buf, const RollupDef *def,
 											const char *where, bool small_hll,
 											List *stand_ins);

@@ -7,7 +7,8 @@
  *	  (ek_rollup_number_reason: a number that is NaN or outside the
  *	  measure's range is skipped, with its reason) and how a long text
  *	  dimension value is bounded (ek_rollup_bound_text), and the names of the
- *	  reasons, the keys of eventkit.rollups.skipped_values.
+ *	  reasons, the keys of eventkit.rollups.skipped_values (and that jsonb
+ *	  made of counts by reason: ek_rollup_skips_jsonb).
  *
  *	  A numeric measure's value at a JSON path is read by the fold in C,
  *	  inside the stored jsonb, with the semantics of the #> operator
@@ -123,6 +124,27 @@ ek_rollup_number_reason(Numeric num, RollupRange range)
 			return num_cmp(num, zero_num) == 0 ? -1 : RSK_OUT_OF_RANGE;
 	}
 	return -1;
+}
+
+/*
+ * Values skipped, by reason, as jsonb {"reason": n, ...} (the form of
+ * eventkit.rollups.skipped_values); NULL (*isnull) when there are none.
+ */
+Datum
+ek_rollup_skips_jsonb(const RollupSkips *skips, bool *isnull)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int r = 0; r < RSK_NREASONS; r++)
+		if (skips->n[r] > 0)
+			appendStringInfo(&buf, "%s\"%s\": " INT64_FORMAT, buf.len > 0 ? ", " : "{",
+							 ek_rollup_skip_reason_names[r], skips->n[r]);
+	*isnull = buf.len == 0;
+	if (*isnull)
+		return (Datum) 0;
+	appendStringInfoChar(&buf, '}');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
 /*

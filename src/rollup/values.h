@@ -32,5 +32,6 @@ extern RollupPathKey *ek_rollup_path_keys(List *keys, int *n);
 extern bool ek_rollup_json_path_value(Jsonb *jb, const RollupPathKey *path, int npath,
 									  JsonbValue *out);
 extern Datum ek_rollup_bound_text(Datum value, bool *truncated);
+extern Datum ek_rollup_skips_jsonb(const RollupSkips *skips, bool *isnull);
 
 #endif							/* EK_ROLLUP_VALUES_H */

@@ -12,7 +12,8 @@
  *	  every node (catalog/cluster.c), so that ingest runs on any node.
  *	  eventkit.undistribute_stream(stream) takes a stream that is no longer
  *	  a Citus table (a coordinator's dump restored elsewhere) back to its
- *	  own ledger (docs/citus.md, "Backup and restore").
+ *	  own ledger, and rebuilds its rollups from its rows (docs/citus.md,
+ *	  "Backup and restore").
  *	  From then on ingest claims ids in that ledger and writes the rows
  *	  through the executor, both routed by Citus to the nodes that hold
  *	  each shard, in one distributed transaction.
@@ -87,11 +88,12 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
+#include "catalog/batches.h"
 #include "catalog/cluster.h"
-#include "catalog/rollups.h"
 #include "catalog/streams.h"
 #include "pipeline/dedup/dedup.h"
 #include "pipeline/partition.h"
+#include "rollup/backfill.h"
 #include "rollup/refresh.h"
 #include "stream/distribute.h"
 #include "stream/owner_change.h"
@@ -299,6 +301,19 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
  * undistribute_stream
  * ---------------------------------------------------------------------
  */
+/* The largest batch id of the stream's rows (0: none), read as the caller. */
+static int64
+stream_max_batch_id(Oid relid)
+{
+	bool		isnull;
+	Datum		max;
+
+	max = run_one(psprintf("SELECT pg_catalog.max(batch_id)::pg_catalog.int8 FROM %s",
+						   ek_qualified_relname(relid)),
+				  0, NULL, NULL, NULL, &isnull);
+	return isnull ? 0 : DatumGetInt64(max);
+}
+
 /*
  * eventkit.undistribute_stream(stream regclass) RETURNS bigint
  *
@@ -311,9 +326,12 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
  * own (single-node) ledger, which ingest then claims in; the distributed
  * ledger is dropped and the stream forgotten in the cluster-wide catalog.
  * Until then ingest refuses the stream (pipeline/dedup/dist_ledger.c:
- * its ids would not be seen).  Returns the ids moved.  A stream with
- * rollups is refused: their state mixes the nodes' batch numbers
- * (docs/citus.md).
+ * its ids would not be seen).  This server's batch ids are moved past
+ * those of the stream's rows (every node's), and each of the stream's
+ * rollups is rebuilt from all its rows (rollup/backfill.c: their rows,
+ * deltas and watermarks held every node's batch numbers), with its
+ * realtime view made again for a stream on one server.  Returns the ids
+ * moved (docs/citus.md).
  */
 Datum
 eventkit_undistribute_stream(PG_FUNCTION_ARGS)
@@ -321,6 +339,7 @@ eventkit_undistribute_stream(PG_FUNCTION_ARGS)
 	Oid			relid;
 	StreamInfo	stream;
 	int64		n;
+	int64		watermark;
 
 	relid = ek_owned_stream_arg(fcinfo, 0);
 
@@ -336,19 +355,27 @@ eventkit_undistribute_stream(PG_FUNCTION_ARGS)
 				 errdetail("eventkit.undistribute_stream() takes over the dedup ledger of a stream restored from a Citus coordinator's dump, where the stream is a plain table."),
 				 errhint("To leave Citus, dump the coordinator with pg_dump and restore the dump on a server without Citus; call eventkit.undistribute_stream('%s') there.",
 						 ek_qualified_relname(relid))));
-	if (ek_rollups_of_stream(stream.stream_id) != NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("stream \"%s\" has rollups and cannot be undistributed", get_rel_name(relid)),
-				 errdetail("A rollup of a distributed stream holds deltas and watermarks of every node's batch numbers, which a stream on one node does not use."),
-				 errhint("Drop its rollups with eventkit.drop_rollup(), call eventkit.undistribute_stream('%s'), then create them again (their backfill computes them from all the stream's rows).",
-						 ek_qualified_relname(relid))));
 	n = ek_dedup_undistribute_ledger(&stream);
 	if (n < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("stream \"%s\" was not distributed", get_rel_name(relid)),
 				 errdetail("It has no distributed dedup ledger; its ids are in its own ledger already.")));
+
+	/*
+	 * Its rows' batch ids: the coordinator's and each worker's, numbered
+	 * by each node from its own sequence.  This server's ids go past them
+	 * all, so that a rollup (now or made later) folds each row once: every
+	 * row's id is at most its watermark, and later batches are new.
+	 */
+	watermark = ek_batches_advance_past(stream_max_batch_id(relid));
+
+	/* its rollups, made again from all its rows; their views as on one server */
+	if (ek_rollups_rebuild(stream.stream_id, watermark) > 0)
+	{
+		CommandCounterIncrement();
+		ek_rollups_remake_views(stream.stream_id);
+	}
 	SPI_finish();
 	PG_RETURN_INT64(n);
 }

@@ -25,6 +25,13 @@
 #    deltas: each counted once.
 # 4. refresh_rollup with max_events folds about that many events of the
 #    worker delta table (whole batches).
+# 5. The values the backfill skips, by reason: events with a value of each
+#    skippable kind (strings, booleans, objects, arrays, numbers out of a
+#    sum's and a percentile's range, NaN and Infinity in a float8 column, a
+#    long text dimension), ingested on the workers' shards: the
+#    distributed backfill's eventkit.rollups.skipped_values and
+#    skipped_events equal a single node's for the same events (a stream on
+#    the coordinator that is not distributed).
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -339,6 +346,62 @@ is($coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('gated_hourly'
 	'5', 'a refresh without max_events folds the rest');
 is($coord->safe_psql('postgres', rollup_groupby_diff('gated_hourly', 'gated') . ' UNION ALL ' . $wbatches),
 	"0\n0", '... and the rollup table equals GROUP BY');
+
+# --- 5. the values the backfill skips, by reason ------------------------------
+# the same 80 events in a distributed stream (ingested through the workers)
+# and in a stream on the coordinator alone; revenue by i % 8: a string, a
+# boolean, an object, an array (not_a_number in sum, percentile and max),
+# 1e131001 (out_of_range in sum and percentile), 1e300 (in percentile),
+# null, a number; amount (float8) NaN (not_a_number) or Infinity
+# (out_of_range) for some; page 400 characters long for i % 7 = 0
+# (dimension_truncated)
+sub bad_batch
+{
+	my ($tag) = @_;
+	my @revenue = ('"12"', 'true', '{"a": 1}', '[1]', '1e131001', '1e300', 'null');
+	return '[' . join(', ', map {
+		my $i = $_;
+		my $r = $i % 8 == 7 ? $i : $revenue[ $i % 8 ];
+		my $page = $i % 7 == 0 ? 'p' x 400 : 'home';
+		qq({"type": "track", "messageId": "bad-$tag-$i", "userId": "b$i", "event": "Viewed", )
+		  . qq("properties": {"page": "$page", "revenue": $r}})
+	} 1 .. 40) . ']';
+}
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_stream('bad', key_partitions => 0);
+ALTER TABLE bad ADD COLUMN amount float8;
+SELECT eventkit.distribute_stream('bad', 8);
+SELECT eventkit.create_stream('bad_local', key_partitions => 0);
+ALTER TABLE bad_local ADD COLUMN amount float8;
+});
+my $ingested = join(' ',
+	$w1->safe_psql('postgres', "SELECT accepted FROM eventkit.ingest('bad', '" . bad_batch('a') . "')"),
+	$w2->safe_psql('postgres', "SELECT accepted FROM eventkit.ingest('bad', '" . bad_batch('b') . "')"),
+	map { $coord->safe_psql('postgres', "SELECT accepted FROM eventkit.ingest('bad_local', '" . bad_batch($_) . "')") } qw(a b));
+is($ingested, '40 40 40 40', 'events with bad values stored, through the workers and on one node alike');
+is(worker_events('bad'), '80', '... the distributed stream\'s by the workers');
+my $bad_rollup = q{SELECT eventkit.create_rollup('%s', '%s', '1 hour', ARRAY['properties.page AS page'],
+	ARRAY['count', 'sum(properties.revenue) AS revenue', 'percentile(properties.revenue, 0.5) AS p50',
+		  'max(properties.revenue) AS top', 'sum(amount) AS amount']) IS NOT NULL};
+for my $s (qw(bad bad_local))
+{
+	$coord->safe_psql('postgres', qq{
+UPDATE $s SET amount = CASE split_part(message_id, '-', 3)::int % 10 WHEN 1 THEN 'NaN'::float8 ELSE 'Infinity' END
+ WHERE split_part(message_id, '-', 3)::int % 10 IN (1, 2);
+} . sprintf($bad_rollup, "${s}_r", $s));
+}
+is($coord->safe_psql('postgres', q{SELECT skipped_values FROM eventkit.rollups WHERE relid = 'bad_r'::regclass}),
+	'{"not_a_number": 128, "out_of_range": 38, "dimension_truncated": 10}',
+	'the distributed backfill counts the values it skipped by reason');
+is($coord->safe_psql('postgres', q{SELECT a.skipped_values = b.skipped_values FROM eventkit.rollups a, eventkit.rollups b
+	WHERE a.relid = 'bad_r'::regclass AND b.relid = 'bad_local_r'::regclass}),
+	't', '... as a single node\'s backfill of the same events does');
+is($coord->safe_psql('postgres', q{
+SELECT (SELECT array_agg(row(page, count, skipped_events, revenue, top, amount) ORDER BY page) FROM bad_r)
+	 = (SELECT array_agg(row(page, count, skipped_events, revenue, top, amount) ORDER BY page) FROM bad_local_r),
+	   (SELECT sum(skipped_events) FROM bad_r)}),
+	't|64', '... and the rollup tables hold the same groups, skipped_events included');
 
 # backfill => false: the later folds read the coordinator's batches only
 like(psql_err($coord, q{SELECT eventkit.create_rollup('nofill', 'gated', '1 hour', ARRAY['event'], ARRAY['count'], backfill => false)}),

@@ -71,6 +71,7 @@ OBJS = \
 	src/stream/stream.o \
 	src/stream/distribute.o \
 	src/stream/cluster_stats.o \
+	src/stream/route.o \
 	src/stream/identity.o \
 	src/stream/owner_change.o \
 	src/worker/shmem.o \

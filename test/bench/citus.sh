@@ -150,6 +150,17 @@ for r in $(seq 1 "$REPEAT"); do
 			q $n -c "CALL run('ev')"
 		fi
 		t1=$(date +%s.%N)
+		# (the clients' backends are gone once psql returns, but their CPU
+		# is in their postmaster's cutime only once it has reaped them: a
+		# backend not reaped yet, a zombie, counted nothing, and the single
+		# path's one backend of 0.3 s then read 0 ms)
+		for n2 in $nodes; do
+			pm=$(head -1 "$W/$n2/postmaster.pid")
+			for _ in $(seq 1 50); do
+				grep -qs '^State:[[:space:]]*Z' $(for c in $(pgrep -P "$pm"); do echo /proc/$c/status; done) || break
+				sleep 0.01
+			done
+		done
 		c1=$(cpu_of $nodes)
 		cpu=$(echo "($c1 - $c0) * 1000 * 1000 / $NB" | bc -l)
 		cpus[$path]="${cpus[$path]:-} $cpu"

@@ -345,8 +345,21 @@ SELECT pg_catalog.pg_extension_config_dump('eventkit.conflicts_conflict_id_seq',
 REVOKE ALL ON TABLE eventkit.conflicts FROM PUBLIC;
 REVOKE ALL ON SEQUENCE eventkit.conflicts_conflict_id_seq FROM PUBLIC;
 
+-- A stream's owner (a member of the owning role) reads its stream's logged
+-- conflicts, as its quarantine (since 1.15: eventkit.worker_conflicts reads
+-- each worker's as the caller).
+ALTER TABLE eventkit.conflicts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY stream_owner ON eventkit.conflicts FOR SELECT TO PUBLIC
+	USING (EXISTS (SELECT 1 FROM eventkit.streams s
+					 JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.relid::pg_catalog.oid
+					WHERE s.stream_id OPERATOR(pg_catalog.=) conflicts.stream_id
+					  AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+GRANT SELECT ON eventkit.conflicts TO PUBLIC;
+COMMENT ON POLICY stream_owner ON eventkit.conflicts IS
+'a stream''s owner (or a member of the owning role) reads the stream''s logged conflicts';
+
 COMMENT ON TABLE eventkit.conflicts IS
-'events whose messageId was already stored with different content: the stored copy is kept, the new one is logged here';
+'events whose messageId was already stored with different content: the stored copy is kept, the new one is logged here; readable by the stream''s owner';
 COMMENT ON COLUMN eventkit.conflicts.conflict_id IS 'the row''s id';
 COMMENT ON COLUMN eventkit.conflicts.stream_id IS 'the stream (eventkit.streams)';
 COMMENT ON COLUMN eventkit.conflicts.batch_id IS 'the ingest call (eventkit.ingest_batches)';
@@ -445,6 +458,23 @@ AS 'MODULE_PATHNAME', 'eventkit_worker_quarantine'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION eventkit.worker_quarantine(regclass) IS
 'on a Citus coordinator: the rows the workers keep in quarantine for a distributed stream (node = host:port; each worker''s row-level security applies); no rows elsewhere';
+
+CREATE FUNCTION eventkit.worker_conflicts(stream regclass)
+RETURNS TABLE (node text, conflict_id bigint, batch_id bigint, item integer,
+			   message_id text, received_at timestamptz, payload jsonb)
+AS 'MODULE_PATHNAME', 'eventkit_worker_conflicts'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.worker_conflicts(regclass) IS
+'on a Citus coordinator: the conflicts the workers logged for a distributed stream (node = host:port); the stream''s owner only; no rows elsewhere';
+
+CREATE FUNCTION eventkit.worker_ingest_batches(stream regclass)
+RETURNS TABLE (node text, batch_id bigint, received_at timestamptz, ingested_at timestamptz,
+			   ingested_by name, items integer, accepted bigint, duplicates bigint,
+			   conflicts bigint, quarantined bigint, rejected bigint)
+AS 'MODULE_PATHNAME', 'eventkit_worker_ingest_batches'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.worker_ingest_batches(regclass) IS
+'on a Citus coordinator: the workers'' eventkit.ingest_batches rows of a distributed stream (node = host:port); who may read ingest_batches only; no rows elsewhere';
 
 CREATE VIEW eventkit.stream_stats AS
 SELECT s.stream_id,
@@ -2412,6 +2442,18 @@ AS 'MODULE_PATHNAME', 'eventkit_forget_user'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION eventkit.forget_user(regclass, text) IS
 'erase a user (every id linked to it) from a stream, its quarantine, conflicts, ledger and rollups, and suppress its ids; returns the events deleted (owner only)';
+
+-- On a Citus worker, forget_user's part there (since 1.15): a distributed
+-- stream's quarantine and conflicts rows, identity links and suppressions
+-- are each node's own; forget_user on the coordinator calls this on every
+-- worker.
+CREATE FUNCTION eventkit.forget_user_on_worker(stream regclass, ids text[], erasure_id bigint,
+											   OUT quarantined bigint, OUT conflicts bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'eventkit_forget_user_on_worker'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.forget_user_on_worker(regclass, text[], bigint) IS
+'on a Citus worker, called by forget_user on the coordinator: deletes the ids'' quarantine and conflicts rows and identity links of a distributed stream kept on this node and suppresses the ids here; the stream''s owner only';
 
 -- Gives every stream without one its <stream>_resolved view, owned by the
 -- stream's owner (the 1.3 -> 1.4 update calls it; create_stream makes the

@@ -109,6 +109,36 @@ SELECT eventkit.discard_quarantine('pg_class');
 SELECT count(*) AS other_stream_rows FROM eventkit.quarantine q JOIN eventkit.streams s USING (stream_id)
  WHERE s.relid = 'qs.other_ev'::regclass;
 
+-- conflicts belong to the stream's owner as its quarantine does: the owner
+-- and a member read the stream's, nobody else but superusers.  On a Citus
+-- coordinator worker_conflicts lists the workers' (the owner's only, anyone
+-- else refused) and worker_ingest_batches the workers' batch logs (who may
+-- read ingest_batches only); without Citus they have no rows, as the other
+-- worker_* functions.  forget_user_on_worker, forget_user's part on a
+-- Citus worker, refuses to run here.
+SET ROLE q_writer;
+SELECT conflicts FROM eventkit.ingest('qs.ev', '{"type": "track", "messageId": "m3", "userId": "u", "event": "Paid", "properties": {"amount": 30}}');
+SELECT count(*) AS writer_sees_conflicts FROM eventkit.conflicts;
+RESET ROLE;
+SET ROLE q_owner;
+SELECT message_id, payload->'properties' AS properties FROM eventkit.conflicts;
+SELECT count(*) AS owner_worker_conflicts FROM eventkit.worker_conflicts('qs.ev');
+SELECT count(*) FROM eventkit.worker_ingest_batches('qs.ev');
+SELECT * FROM eventkit.forget_user_on_worker('qs.ev', '{u}', 1);
+RESET ROLE;
+SET ROLE q_member;
+SELECT count(*) AS member_sees_conflicts FROM eventkit.conflicts;
+SELECT count(*) AS member_worker_conflicts FROM eventkit.worker_conflicts('qs.ev');
+RESET ROLE;
+SET ROLE q_other;
+SELECT count(*) AS other_sees_conflicts FROM eventkit.conflicts;
+SELECT count(*) FROM eventkit.worker_conflicts('qs.ev');
+SELECT * FROM eventkit.forget_user_on_worker('qs.ev', '{u}', 1);
+RESET ROLE;
+SELECT count(*) AS superuser_worker_batches FROM eventkit.worker_ingest_batches('qs.ev');
+SELECT count(*) FROM eventkit.worker_conflicts(NULL);
+SELECT * FROM eventkit.forget_user_on_worker('qs.ev', NULL, 1);
+
 SELECT eventkit.drop_stream('qs.ev');
 SELECT eventkit.drop_stream('qs.other_ev');
 DROP SCHEMA qs CASCADE;

@@ -390,7 +390,7 @@ ALTER SEQUENCE eventkit.batch_id_seq CACHE 10;
 ALTER TYPE eventkit.ingest_result ADD ATTRIBUTE extra bigint;
 ALTER TABLE eventkit.job_runs SET (fillfactor = 50);
 ALTER EXTENSION eventkit DROP FUNCTION eventkit.scheduler_status();
-GRANT SELECT ON eventkit.conflicts TO PUBLIC;
+GRANT SELECT ON eventkit.ingest_batches TO PUBLIC;
 GRANT SELECT (name) ON eventkit.plans TO pg_monitor;
 REVOKE EXECUTE ON FUNCTION eventkit.ingest(regclass, text, timestamptz) FROM PUBLIC;
 REVOKE USAGE ON SCHEMA eventkit FROM PUBLIC;

@@ -199,14 +199,17 @@ static EkStatement add_suppressions = {
 	.nargs = 3,.argtypes = {INT4OID, TEXTARRAYOID, INT8OID},.expected = SPI_OK_INSERT
 };
 
+static EkStatement next_erasure_id = {
+	.sql = "SELECT pg_catalog.nextval('eventkit.erasures_erasure_id_seq'::pg_catalog.regclass)",
+	.nargs = 0,.expected = SPI_OK_SELECT,.flags = EK_STMT_ONE_ROW
+};
+
 static EkStatement log_erasure = {
-	.sql = "INSERT INTO eventkit.erasures (stream_id, stream, user_id, ids,"
+	.sql = "INSERT INTO eventkit.erasures (erasure_id, stream_id, stream, user_id, ids,"
 	" erased_by, events, quarantined, conflicts, ledger_rows, rollup_buckets)"
-	" VALUES ($1, $2, $3, $4, pg_catalog.session_user(), $5, $6, $7, $8, $9)"
-	" RETURNING erasure_id",
-	.nargs = 9,.argtypes = {INT4OID, TEXTOID, TEXTOID, TEXTARRAYOID, INT8OID,
-	INT8OID, INT8OID, INT8OID, INT8OID},.expected = SPI_OK_INSERT_RETURNING,
-	.flags = EK_STMT_ONE_ROW
+	" VALUES ($1, $2, $3, $4, $5, pg_catalog.session_user(), $6, $7, $8, $9, $10)",
+	.nargs = 10,.argtypes = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTARRAYOID, INT8OID,
+	INT8OID, INT8OID, INT8OID, INT8OID},.expected = SPI_OK_INSERT
 };
 
 /* Is the 1.4 catalog (identity graph, suppressions) installed? */
@@ -1055,11 +1058,25 @@ ek_suppressions_add(int32 stream_id, Datum ids, int64 erasure_id)
 	CacheInvalidateRelcacheByRelid(ek_catalog_relid("suppressions"));
 }
 
-/* Log an erasure; returns its id. */
+/*
+ * The id of the next erasure (forget_user takes it first: the workers
+ * record it with the suppressions they add).
+ */
 int64
+ek_erasures_next_id(void)
+{
+	bool		isnull;
+
+	ek_stmt_run(&next_erasure_id, NULL, NULL);
+	return DatumGetInt64(ek_spi_value(0, 1, &isnull));
+}
+
+/* Log an erasure (its id from ek_erasures_next_id). */
+void
 ek_erasures_log(const ErasureLog *log)
 {
-	Datum		args[9] = {
+	Datum		args[10] = {
+		Int64GetDatum(log->erasure_id),
 		Int32GetDatum(log->stream_id),
 		CStringGetTextDatum(log->stream_name),
 		CStringGetTextDatum(log->user_id),
@@ -1070,8 +1087,6 @@ ek_erasures_log(const ErasureLog *log)
 		Int64GetDatum(log->ledger_rows),
 		Int64GetDatum(log->rollup_buckets),
 	};
-	bool		isnull;
 
 	ek_stmt_run(&log_erasure, args, NULL);
-	return DatumGetInt64(ek_spi_value(0, 1, &isnull));
 }

@@ -32,6 +32,7 @@ typedef struct IdentityLink
 /* What one forget_user call erased (a row of eventkit.erasures). */
 typedef struct ErasureLog
 {
+	int64		erasure_id;		/* ek_erasures_next_id() */
 	int32		stream_id;
 	const char *stream_name;	/* schema-qualified, as it was */
 	const char *user_id;		/* as asked */
@@ -67,6 +68,7 @@ extern bool ek_suppressions_exist(int32 stream_id);
 extern List *ek_suppressions_match(int32 stream_id, Datum ids);
 extern void ek_suppressions_add(int32 stream_id, Datum ids, int64 erasure_id);
 
-extern int64 ek_erasures_log(const ErasureLog *log);
+extern int64 ek_erasures_next_id(void);
+extern void ek_erasures_log(const ErasureLog *log);
 
 #endif							/* EK_CATALOG_IDENTITY_H */

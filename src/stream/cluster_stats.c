@@ -16,11 +16,14 @@
  *	  eventkit.violation_stats likewise; eventkit.worker_health(): each
  *	  worker reached or not, and what its health() finds wrong, shown by
  *	  the coordinator's health() (eventkit.health_citus).
- *	  eventkit.worker_quarantine(stream): the rows the workers
- *	  keep in quarantine for the stream.  On a server without Citus, on a
- *	  worker, or with no distributed stream, they return nothing and
- *	  connect nowhere.  A worker that cannot be reached gives a WARNING
- *	  and no rows.
+ *	  eventkit.worker_quarantine(stream), eventkit.worker_conflicts(stream)
+ *	  and eventkit.worker_ingest_batches(stream): the rows the workers
+ *	  keep in quarantine, the conflicts they logged and their batch log
+ *	  for the stream (worker_conflicts for the stream's owner only,
+ *	  worker_ingest_batches for who may read the node's batch log).  On a
+ *	  server without Citus, on a worker, or with no distributed stream,
+ *	  they return nothing and connect nowhere.  A worker that cannot be
+ *	  reached gives a WARNING and no rows.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,9 +36,11 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "catalog/catalog.h"
 #include "catalog/cluster.h"
 #include "catalog/streams.h"
 #include "util/citus.h"
@@ -44,6 +49,8 @@
 
 PG_FUNCTION_INFO_V1(eventkit_worker_stream_stats);
 PG_FUNCTION_INFO_V1(eventkit_worker_quarantine);
+PG_FUNCTION_INFO_V1(eventkit_worker_conflicts);
+PG_FUNCTION_INFO_V1(eventkit_worker_ingest_batches);
 PG_FUNCTION_INFO_V1(eventkit_worker_violation_stats);
 PG_FUNCTION_INFO_V1(eventkit_worker_health);
 
@@ -73,6 +80,19 @@ PG_FUNCTION_INFO_V1(eventkit_worker_health);
 	" message_id pg_catalog.text, received_at pg_catalog.timestamptz," \
 	" quarantined_at pg_catalog.timestamptz, reasons pg_catalog.jsonb," \
 	" payload pg_catalog.jsonb, raw pg_catalog.text, replays pg_catalog.int4"
+
+/* and of eventkit.conflicts */
+#define CONFLICT_COLUMNS \
+	"conflict_id pg_catalog.int8, batch_id pg_catalog.int8, item pg_catalog.int4," \
+	" message_id pg_catalog.text, received_at pg_catalog.timestamptz," \
+	" payload pg_catalog.jsonb"
+
+/* and of eventkit.ingest_batches */
+#define BATCH_COLUMNS \
+	"batch_id pg_catalog.int8, received_at pg_catalog.timestamptz," \
+	" ingested_at pg_catalog.timestamptz, ingested_by pg_catalog.name," \
+	" items pg_catalog.int4, accepted pg_catalog.int8, duplicates pg_catalog.int8," \
+	" conflicts pg_catalog.int8, quarantined pg_catalog.int8, rejected pg_catalog.int8"
 
 /*
  * Is this the coordinator of a Citus cluster that has distributed
@@ -261,6 +281,34 @@ eventkit_worker_violation_stats(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The function's result: the rows of one distributed stream in the
+ * eventkit table (its columns, in order), from every worker (in order),
+ * each after the worker's name.  Nothing for a stream that is not
+ * distributed, or off a coordinator.
+ */
+static void
+stream_rows_from_workers(FunctionCallInfo fcinfo, Oid relid, const char *columns,
+						 const char *table, const char *order, const char *coldefs,
+						 const char *what)
+{
+	StreamInfo	stream;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!on_coordinator_with_streams() || ek_citus_table_kind(relid) != EK_CITUS_HASH)
+		return;
+	SPI_connect();
+	ek_streams_read(relid, &stream, false);
+	rows_from_workers(fcinfo,
+					  psprintf("SELECT COALESCE(pg_catalog.json_agg(t), '[]')"
+							   " FROM (SELECT %s FROM eventkit.%s"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) %d"
+							   " ORDER BY %s) t",
+							   columns, table, stream.stream_id, order),
+					  coldefs, what, false);
+	SPI_finish();
+}
+
+/*
  * eventkit.worker_quarantine(stream regclass) RETURNS TABLE (node text,
  *	 quarantine_id bigint, batch_id bigint, item int, message_id text,
  *	 received_at timestamptz, quarantined_at timestamptz, reasons jsonb,
@@ -274,25 +322,56 @@ eventkit_worker_violation_stats(PG_FUNCTION_ARGS)
 Datum
 eventkit_worker_quarantine(PG_FUNCTION_ARGS)
 {
-	Oid			relid;
-	StreamInfo	stream;
+	stream_rows_from_workers(fcinfo, ek_stream_arg(fcinfo, 0),
+							 "quarantine_id, batch_id, item, message_id, received_at,"
+							 " quarantined_at, reasons, payload, raw, replays",
+							 "quarantine", "quarantine_id", QUARANTINE_COLUMNS, "quarantine");
+	return (Datum) 0;
+}
 
-	relid = ek_stream_arg(fcinfo, 0);
-	InitMaterializedSRF(fcinfo, 0);
-	if (!on_coordinator_with_streams() || ek_citus_table_kind(relid) != EK_CITUS_HASH)
-		return (Datum) 0;
-	SPI_connect();
-	ek_streams_read(relid, &stream, false);
-	rows_from_workers(fcinfo,
-					  psprintf("SELECT COALESCE(pg_catalog.json_agg(q), '[]')"
-							   " FROM (SELECT quarantine_id, batch_id, item, message_id,"
-							   " received_at, quarantined_at, reasons, payload, raw, replays"
-							   " FROM eventkit.quarantine"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) %d"
-							   " ORDER BY quarantine_id) q",
-							   stream.stream_id),
-					  QUARANTINE_COLUMNS, "quarantine", false);
-	SPI_finish();
+/*
+ * eventkit.worker_conflicts(stream regclass) RETURNS TABLE (node text,
+ *	 conflict_id bigint, batch_id bigint, item int, message_id text,
+ *	 received_at timestamptz, payload jsonb)
+ *
+ * On the coordinator: the conflicts the workers logged for a distributed
+ * stream (ingest on a worker logs them there; the coordinator's own are
+ * in its eventkit.conflicts).  The stream's owner (or a member of the
+ * owning role) only, as for its quarantine: anyone else is refused here,
+ * and each worker's row-level security applies there.
+ */
+Datum
+eventkit_worker_conflicts(PG_FUNCTION_ARGS)
+{
+	stream_rows_from_workers(fcinfo, ek_owned_stream_arg(fcinfo, 0),
+							 "conflict_id, batch_id, item, message_id, received_at, payload",
+							 "conflicts", "conflict_id", CONFLICT_COLUMNS, "conflicts");
+	return (Datum) 0;
+}
+
+/*
+ * eventkit.worker_ingest_batches(stream regclass) RETURNS TABLE (node
+ *	 text, batch_id bigint, received_at timestamptz, ingested_at
+ *	 timestamptz, ingested_by name, items int, accepted bigint, duplicates
+ *	 bigint, conflicts bigint, quarantined bigint, rejected bigint)
+ *
+ * On the coordinator: the workers' batch logs of a distributed stream
+ * (their batch ids are each worker's own).  Who may read this node's
+ * eventkit.ingest_batches only (superusers, unless granted): anyone else
+ * is refused here, and each worker checks its own grant.
+ */
+Datum
+eventkit_worker_ingest_batches(PG_FUNCTION_ARGS)
+{
+	Oid			relid = ek_stream_arg(fcinfo, 0);
+	Oid			batches = ek_catalog_relid("ingest_batches");
+
+	if (pg_class_aclcheck(batches, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(batches));
+	stream_rows_from_workers(fcinfo, relid,
+							 "batch_id, received_at, ingested_at, ingested_by, items,"
+							 " accepted, duplicates, conflicts, quarantined, rejected",
+							 "ingest_batches", "batch_id", BATCH_COLUMNS, "batch log");
 	return (Datum) 0;
 }
 

@@ -23,7 +23,10 @@
  *	  from the stream (as its owner), quarantine and conflicts, their ledger
  *	  entries and their links, rebuilds the rollup buckets the deleted
  *	  events were in, suppresses the ids (later events with them are
- *	  rejected, reason "suppressed") and logs the erasure.
+ *	  rejected, reason "suppressed") and logs the erasure.  On a Citus
+ *	  coordinator, a distributed stream's workers erase their own copies
+ *	  (quarantine, conflicts, links) and suppress the ids there too:
+ *	  eventkit.forget_user_on_worker(), called on each.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,6 +46,7 @@
 #include "rewrite/rewriteSupport.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
@@ -51,6 +55,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "catalog/cluster.h"
 #include "catalog/identity.h"
 #include "catalog/quarantine.h"
 #include "catalog/streams.h"
@@ -66,6 +71,7 @@
 
 PG_FUNCTION_INFO_V1(eventkit_resolve_user);
 PG_FUNCTION_INFO_V1(eventkit_forget_user);
+PG_FUNCTION_INFO_V1(eventkit_forget_user_on_worker);
 PG_FUNCTION_INFO_V1(eventkit_create_resolved_views);
 
 #define RESOLVED_SUFFIX "_resolved"
@@ -326,6 +332,110 @@ delete_events(Oid relid, Datum ids, Datum *ts, bool *ts_null)
 }
 
 /*
+ * forget_user of a distributed stream, on the coordinator: the workers'
+ * part.  Each worker keeps its own quarantine, conflicts, identity links
+ * and suppressions of the stream (ingest there writes them), so every
+ * worker runs eventkit.forget_user_on_worker() with the ids, as the caller
+ * (Citus's run_command_on_workers: a connection of its own to each, one
+ * after the other), and its counts are added to the log.  Each worker's
+ * part commits on its own, before this transaction: run last, just before
+ * the log, so that what fails after it is little.  A worker not reached,
+ * or whose part failed, fails the erasure (an erasure that left a worker's
+ * copies would say it was done): run it again when the worker is back.
+ * Caller: SPI connected, as the caller.
+ */
+static void
+forget_on_workers(Oid relid, Datum ids, ErasureLog *log)
+{
+	char	   *command;
+	EkCitusResult *results;
+	int			nresults;
+
+	command = psprintf("SELECT f.quarantined::pg_catalog.text OPERATOR(pg_catalog.||) ','"
+					   " OPERATOR(pg_catalog.||) f.conflicts::pg_catalog.text"
+					   " FROM eventkit.forget_user_on_worker(%s::pg_catalog.regclass,"
+					   " %s::pg_catalog.text[], %lld) f",
+					   quote_literal_cstr(ek_qualified_relname(relid)),
+					   quote_literal_cstr(OidOutputFunctionCall(F_ARRAY_OUT, ids)),
+					   (long long) log->erasure_id);
+	results = ek_citus_run_on_workers(command, false, &nresults);
+	for (int i = 0; i < nresults; i++)
+	{
+		long long	quarantined;
+		long long	conflicts;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!results[i].ok ||
+			sscanf(results[i].result, "%lld,%lld", &quarantined, &conflicts) != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not erase the user on Citus worker %s:%d",
+							results[i].node, results[i].port),
+					 errdetail("%s", results[i].result),
+					 errhint("Each worker keeps its own quarantine, conflicts, identity links and suppressions of the stream: "
+							 "call eventkit.forget_user again when every worker can be reached.")));
+		log->quarantined += quarantined;
+		log->conflicts += conflicts;
+	}
+}
+
+/*
+ * eventkit.forget_user_on_worker(stream regclass, ids text[], erasure_id
+ *	 bigint, OUT quarantined bigint, OUT conflicts bigint) RETURNS record
+ *
+ * On a Citus worker, forget_user's part there (forget_on_workers calls it
+ * from the coordinator): deletes the rows of this node's quarantine and
+ * conflicts of the distributed stream that carry one of the ids, and the
+ * ids' identity links here, and suppresses the ids here (ingest on this
+ * worker checks this node's suppressions), recorded with the
+ * coordinator's erasure id.  Returns the rows deleted.  The stream's
+ * owner (or a superuser) only; the stream and its rows stay locked by
+ * the coordinator's forget_user meanwhile, which this does not wait for
+ * (it takes no lock on the stream).
+ */
+Datum
+eventkit_forget_user_on_worker(PG_FUNCTION_ARGS)
+{
+	Oid			relid = ek_owned_stream_arg(fcinfo, 0);
+	StreamInfo	stream;
+	Datum		ids;
+	int64		erasure_id;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("ids and erasure_id must not be null"),
+				 errhint("eventkit.forget_user on the coordinator passes them: call it there.")));
+	ids = PG_GETARG_DATUM(1);
+	erasure_id = PG_GETARG_INT64(2);
+	check_installed();
+	if (ek_citus_table_kind(relid) != EK_CITUS_HASH || !ek_citus_on_worker())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("forget_user_on_worker runs on a Citus worker, for a distributed stream"),
+				 errdetail("It is forget_user's part on each worker; \"%s\" is not a distributed stream here, or this is not a Citus worker.",
+						   get_rel_name(relid)),
+				 errhint("Call eventkit.forget_user on the coordinator.")));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "eventkit: forget_user_on_worker must return a record");
+
+	SPI_connect();
+	/* the worker's catalog row of the stream, under the cluster-wide id */
+	ek_cluster_sync_local(relid);
+	read_stream(relid, &stream);
+	ek_identity_lock(stream.stream_id);
+	values[0] = Int64GetDatum(ek_quarantine_forget_ids(stream.stream_id, ids));
+	values[1] = Int64GetDatum(ek_conflicts_forget_ids(stream.stream_id, ids));
+	(void) ek_identity_links_forget(stream.stream_id, ids);
+	ek_suppressions_add(stream.stream_id, ids, erasure_id);
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
  * eventkit.forget_user(stream regclass, user_id text) RETURNS bigint
  *
  * Erase a user (every id linked to user_id) from a stream; returns the
@@ -347,7 +457,6 @@ eventkit_forget_user(PG_FUNCTION_ARGS)
 	Datum		ts;
 	bool		ts_null;
 	ErasureLog	log;
-	int64		erasure_id;
 	ListCell   *lc;
 
 	if (PG_ARGISNULL(0))
@@ -425,8 +534,11 @@ eventkit_forget_user(PG_FUNCTION_ARGS)
 		log.rollup_buckets = ek_rollups_rebuild_buckets(rollups, ts);
 	(void) ek_identity_links_forget(stream.stream_id, ids);
 
-	erasure_id = ek_erasures_log(&log);
-	ek_suppressions_add(stream.stream_id, ids, erasure_id);
+	log.erasure_id = ek_erasures_next_id();
+	if (ek_citus_table_kind(relid) == EK_CITUS_HASH && !ek_citus_on_worker())
+		forget_on_workers(relid, ids, &log);
+	ek_erasures_log(&log);
+	ek_suppressions_add(stream.stream_id, ids, log.erasure_id);
 	SPI_finish();
 
 	PG_RETURN_INT64(log.events + log.quarantined + log.conflicts);

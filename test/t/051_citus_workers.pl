@@ -16,7 +16,12 @@
 # in quarantine (out_of_range) instead of failing its batch; the
 # coordinator's maintenance makes the partitions the workers' events wait
 # for, and its redrive job stores them (eventkit.redrive_quarantine on each
-# worker); drop_stream clears the catalog on every node.
+# worker); on the coordinator, worker_conflicts and worker_ingest_batches
+# list the conflicts and batches logged on each worker, with the node, and
+# refuse a role without rights; forget_user deletes the user's conflicts
+# and quarantine rows on every node, its ids in the distributed ledger, and
+# suppresses its ids on every node (a re-send
+# through a worker is rejected); drop_stream clears the catalog on every node.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -340,6 +345,85 @@ like( $coord->safe_psql(
 	qr/:\d+ scheduler: /, 'and the workers\' own findings, with their node');
 is($w1->safe_psql('postgres', q{SELECT count(*) FROM eventkit.worker_stream_stats()}),
 	'0', 'on a worker worker_stream_stats returns nothing');
+
+# --- the workers' conflicts and batch logs on the coordinator; erasure -------
+
+# user cf: an event through the coordinator, re-sent with other content
+# through each worker (a conflict logged there), one too new quarantined on
+# worker 2
+sub cf_event
+{
+	my ($id, $n) = @_;
+	return qq{SELECT concat_ws(',', accepted, duplicates, conflicts, quarantined, rejected) FROM eventkit.ingest('events',
+		'{"type":"track","event":"Cf","userId":"cf","messageId":"$id","properties":{"n":$n}}')};
+}
+is($coord->safe_psql('postgres', cf_event('cf-1', 1)), '1,0,0,0,0', 'user cf: an event through the coordinator');
+is($w1->safe_psql('postgres', cf_event('cf-1', 2)), '0,0,1,0,0', 're-sent with other content through worker 1: a conflict');
+is($w2->safe_psql('postgres', cf_event('cf-1', 3)), '0,0,1,0,0', '... and through worker 2');
+my $future = $coord->safe_psql('postgres', q{SELECT to_char(now() + interval '3 days', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')});
+is( $w2->safe_psql(
+		'postgres', qq{SELECT quarantined FROM eventkit.ingest('events',
+		'{"type":"track","event":"Cf","userId":"cf","messageId":"cf-2","timestamp":"$future"}')}),
+	'1', 'an event of cf too new: quarantined on worker 2');
+my %node_name = map { ($_->name => $_->host . ':' . $_->port) } ($w1, $w2);
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT string_agg(node || '=' || (payload->'properties'->>'n'), ',' ORDER BY payload->'properties'->>'n')
+  FROM eventkit.worker_conflicts('events') WHERE message_id = 'cf-1'}),
+	"$node_name{worker1}=2,$node_name{worker2}=3",
+	'worker_conflicts on the coordinator lists the conflict logged on each worker, with its node');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM eventkit.conflicts WHERE message_id = 'cf-1'}),
+	'0', '(the coordinator logged none of them itself)');
+my $wc = join('+', map { $_->safe_psql('postgres', qq{SELECT count(*) FROM eventkit.conflicts WHERE stream_id = $sid}) } ($w1, $w2));
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM eventkit.worker_conflicts('events')}),
+	eval $wc, 'worker_conflicts returns every conflict the workers logged for the stream');
+my $batch_logs = join(',', map {
+		$node_name{ $_->name } . ':' . $_->safe_psql('postgres',
+			qq{SELECT count(*) || ':' || sum(conflicts) || ':' || max(batch_id) FROM eventkit.ingest_batches WHERE stream_id = $sid})
+	} sort { $node_name{ $a->name } cmp $node_name{ $b->name } } ($w1, $w2));
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT string_agg(node || ':' || n || ':' || c || ':' || m, ',' ORDER BY node)
+  FROM (SELECT node, count(*) n, sum(conflicts) c, max(batch_id) m FROM eventkit.worker_ingest_batches('events') GROUP BY node) s}),
+	$batch_logs, 'worker_ingest_batches returns each worker\'s batch log of the stream, with its node');
+
+# a role that does not own the stream is refused (on the coordinator, and
+# forget_user's part on a worker)
+$coord->safe_psql('postgres', q{CREATE ROLE ek_nobody LOGIN});
+like(psql_err($coord, q{SET ROLE ek_nobody; SELECT count(*) FROM eventkit.worker_conflicts('events')}),
+	qr/must be owner of table events/, 'worker_conflicts: a role that does not own the stream is refused');
+like(psql_err($coord, q{SET ROLE ek_nobody; SELECT count(*) FROM eventkit.worker_ingest_batches('events')}),
+	qr/permission denied for table ingest_batches/, 'worker_ingest_batches: a role that may not read the batch log is refused');
+like(psql_err($w1, q{SET ROLE ek_nobody; SELECT * FROM eventkit.forget_user_on_worker('events', '{cf}', 1)}),
+	qr/must be owner of table events/, 'forget_user_on_worker: a role that does not own the stream is refused');
+like(psql_err($coord, q{SELECT * FROM eventkit.forget_user_on_worker('events', '{cf}', 1)}),
+	qr/forget_user_on_worker runs on a Citus worker/, '... and it runs on a worker only');
+is($w1->safe_psql('postgres', q{SELECT count(*) FROM eventkit.conflicts WHERE message_id = 'cf-1'}),
+	'1', '(which deleted nothing)');
+
+# forget_user on the coordinator erases cf on every node: its event, the
+# workers' conflicts and quarantine rows; the ids are suppressed on every
+# node, so that a re-send through a worker is rejected, not stored again
+is($coord->safe_psql('postgres', q{SELECT eventkit.forget_user('events', 'cf')}),
+	'4', 'forget_user: the event, two conflicts and a quarantined event deleted');
+my $erasure = $coord->safe_psql('postgres',
+	q{SELECT erasure_id || ':' || quarantined || ':' || conflicts || ':' || ledger_rows FROM eventkit.erasures WHERE user_id = 'cf'});
+like($erasure, qr/^\d+:1:2:1$/, 'the erasure log counts the workers\' rows, and the ledger entry deleted');
+is($coord->safe_psql('postgres', qq{SELECT count(*) FROM eventkit_ledgers.dist_ledger_$sid WHERE user_key = 'cf'}),
+	'0', 'forget_user deleted the user\'s ids from the distributed ledger');
+my ($erasure_id) = split /:/, $erasure;
+is( join('|',
+		map { $_->safe_psql('postgres', qq{
+SELECT (SELECT count(*) FROM eventkit.conflicts WHERE stream_id = $sid AND message_id LIKE 'cf-%') || ':' ||
+	   (SELECT count(*) FROM eventkit.quarantine WHERE stream_id = $sid AND message_id LIKE 'cf-%') || ':' ||
+	   (SELECT string_agg(id || '/' || erasure_id, ',') FROM eventkit.suppressions WHERE stream_id = $sid)}) } @nodes),
+	join('|', ("0:0:cf/$erasure_id") x 3),
+	'forget_user deleted the conflicts and quarantine rows on every node, and suppressed the id on every node');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM eventkit.worker_conflicts('events') WHERE message_id LIKE 'cf-%'}),
+	'0', 'worker_conflicts lists none of them any more');
+is($w1->safe_psql('postgres', cf_event('cf-1', 1)), '0,0,0,0,1',
+	'a re-send of the erased event through a worker is rejected (suppressed)');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM events WHERE user_id = 'cf'}), '0', 'and not stored');
 
 # a worker that is down: health() says so, stream_stats warns and leaves it out
 $w2->stop('fast');

@@ -16,7 +16,9 @@
 # worker, and re-sends are duplicates; a role without INSERT gets the
 # permission error on every node; an event too new waits in quarantine
 # and the stream's owner (not a superuser) replays it; stream_stats on the
-# coordinator sums every node; run_maintenance drops the partitions
+# coordinator sums every node; the owner lists a worker's conflict with
+# worker_conflicts (a writer is refused) and forget_user erases the user on
+# every node; run_maintenance drops the partitions
 # retention ends, on every node (their shards too), and makes the premade
 # ones; an event older than retention is quarantined, not stored; ALTER
 # TABLE ... OWNER TO of the stream gives the ledger to the new owner and
@@ -169,6 +171,26 @@ is( $coord->safe_psql(
 	),
 	'61,60,0',
 	'stream_stats on the coordinator counts the calls of every node');
+
+# --- the workers' conflicts and erasure, by the owner (not a superuser) -----
+
+sub zz { my $v = shift; return qq([{"type":"track","event":"e","messageId":"zz1","userId":"zz","properties":{"v":$v}}]); }
+is(citus_ingest_as('ek_writer', $coord, zz(1)), '1,0,0,0,0', 'user zz: an event through the coordinator');
+is(citus_ingest_as('ek_writer', $w1, zz(2)), '0,0,1,0,0', 're-sent with other content through worker1: a conflict there');
+is( $coord->safe_psql(
+		'postgres', q{SET ROLE ek_owner; SELECT string_agg(message_id || ':' || (payload->'properties'->>'v'), ',') FROM eventkit.worker_conflicts('app.events')}),
+	'zz1:2', 'the owner, not a superuser, lists the worker\'s conflict on the coordinator');
+like(psql_err($coord, q{SET ROLE ek_writer; SELECT count(*) FROM eventkit.worker_conflicts('app.events')}),
+	qr/must be owner of table events/, 'a role that does not own the stream is refused');
+is($coord->safe_psql('postgres', q{SET ROLE ek_owner; SELECT eventkit.forget_user('app.events', 'zz')}),
+	'2', 'the owner erases the user: its event and the worker\'s conflict');
+is( join('|',
+		map { $_->safe_psql('postgres',
+			q{SELECT (SELECT count(*) FROM eventkit.conflicts WHERE message_id = 'zz1') || ':' || (SELECT count(*) FROM eventkit.suppressions WHERE id = 'zz')}) } @nodes),
+	'0:1|0:1|0:1', 'no conflict left on any node, the id suppressed on every node');
+is($coord->safe_psql('postgres', "SELECT count(*) FROM eventkit_ledgers.dist_ledger_$sid WHERE user_key = 'zz'"),
+	'0', 'the user\'s id is gone from the distributed ledger');
+is(citus_ingest_as('ek_writer', $w2, zz(1)), '0,0,0,0,1', 'a re-send through worker2 is rejected (suppressed)');
 
 # --- retention and premake, as the owner ------------------------------------
 

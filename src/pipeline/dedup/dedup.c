@@ -1053,10 +1053,12 @@ ek_dedup_build_filters(const StreamInfo *stream)
 
 /*
  * forget_user: delete the stream's ledger entries of the user keys in
- * keys (text[]); returns how many.  Caller: SPI connected.
+ * keys (text[]), in its single-node ledger and, for a stream distributed
+ * on Citus, in its distributed ledger (before 1.15 the latter kept them);
+ * returns how many.  Caller: SPI connected.
  */
 int64
 ek_dedup_forget_keys(int32 stream_id, Datum keys)
 {
-	return ek_ledger_forget_keys(stream_id, keys);
+	return ek_ledger_forget_keys(stream_id, keys) + ek_dist_ledger_forget_keys(stream_id, keys);
 }

@@ -36,7 +36,8 @@
  *	  the node's batch id with the node's Citus group in its top 16 bits,
  *	  so that "claimed by this call" stays exact across nodes whose batch
  *	  id sequences overlap.  The ledger job
- *	  deletes the ids stored more than dedup_window ago (stored_at).
+ *	  deletes the ids stored more than dedup_window ago (stored_at);
+ *	  forget_user deletes an erased user's (ek_dist_ledger_forget_keys).
  *
  *	  The table lives in schema eventkit_ledgers (USAGE for every role,
  *	  nothing else) and belongs to the stream's owner: Citus reaches
@@ -413,6 +414,34 @@ ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window)
 							   1, types, args, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "eventkit: distributed ledger pruning failed: %s",
+			 SPI_result_code_string(rc));
+	ek_as_role_end(&as_owner);
+	return (int64) SPI_processed;
+}
+
+/*
+ * forget_user: delete the ids of the user keys in keys (text[]) from the
+ * distributed ledger, through Citus (each key's shard, in the caller's
+ * distributed transaction); returns how many.  Runs as the ledger's owner.
+ * Caller: SPI connected.
+ */
+int64
+ek_dist_ledger_forget_keys(int32 stream_id, Datum keys)
+{
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		args[1] = {keys};
+	Oid			relid = ek_dist_ledger_relid(stream_id);
+	EkRoleScope as_owner;
+	int			rc;
+
+	if (!OidIsValid(relid))
+		return 0;
+	ek_as_role_begin(&as_owner, ek_relation_owner(relid), 0);
+	rc = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE user_key OPERATOR(pg_catalog.=) ANY ($1)",
+										ek_qualified_relname(relid)),
+							   1, types, args, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "eventkit: could not delete distributed ledger entries: %s",
 			 SPI_result_code_string(rc));
 	ek_as_role_end(&as_owner);
 	return (int64) SPI_processed;

@@ -38,6 +38,7 @@ extern void ek_dist_ledger_check_absent(int32 stream_id, Oid stream_relid);
 extern int64 ek_dist_ledger_undistribute(int32 stream_id);
 extern void ek_dist_ledger_follow_owner(int32 stream_id, Oid stream_relid);
 extern int64 ek_dist_ledger_prune(int32 stream_id, const Interval *dedup_window);
+extern int64 ek_dist_ledger_forget_keys(int32 stream_id, Datum keys);
 extern void ek_dist_ledger_claim(int32 stream_id, Oid stream_relid, SegmentEvent **events,
 								 char **ids, int64 *fps, char **keys, int n, int64 batch_id,
 								 TimestampTz received_at, bool write_remote, bool *claimed,

@@ -38,3 +38,4 @@ DROP TABLE rt.plain;
 DROP SCHEMA rt;
 DROP ROLE rt_reader;
 DROP ROLE rt_nobody;
+DROP EXTENSION eventkit;

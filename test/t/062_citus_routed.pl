@@ -17,7 +17,9 @@
 # positive control) does; their counts and rows equal one node's
 # (accepted, duplicates, conflicts, quarantined, each id stored once, the
 # first copy kept); re-sent, routed or not, they are all duplicates or
-# conflicts, as on one node.
+# conflicts, as on one node.  With a rollup, a routed call on a worker
+# commits its deltas on the coordinator (in two phases) and still reaches
+# no other worker.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -164,6 +166,9 @@ SELECT nodeport, rk, jsonb_build_object('sentAt', '2026-01-01T00:00:00Z', 'batch
 INSERT INTO results SELECT 'local', 1, k, r.* FROM batches, LATERAL eventkit.ingest('events_local', payload) r ORDER BY k;
 });
 
+# (the statements of the last session_on's session on each other node)
+my %reached_on;
+
 # One session on $node that ingests $sql's payloads (selected on the
 # coordinator), recording its counts in results as ($node, $pass, rk),
 # with citus.log_remote_commands on, while the other nodes log every
@@ -202,11 +207,13 @@ sub session_on
 	}
 	$coord->safe_psql('postgres', 'INSERT INTO results VALUES ' . join(', ', @rows)) if @rows;
 	my $reached = '';
+	%reached_on = ();
 	for my $o (@others)
 	{
 		$o->safe_psql('postgres', q{ALTER SYSTEM RESET log_statement; SELECT pg_reload_conf()});
 		my $log = slurp_file($o->logfile, $mark{ $o->name });
-		$reached .= join('', grep { /citus_internal gpid=$gpid\b/ } split /^/, $log);
+		$reached_on{ $o->name } = join('', grep { /citus_internal gpid=$gpid\b/ } split /^/, $log);
+		$reached .= $reached_on{ $o->name };
 	}
 	return ($gpid, $err, $reached, scalar(@rows));
 }
@@ -267,5 +274,27 @@ is($coord->safe_psql('postgres', sprintf($sums, q{pass = 2 AND node = 'local'}))
 like($coord->safe_psql('postgres', sprintf($sums, q{pass = 3})), qr/^0,\d+,\d+,2,0$/,
 	'the routed batches re-sent through worker 2 (mostly other nodes\' events): nothing accepted');
 citus_same_events($coord, q{event <> 'Warm'});
+
+# --- a stream with a rollup: a routed call on a worker also commits its
+# batch's deltas on the coordinator (the worker delta table), and still
+# reaches no other worker
+$coord->safe_psql('postgres',
+	q{SELECT eventkit.create_rollup('events_hourly', 'events', '1 hour', ARRAY['event'], ARRAY['count'])});
+$coord->safe_psql(
+	'postgres', qq{
+CREATE TABLE routed_r AS
+SELECT 0 AS rk, jsonb_build_object('batch', jsonb_agg(e.ev ORDER BY e.id)) AS payload
+  FROM (SELECT id, ev(id, 1) AS ev FROM generate_series(5000, 5199) id) e,
+	   LATERAL eventkit.route_events('events', e.ev) r
+ WHERE r.nodeport = $port{worker1}});
+($gpid, $err, $reached) = session_on($w1, 4, q{SELECT rk || E'\t' || payload::text FROM routed_r});
+like($reached_on{coordinator}, qr/PREPARE TRANSACTION/,
+	'with a rollup, worker 1\'s routed call commits its deltas on the coordinator in two phases');
+is($reached_on{worker2}, '', 'and reaches no other worker');
+is( $coord->safe_psql(
+		'postgres', q{
+SELECT (SELECT sum(count) FROM events_hourly_realtime WHERE event <> 'Warm')
+	   = (SELECT count(*) FROM events WHERE event <> 'Warm')}),
+	't', 'the realtime view counts every event stored, the routed call\'s too');
 
 done_testing();

@@ -53,3 +53,22 @@ AS 'MODULE_PATHNAME', 'eventkit_forget_user_on_worker'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION eventkit.forget_user_on_worker(regclass, text[], bigint) IS
 'on a Citus worker, called by forget_user on the coordinator: deletes the ids'' quarantine and conflicts rows and identity links of a distributed stream kept on this node and suppresses the ids here; the stream''s owner only';
+
+-- ==== Routing clients of a distributed stream (issue 17) ====
+-- route_events, route_user (1.15): which node holds the shard of an event's
+-- user key, for clients that send each node only its own shards' events
+-- (src/stream/route.c; docs/citus.md, "Routing clients").  Read-only, with
+-- the caller's rights (SELECT on the stream); any node.
+CREATE FUNCTION eventkit.route_events(stream regclass, payload jsonb)
+RETURNS TABLE (item integer, message_id text, user_key text, shard bigint,
+			   nodename text, nodeport integer)
+AS 'MODULE_PATHNAME', 'eventkit_route_events'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION eventkit.route_events(regclass, jsonb) IS
+'for each event of a payload (as ingest takes it) into a stream distributed on Citus: its item, messageId, user key (userId, else anonymousId), the key''s shard and the node that holds it (needs SELECT on the stream)';
+CREATE FUNCTION eventkit.route_user(stream regclass, user_id text, anonymous_id text DEFAULT NULL)
+RETURNS TABLE (user_key text, shard bigint, nodename text, nodeport integer)
+AS 'MODULE_PATHNAME', 'eventkit_route_user'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION eventkit.route_user(regclass, text, text) IS
+'the user key of an event with these ids (user_id, else anonymous_id) in a stream distributed on Citus, its shard and the node that holds it (needs SELECT on the stream)';

@@ -1807,6 +1807,23 @@ AS 'MODULE_PATHNAME', 'eventkit_undistribute_stream'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION eventkit.undistribute_stream(regclass) IS
 'a stream restored from a Citus coordinator''s dump (or undistributed with undistribute_table): move the ids of its distributed dedup ledger into its own ledger and drop that one, so that ingest on this server sees them; returns how many (owner only)';
+-- route_events, route_user (1.15): which node holds the shard of an event's
+-- user key, for clients that send each node only its own shards' events
+-- (src/stream/route.c; docs/citus.md, "Routing clients").  Read-only, with
+-- the caller's rights (SELECT on the stream); any node.
+CREATE FUNCTION eventkit.route_events(stream regclass, payload jsonb)
+RETURNS TABLE (item integer, message_id text, user_key text, shard bigint,
+			   nodename text, nodeport integer)
+AS 'MODULE_PATHNAME', 'eventkit_route_events'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION eventkit.route_events(regclass, jsonb) IS
+'for each event of a payload (as ingest takes it) into a stream distributed on Citus: its item, messageId, user key (userId, else anonymousId), the key''s shard and the node that holds it (needs SELECT on the stream)';
+CREATE FUNCTION eventkit.route_user(stream regclass, user_id text, anonymous_id text DEFAULT NULL)
+RETURNS TABLE (user_key text, shard bigint, nodename text, nodeport integer)
+AS 'MODULE_PATHNAME', 'eventkit_route_user'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION eventkit.route_user(regclass, text, text) IS
+'the user key of an event with these ids (user_id, else anonymous_id) in a stream distributed on Citus, its shard and the node that holds it (needs SELECT on the stream)';
 -- ==== Typed event views (issue 18) ====
 -- (src/pipeline/plan/plan_columns.c; sql/event_views.sql, sql/analytics.sql;
 -- docs/analytics.md)

@@ -28,6 +28,10 @@
  *	  call): the node function of a distributed stream's ledger
  *	  (pipeline/dedup/dist_ledger.c).
  *
+ *	  And, for routing clients (stream/route.c), a table's distribution
+ *	  column (pg_dist_partition.partkey) and the primary node of each group
+ *	  (pg_dist_node: the name and port a client connects to).
+ *
  *	  Read from Citus's catalog with heap scans (no SPI, no link to Citus,
  *	  Citus 11 to 13), so a call of ingest pays a scan of pg_dist_shard and
  *	  of pg_dist_placement, and nothing where Citus is missing.
@@ -46,6 +50,8 @@
 #include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
+#include "nodes/readfuncs.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -59,6 +65,7 @@
 
 /* pg_dist_partition's, pg_dist_shard's and pg_dist_placement's columns read */
 #define Anum_partition_logicalrelid 1
+#define Anum_partition_partkey 3
 #define Anum_partition_colocationid 4
 #define Anum_shard_logicalrelid 1
 #define Anum_shard_shardid 2
@@ -436,4 +443,104 @@ ek_citus_delegates_in_transaction(void)
 	opens = GetConfigOption("citus.function_opens_transaction_block", true, false);
 	return executor_level != NULL && *executor_level >= 1 &&
 		opens != NULL && strcmp(opens, "on") == 0;
+}
+
+/*
+ * The attribute number of relid's distribution column (the Var of
+ * pg_dist_partition.partkey), or InvalidAttrNumber when relid is not a
+ * Citus table distributed by a column.
+ */
+AttrNumber
+ek_citus_distribution_attnum(Oid relid)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	AttrNumber	attnum = InvalidAttrNumber;
+
+	ScanKeyInit(&key, Anum_partition_logicalrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	rel = table_open(dist_catalog("pg_dist_partition"), AccessShareLock);
+	scan = table_beginscan_catalog(rel, 1, &key);
+	tup = heap_getnext(scan, ForwardScanDirection);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_partition_partkey, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			Node	   *partkey = stringToNode(TextDatumGetCString(d));
+
+			if (partkey != NULL && IsA(partkey, Var))
+				attnum = ((Var *) partkey)->varattno;
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return attnum;
+}
+
+/*
+ * The primary node of every group (pg_dist_node: active, role primary),
+ * with the name and port clients connect to; *n of them.
+ */
+EkCitusNode *
+ek_citus_primary_nodes(int *n)
+{
+	Oid			relid = dist_catalog("pg_dist_node");
+	AttrNumber	groupid = get_attnum(relid, "groupid");
+	AttrNumber	nodename = get_attnum(relid, "nodename");
+	AttrNumber	nodeport = get_attnum(relid, "nodeport");
+	AttrNumber	isactive = get_attnum(relid, "isactive");
+	AttrNumber	noderole = get_attnum(relid, "noderole");
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	int			cap = 8;
+	EkCitusNode *nodes = palloc(sizeof(EkCitusNode) * cap);
+
+	if (groupid == InvalidAttrNumber || nodename == InvalidAttrNumber ||
+		nodeport == InvalidAttrNumber || isactive == InvalidAttrNumber ||
+		noderole == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("Citus's catalog table \"pg_dist_node\" lacks a column eventkit reads"),
+				 errdetail("eventkit reads groupid, nodename, nodeport, isactive and noderole (Citus 11 to 13)."),
+				 errhint("Use a Citus release that eventkit supports.")));
+	*n = 0;
+	rel = table_open(relid, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		n1,
+					n2,
+					n3,
+					n4,
+					n5;
+		Datum		g = heap_getattr(tup, groupid, desc, &n1);
+		Datum		name = heap_getattr(tup, nodename, desc, &n2);
+		Datum		port = heap_getattr(tup, nodeport, desc, &n3);
+		Datum		active = heap_getattr(tup, isactive, desc, &n4);
+		Datum		role = heap_getattr(tup, noderole, desc, &n5);
+
+		CHECK_FOR_INTERRUPTS();
+		if (n1 || n2 || n3 || n4 || n5 || !DatumGetBool(active) ||
+			strcmp(DatumGetCString(DirectFunctionCall1(enum_out, role)), "primary") != 0)
+			continue;
+		if (*n == cap)
+		{
+			cap *= 2;
+			nodes = repalloc(nodes, sizeof(EkCitusNode) * cap);
+		}
+		nodes[*n].group = DatumGetInt32(g);
+		nodes[*n].name = TextDatumGetCString(name);
+		nodes[*n].port = DatumGetInt32(port);
+		(*n)++;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nodes;
 }

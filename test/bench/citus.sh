@@ -12,7 +12,19 @@
 #                eventkit.distribute_stream(stream, SHARDS)
 #   workers      the same stream, the batches split over two clients, one
 #                connected to each worker, in parallel (each autocommit call
-#                one transaction, as above)
+#                one transaction, as above): each call reaches the other
+#                worker too (a node-function call and a two-phase commit)
+#   workers_routed  the same events, split by the node that holds each
+#                event's user (eventkit.route_events, before the clock
+#                starts) into batches of BATCH, in their order, loaded into
+#                a table on that node, and ingested there as single and
+#                coordinator ingest theirs (CALL of a procedure that
+#                ingests each batch and commits), one client per node that
+#                holds shards (here the two workers: the coordinator holds
+#                none), in parallel: each call claims and writes its own
+#                node's shards only.  (The workers path's clients send
+#                their batches as literals, which the servers parse:
+#                ~20% of a worker backend's CPU under perf.)
 # Prints events/s of each (median, min, max), the ratio of each to single
 # of the medians, and the load (uptime); and, less dependent on the load
 # of a shared machine, the CPU time the servers spent per 1,000 events
@@ -45,6 +57,18 @@ BENCH_NAME=citus-bench
 q single -c "$setup"
 q coord -c "$setup"
 NB=$(q single -c "SELECT sum(jsonb_array_length(payload->'batch')) FROM batches")
+# workers_routed: each node ingests its own batches from a local table
+# (a procedure of each node's own: Citus would refuse it on a worker)
+for m in w1 w2 coord; do
+	q $m -c "SET citus.enable_ddl_propagation = off" -c "CREATE OR REPLACE PROCEDURE run_routed() LANGUAGE plpgsql AS \$\$
+		DECLARE b record;
+		BEGIN
+			FOR b IN SELECT payload FROM routed_batches ORDER BY k LOOP
+				PERFORM eventkit.ingest('ev', b.payload);
+				COMMIT;
+			END LOOP;
+		END \$\$"
+done
 # the workers' clients: each half of the batches as a script of ingest calls
 for i in 0 1; do
 	q coord -c "SELECT 'SELECT 1 FROM eventkit.ingest(''ev'', ' || quote_literal(payload::text) || '::jsonb);'
@@ -70,7 +94,7 @@ cpu_of() {
 
 declare -A rates cpus
 for r in $(seq 1 "$REPEAT"); do
-	for path in single coordinator workers; do
+	for path in single coordinator workers workers_routed; do
 		n=single
 		[ $path != single ] && n=coord
 		q $n -c "SELECT eventkit.drop_stream(c.oid::regclass) FROM pg_class c WHERE c.oid = to_regclass('ev')" \
@@ -82,6 +106,26 @@ for r in $(seq 1 "$REPEAT"); do
 		q $n -c "SELECT count(*) FROM generate_series(0, 49) h, LATERAL eventkit.ingest('ev',
 				jsonb_build_object('type', 'track', 'messageId', 'warm-' || h, 'userId', 'warm',
 				'event', 'Warm', 'timestamp', now() - h * interval '1 hour')) r" >/dev/null
+		# workers_routed: each node's events (route_events), in batches
+		# of BATCH in their order, a script per node (empty: no client)
+		if [ $path = workers_routed ]; then
+			q coord -c "DROP TABLE IF EXISTS routed" -c "CREATE TABLE routed AS
+				WITH r AS MATERIALIZED (SELECT b.k, r.item, r.nodeport FROM batches b,
+										LATERAL eventkit.route_events('ev', b.payload) r)
+				SELECT r.nodeport, (row_number() OVER (PARTITION BY r.nodeport ORDER BY b.k, e.i) - 1) / $BATCH AS rk,
+					   b.k, e.i, e.ev
+				  FROM batches b, LATERAL jsonb_array_elements(b.payload->'batch') WITH ORDINALITY e(ev, i), r
+				 WHERE r.k = b.k AND r.item = e.i"
+			[ "$(q coord -c "SELECT count(*) FROM routed WHERE nodeport IS NULL")" = 0 ] || die "events without a node"
+			for m in coord w1 w2; do
+				q $m -c "DROP TABLE IF EXISTS routed_batches" -c "CREATE TABLE routed_batches (k int, payload jsonb)"
+				q coord -c "COPY (SELECT rk, jsonb_build_object('sentAt', '2026-01-01T00:00:00Z',
+										'batch', jsonb_agg(ev ORDER BY k, i))
+									FROM routed WHERE nodeport = $(port_of $m) GROUP BY rk) TO STDOUT" |
+					q $m -c "COPY routed_batches FROM STDIN"
+				q $m -c "VACUUM ANALYZE routed_batches"
+			done
+		fi
 		q $n -c "CHECKPOINT"
 		nodes=single
 		[ $path != single ] && nodes="coord w1 w2"
@@ -94,10 +138,29 @@ for r in $(seq 1 "$REPEAT"); do
 			p2=$!
 			wait $p1
 			wait $p2
+		elif [ $path = workers_routed ]; then
+			pids=""
+			for m in coord w1 w2; do
+				[ "$(q $m -c "SELECT count(*) FROM routed_batches")" = 0 ] && continue
+				q $m -c "CALL run_routed()" &
+				pids="$pids $!"
+			done
+			for p in $pids; do wait $p; done
 		else
 			q $n -c "CALL run('ev')"
 		fi
 		t1=$(date +%s.%N)
+		# (the clients' backends are gone once psql returns, but their CPU
+		# is in their postmaster's cutime only once it has reaped them: a
+		# backend not reaped yet, a zombie, counted nothing, and the single
+		# path's one backend of 0.3 s then read 0 ms)
+		for n2 in $nodes; do
+			pm=$(head -1 "$W/$n2/postmaster.pid")
+			for _ in $(seq 1 50); do
+				grep -qs '^State:[[:space:]]*Z' $(for c in $(pgrep -P "$pm"); do echo /proc/$c/status; done) || break
+				sleep 0.01
+			done
+		done
 		c1=$(cpu_of $nodes)
 		cpu=$(echo "($c1 - $c0) * 1000 * 1000 / $NB" | bc -l)
 		cpus[$path]="${cpus[$path]:-} $cpu"
@@ -112,14 +175,17 @@ stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a
 read -r ms mins maxs <<<"$(echo "${rates[single]}" | stats)"
 read -r mc minc maxc <<<"$(echo "${rates[coordinator]}" | stats)"
 read -r mw minw maxw <<<"$(echo "${rates[workers]}" | stats)"
+read -r mr minr maxr <<<"$(echo "${rates[workers_routed]}" | stats)"
 echo "events per run: $NB in batches of $BATCH (~5% re-sent), $REPEAT runs, $SHARDS shards on 2 workers"
-printf '%-12s median %8s events/s  (min %s, max %s)\n' single "$ms" "$mins" "$maxs"
-printf '%-12s median %8s events/s  (min %s, max %s)\n' coordinator "$mc" "$minc" "$maxc"
-printf '%-12s median %8s events/s  (min %s, max %s)\n' workers "$mw" "$minw" "$maxw"
+printf '%-14s median %8s events/s  (min %s, max %s)\n' single "$ms" "$mins" "$maxs"
+printf '%-14s median %8s events/s  (min %s, max %s)\n' coordinator "$mc" "$minc" "$maxc"
+printf '%-14s median %8s events/s  (min %s, max %s)\n' workers "$mw" "$minw" "$maxw"
+printf '%-14s median %8s events/s  (min %s, max %s)\n' workers_routed "$mr" "$minr" "$maxr"
 printf 'ratio coordinator/single (medians): %.2f\n' "$(echo "$mc / $ms" | bc -l)"
 printf 'ratio workers/single (medians): %.2f\n' "$(echo "$mw / $ms" | bc -l)"
-for path in single coordinator workers; do
+printf 'ratio workers_routed/single (medians): %.2f\n' "$(echo "$mr / $ms" | bc -l)"
+for path in single coordinator workers workers_routed; do
 	read -r m mn mx <<<"$(echo "${cpus[$path]}" | stats)"
-	printf '%-12s server CPU per 1000 events: median %s ms (min %s, max %s)\n' $path "$m" "$mn" "$mx"
+	printf '%-14s server CPU per 1000 events: median %s ms (min %s, max %s)\n' $path "$m" "$mn" "$mx"
 done
 echo "load: $(uptime)"

@@ -14,6 +14,9 @@
 #              PORT (57140) PGBIN (pg_config's bindir) KEEP (0)
 #              PERF (empty; a file name: perf record -g of the session's
 #              backend in the last run, written there)
+#              DISTRIBUTE (1; 0: the stream is not distributed: one
+#              server's ingest on the same server and events, the
+#              baseline of a call whose shards are all local)
 #              INSTR (0; 1: instructions instead, valgrind --tool=callgrind
 #              "Ir" of a single-user backend (postgres --single) that
 #              ingests the batches into a new stream, minus an empty run's
@@ -31,6 +34,7 @@ PORT=${PORT:-57140}
 PGBIN=${PGBIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
 KEEP=${KEEP:-0}
 PERF=${PERF:-}
+DISTRIBUTE=${DISTRIBUTE:-1}
 export LC_ALL=C.UTF-8 PGTZ=UTC
 unset PGHOST PGPORT PGUSER PGDATABASE PGSERVICE
 export PGOPTIONS='-c client_min_messages=warning'
@@ -102,7 +106,7 @@ new_stream() {
 	# a shard", from the sql_drop trigger)
 	local s=ev$1
 	q -c "SELECT eventkit.create_stream('$s', key_partitions => 0)" >/dev/null
-	q -c "SELECT eventkit.distribute_stream('$s', $SHARDS)" >/dev/null 2>&1
+	[ "$DISTRIBUTE" = 1 ] && q -c "SELECT eventkit.distribute_stream('$s', $SHARDS)" >/dev/null 2>&1
 	sed "s/eventkit.ingest('ev', /eventkit.ingest('$s', /" "$W/run.sql" >"$W/run_$s.sql"
 	chmod 644 "$W/run_$s.sql"
 	q -c "SELECT count(*) FROM generate_series(0, 49) h, LATERAL eventkit.ingest('$s',
@@ -128,7 +132,9 @@ if [ "${INSTR:-0}" = 1 ]; then
 	[ "$stored" = "$NSTORED" ] || { log "ERROR: stored $stored events, not $NSTORED"; exit 1; }
 	ir() { grep -E '^(summary|totals):' "$W/cg.$1" | head -1 | awk '{print $2}'; }
 	[ -n "${CGOUT:-}" ] && cp "$W/cg.instr" "$CGOUT"
-	echo "events: $NB in batches of $BATCH (~5% re-sent), $SHARDS shards, all on this node; one single-user backend"
+	where="$SHARDS shards, all on this node"
+	[ "$DISTRIBUTE" = 1 ] || where="the stream not distributed"
+	echo "events: $NB in batches of $BATCH (~5% re-sent), $where; one single-user backend"
 	echo "instructions (callgrind Ir): $(ir instr), the empty run's $(ir empty); per 1000 events $(echo "($(ir instr) - $(ir empty)) * 1000 / $NB" | bc)"
 	exit 0
 fi
@@ -159,7 +165,9 @@ for r in $(seq 1 "$REPEAT"); do
 done
 stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f %.1f", m, a[1], a[NR]}'; }
 read -r m mn mx <<<"$(echo "$cpus" | stats)"
-echo "events per run: $NB in batches of $BATCH (~5% re-sent), $REPEAT runs, $SHARDS shards, all on this node"
+where="$SHARDS shards, all on this node"
+[ "$DISTRIBUTE" = 1 ] || where="the stream not distributed"
+echo "events per run: $NB in batches of $BATCH (~5% re-sent), $REPEAT runs, $where"
 echo "backend CPU per 1000 events: median $m ms (min $mn, max $mx)"
 [ -n "$PERF" ] && echo "profile of the last run: $PERF"
 echo "load: $(uptime)"

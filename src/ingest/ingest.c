@@ -438,21 +438,8 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 static void
 lock_stream_for_insert(Oid relid)
 {
-	AclResult	aclresult;
-	Oid			nspid;
-
 	LockRelationOid(relid, RowExclusiveLock);
-	if (get_rel_name(relid) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	nspid = get_rel_namespace(relid);
-	aclresult = ek_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_SCHEMA, get_namespace_name(nspid));
-	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
+	ek_check_relation_access(relid, ACL_INSERT);
 }
 
 /*

@@ -43,6 +43,7 @@
 #include "util/citus.h"
 #include "util/citus_shards.h"
 #include "util/compat.h"
+#include "util/spi.h"
 
 /* What a route reads once per call: the stream's shards and the nodes */
 typedef struct Router
@@ -60,21 +61,9 @@ typedef struct Router
 static void
 router_open(Oid relid, Router *r)
 {
-	AclResult	aclresult;
-	Oid			nspid;
 	AttrNumber	key;
 
-	if (get_rel_name(relid) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	nspid = get_rel_namespace(relid);
-	aclresult = ek_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_SCHEMA, get_namespace_name(nspid));
-	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
+	ek_check_relation_access(relid, ACL_SELECT);
 
 	key = get_attnum(relid, "user_key");
 	if (ek_citus_table_kind(relid) != EK_CITUS_HASH || key == InvalidAttrNumber ||

@@ -203,3 +203,28 @@ ek_owned_stream_arg(FunctionCallInfo fcinfo, int argno)
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
 	return relid;
 }
+
+/*
+ * The current user's right to use relation relid as mode needs (ACL_SELECT,
+ * ACL_INSERT): the relation exists, and the user has USAGE on its schema
+ * (which naming it in a statement needs, and a regclass given as an OID
+ * skips) and mode on it; else the error PostgreSQL gives for each.
+ */
+void
+ek_check_relation_access(Oid relid, AclMode mode)
+{
+	AclResult	aclresult;
+	Oid			nspid;
+
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	nspid = get_rel_namespace(relid);
+	aclresult = ek_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_SCHEMA, get_namespace_name(nspid));
+	aclresult = pg_class_aclcheck(relid, GetUserId(), mode);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
+}

@@ -20,6 +20,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -34,6 +35,7 @@ extern char *ek_qualified_relname(Oid relid);
 extern Oid	ek_relation_owner(Oid relid);
 extern Oid	ek_stream_arg(FunctionCallInfo fcinfo, int argno);
 extern Oid	ek_owned_stream_arg(FunctionCallInfo fcinfo, int argno);
+extern void ek_check_relation_access(Oid relid, AclMode mode);
 
 #define EK_TEXT_OR_NULL(s) ((s) ? PointerGetDatum(cstring_to_text(s)) : (Datum) 0)
 #define EK_JSONB_OR_NULL(j) ((j) ? JsonbPGetDatum(j) : (Datum) 0)

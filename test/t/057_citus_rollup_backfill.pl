@@ -32,13 +32,13 @@
 #    distributed backfill's eventkit.rollups.skipped_values and
 #    skipped_events equal a single node's for the same events (a stream on
 #    the coordinator that is not distributed).
-# 6. The realtime view of a rollup of a rollup (create_rollup_of: daily of
-#    hourly), batches and late events through the coordinator and both
-#    workers (one worker's batch ids past the coordinator's, the other's
-#    below them): the view equals GROUP BY before a refresh, after a
-#    refresh of the source, after new ingest, and after refresh_rollup of
-#    the daily rollup; its tail is its source's deltas, read by a role that
-#    may read only the daily view.
+# 6. The realtime views of rollups of a rollup (create_rollup_of: daily of
+#    hourly, and monthly without its dimension), batches and late events
+#    through the coordinator and both workers (one worker's batch ids past
+#    the coordinator's, the other's below them): the views equal GROUP BY
+#    before a refresh, after a refresh of the source, after new ingest, and
+#    after refresh_rollup of the daily rollup; their tail is their
+#    source's deltas, read by a role that may read only the daily view.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -416,12 +416,13 @@ like(psql_err($coord, q{SELECT eventkit.create_rollup('nofill', 'gated', '1 hour
 	'create_rollup without backfill of a stream with events ingested on the workers is refused');
 
 # --- 6. the realtime view of a rollup of a rollup -----------------------------
-# hourly (count, sum, max, hll distinct) of a distributed stream and a daily
-# create_rollup_of it; batches through the coordinator and each worker, late
-# events among them: the daily realtime view equals GROUP BY over the stream
-# before any refresh, after a refresh of the source (which recomputes the
-# daily buckets it touched), after new ingest, and after refresh_rollup of
-# the daily rollup (a refresh of its source); then the tables too.
+# hourly (count, sum, max, hll distinct) of a distributed stream, a daily
+# create_rollup_of it and a monthly one without its dimension; batches
+# through the coordinator and each worker, late events among them: the
+# realtime views equal GROUP BY over the stream before any refresh, after a
+# refresh of the source (which recomputes the buckets it touched), after
+# new ingest, and after refresh_rollup of the daily rollup (a refresh of
+# its source); then the tables too.
 $coord->safe_psql(
 	'postgres', q{
 SELECT eventkit.create_stream('derived', key_partitions => 0);
@@ -430,16 +431,20 @@ SELECT eventkit.create_rollup('derived_hourly', 'derived', '1 hour', ARRAY['even
 	ARRAY['count', 'sum(properties.revenue) AS revenue', 'max(properties.revenue) AS top',
 		  'distinct(user_id) AS users']) IS NOT NULL;
 SELECT eventkit.create_rollup_of('derived_daily', 'derived_hourly', '1 day') IS NOT NULL;
+SELECT eventkit.create_rollup_of('derived_monthly', 'derived_hourly', '1 month', '{}') IS NOT NULL;
 });
-# the daily rollup's table or view against GROUP BY over the stream (with
-# $users: the distinct users too, finished in the view)
+# the daily (or monthly, by month alone) rollup's table or view against
+# GROUP BY over the stream (with $users: the distinct users too, finished
+# in the view)
 sub daily_diff
 {
 	my ($rel, $users) = @_;
-	my $cols = 'bucket, event, count, revenue, top' . ($users ? ', users' : '');
-	my $groupby = "SELECT date_bin('1 day', ts, '2000-01-01'), event, count(*), sum((properties->>'revenue')::numeric),"
+	my ($bucket, $dims) = $rel =~ /monthly/
+	  ? (q{date_trunc('month', ts, 'UTC')}, '') : (q{date_bin('1 day', ts, '2000-01-01')}, ', event');
+	my $cols = "bucket$dims, count, revenue, top" . ($users ? ', users' : '');
+	my $groupby = "SELECT $bucket$dims, count(*), sum((properties->>'revenue')::numeric),"
 	  . " max((properties->>'revenue')::numeric)" . ($users ? ', count(DISTINCT user_id)' : '')
-	  . ' FROM derived GROUP BY 1, 2';
+	  . ' FROM derived GROUP BY ' . ($dims ? '1, 2' : '1');
 	return $coord->safe_psql('postgres',
 		"SELECT count(*) FROM ((SELECT $cols FROM $rel EXCEPT $groupby)"
 		  . " UNION ALL ($groupby EXCEPT SELECT $cols FROM $rel)) d");
@@ -470,22 +475,26 @@ $w1->safe_psql('postgres', q{SELECT setval('eventkit.batch_id_seq', 100000)});
 is(join(' ', derived_late($coord, 'c0'), derived_ingest($coord, 1), derived_ingest($w1, 2),
 		derived_ingest($w2, 3), derived_ingest($w1, 4)),
 	'2 25 20 20 20', 'a rollup of a rollup: batches through the coordinator and both workers');
-is(join('|', daily_diff('derived_daily_realtime', 1), $coord->safe_psql('postgres', rollup_groupby_diff('derived_hourly_realtime', 'derived'))),
-	'0|0', '... its realtime view equals GROUP BY before a refresh (and the source\'s)');
+is(join('|', daily_diff('derived_daily_realtime', 1), daily_diff('derived_monthly_realtime', 1),
+		$coord->safe_psql('postgres', rollup_groupby_diff('derived_hourly_realtime', 'derived'))),
+	'0|0|0', '... the realtime views equal GROUP BY before a refresh (daily, monthly and the source\'s)');
 is($coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('derived_hourly')}),
 	'87', 'a refresh of the source folds every node\'s batches');
-is(join('|', daily_diff('derived_daily'), daily_diff('derived_daily_realtime', 1)),
-	'0|0', '... the daily table and its realtime view equal GROUP BY');
+is(join('|', daily_diff('derived_daily'), daily_diff('derived_daily_realtime', 1),
+		daily_diff('derived_monthly'), daily_diff('derived_monthly_realtime', 1)),
+	'0|0|0|0', '... the daily and monthly tables and realtime views equal GROUP BY');
 is(join(' ', derived_ingest($w2, 5), derived_late($w1, 'w1'), derived_ingest($coord, 6),
 		derived_late($w2, 'w2'), derived_late($coord, 'c1')),
 	'20 2 20 2 2', 'new batches and late events through every node');
-is(join('|', daily_diff('derived_daily_realtime', 1), $coord->safe_psql('postgres', rollup_groupby_diff('derived_hourly_realtime', 'derived'))),
-	'0|0', '... the daily realtime view equals GROUP BY before a refresh');
+is(join('|', daily_diff('derived_daily_realtime', 1), daily_diff('derived_monthly_realtime', 1),
+		$coord->safe_psql('postgres', rollup_groupby_diff('derived_hourly_realtime', 'derived'))),
+	'0|0|0', '... the realtime views equal GROUP BY before a refresh');
 is($coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('derived_daily')}),
 	'46', 'refresh_rollup of the daily rollup refreshes its source');
 is(join('|', daily_diff('derived_daily'), daily_diff('derived_daily_realtime', 1),
+		daily_diff('derived_monthly'), daily_diff('derived_monthly_realtime', 1),
 		$coord->safe_psql('postgres', q{SELECT (SELECT count(*) FROM derived_hourly_wdelta) + (SELECT count(*) FROM derived_hourly_delta)})),
-	'0|0|0', '... the daily table and view equal GROUP BY, no delta left');
+	'0|0|0|0|0', '... the tables and views equal GROUP BY, no delta left');
 is(join(' ', derived_ingest($w1, 7), derived_late($w2, 'w2b')), '20 2', 'more through the workers');
 # (a role that may read the daily view alone reads its source's tail through it)
 is($coord->safe_psql('postgres', q{

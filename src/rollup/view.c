@@ -364,9 +364,10 @@ append_delta_partials(StringInfo buf, const RollupDef *def)
  * tail_rollup_id), each row's bucket made the coarser one
  * (append_delta_partials) and grouped by the rollup's own dimensions; and
  * rollup_stream_tail() of it reads its source's batches and worker deltas
- * the same way.  The workers' batch ids carry their Citus group in the top
- * 16 bits, so the stream's rows by batch id past the watermark (the tail
- * of one node) would count the workers' batches again once folded.
+ * the same way.  The stream's rows by batch id past the watermark (the
+ * tail of one node) would be wrong: a worker's rows carry the worker's own
+ * batch ids, in no order with the coordinator's watermark (counted again
+ * once folded when past it, missed when below it).
  */
 static void
 append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *qdelta,

@@ -1039,6 +1039,7 @@ ek_rollup_def_of_row(const RollupRow *row, Datum measures, bool strict, RollupDe
 	memset(def, 0, sizeof(*def));
 	def->rollup_id = row->rollup_id;
 	def->relid = row->relid;
+	def->source = row->source;
 	def->stream_relid = row->stream;
 	def->stream_id = row->stream_id;
 	def->bucket = row->bucket;

@@ -879,6 +879,8 @@ eventkit_create_rollup_of(PG_FUNCTION_ARGS)
 	ek_spi_exec(ek_rollup_table_sql(&def, n.qtable, psprintf("%s_key", n.rv->relname)),
 				SPI_OK_UTILITY);
 	CommandCounterIncrement();
+	/* (of a distributed stream: its tail from its source's deltas, view.c) */
+	def.relid = get_relname_relid(n.rv->relname, n.nspid);
 	ek_spi_exec(ek_rollup_view_sql(&def, n.qview, n.qtable), SPI_OK_UTILITY);
 	ek_as_role_end(&as_owner);
 	CommandCounterIncrement();
@@ -1108,11 +1110,39 @@ stream_rollup_relids(int32 stream_id)
 }
 
 /*
- * Make the realtime views of a stream's rollups (not of rollups of them)
- * again, as ek_rollup_view_sql() makes them now: distribute_stream calls
- * it once the stream is a Citus table, so that their tails come from the
- * deltas (view.c).  CREATE OR REPLACE, as the view's owner: the columns
- * are the same, grants and the views on it are kept.  Caller: SPI
+ * Make the realtime view of the rollup relid again, as ek_rollup_view_sql()
+ * makes it now.  CREATE OR REPLACE, as the view's owner: the columns are
+ * the same, grants and the views on it are kept.  Returns false for a
+ * rollup that is gone or has no view.
+ */
+static bool
+remake_view(Oid relid)
+{
+	RollupRow	row;
+	RollupDef	def;
+	EkRoleScope as_owner;
+	char	   *sql;
+
+	if (!ek_rollups_read(relid, false, &row) ||
+		!OidIsValid(row.view) || get_rel_name(row.view) == NULL)
+		return false;
+	row_def(&row, &def);
+	def.view_split = view_split(&row, &def);
+	sql = ek_rollup_view_sql(&def, ek_qualified_relname(row.view),
+							 ek_qualified_relname(row.relid));
+	Assert(strncmp(sql, "CREATE VIEW ", 12) == 0);
+	ek_as_role_begin(&as_owner, ek_relation_owner(row.view), 0);
+	ek_spi_exec(psprintf("CREATE OR REPLACE VIEW %s", sql + 12), SPI_OK_UTILITY);
+	ek_as_role_end(&as_owner);
+	return true;
+}
+
+/*
+ * Make the realtime views of a stream's rollups, and of the rollups of
+ * them (1.15), again, as ek_rollup_view_sql() makes them now:
+ * distribute_stream calls it once the stream is a Citus table, so that
+ * their tails come from the deltas (view.c), and undistribute_stream once
+ * it is not, so that they come from the stream's rows.  Caller: SPI
  * connected.
  */
 void
@@ -1122,22 +1152,12 @@ ek_rollups_remake_views(int32 stream_id)
 
 	foreach(lc, stream_rollup_relids(stream_id))
 	{
-		RollupRow	row;
-		RollupDef	def;
-		EkRoleScope as_owner;
-		char	   *sql;
+		ListCell   *dc;
 
-		if (!ek_rollups_read(lfirst_oid(lc), false, &row) || OidIsValid(row.source) ||
-			!OidIsValid(row.view) || get_rel_name(row.view) == NULL)
+		if (!remake_view(lfirst_oid(lc)))
 			continue;
-		row_def(&row, &def);
-		def.view_split = view_split(&row, &def);
-		sql = ek_rollup_view_sql(&def, ek_qualified_relname(row.view),
-								 ek_qualified_relname(row.relid));
-		Assert(strncmp(sql, "CREATE VIEW ", 12) == 0);
-		ek_as_role_begin(&as_owner, ek_relation_owner(row.view), 0);
-		ek_spi_exec(psprintf("CREATE OR REPLACE VIEW %s", sql + 12), SPI_OK_UTILITY);
-		ek_as_role_end(&as_owner);
+		foreach(dc, ek_rollups_derived(lfirst_oid(lc)))
+			(void) remake_view(lfirst_oid(dc));
 	}
 }
 

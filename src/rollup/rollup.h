@@ -148,6 +148,8 @@ typedef struct RollupDef
 {
 	int32		rollup_id;
 	Oid			relid;			/* the rollup table (InvalidOid while creating) */
+	Oid			source;			/* a rollup of a rollup: its source's table;
+								 * InvalidOid for a rollup of the stream */
 	Oid			stream_relid;
 	int32		stream_id;
 	Interval	bucket;

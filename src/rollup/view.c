@@ -287,7 +287,11 @@ append_tail_coldefs(StringInfo buf, const RollupDef *def)
 /*
  * The select list of a delta table's rows (alias d) as the tail's partial
  * states: each row's hashes made an hll and its values a t-digest, then
- * d.skipped_events (not followed by FROM).
+ * d.skipped_events (not followed by FROM).  For a rollup of a rollup (def
+ * its definition, the delta table its source's): each row's source bucket
+ * made the bucket that holds it, and def's dimensions only (named as in
+ * the source), as derived.c recomputes its rows from its source's; the
+ * caller groups them.
  */
 static void
 append_delta_partials(StringInfo buf, const RollupDef *def)
@@ -297,7 +301,10 @@ append_delta_partials(StringInfo buf, const RollupDef *def)
 		psprintf("%s.hll_empty(%s)", def->hll_schema,
 				 def->opts.hll_log2m > 0 ? psprintf("%d", def->opts.hll_log2m) : "");
 
-	appendStringInfoString(buf, "SELECT d.bucket");
+	if (OidIsValid(def->source))
+		appendStringInfo(buf, "SELECT %s AS bucket", ek_rollup_bucket_expr(def, "d.bucket"));
+	else
+		appendStringInfoString(buf, "SELECT d.bucket");
 	foreach(lc, def->dims)
 		appendStringInfo(buf, ", d.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
 	foreach(lc, def->measures)
@@ -349,9 +356,22 @@ append_delta_partials(StringInfo buf, const RollupDef *def)
  *
  * So the view reads no row of the stream through Citus while every new
  * batch has its deltas.
+ *
+ * A rollup of a rollup (create_rollup_of) has no deltas of its own: its
+ * table is recomputed from its source's in the transaction of each refresh
+ * of the source, which moves both watermarks.  So its tail is its source's
+ * (qdelta the source's delta table, the watermark the source's,
+ * tail_rollup_id), each row's bucket made the coarser one
+ * (append_delta_partials) and grouped by the rollup's own dimensions; and
+ * rollup_stream_tail() of it reads its source's batches and worker deltas
+ * the same way.  The stream's rows by batch id past the watermark (the
+ * tail of one node) would be wrong: a worker's rows carry the worker's own
+ * batch ids, in no order with the coordinator's watermark (counted again
+ * once folded when past it, missed when below it).
  */
 static void
-append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *qdelta)
+append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *qdelta,
+				  int32 tail_rollup_id)
 {
 	ListCell   *lc;
 	int			ngroup = 1;
@@ -411,7 +431,7 @@ append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *
 					 " WHERE w.rollup_id OPERATOR(pg_catalog.=) %d)"
 					 " AND '%u'::pg_catalog.regclass IS NOT NULL"
 					 " UNION ALL SELECT * FROM %s.rollup_stream_tail('%u'::pg_catalog.regclass) AS s(",
-					 qdelta, def->rollup_id, def->stream_relid, stream_tail_schema(), rollup);
+					 qdelta, tail_rollup_id, def->stream_relid, stream_tail_schema(), rollup);
 	append_tail_coldefs(buf, def);
 	appendStringInfoString(buf, ")) u GROUP BY ");
 	for (int i = 1; i <= ngroup; i++)
@@ -426,10 +446,10 @@ append_delta_tail(StringInfo buf, const RollupDef *def, Oid rollup, const char *
  */
 static void
 append_tail(StringInfo buf, const RollupDef *def, const char *where, bool small_hll,
-			Oid rollup, Oid delta, List *stand_ins)
+			Oid rollup, Oid delta, int32 tail_rollup_id, List *stand_ins)
 {
 	if (OidIsValid(delta))
-		append_delta_tail(buf, def, rollup, ek_qualified_relname(delta));
+		append_delta_tail(buf, def, rollup, ek_qualified_relname(delta), tail_rollup_id);
 	else
 		ek_rollup_append_partial_select(buf, def, where, small_hll, stand_ins);
 }
@@ -512,15 +532,27 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 	bool		small_hll = has_hll_function("rollup_hll", ANYOID);
 	bool		count_fn = has_hll_function("rollup_hll_count", ANYELEMENTOID);
 	Oid			delta = InvalidOid;
+	int32		tail_rollup_id = def->rollup_id;
 	List	   *stand_ins;
 
 	/*
-	 * A rollup (not of a rollup) of a stream distributed on Citus: the tail
-	 * from its deltas (with the catalog of 1.9, which has the functions)
+	 * A rollup of a stream distributed on Citus: the tail from its deltas
+	 * (with the catalog of 1.9, which has the functions); of a rollup of a
+	 * rollup, from its source's (since 1.15; append_delta_tail)
 	 */
 	if (OidIsValid(def->relid) && ek_citus_table_kind(def->stream_relid) == EK_CITUS_HASH &&
 		small_hll && count_fn && stream_tail_schema() != NULL)
-		delta = ek_rollup_delta_relid(def->relid);
+	{
+		RollupRow	src;
+
+		if (!OidIsValid(def->source))
+			delta = ek_rollup_delta_relid(def->relid);
+		else if (ek_rollups_read(def->source, false, &src))
+		{
+			delta = ek_rollup_delta_relid(src.relid);
+			tail_rollup_id = src.rollup_id;
+		}
+	}
 
 	initStringInfo(&where);
 	appendStringInfo(&where,
@@ -578,12 +610,12 @@ ek_rollup_view_sql(const RollupDef *def, const char *qview, const char *qtable)
 		}
 		append_finished_columns(&buf, def, FIN_FULL, true);
 		appendStringInfoString(&buf, " FROM (");
-		append_tail(&buf, def, where.data, small_hll, def->relid, delta, stand_ins);
+		append_tail(&buf, def, where.data, small_hll, def->relid, delta, tail_rollup_id, stand_ins);
 		appendStringInfo(&buf, ") t FULL JOIN %s r ON %s", qtable, match.data);
 		return buf.data;
 	}
 	appendStringInfo(&buf, "CREATE VIEW %s AS WITH ek_tail AS MATERIALIZED (", qview);
-	append_tail(&buf, def, where.data, small_hll, def->relid, delta, NIL);
+	append_tail(&buf, def, where.data, small_hll, def->relid, delta, tail_rollup_id, NIL);
 	appendStringInfoString(&buf, ") SELECT r.bucket");
 	foreach(lc, def->dims)
 		appendStringInfo(&buf, ", r.%s", col(((RollupDim *) lfirst(lc))->name, NULL));
@@ -658,7 +690,9 @@ put_tail_rows(ReturnSetInfo *rsinfo, Oid relid)
  * as given), read from the stream (through Citus) only when there are such
  * batches; none otherwise.  In the caller's snapshot (the view's); for a
  * caller who may read the rollup's realtime view or its table, as the
- * rollup's owner (who reads the stream, as the view would).
+ * rollup's owner (who reads the stream, as the view would).  Of a rollup
+ * of a rollup (1.15): its source's batches and worker deltas, in its own
+ * buckets and dimensions (append_delta_tail).
  */
 Datum
 eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
@@ -666,6 +700,8 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RollupRow	row;
+	RollupRow	src;
+	const RollupRow *tail = &row;
 	RollupDef	def;
 	EkRoleScope as_owner;
 	Oid			delta;
@@ -691,11 +727,21 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for rollup %s", get_rel_name(relid)),
 				 errdetail("The tail of a rollup is read by those who may read its table or its realtime view.")));
-	delta = ek_rollup_delta_relid(relid);
+	/* a rollup of a rollup: its source's tail (the caller checked on it) */
+	if (OidIsValid(row.source))
+	{
+		if (!ek_rollups_read(row.source, false, &src))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("the source of rollup \"%s\" does not exist", get_rel_name(relid)),
+					 errhint("Drop the rollup.")));
+		tail = &src;
+	}
+	delta = ek_rollup_delta_relid(tail->relid);
 	if (!OidIsValid(delta))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("rollup \"%s\" has no delta table", get_rel_name(relid)),
+				 errmsg("rollup \"%s\" has no delta table", get_rel_name(tail->relid)),
 				 errhint("Drop the rollup and create it again.")));
 
 	/*
@@ -706,8 +752,8 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	 * of the owner's runs with the extension owner's rights)
 	 */
 	ek_as_owner_begin(&as_owner);
-	args[0] = Int32GetDatum(row.stream_id);
-	args[1] = Int32GetDatum(row.rollup_id);
+	args[0] = Int32GetDatum(tail->stream_id);
+	args[1] = Int32GetDatum(tail->rollup_id);
 	rc = SPI_execute_with_args("SELECT pg_catalog.array_agg(b.batch_id) FROM eventkit.ingest_batches b"
 							   " WHERE b.stream_id OPERATOR(pg_catalog.=) $1"
 							   " AND b.accepted OPERATOR(pg_catalog.>) 0"
@@ -735,7 +781,7 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 		batches = ek_spi_value(0, 1, &isnull);
 	}
 	/* the workers' deltas: its shard here, if it has a row in this snapshot */
-	wdelta = ek_rollup_wdelta_relid(relid);
+	wdelta = ek_rollup_wdelta_relid(tail->relid);
 	shard = OidIsValid(wdelta) ? ek_citus_local_shard(wdelta) : InvalidOid;
 	if (OidIsValid(wdelta) && OidIsValid(shard) && !has_rows(shard))
 		wdelta = InvalidOid;

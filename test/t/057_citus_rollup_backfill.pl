@@ -32,6 +32,13 @@
 #    distributed backfill's eventkit.rollups.skipped_values and
 #    skipped_events equal a single node's for the same events (a stream on
 #    the coordinator that is not distributed).
+# 6. The realtime views of rollups of a rollup (create_rollup_of: daily of
+#    hourly, and monthly without its dimension), batches and late events
+#    through the coordinator and both workers (one worker's batch ids past
+#    the coordinator's, the other's below them): the views equal GROUP BY
+#    before a refresh, after a refresh of the source, after new ingest, and
+#    after refresh_rollup of the daily rollup; their tail is their
+#    source's deltas, read by a role that may read only the daily view.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -407,5 +414,100 @@ SELECT (SELECT array_agg(row(page, count, skipped_events, revenue, top, amount) 
 like(psql_err($coord, q{SELECT eventkit.create_rollup('nofill', 'gated', '1 hour', ARRAY['event'], ARRAY['count'], backfill => false)}),
 	qr/cannot create a rollup of distributed stream "gated" without its backfill: it holds events ingested on the workers/,
 	'create_rollup without backfill of a stream with events ingested on the workers is refused');
+
+# --- 6. the realtime view of a rollup of a rollup -----------------------------
+# hourly (count, sum, max, hll distinct) of a distributed stream, a daily
+# create_rollup_of it and a monthly one without its dimension; batches
+# through the coordinator and each worker, late events among them: the
+# realtime views equal GROUP BY over the stream before any refresh, after a
+# refresh of the source (which recomputes the buckets it touched), after
+# new ingest, and after refresh_rollup of the daily rollup (a refresh of
+# its source); then the tables too.
+$coord->safe_psql(
+	'postgres', q{
+SELECT eventkit.create_stream('derived', key_partitions => 0);
+SELECT eventkit.distribute_stream('derived', 8);
+SELECT eventkit.create_rollup('derived_hourly', 'derived', '1 hour', ARRAY['event'],
+	ARRAY['count', 'sum(properties.revenue) AS revenue', 'max(properties.revenue) AS top',
+		  'distinct(user_id) AS users']) IS NOT NULL;
+SELECT eventkit.create_rollup_of('derived_daily', 'derived_hourly', '1 day') IS NOT NULL;
+SELECT eventkit.create_rollup_of('derived_monthly', 'derived_hourly', '1 month', '{}') IS NOT NULL;
+});
+# the daily (or monthly, by month alone) rollup's table or view against
+# GROUP BY over the stream (with $users: the distinct users too, finished
+# in the view)
+sub daily_diff
+{
+	my ($rel, $users) = @_;
+	my ($bucket, $dims) = $rel =~ /monthly/
+	  ? (q{date_trunc('month', ts, 'UTC')}, '') : (q{date_bin('1 day', ts, '2000-01-01')}, ', event');
+	my $cols = "bucket$dims, count, revenue, top" . ($users ? ', users' : '');
+	my $groupby = "SELECT $bucket$dims, count(*), sum((properties->>'revenue')::numeric),"
+	  . " max((properties->>'revenue')::numeric)" . ($users ? ', count(DISTINCT user_id)' : '')
+	  . ' FROM derived GROUP BY ' . ($dims ? '1, 2' : '1');
+	return $coord->safe_psql('postgres',
+		"SELECT count(*) FROM ((SELECT $cols FROM $rel EXCEPT $groupby)"
+		  . " UNION ALL ($groupby EXCEPT SELECT $cols FROM $rel)) d");
+}
+# one call of ov's batch $k into derived on $node: accepted
+sub derived_ingest
+{
+	my ($node, $k) = @_;
+	my $p = $coord->safe_psql('postgres', "SELECT payload FROM ov WHERE k = $k");
+	return $node->safe_psql('postgres', "SELECT accepted FROM eventkit.ingest('derived', '$p')");
+}
+# late events (two days ago, a day ago) through $node: accepted
+sub derived_late
+{
+	my ($node, $tag) = @_;
+	return $node->safe_psql('postgres', qq{
+SELECT accepted FROM eventkit.ingest('derived', (SELECT jsonb_agg(jsonb_build_object('type', 'track',
+		'messageId', 'late-$tag-' || j, 'userId', 'late' || j, 'event', 'Viewed',
+		'properties', jsonb_build_object('revenue', 1000 + j),
+		'timestamp', to_char(now() - (j * 20) * interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
+	FROM generate_series(1, 2) j))});
+}
+# (the coordinator's first batch makes the partitions of every day the
+# later batches hold, so that none waits in quarantine on a worker; worker1's
+# batch ids far past the coordinator's, worker2's below them, as in a
+# cluster whose workers ingested more or fewer calls)
+$w1->safe_psql('postgres', q{SELECT setval('eventkit.batch_id_seq', 100000)});
+is(join(' ', derived_late($coord, 'c0'), derived_ingest($coord, 1), derived_ingest($w1, 2),
+		derived_ingest($w2, 3), derived_ingest($w1, 4)),
+	'2 25 20 20 20', 'a rollup of a rollup: batches through the coordinator and both workers');
+is(join('|', daily_diff('derived_daily_realtime', 1), daily_diff('derived_monthly_realtime', 1),
+		$coord->safe_psql('postgres', rollup_groupby_diff('derived_hourly_realtime', 'derived'))),
+	'0|0|0', '... the realtime views equal GROUP BY before a refresh (daily, monthly and the source\'s)');
+is($coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('derived_hourly')}),
+	'87', 'a refresh of the source folds every node\'s batches');
+is(join('|', daily_diff('derived_daily'), daily_diff('derived_daily_realtime', 1),
+		daily_diff('derived_monthly'), daily_diff('derived_monthly_realtime', 1)),
+	'0|0|0|0', '... the daily and monthly tables and realtime views equal GROUP BY');
+is(join(' ', derived_ingest($w2, 5), derived_late($w1, 'w1'), derived_ingest($coord, 6),
+		derived_late($w2, 'w2'), derived_late($coord, 'c1')),
+	'20 2 20 2 2', 'new batches and late events through every node');
+is(join('|', daily_diff('derived_daily_realtime', 1), daily_diff('derived_monthly_realtime', 1),
+		$coord->safe_psql('postgres', rollup_groupby_diff('derived_hourly_realtime', 'derived'))),
+	'0|0|0', '... the realtime views equal GROUP BY before a refresh');
+is($coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('derived_daily')}),
+	'46', 'refresh_rollup of the daily rollup refreshes its source');
+is(join('|', daily_diff('derived_daily'), daily_diff('derived_daily_realtime', 1),
+		daily_diff('derived_monthly'), daily_diff('derived_monthly_realtime', 1),
+		$coord->safe_psql('postgres', q{SELECT (SELECT count(*) FROM derived_hourly_wdelta) + (SELECT count(*) FROM derived_hourly_delta)})),
+	'0|0|0|0|0', '... the tables and views equal GROUP BY, no delta left');
+is(join(' ', derived_ingest($w1, 7), derived_late($w2, 'w2b')), '20 2', 'more through the workers');
+# (a role that may read the daily view alone reads its source's tail through it)
+is($coord->safe_psql('postgres', q{
+CREATE ROLE derived_reader;
+GRANT SELECT ON derived_daily_realtime TO derived_reader;
+SET ROLE derived_reader;
+SELECT sum(count) FROM derived_daily_realtime;
+RESET ROLE;
+SELECT count(*) FROM derived;}), "155\n155", '... read through the daily view by a role that may read only it');
+is($coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('derived_hourly')}),
+	'22', 'a refresh of the source again');
+is(join('|', daily_diff('derived_daily'), daily_diff('derived_daily_realtime', 1),
+		$coord->safe_psql('postgres', q{SELECT (SELECT sum(count) FROM derived_daily) = (SELECT count(*) FROM derived)})),
+	'0|0|t', '... both equal GROUP BY, every event counted once');
 
 done_testing();

@@ -192,18 +192,14 @@ Datum
 eventkit_route_user(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid = ek_stream_arg(fcinfo, 0);
 	Router		r;
 	char	   *key;
 	Datum		values[4];
 	bool		nulls[4] = {true, true, true, true};
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be null"),
-				 errhint("Pass the distributed stream, such as 'events'.")));
 	InitMaterializedSRF(fcinfo, 0);
-	router_open(PG_GETARG_OID(0), &r);
+	router_open(relid, &r);
 	key = id_argument(fcinfo, 1);
 	if (key == NULL)
 		key = id_argument(fcinfo, 2);

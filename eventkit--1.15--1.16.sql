@@ -11,3 +11,10 @@
  * fails it.  Each section gives its own objects their COMMENT ON.  New
  * capabilities append their own section at the end.
  */
+
+-- ==== worker_quarantine for the stream's owner only ====
+
+-- Its library refuses a role that does not own the stream, as
+-- worker_conflicts does (before, such a role got no rows).
+COMMENT ON FUNCTION eventkit.worker_quarantine(regclass) IS
+'on a Citus coordinator: the rows the workers keep in quarantine for a distributed stream (node = host:port); the stream''s owner only; no rows elsewhere';

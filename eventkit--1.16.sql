@@ -457,7 +457,7 @@ RETURNS TABLE (node text, quarantine_id bigint, batch_id bigint, item integer,
 AS 'MODULE_PATHNAME', 'eventkit_worker_quarantine'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION eventkit.worker_quarantine(regclass) IS
-'on a Citus coordinator: the rows the workers keep in quarantine for a distributed stream (node = host:port; each worker''s row-level security applies); no rows elsewhere';
+'on a Citus coordinator: the rows the workers keep in quarantine for a distributed stream (node = host:port); the stream''s owner only; no rows elsewhere';
 
 CREATE FUNCTION eventkit.worker_conflicts(stream regclass)
 RETURNS TABLE (node text, conflict_id bigint, batch_id bigint, item integer,

@@ -19,8 +19,9 @@
  *	  eventkit.worker_quarantine(stream), eventkit.worker_conflicts(stream)
  *	  and eventkit.worker_ingest_batches(stream): the rows the workers
  *	  keep in quarantine, the conflicts they logged and their batch log
- *	  for the stream (worker_conflicts for the stream's owner only,
- *	  worker_ingest_batches for who may read the node's batch log).  On a
+ *	  for the stream (worker_quarantine and worker_conflicts for the
+ *	  stream's owner only, worker_ingest_batches for who may read the
+ *	  node's batch log).  On a
  *	  server without Citus, on a worker, or with no distributed stream,
  *	  they return nothing and connect nowhere.  A worker that cannot be
  *	  reached gives a WARNING and no rows.
@@ -315,14 +316,17 @@ stream_rows_from_workers(FunctionCallInfo fcinfo, Oid relid, const char *columns
  *	 payload jsonb, raw text, replays int)
  *
  * On the coordinator: the rows the workers keep in quarantine for a
- * distributed stream (each worker's row-level security applies: a
- * stream's owner reads its stream's rows).  Replay or discard them on
- * that worker (replay_quarantine, discard_quarantine with their ids).
+ * distributed stream.  The stream's owner (or a member of the owning
+ * role) only, as worker_conflicts: anyone else is refused here (before
+ * 1.16 such a role got no rows, each worker's row-level security hiding
+ * them), and each worker's row-level security applies there.  Replay or
+ * discard them on that worker (replay_quarantine, discard_quarantine with
+ * their ids).
  */
 Datum
 eventkit_worker_quarantine(PG_FUNCTION_ARGS)
 {
-	stream_rows_from_workers(fcinfo, ek_stream_arg(fcinfo, 0),
+	stream_rows_from_workers(fcinfo, ek_owned_stream_arg(fcinfo, 0),
 							 "quarantine_id, batch_id, item, message_id, received_at,"
 							 " quarantined_at, reasons, payload, raw, replays",
 							 "quarantine", "quarantine_id", QUARANTINE_COLUMNS, "quarantine");

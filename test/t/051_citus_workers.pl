@@ -392,6 +392,8 @@ SELECT string_agg(node || ':' || n || ':' || c || ':' || m, ',' ORDER BY node)
 $coord->safe_psql('postgres', q{CREATE ROLE ek_nobody LOGIN});
 like(psql_err($coord, q{SET ROLE ek_nobody; SELECT count(*) FROM eventkit.worker_conflicts('events')}),
 	qr/must be owner of table events/, 'worker_conflicts: a role that does not own the stream is refused');
+like(psql_err($coord, q{SET ROLE ek_nobody; SELECT count(*) FROM eventkit.worker_quarantine('events')}),
+	qr/must be owner of table events/, 'worker_quarantine: a role that does not own the stream is refused, as by worker_conflicts');
 like(psql_err($coord, q{SET ROLE ek_nobody; SELECT count(*) FROM eventkit.worker_ingest_batches('events')}),
 	qr/permission denied for table ingest_batches/, 'worker_ingest_batches: a role that may not read the batch log is refused');
 like(psql_err($w1, q{SET ROLE ek_nobody; SELECT * FROM eventkit.forget_user_on_worker('events', '{cf}', 1)}),

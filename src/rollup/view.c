@@ -10,8 +10,8 @@
  *	  (since 1.13 on the tail's grouping columns, so that it hashes the
  *	  tail) and eventkit.rollup_hll_count (hll.c) for distinct(); before, and for
  *	  dimension types without a stand-in for NULL, a materialized CTE of
- *	  the tail, an anti join and a LEFT JOIN (docs/rollups.md, "The
- *	  realtime view").
+ *	  the tail, an anti join and a LEFT JOIN (docs/rollups.md, "How the
+ *	  realtime view merges").
  *
  *	  Everything generated is search_path-safe, as in definition.c:
  *	  identifiers quoted, functions and operators schema-qualified.

@@ -253,7 +253,7 @@ sub owners_everywhere
 				  . "   OR c.relname LIKE 'dist\\_ledger\\_${stream_id}%')")
 		} @nodes);
 }
-my $sid = $coord->safe_psql('postgres', q{SELECT stream_id FROM eventkit.streams WHERE relid = 'app.events'::regclass});
+$sid = $coord->safe_psql('postgres', q{SELECT stream_id FROM eventkit.streams WHERE relid = 'app.events'::regclass});
 is(owners_everywhere($sid), 'ek_owner;ek_owner;ek_owner', 'the stream, ledger, partitions and shards: ek_owner\'s');
 
 like(psql_err($w1, 'REASSIGN OWNED BY ek_owner TO ek_new'),

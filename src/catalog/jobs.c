@@ -137,13 +137,13 @@ static EkStatement mark_orphans = {
 	.nargs = 2,.argtypes = {INT8ARRAYOID, FLOAT8OID},.expected = SPI_OK_UPDATE
 };
 
-static EkStatement ledger_now = {
+static EkStatement run_now = {
 	.sql = "UPDATE eventkit.jobs SET next_run_at = pg_catalog.now()"
-	" WHERE kind OPERATOR(pg_catalog.=) 'ledger' AND enabled"
+	" WHERE kind OPERATOR(pg_catalog.=) $2 AND enabled"
 	" AND failures OPERATOR(pg_catalog.=) 0"
 	" AND next_run_at OPERATOR(pg_catalog.>) pg_catalog.now()"
 	" AND ($1 OPERATOR(pg_catalog.<) 0 OR stream_id OPERATOR(pg_catalog.=) $1)",
-	.nargs = 1,.argtypes = {INT4OID},.expected = SPI_OK_UPDATE
+	.nargs = 2,.argtypes = {INT4OID, TEXTOID},.expected = SPI_OK_UPDATE
 };
 
 static EkStatement any_enabled = {
@@ -309,16 +309,19 @@ ek_jobs_mark_orphans(Datum running)
 }
 
 /*
- * Make the ledger job of a stream (all streams: stream_id < 0) due now;
- * the scheduler calls this when ingest saw a current ledger generation
- * over eventkit.ledger_generation_rows.
+ * Make a stream's job of this kind (of all streams: stream_id < 0) due
+ * now, unless it is failing (it keeps its back-off): the scheduler's
+ * ledger job when ingest saw a current ledger generation over
+ * eventkit.ledger_generation_rows, its premake job when a distributed
+ * stream's events wait for a partition; the premake job's redrive job
+ * when it made partitions that quarantined events wait for.
  */
 void
-ek_jobs_run_ledger_now(int32 stream_id)
+ek_jobs_run_now(const char *kind, int32 stream_id)
 {
-	Datum		values[1] = {Int32GetDatum(stream_id)};
+	Datum		values[2] = {Int32GetDatum(stream_id), CStringGetTextDatum(kind)};
 
-	ek_stmt_run(&ledger_now, values, NULL);
+	ek_stmt_run(&run_now, values, NULL);
 }
 
 /* Is any job enabled here?  (The scheduler publishes it for fair sharing.) */

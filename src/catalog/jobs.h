@@ -45,7 +45,7 @@ extern void ek_jobs_end_run(int64 run_id, const char *status, const char *messag
 extern void ek_jobs_record_manual_run(int32 stream_id, const char *kind,
 									  const char *error);
 extern void ek_jobs_mark_orphans(Datum running);
-extern void ek_jobs_run_ledger_now(int32 stream_id);
+extern void ek_jobs_run_now(const char *kind, int32 stream_id);
 extern bool ek_jobs_any_enabled(void);
 extern void ek_jobs_purge_history(void);
 extern int	ek_jobs_due(Datum running, int limit, int64 **out, MemoryContext cxt);

@@ -308,8 +308,15 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	else
 		ek_dedup_check_local_ledger(&stream);
 
-	/* where in time: partitions made, or too_old, too_new, out_of_range */
-	ek_place_events(&stream, items->events, n, GetCurrentTransactionStartTimestamp());
+	/*
+	 * where in time: partitions made, or too_old, too_new, out_of_range; a
+	 * distributed stream's events that wait for a partition wake the
+	 * coordinator's premake job when this transaction commits
+	 */
+	if (ek_place_events(&stream, items->events, n,
+						GetCurrentTransactionStartTimestamp()) > 0 &&
+		!ek_citus_on_worker())
+		ek_nudge_partition_jobs(stream.stream_id);
 
 	/* events with problems are quarantined or rejected */
 	for (int i = 0; i < n; i++)

@@ -387,15 +387,21 @@ ek_time_bounds(const StreamInfo *stream, TimestampTz now, EkTimeBounds *bounds)
 }
 
 /*
- * A distributed stream, on a Citus worker: partitions are made by the
- * coordinator only (it attaches them, and Citus distributes them); an
- * event without one waits in quarantine, out_of_range, for the
- * coordinator's premake or maintenance.
+ * A distributed stream: no call makes its partitions, on the coordinator
+ * as on a worker.  They are made by the coordinator's maintenance (the
+ * premake job, eventkit.run_maintenance()), each run in a transaction of
+ * its own that claims nothing; an event without one waits in quarantine,
+ * out_of_range, and the redrive job stores it.  A call that made one would
+ * hold, until it commits, what Citus's ATTACH PARTITION locks on the
+ * workers (SHARE ROW EXCLUSIVE on the index shards of partitions that
+ * exist, when the stream has indexes: a rollup's BRIN on batch_id), and
+ * then claim ids that a call in flight on a worker may hold while it waits
+ * to write under that lock: a distributed deadlock.
  */
 static bool
-citus_worker_stream(const StreamInfo *stream)
+distributed_stream(const StreamInfo *stream)
 {
-	return ek_citus_table_kind(stream->relid) == EK_CITUS_HASH && ek_citus_on_worker();
+	return ek_citus_table_kind(stream->relid) == EK_CITUS_HASH;
 }
 
 /*
@@ -407,29 +413,25 @@ static LocalTransactionId placed_in_lxid = InvalidLocalTransactionId;
 
 /*
  * May this call create a partition now?  Creating one takes SHARE UPDATE
- * EXCLUSIVE on the stream until the transaction ends (on a distributed
- * stream Citus also distributes the partition over its own connections).
+ * EXCLUSIVE on the stream until the transaction ends.
  * A transaction that has ingested already (an earlier ingest call in it,
  * or an earlier part of this one: its ledger claims, identity links,
  * quarantine rows, its batch; or a forget_user's deletes) may hold what the session creating a
  * partition waits for; waiting for that session's lock would close a
- * cycle (PostgreSQL's deadlock, or Citus's distributed one: one node's
- * lock, another node's ledger row).  Such a transaction takes the lock
+ * cycle (PostgreSQL's deadlock).  Such a transaction takes the lock
  * only if it is free; a transaction that has ingested nothing waits for
  * it, whatever else it wrote before (a sequence's nextval, a row of the
- * application's own), since no ingest waits for those.  On a distributed
- * stream any write counts (a transaction with an xid), as Citus's locks
- * on the shards are not all eventkit's to know.  Returns false when the
- * lock is busy: the event waits in quarantine, out_of_range, for
- * maintenance to make its partition and re-drive it.
+ * application's own), since no ingest waits for those.  (A distributed
+ * stream's calls make no partition at all: distributed_stream().)
+ * Returns false when the lock is busy: the event waits in quarantine,
+ * out_of_range, for maintenance to make its partition and re-drive it.
  */
 static bool
 may_create_partition_now(const StreamInfo *stream)
 {
 	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
 		return true;
-	if (placed_in_lxid != MyProc->lxid &&
-		ek_citus_table_kind(stream->relid) != EK_CITUS_HASH)
+	if (placed_in_lxid != MyProc->lxid)
 		return true;
 	return ConditionalLockRelationOid(stream->relid, ShareUpdateExclusiveLock);
 }
@@ -442,16 +444,20 @@ may_create_partition_now(const StreamInfo *stream)
  * eventkit.max_new_partitions per call, or quarantine them with reason
  * out_of_range (the worker makes their partitions and re-drives them;
  * so does a transaction that has written already and would have to wait
- * for another session's partition).
- * Events with problems already are left alone.  Caller: SPI connected,
- * holding a lock on the stream.
+ * for another session's partition; so does every event of a distributed
+ * stream whose partition is missing: distributed_stream()).
+ * Events with problems already are left alone.  Returns how many events
+ * wait for a partition of a distributed stream (the orchestrator wakes the
+ * coordinator's premake job).  Caller: SPI connected, holding a lock on
+ * the stream.
  */
-void
+int
 ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, TimestampTz now)
 {
 	EkTimeBounds bounds;
 	int			created = 0;
-	int			on_worker = -1;	/* -1: not asked yet */
+	int			for_maintenance = 0;
+	int			distributed = -1;	/* -1: not asked yet */
 	MemoryContext cxt = CurrentMemoryContext;
 	Relation	rel = table_open(stream->relid, NoLock);	/* locked by the caller */
 
@@ -497,10 +503,13 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
 						   "no partition covers event time %s and eventkit.create_partitions_on_ingest is off",
 						   ek_timestamp_iso(ev->ts));
-		else if (on_worker < 0 ? (on_worker = citus_worker_stream(stream)) : on_worker)
+		else if (distributed < 0 ? (distributed = distributed_stream(stream)) : distributed)
+		{
 			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
-						   "no partition covers event time %s; the partitions of a distributed stream are made by the Citus coordinator",
+						   "no partition covers event time %s; the partitions of a distributed stream are made by maintenance on the Citus coordinator, in a transaction of their own, and the event is re-driven then",
 						   ek_timestamp_iso(ev->ts));
+			for_maintenance++;
+		}
 		else if (created >= ek_max_new_partitions)
 			ek_add_problem(p, EK_REASON_OUT_OF_RANGE,
 						   "no partition covers event time %s and this call has created eventkit.max_new_partitions (%d) partitions; maintenance creates it",
@@ -523,6 +532,7 @@ ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n, Timestamp
 	table_close(rel, NoLock);
 	/* the caller goes on to claim and write: later placements must not wait */
 	ek_placement_note_ingest_writes();
+	return for_maintenance;
 }
 
 /*

@@ -33,7 +33,7 @@ extern bool ek_partition_exists_for(Oid parent, TimestampTz ts);
 extern bool ek_partition_exists_in(Relation rel, TimestampTz ts);
 extern Oid	ek_partition_range_of(Relation rel, TimestampTz ts, TimestampTz *lo,
 								  TimestampTz *hi);
-extern void ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n,
+extern int	ek_place_events(const StreamInfo *stream, SegmentEvent *events, int n,
 							TimestampTz now);
 extern void ek_placement_note_ingest_writes(void);
 extern void ek_create_partition(const StreamInfo *stream, TimestampTz start);

@@ -490,7 +490,8 @@ ek_process_utility(PlannedStmt *pstmt, const char *queryString,
  * At the end of a transaction: release the databases this backend held
  * (the launcher re-checks them; a dropped one is gone from pg_database by
  * then), and after CREATE/ALTER EXTENSION eventkit tell the launcher to
- * start a scheduler here now.
+ * start a scheduler here now.  Also wake a stream's premake job that
+ * ingest asked for (ek_nudge_partition_jobs).
  */
 static void
 ek_xact_callback(XactEvent event, void *arg)
@@ -499,6 +500,7 @@ ek_xact_callback(XactEvent event, void *arg)
 
 	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT)
 		return;
+	ek_partition_nudge_at_xact_end(event == XACT_EVENT_COMMIT);
 	if (ek_shared == NULL || (nheld == 0 && !wake_launcher_at_commit && !restoring_changed))
 		return;
 

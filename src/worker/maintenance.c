@@ -68,11 +68,21 @@ ek_run_stream_job(const char *kind, StreamInfo *stream, TimestampTz now)
 	if (strcmp(kind, EK_JOB_PREMAKE) == 0)
 	{
 		EkClusterRedrive workers;
+		int			for_waiting;
 
-		n = ek_premake_partitions(stream, now) + ek_make_waiting_partitions(stream, now);
+		n = ek_premake_partitions(stream, now);
+		for_waiting = ek_make_waiting_partitions(stream, now);
 		/* a distributed stream: the partitions its workers' events wait for */
 		ek_redrive_on_workers(stream, now, true, &workers);
-		n += workers.created;
+		n += for_waiting + workers.created;
+
+		/*
+		 * Events wait for the partitions made: the redrive job stores them
+		 * as soon as this transaction has committed, not at its next
+		 * interval
+		 */
+		if (for_waiting + workers.created > 0)
+			ek_jobs_run_now(EK_JOB_REDRIVE, stream->stream_id);
 	}
 	else
 		n = ek_drop_expired_partitions(stream, now);

@@ -427,6 +427,7 @@ scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
 		Datum		running = running_jobs(&nrunning);
 		int64		purge_every = Min((int64) ek_job_history_retention, 60) * 1000;
 		int32		nudge;
+		int32		premake_nudge;
 		bool		has_jobs = ek_jobs_any_enabled();
 
 		LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
@@ -442,9 +443,23 @@ scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
 		LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
 		nudge = ek_shared->dbs[my_db_slot].ledger_nudge;
 		ek_shared->dbs[my_db_slot].ledger_nudge = 0;
+		premake_nudge = ek_shared->dbs[my_db_slot].premake_nudge;
+		ek_shared->dbs[my_db_slot].premake_nudge = 0;
 		LWLockRelease(ek_shared->lock);
 		if (nudge != 0)
-			ek_jobs_run_ledger_now(nudge);
+			ek_jobs_run_now(EK_JOB_LEDGER, nudge);
+		if (premake_nudge != 0)
+			ek_jobs_run_now(EK_JOB_PREMAKE, premake_nudge);
+		if (nudge != 0 || premake_nudge != 0)
+		{
+			/*
+			 * The due jobs are read with this pass's snapshot (read-only):
+			 * it must see the jobs just made due, or they start only at
+			 * the next pass, a naptime later
+			 */
+			CommandCounterIncrement();
+			UpdateActiveSnapshotCommandId();
+		}
 		ndue = ek_jobs_due(running, free_job_slots(), &due, loop_cxt);
 		ek_kafka_supervise();	/* a consumer for each Kafka source */
 	}

@@ -10,7 +10,8 @@
  *	  every SQL function still works (jobs just do not run by themselves).
  *
  *	  Also what backends ask of the processes through it: ingest wakes a
- *	  stream's ledger job (ek_nudge_ledger_job), and
+ *	  stream's ledger job (ek_nudge_ledger_job), and its premake job when
+ *	  it commits (ek_nudge_partition_jobs), and
  *	  eventkit.scheduler_status() reads it for health().
  *
  *-------------------------------------------------------------------------
@@ -140,6 +141,58 @@ ek_nudge_ledger_job(int32 stream_id)
 		if (slot->dboid != MyDatabaseId)
 			continue;
 		slot->ledger_nudge = (slot->ledger_nudge == 0 || slot->ledger_nudge == stream_id) ?
+			stream_id : -1;
+		pid = slot->scheduler_pid;
+		break;
+	}
+	LWLockRelease(ek_shared->lock);
+	if (pid != 0)
+	{
+		PGPROC	   *proc = BackendPidGetProc(pid);
+
+		if (proc != NULL)
+			SetLatch(&proc->procLatch);
+	}
+}
+
+/*
+ * Called by ingest when events of a distributed stream wait in quarantine
+ * for a partition that its calls do not make (pipeline/partition.c): when
+ * this transaction commits (the events are in quarantine then), the
+ * scheduler of this database makes the stream's premake job due and is
+ * woken; the premake job makes the partition in a transaction of its own
+ * and makes the redrive job due (worker/maintenance.c).  Does nothing
+ * without shared_preload_libraries.
+ */
+static int32 premake_nudge_at_commit = 0;
+
+void
+ek_nudge_partition_jobs(int32 stream_id)
+{
+	if (ek_shared == NULL)
+		return;
+	premake_nudge_at_commit = (premake_nudge_at_commit == 0 ||
+							   premake_nudge_at_commit == stream_id) ? stream_id : -1;
+}
+
+/* At the end of a transaction (worker/launcher.c's callback). */
+void
+ek_partition_nudge_at_xact_end(bool commit)
+{
+	pid_t		pid = 0;
+	int32		stream_id = premake_nudge_at_commit;
+
+	premake_nudge_at_commit = 0;
+	if (ek_shared == NULL || stream_id == 0 || !commit)
+		return;
+	LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < EK_MAX_DATABASES; i++)
+	{
+		EkDbSlot   *slot = &ek_shared->dbs[i];
+
+		if (slot->dboid != MyDatabaseId)
+			continue;
+		slot->premake_nudge = (slot->premake_nudge == 0 || slot->premake_nudge == stream_id) ?
 			stream_id : -1;
 		pid = slot->scheduler_pid;
 		break;

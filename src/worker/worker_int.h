@@ -39,6 +39,7 @@ typedef struct EkDbSlot
 	TimestampTz last_loop_at;
 	uint32		wakeups;		/* bumped when CREATE/ALTER EXTENSION commits */
 	int32		ledger_nudge;	/* 0, a stream id, or -1 (several streams) */
+	int32		premake_nudge;	/* the same, for premake jobs */
 	bool		has_jobs;		/* the scheduler saw enabled jobs in its last pass */
 	bool		restoring;		/* between pre_restore() and post_restore() */
 	bool		restoring_setting;	/* the scheduler saw eventkit.restoring on */
@@ -70,5 +71,6 @@ extern EkShared *ek_shared;
 extern void ek_shmem_install(void);
 extern int	ek_find_db_slot(Oid dboid, bool create);
 extern void ek_wake_launcher(void);
+extern void ek_partition_nudge_at_xact_end(bool commit);
 
 #endif							/* EK_WORKER_INT_H */

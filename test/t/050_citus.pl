@@ -150,7 +150,7 @@ ok( $coord->safe_psql(
 		'postgres', q{
 SELECT count(*) FROM pg_inherits i JOIN pg_dist_partition p ON p.logicalrelid = i.inhrelid
  WHERE i.inhparent = 'events'::regclass}) >= 2,
-	'the partitions ingest made are distributed');
+	'the stream\'s partitions are distributed');
 
 # --- concurrent clients with overlapping ids -----------------------------
 
@@ -243,17 +243,21 @@ is( $coord->safe_psql('postgres',
 my $parts = $coord->safe_psql('postgres', q{SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass});
 is( $coord->safe_psql(
 		'postgres', q{
-SELECT accepted FROM eventkit.ingest('events', jsonb_build_object('type', 'track', 'messageId', 'late-1',
+SELECT accepted || '|' || quarantined FROM eventkit.ingest('events', jsonb_build_object('type', 'track', 'messageId', 'late-1',
 		'userId', 'u1', 'event', 'Late', 'timestamp', now() - interval '20 days'))}),
-	'1', 'a late event is accepted');
+	'0|1', 'a late event waits in quarantine: the call makes no partition of a distributed stream');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass}),
+	$parts, '... none made');
+$coord->safe_psql('postgres',
+	q{SELECT eventkit.run_maintenance('events'); SELECT eventkit.redrive_quarantine('events')});
 is( $coord->safe_psql(
 		'postgres', q{
 SELECT count(*) - } . $parts . q{ || '|' || bool_and(p.logicalrelid IS NOT NULL)
   FROM pg_inherits i LEFT JOIN pg_dist_partition p ON p.logicalrelid = i.inhrelid
  WHERE i.inhparent = 'events'::regclass}),
-	'1|true', 'its new partition was made and is distributed');
+	'1|true', 'maintenance made its new partition, distributed');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM events WHERE message_id = 'late-1'}),
-	'1', 'the late event is stored');
+	'1', 'the late event is stored once re-driven');
 
 # --- kill -9 of a worker in the middle of ingest -------------------------
 

@@ -80,6 +80,9 @@ CREATE TABLE results (node text, pass int, k int, accepted bigint, duplicates bi
 SELECT count(*) FROM generate_series(0, 41) h, LATERAL eventkit.ingest('events', jsonb_build_object('type', 'track',
 		'messageId', 'warm-' || h, 'userId', 'warm', 'event', 'Warm',
 		'timestamp', now() - h * interval '1 hour')) r;
+-- (no call makes a partition of a distributed stream: maintenance makes them)
+SELECT eventkit.run_maintenance('events');
+SELECT eventkit.redrive_quarantine('events');
 INSERT INTO results SELECT 'local', 1, k, r.* FROM batches, LATERAL eventkit.ingest('events_local', payload) r ORDER BY k;
 });
 
@@ -288,6 +291,9 @@ SELECT eventkit.create_rollup('rolled_hourly', 'rolled', '1 hour', ARRAY['event'
 SELECT count(*) FROM generate_series(0, 41) h, LATERAL eventkit.ingest('rolled', jsonb_build_object('type', 'track',
 		'messageId', 'warm-' || h, 'userId', 'warm', 'event', 'Warm',
 		'timestamp', now() - h * interval '1 hour')) r;
+-- (no call makes a partition of a distributed stream: maintenance makes them)
+SELECT eventkit.run_maintenance('rolled');
+SELECT eventkit.redrive_quarantine('rolled');
 SELECT count(*) FROM batches, LATERAL eventkit.ingest('rolled', payload) r;
 SELECT eventkit.refresh_rollup('rolled_hourly');
 SELECT count(*) FROM batches, LATERAL eventkit.ingest('rolled', payload) r WHERE k <= 3;
@@ -371,7 +377,8 @@ is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly_realtime', '
 is($coord->safe_psql('postgres', $users_diff), '0',
 	'concurrent ingest and refreshes: the second rollup\'s realtime view equals GROUP BY');
 
-# a late batch: events days old (their partitions made at ingest)
+# a late batch: events days old (they wait in quarantine for maintenance to
+# make their partitions, and are re-driven)
 is( $coord->safe_psql(
 		'postgres', q{
 SELECT accepted || '|' || quarantined FROM eventkit.ingest('rolled', (SELECT jsonb_agg(jsonb_build_object('type', 'track',
@@ -379,7 +386,11 @@ SELECT accepted || '|' || quarantined FROM eventkit.ingest('rolled', (SELECT jso
 		'properties', jsonb_build_object('revenue', g),
 		'timestamp', to_char(now() - interval '12 days' - g * interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
   FROM generate_series(1, 40) g))}),
-	'40|0', 'a batch of late events is stored');
+	'0|40', 'a batch of late events waits in quarantine');
+$coord->safe_psql('postgres',
+	q{SELECT eventkit.run_maintenance('rolled'); SELECT eventkit.redrive_quarantine('rolled')});
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM rolled WHERE message_id LIKE 'late-%'}),
+	'40', '... and is stored once maintenance made its partitions and re-drove it');
 ($nd, $nb) = split /\|/, $coord->safe_psql('postgres', $delta_batches);
 is($nd, $nb, '... with its deltas');
 is($coord->safe_psql('postgres', rollup_groupby_diff('rolled_hourly_realtime', 'rolled')),

@@ -129,8 +129,12 @@ is(nodes_of_users('app.events', 20), '2', 'a batch of 20 users has shards on bot
 
 # --- ingest, by a role with only INSERT ------------------------------------
 
-is(citus_ingest_as('ek_writer', $coord, batch('old', 20, 10)), '20,0,0,0,0',
-	'a role with INSERT: old events (a partition the call makes) of every node\'s shards, through the coordinator');
+is(citus_ingest_as('ek_writer', $coord, batch('old', 20, 10)), '0,0,0,20,0',
+	'a role with INSERT: old events of every node\'s shards, through the coordinator, wait for their partition');
+$coord->safe_psql('postgres',
+	q{SET ROLE ek_owner; SELECT eventkit.run_maintenance('app.events'); SELECT eventkit.redrive_quarantine('app.events')});
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM app.events WHERE message_id LIKE 'old%'}),
+	'20', '... the owner\'s maintenance makes it and re-drives them');
 is(citus_ingest_as('ek_writer', $w1, batch('new', 20, 0)), '20,0,0,0,0', '... recent events through worker1');
 is(citus_ingest_as('ek_writer', $w2, batch('now', 20, 0)), '20,0,0,0,0', '... others through worker2');
 is(citus_ingest_as('ek_writer', $w2, batch('old', 20, 10)), '0,20,0,0,0', 're-sent old events through worker2: duplicates');

@@ -5,13 +5,15 @@
 # node's stream 'events_local' fed the same batches in the same order:
 #
 # 1. Late events ingested on a worker wait there in quarantine
-#    (out_of_range: a worker makes no partitions); the coordinator's ingest
-#    of the same day makes the partition; replay_quarantine by hand on the
-#    worker stores them, and a re-send through the other worker is all
-#    duplicates.
+#    (out_of_range: no call makes a partition of a distributed stream), and
+#    so do the coordinator's late events; run_maintenance on the
+#    coordinator makes their partitions, redrive_quarantine stores the
+#    coordinator's; replay_quarantine by hand on the worker stores the
+#    worker's, and a re-send through the other worker is all duplicates.
 # 2. stream_stats on the coordinator sums the workers' figures: accepted
-#    and duplicates equal one node's; quarantined counts the worker's
-#    attempts; in_quarantine is 0.
+#    and duplicates equal one node's; quarantined counts the attempts of
+#    the late events (the worker's and the coordinator's); in_quarantine
+#    is 0.
 # 3. Retention (alter_stream + run_maintenance on the coordinator) drops
 #    the old partitions, their shards on every worker included, and keeps
 #    the others' rows: the same events as one node.  A re-send of events
@@ -89,16 +91,22 @@ like($w1->safe_psql('postgres', q{SELECT DISTINCT reasons->0->>'reason' FROM eve
 	qr/^out_of_range$/, '... with reason out_of_range, on the worker');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM eventkit.worker_quarantine('events')}),
 	'40', '... listed on the coordinator by worker_quarantine');
-# the rest through the coordinator: it makes their partitions
+# the rest through the coordinator: its late events wait too
 $coord->safe_psql('postgres',
 	q{INSERT INTO results SELECT 'coordinator', 1, k, r.* FROM batches, LATERAL eventkit.ingest('events', payload) r WHERE k > 1 ORDER BY k});
-# batch 1's day has no partition yet: one event of that day through the coordinator makes it
+is( $coord->safe_psql(
+		'postgres', q{SELECT sum(accepted) || '|' || sum(quarantined) FROM results WHERE node = 'coordinator'}),
+	'40|120', 'the coordinator\'s late events wait in quarantine too (its calls make no partition)');
+# batch 1's day has no partition yet: one event of that day through the coordinator waits for it
 $coord->safe_psql(
 	'postgres', q{
 INSERT INTO results SELECT 'coordinator', 1, 0, r.* FROM eventkit.ingest('events', jsonb_build_object(
 	'type', 'track', 'messageId', 'maker', 'userId', 'u0', 'event', 'Maker',
 	'timestamp', to_char(date_trunc('day', now()) - 20 * interval '1 day', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))) r;
 });
+$coord->safe_psql('postgres', q{SELECT eventkit.run_maintenance('events')});
+is($coord->safe_psql('postgres', q{SELECT replayed FROM eventkit.redrive_quarantine('events')}),
+	'121', 'run_maintenance makes their partitions, and the coordinator re-drives its own');
 my $replayed = $w1->safe_psql('postgres',
 	q{SELECT accepted || '|' || duplicates || '|' || quarantined FROM eventkit.replay_quarantine('events')});
 is($replayed, '40|0|0', 'replay_quarantine on the worker stores them once their partition exists');
@@ -117,8 +125,8 @@ SELECT d.accepted - 1 - l.accepted || '|' || d.duplicates - l.duplicates || '|' 
 	   || '|' || d.in_quarantine || '|' || l.in_quarantine
   FROM eventkit.stream_stats d, eventkit.stream_stats l
  WHERE d.stream = 'events'::regclass AND l.stream = 'events_local'::regclass}),
-	'0|40|40|0|0',
-	'stream_stats on the coordinator: accepted as one node (and the maker), the re-send\'s duplicates, the worker\'s quarantined attempts');
+	'0|40|161|0|0',
+	'stream_stats on the coordinator: accepted as one node (and the maker), the re-send\'s duplicates, the late events\' quarantined attempts');
 
 # --- 3. retention ------------------------------------------------------------
 my $before = $coord->safe_psql('postgres', $partitions);

@@ -40,6 +40,9 @@ SELECT eventkit.distribute_stream('events', 8);
 SELECT count(*) FROM generate_series(0, 3) h, LATERAL eventkit.ingest('events', jsonb_build_object('type', 'track',
 		'messageId', 'warm-' || h, 'userId', 'warm', 'event', 'Warm',
 		'timestamp', now() - h * interval '1 hour')) r;
+-- (no call makes a partition of a distributed stream: maintenance makes them)
+SELECT eventkit.run_maintenance('events');
+SELECT eventkit.redrive_quarantine('events');
 });
 my $sid = $coord->safe_psql('postgres',
 	q{SELECT stream_id FROM eventkit.streams WHERE relid = 'events'::regclass});

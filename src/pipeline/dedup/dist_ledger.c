@@ -42,14 +42,15 @@
  *	  The table lives in schema eventkit_ledgers (USAGE for every role,
  *	  nothing else) and belongs to the stream's owner: Citus reaches
  *	  co-located placements as one user per transaction, and a call's
- *	  claims, the partitions it makes and its rows through Citus all go as
- *	  that role.  The claims, the pruning and the drop here run as the
- *	  ledger's owner (a role scope: restricted, search_path pinned; the
- *	  values are parameters); ingest checks first that the ledger's owner
- *	  is the stream's and that this role has the rights the call uses
- *	  through Citus (ek_dist_ledger_check_owner: USAGE on both schemas,
- *	  INSERT on the stream, SELECT, INSERT and UPDATE on the ledger), each
- *	  missing one an error with the GRANT that mends it.  A ledger made by
+ *	  claims and its rows through Citus all go as that role (it makes no
+ *	  partition: pipeline/partition.c).  The claims, the pruning and the
+ *	  drop here run as the ledger's owner (a role scope: restricted,
+ *	  search_path pinned; the values are parameters); ingest checks first
+ *	  that the ledger's owner is the stream's and that this role has the
+ *	  rights the call uses through Citus (ek_dist_ledger_check_owner:
+ *	  USAGE on both schemas, INSERT on the stream, SELECT, INSERT and
+ *	  UPDATE on the ledger), each missing one an error with the GRANT
+ *	  that mends it.  A ledger made by
  *	  eventkit 1.10 is in eventkit_internal, the extension owner's, as its
  *	  stream was: it is found there too, and moved here when its stream
  *	  changes owner (ek_dist_ledger_follow_owner).  In a catalog not yet
@@ -729,7 +730,7 @@ ek_dist_ledger_check_absent(int32 stream_id, Oid stream_relid)
 /*
  * Before a call on a distributed stream: its ledger must exist and belong
  * to the stream's owner, the one role the call reaches Citus as (the
- * claims here, the partitions it makes, its rows through Citus), and
+ * claims here, its rows through Citus), and
  * that role must have the rights those need (check_owner_rights), else
  * an error that says how to mend it.  Cheap: syscache lookups, once per
  * call.

@@ -665,7 +665,7 @@ check_owner_rights(Oid stream_relid, Oid ledger_relid, Oid owner)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("cannot ingest into distributed stream \"%s\": its owner \"%s\" has no USAGE on schema \"%s\"",
 						stream, role, get_namespace_name(stream_nsp)),
-				 errdetail("eventkit claims ids in the stream's dedup ledger, makes its partitions and writes the rows of other nodes' shards through Citus as the stream's owner."),
+				 errdetail("eventkit claims ids in the stream's dedup ledger and writes the rows of other nodes' shards through Citus as the stream's owner."),
 				 errhint("On the coordinator (Citus gives the grant to every node): GRANT USAGE ON SCHEMA %s TO %s;",
 						 quote_identifier(get_namespace_name(stream_nsp)), quote_identifier(role))));
 	if (pg_class_aclcheck(stream_relid, owner, ACL_INSERT) != ACLCHECK_OK)

@@ -42,7 +42,9 @@
  */
 #include "postgres.h"
 
+#ifndef WIN32
 #include <sys/mman.h>
+#endif
 
 #include "access/xact.h"
 #include "common/hashfn.h"
@@ -201,7 +203,7 @@ id_equal(const IdCode *a, const IdCode *b, const char *id)
 /*
  * The entries' array, aligned to a cache line (palloc aligns to 8 only),
  * so that an entry is one line.  An array of EK_HUGE_PAGE or more (from
- * 32,768 entries: a stream's ~20,000 ids and up) is mapped apart
+ * 32,768 entries: the table grows to it past 14,746 cached ids) is mapped apart
  * (mmap), aligned to EK_HUGE_PAGE and marked for transparent huge pages
  * (MADV_HUGEPAGE, the system's "madvise" setting; "always" does the same,
  * "never" leaves 4 kB pages), where palloc's 4 kB pages cost the lookups
@@ -211,8 +213,9 @@ id_equal(const IdCode *a, const IdCode *b, const char *id)
  * new page (memset: the array must start zeroed; a fresh mapping is).
  * Where mmap fails, or the system has no MADV_HUGEPAGE, palloc as
  * before.  A mapped array is outside cache_cxt's accounting: its size
- * is the table's, at most EK_IDENTITY_CACHE_MAX entries (16 MB), per
- * backend that links ids.  What the array came from is kept just before
+ * is the table's, at most 524,288 entries (32 MB: the table grows past
+ * 90% full, and is flushed at EK_IDENTITY_CACHE_MAX), per backend that
+ * links ids.  What the array came from is kept just before
  * it.
  */
 #define EK_HUGE_PAGE ((Size) 2 * 1024 * 1024)

@@ -136,6 +136,35 @@ WHERE id IN ('zq2', '9a4e0c4e-5b6f-4e2a-8d3c-1f2e3d4c5b6b',
 ORDER BY id;
 RESET eventkit.testing_identity_key_bits;
 
+-- a cache of more than 14,746 entries grows its array to 32,768 entries
+-- (2 MB: since 1.16 mapped on huge pages, pipeline/identity_cache.c): 16,000
+-- links, 2,000 a batch; the same links two days later (re-timed, read at
+-- the cached tids); a rolled-back batch (its flush unmaps the array); the
+-- links again within a day (read from the graph: nothing written)
+CREATE FUNCTION bigbatch(tag text, b int, ts text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_agg(idev(tag || i, 'anon-big-' || i, 'big-' || i, ts)::jsonb)::text
+    FROM generate_series(b * 2000, b * 2000 + 1999) i
+$$;
+SELECT sum(r.accepted) AS accepted
+  FROM generate_series(0, 7) b,
+       LATERAL eventkit.ingest('ev', bigbatch('m1-', b, '2026-02-01T10:00:00Z'), '2026-02-01T10:00:00Z') r;
+SELECT sum(r.accepted) AS accepted
+  FROM generate_series(0, 7) b,
+       LATERAL eventkit.ingest('ev', bigbatch('m2-', b, '2026-02-03T10:00:00Z'), '2026-02-03T10:00:00Z') r;
+BEGIN;
+SELECT accepted FROM eventkit.ingest('ev', bigbatch('m3-', 0, '2026-02-05T10:00:00Z'), '2026-02-05T10:00:00Z');
+ROLLBACK;
+SELECT sum(r.accepted) AS accepted
+  FROM generate_series(0, 7) b,
+       LATERAL eventkit.ingest('ev', bigbatch('m4-', b, '2026-02-03T11:00:00Z'), '2026-02-03T11:00:00Z') r;
+SELECT count(*) AS rows, count(DISTINCT canonical_id) AS users, min(first_seen), max(first_seen),
+       min(last_seen), max(last_seen)
+  FROM eventkit.identity_links WHERE id LIKE 'anon-big-%';
+SELECT count(*) AS wrong FROM eventkit.identity_links
+ WHERE id LIKE 'anon-big-%' AND canonical_id <> 'big-' || substr(id, 10);
+DROP FUNCTION bigbatch(text, int, text);
+
 SELECT eventkit.drop_stream('ev');
 DROP EXTENSION eventkit;
 DROP FUNCTION idev(text, text, text, text);

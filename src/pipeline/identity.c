@@ -47,16 +47,14 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "miscadmin.h"
-#include "port/pg_bswap.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "catalog/identity.h"
 #include "pipeline/identity.h"
+#include "pipeline/identity_cache.h"
 #include "util/guc.h"
 #include "util/spi.h"
 
@@ -116,7 +114,25 @@ static bool last_wrote = false;
 static bool speculate = false;	/* for the stream spec_stream_id */
 static int32 spec_stream_id = 0;
 static int	clean_reads = 0;	/* such reads in a row (negative: owed) */
-static bool in_speculation = false;	/* its subtransaction is running */
+static uint64 spec_flushes = 0;	/* ek_idcache_flushes() when last synced */
+
+/*
+ * The cache was flushed since speculation last looked (by an abort, a
+ * new generation of the graph, forget_user): stored ids are unknown to it
+ * now, so stop speculating (as a flush did before the cache had a file).
+ */
+static void
+speculation_sync(void)
+{
+	uint64		f = ek_idcache_flushes();
+
+	if (f != spec_flushes)
+	{
+		spec_flushes = f;
+		speculate = false;
+		clean_reads = Min(clean_reads, 0);
+	}
+}
 
 /* One id of a batch's links, or a canonical id they lead to. */
 typedef struct IdNode
@@ -144,7 +160,7 @@ typedef struct Link
 	const char *to;				/* userId */
 	bool		alias;
 	TimestampTz ts;
-	uint64		from_key;		/* known_key() of each, for the cache */
+	uint64		from_key;		/* ek_idcache_key() of each, for the cache */
 	uint64		to_key;
 	size_t		from_len;
 	size_t		to_len;
@@ -243,462 +259,21 @@ set_size(Graph *g, IdNode *root)
 }
 
 /*
- * The cache of known links: for ids of this backend's recent batches, the
- * canonical id and first/last seen times their rows had when this backend
- * last read or wrote them.  A link whose two ids the cache puts in one set
- * (the same canonical id), at a time within both ids' cached times give or
- * take EK_IDENTITY_SEEN_STEP, changes nothing, and is dropped before the
- * batch's ids are read: a batch of known visitors reads and writes nothing.
- * Each entry also keeps the heap tid of the row's version this backend
- * last read or wrote: the read of a cached id's row (a link the cache
- * could not answer, e.g. one that re-times it) goes to that tuple first,
- * and takes it if it is still the version the read's snapshot sees, with
- * the same key (catalog/identity.c); otherwise (updated or re-pointed by
- * another session or this one, moved by VACUUM FULL, an aborted write) the
- * primary key is probed.  A tid is a hint: a wrong one costs a probe,
- * never a wrong answer.
- *
- * Exact, because the graph only grows but for three things that the cache
- * is flushed for.  Sets only merge: two ids once in one set stay in one set
- * whoever merges what later (the canonical id of a set that lost a merge
- * names the winner's set from then on, and is in it); first_seen only gets
- * earlier and last_seen later, so cached times are within the stored ones
- * and a link they do not move would not move the stored ones either.  Links
- * are removed only by forget_user (it suppresses the ids, so that their
- * later events are rejected before this stage, and takes the identity
- * lock), by drop_stream, and by a truncated or dropped identity_links: each
- * sends a relcache invalidation that bumps ek_identity_graph_generation()
- * in every backend that processes it (forget_user holds the stream against
- * ingest, so an ingest after it has processed it), and forget_user flushes
- * its own backend's cache through ek_identity_lock().  Rows this backend
- * wrote are cached before they commit; an abort (of a subtransaction too)
- * flushes the cache.  Rows deleted by hand (DELETE on identity_links by a
- * superuser) are outside the contract: a backend's cache does not see them.
+ * The cache of known links (pipeline/identity_cache.c, where why it is
+ * exact is told): a link whose two ids it puts under one canonical id, at
+ * a time within both ids' cached times give or take EK_IDENTITY_SEEN_STEP,
+ * changes nothing and is dropped before the batch's ids are read.
  */
-#define EK_IDENTITY_CACHE_MAX 262144	/* entries; flushed when full */
-
-/*
- * An id as a cache entry keeps it, in the entry's own cache line so that a
- * lookup that finds its key compares the id there: up to EK_ID_INLINE
- * bytes as they are (tag: the length), a UUID in its canonical text form
- * (36 characters, lowercase or uppercase hex: analytics.js, Android and
- * iOS anonymousIds) as its 16 bytes, anything else by a pointer to a copy
- * in cache_cxt (EK_ID_LONG; compared with strcmp).  Two ids are equal if
- * and only if their codes are: a text has one code.
- */
-#define EK_KNOWN_ENTRY_SIZE 64		/* a CPU cache line */
-#define EK_ID_INLINE 19
-#define EK_ID_UUID_LOWER 0xFD
-#define EK_ID_UUID_UPPER 0xFE
-#define EK_ID_LONG 0xFF
-
-typedef struct IdCode
-{
-	uint8		tag;			/* a length, or EK_ID_UUID_*, EK_ID_LONG */
-	char		bytes[EK_ID_INLINE];	/* the bytes, or a pointer (memcpy) */
-} IdCode;
-
-/*
- * For uuid_bytes: eight hex digits at a time, as the bytes of a 64-bit
- * word (SWAR: the first digit in the lowest byte).  A digit is '0'-'9', or
- * a letter 'a'-'f' or 'A'-'F' (one with bit 0x20 set is lowercase); a
- * byte's comparisons with a bound are subtractions that leave its high
- * bit set for "at or above" (the bytes are taken below 0x80 first, a byte
- * at or above it is not a digit), so that one word's eight bytes are
- * tested at once.  Per UUID, on every cache hit: about a third of the
- * instructions of a table lookup per digit (1.11).
- */
-#define EK_BYTES(b) (UINT64CONST(0x0101010101010101) * (b))
-#define EK_HIGH_BITS EK_BYTES(0x80)
-
-static inline uint64
-load_le64(const char *p)
-{
-	uint64		v;
-
-	memcpy(&v, p, sizeof(v));
-#ifdef WORDS_BIGENDIAN
-	v = pg_bswap64(v);
-#endif
-	return v;
-}
-
-static inline uint64
-load_le32x2(const char *lo, const char *hi)
-{
-	uint32		a;
-	uint32		b;
-
-	memcpy(&a, lo, sizeof(a));
-	memcpy(&b, hi, sizeof(b));
-#ifdef WORDS_BIGENDIAN
-	a = pg_bswap32(a);
-	b = pg_bswap32(b);
-#endif
-	return (uint64) a | ((uint64) b << 32);
-}
-
-/*
- * The 4 bytes of the 8 hex digits in x, first digit first (in out); the
- * high bit of a byte of *bad set for a character that is not a digit, of
- * *upper and *lower for an uppercase or lowercase letter.
- */
-static inline void
-hex8(uint64 x, char *out, uint64 *bad, uint64 *upper, uint64 *lower)
-{
-	uint64		x7 = x & ~EK_HIGH_BITS;
-	uint64		folded = x7 | EK_BYTES(0x20);	/* 'A'-'F' to 'a'-'f' */
-	uint64		digit = ((x7 | EK_HIGH_BITS) - EK_BYTES('0')) &
-		(EK_BYTES(0x80 + '9') - x7) & EK_HIGH_BITS;
-	uint64		letter = ((folded | EK_HIGH_BITS) - EK_BYTES('a')) &
-		(EK_BYTES(0x80 + 'f') - folded) & EK_HIGH_BITS;
-	uint64		v;
-	uint32		four;
-
-	*bad |= (x & EK_HIGH_BITS) | (~(digit | letter) & EK_HIGH_BITS);
-	*upper |= letter & ~(x << 2);	/* bit 0x20 under the high bit */
-	*lower |= letter & (x << 2);
-	/* each byte's value: its low four bits, and 9 more for a letter */
-	v = (x & EK_BYTES(0x0F)) + (letter >> 7) * 9;
-	/* two digits a byte, then the four bytes together */
-	v = ((v & UINT64CONST(0x000F000F000F000F)) << 4) |
-		((v >> 8) & UINT64CONST(0x000F000F000F000F));
-	v = (v | (v >> 8)) & UINT64CONST(0x0000FFFF0000FFFF);
-	four = (uint32) (v | (v >> 16));
-#ifdef WORDS_BIGENDIAN
-	four = pg_bswap32(four);
-#endif
-	memcpy(out, &four, sizeof(four));
-}
-
-/*
- * A UUID's 16 bytes and the case of its letters (EK_ID_UUID_LOWER or
- * _UPPER; one without letters is lowercase), if id (36 bytes) is one in
- * its canonical text form; else 0.
- */
-static uint8
-uuid_bytes(const char *id, char *out)
-{
-	uint64		bad = 0;
-	uint64		upper = 0;
-	uint64		lower = 0;
-
-	if (id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-')
-		return 0;
-	hex8(load_le64(id), out, &bad, &upper, &lower);
-	hex8(load_le32x2(id + 9, id + 14), out + 4, &bad, &upper, &lower);
-	hex8(load_le32x2(id + 19, id + 24), out + 8, &bad, &upper, &lower);
-	hex8(load_le64(id + 28), out + 12, &bad, &upper, &lower);
-	if ((bad & EK_HIGH_BITS) ||
-		((upper & EK_HIGH_BITS) && (lower & EK_HIGH_BITS)))
-		return 0;				/* not hex, or mixed case: kept as text */
-	return (upper & EK_HIGH_BITS) ? EK_ID_UUID_UPPER : EK_ID_UUID_LOWER;
-}
-
-/* The code of id (len bytes); a long id's pointer is set by the caller. */
-static void
-id_code(const char *id, size_t len, IdCode *c)
-{
-	if (len <= EK_ID_INLINE)
-	{
-		c->tag = (uint8) len;
-		memcpy(c->bytes, id, len);
-	}
-	else
-	{
-		c->tag = len == 36 ? uuid_bytes(id, c->bytes) : 0;
-		if (c->tag == 0)
-		{
-			memset(c->bytes, 0, sizeof(c->bytes));
-			c->tag = EK_ID_LONG;
-		}
-	}
-}
-
-/* Is the entry's id (code a) id, whose code is b? */
-static inline bool
-id_equal(const IdCode *a, const IdCode *b, const char *id)
-{
-	const char *copy;
-
-	if (a->tag != b->tag)
-		return false;
-	if (a->tag != EK_ID_LONG)
-		return memcmp(a->bytes, b->bytes,
-					  a->tag <= EK_ID_INLINE ? a->tag : 16) == 0;
-	memcpy(&copy, a->bytes, sizeof(copy));
-	return strcmp(copy, id) == 0;
-}
-
-/*
- * The layout (1.10): an open-addressing table (lib/simplehash.h) of
- * entries keyed by the 64-bit hash of (stream id, id), with the fixed
- * fields inline, so that a lookup touches the entry's slot and, on a key
- * match, compares the id's bytes, so that two ids with the same hash are
- * never taken for one.  Since 1.11 an entry is one CPU cache line (64
- * bytes, the array aligned to it) holding the id too (IdCode: short ids
- * and UUIDs inline, others by pointer): a lookup that finds its id reads
- * one line, where the id's separate copy cost a second miss.  Canonical
- * ids are interned (one copy per string, in a second table), so that two
- * entries' canonical ids compare by pointer.  Entries move when another
- * is inserted (robin hood hashing, or a resize): a pointer to one
- * (IdNode.known) holds only until the next insert, and cache_graph updates
- * the entries the read found before it inserts any.  The dynahash table
- * before it cost a bucket, an element and two strings per lookup, each a
- * CPU cache miss once ~100,000 ids outgrow the CPU's caches.
- */
-typedef struct KnownId
-{
-	uint64		key;			/* hash of (stream id, id): the hash key */
-	const char *canon;			/* interned (canon_intern) */
-	TimestampTz first;
-	TimestampTz last;
-	int32		stream_id;
-	ItemPointerData tid;		/* where its row was read or written */
-	bool		norow;			/* a canonical id without a row: no times */
-	char		status;			/* simplehash's */
-	IdCode		id;				/* the id, inline (or where it is) */
-} KnownId;
-
-StaticAssertDecl(sizeof(KnownId) == EK_KNOWN_ENTRY_SIZE,
-				 "a cache entry is one CPU cache line");
-
-#define SH_PREFIX known
-#define SH_ELEMENT_TYPE KnownId
-#define SH_KEY_TYPE uint64
-#define SH_KEY key
-#define SH_HASH_KEY(tb, k) ((uint32) (k))	/* a hash already */
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE static inline
-#define SH_USE_NONDEFAULT_ALLOCATOR
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
-/*
- * The entries' array, aligned to a cache line (palloc aligns to 8 only),
- * so that an entry is one line; the pointer palloc returned is kept just
- * before the array.
- */
-static inline void *
-known_allocate(known_hash *tb, Size size)
-{
-	char	   *raw = MemoryContextAllocExtended(tb->ctx,
-												 size + EK_KNOWN_ENTRY_SIZE + sizeof(void *),
-												 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	char	   *data = (char *) TYPEALIGN(EK_KNOWN_ENTRY_SIZE,
-										  (uintptr_t) (raw + sizeof(void *)));
-
-	((void **) data)[-1] = raw;
-	return data;
-}
-
-static inline void
-known_free(known_hash *tb, void *pointer)
-{
-	pfree(((void **) pointer)[-1]);
-}
-
-/* An interned canonical id. */
-typedef struct CanonId
-{
-	const char *str;			/* in cache_cxt */
-	uint32		hash;
-	char		status;			/* simplehash's */
-} CanonId;
-
-#define SH_PREFIX canon
-#define SH_ELEMENT_TYPE CanonId
-#define SH_KEY_TYPE const char *
-#define SH_KEY str
-#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k), strlen(k))
-#define SH_EQUAL(tb, a, b) (strcmp(a, b) == 0)
-#define SH_STORE_HASH
-#define SH_GET_HASH(tb, a) ((a)->hash)
-#define SH_SCOPE static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
-static known_hash *known = NULL;
-static canon_hash *canons = NULL;
-static MemoryContext cache_cxt = NULL;
-static uint64 known_generation = 0;
-static bool cache_callbacks = false;
-
-static void
-cache_flush(void)
-{
-	if (cache_cxt != NULL)
-		MemoryContextReset(cache_cxt);
-	known = NULL;
-	canons = NULL;
-	speculate = false;			/* stored ids are unknown to it now */
-	clean_reads = Min(clean_reads, 0);
-}
-
-static void
-cache_xact_callback(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		cache_flush();
-}
-
-static void
-cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					   SubTransactionId parentSubid, void *arg)
-{
-	/*
-	 * (a speculation's subtransaction wrote nothing to the cache: it reads
-	 * it, the batch caches its rows after it)
-	 */
-	if (event == SUBXACT_EVENT_ABORT_SUB && !in_speculation)
-		cache_flush();
-}
-
-/* One 64-bit hash of (stream id, id): the entry's key. */
-static uint64
-known_key(int32 stream_id, const char *id, size_t len)
-{
-	uint64		key = hash_bytes_extended((const unsigned char *) id, len,
-										  (uint64) (uint32) stream_id);
-
-#ifdef EK_TESTING
-	/* ids that share a key, for tests (eventkit.testing_identity_key_bits) */
-	if (ek_testing_identity_key_bits < 64)
-		key &= (UINT64CONST(1) << ek_testing_identity_key_bits) - 1;
-#endif
-	return key;
-}
-
-/* The cache, valid for the graph's current generation (created if need be). */
-static void
-cache_get(void)
-{
-	uint64		generation = ek_identity_graph_generation();
-
-	if (!cache_callbacks)
-	{
-		RegisterXactCallback(cache_xact_callback, NULL);
-		RegisterSubXactCallback(cache_subxact_callback, NULL);
-		cache_callbacks = true;
-	}
-	if (generation != known_generation ||
-		(known != NULL && known->members >= EK_IDENTITY_CACHE_MAX))
-		cache_flush();
-	known_generation = generation;
-	if (known == NULL)
-	{
-		if (cache_cxt == NULL)
-			cache_cxt = AllocSetContextCreate(TopMemoryContext,
-											  "eventkit identity cache",
-											  ALLOCSET_DEFAULT_SIZES);
-		known = known_create(cache_cxt, 1024, NULL);
-		canons = canon_create(cache_cxt, 256, NULL);
-	}
-}
-
-/* The interned copy of a canonical id. */
-static const char *
-canon_intern(const char *canon)
-{
-	bool		found;
-	CanonId    *c = canon_insert(canons, canon, &found);
-
-	if (!found)
-		c->str = MemoryContextStrdup(cache_cxt, canon);
-	return c->str;
-}
-
-/* The entry of id (len bytes, key known_key()'s), or NULL. */
-static inline KnownId *
-cache_find_keyed(int32 stream_id, const char *id, size_t len, uint64 key)
-{
-	KnownId    *k = known_lookup(known, key);
-	IdCode		c;
-
-	if (k == NULL || k->stream_id != stream_id)
-		return NULL;
-	id_code(id, len, &c);
-	if (!id_equal(&k->id, &c, id))
-		return NULL;			/* another id with the same hash */
-	return k;
-}
-
-static KnownId *
-cache_find(int32 stream_id, const char *id)
-{
-	size_t		len = strlen(id);
-
-	return cache_find_keyed(stream_id, id, len, known_key(stream_id, id, len));
-}
-
-/*
- * Start loading the slot where a lookup of key begins into the CPU's
- * cache: the batch's lookups, each a cache miss at full size, then overlap
- * instead of waiting one after the other.
- */
-static inline void
-cache_prefetch(uint64 key)
-{
-#if defined(__GNUC__) || defined(__clang__)
-	__builtin_prefetch(&known->data[(uint32) key & known->sizemask]);
-#endif
-}
-
-static void
-cache_put(int32 stream_id, const char *id, const char *canon,
-		  TimestampTz first, TimestampTz last, ItemPointer tid, bool norow)
-{
-	bool		found;
-	size_t		len = strlen(id);
-	KnownId    *k = known_insert(known, known_key(stream_id, id, len), &found);
-	IdCode		c;
-
-	id_code(id, len, &c);
-	/* new, or another id with the same hash (replaced) */
-	if (!found || k->stream_id != stream_id || !id_equal(&k->id, &c, id))
-	{
-		k->stream_id = stream_id;
-		if (c.tag == EK_ID_LONG)
-		{
-			char	   *copy = MemoryContextStrdup(cache_cxt, id);
-
-			memcpy(c.bytes, &copy, sizeof(copy));
-		}
-		k->id = c;
-		k->canon = NULL;
-	}
-	if (k->canon == NULL || strcmp(k->canon, canon) != 0)
-		k->canon = canon_intern(canon);
-	k->first = first;
-	k->last = last;
-	k->tid = *tid;
-	k->norow = norow;
-}
-
-/* cache_put for the entry k of the same id (found by cache_find). */
-static void
-cache_put_at(KnownId *k, const char *canon, TimestampTz first, TimestampTz last,
-			 ItemPointer tid, bool norow)
-{
-	if (strcmp(k->canon, canon) != 0)
-		k->canon = canon_intern(canon);
-	k->first = first;
-	k->last = last;
-	k->tid = *tid;
-	k->norow = norow;
-}
 
 /* Does the cache say the link changes nothing? */
 static bool
 link_known(int32 stream_id, const Link *l)
 {
-	KnownId    *a = cache_find_keyed(stream_id, l->from, l->from_len, l->from_key);
+	KnownId    *a = ek_idcache_find_keyed(stream_id, l->from, l->from_len, l->from_key);
 	KnownId    *u;
 
 	if (a == NULL ||
-		(u = cache_find_keyed(stream_id, l->to, l->to_len, l->to_key)) == NULL)
+		(u = ek_idcache_find_keyed(stream_id, l->to, l->to_len, l->to_key)) == NULL)
 		return false;
 	if (a->canon != u->canon)
 		return false;			/* interned: one pointer per canonical id */
@@ -764,10 +339,10 @@ cache_graph(Graph *g, bool wrote)
 				last = x->stored_last;
 			}
 			if (pass == 0)
-				cache_put_at(x->known, root_of(x)->id, first, last, &x->tid,
+				ek_idcache_put_at(x->known, root_of(x)->id, first, last, &x->tid,
 							 norow);
 			else
-				cache_put(g->stream_id, x->id, root_of(x)->id, first, last,
+				ek_idcache_put(g->stream_id, x->id, root_of(x)->id, first, last,
 						  &x->tid, norow);
 		}
 	}
@@ -781,7 +356,7 @@ static bool
 some_uncached(Graph *g, const char **ids, int nids)
 {
 	for (int i = 0; i < nids; i++)
-		if (g->is_from[i] && !g->is_to[i] && cache_find(g->stream_id, ids[i]) == NULL)
+		if (g->is_from[i] && !g->is_to[i] && ek_idcache_find(g->stream_id, ids[i]) == NULL)
 			return true;
 	return false;
 }
@@ -816,7 +391,7 @@ read_graph(Graph *g, const char **ids, int nids, bool locked, bool speculating)
 	knowns = palloc(sizeof(KnownId *) * Max(nids, 1));
 	for (int i = 0; i < nids; i++)
 	{
-		KnownId    *k = knowns[i] = cache_find(g->stream_id, ids[i]);
+		KnownId    *k = knowns[i] = ek_idcache_find(g->stream_id, ids[i]);
 
 		if (k != NULL)
 			hints[i] = k->tid;
@@ -881,6 +456,8 @@ read_graph(Graph *g, const char **ids, int nids, bool locked, bool speculating)
 	{
 		/* were the ids the cache does not know absent?  Then speculate. */
 		int			found = 0;
+
+		speculation_sync();
 
 		for (int r = 0; r < nrows; r++)
 		{
@@ -1248,9 +825,9 @@ write_speculatively(Graph *g, const char **ids, int nids,
 
 	if (!some_uncached(g, ids, nids))
 		return false;			/* no probe to save */
-	in_speculation = true;
+	ek_idcache_in_speculation(true);
 	edata = ek_run_in_subtransaction(speculate_write, &sp);
-	in_speculation = false;
+	ek_idcache_in_speculation(false);
 	if (edata == NULL)
 	{
 		*nwritten = sp.nwritten;
@@ -1287,7 +864,7 @@ ek_identity_lock(int32 stream_id)
 {
 	(void) acquire_identity_lock(stream_id, false);
 	/* forget_user removes links: this backend's cache forgets them all */
-	cache_flush();
+	ek_idcache_flush();
 }
 
 /* Take the stream's identity lock if no one holds it; never waits. */
@@ -1342,17 +919,18 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 		return 0;
 
 	/* drop the links the cache says change nothing */
-	cache_get();
+	ek_idcache_get();
+	speculation_sync();
 	for (int i = 0; i < nlinks; i++)
 	{
 		Link	   *l = &links[i];
 
 		l->from_len = strlen(l->from);
-		l->from_key = known_key(stream->stream_id, l->from, l->from_len);
-		cache_prefetch(l->from_key);
+		l->from_key = ek_idcache_key(stream->stream_id, l->from, l->from_len);
+		ek_idcache_prefetch(l->from_key);
 		l->to_len = strlen(l->to);
-		l->to_key = known_key(stream->stream_id, l->to, l->to_len);
-		cache_prefetch(l->to_key);
+		l->to_key = ek_idcache_key(stream->stream_id, l->to, l->to_len);
+		ek_idcache_prefetch(l->to_key);
 	}
 	{
 		int			nkept = 0;
@@ -1421,6 +999,7 @@ ek_identity_link_events(const StreamInfo *stream, SegmentEvent **events, int n)
 
 	/* something to write: one batch at a time per stream, from fresh rows */
 	(void) acquire_identity_lock(stream->stream_id, false);
+	speculation_sync();
 	if (!(speculate && spec_stream_id == stream->stream_id &&
 		  write_speculatively(&g, ids, nunique, links, nlinks, &nwritten)))
 	{

@@ -41,6 +41,7 @@ OBJS = \
 	src/pipeline/writer.o \
 	src/pipeline/dist_node.o \
 	src/pipeline/identity.o \
+	src/pipeline/identity_dist.o \
 	src/pipeline/plan/plan.o \
 	src/pipeline/plan/plan_check.o \
 	src/pipeline/plan/plan_formats.o \

@@ -55,6 +55,7 @@
 #include "ingest/ingest.h"
 #include "pipeline/dedup/dedup.h"
 #include "pipeline/identity.h"
+#include "pipeline/identity_dist.h"
 #include "pipeline/partition.h"
 #include "pipeline/payload.h"
 #include "pipeline/plan/plan.h"
@@ -395,9 +396,17 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 		AtEOXact_GUC(true, citus_nest);
 	MemoryContextSwitchTo(batch_cxt);
 
-	/* the ids the stored events link (identity graph) */
+	/*
+	 * the ids the stored events link (identity graph); on a Citus worker
+	 * also in the coordinator's graph of the stream (identity_dist.c)
+	 */
 	(void) ek_identity_link_events(&stream, acc, nacc);
 	MemoryContextSwitchTo(batch_cxt);
+	if (distributed && ek_citus_on_worker())
+	{
+		ek_identity_forward_links(&stream, acc, nacc, batch_id);
+		MemoryContextSwitchTo(batch_cxt);
+	}
 
 	/* what became of the others, and of the batch */
 	ek_as_owner_begin(&as_owner);

@@ -5,8 +5,8 @@
  *	  coordinator's, holding the links of every node's calls.
  *
  *	  A call on a worker links its batch's ids in the worker's own graph
- *	  (identity.c, as on one server) and then sends the same links, in
- *	  order, to the coordinator: one INSERT, through Citus, in the call's
+ *	  (identity.c, as on one server) and sends the same links, in order,
+ *	  to the coordinator: one INSERT, through Citus, in the call's
  *	  distributed transaction, as the stream's owner, into the stream's
  *	  worker links table eventkit_ledgers.worker_links_<stream_id>, a Citus
  *	  local table on the coordinator (made by distribute_stream, or for a
@@ -22,6 +22,13 @@
  *	  call commits (a call that rolls back leaves none), merged by the same
  *	  union-find in the same order as one server's, and concurrent calls on
  *	  two workers link one after the other under the coordinator's lock.
+ *
+ *	  Lock order: a worker's call sends its links to the coordinator (which
+ *	  may take the coordinator's identity lock) before it links them in its
+ *	  own graph (which may take the worker's), the order in which
+ *	  forget_user on the coordinator takes them (its own, then each
+ *	  worker's through forget_user_on_worker, a connection of its own that
+ *	  no deadlock detector would tie to the call).
  *
  *	  Only a call on a worker pays for this (ingest.c calls
  *	  ek_identity_forward_links only for a distributed stream on a worker);
@@ -160,10 +167,10 @@ ek_identity_worker_links_follow_owner(int32 stream_id, Oid stream_relid)
 }
 
 /*
- * On a Citus worker, after the identity stage linked the n stored events
+ * On a Citus worker, before the identity stage links the n stored events
  * of batch batch_id of distributed stream in this node's graph: send the
  * same links, in the same order, to the coordinator's graph (the header
- * says how).  A stream distributed before 1.16 has no worker links table
+ * says how, and why first).  A stream distributed before 1.16 has no worker links table
  * until eventkit.distribute_identity_graph made it: its calls on the
  * workers are refused (their links would be missed on the coordinator).
  * Caller: SPI connected, as the ingesting role.

@@ -4,7 +4,8 @@
 # workers (test/t/EventkitCitus.pm): a call on a worker links its batch's ids
 # in the coordinator's graph too, in its distributed transaction, through the
 # stream's worker links table (src/pipeline/identity_dist.c).  The stream
-# belongs to a role that is not a superuser, which ingests through every node.
+# belongs to a role that is not a superuser, which ingests through every node
+# (and a role with only INSERT through a worker).
 # Checks: an identify through worker1, track events of its anonymous id
 # through worker2 and the coordinator, an alias through worker2 and more links
 # through the coordinator give, on the coordinator, the resolve_user,
@@ -146,6 +147,14 @@ is( $coord->safe_psql(
 		'postgres', q{SELECT count(DISTINCT canonical_user_id) FROM eventkit.identities
 		WHERE stream = 'app.events'::regclass AND canonical_user_id LIKE 'cu%'}),
 	'7', '... seven users');
+
+# a role with only INSERT on the stream, through a worker
+$coord->safe_psql('postgres', q{CREATE ROLE ek_writer LOGIN; GRANT USAGE ON SCHEMA app TO ek_writer;
+	GRANT INSERT ON app.events TO ek_writer});
+is(citus_ingest_as('ek_writer', $w2, '[' . ev(type => 'identify', anonymousId => 'wa1', userId => 'wu1') . ']', 'app.events'),
+	'1,0,0,0,0', 'a role with only INSERT ingests an identify through worker2');
+is($coord->safe_psql('postgres', q{SELECT eventkit.resolve_user('app.events', 'wa1')}),
+	'wu1', '... its link in the coordinator\'s graph');
 
 # a call that rolls back leaves no link
 $w1->safe_psql('postgres',

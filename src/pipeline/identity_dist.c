@@ -170,9 +170,10 @@ ek_identity_worker_links_follow_owner(int32 stream_id, Oid stream_relid)
  * On a Citus worker, before the identity stage links the n stored events
  * of batch batch_id of distributed stream in this node's graph: send the
  * same links, in the same order, to the coordinator's graph (the header
- * says how, and why first).  A stream distributed before 1.16 has no worker links table
- * until eventkit.distribute_identity_graph made it: its calls on the
- * workers are refused (their links would be missed on the coordinator).
+ * says how, and why first).  A stream distributed before 1.16 has no
+ * worker links table until eventkit.distribute_identity_graph made it:
+ * its calls with links on the workers are refused (their links would be
+ * missed on the coordinator).
  * Caller: SPI connected, as the ingesting role.
  */
 void

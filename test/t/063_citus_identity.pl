@@ -17,7 +17,8 @@
 # links table); forget_user on the coordinator erases a user whose links were
 # made on a worker; a stream distributed without the table (as before 1.16)
 # refuses a worker's call with links, with a hint, until
-# distribute_identity_graph made it and took in the workers' graphs.
+# distribute_identity_graph made it and took in the workers' graphs; the
+# table goes with the stream (drop_stream) and follows it to a new owner.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -213,5 +214,18 @@ is($coord->safe_psql('postgres', q{SELECT eventkit.resolve_user('app.old', 'ob1'
 $coord->safe_psql('postgres', q{SET ROLE ek_owner; SELECT eventkit.drop_stream('app.old')});
 is($coord->safe_psql('postgres', "SELECT to_regclass('eventkit_ledgers.worker_links_$oid') IS NULL"),
 	't', 'drop_stream dropped the worker links table');
+
+# ALTER TABLE ... OWNER TO of the stream: its worker links table follows, and
+# the new owner's calls through a worker still link on the coordinator
+$coord->safe_psql('postgres', q{CREATE ROLE ek_owner2 LOGIN; GRANT USAGE ON SCHEMA app TO ek_owner2;
+	ALTER TABLE app.events OWNER TO ek_owner2});
+is( $coord->safe_psql(
+		'postgres', qq{SELECT pg_get_userbyid(relowner) FROM pg_class
+		WHERE oid = 'eventkit_ledgers.worker_links_$sid'::regclass}),
+	'ek_owner2', 'a new owner of the stream: the worker links table follows');
+is(citus_ingest_as('ek_owner2', $w1, '[' . ev(type => 'identify', anonymousId => 'na1', userId => 'nu1') . ']', 'app.events'),
+	'1,0,0,0,0', '... the new owner ingests an identify through worker1');
+is($coord->safe_psql('postgres', q{SELECT eventkit.resolve_user('app.events', 'na1')}),
+	'nu1', '... its link in the coordinator\'s graph');
 
 done_testing();

@@ -306,6 +306,29 @@ eventkit_apply_worker_links(PG_FUNCTION_ARGS)
 				 errhint("It is made by eventkit.distribute_stream(); do not use it elsewhere.")));
 	stream_id = pg_strtoint32(td->tg_trigger->tgargs[0]);
 
+	/*
+	 * Only on the stream's own worker links table (or its shard, named
+	 * <table>_<shardid>), in eventkit_ledgers, where only a superuser
+	 * makes tables: elsewhere the trigger would let a role link ids in any
+	 * stream's graph
+	 */
+	{
+		char		prefix[NAMEDATALEN];
+		const char *relname = RelationGetRelationName(td->tg_relation);
+		size_t		len;
+		char	   *nspname = get_namespace_name(RelationGetNamespace(td->tg_relation));
+
+		len = snprintf(prefix, sizeof(prefix), LINKS_PREFIX "%d", stream_id);
+		if (nspname == NULL || strcmp(nspname, LINKS_SCHEMA) != 0 ||
+			strncmp(relname, prefix, len) != 0 ||
+			(relname[len] != '\0' && relname[len] != '_'))
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("eventkit.apply_worker_links('%d') fired on table \"%s\", not on stream %d's worker links table",
+							stream_id, relname, stream_id),
+					 errhint("It is made by eventkit.distribute_stream(); do not use it elsewhere.")));
+	}
+
 	links = palloc(sizeof(WorkerLink) * cap);
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation), &TTSOpsMinimalTuple);
 	tuplestore_rescan(td->tg_newtable);

@@ -157,6 +157,15 @@ is(citus_ingest_as('ek_writer', $w2, '[' . ev(type => 'identify', anonymousId =>
 is($coord->safe_psql('postgres', q{SELECT eventkit.resolve_user('app.events', 'wa1')}),
 	'wu1', '... its link in the coordinator\'s graph');
 
+# the trigger function elsewhere (a role's own table) links nothing
+$coord->safe_psql('postgres', q{CREATE TABLE public.fake (batch int8, seq int8, from_id text, to_id text, alias bool, ts timestamptz)});
+$coord->safe_psql('postgres', "CREATE TRIGGER t AFTER INSERT ON public.fake REFERENCING NEW TABLE AS links"
+	  . " FOR EACH STATEMENT EXECUTE FUNCTION eventkit.apply_worker_links('$sid')");
+like(psql_err($coord, q{INSERT INTO public.fake VALUES (1, 1, 'fk1', 'fku', false, now())}),
+	qr/fired on table "fake", not on stream \d+'s worker links table/,
+	'apply_worker_links on another table: refused');
+is($coord->safe_psql('postgres', q{SELECT eventkit.resolve_user('app.events', 'fk1')}), 'fk1', '... no link');
+
 # a call that rolls back leaves no link
 $w1->safe_psql('postgres',
 	    q{SET ROLE ek_owner; BEGIN; SELECT eventkit.ingest('app.events', '}

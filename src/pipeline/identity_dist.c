@@ -117,6 +117,9 @@ ek_identity_make_worker_links(int32 stream_id, Oid stream_relid)
 				 errhint("Run ALTER EXTENSION eventkit UPDATE on the coordinator (Citus updates every worker with it), then try again.")));
 	snprintf(name, sizeof(name), LINKS_PREFIX "%d", stream_id);
 	q = quote_qualified_identifier(LINKS_SCHEMA, name);
+	/* one left by a restored dump (the stream is not a Citus table yet) */
+	ek_identity_drop_worker_links(stream_id);
+	CommandCounterIncrement();
 	ek_spi_exec(psprintf("CREATE TABLE %s ("
 						 " batch pg_catalog.int8 NOT NULL,"
 						 " seq pg_catalog.int8 NOT NULL,"
@@ -146,6 +149,21 @@ ek_identity_make_worker_links(int32 stream_id, Oid stream_relid)
 	ObjectAddressSet(table, RelationRelationId, stream_relid);
 	ObjectAddressSet(links, RelationRelationId, relid);
 	recordDependencyOn(&links, &table, DEPENDENCY_AUTO);
+}
+
+/*
+ * Drop the stream's worker links table, if there is one (undistribute_stream
+ * of a stream restored from a coordinator's dump, which holds it as a plain
+ * table; distribute_stream before it makes the table again).  Caller: SPI
+ * connected, the stream not a Citus table.
+ */
+void
+ek_identity_drop_worker_links(int32 stream_id)
+{
+	Oid			relid = ek_identity_worker_links_relid(stream_id);
+
+	if (OidIsValid(relid))
+		ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(relid)), SPI_OK_UTILITY);
 }
 
 /*

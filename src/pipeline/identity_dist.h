@@ -17,6 +17,7 @@
 
 extern Oid	ek_identity_worker_links_relid(int32 stream_id);
 extern void ek_identity_make_worker_links(int32 stream_id, Oid stream_relid);
+extern void ek_identity_drop_worker_links(int32 stream_id);
 extern void ek_identity_worker_links_follow_owner(int32 stream_id, Oid stream_relid);
 extern void ek_identity_forward_links(const StreamInfo *stream, SegmentEvent **events,
 									  int n, int64 batch_id);

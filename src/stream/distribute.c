@@ -386,6 +386,8 @@ eventkit_undistribute_stream(PG_FUNCTION_ARGS)
 				 errhint("To leave Citus, dump the coordinator with pg_dump and restore the dump on a server without Citus; call eventkit.undistribute_stream('%s') there.",
 						 ek_qualified_relname(relid))));
 	n = ek_dedup_undistribute_ledger(&stream);
+	/* its worker links table, restored as a plain table, serves nothing */
+	ek_identity_drop_worker_links(stream.stream_id);
 	if (n < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -190,8 +190,8 @@ ek_identity_worker_links_follow_owner(int32 stream_id, Oid stream_relid)
  * same links, in the same order, to the coordinator's graph (the header
  * says how, and why first).  A stream distributed before 1.16 has no
  * worker links table until eventkit.distribute_identity_graph made it:
- * its calls with links on the workers are refused (their links would be
- * missed on the coordinator).
+ * its calls link in this node's graph only, as 1.15 did (ingest goes on
+ * after an upgrade; that function then takes in what the workers linked).
  * Caller: SPI connected, as the ingesting role.
  */
 void
@@ -245,13 +245,7 @@ ek_identity_forward_links(const StreamInfo *stream, SegmentEvent **events, int n
 
 	relid = ek_identity_worker_links_relid(stream->stream_id);
 	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("distributed stream \"%s\" has no worker links table for its identity graph",
-						get_rel_name(stream->relid)),
-				 errdetail("The stream was distributed before eventkit 1.16: the links a worker's calls make would be missing from the coordinator's identity graph."),
-				 errhint("Call eventkit.distribute_identity_graph('%s') on the coordinator, or ingest this batch through the coordinator.",
-						 ek_qualified_relname(stream->relid))));
+		return;
 
 	args[0] = Int64GetDatum(batch_id | ((int64) ek_citus_local_group() << 48));
 	args[1] = PointerGetDatum(construct_array(from, nlinks, TEXTOID, -1, false, TYPALIGN_INT));

@@ -16,8 +16,9 @@
 # that rolls back leaves no link on the coordinator (nor rows in the worker
 # links table); forget_user on the coordinator erases a user whose links were
 # made on a worker; a stream distributed without the table (as before 1.16)
-# refuses a worker's call with links, with a hint, until
-# distribute_identity_graph made it and took in the workers' graphs; the
+# takes a worker's call with links into that worker's graph only, as 1.15
+# did, until distribute_identity_graph made it and took in the workers'
+# graphs; the
 # table goes with the stream (drop_stream) and follows it to a new owner.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
@@ -190,8 +191,9 @@ is( $coord->safe_psql(
 	'0', '... its events on every node too');
 
 # a stream distributed as before 1.16 (no worker links table): a worker's
-# call with links is refused, with a hint; distribute_identity_graph makes
-# the table and takes in what the workers linked before
+# call with links is taken and links in that worker's graph only, as 1.15
+# did; distribute_identity_graph makes the table and takes in what the
+# workers linked before
 $coord->safe_psql('postgres',
 	q{SET ROLE ek_owner; SELECT eventkit.create_stream('app.old', key_partitions => 0, premake => 2)});
 $coord->safe_psql('postgres', q{SELECT eventkit.distribute_stream('app.old', 4)});
@@ -201,23 +203,25 @@ $coord->safe_psql('postgres', "DROP TABLE eventkit_ledgers.worker_links_$oid");
 $w1->safe_psql('postgres',
 	"INSERT INTO eventkit.identity_links VALUES ($oid, 'oa1', 'ou1', now(), now()), ($oid, 'oa2', 'ou1', now(), now())");
 $w2->safe_psql('postgres', "INSERT INTO eventkit.identity_links VALUES ($oid, 'oa3', 'ou1', now(), now())");
-my $err = psql_err($w1, q{SET ROLE ek_owner; SELECT eventkit.ingest('app.old', '}
-	  . '[' . ev(type => 'identify', anonymousId => 'ob1', userId => 'ou2') . ']' . q{')});
-like($err, qr/distributed stream "old" has no worker links table.*HINT:  Call eventkit.distribute_identity_graph\('app.old'\)/s,
-	'a stream distributed before 1.16: a worker call with links is refused, with a hint');
-is(citus_ingest_as('ek_owner', $w1, '[' . ev(anonymousId => 'ob1') . ']', 'app.old'),
+is(citus_ingest_as('ek_owner', $w1, '[' . ev(type => 'identify', anonymousId => 'ob1', userId => 'ou2') . ']', 'app.old'),
+	'1,0,0,0,0', 'a stream distributed before 1.16: a worker call with links is stored');
+is($w1->safe_psql('postgres', q{SELECT eventkit.resolve_user('app.old', 'ob1')}),
+	'ou2', '... and links in that worker\'s graph');
+is($coord->safe_psql('postgres', q{SELECT eventkit.resolve_user('app.old', 'ob1')}),
+	'ob1', '... not yet in the coordinator\'s');
+is(citus_ingest_as('ek_owner', $w1, '[' . ev(anonymousId => 'ob3') . ']', 'app.old'),
 	'1,0,0,0,0', '... a batch without links is stored');
 is($coord->safe_psql('postgres', q{SELECT eventkit.distribute_identity_graph('app.old')}),
-	'3', 'distribute_identity_graph read the workers\' 3 links');
+	'4', 'distribute_identity_graph read the workers\' 4 links');
 is( $coord->safe_psql('postgres',
-		q{SELECT string_agg(eventkit.resolve_user('app.old', x), ',' ORDER BY x) FROM unnest('{oa1,oa2,oa3}'::text[]) x}),
-	'ou1,ou1,ou1', '... the coordinator resolves them');
+		q{SELECT string_agg(eventkit.resolve_user('app.old', x), ',' ORDER BY x) FROM unnest('{oa1,oa2,oa3,ob1}'::text[]) x}),
+	'ou1,ou1,ou1,ou2', '... the coordinator resolves them');
 is($coord->safe_psql('postgres', q{SELECT eventkit.distribute_identity_graph('app.old')}),
 	'0', '... a second call does nothing');
-is(citus_ingest_as('ek_owner', $w1, '[' . ev(type => 'identify', anonymousId => 'ob1', userId => 'ou2') . ']', 'app.old'),
+is(citus_ingest_as('ek_owner', $w1, '[' . ev(type => 'identify', anonymousId => 'oc1', userId => 'ou3') . ']', 'app.old'),
 	'1,0,0,0,0', '... and a worker call with links is taken');
-is($coord->safe_psql('postgres', q{SELECT eventkit.resolve_user('app.old', 'ob1')}),
-	'ou2', '... its link in the coordinator\'s graph');
+is($coord->safe_psql('postgres', q{SELECT eventkit.resolve_user('app.old', 'oc1')}),
+	'ou3', '... its link in the coordinator\'s graph');
 
 # drop_stream leaves no worker links table
 $coord->safe_psql('postgres', q{SET ROLE ek_owner; SELECT eventkit.drop_stream('app.old')});

@@ -42,6 +42,7 @@ OBJS = \
 	src/pipeline/dist_node.o \
 	src/pipeline/identity.o \
 	src/pipeline/identity_cache.o \
+	src/pipeline/identity_dist.o \
 	src/pipeline/plan/plan.o \
 	src/pipeline/plan/plan_check.o \
 	src/pipeline/plan/plan_formats.o \

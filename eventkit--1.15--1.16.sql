@@ -18,3 +18,28 @@
 -- worker_conflicts does (before, such a role got no rows).
 COMMENT ON FUNCTION eventkit.worker_quarantine(regclass) IS
 'on a Citus coordinator: the rows the workers keep in quarantine for a distributed stream (node = host:port); the stream''s owner only; no rows elsewhere';
+
+-- ==== The identity graph of a distributed stream (issues 17, 18) ====
+-- distribute_identity_graph, apply_worker_links (1.16): the identity graph of
+-- a distributed stream is the coordinator's, holding every node's links: a
+-- call on a worker sends its batch's links, in its distributed transaction,
+-- into the stream's worker links table eventkit_ledgers.worker_links_<id> (a
+-- Citus local table on the coordinator, made by distribute_stream), whose
+-- statement trigger apply_worker_links applies them to the coordinator's
+-- graph (src/pipeline/identity_dist.c; docs/citus.md).  A stream distributed
+-- before 1.16 gets that table, and the links its workers made so far, from
+-- distribute_identity_graph; until then its calls on a worker link in that
+-- worker's graph only, as 1.15 did.  Not STRICT: a NULL stream gets
+-- eventkit's error.
+CREATE FUNCTION eventkit.apply_worker_links()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'eventkit_apply_worker_links'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.apply_worker_links() IS
+'the statement trigger of a distributed stream''s worker links table, on the Citus coordinator: applies the links of a worker''s call to the coordinator''s identity graph (internal)';
+CREATE FUNCTION eventkit.distribute_identity_graph(stream regclass)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'eventkit_distribute_identity_graph'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventkit.distribute_identity_graph(regclass) IS
+'on the Citus coordinator, for a stream distributed before 1.16: make its worker links table, so that the links of calls on the workers go to the coordinator''s identity graph, and link there the ids of the workers'' graphs so far; returns how many worker rows it read (superuser only)';

@@ -55,6 +55,7 @@
 #include "ingest/ingest.h"
 #include "pipeline/dedup/dedup.h"
 #include "pipeline/identity.h"
+#include "pipeline/identity_dist.h"
 #include "pipeline/partition.h"
 #include "pipeline/payload.h"
 #include "pipeline/plan/plan.h"
@@ -246,6 +247,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	EkRoleScope as_owner;
 	int			citus_nest = 0;
 	bool		distributed;
+	bool		on_worker;		/* a Citus worker's call, on a distributed stream */
 	bool		write_remote;
 
 	b->status = palloc0(sizeof(BatchOutcome) * (n + 1));
@@ -277,7 +279,8 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	 * just adopted it from the cluster-wide catalog (catalog/cluster.h):
 	 * the plan's read-only statement needs a snapshot that sees it.
 	 */
-	if (distributed && ek_citus_on_worker())
+	on_worker = distributed && ek_citus_on_worker();
+	if (on_worker)
 	{
 		PushActiveSnapshot(GetTransactionSnapshot());
 		plan = ek_plan_for_stream(&stream);
@@ -402,7 +405,17 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 		AtEOXact_GUC(true, citus_nest);
 	MemoryContextSwitchTo(batch_cxt);
 
-	/* the ids the stored events link (identity graph) */
+	/*
+	 * the ids the stored events link (identity graph); on a Citus worker
+	 * in the coordinator's graph of the stream first, then in its own (the
+	 * coordinator's identity lock before the worker's, as forget_user
+	 * takes them: identity_dist.c)
+	 */
+	if (on_worker)
+	{
+		ek_identity_forward_links(&stream, acc, nacc, batch_id);
+		MemoryContextSwitchTo(batch_cxt);
+	}
 	(void) ek_identity_link_events(&stream, acc, nacc);
 	MemoryContextSwitchTo(batch_cxt);
 

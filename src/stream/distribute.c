@@ -92,10 +92,13 @@
 #include "catalog/cluster.h"
 #include "catalog/streams.h"
 #include "pipeline/dedup/dedup.h"
+#include "pipeline/identity.h"
+#include "pipeline/identity_dist.h"
 #include "pipeline/partition.h"
 #include "rollup/backfill.h"
 #include "rollup/refresh.h"
 #include "stream/distribute.h"
+#include "stream/identity.h"
 #include "stream/owner_change.h"
 #include "util/citus.h"
 #include "util/compat.h"
@@ -105,6 +108,7 @@
 
 PG_FUNCTION_INFO_V1(eventkit_distribute_stream);
 PG_FUNCTION_INFO_V1(eventkit_undistribute_stream);
+PG_FUNCTION_INFO_V1(eventkit_distribute_identity_graph);
 
 /* distribute_stream is making Citus tables: the guard lets them be */
 static bool distributing = false;
@@ -176,6 +180,25 @@ create_reference_table(const char *qname)
 		run_one("SELECT pg_catalog.truncate_local_data_after_distributing_table("
 				"$1::pg_catalog.regclass)::pg_catalog.text",
 				1, types, args, NULL, &isnull);
+	}
+	PG_FINALLY();
+	{
+		distributing = false;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The stream's worker links table (pipeline/identity_dist.c): a Citus
+ * local table in eventkit_ledgers, which the guard lets be only here.
+ */
+static void
+make_worker_links(int32 stream_id, Oid relid)
+{
+	distributing = true;
+	PG_TRY();
+	{
+		ek_identity_make_worker_links(stream_id, relid);
 	}
 	PG_FINALLY();
 	{
@@ -265,9 +288,13 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 				 errmsg("stream \"%s\" is already a Citus table", get_rel_name(relid)),
 				 errhint("A stream is distributed once, with eventkit.distribute_stream().")));
 
-	/* its rollups' worker delta tables (first: rollup/refresh.c says why) */
+	/*
+	 * its rollups' worker delta tables and its worker links table (first:
+	 * rollup/refresh.c says why)
+	 */
 	ek_rollups_make_worker_deltas(stream.stream_id);
 	CommandCounterIncrement();
+	make_worker_links(stream.stream_id, relid);
 
 	/*
 	 * The stream, then its ledger co-located with it (the stream owner's
@@ -291,6 +318,9 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	/* its rollups' realtime views: their tails from the deltas now */
 	CommandCounterIncrement();
 	ek_rollups_remake_views(stream.stream_id);
+
+	/* its resolved view: the query Citus plans (stream/identity.c) */
+	ek_identity_distribute_view(relid, stream.stream_id);
 
 	SPI_finish();
 	AtEOXact_GUC(true, citus_nest);
@@ -356,6 +386,8 @@ eventkit_undistribute_stream(PG_FUNCTION_ARGS)
 				 errhint("To leave Citus, dump the coordinator with pg_dump and restore the dump on a server without Citus; call eventkit.undistribute_stream('%s') there.",
 						 ek_qualified_relname(relid))));
 	n = ek_dedup_undistribute_ledger(&stream);
+	/* its worker links table, restored as a plain table, serves nothing */
+	ek_identity_drop_worker_links(stream.stream_id);
 	if (n < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -502,8 +534,72 @@ ek_citus_stream_owner_changed(Node *parsetree)
 	SPI_connect();
 	is_stream = ek_streams_read(relid, &stream, true);
 	if (is_stream)
+	{
 		ek_dedup_follow_owner(&stream);
+		ek_identity_worker_links_follow_owner(stream.stream_id, relid);
+	}
 	SPI_finish();
+}
+
+/*
+ * eventkit.distribute_identity_graph(stream regclass) RETURNS bigint
+ *
+ * On the Citus coordinator, by a superuser, for a stream distributed
+ * before 1.16 (it has no worker links table, and its calls with links on
+ * a worker are refused: pipeline/identity_dist.c): makes that table, so
+ * that the links of the workers' calls go to the coordinator's identity
+ * graph from now on, and links there the ids of every worker's graph so
+ * far, in one transaction that holds the stream against ingest.  Returns
+ * the worker rows read (0 and nothing done when the table exists).
+ */
+Datum
+eventkit_distribute_identity_graph(PG_FUNCTION_ARGS)
+{
+	Oid			relid = ek_stream_arg(fcinfo, 0);
+	StreamInfo	stream;
+	int64		n;
+	int			citus_nest;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser can call eventkit.distribute_identity_graph()"),
+				 errdetail("It makes a Citus local table in schema eventkit_ledgers and reads every worker's identity graph."),
+				 errhint("Ask a superuser to call it on the coordinator.")));
+	if (!ek_citus_installed() || ek_citus_table_kind(relid) != EK_CITUS_HASH)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stream \"%s\" is not distributed on Citus", get_rel_name(relid)),
+				 errhint("Only a stream distributed with eventkit.distribute_stream() has an identity graph on several nodes.")));
+	if (ek_citus_on_worker())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("eventkit.distribute_identity_graph() must run on the Citus coordinator"),
+				 errdetail("This node is a Citus worker."),
+				 errhint("Connect to the coordinator and call it there.")));
+
+	/* ingest on the coordinator waits; a worker's call's links wait below */
+	LockRelationOid(relid, ExclusiveLock);
+	citus_nest = NewGUCNestLevel();
+	(void) set_config_option("citus.multi_shard_modify_mode", "sequential",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	SPI_connect();
+	ek_streams_read(relid, &stream, false);
+	if (OidIsValid(ek_identity_worker_links_relid(stream.stream_id)))
+	{
+		SPI_finish();
+		AtEOXact_GUC(true, citus_nest);
+		PG_RETURN_INT64(0);
+	}
+	make_worker_links(stream.stream_id, relid);
+	CommandCounterIncrement();
+	ek_identity_distribute_view(relid, stream.stream_id);
+	/* the graph's lock: a worker's call that links meanwhile waits for it */
+	ek_identity_lock(stream.stream_id);
+	n = ek_identity_import_worker_graphs(&stream);
+	SPI_finish();
+	AtEOXact_GUC(true, citus_nest);
+	PG_RETURN_INT64(n);
 }
 
 /* Called from _PG_init. */

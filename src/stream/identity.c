@@ -34,6 +34,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
@@ -52,6 +53,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -168,6 +170,76 @@ make_dependency_automatic(Oid view, Oid stream_relid)
 }
 
 /*
+ * The query of the resolved view of a stream distributed on Citus: the
+ * stream's links in a subquery.  (Citus's planner of a join between a
+ * distributed table and a local one crashed the coordinator's backend,
+ * segmentation fault in deconstruct_jointree, planning the view's LEFT JOIN
+ * whose ON clause has the link table's stream_id; with the stream's links
+ * in a subquery it sends them to the workers as an intermediate result and
+ * joins there.  On one server the subquery is pulled up: the same plan.)
+ */
+static char *
+distributed_view_sql(const char *columns, const char *qstream, int32 stream_id)
+{
+	return psprintf("SELECT %s,"
+					" COALESCE(l.canonical_id, s.user_key) COLLATE pg_catalog.\"default\""
+					" AS resolved_user_id"
+					" FROM %s s LEFT JOIN (SELECT k.id, k.canonical_id"
+					" FROM eventkit.identity_links k"
+					" WHERE k.stream_id OPERATOR(pg_catalog.=) %d) l"
+					" ON l.id OPERATOR(pg_catalog.=) s.user_key",
+					columns, qstream, stream_id);
+}
+
+/*
+ * A stream was distributed on Citus (distribute_stream, or
+ * distribute_identity_graph for one distributed before 1.16): its resolved
+ * view, if it has one, is made again with the query a distributed stream
+ * needs (distributed_view_sql), the same columns, on this node only (the
+ * coordinator's graph is the stream's: a worker has no resolved view), as
+ * the stream's owner.  Caller: SPI connected, on the coordinator.
+ */
+void
+ek_identity_distribute_view(Oid stream_relid, int32 stream_id)
+{
+	Oid			view = ek_identity_view_of(stream_relid);
+	Relation	rel;
+	TupleDesc	desc;
+	StringInfoData cols;
+	EkRoleScope as_owner;
+	int			nest;
+
+	if (!OidIsValid(view))
+		return;
+	/* the view's columns but the last (resolved_user_id), as they are */
+	initStringInfo(&cols);
+	rel = relation_open(view, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), "resolved_user_id") == 0)
+			continue;
+		appendStringInfo(&cols, "%ss.%s", cols.len > 0 ? ", " : "",
+						 quote_identifier(NameStr(att->attname)));
+	}
+	relation_close(rel, AccessShareLock);
+
+	ek_as_role_begin(&as_owner, ek_relation_owner(stream_relid), 0);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("citus.enable_ddl_propagation", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	ek_spi_exec(psprintf("CREATE OR REPLACE VIEW %s AS %s", ek_qualified_relname(view),
+						 distributed_view_sql(cols.data, ek_qualified_relname(stream_relid),
+											  stream_id)),
+				SPI_OK_UTILITY);
+	AtEOXact_GUC(true, nest);
+	ek_as_role_end(&as_owner);
+	CommandCounterIncrement();
+}
+
+/*
  * Create the stream's <stream>_resolved view as the stream's owner (who
  * owns it then).  A relation of that name that is already there is left
  * alone, with a warning.  Caller: SPI connected.
@@ -190,14 +262,19 @@ ek_identity_create_view(Oid stream_relid, int32 stream_id)
 		return;
 	}
 	ek_as_role_begin(&as_owner, ek_relation_owner(stream_relid), 0);
-	ek_spi_exec(psprintf("CREATE VIEW %s AS SELECT s.*,"
-						 " COALESCE(l.canonical_id, s.user_key) COLLATE pg_catalog.\"default\""
-						 " AS resolved_user_id"
-						 " FROM %s s LEFT JOIN eventkit.identity_links l"
-						 " ON l.stream_id OPERATOR(pg_catalog.=) %d"
-						 " AND l.id OPERATOR(pg_catalog.=) s.user_key",
-						 qview, qstream, stream_id),
-				SPI_OK_UTILITY);
+	if (ek_citus_table_kind(stream_relid) == EK_CITUS_HASH)
+		ek_spi_exec(psprintf("CREATE VIEW %s AS %s", qview,
+							 distributed_view_sql("s.*", qstream, stream_id)),
+					SPI_OK_UTILITY);
+	else
+		ek_spi_exec(psprintf("CREATE VIEW %s AS SELECT s.*,"
+							 " COALESCE(l.canonical_id, s.user_key) COLLATE pg_catalog.\"default\""
+							 " AS resolved_user_id"
+							 " FROM %s s LEFT JOIN eventkit.identity_links l"
+							 " ON l.stream_id OPERATOR(pg_catalog.=) %d"
+							 " AND l.id OPERATOR(pg_catalog.=) s.user_key",
+							 qview, qstream, stream_id),
+					SPI_OK_UTILITY);
 	CommandCounterIncrement();
 	make_dependency_automatic(get_relname_relid(name, nspid), stream_relid);
 	ek_spi_exec(psprintf("COMMENT ON VIEW %s IS %s", qview,

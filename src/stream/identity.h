@@ -14,6 +14,7 @@
 
 extern void ek_identity_create_view(Oid stream_relid, int32 stream_id);
 extern void ek_identity_drop_view(Oid stream_relid);
+extern void ek_identity_distribute_view(Oid stream_relid, int32 stream_id);
 extern Oid	ek_identity_view_of(Oid stream_relid);
 
 #endif							/* EK_STREAM_IDENTITY_H */

@@ -13,7 +13,9 @@
 # SELECT only may route.  The batches split by node and sent each to its
 # node by one session per node: no statement of those sessions reaches
 # another node (citus.log_remote_commands in the session, log_statement on
-# the others: nothing from the session's gpid), while a mixed batch (the
+# the others: nothing from the session's gpid) but, from a worker's, the
+# batch's identity links to the coordinator's graph (1.16: the COPY into
+# the stream's worker links table and its two-phase commit), while a mixed batch (the
 # positive control) does; their counts and rows equal one node's
 # (accepted, duplicates, conflicts, quarantined, each id stored once, the
 # first copy kept); re-sent, routed or not, they are all duplicates or
@@ -226,9 +228,31 @@ for my $n (@nodes)
 {
 	my ($gpid, $err, $reached, $calls) = session_on($n, 1, sprintf($by_node, $n->port));
 	ok($calls >= 2, $n->name . ": its events in $calls routed calls");
-	ok(defined $gpid && $err !~ /issuing/, $n->name . ': its routed calls sent no command to another node')
-	  or diag($err);
-	is($reached, '', $n->name . ': no statement of that session reached another node (no call, no two-phase commit)');
+	if ($n->name eq 'coordinator')
+	{
+		ok(defined $gpid && $err !~ /issuing/, $n->name . ': its routed calls sent no command to another node')
+		  or diag($err);
+		is($reached, '', $n->name . ': no statement of that session reached another node (no call, no two-phase commit)');
+		next;
+	}
+	# 1.16: a worker's call whose batch links ids sends the links to the
+	# coordinator's identity graph (its worker links table), in its
+	# transaction (docs/citus.md): that, and only that, leaves the node
+	my $links = qr/^(?:BEGIN TRANSACTION|SELECT assign_distributed_transaction_id|COPY eventkit_ledgers\.worker_links_\d+_\d+ |(?:RELEASE |ROLLBACK TO )?SAVEPOINT|PREPARE TRANSACTION|COMMIT PREPARED)/;
+	my @issued = $err =~ /issuing (.*?)\nDETAIL:  on server \S+?:(\d+) /g;
+	my @bad;
+	while (my ($cmd, $port) = splice(@issued, 0, 2))
+	{
+		push @bad, "$port: $cmd" if $port != $coord->port || $cmd !~ $links;
+	}
+	ok(defined $gpid && $err =~ /issuing COPY eventkit_ledgers\.worker_links_/ && !@bad,
+		$n->name . ': its routed calls sent another node only their identity links, to the coordinator')
+	  or diag(join("\n", @bad));
+	my $other = join('', map { $reached_on{$_} } grep { $_ ne 'coordinator' && $_ ne $n->name } keys %reached_on);
+	my @stmts = grep { !/statement: (?:BEGIN TRANSACTION|COPY eventkit_ledgers\.worker_links_|(?:RELEASE |ROLLBACK TO )?SAVEPOINT|PREPARE TRANSACTION|COMMIT PREPARED)/ }
+	  split /^/, $reached_on{coordinator};
+	is($other . join('', @stmts), '',
+		$n->name . ': no statement of that session reached the other worker, nor the coordinator but the links\' statement and its two-phase commit');
 }
 
 # the positive control: a batch of every node's users, on worker 1

@@ -48,6 +48,8 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -89,6 +91,23 @@ ek_identity_worker_links_relid(int32 stream_id)
 		return InvalidOid;
 	snprintf(name, sizeof(name), LINKS_PREFIX "%d", stream_id);
 	return get_relname_relid(name, nsp);
+}
+
+/*
+ * Does this database's eventkit catalog have what a worker links table
+ * needs (the schema eventkit_ledgers, 1.11, and the trigger function
+ * eventkit.apply_worker_links, 1.16)?  A stream distributed on an older
+ * catalog (the new library before ALTER EXTENSION eventkit UPDATE) gets
+ * none, as before 1.16: its workers' calls link in their own graphs until
+ * eventkit.distribute_identity_graph makes it.
+ */
+bool
+ek_identity_worker_links_supported(void)
+{
+	List	   *name = list_make2(makeString("eventkit"), makeString("apply_worker_links"));
+
+	return OidIsValid(get_namespace_oid(LINKS_SCHEMA, true)) &&
+		OidIsValid(LookupFuncName(name, 0, NULL, true));
 }
 
 /*

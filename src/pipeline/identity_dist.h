@@ -16,6 +16,7 @@
 #include "pipeline/event.h"
 
 extern Oid	ek_identity_worker_links_relid(int32 stream_id);
+extern bool ek_identity_worker_links_supported(void);
 extern void ek_identity_make_worker_links(int32 stream_id, Oid stream_relid);
 extern void ek_identity_drop_worker_links(int32 stream_id);
 extern void ek_identity_worker_links_follow_owner(int32 stream_id, Oid stream_relid);

@@ -290,11 +290,13 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 
 	/*
 	 * its rollups' worker delta tables and its worker links table (first:
-	 * rollup/refresh.c says why)
+	 * rollup/refresh.c says why); on a catalog older than 1.16 no links
+	 * table, as before (distribute_identity_graph makes it after the update)
 	 */
 	ek_rollups_make_worker_deltas(stream.stream_id);
 	CommandCounterIncrement();
-	make_worker_links(stream.stream_id, relid);
+	if (ek_identity_worker_links_supported())
+		make_worker_links(stream.stream_id, relid);
 
 	/*
 	 * The stream, then its ledger co-located with it (the stream owner's

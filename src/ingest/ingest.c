@@ -318,7 +318,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	 */
 	if (ek_place_events(&stream, items->events, n,
 						GetCurrentTransactionStartTimestamp()) > 0 &&
-		!ek_citus_on_worker())
+		!on_worker)
 		ek_nudge_partition_jobs(stream.stream_id);
 
 	/* events with problems are quarantined or rejected */

@@ -120,14 +120,12 @@ ek_wake_launcher(void)
 }
 
 /*
- * Called by ingest when a stream's current ledger generation is over
- * eventkit.ledger_generation_rows: the scheduler of this database makes
- * the stream's ledger job due and is woken.  Ingest never rotates itself
- * (that takes ACCESS EXCLUSIVE on the ledger).  Does nothing without
- * shared_preload_libraries.
+ * Make a job of stream_id due in this database's scheduler (its ledger job,
+ * or its premake job) and wake the scheduler: one stream's id, or -1 when
+ * two streams asked before the scheduler looked (it then checks them all).
  */
-void
-ek_nudge_ledger_job(int32 stream_id)
+static void
+nudge_scheduler(int32 stream_id, bool premake)
 {
 	pid_t		pid = 0;
 
@@ -137,11 +135,11 @@ ek_nudge_ledger_job(int32 stream_id)
 	for (int i = 0; i < EK_MAX_DATABASES; i++)
 	{
 		EkDbSlot   *slot = &ek_shared->dbs[i];
+		int32	   *nudge = premake ? &slot->premake_nudge : &slot->ledger_nudge;
 
 		if (slot->dboid != MyDatabaseId)
 			continue;
-		slot->ledger_nudge = (slot->ledger_nudge == 0 || slot->ledger_nudge == stream_id) ?
-			stream_id : -1;
+		*nudge = (*nudge == 0 || *nudge == stream_id) ? stream_id : -1;
 		pid = slot->scheduler_pid;
 		break;
 	}
@@ -153,6 +151,19 @@ ek_nudge_ledger_job(int32 stream_id)
 		if (proc != NULL)
 			SetLatch(&proc->procLatch);
 	}
+}
+
+/*
+ * Called by ingest when a stream's current ledger generation is over
+ * eventkit.ledger_generation_rows: the scheduler of this database makes
+ * the stream's ledger job due and is woken.  Ingest never rotates itself
+ * (that takes ACCESS EXCLUSIVE on the ledger).  Does nothing without
+ * shared_preload_libraries.
+ */
+void
+ek_nudge_ledger_job(int32 stream_id)
+{
+	nudge_scheduler(stream_id, false);
 }
 
 /*
@@ -179,32 +190,12 @@ ek_nudge_partition_jobs(int32 stream_id)
 void
 ek_partition_nudge_at_xact_end(bool commit)
 {
-	pid_t		pid = 0;
 	int32		stream_id = premake_nudge_at_commit;
 
 	premake_nudge_at_commit = 0;
-	if (ek_shared == NULL || stream_id == 0 || !commit)
+	if (stream_id == 0 || !commit)
 		return;
-	LWLockAcquire(ek_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < EK_MAX_DATABASES; i++)
-	{
-		EkDbSlot   *slot = &ek_shared->dbs[i];
-
-		if (slot->dboid != MyDatabaseId)
-			continue;
-		slot->premake_nudge = (slot->premake_nudge == 0 || slot->premake_nudge == stream_id) ?
-			stream_id : -1;
-		pid = slot->scheduler_pid;
-		break;
-	}
-	LWLockRelease(ek_shared->lock);
-	if (pid != 0)
-	{
-		PGPROC	   *proc = BackendPidGetProc(pid);
-
-		if (proc != NULL)
-			SetLatch(&proc->procLatch);
-	}
+	nudge_scheduler(stream_id, true);
 }
 
 /* ---------------------------------------------------------------------

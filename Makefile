@@ -102,7 +102,8 @@ DATA = eventkit--1.0.sql eventkit--1.0--1.1.sql eventkit--1.1--1.2.sql eventkit-
 	eventkit--1.12--1.13.sql eventkit--1.13.sql \
 	eventkit--1.13--1.14.sql eventkit--1.14.sql \
 	eventkit--1.14--1.15.sql eventkit--1.15.sql \
-	eventkit--1.15--1.16.sql eventkit--1.16.sql
+	eventkit--1.15--1.16.sql eventkit--1.16.sql \
+	eventkit--1.16--1.17.sql eventkit--1.17.sql
 PGFILEDESC = "eventkit - event-collection backbone for PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src $(ICU_CFLAGS)

@@ -1,4 +1,4 @@
--- The catalog's conventions (eventkit--1.16.sql states them at its top):
+-- The catalog's conventions (eventkit--1.17.sql states them at its top):
 -- every catalog table has a primary key; no foreign key between two tables
 -- whose data pg_dump dumps (pg_restore -j loads them in parallel); names;
 -- roles recorded as names; a COMMENT ON for every object and for every

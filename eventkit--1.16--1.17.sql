@@ -1,0 +1,13 @@
+\echo Use "ALTER EXTENSION eventkit UPDATE TO '1.17'" to load this file. \quit
+
+/*
+ * eventkit 1.16 -> 1.17.
+ *
+ * RULE while 1.17 is not released: every object added or changed in 1.17
+ * goes into BOTH this file (as the change from 1.16) and eventkit--1.17.sql
+ * (the full script a fresh CREATE EXTENSION runs, in its final form, in its
+ * area).  sql/upgrade.sql upgrades a 1.0 installation through every version
+ * and compares it with a fresh install of eventkit--1.17.sql: any difference
+ * fails it.  Each section gives its own objects their COMMENT ON.  New
+ * capabilities append their own section at the end.
+ */

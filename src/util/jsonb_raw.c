@@ -7,7 +7,12 @@
  *	  buffer checks.  The JSON parser (pipeline/json_parse.c) builds such
  *	  trees; with eventkit.testing_json_crosscheck (test builds) every
  *	  result is compared with jsonb_in's, which the json_parse regress test
- *	  does for every kind of value.
+ *	  does for every kind of value.  A tree may hold containers read from
+ *	  another jsonb (jbvBinary, an event's values: its extra column,
+ *	  pipeline/event.c): their bytes are copied as they are, where
+ *	  convertToJsonb would unpack and pack them again into the same bytes
+ *	  (checked against it there, with the same setting; the jsonb_raw
+ *	  regress test).
  *
  *-------------------------------------------------------------------------
  */
@@ -152,6 +157,28 @@ write_value(JsonbWriter *w, const JsonbValue *v, JEntry *header)
 				if (totallen > JENTRY_OFFLENMASK)
 					return false;
 				*header = JENTRY_ISCONTAINER | totallen;
+				return true;
+			}
+		case jbvBinary:
+			{
+				/*
+				 * A container read from a jsonb (an event's value): its
+				 * bytes as they are.  Its padding inside is the same here,
+				 * since it starts INTALIGNed in both places (relative to
+				 * the varlena's start, as convertToJsonb pads).
+				 */
+				uint32		base = w->len;
+				uint32		len = v->val.binary.len;
+
+				if (JsonContainerIsScalar(v->val.binary.data))
+					return false;
+				writer_pad(w);
+				writer_reserve(w, len);
+				memcpy(w->data + w->len, v->val.binary.data, len);
+				w->len += len;
+				if (w->len - base > JENTRY_OFFLENMASK)
+					return false;
+				*header = JENTRY_ISCONTAINER | (w->len - base);
 				return true;
 			}
 		default:

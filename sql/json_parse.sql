@@ -37,7 +37,18 @@ INSERT INTO cases VALUES
   ('many_keys', (SELECT '{' || string_agg(format('"k%s": %s', i, i), ', ') || '}' FROM generate_series(1, 100) i)),
   ('many_elems', (SELECT '{"a": [' || string_agg(format('"e%s"', i), ', ') || ']}' FROM generate_series(1, 100) i)),
   ('many_dup_keys', (SELECT '{' || string_agg(format('"k%s": %s', i % 20, i), ', ') || '}' FROM generate_series(1, 100) i)),
-  ('aligned', '{"a": "x", "b": 1, "c": "xy", "d": [1, "xyz", 2.5], "e": {"f": "xyzw", "g": 7}}');
+  ('aligned', '{"a": "x", "b": 1, "c": "xy", "d": [1, "xyz", 2.5], "e": {"f": "xyzw", "g": 7}}'),
+  -- small objects' insertion sort (1.17: it tells of duplicates as it sorts,
+  -- and leaves a pair after a smaller key where it is)
+  ('dup_in_order', '{"a": 1, "a": 2}'),
+  ('dup_triple_unsorted', '{"c": 1, "a": 2, "b": 3, "a": 4, "c": 5, "a": 6}'),
+  ('dup_after_larger', '{"bb": 1, "a": 1, "cc": 2, "a": 3, "bb": 4, "": 0, "": 9}'),
+  ('sixteen_keys_dups', (SELECT '{' || string_agg(format('"%s": %s', chr(122 - i % 9), i), ', ') || '}' FROM generate_series(1, 16) i)),
+  ('seventeen_keys_dups', (SELECT '{' || string_agg(format('"%s": %s', chr(122 - i % 9), i), ', ') || '}' FROM generate_series(1, 17) i)),
+  -- the parser's containers come from chunks that grow (1.17): many small
+  -- containers across chunks, and one larger than a chunk
+  ('arena_chunks', (SELECT '{"a": [' || string_agg(format('{"k%s": [%s, {"x": "%s"}]}', i, i, i), ', ') || ']}' FROM generate_series(1, 400) i)),
+  ('arena_big_object', (SELECT '{' || string_agg(format('"k%s": %s', i, i), ', ') || '}' FROM generate_series(1, 1000) i));
 SELECT id, r.accepted, r.quarantined
   FROM cases, LATERAL eventkit.ingest('js', ev(id, props)) r ORDER BY id;
 SELECT c.id FROM cases c LEFT JOIN js ON js.message_id = c.id

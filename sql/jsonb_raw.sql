@@ -97,6 +97,34 @@ SELECT count(*) AS values,
        count(*) FILTER (WHERE eventkit_internal.fingerprint_walk_check(v)) AS walks_agree
   FROM docs, jsonb_path_query(d, 'strict $.**') v WHERE i < 300;
 
+-- the extra column (an event's pairs that have no column of their own) is
+-- written with its values' bytes copied as they are (src/util/jsonb_raw.c:
+-- jbvBinary); with the crosscheck on, ingest compares each one with what
+-- pushJsonbValue and JsonbValueToJsonb make of the same pairs and fails if
+-- they differ.  Every document as such a value, sent as jsonb and as text
+-- (the fast JSON parser's containers).
+SET eventkit.testing_json_crosscheck = on;
+SET eventkit.max_event_bytes = 4000000;
+SET eventkit.max_batch_bytes = 4000000;
+SELECT eventkit.create_stream('raw_extra');
+CREATE FUNCTION extra_doc(i int, d jsonb, via text) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT jsonb_build_object('type', 'track', 'event', 'e', 'userId', 'u', 'messageId', via || i,
+                            'custom', d, 'a', i, 'zz', jsonb_build_array(d, d), 'context', jsonb_build_object('d', d))
+$$;
+SELECT sum(r.accepted) AS accepted, sum(r.quarantined) AS quarantined
+  FROM docs, LATERAL eventkit.ingest('raw_extra', extra_doc(i, d, 'j')) r;
+SELECT sum(r.accepted) AS accepted, sum(r.quarantined) AS quarantined
+  FROM docs, LATERAL eventkit.ingest('raw_extra', extra_doc(i, d, 't')::text) r;
+SELECT count(*) AS events,
+       count(*) FILTER (WHERE e.extra = jsonb_build_object('custom', d.d, 'a', d.i, 'zz', jsonb_build_array(d.d, d.d))
+                          AND e.context = jsonb_build_object('d', d.d)) AS values_equal
+  FROM raw_extra e JOIN docs d ON e.message_id IN ('j' || d.i, 't' || d.i);
+SELECT eventkit.drop_stream('raw_extra');
+DROP FUNCTION extra_doc(int, jsonb, text);
+RESET eventkit.max_batch_bytes;
+RESET eventkit.max_event_bytes;
+RESET eventkit.testing_json_crosscheck;
+
 -- test-only functions: not for PUBLIC
 SELECT has_function_privilege('public', 'eventkit_internal.jsonb_raw_roundtrip(jsonb)', 'EXECUTE') AS roundtrip_public,
        has_function_privilege('public', 'eventkit_internal.fingerprint_walk_check(jsonb)', 'EXECUTE') AS walk_public;

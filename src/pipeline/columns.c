@@ -141,7 +141,19 @@ ek_event_values(const SegmentEvent *ev, int64 batch_id, TimestampTz received_at,
 #pragma GCC unroll 32
 #endif
 	for (int c = 0; c < SC_NCOLUMNS; c++)
-		values[c] = event_value(ev, c, batch_id, received_at, &nulls[c]);
+		if (c != SC_USER_KEY)
+			values[c] = event_value(ev, c, batch_id, received_at, &nulls[c]);
+	/* user_key: the text of user_id or anonymous_id, made once */
+	if (ev->user_id != NULL)
+	{
+		values[SC_USER_KEY] = values[SC_USER_ID];
+		nulls[SC_USER_KEY] = nulls[SC_USER_ID];
+	}
+	else
+	{
+		values[SC_USER_KEY] = values[SC_ANONYMOUS_ID];
+		nulls[SC_USER_KEY] = nulls[SC_ANONYMOUS_ID];
+	}
 }
 
 /* Column c of n events (col[i], nulls[i]: event i's). */

@@ -20,6 +20,7 @@
 #include "utils/timestamp.h"
 
 #include "pipeline/event.h"
+#include "util/guc.h"
 #include "util/jsonb_raw.h"
 
 #define MAX_ID_BYTES 256
@@ -421,6 +422,80 @@ raw_pair(const JsonbContainer *c, const char *base, uint32 i, uint32 npairs,
 		ek_jsonb_child_scalar(&child, v);
 }
 
+/* The keys the content fingerprint leaves out: they change between retries. */
+static inline bool
+is_volatile_key(const JsonbValue *k)
+{
+	return KEY_IS(k, "sentAt") || KEY_IS(k, "receivedAt");
+}
+
+/*
+ * The derived id's second half: the pairs of the event's object (but the
+ * volatile keys) hashed with seed 1, from 1, as the first half is with
+ * seed 0 from 0.  Only an event without a usable messageId needs it, so it
+ * is a pass of its own (until 1.17 it was mixed in the first pass for the
+ * pairs before a messageId, whose key sorts after most of an event's: the
+ * same value, as the pairs are hashed in the same order either way).
+ */
+static uint64
+fingerprint_seed1(const JsonbContainer *obj, const char *base, uint32 npairs)
+{
+	uint32		key_offset = 0;
+	uint32		value_offset = ek_jsonb_offset(obj, npairs);
+	uint64		h1 = 1;
+
+	for (uint32 i = 0; i < npairs; i++)
+	{
+		JsonbValue	k;
+		JsonbValue	v;
+
+		raw_pair(obj, base, i, npairs, &key_offset, &value_offset, &k, &v);
+		if (!is_volatile_key(&k))
+			h1 = mix(h1, hash_scalar(&k, 1) ^ hash_value(&v, 1));
+	}
+	return h1;
+}
+
+/*
+ * The extra column: the event's other pairs, in the order of its object
+ * (jsonb's: sorted, unique), nested containers copied as they are
+ * (ek_jsonb_serialize).  The bytes are what pushJsonbValue and
+ * JsonbValueToJsonb make of the same pairs (checked in test builds with
+ * eventkit.testing_json_crosscheck), without unpacking and packing the
+ * containers again.
+ */
+static Jsonb *
+extra_jsonb(JsonbPair *pairs, int n)
+{
+	JsonbValue	obj;
+	Jsonb	   *result;
+
+	obj.type = jbvObject;
+	obj.val.object.nPairs = n;
+	obj.val.object.pairs = pairs;
+	result = ek_jsonb_serialize(&obj, 64 * n);
+	if (result == NULL || ek_testing_json_crosscheck)
+	{
+		JsonbParseState *state = NULL;
+		Jsonb	   *expected;
+
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		for (int i = 0; i < n; i++)
+		{
+			pushJsonbValue(&state, WJB_KEY, &pairs[i].key);
+			pushJsonbValue(&state, WJB_VALUE, &pairs[i].value);
+		}
+		expected = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+		if (result == NULL)
+			return expected;
+		if (VARSIZE(expected) != VARSIZE(result) ||
+			memcmp(expected, result, VARSIZE(result)) != 0)
+			elog(ERROR, "eventkit: the extra column's two writers disagree on: %s",
+				 JsonbToCString(NULL, &expected->root, VARSIZE(expected)));
+	}
+	return result;
+}
+
 static const char *const segment_types[] = {
 	"track", "identify", "page", "screen", "group", "alias"
 };
@@ -440,13 +515,12 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 	uint32		value_offset;
 	JsonbValue	k;
 	JsonbValue	v;
-	JsonbParseState *extra_state = NULL;
+	JsonbPair  *extra_pairs = NULL;
 	int			nextra = 0;
 	char	   *name = NULL;
 	bool		has_group_id = false;
 	bool		has_previous_id = false;
 	uint64		h0 = 0;
-	uint64		h1 = 1;
 	bool		type_ok = false;
 	bool		type_seen = false;
 
@@ -533,23 +607,20 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 				if (prev != NULL && prev[0] != '\0' && strlen(prev) <= MAX_ID_BYTES)
 					ev->previous_id = prev;
 			}
-			if (nextra++ == 0)
-				pushJsonbValue(&extra_state, WJB_BEGIN_OBJECT, NULL);
-			pushJsonbValue(&extra_state, WJB_KEY, &k);
-			pushJsonbValue(&extra_state, WJB_VALUE, &v);
+			if (extra_pairs == NULL)
+				extra_pairs = palloc(sizeof(JsonbPair) * (npairs - i));
+			extra_pairs[nextra].key = k;
+			extra_pairs[nextra].value = v;
+			extra_pairs[nextra].order = nextra;
+			nextra++;
 		}
 
+		/* the second seed's hash is for a derived id only: see below */
 		if (!volatile_key)
-		{
-			uint64		kh = hash_scalar(&k, 0);
-
-			h0 = mix(h0, kh ^ hash_value(&v, 0));
-			if (ev->message_id == NULL)
-				h1 = mix(h1, hash_scalar(&k, 1) ^ hash_value(&v, 1));
-		}
+			h0 = mix(h0, hash_scalar(&k, 0) ^ hash_value(&v, 0));
 	}
 	if (nextra > 0)
-		ev->extra = JsonbValueToJsonb(pushJsonbValue(&extra_state, WJB_END_OBJECT, NULL));
+		ev->extra = extra_jsonb(extra_pairs, nextra);
 	ev->fingerprint = (int64) h0;
 
 	if (!type_seen)
@@ -571,6 +642,8 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 
 	if (ev->message_id == NULL)
 	{
+		uint64		h1 = fingerprint_seed1(obj, base, npairs);
+
 		ev->message_id = psprintf("ek-%016llx%016llx",
 								  (unsigned long long) h0, (unsigned long long) h1);
 		ev->derived_id = true;

@@ -14,7 +14,9 @@
  *	  so the error messages and every corner case stay PostgreSQL's.
  *
  *	  Strings without escapes point into the input; nothing is copied until
- *	  the serializer writes the result.  Integers of up to 18 digits become
+ *	  the serializer writes the result.  The containers' children are cut
+ *	  from a few growing chunks rather than palloc'd one container at a
+ *	  time.  Integers of up to 18 digits become
  *	  numerics without going through numeric_in.
  *
  *-------------------------------------------------------------------------
@@ -53,7 +55,40 @@ typedef struct JsonParser
 	OpenContainer open[EK_JSON_MAX_DEPTH];
 	int			depth;
 	bool		utf8;
+	/* where the containers' pairs and elements are allocated from */
+	char	   *arena;
+	Size		arena_left;
+	Size		arena_next;		/* the next chunk's size */
 } JsonParser;
+
+#define EK_JSON_ARENA_FIRST 1024
+#define EK_JSON_ARENA_MAX (64 * 1024)
+
+/*
+ * Memory for a container's children, cut from chunks of the current
+ * context (freed with it, as the tree is): one palloc per many
+ * containers instead of one each.  The chunks double from 1 kB (an
+ * NDJSON line's event) up to 64 kB (a batch's).
+ */
+static inline void *
+parser_alloc(JsonParser *ps, Size size)
+{
+	void	   *result;
+
+	size = MAXALIGN(size);
+	if (unlikely(size > ps->arena_left))
+	{
+		Size		chunk = Max(size, ps->arena_next);
+
+		ps->arena = MemoryContextAllocHuge(CurrentMemoryContext, chunk);
+		ps->arena_left = chunk;
+		ps->arena_next = Min(ps->arena_next * 2, EK_JSON_ARENA_MAX);
+	}
+	result = ps->arena;
+	ps->arena += size;
+	ps->arena_left -= size;
+	return result;
+}
 
 static inline bool
 is_ws(char c)
@@ -128,7 +163,7 @@ read_hex4(JsonParser *ps, pg_wchar *out)
  * into a palloc'd copy.  ps->p is at the backslash; start is the string's
  * first byte.
  */
-static bool
+static pg_noinline bool
 read_escaped_string(JsonParser *ps, const char *start, JsonbValue *v)
 {
 	StringInfoData buf;
@@ -247,8 +282,8 @@ word_needs_attention(uint64 w)
 	return found & highs;
 }
 
-/* A string; ps->p is just past the opening quote. */
-static bool
+/* A string; ps->p is just past the opening quote (inline: most values and every key). */
+static pg_attribute_always_inline bool
 read_string(JsonParser *ps, JsonbValue *v)
 {
 	const char *start = ps->p;
@@ -399,7 +434,7 @@ read_literal(JsonParser *ps, const char *word, int len)
 }
 
 /* An object's key and the colon after it, pushed as the next child. */
-static bool
+static pg_attribute_always_inline bool
 read_key(JsonParser *ps)
 {
 	skip_ws(ps);
@@ -449,25 +484,46 @@ sort_pairs(JsonbValue *object)
 		return;
 	if (n <= 16)
 	{
-		/* insertion sort: objects in events are small */
+		/*
+		 * Insertion sort: objects in events are small, and often sent in
+		 * jsonb's order already (a pair after a smaller key stays where it
+		 * is, not copied).  Two equal keys are compared with each other on
+		 * the way, which tells of duplicates.
+		 */
 		for (int i = 1; i < n; i++)
 		{
-			JsonbPair	x = pairs[i];
+			JsonbPair	x;
 			int			j = i - 1;
+			int			res = compare_keys(&pairs[j], &pairs[i]);
 
-			while (j >= 0 && compare_pairs(&pairs[j], &x) > 0)
+			if (res < 0)
+				continue;
+			x = pairs[i];
+			for (;;)
 			{
+				if (res == 0)
+				{
+					duplicates = true;
+					/* the later one first (see compare_pairs) */
+					if (pairs[j].order > x.order)
+						break;
+				}
+				else if (res < 0)
+					break;
 				pairs[j + 1] = pairs[j];
-				j--;
+				if (--j < 0)
+					break;
+				res = compare_keys(&pairs[j], &x);
 			}
 			pairs[j + 1] = x;
 		}
 	}
 	else
+	{
 		qsort(pairs, n, sizeof(JsonbPair), compare_pairs);
-
-	for (int i = 1; i < n && !duplicates; i++)
-		duplicates = compare_keys(&pairs[i - 1], &pairs[i]) == 0;
+		for (int i = 1; i < n && !duplicates; i++)
+			duplicates = compare_keys(&pairs[i - 1], &pairs[i]) == 0;
+	}
 	if (duplicates)
 	{
 		int			kept = 0;
@@ -491,7 +547,7 @@ close_container(JsonParser *ps)
 	if (oc->is_object)
 	{
 		int			npairs = nchildren / 2;
-		JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(npairs, 1));
+		JsonbPair  *pairs = parser_alloc(ps, sizeof(JsonbPair) * Max(npairs, 1));
 
 		for (int i = 0; i < npairs; i++)
 		{
@@ -506,7 +562,7 @@ close_container(JsonParser *ps)
 	}
 	else
 	{
-		JsonbValue *elems = palloc(sizeof(JsonbValue) * Max(nchildren, 1));
+		JsonbValue *elems = parser_alloc(ps, sizeof(JsonbValue) * Max(nchildren, 1));
 
 		memcpy(elems, children, sizeof(JsonbValue) * nchildren);
 		result.type = jbvArray;
@@ -551,6 +607,9 @@ ek_json_to_jsonb(const char *str, int len)
 	ps.nstack = 0;
 	ps.depth = 0;
 	ps.utf8 = GetDatabaseEncoding() == PG_UTF8;
+	ps.arena = NULL;
+	ps.arena_left = 0;
+	ps.arena_next = EK_JSON_ARENA_FIRST;
 
 	for (;;)
 	{

@@ -27,6 +27,7 @@
 #include "pipeline/json_parse.h"
 #include "pipeline/payload.h"
 #include "util/guc.h"
+#include "util/jsonb_raw.h"
 #include "util/spi.h"
 
 /* An empty batch with the stream and limits of proto. */
@@ -142,19 +143,40 @@ ek_payload_check_size(const EventBatch *b, int64 size)
 					   _("Split the payload into smaller batches"));
 }
 
-/* Items of a JSON array container. */
+/*
+ * Items of a JSON array container, read from its JEntries
+ * (util/jsonb_raw.h) as JsonbIteratorNext (skipping nested containers)
+ * returns them: a container as jbvBinary, its length without the
+ * alignment padding before it.
+ */
 static void
 add_array_items(EventBatch *b, JsonbContainer *array)
 {
-	JsonbIterator *it = JsonbIteratorInit(array);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
+	uint32		n = JsonContainerSize(array);
+	const char *base = ek_jsonb_base(array);
+	uint32		offset = 0;
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	Assert(JsonContainerIsArray(array));
+	for (uint32 i = 0; i < n; i++)
 	{
+		EkJsonbChild child;
+		uint32		start = offset;
+		JsonbValue	v;
+
 		CHECK_FOR_INTERRUPTS();
-		if (tok == WJB_ELEM)
-			ek_payload_add_value(b, &v, v.type == jbvBinary ? v.val.binary.len : 16);
+		ek_jsonb_child(array, base, i, &offset, &child);
+		if (JBE_ISCONTAINER(child.entry))
+		{
+			v.type = jbvBinary;
+			v.val.binary.data = (JsonbContainer *) child.data;
+			v.val.binary.len = offset - INTALIGN(start);
+			ek_payload_add_value(b, &v, v.val.binary.len);
+		}
+		else
+		{
+			ek_jsonb_child_scalar(&child, &v);
+			ek_payload_add_value(b, &v, 16);
+		}
 	}
 }
 

@@ -7,7 +7,12 @@
  *	  buffer checks.  The JSON parser (pipeline/json_parse.c) builds such
  *	  trees; with eventkit.testing_json_crosscheck (test builds) every
  *	  result is compared with jsonb_in's, which the json_parse regress test
- *	  does for every kind of value.
+ *	  does for every kind of value.  A tree may hold containers read from
+ *	  another jsonb (jbvBinary, an event's values: its extra column,
+ *	  pipeline/event.c): their bytes are copied as they are, where
+ *	  convertToJsonb would unpack and pack them again into the same bytes
+ *	  (checked against it there, with the same setting; the jsonb_raw
+ *	  regress test).
  *
  *-------------------------------------------------------------------------
  */
@@ -60,6 +65,42 @@ writer_pad(JsonbWriter *w)
 	return pad;
 }
 
+/*
+ * Copy len bytes: most of a document's strings and numerics are short,
+ * for which a call of memcpy costs more than the copy (a few moves here).
+ */
+static inline void
+copy_bytes(char *dst, const char *src, uint32 len)
+{
+	if (len >= 8 && len <= 16)
+	{
+		uint64		a;
+		uint64		b;
+
+		memcpy(&a, src, 8);
+		memcpy(&b, src + len - 8, 8);
+		memcpy(dst, &a, 8);
+		memcpy(dst + len - 8, &b, 8);
+	}
+	else if (len >= 4 && len < 8)
+	{
+		uint32		a;
+		uint32		b;
+
+		memcpy(&a, src, 4);
+		memcpy(&b, src + len - 4, 4);
+		memcpy(dst, &a, 4);
+		memcpy(dst + len - 4, &b, 4);
+	}
+	else if (len < 4)
+	{
+		for (uint32 i = 0; i < len; i++)
+			dst[i] = src[i];
+	}
+	else
+		memcpy(dst, src, len);
+}
+
 static bool write_value(JsonbWriter *w, const JsonbValue *v, JEntry *header);
 
 /* The JEntries of a container's children at entries (an offset into data). */
@@ -69,7 +110,19 @@ write_child(JsonbWriter *w, const JsonbValue *v, int index, uint32 *entries,
 {
 	JEntry		meta;
 
-	if (!write_value(w, v, &meta))
+	/* strings, null and booleans here: no call for most children */
+	if (v->type == jbvString)
+	{
+		writer_reserve(w, v->val.string.len);
+		copy_bytes(w->data + w->len, v->val.string.val, v->val.string.len);
+		w->len += v->val.string.len;
+		meta = v->val.string.len;
+	}
+	else if (v->type == jbvNull)
+		meta = JENTRY_ISNULL;
+	else if (v->type == jbvBool)
+		meta = v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE;
+	else if (!write_value(w, v, &meta))
 		return false;
 	*totallen += JBE_OFFLENFLD(meta);
 	if (*totallen > JENTRY_OFFLENMASK)
@@ -98,7 +151,7 @@ write_value(JsonbWriter *w, const JsonbValue *v, JEntry *header)
 			return true;
 		case jbvString:
 			writer_reserve(w, v->val.string.len);
-			memcpy(w->data + w->len, v->val.string.val, v->val.string.len);
+			copy_bytes(w->data + w->len, v->val.string.val, v->val.string.len);
 			w->len += v->val.string.len;
 			*header = v->val.string.len;
 			return true;
@@ -108,7 +161,7 @@ write_value(JsonbWriter *w, const JsonbValue *v, JEntry *header)
 				uint32		pad = writer_pad(w);
 
 				writer_reserve(w, numlen);
-				memcpy(w->data + w->len, v->val.numeric, numlen);
+				copy_bytes(w->data + w->len, (const char *) v->val.numeric, numlen);
 				w->len += numlen;
 				*header = JENTRY_ISNUMERIC | (pad + numlen);
 				return true;
@@ -152,6 +205,28 @@ write_value(JsonbWriter *w, const JsonbValue *v, JEntry *header)
 				if (totallen > JENTRY_OFFLENMASK)
 					return false;
 				*header = JENTRY_ISCONTAINER | totallen;
+				return true;
+			}
+		case jbvBinary:
+			{
+				/*
+				 * A container read from a jsonb (an event's value): its
+				 * bytes as they are.  Its padding inside is the same here,
+				 * since it starts INTALIGNed in both places (relative to
+				 * the varlena's start, as convertToJsonb pads).
+				 */
+				uint32		base = w->len;
+				uint32		len = v->val.binary.len;
+
+				if (JsonContainerIsScalar(v->val.binary.data))
+					return false;
+				writer_pad(w);
+				writer_reserve(w, len);
+				memcpy(w->data + w->len, v->val.binary.data, len);
+				w->len += len;
+				if (w->len - base > JENTRY_OFFLENMASK)
+					return false;
+				*header = JENTRY_ISCONTAINER | (w->len - base);
 				return true;
 			}
 		default:

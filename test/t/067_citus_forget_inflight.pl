@@ -19,6 +19,12 @@
 # suppressed on every node, and a re-send through the worker is rejected,
 # suppressed.  Another user's events are untouched.
 #
+# What it found: forget_user read the user's set with its statement's
+# snapshot, taken before it waited for the worker's transaction, and so
+# missed the link that transaction made (anon-f to ufor): anon-f was
+# suppressed nowhere (1 id suppressed on each node instead of 2).  It now
+# reads with a snapshot taken once it holds its locks.
+#
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
 use strict;

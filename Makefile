@@ -80,6 +80,7 @@ OBJS = \
 	src/worker/maintenance.o \
 	src/worker/jobs.o \
 	src/worker/scheduler.o \
+	src/worker/quarantine_poll.o \
 	src/worker/launcher.o \
 	src/intake/http_settings.o \
 	src/intake/http.o \

@@ -827,6 +827,45 @@ ek_ingest_text_items(Oid relid, IngestItem *items, int nitems,
  */
 
 /*
+ * Replays of a distributed stream's quarantine run one at a time in the
+ * whole cluster.  Each node's quarantine may hold copies of the same events
+ * (a client's retries through two nodes), each replayed in its own
+ * quarantine's order, several batches in one transaction: two replays at
+ * once (redrive_quarantine or replay_quarantine by hand on two nodes, or
+ * the redrive job and one by hand) claimed the same ids in crossing orders,
+ * a distributed deadlock that Citus resolved by cancelling one.  So a
+ * replay first takes SHARE UPDATE EXCLUSIVE on the stream's distributed
+ * ledger, until its transaction ends: Citus takes a LOCK TABLE of a Citus
+ * table on every node with metadata, in one order whichever node asks, and
+ * the mode conflicts with itself only among what eventkit takes there
+ * (ingest's claims take ROW EXCLUSIVE; the premake job, whose re-drive
+ * calls the workers' replays from a connection of its own, takes nothing
+ * on the ledger).  The second replay waits for the first.  As the ledger's
+ * owner (the stream's), who may lock it.  Caller: SPI connected; the
+ * caller's memory context stays current.
+ */
+static void
+serialize_replays(const StreamInfo *stream)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			ledger;
+	EkRoleScope as_owner;
+
+	if (ek_citus_table_kind(stream->relid) != EK_CITUS_HASH)
+		return;
+	ledger = ek_dedup_dist_ledger_relid(stream->stream_id);
+	if (!OidIsValid(ledger))
+		return;
+	ek_as_role_begin(&as_owner, ek_relation_owner(ledger), 0);
+	ek_spi_exec(psprintf("LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE",
+						 ek_qualified_relname(ledger)),
+				SPI_OK_UTILITY);
+	ek_as_role_end(&as_owner);
+	/* (SPI leaves its own context current) */
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
  * A replay may be run by the current user if it may ingest into the
  * stream, and owns it (the quarantine holds other roles' events: the
  * stream's owner decides).
@@ -920,6 +959,7 @@ ek_replay_quarantine(Oid relid, Datum ids, bool ids_null, int64 *counts)
 	MemoryContextSwitchTo(cxt);
 	ek_cluster_sync_local(relid);
 	ek_streams_read(relid, &stream, false);
+	serialize_replays(&stream);
 	rows = ek_quarantine_read(stream.stream_id, ids, ids_null, &n);
 	SPI_finish();
 	MemoryContextSwitchTo(cxt);
@@ -1034,6 +1074,7 @@ ek_redrive_quarantine(Oid relid, int limit, int64 *counts, int *waiting)
 		/* locked (a concurrent replay may have taken some), in arrival order */
 		SPI_connect();
 		MemoryContextSwitchTo(cxt);
+		serialize_replays(&stream);
 		rows = ek_quarantine_read(stream.stream_id, ek_make_array(ids, NULL, nready, INT8OID),
 								  false, &n);
 		SPI_finish();

@@ -667,11 +667,25 @@ ek_redrive_on_workers(const StreamInfo *stream, TimestampTz now, bool make_parti
 	if (ek_citus_table_kind(stream->relid) != EK_CITUS_HASH || ek_citus_on_worker())
 		return;
 
+	/*
+	 * With make_partitions (the premake job, whose transaction holds what
+	 * its partition DDL locked on every worker until it ends), the worker's
+	 * replay gives up after eventkit.maintenance_lock_timeout instead of
+	 * waiting for a transaction in flight there (its claim of an id, or
+	 * its first adoption of the stream): set before the replay starts (its
+	 * argument depends on it), for that command's transaction only; else the
+	 * worker's own setting.
+	 */
 	command = psprintf("SELECT r.replayed::pg_catalog.text OPERATOR(pg_catalog.||) ';'"
 					   " OPERATOR(pg_catalog.||) pg_catalog.array_to_string(ARRAY("
 					   "SELECT (pg_catalog.extract('epoch', t) OPERATOR(pg_catalog.*) 1000000)"
 					   "::pg_catalog.int8 FROM pg_catalog.unnest(r.waiting_partitions) t), ',')"
-					   " FROM eventkit.redrive_quarantine(%s::pg_catalog.regclass) r",
+					   " FROM pg_catalog.set_config('lock_timeout', %s, true) s,"
+					   " LATERAL eventkit.redrive_quarantine(CASE WHEN s IS NOT NULL"
+					   " THEN %s::pg_catalog.regclass END) r",
+					   make_partitions && ek_maintenance_lock_timeout > 0 ?
+					   psprintf("'%d'", ek_maintenance_lock_timeout) :
+					   "pg_catalog.current_setting('lock_timeout')",
 					   quote_literal_cstr(ek_qualified_relname(stream->relid)));
 	/*
 	 * One worker after the other: two workers' replays of the same ids

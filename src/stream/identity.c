@@ -55,6 +55,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/rel.h"
 
 #include "catalog/cluster.h"
@@ -575,6 +576,16 @@ eventkit_forget_user(PG_FUNCTION_ARGS)
 	read_stream(relid, &stream);
 	ek_identity_lock(stream.stream_id);
 
+	/*
+	 * Read from here on with a snapshot taken now: an ingest that was in
+	 * flight ended while this waited for the locks (on one server, or on a
+	 * worker of a distributed stream), and its links, events and quarantine
+	 * rows are then committed.  The statement's snapshot, older, missed
+	 * them: the set's ids that such a call linked were left out (TAP
+	 * 067_citus_forget_inflight.pl: its anonymous id not suppressed).
+	 */
+	PushActiveSnapshot(GetTransactionSnapshot());
+
 	/* the user's ids: every id of its set, and the id asked for */
 	canonical = ek_identity_resolve(stream.stream_id, user_id);
 	if (canonical == NULL)
@@ -616,6 +627,7 @@ eventkit_forget_user(PG_FUNCTION_ARGS)
 		forget_on_workers(relid, ids, &log);
 	ek_erasures_log(&log);
 	ek_suppressions_add(stream.stream_id, ids, log.erasure_id);
+	PopActiveSnapshot();
 	SPI_finish();
 
 	PG_RETURN_INT64(log.events + log.quarantined + log.conflicts);

@@ -15,7 +15,9 @@
  *	  relation, from pg_dist_shard), for reads that need no executor.
  *
  *	  And running one command on every worker (run_command_on_workers,
- *	  through SPI: the only function here that needs Citus's executor).
+ *	  through SPI: the only function here that needs Citus's executor), and
+ *	  a lock_timeout that reaches the nodes Citus's executor writes to in
+ *	  this transaction (a SET LOCAL that Citus propagates).
  *
  *	  Read straight from pg_dist_partition through its index on logicalrelid
  *	  (a syscache lookup and one index probe, no SPI), so the check costs
@@ -39,6 +41,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -217,4 +220,44 @@ ek_citus_run_on_workers(const char *command, bool parallel, int *n)
 		results[i].result = result ? result : pstrdup("");
 	}
 	return results;
+}
+
+/*
+ * lock_timeout = timeout_ms on this node and on every node Citus's
+ * executor reaches in this transaction from now on (the remote transactions
+ * of its connections, those open already and those it opens later), until
+ * ek_citus_lock_timeout_end().  Citus sends a SET LOCAL to the nodes only
+ * with citus.propagate_set_commands = 'local', and only in what it counts
+ * as a multi-statement transaction (a transaction block, a DO block, a
+ * procedure: IsMultiStatementTransaction in Citus 13), which neither a
+ * job's transaction nor "SELECT eventkit.run_maintenance()" is: hence the
+ * DO block.  Citus then begins each remote transaction of this transaction
+ * with it.  Both settings are set at the caller's GUC nest level (a role
+ * scope's end undoes them here).  Nothing with timeout_ms 0.  Caller: SPI
+ * connected, Citus installed, in a role scope.
+ */
+void
+ek_citus_lock_timeout_begin(int timeout_ms)
+{
+	if (timeout_ms <= 0)
+		return;
+	(void) set_config_option("citus.propagate_set_commands", "local",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	ek_spi_exec(psprintf("DO $ek$BEGIN SET LOCAL lock_timeout = %d; END$ek$", timeout_ms),
+				SPI_OK_UTILITY);
+}
+
+/*
+ * The end of ek_citus_lock_timeout_begin(timeout_ms): Citus keeps the SET
+ * LOCALs it propagated for the rest of the (sub)transaction; a RESET after
+ * them gives the remote transactions it begins later their sessions'
+ * lock_timeout again.  Caller: still in the role scope of the begin.
+ */
+void
+ek_citus_lock_timeout_end(int timeout_ms)
+{
+	if (timeout_ms <= 0)
+		return;
+	ek_spi_exec("DO $ek$BEGIN RESET lock_timeout; END$ek$", SPI_OK_UTILITY);
 }

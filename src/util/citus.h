@@ -35,6 +35,8 @@ extern char ek_citus_table_kind(Oid relid);
 extern int32 ek_citus_local_group(void);
 extern Oid	ek_citus_local_shard(Oid relid);
 extern EkCitusResult *ek_citus_run_on_workers(const char *command, bool parallel, int *n);
+extern void ek_citus_lock_timeout_begin(int timeout_ms);
+extern void ek_citus_lock_timeout_end(int timeout_ms);
 
 /* Citus's catalog is in this database (a syscache lookup) */
 #define ek_citus_present() \

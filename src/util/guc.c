@@ -35,6 +35,7 @@ int			ek_maintenance_lock_timeout = 5000;
 int			ek_backend_memory_retention = 64;	/* MB */
 bool		ek_scheduler_enabled = true;
 int			ek_naptime = 10;	/* s */
+int			ek_worker_quarantine_poll = 2000;	/* ms */
 int			ek_max_job_workers = 2;
 int			ek_job_history_retention = 7 * 24 * 3600;	/* s */
 int			ek_job_timeout = 5 * 60 * 1000; /* ms */
@@ -153,6 +154,14 @@ ek_define_gucs(void)
 							&ek_naptime,
 							10, 1, 3600,
 							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventkit.worker_quarantine_poll",
+							"How often a Citus coordinator's scheduler looks for the workers' events waiting for a partition.",
+							"Only while distributed streams exist; 0 turns it off (they then wait for the premake job's next run).",
+							&ek_worker_quarantine_poll,
+							2000, 0, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	/* a PGC_POSTMASTER setting can only be defined while preloading */

@@ -38,6 +38,7 @@ extern int	ek_maintenance_lock_timeout;
 extern int	ek_backend_memory_retention;
 extern bool ek_scheduler_enabled;
 extern int	ek_naptime;
+extern int	ek_worker_quarantine_poll;
 extern int	ek_max_job_workers;
 extern int	ek_job_history_retention;
 extern int	ek_job_timeout;

@@ -5,6 +5,8 @@
  *	  partitions (and those that waiting events need, a distributed
  *	  stream's workers' included), dropping partitions past retention,
  *	  starting a new dedup ledger generation and dropping expired ones.
+ *	  A distributed stream's premake runs under
+ *	  eventkit.maintenance_lock_timeout on every Citus node it reaches.
  *	  Callable by hand or from
  *	  pg_cron; the background worker's jobs run the same code
  *	  (ek_run_stream_job, called by jobs.c), as the stream's owner.
@@ -33,12 +35,92 @@
 #include "pipeline/dedup/dedup.h"
 #include "pipeline/partition.h"
 #include "stream/distribute.h"
+#include "util/citus.h"
 #include "util/compat.h"
+#include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"
 #include "worker/maintenance.h"
 
 PG_FUNCTION_INFO_V1(eventkit_run_maintenance);
+
+/*
+ * The premake job's work: the partitions ahead of now, those the events in
+ * quarantine wait for (of every node, for a distributed stream), and the
+ * redrive job made due when events wait for a partition it made.
+ */
+static int64
+premake_work(StreamInfo *stream, TimestampTz now)
+{
+	EkClusterRedrive workers;
+	int64		n;
+	int			for_waiting;
+
+	n = ek_premake_partitions(stream, now);
+	for_waiting = ek_make_waiting_partitions(stream, now);
+	/* a distributed stream: the partitions its workers' events wait for */
+	ek_redrive_on_workers(stream, now, true, &workers);
+	n += for_waiting + workers.created;
+
+	/*
+	 * Events wait for the partitions made: the redrive job stores them as
+	 * soon as this transaction has committed, not at its next interval
+	 */
+	if (for_waiting + workers.created > 0)
+		ek_jobs_run_now(EK_JOB_REDRIVE, stream->stream_id);
+	return n;
+}
+
+/*
+ * Premake, in the stream owner's role scope.
+ *
+ * A distributed stream's partition DDL runs under
+ * eventkit.maintenance_lock_timeout on every node, not only here: Citus's
+ * ATTACH PARTITION locks index shards of the stream's existing partitions
+ * on all workers at once (SHARE ROW EXCLUSIVE, until the transaction ends),
+ * so that waiting on one worker for an ingest transaction's rows it would
+ * hold the others' and block every write there, or close a cycle with a
+ * call that goes on to write on another node (a distributed deadlock that
+ * Citus resolves by cancelling one of the two, maybe the call).  It gives
+ * up instead, with this error, and the next run makes the partitions.
+ */
+static int64
+premake(StreamInfo *stream, TimestampTz now)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			timeout_ms = ek_maintenance_lock_timeout;
+	char	   *name;
+	int64		n = 0;
+
+	if (ek_citus_table_kind(stream->relid) != EK_CITUS_HASH)
+		return premake_work(stream, now);
+
+	name = ek_qualified_relname(stream->relid);
+	PG_TRY();
+	{
+		ek_citus_lock_timeout_begin(timeout_ms);
+		n = premake_work(stream, now);
+		ek_citus_lock_timeout_end(timeout_ms);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("partitions of distributed stream %s not made: a lock was not granted within eventkit.maintenance_lock_timeout (%d ms)",
+						name, timeout_ms),
+				 errdetail("%s", edata->message),
+				 errhint("The next run of maintenance makes them.  A transaction that holds rows of the stream on a node (an open transaction that ingested) keeps maintenance waiting there.")));
+	}
+	PG_END_TRY();
+	return n;
+}
 
 /*
  * The work of one stream job; shared with eventkit.run_maintenance().
@@ -66,24 +148,7 @@ ek_run_stream_job(const char *kind, StreamInfo *stream, TimestampTz now)
 
 	ek_as_role_begin(&as_owner, ek_relation_owner(stream->relid), 0);
 	if (strcmp(kind, EK_JOB_PREMAKE) == 0)
-	{
-		EkClusterRedrive workers;
-		int			for_waiting;
-
-		n = ek_premake_partitions(stream, now);
-		for_waiting = ek_make_waiting_partitions(stream, now);
-		/* a distributed stream: the partitions its workers' events wait for */
-		ek_redrive_on_workers(stream, now, true, &workers);
-		n += for_waiting + workers.created;
-
-		/*
-		 * Events wait for the partitions made: the redrive job stores them
-		 * as soon as this transaction has committed, not at its next
-		 * interval
-		 */
-		if (for_waiting + workers.created > 0)
-			ek_jobs_run_now(EK_JOB_REDRIVE, stream->stream_id);
-	}
+		n = premake(stream, now);
 	else
 		n = ek_drop_expired_partitions(stream, now);
 	ek_as_role_end(&as_owner);

@@ -17,6 +17,10 @@
  *		job_slots_for_me).  A job runs under eventkit.job_timeout; one still
  *		running a grace period after it (its code caught the cancel) is
  *		terminated by its scheduler.
+ *	  - on a Citus coordinator with distributed streams, the scheduler also
+ *		looks at the workers' quarantines every
+ *		eventkit.worker_quarantine_poll (worker/quarantine_poll.c) and makes
+ *		due the premake job of a stream with new events waiting there.
  *	  - a database made read-only (default_transaction_read_only on, as a
  *		managed service does when its disk fills up) is left alone: its
  *		scheduler starts no job and no consumer, and logs once when it
@@ -55,6 +59,7 @@
 #include "util/guc.h"
 #include "util/spi.h"
 #include "worker/jobs.h"
+#include "worker/quarantine_poll.h"
 #include "worker_int.h"
 
 #define EK_JOB_GRACE_MS		10000	/* a job past its timeout by this is terminated */
@@ -450,7 +455,8 @@ scheduler_pass(MemoryContext loop_cxt, TimestampTz *last_purge)
 			ek_jobs_run_now(EK_JOB_LEDGER, nudge);
 		if (premake_nudge != 0)
 			ek_jobs_run_now(EK_JOB_PREMAKE, premake_nudge);
-		if (nudge != 0 || premake_nudge != 0)
+		/* a worker's late events: its call cannot wake this scheduler */
+		if (ek_poll_worker_quarantines(now) || nudge != 0 || premake_nudge != 0)
 		{
 			/*
 			 * The due jobs are read with this pass's snapshot (read-only):
@@ -579,7 +585,7 @@ ek_scheduler_main(Datum arg)
 			break;
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 ek_naptime * 1000L, PG_WAIT_EXTENSION);
+						 ek_worker_poll_wait_ms(GetCurrentTimestamp()), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 	proc_exit(0);

@@ -30,6 +30,9 @@
 #    woken), a coordinator call's late event is stored without anyone
 #    running maintenance: the call wakes the premake job when it commits,
 #    the premake job makes the redrive job due.
+# 4. A worker's call's late event is stored within seconds too: the
+#    coordinator's scheduler looks at the workers' quarantines every
+#    eventkit.worker_quarantine_poll (the worker's call cannot wake it).
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -40,6 +43,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use Time::HiRes qw(time);
 use FindBin;
 use lib $FindBin::RealBin;
 use EventkitCitus;
@@ -168,6 +172,28 @@ SELECT string_agg(kind || ' ' || status || ' ' || round(extract(epoch FROM start
 				  || ' ' || round(extract(epoch FROM ended_at - c.t)::numeric, 2), '; ' ORDER BY run_id)
   FROM eventkit.job_runs, (SELECT max(received_at) AS t FROM eventkit.ingest_batches) c
  WHERE started_at >= c.t}));
+
+# --- 4. a worker's late event: the coordinator's scheduler looks at the workers -----
+# (the worker's call cannot wake it; it asks the workers every
+# eventkit.worker_quarantine_poll, 2 s by default, while it sleeps an hour)
+my $later3 = $coord->safe_psql('postgres',
+	q{SELECT to_char(date_trunc('day', now() AT TIME ZONE 'UTC') - interval '13 days', 'YYYY-MM-DD"T"12:00:00"Z"')});
+my $sent = time();
+is( $w1->safe_psql(
+		'postgres',
+		qq{SELECT accepted || '|' || quarantined FROM eventkit.ingest('events', '{"type":"track","messageId":"late3","userId":"u5","event":"Late","timestamp":"$later3"}')}),
+	'0|1', 'a late event through a worker waits in the worker\'s quarantine');
+my $stored = poll_until(
+	sub {
+		return $coord->safe_psql('postgres', q{SELECT count(*) FROM events WHERE message_id = 'late3'}) eq '1';
+	});
+my $secs = time() - $sent;
+ok($stored, 'the coordinator\'s scheduler saw it, the premake job made its partition, the redrive job stored it')
+  or diag($coord->safe_psql('postgres', 'SELECT kind, status, message FROM eventkit.job_runs ORDER BY run_id'));
+note(sprintf('the worker\'s late event was stored %.2f s after its call', $secs));
+ok($secs < 30, 'within seconds, not at the jobs\' next run an hour away');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM events WHERE message_id = 'late3'}), '1', '... exactly once');
+is($w1->safe_psql('postgres', q{SELECT count(*) FROM eventkit.quarantine}), '0', '... none left in the worker\'s quarantine');
 
 $_->stop for @nodes;
 done_testing();

@@ -11,3 +11,11 @@
  * fails it.  Each section gives its own objects their COMMENT ON.  New
  * capabilities append their own section at the end.
  */
+
+-- The events waiting for a partition: the redrive job reads a stream's in
+-- id order, and a Citus coordinator's scheduler asks each worker for the
+-- highest one per stream every eventkit.worker_quarantine_poll; neither
+-- scans the rest of the quarantine (plan violations, which stay).
+CREATE INDEX quarantine_out_of_range ON eventkit.quarantine (stream_id, quarantine_id)
+	WHERE payload IS NOT NULL
+	  AND reasons OPERATOR(pg_catalog.@>) '[{"reason": "out_of_range"}]'::pg_catalog.jsonb;

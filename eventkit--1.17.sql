@@ -398,6 +398,13 @@ CREATE INDEX quarantine_stream ON eventkit.quarantine (stream_id, quarantine_id)
 CREATE UNIQUE INDEX quarantine_retry_key ON eventkit.quarantine
 	(stream_id, message_id, fingerprint) NULLS NOT DISTINCT
 	WHERE fingerprint IS NOT NULL;
+-- The events waiting for a partition (since 1.17): the redrive job reads a
+-- stream's in id order, and a Citus coordinator's scheduler asks each worker
+-- for the highest one per stream every eventkit.worker_quarantine_poll;
+-- neither scans the rest of the quarantine (plan violations, which stay).
+CREATE INDEX quarantine_out_of_range ON eventkit.quarantine (stream_id, quarantine_id)
+	WHERE payload IS NOT NULL
+	  AND reasons OPERATOR(pg_catalog.@>) '[{"reason": "out_of_range"}]'::pg_catalog.jsonb;
 SELECT pg_catalog.pg_extension_config_dump('eventkit.quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('eventkit.quarantine_quarantine_id_seq', '');
 REVOKE ALL ON TABLE eventkit.quarantine FROM PUBLIC;

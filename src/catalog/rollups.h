@@ -48,8 +48,9 @@ typedef struct RollupRow
 
 /*
  * the worker delta table of a rollup of a distributed stream:
- * "<rollup table>_wdelta", the delta table's columns, a Citus local table
- * on the coordinator that ingest on the workers writes (delta.c)
+ * "<rollup table>_wdelta", the delta table's columns, that ingest on the
+ * workers writes (delta.c): since 1.17 distributed with the stream (and
+ * ek_shard_key), before a Citus local table on the coordinator
  */
 #define EK_ROLLUP_WDELTA_SUFFIX "_wdelta"
 

@@ -43,11 +43,17 @@
  *	  table stores the values as given (pipeline/writer.c), whichever
  *	  shards the rows went to: on the coordinator into the rollup's delta
  *	  table; on a worker into the rollup's worker delta table
- *	  "<rollup>_wdelta", a Citus local table on the coordinator (made here,
- *	  ek_rollup_make_worker_delta, for create_rollup and distribute_stream,
- *	  refresh.c), with an INSERT through Citus in the call's
- *	  distributed transaction, the rollups' definitions adopted with the
- *	  stream's catalog (catalog/cluster.c).  A worker refuses a stream with
+ *	  "<rollup>_wdelta" (made here, ek_rollup_make_worker_delta, for
+ *	  create_rollup and distribute_stream, refresh.c), the rollups'
+ *	  definitions adopted with the stream's catalog (catalog/cluster.c).
+ *	  Since 1.17 that table is distributed with the stream (co-located, by
+ *	  ek_shard_key): the worker writes the batch's rows into the shard of
+ *	  a user key the writer stored here, directly as the writer does (no
+ *	  statement through Citus, no other node in its commit), or, for a
+ *	  batch that stored nothing here, with an INSERT through Citus into
+ *	  the shard of its first event's key (worker_delta_shard); made
+ *	  before, it is a Citus local table on the coordinator, written with
+ *	  an INSERT through Citus in the call's distributed transaction.  A worker refuses a stream with
  *	  rollups whose batch would get none (ek_rollup_no_deltas).  A refresh
  *	  folds all of the worker delta table that its snapshot sees, and
  *	  deletes exactly those rows in the same statement
@@ -100,6 +106,7 @@
 #include "rollup/delta.h"
 #include "rollup/fold.h"
 #include "util/citus.h"
+#include "util/citus_shards.h"
 #include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -136,6 +143,9 @@ typedef struct DeltaRollup
 	bool		citus;			/* it is a Citus table: written by the INSERT,
 								 * planned with its values each time (Citus
 								 * plans no generic INSERT ... SELECT) */
+	bool		distributed;	/* a worker delta table distributed with the
+								 * stream: its rows carry ek_shard_key, and
+								 * go into this node's shard directly */
 	MemoryContext cxt;
 	RollupDef  *def;
 	char	   *qdelta;
@@ -238,27 +248,67 @@ ek_rollup_worker_delta_depends(Oid rollup_relid)
  * The worker delta table of a rollup (named rollup_name in schema nsp,
  * definition def; dropped with its table rollup_relid once there is one)
  * of a stream distributed on Citus: "<rollup>_wdelta", with the delta
- * table's columns, made a Citus local table (its rows on the coordinator,
- * the table known on every node), so that ingest on a worker writes its
- * batches' deltas there in its distributed transaction, and a refresh and
- * the realtime view read them on the coordinator in one snapshot with the
- * rollup table (delta.c).  Dropped with the rollup table.  Caller: SPI
- * connected, on the coordinator, as the rollup's owner.
+ * table's columns and ek_shard_key (the stream's user_key type),
+ * distributed by ek_shard_key and co-located with the stream (since
+ * 1.17), so that ingest on a worker writes its batches' deltas into a
+ * shard of its own node, in its own transaction, and a refresh on the
+ * coordinator deletes and folds the rows of every shard (delta.c).  Made
+ * before 1.17 it was a Citus local table on the coordinator (no
+ * ek_shard_key), which ingest on a worker writes through Citus; both
+ * kinds work.  Dropped with the rollup table.  Made as the current role
+ * and, if owner is valid, given to owner.  Caller: SPI connected, on the
+ * coordinator, the stream distributed.
  */
 void
-ek_rollup_make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_name, Oid rollup_relid)
+ek_rollup_make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_name,
+							Oid rollup_relid, Oid owner)
 {
 	char	   *name = psprintf("%s%s", rollup_name, EK_ROLLUP_WDELTA_SUFFIX);
 	char	   *qname = quote_qualified_identifier(get_namespace_name(nsp), name);
+	Oid			stream = def->stream_relid;
+	AttrNumber	keyatt = get_attnum(stream, "user_key");
+	Oid			keytype;
+	int32		keytypmod;
+	Oid			keycoll;
 
+	if (keyatt == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("stream \"%s\" has no column \"user_key\"", get_rel_name(stream)),
+				 errhint("A distributed stream is distributed by its user_key column.")));
+	get_atttypetypmodcoll(stream, keyatt, &keytype, &keytypmod, &keycoll);
 	ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
+	ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s NOT NULL", qname,
+						 EK_ROLLUP_WDELTA_KEY_COLUMN,
+						 format_type_with_typemod(keytype, keytypmod)),
+				SPI_OK_UTILITY);
 	CommandCounterIncrement();
-	ek_spi_exec(psprintf("SELECT pg_catalog.citus_add_local_table_to_metadata(%s)",
-						 quote_literal_cstr(qname)),
+	ek_spi_exec(psprintf("SELECT pg_catalog.create_distributed_table(%s, %s, colocate_with => %s)",
+						 quote_literal_cstr(qname),
+						 quote_literal_cstr(EK_ROLLUP_WDELTA_KEY_COLUMN),
+						 quote_literal_cstr(ek_qualified_relname(stream))),
 				SPI_OK_SELECT);
 	CommandCounterIncrement();
+	if (OidIsValid(owner) && owner != GetUserId())
+	{
+		/* (through Citus, as the role that made the shards) */
+		ek_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", qname,
+							 quote_identifier(GetUserNameFromId(owner, false))),
+					SPI_OK_UTILITY);
+		CommandCounterIncrement();
+	}
 	if (OidIsValid(rollup_relid))
 		ek_rollup_worker_delta_depends(rollup_relid);
+}
+
+/*
+ * Is the worker delta table wdelta distributed with its stream (since
+ * 1.17), rather than a Citus local table on the coordinator?
+ */
+bool
+ek_rollup_wdelta_distributed(Oid wdelta)
+{
+	return OidIsValid(wdelta) && ek_citus_table_kind(wdelta) == EK_CITUS_HASH;
 }
 
 /*
@@ -574,6 +624,7 @@ make_delta_rollup(DeltaRollup *e, Relation rel, const StreamInfo *stream,
 	e->natts = sdesc->natts;
 	e->skips = ek_rollup_delta_has_skips(e->def, e->delta);
 	e->citus = ek_citus_table_kind(e->delta) != EK_CITUS_NONE;
+	e->distributed = ek_rollup_wdelta_distributed(e->delta);
 
 	initStringInfo(&inner);
 	e->used = palloc(SC_NCOLUMNS * sizeof(int));
@@ -636,16 +687,53 @@ forget_delta_rollup(DeltaRollup *e)
 }
 
 /*
+ * Where a worker's call writes a batch's deltas into wdelta, a worker
+ * delta table distributed with the stream: *key, the ek_shard_key of its
+ * rows, is local_key (the user key of an event the writer stored in a
+ * shard of this node, pipeline/writer.c) or, when the batch stored none
+ * here, the first event's (its rows went to that shard's node already).
+ * Returns the relation of the shard the key hashes to when it is this
+ * node's and the writer's shard metadata lock keeps it here (local_key,
+ * co-located with the stream): the rows go into it directly, as the
+ * stream's rows did, with no statement through Citus and no other node.
+ * Else InvalidOid: the INSERT through Citus, which routes the rows to the
+ * key's shard.
+ */
+static Oid
+worker_delta_shard(const StreamInfo *stream, Oid wdelta, SegmentEvent **events, int n,
+				   const char *local_key, const char **key)
+{
+	EkShardMap *map;
+	int			s;
+
+	*key = local_key;
+	for (int i = 0; *key == NULL && i < n; i++)
+		*key = events[i]->user_id ? events[i]->user_id : events[i]->anonymous_id;
+	if (*key == NULL)
+		*key = "";				/* (no event without a user key is stored) */
+	if (local_key == NULL)
+		return InvalidOid;
+	map = ek_citus_shard_map(wdelta, EK_ROLLUP_WDELTA_KEY_COLUMN);
+	if (map->colocation == 0 ||
+		map->colocation != ek_citus_shard_map(stream->relid, "user_key")->colocation)
+		return InvalidOid;
+	s = ek_citus_shard_index(map, local_key);
+	return s < 0 ? InvalidOid : ek_citus_shard_relid(wdelta, map->shardids[s]);
+}
+
+/*
  * The ingest stage: after the fast path wrote the n events of batch
  * batch_id into the stream, insert the batch's groups into the delta
  * table of each rollup of the stream that has one, folded from the
- * events' values.  The values are made only if a rollup needs them; a
- * stream without rollups costs a lookup in a per-backend cache
- * (catalog/rollups.c).  Caller: SPI connected, holding the stream's lock.
+ * events' values (on a Citus worker into the worker delta tables:
+ * local_key as ek_write_events() gave it).  The values are made only if a
+ * rollup needs them; a stream without rollups costs a lookup in a
+ * per-backend cache (catalog/rollups.c).  Caller: SPI connected, holding
+ * the stream's lock.
  */
 void
 ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
-					   int64 batch_id, TimestampTz received_at)
+					   int64 batch_id, TimestampTz received_at, const char *local_key)
 {
 	List	   *rollups;
 	Relation	rel;
@@ -659,7 +747,7 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 
 	if (n == 0)
 		return;
-	/* on a Citus worker: the adopted rollups, whose deltas go to the coordinator */
+	/* on a Citus worker: the adopted rollups, whose deltas go to their wdelta */
 	if (ek_cluster_worker_rollups(stream->relid, &rollups))
 		worker_batch = batch_id | ((int64) ek_citus_local_group() << 48);
 	else
@@ -686,10 +774,12 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 		bool		found;
 		EkRoleScope as_owner;
 		ParamListInfo params;
+		Oid			target;		/* insert in C into this relation, if valid */
+		const char *key = NULL; /* the rows' ek_shard_key, if set */
 
 		if (!OidIsValid(delta))
 			continue;			/* made before deltas existed, or its delta table was dropped */
-		/* (a worker delta table is on the coordinator: its rows go through Citus) */
+		/* (a worker delta table is a Citus table: shards, or the coordinator's) */
 		Assert(worker_batch == 0 || ek_citus_table_kind(delta) != EK_CITUS_NONE);
 		e = hash_search(delta_rollups, &sr->rollup_id, HASH_ENTER, &found);
 		if (!found)
@@ -712,6 +802,9 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 			e->delta = delta;
 			make_delta_rollup(e, rel, stream, sr);
 		}
+		target = e->citus ? InvalidOid : e->delta;
+		if (e->distributed && worker_batch != 0)
+			target = worker_delta_shard(stream, e->delta, events, n, local_key, &key);
 		if (e->usable && e->direct && !ek_testing_rollup_sql_deltas)
 		{
 			DirectBatch db;
@@ -736,7 +829,7 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 			db.e = e;
 			db.cols = cols;
 			db.nulls = colnulls;
-			ek_rollup_fold_delta_rows(e->def, e->qdelta, e->citus ? InvalidOid : e->delta,
+			ek_rollup_fold_delta_rows(e->def, e->qdelta, target, key,
 									  worker_batch != 0 ? worker_batch : batch_id, e->skips, n,
 									  direct_row, &db, e->citus ? NULL : &e->merge);
 		}
@@ -767,7 +860,8 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 				params->params[u].pflags = PARAM_FLAG_CONST;
 				params->params[u].ptype = get_array_type(type);
 			}
-			ek_rollup_fold_delta(e->def, e->qdelta, worker_batch != 0 ? worker_batch : batch_id,
+			ek_rollup_fold_delta(e->def, e->qdelta, e->citus ? target : InvalidOid, key,
+								 worker_batch != 0 ? worker_batch : batch_id,
 								 e->skips, e->source, params, e->citus ? NULL : &e->merge);
 		}
 		ek_as_role_end(&as_owner);

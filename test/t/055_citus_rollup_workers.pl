@@ -3,9 +3,10 @@
 #
 # Rollups of a distributed stream with ingest on every node: ingest on a
 # worker writes its batches' rollup deltas into the rollup's worker delta
-# table (a Citus local table on the coordinator) in its distributed
-# transaction; a refresh folds and deletes the rows its snapshot sees;
-# the realtime view reads them with the rollup table in one snapshot.
+# table (since 1.17 distributed with the stream: a shard of its own node;
+# before, a Citus local table on the coordinator) in its transaction; a
+# refresh folds and deletes the rows its snapshot sees; the realtime view
+# reads them with the rollup table.
 #
 # 1. Concurrent ingest through the coordinator and each worker (each
 #    client re-sends the others' ids) while one coordinator session
@@ -64,8 +65,8 @@ is( $coord->safe_psql(
 		'postgres', q{
 SELECT string_agg(logicalrelid::text || ':' || partmethod::text, ',' ORDER BY logicalrelid::text)
   FROM pg_dist_partition WHERE logicalrelid::text LIKE '%wdelta'}),
-	'hourly_wdelta:n,users_wdelta:n',
-	'each rollup of the distributed stream has a worker delta table, a Citus local table');
+	'hourly_wdelta:h,users_wdelta:h',
+	'each rollup of the distributed stream has a worker delta table, distributed with the stream (1.17)');
 is($w1->safe_psql('postgres', q{SELECT to_regclass('hourly_wdelta') IS NOT NULL}),
 	't', '... known on the workers');
 

@@ -61,7 +61,8 @@ typedef struct StreamRollup
 	Oid			relid;			/* the rollup table; InvalidOid on a Citus worker */
 	Oid			delta;			/* InvalidOid: the rollup table's delta table; on a
 								 * Citus worker, the rollup's worker delta table
-								 * (a Citus local table on the coordinator) */
+								 * (distributed with the stream; before 1.17 a
+								 * Citus local table on the coordinator) */
 	Interval	bucket;
 	Datum		dimensions;
 	Datum		measures;

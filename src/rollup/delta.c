@@ -53,8 +53,9 @@
  *	  batch that stored nothing here, with an INSERT through Citus into
  *	  the shard of its first event's key (worker_delta_shard); made
  *	  before, it is a Citus local table on the coordinator, written with
- *	  an INSERT through Citus in the call's distributed transaction.  A worker refuses a stream with
- *	  rollups whose batch would get none (ek_rollup_no_deltas).  A refresh
+ *	  an INSERT through Citus in the call's distributed transaction.  A
+ *	  worker refuses a stream with rollups whose batch would get none
+ *	  (ek_rollup_no_deltas).  A refresh
  *	  folds all of the worker delta table that its snapshot sees, and
  *	  deletes exactly those rows in the same statement
  *	  (ek_rollup_merge_worker_deltas): no order of the workers' batch ids
@@ -278,9 +279,14 @@ ek_rollup_make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_na
 				 errhint("A distributed stream is distributed by its user_key column.")));
 	get_atttypetypmodcoll(stream, keyatt, &keytype, &keytypmod, &keycoll);
 	ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
-	ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s NOT NULL", qname,
+	/* (Citus co-locates only a distribution column of the same type and collation) */
+	ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s%s%s NOT NULL", qname,
 						 EK_ROLLUP_WDELTA_KEY_COLUMN,
-						 format_type_with_typemod(keytype, keytypmod)),
+						 format_type_with_typemod(keytype, keytypmod),
+						 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
+						 " COLLATE " : "",
+						 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
+						 quote_identifier(get_collation_name(keycoll)) : ""),
 				SPI_OK_UTILITY);
 	CommandCounterIncrement();
 	ek_spi_exec(psprintf("SELECT pg_catalog.create_distributed_table(%s, %s, colocate_with => %s)",

@@ -1023,9 +1023,9 @@ fold_merge(Fold *f)
 		{
 			/* every row's shard key: one shard (and node) for the batch's rows */
 			appendStringInfo(&sql, ", %s", EK_ROLLUP_WDELTA_KEY_COLUMN);
+			argtypes[np] = TEXTOID;
+			args[np] = CStringGetTextDatum(f->delta_key);
 			appendStringInfo(&select, ", $%d", np + 1);
-			argtypes[np + 1] = TEXTOID;
-			args[np + 1] = CStringGetTextDatum(f->delta_key);
 		}
 		appendStringInfo(&sql, ") SELECT $%d, g.ev, %s FROM ROWS FROM (%s)"
 						 " WITH ORDINALITY AS g(%s, n)",

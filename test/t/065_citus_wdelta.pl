@@ -17,8 +17,10 @@
 # final refresh the rollup equals GROUP BY exactly (nothing lost, nothing
 # doubled), and the realtime view did before it.  A refresh with max_events
 # folds whole batches.  A shard moved between ingest and refresh takes its
-# worker delta shard with it and loses nothing.  drop_rollup drops the
-# distributed table.
+# worker delta shard with it and loses nothing.  A worker delta table as
+# 1.16 made it (a Citus local table on the coordinator) keeps working, the
+# coordinator in the call's two-phase commit.  drop_rollup drops both
+# kinds.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -108,7 +110,8 @@ for my $n ($w1, $w2)
 	my %mark = map { $_->name => -s $_->logfile } @others;
 	my $script = $n->basedir . '/routed.sql';
 	open(my $fh, '>', $script) or die "$script: $!";
-	print $fh "SET citus.log_remote_commands = on;\nSET client_min_messages = log;\nSELECT 'gpid ' || citus_backend_gpid();\n";
+	print $fh "SET citus.log_remote_commands = on;\nSET citus.log_local_commands = on;\n"
+	  . "SET client_min_messages = log;\nSELECT 'gpid ' || citus_backend_gpid();\n";
 	for my $line (split /\n/, $coord->safe_psql('postgres', batches_for($n, 1, 1000, 50)))
 	{
 		$line =~ s/'/''/g;
@@ -124,6 +127,9 @@ for my $n ($w1, $w2)
 	$accepted += $1 while $out =~ /^acc (\d+)$/mg;
 	ok($accepted > 100, $n->name . ": its routed calls stored $accepted events");
 	ok(defined $gpid && $err !~ /issuing/, $n->name . ': its routed calls with a rollup sent no command to another node')
+	  or diag($err);
+	ok($err !~ /executing the command locally/,
+		$n->name . ': ... nor ran one through Citus\'s local execution (the deltas written into the shard directly)')
 	  or diag($err);
 	my $reached = '';
 	for my $o (@others)
@@ -237,6 +243,65 @@ for my $line (split /\n/, $coord->safe_psql('postgres', batches_for($w2, 1, 2000
 $coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('hourly')});
 is($coord->safe_psql('postgres', diff('hourly') . ' UNION ALL SELECT count(*) FROM hourly_wdelta'),
 	"0\n0", 'ingest on the moved shard\'s new node, refreshed: the rollup equals GROUP BY');
+
+# --- a batch on worker 1 of worker 2's events only: nothing stored on worker
+# 1, so its deltas go with one INSERT through Citus to the shard of its
+# first event's user key, on worker 2, where its rows went
+$coord->safe_psql('postgres', q{UPDATE evs SET ev = jsonb_set(ev, '{messageId}', to_jsonb('cross-' || id))});
+my ($cross_out, $cross_err) = ('', '');
+my $cross = $coord->safe_psql('postgres', batches_for($w2, 1, 400, 400));
+$cross =~ s/'/''/g;
+IPC::Run::run([ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $w1->host, '-p', $w1->port, '-d', 'postgres',
+				'-c', 'SET citus.log_remote_commands = on', '-c', 'SET client_min_messages = log',
+				'-c', "SELECT accepted FROM eventkit.ingest('events', '$cross'::jsonb)" ],
+	'>', \$cross_out, '2>', \$cross_err);
+like($cross_out, qr/^[1-9]\d*$/m, 'worker 2\'s events sent to worker 1: stored') or diag($cross_err);
+like($cross_err, qr/issuing (?:INSERT INTO|COPY) public\.hourly_wdelta_\d+[^\n]*\nDETAIL:  on server \S+:@{[ $w2->port ]}\b/,
+	'... their deltas through Citus into a worker delta shard of worker 2')
+  or diag($cross_err);
+is($coord->safe_psql('postgres', diff('hourly_realtime')), '0', 'the realtime view equals GROUP BY');
+$coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('hourly')});
+is($coord->safe_psql('postgres', diff('hourly') . ' UNION ALL SELECT count(*) FROM hourly_wdelta'),
+	"0\n0", '... and the rollup table after a refresh');
+
+# --- a worker delta table made before 1.17 (a Citus local table on the
+# coordinator, no ek_shard_key) keeps working: a worker's call writes it
+# through Citus, the coordinator in its two-phase commit
+$coord->safe_psql('postgres', q{
+SELECT eventkit.create_rollup('old_hourly', 'events', '1 hour', ARRAY['event'], ARRAY['count']);
+CREATE TABLE old_hourly_wdelta_was (LIKE old_hourly_wdelta INCLUDING ALL);
+ALTER TABLE old_hourly_wdelta_was DROP COLUMN ek_shard_key;
+DROP TABLE old_hourly_wdelta;
+});
+$coord->safe_psql('postgres', q{
+ALTER TABLE old_hourly_wdelta_was RENAME TO old_hourly_wdelta;
+SELECT citus_add_local_table_to_metadata('old_hourly_wdelta');
+});
+is($coord->safe_psql('postgres', q{SELECT partmethod FROM pg_dist_partition WHERE logicalrelid = 'old_hourly_wdelta'::regclass}),
+	'n', 'a rollup with a worker delta table as 1.16 made it (a Citus local table)');
+$coord->safe_psql('postgres', q{UPDATE evs SET ev = jsonb_set(ev, '{messageId}', to_jsonb('old-' || id))});
+my ($old_out, $old_err) = ('', '');
+my $payload = $coord->safe_psql('postgres', batches_for($w1, 1, 300, 300));
+$payload =~ s/'/''/g;
+IPC::Run::run([ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $w1->host, '-p', $w1->port, '-d', 'postgres',
+				'-c', 'SET citus.log_remote_commands = on', '-c', 'SET client_min_messages = log',
+				'-c', "SELECT accepted FROM eventkit.ingest('events', '$payload'::jsonb)" ],
+	'>', \$old_out, '2>', \$old_err);
+like($old_out, qr/^\d+$/m, 'a routed call on worker 1 into the stream with both rollups') or diag($old_err);
+like($old_err, qr/issuing (?:INSERT INTO|COPY) public\.old_hourly_wdelta.*issuing PREPARE TRANSACTION/s,
+	'... writes the old rollup\'s deltas on the coordinator through Citus, in two phases');
+unlike($old_err, qr/issuing (?:INSERT INTO|COPY) public\.hourly_wdelta/, '... and the new one\'s on its node');
+my $old_diff = q{SELECT count(*) FROM ((SELECT bucket, event, count FROM %1$s EXCEPT
+  SELECT date_trunc('hour', ts), event, count(*) FROM events GROUP BY 1, 2) UNION ALL
+  (SELECT date_trunc('hour', ts), event, count(*) FROM events GROUP BY 1, 2 EXCEPT SELECT bucket, event, count FROM %1$s)) d};
+is($coord->safe_psql('postgres', sprintf($old_diff, 'old_hourly_realtime')), '0',
+	'the old rollup\'s realtime view equals GROUP BY');
+$coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('old_hourly'); SELECT eventkit.refresh_rollup('hourly')});
+is($coord->safe_psql('postgres', sprintf($old_diff, 'old_hourly') . ' UNION ALL SELECT count(*) FROM old_hourly_wdelta UNION ALL ' . diff('hourly')),
+	"0\n0\n0", '... and its table after a refresh, as the new one\'s');
+$coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('old_hourly')});
+is($coord->safe_psql('postgres', q{SELECT to_regclass('old_hourly_wdelta') IS NULL}), 't',
+	'drop_rollup drops the old worker delta table');
 
 # --- drop_rollup drops the distributed worker delta table ---------------------
 $coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('hourly')});

@@ -47,11 +47,11 @@
  *	  create_rollup and distribute_stream, refresh.c), the rollups'
  *	  definitions adopted with the stream's catalog (catalog/cluster.c).
  *	  Since 1.17 that table is distributed with the stream (co-located, by
- *	  ek_shard_key): the worker writes the batch's rows into the shard of
- *	  a user key the writer stored here, directly as the writer does (no
- *	  statement through Citus, no other node in its commit), or, for a
- *	  batch that stored nothing here, with an INSERT through Citus into
- *	  the shard of its first event's key (worker_delta_shard); made
+ *	  ek_shard_key): the worker writes the batch's rows into a shard of its
+ *	  own node, directly as the writer does (no statement through Citus,
+ *	  no other node in its commit): the shard of a user key the writer
+ *	  stored here, or, for a batch that stored nothing here, the node's
+ *	  first shard (worker_delta_shard); made
  *	  before, it is a Citus local table on the coordinator, written with
  *	  an INSERT through Citus in the call's distributed transaction.  A
  *	  worker refuses a stream with rollups whose batch would get none
@@ -694,37 +694,70 @@ forget_delta_rollup(DeltaRollup *e)
 
 /*
  * Where a worker's call writes a batch's deltas into wdelta, a worker
- * delta table distributed with the stream: *key, the ek_shard_key of its
- * rows, is local_key (the user key of an event the writer stored in a
- * shard of this node, pipeline/writer.c) or, when the batch stored none
- * here, the first event's (its rows went to that shard's node already).
- * Returns the relation of the shard the key hashes to when it is this
- * node's and the writer's shard metadata lock keeps it here (local_key,
- * co-located with the stream): the rows go into it directly, as the
- * stream's rows did, with no statement through Citus and no other node.
- * Else InvalidOid: the INSERT through Citus, which routes the rows to the
- * key's shard.
+ * delta table distributed with the stream: a shard of this node, into
+ * which the rows go directly, as the stream's rows did (no statement
+ * through Citus, no other node).  *key, the ek_shard_key of its rows, is
+ * local_key (the user key of an event the writer stored in a shard of
+ * this node, whose metadata lock it holds: pipeline/writer.c) when wdelta
+ * is co-located with the stream.  A batch that stored none of its events
+ * here takes the first shard of wdelta placed on this node, locked as the
+ * writer locks its shards (a move of it waits for this transaction), and
+ * a key that hashes to it ("0", "1", ...: a few tries for a few shards);
+ * through Citus, as the rollup's owner, it would reach a placement that
+ * the call modified as the stream's owner, which Citus refuses to another
+ * role.  Returns the shard's relation, or InvalidOid when this node holds
+ * no shard of wdelta (or a shard's name Citus shortened): then the INSERT
+ * through Citus, to the shard of *key, the first event's user key, whose
+ * node the call reached already.
  */
 static Oid
 worker_delta_shard(const StreamInfo *stream, Oid wdelta, SegmentEvent **events, int n,
 				   const char *local_key, const char **key)
 {
-	EkShardMap *map;
+	EkShardMap *map = ek_citus_shard_map(wdelta, EK_ROLLUP_WDELTA_KEY_COLUMN);
+	int32		local = ek_citus_local_group();
+	bool	   *used;
 	int			s;
 
-	*key = local_key;
+	if (local_key != NULL && map->colocation != 0 &&
+		map->colocation == ek_citus_shard_map(stream->relid, "user_key")->colocation &&
+		(s = ek_citus_shard_index(map, local_key)) >= 0)
+	{
+		*key = local_key;
+		return ek_citus_shard_relid(wdelta, map->shardids[s]);
+	}
+
+	/* none of the batch's events stored here: a shard of this node */
+	ek_citus_shards_read(map);
+	for (s = 0; s < map->nshards && map->groups[s] != local; s++)
+		;
+	if (s < map->nshards)
+	{
+		used = palloc0(sizeof(bool) * map->nshards);
+		used[s] = true;
+		ek_citus_shards_place(map, used);
+		for (int i = 0; map->groups[s] == local && i < 100000; i++)
+		{
+			char	   *k = psprintf("%d", i);
+			Oid			shard_rel;
+
+			if (ek_citus_shard_index(map, k) != s)
+				continue;
+			shard_rel = ek_citus_shard_relid(wdelta, map->shardids[s]);
+			if (!OidIsValid(shard_rel))
+				break;
+			*key = k;
+			ek_citus_use_2pc();
+			return shard_rel;
+		}
+	}
+
+	*key = NULL;
 	for (int i = 0; *key == NULL && i < n; i++)
 		*key = events[i]->user_id ? events[i]->user_id : events[i]->anonymous_id;
 	if (*key == NULL)
 		*key = "";				/* (no event without a user key is stored) */
-	if (local_key == NULL)
-		return InvalidOid;
-	map = ek_citus_shard_map(wdelta, EK_ROLLUP_WDELTA_KEY_COLUMN);
-	if (map->colocation == 0 ||
-		map->colocation != ek_citus_shard_map(stream->relid, "user_key")->colocation)
-		return InvalidOid;
-	s = ek_citus_shard_index(map, local_key);
-	return s < 0 ? InvalidOid : ek_citus_shard_relid(wdelta, map->shardids[s]);
+	return InvalidOid;
 }
 
 /*

@@ -277,7 +277,7 @@ is($coord->safe_psql('postgres', diff('hourly') . ' UNION ALL SELECT count(*) FR
 # into its own shard and, for a batch of the other worker's events, through
 # Citus
 $coord->safe_psql('postgres', q{
-CREATE ROLE ek_rollup_owner;
+CREATE ROLE ek_rollup_owner LOGIN;  -- (Citus reaches the shards as it: view, refresh)
 GRANT SELECT ON events TO ek_rollup_owner;
 ALTER TABLE hourly OWNER TO ek_rollup_owner;
 UPDATE evs SET ev = jsonb_set(ev, '{messageId}', to_jsonb('owned-' || id));

@@ -338,7 +338,11 @@ is($coord->safe_psql('postgres', q{SELECT to_regclass('old_hourly_wdelta') IS NU
 	'drop_rollup drops the old worker delta table');
 
 # --- drop_rollup drops the distributed worker delta table ---------------------
-$coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('hourly')});
+# (given back to the stream's owner first: drop_rollup drops the worker delta
+# table as the rollup's owner and the stream's index as the stream's, and
+# Citus refuses two roles on co-located placements in one transaction:
+# docs/citus.md, Not done yet)
+$coord->safe_psql('postgres', q{ALTER TABLE hourly OWNER TO postgres; SELECT eventkit.drop_rollup('hourly')});
 is( $coord->safe_psql(
 		'postgres', q{SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'hourly%'}),
 	'0', 'drop_rollup dropped the worker delta table');

@@ -48,8 +48,9 @@ typedef struct RollupRow
 
 /*
  * the worker delta table of a rollup of a distributed stream:
- * "<rollup table>_wdelta", the delta table's columns, a Citus local table
- * on the coordinator that ingest on the workers writes (delta.c)
+ * "<rollup table>_wdelta", the delta table's columns, that ingest on the
+ * workers writes (delta.c): since 1.17 distributed with the stream (and
+ * ek_shard_key), before a Citus local table on the coordinator
  */
 #define EK_ROLLUP_WDELTA_SUFFIX "_wdelta"
 
@@ -60,7 +61,8 @@ typedef struct StreamRollup
 	Oid			relid;			/* the rollup table; InvalidOid on a Citus worker */
 	Oid			delta;			/* InvalidOid: the rollup table's delta table; on a
 								 * Citus worker, the rollup's worker delta table
-								 * (a Citus local table on the coordinator) */
+								 * (distributed with the stream; before 1.17 a
+								 * Citus local table on the coordinator) */
 	Interval	bucket;
 	Datum		dimensions;
 	Datum		measures;

@@ -249,6 +249,7 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	bool		distributed;
 	bool		on_worker;		/* a Citus worker's call, on a distributed stream */
 	bool		write_remote;
+	const char *local_key;		/* a user key of this node's shards written */
 
 	b->status = palloc0(sizeof(BatchOutcome) * (n + 1));
 
@@ -373,8 +374,8 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 	classify_verdicts(b, valid, nvalid, verdicts, NULL, acc, &nacc, conf, &nconf);
 
 	/* the new ones into the stream, and the rollups' deltas of them */
-	if (ek_write_events(&stream, acc, nacc, batch_id, received_at))
-		ek_rollup_write_deltas(&stream, acc, nacc, batch_id, received_at);
+	if (ek_write_events(&stream, acc, nacc, batch_id, received_at, &local_key))
+		ek_rollup_write_deltas(&stream, acc, nacc, batch_id, received_at, local_key);
 	else
 		ek_rollup_no_deltas(&stream, nacc);
 
@@ -394,8 +395,10 @@ ingest_batch(Oid relid, const StreamInfo *known, IngestBatch *b, TimestampTz rec
 		ek_as_role_end(&as_owner);
 		MemoryContextSwitchTo(batch_cxt);
 		classify_verdicts(b, valid, nvalid, verdicts, before, acc, &nacc, conf, &nconf);
-		if (ek_write_events(&stream, acc + nfirst, nacc - nfirst, batch_id, received_at))
-			ek_rollup_write_deltas(&stream, acc + nfirst, nacc - nfirst, batch_id, received_at);
+		if (ek_write_events(&stream, acc + nfirst, nacc - nfirst, batch_id, received_at,
+							&local_key))
+			ek_rollup_write_deltas(&stream, acc + nfirst, nacc - nfirst, batch_id, received_at,
+								   local_key);
 		else
 			ek_rollup_no_deltas(&stream, nacc - nfirst);
 	}

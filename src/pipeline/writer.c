@@ -518,7 +518,7 @@ ek_write_shard_rows(Oid shard_rel, int nparts, Datum **cols, bool **nulls,
  */
 static bool
 write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
-				  int64 batch_id, TimestampTz received_at)
+				  int64 batch_id, TimestampTz received_at, const char **local_key)
 {
 	EkShardMap *map = ek_citus_shard_map(stream->relid, "user_key");
 	int			nshards = map->nshards;
@@ -590,6 +590,12 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 		{
 			ek_citus_use_2pc();
 			written[s] = true;
+			if (*local_key == NULL)
+			{
+				SegmentEvent *ev = by_shard[start[s]];
+
+				*local_key = ev->user_id ? ev->user_id : ev->anonymous_id;
+			}
 		}
 	}
 	for (int i = 0; i < n; i++)
@@ -606,17 +612,22 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
  * the per-shard write did into a table that stores the values as given:
  * the rows then hold exactly the values of ek_event_values() (the stream's
  * other columns NULL), and a rollup's deltas may be folded from those
- * values.  Caller: SPI connected (for the slow path).
+ * values.  *local_key (a distributed stream): the user key of an event
+ * written into a shard of this node, whose placement here holds until
+ * this transaction ends (its metadata lock, which co-located shards
+ * share), else NULL: a worker's rollup deltas go to the same node
+ * (rollup/delta.c).  Caller: SPI connected (for the slow path).
  */
 bool
 ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
-				int64 batch_id, TimestampTz received_at)
+				int64 batch_id, TimestampTz received_at, const char **local_key)
 {
 	Relation	rel;
 	AttrNumber	attnums[SC_NCOLUMNS];
 	bool		done = false;
 	char		citus_kind;
 
+	*local_key = NULL;
 	if (n == 0)
 		return false;
 
@@ -628,7 +639,7 @@ ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
 	 */
 	citus_kind = ek_citus_table_kind(stream->relid);
 	if (citus_kind == EK_CITUS_HASH)
-		return write_distributed(stream, events, n, batch_id, received_at);
+		return write_distributed(stream, events, n, batch_id, received_at, local_key);
 	rel = table_open(stream->relid, RowExclusiveLock);
 	if (citus_kind == EK_CITUS_NONE && fast_path_allowed(rel, attnums))
 	{

@@ -14,7 +14,8 @@
 #include "pipeline/event.h"
 
 extern bool ek_write_events(const StreamInfo *stream, SegmentEvent **events, int n,
-							int64 batch_id, TimestampTz received_at);
+							int64 batch_id, TimestampTz received_at,
+							const char **local_key);
 extern bool ek_write_shard_rows(Oid shard_rel, int nparts, Datum **cols, bool **nulls,
 								const int *rows, int n);
 

@@ -43,12 +43,19 @@
  *	  table stores the values as given (pipeline/writer.c), whichever
  *	  shards the rows went to: on the coordinator into the rollup's delta
  *	  table; on a worker into the rollup's worker delta table
- *	  "<rollup>_wdelta", a Citus local table on the coordinator (made here,
- *	  ek_rollup_make_worker_delta, for create_rollup and distribute_stream,
- *	  refresh.c), with an INSERT through Citus in the call's
- *	  distributed transaction, the rollups' definitions adopted with the
- *	  stream's catalog (catalog/cluster.c).  A worker refuses a stream with
- *	  rollups whose batch would get none (ek_rollup_no_deltas).  A refresh
+ *	  "<rollup>_wdelta" (made here, ek_rollup_make_worker_delta, for
+ *	  create_rollup and distribute_stream, refresh.c), the rollups'
+ *	  definitions adopted with the stream's catalog (catalog/cluster.c).
+ *	  Since 1.17 that table is distributed with the stream (co-located, by
+ *	  ek_shard_key): the worker writes the batch's rows into a shard of its
+ *	  own node, directly as the writer does (no statement through Citus,
+ *	  no other node in its commit): the shard of a user key the writer
+ *	  stored here, or, for a batch that stored nothing here, the node's
+ *	  first shard (worker_delta_shard); made
+ *	  before, it is a Citus local table on the coordinator, written with
+ *	  an INSERT through Citus in the call's distributed transaction.  A
+ *	  worker refuses a stream with rollups whose batch would get none
+ *	  (ek_rollup_no_deltas).  A refresh
  *	  folds all of the worker delta table that its snapshot sees, and
  *	  deletes exactly those rows in the same statement
  *	  (ek_rollup_merge_worker_deltas): no order of the workers' batch ids
@@ -100,6 +107,7 @@
 #include "rollup/delta.h"
 #include "rollup/fold.h"
 #include "util/citus.h"
+#include "util/citus_shards.h"
 #include "util/guc.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -136,6 +144,9 @@ typedef struct DeltaRollup
 	bool		citus;			/* it is a Citus table: written by the INSERT,
 								 * planned with its values each time (Citus
 								 * plans no generic INSERT ... SELECT) */
+	bool		distributed;	/* a worker delta table distributed with the
+								 * stream: its rows carry ek_shard_key, and
+								 * go into this node's shard directly */
 	MemoryContext cxt;
 	RollupDef  *def;
 	char	   *qdelta;
@@ -238,27 +249,96 @@ ek_rollup_worker_delta_depends(Oid rollup_relid)
  * The worker delta table of a rollup (named rollup_name in schema nsp,
  * definition def; dropped with its table rollup_relid once there is one)
  * of a stream distributed on Citus: "<rollup>_wdelta", with the delta
- * table's columns, made a Citus local table (its rows on the coordinator,
- * the table known on every node), so that ingest on a worker writes its
- * batches' deltas there in its distributed transaction, and a refresh and
- * the realtime view read them on the coordinator in one snapshot with the
- * rollup table (delta.c).  Dropped with the rollup table.  Caller: SPI
- * connected, on the coordinator, as the rollup's owner.
+ * table's columns.  With eventkit.worker_deltas_on_shards (1.17, off by
+ * default) it also has ek_shard_key (the stream's user_key type) and is
+ * distributed by it, co-located with the stream, so that ingest on a
+ * worker writes its batches' deltas into a shard of its own node, in its
+ * own transaction, and a refresh on the coordinator deletes and folds the
+ * rows of every shard (delta.c); the caller makes it once the stream is
+ * distributed.  Otherwise (as before 1.17) it is a Citus local table on
+ * the coordinator (no ek_shard_key), which ingest on a worker writes
+ * through Citus; the caller makes it before the stream is distributed (a
+ * Citus local table is made with local execution, which a transaction
+ * that reached the coordinator's own shards through a connection can no
+ * longer use).  Both kinds work.  Dropped with the rollup table.  Made as
+ * the current role and, if owner is valid, given to owner.  Caller: SPI
+ * connected, on the coordinator.
  */
 void
-ek_rollup_make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_name, Oid rollup_relid)
+ek_rollup_make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_name,
+							Oid rollup_relid, Oid owner)
 {
 	char	   *name = psprintf("%s%s", rollup_name, EK_ROLLUP_WDELTA_SUFFIX);
 	char	   *qname = quote_qualified_identifier(get_namespace_name(nsp), name);
+	Oid			stream = def->stream_relid;
+	AttrNumber	keyatt = get_attnum(stream, "user_key");
+	Oid			keytype;
+	int32		keytypmod;
+	Oid			keycoll;
 
+	if (!ek_worker_deltas_on_shards)
+	{
+		/* a Citus local table (the kind before 1.17, still the default) */
+		ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
+		CommandCounterIncrement();
+		ek_spi_exec(psprintf("SELECT pg_catalog.citus_add_local_table_to_metadata(%s)",
+							 quote_literal_cstr(qname)),
+					SPI_OK_SELECT);
+		CommandCounterIncrement();
+		if (OidIsValid(owner) && owner != GetUserId())
+		{
+			ek_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", qname,
+								 quote_identifier(GetUserNameFromId(owner, false))),
+						SPI_OK_UTILITY);
+			CommandCounterIncrement();
+		}
+		if (OidIsValid(rollup_relid))
+			ek_rollup_worker_delta_depends(rollup_relid);
+		return;
+	}
+	if (keyatt == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("stream \"%s\" has no column \"user_key\"", get_rel_name(stream)),
+				 errhint("A distributed stream is distributed by its user_key column.")));
+	get_atttypetypmodcoll(stream, keyatt, &keytype, &keytypmod, &keycoll);
 	ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
+	/* (Citus co-locates only a distribution column of the same type and collation) */
+	ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s%s%s NOT NULL", qname,
+						 EK_ROLLUP_WDELTA_KEY_COLUMN,
+						 format_type_with_typemod(keytype, keytypmod),
+						 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
+						 " COLLATE " : "",
+						 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
+						 quote_identifier(get_collation_name(keycoll)) : ""),
+				SPI_OK_UTILITY);
 	CommandCounterIncrement();
-	ek_spi_exec(psprintf("SELECT pg_catalog.citus_add_local_table_to_metadata(%s)",
-						 quote_literal_cstr(qname)),
+	ek_spi_exec(psprintf("SELECT pg_catalog.create_distributed_table(%s, %s, colocate_with => %s)",
+						 quote_literal_cstr(qname),
+						 quote_literal_cstr(EK_ROLLUP_WDELTA_KEY_COLUMN),
+						 quote_literal_cstr(ek_qualified_relname(stream))),
 				SPI_OK_SELECT);
 	CommandCounterIncrement();
+	if (OidIsValid(owner) && owner != GetUserId())
+	{
+		/* (through Citus, as the role that made the shards) */
+		ek_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", qname,
+							 quote_identifier(GetUserNameFromId(owner, false))),
+					SPI_OK_UTILITY);
+		CommandCounterIncrement();
+	}
 	if (OidIsValid(rollup_relid))
 		ek_rollup_worker_delta_depends(rollup_relid);
+}
+
+/*
+ * Is the worker delta table wdelta distributed with its stream (since
+ * 1.17), rather than a Citus local table on the coordinator?
+ */
+bool
+ek_rollup_wdelta_distributed(Oid wdelta)
+{
+	return OidIsValid(wdelta) && ek_citus_table_kind(wdelta) == EK_CITUS_HASH;
 }
 
 /*
@@ -574,6 +654,7 @@ make_delta_rollup(DeltaRollup *e, Relation rel, const StreamInfo *stream,
 	e->natts = sdesc->natts;
 	e->skips = ek_rollup_delta_has_skips(e->def, e->delta);
 	e->citus = ek_citus_table_kind(e->delta) != EK_CITUS_NONE;
+	e->distributed = ek_rollup_wdelta_distributed(e->delta);
 
 	initStringInfo(&inner);
 	e->used = palloc(SC_NCOLUMNS * sizeof(int));
@@ -636,16 +717,86 @@ forget_delta_rollup(DeltaRollup *e)
 }
 
 /*
+ * Where a worker's call writes a batch's deltas into wdelta, a worker
+ * delta table distributed with the stream: a shard of this node, into
+ * which the rows go directly, as the stream's rows did (no statement
+ * through Citus, no other node).  *key, the ek_shard_key of its rows, is
+ * local_key (the user key of an event the writer stored in a shard of
+ * this node, whose metadata lock it holds: pipeline/writer.c) when wdelta
+ * is co-located with the stream.  A batch that stored none of its events
+ * here takes the first shard of wdelta placed on this node, locked as the
+ * writer locks its shards (a move of it waits for this transaction), and
+ * a key that hashes to it ("0", "1", ...: a few tries for a few shards);
+ * through Citus, as the rollup's owner, it would reach a placement that
+ * the call modified as the stream's owner, which Citus refuses to another
+ * role.  Returns the shard's relation, or InvalidOid when this node holds
+ * no shard of wdelta (or a shard's name Citus shortened): then the INSERT
+ * through Citus, to the shard of *key, the first event's user key, whose
+ * node the call reached already.
+ */
+static Oid
+worker_delta_shard(const StreamInfo *stream, Oid wdelta, SegmentEvent **events, int n,
+				   const char *local_key, const char **key)
+{
+	EkShardMap *map = ek_citus_shard_map(wdelta, EK_ROLLUP_WDELTA_KEY_COLUMN);
+	int32		local = ek_citus_local_group();
+	bool	   *used;
+	int			s;
+
+	if (local_key != NULL && map->colocation != 0 &&
+		map->colocation == ek_citus_shard_map(stream->relid, "user_key")->colocation &&
+		(s = ek_citus_shard_index(map, local_key)) >= 0)
+	{
+		*key = local_key;
+		return ek_citus_shard_relid(wdelta, map->shardids[s]);
+	}
+
+	/* none of the batch's events stored here: a shard of this node */
+	ek_citus_shards_read(map);
+	for (s = 0; s < map->nshards && map->groups[s] != local; s++)
+		;
+	if (s < map->nshards)
+	{
+		used = palloc0(sizeof(bool) * map->nshards);
+		used[s] = true;
+		ek_citus_shards_place(map, used);
+		for (int i = 0; map->groups[s] == local && i < 100000; i++)
+		{
+			char	   *k = psprintf("%d", i);
+			Oid			shard_rel;
+
+			if (ek_citus_shard_index(map, k) != s)
+				continue;
+			shard_rel = ek_citus_shard_relid(wdelta, map->shardids[s]);
+			if (!OidIsValid(shard_rel))
+				break;
+			*key = k;
+			ek_citus_use_2pc();
+			return shard_rel;
+		}
+	}
+
+	*key = NULL;
+	for (int i = 0; *key == NULL && i < n; i++)
+		*key = events[i]->user_id ? events[i]->user_id : events[i]->anonymous_id;
+	if (*key == NULL)
+		*key = "";				/* (no event without a user key is stored) */
+	return InvalidOid;
+}
+
+/*
  * The ingest stage: after the fast path wrote the n events of batch
  * batch_id into the stream, insert the batch's groups into the delta
  * table of each rollup of the stream that has one, folded from the
- * events' values.  The values are made only if a rollup needs them; a
- * stream without rollups costs a lookup in a per-backend cache
- * (catalog/rollups.c).  Caller: SPI connected, holding the stream's lock.
+ * events' values (on a Citus worker into the worker delta tables:
+ * local_key as ek_write_events() gave it).  The values are made only if a
+ * rollup needs them; a stream without rollups costs a lookup in a
+ * per-backend cache (catalog/rollups.c).  Caller: SPI connected, holding
+ * the stream's lock.
  */
 void
 ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
-					   int64 batch_id, TimestampTz received_at)
+					   int64 batch_id, TimestampTz received_at, const char *local_key)
 {
 	List	   *rollups;
 	Relation	rel;
@@ -659,7 +810,7 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 
 	if (n == 0)
 		return;
-	/* on a Citus worker: the adopted rollups, whose deltas go to the coordinator */
+	/* on a Citus worker: the adopted rollups, whose deltas go to their wdelta */
 	if (ek_cluster_worker_rollups(stream->relid, &rollups))
 		worker_batch = batch_id | ((int64) ek_citus_local_group() << 48);
 	else
@@ -686,10 +837,12 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 		bool		found;
 		EkRoleScope as_owner;
 		ParamListInfo params;
+		Oid			target;		/* insert in C into this relation, if valid */
+		const char *key = NULL; /* the rows' ek_shard_key, if set */
 
 		if (!OidIsValid(delta))
 			continue;			/* made before deltas existed, or its delta table was dropped */
-		/* (a worker delta table is on the coordinator: its rows go through Citus) */
+		/* (a worker delta table is a Citus table: shards, or the coordinator's) */
 		Assert(worker_batch == 0 || ek_citus_table_kind(delta) != EK_CITUS_NONE);
 		e = hash_search(delta_rollups, &sr->rollup_id, HASH_ENTER, &found);
 		if (!found)
@@ -712,6 +865,9 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 			e->delta = delta;
 			make_delta_rollup(e, rel, stream, sr);
 		}
+		target = e->citus ? InvalidOid : e->delta;
+		if (e->distributed && worker_batch != 0)
+			target = worker_delta_shard(stream, e->delta, events, n, local_key, &key);
 		if (e->usable && e->direct && !ek_testing_rollup_sql_deltas)
 		{
 			DirectBatch db;
@@ -736,7 +892,7 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 			db.e = e;
 			db.cols = cols;
 			db.nulls = colnulls;
-			ek_rollup_fold_delta_rows(e->def, e->qdelta, e->citus ? InvalidOid : e->delta,
+			ek_rollup_fold_delta_rows(e->def, e->qdelta, target, key,
 									  worker_batch != 0 ? worker_batch : batch_id, e->skips, n,
 									  direct_row, &db, e->citus ? NULL : &e->merge);
 		}
@@ -767,7 +923,8 @@ ek_rollup_write_deltas(const StreamInfo *stream, SegmentEvent **events, int n,
 				params->params[u].pflags = PARAM_FLAG_CONST;
 				params->params[u].ptype = get_array_type(type);
 			}
-			ek_rollup_fold_delta(e->def, e->qdelta, worker_batch != 0 ? worker_batch : batch_id,
+			ek_rollup_fold_delta(e->def, e->qdelta, e->citus ? target : InvalidOid, key,
+								 worker_batch != 0 ? worker_batch : batch_id,
 								 e->skips, e->source, params, e->citus ? NULL : &e->merge);
 		}
 		ek_as_role_end(&as_owner);

@@ -810,7 +810,7 @@ fold_merge(Fold *f)
 {
 	const RollupDef *def = f->def;
 	/* keys, measures, skipped_events; a delta's ek_events, batch_id, ek_skips */
-	int			maxparams = f->nkeys + 3 * f->nmeasures + 3 + RSK_NREASONS;
+	int			maxparams = f->nkeys + 3 * f->nmeasures + 4 + RSK_NREASONS;
 	Oid		   *argtypes = palloc(maxparams * sizeof(Oid));
 	Datum	   *args = palloc(maxparams * sizeof(Datum));
 	int			np = 0;
@@ -1019,9 +1019,19 @@ fold_merge(Fold *f)
 		ek_rollup_append_state_columns(&sql, def, "");
 		if (f->delta_skips)
 			appendStringInfo(&sql, ", %s", EK_ROLLUP_DELTA_SKIPS_COLUMN);
+		if (f->delta_key != NULL)
+		{
+			/* every row's shard key: one shard (and node) for the batch's rows */
+			appendStringInfo(&sql, ", %s", EK_ROLLUP_WDELTA_KEY_COLUMN);
+			argtypes[np] = TEXTOID;
+			args[np] = CStringGetTextDatum(f->delta_key);
+			appendStringInfo(&select, ", $%d", np + 1);
+		}
 		appendStringInfo(&sql, ") SELECT $%d, g.ev, %s FROM ROWS FROM (%s)"
 						 " WITH ORDINALITY AS g(%s, n)",
 						 np, select.data, unnest.data, names.data);
+		if (f->delta_key != NULL)
+			np++;
 	}
 	else
 	{
@@ -1361,8 +1371,10 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 /*
  * A refresh's fold of a rollup's worker delta table qwdelta (delta.c):
  * every row the statement's snapshot sees, deleted and returned by one
- * DELETE ... RETURNING (through Citus: the table is a Citus local table),
- * aggregated and merged into the rollup table.  A row committed meanwhile
+ * DELETE ... RETURNING through Citus (a Citus local table's on the
+ * coordinator; a distributed one's on every shard, each in its node's
+ * snapshot, committed with the merge in two phases), aggregated and
+ * merged into the rollup table.  A row committed meanwhile
  * is neither read nor deleted, and is folded by a later refresh; refreshes
  * of one rollup serialize on its catalog row.  Their batch ids (the
  * workers', with the node's group in the top 16 bits) play no part: every
@@ -1400,9 +1412,9 @@ ek_rollup_fold_worker_deltas(const RollupDef *def, const char *qtable, const cha
  * pinned search_path.
  */
 void
-ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
-					 bool delta_skips, SPIPlanPtr source, ParamListInfo params,
-					 SPIPlanPtr *merge_plan)
+ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, Oid delta,
+					 const char *shard_key, int64 batch_id, bool delta_skips,
+					 SPIPlanPtr source, ParamListInfo params, SPIPlanPtr *merge_plan)
 {
 	Fold		f;
 
@@ -1410,6 +1422,8 @@ ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
 	f.delta_batch = batch_id;
 	f.delta_skips = delta_skips;
 	f.merge_plan = merge_plan;
+	f.delta_relid = delta;
+	f.delta_key = shard_key;
 	fold_run(&f, source, params);
 	if (f.ngroups > 0)
 		fold_merge(&f);
@@ -1425,8 +1439,8 @@ ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
  */
 void
 ek_rollup_fold_delta_rows(const RollupDef *def, const char *qdelta, Oid delta,
-						  int64 batch_id, bool delta_skips, int n, RollupRowFn row,
-						  void *arg, SPIPlanPtr *merge_plan)
+						  const char *shard_key, int64 batch_id, bool delta_skips, int n,
+						  RollupRowFn row, void *arg, SPIPlanPtr *merge_plan)
 {
 	Fold		f;
 	int			ncols;
@@ -1438,6 +1452,7 @@ ek_rollup_fold_delta_rows(const RollupDef *def, const char *qdelta, Oid delta,
 	f.delta_skips = delta_skips;
 	f.merge_plan = merge_plan;
 	f.delta_relid = delta;
+	f.delta_key = shard_key;
 	ncols = f.nkeys + f.nsources;
 	values = palloc(ncols * sizeof(Datum));
 	isnull = palloc(ncols * sizeof(bool));

@@ -31,13 +31,14 @@ extern int64 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable,
 extern int64 ek_rollup_fold_worker_deltas(const RollupDef *def, const char *qtable,
 										  const char *keyname, const char *qwdelta,
 										  int64 max_events, RollupSkips *skips);
-extern void ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, int64 batch_id,
-								 bool delta_skips, SPIPlanPtr source, ParamListInfo params,
+extern void ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, Oid delta,
+								 const char *shard_key, int64 batch_id, bool delta_skips,
+								 SPIPlanPtr source, ParamListInfo params,
 								 SPIPlanPtr *merge_plan);
 /* row i of a batch's source SELECT, made in C (delta.c) */
 typedef void (*RollupRowFn) (void *arg, int i, Datum *values, bool *isnull);
 extern void ek_rollup_fold_delta_rows(const RollupDef *def, const char *qdelta, Oid delta,
-									  int64 batch_id, bool delta_skips, int n,
+									  const char *shard_key, int64 batch_id, bool delta_skips, int n,
 									  RollupRowFn row, void *arg, SPIPlanPtr *merge_plan);
 
 #endif							/* EK_ROLLUP_FOLD_H */

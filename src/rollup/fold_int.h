@@ -109,6 +109,8 @@ typedef struct Fold
 	bool		delta_skips;	/* the delta table has ek_skips */
 	SPIPlanPtr *merge_plan;		/* if set: the merge's kept plan (made once) */
 	Oid			delta_relid;	/* valid: insert delta rows in C (fold_write.c) */
+	const char *delta_key;		/* set: the rows' ek_shard_key (a distributed
+								 * worker delta table, delta.c) */
 	Size		flush_bytes;	/* merge the groups when they take more */
 	/* a refresh reading deltas: their batches and rows (in keepcxt) */
 	MemoryContext keepcxt;		/* the caller's: lives as long as the fold */

@@ -177,9 +177,11 @@ open_result_rel(Relation rel, EState **estate)
  * Insert the groups into the delta table f->delta_relid in C: the rows
  * fold_merge's INSERT makes (the same values; a distinct's or percentile's
  * values as an array of the group's own), with no statement, as the
- * writer inserts.  False, having done nothing, when the table needs the
- * INSERT: a trigger, row-level security, a column with a default, no
- * INSERT right, a column missing.
+ * writer inserts (with f->delta_key in every row's ek_shard_key when set:
+ * the local shard of a distributed worker delta table, delta.c).  False,
+ * having done nothing, when the table needs the INSERT: a trigger,
+ * row-level security, a column with a default, no INSERT right, a column
+ * missing.
  */
 bool
 ek_fold_delta_insert(Fold *f)
@@ -193,6 +195,7 @@ ek_fold_delta_insert(Fold *f)
 	int			a_events = delta_att(rel, EK_ROLLUP_DELTA_EVENTS_COLUMN);
 	int			a_skipped = delta_att(rel, EK_ROLLUP_SKIPPED_COLUMN);
 	int			a_skips = f->delta_skips ? delta_att(rel, EK_ROLLUP_DELTA_SKIPS_COLUMN) : -1;
+	int			a_key = f->delta_key != NULL ? delta_att(rel, EK_ROLLUP_WDELTA_KEY_COLUMN) : -1;
 	bool		ok;
 	EState	   *estate;
 	ResultRelInfo *rri;
@@ -202,7 +205,9 @@ ek_fold_delta_insert(Fold *f)
 
 	ok = rel->trigdesc == NULL && !rel->rd_rel->relrowsecurity &&
 		pg_class_aclcheck(f->delta_relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK &&
-		a_batch >= 0 && a_events >= 0 && a_skipped >= 0 && (!f->delta_skips || a_skips >= 0);
+		a_batch >= 0 && a_events >= 0 && a_skipped >= 0 && (!f->delta_skips || a_skips >= 0) &&
+		(f->delta_key == NULL ||
+		 (a_key >= 0 && TupleDescAttr(desc, a_key)->atttypid == TEXTOID));
 	for (int a = 0; ok && a < desc->natts; a++)
 		if (TupleDescAttr(desc, a)->atthasdef || TupleDescAttr(desc, a)->attgenerated)
 			ok = false;
@@ -304,6 +309,11 @@ ek_fold_delta_insert(Fold *f)
 			n[a_skips] = !any;
 			if (any)
 				v[a_skips] = ek_make_array(sk, NULL, RSK_NREASONS, INT8OID);
+		}
+		if (a_key >= 0)
+		{
+			v[a_key] = CStringGetTextDatum(f->delta_key);
+			n[a_key] = false;
 		}
 		ExecStoreVirtualTuple(slot);
 		if (desc->constr != NULL)

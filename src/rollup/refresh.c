@@ -86,6 +86,7 @@
 #include "rollup/refresh.h"
 #include "rollup/values.h"
 #include "util/compat.h"
+#include "util/guc.h"
 #include "util/owner.h"
 #include "util/citus.h"
 #include "util/spi.h"
@@ -614,13 +615,12 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 	if (distributed)
 	{
 		/*
-		 * Its worker delta table first: Citus makes a Citus local table with
-		 * local execution, which this transaction could no longer use once
-		 * it reached the coordinator's own shards through a connection (the
-		 * stream's index below, when the coordinator holds shards)
+		 * Its worker delta table first (distributed with the stream, as the
+		 * stream's owner, who will own the rollup), before this transaction
+		 * reaches the stream's shards as another role (the lock below)
 		 */
 		ek_as_role_begin(&as_owner, ek_relation_owner(stream), 0);
-		ek_rollup_make_worker_delta(&def, n.nspid, n.rv->relname, InvalidOid);
+		ek_rollup_make_worker_delta(&def, n.nspid, n.rv->relname, InvalidOid, InvalidOid);
 		ek_as_role_end(&as_owner);
 
 		/*
@@ -1163,11 +1163,15 @@ ek_rollups_remake_views(int32 stream_id)
 
 /*
  * Make the worker delta tables of a stream's rollups (not of rollups of
- * them) that have none: distribute_stream calls it before it distributes
- * the stream (Citus makes a Citus local table with local execution, which
- * a transaction that reached the coordinator's own shards through a
- * connection can no longer use), and publishes the stream's catalog, with
- * them, after.  Caller: SPI connected, on the coordinator.
+ * them) that have none.  With eventkit.worker_deltas_on_shards,
+ * distribute_stream calls it once it has distributed the stream (the
+ * tables are co-located with it), as the extension owner, which made the
+ * stream's shards in this transaction (Citus reaches co-located placements
+ * as one role per transaction): each table is made as that role, then
+ * given to its rollup's owner.  Without it, before it distributes the
+ * stream (Citus local tables: delta.c), each made as its rollup's owner.
+ * Then distribute_stream publishes the stream's catalog, with them.
+ * Caller: SPI connected, on the coordinator.
  */
 void
 ek_rollups_make_worker_deltas(int32 stream_id)
@@ -1178,15 +1182,23 @@ ek_rollups_make_worker_deltas(int32 stream_id)
 	{
 		RollupRow	row;
 		RollupDef	def;
-		EkRoleScope as_owner;
 
 		if (!ek_rollups_read(lfirst_oid(lc), false, &row) || OidIsValid(row.source) ||
 			OidIsValid(ek_rollup_wdelta_relid(row.relid)))
 			continue;
 		row_def(&row, &def);
-		ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
-		ek_rollup_make_worker_delta(&def, get_rel_namespace(row.relid), get_rel_name(row.relid), row.relid);
-		ek_as_role_end(&as_owner);
+		if (ek_worker_deltas_on_shards)
+			ek_rollup_make_worker_delta(&def, get_rel_namespace(row.relid), get_rel_name(row.relid),
+										row.relid, ek_relation_owner(row.relid));
+		else
+		{
+			EkRoleScope as_owner;
+
+			ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
+			ek_rollup_make_worker_delta(&def, get_rel_namespace(row.relid), get_rel_name(row.relid),
+										row.relid, InvalidOid);
+			ek_as_role_end(&as_owner);
+		}
 	}
 }
 

@@ -194,6 +194,12 @@ typedef struct RollupTouched
 #define EK_ROLLUP_DELTA_EVENTS_COLUMN "ek_events"
 /* int8[]: the group's RollupSkips (since 1.3; NULL: none) */
 #define EK_ROLLUP_DELTA_SKIPS_COLUMN "ek_skips"
+/*
+ * the distribution column of a worker delta table distributed with its
+ * stream (since 1.17; the stream's user_key type): a user key of the
+ * shards the row was written in (delta.c)
+ */
+#define EK_ROLLUP_WDELTA_KEY_COLUMN "ek_shard_key"
 
 /*
  * The pages_per_range of the BRIN index "<stream>_batch_id_brin" that

@@ -780,9 +780,13 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 			elog(ERROR, "eventkit: could not read the rollup's batches: %s", SPI_result_code_string(rc));
 		batches = ek_spi_value(0, 1, &isnull);
 	}
-	/* the workers' deltas: its shard here, if it has a row in this snapshot */
+	/*
+	 * the workers' deltas: a Citus local table's (before 1.17) shard here,
+	 * if it has a row in this snapshot; a distributed one's through Citus
+	 */
 	wdelta = ek_rollup_wdelta_relid(tail->relid);
-	shard = OidIsValid(wdelta) ? ek_citus_local_shard(wdelta) : InvalidOid;
+	shard = OidIsValid(wdelta) && !ek_rollup_wdelta_distributed(wdelta) ?
+		ek_citus_local_shard(wdelta) : InvalidOid;
 	if (OidIsValid(wdelta) && OidIsValid(shard) && !has_rows(shard))
 		wdelta = InvalidOid;
 	if (!isnull || OidIsValid(wdelta))
@@ -807,15 +811,17 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	/*
 	 * The deltas of the batches ingested on the Citus workers, all that
 	 * this snapshot sees: a refresh deletes those it folds in the
-	 * transaction that merges them into the rollup table, and both tables
-	 * are the coordinator's, so the view sees each group's delta in one of
-	 * the two (rollup/delta.c).
+	 * transaction that merges them into the rollup table.  A Citus local
+	 * table's rows are the coordinator's, as the rollup table's, so the
+	 * view sees each group's delta in one of the two (rollup/delta.c); a
+	 * distributed one's are read on each shard's node in that node's
+	 * snapshot (Citus has no cluster-wide snapshot: see docs/citus.md).
 	 */
 	if (OidIsValid(wdelta))
 	{
 		StringInfoData sql;
 
-		/* (its rows are the coordinator's: its shard is read, not through Citus) */
+		/* (a Citus local table's shard is read here, not through Citus) */
 		initStringInfo(&sql);
 		append_delta_partials(&sql, &def);
 		appendStringInfo(&sql, " FROM %s d",

@@ -289,12 +289,18 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 				 errhint("A stream is distributed once, with eventkit.distribute_stream().")));
 
 	/*
-	 * its rollups' worker delta tables and its worker links table (first:
-	 * rollup/refresh.c says why); on a catalog older than 1.16 no links
-	 * table, as before (distribute_identity_graph makes it after the update)
+	 * its rollups' worker delta tables, unless they go on the shards
+	 * (below), and its worker links table (first: Citus local tables, made
+	 * with local execution, which this transaction could no longer use once
+	 * it reached the coordinator's own shards through a connection); on a
+	 * catalog older than 1.16 no links table, as before
+	 * (distribute_identity_graph makes it after the update)
 	 */
-	ek_rollups_make_worker_deltas(stream.stream_id);
-	CommandCounterIncrement();
+	if (!ek_worker_deltas_on_shards)
+	{
+		ek_rollups_make_worker_deltas(stream.stream_id);
+		CommandCounterIncrement();
+	}
 	if (ek_identity_worker_links_supported())
 		make_worker_links(stream.stream_id, relid);
 
@@ -308,6 +314,15 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	ledger = ek_dedup_create_dist_ledger(stream.stream_id, relid);
 	create_distributed_table(ledger, qname, (Datum) 0, true);
 	ek_dedup_create_dist_node_function(stream.stream_id);
+	/*
+	 * with eventkit.worker_deltas_on_shards, its rollups' worker delta
+	 * tables, co-located with it (rollup/refresh.c)
+	 */
+	if (ek_worker_deltas_on_shards)
+	{
+		ek_rollups_make_worker_deltas(stream.stream_id);
+		CommandCounterIncrement();
+	}
 
 	/* its catalog, on every node (the first stream makes the table) */
 	if (!ek_cluster_table_exists())

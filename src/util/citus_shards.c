@@ -257,6 +257,9 @@ ek_citus_shards_read(EkShardMap *map)
 
 	/* what a move committed before we got the locks */
 	InvalidateCatalogSnapshot();
+	/* (read again: ek_citus_shards_place after a first read) */
+	for (int i = 0; i < map->nshards; i++)
+		map->groups[i] = -1;
 	rel = table_open(dist_catalog("pg_dist_placement"), AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)

@@ -36,6 +36,7 @@ int			ek_backend_memory_retention = 64;	/* MB */
 bool		ek_scheduler_enabled = true;
 int			ek_naptime = 10;	/* s */
 int			ek_worker_quarantine_poll = 2000;	/* ms */
+bool		ek_worker_deltas_on_shards = false;
 int			ek_max_job_workers = 2;
 int			ek_job_history_retention = 7 * 24 * 3600;	/* s */
 int			ek_job_timeout = 5 * 60 * 1000; /* ms */
@@ -163,6 +164,17 @@ ek_define_gucs(void)
 							2000, 0, 3600 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventkit.worker_deltas_on_shards",
+							 "Whether a new rollup of a distributed stream keeps the workers' deltas on their own nodes.",
+							 "When on, create_rollup and distribute_stream make the rollup's worker delta table "
+							 "a table distributed with the stream, so that a worker's call writes its deltas on its "
+							 "own node; when off, a Citus local table on the coordinator, a participant in every "
+							 "worker call's commit. Read when the table is made.",
+							 &ek_worker_deltas_on_shards,
+							 false,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	/* a PGC_POSTMASTER setting can only be defined while preloading */
 	if (process_shared_preload_libraries_in_progress)

@@ -39,6 +39,7 @@ extern int	ek_backend_memory_retention;
 extern bool ek_scheduler_enabled;
 extern int	ek_naptime;
 extern int	ek_worker_quarantine_poll;
+extern bool ek_worker_deltas_on_shards;
 extern int	ek_max_job_workers;
 extern int	ek_job_history_retention;
 extern int	ek_job_timeout;

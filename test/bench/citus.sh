@@ -36,6 +36,12 @@
 #              default, 1, opens a connection per shard and call)
 #              PORT (54350, uses PORT..PORT+3) PGBIN (pg_config's bindir)
 #              KEEP (0)
+#              ROLLUP (0; 1: every path's stream gets an hourly rollup by
+#              event of count, sum and max before the clock starts, so
+#              that each call also writes its batch's rollup deltas)
+#              ON_SHARDS (on: the rollup made with
+#              eventkit.worker_deltas_on_shards = on, its worker delta
+#              table on the shards; off: on the coordinator, the default)
 # Needs eventkit and Citus installed into that PostgreSQL (make install;
 # shared/citus/install-citus.sh).  Run as root or as a user who can initdb.
 set -euo pipefail
@@ -48,6 +54,8 @@ CACHED_CONNS=${CACHED_CONNS:-16}
 PORT=${PORT:-54350}
 PGBIN=${PGBIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
 KEEP=${KEEP:-0}
+ROLLUP=${ROLLUP:-0}
+ON_SHARDS=${ON_SHARDS:-on}
 export LC_ALL=C.UTF-8 PGTZ=UTC
 unset PGHOST PGPORT PGUSER PGDATABASE PGSERVICE
 export PGOPTIONS='-c client_min_messages=warning'
@@ -97,7 +105,8 @@ for r in $(seq 1 "$REPEAT"); do
 	for path in single coordinator workers workers_routed; do
 		n=single
 		[ $path != single ] && n=coord
-		q $n -c "SELECT eventkit.drop_stream(c.oid::regclass) FROM pg_class c WHERE c.oid = to_regclass('ev')" \
+		q $n -c "SELECT eventkit.drop_rollup('ev_hourly') WHERE to_regclass('ev_hourly') IS NOT NULL" \
+			-c "SELECT eventkit.drop_stream(c.oid::regclass) FROM pg_class c WHERE c.oid = to_regclass('ev')" \
 			-c "SELECT eventkit.create_stream('ev', key_partitions => 0)" >/dev/null
 		[ $path != single ] && q coord -c "SELECT eventkit.distribute_stream('ev', $SHARDS)" >/dev/null 2>&1
 		# the partitions of the events' 48 hours, made before the clock
@@ -106,6 +115,8 @@ for r in $(seq 1 "$REPEAT"); do
 		q $n -c "SELECT count(*) FROM generate_series(0, 49) h, LATERAL eventkit.ingest('ev',
 				jsonb_build_object('type', 'track', 'messageId', 'warm-' || h, 'userId', 'warm',
 				'event', 'Warm', 'timestamp', now() - h * interval '1 hour')) r" >/dev/null
+		[ "$ROLLUP" = 1 ] && q $n -c "SET eventkit.worker_deltas_on_shards = $ON_SHARDS" -c "SELECT eventkit.create_rollup('ev_hourly', 'ev', '1 hour', ARRAY['event'],
+				ARRAY['count', 'sum(properties.revenue) AS revenue', 'max(properties.revenue) AS top'])" >/dev/null
 		# workers_routed: each node's events (route_events), in batches
 		# of BATCH in their order, a script per node (empty: no client)
 		if [ $path = workers_routed ]; then
@@ -176,7 +187,7 @@ read -r ms mins maxs <<<"$(echo "${rates[single]}" | stats)"
 read -r mc minc maxc <<<"$(echo "${rates[coordinator]}" | stats)"
 read -r mw minw maxw <<<"$(echo "${rates[workers]}" | stats)"
 read -r mr minr maxr <<<"$(echo "${rates[workers_routed]}" | stats)"
-echo "events per run: $NB in batches of $BATCH (~5% re-sent), $REPEAT runs, $SHARDS shards on 2 workers"
+echo "events per run: $NB in batches of $BATCH (~5% re-sent), $REPEAT runs, $SHARDS shards on 2 workers$([ "$ROLLUP" = 1 ] && echo ', a rollup on every stream')"
 printf '%-14s median %8s events/s  (min %s, max %s)\n' single "$ms" "$mins" "$maxs"
 printf '%-14s median %8s events/s  (min %s, max %s)\n' coordinator "$mc" "$minc" "$maxc"
 printf '%-14s median %8s events/s  (min %s, max %s)\n' workers "$mw" "$minw" "$maxw"

@@ -20,8 +20,9 @@
 # (accepted, duplicates, conflicts, quarantined, each id stored once, the
 # first copy kept); re-sent, routed or not, they are all duplicates or
 # conflicts, as on one node.  With a rollup, a routed call on a worker
-# commits its deltas on the coordinator (in two phases) and still reaches
-# no other worker.
+# writes its deltas into its own node's shard of the worker delta table
+# (1.17, eventkit.worker_deltas_on_shards): it sends the coordinator only its identity links and reaches no
+# other worker.
 #
 # Skipped when Citus is not installed (shared/citus/install-citus.sh).
 
@@ -302,11 +303,12 @@ like($coord->safe_psql('postgres', sprintf($sums, q{pass = 3})), qr/^0,\d+,\d+,2
 	'the routed batches re-sent through worker 2 (mostly other nodes\' events): nothing accepted');
 citus_same_events($coord, q{event <> 'Warm'});
 
-# --- a stream with a rollup: a routed call on a worker also commits its
-# batch's deltas on the coordinator (the worker delta table), and still
-# reaches no other worker
+# --- a stream with a rollup: a routed call on a worker writes its batch's
+# deltas into its own shard of the worker delta table (1.17), and reaches
+# no other node but the coordinator for its identity links
 $coord->safe_psql('postgres',
-	q{SELECT eventkit.create_rollup('events_hourly', 'events', '1 hour', ARRAY['event'], ARRAY['count'])});
+	q{SET eventkit.worker_deltas_on_shards = on;
+SELECT eventkit.create_rollup('events_hourly', 'events', '1 hour', ARRAY['event'], ARRAY['count'])});
 $coord->safe_psql(
 	'postgres', qq{
 CREATE TABLE routed_r AS
@@ -315,9 +317,19 @@ SELECT 0 AS rk, jsonb_build_object('batch', jsonb_agg(e.ev ORDER BY e.id)) AS pa
 	   LATERAL eventkit.route_events('events', e.ev) r
  WHERE r.nodeport = $port{worker1}});
 ($gpid, $err, $reached) = session_on($w1, 4, q{SELECT rk || E'\t' || payload::text FROM routed_r});
-like($reached_on{coordinator}, qr/PREPARE TRANSACTION/,
-	'with a rollup, worker 1\'s routed call commits its deltas on the coordinator in two phases');
+my @rstmts = grep { !/statement: (?:BEGIN TRANSACTION|COPY eventkit_ledgers\.worker_links_|(?:RELEASE |ROLLBACK TO )?SAVEPOINT|PREPARE TRANSACTION|COMMIT PREPARED)/ }
+  split /^/, $reached_on{coordinator};
+ok($err !~ /issuing INSERT/ && !@rstmts,
+	'with a rollup (1.17), worker 1\'s routed call sends the coordinator only its identity links: its deltas stay on the worker')
+  or diag($err . join('', @rstmts));
 is($reached_on{worker2}, '', 'and reaches no other worker');
+is( $coord->safe_psql(
+		'postgres', qq{
+SELECT count(*) > 0 AND bool_and(n.nodeport = $port{worker1})
+  FROM (SELECT DISTINCT get_shard_id_for_distribution_column('events_hourly_wdelta', ek_shard_key) AS shardid
+		  FROM events_hourly_wdelta) s
+  JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)}),
+	't', 'its deltas are in worker 1\'s shards of the worker delta table');
 is( $coord->safe_psql(
 		'postgres', q{
 SELECT (SELECT sum(count) FROM events_hourly_realtime WHERE event <> 'Warm')

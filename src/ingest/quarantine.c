@@ -212,6 +212,8 @@ eventkit_redrive_quarantine(PG_FUNCTION_ARGS)
 	Datum	   *elems;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
+	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext oldcxt;
 
 	relid = owned_stream_arg(fcinfo);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -221,8 +223,13 @@ eventkit_redrive_quarantine(PG_FUNCTION_ARGS)
 	ek_cluster_sync_local(relid);
 	ek_streams_read(relid, &stream, false);
 	replayed = ek_redrive_waiting(&stream, counts, &waiting, &starts, &nstarts);
-	SPI_finish();
 
+	/*
+	 * starts is in SPI's memory, which SPI_finish frees: the array is made
+	 * in the caller's first (until 1.17 it was read after SPI_finish, and
+	 * a worker crashed once that memory had been given back)
+	 */
+	oldcxt = MemoryContextSwitchTo(callcxt);
 	elems = palloc(sizeof(Datum) * Max(nstarts, 1));
 	for (int i = 0; i < nstarts; i++)
 		elems[i] = TimestampTzGetDatum(starts[i]);
@@ -230,6 +237,9 @@ eventkit_redrive_quarantine(PG_FUNCTION_ARGS)
 	values[1] = PointerGetDatum(construct_array(elems, nstarts, TIMESTAMPTZOID,
 												sizeof(TimestampTz), true,
 												TYPALIGN_DOUBLE));
+	MemoryContextSwitchTo(oldcxt);
+	SPI_finish();
+
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
 													  values, nulls)));
 }

@@ -314,6 +314,7 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 	ledger = ek_dedup_create_dist_ledger(stream.stream_id, relid);
 	create_distributed_table(ledger, qname, (Datum) 0, true);
 	ek_dedup_create_dist_node_function(stream.stream_id);
+
 	/*
 	 * with eventkit.worker_deltas_on_shards, its rollups' worker delta
 	 * tables, co-located with it (rollup/refresh.c)

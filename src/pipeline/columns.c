@@ -90,7 +90,7 @@ event_value(const SegmentEvent *ev, int c, int64 batch_id, TimestampTz received_
 			*isnull = ev->anonymous_id == NULL;
 			return EK_TEXT_OR_NULL(ev->anonymous_id);
 		case SC_USER_KEY:
-			user_key = ev->user_id ? ev->user_id : ev->anonymous_id;
+			user_key = ek_event_user_key(ev);
 			*isnull = user_key == NULL;
 			return EK_TEXT_OR_NULL(user_key);
 		case SC_TS:

@@ -71,6 +71,17 @@ typedef struct SegmentEvent
 	bool		stored;
 } SegmentEvent;
 
+/*
+ * The event's user key (the stream's user_key column, by which a stream is
+ * distributed and the ledger keyed): its userId, else its anonymousId;
+ * NULL with neither.
+ */
+static inline const char *
+ek_event_user_key(const SegmentEvent *ev)
+{
+	return ev->user_id != NULL ? ev->user_id : ev->anonymous_id;
+}
+
 #define ek_event_ok(ev) ((ev)->problems.n == 0)
 
 extern void ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,

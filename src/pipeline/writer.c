@@ -545,7 +545,7 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 
 	for (int i = 0; i < n; i++)
 	{
-		const char *key = events[i]->user_id ? events[i]->user_id : events[i]->anonymous_id;
+		const char *key = ek_event_user_key(events[i]);
 
 		CHECK_FOR_INTERRUPTS();
 		if (events[i]->stored)
@@ -594,7 +594,7 @@ write_distributed(const StreamInfo *stream, SegmentEvent **events, int n,
 			{
 				SegmentEvent *ev = by_shard[start[s]];
 
-				*local_key = ev->user_id ? ev->user_id : ev->anonymous_id;
+				*local_key = ek_event_user_key(ev);
 			}
 		}
 	}

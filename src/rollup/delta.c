@@ -778,7 +778,7 @@ worker_delta_shard(const StreamInfo *stream, Oid wdelta, SegmentEvent **events, 
 
 	*key = NULL;
 	for (int i = 0; *key == NULL && i < n; i++)
-		*key = events[i]->user_id ? events[i]->user_id : events[i]->anonymous_id;
+		*key = ek_event_user_key(events[i]);
 	if (*key == NULL)
 		*key = "";				/* (no event without a user key is stored) */
 	return InvalidOid;

@@ -150,7 +150,7 @@ eventkit_route_events(PG_FUNCTION_ARGS)
 		if (ev->raw == NULL)
 			ek_parse_event(ev, &b.env, now);
 		if (ev->raw == NULL)
-			key = ev->user_id != NULL ? ev->user_id : ev->anonymous_id;
+			key = ek_event_user_key(ev);
 		values[0] = Int32GetDatum(ev->item);
 		nulls[1] = ev->message_id == NULL;
 		if (!nulls[1])

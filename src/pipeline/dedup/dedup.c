@@ -208,7 +208,7 @@ claim_locktag(LOCKTAG *tag, Oid ledger_relid)
 static int64
 user_key_hash(const SegmentEvent *ev)
 {
-	const char *k = ev->user_id ? ev->user_id : ev->anonymous_id;
+	const char *k = ek_event_user_key(ev);
 
 	return k ? (int64) ek_id_hash64(k, strlen(k)) : 0;
 }
@@ -654,7 +654,7 @@ claim_distributed(const StreamInfo *stream, idmap_hash *ids, SegmentEvent **even
 		cev[i] = ev;
 		cid[i] = ev->message_id;
 		cfp[i] = ev->fingerprint;
-		ckey[i] = ev->user_id ? ev->user_id : ev->anonymous_id;
+		ckey[i] = ev->user_id ? ev->user_id : ev->anonymous_id;	/* ek_event_user_key()'s rule; the ledger takes char * */
 	}
 	ek_dist_ledger_claim(stream->stream_id, stream->relid, cev, cid, cfp, ckey, nfirst,
 						 batch_id, received_at, write_remote, claimed, stored);

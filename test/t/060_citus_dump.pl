@@ -48,7 +48,11 @@ my ($coord, $w1, $w2) = citus_cluster();
 
 # two distributed streams of an ordinary role: app.events, and app.rolled
 # with a rollup; batches b1..b3 of 40 events over 17 users, b1c: b1 with
-# one payload changed
+# one payload changed.  The events' times are in today's first hours (UTC,
+# at most 5 hours ahead of the clock, within max_future): a call into a
+# distributed stream makes no partition, and the streams have today's and
+# the next days' only, so an hour before now was yesterday's, quarantined,
+# when the test ran shortly after midnight
 $coord->safe_psql(
 	'postgres', q{
 CREATE ROLE ek_owner LOGIN;
@@ -72,7 +76,8 @@ CREATE TABLE batches AS
 SELECT 'b' || k AS b, jsonb_agg(jsonb_build_object(
 		 'type', 'track', 'messageId', 'm-' || k || '-' || i, 'userId', 'u' || (i % 17),
 		 'event', 'E' || (i % 3), 'properties', jsonb_build_object('i', i),
-		 'timestamp', to_char((now() - interval '1 hour') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+		 'timestamp', to_char(date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 hour',
+							  'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
 		 ORDER BY i)::text AS payload
   FROM generate_series(1, 3) k, generate_series(1, 40) i GROUP BY k;
 INSERT INTO batches
@@ -82,7 +87,8 @@ INSERT INTO batches
 SELECT 'r' || k, jsonb_agg(jsonb_build_object(
 		 'type', 'track', 'messageId', 'r-' || k || '-' || i, 'userId', 'u' || ((k * 10 + i) % 23),
 		 'event', 'E' || (i % 3), 'properties', jsonb_build_object('i', k * 10 + i),
-		 'timestamp', to_char((now() - (i % 4) * interval '1 hour') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+		 'timestamp', to_char(date_trunc('day', now() AT TIME ZONE 'UTC') + (1 + i % 4) * interval '1 hour',
+							  'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
 		 ORDER BY i)::text
   FROM generate_series(1, 14) k, generate_series(1, 10) i GROUP BY k;
 });

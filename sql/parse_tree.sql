@@ -109,6 +109,25 @@ SELECT * FROM eventkit.ingest('pt_jsonb', '{"batch": [], "context": [1]}'::jsonb
 SELECT * FROM eventkit.ingest('pt_text', '{"batch": [], "sentAt": 5}');
 SELECT * FROM eventkit.ingest('pt_jsonb', '{"batch": [], "sentAt": 5}'::jsonb);
 
+-- numbers at the edges of numeric's short format, which the parser writes
+-- itself (63 digits after the point, 256 before it), and one past them
+-- (numeric_in): stored as jsonb_in stores them (the crosscheck compares the
+-- bytes), with the fingerprint of the same event sent as jsonb
+CREATE TABLE edges (t text);
+INSERT INTO edges SELECT format('{"type": "track", "messageId": "edges", "userId": "u", "event": "E", "properties": '
+  '{"f63": 0.%s1, "f64": 0.%s1, "i256": %s, "i257": %s, "n256": -%s.%s5, "z": -0.%s}}',
+  repeat('0', 62), repeat('0', 63), '1' || repeat('0', 255), '1' || repeat('0', 256),
+  repeat('9', 256), repeat('0', 62), repeat('0', 63));
+SELECT accepted FROM eventkit.ingest('pt_text', (SELECT t FROM edges));
+SELECT accepted FROM eventkit.ingest('pt_jsonb', (SELECT t::jsonb FROM edges));
+SELECT k, length(t.properties->>k) AS text_length, t.properties->k = j.properties->k AS same_value
+  FROM pt_text t JOIN pt_jsonb j USING (message_id), unnest(ARRAY['f63', 'f64', 'i256', 'i257', 'n256', 'z']) k
+ WHERE message_id = 'edges' ORDER BY k;
+SELECT a.fingerprint = b.fingerprint AS same_fingerprint
+  FROM eventkit_internal.ledger_1 a, eventkit_internal.ledger_2 b
+ WHERE a.message_key = eventkit_internal.ledger_key('edges') AND b.message_key = a.message_key;
+DROP TABLE edges;
+
 DROP VIEW both_rows;
 DROP TABLE payload;
 SELECT eventkit.drop_stream('pt_text'), eventkit.drop_stream('pt_jsonb');

@@ -22,10 +22,11 @@
  *	  Strings without escapes point into the input; nothing is copied until
  *	  the serializer writes the result.  The containers' children are cut
  *	  from a few growing chunks rather than palloc'd one container at a
- *	  time.  Numbers of up to 18 digits (and any other that fits
- *	  numeric's short format) are written as numerics here, in the chunks,
- *	  the bytes make_result() writes for them (checked against jsonb_in by
- *	  the crosscheck, see below), without numeric_in or a palloc each.
+ *	  time.  Numbers without exponent that fit numeric's short format (up
+ *	  to 63 digits after the point, 256 before it) are written as numerics
+ *	  here, in the chunks: the bytes make_result() writes for them (checked
+ *	  against jsonb_in by the crosscheck, see below), without numeric_in or
+ *	  a palloc each.
  *
  *-------------------------------------------------------------------------
  */

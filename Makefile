@@ -121,7 +121,7 @@ PG_CFLAGS = -Werror -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels
 SHLIB_LINK += -lmicrohttpd -lz -lrdkafka
 
 REGRESS = streams ingest dedup ledger pinned_formats clock_skew clock_bounds text_input json_parse bad_input limits partition_cap security maintenance maintenance_isolation writer dump_catalog catalog_schema \
-	jsonschema regex_crosscheck idn_formats jsonb_raw validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade rollup_options rollup_of plan_formats event_views analytics identity forget_user rollup_cdelta rollup_cmerge identity_cache rollup_realtime identity_tid rollup_hll_merge stream_owner identity_probe route
+	jsonschema regex_crosscheck idn_formats jsonb_raw validator_cancel plans rollup rollup_random rollup_fold rollup_delta rollup_bad_values jobs quarantine plan_catalog partition_columns write_keys kafka_source upgrade rollup_options rollup_of plan_formats event_views analytics identity forget_user rollup_cdelta rollup_cmerge identity_cache rollup_realtime identity_tid rollup_hll_merge stream_owner identity_probe route parse_tree
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/eventkit.conf
 
 ISOLATION = concurrent_dedup concurrent_abort ledger_rotation ledger_size_rotation plan_change rollup_refresh quarantine_retry rollup_options identity_merge inflight_claims identity_cache identity_retime identity_tid identity_speculate late_partition_lock rollup_measures

@@ -552,8 +552,13 @@ ingest_payload_argument(FunctionCallInfo fcinfo, bool is_text, Oid relid,
 		char	   *str;
 
 		ek_payload_check_size(&b->items, VARSIZE_ANY_EXHDR(payload));
-		str = text_to_cstring(payload);
-		ek_payload_text(&b->items, str, strlen(str));
+		/* JSON the fast parser reads is read where it is, not copied */
+		if (!ek_payload_text_direct(&b->items, VARDATA_ANY(payload),
+									VARSIZE_ANY_EXHDR(payload)))
+		{
+			str = text_to_cstring(payload);
+			ek_payload_text(&b->items, str, strlen(str));
+		}
 	}
 	else
 	{

@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * event.c
- *	  One Segment event: extracting its fields from jsonb in a single pass
- *	  over its top-level keys, checking it against the Segment spec,
+ *	  One Segment event: extracting its fields in a single pass over its
+ *	  top-level keys, from jsonb or from the JSON parser's tree (ingest's
+ *	  text: json_parse.h; its object columns are then serialized from the
+ *	  tree), checking it against the Segment spec,
  *	  correcting its time for client clock skew, fingerprinting its content
  *	  (for conflict detection and for ids of events sent without messageId)
  *	  and recording what is wrong with it (problem.c).
@@ -20,6 +22,7 @@
 #include "utils/timestamp.h"
 
 #include "pipeline/event.h"
+#include "pipeline/json_parse.h"
 #include "util/guc.h"
 #include "util/jsonb_raw.h"
 
@@ -174,7 +177,9 @@ mix(uint64 h, uint64 v)
 /*
  * JsonbHashScalarValueExtended(v) from a zero hash.  A string's is
  * hash_bytes_extended of its bytes (jsonb_util.c), called directly: most
- * of the fingerprint's scalars are strings.
+ * of the fingerprint's scalars are strings; a numeric's is
+ * hash_numeric_extended's, computed here for the short format
+ * (util/jsonb_raw.h).
  */
 static inline uint64
 hash_scalar(const JsonbValue *v, uint64 seed)
@@ -184,6 +189,8 @@ hash_scalar(const JsonbValue *v, uint64 seed)
 	if (v->type == jbvString)
 		return hash_bytes_extended((const unsigned char *) v->val.string.val,
 								   v->val.string.len, seed);
+	if (v->type == jbvNumeric && ek_numeric_hash(v->val.numeric, seed, &h))
+		return h;
 	JsonbHashScalarValueExtended(v, &h, seed);
 	return h;
 }
@@ -258,11 +265,54 @@ hash_container(const JsonbContainer *c, uint64 seed)
 	return hash_walk(c, seed, seed);
 }
 
+/*
+ * hash_walk over a container of the JSON parser's tree (json_parse.h):
+ * the same tokens in the same order (its objects' pairs are sorted and
+ * unique as jsonb's), so the same value (fingerprint_walk_check compares
+ * them).  The parser's depth is bounded (EK_JSON_MAX_DEPTH), so is this
+ * recursion.
+ */
+static uint64
+hash_tree(const JsonbValue *c, uint64 h, uint64 seed)
+{
+	if (c->type == jbvObject)
+	{
+		const JsonbPair *pairs = c->val.object.pairs;
+
+		h = mix(h, TOKEN_HASH(WJB_BEGIN_OBJECT));
+		for (int i = 0; i < c->val.object.nPairs; i++)
+		{
+			const JsonbValue *v = &pairs[i].value;
+
+			h = mix(h, hash_scalar(&pairs[i].key, seed) + WJB_KEY);
+			if (v->type == jbvObject || v->type == jbvArray)
+				h = hash_tree(v, h, seed);
+			else
+				h = mix(h, hash_scalar(v, seed) + WJB_VALUE);
+		}
+		return mix(h, TOKEN_HASH(WJB_END_OBJECT));
+	}
+	h = mix(h, TOKEN_HASH(WJB_BEGIN_ARRAY));
+	for (int i = 0; i < c->val.array.nElems; i++)
+	{
+		const JsonbValue *v = &c->val.array.elems[i];
+
+		if (v->type == jbvObject || v->type == jbvArray)
+			h = hash_tree(v, h, seed);
+		else
+			h = mix(h, hash_scalar(v, seed) + WJB_ELEM);
+	}
+	return mix(h, TOKEN_HASH(WJB_END_ARRAY));
+}
+
+/* A value's hash: a container's walk from the seed, a scalar's own. */
 static uint64
 hash_value(const JsonbValue *v, uint64 seed)
 {
 	if (v->type == jbvBinary)
 		return hash_container(v->val.binary.data, seed);
+	if (v->type == jbvObject || v->type == jbvArray)
+		return hash_tree(v, seed, seed);
 	return hash_scalar(v, seed);
 }
 
@@ -297,6 +347,10 @@ json_type_name(const JsonbValue *v)
 			return "boolean";
 		case jbvBinary:
 			return JsonContainerIsArray(v->val.binary.data) ? "array" : "object";
+		case jbvArray:
+			return "array";
+		case jbvObject:
+			return "object";
 		default:
 			return "value";
 	}
@@ -354,6 +408,8 @@ object_field(SegmentEvent *ev, const JsonbValue *v, const char *field)
 {
 	if (v->type == jbvNull)
 		return NULL;
+	if (v->type == jbvObject)
+		return ek_json_tree_jsonb(v);	/* from the parser's tree */
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 	{
 		ek_add_problem(&ev->problems, EK_REASON_INVALID_FIELD, "%s must be an object, not %s",
@@ -422,6 +478,56 @@ raw_pair(const JsonbContainer *c, const char *base, uint32 i, uint32 npairs,
 		ek_jsonb_child_scalar(&child, v);
 }
 
+/*
+ * The pairs of an event's object, in order: read from a jsonb's JEntries
+ * (raw_pair) or, from the JSON parser's tree, as they are.
+ */
+typedef struct PairReader
+{
+	const JsonbPair *pairs;		/* the tree's, or NULL */
+	const JsonbContainer *obj;	/* else: the jsonb's object */
+	const char *base;
+	uint32		npairs;
+	uint32		key_offset;
+	uint32		value_offset;
+} PairReader;
+
+/* A reader of the object v (jbvBinary or jbvObject); false if it is none. */
+static bool
+pair_reader_init(PairReader *r, const JsonbValue *v)
+{
+	memset(r, 0, sizeof(PairReader));
+	if (v->type == jbvObject)
+	{
+		r->pairs = v->val.object.pairs;
+		r->npairs = v->val.object.nPairs;
+		return true;
+	}
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		return false;
+	r->obj = v->val.binary.data;
+	r->npairs = JsonContainerSize(r->obj);
+	r->base = ek_jsonb_base(r->obj);
+	r->value_offset = ek_jsonb_offset(r->obj, r->npairs);
+	return true;
+}
+
+/* Pair i (each in turn, from 0): *k and *v point to it. */
+static inline void
+pair_read(PairReader *r, uint32 i, const JsonbValue **k, const JsonbValue **v,
+		  JsonbValue *kbuf, JsonbValue *vbuf)
+{
+	if (r->pairs != NULL)
+	{
+		*k = &r->pairs[i].key;
+		*v = &r->pairs[i].value;
+		return;
+	}
+	raw_pair(r->obj, r->base, i, r->npairs, &r->key_offset, &r->value_offset, kbuf, vbuf);
+	*k = kbuf;
+	*v = vbuf;
+}
+
 /* The keys the content fingerprint leaves out: they change between retries. */
 static inline bool
 is_volatile_key(const JsonbValue *k)
@@ -438,20 +544,22 @@ is_volatile_key(const JsonbValue *k)
  * same value, as the pairs are hashed in the same order either way).
  */
 static uint64
-fingerprint_seed1(const JsonbContainer *obj, const char *base, uint32 npairs)
+fingerprint_seed1(const JsonbValue *source)
 {
-	uint32		key_offset = 0;
-	uint32		value_offset = ek_jsonb_offset(obj, npairs);
+	PairReader	r;
 	uint64		h1 = 1;
 
-	for (uint32 i = 0; i < npairs; i++)
+	(void) pair_reader_init(&r, source);
+	for (uint32 i = 0; i < r.npairs; i++)
 	{
-		JsonbValue	k;
-		JsonbValue	v;
+		JsonbValue	kbuf;
+		JsonbValue	vbuf;
+		const JsonbValue *k;
+		const JsonbValue *v;
 
-		raw_pair(obj, base, i, npairs, &key_offset, &value_offset, &k, &v);
-		if (!is_volatile_key(&k))
-			h1 = mix(h1, hash_scalar(&k, 1) ^ hash_value(&v, 1));
+		pair_read(&r, i, &k, &v, &kbuf, &vbuf);
+		if (!is_volatile_key(k))
+			h1 = mix(h1, hash_scalar(k, 1) ^ hash_value(v, 1));
 	}
 	return h1;
 }
@@ -482,8 +590,19 @@ extra_jsonb(JsonbPair *pairs, int n)
 		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 		for (int i = 0; i < n; i++)
 		{
+			JsonbValue	value = pairs[i].value;
+
+			if (value.type == jbvObject || value.type == jbvArray)
+			{
+				/* the parser's tree: pushed as PostgreSQL's writer makes it */
+				Jsonb	   *jb = JsonbValueToJsonb(&value);
+
+				value.type = jbvBinary;
+				value.val.binary.data = &jb->root;
+				value.val.binary.len = VARSIZE_ANY_EXHDR(jb);
+			}
 			pushJsonbValue(&state, WJB_KEY, &pairs[i].key);
-			pushJsonbValue(&state, WJB_VALUE, &pairs[i].value);
+			pushJsonbValue(&state, WJB_VALUE, &value);
 		}
 		expected = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 		if (result == NULL)
@@ -508,13 +627,7 @@ void
 ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 			   TimestampTz received_at)
 {
-	JsonbContainer *obj;
-	uint32		npairs;
-	const char *base;
-	uint32		key_offset = 0;
-	uint32		value_offset;
-	JsonbValue	k;
-	JsonbValue	v;
+	PairReader	r;
 	JsonbPair  *extra_pairs = NULL;
 	int			nextra = 0;
 	char	   *name = NULL;
@@ -524,31 +637,31 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 	bool		type_ok = false;
 	bool		type_seen = false;
 
-	if (ev->source.type != jbvBinary || !JsonContainerIsObject(ev->source.val.binary.data))
+	if (!pair_reader_init(&r, &ev->source))
 	{
 		ek_add_problem(&ev->problems, EK_REASON_NOT_AN_OBJECT, "an event must be a JSON object, not %s",
 					   json_type_name(&ev->source));
 		return;
 	}
 
-	obj = ev->source.val.binary.data;
-	npairs = JsonContainerSize(obj);
-	base = ek_jsonb_base(obj);
-	value_offset = ek_jsonb_offset(obj, npairs);
-	for (uint32 i = 0; i < npairs; i++)
+	for (uint32 i = 0; i < r.npairs; i++)
 	{
 		bool		volatile_key = false;
+		JsonbValue	kbuf;
+		JsonbValue	vbuf;
+		const JsonbValue *k;
+		const JsonbValue *v;
 
-		raw_pair(obj, base, i, npairs, &key_offset, &value_offset, &k, &v);
+		pair_read(&r, i, &k, &v, &kbuf, &vbuf);
 
-		if (KEY_IS(&k, "type"))
+		if (KEY_IS(k, "type"))
 		{
 			type_seen = true;
-			if (v.type == jbvString)
+			if (v->type == jbvString)
 			{
 				for (int i = 0; i < lengthof(segment_types); i++)
-					if (v.val.string.len == strlen(segment_types[i]) &&
-						memcmp(v.val.string.val, segment_types[i], v.val.string.len) == 0)
+					if (v->val.string.len == strlen(segment_types[i]) &&
+						memcmp(v->val.string.val, segment_types[i], v->val.string.len) == 0)
 					{
 						ev->type = (char *) segment_types[i];
 						type_ok = true;
@@ -558,66 +671,66 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 				ek_add_problem(&ev->problems, EK_REASON_INVALID_TYPE,
 							   "type must be one of track, identify, page, screen, group, alias");
 		}
-		else if (KEY_IS(&k, "messageId"))
-			ev->message_id = id_field(ev, &v, "messageId", EK_REASON_INVALID_MESSAGE_ID);
-		else if (KEY_IS(&k, "userId"))
-			ev->user_id = id_field(ev, &v, "userId", EK_REASON_INVALID_USER_ID);
-		else if (KEY_IS(&k, "anonymousId"))
-			ev->anonymous_id = id_field(ev, &v, "anonymousId", EK_REASON_INVALID_USER_ID);
-		else if (KEY_IS(&k, "event"))
+		else if (KEY_IS(k, "messageId"))
+			ev->message_id = id_field(ev, v, "messageId", EK_REASON_INVALID_MESSAGE_ID);
+		else if (KEY_IS(k, "userId"))
+			ev->user_id = id_field(ev, v, "userId", EK_REASON_INVALID_USER_ID);
+		else if (KEY_IS(k, "anonymousId"))
+			ev->anonymous_id = id_field(ev, v, "anonymousId", EK_REASON_INVALID_USER_ID);
+		else if (KEY_IS(k, "event"))
 		{
-			if (v.type == jbvString && v.val.string.len > 0)
-				ev->event = pnstrdup(v.val.string.val, v.val.string.len);
-			else if (v.type == jbvString)
+			if (v->type == jbvString && v->val.string.len > 0)
+				ev->event = pnstrdup(v->val.string.val, v->val.string.len);
+			else if (v->type == jbvString)
 				ek_add_problem(&ev->problems, EK_REASON_INVALID_EVENT, "event must not be empty");
-			else if (v.type != jbvNull)
+			else if (v->type != jbvNull)
 				ek_add_problem(&ev->problems, EK_REASON_INVALID_EVENT, "event must be a string, not %s",
-							   json_type_name(&v));
+							   json_type_name(v));
 		}
-		else if (KEY_IS(&k, "properties"))
-			ev->properties = object_field(ev, &v, "properties");
-		else if (KEY_IS(&k, "traits"))
-			ev->traits = object_field(ev, &v, "traits");
-		else if (KEY_IS(&k, "context"))
-			ev->context = object_field(ev, &v, "context");
-		else if (KEY_IS(&k, "timestamp"))
-			ev->has_timestamp = time_field(ev, &v, "timestamp", &ev->timestamp);
-		else if (KEY_IS(&k, "originalTimestamp"))
-			ev->has_original_timestamp = time_field(ev, &v, "originalTimestamp",
+		else if (KEY_IS(k, "properties"))
+			ev->properties = object_field(ev, v, "properties");
+		else if (KEY_IS(k, "traits"))
+			ev->traits = object_field(ev, v, "traits");
+		else if (KEY_IS(k, "context"))
+			ev->context = object_field(ev, v, "context");
+		else if (KEY_IS(k, "timestamp"))
+			ev->has_timestamp = time_field(ev, v, "timestamp", &ev->timestamp);
+		else if (KEY_IS(k, "originalTimestamp"))
+			ev->has_original_timestamp = time_field(ev, v, "originalTimestamp",
 													&ev->original_timestamp);
-		else if (KEY_IS(&k, "sentAt"))
+		else if (KEY_IS(k, "sentAt"))
 		{
-			ev->has_sent_at = time_field(ev, &v, "sentAt", &ev->sent_at);
+			ev->has_sent_at = time_field(ev, v, "sentAt", &ev->sent_at);
 			volatile_key = true;
 		}
 		else
 		{
-			if (KEY_IS(&k, "receivedAt"))
+			if (KEY_IS(k, "receivedAt"))
 				volatile_key = true;
-			else if (KEY_IS(&k, "name") && v.type == jbvString)
-				name = pnstrdup(v.val.string.val, v.val.string.len);
-			else if (KEY_IS(&k, "groupId") && v.type != jbvNull)
+			else if (KEY_IS(k, "name") && v->type == jbvString)
+				name = pnstrdup(v->val.string.val, v->val.string.len);
+			else if (KEY_IS(k, "groupId") && v->type != jbvNull)
 				has_group_id = true;
-			else if (KEY_IS(&k, "previousId") && v.type != jbvNull)
+			else if (KEY_IS(k, "previousId") && v->type != jbvNull)
 			{
 				/* kept in extra as sent; as an id for the identity graph */
-				char	   *prev = scalar_text(&v);
+				char	   *prev = scalar_text(v);
 
 				has_previous_id = true;
 				if (prev != NULL && prev[0] != '\0' && strlen(prev) <= MAX_ID_BYTES)
 					ev->previous_id = prev;
 			}
 			if (extra_pairs == NULL)
-				extra_pairs = palloc(sizeof(JsonbPair) * (npairs - i));
-			extra_pairs[nextra].key = k;
-			extra_pairs[nextra].value = v;
+				extra_pairs = palloc(sizeof(JsonbPair) * (r.npairs - i));
+			extra_pairs[nextra].key = *k;
+			extra_pairs[nextra].value = *v;
 			extra_pairs[nextra].order = nextra;
 			nextra++;
 		}
 
 		/* the second seed's hash is for a derived id only: see below */
 		if (!volatile_key)
-			h0 = mix(h0, hash_scalar(&k, 0) ^ hash_value(&v, 0));
+			h0 = mix(h0, hash_scalar(k, 0) ^ hash_value(v, 0));
 	}
 	if (nextra > 0)
 		ev->extra = extra_jsonb(extra_pairs, nextra);
@@ -642,7 +755,7 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 
 	if (ev->message_id == NULL)
 	{
-		uint64		h1 = fingerprint_seed1(obj, base, npairs);
+		uint64		h1 = fingerprint_seed1(&ev->source);
 
 		ev->message_id = psprintf("ek-%016llx%016llx",
 								  (unsigned long long) h0, (unsigned long long) h1);
@@ -673,6 +786,25 @@ ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 		ev->ts = ev->timestamp;
 	else
 		ev->ts = received_at;
+}
+
+/*
+ * The event as sent, as jsonb (built once, kept: a quarantined or
+ * conflicting event's payload, a plan's whole-event schema); NULL for an
+ * item that did not parse.  From the parser's tree, it is serialized here
+ * (json_parse.h).
+ */
+Jsonb *
+ek_event_jsonb(SegmentEvent *ev)
+{
+	if (ev->payload == NULL && ev->raw == NULL)
+	{
+		if (ev->source.type == jbvObject || ev->source.type == jbvArray)
+			ev->payload = ek_json_tree_jsonb(&ev->source);
+		else
+			ev->payload = JsonbValueToJsonb(&ev->source);
+	}
+	return ev->payload;
 }
 
 /*
@@ -723,12 +855,26 @@ PG_FUNCTION_INFO_V1(eventkit_fingerprint_walk_check);
  * itself, gives what mixing the tokens of
  * JsonbIteratorNext (nested containers in place), each hashed by
  * PostgreSQL's JsonbHashScalarValueExtended, gives, for both seeds: the
- * equivalence its comment promises.
+ * equivalence its comment promises.  And, when the JSON parser reads the
+ * document's text (json_parse.h), that its tree's jsonb is the document,
+ * byte for byte, and that hash_tree over the tree gives the same values
+ * (hash_scalar for a scalar): the walk of ingest(text)'s events.
  */
 Datum
 eventkit_fingerprint_walk_check(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+	char	   *text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	JsonbValue	tree;
+	bool		parsed = ek_json_parse(text, strlen(text), &tree);
+
+	if (parsed)
+	{
+		Jsonb	   *again = ek_json_tree_jsonb(&tree);
+
+		if (VARSIZE(again) != VARSIZE(jb) || memcmp(again, jb, VARSIZE(jb)) != 0)
+			PG_RETURN_BOOL(false);
+	}
 
 	for (uint64 seed = 0; seed <= 1; seed++)
 	{
@@ -745,6 +891,12 @@ eventkit_fingerprint_walk_check(PG_FUNCTION_ARGS)
 				h = mix(h, TOKEN_HASH(tok));
 		}
 		if (h != hash_container(&jb->root, seed))
+			PG_RETURN_BOOL(false);
+		if (parsed && (tree.type == jbvObject || tree.type == jbvArray) &&
+			hash_tree(&tree, seed, seed) != h)
+			PG_RETURN_BOOL(false);
+		if (parsed && tree.type != jbvObject && tree.type != jbvArray &&
+			hash_scalar(&tree, seed) != hash_scalar_reference(&tree, seed))
 			PG_RETURN_BOOL(false);
 	}
 	PG_RETURN_BOOL(true);

@@ -29,7 +29,10 @@ typedef struct EnvelopeDefaults
 typedef struct SegmentEvent
 {
 	int32		item;			/* 1-based position in the payload */
-	JsonbValue	source;			/* the event (jbvBinary) or NULL-typed */
+	JsonbValue	source;			/* the event: jbvBinary (read from jsonb), a
+								 * tree of the JSON parser (json_parse.h:
+								 * jbvObject, jbvArray), a scalar, or
+								 * NULL-typed */
 	Jsonb	   *payload;		/* the event as a standalone jsonb */
 	char	   *raw;			/* raw text when the item did not parse */
 	int32		size;			/* bytes of the item */
@@ -86,6 +89,7 @@ ek_event_user_key(const SegmentEvent *ev)
 
 extern void ek_parse_event(SegmentEvent *ev, const EnvelopeDefaults *env,
 						   TimestampTz received_at);
+extern Jsonb *ek_event_jsonb(SegmentEvent *ev);
 extern bool ek_parse_iso8601(const char *str, int len, TimestampTz *result);
 extern char *ek_timestamp_iso(TimestampTz ts);
 extern bool ek_stored_event_time(Jsonb *payload, Jsonb *envelope,

@@ -6,6 +6,12 @@
  *	  the way jsonb_in does it, then serialized in jsonb's layout (as
  *	  convertToJsonb does, without its per-value calls: util/jsonb_raw.c).
  *	  The result is byte-for-byte what jsonb_in returns for the same text.
+ *	  ingest(text) takes the tree itself (ek_json_parse): each event's
+ *	  columns are then serialized from it, not the whole batch
+ *	  (pipeline/payload.c, pipeline/event.c); every container of such a
+ *	  tree carries the length its jsonb takes (ek_json_tree_len), which the
+ *	  parser checks against jsonb's limits as it closes the container, so a
+ *	  tree is returned exactly when its serialization would succeed.
  *
  *	  It accepts strict RFC 8259 JSON and declines (returns NULL) on
  *	  anything else or anything unusual: syntax errors, \u0000, lone
@@ -16,8 +22,11 @@
  *	  Strings without escapes point into the input; nothing is copied until
  *	  the serializer writes the result.  The containers' children are cut
  *	  from a few growing chunks rather than palloc'd one container at a
- *	  time.  Integers of up to 18 digits become
- *	  numerics without going through numeric_in.
+ *	  time.  Numbers without exponent that fit numeric's short format (up
+ *	  to 63 digits after the point, 256 before it) are written as numerics
+ *	  here, in the chunks: the bytes make_result() writes for them (checked
+ *	  against jsonb_in by the crosscheck, see below), without numeric_in or
+ *	  a palloc each.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,6 +45,7 @@
 #include "util/guc.h"
 
 #define EK_JSON_MAX_DEPTH 512
+#define EK_JSON_MAX_NUMBER 1000	/* longer: numeric_in, through jsonb_in */
 
 /* a container being parsed: its children sit on the value stack */
 typedef struct OpenContainer
@@ -96,10 +106,11 @@ is_ws(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* Whitespace is below '!', every structural character above it. */
 static inline void
 skip_ws(JsonParser *ps)
 {
-	while (ps->p < ps->end && is_ws(*ps->p))
+	while (ps->p < ps->end && (unsigned char) *ps->p <= ' ' && is_ws(*ps->p))
 		ps->p++;
 }
 
@@ -339,10 +350,84 @@ read_string(JsonParser *ps, JsonbValue *v)
 }
 
 /*
- * A number, by JSON's grammar; integers and decimals of up to 18 digits
- * skip numeric_in: the digits as an int64 divided by 10^(digits after the
- * point), which is the value and display scale numeric_in gives ("1.50"
- * keeps its scale 2).
+ * The numeric a JSON number without exponent means (integer part's nint
+ * digits at ip, nfrac fraction digits at fp), written as make_result()
+ * writes what numeric_in reads from the same text: base-10000 digits
+ * aligned on the decimal point, without leading or trailing zero digits,
+ * the display scale the number of fraction digits; zero positive, of
+ * weight 0.  In the parser's chunks, numeric's short format
+ * (util/jsonb_raw.h); NULL when the number does not fit it (numeric_in
+ * then).  The crosscheck (test builds) compares every document with
+ * jsonb_in's.
+ */
+static Numeric
+make_numeric(JsonParser *ps, bool negative, const char *ip, int nint,
+			 const char *fp, int nfrac)
+{
+	int16		digits[64 + 16];
+	int			nint_groups = (nint + 3) / 4;
+	int			n = 0;
+	int			weight = nint_groups - 1;
+	int			first = 0;
+	int			lead = nint - (nint_groups - 1) * 4;	/* digits of the first group */
+	Size		len;
+	char	   *result;
+	uint16		header;
+
+	/* a weight or display scale past the short format's */
+	if (nfrac > EK_NUMERIC_SHORT_DSCALE_MAX || nint_groups > EK_NUMERIC_SHORT_WEIGHT_MAX + 1)
+		return NULL;
+	/* the integer part, in groups of 4 from the right */
+	for (int g = 0; g < nint_groups; g++)
+	{
+		int			width = g == 0 ? lead : 4;
+		int			d = 0;
+
+		for (int i = 0; i < width; i++)
+			d = d * 10 + (*ip++ - '0');
+		digits[n++] = d;
+	}
+	/* the fraction, in groups of 4 from the left, the last one padded */
+	for (int i = 0; i < nfrac; i += 4)
+	{
+		int			d = 0;
+
+		for (int j = 0; j < 4; j++)
+			d = d * 10 + (i + j < nfrac ? fp[i + j] - '0' : 0);
+		digits[n++] = d;
+	}
+	while (first < n && digits[first] == 0)
+	{
+		first++;
+		weight--;
+	}
+	while (n > first && digits[n - 1] == 0)
+		n--;
+	n -= first;
+	if (n == 0)
+	{
+		weight = 0;
+		negative = false;
+	}
+	if (weight > EK_NUMERIC_SHORT_WEIGHT_MAX || weight < EK_NUMERIC_SHORT_WEIGHT_MIN)
+		return NULL;
+	header = EK_NUMERIC_SHORT |
+		(negative ? EK_NUMERIC_SHORT_SIGN_MASK : 0) |
+		(nfrac << EK_NUMERIC_SHORT_DSCALE_SHIFT) |
+		(weight < 0 ? EK_NUMERIC_SHORT_WEIGHT_SIGN_MASK : 0) |
+		(weight & EK_NUMERIC_SHORT_WEIGHT_MASK);
+	len = EK_NUMERIC_HDRSZ_SHORT + n * sizeof(int16);
+	result = parser_alloc(ps, len);
+	SET_VARSIZE(result, len);
+	memcpy(result + VARHDRSZ, &header, sizeof(uint16));
+	memcpy(result + EK_NUMERIC_HDRSZ_SHORT, &digits[first], n * sizeof(int16));
+	return (Numeric) result;
+}
+
+/*
+ * A number, by JSON's grammar.  Those that fit numeric's short format
+ * (every one of up to 63 fraction digits and 256 integer digits) are
+ * written here (make_numeric), the others read by numeric_in.
  */
 static bool
 read_number(JsonParser *ps, JsonbValue *v)
@@ -350,10 +435,10 @@ read_number(JsonParser *ps, JsonbValue *v)
 	const char *start = ps->p;
 	const char *q = start;
 	bool		negative = false;
-	bool		integral = true;
-	int			ndigits = 0;
+	const char *ip;
+	const char *fp = NULL;
+	int			nint;
 	int			nfrac = 0;
-	int64		ival = 0;
 
 	if (*q == '-')
 	{
@@ -362,33 +447,26 @@ read_number(JsonParser *ps, JsonbValue *v)
 	}
 	if (q >= ps->end)
 		return false;
+	ip = q;
 	if (*q == '0')
 		q++;
 	else if (*q >= '1' && *q <= '9')
 	{
 		while (q < ps->end && *q >= '0' && *q <= '9')
-		{
-			if (ndigits < 18)
-				ival = ival * 10 + (*q - '0');
-			ndigits++;
 			q++;
-		}
 	}
 	else
 		return false;
+	nint = q - ip;
 	if (q < ps->end && *q == '.')
 	{
-		integral = false;
 		q++;
+		fp = q;
 		if (q >= ps->end || *q < '0' || *q > '9')
 			return false;
 		while (q < ps->end && *q >= '0' && *q <= '9')
-		{
-			if (ndigits + nfrac < 18)
-				ival = ival * 10 + (*q - '0');
-			nfrac++;
 			q++;
-		}
+		nfrac = q - fp;
 	}
 	/*
 	 * An exponent can overflow numeric, and so can a very long number:
@@ -397,18 +475,15 @@ read_number(JsonParser *ps, JsonbValue *v)
 	 */
 	if (q < ps->end && (*q == 'e' || *q == 'E'))
 		return false;
-	if (q - start > 1000)
+	if (q - start > EK_JSON_MAX_NUMBER)
 		return false;
 	ps->p = q;
 	if (!at_token_end(ps))
 		return false;
 
 	v->type = jbvNumeric;
-	if (integral && ndigits > 0 && ndigits <= 18)
-		v->val.numeric = int64_to_numeric(negative ? -ival : ival);
-	else if (!integral && ndigits + nfrac <= 18)
-		v->val.numeric = int64_div_fast_to_numeric(negative ? -ival : ival, nfrac);
-	else
+	v->val.numeric = make_numeric(ps, negative, ip, nint, fp, nfrac);
+	if (v->val.numeric == NULL)
 	{
 		char		small[64];
 		int			len = q - start;
@@ -450,14 +525,29 @@ read_key(JsonParser *ps)
 	return true;
 }
 
-/* jsonb_in's key order: shorter first, then bytewise; see jsonb_util.c */
+/*
+ * jsonb_in's key order: shorter first, then bytewise; see jsonb_util.c.
+ * Keys of the same length mostly differ early: a loop, not memcmp's call.
+ */
+static inline int
+compare_key_values(const JsonbValue *a, const JsonbValue *b)
+{
+	const unsigned char *x = (const unsigned char *) a->val.string.val;
+	const unsigned char *y = (const unsigned char *) b->val.string.val;
+	int			len = a->val.string.len;
+
+	if (len != b->val.string.len)
+		return len > b->val.string.len ? 1 : -1;
+	for (int i = 0; i < len; i++)
+		if (x[i] != y[i])
+			return x[i] < y[i] ? -1 : 1;
+	return 0;
+}
+
 static inline int
 compare_keys(const JsonbPair *a, const JsonbPair *b)
 {
-	if (a->key.val.string.len != b->key.val.string.len)
-		return a->key.val.string.len > b->key.val.string.len ? 1 : -1;
-	return memcmp(a->key.val.string.val, b->key.val.string.val,
-				  a->key.val.string.len);
+	return compare_key_values(&a->key, &b->key);
 }
 
 /* equal keys: the later one first, so that de-duplication keeps it */
@@ -473,105 +563,165 @@ compare_pairs(const void *a, const void *b)
 	return res;
 }
 
-static void
-sort_pairs(JsonbValue *object)
-{
-	JsonbPair  *pairs = object->val.object.pairs;
-	int			n = object->val.object.nPairs;
-	bool		duplicates = false;
+#define EK_JSON_SMALL_OBJECT 16
 
-	if (n < 2)
-		return;
-	if (n <= 16)
+/*
+ * The pairs of an object of at most EK_JSON_SMALL_OBJECT pairs (its keys
+ * and values alternate in children) into pairs, in jsonb's order and
+ * unique (the last of equal keys kept, as jsonb_in keeps it); returns how
+ * many.  Objects in events are small, and often sent in jsonb's order
+ * already: an insertion sort of their indexes (a key after a smaller one
+ * costs one comparison), then each pair copied once, to its place.  Two
+ * equal keys are compared with each other on the way, which tells of
+ * duplicates.
+ */
+static int
+sort_small_object(const JsonbValue *children, int npairs, JsonbPair *pairs)
+{
+	uint8		idx[EK_JSON_SMALL_OBJECT];
+	bool		duplicates = false;
+	int			n = 0;
+
+	Assert(npairs <= EK_JSON_SMALL_OBJECT);
+	for (int i = 0; i < npairs; i++)
 	{
-		/*
-		 * Insertion sort: objects in events are small, and often sent in
-		 * jsonb's order already (a pair after a smaller key stays where it
-		 * is, not copied).  Two equal keys are compared with each other on
-		 * the way, which tells of duplicates.
-		 */
-		for (int i = 1; i < n; i++)
+		const JsonbValue *key = &children[2 * i];
+		int			j = i - 1;
+
+		/* i is the latest: it goes before the keys equal to it */
+		while (j >= 0)
 		{
-			JsonbPair	x;
-			int			j = i - 1;
-			int			res = compare_keys(&pairs[j], &pairs[i]);
+			int			res = compare_key_values(&children[2 * idx[j]], key);
 
 			if (res < 0)
-				continue;
-			x = pairs[i];
-			for (;;)
-			{
-				if (res == 0)
-				{
-					duplicates = true;
-					/* the later one first (see compare_pairs) */
-					if (pairs[j].order > x.order)
-						break;
-				}
-				else if (res < 0)
-					break;
-				pairs[j + 1] = pairs[j];
-				if (--j < 0)
-					break;
-				res = compare_keys(&pairs[j], &x);
-			}
-			pairs[j + 1] = x;
+				break;
+			if (res == 0)
+				duplicates = true;
+			idx[j + 1] = idx[j];
+			j--;
 		}
+		idx[j + 1] = i;
 	}
-	else
+	for (int k = 0; k < npairs; k++)
 	{
-		qsort(pairs, n, sizeof(JsonbPair), compare_pairs);
-		for (int i = 1; i < n && !duplicates; i++)
-			duplicates = compare_keys(&pairs[i - 1], &pairs[i]) == 0;
-	}
-	if (duplicates)
-	{
-		int			kept = 0;
+		int			i = idx[k];
 
-		for (int i = 1; i < n; i++)
-			if (compare_keys(&pairs[kept], &pairs[i]) != 0)
-				pairs[++kept] = pairs[i];
-		object->val.object.nPairs = kept + 1;
+		if (duplicates && n > 0 &&
+			compare_key_values(&pairs[n - 1].key, &children[2 * i]) == 0)
+			continue;
+		pairs[n].key = children[2 * i];
+		pairs[n].value = children[2 * i + 1];
+		pairs[n].order = i;
+		n++;
+	}
+	return n;
+}
+
+/* The same for a larger object, whose pairs are in place already. */
+static int
+sort_large_object(JsonbPair *pairs, int n)
+{
+	bool		duplicates = false;
+	int			kept = 0;
+
+	qsort(pairs, n, sizeof(JsonbPair), compare_pairs);
+	for (int i = 1; i < n && !duplicates; i++)
+		duplicates = compare_keys(&pairs[i - 1], &pairs[i]) == 0;
+	if (!duplicates)
+		return n;
+	for (int i = 1; i < n; i++)
+		if (compare_keys(&pairs[kept], &pairs[i]) != 0)
+			pairs[++kept] = pairs[i];
+	return kept + 1;
+}
+
+/* The bytes a container's data takes after len bytes, with child v. */
+static inline uint64
+add_child_len(uint64 len, const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return len + v->val.string.len;
+		case jbvNumeric:
+			return INTALIGN(len) + VARSIZE_ANY(v->val.numeric);
+		case jbvObject:
+		case jbvArray:
+			return INTALIGN(len) + ek_json_tree_len(v);
+		default:
+			return len;
 	}
 }
 
-/* Close the innermost container: move its children into it. */
-static void
+/*
+ * Close the innermost container: move its children into it, and note the
+ * bytes its jsonb takes before them (ek_json_tree_len): its header, its
+ * JEntries, its children with the padding before numerics and containers
+ * (which starts aligned: its padding inside is the same wherever it is
+ * written).  False when that is past what a jsonb container can hold (the
+ * serializer would fail: jsonb_in then says why).
+ */
+static bool
 close_container(JsonParser *ps)
 {
 	OpenContainer *oc = &ps->open[--ps->depth];
 	int			nchildren = ps->nstack - oc->first;
 	JsonbValue *children = &ps->stack[oc->first];
 	JsonbValue	result;
+	char	   *head;
+	uint64		len;
+	int			n;
 
 	if (oc->is_object)
 	{
 		int			npairs = nchildren / 2;
-		JsonbPair  *pairs = parser_alloc(ps, sizeof(JsonbPair) * Max(npairs, 1));
+		JsonbPair  *pairs;
 
-		for (int i = 0; i < npairs; i++)
+		head = parser_alloc(ps, EK_JSON_TREE_HEAD + sizeof(JsonbPair) * Max(npairs, 1));
+		pairs = (JsonbPair *) (head + EK_JSON_TREE_HEAD);
+		if (npairs <= EK_JSON_SMALL_OBJECT)
+			n = sort_small_object(children, npairs, pairs);
+		else
 		{
-			pairs[i].key = children[2 * i];
-			pairs[i].value = children[2 * i + 1];
-			pairs[i].order = i;
+			for (int i = 0; i < npairs; i++)
+			{
+				pairs[i].key = children[2 * i];
+				pairs[i].value = children[2 * i + 1];
+				pairs[i].order = i;
+			}
+			n = sort_large_object(pairs, npairs);
 		}
 		result.type = jbvObject;
-		result.val.object.nPairs = npairs;
+		result.val.object.nPairs = n;
 		result.val.object.pairs = pairs;
-		sort_pairs(&result);
+		len = sizeof(uint32) + sizeof(JEntry) * 2 * (uint64) n;
+		for (int i = 0; i < n; i++)
+			len += pairs[i].key.val.string.len;
+		for (int i = 0; i < n; i++)
+			len = add_child_len(len, &pairs[i].value);
 	}
 	else
 	{
-		JsonbValue *elems = parser_alloc(ps, sizeof(JsonbValue) * Max(nchildren, 1));
+		JsonbValue *elems;
 
+		head = parser_alloc(ps, EK_JSON_TREE_HEAD + sizeof(JsonbValue) * Max(nchildren, 1));
+		elems = (JsonbValue *) (head + EK_JSON_TREE_HEAD);
 		memcpy(elems, children, sizeof(JsonbValue) * nchildren);
 		result.type = jbvArray;
 		result.val.array.nElems = nchildren;
 		result.val.array.elems = elems;
 		result.val.array.rawScalar = false;
+		n = nchildren;
+		len = sizeof(uint32) + sizeof(JEntry) * (uint64) n;
+		for (int i = 0; i < n; i++)
+			len = add_child_len(len, &elems[i]);
 	}
+	if (n > JB_CMASK || len > JENTRY_OFFLENMASK)
+		return false;
+	*(uint32 *) head = (uint32) len;
 	ps->nstack = oc->first;
 	*push_value(ps) = result;
+	return true;
 }
 
 /* eventkit.testing_json_crosscheck: the result must equal jsonb_in's */
@@ -590,15 +740,34 @@ crosscheck(const char *str, int len, const Jsonb *result)
 }
 
 /*
- * Parse one JSON text; NULL if it is not strict JSON or needs jsonb_in's
- * treatment (see the file header).
+ * A value of a tree from ek_json_parse as jsonb: its containers' lengths
+ * are known (and within jsonb's limits), a scalar is a raw scalar.
  */
 Jsonb *
-ek_json_to_jsonb(const char *str, int len)
+ek_json_tree_jsonb(const JsonbValue *v)
+{
+	Jsonb	   *result;
+
+	if (v->type != jbvObject && v->type != jbvArray)
+		return JsonbValueToJsonb((JsonbValue *) v);
+	result = ek_jsonb_serialize(v, ek_json_tree_len(v) + VARHDRSZ);
+	if (result == NULL || VARSIZE(result) != ek_json_tree_len(v) + VARHDRSZ)
+		elog(ERROR, "eventkit: a parsed JSON container's length is not its jsonb's");
+	return result;
+}
+
+/*
+ * Parse one JSON text into a tree of JsonbValues (*root): objects' pairs
+ * sorted and unique as in jsonb, strings pointing into str (or copied
+ * when they had escapes), every container's jsonb length noted
+ * (ek_json_tree_len).  False if it is not strict JSON or needs jsonb_in's
+ * treatment (see the file header).  The tree lives in the current memory
+ * context, and as long as str.
+ */
+bool
+ek_json_parse(const char *str, int len, JsonbValue *root)
 {
 	JsonParser	ps;
-	JsonbValue *root;
-	Jsonb	   *result;
 
 	ps.p = str;
 	ps.end = str + len;
@@ -620,12 +789,12 @@ ek_json_to_jsonb(const char *str, int len)
 		/* a value */
 		skip_ws(&ps);
 		if (ps.p >= ps.end)
-			return NULL;
+			return false;
 		c = *ps.p;
 		if (c == '{' || c == '[')
 		{
 			if (ps.depth == EK_JSON_MAX_DEPTH)
-				return NULL;
+				return false;
 			ps.open[ps.depth].is_object = (c == '{');
 			ps.open[ps.depth].first = ps.nstack;
 			ps.depth++;
@@ -634,13 +803,14 @@ ek_json_to_jsonb(const char *str, int len)
 			if (ps.p < ps.end && *ps.p == (c == '{' ? '}' : ']'))
 			{
 				ps.p++;
-				close_container(&ps);
+				if (!close_container(&ps))
+					return false;
 				goto after_value;
 			}
 			if (c == '[')
 				continue;
 			if (!read_key(&ps))
-				return NULL;
+				return false;
 			continue;
 		}
 		v = push_value(&ps);
@@ -649,30 +819,30 @@ ek_json_to_jsonb(const char *str, int len)
 			case '"':
 				ps.p++;
 				if (!read_string(&ps, v))
-					return NULL;
+					return false;
 				break;
 			case 't':
 				if (!read_literal(&ps, "true", 4))
-					return NULL;
+					return false;
 				v->type = jbvBool;
 				v->val.boolean = true;
 				break;
 			case 'f':
 				if (!read_literal(&ps, "false", 5))
-					return NULL;
+					return false;
 				v->type = jbvBool;
 				v->val.boolean = false;
 				break;
 			case 'n':
 				if (!read_literal(&ps, "null", 4))
-					return NULL;
+					return false;
 				v->type = jbvNull;
 				break;
 			default:
 				if (c != '-' && (c < '0' || c > '9'))
-					return NULL;
+					return false;
 				if (!read_number(&ps, v))
-					return NULL;
+					return false;
 				break;
 		}
 
@@ -684,34 +854,42 @@ after_value:
 			if (ps.depth == 0)
 			{
 				if (ps.p != ps.end)
-					return NULL;	/* trailing garbage */
+					return false;	/* trailing garbage */
 				Assert(ps.nstack == 1);
-				root = &ps.stack[0];
-				if (root->type == jbvArray || root->type == jbvObject)
-				{
-					result = ek_jsonb_serialize(root, len);
-					if (result == NULL)
-						return NULL;
-				}
-				else
-					result = JsonbValueToJsonb(root);	/* a raw scalar */
+				*root = ps.stack[0];
+				pfree(ps.stack);
 				if (ek_testing_json_crosscheck)
-					crosscheck(str, len, result);
-				return result;
+					crosscheck(str, len, ek_json_tree_jsonb(root));
+				return true;
 			}
 			if (ps.p >= ps.end)
-				return NULL;
+				return false;
 			c = *ps.p++;
 			if (c == ',')
 				break;
 			if (c == (ps.open[ps.depth - 1].is_object ? '}' : ']'))
 			{
-				close_container(&ps);
+				if (!close_container(&ps))
+					return false;
 				continue;
 			}
-			return NULL;
+			return false;
 		}
 		if (ps.open[ps.depth - 1].is_object && !read_key(&ps))
-			return NULL;
+			return false;
 	}
+}
+
+/*
+ * Parse one JSON text into jsonb; NULL if it is not strict JSON or needs
+ * jsonb_in's treatment (see the file header).
+ */
+Jsonb *
+ek_json_to_jsonb(const char *str, int len)
+{
+	JsonbValue	root;
+
+	if (!ek_json_parse(str, len, &root))
+		return NULL;
+	return ek_json_tree_jsonb(&root);
 }

@@ -5,8 +5,10 @@
  *	  event, an array of events, a Segment batch envelope ({"batch": [...],
  *	  "sentAt", "context"}), or NDJSON text (one event per line), within
  *	  the stream's limits (its own, or the settings'); text goes through
- *	  the fast JSON parser (json_parse.c) or, when it declines, jsonb_in,
- *	  and a line that does not parse becomes a malformed_json item (an
+ *	  the fast JSON parser (json_parse.c), whose tree the events are
+ *	  collected from (their columns are serialized from it, not the whole
+ *	  payload: pipeline/event.c), or, when it declines, jsonb_in, and a
+ *	  line that does not parse becomes a malformed_json item (an
  *	  intake worker's payload that cannot be read at all becomes one item
  *	  too, holding its bytes).  Also
  *	  the envelope's defaults kept with quarantined events, as they are
@@ -280,22 +282,116 @@ try_parse_json(const char *str, char **errmsg_out)
 }
 
 /*
- * JSON text to jsonb: the fast parser (json_parse.c), or jsonb_in when it
- * declines, which also explains what is wrong.
+ * JSON text as the fast parser's tree (json_parse.h: true, *tree set), or
+ * as jsonb_in's jsonb when the parser declines (false, and the jsonb, or
+ * NULL with what is wrong in *errmsg_out).
  */
-static Jsonb *
-parse_json_text(const char *str, int len, char **errmsg_out)
+static bool
+parse_json_text(const char *str, int len, JsonbValue *tree, Jsonb **jb_out,
+				char **errmsg_out)
 {
-	Jsonb	   *jb = ek_json_to_jsonb(str, len);
+	Jsonb	   *jb;
 
-	if (jb != NULL)
-		return jb;
+	if (ek_json_parse(str, len, tree))
+		return true;
 	jb = try_parse_json(str, errmsg_out);
+	*jb_out = jb;
 	if (jb != NULL && ek_testing_json_crosscheck)
 		ereport(NOTICE,
 				(errmsg("the fast JSON parser declined a text jsonb_in accepts"),
 				 errdetail("%s", pnstrdup(str, Min(len, 200)))));
-	return jb;
+	return false;
+}
+
+/* The value of key in an object of a parsed tree (pairs sorted, unique). */
+static const JsonbValue *
+tree_find_key(const JsonbValue *obj, const char *key)
+{
+	int			len = strlen(key);
+
+	for (int i = 0; i < obj->val.object.nPairs; i++)
+	{
+		const JsonbPair *pair = &obj->val.object.pairs[i];
+
+		if (pair->key.val.string.len == len &&
+			memcmp(pair->key.val.string.val, key, len) == 0)
+			return &pair->value;
+	}
+	return NULL;
+}
+
+/*
+ * Elements of an array of a parsed tree, as add_array_items collects them
+ * from its jsonb: a container's size is its jsonb's length.
+ */
+static void
+add_tree_items(EventBatch *b, const JsonbValue *array)
+{
+	for (int i = 0; i < array->val.array.nElems; i++)
+	{
+		const JsonbValue *v = &array->val.array.elems[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (v->type == jbvObject || v->type == jbvArray)
+			ek_payload_add_value(b, v, ek_json_tree_len(v));
+		else
+			ek_payload_add_value(b, v, 16);
+	}
+}
+
+/*
+ * The items of a parsed text, as ek_payload_jsonb collects them from the
+ * same text's jsonb (the same items, sizes, envelope and errors), without
+ * serializing the whole payload: the events' values stay in the tree.
+ */
+static void
+payload_tree(EventBatch *b, const JsonbValue *root)
+{
+	const JsonbValue *batch;
+
+	if (root->type == jbvArray)
+		add_tree_items(b, root);
+	else if (root->type != jbvObject)
+		ek_payload_jsonb(b, ek_json_tree_jsonb(root));	/* a scalar */
+	else if ((batch = tree_find_key(root, "batch")) != NULL)
+	{
+		const JsonbValue *sent_at = tree_find_key(root, "sentAt");
+		const JsonbValue *context = tree_find_key(root, "context");
+
+		if (batch->type != jbvArray)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"batch\" in a batch envelope must be an array of events"),
+					 errhint("Send {\"batch\": [event, ...]} or an array of events.")));
+		if (sent_at != NULL && sent_at->type != jbvNull)
+		{
+			if (sent_at->type != jbvString ||
+				!ek_parse_iso8601(sent_at->val.string.val, sent_at->val.string.len,
+								  &b->env.sent_at))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+						 errmsg("\"sentAt\" of the batch envelope is not an ISO 8601 timestamp"),
+						 errhint("Use a timestamp such as \"2024-01-31T12:00:00.000Z\", or leave sentAt out.")));
+			b->env.has_sent_at = true;
+		}
+		if (context != NULL && context->type == jbvObject)
+		{
+			/* as jsonb: it is merged into each event's (event.c) */
+			Jsonb	   *jb = ek_json_tree_jsonb(context);
+
+			b->env.context.type = jbvBinary;
+			b->env.context.val.binary.data = &jb->root;
+			b->env.context.val.binary.len = VARSIZE_ANY_EXHDR(jb);
+		}
+		else if (context != NULL && context->type != jbvNull)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"context\" of the batch envelope must be an object"),
+					 errhint("Send the context as a JSON object, or leave it out.")));
+		add_tree_items(b, batch);
+	}
+	else
+		ek_payload_add_value(b, root, ek_json_tree_len(root));
 }
 
 static void
@@ -310,6 +406,24 @@ add_malformed_item(EventBatch *b, const char *raw, int len, const char *msg)
 }
 
 /*
+ * JSON text that the fast parser reads (len bytes at data, not
+ * NUL-terminated: a text datum's): its items collected, true; else false,
+ * nothing done (ek_payload_text then, on a NUL-terminated copy: NDJSON,
+ * malformed JSON, what jsonb_in must read).  The events' strings point
+ * into data.
+ */
+bool
+ek_payload_text_direct(EventBatch *b, const char *data, int len)
+{
+	JsonbValue	tree;
+
+	if (!ek_json_parse(data, len, &tree))
+		return false;
+	payload_tree(b, &tree);
+	return true;
+}
+
+/*
  * JSON text (one event, array, envelope) or NDJSON: one event per line.
  * A line that does not parse becomes a quarantined item.  str is
  * NUL-terminated, len bytes long.
@@ -319,7 +433,8 @@ ek_payload_text(EventBatch *b, char *str, int len)
 {
 	const char *p = str;
 	char	   *err = NULL;
-	Jsonb	   *jb;
+	Jsonb	   *jb = NULL;
+	JsonbValue	tree;
 
 	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
 		p++;
@@ -329,7 +444,11 @@ ek_payload_text(EventBatch *b, char *str, int len)
 				 errmsg("payload is empty"),
 				 errhint("Send a JSON event, an array of events, a batch envelope or NDJSON.")));
 
-	jb = parse_json_text(str, len, &err);
+	if (parse_json_text(str, len, &tree, &jb, &err))
+	{
+		payload_tree(b, &tree);
+		return;
+	}
 	if (jb != NULL)
 	{
 		ek_payload_jsonb(b, jb);
@@ -359,8 +478,10 @@ ek_payload_text(EventBatch *b, char *str, int len)
 			char	   *line = pnstrdup(p, linelen);
 
 			err = NULL;
-			jb = parse_json_text(line, linelen, &err);
-			if (jb == NULL)
+			jb = NULL;
+			if (parse_json_text(line, linelen, &tree, &jb, &err))
+				ek_payload_add_value(b, &tree, linelen);	/* a scalar too */
+			else if (jb == NULL)
 				add_malformed_item(b, line, linelen, err);
 			else if (JB_ROOT_IS_SCALAR(jb))
 			{
@@ -387,9 +508,7 @@ ek_payload_text(EventBatch *b, char *str, int len)
 Jsonb *
 ek_payload_item_jsonb(SegmentEvent *ev)
 {
-	if (ev->payload == NULL && ev->raw == NULL)
-		ev->payload = JsonbValueToJsonb(&ev->source);
-	return ev->payload;
+	return ek_event_jsonb(ev);
 }
 
 /*

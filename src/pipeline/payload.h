@@ -38,6 +38,7 @@ extern void ek_payload_init_like(EventBatch *b, const EventBatch *proto);
 extern void ek_payload_check_size(const EventBatch *b, int64 size);
 extern void ek_payload_jsonb(EventBatch *b, Jsonb *jb);
 extern void ek_payload_text(EventBatch *b, char *str, int len);
+extern bool ek_payload_text_direct(EventBatch *b, const char *data, int len);
 extern void ek_payload_item(EventBatch *b, const char *data, int len);
 extern void ek_payload_unusable(EventBatch *b, const char *data, int len,
 								EkReason reason, const char *msg);

@@ -103,20 +103,34 @@ copy_bytes(char *dst, const char *src, uint32 len)
 
 static bool write_value(JsonbWriter *w, const JsonbValue *v, JEntry *header);
 
-/* The JEntries of a container's children at entries (an offset into data). */
-static inline bool
+/*
+ * The JEntries of a container's children at entries (an offset into data).
+ * Inline in write_value: a call each (the function's entry and exit) cost
+ * more than most children's bytes; only a container is a call.
+ */
+static pg_attribute_always_inline bool
 write_child(JsonbWriter *w, const JsonbValue *v, int index, uint32 *entries,
 			uint32 *totallen)
 {
 	JEntry		meta;
 
-	/* strings, null and booleans here: no call for most children */
+	/* strings, numerics, null and booleans here */
 	if (v->type == jbvString)
 	{
 		writer_reserve(w, v->val.string.len);
 		copy_bytes(w->data + w->len, v->val.string.val, v->val.string.len);
 		w->len += v->val.string.len;
 		meta = v->val.string.len;
+	}
+	else if (v->type == jbvNumeric)
+	{
+		uint32		numlen = VARSIZE_ANY(v->val.numeric);
+		uint32		pad = writer_pad(w);
+
+		writer_reserve(w, numlen);
+		copy_bytes(w->data + w->len, (const char *) v->val.numeric, numlen);
+		w->len += numlen;
+		meta = JENTRY_ISNUMERIC | (pad + numlen);
 	}
 	else if (v->type == jbvNull)
 		meta = JENTRY_ISNULL;

@@ -25,6 +25,7 @@
 
 #include "postgres.h"
 
+#include "common/hashfn.h"
 #include "utils/jsonb.h"
 
 /* One child of a container: its JEntry and where its data is. */
@@ -116,6 +117,70 @@ ek_jsonb_child_scalar(const EkJsonbChild *child, JsonbValue *v)
 		v->type = jbvBool;
 		v->val.boolean = JBE_ISBOOL_TRUE(child->entry);
 	}
+}
+
+/*
+ * numeric's short format, as stored (PostgreSQL's numeric.c; on disk, so
+ * pg_upgrade keeps it): a 4-byte varlena header, a uint16 header (the
+ * short flag, sign, display scale, weight), then base-10000 digits
+ * (int16).  The JSON parser writes numbers in it (pipeline/json_parse.c,
+ * checked against jsonb_in by its crosscheck), the fingerprint hashes them
+ * (ek_numeric_hash).
+ */
+#define EK_NUMERIC_SIGN_MASK				0xC000
+#define EK_NUMERIC_SHORT					0x8000
+#define EK_NUMERIC_SHORT_SIGN_MASK			0x2000
+#define EK_NUMERIC_SHORT_DSCALE_SHIFT		7
+#define EK_NUMERIC_SHORT_DSCALE_MAX			0x3F
+#define EK_NUMERIC_SHORT_WEIGHT_SIGN_MASK	0x0040
+#define EK_NUMERIC_SHORT_WEIGHT_MASK		0x003F
+#define EK_NUMERIC_SHORT_WEIGHT_MAX			EK_NUMERIC_SHORT_WEIGHT_MASK
+#define EK_NUMERIC_SHORT_WEIGHT_MIN			(-(EK_NUMERIC_SHORT_WEIGHT_MASK + 1))
+#define EK_NUMERIC_HDRSZ_SHORT				(VARHDRSZ + sizeof(uint16))
+
+/*
+ * hash_numeric_extended(num, seed) for a numeric in the short format with
+ * a 4-byte header (false for any other: the caller asks PostgreSQL):
+ * the digits without leading and trailing zero digits hashed, the weight
+ * (less the leading zero digits) mixed in by XOR; zero is seed - 1.  The
+ * jsonb_raw regress test compares it with PostgreSQL's
+ * (fingerprint_walk_check).
+ */
+static inline bool
+ek_numeric_hash(const void *num, uint64 seed, uint64 *hash)
+{
+	const char *p = (const char *) num;
+	uint16		header;
+	const int16 *digits;
+	int			n;
+	int			weight;
+
+	if (!VARATT_IS_4B_U(p))
+		return false;
+	memcpy(&header, p + VARHDRSZ, sizeof(uint16));
+	if ((header & EK_NUMERIC_SIGN_MASK) != EK_NUMERIC_SHORT)
+		return false;
+	n = (VARSIZE(p) - EK_NUMERIC_HDRSZ_SHORT) / sizeof(int16);
+	digits = (const int16 *) (p + EK_NUMERIC_HDRSZ_SHORT);
+	weight = (header & EK_NUMERIC_SHORT_WEIGHT_SIGN_MASK) ?
+		(~EK_NUMERIC_SHORT_WEIGHT_MASK | (header & EK_NUMERIC_SHORT_WEIGHT_MASK)) :
+		(header & EK_NUMERIC_SHORT_WEIGHT_MASK);
+	while (n > 0 && digits[0] == 0)
+	{
+		digits++;
+		n--;
+		weight--;
+	}
+	if (n == 0)
+	{
+		*hash = seed - 1;
+		return true;
+	}
+	while (digits[n - 1] == 0)
+		n--;
+	*hash = hash_bytes_extended((const unsigned char *) digits, n * sizeof(int16), seed) ^
+		(uint64) (int64) weight;
+	return true;
 }
 
 extern Jsonb *ek_jsonb_serialize(const JsonbValue *root, int len_hint);

@@ -228,9 +228,7 @@ validate_event(CompiledPlan *plan, PlannedEvent *pe, SegmentEvent *ev)
 		if (ps->field == NULL)
 		{
 			/* the whole event, as sent (built once, kept for quarantine) */
-			if (ev->payload == NULL)
-				ev->payload = JsonbValueToJsonb(&ev->source);
-			instance = ev->payload;
+			instance = ek_event_jsonb(ev);
 			prefix = "";
 		}
 		else

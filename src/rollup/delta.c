@@ -304,13 +304,15 @@ ek_rollup_make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_na
 	get_atttypetypmodcoll(stream, keyatt, &keytype, &keytypmod, &keycoll);
 	ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
 	/* (Citus co-locates only a distribution column of the same type and collation) */
-	ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s%s%s NOT NULL", qname,
-						 EK_ROLLUP_WDELTA_KEY_COLUMN,
+	/* (and its generation: wdelta.c) */
+	ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s%s%s NOT NULL, ADD COLUMN %s pg_catalog.int8",
+						 qname, EK_ROLLUP_WDELTA_KEY_COLUMN,
 						 format_type_with_typemod(keytype, keytypmod),
 						 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
 						 " COLLATE " : "",
 						 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
-						 quote_identifier(get_collation_name(keycoll)) : ""),
+						 quote_identifier(get_collation_name(keycoll)) : "",
+						 EK_ROLLUP_WDELTA_GEN_COLUMN),
 				SPI_OK_UTILITY);
 	CommandCounterIncrement();
 	ek_spi_exec(psprintf("SELECT pg_catalog.create_distributed_table(%s, %s, colocate_with => %s)",
@@ -444,8 +446,10 @@ int64
 ek_rollup_merge_worker_deltas(const RollupDef *def, const char *qtable, const char *keyname,
 							  Oid wdelta, int64 max_events, RollupSkips *skips)
 {
-	return ek_rollup_fold_worker_deltas(def, qtable, keyname, ek_qualified_relname(wdelta),
-										max_events, skips);
+	return ek_rollup_fold_worker_deltas(def, qtable, keyname,
+										ek_rollup_worker_delta_sql(def, ek_qualified_relname(wdelta),
+																   max_events),
+										0, NULL, NULL, skips);
 }
 
 /* ---------------------------------------------------------------------

@@ -1,0 +1,212 @@
+/*-------------------------------------------------------------------------
+ *
+ * wdelta.c
+ *	  The refresh's fold of a rollup's worker delta table distributed with
+ *	  its stream (1.17, eventkit.worker_deltas_on_shards; delta.c writes
+ *	  it), by generations, so that the realtime view stays exact while a
+ *	  refresh commits although Citus has no cluster-wide snapshot.
+ *
+ *	  Each row has ek_gen, NULL when a worker's call writes it.  A refresh,
+ *	  holding the rollup's catalog row FOR UPDATE (refreshes of one rollup
+ *	  take turns), with the generations of the catalog row (marked M,
+ *	  folded F, deleted D; eventkit.rollups.wdelta_*):
+ *
+ *	  1. marks every unmarked row with M + 1 (one UPDATE through Citus);
+ *	  2. deletes the rows of generations <= F once no snapshot of the
+ *	     coordinator can still see a value of wdelta_folded below F (step 4);
+ *	  3. folds the rows of generations (F, M] (one SELECT through Citus):
+ *	     marked by earlier refreshes, never by this one;
+ *	  4. records M + 1 and F = M (with max_events: fewer generations,
+ *	     whole ones, at least one) and this transaction's id, committed on
+ *	     the coordinator with the merge into the rollup table.
+ *
+ *	  The realtime view (view.c) counts a row when its generation is NULL
+ *	  or above the wdelta_folded its own statement's snapshot of the
+ *	  catalog sees, the snapshot it reads the rollup table in.  Why that is
+ *	  exact: the rows the refresh R folds were marked by an earlier refresh
+ *	  P, committed on the coordinator before R took the catalog row.  P's
+ *	  marks are committed on a worker before R's step 1 there ends: a row
+ *	  P marked whose COMMIT PREPARED has not reached the worker is still
+ *	  unmarked and locked by P's prepared transaction, and R's UPDATE of
+ *	  the unmarked rows waits for it.  R's step 3 then sees them (a new
+ *	  statement, a new snapshot: a refresh runs in READ COMMITTED).  A view
+ *	  whose coordinator snapshot sees R's commit reads each worker later
+ *	  (Citus opens a worker's snapshot when it sends it the statement, after
+ *	  the coordinator's was taken), after R's step 1 ended there: it sees
+ *	  P's marks, below its wdelta_folded: not counted, and counted in the
+ *	  rollup table.  A view that does not see R's commit counts them from
+ *	  the worker delta table (marked or not, they are above its
+ *	  wdelta_folded) and not in the rollup table.  The marks of R itself
+ *	  (M + 1) are above every wdelta_folded until a later refresh, so
+ *	  their commit order does not matter.  A refresh that fails anywhere
+ *	  rolls back whole: the rows keep the marks of earlier refreshes and
+ *	  the next refresh folds them.  Step 2 deletes only rows that every
+ *	  snapshot of the coordinator counts as folded: the transaction that
+ *	  made F the folded generation is older than the xmin of every backend
+ *	  of the database with a snapshot (GetCurrentVirtualXIDs, as CREATE
+ *	  INDEX CONCURRENTLY finds the snapshots to wait for; here the refresh
+ *	  does not wait, it leaves them to a later refresh).
+ *
+ *	  The cost: a refresh folds the workers' rows marked by the refresh
+ *	  before it, so a worker's batch reaches the rollup table at the second
+ *	  refresh after its commit (the realtime view counts it from its
+ *	  commit).  A refresh that must fold everything committed (complete:
+ *	  add_rollup_measures, the catch-up before a deletion of a stream's
+ *	  rows, both with ingest held off on every node) also folds the rows it
+ *	  marks itself; while it commits, the view can count those twice.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "utils/builtins.h"
+
+#include "catalog/rollups.h"
+#include "rollup/fold.h"
+#include "rollup/wdelta.h"
+#include "util/spi.h"
+
+/*
+ * Does every snapshot of this database's backends see the transaction
+ * xid (committed) as committed: is it older than each of their xmins?
+ * (This backend's own snapshots aside.)
+ */
+static bool
+seen_by_every_snapshot(FullTransactionId xid)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	VirtualTransactionId *vxids;
+	int			n;
+
+	/* (older than any xmin can be) */
+	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(xid) > (uint64) (MaxTransactionId >> 1))
+		return true;
+	vxids = GetCurrentVirtualXIDs(XidFromFullTransactionId(xid), true, false,
+								  PROC_IS_AUTOVACUUM | PROC_IN_VACUUM, &n);
+	pfree(vxids);
+	return n == 0;
+}
+
+/* Run sql on the worker delta table with one int8 parameter; rows processed. */
+static uint64
+run(const char *sql, int64 arg, int expected)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(arg)};
+	int			rc = SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "eventkit: a statement on the rollup's worker delta table failed: %s",
+			 SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * With max_events > 0: the last generation of (folded, marked] to fold,
+ * whole generations in order while the events before them are fewer than
+ * max_events (at least one).
+ */
+static int64
+generations_for(const char *qwdelta, int64 folded, int64 marked, int64 max_events)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2] = {Int64GetDatum(folded), Int64GetDatum(marked)};
+	int64		before = 0;
+	int64		to = folded;
+	int			rc;
+
+	rc = SPI_execute_with_args(psprintf("SELECT %s, pg_catalog.sum(%s)::pg_catalog.int8 FROM %s"
+										" WHERE %s OPERATOR(pg_catalog.>) $1 AND %s OPERATOR(pg_catalog.<=) $2"
+										" GROUP BY 1 ORDER BY 1",
+										EK_ROLLUP_WDELTA_GEN_COLUMN, EK_ROLLUP_DELTA_EVENTS_COLUMN,
+										qwdelta, EK_ROLLUP_WDELTA_GEN_COLUMN,
+										EK_ROLLUP_WDELTA_GEN_COLUMN),
+							   2, argtypes, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "eventkit: could not read the generations of the rollup's worker delta table: %s",
+			 SPI_result_code_string(rc));
+	for (uint64 r = 0; r < SPI_processed && (r == 0 || before < max_events); r++)
+	{
+		bool		isnull;
+
+		to = DatumGetInt64(ek_spi_value(r, 1, &isnull));
+		before += DatumGetInt64(ek_spi_value(r, 2, &isnull));
+	}
+	/* no rows: the empty generations are folded all the same */
+	return SPI_processed == 0 ? marked : to;
+}
+
+/*
+ * The refresh's fold of the distributed worker delta table wdelta of the
+ * rollup rollup_id (see the top): returns the events folded, adds the
+ * values skipped to *skips.  complete: also the rows marked now.  Caller:
+ * SPI connected, as the rollup owner, the rollup's catalog row FOR UPDATE.
+ */
+int64
+ek_rollup_fold_worker_gens(const RollupDef *def, const char *qtable, const char *keyname,
+						   const char *qwdelta, int32 rollup_id, int64 max_events,
+						   bool complete, RollupSkips *skips)
+{
+	RollupWdeltaGens gens;
+	RollupWdeltaGens was;
+	int64		to;
+	int64		events = 0;
+
+	ek_rollups_wdelta_gens(rollup_id, false, &gens);
+	was = gens;
+
+	/* 1. mark (waits for the marks of a refresh still being committed here) */
+	if (run(psprintf("UPDATE %s SET %s = $1 WHERE %s IS NULL", qwdelta,
+					 EK_ROLLUP_WDELTA_GEN_COLUMN, EK_ROLLUP_WDELTA_GEN_COLUMN),
+			gens.marked + 1, SPI_OK_UPDATE) > 0)
+		gens.marked++;
+
+	/* 2. forget what every snapshot counts in the rollup table */
+	if (gens.folded > gens.deleted && gens.has_folded_xid &&
+		seen_by_every_snapshot(gens.folded_xid))
+	{
+		(void) run(psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.<=) $1", qwdelta,
+							EK_ROLLUP_WDELTA_GEN_COLUMN),
+				   gens.folded, SPI_OK_DELETE);
+		gens.deleted = gens.folded;
+	}
+
+	/* 3. fold what earlier refreshes marked */
+	to = complete ? gens.marked : was.marked;
+	if (to > gens.folded && max_events > 0 && !complete)
+		to = generations_for(qwdelta, gens.folded, to, max_events);
+	if (to > gens.folded)
+	{
+		Oid			argtypes[2] = {INT8OID, INT8OID};
+		Datum		args[2] = {Int64GetDatum(gens.folded), Int64GetDatum(to)};
+
+		events = ek_rollup_fold_worker_deltas(def, qtable, keyname,
+											  ek_rollup_worker_gen_sql(def, qwdelta),
+											  2, argtypes, args, skips);
+		gens.folded = to;
+	}
+
+	/* 4. with the merge */
+	if (gens.marked != was.marked || gens.folded != was.folded || gens.deleted != was.deleted)
+		ek_rollups_record_wdelta_gens(rollup_id, &gens, gens.folded != was.folded);
+	return events;
+}
+
+/*
+ * The generation up to which the rollup rollup_id's distributed worker
+ * delta table is folded, in the caller's snapshot (the realtime view's).
+ * Caller: SPI connected.
+ */
+int64
+ek_rollup_wdelta_folded(int32 rollup_id)
+{
+	RollupWdeltaGens gens;
+
+	ek_rollups_wdelta_gens(rollup_id, true, &gens);
+	return gens.folded;
+}

@@ -224,7 +224,7 @@ fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips, RollupTouch
  */
 static int64
 fold_workers(const RollupRow *row, Oid wdelta, int64 max_events, bool complete,
-			 RollupSkips *skips, RollupTouched *touched)
+			 bool premark, RollupSkips *skips, RollupTouched *touched)
 {
 	RollupDef	def;
 	EkRoleScope as_owner;
@@ -237,7 +237,7 @@ fold_workers(const RollupRow *row, Oid wdelta, int64 max_events, bool complete,
 	if (ek_rollup_wdelta_distributed(wdelta))
 		events = ek_rollup_fold_worker_gens(&def, ek_qualified_relname(row->relid),
 											key_name(row->relid), ek_qualified_relname(wdelta),
-											row->rollup_id, max_events, complete, skips);
+											row->rollup_id, max_events, complete, premark, skips);
 	else
 		events = ek_rollup_merge_worker_deltas(&def, ek_qualified_relname(row->relid),
 											   key_name(row->relid), wdelta, max_events, skips);
@@ -355,10 +355,13 @@ async_commit_arm(bool allowed)
  * max_events > 0, about that many events of it, and record the new
  * watermark and the values skipped.  complete: everything committed in a
  * distributed worker delta table too (wdelta.c; the caller holds ingest
- * off on every node).  Caller: SPI connected, row read FOR UPDATE.
+ * off on every node).  premark: the transaction wrote nothing before the
+ * refresh (its catalog row's lock aside), so that a distributed worker
+ * delta table's rows may be marked in a transaction of their own first
+ * (wdelta.c).  Caller: SPI connected, row read FOR UPDATE.
  */
 static int64
-refresh(RollupRow *row, int64 max_events, bool complete)
+refresh(RollupRow *row, int64 max_events, bool complete, bool premark)
 {
 	int64		to;
 	int64		events = 0;
@@ -403,7 +406,7 @@ refresh(RollupRow *row, int64 max_events, bool complete)
 		{
 			int64		wevents = fold_workers(row, wdelta,
 											   max_events > 0 ? max_events - events : 0,
-											   complete, &skips,
+											   complete, premark, &skips,
 											   derived != NIL ? &touched : NULL);
 
 			if (!moved && wevents == 0 && !(with_skips && row->format < EK_ROLLUP_FORMAT))
@@ -753,7 +756,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 			elog(ERROR, "eventkit: created rollup not found");
 		while (row.watermark < row.backfill_target)
 		{
-			int64		nev = refresh(&row, BACKFILL_CHUNK_EVENTS, false);
+			int64		nev = refresh(&row, BACKFILL_CHUNK_EVENTS, false, false);
 
 			total += nev;
 			if (nev > 0)
@@ -924,6 +927,7 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 	RollupRow	row;
 	int64		events;
 	bool		async;
+	bool		fresh;
 
 	if (!PG_ARGISNULL(1) && max_events <= 0)
 		ereport(ERROR,
@@ -932,6 +936,8 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 				 errhint("Leave it out (NULL) to fold everything.")));
 
 	async = async_commit_allowed();
+	/* (before the catalog row is locked, which takes an xid) */
+	fresh = !TransactionIdIsValid(GetTopTransactionIdIfAny());
 	SPI_connect();
 	find_rollup(name, false, &row);
 	/* a rollup of a rollup: refreshed by its source's refresh (which locks both, in that order) */
@@ -944,7 +950,7 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("rollup \"%s\" was dropped concurrently", text_to_cstring(name))));
-	events = refresh(&row, max_events, false);
+	events = refresh(&row, max_events, false, fresh);
 	SPI_finish();
 	async_commit_arm(async);
 	PG_RETURN_INT64(events);
@@ -960,6 +966,7 @@ ek_refresh_rollup_job(Oid relid)
 {
 	RollupRow	row;
 	int64		events;
+	bool		fresh = !TransactionIdIsValid(GetTopTransactionIdIfAny());
 
 	SPI_connect();
 	if (!ek_rollups_read(relid, true, &row))
@@ -968,7 +975,7 @@ ek_refresh_rollup_job(Oid relid)
 				 errmsg("rollup with table OID %u does not exist", relid)));
 	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
-	events = refresh(&row, 0, false);
+	events = refresh(&row, 0, false, fresh);
 	SPI_finish();
 	return events;
 }
@@ -985,6 +992,9 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 	RollupRow	row;
 	EkRoleScope as_owner;
 	char	   *qname;
+	Oid			wdelta;
+	bool		last;
+	bool		one_role;
 
 	SPI_connect();
 	find_rollup(name, true, &row);
@@ -1007,6 +1017,19 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 	if (get_rel_name(row.stream) != NULL)
 		LockRelationOid(row.stream, ShareRowExclusiveLock);
 
+	/*
+	 * A worker delta table distributed with the stream, of a rollup owned
+	 * by another role than the stream, whose batch_id index goes too: both
+	 * dropped as one role, the extension's owner (a superuser), since
+	 * Citus refuses two roles on co-located placements in one transaction
+	 */
+	wdelta = ek_rollup_wdelta_relid(row.relid);
+	last = get_rel_name(row.stream) != NULL &&
+		!ek_rollups_others_on_stream(row.rollup_id, row.stream_id);
+	one_role = last && ek_rollup_wdelta_distributed(wdelta) &&
+		ek_relation_owner(row.relid) != ek_relation_owner(row.stream) &&
+		superuser_arg(ek_extension_owner());
+
 	ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
 	if (get_rel_name(row.view) != NULL)
 		ek_spi_exec(psprintf("DROP VIEW %s", ek_qualified_relname(row.view)), SPI_OK_UTILITY);
@@ -1016,9 +1039,16 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 
 		if (OidIsValid(delta))
 			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(delta)), SPI_OK_UTILITY);
-		delta = ek_rollup_wdelta_relid(row.relid);
-		if (OidIsValid(delta))
-			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(delta)), SPI_OK_UTILITY);
+		if (OidIsValid(wdelta) && !one_role)
+			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(wdelta)), SPI_OK_UTILITY);
+	}
+	if (one_role)
+	{
+		EkRoleScope as_ext;
+
+		ek_as_owner_begin(&as_ext);
+		ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(wdelta)), SPI_OK_UTILITY);
+		ek_as_role_end(&as_ext);
 	}
 	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(row.relid)), SPI_OK_UTILITY);
 	ek_as_role_end(&as_owner);
@@ -1027,14 +1057,16 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 	qname = ek_rollups_delete(row.rollup_id);
 	if (qname != NULL)
 		ek_jobs_unschedule(EK_JOB_REFRESH_ROLLUP, qname);
-	if (!ek_rollups_others_on_stream(row.rollup_id, row.stream_id) &&
-		get_rel_name(row.stream) != NULL)
+	if (last && get_rel_name(row.stream) != NULL)
 	{
 		Oid			nspid = get_rel_namespace(row.stream);
 		char	   *nsp = get_namespace_name(nspid);
 		char	   *idx[2] = {batch_index_name(row.stream), brin_index_name(row.stream)};
 
-		ek_as_role_begin(&as_owner, ek_relation_owner(row.stream), 0);
+		if (one_role)
+			ek_as_owner_begin(&as_owner);
+		else
+			ek_as_role_begin(&as_owner, ek_relation_owner(row.stream), 0);
 		for (int i = 0; i < lengthof(idx); i++)
 			if (OidIsValid(get_relname_relid(idx[i], nspid)))
 				ek_spi_exec(psprintf("DROP INDEX %s", quote_qualified_identifier(nsp, idx[i])),
@@ -1287,7 +1319,7 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 	ek_rollup_set_options(&def, &row.opts, false);
 
 	/* everything committed is folded: the rollup is exact up to its watermark */
-	(void) refresh(&row, 0, true);
+	(void) refresh(&row, 0, true, false);
 
 	qtable = ek_qualified_relname(row.relid);
 	ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
@@ -1383,7 +1415,7 @@ ek_rollups_catch_up(int32 stream_id)
 
 		if (!ek_rollups_read(lfirst_oid(lc), true, row))
 			continue;
-		(void) refresh(row, 0, true);
+		(void) refresh(row, 0, true, false);
 		rows = lappend(rows, row);
 	}
 	return rows;

@@ -11,11 +11,20 @@
  *	  take turns), with the generations of the catalog row (marked M,
  *	  folded F, deleted D; eventkit.rollups.wdelta_*):
  *
- *	  1. marks every unmarked row with M + 1 (one UPDATE through Citus);
+ *	  0. marks every unmarked row with M + 1 in a transaction of its own,
+ *	     committed on every node before the refresh goes on: Citus's
+ *	     run_command_on_coordinator runs the UPDATE through a new
+ *	     connection to the coordinator (a function cannot commit in its
+ *	     middle); only when the refresh's transaction wrote nothing before
+ *	     it (else that UPDATE could wait for a row lock of this very
+ *	     transaction, a wait no deadlock detector sees), and as if an
+ *	     earlier refresh had done it: M becomes M + 1;
+ *	  1. marks every row still unmarked with M + 1 (one UPDATE through
+ *	     Citus, in the refresh's transaction);
  *	  2. deletes the rows of generations <= F once no snapshot of the
  *	     coordinator can still see a value of wdelta_folded below F (step 4);
  *	  3. folds the rows of generations (F, M] (one SELECT through Citus):
- *	     marked by earlier refreshes, never by this one;
+ *	     marked by earlier refreshes or step 0, never by step 1;
  *	  4. records M + 1 and F = M (with max_events: fewer generations,
  *	     whole ones, at least one) and this transaction's id, committed on
  *	     the coordinator with the merge into the rollup table.
@@ -24,9 +33,9 @@
  *	  or above the wdelta_folded its own statement's snapshot of the
  *	  catalog sees, the snapshot it reads the rollup table in.  Why that is
  *	  exact: the rows the refresh R folds were marked by an earlier refresh
- *	  P, committed on the coordinator before R took the catalog row.  P's
- *	  marks are committed on a worker before R's step 1 there ends: a row
- *	  P marked whose COMMIT PREPARED has not reached the worker is still
+ *	  or R's step 0, P, committed on the coordinator before R's step 1.
+ *	  P's marks are committed on a worker before R's step 1 there ends: a
+ *	  row P marked whose COMMIT PREPARED has not reached the worker is still
  *	  unmarked and locked by P's prepared transaction, and R's UPDATE of
  *	  the unmarked rows waits for it.  R's step 3 then sees them (a new
  *	  statement, a new snapshot: a refresh runs in READ COMMITTED).  A view
@@ -36,24 +45,28 @@
  *	  P's marks, below its wdelta_folded: not counted, and counted in the
  *	  rollup table.  A view that does not see R's commit counts them from
  *	  the worker delta table (marked or not, they are above its
- *	  wdelta_folded) and not in the rollup table.  The marks of R itself
- *	  (M + 1) are above every wdelta_folded until a later refresh, so
- *	  their commit order does not matter.  A refresh that fails anywhere
- *	  rolls back whole: the rows keep the marks of earlier refreshes and
- *	  the next refresh folds them.  Step 2 deletes only rows that every
- *	  snapshot of the coordinator counts as folded: the transaction that
- *	  made F the folded generation is older than the xmin of every backend
- *	  of the database with a snapshot (GetCurrentVirtualXIDs, as CREATE
- *	  INDEX CONCURRENTLY finds the snapshots to wait for; here the refresh
- *	  does not wait, it leaves them to a later refresh).
+ *	  wdelta_folded) and not in the rollup table.  The marks of step 1
+ *	  are above every wdelta_folded until a later refresh, so their commit
+ *	  order does not matter.  A refresh that fails after step 0 leaves its
+ *	  rows marked, above wdelta_folded (a later step 0 may give rows the
+ *	  same generation again: only above or not above matters); one that
+ *	  fails later rolls back the rest: the next refresh folds them.  Step 2
+ *	  deletes only rows that every snapshot of the coordinator counts as
+ *	  folded: the transaction that made F the folded generation is older
+ *	  than the xmin of every backend of the database with a snapshot
+ *	  (GetCurrentVirtualXIDs, as CREATE INDEX CONCURRENTLY finds the
+ *	  snapshots to wait for; here the refresh does not wait, it leaves
+ *	  them to a later refresh).
  *
- *	  The cost: a refresh folds the workers' rows marked by the refresh
- *	  before it, so a worker's batch reaches the rollup table at the second
- *	  refresh after its commit (the realtime view counts it from its
- *	  commit).  A refresh that must fold everything committed (complete:
- *	  add_rollup_measures, the catch-up before a deletion of a stream's
- *	  rows, both with ingest held off on every node) also folds the rows it
- *	  marks itself; while it commits, the view can count those twice.
+ *	  Without step 0 (a refresh in a transaction that wrote before it, a
+ *	  coordinator not in Citus's metadata, a connection refused) a refresh
+ *	  folds the rows the refresh before it marked: a worker's batch reaches
+ *	  the rollup table at the second refresh after its commit (the realtime
+ *	  view counts it from its commit).  A refresh that must fold everything
+ *	  committed (complete: add_rollup_measures, the catch-up before a
+ *	  deletion of a stream's rows, both with ingest held off on every node,
+ *	  in transactions that wrote) also folds the rows it marks itself in
+ *	  step 1; while it commits, the view can count those twice.
  *
  *-------------------------------------------------------------------------
  */
@@ -65,6 +78,7 @@
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
+#include "utils/elog.h"
 
 #include "catalog/rollups.h"
 #include "rollup/fold.h"
@@ -141,24 +155,86 @@ generations_for(const char *qwdelta, int64 folded, int64 marked, int64 max_event
 	return SPI_processed == 0 ? marked : to;
 }
 
+/* The marking of step 0 (premark_run) */
+typedef struct Premark
+{
+	const char *qwdelta;
+	int64		gen;
+	bool		done;
+} Premark;
+
+/*
+ * Step 0: mark the unmarked rows with p->gen in a transaction of its own,
+ * committed on every node when this returns (p->done): through Citus's
+ * run_command_on_coordinator, a new connection to the coordinator, as the
+ * current role, which runs the UPDATE as a distributed statement and
+ * commits it.
+ */
+static void
+premark_run(void *arg)
+{
+	Premark    *p = arg;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	Datum		v;
+	int			rc;
+
+	args[0] = CStringGetTextDatum(psprintf("UPDATE %s SET %s = " INT64_FORMAT " WHERE %s IS NULL",
+										   p->qwdelta, EK_ROLLUP_WDELTA_GEN_COLUMN, p->gen,
+										   EK_ROLLUP_WDELTA_GEN_COLUMN));
+	rc = SPI_execute_with_args("SELECT pg_catalog.bool_and(r.success)"
+							   " FROM pg_catalog.run_command_on_coordinator($1) r",
+							   1, argtypes, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		return;
+	v = ek_spi_value(0, 1, &isnull);
+	p->done = !isnull && DatumGetBool(v);
+}
+
 /*
  * The refresh's fold of the distributed worker delta table wdelta of the
  * rollup rollup_id (see the top): returns the events folded, adds the
- * values skipped to *skips.  complete: also the rows marked now.  Caller:
- * SPI connected, as the rollup owner, the rollup's catalog row FOR UPDATE.
+ * values skipped to *skips.  complete: also the rows marked now.
+ * premark: the transaction has written nothing before this refresh (so
+ * holds no lock a transaction of its own could wait for): step 0 may run.
+ * Caller: SPI connected, as the rollup owner, the rollup's catalog row FOR
+ * UPDATE.
  */
 int64
 ek_rollup_fold_worker_gens(const RollupDef *def, const char *qtable, const char *keyname,
 						   const char *qwdelta, int32 rollup_id, int64 max_events,
-						   bool complete, RollupSkips *skips)
+						   bool complete, bool premark, RollupSkips *skips)
 {
 	RollupWdeltaGens gens;
-	RollupWdeltaGens was;
+	RollupWdeltaGens was;		/* (marked: what earlier marks reach) */
+	RollupWdeltaGens orig;
 	int64		to;
 	int64		events = 0;
 
 	ek_rollups_wdelta_gens(rollup_id, false, &gens);
-	was = gens;
+	was = orig = gens;
+
+	/* 0. mark in a transaction of its own, what this refresh then folds */
+	if (premark && !complete)
+	{
+		Premark		p = {qwdelta, gens.marked + 1, false};
+		ErrorData  *edata = ek_run_in_subtransaction(premark_run, &p);
+
+		if (edata != NULL)
+		{
+			ereport(DEBUG1,
+					(errmsg("eventkit: the worker delta table's rows not marked beforehand: %s",
+							edata->message)));
+			FreeErrorData(edata);
+		}
+		else if (p.done)
+		{
+			/* (as if the refresh before had marked them) */
+			gens.marked++;
+			was.marked = gens.marked;
+		}
+	}
 
 	/* 1. mark (waits for the marks of a refresh still being committed here) */
 	if (run(psprintf("UPDATE %s SET %s = $1 WHERE %s IS NULL", qwdelta,
@@ -192,8 +268,8 @@ ek_rollup_fold_worker_gens(const RollupDef *def, const char *qtable, const char 
 	}
 
 	/* 4. with the merge */
-	if (gens.marked != was.marked || gens.folded != was.folded || gens.deleted != was.deleted)
-		ek_rollups_record_wdelta_gens(rollup_id, &gens, gens.folded != was.folded);
+	if (gens.marked != orig.marked || gens.folded != orig.folded || gens.deleted != orig.deleted)
+		ek_rollups_record_wdelta_gens(rollup_id, &gens, gens.folded != orig.folded);
 	return events;
 }
 

@@ -17,7 +17,7 @@
 extern int64 ek_rollup_fold_worker_gens(const RollupDef *def, const char *qtable,
 										const char *keyname, const char *qwdelta,
 										int32 rollup_id, int64 max_events, bool complete,
-										RollupSkips *skips);
+										bool premark, RollupSkips *skips);
 extern int64 ek_rollup_wdelta_folded(int32 rollup_id);
 
 #endif							/* EK_ROLLUP_WDELTA_H */

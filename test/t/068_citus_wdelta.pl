@@ -98,13 +98,12 @@ is($coord->safe_psql('postgres', diff('hourly')), '0', 'the rollup of the warm-u
 # of one above the generation folded (src/rollup/wdelta.c)
 my $unfolded = q{SELECT count(*) FROM hourly_wdelta
   WHERE ek_gen IS NULL OR ek_gen > (SELECT wdelta_folded FROM eventkit.rollups WHERE relid = 'hourly'::regclass)};
-# A refresh folds the workers' rows the refresh before it marked: two fold
-# all that was committed before them.
-sub refresh2
+# A refresh: its rows marked first in a transaction of its own, then folded
+sub refresh_hourly
 {
 	my ($name) = @_;
 	$name //= 'hourly';
-	$coord->safe_psql('postgres', "SELECT eventkit.refresh_rollup('$name')") for 1 .. 2;
+	$coord->safe_psql('postgres', "SELECT eventkit.refresh_rollup('$name')");
 }
 
 # The routed batches of ids [$lo, $hi] for $node, $size events each.
@@ -167,14 +166,9 @@ SELECT count(*) FILTER (WHERE n.nodeport = (SELECT min(nodeport) FROM evs)) > 0
   JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)}),
 	't', 'the deltas are in shards of both workers');
 is($coord->safe_psql('postgres', diff('hourly_realtime')), '0', 'the realtime view equals GROUP BY before a refresh');
-is($coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('hourly')}), '0',
-	'a refresh folds none of the workers\' rows that no refresh marked before');
-is($coord->safe_psql('postgres', q{SELECT count(*) FROM hourly_wdelta WHERE ek_gen IS NULL}), '0',
-	'... it marked them all');
-is($coord->safe_psql('postgres', diff('hourly_realtime')), '0', '... and the realtime view still equals GROUP BY');
 $coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('hourly')});
-is($coord->safe_psql('postgres', diff('hourly') . ' UNION ALL ' . $unfolded),
-	"0\n0", 'after a second refresh the rollup table equals GROUP BY, nothing unfolded left');
+is($coord->safe_psql('postgres', diff('hourly') . ' UNION ALL ' . $unfolded . ' UNION ALL SELECT count(*) FROM hourly_wdelta WHERE ek_gen IS NULL'),
+	"0\n0\n0", 'after a refresh the rollup table equals GROUP BY, every row marked and folded');
 
 # --- concurrent routed ingest on both workers while the coordinator refreshes
 my $handle = citus_clients_start($coord, [ $w1, batches_for($w1, 1001, 4000, 40) ],
@@ -197,7 +191,7 @@ is($other, '', 'the concurrent calls succeeded');
 ok($refreshes >= 2, "the coordinator refreshed $refreshes times during $calls calls");
 is($coord->safe_psql('postgres', diff('hourly_realtime')), '0',
 	'the realtime view equals GROUP BY before the final refresh');
-refresh2();
+refresh_hourly();
 is($coord->safe_psql('postgres', diff('hourly') . ' UNION ALL ' . $unfolded),
 	"0\n0", 'after the final refreshes the rollup equals GROUP BY exactly: nothing lost, nothing doubled');
 is( $coord->safe_psql(
@@ -205,7 +199,11 @@ is( $coord->safe_psql(
 	't', '... every event counted once');
 
 # --- max_events: whole generations of the worker delta table -----------------
-# (worker 1's batches marked by one refresh, worker 2's by the next)
+# Worker 1's batches marked by a refresh in a transaction that wrote before
+# it (no transaction of its own to mark in first: it marks them and folds
+# what was marked before, nothing), then worker 2's by the next refresh's
+# own transaction: with max_events 1 that refresh folds the first
+# generation alone, whole.
 my %accepted;
 for my $n ($w1, $w2)
 {
@@ -215,10 +213,13 @@ for my $n ($w1, $w2)
 		$line =~ s/'/''/g;
 		$accepted{ $n->name } += $n->safe_psql('postgres', "SELECT accepted FROM eventkit.ingest('events', '$line'::jsonb)");
 	}
-	is($coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('hourly', 1)}),
+	is( $coord->safe_psql(
+			'postgres', $n == $w1
+			? q{BEGIN; CREATE TEMP TABLE wrote (); SELECT eventkit.refresh_rollup('hourly', 1); COMMIT;}
+			: q{SELECT eventkit.refresh_rollup('hourly', 1)}),
 		$n == $w1 ? '0' : $accepted{ $w1->name },
 		'max_events 1, after ' . $n->name . '\'s batches: '
-		  . ($n == $w1 ? 'nothing marked before, nothing folded' : 'the generation marked before folded whole'));
+		  . ($n == $w1 ? 'in a transaction that wrote, marked, nothing folded' : 'the first generation folded, whole'));
 	is($coord->safe_psql('postgres', diff('hourly_realtime')), '0', '... the realtime view equals GROUP BY');
 }
 ok($coord->safe_psql('postgres', $unfolded) > 0, '... worker 2\'s rows wait for the next refresh');
@@ -296,50 +297,44 @@ is(scalar(@bad), 0, '... each read exact: the events folded meanwhile counted on
   or diag(join("\n", @bad[ 0 .. ($#bad < 9 ? $#bad : 9) ]));
 my $rcount = () = $fout =~ /^r \d+$/mg;
 ok($rcount == 200, "while $rcount refreshes ran") or diag($fout);
-refresh2();
+refresh_hourly();
 is($coord->safe_psql('postgres', diff('hourly') . ' UNION ALL ' . $unfolded), "0\n0",
 	'then the rollup equals GROUP BY');
 
-# --- a refresh that fails after the rows were marked: they stay marked and
-# the next refresh folds them, once.  A refresh waits on a worker 1 shard
-# locked by another session (its UPDATE that marks), and is cancelled, then
-# terminated.
+# --- a refresh that fails after its rows were marked and committed (its
+# first transaction) and before its fold commits: they stay marked, the next
+# refresh folds them, once.  The refresh's merge waits on the rollup table,
+# locked by another session; it is cancelled, then terminated.
 ingest_of($w1, 'Kill', 50);
-$coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('hourly')});
 my $marked = q{SELECT count(*) FROM hourly_wdelta
   WHERE ek_gen > (SELECT wdelta_folded FROM eventkit.rollups WHERE relid = 'hourly'::regclass) AND event = 'Kill'};
-my $kill_rows = $coord->safe_psql('postgres', $marked);
-ok($kill_rows > 0, "a refresh marked the 'Kill' events' $kill_rows rows, not folded yet");
-my $lockshard = $coord->safe_psql(
-	'postgres', qq{
-SELECT shard_name('hourly_wdelta'::regclass, s.shardid)
-  FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
- WHERE s.logicalrelid = 'hourly_wdelta'::regclass AND n.nodeport = @{[ $w1->port ]}
- ORDER BY s.shardid LIMIT 1});
+my $kill_rows = $coord->safe_psql('postgres', q{SELECT count(*) FROM hourly_wdelta WHERE event = 'Kill'});
+ok($kill_rows > 0, "the 'Kill' events' $kill_rows rows");
 for my $how ('cancel', 'terminate')
 {
-	my $locker = $w1->background_psql('postgres');
-	# (a shard: Citus refuses it otherwise)
-	$locker->query_safe("SET citus.enable_manual_changes_to_shards = on; BEGIN; LOCK TABLE $lockshard IN EXCLUSIVE MODE");
+	my $locker = $coord->background_psql('postgres');
+	$locker->query_safe('BEGIN; LOCK TABLE hourly IN EXCLUSIVE MODE');
 	my $refresh = $coord->background_psql('postgres', on_error_stop => 0);
 	my $pid = $refresh->query_safe('SELECT pg_backend_pid()');
 	$refresh->query_until(qr/refreshing/, "\\echo refreshing\nSELECT eventkit.refresh_rollup('hourly');\n");
-	$w1->poll_query_until('postgres',
-		qq{SELECT count(*) > 0 FROM pg_locks WHERE NOT granted AND relation = '$lockshard'::regclass})
-	  or die "the refresh did not wait on the locked shard";
+	$coord->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM pg_locks WHERE NOT granted AND relation = 'hourly'::regclass})
+	  or die "the refresh did not wait on the rollup table";
+	is($coord->safe_psql('postgres', $marked), $kill_rows,
+		"a refresh waiting to merge: its rows marked and committed, not folded ($how)");
+	is($coord->safe_psql('postgres', diff('hourly_realtime')), '0', '... the realtime view equals GROUP BY');
 	$coord->safe_psql('postgres', "SELECT pg_${how}_backend($pid)");
 	$coord->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid AND state = 'active'")
 	  or die "the refresh did not end";
 	eval { $refresh->quit; };
 	if ($how eq 'cancel')
 	{
-		like($refresh->{stderr}, qr/canceling statement due to user request/,
-			'a refresh waiting to mark on worker 1: cancelled');
+		like($refresh->{stderr}, qr/canceling statement due to user request/, '... cancelled');
 	}
 	else
 	{
 		is($coord->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid"), '0',
-			'a refresh waiting to mark on worker 1: terminated');
+			'... terminated');
 	}
 	$locker->query_safe('ROLLBACK');
 	$locker->quit;
@@ -411,7 +406,7 @@ is( $coord->safe_psql(
 						WHERE p.shardid IN ($shard, $stream_shard)}),
 	$w2->port, 'the stream\'s shard moved to worker 2, its worker delta shard with it');
 is($coord->safe_psql('postgres', diff('hourly_realtime')), '0', 'the realtime view equals GROUP BY after the move');
-refresh2();
+refresh_hourly();
 is($coord->safe_psql('postgres', diff('hourly') . ' UNION ALL ' . $unfolded),
 	"0\n0", 'a refresh after the move loses nothing');
 # routed again to the moved shard's new node
@@ -422,7 +417,7 @@ for my $line (split /\n/, $coord->safe_psql('postgres', batches_for($w2, 1, 2000
 	$line =~ s/'/''/g;
 	$w2->safe_psql('postgres', "SELECT eventkit.ingest('events', '$line'::jsonb)");
 }
-refresh2();
+refresh_hourly();
 is($coord->safe_psql('postgres', diff('hourly') . ' UNION ALL ' . $unfolded),
 	"0\n0", 'ingest on the moved shard\'s new node, refreshed: the rollup equals GROUP BY');
 
@@ -449,7 +444,7 @@ SELECT count(*) > 0 AND bool_and(n.nodeport = @{[ $w1->port ]})
   JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)}),
 	't', '... but into a worker delta shard of worker 1 (its rows, the only ones no refresh marked)');
 is($coord->safe_psql('postgres', diff('hourly_realtime')), '0', 'the realtime view equals GROUP BY');
-refresh2();
+refresh_hourly();
 is($coord->safe_psql('postgres', diff('hourly') . ' UNION ALL ' . $unfolded),
 	"0\n0", '... and the rollup table after a refresh');
 
@@ -475,7 +470,7 @@ for my $pair ([ $w1, $w1 ], [ $w1, $w2 ])
 	$coord->safe_psql('postgres', q{UPDATE evs SET ev = jsonb_set(ev, '{messageId}', to_jsonb('owned2-' || id))});
 }
 is($coord->safe_psql('postgres', diff('hourly_realtime')), '0', 'the realtime view equals GROUP BY');
-refresh2();
+refresh_hourly();
 is($coord->safe_psql('postgres', diff('hourly') . ' UNION ALL ' . $unfolded),
 	"0\n0", '... and the rollup table after a refresh');
 
@@ -512,19 +507,20 @@ my $old_diff = q{SELECT count(*) FROM ((SELECT bucket, event, count FROM %1$s EX
 is($coord->safe_psql('postgres', sprintf($old_diff, 'old_hourly_realtime')), '0',
 	'the old rollup\'s realtime view equals GROUP BY');
 $coord->safe_psql('postgres', q{SELECT eventkit.refresh_rollup('old_hourly')});
-refresh2();
+refresh_hourly();
 is($coord->safe_psql('postgres', sprintf($old_diff, 'old_hourly') . ' UNION ALL SELECT count(*) FROM old_hourly_wdelta UNION ALL ' . diff('hourly')),
 	"0\n0\n0", '... and its table after a refresh, as the new one\'s');
 $coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('old_hourly')});
 is($coord->safe_psql('postgres', q{SELECT to_regclass('old_hourly_wdelta') IS NULL}), 't',
 	'drop_rollup drops the old worker delta table');
 
-# --- drop_rollup drops the distributed worker delta table ---------------------
-# (given back to the stream's owner first: drop_rollup drops the worker delta
-# table as the rollup's owner and the stream's index as the stream's, and
-# Citus refuses two roles on co-located placements in one transaction:
-# docs/citus.md, Not done yet)
-$coord->safe_psql('postgres', q{ALTER TABLE hourly OWNER TO postgres; SELECT eventkit.drop_rollup('hourly')});
+# --- drop_rollup drops the distributed worker delta table, of a rollup owned
+# by another role than the stream's too (the worker delta table and the
+# stream's batch_id index dropped as one role: Citus refuses two roles on
+# co-located placements in one transaction) ----------------------------------
+is($coord->safe_psql('postgres', q{SELECT tableowner FROM pg_tables WHERE tablename = 'hourly'}),
+	'ek_rollup_owner', 'the rollup is owned by another role than its stream');
+$coord->safe_psql('postgres', q{SELECT eventkit.drop_rollup('hourly')});
 is( $coord->safe_psql(
 		'postgres', q{SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'hourly%'}),
 	'0', 'drop_rollup dropped the worker delta table');

@@ -16,7 +16,10 @@
  *	  written by hand or by a restore into a running server) only costs
  *	  speed: a batch without a rollup's delta is folded from the stream.
  *
- *	  The skipped values and the format came with 1.3; rollups with 1.1.
+ *	  The skipped values and the format came with 1.3; rollups with 1.1;
+ *	  the generations of a worker delta table distributed with its stream
+ *	  (wdelta_*, read and written by a refresh, read by the realtime view in
+ *	  its own snapshot: rollup/wdelta.c) with 1.17.
  *
  *-------------------------------------------------------------------------
  */

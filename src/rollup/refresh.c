@@ -45,7 +45,9 @@
  *
  *	  Definition parsing and SQL generation live in definition.c, the fold
  *	  itself (scan, aggregation in C, merge) in fold.c, the deltas in
- *	  delta.c, the recompute of rollups of rollups in derived.c.
+ *	  delta.c, the fold of a worker delta table distributed with its
+ *	  stream by generations in wdelta.c, the recompute of rollups of
+ *	  rollups in derived.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -224,7 +226,7 @@ fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips, RollupTouch
  */
 static int64
 fold_workers(const RollupRow *row, Oid wdelta, int64 max_events, bool complete,
-			 bool premark, RollupSkips *skips, RollupTouched *touched)
+			 RollupSkips *skips, RollupTouched *touched)
 {
 	RollupDef	def;
 	EkRoleScope as_owner;
@@ -234,10 +236,10 @@ fold_workers(const RollupRow *row, Oid wdelta, int64 max_events, bool complete,
 	row_def(row, &def);
 	def.touched = touched;
 	/* distributed with the stream (1.17): by generations (wdelta.c) */
-	if (ek_rollup_wdelta_distributed(wdelta))
+	if (ek_rollup_wdelta_generational(wdelta))
 		events = ek_rollup_fold_worker_gens(&def, ek_qualified_relname(row->relid),
-											key_name(row->relid), ek_qualified_relname(wdelta),
-											row->rollup_id, max_events, complete, premark, skips);
+											key_name(row->relid), wdelta,
+											row->rollup_id, max_events, complete, skips);
 	else
 		events = ek_rollup_merge_worker_deltas(&def, ek_qualified_relname(row->relid),
 											   key_name(row->relid), wdelta, max_events, skips);
@@ -355,13 +357,10 @@ async_commit_arm(bool allowed)
  * max_events > 0, about that many events of it, and record the new
  * watermark and the values skipped.  complete: everything committed in a
  * distributed worker delta table too (wdelta.c; the caller holds ingest
- * off on every node).  premark: the transaction wrote nothing before the
- * refresh (its catalog row's lock aside), so that a distributed worker
- * delta table's rows may be marked in a transaction of their own first
- * (wdelta.c).  Caller: SPI connected, row read FOR UPDATE.
+ * off on every node).  Caller: SPI connected, row read FOR UPDATE.
  */
 static int64
-refresh(RollupRow *row, int64 max_events, bool complete, bool premark)
+refresh(RollupRow *row, int64 max_events, bool complete)
 {
 	int64		to;
 	int64		events = 0;
@@ -406,7 +405,7 @@ refresh(RollupRow *row, int64 max_events, bool complete, bool premark)
 		{
 			int64		wevents = fold_workers(row, wdelta,
 											   max_events > 0 ? max_events - events : 0,
-											   complete, premark, &skips,
+											   complete, &skips,
 											   derived != NIL ? &touched : NULL);
 
 			if (!moved && wevents == 0 && !(with_skips && row->format < EK_ROLLUP_FORMAT))
@@ -756,7 +755,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 			elog(ERROR, "eventkit: created rollup not found");
 		while (row.watermark < row.backfill_target)
 		{
-			int64		nev = refresh(&row, BACKFILL_CHUNK_EVENTS, false, false);
+			int64		nev = refresh(&row, BACKFILL_CHUNK_EVENTS, false);
 
 			total += nev;
 			if (nev > 0)
@@ -927,7 +926,6 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 	RollupRow	row;
 	int64		events;
 	bool		async;
-	bool		fresh;
 
 	if (!PG_ARGISNULL(1) && max_events <= 0)
 		ereport(ERROR,
@@ -936,8 +934,6 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 				 errhint("Leave it out (NULL) to fold everything.")));
 
 	async = async_commit_allowed();
-	/* (before the catalog row is locked, which takes an xid) */
-	fresh = !TransactionIdIsValid(GetTopTransactionIdIfAny());
 	SPI_connect();
 	find_rollup(name, false, &row);
 	/* a rollup of a rollup: refreshed by its source's refresh (which locks both, in that order) */
@@ -950,7 +946,7 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("rollup \"%s\" was dropped concurrently", text_to_cstring(name))));
-	events = refresh(&row, max_events, false, fresh);
+	events = refresh(&row, max_events, false);
 	SPI_finish();
 	async_commit_arm(async);
 	PG_RETURN_INT64(events);
@@ -966,7 +962,6 @@ ek_refresh_rollup_job(Oid relid)
 {
 	RollupRow	row;
 	int64		events;
-	bool		fresh = !TransactionIdIsValid(GetTopTransactionIdIfAny());
 
 	SPI_connect();
 	if (!ek_rollups_read(relid, true, &row))
@@ -975,7 +970,7 @@ ek_refresh_rollup_job(Oid relid)
 				 errmsg("rollup with table OID %u does not exist", relid)));
 	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
-	events = refresh(&row, 0, false, fresh);
+	events = refresh(&row, 0, false);
 	SPI_finish();
 	return events;
 }
@@ -1319,7 +1314,7 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 	ek_rollup_set_options(&def, &row.opts, false);
 
 	/* everything committed is folded: the rollup is exact up to its watermark */
-	(void) refresh(&row, 0, true, false);
+	(void) refresh(&row, 0, true);
 
 	qtable = ek_qualified_relname(row.relid);
 	ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
@@ -1415,7 +1410,7 @@ ek_rollups_catch_up(int32 stream_id)
 
 		if (!ek_rollups_read(lfirst_oid(lc), true, row))
 			continue;
-		(void) refresh(row, 0, true, false);
+		(void) refresh(row, 0, true);
 		rows = lappend(rows, row);
 	}
 	return rows;

@@ -770,7 +770,7 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 		batches = PointerGetDatum(DatumGetArrayTypePCopy(batches));
 	/* a distributed worker delta table's folded generations, in this snapshot too */
 	wdelta = ek_rollup_wdelta_relid(tail->relid);
-	distributed = ek_rollup_wdelta_distributed(wdelta);
+	distributed = ek_rollup_wdelta_generational(wdelta);
 	if (distributed)
 		folded = ek_rollup_wdelta_folded(tail->rollup_id);
 	ek_as_role_end(&as_owner);

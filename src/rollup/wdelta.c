@@ -15,10 +15,12 @@
  *	     committed on every node before the refresh goes on: Citus's
  *	     run_command_on_coordinator runs the UPDATE through a new
  *	     connection to the coordinator (a function cannot commit in its
- *	     middle); only when the refresh's transaction wrote nothing before
- *	     it (else that UPDATE could wait for a row lock of this very
- *	     transaction, a wait no deadlock detector sees), and as if an
- *	     earlier refresh had done it: M becomes M + 1;
+ *	     middle); only when the refresh's transaction holds no lock on the
+ *	     table but ACCESS SHARE (else that UPDATE could wait for a lock of
+ *	     this very transaction, a wait no deadlock detector sees: the table
+ *	     written or locked before in the transaction, by a refresh of the
+ *	     same rollup or DDL), and as if an earlier refresh had done it: M
+ *	     becomes M + 1;
  *	  1. marks every row still unmarked with M + 1 (one UPDATE through
  *	     Citus, in the refresh's transaction);
  *	  2. deletes the rows of generations <= F once no snapshot of the
@@ -58,11 +60,12 @@
  *	  snapshots to wait for; here the refresh does not wait, it leaves
  *	  them to a later refresh).
  *
- *	  Without step 0 (a refresh in a transaction that wrote before it, a
- *	  coordinator not in Citus's metadata, a connection refused) a refresh
- *	  folds the rows the refresh before it marked: a worker's batch reaches
- *	  the rollup table at the second refresh after its commit (the realtime
- *	  view counts it from its commit).  A refresh that must fold everything
+ *	  Without step 0 (a refresh in a transaction that wrote or locked the
+ *	  table before it, a coordinator not in Citus's metadata, a connection
+ *	  refused, no Citus) a refresh folds the rows the refresh before it
+ *	  marked: a worker's batch reaches the rollup table at the second
+ *	  refresh after its commit (the realtime view counts it from its
+ *	  commit).  A refresh that must fold everything
  *	  committed (complete: add_rollup_measures, the catch-up before a
  *	  deletion of a stream's rows, both with ingest held off on every node,
  *	  in transactions that wrote) also folds the rows it marks itself in
@@ -72,17 +75,21 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
+#include "utils/lsyscache.h"
 
 #include "catalog/rollups.h"
 #include "rollup/fold.h"
 #include "rollup/wdelta.h"
+#include "util/citus.h"
 #include "util/spi.h"
 
 /*
@@ -155,6 +162,17 @@ generations_for(const char *qwdelta, int64 folded, int64 marked, int64 max_event
 	return SPI_processed == 0 ? marked : to;
 }
 
+/* Does this transaction hold a lock on relid stronger than ACCESS SHARE? */
+static bool
+locked_by_me(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	bool		locked = CheckRelationLockedByMe(rel, RowShareLock, true);
+
+	relation_close(rel, NoLock);
+	return locked;
+}
+
 /* The marking of step 0 (premark_run) */
 typedef struct Premark
 {
@@ -195,16 +213,13 @@ premark_run(void *arg)
 /*
  * The refresh's fold of the distributed worker delta table wdelta of the
  * rollup rollup_id (see the top): returns the events folded, adds the
- * values skipped to *skips.  complete: also the rows marked now.
- * premark: the transaction has written nothing before this refresh (so
- * holds no lock a transaction of its own could wait for): step 0 may run.
- * Caller: SPI connected, as the rollup owner, the rollup's catalog row FOR
- * UPDATE.
+ * values skipped to *skips.  complete: also the rows marked now.  Caller:
+ * SPI connected, as the rollup owner, the rollup's catalog row FOR UPDATE.
  */
 int64
 ek_rollup_fold_worker_gens(const RollupDef *def, const char *qtable, const char *keyname,
-						   const char *qwdelta, int32 rollup_id, int64 max_events,
-						   bool complete, bool premark, RollupSkips *skips)
+						   Oid wdelta, int32 rollup_id, int64 max_events,
+						   bool complete, RollupSkips *skips)
 {
 	RollupWdeltaGens gens;
 	RollupWdeltaGens was;		/* (marked: what earlier marks reach) */
@@ -212,11 +227,19 @@ ek_rollup_fold_worker_gens(const RollupDef *def, const char *qtable, const char 
 	int64		to;
 	int64		events = 0;
 
+	const char *qwdelta = ek_qualified_relname(wdelta);
+
 	ek_rollups_wdelta_gens(rollup_id, false, &gens);
 	was = orig = gens;
 
-	/* 0. mark in a transaction of its own, what this refresh then folds */
-	if (premark && !complete)
+	/*
+	 * 0. mark in a transaction of its own, what this refresh then folds:
+	 * unless this transaction holds a lock on the table that its UPDATE
+	 * would wait for (it wrote or locked the table: a refresh of the rollup
+	 * before, in this transaction, or DDL), a wait that no deadlock detector
+	 * would see; or Citus is not there (a restored copy)
+	 */
+	if (!complete && ek_citus_installed() && !locked_by_me(wdelta))
 	{
 		Premark		p = {qwdelta, gens.marked + 1, false};
 		ErrorData  *edata = ek_run_in_subtransaction(premark_run, &p);
@@ -278,6 +301,18 @@ ek_rollup_fold_worker_gens(const RollupDef *def, const char *qtable, const char 
  * delta table is folded, in the caller's snapshot (the realtime view's).
  * Caller: SPI connected.
  */
+/*
+ * Is the worker delta table wdelta folded by generations: has it ek_gen
+ * (made distributed with its stream since 1.17; still so once restored on a
+ * server without Citus)?
+ */
+bool
+ek_rollup_wdelta_generational(Oid wdelta)
+{
+	return OidIsValid(wdelta) &&
+		get_attnum(wdelta, EK_ROLLUP_WDELTA_GEN_COLUMN) != InvalidAttrNumber;
+}
+
 int64
 ek_rollup_wdelta_folded(int32 rollup_id)
 {

@@ -15,9 +15,10 @@
 #include "rollup/rollup.h"
 
 extern int64 ek_rollup_fold_worker_gens(const RollupDef *def, const char *qtable,
-										const char *keyname, const char *qwdelta,
+										const char *keyname, Oid wdelta,
 										int32 rollup_id, int64 max_events, bool complete,
-										bool premark, RollupSkips *skips);
+										RollupSkips *skips);
+extern bool ek_rollup_wdelta_generational(Oid wdelta);
 extern int64 ek_rollup_wdelta_folded(int32 rollup_id);
 
 #endif							/* EK_ROLLUP_WDELTA_H */

@@ -65,6 +65,7 @@ OBJS = \
 	src/rollup/fold.o \
 	src/rollup/fold_write.o \
 	src/rollup/delta.o \
+	src/rollup/wdelta.o \
 	src/rollup/backfill.o \
 	src/rollup/derived.o \
 	src/rollup/refresh.o \

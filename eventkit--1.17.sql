@@ -1766,6 +1766,29 @@ COMMENT ON COLUMN eventkit.rollups.hll_log2m IS
 COMMENT ON COLUMN eventkit.rollups.source_rollup IS
 	'for a rollup of a rollup (create_rollup_of): the rollup table it is computed from; NULL: it folds the stream';
 
+-- ==== The generations of a worker delta table distributed with its stream ====
+-- (src/rollup/wdelta.c, src/rollup/view.c; TAP 068_citus_wdelta.pl)
+--
+-- A refresh marks the rows of a rollup's distributed worker delta table
+-- with a generation (<rollup>_wdelta.ek_gen), folds the generations earlier
+-- refreshes marked, and records here, with the merge into the rollup table,
+-- the generation folded: the realtime view counts the rows above it, in the
+-- same snapshot as the rollup table, so it stays exact while a refresh
+-- commits on the coordinator before the workers.
+ALTER TABLE eventkit.rollups
+	ADD COLUMN wdelta_marked bigint NOT NULL DEFAULT 0,
+	ADD COLUMN wdelta_folded bigint NOT NULL DEFAULT 0,
+	ADD COLUMN wdelta_deleted bigint NOT NULL DEFAULT 0,
+	ADD COLUMN wdelta_folded_xid xid8;
+COMMENT ON COLUMN eventkit.rollups.wdelta_marked IS
+	'the last generation a refresh marked the rows of its distributed worker delta table with (0: none)';
+COMMENT ON COLUMN eventkit.rollups.wdelta_folded IS
+	'the rows of its distributed worker delta table up to this generation are folded into the rollup table';
+COMMENT ON COLUMN eventkit.rollups.wdelta_deleted IS
+	'the rows of its distributed worker delta table up to this generation are deleted';
+COMMENT ON COLUMN eventkit.rollups.wdelta_folded_xid IS
+	'the transaction that last moved wdelta_folded (its rows are deleted once every snapshot sees it)';
+
 CREATE FUNCTION eventkit.create_rollup(name text, stream regclass, bucket interval,
 									   dimensions text[], measures text[],
 									   backfill boolean DEFAULT true,

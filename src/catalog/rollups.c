@@ -16,7 +16,10 @@
  *	  written by hand or by a restore into a running server) only costs
  *	  speed: a batch without a rollup's delta is folded from the stream.
  *
- *	  The skipped values and the format came with 1.3; rollups with 1.1.
+ *	  The skipped values and the format came with 1.3; rollups with 1.1;
+ *	  the generations of a worker delta table distributed with its stream
+ *	  (wdelta_*, read and written by a refresh, read by the realtime view in
+ *	  its own snapshot: rollup/wdelta.c) with 1.17.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,6 +48,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
+#include "utils/xid8.h"
 
 #include "catalog/catalog.h"
 #include "catalog/cluster.h"
@@ -1046,4 +1050,84 @@ ek_rollups_set_measures(const RollupRow *row, Datum measures, Oid view)
 	rollups_changed();
 	/* a distributed stream's rollups are in the cluster-wide catalog */
 	ek_cluster_stream_changed(row->stream_id, row->stream);
+}
+
+/* ---------------------------------------------------------------------
+ * The generations of a distributed worker delta table (1.17; rollup/wdelta.c)
+ * ---------------------------------------------------------------------
+ */
+
+static EkStatement wdelta_gens_read = {
+	.sql = "SELECT wdelta_marked, wdelta_folded, wdelta_deleted, wdelta_folded_xid"
+	" FROM eventkit.rollups WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+	.nargs = 1,.argtypes = {INT4OID},
+	.expected = SPI_OK_SELECT,.flags = EK_STMT_ONE_ROW
+};
+
+/* the same in the caller's snapshot (the realtime view's) */
+static EkStatement wdelta_gens_view = {
+	.sql = "SELECT wdelta_marked, wdelta_folded, wdelta_deleted, wdelta_folded_xid"
+	" FROM eventkit.rollups WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+	.nargs = 1,.argtypes = {INT4OID},
+	.expected = SPI_OK_SELECT,.flags = EK_STMT_ONE_ROW | EK_STMT_READ_ONLY
+};
+
+static EkStatement wdelta_gens_record = {
+	.sql = "UPDATE eventkit.rollups SET wdelta_marked = $2, wdelta_folded = $3,"
+	" wdelta_deleted = $4,"
+	" wdelta_folded_xid = CASE WHEN $5 THEN pg_catalog.pg_current_xact_id()"
+	"   ELSE wdelta_folded_xid END"
+	" WHERE rollup_id OPERATOR(pg_catalog.=) $1",
+	.nargs = 5,.argtypes = {INT4OID, INT8OID, INT8OID, INT8OID, BOOLOID},
+	.expected = SPI_OK_UPDATE,.flags = EK_STMT_ONE_ROW
+};
+
+/* Has the catalog the generations of 1.17 (eventkit.rollups.wdelta_marked)? */
+bool
+ek_rollups_have_wdelta_gens(void)
+{
+	Oid			relid = ek_catalog_relid("rollups");
+
+	return OidIsValid(relid) && get_attnum(relid, "wdelta_marked") != InvalidAttrNumber;
+}
+
+/*
+ * A rollup's generations: in a new snapshot (a refresh, which holds the
+ * row FOR UPDATE), or, in_view, in the caller's (the realtime view's
+ * statement snapshot, the one its rollup table is read in).  Caller: SPI
+ * connected.
+ */
+void
+ek_rollups_wdelta_gens(int32 rollup_id, bool in_view, RollupWdeltaGens *gens)
+{
+	Datum		args[1] = {Int32GetDatum(rollup_id)};
+	bool		isnull;
+	Datum		v;
+
+	if (!ek_rollups_have_wdelta_gens())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("eventkit's catalog is older than its library: eventkit.rollups has no wdelta_marked"),
+				 errdetail("A worker delta table distributed with its stream needs the catalog of eventkit 1.17."),
+				 errhint("Run ALTER EXTENSION eventkit UPDATE.")));
+	(void) ek_stmt_run(in_view ? &wdelta_gens_view : &wdelta_gens_read, args, NULL);
+	gens->marked = DatumGetInt64(ek_spi_value(0, 1, &isnull));
+	gens->folded = DatumGetInt64(ek_spi_value(0, 2, &isnull));
+	gens->deleted = DatumGetInt64(ek_spi_value(0, 3, &isnull));
+	v = ek_spi_value(0, 4, &isnull);
+	gens->has_folded_xid = !isnull;
+	gens->folded_xid = isnull ? InvalidFullTransactionId : DatumGetFullTransactionId(v);
+}
+
+/*
+ * Record a refresh's generations (in its transaction); folded_now: it moved
+ * folded, whose transaction is then this one.
+ */
+void
+ek_rollups_record_wdelta_gens(int32 rollup_id, const RollupWdeltaGens *gens, bool folded_now)
+{
+	Datum		args[5] = {Int32GetDatum(rollup_id), Int64GetDatum(gens->marked),
+		Int64GetDatum(gens->folded), Int64GetDatum(gens->deleted), BoolGetDatum(folded_now)};
+
+	(void) ek_stmt_run(&wdelta_gens_record, args, NULL);
 }

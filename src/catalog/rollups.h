@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 
@@ -54,6 +55,21 @@ typedef struct RollupRow
  */
 #define EK_ROLLUP_WDELTA_SUFFIX "_wdelta"
 
+/*
+ * The generations of a rollup's distributed worker delta table (1.17,
+ * eventkit.rollups.wdelta_*; rollup/wdelta.c): the last one a refresh
+ * marked rows with, the last one folded into the rollup table, the last
+ * one whose rows were deleted, and the transaction that last moved folded
+ */
+typedef struct RollupWdeltaGens
+{
+	int64		marked;
+	int64		folded;
+	int64		deleted;
+	bool		has_folded_xid;
+	FullTransactionId folded_xid;
+} RollupWdeltaGens;
+
 /* A rollup of a stream, as ingest's deltas need it. */
 typedef struct StreamRollup
 {
@@ -85,6 +101,10 @@ extern int32 ek_rollups_forget_dropped(void);
 extern List *ek_rollups_of_stream(int32 stream_id);
 extern bool ek_rollups_have_options(void);
 extern List *ek_rollups_derived(Oid source);
+extern bool ek_rollups_have_wdelta_gens(void);
+extern void ek_rollups_wdelta_gens(int32 rollup_id, bool in_view, RollupWdeltaGens *gens);
+extern void ek_rollups_record_wdelta_gens(int32 rollup_id, const RollupWdeltaGens *gens,
+										  bool folded_now);
 extern void ek_rollups_set_measures(const RollupRow *row, Datum measures, Oid view);
 
 #endif							/* EK_CATALOG_ROLLUPS_H */

@@ -678,6 +678,25 @@ ek_rollup_worker_delta_sql(const RollupDef *def, const char *qwdelta, int64 max_
 }
 
 /*
+ * The statement a refresh folds a distributed worker delta table's rows
+ * of generations ($1, $2] with (wdelta.c), in ek_rollup_delta_read_sql()'s
+ * columns: the rows marked by earlier refreshes, not deleted here.
+ */
+char *
+ek_rollup_worker_gen_sql(const RollupDef *def, const char *qwdelta)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
+	append_delta_read_columns(&buf, def, true);
+	appendStringInfo(&buf, " FROM %s WHERE %s OPERATOR(pg_catalog.>) $1"
+					 " AND %s OPERATOR(pg_catalog.<=) $2", qwdelta,
+					 EK_ROLLUP_WDELTA_GEN_COLUMN, EK_ROLLUP_WDELTA_GEN_COLUMN);
+	return buf.data;
+}
+
+/*
  * CREATE TABLE for a rollup's delta table (delta.c), and its index
  * on batch_id (a refresh reads its range through it, never the rows it
  * deleted before): batch_id, ek_events, then the rollup table's columns,

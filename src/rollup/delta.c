@@ -56,10 +56,12 @@
  *	  an INSERT through Citus in the call's distributed transaction.  A
  *	  worker refuses a stream with rollups whose batch would get none
  *	  (ek_rollup_no_deltas).  A refresh
- *	  folds all of the worker delta table that its snapshot sees, and
- *	  deletes exactly those rows in the same statement
- *	  (ek_rollup_merge_worker_deltas): no order of the workers' batch ids
- *	  is needed, every batch stored on a worker having its deltas.  A batch written some other way (the writer's slow path) has no
+ *	  folds all of a Citus local worker delta table that its snapshot
+ *	  sees, and deletes exactly those rows in the same statement
+ *	  (ek_rollup_merge_worker_deltas); a distributed one's by generations
+ *	  (ek_gen, wdelta.c), so that the realtime view stays exact while the
+ *	  refresh commits: no order of the workers' batch ids is needed, every
+ *	  batch stored on a worker having its deltas.  A batch written some other way (the writer's slow path) has no
  *	  delta.  The rollups of a stream
  *	  come from a per-backend cache (catalog/rollups.c), not a query per
  *	  batch.
@@ -249,12 +251,13 @@ ek_rollup_worker_delta_depends(Oid rollup_relid)
  * The worker delta table of a rollup (named rollup_name in schema nsp,
  * definition def; dropped with its table rollup_relid once there is one)
  * of a stream distributed on Citus: "<rollup>_wdelta", with the delta
- * table's columns.  With eventkit.worker_deltas_on_shards (1.17, off by
- * default) it also has ek_shard_key (the stream's user_key type) and is
+ * table's columns.  With eventkit.worker_deltas_on_shards (1.17, on by
+ * default) it also has ek_shard_key (the stream's user_key type) and
+ * ek_gen (its generation, wdelta.c), and is
  * distributed by it, co-located with the stream, so that ingest on a
  * worker writes its batches' deltas into a shard of its own node, in its
- * own transaction, and a refresh on the coordinator deletes and folds the
- * rows of every shard (delta.c); the caller makes it once the stream is
+ * own transaction, and a refresh on the coordinator marks and folds the
+ * rows of every shard (wdelta.c); the caller makes it once the stream is
  * distributed.  Otherwise (as before 1.17) it is a Citus local table on
  * the coordinator (no ek_shard_key), which ingest on a worker writes
  * through Citus; the caller makes it before the stream is distributed (a
@@ -304,13 +307,15 @@ ek_rollup_make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_na
 	get_atttypetypmodcoll(stream, keyatt, &keytype, &keytypmod, &keycoll);
 	ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
 	/* (Citus co-locates only a distribution column of the same type and collation) */
-	ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s%s%s NOT NULL", qname,
-						 EK_ROLLUP_WDELTA_KEY_COLUMN,
+	/* (and its generation: wdelta.c) */
+	ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s%s%s NOT NULL, ADD COLUMN %s pg_catalog.int8",
+						 qname, EK_ROLLUP_WDELTA_KEY_COLUMN,
 						 format_type_with_typemod(keytype, keytypmod),
 						 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
 						 " COLLATE " : "",
 						 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
-						 quote_identifier(get_collation_name(keycoll)) : ""),
+						 quote_identifier(get_collation_name(keycoll)) : "",
+						 EK_ROLLUP_WDELTA_GEN_COLUMN),
 				SPI_OK_UTILITY);
 	CommandCounterIncrement();
 	ek_spi_exec(psprintf("SELECT pg_catalog.create_distributed_table(%s, %s, colocate_with => %s)",
@@ -444,8 +449,10 @@ int64
 ek_rollup_merge_worker_deltas(const RollupDef *def, const char *qtable, const char *keyname,
 							  Oid wdelta, int64 max_events, RollupSkips *skips)
 {
-	return ek_rollup_fold_worker_deltas(def, qtable, keyname, ek_qualified_relname(wdelta),
-										max_events, skips);
+	return ek_rollup_fold_worker_deltas(def, qtable, keyname,
+										ek_rollup_worker_delta_sql(def, ek_qualified_relname(wdelta),
+																   max_events),
+										0, NULL, NULL, skips);
 }
 
 /* ---------------------------------------------------------------------

@@ -1369,35 +1369,42 @@ ek_rollup_fold_deltas(const RollupDef *def, const char *qtable, const char *keyn
 }
 
 /*
- * A refresh's fold of a rollup's worker delta table qwdelta (delta.c):
- * every row the statement's snapshot sees, deleted and returned by one
- * DELETE ... RETURNING through Citus (a Citus local table's on the
- * coordinator; a distributed one's on every shard, each in its node's
- * snapshot, committed with the merge in two phases), aggregated and
- * merged into the rollup table.  A row committed meanwhile
- * is neither read nor deleted, and is folded by a later refresh; refreshes
- * of one rollup serialize on its catalog row.  Their batch ids (the
- * workers', with the node's group in the top 16 bits) play no part: every
- * batch stored on a worker has its deltas.  max_events > 0: only the
- * first batches' rows, about that many events (ek_rollup_worker_delta_sql).
- * Returns the events folded, and adds the skips to *skips.  Caller: SPI
- * connected, as the rollup owner.
+ * A refresh's fold of a rollup's worker delta table (delta.c, wdelta.c):
+ * the rows that sql (with its nargs parameters args of argtypes) returns
+ * in ek_rollup_delta_read_sql()'s columns, through Citus: a Citus local
+ * table's DELETE ... RETURNING (ek_rollup_worker_delta_sql), a
+ * distributed one's rows of the generations marked before
+ * (ek_rollup_worker_gen_sql), each shard in its node's snapshot,
+ * aggregated and merged into the rollup table.  Their batch ids (the
+ * workers', with the node's group in the top 16 bits) play no part:
+ * every batch stored on a worker has its deltas.  Returns the events
+ * folded, and adds the skips to *skips.  Caller: SPI connected, as the
+ * rollup owner.
  */
 int64
 ek_rollup_fold_worker_deltas(const RollupDef *def, const char *qtable, const char *keyname,
-							 const char *qwdelta, int64 max_events, RollupSkips *skips)
+							 const char *sql, int nargs, Oid *argtypes, Datum *args,
+							 RollupSkips *skips)
 {
 	Fold		f;
 	SPIPlanPtr	plan;
+	ParamListInfo params = nargs > 0 ? makeParamList(nargs) : NULL;
 
 	init_fold(&f, def, qtable, keyname);
 	f.delta_skips = true;
-	plan = SPI_prepare(ek_rollup_worker_delta_sql(def, qwdelta, max_events), 0, NULL);
+	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "eventkit: could not prepare the rollup's worker delta scan: %s",
 			 SPI_result_code_string(SPI_result));
+	for (int i = 0; i < nargs; i++)
+	{
+		params->params[i].value = args[i];
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = argtypes[i];
+	}
 	f.reading_deltas = true;
-	fold_run(&f, plan, NULL);
+	fold_run(&f, plan, params);
 	f.reading_deltas = false;
 	SPI_freeplan(plan);
 	return finish_fold(&f, skips);

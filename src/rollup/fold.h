@@ -29,8 +29,8 @@ extern int64 ek_rollup_fold_deltas(const RollupDef *def, const char *qtable,
 								   bool delta_skips, int64 from, int64 to,
 								   RollupSkips *skips, bool *deleted);
 extern int64 ek_rollup_fold_worker_deltas(const RollupDef *def, const char *qtable,
-										  const char *keyname, const char *qwdelta,
-										  int64 max_events, RollupSkips *skips);
+										  const char *keyname, const char *sql, int nargs,
+										  Oid *argtypes, Datum *args, RollupSkips *skips);
 extern void ek_rollup_fold_delta(const RollupDef *def, const char *qdelta, Oid delta,
 								 const char *shard_key, int64 batch_id, bool delta_skips,
 								 SPIPlanPtr source, ParamListInfo params,

@@ -45,7 +45,9 @@
  *
  *	  Definition parsing and SQL generation live in definition.c, the fold
  *	  itself (scan, aggregation in C, merge) in fold.c, the deltas in
- *	  delta.c, the recompute of rollups of rollups in derived.c.
+ *	  delta.c, the fold of a worker delta table distributed with its
+ *	  stream by generations in wdelta.c, the recompute of rollups of
+ *	  rollups in derived.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -84,6 +86,7 @@
 #include "rollup/derived.h"
 #include "rollup/fold.h"
 #include "rollup/refresh.h"
+#include "rollup/wdelta.h"
 #include "rollup/values.h"
 #include "util/compat.h"
 #include "util/guc.h"
@@ -216,12 +219,14 @@ fold(const RollupRow *row, int64 from, int64 to, RollupSkips *skips, RollupTouch
 /*
  * Fold the rollup's worker delta table wdelta (the deltas of the batches
  * ingested on the Citus workers, delta.c) into the rollup, as the rollup
- * table's owner (max_events > 0: about that many events, whole batches).
+ * table's owner (max_events > 0: about that many events, whole batches;
+ * of a distributed one, whole generations, and what the refreshes before
+ * marked unless complete: wdelta.c).
  * Returns the number of events folded; adds the values skipped to *skips.
  */
 static int64
-fold_workers(const RollupRow *row, Oid wdelta, int64 max_events, RollupSkips *skips,
-			 RollupTouched *touched)
+fold_workers(const RollupRow *row, Oid wdelta, int64 max_events, bool complete,
+			 RollupSkips *skips, RollupTouched *touched)
 {
 	RollupDef	def;
 	EkRoleScope as_owner;
@@ -230,8 +235,14 @@ fold_workers(const RollupRow *row, Oid wdelta, int64 max_events, RollupSkips *sk
 	ek_as_role_begin(&as_owner, ek_relation_owner(row->relid), 0);
 	row_def(row, &def);
 	def.touched = touched;
-	events = ek_rollup_merge_worker_deltas(&def, ek_qualified_relname(row->relid),
-										   key_name(row->relid), wdelta, max_events, skips);
+	/* distributed with the stream (1.17): by generations (wdelta.c) */
+	if (ek_rollup_wdelta_generational(wdelta))
+		events = ek_rollup_fold_worker_gens(&def, ek_qualified_relname(row->relid),
+											key_name(row->relid), wdelta,
+											row->rollup_id, max_events, complete, skips);
+	else
+		events = ek_rollup_merge_worker_deltas(&def, ek_qualified_relname(row->relid),
+											   key_name(row->relid), wdelta, max_events, skips);
 	ek_as_role_end(&as_owner);
 	return events;
 }
@@ -344,11 +355,12 @@ async_commit_arm(bool allowed)
 /*
  * One refresh: under the catalog row lock, fold (watermark, safe] or, with
  * max_events > 0, about that many events of it, and record the new
- * watermark and the values skipped.  Caller: SPI connected, row read FOR
- * UPDATE.
+ * watermark and the values skipped.  complete: everything committed in a
+ * distributed worker delta table too (wdelta.c; the caller holds ingest
+ * off on every node).  Caller: SPI connected, row read FOR UPDATE.
  */
 static int64
-refresh(RollupRow *row, int64 max_events)
+refresh(RollupRow *row, int64 max_events, bool complete)
 {
 	int64		to;
 	int64		events = 0;
@@ -393,7 +405,8 @@ refresh(RollupRow *row, int64 max_events)
 		{
 			int64		wevents = fold_workers(row, wdelta,
 											   max_events > 0 ? max_events - events : 0,
-											   &skips, derived != NIL ? &touched : NULL);
+											   complete, &skips,
+											   derived != NIL ? &touched : NULL);
 
 			if (!moved && wevents == 0 && !(with_skips && row->format < EK_ROLLUP_FORMAT))
 				return 0;
@@ -742,7 +755,7 @@ eventkit_create_rollup(PG_FUNCTION_ARGS)
 			elog(ERROR, "eventkit: created rollup not found");
 		while (row.watermark < row.backfill_target)
 		{
-			int64		nev = refresh(&row, BACKFILL_CHUNK_EVENTS);
+			int64		nev = refresh(&row, BACKFILL_CHUNK_EVENTS, false);
 
 			total += nev;
 			if (nev > 0)
@@ -933,7 +946,7 @@ eventkit_refresh_rollup(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("rollup \"%s\" was dropped concurrently", text_to_cstring(name))));
-	events = refresh(&row, max_events);
+	events = refresh(&row, max_events, false);
 	SPI_finish();
 	async_commit_arm(async);
 	PG_RETURN_INT64(events);
@@ -957,7 +970,7 @@ ek_refresh_rollup_job(Oid relid)
 				 errmsg("rollup with table OID %u does not exist", relid)));
 	if (!ek_owns_relation(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
-	events = refresh(&row, 0);
+	events = refresh(&row, 0, false);
 	SPI_finish();
 	return events;
 }
@@ -974,6 +987,9 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 	RollupRow	row;
 	EkRoleScope as_owner;
 	char	   *qname;
+	Oid			wdelta;
+	bool		last;
+	bool		one_role;
 
 	SPI_connect();
 	find_rollup(name, true, &row);
@@ -996,6 +1012,19 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 	if (get_rel_name(row.stream) != NULL)
 		LockRelationOid(row.stream, ShareRowExclusiveLock);
 
+	/*
+	 * A worker delta table distributed with the stream, of a rollup owned
+	 * by another role than the stream, whose batch_id index goes too: both
+	 * dropped as one role, the extension's owner (a superuser), since
+	 * Citus refuses two roles on co-located placements in one transaction
+	 */
+	wdelta = ek_rollup_wdelta_relid(row.relid);
+	last = get_rel_name(row.stream) != NULL &&
+		!ek_rollups_others_on_stream(row.rollup_id, row.stream_id);
+	one_role = last && ek_rollup_wdelta_distributed(wdelta) &&
+		ek_relation_owner(row.relid) != ek_relation_owner(row.stream) &&
+		superuser_arg(ek_extension_owner());
+
 	ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
 	if (get_rel_name(row.view) != NULL)
 		ek_spi_exec(psprintf("DROP VIEW %s", ek_qualified_relname(row.view)), SPI_OK_UTILITY);
@@ -1005,9 +1034,16 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 
 		if (OidIsValid(delta))
 			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(delta)), SPI_OK_UTILITY);
-		delta = ek_rollup_wdelta_relid(row.relid);
-		if (OidIsValid(delta))
-			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(delta)), SPI_OK_UTILITY);
+		if (OidIsValid(wdelta) && !one_role)
+			ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(wdelta)), SPI_OK_UTILITY);
+	}
+	if (one_role)
+	{
+		EkRoleScope as_ext;
+
+		ek_as_owner_begin(&as_ext);
+		ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(wdelta)), SPI_OK_UTILITY);
+		ek_as_role_end(&as_ext);
 	}
 	ek_spi_exec(psprintf("DROP TABLE %s", ek_qualified_relname(row.relid)), SPI_OK_UTILITY);
 	ek_as_role_end(&as_owner);
@@ -1016,14 +1052,16 @@ eventkit_drop_rollup(PG_FUNCTION_ARGS)
 	qname = ek_rollups_delete(row.rollup_id);
 	if (qname != NULL)
 		ek_jobs_unschedule(EK_JOB_REFRESH_ROLLUP, qname);
-	if (!ek_rollups_others_on_stream(row.rollup_id, row.stream_id) &&
-		get_rel_name(row.stream) != NULL)
+	if (last && get_rel_name(row.stream) != NULL)
 	{
 		Oid			nspid = get_rel_namespace(row.stream);
 		char	   *nsp = get_namespace_name(nspid);
 		char	   *idx[2] = {batch_index_name(row.stream), brin_index_name(row.stream)};
 
-		ek_as_role_begin(&as_owner, ek_relation_owner(row.stream), 0);
+		if (one_role)
+			ek_as_owner_begin(&as_owner);
+		else
+			ek_as_role_begin(&as_owner, ek_relation_owner(row.stream), 0);
 		for (int i = 0; i < lengthof(idx); i++)
 			if (OidIsValid(get_relname_relid(idx[i], nspid)))
 				ek_spi_exec(psprintf("DROP INDEX %s", quote_qualified_identifier(nsp, idx[i])),
@@ -1276,7 +1314,7 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 	ek_rollup_set_options(&def, &row.opts, false);
 
 	/* everything committed is folded: the rollup is exact up to its watermark */
-	(void) refresh(&row, 0);
+	(void) refresh(&row, 0, true);
 
 	qtable = ek_qualified_relname(row.relid);
 	ek_as_role_begin(&as_owner, ek_relation_owner(row.relid), 0);
@@ -1299,7 +1337,11 @@ eventkit_add_rollup_measures(PG_FUNCTION_ARGS)
 			ek_spi_exec(psprintf("DELETE FROM %s", qdelta), SPI_OK_DELETE);
 			ek_spi_exec(psprintf("ALTER TABLE %s %s", qdelta, sql.data + 2), SPI_OK_UTILITY);
 		}
-		/* (folded whole by the refresh, no ingest since: it is empty) */
+		/*
+		 * (folded whole by the refresh, no ingest since: it is empty, or,
+		 * distributed, holds only rows of folded generations, which nothing
+		 * reads again: wdelta.c)
+		 */
 		if (OidIsValid(wdelta))
 		{
 			resetStringInfo(&sql);
@@ -1368,7 +1410,7 @@ ek_rollups_catch_up(int32 stream_id)
 
 		if (!ek_rollups_read(lfirst_oid(lc), true, row))
 			continue;
-		(void) refresh(row, 0);
+		(void) refresh(row, 0, true);
 		rows = lappend(rows, row);
 	}
 	return rows;

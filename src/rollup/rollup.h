@@ -200,6 +200,11 @@ typedef struct RollupTouched
  * shards the row was written in (delta.c)
  */
 #define EK_ROLLUP_WDELTA_KEY_COLUMN "ek_shard_key"
+/*
+ * and its generation (since 1.17): NULL until a refresh marks the row with
+ * one, folded once eventkit.rollups.wdelta_folded reaches it (wdelta.c)
+ */
+#define EK_ROLLUP_WDELTA_GEN_COLUMN "ek_gen"
 
 /*
  * The pages_per_range of the BRIN index "<stream>_batch_id_brin" that
@@ -249,6 +254,7 @@ extern char *ek_rollup_delta_read_sql(const RollupDef *def, const char *qdelta,
 									  bool delta_skips);
 extern char *ek_rollup_worker_delta_sql(const RollupDef *def, const char *qwdelta,
 										int64 max_events);
+extern char *ek_rollup_worker_gen_sql(const RollupDef *def, const char *qwdelta);
 extern bool ek_rollup_uses_name(const RollupDef *def, const char *name);
 
 #endif							/* EVENTKIT_ROLLUP_H */

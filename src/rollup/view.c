@@ -39,6 +39,7 @@
 #include "catalog/rollups.h"
 #include "rollup/delta.h"
 #include "rollup/rollup.h"
+#include "rollup/wdelta.h"
 #include "util/citus.h"
 #include "util/owner.h"
 #include "util/spi.h"
@@ -710,6 +711,8 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	Datum		batches;
 	Oid			wdelta;
 	Oid			shard;
+	bool		distributed;
+	int64		folded = 0;
 	bool		isnull;
 	int			rc;
 
@@ -765,6 +768,11 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	batches = ek_spi_value(0, 1, &isnull);
 	if (!isnull)
 		batches = PointerGetDatum(DatumGetArrayTypePCopy(batches));
+	/* a distributed worker delta table's folded generations, in this snapshot too */
+	wdelta = ek_rollup_wdelta_relid(tail->relid);
+	distributed = ek_rollup_wdelta_generational(wdelta);
+	if (distributed)
+		folded = ek_rollup_wdelta_folded(tail->rollup_id);
 	ek_as_role_end(&as_owner);
 	ek_as_role_begin(&as_owner, ek_relation_owner(relid), 0);
 	if (!isnull)
@@ -784,9 +792,7 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 	 * the workers' deltas: a Citus local table's (before 1.17) shard here,
 	 * if it has a row in this snapshot; a distributed one's through Citus
 	 */
-	wdelta = ek_rollup_wdelta_relid(tail->relid);
-	shard = OidIsValid(wdelta) && !ek_rollup_wdelta_distributed(wdelta) ?
-		ek_citus_local_shard(wdelta) : InvalidOid;
+	shard = OidIsValid(wdelta) && !distributed ? ek_citus_local_shard(wdelta) : InvalidOid;
 	if (OidIsValid(wdelta) && OidIsValid(shard) && !has_rows(shard))
 		wdelta = InvalidOid;
 	if (!isnull || OidIsValid(wdelta))
@@ -810,12 +816,15 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 
 	/*
 	 * The deltas of the batches ingested on the Citus workers, all that
-	 * this snapshot sees: a refresh deletes those it folds in the
-	 * transaction that merges them into the rollup table.  A Citus local
-	 * table's rows are the coordinator's, as the rollup table's, so the
-	 * view sees each group's delta in one of the two (rollup/delta.c); a
+	 * this snapshot sees.  A Citus local table's: a refresh deletes those
+	 * it folds in the transaction that merges them into the rollup table;
+	 * its rows are the coordinator's, as the rollup table's, so the view
+	 * sees each group's delta in one of the two (rollup/delta.c).  A
 	 * distributed one's are read on each shard's node in that node's
-	 * snapshot (Citus has no cluster-wide snapshot: see docs/citus.md).
+	 * snapshot (Citus has no cluster-wide snapshot), those of no generation
+	 * or of one above the generation folded that this snapshot of the
+	 * catalog sees, read with the rollup table in the same snapshot: exact
+	 * whatever a refresh commits meanwhile (wdelta.c).
 	 */
 	if (OidIsValid(wdelta))
 	{
@@ -826,7 +835,18 @@ eventkit_rollup_stream_tail(PG_FUNCTION_ARGS)
 		append_delta_partials(&sql, &def);
 		appendStringInfo(&sql, " FROM %s d",
 						 ek_qualified_relname(OidIsValid(shard) ? shard : wdelta));
-		rc = SPI_execute(sql.data, true, 0);
+		if (distributed)
+		{
+			Oid			gen_type = INT8OID;
+			Datum		gen = Int64GetDatum(folded);
+
+			/* (the rows of the generations folded are in the rollup table) */
+			appendStringInfo(&sql, " WHERE d.%s IS NULL OR d.%s OPERATOR(pg_catalog.>) $1",
+							 EK_ROLLUP_WDELTA_GEN_COLUMN, EK_ROLLUP_WDELTA_GEN_COLUMN);
+			rc = SPI_execute_with_args(sql.data, 1, &gen_type, &gen, NULL, true, 0);
+		}
+		else
+			rc = SPI_execute(sql.data, true, 0);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "eventkit: could not read the rollup's worker deltas: %s",
 				 SPI_result_code_string(rc));

@@ -36,7 +36,7 @@ int			ek_backend_memory_retention = 64;	/* MB */
 bool		ek_scheduler_enabled = true;
 int			ek_naptime = 10;	/* s */
 int			ek_worker_quarantine_poll = 2000;	/* ms */
-bool		ek_worker_deltas_on_shards = false;
+bool		ek_worker_deltas_on_shards = true;
 int			ek_max_job_workers = 2;
 int			ek_job_history_retention = 7 * 24 * 3600;	/* s */
 int			ek_job_timeout = 5 * 60 * 1000; /* ms */
@@ -172,7 +172,7 @@ ek_define_gucs(void)
 							 "own node; when off, a Citus local table on the coordinator, a participant in every "
 							 "worker call's commit. Read when the table is made.",
 							 &ek_worker_deltas_on_shards,
-							 false,
+							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 

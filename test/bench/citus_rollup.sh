@@ -21,6 +21,10 @@
 # Environment: EVENTS (20000) BATCH (1000) REPEAT (5) SHARDS (8)
 #              PORT (55420, uses PORT..PORT+3) PGBIN (pg_config's bindir)
 #              KEEP (0)
+#              ON_SHARDS (on, the default since 1.17: the rollup made with
+#              eventkit.worker_deltas_on_shards on, its worker delta table
+#              on the shards, folded by generations; off: on the
+#              coordinator)
 # Needs eventkit, Citus and hll installed into that PostgreSQL.  Run as
 # root or as a user who can initdb.
 set -euo pipefail
@@ -32,9 +36,10 @@ SHARDS=${SHARDS:-8}
 PORT=${PORT:-55420}
 PGBIN=${PGBIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
 KEEP=${KEEP:-0}
+ON_SHARDS=${ON_SHARDS:-on}
 export LC_ALL=C.UTF-8 PGTZ=UTC
 unset PGHOST PGPORT PGUSER PGDATABASE PGSERVICE
-export PGOPTIONS='-c client_min_messages=warning'
+export PGOPTIONS="-c client_min_messages=warning -c eventkit.worker_deltas_on_shards=$ON_SHARDS"
 
 BENCH_NAME=citus-rollup-bench
 CACHED_CONNS=16

@@ -327,7 +327,8 @@ is( $coord->safe_psql(
 $coord->safe_psql('postgres', q{SET ROLE ek_owner; SELECT eventkit.refresh_rollup('app.hourly2')});
 is( $coord->safe_psql(
 		'postgres',
-		q{SELECT (SELECT sum(count) FROM app.hourly2) || ':' || (SELECT count(*) FROM app.hourly2_wdelta)}),
+		q{SELECT (SELECT sum(count) FROM app.hourly2) || ':' || (SELECT count(*) FROM app.hourly2_wdelta
+		   WHERE ek_gen IS NULL OR ek_gen > (SELECT wdelta_folded FROM eventkit.rollups WHERE relid = 'app.hourly2'::regclass))}),
 	'90:0', '... and the refreshed rollup, the worker delta table folded');
 is( $coord->safe_psql(
 		'postgres',

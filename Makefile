@@ -69,6 +69,7 @@ OBJS = \
 	src/rollup/backfill.o \
 	src/rollup/derived.o \
 	src/rollup/refresh.o \
+	src/rollup/manage.o \
 	src/ingest/ingest.o \
 	src/ingest/quarantine.o \
 	src/stream/stream.o \

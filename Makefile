@@ -63,6 +63,7 @@ OBJS = \
 	src/rollup/hll_hash.o \
 	src/rollup/view.o \
 	src/rollup/fold.o \
+	src/rollup/fold_merge.o \
 	src/rollup/fold_write.o \
 	src/rollup/delta.o \
 	src/rollup/wdelta.o \

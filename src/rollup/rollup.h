@@ -170,7 +170,8 @@ typedef struct RollupDef
 
 	/*
 	 * Set by a refresh whose rollup has rollups over it: the fold collects
-	 * the buckets it merged into (fold.c), for the rollups of the rollup.
+	 * the buckets it merged into (fold_merge.c, fold_write.c), for the
+	 * rollups of the rollup.
 	 */
 	struct RollupTouched *touched;
 } RollupDef;

@@ -63,12 +63,14 @@ OBJS = \
 	src/rollup/hll_hash.o \
 	src/rollup/view.o \
 	src/rollup/fold.o \
+	src/rollup/fold_merge.o \
 	src/rollup/fold_write.o \
 	src/rollup/delta.o \
 	src/rollup/wdelta.o \
 	src/rollup/backfill.o \
 	src/rollup/derived.o \
 	src/rollup/refresh.o \
+	src/rollup/manage.o \
 	src/ingest/ingest.o \
 	src/ingest/quarantine.o \
 	src/stream/stream.o \

@@ -44,7 +44,7 @@
  *	  shards the rows went to: on the coordinator into the rollup's delta
  *	  table; on a worker into the rollup's worker delta table
  *	  "<rollup>_wdelta" (made here, ek_rollup_make_worker_delta, for
- *	  create_rollup and distribute_stream, refresh.c), the rollups'
+ *	  create_rollup and distribute_stream, manage.c), the rollups'
  *	  definitions adopted with the stream's catalog (catalog/cluster.c).
  *	  Since 1.17 that table is distributed with the stream (co-located, by
  *	  ek_shard_key): the worker writes the batch's rows into a shard of its

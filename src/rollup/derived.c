@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * derived.c
- *	  Rollups of rollups (eventkit.create_rollup_of(), refresh.c): which
+ *	  Rollups of rollups (eventkit.create_rollup_of(), manage.c): which
  *	  buckets can be made of a source's buckets, and the recompute of a
  *	  derived rollup's buckets from its source rollup's partial states (all
  *	  of them when it is made; after each refresh of the source, those that

@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * fold_int.h
- *	  The fold's internals, shared by fold.c (reading and aggregating rows,
- *	  the merge statement) and fold_write.c (writing a fold's groups
- *	  without a statement).  Private to the fold: other files include
- *	  fold.h.
+ *	  The fold's internals, shared by fold.c (reading and aggregating rows),
+ *	  fold_merge.c (writing a fold's groups: the merge statement) and
+ *	  fold_write.c (writing a fold's groups without a statement).  Private
+ *	  to the fold: other files include fold.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -121,6 +121,9 @@ typedef struct Fold
 	MemoryContext cxt;			/* groups and their states; reset by a merge */
 	MemoryContext rowcxt;		/* reset after each row */
 } Fold;
+/* fold_merge.c */
+extern void ek_fold_merge(Fold *f);
+
 /* fold_write.c */
 extern uint32 ek_fold_group_hash(Fold *f, Datum *keys, bool *nulls);
 extern bool ek_fold_group_matches(Fold *f, FoldGroup *g, Datum *keys, bool *nulls);

@@ -175,13 +175,13 @@ open_result_rel(Relation rel, EState **estate)
 
 /*
  * Insert the groups into the delta table f->delta_relid in C: the rows
- * fold_merge's INSERT makes (the same values; a distinct's or percentile's
- * values as an array of the group's own), with no statement, as the
- * writer inserts (with f->delta_key in every row's ek_shard_key when set:
- * the local shard of a distributed worker delta table, delta.c).  False,
- * having done nothing, when the table needs the INSERT: a trigger,
- * row-level security, a column with a default, no INSERT right, a column
- * missing.
+ * ek_fold_merge's INSERT makes (fold_merge.c; the same values; a distinct's
+ * or percentile's values as an array of the group's own), with no
+ * statement, as the writer inserts (with f->delta_key in every row's
+ * ek_shard_key when set: the local shard of a distributed worker delta
+ * table, delta.c).  False, having done nothing, when the table needs the
+ * INSERT: a trigger, row-level security, a column with a default, no
+ * INSERT right, a column missing.
  */
 bool
 ek_fold_delta_insert(Fold *f)

@@ -4,8 +4,8 @@
  *	  Rollup definitions (definition.c): what a parsed definition holds,
  *	  the rules for bad values that every part of a rollup applies alike,
  *	  and the SQL a definition generates.  Shared by the rollup stages
- *	  (fold.c, delta.c, values.c) and the refresh orchestrator (refresh.c),
- *	  which have headers of their own.
+ *	  (fold.c, delta.c, values.c) and the rollup orchestrators (refresh.c,
+ *	  manage.c), which have headers of their own.
  *
  *-------------------------------------------------------------------------
  */
@@ -170,7 +170,8 @@ typedef struct RollupDef
 
 	/*
 	 * Set by a refresh whose rollup has rollups over it: the fold collects
-	 * the buckets it merged into (fold.c), for the rollups of the rollup.
+	 * the buckets it merged into (fold_merge.c, fold_write.c), for the
+	 * rollups of the rollup.
 	 */
 	struct RollupTouched *touched;
 } RollupDef;
@@ -208,7 +209,7 @@ typedef struct RollupTouched
 
 /*
  * The pages_per_range of the BRIN index "<stream>_batch_id_brin" that
- * create_rollup puts on a stream (1.1 and again since 1.5; refresh.c).
+ * create_rollup puts on a stream (1.1 and again since 1.5; manage.c).
  */
 #define EK_ROLLUP_BRIN_PAGES 32
 

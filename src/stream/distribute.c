@@ -47,7 +47,7 @@
  *	  are made again once the stream is distributed, so that their tails
  *	  come from the rollups' deltas, not from the shards (rollup/view.c),
  *	  and each gets its worker delta table, where ingest on the workers
- *	  writes its deltas (rollup/refresh.c, delta.c).
+ *	  writes its deltas (rollup/manage.c, delta.c).
  *
  *	  The guard: Citus makes every table it takes over (distributed,
  *	  reference or Citus local) a truncate trigger calling
@@ -96,7 +96,7 @@
 #include "pipeline/identity_dist.h"
 #include "pipeline/partition.h"
 #include "rollup/backfill.h"
-#include "rollup/refresh.h"
+#include "rollup/manage.h"
 #include "stream/distribute.h"
 #include "stream/identity.h"
 #include "stream/owner_change.h"
@@ -317,7 +317,7 @@ eventkit_distribute_stream(PG_FUNCTION_ARGS)
 
 	/*
 	 * with eventkit.worker_deltas_on_shards, its rollups' worker delta
-	 * tables, co-located with it (rollup/refresh.c)
+	 * tables, co-located with it (rollup/manage.c)
 	 */
 	if (ek_worker_deltas_on_shards)
 	{

@@ -189,6 +189,47 @@ find_key(JsonbContainer *c, const char *key)
 }
 
 /*
+ * The envelope's checks, the same for a jsonb payload and a parsed text's
+ * tree: "batch" that is not an array, "sentAt" (stored in b->env when it
+ * is a timestamp), "context" that is neither an object nor null.
+ */
+static void envelope_batch_not_array(void) pg_attribute_noreturn();
+static void envelope_context_not_object(void) pg_attribute_noreturn();
+
+static void
+envelope_batch_not_array(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"batch\" in a batch envelope must be an array of events"),
+			 errhint("Send {\"batch\": [event, ...]} or an array of events.")));
+}
+
+static void
+envelope_sent_at(EventBatch *b, const JsonbValue *sent_at)
+{
+	if (sent_at == NULL || sent_at->type == jbvNull)
+		return;
+	if (sent_at->type != jbvString ||
+		!ek_parse_iso8601(sent_at->val.string.val, sent_at->val.string.len,
+						  &b->env.sent_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+				 errmsg("\"sentAt\" of the batch envelope is not an ISO 8601 timestamp"),
+				 errhint("Use a timestamp such as \"2024-01-31T12:00:00.000Z\", or leave sentAt out.")));
+	b->env.has_sent_at = true;
+}
+
+static void
+envelope_context_not_object(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"context\" of the batch envelope must be an object"),
+			 errhint("Send the context as a JSON object, or leave it out.")));
+}
+
+/*
  * One event, an array of events, or {"batch": [...], "sentAt", "context"}.
  */
 void
@@ -211,29 +252,13 @@ ek_payload_jsonb(EventBatch *b, Jsonb *jb)
 		JsonbValue *context = find_key(&jb->root, "context");
 
 		if (batch->type != jbvBinary || !JsonContainerIsArray(batch->val.binary.data))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"batch\" in a batch envelope must be an array of events"),
-					 errhint("Send {\"batch\": [event, ...]} or an array of events.")));
-		if (sent_at != NULL && sent_at->type != jbvNull)
-		{
-			if (sent_at->type != jbvString ||
-				!ek_parse_iso8601(sent_at->val.string.val, sent_at->val.string.len,
-								  &b->env.sent_at))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-						 errmsg("\"sentAt\" of the batch envelope is not an ISO 8601 timestamp"),
-						 errhint("Use a timestamp such as \"2024-01-31T12:00:00.000Z\", or leave sentAt out.")));
-			b->env.has_sent_at = true;
-		}
+			envelope_batch_not_array();
+		envelope_sent_at(b, sent_at);
 		if (context != NULL && context->type == jbvBinary &&
 			JsonContainerIsObject(context->val.binary.data))
 			b->env.context = *context;
 		else if (context != NULL && context->type != jbvNull)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"context\" of the batch envelope must be an object"),
-					 errhint("Send the context as a JSON object, or leave it out.")));
+			envelope_context_not_object();
 		add_array_items(b, batch->val.binary.data);
 	}
 	else
@@ -359,21 +384,8 @@ payload_tree(EventBatch *b, const JsonbValue *root)
 		const JsonbValue *context = tree_find_key(root, "context");
 
 		if (batch->type != jbvArray)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"batch\" in a batch envelope must be an array of events"),
-					 errhint("Send {\"batch\": [event, ...]} or an array of events.")));
-		if (sent_at != NULL && sent_at->type != jbvNull)
-		{
-			if (sent_at->type != jbvString ||
-				!ek_parse_iso8601(sent_at->val.string.val, sent_at->val.string.len,
-								  &b->env.sent_at))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-						 errmsg("\"sentAt\" of the batch envelope is not an ISO 8601 timestamp"),
-						 errhint("Use a timestamp such as \"2024-01-31T12:00:00.000Z\", or leave sentAt out.")));
-			b->env.has_sent_at = true;
-		}
+			envelope_batch_not_array();
+		envelope_sent_at(b, sent_at);
 		if (context != NULL && context->type == jbvObject)
 		{
 			/* as jsonb: it is merged into each event's (event.c) */
@@ -384,10 +396,7 @@ payload_tree(EventBatch *b, const JsonbValue *root)
 			b->env.context.val.binary.len = VARSIZE_ANY_EXHDR(jb);
 		}
 		else if (context != NULL && context->type != jbvNull)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"context\" of the batch envelope must be an object"),
-					 errhint("Send the context as a JSON object, or leave it out.")));
+			envelope_context_not_object();
 		add_tree_items(b, batch);
 	}
 	else

@@ -297,11 +297,6 @@ ek_rollup_fold_worker_gens(const RollupDef *def, const char *qtable, const char 
 }
 
 /*
- * The generation up to which the rollup rollup_id's distributed worker
- * delta table is folded, in the caller's snapshot (the realtime view's).
- * Caller: SPI connected.
- */
-/*
  * Is the worker delta table wdelta folded by generations: has it ek_gen
  * (made distributed with its stream since 1.17; still so once restored on a
  * server without Citus)?
@@ -313,6 +308,11 @@ ek_rollup_wdelta_generational(Oid wdelta)
 		get_attnum(wdelta, EK_ROLLUP_WDELTA_GEN_COLUMN) != InvalidAttrNumber;
 }
 
+/*
+ * The generation up to which the rollup rollup_id's distributed worker
+ * delta table is folded, in the caller's snapshot (the realtime view's).
+ * Caller: SPI connected.
+ */
 int64
 ek_rollup_wdelta_folded(int32 rollup_id)
 {

@@ -281,52 +281,44 @@ ek_rollup_make_worker_delta(const RollupDef *def, Oid nsp, const char *rollup_na
 
 	if (!ek_worker_deltas_on_shards)
 	{
-		/* a Citus local table (the kind before 1.17, still the default) */
+		/* a Citus local table (the kind before 1.17) */
 		ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
 		CommandCounterIncrement();
 		ek_spi_exec(psprintf("SELECT pg_catalog.citus_add_local_table_to_metadata(%s)",
 							 quote_literal_cstr(qname)),
 					SPI_OK_SELECT);
-		CommandCounterIncrement();
-		if (OidIsValid(owner) && owner != GetUserId())
-		{
-			ek_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", qname,
-								 quote_identifier(GetUserNameFromId(owner, false))),
-						SPI_OK_UTILITY);
-			CommandCounterIncrement();
-		}
-		if (OidIsValid(rollup_relid))
-			ek_rollup_worker_delta_depends(rollup_relid);
-		return;
 	}
-	if (keyatt == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("stream \"%s\" has no column \"user_key\"", get_rel_name(stream)),
-				 errhint("A distributed stream is distributed by its user_key column.")));
-	get_atttypetypmodcoll(stream, keyatt, &keytype, &keytypmod, &keycoll);
-	ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
-	/* (Citus co-locates only a distribution column of the same type and collation) */
-	/* (and its generation: wdelta.c) */
-	ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s%s%s NOT NULL, ADD COLUMN %s pg_catalog.int8",
-						 qname, EK_ROLLUP_WDELTA_KEY_COLUMN,
-						 format_type_with_typemod(keytype, keytypmod),
-						 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
-						 " COLLATE " : "",
-						 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
-						 quote_identifier(get_collation_name(keycoll)) : "",
-						 EK_ROLLUP_WDELTA_GEN_COLUMN),
-				SPI_OK_UTILITY);
-	CommandCounterIncrement();
-	ek_spi_exec(psprintf("SELECT pg_catalog.create_distributed_table(%s, %s, colocate_with => %s)",
-						 quote_literal_cstr(qname),
-						 quote_literal_cstr(EK_ROLLUP_WDELTA_KEY_COLUMN),
-						 quote_literal_cstr(ek_qualified_relname(stream))),
-				SPI_OK_SELECT);
+	else
+	{
+		if (keyatt == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("stream \"%s\" has no column \"user_key\"", get_rel_name(stream)),
+					 errhint("A distributed stream is distributed by its user_key column.")));
+		get_atttypetypmodcoll(stream, keyatt, &keytype, &keytypmod, &keycoll);
+		ek_spi_exec(ek_rollup_delta_table_sql(def, qname), SPI_OK_UTILITY);
+		/* (Citus co-locates only a distribution column of the same type and collation) */
+		/* (and its generation: wdelta.c) */
+		ek_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s%s%s NOT NULL, ADD COLUMN %s pg_catalog.int8",
+							 qname, EK_ROLLUP_WDELTA_KEY_COLUMN,
+							 format_type_with_typemod(keytype, keytypmod),
+							 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
+							 " COLLATE " : "",
+							 OidIsValid(keycoll) && keycoll != get_typcollation(keytype) ?
+							 quote_identifier(get_collation_name(keycoll)) : "",
+							 EK_ROLLUP_WDELTA_GEN_COLUMN),
+					SPI_OK_UTILITY);
+		CommandCounterIncrement();
+		ek_spi_exec(psprintf("SELECT pg_catalog.create_distributed_table(%s, %s, colocate_with => %s)",
+							 quote_literal_cstr(qname),
+							 quote_literal_cstr(EK_ROLLUP_WDELTA_KEY_COLUMN),
+							 quote_literal_cstr(ek_qualified_relname(stream))),
+					SPI_OK_SELECT);
+	}
 	CommandCounterIncrement();
 	if (OidIsValid(owner) && owner != GetUserId())
 	{
-		/* (through Citus, as the role that made the shards) */
+		/* (through Citus; of a distributed one, as the role that made the shards) */
 		ek_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", qname,
 							 quote_identifier(GetUserNameFromId(owner, false))),
 					SPI_OK_UTILITY);
